@@ -1,0 +1,76 @@
+/*
+ * rm_internal.h — helpers shared by memcore's sources. Never installed.
+ *
+ * config_debug follows jemalloc: debug-only code is written as
+ * `if (config_debug) { … }` so it always compiles and is removed by the
+ * optimiser in release builds.
+ */
+#ifndef RUSTYMEM_RM_INTERNAL_H
+#define RUSTYMEM_RM_INTERNAL_H
+
+#include <assert.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef RM_DEBUG
+#define config_debug 1
+#else
+#define config_debug 0
+#endif
+
+#define RM_LIKELY(x)   __builtin_expect(!!(x), 1)
+#define RM_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define RM_CACHELINE   64
+#define RM_ALIGNED_CL  __attribute__((aligned(RM_CACHELINE)))
+#define RM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Debug fill patterns (STYLE.md): fresh memory 0xAA, freed memory 0x55. */
+#define RM_FILL_ALLOC 0xAA
+#define RM_FILL_FREE  0x55
+
+/*
+ * Tell AddressSanitizer (and Valgrind, when its headers are present) about
+ * memory that our allocators hand out and take back, so they can see through
+ * pools the way they see through malloc.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define RM_POISON(p, n)   ASAN_POISON_MEMORY_REGION((p), (n))
+#define RM_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define RM_POISON(p, n)   ((void)(p), (void)(n))
+#define RM_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
+#if defined(__has_include)
+#if __has_include(<valgrind/memcheck.h>)
+#include <valgrind/memcheck.h>
+#define RM_HAVE_VALGRIND 1
+#endif
+#endif
+#ifndef RM_HAVE_VALGRIND
+#define VALGRIND_CREATE_MEMPOOL(pool, rz, zeroed) ((void)0)
+#define VALGRIND_DESTROY_MEMPOOL(pool)            ((void)0)
+#define VALGRIND_MEMPOOL_ALLOC(pool, addr, size)  ((void)0)
+#define VALGRIND_MEMPOOL_FREE(pool, addr)         ((void)0)
+#define VALGRIND_MAKE_MEM_NOACCESS(addr, size)    ((void)0)
+#define VALGRIND_MAKE_MEM_UNDEFINED(addr, size)   ((void)0)
+#define VALGRIND_MAKE_MEM_DEFINED(addr, size)     ((void)0)
+#endif
+
+static inline size_t
+rm__align_up(size_t v, size_t a)
+{
+    return (v + a - 1) & ~(a - 1);
+}
+
+static inline int
+rm__is_pow2(size_t v)
+{
+    return v && (v & (v - 1)) == 0;
+}
+
+/* Monotonic clock in nanoseconds. */
+uint64_t rm__now_ns(void);
+
+#endif /* RUSTYMEM_RM_INTERNAL_H */

@@ -1,0 +1,56 @@
+/*
+ * bench.h — the rustymem-bench suite interface.
+ *
+ * A suite is one file, suite_<name>.c, that registers itself:
+ *
+ *     static int run_slab(const rm_bench_opts_t *o, json_t *result);
+ *     RM_BENCH_SUITE(slab, "ns per alloc+free vs glibc/jemalloc/mimalloc", run_slab);
+ *
+ * run() measures every competitor in the same invocation and puts its figures
+ * into `result` (a JSON object owned by the caller) under the keys its issue
+ * names; ratios, not absolute times, are what the issues judge. Progress and
+ * human-readable tables go to stderr so that `--json` leaves exactly one JSON
+ * object on stdout. run() returns 0, or non-zero after printing one line that
+ * says what failed.
+ */
+#ifndef RUSTYMEM_BENCH_H
+#define RUSTYMEM_BENCH_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct rm_bench_opts {
+    int json;          /* --json: machine output on stdout */
+    int quick;         /* --quick: shorter runs for CI smoke checks */
+    int argc;          /* suite-specific arguments after the suite name */
+    char **argv;
+} rm_bench_opts_t;
+
+typedef int (*rm_bench_run_fn)(const rm_bench_opts_t *o, json_t *result);
+
+typedef struct rm_bench_suite {
+    const char *name;
+    const char *summary;
+    rm_bench_run_fn run;
+    struct rm_bench_suite *next;
+} rm_bench_suite_t;
+
+void rm_bench_register(rm_bench_suite_t *s);
+
+#define RM_BENCH_SUITE(name_, summary_, fn_)                                   \
+    static rm_bench_suite_t rm_bench_suite_##name_ = {#name_, summary_, fn_, 0}; \
+    __attribute__((constructor)) static void rm_bench_reg_##name_(void)        \
+    {                                                                          \
+        rm_bench_register(&rm_bench_suite_##name_);                            \
+    }
+
+/* Helpers shared by suites. */
+uint64_t rm_bench_now_ns(void);
+/* Value of "--key VALUE" among the suite's arguments, or NULL. */
+const char *rm_bench_arg(const rm_bench_opts_t *o, const char *key);
+/* Percentile (0..100) of n doubles; sorts `v` in place. */
+double rm_bench_percentile(double *v, size_t n, double pct);
+/* Geometric mean of n positive doubles. */
+double rm_bench_geomean(const double *v, size_t n);
+
+#endif /* RUSTYMEM_BENCH_H */

@@ -1,0 +1,155 @@
+/*
+ * bench_main.c — rustymem-bench: runs one benchmark suite and prints its
+ * figures, as JSON with --json.
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static rm_bench_suite_t *suites;
+
+void
+rm_bench_register(rm_bench_suite_t *s)
+{
+    /* keep the list sorted by name so --help is stable */
+    rm_bench_suite_t **pp = &suites;
+    while (*pp && strcmp((*pp)->name, s->name) < 0)
+        pp = &(*pp)->next;
+    s->next = *pp;
+    *pp = s;
+}
+
+uint64_t
+rm_bench_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *
+rm_bench_arg(const rm_bench_opts_t *o, const char *key)
+{
+    for (int i = 0; i + 1 < o->argc; i++)
+        if (strcmp(o->argv[i], key) == 0)
+            return o->argv[i + 1];
+    return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+double
+rm_bench_percentile(double *v, size_t n, double pct)
+{
+    if (n == 0)
+        return 0.0;
+    qsort(v, n, sizeof *v, cmp_double);
+    double rank = pct / 100.0 * (double)(n - 1);
+    size_t lo = (size_t)rank;
+    size_t hi = lo + 1 < n ? lo + 1 : lo;
+    double frac = rank - (double)lo;
+    return v[lo] + (v[hi] - v[lo]) * frac;
+}
+
+double
+rm_bench_geomean(const double *v, size_t n)
+{
+    if (n == 0)
+        return 0.0;
+    double s = 0.0;
+    for (size_t i = 0; i < n; i++)
+        s += log(v[i]);
+    return exp(s / (double)n);
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rustymem-bench SUITE [--json] [--quick] [suite options]\n"
+            "\n"
+            "Runs one benchmark suite. Every suite measures rustymem and its competitors\n"
+            "side by side in one invocation and reports ratios.\n"
+            "\n"
+            "  --json    print exactly one JSON object on stdout (progress goes to stderr)\n"
+            "  --quick   shorter runs, for smoke checks in CI\n"
+            "  --help    this text\n"
+            "\n"
+            "suites:\n");
+    for (rm_bench_suite_t *s = suites; s; s = s->next)
+        fprintf(f, "  %-14s %s\n", s->name, s->summary);
+}
+
+static void
+print_human(json_t *obj, int depth)
+{
+    const char *key;
+    json_t *val;
+    json_object_foreach(obj, key, val) {
+        if (json_is_object(val)) {
+            printf("%*s%s:\n", depth * 2, "", key);
+            print_human(val, depth + 1);
+        } else {
+            char *s = json_dumps(val, JSON_ENCODE_ANY | JSON_COMPACT | JSON_REAL_PRECISION(6));
+            printf("%*s%-34s %s\n", depth * 2, "", key, s ? s : "?");
+            free(s);
+        }
+    }
+}
+
+int
+main(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    rm_bench_suite_t *suite = NULL;
+    for (rm_bench_suite_t *s = suites; s; s = s->next)
+        if (strcmp(s->name, argv[1]) == 0)
+            suite = s;
+    if (!suite) {
+        fprintf(stderr, "rustymem-bench: unknown suite '%s' (see rustymem-bench --help)\n", argv[1]);
+        return 2;
+    }
+    rm_bench_opts_t o = {0};
+    char **rest = calloc((size_t)argc, sizeof *rest);
+    if (!rest)
+        return 1;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--json") == 0)
+            o.json = 1;
+        else if (strcmp(argv[i], "--quick") == 0)
+            o.quick = 1;
+        else
+            rest[o.argc++] = argv[i];
+    }
+    o.argv = rest;
+
+    json_t *result = json_object();
+    json_object_set_new(result, "suite", json_string(suite->name));
+    json_object_set_new(result, "quick", json_boolean(o.quick));
+    int rc = suite->run(&o, result);
+    if (rc == 0) {
+        if (o.json) {
+            char *s = json_dumps(result, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+            if (s)
+                puts(s);
+            free(s);
+        } else {
+            print_human(result, 0);
+        }
+    }
+    json_decref(result);
+    free(rest);
+    return rc == 0 ? 0 : 1;
+}
