@@ -1,0 +1,325 @@
+/*
+ * main.c — rustymemd, the rustymem node agent.
+ *
+ * Start-up: parse flags → prepare the data directory (created if missing,
+ * locked with flock so two agents never share it) → block SIGTERM/SIGINT in
+ * every thread (gRPC's threads inherit the mask) → create and start the gRPC
+ * server → wait for a signal on a sigwait loop → graceful shutdown: stop
+ * accepting, finish in-flight calls within the grace period, exit 0.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "node.h"
+#include "server.h"
+
+#ifndef RM_VERSION
+#define RM_VERSION "dev"
+#endif
+
+typedef struct opts {
+    const char *listen;
+    const char *data_dir;
+    const char *node_name;
+    const char *port_file;
+    int threads;
+    int grace_ms;
+    size_t max_request_bytes;
+    int insecure;
+    int verbose;
+    const char *tls_cert, *tls_key, *tls_client_ca;
+} opts_t;
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rustymemd [options]\n"
+            "\n"
+            "The rustymem node agent: hosts the memory core and serves its gRPC API\n"
+            "(rustymem.v1.MemoryService and the other services of proto/rustymem/v1, plus\n"
+            "grpc.health.v1.Health).\n"
+            "\n"
+            "options:\n"
+            "  --listen HOST:PORT        gRPC address (default 127.0.0.1:50051; port 0 = any free\n"
+            "                            port; also [::1]:PORT and unix:/path)\n"
+            "  --data-dir DIR            state directory: page files, persisted knobs, lock file\n"
+            "                            (default ./rustymem-data; created if missing)\n"
+            "  --node-name NAME          name reported in stats (default $NODE_NAME, else the host name)\n"
+            "  --port-file FILE          write the bound port to FILE once serving (for tests and\n"
+            "                            scripts that use port 0)\n"
+            "  --threads N               gRPC completion-queue threads (default 2, 1..16)\n"
+            "  --grace-ms MS             on SIGTERM/SIGINT, time in-flight calls get before they are\n"
+            "                            cancelled (default 3000)\n"
+            "  --max-request-bytes N     larger requests get RESOURCE_EXHAUSTED (default 4194304)\n"
+            "  --tls-cert FILE           serve TLS with this PEM certificate chain\n"
+            "  --tls-key FILE            and this PEM private key\n"
+            "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
+            "  --insecure                allow plaintext on a non-loopback address\n"
+            "  --verbose                 also log gRPC's informational messages\n"
+            "  --version                 print the version and exit\n"
+            "  --help                    this text\n"
+            "\n"
+            "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
+}
+
+static int
+parse_int(const char *flag, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "rustymemd: %s %s: expected a whole number in %ld..%ld\n", flag, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+parse_args(int argc, char **argv, opts_t *o)
+{
+    enum { O_LISTEN = 256, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
+           O_CA, O_INSECURE, O_VERBOSE, O_VERSION, O_HELP };
+    static const struct option longopts[] = {
+        {"listen", required_argument, 0, O_LISTEN},
+        {"data-dir", required_argument, 0, O_DATA},
+        {"node-name", required_argument, 0, O_NODE},
+        {"port-file", required_argument, 0, O_PORTFILE},
+        {"threads", required_argument, 0, O_THREADS},
+        {"grace-ms", required_argument, 0, O_GRACE},
+        {"max-request-bytes", required_argument, 0, O_MAXREQ},
+        {"tls-cert", required_argument, 0, O_CERT},
+        {"tls-key", required_argument, 0, O_KEY},
+        {"tls-client-ca", required_argument, 0, O_CA},
+        {"insecure", no_argument, 0, O_INSECURE},
+        {"verbose", no_argument, 0, O_VERBOSE},
+        {"version", no_argument, 0, O_VERSION},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    long v;
+    opterr = 0;
+    for (;;) {
+        int idx = 0;
+        int c = getopt_long(argc, argv, "", longopts, &idx);
+        if (c == -1)
+            break;
+        switch (c) {
+        case O_LISTEN: o->listen = optarg; break;
+        case O_DATA: o->data_dir = optarg; break;
+        case O_NODE: o->node_name = optarg; break;
+        case O_PORTFILE: o->port_file = optarg; break;
+        case O_THREADS:
+            if (parse_int("--threads", optarg, 1, 16, &v) < 0)
+                return 2;
+            o->threads = (int)v;
+            break;
+        case O_GRACE:
+            if (parse_int("--grace-ms", optarg, 1, 600000, &v) < 0)
+                return 2;
+            o->grace_ms = (int)v;
+            break;
+        case O_MAXREQ:
+            if (parse_int("--max-request-bytes", optarg, 1024, 64l << 20, &v) < 0)
+                return 2;
+            o->max_request_bytes = (size_t)v;
+            break;
+        case O_CERT: o->tls_cert = optarg; break;
+        case O_KEY: o->tls_key = optarg; break;
+        case O_CA: o->tls_client_ca = optarg; break;
+        case O_INSECURE: o->insecure = 1; break;
+        case O_VERBOSE: o->verbose = 1; break;
+        case O_VERSION: printf("rustymemd %s\n", RM_VERSION); return 0;
+        case O_HELP: usage(stdout); return 0;
+        case ':':
+            fprintf(stderr, "rustymemd: %s needs a value (see rustymemd --help)\n", argv[optind - 1]);
+            return 2;
+        default:
+            fprintf(stderr, "rustymemd: unknown option %s (see rustymemd --help)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rustymemd: unexpected argument '%s' (see rustymemd --help)\n", argv[optind]);
+        return 2;
+    }
+    return -1; /* continue */
+}
+
+static int
+is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 ||
+           strncmp(addr, "localhost:", 10) == 0 || strncmp(addr, "unix:", 5) == 0;
+}
+
+static int
+mkdir_p(const char *dir)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0750) < 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0750) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Lock DIR/rustymemd.lock for the life of the process; returns the fd or -1. */
+static int
+lock_data_dir(const char *dir)
+{
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/rustymemd.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0) {
+        rm_log("ERROR", "cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        rm_log("ERROR", "data directory %s is in use by another rustymemd (lock %s held)", dir, path);
+        close(fd);
+        return -1;
+    }
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) == 0 && write(fd, pid, (size_t)n) != n)
+        rm_log("WARN", "cannot write the pid to %s", path);
+    return fd;
+}
+
+static int
+write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+int
+main(int argc, char **argv)
+{
+    opts_t o = {
+        .listen = "127.0.0.1:50051",
+        .data_dir = "./rustymem-data",
+        .threads = 2,
+        .grace_ms = 3000,
+        .max_request_bytes = 4u << 20,
+    };
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.insecure && !o.tls_cert && !is_loopback(o.listen)) {
+        fprintf(stderr,
+                "rustymemd: --listen %s is not a loopback address: serve it with TLS (--tls-cert, "
+                "--tls-key) or allow plaintext explicitly with --insecure\n",
+                o.listen);
+        return 2;
+    }
+    if (o.insecure && !o.tls_cert && !is_loopback(o.listen))
+        rm_log("WARN", "serving plaintext gRPC on non-loopback address %s (--insecure)", o.listen);
+
+    static rm_node_t node;
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    node.start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    node.version = RM_VERSION;
+    const char *name = o.node_name ? o.node_name : getenv("NODE_NAME");
+    if (name && *name)
+        snprintf(node.node_name, sizeof node.node_name, "%s", name);
+    else if (gethostname(node.node_name, sizeof node.node_name - 1) < 0)
+        snprintf(node.node_name, sizeof node.node_name, "unknown");
+
+    if (mkdir_p(o.data_dir) < 0) {
+        rm_log("ERROR", "cannot create data directory %s: %s", o.data_dir, strerror(errno));
+        return 1;
+    }
+    int lock_fd = lock_data_dir(o.data_dir);
+    if (lock_fd < 0)
+        return 1;
+
+    /* Block the stop signals before any thread exists: all threads inherit it. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    rm_log_route_grpc(o.verbose);
+
+    const rm_rpc_service_t *services[16];
+    int n_services = rm_node_services(services, 16);
+    if (n_services < 0) {
+        rm_log("ERROR", "out of memory building the service tables");
+        return 1;
+    }
+    rm_server_opts_t so = {
+        .listen = o.listen,
+        .cq_threads = o.threads,
+        .max_request_bytes = o.max_request_bytes,
+        .shutdown_grace_ms = o.grace_ms,
+        .app = &node,
+        .tls_cert_file = o.tls_cert,
+        .tls_key_file = o.tls_key,
+        .tls_client_ca_file = o.tls_client_ca,
+    };
+    rm_server_t *srv;
+    char err[256] = "";
+    if (rm_server_create(&so, services, (size_t)n_services, &srv, err, sizeof err) != RM_OK) {
+        rm_log("ERROR", "%s", err);
+        return 1;
+    }
+    if (rm_server_start(srv) != RM_OK) {
+        rm_log("ERROR", "cannot start the server threads");
+        rm_server_wait(srv);
+        rm_server_destroy(srv);
+        return 1;
+    }
+    int port = rm_server_port(srv);
+    rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s", RM_VERSION, o.listen,
+           port, o.data_dir, node.node_name);
+    if (o.port_file && write_port_file(o.port_file, port) < 0)
+        rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
+           o.grace_ms);
+    rm_server_shutdown(srv);
+    rm_server_wait(srv);
+    uint64_t counts[17];
+    rm_server_call_counts(srv, counts);
+    uint64_t total = 0;
+    for (int i = 0; i < 17; i++)
+        total += counts[i];
+    rm_server_destroy(srv);
+    rm_log("INFO", "stopped after %llu calls (%llu OK)", (unsigned long long)total,
+           (unsigned long long)counts[0]);
+    close(lock_fd);
+    return 0;
+}

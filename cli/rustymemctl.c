@@ -1,0 +1,288 @@
+/*
+ * rustymemctl.c — the rustymem operator CLI.
+ *
+ * Design note: commands are one table (words, RPC path, request/response
+ * descriptors, the seed function it replaces, help). Parsing, --help text and
+ * docs/cli.md all come from that table, so they cannot drift apart. Output is
+ * rendered from the response descriptors (render.c), in table or JSON form.
+ *
+ * Exit codes: 0 success; 1 the RPC failed (status name and message on
+ * stderr, one line); 2 usage error.
+ */
+#include <errno.h>
+#include <grpc/grpc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "render.h"
+#include "rustymem/v1/memory.pb-c.h"
+
+#define EXIT_RPC 1
+#define EXIT_USAGE 2
+
+typedef struct global {
+    rm_client_opts_t client;
+    int json;
+} global_t;
+
+typedef struct command command_t;
+typedef int (*build_fn)(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req);
+
+struct command {
+    const char *words;                          /* "stats memory" */
+    const char *path;                           /* RPC */
+    const ProtobufCMessageDescriptor *request;
+    const ProtobufCMessageDescriptor *response;
+    const char *seed;                           /* seed function or REST path it replaces, or "" */
+    const char *summary;
+    const char *args_help;                      /* extra arguments, or "" */
+    build_fn build;                             /* NULL: empty request, no arguments */
+};
+
+static int
+usage_error(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "rustymemctl: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, " (see rustymemctl --help)\n");
+    return EXIT_USAGE;
+}
+
+/* health [--service NAME] */
+static int
+build_health(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    Grpc__Health__V1__HealthCheckRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    grpc__health__v1__health_check_request__init(r);
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--service") == 0 && i + 1 < argc)
+            r->service = argv[++i];
+        else {
+            free(r);
+            return usage_error("health: unexpected argument '%s'", argv[i]);
+        }
+    }
+    *req = &r->base;
+    return 0;
+}
+
+static const command_t commands[] = {
+    {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
+     &grpc__health__v1__health_check_response__descriptor, "",
+     "serving status of the agent (SERVING / NOT_SERVING)", "[--service NAME]", build_health},
+    {"stats memory", "/rustymem.v1.MemoryService/GetMemoryStats",
+     &rustymem__v1__get_memory_stats_request__descriptor, &rustymem__v1__memory_stats__descriptor,
+     "memory_stats(), GET /api/v1/stats/memory",
+     "process, cgroup, jemalloc and per-component memory usage", "", NULL},
+    {"stats slab", "/rustymem.v1.MemoryService/GetSlabStats",
+     &rustymem__v1__get_slab_stats_request__descriptor, &rustymem__v1__slab_stats__descriptor,
+     "slab_allocator_stats()", "per-size-class slab allocator statistics", "", NULL},
+    {"stats arena", "/rustymem.v1.MemoryService/GetArenaStats",
+     &rustymem__v1__get_arena_stats_request__descriptor, &rustymem__v1__arena_stats__descriptor,
+     "transaction_arena_stats()", "transaction arena statistics", "", NULL},
+    {"stats buffer-pool", "/rustymem.v1.MemoryService/GetBufferPoolStats",
+     &rustymem__v1__get_buffer_pool_stats_request__descriptor,
+     &rustymem__v1__buffer_pool_stats__descriptor,
+     "buffer_pool_stats(), GET /api/v1/stats/buffer_pool", "buffer pool statistics", "", NULL},
+    {"stats large-object", "/rustymem.v1.MemoryService/GetLargeObjectStats",
+     &rustymem__v1__get_large_object_stats_request__descriptor,
+     &rustymem__v1__large_object_stats__descriptor, "large_object_stats()",
+     "large-object allocator statistics", "", NULL},
+    {"stats fragmentation", "/rustymem.v1.MemoryService/GetFragmentationStats",
+     &rustymem__v1__get_fragmentation_stats_request__descriptor,
+     &rustymem__v1__fragmentation_stats__descriptor, "fragmentation_stats()",
+     "fragmentation ratio per component with Good/Fair/Poor", "", NULL},
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rustymemctl [global options] COMMAND [arguments]\n"
+            "\n"
+            "Operate a rustymem node agent (rustymemd) over gRPC.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char head[96];
+        snprintf(head, sizeof head, "%s %s", commands[i].words, commands[i].args_help);
+        fprintf(f, "  %-36s %s\n", head, commands[i].summary);
+        if (commands[i].seed[0])
+            fprintf(f, "  %-36s   replaces: %s\n", "", commands[i].seed);
+    }
+    fprintf(f,
+            "\n"
+            "global options (before the command):\n"
+            "  --addr HOST:PORT       agent address (default $RUSTYMEM_ADDR, else 127.0.0.1:50051)\n"
+            "  --timeout MS           deadline per call in milliseconds (default $RUSTYMEM_TIMEOUT, else 5000)\n"
+            "  --output table|json    output form (default table; json is one object jq can read)\n"
+            "  --token TOKEN          bearer token (default $RUSTYMEM_TOKEN)\n"
+            "  --tls-ca FILE          use TLS, trusting this CA (PEM)\n"
+            "  --tls-cert FILE        client certificate for mTLS (PEM), with --tls-key FILE\n"
+            "  --tls-server-name NAME name to check in the server certificate\n"
+            "  --help                 this text\n"
+            "\n"
+            "exit status: 0 success, 1 the call failed (status and message on stderr), 2 usage error\n");
+}
+
+static const command_t *
+find_command(int argc, char **argv, int *consumed)
+{
+    const command_t *best = NULL;
+    int best_words = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char words[96];
+        snprintf(words, sizeof words, "%s", commands[i].words);
+        int n = 0, match = 1;
+        for (char *save = NULL, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save), n++)
+            if (n >= argc || strcmp(argv[n], w) != 0) {
+                match = 0;
+                break;
+            }
+        if (match && n > best_words) {
+            best = &commands[i];
+            best_words = n;
+        }
+    }
+    *consumed = best_words;
+    return best;
+}
+
+static const char *
+hint_for(grpc_status_code code, const global_t *g)
+{
+    switch (code) {
+    case GRPC_STATUS_UNAVAILABLE:
+        return g->client.tls_ca_file
+                   ? " (is rustymemd running there, and do its TLS certificate and your --tls-ca/--tls-cert match?)"
+                   : " (is rustymemd running at that address?)";
+    case GRPC_STATUS_DEADLINE_EXCEEDED: return " (raise --timeout?)";
+    case GRPC_STATUS_UNAUTHENTICATED: return " (pass --token or a client certificate)";
+    case GRPC_STATUS_PERMISSION_DENIED: return " (this needs an admin identity)";
+    default: return "";
+    }
+}
+
+static int
+parse_timeout(const char *s, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < 1 || v > 3600000)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    global_t g = {0};
+    g.client.target = getenv("RUSTYMEM_ADDR") && *getenv("RUSTYMEM_ADDR") ? getenv("RUSTYMEM_ADDR")
+                                                                        : "127.0.0.1:50051";
+    g.client.token = getenv("RUSTYMEM_TOKEN");
+    g.client.timeout_ms = 5000;
+    const char *env_timeout = getenv("RUSTYMEM_TIMEOUT");
+    if (env_timeout && *env_timeout && parse_timeout(env_timeout, &g.client.timeout_ms) < 0)
+        return usage_error("RUSTYMEM_TIMEOUT=%s: expected milliseconds in 1..3600000", env_timeout);
+
+    int i = 1;
+    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
+        const char *opt = argv[i];
+        if (strcmp(opt, "--help") == 0) {
+            usage(stdout);
+            return 0;
+        }
+        if (i + 1 >= argc)
+            return usage_error("%s needs a value", opt);
+        const char *val = argv[++i];
+        if (strcmp(opt, "--addr") == 0)
+            g.client.target = val;
+        else if (strcmp(opt, "--timeout") == 0) {
+            if (parse_timeout(val, &g.client.timeout_ms) < 0)
+                return usage_error("--timeout %s: expected milliseconds in 1..3600000", val);
+        } else if (strcmp(opt, "--output") == 0) {
+            if (strcmp(val, "json") == 0)
+                g.json = 1;
+            else if (strcmp(val, "table") == 0)
+                g.json = 0;
+            else
+                return usage_error("--output %s: expected table or json", val);
+        } else if (strcmp(opt, "--token") == 0)
+            g.client.token = val;
+        else if (strcmp(opt, "--tls-ca") == 0)
+            g.client.tls_ca_file = val;
+        else if (strcmp(opt, "--tls-cert") == 0)
+            g.client.tls_cert_file = val;
+        else if (strcmp(opt, "--tls-key") == 0)
+            g.client.tls_key_file = val;
+        else if (strcmp(opt, "--tls-server-name") == 0)
+            g.client.tls_server_name = val;
+        else
+            return usage_error("unknown option %s", opt);
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    int consumed = 0;
+    const command_t *cmd = find_command(argc - i, argv + i, &consumed);
+    if (!cmd)
+        return usage_error("unknown command '%s'", argv[i]);
+    int rest_argc = argc - i - consumed;
+    char **rest_argv = argv + i + consumed;
+
+    ProtobufCMessage *req = NULL;
+    if (cmd->build) {
+        int rc = cmd->build(cmd, rest_argc, rest_argv, &req);
+        if (rc)
+            return rc;
+    } else {
+        if (rest_argc > 0)
+            return usage_error("unexpected argument '%s'", rest_argv[0]);
+        req = calloc(1, cmd->request->sizeof_message);
+        if (!req)
+            return EXIT_RPC;
+        cmd->request->message_init(req);
+    }
+
+    rm_client_t *client;
+    char err[256] = "";
+    if (rm_client_create(&g.client, &client, err, sizeof err) != RM_OK) {
+        free(req);
+        fprintf(stderr, "rustymemctl: %s\n", err);
+        return EXIT_USAGE;
+    }
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    grpc_status_code code = rm_client_unary(client, cmd->path, req, cmd->response, &resp, &st);
+    free(req);
+    int rc = 0;
+    if (code != GRPC_STATUS_OK) {
+        fprintf(stderr, "rustymemctl: %s: %s: %s%s\n", cmd->words, rm_client_status_name(code),
+                st.message[0] ? st.message : "(no message)", hint_for(code, &g));
+        rc = EXIT_RPC;
+    } else if (g.json) {
+        rm_render_json(stdout, resp);
+    } else if (cmd->response == &grpc__health__v1__health_check_response__descriptor) {
+        const Grpc__Health__V1__HealthCheckResponse *h = (const void *)resp;
+        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
+            &grpc__health__v1__health_check_response__serving_status__descriptor, h->status);
+        printf("%s\n", ev ? ev->name : "UNKNOWN");
+        if (h->status != GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
+            rc = EXIT_RPC;
+    } else {
+        rm_render_table(stdout, resp);
+    }
+    if (resp)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    rm_client_destroy(client);
+    return rc;
+}

@@ -1,0 +1,224 @@
+/*
+ * handlers_memory.c — rustymem.v1.MemoryService.
+ *
+ * GetMemoryStats combines what the OS says (RSS, cgroup, PSI, MemTotal), what
+ * jemalloc says (mallctl stats.*) and what memcore's components report to the
+ * accounting registry. The budget is the memory.budget_bytes knob when set,
+ * else the process's own cgroup limit, else MemTotal.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "node.h"
+#include "rpc_internal.h"
+#include "rustymem/stats.h"
+#include "rustymem/v1/memory.pb-c.h"
+
+#define MEMORY_WATCH_FLOOR_MS 100
+#define MEMORY_WATCH_DEFAULT_MS 1000
+
+static uint64_t
+now_mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static int64_t
+now_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Fill `out`; strings and arrays come from the call's scratch memory. */
+static grpc_status_code
+fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
+{
+    rm_node_t *node = rm_rpc_app(ctx);
+    rm_sysinfo_t si;
+    rm_sysinfo_read(node ? &node->sysinfo_paths : NULL, &si);
+
+    out->rss_bytes = si.rss_bytes;
+    out->vm_size_bytes = si.vm_size_bytes;
+    out->mem_total_bytes = si.mem_total_bytes;
+    out->mem_available_bytes = si.mem_available_bytes;
+    uint64_t override = node ? __atomic_load_n(&node->budget_override_bytes, __ATOMIC_RELAXED) : 0;
+    const char *source;
+    if (override) {
+        out->budget_bytes = override;
+        source = "knob";
+    } else {
+        out->budget_bytes = si.budget_bytes;
+        source = si.budget_from_cgroup ? (si.cgroup_version == 2 ? "cgroup_v2" : "cgroup_v1") : "memtotal";
+    }
+    out->budget_source = (char *)source;
+    out->usage_ratio = out->budget_bytes ? (double)si.rss_bytes / (double)out->budget_bytes : 0.0;
+
+    Rustymem__V1__CgroupStats *cg = rm_rpc_alloc(ctx, sizeof *cg);
+    Rustymem__V1__PsiStats *psi = rm_rpc_alloc(ctx, sizeof *psi);
+    Rustymem__V1__JemallocStats *je = rm_rpc_alloc(ctx, sizeof *je);
+    if (!cg || !psi || !je)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    rustymem__v1__cgroup_stats__init(cg);
+    cg->version = (uint32_t)si.cgroup_version;
+    cg->path = rm_rpc_strdup(ctx, si.cgroup_dir);
+    cg->usage_bytes = si.cgroup_usage_bytes;
+    cg->limit_bytes = si.cgroup_limit_bytes;
+    cg->high_bytes = si.cgroup_high_bytes;
+    cg->oom_kills_total = si.cgroup_oom_kills;
+    cg->failcnt_total = si.cgroup_failcnt;
+    out->cgroup = cg;
+
+    rustymem__v1__psi_stats__init(psi);
+    psi->available = si.has_psi;
+    psi->some_avg10_percent = si.psi.some_avg10;
+    psi->some_avg60_percent = si.psi.some_avg60;
+    psi->full_avg10_percent = si.psi.full_avg10;
+    psi->full_avg60_percent = si.psi.full_avg60;
+    out->psi = psi;
+
+    rm_jemalloc_stats_t js;
+    rm_jemalloc_read(&js);
+    rustymem__v1__jemalloc_stats__init(je);
+    je->active = js.active;
+    je->allocated_bytes = js.allocated;
+    je->active_bytes = js.active_bytes;
+    je->resident_bytes = js.resident;
+    je->metadata_bytes = js.metadata;
+    je->retained_bytes = js.retained;
+    je->mapped_bytes = js.mapped;
+    je->version = rm_rpc_strdup(ctx, js.version);
+    out->jemalloc = je;
+
+    rm_component_usage_t comps[RM_COMPONENTS_MAX];
+    size_t n = 0;
+    rm_stats_components(comps, RM_COMPONENTS_MAX, &n);
+    if (n > RM_COMPONENTS_MAX)
+        n = RM_COMPONENTS_MAX;
+    out->components = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *out->components);
+    Rustymem__V1__ComponentUsage *cu = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *cu);
+    if (!out->components || !cu)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        rustymem__v1__component_usage__init(&cu[i]);
+        cu[i].component = rm_rpc_strdup(ctx, comps[i].name);
+        cu[i].used_bytes = comps[i].used_bytes;
+        cu[i].held_bytes = comps[i].held_bytes;
+        cu[i].percentage =
+            out->budget_bytes ? 100.0 * (double)comps[i].used_bytes / (double)out->budget_bytes : 0.0;
+        out->components[i] = &cu[i];
+        out->memcore_used_bytes += comps[i].used_bytes;
+        out->memcore_held_bytes += comps[i].held_bytes;
+    }
+    out->n_components = n;
+
+    out->uptime_seconds = node ? (double)(now_mono_ns() - node->start_ns) / 1e9 : 0.0;
+    out->timestamp_unix_ms = now_unix_ms();
+    out->node_name = rm_rpc_strdup(ctx, node ? node->node_name : "");
+    out->version = rm_rpc_strdup(ctx, node && node->version ? node->version : "");
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+get_memory_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    return fill_memory_stats(ctx, (Rustymem__V1__MemoryStats *)resp);
+}
+
+static grpc_status_code
+watch_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_)
+{
+    const Rustymem__V1__WatchStatsRequest *req = (const void *)req_;
+    uint32_t interval = req->interval_ms ? req->interval_ms : MEMORY_WATCH_DEFAULT_MS;
+    if (interval < MEMORY_WATCH_FLOOR_MS || interval > 3600000)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+                           "interval_ms = %u is out of range: allowed 0 (= %d) or %d..3600000",
+                           req->interval_ms, MEMORY_WATCH_DEFAULT_MS, MEMORY_WATCH_FLOOR_MS);
+    while (!rm_rpc_cancelled(ctx)) {
+        Rustymem__V1__MemoryStats st = RUSTYMEM__V1__MEMORY_STATS__INIT;
+        /* Each message gets fresh scratch memory; release the previous one. */
+        rm__rpc_ctx_release(ctx);
+        grpc_status_code code = fill_memory_stats(ctx, &st);
+        if (code != GRPC_STATUS_OK)
+            return code;
+        if (rm_rpc_stream_send(ctx, &st.base) < 0)
+            break;
+        rm_rpc_wait(ctx, interval);
+    }
+    rm__rpc_ctx_release(ctx);
+    return rm_rpc_fail(ctx, GRPC_STATUS_CANCELLED,
+                       "stats stream ended (client cancelled, deadline or shutdown)");
+}
+
+static grpc_status_code
+get_fragmentation_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__FragmentationStats *resp = (void *)resp_;
+    rm_component_usage_t comps[RM_COMPONENTS_MAX];
+    size_t n = 0;
+    rm_stats_components(comps, RM_COMPONENTS_MAX, &n);
+    if (n > RM_COMPONENTS_MAX)
+        n = RM_COMPONENTS_MAX;
+    resp->components = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->components);
+    Rustymem__V1__ComponentFragmentation *cf = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *cf);
+    if (!resp->components || !cf)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    uint64_t used = 0, held = 0;
+    for (size_t i = 0; i < n; i++) {
+        rustymem__v1__component_fragmentation__init(&cf[i]);
+        cf[i].component = rm_rpc_strdup(ctx, comps[i].name);
+        cf[i].used_bytes = comps[i].used_bytes;
+        cf[i].held_bytes = comps[i].held_bytes;
+        cf[i].fragmentation_ratio = rm_stats_fragmentation(comps[i].used_bytes, comps[i].held_bytes);
+        cf[i].status = (char *)rm_stats_fragmentation_status(cf[i].fragmentation_ratio);
+        resp->components[i] = &cf[i];
+        used += comps[i].used_bytes;
+        held += comps[i].held_bytes;
+    }
+    resp->n_components = n;
+    resp->overall_ratio = rm_stats_fragmentation(used, held);
+    resp->overall_status = (char *)rm_stats_fragmentation_status(resp->overall_ratio);
+    return GRPC_STATUS_OK;
+}
+
+/* Statistics of modules that rustymemd does not host yet. */
+static grpc_status_code
+not_wired(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    const char *path = rm_rpc_method(ctx)->path;
+    const char *what = strrchr(path, '/') + 1;
+    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED,
+                       "%s: this rustymemd does not host that memcore module yet", what);
+}
+
+#define MS "/rustymem.v1.MemoryService/"
+static const rm_rpc_method_t memory_methods[] = {
+    RM_RPC_UNARY_METHOD(MS "GetMemoryStats", rustymem__v1__get_memory_stats_request__descriptor,
+                        rustymem__v1__memory_stats__descriptor, RM_ROLE_READER, get_memory_stats),
+    RM_RPC_UNARY_METHOD(MS "GetSlabStats", rustymem__v1__get_slab_stats_request__descriptor,
+                        rustymem__v1__slab_stats__descriptor, RM_ROLE_READER, not_wired),
+    RM_RPC_UNARY_METHOD(MS "GetArenaStats", rustymem__v1__get_arena_stats_request__descriptor,
+                        rustymem__v1__arena_stats__descriptor, RM_ROLE_READER, not_wired),
+    RM_RPC_UNARY_METHOD(MS "GetBufferPoolStats", rustymem__v1__get_buffer_pool_stats_request__descriptor,
+                        rustymem__v1__buffer_pool_stats__descriptor, RM_ROLE_READER, not_wired),
+    RM_RPC_UNARY_METHOD(MS "GetLargeObjectStats", rustymem__v1__get_large_object_stats_request__descriptor,
+                        rustymem__v1__large_object_stats__descriptor, RM_ROLE_READER, not_wired),
+    RM_RPC_UNARY_METHOD(MS "GetFragmentationStats", rustymem__v1__get_fragmentation_stats_request__descriptor,
+                        rustymem__v1__fragmentation_stats__descriptor, RM_ROLE_READER,
+                        get_fragmentation_stats),
+    RM_RPC_UNARY_METHOD(MS "ListTransactions", rustymem__v1__list_transactions_request__descriptor,
+                        rustymem__v1__list_transactions_response__descriptor, RM_ROLE_READER, not_wired),
+    RM_RPC_STREAM_METHOD(MS "WatchStats", rustymem__v1__watch_stats_request__descriptor,
+                         rustymem__v1__memory_stats__descriptor, RM_ROLE_READER, watch_stats),
+};
+#undef MS
+
+const rm_rpc_service_t rm_memory_service = {
+    .name = "rustymem.v1.MemoryService",
+    .methods = memory_methods,
+    .n_methods = sizeof memory_methods / sizeof memory_methods[0],
+};

@@ -1,0 +1,62 @@
+/*
+ * node.h — what the service handlers of rustymemd need from the agent.
+ *
+ * The agent owns one rm_node_t, fills it at start-up and hands it to the server
+ * as the application pointer (rm_rpc_app()). Handlers only read it; fields
+ * that change at run time are atomics or have their own lock.
+ */
+#ifndef RUSTYMEM_SERVICE_NODE_H
+#define RUSTYMEM_SERVICE_NODE_H
+
+#include <stdint.h>
+
+#include "rpc.h"
+#include "rustymem/sysinfo.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct rm_node {
+    char node_name[128];             /* host or Kubernetes node name */
+    const char *version;             /* rustymemd version string (static) */
+    uint64_t start_ns;               /* CLOCK_MONOTONIC at start */
+    rm_sysinfo_paths_t sysinfo_paths; /* NULL roots = live system */
+    uint64_t budget_override_bytes;  /* memory.budget_bytes knob; 0 = auto; atomic */
+} rm_node_t;
+
+/* The services rustymemd serves (health is added by the server itself). */
+extern const rm_rpc_service_t rm_memory_service;
+
+/*
+ * The full list of rustymemd's services for rm_server_create(): the ones that
+ * are implemented plus, for every service of the API whose capability has not
+ * landed yet, a table built from its protobuf-c descriptor whose methods answer
+ * UNIMPLEMENTED with a message saying so. Writes up to `cap` pointers to `out`
+ * and returns the count, or -1 on OOM. The tables live until exit.
+ * Not thread-safe: call once at start-up.
+ */
+int rm_node_services(const rm_rpc_service_t **out, size_t cap);
+
+/*
+ * Build a service table from a protobuf-c service descriptor in which every
+ * method answers UNIMPLEMENTED with "<Service>/<Method>: <reason>". Returns
+ * NULL on OOM. The table lives until exit.
+ */
+const rm_rpc_service_t *rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason);
+
+/* jemalloc's stats.* through mallctl (found with dlsym, so no link-time
+ * dependency). *active is 0 when the process's malloc is not jemalloc. */
+typedef struct rm_jemalloc_stats {
+    int available;       /* mallctl found */
+    int active;          /* malloc() resolves to jemalloc */
+    uint64_t allocated, active_bytes, resident, metadata, retained, mapped;   /* bytes */
+    char version[64];
+} rm_jemalloc_stats_t;
+
+void rm_jemalloc_read(rm_jemalloc_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RUSTYMEM_SERVICE_NODE_H */

@@ -1,0 +1,86 @@
+/*
+ * services.c — the list of services rustymemd serves, and UNIMPLEMENTED
+ * placeholders for API services whose capability has not landed yet.
+ *
+ * Design note: the placeholder tables are derived from protobuf-c's service
+ * descriptors, so every RPC of the .proto files is reachable (with a clear
+ * status) from the first build on, and a service leaves this list the moment
+ * its real table exists.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node.h"
+#include "rpc_internal.h"
+#include "rustymem/v1/emergency.pb-c.h"
+#include "rustymem/v1/forecast.pb-c.h"
+#include "rustymem/v1/session.pb-c.h"
+#include "rustymem/v1/tuning.pb-c.h"
+
+typedef struct pending {
+    rm_rpc_service_t svc;
+    rm_rpc_method_t methods[];
+} pending_t;
+
+static grpc_status_code
+pending_handler(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    const rm_rpc_method_t *m = rm_rpc_method(ctx);
+    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: %s", m->path + 1,
+                       m->data ? (const char *)m->data : "not implemented yet");
+}
+
+const rm_rpc_service_t *
+rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason)
+{
+    pending_t *p = calloc(1, sizeof *p + desc->n_methods * sizeof p->methods[0]);
+    if (!p)
+        return NULL;
+    p->svc.name = desc->name;
+    p->svc.methods = p->methods;
+    p->svc.n_methods = desc->n_methods;
+    for (unsigned i = 0; i < desc->n_methods; i++) {
+        size_t n = strlen(desc->name) + strlen(desc->methods[i].name) + 3;
+        char *path = malloc(n);
+        if (!path)
+            return NULL; /* tables live until exit: nothing to unwind */
+        snprintf(path, n, "/%s/%s", desc->name, desc->methods[i].name);
+        p->methods[i] = (rm_rpc_method_t){
+            .path = path,
+            .request = desc->methods[i].input,
+            .response = desc->methods[i].output,
+            .kind = RM_RPC_UNARY,
+            .role = RM_ROLE_READER,
+            .unary = pending_handler,
+            .data = reason,
+        };
+    }
+    return &p->svc;
+}
+
+int
+rm_node_services(const rm_rpc_service_t **out, size_t cap)
+{
+    static const struct {
+        const ProtobufCServiceDescriptor *desc;
+        const char *reason;
+    } pending[] = {
+        {&rustymem__v1__forecast_service__descriptor,
+         "pressure forecasting is not hosted by this rustymemd yet"},
+        {&rustymem__v1__tuning_service__descriptor, "the knob registry is not hosted by this rustymemd yet"},
+        {&rustymem__v1__emergency_service__descriptor,
+         "emergency actions are not hosted by this rustymemd yet"},
+        {&rustymem__v1__session_service__descriptor, "the engine is not hosted by this rustymemd yet"},
+    };
+    size_t n = 0;
+    if (n < cap)
+        out[n++] = &rm_memory_service;
+    for (size_t i = 0; i < sizeof pending / sizeof pending[0] && n < cap; i++) {
+        const rm_rpc_service_t *s = rm_pending_service(pending[i].desc, pending[i].reason);
+        if (!s)
+            return -1;
+        out[n++] = s;
+    }
+    return (int)n;
+}
