@@ -150,8 +150,9 @@ watch_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_)
         rm_rpc_wait(ctx, interval);
     }
     rm__rpc_ctx_release(ctx);
-    return rm_rpc_fail(ctx, GRPC_STATUS_CANCELLED,
-                       "stats stream ended (client cancelled, deadline or shutdown)");
+    if (rm_rpc_shutting_down(ctx))
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNAVAILABLE, "rustymemd is shutting down");
+    return rm_rpc_fail(ctx, GRPC_STATUS_CANCELLED, "stats stream cancelled");
 }
 
 static grpc_status_code

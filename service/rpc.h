@@ -126,6 +126,9 @@ const char *rm_rpc_identity(rm_rpc_ctx_t *ctx);
  */
 int rm_rpc_cancelled(rm_rpc_ctx_t *ctx);
 
+/* True once the server has begun a graceful shutdown (a subset of cancelled). */
+int rm_rpc_shutting_down(rm_rpc_ctx_t *ctx);
+
 /*
  * Streaming only: send one message and wait until gRPC has taken it. Returns 0
  * on success, -1 when the stream is broken (the handler should return).

@@ -26,6 +26,7 @@ struct rm_rpc_ctx {
     char identity[128];
     /* Transport hooks: NULL when invoked without a transport (tests). */
     int (*is_cancelled)(rm_rpc_ctx_t *ctx);
+    int (*shutting_down)(rm_rpc_ctx_t *ctx);
     int (*send)(rm_rpc_ctx_t *ctx, const ProtobufCMessage *msg);
     int (*wait)(rm_rpc_ctx_t *ctx, int64_t ms);
     void *transport;                 /* server.c's call object */

@@ -144,6 +144,12 @@ rm_rpc_cancelled(rm_rpc_ctx_t *ctx)
 }
 
 int
+rm_rpc_shutting_down(rm_rpc_ctx_t *ctx)
+{
+    return ctx->shutting_down && ctx->shutting_down(ctx);
+}
+
+int
 rm_rpc_stream_send(rm_rpc_ctx_t *ctx, const ProtobufCMessage *msg)
 {
     return ctx->send ? ctx->send(ctx, msg) : -1;

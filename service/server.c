@@ -176,6 +176,13 @@ send_final(call_t *c, grpc_status_code code, const char *msg, uint8_t *resp, siz
 /* ---- transport hooks for handlers ------------------------------------------ */
 
 static int
+hook_shutting_down(rm_rpc_ctx_t *ctx)
+{
+    call_t *c = ctx->transport;
+    return __atomic_load_n(&c->srv->shutting_down, __ATOMIC_ACQUIRE);
+}
+
+static int
 hook_cancelled(rm_rpc_ctx_t *ctx)
 {
     call_t *c = ctx->transport;
@@ -307,6 +314,7 @@ on_request(call_t *c, int ok)
     c->ctx.transport = c;
     c->ctx.server = srv;
     c->ctx.is_cancelled = hook_cancelled;
+    c->ctx.shutting_down = hook_shutting_down;
     c->ctx.send = hook_send;
     c->ctx.wait = hook_wait;
     c->ctx.app = srv->opts.app;

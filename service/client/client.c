@@ -218,11 +218,11 @@ destroy_cq(grpc_completion_queue *cq)
 }
 
 grpc_status_code
-rm_client_unary(rm_client_t *c, const char *path, const ProtobufCMessage *req,
-                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
-                rm_call_status_t *st)
+rm_client_unary_bytes(rm_client_t *c, const char *path, const uint8_t *req, size_t req_len, uint8_t **resp,
+                      size_t *resp_len, rm_call_status_t *st)
 {
     *resp = NULL;
+    *resp_len = 0;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
     grpc_slice method = grpc_slice_from_copied_string(path);
     grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
@@ -232,7 +232,9 @@ rm_client_unary(rm_client_t *c, const char *path, const ProtobufCMessage *req,
     grpc_metadata md;
     size_t md_count;
     grpc_metadata *mdp = auth_md(c, &md, &md_count);
-    grpc_byte_buffer *send = pack(req), *recv = NULL;
+    grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)req, req_len);
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req_slice, 1), *recv = NULL;
+    grpc_slice_unref(req_slice);
     grpc_metadata_array initial, trailing;
     grpc_metadata_array_init(&initial);
     grpc_metadata_array_init(&trailing);
@@ -261,12 +263,21 @@ rm_client_unary(rm_client_t *c, const char *path, const ProtobufCMessage *req,
     if (e == GRPC_CALL_OK) {
         grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         set_status(st, code, (const char *)GRPC_SLICE_START_PTR(details), GRPC_SLICE_LENGTH(details));
-        if (code == GRPC_STATUS_OK) {
-            *resp = recv ? unpack(recv, resp_desc) : NULL;
-            if (!*resp) {
-                code = GRPC_STATUS_INTERNAL;
-                set_status(st, code, "response could not be decoded", 29);
+        if (code == GRPC_STATUS_OK && recv) {
+            grpc_byte_buffer_reader r;
+            if (grpc_byte_buffer_reader_init(&r, recv)) {
+                grpc_slice s = grpc_byte_buffer_reader_readall(&r);
+                grpc_byte_buffer_reader_destroy(&r);
+                *resp_len = GRPC_SLICE_LENGTH(s);
+                *resp = malloc(*resp_len ? *resp_len : 1);
+                if (*resp)
+                    memcpy(*resp, GRPC_SLICE_START_PTR(s), *resp_len);
+                grpc_slice_unref(s);
             }
+        }
+        if (code == GRPC_STATUS_OK && !*resp) {
+            code = GRPC_STATUS_INTERNAL;
+            set_status(st, code, "no response message", 19);
         }
     } else {
         code = GRPC_STATUS_INTERNAL;
@@ -282,6 +293,32 @@ rm_client_unary(rm_client_t *c, const char *path, const ProtobufCMessage *req,
     grpc_metadata_array_destroy(&trailing);
     grpc_call_unref(call);
     destroy_cq(cq);
+    return code;
+}
+
+grpc_status_code
+rm_client_unary(rm_client_t *c, const char *path, const ProtobufCMessage *req,
+                const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, rm_call_status_t *st)
+{
+    *resp = NULL;
+    size_t n = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1), *out = NULL;
+    size_t out_len = 0;
+    if (!buf) {
+        set_status(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", 13);
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
+    protobuf_c_message_pack(req, buf);
+    grpc_status_code code = rm_client_unary_bytes(c, path, buf, n, &out, &out_len, st);
+    free(buf);
+    if (code == GRPC_STATUS_OK) {
+        *resp = protobuf_c_message_unpack(resp_desc, NULL, out_len, out);
+        if (!*resp) {
+            code = GRPC_STATUS_INTERNAL;
+            set_status(st, code, "response could not be decoded", 29);
+        }
+    }
+    free(out);
     return code;
 }
 

@@ -56,6 +56,13 @@ grpc_status_code rm_client_unary(rm_client_t *c, const char *path, const Protobu
                                  rm_call_status_t *st);
 
 /*
+ * Unary call with raw request bytes (for tests that send malformed input and
+ * for proxies). On OK *resp (malloc'ed, caller frees) holds the response bytes.
+ */
+grpc_status_code rm_client_unary_bytes(rm_client_t *c, const char *path, const uint8_t *req, size_t req_len,
+                                       uint8_t **resp, size_t *resp_len, rm_call_status_t *st);
+
+/*
  * Start a server-streaming call. timeout_ms 0 = no deadline. On OK *out is the
  * stream (read it with rm_client_stream_next, end it with
  * rm_client_stream_finish); otherwise *out is NULL.

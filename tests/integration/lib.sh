@@ -1,0 +1,53 @@
+# lib.sh — helpers for integration tests that drive real binaries.
+# Sourced by tests/integration/test_*.sh. Needs RM_BUILD_DIR (set by CTest).
+set -euo pipefail
+: "${RM_BUILD_DIR:?RM_BUILD_DIR must point at the build tree}"
+RUSTYMEMD="$RM_BUILD_DIR/agents/node/rustymemd"
+RUSTYMEMCTL="$RM_BUILD_DIR/cli/rustymemctl"
+TMP=$(mktemp -d /tmp/rm-sh-XXXXXX)
+AGENT_PID=""
+
+cleanup() {
+  if [ -n "$AGENT_PID" ] && kill -0 "$AGENT_PID" 2>/dev/null; then
+    kill -TERM "$AGENT_PID" 2>/dev/null || true
+    wait "$AGENT_PID" 2>/dev/null || true
+  fi
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
+
+# start_agent [extra rustymemd args…] — sets AGENT_PID and ADDR
+start_agent() {
+  rm -f "$TMP/port"
+  "$RUSTYMEMD" --listen 127.0.0.1:0 --port-file "$TMP/port" --data-dir "$TMP/data" "$@" \
+    >"$TMP/agent.log" 2>&1 &
+  AGENT_PID=$!
+  for _ in $(seq 1 200); do
+    [ -s "$TMP/port" ] && break
+    kill -0 "$AGENT_PID" 2>/dev/null || { cat "$TMP/agent.log" >&2; fail "rustymemd exited at start"; }
+    sleep 0.05
+  done
+  [ -s "$TMP/port" ] || fail "rustymemd did not report its port"
+  ADDR="127.0.0.1:$(cat "$TMP/port")"
+}
+
+# stop_agent — SIGTERM, expect exit 0
+stop_agent() {
+  kill -TERM "$AGENT_PID"
+  local rc=0
+  wait "$AGENT_PID" || rc=$?
+  AGENT_PID=""
+  [ "$rc" -eq 0 ] || fail "rustymemd exited with $rc after SIGTERM"
+}
+
+# expect_exit CODE cmd… — run, check the exit code, keep stdout/stderr in $OUT/$ERR
+expect_exit() {
+  local want=$1; shift
+  local rc=0
+  "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+  OUT=$(cat "$TMP/out"); ERR=$(cat "$TMP/err")
+  [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want; stderr: $ERR"
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# rustymemctl and rustymemd against each other: output forms, exit codes, errors.
+source "$(dirname "$0")/lib.sh"
+
+# rustymemd usage errors
+expect_exit 0 "$RUSTYMEMD" --help
+for flag in --listen --data-dir --port-file --threads --grace-ms --tls-cert --insecure; do
+  grep -q -- "$flag" <<<"$OUT" || fail "rustymemd --help does not list $flag"
+done
+pass "rustymemd --help lists its flags"
+expect_exit 2 "$RUSTYMEMD" --no-such-flag
+grep -q "unknown option --no-such-flag" <<<"$ERR" || fail "unclear message: $ERR"
+expect_exit 2 "$RUSTYMEMD" --threads 99
+grep -q -- "--threads 99: expected a whole number in 1..16" <<<"$ERR" || fail "unclear message: $ERR"
+expect_exit 2 "$RUSTYMEMD" --listen 0.0.0.0:0
+grep -q "not a loopback address" <<<"$ERR" || fail "plaintext on 0.0.0.0 not refused: $ERR"
+pass "rustymemd rejects bad flags with exit 2 and one line"
+
+start_agent
+
+expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" health
+[ "$OUT" = "SERVING" ] || fail "health printed '$OUT'"
+pass "health prints SERVING"
+
+expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" stats memory
+grep -Eq '^rss_bytes +[1-9][0-9]* ' <<<"$OUT" || fail "no rss_bytes in table: $OUT"
+grep -Eq '^jemalloc.allocated_bytes +[1-9]' <<<"$OUT" || fail "no jemalloc figures: $OUT"
+pass "stats memory table shows RSS and jemalloc"
+
+expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" --output json stats memory
+/usr/bin/python3 - "$OUT" <<'PY' || fail "stats memory JSON is wrong"
+import json, sys
+d = json.loads(sys.argv[1])
+assert d["rss_bytes"] > 0, d
+assert d["budget_bytes"] > 0, d
+assert d["jemalloc"]["active"] is True, d["jemalloc"]
+assert d["jemalloc"]["allocated_bytes"] > 0
+assert d["budget_source"] in ("memtotal", "cgroup_v1", "cgroup_v2", "knob")
+assert isinstance(d["components"], list)
+PY
+pass "stats memory --output json parses with the expected fields"
+
+expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" --output json stats fragmentation
+grep -q '"overall_status"' <<<"$OUT" || fail "fragmentation JSON: $OUT"
+pass "stats fragmentation answers"
+
+RUSTYMEM_ADDR="$ADDR" expect_exit 0 "$RUSTYMEMCTL" health
+pass "RUSTYMEM_ADDR is honoured"
+
+# usage errors: exit 2, one line
+expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" no-such-command
+grep -q "unknown command 'no-such-command'" <<<"$ERR" || fail "$ERR"
+expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --output yaml health
+grep -q -- "--output yaml: expected table or json" <<<"$ERR" || fail "$ERR"
+expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --timeout -5 health
+grep -q -- "--timeout -5" <<<"$ERR" || fail "$ERR"
+expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" stats memory extra
+[ "$(wc -l <<<"$ERR")" -eq 1 ] || fail "usage error is more than one line: $ERR"
+pass "usage errors exit 2 with one readable line"
+
+# RPC errors: exit 1 with the status name
+expect_exit 1 "$RUSTYMEMCTL" --addr "$ADDR" health --service no.such.Service
+grep -q "NOT_FOUND" <<<"$ERR" || fail "$ERR"
+stop_agent
+expect_exit 1 "$RUSTYMEMCTL" --addr "$ADDR" --timeout 500 health
+grep -q "UNAVAILABLE" <<<"$ERR" || grep -q "DEADLINE_EXCEEDED" <<<"$ERR" || fail "$ERR"
+grep -q "is rustymemd running" <<<"$ERR" || grep -q "raise --timeout" <<<"$ERR" || fail "no hint: $ERR"
+pass "RPC errors exit 1 with the status name and a hint"
+echo "test_cli: all passed"
