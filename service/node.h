@@ -33,17 +33,20 @@ extern const rm_rpc_service_t rm_memory_service;
  * are implemented plus, for every service of the API whose capability has not
  * landed yet, a table built from its protobuf-c descriptor whose methods answer
  * UNIMPLEMENTED with a message saying so. Writes up to `cap` pointers to `out`
- * and returns the count, or -1 on OOM. The tables live until exit.
- * Not thread-safe: call once at start-up.
+ * and returns the count, or -1 on OOM (nothing left allocated). Free the
+ * list with rm_node_services_free() after the server is destroyed.
  */
 int rm_node_services(const rm_rpc_service_t **out, size_t cap);
+void rm_node_services_free(const rm_rpc_service_t **svcs, size_t n);
 
 /*
  * Build a service table from a protobuf-c service descriptor in which every
  * method answers UNIMPLEMENTED with "<Service>/<Method>: <reason>". Returns
- * NULL on OOM. The table lives until exit.
+ * NULL on OOM. `desc` and `reason` must outlive the table; free it with
+ * rm_pending_service_free().
  */
 const rm_rpc_service_t *rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason);
+void rm_pending_service_free(const rm_rpc_service_t *svc);
 
 /* jemalloc's stats.* through mallctl (found with dlsym, so no link-time
  * dependency). *active is 0 when the process's malloc is not jemalloc. */

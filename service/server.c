@@ -628,7 +628,8 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
         snprintf(err, errcap, "out of memory");
         goto fail_alloc;
     }
-    memcpy(srv->services, services, n_services * sizeof *services);
+    if (n_services)
+        memcpy(srv->services, services, n_services * sizeof *services);
     srv->services[n_services] = &rm__health_service;
     if (rm__health_init(&srv->health, srv) != 0) {
         snprintf(err, errcap, "out of memory");

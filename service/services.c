@@ -5,7 +5,8 @@
  * Design note: the placeholder tables are derived from protobuf-c's service
  * descriptors, so every RPC of the .proto files is reachable (with a clear
  * status) from the first build on, and a service leaves this list the moment
- * its real table exists.
+ * its real table exists. Tables built here are freed with
+ * rm_node_services_free().
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,17 +35,20 @@ pending_handler(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage
 const rm_rpc_service_t *
 rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason)
 {
-    pending_t *p = calloc(1, sizeof *p + desc->n_methods * sizeof p->methods[0]);
+    /* One block: the service, its methods, then the method paths. */
+    size_t paths = 0;
+    for (unsigned i = 0; i < desc->n_methods; i++)
+        paths += strlen(desc->name) + strlen(desc->methods[i].name) + 3;
+    size_t head = sizeof(pending_t) + desc->n_methods * sizeof(rm_rpc_method_t);
+    pending_t *p = calloc(1, head + paths);
     if (!p)
         return NULL;
+    char *path = (char *)p + head;
     p->svc.name = desc->name;
     p->svc.methods = p->methods;
     p->svc.n_methods = desc->n_methods;
     for (unsigned i = 0; i < desc->n_methods; i++) {
         size_t n = strlen(desc->name) + strlen(desc->methods[i].name) + 3;
-        char *path = malloc(n);
-        if (!path)
-            return NULL; /* tables live until exit: nothing to unwind */
         snprintf(path, n, "/%s/%s", desc->name, desc->methods[i].name);
         p->methods[i] = (rm_rpc_method_t){
             .path = path,
@@ -55,8 +59,16 @@ rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason)
             .unary = pending_handler,
             .data = reason,
         };
+        path += n;
     }
     return &p->svc;
+}
+
+void
+rm_pending_service_free(const rm_rpc_service_t *svc)
+{
+    /* svc is the first member of its pending_t block */
+    free((void *)svc);
 }
 
 int
@@ -78,9 +90,19 @@ rm_node_services(const rm_rpc_service_t **out, size_t cap)
         out[n++] = &rm_memory_service;
     for (size_t i = 0; i < sizeof pending / sizeof pending[0] && n < cap; i++) {
         const rm_rpc_service_t *s = rm_pending_service(pending[i].desc, pending[i].reason);
-        if (!s)
+        if (!s) {
+            rm_node_services_free(out, n);
             return -1;
+        }
         out[n++] = s;
     }
     return (int)n;
+}
+
+void
+rm_node_services_free(const rm_rpc_service_t **svcs, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (svcs[i]->methods[0].unary == pending_handler)
+            rm_pending_service_free(svcs[i]);
 }

@@ -291,12 +291,14 @@ main(int argc, char **argv)
     char err[256] = "";
     if (rm_server_create(&so, services, (size_t)n_services, &srv, err, sizeof err) != RM_OK) {
         rm_log("ERROR", "%s", err);
+        rm_node_services_free(services, (size_t)n_services);
         return 1;
     }
     if (rm_server_start(srv) != RM_OK) {
         rm_log("ERROR", "cannot start the server threads");
         rm_server_wait(srv);
         rm_server_destroy(srv);
+        rm_node_services_free(services, (size_t)n_services);
         return 1;
     }
     int port = rm_server_port(srv);
@@ -318,6 +320,7 @@ main(int argc, char **argv)
     for (int i = 0; i < 17; i++)
         total += counts[i];
     rm_server_destroy(srv);
+    rm_node_services_free(services, (size_t)n_services);
     rm_log("INFO", "stopped after %llu calls (%llu OK)", (unsigned long long)total,
            (unsigned long long)counts[0]);
     close(lock_fd);

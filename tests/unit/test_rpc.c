@@ -201,6 +201,7 @@ test_rpc_pending_service_answers_unimplemented_with_reason(void **state)
     assert_int_equal(rm__rpc_run_unary(&ctx, buf, n, MAX_REQ, &resp, &resp_len), GRPC_STATUS_UNIMPLEMENTED);
     assert_string_equal(ctx.msg, "rustymem.v1.TuningService/SetKnobs: knobs are not hosted yet");
     rm__rpc_ctx_release(&ctx);
+    rm_pending_service_free(s);
 }
 
 static void

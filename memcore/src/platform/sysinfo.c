@@ -126,7 +126,8 @@ read_cgroup(const char *proc_root, const char *cg_root, rm_sysinfo_t *si)
     snprintf(path, sizeof path, "%s/self/cgroup", proc_root);
     if (read_small(path, buf, sizeof buf) < 0)
         return;
-    for (char *line = strtok(buf, "\n"); line; line = strtok(NULL, "\n")) {
+    char *line_save = NULL;
+    for (char *line = strtok_r(buf, "\n", &line_save); line; line = strtok_r(NULL, "\n", &line_save)) {
         char *c1 = strchr(line, ':');
         char *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
         if (!c2)
