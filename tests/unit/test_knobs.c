@@ -740,7 +740,7 @@ test_knobs_docs_reference_is_up_to_date(void **state)
     size_t len = 0;
     char *cur = slurp(path, &len);
     if (!cur || len != gen_len || memcmp(cur, gen, len) != 0)
-        fail_msg("%s is out of date: run RM_UPDATE_DOCS=1 %s", path, "build/tests/test_knobs");
+        fail_msg("%s is out of date: run RM_UPDATE_DOCS=1 ctest --test-dir build -R test_knobs", path);
     free(cur);
     free(gen);
 }
