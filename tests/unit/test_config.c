@@ -440,6 +440,59 @@ test_config_error_names_persisted_file_line(void **state)
     assert_true(ends_with(err, "knobs.auto.ini:3: pool.max_size = zero: not an integer"));
 }
 
+static void
+test_config_full_dump_loads_back(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512], why[256];
+    rm_knob_error_t kerr;
+    /* change a knob of every type, dump every knob with comments, load it */
+    rm_knob_assign_t a[] = {{"pressure.forecast_horizons", "10,20"},
+                            {"large_object.strategy", "worst_fit"},
+                            {"large_object.aggressive_coalescing", "true"},
+                            {"plan_cache.max_bytes", "1536KiB"},
+                            {"pool.scale_down_threshold", "0.3"}};
+    assert_int_equal(rm_knobs_set(fx->k, a, 5, 0, &kerr), RM_OK);
+    char *text;
+    size_t len;
+    assert_int_equal(rm_knobs_format_ini(fx->k, RM_KNOBS_INI_ALL, &text, &len), RM_OK);
+    assert_int_equal(rm_config_write_atomic(fx->path, text, len, why, sizeof why), RM_OK);
+    free(text);
+    rm_knobs_t *k2;
+    assert_int_equal(rm_knobs_create(&k2), RM_OK);
+    rm_config_sources_t src = {.config_path = fx->path};
+    assert_int_equal(rm_config_load(k2, &src, err, sizeof err), RM_OK);
+    for (size_t i = 0; i < rm_knobs_count(); i++) {
+        rm_knob_id_t id = (rm_knob_id_t)i;
+        rm_knob_value_t v1, v2;
+        rm_knobs_read(fx->k, &id, 1, &v1);
+        rm_knobs_read(k2, &id, 1, &v2);
+        assert_true(rm_knobs_value_equal(rm_knobs_def(id), &v1, &v2));
+    }
+    rm_knobs_destroy(k2);
+}
+
+static void
+test_config_profile_is_persisted(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512];
+    rm_knob_error_t kerr;
+    rm_knobs_mark_started(fx->k);
+    rm_knobs_set_persister(fx->k, rm_config_persist_fn, fx->path);
+    assert_int_equal(rm_knobs_apply_profile(fx->k, RM_WORKLOAD_OLTP, RM_ENV_MISSION_CRITICAL, 0,
+                                            &kerr),
+                     RM_OK);
+    rm_knobs_t *k2;
+    assert_int_equal(rm_knobs_create(&k2), RM_OK);
+    rm_config_sources_t src = {.persisted_path = fx->path};
+    assert_int_equal(rm_config_load(k2, &src, err, sizeof err), RM_OK);
+    assert_true(rm_knobs_get_double(k2, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_get_i64(k2, RM_KNOB_PRESSURE_HISTORY_SIZE), 120);
+    assert_int_equal(rm_knobs_get_i64(k2, RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE), 256);
+    rm_knobs_destroy(k2);
+}
+
 int
 main(void)
 {
@@ -467,6 +520,8 @@ main(void)
         T(test_config_write_atomic_fails_when_directory_missing),
         T(test_config_persisted_layer_sits_between_file_and_env),
         T(test_config_error_names_persisted_file_line),
+        T(test_config_full_dump_loads_back),
+        T(test_config_profile_is_persisted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
