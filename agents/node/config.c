@@ -1,0 +1,423 @@
+/*
+ * config.c — load rustymemd's knobs from INI file, persisted file,
+ * environment and flags (libinih), and persist runtime changes atomically.
+ *
+ * Design note. libinih (Debian libinih-dev) is built without
+ * INI_HANDLER_LINENO, so the handler cannot see line numbers; we feed it
+ * through ini_parse_stream with our own line reader, which counts lines and
+ * reads whole lines (inih handles one line per reader call, so the count is
+ * exact when the handler runs). A line longer than inih's buffer would be
+ * split silently; the reader marks it and the handler reports it.
+ *
+ * Every layer is collected into one slot per knob (the highest layer wins),
+ * each value checked where it was read; the merged set is then applied in one
+ * rm_knobs_set_ex so constraints see the final state and failure changes
+ * nothing. Error messages carry the origin of the value they blame.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+enum layer { L_NONE = 0, L_FILE, L_PERSISTED, L_ENV, L_FLAG };
+
+typedef struct slot {
+    enum layer layer;
+    char *value;        /* owned */
+    char origin[320];   /* "path:12", "environment RUSTYMEM_X", "--set" */
+} slot_t;
+
+typedef struct loader {
+    slot_t slots[RM_KNOB_COUNT];
+    char *persisted_value[RM_KNOB_COUNT]; /* owned; values read from the persisted file */
+    rm_status_t status;                   /* first error */
+    char *err;
+    size_t err_len;
+} loader_t;
+
+typedef struct file_ctx {
+    loader_t *ld;
+    enum layer layer;
+    const char *path;
+    FILE *f;
+    int line;          /* lines read so far = line of the current handler call */
+    int long_line;     /* line number of a line longer than inih's buffer, 0 = none */
+    int file_line[RM_KNOB_COUNT]; /* line where each knob was set in this file */
+} file_ctx_t;
+
+static void fail(loader_t *ld, rm_status_t st, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fail(loader_t *ld, rm_status_t st, const char *fmt, ...)
+{
+    if (ld->status != RM_OK)
+        return; /* keep the first error */
+    ld->status = st;
+    if (ld->err && ld->err_len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(ld->err, ld->err_len, fmt, ap);
+        va_end(ap);
+    }
+}
+
+/* Record value for knob id from a layer; checks it now so the error can name
+ * its origin. Returns 1 to continue. */
+static int
+put(loader_t *ld, rm_knob_id_t id, const char *value, enum layer layer, const char *origin)
+{
+    const rm_knob_def_t *def = rm_knobs_def(id);
+    rm_knob_value_t v;
+    char why[160];
+    if (rm_knobs_parse(def, value, &v, why, sizeof why) != RM_OK) {
+        fail(ld, RM_EINVAL, "%s: %s = %s: %s", origin, def->name, value, why);
+        return 0;
+    }
+    char *copy = strdup(value);
+    if (!copy) {
+        fail(ld, RM_ENOMEM, "%s: out of memory", origin);
+        return 0;
+    }
+    slot_t *s = &ld->slots[id];
+    if (layer >= s->layer) {
+        free(s->value);
+        s->value = copy;
+        s->layer = layer;
+        snprintf(s->origin, sizeof s->origin, "%s", origin);
+    } else {
+        free(copy);
+    }
+    if (layer == L_PERSISTED) {
+        char *p = strdup(value);
+        if (!p) {
+            fail(ld, RM_ENOMEM, "%s: out of memory", origin);
+            return 0;
+        }
+        free(ld->persisted_value[id]);
+        ld->persisted_value[id] = p;
+    }
+    return 1;
+}
+
+/* ---- INI files ---------------------------------------------------------- */
+
+static char *
+line_reader(char *str, int num, void *stream)
+{
+    file_ctx_t *fc = stream;
+    if (!fgets(str, num, fc->f))
+        return NULL;
+    fc->line++;
+    size_t n = strlen(str);
+    if (n > 0 && str[n - 1] != '\n' && !feof(fc->f)) {
+        int c;
+        while ((c = fgetc(fc->f)) != EOF && c != '\n')
+            ;
+        fc->long_line = fc->line;
+    }
+    return str;
+}
+
+static int
+on_ini_entry(void *user, const char *section, const char *name, const char *value)
+{
+    file_ctx_t *fc = user;
+    loader_t *ld = fc->ld;
+    char origin[320], knob[RM_KNOB_NAME_MAX * 2];
+    if (ld->status != RM_OK)
+        return 1; /* already failed: let inih finish quietly */
+    snprintf(origin, sizeof origin, "%s:%d", fc->path, fc->line);
+    if (fc->long_line == fc->line) {
+        fail(ld, RM_EINVAL, "%s: line too long", origin);
+        return 0;
+    }
+    if (!section || !*section) {
+        fail(ld, RM_EINVAL, "%s: key '%s' outside a [section]", origin, name);
+        return 0;
+    }
+    snprintf(knob, sizeof knob, "%s.%s", section, name);
+    rm_knob_id_t id;
+    if (rm_knobs_lookup(knob, &id) != RM_OK) {
+        fail(ld, RM_ENOENT, "%s: %s: unknown knob", origin, knob);
+        return 0;
+    }
+    if (fc->file_line[id]) {
+        fail(ld, RM_EINVAL, "%s: %s: set twice (first at line %d)", origin, knob,
+             fc->file_line[id]);
+        return 0;
+    }
+    fc->file_line[id] = fc->line;
+    return put(ld, id, value, fc->layer, origin);
+}
+
+/* Parse one INI file into the loader. missing_ok: a nonexistent file is an
+ * empty layer. */
+static void
+load_file(loader_t *ld, const char *path, enum layer layer, int missing_ok)
+{
+    file_ctx_t fc = {.ld = ld, .layer = layer, .path = path};
+    fc.f = fopen(path, "r");
+    if (!fc.f) {
+        if (!(missing_ok && errno == ENOENT))
+            fail(ld, RM_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return;
+    }
+    int rc = ini_parse_stream(line_reader, &fc, on_ini_entry, &fc);
+    if (ferror(fc.f))
+        fail(ld, RM_EIO, "%s: read error", path);
+    fclose(fc.f);
+    if (rc == -2)
+        fail(ld, RM_ENOMEM, "%s: out of memory", path);
+    else if (rc > 0)
+        fail(ld, RM_EINVAL, "%s:%d: syntax error", path, rc); /* no-op if the handler failed */
+}
+
+/* ---- environment -------------------------------------------------------- */
+
+/* "RUSTYMEM_" + upper(name with '.' -> '_') */
+static void
+env_name(const char *knob, char *buf, size_t len)
+{
+    size_t n = (size_t)snprintf(buf, len, "%s", RM_CONFIG_ENV_PREFIX);
+    for (const char *p = knob; *p && n + 1 < len; p++)
+        buf[n++] = *p == '.' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p;
+    buf[n] = '\0';
+}
+
+static void
+load_env(loader_t *ld, char *const *envp)
+{
+    const size_t plen = strlen(RM_CONFIG_ENV_PREFIX);
+    for (; envp && *envp && ld->status == RM_OK; envp++) {
+        const char *var = *envp;
+        const char *eq = strchr(var, '=');
+        if (!eq || strncmp(var, RM_CONFIG_ENV_PREFIX, plen) != 0)
+            continue;
+        size_t nlen = (size_t)(eq - var);
+        char origin[320], want[RM_KNOB_NAME_MAX + 16];
+        snprintf(origin, sizeof origin, "environment %.*s", (int)nlen, var);
+        int matched = 0, section_match = 0;
+        for (size_t i = 0; i < rm_knobs_count() && !matched; i++) {
+            const rm_knob_def_t *def = rm_knobs_def((rm_knob_id_t)i);
+            env_name(def->name, want, sizeof want);
+            if (strlen(want) == nlen && strncmp(want, var, nlen) == 0) {
+                matched = 1;
+                put(ld, def->id, eq + 1, L_ENV, origin);
+                break;
+            }
+            /* RUSTYMEM_<SECTION>_ of this knob? */
+            const char *dot = strchr(def->name, '.');
+            size_t slen = plen + (size_t)(dot - def->name) + 1;
+            if (nlen > slen && strncmp(want, var, slen) == 0)
+                section_match = 1;
+        }
+        if (!matched && section_match)
+            fail(ld, RM_ENOENT, "%s: unknown knob (variables are RUSTYMEM_<SECTION>_<KEY>)",
+                 origin);
+    }
+}
+
+/* ---- loading ------------------------------------------------------------ */
+
+rm_status_t
+rm_config_load(rm_knobs_t *k, const rm_config_sources_t *src, char *err, size_t err_len)
+{
+    loader_t *ld = calloc(1, sizeof *ld);
+    rm_knob_assign_t *a = NULL, *pa = NULL;
+    rm_status_t st;
+    if (!ld) {
+        if (err && err_len)
+            snprintf(err, err_len, "configuration: out of memory");
+        return RM_ENOMEM;
+    }
+    ld->err = err;
+    ld->err_len = err_len;
+    if (err && err_len)
+        err[0] = '\0';
+
+    if (src && src->config_path)
+        load_file(ld, src->config_path, L_FILE, 0);
+    if (src && src->persisted_path && ld->status == RM_OK)
+        load_file(ld, src->persisted_path, L_PERSISTED, 1);
+    if (src && ld->status == RM_OK)
+        load_env(ld, src->envp);
+    for (size_t i = 0; src && i < src->n_flags && ld->status == RM_OK; i++) {
+        char origin[320];
+        rm_knob_id_t id;
+        const char *name = src->flags[i].name ? src->flags[i].name : "";
+        snprintf(origin, sizeof origin, "--set %s", name);
+        if (rm_knobs_lookup(name, &id) != RM_OK) {
+            fail(ld, RM_ENOENT, "%s: unknown knob", origin);
+            break;
+        }
+        put(ld, id, src->flags[i].value ? src->flags[i].value : "", L_FLAG, origin);
+    }
+    if (ld->status != RM_OK)
+        goto cleanup;
+
+    /* one atomic set of the winners */
+    size_t n = 0, np = 0, map[RM_KNOB_COUNT];
+    a = calloc(RM_KNOB_COUNT, sizeof *a);
+    pa = calloc(RM_KNOB_COUNT, sizeof *pa);
+    if (!a || !pa) {
+        fail(ld, RM_ENOMEM, "configuration: out of memory");
+        goto cleanup;
+    }
+    for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
+        const rm_knob_def_t *def = rm_knobs_def((rm_knob_id_t)i);
+        if (ld->slots[i].layer != L_NONE) {
+            map[n] = i;
+            a[n++] = (rm_knob_assign_t){def->name, ld->slots[i].value};
+        }
+        if (ld->persisted_value[i])
+            pa[np++] = (rm_knob_assign_t){def->name, ld->persisted_value[i]};
+    }
+    if (n > 0) {
+        rm_knob_error_t kerr;
+        st = rm_knobs_set_ex(k, a, n, RM_KNOBS_NO_PERSIST, &kerr);
+        if (st != RM_OK) {
+            if (kerr.index < n)
+                fail(ld, st, "%s: %s", ld->slots[map[kerr.index]].origin, kerr.message);
+            else
+                fail(ld, st, "configuration: %s", kerr.message);
+            goto cleanup;
+        }
+    }
+    if (np > 0) {
+        rm_knob_error_t kerr;
+        st = rm_knobs_load_persisted(k, pa, np, &kerr);
+        if (st != RM_OK) /* cannot happen: each value was parsed above */
+            fail(ld, st, "%s: %s", src->persisted_path, kerr.message);
+    }
+
+cleanup:
+    st = ld->status;
+    for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
+        free(ld->slots[i].value);
+        free(ld->persisted_value[i]);
+    }
+    free(pa);
+    free(a);
+    free(ld);
+    return st;
+}
+
+/* ---- atomic persistence ------------------------------------------------- */
+
+static void
+why_errno(char *why, size_t why_len, const char *what, const char *path, int e)
+{
+    if (why && why_len)
+        snprintf(why, why_len, "%s %s: %s", what, path, strerror(e));
+}
+
+rm_status_t
+rm_config_write_atomic(const char *path, const char *text, size_t len, char *why,
+                       size_t why_len)
+{
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + 16), *dir = malloc(plen + 2);
+    int fd = -1, e;
+    rm_status_t st = RM_EIO;
+    if (!tmp || !dir) {
+        st = RM_ENOMEM;
+        if (why && why_len)
+            snprintf(why, why_len, "out of memory");
+        goto out;
+    }
+    snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+    fd = mkstemp(tmp);
+    if (fd < 0) {
+        why_errno(why, why_len, "create", tmp, errno);
+        goto out;
+    }
+    (void)fchmod(fd, 0644);
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, text + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            why_errno(why, why_len, "write", tmp, w < 0 ? errno : ENOSPC);
+            goto unlink_tmp;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) != 0) {
+        why_errno(why, why_len, "fsync", tmp, errno);
+        goto unlink_tmp;
+    }
+    e = close(fd);
+    fd = -1;
+    if (e != 0) {
+        why_errno(why, why_len, "close", tmp, errno);
+        goto unlink_tmp;
+    }
+    if (rename(tmp, path) != 0) {
+        why_errno(why, why_len, "rename to", path, errno);
+        goto unlink_tmp;
+    }
+    /* make the rename durable */
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, plen + 2, ".");
+    else if (slash == path)
+        snprintf(dir, plen + 2, "/");
+    else
+        snprintf(dir, plen + 2, "%.*s", (int)(slash - path), path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
+    st = RM_OK;
+    goto out;
+
+unlink_tmp:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+out:
+    free(dir);
+    free(tmp);
+    return st;
+}
+
+rm_status_t
+rm_config_persist_fn(void *ctx, const char *text, size_t len, char *why, size_t why_len)
+{
+    return rm_config_write_atomic((const char *)ctx, text, len, why, why_len);
+}
+
+rm_status_t
+rm_config_split_assignment(char *s, rm_knob_assign_t *out)
+{
+    char *eq = s ? strchr(s, '=') : NULL;
+    if (!eq)
+        return RM_EINVAL;
+    char *name = s, *value = eq + 1, *end = eq;
+    *eq = '\0';
+    while (*name == ' ' || *name == '\t')
+        name++;
+    while (end > name && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    if (!*name) {
+        *eq = '=';
+        return RM_EINVAL;
+    }
+    while (*value == ' ' || *value == '\t')
+        value++;
+    end = value + strlen(value);
+    while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
+        *--end = '\0';
+    out->name = name;
+    out->value = value;
+    return RM_OK;
+}

@@ -1,0 +1,90 @@
+/*
+ * config.h — rustymemd's configuration: INI file, persisted runtime changes,
+ * environment and flags, loaded into a knobs instance; and the atomic file
+ * writer that persists runtime knob changes.
+ *
+ * Design note. All layers are read first, each value checked where it was
+ * read (so an error names the file and line, the environment variable or the
+ * flag), then merged per knob by precedence
+ *
+ *     flags > environment > persisted runtime changes > config file > defaults
+ *
+ * and handed to the registry as ONE set (rm_knobs_set_ex with
+ * RM_KNOBS_NO_PERSIST): the cross-knob constraints judge the final state, not
+ * each layer, and a failed load changes nothing. The persisted file plays the
+ * part of PostgreSQL's postgresql.auto.conf: rustymemd writes it (SetKnobs,
+ * ApplyProfile) and reads it at start after the operator's config file.
+ */
+#ifndef RUSTYMEM_CONFIG_H
+#define RUSTYMEM_CONFIG_H
+
+#include <stddef.h>
+
+#include "rustymem/knobs.h"
+#include "rustymem/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Environment variables: RUSTYMEM_<SECTION>_<KEY>, e.g.
+ * RUSTYMEM_PRESSURE_WARNING_THRESHOLD for pressure.warning_threshold. */
+#define RM_CONFIG_ENV_PREFIX "RUSTYMEM_"
+
+typedef struct rm_config_sources {
+    const char *config_path;        /* operator's INI file; NULL = none; must exist if given */
+    const char *persisted_path;     /* runtime changes (data dir); NULL = none; may be missing */
+    char *const *envp;              /* NULL-terminated "NAME=value" list; NULL = no environment
+                                       (pass `environ` for the process environment) */
+    const rm_knob_assign_t *flags;  /* --set name=value, highest precedence; may be NULL */
+    size_t n_flags;
+} rm_config_sources_t;
+
+/*
+ * Load every layer of src into k (which should be freshly created, still
+ * booting). Unknown keys, keys outside a [section], a key given twice in one
+ * file, unparsable or out-of-range values, syntax errors and violated
+ * cross-knob constraints are errors; env variables that start with
+ * RUSTYMEM_<SECTION>_ of a knob section but name no knob are errors too, other
+ * RUSTYMEM_* variables (RUSTYMEM_ADDR, …) are ignored.
+ * On failure err (err_len bytes, may be NULL) receives one line naming the
+ * origin and the knob, e.g.
+ *   "rustymem.ini:12: pressure.warning_threshold = 1.7: out of range [0.05, 0.99]"
+ * and no knob value has changed. Returns RM_OK, RM_EINVAL, RM_ENOENT (unknown
+ * knob), RM_EIO (a file cannot be read) or RM_ENOMEM.
+ * Not thread-safe with respect to other writers of k during the call.
+ */
+rm_status_t rm_config_load(rm_knobs_t *k, const rm_config_sources_t *src, char *err,
+                           size_t err_len);
+
+/*
+ * Write text (len bytes) to path atomically: a temporary file in the same
+ * directory, write, fsync, rename over path, fsync the directory. On failure
+ * (ENOSPC, EFBIG, EACCES, …) returns RM_EIO (RM_ENOMEM for memory) with the
+ * reason in why (may be NULL), the temporary file is removed and path keeps
+ * its old content. A failure to fsync the directory after the rename is not
+ * reported (the new file is complete and visible; only its survival across a
+ * power loss is uncertain). Thread-safe for distinct paths.
+ */
+rm_status_t rm_config_write_atomic(const char *path, const char *text, size_t len, char *why,
+                                   size_t why_len);
+
+/*
+ * A persister for rm_knobs_set_persister: ctx is the path (const char *,
+ * which must outlive the registration). Writes with rm_config_write_atomic.
+ *   rm_knobs_set_persister(k, rm_config_persist_fn, (void *)path);
+ */
+rm_status_t rm_config_persist_fn(void *ctx, const char *text, size_t len, char *why,
+                                 size_t why_len);
+
+/*
+ * Split "name=value" in place (the '=' becomes NUL; spaces around both parts
+ * are trimmed) into *out, whose pointers point into s. Returns RM_OK or
+ * RM_EINVAL (no '=' or empty name; *out untouched).
+ */
+rm_status_t rm_config_split_assignment(char *s, rm_knob_assign_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RUSTYMEM_CONFIG_H */

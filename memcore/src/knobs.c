@@ -1,0 +1,1332 @@
+/*
+ * knobs.c — the knob registry: parsing, formatting, atomic validated sets,
+ * subscribers, persistence hand-off, profiles and the Markdown reference.
+ *
+ * Design note.
+ *  - Writers hold `mu` for the whole of a set: they build the would-be state
+ *    in scratch arrays owned by the instance (no allocation on the set path
+ *    except the INI text handed to the persister), validate it, ask the
+ *    vetoes and the persister, and only then commit.
+ *  - Readers never take `mu`. Running values are stored as 64-bit words that
+ *    the committing writer updates with release stores inside a sequence
+ *    counter (odd while copying). A scalar lives in one word, so a scalar
+ *    getter is a single acquire load and can never see a torn value; lists and
+ *    multi-knob snapshots (rm_knobs_read) retry while the counter is odd or
+ *    moved. Every shared access is an atomic operation, so ThreadSanitizer sees
+ *    no race and no fence is needed (x86: all plain moves).
+ *  - Cross-knob constraints are checked on the would-be configured state (what
+ *    a restart will use) and the would-be running state (what the process uses
+ *    now, which keeps the old value of a restart-only knob): both must hold, so
+ *    the running process is never in a state a restart would refuse, nor the
+ *    reverse.
+ */
+#include "knobs_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rm_internal.h"
+
+#define NK RM_KNOB_COUNT
+#define VALUE_WORDS (1 + RM_KNOB_LIST_MAX)
+
+struct rm_knobs_sub {
+    struct rm_knobs_sub *next; /* guarded by the owner's mu */
+    char *prefix;              /* owned */
+    size_t prefix_len;         /* bytes */
+    rm_knobs_veto_fn veto;
+    rm_knobs_apply_fn apply;
+    void *ctx;
+};
+
+struct rm_knobs {
+    pthread_mutex_t mu;                  /* serialises writers and subscription changes */
+    uint64_t seq;                        /* seqlock counter; atomic; written under mu */
+    uint64_t generation;                 /* commits; atomic; written under mu */
+    rm_knob_value_t running[NK];         /* words atomic; written under mu inside seq */
+    rm_knob_value_t configured[NK];      /* guarded by mu */
+    rm_knob_value_t persisted[NK];       /* guarded by mu; valid where is_persisted */
+    bool is_persisted[NK];               /* guarded by mu */
+    bool started;                        /* guarded by mu */
+    rm_knobs_sub_t *subs;                /* guarded by mu */
+    rm_knobs_persist_fn persist;         /* guarded by mu */
+    void *persist_ctx;                   /* guarded by mu */
+    /* Scratch for one set, guarded by mu. */
+    rm_knob_value_t w_conf[NK], w_run[NK], w_pers[NK];
+    bool w_is_pers[NK];
+    size_t w_index[NK];                  /* assignment index per knob, SIZE_MAX = none */
+    rm_knob_change_t w_changes[NK];
+    rm_knob_change_t w_sub_changes[NK];
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void
+err_set(rm_knob_error_t *err, rm_status_t st, size_t index, const char *knob, const char *fmt,
+        ...) __attribute__((format(printf, 5, 6)));
+
+static void
+err_set(rm_knob_error_t *err, rm_status_t st, size_t index, const char *knob, const char *fmt,
+        ...)
+{
+    if (!err)
+        return;
+    err->status = st;
+    err->index = index;
+    snprintf(err->knob, sizeof err->knob, "%s", knob ? knob : "");
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+static void
+err_ok(rm_knob_error_t *err, size_t pending)
+{
+    if (!err)
+        return;
+    memset(err, 0, sizeof *err);
+    err->status = RM_OK;
+    err->index = SIZE_MAX;
+    err->pending_restart = pending;
+}
+
+static void
+why_set(char *why, size_t why_len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+why_set(char *why, size_t why_len, const char *fmt, ...)
+{
+    if (!why || why_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, why_len, fmt, ap);
+    va_end(ap);
+}
+
+static int
+lower(int c)
+{
+    return (c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c;
+}
+
+static int
+streq_ci(const char *a, const char *b)
+{
+    for (; *a && *b; a++, b++)
+        if (lower((unsigned char)*a) != lower((unsigned char)*b))
+            return 0;
+    return *a == *b;
+}
+
+static int
+is_space(int c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* Shortest "%.*g" text that reads back to exactly d. */
+static void
+format_double(double d, char *buf, size_t len)
+{
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            return;
+    }
+}
+
+static const struct {
+    const char *suffix;
+    int64_t mult;
+} byte_suffixes[] = {
+    {"", 1},
+    {"b", 1},
+    {"kib", INT64_C(1) << 10},
+    {"mib", INT64_C(1) << 20},
+    {"gib", INT64_C(1) << 30},
+    {"tib", INT64_C(1) << 40},
+    {"kb", INT64_C(1000)},
+    {"mb", INT64_C(1000000)},
+    {"gb", INT64_C(1000000000)},
+    {"tb", INT64_C(1000000000000)},
+};
+
+static void
+format_bytes(int64_t v, char *buf, size_t len)
+{
+    static const struct {
+        const char *s;
+        int shift;
+    } bin[] = {{"TiB", 40}, {"GiB", 30}, {"MiB", 20}, {"KiB", 10}};
+    if (v > 0)
+        for (size_t i = 0; i < RM_ARRAY_LEN(bin); i++) {
+            int64_t m = INT64_C(1) << bin[i].shift;
+            if (v % m == 0) {
+                snprintf(buf, len, "%" PRId64 "%s", v / m, bin[i].s);
+                return;
+            }
+        }
+    snprintf(buf, len, "%" PRId64, v);
+}
+
+/*
+ * Parse a decimal integer with optional sign and '_' separators between
+ * digits. *end receives the first unparsed character. 0 on success.
+ */
+static int
+parse_int_prefix(const char *s, int64_t *out, const char **end)
+{
+    int neg = 0;
+    uint64_t acc = 0;
+    int digits = 0;
+    if (*s == '+' || *s == '-')
+        neg = *s++ == '-';
+    for (;; s++) {
+        if (*s == '_' && digits && s[1] >= '0' && s[1] <= '9')
+            continue;
+        if (*s < '0' || *s > '9')
+            break;
+        if (acc > (UINT64_MAX - 9) / 10)
+            return -1;
+        acc = acc * 10 + (uint64_t)(*s - '0');
+        digits++;
+        if (acc > (uint64_t)INT64_MAX + (uint64_t)neg)
+            return -1;
+    }
+    if (!digits)
+        return -1;
+    *out = neg ? (int64_t)(0 - acc) : (int64_t)acc;
+    *end = s;
+    return 0;
+}
+
+static rm_status_t
+parse_bytes(const char *s, int64_t *out, char *why, size_t why_len)
+{
+    int64_t ip = 0, frac = 0, scale = 1;
+    const char *p;
+    if (*s == '-' || parse_int_prefix(s, &ip, &p) != 0) {
+        why_set(why, why_len, "not a byte count (e.g. 4096, 2MiB, 100MB)");
+        return RM_EINVAL;
+    }
+    if (*p == '.') {
+        p++;
+        while (*p >= '0' && *p <= '9') {
+            if (scale > INT64_C(100000000000000)) {
+                why_set(why, why_len, "too many decimals");
+                return RM_EINVAL;
+            }
+            frac = frac * 10 + (*p++ - '0');
+            scale *= 10;
+        }
+    }
+    while (is_space((unsigned char)*p))
+        p++;
+    for (size_t i = 0; i < RM_ARRAY_LEN(byte_suffixes); i++) {
+        if (!streq_ci(p, byte_suffixes[i].suffix))
+            continue;
+        int64_t m = byte_suffixes[i].mult, a, b;
+        if (__builtin_mul_overflow(ip, m, &a) || __builtin_mul_overflow(frac, m, &b)) {
+            why_set(why, why_len, "too large");
+            return RM_EINVAL;
+        }
+        if (b % scale != 0) {
+            why_set(why, why_len, "not a whole number of bytes");
+            return RM_EINVAL;
+        }
+        if (__builtin_add_overflow(a, b / scale, out)) {
+            why_set(why, why_len, "too large");
+            return RM_EINVAL;
+        }
+        return RM_OK;
+    }
+    why_set(why, why_len, "unknown unit '%s' (use B, kB, MB, GB, TB, KiB, MiB, GiB or TiB)", p);
+    return RM_EINVAL;
+}
+
+static void
+format_range(const rm_knob_def_t *def, char *buf, size_t len)
+{
+    char a[RM_KNOB_TEXT_MAX], b[RM_KNOB_TEXT_MAX];
+    switch (def->type) {
+    case RM_KNOB_DOUBLE:
+        format_double(def->min_d, a, sizeof a);
+        format_double(def->max_d, b, sizeof b);
+        break;
+    case RM_KNOB_BYTES:
+        format_bytes(def->min_i, a, sizeof a);
+        format_bytes(def->max_i, b, sizeof b);
+        break;
+    default:
+        snprintf(a, sizeof a, "%" PRId64, def->min_i);
+        snprintf(b, sizeof b, "%" PRId64, def->max_i);
+        break;
+    }
+    snprintf(buf, len, "[%s, %s]", a, b);
+}
+
+/* ---- definitions -------------------------------------------------------- */
+
+size_t
+rm_knobs_count(void)
+{
+    return NK;
+}
+
+const rm_knob_def_t *
+rm_knobs_def(rm_knob_id_t id)
+{
+    return (unsigned)id < NK ? &rm__knob_defs[id] : NULL;
+}
+
+rm_status_t
+rm_knobs_lookup(const char *name, rm_knob_id_t *id)
+{
+    if (!name)
+        return RM_ENOENT;
+    for (size_t i = 0; i < NK; i++)
+        if (strcmp(rm__knob_defs[i].name, name) == 0) {
+            *id = (rm_knob_id_t)i;
+            return RM_OK;
+        }
+    return RM_ENOENT;
+}
+
+rm_status_t
+rm_knobs_parse(const rm_knob_def_t *def, const char *text, rm_knob_value_t *out, char *why,
+               size_t why_len)
+{
+    char buf[256], range[2 * RM_KNOB_TEXT_MAX + 8];
+    if (!def || !text || !out) {
+        why_set(why, why_len, "missing value");
+        return RM_EINVAL;
+    }
+    while (is_space((unsigned char)*text))
+        text++;
+    size_t n = strlen(text);
+    while (n > 0 && is_space((unsigned char)text[n - 1]))
+        n--;
+    if (n == 0) {
+        why_set(why, why_len, "empty value");
+        return RM_EINVAL;
+    }
+    if (n >= sizeof buf) {
+        why_set(why, why_len, "value too long");
+        return RM_EINVAL;
+    }
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    memset(out, 0, sizeof *out);
+    format_range(def, range, sizeof range);
+
+    switch (def->type) {
+    case RM_KNOB_INT64: {
+        const char *end;
+        if (parse_int_prefix(buf, &out->i, &end) != 0 || *end) {
+            why_set(why, why_len, "not an integer");
+            return RM_EINVAL;
+        }
+        if (out->i < def->min_i || out->i > def->max_i) {
+            why_set(why, why_len, "out of range %s", range);
+            return RM_EINVAL;
+        }
+        break;
+    }
+    case RM_KNOB_BYTES: {
+        rm_status_t st = parse_bytes(buf, &out->i, why, why_len);
+        if (st != RM_OK)
+            return st;
+        if (out->i < def->min_i || out->i > def->max_i) {
+            why_set(why, why_len, "out of range %s", range);
+            return RM_EINVAL;
+        }
+        break;
+    }
+    case RM_KNOB_DOUBLE: {
+        char *end;
+        errno = 0;
+        double d = strtod(buf, &end);
+        if (end == buf || errno == ERANGE || !isfinite(d)) {
+            why_set(why, why_len, "not a number");
+            return RM_EINVAL;
+        }
+        if (*end == '%') {
+            d /= 100.0;
+            end++;
+        }
+        if (*end) {
+            why_set(why, why_len, "not a number");
+            return RM_EINVAL;
+        }
+        if (d < def->min_d || d > def->max_d) {
+            why_set(why, why_len, "out of range %s", range);
+            return RM_EINVAL;
+        }
+        out->d = d;
+        break;
+    }
+    case RM_KNOB_BOOL: {
+        static const char *const t[] = {"true", "on", "yes", "1"};
+        static const char *const f[] = {"false", "off", "no", "0"};
+        for (size_t i = 0; i < 4; i++) {
+            if (streq_ci(buf, t[i])) {
+                out->b = true;
+                goto checked;
+            }
+            if (streq_ci(buf, f[i])) {
+                out->b = false;
+                goto checked;
+            }
+        }
+        why_set(why, why_len, "must be true or false");
+        return RM_EINVAL;
+    }
+    case RM_KNOB_ENUM: {
+        char names[RM_KNOB_TEXT_MAX] = "";
+        size_t used = 0;
+        for (int i = 0; def->enum_names[i]; i++) {
+            if (streq_ci(buf, def->enum_names[i])) {
+                out->e = i;
+                goto checked;
+            }
+            if (used < sizeof names)
+                used += (size_t)snprintf(names + used, sizeof names - used, "%s%s",
+                                         i ? ", " : "", def->enum_names[i]);
+        }
+        why_set(why, why_len, "must be one of %s", names);
+        return RM_EINVAL;
+    }
+    case RM_KNOB_INT_LIST: {
+        const char *p = buf;
+        for (;;) {
+            int64_t v;
+            const char *end;
+            while (is_space((unsigned char)*p))
+                p++;
+            if (parse_int_prefix(p, &v, &end) != 0) {
+                why_set(why, why_len, "not a comma-separated list of integers");
+                return RM_EINVAL;
+            }
+            if (out->list.n == RM_KNOB_LIST_MAX) {
+                why_set(why, why_len, "more than %d entries", RM_KNOB_LIST_MAX);
+                return RM_EINVAL;
+            }
+            if (v < def->min_i || v > def->max_i) {
+                why_set(why, why_len, "entry %" PRId64 " out of range %s", v, range);
+                return RM_EINVAL;
+            }
+            out->list.v[out->list.n++] = v;
+            p = end;
+            while (is_space((unsigned char)*p))
+                p++;
+            if (*p == '\0')
+                break;
+            if (*p != ',') {
+                why_set(why, why_len, "not a comma-separated list of integers");
+                return RM_EINVAL;
+            }
+            p++;
+        }
+        break;
+    }
+    }
+checked:
+    if (def->check) {
+        char reason[128];
+        if (!def->check(out, reason, sizeof reason)) {
+            why_set(why, why_len, "%s", reason);
+            return RM_EINVAL;
+        }
+    }
+    return RM_OK;
+}
+
+size_t
+rm_knobs_format(const rm_knob_def_t *def, const rm_knob_value_t *v, char *buf, size_t len)
+{
+    if (!buf || len == 0)
+        return 0;
+    buf[0] = '\0';
+    switch (def->type) {
+    case RM_KNOB_INT64:
+        snprintf(buf, len, "%" PRId64, v->i);
+        break;
+    case RM_KNOB_BYTES:
+        format_bytes(v->i, buf, len);
+        break;
+    case RM_KNOB_DOUBLE:
+        format_double(v->d, buf, len);
+        break;
+    case RM_KNOB_BOOL:
+        snprintf(buf, len, "%s", v->b ? "true" : "false");
+        break;
+    case RM_KNOB_ENUM:
+        snprintf(buf, len, "%s", def->enum_names[v->e]);
+        break;
+    case RM_KNOB_INT_LIST: {
+        size_t used = 0;
+        for (int64_t i = 0; i < v->list.n && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%" PRId64, i ? "," : "",
+                                     v->list.v[i]);
+        break;
+    }
+    }
+    return strlen(buf);
+}
+
+bool
+rm_knobs_value_equal(const rm_knob_def_t *def, const rm_knob_value_t *a, const rm_knob_value_t *b)
+{
+    switch (def->type) {
+    case RM_KNOB_INT64:
+    case RM_KNOB_BYTES:
+        return a->i == b->i;
+    case RM_KNOB_DOUBLE:
+        return a->d == b->d;
+    case RM_KNOB_BOOL:
+        return a->b == b->b;
+    case RM_KNOB_ENUM:
+        return a->e == b->e;
+    case RM_KNOB_INT_LIST:
+        if (a->list.n != b->list.n)
+            return false;
+        for (int64_t i = 0; i < a->list.n; i++)
+            if (a->list.v[i] != b->list.v[i])
+                return false;
+        return true;
+    }
+    return false;
+}
+
+/* ---- instances ---------------------------------------------------------- */
+
+rm_status_t
+rm_knobs_create(rm_knobs_t **out)
+{
+    rm_knobs_t *k = calloc(1, sizeof *k);
+    if (!k)
+        return RM_ENOMEM;
+    if (pthread_mutex_init(&k->mu, NULL) != 0) {
+        free(k);
+        return RM_ENOMEM;
+    }
+    for (size_t i = 0; i < NK; i++) {
+        k->running[i] = rm__knob_defs[i].def;
+        k->configured[i] = rm__knob_defs[i].def;
+    }
+    *out = k;
+    return RM_OK;
+}
+
+void
+rm_knobs_destroy(rm_knobs_t *k)
+{
+    if (!k)
+        return;
+    rm_knobs_sub_t *s = k->subs;
+    while (s) {
+        rm_knobs_sub_t *next = s->next;
+        free(s->prefix);
+        free(s);
+        s = next;
+    }
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+}
+
+void
+rm_knobs_mark_started(rm_knobs_t *k)
+{
+    pthread_mutex_lock(&k->mu);
+    k->started = true;
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* ---- readers ------------------------------------------------------------ */
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static inline uint64_t
+load_word0(const rm_knobs_t *k, rm_knob_id_t id)
+{
+    return __atomic_load_n(&k->running[id].words[0], __ATOMIC_ACQUIRE);
+}
+
+int64_t
+rm_knobs_get_i64(const rm_knobs_t *k, rm_knob_id_t id)
+{
+    assert((unsigned)id < NK &&
+           (rm__knob_defs[id].type == RM_KNOB_INT64 || rm__knob_defs[id].type == RM_KNOB_BYTES));
+    rm_knob_value_t v;
+    v.words[0] = load_word0(k, id);
+    return v.i;
+}
+
+double
+rm_knobs_get_double(const rm_knobs_t *k, rm_knob_id_t id)
+{
+    assert((unsigned)id < NK && rm__knob_defs[id].type == RM_KNOB_DOUBLE);
+    rm_knob_value_t v;
+    v.words[0] = load_word0(k, id);
+    return v.d;
+}
+
+bool
+rm_knobs_get_bool(const rm_knobs_t *k, rm_knob_id_t id)
+{
+    assert((unsigned)id < NK && rm__knob_defs[id].type == RM_KNOB_BOOL);
+    rm_knob_value_t v;
+    v.words[0] = load_word0(k, id);
+    return v.b;
+}
+
+int
+rm_knobs_get_enum(const rm_knobs_t *k, rm_knob_id_t id)
+{
+    assert((unsigned)id < NK && rm__knob_defs[id].type == RM_KNOB_ENUM);
+    rm_knob_value_t v;
+    v.words[0] = load_word0(k, id);
+    return v.e;
+}
+
+void
+rm_knobs_read(const rm_knobs_t *k, const rm_knob_id_t *ids, size_t n, rm_knob_value_t *out)
+{
+    for (;;) {
+        uint64_t s1 = __atomic_load_n(&k->seq, __ATOMIC_ACQUIRE);
+        if (s1 & 1) {
+            cpu_relax();
+            continue;
+        }
+        for (size_t i = 0; i < n; i++) {
+            assert((unsigned)ids[i] < NK);
+            for (size_t w = 0; w < VALUE_WORDS; w++)
+                out[i].words[w] = __atomic_load_n(&k->running[ids[i]].words[w], __ATOMIC_ACQUIRE);
+        }
+        if (__atomic_load_n(&k->seq, __ATOMIC_ACQUIRE) == s1)
+            return;
+    }
+}
+
+size_t
+rm_knobs_get_list(const rm_knobs_t *k, rm_knob_id_t id, int64_t *out, size_t cap)
+{
+    assert((unsigned)id < NK && rm__knob_defs[id].type == RM_KNOB_INT_LIST);
+    rm_knob_value_t v;
+    rm_knobs_read(k, &id, 1, &v);
+    for (int64_t i = 0; i < v.list.n && (size_t)i < cap; i++)
+        out[i] = v.list.v[i];
+    return (size_t)v.list.n;
+}
+
+uint64_t
+rm_knobs_generation(const rm_knobs_t *k)
+{
+    return __atomic_load_n(&k->generation, __ATOMIC_ACQUIRE);
+}
+
+rm_status_t
+rm_knobs_get_text(rm_knobs_t *k, const char *name, char *value, size_t value_len,
+                  char *configured, size_t configured_len, bool *pending)
+{
+    rm_knob_id_t id;
+    if (rm_knobs_lookup(name, &id) != RM_OK)
+        return RM_ENOENT;
+    const rm_knob_def_t *def = &rm__knob_defs[id];
+    rm_knob_value_t run, conf;
+    pthread_mutex_lock(&k->mu);
+    run = k->running[id];
+    conf = k->configured[id];
+    pthread_mutex_unlock(&k->mu);
+    if (value)
+        rm_knobs_format(def, &run, value, value_len);
+    if (configured)
+        rm_knobs_format(def, &conf, configured, configured_len);
+    if (pending)
+        *pending = !rm_knobs_value_equal(def, &run, &conf);
+    return RM_OK;
+}
+
+bool
+rm_knobs_pending_restart(rm_knobs_t *k, rm_knob_id_t id)
+{
+    if ((unsigned)id >= NK)
+        return false;
+    pthread_mutex_lock(&k->mu);
+    bool p = !rm_knobs_value_equal(&rm__knob_defs[id], &k->running[id], &k->configured[id]);
+    pthread_mutex_unlock(&k->mu);
+    return p;
+}
+
+/* ---- INI text ----------------------------------------------------------- */
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap; /* bytes */
+    int oom;
+} sbuf_t;
+
+static void sb_printf(sbuf_t *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+sb_printf(sbuf_t *sb, const char *fmt, ...)
+{
+    if (sb->oom)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(sb->p ? sb->p + sb->len : NULL, sb->p ? sb->cap - sb->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            sb->oom = 1;
+            return;
+        }
+        if (sb->p && sb->len + (size_t)n < sb->cap) {
+            sb->len += (size_t)n;
+            return;
+        }
+        size_t cap = sb->cap ? sb->cap : 1024;
+        while (cap <= sb->len + (size_t)n)
+            cap *= 2;
+        char *np = realloc(sb->p, cap);
+        if (!np) {
+            sb->oom = 1;
+            return;
+        }
+        sb->p = np;
+        sb->cap = cap;
+    }
+}
+
+static const char *
+def_context(const rm_knob_def_t *def)
+{
+    return def->restart ? "restart" : "live";
+}
+
+/* Format the knobs with include[i] from vals[] as INI into *out. */
+static rm_status_t
+format_ini_values(const rm_knob_value_t *vals, const bool *include, rm_knobs_ini_mode_t mode,
+                  char **out, size_t *len)
+{
+    sbuf_t sb = {0};
+    static const char *const headers[] = {
+        [RM_KNOBS_INI_PERSISTED] = "runtime changes persisted by rustymemd (SetKnobs, "
+                                   "ApplyProfile); read at start after the config file",
+        [RM_KNOBS_INI_NONDEFAULT] = "configured values that differ from the defaults",
+        [RM_KNOBS_INI_ALL] = "every knob with its configured value",
+    };
+    sb_printf(&sb, "# rustymem knobs: %s\n", headers[mode]);
+    const char *section = NULL;
+    size_t section_len = 0;
+    for (size_t i = 0; i < NK; i++) {
+        if (!include[i])
+            continue;
+        const rm_knob_def_t *def = &rm__knob_defs[i];
+        const char *dot = strchr(def->name, '.');
+        size_t slen = (size_t)(dot - def->name);
+        if (!section || slen != section_len || memcmp(section, def->name, slen) != 0) {
+            sb_printf(&sb, "\n[%.*s]\n", (int)slen, def->name);
+            section = def->name;
+            section_len = slen;
+        }
+        char text[RM_KNOB_TEXT_MAX];
+        rm_knobs_format(def, &vals[i], text, sizeof text);
+        if (mode == RM_KNOBS_INI_ALL) {
+            char range[2 * RM_KNOB_TEXT_MAX + 8] = "";
+            if (def->type != RM_KNOB_BOOL && def->type != RM_KNOB_ENUM)
+                format_range(def, range, sizeof range);
+            sb_printf(&sb, "# %s (%s%s%s%s%s)\n", def->description, def->unit,
+                      *def->unit ? "; " : "", range, *range ? "; " : "", def_context(def));
+        }
+        sb_printf(&sb, "%s = %s\n", dot + 1, text);
+    }
+    if (sb.oom || !sb.p) {
+        free(sb.p);
+        return RM_ENOMEM;
+    }
+    *out = sb.p;
+    if (len)
+        *len = sb.len;
+    return RM_OK;
+}
+
+rm_status_t
+rm_knobs_format_ini(rm_knobs_t *k, rm_knobs_ini_mode_t mode, char **out, size_t *len)
+{
+    bool include[NK];
+    rm_knob_value_t vals[NK];
+    if ((unsigned)mode > RM_KNOBS_INI_ALL)
+        return RM_EINVAL;
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < NK; i++) {
+        const rm_knob_def_t *def = &rm__knob_defs[i];
+        switch (mode) {
+        case RM_KNOBS_INI_PERSISTED:
+            include[i] = k->is_persisted[i];
+            vals[i] = k->persisted[i];
+            break;
+        case RM_KNOBS_INI_NONDEFAULT:
+            include[i] = !rm_knobs_value_equal(def, &k->configured[i], &def->def);
+            vals[i] = k->configured[i];
+            break;
+        default:
+            include[i] = true;
+            vals[i] = k->configured[i];
+            break;
+        }
+    }
+    pthread_mutex_unlock(&k->mu);
+    return format_ini_values(vals, include, mode, out, len);
+}
+
+rm_status_t
+rm_knobs_write_ini(rm_knobs_t *k, rm_knobs_ini_mode_t mode, FILE *f)
+{
+    char *text;
+    size_t len;
+    rm_status_t st = rm_knobs_format_ini(k, mode, &text, &len);
+    if (st != RM_OK)
+        return st;
+    st = fwrite(text, 1, len, f) == len ? RM_OK : RM_EIO;
+    free(text);
+    return st;
+}
+
+/* ---- writers ------------------------------------------------------------ */
+
+void
+rm_knobs_set_persister(rm_knobs_t *k, rm_knobs_persist_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&k->mu);
+    k->persist = fn;
+    k->persist_ctx = ctx;
+    pthread_mutex_unlock(&k->mu);
+}
+
+static double
+num_of(rm_knob_id_t id, const rm_knob_value_t *v)
+{
+    return rm__knob_defs[id].type == RM_KNOB_DOUBLE ? v->d : (double)v->i;
+}
+
+/* Pick the knob to blame for a violated constraint: the first of ids[] that
+ * the set assigned, else ids[0]. */
+static rm_knob_id_t
+blame(const rm_knobs_t *k, const rm_knob_id_t *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (k->w_index[ids[i]] != SIZE_MAX)
+            return ids[i];
+    return ids[0];
+}
+
+/* Check every constraint on vals[]; describe the first violation. */
+static rm_status_t
+check_constraints_locked(rm_knobs_t *k, const rm_knob_value_t *vals, const char *state,
+                         rm_knob_error_t *err)
+{
+    for (size_t ci = 0; ci < rm__knob_constraint_count; ci++) {
+        const rm__knob_constraint_t *c = &rm__knob_constraints[ci];
+        char ta[RM_KNOB_TEXT_MAX], tb[RM_KNOB_TEXT_MAX], tc[RM_KNOB_TEXT_MAX];
+        rm_knobs_format(&rm__knob_defs[c->a], &vals[c->a], ta, sizeof ta);
+        rm_knobs_format(&rm__knob_defs[c->b], &vals[c->b], tb, sizeof tb);
+        const char *na = rm__knob_defs[c->a].name, *nb = rm__knob_defs[c->b].name;
+        double a = num_of(c->a, &vals[c->a]), b = num_of(c->b, &vals[c->b]);
+        if (c->rel == RM__REL_LT || c->rel == RM__REL_LE) {
+            int ok = c->rel == RM__REL_LT ? a < b : a <= b;
+            if (ok)
+                continue;
+            rm_knob_id_t ids[2] = {c->a, c->b};
+            rm_knob_id_t who = blame(k, ids, 2);
+            const char *op = c->rel == RM__REL_LT ? (who == c->a ? "<" : ">")
+                                                  : (who == c->a ? "<=" : ">=");
+            if (who == c->a)
+                err_set(err, RM_EINVAL, k->w_index[who], na, "%s = %s: must be %s %s (%s)%s", na,
+                        ta, op, nb, tb, state);
+            else
+                err_set(err, RM_EINVAL, k->w_index[who], nb, "%s = %s: must be %s %s (%s)%s", nb,
+                        tb, op, na, ta, state);
+            return RM_EINVAL;
+        }
+        /* RM__REL_FRAMES_FIT */
+        int64_t frames = vals[c->a].i, page = vals[c->b].i, budget = vals[c->c].i, need;
+        if (frames == 0 || budget == 0)
+            continue;
+        if (!__builtin_mul_overflow(frames, page, &need) && need <= budget)
+            continue;
+        rm_knob_id_t ids[3] = {c->a, c->c, c->b};
+        rm_knob_id_t who = blame(k, ids, 3);
+        char tw[RM_KNOB_TEXT_MAX];
+        rm_knobs_format(&rm__knob_defs[who], &vals[who], tw, sizeof tw);
+        rm_knobs_format(&rm__knob_defs[c->c], &vals[c->c], tc, sizeof tc);
+        err_set(err, RM_EINVAL, k->w_index[who], rm__knob_defs[who].name,
+                "%s = %s: %s (%s) x %s (%s) must fit in %s (%s)%s", rm__knob_defs[who].name, tw,
+                na, ta, nb, tb, rm__knob_defs[c->c].name, tc, state);
+        return RM_EINVAL;
+    }
+    return RM_OK;
+}
+
+static int
+prefix_match(const rm_knobs_sub_t *s, const char *name)
+{
+    return strncmp(name, s->prefix, s->prefix_len) == 0;
+}
+
+/* Subscriber s's subset of changes[0..n) into k->w_sub_changes; count. */
+static size_t
+sub_changes_locked(rm_knobs_t *k, const rm_knobs_sub_t *s, size_t n)
+{
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (prefix_match(s, k->w_changes[i].def->name))
+            k->w_sub_changes[m++] = k->w_changes[i];
+    return m;
+}
+
+static rm_status_t
+set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
+           rm_knob_error_t *err)
+{
+    rm_status_t st;
+    char why[160];
+    if (n == 0 || !a) {
+        err_set(err, RM_EINVAL, SIZE_MAX, "", "no knob to set");
+        return RM_EINVAL;
+    }
+    memcpy(k->w_conf, k->configured, sizeof k->w_conf);
+    memcpy(k->w_run, k->running, sizeof k->w_run);
+    memcpy(k->w_pers, k->persisted, sizeof k->w_pers);
+    memcpy(k->w_is_pers, k->is_persisted, sizeof k->w_is_pers);
+    for (size_t i = 0; i < NK; i++)
+        k->w_index[i] = SIZE_MAX;
+
+    /* 1. parse and range-check every assignment */
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        if (rm_knobs_lookup(a[i].name, &id) != RM_OK) {
+            err_set(err, RM_ENOENT, i, a[i].name, "%s: unknown knob", a[i].name ? a[i].name : "");
+            return RM_ENOENT;
+        }
+        const rm_knob_def_t *def = &rm__knob_defs[id];
+        if (k->w_index[id] != SIZE_MAX) {
+            err_set(err, RM_EINVAL, i, def->name, "%s: assigned more than once", def->name);
+            return RM_EINVAL;
+        }
+        rm_knob_value_t v;
+        if (rm_knobs_parse(def, a[i].value, &v, why, sizeof why) != RM_OK) {
+            err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name,
+                    a[i].value ? a[i].value : "", why);
+            return RM_EINVAL;
+        }
+        k->w_index[id] = i;
+        k->w_conf[id] = v;
+        if (!def->restart || !k->started)
+            k->w_run[id] = v;
+        if (!(flags & RM_KNOBS_NO_PERSIST)) {
+            k->w_pers[id] = v;
+            k->w_is_pers[id] = true;
+        }
+    }
+
+    /* 2. cross-knob constraints on both would-be states */
+    st = check_constraints_locked(k, k->w_conf, "", err);
+    if (st == RM_OK)
+        st = check_constraints_locked(k, k->w_run, " (with the running values; restart pending)",
+                                      err);
+    if (st != RM_OK)
+        return st;
+
+    /* 3. the changes, and the vetoes */
+    size_t nc = 0, pending = 0;
+    for (size_t i = 0; i < NK; i++) {
+        const rm_knob_def_t *def = &rm__knob_defs[i];
+        if (k->w_index[i] != SIZE_MAX && def->restart &&
+            !rm_knobs_value_equal(def, &k->w_conf[i], &k->w_run[i]))
+            pending++;
+        if (rm_knobs_value_equal(def, &k->w_conf[i], &k->configured[i]) &&
+            rm_knobs_value_equal(def, &k->w_run[i], &k->running[i]))
+            continue;
+        k->w_changes[nc].id = (rm_knob_id_t)i;
+        k->w_changes[nc].def = def;
+        k->w_changes[nc].old_value = k->running[i];
+        k->w_changes[nc].new_value = k->w_conf[i];
+        nc++;
+    }
+    for (rm_knobs_sub_t *s = k->subs; s; s = s->next) {
+        if (!s->veto)
+            continue;
+        size_t m = sub_changes_locked(k, s, nc);
+        if (m == 0)
+            continue;
+        why[0] = '\0';
+        st = s->veto(s->ctx, k->w_sub_changes, m, why, sizeof why);
+        if (st != RM_OK) {
+            const rm_knob_change_t *c = &k->w_sub_changes[0];
+            char text[RM_KNOB_TEXT_MAX];
+            rm_knobs_format(c->def, &c->new_value, text, sizeof text);
+            err_set(err, st < 0 ? st : RM_EINVAL, k->w_index[c->id], c->def->name,
+                    "%s = %s: %s", c->def->name, text, why[0] ? why : "rejected by a subscriber");
+            return st < 0 ? st : RM_EINVAL;
+        }
+    }
+    if (flags & RM_KNOBS_VALIDATE_ONLY) {
+        err_ok(err, pending);
+        return RM_OK;
+    }
+
+    /* 4. persist the would-be persisted set when it changes */
+    int pers_changed = 0;
+    for (size_t i = 0; i < NK && !pers_changed; i++)
+        pers_changed = k->w_is_pers[i] != k->is_persisted[i] ||
+                       (k->w_is_pers[i] &&
+                        !rm_knobs_value_equal(&rm__knob_defs[i], &k->w_pers[i], &k->persisted[i]));
+    if (pers_changed && k->persist && !(flags & RM_KNOBS_NO_PERSIST)) {
+        char *text;
+        size_t len;
+        st = format_ini_values(k->w_pers, k->w_is_pers, RM_KNOBS_INI_PERSISTED, &text, &len);
+        if (st != RM_OK) {
+            err_set(err, st, SIZE_MAX, "", "cannot format the persisted knobs: %s",
+                    rm_strerror(st));
+            return st;
+        }
+        why[0] = '\0';
+        st = k->persist(k->persist_ctx, text, len, why, sizeof why);
+        free(text);
+        if (st != RM_OK) {
+            st = st < 0 ? st : RM_EIO;
+            err_set(err, st, SIZE_MAX, "", "cannot persist the knobs: %s",
+                    why[0] ? why : rm_strerror(st));
+            return st;
+        }
+    }
+
+    /* 5. commit: nothing below can fail */
+    memcpy(k->configured, k->w_conf, sizeof k->configured);
+    memcpy(k->persisted, k->w_pers, sizeof k->persisted);
+    memcpy(k->is_persisted, k->w_is_pers, sizeof k->is_persisted);
+    uint64_t seq = k->seq;
+    __atomic_store_n(&k->seq, seq + 1, __ATOMIC_RELAXED);
+    for (size_t c = 0; c < nc; c++) {
+        rm_knob_id_t id = k->w_changes[c].id;
+        for (size_t w = 0; w < VALUE_WORDS; w++)
+            if (k->running[id].words[w] != k->w_run[id].words[w])
+                __atomic_store_n(&k->running[id].words[w], k->w_run[id].words[w],
+                                 __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&k->seq, seq + 2, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->generation, k->generation + 1, __ATOMIC_RELEASE);
+
+    /* 6. apply callbacks: running values that moved. old_value is still the
+     * pre-commit value copied into w_changes. */
+    for (rm_knobs_sub_t *s = k->subs; s; s = s->next) {
+        if (!s->apply)
+            continue;
+        size_t m = 0;
+        for (size_t i = 0; i < nc; i++) {
+            const rm_knob_change_t *c = &k->w_changes[i];
+            if (!prefix_match(s, c->def->name) ||
+                rm_knobs_value_equal(c->def, &c->old_value, &k->w_run[c->id]))
+                continue;
+            k->w_sub_changes[m] = *c;
+            k->w_sub_changes[m].new_value = k->w_run[c->id];
+            m++;
+        }
+        if (m)
+            s->apply(s->ctx, k->w_sub_changes, m);
+    }
+    err_ok(err, pending);
+    return RM_OK;
+}
+
+rm_status_t
+rm_knobs_set_ex(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
+                rm_knob_error_t *err)
+{
+    pthread_mutex_lock(&k->mu);
+    rm_status_t st = set_locked(k, a, n, flags, err);
+    pthread_mutex_unlock(&k->mu);
+    return st;
+}
+
+rm_status_t
+rm_knobs_set(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, int validate_only,
+             rm_knob_error_t *err)
+{
+    return rm_knobs_set_ex(k, a, n, validate_only ? RM_KNOBS_VALIDATE_ONLY : 0, err);
+}
+
+rm_status_t
+rm_knobs_load_persisted(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n,
+                        rm_knob_error_t *err)
+{
+    rm_knob_value_t vals[NK];
+    bool seen[NK] = {false};
+    char why[160];
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        if (rm_knobs_lookup(a[i].name, &id) != RM_OK) {
+            err_set(err, RM_ENOENT, i, a[i].name, "%s: unknown knob", a[i].name ? a[i].name : "");
+            return RM_ENOENT;
+        }
+        const rm_knob_def_t *def = &rm__knob_defs[id];
+        if (seen[id]) {
+            err_set(err, RM_EINVAL, i, def->name, "%s: assigned more than once", def->name);
+            return RM_EINVAL;
+        }
+        if (rm_knobs_parse(def, a[i].value, &vals[id], why, sizeof why) != RM_OK) {
+            err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name,
+                    a[i].value ? a[i].value : "", why);
+            return RM_EINVAL;
+        }
+        seen[id] = true;
+    }
+    pthread_mutex_lock(&k->mu);
+    for (size_t i = 0; i < NK; i++)
+        if (seen[i]) {
+            k->persisted[i] = vals[i];
+            k->is_persisted[i] = true;
+        }
+    pthread_mutex_unlock(&k->mu);
+    err_ok(err, 0);
+    return RM_OK;
+}
+
+/* ---- subscribers -------------------------------------------------------- */
+
+rm_status_t
+rm_knobs_subscribe(rm_knobs_t *k, const char *prefix, rm_knobs_veto_fn veto,
+                   rm_knobs_apply_fn apply, void *ctx, rm_knobs_sub_t **out)
+{
+    if (!prefix || (!veto && !apply) || !out)
+        return RM_EINVAL;
+    rm_knobs_sub_t *s = calloc(1, sizeof *s);
+    if (!s)
+        return RM_ENOMEM;
+    s->prefix = strdup(prefix);
+    if (!s->prefix) {
+        free(s);
+        return RM_ENOMEM;
+    }
+    s->prefix_len = strlen(prefix);
+    s->veto = veto;
+    s->apply = apply;
+    s->ctx = ctx;
+    pthread_mutex_lock(&k->mu);
+    /* append: callbacks run in subscription order */
+    rm_knobs_sub_t **pp = &k->subs;
+    while (*pp)
+        pp = &(*pp)->next;
+    *pp = s;
+    pthread_mutex_unlock(&k->mu);
+    *out = s;
+    return RM_OK;
+}
+
+void
+rm_knobs_unsubscribe(rm_knobs_t *k, rm_knobs_sub_t *sub)
+{
+    if (!sub)
+        return;
+    pthread_mutex_lock(&k->mu);
+    for (rm_knobs_sub_t **pp = &k->subs; *pp; pp = &(*pp)->next)
+        if (*pp == sub) {
+            *pp = sub->next;
+            break;
+        }
+    pthread_mutex_unlock(&k->mu);
+    free(sub->prefix);
+    free(sub);
+}
+
+/* ---- profiles ----------------------------------------------------------- */
+
+rm_status_t
+rm_knobs_apply_profile(rm_knobs_t *k, rm_knobs_workload_t w, rm_knobs_environment_t e,
+                       int validate_only, rm_knob_error_t *err)
+{
+    size_t nw, ne;
+    const rm_knobs_profile_entry_t *tw = rm_knobs_workload_table(w, &nw);
+    const rm_knobs_profile_entry_t *te = rm_knobs_environment_table(e, &ne);
+    if (!tw || !te) {
+        err_set(err, RM_EINVAL, SIZE_MAX, "", "unknown profile (workload oltp|olap|mixed, "
+                                              "environment development|production|mission_critical)");
+        return RM_EINVAL;
+    }
+    rm_knob_assign_t a[NK];
+    size_t n = 0;
+    for (size_t i = 0; i < ne; i++) {
+        int dup = 0;
+        for (size_t j = 0; j < nw; j++)
+            dup |= tw[j].id == te[i].id;
+        if (!dup)
+            a[n++] = (rm_knob_assign_t){rm__knob_defs[te[i].id].name, te[i].value};
+    }
+    for (size_t j = 0; j < nw; j++)
+        a[n++] = (rm_knob_assign_t){rm__knob_defs[tw[j].id].name, tw[j].value};
+    return rm_knobs_set(k, a, n, validate_only, err);
+}
+
+/* ---- documentation ------------------------------------------------------ */
+
+static const char *
+type_name(rm_knob_type_t t)
+{
+    static const char *const names[] = {"int64", "double", "bool", "enum", "int list", "bytes"};
+    return names[t];
+}
+
+static void
+format_allowed(const rm_knob_def_t *def, char *buf, size_t len)
+{
+    char range[2 * RM_KNOB_TEXT_MAX + 8];
+    switch (def->type) {
+    case RM_KNOB_BOOL:
+        snprintf(buf, len, "true, false");
+        break;
+    case RM_KNOB_ENUM: {
+        size_t used = 0;
+        buf[0] = '\0';
+        for (int i = 0; def->enum_names[i] && used < len; i++)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
+                                     def->enum_names[i]);
+        break;
+    }
+    case RM_KNOB_INT_LIST:
+        format_range(def, range, sizeof range);
+        snprintf(buf, len, "1-%d entries in %s", RM_KNOB_LIST_MAX, range);
+        break;
+    default:
+        format_range(def, buf, len);
+        break;
+    }
+}
+
+static const rm_knobs_profile_entry_t *
+env_table(int i, size_t *n)
+{
+    return rm_knobs_environment_table((rm_knobs_environment_t)i, n);
+}
+
+static const rm_knobs_profile_entry_t *
+wl_table(int i, size_t *n)
+{
+    return rm_knobs_workload_table((rm_knobs_workload_t)i, n);
+}
+
+static const char *
+env_name(int i)
+{
+    return rm_knobs_environment_name((rm_knobs_environment_t)i);
+}
+
+static const char *
+wl_name(int i)
+{
+    return rm_knobs_workload_name((rm_knobs_workload_t)i);
+}
+
+rm_status_t
+rm_knobs_write_markdown(FILE *f)
+{
+    char dflt[RM_KNOB_TEXT_MAX], allowed[3 * RM_KNOB_TEXT_MAX];
+    fprintf(f, "# rustymem knobs\n\n"
+               "<!-- Generated by rm_knobs_write_markdown() from memcore/src/knobs_defs.c; "
+               "do not edit. Regenerate: RM_UPDATE_DOCS=1 ctest --test-dir build -R test_knobs -->\n\n"
+               "Every knob of rustymemd: its type, default, allowed values, unit, and whether "
+               "a change applies live or after a restart (`restart` knobs can be set at runtime; "
+               "the value is persisted and reported as pending until the next start). "
+               "Byte values accept `B`, `kB`/`MB`/`GB`/`TB` (powers of 1000) and "
+               "`KiB`/`MiB`/`GiB`/`TiB` (powers of 1024); ratios accept `70%%`. "
+               "Config file: `[section]` = the part before the dot; environment: "
+               "`RUSTYMEM_<SECTION>_<KEY>`; precedence flags > environment > persisted "
+               "runtime changes > config file > defaults. Design: "
+               "docs/adr/0006-knob-registry.md.\n\n");
+    fprintf(f, "| knob | type | default | allowed | unit | applies | description |\n"
+               "|---|---|---|---|---|---|---|\n");
+    for (size_t i = 0; i < NK; i++) {
+        const rm_knob_def_t *def = &rm__knob_defs[i];
+        rm_knobs_format(def, &def->def, dflt, sizeof dflt);
+        format_allowed(def, allowed, sizeof allowed);
+        fprintf(f, "| `%s` | %s | `%s` | %s | %s | %s | %s |\n", def->name, type_name(def->type),
+                dflt, allowed, def->unit, def_context(def), def->description);
+    }
+    fprintf(f, "\n## Where the defaults come from\n\n| knob | source |\n|---|---|\n");
+    for (size_t i = 0; i < NK; i++)
+        fprintf(f, "| `%s` | %s |\n", rm__knob_defs[i].name, rm__knob_defs[i].seed);
+
+    fprintf(f, "\n## Cross-knob constraints\n\nChecked on the whole would-be state of every "
+               "set (and on the running state while a restart is pending).\n\n");
+    for (size_t ci = 0; ci < rm__knob_constraint_count; ci++) {
+        const rm__knob_constraint_t *c = &rm__knob_constraints[ci];
+        const char *na = rm__knob_defs[c->a].name, *nb = rm__knob_defs[c->b].name;
+        if (c->rel == RM__REL_FRAMES_FIT)
+            fprintf(f, "- `%s` x `%s` <= `%s` when both are non-zero: %s\n", na, nb,
+                    rm__knob_defs[c->c].name, c->why);
+        else
+            fprintf(f, "- `%s` %s `%s`: %s\n", na, c->rel == RM__REL_LT ? "<" : "<=", nb,
+                    c->why);
+    }
+
+    static const struct {
+        const char *title;
+        int count;
+        const rm_knobs_profile_entry_t *(*table)(int, size_t *);
+        const char *(*name)(int);
+    } groups[2] = {
+        {"Environment profiles", RM_ENV_COUNT, env_table, env_name},
+        {"Workload profiles", RM_WORKLOAD_COUNT, wl_table, wl_name},
+    };
+    fprintf(f, "\n## Profiles\n\n`ApplyProfile` (`rustymemctl knobs apply-profile WORKLOAD "
+               "ENVIRONMENT`) sets one environment table and one workload table in a single "
+               "atomic set; knobs in neither table keep their values. Every table of a group "
+               "names the same knobs, so switching profiles leaves nothing behind.\n");
+    for (int g = 0; g < 2; g++) {
+        fprintf(f, "\n### %s\n\n| knob |", groups[g].title);
+        for (int p = 0; p < groups[g].count; p++)
+            fprintf(f, " %s |", groups[g].name(p));
+        fprintf(f, "\n|---|");
+        for (int p = 0; p < groups[g].count; p++)
+            fprintf(f, "---|");
+        fprintf(f, "\n");
+        size_t n0;
+        const rm_knobs_profile_entry_t *t0 = groups[g].table(0, &n0);
+        for (size_t r = 0; r < n0; r++) {
+            fprintf(f, "| `%s` |", rm__knob_defs[t0[r].id].name);
+            for (int p = 0; p < groups[g].count; p++) {
+                size_t n;
+                const rm_knobs_profile_entry_t *t = groups[g].table(p, &n);
+                const char *v = "-";
+                for (size_t j = 0; j < n; j++)
+                    if (t[j].id == t0[r].id)
+                        v = t[j].value;
+                fprintf(f, " %s |", v);
+            }
+            fprintf(f, "\n");
+        }
+        fprintf(f, "\n| profile | knob | value | source |\n|---|---|---|---|\n");
+        for (int p = 0; p < groups[g].count; p++) {
+            size_t n;
+            const rm_knobs_profile_entry_t *t = groups[g].table(p, &n);
+            for (size_t j = 0; j < n; j++)
+                fprintf(f, "| %s | `%s` | %s | %s |\n", groups[g].name(p),
+                        rm__knob_defs[t[j].id].name, t[j].value, t[j].seed);
+        }
+    }
+    return ferror(f) ? RM_EIO : RM_OK;
+}

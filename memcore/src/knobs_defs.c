@@ -1,0 +1,400 @@
+/*
+ * knobs_defs.c — the data of the knob registry: every knob's definition, the
+ * cross-knob constraints and the profile tables.
+ *
+ * Design note. The tables are constant, indexed by rm_knob_id_t through
+ * designated initialisers (so an entry can never drift to another id), and
+ * carry a `seed` string naming the source of each default or profile value:
+ * the seed guide (RustyDB v0.6.0 Memory Tuning Guide), ARCHITECTURE.md, or a
+ * rule of ours recorded in docs/adr/0006-knob-registry.md. docs/knobs.md is
+ * generated from these tables (rm_knobs_write_markdown) and a unit test keeps
+ * it current.
+ */
+#include "knobs_internal.h"
+
+#include <stdio.h>
+
+#define KiB (INT64_C(1) << 10)
+#define MiB (INT64_C(1) << 20)
+#define GiB (INT64_C(1) << 30)
+#define TiB (INT64_C(1) << 40)
+
+static int
+check_pow2(const rm_knob_value_t *v, char *why, size_t why_len)
+{
+    if (v->i > 0 && (v->i & (v->i - 1)) == 0)
+        return 1;
+    snprintf(why, why_len, "must be a power of two");
+    return 0;
+}
+
+static int
+check_budget(const rm_knob_value_t *v, char *why, size_t why_len)
+{
+    if (v->i == 0 || v->i >= 64 * MiB)
+        return 1;
+    snprintf(why, why_len, "must be 0 (auto) or at least 64MiB");
+    return 0;
+}
+
+static int
+check_arena_cutoff(const rm_knob_value_t *v, char *why, size_t why_len)
+{
+    if (v->i == 0 || v->i >= 64 * KiB)
+        return 1;
+    snprintf(why, why_len, "must be 0 (never disable) or at least 64KiB");
+    return 0;
+}
+
+static int
+check_increasing(const rm_knob_value_t *v, char *why, size_t why_len)
+{
+    for (int64_t i = 1; i < v->list.n; i++)
+        if (v->list.v[i] <= v->list.v[i - 1]) {
+            snprintf(why, why_len, "entries must be strictly increasing");
+            return 0;
+        }
+    return 1;
+}
+
+static const char *const strategy_names[] = {"best_fit", "first_fit", "worst_fit", NULL};
+
+#define MAGAZINE(ID, NAME, DEF, CLASS, SEED)                                                  \
+    [ID] = {.id = ID, .name = NAME, .type = RM_KNOB_INT64, .unit = "objects",                 \
+            .description = "per-CPU magazine capacity of the " CLASS " slab class",           \
+            .def = {.i = DEF}, .min_i = 1, .max_i = 1024, .seed = SEED}
+
+#define THRESHOLD(ID, NAME, DEF, WHAT, SEED)                                                  \
+    [ID] = {.id = ID, .name = NAME, .type = RM_KNOB_DOUBLE, .unit = "ratio",                  \
+            .description = "fraction of the memory budget at which " WHAT,                    \
+            .def = {.d = DEF}, .min_d = 0.05, .max_d = 0.99, .seed = SEED}
+
+const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
+    [RM_KNOB_MEMORY_BUDGET_BYTES] = {
+        .id = RM_KNOB_MEMORY_BUDGET_BYTES, .name = "memory.budget_bytes", .type = RM_KNOB_BYTES,
+        .unit = "bytes",
+        .description = "memory budget; 0 = auto (own cgroup limit, v2 or v1, else MemTotal), else >= 64MiB",
+        .def = {.i = 0}, .min_i = 0, .max_i = 1024 * TiB, .check = check_budget,
+        .seed = "ARCHITECTURE.md §7"},
+    MAGAZINE(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "slab.lock_entry_magazine", 128, "64 B (lock entry)",
+             "seed: Magazine Sizing, Lock entries 128"),
+    MAGAZINE(RM_KNOB_SLAB_PAGE_HEADER_MAGAZINE, "slab.page_header_magazine", 128,
+             "128 B (page header)", "ours: ~16KiB per magazine, high-frequency like lock entries"),
+    MAGAZINE(RM_KNOB_SLAB_VERSION_RECORD_MAGAZINE, "slab.version_record_magazine", 128,
+             "192 B (version record)", "ours: ~24KiB per magazine, one per MVCC write"),
+    MAGAZINE(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "slab.small_row_magazine", 96, "256 B (small row)",
+             "seed: Magazine Sizing, Small rows 96"),
+    MAGAZINE(RM_KNOB_SLAB_TXN_METADATA_MAGAZINE, "slab.txn_metadata_magazine", 64,
+             "384 B (transaction metadata)", "ours: ~24KiB per magazine, one per transaction"),
+    MAGAZINE(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "slab.medium_row_magazine", 48,
+             "512 B (medium row, small index node)",
+             "ours: seed row-heavy 64 is 4/3 of default, as small_row 128 is of 96"),
+    MAGAZINE(RM_KNOB_SLAB_LARGE_ROW_MAGAZINE, "slab.large_row_magazine", 32, "1024 B (large row)",
+             "ours: ~32KiB per magazine"),
+    MAGAZINE(RM_KNOB_SLAB_INDEX_NODE_MAGAZINE, "slab.index_node_magazine", 16,
+             "2048 B (large index node)", "seed: Magazine Sizing, Index nodes 16"),
+    MAGAZINE(RM_KNOB_SLAB_PAGE_MAGAZINE, "slab.page_magazine", 8, "4096 B (page)",
+             "ours: ~32KiB per magazine, like index nodes"),
+    [RM_KNOB_ARENA_DISABLE_ABOVE_BYTES] = {
+        .id = RM_KNOB_ARENA_DISABLE_ABOVE_BYTES, .name = "arena.disable_above_bytes",
+        .type = RM_KNOB_BYTES, .unit = "bytes",
+        .description = "transactions hinting more than this bypass arenas (bulk loads); 0 = never, else >= 64KiB",
+        .def = {.i = 100 * MiB}, .min_i = 0, .max_i = 1024 * GiB, .check = check_arena_cutoff,
+        .seed = "seed: Bulk loads, disable arena for >100MB (seed MB = 2^20 B)"},
+    [RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES] = {
+        .id = RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, .name = "large_object.threshold_bytes",
+        .type = RM_KNOB_BYTES, .unit = "bytes",
+        .description = "objects above this size use the large-object allocator",
+        .def = {.i = 2 * MiB}, .min_i = 256 * KiB, .max_i = 64 * MiB,
+        .seed = "seed: Threshold Configuration, 2 * 1024 * 1024"},
+    [RM_KNOB_LARGE_OBJECT_STRATEGY] = {
+        .id = RM_KNOB_LARGE_OBJECT_STRATEGY, .name = "large_object.strategy",
+        .type = RM_KNOB_ENUM, .unit = "",
+        .description = "free-extent fit: best_fit (low fragmentation), first_fit (fast), worst_fit",
+        .def = {.e = 0}, .enum_names = strategy_names,
+        .seed = "seed: Allocation Strategies, BestFit default"},
+    [RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING] = {
+        .id = RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING,
+        .name = "large_object.aggressive_coalescing", .type = RM_KNOB_BOOL, .unit = "",
+        .description = "coalesce free extents eagerly on every free", .restart = true,
+        .def = {.b = false}, .seed = "seed: restart with aggressive coalescing"},
+    [RM_KNOB_BUFFER_POOL_NUM_FRAMES] = {
+        .id = RM_KNOB_BUFFER_POOL_NUM_FRAMES, .name = "buffer_pool.num_frames",
+        .type = RM_KNOB_INT64, .unit = "frames",
+        .description = "buffer pool frames; 0 = auto: auto_fraction of the budget / page_size",
+        .def = {.i = 0}, .min_i = 0, .max_i = INT64_C(1) << 36,
+        .seed = "ARCHITECTURE.md §8: 30 % of the budget"},
+    [RM_KNOB_BUFFER_POOL_PAGE_SIZE] = {
+        .id = RM_KNOB_BUFFER_POOL_PAGE_SIZE, .name = "buffer_pool.page_size",
+        .type = RM_KNOB_BYTES, .unit = "bytes", .description = "buffer pool page (frame) size, a power of two",
+        .restart = true, .def = {.i = 4096}, .min_i = 4096, .max_i = 64 * KiB,
+        .check = check_pow2, .seed = "seed: BufferPoolConfig page_size 4096"},
+    [RM_KNOB_BUFFER_POOL_AUTO_FRACTION] = {
+        .id = RM_KNOB_BUFFER_POOL_AUTO_FRACTION, .name = "buffer_pool.auto_fraction",
+        .type = RM_KNOB_DOUBLE, .unit = "ratio",
+        .description = "share of the budget for the buffer pool when num_frames = 0",
+        .def = {.d = 0.30}, .min_d = 0.05, .max_d = 0.90,
+        .seed = "seed: Right-Size Buffer Pool, start with 30% of RAM"},
+    THRESHOLD(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "pressure.warning_threshold", 0.70,
+              "pressure is Gentle (warning)", "seed: EarlyWarningConfig 0.70"),
+    THRESHOLD(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "pressure.high_pressure_threshold", 0.80,
+              "pressure is Aggressive (high)", "seed: EarlyWarningConfig 0.80"),
+    THRESHOLD(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "pressure.critical_threshold", 0.90,
+              "pressure is Emergency (critical)", "seed: EarlyWarningConfig 0.90"),
+    THRESHOLD(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "pressure.emergency_threshold", 0.95,
+              "OOM prevention starts (emergency)", "seed: EarlyWarningConfig 0.95"),
+    [RM_KNOB_PRESSURE_HISTORY_SIZE] = {
+        .id = RM_KNOB_PRESSURE_HISTORY_SIZE, .name = "pressure.history_size",
+        .type = RM_KNOB_INT64, .unit = "samples",
+        .description = "samples the forecaster keeps (one per sampler tick)",
+        .def = {.i = 60}, .min_i = 10, .max_i = 3600, .seed = "seed: EarlyWarningConfig 60"},
+    [RM_KNOB_PRESSURE_FORECAST_HORIZONS] = {
+        .id = RM_KNOB_PRESSURE_FORECAST_HORIZONS, .name = "pressure.forecast_horizons",
+        .type = RM_KNOB_INT_LIST, .unit = "seconds",
+        .description = "forecast horizons, strictly increasing, up to 8",
+        .def = {.list = {3, {30, 60, 120}}}, .min_i = 1, .max_i = 3600,
+        .check = check_increasing, .seed = "seed: EarlyWarningConfig vec![30, 60, 120]"},
+    [RM_KNOB_PRESSURE_MIN_CONFIDENCE] = {
+        .id = RM_KNOB_PRESSURE_MIN_CONFIDENCE, .name = "pressure.min_confidence",
+        .type = RM_KNOB_DOUBLE, .unit = "ratio",
+        .description = "forecasts below this confidence do not trigger a response",
+        .def = {.d = 0.7}, .min_d = 0.0, .max_d = 1.0, .seed = "seed: EarlyWarningConfig 0.7"},
+    [RM_KNOB_ALERTS_FRAGMENTATION_WARNING] = {
+        .id = RM_KNOB_ALERTS_FRAGMENTATION_WARNING, .name = "alerts.fragmentation_warning",
+        .type = RM_KNOB_DOUBLE, .unit = "ratio",
+        .description = "fragmentation ratio that raises a warning alert",
+        .def = {.d = 0.20}, .min_d = 0.01, .max_d = 0.99,
+        .seed = "seed: Alerting Thresholds, Fragmentation > 20%"},
+    [RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL] = {
+        .id = RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL, .name = "alerts.fragmentation_critical",
+        .type = RM_KNOB_DOUBLE, .unit = "ratio",
+        .description = "fragmentation ratio that raises a critical alert",
+        .def = {.d = 0.35}, .min_d = 0.01, .max_d = 0.99,
+        .seed = "seed: Alerting Thresholds, Fragmentation > 35%"},
+    [RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR] = {
+        .id = RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR, .name = "alerts.pressure_events_per_hour",
+        .type = RM_KNOB_INT64, .unit = "events/hour",
+        .description = "pressure events per hour above which a warning alert is raised",
+        .def = {.i = 5}, .min_i = 1, .max_i = 3600,
+        .seed = "seed: Alerting Thresholds, pressure events > 5/hour"},
+    [RM_KNOB_SESSION_MAX_CONNECTIONS] = {
+        .id = RM_KNOB_SESSION_MAX_CONNECTIONS, .name = "session.max_connections",
+        .type = RM_KNOB_INT64, .unit = "connections",
+        .description = "backend connection slots (engine worker threads)", .restart = true,
+        .def = {.i = 1000}, .min_i = 1, .max_i = 100000, .seed = "seed: MultiplexerConfig 1000"},
+    [RM_KNOB_SESSION_MAX_SESSIONS] = {
+        .id = RM_KNOB_SESSION_MAX_SESSIONS, .name = "session.max_sessions",
+        .type = RM_KNOB_INT64, .unit = "sessions",
+        .description = "client sessions multiplexed onto the connections",
+        .def = {.i = 10000}, .min_i = 1, .max_i = 10000000,
+        .seed = "seed: MultiplexerConfig 10_000"},
+    [RM_KNOB_SESSION_SESSION_RATIO] = {
+        .id = RM_KNOB_SESSION_SESSION_RATIO, .name = "session.session_ratio",
+        .type = RM_KNOB_INT64, .unit = "sessions/connection",
+        .description = "target sessions per connection",
+        .def = {.i = 10}, .min_i = 1, .max_i = 100, .seed = "seed: MultiplexerConfig 10"},
+    [RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY] = {
+        .id = RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, .name = "mvcc.max_versions_per_key",
+        .type = RM_KNOB_INT64, .unit = "versions",
+        .description = "version chain length that triggers compaction",
+        .def = {.i = 1000}, .min_i = 1, .max_i = 10000000,
+        .seed = "seed: OptimizedMVCCManager::new(1000)"},
+    [RM_KNOB_PLAN_CACHE_MAX_PLANS] = {
+        .id = RM_KNOB_PLAN_CACHE_MAX_PLANS, .name = "plan_cache.max_plans",
+        .type = RM_KNOB_INT64, .unit = "plans", .description = "plan cache capacity in plans",
+        .def = {.i = 10000}, .min_i = 1, .max_i = 10000000,
+        .seed = "seed: QueryPlanCache::new(10_000, …)"},
+    [RM_KNOB_PLAN_CACHE_MAX_BYTES] = {
+        .id = RM_KNOB_PLAN_CACHE_MAX_BYTES, .name = "plan_cache.max_bytes",
+        .type = RM_KNOB_BYTES, .unit = "bytes", .description = "plan cache capacity in bytes",
+        .def = {.i = 100 * MiB}, .min_i = 64 * KiB, .max_i = 64 * GiB,
+        .seed = "seed: QueryPlanCache::new(…, 100 * 1024 * 1024)"},
+    [RM_KNOB_POOL_MIN_SIZE] = {
+        .id = RM_KNOB_POOL_MIN_SIZE, .name = "pool.min_size", .type = RM_KNOB_INT64,
+        .unit = "connections", .description = "adaptive connection pool lower bound",
+        .def = {.i = 10}, .min_i = 1, .max_i = 100000, .seed = "seed: AdaptivePoolConfig 10"},
+    [RM_KNOB_POOL_MAX_SIZE] = {
+        .id = RM_KNOB_POOL_MAX_SIZE, .name = "pool.max_size", .type = RM_KNOB_INT64,
+        .unit = "connections", .description = "adaptive connection pool upper bound",
+        .def = {.i = 500}, .min_i = 1, .max_i = 100000, .seed = "seed: AdaptivePoolConfig 500"},
+    [RM_KNOB_POOL_SCALE_DOWN_THRESHOLD] = {
+        .id = RM_KNOB_POOL_SCALE_DOWN_THRESHOLD, .name = "pool.scale_down_threshold",
+        .type = RM_KNOB_DOUBLE, .unit = "ratio",
+        .description = "pool utilisation below which the pool shrinks",
+        .def = {.d = 0.40}, .min_d = 0.05, .max_d = 0.95,
+        .seed = "seed: AdaptivePoolConfig 0.40"},
+};
+
+const rm__knob_constraint_t rm__knob_constraints[] = {
+    {RM__REL_LT, RM_KNOB_PRESSURE_WARNING_THRESHOLD, RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, 0,
+     "pressure levels are ordered"},
+    {RM__REL_LT, RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, 0,
+     "pressure levels are ordered"},
+    {RM__REL_LT, RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, 0,
+     "pressure levels are ordered"},
+    {RM__REL_LT, RM_KNOB_ALERTS_FRAGMENTATION_WARNING, RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL, 0,
+     "alert levels are ordered"},
+    {RM__REL_LE, RM_KNOB_POOL_MIN_SIZE, RM_KNOB_POOL_MAX_SIZE, 0, "a pool range must not be empty"},
+    {RM__REL_LE, RM_KNOB_POOL_MAX_SIZE, RM_KNOB_SESSION_MAX_CONNECTIONS, 0,
+     "the pool draws from the connection slots"},
+    {RM__REL_LE, RM_KNOB_SESSION_MAX_CONNECTIONS, RM_KNOB_SESSION_MAX_SESSIONS, 0,
+     "every connection serves at least one session"},
+    {RM__REL_FRAMES_FIT, RM_KNOB_BUFFER_POOL_NUM_FRAMES, RM_KNOB_BUFFER_POOL_PAGE_SIZE,
+     RM_KNOB_MEMORY_BUDGET_BYTES, "an explicit buffer pool must fit in an explicit budget"},
+};
+const size_t rm__knob_constraint_count =
+    sizeof rm__knob_constraints / sizeof rm__knob_constraints[0];
+
+/* ---- profiles ----------------------------------------------------------- */
+
+#define E(ID, V, S) {ID, V, S}
+
+static const rm_knobs_profile_entry_t env_development[] = {
+    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.8", "seed: Development/Test warning 0.80"),
+    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.875", "rule: midpoint of warning and critical"),
+    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.95", "seed: Development/Test critical 0.95"),
+    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.975", "rule: critical + half the headroom left"),
+    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "60", "seed: default history_size"),
+};
+static const rm_knobs_profile_entry_t env_production[] = {
+    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.7", "seed: Production warning 0.70"),
+    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.8", "seed: default; = midpoint rule"),
+    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.9", "seed: Production critical 0.90"),
+    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.95", "seed: default; = headroom rule"),
+    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "60", "seed: default history_size"),
+};
+static const rm_knobs_profile_entry_t env_mission_critical[] = {
+    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.6", "seed: Mission-critical warning 0.60"),
+    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.725", "rule: midpoint of warning and critical"),
+    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.85", "seed: Mission-critical critical 0.85"),
+    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.925", "rule: critical + half the headroom left"),
+    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "120", "seed: Mission-critical history_size 120"),
+};
+
+/* Every workload table names the same knobs so that switching workloads never
+ * leaves a value of the previous one behind. */
+static const rm_knobs_profile_entry_t wl_oltp[] = {
+    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "256", "seed: OLTP (high lock contention) 256"),
+    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
+    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "48", "default (ours)"),
+    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "100", "seed: Short transactions 100"),
+    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "1000", "seed: Low query diversity (OLTP) 1_000"),
+    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "10MiB", "seed: Low query diversity (OLTP) 10 MB"),
+    E(RM_KNOB_SESSION_SESSION_RATIO, "20", "seed: OLTP ratio 10:1 to 20:1, multiplexing essential"),
+    E(RM_KNOB_SESSION_MAX_SESSIONS, "20000", "rule: max_connections 1000 x session_ratio"),
+    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.25", "seed: OLTP smaller buffer pool (20-30% RAM)"),
+    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "4MiB", "seed: Many small objects (< 256KB) 4MB"),
+};
+static const rm_knobs_profile_entry_t wl_olap[] = {
+    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "128", "seed: default"),
+    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "128", "seed: Row-heavy workload 128"),
+    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "seed: Row-heavy workload 64"),
+    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "10000", "seed: Long transactions 10000"),
+    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "100", "seed: Read-only reporting 100"),
+    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "1MiB", "seed: Read-only reporting 1 MB"),
+    E(RM_KNOB_SESSION_SESSION_RATIO, "2", "seed: OLAP lower ratio (2:1)"),
+    E(RM_KNOB_SESSION_MAX_SESSIONS, "2000", "rule: max_connections 1000 x session_ratio"),
+    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.5", "seed: OLAP larger buffer pool (40-60% RAM)"),
+    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "1MiB", "seed: Many large objects (> 1MB) 1MB"),
+};
+static const rm_knobs_profile_entry_t wl_mixed[] = {
+    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "128", "seed: default"),
+    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
+    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "48", "default (ours)"),
+    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "1000", "seed: default"),
+    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "10000", "seed: default"),
+    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "100MiB", "seed: default"),
+    E(RM_KNOB_SESSION_SESSION_RATIO, "10", "seed: Mixed medium session ratio; default 10"),
+    E(RM_KNOB_SESSION_MAX_SESSIONS, "10000", "seed: default; = rule"),
+    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.35", "seed: Mixed balanced (30-40% RAM)"),
+    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "2MiB", "seed: Balanced 2MB (default)"),
+};
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct {
+    const char *name;
+    const rm_knobs_profile_entry_t *t;
+    size_t n;
+} workloads[RM_WORKLOAD_COUNT] = {
+    [RM_WORKLOAD_OLTP] = {"oltp", wl_oltp, N(wl_oltp)},
+    [RM_WORKLOAD_OLAP] = {"olap", wl_olap, N(wl_olap)},
+    [RM_WORKLOAD_MIXED] = {"mixed", wl_mixed, N(wl_mixed)},
+}, environments[RM_ENV_COUNT] = {
+    [RM_ENV_DEVELOPMENT] = {"development", env_development, N(env_development)},
+    [RM_ENV_PRODUCTION] = {"production", env_production, N(env_production)},
+    [RM_ENV_MISSION_CRITICAL] = {"mission_critical", env_mission_critical,
+                                 N(env_mission_critical)},
+};
+
+const char *
+rm_knobs_workload_name(rm_knobs_workload_t w)
+{
+    return (unsigned)w < RM_WORKLOAD_COUNT ? workloads[w].name : NULL;
+}
+
+const char *
+rm_knobs_environment_name(rm_knobs_environment_t e)
+{
+    return (unsigned)e < RM_ENV_COUNT ? environments[e].name : NULL;
+}
+
+const rm_knobs_profile_entry_t *
+rm_knobs_workload_table(rm_knobs_workload_t w, size_t *n)
+{
+    if ((unsigned)w >= RM_WORKLOAD_COUNT) {
+        *n = 0;
+        return NULL;
+    }
+    *n = workloads[w].n;
+    return workloads[w].t;
+}
+
+const rm_knobs_profile_entry_t *
+rm_knobs_environment_table(rm_knobs_environment_t e, size_t *n)
+{
+    if ((unsigned)e >= RM_ENV_COUNT) {
+        *n = 0;
+        return NULL;
+    }
+    *n = environments[e].n;
+    return environments[e].t;
+}
+
+/* Case-insensitive compare treating '-' as '_'. */
+static int
+name_eq(const char *s, const char *name)
+{
+    for (; *s && *name; s++, name++) {
+        char c = *s;
+        if (c == '-')
+            c = '_';
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != *name)
+            return 0;
+    }
+    return *s == *name;
+}
+
+rm_status_t
+rm_knobs_workload_from_name(const char *s, rm_knobs_workload_t *out)
+{
+    for (int i = 0; s && i < RM_WORKLOAD_COUNT; i++)
+        if (name_eq(s, workloads[i].name)) {
+            *out = (rm_knobs_workload_t)i;
+            return RM_OK;
+        }
+    return RM_EINVAL;
+}
+
+rm_status_t
+rm_knobs_environment_from_name(const char *s, rm_knobs_environment_t *out)
+{
+    for (int i = 0; s && i < RM_ENV_COUNT; i++)
+        if (name_eq(s, environments[i].name)) {
+            *out = (rm_knobs_environment_t)i;
+            return RM_OK;
+        }
+    return RM_EINVAL;
+}

@@ -1,0 +1,527 @@
+/*
+ * test_config.c — rustymemd configuration loading (INI file via libinih,
+ * persisted runtime changes, environment, flags), error messages with file,
+ * line and knob, and atomic persistence of runtime knob changes.
+ *
+ * agents/node/ has no library target yet, so the loader is compiled into this
+ * test directly. Link with libinih (pkg-config module inih).
+ */
+#include "../../agents/node/config.c"
+
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <dirent.h>
+
+#include <cmocka.h>
+
+typedef struct fixture {
+    rm_knobs_t *k;
+    char dir[256];     /* private temporary directory */
+    char path[512];    /* dir/knobs.auto.ini */
+} fixture_t;
+
+static int
+setup(void **state)
+{
+    fixture_t *fx = calloc(1, sizeof *fx);
+    if (!fx || rm_knobs_create(&fx->k) != RM_OK)
+        return -1;
+    snprintf(fx->dir, sizeof fx->dir, "/tmp/rm_test_config.XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    snprintf(fx->path, sizeof fx->path, "%s/knobs.auto.ini", fx->dir);
+    *state = fx;
+    return 0;
+}
+
+static int
+teardown(void **state)
+{
+    fixture_t *fx = *state;
+    DIR *d = opendir(fx->dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        char p[1024];
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(p, sizeof p, "%s/%s", fx->dir, de->d_name);
+        unlink(p);
+    }
+    if (d)
+        closedir(d);
+    rmdir(fx->dir);
+    rm_knobs_destroy(fx->k);
+    free(fx);
+    return 0;
+}
+
+static const char *
+data(const char *name, char *buf, size_t len)
+{
+    const char *root = getenv("RM_TEST_DATA");
+    snprintf(buf, len, "%s/config/%s", root ? root : "tests/data", name);
+    return buf;
+}
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+static char *
+slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    static char buf[8192];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return strdup(buf);
+}
+
+static int
+count_files(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        n += de->d_name[0] != '.';
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* ---- the config file ---- */
+
+static void
+test_config_loads_file_values(void **state)
+{
+    fixture_t *fx = *state;
+    char p[1024], err[512];
+    rm_config_sources_t src = {.config_path = data("good.ini", p, sizeof p)};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_string_equal(err, "");
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_MEMORY_BUDGET_BYTES), INT64_C(8) << 30);
+    assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.65);
+    assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_CRITICAL_THRESHOLD) == 0.85);
+    int64_t h[8];
+    assert_int_equal(rm_knobs_get_list(fx->k, RM_KNOB_PRESSURE_FORECAST_HORIZONS, h, 8), 3);
+    assert_int_equal(h[0], 15);
+    assert_int_equal(rm_knobs_get_enum(fx->k, RM_KNOB_LARGE_OBJECT_STRATEGY), 1);
+    assert_true(rm_knobs_get_bool(fx->k, RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING));
+    /* restart-only knobs take effect at load time */
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_BUFFER_POOL_PAGE_SIZE), 8192);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE), 20);
+    /* file values are not runtime changes: nothing recorded as persisted */
+    char *text;
+    assert_int_equal(rm_knobs_format_ini(fx->k, RM_KNOBS_INI_PERSISTED, &text, NULL), RM_OK);
+    assert_null(strchr(text, '['));
+    free(text);
+}
+
+static void
+expect_load_error(fixture_t *fx, const char *file, rm_status_t want, const char *suffix)
+{
+    char p[1024], err[512];
+    rm_config_sources_t src = {.config_path = data(file, p, sizeof p)};
+    uint64_t gen = rm_knobs_generation(fx->k);
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), want);
+    if (!ends_with(err, suffix))
+        fail_msg("error \"%s\" does not end with \"%s\"", err, suffix);
+    assert_non_null(strstr(err, p)); /* names the file */
+    /* nothing changed */
+    assert_int_equal(rm_knobs_generation(fx->k), gen);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE), 128);
+    assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.70);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE), 10);
+}
+
+static void
+test_config_error_names_file_line_and_knob_when_out_of_range(void **state)
+{
+    expect_load_error(*state, "bad_range.ini", RM_EINVAL,
+                      "bad_range.ini:12: pressure.warning_threshold = 1.7: "
+                      "out of range [0.05, 0.99]");
+}
+
+static void
+test_config_error_when_unknown_key(void **state)
+{
+    expect_load_error(*state, "unknown_key.ini", RM_ENOENT,
+                      "unknown_key.ini:3: pressure.warning: unknown knob");
+}
+
+static void
+test_config_error_when_unknown_section(void **state)
+{
+    expect_load_error(*state, "unknown_section.ini", RM_ENOENT,
+                      "unknown_section.ini:5: pressur.critical_threshold: unknown knob");
+}
+
+static void
+test_config_error_when_syntax_error(void **state)
+{
+    expect_load_error(*state, "syntax.ini", RM_EINVAL, "syntax.ini:3: syntax error");
+}
+
+static void
+test_config_error_when_cross_knob_constraint_fails(void **state)
+{
+    expect_load_error(*state, "cross.ini", RM_EINVAL,
+                      "cross.ini:2: pool.min_size = 50: must be <= pool.max_size (40)");
+}
+
+static void
+test_config_error_when_key_set_twice(void **state)
+{
+    expect_load_error(*state, "duplicate.ini", RM_EINVAL,
+                      "duplicate.ini:5: pool.min_size: set twice (first at line 2)");
+}
+
+static void
+test_config_error_when_key_outside_section(void **state)
+{
+    expect_load_error(*state, "nosection.ini", RM_EINVAL,
+                      "nosection.ini:1: key 'warning_threshold' outside a [section]");
+}
+
+static void
+test_config_error_when_file_missing(void **state)
+{
+    expect_load_error(*state, "does_not_exist.ini", RM_EIO,
+                      "does_not_exist.ini: cannot open: No such file or directory");
+}
+
+/* ---- precedence ---- */
+
+static void
+test_config_env_overrides_file(void **state)
+{
+    fixture_t *fx = *state;
+    char p[1024], err[512];
+    char *env[] = {"PATH=/bin", "RUSTYMEM_ADDR=127.0.0.1:1", "RUSTYMEM_PRESSURE_WARNING_THRESHOLD=0.6",
+                   "RUSTYMEM_LARGE_OBJECT_THRESHOLD_BYTES=4MiB", NULL};
+    rm_config_sources_t src = {.config_path = data("good.ini", p, sizeof p), .envp = env};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES), 4 << 20);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE), 20); /* from the file */
+}
+
+static void
+test_config_flags_override_env_and_file(void **state)
+{
+    fixture_t *fx = *state;
+    char p[1024], err[512];
+    char *env[] = {"RUSTYMEM_PRESSURE_WARNING_THRESHOLD=0.6", "RUSTYMEM_POOL_MIN_SIZE=30", NULL};
+    rm_knob_assign_t flags[] = {{"pressure.warning_threshold", "0.55"}};
+    rm_config_sources_t src = {.config_path = data("good.ini", p, sizeof p), .envp = env,
+                               .flags = flags, .n_flags = 1};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.55);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE), 30);
+    assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_CRITICAL_THRESHOLD) == 0.85);
+}
+
+static void
+test_config_final_state_is_validated_not_each_layer(void **state)
+{
+    fixture_t *fx = *state;
+    char p[1024], err[512];
+    /* the file alone (pool.min_size 600 > default max 500) is invalid; the
+     * flag completes it */
+    rm_knob_assign_t flags[] = {{"pool.max_size", "800"}};
+    rm_config_sources_t src = {.config_path = data("layered.ini", p, sizeof p), .flags = flags,
+                               .n_flags = 1};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE), 600);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_SESSION_MAX_CONNECTIONS), 2000);
+}
+
+static void
+test_config_env_error_names_variable_and_knob(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512];
+    char *env[] = {"RUSTYMEM_PRESSURE_WARNING_THRESHOLD=1.7", NULL};
+    rm_config_sources_t src = {.envp = env};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_EINVAL);
+    assert_string_equal(err, "environment RUSTYMEM_PRESSURE_WARNING_THRESHOLD: "
+                             "pressure.warning_threshold = 1.7: out of range [0.05, 0.99]");
+}
+
+static void
+test_config_env_error_when_unknown_knob_in_known_section(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512];
+    char *env[] = {"RUSTYMEM_FOO=1", "RUSTYMEM_PRESSURE_WARNING=0.6", NULL};
+    rm_config_sources_t src = {.envp = env};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_ENOENT);
+    assert_non_null(strstr(err, "environment RUSTYMEM_PRESSURE_WARNING: unknown knob"));
+}
+
+static void
+test_config_flag_errors_name_the_flag(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512];
+    rm_knob_assign_t bad[] = {{"pool.nope", "1"}};
+    rm_config_sources_t src = {.flags = bad, .n_flags = 1};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_ENOENT);
+    assert_string_equal(err, "--set pool.nope: unknown knob");
+    rm_knob_assign_t range[] = {{"pool.min_size", "0"}};
+    src.flags = range;
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_EINVAL);
+    assert_string_equal(err, "--set pool.min_size: pool.min_size = 0: out of range [1, 100000]");
+}
+
+static void
+test_config_split_assignment(void **state)
+{
+    (void)state;
+    char s[] = " pressure.warning_threshold = 0.6 ", bad[] = "novalue";
+    rm_knob_assign_t a = {0};
+    assert_int_equal(rm_config_split_assignment(s, &a), RM_OK);
+    assert_string_equal(a.name, "pressure.warning_threshold");
+    assert_string_equal(a.value, "0.6");
+    assert_int_equal(rm_config_split_assignment(bad, &a), RM_EINVAL);
+}
+
+/* ---- persistence ---- */
+
+static void
+test_config_persisted_changes_survive_restart(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512];
+    rm_knob_error_t kerr;
+    rm_knobs_mark_started(fx->k);
+    rm_knobs_set_persister(fx->k, rm_config_persist_fn, fx->path);
+    rm_knob_assign_t a[] = {{"pressure.warning_threshold", "0.6"},
+                            {"pressure.critical_threshold", "0.85"},
+                            {"buffer_pool.page_size", "16KiB"}};
+    assert_int_equal(rm_knobs_set(fx->k, a, 3, 0, &kerr), RM_OK);
+    assert_int_equal(kerr.pending_restart, 1);
+
+    /* "restart": a new instance reads the persisted file */
+    rm_knobs_t *k2;
+    assert_int_equal(rm_knobs_create(&k2), RM_OK);
+    rm_config_sources_t src = {.persisted_path = fx->path};
+    assert_int_equal(rm_config_load(k2, &src, err, sizeof err), RM_OK);
+    assert_true(rm_knobs_get_double(k2, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_true(rm_knobs_get_double(k2, RM_KNOB_PRESSURE_CRITICAL_THRESHOLD) == 0.85);
+    assert_int_equal(rm_knobs_get_i64(k2, RM_KNOB_BUFFER_POOL_PAGE_SIZE), 16384);
+    rm_knobs_destroy(k2);
+    assert_int_equal(count_files(fx->dir), 1); /* no temporary file left behind */
+}
+
+static void
+test_config_rejected_set_leaves_file_untouched(void **state)
+{
+    fixture_t *fx = *state;
+    rm_knob_error_t kerr;
+    rm_knobs_set_persister(fx->k, rm_config_persist_fn, fx->path);
+    rm_knob_assign_t ok[] = {{"pressure.warning_threshold", "0.6"},
+                             {"pressure.critical_threshold", "0.85"}};
+    assert_int_equal(rm_knobs_set(fx->k, ok, 2, 0, &kerr), RM_OK);
+    struct stat before, after;
+    assert_int_equal(stat(fx->path, &before), 0);
+    char *old = slurp(fx->path);
+    rm_knob_assign_t bad[] = {{"pressure.warning_threshold", "1.7"}, {"pool.min_size", "20"}};
+    assert_int_equal(rm_knobs_set(fx->k, bad, 2, 0, &kerr), RM_EINVAL);
+    assert_string_equal(kerr.knob, "pressure.warning_threshold");
+    assert_int_equal(stat(fx->path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino);
+    char *now = slurp(fx->path);
+    assert_string_equal(old, now);
+    assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE), 10);
+    free(old);
+    free(now);
+}
+
+static void
+test_config_write_failure_keeps_old_file_and_values(void **state)
+{
+    fixture_t *fx = *state;
+    const char *old = "# old\n[pool]\nmin_size = 20\n";
+    char why[256];
+    assert_int_equal(rm_config_write_atomic(fx->path, old, strlen(old), why, sizeof why), RM_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* child: files may not grow past 8 bytes, like a full disk */
+        struct rlimit rl = {8, 8};
+        signal(SIGXFSZ, SIG_IGN);
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(10);
+        rm_knobs_set_persister(fx->k, rm_config_persist_fn, fx->path);
+        rm_knob_assign_t a[] = {{"pressure.warning_threshold", "0.6"}};
+        rm_knob_error_t kerr;
+        if (rm_knobs_set(fx->k, a, 1, 0, &kerr) != RM_EIO)
+            _exit(11);
+        if (!strstr(kerr.message, "cannot persist the knobs: write ") ||
+            !strstr(kerr.message, "File too large"))
+            _exit(12);
+        if (rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) != 0.7)
+            _exit(13);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char *now = slurp(fx->path);
+    assert_string_equal(now, old);
+    free(now);
+    assert_int_equal(count_files(fx->dir), 1); /* the temporary file was removed */
+}
+
+static void
+test_config_write_atomic_fails_when_directory_missing(void **state)
+{
+    fixture_t *fx = *state;
+    char path[600], why[256];
+    snprintf(path, sizeof path, "%s/no/such/dir/knobs.ini", fx->dir);
+    assert_int_equal(rm_config_write_atomic(path, "x", 1, why, sizeof why), RM_EIO);
+    assert_non_null(strstr(why, "No such file or directory"));
+}
+
+static void
+test_config_persisted_layer_sits_between_file_and_env(void **state)
+{
+    fixture_t *fx = *state;
+    char p[1024], err[512], why[256];
+    const char *persisted = "[pool]\nmin_size = 30\n[mvcc]\nmax_versions_per_key = 5000\n";
+    assert_int_equal(rm_config_write_atomic(fx->path, persisted, strlen(persisted), why,
+                                            sizeof why),
+                     RM_OK);
+    char *env[] = {"RUSTYMEM_MVCC_MAX_VERSIONS_PER_KEY=7000", NULL};
+    rm_config_sources_t src = {.config_path = data("good.ini", p, sizeof p),
+                               .persisted_path = fx->path, .envp = env};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE), 30);         /* > file */
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY), 7000); /* env */
+    /* a later runtime change rewrites the file and keeps the persisted values,
+     * including the one the environment overrides for this run */
+    rm_knobs_mark_started(fx->k);
+    rm_knobs_set_persister(fx->k, rm_config_persist_fn, fx->path);
+    rm_knob_error_t kerr;
+    rm_knob_assign_t a[] = {{"pool.max_size", "400"}};
+    assert_int_equal(rm_knobs_set(fx->k, a, 1, 0, &kerr), RM_OK);
+    char *now = slurp(fx->path);
+    assert_non_null(strstr(now, "[mvcc]\nmax_versions_per_key = 5000\n"));
+    assert_non_null(strstr(now, "[pool]\nmin_size = 30\nmax_size = 400\n"));
+    free(now);
+}
+
+static void
+test_config_error_names_persisted_file_line(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512], why[256];
+    const char *persisted = "[pool]\nmin_size = 30\nmax_size = zero\n";
+    assert_int_equal(rm_config_write_atomic(fx->path, persisted, strlen(persisted), why,
+                                            sizeof why),
+                     RM_OK);
+    rm_config_sources_t src = {.persisted_path = fx->path};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_EINVAL);
+    assert_true(ends_with(err, "knobs.auto.ini:3: pool.max_size = zero: not an integer"));
+}
+
+static void
+test_config_full_dump_loads_back(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512], why[256];
+    rm_knob_error_t kerr;
+    /* change a knob of every type, dump every knob with comments, load it */
+    rm_knob_assign_t a[] = {{"pressure.forecast_horizons", "10,20"},
+                            {"large_object.strategy", "worst_fit"},
+                            {"large_object.aggressive_coalescing", "true"},
+                            {"plan_cache.max_bytes", "1536KiB"},
+                            {"pool.scale_down_threshold", "0.3"}};
+    assert_int_equal(rm_knobs_set(fx->k, a, 5, 0, &kerr), RM_OK);
+    char *text;
+    size_t len;
+    assert_int_equal(rm_knobs_format_ini(fx->k, RM_KNOBS_INI_ALL, &text, &len), RM_OK);
+    assert_int_equal(rm_config_write_atomic(fx->path, text, len, why, sizeof why), RM_OK);
+    free(text);
+    rm_knobs_t *k2;
+    assert_int_equal(rm_knobs_create(&k2), RM_OK);
+    rm_config_sources_t src = {.config_path = fx->path};
+    assert_int_equal(rm_config_load(k2, &src, err, sizeof err), RM_OK);
+    for (size_t i = 0; i < rm_knobs_count(); i++) {
+        rm_knob_id_t id = (rm_knob_id_t)i;
+        rm_knob_value_t v1, v2;
+        rm_knobs_read(fx->k, &id, 1, &v1);
+        rm_knobs_read(k2, &id, 1, &v2);
+        assert_true(rm_knobs_value_equal(rm_knobs_def(id), &v1, &v2));
+    }
+    rm_knobs_destroy(k2);
+}
+
+static void
+test_config_profile_is_persisted(void **state)
+{
+    fixture_t *fx = *state;
+    char err[512];
+    rm_knob_error_t kerr;
+    rm_knobs_mark_started(fx->k);
+    rm_knobs_set_persister(fx->k, rm_config_persist_fn, fx->path);
+    assert_int_equal(rm_knobs_apply_profile(fx->k, RM_WORKLOAD_OLTP, RM_ENV_MISSION_CRITICAL, 0,
+                                            &kerr),
+                     RM_OK);
+    rm_knobs_t *k2;
+    assert_int_equal(rm_knobs_create(&k2), RM_OK);
+    rm_config_sources_t src = {.persisted_path = fx->path};
+    assert_int_equal(rm_config_load(k2, &src, err, sizeof err), RM_OK);
+    assert_true(rm_knobs_get_double(k2, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_get_i64(k2, RM_KNOB_PRESSURE_HISTORY_SIZE), 120);
+    assert_int_equal(rm_knobs_get_i64(k2, RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE), 256);
+    rm_knobs_destroy(k2);
+}
+
+int
+main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_config_loads_file_values),
+        T(test_config_error_names_file_line_and_knob_when_out_of_range),
+        T(test_config_error_when_unknown_key),
+        T(test_config_error_when_unknown_section),
+        T(test_config_error_when_syntax_error),
+        T(test_config_error_when_cross_knob_constraint_fails),
+        T(test_config_error_when_key_set_twice),
+        T(test_config_error_when_key_outside_section),
+        T(test_config_error_when_file_missing),
+        T(test_config_env_overrides_file),
+        T(test_config_flags_override_env_and_file),
+        T(test_config_final_state_is_validated_not_each_layer),
+        T(test_config_env_error_names_variable_and_knob),
+        T(test_config_env_error_when_unknown_knob_in_known_section),
+        T(test_config_flag_errors_name_the_flag),
+        T(test_config_split_assignment),
+        T(test_config_persisted_changes_survive_restart),
+        T(test_config_rejected_set_leaves_file_untouched),
+        T(test_config_write_failure_keeps_old_file_and_values),
+        T(test_config_write_atomic_fails_when_directory_missing),
+        T(test_config_persisted_layer_sits_between_file_and_env),
+        T(test_config_error_names_persisted_file_line),
+        T(test_config_full_dump_loads_back),
+        T(test_config_profile_is_persisted),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
