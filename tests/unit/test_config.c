@@ -2,11 +2,14 @@
  * test_config.c — rustymemd configuration loading (INI file via libinih,
  * persisted runtime changes, environment, flags), error messages with file,
  * line and knob, and atomic persistence of runtime knob changes.
- *
- * agents/node/ has no library target yet, so the loader is compiled into this
- * test directly. Link with libinih (pkg-config module inih).
  */
-#include "../../agents/node/config.c"
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include <setjmp.h>
 #include <signal.h>
