@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "client.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "render.h"
 #include "rustymem/v1/memory.pb-c.h"
+#include "rustymem/v1/tuning.pb-c.h"
 
 #define EXIT_RPC 1
 #define EXIT_USAGE 2
@@ -71,6 +73,141 @@ build_health(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req
     return 0;
 }
 
+/*
+ * Request builders allocate the request and everything it points to in one
+ * block, so main() frees it with a single free().
+ */
+
+/* knobs list [PREFIX] */
+static int
+build_knobs_list(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    if (argc > 1)
+        return usage_error("knobs list: unexpected argument '%s'", argv[1]);
+    Rustymem__V1__ListKnobsRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__list_knobs_request__init(r);
+    if (argc == 1)
+        r->prefix = argv[0];
+    *req = &r->base;
+    return 0;
+}
+
+/* knobs get NAME... */
+static int
+build_knobs_get(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    if (argc == 0)
+        return usage_error("%s", "knobs get: name at least one knob");
+    Rustymem__V1__GetKnobsRequest *r = calloc(1, sizeof *r + (size_t)argc * sizeof(char *));
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__get_knobs_request__init(r);
+    r->names = (char **)(r + 1);
+    for (int i = 0; i < argc; i++) {
+        if (argv[i][0] == '-') {
+            free(r);
+            return usage_error("knobs get: unexpected option '%s'", argv[i]);
+        }
+        r->names[i] = argv[i];
+    }
+    r->n_names = (size_t)argc;
+    *req = &r->base;
+    return 0;
+}
+
+/* knobs set NAME=VALUE... [--validate-only] */
+static int
+build_knobs_set(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    size_t n = (size_t)argc;
+    Rustymem__V1__SetKnobsRequest *r =
+        calloc(1, sizeof *r + n * (sizeof(Rustymem__V1__KnobAssignment *) + sizeof(Rustymem__V1__KnobAssignment)));
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__set_knobs_request__init(r);
+    r->assignments = (Rustymem__V1__KnobAssignment **)(r + 1);
+    Rustymem__V1__KnobAssignment *a = (Rustymem__V1__KnobAssignment *)(r->assignments + n);
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--validate-only") == 0) {
+            r->validate_only = 1;
+            continue;
+        }
+        char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i]) {
+            free(r);
+            return usage_error("knobs set: '%s' is not NAME=VALUE", argv[i]);
+        }
+        *eq = '\0';
+        rustymem__v1__knob_assignment__init(&a[r->n_assignments]);
+        a[r->n_assignments].name = argv[i];
+        a[r->n_assignments].value = eq + 1;
+        r->assignments[r->n_assignments] = &a[r->n_assignments];
+        r->n_assignments++;
+    }
+    if (r->n_assignments == 0) {
+        free(r);
+        return usage_error("%s", "knobs set: give at least one NAME=VALUE");
+    }
+    *req = &r->base;
+    return 0;
+}
+
+/* knobs apply-profile WORKLOAD ENVIRONMENT [--validate-only] */
+static int
+build_apply_profile(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    static const char *const workloads[] = {"", "oltp", "olap", "mixed"};
+    static const char *const envs[] = {"", "development", "production", "mission_critical"};
+    Rustymem__V1__ApplyProfileRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__apply_profile_request__init(r);
+    int pos = 0;
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--validate-only") == 0) {
+            r->validate_only = 1;
+            continue;
+        }
+        int found = 0;
+        if (pos == 0) {
+            for (int w = 1; w < 4; w++)
+                if (strcasecmp(argv[i], workloads[w]) == 0) {
+                    r->workload = (Rustymem__V1__Workload)w;
+                    found = 1;
+                }
+            if (!found) {
+                free(r);
+                return usage_error("knobs apply-profile: workload '%s': expected oltp, olap or mixed", argv[i]);
+            }
+        } else if (pos == 1) {
+            for (int e = 1; e < 4; e++)
+                if (strcasecmp(argv[i], envs[e]) == 0 ||
+                    (e == 3 && strcasecmp(argv[i], "mission-critical") == 0)) {
+                    r->environment = (Rustymem__V1__Environment)e;
+                    found = 1;
+                }
+            if (!found) {
+                free(r);
+                return usage_error("knobs apply-profile: environment '%s': expected development, production or "
+                                   "mission_critical",
+                                   argv[i]);
+            }
+        } else {
+            free(r);
+            return usage_error("knobs apply-profile: unexpected argument '%s'", argv[i]);
+        }
+        pos++;
+    }
+    if (pos != 2) {
+        free(r);
+        return usage_error("%s", "knobs apply-profile: give WORKLOAD and ENVIRONMENT");
+    }
+    *req = &r->base;
+    return 0;
+}
+
 static const command_t commands[] = {
     {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, "",
@@ -97,6 +234,19 @@ static const command_t commands[] = {
      &rustymem__v1__get_fragmentation_stats_request__descriptor,
      &rustymem__v1__fragmentation_stats__descriptor, "fragmentation_stats()",
      "fragmentation ratio per component with Good/Fair/Poor", "", NULL},
+    {"knobs list", "/rustymem.v1.TuningService/ListKnobs", &rustymem__v1__list_knobs_request__descriptor,
+     &rustymem__v1__list_knobs_response__descriptor, "SHOW ALL (PostgreSQL-style)",
+     "every knob with value, default, range, unit, live or restart", "[PREFIX]", build_knobs_list},
+    {"knobs get", "/rustymem.v1.TuningService/GetKnobs", &rustymem__v1__get_knobs_request__descriptor,
+     &rustymem__v1__get_knobs_response__descriptor, "", "the named knobs", "NAME...", build_knobs_get},
+    {"knobs set", "/rustymem.v1.TuningService/SetKnobs", &rustymem__v1__set_knobs_request__descriptor,
+     &rustymem__v1__set_knobs_response__descriptor, "",
+     "set knobs together, all or nothing; persisted across restarts", "NAME=VALUE... [--validate-only]",
+     build_knobs_set},
+    {"knobs apply-profile", "/rustymem.v1.TuningService/ApplyProfile",
+     &rustymem__v1__apply_profile_request__descriptor, &rustymem__v1__set_knobs_response__descriptor, "",
+     "apply the seed's workload x environment tables", "oltp|olap|mixed development|production|mission_critical [--validate-only]",
+     build_apply_profile},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

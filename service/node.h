@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "rpc.h"
+#include "rustymem/knobs.h"
 #include "rustymem/sysinfo.h"
 
 #ifdef __cplusplus
@@ -23,10 +24,21 @@ typedef struct rm_node {
     uint64_t start_ns;               /* CLOCK_MONOTONIC at start */
     rm_sysinfo_paths_t sysinfo_paths; /* NULL roots = live system */
     uint64_t budget_override_bytes;  /* memory.budget_bytes knob; 0 = auto; atomic */
+    rm_knobs_t *knobs;               /* the knob registry; NULL = TuningService unavailable */
+    /*
+     * Audit sink for every mutating call (identity, RPC, what changed as
+     * "before -> after", result). NULL = no audit. Must be thread-safe.
+     */
+    void (*audit)(void *audit_ctx, const char *identity, const char *rpc, const char *detail);
+    void *audit_ctx;
 } rm_node_t;
+
+/* Report a mutating call to the node's audit sink (no-op when unset). */
+void rm_node_audit(rm_rpc_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The services rustymemd serves (health is added by the server itself). */
 extern const rm_rpc_service_t rm_memory_service;
+extern const rm_rpc_service_t rm_tuning_service;
 
 /*
  * The full list of rustymemd's services for rm_server_create(): the ones that

@@ -20,9 +20,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "log.h"
 #include "node.h"
 #include "server.h"
+
+extern char **environ;
+
+#define MAX_SET_FLAGS 64
 
 #ifndef RM_VERSION
 #define RM_VERSION "dev"
@@ -39,6 +44,9 @@ typedef struct opts {
     int insecure;
     int verbose;
     const char *tls_cert, *tls_key, *tls_client_ca;
+    const char *config;
+    rm_knob_assign_t sets[MAX_SET_FLAGS];   /* --set name=value, pointers into argv */
+    size_t n_sets;
 } opts_t;
 
 static void
@@ -57,6 +65,11 @@ usage(FILE *f)
             "  --data-dir DIR            state directory: page files, persisted knobs, lock file\n"
             "                            (default ./rustymem-data; created if missing)\n"
             "  --node-name NAME          name reported in stats (default $NODE_NAME, else the host name)\n"
+            "  --config FILE             INI configuration (sections = knob prefixes, e.g. [pressure]\n"
+            "                            warning_threshold = 0.70); see docs/knobs.md\n"
+            "  --set NAME=VALUE          set a knob for this run (repeatable; beats RUSTYMEM_<SECTION>_<KEY>\n"
+            "                            environment variables, which beat the data dir's knobs.auto.ini\n"
+            "                            (runtime changes), which beats --config)\n"
             "  --port-file FILE          write the bound port to FILE once serving (for tests and\n"
             "                            scripts that use port 0)\n"
             "  --threads N               gRPC completion-queue threads (default 2, 1..16)\n"
@@ -91,10 +104,12 @@ parse_int(const char *flag, const char *s, long lo, long hi, long *out)
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_LISTEN = 256, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
+    enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
            O_CA, O_INSECURE, O_VERBOSE, O_VERSION, O_HELP };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
+        {"config", required_argument, 0, O_CONFIG},
+        {"set", required_argument, 0, O_SET},
         {"data-dir", required_argument, 0, O_DATA},
         {"node-name", required_argument, 0, O_NODE},
         {"port-file", required_argument, 0, O_PORTFILE},
@@ -119,6 +134,18 @@ parse_args(int argc, char **argv, opts_t *o)
             break;
         switch (c) {
         case O_LISTEN: o->listen = optarg; break;
+        case O_CONFIG: o->config = optarg; break;
+        case O_SET:
+            if (o->n_sets == MAX_SET_FLAGS) {
+                fprintf(stderr, "rustymemd: at most %d --set flags\n", MAX_SET_FLAGS);
+                return 2;
+            }
+            if (rm_config_split_assignment(optarg, &o->sets[o->n_sets]) != RM_OK) {
+                fprintf(stderr, "rustymemd: --set %s: expected NAME=VALUE\n", optarg);
+                return 2;
+            }
+            o->n_sets++;
+            break;
         case O_DATA: o->data_dir = optarg; break;
         case O_NODE: o->node_name = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
@@ -219,6 +246,24 @@ write_port_file(const char *path, int port)
     return rename(tmp, path);
 }
 
+/* memory.budget_bytes → the budget GetMemoryStats and the forecaster use. */
+static void
+apply_budget(void *ctx, const rm_knob_change_t *changes, size_t n)
+{
+    rm_node_t *node = ctx;
+    (void)changes;
+    (void)n;
+    __atomic_store_n(&node->budget_override_bytes,
+                     (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES), __ATOMIC_RELAXED);
+}
+
+static void
+audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
+{
+    (void)ctx;
+    rm_log("AUDIT", "%s %s %s", identity, rpc, detail);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -260,6 +305,32 @@ main(int argc, char **argv)
     int lock_fd = lock_data_dir(o.data_dir);
     if (lock_fd < 0)
         return 1;
+
+    /* Knobs: defaults < --config < knobs.auto.ini < environment < --set. */
+    static char persisted[PATH_MAX];
+    snprintf(persisted, sizeof persisted, "%s/knobs.auto.ini", o.data_dir);
+    if (rm_knobs_create(&node.knobs) != RM_OK) {
+        rm_log("ERROR", "out of memory creating the knob registry");
+        return 1;
+    }
+    char kerr[512] = "";
+    rm_config_sources_t src = {.config_path = o.config, .persisted_path = persisted, .envp = environ,
+                               .flags = o.sets, .n_flags = o.n_sets};
+    if (rm_config_load(node.knobs, &src, kerr, sizeof kerr) != RM_OK) {
+        fprintf(stderr, "rustymemd: %s\n", kerr);
+        rm_knobs_destroy(node.knobs);
+        return 1;
+    }
+    rm_knobs_sub_t *budget_sub = NULL;
+    apply_budget(&node, NULL, 0);
+    if (rm_knobs_subscribe(node.knobs, "memory.", NULL, apply_budget, &node, &budget_sub) != RM_OK) {
+        rm_log("ERROR", "out of memory subscribing to knobs");
+        rm_knobs_destroy(node.knobs);
+        return 1;
+    }
+    rm_knobs_set_persister(node.knobs, rm_config_persist_fn, persisted);
+    rm_knobs_mark_started(node.knobs);
+    node.audit = audit_log;
 
     /* Block the stop signals before any thread exists: all threads inherit it. */
     sigset_t stop;
@@ -321,6 +392,8 @@ main(int argc, char **argv)
         total += counts[i];
     rm_server_destroy(srv);
     rm_node_services_free(services, (size_t)n_services);
+    rm_knobs_unsubscribe(node.knobs, budget_sub);
+    rm_knobs_destroy(node.knobs);
     rm_log("INFO", "stopped after %llu calls (%llu OK)", (unsigned long long)total,
            (unsigned long long)counts[0]);
     close(lock_fd);
