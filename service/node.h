@@ -55,9 +55,10 @@ void rm_node_services_free(const rm_rpc_service_t **svcs, size_t n);
  * Build a service table from a protobuf-c service descriptor in which every
  * method answers UNIMPLEMENTED with "<Service>/<Method>: <reason>". Returns
  * NULL on OOM. `desc` and `reason` must outlive the table; free it with
- * rm_pending_service_free().
+ * rm_pending_service_free(). Every method requires `role`.
  */
-const rm_rpc_service_t *rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason);
+const rm_rpc_service_t *rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason,
+                                           rm_rpc_role_t role);
 void rm_pending_service_free(const rm_rpc_service_t *svc);
 
 /* jemalloc's stats.* through mallctl (found with dlsym, so no link-time

@@ -23,7 +23,8 @@ struct rm_rpc_ctx {
     char msg[RM_RPC_MSG_MAX];        /* status message set by the handler */
     const grpc_metadata_array *md;   /* request metadata; NULL outside a transport */
     gpr_timespec deadline;           /* monotonic; infinite when none */
-    char identity[128];
+    char identity[320];              /* who the auth layer says the caller is */
+    char peer_cert[256];             /* verified client-certificate identity (SAN or CN), "" if none */
     /* Transport hooks: NULL when invoked without a transport (tests). */
     int (*is_cancelled)(rm_rpc_ctx_t *ctx);
     int (*shutting_down)(rm_rpc_ctx_t *ctx);

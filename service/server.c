@@ -339,6 +339,21 @@ on_request(call_t *c, int ok)
     }
     c->ctx.method = c->method;
 
+    if (srv->opts.tls_client_ca_file) {
+        /* mTLS: the handshake verified the certificate; take its identity. */
+        grpc_auth_context *actx = grpc_call_auth_context(c->call);
+        if (actx) {
+            grpc_auth_property_iterator it = grpc_auth_context_peer_identity(actx);
+            const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
+            if (p && p->value) {
+                size_t n = p->value_length < sizeof c->ctx.peer_cert - 1 ? p->value_length
+                                                                          : sizeof c->ctx.peer_cert - 1;
+                memcpy(c->ctx.peer_cert, p->value, n);
+                c->ctx.peer_cert[n] = '\0';
+            }
+            grpc_auth_context_release(actx);
+        }
+    }
     if (srv->opts.auth) {
         grpc_status_code code = srv->opts.auth(srv->opts.auth_ctx, &c->ctx);
         if (code != GRPC_STATUS_OK) {

@@ -33,7 +33,7 @@ pending_handler(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage
 }
 
 const rm_rpc_service_t *
-rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason)
+rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason, rm_rpc_role_t role)
 {
     /* One block: the service, its methods, then the method paths. */
     size_t paths = 0;
@@ -55,7 +55,7 @@ rm_pending_service(const ProtobufCServiceDescriptor *desc, const char *reason)
             .request = desc->methods[i].input,
             .response = desc->methods[i].output,
             .kind = RM_RPC_UNARY,
-            .role = RM_ROLE_READER,
+            .role = role,
             .unary = pending_handler,
             .data = reason,
         };
@@ -77,12 +77,13 @@ rm_node_services(const rm_rpc_service_t **out, size_t cap)
     static const struct {
         const ProtobufCServiceDescriptor *desc;
         const char *reason;
+        rm_rpc_role_t role;
     } pending[] = {
         {&rustymem__v1__forecast_service__descriptor,
-         "pressure forecasting is not hosted by this rustymemd yet"},
+         "pressure forecasting is not hosted by this rustymemd yet", RM_ROLE_READER},
         {&rustymem__v1__emergency_service__descriptor,
-         "emergency actions are not hosted by this rustymemd yet"},
-        {&rustymem__v1__session_service__descriptor, "the engine is not hosted by this rustymemd yet"},
+         "emergency actions are not hosted by this rustymemd yet", RM_ROLE_ADMIN},
+        {&rustymem__v1__session_service__descriptor, "the engine is not hosted by this rustymemd yet", RM_ROLE_CLIENT},
     };
     size_t n = 0;
     if (n < cap)
@@ -90,7 +91,7 @@ rm_node_services(const rm_rpc_service_t **out, size_t cap)
     if (n < cap)
         out[n++] = &rm_tuning_service;
     for (size_t i = 0; i < sizeof pending / sizeof pending[0] && n < cap; i++) {
-        const rm_rpc_service_t *s = rm_pending_service(pending[i].desc, pending[i].reason);
+        const rm_rpc_service_t *s = rm_pending_service(pending[i].desc, pending[i].reason, pending[i].role);
         if (!s) {
             rm_node_services_free(out, n);
             return -1;

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth.h"
 #include "config.h"
 #include "log.h"
 #include "node.h"
@@ -45,6 +46,7 @@ typedef struct opts {
     int verbose;
     const char *tls_cert, *tls_key, *tls_client_ca;
     const char *config;
+    const char *auth_file;
     rm_knob_assign_t sets[MAX_SET_FLAGS];   /* --set name=value, pointers into argv */
     size_t n_sets;
 } opts_t;
@@ -79,6 +81,9 @@ usage(FILE *f)
             "  --tls-cert FILE           serve TLS with this PEM certificate chain\n"
             "  --tls-key FILE            and this PEM private key\n"
             "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
+            "  --auth-file FILE          bearer tokens and certificate identities with their roles, one\n"
+            "                            per line: 'token reader|admin|client SECRET [NAME]' or\n"
+            "                            'cert reader|admin|client IDENTITY' (see docs/security.md)\n"
             "  --insecure                allow plaintext on a non-loopback address\n"
             "  --verbose                 also log gRPC's informational messages\n"
             "  --version                 print the version and exit\n"
@@ -105,7 +110,7 @@ static int
 parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
-           O_CA, O_INSECURE, O_VERBOSE, O_VERSION, O_HELP };
+           O_CA, O_AUTH, O_INSECURE, O_VERBOSE, O_VERSION, O_HELP };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"config", required_argument, 0, O_CONFIG},
@@ -119,6 +124,7 @@ parse_args(int argc, char **argv, opts_t *o)
         {"tls-cert", required_argument, 0, O_CERT},
         {"tls-key", required_argument, 0, O_KEY},
         {"tls-client-ca", required_argument, 0, O_CA},
+        {"auth-file", required_argument, 0, O_AUTH},
         {"insecure", no_argument, 0, O_INSECURE},
         {"verbose", no_argument, 0, O_VERBOSE},
         {"version", no_argument, 0, O_VERSION},
@@ -167,6 +173,7 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_CERT: o->tls_cert = optarg; break;
         case O_KEY: o->tls_key = optarg; break;
         case O_CA: o->tls_client_ca = optarg; break;
+        case O_AUTH: o->auth_file = optarg; break;
         case O_INSECURE: o->insecure = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
         case O_VERSION: printf("rustymemd %s\n", RM_VERSION); return 0;
@@ -342,12 +349,21 @@ main(int argc, char **argv)
 
     rm_log_route_grpc(o.verbose);
 
+    char err[256] = "";
     const rm_rpc_service_t *services[16];
     int n_services = rm_node_services(services, 16);
     if (n_services < 0) {
         rm_log("ERROR", "out of memory building the service tables");
         return 1;
     }
+    rm_auth_t *auth = NULL;
+    if (rm_auth_load(o.auth_file, o.tls_client_ca != NULL, &auth, err, sizeof err) != RM_OK) {
+        fprintf(stderr, "rustymemd: %s\n", err);
+        rm_node_services_free(services, (size_t)n_services);
+        return 1;
+    }
+    if (o.auth_file)
+        rm_log("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
     rm_server_opts_t so = {
         .listen = o.listen,
         .cq_threads = o.threads,
@@ -357,12 +373,14 @@ main(int argc, char **argv)
         .tls_cert_file = o.tls_cert,
         .tls_key_file = o.tls_key,
         .tls_client_ca_file = o.tls_client_ca,
+        .auth = rm_auth_check,
+        .auth_ctx = auth,
     };
     rm_server_t *srv;
-    char err[256] = "";
     if (rm_server_create(&so, services, (size_t)n_services, &srv, err, sizeof err) != RM_OK) {
         rm_log("ERROR", "%s", err);
         rm_node_services_free(services, (size_t)n_services);
+        rm_auth_destroy(auth);
         return 1;
     }
     if (rm_server_start(srv) != RM_OK) {
@@ -370,6 +388,7 @@ main(int argc, char **argv)
         rm_server_wait(srv);
         rm_server_destroy(srv);
         rm_node_services_free(services, (size_t)n_services);
+        rm_auth_destroy(auth);
         return 1;
     }
     int port = rm_server_port(srv);
@@ -392,6 +411,7 @@ main(int argc, char **argv)
         total += counts[i];
     rm_server_destroy(srv);
     rm_node_services_free(services, (size_t)n_services);
+    rm_auth_destroy(auth);
     rm_knobs_unsubscribe(node.knobs, budget_sub);
     rm_knobs_destroy(node.knobs);
     rm_log("INFO", "stopped after %llu calls (%llu OK)", (unsigned long long)total,

@@ -186,13 +186,14 @@ test_rpc_pending_service_answers_unimplemented_with_reason(void **state)
 {
     (void)state;
     const rm_rpc_service_t *s =
-        rm_pending_service(&rustymem__v1__tuning_service__descriptor, "knobs are not hosted yet");
+        rm_pending_service(&rustymem__v1__tuning_service__descriptor, "knobs are not hosted yet", RM_ROLE_ADMIN);
     assert_non_null(s);
     assert_string_equal(s->name, "rustymem.v1.TuningService");
     assert_int_equal(s->n_methods, rustymem__v1__tuning_service__descriptor.n_methods);
     const char *p = "/rustymem.v1.TuningService/SetKnobs";
     const rm_rpc_method_t *m = rm_rpc_find(&s, 1, p, strlen(p));
     assert_non_null(m);
+    assert_int_equal(m->role, RM_ROLE_ADMIN);
     Rustymem__V1__SetKnobsRequest req = RUSTYMEM__V1__SET_KNOBS_REQUEST__INIT;
     uint8_t buf[16], *resp = NULL;
     size_t n = protobuf_c_message_pack(&req.base, buf), resp_len;
