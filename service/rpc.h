@@ -38,6 +38,7 @@ typedef struct rm_rpc_ctx rm_rpc_ctx_t;
 typedef enum rm_rpc_kind {
     RM_RPC_UNARY = 0,
     RM_RPC_SERVER_STREAM = 1,
+    RM_RPC_BIDI_STREAM = 2,   /* handler reads requests with rm_rpc_stream_recv() */
 } rm_rpc_kind_t;
 
 /* Who may call a method (enforced by the auth layer when one is configured). */
@@ -56,9 +57,12 @@ typedef enum rm_rpc_role {
 typedef grpc_status_code (*rm_rpc_unary_fn)(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req,
                                             ProtobufCMessage *resp);
 /*
- * Server-streaming handler: runs on a thread of its own; sends messages with
+ * Streaming handler: runs on a thread of its own; sends messages with
  * rm_rpc_stream_send() and returns the final status. Must return promptly once
  * rm_rpc_cancelled() is true (client gone, deadline passed, server stopping).
+ * For server streaming `req` is the decoded request; for bidirectional
+ * streaming it is NULL and the handler reads requests with
+ * rm_rpc_stream_recv().
  */
 typedef grpc_status_code (*rm_rpc_stream_fn)(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req);
 
@@ -79,6 +83,9 @@ typedef struct rm_rpc_method {
      .role = (role_), .unary = (fn_), .stream = NULL, .data = NULL}
 #define RM_RPC_STREAM_METHOD(path_, req_, resp_, role_, fn_)                              \
     {.path = (path_), .request = &(req_), .response = &(resp_), .kind = RM_RPC_SERVER_STREAM, \
+     .role = (role_), .unary = NULL, .stream = (fn_), .data = NULL}
+#define RM_RPC_BIDI_METHOD(path_, req_, resp_, role_, fn_)                                \
+    {.path = (path_), .request = &(req_), .response = &(resp_), .kind = RM_RPC_BIDI_STREAM,  \
      .role = (role_), .unary = NULL, .stream = (fn_), .data = NULL}
 
 /* A service: its fully-qualified name (for health and reflection) and methods. */
@@ -134,6 +141,14 @@ int rm_rpc_shutting_down(rm_rpc_ctx_t *ctx);
  * on success, -1 when the stream is broken (the handler should return).
  */
 int rm_rpc_stream_send(rm_rpc_ctx_t *ctx, const ProtobufCMessage *msg);
+/*
+ * Bidirectional streaming only: wait for the next request. Returns 1 with *msg
+ * (free with protobuf_c_message_free_unpacked(*msg, NULL)), 0 when the client
+ * has finished sending, -1 when the call is broken or the message is invalid
+ * (the reason is then in the status message).
+ */
+int rm_rpc_stream_recv(rm_rpc_ctx_t *ctx, ProtobufCMessage **msg);
+
 /*
  * Streaming only: sleep up to `ms` milliseconds, returning early (with 1) when
  * the call is cancelled or rm_rpc_wakeup() is called for it; 0 on timeout.

@@ -30,6 +30,7 @@ struct rm_rpc_ctx {
     int (*shutting_down)(rm_rpc_ctx_t *ctx);
     int (*send)(rm_rpc_ctx_t *ctx, const ProtobufCMessage *msg);
     int (*wait)(rm_rpc_ctx_t *ctx, int64_t ms);
+    int (*recv)(rm_rpc_ctx_t *ctx, ProtobufCMessage **msg);
     void *transport;                 /* server.c's call object */
     struct rm_server *server;        /* the serving server; NULL without a transport */
 };

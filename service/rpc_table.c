@@ -156,6 +156,13 @@ rm_rpc_stream_send(rm_rpc_ctx_t *ctx, const ProtobufCMessage *msg)
 }
 
 int
+rm_rpc_stream_recv(rm_rpc_ctx_t *ctx, ProtobufCMessage **msg)
+{
+    *msg = NULL;
+    return ctx->recv ? ctx->recv(ctx, msg) : -1;
+}
+
+int
 rm_rpc_wait(rm_rpc_ctx_t *ctx, int64_t ms)
 {
     return ctx->wait ? ctx->wait(ctx, ms) : 1;
@@ -214,6 +221,10 @@ check_strings(const ProtobufCMessage *m, char *field, size_t cap, int depth)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const char *base = (const char *)m + f->offset;
         if (f->type != PROTOBUF_C_TYPE_STRING && f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        /* A oneof member shares storage with its siblings: only the set one is valid. */
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
             continue;
         size_t count = 1;
         const void *const *items = (const void *const *)base;

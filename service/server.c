@@ -34,7 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum tag_kind { TAG_REQUEST, TAG_RECV, TAG_SEND, TAG_FINAL, TAG_CLOSE };
+enum tag_kind { TAG_REQUEST, TAG_RECV, TAG_SEND, TAG_FINAL, TAG_CLOSE, TAG_RECV_MORE };
 
 typedef struct call call_t;
 
@@ -57,13 +57,15 @@ struct call {
     int closed;                        /* TAG_CLOSE seen */
     int initial_md_sent;
     int send_done, send_ok;            /* TAG_SEND handshake; guarded by mu */
+    int recv_done;                     /* TAG_RECV_MORE handshake; guarded by mu */
+    grpc_byte_buffer *more_buf;        /* bidi: the message of the in-flight RECV batch */
     int refs;                          /* outstanding batches + handler thread; guarded by mu */
     pthread_mutex_t mu;
     pthread_cond_t cv;
     const rm_rpc_method_t *method;
     ProtobufCMessage *stream_req;      /* decoded request of a streaming call */
     rm_rpc_ctx_t ctx;
-    tag_t t_request, t_recv, t_send, t_final, t_close;
+    tag_t t_request, t_recv, t_send, t_final, t_close, t_recv_more;
 };
 
 static void post_request(rm_server_t *srv);
@@ -84,6 +86,8 @@ call_free(call_t *c)
         grpc_byte_buffer_destroy(c->send_buf);
     if (c->final_buf)
         grpc_byte_buffer_destroy(c->final_buf);
+    if (c->more_buf)
+        grpc_byte_buffer_destroy(c->more_buf);
     if (c->have_status_details)
         grpc_slice_unref(c->status_details);
     if (c->stream_req)
@@ -272,6 +276,53 @@ hook_wait(rm_rpc_ctx_t *ctx, int64_t ms)
     }
 }
 
+static int read_request(grpc_byte_buffer *bb, uint8_t **out, size_t *len);
+static void start_stream(call_t *c);
+
+static int
+hook_recv(rm_rpc_ctx_t *ctx, ProtobufCMessage **msg)
+{
+    call_t *c = ctx->transport;
+    grpc_op op;
+    memset(&op, 0, sizeof op);
+    op.op = GRPC_OP_RECV_MESSAGE;
+    pthread_mutex_lock(&c->mu);
+    c->recv_done = 0;
+    c->more_buf = NULL;
+    pthread_mutex_unlock(&c->mu);
+    op.data.recv_message.recv_message = &c->more_buf;
+    if (start_batch(c, &op, 1, &c->t_recv_more) < 0)
+        return -1;
+    pthread_mutex_lock(&c->mu);
+    while (!c->recv_done)
+        pthread_cond_wait(&c->cv, &c->mu);
+    grpc_byte_buffer *bb = c->more_buf;
+    c->more_buf = NULL;
+    pthread_mutex_unlock(&c->mu);
+    if (!bb)
+        return 0; /* half-closed by the client, or the call is gone */
+    uint8_t *req;
+    size_t len;
+    int rc = read_request(bb, &req, &len);
+    grpc_byte_buffer_destroy(bb);
+    if (rc < 0)
+        return -1;
+    grpc_status_code code =
+        rm_rpc_decode(c->method->request, req, len, c->srv->opts.max_request_bytes, msg, ctx->msg);
+    free(req);
+    return code == GRPC_STATUS_OK ? 1 : -1;
+}
+
+static void
+on_recv_more(call_t *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->recv_done = 1;
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    call_unref(c);
+}
+
 /* ---- streaming handler threads --------------------------------------------- */
 
 static void *
@@ -317,6 +368,7 @@ on_request(call_t *c, int ok)
     c->ctx.shutting_down = hook_shutting_down;
     c->ctx.send = hook_send;
     c->ctx.wait = hook_wait;
+    c->ctx.recv = hook_recv;
     c->ctx.app = srv->opts.app;
 
     grpc_op close_op;
@@ -363,6 +415,12 @@ on_request(call_t *c, int ok)
         }
     }
 
+    if (c->method->kind == RM_RPC_BIDI_STREAM) {
+        /* The handler reads its own requests. */
+        start_stream(c);
+        call_unref(c);
+        return;
+    }
     grpc_op op;
     memset(&op, 0, sizeof op);
     op.op = GRPC_OP_RECV_MESSAGE;
@@ -391,6 +449,41 @@ read_request(grpc_byte_buffer *bb, uint8_t **out, size_t *len)
     *out = buf;
     *len = n;
     return 0;
+}
+
+/* Run the streaming handler on a thread of its own, within max_streams. */
+static void
+start_stream(call_t *c)
+{
+    rm_server_t *srv = c->srv;
+    pthread_mutex_lock(&srv->mu);
+    int room = srv->live_streams < srv->opts.max_streams && !srv->shutting_down;
+    if (room)
+        srv->live_streams++;
+    pthread_mutex_unlock(&srv->mu);
+    if (!room) {
+        send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                   srv->shutting_down ? "server shutting down"
+                                      : "too many concurrent streams (max_streams reached)",
+                   NULL, 0);
+        return;
+    }
+    pthread_mutex_lock(&c->mu);
+    c->refs++; /* the handler thread's reference */
+    pthread_mutex_unlock(&c->mu);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int e = pthread_create(&th, &attr, stream_main, c);
+    pthread_attr_destroy(&attr);
+    if (e != 0) {
+        pthread_mutex_lock(&srv->mu);
+        srv->live_streams--;
+        pthread_mutex_unlock(&srv->mu);
+        send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start a stream thread", NULL, 0);
+        call_unref(c);
+    }
 }
 
 static void
@@ -424,34 +517,7 @@ on_recv(call_t *c, int ok)
         send_final(c, code, c->ctx.msg, NULL, 0);
         goto done;
     }
-    pthread_mutex_lock(&srv->mu);
-    int room = srv->live_streams < srv->opts.max_streams && !srv->shutting_down;
-    if (room)
-        srv->live_streams++;
-    pthread_mutex_unlock(&srv->mu);
-    if (!room) {
-        send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                   srv->shutting_down ? "server shutting down"
-                                      : "too many concurrent streams (max_streams reached)",
-                   NULL, 0);
-        goto done;
-    }
-    pthread_mutex_lock(&c->mu);
-    c->refs++; /* the handler thread's reference */
-    pthread_mutex_unlock(&c->mu);
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int e = pthread_create(&th, &attr, stream_main, c);
-    pthread_attr_destroy(&attr);
-    if (e != 0) {
-        pthread_mutex_lock(&srv->mu);
-        srv->live_streams--;
-        pthread_mutex_unlock(&srv->mu);
-        send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start a stream thread", NULL, 0);
-        call_unref(c);
-    }
+    start_stream(c);
 done:
     free(req);
     call_unref(c); /* the RECV batch reference */
@@ -499,6 +565,7 @@ post_request(rm_server_t *srv)
     c->t_send = (tag_t){c, TAG_SEND};
     c->t_final = (tag_t){c, TAG_FINAL};
     c->t_close = (tag_t){c, TAG_CLOSE};
+    c->t_recv_more = (tag_t){c, TAG_RECV_MORE};
     c->refs = 1; /* the request */
     pthread_mutex_lock(&srv->mu);
     srv->live_calls++;
@@ -536,6 +603,7 @@ cq_main(void *arg)
         case TAG_SEND: on_send(t->call, ev.success); break;
         case TAG_FINAL: call_unref(t->call); break;
         case TAG_CLOSE: on_close(t->call); break;
+        case TAG_RECV_MORE: on_recv_more(t->call); break;
         }
     }
     return NULL;
@@ -636,8 +704,8 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
     pthread_mutex_init(&srv->mu, NULL);
     pthread_cond_init(&srv->cv, NULL);
 
-    /* Our services plus health. */
-    srv->n_services = n_services + 1;
+    /* Our services plus health and reflection. */
+    srv->n_services = n_services + 3;
     srv->services = calloc(srv->n_services, sizeof *srv->services);
     if (!srv->services) {
         snprintf(err, errcap, "out of memory");
@@ -646,6 +714,8 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
     if (n_services)
         memcpy(srv->services, services, n_services * sizeof *services);
     srv->services[n_services] = &rm__health_service;
+    srv->services[n_services + 1] = &rm__reflection_v1alpha_service;
+    srv->services[n_services + 2] = &rm__reflection_v1_service;
     if (rm__health_init(&srv->health, srv) != 0) {
         snprintf(err, errcap, "out of memory");
         goto fail_alloc;

@@ -51,7 +51,8 @@ typedef struct rm_server_opts {
 
 /*
  * Create a server that serves `services` (the array and the services must
- * outlive the server) plus grpc.health.v1.Health. Binds the address but does
+ * outlive the server) plus grpc.health.v1.Health and server reflection
+ * (grpc.reflection.v1alpha and v1). Binds the address but does
  * not start serving. Returns RM_OK with *out; on failure (bad address, port in
  * use, unreadable TLS files) returns RM_EINVAL/RM_EIO/RM_ENOMEM, writes one
  * line to `err` (errcap bytes) and leaves nothing behind.

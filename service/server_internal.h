@@ -47,6 +47,8 @@ struct rm_server {
 };
 
 extern const rm_rpc_service_t rm__health_service;
+extern const rm_rpc_service_t rm__reflection_v1alpha_service;
+extern const rm_rpc_service_t rm__reflection_v1_service;
 int rm__health_init(rm_health_t *h, rm_server_t *srv);
 void rm__health_destroy(rm_health_t *h);
 void rm__server_tick(rm_server_t *srv);

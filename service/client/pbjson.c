@@ -136,6 +136,10 @@ rm_pb_to_json(const ProtobufCMessage *msg)
         const ProtobufCFieldDescriptor *f = &d->fields[i];
         const char *base = (const char *)msg + f->offset;
         json_t *v;
+        /* Of a oneof, only the member that is set is printed. */
+        if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+            *(const uint32_t *)((const char *)msg + f->quantifier_offset) != f->id)
+            continue;
         if (f->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = *(const size_t *)((const char *)msg + f->quantifier_offset);
             const char *arr = *(const char *const *)base;

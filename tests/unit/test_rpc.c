@@ -13,6 +13,7 @@
 #include "node.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/memory.pb-c.h"
+#include "grpc/reflection/v1alpha/reflection.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
 #define MAX_REQ (4u << 20)
@@ -103,6 +104,30 @@ test_rpc_decode_accepts_valid_utf8(void **state)
                      GRPC_STATUS_OK);
     assert_non_null(m);
     protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static void
+test_rpc_decode_checks_only_the_set_oneof_member(void **state)
+{
+    (void)state;
+    /* list_services (a string) set: the sibling message member must not be read as one */
+    Grpc__Reflection__V1alpha__ServerReflectionRequest r = GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__INIT;
+    r.message_request_case = GRPC__REFLECTION__V1ALPHA__SERVER_REFLECTION_REQUEST__MESSAGE_REQUEST_LIST_SERVICES;
+    r.list_services = "";
+    uint8_t buf[64];
+    size_t n = protobuf_c_message_pack(&r.base, buf);
+    ProtobufCMessage *m = NULL;
+    char msg[RM_RPC_MSG_MAX];
+    assert_int_equal(rm_rpc_decode(&grpc__reflection__v1alpha__server_reflection_request__descriptor, buf, n,
+                                   MAX_REQ, &m, msg),
+                     GRPC_STATUS_OK);
+    protobuf_c_message_free_unpacked(m, NULL);
+    r.list_services = "bad\xff";
+    n = protobuf_c_message_pack(&r.base, buf);
+    assert_int_equal(rm_rpc_decode(&grpc__reflection__v1alpha__server_reflection_request__descriptor, buf, n,
+                                   MAX_REQ, &m, msg),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    assert_non_null(strstr(msg, "ServerReflectionRequest.list_services"));
 }
 
 static void
@@ -255,6 +280,7 @@ main(void)
         cmocka_unit_test(test_rpc_decode_rejects_oversize_request),
         cmocka_unit_test(test_rpc_decode_rejects_invalid_utf8_naming_the_field),
         cmocka_unit_test(test_rpc_decode_accepts_valid_utf8),
+        cmocka_unit_test(test_rpc_decode_checks_only_the_set_oneof_member),
         cmocka_unit_test(test_rpc_find_unknown_method_returns_null),
         cmocka_unit_test(test_rpc_run_unary_encodes_handler_response),
         cmocka_unit_test(test_rpc_run_unary_propagates_handler_error),
