@@ -71,4 +71,7 @@ expect_exit 1 "$RUSTYMEMCTL" --addr "$ADDR" --timeout 500 health
 grep -q "UNAVAILABLE" <<<"$ERR" || grep -q "DEADLINE_EXCEEDED" <<<"$ERR" || fail "$ERR"
 grep -q "is rustymemd running" <<<"$ERR" || grep -q "raise --timeout" <<<"$ERR" || fail "no hint: $ERR"
 pass "RPC errors exit 1 with the status name and a hint"
+expect_exit 0 "$RUSTYMEMCTL" help-markdown
+diff -u "$RM_SOURCE_DIR/docs/cli.md" - <<<"$OUT" >&2 || fail "docs/cli.md is stale: regenerate with 'rustymemctl help-markdown > docs/cli.md'"
+pass "docs/cli.md matches the command table"
 echo "test_cli: all passed"
