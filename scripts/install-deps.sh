@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libgrpc-dev grpc-proto protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
   libjemalloc-dev libnuma-dev libssl-dev libcmocka-dev libjansson-dev libmimalloc-dev
-  libinih-dev libmicrohttpd-dev
+  libinih-dev libmicrohttpd-dev libsystemd-dev
   python3 python3-grpcio python3-protobuf python3-grpc-tools
 )
 

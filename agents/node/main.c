@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -396,12 +397,15 @@ main(int argc, char **argv)
            port, o.data_dir, node.node_name);
     if (o.port_file && write_port_file(o.port_file, port) < 0)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+    /* systemd Type=notify: ready once serving (a no-op without NOTIFY_SOCKET). */
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %s (port %d)\nMAINPID=%ld", o.listen, port, (long)getpid());
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
         ;
     rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            o.grace_ms);
+    sd_notify(0, "STOPPING=1");
     rm_server_shutdown(srv);
     rm_server_wait(srv);
     uint64_t counts[17];

@@ -71,6 +71,28 @@ expect_exit 1 "$RUSTYMEMCTL" --addr "$ADDR" --timeout 500 health
 grep -q "UNAVAILABLE" <<<"$ERR" || grep -q "DEADLINE_EXCEEDED" <<<"$ERR" || fail "$ERR"
 grep -q "is rustymemd running" <<<"$ERR" || grep -q "raise --timeout" <<<"$ERR" || fail "no hint: $ERR"
 pass "RPC errors exit 1 with the status name and a hint"
+# systemd Type=notify: READY=1 once serving, STOPPING=1 at shutdown
+/usr/bin/python3 - "$RUSTYMEMD" "$TMP" <<'PY' || fail "sd_notify protocol"
+import os, socket, subprocess, sys
+bin, tmp = sys.argv[1:]
+path = os.path.join(tmp, "notify.sock")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(10)
+p = subprocess.Popen([bin, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "sd")],
+                     env=dict(os.environ, NOTIFY_SOCKET=path), stderr=subprocess.DEVNULL)
+try:
+    ready = s.recv(4096).decode()
+    assert "READY=1" in ready and "MAINPID=%d" % p.pid in ready, ready
+    p.terminate()
+    assert "STOPPING=1" in s.recv(4096).decode()
+    assert p.wait(timeout=10) == 0
+finally:
+    if p.poll() is None:
+        p.kill()
+PY
+pass "sd_notify READY=1 / STOPPING=1"
+
 expect_exit 0 "$RUSTYMEMCTL" help-markdown
 diff -u "$RM_SOURCE_DIR/docs/cli.md" - <<<"$OUT" >&2 || fail "docs/cli.md is stale: regenerate with 'rustymemctl help-markdown > docs/cli.md'"
 pass "docs/cli.md matches the command table"
