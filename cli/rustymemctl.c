@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "client.h"
 #include "grpc/health/v1/health.pb-c.h"
@@ -42,7 +43,10 @@ struct command {
     const char *summary;
     const char *args_help;                      /* extra arguments, or "" */
     build_fn build;                             /* NULL: empty request, no arguments */
+    int stream;                                 /* server-streaming RPC: print every message */
 };
+
+static int watch_count; /* watch --count N: stop after N updates (0 = until interrupted) */
 
 static int
 usage_error(const char *fmt, const char *arg)
@@ -208,45 +212,79 @@ build_apply_profile(const command_t *cmd, int argc, char **argv, ProtobufCMessag
     return 0;
 }
 
+/* watch [--interval MS] [--count N] */
+static int
+build_watch(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    Rustymem__V1__WatchStatsRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__watch_stats_request__init(r);
+    for (int i = 0; i < argc; i++) {
+        char *end;
+        if ((strcmp(argv[i], "--interval") == 0 || strcmp(argv[i], "--count") == 0) && i + 1 < argc) {
+            long v = strtol(argv[i + 1], &end, 10);
+            if (*end || v < 0 || v > 3600000) {
+                free(r);
+                return usage_error("watch: %s needs a whole number", argv[i]);
+            }
+            if (argv[i][2] == 'i')
+                r->interval_ms = (uint32_t)v;
+            else
+                watch_count = (int)v;
+            i++;
+        } else {
+            free(r);
+            return usage_error("watch: unexpected argument '%s'", argv[i]);
+        }
+    }
+    *req = &r->base;
+    return 0;
+}
+
 static const command_t commands[] = {
     {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, "",
-     "serving status of the agent (SERVING / NOT_SERVING)", "[--service NAME]", build_health},
+     "serving status of the agent (SERVING / NOT_SERVING)", "[--service NAME]", build_health, 0},
     {"stats memory", "/rustymem.v1.MemoryService/GetMemoryStats",
      &rustymem__v1__get_memory_stats_request__descriptor, &rustymem__v1__memory_stats__descriptor,
      "memory_stats(), GET /api/v1/stats/memory",
-     "process, cgroup, jemalloc and per-component memory usage", "", NULL},
+     "process, cgroup, jemalloc and per-component memory usage", "", NULL, 0},
     {"stats slab", "/rustymem.v1.MemoryService/GetSlabStats",
      &rustymem__v1__get_slab_stats_request__descriptor, &rustymem__v1__slab_stats__descriptor,
-     "slab_allocator_stats()", "per-size-class slab allocator statistics", "", NULL},
+     "slab_allocator_stats()", "per-size-class slab allocator statistics", "", NULL, 0},
     {"stats arena", "/rustymem.v1.MemoryService/GetArenaStats",
      &rustymem__v1__get_arena_stats_request__descriptor, &rustymem__v1__arena_stats__descriptor,
-     "transaction_arena_stats()", "transaction arena statistics", "", NULL},
+     "transaction_arena_stats()", "transaction arena statistics", "", NULL, 0},
     {"stats buffer-pool", "/rustymem.v1.MemoryService/GetBufferPoolStats",
      &rustymem__v1__get_buffer_pool_stats_request__descriptor,
      &rustymem__v1__buffer_pool_stats__descriptor,
-     "buffer_pool_stats(), GET /api/v1/stats/buffer_pool", "buffer pool statistics", "", NULL},
+     "buffer_pool_stats(), GET /api/v1/stats/buffer_pool", "buffer pool statistics", "", NULL, 0},
     {"stats large-object", "/rustymem.v1.MemoryService/GetLargeObjectStats",
      &rustymem__v1__get_large_object_stats_request__descriptor,
      &rustymem__v1__large_object_stats__descriptor, "large_object_stats()",
-     "large-object allocator statistics", "", NULL},
+     "large-object allocator statistics", "", NULL, 0},
     {"stats fragmentation", "/rustymem.v1.MemoryService/GetFragmentationStats",
      &rustymem__v1__get_fragmentation_stats_request__descriptor,
      &rustymem__v1__fragmentation_stats__descriptor, "fragmentation_stats()",
-     "fragmentation ratio per component with Good/Fair/Poor", "", NULL},
+     "fragmentation ratio per component with Good/Fair/Poor", "", NULL, 0},
+    {"watch", "/rustymem.v1.MemoryService/WatchStats", &rustymem__v1__watch_stats_request__descriptor,
+     &rustymem__v1__memory_stats__descriptor, "",
+     "refreshing view of stats memory, like top (JSON lines with --output json)",
+     "[--interval MS] [--count N]", build_watch, 1},
     {"knobs list", "/rustymem.v1.TuningService/ListKnobs", &rustymem__v1__list_knobs_request__descriptor,
      &rustymem__v1__list_knobs_response__descriptor, "SHOW ALL (PostgreSQL-style)",
-     "every knob with value, default, range, unit, live or restart", "[PREFIX]", build_knobs_list},
+     "every knob with value, default, range, unit, live or restart", "[PREFIX]", build_knobs_list, 0},
     {"knobs get", "/rustymem.v1.TuningService/GetKnobs", &rustymem__v1__get_knobs_request__descriptor,
-     &rustymem__v1__get_knobs_response__descriptor, "", "the named knobs", "NAME...", build_knobs_get},
+     &rustymem__v1__get_knobs_response__descriptor, "", "the named knobs", "NAME...", build_knobs_get, 0},
     {"knobs set", "/rustymem.v1.TuningService/SetKnobs", &rustymem__v1__set_knobs_request__descriptor,
      &rustymem__v1__set_knobs_response__descriptor, "",
      "set knobs together, all or nothing; persisted across restarts", "NAME=VALUE... [--validate-only]",
-     build_knobs_set},
+     build_knobs_set, 0},
     {"knobs apply-profile", "/rustymem.v1.TuningService/ApplyProfile",
      &rustymem__v1__apply_profile_request__descriptor, &rustymem__v1__set_knobs_response__descriptor, "",
      "apply the seed's workload x environment tables", "oltp|olap|mixed development|production|mission_critical [--validate-only]",
-     build_apply_profile},
+     build_apply_profile, 0},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
@@ -322,6 +360,48 @@ markdown(FILE *f)
                "| 2 | usage error: one line on stderr |\n");
 }
 
+/* rustymemctl completion bash: a bash completion script from the command table. */
+static void
+completion_bash(FILE *f)
+{
+    fprintf(f, "# bash completion for rustymemctl; generated by 'rustymemctl completion bash'\n"
+               "# install: rustymemctl completion bash > /etc/bash_completion.d/rustymemctl\n"
+               "_rustymemctl() {\n"
+               "  local cur=${COMP_WORDS[COMP_CWORD]} words=\"\" i=1 prefix=\"\"\n"
+               "  while [ $i -lt $COMP_CWORD ]; do\n"
+               "    case ${COMP_WORDS[i]} in\n"
+               "      --addr|--timeout|--output|--token|--tls-ca|--tls-cert|--tls-key|--tls-server-name) i=$((i+2)); continue;;\n"
+               "      -*) i=$((i+1)); continue;;\n"
+               "    esac\n"
+               "    prefix=\"$prefix${COMP_WORDS[i]} \"; i=$((i+1))\n"
+               "  done\n"
+               "  case \"$prefix\" in\n");
+    /* For every prefix of every command, offer the next word. */
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char w[96];
+        snprintf(w, sizeof w, "%s", commands[i].words);
+        char *sp = strchr(w, ' ');
+        if (sp) {
+            *sp = '\0';
+            fprintf(f, "    \"%s \") words=\"$words %s\";;&\n", w, sp + 1);
+        }
+    }
+    fprintf(f, "    \"\") words=\"");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char w[96];
+        snprintf(w, sizeof w, "%s", commands[i].words);
+        char *sp = strchr(w, ' ');
+        if (sp)
+            *sp = '\0';
+        fprintf(f, "%s ", w);
+    }
+    fprintf(f, "--addr --timeout --output --token --tls-ca --tls-cert --tls-key --tls-server-name --help\";;\n"
+               "  esac\n"
+               "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
+               "}\n"
+               "complete -F _rustymemctl rustymemctl\n");
+}
+
 static const command_t *
 find_command(int argc, char **argv, int *consumed)
 {
@@ -358,6 +438,50 @@ hint_for(grpc_status_code code, const global_t *g)
     case GRPC_STATUS_PERMISSION_DENIED: return " (this needs an admin identity)";
     default: return "";
     }
+}
+
+/* Print every message of a server stream; on a terminal, redraw like top. */
+static int
+run_stream(rm_client_t *client, const command_t *cmd, const ProtobufCMessage *req, const global_t *g)
+{
+    rm_client_stream_t *s;
+    rm_call_status_t st;
+    if (rm_client_stream_open(client, cmd->path, req, 0, &s, &st) != GRPC_STATUS_OK) {
+        fprintf(stderr, "rustymemctl: %s: %s: %s\n", cmd->words, rm_client_status_name(st.code), st.message);
+        return EXIT_RPC;
+    }
+    int tty = isatty(STDOUT_FILENO) && !g->json;
+    int n = 0;
+    ProtobufCMessage *m;
+    while ((watch_count == 0 || n < watch_count) && rm_client_stream_next(s, cmd->response, &m) == 1) {
+        if (g->json) {
+            json_t *j = rm_pb_to_json(m);
+            if (j) {
+                json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
+                fputc('\n', stdout);
+                json_decref(j);
+            }
+        } else {
+            if (tty)
+                fputs("\033[H\033[2J", stdout); /* home + clear, like top */
+            else if (n)
+                fputs("\n", stdout);
+            rm_render_table(stdout, m);
+        }
+        fflush(stdout);
+        protobuf_c_message_free_unpacked(m, NULL);
+        n++;
+    }
+    rm_client_stream_finish(s, &st);
+    /* Stopping after --count cancels the stream ourselves: that is success. */
+    if (watch_count && n == watch_count)
+        return 0;
+    if (st.code != GRPC_STATUS_OK) {
+        fprintf(stderr, "rustymemctl: %s: %s: %s%s\n", cmd->words, rm_client_status_name(st.code),
+                st.message[0] ? st.message : "(no message)", hint_for(st.code, g));
+        return EXIT_RPC;
+    }
+    return 0;
 }
 
 static int
@@ -427,6 +551,12 @@ main(int argc, char **argv)
         markdown(stdout);
         return 0;
     }
+    if (strcmp(argv[i], "completion") == 0) {
+        if (i + 1 >= argc || strcmp(argv[i + 1], "bash") != 0)
+            return usage_error("%s", "completion: only 'completion bash' is supported");
+        completion_bash(stdout);
+        return 0;
+    }
     int consumed = 0;
     const command_t *cmd = find_command(argc - i, argv + i, &consumed);
     if (!cmd)
@@ -454,6 +584,12 @@ main(int argc, char **argv)
         free(req);
         fprintf(stderr, "rustymemctl: %s\n", err);
         return EXIT_USAGE;
+    }
+    if (cmd->stream) {
+        int rc = run_stream(client, cmd, req, &g);
+        free(req);
+        rm_client_destroy(client);
+        return rc;
     }
     ProtobufCMessage *resp = NULL;
     rm_call_status_t st;

@@ -49,6 +49,19 @@ expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" --output json stats fragmentation
 grep -q '"overall_status"' <<<"$OUT" || fail "fragmentation JSON: $OUT"
 pass "stats fragmentation answers"
 
+expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" --output json watch --interval 100 --count 3
+[ "$(grep -c '"rss_bytes"' <<<"$OUT")" -eq 3 ] || fail "watch printed: $OUT"
+expect_exit 1 "$RUSTYMEMCTL" --addr "$ADDR" watch --interval 5 --count 1
+grep -q "INVALID_ARGUMENT: interval_ms = 5" <<<"$ERR" || fail "watch interval: $ERR"
+pass "watch streams JSON lines; a bad interval names the field"
+
+expect_exit 0 "$RUSTYMEMCTL" completion bash
+# shellcheck disable=SC1090
+source <(printf '%s\n' "$OUT")
+COMP_WORDS=(rustymemctl stats s); COMP_CWORD=2; _rustymemctl
+[ "${COMPREPLY[*]}" = "slab" ] || fail "completion offered: ${COMPREPLY[*]}"
+pass "bash completion from the command table"
+
 RUSTYMEM_ADDR="$ADDR" expect_exit 0 "$RUSTYMEMCTL" health
 pass "RUSTYMEM_ADDR is honoured"
 
