@@ -63,7 +63,7 @@
 
 #define RM_SLAB_MAGIC       0x52534c4142484452ull   /* "RSLABHDR" */
 #define RM_DEPOT_MAX_FULL   16u                      /* full magazines parked per node and cache */
-#define RM_MAG_CHUNK_BYTES  (64u * 1024u)            /* magazine memory is mapped in chunks of this */
+#define RM_MAG_CHUNK_BYTES  (16u * 1024u)            /* magazine memory is mapped in chunks of this */
 
 #define LOAD(x)     __atomic_load_n(&(x), __ATOMIC_RELAXED)
 #define STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
