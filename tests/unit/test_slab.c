@@ -533,12 +533,12 @@ test_slab_cross_thread_free_balances(void **state)
     free(x.slots);
 }
 
-enum { STRESS_THREADS = 4, STRESS_SLOTS = 4096, STRESS_OPS = 60000 };
+enum { STRESS_THREADS = 4, STRESS_SLOTS = 4096, STRESS_OPS = 200000 };
 
 typedef struct stress {
     rm_slab_cache_t *c;
     void *slots[STRESS_SLOTS];   /* shared: any thread may free what another allocated */
-    int stop;
+    int done;                    /* workers finished; atomic */
 } stress_t;
 
 typedef struct stress_arg {
@@ -570,6 +570,7 @@ stress_worker(void *arg)
             rm_slab_free(s->c, old);
         }
     }
+    __atomic_fetch_add(&s->done, 1, __ATOMIC_RELEASE);
     return NULL;
 }
 
@@ -588,12 +589,16 @@ test_slab_stress_cross_thread_with_live_resize(void **state)
     }
     /* resize live, and read stats while the workers run */
     static const uint32_t caps[] = {1, 256, 7, 128, 2, 64, 200, 3};
-    for (int round = 0; round < 40; round++) {
-        assert_int_equal(rm_slab_cache_set_magazine_capacity(s->c, caps[round % 8]), RM_OK);
+    int rounds = 0;
+    while (__atomic_load_n(&s->done, __ATOMIC_ACQUIRE) < STRESS_THREADS) {
+        uint32_t cap = caps[rounds++ % 8];
+        assert_int_equal(rm_slab_cache_set_magazine_capacity(s->c, cap), RM_OK);
         rm_slab_stats_t st = stats_of(s->c);
-        assert_int_equal(st.magazine_capacity, caps[round % 8]);
+        assert_int_equal(st.magazine_capacity, cap);
+        assert_true(st.allocs <= (uint64_t)STRESS_THREADS * STRESS_OPS);
         sched_yield();
     }
+    assert_true(rounds > 0);
     for (int i = 0; i < STRESS_THREADS; i++)
         pthread_join(t[i], NULL);
 
