@@ -258,6 +258,91 @@ cross(int a, rm_slab_cache_t *c, size_t sz, long objects)
     return ns;
 }
 
+/* ---- design alternative: per-CPU magazines (ADR 0002) ---------------------------
+ *
+ * A per-CPU magazine in user space needs the CPU id on every call and, without
+ * restartable sequences, a lock (the thread can be preempted and migrated
+ * mid-operation). These loops measure that shape with 64-B objects next to
+ * the per-thread design (same loop: one alloc then its free) so the ADR's
+ * choice can be re-checked on any machine ("design_alternatives" in the JSON).
+ */
+typedef struct pc_mag {
+    int lock;                          /* atomic spinlock */
+    uint32_t n;
+    void *objs[256];
+} __attribute__((aligned(64))) pc_mag_t;
+
+#define PC_CPUS 1024
+static pc_mag_t *pc_mags;
+
+static __attribute__((noinline)) void *
+pc_alloc(int locked)
+{
+    int cpu = sched_getcpu();
+    pc_mag_t *m = &pc_mags[(unsigned)cpu % PC_CPUS];
+    if (locked)
+        while (__atomic_exchange_n(&m->lock, 1, __ATOMIC_ACQUIRE))
+            ;
+    void *o = m->objs[--m->n];
+    if (locked)
+        __atomic_store_n(&m->lock, 0, __ATOMIC_RELEASE);
+    return o;
+}
+
+static __attribute__((noinline)) void
+pc_free(int locked, void *o)
+{
+    int cpu = sched_getcpu();
+    pc_mag_t *m = &pc_mags[(unsigned)cpu % PC_CPUS];
+    if (locked)
+        while (__atomic_exchange_n(&m->lock, 1, __ATOMIC_ACQUIRE))
+            ;
+    m->objs[m->n++] = o;
+    if (locked)
+        __atomic_store_n(&m->lock, 0, __ATOMIC_RELEASE);
+}
+
+/* ns per pair for: [0] per-CPU + lock, [1] per-CPU without lock (unsafe),
+ * [2] one sched_getcpu() call. Single thread; returns -1 on no memory. */
+static int
+percpu_alternative(long pairs, int reps, double out[3])
+{
+    static char objs[128][64];
+    pc_mags = calloc(PC_CPUS, sizeof *pc_mags);
+    if (!pc_mags)
+        return -1;
+    for (int c = 0; c < PC_CPUS; c++) {
+        pc_mags[c].n = 128;
+        for (int i = 0; i < 128; i++)
+            pc_mags[c].objs[i] = objs[i];
+    }
+    uintptr_t sink = 0;
+    out[0] = out[1] = out[2] = 1e30;
+    for (int r = 0; r < reps; r++) {
+        for (int locked = 1; locked >= 0; locked--) {
+            uint64_t t0 = rm_bench_now_ns();
+            for (long i = 0; i < pairs; i++) {
+                void *o = pc_alloc(locked);
+                sink ^= (uintptr_t)o;
+                pc_free(locked, o);
+            }
+            double ns = (double)(rm_bench_now_ns() - t0) / (double)pairs;
+            if (ns < out[!locked])
+                out[!locked] = ns;
+        }
+        uint64_t t0 = rm_bench_now_ns();
+        for (long i = 0; i < pairs; i++)
+            sink += (uintptr_t)sched_getcpu();
+        double ns = (double)(rm_bench_now_ns() - t0) / (double)pairs;
+        if (ns < out[2])
+            out[2] = ns;
+    }
+    g_sink = sink;
+    free(pc_mags);
+    pc_mags = NULL;
+    return 0;
+}
+
 /* ---- metadata overhead ------------------------------------------------------------ */
 
 static int
@@ -407,6 +492,13 @@ run_slab(const rm_bench_opts_t *o, json_t *result)
                                         "cross_thread_ratio_vs_jemalloc", xj[k],
                                         "magazine_hit_ratio", ss[k].magazine_hit_ratio));
     }
+    /* the per-thread design in the same loop shape as the per-CPU alternative */
+    double per_thread = 1e30;
+    for (int r = 0; r < reps; r++) {
+        double ns = hot(A_RUSTYMEM, rm_slab_cache_at(s, 0), 64, pairs / 2, 1);
+        if (ns < per_thread)
+            per_thread = ns;
+    }
     rm_slab_destroy(s);
 
     double meta_ratio = 0;
@@ -418,6 +510,18 @@ run_slab(const rm_bench_opts_t *o, json_t *result)
         json_decref(sens);
         return 1;
     }
+
+    double alt[3];
+    if (percpu_alternative(pairs / 2, reps, alt) != 0) {
+        fprintf(stderr, "slab: per-CPU alternative: out of memory\n");
+        json_decref(classes);
+        json_decref(meta_classes);
+        json_decref(sens);
+        return 1;
+    }
+    fprintf(stderr, "slab: design alternatives, 64 B pair: per-thread (rustymem) %.2f ns, per-CPU+lock %.2f ns, "
+            "per-CPU unlocked %.2f ns, sched_getcpu %.2f ns\n",
+            per_thread, alt[0], alt[1], alt[2]);
 
     double gj = rm_bench_geomean(rj, RM_SLAB_NUM_CLASSES);
     double gm = rm_bench_geomean(rmi, RM_SLAB_NUM_CLASSES);
@@ -445,6 +549,10 @@ run_slab(const rm_bench_opts_t *o, json_t *result)
     json_object_set_new(result, "producer_consumer_batch", json_integer(XFER_BATCH));
     json_object_set_new(result, "numa_available", json_boolean(rm_slab_numa_available()));
     json_object_set_new(result, "quick", json_boolean(o->quick));
+    json_object_set_new(result, "design_alternatives",
+                        json_pack("{s:f, s:f, s:f, s:f}", "per_thread_magazine_ns_64", per_thread,
+                                  "per_cpu_locked_magazine_ns_64", alt[0],
+                                  "per_cpu_unlocked_magazine_ns_64", alt[1], "sched_getcpu_ns", alt[2]));
     return 0;
 }
 
