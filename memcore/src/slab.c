@@ -456,19 +456,15 @@ dbg_del(rm_slab_cache_t *c, uintptr_t base)
     pthread_mutex_unlock(&c->dbg_mu);
 }
 
+/* dbg_mu held. */
 static int
-dbg_has(rm_slab_cache_t *c, uintptr_t base)
+dbg_has_locked(rm_slab_cache_t *c, uintptr_t base)
 {
-    int found = 0;
-    pthread_mutex_lock(&c->dbg_mu);
     if (c->dbg_cap)
         for (size_t i = dbg_hash(base, c->dbg_cap); c->dbg_tab[i] != 0; i = (i + 1) & (c->dbg_cap - 1))
-            if (c->dbg_tab[i] == base) {
-                found = 1;
-                break;
-            }
-    pthread_mutex_unlock(&c->dbg_mu);
-    return found;
+            if (c->dbg_tab[i] == base)
+                return 1;
+    return 0;
 }
 
 static inline slab_hdr_t *
@@ -488,26 +484,39 @@ dbg_on_alloc(rm_slab_cache_t *c, void *p)
     memset(p, RM_FILL_ALLOC, c->size);
 }
 
-/* Debug: returns 1 when p may be freed (and fills it), 0 for a foreign
- * pointer or a double free (counted; nothing else changes). */
+/*
+ * Debug: returns 1 when p may be freed (and fills it), 0 for a foreign
+ * pointer or a double free (counted; nothing else changes). The registry
+ * lock is held across the header checks so a concurrent reap cannot unmap
+ * the slab between "registered" and "read its header".
+ */
 static int
 dbg_on_free(rm_slab_cache_t *c, void *p)
 {
     slab_hdr_t *s = slab_of(p);
-    if (!dbg_has(c, (uintptr_t)s) || s->magic != RM_SLAB_MAGIC || s->cache != c ||
+    int verdict = 1;   /* 1 ok, 0 foreign, -1 double free */
+    pthread_mutex_lock(&c->dbg_mu);
+    if (!dbg_has_locked(c, (uintptr_t)s) || s->magic != RM_SLAB_MAGIC || s->cache != c ||
         (char *)p < s->objs) {
+        verdict = 0;
+    } else {
+        size_t off = (size_t)((char *)p - s->objs);
+        if (off % c->size || off / c->size >= s->nobjs) {
+            verdict = 0;
+        } else {
+            size_t i = off / c->size;
+            uint64_t bit = 1ull << (i % 64);
+            uint64_t old = __atomic_fetch_and(&s->live[i / 64], ~bit, __ATOMIC_RELAXED);
+            if (!(old & bit))
+                verdict = -1;
+        }
+    }
+    pthread_mutex_unlock(&c->dbg_mu);
+    if (verdict == 0) {
         ADD(c->foreign_frees, 1);
         return 0;
     }
-    size_t off = (size_t)((char *)p - s->objs);
-    if (off % c->size || off / c->size >= s->nobjs) {
-        ADD(c->foreign_frees, 1);
-        return 0;
-    }
-    size_t i = off / c->size;
-    uint64_t bit = 1ull << (i % 64);
-    uint64_t old = __atomic_fetch_and(&s->live[i / 64], ~bit, __ATOMIC_RELAXED);
-    if (!(old & bit)) {
+    if (verdict < 0) {
         ADD(c->double_frees, 1);
         return 0;
     }
@@ -747,7 +756,9 @@ tc_detach_locked(rm_slab_cache_t *c, tc_t *tc)
 }
 
 /* Give this thread's magazines their cache: two empty magazines, the current
- * capacity, and the thread on g.threads. RM_ENOMEM with nothing changed. */
+ * capacity, and the thread on g.threads. RM_ENOMEM (no magazine memory) or
+ * RM_ELIMIT (no thread-exit key) with nothing changed; the caller then works
+ * straight on the slabs. */
 static rm_status_t
 tc_attach(rm_slab_cache_t *c, tc_t *tc)
 {
@@ -755,6 +766,11 @@ tc_attach(rm_slab_cache_t *c, tc_t *tc)
     pthread_mutex_lock(&g.mu);
     if (tc->cache == c)
         goto out;
+    if (!g.key_ok) {
+        /* without the exit hook the thread could not be unlinked: no magazines */
+        st = RM_ELIMIT;
+        goto out;
+    }
     unsigned nd = cur_node(c);
     mag_t *a = depot_get_empty(c, nd);
     mag_t *b = a ? depot_get_empty(c, nd) : NULL;
@@ -771,8 +787,7 @@ tc_attach(rm_slab_cache_t *c, tc_t *tc)
         if (g.threads)
             g.threads->prev = &tls;
         g.threads = &tls;
-        if (g.key_ok)
-            pthread_setspecific(g.key, &tls);
+        pthread_setspecific(g.key, &tls);
     }
     memset(tc, 0, sizeof *tc);
     tc->objs = a->objs;
@@ -817,12 +832,41 @@ rm_slab_cache_thread_flush(rm_slab_cache_t *c)
 
 /* ---- alloc / free ------------------------------------------------------------ */
 
+/* One object straight from the slabs, for a thread that has no magazines
+ * (none could be mapped). NULL when no slab can be had either. */
+static void *
+alloc_direct(rm_slab_cache_t *c)
+{
+    void *p = NULL;
+    unsigned nd = cur_node(c);
+    node_t *d = &c->nodes[nd];
+    pthread_mutex_lock(&d->mu);
+    if (take_locked(c, d, &p, 1) == 0) {
+        pthread_mutex_unlock(&d->mu);
+        slab_hdr_t *s = slab_new(c, nd);
+        if (!s)
+            return NULL;
+        pthread_mutex_lock(&d->mu);
+        list_add_locked(d, s, LIST_EMPTY);
+        d->slabs++;
+        (void)take_locked(c, d, &p, 1);
+    }
+    pthread_mutex_unlock(&d->mu);
+    ADD(c->ret_allocs, 1);
+    RM_UNPOISON(p, c->size);
+    if (config_debug)
+        dbg_on_alloc(c, p);
+    return p;
+}
+
 static __attribute__((noinline)) void *
 alloc_slow(rm_slab_cache_t *c, tc_t *tc)
 {
     if (!tc->cache && tc_attach(c, tc) != RM_OK) {
-        ADD(c->alloc_failures, 1);
-        return NULL;
+        void *p = alloc_direct(c);
+        if (!p)
+            ADD(c->alloc_failures, 1);
+        return p;
     }
     BUMP(tc->misses);
     uint32_t n = tc->n;

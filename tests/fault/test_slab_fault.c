@@ -146,6 +146,36 @@ test_slab_fault_free_flushes_when_magazine_map_fails(void **state)
     free(v);
 }
 
+/* When no magazine can be mapped the thread still allocates, straight from
+ * the slabs, and attaches later once magazines can be had. */
+static void
+test_slab_fault_alloc_works_when_magazine_map_fails(void **state)
+{
+    (void)state;
+    rm_pagesrc_faulty_t f;
+    rm_pagesrc_faulty_init(&f, NULL);
+    rm_slab_cache_t *c = NULL;
+    assert_int_equal(rm_slab_cache_create(256, NULL, &f.src, &c), RM_OK);
+    rm_pagesrc_faulty_arm(&f, 1, 0);   /* the first map is the magazine chunk */
+    void *p = rm_slab_alloc(c);
+    assert_non_null(p);
+    assert_int_equal(f.failures, 1);
+    rm_slab_stats_t st = stats_of(c);
+    assert_int_equal(st.allocs, 1);
+    assert_int_equal(st.threads, 0);
+    assert_int_equal(st.alloc_failures, 0);
+    void *q = rm_slab_alloc(c);   /* now magazines can be had */
+    assert_non_null(q);
+    st = stats_of(c);
+    assert_int_equal(st.threads, 1);
+    assert_int_equal(st.active_objects, 2);
+    rm_slab_free(c, p);
+    rm_slab_free(c, q);
+    assert_int_equal(stats_of(c).active_objects, 0);
+    rm_slab_cache_destroy(c);
+    assert_int_equal(f.mapped_bytes, 0);
+}
+
 /* Creating caches maps nothing, so a failing source cannot fail creation;
  * the first allocation reports the failure. */
 static void
@@ -174,6 +204,7 @@ main(void)
         cmocka_unit_test(test_slab_fault_every_nth_map_leaves_counts_exact),
         cmocka_unit_test(test_slab_fault_free_works_when_no_magazine),
         cmocka_unit_test(test_slab_fault_free_flushes_when_magazine_map_fails),
+        cmocka_unit_test(test_slab_fault_alloc_works_when_magazine_map_fails),
         cmocka_unit_test(test_slab_fault_set_create_maps_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
