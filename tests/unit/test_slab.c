@@ -155,6 +155,24 @@ test_slab_cache_create_fails_when_size_invalid(void **state)
 }
 
 static void
+test_slab_cache_create_fails_when_too_many_caches(void **state)
+{
+    (void)state;
+    rm_slab_cache_t *v[RM_SLAB_MAX_CACHES + 1];
+    int n = 0;
+    rm_status_t st;
+    while (n <= RM_SLAB_MAX_CACHES && (st = rm_slab_cache_create(64, NULL, NULL, &v[n])) == RM_OK)
+        n++;
+    assert_int_equal(st, RM_ELIMIT);
+    assert_int_equal(n, RM_SLAB_MAX_CACHES);
+    for (int i = 0; i < n; i++)
+        rm_slab_cache_destroy(v[i]);
+    /* the slots are free again */
+    rm_slab_cache_t *c = make_cache(64, NULL);
+    rm_slab_cache_destroy(c);
+}
+
+static void
 test_slab_cache_create_rounds_size_to_class(void **state)
 {
     (void)state;
@@ -622,6 +640,95 @@ test_slab_stress_cross_thread_with_live_resize(void **state)
     free(s);
 }
 
+/* Every class at once, frees through rm_slab_cache_of from any thread, while
+ * the main thread reaps, switches profiles and reads stats. */
+enum { MIX_THREADS = 3, MIX_SLOTS = 2048, MIX_OPS = 100000 };
+
+typedef struct mix {
+    rm_slab_t *set;
+    void *slots[MIX_SLOTS];
+    int done;   /* atomic */
+} mix_t;
+
+typedef struct mix_arg {
+    mix_t *m;
+    unsigned seed;
+} mix_arg_t;
+
+static void *
+mix_run(void *arg)
+{
+    mix_arg_t *a = arg;
+    mix_t *m = a->m;
+    unsigned r = a->seed;
+    for (int i = 0; i < MIX_OPS; i++) {
+        r = r * 1103515245u + 12345u;
+        size_t k = (r >> 8) % MIX_SLOTS;
+        void *mine = NULL;
+        if ((r >> 4) & 1) {
+            rm_slab_cache_t *c = rm_slab_cache_at(m->set, (r >> 20) % RM_SLAB_NUM_CLASSES);
+            mine = rm_slab_alloc(c);
+            assert_non_null(mine);
+            *(size_t *)mine = k;
+        }
+        void *old = __atomic_exchange_n(&m->slots[k], mine, __ATOMIC_ACQ_REL);
+        if (old) {
+            assert_int_equal(*(size_t *)old, k);
+            rm_slab_free(rm_slab_cache_of(old), old);
+        }
+    }
+    rm_slab_thread_flush(m->set);
+    __atomic_fetch_add(&m->done, 1, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static void
+test_slab_stress_all_classes_with_reap_and_profiles(void **state)
+{
+    (void)state;
+    mix_t *m = calloc(1, sizeof *m);
+    assert_non_null(m);
+    assert_int_equal(rm_slab_create(NULL, &m->set), RM_OK);
+    pthread_t t[MIX_THREADS];
+    mix_arg_t args[MIX_THREADS];
+    for (int i = 0; i < MIX_THREADS; i++) {
+        args[i] = (mix_arg_t){m, 0x2545F491u * (unsigned)(i + 3)};
+        assert_int_equal(pthread_create(&t[i], NULL, mix_run, &args[i]), 0);
+    }
+    int round = 0;
+    while (__atomic_load_n(&m->done, __ATOMIC_ACQUIRE) < MIX_THREADS) {
+        assert_int_equal(rm_slab_apply_profile(m->set, (rm_slab_profile_t)(round++ % 4)), RM_OK);
+        assert_int_equal(rm_slab_reap(m->set, NULL), RM_OK);
+        rm_slab_stats_t st[RM_SLAB_NUM_CLASSES];
+        assert_int_equal(rm_slab_stats(m->set, st), RM_OK);
+        sched_yield();
+    }
+    for (int i = 0; i < MIX_THREADS; i++)
+        pthread_join(t[i], NULL);
+    rm_slab_stats_t st[RM_SLAB_NUM_CLASSES];
+    assert_int_equal(rm_slab_stats(m->set, st), RM_OK);
+    uint64_t active = 0, held = 0;
+    for (unsigned k = 0; k < RM_SLAB_NUM_CLASSES; k++) {
+        assert_int_equal(st[k].allocs - st[k].frees, st[k].active_objects);
+        active += st[k].active_objects;
+    }
+    for (int k = 0; k < MIX_SLOTS; k++)
+        if (m->slots[k]) {
+            held++;
+            rm_slab_free(rm_slab_cache_of(m->slots[k]), m->slots[k]);
+        }
+    assert_int_equal(active, held);
+    rm_slab_thread_flush(m->set);
+    assert_int_equal(rm_slab_reap(m->set, NULL), RM_OK);
+    assert_int_equal(rm_slab_stats(m->set, st), RM_OK);
+    for (unsigned k = 0; k < RM_SLAB_NUM_CLASSES; k++) {
+        assert_int_equal(st[k].active_objects, 0);
+        assert_int_equal(st[k].slabs, 0);
+    }
+    rm_slab_destroy(m->set);
+    free(m);
+}
+
 static void *
 alloc_free_and_exit(void *arg)
 {
@@ -715,11 +822,48 @@ test_slab_debug_fills_alloc_and_free(void **state)
     for (int i = 0; i < 128; i++)
         assert_int_equal(p[i], RM_FILL_ALLOC);
     rm_slab_free(c, p);
-#ifndef __SANITIZE_ADDRESS__
-    /* the magazine keeps the object; its bytes beyond the pointer slot show the free fill */
-    assert_int_equal(p[64], RM_FILL_FREE);
+#if !defined(__SANITIZE_ADDRESS__)
+#ifdef RM_HAVE_VALGRIND
+    if (!RUNNING_ON_VALGRIND)
+#endif
+        /* the magazine keeps the object: every byte shows the free fill */
+        assert_int_equal(p[64], RM_FILL_FREE);
 #endif
     rm_slab_cache_destroy(c);
+}
+
+/* ASan (any build) and Valgrind (debug builds) see free objects as
+ * inaccessible and allocated ones as accessible. */
+static void
+test_slab_tools_see_free_objects_as_inaccessible(void **state)
+{
+    (void)state;
+    int checked = 0;
+    rm_slab_cache_t *c = make_cache(192, NULL);
+    unsigned char *p = rm_slab_alloc(c);
+#if defined(__SANITIZE_ADDRESS__)
+    assert_false(__asan_region_is_poisoned(p, 192));
+    rm_slab_free(c, p);
+    assert_true(__asan_address_is_poisoned(p));
+    assert_true(__asan_address_is_poisoned(p + 191));
+    assert_ptr_equal(rm_slab_alloc(c), p);
+    assert_false(__asan_region_is_poisoned(p, 192));
+    checked = 1;
+#elif defined(RM_HAVE_VALGRIND)
+    if (config_debug && RUNNING_ON_VALGRIND) {
+        unsigned char vbits[16];
+        assert_int_equal(VALGRIND_GET_VBITS(p, vbits, 16), 1);
+        rm_slab_free(c, p);
+        assert_int_equal(VALGRIND_GET_VBITS(p + 64, vbits, 16), 3);   /* unaddressable */
+        assert_ptr_equal(rm_slab_alloc(c), p);
+        assert_int_equal(VALGRIND_GET_VBITS(p, vbits, 16), 1);
+        checked = 1;
+    }
+#endif
+    rm_slab_free(c, p);
+    rm_slab_cache_destroy(c);
+    if (!checked)
+        skip();
 }
 
 static void
@@ -770,6 +914,7 @@ main(void)
         cmocka_unit_test(test_slab_roles_map_to_seed_knobs),
         cmocka_unit_test(test_slab_profiles_follow_seed),
         cmocka_unit_test(test_slab_cache_create_fails_when_size_invalid),
+        cmocka_unit_test(test_slab_cache_create_fails_when_too_many_caches),
         cmocka_unit_test(test_slab_cache_create_rounds_size_to_class),
         cmocka_unit_test(test_slab_alloc_returns_distinct_aligned_objects),
         cmocka_unit_test(test_slab_free_then_alloc_reuses_object),
@@ -787,11 +932,13 @@ main(void)
         cmocka_unit_test(test_slab_alloc_returns_null_when_slab_map_fails),
         cmocka_unit_test(test_slab_cross_thread_free_balances),
         cmocka_unit_test(test_slab_stress_cross_thread_with_live_resize),
+        cmocka_unit_test(test_slab_stress_all_classes_with_reap_and_profiles),
         cmocka_unit_test(test_slab_thread_exit_returns_magazines),
         cmocka_unit_test(test_slab_destroy_unmaps_everything_when_objects_live),
         cmocka_unit_test(test_slab_set_has_every_class),
         cmocka_unit_test(test_slab_set_applies_profile_live),
         cmocka_unit_test(test_slab_debug_fills_alloc_and_free),
+        cmocka_unit_test(test_slab_tools_see_free_objects_as_inaccessible),
         cmocka_unit_test(test_slab_debug_detects_double_free),
         cmocka_unit_test(test_slab_debug_detects_foreign_pointer),
     };
