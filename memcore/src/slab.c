@@ -34,6 +34,10 @@
  * at the next free and travels through the depot with its own count. Objects
  * are therefore never dropped or duplicated by a resize.
  *
+ * Failure. A thread that cannot get magazines (their chunk cannot be mapped)
+ * allocates and frees straight on the slabs (alloc_direct, give_back) and
+ * tries to attach again at its next slow path; a free never needs memory.
+ *
  * Locks and their order: g.mu (caches table, thread list, tc attach/detach,
  * capacity) → node_t.mu (depot lists and slab lists of one node; several
  * node locks are never held together) → cache.mag_mu (magazine chunks) →
