@@ -61,8 +61,8 @@ static const char *const strategy_names[] = {"best_fit", "first_fit", "worst_fit
 
 #define MAGAZINE(ID, NAME, DEF, CLASS, SEED)                                                  \
     [ID] = {.id = ID, .name = NAME, .type = RM_KNOB_INT64, .unit = "objects",                 \
-            .description = "per-CPU magazine capacity of the " CLASS " slab class",           \
-            .def = {.i = DEF}, .min_i = 1, .max_i = 1024, .seed = SEED}
+            .description = "per-thread magazine capacity of the " CLASS " slab class",        \
+            .def = {.i = DEF}, .min_i = 1, .max_i = 256, .seed = SEED}
 
 #define THRESHOLD(ID, NAME, DEF, WHAT, SEED)                                                  \
     [ID] = {.id = ID, .name = NAME, .type = RM_KNOB_DOUBLE, .unit = "ratio",                  \
@@ -84,17 +84,17 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
              "192 B (version record)", "ours: ~24KiB per magazine, one per MVCC write"),
     MAGAZINE(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "slab.small_row_magazine", 96, "256 B (small row)",
              "seed: Magazine Sizing, Small rows 96"),
-    MAGAZINE(RM_KNOB_SLAB_TXN_METADATA_MAGAZINE, "slab.txn_metadata_magazine", 64,
-             "384 B (transaction metadata)", "ours: ~24KiB per magazine, one per transaction"),
-    MAGAZINE(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "slab.medium_row_magazine", 48,
+    MAGAZINE(RM_KNOB_SLAB_TXN_METADATA_MAGAZINE, "slab.txn_metadata_magazine", 96,
+             "384 B (transaction metadata)", "ours: as small rows; within the seed's 64-256 magazine range"),
+    MAGAZINE(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "slab.medium_row_magazine", 64,
              "512 B (medium row, small index node)",
-             "ours: seed row-heavy 64 is 4/3 of default, as small_row 128 is of 96"),
-    MAGAZINE(RM_KNOB_SLAB_LARGE_ROW_MAGAZINE, "slab.large_row_magazine", 32, "1024 B (large row)",
-             "ours: ~32KiB per magazine"),
+             "ours: the seed's 64-256 magazine range starts at 64 (row-heavy also names 64)"),
+    MAGAZINE(RM_KNOB_SLAB_LARGE_ROW_MAGAZINE, "slab.large_row_magazine", 64, "1024 B (large row)",
+             "ours: lower end of the seed's 64-256 magazine range"),
     MAGAZINE(RM_KNOB_SLAB_INDEX_NODE_MAGAZINE, "slab.index_node_magazine", 16,
              "2048 B (large index node)", "seed: Magazine Sizing, Index nodes 16"),
-    MAGAZINE(RM_KNOB_SLAB_PAGE_MAGAZINE, "slab.page_magazine", 8, "4096 B (page)",
-             "ours: ~32KiB per magazine, like index nodes"),
+    MAGAZINE(RM_KNOB_SLAB_PAGE_MAGAZINE, "slab.page_magazine", 64, "4096 B (page)",
+             "ours: lower end of the seed's 64-256 magazine range (measured in ADR 0002)"),
     [RM_KNOB_ARENA_DISABLE_ABOVE_BYTES] = {
         .id = RM_KNOB_ARENA_DISABLE_ABOVE_BYTES, .name = "arena.disable_above_bytes",
         .type = RM_KNOB_BYTES, .unit = "bytes",
@@ -276,7 +276,7 @@ static const rm_knobs_profile_entry_t env_mission_critical[] = {
 static const rm_knobs_profile_entry_t wl_oltp[] = {
     E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "256", "seed: OLTP (high lock contention) 256"),
     E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "48", "default (ours)"),
+    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "default (ours: low end of the seed's 64-256 range)"),
     E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "100", "seed: Short transactions 100"),
     E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "1000", "seed: Low query diversity (OLTP) 1_000"),
     E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "10MiB", "seed: Low query diversity (OLTP) 10 MB"),
@@ -300,7 +300,7 @@ static const rm_knobs_profile_entry_t wl_olap[] = {
 static const rm_knobs_profile_entry_t wl_mixed[] = {
     E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "128", "seed: default"),
     E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "48", "default (ours)"),
+    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "default (ours: low end of the seed's 64-256 range)"),
     E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "1000", "seed: default"),
     E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "10000", "seed: default"),
     E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "100MiB", "seed: default"),
