@@ -186,6 +186,73 @@ get_fragmentation_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, Protobuf
     return GRPC_STATUS_OK;
 }
 
+/* "slab.lock_entry_magazine" → "lock_entry": the seed's use of a size class. */
+static char *
+slab_role_name(rm_rpc_ctx_t *ctx, unsigned cls)
+{
+    const rm_knob_def_t *d = rm_knobs_def((rm_knob_id_t)(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE + cls));
+    const char *start = strchr(d->name, '.') + 1, *end = strstr(d->name, "_magazine");
+    char buf[64];
+    snprintf(buf, sizeof buf, "%.*s", (int)(end ? end - start : (long)strlen(start)), start);
+    return rm_rpc_strdup(ctx, buf);
+}
+
+static grpc_status_code
+get_slab_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__SlabStats *resp = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->slab)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetSlabStats: this server hosts no slab allocator");
+    rm_slab_stats_t st[RM_SLAB_NUM_CLASSES];
+    rm_status_t rs = rm_slab_stats(node->slab, st);
+    if (rs != RM_OK)
+        return rm_rpc_fail(ctx, rm_rpc_status_from_rm(rs), "slab statistics: %s", rm_strerror(rs));
+    resp->numa_available = rm_slab_numa_available();
+    resp->classes = rm_rpc_alloc(ctx, RM_SLAB_NUM_CLASSES * sizeof *resp->classes);
+    if (!resp->classes)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
+        Rustymem__V1__SlabClassStats *c = rm_rpc_alloc(ctx, sizeof *c);
+        if (!c)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        rustymem__v1__slab_class_stats__init(c);
+        c->object_size_bytes = st[i].object_size;
+        c->name = slab_role_name(ctx, i);
+        c->magazine_capacity = st[i].magazine_capacity;
+        c->allocs_total = st[i].allocs;
+        c->frees_total = st[i].frees;
+        c->active_objects = st[i].active_objects;
+        c->slabs = st[i].slabs;
+        c->used_bytes = st[i].bytes_in_use;
+        c->held_bytes = st[i].bytes_held;
+        c->magazine_hit_ratio = st[i].magazine_hit_ratio;
+        c->depot_gets_total = st[i].depot_gets;
+        c->depot_puts_total = st[i].depot_puts;
+        c->nodes = rm_rpc_alloc(ctx, (st[i].nodes ? st[i].nodes : 1) * sizeof *c->nodes);
+        if (!c->nodes)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        for (uint32_t n = 0; n < st[i].nodes && n < RM_SLAB_MAX_NODES; n++) {
+            Rustymem__V1__SlabNodeStats *ns = rm_rpc_alloc(ctx, sizeof *ns);
+            if (!ns)
+                return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            rustymem__v1__slab_node_stats__init(ns);
+            ns->numa_node = st[i].node[n].node;
+            ns->slabs = st[i].node[n].slabs;
+            ns->held_bytes = st[i].node[n].bytes_held;
+            ns->depot_full_magazines = st[i].node[n].depot_full;
+            ns->depot_empty_magazines = st[i].node[n].depot_empty;
+            c->nodes[c->n_nodes++] = ns;
+        }
+        if (st[i].nodes > resp->numa_nodes)
+            resp->numa_nodes = st[i].nodes;
+        resp->metadata_bytes += st[i].metadata_bytes;
+        resp->reaped_bytes_total += st[i].reaped_slabs * (uint64_t)RM_SLAB_SLAB_BYTES;
+        resp->classes[resp->n_classes++] = c;
+    }
+    return GRPC_STATUS_OK;
+}
+
 /* Statistics of modules that rustymemd does not host yet. */
 static grpc_status_code
 not_wired(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
@@ -201,7 +268,7 @@ static const rm_rpc_method_t memory_methods[] = {
     RM_RPC_UNARY_METHOD(MS "GetMemoryStats", rustymem__v1__get_memory_stats_request__descriptor,
                         rustymem__v1__memory_stats__descriptor, RM_ROLE_READER, get_memory_stats),
     RM_RPC_UNARY_METHOD(MS "GetSlabStats", rustymem__v1__get_slab_stats_request__descriptor,
-                        rustymem__v1__slab_stats__descriptor, RM_ROLE_READER, not_wired),
+                        rustymem__v1__slab_stats__descriptor, RM_ROLE_READER, get_slab_stats),
     RM_RPC_UNARY_METHOD(MS "GetArenaStats", rustymem__v1__get_arena_stats_request__descriptor,
                         rustymem__v1__arena_stats__descriptor, RM_ROLE_READER, not_wired),
     RM_RPC_UNARY_METHOD(MS "GetBufferPoolStats", rustymem__v1__get_buffer_pool_stats_request__descriptor,

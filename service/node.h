@@ -12,6 +12,7 @@
 
 #include "rpc.h"
 #include "rustymem/knobs.h"
+#include "rustymem/slab.h"
 #include "rustymem/sysinfo.h"
 
 #ifdef __cplusplus
@@ -25,6 +26,8 @@ typedef struct rm_node {
     rm_sysinfo_paths_t sysinfo_paths; /* NULL roots = live system */
     uint64_t budget_override_bytes;  /* memory.budget_bytes knob; 0 = auto; atomic */
     rm_knobs_t *knobs;               /* the knob registry; NULL = TuningService unavailable */
+    /* memcore modules hosted by the agent (NULL = not hosted); set before serving, then read-only */
+    rm_slab_t *slab;
     /*
      * Audit sink for every mutating call (identity, RPC, what changed as
      * "before -> after", result). NULL = no audit. Must be thread-safe.

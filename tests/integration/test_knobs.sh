@@ -12,6 +12,15 @@ expect_exit 0 ctl knobs set pressure.warning_threshold=0.6 pressure.critical_thr
 grep -q "AUDIT .*SetKnobs pressure.warning_threshold: 0.7 -> 0.6" "$TMP/agent.log" || fail "no audit line"
 pass "two knobs set together, audited"
 
+slab_cap() { ctl --output json stats slab | /usr/bin/python3 -c "import json,sys; print({c['name']: c['magazine_capacity'] for c in json.load(sys.stdin)['classes']}['$1'])"; }
+[ "$(slab_cap lock_entry)" = "128" ] || fail "slab lock_entry default"
+expect_exit 0 ctl knobs set slab.lock_entry_magazine=256
+[ "$(slab_cap lock_entry)" = "256" ] || fail "slab lock_entry not changed live"
+expect_exit 1 ctl knobs set slab.lock_entry_magazine=300
+grep -q "out of range" <<<"$ERR" || fail "magazine range: $ERR"
+[ "$(slab_cap lock_entry)" = "256" ] || fail "a rejected magazine value reached the slab"
+pass "slab magazine knob applies live and shows in stats slab"
+
 cp "$TMP/data/knobs.auto.ini" "$TMP/before.ini"
 expect_exit 1 ctl knobs set pressure.warning_threshold=1.7 pool.min_size=20
 grep -q "INVALID_ARGUMENT: pressure.warning_threshold = 1.7: out of range" <<<"$ERR" || fail "message: $ERR"
@@ -37,6 +46,8 @@ pass "changes survive a restart"
 
 expect_exit 0 ctl knobs apply-profile oltp mission_critical
 [ "$(value_of slab.lock_entry_magazine)" = "256" ] || fail "OLTP lock_entry_magazine"
+expect_exit 0 ctl knobs apply-profile mixed production
+[ "$(slab_cap lock_entry)" = "128" ] || fail "profile did not reach the slab"
 [ "$(value_of pressure.history_size)" = "120" ] || fail "mission-critical history_size"
 expect_exit 2 ctl knobs apply-profile webscale production
 expect_exit 0 ctl knobs list pressure.
