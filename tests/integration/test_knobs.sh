@@ -46,9 +46,9 @@ pass "changes survive a restart"
 
 expect_exit 0 ctl knobs apply-profile oltp mission_critical
 [ "$(value_of slab.lock_entry_magazine)" = "256" ] || fail "OLTP lock_entry_magazine"
+[ "$(value_of pressure.history_size)" = "120" ] || fail "mission-critical history_size"
 expect_exit 0 ctl knobs apply-profile mixed production
 [ "$(slab_cap lock_entry)" = "128" ] || fail "profile did not reach the slab"
-[ "$(value_of pressure.history_size)" = "120" ] || fail "mission-critical history_size"
 expect_exit 2 ctl knobs apply-profile webscale production
 expect_exit 0 ctl knobs list pressure.
 grep -q "pressure.emergency_threshold" <<<"$OUT" || fail "list by prefix"
