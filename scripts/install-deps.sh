@@ -9,7 +9,11 @@ PACKAGES=(
   libjemalloc-dev libnuma-dev libssl-dev libcmocka-dev libjansson-dev libmimalloc-dev
   libinih-dev libmicrohttpd-dev libsystemd-dev
   python3 python3-grpcio python3-protobuf python3-grpc-tools
+  openssl yamllint prometheus systemd
 )
+# Node.js and npm (manifest validation): any installation will do; Debian's
+# packages only when the machine has none.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
