@@ -69,7 +69,7 @@ typedef struct tree {
     size_t max_bytes;         /* bytes; 0 until the profile is chosen */
     size_t initial_bytes;     /* bytes */
     uint64_t held;            /* bytes of blocks in the tree; atomic */
-    uint64_t used;            /* bytes handed out in the tree; atomic */
+    uint64_t base;            /* bytes handed out in closed (non-tail) blocks, Σ ctx->closed; atomic */
     uint64_t peak_used;       /* bytes; atomic */
     uint64_t rollbacks;       /* atomic */
     uint64_t limit_hits;      /* atomic */
@@ -81,10 +81,9 @@ typedef struct tree {
 } tree_t;
 
 struct rm_arena {
-    char *ptr;                /* next free byte in the tail block; owner only */
-    char *end;                /* end of the tail block; owner only */
-    void *last;               /* most recent chunk, for rm_arena_free */
-    uint64_t used;            /* bytes handed out by this context; atomic */
+    rm_arena_hot_t hot;       /* ptr/end of the tail block: must come first (inline alloc) */
+    char *start;              /* data start of the tail block, NULL if none; atomic */
+    uint64_t closed;          /* bytes handed out in chain blocks before the tail; atomic */
     tree_t *tree;
     blk_t *first, *tail, *spare;   /* owner only */
     size_t next_block;        /* bytes of the next standard block; 0 = not set */
@@ -149,8 +148,10 @@ rm_arena_profile_for_hint(size_t hint_bytes)
 {
     if (hint_bytes == 0)
         return RM_ARENA_PROFILE_AUTO;
+    /* a hint is an estimate: keep a quarter of max_size as headroom for
+     * block tails and underestimates (2 000 000 still gives Medium) */
     for (int p = 0; p < RM_ARENA_PROFILE_COUNT; p++)
-        if (hint_bytes <= profiles[p].max)
+        if (hint_bytes <= profiles[p].max - profiles[p].max / 4)
             return (rm_arena_profile_t)p;
     return RM_ARENA_PROFILE_HUGE;
 }
@@ -270,11 +271,41 @@ ctx_drop_spares(rm_arena_t *a)
     }
 }
 
-static void
-note_peak(tree_t *t)
+/* Bytes handed out in the tail block; safe from any thread (a torn view of
+ * ptr/start during a block change gives 0 for the tail). */
+static uint64_t
+tail_used(const rm_arena_t *a)
 {
-    if (t->used > t->peak_used)
-        ST(&t->peak_used, t->used);
+    char *s = LD(&a->start), *p = LD(&a->hot.ptr), *e = LD(&a->hot.end);
+    return s && p >= s && p <= e ? (uint64_t)(p - s) : 0;
+}
+
+static uint64_t
+ctx_used(const rm_arena_t *a)
+{
+    return LD(&a->closed) + tail_used(a);
+}
+
+static rm_arena_t *dfs_next(rm_arena_t *a, rm_arena_t *root);
+
+/* Σ used over the tree's contexts; caller holds t->mu. */
+static uint64_t
+tree_used_locked(tree_t *t)
+{
+    uint64_t u = LD(&t->base);
+    for (rm_arena_t *x = t->root; x; x = dfs_next(x, t->root))
+        u += tail_used(x);
+    return u;
+}
+
+/* Sample the tree's used bytes for peak_used (lower bound: counts the tail
+ * of `a` only, closed blocks of every context). */
+static void
+note_peak(tree_t *t, const rm_arena_t *a)
+{
+    uint64_t u = LD(&t->base) + tail_used(a);
+    if (u > t->peak_used)
+        ST(&t->peak_used, u);
 }
 
 /* ---- manager ---------------------------------------------------------------- */
@@ -285,8 +316,11 @@ report_arena(void *ctx, rm_component_usage_t *out)
     rm_arena_mgr_t *m = ctx;
     uint64_t used = 0;
     pthread_mutex_lock(&m->mu);
-    for (tree_t *t = m->trees; t; t = t->mnext)
-        used += LD(&t->used);
+    for (tree_t *t = m->trees; t; t = t->mnext) {
+        pthread_mutex_lock(&t->mu);
+        used += tree_used_locked(t);
+        pthread_mutex_unlock(&t->mu);
+    }
     pthread_mutex_unlock(&m->mu);
     out->used_bytes = used;
     out->held_bytes = LD(&m->held);
@@ -416,7 +450,9 @@ rm_arena_mgr_stats(rm_arena_mgr_t *m, rm_arena_mgr_stats_t *out)
             out->live_by_profile[p]++;
         else
             out->live_auto++;
-        out->used_bytes += LD(&t->used);
+        pthread_mutex_lock(&t->mu);
+        out->used_bytes += tree_used_locked(t);
+        pthread_mutex_unlock(&t->mu);
         out->rollbacks += LD(&t->rollbacks);
         out->limit_hits += LD(&t->limit_hits);
     }
@@ -508,6 +544,13 @@ ctx_grow(rm_arena_t *a, size_t need)
     if (standard && a->next_block < cap)
         a->next_block = a->next_block * 2 < cap ? a->next_block * 2 : cap;
 attach:
+    note_peak(t, a);
+    if (a->start) {
+        /* close the tail: what it handed out moves into closed/base */
+        uint64_t consumed = (uint64_t)(a->hot.ptr - a->start);
+        ST(&a->closed, a->closed + consumed);
+        ST(&t->base, t->base + consumed);
+    }
     b->next = NULL;
     b->prev = a->tail;
     if (a->tail)
@@ -515,13 +558,14 @@ attach:
     else
         a->first = b;
     a->tail = b;
-    a->ptr = (char *)b + BLK_HDR;
-    a->end = (char *)b + b->size;
+    ST(&a->start, (char *)b + BLK_HDR);
+    ST(&a->hot.ptr, (char *)b + BLK_HDR);
+    ST(&a->hot.end, (char *)b + b->size);
     return RM_OK;
 }
 
 static rm_status_t
-alloc_slow(rm_arena_t *a, size_t bytes, void **out)
+alloc_status(rm_arena_t *a, size_t bytes, void **out)
 {
     if (bytes == 0)
         return RM_EINVAL;
@@ -533,16 +577,13 @@ alloc_slow(rm_arena_t *a, size_t bytes, void **out)
     size_t n = rm__align_up(bytes, RM_ARENA_ALIGN);
     if (t->max_bytes == 0)
         tree_set_profile(t, rm_arena_profile_for_first_alloc(bytes));
-    if ((size_t)(a->end - a->ptr) < n) {
+    if ((size_t)(a->hot.end - a->hot.ptr) < n) {
         rm_status_t st = ctx_grow(a, n + BLK_HDR);
         if (st != RM_OK)
             return st;
     }
-    char *p = a->ptr;
-    a->ptr = p + n;
-    a->last = p;
-    ST(&a->used, a->used + n);
-    ST(&t->used, t->used + n);
+    char *p = a->hot.ptr;
+    ST(&a->hot.ptr, p + n);
     RM_UNPOISON(p, n);
     if (config_debug)
         memset(p, RM_FILL_ALLOC, n);
@@ -551,22 +592,10 @@ alloc_slow(rm_arena_t *a, size_t bytes, void **out)
 }
 
 void *
-rm_arena_alloc(rm_arena_t *a, size_t bytes)
+rm__arena_alloc_slow(rm_arena_t *a, size_t bytes)
 {
-    size_t n = (bytes + (RM_ARENA_ALIGN - 1)) & ~(size_t)(RM_ARENA_ALIGN - 1);
-    char *p = a->ptr;
-    if (RM_LIKELY(n - 1 < (size_t)(a->end - p))) {   /* n == 0 wraps and fails */
-        a->ptr = p + n;
-        a->last = p;
-        ST(&a->used, a->used + n);
-        ST(&a->tree->used, a->tree->used + n);
-        RM_UNPOISON(p, n);
-        if (config_debug)
-            memset(p, RM_FILL_ALLOC, n);
-        return p;
-    }
     void *out = NULL;
-    return alloc_slow(a, bytes, &out) == RM_OK ? out : NULL;
+    return alloc_status(a, bytes, &out) == RM_OK ? out : NULL;
 }
 
 rm_status_t
@@ -574,27 +603,19 @@ rm_arena_alloc_ex(rm_arena_t *a, size_t bytes, void **out)
 {
     if (!a || !out)
         return RM_EINVAL;
-    if (bytes == 0)
-        return RM_EINVAL;
-    size_t n = rm__align_up(bytes, RM_ARENA_ALIGN);
-    if (n >= bytes && n <= (size_t)(a->end - a->ptr)) {
-        *out = rm_arena_alloc(a, bytes);
-        return RM_OK;
-    }
-    return alloc_slow(a, bytes, out);
+    return alloc_status(a, bytes, out);
 }
 
 void
-rm_arena_free(rm_arena_t *a, void *p)
+rm_arena_free(rm_arena_t *a, void *p, size_t bytes)
 {
-    if (!a || !p || p != a->last)
+    size_t n = rm__align_up(bytes, RM_ARENA_ALIGN);
+    if (!a || !p || n < bytes || !a->start)
         return;
-    size_t n = (size_t)(a->ptr - (char *)p);
-    note_peak(a->tree);
-    a->ptr = p;
-    a->last = NULL;
-    ST(&a->used, a->used - n);
-    ST(&a->tree->used, a->tree->used - n);
+    if ((char *)p < a->start || (char *)p + n != a->hot.ptr)
+        return;   /* not the most recent chunk */
+    note_peak(a->tree, a);
+    ST(&a->hot.ptr, (char *)p);
     if (config_debug)
         memset(p, RM_FILL_FREE, n);
     RM_POISON(p, n);
@@ -683,6 +704,7 @@ rm_arena_create_child(rm_arena_t *parent, const char *name, rm_arena_t **out)
 static void
 ctx_release_blocks(rm_arena_t *a, int keep_first)
 {
+    note_peak(a->tree, a);
     ctx_drop_spares(a);
     blk_t *b = a->first;
     blk_t *keep = NULL;
@@ -695,23 +717,25 @@ ctx_release_blocks(rm_arena_t *a, int keep_first)
         ctx_drop_block(a, b);
         b = next;
     }
+    tree_t *t = a->tree;
     a->first = a->tail = keep;
+    ST(&t->base, t->base - a->closed);
+    ST(&a->closed, 0);
     if (keep) {
         keep->next = NULL;
         keep->prev = NULL;
-        a->ptr = (char *)keep + BLK_HDR;
-        a->end = (char *)keep + keep->size;
+        char *d = (char *)keep + BLK_HDR;
+        ST(&a->start, d);
+        ST(&a->hot.ptr, d);
+        ST(&a->hot.end, (char *)keep + keep->size);
         if (config_debug)
-            memset(a->ptr, RM_FILL_FREE, (size_t)(a->end - a->ptr));
-        RM_POISON(a->ptr, (size_t)(a->end - a->ptr));
+            memset(d, RM_FILL_FREE, keep->size - BLK_HDR);
+        RM_POISON(d, keep->size - BLK_HDR);
     } else {
-        a->ptr = a->end = NULL;
+        ST(&a->start, (char *)NULL);
+        ST(&a->hot.ptr, (char *)NULL);
+        ST(&a->hot.end, (char *)NULL);
     }
-    a->last = NULL;
-    tree_t *t = a->tree;
-    note_peak(t);
-    ST(&t->used, t->used - a->used);
-    ST(&a->used, 0);
 }
 
 void
@@ -768,8 +792,9 @@ void
 rm_arena_mark(rm_arena_t *a, rm_arena_mark_t *mk)
 {
     mk->block = a->tail;
-    mk->ptr = a->ptr;
-    mk->used = a->used;
+    mk->ptr = a->hot.ptr;
+    mk->closed = a->closed;
+    mk->used = a->closed + (a->start ? (uint64_t)(a->hot.ptr - a->start) : 0);
     mk->epoch = a->epoch;
 }
 
@@ -790,14 +815,14 @@ rm_arena_rollback(rm_arena_t *a, const rm_arena_mark_t *mk)
 {
     if (!a || !mk)
         return RM_EINVAL;
-    if (mk->epoch != a->epoch || mk->used > a->used)
+    if (mk->epoch != a->epoch || mk->used > ctx_used(a) || mk->closed > a->closed)
         return RM_ESTATE;
     if (config_debug && !chain_has(a, mk->block))
         return RM_ESTATE;
     blk_t *mb = mk->block;
     tree_t *t = a->tree;
     blk_t *cut = mb ? mb->next : a->first;
-    note_peak(t);
+    note_peak(t, a);
     if (config_debug && mb)
         memset(mk->ptr, RM_FILL_FREE, (size_t)((char *)mb + mb->size - mk->ptr));
     if (mb)
@@ -819,11 +844,11 @@ rm_arena_rollback(rm_arena_t *a, const rm_arena_mark_t *mk)
             a->first = NULL;
         a->tail = mb;
     }
-    a->ptr = mk->ptr;
-    a->end = mb ? (char *)mb + mb->size : NULL;
-    a->last = NULL;
-    ST(&t->used, t->used - (a->used - mk->used));
-    ST(&a->used, mk->used);
+    ST(&t->base, t->base - (a->closed - mk->closed));
+    ST(&a->closed, mk->closed);
+    ST(&a->start, mb ? (char *)mb + BLK_HDR : (char *)NULL);
+    ST(&a->hot.ptr, mk->ptr);
+    ST(&a->hot.end, mb ? (char *)mb + mb->size : (char *)NULL);
     ST(&t->rollbacks, t->rollbacks + 1);
     return RM_OK;
 }
@@ -844,7 +869,9 @@ rm_arena_stats(const rm_arena_t *a, rm_arena_stats_t *out)
     out->txn_id = t->txn_id;
     out->profile = (rm_arena_profile_t)LD(&t->profile);
     out->max_bytes = out->profile == RM_ARENA_PROFILE_AUTO ? 0 : profiles[out->profile].max;
-    out->used_bytes = LD(&t->used);
+    pthread_mutex_lock(&t->mu);
+    out->used_bytes = tree_used_locked(t);
+    pthread_mutex_unlock(&t->mu);
     out->held_bytes = LD(&t->held);
     uint64_t peak = LD(&t->peak_used);
     out->peak_used_bytes = peak > out->used_bytes ? peak : out->used_bytes;
@@ -888,7 +915,7 @@ rm_arena_mgr_contexts(rm_arena_mgr_t *m, rm_arena_context_info_t *out, size_t ca
                 r->txn_id = t->txn_id;
                 r->profile = (rm_arena_profile_t)LD(&t->profile);
                 r->total_bytes = LD(&a->held);
-                r->used_bytes = LD(&a->used);
+                r->used_bytes = ctx_used(a);
                 r->free_bytes = r->total_bytes > r->used_bytes ? r->total_bytes - r->used_bytes : 0;
                 r->blocks = LD(&a->nblocks);
             }
@@ -917,21 +944,23 @@ check_ctx(const rm_arena_t *a, uint64_t *held, uint64_t *used, uint32_t *blocks)
     if (prev != a->tail)
         return RM_ECORRUPT;
     if (a->tail) {
-        if (a->ptr < (char *)a->tail + BLK_HDR || a->ptr > a->end ||
-            a->end != (char *)a->tail + a->tail->size)
+        if (a->start != (char *)a->tail + BLK_HDR || a->hot.ptr < a->start ||
+            a->hot.ptr > a->hot.end || a->hot.end != (char *)a->tail + a->tail->size)
             return RM_ECORRUPT;
-        consumed += (uint64_t)(a->ptr - ((char *)a->tail + BLK_HDR));
-    } else if (a->ptr || a->end) {
+        if (a->closed > consumed)
+            return RM_ECORRUPT;
+        consumed += (uint64_t)(a->hot.ptr - a->start);
+    } else if (a->hot.ptr || a->hot.end || a->start || a->closed) {
         return RM_ECORRUPT;
     }
     for (const blk_t *b = a->spare; b; b = b->next) {
         h += b->size;
         nb++;
     }
-    if (h != a->held || nb != a->nblocks || a->used > consumed)
+    if (h != a->held || nb != a->nblocks)
         return RM_ECORRUPT;
     *held += h;
-    *used += a->used;
+    *used += a->closed;
     *blocks += nb;
     return RM_OK;
 }
@@ -958,7 +987,7 @@ rm_arena_check(const rm_arena_t *a)
     pthread_mutex_unlock(&t->mu);
     if (st != RM_OK)
         return st;
-    if (held != t->held || used != t->used || blocks != t->blocks || contexts != t->contexts)
+    if (held != t->held || used != t->base || blocks != t->blocks || contexts != t->contexts)
         return RM_ECORRUPT;
     if (t->max_bytes && held > t->max_bytes)
         return RM_ECORRUPT;
@@ -967,8 +996,8 @@ rm_arena_check(const rm_arena_t *a)
 
 /* ---- methods table --------------------------------------------------------------- */
 
-static void *m_alloc(void *self, size_t bytes) { return rm_arena_alloc(self, bytes); }
-static void m_free(void *self, void *p) { rm_arena_free(self, p); }
+static void *m_alloc(void *self, size_t bytes) { return rm__arena_alloc_slow(self, bytes); }
+static void m_free(void *self, void *p) { (void)self; (void)p; }
 static void m_reset(void *self) { rm_arena_reset(self); }
 static void m_destroy(void *self) { rm_arena_destroy(self); }
 static size_t m_usable_size(void *self, const void *p) { return 0; }

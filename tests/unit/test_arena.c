@@ -46,10 +46,12 @@ test_arena_profile_for_hint_2mb_is_medium(void **state)
     (void)state;
     assert_int_equal(rm_arena_profile_for_hint(2000000), RM_ARENA_PROFILE_MEDIUM);
     assert_int_equal(rm_arena_profile_for_hint(1), RM_ARENA_PROFILE_TINY);
-    assert_int_equal(rm_arena_profile_for_hint(64 * KiB), RM_ARENA_PROFILE_TINY);
-    assert_int_equal(rm_arena_profile_for_hint(64 * KiB + 1), RM_ARENA_PROFILE_SMALL);
+    assert_int_equal(rm_arena_profile_for_hint(48 * KiB), RM_ARENA_PROFILE_TINY);
+    assert_int_equal(rm_arena_profile_for_hint(48 * KiB + 1), RM_ARENA_PROFILE_SMALL);
+    assert_int_equal(rm_arena_profile_for_hint(3 * MiB), RM_ARENA_PROFILE_MEDIUM);
     assert_int_equal(rm_arena_profile_for_hint(20 * MiB), RM_ARENA_PROFILE_LARGE);
     assert_int_equal(rm_arena_profile_for_hint(90 * MiB), RM_ARENA_PROFILE_HUGE);
+    assert_int_equal(rm_arena_profile_for_hint(300 * MiB), RM_ARENA_PROFILE_HUGE);
     assert_int_equal(rm_arena_profile_for_hint(0), RM_ARENA_PROFILE_AUTO);
 }
 
@@ -319,11 +321,11 @@ test_arena_free_returns_last_chunk_only(void **state)
     assert_int_equal(rm_arena_create_profile(m, 1, RM_ARENA_PROFILE_TINY, &a), RM_OK);
     void *x = rm_arena_alloc(a, 32);
     void *y = rm_arena_alloc(a, 32);
-    rm_arena_free(a, x);   /* not the last: no-op */
+    rm_arena_free(a, x, 32);   /* not the last: no-op */
     rm_arena_stats_t st;
     rm_arena_stats(a, &st);
     assert_int_equal(st.used_bytes, 64);
-    rm_arena_free(a, y);
+    rm_arena_free(a, y, 32);
     rm_arena_stats(a, &st);
     assert_int_equal(st.used_bytes, 32);
     assert_ptr_equal(rm_arena_alloc(a, 16), y);

@@ -66,8 +66,9 @@ const char *rm_arena_profile_name(rm_arena_profile_t p);
 rm_status_t rm_arena_profile_sizes(rm_arena_profile_t p, size_t *initial_bytes, size_t *max_bytes);
 
 /* Profile for a size hint in bytes: the smallest profile whose max_size holds
- * the hint (2 000 000 → Medium, as in the seed); hints above the Huge max give
- * Huge; 0 gives RM_ARENA_PROFILE_AUTO. Pure function. */
+ * the hint with a quarter of headroom (hint ≤ 3/4 max_size; 2 000 000 →
+ * Medium, as in the seed); larger hints give Huge; 0 gives
+ * RM_ARENA_PROFILE_AUTO. Pure function. */
 rm_arena_profile_t rm_arena_profile_for_hint(size_t hint_bytes);
 
 /* Profile for a first allocation of `bytes` on an AUTO arena: the smallest
@@ -153,27 +154,61 @@ void rm_arena_destroy(rm_arena_t *a);
 void rm_arena_reset(rm_arena_t *a);
 
 /*
+ * The hot part of a context, public only so that rm_arena_alloc can be
+ * inlined (a bump allocation is a compare and a store; an out-of-line call
+ * would cost more than the allocation). Every rm_arena_t begins with it.
+ * Fields are private: ptr/end are written by the owning thread only, with
+ * relaxed atomic stores so that stats readers may load them.
+ */
+typedef struct rm_arena_hot {
+    char *ptr;   /* next free byte in the current block */
+    char *end;   /* end of the current block */
+} rm_arena_hot_t;
+
+/* Out-of-line path of rm_arena_alloc (new block, profile choice, limits,
+ * debug fills). Same contract as rm_arena_alloc. */
+void *rm__arena_alloc_slow(rm_arena_t *a, size_t bytes);
+
+/*
  * Allocate `bytes` (> 0) aligned to RM_ARENA_ALIGN. Hot path: returns NULL on
  * failure — when the tree would exceed max_size (counted as a limit hit) or
  * no block can be mapped — with the arena unchanged and usable. The memory
  * lives until the chunk is rolled back, reset or destroyed. Not thread-safe
- * within a tree.
+ * within a tree. Debug and ASan builds always take the out-of-line path
+ * (fill patterns, poisoning).
  */
-void *rm_arena_alloc(rm_arena_t *a, size_t bytes);
+static inline void *
+rm_arena_alloc(rm_arena_t *a, size_t bytes)
+{
+#if defined(RM_DEBUG) || defined(__SANITIZE_ADDRESS__)
+    return rm__arena_alloc_slow(a, bytes);
+#else
+    rm_arena_hot_t *h = (rm_arena_hot_t *)(void *)a;
+    size_t n = (bytes + (RM_ARENA_ALIGN - 1)) & ~(size_t)(RM_ARENA_ALIGN - 1);
+    char *p = h->ptr;
+    if (__builtin_expect(n - 1 < (size_t)(h->end - p), 1)) {   /* n == 0 wraps and fails */
+        __atomic_store_n(&h->ptr, p + n, __ATOMIC_RELAXED);
+        return p;
+    }
+    return rm__arena_alloc_slow(a, bytes);
+#endif
+}
 
 /* As rm_arena_alloc but says why: RM_OK and *out; RM_EINVAL (bytes 0, NULL
  * out); RM_ELIMIT (max_size reached); RM_ENOMEM (page source failed). */
 rm_status_t rm_arena_alloc_ex(rm_arena_t *a, size_t bytes, void **out);
 
-/* Give back `p` if it is the context's most recent allocation; otherwise a
- * no-op (the memory returns at rollback/reset/destroy). NULL is a no-op. */
-void rm_arena_free(rm_arena_t *a, void *p);
+/* Give back `p` (of `bytes`, as allocated) if it is the context's most recent
+ * allocation; otherwise a no-op (the memory returns at rollback, reset or
+ * destroy). NULL is a no-op. */
+void rm_arena_free(rm_arena_t *a, void *p, size_t bytes);
 
 /* A position in one context; a plain value the caller keeps (e.g. on the
  * stack). Fields are private. */
 typedef struct rm_arena_mark {
     void *block;
     char *ptr;
+    uint64_t closed;
     uint64_t used;
     uint64_t epoch;
 } rm_arena_mark_t;
@@ -209,8 +244,10 @@ typedef struct rm_arena_stats {
     uint32_t blocks;           /* blocks in the tree */
 } rm_arena_stats_t;
 
-/* Stats of the tree `a` belongs to. Callable from any thread while the owner
- * allocates (figures are a racy but consistent-enough snapshot). */
+/* Stats of the tree `a` belongs to. Exact when called by the owning thread;
+ * callable from any thread while the owner allocates (then a snapshot that
+ * may be off by allocations racing with it). peak_used_bytes is sampled at
+ * block changes, rollbacks, resets and destroys of children. */
 void rm_arena_stats(const rm_arena_t *a, rm_arena_stats_t *out);
 
 /* Global statistics of a manager; sizes in bytes. */
@@ -255,8 +292,8 @@ rm_status_t rm_arena_check(const rm_arena_t *a);
 
 /*
  * The common allocator methods table (STYLE.md) as an arena fills it; `self`
- * is an rm_arena_t *. usable_size returns 0 (no per-chunk header); free is
- * rm_arena_free; stats fills an rm_arena_stats_t.
+ * is an rm_arena_t *. usable_size returns 0 and free is a no-op (no
+ * per-chunk header: sizes are unknown); stats fills an rm_arena_stats_t.
  */
 typedef struct rm_arena_methods {
     void *(*alloc)(void *self, size_t bytes);
