@@ -170,6 +170,17 @@ rm_arena_profile_for_first_alloc(size_t bytes)
 
 /* ---- blocks ---------------------------------------------------------------- */
 
+/* Mark [p, p+n) as free memory: 0x55 in debug builds, poisoned for ASan. */
+static void
+retire_range(void *p, size_t n)
+{
+    if (config_debug) {
+        RM_UNPOISON(p, n);
+        memset(p, RM_FILL_FREE, n);
+    }
+    RM_POISON(p, n);
+}
+
 static int
 cache_class(size_t size)
 {
@@ -235,9 +246,7 @@ block_put(rm_arena_mgr_t *m, blk_t *b)
     if (c >= 0) {
         pthread_mutex_lock(&m->cache_mu);
         if (m->cached + b->size <= LD(&m->cache_cap)) {
-            if (config_debug)
-                memset((char *)b + BLK_HDR, RM_FILL_FREE, b->size - BLK_HDR);
-            RM_POISON((char *)b + BLK_HDR, b->size - BLK_HDR);
+            retire_range((char *)b + BLK_HDR, b->size - BLK_HDR);
             b->next = m->cache[c];
             m->cache[c] = b;
             ST(&m->cached, m->cached + b->size);
@@ -616,9 +625,7 @@ rm_arena_free(rm_arena_t *a, void *p, size_t bytes)
         return;   /* not the most recent chunk */
     note_peak(a->tree, a);
     ST(&a->hot.ptr, (char *)p);
-    if (config_debug)
-        memset(p, RM_FILL_FREE, n);
-    RM_POISON(p, n);
+    retire_range(p, n);
 }
 
 static rm_status_t
@@ -728,9 +735,7 @@ ctx_release_blocks(rm_arena_t *a, int keep_first)
         ST(&a->start, d);
         ST(&a->hot.ptr, d);
         ST(&a->hot.end, (char *)keep + keep->size);
-        if (config_debug)
-            memset(d, RM_FILL_FREE, keep->size - BLK_HDR);
-        RM_POISON(d, keep->size - BLK_HDR);
+        retire_range(d, keep->size - BLK_HDR);
     } else {
         ST(&a->start, (char *)NULL);
         ST(&a->hot.ptr, (char *)NULL);
@@ -823,18 +828,13 @@ rm_arena_rollback(rm_arena_t *a, const rm_arena_mark_t *mk)
     tree_t *t = a->tree;
     blk_t *cut = mb ? mb->next : a->first;
     note_peak(t, a);
-    if (config_debug && mb)
-        memset(mk->ptr, RM_FILL_FREE, (size_t)((char *)mb + mb->size - mk->ptr));
     if (mb)
-        RM_POISON(mk->ptr, (size_t)((char *)mb + mb->size - mk->ptr));
+        retire_range(mk->ptr, (size_t)((char *)mb + mb->size - mk->ptr));
     if (cut) {
         /* O(1) splice of cut..tail onto the spare list */
 #if defined(__SANITIZE_ADDRESS__) || defined(RM_DEBUG)
-        for (blk_t *x = cut; x; x = x->next) {
-            if (config_debug)
-                memset((char *)x + BLK_HDR, RM_FILL_FREE, x->size - BLK_HDR);
-            RM_POISON((char *)x + BLK_HDR, x->size - BLK_HDR);
-        }
+        for (blk_t *x = cut; x; x = x->next)
+            retire_range((char *)x + BLK_HDR, x->size - BLK_HDR);
 #endif
         a->tail->next = a->spare;
         a->spare = cut;
