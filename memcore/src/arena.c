@@ -245,7 +245,10 @@ block_put(rm_arena_mgr_t *m, blk_t *b)
     int c = cache_class(b->size);
     if (c >= 0) {
         pthread_mutex_lock(&m->cache_mu);
-        if (m->cached + b->size <= LD(&m->cache_cap)) {
+        uint64_t cap = LD(&m->cache_cap);
+        /* blocks up to cap/8 only: a few big blocks would crowd out the
+         * small ones that OLTP transactions recycle all the time */
+        if (b->size <= cap / 8 && m->cached + b->size <= cap) {
             retire_range((char *)b + BLK_HDR, b->size - BLK_HDR);
             b->next = m->cache[c];
             m->cache[c] = b;

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <pthread.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -475,6 +476,59 @@ test_arena_methods_table(void **state)
     rm_arena_mgr_destroy(m);
 }
 
+typedef struct reader_arg {
+    rm_arena_mgr_t *m;
+    int stop;
+    uint64_t snapshots;
+} reader_arg_t;
+
+static void *
+reader_main(void *p)
+{
+    reader_arg_t *r = p;
+    rm_arena_context_info_t rows[16];
+    while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+        rm_arena_mgr_stats_t ms;
+        size_t n = 0;
+        rm_arena_mgr_stats(r->m, &ms);
+        rm_arena_mgr_contexts(r->m, rows, 16, &n);
+        rm_component_usage_t u[RM_COMPONENTS_MAX];
+        rm_stats_components(u, RM_COMPONENTS_MAX, &n);
+        r->snapshots++;
+    }
+    return NULL;
+}
+
+static void
+test_arena_stats_readable_while_owner_allocates(void **state)
+{
+    (void)state;
+    rm_arena_mgr_t *m = mgr_new(NULL);
+    reader_arg_t r = {.m = m};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, reader_main, &r), 0);
+    for (int t = 0; t < 300; t++) {
+        rm_arena_t *a = NULL, *c = NULL;
+        assert_int_equal(rm_arena_create(m, (uint64_t)t, 0, &a), RM_OK);
+        rm_arena_mark_t mk;
+        rm_arena_mark(a, &mk);
+        for (int i = 0; i < 100; i++)
+            assert_non_null(rm_arena_alloc(a, 100));
+        assert_int_equal(rm_arena_rollback(a, &mk), RM_OK);
+        assert_int_equal(rm_arena_create_child(a, "sp", &c), RM_OK);
+        for (int i = 0; i < 50; i++)
+            assert_non_null(rm_arena_alloc(c, 200));
+        rm_arena_destroy(a);
+    }
+    __atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
+    pthread_join(th, NULL);
+    rm_arena_mgr_stats_t ms;
+    rm_arena_mgr_stats(m, &ms);
+    assert_int_equal(ms.rollbacks, 300);
+    assert_int_equal(ms.used_bytes, 0);
+    rm_arena_mgr_destroy(m);
+}
+
 int
 main(void)
 {
@@ -499,6 +553,7 @@ main(void)
         cmocka_unit_test(test_arena_create_fails_cleanly_when_pagesrc_fails),
         cmocka_unit_test(test_arena_grow_fails_cleanly_when_pagesrc_fails),
         cmocka_unit_test(test_arena_methods_table),
+        cmocka_unit_test(test_arena_stats_readable_while_owner_allocates),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

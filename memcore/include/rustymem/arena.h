@@ -55,7 +55,7 @@ typedef enum rm_arena_profile {
 
 #define RM_ARENA_ALIGN                 16u                       /* bytes; every chunk is aligned to this */
 #define RM_ARENA_DISABLE_ABOVE_DEFAULT (100ull * 1000 * 1000)    /* bytes: the seed's ">100MB" */
-#define RM_ARENA_BLOCK_CACHE_DEFAULT   (16ull << 20)             /* bytes of freed blocks kept for reuse */
+#define RM_ARENA_BLOCK_CACHE_DEFAULT   (8ull << 20)              /* bytes of freed blocks kept for reuse */
 #define RM_ARENA_NAME_MAX              32                        /* bytes incl. NUL */
 
 /* Profile name ("Tiny" … "Huge", "Auto"); static string, never NULL. */
@@ -81,7 +81,8 @@ typedef struct rm_arena rm_arena_t;
 
 typedef struct rm_arena_mgr_config {
     uint64_t disable_above_bytes;  /* bytes; arenas refused for hints above it; 0 = default 100 MB */
-    uint64_t block_cache_bytes;    /* bytes of freed blocks cached for reuse; UINT64_MAX = none */
+    uint64_t block_cache_bytes;    /* bytes of freed blocks cached for reuse (blocks up to 1/8 of
+                                      it are cached); 0 = default 8 MiB; UINT64_MAX = none */
 } rm_arena_mgr_config_t;
 
 /*
