@@ -140,6 +140,27 @@ static void g_purge(void) { malloc_trim(0); }
 static void j_init(void) {}
 static void *j_alloc(size_t n) { return mallocx(n, 0); }
 static void j_free(void *p, size_t n) { sdallocx(p, n, 0); }
+/* jemalloc with dirty/muzzy decay 0: the replay compresses a day into about
+ * a second, so the default 10 s decay never gets to act; decay 0 is the
+ * time-scaled equivalent (opt-in: --jemalloc-decay0). */
+static void
+j_init_decay0(void)
+{
+    ssize_t zero = 0;
+    unsigned n = 0;
+    size_t sz = sizeof n;
+    char cmd[64];
+    mallctl("arenas.dirty_decay_ms", NULL, NULL, &zero, sizeof zero);
+    mallctl("arenas.muzzy_decay_ms", NULL, NULL, &zero, sizeof zero);
+    if (mallctl("arenas.narenas", &n, &sz, NULL, 0) == 0)
+        for (unsigned i = 0; i < n; i++) {
+            snprintf(cmd, sizeof cmd, "arena.%u.dirty_decay_ms", i);
+            mallctl(cmd, NULL, NULL, &zero, sizeof zero);
+            snprintf(cmd, sizeof cmd, "arena.%u.muzzy_decay_ms", i);
+            mallctl(cmd, NULL, NULL, &zero, sizeof zero);
+        }
+}
+
 static void
 j_purge(void)
 {
@@ -379,6 +400,8 @@ static const ops_t ops_rustymem = {"rustymem", r_init, pool_alloc, pool_free,
                                    r_large_alloc, r_large_free, 1, r_purge};
 static const ops_t ops_glibc = {"glibc", g_init, g_alloc, g_free, g_alloc, g_free, 0, g_purge};
 static const ops_t ops_jemalloc = {"jemalloc", j_init, j_alloc, j_free, j_alloc, j_free, 0, j_purge};
+static const ops_t ops_jemalloc_decay0 = {"jemalloc_decay0", j_init_decay0, j_alloc, j_free,
+                                          j_alloc, j_free, 0, j_purge};
 
 /* ---- replay ---------------------------------------------------------------- */
 
@@ -918,19 +941,23 @@ run_fragmentation(const rm_bench_opts_t *o, json_t *result)
 {
     const char *d = rm_bench_arg(o, "--days");
     const char *s = rm_bench_arg(o, "--seed");
-    int days = d ? atoi(d) : (o->quick ? 3 : 30);
+    int days = d ? atoi(d) : (o->quick ? 3 : 30);   /* --quick: 3 days */
     uint64_t seed = s ? strtoull(s, NULL, 0) : 20260101;
     if (days < 1 || days > 365) {
         fprintf(stderr, "fragmentation: --days must be 1..365\n");
         return 1;
     }
-    const ops_t *all[3] = {&ops_rustymem, &ops_glibc, &ops_jemalloc};
+    const ops_t *all[4] = {&ops_rustymem, &ops_glibc, &ops_jemalloc, &ops_jemalloc_decay0};
+    int nall = 3;
+    for (int i = 0; i < o->argc; i++)
+        if (strcmp(o->argv[i], "--jemalloc-decay0") == 0)
+            nall = 4;
     json_object_set_new(result, "days", json_integer(days));
     json_object_set_new(result, "seed", json_integer((json_int_t)seed));
     json_object_set_new(result, "method",
                         json_string("fragmentation = 1 - live/resident at the end of each simulated day; "
                                     "resident = RSS delta from a pre-replay baseline; one child per allocator"));
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < nall; k++) {
         day_result_t *r = calloc((size_t)days, sizeof *r);
         double secs = 0;
         if (!r || run_child(all[k], days, seed, r, &secs) != 0) {
