@@ -246,9 +246,15 @@ block_put(rm_arena_mgr_t *m, blk_t *b)
     if (c >= 0) {
         pthread_mutex_lock(&m->cache_mu);
         uint64_t cap = LD(&m->cache_cap);
-        /* blocks up to cap/8 only: a few big blocks would crowd out the
-         * small ones that OLTP transactions recycle all the time */
-        if (b->size <= cap / 8 && m->cached + b->size <= cap) {
+        /* Blocks up to cap/8 only: a few big blocks would crowd out the
+         * small ones that OLTP transactions recycle all the time. And never
+         * keep more idle than live arenas hold (at least 1 MiB): when the
+         * load falls the cache shrinks with it, without a timer. */
+        uint64_t live = LD(&m->held) - m->cached;
+        uint64_t lim = live > ((uint64_t)1 << 20) ? live : ((uint64_t)1 << 20);
+        if (lim < cap)
+            cap = lim;
+        if (b->size <= LD(&m->cache_cap) / 8 && m->cached + b->size <= cap) {
             retire_range((char *)b + BLK_HDR, b->size - BLK_HDR);
             b->next = m->cache[c];
             m->cache[c] = b;

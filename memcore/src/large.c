@@ -422,8 +422,8 @@ dirty_limit(const rm_large_t *l)
     uint64_t lim = LD(&l->dirty_limit);
     if (lim)
         return lim;
-    uint64_t auto_lim = l->used / 16;
-    return auto_lim > (4u << 20) ? auto_lim : (4u << 20);
+    uint64_t auto_lim = l->used / 32;
+    return auto_lim > (2u << 20) ? auto_lim : (2u << 20);
 }
 
 /* ---- public ------------------------------------------------------------------ */

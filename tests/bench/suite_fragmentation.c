@@ -47,6 +47,7 @@
 #include "rustymem/arena.h"
 #include "rustymem/large.h"
 #include "rustymem/pagesrc.h"
+#include "rustymem/stats.h"
 
 #include <jemalloc/jemalloc.h>
 #include <malloc.h>
@@ -196,6 +197,8 @@ static const uint32_t run_pages[9] = {1, 1, 3, 1, 3, 2, 4, 8, 16};
 
 static struct {
     const rm_pagesrc_t *src;
+    uint64_t run_bytes;     /* bytes of runs in use or cached */
+    uint64_t obj_bytes;     /* bytes of class-sized slots handed out */
     chunk_t *chunks;
     run_t *lists[9][NBUCKET];
     run_t *cached[9];       /* empty runs kept per class (linked by next) */
@@ -291,6 +294,7 @@ run_new(int cls)
         c->run_of_page[at + i] = r;
     }
     c->free_pages -= np;
+    pool.run_bytes += (uint64_t)np * PAGE;
     r->chunk = c;
     r->base = (char *)c + (size_t)at * PAGE;
     r->cls = (uint32_t)cls;
@@ -312,6 +316,7 @@ run_release(run_t *r)
         c->run_of_page[p] = NULL;
     }
     c->free_pages += r->npages;
+    pool.run_bytes -= (uint64_t)r->npages * PAGE;
     free(r);
 }
 
@@ -341,6 +346,7 @@ pool_alloc(size_t n)
         p = r->base + (size_t)r->bump++ * classes[cls];
     }
     r->used++;
+    pool.obj_bytes += classes[cls];
     list_add(r);
     return p;
 }
@@ -355,6 +361,7 @@ pool_free(void *p, size_t n)
     *(void **)p = r->freelist;
     r->freelist = p;
     r->used--;
+    pool.obj_bytes -= classes[r->cls];
     if (r->used == 0) {
         if (pool.ncached[r->cls] < POOL_CACHED_RUNS) {
             r->next = pool.cached[r->cls];
@@ -449,6 +456,7 @@ static int item_chunk_top;
 static txn_t *txns;
 static uint64_t live_bytes;
 static const ops_t *A;
+static int verbose;
 static long total_ticks;
 
 static size_t
@@ -874,6 +882,18 @@ replay(int days, uint64_t seed, day_result_t *out)
             double res = rss > base ? (double)(rss - base) : 1.0;
             day_result_t *d = &out[day];
             d->live = (double)live_bytes;
+            if (verbose && A->arenas) {
+                rm_component_usage_t u[RM_COMPONENTS_MAX];
+                size_t nc = 0;
+                rm_stats_components(u, RM_COMPONENTS_MAX, &nc);
+                fprintf(stderr, "    day %d rss %.1f MiB live %.1f MiB | pool slots %.1f runs %.1f",
+                        day + 1, res / MiB, (double)live_bytes / MiB, (double)pool.obj_bytes / MiB,
+                        (double)pool.run_bytes / MiB);
+                for (size_t k = 0; k < nc && k < RM_COMPONENTS_MAX; k++)
+                    fprintf(stderr, " | %s used %.1f held %.1f", u[k].name,
+                            (double)u[k].used_bytes / MiB, (double)u[k].held_bytes / MiB);
+                fprintf(stderr, "\n");
+            }
             d->resident = res;
             d->frag = res > d->live ? 1.0 - d->live / res : 0.0;
             A->purge();
@@ -949,9 +969,12 @@ run_fragmentation(const rm_bench_opts_t *o, json_t *result)
     }
     const ops_t *all[4] = {&ops_rustymem, &ops_glibc, &ops_jemalloc, &ops_jemalloc_decay0};
     int nall = 3;
-    for (int i = 0; i < o->argc; i++)
+    for (int i = 0; i < o->argc; i++) {
         if (strcmp(o->argv[i], "--jemalloc-decay0") == 0)
             nall = 4;
+        if (strcmp(o->argv[i], "--verbose") == 0)
+            verbose = 1;   /* rustymem's per-component breakdown each day */
+    }
     json_object_set_new(result, "days", json_integer(days));
     json_object_set_new(result, "seed", json_integer((json_int_t)seed));
     json_object_set_new(result, "method",

@@ -81,8 +81,9 @@ typedef struct rm_arena rm_arena_t;
 
 typedef struct rm_arena_mgr_config {
     uint64_t disable_above_bytes;  /* bytes; arenas refused for hints above it; 0 = default 100 MB */
-    uint64_t block_cache_bytes;    /* bytes of freed blocks cached for reuse (blocks up to 1/8 of
-                                      it are cached); 0 = default 8 MiB; UINT64_MAX = none */
+    uint64_t block_cache_bytes;    /* cap in bytes of freed blocks cached for reuse: blocks up to
+                                      1/8 of it, never more than live arenas hold (≥ 1 MiB);
+                                      0 = default 8 MiB; UINT64_MAX = none */
 } rm_arena_mgr_config_t;
 
 /*

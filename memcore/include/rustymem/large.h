@@ -56,7 +56,7 @@ typedef struct rm_large_config {
     int aggressive_coalescing;   /* release free extents and empty segments at once */
     int no_huge_pages;           /* 1 = map plain pages only */
     size_t segment_bytes;        /* 0 = default 32 MiB; multiple of 2 MiB */
-    uint64_t dirty_limit_bytes;  /* 0 = auto: max(4 MiB, used/16) */
+    uint64_t dirty_limit_bytes;  /* 0 = auto: max(2 MiB, used/32) */
 } rm_large_config_t;
 
 typedef struct rm_large rm_large_t;
