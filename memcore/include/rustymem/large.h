@@ -152,7 +152,8 @@ void rm_large_stats(rm_large_t *l, rm_large_stats_t *out);
 rm_status_t rm_large_check(rm_large_t *l);
 
 /* The common allocator methods table (STYLE.md) filled by the large-object
- * allocator; `self` is an rm_large_t *. reset is a no-op; stats fills an
+ * allocator; `self` is an rm_large_t *. reset frees every object and unmaps
+ * every segment (outstanding pointers become invalid); stats fills an
  * rm_large_stats_t. */
 typedef struct rm_large_methods {
     void *(*alloc)(void *self, size_t bytes);
