@@ -32,7 +32,7 @@
  *    size-class run pool written here (the slab is not available to this
  *    branch): seed classes, runs of 1–16 pages carved from 2 MiB chunks of
  *    the memcore page source, fullest-run-first allocation, empty runs
- *    released to the OS at once (one cached per class). Huge pages off for
+ *    released to the OS at once (up to 8 cached per class). Huge pages off for
  *    the large allocator (THP would make partially touched 2 MiB pages
  *    resident; the peers do not use THP either).
  *  - glibc: __libc_malloc/__libc_free; jemalloc: mallocx/sdallocx with its
