@@ -253,6 +253,104 @@ get_slab_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage 
     return GRPC_STATUS_OK;
 }
 
+static grpc_status_code
+get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__GetArenaStatsRequest *req = (const void *)req_;
+    Rustymem__V1__ArenaStats *resp = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->arenas)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetArenaStats: this server hosts no arena manager");
+    rm_arena_mgr_stats_t ms;
+    rm_arena_mgr_stats(node->arenas, &ms);
+    resp->profiles = rm_rpc_alloc(ctx, RM_ARENA_PROFILE_COUNT * sizeof *resp->profiles);
+    if (!resp->profiles)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    for (int p = 0; p < RM_ARENA_PROFILE_COUNT; p++) {
+        Rustymem__V1__ArenaProfileStats *ps = rm_rpc_alloc(ctx, sizeof *ps);
+        if (!ps)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        rustymem__v1__arena_profile_stats__init(ps);
+        size_t initial = 0, max = 0;
+        (void)rm_arena_profile_sizes((rm_arena_profile_t)p, &initial, &max);
+        ps->profile = (char *)rm_arena_profile_name((rm_arena_profile_t)p);
+        ps->initial_bytes = initial;
+        ps->max_bytes = max;
+        ps->live_arenas = ms.live_by_profile[p];
+        resp->live_arenas += ms.live_by_profile[p];
+        resp->profiles[resp->n_profiles++] = ps;
+    }
+    resp->live_arenas += ms.live_auto;
+    resp->allocated_bytes = ms.used_bytes;
+    resp->held_bytes = ms.held_bytes;
+    resp->peak_held_bytes = ms.peak_held_bytes;
+    resp->rollbacks_total = ms.rollbacks;
+    resp->limit_hits_total = ms.limit_hits;
+    resp->disable_above_bytes = ms.disable_above_bytes;
+    resp->created_total = ms.created;
+    resp->bypasses_total = ms.bypasses;
+    resp->cached_bytes = ms.cached_bytes;
+    if (req->include_contexts) {
+        size_t n = 0;
+        rm_arena_mgr_contexts(node->arenas, NULL, 0, &n);
+        if (n > 10000)
+            n = 10000; /* bounded response; the count of live arenas is above */
+        rm_arena_context_info_t *info = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *info);
+        resp->contexts = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->contexts);
+        if (!info || !resp->contexts)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        size_t got = 0;
+        rm_arena_mgr_contexts(node->arenas, info, n, &got);
+        if (got > n)
+            got = n;
+        for (size_t i = 0; i < got; i++) {
+            Rustymem__V1__ArenaContext *c = rm_rpc_alloc(ctx, sizeof *c);
+            if (!c)
+                return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            rustymem__v1__arena_context__init(c);
+            c->name = rm_rpc_strdup(ctx, info[i].name);
+            c->parent = rm_rpc_strdup(ctx, info[i].parent);
+            c->level = info[i].level;
+            c->total_bytes = info[i].total_bytes;
+            c->used_bytes = info[i].used_bytes;
+            c->free_bytes = info[i].free_bytes;
+            c->blocks = info[i].blocks;
+            resp->contexts[resp->n_contexts++] = c;
+        }
+    }
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__LargeObjectStats *resp = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->large)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED,
+                           "GetLargeObjectStats: this server hosts no large-object allocator");
+    rm_large_stats_t ls;
+    rm_large_stats(node->large, &ls);
+    resp->threshold_bytes = ls.threshold_bytes;
+    resp->strategy = (char *)rm_large_strategy_name(ls.strategy);
+    resp->aggressive_coalescing = ls.aggressive_coalescing;
+    resp->live_objects = ls.live_objects;
+    resp->used_bytes = ls.used_bytes;
+    resp->held_bytes = ls.held_bytes;
+    resp->free_extents = ls.free_extents;
+    resp->largest_free_extent_bytes = ls.largest_free_bytes;
+    resp->allocs_total = ls.allocs;
+    resp->frees_total = ls.frees;
+    resp->coalesces_total = ls.coalesces;
+    resp->normal_mappings = ls.segments_by_backing[RM_BACKING_NORMAL];
+    resp->huge_2m_mappings = ls.segments_by_backing[RM_BACKING_HUGE_2M];
+    resp->huge_1g_mappings = ls.segments_by_backing[RM_BACKING_HUGE_1G];
+    resp->thp_mappings = ls.segments_by_backing[RM_BACKING_THP];
+    resp->fragmentation_ratio = ls.fragmentation_ratio;
+    resp->released_bytes_total = ls.released_bytes;
+    return GRPC_STATUS_OK;
+}
+
 /* Statistics of modules that rustymemd does not host yet. */
 static grpc_status_code
 not_wired(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
@@ -270,11 +368,12 @@ static const rm_rpc_method_t memory_methods[] = {
     RM_RPC_UNARY_METHOD(MS "GetSlabStats", rustymem__v1__get_slab_stats_request__descriptor,
                         rustymem__v1__slab_stats__descriptor, RM_ROLE_READER, get_slab_stats),
     RM_RPC_UNARY_METHOD(MS "GetArenaStats", rustymem__v1__get_arena_stats_request__descriptor,
-                        rustymem__v1__arena_stats__descriptor, RM_ROLE_READER, not_wired),
+                        rustymem__v1__arena_stats__descriptor, RM_ROLE_READER, get_arena_stats),
     RM_RPC_UNARY_METHOD(MS "GetBufferPoolStats", rustymem__v1__get_buffer_pool_stats_request__descriptor,
                         rustymem__v1__buffer_pool_stats__descriptor, RM_ROLE_READER, not_wired),
     RM_RPC_UNARY_METHOD(MS "GetLargeObjectStats", rustymem__v1__get_large_object_stats_request__descriptor,
-                        rustymem__v1__large_object_stats__descriptor, RM_ROLE_READER, not_wired),
+                        rustymem__v1__large_object_stats__descriptor, RM_ROLE_READER,
+                        get_large_object_stats),
     RM_RPC_UNARY_METHOD(MS "GetFragmentationStats", rustymem__v1__get_fragmentation_stats_request__descriptor,
                         rustymem__v1__fragmentation_stats__descriptor, RM_ROLE_READER,
                         get_fragmentation_stats),

@@ -11,7 +11,9 @@
 #include <stdint.h>
 
 #include "rpc.h"
+#include "rustymem/arena.h"
 #include "rustymem/knobs.h"
+#include "rustymem/large.h"
 #include "rustymem/slab.h"
 #include "rustymem/sysinfo.h"
 
@@ -28,6 +30,8 @@ typedef struct rm_node {
     rm_knobs_t *knobs;               /* the knob registry; NULL = TuningService unavailable */
     /* memcore modules hosted by the agent (NULL = not hosted); set before serving, then read-only */
     rm_slab_t *slab;
+    rm_arena_mgr_t *arenas;
+    rm_large_t *large;
     /*
      * Audit sink for every mutating call (identity, RPC, what changed as
      * "before -> after", result). NULL = no audit. Must be thread-safe.

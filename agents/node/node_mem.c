@@ -16,6 +16,8 @@
 
 typedef struct node_mem {
     rm_knobs_sub_t *slab_sub;
+    rm_knobs_sub_t *arena_sub;
+    rm_knobs_sub_t *large_sub;
 } node_mem_t;
 
 static node_mem_t mem;
@@ -70,22 +72,123 @@ fail:
     return st;
 }
 
+/* ---- transaction arenas ------------------------------------------------------ */
+
+static void
+arena_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
+{
+    rm_node_t *node = ctx;
+    for (size_t i = 0; i < n; i++)
+        if (changes[i].id == RM_KNOB_ARENA_DISABLE_ABOVE_BYTES)
+            (void)rm_arena_mgr_set_disable_above_bytes(node->arenas, (uint64_t)changes[i].new_value.i);
+}
+
+static rm_status_t
+arena_start(rm_node_t *node, char *err, size_t errcap)
+{
+    rm_arena_mgr_config_t cfg = {
+        .disable_above_bytes = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_ARENA_DISABLE_ABOVE_BYTES),
+    };
+    rm_status_t st = rm_arena_mgr_create(&cfg, NULL, &node->arenas);
+    if (st != RM_OK) {
+        snprintf(err, errcap, "cannot create the arena manager: %s", rm_strerror(st));
+        return st;
+    }
+    st = rm_knobs_subscribe(node->knobs, "arena.", NULL, arena_apply, node, &mem.arena_sub);
+    if (st != RM_OK) {
+        snprintf(err, errcap, "cannot subscribe to arena knobs: %s", rm_strerror(st));
+        rm_arena_mgr_destroy(node->arenas);
+        node->arenas = NULL;
+    }
+    return st;
+}
+
+/* ---- large objects --------------------------------------------------------- */
+
+static rm_large_strategy_t
+large_strategy_of(rm_knobs_t *k)
+{
+    const rm_knob_def_t *d = rm_knobs_def(RM_KNOB_LARGE_OBJECT_STRATEGY);
+    rm_large_strategy_t s = RM_LARGE_BEST_FIT;
+    (void)rm_large_strategy_parse(d->enum_names[rm_knobs_get_enum(k, RM_KNOB_LARGE_OBJECT_STRATEGY)], &s);
+    return s;
+}
+
+static void
+large_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
+{
+    rm_node_t *node = ctx;
+    for (size_t i = 0; i < n; i++) {
+        switch (changes[i].id) {
+        case RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES:
+            (void)rm_large_set_threshold(node->large, (size_t)changes[i].new_value.i);
+            break;
+        case RM_KNOB_LARGE_OBJECT_STRATEGY:
+            (void)rm_large_set_strategy(node->large, large_strategy_of(node->knobs));
+            break;
+        case RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING:
+            rm_large_set_aggressive_coalescing(node->large, changes[i].new_value.b);
+            break;
+        default:
+            break;
+        }
+    }
+}
+
+static rm_status_t
+large_start(rm_node_t *node, char *err, size_t errcap)
+{
+    rm_large_config_t cfg = {
+        .threshold_bytes = (size_t)rm_knobs_get_i64(node->knobs, RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES),
+        .strategy = large_strategy_of(node->knobs),
+        .aggressive_coalescing = rm_knobs_get_bool(node->knobs, RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING),
+    };
+    rm_status_t st = rm_large_create(&cfg, NULL, &node->large);
+    if (st != RM_OK) {
+        snprintf(err, errcap, "cannot create the large-object allocator: %s", rm_strerror(st));
+        return st;
+    }
+    st = rm_knobs_subscribe(node->knobs, "large_object.", NULL, large_apply, node, &mem.large_sub);
+    if (st != RM_OK) {
+        snprintf(err, errcap, "cannot subscribe to large_object knobs: %s", rm_strerror(st));
+        rm_large_destroy(node->large);
+        node->large = NULL;
+    }
+    return st;
+}
+
 rm_status_t
 rm_node_mem_start(rm_node_t *node, char *err, size_t errcap)
 {
     rm_status_t st = slab_start(node, err, errcap);
+    if (st == RM_OK)
+        st = arena_start(node, err, errcap);
+    if (st == RM_OK)
+        st = large_start(node, err, errcap);
     if (st != RM_OK)
-        return st;
-    return RM_OK;
+        rm_node_mem_stop(node);
+    return st;
+}
+
+static void
+unsubscribe(rm_node_t *node, rm_knobs_sub_t **sub)
+{
+    if (*sub) {
+        rm_knobs_unsubscribe(node->knobs, *sub);
+        *sub = NULL;
+    }
 }
 
 void
 rm_node_mem_stop(rm_node_t *node)
 {
-    if (mem.slab_sub) {
-        rm_knobs_unsubscribe(node->knobs, mem.slab_sub);
-        mem.slab_sub = NULL;
-    }
+    unsubscribe(node, &mem.large_sub);
+    unsubscribe(node, &mem.arena_sub);
+    unsubscribe(node, &mem.slab_sub);
+    rm_large_destroy(node->large);
+    node->large = NULL;
+    rm_arena_mgr_destroy(node->arenas);
+    node->arenas = NULL;
     rm_slab_destroy(node->slab);
     node->slab = NULL;
 }
