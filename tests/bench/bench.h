@@ -50,6 +50,16 @@ uint64_t rm_bench_now_ns(void);
 const char *rm_bench_arg(const rm_bench_opts_t *o, const char *key);
 /* Percentile (0..100) of n doubles; sorts `v` in place. */
 double rm_bench_percentile(double *v, size_t n, double pct);
+/*
+ * glibc's own malloc/free. rustymem-bench links jemalloc (whose malloc wins)
+ * and mimalloc, and libmimalloc also exports __libc_malloc/__libc_free, so
+ * these are looked up with dlsym in libc.so.6 itself: one indirect call.
+ * rm_bench_glibc_ok() is 0 when they could not be found (then the others abort).
+ */
+void *rm_bench_glibc_malloc(size_t n);
+void rm_bench_glibc_free(void *p);
+int rm_bench_glibc_ok(void);
+
 /* Geometric mean of n positive doubles. */
 double rm_bench_geomean(const double *v, size_t n);
 

@@ -4,6 +4,7 @@
  */
 #include "bench.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,42 @@
 #include <time.h>
 
 static rm_bench_suite_t *suites;
+
+static void *(*glibc_malloc)(size_t);
+static void (*glibc_free)(void *);
+
+__attribute__((constructor)) static void
+resolve_glibc(void)
+{
+    void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+    if (!h)
+        return;
+    glibc_malloc = (void *(*)(size_t))dlsym(h, "__libc_malloc");
+    glibc_free = (void (*)(void *))dlsym(h, "__libc_free");
+    dlclose(h);
+}
+
+int
+rm_bench_glibc_ok(void)
+{
+    return glibc_malloc && glibc_free;
+}
+
+void *
+rm_bench_glibc_malloc(size_t n)
+{
+    if (!glibc_malloc)
+        abort();
+    return glibc_malloc(n);
+}
+
+void
+rm_bench_glibc_free(void *p)
+{
+    if (!glibc_free)
+        abort();
+    glibc_free(p);
+}
 
 void
 rm_bench_register(rm_bench_suite_t *s)

@@ -9,7 +9,7 @@
  *    whole transaction included (creation and teardown amortised), best of
  *    five runs. `malloc` in rustymem-bench is jemalloc (linked), so
  *    ratio_vs_malloc compares with jemalloc's malloc/free; ratio_vs_glibc
- *    with __libc_malloc/__libc_free.
+ *    with glibc malloc/free (rm_bench_glibc_*: dlsym in libc.so.6).
  *  - rollback_ratio_64m_vs_1m: mark, allocate 1 MiB (resp. 64 MiB) in 1 KiB
  *    chunks, time rm_arena_rollback alone; median over repetitions. O(1)
  *    rollback gives ≈ 1. For scale, the peer equivalent (freeing every chunk
@@ -24,8 +24,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-extern void *__libc_malloc(size_t);
-extern void __libc_free(void *);
 
 static uint64_t
 xs(uint64_t *s)
@@ -121,10 +119,10 @@ free_all_ns(size_t bytes, int reps)
     }
     for (int r = 0; r < reps; r++) {
         for (size_t i = 0; i < n; i++)
-            p[i] = __libc_malloc(1024);
+            p[i] = rm_bench_glibc_malloc(1024);
         uint64_t t0 = rm_bench_now_ns();
         for (size_t i = 0; i < n; i++)
-            __libc_free(p[i]);
+            rm_bench_glibc_free(p[i]);
         v[r] = (double)(rm_bench_now_ns() - t0);
     }
     double med = rm_bench_percentile(v, (size_t)reps, 50);
@@ -154,7 +152,7 @@ run_arena_suite(const rm_bench_opts_t *o, json_t *result)
     for (int rep = 0; rep < 5; rep++) {
         double a = run_arena(m, sizes, txns);
         double j = run_malloc(sys_malloc, sys_free, sizes, txns);
-        double g = run_malloc(__libc_malloc, __libc_free, sizes, txns);
+        double g = run_malloc(rm_bench_glibc_malloc, rm_bench_glibc_free, sizes, txns);
         if (a < 0 || j < 0 || g < 0) {
             fprintf(stderr, "arena: allocation failed\n");
             rm_arena_mgr_destroy(m);

@@ -35,7 +35,7 @@
  *    released to the OS at once (up to 8 cached per class). Huge pages off for
  *    the large allocator (THP would make partially touched 2 MiB pages
  *    resident; the peers do not use THP either).
- *  - glibc: __libc_malloc/__libc_free; jemalloc: mallocx/sdallocx with its
+ *  - glibc: glibc malloc/free (rm_bench_glibc_*: dlsym in libc.so.6); jemalloc: mallocx/sdallocx with its
  *    default configuration (dirty decay 10 s of *real* time — the replay
  *    compresses a day into about a second). No allocator gets an explicit
  *    purge/trim in the main keys; the *_purged_* keys repeat the measurement
@@ -59,8 +59,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-extern void *__libc_malloc(size_t);
-extern void __libc_free(void *);
 
 #define TICKS_PER_DAY 1440
 #define MAX_OBJS (1u << 21)
@@ -133,8 +131,8 @@ typedef struct ops {
 
 /* --- glibc --- */
 static void g_init(void) {}
-static void *g_alloc(size_t n) { return __libc_malloc(n); }
-static void g_free(void *p, size_t n) { (void)n; __libc_free(p); }
+static void *g_alloc(size_t n) { return rm_bench_glibc_malloc(n); }
+static void g_free(void *p, size_t n) { (void)n; rm_bench_glibc_free(p); }
 static void g_purge(void) { malloc_trim(0); }
 
 /* --- jemalloc --- */

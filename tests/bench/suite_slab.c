@@ -54,13 +54,11 @@ static void (*gl_free)(void *);
 static int
 resolve_glibc(void)
 {
-    void *h = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-    if (!h)
+    if (!rm_bench_glibc_ok())
         return -1;
-    gl_malloc = (void *(*)(size_t))dlsym(h, "__libc_malloc");
-    gl_free = (void (*)(void *))dlsym(h, "__libc_free");
-    dlclose(h);
-    return gl_malloc && gl_free ? 0 : -1;
+    gl_malloc = rm_bench_glibc_malloc;
+    gl_free = rm_bench_glibc_free;
+    return 0;
 }
 
 enum { A_RUSTYMEM, A_JEMALLOC, A_MIMALLOC, A_GLIBC, A_COUNT };
