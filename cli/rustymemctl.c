@@ -20,6 +20,7 @@
 #include "client.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "render.h"
+#include "rustymem/v1/emergency.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
@@ -242,6 +243,26 @@ build_watch(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
     return 0;
 }
 
+/* coalesce [--release] */
+static int
+build_coalesce(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    Rustymem__V1__CoalesceLargeObjectsRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__coalesce_large_objects_request__init(r);
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--release") == 0)
+            r->release_to_os = 1;
+        else {
+            free(r);
+            return usage_error("coalesce: unexpected argument '%s'", argv[i]);
+        }
+    }
+    *req = &r->base;
+    return 0;
+}
+
 static const command_t commands[] = {
     {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, "",
@@ -272,6 +293,14 @@ static const command_t commands[] = {
      &rustymem__v1__memory_stats__descriptor, "",
      "refreshing view of stats memory, like top (JSON lines with --output json)",
      "[--interval MS] [--count N]", build_watch, 1},
+    {"gc", "/rustymem.v1.EmergencyService/ForceGarbageCollection",
+     &rustymem__v1__force_garbage_collection_request__descriptor, &rustymem__v1__action_result__descriptor,
+     "CALL force_garbage_collection()", "return cached and free memory of every allocator to the OS", "", NULL,
+     0},
+    {"coalesce", "/rustymem.v1.EmergencyService/CoalesceLargeObjects",
+     &rustymem__v1__coalesce_large_objects_request__descriptor, &rustymem__v1__action_result__descriptor,
+     "optimizer.coalesce_all()", "coalesce the large-object allocator's free extents (--release: give them back)",
+     "[--release]", build_coalesce, 0},
     {"knobs list", "/rustymem.v1.TuningService/ListKnobs", &rustymem__v1__list_knobs_request__descriptor,
      &rustymem__v1__list_knobs_response__descriptor, "SHOW ALL (PostgreSQL-style)",
      "every knob with value, default, range, unit, live or restart", "[PREFIX]", build_knobs_list, 0},

@@ -1,0 +1,124 @@
+/*
+ * handlers_emergency.c — rustymem.v1.EmergencyService: actions an operator
+ * (or the fleet controller) takes under memory pressure. Every action reports
+ * what it did (bytes/objects freed, transactions killed, …) and is audited.
+ *
+ * A method whose module this server does not host answers UNIMPLEMENTED with
+ * the module's name; bad arguments answer INVALID_ARGUMENT naming the field
+ * and its range, and change nothing.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "node.h"
+#include "rpc_internal.h"
+#include "rustymem/v1/common.pb-c.h"
+#include "rustymem/v1/emergency.pb-c.h"
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Ask jemalloc (when it is the process's malloc) to return dirty pages. */
+static void
+jemalloc_purge(void)
+{
+    typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+    mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (mallctl)
+        (void)mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* 4096 = MALLCTL_ARENAS_ALL */
+}
+
+/* seed: CALL force_garbage_collection() — give every cache and free page back. */
+static grpc_status_code
+force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    double t0 = now_s();
+    uint64_t slab = 0, arena = 0, large = 0;
+    if (node && node->slab)
+        (void)rm_slab_reap(node->slab, &slab);
+    if (node && node->arenas)
+        arena = rm_arena_mgr_release_cached(node->arenas);
+    if (node && node->large)
+        large = rm_large_release_free(node->large, UINT64_MAX);
+    jemalloc_purge();
+    r->action = "force_garbage_collection";
+    r->bytes_freed = slab + arena + large;
+    r->duration_seconds = now_s() - t0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "released %llu B: slab %llu, arena block cache %llu, large-object free extents %llu",
+             (unsigned long long)r->bytes_freed, (unsigned long long)slab, (unsigned long long)arena,
+             (unsigned long long)large);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/* seed: optimizer.coalesce_all() — merge free extents, optionally release them. */
+static grpc_status_code
+coalesce_large(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__CoalesceLargeObjectsRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->large)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "CoalesceLargeObjects: no large-object allocator hosted");
+    double t0 = now_s();
+    r->action = "coalesce_large_objects";
+    r->extents_coalesced = rm_large_coalesce_all(node->large);
+    if (req->release_to_os)
+        r->bytes_freed = rm_large_release_free(node->large, UINT64_MAX);
+    r->duration_seconds = now_s() - t0;
+    char buf[192];
+    snprintf(buf, sizeof buf, "coalesced %llu extents, released %llu B", (unsigned long long)r->extents_coalesced,
+             (unsigned long long)r->bytes_freed);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/* Methods whose module is not hosted by this build. */
+static grpc_status_code
+not_hosted(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: %s", strrchr(rm_rpc_method(ctx)->path, '/') + 1,
+                       (const char *)rm_rpc_method(ctx)->data);
+}
+
+#define ES "/rustymem.v1.EmergencyService/"
+#define NOT_HOSTED(name, req, why)                                                                       \
+    {.path = ES name, .request = &(req), .response = &rustymem__v1__action_result__descriptor,           \
+     .kind = RM_RPC_UNARY, .role = RM_ROLE_ADMIN, .unary = not_hosted, .stream = NULL, .data = (why)}
+static const rm_rpc_method_t emergency_methods[] = {
+    RM_RPC_UNARY_METHOD(ES "ForceGarbageCollection", rustymem__v1__force_garbage_collection_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, force_gc),
+    NOT_HOSTED("ClearPlanCache", rustymem__v1__clear_plan_cache_request__descriptor,
+               "the plan cache is not hosted by this rustymemd yet"),
+    NOT_HOSTED("KillOrphanedTransactions", rustymem__v1__kill_orphaned_transactions_request__descriptor,
+               "the transaction engine is not hosted by this rustymemd yet"),
+    NOT_HOSTED("KillLongRunningQueries", rustymem__v1__kill_long_running_queries_request__descriptor,
+               "the query engine is not hosted by this rustymemd yet"),
+    RM_RPC_UNARY_METHOD(ES "CoalesceLargeObjects", rustymem__v1__coalesce_large_objects_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, coalesce_large),
+    NOT_HOSTED("EvictBufferPool", rustymem__v1__evict_buffer_pool_request__descriptor,
+               "the buffer pool is not hosted by this rustymemd yet"),
+    NOT_HOSTED("SetAdmission", rustymem__v1__set_admission_request__descriptor,
+               "the session multiplexer is not hosted by this rustymemd yet"),
+    NOT_HOSTED("TriggerResponse", rustymem__v1__trigger_response_request__descriptor,
+               "the pressure responder is not hosted by this rustymemd yet"),
+};
+#undef ES
+
+const rm_rpc_service_t rm_emergency_service = {
+    .name = "rustymem.v1.EmergencyService",
+    .methods = emergency_methods,
+    .n_methods = sizeof emergency_methods / sizeof emergency_methods[0],
+};
