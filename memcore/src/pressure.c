@@ -83,6 +83,10 @@ struct rm_pressure {
     rm_pressure_level_t level;
     rm_pressure_trigger_t trigger;
     uint64_t below_since_ns;               /* 0 = not holding for a step down */
+    uint32_t warn_run;                     /* consecutive samples with a raw forecast warning */
+    double run_max;                        /* usage maximum since the last collection (fraction) */
+    uint64_t run_max_t_ns;
+    double ceil_v[2];                      /* the last two collection peaks (fraction), 0 = none */
     uint64_t esc_t[ESC_RING];              /* times of upward level changes */
     uint32_t esc_head;
 
@@ -190,11 +194,12 @@ rm_pressure_config_default(rm_pressure_config_t *out)
     out->confidence_tolerance = 0.05;
     out->model = RM_FORECAST_THEIL_SEN;
     out->budget_bytes = 0;
-    out->hysteresis = 0.03;
-    out->step_down_hold_sec = 15;
+    out->hysteresis = 0.05;
+    out->step_down_hold_sec = 30;
+    out->warning_persist_samples = 5;
     out->act_on_forecast = 1;
     out->response_floor = RM_PRESSURE_GENTLE;
-    out->target_fraction = 0.67;
+    out->target_fraction = 0.675;
     out->leak_window_sec = 600;
     out->leak_min_r2 = 0.90;
     out->leak_min_growth = 0.05;
@@ -222,7 +227,7 @@ rm_pressure_config_profile(rm_pressure_profile_t profile, rm_pressure_config_t *
     out->critical_threshold = tab[profile].c;
     out->emergency_threshold = tab[profile].e;
     out->history_size = tab[profile].hist;
-    out->target_fraction = tab[profile].w - out->hysteresis;
+    out->target_fraction = tab[profile].w - out->hysteresis / 2;
     return RM_OK;
 }
 
@@ -275,6 +280,8 @@ rm_pressure_config_validate(const rm_pressure_config_t *c)
         !(c->leak_min_growth > 0))
         return RM_EINVAL;
     if (c->event_capacity < 16 || c->event_capacity > (1u << 20))
+        return RM_EINVAL;
+    if (c->warning_persist_samples < 1 || c->warning_persist_samples > 3600)
         return RM_EINVAL;
     if (c->period_ms < 10 || c->period_ms > 600000)
         return RM_EINVAL;
@@ -430,7 +437,7 @@ rm_pressure_set_thresholds(rm_pressure_t *p, double warning, double high, double
     EDIT_CONFIG(p, (c_.warning_threshold = warning, c_.high_pressure_threshold = high,
                     c_.critical_threshold = critical, c_.emergency_threshold = emergency,
                     c_.target_fraction = c_.target_fraction < warning ? c_.target_fraction
-                                                                       : warning - c_.hysteresis));
+                                                                       : warning - c_.hysteresis / 2));
 }
 
 rm_status_t
@@ -929,6 +936,57 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
             }
         }
     }
+    /* the forecaster's warning: a probable critical crossing within a horizon */
+    int raw_warn = 0;
+    for (uint32_t i = 0; i < c->n_horizons; i++) {
+        double pr = rm__pressure_prob_above(&fit, c->horizons_sec[i], c->critical_threshold);
+        if (fc.usage < c->critical_threshold && fit.slope > 0 && pr >= c->min_confidence &&
+            !raw_warn) {
+            raw_warn = 1;
+            fc.warning_horizon_sec = c->horizons_sec[i];
+            fc.warning_probability = pr;
+        } else if (!raw_warn && pr > fc.warning_probability) {
+            fc.warning_probability = pr;
+        }
+    }
+    /* gate 1: enough history to call a trend (half the history, at least 10) */
+    if (n < 10 || n < c->history_size / 2)
+        raw_warn = 0;
+    /* gate 2: the trend is still under way: the recent quarter of the history
+     * rises at least half as fast (a step or a spike that has levelled off
+     * leaves a long-window slope behind it, not a rising series) */
+    if (raw_warn) {
+        size_t m = n / 4 < 10 ? 10 : n / 4;
+        double rs, ri, rr;
+        rm__pressure_linfit(p->fit_t + (n - m), p->fit_y + (n - m), m, &rs, &ri, &rr);
+        if (rs < 0.5 * fit.slope)
+            raw_warn = 0;
+    }
+    /* gate 3: collection ceiling. When the last two sharp drops (collections)
+     * started from about the same peak below critical, usage has a ceiling:
+     * no warning until usage passes it. */
+    if (fc.usage > p->run_max) {
+        p->run_max = fc.usage;
+        p->run_max_t_ns = s->t_ns;
+    } else if (p->run_max - fc.usage >= 0.05 && s->t_ns - p->run_max_t_ns <= 5 * NS_PER_SEC) {
+        p->ceil_v[0] = p->ceil_v[1];
+        p->ceil_v[1] = p->run_max;
+        p->run_max = fc.usage;
+        p->run_max_t_ns = s->t_ns;
+    } else if (s->t_ns - p->run_max_t_ns > 5 * NS_PER_SEC && fc.usage < p->run_max - 0.05) {
+        p->run_max = fc.usage;   /* a slow decline is not a collection */
+        p->run_max_t_ns = s->t_ns;
+    }
+    if (raw_warn && p->ceil_v[0] > 0 && fabs(p->ceil_v[0] - p->ceil_v[1]) <= 0.02) {
+        double ceil = p->ceil_v[0] > p->ceil_v[1] ? p->ceil_v[0] : p->ceil_v[1];
+        if (ceil < c->critical_threshold && fc.usage < ceil + 0.01)
+            raw_warn = 0;
+    }
+    p->warn_run = raw_warn ? p->warn_run + 1 : 0;
+    fc.warning = p->warn_run >= c->warning_persist_samples;
+    if (!fc.warning)
+        fc.warning_horizon_sec = 0;
+
     if (fc.usage >= c->critical_threshold) {
         fc.time_to_critical_sec = 0;
         fc.time_to_critical_confidence = 1;

@@ -184,6 +184,39 @@ fit_theil_sen(const double *t, const double *y, size_t n, double *scratch, rm__f
     f->sigma = 1.4826 * mad;
 }
 
+/*
+ * Variance-ratio estimate of a random-walk component in the residuals around
+ * the fitted line: white noise has E(r[i+k] − r[i])² flat in k, a random walk
+ * grows linearly. Without it, a wandering series looks like a confident trend
+ * (spurious regression) and the forecaster raises false alarms.
+ */
+static double
+rw_variance(const double *t, const double *y, size_t n, const rm__fc_fit_t *f)
+{
+    size_t k = n / 4;
+    if (k < 2)
+        return 0.0;
+    double v1 = 0, vk = 0, dt = (t[n - 1] - t[0]) / (double)(n - 1);
+    size_t n1 = 0, nk = 0;
+    for (size_t i = 0; i + 1 < n; i++) {
+        double a = y[i] - (f->level + f->slope * t[i]);
+        double b = y[i + 1] - (f->level + f->slope * t[i + 1]);
+        v1 += (b - a) * (b - a);
+        n1++;
+        if (i + k < n) {
+            double c = y[i + k] - (f->level + f->slope * t[i + k]);
+            vk += (c - a) * (c - a);
+            nk++;
+        }
+    }
+    v1 /= (double)n1;
+    vk /= (double)nk;
+    double rw = (vk - v1) / (double)(k - 1);
+    if (rw <= 0 || dt <= 0)
+        return 0.0;
+    return rw / dt;
+}
+
 void
 rm__pressure_fit(rm_forecast_model_t model, const double *t, const double *y, size_t n,
                  double *scratch, rm__fc_fit_t *out)
@@ -223,6 +256,7 @@ rm__pressure_fit(rm_forecast_model_t model, const double *t, const double *y, si
         break;
     }
     }
+    out->rw_var = rw_variance(t, y, n, out);
 }
 
 double
@@ -232,16 +266,33 @@ rm__pressure_predict(const rm__fc_fit_t *f, double h)
     return v < 0 ? 0 : v;
 }
 
+static double
+pred_se(const rm__fc_fit_t *f, double h)
+{
+    double d = h - f->tbar;
+    double v = f->sigma * f->sigma * (1.0 + 1.0 / f->n + d * d / f->sxx) + f->rw_var * (h > 0 ? h : 0);
+    double se = sqrt(v);
+    return se < 1e-4 ? 1e-4 : se;
+}
+
+double
+rm__pressure_prob_above(const rm__fc_fit_t *f, double h, double thr)
+{
+    if (!f->ok || f->sxx <= 0)
+        return 0.0;
+    double z = (rm__pressure_predict(f, h) - thr) / pred_se(f, h);
+    double pr = 0.5 * erfc(-z / M_SQRT2);
+    if (f->n < 10)
+        pr *= f->n / 10.0;
+    return pr;
+}
+
 double
 rm__pressure_confidence(const rm__fc_fit_t *f, double h, double tol)
 {
     if (!f->ok || f->sxx <= 0)
         return 0.0;
-    double d = h - f->tbar;
-    double se = f->sigma * sqrt(1.0 + 1.0 / f->n + d * d / f->sxx);
-    /* a floor so that a perfectly flat history is not "certain" forever */
-    if (se < 1e-4)
-        se = 1e-4;
+    double se = pred_se(f, h);   /* floored so a flat history is not "certain" forever */
     double c = erf(tol / (se * M_SQRT2));
     /* short histories earn proportionally less trust */
     if (f->n < 10)

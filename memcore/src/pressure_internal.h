@@ -25,6 +25,7 @@ typedef struct rm__fc_fit {
     double n;          /* samples used */
     double tbar;       /* mean of t (seconds, ≤ 0) */
     double sxx;        /* Σ (t − tbar)² */
+    double rw_var;     /* random-walk variance per second of the detrended residuals (≥ 0) */
 } rm__fc_fit_t;
 
 /* Scratch doubles needed by rm__pressure_fit for n samples. */
@@ -40,6 +41,10 @@ double rm__pressure_predict(const rm__fc_fit_t *f, double h);
 
 /* Confidence in [0, 1] of the prediction h seconds ahead, tolerance tol. */
 double rm__pressure_confidence(const rm__fc_fit_t *f, double h, double tol);
+
+/* Probability that usage h seconds ahead is at or above `thr` (normal error
+ * with the prediction standard error). 0 without a fit. */
+double rm__pressure_prob_above(const rm__fc_fit_t *f, double h, double thr);
 
 /* Ordinary least squares: slope, intercept (at t = 0) and R² (0 when y is
  * constant). n < 2 gives zeros. */

@@ -97,11 +97,12 @@ typedef struct rm_pressure_config {
     double confidence_tolerance;       /* confidence = P(|error| ≤ this fraction of budget) (0.05) */
     rm_forecast_model_t model;         /* see ADR 0005 */
     uint64_t budget_bytes;             /* memory.budget_bytes; 0 = auto (cgroup limit, else MemTotal) */
-    double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.03) */
-    uint32_t step_down_hold_sec;       /* seconds the lower level must hold before each step down (15) */
+    double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05) */
+    uint32_t step_down_hold_sec;       /* seconds the lower level must hold before each step down (30) */
+    uint32_t warning_persist_samples;  /* a forecast warning needs this many consecutive confident samples (5) */
     int act_on_forecast;               /* 1: confident forecasts raise the level; 0: purely reactive */
     rm_pressure_level_t response_floor;/* reclaimers run only at or above this level (Gentle) */
-    double target_fraction;            /* reclaim aims for usage at this fraction (warning − hysteresis) */
+    double target_fraction;            /* reclaim aims for usage at this fraction (warning − hysteresis/2 = 0.675) */
     uint32_t leak_window_sec;          /* leak alert window (600 s) */
     double leak_min_r2;                /* leak: linear fit R² at least this (0.90) */
     double leak_min_growth;            /* leak: growth over the window at least this fraction (0.05) */
@@ -180,6 +181,11 @@ typedef struct rm_pressure_forecast {
     rm_pressure_horizon_t horizons[RM_PRESSURE_HORIZONS_MAX];
     double time_to_critical_sec;   /* 0 when at/above critical; -1 when not approaching */
     double time_to_critical_confidence;
+    int warning;                   /* 1: the forecaster warns of a critical crossing within a horizon:
+                                      usage below critical, P(usage ≥ critical at h) ≥ min_confidence
+                                      for some horizon h, for warning_persist_samples samples in a row */
+    uint32_t warning_horizon_sec;  /* the shortest horizon giving the warning, 0 if none */
+    double warning_probability;    /* P(usage ≥ critical) at that horizon (max over horizons if none) */
     rm_pressure_level_t current_level;   /* from the present usage alone, no hysteresis */
     rm_pressure_level_t predicted_level; /* the level confident forecasts ask for (graduated by horizon) */
     rm_pressure_level_t level;           /* the responder's level (with hysteresis) */
