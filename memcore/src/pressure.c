@@ -84,6 +84,9 @@ struct rm_pressure {
     rm_pressure_trigger_t trigger;
     uint64_t below_since_ns;               /* 0 = not holding for a step down */
     uint32_t warn_run;                     /* consecutive samples with a raw forecast warning */
+    uint32_t warn_off_run;                 /* consecutive samples without one */
+    int warning;                           /* the published warning (with hysteresis) */
+    uint32_t warning_h;                    /* horizon of the last raw warning */
     double run_max;                        /* usage maximum since the last collection (fraction) */
     uint64_t run_max_t_ns;
     double ceil_v[2];                      /* the last two collection peaks (fraction), 0 = none */
@@ -196,7 +199,8 @@ rm_pressure_config_default(rm_pressure_config_t *out)
     out->budget_bytes = 0;
     out->hysteresis = 0.05;
     out->step_down_hold_sec = 30;
-    out->warning_persist_samples = 5;
+    out->warning_min_probability = 0.95;
+    out->warning_persist_samples = 10;
     out->act_on_forecast = 1;
     out->response_floor = RM_PRESSURE_GENTLE;
     out->target_fraction = 0.675;
@@ -280,6 +284,8 @@ rm_pressure_config_validate(const rm_pressure_config_t *c)
         !(c->leak_min_growth > 0))
         return RM_EINVAL;
     if (c->event_capacity < 16 || c->event_capacity > (1u << 20))
+        return RM_EINVAL;
+    if (!(c->warning_min_probability > 0 && c->warning_min_probability < 1))
         return RM_EINVAL;
     if (c->warning_persist_samples < 1 || c->warning_persist_samples > 3600)
         return RM_EINVAL;
@@ -940,13 +946,64 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     int raw_warn = 0;
     for (uint32_t i = 0; i < c->n_horizons; i++) {
         double pr = rm__pressure_prob_above(&fit, c->horizons_sec[i], c->critical_threshold);
-        if (fc.usage < c->critical_threshold && fit.slope > 0 && pr >= c->min_confidence &&
+        if (fc.usage < c->critical_threshold && fit.slope > 0 && pr >= c->warning_min_probability &&
+            fc.horizons[i].confidence >= c->min_confidence &&
             !raw_warn) {
             raw_warn = 1;
             fc.warning_horizon_sec = c->horizons_sec[i];
             fc.warning_probability = pr;
         } else if (!raw_warn && pr > fc.warning_probability) {
             fc.warning_probability = pr;
+        }
+    }
+    /* the short view: the newest quarter of the history (≥ 10 samples)
+     * catches a trend that started recently, which the full window still
+     * averages with the flat past */
+    if (!raw_warn && n >= 20 && fc.usage < c->critical_threshold) {
+        size_t m = n / 4 < 10 ? 10 : n / 4;
+        rm__fc_fit_t sf;
+        rm__pressure_fit(RM_FORECAST_LINEAR, p->fit_t + (n - m), p->fit_y + (n - m), m, p->scratch,
+                         &sf);
+        /* ten samples cannot tell a wander from a trend: borrow the full
+         * window's random-walk estimate when it is larger */
+        if (fit.rw_var > sf.rw_var)
+            sf.rw_var = fit.rw_var;
+        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
+            double pr = rm__pressure_prob_above(&sf, c->horizons_sec[i], c->critical_threshold);
+            if (sf.slope > 0 && pr >= c->warning_min_probability &&
+                rm__pressure_confidence(&sf, c->horizons_sec[i], c->confidence_tolerance) >=
+                    c->min_confidence) {
+                raw_warn = 1;
+                fc.warning_horizon_sec = c->horizons_sec[i];
+                fc.warning_probability = pr;
+            }
+        }
+    }
+    /* the long view: the leak detector's bucket means (leak_window_sec) see
+     * slow trends that are lost in the noise of history_size samples, and
+     * tell a trend from an excursion of a wandering series */
+    rm__fc_fit_t lf;
+    memset(&lf, 0, sizeof lf);
+    if (p->leak_n >= LEAK_BUCKETS / 4) {
+        double lt[LEAK_BUCKETS], ly[LEAK_BUCKETS];
+        uint32_t ln = p->leak_n;
+        for (uint32_t i = 0; i < ln; i++) {
+            uint32_t j = (p->leak_head + LEAK_BUCKETS - ln + i) % LEAK_BUCKETS;
+            lt[i] = p->leak_t[j] - tnow;
+            ly[i] = p->leak_y[j] / b;
+        }
+        rm__pressure_fit(RM_FORECAST_LINEAR, lt, ly, ln, p->scratch, &lf);
+    }
+    if (!raw_warn && lf.ok && fc.usage < c->critical_threshold) {
+        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
+            double pr = rm__pressure_prob_above(&lf, c->horizons_sec[i], c->critical_threshold);
+            if (lf.slope > 0 && fit.slope > 0 && pr >= c->warning_min_probability &&
+                rm__pressure_confidence(&lf, c->horizons_sec[i], c->confidence_tolerance) >=
+                    c->min_confidence) {
+                raw_warn = 1;
+                fc.warning_horizon_sec = c->horizons_sec[i];
+                fc.warning_probability = pr;
+            }
         }
     }
     /* gate 1: enough history to call a trend (half the history, at least 10) */
@@ -982,8 +1039,22 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
         if (ceil < c->critical_threshold && fc.usage < ceil + 0.01)
             raw_warn = 0;
     }
+    /* hysteresis on the warning: raised after warning_persist_samples raw
+     * warnings in a row, lowered after as many samples without one (or at once
+     * when usage reaches critical, where the warning has done its job) */
     p->warn_run = raw_warn ? p->warn_run + 1 : 0;
-    fc.warning = p->warn_run >= c->warning_persist_samples;
+    p->warn_off_run = raw_warn ? 0 : p->warn_off_run + 1;
+    if (!p->warning && p->warn_run >= c->warning_persist_samples)
+        p->warning = 1;
+    else if (p->warning && (p->warn_off_run >= c->warning_persist_samples ||
+                            fc.usage >= c->critical_threshold))
+        p->warning = 0;
+    fc.warning = p->warning;
+    if (fc.warning && !raw_warn && p->warning_h) {
+        fc.warning_horizon_sec = p->warning_h;   /* held over from the last raw warning */
+    }
+    if (raw_warn)
+        p->warning_h = fc.warning_horizon_sec;
     if (!fc.warning)
         fc.warning_horizon_sec = 0;
 

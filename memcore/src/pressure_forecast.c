@@ -22,6 +22,7 @@
 #define HOLT_BETA  0.1
 #define TS_MAX_PAIRS 8192
 #define MIN_FIT_SAMPLES 3
+#define RW_KAPPA 6.0
 
 static void
 swap_d(double *a, double *b)
@@ -270,7 +271,7 @@ static double
 pred_se(const rm__fc_fit_t *f, double h)
 {
     double d = h - f->tbar;
-    double v = f->sigma * f->sigma * (1.0 + 1.0 / f->n + d * d / f->sxx) + f->rw_var * (h > 0 ? h : 0);
+    double v = f->sigma * f->sigma * (1.0 + 1.0 / f->n + d * d / f->sxx) + f->rw_var * RW_KAPPA * (h > 0 ? h : 0);
     double se = sqrt(v);
     return se < 1e-4 ? 1e-4 : se;
 }

@@ -29,7 +29,8 @@
 
 #define SIM_LIMIT_BYTES (4ull << 30)
 #define SIM_T_MAX 1800            /* seconds per run */
-#define ALARM_DEBOUNCE_SEC 10     /* an alarm ends after this long without a warning */
+#define BP_TARGET_START 0.38   /* buffer pool + plan cache + version chains at start */
+#define ALARM_DEBOUNCE_SEC 30     /* warnings closer than this belong to one alarm */
 
 enum family {
     FAM_LEAK_MVCC,      /* version chains of a forgotten transaction grow linearly (reclaimable) */
@@ -43,8 +44,9 @@ enum family {
 };
 static const char *fam_name[FAM_N] = {"leak_mvcc", "leak_base", "burst", "sawtooth",
                                       "random_walk", "daily", "spike"};
-/* ramps: families whose critical crossings are approached gradually */
-static const int fam_ramp[FAM_N] = {1, 1, 1, 1, 0, 1, 0};
+/* ramps: families whose critical crossings are approached gradually (leaks,
+ * sawtooth growth, daily load); step bursts, spikes and random walks are not */
+static const int fam_ramp[FAM_N] = {1, 1, 0, 1, 0, 1, 0};
 
 /* ---- deterministic PRNG ---------------------------------------------------- */
 
@@ -178,6 +180,12 @@ make_trace(trace_t *tr, int fam, uint64_t seed)
         break;
     }
     }
+    /* a run must start alive and below critical (warm caches ≈ 0.38): shift
+     * the whole trace down when its first second would not be */
+    double start = tr->base[0] + BP_TARGET_START;
+    if (start > 0.85)
+        for (int t = 0; t < tr->T; t++)
+            tr->base[t] -= start - 0.85;
 }
 
 /* ---- the simulated world and its reclaimers --------------------------------- */
@@ -305,6 +313,7 @@ typedef struct run_result {
     int oom_t;
     double usage[SIM_T_MAX];       /* true usage per second (until OOM) */
     int warn[SIM_T_MAX];           /* open-loop: forecast warning at t */
+    int level[SIM_T_MAX];          /* responder level at t */
     double pred[SIM_T_MAX][RM_PRESSURE_HORIZONS_MAX];
     int T;                         /* seconds simulated */
     int flaps, level_changes;
@@ -377,6 +386,7 @@ run_policy(const trace_t *tr, enum policy pol, rm_forecast_model_t model, run_re
         rm_pressure_get_forecast(p, &fc);
         /* open-loop warning: a confident forecast of a critical crossing */
         res->warn[t] = fc.warning;
+        res->level[t] = fc.level;
         for (uint32_t i = 0; i < fc.n_horizons; i++)
             res->pred[t][i] = fc.horizons[i].predicted_usage;
         if (fc.level != prev_level) {
@@ -429,8 +439,9 @@ push_lead(score_t *s, double v)
  *            ALARM_DEBOUNCE_SEC merged); it is FALSE when usage does not
  *            reach critical (nor the run OOM) within the longest horizon of
  *            its start; alarms whose horizon outlives the run are not judged;
- *  lead      crossing time − start of the alarm in force (or ended within the
- *            debounce) at the crossing; 0 when there was none (a miss).
+ *  lead      crossing time − the first warning in the H seconds before it
+ *            (a warning claims "critical within H"); 0 when there was none
+ *            (a miss, which counts in the median).
  */
 static void
 score_open_loop(const run_result_t *r, const rm_pressure_config_t *c, int ramp, score_t *s)
@@ -468,15 +479,10 @@ score_open_loop(const run_result_t *r, const rm_pressure_config_t *c, int ramp, 
     /* leads on ramps */
     for (int k = 0; k < nc; k++) {
         s->crossings++;
-        int tc = cross[k], first = -1, gap = 0;
-        for (int t = tc - 1; t >= 0 && t >= tc - H - ALARM_DEBOUNCE_SEC; t--) {
-            if (r->warn[t]) {
+        int tc = cross[k], first = -1;
+        for (int t = tc - H > 0 ? tc - H : 0; t < tc && first < 0; t++)
+            if (r->warn[t])
                 first = t;
-                gap = 0;
-            } else if (++gap > ALARM_DEBOUNCE_SEC) {
-                break;
-            }
-        }
         if (first >= 0)
             s->crossings_warned++;
         if (ramp)
@@ -657,13 +663,21 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
             return 1;
         }
         make_trace(t1, fam, sdv * 1000003ull + (uint64_t)fam * 7919ull + (uint64_t)k);
-        run_policy(t1, POL_NONE, RM_FORECAST_THEIL_SEN, r1);
+        const char *pn = rm_bench_arg(o, "--policy");
+        enum policy pol = POL_NONE;
+        for (int i = 0; pn && i < POL_N; i++)
+            if (strcmp(pn, pol_name[i]) == 0)
+                pol = (enum policy)i;
+        rm_pressure_config_t dc;
+        rm_pressure_config_default(&dc);
+        run_policy(t1, pol, dc.model, r1);
         fprintf(f, "t_seconds,used_bytes,limit_bytes\n");
         for (int t = 0; t < r1->T; t++) {
             fprintf(f, "%d,%llu,%llu\n", t + 1, (unsigned long long)bytes_of(r1->usage[t] + t1->noise[t]),
                     (unsigned long long)SIM_LIMIT_BYTES);
             if (rm_bench_arg(o, "--verbose"))
-                fprintf(stderr, "%d %.4f warn=%d\n", t + 1, r1->usage[t], r1->warn[t]);
+                fprintf(stderr, "%d %.4f warn=%d level=%d\n", t + 1, r1->usage[t], r1->warn[t],
+                        r1->level[t]);
         }
         fclose(f);
         json_object_set_new(result, "written", json_string(wt));
@@ -776,6 +790,8 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
         }
         json_object_set_new(f, "alarms", json_integer(sc[POL_NONE][fam].alarms));
         json_object_set_new(f, "false_alarms", json_integer(sc[POL_NONE][fam].false_alarms));
+        json_object_set_new(f, "critical_crossings", json_integer(sc[POL_NONE][fam].crossings));
+        json_object_set_new(f, "critical_crossings_warned", json_integer(sc[POL_NONE][fam].crossings_warned));
         double *fl = sc[POL_NONE][fam].leads;
         json_object_set_new(f, "median_lead_seconds",
                             json_real(fam_ramp[fam] ? median_of(fl, sc[POL_NONE][fam].n_leads) : 0));

@@ -99,7 +99,8 @@ typedef struct rm_pressure_config {
     uint64_t budget_bytes;             /* memory.budget_bytes; 0 = auto (cgroup limit, else MemTotal) */
     double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05) */
     uint32_t step_down_hold_sec;       /* seconds the lower level must hold before each step down (30) */
-    uint32_t warning_persist_samples;  /* a forecast warning needs this many consecutive confident samples (5) */
+    uint32_t warning_persist_samples;  /* a forecast warning needs this many consecutive confident samples (10) */
+    double warning_min_probability;    /* a forecast warning needs P(usage ≥ critical at h) ≥ this (0.9) */
     int act_on_forecast;               /* 1: confident forecasts raise the level; 0: purely reactive */
     rm_pressure_level_t response_floor;/* reclaimers run only at or above this level (Gentle) */
     double target_fraction;            /* reclaim aims for usage at this fraction (warning − hysteresis/2 = 0.675) */
@@ -182,8 +183,10 @@ typedef struct rm_pressure_forecast {
     double time_to_critical_sec;   /* 0 when at/above critical; -1 when not approaching */
     double time_to_critical_confidence;
     int warning;                   /* 1: the forecaster warns of a critical crossing within a horizon:
-                                      usage below critical, P(usage ≥ critical at h) ≥ min_confidence
-                                      for some horizon h, for warning_persist_samples samples in a row */
+                                      usage below critical and, for some horizon h, confidence ≥
+                                      min_confidence and P(usage ≥ critical at h) ≥
+                                      warning_min_probability, for warning_persist_samples samples in
+                                      a row (then held until as many samples without) */
     uint32_t warning_horizon_sec;  /* the shortest horizon giving the warning, 0 if none */
     double warning_probability;    /* P(usage ≥ critical) at that horizon (max over horizons if none) */
     rm_pressure_level_t current_level;   /* from the present usage alone, no hysteresis */
