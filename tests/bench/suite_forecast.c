@@ -160,7 +160,7 @@ make_trace(trace_t *tr, int fam, uint64_t seed)
         break;
     }
     case FAM_DAILY: {
-        double per = rng_u(&r, 600, 1800), amp = rng_u(&r, 0.08, 0.22), ph = rng_u(&r, 0, 2 * M_PI);
+        double per = rng_u(&r, 600, 1800), amp = rng_u(&r, 0.08, 0.22), ph = -M_PI / 2;   /* start of the day: the trough */
         for (int t = 0; t < tr->T; t++)
             tr->base[t] = b0 + amp * (1 + sin(2 * M_PI * t / per + ph)) / 2;
         break;
