@@ -1019,36 +1019,6 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
         if (rs < 0.5 * fit.slope)
             raw_warn = 0;
     }
-    /* gate 4: curvature. A quadratic over the history whose vertex (a peak)
-     * comes before the warning horizon and below critical says the rise is
-     * levelling off (the top of a daily cycle): veto the warning. */
-    if (raw_warn && n >= 30) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, y0 = 0, y1 = 0, y2 = 0;
-        for (size_t i = 0; i < n; i++) {
-            double tt = p->fit_t[i], yy = p->fit_y[i];
-            s0 += 1;
-            s1 += tt;
-            s2 += tt * tt;
-            s3 += tt * tt * tt;
-            s4 += tt * tt * tt * tt;
-            y0 += yy;
-            y1 += yy * tt;
-            y2 += yy * tt * tt;
-        }
-        /* solve [s0 s1 s2; s1 s2 s3; s2 s3 s4] [a b c] = [y0 y1 y2] (Cramer) */
-        double det = s0 * (s2 * s4 - s3 * s3) - s1 * (s1 * s4 - s3 * s2) + s2 * (s1 * s3 - s2 * s2);
-        if (fabs(det) > 1e-12) {
-            double da = y0 * (s2 * s4 - s3 * s3) - s1 * (y1 * s4 - s3 * y2) + s2 * (y1 * s3 - s2 * y2);
-            double db = s0 * (y1 * s4 - y2 * s3) - y0 * (s1 * s4 - s3 * s2) + s2 * (s1 * y2 - y1 * s2);
-            double dc = s0 * (s2 * y2 - s3 * y1) - s1 * (s1 * y2 - s3 * y0) + y0 * (s1 * s3 - s2 * s2);
-            double qa = da / det, qb = db / det, qc = dc / det;
-            if (qc < 0) {
-                double tv = -qb / (2 * qc), peak = qa + qb * tv + qc * tv * tv;
-                if (tv > 0 && tv <= (double)fc.warning_horizon_sec && peak < c->critical_threshold)
-                    raw_warn = 0;
-            }
-        }
-    }
     /* gate 3: collection ceiling. When the last two sharp drops (collections)
      * started from about the same peak below critical, usage has a ceiling:
      * no warning until usage passes it. */
