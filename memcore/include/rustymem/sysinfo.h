@@ -59,6 +59,12 @@ typedef struct rm_sysinfo {
 
     uint64_t budget_bytes;         /* the cgroup limit when one is set (and below MemTotal), else MemTotal; 0 if neither is known */
     int budget_from_cgroup;        /* 1 when budget_bytes is the cgroup limit */
+
+    /* Added for the pressure monitor (kubelet's "working set"). */
+    uint64_t cgroup_inactive_file_bytes;   /* v1 memory.stat total_inactive_file (else inactive_file); v2 inactive_file */
+    uint64_t cgroup_working_set_bytes;     /* usage − inactive file, floored at 0; = usage when memory.stat is absent */
+    int cgroup_under_oom;                  /* v1 memory.oom_control under_oom; 0 for v2 */
+    int cgroup_has_oom_counter;            /* 1 when oom_kill could be read (v1 kernels ≥ 4.13, v2) */
 } rm_sysinfo_t;
 
 /*

@@ -66,7 +66,7 @@ read_u64_file(const char *dir, const char *name, uint64_t *out, int *is_max)
 static int
 read_keyed(const char *dir, const char *file, const char *key, uint64_t *out)
 {
-    char path[RM_SYSINFO_PATH_MAX + 64], buf[4096];
+    char path[RM_SYSINFO_PATH_MAX + 64], buf[16384];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     if (read_small(path, buf, sizeof buf) < 0)
         return -1;
@@ -117,6 +117,14 @@ resolve_dir(char *out, size_t cap, const char *root, const char *sub, const char
 }
 
 static void
+set_working_set(rm_sysinfo_t *si)
+{
+    si->cgroup_working_set_bytes = si->cgroup_usage_bytes > si->cgroup_inactive_file_bytes
+                                       ? si->cgroup_usage_bytes - si->cgroup_inactive_file_bytes
+                                       : 0;
+}
+
+static void
 read_cgroup(const char *proc_root, const char *cg_root, rm_sysinfo_t *si)
 {
     char path[RM_SYSINFO_PATH_MAX], buf[8192];
@@ -158,10 +166,18 @@ read_cgroup(const char *proc_root, const char *cg_root, rm_sysinfo_t *si)
             si->cgroup_usage_bytes = v;
         if (read_u64_file(si->cgroup_dir, "memory.limit_in_bytes", &v, NULL) == 0)
             si->cgroup_limit_bytes = v >= RM_V1_UNLIMITED ? 0 : v;
-        if (read_keyed(si->cgroup_dir, "memory.oom_control", "oom_kill", &v) == 0)
+        if (read_keyed(si->cgroup_dir, "memory.oom_control", "oom_kill", &v) == 0) {
             si->cgroup_oom_kills = v;
+            si->cgroup_has_oom_counter = 1;
+        }
+        if (read_keyed(si->cgroup_dir, "memory.oom_control", "under_oom", &v) == 0)
+            si->cgroup_under_oom = v != 0;
         if (read_u64_file(si->cgroup_dir, "memory.failcnt", &v, NULL) == 0)
             si->cgroup_failcnt = v;
+        if (read_keyed(si->cgroup_dir, "memory.stat", "total_inactive_file", &v) == 0 ||
+            read_keyed(si->cgroup_dir, "memory.stat", "inactive_file", &v) == 0)
+            si->cgroup_inactive_file_bytes = v;
+        set_working_set(si);
         return;
     }
     if (have_v2 && (resolve_dir(si->cgroup_dir, sizeof si->cgroup_dir, cg_root, "", v2_rel,
@@ -179,10 +195,15 @@ read_cgroup(const char *proc_root, const char *cg_root, rm_sysinfo_t *si)
             si->cgroup_high_bytes = is_max ? 0 : v;
         if (read_keyed(si->cgroup_dir, "memory.events", "oom", &v) == 0)
             si->cgroup_oom_events = v;
-        if (read_keyed(si->cgroup_dir, "memory.events", "oom_kill", &v) == 0)
+        if (read_keyed(si->cgroup_dir, "memory.events", "oom_kill", &v) == 0) {
             si->cgroup_oom_kills = v;
+            si->cgroup_has_oom_counter = 1;
+        }
         if (read_keyed(si->cgroup_dir, "memory.events", "max", &v) == 0)
             si->cgroup_failcnt = v;
+        if (read_keyed(si->cgroup_dir, "memory.stat", "inactive_file", &v) == 0)
+            si->cgroup_inactive_file_bytes = v;
+        set_working_set(si);
         return;
     }
     si->cgroup_dir[0] = '\0';

@@ -1,0 +1,1363 @@
+/*
+ * pressure.c — sampler, levels with hysteresis, graduated responder, event
+ * log and alerts (rustymem/pressure.h).
+ *
+ * Design note:
+ *  - Locks. tick_mu serialises ticks, reclaimer (un)registration and config
+ *    changes; it guards the history, the level machine, the reclaimer list and
+ *    the alert state, and is held while reclaimer callbacks run (so a removed
+ *    reclaimer is never called after remove returns). pub_mu guards the
+ *    published copies (config, last forecast, active alerts, stats) that the
+ *    management plane reads, so a GetForecast never waits for a slow
+ *    reclaimer. ev_mu + ev_cv guard the event ring and wake WatchPressure
+ *    streams. Order: tick_mu → pub_mu → ev_mu. Allocation failures are counted
+ *    with an atomic so allocators can report without a lock.
+ *  - Memory. Everything is allocated at create (history of
+ *    RM_PRESSURE_HISTORY_MAX samples, forecaster scratch, event ring): a tick
+ *    never allocates, because it runs exactly when memory is short.
+ *  - Levels. desired = max(level of present usage, level asked for by
+ *    confident forecasts). A forecast at horizon index k (ascending) asks for
+ *    predicted-level − k, but at least Gentle: far, uncertain futures get
+ *    gentle measures, near ones strong measures. Up is immediate; down is one
+ *    step at a time, only when usage is `hysteresis` below the current level's
+ *    threshold, forecasts agree, and that has held for step_down_hold_sec.
+ *  - Responder. At level ≥ response_floor the target is the excess over
+ *    target_fraction of the budget, now or (forecast trigger) at the
+ *    triggering horizon; reclaimers eligible at the level run in priority
+ *    order until the target is met.
+ */
+#include "rustymem/pressure.h"
+#include "rustymem/stats.h"
+#include "pressure_internal.h"
+#include "rm_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NS_PER_SEC 1000000000ull
+#define LEAK_BUCKETS 60
+#define ESC_RING 64
+#define HOUR_NS (3600ull * NS_PER_SEC)
+
+struct rm_pressure_reclaimer {
+    char name[RM_PRESSURE_NAME_MAX];
+    int priority;
+    rm_pressure_level_t start_level;
+    rm_reclaim_estimate_fn estimate;
+    rm_reclaim_fn reclaim;
+    rm_level_fn on_level;
+    void *ctx;
+    uint64_t calls, bytes;                 /* guarded by tick_mu */
+    struct rm_pressure_reclaimer *next;    /* guarded by tick_mu; sorted by priority */
+};
+
+struct rm_pressure {
+    pthread_mutex_t tick_mu;
+    rm_pressure_config_t cfg;              /* guarded by tick_mu (writes also hold pub_mu) */
+    char proc_root[RM_SYSINFO_PATH_MAX];   /* immutable after create */
+    char cgroup_root[RM_SYSINFO_PATH_MAX];
+    int has_paths;
+
+    /* history ring: time (s) and used bytes; guarded by tick_mu */
+    double hist_t[RM_PRESSURE_HISTORY_MAX];
+    double hist_used[RM_PRESSURE_HISTORY_MAX];
+    uint32_t hist_n, hist_head;            /* head = next slot */
+    double fit_t[RM_PRESSURE_HISTORY_MAX], fit_y[RM_PRESSURE_HISTORY_MAX];
+    double *scratch;                       /* rm__pressure_scratch_len(HISTORY_MAX) */
+    uint64_t last_t_ns;
+    int have_last;
+
+    /* leak detector: bucket means over leak_window_sec; guarded by tick_mu */
+    double leak_t[LEAK_BUCKETS], leak_y[LEAK_BUCKETS];
+    uint32_t leak_n, leak_head;
+    uint64_t leak_bucket_start_ns;
+    double leak_sum;
+    uint32_t leak_cnt;
+
+    /* level machine; guarded by tick_mu */
+    rm_pressure_level_t level;
+    rm_pressure_trigger_t trigger;
+    uint64_t below_since_ns;               /* 0 = not holding for a step down */
+    uint32_t warn_run;                     /* consecutive samples with a raw forecast warning */
+    uint32_t warn_off_run;                 /* consecutive samples without one */
+    int warning;                           /* the published warning (with hysteresis) */
+    uint32_t warning_h;                    /* horizon of the last raw warning */
+    double run_max;                        /* usage maximum since the last collection (fraction) */
+    uint64_t run_max_t_ns;
+    double ceil_v[2];                      /* the last two collection peaks (fraction), 0 = none */
+    uint64_t esc_t[ESC_RING];              /* times of upward level changes */
+    uint32_t esc_head;
+
+    rm_pressure_reclaimer_t *reclaimers;   /* guarded by tick_mu */
+    uint32_t n_reclaimers;
+
+    /* alerts; guarded by tick_mu */
+    rm_pressure_alert_t alert[RM_ALERT_KINDS];
+    int alert_active[RM_ALERT_KINDS];
+    uint64_t alloc_fail_seen;
+    uint64_t alloc_fail_last_ns;
+
+    rm_pressure_event_fn ev_fn;            /* guarded by tick_mu */
+    void *ev_ctx;
+
+    rm_pressure_stats_t st;                /* guarded by tick_mu; published copy in pub_st */
+    uint64_t alloc_failures;               /* atomic */
+
+    pthread_mutex_t pub_mu;
+    rm_pressure_config_t pub_cfg;          /* guarded by pub_mu */
+    rm_pressure_forecast_t pub_fc;         /* guarded by pub_mu */
+    rm_pressure_alert_t pub_alerts[RM_ALERT_KINDS];   /* guarded by pub_mu */
+    size_t pub_n_alerts;
+    rm_pressure_stats_t pub_st;            /* guarded by pub_mu */
+
+    pthread_mutex_t ev_mu;
+    pthread_cond_t ev_cv;
+    rm_pressure_event_t *ev;               /* ring of ev_cap; guarded by ev_mu */
+    uint32_t ev_cap;
+    uint64_t ev_next_seq;                  /* guarded by ev_mu; first event is 1 */
+    uint64_t ev_wake_gen;                  /* guarded by ev_mu */
+
+    pthread_mutex_t th_mu;
+    pthread_cond_t th_cv;
+    pthread_t th;
+    int th_running, th_stop;               /* guarded by th_mu */
+};
+
+/* ---- names and configuration ------------------------------------------- */
+
+const char *
+rm_pressure_level_name(rm_pressure_level_t level)
+{
+    static const char *n[] = {"Monitor", "Gentle", "Aggressive", "Emergency", "OOMPrevention"};
+    return (unsigned)level < RM_ARRAY_LEN(n) ? n[level] : "Unknown";
+}
+
+const char *
+rm_pressure_action_name(rm_pressure_level_t level)
+{
+    static const char *n[] = {"None", "GentleEviction", "AggressiveEviction", "EmergencyCleanup",
+                              "OomPrevention"};
+    return (unsigned)level < RM_ARRAY_LEN(n) ? n[level] : "Unknown";
+}
+
+const char *
+rm_forecast_model_name(rm_forecast_model_t m)
+{
+    static const char *n[] = {"linear", "holt", "theil_sen", "ensemble"};
+    return (unsigned)m < RM_ARRAY_LEN(n) ? n[m] : "unknown";
+}
+
+const char *
+rm_pressure_trigger_name(rm_pressure_trigger_t t)
+{
+    static const char *n[] = {"current", "forecast", "manual"};
+    return (unsigned)t < RM_ARRAY_LEN(n) ? n[t] : "unknown";
+}
+
+const char *
+rm_pressure_event_kind_name(rm_pressure_event_kind_t k)
+{
+    static const char *n[] = {"level_change", "reclaim", "escalate", "alert_raised", "alert_cleared"};
+    return (unsigned)k < RM_ARRAY_LEN(n) ? n[k] : "unknown";
+}
+
+const char *
+rm_alert_kind_name(rm_alert_kind_t k)
+{
+    static const char *n[] = {"usage_high", "fragmentation", "pressure_events", "alloc_failures",
+                              "low_free", "leak", "oom_prevention"};
+    return (unsigned)k < RM_ARRAY_LEN(n) ? n[k] : "unknown";
+}
+
+const char *
+rm_alert_severity_name(rm_alert_severity_t s)
+{
+    return s == RM_ALERT_CRITICAL ? "critical" : "warning";
+}
+
+void
+rm_pressure_config_default(rm_pressure_config_t *out)
+{
+    memset(out, 0, sizeof *out);
+    out->warning_threshold = 0.70;
+    out->high_pressure_threshold = 0.80;
+    out->critical_threshold = 0.90;
+    out->emergency_threshold = 0.95;
+    out->history_size = 60;
+    out->n_horizons = 3;
+    out->horizons_sec[0] = 30;
+    out->horizons_sec[1] = 60;
+    out->horizons_sec[2] = 120;
+    out->min_confidence = 0.7;
+    out->confidence_tolerance = 0.05;
+    out->model = RM_FORECAST_THEIL_SEN;
+    out->budget_bytes = 0;
+    out->hysteresis = 0.05;
+    out->step_down_hold_sec = 30;
+    out->warning_min_probability = 0.95;
+    out->warning_persist_samples = 10;
+    out->act_on_forecast = 1;
+    out->response_floor = RM_PRESSURE_GENTLE;
+    out->target_fraction = 0.675;
+    out->leak_window_sec = 600;
+    out->leak_min_r2 = 0.90;
+    out->leak_min_growth = 0.05;
+    out->frag_min_held_bytes = 1024.0 * 1024.0;
+    out->event_capacity = 1024;
+    out->period_ms = 1000;
+}
+
+rm_status_t
+rm_pressure_config_profile(rm_pressure_profile_t profile, rm_pressure_config_t *out)
+{
+    static const struct {
+        double w, h, c, e;
+        uint32_t hist;
+    } tab[] = {
+        [RM_PRESSURE_PROFILE_DEVELOPMENT] = {0.80, 0.90, 0.95, 0.98, 60},
+        [RM_PRESSURE_PROFILE_PRODUCTION] = {0.70, 0.80, 0.90, 0.95, 60},
+        [RM_PRESSURE_PROFILE_MISSION_CRITICAL] = {0.60, 0.75, 0.85, 0.92, 120},
+    };
+    if (!out || (unsigned)profile >= RM_ARRAY_LEN(tab))
+        return RM_EINVAL;
+    rm_pressure_config_default(out);
+    out->warning_threshold = tab[profile].w;
+    out->high_pressure_threshold = tab[profile].h;
+    out->critical_threshold = tab[profile].c;
+    out->emergency_threshold = tab[profile].e;
+    out->history_size = tab[profile].hist;
+    out->target_fraction = tab[profile].w - out->hysteresis / 2;
+    return RM_OK;
+}
+
+rm_status_t
+rm_pressure_profile_from_name(const char *name, rm_pressure_profile_t *out)
+{
+    if (!name || !out)
+        return RM_EINVAL;
+    if (strcmp(name, "development") == 0)
+        *out = RM_PRESSURE_PROFILE_DEVELOPMENT;
+    else if (strcmp(name, "production") == 0)
+        *out = RM_PRESSURE_PROFILE_PRODUCTION;
+    else if (strcmp(name, "mission_critical") == 0 || strcmp(name, "mission-critical") == 0)
+        *out = RM_PRESSURE_PROFILE_MISSION_CRITICAL;
+    else
+        return RM_ENOENT;
+    return RM_OK;
+}
+
+rm_status_t
+rm_pressure_config_validate(const rm_pressure_config_t *c)
+{
+    if (!c)
+        return RM_EINVAL;
+    if (!(c->warning_threshold > 0 && c->warning_threshold < c->high_pressure_threshold &&
+          c->high_pressure_threshold < c->critical_threshold &&
+          c->critical_threshold < c->emergency_threshold && c->emergency_threshold <= 1.0))
+        return RM_EINVAL;
+    if (c->history_size < 8 || c->history_size > RM_PRESSURE_HISTORY_MAX)
+        return RM_EINVAL;
+    if (c->n_horizons < 1 || c->n_horizons > RM_PRESSURE_HORIZONS_MAX)
+        return RM_EINVAL;
+    for (uint32_t i = 0; i < c->n_horizons; i++)
+        if (c->horizons_sec[i] == 0 || c->horizons_sec[i] > 86400 ||
+            (i && c->horizons_sec[i] <= c->horizons_sec[i - 1]))
+            return RM_EINVAL;
+    if (!(c->min_confidence >= 0 && c->min_confidence <= 1) ||
+        !(c->confidence_tolerance > 0 && c->confidence_tolerance <= 1))
+        return RM_EINVAL;
+    if ((unsigned)c->model > RM_FORECAST_ENSEMBLE)
+        return RM_EINVAL;
+    if (!(c->hysteresis >= 0 && c->hysteresis < c->warning_threshold))
+        return RM_EINVAL;
+    if ((unsigned)c->response_floor > RM_PRESSURE_OOM_PREVENTION ||
+        c->response_floor == RM_PRESSURE_MONITOR)
+        return RM_EINVAL;
+    if (!(c->target_fraction > 0 && c->target_fraction < c->critical_threshold))
+        return RM_EINVAL;
+    if (c->leak_window_sec < LEAK_BUCKETS || !(c->leak_min_r2 >= 0 && c->leak_min_r2 <= 1) ||
+        !(c->leak_min_growth > 0))
+        return RM_EINVAL;
+    if (c->event_capacity < 16 || c->event_capacity > (1u << 20))
+        return RM_EINVAL;
+    if (!(c->warning_min_probability > 0 && c->warning_min_probability < 1))
+        return RM_EINVAL;
+    if (c->warning_persist_samples < 1 || c->warning_persist_samples > 3600)
+        return RM_EINVAL;
+    if (c->period_ms < 10 || c->period_ms > 600000)
+        return RM_EINVAL;
+    if (!(c->frag_min_held_bytes >= 0))
+        return RM_EINVAL;
+    return RM_OK;
+}
+
+/* ---- create / destroy -------------------------------------------------- */
+
+rm_status_t
+rm_pressure_create(const rm_pressure_config_t *cfg, const rm_sysinfo_paths_t *paths,
+                   rm_pressure_t **out)
+{
+    rm_pressure_config_t c;
+    rm_status_t rc = RM_ENOMEM;
+    if (!out)
+        return RM_EINVAL;
+    if (cfg)
+        c = *cfg;
+    else
+        rm_pressure_config_default(&c);
+    if (rm_pressure_config_validate(&c) != RM_OK)
+        return RM_EINVAL;
+
+    rm_pressure_t *p = calloc(1, sizeof *p);
+    if (!p)
+        return RM_ENOMEM;
+    p->scratch = malloc(rm__pressure_scratch_len(RM_PRESSURE_HISTORY_MAX) * sizeof(double));
+    if (!p->scratch)
+        goto fail_scratch;
+    p->ev_cap = c.event_capacity;
+    p->ev = calloc(p->ev_cap, sizeof *p->ev);
+    if (!p->ev)
+        goto fail_ev;
+    if (pthread_mutex_init(&p->tick_mu, NULL))
+        goto fail_tick;
+    if (pthread_mutex_init(&p->pub_mu, NULL))
+        goto fail_pub;
+    if (pthread_mutex_init(&p->ev_mu, NULL))
+        goto fail_evmu;
+    if (pthread_cond_init(&p->ev_cv, NULL))
+        goto fail_evcv;
+    if (pthread_mutex_init(&p->th_mu, NULL))
+        goto fail_thmu;
+    if (pthread_cond_init(&p->th_cv, NULL))
+        goto fail_thcv;
+
+    if (paths) {
+        p->has_paths = 1;
+        snprintf(p->proc_root, sizeof p->proc_root, "%s", paths->proc_root ? paths->proc_root : "/proc");
+        snprintf(p->cgroup_root, sizeof p->cgroup_root, "%s",
+                 paths->cgroup_root ? paths->cgroup_root : "/sys/fs/cgroup");
+    }
+    p->cfg = c;
+    p->pub_cfg = c;
+    p->ev_next_seq = 1;
+    p->level = RM_PRESSURE_MONITOR;
+    p->st.usage_source = p->pub_st.usage_source = "none";
+    p->st.budget_source = p->pub_st.budget_source = "none";
+    *out = p;
+    return RM_OK;
+
+fail_thcv:
+    pthread_mutex_destroy(&p->th_mu);
+fail_thmu:
+    pthread_cond_destroy(&p->ev_cv);
+fail_evcv:
+    pthread_mutex_destroy(&p->ev_mu);
+fail_evmu:
+    pthread_mutex_destroy(&p->pub_mu);
+fail_pub:
+    pthread_mutex_destroy(&p->tick_mu);
+fail_tick:
+    free(p->ev);
+fail_ev:
+    free(p->scratch);
+fail_scratch:
+    free(p);
+    return rc;
+}
+
+void
+rm_pressure_destroy(rm_pressure_t *p)
+{
+    if (!p)
+        return;
+    rm_pressure_stop(p);
+    rm_pressure_reclaimer_t *r = p->reclaimers;
+    while (r) {
+        rm_pressure_reclaimer_t *n = r->next;
+        free(r);
+        r = n;
+    }
+    pthread_cond_destroy(&p->th_cv);
+    pthread_mutex_destroy(&p->th_mu);
+    pthread_cond_destroy(&p->ev_cv);
+    pthread_mutex_destroy(&p->ev_mu);
+    pthread_mutex_destroy(&p->pub_mu);
+    pthread_mutex_destroy(&p->tick_mu);
+    free(p->ev);
+    free(p->scratch);
+    free(p);
+}
+
+void
+rm_pressure_get_config(rm_pressure_t *p, rm_pressure_config_t *out)
+{
+    pthread_mutex_lock(&p->pub_mu);
+    *out = p->pub_cfg;
+    pthread_mutex_unlock(&p->pub_mu);
+}
+
+rm_status_t
+rm_pressure_set_config(rm_pressure_t *p, const rm_pressure_config_t *cfg)
+{
+    if (!p || rm_pressure_config_validate(cfg) != RM_OK)
+        return RM_EINVAL;
+    pthread_mutex_lock(&p->tick_mu);
+    uint32_t cap = p->cfg.event_capacity;
+    p->cfg = *cfg;
+    p->cfg.event_capacity = cap;   /* the ring is sized at create */
+    if (p->hist_n > p->cfg.history_size)
+        p->hist_n = p->cfg.history_size;   /* keep the newest */
+    pthread_mutex_lock(&p->pub_mu);
+    p->pub_cfg = p->cfg;
+    pthread_mutex_unlock(&p->pub_mu);
+    pthread_mutex_unlock(&p->tick_mu);
+    return RM_OK;
+}
+
+/* Apply `edit` to a copy of the config and install it if valid. */
+#define EDIT_CONFIG(p, stmt)                                                   \
+    do {                                                                       \
+        if (!(p))                                                              \
+            return RM_EINVAL;                                                  \
+        rm_pressure_config_t c_;                                               \
+        rm_pressure_get_config((p), &c_);                                      \
+        stmt;                                                                  \
+        return rm_pressure_set_config((p), &c_);                               \
+    } while (0)
+
+rm_status_t
+rm_pressure_set_budget_bytes(rm_pressure_t *p, uint64_t bytes)
+{
+    EDIT_CONFIG(p, c_.budget_bytes = bytes);
+}
+
+rm_status_t
+rm_pressure_set_thresholds(rm_pressure_t *p, double warning, double high, double critical,
+                           double emergency)
+{
+    EDIT_CONFIG(p, (c_.warning_threshold = warning, c_.high_pressure_threshold = high,
+                    c_.critical_threshold = critical, c_.emergency_threshold = emergency,
+                    c_.target_fraction = c_.target_fraction < warning ? c_.target_fraction
+                                                                       : warning - c_.hysteresis / 2));
+}
+
+rm_status_t
+rm_pressure_set_min_confidence(rm_pressure_t *p, double conf)
+{
+    EDIT_CONFIG(p, c_.min_confidence = conf);
+}
+
+rm_status_t
+rm_pressure_set_horizons(rm_pressure_t *p, const uint32_t *sec, uint32_t n)
+{
+    if (!sec || n == 0 || n > RM_PRESSURE_HORIZONS_MAX)
+        return RM_EINVAL;
+    EDIT_CONFIG(p, (c_.n_horizons = n, memcpy(c_.horizons_sec, sec, n * sizeof *sec)));
+}
+
+/* ---- events ------------------------------------------------------------ */
+
+static void
+record_event_locked(rm_pressure_t *p, rm_pressure_event_t *ev)
+{
+    pthread_mutex_lock(&p->ev_mu);
+    ev->seq = p->ev_next_seq++;
+    p->ev[(ev->seq - 1) % p->ev_cap] = *ev;
+    pthread_cond_broadcast(&p->ev_cv);
+    pthread_mutex_unlock(&p->ev_mu);
+    p->st.events_recorded++;
+    if (p->ev_fn)
+        p->ev_fn(p->ev_ctx, ev);
+}
+
+static void
+emit(rm_pressure_t *p, uint64_t t_ns, rm_pressure_event_kind_t kind, rm_pressure_level_t prev,
+     const char *name, uint64_t target, uint64_t freed, double usage, double pred, uint32_t hz)
+{
+    rm_pressure_event_t ev;
+    memset(&ev, 0, sizeof ev);
+    ev.t_ns = t_ns;
+    ev.kind = kind;
+    ev.level = p->level;
+    ev.prev_level = prev;
+    ev.trigger = p->trigger;
+    if (name)
+        snprintf(ev.name, sizeof ev.name, "%s", name);
+    ev.target_bytes = target;
+    ev.bytes_reclaimed = freed;
+    ev.usage = usage;
+    ev.predicted_usage = pred;
+    ev.horizon_sec = hz;
+    record_event_locked(p, &ev);
+}
+
+void
+rm_pressure_events_read(rm_pressure_t *p, uint64_t *cursor, rm_pressure_event_t *out, size_t cap,
+                        size_t *n, uint64_t *dropped)
+{
+    size_t k = 0;
+    uint64_t lost = 0;
+    pthread_mutex_lock(&p->ev_mu);
+    uint64_t oldest = p->ev_next_seq > p->ev_cap ? p->ev_next_seq - p->ev_cap : 1;
+    uint64_t s = *cursor < 1 ? 1 : *cursor;
+    if (s < oldest) {
+        lost = *cursor < 1 ? 0 : oldest - s;
+        s = oldest;
+    }
+    for (; s < p->ev_next_seq && k < cap; s++)
+        out[k++] = p->ev[(s - 1) % p->ev_cap];
+    pthread_mutex_unlock(&p->ev_mu);
+    *cursor = s;
+    if (n)
+        *n = k;
+    if (dropped)
+        *dropped = lost;
+}
+
+uint64_t
+rm_pressure_events_head(rm_pressure_t *p)
+{
+    pthread_mutex_lock(&p->ev_mu);
+    uint64_t h = p->ev_next_seq;
+    pthread_mutex_unlock(&p->ev_mu);
+    return h;
+}
+
+rm_status_t
+rm_pressure_events_wait(rm_pressure_t *p, uint64_t cursor, uint32_t timeout_ms)
+{
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    rm_status_t rc = RM_OK;
+    pthread_mutex_lock(&p->ev_mu);
+    uint64_t gen = p->ev_wake_gen;
+    while (p->ev_next_seq <= cursor) {
+        if (p->ev_wake_gen != gen) {
+            rc = RM_ECANCELED;
+            break;
+        }
+        if (pthread_cond_timedwait(&p->ev_cv, &p->ev_mu, &dl) == ETIMEDOUT) {
+            rc = p->ev_next_seq > cursor ? RM_OK : RM_ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&p->ev_mu);
+    return rc;
+}
+
+void
+rm_pressure_events_wake(rm_pressure_t *p)
+{
+    pthread_mutex_lock(&p->ev_mu);
+    p->ev_wake_gen++;
+    pthread_cond_broadcast(&p->ev_cv);
+    pthread_mutex_unlock(&p->ev_mu);
+}
+
+void
+rm_pressure_set_event_callback(rm_pressure_t *p, rm_pressure_event_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&p->tick_mu);
+    p->ev_fn = fn;
+    p->ev_ctx = fn ? ctx : NULL;
+    pthread_mutex_unlock(&p->tick_mu);
+}
+
+/* ---- reclaimers -------------------------------------------------------- */
+
+rm_status_t
+rm_pressure_reclaimer_add(rm_pressure_t *p, const rm_pressure_reclaimer_def_t *def,
+                          rm_pressure_reclaimer_t **out)
+{
+    if (!p || !def || !def->name || !*def->name || (!def->reclaim && !def->on_level) ||
+        def->start_level < RM_PRESSURE_GENTLE || def->start_level > RM_PRESSURE_OOM_PREVENTION)
+        return RM_EINVAL;
+    rm_pressure_reclaimer_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return RM_ENOMEM;
+    snprintf(r->name, sizeof r->name, "%s", def->name);
+    r->priority = def->priority;
+    r->start_level = def->start_level;
+    r->estimate = def->estimate;
+    r->reclaim = def->reclaim;
+    r->on_level = def->on_level;
+    r->ctx = def->ctx;
+
+    pthread_mutex_lock(&p->tick_mu);
+    rm_pressure_reclaimer_t **pp = &p->reclaimers;
+    while (*pp && (*pp)->priority <= r->priority)
+        pp = &(*pp)->next;
+    r->next = *pp;
+    *pp = r;
+    p->n_reclaimers++;
+    p->st.reclaimers = p->n_reclaimers;
+    pthread_mutex_unlock(&p->tick_mu);
+    if (out)
+        *out = r;
+    return RM_OK;
+}
+
+void
+rm_pressure_reclaimer_remove(rm_pressure_t *p, rm_pressure_reclaimer_t *r)
+{
+    if (!p || !r)
+        return;
+    pthread_mutex_lock(&p->tick_mu);
+    for (rm_pressure_reclaimer_t **pp = &p->reclaimers; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            p->n_reclaimers--;
+            p->st.reclaimers = p->n_reclaimers;
+            break;
+        }
+    pthread_mutex_unlock(&p->tick_mu);
+    free(r);
+}
+
+uint64_t
+rm_pressure_reclaimable(rm_pressure_t *p, rm_pressure_level_t level)
+{
+    uint64_t sum = 0;
+    pthread_mutex_lock(&p->tick_mu);
+    for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
+        if (r->estimate && r->start_level <= level)
+            sum += r->estimate(r->ctx, level);
+    pthread_mutex_unlock(&p->tick_mu);
+    return sum;
+}
+
+void
+rm_pressure_note_alloc_failure(rm_pressure_t *p)
+{
+    if (p)
+        __atomic_fetch_add(&p->alloc_failures, 1, __ATOMIC_RELAXED);
+}
+
+/* Run eligible reclaimers in priority order until `target` is met. */
+static uint64_t
+respond_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t level, uint64_t target,
+               double usage, double pred, uint32_t hz)
+{
+    uint64_t total = 0;
+    for (rm_pressure_reclaimer_t *r = p->reclaimers; r && total < target; r = r->next) {
+        if (!r->reclaim || r->start_level > level)
+            continue;
+        uint64_t want = target - total;
+        uint64_t freed = r->reclaim(r->ctx, level, want);
+        r->calls++;
+        r->bytes += freed;
+        p->st.reclaim_calls++;
+        p->st.bytes_reclaimed += freed;
+        p->st.bytes_reclaimed_by_level[level] += freed;
+        total += freed;
+        if (freed)
+            emit(p, t_ns, RM_EVENT_RECLAIM, level, r->name, want, freed, usage, pred, hz);
+    }
+    return total;
+}
+
+static void
+notify_level_locked(rm_pressure_t *p, rm_pressure_level_t old, rm_pressure_level_t nw)
+{
+    for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
+        if (r->on_level)
+            r->on_level(r->ctx, old, nw);
+}
+
+/* ---- levels ------------------------------------------------------------ */
+
+static double
+threshold_of(const rm_pressure_config_t *c, rm_pressure_level_t l)
+{
+    switch (l) {
+    case RM_PRESSURE_GENTLE:
+        return c->warning_threshold;
+    case RM_PRESSURE_AGGRESSIVE:
+        return c->high_pressure_threshold;
+    case RM_PRESSURE_EMERGENCY:
+        return c->critical_threshold;
+    case RM_PRESSURE_OOM_PREVENTION:
+        return c->emergency_threshold;
+    default:
+        return 0.0;
+    }
+}
+
+static rm_pressure_level_t
+level_of(const rm_pressure_config_t *c, double u)
+{
+    if (u >= c->emergency_threshold)
+        return RM_PRESSURE_OOM_PREVENTION;
+    if (u >= c->critical_threshold)
+        return RM_PRESSURE_EMERGENCY;
+    if (u >= c->high_pressure_threshold)
+        return RM_PRESSURE_AGGRESSIVE;
+    if (u >= c->warning_threshold)
+        return RM_PRESSURE_GENTLE;
+    return RM_PRESSURE_MONITOR;
+}
+
+static uint64_t
+escalations_last_hour_locked(rm_pressure_t *p, uint64_t now)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < ESC_RING; i++)
+        if (p->esc_t[i] && now - p->esc_t[i] < HOUR_NS)
+            n++;
+    return n;
+}
+
+static void
+change_level_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t nl,
+                    rm_pressure_trigger_t trig, double usage, double pred, uint32_t hz)
+{
+    rm_pressure_level_t old = p->level;
+    if (nl == old)
+        return;
+    p->level = nl;
+    p->trigger = trig;
+    p->st.level_changes++;
+    if (nl > old) {
+        p->esc_t[p->esc_head] = t_ns ? t_ns : 1;
+        p->esc_head = (p->esc_head + 1) % ESC_RING;
+    }
+    emit(p, t_ns, RM_EVENT_LEVEL_CHANGE, old, rm_pressure_level_name(nl), 0, 0, usage, pred, hz);
+    if (nl == RM_PRESSURE_OOM_PREVENTION)
+        emit(p, t_ns, RM_EVENT_ESCALATE, old, "oom_prevention", 0, 0, usage, pred, hz);
+    notify_level_locked(p, old, nl);
+}
+
+/* ---- alerts ------------------------------------------------------------ */
+
+static void
+set_alert_locked(rm_pressure_t *p, uint64_t t_ns, rm_alert_kind_t k, int on,
+                 rm_alert_severity_t sev, double value, double thr, const char *subject,
+                 const char *msg)
+{
+    rm_pressure_alert_t *a = &p->alert[k];
+    if (!on) {
+        if (p->alert_active[k]) {
+            p->alert_active[k] = 0;
+            emit(p, t_ns, RM_EVENT_ALERT_CLEARED, p->level, rm_alert_kind_name(k), 0, 0, 0, 0, 0);
+        }
+        return;
+    }
+    int raise = !p->alert_active[k] || a->severity != sev;
+    if (!p->alert_active[k])
+        a->since_ns = t_ns;
+    p->alert_active[k] = 1;
+    a->kind = k;
+    a->severity = sev;
+    a->updated_ns = t_ns;
+    a->value = value;
+    a->threshold = thr;
+    snprintf(a->subject, sizeof a->subject, "%s", subject ? subject : "");
+    snprintf(a->message, sizeof a->message, "%s", msg);
+    if (raise)
+        emit(p, t_ns, RM_EVENT_ALERT_RAISED, p->level, rm_alert_kind_name(k), 0, 0, value, 0, 0);
+}
+
+static void
+leak_update_locked(rm_pressure_t *p, uint64_t t_ns, double used)
+{
+    uint64_t blen = (uint64_t)p->cfg.leak_window_sec * NS_PER_SEC / LEAK_BUCKETS;
+    if (p->leak_cnt == 0)
+        p->leak_bucket_start_ns = t_ns;
+    p->leak_sum += used;
+    p->leak_cnt++;
+    if (t_ns - p->leak_bucket_start_ns >= blen) {
+        p->leak_t[p->leak_head] = (double)t_ns / 1e9;
+        p->leak_y[p->leak_head] = p->leak_sum / p->leak_cnt;
+        p->leak_head = (p->leak_head + 1) % LEAK_BUCKETS;
+        if (p->leak_n < LEAK_BUCKETS)
+            p->leak_n++;
+        p->leak_sum = 0;
+        p->leak_cnt = 0;
+    }
+}
+
+static void
+alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usage, uint64_t budget)
+{
+    const rm_pressure_config_t *c = &p->cfg;
+    uint64_t t = s->t_ns;
+    char msg[128];
+
+    snprintf(msg, sizeof msg, "memory usage %.1f%% of the %llu-byte budget", usage * 100,
+             (unsigned long long)budget);
+    if (usage > c->critical_threshold)
+        set_alert_locked(p, t, RM_ALERT_USAGE_HIGH, 1, RM_ALERT_CRITICAL, usage,
+                         c->critical_threshold, NULL, msg);
+    else
+        set_alert_locked(p, t, RM_ALERT_USAGE_HIGH, usage > c->warning_threshold, RM_ALERT_WARNING,
+                         usage, c->warning_threshold, NULL, msg);
+
+    snprintf(msg, sizeof msg, "fragmentation %.1f%% in %s", s->fragmentation * 100,
+             s->frag_component[0] ? s->frag_component : "memcore");
+    if (s->fragmentation > 0.35)
+        set_alert_locked(p, t, RM_ALERT_FRAGMENTATION, 1, RM_ALERT_CRITICAL, s->fragmentation,
+                         0.35, s->frag_component, msg);
+    else
+        set_alert_locked(p, t, RM_ALERT_FRAGMENTATION, s->fragmentation > 0.20, RM_ALERT_WARNING,
+                         s->fragmentation, 0.20, s->frag_component, msg);
+
+    uint64_t esc = escalations_last_hour_locked(p, t);
+    p->st.escalations_last_hour = esc;
+    snprintf(msg, sizeof msg, "%llu pressure events in the last hour", (unsigned long long)esc);
+    set_alert_locked(p, t, RM_ALERT_PRESSURE_EVENTS, esc > 5, RM_ALERT_WARNING, (double)esc, 5,
+                     NULL, msg);
+
+    uint64_t fails = __atomic_load_n(&p->alloc_failures, __ATOMIC_RELAXED);
+    p->st.alloc_failures = fails;
+    if (fails != p->alloc_fail_seen) {
+        p->alloc_fail_seen = fails;
+        p->alloc_fail_last_ns = t ? t : 1;
+    }
+    snprintf(msg, sizeof msg, "%llu allocation failures (last within the hour)",
+             (unsigned long long)fails);
+    set_alert_locked(p, t, RM_ALERT_ALLOC_FAILURES,
+                     p->alloc_fail_last_ns && t - p->alloc_fail_last_ns < HOUR_NS, RM_ALERT_WARNING,
+                     (double)fails, 0, NULL, msg);
+
+    double free_frac = 1.0 - usage;
+    snprintf(msg, sizeof msg, "only %.1f%% of the budget free: OOM imminent", free_frac * 100);
+    set_alert_locked(p, t, RM_ALERT_LOW_FREE, free_frac < 0.05, RM_ALERT_CRITICAL, free_frac, 0.05,
+                     NULL, msg);
+
+    int leak = 0;
+    double slope = 0, icpt = 0, r2 = 0, growth = 0;
+    if (p->leak_n == LEAK_BUCKETS) {
+        double tt[LEAK_BUCKETS], yy[LEAK_BUCKETS];
+        double t0 = p->leak_t[(p->leak_head + LEAK_BUCKETS - 1) % LEAK_BUCKETS];
+        for (uint32_t i = 0; i < LEAK_BUCKETS; i++) {
+            uint32_t j = (p->leak_head + i) % LEAK_BUCKETS;
+            tt[i] = p->leak_t[j] - t0;
+            yy[i] = p->leak_y[j] / (double)budget;
+        }
+        rm__pressure_linfit(tt, yy, LEAK_BUCKETS, &slope, &icpt, &r2);
+        growth = slope * (tt[LEAK_BUCKETS - 1] - tt[0]);
+        leak = slope > 0 && r2 >= c->leak_min_r2 && growth >= c->leak_min_growth;
+    }
+    snprintf(msg, sizeof msg, "sustained growth: +%.1f%% of budget over %us (R2 %.2f)", growth * 100,
+             c->leak_window_sec, r2);
+    set_alert_locked(p, t, RM_ALERT_LEAK, leak, RM_ALERT_CRITICAL, slope, c->leak_min_growth, NULL,
+                     msg);
+
+    snprintf(msg, sizeof msg, "OOM prevention: usage %.1f%%, escalate to the administrator",
+             usage * 100);
+    set_alert_locked(p, t, RM_ALERT_OOM_PREVENTION, p->level == RM_PRESSURE_OOM_PREVENTION,
+                     RM_ALERT_CRITICAL, usage, c->emergency_threshold, NULL, msg);
+}
+
+/* ---- the tick ---------------------------------------------------------- */
+
+static void
+publish_locked(rm_pressure_t *p, const rm_pressure_forecast_t *fc)
+{
+    pthread_mutex_lock(&p->pub_mu);
+    if (fc)
+        p->pub_fc = *fc;
+    size_t k = 0;
+    for (int i = 0; i < RM_ALERT_KINDS; i++)
+        if (p->alert_active[i])
+            p->pub_alerts[k++] = p->alert[i];
+    p->pub_n_alerts = k;
+    p->pub_st = p->st;
+    pthread_mutex_unlock(&p->pub_mu);
+}
+
+static rm_status_t
+feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
+{
+    const rm_pressure_config_t *c = &p->cfg;
+    if (p->have_last && s->t_ns < p->last_t_ns)
+        return RM_EINVAL;
+    uint64_t budget = s->budget_bytes ? s->budget_bytes : c->budget_bytes;
+    if (!budget) {
+        p->st.samples_dropped++;
+        return RM_ENOENT;
+    }
+    p->st.budget_source = s->budget_bytes ? "sample" : "config";
+    p->last_t_ns = s->t_ns;
+    p->have_last = 1;
+    p->st.samples++;
+
+    /* 1. history */
+    p->hist_t[p->hist_head] = (double)s->t_ns / 1e9;
+    p->hist_used[p->hist_head] = (double)s->used_bytes;
+    p->hist_head = (p->hist_head + 1) % RM_PRESSURE_HISTORY_MAX;
+    if (p->hist_n < c->history_size)
+        p->hist_n++;
+    size_t n = p->hist_n;
+    double tnow = (double)s->t_ns / 1e9, b = (double)budget;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t j = (p->hist_head + RM_PRESSURE_HISTORY_MAX - n + i) % RM_PRESSURE_HISTORY_MAX;
+        p->fit_t[i] = p->hist_t[j] - tnow;
+        p->fit_y[i] = p->hist_used[j] / b;
+    }
+    leak_update_locked(p, s->t_ns, (double)s->used_bytes);
+
+    /* 2. forecast */
+    rm__fc_fit_t fit;
+    rm__pressure_fit(c->model, p->fit_t, p->fit_y, n, p->scratch, &fit);
+    rm_pressure_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    fc.t_ns = s->t_ns;
+    fc.samples = (uint32_t)n;
+    fc.used_bytes = s->used_bytes;
+    fc.budget_bytes = budget;
+    fc.usage = (double)s->used_bytes / b;
+    fc.slope_per_sec = fit.slope;
+    fc.model = c->model;
+    fc.n_horizons = c->n_horizons;
+    fc.current_level = level_of(c, fc.usage);
+    fc.predicted_level = RM_PRESSURE_MONITOR;
+    int trig_h = -1;
+    for (uint32_t i = 0; i < c->n_horizons; i++) {
+        rm_pressure_horizon_t *h = &fc.horizons[i];
+        h->horizon_sec = c->horizons_sec[i];
+        h->predicted_usage = rm__pressure_predict(&fit, h->horizon_sec);
+        h->predicted_bytes = (uint64_t)(h->predicted_usage * b);
+        h->confidence = rm__pressure_confidence(&fit, h->horizon_sec, c->confidence_tolerance);
+        h->predicted_level = level_of(c, h->predicted_usage);
+        if (c->act_on_forecast && fit.slope > 0 && h->confidence >= c->min_confidence &&
+            h->predicted_level > RM_PRESSURE_MONITOR) {
+            int lv = (int)h->predicted_level - (int)i;
+            if (lv < RM_PRESSURE_GENTLE)
+                lv = RM_PRESSURE_GENTLE;
+            if (lv > (int)fc.predicted_level) {
+                fc.predicted_level = (rm_pressure_level_t)lv;
+                trig_h = (int)i;
+            }
+        }
+    }
+    /* the forecaster's warning: a probable critical crossing within a horizon */
+    int raw_warn = 0;
+    for (uint32_t i = 0; i < c->n_horizons; i++) {
+        double pr = rm__pressure_prob_above(&fit, c->horizons_sec[i], c->critical_threshold);
+        if (fc.usage < c->critical_threshold && fit.slope > 0 && pr >= c->warning_min_probability &&
+            fc.horizons[i].confidence >= c->min_confidence &&
+            !raw_warn) {
+            raw_warn = 1;
+            fc.warning_horizon_sec = c->horizons_sec[i];
+            fc.warning_probability = pr;
+        } else if (!raw_warn && pr > fc.warning_probability) {
+            fc.warning_probability = pr;
+        }
+    }
+    /* the short view: the newest quarter of the history (≥ 10 samples)
+     * catches a trend that started recently, which the full window still
+     * averages with the flat past */
+    if (!raw_warn && n >= 20 && fc.usage < c->critical_threshold) {
+        size_t m = n / 4 < 10 ? 10 : n / 4;
+        rm__fc_fit_t sf;
+        rm__pressure_fit(RM_FORECAST_LINEAR, p->fit_t + (n - m), p->fit_y + (n - m), m, p->scratch,
+                         &sf);
+        /* ten samples cannot tell a wander from a trend: borrow the full
+         * window's random-walk estimate when it is larger */
+        if (fit.rw_var > sf.rw_var)
+            sf.rw_var = fit.rw_var;
+        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
+            double pr = rm__pressure_prob_above(&sf, c->horizons_sec[i], c->critical_threshold);
+            if (sf.slope > 0 && pr >= c->warning_min_probability &&
+                rm__pressure_confidence(&sf, c->horizons_sec[i], c->confidence_tolerance) >=
+                    c->min_confidence) {
+                raw_warn = 1;
+                fc.warning_horizon_sec = c->horizons_sec[i];
+                fc.warning_probability = pr;
+            }
+        }
+    }
+    /* the long view: the leak detector's bucket means (leak_window_sec) see
+     * slow trends that are lost in the noise of history_size samples, and
+     * tell a trend from an excursion of a wandering series */
+    rm__fc_fit_t lf;
+    memset(&lf, 0, sizeof lf);
+    if (p->leak_n >= LEAK_BUCKETS / 4) {
+        double lt[LEAK_BUCKETS], ly[LEAK_BUCKETS];
+        uint32_t ln = p->leak_n;
+        for (uint32_t i = 0; i < ln; i++) {
+            uint32_t j = (p->leak_head + LEAK_BUCKETS - ln + i) % LEAK_BUCKETS;
+            lt[i] = p->leak_t[j] - tnow;
+            ly[i] = p->leak_y[j] / b;
+        }
+        rm__pressure_fit(RM_FORECAST_LINEAR, lt, ly, ln, p->scratch, &lf);
+    }
+    if (!raw_warn && lf.ok && fc.usage < c->critical_threshold) {
+        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
+            double pr = rm__pressure_prob_above(&lf, c->horizons_sec[i], c->critical_threshold);
+            if (lf.slope > 0 && fit.slope > 0 && pr >= c->warning_min_probability &&
+                rm__pressure_confidence(&lf, c->horizons_sec[i], c->confidence_tolerance) >=
+                    c->min_confidence) {
+                raw_warn = 1;
+                fc.warning_horizon_sec = c->horizons_sec[i];
+                fc.warning_probability = pr;
+            }
+        }
+    }
+    /* gate 1: enough history to call a trend (half the history, at least 10) */
+    if (n < 10 || n < c->history_size / 2)
+        raw_warn = 0;
+    /* gate 2: the trend is still under way: the recent quarter of the history
+     * rises at least half as fast (a step or a spike that has levelled off
+     * leaves a long-window slope behind it, not a rising series) */
+    if (raw_warn) {
+        size_t m = n / 4 < 10 ? 10 : n / 4;
+        double rs, ri, rr;
+        rm__pressure_linfit(p->fit_t + (n - m), p->fit_y + (n - m), m, &rs, &ri, &rr);
+        if (rs < 0.5 * fit.slope)
+            raw_warn = 0;
+    }
+    /* gate 3: collection ceiling. When the last two sharp drops (collections)
+     * started from about the same peak below critical, usage has a ceiling:
+     * no warning until usage passes it. */
+    if (fc.usage > p->run_max) {
+        p->run_max = fc.usage;
+        p->run_max_t_ns = s->t_ns;
+    } else if (p->run_max - fc.usage >= 0.05 && s->t_ns - p->run_max_t_ns <= 5 * NS_PER_SEC) {
+        p->ceil_v[0] = p->ceil_v[1];
+        p->ceil_v[1] = p->run_max;
+        p->run_max = fc.usage;
+        p->run_max_t_ns = s->t_ns;
+    } else if (s->t_ns - p->run_max_t_ns > 5 * NS_PER_SEC && fc.usage < p->run_max - 0.05) {
+        p->run_max = fc.usage;   /* a slow decline is not a collection */
+        p->run_max_t_ns = s->t_ns;
+    }
+    if (raw_warn && p->ceil_v[0] > 0 && fabs(p->ceil_v[0] - p->ceil_v[1]) <= 0.02) {
+        double ceil = p->ceil_v[0] > p->ceil_v[1] ? p->ceil_v[0] : p->ceil_v[1];
+        if (ceil < c->critical_threshold && fc.usage < ceil + 0.01)
+            raw_warn = 0;
+    }
+    /* hysteresis on the warning: raised after warning_persist_samples raw
+     * warnings in a row, lowered after as many samples without one (or at once
+     * when usage reaches critical, where the warning has done its job) */
+    p->warn_run = raw_warn ? p->warn_run + 1 : 0;
+    p->warn_off_run = raw_warn ? 0 : p->warn_off_run + 1;
+    if (!p->warning && p->warn_run >= c->warning_persist_samples)
+        p->warning = 1;
+    else if (p->warning && (p->warn_off_run >= c->warning_persist_samples ||
+                            fc.usage >= c->critical_threshold))
+        p->warning = 0;
+    fc.warning = p->warning;
+    if (fc.warning && !raw_warn && p->warning_h) {
+        fc.warning_horizon_sec = p->warning_h;   /* held over from the last raw warning */
+    }
+    if (raw_warn)
+        p->warning_h = fc.warning_horizon_sec;
+    if (!fc.warning)
+        fc.warning_horizon_sec = 0;
+
+    if (fc.usage >= c->critical_threshold) {
+        fc.time_to_critical_sec = 0;
+        fc.time_to_critical_confidence = 1;
+    } else if (fit.slope > 1e-9) {
+        double from = fit.level > fc.usage ? fit.level : fc.usage;
+        double ttc = (c->critical_threshold - from) / fit.slope;
+        fc.time_to_critical_sec = ttc < 0 ? 0 : ttc;
+        fc.time_to_critical_confidence =
+            rm__pressure_confidence(&fit, fc.time_to_critical_sec, c->confidence_tolerance);
+    } else {
+        fc.time_to_critical_sec = -1;
+    }
+
+    /* 3. level with hysteresis */
+    rm_pressure_level_t desired =
+        fc.predicted_level > fc.current_level ? fc.predicted_level : fc.current_level;
+    double pred_u = trig_h >= 0 ? fc.horizons[trig_h].predicted_usage : fc.usage;
+    uint32_t hz = trig_h >= 0 ? fc.horizons[trig_h].horizon_sec : 0;
+    rm_pressure_trigger_t trig =
+        fc.predicted_level > fc.current_level ? RM_TRIGGER_FORECAST : RM_TRIGGER_CURRENT;
+    if (desired > p->level) {
+        change_level_locked(p, s->t_ns, desired, trig, fc.usage, pred_u, hz);
+        p->below_since_ns = 0;
+    } else if (desired < p->level &&
+               fc.usage < threshold_of(c, p->level) - c->hysteresis) {
+        if (!p->below_since_ns)
+            p->below_since_ns = s->t_ns ? s->t_ns : 1;
+        if (s->t_ns - p->below_since_ns >= (uint64_t)c->step_down_hold_sec * NS_PER_SEC) {
+            change_level_locked(p, s->t_ns, p->level - 1, trig, fc.usage, pred_u, hz);
+            p->below_since_ns = p->level > desired ? s->t_ns : 0;
+        }
+    } else {
+        p->below_since_ns = 0;
+        if (desired == p->level && p->level > RM_PRESSURE_MONITOR)
+            p->trigger = trig;
+    }
+
+    /* 4. respond */
+    if (p->level >= c->response_floor) {
+        double aim = c->target_fraction * b;
+        double excess = (double)s->used_bytes - aim;
+        if (p->trigger == RM_TRIGGER_FORECAST && trig_h >= 0) {
+            double fx = fc.horizons[trig_h].predicted_usage * b - aim;
+            if (fx > excess)
+                excess = fx;
+        }
+        if (excess > 0)
+            respond_locked(p, s->t_ns, p->level, (uint64_t)excess, fc.usage, pred_u, hz);
+    }
+
+    fc.level = p->level;
+    fc.trigger = p->trigger;
+    fc.recommended_action = p->level;
+    fc.sample = *s;
+
+    /* 5. alerts and stats */
+    alerts_update_locked(p, s, fc.usage, budget);
+    p->st.has_rss = s->has_rss;
+    p->st.has_meminfo = s->has_meminfo;
+    p->st.has_psi = s->has_psi;
+    p->st.cgroup_version = s->cgroup_version;
+    p->st.usage_source = s->usage_source ? s->usage_source : "injected";
+    publish_locked(p, &fc);
+    return RM_OK;
+}
+
+rm_status_t
+rm_pressure_feed(rm_pressure_t *p, const rm_pressure_sample_t *s)
+{
+    if (!p || !s)
+        return RM_EINVAL;
+    pthread_mutex_lock(&p->tick_mu);
+    rm_status_t rc = feed_locked(p, s);
+    if (rc != RM_OK)
+        publish_locked(p, NULL);
+    pthread_mutex_unlock(&p->tick_mu);
+    return rc;
+}
+
+static void
+fill_from_system(rm_pressure_t *p, const rm_sysinfo_t *si, const rm_pressure_config_t *c,
+                 rm_pressure_sample_t *s, const char **budget_src)
+{
+    s->has_rss = si->has_rss;
+    s->rss_bytes = si->rss_bytes;
+    s->cgroup_version = si->cgroup_version;
+    s->cgroup_usage_bytes = si->cgroup_usage_bytes;
+    s->cgroup_working_set_bytes = si->cgroup_working_set_bytes;
+    s->cgroup_limit_bytes = si->cgroup_limit_bytes;
+    s->cgroup_oom_kills = si->cgroup_oom_kills;
+    s->has_meminfo = si->has_meminfo;
+    s->mem_total_bytes = si->mem_total_bytes;
+    s->mem_available_bytes = si->mem_available_bytes;
+    s->has_psi = si->has_psi;
+    s->psi_some_avg10 = si->psi.some_avg10;
+    s->psi_full_avg10 = si->psi.full_avg10;
+    s->psi_some_avg60 = si->psi.some_avg60;
+    s->psi_full_avg60 = si->psi.full_avg60;
+
+    rm_component_usage_t comp[RM_COMPONENTS_MAX];
+    size_t nc = 0;
+    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
+    if (nc > RM_COMPONENTS_MAX)
+        nc = RM_COMPONENTS_MAX;
+    for (size_t i = 0; i < nc; i++) {
+        s->memcore_used_bytes += comp[i].used_bytes;
+        s->memcore_held_bytes += comp[i].held_bytes;
+        if ((double)comp[i].held_bytes < c->frag_min_held_bytes)
+            continue;
+        double f = rm_stats_fragmentation(comp[i].used_bytes, comp[i].held_bytes);
+        if (f > s->fragmentation) {
+            s->fragmentation = f;
+            memcpy(s->frag_component, comp[i].name, sizeof s->frag_component);
+            s->frag_component[sizeof s->frag_component - 1] = '\0';
+        }
+    }
+
+    if (c->budget_bytes) {
+        *budget_src = "config";
+        s->budget_bytes = c->budget_bytes;
+        s->used_bytes = si->has_rss ? si->rss_bytes : s->memcore_held_bytes;
+        s->usage_source = si->has_rss ? "rss" : "memcore";
+    } else if (si->budget_from_cgroup) {
+        *budget_src = "cgroup";
+        s->budget_bytes = si->budget_bytes;
+        s->used_bytes = si->cgroup_working_set_bytes;
+        s->usage_source = "cgroup";
+    } else if (si->budget_bytes) {
+        *budget_src = "meminfo";
+        s->budget_bytes = si->budget_bytes;
+        s->used_bytes = si->mem_total_bytes > si->mem_available_bytes
+                            ? si->mem_total_bytes - si->mem_available_bytes
+                            : 0;
+        s->usage_source = "meminfo";
+    } else {
+        *budget_src = "none";
+    }
+    if (s->used_bytes < s->memcore_held_bytes && s->budget_bytes &&
+        strcmp(s->usage_source, "memcore") != 0)
+        s->used_bytes = s->memcore_held_bytes;   /* never below what memcore itself holds */
+}
+
+rm_status_t
+rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
+{
+    if (!p)
+        return RM_EINVAL;
+    rm_sysinfo_paths_t paths = {p->proc_root, p->cgroup_root};
+    rm_sysinfo_t si;
+    rm_sysinfo_read(p->has_paths ? &paths : NULL, &si);
+
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.t_ns = now_ns;
+    s.usage_source = "none";
+    pthread_mutex_lock(&p->tick_mu);
+    const char *bsrc = "none";
+    fill_from_system(p, &si, &p->cfg, &s, &bsrc);
+    rm_status_t rc;
+    if (!s.budget_bytes) {
+        p->st.samples_dropped++;
+        p->st.has_rss = s.has_rss;
+        p->st.has_meminfo = s.has_meminfo;
+        p->st.has_psi = s.has_psi;
+        p->st.cgroup_version = s.cgroup_version;
+        p->st.budget_source = "none";
+        rc = RM_ENOENT;
+    } else {
+        rc = feed_locked(p, &s);
+        if (rc == RM_OK)
+            p->st.budget_source = bsrc;
+    }
+    publish_locked(p, NULL);
+    pthread_mutex_unlock(&p->tick_mu);
+    return rc;
+}
+
+rm_status_t
+rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes,
+                    uint64_t now_ns, uint64_t *freed)
+{
+    if (!p || level < RM_PRESSURE_GENTLE || level > RM_PRESSURE_OOM_PREVENTION)
+        return RM_EINVAL;
+    pthread_mutex_lock(&p->tick_mu);
+    rm_pressure_forecast_t fc;
+    pthread_mutex_lock(&p->pub_mu);
+    fc = p->pub_fc;
+    pthread_mutex_unlock(&p->pub_mu);
+    uint64_t target = min_bytes;
+    if (fc.budget_bytes) {
+        double aim = p->cfg.target_fraction * (double)fc.budget_bytes;
+        if ((double)fc.used_bytes > aim && (uint64_t)((double)fc.used_bytes - aim) > target)
+            target = (uint64_t)((double)fc.used_bytes - aim);
+    }
+    rm_pressure_trigger_t saved = p->trigger;
+    p->trigger = RM_TRIGGER_MANUAL;
+    uint64_t f = respond_locked(p, now_ns, level, target, fc.usage, fc.usage, 0);
+    p->trigger = saved;
+    publish_locked(p, NULL);
+    pthread_mutex_unlock(&p->tick_mu);
+    if (freed)
+        *freed = f;
+    return RM_OK;
+}
+
+/* ---- readers ----------------------------------------------------------- */
+
+void
+rm_pressure_get_forecast(rm_pressure_t *p, rm_pressure_forecast_t *out)
+{
+    pthread_mutex_lock(&p->pub_mu);
+    *out = p->pub_fc;
+    pthread_mutex_unlock(&p->pub_mu);
+}
+
+void
+rm_pressure_alerts_list(rm_pressure_t *p, rm_pressure_alert_t *out, size_t cap, size_t *n)
+{
+    pthread_mutex_lock(&p->pub_mu);
+    for (size_t i = 0; i < p->pub_n_alerts && i < cap; i++)
+        out[i] = p->pub_alerts[i];
+    if (n)
+        *n = p->pub_n_alerts;
+    pthread_mutex_unlock(&p->pub_mu);
+}
+
+void
+rm_pressure_get_stats(rm_pressure_t *p, rm_pressure_stats_t *out)
+{
+    pthread_mutex_lock(&p->pub_mu);
+    *out = p->pub_st;
+    pthread_mutex_unlock(&p->pub_mu);
+    out->alloc_failures = __atomic_load_n(&p->alloc_failures, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&p->th_mu);
+    out->thread_running = p->th_running;
+    pthread_mutex_unlock(&p->th_mu);
+}
+
+/* ---- sampler thread ---------------------------------------------------- */
+
+static void *
+sampler_main(void *arg)
+{
+    rm_pressure_t *p = arg;
+    pthread_mutex_lock(&p->th_mu);
+    while (!p->th_stop) {
+        pthread_mutex_unlock(&p->th_mu);
+        (void)rm_pressure_tick(p, rm__now_ns());
+        rm_pressure_config_t c;
+        rm_pressure_get_config(p, &c);
+        struct timespec dl;
+        clock_gettime(CLOCK_REALTIME, &dl);
+        uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)c.period_ms * 1000000ull;
+        dl.tv_sec += (time_t)(ns / NS_PER_SEC);
+        dl.tv_nsec = (long)(ns % NS_PER_SEC);
+        pthread_mutex_lock(&p->th_mu);
+        while (!p->th_stop)
+            if (pthread_cond_timedwait(&p->th_cv, &p->th_mu, &dl) == ETIMEDOUT)
+                break;
+    }
+    pthread_mutex_unlock(&p->th_mu);
+    return NULL;
+}
+
+rm_status_t
+rm_pressure_start(rm_pressure_t *p)
+{
+    if (!p)
+        return RM_EINVAL;
+    pthread_mutex_lock(&p->th_mu);
+    if (p->th_running) {
+        pthread_mutex_unlock(&p->th_mu);
+        return RM_EBUSY;
+    }
+    p->th_stop = 0;
+    if (pthread_create(&p->th, NULL, sampler_main, p) != 0) {
+        pthread_mutex_unlock(&p->th_mu);
+        return RM_ENOMEM;
+    }
+    p->th_running = 1;
+    pthread_mutex_unlock(&p->th_mu);
+    return RM_OK;
+}
+
+void
+rm_pressure_stop(rm_pressure_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->th_mu);
+    if (!p->th_running) {
+        pthread_mutex_unlock(&p->th_mu);
+        return;
+    }
+    p->th_stop = 1;
+    pthread_cond_broadcast(&p->th_cv);
+    pthread_t th = p->th;
+    pthread_mutex_unlock(&p->th_mu);
+    pthread_join(th, NULL);
+    pthread_mutex_lock(&p->th_mu);
+    p->th_running = 0;
+    pthread_mutex_unlock(&p->th_mu);
+}

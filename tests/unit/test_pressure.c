@@ -1,0 +1,976 @@
+/*
+ * test_pressure.c — the pressure monitor: configuration and profiles, the
+ * forecasting models, levels and hysteresis, the graduated responder, the
+ * event log with cursors, alerts, rm_pressure_tick over recorded cgroupfs
+ * files, and the sampler thread. Time is simulated (rm_pressure_feed).
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "pressure_internal.h"
+#include "rustymem/pressure.h"
+#include "rustymem/stats.h"
+
+#define GIB (1ull << 30)
+#define SEC 1000000000ull
+
+static rm_status_t
+feed(rm_pressure_t *p, uint64_t t_sec, double usage)
+{
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.t_ns = t_sec * SEC;
+    s.used_bytes = (uint64_t)(usage * (double)GIB);
+    s.budget_bytes = GIB;
+    return rm_pressure_feed(p, &s);
+}
+
+static rm_pressure_t *
+make(const rm_pressure_config_t *c)
+{
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(c, NULL, &p), RM_OK);
+    return p;
+}
+
+static rm_pressure_forecast_t
+forecast(rm_pressure_t *p)
+{
+    rm_pressure_forecast_t fc;
+    rm_pressure_get_forecast(p, &fc);
+    return fc;
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static void
+test_pressure_default_config_is_seed_early_warning_config(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    assert_true(c.warning_threshold == 0.70 && c.high_pressure_threshold == 0.80);
+    assert_true(c.critical_threshold == 0.90 && c.emergency_threshold == 0.95);
+    assert_int_equal(c.history_size, 60);
+    assert_int_equal(c.n_horizons, 3);
+    assert_int_equal(c.horizons_sec[0], 30);
+    assert_int_equal(c.horizons_sec[1], 60);
+    assert_int_equal(c.horizons_sec[2], 120);
+    assert_true(c.min_confidence == 0.7);
+    assert_int_equal(c.budget_bytes, 0);
+    assert_int_equal(rm_pressure_config_validate(&c), RM_OK);
+}
+
+static void
+test_pressure_profiles_follow_seed_table(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    assert_int_equal(rm_pressure_config_profile(RM_PRESSURE_PROFILE_DEVELOPMENT, &c), RM_OK);
+    assert_true(c.warning_threshold == 0.80 && c.critical_threshold == 0.95);
+    assert_int_equal(rm_pressure_config_validate(&c), RM_OK);
+    assert_int_equal(rm_pressure_config_profile(RM_PRESSURE_PROFILE_PRODUCTION, &c), RM_OK);
+    assert_true(c.warning_threshold == 0.70 && c.critical_threshold == 0.90);
+    assert_int_equal(rm_pressure_config_profile(RM_PRESSURE_PROFILE_MISSION_CRITICAL, &c), RM_OK);
+    assert_true(c.warning_threshold == 0.60 && c.critical_threshold == 0.85);
+    assert_int_equal(c.history_size, 120);
+    assert_int_equal(rm_pressure_config_validate(&c), RM_OK);
+    assert_int_equal(rm_pressure_config_profile((rm_pressure_profile_t)9, &c), RM_EINVAL);
+}
+
+static void
+test_pressure_profile_from_name(void **state)
+{
+    (void)state;
+    rm_pressure_profile_t pr;
+    assert_int_equal(rm_pressure_profile_from_name("mission_critical", &pr), RM_OK);
+    assert_int_equal(pr, RM_PRESSURE_PROFILE_MISSION_CRITICAL);
+    assert_int_equal(rm_pressure_profile_from_name("development", &pr), RM_OK);
+    assert_int_equal(pr, RM_PRESSURE_PROFILE_DEVELOPMENT);
+    assert_int_equal(rm_pressure_profile_from_name("staging", &pr), RM_ENOENT);
+}
+
+static void
+test_pressure_create_rejects_unordered_thresholds(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.high_pressure_threshold = 0.65;
+    rm_pressure_t *p = (rm_pressure_t *)0x1;
+    assert_int_equal(rm_pressure_create(&c, NULL, &p), RM_EINVAL);
+    assert_ptr_equal(p, (rm_pressure_t *)0x1);   /* untouched */
+    rm_pressure_config_default(&c);
+    c.horizons_sec[1] = 20;   /* not increasing */
+    assert_int_equal(rm_pressure_config_validate(&c), RM_EINVAL);
+}
+
+static void
+test_pressure_live_setters_validate_and_keep_config_on_error(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    assert_int_equal(rm_pressure_set_thresholds(p, 0.5, 0.6, 0.7, 0.8), RM_OK);
+    assert_int_equal(rm_pressure_set_thresholds(p, 0.9, 0.6, 0.7, 0.8), RM_EINVAL);
+    assert_int_equal(rm_pressure_set_min_confidence(p, 1.5), RM_EINVAL);
+    uint32_t hz[2] = {10, 40};
+    assert_int_equal(rm_pressure_set_horizons(p, hz, 2), RM_OK);
+    assert_int_equal(rm_pressure_set_budget_bytes(p, 123456789), RM_OK);
+    rm_pressure_config_t c;
+    rm_pressure_get_config(p, &c);
+    assert_true(c.warning_threshold == 0.5 && c.emergency_threshold == 0.8);
+    assert_true(c.min_confidence == 0.7);
+    assert_int_equal(c.n_horizons, 2);
+    assert_int_equal(c.horizons_sec[1], 40);
+    assert_int_equal(c.budget_bytes, 123456789);
+    assert_true(c.target_fraction < c.warning_threshold);
+    rm_pressure_destroy(p);
+}
+
+/* ---- forecasting models -------------------------------------------------- */
+
+static void
+test_pressure_models_recover_a_clean_trend(void **state)
+{
+    (void)state;
+    double t[60], y[60], scratch[4096];
+    for (int i = 0; i < 60; i++) {
+        t[i] = i - 59;
+        y[i] = 0.5 + 0.002 * t[i];
+    }
+    for (int m = RM_FORECAST_LINEAR; m <= RM_FORECAST_ENSEMBLE; m++) {
+        rm__fc_fit_t f;
+        rm__pressure_fit((rm_forecast_model_t)m, t, y, 60, scratch, &f);
+        assert_true(f.ok);
+        assert_true(fabs(f.slope - 0.002) < 2e-4);
+        assert_true(fabs(rm__pressure_predict(&f, 60) - 0.62) < 0.01);
+        assert_true(rm__pressure_confidence(&f, 60, 0.05) > 0.95);
+    }
+}
+
+static void
+test_pressure_theil_sen_ignores_outliers(void **state)
+{
+    (void)state;
+    double t[60], y[60], scratch[4096];
+    for (int i = 0; i < 60; i++) {
+        t[i] = i - 59;
+        y[i] = 0.4 + 0.001 * t[i];
+    }
+    y[50] = 0.95;   /* one wild sample */
+    y[55] = 0.05;
+    rm__fc_fit_t ts, lin;
+    rm__pressure_fit(RM_FORECAST_THEIL_SEN, t, y, 60, scratch, &ts);
+    rm__pressure_fit(RM_FORECAST_LINEAR, t, y, 60, scratch, &lin);
+    assert_true(fabs(ts.slope - 0.001) < 1e-4);
+    assert_true(fabs(ts.level - 0.4) < 0.005);
+    assert_true(fabs(lin.slope - 0.001) > fabs(ts.slope - 0.001));
+}
+
+static void
+test_pressure_confidence_falls_with_noise_and_horizon(void **state)
+{
+    (void)state;
+    double t[60], y[60], scratch[4096];
+    unsigned seed = 7;
+    for (int i = 0; i < 60; i++) {
+        t[i] = i - 59;
+        seed = seed * 1103515245u + 12345u;
+        y[i] = 0.5 + 0.06 * ((double)(seed >> 16 & 0x7fff) / 32768.0 - 0.5);
+    }
+    rm__fc_fit_t f;
+    rm__pressure_fit(RM_FORECAST_LINEAR, t, y, 60, scratch, &f);
+    double c30 = rm__pressure_confidence(&f, 30, 0.05), c120 = rm__pressure_confidence(&f, 120, 0.05);
+    assert_true(c30 < 0.999);
+    assert_true(c120 < c30);
+    rm__fc_fit_t few;
+    rm__pressure_fit(RM_FORECAST_LINEAR, t + 58, y + 58, 2, scratch, &few);
+    assert_false(few.ok);
+    assert_true(rm__pressure_confidence(&few, 30, 0.05) == 0.0);
+}
+
+static void
+test_pressure_median_handles_even_and_odd(void **state)
+{
+    (void)state;
+    double a[] = {5, 1, 3}, b[] = {4, 1, 3, 2};
+    assert_true(rm__pressure_median(a, 3) == 3.0);
+    assert_true(rm__pressure_median(b, 4) == 2.5);
+    assert_true(rm__pressure_median(b, 0) == 0.0);
+}
+
+/* ---- sampling, forecast, levels ----------------------------------------- */
+
+static void
+test_pressure_feed_without_budget_is_enoent_and_state_unchanged(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.t_ns = SEC;
+    s.used_bytes = 100;
+    assert_int_equal(rm_pressure_feed(p, &s), RM_ENOENT);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.samples, 0);
+    assert_int_equal(st.samples_dropped, 1);
+    assert_int_equal(forecast(p).t_ns, 0);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_feed_rejects_time_going_backwards(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    assert_int_equal(feed(p, 10, 0.3), RM_OK);
+    assert_int_equal(feed(p, 9, 0.3), RM_EINVAL);
+    assert_int_equal(forecast(p).t_ns, 10 * SEC);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_ramp_predicts_horizons_and_time_to_critical(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    for (int t = 0; t < 60; t++)
+        feed(p, (uint64_t)t, 0.30 + 0.002 * t);   /* reaches 0.90 at t = 300 */
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_int_equal(fc.samples, 60);
+    assert_int_equal(fc.n_horizons, 3);
+    assert_int_equal(fc.horizons[2].horizon_sec, 120);
+    assert_true(fabs(fc.horizons[0].predicted_usage - (0.30 + 0.002 * 89)) < 0.005);
+    assert_true(fabs(fc.horizons[2].predicted_usage - (0.30 + 0.002 * 179)) < 0.005);
+    assert_true(fc.horizons[2].confidence >= 0.7);
+    assert_true(fabs(fc.time_to_critical_sec - 241) < 3);
+    assert_int_equal(fc.horizons[2].predicted_level, RM_PRESSURE_MONITOR);   /* 0.658 */
+    assert_int_equal(fc.current_level, RM_PRESSURE_MONITOR);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_flat_series_is_not_approaching(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    for (int t = 0; t < 60; t++)
+        feed(p, (uint64_t)t, 0.40);
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_true(fc.time_to_critical_sec == -1);
+    assert_int_equal(fc.level, RM_PRESSURE_MONITOR);
+    assert_int_equal(fc.warning, 0);
+    assert_int_equal(fc.recommended_action, RM_PRESSURE_MONITOR);
+    assert_string_equal(rm_pressure_action_name(fc.recommended_action), "None");
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_level_rises_immediately_with_current_trigger(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    for (int t = 0; t < 30; t++)
+        feed(p, (uint64_t)t, 0.40);
+    feed(p, 30, 0.83);
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_int_equal(fc.level, RM_PRESSURE_AGGRESSIVE);
+    assert_int_equal(fc.trigger, RM_TRIGGER_CURRENT);
+    assert_string_equal(rm_pressure_action_name(fc.recommended_action), "AggressiveEviction");
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_confident_forecast_raises_level_before_threshold(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    /* 0.005/s: at t = 59 usage is 0.595 and reaches 0.90 in ~60 s */
+    for (int t = 0; t < 60; t++)
+        feed(p, (uint64_t)t, 0.30 + 0.005 * t);
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_int_equal(fc.current_level, RM_PRESSURE_MONITOR);
+    assert_true(fc.level >= RM_PRESSURE_GENTLE);
+    assert_int_equal(fc.trigger, RM_TRIGGER_FORECAST);
+    assert_int_equal(fc.warning, 1);
+    assert_true(fc.warning_horizon_sec == 60 || fc.warning_horizon_sec == 120);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_reactive_config_ignores_forecasts(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.act_on_forecast = 0;
+    rm_pressure_t *p = make(&c);
+    for (int t = 0; t < 60; t++)
+        feed(p, (uint64_t)t, 0.30 + 0.005 * t);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_MONITOR);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_steps_down_only_after_hold_below_hysteresis(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);   /* hysteresis 0.05, hold 30 s */
+    uint64_t t = 0;
+    for (; t < 20; t++)
+        feed(p, t, 0.40);
+    feed(p, t++, 0.85);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_AGGRESSIVE);
+    /* 0.77 is below 0.80 but inside the band: stays */
+    for (int i = 0; i < 60; i++)
+        feed(p, t++, 0.77);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_AGGRESSIVE);
+    /* 0.50: one step per hold period */
+    for (int i = 0; i < 29; i++)
+        feed(p, t++, 0.50);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_AGGRESSIVE);
+    for (int i = 0; i < 3; i++)
+        feed(p, t++, 0.50);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_GENTLE);
+    for (int i = 0; i < 31; i++)
+        feed(p, t++, 0.50);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_MONITOR);
+    rm_pressure_destroy(p);
+}
+
+/* ---- responder ---------------------------------------------------------- */
+
+typedef struct fake_comp {
+    uint64_t held;                  /* bytes it could free */
+    int calls;
+    rm_pressure_level_t last_level;
+    uint64_t last_target;
+    int order;                      /* global call order stamp */
+    rm_pressure_level_t notified;
+    int notifications;
+} fake_comp_t;
+
+static int call_stamp;
+
+static uint64_t
+fake_reclaim(void *ctx, rm_pressure_level_t lv, uint64_t target)
+{
+    fake_comp_t *c = ctx;
+    c->calls++;
+    c->last_level = lv;
+    c->last_target = target;
+    c->order = ++call_stamp;
+    uint64_t f = target < c->held ? target : c->held;
+    c->held -= f;
+    return f;
+}
+
+static uint64_t
+fake_estimate(void *ctx, rm_pressure_level_t lv)
+{
+    return ((fake_comp_t *)ctx)->held;
+}
+
+static void
+fake_on_level(void *ctx, rm_pressure_level_t old, rm_pressure_level_t nw)
+{
+    fake_comp_t *c = ctx;
+    c->notified = nw;
+    c->notifications++;
+}
+
+static void
+add(rm_pressure_t *p, const char *name, int prio, rm_pressure_level_t start, fake_comp_t *c,
+    rm_pressure_reclaimer_t **out)
+{
+    rm_pressure_reclaimer_def_t d = {name, prio, start, fake_estimate, fake_reclaim, fake_on_level, c};
+    assert_int_equal(rm_pressure_reclaimer_add(p, &d, out), RM_OK);
+}
+
+static void
+test_pressure_responder_runs_in_priority_order_until_target(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t a = {.held = GIB / 100}, b = {.held = GIB}, c = {.held = GIB};
+    call_stamp = 0;
+    add(p, "second", 20, RM_PRESSURE_GENTLE, &b, NULL);
+    add(p, "first", 10, RM_PRESSURE_GENTLE, &a, NULL);
+    add(p, "third", 30, RM_PRESSURE_GENTLE, &c, NULL);
+    for (uint64_t t = 0; t < 10; t++)
+        feed(p, t, 0.40);
+    feed(p, 10, 0.75);   /* Gentle; target = 0.75 − 0.675 of the budget */
+    assert_int_equal(a.calls, 1);
+    assert_int_equal(b.calls, 1);
+    assert_int_equal(c.calls, 0);   /* target met before it */
+    assert_true(a.order < b.order);
+    assert_int_equal(a.last_level, RM_PRESSURE_GENTLE);
+    uint64_t want = (uint64_t)(0.75 * GIB) - (uint64_t)(0.675 * GIB);
+    assert_true(a.last_target >= want - 2 && a.last_target <= want + 2);
+    assert_int_equal(rm_pressure_reclaimable(p, RM_PRESSURE_GENTLE), a.held + b.held + c.held);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.reclaim_calls, 2);
+    assert_true(st.bytes_reclaimed_by_level[RM_PRESSURE_GENTLE] >= want - 2);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_responder_respects_start_level(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t q = {.held = GIB};
+    add(p, "kill_queries", 10, RM_PRESSURE_EMERGENCY, &q, NULL);
+    for (uint64_t t = 0; t < 10; t++)
+        feed(p, t, 0.40);
+    feed(p, 10, 0.85);
+    assert_int_equal(q.calls, 0);
+    feed(p, 11, 0.92);
+    assert_int_equal(q.calls, 1);
+    assert_int_equal(q.last_level, RM_PRESSURE_EMERGENCY);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_on_level_told_of_changes_both_ways(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t a = {.held = 0};
+    add(p, "admission", 10, RM_PRESSURE_EMERGENCY, &a, NULL);
+    uint64_t t = 0;
+    for (; t < 10; t++)
+        feed(p, t, 0.40);
+    feed(p, t++, 0.93);
+    assert_int_equal(a.notified, RM_PRESSURE_EMERGENCY);
+    for (int i = 0; i < 200; i++)
+        feed(p, t++, 0.30);
+    assert_int_equal(a.notified, RM_PRESSURE_MONITOR);
+    assert_int_equal(a.notifications, 4);   /* up once, down three steps */
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_removed_reclaimer_is_never_called(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t a = {.held = GIB};
+    rm_pressure_reclaimer_t *r;
+    add(p, "gone", 10, RM_PRESSURE_GENTLE, &a, &r);
+    rm_pressure_reclaimer_remove(p, r);
+    feed(p, 1, 0.93);
+    assert_int_equal(a.calls, 0);
+    assert_int_equal(a.notifications, 0);
+    rm_pressure_reclaimer_def_t bad = {"x", 1, RM_PRESSURE_MONITOR, NULL, fake_reclaim, NULL, &a};
+    assert_int_equal(rm_pressure_reclaimer_add(p, &bad, NULL), RM_EINVAL);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.reclaimers, 0);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_manual_trigger_records_manual_events(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t a = {.held = GIB};
+    add(p, "cache", 10, RM_PRESSURE_GENTLE, &a, NULL);
+    feed(p, 1, 0.40);
+    uint64_t freed = 0, cur = rm_pressure_events_head(p);
+    assert_int_equal(rm_pressure_trigger(p, RM_PRESSURE_AGGRESSIVE, 4096, 2 * SEC, &freed), RM_OK);
+    assert_int_equal(freed, 4096);
+    rm_pressure_event_t ev[4];
+    size_t n;
+    rm_pressure_events_read(p, &cur, ev, 4, &n, NULL);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0].kind, RM_EVENT_RECLAIM);
+    assert_int_equal(ev[0].trigger, RM_TRIGGER_MANUAL);
+    assert_string_equal(ev[0].name, "cache");
+    assert_int_equal(ev[0].bytes_reclaimed, 4096);
+    assert_int_equal(rm_pressure_trigger(p, RM_PRESSURE_MONITOR, 1, 0, NULL), RM_EINVAL);
+    rm_pressure_destroy(p);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+static void
+test_pressure_events_record_level_change_and_reclaim(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t a = {.held = GIB};
+    add(p, "bufpool", 10, RM_PRESSURE_GENTLE, &a, NULL);
+    for (uint64_t t = 0; t < 10; t++)
+        feed(p, t, 0.40);
+    feed(p, 10, 0.75);
+    uint64_t cur = 0;
+    rm_pressure_event_t ev[16];
+    size_t n;
+    rm_pressure_events_read(p, &cur, ev, 16, &n, NULL);
+    int saw_change = 0, saw_reclaim = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].kind == RM_EVENT_LEVEL_CHANGE) {
+            saw_change = 1;
+            assert_int_equal(ev[i].prev_level, RM_PRESSURE_MONITOR);
+            assert_int_equal(ev[i].level, RM_PRESSURE_GENTLE);
+            assert_int_equal(ev[i].trigger, RM_TRIGGER_CURRENT);
+            assert_int_equal(ev[i].t_ns, 10 * SEC);
+        }
+        if (ev[i].kind == RM_EVENT_RECLAIM) {
+            saw_reclaim = 1;
+            assert_string_equal(ev[i].name, "bufpool");
+            assert_true(ev[i].bytes_reclaimed > 0);
+        }
+        if (i)
+            assert_int_equal(ev[i].seq, ev[i - 1].seq + 1);
+    }
+    assert_true(saw_change && saw_reclaim);
+    assert_int_equal(cur, rm_pressure_events_head(p));
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_events_cursor_reports_dropped_when_overwritten(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.event_capacity = 16;
+    rm_pressure_t *p = make(&c);
+    uint64_t t = 0;
+    /* alternate usage to make many level changes */
+    for (int i = 0; i < 40; i++) {
+        feed(p, t, 0.96);
+        t += 100;
+        for (int k = 0; k < 4; k++, t += 40)
+            feed(p, t, 0.10);
+    }
+    uint64_t head = rm_pressure_events_head(p);
+    assert_true(head > 17);
+    uint64_t cur = 1, dropped = 0;
+    rm_pressure_event_t ev[32];
+    size_t n;
+    rm_pressure_events_read(p, &cur, ev, 32, &n, &dropped);
+    assert_int_equal(n, 16);
+    assert_int_equal(dropped, head - 1 - 16);
+    assert_int_equal(ev[0].seq, head - 16);
+    assert_int_equal(cur, head);
+    rm_pressure_events_read(p, &cur, ev, 32, &n, &dropped);
+    assert_int_equal(n, 0);
+    assert_int_equal(dropped, 0);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_events_wait_times_out_without_events(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    assert_int_equal(rm_pressure_events_wait(p, rm_pressure_events_head(p), 20), RM_ETIMEDOUT);
+    feed(p, 1, 0.93);
+    assert_int_equal(rm_pressure_events_wait(p, 1, 20), RM_OK);
+    rm_pressure_destroy(p);
+}
+
+static void *
+waker(void *arg)
+{
+    usleep(20000);
+    rm_pressure_events_wake(arg);
+    return NULL;
+}
+
+static void
+test_pressure_events_wait_is_cancelled_by_wake(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, waker, p), 0);
+    assert_int_equal(rm_pressure_events_wait(p, rm_pressure_events_head(p), 10000), RM_ECANCELED);
+    pthread_join(th, NULL);
+    rm_pressure_destroy(p);
+}
+
+typedef struct cb_log {
+    int n, escalations;
+} cb_log_t;
+
+static void
+on_event(void *ctx, const rm_pressure_event_t *ev)
+{
+    cb_log_t *l = ctx;
+    l->n++;
+    if (ev->kind == RM_EVENT_ESCALATE)
+        l->escalations++;
+}
+
+static void
+test_pressure_oom_prevention_escalates_event_alert_and_callback(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    cb_log_t log = {0};
+    rm_pressure_set_event_callback(p, on_event, &log);
+    feed(p, 1, 0.40);
+    feed(p, 2, 0.97);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_OOM_PREVENTION);
+    assert_int_equal(log.escalations, 1);
+    assert_true(log.n >= 3);
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    int oom = 0;
+    for (size_t i = 0; i < n; i++)
+        if (al[i].kind == RM_ALERT_OOM_PREVENTION)
+            oom = al[i].severity == RM_ALERT_CRITICAL;
+    assert_true(oom);
+    rm_pressure_destroy(p);
+}
+
+/* ---- alerts ------------------------------------------------------------- */
+
+static const rm_pressure_alert_t *
+find_alert(const rm_pressure_alert_t *al, size_t n, rm_alert_kind_t k)
+{
+    for (size_t i = 0; i < n; i++)
+        if (al[i].kind == k)
+            return &al[i];
+    return NULL;
+}
+
+static void
+test_pressure_usage_alerts_warning_and_critical(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    feed(p, 1, 0.60);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    feed(p, 2, 0.72);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_int_equal(find_alert(al, n, RM_ALERT_USAGE_HIGH)->severity, RM_ALERT_WARNING);
+    feed(p, 3, 0.91);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_int_equal(find_alert(al, n, RM_ALERT_USAGE_HIGH)->severity, RM_ALERT_CRITICAL);
+    assert_null(find_alert(al, n, RM_ALERT_LOW_FREE));
+    feed(p, 4, 0.96);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_int_equal(find_alert(al, n, RM_ALERT_LOW_FREE)->severity, RM_ALERT_CRITICAL);
+    feed(p, 5, 0.30);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    assert_null(find_alert(al, n, RM_ALERT_LOW_FREE));
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_fragmentation_alerts_name_component(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.t_ns = SEC;
+    s.used_bytes = GIB / 4;
+    s.budget_bytes = GIB;
+    s.fragmentation = 0.25;
+    strcpy(s.frag_component, "large_object");
+    rm_pressure_feed(p, &s);
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_FRAGMENTATION);
+    assert_non_null(a);
+    assert_int_equal(a->severity, RM_ALERT_WARNING);
+    assert_string_equal(a->subject, "large_object");
+    s.t_ns = 2 * SEC;
+    s.fragmentation = 0.40;
+    rm_pressure_feed(p, &s);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_int_equal(find_alert(al, n, RM_ALERT_FRAGMENTATION)->severity, RM_ALERT_CRITICAL);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_alloc_failure_raises_warning(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    feed(p, 1, 0.30);
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_ALLOC_FAILURES));
+    rm_pressure_note_alloc_failure(p);
+    feed(p, 2, 0.30);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_non_null(find_alert(al, n, RM_ALERT_ALLOC_FAILURES));
+    feed(p, 2 + 3601, 0.30);   /* an hour later it has aged out */
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_ALLOC_FAILURES));
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.alloc_failures, 1);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_more_than_five_events_an_hour_warns(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    uint64_t t = 0;
+    for (int i = 0; i < 6; i++) {
+        feed(p, t, 0.75);   /* escalation to Gentle */
+        t += 1;
+        for (int k = 0; k < 40; k++)
+            feed(p, t++, 0.30);   /* back to Monitor after the hold */
+    }
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_PRESSURE_EVENTS);
+    assert_non_null(a);
+    assert_true(a->value == 6);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_leak_alert_on_sustained_linear_growth_only(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.leak_window_sec = 120;
+    rm_pressure_t *leaky = make(&c), *flat = make(&c);
+    unsigned seed = 3;
+    for (uint64_t t = 0; t < 200; t++) {
+        seed = seed * 1103515245u + 12345u;
+        double noise = 0.01 * ((double)(seed >> 16 & 0x7fff) / 32768.0 - 0.5);
+        feed(leaky, t, 0.20 + 0.001 * t + noise);   /* +12 % over the window */
+        feed(flat, t, 0.40 + 4 * noise);
+    }
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    rm_pressure_alerts_list(leaky, al, RM_ALERT_KINDS, &n);
+    const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_LEAK);
+    assert_non_null(a);
+    assert_int_equal(a->severity, RM_ALERT_CRITICAL);
+    rm_pressure_alerts_list(flat, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_LEAK));
+    rm_pressure_destroy(leaky);
+    rm_pressure_destroy(flat);
+}
+
+/* ---- tick over recorded files, thread ----------------------------------- */
+
+static rm_sysinfo_paths_t
+case_paths(const char *name, char *proc, char *cg)
+{
+    const char *base = getenv("RM_TEST_DATA");
+    snprintf(proc, 512, "%s/sysinfo/%s/proc", base ? base : "tests/data", name);
+    snprintf(cg, 512, "%s/sysinfo/%s/cgroup", base ? base : "tests/data", name);
+    rm_sysinfo_paths_t p = {proc, cg};
+    return p;
+}
+
+static void
+test_pressure_tick_uses_cgroup_v2_working_set_against_limit(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v2_limit", proc, cg);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_int_equal(fc.budget_bytes, 536870912);
+    assert_true(fc.used_bytes >= 62914560 - 8388608);
+    assert_string_equal(fc.sample.usage_source, "cgroup");
+    assert_int_equal(fc.sample.cgroup_version, 2);
+    assert_int_equal(fc.sample.has_psi, 1);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_string_equal(st.budget_source, "cgroup");
+    assert_int_equal(st.has_psi, 1);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_tick_uses_cgroup_v1_limit(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v1_limit", proc, cg);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_int_equal(fc.budget_bytes, 268435456);
+    assert_int_equal(fc.sample.cgroup_version, 1);
+    assert_int_equal(fc.sample.cgroup_oom_kills, 2);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_tick_falls_back_to_meminfo_without_cgroup(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("none", proc, cg);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_int_equal(fc.budget_bytes, 24683520ull * 1024);
+    assert_string_equal(fc.sample.usage_source, "meminfo");
+    assert_int_equal(fc.used_bytes, (24683520ull - 24403968ull) * 1024);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.has_psi, 0);
+    assert_int_equal(st.cgroup_version, 0);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_tick_without_any_budget_is_enoent(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("empty", proc, cg);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_ENOENT);
+    assert_int_equal(forecast(p).t_ns, 0);
+    /* a configured budget makes it work (usage then comes from memcore's own accounting) */
+    assert_int_equal(rm_pressure_set_budget_bytes(p, GIB), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, 2 * SEC), RM_OK);
+    assert_int_equal(forecast(p).budget_bytes, GIB);
+    rm_pressure_destroy(p);
+}
+
+static void
+report_frag(void *ctx, rm_component_usage_t *out)
+{
+    out->used_bytes = 3u << 20;
+    out->held_bytes = 8u << 20;
+}
+
+static void
+test_pressure_tick_reads_fragmentation_from_accounting(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v2_limit", proc, cg);
+    rm_stats_handle_t *h;
+    assert_int_equal(rm_stats_register("unit_frag", report_frag, NULL, &h), RM_OK);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_string_equal(fc.sample.frag_component, "unit_frag");
+    assert_true(fabs(fc.sample.fragmentation - 0.625) < 1e-9);
+    assert_true(fc.sample.memcore_held_bytes >= 8u << 20);
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_int_equal(find_alert(al, n, RM_ALERT_FRAGMENTATION)->severity, RM_ALERT_CRITICAL);
+    rm_pressure_destroy(p);
+    rm_stats_unregister(h);
+}
+
+static void
+test_pressure_thread_samples_until_stopped(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v1_limit", proc, cg);
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.period_ms = 10;
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(&c, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_start(p), RM_OK);
+    assert_int_equal(rm_pressure_start(p), RM_EBUSY);
+    rm_pressure_stats_t st;
+    for (int i = 0; i < 500; i++) {   /* bounded wait, not a timing assertion */
+        rm_pressure_get_stats(p, &st);
+        if (st.samples >= 3)
+            break;
+        usleep(10000);
+    }
+    assert_true(st.samples >= 3);
+    assert_int_equal(st.thread_running, 1);
+    rm_pressure_stop(p);
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.thread_running, 0);
+    uint64_t s1 = st.samples;
+    usleep(30000);
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.samples, s1);
+    rm_pressure_stop(p);   /* idempotent */
+    rm_pressure_destroy(p);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pressure_default_config_is_seed_early_warning_config),
+        cmocka_unit_test(test_pressure_profiles_follow_seed_table),
+        cmocka_unit_test(test_pressure_profile_from_name),
+        cmocka_unit_test(test_pressure_create_rejects_unordered_thresholds),
+        cmocka_unit_test(test_pressure_live_setters_validate_and_keep_config_on_error),
+        cmocka_unit_test(test_pressure_models_recover_a_clean_trend),
+        cmocka_unit_test(test_pressure_theil_sen_ignores_outliers),
+        cmocka_unit_test(test_pressure_confidence_falls_with_noise_and_horizon),
+        cmocka_unit_test(test_pressure_median_handles_even_and_odd),
+        cmocka_unit_test(test_pressure_feed_without_budget_is_enoent_and_state_unchanged),
+        cmocka_unit_test(test_pressure_feed_rejects_time_going_backwards),
+        cmocka_unit_test(test_pressure_ramp_predicts_horizons_and_time_to_critical),
+        cmocka_unit_test(test_pressure_flat_series_is_not_approaching),
+        cmocka_unit_test(test_pressure_level_rises_immediately_with_current_trigger),
+        cmocka_unit_test(test_pressure_confident_forecast_raises_level_before_threshold),
+        cmocka_unit_test(test_pressure_reactive_config_ignores_forecasts),
+        cmocka_unit_test(test_pressure_steps_down_only_after_hold_below_hysteresis),
+        cmocka_unit_test(test_pressure_responder_runs_in_priority_order_until_target),
+        cmocka_unit_test(test_pressure_responder_respects_start_level),
+        cmocka_unit_test(test_pressure_on_level_told_of_changes_both_ways),
+        cmocka_unit_test(test_pressure_removed_reclaimer_is_never_called),
+        cmocka_unit_test(test_pressure_manual_trigger_records_manual_events),
+        cmocka_unit_test(test_pressure_events_record_level_change_and_reclaim),
+        cmocka_unit_test(test_pressure_events_cursor_reports_dropped_when_overwritten),
+        cmocka_unit_test(test_pressure_events_wait_times_out_without_events),
+        cmocka_unit_test(test_pressure_events_wait_is_cancelled_by_wake),
+        cmocka_unit_test(test_pressure_oom_prevention_escalates_event_alert_and_callback),
+        cmocka_unit_test(test_pressure_usage_alerts_warning_and_critical),
+        cmocka_unit_test(test_pressure_fragmentation_alerts_name_component),
+        cmocka_unit_test(test_pressure_alloc_failure_raises_warning),
+        cmocka_unit_test(test_pressure_more_than_five_events_an_hour_warns),
+        cmocka_unit_test(test_pressure_leak_alert_on_sustained_linear_growth_only),
+        cmocka_unit_test(test_pressure_tick_uses_cgroup_v2_working_set_against_limit),
+        cmocka_unit_test(test_pressure_tick_uses_cgroup_v1_limit),
+        cmocka_unit_test(test_pressure_tick_falls_back_to_meminfo_without_cgroup),
+        cmocka_unit_test(test_pressure_tick_without_any_budget_is_enoent),
+        cmocka_unit_test(test_pressure_tick_reads_fragmentation_from_accounting),
+        cmocka_unit_test(test_pressure_thread_samples_until_stopped),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
