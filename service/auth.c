@@ -123,7 +123,11 @@ rm_auth_load(const char *path, int mtls, rm_auth_t **out, char *err, size_t errc
         }
         r.secret = strdup(secret);
         r.secret_len = strlen(secret);
-        snprintf(r.name, sizeof r.name, "%s", r.is_cert ? secret : (name[0] ? name : "token"));
+        /* The audit name: a certificate's identity, or the token's label (never the secret). */
+        const char *label = r.is_cert ? secret : (name[0] ? name : "token");
+        size_t llen = strnlen(label, sizeof r.name - 1);
+        memcpy(r.name, label, llen);
+        r.name[llen] = '\0';
         rule_t *grown = r.secret ? realloc(a->rules, (a->n + 1) * sizeof *a->rules) : NULL;
         if (!grown) {
             free(r.secret);

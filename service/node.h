@@ -14,6 +14,7 @@
 #include "rustymem/arena.h"
 #include "rustymem/knobs.h"
 #include "rustymem/large.h"
+#include "rustymem/pressure.h"
 #include "rustymem/slab.h"
 #include "rustymem/sysinfo.h"
 
@@ -32,6 +33,7 @@ typedef struct rm_node {
     rm_slab_t *slab;
     rm_arena_mgr_t *arenas;
     rm_large_t *large;
+    rm_pressure_t *pressure;
     /*
      * Audit sink for every mutating call (identity, RPC, what changed as
      * "before -> after", result). NULL = no audit. Must be thread-safe.

@@ -11,13 +11,18 @@
  */
 #include "node_mem.h"
 
+#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "log.h"
 
 typedef struct node_mem {
     rm_knobs_sub_t *slab_sub;
     rm_knobs_sub_t *arena_sub;
     rm_knobs_sub_t *large_sub;
+    rm_knobs_sub_t *pressure_sub;
+    rm_knobs_sub_t *budget_sub;
 } node_mem_t;
 
 static node_mem_t mem;
@@ -157,6 +162,192 @@ large_start(rm_node_t *node, char *err, size_t errcap)
     return st;
 }
 
+/* ---- pressure forecasting and the graduated response ---------------------- */
+
+/* pressure.* and memory.budget_bytes knobs → the monitor's configuration. */
+static void
+pressure_config_from_knobs(rm_knobs_t *k, rm_pressure_config_t *cfg)
+{
+    cfg->warning_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD);
+    cfg->high_pressure_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD);
+    cfg->critical_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_CRITICAL_THRESHOLD);
+    cfg->emergency_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD);
+    cfg->history_size = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_HISTORY_SIZE);
+    cfg->min_confidence = rm_knobs_get_double(k, RM_KNOB_PRESSURE_MIN_CONFIDENCE);
+    cfg->budget_bytes = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_MEMORY_BUDGET_BYTES);
+    int64_t h[RM_KNOB_LIST_MAX];
+    size_t n = rm_knobs_get_list(k, RM_KNOB_PRESSURE_FORECAST_HORIZONS, h, RM_KNOB_LIST_MAX);
+    if (n > RM_PRESSURE_HORIZONS_MAX)
+        n = RM_PRESSURE_HORIZONS_MAX;
+    cfg->n_horizons = (uint32_t)n;
+    for (size_t i = 0; i < n; i++)
+        cfg->horizons_sec[i] = (uint32_t)h[i];
+}
+
+/* Refuse knob values the monitor cannot take (e.g. more horizons than it keeps). */
+static rm_status_t
+pressure_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, size_t why_len)
+{
+    rm_node_t *node = ctx;
+    rm_pressure_config_t cfg;
+    rm_pressure_get_config(node->pressure, &cfg);
+    pressure_config_from_knobs(node->knobs, &cfg);
+    for (size_t i = 0; i < n; i++) {
+        const rm_knob_value_t *v = &changes[i].new_value;
+        switch (changes[i].id) {
+        case RM_KNOB_PRESSURE_WARNING_THRESHOLD: cfg.warning_threshold = v->d; break;
+        case RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD: cfg.high_pressure_threshold = v->d; break;
+        case RM_KNOB_PRESSURE_CRITICAL_THRESHOLD: cfg.critical_threshold = v->d; break;
+        case RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD: cfg.emergency_threshold = v->d; break;
+        case RM_KNOB_PRESSURE_HISTORY_SIZE: cfg.history_size = (uint32_t)v->i; break;
+        case RM_KNOB_PRESSURE_MIN_CONFIDENCE: cfg.min_confidence = v->d; break;
+        case RM_KNOB_PRESSURE_FORECAST_HORIZONS:
+            if (v->list.n > RM_PRESSURE_HORIZONS_MAX) {
+                snprintf(why, why_len, "at most %d horizons", RM_PRESSURE_HORIZONS_MAX);
+                return RM_EINVAL;
+            }
+            cfg.n_horizons = (uint32_t)v->list.n;
+            for (int64_t j = 0; j < v->list.n; j++)
+                cfg.horizons_sec[j] = (uint32_t)v->list.v[j];
+            break;
+        default: break;
+        }
+    }
+    if (rm_pressure_config_validate(&cfg) != RM_OK) {
+        snprintf(why, why_len, "the pressure monitor rejects this combination");
+        return RM_EINVAL;
+    }
+    return RM_OK;
+}
+
+static void
+pressure_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
+{
+    rm_node_t *node = ctx;
+    rm_pressure_config_t cfg;
+    (void)changes;
+    (void)n;
+    rm_pressure_get_config(node->pressure, &cfg);
+    pressure_config_from_knobs(node->knobs, &cfg);
+    (void)rm_pressure_set_config(node->pressure, &cfg);
+}
+
+static void
+pressure_event(void *ctx, const rm_pressure_event_t *ev)
+{
+    (void)ctx;
+    switch (ev->kind) {
+    case RM_EVENT_LEVEL_CHANGE:
+        rm_log(ev->level > ev->prev_level ? "WARN" : "INFO",
+               "pressure: %s -> %s (%s, usage %.1f%%%s)", rm_pressure_level_name(ev->prev_level),
+               rm_pressure_level_name(ev->level), rm_pressure_trigger_name(ev->trigger), ev->usage * 100.0,
+               ev->horizon_sec ? ", forecast" : "");
+        break;
+    case RM_EVENT_RECLAIM:
+        rm_log("INFO", "pressure: %s reclaimed %llu of %llu B at %s", ev->name,
+               (unsigned long long)ev->bytes_reclaimed, (unsigned long long)ev->target_bytes,
+               rm_pressure_level_name(ev->level));
+        break;
+    case RM_EVENT_ESCALATE:
+        rm_log("ERROR", "pressure: OOM prevention at usage %.1f%%: shedding load; administrator action needed",
+               ev->usage * 100.0);
+        break;
+    case RM_EVENT_ALERT_RAISED:
+        rm_log("WARN", "alert raised: %s", ev->name);
+        break;
+    case RM_EVENT_ALERT_CLEARED:
+        rm_log("INFO", "alert cleared: %s", ev->name);
+        break;
+    }
+}
+
+/* Reclaimers of the allocators, cheapest first. */
+static uint64_t
+reclaim_large(void *ctx, rm_pressure_level_t level, uint64_t target)
+{
+    return rm_large_release_free(((rm_node_t *)ctx)->large, target);
+}
+
+static uint64_t
+estimate_large(void *ctx, rm_pressure_level_t level)
+{
+    rm_large_stats_t st;
+    rm_large_stats(((rm_node_t *)ctx)->large, &st);
+    return st.dirty_bytes;
+}
+
+static uint64_t
+reclaim_arena(void *ctx, rm_pressure_level_t level, uint64_t target)
+{
+    return rm_arena_mgr_release_cached(((rm_node_t *)ctx)->arenas);
+}
+
+static uint64_t
+estimate_arena(void *ctx, rm_pressure_level_t level)
+{
+    rm_arena_mgr_stats_t st;
+    rm_arena_mgr_stats(((rm_node_t *)ctx)->arenas, &st);
+    return st.cached_bytes;
+}
+
+static uint64_t
+reclaim_slab(void *ctx, rm_pressure_level_t level, uint64_t target)
+{
+    uint64_t freed = 0;
+    (void)rm_slab_reap(((rm_node_t *)ctx)->slab, &freed);
+    return freed;
+}
+
+static uint64_t
+reclaim_jemalloc(void *ctx, rm_pressure_level_t level, uint64_t target)
+{
+    typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
+    mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (!mallctl)
+        return 0;
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch, v = 0, vlen = sizeof v;
+    (void)mallctl("epoch", &epoch, &len, &epoch, len);
+    size_t before = mallctl("stats.resident", &v, &vlen, NULL, 0) == 0 ? v : 0;
+    (void)mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* 4096 = MALLCTL_ARENAS_ALL */
+    (void)mallctl("epoch", &epoch, &len, &epoch, len);
+    size_t after = mallctl("stats.resident", &v, &vlen, NULL, 0) == 0 ? v : before;
+    return before > after ? before - after : 0;
+}
+
+static rm_status_t
+pressure_start(rm_node_t *node, char *err, size_t errcap)
+{
+    rm_pressure_config_t cfg;
+    rm_pressure_config_default(&cfg);
+    pressure_config_from_knobs(node->knobs, &cfg);
+    rm_status_t st = rm_pressure_create(&cfg, &node->sysinfo_paths, &node->pressure);
+    if (st != RM_OK) {
+        snprintf(err, errcap, "cannot create the pressure monitor: %s", rm_strerror(st));
+        return st;
+    }
+    rm_pressure_set_event_callback(node->pressure, pressure_event, node);
+    const rm_pressure_reclaimer_def_t defs[] = {
+        {"large_object_free_extents", 10, RM_PRESSURE_GENTLE, estimate_large, reclaim_large, NULL, node},
+        {"arena_block_cache", 20, RM_PRESSURE_GENTLE, estimate_arena, reclaim_arena, NULL, node},
+        {"slab_reap", 30, RM_PRESSURE_AGGRESSIVE, NULL, reclaim_slab, NULL, node},
+        {"jemalloc_purge", 40, RM_PRESSURE_AGGRESSIVE, NULL, reclaim_jemalloc, NULL, node},
+    };
+    for (size_t i = 0; i < sizeof defs / sizeof defs[0] && st == RM_OK; i++) {
+        rm_pressure_reclaimer_t *r;
+        st = rm_pressure_reclaimer_add(node->pressure, &defs[i], &r);
+    }
+    if (st == RM_OK)
+        st = rm_knobs_subscribe(node->knobs, "pressure.", pressure_veto, pressure_apply, node, &mem.pressure_sub);
+    if (st == RM_OK)
+        st = rm_knobs_subscribe(node->knobs, "memory.", NULL, pressure_apply, node, &mem.budget_sub);
+    if (st == RM_OK)
+        st = rm_pressure_start(node->pressure);
+    if (st != RM_OK)
+        snprintf(err, errcap, "cannot start the pressure monitor: %s", rm_strerror(st));
+    return st;
+}
+
 rm_status_t
 rm_node_mem_start(rm_node_t *node, char *err, size_t errcap)
 {
@@ -165,6 +356,8 @@ rm_node_mem_start(rm_node_t *node, char *err, size_t errcap)
         st = arena_start(node, err, errcap);
     if (st == RM_OK)
         st = large_start(node, err, errcap);
+    if (st == RM_OK)
+        st = pressure_start(node, err, errcap);
     if (st != RM_OK)
         rm_node_mem_stop(node);
     return st;
@@ -182,6 +375,14 @@ unsubscribe(rm_node_t *node, rm_knobs_sub_t **sub)
 void
 rm_node_mem_stop(rm_node_t *node)
 {
+    unsubscribe(node, &mem.budget_sub);
+    unsubscribe(node, &mem.pressure_sub);
+    if (node->pressure) {
+        rm_pressure_stop(node->pressure);
+        rm_pressure_events_wake(node->pressure);
+        rm_pressure_destroy(node->pressure);
+        node->pressure = NULL;
+    }
     unsubscribe(node, &mem.large_sub);
     unsubscribe(node, &mem.arena_sub);
     unsubscribe(node, &mem.slab_sub);
