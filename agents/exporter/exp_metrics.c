@@ -272,7 +272,7 @@ fmt_value(char *buf, size_t cap, double v)
         snprintf(buf, cap, "NaN");
     else if (isinf(v))
         snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
-    else if (v == floor(v) && fabs(v) < 1e15)
+    else if (fabs(v) < 1e15 && v == (double)(int64_t)v)
         snprintf(buf, cap, "%.0f", v);
     else {
         snprintf(buf, cap, "%.15g", v);
@@ -682,11 +682,13 @@ element_labels(const ProtobufCMessage *m, const char *elem, char *labels, size_t
         if (f->type == PROTOBUF_C_TYPE_STRING) {
             if (is_free_text(f->name))
                 continue;
+            const char *s = *(char *const *)field_ptr(m, f);
+            if (!s || !*s)
+                continue; /* an empty string identifies nothing */
             if (!first_string && !id_string(f->name))
                 continue;
             first_string = 0;
-            const char *s = *(char *const *)field_ptr(m, f);
-            snprintf(val, sizeof val, "%s", s ? s : "");
+            snprintf(val, sizeof val, "%s", s);
             label = f->name;
         } else if ((label = id_numeric_label(f->name)) != NULL) {
             double v;
