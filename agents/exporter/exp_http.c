@@ -1,0 +1,243 @@
+/*
+ * exp_http.c — rustymem-exporter's HTTP server on libmicrohttpd.
+ *
+ * Design note: libmicrohttpd parses HTTP (request line, headers, chunked
+ * bodies, keep-alive, HEAD without body, 400 for garbage); this file only
+ * routes. One thread per connection (MHD_USE_THREAD_PER_CONNECTION with
+ * poll()), because a /metrics request blocks on gRPC calls to the agent for up
+ * to their deadlines and must not hold up /healthz. The first callback of a
+ * request only allocates its state and returns MHD_YES (answering there would
+ * make MHD close the connection); a request body, which no endpoint takes, is
+ * read and discarded up to BODY_MAX, beyond which the answer is 413 and the
+ * connection closes. Query strings never reach the router (MHD splits them
+ * off) and are ignored.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "exporter.h"
+
+#define BODY_MAX (64 * 1024) /* bytes of request body read and discarded */
+
+struct rm_exp_http {
+    struct MHD_Daemon *daemon;
+    rm_exporter_t *exp;
+};
+
+typedef struct req_state {
+    size_t body_bytes;
+} req_state_t;
+
+static const char JSON_TYPE[] = "application/json";
+static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
+
+static enum MHD_Result
+reply(rm_exp_http_t *h, struct MHD_Connection *c, const char *path, int status, const char *ctype, char *body,
+      int allow)
+{
+    struct MHD_Response *r;
+    if (!body) {
+        static char oom[] = "{\"error\":\"out of memory\",\"status\":500}";
+        status = 500;
+        r = MHD_create_response_from_buffer(sizeof oom - 1, oom, MHD_RESPMEM_PERSISTENT);
+        ctype = JSON_TYPE;
+    } else {
+        r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    }
+    if (!r) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (allow)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
+    enum MHD_Result ret = MHD_queue_response(c, (unsigned)status, r);
+    MHD_destroy_response(r);
+    rm_exporter_count_http(h->exp, path, status);
+    return ret;
+}
+
+static char *
+json_text(const char *s)
+{
+    return strdup(s);
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method, const char *version,
+           const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    rm_exp_http_t *h = cls;
+    req_state_t *rs = *con_cls;
+    if (!rs) {
+        rs = calloc(1, sizeof *rs);
+        if (!rs)
+            return MHD_NO;
+        *con_cls = rs;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        rs->body_bytes += *upload_data_size;
+        *upload_data_size = 0;
+        if (rs->body_bytes > BODY_MAX)
+            return reply(h, conn, url, 413, JSON_TYPE,
+                         rm_exporter_json_error(413, "request body too large; no endpoint takes a body",
+                                                GRPC_STATUS_OK, NULL),
+                         0);
+        return MHD_YES;
+    }
+    int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && !head) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "method %.32s is not allowed: the exporter is read-only (GET, HEAD)", method);
+        return reply(h, conn, url, 405, JSON_TYPE, rm_exporter_json_error(405, msg, GRPC_STATUS_OK, NULL), 1);
+    }
+    int status = 200;
+    char *body = NULL;
+    if (strcmp(url, "/metrics") == 0) {
+        size_t len;
+        if (rm_exporter_scrape(h->exp, &body, &len) != RM_OK)
+            body = NULL;
+        return reply(h, conn, url, 200, METRICS_TYPE, body, 0);
+    }
+    if (strcmp(url, "/api/v1/stats/memory") == 0)
+        rm_exporter_rest_memory(h->exp, &status, &body);
+    else if (strcmp(url, "/api/v1/stats/memory/forecast") == 0)
+        rm_exporter_rest_forecast(h->exp, &status, &body);
+    else if (strcmp(url, "/api/v1/stats/buffer_pool") == 0)
+        rm_exporter_rest_buffer_pool(h->exp, &status, &body);
+    else if (strcmp(url, "/healthz") == 0)
+        body = json_text("{\"status\":\"ok\"}\n");
+    else if (strcmp(url, "/readyz") == 0)
+        rm_exporter_readyz(h->exp, &status, &body);
+    else if (strcmp(url, "/") == 0)
+        body = json_text("{\"service\":\"rustymem-exporter\",\"endpoints\":[\"/metrics\",\"/api/v1/stats/memory\","
+                         "\"/api/v1/stats/memory/forecast\",\"/api/v1/stats/buffer_pool\",\"/healthz\","
+                         "\"/readyz\"]}\n");
+    else {
+        status = 404;
+        body = rm_exporter_json_error(404, "no such endpoint; see / for the list", GRPC_STATUS_OK, NULL);
+    }
+    return reply(h, conn, url, status, JSON_TYPE, body, 0);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+    free(*con_cls);
+    *con_cls = NULL;
+}
+
+static int http_verbose;
+
+static void
+on_log(void *cls, const char *fmt, va_list ap)
+{
+    if (!http_verbose)
+        return;
+    char line[512];
+    vsnprintf(line, sizeof line, fmt, ap);
+    size_t n = strlen(line);
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        line[--n] = '\0';
+    rm_exp_log("DEBUG", "http: %s", line);
+}
+
+/* "HOST:PORT", "[v6]:PORT", ":PORT" (all interfaces) → sockaddr. */
+static rm_status_t
+parse_listen(const char *listen, struct sockaddr_storage *ss, socklen_t *sl, int *v6, char *err, size_t errcap)
+{
+    char host[256];
+    const char *port;
+    if (listen[0] == '[') {
+        const char *close = strchr(listen, ']');
+        if (!close || close[1] != ':' || (size_t)(close - listen - 1) >= sizeof host)
+            goto bad;
+        snprintf(host, sizeof host, "%.*s", (int)(close - listen - 1), listen + 1);
+        port = close + 2;
+    } else {
+        const char *colon = strrchr(listen, ':');
+        if (!colon || (size_t)(colon - listen) >= sizeof host)
+            goto bad;
+        snprintf(host, sizeof host, "%.*s", (int)(colon - listen), listen);
+        port = colon + 1;
+    }
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (!*port || *end || p < 0 || p > 65535)
+        goto bad;
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE}, *res;
+    int rc = getaddrinfo(host[0] ? host : NULL, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errcap, "--listen %s: cannot resolve '%s': %s", listen, host, gai_strerror(rc));
+        return RM_EINVAL;
+    }
+    memcpy(ss, res->ai_addr, res->ai_addrlen);
+    *sl = res->ai_addrlen;
+    *v6 = res->ai_family == AF_INET6;
+    freeaddrinfo(res);
+    return RM_OK;
+bad:
+    snprintf(err, errcap, "--listen %s: expected HOST:PORT (port 0..65535), e.g. 127.0.0.1:8080 or [::1]:8080",
+             listen);
+    return RM_EINVAL;
+}
+
+rm_status_t
+rm_exp_http_start(rm_exporter_t *e, const char *listen, int verbose, rm_exp_http_t **out, int *port, char *err,
+                  size_t errcap)
+{
+    *out = NULL;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int v6;
+    rm_status_t st = parse_listen(listen, &ss, &sl, &v6, err, errcap);
+    if (st != RM_OK)
+        return st;
+    rm_exp_http_t *h = calloc(1, sizeof *h);
+    if (!h) {
+        snprintf(err, errcap, "out of memory");
+        return RM_ENOMEM;
+    }
+    h->exp = e;
+    http_verbose = verbose;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
+                     MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
+    errno = 0;
+    h->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, h,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
+                                 MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                                 MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                                 MHD_OPTION_END);
+    if (!h->daemon) {
+        snprintf(err, errcap, "cannot listen on %s: %s", listen,
+                 errno ? strerror(errno) : "address in use or not available");
+        free(h);
+        return RM_EIO;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    *port = info ? (int)info->port : 0;
+    *out = h;
+    return RM_OK;
+}
+
+void
+rm_exp_http_stop(rm_exp_http_t *h)
+{
+    if (!h)
+        return;
+    MHD_stop_daemon(h->daemon);
+    free(h);
+}

@@ -1,0 +1,828 @@
+/*
+ * exp_metrics.c — Prometheus text exposition and the descriptor-driven
+ * protobuf-c → metrics conversion of rustymem-exporter.
+ *
+ * Design note: families live in an array (first-seen order, which is the
+ * order of the .proto fields) indexed by an open-addressing hash on the name,
+ * so a scrape of a few hundred families costs a few hundred hash lookups.
+ * Samples are kept as (rendered label set, value) pairs; a repeated label set
+ * within one family is dropped, because Prometheus rejects the whole scrape
+ * on a duplicate series. Values are doubles (what Prometheus stores); integers
+ * print without exponent up to 1e15 so counters stay readable.
+ */
+#include "exp_metrics.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct sample {
+    char *labels; /* rendered, without braces; NULL = none */
+    double value;
+} sample_t;
+
+typedef struct family {
+    char *name;
+    char *help;
+    rm_exp_type_t type;
+    sample_t *samples;
+    size_t n, cap;
+} family_t;
+
+struct rm_exp_reg {
+    family_t *fams;  /* first-seen order */
+    size_t n, cap;
+    size_t *slots;   /* hash slots: index + 1 into fams, 0 = empty */
+    size_t nslots;   /* power of two */
+    size_t samples;
+};
+
+static uint64_t
+fnv1a(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (; *s; s++) {
+        h ^= (unsigned char)*s;
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+rm_status_t
+rm_exp_reg_create(rm_exp_reg_t **out)
+{
+    *out = NULL;
+    rm_exp_reg_t *r = calloc(1, sizeof *r);
+    if (!r)
+        return RM_ENOMEM;
+    r->nslots = 256;
+    r->slots = calloc(r->nslots, sizeof *r->slots);
+    if (!r->slots) {
+        free(r);
+        return RM_ENOMEM;
+    }
+    *out = r;
+    return RM_OK;
+}
+
+void
+rm_exp_reg_destroy(rm_exp_reg_t *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n; i++) {
+        family_t *f = &r->fams[i];
+        for (size_t j = 0; j < f->n; j++)
+            free(f->samples[j].labels);
+        free(f->samples);
+        free(f->name);
+        free(f->help);
+    }
+    free(r->fams);
+    free(r->slots);
+    free(r);
+}
+
+static family_t *
+lookup(const rm_exp_reg_t *r, const char *name, size_t *slot_out)
+{
+    size_t mask = r->nslots - 1;
+    size_t i = (size_t)fnv1a(name) & mask;
+    for (;;) {
+        size_t s = r->slots[i];
+        if (!s) {
+            if (slot_out)
+                *slot_out = i;
+            return NULL;
+        }
+        if (strcmp(r->fams[s - 1].name, name) == 0)
+            return &r->fams[s - 1];
+        i = (i + 1) & mask;
+    }
+}
+
+static rm_status_t
+grow_slots(rm_exp_reg_t *r)
+{
+    size_t nslots = r->nslots * 2;
+    size_t *slots = calloc(nslots, sizeof *slots);
+    if (!slots)
+        return RM_ENOMEM;
+    for (size_t k = 0; k < r->n; k++) {
+        size_t i = (size_t)fnv1a(r->fams[k].name) & (nslots - 1);
+        while (slots[i])
+            i = (i + 1) & (nslots - 1);
+        slots[i] = k + 1;
+    }
+    free(r->slots);
+    r->slots = slots;
+    r->nslots = nslots;
+    return RM_OK;
+}
+
+static int
+valid_name(const char *s)
+{
+    if (!*s || isdigit((unsigned char)*s))
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ':'))
+            return 0;
+    return 1;
+}
+
+/* One line: newlines become spaces so a HELP line never breaks. */
+static char *
+dup_line(const char *s)
+{
+    char *d = strdup(s);
+    if (d)
+        for (char *p = d; *p; p++)
+            if (*p == '\n' || *p == '\r')
+                *p = ' ';
+    return d;
+}
+
+rm_status_t
+rm_exp_reg_add(rm_exp_reg_t *r, const char *name, rm_exp_type_t type, const char *help, const char *labels,
+               double value)
+{
+    if (!valid_name(name) || strlen(name) > RM_EXP_NAME_MAX)
+        return RM_EINVAL;
+    if (labels && !*labels)
+        labels = NULL;
+    size_t slot = 0;
+    family_t *f = lookup(r, name, &slot);
+    if (f && f->type != type)
+        return RM_EINVAL;
+    if (f) {
+        for (size_t j = 0; j < f->n; j++) {
+            const char *l = f->samples[j].labels;
+            if ((!l && !labels) || (l && labels && strcmp(l, labels) == 0))
+                return RM_EINVAL; /* duplicate series */
+        }
+        if (!f->help && help)
+            f->help = dup_line(help); /* best effort */
+    } else {
+        if ((r->n + 1) * 2 > r->nslots) {
+            if (grow_slots(r) != RM_OK)
+                return RM_ENOMEM;
+            lookup(r, name, &slot);
+        }
+        if (r->n == r->cap) {
+            size_t cap = r->cap ? r->cap * 2 : 64;
+            family_t *fams = realloc(r->fams, cap * sizeof *fams);
+            if (!fams)
+                return RM_ENOMEM;
+            r->fams = fams;
+            r->cap = cap;
+        }
+        family_t nf = {.name = strdup(name), .help = help ? dup_line(help) : NULL, .type = type};
+        if (!nf.name || (help && !nf.help)) {
+            free(nf.name);
+            free(nf.help);
+            return RM_ENOMEM;
+        }
+        r->fams[r->n] = nf;
+        r->slots[slot] = r->n + 1;
+        f = &r->fams[r->n++];
+    }
+    if (f->n == f->cap) {
+        size_t cap = f->cap ? f->cap * 2 : 4;
+        sample_t *s = realloc(f->samples, cap * sizeof *s);
+        if (!s)
+            return RM_ENOMEM;
+        f->samples = s;
+        f->cap = cap;
+    }
+    char *l = NULL;
+    if (labels && !(l = strdup(labels)))
+        return RM_ENOMEM;
+    f->samples[f->n].labels = l;
+    f->samples[f->n].value = value;
+    f->n++;
+    r->samples++;
+    return RM_OK;
+}
+
+rm_status_t
+rm_exp_label_append(char *buf, size_t cap, const char *name, const char *value)
+{
+    size_t len = strlen(buf), o = len;
+    char tmp[RM_EXP_LABELS_MAX];
+    size_t t = 0;
+    if (len)
+        tmp[t++] = ',';
+    for (const char *p = name; *p && t < sizeof tmp - 1; p++)
+        tmp[t++] = *p;
+    if (t + 2 >= sizeof tmp)
+        return RM_ELIMIT;
+    tmp[t++] = '=';
+    tmp[t++] = '"';
+    for (const char *p = value ? value : ""; *p; p++) {
+        if (t + 3 >= sizeof tmp)
+            return RM_ELIMIT;
+        if (*p == '\\' || *p == '"') {
+            tmp[t++] = '\\';
+            tmp[t++] = *p;
+        } else if (*p == '\n') {
+            tmp[t++] = '\\';
+            tmp[t++] = 'n';
+        } else {
+            tmp[t++] = *p;
+        }
+    }
+    if (t + 1 >= sizeof tmp)
+        return RM_ELIMIT;
+    tmp[t++] = '"';
+    if (o + t + 1 > cap)
+        return RM_ELIMIT;
+    memcpy(buf + o, tmp, t);
+    buf[o + t] = '\0';
+    return RM_OK;
+}
+
+size_t
+rm_exp_reg_families(const rm_exp_reg_t *r)
+{
+    return r->n;
+}
+
+size_t
+rm_exp_reg_samples(const rm_exp_reg_t *r)
+{
+    return r->samples;
+}
+
+int
+rm_exp_reg_has(const rm_exp_reg_t *r, const char *name)
+{
+    const family_t *f = lookup(r, name, NULL);
+    return f && f->n > 0;
+}
+
+static void
+fmt_value(char *buf, size_t cap, double v)
+{
+    if (isnan(v))
+        snprintf(buf, cap, "NaN");
+    else if (isinf(v))
+        snprintf(buf, cap, v > 0 ? "+Inf" : "-Inf");
+    else if (fabs(v) < 1e15 && v == (double)(int64_t)v)
+        snprintf(buf, cap, "%.0f", v);
+    else {
+        snprintf(buf, cap, "%.15g", v);
+        if (strtod(buf, NULL) != v)
+            snprintf(buf, cap, "%.17g", v);
+    }
+}
+
+typedef struct sbuf {
+    char *p;
+    size_t len, cap;
+    int oom;
+} sbuf_t;
+
+static void
+sb_put(sbuf_t *b, const char *s, size_t n)
+{
+    if (b->oom)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (b->len + n + 1 > cap)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void
+sb_str(sbuf_t *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
+/* HELP text escapes only backslash and newline (newlines are gone already). */
+static void
+sb_help(sbuf_t *b, const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p == '\\')
+            sb_put(b, "\\\\", 2);
+        else
+            sb_put(b, p, 1);
+    }
+}
+
+rm_status_t
+rm_exp_reg_render(const rm_exp_reg_t *r, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    sbuf_t b = {0};
+    sb_put(&b, "", 0);
+    for (size_t i = 0; i < r->n; i++) {
+        const family_t *f = &r->fams[i];
+        if (!f->n)
+            continue;
+        sb_str(&b, "# HELP ");
+        sb_str(&b, f->name);
+        sb_str(&b, " ");
+        sb_help(&b, f->help ? f->help : f->name);
+        sb_str(&b, "\n# TYPE ");
+        sb_str(&b, f->name);
+        sb_str(&b, f->type == RM_EXP_COUNTER ? " counter\n" : " gauge\n");
+        for (size_t j = 0; j < f->n; j++) {
+            char v[64];
+            fmt_value(v, sizeof v, f->samples[j].value);
+            sb_str(&b, f->name);
+            if (f->samples[j].labels) {
+                sb_str(&b, "{");
+                sb_str(&b, f->samples[j].labels);
+                sb_str(&b, "}");
+            }
+            sb_str(&b, " ");
+            sb_str(&b, v);
+            sb_str(&b, "\n");
+        }
+    }
+    if (b.oom) {
+        free(b.p);
+        return RM_ENOMEM;
+    }
+    *out = b.p;
+    *len = b.len;
+    return RM_OK;
+}
+
+/* ---- units ------------------------------------------------------------- */
+
+static int
+ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+void
+rm_exp_unit_name(const char *field, char *out, size_t cap, double *scale)
+{
+    static const struct {
+        const char *from, *to;
+        double scale;
+    } units[] = {
+        {"_unix_ms", "_timestamp_seconds", 1e-3},
+        {"_unix_seconds", "_timestamp_seconds", 1},
+        {"_percentage", "_ratio", 1e-2},
+        {"_percent", "_ratio", 1e-2},
+        {"_pct", "_ratio", 1e-2},
+        {"_ms", "_seconds", 1e-3},
+        {"_us", "_seconds", 1e-6},
+        {"_ns", "_seconds", 1e-9},
+        {"_kb", "_bytes", 1024.0},
+        {"_mb", "_bytes", 1048576.0},
+    };
+    char base[RM_EXP_NAME_MAX + 1];
+    snprintf(base, sizeof base, "%s", field);
+    int counter = ends_with(base, "_total");
+    if (counter)
+        base[strlen(base) - 6] = '\0';
+    *scale = 1.0;
+    const char *to = "";
+    if (strcmp(base, "percentage") == 0 || strcmp(base, "percent") == 0) {
+        snprintf(base, sizeof base, "ratio");
+        *scale = 1e-2;
+    } else {
+        for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+            if (ends_with(base, units[i].from) && strlen(base) > strlen(units[i].from)) {
+                base[strlen(base) - strlen(units[i].from)] = '\0';
+                to = units[i].to;
+                /* timestamp_unix_ms → timestamp_seconds, not timestamp_timestamp_seconds */
+                if (strcmp(to, "_timestamp_seconds") == 0 && ends_with(base, "timestamp"))
+                    to = "_seconds";
+                *scale = units[i].scale;
+                break;
+            }
+        }
+    }
+    snprintf(out, cap, "%s%s%s", base, to, counter ? "_total" : "");
+}
+
+rm_status_t
+rm_exp_parse_knob_value(const char *type, const char *value, double *out)
+{
+    if (!type || !value || !*value)
+        return RM_EINVAL;
+    if (strcmp(type, "bool") == 0) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "1") == 0 || strcmp(value, "on") == 0) {
+            *out = 1;
+            return RM_OK;
+        }
+        if (strcmp(value, "false") == 0 || strcmp(value, "0") == 0 || strcmp(value, "off") == 0) {
+            *out = 0;
+            return RM_OK;
+        }
+        return RM_EINVAL;
+    }
+    if (strcmp(type, "int") != 0 && strcmp(type, "double") != 0 && strcmp(type, "bytes") != 0)
+        return RM_EINVAL;
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (errno || end == value)
+        return RM_EINVAL;
+    static const struct {
+        const char *suffix;
+        double mult;
+    } sfx[] = {
+        {"", 1}, {"B", 1}, {"KiB", 1024.0}, {"MiB", 1048576.0}, {"GiB", 1073741824.0},
+        {"TiB", 1099511627776.0}, {"PiB", 1125899906842624.0},
+    };
+    while (*end == ' ')
+        end++;
+    if (strcmp(type, "bytes") != 0)
+        return *end ? RM_EINVAL : (*out = v, RM_OK);
+    for (size_t i = 0; i < sizeof sfx / sizeof sfx[0]; i++) {
+        if (strcmp(end, sfx[i].suffix) == 0) {
+            *out = v * sfx[i].mult;
+            return RM_OK;
+        }
+    }
+    return RM_EINVAL;
+}
+
+/* ---- descriptor walk ----------------------------------------------------- */
+
+/* Free text never becomes a label: it churns series and can be long. */
+static int
+is_free_text(const char *field)
+{
+    static const char *const deny[] = {"message", "description", "detail", "summary", "recommendation", "path_hint"};
+    for (size_t i = 0; i < sizeof deny / sizeof deny[0]; i++)
+        if (strcmp(field, deny[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* Numeric fields of repeated elements that identify the element: label name. */
+static const char *
+id_numeric_label(const char *field)
+{
+    static const struct {
+        const char *field, *label;
+    } ids[] = {
+        {"object_size_bytes", "size_class"}, {"size_class", "size_class"}, {"horizon_seconds", "horizon_seconds"},
+        {"numa_node", "numa_node"},          {"id", "id"},
+    };
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (strcmp(field, ids[i].field) == 0)
+            return ids[i].label;
+    return NULL;
+}
+
+/* String fields that identify an element even when not the first string. */
+static int
+id_string(const char *field)
+{
+    static const char *const ids[] = {"component", "name", "profile", "severity", "knob", "rpc", "node", "node_name"};
+    for (size_t i = 0; i < sizeof ids / sizeof ids[0]; i++)
+        if (strcmp(field, ids[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static void
+singular(const char *plural, char *out, size_t cap)
+{
+    size_t n = strlen(plural);
+    if (n > 3 && ends_with(plural, "ies"))
+        snprintf(out, cap, "%.*sy", (int)(n - 3), plural);
+    else if (n > 4 && ends_with(plural, "sses"))
+        snprintf(out, cap, "%.*s", (int)(n - 2), plural);
+    else if (n > 1 && plural[n - 1] == 's' && plural[n - 2] != 's')
+        snprintf(out, cap, "%.*s", (int)(n - 1), plural);
+    else
+        snprintf(out, cap, "%s", plural);
+}
+
+/* 1 when labels already holds a label called name. */
+static int
+has_label(const char *labels, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = labels; p && *p;) {
+        if (strncmp(p, name, n) == 0 && p[n] == '=')
+            return 1;
+        /* skip to the next label: past the closing quote of this value */
+        const char *q = strchr(p, '"');
+        if (!q)
+            return 0;
+        for (q++; *q && *q != '"'; q++)
+            if (*q == '\\' && q[1])
+                q++;
+        if (!*q)
+            return 0;
+        p = q + 1;
+        if (*p == ',')
+            p++;
+    }
+    return 0;
+}
+
+typedef struct walk {
+    rm_exp_reg_t *reg;
+    const char *source;
+    size_t added;
+} walk_t;
+
+static const void *
+field_ptr(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    return (const char *)m + f->offset;
+}
+
+/* Present in the message? (oneof case, proto2/proto3-optional has_ flag). */
+static int
+field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+        return *(const uint32_t *)((const char *)m + f->quantifier_offset) == f->id;
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset &&
+        f->type != PROTOBUF_C_TYPE_MESSAGE && f->type != PROTOBUF_C_TYPE_STRING)
+        return *(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset) != 0;
+    return 1;
+}
+
+static int
+numeric_value(const ProtobufCFieldDescriptor *f, const void *p, double *v)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+        *v = *(const int32_t *)p;
+        return 1;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        *v = *(const uint32_t *)p;
+        return 1;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+        *v = (double)*(const int64_t *)p;
+        return 1;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        *v = (double)*(const uint64_t *)p;
+        return 1;
+    case PROTOBUF_C_TYPE_FLOAT:
+        *v = *(const float *)p;
+        return 1;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        *v = *(const double *)p;
+        return 1;
+    case PROTOBUF_C_TYPE_BOOL:
+        *v = *(const protobuf_c_boolean *)p ? 1 : 0;
+        return 1;
+    case PROTOBUF_C_TYPE_ENUM:
+        *v = *(const int *)p;
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * A field X is skipped when the message has a bool has_P that is false and P
+ * is X or a '_'-bounded prefix of X (has_time_to_critical guards
+ * time_to_critical_seconds).
+ */
+static int
+guarded_off(const ProtobufCMessage *m, const char *field)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *g = &d->fields[i];
+        if (g->type != PROTOBUF_C_TYPE_BOOL || g->label == PROTOBUF_C_LABEL_REPEATED ||
+            strncmp(g->name, "has_", 4) != 0)
+            continue;
+        const char *p = g->name + 4;
+        size_t n = strlen(p);
+        if (strncmp(field, p, n) == 0 && (field[n] == '\0' || field[n] == '_') &&
+            !*(const protobuf_c_boolean *)field_ptr(m, g))
+            return 1;
+    }
+    return 0;
+}
+
+/* "PRESSURE_LEVEL_MONITOR" → "monitor" given the values' common prefix. */
+static void
+enum_help(const ProtobufCEnumDescriptor *e, char *out, size_t cap)
+{
+    size_t common = 0;
+    if (e->n_values > 1) {
+        const char *a = e->values[0].name;
+        common = strlen(a);
+        for (unsigned i = 1; i < e->n_values; i++) {
+            const char *b = e->values[i].name;
+            size_t k = 0;
+            while (k < common && a[k] == b[k])
+                k++;
+            common = k;
+        }
+        while (common > 0 && a[common - 1] != '_')
+            common--;
+    }
+    size_t o = strlen(out);
+    o += (size_t)snprintf(out + o, o < cap ? cap - o : 0, "; values:");
+    for (unsigned i = 0; i < e->n_values && o < cap; i++) {
+        o += (size_t)snprintf(out + o, cap - o, " %d=", e->values[i].value);
+        for (const char *p = e->values[i].name + common; *p && o + 1 < cap; p++)
+            out[o++] = (char)tolower((unsigned char)*p);
+        if (o < cap)
+            out[o] = '\0';
+    }
+}
+
+static void
+add(walk_t *w, const char *name, rm_exp_type_t type, const char *help, const char *labels, double v)
+{
+    if (rm_exp_reg_add(w->reg, name, type, help, labels, v) == RM_OK)
+        w->added++;
+}
+
+static void walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *labels,
+                     const char *path, const unsigned char *skip);
+
+/* Identifying labels of one repeated element; marks the fields used in skip. */
+static void
+element_labels(const ProtobufCMessage *m, const char *elem, char *labels, size_t cap, unsigned char *skip)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    int first_string = 1, any = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->label == PROTOBUF_C_LABEL_REPEATED || !field_present(m, f))
+            continue;
+        const char *label = NULL;
+        char val[128];
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            if (is_free_text(f->name))
+                continue;
+            const char *s = *(char *const *)field_ptr(m, f);
+            if (!s || !*s)
+                continue; /* an empty string identifies nothing */
+            if (!first_string && !id_string(f->name))
+                continue;
+            first_string = 0;
+            snprintf(val, sizeof val, "%s", s);
+            label = f->name;
+        } else if ((label = id_numeric_label(f->name)) != NULL) {
+            double v;
+            if (!numeric_value(f, field_ptr(m, f), &v))
+                continue;
+            snprintf(val, sizeof val, "%.15g", v);
+        } else {
+            continue;
+        }
+        char lname[2 * RM_EXP_NAME_MAX + 2];
+        if (has_label(labels, label))
+            snprintf(lname, sizeof lname, "%s_%s", elem, label);
+        else
+            snprintf(lname, sizeof lname, "%s", label);
+        if (rm_exp_label_append(labels, cap, lname, val) == RM_OK) {
+            skip[i] = 1;
+            any = 1;
+        }
+    }
+    (void)any;
+}
+
+static void
+walk_repeated(walk_t *w, const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, const char *prefix,
+              const char *labels, const char *path)
+{
+    size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+    ProtobufCMessage *const *arr = *(ProtobufCMessage *const *const *)field_ptr(m, f);
+    char elem[RM_EXP_NAME_MAX], eprefix[RM_EXP_NAME_MAX + 1], epath[512];
+    singular(f->name, elem, sizeof elem);
+    snprintf(eprefix, sizeof eprefix, "%s_%s", prefix, elem);
+    snprintf(epath, sizeof epath, "%s.%s[]", path, f->name);
+    for (size_t k = 0; k < n; k++) {
+        const ProtobufCMessage *e = arr[k];
+        if (!e)
+            continue;
+        unsigned char skip[256] = {0};
+        if (e->descriptor->n_fields > sizeof skip)
+            continue;
+        char l[RM_EXP_LABELS_MAX];
+        snprintf(l, sizeof l, "%s", labels ? labels : "");
+        size_t before = strlen(l);
+        element_labels(e, elem, l, sizeof l, skip);
+        if (strlen(l) == before) {
+            /* nothing identifies the element: its position does */
+            char idx[32], lname[RM_EXP_NAME_MAX];
+            snprintf(idx, sizeof idx, "%zu", k);
+            snprintf(lname, sizeof lname, has_label(l, "index") ? "%s_index" : "index", elem);
+            if (rm_exp_label_append(l, sizeof l, lname, idx) != RM_OK)
+                continue;
+        }
+        walk_msg(w, e, eprefix, l, epath, skip);
+    }
+}
+
+static void
+walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *labels, const char *path,
+         const unsigned char *skip)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    char info[RM_EXP_LABELS_MAX];
+    snprintf(info, sizeof info, "%s", labels ? labels : "");
+    size_t info_base = strlen(info);
+    int info_any = 0;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if ((skip && skip[i]) || !field_present(m, f))
+            continue;
+        char name[RM_EXP_NAME_MAX + 64], fpath[512];
+        snprintf(fpath, sizeof fpath, "%s.%s", path, f->name);
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+                walk_repeated(w, m, f, prefix, labels, path);
+            continue; /* repeated scalars have no natural series */
+        }
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            const ProtobufCMessage *sub = *(ProtobufCMessage *const *)field_ptr(m, f);
+            if (!sub)
+                continue;
+            snprintf(name, sizeof name, "%s_%s", prefix, f->name);
+            if (strlen(name) <= RM_EXP_NAME_MAX)
+                walk_msg(w, sub, name, labels, fpath, NULL);
+            continue;
+        }
+        if (f->type == PROTOBUF_C_TYPE_STRING) {
+            const char *s = *(char *const *)field_ptr(m, f);
+            if (!is_free_text(f->name) && s && *s && strlen(s) <= 256 &&
+                rm_exp_label_append(info, sizeof info, f->name, s) == RM_OK)
+                info_any = 1;
+            continue;
+        }
+        double v;
+        if (!numeric_value(f, field_ptr(m, f), &v) || guarded_off(m, f->name))
+            continue;
+        char unit[RM_EXP_NAME_MAX + 1], help[1024];
+        double scale = 1.0;
+        rm_exp_type_t type = RM_EXP_GAUGE;
+        if (f->type == PROTOBUF_C_TYPE_BOOL || f->type == PROTOBUF_C_TYPE_ENUM) {
+            snprintf(unit, sizeof unit, "%s", f->name);
+        } else {
+            rm_exp_unit_name(f->name, unit, sizeof unit, &scale);
+            if (ends_with(unit, "_total"))
+                type = RM_EXP_COUNTER;
+        }
+        snprintf(name, sizeof name, "%s_%s", prefix, unit);
+        if (strlen(name) > RM_EXP_NAME_MAX)
+            continue;
+        snprintf(help, sizeof help, "%s (%s)%s%s", fpath, w->source,
+                 scale != 1.0 ? "; converted to base units" : "",
+                 f->type == PROTOBUF_C_TYPE_BOOL ? "; 1 = true, 0 = false" : "");
+        if (f->type == PROTOBUF_C_TYPE_ENUM && f->descriptor)
+            enum_help(f->descriptor, help, sizeof help);
+        add(w, name, type, help, labels, v * scale);
+    }
+    if (info_any && strlen(info) > info_base) {
+        char name[RM_EXP_NAME_MAX + 16], help[600];
+        snprintf(name, sizeof name, "%s_info", prefix);
+        snprintf(help, sizeof help, "String fields of %s as labels; always 1 (%s)", path, w->source);
+        add(w, name, RM_EXP_GAUGE, help, info, 1.0);
+    }
+}
+
+size_t
+rm_exp_convert(rm_exp_reg_t *reg, const ProtobufCMessage *msg, const char *family, const char *source,
+               const char *base_labels)
+{
+    if (!msg)
+        return 0;
+    walk_t w = {.reg = reg, .source = source ? source : "rustymem", .added = 0};
+    char prefix[RM_EXP_NAME_MAX];
+    if (family && *family)
+        snprintf(prefix, sizeof prefix, "rustymem_%s", family);
+    else
+        snprintf(prefix, sizeof prefix, "rustymem");
+    walk_msg(&w, msg, prefix, base_labels, msg->descriptor->short_name, NULL);
+    return w.added;
+}

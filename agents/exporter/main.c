@@ -1,0 +1,261 @@
+/*
+ * main.c — rustymem-exporter: Prometheus metrics and the seed's REST API for
+ * one rustymem agent, as a sidecar.
+ *
+ * Start-up: parse flags → block SIGTERM/SIGINT in every thread (gRPC's and
+ * libmicrohttpd's threads inherit the mask) → create the agent channel (lazy:
+ * the agent may start later; /metrics says rustymem_up 0 meanwhile) → start
+ * the HTTP server → write --port-file → sigwait → stop the HTTP server
+ * (running requests finish) → exit 0.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <grpc/support/log.h>
+
+#include "exporter.h"
+
+#ifndef RM_VERSION
+#define RM_VERSION "dev"
+#endif
+
+typedef struct opts {
+    const char *agent;
+    const char *listen;
+    const char *port_file;
+    const char *token;
+    const char *token_file;
+    const char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
+    int timeout_ms;
+    int verbose;
+} opts_t;
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rustymem-exporter [options]\n"
+            "\n"
+            "Serves one rustymem agent's statistics over HTTP: Prometheus metrics on /metrics,\n"
+            "the REST API /api/v1/stats/memory, /api/v1/stats/memory/forecast and\n"
+            "/api/v1/stats/buffer_pool (JSON), /healthz (the exporter is alive) and /readyz\n"
+            "(the agent's gRPC health check says SERVING). Every request reads the agent afresh\n"
+            "over gRPC; see docs/exporter.md.\n"
+            "\n"
+            "options:\n"
+            "  --agent HOST:PORT       the agent's gRPC address (default $RUSTYMEM_ADDR, else\n"
+            "                          127.0.0.1:50051; also [::1]:PORT and unix:/path)\n"
+            "  --listen HOST:PORT      HTTP address (default 127.0.0.1:8080; port 0 = any free port;\n"
+            "                          :PORT or 0.0.0.0:PORT = all interfaces, e.g. in a pod)\n"
+            "  --port-file FILE        write the bound HTTP port to FILE once serving (for port 0)\n"
+            "  --timeout MS            deadline of each gRPC call to the agent (default 2000, 1..60000);\n"
+            "                          a scrape makes up to 9 calls, so keep 9 x MS below Prometheus's\n"
+            "                          scrape_timeout\n"
+            "  --token TOKEN           bearer token for an agent started with --auth-file (a reader\n"
+            "                          token suffices; visible in ps: prefer --token-file)\n"
+            "  --token-file FILE       read the bearer token from FILE (surrounding whitespace ignored)\n"
+            "  --tls-ca FILE           talk TLS to the agent, trusting these PEM roots\n"
+            "  --tls-cert FILE         client certificate for mTLS (with --tls-key)\n"
+            "  --tls-key FILE          its PEM private key\n"
+            "  --tls-server-name NAME  name expected in the agent's certificate (default: the host)\n"
+            "  --verbose               log libmicrohttpd's messages (malformed requests …) and gRPC's\n"
+            "                          informational lines\n"
+            "  --version               print the version and exit\n"
+            "  --help                  this text\n"
+            "\n"
+            "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error (cannot listen, unreadable\n"
+            "file), 2 on a usage error.\n");
+}
+
+static int
+usage_error(const char *fmt, const char *a, const char *b)
+{
+    fprintf(stderr, "rustymem-exporter: ");
+    fprintf(stderr, fmt, a, b);
+    fprintf(stderr, " (see --help)\n");
+    return 2;
+}
+
+/* Returns -1 to go on, else the exit code. */
+static int
+parse_args(int argc, char **argv, opts_t *o)
+{
+    enum { O_AGENT = 256, O_LISTEN, O_PORTFILE, O_TIMEOUT, O_TOKEN, O_TOKENFILE, O_CA, O_CERT, O_KEY, O_SNI,
+           O_VERBOSE, O_VERSION, O_HELP };
+    static const struct option longopts[] = {
+        {"agent", required_argument, 0, O_AGENT},
+        {"listen", required_argument, 0, O_LISTEN},
+        {"port-file", required_argument, 0, O_PORTFILE},
+        {"timeout", required_argument, 0, O_TIMEOUT},
+        {"token", required_argument, 0, O_TOKEN},
+        {"token-file", required_argument, 0, O_TOKENFILE},
+        {"tls-ca", required_argument, 0, O_CA},
+        {"tls-cert", required_argument, 0, O_CERT},
+        {"tls-key", required_argument, 0, O_KEY},
+        {"tls-server-name", required_argument, 0, O_SNI},
+        {"verbose", no_argument, 0, O_VERBOSE},
+        {"version", no_argument, 0, O_VERSION},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, "", longopts, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case O_AGENT: o->agent = optarg; break;
+        case O_LISTEN: o->listen = optarg; break;
+        case O_PORTFILE: o->port_file = optarg; break;
+        case O_TIMEOUT: {
+            char *end;
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || *end || end == optarg || v < 1 || v > 60000)
+                return usage_error("--timeout %s: expected milliseconds in 1..60000%s", optarg, "");
+            o->timeout_ms = (int)v;
+            break;
+        }
+        case O_TOKEN: o->token = optarg; break;
+        case O_TOKENFILE: o->token_file = optarg; break;
+        case O_CA: o->tls_ca = optarg; break;
+        case O_CERT: o->tls_cert = optarg; break;
+        case O_KEY: o->tls_key = optarg; break;
+        case O_SNI: o->tls_server_name = optarg; break;
+        case O_VERBOSE: o->verbose = 1; break;
+        case O_VERSION: printf("rustymem-exporter %s\n", RM_VERSION); return 0;
+        case O_HELP: usage(stdout); return 0;
+        case ':':
+            return usage_error("%s needs a value%s", argv[optind - 1], "");
+        default: {
+            const char *bad = argv[optind - 1];
+            return usage_error("unknown option %s%s", bad ? bad : "?", "");
+        }
+        }
+    }
+    if (optind < argc)
+        return usage_error("unexpected argument '%s'%s", argv[optind], "");
+    if (o->token && o->token_file)
+        return usage_error("give --token or --token-file, not both%s%s", "", "");
+    if (!!o->tls_cert != !!o->tls_key)
+        return usage_error("--tls-cert and --tls-key go together%s%s", "", "");
+    if (!*o->agent)
+        return usage_error("--agent needs a HOST:PORT%s%s", "", "");
+    return -1;
+}
+
+static char *
+read_token(const char *path)
+{
+    FILE *f = fopen(path, "re");
+    if (!f) {
+        fprintf(stderr, "rustymem-exporter: --token-file %s: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char buf[4096];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *s = buf;
+    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+        s++;
+    size_t len = strlen(s);
+    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
+        s[--len] = '\0';
+    if (!len) {
+        fprintf(stderr, "rustymem-exporter: --token-file %s is empty\n", path);
+        return NULL;
+    }
+    return strdup(s);
+}
+
+static int
+write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+static void
+grpc_log(gpr_log_func_args *args)
+{
+    const char *file = strrchr(args->file, '/');
+    rm_exp_log(args->severity == GPR_LOG_SEVERITY_ERROR ? "ERROR" : "INFO", "grpc %s:%d: %s",
+               file ? file + 1 : args->file, args->line, args->message);
+}
+
+int
+main(int argc, char **argv)
+{
+    const char *env_addr = getenv("RUSTYMEM_ADDR");
+    opts_t o = {
+        .agent = env_addr && *env_addr ? env_addr : "127.0.0.1:50051",
+        .listen = "127.0.0.1:8080",
+        .timeout_ms = 2000,
+    };
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+
+    char *token = NULL;
+    if (o.token_file && !(token = read_token(o.token_file)))
+        return 1;
+
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    gpr_set_log_function(grpc_log);
+    gpr_set_log_verbosity(o.verbose ? GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
+
+    rm_exporter_opts_t eo = {
+        .client = {.target = o.agent, .timeout_ms = o.timeout_ms, .token = token ? token : o.token,
+                   .tls_ca_file = o.tls_ca, .tls_cert_file = o.tls_cert, .tls_key_file = o.tls_key,
+                   .tls_server_name = o.tls_server_name},
+        .version = RM_VERSION,
+    };
+    char err[512] = "";
+    rm_exporter_t *exp = NULL;
+    rm_status_t st = rm_exporter_create(&eo, &exp, err, sizeof err);
+    free(token);
+    if (st != RM_OK) {
+        fprintf(stderr, "rustymem-exporter: %s\n", err);
+        return 1;
+    }
+    rm_exp_http_t *http = NULL;
+    int port = 0;
+    st = rm_exp_http_start(exp, o.listen, o.verbose, &http, &port, err, sizeof err);
+    if (st != RM_OK) {
+        fprintf(stderr, "rustymem-exporter: %s\n", err);
+        rm_exporter_destroy(exp);
+        return st == RM_EINVAL ? 2 : 1;
+    }
+    rm_exp_log("INFO", "rustymem-exporter %s serving HTTP on %s (port %d) for agent %s", RM_VERSION, o.listen,
+               port, o.agent);
+    if (o.port_file && write_port_file(o.port_file, port) < 0)
+        rm_exp_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    rm_exp_log("INFO", "received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rm_exp_http_stop(http);
+    rm_exporter_destroy(exp);
+    rm_exp_log("INFO", "stopped");
+    return 0;
+}
