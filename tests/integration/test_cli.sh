@@ -91,7 +91,7 @@ bin, tmp = sys.argv[1:]
 path = os.path.join(tmp, "notify.sock")
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
-s.settimeout(10)
+s.settimeout(60)
 p = subprocess.Popen([bin, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "sd")],
                      env=dict(os.environ, NOTIFY_SOCKET=path), stderr=subprocess.DEVNULL)
 try:
