@@ -1054,6 +1054,88 @@ test_mvcc_concurrent_transfers_preserve_total(void **state)
     rm_mvcc_destroy(b.s);
 }
 
+/* Killers racing owners: orphan sweeps that kill every live transaction and
+ * kills by id, while transfers run. Killed transfers are undone, so the total
+ * still holds; every record comes back (counted by a thread-safe allocator). */
+static atomic_long ts_live;
+
+static void *
+ts_alloc(void *ctx, size_t n)
+{
+    atomic_fetch_add(&ts_live, (long)n);
+    return malloc(n);
+}
+
+static void
+ts_free(void *ctx, void *p, size_t n)
+{
+    atomic_fetch_sub(&ts_live, (long)n);
+    free(p);
+}
+
+static void *
+bank_killer(void *arg)
+{
+    bank_t *b = arg;
+    unsigned seed = 11;
+    while (!atomic_load(&b->stop)) {
+        uint64_t killed = 0;
+        if (rand_r(&seed) % 2)
+            rm_mvcc_kill_orphans(b->s, 0, NULL, NULL, &killed);   /* idle ≥ 0: everyone */
+        rm_mvcc_txn_info_t out[8];
+        size_t n = 0;
+        rm_mvcc_list_txns(b->s, out, 8, &n);
+        for (size_t i = 0; i < n && i < 8; i++)
+            if (rand_r(&seed) % 3 == 0)
+                rm_mvcc_kill(b->s, out[i].id);
+        atomic_fetch_add(&b->audits, (long)killed);
+    }
+    return NULL;
+}
+
+static void
+test_mvcc_concurrent_kills_keep_totals_and_free_everything(void **state)
+{
+    bank_t b = {0};
+    atomic_store(&ts_live, 0);
+    rm_recalloc_t ra = {.alloc = ts_alloc, .free = ts_free};
+    rm_mvcc_config_t cfg = {.max_versions_per_key = 4, .initial_buckets = 64, .alloc = &ra};
+    assert_int_equal(rm_mvcc_create(&cfg, &b.s), RM_OK);
+    rm_mvcc_txn_t *t;
+    assert_int_equal(rm_mvcc_begin(b.s, 0, &t), RM_OK);
+    for (int i = 0; i < BANK_ACCOUNTS; i++)
+        assert_int_equal(bank_write(t, i, 1000), RM_OK);
+    assert_int_equal(rm_mvcc_commit(t), RM_OK);
+
+    pthread_t w[2], k;
+    for (int i = 0; i < 2; i++)
+        pthread_create(&w[i], NULL, bank_transfer, &b);
+    pthread_create(&k, NULL, bank_killer, &b);
+    for (int i = 0; i < 2; i++)
+        pthread_join(w[i], NULL);
+    atomic_store(&b.stop, 1);
+    pthread_join(k, NULL);
+
+    long sum = 0;
+    assert_int_equal(rm_mvcc_begin(b.s, 0, &t), RM_OK);
+    for (int i = 0; i < BANK_ACCOUNTS; i++) {
+        rm_status_t rc;
+        sum += bank_read(t, i, &rc);
+        assert_int_equal(rc, RM_OK);
+    }
+    rm_mvcc_abort(t);
+    assert_int_equal(sum, BANK_TOTAL);
+    size_t n = 1;
+    rm_mvcc_list_txns(b.s, NULL, 0, &n);
+    assert_int_equal(n, 0);   /* killed handles were all ended by their owners */
+    rm_mvcc_stats_t st;
+    rm_mvcc_stats(b.s, &st);
+    print_message("kills: %llu, commits: %llu\n", (unsigned long long)st.kills,
+                  (unsigned long long)st.commits);
+    rm_mvcc_destroy(b.s);
+    assert_int_equal(atomic_load(&ts_live), 0);
+}
+
 int
 main(void)
 {
@@ -1082,6 +1164,7 @@ main(void)
         cmocka_unit_test(test_mvcc_set_max_versions_rejects_zero),
         cmocka_unit_test(test_mvcc_property_reads_match_model_with_compaction),
         cmocka_unit_test(test_mvcc_concurrent_transfers_preserve_total),
+        cmocka_unit_test(test_mvcc_concurrent_kills_keep_totals_and_free_everything),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

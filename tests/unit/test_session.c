@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include <cmocka.h>
@@ -559,10 +560,12 @@ stress_client(void *arg)
 {
     stress_t *st = arg;
     unsigned seed = (unsigned)(uintptr_t)pthread_self();
-    for (int i = 0; i < 400; i++) {
+    for (int i = 0; i < 1500; i++) {
         rm_session_id_t id;
-        if (rm_session_open(st->f->m, NULL, &id) != RM_OK)
+        if (rm_session_open(st->f->m, NULL, &id) != RM_OK) {
+            sched_yield();   /* admission closed: let the responder reopen it */
             continue;
+        }
         for (int j = 0; j < 5; j++) {
             rm_session_conn_t c;
             rm_status_t rc = rm_session_begin(st->f->m, id, (rand_r(&seed) % 2) ? 1000000 : 0, &c);
@@ -572,6 +575,7 @@ stress_client(void *arg)
             }
             ((volatile char *)c.scratch)[rand_r(&seed) % c.scratch_bytes] = 1;
             rm_session_touch(st->f->m, id);
+            sched_yield();   /* hold the slot a little so others contend */
             atomic_fetch_add(&st->txns, 1);
             if (rand_r(&seed) % 10 == 0)
                 break;   /* close mid-transaction below */
@@ -589,7 +593,7 @@ stress_sizer(void *arg)
     unsigned seed = 7;
     while (!atomic_load(&st->stop)) {
         rm_session_set_pool_size(st->f->m, 1 + rand_r(&seed) % 6);
-        rm_session_set_admission(st->f->m, rand_r(&seed) % 4 != 0);
+        rm_session_set_admission(st->f->m, (rand_r(&seed) >> 12) % 16 != 0);
         rm_session_stats_t s;
         rm_session_stats(st->f->m, &s);
         size_t n;
@@ -619,6 +623,10 @@ test_session_concurrent_clients_and_resizing(void **state)
     assert_int_equal(s.connections_waiting, 0);
     assert_true(s.connections_open <= 6);
     assert_int_equal(f->pages.mapped_bytes, (int64_t)s.connections_open * 16384);
+    print_message("stress: %ld transactions, %ld busy, %llu rejected, %llu waits, %llu slots opened\n",
+                  atomic_load(&st.txns), atomic_load(&st.busy),
+                  (unsigned long long)s.rejected_admission, (unsigned long long)s.waits,
+                  (unsigned long long)s.slots_opened);
     assert_true(atomic_load(&st.txns) > 0);
     assert_int_equal(s.abandoned_txns, (uint64_t)atomic_load(&f->hooks.abandoned));
     done(f);
