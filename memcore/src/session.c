@@ -613,6 +613,11 @@ rm_session_begin(rm_session_mux_t *m, rm_session_id_t id, uint64_t timeout_ns,
         if (e == ETIMEDOUT)
             expired = 1;   /* one last look round the loop, then RM_ETIMEDOUT */
     }
+    /* Releases signal one waiter: if we were woken but leave without a slot
+     * (session closed, already bound, deadline), pass the wakeup on. */
+    if (rc != RM_OK && waited && m->nwaiting > 0 &&
+        (m->nidle > 0 || m->nopen < effective_pool_locked(m)))
+        pthread_cond_signal(&m->cv);
     pthread_mutex_unlock(&m->mu);
     return rc;
 }

@@ -313,6 +313,32 @@ test_session_begin_waits_until_slot_released(void **state)
 }
 
 static void
+test_session_waiter_gets_slot_when_other_waiter_session_closed(void **state)
+{
+    fixture_t *f = mk(1, 100, 10, 0);
+    rm_session_id_t x;
+    rm_session_conn_t c;
+    assert_int_equal(rm_session_open(f->m, NULL, &x), RM_OK);
+    assert_int_equal(rm_session_begin(f->m, x, 0, &c), RM_OK);
+    waiter_t a = {.f = f}, b = {.f = f};
+    assert_int_equal(rm_session_open(f->m, NULL, &a.id), RM_OK);
+    assert_int_equal(rm_session_open(f->m, NULL, &b.id), RM_OK);
+    pthread_t ta, tb;
+    pthread_create(&ta, NULL, wait_begin, &a);
+    pthread_create(&tb, NULL, wait_begin, &b);
+    while (stats(f).connections_waiting < 2)
+        sched_yield();
+    assert_int_equal(rm_session_close(f->m, a.id), RM_OK);   /* a's waiter now waits for nothing */
+    assert_int_equal(rm_session_end(f->m, x), RM_OK);        /* one signal: whoever gets it, b binds */
+    pthread_join(tb, NULL);
+    assert_int_equal(b.rc, RM_OK);
+    assert_int_equal(rm_session_end(f->m, b.id), RM_OK);     /* wakes a, which finds its session gone */
+    pthread_join(ta, NULL);
+    assert_int_equal(a.rc, RM_ENOENT);
+    done(f);
+}
+
+static void
 test_session_close_mid_txn_rolls_back_and_releases_slot(void **state)
 {
     fixture_t *f = mk(1, 100, 10, 0);
@@ -643,6 +669,7 @@ main(void)
         cmocka_unit_test(test_session_begin_estate_when_already_bound),
         cmocka_unit_test(test_session_begin_ebusy_when_all_slots_busy),
         cmocka_unit_test(test_session_begin_waits_until_slot_released),
+        cmocka_unit_test(test_session_waiter_gets_slot_when_other_waiter_session_closed),
         cmocka_unit_test(test_session_close_mid_txn_rolls_back_and_releases_slot),
         cmocka_unit_test(test_session_pool_shrink_closes_idle_slots_and_unmaps),
         cmocka_unit_test(test_session_busy_slot_closes_at_release_when_pool_shrunk),

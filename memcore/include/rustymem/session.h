@@ -175,7 +175,8 @@ rm_status_t rm_session_close(rm_session_mux_t *m, rm_session_id_t id);
  * timeout_ns = 0 returns RM_EBUSY at once; otherwise waits up to timeout_ns
  * (CLOCK_MONOTONIC) and returns RM_ETIMEDOUT. *conn receives the slot.
  * RM_ESTATE when the session is already bound; RM_ENOENT when it does not
- * exist (or was closed during the wait); RM_ENOMEM (or on_slot_open's error)
+ * exist (a session closed during the wait is noticed at the next wakeup or at
+ * the deadline, whichever comes first); RM_ENOMEM (or on_slot_open's error)
  * when a new slot could not be opened. On failure the session stays unbound
  * and no slot stays reserved. Thread-safe.
  */
