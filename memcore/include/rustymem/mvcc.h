@@ -177,12 +177,17 @@ rm_status_t rm_mvcc_commit(rm_mvcc_txn_t *t);
 /* Abort: undo every write and free the handle. NULL is a no-op. Thread-safe. */
 void rm_mvcc_abort(rm_mvcc_txn_t *t);
 
-/* Snapshot of one transaction's bookkeeping (for the engine's own lists). */
+/* Copy one transaction's bookkeeping into *out (writes = keys written so
+ * far). NULL t or out is a no-op. Works on killed transactions too.
+ * Thread-safe (takes the txn's mutex). */
 void rm_mvcc_txn_get_info(rm_mvcc_txn_t *t, rm_mvcc_txn_info_t *out);
 
 /*
- * List transactions begun and not yet ended, oldest snapshot first, into
- * out[0..cap); *n receives the total count (may exceed cap). Thread-safe.
+ * List transactions begun and not yet ended (killed ones included, state
+ * KILLED), oldest snapshot first, into out[0..cap); out may be NULL when cap
+ * is 0. *n (may be NULL) receives the total count, which may exceed cap.
+ * `writes` is reported as 0 here (it needs each txn's mutex; use
+ * rm_mvcc_txn_get_info). Thread-safe.
  */
 void rm_mvcc_list_txns(rm_mvcc_t *s, rm_mvcc_txn_info_t *out, size_t cap, size_t *n);
 
@@ -233,7 +238,9 @@ rm_status_t rm_mvcc_set_max_versions_per_key(rm_mvcc_t *s, uint32_t n);
  * RM_ENOENT when the key has no chain. Thread-safe. */
 rm_status_t rm_mvcc_chain_length(rm_mvcc_t *s, const void *key, size_t klen, size_t *out);
 
-/* Fill *out. Takes every stripe lock briefly; management-plane use. */
+/* Fill *out (all counters since create). Takes every stripe lock in turn and
+ * walks each stripe's chains for longest_chain: O(keys), management-plane
+ * use only. Thread-safe. */
 void rm_mvcc_stats(rm_mvcc_t *s, rm_mvcc_stats_t *out);
 
 #ifdef __cplusplus
