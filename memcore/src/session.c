@@ -1,0 +1,846 @@
+/*
+ * session.c — the session multiplexer (see session.h for the contract).
+ *
+ * Design note.
+ * - Sessions: a table of 16-byte entries {record, generation, free-list link}
+ *   grown by doubling up to the session limit; a session id packs the
+ *   generation (high 32 bits) and index + 1 (low 32 bits), and closing bumps
+ *   the generation, so stale ids miss. Records are RM_SESSION_RECORD_BYTES from
+ *   the record allocator (the slab's 64 B class): an idle session costs
+ *   64 + 16 bytes plus its share of table slack.
+ * - Slots: `slots[i]` is NULL (closed) or a slot record in state OPENING,
+ *   IDLE, BUSY or CLOSING. Idle slots sit in `idle[]`, most recently used
+ *   last: begin takes the hottest, shrink closes the coldest. A slot index is
+ *   reusable only once its close finished (slots[i] = NULL), so the engine
+ *   never sees open(i) before the previous close(i).
+ * - Nothing slow runs under `mu`: page mapping, on_slot_open/close and
+ *   on_abandon run unlocked on records that are reserved (OPENING/CLOSING) or
+ *   already unlinked from the table.
+ * - Waiting: one condition variable on CLOCK_MONOTONIC; releases signal one
+ *   waiter, pool growth and slot-close broadcasts.
+ */
+#include "rustymem/session.h"
+#include "rustymem/stats.h"
+#include "rm_internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum { SLOT_OPENING = 1, SLOT_IDLE, SLOT_BUSY, SLOT_CLOSING };
+
+struct sess {
+    rm_session_id_t id;
+    void *user;
+    uint64_t opened_ns;
+    uint64_t last_active_ns;
+    uint64_t txns;
+    int32_t slot;            /* bound slot or -1 */
+};
+_Static_assert(sizeof(struct sess) <= RM_SESSION_RECORD_BYTES, "session record too big");
+
+struct sent {
+    struct sess *rec;        /* NULL when free */
+    uint32_t gen;            /* bumped at close */
+    uint32_t next_free;      /* free list link (index + 1; 0 ends) */
+};
+
+struct slot {
+    uint32_t index;
+    int state;               /* SLOT_*; guarded by mu */
+    rm_session_id_t session; /* bound session; guarded by mu */
+    void *scratch;           /* immutable while open */
+    void *user;              /* from on_slot_open; immutable while open */
+    struct slot *next_close; /* local close lists */
+};
+
+struct rm_session_mux {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;                 /* slot released / pool grown */
+    rm_recalloc_t ra;
+    rm_session_callbacks_t cb;
+    const rm_pagesrc_t *pages;
+    size_t scratch_bytes;              /* page multiple */
+    uint64_t (*now_fn)(void *);
+    void *now_ctx;
+
+    /* sessions; all guarded by mu */
+    struct sent *tab;
+    uint32_t tab_cap, tab_used;        /* entries allocated / ever used (high water) */
+    uint32_t free_head;                /* index + 1 of the first free entry; 0 = none */
+    uint64_t nsessions, nbound;
+
+    /* slots; all guarded by mu */
+    struct slot **slots;               /* slot_cap entries */
+    uint32_t *idle;                    /* slot indices, coldest first */
+    uint32_t slot_cap, nidle;
+    uint32_t nopen;                    /* OPENING + IDLE + BUSY */
+    uint32_t nclosing;
+    uint32_t nbusy;
+    uint32_t nwaiting;
+    uint32_t pool_size;
+    uint32_t max_connections, max_sessions, ratio;
+    bool admission;
+
+    /* counters; guarded by mu */
+    uint64_t opened_total, closed_total, rej_admission, rej_limit, busy_failures, waits,
+             abandoned, slots_opened, slots_closed;
+
+    rm_stats_handle_t *h_session, *h_pool;
+};
+
+/* ---- helpers ---------------------------------------------------------------- */
+
+static void *
+malloc_alloc(void *ctx, size_t n)
+{
+    return malloc(n);
+}
+
+static void
+malloc_free(void *ctx, void *p, size_t n)
+{
+    free(p);
+}
+
+static uint64_t
+default_now(void *ctx)
+{
+    return rm__now_ns();
+}
+
+static inline void
+assert_locked(rm_session_mux_t *m)
+{
+    if (config_debug)
+        assert(pthread_mutex_trylock(&m->mu) == EBUSY);
+}
+
+static inline uint32_t
+session_limit_locked(const rm_session_mux_t *m)
+{
+    uint64_t byconn = (uint64_t)m->max_connections * m->ratio;
+    return byconn < m->max_sessions ? (uint32_t)byconn : m->max_sessions;
+}
+
+static inline uint32_t
+effective_pool_locked(const rm_session_mux_t *m)
+{
+    return m->pool_size < m->max_connections ? m->pool_size : m->max_connections;
+}
+
+static struct sess *
+lookup_locked(rm_session_mux_t *m, rm_session_id_t id)
+{
+    assert_locked(m);
+    uint32_t lo = (uint32_t)id;
+    if (lo == 0 || lo > m->tab_used)
+        return NULL;
+    struct sent *e = &m->tab[lo - 1];
+    if (!e->rec || e->gen != (uint32_t)(id >> 32))
+        return NULL;
+    return e->rec;
+}
+
+static void
+conn_of(const rm_session_mux_t *m, const struct slot *sl, rm_session_conn_t *c)
+{
+    c->slot = sl->index;
+    c->scratch = sl->scratch;
+    c->scratch_bytes = m->scratch_bytes;
+    c->user = sl->user;
+}
+
+static void
+info_of(const struct sess *s, rm_session_info_t *o)
+{
+    o->id = s->id;
+    o->user = s->user;
+    o->opened_ns = s->opened_ns;
+    o->last_active_ns = s->last_active_ns;
+    o->txns = s->txns;
+    o->slot = s->slot;
+}
+
+/* Remove idle slot at position pos of idle[]. */
+static struct slot *
+idle_take_locked(rm_session_mux_t *m, uint32_t pos)
+{
+    assert_locked(m);
+    struct slot *sl = m->slots[m->idle[pos]];
+    memmove(&m->idle[pos], &m->idle[pos + 1], (m->nidle - pos - 1) * sizeof *m->idle);
+    m->nidle--;
+    return sl;
+}
+
+/* Mark sl CLOSING and push it on *list; the caller finishes with close_list(). */
+static void
+begin_close_locked(rm_session_mux_t *m, struct slot *sl, struct slot **list)
+{
+    assert_locked(m);
+    sl->state = SLOT_CLOSING;
+    m->nopen--;
+    m->nclosing++;
+    sl->next_close = *list;
+    *list = sl;
+}
+
+/* Close idle slots that are above the effective pool size or the connection
+ * bound, coldest first. */
+static void
+shrink_idle_locked(rm_session_mux_t *m, struct slot **list)
+{
+    assert_locked(m);
+    for (uint32_t i = 0; i < m->nidle;) {
+        if (m->slots[m->idle[i]]->index >= m->max_connections)
+            begin_close_locked(m, idle_take_locked(m, i), list);
+        else
+            i++;
+    }
+    while (m->nopen > effective_pool_locked(m) && m->nidle > 0)
+        begin_close_locked(m, idle_take_locked(m, 0), list);
+}
+
+/* Unmap, tell the engine, and free each slot on the list. Takes mu. */
+static void
+close_list(rm_session_mux_t *m, struct slot *list)
+{
+    while (list) {
+        struct slot *sl = list;
+        list = sl->next_close;
+        if (m->cb.on_slot_close)
+            m->cb.on_slot_close(m->cb.ctx, sl->index, sl->user);
+        m->pages->methods->unmap(m->pages->ctx, sl->scratch, m->scratch_bytes);
+        pthread_mutex_lock(&m->mu);
+        m->slots[sl->index] = NULL;
+        m->nclosing--;
+        m->slots_closed++;
+        pthread_cond_broadcast(&m->cv);   /* the index (and memory) is free again */
+        pthread_mutex_unlock(&m->mu);
+        m->ra.free(m->ra.ctx, sl, sizeof *sl);
+    }
+}
+
+/* ---- accounting ---------------------------------------------------------------- */
+
+static uint64_t
+session_bytes_locked(const rm_session_mux_t *m)
+{
+    return m->nsessions * RM_SESSION_RECORD_BYTES + (uint64_t)m->tab_cap * sizeof(struct sent);
+}
+
+static uint64_t
+connection_bytes_locked(const rm_session_mux_t *m)
+{
+    uint64_t open = (uint64_t)m->nopen + m->nclosing;
+    return open * (sizeof(struct slot) + m->scratch_bytes) +
+           (uint64_t)m->slot_cap * (sizeof(struct slot *) + sizeof(uint32_t));
+}
+
+static void
+report_session(void *ctx, rm_component_usage_t *out)
+{
+    rm_session_mux_t *m = ctx;
+    pthread_mutex_lock(&m->mu);
+    out->used_bytes = m->nsessions * RM_SESSION_RECORD_BYTES;
+    out->held_bytes = session_bytes_locked(m) + sizeof *m;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void
+report_pool(void *ctx, rm_component_usage_t *out)
+{
+    rm_session_mux_t *m = ctx;
+    pthread_mutex_lock(&m->mu);
+    out->used_bytes = (uint64_t)m->nbusy * (sizeof(struct slot) + m->scratch_bytes);
+    out->held_bytes = connection_bytes_locked(m);
+    pthread_mutex_unlock(&m->mu);
+}
+
+/* ---- lifecycle ---------------------------------------------------------------- */
+
+rm_status_t
+rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux_t **out)
+{
+    rm_session_config_t def = {0};
+    if (!out)
+        return RM_EINVAL;
+    if (!cfg)
+        cfg = &def;
+    if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
+        return RM_EINVAL;
+    uint32_t maxc = cfg->max_connections ? cfg->max_connections : RM_SESSION_DEFAULT_MAX_CONNECTIONS;
+    uint32_t maxs = cfg->max_sessions ? cfg->max_sessions : RM_SESSION_DEFAULT_MAX_SESSIONS;
+    uint32_t ratio = cfg->session_ratio ? cfg->session_ratio : RM_SESSION_DEFAULT_RATIO;
+    if (maxc > RM_SESSION_MAX_CONNECTIONS_LIMIT || maxs > RM_SESSION_MAX_SESSIONS_LIMIT ||
+        ratio > RM_SESSION_MAX_SESSIONS_LIMIT)
+        return RM_EINVAL;
+
+    rm_status_t rc = RM_ENOMEM;
+    rm_session_mux_t *m = calloc(1, sizeof *m);
+    if (!m)
+        return RM_ENOMEM;
+    m->slots = calloc(maxc, sizeof *m->slots);
+    m->idle = calloc(maxc, sizeof *m->idle);
+    if (!m->slots || !m->idle)
+        goto fail_tables;
+    m->slot_cap = maxc;
+    m->max_connections = maxc;
+    m->max_sessions = maxs;
+    m->ratio = ratio;
+    m->pool_size = cfg->pool_size ? cfg->pool_size : maxc;
+    if (m->pool_size > maxc)
+        m->pool_size = maxc;
+    m->admission = true;
+    m->ra = cfg->alloc ? *cfg->alloc : (rm_recalloc_t){.alloc = malloc_alloc, .free = malloc_free};
+    m->cb = cfg->cb;
+    m->pages = cfg->pages ? cfg->pages : rm_pagesrc_default();
+    m->scratch_bytes = rm__align_up(cfg->scratch_bytes ? cfg->scratch_bytes
+                                                       : RM_SESSION_DEFAULT_SCRATCH_BYTES,
+                                    rm_page_size());
+    m->now_fn = cfg->now_ns ? cfg->now_ns : default_now;
+    m->now_ctx = cfg->now_ctx;
+
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&m->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    pthread_mutex_init(&m->mu, NULL);
+
+    rc = rm_stats_register("session", report_session, m, &m->h_session);
+    if (rc != RM_OK)
+        goto fail_stats;
+    rc = rm_stats_register("pool", report_pool, m, &m->h_pool);
+    if (rc != RM_OK)
+        goto fail_stats2;
+    *out = m;
+    return RM_OK;
+
+fail_stats2:
+    rm_stats_unregister(m->h_session);
+fail_stats:
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+fail_tables:
+    free(m->idle);
+    free(m->slots);
+    free(m);
+    return rc;
+}
+
+void
+rm_session_mux_destroy(rm_session_mux_t *m)
+{
+    if (!m)
+        return;
+    rm_stats_unregister(m->h_pool);
+    rm_stats_unregister(m->h_session);
+    for (uint32_t i = 0; i < m->tab_used; i++) {
+        struct sess *s = m->tab[i].rec;
+        if (s)
+            rm_session_close(m, s->id);
+    }
+    pthread_mutex_lock(&m->mu);
+    struct slot *list = NULL;
+    m->pool_size = 0;   /* effective pool 0: every idle slot closes */
+    shrink_idle_locked(m, &list);
+    pthread_mutex_unlock(&m->mu);
+    close_list(m, list);
+    free(m->tab);
+    free(m->idle);
+    free(m->slots);
+    pthread_mutex_destroy(&m->mu);
+    pthread_cond_destroy(&m->cv);
+    free(m);
+}
+
+/* ---- sessions ---------------------------------------------------------------- */
+
+rm_status_t
+rm_session_open(rm_session_mux_t *m, void *user, rm_session_id_t *id)
+{
+    if (!m || !id)
+        return RM_EINVAL;
+    struct sess *s = m->ra.alloc(m->ra.ctx, RM_SESSION_RECORD_BYTES);
+    if (!s)
+        return RM_ENOMEM;
+    uint64_t t = m->now_fn(m->now_ctx);
+    rm_status_t rc;
+
+    pthread_mutex_lock(&m->mu);
+    if (!m->admission) {
+        m->rej_admission++;
+        rc = RM_EREJECTED;
+        goto fail;
+    }
+    if (m->nsessions >= session_limit_locked(m)) {
+        m->rej_limit++;
+        rc = RM_ELIMIT;
+        goto fail;
+    }
+    if (!m->free_head && m->tab_used == m->tab_cap) {
+        if (m->tab_cap >= UINT32_MAX / 4) {
+            m->rej_limit++;
+            rc = RM_ELIMIT;
+            goto fail;
+        }
+        uint32_t ncap = m->tab_cap ? 2 * m->tab_cap : 64;
+        struct sent *nt = realloc(m->tab, (size_t)ncap * sizeof *nt);
+        if (!nt) {
+            rc = RM_ENOMEM;
+            goto fail;
+        }
+        memset(nt + m->tab_cap, 0, (size_t)(ncap - m->tab_cap) * sizeof *nt);
+        m->tab = nt;
+        m->tab_cap = ncap;
+    }
+    uint32_t idx;
+    if (m->free_head) {
+        idx = m->free_head - 1;
+        m->free_head = m->tab[idx].next_free;
+    } else {
+        idx = m->tab_used++;
+        m->tab[idx].gen = 1;
+    }
+    struct sent *e = &m->tab[idx];
+    e->rec = s;
+    e->next_free = 0;
+    memset(s, 0, RM_SESSION_RECORD_BYTES);
+    s->id = ((uint64_t)e->gen << 32) | (idx + 1);
+    s->user = user;
+    s->opened_ns = s->last_active_ns = t;
+    s->slot = -1;
+    m->nsessions++;
+    m->opened_total++;
+    *id = s->id;
+    pthread_mutex_unlock(&m->mu);
+    return RM_OK;
+
+fail:
+    pthread_mutex_unlock(&m->mu);
+    m->ra.free(m->ra.ctx, s, RM_SESSION_RECORD_BYTES);
+    return rc;
+}
+
+/* Unbind sl from its session and return it to the idle set (or close it).
+ * Needs mu; may push sl on *list. */
+static void
+release_slot_locked(rm_session_mux_t *m, struct slot *sl, struct slot **list)
+{
+    assert_locked(m);
+    assert(sl->state == SLOT_BUSY);
+    sl->session = 0;
+    m->nbusy--;
+    if (sl->index >= m->max_connections || m->nopen > effective_pool_locked(m)) {
+        begin_close_locked(m, sl, list);
+        return;
+    }
+    sl->state = SLOT_IDLE;
+    m->idle[m->nidle++] = sl->index;
+    pthread_cond_signal(&m->cv);
+}
+
+rm_status_t
+rm_session_close(rm_session_mux_t *m, rm_session_id_t id)
+{
+    if (!m)
+        return RM_EINVAL;
+    pthread_mutex_lock(&m->mu);
+    struct sess *s = lookup_locked(m, id);
+    if (!s) {
+        pthread_mutex_unlock(&m->mu);
+        return RM_ENOENT;
+    }
+    uint32_t idx = (uint32_t)id - 1;
+    m->tab[idx].rec = NULL;
+    m->tab[idx].gen++;
+    if (m->tab[idx].gen == 0)
+        m->tab[idx].gen = 1;
+    m->tab[idx].next_free = m->free_head;
+    m->free_head = idx + 1;
+    m->nsessions--;
+    m->closed_total++;
+    struct slot *sl = s->slot >= 0 ? m->slots[s->slot] : NULL;
+    pthread_mutex_unlock(&m->mu);
+
+    if (sl) {
+        /* Mid-transaction: the slot stays BUSY (reserved) while the engine rolls back. */
+        rm_session_conn_t c;
+        conn_of(m, sl, &c);
+        if (m->cb.on_abandon)
+            m->cb.on_abandon(m->cb.ctx, id, s->user, &c);
+        struct slot *list = NULL;
+        pthread_mutex_lock(&m->mu);
+        m->nbound--;
+        m->abandoned++;
+        release_slot_locked(m, sl, &list);
+        pthread_mutex_unlock(&m->mu);
+        close_list(m, list);
+    }
+    if (config_debug)
+        memset(s, RM_FILL_FREE, RM_SESSION_RECORD_BYTES);
+    m->ra.free(m->ra.ctx, s, RM_SESSION_RECORD_BYTES);
+    return RM_OK;
+}
+
+static uint32_t
+free_slot_index_locked(const rm_session_mux_t *m)
+{
+    for (uint32_t i = 0; i < m->max_connections && i < m->slot_cap; i++)
+        if (!m->slots[i])
+            return i;
+    return UINT32_MAX;
+}
+
+/* Open a slot for session `id` with mu held on entry and on return (dropped
+ * inside). On RM_OK the slot is BUSY, bound to the session, in *conn. */
+static rm_status_t
+open_slot_locked(rm_session_mux_t *m, rm_session_id_t id, uint32_t idx, rm_session_conn_t *conn)
+{
+    assert_locked(m);
+    struct slot *sl = m->ra.alloc(m->ra.ctx, sizeof *sl);
+    if (!sl)
+        return RM_ENOMEM;
+    memset(sl, 0, sizeof *sl);
+    sl->index = idx;
+    sl->state = SLOT_OPENING;
+    m->slots[idx] = sl;
+    m->nopen++;
+    pthread_mutex_unlock(&m->mu);
+
+    rm_status_t rc = RM_OK;
+    sl->scratch = m->pages->methods->map(m->pages->ctx, m->scratch_bytes, rm_page_size(), -1, 0, NULL);
+    if (!sl->scratch)
+        rc = RM_ENOMEM;
+    if (rc == RM_OK && m->cb.on_slot_open) {
+        rc = m->cb.on_slot_open(m->cb.ctx, idx, &sl->user);
+        if (rc != RM_OK)
+            m->pages->methods->unmap(m->pages->ctx, sl->scratch, m->scratch_bytes);
+    }
+
+    pthread_mutex_lock(&m->mu);
+    if (rc != RM_OK) {
+        m->slots[idx] = NULL;
+        m->nopen--;
+        pthread_cond_broadcast(&m->cv);   /* someone else may open it */
+        pthread_mutex_unlock(&m->mu);
+        m->ra.free(m->ra.ctx, sl, sizeof *sl);
+        pthread_mutex_lock(&m->mu);
+        return rc;
+    }
+    m->slots_opened++;
+    struct sess *s = lookup_locked(m, id);
+    if (!s || s->slot >= 0) {
+        /* The session went away or got bound meanwhile: keep the slot as idle. */
+        sl->state = SLOT_IDLE;
+        m->idle[m->nidle++] = idx;
+        pthread_cond_signal(&m->cv);
+        return s ? RM_ESTATE : RM_ENOENT;
+    }
+    sl->state = SLOT_BUSY;
+    sl->session = id;
+    s->slot = (int32_t)idx;
+    s->txns++;
+    s->last_active_ns = m->now_fn(m->now_ctx);
+    m->nbusy++;
+    m->nbound++;
+    conn_of(m, sl, conn);
+    return RM_OK;
+}
+
+rm_status_t
+rm_session_begin(rm_session_mux_t *m, rm_session_id_t id, uint64_t timeout_ns,
+                 rm_session_conn_t *conn)
+{
+    if (!m || !conn)
+        return RM_EINVAL;
+    struct timespec deadline;
+    int have_deadline = 0, waited = 0, expired = 0;
+    rm_status_t rc;
+
+    pthread_mutex_lock(&m->mu);
+    for (;;) {
+        struct sess *s = lookup_locked(m, id);
+        if (!s) {
+            rc = RM_ENOENT;
+            break;
+        }
+        if (s->slot >= 0) {
+            rc = RM_ESTATE;
+            break;
+        }
+        if (m->nidle > 0) {
+            struct slot *sl = m->slots[m->idle[--m->nidle]];   /* hottest */
+            sl->state = SLOT_BUSY;
+            sl->session = id;
+            s->slot = (int32_t)sl->index;
+            s->txns++;
+            s->last_active_ns = m->now_fn(m->now_ctx);
+            m->nbusy++;
+            m->nbound++;
+            conn_of(m, sl, conn);
+            rc = RM_OK;
+            break;
+        }
+        uint32_t idx;
+        if (m->nopen < effective_pool_locked(m) &&
+            (idx = free_slot_index_locked(m)) != UINT32_MAX) {
+            rc = open_slot_locked(m, id, idx, conn);
+            break;
+        }
+        if (timeout_ns == 0 || expired) {
+            m->busy_failures++;
+            rc = expired ? RM_ETIMEDOUT : RM_EBUSY;
+            break;
+        }
+        if (!have_deadline) {
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            uint64_t ns = (uint64_t)deadline.tv_nsec + timeout_ns % 1000000000ull;
+            deadline.tv_sec += (time_t)(timeout_ns / 1000000000ull + ns / 1000000000ull);
+            deadline.tv_nsec = (long)(ns % 1000000000ull);
+            have_deadline = 1;
+        }
+        if (!waited) {
+            m->waits++;
+            waited = 1;
+        }
+        m->nwaiting++;
+        int e = pthread_cond_timedwait(&m->cv, &m->mu, &deadline);
+        m->nwaiting--;
+        if (e == ETIMEDOUT)
+            expired = 1;   /* one last look round the loop, then RM_ETIMEDOUT */
+    }
+    /* Releases signal one waiter: if we were woken but leave without a slot
+     * (session closed, already bound, deadline), pass the wakeup on. */
+    if (rc != RM_OK && waited && m->nwaiting > 0 &&
+        (m->nidle > 0 || m->nopen < effective_pool_locked(m)))
+        pthread_cond_signal(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    return rc;
+}
+
+rm_status_t
+rm_session_end(rm_session_mux_t *m, rm_session_id_t id)
+{
+    if (!m)
+        return RM_EINVAL;
+    struct slot *list = NULL;
+    pthread_mutex_lock(&m->mu);
+    struct sess *s = lookup_locked(m, id);
+    if (!s || s->slot < 0) {
+        pthread_mutex_unlock(&m->mu);
+        return s ? RM_ESTATE : RM_ENOENT;
+    }
+    struct slot *sl = m->slots[s->slot];
+    s->slot = -1;
+    s->last_active_ns = m->now_fn(m->now_ctx);
+    m->nbound--;
+    release_slot_locked(m, sl, &list);
+    pthread_mutex_unlock(&m->mu);
+    close_list(m, list);
+    return RM_OK;
+}
+
+rm_status_t
+rm_session_touch(rm_session_mux_t *m, rm_session_id_t id)
+{
+    if (!m)
+        return RM_EINVAL;
+    uint64_t t = m->now_fn(m->now_ctx);
+    pthread_mutex_lock(&m->mu);
+    struct sess *s = lookup_locked(m, id);
+    if (s)
+        s->last_active_ns = t;
+    pthread_mutex_unlock(&m->mu);
+    return s ? RM_OK : RM_ENOENT;
+}
+
+rm_status_t
+rm_session_get(rm_session_mux_t *m, rm_session_id_t id, rm_session_info_t *out)
+{
+    if (!m || !out)
+        return RM_EINVAL;
+    pthread_mutex_lock(&m->mu);
+    struct sess *s = lookup_locked(m, id);
+    if (s)
+        info_of(s, out);
+    pthread_mutex_unlock(&m->mu);
+    return s ? RM_OK : RM_ENOENT;
+}
+
+bool
+rm_session_owner_alive(void *mux, uint64_t id)
+{
+    rm_session_mux_t *m = mux;
+    pthread_mutex_lock(&m->mu);
+    bool alive = lookup_locked(m, id) != NULL;
+    pthread_mutex_unlock(&m->mu);
+    return alive;
+}
+
+void
+rm_session_list_idle(rm_session_mux_t *m, uint64_t idle_ns, rm_session_info_t *out, size_t cap,
+                     size_t *n)
+{
+    size_t k = 0;
+    uint64_t t = m->now_fn(m->now_ctx);
+    pthread_mutex_lock(&m->mu);
+    for (uint32_t i = 0; i < m->tab_used; i++) {
+        struct sess *s = m->tab[i].rec;
+        if (!s || t < s->last_active_ns || t - s->last_active_ns < idle_ns)
+            continue;
+        if (out && k < cap)
+            info_of(s, &out[k]);
+        k++;
+    }
+    pthread_mutex_unlock(&m->mu);
+    if (n)
+        *n = k;
+}
+
+/* ---- admission and knobs ------------------------------------------------------ */
+
+void
+rm_session_set_admission(rm_session_mux_t *m, bool open)
+{
+    pthread_mutex_lock(&m->mu);
+    m->admission = open;
+    pthread_mutex_unlock(&m->mu);
+}
+
+bool
+rm_session_admission_open(rm_session_mux_t *m)
+{
+    pthread_mutex_lock(&m->mu);
+    bool open = m->admission;
+    pthread_mutex_unlock(&m->mu);
+    return open;
+}
+
+rm_status_t
+rm_session_set_max_connections(rm_session_mux_t *m, uint32_t n)
+{
+    if (!m || n == 0 || n > RM_SESSION_MAX_CONNECTIONS_LIMIT)
+        return RM_EINVAL;
+    struct slot **ns = NULL;
+    uint32_t *ni = NULL;
+    pthread_mutex_lock(&m->mu);
+    uint32_t cap = m->slot_cap;
+    pthread_mutex_unlock(&m->mu);
+    if (n > cap) {
+        /* Allocate unlocked; tables only grow, so a concurrent grow is harmless. */
+        ns = calloc(n, sizeof *ns);
+        ni = calloc(n, sizeof *ni);
+        if (!ns || !ni) {
+            free(ns);
+            free(ni);
+            return RM_ENOMEM;
+        }
+    }
+    struct slot *list = NULL;
+    pthread_mutex_lock(&m->mu);
+    if (ns && n > m->slot_cap) {
+        memcpy(ns, m->slots, m->slot_cap * sizeof *ns);
+        memcpy(ni, m->idle, m->nidle * sizeof *ni);
+        struct slot **os = m->slots;
+        uint32_t *oi = m->idle;
+        m->slots = ns;
+        m->idle = ni;
+        m->slot_cap = n;
+        ns = (struct slot **)os;
+        ni = oi;
+    }
+    int grew = n > m->max_connections;
+    m->max_connections = n;
+    shrink_idle_locked(m, &list);
+    if (grew)
+        pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    free(ns);
+    free(ni);
+    close_list(m, list);
+    return RM_OK;
+}
+
+rm_status_t
+rm_session_set_max_sessions(rm_session_mux_t *m, uint32_t n)
+{
+    if (!m || n == 0 || n > RM_SESSION_MAX_SESSIONS_LIMIT)
+        return RM_EINVAL;
+    pthread_mutex_lock(&m->mu);
+    m->max_sessions = n;
+    pthread_mutex_unlock(&m->mu);
+    return RM_OK;
+}
+
+rm_status_t
+rm_session_set_session_ratio(rm_session_mux_t *m, uint32_t n)
+{
+    if (!m || n == 0 || n > RM_SESSION_MAX_SESSIONS_LIMIT)
+        return RM_EINVAL;
+    pthread_mutex_lock(&m->mu);
+    m->ratio = n;
+    pthread_mutex_unlock(&m->mu);
+    return RM_OK;
+}
+
+rm_status_t
+rm_session_set_pool_size(rm_session_mux_t *m, uint32_t n)
+{
+    if (!m || n == 0)
+        return RM_EINVAL;
+    struct slot *list = NULL;
+    pthread_mutex_lock(&m->mu);
+    if (n > m->max_connections)
+        n = m->max_connections;
+    int grew = n > m->pool_size;
+    m->pool_size = n;
+    shrink_idle_locked(m, &list);
+    if (grew)
+        pthread_cond_broadcast(&m->cv);
+    pthread_mutex_unlock(&m->mu);
+    close_list(m, list);
+    return RM_OK;
+}
+
+rm_status_t
+rm_session_pool_apply(void *mux, uint32_t target)
+{
+    return rm_session_set_pool_size(mux, target);
+}
+
+void
+rm_session_stats(rm_session_mux_t *m, rm_session_stats_t *o)
+{
+    memset(o, 0, sizeof *o);
+    pthread_mutex_lock(&m->mu);
+    o->sessions = m->nsessions;
+    o->sessions_active = m->nbound;
+    o->sessions_idle = m->nsessions - m->nbound;
+    o->session_limit = session_limit_locked(m);
+    o->connections_open = m->nopen;
+    o->connections_busy = m->nbusy;
+    o->connections_waiting = m->nwaiting;
+    o->pool_size = effective_pool_locked(m);
+    o->max_connections = m->max_connections;
+    o->max_sessions = m->max_sessions;
+    o->session_ratio = m->ratio;
+    o->admission_open = m->admission;
+    o->session_bytes = session_bytes_locked(m);
+    o->connection_bytes = connection_bytes_locked(m);
+    o->bytes_per_session = m->nsessions ? o->session_bytes / m->nsessions : 0;
+    o->bytes_per_connection = sizeof(struct slot) + m->scratch_bytes;
+    o->opened_total = m->opened_total;
+    o->closed_total = m->closed_total;
+    o->rejected_admission = m->rej_admission;
+    o->rejected_limit = m->rej_limit;
+    o->busy_failures = m->busy_failures;
+    o->waits = m->waits;
+    o->abandoned_txns = m->abandoned;
+    o->slots_opened = m->slots_opened;
+    o->slots_closed = m->slots_closed;
+    pthread_mutex_unlock(&m->mu);
+}
