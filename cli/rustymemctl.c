@@ -10,6 +10,7 @@
  * stderr, one line); 2 usage error.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <grpc/grpc.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "render.h"
 #include "rustymem/v1/emergency.pb-c.h"
+#include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
@@ -263,6 +265,90 @@ build_coalesce(const command_t *cmd, int argc, char **argv, ProtobufCMessage **r
     return 0;
 }
 
+/* Parse "--flag N" pairs into uint64 slots; returns 0 or a usage error. */
+static int
+parse_u64_flags(const char *cmd, int argc, char **argv, const char *const *flags, uint64_t *out, size_t n)
+{
+    for (int i = 0; i < argc; i++) {
+        size_t k;
+        for (k = 0; k < n; k++)
+            if (strcmp(argv[i], flags[k]) == 0)
+                break;
+        if (k == n || i + 1 >= argc)
+            return usage_error("unexpected argument '%s'", argv[i]);
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(argv[i + 1], &end, 10);
+        if (errno || *end || argv[i + 1][0] == '-') {
+            fprintf(stderr, "rustymemctl: %s: %s %s: expected a whole number\n", cmd, argv[i], argv[i + 1]);
+            return EXIT_USAGE;
+        }
+        out[k] = v;
+        i++;
+    }
+    return 0;
+}
+
+/* events [--after ID] [--limit N] */
+static int
+build_events(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    static const char *const flags[] = {"--after", "--limit"};
+    uint64_t v[2] = {0, 0};
+    int rc = parse_u64_flags("events", argc, argv, flags, v, 2);
+    if (rc)
+        return rc;
+    Rustymem__V1__ListPressureEventsRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__list_pressure_events_request__init(r);
+    r->after_id = v[0];
+    r->limit = (uint32_t)(v[1] > UINT32_MAX ? UINT32_MAX : v[1]);
+    *req = &r->base;
+    return 0;
+}
+
+/* events follow [--after ID] */
+static int
+build_events_follow(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    static const char *const flags[] = {"--after"};
+    uint64_t v[1] = {0};
+    int rc = parse_u64_flags("events follow", argc, argv, flags, v, 1);
+    if (rc)
+        return rc;
+    Rustymem__V1__WatchPressureRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__watch_pressure_request__init(r);
+    r->after_id = v[0];
+    *req = &r->base;
+    return 0;
+}
+
+/* response trigger gentle|aggressive|emergency|oom_prevention */
+static int
+build_trigger(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    static const char *const levels[] = {"gentle", "aggressive", "emergency", "oom_prevention"};
+    if (argc != 1)
+        return usage_error("%s", "response trigger: give one LEVEL (gentle, aggressive, emergency, oom_prevention)");
+    Rustymem__V1__TriggerResponseRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__trigger_response_request__init(r);
+    for (int i = 0; i < 4; i++)
+        if (strcasecmp(argv[0], levels[i]) == 0 || (i == 3 && strcasecmp(argv[0], "oom-prevention") == 0))
+            r->level = (Rustymem__V1__PressureLevel)(RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE + i);
+    if (!r->level) {
+        free(r);
+        return usage_error("response trigger: level '%s': expected gentle, aggressive, emergency or oom_prevention",
+                           argv[0]);
+    }
+    *req = &r->base;
+    return 0;
+}
+
 static const command_t commands[] = {
     {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, "",
@@ -293,6 +379,24 @@ static const command_t commands[] = {
      &rustymem__v1__memory_stats__descriptor, "",
      "refreshing view of stats memory, like top (JSON lines with --output json)",
      "[--interval MS] [--count N]", build_watch, 1},
+    {"forecast", "/rustymem.v1.ForecastService/GetForecast", &rustymem__v1__get_forecast_request__descriptor,
+     &rustymem__v1__forecast__descriptor, "GET /api/v1/stats/memory/forecast",
+     "memory-pressure forecast per horizon with confidence, time to critical and the recommended action", "",
+     NULL, 0},
+    {"events", "/rustymem.v1.ForecastService/ListPressureEvents",
+     &rustymem__v1__list_pressure_events_request__descriptor,
+     &rustymem__v1__list_pressure_events_response__descriptor, "",
+     "pressure events: level changes and the reclaim actions taken, with bytes reclaimed",
+     "[--after ID] [--limit N]", build_events, 0},
+    {"events follow", "/rustymem.v1.ForecastService/WatchPressure", &rustymem__v1__watch_pressure_request__descriptor,
+     &rustymem__v1__pressure_event__descriptor, "", "stream pressure events as they happen", "[--after ID]",
+     build_events_follow, 1},
+    {"alerts", "/rustymem.v1.ForecastService/ListAlerts", &rustymem__v1__list_alerts_request__descriptor,
+     &rustymem__v1__list_alerts_response__descriptor, "",
+     "active alerts (usage, fragmentation, pressure events/hour, allocation failures, low free, leak)", "", NULL, 0},
+    {"response trigger", "/rustymem.v1.EmergencyService/TriggerResponse",
+     &rustymem__v1__trigger_response_request__descriptor, &rustymem__v1__action_result__descriptor, "",
+     "run the graduated response at a level now", "gentle|aggressive|emergency|oom_prevention", build_trigger, 0},
     {"gc", "/rustymem.v1.EmergencyService/ForceGarbageCollection",
      &rustymem__v1__force_garbage_collection_request__descriptor, &rustymem__v1__action_result__descriptor,
      "CALL force_garbage_collection()", "return cached and free memory of every allocator to the OS", "", NULL,

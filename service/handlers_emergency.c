@@ -8,6 +8,7 @@
  * and its range, and change nothing.
  */
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -85,6 +86,44 @@ coalesce_large(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage
     return GRPC_STATUS_OK;
 }
 
+/*
+ * Run the graduated response at a level now. Unlike the automatic responder,
+ * which aims usage at the target fraction of the budget, an operator's trigger
+ * asks every reclaimer of that level (and below) for all it can free.
+ */
+static grpc_status_code
+trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__TriggerResponseRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->pressure)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "TriggerResponse: no pressure responder hosted");
+    if (req->level < RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE ||
+        req->level > RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_OOM_PREVENTION)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+                           "level = %d: expected PRESSURE_LEVEL_GENTLE (2) .. PRESSURE_LEVEL_OOM_PREVENTION (5)",
+                           (int)req->level);
+    rm_pressure_level_t level = (rm_pressure_level_t)(req->level - 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t0 = now_s();
+    uint64_t freed = 0;
+    rm_status_t st = rm_pressure_trigger(node->pressure, level, UINT64_MAX,
+                                         (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, &freed);
+    if (st != RM_OK)
+        return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "TriggerResponse: %s", rm_strerror(st));
+    r->action = "trigger_response";
+    r->bytes_freed = freed;
+    r->duration_seconds = now_s() - t0;
+    char buf[160];
+    snprintf(buf, sizeof buf, "ran the %s response: reclaimed %llu B", rm_pressure_level_name(level),
+             (unsigned long long)freed);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
 /* Methods whose module is not hosted by this build. */
 static grpc_status_code
 not_hosted(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
@@ -112,8 +151,8 @@ static const rm_rpc_method_t emergency_methods[] = {
                "the buffer pool is not hosted by this rustymemd yet"),
     NOT_HOSTED("SetAdmission", rustymem__v1__set_admission_request__descriptor,
                "the session multiplexer is not hosted by this rustymemd yet"),
-    NOT_HOSTED("TriggerResponse", rustymem__v1__trigger_response_request__descriptor,
-               "the pressure responder is not hosted by this rustymemd yet"),
+    RM_RPC_UNARY_METHOD(ES "TriggerResponse", rustymem__v1__trigger_response_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, trigger_response),
 };
 #undef ES
 

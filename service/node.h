@@ -49,6 +49,7 @@ void rm_node_audit(rm_rpc_ctx_t *ctx, const char *fmt, ...) __attribute__((forma
 extern const rm_rpc_service_t rm_memory_service;
 extern const rm_rpc_service_t rm_tuning_service;
 extern const rm_rpc_service_t rm_emergency_service;
+extern const rm_rpc_service_t rm_forecast_service;
 
 /*
  * The full list of rustymemd's services for rm_server_create(): the ones that

@@ -79,8 +79,6 @@ rm_node_services(const rm_rpc_service_t **out, size_t cap)
         const char *reason;
         rm_rpc_role_t role;
     } pending[] = {
-        {&rustymem__v1__forecast_service__descriptor,
-         "pressure forecasting is not hosted by this rustymemd yet", RM_ROLE_READER},
         {&rustymem__v1__session_service__descriptor, "the engine is not hosted by this rustymemd yet", RM_ROLE_CLIENT},
     };
     size_t n = 0;
@@ -90,6 +88,8 @@ rm_node_services(const rm_rpc_service_t **out, size_t cap)
         out[n++] = &rm_tuning_service;
     if (n < cap)
         out[n++] = &rm_emergency_service;
+    if (n < cap)
+        out[n++] = &rm_forecast_service;
     for (size_t i = 0; i < sizeof pending / sizeof pending[0] && n < cap; i++) {
         const rm_rpc_service_t *s = rm_pending_service(pending[i].desc, pending[i].reason, pending[i].role);
         if (!s) {
