@@ -83,6 +83,11 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->slope_per_second_ratio = fc.slope_per_sec;
     r->usage_source = (char *)(ps.usage_source ? ps.usage_source : "");
     r->budget_source = (char *)(ps.budget_source ? ps.budget_source : "");
+    r->level_changes_total = ps.level_changes;
+    r->escalations_last_hour = ps.escalations_last_hour;
+    r->alloc_failures_total = ps.alloc_failures;
+    r->reclaim_calls_total = ps.reclaim_calls;
+    r->bytes_reclaimed_total = ps.bytes_reclaimed;
     return GRPC_STATUS_OK;
 }
 
