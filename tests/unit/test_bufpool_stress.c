@@ -26,7 +26,7 @@
 #define FILES 2
 #define PAGES 96
 #define THREADS 3
-#define OPS_PER_THREAD 6000
+#define OPS_PER_THREAD 40000
 
 typedef struct shared {
     rm_bufpool_t *bp;
