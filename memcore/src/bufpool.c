@@ -805,7 +805,7 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
         atomic_store_explicit(&fr[n]->key, pk, memory_order_relaxed);
         atomic_store_explicit(&fr[n]->state, ST_INVALID | ST_LOADING, memory_order_release);
         rm__bp_ptab_insert_locked(t, pk, pi);
-        rm__bp_earc_admit(bp->pol, pi, pk);
+        rm__bp_earc_admit_main(bp->pol, pi, pk);
         n++;
     }
     if (want)

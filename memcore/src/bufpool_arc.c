@@ -4,28 +4,34 @@
  *
  * Design note (docs/adr/0004-buffer-pool-eviction.md has the measurements):
  *
- *  Enhanced ARC = CAR + a TinyLFU-style admission window.
- *   - The main cache (capacity m = c − w) is ARC kept as two clocks, T1 and
- *     T2, with ghost LRU lists B1 and B2 and the adaptive target p (Bansal &
- *     Modha's CAR). A hit only sets the frame's reference bit and bumps its
- *     4-bit frequency — both live in the frame's state word and are set by the
- *     lock-free pin CAS — so hits never touch these lists or take a lock.
- *     At eviction the T1 hand moves referenced pages to T2 and the T2 hand gives
- *     referenced pages a second chance, exactly as in CAR.
- *   - New pages enter a small window (w = 1 % of c, at least 1) that is itself
- *     a clock. When the window is full, its oldest unreferenced page is a
- *     candidate for the main cache and meets the victim ARC would evict. The
- *     one with the higher estimated frequency stays (ties keep the incumbent).
- *     Frequencies are a count-min sketch of misses (4 rows, 8-bit saturating
- *     counters) plus the page's hits while resident (folded into the sketch at
- *     eviction), all halved every 10·c sketch updates so that old heat decays.
- *   - Why: ARC's only defence against a loop larger than the cache and against
- *     one-hit pages is T1/B1 balancing, which still admits every new page into
- *     T1. A frequency test at the door keeps a stable subset of a loop, keeps
- *     scans from flushing T1 and approximates LFU on skewed (Zipf) traffic,
- *     while the window and the decay keep recency-driven shifts cheap.
- *   - Ghost hits are counted at the moment a candidate leaves the window and
- *     adapt p as in ARC; a ghost-hit candidate goes to T2.
+ *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
+ *  adaptive bias.
+ *   - The main cache is ARC kept as two clocks, T1 and T2, with ghost LRU
+ *     lists B1 and B2 and the adaptive target p (Bansal & Modha's CAR; p
+ *     adapts at the miss on a ghost, as in ARC). A hit only sets the frame's
+ *     reference bit and bumps its 4-bit frequency — both live in the frame's
+ *     state word and are set by the lock-free pin CAS — so hits never touch
+ *     these lists or take a lock. The T1 hand moves referenced pages to T2;
+ *     the T2 hand gives them a second chance.
+ *   - A new page is staged in a one-page window. When the next miss needs a
+ *     frame, the staged page (the candidate) meets the victim CAR would evict
+ *     and the one with the higher estimated frequency stays; ties keep the
+ *     incumbent. Frequency = a count-min sketch of misses (4 rows, 8-bit
+ *     counters, conservative update, halved every 10·c updates) + the page's
+ *     hits while resident (folded into the sketch when it leaves).
+ *   - An incumbent that wins is aged (its hit count halves) and the hand
+ *     moves past it, so once-hot pages cannot hold the door for ever.
+ *   - Adaptive bias (the ARC idea applied to admission): two small
+ *     direct-mapped ghost tables remember recently refused candidates and
+ *     recently evicted duel losers. A miss on a refused page means the door
+ *     was too strict (bias += 1); a miss on a page evicted to let a candidate
+ *     in means it was too lax (bias −= 1). The bias (0..64) is added to the
+ *     candidate's estimate.
+ *   - Why: ARC's only defence against a loop larger than the cache and
+ *     against one-hit pages is T1/B1 balancing, which still admits every new
+ *     page. The duel keeps a stable subset of a loop, keeps scans out of T2
+ *     and approximates LFU on skewed traffic; the bias gives recency back when
+ *     the hot set moves. Measured effect: docs/adr/0004.
  *   - Pinned pages: try_claim fails, the hand treats the page as referenced.
  *
  *  The simulator drives the same code with the reference and frequency bits
@@ -172,10 +178,12 @@ struct rm__bp_earc {
     /* per slot (resident pages) */
     uint32_t *prev, *next;
     uint8_t *list;
-    uint8_t *defended;  /* won a duel and not referenced since */
     uint64_t *key;
     size_t slot_bytes;
     int bias;           /* admission bias added to a candidate's frequency, 0..BIAS_MAX */
+    uint64_t *rg_rej;   /* regret ghosts: keys of recently rejected candidates (direct-mapped) */
+    uint64_t *rg_vic;   /* keys of recent victims evicted to admit a candidate */
+    size_t rg_mask;
 
     dlist_t L[4];       /* index RM_BP_L_WIN, T1, T2 */
 
@@ -200,7 +208,11 @@ struct rm__bp_earc {
 
 #define CM_ROWS 4
 #define FREQ_MAX 15
-#define BIAS_MAX 64
+#define WINDOW_DIV 100000   /* window = c / WINDOW_DIV, at least 1 page (measured best: 1) */
+#define RG_DIV 16           /* regret ghosts: c / RG_DIV slots each, at least 16 */
+#define BIAS_MAX 64         /* admission bias bound */
+#define BIAS_UP 1
+#define BIAS_DOWN 1
 
 /* Generic circular doubly linked list over index arrays. */
 static void
@@ -294,7 +306,7 @@ earc_freq(const rm__bp_earc_t *e, uint32_t slot)
 static void
 earc_params(rm__bp_earc_t *e)
 {
-    e->w = e->c / 100;
+    e->w = e->c / WINDOW_DIV;
     if (e->w < 1)
         e->w = 1;
     e->m = e->c - e->w;
@@ -314,12 +326,22 @@ ghost_free_all(rm__bp_earc_t *e)
 }
 
 /* Allocate ghost and sketch structures for capacity c (old ones untouched on failure). */
+static size_t
+rg_slots(uint32_t c)
+{
+    size_t n = 16;
+    while (n < (size_t)c / RG_DIV)
+        n <<= 1;
+    return n;
+}
+
 static rm_status_t
 ghost_alloc(rm__bp_earc_t *e, uint32_t c, uint32_t **gprev, rm__bp_map_t *gmap, uint8_t **cm,
             size_t *cm_mask, size_t *ghost_bytes, size_t *cm_bytes)
 {
     uint32_t gcap = 2 * c + 2;
-    *ghost_bytes = (size_t)gcap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1);
+    *ghost_bytes = (size_t)gcap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1) + 8 +
+                   2 * rg_slots(c) * sizeof(uint64_t);
     *gprev = rm__bp_mem_alloc(e->src, *ghost_bytes);
     if (!*gprev)
         return RM_ENOMEM;
@@ -351,6 +373,10 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     e->gnext = gprev + gcap;
     e->gkey = (uint64_t *)(e->gnext + gcap);
     e->glist = (uint8_t *)(e->gkey + gcap);
+    e->rg_mask = rg_slots(c) - 1;
+    e->rg_rej = (uint64_t *)rm__align_up((uintptr_t)(e->glist + gcap), 8);
+    e->rg_vic = e->rg_rej + e->rg_mask + 1;
+    memset(e->rg_rej, 0xff, 2 * (e->rg_mask + 1) * sizeof(uint64_t));
     e->ghost_bytes = ghost_bytes;
     e->gmap = *gmap;
     e->cm = cm;
@@ -370,20 +396,19 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
 static rm_status_t
 slots_alloc(rm__bp_earc_t *e, uint32_t nslots, uint32_t **prev, size_t *bytes)
 {
-    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 2);
+    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1);
     *prev = rm__bp_mem_alloc(e->src, *bytes);
     return *prev ? RM_OK : RM_ENOMEM;
 }
 
 static void
 slots_layout(uint32_t nslots, uint32_t *base, uint32_t **prev, uint32_t **next, uint64_t **key,
-             uint8_t **list, uint8_t **defended)
+             uint8_t **list)
 {
     *prev = base;
     *next = base + nslots;
     *key = (uint64_t *)(base + 2 * (size_t)nslots);
     *list = (uint8_t *)(*key + nslots);
-    *defended = *list + nslots;
 }
 
 rm_status_t
@@ -401,7 +426,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     uint32_t *base;
     if (slots_alloc(e, nslots, &base, &e->slot_bytes) != RM_OK)
         goto fail_e;
-    slots_layout(nslots, base, &e->prev, &e->next, &e->key, &e->list, &e->defended);
+    slots_layout(nslots, base, &e->prev, &e->next, &e->key, &e->list);
     e->nslots = nslots;
     uint32_t *gprev;
     rm__bp_map_t gmap;
@@ -467,9 +492,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
     if (base) {
         uint32_t *np, *nn;
         uint64_t *nk;
-        uint8_t *nl, *nd;
-        slots_layout(nslots, base, &np, &nn, &nk, &nl, &nd);
-        memcpy(nd, e->defended, e->nslots * sizeof *nd);
+        uint8_t *nl;
+        slots_layout(nslots, base, &np, &nn, &nk, &nl);
         memcpy(np, e->prev, e->nslots * sizeof *np);
         memcpy(nn, e->next, e->nslots * sizeof *nn);
         memcpy(nk, e->key, e->nslots * sizeof *nk);
@@ -479,7 +503,6 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
         e->next = nn;
         e->key = nk;
         e->list = nl;
-        e->defended = nd;
         e->slot_bytes = sb;
         e->nslots = nslots;
     }
@@ -585,12 +608,7 @@ clock_hand(rm__bp_earc_t *e, int l, int promote)
     while (e->L[l].size && budget--) {
         uint32_t s = e->L[l].head;
         if (e->ops->test_clear_ref(e->ctx, s)) {
-            if (e->defended[s]) {
-                /* the duel it won was right: it is in use */
-                e->defended[s] = 0;
-                if (e->bias > 0)
-                    e->bias--;
-            }
+
             if (promote) {
                 slot_unlink(e, s);
                 slot_push(e, RM_BP_L_T2, s);
@@ -636,6 +654,17 @@ void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
     cm_add(e, key, 1);
+    /* admission regret, ARC-style: a miss on a page we refused means the
+     * door was too strict; a miss on a page evicted to let a candidate in
+     * means it was too lax */
+    size_t h = rm__bp_mix64(key) & e->rg_mask;
+    if (e->rg_rej[h] == key) {
+        e->rg_rej[h] = RM_BP_MAP_EMPTY;
+        e->bias = e->bias + BIAS_UP < BIAS_MAX ? e->bias + BIAS_UP : BIAS_MAX;
+    } else if (e->rg_vic[h] == key) {
+        e->rg_vic[h] = RM_BP_MAP_EMPTY;
+        e->bias = e->bias > BIAS_DOWN ? e->bias - BIAS_DOWN : 0;
+    }
     /* ARC's adaptation happens at the miss, as in the paper, whether or not
      * the page later wins its way into main */
     uint32_t g = rm__bp_map_get(&e->gmap, key);
@@ -658,7 +687,6 @@ rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
-    e->defended[slot] = 0;
     slot_push(e, RM_BP_L_WIN, slot);
     /* while the cache is not full, the window overflows into main freely */
     while (e->L[RM_BP_L_WIN].size > e->w &&
@@ -666,15 +694,19 @@ rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
         main_insert(e, e->L[RM_BP_L_WIN].head);
 }
 
+void
+rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
+{
+    assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
+    e->key[slot] = key;
+    slot_push(e, RM_BP_L_T1, slot);
+    ghost_trim(e);
+}
+
 static uint32_t
 evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
 {
-    if (e->defended[s]) {
-        /* it kept a newcomer out and was never used again: admit more readily */
-        e->defended[s] = 0;
-        if (e->bias < BIAS_MAX)
-            e->bias++;
-    }
+
     cm_add(e, e->key[s], e->ops->freq(e->ctx, s));
     slot_unlink(e, s);
     if (ghost_list >= 0)
@@ -698,11 +730,14 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
             }
             int from = 0;
             uint32_t v = main_n ? main_victim(e, &from) : RM_BP_NIL;
+            /* the newcomer needs a strictly higher estimate: ties keep the
+             * incumbent, which is what holds a stable part of a loop */
             if (v != RM_BP_NIL && earc_freq(e, cand) + (unsigned)e->bias > earc_freq(e, v)) {
                 if (!e->ops->try_claim(e->ctx, v)) {
                     skip_slot(e, v);
                     continue;
                 }
+                e->rg_vic[rm__bp_mix64(e->key[v]) & e->rg_mask] = e->key[v];
                 evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);
                 main_insert(e, cand);
                 return v;
@@ -716,7 +751,7 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
                  * and the hand moves past it, so a cold-but-once-hot page
                  * cannot hold the door against a new hot set forever */
                 e->rejects++;
-                e->defended[v] = 1;
+                e->rg_rej[rm__bp_mix64(e->key[cand]) & e->rg_mask] = e->key[cand];
                 e->ops->age(e->ctx, v);
                 skip_slot(e, v);
             }

@@ -94,6 +94,9 @@ rm_status_t rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capac
 void rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key);
 /* Put `key` into free slot `slot` (joins the admission window). */
 void rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key);
+/* Put a read-ahead page straight into T1: it skips the duel, and the T1
+ * hand's reference bit (set at load) gives it one revolution to be used. */
+void rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key);
 /* Choose, claim and unlink a victim; RM_BP_NIL if nothing is claimable. */
 uint32_t rm__bp_earc_evict(rm__bp_earc_t *e);
 /* Unlink `slot` without ghost bookkeeping (failed load, shrink). */
