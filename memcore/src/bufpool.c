@@ -207,8 +207,10 @@ pol_test_clear_ref(void *ctx, uint32_t slot)
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     if (!(s & ST_REF))
         return 0;
-    atomic_fetch_and_explicit(&f->state, ~ST_REF, memory_order_relaxed);
-    return 1;
+    s = atomic_fetch_and_explicit(&f->state, ~ST_REF, memory_order_relaxed);
+    /* an unused read-ahead page's bit is grace, not a reference: 2 = keep it
+     * one more revolution without promoting it */
+    return (s & ST_PREFETCHED) ? 2 : 1;
 }
 
 static unsigned
@@ -659,7 +661,8 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
         return 0;
     }
     if (RM_UNLIKELY(ns & ST_PREFETCHED)) {
-        uint64_t old = atomic_fetch_and_explicit(&f->state, ~ST_PREFETCHED, memory_order_relaxed);
+        /* first use of a read-ahead page is its first access, not a re-reference */
+        uint64_t old = atomic_fetch_and_explicit(&f->state, ~(ST_PREFETCHED | ST_REF), memory_order_relaxed);
         if (old & ST_PREFETCHED)
             cnt_add(&my_stripe(bp)->pf_used, 1);
     }

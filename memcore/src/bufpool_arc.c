@@ -607,9 +607,9 @@ clock_hand(rm__bp_earc_t *e, int l, int promote)
     uint32_t budget = 2 * e->L[l].size + 2;
     while (e->L[l].size && budget--) {
         uint32_t s = e->L[l].head;
-        if (e->ops->test_clear_ref(e->ctx, s)) {
-
-            if (promote) {
+        int r = e->ops->test_clear_ref(e->ctx, s);
+        if (r) {
+            if (promote && r == 1) {
                 slot_unlink(e, s);
                 slot_push(e, RM_BP_L_T2, s);
             } else {

@@ -68,7 +68,7 @@ void rm__bp_map_del(rm__bp_map_t *m, uint64_t key);                  /* no-op if
  * state word, set by the lock-free pin) and are reached through ops.
  */
 typedef struct rm__bp_policy_ops {
-    int (*test_clear_ref)(void *ctx, uint32_t slot);  /* old ref bit; clears it */
+    int (*test_clear_ref)(void *ctx, uint32_t slot);  /* clears the ref bit; 0 unset, 1 set, 2 set as grace (no promotion) */
     unsigned (*freq)(void *ctx, uint32_t slot);       /* hits since load, aged (0..15) */
     void (*age)(void *ctx, uint32_t slot);            /* halve the slot's freq */
     int (*try_claim)(void *ctx, uint32_t slot);       /* 1: slot is now ours to evict */
