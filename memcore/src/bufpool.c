@@ -533,7 +533,8 @@ map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
         goto fail_segs;
     for (uint32_t i = bp->mapped; i < frames; i++)
         frame_at(bp, i)->data = (unsigned char *)data + (size_t)(i - bp->mapped) * bp->page_size;
-    memcpy(fl, bp->freelist, atomic_load_explicit(&bp->nfree, memory_order_relaxed) * sizeof(uint32_t));
+    if (bp->freelist)
+        memcpy(fl, bp->freelist, atomic_load_explicit(&bp->nfree, memory_order_relaxed) * sizeof(uint32_t));
     rm__bp_mem_free(bp->src, bp->freelist, bp->freelist_bytes);
     bp->freelist = fl;
     bp->freelist_bytes = fl_bytes;

@@ -866,9 +866,9 @@ sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
     uint8_t *arr = rm__bp_mem_alloc(src, arr_bytes);
     if (!arr)
         return RM_ENOMEM;
-    sc.ref = arr;
-    sc.freq = arr + c;
-    uint64_t *slot_key = (uint64_t *)(arr + 2 * (size_t)c);
+    uint64_t *slot_key = (uint64_t *)arr;   /* first: keeps it 8-byte aligned */
+    sc.ref = arr + (size_t)c * sizeof(uint64_t);
+    sc.freq = sc.ref + c;
     rm__bp_map_t map;
     if (rm__bp_map_init(&map, c, src) != RM_OK)
         goto out_arr;

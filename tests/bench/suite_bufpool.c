@@ -198,6 +198,13 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
 }
 
 static int
+cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int
 trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
 {
     FILE *f = fopen(path, "r");
@@ -219,12 +226,7 @@ trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
     /* distinct pages, for default cache sizes */
     uint64_t *s = malloc((n ? n : 1) * sizeof *s);
     memcpy(s, t, n * sizeof *s);
-    int cmp(const void *a, const void *b)
-    {
-        uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-        return (x > y) - (x < y);
-    }
-    qsort(s, n, sizeof *s, cmp);
+    qsort(s, n, sizeof *s, cmp_u64);
     size_t distinct = n ? 1 : 0;
     for (size_t i = 1; i < n; i++)
         distinct += s[i] != s[i - 1];
