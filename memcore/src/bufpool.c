@@ -962,7 +962,8 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         uint32_t files[DW_MAX];
         uint64_t pages[DW_MAX];
         uint32_t n = 0;
-        for (; i < to && n < DW_MAX; i++) {
+        int flush_now = 0;
+        for (; i < to && n < DW_MAX && !flush_now; i++) {
             rm_bufpool_frame_t *f = frame_at(bp, i);
             uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
             for (;;) {
@@ -971,6 +972,13 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
                 if (s & ST_X) {
                     if (!wait_latched)
                         break;
+                    if (n) {
+                        /* the batch buffer holds images: write them before
+                         * letting go of io_mu, then come back to this frame */
+                        flush_now = 1;
+                        i--;
+                        break;
+                    }
                     pthread_mutex_unlock(&bp->io_mu);
                     sched_yield();
                     pthread_mutex_lock(&bp->io_mu);

@@ -71,12 +71,13 @@ worker(void *arg)
         if (st == RM_EBUSY)
             continue;   /* every frame pinned during a deep shrink: allowed */
         if (st != RM_OK) {
-            atomic_fetch_add(&sh->errors, 1);
+            if (atomic_fetch_add(&sh->errors, 1) == 0)
+                fprintf(stderr, "first error: pin %s\n", rm_err_name(st));
             continue;
         }
         uint64_t *d = rm_bufpool_frame_data(fr);
-        if (!page_consistent(d, words) && !(d[0] == 0 && d[1] == 0))
-            atomic_fetch_add(&sh->errors, 1);
+        if (!page_consistent(d, words) && !(d[0] == 0 && d[1] == 0) && atomic_fetch_add(&sh->errors, 1) == 0)
+            fprintf(stderr, "first error: inconsistent page\n");
         if (excl) {
             uint64_t v = d[0] + 1;
             d[0] = v;
@@ -96,8 +97,8 @@ resizer(void *arg)
     static const size_t sizes[] = {24, 64, 16, 128, 40, 96};
     for (unsigned i = 0; !atomic_load(&sh->stop); i++) {
         rm_status_t st = rm_bufpool_resize(sh->bp, sizes[i % 6]);
-        if (st != RM_OK && st != RM_EBUSY)
-            atomic_fetch_add(&sh->errors, 1);
+        if (st != RM_OK && st != RM_EBUSY && atomic_fetch_add(&sh->errors, 1) == 0)
+            fprintf(stderr, "first error: resize %s\n", rm_err_name(st));
         if (i % 3 == 0) {
             uint64_t ev;
             if (rm_bufpool_evict(sh->bp, 0.25, &ev) != RM_OK)
