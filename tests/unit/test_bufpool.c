@@ -739,6 +739,76 @@ test_bufpool_crash_torn_write_repaired_from_doublewrite(void **state)
     remove_dir(dir);
 }
 
+static void
+test_bufpool_writer_cleans_dirty_pages_without_checkpoint(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 64;
+    c.durable = 0;
+    c.writer_interval_ms = 1;
+    rm_bufpool_t *bp = NULL;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 40; p++)
+        write_page(bp, f, p, p);
+    rm_bufpool_stats_t s;
+    /* wait (bounded, no timing assertion) until the writer has written everything */
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        if (s.dirty == 0)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(s.dirty, 0);
+    assert_true(s.writes >= 40);
+    assert_true(s.flushes >= 2);   /* 40 pages need two double-write batches of ≤ 32 */
+    rm_bufpool_writer_stop(bp);
+    rm_bufpool_writer_stop(bp);   /* idempotent */
+    assert_int_equal(rm_bufpool_writer_start(bp), RM_OK);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_boost_max_keeps_free_reserve(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 100;
+    c.durable = 0;
+    c.writer_interval_ms = 1;
+    rm_bufpool_t *bp = NULL;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 100; p++)
+        write_page(bp, f, p, p);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.used_frames, 100);
+    assert_int_equal(rm_bufpool_set_eviction_boost(bp, RM_BUFPOOL_BOOST_MAX), RM_OK);
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        if (s.used_frames <= 90)
+            break;
+        usleep(1000);
+    }
+    assert_true(s.used_frames <= 90);   /* 10 % reserve at max boost */
+    rm_status_t st;
+    for (uint64_t p = 0; p < 100; p++)
+        assert_int_equal(read_page(bp, f, p, &st), p);   /* nothing lost */
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 int
 main(void)
 {
@@ -763,6 +833,8 @@ main(void)
         cmocka_unit_test(test_bufpool_shrink_busy_when_frame_stays_pinned),
         cmocka_unit_test(test_bufpool_evict_fraction),
         cmocka_unit_test(test_bufpool_boost_setter_validates),
+        cmocka_unit_test(test_bufpool_writer_cleans_dirty_pages_without_checkpoint),
+        cmocka_unit_test(test_bufpool_boost_max_keeps_free_reserve),
         cmocka_unit_test(test_bufpool_advise_follows_seed_rule),
         cmocka_unit_test(test_bufpool_prefetch_sequential_scan_used),
         cmocka_unit_test(test_bufpool_create_survives_every_page_source_failure),
