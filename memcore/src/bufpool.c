@@ -90,11 +90,13 @@ struct rm_bufpool_frame {
     uint32_t idx;
 } RM_ALIGNED_CL;
 
+/* 128-byte aligned: the adjacent-line prefetcher pairs 64-byte lines, so two
+ * threads' stripes must not share a 128-byte block */
 typedef struct stripe {
     _Atomic uint64_t hits;
     _Atomic uint64_t misses;
     _Atomic uint64_t pf_used;
-} RM_ALIGNED_CL stripe_t;
+} __attribute__((aligned(2 * RM_CACHELINE))) stripe_t;
 
 typedef struct bp_file {
     int fd;                         /* -1 when the slot is unused */
