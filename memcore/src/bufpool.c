@@ -530,7 +530,9 @@ map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
             f->idx = (s << SEG_SHIFT) | k;
         }
     }
-    rm_status_t st = bp->pol ? rm__bp_earc_resize(bp->pol, frames, frames) : RM_OK;
+    /* slots only: the policy's capacity changes when the frames go into service */
+    uint32_t cap = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    rm_status_t st = bp->pol ? rm__bp_earc_resize(bp->pol, frames, cap >= 2 ? cap : frames) : RM_OK;
     if (st != RM_OK)
         goto fail_segs;
     for (uint32_t i = bp->mapped; i < frames; i++)
