@@ -16,9 +16,10 @@
  * rm_bufpool_usable_bytes() bytes of each page; the trailer belongs to the pool.
  *
  * Eviction is Enhanced ARC (T1/T2/B1/B2 with the adaptive target p, kept as
- * clocks so that hits never take a lock, plus a small admission window and a
- * frequency-aware admission test); pinned pages are never evicted. Resident
- * lookups take no lock. A sequential detector per file prefetches ahead.
+ * clocks so that hits never take a lock, plus a frequency duel at the door
+ * whose bias adapts from the misses it causes); pinned pages are never
+ * evicted. Resident lookups take no lock. A sequential detector per file
+ * reads ahead.
  *
  * Thread-safety: every function is thread-safe unless it says otherwise.
  */
@@ -136,8 +137,10 @@ size_t rm_bufpool_page_size(const rm_bufpool_t *bp);
  */
 rm_status_t rm_bufpool_checkpoint(rm_bufpool_t *bp);
 
-/* Start / stop the background writer thread. Start is RM_OK if it already
- * runs; RM_EIO-free; RM_ENOMEM if the thread cannot be created. Stop waits for
+/* Start / stop the background writer thread (memcore's only thread: it
+ * writes dirty pages in double-write batches every writer_interval_ms and
+ * keeps the boost reserve). Start returns RM_OK (also if it already runs) or
+ * RM_ENOMEM if the thread cannot be created (nothing changed). Stop waits for
  * the thread to exit; no-op if not running. */
 rm_status_t rm_bufpool_writer_start(rm_bufpool_t *bp);
 void rm_bufpool_writer_stop(rm_bufpool_t *bp);
@@ -153,10 +156,12 @@ void rm_bufpool_writer_stop(rm_bufpool_t *bp);
 rm_status_t rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames);
 
 /*
- * Eviction-rate boost in percent (0, 20, 50 or 100 = max; other values in
- * [0,100] are accepted). The writer keeps a reserve of free frames of
- * 1 % × (1 + pct/100) of the pool, and at 100 it keeps 10 %: it evicts cold
- * clean pages (writing dirty ones) ahead of demand. RM_EINVAL above 100.
+ * Eviction-rate boost in percent (RM_BUFPOOL_BOOST_*: 0, 20, 50, 100 = max;
+ * any value in [0,100] is accepted). At 0 frames are evicted on demand only.
+ * Above 0 the writer keeps a reserve of free frames of 1 % × (1 + pct/100) of
+ * the pool (1.2 % at +20 %, 1.5 % at +50 %) and 10 % at max, evicting the
+ * coldest pages (writing dirty ones) ahead of demand. Takes effect at the
+ * writer's next tick (woken at once). RM_EINVAL above 100 (boost unchanged).
  */
 rm_status_t rm_bufpool_set_eviction_boost(rm_bufpool_t *bp, unsigned pct);
 
