@@ -769,7 +769,7 @@ transient_busy_locked(rm_bufpool_t *bp)
 
 static rm_status_t
 pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
-         rm_bufpool_frame_t **out, int *retry)
+         rm_bufpool_frame_t **out, int *retry, int *noted)
 {
     uint64_t key = mkkey(file, page);
     *retry = 0;
@@ -780,7 +780,11 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
         *retry = 1;   /* resident, loading or latched: back to the fast path */
         return RM_OK;
     }
-    rm__bp_earc_note_miss(bp->pol, key);
+    if (!*noted) {
+        /* once per pin, however often a transient wait makes us retry */
+        rm__bp_earc_note_miss(bp->pol, key);
+        *noted = 1;
+    }
     uint32_t idx;
     rm_status_t st = claim_frame_locked(bp, 1, &idx);
     if (st == RM_EBUSY && transient_busy_locked(bp)) {
@@ -832,28 +836,24 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
     do {
         got = preadv(fd, iov, (int)n, (off_t)(page * ps));
     } while (got < 0 && errno == EINTR);
-    rm_status_t res = RM_OK;
-    uint32_t bad_mask_first = 0;
-    if (got < 0) {
-        res = RM_EIO;
-    } else {
-        size_t g = (size_t)got;
-        for (uint32_t k = 0; k < n; k++) {
-            size_t have = g > ps * k ? g - ps * k : 0;
-            if (have < ps) {
-                /* short read: the rest was never written (or a partial tail) */
-                if (have && pread_full(fd, fr[k]->data + have, ps - have, (off_t)((page + k) * ps + have)) != 0)
-                    memset(fr[k]->data + have, 0, ps - have);
-                else if (!have)
-                    memset(fr[k]->data, 0, ps);
-            }
-        }
-        cnt_add(&bp->reads, n);
+    size_t g = got < 0 ? 0 : (size_t)got;
+    int io_ok[1 + PF_MAX_WINDOW];
+    for (uint32_t k = 0; k < n; k++) {
+        size_t have = g > ps * k ? g - ps * k : 0;
+        io_ok[k] = 1;
+        /* a short read (EOF, partial tail page, or just short): finish this
+         * page alone; pread_full zero-fills what lies beyond EOF */
+        if (have < ps &&
+            pread_full(fd, fr[k]->data + have, ps - have, (off_t)((page + k) * ps + have)) != 0)
+            io_ok[k] = 0;
     }
+    cnt_add(&bp->reads, n);
+    rm_status_t res = io_ok[0] ? RM_OK : RM_EIO;
+    uint32_t bad_mask_first = 0;
     /* verify and publish; failures go back to the free list */
     int need_lock = 0;
     for (uint32_t k = 0; k < n; k++) {
-        int ok = res == RM_OK && page_valid(fr[k]->data, ps, page + k);
+        int ok = io_ok[k] && page_valid(fr[k]->data, ps, page + k);
         if (!ok) {
             need_lock = 1;
             if (k == 0)
@@ -904,6 +904,7 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
         (mode != RM_BUFPOOL_SHARED && mode != RM_BUFPOOL_EXCLUSIVE))
         return RM_EINVAL;
     uint64_t key = mkkey(file_id, page_no);
+    int noted = 0;
     for (unsigned spins = 0;; spins++) {
         rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_acquire);
         uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, bp);
@@ -937,7 +938,7 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
             }
         }
         int retry;
-        rm_status_t st = pin_slow(bp, file_id, page_no, mode, out, &retry);
+        rm_status_t st = pin_slow(bp, file_id, page_no, mode, out, &retry, &noted);
         if (!retry)
             return st;
         if (spins > 64)

@@ -809,6 +809,37 @@ test_bufpool_boost_max_keeps_free_reserve(void **state)
     remove_dir(dir);
 }
 
+static void
+test_bufpool_truncated_tail_page_is_corrupt(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "tail", &f), RM_OK);
+    write_page(bp, f, 0, 10);
+    write_page(bp, f, 1, 11);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tail", dir);
+    assert_int_equal(truncate(path, 4096 + 2048), 0);   /* half of page 1 is gone */
+
+    bp = open_pool(dir, 16, 0);
+    assert_int_equal(rm_bufpool_open_file(bp, "tail", &f), RM_OK);
+    rm_status_t st;
+    assert_int_equal(read_page(bp, f, 0, &st), 10);
+    rm_bufpool_frame_t *fr = (rm_bufpool_frame_t *)0x1;
+    assert_int_equal(rm_bufpool_pin(bp, f, 1, RM_BUFPOOL_SHARED, &fr), RM_ECORRUPT);
+    assert_null(fr);
+    /* a page wholly beyond the end reads as a fresh zero page */
+    assert_int_equal(rm_bufpool_pin(bp, f, 5, RM_BUFPOOL_SHARED, &fr), RM_OK);
+    const unsigned char *d = rm_bufpool_frame_data(fr);
+    assert_int_equal(d[0] | d[100] | d[4000], 0);
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 int
 main(void)
 {
@@ -829,6 +860,7 @@ main(void)
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
         cmocka_unit_test(test_bufpool_corrupt_page_reported_not_returned),
+        cmocka_unit_test(test_bufpool_truncated_tail_page_is_corrupt),
         cmocka_unit_test(test_bufpool_shrink_keeps_dirty_pages),
         cmocka_unit_test(test_bufpool_shrink_busy_when_frame_stays_pinned),
         cmocka_unit_test(test_bufpool_evict_fraction),
