@@ -1,0 +1,251 @@
+/*
+ * bufpool.h — the buffer pool: page frames over page files.
+ *
+ * A pool owns `num_frames` frames of `page_size` bytes (a power of two, 4 KiB
+ * to 64 KiB, fixed at create) caching pages of files in one directory. Callers
+ * pin a page (shared or exclusive), read or modify it through the frame's data
+ * pointer, and unpin it, saying whether they dirtied it. Dirty pages reach disk
+ * through the background writer, rm_bufpool_checkpoint() and
+ * rm_bufpool_destroy(); every write goes through a double-write file first so
+ * that a crash never leaves a torn page (docs/adr/0004-buffer-pool-eviction.md).
+ *
+ * Every page on disk ends in a 16-byte trailer (page identity, magic, CRC32C).
+ * The checksum is verified on every read: a bad page is never returned as
+ * data — pin fails with RM_ECORRUPT, the failure is counted and the file and
+ * page number are kept in the stats. Callers may use the first
+ * rm_bufpool_usable_bytes() bytes of each page; the trailer belongs to the pool.
+ *
+ * Eviction is Enhanced ARC (T1/T2/B1/B2 with the adaptive target p, kept as
+ * clocks so that hits never take a lock, plus a frequency duel at the door
+ * whose bias adapts from the misses it causes); pinned pages are never
+ * evicted. Resident lookups take no lock. A sequential detector per file
+ * reads ahead.
+ *
+ * Thread-safety: every function is thread-safe unless it says otherwise.
+ */
+#ifndef RUSTYMEM_BUFPOOL_H
+#define RUSTYMEM_BUFPOOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rustymem/pagesrc.h"
+#include "rustymem/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define RM_BUFPOOL_PAGE_SIZE_MIN 4096u     /* bytes */
+#define RM_BUFPOOL_PAGE_SIZE_MAX 65536u    /* bytes */
+#define RM_BUFPOOL_PAGE_SIZE_DEFAULT 4096u /* bytes */
+#define RM_BUFPOOL_TRAILER_BYTES 16u       /* bytes at the end of each page owned by the pool */
+#define RM_BUFPOOL_MAX_FILES 256u          /* page files open at once per pool */
+#define RM_BUFPOOL_NAME_MAX 64u            /* bytes of a page file name, including NUL */
+#define RM_BUFPOOL_MAX_PAGE_NO ((1ull << 40) - 1) /* highest page number in a file */
+
+/* Eviction-rate boost levels the pressure responder uses (percent). */
+#define RM_BUFPOOL_BOOST_NONE       0u
+#define RM_BUFPOOL_BOOST_GENTLE     20u
+#define RM_BUFPOOL_BOOST_AGGRESSIVE 50u
+#define RM_BUFPOOL_BOOST_MAX        100u
+
+typedef struct rm_bufpool rm_bufpool_t;
+typedef struct rm_bufpool_frame rm_bufpool_frame_t;   /* a pinned page; opaque */
+
+typedef enum rm_bufpool_mode {
+    RM_BUFPOOL_SHARED = 0,     /* readers; many at once */
+    RM_BUFPOOL_EXCLUSIVE = 1,  /* one writer, no readers */
+} rm_bufpool_mode_t;
+
+typedef struct rm_bufpool_config {
+    const char *dir;            /* directory of the page files; created if missing; copied */
+    size_t num_frames;          /* frames; >= 8 */
+    size_t page_size;           /* bytes; power of two in [4 KiB, 64 KiB]; 0 = 4096 */
+    unsigned writer_interval_ms;/* background writer period in ms; 0 = 100 */
+    int durable;                /* 1 = fdatasync the double-write file and the page files on
+                                   every flush (default); 0 skips syncs (benchmarks, tmpfs) */
+    int start_writer;           /* 1 = start the background writer in create (default 1) */
+    const rm_pagesrc_t *pagesrc;/* where frames and metadata come from; NULL = default */
+} rm_bufpool_config_t;
+
+/* Fill *c with defaults: dir NULL (must be set), 1024 frames, 4096-byte pages,
+ * 100 ms writer period, durable, writer started, default page source. */
+void rm_bufpool_config_default(rm_bufpool_config_t *c);
+
+/*
+ * Create a pool. Recovers the directory's double-write file first (a torn page
+ * left by a crash is restored from it). Registers with the accounting registry
+ * as "buffer_pool" and starts the writer thread when cfg->start_writer.
+ * Returns RM_OK and the pool in *out; RM_EINVAL for a bad config; RM_ENOMEM if
+ * memory could not be had; RM_EIO if the directory or double-write file cannot
+ * be used. On failure nothing is left behind (no thread, no registration).
+ */
+rm_status_t rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out);
+
+/*
+ * Stop the writer, flush every dirty page, close the files, free everything.
+ * No page may be pinned. NULL is a no-op returning RM_OK. Returns the status of
+ * the final flush (RM_EIO if a page could not be written: it is then lost, so
+ * call rm_bufpool_checkpoint() first if you need to react). Not thread-safe
+ * against other calls on the same pool.
+ */
+rm_status_t rm_bufpool_destroy(rm_bufpool_t *bp);
+
+/*
+ * Open (creating if missing) the page file `name` in the pool's directory and
+ * return its id in *file_id. `name` is a plain file name (no '/', shorter than
+ * RM_BUFPOOL_NAME_MAX). Opening an already open name returns the same id.
+ * RM_EINVAL for a bad name, RM_ELIMIT when RM_BUFPOOL_MAX_FILES are open,
+ * RM_EIO when the file cannot be opened.
+ */
+rm_status_t rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id);
+
+/* Pages in the file as far as the pool knows (on disk or dirty in the pool). */
+rm_status_t rm_bufpool_file_pages(rm_bufpool_t *bp, uint32_t file_id, uint64_t *pages);
+
+/*
+ * Pin page `page_no` of `file_id` and return its frame in *out. A page beyond
+ * the end of the file (or never written) reads as zeros and becomes part of
+ * the file when flushed dirty. SHARED pins may coexist; EXCLUSIVE waits until
+ * it is the only pin (spinning/yielding: latches are meant to be short).
+ * A resident page is found without taking a lock.
+ * Returns RM_OK; RM_EINVAL for a bad file id or page number; RM_ECORRUPT if the
+ * page on disk fails its checksum (counted, file and page recorded in stats;
+ * nothing is pinned); RM_EIO on a read error; RM_EBUSY when every frame is
+ * pinned. On failure *out is NULL and nothing is pinned.
+ */
+rm_status_t rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no,
+                           rm_bufpool_mode_t mode, rm_bufpool_frame_t **out);
+
+/* Release a pin. `dirty` (only honoured for EXCLUSIVE pins) marks the page for
+ * writing. `f` must come from rm_bufpool_pin with this mode. Never fails. */
+void rm_bufpool_unpin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, rm_bufpool_mode_t mode, int dirty);
+
+/* The page bytes of a pinned frame (rm_bufpool_usable_bytes() of them may be
+ * used). Valid until unpin. Writes are only allowed under an EXCLUSIVE pin. */
+void *rm_bufpool_frame_data(const rm_bufpool_frame_t *f);
+
+/* page_size − RM_BUFPOOL_TRAILER_BYTES. */
+size_t rm_bufpool_usable_bytes(const rm_bufpool_t *bp);
+size_t rm_bufpool_page_size(const rm_bufpool_t *bp);
+
+/*
+ * Write every page that is dirty when the call starts (double-write, then in
+ * place, then fdatasync when durable). On return those pages are on disk.
+ * RM_EIO if a write failed: the failed pages stay dirty.
+ */
+rm_status_t rm_bufpool_checkpoint(rm_bufpool_t *bp);
+
+/* Start / stop the background writer thread (memcore's only thread: it
+ * writes dirty pages in double-write batches every writer_interval_ms and
+ * keeps the boost reserve). Start returns RM_OK (also if it already runs) or
+ * RM_ENOMEM if the thread cannot be created (nothing changed). Stop waits for
+ * the thread to exit; no-op if not running. */
+rm_status_t rm_bufpool_writer_start(rm_bufpool_t *bp);
+void rm_bufpool_writer_stop(rm_bufpool_t *bp);
+
+/*
+ * Live resize to `num_frames` (>= 8). Grow maps new frames (RM_ENOMEM: size
+ * unchanged). Shrink first evicts — writing dirty pages, never losing one —
+ * the frames above the new size; a frame that stays pinned for more than
+ * about 2 s stops the shrink at that frame with RM_EBUSY (the pool is then as
+ * large as needed to keep it; *nothing* is lost). RM_EIO if a dirty page could
+ * not be written (the pool keeps that frame and its page).
+ */
+rm_status_t rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames);
+
+/*
+ * Eviction-rate boost in percent (RM_BUFPOOL_BOOST_*: 0, 20, 50, 100 = max;
+ * any value in [0,100] is accepted). At 0 frames are evicted on demand only.
+ * Above 0 the writer keeps a reserve of free frames of 1 % × (1 + pct/100) of
+ * the pool (1.2 % at +20 %, 1.5 % at +50 %) and 10 % at max, evicting the
+ * coldest pages (writing dirty ones) ahead of demand. Takes effect at the
+ * writer's next tick (woken at once). RM_EINVAL above 100 (boost unchanged).
+ */
+rm_status_t rm_bufpool_set_eviction_boost(rm_bufpool_t *bp, unsigned pct);
+
+/*
+ * Emergency eviction (EvictBufferPool): evict `fraction` (0..1] of the resident
+ * unpinned pages now, coldest first per the policy, writing dirty ones first,
+ * and give their memory back to the OS. *evicted (may be NULL) gets the count.
+ * RM_EINVAL for a fraction outside (0, 1]; RM_EIO if a dirty page could not be
+ * written (it stays resident).
+ */
+rm_status_t rm_bufpool_evict(rm_bufpool_t *bp, double fraction, uint64_t *evicted);
+
+/* Sizing recommendation per the seed (hit ratio < 85 % and utilisation > 90 %:
+ * grow 25 %; hit ratio > 95 %: shrink 25 %). */
+typedef enum rm_bufpool_advice {
+    RM_BUFPOOL_KEEP = 0,
+    RM_BUFPOOL_GROW = 1,
+    RM_BUFPOOL_SHRINK = 2,
+} rm_bufpool_advice_t;
+
+typedef struct rm_bufpool_stats {
+    uint64_t page_size;          /* bytes */
+    uint64_t total_frames;       /* frames */
+    uint64_t used_frames;        /* frames holding a page */
+    double utilization;          /* used_frames / total_frames */
+    double hit_ratio;            /* hits / (hits + misses); 0 before any access */
+    uint64_t hits, misses;       /* pins found resident / not */
+    uint64_t reads, writes;      /* pages read from / written to page files (writes: in place) */
+    uint64_t evictions;          /* pages evicted */
+    uint64_t dirty;              /* frames dirty now */
+    uint64_t pinned;             /* frames pinned now */
+    uint64_t win_size, t1_size, t2_size, b1_size, b2_size; /* policy lists (pages) */
+    uint64_t b1_ghost_hits, b2_ghost_hits;
+    uint64_t arc_p;              /* ARC target size of T1, pages */
+    uint64_t admission_rejects;  /* window candidates that lost the frequency test */
+    uint64_t prefetch_issued, prefetch_used, prefetch_wasted; /* pages */
+    uint64_t checksum_failures;  /* pages that failed CRC32C on read */
+    int32_t last_corrupt_file;   /* file id of the last bad page, -1 if none */
+    uint64_t last_corrupt_page;  /* its page number */
+    char last_corrupt_name[RM_BUFPOOL_NAME_MAX]; /* its file name, "" if none */
+    uint64_t torn_pages_repaired;/* pages restored from the double-write file at create */
+    uint64_t flushes;            /* double-write batches written */
+    unsigned eviction_boost_pct; /* current boost */
+    rm_bufpool_advice_t advice;  /* sizing recommendation */
+    uint64_t recommended_frames; /* num_frames after following the advice */
+    uint64_t held_bytes;         /* frames + metadata mapped, bytes */
+} rm_bufpool_stats_t;
+
+/* Fill *out. Counters are summed from per-thread stripes: a consistent-enough
+ * snapshot, never blocking a pin. Takes the pool mutex briefly for list sizes. */
+rm_status_t rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out);
+
+/* The seed's rule as a pure function (exposed for tests and the CLI). */
+rm_bufpool_advice_t rm_bufpool_advise(double hit_ratio, double utilization, uint64_t frames,
+                                      uint64_t *recommended_frames);
+
+/* ---- policy trace simulator --------------------------------------------------
+ * Replays a trace of page keys through one replacement policy with a cache of
+ * `frames` pages and returns hits. RM_BUFPOOL_POLICY_RUSTYMEM runs the exact
+ * policy code the pool uses (clock-based Enhanced ARC with its admission
+ * window). OPT is Belady's MIN (needs the whole trace; it is the upper bound).
+ */
+typedef enum rm_bufpool_policy {
+    RM_BUFPOOL_POLICY_RUSTYMEM = 0,
+    RM_BUFPOOL_POLICY_ARC = 1,      /* classic ARC, Megiddo & Modha 2003 */
+    RM_BUFPOOL_POLICY_LRU = 2,
+    RM_BUFPOOL_POLICY_CLOCK = 3,    /* PostgreSQL clock sweep, usage count ≤ 5 */
+    RM_BUFPOOL_POLICY_OPT = 4,
+    RM_BUFPOOL_POLICY_COUNT = 5,
+} rm_bufpool_policy_t;
+
+/* "rustymem", "arc", "lru", "clock", "opt"; "?" when unknown. Static. */
+const char *rm_bufpool_policy_name(rm_bufpool_policy_t p);
+
+/*
+ * Simulate: *hits receives the number of hits of `n` accesses. `src` NULL =
+ * default page source for the simulator's memory. Returns RM_OK, RM_EINVAL
+ * (frames < 2, NULL trace with n > 0, bad policy), RM_ENOMEM (nothing leaked).
+ * Thread-safe (no shared state).
+ */
+rm_status_t rm_bufpool_simulate(rm_bufpool_policy_t policy, const uint64_t *trace, size_t n,
+                                size_t frames, const rm_pagesrc_t *src, uint64_t *hits);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RUSTYMEM_BUFPOOL_H */

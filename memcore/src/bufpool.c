@@ -1,0 +1,1587 @@
+/*
+ * bufpool.c — the buffer pool: frames, page files, pin/unpin, I/O, the
+ * background writer, resize, emergency eviction and stats.
+ *
+ * Design note (see also docs/adr/0004-buffer-pool-eviction.md):
+ *
+ *  Frame state word. Each frame descriptor (one cache line) holds an atomic
+ *  64-bit state: shared pin count (bits 0–19), X (exclusive latch), INVALID
+ *  (free, loading or being evicted: not pinnable), REF and a 4-bit FREQ for the
+ *  policy, DIRTY, PREFETCHED (read ahead, not yet used), WRITING (a copy is on
+ *  its way to disk: not evictable), LOADING (read in progress). A hit is one
+ *  CAS on this word — it adds the pin and sets REF/FREQ together — followed by
+ *  a re-check of the frame's key. Nothing shared is written on a hit except
+ *  the frame's own line and a per-thread stats stripe.
+ *
+ *  Locks. `mu` serialises misses, evictions, the policy, the free list, resize
+ *  and page-table writes. `io_mu` serialises use of the double-write file and
+ *  its batch buffer; order is mu → io_mu (the writer thread takes io_mu
+ *  without mu). Reads of missed pages happen outside mu, with the frame
+ *  LOADING; a second thread that wants the same page waits for it (yield).
+ *  A dirty victim chosen by a miss is written under mu (rare: the background
+ *  writer keeps pages clean ahead of eviction).
+ *
+ *  Durability. Pages leave the pool only through write_batch_locked(): the
+ *  batch (≤ 32 pages, each already stamped with page number, magic and CRC32C
+ *  of the page) goes to the double-write file `rustymem.dw` with a checksummed
+ *  header, is synced, then written in place and synced. At create, every
+ *  double-write entry whose in-place page fails its checksum is copied back:
+ *  so after a crash every page is either its last flushed content or, for a
+ *  write cut off mid-way, restored from the double-write copy — never torn.
+ *
+ *  Resize. Frame descriptors live in segments of 1024 that are never freed
+ *  before destroy (lock-free readers may hold stale indices); data lives in
+ *  extents mapped from the page source on grow. Shrink evicts the frames at
+ *  the top (writing dirty ones) and gives their memory back with the page
+ *  source's release().
+ */
+#include "bufpool_internal.h"
+#include "rustymem/stats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- frame state -------------------------------------------------------------- */
+#define ST_PIN_MASK   0xFFFFFull
+#define ST_X          (1ull << 20)
+#define ST_INVALID    (1ull << 21)
+#define ST_REF        (1ull << 22)
+#define ST_DIRTY      (1ull << 23)
+#define ST_FREQ_SHIFT 24
+#define ST_FREQ_MASK  (0xFull << ST_FREQ_SHIFT)
+#define ST_FREQ_ONE   (1ull << ST_FREQ_SHIFT)
+#define ST_PREFETCHED (1ull << 28)
+#define ST_WRITING    (1ull << 29)
+#define ST_LOADING    (1ull << 30)
+
+#define KEY_NONE UINT64_MAX
+#define PAGE_MAGIC 0x52504d47u   /* "GMPR" little-endian: rustymem page */
+#define DW_MAGIC   0x57444d52u   /* "RMDW" */
+#define DW_MAX     32            /* pages per double-write batch */
+#define SEG_SHIFT  10
+#define SEG_SIZE   (1u << SEG_SHIFT)
+#define MAX_SEGS   65536u        /* 64 Mi frames */
+#define MAX_EXTENTS 512
+#define STRIPES    64
+#define PF_MAX_WINDOW 64
+#define PF_MIN_WINDOW 4
+
+static inline uint64_t
+mkkey(uint32_t file, uint64_t page)
+{
+    return ((uint64_t)file << 40) | page;
+}
+
+struct rm_bufpool_frame {
+    _Atomic uint64_t state;
+    _Atomic uint64_t key;       /* (file << 40) | page, KEY_NONE when free; written under mu */
+    unsigned char *data;        /* page_size bytes; fixed once the frame is mapped */
+    uint32_t idx;
+} RM_ALIGNED_CL;
+
+/* 128-byte aligned: the adjacent-line prefetcher pairs 64-byte lines, so two
+ * threads' stripes must not share a 128-byte block */
+typedef struct stripe {
+    _Atomic uint64_t hits;
+    _Atomic uint64_t misses;
+    _Atomic uint64_t pf_used;
+} __attribute__((aligned(2 * RM_CACHELINE))) stripe_t;
+
+typedef struct bp_file {
+    int fd;                         /* -1 when the slot is unused */
+    char name[RM_BUFPOOL_NAME_MAX];
+    _Atomic uint64_t disk_pages;    /* pages on disk (file size / page size) */
+    _Atomic uint64_t logical_pages; /* ≥ disk_pages: includes pages pinned exclusive beyond EOF */
+    /* sequential detector; guarded by mu */
+    uint64_t last_miss;             /* page of the last miss + 1; 0 = none */
+    uint64_t pf_end;                /* first page after the last read-ahead window */
+    uint32_t window;                /* current read-ahead window, pages */
+    uint32_t wasted;                /* prefetched pages of this file evicted unused since last miss */
+} bp_file_t;
+
+typedef struct extent {
+    void *addr;
+    size_t bytes;
+} extent_t;
+
+struct rm_bufpool {
+    const rm_pagesrc_t *src;
+    char dir[PATH_MAX - 64];
+    size_t page_size;               /* bytes */
+    int durable;
+    unsigned interval_ms;
+
+    pthread_mutex_t mu;
+    pthread_mutex_t io_mu;
+
+    _Atomic(rm__bp_ptab_t *) ptab;  /* published under mu, read lock-free */
+    rm__bp_ptab_t *retired;         /* guarded by mu */
+
+    rm_bufpool_frame_t **seg;       /* MAX_SEGS segment pointers; grow under mu */
+    size_t seg_bytes;
+    _Atomic uint32_t nframes;       /* frames in service; written under mu */
+    uint32_t mapped;                /* frames with descriptors and data; guarded by mu */
+    uint32_t limit;                 /* frames ≥ limit are being removed by a shrink; guarded by mu */
+    extent_t extents[MAX_EXTENTS];  /* guarded by mu */
+    uint32_t nextents;
+
+    uint32_t *freelist;             /* stack of free frame indices; guarded by mu */
+    _Atomic uint32_t nfree;         /* written under mu, read by stats */
+    size_t freelist_bytes;
+
+    rm__bp_earc_t *pol;             /* guarded by mu */
+
+    bp_file_t files[RM_BUFPOOL_MAX_FILES];  /* open under mu; fd/name fixed after open */
+    _Atomic uint32_t nfiles;
+
+    stripe_t stripes[STRIPES];
+    _Atomic uint64_t reads, writes, evictions, pf_issued, pf_wasted, checksum_failures, flushes;
+    uint64_t torn_repaired;         /* set at create */
+    int32_t last_corrupt_file;      /* guarded by mu */
+    uint64_t last_corrupt_page;     /* guarded by mu */
+    _Atomic unsigned boost;         /* percent */
+
+    /* double-write; guarded by io_mu */
+    int dw_fd;
+    uint64_t dw_seq;
+    unsigned char *batch;           /* header page + DW_MAX pages */
+    size_t batch_bytes;
+
+    /* writer thread */
+    pthread_t writer;
+    int writer_running;             /* guarded by wmu */
+    int writer_stop;                /* guarded by wmu */
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    uint32_t writer_hand;           /* used by the writer thread only */
+
+    rm_stats_handle_t *stats_handle;
+};
+
+_Atomic long rm__bp_test_torn_write_countdown;
+
+static _Atomic uint32_t stripe_seq;
+static _Thread_local uint32_t tls_stripe = UINT32_MAX;
+
+static inline stripe_t *
+my_stripe(rm_bufpool_t *bp)
+{
+    if (RM_UNLIKELY(tls_stripe == UINT32_MAX))
+        tls_stripe = atomic_fetch_add_explicit(&stripe_seq, 1, memory_order_relaxed) % STRIPES;
+    return &bp->stripes[tls_stripe];
+}
+
+static inline void
+cnt_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline rm_bufpool_frame_t *
+frame_at(const rm_bufpool_t *bp, uint32_t idx)
+{
+    return &bp->seg[idx >> SEG_SHIFT][idx & (SEG_SIZE - 1)];
+}
+
+static uint64_t
+key_of(void *ctx, uint32_t idx)
+{
+    return atomic_load_explicit(&frame_at(ctx, idx)->key, memory_order_relaxed);
+}
+
+/* ---- policy callbacks (called under mu) ------------------------------------------ */
+
+static int
+pol_test_clear_ref(void *ctx, uint32_t slot)
+{
+    rm_bufpool_frame_t *f = frame_at(ctx, slot);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (!(s & ST_REF))
+        return 0;
+    s = atomic_fetch_and_explicit(&f->state, ~ST_REF, memory_order_relaxed);
+    /* an unused read-ahead page's bit is grace, not a reference: 2 = keep it
+     * one more revolution without promoting it */
+    return (s & ST_PREFETCHED) ? 2 : 1;
+}
+
+static unsigned
+pol_freq(void *ctx, uint32_t slot)
+{
+    uint64_t s = atomic_load_explicit(&frame_at(ctx, slot)->state, memory_order_relaxed);
+    return (unsigned)((s & ST_FREQ_MASK) >> ST_FREQ_SHIFT);
+}
+
+static void
+pol_age(void *ctx, uint32_t slot)
+{
+    rm_bufpool_frame_t *f = frame_at(ctx, slot);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    for (;;) {
+        uint64_t fq = (s & ST_FREQ_MASK) >> ST_FREQ_SHIFT;
+        uint64_t ns = (s & ~ST_FREQ_MASK) | ((fq >> 1) << ST_FREQ_SHIFT);
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+static int
+pol_try_claim(void *ctx, uint32_t slot)
+{
+    rm_bufpool_frame_t *f = frame_at(ctx, slot);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    for (;;) {
+        if ((s & (ST_PIN_MASK | ST_X | ST_INVALID | ST_WRITING)) != 0)
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, s | ST_INVALID,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            return 1;
+    }
+}
+
+static const rm__bp_policy_ops_t pool_ops = {
+    .test_clear_ref = pol_test_clear_ref,
+    .freq = pol_freq,
+    .age = pol_age,
+    .try_claim = pol_try_claim,
+};
+
+/* ---- page format ------------------------------------------------------------------- */
+
+static void
+page_stamp(unsigned char *p, size_t ps, uint64_t page_no)
+{
+    uint32_t magic = PAGE_MAGIC;
+    memcpy(p + ps - 16, &page_no, 8);
+    memcpy(p + ps - 8, &magic, 4);
+    uint32_t crc = rm__bp_crc32c(0, p, ps - 4);
+    memcpy(p + ps - 4, &crc, 4);
+}
+
+static int
+page_all_zero(const unsigned char *p, size_t ps)
+{
+    const uint64_t *w = (const uint64_t *)p;
+    for (size_t i = 0; i < ps / 8; i++)
+        if (w[i])
+            return 0;
+    return 1;
+}
+
+/* 1 if the page is a valid stamped page of page_no or an all-zero (never written) page. */
+static int
+page_valid(const unsigned char *p, size_t ps, uint64_t page_no)
+{
+    uint64_t no;
+    uint32_t magic, crc;
+    memcpy(&no, p + ps - 16, 8);
+    memcpy(&magic, p + ps - 8, 4);
+    memcpy(&crc, p + ps - 4, 4);
+    if (magic == PAGE_MAGIC && no == page_no && crc == rm__bp_crc32c(0, p, ps - 4))
+        return 1;
+    return page_all_zero(p, ps);
+}
+
+/* ---- I/O ------------------------------------------------------------------------------ */
+
+static int
+pwrite_all(int fd, const void *buf, size_t n, off_t off)
+{
+    const unsigned char *p = buf;
+    while (n) {
+        ssize_t w = pwrite(fd, p, n, off);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += w;
+        n -= (size_t)w;
+        off += w;
+    }
+    return 0;
+}
+
+/* Read up to n bytes; the rest (beyond EOF) is zero-filled. */
+static int
+pread_full(int fd, void *buf, size_t n, off_t off)
+{
+    unsigned char *p = buf;
+    while (n) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        if (r == 0) {
+            memset(p, 0, n);
+            return 0;
+        }
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+typedef struct dw_entry {
+    char name[RM_BUFPOOL_NAME_MAX];
+    uint64_t page_no;
+    uint32_t crc;       /* of the page image in the double-write file */
+    uint32_t pad;
+} dw_entry_t;
+
+typedef struct dw_header {
+    uint32_t magic;
+    uint32_t count;
+    uint64_t seq;
+    uint64_t page_size;
+    dw_entry_t e[DW_MAX];
+    uint32_t crc;       /* of everything above */
+} dw_header_t;
+
+_Static_assert(sizeof(dw_header_t) <= RM_BUFPOOL_PAGE_SIZE_MIN, "double-write header fits a page");
+
+/*
+ * Write `n` pages whose stamped images are in bp->batch (slots 1..n) to the
+ * double-write file, then in place. files[i]/pages[i] name them.
+ * Requires io_mu. Returns RM_OK or RM_EIO (some in-place pages may be written;
+ * the double-write copy covers them).
+ */
+static rm_status_t
+write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *pages, uint32_t n)
+{
+    size_t ps = bp->page_size;
+    dw_header_t *h = (dw_header_t *)bp->batch;
+    memset(h, 0, sizeof *h);
+    h->magic = DW_MAGIC;
+    h->count = n;
+    h->seq = ++bp->dw_seq;
+    h->page_size = ps;
+    for (uint32_t i = 0; i < n; i++) {
+        memcpy(h->e[i].name, bp->files[files[i]].name, RM_BUFPOOL_NAME_MAX);
+        h->e[i].page_no = pages[i];
+        h->e[i].crc = rm__bp_crc32c(0, bp->batch + ps * (i + 1), ps);
+    }
+    h->crc = rm__bp_crc32c(0, h, offsetof(dw_header_t, crc));
+    if (pwrite_all(bp->dw_fd, bp->batch, ps * (n + 1), 0) != 0)
+        return RM_EIO;
+    if (bp->durable && fdatasync(bp->dw_fd) != 0)
+        return RM_EIO;
+    rm_status_t st = RM_OK;
+    for (uint32_t i = 0; i < n; i++) {
+        bp_file_t *f = &bp->files[files[i]];
+        const unsigned char *img = bp->batch + ps * (i + 1);
+        long cd = atomic_load_explicit(&rm__bp_test_torn_write_countdown, memory_order_relaxed);
+        if (RM_UNLIKELY(cd > 0) &&
+            atomic_fetch_sub_explicit(&rm__bp_test_torn_write_countdown, 1, memory_order_relaxed) == 1) {
+            /* crash test: a torn in-place write, then the process dies */
+            (void)pwrite_all(f->fd, img, ps / 2, (off_t)(pages[i] * ps));
+            raise(SIGKILL);
+        }
+        if (pwrite_all(f->fd, img, ps, (off_t)(pages[i] * ps)) != 0) {
+            st = RM_EIO;
+            continue;
+        }
+        cnt_add(&bp->writes, 1);
+        uint64_t dp = atomic_load_explicit(&f->disk_pages, memory_order_relaxed);
+        while (pages[i] + 1 > dp &&
+               !atomic_compare_exchange_weak_explicit(&f->disk_pages, &dp, pages[i] + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+    }
+    if (bp->durable) {
+        for (uint32_t i = 0; i < n; i++) {
+            int seen = 0;
+            for (uint32_t j = 0; j < i; j++)
+                seen |= files[j] == files[i];
+            if (!seen && fdatasync(bp->files[files[i]].fd) != 0)
+                st = RM_EIO;
+        }
+    }
+    cnt_add(&bp->flushes, 1);
+    return st;
+}
+
+/* Write one claimed (INVALID, unpinned) dirty frame. Requires mu; takes io_mu. */
+static rm_status_t
+write_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
+{
+    uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
+    uint32_t file = (uint32_t)(key >> 40);
+    uint64_t page = key & RM_BUFPOOL_MAX_PAGE_NO;
+    pthread_mutex_lock(&bp->io_mu);
+    memcpy(bp->batch + bp->page_size, f->data, bp->page_size);
+    page_stamp(bp->batch + bp->page_size, bp->page_size, page);
+    rm_status_t st = write_batch_locked(bp, &file, &page, 1);
+    pthread_mutex_unlock(&bp->io_mu);
+    if (st == RM_OK)
+        atomic_fetch_and_explicit(&f->state, ~ST_DIRTY, memory_order_relaxed);
+    return st;
+}
+
+/* Restore torn pages from the double-write file (create time; single-threaded). */
+static rm_status_t
+dw_recover(rm_bufpool_t *bp)
+{
+    size_t ps = bp->page_size;
+    unsigned char *buf = bp->batch;
+    if (pread_full(bp->dw_fd, buf, ps, 0) != 0)
+        return RM_EIO;
+    dw_header_t *h = (dw_header_t *)buf;
+    if (h->magic != DW_MAGIC || h->page_size != ps || h->count > DW_MAX ||
+        h->crc != rm__bp_crc32c(0, h, offsetof(dw_header_t, crc)))
+        return RM_OK;   /* empty or torn header: the in-place pages were never touched */
+    dw_header_t hc = *h;
+    bp->dw_seq = hc.seq;
+    unsigned char *img = buf + ps, *cur = buf + 2 * ps;
+    for (uint32_t i = 0; i < hc.count; i++) {
+        if (pread_full(bp->dw_fd, img, ps, (off_t)(ps * (i + 1))) != 0)
+            return RM_EIO;
+        if (rm__bp_crc32c(0, img, ps) != hc.e[i].crc || !page_valid(img, ps, hc.e[i].page_no))
+            continue;   /* this copy itself is torn: its in-place page was not written */
+        char name[RM_BUFPOOL_NAME_MAX];
+        memcpy(name, hc.e[i].name, sizeof name);
+        name[sizeof name - 1] = 0;
+        if (!name[0] || strchr(name, '/'))
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", bp->dir, name);
+        int fd = open(path, O_RDWR | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        off_t off = (off_t)(hc.e[i].page_no * ps);
+        if (pread_full(fd, cur, ps, off) == 0 && !page_valid(cur, ps, hc.e[i].page_no)) {
+            if (pwrite_all(fd, img, ps, off) == 0 && fdatasync(fd) == 0)
+                bp->torn_repaired++;
+        }
+        close(fd);
+    }
+    return RM_OK;
+}
+
+/* ---- frames, growth ----------------------------------------------------------------- */
+
+static rm_status_t
+ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
+    if (t && (size_t)frames * 2 <= t->mask + 1)
+        return RM_OK;
+    rm__bp_ptab_t *nt = rm__bp_ptab_create((size_t)frames * 4, bp->src);
+    if (!nt)
+        return RM_ENOMEM;
+    if (t) {
+        for (uint32_t i = 0; i < bp->mapped; i++) {
+            uint64_t k = key_of(bp, i);
+            if (k != KEY_NONE)
+                rm__bp_ptab_insert_locked(nt, k, i);
+        }
+        t->retired_next = bp->retired;
+        bp->retired = t;
+    }
+    atomic_store_explicit(&bp->ptab, nt, memory_order_release);
+    return RM_OK;
+}
+
+/* Map descriptors and data so that `frames` are mapped. Requires mu. */
+static rm_status_t
+map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    if (frames <= bp->mapped)
+        return RM_OK;
+    if (frames > MAX_SEGS * SEG_SIZE || bp->nextents == MAX_EXTENTS)
+        return RM_ELIMIT;
+    uint32_t first_seg = (bp->mapped + SEG_SIZE - 1) >> SEG_SHIFT;
+    uint32_t last_seg = (frames - 1) >> SEG_SHIFT;
+    /* free list with room for every mapped frame */
+    size_t fl_bytes = (size_t)frames * sizeof(uint32_t);
+    uint32_t *fl = rm__bp_mem_alloc(bp->src, fl_bytes);
+    if (!fl)
+        return RM_ENOMEM;
+    size_t dbytes = (size_t)(frames - bp->mapped) * bp->page_size;
+    void *data = rm__bp_mem_alloc(bp->src, dbytes);
+    if (!data)
+        goto fail_fl;
+    uint32_t s;
+    for (s = first_seg; s <= last_seg; s++) {
+        if (bp->seg[s])
+            continue;
+        bp->seg[s] = rm__bp_mem_alloc(bp->src, SEG_SIZE * sizeof(rm_bufpool_frame_t));
+        if (!bp->seg[s])
+            goto fail_segs;
+        for (uint32_t k = 0; k < SEG_SIZE; k++) {
+            rm_bufpool_frame_t *f = &bp->seg[s][k];
+            atomic_init(&f->state, ST_INVALID);
+            atomic_init(&f->key, KEY_NONE);
+            f->data = NULL;
+            f->idx = (s << SEG_SHIFT) | k;
+        }
+    }
+    /* slots only: the policy's capacity changes when the frames go into service */
+    uint32_t cap = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    rm_status_t st = bp->pol ? rm__bp_earc_resize(bp->pol, frames, cap >= 2 ? cap : frames) : RM_OK;
+    if (st != RM_OK)
+        goto fail_segs;
+    for (uint32_t i = bp->mapped; i < frames; i++)
+        frame_at(bp, i)->data = (unsigned char *)data + (size_t)(i - bp->mapped) * bp->page_size;
+    if (bp->freelist)
+        memcpy(fl, bp->freelist, atomic_load_explicit(&bp->nfree, memory_order_relaxed) * sizeof(uint32_t));
+    rm__bp_mem_free(bp->src, bp->freelist, bp->freelist_bytes);
+    bp->freelist = fl;
+    bp->freelist_bytes = fl_bytes;
+    bp->extents[bp->nextents] = (extent_t){data, dbytes};
+    __atomic_store_n(&bp->nextents, bp->nextents + 1, __ATOMIC_RELEASE);
+    bp->mapped = frames;
+    return RM_OK;
+
+fail_segs:
+    /* segments allocated here stay (harmless: zero frames use them) */
+    (void)s;
+    rm__bp_mem_free(bp->src, data, dbytes);
+fail_fl:
+    rm__bp_mem_free(bp->src, fl, fl_bytes);
+    return RM_ENOMEM;
+}
+
+static void
+free_push_locked(rm_bufpool_t *bp, uint32_t idx)
+{
+    uint32_t n = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
+    bp->freelist[n] = idx;
+    atomic_store_explicit(&bp->nfree, n + 1, memory_order_relaxed);
+}
+
+static void
+release_frame_memory(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
+{
+    size_t sys = rm_page_size();
+    if (bp->src->methods->release && bp->page_size >= sys)
+        bp->src->methods->release(bp->src->ctx, f->data, bp->page_size);
+}
+
+/*
+ * Finish evicting claimed frame f (INVALID set by us): write it if dirty,
+ * unmap its key. On a write error the frame is given back to the policy,
+ * unclaimed, and RM_EIO returned. Requires mu.
+ */
+static rm_status_t
+finish_evict_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int in_policy)
+{
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
+    if (s & ST_DIRTY) {
+        rm_status_t st = write_frame_locked(bp, f);
+        if (st != RM_OK) {
+            if (!in_policy)
+                rm__bp_earc_admit(bp->pol, f->idx, key);
+            atomic_fetch_and_explicit(&f->state, ~ST_INVALID, memory_order_release);
+            return st;
+        }
+    }
+    if (in_policy)
+        rm__bp_earc_remove(bp->pol, f->idx);
+    rm__bp_ptab_remove_locked(atomic_load_explicit(&bp->ptab, memory_order_relaxed), key, f->idx,
+                              key_of, bp);
+    if (s & ST_PREFETCHED) {
+        cnt_add(&bp->pf_wasted, 1);
+        uint32_t file = (uint32_t)(key >> 40);
+        bp->files[file].wasted++;
+    }
+    atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
+    atomic_store_explicit(&f->state, ST_INVALID, memory_order_release);
+    cnt_add(&bp->evictions, 1);
+    return RM_OK;
+}
+
+/*
+ * A free frame for a new page: from the free list, else the policy's victim.
+ * `allow_write` = 0 refuses dirty victims (prefetch). Requires mu.
+ * Returns RM_OK and *idx; RM_EBUSY if nothing is evictable; RM_EIO.
+ */
+static rm_status_t
+claim_frame_locked(rm_bufpool_t *bp, int allow_write, uint32_t *idx)
+{
+    for (;;) {
+        uint32_t n = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
+        if (n) {
+            *idx = bp->freelist[n - 1];
+            atomic_store_explicit(&bp->nfree, n - 1, memory_order_relaxed);
+            return RM_OK;
+        }
+        (void)allow_write;
+        uint32_t v = rm__bp_earc_evict(bp->pol);
+        if (v == RM_BP_NIL)
+            return RM_EBUSY;
+        rm_bufpool_frame_t *f = frame_at(bp, v);
+        rm_status_t st = finish_evict_locked(bp, f, 0);
+        if (st != RM_OK)
+            return st;
+        if (v >= bp->limit)
+            continue;   /* a shrink is removing this frame: do not reuse it */
+        *idx = v;
+        return RM_OK;
+    }
+}
+
+/* ---- pin / unpin --------------------------------------------------------------------- */
+
+/* 1 pinned; 0 not this page / not pinnable (go slow); -1 latched, wait. */
+static int
+try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t mode)
+{
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    uint64_t ns;
+    do {
+        if (s & ST_INVALID)
+            return 0;
+        if (mode == RM_BUFPOOL_SHARED) {
+            if (s & ST_X)
+                return -1;
+            ns = s + 1;
+        } else {
+            if ((s & ST_X) || (s & ST_PIN_MASK))
+                return -1;
+            ns = s | ST_X;
+        }
+        ns |= ST_REF;
+        if ((ns & ST_FREQ_MASK) != ST_FREQ_MASK)
+            ns += ST_FREQ_ONE;
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_acquire,
+                                                    memory_order_relaxed));
+    if (RM_UNLIKELY(atomic_load_explicit(&f->key, memory_order_relaxed) != key)) {
+        rm_bufpool_unpin(bp, f, mode, 0);
+        return 0;
+    }
+    if (RM_UNLIKELY(ns & ST_PREFETCHED)) {
+        /* first use of a read-ahead page is its first access, not a re-reference */
+        uint64_t old = atomic_fetch_and_explicit(&f->state, ~(ST_PREFETCHED | ST_REF), memory_order_relaxed);
+        if (old & ST_PREFETCHED)
+            cnt_add(&my_stripe(bp)->pf_used, 1);
+    }
+    return 1;
+}
+
+void
+rm_bufpool_unpin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, rm_bufpool_mode_t mode, int dirty)
+{
+    if (mode == RM_BUFPOOL_SHARED) {
+        atomic_fetch_sub_explicit(&f->state, 1, memory_order_release);
+        return;
+    }
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed), ns;
+    do {
+        assert(s & ST_X);
+        ns = (s & ~ST_X) | (dirty ? ST_DIRTY : 0);
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+void *
+rm_bufpool_frame_data(const rm_bufpool_frame_t *f)
+{
+    return f->data;
+}
+
+/* Plan read-ahead for a miss at `page` of `file`. Requires mu. Returns pages to read after it. */
+static uint32_t
+prefetch_plan_locked(rm_bufpool_t *bp, uint32_t file, uint64_t page)
+{
+    bp_file_t *fl = &bp->files[file];
+    int seq = fl->last_miss && (page == fl->last_miss || (fl->pf_end && page == fl->pf_end));
+    fl->last_miss = page + 1;
+    if (!seq) {
+        fl->window = 0;
+        fl->pf_end = 0;
+        fl->wasted = 0;
+        return 0;
+    }
+    if (fl->wasted) {
+        fl->window /= 2;   /* read-ahead was wasted: shrink */
+        fl->wasted = 0;
+    } else {
+        fl->window = fl->window ? fl->window * 2 : PF_MIN_WINDOW;
+    }
+    if (fl->window > PF_MAX_WINDOW)
+        fl->window = PF_MAX_WINDOW;
+    if (fl->window < PF_MIN_WINDOW)
+        fl->window = PF_MIN_WINDOW;
+    /* never read ahead past what is on disk, and keep a quarter of the pool for demand */
+    uint64_t disk = atomic_load_explicit(&fl->disk_pages, memory_order_relaxed);
+    uint64_t w = fl->window;
+    uint32_t nfr = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    if (w > nfr / 4)
+        w = nfr / 4;
+    if (page + 1 >= disk)
+        w = 0;
+    else if (page + 1 + w > disk)
+        w = disk - page - 1;
+    fl->pf_end = page + 1 + w;
+    return (uint32_t)w;
+}
+
+static void
+record_corrupt_locked(rm_bufpool_t *bp, uint32_t file, uint64_t page)
+{
+    cnt_add(&bp->checksum_failures, 1);
+    bp->last_corrupt_file = (int32_t)file;
+    bp->last_corrupt_page = page;
+}
+
+/* Undo a load that failed: frame back to the free list. Requires mu. */
+static void
+abandon_load_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
+{
+    uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
+    rm__bp_earc_remove(bp->pol, f->idx);
+    rm__bp_ptab_remove_locked(atomic_load_explicit(&bp->ptab, memory_order_relaxed), key, f->idx,
+                              key_of, bp);
+    atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
+    atomic_store_explicit(&f->state, ST_INVALID, memory_order_release);
+    if (f->idx < bp->limit)
+        free_push_locked(bp, f->idx);
+}
+
+/* 1 if some frame is unavailable only for a moment (write-back, load). Requires mu. */
+static int
+transient_busy_locked(rm_bufpool_t *bp)
+{
+    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        uint64_t s = atomic_load_explicit(&frame_at(bp, i)->state, memory_order_relaxed);
+        if (s & (ST_WRITING | ST_LOADING))
+            return 1;
+    }
+    return 0;
+}
+
+static rm_status_t
+pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
+         rm_bufpool_frame_t **out, int *retry, int *noted)
+{
+    uint64_t key = mkkey(file, page);
+    *retry = 0;
+    pthread_mutex_lock(&bp->mu);
+    rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
+    if (rm__bp_ptab_lookup(t, key, key_of, bp) != RM_BP_NIL) {
+        pthread_mutex_unlock(&bp->mu);
+        *retry = 1;   /* resident, loading or latched: back to the fast path */
+        return RM_OK;
+    }
+    if (!*noted) {
+        /* once per pin, however often a transient wait makes us retry */
+        rm__bp_earc_note_miss(bp->pol, key);
+        *noted = 1;
+    }
+    uint32_t idx;
+    rm_status_t st = claim_frame_locked(bp, 1, &idx);
+    if (st == RM_EBUSY && transient_busy_locked(bp)) {
+        /* frames are being written or read, not pinned for good: wait for them */
+        pthread_mutex_unlock(&bp->mu);
+        struct timespec ts = {0, 100000};
+        nanosleep(&ts, NULL);
+        *retry = 1;
+        return RM_OK;
+    }
+    if (st != RM_OK) {
+        pthread_mutex_unlock(&bp->mu);
+        return st;
+    }
+    rm_bufpool_frame_t *fr[1 + PF_MAX_WINDOW];
+    fr[0] = frame_at(bp, idx);
+    atomic_store_explicit(&fr[0]->key, key, memory_order_relaxed);
+    atomic_store_explicit(&fr[0]->state, ST_INVALID | ST_LOADING, memory_order_release);
+    rm__bp_ptab_insert_locked(t, key, idx);
+    rm__bp_earc_admit(bp->pol, idx, key);
+    uint32_t want = prefetch_plan_locked(bp, file, page), n = 1;
+    for (uint32_t k = 1; k <= want; k++) {
+        uint64_t pk = mkkey(file, page + k);
+        if (rm__bp_ptab_lookup(t, pk, key_of, bp) != RM_BP_NIL)
+            break;
+        uint32_t pi;
+        if (claim_frame_locked(bp, 0, &pi) != RM_OK)
+            break;
+        fr[n] = frame_at(bp, pi);
+        atomic_store_explicit(&fr[n]->key, pk, memory_order_relaxed);
+        atomic_store_explicit(&fr[n]->state, ST_INVALID | ST_LOADING, memory_order_release);
+        rm__bp_ptab_insert_locked(t, pk, pi);
+        rm__bp_earc_admit_main(bp->pol, pi, pk);
+        n++;
+    }
+    if (want)
+        bp->files[file].pf_end = page + n;   /* the next miss of this run lands here */
+    pthread_mutex_unlock(&bp->mu);
+
+    cnt_add(&my_stripe(bp)->misses, 1);
+    if (n > 1)
+        cnt_add(&bp->pf_issued, n - 1);
+    struct iovec iov[1 + PF_MAX_WINDOW];
+    for (uint32_t k = 0; k < n; k++)
+        iov[k] = (struct iovec){fr[k]->data, bp->page_size};
+    size_t ps = bp->page_size;
+    int fd = bp->files[file].fd;
+    ssize_t got;
+    do {
+        got = preadv(fd, iov, (int)n, (off_t)(page * ps));
+    } while (got < 0 && errno == EINTR);
+    size_t g = got < 0 ? 0 : (size_t)got;
+    int io_ok[1 + PF_MAX_WINDOW];
+    for (uint32_t k = 0; k < n; k++) {
+        size_t have = g > ps * k ? g - ps * k : 0;
+        io_ok[k] = 1;
+        /* a short read (EOF, partial tail page, or just short): finish this
+         * page alone; pread_full zero-fills what lies beyond EOF */
+        if (have < ps &&
+            pread_full(fd, fr[k]->data + have, ps - have, (off_t)((page + k) * ps + have)) != 0)
+            io_ok[k] = 0;
+    }
+    cnt_add(&bp->reads, n);
+    rm_status_t res = io_ok[0] ? RM_OK : RM_EIO;
+    uint32_t bad_mask_first = 0;
+    /* verify and publish; failures go back to the free list */
+    int need_lock = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        int ok = io_ok[k] && page_valid(fr[k]->data, ps, page + k);
+        if (!ok) {
+            need_lock = 1;
+            if (k == 0)
+                bad_mask_first = 1;
+            continue;
+        }
+        uint64_t ns = 0;
+        if (k == 0)
+            ns |= (mode == RM_BUFPOOL_SHARED ? 1 : ST_X);
+        else
+            ns |= ST_PREFETCHED | ST_REF;   /* one clock pass of grace to be used */
+        atomic_store_explicit(&fr[k]->state, ns, memory_order_release);
+    }
+    if (need_lock) {
+        pthread_mutex_lock(&bp->mu);
+        for (uint32_t k = 0; k < n; k++) {
+            uint64_t s = atomic_load_explicit(&fr[k]->state, memory_order_relaxed);
+            if (!(s & ST_LOADING))
+                continue;
+            if (k == 0 && res == RM_OK)
+                record_corrupt_locked(bp, file, page);
+            abandon_load_locked(bp, fr[k]);
+        }
+        pthread_mutex_unlock(&bp->mu);
+    }
+    if (bad_mask_first)
+        return res == RM_OK ? RM_ECORRUPT : res;
+    if (mode == RM_BUFPOOL_EXCLUSIVE) {
+        bp_file_t *fl = &bp->files[file];
+        uint64_t lp = atomic_load_explicit(&fl->logical_pages, memory_order_relaxed);
+        while (page + 1 > lp &&
+               !atomic_compare_exchange_weak_explicit(&fl->logical_pages, &lp, page + 1,
+                                                      memory_order_relaxed, memory_order_relaxed))
+            ;
+    }
+    *out = fr[0];
+    return RM_OK;
+}
+
+rm_status_t
+rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_mode_t mode,
+               rm_bufpool_frame_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!bp || !out || page_no > RM_BUFPOOL_MAX_PAGE_NO ||
+        file_id >= atomic_load_explicit(&bp->nfiles, memory_order_acquire) ||
+        (mode != RM_BUFPOOL_SHARED && mode != RM_BUFPOOL_EXCLUSIVE))
+        return RM_EINVAL;
+    uint64_t key = mkkey(file_id, page_no);
+    int noted = 0;
+    for (unsigned spins = 0;; spins++) {
+        rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_acquire);
+        uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, bp);
+        if (RM_LIKELY(idx != RM_BP_NIL)) {
+            rm_bufpool_frame_t *f = frame_at(bp, idx);
+            int r = try_pin(bp, f, key, mode);
+            if (RM_LIKELY(r == 1)) {
+                cnt_add(&my_stripe(bp)->hits, 1);
+                if (mode == RM_BUFPOOL_EXCLUSIVE) {
+                    bp_file_t *fl = &bp->files[file_id];
+                    if (page_no + 1 > atomic_load_explicit(&fl->logical_pages, memory_order_relaxed)) {
+                        uint64_t lp = atomic_load_explicit(&fl->logical_pages, memory_order_relaxed);
+                        while (page_no + 1 > lp &&
+                               !atomic_compare_exchange_weak_explicit(&fl->logical_pages, &lp, page_no + 1,
+                                                                      memory_order_relaxed,
+                                                                      memory_order_relaxed))
+                            ;
+                    }
+                }
+                *out = f;
+                return RM_OK;
+            }
+            if (r < 0) {
+                sched_yield();
+                continue;
+            }
+            uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+            if ((s & ST_LOADING) && atomic_load_explicit(&f->key, memory_order_relaxed) == key) {
+                sched_yield();   /* someone is reading this page right now */
+                continue;
+            }
+        }
+        int retry;
+        rm_status_t st = pin_slow(bp, file_id, page_no, mode, out, &retry, &noted);
+        if (!retry)
+            return st;
+        if (spins > 64)
+            sched_yield();
+    }
+}
+
+/* ---- flushing --------------------------------------------------------------------------- */
+
+/*
+ * Write dirty frames in [from, to) in batches of DW_MAX. `wait_latched`: wait
+ * for exclusive latches (checkpoint) instead of skipping. `max_pages` bounds
+ * the work (0 = no bound). Returns RM_OK or RM_EIO (failed pages stay dirty).
+ */
+static rm_status_t
+flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint32_t max_pages,
+            uint32_t *written)
+{
+    rm_status_t res = RM_OK;
+    uint32_t done = 0;
+    size_t ps = bp->page_size;
+    uint32_t i = from;
+    pthread_mutex_lock(&bp->io_mu);
+    while (i < to && (!max_pages || done < max_pages)) {
+        rm_bufpool_frame_t *fr[DW_MAX];
+        uint32_t files[DW_MAX];
+        uint64_t pages[DW_MAX];
+        uint32_t n = 0;
+        int flush_now = 0;
+        for (; i < to && n < DW_MAX && !flush_now; i++) {
+            rm_bufpool_frame_t *f = frame_at(bp, i);
+            uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+            for (;;) {
+                if (!(s & ST_DIRTY) || (s & (ST_INVALID | ST_WRITING)))
+                    break;
+                if (s & ST_X) {
+                    if (!wait_latched)
+                        break;
+                    if (n) {
+                        /* the batch buffer holds images: write them before
+                         * letting go of io_mu, then come back to this frame */
+                        flush_now = 1;
+                        i--;
+                        break;
+                    }
+                    pthread_mutex_unlock(&bp->io_mu);
+                    sched_yield();
+                    pthread_mutex_lock(&bp->io_mu);
+                    s = atomic_load_explicit(&f->state, memory_order_relaxed);
+                    continue;
+                }
+                uint64_t ns = ((s + 1) | ST_WRITING) & ~ST_DIRTY;
+                if (atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_acquire,
+                                                          memory_order_relaxed)) {
+                    uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
+                    unsigned char *img = bp->batch + ps * (n + 1);
+                    memcpy(img, f->data, ps);
+                    atomic_fetch_sub_explicit(&f->state, 1, memory_order_release);
+                    files[n] = (uint32_t)(key >> 40);
+                    pages[n] = key & RM_BUFPOOL_MAX_PAGE_NO;
+                    page_stamp(img, ps, pages[n]);
+                    fr[n++] = f;
+                    break;
+                }
+            }
+        }
+        if (!n)
+            continue;
+        rm_status_t st = write_batch_locked(bp, files, pages, n);
+        for (uint32_t k = 0; k < n; k++) {
+            if (st != RM_OK)
+                atomic_fetch_or_explicit(&fr[k]->state, ST_DIRTY, memory_order_relaxed);
+            atomic_fetch_and_explicit(&fr[k]->state, ~ST_WRITING, memory_order_release);
+        }
+        if (st != RM_OK)
+            res = st;
+        done += n;
+    }
+    pthread_mutex_unlock(&bp->io_mu);
+    if (written)
+        *written = done;
+    return res;
+}
+
+rm_status_t
+rm_bufpool_checkpoint(rm_bufpool_t *bp)
+{
+    if (!bp)
+        return RM_EINVAL;
+    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_acquire);
+    pthread_mutex_lock(&bp->mu);
+    uint32_t mapped = bp->mapped;
+    pthread_mutex_unlock(&bp->mu);
+    rm_status_t st = flush_range(bp, 0, n > mapped ? n : mapped, 1, 0, NULL);
+    /* an eviction that claimed a dirty page before we looked finishes under mu */
+    pthread_mutex_lock(&bp->mu);
+    pthread_mutex_unlock(&bp->mu);
+    return st;
+}
+
+/* Evict up to `want` pages, coldest first. Requires mu. */
+static rm_status_t
+evict_some_locked(rm_bufpool_t *bp, uint64_t want, uint64_t *evicted, int release)
+{
+    uint64_t n = 0;
+    rm_status_t st = RM_OK;
+    while (n < want) {
+        uint32_t v = rm__bp_earc_evict(bp->pol);
+        if (v == RM_BP_NIL)
+            break;
+        rm_bufpool_frame_t *f = frame_at(bp, v);
+        st = finish_evict_locked(bp, f, 0);
+        if (st != RM_OK)
+            break;
+        if (release)
+            release_frame_memory(bp, f);
+        if (v < bp->limit)
+            free_push_locked(bp, v);
+        n++;
+    }
+    if (evicted)
+        *evicted = n;
+    return st;
+}
+
+static uint64_t
+reserve_target(rm_bufpool_t *bp)
+{
+    unsigned b = atomic_load_explicit(&bp->boost, memory_order_relaxed);
+    uint64_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    if (b == 0)
+        return 0;
+    if (b >= RM_BUFPOOL_BOOST_MAX)
+        return n / 10;
+    return (uint64_t)((double)n * 0.01 * (1.0 + b / 100.0));
+}
+
+static void *
+writer_main(void *arg)
+{
+    rm_bufpool_t *bp = arg;
+    pthread_mutex_lock(&bp->wmu);
+    while (!bp->writer_stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)bp->interval_ms * 1000000ull;
+        ts.tv_sec += (time_t)(ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        pthread_cond_timedwait(&bp->wcv, &bp->wmu, &ts);
+        if (bp->writer_stop)
+            break;
+        pthread_mutex_unlock(&bp->wmu);
+
+        /* a slice of the pool per tick, at most 256 pages */
+        uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_acquire);
+        uint32_t from = bp->writer_hand < n ? bp->writer_hand : 0;
+        uint32_t to = from + 8192 < n ? from + 8192 : n;
+        (void)flush_range(bp, from, to, 0, 256, NULL);
+        bp->writer_hand = to >= n ? 0 : to;
+
+        uint64_t target = reserve_target(bp);
+        if (target) {
+            pthread_mutex_lock(&bp->mu);
+            uint64_t nf = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
+            if (nf < target) {
+                uint64_t want = target - nf;
+                (void)evict_some_locked(bp, want > 256 ? 256 : want, NULL, 0);
+            }
+            pthread_mutex_unlock(&bp->mu);
+        }
+        pthread_mutex_lock(&bp->wmu);
+    }
+    pthread_mutex_unlock(&bp->wmu);
+    return NULL;
+}
+
+rm_status_t
+rm_bufpool_writer_start(rm_bufpool_t *bp)
+{
+    if (!bp)
+        return RM_EINVAL;
+    rm_status_t st = RM_OK;
+    pthread_mutex_lock(&bp->wmu);
+    if (!bp->writer_running) {
+        bp->writer_stop = 0;
+        if (pthread_create(&bp->writer, NULL, writer_main, bp) != 0)
+            st = RM_ENOMEM;
+        else
+            bp->writer_running = 1;
+    }
+    pthread_mutex_unlock(&bp->wmu);
+    return st;
+}
+
+void
+rm_bufpool_writer_stop(rm_bufpool_t *bp)
+{
+    if (!bp)
+        return;
+    pthread_mutex_lock(&bp->wmu);
+    if (!bp->writer_running) {
+        pthread_mutex_unlock(&bp->wmu);
+        return;
+    }
+    bp->writer_stop = 1;
+    pthread_cond_broadcast(&bp->wcv);
+    pthread_mutex_unlock(&bp->wmu);
+    pthread_join(bp->writer, NULL);
+    pthread_mutex_lock(&bp->wmu);
+    bp->writer_running = 0;
+    pthread_mutex_unlock(&bp->wmu);
+}
+
+/* ---- create / destroy -------------------------------------------------------------------- */
+
+void
+rm_bufpool_config_default(rm_bufpool_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->num_frames = 1024;
+    c->page_size = RM_BUFPOOL_PAGE_SIZE_DEFAULT;
+    c->writer_interval_ms = 100;
+    c->durable = 1;
+    c->start_writer = 1;
+}
+
+static uint64_t
+used_frames(rm_bufpool_t *bp)
+{
+    uint64_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    uint64_t f = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
+    return f < n ? n - f : 0;
+}
+
+static void
+report_usage(void *ctx, rm_component_usage_t *out)
+{
+    rm_bufpool_t *bp = ctx;
+    out->used_bytes = used_frames(bp) * bp->page_size;
+    uint64_t held = 0;
+    /* extents only grow under mu; a racy read of the count is fine for a report */
+    for (uint32_t i = 0; i < __atomic_load_n(&bp->nextents, __ATOMIC_ACQUIRE); i++)
+        held += bp->extents[i].bytes;
+    out->held_bytes = held > out->used_bytes ? held : out->used_bytes;
+}
+
+static void
+destroy_memory(rm_bufpool_t *bp)
+{
+    const rm_pagesrc_t *src = bp->src;
+    rm__bp_earc_destroy(bp->pol);
+    for (uint32_t i = 0; i < bp->nextents; i++)
+        rm__bp_mem_free(src, bp->extents[i].addr, bp->extents[i].bytes);
+    if (bp->seg) {
+        for (uint32_t s = 0; s < MAX_SEGS; s++)
+            if (bp->seg[s])
+                rm__bp_mem_free(src, bp->seg[s], SEG_SIZE * sizeof(rm_bufpool_frame_t));
+        rm__bp_mem_free(src, bp->seg, bp->seg_bytes);
+    }
+    rm__bp_ptab_destroy(atomic_load_explicit(&bp->ptab, memory_order_relaxed), src);
+    while (bp->retired) {
+        rm__bp_ptab_t *n = bp->retired->retired_next;
+        rm__bp_ptab_destroy(bp->retired, src);
+        bp->retired = n;
+    }
+    rm__bp_mem_free(src, bp->freelist, bp->freelist_bytes);
+    rm__bp_mem_free(src, bp->batch, bp->batch_bytes);
+}
+
+rm_status_t
+rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
+{
+    if (!cfg || !out || !cfg->dir || !*cfg->dir || cfg->num_frames < 8 ||
+        cfg->num_frames > (size_t)MAX_SEGS * SEG_SIZE)
+        return RM_EINVAL;
+    size_t ps = cfg->page_size ? cfg->page_size : RM_BUFPOOL_PAGE_SIZE_DEFAULT;
+    if (!rm__is_pow2(ps) || ps < RM_BUFPOOL_PAGE_SIZE_MIN || ps > RM_BUFPOOL_PAGE_SIZE_MAX)
+        return RM_EINVAL;
+    if (strlen(cfg->dir) >= sizeof(((rm_bufpool_t *)0)->dir))
+        return RM_EINVAL;
+    const rm_pagesrc_t *src = cfg->pagesrc ? cfg->pagesrc : rm_pagesrc_default();
+    rm_status_t st = RM_ENOMEM;
+    rm_bufpool_t *bp = rm__bp_mem_alloc(src, sizeof *bp);
+    if (!bp)
+        return RM_ENOMEM;
+    bp->src = src;
+    strcpy(bp->dir, cfg->dir);
+    bp->page_size = ps;
+    bp->durable = cfg->durable;
+    bp->interval_ms = cfg->writer_interval_ms ? cfg->writer_interval_ms : 100;
+    bp->dw_fd = -1;
+    bp->last_corrupt_file = -1;
+    for (uint32_t i = 0; i < RM_BUFPOOL_MAX_FILES; i++)
+        bp->files[i].fd = -1;
+    pthread_mutex_init(&bp->mu, NULL);
+    pthread_mutex_init(&bp->io_mu, NULL);
+    pthread_mutex_init(&bp->wmu, NULL);
+    pthread_cond_init(&bp->wcv, NULL);
+
+    bp->batch_bytes = ps * (DW_MAX + 1);
+    bp->batch = rm__bp_mem_alloc(src, bp->batch_bytes);
+    bp->seg_bytes = MAX_SEGS * sizeof(rm_bufpool_frame_t *);
+    bp->seg = rm__bp_mem_alloc(src, bp->seg_bytes);
+    if (!bp->batch || !bp->seg)
+        goto fail;
+    uint32_t nf = (uint32_t)cfg->num_frames;
+    if (rm__bp_earc_create(nf, nf, &pool_ops, bp, src, &bp->pol) != RM_OK)
+        goto fail;
+    bp->limit = UINT32_MAX;
+    if ((st = map_frames_locked(bp, nf)) != RM_OK || (st = ptab_ensure_locked(bp, nf)) != RM_OK)
+        goto fail;
+    for (uint32_t i = nf; i-- > 0;)
+        free_push_locked(bp, i);
+    atomic_store_explicit(&bp->nframes, nf, memory_order_release);
+
+    st = RM_EIO;
+    if (mkdir(bp->dir, 0755) != 0 && errno != EEXIST)
+        goto fail;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/rustymem.dw", bp->dir);
+    bp->dw_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (bp->dw_fd < 0)
+        goto fail;
+    if ((st = dw_recover(bp)) != RM_OK)
+        goto fail;
+    if ((st = rm_stats_register("buffer_pool", report_usage, bp, &bp->stats_handle)) != RM_OK)
+        goto fail;
+    if (cfg->start_writer && (st = rm_bufpool_writer_start(bp)) != RM_OK)
+        goto fail_stats;
+    *out = bp;
+    return RM_OK;
+
+fail_stats:
+    rm_stats_unregister(bp->stats_handle);
+fail:
+    if (bp->dw_fd >= 0)
+        close(bp->dw_fd);
+    destroy_memory(bp);
+    pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->io_mu);
+    pthread_mutex_destroy(&bp->wmu);
+    pthread_cond_destroy(&bp->wcv);
+    rm__bp_mem_free(src, bp, sizeof *bp);
+    return st;
+}
+
+rm_status_t
+rm_bufpool_destroy(rm_bufpool_t *bp)
+{
+    if (!bp)
+        return RM_OK;
+    rm_bufpool_writer_stop(bp);
+    rm_status_t st = rm_bufpool_checkpoint(bp);
+    if (st == RM_OK && bp->dw_fd >= 0 && ftruncate(bp->dw_fd, 0) == 0 && bp->durable)
+        (void)fdatasync(bp->dw_fd);   /* clean close: nothing left to repair */
+    rm_stats_unregister(bp->stats_handle);
+    for (uint32_t i = 0; i < RM_BUFPOOL_MAX_FILES; i++)
+        if (bp->files[i].fd >= 0)
+            close(bp->files[i].fd);
+    if (bp->dw_fd >= 0)
+        close(bp->dw_fd);
+    const rm_pagesrc_t *src = bp->src;
+    destroy_memory(bp);
+    pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->io_mu);
+    pthread_mutex_destroy(&bp->wmu);
+    pthread_cond_destroy(&bp->wcv);
+    rm__bp_mem_free(src, bp, sizeof *bp);
+    return st;
+}
+
+rm_status_t
+rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
+{
+    if (!bp || !name || !file_id || !*name || strchr(name, '/') ||
+        strlen(name) >= RM_BUFPOOL_NAME_MAX || strcmp(name, "rustymem.dw") == 0 ||
+        strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return RM_EINVAL;
+    pthread_mutex_lock(&bp->mu);
+    uint32_t n = atomic_load_explicit(&bp->nfiles, memory_order_relaxed);
+    for (uint32_t i = 0; i < n; i++) {
+        if (strcmp(bp->files[i].name, name) == 0) {
+            *file_id = i;
+            pthread_mutex_unlock(&bp->mu);
+            return RM_OK;
+        }
+    }
+    rm_status_t st = RM_ELIMIT;
+    if (n == RM_BUFPOOL_MAX_FILES)
+        goto out;
+    char path[PATH_MAX];
+    snprintf(path, sizeof path, "%s/%s", bp->dir, name);
+    st = RM_EIO;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        goto out;
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        close(fd);
+        goto out;
+    }
+    bp_file_t *f = &bp->files[n];
+    memset(f, 0, sizeof *f);
+    f->fd = fd;
+    strcpy(f->name, name);
+    uint64_t pages = (uint64_t)sb.st_size / bp->page_size;
+    atomic_init(&f->disk_pages, pages);
+    atomic_init(&f->logical_pages, pages);
+    atomic_store_explicit(&bp->nfiles, n + 1, memory_order_release);
+    *file_id = n;
+    st = RM_OK;
+out:
+    pthread_mutex_unlock(&bp->mu);
+    return st;
+}
+
+rm_status_t
+rm_bufpool_file_pages(rm_bufpool_t *bp, uint32_t file_id, uint64_t *pages)
+{
+    if (!bp || !pages || file_id >= atomic_load_explicit(&bp->nfiles, memory_order_acquire))
+        return RM_EINVAL;
+    bp_file_t *f = &bp->files[file_id];
+    uint64_t d = atomic_load_explicit(&f->disk_pages, memory_order_relaxed);
+    uint64_t l = atomic_load_explicit(&f->logical_pages, memory_order_relaxed);
+    *pages = d > l ? d : l;
+    return RM_OK;
+}
+
+size_t
+rm_bufpool_usable_bytes(const rm_bufpool_t *bp)
+{
+    return bp->page_size - RM_BUFPOOL_TRAILER_BYTES;
+}
+
+size_t
+rm_bufpool_page_size(const rm_bufpool_t *bp)
+{
+    return bp->page_size;
+}
+
+/* ---- resize, boost, emergency eviction ------------------------------------------------------ */
+
+static rm_status_t
+shrink_locked(rm_bufpool_t *bp, uint32_t target)
+{
+    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    bp->limit = target;
+    /* free frames above the target leave the free list at once */
+    uint32_t nf = atomic_load_explicit(&bp->nfree, memory_order_relaxed), w = 0;
+    for (uint32_t i = 0; i < nf; i++) {
+        if (bp->freelist[i] < target)
+            bp->freelist[w++] = bp->freelist[i];
+        else
+            release_frame_memory(bp, frame_at(bp, bp->freelist[i]));
+    }
+    atomic_store_explicit(&bp->nfree, w, memory_order_relaxed);
+    rm_status_t st = RM_OK;
+    while (n > target) {
+        uint32_t idx = n - 1;
+        rm_bufpool_frame_t *f = frame_at(bp, idx);
+        uint64_t deadline = rm__now_ns() + 2000000000ull;
+        for (;;) {
+            if (atomic_load_explicit(&f->key, memory_order_relaxed) == KEY_NONE &&
+                !rm__bp_earc_contains(bp->pol, idx) &&
+                (atomic_load_explicit(&f->state, memory_order_relaxed) & ST_LOADING) == 0)
+                break;   /* already free */
+            if (pol_try_claim(bp, idx)) {
+                st = finish_evict_locked(bp, f, 1);
+                if (st == RM_OK)
+                    release_frame_memory(bp, f);
+                break;
+            }
+            if (rm__now_ns() > deadline) {
+                st = RM_EBUSY;
+                break;
+            }
+            /* pinned, latched, loading or being written: let it finish */
+            pthread_mutex_unlock(&bp->mu);
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+            pthread_mutex_lock(&bp->mu);
+        }
+        if (st != RM_OK)
+            break;
+        n--;
+        atomic_store_explicit(&bp->nframes, n, memory_order_release);
+    }
+    /* frames the policy evicted for us during the waits (≥ n) are out; those
+     * in [n, limit) that are free must come back to the free list */
+    bp->limit = UINT32_MAX;
+    if (n > target) {
+        /* stopped early: frames in [target, n) that a miss freed and did not reuse */
+        for (uint32_t i = target; i < n; i++) {
+            rm_bufpool_frame_t *f = frame_at(bp, i);
+            if (atomic_load_explicit(&f->key, memory_order_relaxed) == KEY_NONE &&
+                !rm__bp_earc_contains(bp->pol, i)) {
+                int listed = 0;
+                uint32_t k = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
+                for (uint32_t j = 0; j < k && !listed; j++)
+                    listed = bp->freelist[j] == i;
+                if (!listed)
+                    free_push_locked(bp, i);
+            }
+        }
+    }
+    (void)rm__bp_earc_resize(bp->pol, bp->mapped, n);   /* shrinking never allocates */
+    return st;
+}
+
+rm_status_t
+rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
+{
+    if (!bp || num_frames < 8 || num_frames > (size_t)MAX_SEGS * SEG_SIZE)
+        return RM_EINVAL;
+    uint32_t target = (uint32_t)num_frames;
+    rm_status_t st = RM_OK;
+    pthread_mutex_lock(&bp->mu);
+    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    if (target > n) {
+        if ((st = map_frames_locked(bp, target)) != RM_OK)
+            goto out;
+        if ((st = ptab_ensure_locked(bp, target)) != RM_OK)
+            goto out;
+        if ((st = rm__bp_earc_resize(bp->pol, bp->mapped, target)) != RM_OK)
+            goto out;
+        for (uint32_t i = target; i-- > n;) {
+            rm_bufpool_frame_t *f = frame_at(bp, i);
+            atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
+            atomic_store_explicit(&f->state, ST_INVALID, memory_order_relaxed);
+            free_push_locked(bp, i);
+        }
+        atomic_store_explicit(&bp->nframes, target, memory_order_release);
+    } else if (target < n) {
+        st = shrink_locked(bp, target);
+    }
+out:
+    pthread_mutex_unlock(&bp->mu);
+    return st;
+}
+
+rm_status_t
+rm_bufpool_set_eviction_boost(rm_bufpool_t *bp, unsigned pct)
+{
+    if (!bp || pct > 100)
+        return RM_EINVAL;
+    atomic_store_explicit(&bp->boost, pct, memory_order_relaxed);
+    pthread_mutex_lock(&bp->wmu);
+    pthread_cond_broadcast(&bp->wcv);
+    pthread_mutex_unlock(&bp->wmu);
+    return RM_OK;
+}
+
+rm_status_t
+rm_bufpool_evict(rm_bufpool_t *bp, double fraction, uint64_t *evicted)
+{
+    if (evicted)
+        *evicted = 0;
+    if (!bp || !(fraction > 0.0) || fraction > 1.0)
+        return RM_EINVAL;
+    pthread_mutex_lock(&bp->mu);
+    uint64_t want = (uint64_t)((double)used_frames(bp) * fraction + 0.5);
+    rm_status_t st = evict_some_locked(bp, want, evicted, 1);
+    pthread_mutex_unlock(&bp->mu);
+    return st;
+}
+
+/* ---- stats ------------------------------------------------------------------------------------ */
+
+rm_bufpool_advice_t
+rm_bufpool_advise(double hit_ratio, double utilization, uint64_t frames, uint64_t *recommended)
+{
+    rm_bufpool_advice_t a = RM_BUFPOOL_KEEP;
+    uint64_t r = frames;
+    if (hit_ratio < 0.85 && utilization > 0.90) {
+        a = RM_BUFPOOL_GROW;
+        r = frames + frames / 4;
+    } else if (hit_ratio > 0.95) {
+        a = RM_BUFPOOL_SHRINK;
+        r = frames - frames / 4;
+        if (r < 8)
+            r = 8;
+    }
+    if (recommended)
+        *recommended = r;
+    return a;
+}
+
+rm_status_t
+rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
+{
+    if (!bp || !out)
+        return RM_EINVAL;
+    memset(out, 0, sizeof *out);
+    for (int i = 0; i < STRIPES; i++) {
+        out->hits += atomic_load_explicit(&bp->stripes[i].hits, memory_order_relaxed);
+        out->misses += atomic_load_explicit(&bp->stripes[i].misses, memory_order_relaxed);
+        out->prefetch_used += atomic_load_explicit(&bp->stripes[i].pf_used, memory_order_relaxed);
+    }
+    out->page_size = bp->page_size;
+    out->reads = atomic_load_explicit(&bp->reads, memory_order_relaxed);
+    out->writes = atomic_load_explicit(&bp->writes, memory_order_relaxed);
+    out->evictions = atomic_load_explicit(&bp->evictions, memory_order_relaxed);
+    out->prefetch_issued = atomic_load_explicit(&bp->pf_issued, memory_order_relaxed);
+    out->prefetch_wasted = atomic_load_explicit(&bp->pf_wasted, memory_order_relaxed);
+    out->checksum_failures = atomic_load_explicit(&bp->checksum_failures, memory_order_relaxed);
+    out->flushes = atomic_load_explicit(&bp->flushes, memory_order_relaxed);
+    out->torn_pages_repaired = bp->torn_repaired;
+    out->eviction_boost_pct = atomic_load_explicit(&bp->boost, memory_order_relaxed);
+
+    pthread_mutex_lock(&bp->mu);
+    out->total_frames = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    out->used_frames = used_frames(bp);
+    for (uint32_t i = 0; i < out->total_frames; i++) {
+        uint64_t s = atomic_load_explicit(&frame_at(bp, i)->state, memory_order_relaxed);
+        if (s & ST_INVALID)
+            continue;
+        out->dirty += (s & ST_DIRTY) != 0;
+        out->pinned += (s & (ST_PIN_MASK | ST_X)) != 0;
+    }
+    rm__bp_earc_stats_t es;
+    rm__bp_earc_stats(bp->pol, &es);
+    out->last_corrupt_file = bp->last_corrupt_file;
+    out->last_corrupt_page = bp->last_corrupt_page;
+    if (bp->last_corrupt_file >= 0)
+        memcpy(out->last_corrupt_name, bp->files[bp->last_corrupt_file].name, RM_BUFPOOL_NAME_MAX);
+    for (uint32_t i = 0; i < bp->nextents; i++)
+        out->held_bytes += bp->extents[i].bytes;
+    out->held_bytes += rm__bp_earc_bytes(bp->pol);
+    pthread_mutex_unlock(&bp->mu);
+
+    out->win_size = es.win;
+    out->t1_size = es.t1;
+    out->t2_size = es.t2;
+    out->b1_size = es.b1;
+    out->b2_size = es.b2;
+    out->arc_p = es.p;
+    out->b1_ghost_hits = es.b1_hits;
+    out->b2_ghost_hits = es.b2_hits;
+    out->admission_rejects = es.rejects;
+    out->utilization = out->total_frames ? (double)out->used_frames / (double)out->total_frames : 0.0;
+    uint64_t acc = out->hits + out->misses;
+    out->hit_ratio = acc ? (double)out->hits / (double)acc : 0.0;
+    out->advice = rm_bufpool_advise(out->hit_ratio, out->utilization, out->total_frames,
+                                    &out->recommended_frames);
+    return RM_OK;
+}

@@ -1,0 +1,1240 @@
+/*
+ * bufpool_arc.c — replacement policies: Enhanced ARC (the pool's), and classic
+ * ARC, LRU, CLOCK and OPT for the trace simulator.
+ *
+ * Design note (docs/adr/0004-buffer-pool-eviction.md has the measurements):
+ *
+ *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
+ *  adaptive bias.
+ *   - The main cache is ARC kept as two clocks, T1 and T2, with ghost LRU
+ *     lists B1 and B2 and the adaptive target p (Bansal & Modha's CAR; p
+ *     adapts at the miss on a ghost, as in ARC). A hit only sets the frame's
+ *     reference bit and bumps its 4-bit frequency — both live in the frame's
+ *     state word and are set by the lock-free pin CAS — so hits never touch
+ *     these lists or take a lock. The T1 hand moves referenced pages to T2;
+ *     the T2 hand gives them a second chance.
+ *   - A new page is staged in a one-page window. When the next miss needs a
+ *     frame, the staged page (the candidate) meets the victim CAR would evict
+ *     and the one with the higher estimated frequency stays; ties keep the
+ *     incumbent. Frequency = a count-min sketch of misses (4 rows, 8-bit
+ *     counters, conservative update, halved every 10·c updates) + the page's
+ *     hits while resident (folded into the sketch when it leaves).
+ *   - An incumbent that wins is aged (its hit count halves) and the hand
+ *     moves past it, so once-hot pages cannot hold the door for ever.
+ *   - Adaptive bias (the ARC idea applied to admission): two small
+ *     direct-mapped ghost tables remember recently refused candidates and
+ *     recently evicted duel losers. A miss on a refused page means the door
+ *     was too strict (bias += 1); a miss on a page evicted to let a candidate
+ *     in means it was too lax (bias −= 1). The bias (0..64) is added to the
+ *     candidate's estimate.
+ *   - Why: ARC's only defence against a loop larger than the cache and
+ *     against one-hit pages is T1/B1 balancing, which still admits every new
+ *     page. The duel keeps a stable subset of a loop, keeps scans out of T2
+ *     and approximates LFU on skewed traffic; the bias gives recency back when
+ *     the hot set moves. Measured effect: docs/adr/0004.
+ *   - Pinned pages: try_claim fails, the hand treats the page as referenced.
+ *
+ *  The simulator drives the same code with the reference and frequency bits
+ *  kept in plain arrays, so the hit ratios it reports are the pool's.
+ */
+#include "bufpool_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- memory ------------------------------------------------------------------ */
+
+void *
+rm__bp_mem_alloc(const rm_pagesrc_t *src, size_t bytes)
+{
+    if (!src)
+        src = rm_pagesrc_default();
+    size_t ps = rm_page_size();
+    if (bytes == 0)
+        bytes = 1;
+    bytes = rm__align_up(bytes, ps);
+    void *p = src->methods->map(src->ctx, bytes, ps, -1, 0, NULL);
+    return p;
+}
+
+void
+rm__bp_mem_free(const rm_pagesrc_t *src, void *p, size_t bytes)
+{
+    if (!p)
+        return;
+    if (!src)
+        src = rm_pagesrc_default();
+    if (bytes == 0)
+        bytes = 1;
+    src->methods->unmap(src->ctx, p, rm__align_up(bytes, rm_page_size()));
+}
+
+/* ---- map ----------------------------------------------------------------------- */
+
+rm_status_t
+rm__bp_map_init(rm__bp_map_t *m, size_t max_entries, const rm_pagesrc_t *src)
+{
+    size_t cap = 16;
+    while (cap < max_entries * 2 + 2)
+        cap <<= 1;
+    memset(m, 0, sizeof *m);
+    m->src = src;
+    m->bytes = cap * (sizeof(uint64_t) + sizeof(uint32_t));
+    void *mem = rm__bp_mem_alloc(src, m->bytes);
+    if (!mem)
+        return RM_ENOMEM;
+    m->keys = mem;
+    m->vals = (uint32_t *)(m->keys + cap);
+    memset(m->keys, 0xff, cap * sizeof(uint64_t));
+    m->mask = cap - 1;
+    return RM_OK;
+}
+
+void
+rm__bp_map_fini(rm__bp_map_t *m)
+{
+    rm__bp_mem_free(m->src, m->keys, m->bytes);
+    memset(m, 0, sizeof *m);
+}
+
+uint32_t
+rm__bp_map_get(const rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = (size_t)rm__bp_mix64(key) & m->mask;
+    for (;;) {
+        uint64_t k = m->keys[i];
+        if (k == key)
+            return m->vals[i];
+        if (k == RM_BP_MAP_EMPTY)
+            return RM_BP_NIL;
+        i = (i + 1) & m->mask;
+    }
+}
+
+void
+rm__bp_map_put(rm__bp_map_t *m, uint64_t key, uint32_t val)
+{
+    size_t i = (size_t)rm__bp_mix64(key) & m->mask;
+    while (m->keys[i] != RM_BP_MAP_EMPTY) {
+        if (m->keys[i] == key) {
+            m->vals[i] = val;
+            return;
+        }
+        i = (i + 1) & m->mask;
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->count++;
+}
+
+void
+rm__bp_map_del(rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = (size_t)rm__bp_mix64(key) & m->mask;
+    for (;;) {
+        if (m->keys[i] == RM_BP_MAP_EMPTY)
+            return;
+        if (m->keys[i] == key)
+            break;
+        i = (i + 1) & m->mask;
+    }
+    /* backward-shift deletion: no tombstones */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & m->mask;
+        if (m->keys[j] == RM_BP_MAP_EMPTY)
+            break;
+        size_t k = (size_t)rm__bp_mix64(m->keys[j]) & m->mask;
+        /* can the entry at j move to i? yes unless its home lies in (i, j] */
+        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
+        if (in_range)
+            continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        i = j;
+    }
+    m->keys[i] = RM_BP_MAP_EMPTY;
+    m->count--;
+}
+
+/* ---- Enhanced ARC ---------------------------------------------------------------- */
+
+typedef struct dlist {
+    uint32_t head;   /* oldest (LRU / clock hand); RM_BP_NIL when empty */
+    uint32_t size;
+} dlist_t;
+
+struct rm__bp_earc {
+    const rm__bp_policy_ops_t *ops;
+    void *ctx;
+    const rm_pagesrc_t *src;
+
+    uint32_t nslots;    /* slot index bound */
+    uint32_t c;         /* capacity, pages */
+    uint32_t w;         /* window target, pages */
+    uint32_t m;         /* main target = c − w */
+    uint32_t p;         /* ARC target for T1, 0..m */
+
+    /* per slot (resident pages) */
+    uint32_t *prev, *next;
+    uint8_t *list;
+    uint64_t *key;
+    size_t slot_bytes;
+    int bias;           /* admission bias added to a candidate's frequency, 0..BIAS_MAX */
+    uint64_t *rg_rej;   /* regret ghosts: keys of recently rejected candidates (direct-mapped) */
+    uint64_t *rg_vic;   /* keys of recent victims evicted to admit a candidate */
+    size_t rg_mask;
+
+    dlist_t L[4];       /* index RM_BP_L_WIN, T1, T2 */
+
+    /* ghosts: node pool of gcap nodes, lists B1 and B2, map key → node */
+    uint32_t gcap;
+    uint32_t *gprev, *gnext;
+    uint8_t *glist;
+    uint64_t *gkey;
+    uint32_t gfree;     /* free-node stack through gnext */
+    size_t ghost_bytes;
+    dlist_t B[2];       /* 0 = B1, 1 = B2 */
+    rm__bp_map_t gmap;
+
+    /* frequency sketch */
+    uint8_t *cm;        /* 4 rows × (cm_mask + 1) counters */
+    size_t cm_mask;
+    size_t cm_bytes;
+    uint64_t cm_adds, cm_sample;
+
+    uint64_t b1_hits, b2_hits, rejects;
+};
+
+#define CM_ROWS 4
+#define FREQ_MAX 15
+#define WINDOW_DIV 100000   /* window = c / WINDOW_DIV, at least 1 page (measured best: 1) */
+#define RG_DIV 16           /* regret ghosts: c / RG_DIV slots each, at least 16 */
+#define BIAS_MAX 64         /* admission bias bound */
+#define BIAS_UP 1
+#define BIAS_DOWN 1
+
+/* Generic circular doubly linked list over index arrays. */
+static void
+dl_push_tail(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
+{
+    if (l->head == RM_BP_NIL) {
+        prev[i] = next[i] = i;
+        l->head = i;
+    } else {
+        uint32_t h = l->head, t = prev[h];
+        next[t] = i;
+        prev[i] = t;
+        next[i] = h;
+        prev[h] = i;
+    }
+    l->size++;
+}
+
+static void
+dl_unlink(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
+{
+    if (next[i] == i) {
+        l->head = RM_BP_NIL;
+    } else {
+        next[prev[i]] = next[i];
+        prev[next[i]] = prev[i];
+        if (l->head == i)
+            l->head = next[i];
+    }
+    prev[i] = next[i] = RM_BP_NIL;
+    l->size--;
+}
+
+static size_t
+cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
+{
+    uint64_t h = rm__bp_mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(row + 1));
+    return (size_t)row * (e->cm_mask + 1) + ((size_t)h & e->cm_mask);
+}
+
+static unsigned
+cm_estimate(const rm__bp_earc_t *e, uint64_t key)
+{
+    unsigned m = 255;
+    for (int r = 0; r < CM_ROWS; r++) {
+        unsigned v = e->cm[cm_idx(e, key, r)];
+        if (v < m)
+            m = v;
+    }
+    return m;
+}
+
+static void
+earc_age(rm__bp_earc_t *e)
+{
+    size_t n = (e->cm_mask + 1) * CM_ROWS;
+    for (size_t i = 0; i < n; i++)
+        e->cm[i] >>= 1;
+    for (int l = RM_BP_L_WIN; l <= RM_BP_L_T2; l++) {
+        uint32_t s = e->L[l].head;
+        for (uint32_t k = 0; k < e->L[l].size; k++, s = e->next[s])
+            e->ops->age(e->ctx, s);
+    }
+    e->cm_adds = 0;
+}
+
+static void
+cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
+{
+    if (n == 0)
+        return;
+    /* conservative update: raise only the counters at the minimum */
+    unsigned est = cm_estimate(e, key);
+    unsigned target = est + n > 255 ? 255 : est + n;
+    for (int r = 0; r < CM_ROWS; r++) {
+        uint8_t *c = &e->cm[cm_idx(e, key, r)];
+        if (*c < target)
+            *c = (uint8_t)target;
+    }
+    e->cm_adds += n;
+    if (e->cm_adds >= e->cm_sample)
+        earc_age(e);
+}
+
+static unsigned
+earc_freq(const rm__bp_earc_t *e, uint32_t slot)
+{
+    return cm_estimate(e, e->key[slot]) + e->ops->freq(e->ctx, slot);
+}
+
+static void
+earc_params(rm__bp_earc_t *e)
+{
+    e->w = e->c / WINDOW_DIV;
+    if (e->w < 1)
+        e->w = 1;
+    e->m = e->c - e->w;
+    if (e->p > e->m)
+        e->p = e->m;
+    e->cm_sample = (uint64_t)e->c * 10;
+}
+
+static void
+ghost_free_all(rm__bp_earc_t *e)
+{
+    rm__bp_mem_free(e->src, e->gprev, e->ghost_bytes);
+    rm__bp_map_fini(&e->gmap);
+    rm__bp_mem_free(e->src, e->cm, e->cm_bytes);
+    e->gprev = NULL;
+    e->cm = NULL;
+}
+
+/* Allocate ghost and sketch structures for capacity c (old ones untouched on failure). */
+static size_t
+rg_slots(uint32_t c)
+{
+    size_t n = 16;
+    while (n < (size_t)c / RG_DIV)
+        n <<= 1;
+    return n;
+}
+
+static rm_status_t
+ghost_alloc(rm__bp_earc_t *e, uint32_t c, uint32_t **gprev, rm__bp_map_t *gmap, uint8_t **cm,
+            size_t *cm_mask, size_t *ghost_bytes, size_t *cm_bytes)
+{
+    uint32_t gcap = 2 * c + 2;
+    *ghost_bytes = (size_t)gcap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1) + 8 +
+                   2 * rg_slots(c) * sizeof(uint64_t);
+    *gprev = rm__bp_mem_alloc(e->src, *ghost_bytes);
+    if (!*gprev)
+        return RM_ENOMEM;
+    if (rm__bp_map_init(gmap, gcap, e->src) != RM_OK) {
+        rm__bp_mem_free(e->src, *gprev, *ghost_bytes);
+        return RM_ENOMEM;
+    }
+    size_t width = 64;
+    while (width < (size_t)c * 4)
+        width <<= 1;
+    *cm_bytes = width * CM_ROWS;
+    *cm = rm__bp_mem_alloc(e->src, *cm_bytes);
+    if (!*cm) {
+        rm__bp_map_fini(gmap);
+        rm__bp_mem_free(e->src, *gprev, *ghost_bytes);
+        return RM_ENOMEM;
+    }
+    *cm_mask = width - 1;
+    return RM_OK;
+}
+
+static void
+ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap, uint8_t *cm,
+              size_t cm_mask, size_t ghost_bytes, size_t cm_bytes)
+{
+    uint32_t gcap = 2 * c + 2;
+    e->gcap = gcap;
+    e->gprev = gprev;
+    e->gnext = gprev + gcap;
+    e->gkey = (uint64_t *)(e->gnext + gcap);
+    e->glist = (uint8_t *)(e->gkey + gcap);
+    e->rg_mask = rg_slots(c) - 1;
+    e->rg_rej = (uint64_t *)rm__align_up((uintptr_t)(e->glist + gcap), 8);
+    e->rg_vic = e->rg_rej + e->rg_mask + 1;
+    memset(e->rg_rej, 0xff, 2 * (e->rg_mask + 1) * sizeof(uint64_t));
+    e->ghost_bytes = ghost_bytes;
+    e->gmap = *gmap;
+    e->cm = cm;
+    e->cm_mask = cm_mask;
+    e->cm_bytes = cm_bytes;
+    e->cm_adds = 0;
+    e->B[0].head = e->B[1].head = RM_BP_NIL;
+    e->B[0].size = e->B[1].size = 0;
+    e->gfree = RM_BP_NIL;
+    for (uint32_t i = gcap; i-- > 0;) {
+        e->gnext[i] = e->gfree;
+        e->glist[i] = RM_BP_L_NONE;
+        e->gfree = i;
+    }
+}
+
+static rm_status_t
+slots_alloc(rm__bp_earc_t *e, uint32_t nslots, uint32_t **prev, size_t *bytes)
+{
+    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1);
+    *prev = rm__bp_mem_alloc(e->src, *bytes);
+    return *prev ? RM_OK : RM_ENOMEM;
+}
+
+static void
+slots_layout(uint32_t nslots, uint32_t *base, uint32_t **prev, uint32_t **next, uint64_t **key,
+             uint8_t **list)
+{
+    *prev = base;
+    *next = base + nslots;
+    *key = (uint64_t *)(base + 2 * (size_t)nslots);
+    *list = (uint8_t *)(*key + nslots);
+}
+
+rm_status_t
+rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t *ops, void *ctx,
+                   const rm_pagesrc_t *src, rm__bp_earc_t **out)
+{
+    if (!ops || !out || capacity < 2 || nslots < capacity)
+        return RM_EINVAL;
+    rm__bp_earc_t *e = rm__bp_mem_alloc(src, sizeof *e);
+    if (!e)
+        return RM_ENOMEM;
+    e->ops = ops;
+    e->ctx = ctx;
+    e->src = src;
+    uint32_t *base;
+    if (slots_alloc(e, nslots, &base, &e->slot_bytes) != RM_OK)
+        goto fail_e;
+    slots_layout(nslots, base, &e->prev, &e->next, &e->key, &e->list);
+    e->nslots = nslots;
+    uint32_t *gprev;
+    rm__bp_map_t gmap;
+    uint8_t *cm;
+    size_t cm_mask, gb, cb;
+    if (ghost_alloc(e, capacity, &gprev, &gmap, &cm, &cm_mask, &gb, &cb) != RM_OK)
+        goto fail_slots;
+    ghost_install(e, capacity, gprev, &gmap, cm, cm_mask, gb, cb);
+    for (int l = 0; l < 4; l++) {
+        e->L[l].head = RM_BP_NIL;
+        e->L[l].size = 0;
+    }
+    e->c = capacity;
+    e->p = 0;
+    earc_params(e);
+    *out = e;
+    return RM_OK;
+
+fail_slots:
+    rm__bp_mem_free(src, base, e->slot_bytes);
+fail_e:
+    rm__bp_mem_free(src, e, sizeof *e);
+    return RM_ENOMEM;
+}
+
+void
+rm__bp_earc_destroy(rm__bp_earc_t *e)
+{
+    if (!e)
+        return;
+    const rm_pagesrc_t *src = e->src;
+    ghost_free_all(e);
+    rm__bp_mem_free(src, e->prev, e->slot_bytes);
+    rm__bp_mem_free(src, e, sizeof *e);
+}
+
+size_t
+rm__bp_earc_bytes(const rm__bp_earc_t *e)
+{
+    return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes;
+}
+
+rm_status_t
+rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
+{
+    if (capacity < 2 || nslots < capacity)
+        return RM_EINVAL;
+    uint32_t *base = NULL;
+    size_t sb = 0;
+    if (nslots > e->nslots && slots_alloc(e, nslots, &base, &sb) != RM_OK)
+        return RM_ENOMEM;
+    uint32_t *gprev = NULL;
+    rm__bp_map_t gmap;
+    uint8_t *cm = NULL;
+    size_t cm_mask = 0, gb = 0, cb = 0;
+    int regrow_ghosts = capacity > e->c;
+    if (regrow_ghosts &&
+        ghost_alloc(e, capacity, &gprev, &gmap, &cm, &cm_mask, &gb, &cb) != RM_OK) {
+        if (base)
+            rm__bp_mem_free(e->src, base, sb);
+        return RM_ENOMEM;
+    }
+    if (base) {
+        uint32_t *np, *nn;
+        uint64_t *nk;
+        uint8_t *nl;
+        slots_layout(nslots, base, &np, &nn, &nk, &nl);
+        memcpy(np, e->prev, e->nslots * sizeof *np);
+        memcpy(nn, e->next, e->nslots * sizeof *nn);
+        memcpy(nk, e->key, e->nslots * sizeof *nk);
+        memcpy(nl, e->list, e->nslots * sizeof *nl);
+        rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
+        e->prev = np;
+        e->next = nn;
+        e->key = nk;
+        e->list = nl;
+        e->slot_bytes = sb;
+        e->nslots = nslots;
+    }
+    if (regrow_ghosts) {
+        /* ghosts and frequency history restart: cheap, and only on grow */
+        ghost_free_all(e);
+        ghost_install(e, capacity, gprev, &gmap, cm, cm_mask, gb, cb);
+    }
+    e->c = capacity;
+    earc_params(e);
+    return RM_OK;
+}
+
+static void
+ghost_drop_oldest(rm__bp_earc_t *e, int b)
+{
+    uint32_t g = e->B[b].head;
+    if (g == RM_BP_NIL)
+        return;
+    dl_unlink(&e->B[b], e->gprev, e->gnext, g);
+    rm__bp_map_del(&e->gmap, e->gkey[g]);
+    e->glist[g] = RM_BP_L_NONE;
+    e->gnext[g] = e->gfree;
+    e->gfree = g;
+}
+
+static void
+ghost_trim(rm__bp_earc_t *e)
+{
+    /* |T1| + |B1| ≤ m;  |T1| + |T2| + |B1| + |B2| ≤ 2m (ARC's directory bounds) */
+    while (e->B[0].size && e->L[RM_BP_L_T1].size + e->B[0].size > e->m)
+        ghost_drop_oldest(e, 0);
+    while (e->B[0].size + e->B[1].size &&
+           e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size + e->B[0].size + e->B[1].size > 2 * e->m) {
+        if (e->B[1].size)
+            ghost_drop_oldest(e, 1);
+        else
+            ghost_drop_oldest(e, 0);
+    }
+}
+
+static void
+ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
+{
+    if (e->gfree == RM_BP_NIL) {
+        /* directory full: drop the oldest ghost of the longer list */
+        ghost_drop_oldest(e, e->B[1].size > e->B[0].size ? 1 : 0);
+        if (e->gfree == RM_BP_NIL)
+            return;
+    }
+    uint32_t g = e->gfree;
+    e->gfree = e->gnext[g];
+    e->gkey[g] = key;
+    e->glist[g] = (uint8_t)(RM_BP_L_B1 + b);
+    dl_push_tail(&e->B[b], e->gprev, e->gnext, g);
+    rm__bp_map_put(&e->gmap, key, g);
+    ghost_trim(e);
+}
+
+static void
+slot_unlink(rm__bp_earc_t *e, uint32_t s)
+{
+    dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
+    e->list[s] = RM_BP_L_NONE;
+}
+
+static void
+slot_push(rm__bp_earc_t *e, int l, uint32_t s)
+{
+    e->list[s] = (uint8_t)l;
+    dl_push_tail(&e->L[l], e->prev, e->next, s);
+}
+
+/* Move window page s into the main cache with ARC's insertion rule. */
+static void
+main_insert(rm__bp_earc_t *e, uint32_t s)
+{
+    slot_unlink(e, s);
+    uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
+    if (g != RM_BP_NIL) {
+        /* p was adapted when the miss was seen (rm__bp_earc_note_miss) */
+        dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
+        rm__bp_map_del(&e->gmap, e->key[s]);
+        e->glist[g] = RM_BP_L_NONE;
+        e->gnext[g] = e->gfree;
+        e->gfree = g;
+        slot_push(e, RM_BP_L_T2, s);
+    } else {
+        slot_push(e, RM_BP_L_T1, s);
+    }
+    ghost_trim(e);
+}
+
+/*
+ * Advance a clock over list l until an unreferenced page is at the hand; with
+ * `promote` (T1) referenced pages move to T2. Bounded: returns RM_BP_NIL after
+ * two turns without finding one (everything hot or pinned).
+ */
+static uint32_t
+clock_hand(rm__bp_earc_t *e, int l, int promote)
+{
+    uint32_t budget = 2 * e->L[l].size + 2;
+    while (e->L[l].size && budget--) {
+        uint32_t s = e->L[l].head;
+        int r = e->ops->test_clear_ref(e->ctx, s);
+        if (r) {
+            if (promote && r == 1) {
+                slot_unlink(e, s);
+                slot_push(e, RM_BP_L_T2, s);
+            } else {
+                e->L[l].head = e->next[s];
+            }
+            continue;
+        }
+        return s;
+    }
+    return RM_BP_NIL;
+}
+
+/* ARC's REPLACE choice among the main lists, not yet claimed. */
+static uint32_t
+main_victim(rm__bp_earc_t *e, int *from)
+{
+    int first = (e->L[RM_BP_L_T1].size && e->L[RM_BP_L_T1].size >= (e->p > 1 ? e->p : 1)) ||
+                        !e->L[RM_BP_L_T2].size
+                    ? RM_BP_L_T1
+                    : RM_BP_L_T2;
+    int order[2] = {first, first == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1};
+    for (int k = 0; k < 2; k++) {
+        uint32_t s = clock_hand(e, order[k], order[k] == RM_BP_L_T1);
+        if (s != RM_BP_NIL) {
+            *from = order[k];
+            return s;
+        }
+    }
+    return RM_BP_NIL;
+}
+
+static void
+skip_slot(rm__bp_earc_t *e, uint32_t s)
+{
+    /* a page we could not claim (pinned, being written): move the hand past it */
+    int l = e->list[s];
+    if (e->L[l].head == s)
+        e->L[l].head = e->next[s];
+}
+
+void
+rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
+{
+    cm_add(e, key, 1);
+    /* admission regret, ARC-style: a miss on a page we refused means the
+     * door was too strict; a miss on a page evicted to let a candidate in
+     * means it was too lax */
+    size_t h = rm__bp_mix64(key) & e->rg_mask;
+    if (e->rg_rej[h] == key) {
+        e->rg_rej[h] = RM_BP_MAP_EMPTY;
+        e->bias = e->bias + BIAS_UP < BIAS_MAX ? e->bias + BIAS_UP : BIAS_MAX;
+    } else if (e->rg_vic[h] == key) {
+        e->rg_vic[h] = RM_BP_MAP_EMPTY;
+        e->bias = e->bias > BIAS_DOWN ? e->bias - BIAS_DOWN : 0;
+    }
+    /* ARC's adaptation happens at the miss, as in the paper, whether or not
+     * the page later wins its way into main */
+    uint32_t g = rm__bp_map_get(&e->gmap, key);
+    if (g == RM_BP_NIL)
+        return;
+    uint32_t b1 = e->B[0].size, b2 = e->B[1].size;
+    if (e->glist[g] == RM_BP_L_B1) {
+        uint32_t d = b1 ? (b2 / b1 > 1 ? b2 / b1 : 1) : 1;
+        e->p = e->p + d > e->m ? e->m : e->p + d;
+        e->b1_hits++;
+    } else {
+        uint32_t d = b2 ? (b1 / b2 > 1 ? b1 / b2 : 1) : 1;
+        e->p = e->p > d ? e->p - d : 0;
+        e->b2_hits++;
+    }
+}
+
+void
+rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
+{
+    assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
+    e->key[slot] = key;
+    slot_push(e, RM_BP_L_WIN, slot);
+    /* while the cache is not full, the window overflows into main freely */
+    while (e->L[RM_BP_L_WIN].size > e->w &&
+           e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size < e->m)
+        main_insert(e, e->L[RM_BP_L_WIN].head);
+}
+
+void
+rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
+{
+    assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
+    e->key[slot] = key;
+    slot_push(e, RM_BP_L_T1, slot);
+    ghost_trim(e);
+}
+
+static uint32_t
+evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
+{
+
+    cm_add(e, e->key[s], e->ops->freq(e->ctx, s));
+    slot_unlink(e, s);
+    if (ghost_list >= 0)
+        ghost_add(e, ghost_list, e->key[s]);
+    return s;
+}
+
+uint32_t
+rm__bp_earc_evict(rm__bp_earc_t *e)
+{
+    uint32_t tries = 2 * (e->L[RM_BP_L_WIN].size + e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 8;
+    while (tries--) {
+        uint32_t main_n = e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size;
+        if (e->L[RM_BP_L_WIN].size && (e->L[RM_BP_L_WIN].size >= e->w || main_n == 0)) {
+            uint32_t cand = clock_hand(e, RM_BP_L_WIN, 0);
+            if (cand == RM_BP_NIL)
+                cand = e->L[RM_BP_L_WIN].head;   /* all referenced: the oldest goes */
+            if (main_n < e->m) {
+                main_insert(e, cand);              /* room in main: no contest */
+                continue;
+            }
+            int from = 0;
+            uint32_t v = main_n ? main_victim(e, &from) : RM_BP_NIL;
+            /* the newcomer needs a strictly higher estimate: ties keep the
+             * incumbent, which is what holds a stable part of a loop */
+            if (v != RM_BP_NIL && earc_freq(e, cand) + (unsigned)e->bias > earc_freq(e, v)) {
+                if (!e->ops->try_claim(e->ctx, v)) {
+                    skip_slot(e, v);
+                    continue;
+                }
+                e->rg_vic[rm__bp_mix64(e->key[v]) & e->rg_mask] = e->key[v];
+                evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);
+                main_insert(e, cand);
+                return v;
+            }
+            if (!e->ops->try_claim(e->ctx, cand)) {
+                skip_slot(e, cand);
+                continue;
+            }
+            if (v != RM_BP_NIL) {
+                /* the incumbent won a duel while unreferenced: its heat decays
+                 * and the hand moves past it, so a cold-but-once-hot page
+                 * cannot hold the door against a new hot set forever */
+                e->rejects++;
+                e->rg_rej[rm__bp_mix64(e->key[cand]) & e->rg_mask] = e->key[cand];
+                e->ops->age(e->ctx, v);
+                skip_slot(e, v);
+            }
+            return evict_slot(e, cand, -1);
+        }
+        if (main_n == 0)
+            return RM_BP_NIL;
+        int from = 0;
+        uint32_t v = main_victim(e, &from);
+        if (v == RM_BP_NIL) {
+            /* everything referenced twice over: take the T1 (or T2) head */
+            from = e->L[RM_BP_L_T1].size ? RM_BP_L_T1 : RM_BP_L_T2;
+            v = e->L[from].head;
+        }
+        if (!e->ops->try_claim(e->ctx, v)) {
+            skip_slot(e, v);
+            continue;
+        }
+        return evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);
+    }
+    return RM_BP_NIL;
+}
+
+void
+rm__bp_earc_remove(rm__bp_earc_t *e, uint32_t slot)
+{
+    if (slot < e->nslots && e->list[slot] != RM_BP_L_NONE)
+        slot_unlink(e, slot);
+}
+
+int
+rm__bp_earc_contains(const rm__bp_earc_t *e, uint32_t slot)
+{
+    return slot < e->nslots && e->list[slot] != RM_BP_L_NONE;
+}
+
+void
+rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out)
+{
+    out->win = e->L[RM_BP_L_WIN].size;
+    out->t1 = e->L[RM_BP_L_T1].size;
+    out->t2 = e->L[RM_BP_L_T2].size;
+    out->b1 = e->B[0].size;
+    out->b2 = e->B[1].size;
+    out->p = e->p;
+    out->b1_hits = e->b1_hits;
+    out->b2_hits = e->b2_hits;
+    out->rejects = e->rejects;
+    out->bias = (uint64_t)e->bias;
+}
+
+/* ---- simulator ----------------------------------------------------------------------- */
+
+const char *
+rm_bufpool_policy_name(rm_bufpool_policy_t p)
+{
+    switch (p) {
+    case RM_BUFPOOL_POLICY_RUSTYMEM: return "rustymem";
+    case RM_BUFPOOL_POLICY_ARC: return "arc";
+    case RM_BUFPOOL_POLICY_LRU: return "lru";
+    case RM_BUFPOOL_POLICY_CLOCK: return "clock";
+    case RM_BUFPOOL_POLICY_OPT: return "opt";
+    default: return "?";
+    }
+}
+
+typedef struct simctx {
+    uint8_t *ref;
+    uint8_t *freq;
+} simctx_t;
+
+static int
+sim_test_clear_ref(void *ctx, uint32_t s)
+{
+    simctx_t *c = ctx;
+    int r = c->ref[s];
+    c->ref[s] = 0;
+    return r;
+}
+
+static unsigned
+sim_freq(void *ctx, uint32_t s)
+{
+    return ((simctx_t *)ctx)->freq[s];
+}
+
+static void
+sim_age(void *ctx, uint32_t s)
+{
+    ((simctx_t *)ctx)->freq[s] >>= 1;
+}
+
+static int
+sim_try_claim(void *ctx, uint32_t s)
+{
+    return 1;
+}
+
+static const rm__bp_policy_ops_t sim_ops = {
+    .test_clear_ref = sim_test_clear_ref,
+    .freq = sim_freq,
+    .age = sim_age,
+    .try_claim = sim_try_claim,
+};
+
+static rm_status_t
+sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
+{
+    rm_status_t st = RM_ENOMEM;
+    simctx_t sc;
+    size_t arr_bytes = (size_t)c * (2 + sizeof(uint64_t));
+    uint8_t *arr = rm__bp_mem_alloc(src, arr_bytes);
+    if (!arr)
+        return RM_ENOMEM;
+    uint64_t *slot_key = (uint64_t *)arr;   /* first: keeps it 8-byte aligned */
+    sc.ref = arr + (size_t)c * sizeof(uint64_t);
+    sc.freq = sc.ref + c;
+    rm__bp_map_t map;
+    if (rm__bp_map_init(&map, c, src) != RM_OK)
+        goto out_arr;
+    rm__bp_earc_t *e;
+    if ((st = rm__bp_earc_create(c, c, &sim_ops, &sc, src, &e)) != RM_OK)
+        goto out_map;
+    uint32_t used = 0;
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = trace[i];
+        uint32_t s = rm__bp_map_get(&map, k);
+        if (s != RM_BP_NIL) {
+            h++;
+            sc.ref[s] = 1;
+            if (sc.freq[s] < FREQ_MAX)
+                sc.freq[s]++;
+            continue;
+        }
+        rm__bp_earc_note_miss(e, k);
+        if (used < c) {
+            s = used++;
+        } else {
+            s = rm__bp_earc_evict(e);
+            assert(s != RM_BP_NIL);
+            rm__bp_map_del(&map, slot_key[s]);
+        }
+        slot_key[s] = k;
+        sc.ref[s] = 0;
+        sc.freq[s] = 0;
+        rm__bp_map_put(&map, k, s);
+        rm__bp_earc_admit(e, s, k);
+    }
+    *hits = h;
+    rm__bp_earc_destroy(e);
+out_map:
+    rm__bp_map_fini(&map);
+out_arr:
+    rm__bp_mem_free(src, arr, arr_bytes);
+    return st;
+}
+
+/* Classic ARC (Megiddo & Modha, FAST'03, Fig. 4), exact, with LRU lists. */
+static rm_status_t
+sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
+{
+    uint32_t nn = 2 * c + 2;
+    size_t bytes = (size_t)nn * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1);
+    uint32_t *prev = rm__bp_mem_alloc(src, bytes);
+    if (!prev)
+        return RM_ENOMEM;
+    uint32_t *next = prev + nn;
+    uint64_t *key = (uint64_t *)(next + nn);
+    uint8_t *lst = (uint8_t *)(key + nn);
+    rm__bp_map_t map;
+    if (rm__bp_map_init(&map, nn, src) != RM_OK) {
+        rm__bp_mem_free(src, prev, bytes);
+        return RM_ENOMEM;
+    }
+    dlist_t L[4] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}}; /* T1 T2 B1 B2 */
+    enum { T1 = 0, T2 = 1, B1 = 2, B2 = 3 };
+    uint32_t freelist = RM_BP_NIL;
+    for (uint32_t i = nn; i-- > 0;) {
+        next[i] = freelist;
+        freelist = i;
+    }
+    double p = 0;
+    uint64_t h = 0;
+#define ARC_MOVE(node, to) do { dl_unlink(&L[lst[node]], prev, next, node); lst[node] = (to); dl_push_tail(&L[to], prev, next, node); } while (0)
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = trace[i];
+        uint32_t x = rm__bp_map_get(&map, k);
+        int replace = 0, in_b2 = 0;
+        if (x != RM_BP_NIL && (lst[x] == T1 || lst[x] == T2)) {
+            h++;
+            ARC_MOVE(x, T2);
+            continue;
+        }
+        if (x != RM_BP_NIL && lst[x] == B1) {
+            double d = L[B1].size >= L[B2].size ? 1.0 : (double)L[B2].size / L[B1].size;
+            p = p + d > c ? c : p + d;
+            replace = 1;
+        } else if (x != RM_BP_NIL && lst[x] == B2) {
+            double d = L[B2].size >= L[B1].size ? 1.0 : (double)L[B1].size / L[B2].size;
+            p = p - d < 0 ? 0 : p - d;
+            replace = 1;
+            in_b2 = 1;
+        }
+        if (replace) {
+            /* REPLACE(x, p) then move x to T2 */
+            int from = (L[T1].size && ((in_b2 && L[T1].size == (uint32_t)p) || L[T1].size > p)) ? T1 : T2;
+            if (!L[from].size)
+                from = from == T1 ? T2 : T1;
+            uint32_t v = L[from].head;
+            ARC_MOVE(v, from == T1 ? B1 : B2);
+            ARC_MOVE(x, T2);
+            continue;
+        }
+        /* case IV: not in the directory */
+        if (L[T1].size + L[B1].size == c) {
+            if (L[T1].size < c) {
+                uint32_t g = L[B1].head;
+                dl_unlink(&L[B1], prev, next, g);
+                rm__bp_map_del(&map, key[g]);
+                next[g] = freelist;
+                freelist = g;
+                int from = (L[T1].size && L[T1].size > p) ? T1 : T2;
+                if (!L[from].size)
+                    from = from == T1 ? T2 : T1;
+                uint32_t v = L[from].head;
+                ARC_MOVE(v, from == T1 ? B1 : B2);
+            } else {
+                uint32_t v = L[T1].head;
+                dl_unlink(&L[T1], prev, next, v);
+                rm__bp_map_del(&map, key[v]);
+                next[v] = freelist;
+                freelist = v;
+            }
+        } else {
+            uint32_t tot = L[T1].size + L[T2].size + L[B1].size + L[B2].size;
+            if (tot >= c) {
+                if (tot == 2 * c) {
+                    uint32_t g = L[B2].head;
+                    dl_unlink(&L[B2], prev, next, g);
+                    rm__bp_map_del(&map, key[g]);
+                    next[g] = freelist;
+                    freelist = g;
+                }
+                if (L[T1].size + L[T2].size >= c) {
+                    int from = (L[T1].size && L[T1].size > p) ? T1 : T2;
+                    if (!L[from].size)
+                        from = from == T1 ? T2 : T1;
+                    uint32_t v = L[from].head;
+                    ARC_MOVE(v, from == T1 ? B1 : B2);
+                }
+            }
+        }
+        uint32_t y = freelist;
+        freelist = next[y];
+        key[y] = k;
+        lst[y] = T1;
+        dl_push_tail(&L[T1], prev, next, y);
+        rm__bp_map_put(&map, k, y);
+    }
+#undef ARC_MOVE
+    *hits = h;
+    rm__bp_map_fini(&map);
+    rm__bp_mem_free(src, prev, bytes);
+    return RM_OK;
+}
+
+static rm_status_t
+sim_lru(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
+{
+    size_t bytes = (size_t)c * (2 * sizeof(uint32_t) + sizeof(uint64_t));
+    uint32_t *prev = rm__bp_mem_alloc(src, bytes);
+    if (!prev)
+        return RM_ENOMEM;
+    uint32_t *next = prev + c;
+    uint64_t *key = (uint64_t *)(next + c);
+    rm__bp_map_t map;
+    if (rm__bp_map_init(&map, c, src) != RM_OK) {
+        rm__bp_mem_free(src, prev, bytes);
+        return RM_ENOMEM;
+    }
+    dlist_t l = {RM_BP_NIL, 0};
+    uint32_t used = 0;
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t s = rm__bp_map_get(&map, trace[i]);
+        if (s != RM_BP_NIL) {
+            h++;
+            dl_unlink(&l, prev, next, s);
+            dl_push_tail(&l, prev, next, s);
+            continue;
+        }
+        if (used < c) {
+            s = used++;
+        } else {
+            s = l.head;
+            dl_unlink(&l, prev, next, s);
+            rm__bp_map_del(&map, key[s]);
+        }
+        key[s] = trace[i];
+        rm__bp_map_put(&map, trace[i], s);
+        dl_push_tail(&l, prev, next, s);
+    }
+    *hits = h;
+    rm__bp_map_fini(&map);
+    rm__bp_mem_free(src, prev, bytes);
+    return RM_OK;
+}
+
+/* PostgreSQL's clock sweep: usage_count++ (max 5) on hit, the hand decrements. */
+static rm_status_t
+sim_clock(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
+{
+    size_t bytes = (size_t)c * (sizeof(uint64_t) + 1);
+    uint64_t *key = rm__bp_mem_alloc(src, bytes);
+    if (!key)
+        return RM_ENOMEM;
+    uint8_t *usage = (uint8_t *)(key + c);
+    rm__bp_map_t map;
+    if (rm__bp_map_init(&map, c, src) != RM_OK) {
+        rm__bp_mem_free(src, key, bytes);
+        return RM_ENOMEM;
+    }
+    uint32_t used = 0, hand = 0;
+    uint64_t h = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t s = rm__bp_map_get(&map, trace[i]);
+        if (s != RM_BP_NIL) {
+            h++;
+            if (usage[s] < 5)
+                usage[s]++;
+            continue;
+        }
+        if (used < c) {
+            s = used++;
+        } else {
+            for (;;) {
+                if (usage[hand] == 0)
+                    break;
+                usage[hand]--;
+                hand = hand + 1 == c ? 0 : hand + 1;
+            }
+            s = hand;
+            hand = hand + 1 == c ? 0 : hand + 1;
+            rm__bp_map_del(&map, key[s]);
+        }
+        key[s] = trace[i];
+        usage[s] = 1;
+        rm__bp_map_put(&map, trace[i], s);
+    }
+    *hits = h;
+    rm__bp_map_fini(&map);
+    rm__bp_mem_free(src, key, bytes);
+    return RM_OK;
+}
+
+/* Belady's MIN: evict the page whose next use is farthest (max-heap, lazy). */
+typedef struct heapent {
+    uint64_t next;   /* position of next use; UINT64_MAX = never */
+    uint64_t key;
+} heapent_t;
+
+static void
+heap_push(heapent_t *hp, size_t *n, heapent_t v)
+{
+    size_t i = (*n)++;
+    while (i) {
+        size_t par = (i - 1) / 2;
+        if (hp[par].next >= v.next)
+            break;
+        hp[i] = hp[par];
+        i = par;
+    }
+    hp[i] = v;
+}
+
+static heapent_t
+heap_pop(heapent_t *hp, size_t *n)
+{
+    heapent_t top = hp[0], last = hp[--*n];
+    size_t i = 0;
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        heapent_t mv = last;
+        if (l < *n && hp[l].next > mv.next) {
+            m = l;
+            mv = hp[l];
+        }
+        if (r < *n && hp[r].next > mv.next)
+            m = r;
+        if (m == i)
+            break;
+        hp[i] = hp[m];
+        i = m;
+    }
+    if (*n)
+        hp[i] = last;
+    return top;
+}
+
+static rm_status_t
+sim_opt(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
+{
+    rm_status_t st = RM_ENOMEM;
+    size_t nb = n * sizeof(uint64_t) + 1;
+    uint64_t *nextuse = rm__bp_mem_alloc(src, nb);
+    if (!nextuse)
+        return RM_ENOMEM;
+    /* heap holds one live entry per resident page plus stale ones; bound it */
+    size_t hcap = n + (size_t)c + 1;
+    size_t hb = hcap * sizeof(heapent_t);
+    heapent_t *hp = rm__bp_mem_alloc(src, hb);
+    if (!hp)
+        goto out_next;
+    rm__bp_map_t last, res;
+    size_t distinct_bound = n < (size_t)UINT32_MAX / 2 ? n : (size_t)UINT32_MAX / 2;
+    if (rm__bp_map_init(&last, distinct_bound, src) != RM_OK)
+        goto out_heap;
+    if (rm__bp_map_init(&res, c, src) != RM_OK)
+        goto out_last;
+    /* backward pass: next use of each position; values are positions (< 2^32 in practice) */
+    for (size_t i = n; i-- > 0;) {
+        uint32_t pos = rm__bp_map_get(&last, trace[i]);
+        nextuse[i] = pos == RM_BP_NIL ? UINT64_MAX : pos;
+        rm__bp_map_put(&last, trace[i], (uint32_t)i);
+    }
+    size_t hn = 0;
+    uint32_t used = 0;
+    uint64_t h = 0;
+    /* res maps key → index of its current access (to validate heap entries) */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k = trace[i];
+        uint32_t cur = rm__bp_map_get(&res, k);
+        if (cur != RM_BP_NIL) {
+            h++;
+        } else {
+            if (used < c) {
+                used++;
+            } else {
+                for (;;) {
+                    heapent_t v = heap_pop(hp, &hn);
+                    uint32_t at = rm__bp_map_get(&res, v.key);
+                    if (at != RM_BP_NIL && nextuse[at] == v.next) {
+                        rm__bp_map_del(&res, v.key);
+                        break;
+                    }
+                }
+            }
+        }
+        rm__bp_map_put(&res, k, (uint32_t)i);
+        if (hn == hcap) {
+            /* compact: rebuild from live entries (cannot happen with hcap ≥ n + c) */
+            st = RM_ENOMEM;
+            goto out_res;
+        }
+        heap_push(hp, &hn, (heapent_t){nextuse[i], k});
+    }
+    *hits = h;
+    st = RM_OK;
+out_res:
+    rm__bp_map_fini(&res);
+out_last:
+    rm__bp_map_fini(&last);
+out_heap:
+    rm__bp_mem_free(src, hp, hb);
+out_next:
+    rm__bp_mem_free(src, nextuse, nb);
+    return st;
+}
+
+rm_status_t
+rm_bufpool_simulate(rm_bufpool_policy_t policy, const uint64_t *trace, size_t n, size_t frames,
+                    const rm_pagesrc_t *src, uint64_t *hits)
+{
+    if (!hits || frames < 2 || frames > UINT32_MAX / 4 || (n && !trace) || n > UINT32_MAX - 1)
+        return RM_EINVAL;
+    uint32_t c = (uint32_t)frames;
+    switch (policy) {
+    case RM_BUFPOOL_POLICY_RUSTYMEM: return sim_rustymem(trace, n, c, src, hits);
+    case RM_BUFPOOL_POLICY_ARC: return sim_arc(trace, n, c, src, hits);
+    case RM_BUFPOOL_POLICY_LRU: return sim_lru(trace, n, c, src, hits);
+    case RM_BUFPOOL_POLICY_CLOCK: return sim_clock(trace, n, c, src, hits);
+    case RM_BUFPOOL_POLICY_OPT: return sim_opt(trace, n, c, src, hits);
+    default: return RM_EINVAL;
+    }
+}

@@ -1,0 +1,143 @@
+/*
+ * bufpool_internal.h — pieces of the buffer pool shared between its files.
+ * Never installed.
+ *
+ *   bufpool_crc.c        CRC32C (SSE4.2 with a table fallback)
+ *   bufpool_arc.c        memory helper, key→index map, the Enhanced ARC policy
+ *                        (used by the pool under its mutex and by the
+ *                        simulator), classic ARC / LRU / CLOCK / OPT for the
+ *                        simulator
+ *   bufpool_pagetable.c  the lock-free resident page table
+ *   bufpool.c            frames, files, pin/unpin, I/O, writer, resize, stats
+ */
+#ifndef RUSTYMEM_BUFPOOL_INTERNAL_H
+#define RUSTYMEM_BUFPOOL_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "rm_internal.h"
+#include "rustymem/bufpool.h"
+#include "rustymem/pagesrc.h"
+#include "rustymem/status.h"
+
+#define RM_BP_NIL UINT32_MAX
+
+/* ---- CRC32C ---------------------------------------------------------------- */
+uint32_t rm__bp_crc32c(uint32_t crc, const void *buf, size_t len);
+uint32_t rm__bp_crc32c_sw(uint32_t crc, const void *buf, size_t len);
+int rm__bp_crc32c_hw_available(void);
+
+/* ---- memory from the page source -------------------------------------------
+ * Zeroed, page-rounded mappings. NULL on failure (nothing mapped). */
+void *rm__bp_mem_alloc(const rm_pagesrc_t *src, size_t bytes);
+void rm__bp_mem_free(const rm_pagesrc_t *src, void *p, size_t bytes);
+
+static inline uint64_t
+rm__bp_mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+/* ---- open-addressing map u64 key → u32 value (not thread-safe) ------------- */
+typedef struct rm__bp_map {
+    uint64_t *keys;     /* RM_BP_MAP_EMPTY marks a free slot */
+    uint32_t *vals;
+    size_t mask;        /* capacity − 1; capacity a power of two */
+    size_t count;
+    size_t bytes;       /* mapped bytes (keys + vals) */
+    const rm_pagesrc_t *src;
+} rm__bp_map_t;
+#define RM_BP_MAP_EMPTY UINT64_MAX
+
+rm_status_t rm__bp_map_init(rm__bp_map_t *m, size_t max_entries, const rm_pagesrc_t *src);
+void rm__bp_map_fini(rm__bp_map_t *m);
+uint32_t rm__bp_map_get(const rm__bp_map_t *m, uint64_t key);        /* RM_BP_NIL if absent */
+void rm__bp_map_put(rm__bp_map_t *m, uint64_t key, uint32_t val);    /* key must be absent; caller keeps count ≤ max */
+void rm__bp_map_del(rm__bp_map_t *m, uint64_t key);                  /* no-op if absent */
+
+/* ---- Enhanced ARC ------------------------------------------------------------
+ * Slots are frame indices. The policy keeps its lists; the per-slot reference
+ * bit and hit frequency live with the frame (the pool keeps them in the frame
+ * state word, set by the lock-free pin) and are reached through ops.
+ */
+typedef struct rm__bp_policy_ops {
+    int (*test_clear_ref)(void *ctx, uint32_t slot);  /* clears the ref bit; 0 unset, 1 set, 2 set as grace (no promotion) */
+    unsigned (*freq)(void *ctx, uint32_t slot);       /* hits since load, aged (0..15) */
+    void (*age)(void *ctx, uint32_t slot);            /* halve the slot's freq */
+    int (*try_claim)(void *ctx, uint32_t slot);       /* 1: slot is now ours to evict */
+} rm__bp_policy_ops_t;
+
+enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_L_B1 = 4, RM_BP_L_B2 = 5 };
+
+typedef struct rm__bp_earc rm__bp_earc_t;
+
+typedef struct rm__bp_earc_stats {
+    uint64_t win, t1, t2, b1, b2, p;
+    uint64_t b1_hits, b2_hits, rejects;
+    uint64_t bias;   /* current admission bias */
+} rm__bp_earc_stats_t;
+
+/* nslots: slot index bound (≥ capacity). capacity: frames the policy manages. */
+rm_status_t rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t *ops,
+                               void *ctx, const rm_pagesrc_t *src, rm__bp_earc_t **out);
+void rm__bp_earc_destroy(rm__bp_earc_t *e);
+/* Change capacity (and the slot bound, growing arrays). RM_ENOMEM: unchanged. */
+rm_status_t rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity);
+/* A miss of `key` was seen (feeds the frequency sketch). */
+void rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key);
+/* Put `key` into free slot `slot` (joins the admission window). */
+void rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key);
+/* Put a read-ahead page straight into T1: it skips the duel, and the T1
+ * hand's reference bit (set at load) gives it one revolution to be used. */
+void rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key);
+/* Choose, claim and unlink a victim; RM_BP_NIL if nothing is claimable. */
+uint32_t rm__bp_earc_evict(rm__bp_earc_t *e);
+/* Unlink `slot` without ghost bookkeeping (failed load, shrink). */
+void rm__bp_earc_remove(rm__bp_earc_t *e, uint32_t slot);
+int rm__bp_earc_contains(const rm__bp_earc_t *e, uint32_t slot);
+void rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out);
+size_t rm__bp_earc_bytes(const rm__bp_earc_t *e);
+
+/* ---- lock-free page table ----------------------------------------------------
+ * Open addressing, linear probing; a slot holds frame index + 1 (0 = empty).
+ * Readers never lock: they compare the frame's key and validate it again after
+ * pinning. Writers (insert/remove) hold the pool mutex; removal shifts entries
+ * back, so a reader racing with it can miss (false negative) — it then takes
+ * the locked slow path, which is exact. Never a false positive after
+ * validation.
+ */
+typedef struct rm__bp_ptab {
+    _Atomic uint32_t *slots;
+    size_t mask;
+    size_t bytes;
+    struct rm__bp_ptab *retired_next;   /* tables replaced by a grow, freed at destroy */
+} rm__bp_ptab_t;
+
+typedef uint64_t (*rm__bp_key_of_fn)(void *ctx, uint32_t frame);   /* relaxed load of a frame's key */
+
+rm__bp_ptab_t *rm__bp_ptab_create(size_t min_slots, const rm_pagesrc_t *src);
+void rm__bp_ptab_destroy(rm__bp_ptab_t *t, const rm_pagesrc_t *src);
+uint32_t rm__bp_ptab_lookup(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn key_of, void *ctx);
+void rm__bp_ptab_insert_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame);
+void rm__bp_ptab_remove_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame,
+                               rm__bp_key_of_fn key_of, void *ctx);
+
+static inline size_t
+rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
+{
+    return (size_t)rm__bp_mix64(key) & t->mask;
+}
+
+/* ---- test hooks ------------------------------------------------------------
+ * When > 0, the Nth in-place page write after the double-write writes only the
+ * first half of the page and then raises SIGKILL (crash test). 0 = off. */
+extern _Atomic long rm__bp_test_torn_write_countdown;
+
+#endif /* RUSTYMEM_BUFPOOL_INTERNAL_H */

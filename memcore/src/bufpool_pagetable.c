@@ -1,0 +1,96 @@
+/*
+ * bufpool_pagetable.c — the lock-free resident page table.
+ *
+ * Design note: open addressing with linear probing; a slot is one 32-bit word
+ * holding frame index + 1 (0 = empty). The key is not stored in the table: a
+ * reader compares the frame's own key (an atomic in the frame descriptor) and,
+ * after pinning the frame with a CAS on its state word, compares it again —
+ * frames are recycled while readers run, and the second check is what makes a
+ * lookup correct. Writers (insert, remove) are serialised by the pool mutex.
+ * Removal uses backward-shift deletion instead of tombstones, so the table
+ * never needs a rebuild; a reader racing with a shift may miss an entry that
+ * is present, which only sends it to the locked slow path (exact). Frame
+ * descriptors are never freed while the pool lives, so a stale index is always
+ * safe to dereference. When the pool grows past half the table, bufpool.c
+ * builds a bigger table and publishes it; old tables are retired until destroy
+ * (a geometric series, < the size of the live table).
+ */
+#include "bufpool_internal.h"
+
+#include <string.h>
+
+rm__bp_ptab_t *
+rm__bp_ptab_create(size_t min_slots, const rm_pagesrc_t *src)
+{
+    size_t cap = 64;
+    while (cap < min_slots)
+        cap <<= 1;
+    rm__bp_ptab_t *t = rm__bp_mem_alloc(src, sizeof *t + cap * sizeof(uint32_t));
+    if (!t)
+        return NULL;
+    t->slots = (_Atomic uint32_t *)(t + 1);
+    t->mask = cap - 1;
+    t->bytes = sizeof *t + cap * sizeof(uint32_t);
+    t->retired_next = NULL;
+    return t;
+}
+
+void
+rm__bp_ptab_destroy(rm__bp_ptab_t *t, const rm_pagesrc_t *src)
+{
+    if (t)
+        rm__bp_mem_free(src, t, t->bytes);
+}
+
+uint32_t
+rm__bp_ptab_lookup(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn key_of, void *ctx)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    for (size_t n = 0; n <= t->mask; n++) {
+        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (v == 0)
+            return RM_BP_NIL;
+        if (key_of(ctx, v - 1) == key)
+            return v - 1;
+        i = (i + 1) & t->mask;
+    }
+    return RM_BP_NIL;
+}
+
+void
+rm__bp_ptab_insert_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != 0)
+        i = (i + 1) & t->mask;
+    atomic_store_explicit(&t->slots[i], frame + 1, memory_order_release);
+}
+
+void
+rm__bp_ptab_remove_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame, rm__bp_key_of_fn key_of,
+                          void *ctx)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    for (size_t n = 0;; n++) {
+        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v == 0 || n > t->mask)
+            return;   /* not present */
+        if (v == frame + 1)
+            break;
+        i = (i + 1) & t->mask;
+    }
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & t->mask;
+        uint32_t v = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
+        if (v == 0)
+            break;
+        size_t k = rm__bp_ptab_home(t, key_of(ctx, v - 1));
+        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
+        if (in_range)
+            continue;
+        atomic_store_explicit(&t->slots[i], v, memory_order_release);
+        i = j;
+    }
+    atomic_store_explicit(&t->slots[i], 0, memory_order_release);
+}

@@ -1,0 +1,877 @@
+/*
+ * test_bufpool.c — buffer pool: checksums, replacement policies on
+ * hand-computed traces, pin/unpin and persistence, corruption detection,
+ * resize, emergency eviction, prefetch, page-source failures, and crash
+ * safety (fork + SIGKILL, and a deliberate torn write).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bufpool_internal.h"
+#include "rustymem/bufpool.h"
+#include "rustymem/stats.h"
+
+/* ---- helpers ------------------------------------------------------------------ */
+
+static char *
+make_dir(void)
+{
+    char *d = strdup("/tmp/rm_bufpool_test_XXXXXX");
+    assert_non_null(mkdtemp(d));
+    return d;
+}
+
+static void
+remove_dir(char *d)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
+    assert_int_equal(system(cmd), 0);
+    free(d);
+}
+
+static rm_bufpool_t *
+open_pool(const char *dir, size_t frames, int writer)
+{
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = frames;
+    c.durable = 0;
+    c.start_writer = writer;
+    rm_bufpool_t *bp = NULL;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
+    return bp;
+}
+
+static void
+write_page(rm_bufpool_t *bp, uint32_t f, uint64_t p, uint64_t v)
+{
+    rm_bufpool_frame_t *fr;
+    assert_int_equal(rm_bufpool_pin(bp, f, p, RM_BUFPOOL_EXCLUSIVE, &fr), RM_OK);
+    uint64_t *d = rm_bufpool_frame_data(fr);
+    size_t n = rm_bufpool_usable_bytes(bp) / 8;
+    for (size_t i = 0; i < n; i++)
+        d[i] = v ^ (p << 32) ^ i;
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_EXCLUSIVE, 1);
+}
+
+/* Returns the version stored in the page, or UINT64_MAX if inconsistent. */
+static uint64_t
+read_page(rm_bufpool_t *bp, uint32_t f, uint64_t p, rm_status_t *st)
+{
+    rm_bufpool_frame_t *fr;
+    *st = rm_bufpool_pin(bp, f, p, RM_BUFPOOL_SHARED, &fr);
+    if (*st != RM_OK)
+        return UINT64_MAX;
+    const uint64_t *d = rm_bufpool_frame_data(fr);
+    uint64_t v = d[0] ^ (p << 32);
+    size_t n = rm_bufpool_usable_bytes(bp) / 8;
+    for (size_t i = 0; i < n; i++)
+        if ((d[i] ^ (p << 32) ^ i) != v) {
+            v = UINT64_MAX;
+            break;
+        }
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+    return v;
+}
+
+static uint64_t
+sim(rm_bufpool_policy_t p, const uint64_t *t, size_t n, size_t frames)
+{
+    uint64_t h = 0;
+    assert_int_equal(rm_bufpool_simulate(p, t, n, frames, NULL, &h), RM_OK);
+    return h;
+}
+
+/* ---- checksum ------------------------------------------------------------------- */
+
+static void
+test_bufpool_crc32c_check_value(void **state)
+{
+    (void)state;
+    assert_int_equal(rm__bp_crc32c(0, "123456789", 9), 0xE3069283u);
+    assert_int_equal(rm__bp_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    unsigned char buf[1000];
+    for (int i = 0; i < 1000; i++)
+        buf[i] = (unsigned char)(i * 7 + 3);
+    /* unaligned starts and odd lengths agree between the two paths */
+    for (int off = 0; off < 8; off++)
+        assert_int_equal(rm__bp_crc32c(0, buf + off, 993 - off), rm__bp_crc32c_sw(0, buf + off, 993 - off));
+}
+
+/* ---- policies on hand-computed traces ------------------------------------------------- */
+
+static void
+test_bufpool_policy_lru_hand_trace(void **state)
+{
+    (void)state;
+    /* c=2: 1m 2m 1h 3m(evicts 2) 2m */
+    uint64_t t[] = {1, 2, 1, 3, 2};
+    assert_int_equal(sim(RM_BUFPOOL_POLICY_LRU, t, 5, 2), 1);
+}
+
+static void
+test_bufpool_policy_clock_hand_trace(void **state)
+{
+    (void)state;
+    /* c=2: 1m(u1) 2m(u1) 1h(u2); 3m: sweep 1:2→1, 2:1→0, 1:1→0, 2 is victim; 1h */
+    uint64_t t[] = {1, 2, 1, 3, 1};
+    assert_int_equal(sim(RM_BUFPOOL_POLICY_CLOCK, t, 5, 2), 2);
+}
+
+static void
+test_bufpool_policy_arc_keeps_frequent_page(void **state)
+{
+    (void)state;
+    /* c=2: 1m→T1, 1h→T2, 2m→T1, 3m: REPLACE evicts T1's 2 (|T1|>p=0), 1h. LRU would evict 1. */
+    uint64_t t[] = {1, 1, 2, 3, 1};
+    assert_int_equal(sim(RM_BUFPOOL_POLICY_ARC, t, 5, 2), 2);
+    assert_int_equal(sim(RM_BUFPOOL_POLICY_LRU, t, 5, 2), 1);
+}
+
+static void
+test_bufpool_policy_arc_ghost_hit_adapts(void **state)
+{
+    (void)state;
+    /* c=2: 1m 2m 3m(1→B1) 1m(B1 hit: p=1, REPLACE 2→B1, 1→T2) 3h 1h */
+    uint64_t t[] = {1, 2, 3, 1, 3, 1};
+    assert_int_equal(sim(RM_BUFPOOL_POLICY_ARC, t, 6, 2), 2);
+}
+
+static void
+test_bufpool_policy_opt_hand_trace(void **state)
+{
+    (void)state;
+    /* c=2: 1m 2m 3m(evict 2: next use later than 1) 1h 2m(evict 1: never again) 3h */
+    uint64_t t[] = {1, 2, 3, 1, 2, 3};
+    assert_int_equal(sim(RM_BUFPOOL_POLICY_OPT, t, 6, 2), 2);
+}
+
+static void
+test_bufpool_policy_rustymem_cold_start_hits_like_lru(void **state)
+{
+    (void)state;
+    /* while the cache is not full every policy hits every re-reference */
+    uint64_t t[] = {1, 2, 3, 1, 2, 3, 4, 4};
+    for (int p = 0; p < RM_BUFPOOL_POLICY_COUNT; p++)
+        assert_int_equal(sim((rm_bufpool_policy_t)p, t, 8, 4), 4);
+}
+
+static void
+test_bufpool_policy_rustymem_scan_resistant(void **state)
+{
+    (void)state;
+    /* 50 hot pages × 10 rounds, a 1000-page scan, then the hot pages again */
+    size_t n = 0;
+    uint64_t *t = malloc(sizeof(uint64_t) * 2000);
+    for (int r = 0; r < 10; r++)
+        for (uint64_t k = 0; k < 50; k++)
+            t[n++] = k;
+    for (uint64_t k = 0; k < 1000; k++)
+        t[n++] = 1000 + k;
+    size_t before = n;
+    for (uint64_t k = 0; k < 50; k++)
+        t[n++] = k;
+    uint64_t ours = sim(RM_BUFPOOL_POLICY_RUSTYMEM, t, n, 100) - sim(RM_BUFPOOL_POLICY_RUSTYMEM, t, before, 100);
+    uint64_t lru = sim(RM_BUFPOOL_POLICY_LRU, t, n, 100) - sim(RM_BUFPOOL_POLICY_LRU, t, before, 100);
+    assert_int_equal(lru, 0);
+    assert_true(ours >= 45);
+    free(t);
+}
+
+static void
+test_bufpool_policy_rustymem_keeps_part_of_loop(void **state)
+{
+    (void)state;
+    /* a loop 10 % larger than the cache: LRU and CLOCK never hit, ARC little */
+    size_t n = 110 * 30;
+    uint64_t *t = malloc(sizeof(uint64_t) * n);
+    for (size_t i = 0; i < n; i++)
+        t[i] = i % 110;
+    assert_int_equal(sim(RM_BUFPOOL_POLICY_LRU, t, n, 100), 0);
+    uint64_t ours = sim(RM_BUFPOOL_POLICY_RUSTYMEM, t, n, 100);
+    uint64_t arc = sim(RM_BUFPOOL_POLICY_ARC, t, n, 100);
+    assert_true(ours > n / 2);
+    assert_true(ours > arc);
+    free(t);
+}
+
+static void
+test_bufpool_simulate_rejects_bad_args(void **state)
+{
+    (void)state;
+    uint64_t h = 7, t[1] = {1};
+    assert_int_equal(rm_bufpool_simulate(RM_BUFPOOL_POLICY_LRU, t, 1, 1, NULL, &h), RM_EINVAL);
+    assert_int_equal(rm_bufpool_simulate(RM_BUFPOOL_POLICY_COUNT, t, 1, 4, NULL, &h), RM_EINVAL);
+    assert_int_equal(rm_bufpool_simulate(RM_BUFPOOL_POLICY_LRU, NULL, 1, 4, NULL, &h), RM_EINVAL);
+    assert_int_equal(h, 7);
+}
+
+/* ---- pool --------------------------------------------------------------------------- */
+
+static void
+test_bufpool_create_rejects_bad_config(void **state)
+{
+    (void)state;
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    rm_bufpool_t *bp = (rm_bufpool_t *)0x1;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_EINVAL);   /* no dir */
+    c.dir = "/tmp";
+    c.page_size = 3000;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_EINVAL);
+    c.page_size = 128 * 1024;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_EINVAL);
+    c.page_size = 4096;
+    c.num_frames = 4;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_EINVAL);
+}
+
+static void
+test_bufpool_page_persists_across_reopen(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 1);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t1", &f), RM_OK);
+    for (uint64_t p = 0; p < 40; p++)   /* more pages than frames: evictions write */
+        write_page(bp, f, p, 100 + p);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+
+    bp = open_pool(dir, 16, 0);
+    assert_int_equal(rm_bufpool_open_file(bp, "t1", &f), RM_OK);
+    uint64_t pages;
+    assert_int_equal(rm_bufpool_file_pages(bp, f, &pages), RM_OK);
+    assert_int_equal(pages, 40);
+    rm_status_t st;
+    for (uint64_t p = 0; p < 40; p++) {
+        assert_int_equal(read_page(bp, f, p, &st), 100 + p);
+        assert_int_equal(st, RM_OK);
+    }
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.checksum_failures, 0);
+    assert_true(s.reads >= 40);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_hit_counted_and_page_in_stats(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    write_page(bp, f, 0, 1);
+    rm_status_t st;
+    assert_int_equal(read_page(bp, f, 0, &st), 1);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.hits, 1);
+    assert_int_equal(s.misses, 1);
+    assert_int_equal(s.used_frames, 1);
+    assert_int_equal(s.total_frames, 16);
+    assert_int_equal(s.dirty, 1);
+    assert_int_equal(s.pinned, 0);
+    assert_int_equal(s.win_size + s.t1_size + s.t2_size, 1);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.dirty, 0);
+    assert_int_equal(s.writes, 1);
+
+    rm_component_usage_t u[RM_COMPONENTS_MAX];
+    size_t n;
+    rm_stats_components(u, RM_COMPONENTS_MAX, &n);
+    int found = 0;
+    for (size_t i = 0; i < n && i < RM_COMPONENTS_MAX; i++)
+        if (strcmp(u[i].name, "buffer_pool") == 0) {
+            found = 1;
+            assert_int_equal(u[i].used_bytes, 4096);
+            assert_true(u[i].held_bytes >= 16 * 4096);
+        }
+    assert_true(found);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_pin_fails_busy_when_all_frames_pinned(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 8, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    rm_bufpool_frame_t *fr[8], *extra = (rm_bufpool_frame_t *)0x1;
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(rm_bufpool_pin(bp, f, (uint64_t)i, RM_BUFPOOL_SHARED, &fr[i]), RM_OK);
+    assert_int_equal(rm_bufpool_pin(bp, f, 8, RM_BUFPOOL_SHARED, &extra), RM_EBUSY);
+    assert_null(extra);
+    for (int i = 0; i < 8; i++)
+        rm_bufpool_unpin(bp, fr[i], RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_pin(bp, f, 8, RM_BUFPOOL_SHARED, &extra), RM_OK);
+    rm_bufpool_unpin(bp, extra, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_pin_rejects_bad_file(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 8, 0);
+    rm_bufpool_frame_t *fr = (rm_bufpool_frame_t *)0x1;
+    assert_int_equal(rm_bufpool_pin(bp, 0, 0, RM_BUFPOOL_SHARED, &fr), RM_EINVAL);
+    assert_null(fr);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "../x", &f), RM_EINVAL);
+    assert_int_equal(rm_bufpool_open_file(bp, "rustymem.dw", &f), RM_EINVAL);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_corrupt_page_reported_not_returned(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "data", &f), RM_OK);
+    for (uint64_t p = 0; p < 5; p++)
+        write_page(bp, f, p, 7);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+
+    char path[512];
+    snprintf(path, sizeof path, "%s/data", dir);
+    int fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    unsigned char b = 0;
+    assert_int_equal(pread(fd, &b, 1, 3 * 4096 + 100), 1);
+    b ^= 0x40;   /* one flipped bit */
+    assert_int_equal(pwrite(fd, &b, 1, 3 * 4096 + 100), 1);
+    close(fd);
+
+    bp = open_pool(dir, 16, 0);
+    assert_int_equal(rm_bufpool_open_file(bp, "data", &f), RM_OK);
+    rm_bufpool_frame_t *fr = (rm_bufpool_frame_t *)0x1;
+    assert_int_equal(rm_bufpool_pin(bp, f, 3, RM_BUFPOOL_SHARED, &fr), RM_ECORRUPT);
+    assert_null(fr);
+    rm_status_t st;
+    assert_int_equal(read_page(bp, f, 2, &st), 7);
+    assert_int_equal(rm_bufpool_pin(bp, f, 3, RM_BUFPOOL_EXCLUSIVE, &fr), RM_ECORRUPT);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.checksum_failures, 2);
+    assert_int_equal(s.last_corrupt_file, (int32_t)f);
+    assert_int_equal(s.last_corrupt_page, 3);
+    assert_string_equal(s.last_corrupt_name, "data");
+    assert_true(s.used_frames <= 2);   /* page 2 and maybe read-ahead page 4: never the bad page */
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_shrink_keeps_dirty_pages(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 64, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 64; p++)
+        write_page(bp, f, p, 5000 + p);
+    assert_int_equal(rm_bufpool_resize(bp, 16), RM_OK);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.total_frames, 16);
+    assert_true(s.used_frames <= 16);
+    rm_status_t st;
+    for (uint64_t p = 0; p < 64; p++)
+        assert_int_equal(read_page(bp, f, p, &st), 5000 + p);
+    assert_int_equal(rm_bufpool_resize(bp, 256), RM_OK);
+    for (uint64_t p = 64; p < 200; p++)
+        write_page(bp, f, p, p);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.total_frames, 256);
+    assert_true(s.used_frames >= 136);
+    assert_int_equal(rm_bufpool_resize(bp, 4), RM_EINVAL);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_shrink_busy_when_frame_stays_pinned(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    /* frames are handed out from index 0 up: page 15 sits in frame 15 */
+    rm_bufpool_frame_t *fr[16];
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(rm_bufpool_pin(bp, f, (uint64_t)i, RM_BUFPOOL_SHARED, &fr[i]), RM_OK);
+    for (int i = 0; i < 15; i++)
+        rm_bufpool_unpin(bp, fr[i], RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_resize(bp, 8), RM_EBUSY);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.total_frames, 16);   /* stopped at the pinned top frame */
+    rm_bufpool_unpin(bp, fr[15], RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_resize(bp, 8), RM_OK);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_evict_fraction(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 64, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 32; p++)
+        write_page(bp, f, p, p);
+    uint64_t ev = 99;
+    assert_int_equal(rm_bufpool_evict(bp, 0.0, &ev), RM_EINVAL);
+    assert_int_equal(ev, 0);
+    assert_int_equal(rm_bufpool_evict(bp, 1.5, &ev), RM_EINVAL);
+    assert_int_equal(rm_bufpool_evict(bp, 0.5, &ev), RM_OK);
+    assert_int_equal(ev, 16);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.used_frames, 16);
+    rm_status_t st;
+    for (uint64_t p = 0; p < 32; p++)
+        assert_int_equal(read_page(bp, f, p, &st), p);   /* evicted dirty pages were written */
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_boost_setter_validates(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 1);
+    assert_int_equal(rm_bufpool_set_eviction_boost(bp, RM_BUFPOOL_BOOST_GENTLE), RM_OK);
+    assert_int_equal(rm_bufpool_set_eviction_boost(bp, 101), RM_EINVAL);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.eviction_boost_pct, 20);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_advise_follows_seed_rule(void **state)
+{
+    (void)state;
+    uint64_t r;
+    assert_int_equal(rm_bufpool_advise(0.80, 0.95, 1000, &r), RM_BUFPOOL_GROW);
+    assert_int_equal(r, 1250);
+    assert_int_equal(rm_bufpool_advise(0.80, 0.50, 1000, &r), RM_BUFPOOL_KEEP);
+    assert_int_equal(r, 1000);
+    assert_int_equal(rm_bufpool_advise(0.97, 0.99, 1000, &r), RM_BUFPOOL_SHRINK);
+    assert_int_equal(r, 750);
+    assert_int_equal(rm_bufpool_advise(0.90, 0.99, 1000, &r), RM_BUFPOOL_KEEP);
+}
+
+static void
+test_bufpool_prefetch_sequential_scan_used(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 64, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "seq", &f), RM_OK);
+    for (uint64_t p = 0; p < 300; p++)
+        write_page(bp, f, p, p);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    uint64_t ev;
+    assert_int_equal(rm_bufpool_evict(bp, 1.0, &ev), RM_OK);
+    rm_bufpool_stats_t a, b;
+    assert_int_equal(rm_bufpool_stats(bp, &a), RM_OK);
+    rm_status_t st;
+    for (uint64_t p = 0; p < 300; p++)
+        assert_int_equal(read_page(bp, f, p, &st), p);
+    assert_int_equal(rm_bufpool_stats(bp, &b), RM_OK);
+    uint64_t issued = b.prefetch_issued - a.prefetch_issued, used = b.prefetch_used - a.prefetch_used;
+    assert_true(issued > 150);
+    assert_true(used * 10 >= issued * 9);
+    assert_true(b.misses - a.misses < 150);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_create_survives_every_page_source_failure(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_pagesrc_faulty_t fs;
+    rm_pagesrc_faulty_init(&fs, NULL);
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 32;
+    c.durable = 0;
+    c.start_writer = 0;
+    c.pagesrc = &fs.src;
+    int ok = 0;
+    for (long nth = 1; nth < 40 && !ok; nth++) {
+        rm_pagesrc_faulty_arm(&fs, nth, 0);
+        rm_bufpool_t *bp = NULL;
+        rm_status_t st = rm_bufpool_create(&c, &bp);
+        if (st == RM_OK) {
+            ok = 1;
+            /* grow fails cleanly too */
+            rm_pagesrc_faulty_arm(&fs, 1, 1);
+            assert_int_equal(rm_bufpool_resize(bp, 4096), RM_ENOMEM);
+            rm_pagesrc_faulty_disarm(&fs);
+            rm_bufpool_stats_t s;
+            assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+            assert_int_equal(s.total_frames, 32);
+            assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+        } else {
+            assert_int_equal(st, RM_ENOMEM);
+            assert_null(bp);
+        }
+        assert_int_equal(fs.mapped_bytes, 0);
+    }
+    assert_true(ok);
+    remove_dir(dir);
+}
+
+/* ---- crash safety --------------------------------------------------------------------- */
+
+#define CRASH_PAGES 48
+
+static void
+crash_child(const char *dir, int wfd)
+{
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 16;   /* smaller than the file: evictions write too */
+    c.durable = 1;
+    c.writer_interval_ms = 5;
+    rm_bufpool_t *bp;
+    if (rm_bufpool_create(&c, &bp) != RM_OK)
+        _exit(2);
+    uint32_t f;
+    if (rm_bufpool_open_file(bp, "crash", &f) != RM_OK)
+        _exit(3);
+    for (uint64_t v = 1;; v++) {
+        for (uint64_t p = 0; p < CRASH_PAGES; p++) {
+            rm_bufpool_frame_t *fr;
+            rm_status_t st = rm_bufpool_pin(bp, f, p, RM_BUFPOOL_EXCLUSIVE, &fr);
+            if (st != RM_OK) {
+                fprintf(stderr, "child: pin %lu: %s\n", (unsigned long)p, rm_err_name(st));
+                _exit(4);
+            }
+            uint64_t *d = rm_bufpool_frame_data(fr);
+            for (size_t i = 0; i < rm_bufpool_usable_bytes(bp) / 8; i++)
+                d[i] = v ^ (p << 32) ^ i;
+            rm_bufpool_unpin(bp, fr, RM_BUFPOOL_EXCLUSIVE, 1);
+        }
+        if (rm_bufpool_checkpoint(bp) != RM_OK)
+            _exit(5);
+        if (write(wfd, &v, sizeof v) != sizeof v)
+            _exit(6);
+    }
+}
+
+static void
+verify_after_crash(const char *dir, uint64_t flushed, uint64_t *max_seen)
+{
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "crash", &f), RM_OK);
+    rm_status_t st;
+    *max_seen = 0;
+    for (uint64_t p = 0; p < CRASH_PAGES; p++) {
+        uint64_t v = read_page(bp, f, p, &st);
+        assert_int_equal(st, RM_OK);                 /* every checksum valid */
+        assert_true(v != UINT64_MAX);                /* and the page self-consistent */
+        assert_true(v >= flushed && v <= flushed + 2);   /* last flushed, or one in flight */
+        if (v > *max_seen)
+            *max_seen = v;
+    }
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.checksum_failures, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+}
+
+static void
+test_bufpool_crash_kill9_keeps_flushed_pages(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    for (int round = 0; round < 3; round++) {
+        int pfd[2];
+        assert_int_equal(pipe(pfd), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(pfd[0]);
+            crash_child(dir, pfd[1]);
+        }
+        close(pfd[1]);
+        uint64_t v = 0, last = 0;
+        /* let it get a few checkpoints further than the previous round, then kill mid-write */
+        while (read(pfd[0], &v, sizeof v) == sizeof v) {
+            last = v;
+            if (v >= 3)
+                break;
+        }
+        usleep((useconds_t)(1000 * (round + 1)));
+        kill(pid, SIGKILL);
+        /* versions reported after the read above are flushed as well */
+        int wst;
+        assert_int_equal(waitpid(pid, &wst, 0), pid);
+        while (read(pfd[0], &v, sizeof v) == sizeof v)
+            last = v;
+        close(pfd[0]);
+        if (last < 3)
+            fprintf(stderr, "child status %d (exit %d)\n", wst, WIFEXITED(wst) ? WEXITSTATUS(wst) : -1);
+        assert_true(last >= 3);
+        uint64_t max_seen;
+        verify_after_crash(dir, last, &max_seen);
+        /* the next round starts from a fresh file so versions restart at 1 */
+        char path[512];
+        snprintf(path, sizeof path, "%s/crash", dir);
+        unlink(path);
+        snprintf(path, sizeof path, "%s/rustymem.dw", dir);
+        unlink(path);
+    }
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_crash_torn_write_repaired_from_doublewrite(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        rm_bufpool_config_t c;
+        rm_bufpool_config_default(&c);
+        c.dir = dir;
+        c.num_frames = 64;
+        c.durable = 1;
+        c.start_writer = 0;
+        rm_bufpool_t *bp;
+        if (rm_bufpool_create(&c, &bp) != RM_OK)
+            _exit(2);
+        uint32_t f;
+        if (rm_bufpool_open_file(bp, "crash", &f) != RM_OK)
+            _exit(3);
+        for (uint64_t v = 1; v <= 2; v++) {
+            for (uint64_t p = 0; p < CRASH_PAGES; p++) {
+                rm_bufpool_frame_t *fr;
+                if (rm_bufpool_pin(bp, f, p, RM_BUFPOOL_EXCLUSIVE, &fr) != RM_OK)
+                    _exit(4);
+                uint64_t *d = rm_bufpool_frame_data(fr);
+                for (size_t i = 0; i < rm_bufpool_usable_bytes(bp) / 8; i++)
+                    d[i] = v ^ (p << 32) ^ i;
+                rm_bufpool_unpin(bp, fr, RM_BUFPOOL_EXCLUSIVE, 1);
+            }
+            if (v == 2)   /* the 5th in-place write of this checkpoint is torn, then SIGKILL */
+                atomic_store(&rm__bp_test_torn_write_countdown, 5);
+            if (rm_bufpool_checkpoint(bp) != RM_OK)
+                _exit(5);
+        }
+        _exit(0);   /* not reached */
+    }
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFSIGNALED(wst) && WTERMSIG(wst) == SIGKILL);
+
+    /* before recovery the page really is torn on disk */
+    char path[512];
+    snprintf(path, sizeof path, "%s/crash", dir);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    unsigned char page[4096];
+    assert_int_equal(pread(fd, page, 4096, 4 * 4096), 4096);
+    uint32_t crc;
+    memcpy(&crc, page + 4092, 4);
+    assert_int_not_equal(crc, rm__bp_crc32c(0, page, 4092));
+    close(fd);
+
+    rm_bufpool_t *bp = open_pool(dir, 64, 0);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.torn_pages_repaired, 1);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "crash", &f), RM_OK);
+    rm_status_t st;
+    for (uint64_t p = 0; p < CRASH_PAGES; p++) {
+        uint64_t v = read_page(bp, f, p, &st);
+        assert_int_equal(st, RM_OK);
+        assert_true(v == 1 || v == 2);
+        if (p == 4)
+            assert_int_equal(v, 2);   /* restored from the double-write copy */
+    }
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_writer_cleans_dirty_pages_without_checkpoint(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 64;
+    c.durable = 0;
+    c.writer_interval_ms = 1;
+    rm_bufpool_t *bp = NULL;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 40; p++)
+        write_page(bp, f, p, p);
+    rm_bufpool_stats_t s;
+    /* wait (bounded, no timing assertion) until the writer has written everything */
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        if (s.dirty == 0)
+            break;
+        usleep(1000);
+    }
+    assert_int_equal(s.dirty, 0);
+    assert_true(s.writes >= 40);
+    assert_true(s.flushes >= 2);   /* 40 pages need two double-write batches of ≤ 32 */
+    rm_bufpool_writer_stop(bp);
+    rm_bufpool_writer_stop(bp);   /* idempotent */
+    assert_int_equal(rm_bufpool_writer_start(bp), RM_OK);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_boost_max_keeps_free_reserve(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 100;
+    c.durable = 0;
+    c.writer_interval_ms = 1;
+    rm_bufpool_t *bp = NULL;
+    assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 100; p++)
+        write_page(bp, f, p, p);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.used_frames, 100);
+    assert_int_equal(rm_bufpool_set_eviction_boost(bp, RM_BUFPOOL_BOOST_MAX), RM_OK);
+    for (int i = 0; i < 5000; i++) {
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        if (s.used_frames <= 90)
+            break;
+        usleep(1000);
+    }
+    assert_true(s.used_frames <= 90);   /* 10 % reserve at max boost */
+    rm_status_t st;
+    for (uint64_t p = 0; p < 100; p++)
+        assert_int_equal(read_page(bp, f, p, &st), p);   /* nothing lost */
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
+test_bufpool_truncated_tail_page_is_corrupt(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "tail", &f), RM_OK);
+    write_page(bp, f, 0, 10);
+    write_page(bp, f, 1, 11);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/tail", dir);
+    assert_int_equal(truncate(path, 4096 + 2048), 0);   /* half of page 1 is gone */
+
+    bp = open_pool(dir, 16, 0);
+    assert_int_equal(rm_bufpool_open_file(bp, "tail", &f), RM_OK);
+    rm_status_t st;
+    assert_int_equal(read_page(bp, f, 0, &st), 10);
+    rm_bufpool_frame_t *fr = (rm_bufpool_frame_t *)0x1;
+    assert_int_equal(rm_bufpool_pin(bp, f, 1, RM_BUFPOOL_SHARED, &fr), RM_ECORRUPT);
+    assert_null(fr);
+    /* a page wholly beyond the end reads as a fresh zero page */
+    assert_int_equal(rm_bufpool_pin(bp, f, 5, RM_BUFPOOL_SHARED, &fr), RM_OK);
+    const unsigned char *d = rm_bufpool_frame_data(fr);
+    assert_int_equal(d[0] | d[100] | d[4000], 0);
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bufpool_crc32c_check_value),
+        cmocka_unit_test(test_bufpool_policy_lru_hand_trace),
+        cmocka_unit_test(test_bufpool_policy_clock_hand_trace),
+        cmocka_unit_test(test_bufpool_policy_arc_keeps_frequent_page),
+        cmocka_unit_test(test_bufpool_policy_arc_ghost_hit_adapts),
+        cmocka_unit_test(test_bufpool_policy_opt_hand_trace),
+        cmocka_unit_test(test_bufpool_policy_rustymem_cold_start_hits_like_lru),
+        cmocka_unit_test(test_bufpool_policy_rustymem_scan_resistant),
+        cmocka_unit_test(test_bufpool_policy_rustymem_keeps_part_of_loop),
+        cmocka_unit_test(test_bufpool_simulate_rejects_bad_args),
+        cmocka_unit_test(test_bufpool_create_rejects_bad_config),
+        cmocka_unit_test(test_bufpool_page_persists_across_reopen),
+        cmocka_unit_test(test_bufpool_hit_counted_and_page_in_stats),
+        cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
+        cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
+        cmocka_unit_test(test_bufpool_corrupt_page_reported_not_returned),
+        cmocka_unit_test(test_bufpool_truncated_tail_page_is_corrupt),
+        cmocka_unit_test(test_bufpool_shrink_keeps_dirty_pages),
+        cmocka_unit_test(test_bufpool_shrink_busy_when_frame_stays_pinned),
+        cmocka_unit_test(test_bufpool_evict_fraction),
+        cmocka_unit_test(test_bufpool_boost_setter_validates),
+        cmocka_unit_test(test_bufpool_writer_cleans_dirty_pages_without_checkpoint),
+        cmocka_unit_test(test_bufpool_boost_max_keeps_free_reserve),
+        cmocka_unit_test(test_bufpool_advise_follows_seed_rule),
+        cmocka_unit_test(test_bufpool_prefetch_sequential_scan_used),
+        cmocka_unit_test(test_bufpool_create_survives_every_page_source_failure),
+        cmocka_unit_test(test_bufpool_crash_kill9_keeps_flushed_pages),
+        cmocka_unit_test(test_bufpool_crash_torn_write_repaired_from_doublewrite),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
