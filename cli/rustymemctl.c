@@ -289,6 +289,26 @@ parse_u64_flags(const char *cmd, int argc, char **argv, const char *const *flags
     return 0;
 }
 
+/* evict --fraction F */
+static int
+build_evict(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    if (argc != 2 || strcmp(argv[0], "--fraction") != 0)
+        return usage_error("%s", "evict: give --fraction F (0 < F <= 1)");
+    char *end;
+    errno = 0;
+    double f = strtod(argv[1], &end);
+    if (errno || *end || end == argv[1])
+        return usage_error("evict: --fraction %s: expected a number in (0, 1]", argv[1]);
+    Rustymem__V1__EvictBufferPoolRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__evict_buffer_pool_request__init(r);
+    r->fraction = f; /* the range is the server's to check: one rule, one message */
+    *req = &r->base;
+    return 0;
+}
+
 /* events [--after ID] [--limit N] */
 static int
 build_events(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
@@ -397,6 +417,9 @@ static const command_t commands[] = {
     {"response trigger", "/rustymem.v1.EmergencyService/TriggerResponse",
      &rustymem__v1__trigger_response_request__descriptor, &rustymem__v1__action_result__descriptor, "",
      "run the graduated response at a level now", "gentle|aggressive|emergency|oom_prevention", build_trigger, 0},
+    {"evict", "/rustymem.v1.EmergencyService/EvictBufferPool", &rustymem__v1__evict_buffer_pool_request__descriptor,
+     &rustymem__v1__action_result__descriptor, "", "evict a fraction of the buffer pool's resident pages now",
+     "--fraction F", build_evict, 0},
     {"gc", "/rustymem.v1.EmergencyService/ForceGarbageCollection",
      &rustymem__v1__force_garbage_collection_request__descriptor, &rustymem__v1__action_result__descriptor,
      "CALL force_garbage_collection()", "return cached and free memory of every allocator to the OS", "", NULL,

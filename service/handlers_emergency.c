@@ -124,6 +124,35 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     return GRPC_STATUS_OK;
 }
 
+/* Evict a fraction of the resident buffer-pool pages now (dirty ones written first). */
+static grpc_status_code
+evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__EvictBufferPoolRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->bufpool)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "EvictBufferPool: no buffer pool hosted");
+    if (!(req->fraction > 0.0 && req->fraction <= 1.0))
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g is out of range: allowed (0, 1]",
+                           req->fraction);
+    double t0 = now_s();
+    uint64_t evicted = 0;
+    rm_status_t st = rm_bufpool_evict(node->bufpool, req->fraction, &evicted);
+    if (st != RM_OK && st != RM_EIO)
+        return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "EvictBufferPool: %s", rm_strerror(st));
+    r->action = "evict_buffer_pool";
+    r->pages_evicted = evicted;
+    r->bytes_freed = evicted * rm_bufpool_page_size(node->bufpool);
+    r->duration_seconds = now_s() - t0;
+    char buf[192];
+    snprintf(buf, sizeof buf, "evicted %llu pages (%.0f %% asked)%s", (unsigned long long)evicted,
+             req->fraction * 100.0, st == RM_EIO ? "; some dirty pages could not be written and stay" : "");
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
 /* Methods whose module is not hosted by this build. */
 static grpc_status_code
 not_hosted(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
@@ -147,8 +176,8 @@ static const rm_rpc_method_t emergency_methods[] = {
                "the query engine is not hosted by this rustymemd yet"),
     RM_RPC_UNARY_METHOD(ES "CoalesceLargeObjects", rustymem__v1__coalesce_large_objects_request__descriptor,
                         rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, coalesce_large),
-    NOT_HOSTED("EvictBufferPool", rustymem__v1__evict_buffer_pool_request__descriptor,
-               "the buffer pool is not hosted by this rustymemd yet"),
+    RM_RPC_UNARY_METHOD(ES "EvictBufferPool", rustymem__v1__evict_buffer_pool_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, evict_buffer_pool),
     NOT_HOSTED("SetAdmission", rustymem__v1__set_admission_request__descriptor,
                "the session multiplexer is not hosted by this rustymemd yet"),
     RM_RPC_UNARY_METHOD(ES "TriggerResponse", rustymem__v1__trigger_response_request__descriptor,

@@ -351,6 +351,55 @@ get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufC
     return GRPC_STATUS_OK;
 }
 
+static grpc_status_code
+get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__BufferPoolStats *r = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->bufpool)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetBufferPoolStats: this server hosts no buffer pool");
+    rm_bufpool_stats_t st;
+    rm_status_t rs = rm_bufpool_stats(node->bufpool, &st);
+    if (rs != RM_OK)
+        return rm_rpc_fail(ctx, rm_rpc_status_from_rm(rs), "buffer pool statistics: %s", rm_strerror(rs));
+    r->total_frames = st.total_frames;
+    r->used_frames = st.used_frames;
+    r->utilization_ratio = st.utilization;
+    r->hit_ratio = st.hit_ratio;
+    r->hits_total = st.hits;
+    r->misses_total = st.misses;
+    r->reads_total = st.reads;
+    r->writes_total = st.writes;
+    r->evictions_total = st.evictions;
+    r->dirty_frames = st.dirty;
+    r->pinned_frames = st.pinned;
+    r->arc_t1 = st.t1_size;
+    r->arc_t2 = st.t2_size;
+    r->arc_b1 = st.b1_size;
+    r->arc_b2 = st.b2_size;
+    r->arc_ghost_hits_total = st.b1_ghost_hits + st.b2_ghost_hits;
+    r->arc_target_p = (double)st.arc_p;
+    r->prefetch_issued_total = st.prefetch_issued;
+    r->prefetch_used_total = st.prefetch_used;
+    r->prefetch_wasted_total = st.prefetch_wasted;
+    r->checksum_failures_total = st.checksum_failures;
+    r->page_size_bytes = (uint32_t)st.page_size;
+    r->eviction_boost_ratio = (double)st.eviction_boost_pct / 100.0;
+    r->recommended_num_frames = (int64_t)st.recommended_frames;
+    switch (st.advice) {
+    case RM_BUFPOOL_GROW:
+        r->recommendation = "grow by 25 % (hit ratio below 85 % with utilisation above 90 %)";
+        break;
+    case RM_BUFPOOL_SHRINK:
+        r->recommendation = "shrink by 25 % (hit ratio above 95 %)";
+        break;
+    default:
+        r->recommendation = "keep (hit ratio within 85-95 %, or not enough traffic yet)";
+        break;
+    }
+    return GRPC_STATUS_OK;
+}
+
 /* Statistics of modules that rustymemd does not host yet. */
 static grpc_status_code
 not_wired(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
@@ -370,7 +419,8 @@ static const rm_rpc_method_t memory_methods[] = {
     RM_RPC_UNARY_METHOD(MS "GetArenaStats", rustymem__v1__get_arena_stats_request__descriptor,
                         rustymem__v1__arena_stats__descriptor, RM_ROLE_READER, get_arena_stats),
     RM_RPC_UNARY_METHOD(MS "GetBufferPoolStats", rustymem__v1__get_buffer_pool_stats_request__descriptor,
-                        rustymem__v1__buffer_pool_stats__descriptor, RM_ROLE_READER, not_wired),
+                        rustymem__v1__buffer_pool_stats__descriptor, RM_ROLE_READER,
+                        get_buffer_pool_stats),
     RM_RPC_UNARY_METHOD(MS "GetLargeObjectStats", rustymem__v1__get_large_object_stats_request__descriptor,
                         rustymem__v1__large_object_stats__descriptor, RM_ROLE_READER,
                         get_large_object_stats),

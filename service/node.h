@@ -12,6 +12,7 @@
 
 #include "rpc.h"
 #include "rustymem/arena.h"
+#include "rustymem/bufpool.h"
 #include "rustymem/knobs.h"
 #include "rustymem/large.h"
 #include "rustymem/pressure.h"
@@ -34,6 +35,8 @@ typedef struct rm_node {
     rm_arena_mgr_t *arenas;
     rm_large_t *large;
     rm_pressure_t *pressure;
+    rm_bufpool_t *bufpool;
+    char data_dir[512];              /* the agent's state directory (page files live in DATA/pages) */
     /*
      * Audit sink for every mutating call (identity, RPC, what changed as
      * "before -> after", result). NULL = no audit. Must be thread-safe.

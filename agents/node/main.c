@@ -311,6 +311,7 @@ main(int argc, char **argv)
         rm_log("ERROR", "cannot create data directory %s: %s", o.data_dir, strerror(errno));
         return 1;
     }
+    snprintf(node.data_dir, sizeof node.data_dir, "%s", o.data_dir);
     int lock_fd = lock_data_dir(o.data_dir);
     if (lock_fd < 0)
         return 1;

@@ -23,6 +23,7 @@ typedef struct node_mem {
     rm_knobs_sub_t *large_sub;
     rm_knobs_sub_t *pressure_sub;
     rm_knobs_sub_t *budget_sub;
+    rm_knobs_sub_t *bufpool_sub;
 } node_mem_t;
 
 static node_mem_t mem;
@@ -160,6 +161,99 @@ large_start(rm_node_t *node, char *err, size_t errcap)
         node->large = NULL;
     }
     return st;
+}
+
+/* ---- buffer pool ------------------------------------------------------------- */
+
+/* buffer_pool.num_frames, or with 0 the auto size: auto_fraction of the budget. */
+static size_t
+bufpool_frames(rm_node_t *node)
+{
+    int64_t n = rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES);
+    if (n > 0)
+        return (size_t)n;
+    uint64_t budget = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
+    if (!budget) {
+        rm_sysinfo_t si;
+        rm_sysinfo_read(&node->sysinfo_paths, &si);
+        budget = si.budget_bytes;
+    }
+    double frac = rm_knobs_get_double(node->knobs, RM_KNOB_BUFFER_POOL_AUTO_FRACTION);
+    size_t page = (size_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE);
+    size_t frames = (size_t)((double)budget * frac / (double)page);
+    return frames < 64 ? 64 : frames;
+}
+
+static void
+bufpool_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
+{
+    rm_node_t *node = ctx;
+    (void)changes;
+    (void)n;
+    rm_status_t st = rm_bufpool_resize(node->bufpool, bufpool_frames(node));
+    if (st != RM_OK)
+        rm_log("WARN", "buffer pool resize to %zu frames: %s", bufpool_frames(node), rm_strerror(st));
+}
+
+static rm_status_t
+bufpool_start(rm_node_t *node, char *err, size_t errcap)
+{
+    char dir[600];
+    snprintf(dir, sizeof dir, "%s/pages", node->data_dir);
+    rm_bufpool_config_t cfg;
+    rm_bufpool_config_default(&cfg);
+    cfg.dir = dir;
+    cfg.num_frames = bufpool_frames(node);
+    cfg.page_size = (size_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE);
+    rm_status_t st = rm_bufpool_create(&cfg, &node->bufpool);
+    if (st != RM_OK) {
+        snprintf(err, errcap, "cannot open the buffer pool in %s (%zu frames of %zu B): %s", dir, cfg.num_frames,
+                 cfg.page_size, rm_strerror(st));
+        return st;
+    }
+    /* num_frames and auto_fraction resize live; page_size is restart-only. */
+    st = rm_knobs_subscribe(node->knobs, "buffer_pool.", NULL, bufpool_apply, node, &mem.bufpool_sub);
+    if (st != RM_OK) {
+        snprintf(err, errcap, "cannot subscribe to buffer_pool knobs: %s", rm_strerror(st));
+        rm_bufpool_destroy(node->bufpool);
+        node->bufpool = NULL;
+    }
+    return st;
+}
+
+/* The responder's eviction-rate boost: +20 % Gentle, +50 % Aggressive, max above. */
+static void
+bufpool_on_level(void *ctx, rm_pressure_level_t old_level, rm_pressure_level_t new_level)
+{
+    static const unsigned boost[RM_PRESSURE_LEVELS] = {0, 20, 50, 100, 100};
+    (void)old_level;
+    (void)rm_bufpool_set_eviction_boost(((rm_node_t *)ctx)->bufpool, boost[new_level]);
+}
+
+/* Evict enough resident pages to cover the target (their frames go back to the OS). */
+static uint64_t
+reclaim_bufpool(void *ctx, rm_pressure_level_t level, uint64_t target)
+{
+    rm_node_t *node = ctx;
+    rm_bufpool_stats_t st;
+    if (rm_bufpool_stats(node->bufpool, &st) != RM_OK || st.used_frames == 0)
+        return 0;
+    double resident = (double)st.used_frames * (double)st.page_size;
+    double fraction = target >= (uint64_t)resident ? 1.0 : (double)target / resident;
+    if (fraction <= 0.0)
+        return 0;
+    uint64_t evicted = 0;
+    (void)rm_bufpool_evict(node->bufpool, fraction, &evicted);
+    return evicted * st.page_size;
+}
+
+static uint64_t
+estimate_bufpool(void *ctx, rm_pressure_level_t level)
+{
+    rm_bufpool_stats_t st;
+    if (rm_bufpool_stats(((rm_node_t *)ctx)->bufpool, &st) != RM_OK)
+        return 0;
+    return (st.used_frames - st.pinned) * st.page_size;
 }
 
 /* ---- pressure forecasting and the graduated response ---------------------- */
@@ -332,6 +426,8 @@ pressure_start(rm_node_t *node, char *err, size_t errcap)
         {"arena_block_cache", 20, RM_PRESSURE_GENTLE, estimate_arena, reclaim_arena, NULL, node},
         {"slab_reap", 30, RM_PRESSURE_AGGRESSIVE, NULL, reclaim_slab, NULL, node},
         {"jemalloc_purge", 40, RM_PRESSURE_AGGRESSIVE, NULL, reclaim_jemalloc, NULL, node},
+        {"buffer_pool_eviction", 50, RM_PRESSURE_GENTLE, estimate_bufpool, reclaim_bufpool, bufpool_on_level,
+         node},
     };
     for (size_t i = 0; i < sizeof defs / sizeof defs[0] && st == RM_OK; i++) {
         rm_pressure_reclaimer_t *r;
@@ -356,6 +452,8 @@ rm_node_mem_start(rm_node_t *node, char *err, size_t errcap)
         st = arena_start(node, err, errcap);
     if (st == RM_OK)
         st = large_start(node, err, errcap);
+    if (st == RM_OK)
+        st = bufpool_start(node, err, errcap);
     if (st == RM_OK)
         st = pressure_start(node, err, errcap);
     if (st != RM_OK)
@@ -382,6 +480,11 @@ rm_node_mem_stop(rm_node_t *node)
         rm_pressure_events_wake(node->pressure);
         rm_pressure_destroy(node->pressure);
         node->pressure = NULL;
+    }
+    unsubscribe(node, &mem.bufpool_sub);
+    if (node->bufpool) {
+        (void)rm_bufpool_destroy(node->bufpool);
+        node->bufpool = NULL;
     }
     unsubscribe(node, &mem.large_sub);
     unsubscribe(node, &mem.arena_sub);

@@ -1176,13 +1176,21 @@ used_frames(rm_bufpool_t *bp)
 static void
 report_usage(void *ctx, rm_component_usage_t *out)
 {
+    /*
+     * Held = frames holding a page + metadata. Frame memory that never held a
+     * page (or was given back by eviction) is mapped but not resident, so it
+     * is not counted: an empty pool is not "fragmented". stats.held_bytes
+     * reports the whole mapping.
+     */
     rm_bufpool_t *bp = ctx;
     out->used_bytes = used_frames(bp) * bp->page_size;
-    uint64_t held = 0;
+    uint64_t mapped = 0;
     /* extents only grow under mu; a racy read of the count is fine for a report */
     for (uint32_t i = 0; i < __atomic_load_n(&bp->nextents, __ATOMIC_ACQUIRE); i++)
-        held += bp->extents[i].bytes;
-    out->held_bytes = held > out->used_bytes ? held : out->used_bytes;
+        mapped += bp->extents[i].bytes;
+    uint64_t frame_bytes = atomic_load_explicit(&bp->nframes, memory_order_relaxed) * bp->page_size;
+    uint64_t metadata = (mapped > frame_bytes ? mapped - frame_bytes : 0) + rm__bp_earc_bytes(bp->pol);
+    out->held_bytes = out->used_bytes + metadata;
 }
 
 static void

@@ -21,6 +21,19 @@ grep -q '"action": "coalesce_large_objects"' <<<"$OUT" || fail "coalesce: $OUT"
 expect_exit 2 ctl coalesce --now
 pass "coalesce"
 
+frames() { ctl --output json stats buffer-pool | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["total_frames"])'; }
+[ "$(frames)" -gt 64 ] || fail "buffer pool not sized"
+expect_exit 0 ctl knobs set buffer_pool.num_frames=5000
+[ "$(frames)" = "5000" ] || fail "live resize did not take effect"
+expect_exit 0 ctl knobs set buffer_pool.num_frames=6000
+[ "$(frames)" = "6000" ] || fail "live grow did not take effect"
+pass "buffer pool resizes live through the knob registry"
+expect_exit 1 ctl evict --fraction 1.5
+grep -q "INVALID_ARGUMENT: fraction = 1.5 is out of range" <<<"$ERR" || fail "evict range: $ERR"
+expect_exit 0 ctl --output json evict --fraction 0.5
+grep -q '"action": "evict_buffer_pool"' <<<"$OUT" || fail "evict: $OUT"
+pass "evict validates its fraction and reports pages evicted"
+
 /usr/bin/python3 - "$ADDR" <<'PY' || fail "unhosted emergency actions"
 import sys, grpc
 ch = grpc.insecure_channel(sys.argv[1])
