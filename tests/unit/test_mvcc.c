@@ -914,7 +914,7 @@ typedef struct bank {
 static long
 bank_read(rm_mvcc_txn_t *t, int acct, rm_status_t *rc)
 {
-    char k[8];
+    char k[16];
     snprintf(k, sizeof k, "a%02d", acct);
     long v = 0;
     size_t len = 0;
@@ -925,7 +925,7 @@ bank_read(rm_mvcc_txn_t *t, int acct, rm_status_t *rc)
 static rm_status_t
 bank_write(rm_mvcc_txn_t *t, int acct, long v)
 {
-    char k[8];
+    char k[16];
     snprintf(k, sizeof k, "a%02d", acct);
     return rm_mvcc_put(t, k, strlen(k), &v, sizeof v);
 }
