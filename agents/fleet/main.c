@@ -401,8 +401,12 @@ main(int argc, char **argv)
         fprintf(stderr, "rustymem-fleet: %s\n", err);
         goto out;
     }
-    if (rm_fleet_start(fleet, err, sizeof err) != RM_OK) {
+    rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
+    if (st != RM_OK) {
         fprintf(stderr, "rustymem-fleet: %s\n", err);
+        /* A malformed --agents/--agents-dns value is a usage error; a bad file is a runtime one. */
+        if (st == RM_EINVAL && o.fleet.source != RM_FLEET_SOURCE_FILE)
+            exit_code = 2;
         goto out;
     }
     static const rm_rpc_service_t *const services[] = {&rm_fleet_service};
