@@ -17,6 +17,12 @@ declare -a APID AADDR
 EXTRA_PIDS=()
 
 fleet_cleanup() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then # show what the processes said
+    for f in "$TMP"/agent*.log "$TMP"/fleet*.log "$TMP"/fake-*.err; do
+      [ -s "$f" ] && { echo "--- $f (last lines)" >&2; tail -n 15 "$f" >&2; }
+    done
+  fi
   for p in "${EXTRA_PIDS[@]}" "${APID[@]}"; do
     if [ -n "$p" ] && kill -0 "$p" 2>/dev/null; then kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; fi
   done
@@ -325,6 +331,7 @@ fc ApplyProfile '{"selector":{"names":["n1","n2","n3","n4","n5"]},"workload":"WO
   >"$TMP/kill.json" 2>"$TMP/kill.err" &
 RPID=$!
 sleep 0.7
+kill -0 "${APID[3]}" 2>/dev/null || fail "n3 exited before it was killed"
 kill -KILL "${APID[3]}"; wait "${APID[3]}" 2>/dev/null || true; APID[3]=""
 wait "$RPID" || fail "rollout call failed: $(cat "$TMP/kill.err")"
 R=$(cat "$TMP/kill.json")
