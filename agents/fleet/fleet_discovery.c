@@ -1,0 +1,330 @@
+/*
+ * fleet_discovery.c — where the agents are: a static list, an agents file,
+ * or DNS.
+ *
+ * Design note: every source produces the same thing — an array of
+ * rm_fleet_target_t — and the controller reconciles its node set with it
+ * (rm_fleet_set_targets), so adding a source never touches the pollers. DNS
+ * follows the Kubernetes headless-Service pattern: the name resolves to one
+ * A/AAAA record per ready pod, so resolving it on every round is the
+ * discovery (no API server access needed). A name that resolves to nothing
+ * is an empty fleet, not an error, once the controller runs.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include "fleet.h"
+#include "fleet_internal.h"
+
+void
+rm__fleet_copy(char *dst, size_t cap, const char *src)
+{
+    size_t n = strlen(src);
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* HOST:PORT with a numeric port, [V6]:PORT, or unix:/path. */
+static int
+valid_address(const char *a)
+{
+    if (strncmp(a, "unix:", 5) == 0)
+        return a[5] != '\0';
+    const char *colon = strrchr(a, ':');
+    if (!colon || colon == a || !colon[1])
+        return 0;
+    if (a[0] == '[' && colon[-1] != ']')
+        return 0;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    return *end == '\0' && port > 0 && port <= 65535;
+}
+
+static int
+find_name(const rm_fleet_target_t *t, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(t[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Append to a growing array; returns the new slot or NULL on OOM. */
+static rm_fleet_target_t *
+push(rm_fleet_target_t **arr, size_t *n, size_t *cap)
+{
+    if (*n == *cap) {
+        size_t nc = *cap ? *cap * 2 : 8;
+        rm_fleet_target_t *p = realloc(*arr, nc * sizeof *p);
+        if (!p)
+            return NULL;
+        *arr = p;
+        *cap = nc;
+    }
+    rm_fleet_target_t *t = &(*arr)[(*n)++];
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+rm_status_t
+rm_fleet_parse_list(const char *csv, rm_fleet_target_t **out, size_t *n_out, char *err, size_t errcap)
+{
+    rm_fleet_target_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    rm_status_t st = RM_EINVAL;
+    *out = NULL;
+    *n_out = 0;
+    const char *p = csv ? csv : "";
+    for (;;) {
+        const char *comma = strchr(p, ',');
+        size_t len = comma ? (size_t)(comma - p) : strlen(p);
+        while (len && isspace((unsigned char)*p)) {
+            p++;
+            len--;
+        }
+        while (len && isspace((unsigned char)p[len - 1]))
+            len--;
+        char item[RM_FLEET_ADDR_MAX];
+        if (len == 0 || len >= sizeof item) {
+            snprintf(err, errcap, "--agents item %zu: %s", n + 1,
+                     len ? "address too long" : "empty (expected HOST:PORT,HOST:PORT)");
+            goto fail;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (!valid_address(item)) {
+            snprintf(err, errcap, "--agents item '%s': expected HOST:PORT with a port in 1..65535", item);
+            goto fail;
+        }
+        if (find_name(arr, n, item)) {
+            snprintf(err, errcap, "--agents item '%s' listed twice", item);
+            goto fail;
+        }
+        if (n == RM_FLEET_MAX_TARGETS) {
+            snprintf(err, errcap, "--agents: more than %d agents", RM_FLEET_MAX_TARGETS);
+            goto fail;
+        }
+        rm_fleet_target_t *t = push(&arr, &n, &cap);
+        if (!t) {
+            st = RM_ENOMEM;
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
+        rm__fleet_copy(t->name, sizeof t->name, item);
+        rm__fleet_copy(t->address, sizeof t->address, item);
+        if (!comma)
+            break;
+        p = comma + 1;
+    }
+    *out = arr;
+    *n_out = n;
+    return RM_OK;
+fail:
+    free(arr);
+    return st;
+}
+
+rm_status_t
+rm_fleet_parse_text(const char *text, const char *origin, rm_fleet_target_t **out, size_t *n_out, char *err,
+                    size_t errcap)
+{
+    rm_fleet_target_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    rm_status_t st = RM_EINVAL;
+    unsigned lineno = 0;
+    *out = NULL;
+    *n_out = 0;
+    const char *p = text;
+    while (*p) {
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char line[2048];
+        lineno++;
+        if (len >= sizeof line) {
+            snprintf(err, errcap, "%s:%u: line too long", origin, lineno);
+            goto fail;
+        }
+        memcpy(line, p, len);
+        line[len] = '\0';
+        p = eol ? eol + 1 : p + len;
+        char *hash = strchr(line, '#');
+        if (hash)
+            *hash = '\0';
+        char *save = NULL;
+        char *name = strtok_r(line, " \t\r", &save);
+        if (!name)
+            continue;
+        char *addr = strtok_r(NULL, " \t\r", &save);
+        if (!addr) {
+            snprintf(err, errcap, "%s:%u: '%s' has no address (expected NAME HOST:PORT [key=value ...])", origin,
+                     lineno, name);
+            goto fail;
+        }
+        if (strlen(name) >= RM_FLEET_NAME_MAX || strlen(addr) >= RM_FLEET_ADDR_MAX) {
+            snprintf(err, errcap, "%s:%u: name or address too long", origin, lineno);
+            goto fail;
+        }
+        if (!valid_address(addr)) {
+            snprintf(err, errcap, "%s:%u: address '%s': expected HOST:PORT with a port in 1..65535", origin,
+                     lineno, addr);
+            goto fail;
+        }
+        if (find_name(arr, n, name)) {
+            snprintf(err, errcap, "%s:%u: node name '%s' used twice", origin, lineno, name);
+            goto fail;
+        }
+        if (n == RM_FLEET_MAX_TARGETS) {
+            snprintf(err, errcap, "%s:%u: more than %d agents", origin, lineno, RM_FLEET_MAX_TARGETS);
+            goto fail;
+        }
+        rm_fleet_target_t *t = push(&arr, &n, &cap);
+        if (!t) {
+            st = RM_ENOMEM;
+            snprintf(err, errcap, "out of memory");
+            goto fail;
+        }
+        rm__fleet_copy(t->name, sizeof t->name, name);
+        rm__fleet_copy(t->address, sizeof t->address, addr);
+        for (char *kv; (kv = strtok_r(NULL, " \t\r", &save));) {
+            char *eq = strchr(kv, '=');
+            if (!eq || eq == kv || (size_t)(eq - kv) >= RM_FLEET_LABEL_KEY_MAX ||
+                strlen(eq + 1) >= RM_FLEET_LABEL_VALUE_MAX) {
+                snprintf(err, errcap, "%s:%u: label '%s': expected key=value (key < %d, value < %d bytes)",
+                         origin, lineno, kv, RM_FLEET_LABEL_KEY_MAX, RM_FLEET_LABEL_VALUE_MAX);
+                goto fail;
+            }
+            if (t->n_labels == RM_FLEET_MAX_LABELS) {
+                snprintf(err, errcap, "%s:%u: more than %d labels", origin, lineno, RM_FLEET_MAX_LABELS);
+                goto fail;
+            }
+            *eq = '\0';
+            rm_fleet_label_t *l = &t->labels[t->n_labels++];
+            rm__fleet_copy(l->key, sizeof l->key, kv);
+            rm__fleet_copy(l->value, sizeof l->value, eq + 1);
+        }
+    }
+    *out = arr;
+    *n_out = n;
+    return RM_OK;
+fail:
+    free(arr);
+    return st;
+}
+
+rm_status_t
+rm_fleet_read_file(const char *path, rm_fleet_target_t **out, size_t *n, char *err, size_t errcap)
+{
+    *out = NULL;
+    *n = 0;
+    FILE *fp = fopen(path, "re");
+    if (!fp) {
+        snprintf(err, errcap, "cannot read agents file %s: %s", path, strerror(errno));
+        return RM_EIO;
+    }
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    rm_status_t st = RM_OK;
+    for (;;) {
+        if (cap - len < 4096) {
+            if (cap >= (64u << 20)) {
+                snprintf(err, errcap, "agents file %s is larger than 64 MiB", path);
+                st = RM_EINVAL;
+                goto done;
+            }
+            char *p = realloc(text, cap ? cap * 2 : 8192);
+            if (!p) {
+                snprintf(err, errcap, "out of memory");
+                st = RM_ENOMEM;
+                goto done;
+            }
+            text = p;
+            cap = cap ? cap * 2 : 8192;
+        }
+        size_t got = fread(text + len, 1, cap - len - 1, fp);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(fp)) {
+        snprintf(err, errcap, "cannot read agents file %s: %s", path, strerror(errno));
+        st = RM_EIO;
+        goto done;
+    }
+    text[len] = '\0';
+    st = rm_fleet_parse_text(text, path, out, n, err, errcap);
+done:
+    free(text);
+    fclose(fp);
+    return st;
+}
+
+static int
+cmp_target(const void *a, const void *b)
+{
+    return strcmp(((const rm_fleet_target_t *)a)->name, ((const rm_fleet_target_t *)b)->name);
+}
+
+rm_status_t
+rm_fleet_resolve_dns(const char *spec, rm_fleet_target_t **out, size_t *n_out, char *err, size_t errcap)
+{
+    *out = NULL;
+    *n_out = 0;
+    char host[RM_FLEET_ADDR_MAX];
+    const char *colon = spec ? strrchr(spec, ':') : NULL;
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host || !valid_address(spec)) {
+        snprintf(err, errcap, "--agents-dns '%s': expected NAME:PORT with a port in 1..65535", spec ? spec : "");
+        return RM_EINVAL;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    if (host[0] == '[') { /* [v6]:port */
+        size_t hl = strlen(host);
+        memmove(host, host + 1, hl - 2);
+        host[hl - 2] = '\0';
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, colon + 1, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errcap, "--agents-dns %s: %s", spec, gai_strerror(rc));
+        return RM_ENOENT;
+    }
+    rm_fleet_target_t *arr = NULL;
+    size_t n = 0, cap = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        char ip[INET6_ADDRSTRLEN], name[RM_FLEET_ADDR_MAX];
+        if (ai->ai_family == AF_INET) {
+            inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, ip, sizeof ip);
+            snprintf(name, sizeof name, "%s:%s", ip, colon + 1);
+        } else if (ai->ai_family == AF_INET6) {
+            inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, ip, sizeof ip);
+            snprintf(name, sizeof name, "[%s]:%s", ip, colon + 1);
+        } else {
+            continue;
+        }
+        if (find_name(arr, n, name) || n == RM_FLEET_MAX_TARGETS)
+            continue;
+        rm_fleet_target_t *t = push(&arr, &n, &cap);
+        if (!t) {
+            freeaddrinfo(res);
+            free(arr);
+            snprintf(err, errcap, "out of memory");
+            return RM_ENOMEM;
+        }
+        rm__fleet_copy(t->name, sizeof t->name, name);
+        rm__fleet_copy(t->address, sizeof t->address, name);
+    }
+    freeaddrinfo(res);
+    if (n > 1)
+        qsort(arr, n, sizeof *arr, cmp_target);
+    *out = arr;
+    *n_out = n;
+    return RM_OK;
+}

@@ -1,0 +1,125 @@
+/*
+ * fleet_internal.h — the controller's private types, shared by fleet.c
+ * (nodes, pollers, discovery thread), fleet_rollout.c and fleet_service.c.
+ *
+ * Locking: rm_fleet_t.mu guards the node list; node_t.mu guards the node's
+ * view and stop flag. Never hold fleet.mu while taking a node's mu for long,
+ * and never hold either across an RPC. Handlers take node references
+ * (rm__fleet_select) so a node removed by discovery stays valid until they
+ * drop it.
+ */
+#ifndef RUSTYMEM_FLEET_INTERNAL_H
+#define RUSTYMEM_FLEET_INTERNAL_H
+
+#include <pthread.h>
+
+#include "client.h"
+#include "fleet.h"
+
+#define FLEET_EVENTS 16
+#define FLEET_STATS_MAX 64
+#define FLEET_ERR_MAX 256
+
+typedef struct fleet_event {
+    int64_t unix_ms;
+    char kind[32];
+    char status[32];
+    char detail[256];
+} fleet_event_t;
+
+/* What the controller knows of one node; copied out whole by readers. */
+typedef struct node_view {
+    int polled;                      /* a poll has finished at least once */
+    int reachable;
+    int serving;
+    int level;                       /* PressureLevel; 0 unknown */
+    int predicted_level;
+    double confidence;               /* 0..1 */
+    char level_source[16];           /* "forecast" | "usage_ratio" | "" */
+    double usage_ratio;
+    int has_ttc;
+    double ttc_seconds;
+    uint64_t rss_bytes;
+    uint64_t budget_bytes;
+    int64_t last_contact_ms;         /* unix ms; 0 = never */
+    char last_error[FLEET_ERR_MAX];
+    unsigned failures;               /* consecutive failed polls */
+    int64_t next_poll_ms;            /* ms until the next poll after the last one */
+    char agent_name[RM_FLEET_NAME_MAX];
+    char version[64];
+    char cap_forecast[16];           /* "available" | "unimplemented" | "unknown" */
+    char cap_emergency[16];
+    size_t n_stats;
+    char stat_key[FLEET_STATS_MAX][64];
+    double stat_val[FLEET_STATS_MAX];
+    fleet_event_t events[FLEET_EVENTS];   /* ring; oldest at (ev_next - n_events) */
+    size_t n_events;
+    size_t ev_next;
+    int64_t last_trigger_ms;         /* early-response cooldown (unix ms) */
+    int last_trigger_level;
+    rm_fleet_pressure_t pressure;    /* input of the last policy decision */
+} node_view_t;
+
+typedef struct node {
+    rm_fleet_target_t target;        /* immutable after creation (a changed address = new node) */
+    rm_client_t *client;             /* thread-safe; immutable */
+    struct rm_fleet *fleet;
+    int refs;                        /* guarded by fleet->mu */
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;               /* wakes the poller for stop */
+    int stop;                        /* guarded by mu */
+    node_view_t view;                /* guarded by mu */
+} node_t;
+
+struct rm_fleet {
+    rm_fleet_opts_t o;               /* defaults filled in; immutable */
+    pthread_mutex_t mu;
+    node_t **nodes;                  /* guarded by mu; sorted by name */
+    size_t n_nodes;                  /* guarded by mu */
+    pthread_mutex_t set_mu;          /* serialises rm_fleet_set_targets */
+    pthread_mutex_t rollout_mu;      /* one rollout at a time */
+    pthread_t disco;
+    int disco_started;
+    pthread_mutex_t disco_mu;
+    pthread_cond_t disco_cv;
+    int stopping;                    /* guarded by disco_mu */
+    /* file source: what we read last, to re-read only on change */
+    int64_t file_mtime_ns;
+    int64_t file_size;
+    uint64_t file_ino;
+};
+
+/* Log through opts.log (printf-style). */
+void rm__fleet_log(struct rm_fleet *f, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Unix time in milliseconds. */
+int64_t rm__fleet_now_ms(void);
+
+/*
+ * Matching nodes, sorted by name, each with a reference taken; NULL sel =
+ * all. Returns the count (*out malloc'ed, NULL when 0) or -1 on OOM. Release
+ * with rm__fleet_release().
+ */
+ssize_t rm__fleet_select(struct rm_fleet *f, const rm_fleet_selector_t *sel, node_t ***out);
+void rm__fleet_release(struct rm_fleet *f, node_t **nodes, size_t n);
+
+/* Copy a node's view (under its lock). */
+void rm__fleet_view(node_t *n, node_view_t *out);
+
+/* Poll one node now (Health, stats, forecast or derived level, policy); thread-safe. */
+void rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy);
+
+/* Append an event to the node's ring. */
+void rm__fleet_event(node_t *n, const char *kind, const char *status, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* snprintf that may truncate on purpose (messages into fixed buffers). */
+void rm__fleet_fmt(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Copy with truncation to cap - 1 bytes, always terminated. */
+void rm__fleet_copy(char *dst, size_t cap, const char *src);
+
+#endif /* RUSTYMEM_FLEET_INTERNAL_H */

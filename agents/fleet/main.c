@@ -1,0 +1,452 @@
+/*
+ * main.c — rustymem-fleet, the controller that watches and steers many
+ * rustymemd agents and serves rustymem.v1.FleetService.
+ *
+ * Start-up: parse flags → block SIGTERM/SIGINT in every thread → create the
+ * controller and run discovery once (a bad agent source fails start-up) →
+ * start the pollers and the gRPC server → sigwait → graceful shutdown: stop
+ * serving (in-flight rollouts see the cancellation and roll back), stop the
+ * pollers, exit 0. Logging is one line per event on stderr, like rustymemd.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grpc/support/log.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "fleet.h"
+#include "server.h"
+
+#ifndef RM_VERSION
+#define RM_VERSION "dev"
+#endif
+
+typedef struct opts {
+    const char *listen;
+    const char *port_file;
+    int threads;
+    int grace_ms;
+    int verbose;
+    const char *tls_cert, *tls_key, *tls_client_ca, *auth_file;
+    int insecure;
+    const char *token_file;
+    int n_sources;
+    rm_fleet_opts_t fleet;
+} opts_t;
+
+static void
+flog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+flog(const char *level, const char *fmt, ...)
+{
+    char line[1400];
+    struct timespec ts;
+    struct tm tm;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    gmtime_r(&ts.tv_sec, &tm);
+    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
+    n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "%s\n", line); /* one write per line: threads do not interleave */
+}
+
+static void
+fleet_log(void *ctx, const char *level, const char *msg)
+{
+    (void)ctx;
+    flog(level, "%s", msg);
+}
+
+static void
+grpc_log(gpr_log_func_args *args)
+{
+    const char *file = strrchr(args->file, '/');
+    flog(args->severity == GPR_LOG_SEVERITY_ERROR ? "ERROR" : "INFO", "grpc %s:%d: %s", file ? file + 1 : args->file,
+         args->line, args->message);
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f,
+            "usage: rustymem-fleet (--agents LIST | --agents-file FILE | --agents-dns NAME:PORT) [options]\n"
+            "\n"
+            "The rustymem fleet controller: discovers rustymemd agents, polls each one (Health,\n"
+            "MemoryService.GetMemoryStats, ForecastService.GetForecast), keeps a fleet view, triggers\n"
+            "a node's emergency response early when its forecast crosses a threshold, rolls tuning\n"
+            "profiles out canary-first, and serves rustymem.v1.FleetService (rustymemctl --fleet ADDR).\n"
+            "\n"
+            "agent discovery (exactly one):\n"
+            "  --agents HOST:PORT,...      a static list (node names = the addresses)\n"
+            "  --agents-file FILE          one agent per line: NAME HOST:PORT [key=value ...] ('#' comments);\n"
+            "                              re-read whenever it changes (a bad edit keeps the previous set)\n"
+            "  --agents-dns NAME:PORT      resolve NAME on every poll; every address is an agent (a\n"
+            "                              Kubernetes headless Service resolves to every agent pod)\n"
+            "\n"
+            "serving:\n"
+            "  --listen HOST:PORT          gRPC address (default 127.0.0.1:50052; port 0 = any free port)\n"
+            "  --port-file FILE            write the bound port to FILE once serving\n"
+            "  --threads N                 gRPC completion-queue threads (default 4, 2..16; a rollout\n"
+            "                              holds one for its duration)\n"
+            "  --grace-ms MS               shutdown grace for in-flight calls (default 3000)\n"
+            "  --tls-cert FILE             serve TLS with this PEM certificate chain\n"
+            "  --tls-key FILE              and this PEM private key\n"
+            "  --tls-client-ca FILE        require client certificates signed by this CA (mTLS)\n"
+            "  --auth-file FILE            tokens/identities with roles, as rustymemd (docs/security.md);\n"
+            "                              ListNodes/GetFleetStats/GetFleetForecast need reader,\n"
+            "                              ApplyProfile/TriggerResponse need admin\n"
+            "  --insecure                  allow plaintext on a non-loopback address\n"
+            "\n"
+            "talking to the agents:\n"
+            "  --poll-ms N                 poll and discovery interval (default 2000, 10..3600000)\n"
+            "  --rpc-timeout-ms N          deadline of every agent call (default 2000, 10..600000)\n"
+            "  --backoff-max-ms N          cap of the backoff for unreachable agents (default 30000)\n"
+            "  --token SECRET              bearer token sent to the agents (admin to roll out)\n"
+            "  --token-file FILE           read the token from FILE (first line; keeps it out of ps)\n"
+            "  --agent-tls-ca FILE         talk TLS to the agents, verifying them with this CA\n"
+            "  --agent-tls-cert FILE       client certificate for agents that require mTLS\n"
+            "  --agent-tls-key FILE        its key\n"
+            "  --agent-tls-server-name N   name to verify in the agents' certificates\n"
+            "\n"
+            "early-response policy:\n"
+            "  --trigger-level LEVEL       act at/above this level, now or forecast (default emergency;\n"
+            "                              monitor|gentle|aggressive|emergency|oom_prevention)\n"
+            "  --trigger-confidence X      confidence a forecast needs, 0..1 (default 0.7)\n"
+            "  --trigger-ttc-seconds S     also act when time to critical <= S (default 60)\n"
+            "  --trigger-cooldown-ms N     per node between triggers unless the level rises (default 60000)\n"
+            "  --no-early-response         watch only; never trigger on our own\n"
+            "\n"
+            "rollout defaults (each request may override):\n"
+            "  --canary-wait-seconds S     wait after the canary before its gate (default 30)\n"
+            "  --batch-wait-seconds S      wait after each later batch (default 10)\n"
+            "  --batch-size N              nodes per batch after the canary (default 2)\n"
+            "  --gate-max-level LEVEL      highest pressure level that passes the gate (default gentle)\n"
+            "\n"
+            "  --verbose                   also log gRPC's informational messages\n"
+            "  --version                   print the version and exit\n"
+            "  --help                      this text\n"
+            "\n"
+            "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
+}
+
+static int
+num(const char *flag, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "rustymem-fleet: %s %s: expected a number in %g..%g\n", flag, s, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int
+level_arg(const char *flag, const char *s, int *out)
+{
+    int l = rm_fleet_level_parse(s);
+    if (l < 1) {
+        fprintf(stderr, "rustymem-fleet: %s %s: expected monitor, gentle, aggressive, emergency or oom_prevention\n",
+                flag, s);
+        return -1;
+    }
+    *out = l;
+    return 0;
+}
+
+static int
+parse_args(int argc, char **argv, opts_t *o)
+{
+    enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE, O_CERT, O_KEY, O_CA, O_AUTH, O_INSECURE, O_AGENTS,
+           O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TOKEN, O_TOKEN_FILE, O_ACA, O_ACERT, O_AKEY,
+           O_ANAME, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL, O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE,
+           O_VERSION, O_HELP };
+    static const struct option longopts[] = {
+        {"listen", required_argument, 0, O_LISTEN},
+        {"port-file", required_argument, 0, O_PORTFILE},
+        {"threads", required_argument, 0, O_THREADS},
+        {"grace-ms", required_argument, 0, O_GRACE},
+        {"tls-cert", required_argument, 0, O_CERT},
+        {"tls-key", required_argument, 0, O_KEY},
+        {"tls-client-ca", required_argument, 0, O_CA},
+        {"auth-file", required_argument, 0, O_AUTH},
+        {"insecure", no_argument, 0, O_INSECURE},
+        {"agents", required_argument, 0, O_AGENTS},
+        {"agents-file", required_argument, 0, O_AGENTS_FILE},
+        {"agents-dns", required_argument, 0, O_AGENTS_DNS},
+        {"poll-ms", required_argument, 0, O_POLL},
+        {"rpc-timeout-ms", required_argument, 0, O_RPCTO},
+        {"backoff-max-ms", required_argument, 0, O_BACKOFF},
+        {"token", required_argument, 0, O_TOKEN},
+        {"token-file", required_argument, 0, O_TOKEN_FILE},
+        {"agent-tls-ca", required_argument, 0, O_ACA},
+        {"agent-tls-cert", required_argument, 0, O_ACERT},
+        {"agent-tls-key", required_argument, 0, O_AKEY},
+        {"agent-tls-server-name", required_argument, 0, O_ANAME},
+        {"trigger-level", required_argument, 0, O_TLEVEL},
+        {"trigger-confidence", required_argument, 0, O_TCONF},
+        {"trigger-ttc-seconds", required_argument, 0, O_TTTC},
+        {"trigger-cooldown-ms", required_argument, 0, O_TCOOL},
+        {"no-early-response", no_argument, 0, O_NOEARLY},
+        {"canary-wait-seconds", required_argument, 0, O_CWAIT},
+        {"batch-wait-seconds", required_argument, 0, O_BWAIT},
+        {"batch-size", required_argument, 0, O_BSIZE},
+        {"gate-max-level", required_argument, 0, O_GATE},
+        {"verbose", no_argument, 0, O_VERBOSE},
+        {"version", no_argument, 0, O_VERSION},
+        {"help", no_argument, 0, O_HELP},
+        {0, 0, 0, 0},
+    };
+    rm_fleet_opts_t *fo = &o->fleet;
+    double v;
+    opterr = 0;
+    for (;;) {
+        int c = getopt_long(argc, argv, "", longopts, NULL);
+        if (c == -1)
+            break;
+        switch (c) {
+        case O_LISTEN: o->listen = optarg; break;
+        case O_PORTFILE: o->port_file = optarg; break;
+        case O_THREADS:
+            if (num("--threads", optarg, 2, 16, &v) < 0)
+                return 2;
+            o->threads = (int)v;
+            break;
+        case O_GRACE:
+            if (num("--grace-ms", optarg, 1, 600000, &v) < 0)
+                return 2;
+            o->grace_ms = (int)v;
+            break;
+        case O_CERT: o->tls_cert = optarg; break;
+        case O_KEY: o->tls_key = optarg; break;
+        case O_CA: o->tls_client_ca = optarg; break;
+        case O_AUTH: o->auth_file = optarg; break;
+        case O_INSECURE: o->insecure = 1; break;
+        case O_AGENTS: fo->source = RM_FLEET_SOURCE_LIST; fo->source_spec = optarg; o->n_sources++; break;
+        case O_AGENTS_FILE: fo->source = RM_FLEET_SOURCE_FILE; fo->source_spec = optarg; o->n_sources++; break;
+        case O_AGENTS_DNS: fo->source = RM_FLEET_SOURCE_DNS; fo->source_spec = optarg; o->n_sources++; break;
+        case O_POLL:
+            if (num("--poll-ms", optarg, 10, 3600000, &v) < 0)
+                return 2;
+            fo->poll_ms = (int)v;
+            break;
+        case O_RPCTO:
+            if (num("--rpc-timeout-ms", optarg, 10, 600000, &v) < 0)
+                return 2;
+            fo->rpc_timeout_ms = (int)v;
+            break;
+        case O_BACKOFF:
+            if (num("--backoff-max-ms", optarg, 10, 86400000, &v) < 0)
+                return 2;
+            fo->backoff_max_ms = (int)v;
+            break;
+        case O_TOKEN: fo->token = optarg; break;
+        case O_TOKEN_FILE: o->token_file = optarg; break;
+        case O_ACA: fo->tls_ca_file = optarg; break;
+        case O_ACERT: fo->tls_cert_file = optarg; break;
+        case O_AKEY: fo->tls_key_file = optarg; break;
+        case O_ANAME: fo->tls_server_name = optarg; break;
+        case O_TLEVEL:
+            if (level_arg("--trigger-level", optarg, &fo->trigger_level) < 0)
+                return 2;
+            break;
+        case O_TCONF:
+            if (num("--trigger-confidence", optarg, 0.01, 1, &fo->trigger_confidence) < 0)
+                return 2;
+            break;
+        case O_TTTC:
+            if (num("--trigger-ttc-seconds", optarg, 0.001, 86400, &fo->trigger_ttc_seconds) < 0)
+                return 2;
+            break;
+        case O_TCOOL:
+            if (num("--trigger-cooldown-ms", optarg, 1, 86400000, &v) < 0)
+                return 2;
+            fo->trigger_cooldown_ms = (int)v;
+            break;
+        case O_NOEARLY: fo->no_early_response = 1; break;
+        case O_CWAIT:
+            if (num("--canary-wait-seconds", optarg, 0.001, 3600, &fo->canary_wait_seconds) < 0)
+                return 2;
+            break;
+        case O_BWAIT:
+            if (num("--batch-wait-seconds", optarg, 0.001, 3600, &fo->batch_wait_seconds) < 0)
+                return 2;
+            break;
+        case O_BSIZE:
+            if (num("--batch-size", optarg, 1, RM_FLEET_MAX_TARGETS, &v) < 0)
+                return 2;
+            fo->batch_size = (uint32_t)v;
+            break;
+        case O_GATE:
+            if (level_arg("--gate-max-level", optarg, &fo->gate_max_level) < 0)
+                return 2;
+            break;
+        case O_VERBOSE: o->verbose = 1; break;
+        case O_VERSION: printf("rustymem-fleet %s\n", RM_VERSION); return 0;
+        case O_HELP: usage(stdout); return 0;
+        default:
+            if (optopt)
+                fprintf(stderr, "rustymem-fleet: %s needs a value (see rustymem-fleet --help)\n", argv[optind - 1]);
+            else
+                fprintf(stderr, "rustymem-fleet: unknown option %s (see rustymem-fleet --help)\n", argv[optind - 1]);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "rustymem-fleet: unexpected argument '%s' (see rustymem-fleet --help)\n", argv[optind]);
+        return 2;
+    }
+    if (o->n_sources != 1) {
+        fprintf(stderr, "rustymem-fleet: give exactly one of --agents, --agents-file, --agents-dns (see --help)\n");
+        return 2;
+    }
+    if (fo->token && o->token_file) {
+        fprintf(stderr, "rustymem-fleet: --token and --token-file are exclusive\n");
+        return 2;
+    }
+    if (!fo->tls_ca_file && (fo->tls_cert_file || fo->tls_key_file || fo->tls_server_name)) {
+        fprintf(stderr, "rustymem-fleet: --agent-tls-cert/--agent-tls-key/--agent-tls-server-name need --agent-tls-ca\n");
+        return 2;
+    }
+    if (!o->tls_cert != !o->tls_key || (o->tls_client_ca && !o->tls_cert)) {
+        fprintf(stderr, "rustymem-fleet: --tls-cert and --tls-key go together (and --tls-client-ca needs them)\n");
+        return 2;
+    }
+    return -1;
+}
+
+static int
+is_loopback(const char *addr)
+{
+    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 || strncmp(addr, "localhost:", 10) == 0 ||
+           strncmp(addr, "unix:", 5) == 0;
+}
+
+static int
+write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "we");
+    if (!f)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -1;
+    return rename(tmp, path);
+}
+
+int
+main(int argc, char **argv)
+{
+    opts_t o = {.listen = "127.0.0.1:50052", .threads = 4, .grace_ms = 3000};
+    int rc = parse_args(argc, argv, &o);
+    if (rc >= 0)
+        return rc;
+    if (!o.insecure && !o.tls_cert && !is_loopback(o.listen)) {
+        fprintf(stderr,
+                "rustymem-fleet: --listen %s is not a loopback address: serve it with TLS (--tls-cert, --tls-key) "
+                "or allow plaintext explicitly with --insecure\n",
+                o.listen);
+        return 2;
+    }
+    static char token[512];
+    if (o.token_file) {
+        FILE *tf = fopen(o.token_file, "re");
+        if (!tf || !fgets(token, sizeof token, tf)) {
+            fprintf(stderr, "rustymem-fleet: cannot read --token-file %s: %s\n", o.token_file,
+                    tf ? "empty" : strerror(errno));
+            if (tf)
+                fclose(tf);
+            return 1;
+        }
+        fclose(tf);
+        token[strcspn(token, "\r\n")] = '\0';
+        o.fleet.token = token;
+    }
+
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    gpr_set_log_function(grpc_log);
+    gpr_set_log_verbosity(o.verbose ? GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
+
+    o.fleet.log = fleet_log;
+    char err[512] = "";
+    rm_fleet_t *fleet = NULL;
+    rm_auth_t *auth = NULL;
+    rm_server_t *srv = NULL;
+    int exit_code = 1;
+    if (rm_fleet_create(&o.fleet, &fleet, err, sizeof err) != RM_OK) {
+        fprintf(stderr, "rustymem-fleet: %s\n", err);
+        return 2;
+    }
+    if (rm_auth_load(o.auth_file, o.tls_client_ca != NULL, &auth, err, sizeof err) != RM_OK) {
+        fprintf(stderr, "rustymem-fleet: %s\n", err);
+        goto out;
+    }
+    rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
+    if (st != RM_OK) {
+        fprintf(stderr, "rustymem-fleet: %s\n", err);
+        /* A malformed --agents/--agents-dns value is a usage error; a bad file is a runtime one. */
+        if (st == RM_EINVAL && o.fleet.source != RM_FLEET_SOURCE_FILE)
+            exit_code = 2;
+        goto out;
+    }
+    static const rm_rpc_service_t *const services[] = {&rm_fleet_service};
+    rm_server_opts_t so = {
+        .listen = o.listen,
+        .cq_threads = o.threads,
+        .shutdown_grace_ms = o.grace_ms,
+        .app = fleet,
+        .auth = rm_auth_check,
+        .auth_ctx = auth,
+        .tls_cert_file = o.tls_cert,
+        .tls_key_file = o.tls_key,
+        .tls_client_ca_file = o.tls_client_ca,
+    };
+    if (rm_server_create(&so, services, 1, &srv, err, sizeof err) != RM_OK) {
+        flog("ERROR", "%s", err);
+        goto out;
+    }
+    if (rm_server_start(srv) != RM_OK) {
+        flog("ERROR", "cannot start the server threads");
+        rm_server_wait(srv);
+        goto out;
+    }
+    int port = rm_server_port(srv);
+    flog("INFO", "rustymem-fleet %s serving FleetService on %s (port %d), %zu agents", RM_VERSION, o.listen, port,
+         rm_fleet_node_count(fleet));
+    if (o.port_file && write_port_file(o.port_file, port) < 0)
+        flog("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+    int sig = 0;
+    while (sigwait(&stop, &sig) != 0)
+        ;
+    flog("INFO", "received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rm_server_shutdown(srv);
+    rm_server_wait(srv);
+    exit_code = 0;
+out:
+    rm_server_destroy(srv);
+    rm_fleet_destroy(fleet);
+    rm_auth_destroy(auth);
+    if (exit_code == 0)
+        flog("INFO", "stopped");
+    return exit_code;
+}
