@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.pb-c.h"
 #include "render.h"
 #include "rustymem/v1/emergency.pb-c.h"
+#include "rustymem/v1/fleet.pb-c.h"
 #include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
@@ -369,6 +370,178 @@ build_trigger(const command_t *cmd, int argc, char **argv, ProtobufCMessage **re
     return 0;
 }
 
+/*
+ * Fleet selectors: --names a,b,c and --label k=v (repeatable). The request
+ * block holds the selector, its name array and label entries; strings point
+ * into argv.
+ */
+typedef struct selector_block {
+    Rustymem__V1__NodeSelector sel;
+    char *names[64];
+    Rustymem__V1__NodeSelector__LabelsEntry entries[16];
+    Rustymem__V1__NodeSelector__LabelsEntry *entry_ptrs[16];
+} selector_block_t;
+
+/* Consume a selector flag at argv[*i]; 1 if consumed, 0 if not a selector flag, -1 on error. */
+static int
+parse_selector_flag(const char *cmd, int argc, char **argv, int *i, selector_block_t *b)
+{
+    if (strcmp(argv[*i], "--names") == 0 && *i + 1 < argc) {
+        for (char *save = NULL, *n = strtok_r(argv[++*i], ",", &save); n; n = strtok_r(NULL, ",", &save)) {
+            if (b->sel.n_names == 64) {
+                fprintf(stderr, "rustymemctl: %s: at most 64 --names\n", cmd);
+                return -1;
+            }
+            b->names[b->sel.n_names++] = n;
+        }
+        b->sel.names = b->names;
+        return 1;
+    }
+    if (strcmp(argv[*i], "--label") == 0 && *i + 1 < argc) {
+        char *kv = argv[++*i], *eq = strchr(kv, '=');
+        if (!eq || eq == kv || b->sel.n_labels == 16) {
+            fprintf(stderr, "rustymemctl: %s: --label %s: expected KEY=VALUE (at most 16)\n", cmd, kv);
+            return -1;
+        }
+        *eq = '\0';
+        Rustymem__V1__NodeSelector__LabelsEntry *e = &b->entries[b->sel.n_labels];
+        rustymem__v1__node_selector__labels_entry__init(e);
+        e->key = kv;
+        e->value = eq + 1;
+        b->entry_ptrs[b->sel.n_labels++] = e;
+        b->sel.labels = b->entry_ptrs;
+        return 1;
+    }
+    return 0;
+}
+
+/* fleet rollout WORKLOAD ENVIRONMENT [--names …] [--label k=v] [--canary-wait S] [--batch-size N] */
+static int
+build_rollout(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    static const char *const workloads[] = {"", "oltp", "olap", "mixed"};
+    static const char *const envs[] = {"", "development", "production", "mission_critical"};
+    struct {
+        Rustymem__V1__FleetApplyProfileRequest r;
+        selector_block_t b;
+    } *blk = calloc(1, sizeof *blk);
+    if (!blk)
+        return EXIT_RPC;
+    rustymem__v1__fleet_apply_profile_request__init(&blk->r);
+    rustymem__v1__node_selector__init(&blk->b.sel);
+    blk->r.selector = &blk->b.sel;
+    int pos = 0;
+    for (int i = 0; i < argc; i++) {
+        int rc = parse_selector_flag("fleet rollout", argc, argv, &i, &blk->b);
+        if (rc < 0)
+            goto usage;
+        if (rc > 0)
+            continue;
+        if ((strcmp(argv[i], "--canary-wait") == 0 || strcmp(argv[i], "--batch-size") == 0) && i + 1 < argc) {
+            char *end;
+            double v = strtod(argv[i + 1], &end);
+            if (*end || v < 0) {
+                fprintf(stderr, "rustymemctl: fleet rollout: %s %s: expected a non-negative number\n", argv[i],
+                        argv[i + 1]);
+                goto usage;
+            }
+            if (argv[i][2] == 'c')
+                blk->r.canary_wait_seconds = v;
+            else
+                blk->r.batch_size = (uint32_t)v;
+            i++;
+            continue;
+        }
+        int found = 0;
+        for (int k = 1; k < 4; k++)
+            if (pos == 0 && strcasecmp(argv[i], workloads[k]) == 0) {
+                blk->r.workload = (Rustymem__V1__Workload)k;
+                found = 1;
+            } else if (pos == 1 && strcasecmp(argv[i], envs[k]) == 0) {
+                blk->r.environment = (Rustymem__V1__Environment)k;
+                found = 1;
+            }
+        if (!found) {
+            fprintf(stderr, "rustymemctl: fleet rollout: unexpected argument '%s' (see rustymemctl --help)\n", argv[i]);
+            goto usage;
+        }
+        pos++;
+    }
+    if (pos != 2) {
+        fprintf(stderr, "rustymemctl: fleet rollout: give WORKLOAD (oltp|olap|mixed) and ENVIRONMENT "
+                        "(development|production|mission_critical)\n");
+        goto usage;
+    }
+    *req = &blk->r.base;
+    return 0;
+usage:
+    free(blk);
+    return EXIT_USAGE;
+}
+
+/* fleet trigger LEVEL [--names …] [--label k=v] */
+static int
+build_fleet_trigger(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    static const char *const levels[] = {"gentle", "aggressive", "emergency", "oom_prevention"};
+    struct {
+        Rustymem__V1__FleetTriggerResponseRequest r;
+        selector_block_t b;
+    } *blk = calloc(1, sizeof *blk);
+    if (!blk)
+        return EXIT_RPC;
+    rustymem__v1__fleet_trigger_response_request__init(&blk->r);
+    rustymem__v1__node_selector__init(&blk->b.sel);
+    blk->r.selector = &blk->b.sel;
+    for (int i = 0; i < argc; i++) {
+        int rc = parse_selector_flag("fleet trigger", argc, argv, &i, &blk->b);
+        if (rc < 0)
+            goto usage;
+        if (rc > 0)
+            continue;
+        for (int k = 0; k < 4; k++)
+            if (strcasecmp(argv[i], levels[k]) == 0)
+                blk->r.level = (Rustymem__V1__PressureLevel)(RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE + k);
+        if (!blk->r.level) {
+            fprintf(stderr, "rustymemctl: fleet trigger: level '%s': expected gentle, aggressive, emergency or "
+                            "oom_prevention\n", argv[i]);
+            goto usage;
+        }
+    }
+    if (!blk->r.level) {
+        fprintf(stderr, "rustymemctl: fleet trigger: give a LEVEL\n");
+        goto usage;
+    }
+    *req = &blk->r.base;
+    return 0;
+usage:
+    free(blk);
+    return EXIT_USAGE;
+}
+
+/* nodes [--names …] [--label k=v] */
+static int
+build_nodes(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    struct {
+        Rustymem__V1__ListNodesRequest r;
+        selector_block_t b;
+    } *blk = calloc(1, sizeof *blk);
+    if (!blk)
+        return EXIT_RPC;
+    rustymem__v1__list_nodes_request__init(&blk->r);
+    rustymem__v1__node_selector__init(&blk->b.sel);
+    blk->r.selector = &blk->b.sel;
+    for (int i = 0; i < argc; i++)
+        if (parse_selector_flag("nodes", argc, argv, &i, &blk->b) <= 0) {
+            fprintf(stderr, "rustymemctl: nodes: unexpected argument '%s' (see rustymemctl --help)\n", argv[i]);
+            free(blk);
+            return EXIT_USAGE;
+        }
+    *req = &blk->r.base;
+    return 0;
+}
+
 static const command_t commands[] = {
     {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, "",
@@ -428,6 +601,24 @@ static const command_t commands[] = {
      &rustymem__v1__coalesce_large_objects_request__descriptor, &rustymem__v1__action_result__descriptor,
      "optimizer.coalesce_all()", "coalesce the large-object allocator's free extents (--release: give them back)",
      "[--release]", build_coalesce, 0},
+    {"nodes", "/rustymem.v1.FleetService/ListNodes", &rustymem__v1__list_nodes_request__descriptor,
+     &rustymem__v1__list_nodes_response__descriptor, "",
+     "(with --fleet) every agent: reachable, level, usage, time to critical, last contact",
+     "[--names A,B] [--label K=V]", build_nodes, 0},
+    {"fleet stats", "/rustymem.v1.FleetService/GetFleetStats", &rustymem__v1__get_fleet_stats_request__descriptor,
+     &rustymem__v1__fleet_stats__descriptor, "", "(with --fleet) nodes by level, fleet RSS and budget", "", NULL, 0},
+    {"fleet forecast", "/rustymem.v1.FleetService/GetFleetForecast",
+     &rustymem__v1__get_fleet_forecast_request__descriptor, &rustymem__v1__fleet_forecast__descriptor, "",
+     "(with --fleet) every node's current and predicted level", "", NULL, 0},
+    {"fleet rollout", "/rustymem.v1.FleetService/ApplyProfile", &rustymem__v1__fleet_apply_profile_request__descriptor,
+     &rustymem__v1__fleet_apply_profile_response__descriptor, "",
+     "(with --fleet) apply a profile canary first, then in batches; a failed gate stops and rolls back",
+     "WORKLOAD ENVIRONMENT [--names A,B] [--label K=V] [--canary-wait S] [--batch-size N]", build_rollout, 0},
+    {"fleet trigger", "/rustymem.v1.FleetService/TriggerResponse",
+     &rustymem__v1__fleet_trigger_response_request__descriptor,
+     &rustymem__v1__fleet_trigger_response_response__descriptor, "",
+     "(with --fleet) run the graduated response on the selected nodes", "LEVEL [--names A,B] [--label K=V]",
+     build_fleet_trigger, 0},
     {"knobs list", "/rustymem.v1.TuningService/ListKnobs", &rustymem__v1__list_knobs_request__descriptor,
      &rustymem__v1__list_knobs_response__descriptor, "SHOW ALL (PostgreSQL-style)",
      "every knob with value, default, range, unit, live or restart", "[PREFIX]", build_knobs_list, 0},
@@ -464,6 +655,8 @@ usage(FILE *f)
             "\n"
             "global options (before the command):\n"
             "  --addr HOST:PORT       agent address (default $RUSTYMEM_ADDR, else 127.0.0.1:50051)\n"
+            "  --fleet HOST:PORT      talk to a rustymem-fleet controller instead (nodes, fleet …);\n"
+            "                         the default deadline becomes 600 s for rollouts\n"
             "  --timeout MS           deadline per call in milliseconds (default $RUSTYMEM_TIMEOUT, else 5000)\n"
             "  --output table|json    output form (default table; json is one object jq can read)\n"
             "  --token TOKEN          bearer token (default $RUSTYMEM_TOKEN)\n"
@@ -503,6 +696,7 @@ markdown(FILE *f)
     fprintf(f, "\n## Global options\n\n"
                "| option | environment | default | meaning |\n|---|---|---|---|\n"
                "| `--addr HOST:PORT` | `RUSTYMEM_ADDR` | `127.0.0.1:50051` | agent address (`[::1]:PORT`, `unix:/path` too) |\n"
+               "| `--fleet HOST:PORT` | | | a rustymem-fleet controller (commands `nodes`, `fleet …`); deadline 600 s |\n"
                "| `--timeout MS` | `RUSTYMEM_TIMEOUT` | `5000` | deadline per call |\n"
                "| `--output table\\|json` | | `table` | output form |\n"
                "| `--token TOKEN` | `RUSTYMEM_TOKEN` | | bearer token (see docs/security.md) |\n"
@@ -664,7 +858,7 @@ main(int argc, char **argv)
     if (env_timeout && *env_timeout && parse_timeout(env_timeout, &g.client.timeout_ms) < 0)
         return usage_error("RUSTYMEM_TIMEOUT=%s: expected milliseconds in 1..3600000", env_timeout);
 
-    int i = 1;
+    int i = 1, timeout_given = env_timeout && *env_timeout;
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         const char *opt = argv[i];
         if (strcmp(opt, "--help") == 0) {
@@ -674,11 +868,15 @@ main(int argc, char **argv)
         if (i + 1 >= argc)
             return usage_error("%s needs a value", opt);
         const char *val = argv[++i];
-        if (strcmp(opt, "--addr") == 0)
+        if (strcmp(opt, "--addr") == 0 || strcmp(opt, "--fleet") == 0) {
             g.client.target = val;
+            if (opt[2] == 'f' && !timeout_given)
+                g.client.timeout_ms = 600000; /* rollouts wait for canaries and batches */
+        }
         else if (strcmp(opt, "--timeout") == 0) {
             if (parse_timeout(val, &g.client.timeout_ms) < 0)
                 return usage_error("--timeout %s: expected milliseconds in 1..3600000", val);
+            timeout_given = 1;
         } else if (strcmp(opt, "--output") == 0) {
             if (strcmp(val, "json") == 0)
                 g.json = 1;

@@ -256,7 +256,7 @@ until_ok 15 count_reachable 5 || { nodes_json >&2; fail "agents file change: 5 n
 J=$(nodes_json)
 [ "$(py '",".join(n["name"] for n in d["nodes"])' <<<"$J")" = "n1,n2,n3,n4,n5" ] || fail "names: $J"
 [ "$(py 'set(n["level"] for n in d["nodes"]) == {"PRESSURE_LEVEL_MONITOR"}' <<<"$J")" = "True" ] || fail "levels: $J"
-[ "$(py 'all(n["level_source"] == "usage_ratio" and n["capabilities"]["forecast"] == "unimplemented" for n in d["nodes"])' <<<"$J")" = "True" ] ||
+[ "$(py 'all(n["level_source"] == "forecast" and n["capabilities"]["forecast"] == "available" for n in d["nodes"])' <<<"$J")" = "True" ] ||
   fail "level source/capability: $J"
 [ "$(py 'sorted(d["nodes"][1]["labels"].items())' <<<"$J")" = "[('role', 'db'), ('zone', 'b')]" ] || fail "labels: $J"
 [ "$(py 'all(n["stats"]["rss_bytes"] > 0 and n["last_contact_unix_ms"] != "0" for n in d["nodes"])' <<<"$J")" = "True" ] ||
@@ -272,6 +272,18 @@ count_reachable 5 || fail "a bad agents file dropped nodes"
 write_agents
 pass "agents file re-read on change: 3 then 5 nodes with levels, labels, key stats; a bad edit keeps the fleet"
 
+# the operator's view: rustymemctl --fleet
+until_ok 10 count_reachable 5 || fail "fleet not back to 5 nodes"
+expect_exit 0 "$RUSTYMEMCTL" --fleet "$FLEET" nodes
+for i in 1 2 3 4 5; do
+  grep -Eq "^ +n$i +127\.0\.0\.1:[0-9]+ +true +PRESSURE_LEVEL_MONITOR" <<<"$OUT" || fail "rustymemctl nodes lacks n$i: $OUT"
+done
+expect_exit 0 "$RUSTYMEMCTL" --fleet "$FLEET" --output json nodes --label zone=b
+[ "$(py '",".join(n["name"] for n in d["nodes"])' <<<"$OUT")" = "n2,n4" ] || fail "rustymemctl nodes --label: $OUT"
+expect_exit 0 "$RUSTYMEMCTL" --fleet "$FLEET" fleet stats
+expect_exit 2 "$RUSTYMEMCTL" --fleet "$FLEET" fleet rollout oltp
+pass "rustymemctl --fleet nodes lists the 5 agents with their levels"
+
 # ---- canary rollout that succeeds ----------------------------------------------------
 R=$(fc ApplyProfile '{"selector":{"labels":{"role":"db"}},"workload":"WORKLOAD_OLTP","environment":"ENVIRONMENT_MISSION_CRITICAL","canary_wait_seconds":0.5,"batch_wait_seconds":0.3,"batch_size":2}')
 [ "$(py 'd["completed"]' <<<"$R")" = "True" ] || fail "rollout did not complete: $R"
@@ -282,7 +294,10 @@ for i in 1 2 3 4 5; do
   [ "$(knob "${AADDR[$i]}" slab.lock_entry_magazine)" = "256" ] || fail "n$i lock_entry_magazine not 256"
   [ "$(knob "${AADDR[$i]}" pressure.history_size)" = "120" ] || fail "n$i history_size not 120"
 done
-pass "canary rollout oltp/mission_critical: canary n1, then batches of 2, knobs changed on all 5 agents"
+expect_exit 0 "$RUSTYMEMCTL" --fleet "$FLEET" --output json fleet rollout oltp mission_critical --names n1,n2,n3 --canary-wait 0.2 --batch-size 2
+[ "$(py 'd["completed"], [s["phase"] for s in d["steps"] if s["phase"] in ("canary", "batch 1")][:2]' <<<"$OUT")" = "True ['canary', 'batch 1']" ] ||
+  fail "rustymemctl fleet rollout: $OUT"
+pass "canary rollout oltp/mission_critical: canary n1, then batches of 2, knobs changed on all 5 agents; rustymemctl fleet rollout too"
 
 # ---- a rollout stopped by a failing gate ------------------------------------------------
 start_fake hot n4-hot
@@ -352,22 +367,22 @@ S=$(fc GetFleetStats)
 [ "$(py 'd["nodes"], d["reachable_nodes"], d["nodes_by_level"].get("UNREACHABLE")' <<<"$S")" = "7 6 1" ] || fail "stats: $S"
 pass "node n3 killed mid-rollout: stopped with the reason, n1 and n2 rolled back, n3 marked unreachable, the rest unaffected"
 
-# ---- early response on a real agent (UNIMPLEMENTED today) and TriggerResponse fan-out -------
+# ---- early response on a real agent and TriggerResponse fan-out ---------------------------
 expect_exit 0 "$RUSTYMEMCTL" --addr "${AADDR[5]}" knobs set memory.budget_bytes=64MiB \
-  pressure.warning_threshold=0.05 pressure.high_pressure_threshold=0.06 pressure.critical_threshold=0.07 \
-  pressure.emergency_threshold=0.08
+  pressure.warning_threshold=0.5 pressure.high_pressure_threshold=0.6 pressure.critical_threshold=0.7 \
+  pressure.emergency_threshold=0.8
 n5_event() { [ "$(fc ListNodes '{"selector":{"names":["n5"]}}' | py '[(n["level"], [(e["kind"], e["status"]) for e in n["events"] if e["kind"] == "early_response"]) for n in d["nodes"]]')" = \
-  "[('PRESSURE_LEVEL_OOM_PREVENTION', [('early_response', 'UNIMPLEMENTED')])]" ]; }
+  "[('PRESSURE_LEVEL_OOM_PREVENTION', [('early_response', 'OK')])]" ]; }
 until_ok 15 n5_event || { fc ListNodes '{"selector":{"names":["n5"]}}' >&2; fail "n5 early response attempt not recorded"; }
 T=$(fc TriggerResponse '{"selector":{"names":["n1","n2","fc1"]},"level":"PRESSURE_LEVEL_GENTLE"}')
 [ "$(py '[(s["node"], s["ok"], s["status"]) for s in d["results"]]' <<<"$T")" = \
-  "[('fc1', True, 'OK'), ('n1', False, 'UNIMPLEMENTED'), ('n2', False, 'UNIMPLEMENTED')]" ] || fail "fan-out: $T"
+  "[('fc1', True, 'OK'), ('n1', True, 'OK'), ('n2', True, 'OK')]" ] || fail "fan-out: $T"
 grep -q "^TriggerResponse level=2$" "$TMP/fake-fc1.log" || fail "fan-out did not reach fc1"
 expect_exit 1 fc TriggerResponse '{"level":"PRESSURE_LEVEL_MONITOR"}'
 grep -q "INVALID_ARGUMENT: level" <<<"$ERR" || fail "bad level: $ERR"
 expect_exit 1 fc ApplyProfile '{"selector":{"names":["nope"]},"workload":"WORKLOAD_OLTP","environment":"ENVIRONMENT_PRODUCTION"}'
 grep -q "NOT_FOUND" <<<"$ERR" || fail "unknown selector: $ERR"
-pass "derived OOM_PREVENTION on n5 recorded an UNIMPLEMENTED early response; TriggerResponse fans out with per-node status"
+pass "OOM_PREVENTION on the real agent n5 got an early TriggerResponse (OK); TriggerResponse fans out with per-node status"
 
 stop_fleet
 echo "test_fleet: all passed"
