@@ -86,20 +86,33 @@ grep -q "is rustymemd running" <<<"$ERR" || grep -q "raise --timeout" <<<"$ERR" 
 pass "RPC errors exit 1 with the status name and a hint"
 # systemd Type=notify: READY=1 once serving, STOPPING=1 at shutdown
 /usr/bin/python3 - "$RUSTYMEMD" "$TMP" <<'PY' || fail "sd_notify protocol"
-import os, socket, subprocess, sys
+import os, socket, subprocess, sys, time
 bin, tmp = sys.argv[1:]
 path = os.path.join(tmp, "notify.sock")
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(path)
-s.settimeout(60)
+s.settimeout(0.5)
+log = open(os.path.join(tmp, "sd.log"), "w+")
 p = subprocess.Popen([bin, "--listen", "127.0.0.1:0", "--data-dir", os.path.join(tmp, "sd")],
-                     env=dict(os.environ, NOTIFY_SOCKET=path), stderr=subprocess.DEVNULL)
+                     env=dict(os.environ, NOTIFY_SOCKET=path), stderr=log)
+
+def recv(what):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            return s.recv(4096).decode()
+        except socket.timeout:
+            if p.poll() is not None and what == "READY":
+                break
+    log.seek(0)
+    raise SystemExit("no %s from rustymemd (exit %s); its log:\n%s" % (what, p.poll(), log.read()))
+
 try:
-    ready = s.recv(4096).decode()
+    ready = recv("READY")
     assert "READY=1" in ready and "MAINPID=%d" % p.pid in ready, ready
     p.terminate()
-    assert "STOPPING=1" in s.recv(4096).decode()
-    assert p.wait(timeout=10) == 0
+    assert "STOPPING=1" in recv("STOPPING")
+    assert p.wait(timeout=30) == 0
 finally:
     if p.poll() is None:
         p.kill()
