@@ -283,6 +283,19 @@ main(int argc, char **argv)
         .grace_ms = 3000,
         .max_request_bytes = 4u << 20,
     };
+    /*
+     * Block the stop signals before any thread exists (memcore's sampler and
+     * writer threads, gRPC's): every thread inherits the mask, so SIGTERM is
+     * only ever taken by the sigwait loop below and never kills the process
+     * through a thread that left it unblocked.
+     */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -348,13 +361,6 @@ main(int argc, char **argv)
     rm_knobs_mark_started(node.knobs);
     node.audit = audit_log;
 
-    /* Block the stop signals before any thread exists: all threads inherit it. */
-    sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     rm_log_route_grpc(o.verbose);
 
