@@ -407,6 +407,182 @@ test_engine_pool_grows_when_busy_and_begin_fails_fast_when_full(void **state)
     assert_int_equal(rm_engine_begin(e, s[2], 0, NULL, NULL), RM_OK);
 }
 
+/* ---- reference-model property test ------------------------------------------ */
+
+#define PM_SESS 4
+#define PM_KEYS 12
+#define PM_SP 4
+
+typedef struct pm_txn {
+    int open;
+    int snap[PM_KEYS];            /* committed values at begin (-1 = absent) */
+    uint64_t snap_seq;
+    int w[PM_KEYS];               /* own writes: -2 none, -1 delete, else value */
+    int sp_w[PM_SP][PM_KEYS];     /* own writes at each savepoint */
+    int n_sp;
+} pm_txn_t;
+
+static int pm_committed[PM_KEYS];
+static uint64_t pm_commit_seq[PM_KEYS], pm_seq;
+
+static uint64_t
+pm_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static int
+pm_visible(const pm_txn_t *t, int k)
+{
+    return t->w[k] != -2 ? t->w[k] : t->snap[k];
+}
+
+static void
+pm_check_read(rm_engine_t *e, rm_session_id_t s, const pm_txn_t *t, int k)
+{
+    char key[8];
+    snprintf(key, sizeof key, "k%02d", k);
+    char *v = get_str(e, s, "pm", key);
+    int want = pm_visible(t, k);
+    if (want < 0) {
+        assert_null(v);
+    } else {
+        assert_non_null(v);
+        assert_int_equal(atoi(v), want);
+    }
+    free(v);
+}
+
+static void
+test_engine_property_reads_match_model_with_savepoints_and_compaction(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    assert_int_equal(rm_engine_set_max_versions_per_key(e, 2), RM_OK);
+    rm_session_id_t sid[PM_SESS];
+    pm_txn_t t[PM_SESS];
+    memset(t, 0, sizeof t);
+    for (int k = 0; k < PM_KEYS; k++)
+        pm_committed[k] = -1, pm_commit_seq[k] = 0;
+    pm_seq = 0;
+    for (int i = 0; i < PM_SESS; i++)
+        assert_int_equal(rm_engine_open_session(e, &sid[i], NULL), RM_OK);
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    long reads = 0, conflicts = 0, rollbacks_to = 0;
+    for (int step = 0; step < 6000; step++) {
+        int i = (int)(pm_rand(&x) % PM_SESS), k = (int)(pm_rand(&x) % PM_KEYS);
+        pm_txn_t *m = &t[i];
+        int op = (int)(pm_rand(&x) % 100);
+        if (!m->open) {
+            assert_int_equal(rm_engine_begin(e, sid[i], 0, NULL, NULL), RM_OK);
+            m->open = 1;
+            m->n_sp = 0;
+            m->snap_seq = pm_seq;
+            for (int j = 0; j < PM_KEYS; j++)
+                m->snap[j] = pm_committed[j], m->w[j] = -2;
+            continue;
+        }
+        char key[16], val[16], name[16];
+        snprintf(key, sizeof key, "k%02d", k);
+        if (op < 35) {
+            pm_check_read(e, sid[i], m, k);
+            reads++;
+        } else if (op < 60) {
+            int v = (int)(pm_rand(&x) % 100000);
+            snprintf(val, sizeof val, "%d", v);
+            put_str(e, sid[i], "pm", key, val);
+            m->w[k] = v;
+        } else if (op < 68) {
+            bool found = false;
+            assert_int_equal(rm_engine_delete(e, sid[i], "pm", key, strlen(key), &found, NULL), RM_OK);
+            assert_int_equal(found, pm_visible(m, k) >= 0);
+            if (found)
+                m->w[k] = -1;
+        } else if (op < 74 && m->n_sp < PM_SP) {
+            snprintf(name, sizeof name, "s%d", m->n_sp);
+            assert_int_equal(rm_engine_savepoint(e, sid[i], name, NULL), RM_OK);
+            memcpy(m->sp_w[m->n_sp++], m->w, sizeof m->w);
+        } else if (op < 80 && m->n_sp > 0) {
+            int sp = (int)(pm_rand(&x) % (uint64_t)m->n_sp);
+            snprintf(name, sizeof name, "s%d", sp);
+            assert_int_equal(rm_engine_rollback_to(e, sid[i], name, NULL), RM_OK);
+            memcpy(m->w, m->sp_w[sp], sizeof m->w);
+            m->n_sp = sp + 1;
+            rollbacks_to++;
+        } else if (op < 84) {
+            (void)rm_engine_compact(e, pm_rand(&x) & 1);
+        } else if (op < 96) {
+            bool conflict = false;
+            for (int j = 0; j < PM_KEYS; j++)
+                if (m->w[j] != -2 && pm_commit_seq[j] > m->snap_seq)
+                    conflict = true;
+            rm_status_t st = rm_engine_commit(e, sid[i], NULL, NULL);
+            if (conflict) {
+                assert_int_equal(st, RM_ECONFLICT);
+                conflicts++;
+            } else {
+                assert_int_equal(st, RM_OK);
+                bool wrote = false;
+                for (int j = 0; j < PM_KEYS; j++)
+                    if (m->w[j] != -2)
+                        wrote = true;
+                if (wrote)
+                    pm_seq++;
+                for (int j = 0; j < PM_KEYS; j++)
+                    if (m->w[j] != -2) {
+                        pm_committed[j] = m->w[j];
+                        pm_commit_seq[j] = pm_seq;
+                    }
+            }
+            m->open = 0;
+        } else {
+            assert_int_equal(rm_engine_rollback(e, sid[i], NULL), RM_OK);
+            m->open = 0;
+        }
+    }
+    /* every open snapshot still reads the model's answer for every key */
+    for (int i = 0; i < PM_SESS; i++)
+        if (t[i].open)
+            for (int k = 0; k < PM_KEYS; k++)
+                pm_check_read(e, sid[i], &t[i], k);
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_true(st.mvcc.compactions > 0);
+    assert_true(reads > 1000 && conflicts > 0 && rollbacks_to > 0);
+}
+
+static void
+test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    assert_int_equal(rm_engine_set_max_versions_per_key(e, 10), RM_OK);
+    rm_session_id_t w = open_begin(e);
+    put_str(e, w, "hot", "k", "0");
+    assert_int_equal(rm_engine_commit(e, w, NULL, NULL), RM_OK);
+    rm_session_id_t longrun = open_begin(e);   /* holds the snapshot with "0" */
+    free(get_str(e, longrun, "hot", "k"));
+    char v[16];
+    for (int i = 1; i <= 500; i++) {
+        assert_int_equal(rm_engine_begin(e, w, 0, NULL, NULL), RM_OK);
+        snprintf(v, sizeof v, "%d", i);
+        put_str(e, w, "hot", "k", v);
+        assert_int_equal(rm_engine_commit(e, w, NULL, NULL), RM_OK);
+    }
+    const unsigned char mk[] = {0, 0, 0, 1, 'k'};   /* table "hot" is table 1 */
+    size_t len = 0;
+    assert_int_equal(rm_mvcc_chain_length(rm_engine_mvcc(e), mk, sizeof mk, &len), RM_OK);
+    assert_true(len <= 11);   /* the threshold, plus the version the long snapshot still reads */
+    char *old = get_str(e, longrun, "hot", "k");
+    assert_string_equal(old, "0");
+    free(old);
+    assert_int_equal(rm_engine_commit(e, longrun, NULL, NULL), RM_OK);
+    (void)rm_engine_compact(e, true);
+    assert_int_equal(rm_mvcc_chain_length(rm_engine_mvcc(e), mk, sizeof mk, &len), RM_OK);
+    assert_int_equal(len, 1);
+}
+
 int
 main(void)
 {
@@ -424,6 +600,9 @@ main(void)
         cmocka_unit_test_setup_teardown(test_engine_close_mid_transaction_rolls_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_pool_grows_when_busy_and_begin_fails_fast_when_full,
                                         setup_small_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_property_reads_match_model_with_savepoints_and_compaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
