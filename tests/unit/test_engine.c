@@ -4,6 +4,7 @@
  * hits, orphan detection and kill, admission control, conflicts, pool sizing.
  * A fake clock drives idle tracking; no housekeeping thread runs.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -583,6 +584,103 @@ test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs(void **state)
     assert_int_equal(len, 1);
 }
 
+/* ---- concurrency ---------------------------------------------------------------- */
+
+typedef struct conc {
+    rm_engine_t *e;
+    int index;
+    volatile int *stop;
+    long committed;
+} conc_t;
+
+static void *
+conc_worker(void *arg)
+{
+    conc_t *c = arg;
+    rm_session_id_t s;
+    if (rm_engine_open_session(c->e, &s, NULL) != RM_OK)
+        return NULL;
+    char key[16], val[16];
+    for (int i = 0; i < 400; i++) {
+        if (rm_engine_begin(c->e, s, 0, NULL, NULL) != RM_OK)
+            continue;
+        snprintf(key, sizeof key, "k%d", (c->index * 7 + i) % 20);
+        snprintf(val, sizeof val, "%d", i);
+        bool found;
+        void *v = NULL;
+        size_t n;
+        (void)rm_engine_get(c->e, s, "c", key, strlen(key), heap_alloc, NULL, &found, &v, &n, NULL);
+        free(v);
+        (void)rm_engine_put(c->e, s, "c", key, strlen(key), val, strlen(val), NULL);
+        if (i % 5 == 0) {
+            (void)rm_engine_savepoint(c->e, s, "sp", NULL);
+            (void)rm_engine_put(c->e, s, "c", "x", 1, val, strlen(val), NULL);
+            (void)rm_engine_rollback_to(c->e, s, "sp", NULL);
+        }
+        if (i % 7 == 0)
+            (void)rm_engine_scan(c->e, s, "c", NULL, 0, NULL, 0, 10, RM_ENGINE_PRIO_LOW, collect_row,
+                                 &(collect_t){.n = 0}, NULL, NULL);
+        rm_status_t st = rm_engine_commit(c->e, s, NULL, NULL);
+        if (st == RM_OK)
+            c->committed++;
+        else if (st != RM_ECONFLICT && st != RM_ECANCELED && st != RM_ESTATE)
+            (void)rm_engine_rollback(c->e, s, NULL);
+    }
+    (void)rm_engine_close_session(c->e, s, NULL, NULL);
+    return NULL;
+}
+
+static void *
+conc_admin(void *arg)
+{
+    conc_t *c = arg;
+    while (!*c->stop) {
+        rm_engine_stats_t st;
+        rm_engine_stats(c->e, &st);
+        rm_engine_txn_info_t ti[8];
+        size_t n;
+        rm_engine_list_txns(c->e, false, ti, 8, &n);
+        rm_engine_query_info_t qi[8];
+        rm_engine_list_queries(c->e, qi, 8, &n);
+        (void)rm_engine_cancel_low_priority(c->e);
+        (void)rm_engine_trim_plans(c->e, 0.5, NULL, NULL);
+        (void)rm_engine_compact(c->e, true);
+        uint64_t k;
+        rm_engine_kill_orphans(c->e, &k);
+        rm_engine_tick(c->e);
+    }
+    return NULL;
+}
+
+static void
+test_engine_concurrent_sessions_with_admin_actions_stay_consistent(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    volatile int stop = 0;
+    pthread_t th[5], admin;
+    conc_t c[5], a = {e, 0, &stop, 0};
+    for (int i = 0; i < 5; i++) {
+        c[i] = (conc_t){e, i, &stop, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, conc_worker, &c[i]), 0);
+    }
+    assert_int_equal(pthread_create(&admin, NULL, conc_admin, &a), 0);
+    long committed = 0;
+    for (int i = 0; i < 5; i++) {
+        pthread_join(th[i], NULL);
+        committed += c[i].committed;
+    }
+    stop = 1;
+    pthread_join(admin, NULL);
+    assert_true(committed > 0);
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.sessions, 0);
+    assert_int_equal(st.session.connections_busy, 0);
+    assert_int_equal(st.mvcc.txns_active, 0);
+    assert_int_equal(st.journal_bytes, 0);
+    assert_int_equal(st.queries_running, 0);
+}
+
 int
 main(void)
 {
@@ -603,6 +701,8 @@ main(void)
         cmocka_unit_test_setup_teardown(test_engine_property_reads_match_model_with_savepoints_and_compaction, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_concurrent_sessions_with_admin_actions_stay_consistent, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
