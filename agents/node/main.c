@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -338,6 +339,14 @@ main(int argc, char **argv)
         rm_knobs_destroy(node.knobs);
         return 1;
     }
+    /* Block the stop signals before the memcore and engine threads start, so
+     * only the sigwait loop below ever takes SIGTERM/SIGINT (a SIGTERM right
+     * after READY=1 must not hit a thread with the default action). */
+    sigset_t early_stop;
+    sigemptyset(&early_stop);
+    sigaddset(&early_stop, SIGTERM);
+    sigaddset(&early_stop, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &early_stop, NULL);
     if (rm_node_mem_start(&node, kerr, sizeof kerr) != RM_OK) {
         rm_log("ERROR", "%s", kerr);
         rm_knobs_unsubscribe(node.knobs, budget_sub);
