@@ -5,6 +5,7 @@
  * A fake clock drives idle tracking; no housekeeping thread runs.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -387,7 +388,7 @@ setup_small_pool(void **state)
 }
 
 static void
-test_engine_pool_grows_when_busy_and_begin_fails_fast_when_full(void **state)
+test_engine_pool_grows_when_busy_and_shrinks_when_idle(void **state)
 {
     rm_engine_t *e = ((fx_t *)*state)->e;
     rm_session_id_t s[3];
@@ -406,6 +407,19 @@ test_engine_pool_grows_when_busy_and_begin_fails_fast_when_full(void **state)
     rm_engine_stats(e, &st);
     assert_true(st.session.pool_size > 2);
     assert_int_equal(rm_engine_begin(e, s[2], 0, NULL, NULL), RM_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rm_engine_commit(e, s[i], NULL, NULL), RM_OK);
+    rm_engine_stats(e, &st);
+    uint64_t open_before = st.session.connections_open;
+    assert_true(open_before >= 3);
+    for (int i = 0; i < 140; i++) {   /* idle for longer than the 60 s down-window */
+        rm_engine_tick(e);
+        fake_now += 1000000000ull;
+    }
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.pool_size, 2);           /* back to pool.min_size */
+    assert_true(st.session.connections_open <= 2);       /* idle slots closed, memory released */
+    assert_true(st.pool.scale_downs >= 1);
 }
 
 /* ---- reference-model property test ------------------------------------------ */
@@ -589,7 +603,7 @@ test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs(void **state)
 typedef struct conc {
     rm_engine_t *e;
     int index;
-    volatile int *stop;
+    _Atomic int *stop;
     long committed;
 } conc_t;
 
@@ -656,7 +670,7 @@ static void
 test_engine_concurrent_sessions_with_admin_actions_stay_consistent(void **state)
 {
     rm_engine_t *e = ((fx_t *)*state)->e;
-    volatile int stop = 0;
+    _Atomic int stop = 0;
     pthread_t th[5], admin;
     conc_t c[5], a = {e, 0, &stop, 0};
     for (int i = 0; i < 5; i++) {
@@ -696,7 +710,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_engine_concurrent_writers_conflict_at_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_misuse_gives_distinct_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_close_mid_transaction_rolls_back, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_engine_pool_grows_when_busy_and_begin_fails_fast_when_full,
+        cmocka_unit_test_setup_teardown(test_engine_pool_grows_when_busy_and_shrinks_when_idle,
                                         setup_small_pool, teardown),
         cmocka_unit_test_setup_teardown(test_engine_property_reads_match_model_with_savepoints_and_compaction, setup,
                                         teardown),
