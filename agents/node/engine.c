@@ -1570,6 +1570,8 @@ rm_engine_create(const rm_engine_config_t *cfg, rm_engine_t **out, char *err)
         .now_ns = e->cfg.now_ns,
         .now_ctx = e->cfg.now_ctx,
     };
+    if (!pc.min_size)
+        pc.min_size = RM_POOLSIZER_DEFAULT_MIN;
     if (pc.max_size > e->cfg.max_connections)
         pc.max_size = e->cfg.max_connections;
     if (pc.min_size > pc.max_size)

@@ -598,6 +598,59 @@ test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs(void **state)
     assert_int_equal(len, 1);
 }
 
+/* ---- pressure responder -------------------------------------------------------- */
+
+static void
+feed(rm_pressure_t *p, uint64_t t_s, uint64_t used)
+{
+    rm_pressure_sample_t smp = {.t_ns = t_s * 1000000000ull, .used_bytes = used, .budget_bytes = 1000000,
+                                .usage_source = "injected"};
+    assert_int_equal(rm_pressure_feed(p, &smp), RM_OK);
+}
+
+static void
+test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **state)
+{
+    fx_t *f = *state;
+    rm_pressure_config_t pc;
+    rm_pressure_config_default(&pc);
+    pc.act_on_forecast = 0;
+    rm_pressure_t *p;
+    assert_int_equal(rm_pressure_create(&pc, NULL, &p), RM_OK);
+    rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = p, .max_connections = 8,
+                              .no_thread = true, .now_ns = clock_fn};
+    rm_engine_t *e;
+    char cerr[RM_ENGINE_ERR_MAX] = "";
+    rm_status_t cst = rm_engine_create(&cfg, &e, cerr);
+    if (cst != RM_OK)
+        fail_msg("create: %s", cerr);
+    rm_session_id_t s, t;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    put_str(e, s, "t", "k", "v");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    uint64_t ts = 100;
+    feed(p, ts, 100000);                 /* 10 %: Monitor */
+    feed(p, ++ts, 920000);               /* 92 %: Emergency */
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_false(st.session.admission_open);
+    assert_int_equal(st.plans.plans, 0);   /* cleared by plan_cache_trim at Emergency */
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_open_session(e, &t, err), RM_EREJECTED);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);   /* existing sessions keep working */
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    for (int i = 0; i < 20; i++) {        /* low usage for long enough to step down */
+        ts += 31;
+        feed(p, ts, 100000);
+    }
+    rm_engine_stats(e, &st);
+    assert_true(st.session.admission_open);
+    assert_int_equal(rm_engine_open_session(e, &t, NULL), RM_OK);
+    rm_engine_destroy(e);   /* removes its reclaimers before the monitor goes */
+    rm_pressure_destroy(p);
+}
+
 /* ---- concurrency ---------------------------------------------------------------- */
 
 typedef struct conc {
@@ -716,6 +769,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_concurrent_sessions_with_admin_actions_stay_consistent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_emergency_closes_admission_and_reopens_when_pressure_drops, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
