@@ -542,6 +542,108 @@ build_nodes(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
     return 0;
 }
 
+/* Parse a double argument of a flag; returns 0 or a usage error. */
+static int
+parse_double(const char *cmd, const char *flag, const char *arg, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(arg, &end);
+    if (errno || *end || end == arg) {
+        fprintf(stderr, "rustymemctl: %s: %s %s: expected a number\n", cmd, flag, arg);
+        return EXIT_USAGE;
+    }
+    *out = v;
+    return 0;
+}
+
+/* txn list [--orphaned] [--limit N] */
+static int
+build_txn_list(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    Rustymem__V1__ListTransactionsRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__list_transactions_request__init(r);
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--orphaned") == 0) {
+            r->orphaned_only = 1;
+        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
+            uint64_t v = 0;
+            static const char *const f[] = {"--limit"};
+            int rc = parse_u64_flags("txn list", 2, argv + i, f, &v, 1);
+            if (rc) {
+                free(r);
+                return rc;
+            }
+            r->limit = (uint32_t)(v > UINT32_MAX ? UINT32_MAX : v);
+            i++;
+        } else {
+            free(r);
+            return usage_error("txn list: unexpected argument '%s'", argv[i]);
+        }
+    }
+    *req = &r->base;
+    return 0;
+}
+
+/* plan-cache clear [--fraction F] */
+static int
+build_plan_clear(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    Rustymem__V1__ClearPlanCacheRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__clear_plan_cache_request__init(r);
+    for (int i = 0; i < argc; i++) {
+        int rc = 0;
+        if (strcmp(argv[i], "--fraction") == 0 && i + 1 < argc)
+            rc = parse_double("plan-cache clear", argv[i], argv[i + 1], &r->fraction), i++;
+        else
+            rc = usage_error("plan-cache clear: unexpected argument '%s'", argv[i]);
+        if (rc) {
+            free(r);
+            return rc;
+        }
+    }
+    *req = &r->base;
+    return 0;
+}
+
+/* admission on|off */
+static int
+build_admission(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    if (argc != 1 || (strcmp(argv[0], "on") != 0 && strcmp(argv[0], "off") != 0))
+        return usage_error("%s", "admission: give on or off");
+    Rustymem__V1__SetAdmissionRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__set_admission_request__init(r);
+    r->accept_new_connections = strcmp(argv[0], "on") == 0;
+    *req = &r->base;
+    return 0;
+}
+
+/* queries kill --older-than SECONDS */
+static int
+build_queries_kill(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+{
+    if (argc != 2 || strcmp(argv[0], "--older-than") != 0)
+        return usage_error("%s", "queries kill: give --older-than SECONDS");
+    Rustymem__V1__KillLongRunningQueriesRequest *r = calloc(1, sizeof *r);
+    if (!r)
+        return EXIT_RPC;
+    rustymem__v1__kill_long_running_queries_request__init(r);
+    int rc = parse_double("queries kill", argv[0], argv[1], &r->older_than_seconds);
+    if (rc) {
+        free(r);
+        return rc;
+    }
+    *req = &r->base;
+    return 0;
+}
+
 static const command_t commands[] = {
     {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, "",
@@ -632,6 +734,27 @@ static const command_t commands[] = {
      &rustymem__v1__apply_profile_request__descriptor, &rustymem__v1__set_knobs_response__descriptor, "",
      "apply the seed's workload x environment tables", "oltp|olap|mixed development|production|mission_critical [--validate-only]",
      build_apply_profile, 0},
+    {"stats engine", "/rustymem.v1.MemoryService/GetEngineStats",
+     &rustymem__v1__get_engine_stats_request__descriptor, &rustymem__v1__engine_stats__descriptor, "",
+     "engine: sessions, connections, pool size, MVCC chains, plan cache, queries", "", NULL, 0},
+    {"txn list", "/rustymem.v1.MemoryService/ListTransactions",
+     &rustymem__v1__list_transactions_request__descriptor, &rustymem__v1__list_transactions_response__descriptor,
+     "orphaned_transactions() (with --orphaned)", "open transactions with age, idle time and orphan status",
+     "[--orphaned] [--limit N]", build_txn_list, 0},
+    {"txn kill-orphaned", "/rustymem.v1.EmergencyService/KillOrphanedTransactions",
+     &rustymem__v1__kill_orphaned_transactions_request__descriptor, &rustymem__v1__action_result__descriptor,
+     "CALL kill_orphaned_transactions()", "roll back transactions whose session is gone or idle past the timeout",
+     "", NULL, 0},
+    {"plan-cache clear", "/rustymem.v1.EmergencyService/ClearPlanCache",
+     &rustymem__v1__clear_plan_cache_request__descriptor, &rustymem__v1__action_result__descriptor,
+     "CALL clear_plan_cache()", "evict the plan cache (or its oldest fraction)", "[--fraction F]",
+     build_plan_clear, 0},
+    {"admission", "/rustymem.v1.EmergencyService/SetAdmission", &rustymem__v1__set_admission_request__descriptor,
+     &rustymem__v1__action_result__descriptor, "",
+     "accept (on) or reject (off) new sessions; existing sessions keep working", "on|off", build_admission, 0},
+    {"queries kill", "/rustymem.v1.EmergencyService/KillLongRunningQueries",
+     &rustymem__v1__kill_long_running_queries_request__descriptor, &rustymem__v1__action_result__descriptor, "",
+     "cancel queries running longer than SECONDS", "--older-than SECONDS", build_queries_kill, 0},
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Build rustymem, start rustymemd with its embedded defaults in the background
 # (127.0.0.1:50051, data in ./rustymem-data), and show live statistics.
-# The agent keeps running afterwards; stop it with:
-#   kill "$(cat rustymem-data/rustymemd.pid)"
+# and a demo workload (rustymem-load, mixed profile). Both keep running; stop with:
+#   kill "$(cat rustymem-data/load.pid)" "$(cat rustymem-data/rustymemd.pid)"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -23,6 +23,14 @@ else
   echo "rustymemd started (pid $(cat rustymem-data/rustymemd.pid), log rustymem-data/rustymemd.log)"
 fi
 $CTL health
+# demo workload: a mixed load over SessionService for an hour, in the background
+if [ ! -s rustymem-data/load.pid ] || ! kill -0 "$(cat rustymem-data/load.pid)" 2>/dev/null; then
+  nohup build/agents/load/rustymem-load --addr 127.0.0.1:50051 --profile mixed --sessions 1000 --rate 200 \
+    --duration 3600 >rustymem-data/load.log 2>&1 &
+  echo $! >rustymem-data/load.pid
+  sleep 2
+fi
+$CTL stats engine
 for i in 1 2 3; do
   echo
   echo "=== rustymemctl stats memory ($i/3) ==="
@@ -30,4 +38,5 @@ for i in 1 2 3; do
   [ "$i" -lt 3 ] && sleep 2
 done
 echo
-echo "rustymemd keeps running: try 'build/cli/rustymemctl --help'; stop it with: kill \"\$(cat rustymem-data/rustymemd.pid)\""
+echo "rustymemd and the demo load keep running: try 'build/cli/rustymemctl --help';"
+echo "stop them with: kill \"\$(cat rustymem-data/load.pid)\" \"\$(cat rustymem-data/rustymemd.pid)\""

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../agents/node/engine.h"
 #include "node.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/common.pb-c.h"
@@ -124,6 +125,107 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     return GRPC_STATUS_OK;
 }
 
+/* ---- the engine's actions (agents/node/engine.h) -------------------------------- */
+
+static rm_engine_t *
+engine_of(rm_rpc_ctx_t *ctx)
+{
+    rm_node_t *node = rm_rpc_app(ctx);
+    return node ? node->engine : NULL;
+}
+
+/* seed: CALL clear_plan_cache() — or evict the oldest fraction. */
+static grpc_status_code
+clear_plan_cache(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__ClearPlanCacheRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_engine_t *e = engine_of(ctx);
+    if (!e)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "ClearPlanCache: no plan cache hosted");
+    double f = req->fraction == 0.0 ? 1.0 : req->fraction;
+    if (!(f > 0.0 && f <= 1.0))
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g: expected 0 < fraction <= 1 (0 = all)",
+                           req->fraction);
+    double t0 = now_s();
+    uint64_t bytes = 0, plans = 0;
+    (void)rm_engine_trim_plans(e, f, &bytes, &plans);
+    r->action = "clear_plan_cache";
+    r->bytes_freed = bytes;
+    r->objects_freed = plans;
+    r->duration_seconds = now_s() - t0;
+    char buf[160];
+    snprintf(buf, sizeof buf, "evicted %llu plans (%.0f%%), %llu B", (unsigned long long)plans, f * 100.0,
+             (unsigned long long)bytes);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/* seed: CALL kill_orphaned_transactions(). */
+static grpc_status_code
+kill_orphans(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_engine_t *e = engine_of(ctx);
+    if (!e)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "KillOrphanedTransactions: no transaction engine hosted");
+    double t0 = now_s();
+    uint64_t k = 0;
+    rm_engine_kill_orphans(e, &k);
+    r->action = "kill_orphaned_transactions";
+    r->transactions_killed = k;
+    r->duration_seconds = now_s() - t0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "rolled back %llu orphaned transactions", (unsigned long long)k);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+kill_long_queries(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__KillLongRunningQueriesRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_engine_t *e = engine_of(ctx);
+    if (!e)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "KillLongRunningQueries: no query engine hosted");
+    if (!(req->older_than_seconds > 0.0) || req->older_than_seconds > 1e9)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "older_than_seconds = %g: expected > 0",
+                           req->older_than_seconds);
+    double t0 = now_s();
+    uint64_t k = rm_engine_kill_queries(e, (uint64_t)(req->older_than_seconds * 1e9));
+    r->action = "kill_long_running_queries";
+    r->queries_killed = k;
+    r->duration_seconds = now_s() - t0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "asked %llu queries running for %g s or more to cancel", (unsigned long long)k,
+             req->older_than_seconds);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+set_admission(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__SetAdmissionRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_engine_t *e = engine_of(ctx);
+    if (!e)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "SetAdmission: no session multiplexer hosted");
+    bool before = rm_session_admission_open(rm_engine_mux(e));
+    rm_engine_set_admission(e, req->accept_new_connections);
+    r->action = "set_admission";
+    char buf[128];
+    snprintf(buf, sizeof buf, "admission of new sessions: %s -> %s", before ? "open" : "closed",
+             req->accept_new_connections ? "open" : "closed");
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_node_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
 /* Evict a fraction of the resident buffer-pool pages now (dirty ones written first). */
 static grpc_status_code
 evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
@@ -153,33 +255,22 @@ evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     return GRPC_STATUS_OK;
 }
 
-/* Methods whose module is not hosted by this build. */
-static grpc_status_code
-not_hosted(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
-{
-    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: %s", strrchr(rm_rpc_method(ctx)->path, '/') + 1,
-                       (const char *)rm_rpc_method(ctx)->data);
-}
-
 #define ES "/rustymem.v1.EmergencyService/"
-#define NOT_HOSTED(name, req, why)                                                                       \
-    {.path = ES name, .request = &(req), .response = &rustymem__v1__action_result__descriptor,           \
-     .kind = RM_RPC_UNARY, .role = RM_ROLE_ADMIN, .unary = not_hosted, .stream = NULL, .data = (why)}
 static const rm_rpc_method_t emergency_methods[] = {
     RM_RPC_UNARY_METHOD(ES "ForceGarbageCollection", rustymem__v1__force_garbage_collection_request__descriptor,
                         rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, force_gc),
-    NOT_HOSTED("ClearPlanCache", rustymem__v1__clear_plan_cache_request__descriptor,
-               "the plan cache is not hosted by this rustymemd yet"),
-    NOT_HOSTED("KillOrphanedTransactions", rustymem__v1__kill_orphaned_transactions_request__descriptor,
-               "the transaction engine is not hosted by this rustymemd yet"),
-    NOT_HOSTED("KillLongRunningQueries", rustymem__v1__kill_long_running_queries_request__descriptor,
-               "the query engine is not hosted by this rustymemd yet"),
+    RM_RPC_UNARY_METHOD(ES "ClearPlanCache", rustymem__v1__clear_plan_cache_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, clear_plan_cache),
+    RM_RPC_UNARY_METHOD(ES "KillOrphanedTransactions", rustymem__v1__kill_orphaned_transactions_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, kill_orphans),
+    RM_RPC_UNARY_METHOD(ES "KillLongRunningQueries", rustymem__v1__kill_long_running_queries_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, kill_long_queries),
     RM_RPC_UNARY_METHOD(ES "CoalesceLargeObjects", rustymem__v1__coalesce_large_objects_request__descriptor,
                         rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, coalesce_large),
     RM_RPC_UNARY_METHOD(ES "EvictBufferPool", rustymem__v1__evict_buffer_pool_request__descriptor,
                         rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, evict_buffer_pool),
-    NOT_HOSTED("SetAdmission", rustymem__v1__set_admission_request__descriptor,
-               "the session multiplexer is not hosted by this rustymemd yet"),
+    RM_RPC_UNARY_METHOD(ES "SetAdmission", rustymem__v1__set_admission_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, set_admission),
     RM_RPC_UNARY_METHOD(ES "TriggerResponse", rustymem__v1__trigger_response_request__descriptor,
                         rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, trigger_response),
 };

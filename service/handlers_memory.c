@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "../agents/node/engine.h"
 #include "node.h"
 #include "rpc_internal.h"
 #include "rustymem/stats.h"
@@ -351,6 +352,121 @@ get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufC
     return GRPC_STATUS_OK;
 }
 
+/* ---- the engine (agents/node/engine.h) ------------------------------------------ */
+
+static grpc_status_code
+get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__EngineStats *r = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->engine)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetEngineStats: this server hosts no engine");
+    rm_engine_stats_t s;
+    rm_engine_stats(node->engine, &s);
+    r->sessions = s.session.sessions;
+    r->sessions_active = s.session.sessions_active;
+    r->sessions_idle = s.session.sessions_idle;
+    r->session_limit = s.session.session_limit;
+    r->connections_open = s.session.connections_open;
+    r->connections_busy = s.session.connections_busy;
+    r->connections_waiting = s.session.connections_waiting;
+    r->max_connections = s.session.max_connections;
+    r->max_sessions = s.session.max_sessions;
+    r->admission_open = s.session.admission_open;
+    r->session_bytes = s.session.session_bytes;
+    r->connection_bytes = s.session.connection_bytes;
+    r->bytes_per_session = s.session.bytes_per_session;
+    r->bytes_per_connection = s.session.bytes_per_connection;
+    r->sessions_opened_total = s.session.opened_total;
+    r->sessions_closed_total = s.session.closed_total;
+    r->rejected_admission_total = s.session.rejected_admission;
+    r->rejected_limit_total = s.session.rejected_limit;
+    r->busy_failures_total = s.session.busy_failures;
+    r->abandoned_transactions_total = s.session.abandoned_txns;
+    r->pool_size = s.session.pool_size;
+    r->pool_min_size = s.pool.min_size;
+    r->pool_max_size = s.pool.max_size;
+    r->pool_utilisation = s.pool.last_utilisation;
+    r->pool_avg_utilisation = s.pool.avg_utilisation;
+    r->pool_scale_ups_total = s.pool.scale_ups;
+    r->pool_scale_downs_total = s.pool.scale_downs;
+    r->mvcc_keys = s.mvcc.keys;
+    r->mvcc_versions = s.mvcc.versions;
+    r->mvcc_longest_chain = s.mvcc.longest_chain;
+    r->mvcc_used_bytes = s.mvcc.used_bytes;
+    r->mvcc_held_bytes = s.mvcc.held_bytes;
+    r->mvcc_transactions_active = s.mvcc.txns_active;
+    r->mvcc_commits_total = s.mvcc.commits;
+    r->mvcc_aborts_total = s.mvcc.aborts;
+    r->mvcc_conflicts_total = s.mvcc.conflicts;
+    r->mvcc_kills_total = s.mvcc.kills;
+    r->mvcc_compactions_total = s.mvcc.compactions;
+    r->mvcc_versions_dropped_total = s.mvcc.versions_dropped;
+    r->mvcc_bytes_compacted_total = s.mvcc.bytes_compacted;
+    r->mvcc_max_versions_per_key = s.mvcc.max_versions_per_key;
+    r->plan_cache_plans = s.plans.plans;
+    r->plan_cache_bytes = s.plans.bytes;
+    r->plan_cache_max_plans = s.plans.max_plans;
+    r->plan_cache_max_bytes = s.plans.max_bytes;
+    r->plan_cache_hits_total = s.plans.hits;
+    r->plan_cache_misses_total = s.plans.misses;
+    r->plan_cache_evictions_total = s.plans.evictions;
+    r->plan_cache_hit_ratio =
+        s.plans.hits + s.plans.misses ? (double)s.plans.hits / (double)(s.plans.hits + s.plans.misses) : 0.0;
+    r->tables = s.tables;
+    r->index_keys = s.index_keys;
+    r->index_bytes = s.index_bytes;
+    r->journal_bytes = s.journal_bytes;
+    r->transactions_begun_total = s.txns_begun;
+    r->transactions_committed_total = s.txns_committed;
+    r->transactions_rolled_back_total = s.txns_rolled_back;
+    r->transactions_conflicted_total = s.txns_conflicted;
+    r->orphans_killed_total = s.orphans_killed;
+    r->queries_running = s.queries_running;
+    r->queries_total = s.queries_total;
+    r->queries_cancelled_total = s.queries_cancelled;
+    r->savepoints_total = s.savepoints;
+    r->rollbacks_to_savepoint_total = s.rollbacks_to_savepoint;
+    return GRPC_STATUS_OK;
+}
+
+/* seed: orphaned_transactions() is ListTransactions(orphaned_only = true). */
+static grpc_status_code
+list_transactions(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__ListTransactionsRequest *req = (const void *)req_;
+    Rustymem__V1__ListTransactionsResponse *resp = (void *)resp_;
+    rm_node_t *node = rm_rpc_app(ctx);
+    if (!node || !node->engine)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "ListTransactions: this server hosts no transaction engine");
+    if (req->limit > 100000)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "limit = %u: at most 100000 (0 = 1000)", req->limit);
+    size_t cap = req->limit ? req->limit : 1000, n = 0;
+    rm_engine_txn_info_t *ti = rm_rpc_alloc(ctx, cap * sizeof *ti);
+    resp->transactions = rm_rpc_alloc(ctx, cap * sizeof *resp->transactions);
+    if (!ti || !resp->transactions)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    rm_engine_list_txns(node->engine, req->orphaned_only, ti, cap, &n);
+    if (n > cap)
+        n = cap;
+    for (size_t i = 0; i < n; i++) {
+        Rustymem__V1__TransactionInfo *t = rm_rpc_alloc(ctx, sizeof *t);
+        if (!t)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        rustymem__v1__transaction_info__init(t);
+        t->txn_id = ti[i].txn_id;
+        t->session_id = ti[i].session_id;
+        t->age_seconds = ti[i].age_seconds;
+        t->idle_seconds = ti[i].idle_seconds;
+        t->orphaned = ti[i].orphaned;
+        t->orphan_reason = (char *)ti[i].orphan_reason;
+        t->arena_bytes = ti[i].journal_bytes;
+        t->state = ti[i].killed ? "killed" : "active";
+        resp->transactions[resp->n_transactions++] = t;
+    }
+    return GRPC_STATUS_OK;
+}
+
 static grpc_status_code
 get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
 {
@@ -400,16 +516,6 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     return GRPC_STATUS_OK;
 }
 
-/* Statistics of modules that rustymemd does not host yet. */
-static grpc_status_code
-not_wired(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
-{
-    const char *path = rm_rpc_method(ctx)->path;
-    const char *what = strrchr(path, '/') + 1;
-    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED,
-                       "%s: this rustymemd does not host that memcore module yet", what);
-}
-
 #define MS "/rustymem.v1.MemoryService/"
 static const rm_rpc_method_t memory_methods[] = {
     RM_RPC_UNARY_METHOD(MS "GetMemoryStats", rustymem__v1__get_memory_stats_request__descriptor,
@@ -428,9 +534,11 @@ static const rm_rpc_method_t memory_methods[] = {
                         rustymem__v1__fragmentation_stats__descriptor, RM_ROLE_READER,
                         get_fragmentation_stats),
     RM_RPC_UNARY_METHOD(MS "ListTransactions", rustymem__v1__list_transactions_request__descriptor,
-                        rustymem__v1__list_transactions_response__descriptor, RM_ROLE_READER, not_wired),
+                        rustymem__v1__list_transactions_response__descriptor, RM_ROLE_READER, list_transactions),
     RM_RPC_STREAM_METHOD(MS "WatchStats", rustymem__v1__watch_stats_request__descriptor,
                          rustymem__v1__memory_stats__descriptor, RM_ROLE_READER, watch_stats),
+    RM_RPC_UNARY_METHOD(MS "GetEngineStats", rustymem__v1__get_engine_stats_request__descriptor,
+                        rustymem__v1__engine_stats__descriptor, RM_ROLE_READER, get_engine_stats),
 };
 #undef MS
 

@@ -37,6 +37,7 @@ typedef struct rm_node {
     rm_pressure_t *pressure;
     rm_bufpool_t *bufpool;
     char data_dir[512];              /* the agent's state directory (page files live in DATA/pages) */
+    struct rm_engine *engine;        /* agents/node/engine.h: sessions, MVCC, plan cache; NULL = not hosted */
     /*
      * Audit sink for every mutating call (identity, RPC, what changed as
      * "before -> after", result). NULL = no audit. Must be thread-safe.
@@ -53,6 +54,7 @@ extern const rm_rpc_service_t rm_memory_service;
 extern const rm_rpc_service_t rm_tuning_service;
 extern const rm_rpc_service_t rm_emergency_service;
 extern const rm_rpc_service_t rm_forecast_service;
+extern const rm_rpc_service_t rm_session_service;
 
 /*
  * The full list of rustymemd's services for rm_server_create(): the ones that

@@ -16,7 +16,6 @@
 #include "rpc_internal.h"
 #include "rustymem/v1/emergency.pb-c.h"
 #include "rustymem/v1/forecast.pb-c.h"
-#include "rustymem/v1/session.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
 typedef struct pending {
@@ -79,7 +78,7 @@ rm_node_services(const rm_rpc_service_t **out, size_t cap)
         const char *reason;
         rm_rpc_role_t role;
     } pending[] = {
-        {&rustymem__v1__session_service__descriptor, "the engine is not hosted by this rustymemd yet", RM_ROLE_CLIENT},
+        {NULL, NULL, RM_ROLE_ANY},
     };
     size_t n = 0;
     if (n < cap)
@@ -90,7 +89,11 @@ rm_node_services(const rm_rpc_service_t **out, size_t cap)
         out[n++] = &rm_emergency_service;
     if (n < cap)
         out[n++] = &rm_forecast_service;
+    if (n < cap)
+        out[n++] = &rm_session_service;
     for (size_t i = 0; i < sizeof pending / sizeof pending[0] && n < cap; i++) {
+        if (!pending[i].desc)
+            continue;
         const rm_rpc_service_t *s = rm_pending_service(pending[i].desc, pending[i].reason, pending[i].role);
         if (!s) {
             rm_node_services_free(out, n);

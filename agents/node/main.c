@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +25,7 @@
 #include "auth.h"
 #include "config.h"
 #include "log.h"
+#include "engine_node.h"
 #include "node_mem.h"
 #include "node.h"
 #include "server.h"
@@ -357,6 +359,13 @@ main(int argc, char **argv)
         rm_knobs_destroy(node.knobs);
         return 1;
     }
+    if (rm_engine_node_start(&node, false, kerr, sizeof kerr) != RM_OK) {
+        rm_log("ERROR", "%s", kerr);
+        rm_node_mem_stop(&node);
+        rm_knobs_unsubscribe(node.knobs, budget_sub);
+        rm_knobs_destroy(node.knobs);
+        return 1;
+    }
     rm_knobs_set_persister(node.knobs, rm_config_persist_fn, persisted);
     rm_knobs_mark_started(node.knobs);
     node.audit = audit_log;
@@ -430,6 +439,7 @@ main(int argc, char **argv)
     rm_server_destroy(srv);
     rm_node_services_free(services, (size_t)n_services);
     rm_auth_destroy(auth);
+    rm_engine_node_stop(&node);
     rm_node_mem_stop(&node);
     rm_knobs_unsubscribe(node.knobs, budget_sub);
     rm_knobs_destroy(node.knobs);

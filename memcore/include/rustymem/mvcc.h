@@ -31,25 +31,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rustymem/recalloc.h"
 #include "rustymem/status.h"
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef RUSTYMEM_RECALLOC_T_DEFINED
-#define RUSTYMEM_RECALLOC_T_DEFINED
-/*
- * A record allocator: how session, mvcc and plancache take their fixed-size
- * records, so the engine can route them to slab classes. alloc returns NULL
- * on failure (nothing allocated); free receives the size given to alloc.
- * Both must be thread-safe. (Shared by session.h, mvcc.h and plancache.h.)
- */
-typedef struct rm_recalloc {
-    void *(*alloc)(void *ctx, size_t size);
-    void (*free)(void *ctx, void *p, size_t size);
-    void *ctx;
-} rm_recalloc_t;
 #endif
 
 #define RM_MVCC_VERSION_BYTES   192u     /* bytes per version record (slab class) */

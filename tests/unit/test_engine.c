@@ -1,0 +1,777 @@
+/*
+ * test_engine.c — the engine (agents/node/engine.h): transactions, snapshot
+ * reads, savepoint rollback, ordered scans, scan cancellation, plan-cache
+ * hits, orphan detection and kill, admission control, conflicts, pool sizing.
+ * A fake clock drives idle tracking; no housekeeping thread runs.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "engine.h"
+
+static uint64_t fake_now = 1000000000ull;
+
+static uint64_t
+clock_fn(void *ctx)
+{
+    (void)ctx;
+    return fake_now;
+}
+
+typedef struct fx {
+    rm_arena_mgr_t *arenas;
+    rm_slab_t *slab;
+    rm_engine_t *e;
+} fx_t;
+
+static int
+setup_cfg(void **state, uint32_t pool_min, uint32_t pool_max)
+{
+    fx_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &f->arenas), RM_OK);
+    assert_int_equal(rm_slab_create(NULL, &f->slab), RM_OK);
+    rm_engine_config_t cfg = {
+        .arenas = f->arenas,
+        .slab = f->slab,
+        .max_connections = 16,
+        .max_sessions = 100,
+        .pool_min_size = pool_min,
+        .pool_max_size = pool_max,
+        .no_thread = true,
+        .orphan_idle_ns = 5000000000ull,
+        .now_ns = clock_fn,
+    };
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_create(&cfg, &f->e, err), RM_OK);
+    *state = f;
+    return 0;
+}
+
+static int
+setup(void **state)
+{
+    return setup_cfg(state, 4, 16);
+}
+
+static int
+teardown(void **state)
+{
+    fx_t *f = *state;
+    rm_engine_destroy(f->e);
+    rm_slab_destroy(f->slab);
+    rm_arena_mgr_destroy(f->arenas);
+    free(f);
+    return 0;
+}
+
+static void *
+heap_alloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    return malloc(n);
+}
+
+/* Read key in the session's open transaction: returns the value (malloc'd) or NULL. */
+static char *
+get_str(rm_engine_t *e, rm_session_id_t s, const char *table, const char *key)
+{
+    bool found = false;
+    void *v = NULL;
+    size_t n = 0;
+    assert_int_equal(rm_engine_get(e, s, table, key, strlen(key), heap_alloc, NULL, &found, &v, &n, NULL), RM_OK);
+    if (!found)
+        return NULL;
+    char *out = realloc(v, n + 1);
+    out[n] = '\0';
+    return out;
+}
+
+static void
+put_str(rm_engine_t *e, rm_session_id_t s, const char *table, const char *key, const char *val)
+{
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_put(e, s, table, key, strlen(key), val, strlen(val), err), RM_OK);
+}
+
+static rm_session_id_t
+open_begin(rm_engine_t *e)
+{
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    return s;
+}
+
+static void
+test_engine_commit_makes_writes_visible_to_later_snapshots(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t a = open_begin(e);
+    put_str(e, a, "t", "k", "v1");
+    char *v = get_str(e, a, "t", "k");   /* own write */
+    assert_string_equal(v, "v1");
+    free(v);
+    rm_session_id_t b = open_begin(e);
+    assert_null(get_str(e, b, "t", "k"));   /* not committed */
+    assert_int_equal(rm_engine_commit(e, a, NULL, NULL), RM_OK);
+    assert_null(get_str(e, b, "t", "k"));   /* b's snapshot predates the commit */
+    assert_int_equal(rm_engine_rollback(e, b, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, b, 0, NULL, NULL), RM_OK);
+    v = get_str(e, b, "t", "k");
+    assert_string_equal(v, "v1");
+    free(v);
+    assert_int_equal(rm_engine_commit(e, b, NULL, NULL), RM_OK);
+}
+
+static void
+test_engine_rollback_to_savepoint_undoes_later_writes_only(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s = open_begin(e);
+    put_str(e, s, "t", "a", "1");
+    assert_int_equal(rm_engine_savepoint(e, s, "sp1", NULL), RM_OK);
+    put_str(e, s, "t", "b", "2");
+    put_str(e, s, "t", "a", "changed");
+    assert_int_equal(rm_engine_savepoint(e, s, "sp2", NULL), RM_OK);
+    put_str(e, s, "t", "c", "3");
+    assert_int_equal(rm_engine_rollback_to(e, s, "sp1", NULL), RM_OK);
+    char *v = get_str(e, s, "t", "a");
+    assert_string_equal(v, "1");
+    free(v);
+    assert_null(get_str(e, s, "t", "b"));
+    assert_null(get_str(e, s, "t", "c"));
+    /* sp2 was after sp1: gone; sp1 stays and can be used again */
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_rollback_to(e, s, "sp2", err), RM_ENOENT);
+    assert_non_null(strstr(err, "sp2"));
+    put_str(e, s, "t", "d", "4");
+    assert_int_equal(rm_engine_rollback_to(e, s, "sp1", NULL), RM_OK);
+    assert_null(get_str(e, s, "t", "d"));
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    rm_session_id_t r = open_begin(e);
+    v = get_str(e, r, "t", "a");
+    assert_string_equal(v, "1");
+    free(v);
+    assert_null(get_str(e, r, "t", "b"));
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.rollbacks_to_savepoint, 2);
+}
+
+typedef struct collect {
+    char keys[64][16];
+    int n;
+    rm_engine_t *e;
+    int cancel_at;
+} collect_t;
+
+static int
+collect_row(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    collect_t *c = ctx;
+    if (c->n < 64) {
+        memcpy(c->keys[c->n], key, klen < 15 ? klen : 15);
+        c->keys[c->n][klen < 15 ? klen : 15] = '\0';
+    }
+    c->n++;
+    if (c->cancel_at && c->n == c->cancel_at)
+        assert_int_equal(rm_engine_kill_queries(c->e, 0), 1);   /* the running scan */
+    return 0;
+}
+
+static void
+test_engine_scan_returns_rows_in_key_order_within_range(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s = open_begin(e);
+    const char *keys[] = {"m", "c", "x", "a", "q", "b", "z", "k"};
+    for (int i = 0; i < 8; i++)
+        put_str(e, s, "t", keys[i], "v");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    bool found;
+    assert_int_equal(rm_engine_delete(e, s, "t", "k", 1, &found, NULL), RM_OK);
+    assert_true(found);
+    put_str(e, s, "t", "d", "own");   /* own uncommitted write shows up */
+    collect_t c = {.n = 0};
+    bool trunc = true;
+    assert_int_equal(rm_engine_scan(e, s, "t", "b", 1, "x", 1, 0, RM_ENGINE_PRIO_NORMAL, collect_row, &c, &trunc,
+                                    NULL),
+                     RM_OK);
+    assert_false(trunc);
+    assert_int_equal(c.n, 5);
+    const char *want[] = {"b", "c", "d", "m", "q"};
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(c.keys[i], want[i]);
+    collect_t all = {.n = 0};
+    assert_int_equal(rm_engine_scan(e, s, "t", NULL, 0, NULL, 0, 3, RM_ENGINE_PRIO_NORMAL, collect_row, &all,
+                                    &trunc, NULL),
+                     RM_OK);
+    assert_true(trunc);
+    assert_int_equal(all.n, 3);
+    assert_string_equal(all.keys[0], "a");
+    assert_string_equal(all.keys[2], "c");
+}
+
+static void
+test_engine_scan_is_cancelled_cooperatively_and_txn_stays_open(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s = open_begin(e);
+    char key[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(key, sizeof key, "k%04d", i);
+        put_str(e, s, "big", key, "value");
+    }
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    collect_t c = {.n = 0, .e = e, .cancel_at = 10};
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_scan(e, s, "big", NULL, 0, NULL, 0, 0, RM_ENGINE_PRIO_LOW, collect_row, &c, NULL, err),
+                     RM_ECANCELED);
+    assert_int_equal(c.n, 10);
+    assert_non_null(strstr(err, "cancelled"));
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.queries_cancelled, 1);
+    assert_int_equal(st.queries_running, 0);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);   /* still open */
+}
+
+static void
+test_engine_plan_cache_hits_on_repeated_statement(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s = open_begin(e);
+    put_str(e, s, "t", "a", "1");
+    free(get_str(e, s, "t", "a"));
+    free(get_str(e, s, "t", "b"));
+    free(get_str(e, s, "t", "c"));
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.plans.plans, 2);        /* put and get shapes */
+    assert_int_equal(st.plans.misses, 2);
+    assert_int_equal(st.plans.hits, 2);
+    uint64_t freed = 0, plans = 0;
+    assert_int_equal(rm_engine_trim_plans(e, 1.0, &freed, &plans), RM_OK);
+    assert_int_equal(plans, 2);
+    assert_true(freed > 0);
+    assert_int_equal(rm_engine_trim_plans(e, 0.0, NULL, NULL), RM_EINVAL);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+}
+
+static void
+test_engine_orphan_idle_txn_is_listed_and_killed(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t idle = open_begin(e);
+    put_str(e, idle, "t", "x", "1");
+    rm_session_id_t busy = open_begin(e);
+    rm_engine_txn_info_t info[4];
+    size_t n = 0;
+    rm_engine_list_txns(e, true, info, 4, &n);
+    assert_int_equal(n, 0);
+    fake_now += 6000000000ull;   /* both idle 6 s > 5 s */
+    free(get_str(e, busy, "t", "x"));   /* busy is active again */
+    rm_engine_list_txns(e, true, info, 4, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(info[0].session_id, idle);
+    assert_string_equal(info[0].orphan_reason, "idle past timeout");
+    uint64_t killed = 0;
+    rm_engine_kill_orphans(e, &killed);
+    assert_int_equal(killed, 1);
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_put(e, idle, "t", "y", 1, "2", 1, err), RM_ESTATE);
+    assert_non_null(strstr(err, "no open transaction"));
+    rm_engine_list_txns(e, false, info, 4, &n);
+    assert_int_equal(n, 1);   /* only busy's */
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.connections_busy, 1);   /* the orphan's connection was released */
+    assert_int_equal(rm_engine_commit(e, busy, NULL, NULL), RM_OK);
+}
+
+static void
+test_engine_admission_closed_rejects_new_sessions_only(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    rm_engine_set_admission(e, false);
+    rm_session_id_t t;
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_open_session(e, &t, err), RM_EREJECTED);
+    assert_non_null(strstr(err, "admission closed"));
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);   /* existing keeps working */
+    put_str(e, s, "t", "k", "v");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    rm_engine_set_admission(e, true);
+    assert_int_equal(rm_engine_open_session(e, &t, NULL), RM_OK);
+}
+
+static void
+test_engine_concurrent_writers_conflict_at_commit(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t a = open_begin(e), b = open_begin(e);
+    put_str(e, a, "t", "k", "a");
+    put_str(e, b, "t", "k", "b");
+    assert_int_equal(rm_engine_commit(e, a, NULL, NULL), RM_OK);
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_commit(e, b, NULL, err), RM_ECONFLICT);
+    assert_non_null(strstr(err, "conflict"));
+    assert_int_equal(rm_engine_commit(e, b, NULL, NULL), RM_ESTATE);   /* ended */
+    assert_int_equal(rm_engine_begin(e, b, 0, NULL, NULL), RM_OK);
+    char *v = get_str(e, b, "t", "k");
+    assert_string_equal(v, "a");
+    free(v);
+}
+
+static void
+test_engine_misuse_gives_distinct_errors(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_begin(e, 12345, 0, NULL, err), RM_ENOENT);
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_put(e, s, "t", "k", 1, "v", 1, err), RM_ESTATE);
+    assert_int_equal(rm_engine_commit(e, s, NULL, err), RM_ESTATE);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, err), RM_ESTATE);
+    assert_int_equal(rm_engine_put(e, s, "", "k", 1, "v", 1, err), RM_EINVAL);
+    assert_non_null(strstr(err, "table"));
+    assert_int_equal(rm_engine_put(e, s, "t", "", 0, "v", 1, err), RM_EINVAL);
+    assert_non_null(strstr(err, "key"));
+    assert_int_equal(rm_engine_savepoint(e, s, "", err), RM_EINVAL);
+    assert_non_null(strstr(err, "name"));
+    assert_int_equal(rm_engine_scan(e, s, "t", "z", 1, "a", 1, 0, RM_ENGINE_PRIO_NORMAL, collect_row, NULL, NULL, err),
+                     RM_EINVAL);
+    assert_non_null(strstr(err, "end_key"));
+    bool rb = false;
+    assert_int_equal(rm_engine_close_session(e, s, &rb, NULL), RM_OK);
+    assert_true(rb);
+    assert_int_equal(rm_engine_close_session(e, s, &rb, err), RM_ENOENT);
+}
+
+static void
+test_engine_close_mid_transaction_rolls_back(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s = open_begin(e);
+    put_str(e, s, "t", "gone", "v");
+    bool rb = false;
+    assert_int_equal(rm_engine_close_session(e, s, &rb, NULL), RM_OK);
+    assert_true(rb);
+    rm_session_id_t r = open_begin(e);
+    assert_null(get_str(e, r, "t", "gone"));
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.connections_busy, 1);
+    assert_int_equal(st.mvcc.txns_active, 1);
+}
+
+static int
+setup_small_pool(void **state)
+{
+    return setup_cfg(state, 2, 8);
+}
+
+static void
+test_engine_pool_grows_when_busy_and_shrinks_when_idle(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s[3];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rm_engine_open_session(e, &s[i], NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s[0], 0, NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s[1], 0, NULL, NULL), RM_OK);
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_begin(e, s[2], 0, NULL, err), RM_EBUSY);
+    assert_non_null(strstr(err, "busy"));
+    for (int i = 0; i < 4; i++) {   /* utilisation 1.0 for longer than the 1 s up-window */
+        rm_engine_tick(e);
+        fake_now += 600000000ull;
+    }
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_true(st.session.pool_size > 2);
+    assert_int_equal(rm_engine_begin(e, s[2], 0, NULL, NULL), RM_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(rm_engine_commit(e, s[i], NULL, NULL), RM_OK);
+    rm_engine_stats(e, &st);
+    uint64_t open_before = st.session.connections_open;
+    assert_true(open_before >= 3);
+    for (int i = 0; i < 140; i++) {   /* idle for longer than the 60 s down-window */
+        rm_engine_tick(e);
+        fake_now += 1000000000ull;
+    }
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.pool_size, 2);           /* back to pool.min_size */
+    assert_true(st.session.connections_open <= 2);       /* idle slots closed, memory released */
+    assert_true(st.pool.scale_downs >= 1);
+}
+
+/* ---- reference-model property test ------------------------------------------ */
+
+#define PM_SESS 4
+#define PM_KEYS 12
+#define PM_SP 4
+
+typedef struct pm_txn {
+    int open;
+    int snap[PM_KEYS];            /* committed values at begin (-1 = absent) */
+    uint64_t snap_seq;
+    int w[PM_KEYS];               /* own writes: -2 none, -1 delete, else value */
+    int sp_w[PM_SP][PM_KEYS];     /* own writes at each savepoint */
+    int n_sp;
+} pm_txn_t;
+
+static int pm_committed[PM_KEYS];
+static uint64_t pm_commit_seq[PM_KEYS], pm_seq;
+
+static uint64_t
+pm_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+static int
+pm_visible(const pm_txn_t *t, int k)
+{
+    return t->w[k] != -2 ? t->w[k] : t->snap[k];
+}
+
+static void
+pm_check_read(rm_engine_t *e, rm_session_id_t s, const pm_txn_t *t, int k)
+{
+    char key[8];
+    snprintf(key, sizeof key, "k%02d", k);
+    char *v = get_str(e, s, "pm", key);
+    int want = pm_visible(t, k);
+    if (want < 0) {
+        assert_null(v);
+    } else {
+        assert_non_null(v);
+        assert_int_equal(atoi(v), want);
+    }
+    free(v);
+}
+
+static void
+test_engine_property_reads_match_model_with_savepoints_and_compaction(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    assert_int_equal(rm_engine_set_max_versions_per_key(e, 2), RM_OK);
+    rm_session_id_t sid[PM_SESS];
+    pm_txn_t t[PM_SESS];
+    memset(t, 0, sizeof t);
+    for (int k = 0; k < PM_KEYS; k++)
+        pm_committed[k] = -1, pm_commit_seq[k] = 0;
+    pm_seq = 0;
+    for (int i = 0; i < PM_SESS; i++)
+        assert_int_equal(rm_engine_open_session(e, &sid[i], NULL), RM_OK);
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    long reads = 0, conflicts = 0, rollbacks_to = 0;
+    for (int step = 0; step < 6000; step++) {
+        int i = (int)(pm_rand(&x) % PM_SESS), k = (int)(pm_rand(&x) % PM_KEYS);
+        pm_txn_t *m = &t[i];
+        int op = (int)(pm_rand(&x) % 100);
+        if (!m->open) {
+            assert_int_equal(rm_engine_begin(e, sid[i], 0, NULL, NULL), RM_OK);
+            m->open = 1;
+            m->n_sp = 0;
+            m->snap_seq = pm_seq;
+            for (int j = 0; j < PM_KEYS; j++)
+                m->snap[j] = pm_committed[j], m->w[j] = -2;
+            continue;
+        }
+        char key[16], val[16], name[16];
+        snprintf(key, sizeof key, "k%02d", k);
+        if (op < 35) {
+            pm_check_read(e, sid[i], m, k);
+            reads++;
+        } else if (op < 60) {
+            int v = (int)(pm_rand(&x) % 100000);
+            snprintf(val, sizeof val, "%d", v);
+            put_str(e, sid[i], "pm", key, val);
+            m->w[k] = v;
+        } else if (op < 68) {
+            bool found = false;
+            assert_int_equal(rm_engine_delete(e, sid[i], "pm", key, strlen(key), &found, NULL), RM_OK);
+            assert_int_equal(found, pm_visible(m, k) >= 0);
+            if (found)
+                m->w[k] = -1;
+        } else if (op < 74 && m->n_sp < PM_SP) {
+            snprintf(name, sizeof name, "s%d", m->n_sp);
+            assert_int_equal(rm_engine_savepoint(e, sid[i], name, NULL), RM_OK);
+            memcpy(m->sp_w[m->n_sp++], m->w, sizeof m->w);
+        } else if (op < 80 && m->n_sp > 0) {
+            int sp = (int)(pm_rand(&x) % (uint64_t)m->n_sp);
+            snprintf(name, sizeof name, "s%d", sp);
+            assert_int_equal(rm_engine_rollback_to(e, sid[i], name, NULL), RM_OK);
+            memcpy(m->w, m->sp_w[sp], sizeof m->w);
+            m->n_sp = sp + 1;
+            rollbacks_to++;
+        } else if (op < 84) {
+            (void)rm_engine_compact(e, pm_rand(&x) & 1);
+        } else if (op < 96) {
+            bool conflict = false;
+            for (int j = 0; j < PM_KEYS; j++)
+                if (m->w[j] != -2 && pm_commit_seq[j] > m->snap_seq)
+                    conflict = true;
+            rm_status_t st = rm_engine_commit(e, sid[i], NULL, NULL);
+            if (conflict) {
+                assert_int_equal(st, RM_ECONFLICT);
+                conflicts++;
+            } else {
+                assert_int_equal(st, RM_OK);
+                bool wrote = false;
+                for (int j = 0; j < PM_KEYS; j++)
+                    if (m->w[j] != -2)
+                        wrote = true;
+                if (wrote)
+                    pm_seq++;
+                for (int j = 0; j < PM_KEYS; j++)
+                    if (m->w[j] != -2) {
+                        pm_committed[j] = m->w[j];
+                        pm_commit_seq[j] = pm_seq;
+                    }
+            }
+            m->open = 0;
+        } else {
+            assert_int_equal(rm_engine_rollback(e, sid[i], NULL), RM_OK);
+            m->open = 0;
+        }
+    }
+    /* every open snapshot still reads the model's answer for every key */
+    for (int i = 0; i < PM_SESS; i++)
+        if (t[i].open)
+            for (int k = 0; k < PM_KEYS; k++)
+                pm_check_read(e, sid[i], &t[i], k);
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_true(st.mvcc.compactions > 0);
+    assert_true(reads > 1000 && conflicts > 0 && rollbacks_to > 0);
+}
+
+static void
+test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    assert_int_equal(rm_engine_set_max_versions_per_key(e, 10), RM_OK);
+    rm_session_id_t w = open_begin(e);
+    put_str(e, w, "hot", "k", "0");
+    assert_int_equal(rm_engine_commit(e, w, NULL, NULL), RM_OK);
+    rm_session_id_t longrun = open_begin(e);   /* holds the snapshot with "0" */
+    free(get_str(e, longrun, "hot", "k"));
+    char v[16];
+    for (int i = 1; i <= 500; i++) {
+        assert_int_equal(rm_engine_begin(e, w, 0, NULL, NULL), RM_OK);
+        snprintf(v, sizeof v, "%d", i);
+        put_str(e, w, "hot", "k", v);
+        assert_int_equal(rm_engine_commit(e, w, NULL, NULL), RM_OK);
+    }
+    const unsigned char mk[] = {0, 0, 0, 1, 'k'};   /* table "hot" is table 1 */
+    size_t len = 0;
+    assert_int_equal(rm_mvcc_chain_length(rm_engine_mvcc(e), mk, sizeof mk, &len), RM_OK);
+    assert_true(len <= 11);   /* the threshold, plus the version the long snapshot still reads */
+    char *old = get_str(e, longrun, "hot", "k");
+    assert_string_equal(old, "0");
+    free(old);
+    assert_int_equal(rm_engine_commit(e, longrun, NULL, NULL), RM_OK);
+    (void)rm_engine_compact(e, true);
+    assert_int_equal(rm_mvcc_chain_length(rm_engine_mvcc(e), mk, sizeof mk, &len), RM_OK);
+    assert_int_equal(len, 1);
+}
+
+/* ---- pressure responder -------------------------------------------------------- */
+
+static void
+feed(rm_pressure_t *p, uint64_t t_s, uint64_t used)
+{
+    rm_pressure_sample_t smp = {.t_ns = t_s * 1000000000ull, .used_bytes = used, .budget_bytes = 1000000,
+                                .usage_source = "injected"};
+    assert_int_equal(rm_pressure_feed(p, &smp), RM_OK);
+}
+
+static void
+test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **state)
+{
+    fx_t *f = *state;
+    rm_pressure_config_t pc;
+    rm_pressure_config_default(&pc);
+    pc.act_on_forecast = 0;
+    rm_pressure_t *p;
+    assert_int_equal(rm_pressure_create(&pc, NULL, &p), RM_OK);
+    rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = p, .max_connections = 8,
+                              .no_thread = true, .now_ns = clock_fn};
+    rm_engine_t *e;
+    char cerr[RM_ENGINE_ERR_MAX] = "";
+    rm_status_t cst = rm_engine_create(&cfg, &e, cerr);
+    if (cst != RM_OK)
+        fail_msg("create: %s", cerr);
+    rm_session_id_t s, t;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    put_str(e, s, "t", "k", "v");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    uint64_t ts = 100;
+    feed(p, ts, 100000);                 /* 10 %: Monitor */
+    feed(p, ++ts, 920000);               /* 92 %: Emergency */
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_false(st.session.admission_open);
+    assert_int_equal(st.plans.plans, 0);   /* cleared by plan_cache_trim at Emergency */
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_open_session(e, &t, err), RM_EREJECTED);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);   /* existing sessions keep working */
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    for (int i = 0; i < 20; i++) {        /* low usage for long enough to step down */
+        ts += 31;
+        feed(p, ts, 100000);
+    }
+    rm_engine_stats(e, &st);
+    assert_true(st.session.admission_open);
+    assert_int_equal(rm_engine_open_session(e, &t, NULL), RM_OK);
+    rm_engine_destroy(e);   /* removes its reclaimers before the monitor goes */
+    rm_pressure_destroy(p);
+}
+
+/* ---- concurrency ---------------------------------------------------------------- */
+
+typedef struct conc {
+    rm_engine_t *e;
+    int index;
+    _Atomic int *stop;
+    long committed;
+} conc_t;
+
+static void *
+conc_worker(void *arg)
+{
+    conc_t *c = arg;
+    rm_session_id_t s;
+    if (rm_engine_open_session(c->e, &s, NULL) != RM_OK)
+        return NULL;
+    char key[16], val[16];
+    for (int i = 0; i < 400; i++) {
+        if (rm_engine_begin(c->e, s, 0, NULL, NULL) != RM_OK)
+            continue;
+        snprintf(key, sizeof key, "k%d", (c->index * 7 + i) % 20);
+        snprintf(val, sizeof val, "%d", i);
+        bool found;
+        void *v = NULL;
+        size_t n;
+        (void)rm_engine_get(c->e, s, "c", key, strlen(key), heap_alloc, NULL, &found, &v, &n, NULL);
+        free(v);
+        (void)rm_engine_put(c->e, s, "c", key, strlen(key), val, strlen(val), NULL);
+        if (i % 5 == 0) {
+            (void)rm_engine_savepoint(c->e, s, "sp", NULL);
+            (void)rm_engine_put(c->e, s, "c", "x", 1, val, strlen(val), NULL);
+            (void)rm_engine_rollback_to(c->e, s, "sp", NULL);
+        }
+        if (i % 7 == 0)
+            (void)rm_engine_scan(c->e, s, "c", NULL, 0, NULL, 0, 10, RM_ENGINE_PRIO_LOW, collect_row,
+                                 &(collect_t){.n = 0}, NULL, NULL);
+        rm_status_t st = rm_engine_commit(c->e, s, NULL, NULL);
+        if (st == RM_OK)
+            c->committed++;
+        else if (st != RM_ECONFLICT && st != RM_ECANCELED && st != RM_ESTATE)
+            (void)rm_engine_rollback(c->e, s, NULL);
+    }
+    (void)rm_engine_close_session(c->e, s, NULL, NULL);
+    return NULL;
+}
+
+static void *
+conc_admin(void *arg)
+{
+    conc_t *c = arg;
+    while (!*c->stop) {
+        rm_engine_stats_t st;
+        rm_engine_stats(c->e, &st);
+        rm_engine_txn_info_t ti[8];
+        size_t n;
+        rm_engine_list_txns(c->e, false, ti, 8, &n);
+        rm_engine_query_info_t qi[8];
+        rm_engine_list_queries(c->e, qi, 8, &n);
+        (void)rm_engine_cancel_low_priority(c->e);
+        (void)rm_engine_trim_plans(c->e, 0.5, NULL, NULL);
+        (void)rm_engine_compact(c->e, true);
+        uint64_t k;
+        rm_engine_kill_orphans(c->e, &k);
+        rm_engine_tick(c->e);
+    }
+    return NULL;
+}
+
+static void
+test_engine_concurrent_sessions_with_admin_actions_stay_consistent(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    _Atomic int stop = 0;
+    pthread_t th[5], admin;
+    conc_t c[5], a = {e, 0, &stop, 0};
+    for (int i = 0; i < 5; i++) {
+        c[i] = (conc_t){e, i, &stop, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, conc_worker, &c[i]), 0);
+    }
+    assert_int_equal(pthread_create(&admin, NULL, conc_admin, &a), 0);
+    long committed = 0;
+    for (int i = 0; i < 5; i++) {
+        pthread_join(th[i], NULL);
+        committed += c[i].committed;
+    }
+    stop = 1;
+    pthread_join(admin, NULL);
+    assert_true(committed > 0);
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.sessions, 0);
+    assert_int_equal(st.session.connections_busy, 0);
+    assert_int_equal(st.mvcc.txns_active, 0);
+    assert_int_equal(st.journal_bytes, 0);
+    assert_int_equal(st.queries_running, 0);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_engine_commit_makes_writes_visible_to_later_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_rollback_to_savepoint_undoes_later_writes_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_scan_returns_rows_in_key_order_within_range, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_scan_is_cancelled_cooperatively_and_txn_stays_open, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_plan_cache_hits_on_repeated_statement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_orphan_idle_txn_is_listed_and_killed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_admission_closed_rejects_new_sessions_only, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_concurrent_writers_conflict_at_commit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_misuse_gives_distinct_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_close_mid_transaction_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_pool_grows_when_busy_and_shrinks_when_idle,
+                                        setup_small_pool, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_property_reads_match_model_with_savepoints_and_compaction, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_chain_grows_only_as_far_as_a_long_snapshot_needs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_concurrent_sessions_with_admin_actions_stay_consistent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_engine_emergency_closes_admission_and_reopens_when_pressure_drops, setup,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
