@@ -458,7 +458,7 @@ pm_visible(const pm_txn_t *t, int k)
 static void
 pm_check_read(rm_engine_t *e, rm_session_id_t s, const pm_txn_t *t, int k)
 {
-    char key[8];
+    char key[16];
     snprintf(key, sizeof key, "k%02d", k);
     char *v = get_str(e, s, "pm", key);
     int want = pm_visible(t, k);
