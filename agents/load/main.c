@@ -451,6 +451,8 @@ main(int argc, char **argv)
     double t_open = now_s();
     if (run_pool(open_worker, ws) != 0) {
         fprintf(stderr, "rustymem-load: cannot start worker threads\n");
+        free(ws);
+        free(session_ids);
         return 1;
     }
     join_pool(ws);
@@ -464,6 +466,8 @@ main(int argc, char **argv)
                 fprintf(stderr, "%s %" PRIu64 " ", rm_client_status_name((grpc_status_code)k), atomic_load(&errors[k]));
         fprintf(stderr, ")\n");
         rm_client_destroy(client);
+        free(ws);
+        free(session_ids);
         return 1;
     }
     uint64_t open_errors = 0;
