@@ -7,7 +7,6 @@
  * the module's name; bad arguments answer INVALID_ARGUMENT naming the field
  * and its range, and change nothing.
  */
-#include <dlfcn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,16 +26,6 @@ now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Ask jemalloc (when it is the process's malloc) to return dirty pages. */
-static void
-jemalloc_purge(void)
-{
-    typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
-    mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
-    if (mallctl)
-        (void)mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* 4096 = MALLCTL_ARENAS_ALL */
-}
-
 /* seed: CALL force_garbage_collection() — give every cache and free page back. */
 static grpc_status_code
 force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
@@ -51,7 +40,7 @@ force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_
         arena = rm_arena_mgr_release_cached(node->arenas);
     if (node && node->large)
         large = rm_large_release_free(node->large, UINT64_MAX);
-    jemalloc_purge();
+    (void)rm_jemalloc_purge();
     r->action = "force_garbage_collection";
     r->bytes_freed = slab + arena + large;
     r->duration_seconds = now_s() - t0;

@@ -52,3 +52,19 @@ rm_jemalloc_read(rm_jemalloc_stats_t *out)
     if (mallctl("version", &ver, &len, NULL, 0) == 0 && ver)
         strncpy(out->version, ver, sizeof out->version - 1);
 }
+
+uint64_t
+rm_jemalloc_purge(void)
+{
+    mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+    if (!mallctl)
+        return 0;
+    uint64_t epoch = 1;
+    size_t len = sizeof epoch;
+    (void)mallctl("epoch", &epoch, &len, &epoch, len);
+    uint64_t before = read_size(mallctl, "stats.resident");
+    (void)mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* 4096 = MALLCTL_ARENAS_ALL */
+    (void)mallctl("epoch", &epoch, &len, &epoch, len);
+    uint64_t after = read_size(mallctl, "stats.resident");
+    return before > after ? before - after : 0;
+}

@@ -88,6 +88,10 @@ typedef struct rm_jemalloc_stats {
 
 void rm_jemalloc_read(rm_jemalloc_stats_t *out);
 
+/* Ask jemalloc (when present) to return the dirty pages of every arena to the
+ * OS. Returns the drop of stats.resident in bytes (0 without jemalloc). */
+uint64_t rm_jemalloc_purge(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,7 +11,6 @@
  */
 #include "node_mem.h"
 
-#include <dlfcn.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -395,18 +394,7 @@ reclaim_slab(void *ctx, rm_pressure_level_t level, uint64_t target)
 static uint64_t
 reclaim_jemalloc(void *ctx, rm_pressure_level_t level, uint64_t target)
 {
-    typedef int (*mallctl_fn)(const char *, void *, size_t *, void *, size_t);
-    mallctl_fn mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
-    if (!mallctl)
-        return 0;
-    uint64_t epoch = 1;
-    size_t len = sizeof epoch, v = 0, vlen = sizeof v;
-    (void)mallctl("epoch", &epoch, &len, &epoch, len);
-    size_t before = mallctl("stats.resident", &v, &vlen, NULL, 0) == 0 ? v : 0;
-    (void)mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* 4096 = MALLCTL_ARENAS_ALL */
-    (void)mallctl("epoch", &epoch, &len, &epoch, len);
-    size_t after = mallctl("stats.resident", &v, &vlen, NULL, 0) == 0 ? v : before;
-    return before > after ? before - after : 0;
+    return rm_jemalloc_purge();
 }
 
 static rm_status_t
