@@ -73,34 +73,13 @@ rm_pending_service_free(const rm_rpc_service_t *svc)
 int
 rm_node_services(const rm_rpc_service_t **out, size_t cap)
 {
-    static const struct {
-        const ProtobufCServiceDescriptor *desc;
-        const char *reason;
-        rm_rpc_role_t role;
-    } pending[] = {
-        {NULL, NULL, RM_ROLE_ANY},
-    };
+    /* Every API service is hosted now; a capability that is not yet built
+     * would be added here as rm_pending_service(descriptor, reason, role). */
+    const rm_rpc_service_t *const hosted[] = {&rm_memory_service, &rm_tuning_service, &rm_emergency_service,
+                                              &rm_forecast_service, &rm_session_service};
     size_t n = 0;
-    if (n < cap)
-        out[n++] = &rm_memory_service;
-    if (n < cap)
-        out[n++] = &rm_tuning_service;
-    if (n < cap)
-        out[n++] = &rm_emergency_service;
-    if (n < cap)
-        out[n++] = &rm_forecast_service;
-    if (n < cap)
-        out[n++] = &rm_session_service;
-    for (size_t i = 0; i < sizeof pending / sizeof pending[0] && n < cap; i++) {
-        if (!pending[i].desc)
-            continue;
-        const rm_rpc_service_t *s = rm_pending_service(pending[i].desc, pending[i].reason, pending[i].role);
-        if (!s) {
-            rm_node_services_free(out, n);
-            return -1;
-        }
-        out[n++] = s;
-    }
+    for (size_t i = 0; i < sizeof hosted / sizeof hosted[0] && n < cap; i++)
+        out[n++] = hosted[i];
     return (int)n;
 }
 
