@@ -45,10 +45,14 @@ wait_port() { # wait_port FILE PID → echoes the port
   done
   return 1
 }
+# Agent calls get 1 s natively; sanitizer builds on a busy 2-core machine need more for knob
+# changes that resize the buffer pool (a rollback's SetKnobs).
+RPC_MS=1000
+[ -n "${RM_SANITIZE:-}" ] && RPC_MS=10000
 start_fleet() { # start_fleet LOG ARGS… — sets FLEET_PID and FLEET
   local log=$1; shift
   rm -f "$TMP/fport"
-  "$FLEETD" --listen 127.0.0.1:0 --port-file "$TMP/fport" --poll-ms 200 --rpc-timeout-ms 1000 \
+  "$FLEETD" --listen 127.0.0.1:0 --port-file "$TMP/fport" --poll-ms 200 --rpc-timeout-ms "$RPC_MS" \
     --backoff-max-ms 1000 "$@" >"$log" 2>&1 &
   FLEET_PID=$!
   EXTRA_PIDS+=("$FLEET_PID")
