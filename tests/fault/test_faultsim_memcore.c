@@ -16,12 +16,18 @@
  * Sources: page-source modules (slab, arena, large, bufpool incl. its policy
  * simulator, session scratch) go through rm_pagesrc_faulty_t; the record
  * allocator modules (session records, mvcc, plancache) go through a faulty
- * rm_recalloc_t defined here with the same countdown semantics. Modules that
- * only malloc (poolsizer, knobs, pressure, and every module's control
- * structures) are swept by the malloc shim in test_faultsim_node.c.
+ * rm_recalloc_t defined here with the same countdown semantics; and every
+ * scenario runs a third time under the malloc shim (faultsim_malloc.c: the
+ * modules' own malloc/calloc/realloc/posix_memalign/strdup calls — control
+ * structures, hash tables, extent nodes), together with the malloc-only
+ * modules poolsizer, pressure and knobs. Under the shim a run can end before
+ * the Nth call (lazily allocated per-thread state, first-use caches): such
+ * runs are counted as "not reached".
  *
  * The number of faults injected per module is printed to stderr.
  */
+#include "faultsim_malloc.c"
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -33,8 +39,13 @@
 
 #include <cmocka.h>
 
+#include "faultsim_assert.h"
+
 #include "rustymem/arena.h"
 #include "rustymem/bufpool.h"
+#include "rustymem/knobs.h"
+#include "rustymem/poolsizer.h"
+#include "rustymem/pressure.h"
 #include "rustymem/large.h"
 #include "rustymem/mvcc.h"
 #include "rustymem/pagesrc.h"
@@ -42,6 +53,13 @@
 #include "rustymem/recalloc.h"
 #include "rustymem/session.h"
 #include "rustymem/slab.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#define HAVE_LSAN 1
+#else
+#define HAVE_LSAN 0
+#endif
 
 #define KiB ((size_t)1 << 10)
 #define MiB ((size_t)1 << 20)
@@ -103,10 +121,14 @@ fra_arm(faulty_ra_t *f, long nth, int repeat)
 
 /* One run of a scenario: both sources are handed in; the scenario uses the
  * one its module takes. It must assert its own invariants. */
+enum { SRC_PAGES = 0, SRC_RECALLOC = 1, SRC_MALLOC = 2 };
+static const char *const src_name[] = {"pagesrc", "recalloc", "malloc"};
+
 typedef struct fault_env {
     rm_pagesrc_faulty_t ps;
     faulty_ra_t ra;
-    int use_ra;              /* 1: the swept source is ra; 0: ps */
+    int src;                 /* the swept source: SRC_* */
+    uint64_t m_calls, m_failures;   /* SRC_MALLOC, after the run */
 } fault_env_t;
 
 typedef void (*scenario_fn)(fault_env_t *env);
@@ -114,27 +136,53 @@ typedef void (*scenario_fn)(fault_env_t *env);
 static uint64_t
 env_calls(const fault_env_t *e)
 {
-    return e->use_ra ? e->ra.calls : e->ps.calls;
+    return e->src == SRC_MALLOC ? e->m_calls : e->src == SRC_RECALLOC ? e->ra.calls : e->ps.calls;
 }
 
 static uint64_t
 env_failures(const fault_env_t *e)
 {
-    return e->use_ra ? e->ra.failures : e->ps.failures;
+    return e->src == SRC_MALLOC ? e->m_failures : e->src == SRC_RECALLOC ? e->ra.failures
+                                                                          : e->ps.failures;
 }
 
 static void
-env_init(fault_env_t *e, int use_ra, long nth, int repeat)
+env_init(fault_env_t *e, int src, long nth, int repeat)
 {
     rm_pagesrc_faulty_init(&e->ps, NULL);
     fra_init(&e->ra);
-    e->use_ra = use_ra;
-    if (nth > 0) {
-        if (use_ra)
-            fra_arm(&e->ra, nth, repeat);
-        else
-            rm_pagesrc_faulty_arm(&e->ps, nth, repeat);
+    e->src = src;
+    e->m_calls = e->m_failures = 0;
+    if (src == SRC_MALLOC)
+        rm_faultsim_malloc_arm(nth, repeat);   /* counts from here (nth 0: count only) */
+    else if (nth > 0 && src == SRC_RECALLOC)
+        fra_arm(&e->ra, nth, repeat);
+    else if (nth > 0)
+        rm_pagesrc_faulty_arm(&e->ps, nth, repeat);
+}
+
+/* After the scenario: stop the shim (its counters are thread-local). */
+static void
+env_done(fault_env_t *e)
+{
+    if (e->src == SRC_MALLOC) {
+        e->m_calls = rm_faultsim_malloc_calls();
+        e->m_failures = rm_faultsim_malloc_failures();
+        rm_faultsim_malloc_disarm();
     }
+}
+
+static void
+leak_check(const char *module, long n, int repeat)
+{
+#if HAVE_LSAN
+    if (__lsan_do_recoverable_leak_check() != 0)
+        fail_msg("leak after %s N=%ld repeat=%d", module, n, repeat);
+#else
+    (void)module;
+    (void)n;
+    (void)repeat;
+#endif
 }
 
 static void
@@ -157,37 +205,48 @@ next_n(long n, long k)
 }
 
 static void
-sweep(const char *module, scenario_fn fn, int use_ra)
+sweep(const char *module, scenario_fn fn, int src)
 {
     fault_env_t env;
-    env_init(&env, use_ra, 0, 0);
-    fn(&env);
-    env_check_released(&env);
+    /* two clean runs: the first warms one-time allocations (thread state) */
+    for (int warm = 0; warm < 2; warm++) {
+        env_init(&env, src, 0, 0);
+        fn(&env);
+        env_done(&env);
+        env_check_released(&env);
+    }
     long k = (long)env_calls(&env);
     assert_true(k >= 1);
-    uint64_t injected[2] = {0, 0}, runs = 0;
+    uint64_t injected[2] = {0, 0}, runs = 0, not_reached = 0;
     long sampled = 0;
     for (long n = 1; n <= k; n = next_n(n, k)) {
         sampled++;
         for (int repeat = 0; repeat <= 1; repeat++) {
-            env_init(&env, use_ra, n, repeat);
+            env_init(&env, src, n, repeat);
             fn(&env);
+            env_done(&env);
             env_check_released(&env);
             uint64_t fl = env_failures(&env);
-            /* Up to the Nth call the run is the clean run, so the Nth call
-             * is reached and a transient fault fails exactly once. */
-            if (!repeat)
+            if (fl == 0) {
+                /* only under the shim may a run make fewer calls than the
+                 * clean one (first-use allocations, timing-dependent paths) */
+                assert_int_equal(src, SRC_MALLOC);
+                assert_true((long)env_calls(&env) < n);
+                not_reached++;
+            } else if (!repeat) {
+                /* up to the Nth call the run is the clean run: exactly one */
                 assert_int_equal(fl, 1);
-            else
-                assert_true(fl >= 1);
+            }
             injected[repeat] += fl;
             runs++;
         }
+        if (src == SRC_MALLOC)
+            leak_check(module, n, 1);
     }
     fprintf(stderr,
-            "faultsim %-10s source=%-8s k=%ld N-sampled=%ld runs=%llu faults-injected=%llu "
+            "faultsim %-10s source=%-8s k=%ld N-sampled=%ld runs=%llu not-reached=%llu faults-injected=%llu "
             "(transient %llu, persistent %llu)\n",
-            module, use_ra ? "recalloc" : "pagesrc", k, sampled, (unsigned long long)runs,
+            module, src_name[src], k, sampled, (unsigned long long)runs, (unsigned long long)not_reached,
             (unsigned long long)(injected[0] + injected[1]), (unsigned long long)injected[0],
             (unsigned long long)injected[1]);
 }
@@ -282,7 +341,8 @@ scenario_slab(fault_env_t *env)
 static void
 test_faultsim_slab(void **state)
 {
-    sweep("slab", scenario_slab, 0);
+    sweep("slab", scenario_slab, SRC_PAGES);
+    sweep("slab", scenario_slab, SRC_MALLOC);
 }
 
 /* ---- arena --------------------------------------------------------------- */
@@ -361,7 +421,8 @@ scenario_arena(fault_env_t *env)
 static void
 test_faultsim_arena(void **state)
 {
-    sweep("arena", scenario_arena, 0);
+    sweep("arena", scenario_arena, SRC_PAGES);
+    sweep("arena", scenario_arena, SRC_MALLOC);
 }
 
 /* ---- large --------------------------------------------------------------- */
@@ -425,7 +486,8 @@ scenario_large(fault_env_t *env)
 static void
 test_faultsim_large(void **state)
 {
-    sweep("large", scenario_large, 0);
+    sweep("large", scenario_large, SRC_PAGES);
+    sweep("large", scenario_large, SRC_MALLOC);
 }
 
 /* ---- bufpool ------------------------------------------------------------- */
@@ -481,7 +543,9 @@ check_bufpool(rm_bufpool_t *bp, const fault_env_t *env)
 static void
 scenario_bufpool(fault_env_t *env)
 {
+    rm_faultsim_malloc_suspend(1);   /* the test's own system("rm -rf") */
     rm_rf(bp_dir);
+    rm_faultsim_malloc_suspend(0);
     rm_bufpool_config_t cfg;
     rm_bufpool_config_default(&cfg);
     cfg.dir = bp_dir;
@@ -538,20 +602,24 @@ scenario_bufpool(fault_env_t *env)
     assert_true(st == RM_OK || st == RM_ENOMEM);
     check_bufpool(bp, env);
     assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
-    /* everything written is on disk: a clean pool reads it back */
+    /* everything written is on disk: a clean pool (no fault: the test's
+     * own check) reads it back */
+    rm_faultsim_malloc_suspend(1);
     cfg.pagesrc = NULL;
     assert_int_equal(rm_bufpool_create(&cfg, &bp), RM_OK);
     assert_int_equal(rm_bufpool_open_file(bp, "faultsim.pages", &fid), RM_OK);
     for (uint64_t p = 0; p < 40; p++)
         check_page(bp, fid, p, (p % 3 == 0 ? 2000 : 1000) + (uint32_t)p);
     assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    rm_faultsim_malloc_suspend(0);
 }
 
 static void
 test_faultsim_bufpool(void **state)
 {
     snprintf(bp_dir, sizeof bp_dir, "/tmp/rm-faultsim-bp.%ld", (long)getpid());
-    sweep("bufpool", scenario_bufpool, 0);
+    sweep("bufpool", scenario_bufpool, SRC_PAGES);
+    sweep("bufpool", scenario_bufpool, SRC_MALLOC);
     rm_rf(bp_dir);
 }
 
@@ -676,13 +744,14 @@ scenario_session(fault_env_t *env)
 static void
 test_faultsim_session_scratch(void **state)
 {
-    sweep("session", scenario_session, 0);
+    sweep("session", scenario_session, SRC_PAGES);
 }
 
 static void
 test_faultsim_session_records(void **state)
 {
-    sweep("session", scenario_session, 1);
+    sweep("session", scenario_session, SRC_RECALLOC);
+    sweep("session", scenario_session, SRC_MALLOC);
 }
 
 /* ---- mvcc (records and external values from recalloc) -------------------- */
@@ -778,7 +847,8 @@ scenario_mvcc(fault_env_t *env)
 static void
 test_faultsim_mvcc(void **state)
 {
-    sweep("mvcc", scenario_mvcc, 1);
+    sweep("mvcc", scenario_mvcc, SRC_RECALLOC);
+    sweep("mvcc", scenario_mvcc, SRC_MALLOC);
 }
 
 /* ---- plancache (entries from recalloc) ----------------------------------- */
@@ -841,7 +911,169 @@ scenario_plancache(fault_env_t *env)
 static void
 test_faultsim_plancache(void **state)
 {
-    sweep("plancache", scenario_plancache, 1);
+    sweep("plancache", scenario_plancache, SRC_RECALLOC);
+    sweep("plancache", scenario_plancache, SRC_MALLOC);
+}
+
+/* ---- malloc-only modules: poolsizer, pressure, knobs ---------------------- */
+
+static rm_status_t
+apply_ok(void *ctx, uint32_t target)
+{
+    *(uint32_t *)ctx = target;
+    return RM_OK;
+}
+
+static void
+scenario_poolsizer(fault_env_t *env)
+{
+    uint32_t applied = 0;
+    rm_poolsizer_config_t cfg = {.min_size = 2, .max_size = 50, .scale_up_window_ns = RM_POOLSIZER_IMMEDIATE,
+                                 .scale_down_window_ns = RM_POOLSIZER_IMMEDIATE, .apply = apply_ok,
+                                 .apply_ctx = &applied};
+    rm_poolsizer_t *ps = NULL;
+    rm_status_t st = rm_poolsizer_create(&cfg, &ps);
+    if (st != RM_OK) {
+        assert_int_equal(st, RM_ENOMEM);
+        return;
+    }
+    uint32_t target = 0;
+    for (uint32_t i = 0; i < 40; i++)
+        assert_int_equal(rm_poolsizer_observe(ps, i % 20, i % 3, 20, &target), RM_OK);
+    assert_int_equal(rm_poolsizer_set_max_size(ps, 30), RM_OK);
+    assert_int_equal(rm_poolsizer_set_min_size(ps, 4), RM_OK);
+    rm_poolsizer_stats_t s;
+    rm_poolsizer_stats(ps, &s);
+    assert_true(s.target >= s.min_size && s.target <= s.max_size);
+    rm_poolsizer_destroy(ps);
+}
+
+static void
+test_faultsim_poolsizer(void **state)
+{
+    sweep("poolsizer", scenario_poolsizer, SRC_MALLOC);
+}
+
+static uint64_t
+reclaim_some(void *ctx, rm_pressure_level_t level, uint64_t target)
+{
+    return target / 2;
+}
+
+static uint64_t
+estimate_some(void *ctx, rm_pressure_level_t level)
+{
+    return 1u << 20;
+}
+
+static void
+scenario_pressure(fault_env_t *env)
+{
+    rm_pressure_config_t cfg;
+    rm_pressure_config_default(&cfg);
+    cfg.budget_bytes = 1ull << 30;
+    rm_pressure_t *p = NULL;
+    rm_status_t st = rm_pressure_create(&cfg, NULL, &p);
+    if (st != RM_OK) {
+        assert_int_equal(st, RM_ENOMEM);
+        return;
+    }
+    rm_pressure_reclaimer_t *r[3] = {NULL, NULL, NULL};
+    static const char *const names[] = {"faultsim-a", "faultsim-b", "faultsim-c"};
+    for (int i = 0; i < 3; i++) {
+        rm_pressure_reclaimer_def_t def = {.name = names[i], .priority = i, .start_level = RM_PRESSURE_GENTLE,
+                                           .estimate = estimate_some, .reclaim = reclaim_some};
+        st = rm_pressure_reclaimer_add(p, &def, &r[i]);
+        if (st != RM_OK) {
+            assert_int_equal(st, RM_ENOMEM);
+            r[i] = NULL;
+        }
+    }
+    uint64_t t = 1000000000ull;
+    for (int i = 0; i < 30; i++) {
+        rm_pressure_sample_t smp = {.t_ns = t + (uint64_t)i * 100000000ull,
+                                    .used_bytes = (uint64_t)(300 + i * 25) << 20,
+                                    .budget_bytes = 1ull << 30, .usage_source = "injected"};
+        st = rm_pressure_feed(p, &smp);
+        assert_true(st == RM_OK || st == RM_ENOMEM);
+    }
+    uint64_t freed = 0;
+    st = rm_pressure_trigger(p, RM_PRESSURE_AGGRESSIVE, 1 << 20, t + 4000000000ull, &freed);
+    assert_true(st == RM_OK || st == RM_ENOMEM);
+    uint32_t hz[3] = {30, 60, 300};
+    st = rm_pressure_set_horizons(p, hz, 3);
+    assert_true(st == RM_OK || st == RM_ENOMEM);
+    rm_pressure_event_t ev[16];
+    uint64_t cursor = 0, dropped = 0;
+    size_t n = 0;
+    rm_pressure_events_read(p, &cursor, ev, 16, &n, &dropped);
+    for (int i = 0; i < 3; i++)
+        rm_pressure_reclaimer_remove(p, r[i]);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_faultsim_pressure(void **state)
+{
+    sweep("pressure", scenario_pressure, SRC_MALLOC);
+}
+
+static int knob_applies;
+
+static void
+knob_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
+{
+    knob_applies += (int)n;
+}
+
+static void
+scenario_knobs(fault_env_t *env)
+{
+    rm_knobs_t *k = NULL;
+    rm_status_t st = rm_knobs_create(&k);
+    if (st != RM_OK) {
+        assert_int_equal(st, RM_ENOMEM);
+        return;
+    }
+    rm_knobs_sub_t *sub = NULL;
+    st = rm_knobs_subscribe(k, "plan_cache.", NULL, knob_apply, NULL, &sub);
+    assert_true(st == RM_OK || st == RM_ENOMEM);
+    rm_knobs_mark_started(k);
+    for (int i = 0; i < 4; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", 100 + i);
+        rm_knob_assign_t a[2] = {{"plan_cache.max_plans", v}, {"pressure.warning_threshold", "0.66"}};
+        rm_knob_error_t err;
+        int64_t before = rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_PLANS);
+        st = rm_knobs_set(k, a, 2, 0, &err);
+        if (st == RM_OK) {
+            assert_int_equal(rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_PLANS), 100 + i);
+        } else {
+            /* all or nothing */
+            assert_int_equal(st, RM_ENOMEM);
+            assert_int_equal(rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_PLANS), before);
+        }
+    }
+    char *ini = NULL;
+    size_t len = 0;
+    st = rm_knobs_format_ini(k, RM_KNOBS_INI_ALL, &ini, &len);
+    if (st == RM_OK) {
+        assert_true(len > 0 && strstr(ini, "[plan_cache]") != NULL);
+        free(ini);
+    } else {
+        assert_int_equal(st, RM_ENOMEM);
+        assert_null(ini);
+    }
+    char text[64];
+    assert_int_equal(rm_knobs_get_text(k, "plan_cache.max_plans", text, sizeof text, NULL, 0, NULL), RM_OK);
+    rm_knobs_unsubscribe(k, sub);
+    rm_knobs_destroy(k);
+}
+
+static void
+test_faultsim_knobs(void **state)
+{
+    sweep("knobs", scenario_knobs, SRC_MALLOC);
 }
 
 int
@@ -856,6 +1088,9 @@ main(void)
         cmocka_unit_test(test_faultsim_session_records),
         cmocka_unit_test(test_faultsim_mvcc),
         cmocka_unit_test(test_faultsim_plancache),
+        cmocka_unit_test(test_faultsim_poolsizer),
+        cmocka_unit_test(test_faultsim_pressure),
+        cmocka_unit_test(test_faultsim_knobs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,38 +52,7 @@
 #include "rustymem/v1/session.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
-/*
- * cmocka records failure messages in malloc'ed memory: disarm the shim before
- * reporting, or a persistent fault would swallow the message.
- */
-#undef assert_true
-#define assert_true(c)                                                                        \
-    do {                                                                                       \
-        if (!(c)) {                                                                            \
-            rm_faultsim_malloc_disarm();                                                       \
-            _assert_true(0, #c, __FILE__, __LINE__);                                           \
-        }                                                                                      \
-    } while (0)
-#undef assert_false
-#define assert_false(c) assert_true(!(c))
-#undef assert_non_null
-#define assert_non_null(p) assert_true((p) != NULL)
-#undef assert_int_equal
-#define assert_int_equal(a, b)                                                                 \
-    do {                                                                                       \
-        long long a_ = (long long)(a), b_ = (long long)(b);                                    \
-        if (a_ != b_) {                                                                        \
-            rm_faultsim_malloc_disarm();                                                       \
-            _assert_int_equal(a_, b_, __FILE__, __LINE__);                                     \
-        }                                                                                      \
-    } while (0)
-#undef fail_msg
-#define fail_msg(...)                                                                          \
-    do {                                                                                       \
-        rm_faultsim_malloc_disarm();                                                           \
-        print_error("ERROR: " __VA_ARGS__);                                                    \
-        _fail(__FILE__, __LINE__);                                                             \
-    } while (0)
+#include "faultsim_assert.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/lsan_interface.h>
