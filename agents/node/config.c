@@ -167,7 +167,9 @@ load_file(loader_t *ld, const char *path, enum layer layer, int missing_ok)
     fc.f = fopen(path, "r");
     if (!fc.f) {
         if (!(missing_ok && errno == ENOENT))
-            fail(ld, RM_EIO, "%s: cannot open: %s", path, strerror(errno));
+            /* fopen allocates its FILE: out of memory is not an I/O error */
+            fail(ld, errno == ENOMEM ? RM_ENOMEM : RM_EIO, "%s: cannot open: %s", path,
+                 strerror(errno));
         return;
     }
     int rc = ini_parse_stream(line_reader, &fc, on_ini_entry, &fc);

@@ -7,6 +7,7 @@
  * server → wait for a signal on a sigwait loop → graceful shutdown: stop
  * accepting, finish in-flight calls within the grace period, exit 0.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -243,6 +244,29 @@ lock_data_dir(const char *dir)
     return fd;
 }
 
+/*
+ * Remove the temporary files rm_config_write_atomic leaves when the agent is
+ * killed between creating and renaming one ("knobs.auto.ini.tmp.XXXXXX"):
+ * nothing else cleans them and every such crash would add one. Called with
+ * the data dir locked, so no other agent is writing one.
+ */
+static void
+remove_stale_knob_temps(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    static const char prefix[] = "knobs.auto.ini.tmp.";
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, prefix, sizeof prefix - 1) != 0)
+            continue;
+        if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+            rm_log("INFO", "removed %s/%s left by an earlier crash", dir, e->d_name);
+    }
+    closedir(d);
+}
+
 static int
 write_port_file(const char *path, int port)
 {
@@ -330,6 +354,7 @@ main(int argc, char **argv)
     int lock_fd = lock_data_dir(o.data_dir);
     if (lock_fd < 0)
         return 1;
+    remove_stale_knob_temps(o.data_dir);
 
     /* Knobs: defaults < --config < knobs.auto.ini < environment < --set. */
     static char persisted[PATH_MAX];

@@ -14,6 +14,7 @@
 #include "../rm_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,18 +23,29 @@
 
 #define RM_V1_UNLIMITED (1ull << 60)
 
-/* Read a whole small file into buf (NUL-terminated). Returns bytes or -1. */
+/* Read a whole small file into buf (NUL-terminated). Returns bytes or -1.
+ * Plain open/read, no stdio: the readings matter most under memory pressure,
+ * when fopen's FILE allocation is the first thing to fail. */
 static ssize_t
 read_small(const char *path, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    size_t n = fread(buf, 1, cap - 1, f);
-    int err = ferror(f);
-    fclose(f);
-    if (err)
-        return -1;
+    size_t n = 0;
+    while (n < cap - 1) {
+        ssize_t r = read(fd, buf + n, cap - 1 - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            close(fd);
+            return -1;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
     buf[n] = '\0';
     return (ssize_t)n;
 }

@@ -1,0 +1,418 @@
+/*
+ * test_faultsim_disk.c — disk full and write errors.
+ *
+ * Two ways to make writes fail, each in a forked child so nothing leaks into
+ * the test process:
+ *  - RLIMIT_FSIZE with SIGXFSZ ignored: a write past the limit returns EFBIG;
+ *  - a 512 KiB tmpfs mounted in a private mount namespace (root only; the
+ *    mount disappears with the child): writes fail with ENOSPC. Skipped when
+ *    unshare/mount is not permitted.
+ * For each, two scenarios:
+ *  1. buffer pool: pages dirtied while writes fail make rm_bufpool_checkpoint
+ *     (and eviction) return RM_EIO; the pool keeps the dirty pages and serves
+ *     the new contents; once the limit is lifted a checkpoint succeeds, and a
+ *     fresh pool on the directory reads every page back with its checksum;
+ *  2. persisted knobs (rm_config_persist_fn, write to a temporary file then
+ *     rename): a set that cannot be persisted fails with RM_EIO and a message
+ *     naming the cause, the running value is unchanged (the registry's
+ *     contract: nothing is committed unless persisted), the old file is
+ *     byte-for-byte intact and no temporary file is left; after the limit is
+ *     lifted the same set succeeds and is on disk.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+#include "rustymem/bufpool.h"
+#include "rustymem/knobs.h"
+#include "rustymem/status.h"
+
+/* Checks inside the forked child: print and exit non-zero. */
+#define CHECK(c, ...)                                                                  \
+    do {                                                                               \
+        if (!(c)) {                                                                    \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed: ", __FILE__, __LINE__, #c);     \
+            fprintf(stderr, __VA_ARGS__);                                              \
+            fputc('\n', stderr);                                                       \
+            _exit(1);                                                                  \
+        }                                                                              \
+    } while (0)
+
+enum { MODE_FSIZE = 0, MODE_TMPFS = 1 };
+static const char *const mode_name[] = {"RLIMIT_FSIZE (EFBIG)", "tmpfs full (ENOSPC)"};
+
+static char base_dir[256];
+
+static void
+rm_rf(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cannot remove %s\n", dir);
+}
+
+/* ---- making writes fail --------------------------------------------------- */
+
+static char filler_path[600];
+
+/* Make further writes in `dir` fail: lower RLIMIT_FSIZE to `limit` bytes, or
+ * fill the tmpfs. */
+static void
+impose(int mode, const char *dir, rlim_t limit)
+{
+    if (mode == MODE_FSIZE) {
+        struct rlimit rl;
+        CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0, "getrlimit");
+        rl.rlim_cur = limit;
+        CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
+        return;
+    }
+    snprintf(filler_path, sizeof filler_path, "%s/filler", dir);
+    int fd = open(filler_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    CHECK(fd >= 0, "open filler: %s", strerror(errno));
+    static char block[4096];
+    memset(block, 'f', sizeof block);
+    for (;;) {
+        ssize_t w = write(fd, block, sizeof block);
+        if (w < 0) {
+            CHECK(errno == ENOSPC, "filler write: %s", strerror(errno));
+            break;
+        }
+        if (w < (ssize_t)sizeof block)
+            continue;
+    }
+    close(fd);
+}
+
+static void
+lift(int mode)
+{
+    if (mode == MODE_FSIZE) {
+        struct rlimit rl;
+        CHECK(getrlimit(RLIMIT_FSIZE, &rl) == 0, "getrlimit");
+        rl.rlim_cur = rl.rlim_max;
+        CHECK(setrlimit(RLIMIT_FSIZE, &rl) == 0, "setrlimit: %s", strerror(errno));
+        return;
+    }
+    CHECK(unlink(filler_path) == 0, "unlink filler: %s", strerror(errno));
+}
+
+/* In the child: a private tmpfs at dir (MODE_TMPFS). Returns 0, or 77 when
+ * not permitted (the parent then skips). */
+static int
+child_mount(const char *dir)
+{
+    if (unshare(CLONE_NEWNS) != 0)
+        return 77;
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        return 77;
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=512k,mode=0755") != 0)
+        return 77;
+    return 0;
+}
+
+/* ---- scenario 1: buffer pool --------------------------------------------- */
+
+#define BP_OLD_PAGES 16u   /* written and checkpointed before the fault */
+#define BP_PAGES     56u   /* pages 0..55 hold version 2 at the end */
+
+static rm_status_t
+put_page(rm_bufpool_t *bp, uint32_t fid, uint64_t page, uint32_t version)
+{
+    rm_bufpool_frame_t *f = NULL;
+    rm_status_t st = rm_bufpool_pin(bp, fid, page, RM_BUFPOOL_EXCLUSIVE, &f);
+    if (st != RM_OK)
+        return st;
+    uint32_t *d = rm_bufpool_frame_data(f);
+    for (size_t i = 0; i < rm_bufpool_usable_bytes(bp) / 4; i++)
+        d[i] = version * 1000003u + (uint32_t)page * 31u + (uint32_t)i;
+    rm_bufpool_unpin(bp, f, RM_BUFPOOL_EXCLUSIVE, 1);
+    return RM_OK;
+}
+
+static void
+expect_page(rm_bufpool_t *bp, uint32_t fid, uint64_t page, uint32_t version)
+{
+    rm_bufpool_frame_t *f = NULL;
+    rm_status_t st = rm_bufpool_pin(bp, fid, page, RM_BUFPOOL_SHARED, &f);
+    CHECK(st == RM_OK, "pin page %llu: %s", (unsigned long long)page, rm_err_name(st));
+    const uint32_t *d = rm_bufpool_frame_data(f);
+    for (size_t i = 0; i < rm_bufpool_usable_bytes(bp) / 4; i++)
+        CHECK(d[i] == version * 1000003u + (uint32_t)page * 31u + (uint32_t)i,
+              "page %llu word %zu: not version %u", (unsigned long long)page, i, version);
+    rm_bufpool_unpin(bp, f, RM_BUFPOOL_SHARED, 0);
+}
+
+static int
+child_bufpool(int mode, const char *dir)
+{
+    rm_bufpool_config_t cfg;
+    rm_bufpool_config_default(&cfg);
+    char pages_dir[600];
+    snprintf(pages_dir, sizeof pages_dir, "%s/pages", dir);
+    cfg.dir = pages_dir;
+    cfg.num_frames = 64;          /* every page stays resident */
+    cfg.start_writer = 0;
+    rm_bufpool_t *bp = NULL;
+    CHECK(rm_bufpool_create(&cfg, &bp) == RM_OK, "create");
+    uint32_t fid = 0;
+    CHECK(rm_bufpool_open_file(bp, "data.pages", &fid) == RM_OK, "open_file");
+    for (uint64_t p = 0; p < BP_OLD_PAGES; p++)
+        CHECK(put_page(bp, fid, p, 1) == RM_OK, "put v1");
+    CHECK(rm_bufpool_checkpoint(bp) == RM_OK, "first checkpoint");
+
+    /* writes fail from here: the page file may not grow */
+    char page_file[700];
+    snprintf(page_file, sizeof page_file, "%s/data.pages", pages_dir);
+    struct stat sb;
+    CHECK(stat(page_file, &sb) == 0, "stat");
+    impose(mode, dir, (rlim_t)sb.st_size);
+    for (uint64_t p = 0; p < BP_PAGES; p++)
+        CHECK(put_page(bp, fid, p, 2) == RM_OK, "put v2 page %llu", (unsigned long long)p);
+    rm_bufpool_stats_t s;
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.dirty == BP_PAGES, "dirty %llu before the checkpoint", (unsigned long long)s.dirty);
+
+    rm_status_t st = rm_bufpool_checkpoint(bp);
+    CHECK(st == RM_EIO, "checkpoint under a full disk: %s, want RM_EIO", rm_err_name(st));
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.dirty > 0, "no dirty page kept after a failed checkpoint");
+    uint64_t dirty_kept = s.dirty;
+    /* eviction must not drop a page it cannot write */
+    uint64_t evicted = 0;
+    rm_status_t evict_st = rm_bufpool_evict(bp, 1.0, &evicted);
+    CHECK(evict_st == RM_EIO || evict_st == RM_OK, "evict: %s", rm_err_name(evict_st));
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.dirty == dirty_kept, "evict changed dirty %llu -> %llu", (unsigned long long)dirty_kept,
+          (unsigned long long)s.dirty);
+    /* a shrink must not lose one either */
+    rm_status_t shrink_st = rm_bufpool_resize(bp, 8);
+    CHECK(shrink_st == RM_EIO, "shrink under a full disk: %s", rm_err_name(shrink_st));
+    for (uint64_t p = 0; p < BP_PAGES; p++)
+        expect_page(bp, fid, p, 2);
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.checksum_failures == 0, "checksum failures %llu", (unsigned long long)s.checksum_failures);
+    fprintf(stderr, "  [%s] checkpoint -> RM_EIO, %llu of %u pages kept dirty, evict -> %s, shrink -> %s, "
+                    "all pages read back version 2\n",
+            mode_name[mode], (unsigned long long)dirty_kept, BP_PAGES, rm_err_name(evict_st),
+            rm_err_name(shrink_st));
+
+    lift(mode);
+    st = rm_bufpool_checkpoint(bp);
+    CHECK(st == RM_OK, "checkpoint after lifting the limit: %s", rm_err_name(st));
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.dirty == 0, "dirty %llu after a good checkpoint", (unsigned long long)s.dirty);
+    CHECK(rm_bufpool_destroy(bp) == RM_OK, "destroy");
+
+    /* a fresh pool reads every page from disk, checksums verified */
+    bp = NULL;
+    CHECK(rm_bufpool_create(&cfg, &bp) == RM_OK, "re-create");
+    CHECK(rm_bufpool_open_file(bp, "data.pages", &fid) == RM_OK, "re-open");
+    uint64_t npages = 0;
+    CHECK(rm_bufpool_file_pages(bp, fid, &npages) == RM_OK && npages == BP_PAGES, "file pages %llu",
+          (unsigned long long)npages);
+    for (uint64_t p = 0; p < BP_PAGES; p++)
+        expect_page(bp, fid, p, 2);
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.checksum_failures == 0, "checksum failures %llu", (unsigned long long)s.checksum_failures);
+    CHECK(s.reads >= BP_PAGES, "pages were not read from disk");
+    CHECK(rm_bufpool_destroy(bp) == RM_OK, "destroy");
+    return 0;
+}
+
+/* ---- scenario 2: persisted knobs ----------------------------------------- */
+
+static size_t
+read_all(const char *path, char *buf, size_t cap)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    CHECK(fd >= 0, "open %s: %s", path, strerror(errno));
+    size_t n = 0;
+    ssize_t r;
+    while (n < cap && (r = read(fd, buf + n, cap - n)) > 0)
+        n += (size_t)r;
+    close(fd);
+    return n;
+}
+
+/* Files in dir other than `keep1`/`keep2` (temporaries left behind). */
+static int
+stray_files(const char *dir, const char *keep1, const char *keep2)
+{
+    DIR *d = opendir(dir);
+    CHECK(d, "opendir");
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            strcmp(e->d_name, keep1) == 0 || (keep2 && strcmp(e->d_name, keep2) == 0))
+            continue;
+        fprintf(stderr, "  stray file %s\n", e->d_name);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static rm_status_t
+set_knob(rm_knobs_t *k, const char *name, const char *value, rm_knob_error_t *err)
+{
+    rm_knob_assign_t a = {.name = name, .value = value};
+    return rm_knobs_set(k, &a, 1, 0, err);
+}
+
+static int
+child_knobs(int mode, const char *dir)
+{
+    static char path[700];
+    snprintf(path, sizeof path, "%s/knobs.auto.ini", dir);
+    rm_knobs_t *k = NULL;
+    CHECK(rm_knobs_create(&k) == RM_OK, "knobs create");
+    rm_knobs_set_persister(k, rm_config_persist_fn, path);
+    rm_knobs_mark_started(k);
+    rm_knob_error_t err;
+    CHECK(set_knob(k, "plan_cache.max_plans", "1234", &err) == RM_OK, "first set: %s", err.message);
+    CHECK(set_knob(k, "pressure.warning_threshold", "0.71", &err) == RM_OK, "second set: %s", err.message);
+    static char before[8192], after[8192];
+    size_t nb = read_all(path, before, sizeof before);
+    CHECK(nb > 0 && memmem(before, nb, "1234", 4), "the file does not hold the first set");
+
+    impose(mode, dir, 8);   /* smaller than any knob file */
+    rm_status_t st = set_knob(k, "plan_cache.max_plans", "4321", &err);
+    CHECK(st == RM_EIO, "set under a full disk: %s (%s), want RM_EIO", rm_err_name(st), err.message);
+    const char *cause = mode == MODE_FSIZE ? strerror(EFBIG) : strerror(ENOSPC);
+    CHECK(err.message[0] != '\0', "no message");
+    CHECK(strstr(err.message, cause) != NULL, "message \"%s\" does not name \"%s\"", err.message, cause);
+    /* the registry's contract: nothing committed unless persisted */
+    CHECK(rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_PLANS) == 1234, "running value changed to %lld",
+          (long long)rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_PLANS));
+    char text[64];
+    CHECK(rm_knobs_get_text(k, "plan_cache.max_plans", text, sizeof text, NULL, 0, NULL) == RM_OK &&
+              strcmp(text, "1234") == 0,
+          "text value %s", text);
+    size_t na = read_all(path, after, sizeof after);
+    CHECK(na == nb && memcmp(before, after, nb) == 0, "the old knob file changed");
+    CHECK(stray_files(dir, "knobs.auto.ini", mode == MODE_TMPFS ? "filler" : NULL) == 0,
+          "a temporary file was left behind");
+    fprintf(stderr, "  [%s] knob set -> RM_EIO \"%s\"; running value and file (%zu bytes) unchanged\n",
+            mode_name[mode], err.message, nb);
+
+    lift(mode);
+    CHECK(set_knob(k, "plan_cache.max_plans", "4321", &err) == RM_OK, "set after lifting: %s", err.message);
+    na = read_all(path, after, sizeof after);
+    CHECK(memmem(after, na, "4321", 4) && memmem(after, na, "0.71", 4), "the new file is not complete");
+    CHECK(stray_files(dir, "knobs.auto.ini", NULL) == 0, "a temporary file was left behind");
+    rm_knobs_destroy(k);
+    return 0;
+}
+
+/* ---- driver ------------------------------------------------------------------ */
+
+typedef int (*child_fn)(int mode, const char *dir);
+
+/* Run fn in a child; returns its exit status (77 = skipped). */
+static int
+run_child(child_fn fn, int mode, const char *name)
+{
+    char dir[400];
+    snprintf(dir, sizeof dir, "%s/%s-%d", base_dir, name, mode);
+    rm_rf(dir);
+    assert_int_equal(mkdir(dir, 0755), 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        signal(SIGXFSZ, SIG_IGN);   /* write returns EFBIG instead of killing us */
+        if (mode == MODE_TMPFS) {
+            int rc = child_mount(dir);
+            if (rc)
+                _exit(rc);
+        }
+        _exit(fn(mode, dir));
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    rm_rf(dir);
+    if (!WIFEXITED(status))
+        fail_msg("%s [%s]: child died with signal %d", name, mode_name[mode], WTERMSIG(status));
+    return WEXITSTATUS(status);
+}
+
+static void
+test_disk_bufpool_fsize(void **state)
+{
+    assert_int_equal(run_child(child_bufpool, MODE_FSIZE, "bufpool"), 0);
+}
+
+static void
+test_disk_bufpool_tmpfs(void **state)
+{
+    int rc = run_child(child_bufpool, MODE_TMPFS, "bufpool");
+    if (rc == 77)
+        skip();
+    assert_int_equal(rc, 0);
+}
+
+static void
+test_disk_knobs_fsize(void **state)
+{
+    assert_int_equal(run_child(child_knobs, MODE_FSIZE, "knobs"), 0);
+}
+
+static void
+test_disk_knobs_tmpfs(void **state)
+{
+    int rc = run_child(child_knobs, MODE_TMPFS, "knobs");
+    if (rc == 77)
+        skip();
+    assert_int_equal(rc, 0);
+}
+
+static int
+setup(void **state)
+{
+    snprintf(base_dir, sizeof base_dir, "/tmp/rm-faultsim-disk.%ld", (long)getpid());
+    rm_rf(base_dir);
+    return mkdir(base_dir, 0755);
+}
+
+static int
+teardown(void **state)
+{
+    rm_rf(base_dir);
+    return 0;
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_disk_bufpool_fsize),
+        cmocka_unit_test(test_disk_bufpool_tmpfs),
+        cmocka_unit_test(test_disk_knobs_fsize),
+        cmocka_unit_test(test_disk_knobs_tmpfs),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
