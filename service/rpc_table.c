@@ -250,6 +250,22 @@ check_strings(const ProtobufCMessage *m, char *field, size_t cap, int depth)
     return 0;
 }
 
+static void *
+decode_alloc(void *data, size_t size)
+{
+    void *p = malloc(size);
+    if (!p)
+        *(int *)data = 1;
+    return p;
+}
+
+static void
+decode_free(void *data, void *p)
+{
+    (void)data;
+    free(p);
+}
+
 grpc_status_code
 rm_rpc_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
               size_t max_bytes, ProtobufCMessage **out, char *msg)
@@ -260,7 +276,15 @@ rm_rpc_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_
                  max_bytes);
         return GRPC_STATUS_RESOURCE_EXHAUSTED;
     }
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    /* malloc/free like protobuf-c's default allocator (so free_unpacked(m, NULL) stays right),
+     * plus a flag that tells running out of memory apart from a malformed message */
+    int oom = 0;
+    ProtobufCAllocator a = {decode_alloc, decode_free, &oom};
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, data);
+    if (!m && oom) {
+        snprintf(msg, RM_RPC_MSG_MAX, "out of memory decoding a %s message (%zu bytes)", desc->name, len);
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
     if (!m) {
         snprintf(msg, RM_RPC_MSG_MAX, "malformed %s message (%zu bytes): protobuf decoding failed",
                  desc->name, len);
