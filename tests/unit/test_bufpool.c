@@ -209,6 +209,219 @@ test_bufpool_policy_rustymem_keeps_part_of_loop(void **state)
     free(t);
 }
 
+/* ---- Enhanced ARC internals against hand-computed sequences ------------------------------
+ * A policy over 4 slots (window 1, main 3) whose reference bits, hit counts
+ * and T1 marks live in this context, as they live in the frame state word in
+ * the pool. */
+
+typedef struct tctx {
+    uint8_t ref[8], freq[8], t1[8];
+    uint32_t t1_refs;
+} tctx_t;
+
+static int
+t_test_clear_ref(void *ctx, uint32_t s)
+{
+    tctx_t *c = ctx;
+    int r = c->ref[s];
+    if (r && c->t1[s])
+        c->t1_refs--;
+    c->ref[s] = 0;
+    return r;
+}
+
+static unsigned
+t_freq(void *ctx, uint32_t s)
+{
+    return ((tctx_t *)ctx)->freq[s];
+}
+
+static void
+t_age(void *ctx, uint32_t s)
+{
+    ((tctx_t *)ctx)->freq[s] >>= 1;
+}
+
+static int
+t_try_claim(void *ctx, uint32_t s)
+{
+    return 1;
+}
+
+static void
+t_mark_t1(void *ctx, uint32_t s, int in_t1)
+{
+    tctx_t *c = ctx;
+    if (c->t1[s] != (in_t1 != 0) && c->ref[s])
+        c->t1_refs += in_t1 ? 1u : (uint32_t)-1;
+    c->t1[s] = in_t1 != 0;
+}
+
+static uint32_t
+t_t1_refs(void *ctx)
+{
+    return ((tctx_t *)ctx)->t1_refs;
+}
+
+static const rm__bp_policy_ops_t t_ops = {
+    .test_clear_ref = t_test_clear_ref,
+    .freq = t_freq,
+    .age = t_age,
+    .try_claim = t_try_claim,
+    .mark_t1 = t_mark_t1,
+    .t1_refs = t_t1_refs,
+};
+
+/* a hit, as the pool's CAS does it: REF and FREQ+1; counts a T1 reference */
+static void
+t_hit(tctx_t *c, uint32_t s)
+{
+    if (!c->ref[s] && c->t1[s])
+        c->t1_refs++;
+    c->ref[s] = 1;
+    c->freq[s]++;
+}
+
+/* a miss of key into slot s (free or just evicted) */
+static void
+t_load(rm__bp_earc_t *e, tctx_t *c, uint32_t s, uint64_t key)
+{
+    c->ref[s] = 0;
+    c->freq[s] = 0;
+    rm__bp_earc_admit(e, s, key);
+}
+
+/*
+ * Common start: keys 100..103 into slots 0..3 → T1 {0,1,2}, window {3}.
+ * Slot 0 is hit; the miss of 104 (window candidate 3 made hot, so it wins its
+ * duel): ARC's rule sees |T1| − refs = 2 ≥ max(p,1) = 1, the T1 hand promotes
+ * referenced slot 0 to T2, looks again (2 ≥ 1), and slot 1 is the victim
+ * (→ B1). Candidate 3 joins T1; 104 loads into slot 1, the window.
+ * End: T1 {2,3}, T2 {0}, window {1}, B1 {101}, p = 0.
+ */
+static rm__bp_earc_t *
+t_setup(tctx_t *c)
+{
+    memset(c, 0, sizeof *c);
+    rm__bp_earc_t *e;
+    assert_int_equal(rm__bp_earc_create(4, 4, &t_ops, c, NULL, &e), RM_OK);
+    for (uint32_t s = 0; s < 4; s++) {
+        rm__bp_earc_note_miss(e, 100 + s);
+        t_load(e, c, s, 100 + s);
+    }
+    assert_int_equal(c->t1[0] + c->t1[1] + c->t1[2] + c->t1[3], 3);
+    assert_int_equal(c->t1[3], 0);
+    t_hit(c, 0);
+    assert_int_equal(c->t1_refs, 1);
+    c->freq[3] = 5;
+    rm__bp_earc_note_miss(e, 104);
+    assert_int_equal(rm__bp_earc_evict(e), 1);
+    t_load(e, c, 1, 104);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.t1, 2);
+    assert_int_equal(st.t2, 1);
+    assert_int_equal(st.win, 1);
+    assert_int_equal(st.b1, 1);
+    assert_int_equal(c->t1_refs, 0);   /* slot 0's reference was spent on its promotion */
+    assert_true(c->t1[2] && c->t1[3] && !c->t1[0] && !c->t1[1]);
+    return e;
+}
+
+static void
+test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    /* both T1 pages hit: ARC would have them in T2 already, so |T1| − refs =
+     * 0 < 1 and the victim is T2's slot 0 (→ B2), with no T1 page moved; the
+     * clock's raw |T1| = 2 would have swept both into T2 first */
+    t_hit(&c, 2);
+    t_hit(&c, 3);
+    assert_int_equal(c.t1_refs, 2);
+    c.freq[1] = 5;
+    rm__bp_earc_note_miss(e, 105);
+    assert_int_equal(rm__bp_earc_evict(e), 0);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.t1, 3);    /* 2, 3 and the candidate 1 */
+    assert_int_equal(st.t2, 0);
+    assert_int_equal(st.b2, 1);
+    assert_int_equal(c.t1_refs, 2);
+    assert_true(c.ref[2] && c.ref[3]);
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_b1_hit_ages_a_t2_reference(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    /* T2's slot 0 referenced; the miss of 101 hits B1: p 0 → 1 and the T2
+     * hand clears one REF bit ahead of need */
+    t_hit(&c, 0);
+    rm__bp_earc_note_miss(e, 101);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.b1_hits, 1);
+    assert_int_equal(st.p, 1);
+    assert_int_equal(c.ref[0], 0);
+    assert_int_equal(c.freq[0], 2);    /* only the bit: both hits still count */
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_mark_t1_follows_the_lists(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    t_hit(&c, 2);
+    assert_int_equal(c.t1_refs, 1);
+    /* leaving T1 with its bit set takes the reference off the count */
+    rm__bp_earc_remove(e, 2);
+    assert_int_equal(c.t1[2], 0);
+    assert_int_equal(c.t1_refs, 0);
+    /* a window page hit before it enters T1 is counted when it enters */
+    t_hit(&c, 1);
+    assert_int_equal(c.t1_refs, 0);
+    c.ref[2] = 0;
+    t_load(e, &c, 2, 106);         /* window overflows into main (room after the removal) */
+    assert_int_equal(c.t1[1], 1);
+    assert_int_equal(c.t1_refs, 1);
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_history_ages_with_accesses(void **state)
+{
+    (void)state;
+    tctx_t c;
+    memset(&c, 0, sizeof c);
+    rm__bp_earc_t *e;
+    assert_int_equal(rm__bp_earc_create(4, 4, &t_ops, &c, NULL, &e), RM_OK);
+    for (uint32_t s = 0; s < 4; s++) {
+        rm__bp_earc_note_miss(e, 100 + s);
+        t_load(e, &c, s, 100 + s);
+    }
+    c.freq[0] = 8;
+    /* halving every 20 · c = 80 accesses: 4 misses + 75 hits = 79, not yet */
+    rm__bp_earc_note_hits(e, 75);
+    assert_int_equal(c.freq[0], 8);
+    /* the 80th access is the next miss: sketch and resident counts halve */
+    rm__bp_earc_note_miss(e, 200);
+    assert_int_equal(c.freq[0], 4);
+    /* misses alone take 80 more accesses */
+    for (int i = 0; i < 79; i++)
+        rm__bp_earc_note_miss(e, 300 + (uint64_t)i);
+    assert_int_equal(c.freq[0], 4);
+    rm__bp_earc_note_miss(e, 400);
+    assert_int_equal(c.freq[0], 2);
+    rm__bp_earc_destroy(e);
+}
+
 static void
 test_bufpool_simulate_rejects_bad_args(void **state)
 {
@@ -855,6 +1068,10 @@ main(void)
         cmocka_unit_test(test_bufpool_policy_rustymem_cold_start_hits_like_lru),
         cmocka_unit_test(test_bufpool_policy_rustymem_scan_resistant),
         cmocka_unit_test(test_bufpool_policy_rustymem_keeps_part_of_loop),
+        cmocka_unit_test(test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced),
+        cmocka_unit_test(test_bufpool_earc_b1_hit_ages_a_t2_reference),
+        cmocka_unit_test(test_bufpool_earc_mark_t1_follows_the_lists),
+        cmocka_unit_test(test_bufpool_earc_history_ages_with_accesses),
         cmocka_unit_test(test_bufpool_simulate_rejects_bad_args),
         cmocka_unit_test(test_bufpool_create_rejects_bad_config),
         cmocka_unit_test(test_bufpool_page_persists_across_reopen),
