@@ -13,12 +13,24 @@
  *     state word and are set by the lock-free pin CAS — so hits never touch
  *     these lists or take a lock. The T1 hand moves referenced pages to T2;
  *     the T2 hand gives them a second chance.
+ *   - ARC's rule on ARC's T1: the clock moves a hit T1 page to T2 only when
+ *     its hand gets there, so |T1| counts pages ARC would have in T2 already.
+ *     The frame carries a T1 mark (ops->mark_t1) and the hit CAS that sets
+ *     REF on a marked frame counts it (ops->t1_refs); the victim list is
+ *     chosen by |T1| − t1_refs against p, again after every page the T1 hand
+ *     promotes.
+ *   - A B1 ghost hit (T1 too small) also makes the T2 hand clear one REF
+ *     bit ahead of need, so REF bits set before a working-set change stop
+ *     protecting stale T2 pages sooner.
  *   - A new page is staged in a one-page window. When the next miss needs a
  *     frame, the staged page (the candidate) meets the victim CAR would evict
  *     and the one with the higher estimated frequency stays; ties keep the
- *     incumbent. Frequency = a count-min sketch of misses (4 rows, 8-bit
- *     counters, conservative update, halved every 10·c updates) + the page's
- *     hits while resident (folded into the sketch when it leaves).
+ *     incumbent. Frequency = a count-min sketch of misses (4 rows of ≥ 8·c
+ *     8-bit counters, conservative update) + the page's hits while resident
+ *     (folded into the sketch when it leaves). Sketch and resident counts
+ *     halve every 20·c accesses — hits included, reported by the pool in
+ *     batches (rm__bp_earc_note_hits): a miss-driven clock stalls when the
+ *     hit ratio is high and old heat outlives its working set.
  *   - An incumbent that wins is aged (its hit count halves) and the hand
  *     moves past it, so once-hot pages cannot hold the door for ever.
  *   - Adaptive bias (the ARC idea applied to admission): two small
@@ -603,24 +615,18 @@ main_insert(rm__bp_earc_t *e, uint32_t s)
 }
 
 /*
- * Advance a clock over list l until an unreferenced page is at the hand; with
- * `promote` (T1) referenced pages move to T2. Bounded: returns RM_BP_NIL after
- * two turns without finding one (everything hot or pinned).
+ * Advance the clock over list l (the window) until an unreferenced page is at
+ * the hand. Bounded: returns RM_BP_NIL after two turns without finding one
+ * (everything hot or pinned).
  */
 static uint32_t
-clock_hand(rm__bp_earc_t *e, int l, int promote)
+clock_hand(rm__bp_earc_t *e, int l)
 {
     uint32_t budget = 2 * e->L[l].size + 2;
     while (e->L[l].size && budget--) {
         uint32_t s = e->L[l].head;
-        int r = e->ops->test_clear_ref(e->ctx, s);
-        if (r) {
-            if (promote && r == 1) {
-                slot_unlink(e, s);
-                slot_push(e, RM_BP_L_T2, s);
-            } else {
-                e->L[l].head = e->next[s];
-            }
+        if (e->ops->test_clear_ref(e->ctx, s)) {
+            e->L[l].head = e->next[s];
             continue;
         }
         return s;
@@ -763,7 +769,7 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
     while (tries--) {
         uint32_t main_n = e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size;
         if (e->L[RM_BP_L_WIN].size && (e->L[RM_BP_L_WIN].size >= e->w || main_n == 0)) {
-            uint32_t cand = clock_hand(e, RM_BP_L_WIN, 0);
+            uint32_t cand = clock_hand(e, RM_BP_L_WIN);
             if (cand == RM_BP_NIL)
                 cand = e->L[RM_BP_L_WIN].head;   /* all referenced: the oldest goes */
             if (main_n < e->m) {
