@@ -283,6 +283,21 @@ pol_try_claim(void *ctx, uint32_t slot)
     }
 }
 
+void
+rm__bp_test_t1_refs(rm_bufpool_t *bp, int64_t *counter, int64_t *recount)
+{
+    pthread_mutex_lock(&bp->mu);
+    int64_t n = 0;
+    uint32_t nf = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    for (uint32_t i = 0; i < nf; i++) {
+        uint64_t s = atomic_load_explicit(&frame_at(bp, i)->state, memory_order_relaxed);
+        n += (s & (ST_T1 | ST_REF | ST_PREFETCHED)) == (ST_T1 | ST_REF);
+    }
+    *counter = atomic_load_explicit(&bp->t1_refs, memory_order_relaxed);
+    *recount = n;
+    pthread_mutex_unlock(&bp->mu);
+}
+
 static const rm__bp_policy_ops_t pool_ops = {
     .test_clear_ref = pol_test_clear_ref,
     .freq = pol_freq,

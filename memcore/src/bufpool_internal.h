@@ -149,5 +149,9 @@ rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
  * When > 0, the Nth in-place page write after the double-write writes only the
  * first half of the page and then raises SIGKILL (crash test). 0 = off. */
 extern _Atomic long rm__bp_test_torn_write_countdown;
+/* The pool's t1_refs counter and a recount of it from the frame state words
+ * (frames with T1 and REF set, not PREFETCHED). Equal whenever no pin is in
+ * flight. Take the pool mutex; for tests. */
+void rm__bp_test_t1_refs(rm_bufpool_t *bp, int64_t *counter, int64_t *recount);
 
 #endif /* RUSTYMEM_BUFPOOL_INTERNAL_H */

@@ -423,6 +423,56 @@ test_bufpool_earc_history_ages_with_accesses(void **state)
 }
 
 static void
+test_bufpool_t1_refs_counter_matches_frame_states(void **state)
+{
+    (void)state;
+    /* misses, hits, evictions, read-ahead (grace bits), emergency eviction and
+     * a shrink move frames in and out of T1 and set or clear REF: the counter
+     * the hit path keeps must equal a recount at every point checked */
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 64, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t1", &f), RM_OK);
+    for (uint64_t p = 0; p < 400; p++)
+        write_page(bp, f, p, p);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    uint64_t x = 12345, ev;
+    int64_t cnt, re, most = 0;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 3000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* uniform over 80 pages (T1 holds many once-hit pages), a
+             * sequential run (read-ahead), and noise over the file */
+            uint64_t p = (x % 8 == 0) ? 100 + (uint64_t)i % 300 : (x % 8 == 1) ? x % 400 : x % 80;
+            rm_bufpool_mode_t m = (x & 16) ? RM_BUFPOOL_SHARED : RM_BUFPOOL_EXCLUSIVE;
+            rm_bufpool_frame_t *fr;
+            assert_int_equal(rm_bufpool_pin(bp, f, p, m, &fr), RM_OK);
+            rm_bufpool_unpin(bp, fr, m, 0);
+            if (i % 64 == 0) {
+                rm__bp_test_t1_refs(bp, &cnt, &re);
+                assert_int_equal(cnt, re);
+                if (cnt > most)
+                    most = cnt;
+            }
+        }
+        assert_int_equal(rm_bufpool_evict(bp, 0.5, &ev), RM_OK);
+        rm__bp_test_t1_refs(bp, &cnt, &re);
+        assert_int_equal(cnt, re);
+    }
+    assert_true(most > 0);
+    rm_bufpool_stats_t st;
+    assert_int_equal(rm_bufpool_stats(bp, &st), RM_OK);
+    assert_true(st.prefetch_issued > 0);
+    assert_int_equal(rm_bufpool_resize(bp, 16), RM_OK);
+    rm__bp_test_t1_refs(bp, &cnt, &re);
+    assert_int_equal(cnt, re);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
 test_bufpool_simulate_rejects_bad_args(void **state)
 {
     (void)state;
@@ -1074,6 +1124,7 @@ main(void)
         cmocka_unit_test(test_bufpool_earc_b1_hit_ages_a_t2_reference),
         cmocka_unit_test(test_bufpool_earc_mark_t1_follows_the_lists),
         cmocka_unit_test(test_bufpool_earc_history_ages_with_accesses),
+        cmocka_unit_test(test_bufpool_t1_refs_counter_matches_frame_states),
         cmocka_unit_test(test_bufpool_simulate_rejects_bad_args),
         cmocka_unit_test(test_bufpool_create_rejects_bad_config),
         cmocka_unit_test(test_bufpool_page_persists_across_reopen),
