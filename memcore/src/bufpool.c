@@ -6,12 +6,14 @@
  *
  *  Frame state word. Each frame descriptor (one cache line) holds an atomic
  *  64-bit state: shared pin count (bits 0–19), X (exclusive latch), INVALID
- *  (free, loading or being evicted: not pinnable), REF and a 4-bit FREQ for the
- *  policy, DIRTY, PREFETCHED (read ahead, not yet used), WRITING (a copy is on
+ *  (free, loading or being evicted: not pinnable), REF, a 4-bit FREQ and T1 for
+ *  the policy, DIRTY, PREFETCHED (read ahead, not yet used), WRITING (a copy is on
  *  its way to disk: not evictable), LOADING (read in progress). A hit is one
  *  CAS on this word — it adds the pin and sets REF/FREQ together — followed by
  *  a re-check of the frame's key. Nothing shared is written on a hit except
- *  the frame's own line and a per-thread stats stripe.
+ *  the frame's own line and a per-thread stats stripe — and, when the CAS
+ *  sets the REF bit of a T1 frame (once per frame per clock pass), the
+ *  policy's t1_refs counter.
  *
  *  Locks. `mu` serialises misses, evictions, the policy, the free list, resize
  *  and page-table writes. `io_mu` serialises use of the double-write file and
@@ -64,6 +66,7 @@
 #define ST_PREFETCHED (1ull << 28)
 #define ST_WRITING    (1ull << 29)
 #define ST_LOADING    (1ull << 30)
+#define ST_T1         (1ull << 31)   /* the policy has the frame in T1 (bufpool_arc.c) */
 
 #define KEY_NONE UINT64_MAX
 #define PAGE_MAGIC 0x52504d47u   /* "GMPR" little-endian: rustymem page */
@@ -76,6 +79,7 @@
 #define STRIPES    64
 #define PF_MAX_WINDOW 64
 #define PF_MIN_WINDOW 4
+#define HIT_REPORT_EVERY 16          /* misses between hit-count reports to the policy */
 
 static inline uint64_t
 mkkey(uint32_t file, uint64_t page)
@@ -149,6 +153,14 @@ struct rm_bufpool {
 
     stripe_t stripes[STRIPES];
     _Atomic uint64_t reads, writes, evictions, pf_issued, pf_wasted, checksum_failures, flushes;
+    /* frames with T1 and REF set and not PREFETCHED: the policy's count of T1
+     * pages referenced since they entered. Written by a hit only when it sets
+     * the REF bit of a T1 frame (at most once per frame per clock pass, so at
+     * the miss rate, not the hit rate); may dip below 0 for an instant, since
+     * the hit adds after its CAS */
+    _Atomic int64_t t1_refs;
+    uint64_t hits_reported;         /* hits already given to the policy's clock; guarded by mu */
+    uint32_t hit_report_tick;       /* misses since; guarded by mu */
     uint64_t torn_repaired;         /* set at create */
     int32_t last_corrupt_file;      /* guarded by mu */
     uint64_t last_corrupt_page;     /* guarded by mu */
@@ -212,9 +224,30 @@ pol_test_clear_ref(void *ctx, uint32_t slot)
     if (!(s & ST_REF))
         return 0;
     s = atomic_fetch_and_explicit(&f->state, ~ST_REF, memory_order_relaxed);
+    if ((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == (ST_T1 | ST_REF))
+        atomic_fetch_sub_explicit(&((rm_bufpool_t *)ctx)->t1_refs, 1, memory_order_relaxed);
     /* an unused read-ahead page's bit is grace, not a reference: 2 = keep it
      * one more revolution without promoting it */
     return (s & ST_PREFETCHED) ? 2 : 1;
+}
+
+static void
+pol_mark_t1(void *ctx, uint32_t slot, int in_t1)
+{
+    rm_bufpool_t *bp = ctx;
+    rm_bufpool_frame_t *f = frame_at(bp, slot);
+    uint64_t s = in_t1 ? atomic_fetch_or_explicit(&f->state, ST_T1, memory_order_relaxed)
+                       : atomic_fetch_and_explicit(&f->state, ~ST_T1, memory_order_relaxed);
+    /* counted = T1 ∧ REF ∧ ¬PREFETCHED, before and after */
+    if ((s & (ST_REF | ST_PREFETCHED)) == ST_REF && !(s & ST_T1) != !in_t1)
+        atomic_fetch_add_explicit(&bp->t1_refs, in_t1 ? 1 : -1, memory_order_relaxed);
+}
+
+static uint32_t
+pol_t1_refs(void *ctx)
+{
+    int64_t n = atomic_load_explicit(&((rm_bufpool_t *)ctx)->t1_refs, memory_order_relaxed);
+    return n > 0 ? (n < (int64_t)UINT32_MAX ? (uint32_t)n : UINT32_MAX) : 0;
 }
 
 static unsigned
@@ -252,11 +285,28 @@ pol_try_claim(void *ctx, uint32_t slot)
     }
 }
 
+void
+rm__bp_test_t1_refs(rm_bufpool_t *bp, int64_t *counter, int64_t *recount)
+{
+    pthread_mutex_lock(&bp->mu);
+    int64_t n = 0;
+    uint32_t nf = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    for (uint32_t i = 0; i < nf; i++) {
+        uint64_t s = atomic_load_explicit(&frame_at(bp, i)->state, memory_order_relaxed);
+        n += (s & (ST_T1 | ST_REF | ST_PREFETCHED)) == (ST_T1 | ST_REF);
+    }
+    *counter = atomic_load_explicit(&bp->t1_refs, memory_order_relaxed);
+    *recount = n;
+    pthread_mutex_unlock(&bp->mu);
+}
+
 static const rm__bp_policy_ops_t pool_ops = {
     .test_clear_ref = pol_test_clear_ref,
     .freq = pol_freq,
     .age = pol_age,
     .try_claim = pol_try_claim,
+    .mark_t1 = pol_mark_t1,
+    .t1_refs = pol_t1_refs,
 };
 
 /* ---- page format ------------------------------------------------------------------- */
@@ -671,6 +721,8 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
             ns += ST_FREQ_ONE;
     } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_acquire,
                                                     memory_order_relaxed));
+    if (RM_UNLIKELY((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == ST_T1))
+        atomic_fetch_add_explicit(&bp->t1_refs, 1, memory_order_relaxed);   /* first hit in T1 */
     if (RM_UNLIKELY(atomic_load_explicit(&f->key, memory_order_relaxed) != key)) {
         rm_bufpool_unpin(bp, f, mode, 0);
         return 0;
@@ -792,6 +844,15 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
     }
     if (!*noted) {
         /* once per pin, however often a transient wait makes us retry */
+        if (++bp->hit_report_tick >= HIT_REPORT_EVERY) {
+            /* the policy's history ages with accesses; hits reach it in batches */
+            uint64_t h = 0;
+            for (int i = 0; i < STRIPES; i++)
+                h += atomic_load_explicit(&bp->stripes[i].hits, memory_order_relaxed);
+            rm__bp_earc_note_hits(bp->pol, h - bp->hits_reported);
+            bp->hits_reported = h;
+            bp->hit_report_tick = 0;
+        }
         rm__bp_earc_note_miss(bp->pol, key);
         *noted = 1;
     }
@@ -875,7 +936,11 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
             ns |= (mode == RM_BUFPOOL_SHARED ? 1 : ST_X);
         else
             ns |= ST_PREFETCHED | ST_REF;   /* one clock pass of grace to be used */
-        atomic_store_explicit(&fr[k]->state, ns, memory_order_release);
+        /* the policy may have marked the frame T1 meanwhile (under mu): keep it */
+        uint64_t cur = atomic_load_explicit(&fr[k]->state, memory_order_relaxed);
+        while (!atomic_compare_exchange_weak_explicit(&fr[k]->state, &cur, ns | (cur & ST_T1),
+                                                      memory_order_release, memory_order_relaxed))
+            ;
     }
     if (need_lock) {
         pthread_mutex_lock(&bp->mu);

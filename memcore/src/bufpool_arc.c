@@ -13,12 +13,24 @@
  *     state word and are set by the lock-free pin CAS — so hits never touch
  *     these lists or take a lock. The T1 hand moves referenced pages to T2;
  *     the T2 hand gives them a second chance.
+ *   - ARC's rule on ARC's T1: the clock moves a hit T1 page to T2 only when
+ *     its hand gets there, so |T1| counts pages ARC would have in T2 already.
+ *     The frame carries a T1 mark (ops->mark_t1) and the hit CAS that sets
+ *     REF on a marked frame counts it (ops->t1_refs); the victim list is
+ *     chosen by |T1| − t1_refs against p, again after every page the T1 hand
+ *     promotes.
+ *   - A B1 ghost hit (T1 too small) also makes the T2 hand clear one REF
+ *     bit ahead of need, so REF bits set before a working-set change stop
+ *     protecting stale T2 pages sooner.
  *   - A new page is staged in a one-page window. When the next miss needs a
  *     frame, the staged page (the candidate) meets the victim CAR would evict
  *     and the one with the higher estimated frequency stays; ties keep the
- *     incumbent. Frequency = a count-min sketch of misses (4 rows, 8-bit
- *     counters, conservative update, halved every 10·c updates) + the page's
- *     hits while resident (folded into the sketch when it leaves).
+ *     incumbent. Frequency = a count-min sketch of misses (4 rows of ≥ 8·c
+ *     8-bit counters, conservative update) + the page's hits while resident
+ *     (folded into the sketch when it leaves). Sketch and resident counts
+ *     halve every 20·c accesses — hits included, reported by the pool in
+ *     batches (rm__bp_earc_note_hits): a miss-driven clock stalls when the
+ *     hit ratio is high and old heat outlives its working set.
  *   - An incumbent that wins is aged (its hit count halves) and the hand
  *     moves past it, so once-hot pages cannot hold the door for ever.
  *   - Adaptive bias (the ARC idea applied to admission): two small
@@ -201,12 +213,17 @@ struct rm__bp_earc {
     uint8_t *cm;        /* 4 rows × (cm_mask + 1) counters */
     size_t cm_mask;
     size_t cm_bytes;
-    uint64_t cm_adds, cm_sample;
+    uint64_t now;       /* access clock: misses noted + hits reported */
+    uint64_t aged_at;   /* `now` at the last halving */
+    uint64_t age_period;/* accesses between halvings = AGE_PERIOD · c */
 
     uint64_t b1_hits, b2_hits, rejects;
 };
 
 #define CM_ROWS 4
+#define CM_WIDTH 8          /* sketch counters per row ≥ CM_WIDTH · c */
+#define AGE_PERIOD 20       /* sketch and resident hit counts halve every AGE_PERIOD · c accesses */
+#define T2_AGE_STEP 1       /* REF bits the T2 hand clears per B1 ghost hit */
 #define FREQ_MAX 15
 #define WINDOW_DIV 100000   /* window = c / WINDOW_DIV, at least 1 page (measured best: 1) */
 #define RG_DIV 16           /* regret ghosts: c / RG_DIV slots each, at least 16 */
@@ -276,7 +293,7 @@ earc_age(rm__bp_earc_t *e)
         for (uint32_t k = 0; k < e->L[l].size; k++, s = e->next[s])
             e->ops->age(e->ctx, s);
     }
-    e->cm_adds = 0;
+    e->aged_at = e->now;
 }
 
 static void
@@ -292,9 +309,6 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
         if (*c < target)
             *c = (uint8_t)target;
     }
-    e->cm_adds += n;
-    if (e->cm_adds >= e->cm_sample)
-        earc_age(e);
 }
 
 static unsigned
@@ -312,7 +326,7 @@ earc_params(rm__bp_earc_t *e)
     e->m = e->c - e->w;
     if (e->p > e->m)
         e->p = e->m;
-    e->cm_sample = (uint64_t)e->c * 10;
+    e->age_period = (uint64_t)e->c * AGE_PERIOD;
 }
 
 static void
@@ -350,7 +364,7 @@ ghost_alloc(rm__bp_earc_t *e, uint32_t c, uint32_t **gprev, rm__bp_map_t *gmap, 
         return RM_ENOMEM;
     }
     size_t width = 64;
-    while (width < (size_t)c * 4)
+    while (width < (size_t)c * CM_WIDTH)
         width <<= 1;
     *cm_bytes = width * CM_ROWS;
     *cm = rm__bp_mem_alloc(e->src, *cm_bytes);
@@ -382,7 +396,7 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     e->cm = cm;
     e->cm_mask = cm_mask;
     e->cm_bytes = cm_bytes;
-    e->cm_adds = 0;
+    e->aged_at = e->now;
     e->B[0].head = e->B[1].head = RM_BP_NIL;
     e->B[0].size = e->B[1].size = 0;
     e->gfree = RM_BP_NIL;
@@ -565,6 +579,8 @@ ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
 static void
 slot_unlink(rm__bp_earc_t *e, uint32_t s)
 {
+    if (e->list[s] == RM_BP_L_T1)
+        e->ops->mark_t1(e->ctx, s, 0);
     dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
     e->list[s] = RM_BP_L_NONE;
 }
@@ -574,6 +590,8 @@ slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 {
     e->list[s] = (uint8_t)l;
     dl_push_tail(&e->L[l], e->prev, e->next, s);
+    if (l == RM_BP_L_T1)
+        e->ops->mark_t1(e->ctx, s, 1);
 }
 
 /* Move window page s into the main cache with ARC's insertion rule. */
@@ -597,24 +615,18 @@ main_insert(rm__bp_earc_t *e, uint32_t s)
 }
 
 /*
- * Advance a clock over list l until an unreferenced page is at the hand; with
- * `promote` (T1) referenced pages move to T2. Bounded: returns RM_BP_NIL after
- * two turns without finding one (everything hot or pinned).
+ * Advance the clock over list l (the window) until an unreferenced page is at
+ * the hand. Bounded: returns RM_BP_NIL after two turns without finding one
+ * (everything hot or pinned).
  */
 static uint32_t
-clock_hand(rm__bp_earc_t *e, int l, int promote)
+clock_hand(rm__bp_earc_t *e, int l)
 {
     uint32_t budget = 2 * e->L[l].size + 2;
     while (e->L[l].size && budget--) {
         uint32_t s = e->L[l].head;
-        int r = e->ops->test_clear_ref(e->ctx, s);
-        if (r) {
-            if (promote && r == 1) {
-                slot_unlink(e, s);
-                slot_push(e, RM_BP_L_T2, s);
-            } else {
-                e->L[l].head = e->next[s];
-            }
+        if (e->ops->test_clear_ref(e->ctx, s)) {
+            e->L[l].head = e->next[s];
             continue;
         }
         return s;
@@ -622,20 +634,37 @@ clock_hand(rm__bp_earc_t *e, int l, int promote)
     return RM_BP_NIL;
 }
 
-/* ARC's REPLACE choice among the main lists, not yet claimed. */
+/*
+ * ARC's REPLACE choice among the main lists, not yet claimed. ARC moves a page
+ * from T1 to T2 at its first hit; here the hit only sets REF and the T1 hand
+ * moves it later, so |T1| counts pages that ARC would already have in T2. The
+ * T1 pages referenced since they entered (ops->t1_refs, kept by the hit path)
+ * are taken off |T1| in the comparison with p, and the choice is made again
+ * after each page the hand moves: this is ARC's rule on ARC's T1, not on the
+ * clock's lagging one. Without it a new hot set waits in T1 while stale pages
+ * hold T2 (measured in ADR 0004).
+ */
 static uint32_t
 main_victim(rm__bp_earc_t *e, int *from)
 {
-    int first = (e->L[RM_BP_L_T1].size && e->L[RM_BP_L_T1].size >= (e->p > 1 ? e->p : 1)) ||
-                        !e->L[RM_BP_L_T2].size
-                    ? RM_BP_L_T1
-                    : RM_BP_L_T2;
-    int order[2] = {first, first == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1};
-    for (int k = 0; k < 2; k++) {
-        uint32_t s = clock_hand(e, order[k], order[k] == RM_BP_L_T1);
-        if (s != RM_BP_NIL) {
-            *from = order[k];
+    uint32_t budget = 2 * (e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 4;
+    while (budget--) {
+        uint32_t t1 = e->L[RM_BP_L_T1].size, refs = e->ops->t1_refs(e->ctx);
+        uint32_t t1_unref = t1 > refs ? t1 - refs : 0;
+        int l = (t1 && t1_unref >= (e->p > 1 ? e->p : 1)) || !e->L[RM_BP_L_T2].size ? RM_BP_L_T1 : RM_BP_L_T2;
+        if (!e->L[l].size)
+            return RM_BP_NIL;
+        uint32_t s = e->L[l].head;
+        int r = e->ops->test_clear_ref(e->ctx, s);
+        if (!r) {
+            *from = l;
             return s;
+        }
+        if (l == RM_BP_L_T1 && r == 1) {
+            slot_unlink(e, s);
+            slot_push(e, RM_BP_L_T2, s);
+        } else {
+            e->L[l].head = e->next[s];
         }
     }
     return RM_BP_NIL;
@@ -654,6 +683,11 @@ void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
     cm_add(e, key, 1);
+    /* frequency history ages with time, and time is accesses, not misses: a
+     * miss-driven clock barely moves when the hit ratio is high, and stale
+     * heat then outlives the working set that earned it */
+    if (++e->now - e->aged_at >= e->age_period)
+        earc_age(e);
     /* admission regret, ARC-style: a miss on a page we refused means the
      * door was too strict; a miss on a page evicted to let a candidate in
      * means it was too lax */
@@ -675,11 +709,25 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
         uint32_t d = b1 ? (b2 / b1 > 1 ? b2 / b1 : 1) : 1;
         e->p = e->p + d > e->m ? e->m : e->p + d;
         e->b1_hits++;
+        /* T1 was too small: recency is worth more than T2's old references
+         * right now, so the T2 hand ages them a step ahead of need (a stale
+         * T2 page keeps its REF bit from before a shift for a whole turn) */
+        for (int k = 0; k < T2_AGE_STEP && e->L[RM_BP_L_T2].size; k++) {
+            uint32_t s = e->L[RM_BP_L_T2].head;
+            (void)e->ops->test_clear_ref(e->ctx, s);
+            e->L[RM_BP_L_T2].head = e->next[s];
+        }
     } else {
         uint32_t d = b2 ? (b1 / b2 > 1 ? b1 / b2 : 1) : 1;
         e->p = e->p > d ? e->p - d : 0;
         e->b2_hits++;
     }
+}
+
+void
+rm__bp_earc_note_hits(rm__bp_earc_t *e, uint64_t n)
+{
+    e->now += n;
 }
 
 void
@@ -721,7 +769,7 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
     while (tries--) {
         uint32_t main_n = e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size;
         if (e->L[RM_BP_L_WIN].size && (e->L[RM_BP_L_WIN].size >= e->w || main_n == 0)) {
-            uint32_t cand = clock_hand(e, RM_BP_L_WIN, 0);
+            uint32_t cand = clock_hand(e, RM_BP_L_WIN);
             if (cand == RM_BP_NIL)
                 cand = e->L[RM_BP_L_WIN].head;   /* all referenced: the oldest goes */
             if (main_n < e->m) {
@@ -821,6 +869,8 @@ rm_bufpool_policy_name(rm_bufpool_policy_t p)
 typedef struct simctx {
     uint8_t *ref;
     uint8_t *freq;
+    uint8_t *t1;        /* slot marked T1 by the policy */
+    uint32_t t1_refs;   /* slots with t1 and ref set */
 } simctx_t;
 
 static int
@@ -828,8 +878,29 @@ sim_test_clear_ref(void *ctx, uint32_t s)
 {
     simctx_t *c = ctx;
     int r = c->ref[s];
+    if (r && c->t1[s])
+        c->t1_refs--;
     c->ref[s] = 0;
     return r;
+}
+
+static void
+sim_mark_t1(void *ctx, uint32_t s, int in_t1)
+{
+    simctx_t *c = ctx;
+    if (c->t1[s] != (in_t1 != 0) && c->ref[s]) {
+        if (in_t1)
+            c->t1_refs++;
+        else
+            c->t1_refs--;
+    }
+    c->t1[s] = in_t1 != 0;
+}
+
+static uint32_t
+sim_t1_refs(void *ctx)
+{
+    return ((simctx_t *)ctx)->t1_refs;
 }
 
 static unsigned
@@ -855,6 +926,8 @@ static const rm__bp_policy_ops_t sim_ops = {
     .freq = sim_freq,
     .age = sim_age,
     .try_claim = sim_try_claim,
+    .mark_t1 = sim_mark_t1,
+    .t1_refs = sim_t1_refs,
 };
 
 static rm_status_t
@@ -862,13 +935,15 @@ sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
 {
     rm_status_t st = RM_ENOMEM;
     simctx_t sc;
-    size_t arr_bytes = (size_t)c * (2 + sizeof(uint64_t));
+    size_t arr_bytes = (size_t)c * (3 + sizeof(uint64_t));
     uint8_t *arr = rm__bp_mem_alloc(src, arr_bytes);
     if (!arr)
         return RM_ENOMEM;
     uint64_t *slot_key = (uint64_t *)arr;   /* first: keeps it 8-byte aligned */
     sc.ref = arr + (size_t)c * sizeof(uint64_t);
     sc.freq = sc.ref + c;
+    sc.t1 = sc.freq + c;
+    sc.t1_refs = 0;
     rm__bp_map_t map;
     if (rm__bp_map_init(&map, c, src) != RM_OK)
         goto out_arr;
@@ -876,17 +951,22 @@ sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
     if ((st = rm__bp_earc_create(c, c, &sim_ops, &sc, src, &e)) != RM_OK)
         goto out_map;
     uint32_t used = 0;
-    uint64_t h = 0;
+    uint64_t h = 0, unreported = 0;
     for (size_t i = 0; i < n; i++) {
         uint64_t k = trace[i];
         uint32_t s = rm__bp_map_get(&map, k);
         if (s != RM_BP_NIL) {
             h++;
+            unreported++;
+            if (!sc.ref[s] && sc.t1[s])
+                sc.t1_refs++;
             sc.ref[s] = 1;
             if (sc.freq[s] < FREQ_MAX)
                 sc.freq[s]++;
             continue;
         }
+        rm__bp_earc_note_hits(e, unreported);
+        unreported = 0;
         rm__bp_earc_note_miss(e, k);
         if (used < c) {
             s = used++;

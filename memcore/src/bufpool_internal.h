@@ -72,6 +72,13 @@ typedef struct rm__bp_policy_ops {
     unsigned (*freq)(void *ctx, uint32_t slot);       /* hits since load, aged (0..15) */
     void (*age)(void *ctx, uint32_t slot);            /* halve the slot's freq */
     int (*try_claim)(void *ctx, uint32_t slot);       /* 1: slot is now ours to evict */
+    /* T1 membership, kept with the slot so that the hit path can count
+     * references to T1 pages: the ctx keeps the number of slots marked T1
+     * whose reference bit is set (a grace bit does not count). A hit that sets
+     * the bit of a marked slot adds one; clearing the bit of a marked slot, or
+     * unmarking a slot whose bit is set, takes one away. */
+    void (*mark_t1)(void *ctx, uint32_t slot, int in_t1);
+    uint32_t (*t1_refs)(void *ctx);                   /* that count (0 if transiently negative) */
 } rm__bp_policy_ops_t;
 
 enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_L_B1 = 4, RM_BP_L_B2 = 5 };
@@ -90,8 +97,11 @@ rm_status_t rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_
 void rm__bp_earc_destroy(rm__bp_earc_t *e);
 /* Change capacity (and the slot bound, growing arrays). RM_ENOMEM: unchanged. */
 rm_status_t rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity);
-/* A miss of `key` was seen (feeds the frequency sketch). */
+/* A miss of `key` was seen (feeds the frequency sketch; one access). */
 void rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key);
+/* `n` hits happened since the last report: they advance the access clock
+ * that ages the frequency history (hits themselves never reach the policy). */
+void rm__bp_earc_note_hits(rm__bp_earc_t *e, uint64_t n);
 /* Put `key` into free slot `slot` (joins the admission window). */
 void rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key);
 /* Put a read-ahead page straight into T1: it skips the duel, and the T1
@@ -139,5 +149,9 @@ rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
  * When > 0, the Nth in-place page write after the double-write writes only the
  * first half of the page and then raises SIGKILL (crash test). 0 = off. */
 extern _Atomic long rm__bp_test_torn_write_countdown;
+/* The pool's t1_refs counter and a recount of it from the frame state words
+ * (frames with T1 and REF set, not PREFETCHED). Equal whenever no pin is in
+ * flight. Take the pool mutex; for tests. */
+void rm__bp_test_t1_refs(rm_bufpool_t *bp, int64_t *counter, int64_t *recount);
 
 #endif /* RUSTYMEM_BUFPOOL_INTERNAL_H */

@@ -209,6 +209,269 @@ test_bufpool_policy_rustymem_keeps_part_of_loop(void **state)
     free(t);
 }
 
+/* ---- Enhanced ARC internals against hand-computed sequences ------------------------------
+ * A policy over 4 slots (window 1, main 3) whose reference bits, hit counts
+ * and T1 marks live in this context, as they live in the frame state word in
+ * the pool. */
+
+typedef struct tctx {
+    uint8_t ref[8], freq[8], t1[8];
+    uint32_t t1_refs;
+} tctx_t;
+
+static int
+t_test_clear_ref(void *ctx, uint32_t s)
+{
+    tctx_t *c = ctx;
+    int r = c->ref[s];
+    if (r && c->t1[s])
+        c->t1_refs--;
+    c->ref[s] = 0;
+    return r;
+}
+
+static unsigned
+t_freq(void *ctx, uint32_t s)
+{
+    return ((tctx_t *)ctx)->freq[s];
+}
+
+static void
+t_age(void *ctx, uint32_t s)
+{
+    ((tctx_t *)ctx)->freq[s] >>= 1;
+}
+
+static int
+t_try_claim(void *ctx, uint32_t s)
+{
+    return 1;
+}
+
+static void
+t_mark_t1(void *ctx, uint32_t s, int in_t1)
+{
+    tctx_t *c = ctx;
+    if (c->t1[s] != (in_t1 != 0) && c->ref[s])
+        c->t1_refs += in_t1 ? 1u : (uint32_t)-1;
+    c->t1[s] = in_t1 != 0;
+}
+
+static uint32_t
+t_t1_refs(void *ctx)
+{
+    return ((tctx_t *)ctx)->t1_refs;
+}
+
+static const rm__bp_policy_ops_t t_ops = {
+    .test_clear_ref = t_test_clear_ref,
+    .freq = t_freq,
+    .age = t_age,
+    .try_claim = t_try_claim,
+    .mark_t1 = t_mark_t1,
+    .t1_refs = t_t1_refs,
+};
+
+/* a hit, as the pool's CAS does it: REF and FREQ+1; counts a T1 reference */
+static void
+t_hit(tctx_t *c, uint32_t s)
+{
+    if (!c->ref[s] && c->t1[s])
+        c->t1_refs++;
+    c->ref[s] = 1;
+    c->freq[s]++;
+}
+
+/* a miss of key into slot s (free or just evicted) */
+static void
+t_load(rm__bp_earc_t *e, tctx_t *c, uint32_t s, uint64_t key)
+{
+    c->ref[s] = 0;
+    c->freq[s] = 0;
+    rm__bp_earc_admit(e, s, key);
+}
+
+/*
+ * Common start: keys 100..103 into slots 0..3 → T1 {0,1,2}, window {3}.
+ * Slot 0 is hit; the miss of 104 (window candidate 3 made hot, so it wins its
+ * duel): ARC's rule sees |T1| − refs = 2 ≥ max(p,1) = 1, the T1 hand promotes
+ * referenced slot 0 to T2, looks again (2 ≥ 1), and slot 1 is the victim
+ * (→ B1). Candidate 3 joins T1; 104 loads into slot 1, the window.
+ * End: T1 {2,3}, T2 {0}, window {1}, B1 {101}, p = 0.
+ */
+static rm__bp_earc_t *
+t_setup(tctx_t *c)
+{
+    memset(c, 0, sizeof *c);
+    rm__bp_earc_t *e;
+    assert_int_equal(rm__bp_earc_create(4, 4, &t_ops, c, NULL, &e), RM_OK);
+    for (uint32_t s = 0; s < 4; s++) {
+        rm__bp_earc_note_miss(e, 100 + s);
+        t_load(e, c, s, 100 + s);
+    }
+    assert_int_equal(c->t1[0] + c->t1[1] + c->t1[2] + c->t1[3], 3);
+    assert_int_equal(c->t1[3], 0);
+    t_hit(c, 0);
+    assert_int_equal(c->t1_refs, 1);
+    c->freq[3] = 5;
+    rm__bp_earc_note_miss(e, 104);
+    assert_int_equal(rm__bp_earc_evict(e), 1);
+    t_load(e, c, 1, 104);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.t1, 2);
+    assert_int_equal(st.t2, 1);
+    assert_int_equal(st.win, 1);
+    assert_int_equal(st.b1, 1);
+    assert_int_equal(c->t1_refs, 0);   /* slot 0's reference was spent on its promotion */
+    assert_true(c->t1[2] && c->t1[3] && !c->t1[0] && !c->t1[1]);
+    return e;
+}
+
+static void
+test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    /* both T1 pages hit: ARC would have them in T2 already, so |T1| − refs =
+     * 0 < 1 and the victim is T2's slot 0 (→ B2), with no T1 page moved; the
+     * clock's raw |T1| = 2 would have swept both into T2 first */
+    t_hit(&c, 2);
+    t_hit(&c, 3);
+    assert_int_equal(c.t1_refs, 2);
+    c.freq[1] = 5;
+    rm__bp_earc_note_miss(e, 105);
+    assert_int_equal(rm__bp_earc_evict(e), 0);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.t1, 3);    /* 2, 3 and the candidate 1 */
+    assert_int_equal(st.t2, 0);
+    assert_int_equal(st.b2, 1);
+    assert_int_equal(c.t1_refs, 2);
+    assert_true(c.ref[2] && c.ref[3]);
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_b1_hit_ages_a_t2_reference(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    /* T2's slot 0 referenced; the miss of 101 hits B1: p 0 → 1 and the T2
+     * hand clears one REF bit ahead of need */
+    t_hit(&c, 0);
+    rm__bp_earc_note_miss(e, 101);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.b1_hits, 1);
+    assert_int_equal(st.p, 1);
+    assert_int_equal(c.ref[0], 0);
+    assert_int_equal(c.freq[0], 2);    /* only the bit: both hits still count */
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_mark_t1_follows_the_lists(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    t_hit(&c, 2);
+    assert_int_equal(c.t1_refs, 1);
+    /* leaving T1 with its bit set takes the reference off the count */
+    rm__bp_earc_remove(e, 2);
+    assert_int_equal(c.t1[2], 0);
+    assert_int_equal(c.t1_refs, 0);
+    /* a window page hit before it enters T1 is counted when it enters */
+    t_hit(&c, 1);
+    assert_int_equal(c.t1_refs, 0);
+    c.ref[2] = 0;
+    t_load(e, &c, 2, 106);         /* window overflows into main (room after the removal) */
+    assert_int_equal(c.t1[1], 1);
+    assert_int_equal(c.t1_refs, 1);
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_history_ages_with_accesses(void **state)
+{
+    (void)state;
+    tctx_t c;
+    memset(&c, 0, sizeof c);
+    rm__bp_earc_t *e;
+    assert_int_equal(rm__bp_earc_create(4, 4, &t_ops, &c, NULL, &e), RM_OK);
+    for (uint32_t s = 0; s < 4; s++) {
+        rm__bp_earc_note_miss(e, 100 + s);
+        t_load(e, &c, s, 100 + s);
+    }
+    c.freq[0] = 8;
+    /* halving every 20 · c = 80 accesses: 4 misses + 75 hits = 79, not yet */
+    rm__bp_earc_note_hits(e, 75);
+    assert_int_equal(c.freq[0], 8);
+    /* the 80th access is the next miss: sketch and resident counts halve */
+    rm__bp_earc_note_miss(e, 200);
+    assert_int_equal(c.freq[0], 4);
+    /* misses alone take 80 more accesses */
+    for (int i = 0; i < 79; i++)
+        rm__bp_earc_note_miss(e, 300 + (uint64_t)i);
+    assert_int_equal(c.freq[0], 4);
+    rm__bp_earc_note_miss(e, 400);
+    assert_int_equal(c.freq[0], 2);
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_t1_refs_counter_matches_frame_states(void **state)
+{
+    (void)state;
+    /* misses, hits, evictions, read-ahead (grace bits), emergency eviction and
+     * a shrink move frames in and out of T1 and set or clear REF: the counter
+     * the hit path keeps must equal a recount at every point checked */
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 64, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t1", &f), RM_OK);
+    for (uint64_t p = 0; p < 400; p++)
+        write_page(bp, f, p, p);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    uint64_t x = 12345, ev;
+    int64_t cnt, re, most = 0;
+    for (int round = 0; round < 4; round++) {
+        for (int i = 0; i < 3000; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            /* uniform over 80 pages (T1 holds many once-hit pages), a
+             * sequential run (read-ahead), and noise over the file */
+            uint64_t p = (x % 8 == 0) ? 100 + (uint64_t)i % 300 : (x % 8 == 1) ? x % 400 : x % 80;
+            rm_bufpool_mode_t m = (x & 16) ? RM_BUFPOOL_SHARED : RM_BUFPOOL_EXCLUSIVE;
+            rm_bufpool_frame_t *fr;
+            assert_int_equal(rm_bufpool_pin(bp, f, p, m, &fr), RM_OK);
+            rm_bufpool_unpin(bp, fr, m, 0);
+            if (i % 64 == 0) {
+                rm__bp_test_t1_refs(bp, &cnt, &re);
+                assert_int_equal(cnt, re);
+                if (cnt > most)
+                    most = cnt;
+            }
+        }
+        assert_int_equal(rm_bufpool_evict(bp, 0.5, &ev), RM_OK);
+        rm__bp_test_t1_refs(bp, &cnt, &re);
+        assert_int_equal(cnt, re);
+    }
+    assert_true(most > 0);
+    rm_bufpool_stats_t st;
+    assert_int_equal(rm_bufpool_stats(bp, &st), RM_OK);
+    assert_true(st.prefetch_issued > 0);
+    assert_int_equal(rm_bufpool_resize(bp, 16), RM_OK);
+    rm__bp_test_t1_refs(bp, &cnt, &re);
+    assert_int_equal(cnt, re);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 static void
 test_bufpool_simulate_rejects_bad_args(void **state)
 {
@@ -759,10 +1022,12 @@ test_bufpool_writer_cleans_dirty_pages_without_checkpoint(void **state)
     for (uint64_t p = 0; p < 40; p++)
         write_page(bp, f, p, p);
     rm_bufpool_stats_t s;
-    /* wait (bounded, no timing assertion) until the writer has written everything */
+    /* wait (bounded, no timing assertion) until the writer has written everything;
+     * a page is clean as soon as its copy is taken, and counted as written only
+     * after its batch is on disk, so wait for both */
     for (int i = 0; i < 5000; i++) {
         assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
-        if (s.dirty == 0)
+        if (s.dirty == 0 && s.writes >= 40 && s.flushes >= 2)
             break;
         usleep(1000);
     }
@@ -855,6 +1120,11 @@ main(void)
         cmocka_unit_test(test_bufpool_policy_rustymem_cold_start_hits_like_lru),
         cmocka_unit_test(test_bufpool_policy_rustymem_scan_resistant),
         cmocka_unit_test(test_bufpool_policy_rustymem_keeps_part_of_loop),
+        cmocka_unit_test(test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced),
+        cmocka_unit_test(test_bufpool_earc_b1_hit_ages_a_t2_reference),
+        cmocka_unit_test(test_bufpool_earc_mark_t1_follows_the_lists),
+        cmocka_unit_test(test_bufpool_earc_history_ages_with_accesses),
+        cmocka_unit_test(test_bufpool_t1_refs_counter_matches_frame_states),
         cmocka_unit_test(test_bufpool_simulate_rejects_bad_args),
         cmocka_unit_test(test_bufpool_create_rejects_bad_config),
         cmocka_unit_test(test_bufpool_page_persists_across_reopen),
