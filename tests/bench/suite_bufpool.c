@@ -16,6 +16,7 @@
  * 4. Prefetch: accuracy on a sequential scan, waste on random reads.
  */
 #include "bench.h"
+#include "trace_io.h"
 #include "rustymem/bufpool.h"
 
 #include <fcntl.h>
@@ -207,24 +208,26 @@ cmp_u64(const void *a, const void *b)
 static int
 trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        fprintf(stderr, "bufpool: cannot open trace %s\n", path);
+    char *buf, err[256];
+    size_t len, n;
+    uint64_t *t;
+    if (rm_trace_read_file(path, &buf, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "bufpool: %s\n", err);
         return -1;
     }
-    size_t cap = 1 << 20, n = 0;
-    uint64_t *t = malloc(cap * sizeof *t);
-    unsigned long long v;
-    while (fscanf(f, "%llu", &v) == 1) {
-        if (n == cap) {
-            cap *= 2;
-            t = realloc(t, cap * sizeof *t);
-        }
-        t[n++] = v;
+    int prc = rm_trace_parse_pages(buf, len, &t, &n, err, sizeof err);
+    free(buf);
+    if (prc != 0) {
+        fprintf(stderr, "bufpool: trace %s: %s\n", path, err);
+        return -1;
     }
-    fclose(f);
     /* distinct pages, for default cache sizes */
-    uint64_t *s = malloc((n ? n : 1) * sizeof *s);
+    uint64_t *s = malloc(n * sizeof *s);
+    if (!s) {
+        free(t);
+        fprintf(stderr, "bufpool: out of memory\n");
+        return -1;
+    }
     memcpy(s, t, n * sizeof *s);
     qsort(s, n, sizeof *s, cmp_u64);
     size_t distinct = n ? 1 : 0;

@@ -20,6 +20,7 @@
  * only once usage crosses critical, like kubelet/earlyoom), and rustymem.
  */
 #include "bench.h"
+#include "trace_io.h"
 #include "rustymem/pressure.h"
 
 #include <math.h>
@@ -517,34 +518,30 @@ horizons_obj(const rm_pressure_config_t *c, const double *vals)
 static int
 run_trace_file(const rm_bench_opts_t *o, const char *file, json_t *result)
 {
-    FILE *f = fopen(file, "r");
-    if (!f) {
-        fprintf(stderr, "forecast: cannot open %s\n", file);
+    char *buf, err[256];
+    size_t len;
+    rm_trace_csv_t tr;
+    if (rm_trace_read_file(file, &buf, &len, err, sizeof err) != 0) {
+        fprintf(stderr, "forecast: %s\n", err);
         return 1;
     }
-    size_t cap = 4096, n = 0;
-    double *tt = malloc(cap * sizeof *tt), *uu = malloc(cap * sizeof *uu);
-    uint64_t *used = malloc(cap * sizeof *used), *lim = malloc(cap * sizeof *lim);
-    char line[512];
-    while (fgets(line, sizeof line, f)) {
-        double ts;
-        unsigned long long ub, lb;
-        if (sscanf(line, "%lf,%llu,%llu", &ts, &ub, &lb) != 3 || lb == 0)
-            continue;   /* header or malformed line */
-        if (n == cap) {
-            cap *= 2;
-            tt = realloc(tt, cap * sizeof *tt);
-            uu = realloc(uu, cap * sizeof *uu);
-            used = realloc(used, cap * sizeof *used);
-            lim = realloc(lim, cap * sizeof *lim);
-        }
-        tt[n] = ts;
-        used[n] = ub;
-        lim[n] = lb;
-        uu[n] = (double)ub / (double)lb;
-        n++;
+    int prc = rm_trace_parse_csv(buf, len, &tr, err, sizeof err);
+    free(buf);
+    if (prc != 0) {
+        fprintf(stderr, "forecast: trace %s: %s\n", file, err);
+        return 1;
     }
-    fclose(f);
+    size_t n = tr.n;
+    const double *tt = tr.t_seconds;
+    const uint64_t *used = tr.used_bytes, *lim = tr.limit_bytes;
+    double *uu = malloc(n * sizeof *uu);
+    if (!uu) {
+        rm_trace_csv_free(&tr);
+        fprintf(stderr, "forecast: out of memory\n");
+        return 1;
+    }
+    for (size_t i = 0; i < n; i++)
+        uu[i] = (double)used[i] / (double)lim[i];
     rm_pressure_config_t c;
     rm_pressure_config_default(&c);
     const char *m = rm_bench_arg(o, "--model");
@@ -553,12 +550,16 @@ run_trace_file(const rm_bench_opts_t *o, const char *file, json_t *result)
             if (strcmp(m, rm_forecast_model_name((rm_forecast_model_t)k)) == 0)
                 c.model = (rm_forecast_model_t)k;
     rm_pressure_t *p;
-    if (rm_pressure_create(&c, NULL, &p) != RM_OK) {
+    double (*pred)[RM_PRESSURE_HORIZONS_MAX] = calloc(n, sizeof *pred);
+    int *warn = calloc(n, sizeof *warn);
+    if (!pred || !warn || rm_pressure_create(&c, NULL, &p) != RM_OK) {
         fprintf(stderr, "forecast: cannot create the monitor\n");
+        free(pred);
+        free(warn);
+        free(uu);
+        rm_trace_csv_free(&tr);
         return 1;
     }
-    double (*pred)[RM_PRESSURE_HORIZONS_MAX] = calloc(n ? n : 1, sizeof *pred);
-    int *warn = calloc(n ? n : 1, sizeof *warn);
     for (size_t i = 0; i < n; i++) {
         rm_pressure_sample_t s;
         memset(&s, 0, sizeof s);
@@ -623,10 +624,8 @@ run_trace_file(const rm_bench_opts_t *o, const char *file, json_t *result)
                 cnt[h]);
     free(pred);
     free(warn);
-    free(tt);
     free(uu);
-    free(used);
-    free(lim);
+    rm_trace_csv_free(&tr);
     return 0;
 }
 

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# rustymem-bench --trace readers: a good trace replays, a malformed one fails
+# with exit 1 and one line naming the line number and the field.
+source "$(dirname "$0")/lib.sh"
+BENCH="$RM_BUILD_DIR/tests/bench/rustymem-bench"
+[ -x "$BENCH" ] || { echo "skip: rustymem-bench not built"; exit 0; }
+
+printf '# pages\n1\n2\n\n3\n1\n2\n' >"$TMP/pages.txt"
+expect_exit 0 "$BENCH" bufpool --trace "$TMP/pages.txt" --frames 2 --json
+echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["accesses"]==5 and d["distinct_pages"]==3, d' \
+  || fail "bufpool --trace: wrong counts"
+pass "bufpool --trace replays a page trace"
+
+printf '1\n2\n-3\n' >"$TMP/bad_pages.txt"
+expect_exit 1 "$BENCH" bufpool --trace "$TMP/bad_pages.txt" --json
+echo "$ERR" | grep -q 'line 3: expected one page number' || fail "bad page trace: '$ERR'"
+[ -z "$OUT" ] || fail "bad page trace printed a result"
+printf '' >"$TMP/empty.txt"
+expect_exit 1 "$BENCH" bufpool --trace "$TMP/empty.txt" --json
+echo "$ERR" | grep -q 'no page numbers' || fail "empty page trace: '$ERR'"
+expect_exit 1 "$BENCH" bufpool --trace "$TMP/missing.txt" --json
+echo "$ERR" | grep -q 'cannot open' || fail "missing page trace: '$ERR'"
+pass "bufpool --trace rejects malformed, empty and missing traces"
+
+{ echo t_seconds,used_bytes,limit_bytes; for i in $(seq 1 250); do echo "$i,$((i * 4000000)),1000000000"; done; } >"$TMP/usage.csv"
+expect_exit 0 "$BENCH" forecast --trace "$TMP/usage.csv" --json
+echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["samples"]==250 and len(d["critical_crossings"])==1, d' \
+  || fail "forecast --trace: wrong result"
+pass "forecast --trace evaluates a usage trace"
+
+for bad in '1,100' '1,100,0' 'x,1,2' '1,1e3,5' '5,1,2\n4,1,2' '1,2,3,4' 'nan,1,2'; do
+  printf "$bad\n" >"$TMP/bad.csv"
+  expect_exit 1 "$BENCH" forecast --trace "$TMP/bad.csv" --json
+  echo "$ERR" | grep -q 'line [12]:' || fail "bad usage trace '$bad': '$ERR'"
+done
+pass "forecast --trace rejects malformed rows with the line and field"
