@@ -37,6 +37,7 @@
  * excluded.
  */
 #include <errno.h>
+#include <ftw.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,20 @@ add_service(const rm_rpc_service_t *s)
         methods[n_methods++] = &s->methods[i];
 }
 
+static int
+rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)remove(path);
+    return 0;
+}
+
+/* At exit: delete the temporary data dir (its files may still be open). */
+static void
+remove_data_dir(void)
+{
+    (void)nftw(data_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -143,6 +158,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     snprintf(data_dir, sizeof data_dir, "%s/rm-fuzz-rpc-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     if (!mkdtemp(data_dir))
         die("mkdtemp", strerror(errno));
+    atexit(remove_data_dir);
 
     const rm_rpc_service_t *ours[16];
     int n = rm_node_services(ours, 16);

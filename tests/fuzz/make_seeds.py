@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """make_seeds.py - (re)write the seed corpora of tests/fuzz/corpus/<target>/.
 
+The fuzz_rpc, fuzz_knobs and fuzz_config seeds are written here (the
+fuzz_exporter_http and fuzz_trace_io seeds are plain files, edited by hand).
 The seeds are committed; run this only when an input format or the method
 table changes:  python3 tests/fuzz/make_seeds.py
 fuzz_rpc's method indices are the order printed by
