@@ -44,15 +44,16 @@ fi
 
 command -v clang >/dev/null || { echo "fuzz.sh: clang not found (apt-get install clang libclang-rt-dev)" >&2; exit 2; }
 echo "== configure and build $build (clang, RM_FUZZ=ON, address,undefined)"
+mkdir -p "$build"
 CC=clang cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRM_FUZZ=ON \
-    -DRM_SANITIZE=address,undefined >"$build.configure.log" 2>&1 ||
-    { cat "$build.configure.log" >&2; exit 2; }
-cmake --build "$build" -j"$jobs" --target "${targets[@]}" >"$build.build.log" 2>&1 ||
-    { tail -50 "$build.build.log" >&2; exit 2; }
+    -DRM_SANITIZE=address,undefined >"$build/fuzz-configure.log" 2>&1 ||
+    { cat "$build/fuzz-configure.log" >&2; exit 2; }
+cmake --build "$build" -j"$jobs" --target "${targets[@]}" >"$build/fuzz-build.log" 2>&1 ||
+    { tail -50 "$build/fuzz-build.log" >&2; exit 2; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/rm-fuzz.XXXXXX")
 trap 'rm -rf "$work"' EXIT
-export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:symbolize=1}"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:symbolize=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp:print_suppressions=0}"
 artifacts="$build/fuzz-artifacts"
@@ -91,8 +92,10 @@ for t in "${targets[@]}"; do
     if [ "$rc" -ne 0 ]; then
         failed=1
         crash=$(sed -n "s/.*Test unit written to \(.*\)$/\1/p" "$log" | tail -1)
-        echo "-- $t FAILED (exit $rc); last 60 lines of its log:"
-        grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' "$log" | tail -60
+        echo "-- $t FAILED (exit $rc); its report:"
+        # from the first sanitizer/libFuzzer/harness error line on, 120 lines at most
+        grep -vE '^#[0-9]+[[:space:]]+(NEW|REDUCE|pulse)' "$log" |
+            awk '/ERROR:|runtime error:|contract violated|^fuzz_[a-z_]+: / {p=1} p' | head -120
         cp "$log" "$artifacts/$t.log"
         line="$line  FAILED: ${crash:-see $artifacts/$t.log}"
         [ -n "$crash" ] && echo "-- reproduce: $bin $crash"
