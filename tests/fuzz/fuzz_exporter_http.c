@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,12 +107,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         die("socket", strerror(errno));
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* libFuzzer's timers interrupt system calls (EINTR): a connect that
+     * returns EINTR goes on in the background, so wait for it with poll. */
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+        if (errno != EINTR)
+            die("connect", strerror(errno));
+        struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+        int e = 0;
+        socklen_t el = sizeof e;
+        while (poll(&pfd, 1, FUZZ_IO_TIMEOUT_S * 1000) < 0 && errno == EINTR)
+            ;
+        if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &el) < 0 || e != 0)
+            die("connect", strerror(e ? e : errno));
+    }
     struct timeval tv = {.tv_sec = FUZZ_IO_TIMEOUT_S};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
-        die("connect", strerror(errno));
-    (void)send(fd, req, (size_t)len, MSG_NOSIGNAL);
+    for (size_t sent = 0; sent < (size_t)len;) {
+        ssize_t w = send(fd, req + sent, (size_t)len - sent, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break; /* the exporter may close early (e.g. 413, a malformed request line) */
+        sent += (size_t)w;
+    }
     shutdown(fd, SHUT_WR);
     char head[8] = "";
     size_t got = 0;
