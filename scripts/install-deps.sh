@@ -9,7 +9,7 @@ PACKAGES=(
   libjemalloc-dev libnuma-dev libssl-dev libcmocka-dev libjansson-dev libmimalloc-dev
   libinih-dev libmicrohttpd-dev libsystemd-dev
   python3 python3-grpcio python3-protobuf python3-grpc-tools curl
-  openssl yamllint prometheus systemd
+  openssl yamllint prometheus systemd valgrind clang libclang-rt-14-dev
 )
 # Node.js and npm (manifest validation): any installation will do; Debian's
 # packages only when the machine has none.

@@ -2,9 +2,11 @@
 # Build rustymem and run the whole test suite through CTest.
 #   scripts/test.sh              RelWithDebInfo build in ./build
 #   scripts/test.sh --sanitize   ASan+UBSan build in ./build-asan
-#   scripts/test.sh --tsan       ThreadSanitizer build in ./build-tsan, running the
-#                                unit tests of the concurrent modules (memcore); tests that
-#                                link gRPC are left out: gRPC itself is not built with TSan
+#   scripts/test.sh --tsan       ThreadSanitizer build in ./build-tsan: the unit, fault,
+#                                integration and interop tests (real agents, the gRPC
+#                                runtime, sessions) except the timing-bound fleet rollout
+#   scripts/test.sh --valgrind   the RelWithDebInfo build in ./build, unit tests under
+#                                Valgrind memcheck (no errors, no definite/indirect leaks)
 # Missing Debian packages are installed first. Exit status is CTest's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,15 +21,28 @@ if [ "${1:-}" = "--sanitize" ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 fi
-ctest_args=()
 if [ "${1:-}" = "--tsan" ]; then
   dir=build-tsan
   cmake_args+=(-DRM_SANITIZE=thread)
-  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
-  ctest_args+=(-L unit -E "test_(rpc|exporter|fleet|config)")
+  # Debian's gRPC/absl are not TSan-built: tests/tsan.supp ignores the libc calls
+  # they make, and service/rm_tsan.h annotates the completion-queue handoffs.
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$PWD/tests/tsan.supp"
 fi
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B "$dir" "${cmake_args[@]}"
 cmake --build "$dir" -j"$jobs"
+if [ "${1:-}" = "--valgrind" ]; then
+  exec python3 scripts/valgrind-tests.py "$dir" unit -j "$jobs"
+fi
 cd "$dir"
-ctest --output-on-failure -j"$jobs" --timeout 900 "${ctest_args[@]}"
+if [ "${1:-}" = "--tsan" ]; then
+  # Unit and fault tests with TSan's lock-order (deadlock) detector; then the
+  # tests that run real agents, without it: MVCC table growth holds all 64
+  # stripe locks at once (a stop-the-world resize), more than the detector can
+  # track per thread (it aborts with a CHECK at 64). The fleet test is left out:
+  # its rollout deadlines assume native speed (it runs under ASan+UBSan).
+  ctest --output-on-failure -j"$jobs" --timeout 900 -L "unit|fault"
+  TSAN_OPTIONS="$TSAN_OPTIONS:detect_deadlocks=0" \
+    exec ctest --output-on-failure -j"$jobs" --timeout 900 -L "integration|interop" -E "integration_test_fleet"
+fi
+ctest --output-on-failure -j"$jobs" --timeout 900

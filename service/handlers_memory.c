@@ -111,10 +111,10 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
         cu[i].held_bytes = comps[i].held_bytes;
         cu[i].percentage =
             out->budget_bytes ? 100.0 * (double)comps[i].used_bytes / (double)out->budget_bytes : 0.0;
+        cu[i].nested = comps[i].nested != 0;
         out->components[i] = &cu[i];
-        out->memcore_used_bytes += comps[i].used_bytes;
-        out->memcore_held_bytes += comps[i].held_bytes;
     }
+    rm_stats_totals(comps, n, &out->memcore_used_bytes, &out->memcore_held_bytes);
     out->n_components = n;
 
     out->uptime_seconds = node ? (double)(now_mono_ns() - node->start_ns) / 1e9 : 0.0;
@@ -427,6 +427,8 @@ get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     r->queries_cancelled_total = s.queries_cancelled;
     r->savepoints_total = s.savepoints;
     r->rollbacks_to_savepoint_total = s.rollbacks_to_savepoint;
+    r->writes_refused = s.writes_refused;
+    r->writes_refused_total = s.writes_refused_total;
     return GRPC_STATUS_OK;
 }
 

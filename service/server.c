@@ -23,6 +23,7 @@
  * completion-queue thread so accepts never wait behind a busy thread.
  */
 #include "server_internal.h"
+#include "rm_tsan.h"
 
 #include <errno.h>
 #include <grpc/byte_buffer_reader.h>
@@ -119,6 +120,7 @@ start_batch(call_t *c, const grpc_op *ops, size_t n, tag_t *tag)
     pthread_mutex_lock(&c->mu);
     c->refs++;
     pthread_mutex_unlock(&c->mu);
+    RM_TSAN_RELEASE(tag);
     grpc_call_error e = grpc_call_start_batch(c->call, ops, n, tag, NULL);
     if (e != GRPC_CALL_OK) {
         call_unref(c);
@@ -570,6 +572,7 @@ post_request(rm_server_t *srv)
     pthread_mutex_lock(&srv->mu);
     srv->live_calls++;
     pthread_mutex_unlock(&srv->mu);
+    RM_TSAN_RELEASE(&c->t_request);
     grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq,
                                                  srv->cq, &c->t_request);
     if (e != GRPC_CALL_OK)
@@ -596,6 +599,7 @@ cq_main(void *arg)
             pthread_mutex_unlock(&srv->mu);
             continue;
         }
+        RM_TSAN_ACQUIRE(ev.tag);
         tag_t *t = ev.tag;
         switch (t->kind) {
         case TAG_REQUEST: on_request(t->call, ev.success); break;

@@ -30,7 +30,7 @@
 #define SCRATCH_DEFAULT (16u * 1024u)
 #define SCAN_BATCH_KEYS 64u
 #define SCAN_BATCH_BYTES (32u * 1024u)
-#define RECLAIMERS     5
+#define RECLAIMERS     6
 
 enum { Q_NONE = 0, Q_GET, Q_SCAN, Q_PUT, Q_DELETE, Q_COMMIT };
 static const char *const q_names[] = {"", "get", "scan", "put", "delete", "commit"};
@@ -110,6 +110,8 @@ struct rm_engine {
     uint64_t last_idle_check_ns;
     rm_pressure_reclaimer_t *reclaimers[RECLAIMERS];
     _Atomic int pressure_closed;            /* admission closed by the responder */
+    _Atomic int writes_refused;             /* OOM prevention: Put refused (Redis maxmemory noeviction) */
+    _Atomic uint64_t writes_refused_total;  /* Puts refused so far */
     rm_stats_handle_t *stats_h;
     _Atomic uint64_t queries_total, queries_cancelled, query_seq, commit_seq;
     _Atomic uint64_t txns_begun, txns_committed, txns_rolled_back, txns_conflicted, txns_killed;
@@ -682,6 +684,8 @@ out:
     return st;
 }
 
+static bool usage_critical(rm_engine_t *e);
+
 rm_status_t
 rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen, const void *val,
               size_t vlen, char *err)
@@ -701,6 +705,12 @@ rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         goto out;
     if ((st = get_or_create_table(e, table, &t, err)) != RM_OK)
         goto out;
+    if (atomic_load_explicit(&e->writes_refused, memory_order_relaxed) && usage_critical(e)) {
+        atomic_fetch_add_explicit(&e->writes_refused_total, 1, memory_order_relaxed);
+        st = fail(err, RM_EREJECTED, "memory pressure: writes are refused at level oom_prevention until usage "
+                                     "falls (reads, deletes, commits and rollbacks continue); retry later");
+        goto out;
+    }
     plan_for(e, Q_PUT, table, false, false, 0);
     query_start(e, c, id, Q_PUT, RM_ENGINE_PRIO_NORMAL);
     st = rm__eidx_insert(&t->index, key, klen);
@@ -1326,6 +1336,8 @@ rm_engine_stats(rm_engine_t *e, rm_engine_stats_t *out)
     out->txns_rolled_back = atomic_load(&e->txns_rolled_back);
     out->txns_conflicted = atomic_load(&e->txns_conflicted);
     out->txns_killed = atomic_load(&e->txns_killed);
+    out->writes_refused = atomic_load(&e->writes_refused) != 0;
+    out->writes_refused_total = atomic_load(&e->writes_refused_total);
     out->orphans_killed = atomic_load(&e->orphans_killed);
     out->sessions_idle_closed = atomic_load(&e->sessions_idle_closed);
     out->savepoints = atomic_load(&e->savepoints);
@@ -1433,6 +1445,31 @@ admission_level(void *ctx, rm_pressure_level_t old_level, rm_pressure_level_t ne
     }
 }
 
+/*
+ * OOM prevention, the last step: writes that would grow memory (Put) are refused
+ * with RM_EREJECTED — what Redis does at maxmemory with the noeviction policy —
+ * while the responder is at OOM prevention AND the present usage is at or above
+ * the critical threshold: a forecast alone (usage still low, growth predicted)
+ * lets the gentler reclaimers work first and never turns writes away.
+ * Everything that frees or keeps memory (reads, deletes, commits, rollbacks,
+ * closing sessions) goes on, so clients can finish and usage can come down.
+ */
+static void
+write_level(void *ctx, rm_pressure_level_t old_level, rm_pressure_level_t new_level)
+{
+    rm_engine_t *e = ctx;
+    atomic_store(&e->writes_refused, new_level >= RM_PRESSURE_OOM_PREVENTION);
+}
+
+/* Present usage (not the forecast) at or above critical; only asked while writes_refused is set. */
+static bool
+usage_critical(rm_engine_t *e)
+{
+    rm_pressure_forecast_t fc;
+    rm_pressure_get_forecast(e->cfg.pressure, &fc);
+    return fc.current_level >= RM_PRESSURE_EMERGENCY;
+}
+
 /* ---- accounting ----------------------------------------------------------------- */
 
 static void
@@ -1450,6 +1487,7 @@ report(void *ctx, rm_component_usage_t *out)
     }
     used += (uint64_t)e->ntables * sizeof(table_t);
     pthread_rwlock_unlock(&e->tables_mu);
+    out->nested = 1;   /* index nodes and journals come from the record allocator or the heap */
     out->used_bytes = used;
     out->held_bytes = used + sizeof *e + e->nconns * sizeof(void *) * 2;
 }
@@ -1495,6 +1533,7 @@ engine_free(rm_engine_t *e)
         }
     if (atomic_exchange(&e->pressure_closed, 0) && e->mux)
         rm_session_set_admission(e->mux, true);
+    atomic_store(&e->writes_refused, 0);
     rm_stats_unregister(e->stats_h);
     /* Sessions first: on_abandon/on_slot_close abort transactions into the store. */
     rm_session_mux_destroy(e->mux);
@@ -1636,6 +1675,7 @@ rm_engine_create(const rm_engine_config_t *cfg, rm_engine_t **out, char *err)
             {"cancel_low_priority_queries", 60, RM_PRESSURE_AGGRESSIVE, NULL, reclaim_low_prio, NULL, e},
             {"kill_long_running_queries", 65, RM_PRESSURE_EMERGENCY, NULL, reclaim_long, NULL, e},
             {"reject_new_connections", 70, RM_PRESSURE_EMERGENCY, NULL, NULL, admission_level, e},
+            {"refuse_writes", 75, RM_PRESSURE_OOM_PREVENTION, NULL, NULL, write_level, e},
         };
         for (int i = 0; i < RECLAIMERS; i++)
             if ((st = rm_pressure_reclaimer_add(cfg->pressure, &defs[i], &e->reclaimers[i])) != RM_OK) {

@@ -114,6 +114,8 @@ typedef struct rm_engine_stats {
     uint64_t sessions_idle_closed;
     uint64_t savepoints, rollbacks_to_savepoint;
     uint64_t journal_bytes;       /* deferred writes of open transactions */
+    bool writes_refused;          /* OOM prevention level: Put is refused (RM_EREJECTED) while usage ≥ critical */
+    uint64_t writes_refused_total;
 } rm_engine_stats_t;
 
 typedef struct rm_engine_txn_info {

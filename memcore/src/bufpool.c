@@ -135,6 +135,8 @@ struct rm_bufpool {
     uint32_t limit;                 /* frames ≥ limit are being removed by a shrink; guarded by mu */
     extent_t extents[MAX_EXTENTS];  /* guarded by mu */
     uint32_t nextents;
+    _Atomic size_t pol_bytes;       /* rm__bp_earc_bytes(pol): refreshed under mu after every policy
+                                     * create/resize, read lock-free by report_usage */
 
     uint32_t *freelist;             /* stack of free frame indices; guarded by mu */
     _Atomic uint32_t nfree;         /* written under mu, read by stats */
@@ -496,6 +498,13 @@ ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
     return RM_OK;
 }
 
+/* Publish the policy's metadata size for report_usage (which runs without mu). */
+static void
+refresh_pol_bytes_locked(rm_bufpool_t *bp)
+{
+    atomic_store_explicit(&bp->pol_bytes, bp->pol ? rm__bp_earc_bytes(bp->pol) : 0, memory_order_relaxed);
+}
+
 /* Map descriptors and data so that `frames` are mapped. Requires mu. */
 static rm_status_t
 map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
@@ -533,6 +542,7 @@ map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
     /* slots only: the policy's capacity changes when the frames go into service */
     uint32_t cap = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     rm_status_t st = bp->pol ? rm__bp_earc_resize(bp->pol, frames, cap >= 2 ? cap : frames) : RM_OK;
+    refresh_pol_bytes_locked(bp);
     if (st != RM_OK)
         goto fail_segs;
     for (uint32_t i = bp->mapped; i < frames; i++)
@@ -1189,7 +1199,7 @@ report_usage(void *ctx, rm_component_usage_t *out)
     for (uint32_t i = 0; i < __atomic_load_n(&bp->nextents, __ATOMIC_ACQUIRE); i++)
         mapped += bp->extents[i].bytes;
     uint64_t frame_bytes = atomic_load_explicit(&bp->nframes, memory_order_relaxed) * bp->page_size;
-    uint64_t metadata = (mapped > frame_bytes ? mapped - frame_bytes : 0) + rm__bp_earc_bytes(bp->pol);
+    uint64_t metadata = (mapped > frame_bytes ? mapped - frame_bytes : 0) + atomic_load_explicit(&bp->pol_bytes, memory_order_relaxed);
     out->held_bytes = out->used_bytes + metadata;
 }
 
@@ -1255,6 +1265,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
     uint32_t nf = (uint32_t)cfg->num_frames;
     if (rm__bp_earc_create(nf, nf, &pool_ops, bp, src, &bp->pol) != RM_OK)
         goto fail;
+    refresh_pol_bytes_locked(bp);
     bp->limit = UINT32_MAX;
     if ((st = map_frames_locked(bp, nf)) != RM_OK || (st = ptab_ensure_locked(bp, nf)) != RM_OK)
         goto fail;
@@ -1453,6 +1464,7 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
         }
     }
     (void)rm__bp_earc_resize(bp->pol, bp->mapped, n);   /* shrinking never allocates */
+    refresh_pol_bytes_locked(bp);
     return st;
 }
 
@@ -1470,7 +1482,9 @@ rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
             goto out;
         if ((st = ptab_ensure_locked(bp, target)) != RM_OK)
             goto out;
-        if ((st = rm__bp_earc_resize(bp->pol, bp->mapped, target)) != RM_OK)
+        st = rm__bp_earc_resize(bp->pol, bp->mapped, target);
+        refresh_pol_bytes_locked(bp);
+        if (st != RM_OK)
             goto out;
         for (uint32_t i = target; i-- > n;) {
             rm_bufpool_frame_t *f = frame_at(bp, i);

@@ -392,6 +392,7 @@ report(void *ctx, rm_component_usage_t *out)
     pthread_mutex_lock(&s->reg_mu);
     used += s->txn_bytes;
     pthread_mutex_unlock(&s->reg_mu);
+    out->nested = 1;   /* versions come from the record allocator (slab classes, large objects) or the heap */
     out->used_bytes = used;
     out->held_bytes = used + buckets + sizeof *s;
 }

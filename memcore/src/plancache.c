@@ -178,6 +178,7 @@ report(void *ctx, rm_component_usage_t *out)
 {
     rm_plancache_t *pc = ctx;
     pthread_mutex_lock(&pc->mu);
+    out->nested = 1;   /* plans come from the record allocator (slab classes) or the heap */
     out->used_bytes = pc->bytes;
     out->held_bytes = pc->bytes + pc->nbuckets * sizeof(struct entry *) + sizeof *pc;
     pthread_mutex_unlock(&pc->mu);

@@ -46,6 +46,7 @@ default_now(void *ctx)
 static void
 report(void *ctx, rm_component_usage_t *out)
 {
+    out->nested = 1;
     out->used_bytes = sizeof(struct rm_poolsizer);
     out->held_bytes = sizeof(struct rm_poolsizer);
 }

@@ -1162,9 +1162,8 @@ fill_from_system(rm_pressure_t *p, const rm_sysinfo_t *si, const rm_pressure_con
     rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
     if (nc > RM_COMPONENTS_MAX)
         nc = RM_COMPONENTS_MAX;
+    rm_stats_totals(comp, nc, &s->memcore_used_bytes, &s->memcore_held_bytes);
     for (size_t i = 0; i < nc; i++) {
-        s->memcore_used_bytes += comp[i].used_bytes;
-        s->memcore_held_bytes += comp[i].held_bytes;
         if ((double)comp[i].held_bytes < c->frag_min_held_bytes)
             continue;
         double f = rm_stats_fragmentation(comp[i].used_bytes, comp[i].held_bytes);

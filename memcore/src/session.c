@@ -244,6 +244,7 @@ report_session(void *ctx, rm_component_usage_t *out)
 {
     rm_session_mux_t *m = ctx;
     pthread_mutex_lock(&m->mu);
+    out->nested = 1;   /* session records come from the record allocator (slab classes) or the heap */
     out->used_bytes = m->nsessions * RM_SESSION_RECORD_BYTES;
     out->held_bytes = session_bytes_locked(m) + sizeof *m;
     pthread_mutex_unlock(&m->mu);
@@ -254,6 +255,7 @@ report_pool(void *ctx, rm_component_usage_t *out)
 {
     rm_session_mux_t *m = ctx;
     pthread_mutex_lock(&m->mu);
+    out->nested = 1;
     out->used_bytes = (uint64_t)m->nbusy * (sizeof(struct slot) + m->scratch_bytes);
     out->held_bytes = connection_bytes_locked(m);
     pthread_mutex_unlock(&m->mu);

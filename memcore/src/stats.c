@@ -87,6 +87,7 @@ rm_stats_components(rm_component_usage_t *out, size_t cap, size_t *n)
         }
         merged[j].used_bytes += u.used_bytes;
         merged[j].held_bytes += u.held_bytes;
+        merged[j].nested |= u.nested != 0;
     }
     pthread_mutex_unlock(&registry.mu);
 
@@ -94,6 +95,21 @@ rm_stats_components(rm_component_usage_t *out, size_t cap, size_t *n)
         out[i] = merged[i];
     if (n)
         *n = count;
+}
+
+void
+rm_stats_totals(const rm_component_usage_t *comps, size_t n, uint64_t *used_bytes, uint64_t *held_bytes)
+{
+    uint64_t u = 0, h = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!comps[i].nested) {
+            u += comps[i].used_bytes;
+            h += comps[i].held_bytes;
+        }
+    if (used_bytes)
+        *used_bytes = u;
+    if (held_bytes)
+        *held_bytes = h;
 }
 
 double

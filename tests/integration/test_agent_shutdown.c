@@ -19,7 +19,7 @@
 
 typedef struct load {
     rm_client_t *client;
-    volatile int stop;
+    int stop; /* atomic */
     int counts[17];          /* per status code; guarded by mu */
     int streams_ended[17];
     pthread_mutex_t mu;
@@ -29,7 +29,7 @@ static void *
 unary_loop(void *arg)
 {
     load_t *l = arg;
-    while (!l->stop) {
+    while (!__atomic_load_n(&l->stop, __ATOMIC_ACQUIRE)) {
         Rustymem__V1__GetMemoryStatsRequest req = RUSTYMEM__V1__GET_MEMORY_STATS_REQUEST__INIT;
         ProtobufCMessage *resp;
         rm_call_status_t st;
@@ -89,7 +89,7 @@ test_agent_sigterm_under_load_exits_zero_within_5s(void **state)
 
     double took = 0;
     int st = agent_stop(&a, SIGTERM, 5.0, &took);
-    l.stop = 1;
+    __atomic_store_n(&l.stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < N_UNARY + N_STREAMS; i++)
         pthread_join(th[i], NULL);
     rm_client_destroy(l.client);

@@ -2,7 +2,7 @@
 # EmergencyService: each action reports what it did and is audited; actions of
 # modules this agent does not host answer UNIMPLEMENTED and change nothing.
 source "$(dirname "$0")/lib.sh"
-ctl() { "$RUSTYMEMCTL" --addr "$ADDR" "$@"; }
+ctl() { "$RUSTYMEMCTL" --addr "$ADDR" --timeout 30000 "$@"; }   # generous: sanitizer builds on a busy machine
 
 start_agent
 expect_exit 0 ctl --output json gc

@@ -651,6 +651,63 @@ test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **st
     rm_pressure_destroy(p);
 }
 
+static void
+test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops(void **state)
+{
+    fx_t *f = *state;
+    rm_pressure_config_t pc;
+    rm_pressure_config_default(&pc);
+    pc.act_on_forecast = 0;
+    rm_pressure_t *p;
+    assert_int_equal(rm_pressure_create(&pc, NULL, &p), RM_OK);
+    rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = p, .max_connections = 8,
+                              .no_thread = true, .now_ns = clock_fn};
+    rm_engine_t *e;
+    char cerr[RM_ENGINE_ERR_MAX] = "";
+    if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
+        fail_msg("create: %s", cerr);
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    put_str(e, s, "t", "k", "v1");
+    put_str(e, s, "t", "gone", "x");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    uint64_t ts = 100;
+    feed(p, ts, 100000);
+    feed(p, ++ts, 920000);               /* 92 %: Emergency — writes still accepted */
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_false(st.writes_refused);
+    feed(p, ++ts, 970000);               /* 97 %: OOM prevention */
+    rm_engine_stats(e, &st);
+    assert_true(st.writes_refused);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_put(e, s, "t", "k", 1, "v2", 2, err), RM_EREJECTED);
+    assert_non_null(strstr(err, "writes are refused"));
+    char *v = get_str(e, s, "t", "k");   /* reads go on */
+    assert_non_null(v);
+    assert_string_equal(v, "v1");
+    free(v);
+    bool found = false;
+    assert_int_equal(rm_engine_delete(e, s, "t", "gone", 4, &found, NULL), RM_OK);   /* deletes go on */
+    assert_true(found);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.writes_refused_total, 1);
+    for (int i = 0; i < 20; i++) {        /* low usage for long enough to step down */
+        ts += 31;
+        feed(p, ts, 100000);
+    }
+    rm_engine_stats(e, &st);
+    assert_false(st.writes_refused);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    put_str(e, s, "t", "k", "v3");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    rm_engine_destroy(e);
+    rm_pressure_destroy(p);
+}
+
 /* ---- concurrency ---------------------------------------------------------------- */
 
 typedef struct conc {
@@ -772,6 +829,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_engine_emergency_closes_admission_and_reopens_when_pressure_drops, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(
+            test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

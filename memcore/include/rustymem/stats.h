@@ -30,6 +30,9 @@ typedef struct rm_component_usage {
     char name[RM_COMPONENT_NAME_MAX];
     uint64_t used_bytes;   /* bytes in live objects */
     uint64_t held_bytes;   /* bytes the component holds (≥ used_bytes) */
+    uint8_t nested;        /* 1: the memory is drawn from another registered component (records in
+                            * slab classes or large objects) or the process heap: listed on its own,
+                            * but left out of memcore totals, where it would be counted twice */
 } rm_component_usage_t;
 
 /*
@@ -62,6 +65,13 @@ void rm_stats_unregister(rm_stats_handle_t *h);
  * Thread-safe; takes the registry lock, never a hot-path lock.
  */
 void rm_stats_components(rm_component_usage_t *out, size_t cap, size_t *n);
+
+/*
+ * memcore totals of a snapshot: sums of used and held bytes over the components
+ * that are not nested (the allocators that take memory from the OS). Either
+ * out-pointer may be NULL. Pure function; thread-safe.
+ */
+void rm_stats_totals(const rm_component_usage_t *comps, size_t n, uint64_t *used_bytes, uint64_t *held_bytes);
 
 /* Fragmentation ratio 1 − used/held in [0, 1]; 0 when held is 0. */
 double rm_stats_fragmentation(uint64_t used_bytes, uint64_t held_bytes);
