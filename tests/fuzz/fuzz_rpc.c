@@ -27,7 +27,8 @@
  * as [length: 1 byte][message] records through the recv hook, decoded with
  * rm_rpc_decode as server.c's hook does.
  *
- * State between inputs: the node is built once (knob defaults, memcore
+ * State between inputs: the node is built once (knob defaults but
+ * memory.budget_bytes = FUZZ_BUDGET, memcore
  * modules, the engine without its housekeeping thread, in a temporary data
  * dir) and, after each input, the sessions the input opened are closed,
  * admission is reopened and every knob the input changed is set back, so one
@@ -58,6 +59,7 @@
 #define FUZZ_STREAM_ROUNDS 2
 #define FUZZ_MAX_SESSIONS 64
 #define FUZZ_REBUILD_EVERY 2000
+#define FUZZ_BUDGET "256MiB"   /* memory.budget_bytes of the fuzzed node */
 
 static rm_node_t node;
 static char data_dir[256];
@@ -88,6 +90,15 @@ node_build(void)
     snprintf(node.data_dir, sizeof node.data_dir, "%s", data_dir);
     if (rm_knobs_create(&node.knobs) != RM_OK)
         die("rm_knobs_create", "out of memory");
+    /* A budget of FUZZ_BUDGET instead of the machine's memory: the automatic
+     * buffer pool (a fraction of the budget) then has thousands of frames, not
+     * millions, so a fuzzed buffer_pool.num_frames resize and its undo take
+     * milliseconds rather than seconds under ASan. */
+    rm_knob_assign_t boot[] = {{"memory.budget_bytes", FUZZ_BUDGET}};
+    rm_knob_error_t kerr;
+    if (rm_knobs_set_ex(node.knobs, boot, 1, RM_KNOBS_NO_PERSIST, &kerr) != RM_OK)
+        die("memory.budget_bytes", kerr.message);
+    node.budget_override_bytes = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
     if (rm_node_mem_start(&node, err, sizeof err) != RM_OK)
         die("rm_node_mem_start", err);
     if (rm_engine_node_start(&node, true, err, sizeof err) != RM_OK)
