@@ -270,7 +270,7 @@ build_coalesce(const command_t *cmd, int argc, char **argv, ProtobufCMessage **r
 static int
 parse_u64_flags(const char *cmd, int argc, char **argv, const char *const *flags, uint64_t *out, size_t n)
 {
-    for (int i = 0; i < argc; i++) {
+    for (int i = 0; i < argc; i += 2) {   /* "--flag N" pairs */
         size_t k;
         for (k = 0; k < n; k++)
             if (strcmp(argv[i], flags[k]) == 0)
@@ -285,7 +285,6 @@ parse_u64_flags(const char *cmd, int argc, char **argv, const char *const *flags
             return EXIT_USAGE;
         }
         out[k] = v;
-        i++;
     }
     return 0;
 }

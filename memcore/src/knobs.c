@@ -725,8 +725,8 @@ format_ini_values(const rm_knob_value_t *vals, const bool *include, rm_knobs_ini
 {
     sbuf_t sb = {0};
     static const char *const headers[] = {
-        [RM_KNOBS_INI_PERSISTED] = "runtime changes persisted by rustymemd (SetKnobs, "
-                                   "ApplyProfile); read at start after the config file",
+        [RM_KNOBS_INI_PERSISTED] = ("runtime changes persisted by rustymemd (SetKnobs, "
+                                    "ApplyProfile); read at start after the config file"),
         [RM_KNOBS_INI_NONDEFAULT] = "configured values that differ from the defaults",
         [RM_KNOBS_INI_ALL] = "every knob with its configured value",
     };
