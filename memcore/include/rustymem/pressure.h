@@ -195,6 +195,8 @@ typedef struct rm_pressure_forecast {
     rm_pressure_trigger_t trigger;       /* why `level` is what it is */
     rm_pressure_level_t recommended_action; /* action for `level` (rm_pressure_action_name) */
     rm_pressure_sample_t sample;         /* the sample itself (sources, PSI, accounting) */
+    const char *warning_view;      /* static; which view gave the last raw warning behind `warning`:
+                                      "window", "recent" or "long" (ADR 0005 §4); NULL if none */
 } rm_pressure_forecast_t;
 
 /* ---- the object ---------------------------------------------------------- */
