@@ -45,6 +45,7 @@
 #define HOUR_NS (3600ull * NS_PER_SEC)
 #define REGIME_JUMP 0.05          /* level shift: median of 3 samples moves this much (fraction) */
 #define REGIME_MIN_SAMPLES 10     /* a regime needs this many samples to call a trend */
+#define RW_TAU_SEC 300.0          /* time constant of the running random-walk variance */
 
 struct rm_pressure_reclaimer {
     char name[RM_PRESSURE_NAME_MAX];
@@ -90,6 +91,9 @@ struct rm_pressure {
     int warning;                           /* the published warning (with hysteresis) */
     uint32_t warning_h;                    /* horizon of the last raw warning */
     const char *warning_view;              /* static; view of the last raw warning */
+    double rw_mean;                        /* running mean of the regime's random-walk variance (fraction²/s) */
+    double rw_t;                           /* time of its last update (s) */
+    int rw_have;
     double run_max;                        /* usage maximum since the last collection (fraction) */
     uint64_t run_max_t_ns;
     double ceil_v[2];                      /* the last two collection peaks (fraction), 0 = none */
@@ -956,6 +960,22 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     rm__fc_fit_t wf = fit;
     if (r0 > 0)
         rm__pressure_fit(c->model, rt, ry, rn, p->scratch, &wf);
+    /* one window's random-walk estimate is noisy (it is 0 about as often as
+     * it is twice the truth); a wander that fooled one window fools the
+     * next: use the larger of the window's and its running mean over
+     * RW_TAU_SEC of ticks */
+    {
+        double a = p->rw_have ? (tnow - p->rw_t) / RW_TAU_SEC : 1.0;
+        if (a > 1)
+            a = 1;
+        if (a < 0)
+            a = 0;
+        p->rw_mean += a * (wf.rw_var - p->rw_mean);
+        p->rw_t = tnow;
+        p->rw_have = 1;
+        if (p->rw_mean > wf.rw_var)
+            wf.rw_var = p->rw_mean;
+    }
     int raw_warn = 0;
     for (uint32_t i = 0; i < c->n_horizons; i++) {
         double pr = rm__pressure_prob_above(&wf, c->horizons_sec[i], c->critical_threshold);
