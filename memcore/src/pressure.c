@@ -490,7 +490,9 @@ emit(rm_pressure_t *p, uint64_t t_ns, rm_pressure_event_kind_t kind, rm_pressure
     memset(&ev, 0, sizeof ev);
     ev.t_ns = t_ns;
     ev.kind = kind;
-    ev.level = p->level;
+    /* a reclaim reports the level it ran at (the requested one for a manual
+     * trigger); every other event the level in force */
+    ev.level = kind == RM_EVENT_RECLAIM ? prev : p->level;
     ev.prev_level = prev;
     ev.trigger = p->trigger;
     if (name)
@@ -1305,6 +1307,10 @@ rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_by
     rm_pressure_trigger_t saved = p->trigger;
     p->trigger = RM_TRIGGER_MANUAL;
     uint64_t f = respond_locked(p, now_ns, level, target, fc.usage, fc.usage, 0);
+    /* an operator action is always on record: when no reclaimer freed
+     * anything (so none recorded an event), one "manual" reclaim of 0 B */
+    if (f == 0)
+        emit(p, now_ns, RM_EVENT_RECLAIM, level, "manual", target, 0, fc.usage, fc.usage, 0);
     p->trigger = saved;
     publish_locked(p, NULL);
     pthread_mutex_unlock(&p->tick_mu);

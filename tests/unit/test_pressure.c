@@ -505,6 +505,30 @@ test_pressure_manual_trigger_records_manual_events(void **state)
     rm_pressure_destroy(p);
 }
 
+static void
+test_pressure_manual_trigger_records_event_when_nothing_freed(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    feed(p, 1, 0.40);
+    uint64_t freed = 1, cur = rm_pressure_events_head(p);
+    assert_int_equal(rm_pressure_trigger(p, RM_PRESSURE_EMERGENCY, 0, 7 * SEC, &freed), RM_OK);
+    assert_int_equal(freed, 0);
+    rm_pressure_event_t ev[4];
+    size_t n;
+    rm_pressure_events_read(p, &cur, ev, 4, &n, NULL);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0].kind, RM_EVENT_RECLAIM);
+    assert_int_equal(ev[0].trigger, RM_TRIGGER_MANUAL);
+    assert_int_equal(ev[0].level, RM_PRESSURE_EMERGENCY);
+    assert_int_equal(ev[0].t_ns, 7 * SEC);
+    assert_int_equal(ev[0].bytes_reclaimed, 0);
+    assert_string_equal(ev[0].name, "manual");
+    /* the automatic level is untouched by the operator's action */
+    assert_int_equal(forecast(p).level, RM_PRESSURE_MONITOR);
+    rm_pressure_destroy(p);
+}
+
 /* ---- events ------------------------------------------------------------- */
 
 static void
@@ -955,6 +979,7 @@ main(void)
         cmocka_unit_test(test_pressure_on_level_told_of_changes_both_ways),
         cmocka_unit_test(test_pressure_removed_reclaimer_is_never_called),
         cmocka_unit_test(test_pressure_manual_trigger_records_manual_events),
+        cmocka_unit_test(test_pressure_manual_trigger_records_event_when_nothing_freed),
         cmocka_unit_test(test_pressure_events_record_level_change_and_reclaim),
         cmocka_unit_test(test_pressure_events_cursor_reports_dropped_when_overwritten),
         cmocka_unit_test(test_pressure_events_wait_times_out_without_events),

@@ -265,8 +265,11 @@ void rm_pressure_get_forecast(rm_pressure_t *p, rm_pressure_forecast_t *out);
  * Force a response at `level` now (EmergencyService.TriggerResponse): runs
  * the reclaimers eligible at `level` once with a target of what brings usage
  * to target_fraction (at least `min_bytes`), records the events with trigger
- * "manual". *freed (may be NULL) receives the bytes reclaimed. RM_EINVAL for
- * a bad level. Thread-safe (serialised with ticks).
+ * "manual": one RECLAIM event per reclaimer that freed bytes, or, when none
+ * did (or none is registered), one RECLAIM event named "manual" with 0 bytes
+ * reclaimed, so an operator action is always on record (time now_ns, level
+ * `level`). *freed (may be NULL) receives the bytes reclaimed. RM_EINVAL for
+ * a bad level (nothing recorded). Thread-safe (serialised with ticks).
  */
 rm_status_t rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes,
                                 uint64_t now_ns, uint64_t *freed);
@@ -337,7 +340,8 @@ typedef struct rm_pressure_event {
     uint64_t seq;                  /* 1, 2, 3, … gap-free over the monitor's life */
     uint64_t t_ns;
     rm_pressure_event_kind_t kind;
-    rm_pressure_level_t level;     /* level in force */
+    rm_pressure_level_t level;     /* level in force; RECLAIM: the level the response ran at
+                                      (the requested one for a manual trigger) */
     rm_pressure_level_t prev_level;/* for LEVEL_CHANGE */
     rm_pressure_trigger_t trigger;
     char name[RM_PRESSURE_NAME_MAX];   /* reclaimer or alert name, "" otherwise */
