@@ -54,7 +54,10 @@ void rm__pressure_linfit(const double *t, const double *y, size_t n, double *slo
 /* Start of the current regime of y[0..n): the index of the first sample after
  * the newest level shift, a change of at least `jump` between the medians of
  * three consecutive samples and of the three before them (a collection, a
- * cache drop, a step). 0 when there is none. Robust to one wild sample. Pure. */
+ * cache drop, a step); the newest index where that holds, so a clean step at
+ * s gives s + 1 (late by one sample, never early). 0 when there is none.
+ * Robust to one wild sample; a jump in the newest sample alone is not yet a
+ * shift. Pure. */
 size_t rm__pressure_regime_start(const double *y, size_t n, double jump);
 
 /* Median of v[0..n) (reorders v). 0 for n = 0. */
