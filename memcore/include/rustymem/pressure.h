@@ -100,7 +100,7 @@ typedef struct rm_pressure_config {
     double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05) */
     uint32_t step_down_hold_sec;       /* seconds the lower level must hold before each step down (30) */
     uint32_t warning_persist_samples;  /* a forecast warning needs this many consecutive confident samples (10) */
-    double warning_min_probability;    /* a forecast warning needs P(usage ≥ critical at h) ≥ this (0.9) */
+    double warning_min_probability;    /* a forecast warning needs P(usage ≥ critical at h) ≥ this (0.95) */
     int act_on_forecast;               /* 1: confident forecasts raise the level; 0: purely reactive */
     rm_pressure_level_t response_floor;/* reclaimers run only at or above this level (Gentle) */
     double target_fraction;            /* reclaim aims for usage at this fraction (warning − hysteresis/2 = 0.675) */
