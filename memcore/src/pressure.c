@@ -43,6 +43,9 @@
 #define LEAK_BUCKETS 60
 #define ESC_RING 64
 #define HOUR_NS (3600ull * NS_PER_SEC)
+#define REGIME_JUMP 0.05          /* level shift: median of 3 samples moves this much (fraction) */
+#define REGIME_MIN_SAMPLES 10     /* a regime needs this many samples to call a trend */
+#define RW_TAU_SEC 300.0          /* time constant of the running random-walk variance */
 
 struct rm_pressure_reclaimer {
     char name[RM_PRESSURE_NAME_MAX];
@@ -87,6 +90,10 @@ struct rm_pressure {
     uint32_t warn_off_run;                 /* consecutive samples without one */
     int warning;                           /* the published warning (with hysteresis) */
     uint32_t warning_h;                    /* horizon of the last raw warning */
+    const char *warning_view;              /* static; view of the last raw warning */
+    double rw_mean;                        /* running mean of the regime's random-walk variance (fraction²/s) */
+    double rw_t;                           /* time of its last update (s) */
+    int rw_have;
     double run_max;                        /* usage maximum since the last collection (fraction) */
     uint64_t run_max_t_ns;
     double ceil_v[2];                      /* the last two collection peaks (fraction), 0 = none */
@@ -483,7 +490,9 @@ emit(rm_pressure_t *p, uint64_t t_ns, rm_pressure_event_kind_t kind, rm_pressure
     memset(&ev, 0, sizeof ev);
     ev.t_ns = t_ns;
     ev.kind = kind;
-    ev.level = p->level;
+    /* a reclaim reports the level it ran at (the requested one for a manual
+     * trigger); every other event the level in force */
+    ev.level = kind == RM_EVENT_RECLAIM ? prev : p->level;
     ev.prev_level = prev;
     ev.trigger = p->trigger;
     if (name)
@@ -942,32 +951,59 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
             }
         }
     }
-    /* the forecaster's warning: a probable critical crossing within a horizon */
+    /* the forecaster's warning: a probable critical crossing within a
+     * horizon. The views see only the current regime: the samples since the
+     * newest level shift (a collection, a cache drop, a step), so a drop
+     * neither hides the next rise behind a falling window nor inflates the
+     * random-walk estimate; without a shift the regime is the whole window. */
+    size_t r0 = rm__pressure_regime_start(p->fit_y, n, REGIME_JUMP);
+    size_t rn = n - r0;
+    const double *rt = p->fit_t + r0, *ry = p->fit_y + r0;
+    rm__fc_fit_t wf = fit;
+    if (r0 > 0)
+        rm__pressure_fit(c->model, rt, ry, rn, p->scratch, &wf);
+    /* one window's random-walk estimate is noisy (it is 0 about as often as
+     * it is twice the truth); a wander that fooled one window fools the
+     * next: use the larger of the window's and its running mean over
+     * RW_TAU_SEC of ticks */
+    {
+        double a = p->rw_have ? (tnow - p->rw_t) / RW_TAU_SEC : 1.0;
+        if (a > 1)
+            a = 1;
+        if (a < 0)
+            a = 0;
+        p->rw_mean += a * (wf.rw_var - p->rw_mean);
+        p->rw_t = tnow;
+        p->rw_have = 1;
+        if (p->rw_mean > wf.rw_var)
+            wf.rw_var = p->rw_mean;
+    }
     int raw_warn = 0;
     for (uint32_t i = 0; i < c->n_horizons; i++) {
-        double pr = rm__pressure_prob_above(&fit, c->horizons_sec[i], c->critical_threshold);
-        if (fc.usage < c->critical_threshold && fit.slope > 0 && pr >= c->warning_min_probability &&
-            fc.horizons[i].confidence >= c->min_confidence &&
+        double pr = rm__pressure_prob_above(&wf, c->horizons_sec[i], c->critical_threshold);
+        if (fc.usage < c->critical_threshold && wf.slope > 0 && pr >= c->warning_min_probability &&
+            rm__pressure_confidence(&wf, c->horizons_sec[i], c->confidence_tolerance) >=
+                c->min_confidence &&
             !raw_warn) {
             raw_warn = 1;
             fc.warning_horizon_sec = c->horizons_sec[i];
             fc.warning_probability = pr;
+            fc.warning_view = "window";
         } else if (!raw_warn && pr > fc.warning_probability) {
             fc.warning_probability = pr;
         }
     }
-    /* the short view: the newest quarter of the history (≥ 10 samples)
+    /* the short view: the newest quarter of the regime (≥ 10 samples)
      * catches a trend that started recently, which the full window still
      * averages with the flat past */
-    if (!raw_warn && n >= 20 && fc.usage < c->critical_threshold) {
-        size_t m = n / 4 < 10 ? 10 : n / 4;
+    if (!raw_warn && rn >= 20 && fc.usage < c->critical_threshold) {
+        size_t m = rn / 4 < 10 ? 10 : rn / 4;
         rm__fc_fit_t sf;
-        rm__pressure_fit(RM_FORECAST_LINEAR, p->fit_t + (n - m), p->fit_y + (n - m), m, p->scratch,
-                         &sf);
-        /* ten samples cannot tell a wander from a trend: borrow the full
-         * window's random-walk estimate when it is larger */
-        if (fit.rw_var > sf.rw_var)
-            sf.rw_var = fit.rw_var;
+        rm__pressure_fit(RM_FORECAST_LINEAR, rt + (rn - m), ry + (rn - m), m, p->scratch, &sf);
+        /* ten samples cannot tell a wander from a trend: borrow the regime's
+         * random-walk estimate when it is larger */
+        if (wf.rw_var > sf.rw_var)
+            sf.rw_var = wf.rw_var;
         for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
             double pr = rm__pressure_prob_above(&sf, c->horizons_sec[i], c->critical_threshold);
             if (sf.slope > 0 && pr >= c->warning_min_probability &&
@@ -976,6 +1012,7 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
                 raw_warn = 1;
                 fc.warning_horizon_sec = c->horizons_sec[i];
                 fc.warning_probability = pr;
+                fc.warning_view = "recent";
             }
         }
     }
@@ -997,26 +1034,36 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     if (!raw_warn && lf.ok && fc.usage < c->critical_threshold) {
         for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
             double pr = rm__pressure_prob_above(&lf, c->horizons_sec[i], c->critical_threshold);
-            if (lf.slope > 0 && fit.slope > 0 && pr >= c->warning_min_probability &&
+            if (lf.slope > 0 && wf.slope > 0 && pr >= c->warning_min_probability &&
                 rm__pressure_confidence(&lf, c->horizons_sec[i], c->confidence_tolerance) >=
                     c->min_confidence) {
                 raw_warn = 1;
                 fc.warning_horizon_sec = c->horizons_sec[i];
                 fc.warning_probability = pr;
+                fc.warning_view = "long";
             }
         }
     }
-    /* gate 1: enough history to call a trend (half the history, at least 10) */
-    if (n < 10 || n < c->history_size / 2)
+    /* gate 1: enough history to call a trend: half the history at start-up,
+     * REGIME_MIN_SAMPLES after a level shift (the shift itself told us the
+     * old level is gone; the pre-shift window says how noisy samples are) */
+    if (r0 > 0 ? rn < REGIME_MIN_SAMPLES : (n < 10 || n < c->history_size / 2))
         raw_warn = 0;
-    /* gate 2: the trend is still under way: the recent quarter of the history
-     * rises at least half as fast (a step or a spike that has levelled off
-     * leaves a long-window slope behind it, not a rising series) */
+    /* gate 2: the trend is still under way: the recent quarter of the regime
+     * does not rise significantly slower than half the regime's slope (a
+     * step or a spike that has levelled off leaves a long-window slope
+     * behind it, not a rising series) */
     if (raw_warn) {
-        size_t m = n / 4 < 10 ? 10 : n / 4;
-        double rs, ri, rr;
-        rm__pressure_linfit(p->fit_t + (n - m), p->fit_y + (n - m), m, &rs, &ri, &rr);
-        if (rs < 0.5 * fit.slope)
+        size_t m = rn / 4 < 10 ? 10 : rn / 4;
+        if (m > rn)
+            m = rn;
+        rm__fc_fit_t rf;
+        rm__pressure_fit(RM_FORECAST_LINEAR, rt + (rn - m), ry + (rn - m), m, p->scratch, &rf);
+        /* a deceleration must be significant: the recent slope's upper
+         * one-sided 95 % bound below half the regime's slope (a dozen noisy
+         * samples cannot tell a slow trend from a flat one) */
+        double se = rf.sxx > 0 ? rf.sigma / sqrt(rf.sxx) : 0;
+        if (rf.slope + 1.645 * se < 0.5 * wf.slope)
             raw_warn = 0;
     }
     /* gate 3: collection ceiling. When the last two sharp drops (collections)
@@ -1052,11 +1099,16 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     fc.warning = p->warning;
     if (fc.warning && !raw_warn && p->warning_h) {
         fc.warning_horizon_sec = p->warning_h;   /* held over from the last raw warning */
+        fc.warning_view = p->warning_view;
     }
-    if (raw_warn)
+    if (raw_warn) {
         p->warning_h = fc.warning_horizon_sec;
-    if (!fc.warning)
+        p->warning_view = fc.warning_view;
+    }
+    if (!fc.warning) {
         fc.warning_horizon_sec = 0;
+        fc.warning_view = NULL;
+    }
 
     if (fc.usage >= c->critical_threshold) {
         fc.time_to_critical_sec = 0;
@@ -1254,6 +1306,10 @@ rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_by
     rm_pressure_trigger_t saved = p->trigger;
     p->trigger = RM_TRIGGER_MANUAL;
     uint64_t f = respond_locked(p, now_ns, level, target, fc.usage, fc.usage, 0);
+    /* an operator action is always on record: when no reclaimer freed
+     * anything (so none recorded an event), one "manual" reclaim of 0 B */
+    if (f == 0)
+        emit(p, now_ns, RM_EVENT_RECLAIM, level, "manual", target, 0, fc.usage, fc.usage, 0);
     p->trigger = saved;
     publish_locked(p, NULL);
     pthread_mutex_unlock(&p->tick_mu);

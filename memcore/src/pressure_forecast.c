@@ -74,6 +74,27 @@ rm__pressure_median(double *v, size_t n)
     return (lo + hi) / 2.0;
 }
 
+static double
+med3(double a, double b, double c)
+{
+    if (a > b)
+        swap_d(&a, &b);
+    if (b > c)
+        swap_d(&b, &c);
+    return a > b ? a : b;
+}
+
+size_t
+rm__pressure_regime_start(const double *y, size_t n, double jump)
+{
+    for (size_t i = n >= 3 ? n - 3 : 0; i >= 3; i--) {
+        double before = med3(y[i - 3], y[i - 2], y[i - 1]), after = med3(y[i], y[i + 1], y[i + 2]);
+        if (fabs(after - before) >= jump)
+            return i;
+    }
+    return 0;
+}
+
 size_t
 rm__pressure_scratch_len(size_t n)
 {

@@ -51,6 +51,15 @@ double rm__pressure_prob_above(const rm__fc_fit_t *f, double h, double thr);
 void rm__pressure_linfit(const double *t, const double *y, size_t n, double *slope,
                          double *intercept, double *r2);
 
+/* Start of the current regime of y[0..n): the index of the first sample after
+ * the newest level shift, a change of at least `jump` between the medians of
+ * three consecutive samples and of the three before them (a collection, a
+ * cache drop, a step); the newest index where that holds, so a clean step at
+ * s gives s + 1 (late by one sample, never early). 0 when there is none.
+ * Robust to one wild sample; a jump in the newest sample alone is not yet a
+ * shift. Pure. */
+size_t rm__pressure_regime_start(const double *y, size_t n, double jump);
+
 /* Median of v[0..n) (reorders v). 0 for n = 0. */
 double rm__pressure_median(double *v, size_t n);
 

@@ -314,6 +314,7 @@ typedef struct run_result {
     int oom_t;
     double usage[SIM_T_MAX];       /* true usage per second (until OOM) */
     int warn[SIM_T_MAX];           /* open-loop: forecast warning at t */
+    char view[SIM_T_MAX];          /* first letter of fc.warning_view at t ('-' none), for --diag */
     int level[SIM_T_MAX];          /* responder level at t */
     double pred[SIM_T_MAX][RM_PRESSURE_HORIZONS_MAX];
     int T;                         /* seconds simulated */
@@ -387,6 +388,7 @@ run_policy(const trace_t *tr, enum policy pol, rm_forecast_model_t model, run_re
         rm_pressure_get_forecast(p, &fc);
         /* open-loop warning: a confident forecast of a critical crossing */
         res->warn[t] = fc.warning;
+        res->view[t] = fc.warning_view ? fc.warning_view[0] : '-';
         res->level[t] = fc.level;
         for (uint32_t i = 0; i < fc.n_horizons; i++)
             res->pred[t][i] = fc.horizons[i].predicted_usage;
@@ -498,6 +500,55 @@ score_open_loop(const run_result_t *r, const rm_pressure_config_t *c, int ramp, 
             s->abs_err[i] += fabs(p - a);
             s->n_err[i]++;
         }
+    }
+}
+
+/*
+ * --diag: one stderr line per ramp crossing warned less than 30 s ahead and per
+ * false alarm of the open-loop run, with the context that explains it: the
+ * seconds since the approach began (usage last 0.10 below critical, or the
+ * last collection, whichever is later) and the peak within the horizon.
+ */
+static void
+diag_open_loop(const run_result_t *r, const rm_pressure_config_t *c, int fam, int k)
+{
+    double crit = c->critical_threshold;
+    int H = (int)c->horizons_sec[c->n_horizons - 1], armed = 1;
+    for (int t = 0; t < r->T; t++) {
+        if (armed && r->usage[t] >= crit) {
+            armed = 0;
+            int first = -1, from = 0;
+            for (int u = t - H > 0 ? t - H : 0; u < t && first < 0; u++)
+                if (r->warn[u])
+                    first = u;
+            for (int u = t; u > 0; u--)
+                if (r->usage[u] < crit - 0.10 || r->usage[u - 1] - r->usage[u] >= 0.05) {
+                    from = u;
+                    break;
+                }
+            int lead = first >= 0 ? t - first : 0;
+            if (fam_ramp[fam] && lead < 30)
+                fprintf(stderr, "diag short-lead %-11s run %3d  t %4d lead %3d approach %4d s  u(t-60) %.3f\n",
+                        fam_name[fam], k, t, lead, t - from, t >= 60 ? r->usage[t - 60] : 0);
+        } else if (!armed && r->usage[t] < crit - c->hysteresis) {
+            armed = 1;
+        }
+    }
+    int start = -1, last = -1000;
+    for (int t = 0; t < r->T; t++) {
+        if (!r->warn[t])
+            continue;
+        if (start < 0 || t - last > ALARM_DEBOUNCE_SEC) {
+            start = t;
+            double peak = 0;
+            for (int u = t; u < r->T && u <= t + H; u++)
+                peak = r->usage[u] > peak ? r->usage[u] : peak;
+            if (peak < crit && !(r->oom && r->oom_t <= t + H) && t + H < r->T)
+                fprintf(stderr, "diag false-alarm %-11s run %3d  t %4d view %c u %.3f peak %.3f pred %.3f/%.3f/%.3f\n",
+                        fam_name[fam], k, t, r->view[t], r->usage[t], peak, r->pred[t][0], r->pred[t][1],
+                        r->pred[t][2]);
+        }
+        last = t;
     }
 }
 
@@ -691,6 +742,7 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
     a = rm_bench_arg(o, "--seed");
     uint64_t seed = a ? strtoull(a, NULL, 10) : 42;
     int backtest = !o->quick && !rm_bench_arg(o, "--no-backtest");
+    int diag = rm_bench_arg(o, "--diag") != NULL;   /* per-crossing / per-false-alarm lines on stderr */
 
     rm_pressure_config_t c;
     rm_pressure_config_default(&c);
@@ -724,8 +776,11 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
                 s->hours += res->T / 3600.0;
                 s->flaps += res->flaps;
                 s->level_changes += res->level_changes;
-                if (pol == POL_NONE)
+                if (pol == POL_NONE) {
                     score_open_loop(res, &c, fam_ramp[fam], s);
+                    if (diag)
+                        diag_open_loop(res, &c, fam, k);
+                }
             }
             if (backtest)
                 for (int m = 0; m <= RM_FORECAST_ENSEMBLE; m++) {

@@ -309,6 +309,45 @@ test_pressure_confident_forecast_raises_level_before_threshold(void **state)
 }
 
 static void
+test_pressure_regime_start_is_newest_level_shift(void **state)
+{
+    (void)state;
+    double y[40];
+    for (int i = 0; i < 40; i++)
+        y[i] = i < 15 ? 0.60 : i < 30 ? 0.80 : 0.70;   /* up at 15, down at 30 */
+    /* a clean step at s is found at s + 1: the regime starts late by one sample, never early */
+    assert_int_equal(rm__pressure_regime_start(y, 40, 0.05), 31);
+    assert_int_equal(rm__pressure_regime_start(y, 30, 0.05), 16);
+    /* one wild sample is not a shift, nor is a jump seen in the newest sample only */
+    for (int i = 0; i < 40; i++)
+        y[i] = 0.60;
+    y[20] = 0.95;
+    y[39] = 0.90;
+    assert_int_equal(rm__pressure_regime_start(y, 40, 0.05), 0);
+}
+
+static void
+test_pressure_warns_soon_after_collection_when_rise_resumes(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    /* a slow rise that does not warn, a collection at t = 120, then a rise
+     * reaching critical ~85 s later: the warning views fit only the new
+     * regime, so the warning comes while the drop is still in the window */
+    uint64_t t = 0;
+    for (; t < 120; t++)
+        feed(p, t, 0.50 + 0.001 * (double)t);
+    assert_int_equal(forecast(p).warning, 0);
+    for (; t < 145; t++)
+        feed(p, t, 0.56 + 0.004 * (double)(t - 120));
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_true(fc.usage < 0.70);
+    assert_int_equal(fc.warning, 1);
+    assert_non_null(fc.warning_view);
+    rm_pressure_destroy(p);
+}
+
+static void
 test_pressure_reactive_config_ignores_forecasts(void **state)
 {
     (void)state;
@@ -502,6 +541,30 @@ test_pressure_manual_trigger_records_manual_events(void **state)
     assert_string_equal(ev[0].name, "cache");
     assert_int_equal(ev[0].bytes_reclaimed, 4096);
     assert_int_equal(rm_pressure_trigger(p, RM_PRESSURE_MONITOR, 1, 0, NULL), RM_EINVAL);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_manual_trigger_records_event_when_nothing_freed(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    feed(p, 1, 0.40);
+    uint64_t freed = 1, cur = rm_pressure_events_head(p);
+    assert_int_equal(rm_pressure_trigger(p, RM_PRESSURE_EMERGENCY, 0, 7 * SEC, &freed), RM_OK);
+    assert_int_equal(freed, 0);
+    rm_pressure_event_t ev[4];
+    size_t n;
+    rm_pressure_events_read(p, &cur, ev, 4, &n, NULL);
+    assert_int_equal(n, 1);
+    assert_int_equal(ev[0].kind, RM_EVENT_RECLAIM);
+    assert_int_equal(ev[0].trigger, RM_TRIGGER_MANUAL);
+    assert_int_equal(ev[0].level, RM_PRESSURE_EMERGENCY);
+    assert_int_equal(ev[0].t_ns, 7 * SEC);
+    assert_int_equal(ev[0].bytes_reclaimed, 0);
+    assert_string_equal(ev[0].name, "manual");
+    /* the automatic level is untouched by the operator's action */
+    assert_int_equal(forecast(p).level, RM_PRESSURE_MONITOR);
     rm_pressure_destroy(p);
 }
 
@@ -948,6 +1011,8 @@ main(void)
         cmocka_unit_test(test_pressure_flat_series_is_not_approaching),
         cmocka_unit_test(test_pressure_level_rises_immediately_with_current_trigger),
         cmocka_unit_test(test_pressure_confident_forecast_raises_level_before_threshold),
+        cmocka_unit_test(test_pressure_regime_start_is_newest_level_shift),
+        cmocka_unit_test(test_pressure_warns_soon_after_collection_when_rise_resumes),
         cmocka_unit_test(test_pressure_reactive_config_ignores_forecasts),
         cmocka_unit_test(test_pressure_steps_down_only_after_hold_below_hysteresis),
         cmocka_unit_test(test_pressure_responder_runs_in_priority_order_until_target),
@@ -955,6 +1020,7 @@ main(void)
         cmocka_unit_test(test_pressure_on_level_told_of_changes_both_ways),
         cmocka_unit_test(test_pressure_removed_reclaimer_is_never_called),
         cmocka_unit_test(test_pressure_manual_trigger_records_manual_events),
+        cmocka_unit_test(test_pressure_manual_trigger_records_event_when_nothing_freed),
         cmocka_unit_test(test_pressure_events_record_level_change_and_reclaim),
         cmocka_unit_test(test_pressure_events_cursor_reports_dropped_when_overwritten),
         cmocka_unit_test(test_pressure_events_wait_times_out_without_events),

@@ -100,7 +100,7 @@ typedef struct rm_pressure_config {
     double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05) */
     uint32_t step_down_hold_sec;       /* seconds the lower level must hold before each step down (30) */
     uint32_t warning_persist_samples;  /* a forecast warning needs this many consecutive confident samples (10) */
-    double warning_min_probability;    /* a forecast warning needs P(usage ≥ critical at h) ≥ this (0.9) */
+    double warning_min_probability;    /* a forecast warning needs P(usage ≥ critical at h) ≥ this (0.95) */
     int act_on_forecast;               /* 1: confident forecasts raise the level; 0: purely reactive */
     rm_pressure_level_t response_floor;/* reclaimers run only at or above this level (Gentle) */
     double target_fraction;            /* reclaim aims for usage at this fraction (warning − hysteresis/2 = 0.675) */
@@ -195,6 +195,8 @@ typedef struct rm_pressure_forecast {
     rm_pressure_trigger_t trigger;       /* why `level` is what it is */
     rm_pressure_level_t recommended_action; /* action for `level` (rm_pressure_action_name) */
     rm_pressure_sample_t sample;         /* the sample itself (sources, PSI, accounting) */
+    const char *warning_view;      /* static; which view gave the last raw warning behind `warning`:
+                                      "window", "recent" or "long" (ADR 0005 §4); NULL if none */
 } rm_pressure_forecast_t;
 
 /* ---- the object ---------------------------------------------------------- */
@@ -263,8 +265,11 @@ void rm_pressure_get_forecast(rm_pressure_t *p, rm_pressure_forecast_t *out);
  * Force a response at `level` now (EmergencyService.TriggerResponse): runs
  * the reclaimers eligible at `level` once with a target of what brings usage
  * to target_fraction (at least `min_bytes`), records the events with trigger
- * "manual". *freed (may be NULL) receives the bytes reclaimed. RM_EINVAL for
- * a bad level. Thread-safe (serialised with ticks).
+ * "manual": one RECLAIM event per reclaimer that freed bytes, or, when none
+ * did (or none is registered), one RECLAIM event named "manual" with 0 bytes
+ * reclaimed, so an operator action is always on record (time now_ns, level
+ * `level`). *freed (may be NULL) receives the bytes reclaimed. RM_EINVAL for
+ * a bad level (nothing recorded). Thread-safe (serialised with ticks).
  */
 rm_status_t rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes,
                                 uint64_t now_ns, uint64_t *freed);
@@ -335,7 +340,8 @@ typedef struct rm_pressure_event {
     uint64_t seq;                  /* 1, 2, 3, … gap-free over the monitor's life */
     uint64_t t_ns;
     rm_pressure_event_kind_t kind;
-    rm_pressure_level_t level;     /* level in force */
+    rm_pressure_level_t level;     /* level in force; RECLAIM: the level the response ran at
+                                      (the requested one for a manual trigger) */
     rm_pressure_level_t prev_level;/* for LEVEL_CHANGE */
     rm_pressure_trigger_t trigger;
     char name[RM_PRESSURE_NAME_MAX];   /* reclaimer or alert name, "" otherwise */
