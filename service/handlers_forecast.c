@@ -80,6 +80,7 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->trigger = (char *)rm_pressure_trigger_name(fc.trigger);
     r->warning = fc.warning;
     r->warning_horizon_seconds = fc.warning_horizon_sec;
+    r->warning_view = rm_rpc_strdup(ctx, fc.warning_view ? fc.warning_view : "");
     r->slope_per_second_ratio = fc.slope_per_sec;
     r->usage_source = (char *)(ps.usage_source ? ps.usage_source : "");
     r->budget_source = (char *)(ps.budget_source ? ps.budget_source : "");
