@@ -1,18 +1,27 @@
 /*
- * test_conn_flood.c — a real rustymemd with a memory budget survives a flood
- * of connections opened and dropped: raw TCP connects (silent, with the
- * HTTP/2 client preface + SETTINGS, with garbage), held up to 200 at a time,
- * then real gRPC channels each doing one Health/Check and destroyed, 200 held
- * at a time, while 200 silent sockets stay open. Afterwards the agent must
- * still answer Health and GetMemoryStats, its RSS must be within
- * FLOOD_RSS_BOUND of what it was before, its open file descriptors back to
- * where they were (no leaked connection), and it must exit 0 on SIGTERM.
+ * test_conn_flood.c — a real rustymemd with a memory budget (1 GiB) survives
+ * a flood of connections opened and dropped: per round, 5 000 raw TCP
+ * connects (a third silent, a third sending the HTTP/2 client preface +
+ * SETTINGS, a third garbage), held 200 at a time, then 1 000 real gRPC
+ * channels each doing one Health/Check and destroyed, 200 held at a time,
+ * while 200 silent sockets stay open beside them; two rounds
+ * (RM_FLOOD_ROUNDS). Afterwards the agent must still answer Health and
+ * GetMemoryStats, have no more open file descriptors than before (+8: no
+ * leaked connection), no more live heap (jemalloc allocated, +16 MiB), an RSS
+ * within +64 MiB of before once ForceGarbageCollection has run, and exit 0
+ * on SIGTERM.
  *
- * Design note. Sizes: 5 000 TCP connects and 1 000 channels (RM_SANITIZE set:
- * 1 000 and 200, ASan makes every connection several times dearer). The RSS
- * before is read after a warm-up of 200 channels, so the bound covers what
- * the flood leaves behind, not the first-use growth of the gRPC stack. The
- * figures (connections, RSS before/after, fds, seconds) are printed on stderr.
+ * Design note. The RSS before is read after a warm-up (200 channels, 200
+ * connects), so the bound covers what the flood leaves behind, not the
+ * gRPC stack's first use. The RSS is also read right after the flood and
+ * after up to 12 s of settling (jemalloc's decay time is 10 s) and printed;
+ * the agent does not give its dirty pages back on its own when idle (its
+ * jemalloc runs without a background thread, and the connection threads'
+ * arenas see no more allocations to drive decay), so the settled RSS is
+ * asserted only with RM_FLOOD_STRICT_RSS=1. Under a sanitizer (RM_SANITIZE)
+ * the flood is 1 000 connects and 200 channels per round and RSS is not
+ * asserted (ASan's quarantine and shadow dominate it; LeakSanitizer checks
+ * the agent's heap at exit). Figures go to stderr.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -216,11 +225,15 @@ run_channels(const char *addr, int n)
 /* The agent of a test that failed half-way: stopped by the teardown. */
 static agent_proc_t agent;
 static int running;
+static rm_client_t *client;
 
 static int
 teardown(void **state)
 {
     (void)state;
+    if (client)
+        rm_client_destroy(client);
+    client = NULL;
     if (running)
         (void)agent_stop(&agent, SIGKILL, 5.0, NULL);
     running = 0;
@@ -242,9 +255,9 @@ test_conn_flood_agent_survives_with_bounded_rss(void **state)
     double t0 = agent_now();
 
     char err[128];
-    rm_client_t *c = NULL;
     rm_client_opts_t co = {.target = a.addr, .timeout_ms = 20000};
-    assert_int_equal(rm_client_create(&co, &c, err, sizeof err), RM_OK);
+    assert_int_equal(rm_client_create(&co, &client, err, sizeof err), RM_OK);
+    rm_client_t *c = client;
     assert_int_equal(health(c), GRPC_STATUS_OK);
 
     /* warm-up: the gRPC stack's first-use growth is not the flood's */
@@ -335,10 +348,15 @@ test_conn_flood_agent_survives_with_bounded_rss(void **state)
     /* no connection and no live heap object outlives the flood */
     assert_true(fds1 <= fds0 + 8);
     assert_true(m2.je_allocated < m0.je_allocated + FLOOD_HEAP_BOUND);
-    assert_true(rss_gc < rss0 + FLOOD_RSS_BOUND);
-    if (getenv("RM_FLOOD_STRICT_RSS") && *getenv("RM_FLOOD_STRICT_RSS"))
-        assert_true(rss1 < rss0 + FLOOD_RSS_BOUND);
+    /* ASan's quarantine keeps freed memory (256 MiB) and its shadow: RSS means
+     * nothing there, LeakSanitizer checks the heap at the agent's exit instead */
+    if (!scaled) {
+        assert_true(rss_gc < rss0 + FLOOD_RSS_BOUND);
+        if (getenv("RM_FLOOD_STRICT_RSS") && *getenv("RM_FLOOD_STRICT_RSS"))
+            assert_true(rss1 < rss0 + FLOOD_RSS_BOUND);
+    }
     rm_client_destroy(c);
+    client = NULL;
 
     running = 0;
     int st = agent_stop(ap, SIGTERM, 15.0, NULL);
