@@ -511,6 +511,8 @@ prefill(uint32_t threads)
     return rc;
 }
 
+static uint64_t statm_rss(pid_t pid);
+
 /* ---- the operator: stats polls, knob changes, emergency actions -------------------- */
 
 typedef struct knob_change {
@@ -693,8 +695,8 @@ set_knobs(size_t n, char names[][64], char values[][64])
 /*
  * Pick a knob (or an ordered group) and a valid new value within its range.
  * The table keeps clear of values that would change what the soak measures
- * on purpose (the memory budget stays above 1 GiB; session and pool limits
- * stay above what the workload uses).
+ * on purpose (the memory budget stays at 4-8 times the RSS, so it never
+ * creates pressure; session and pool limits stay above what the workload uses).
  */
 static void
 knob_change(uint64_t *rng, knob_change_t *kc)
@@ -788,7 +790,9 @@ knob_change(uint64_t *rng, knob_change_t *kc)
         snprintf(kc->name[0], 64, "session.max_sessions");
         snprintf(kc->name[1], 64, "memory.budget_bytes");
         snprintf(nv[0], 64, "%" PRIu64, (uint64_t)S.sessions * 2 + xorshift(rng) % 10000);
-        snprintf(nv[1], 64, "%" PRIu64 "GiB", 1 + xorshift(rng) % 4);
+        /* 4 to 8 times the RSS now (at least 1 GiB): a budget change, not pressure */
+        snprintf(nv[1], 64, "%" PRIu64 "MiB",
+                 ((statm_rss(S.agent_pid) >> 20) + 256) * (4 + xorshift(rng) % 5));
         break;
     }
     if (read_knobs(kc) != 0)
