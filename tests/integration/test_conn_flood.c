@@ -313,7 +313,7 @@ test_conn_flood_agent_survives_with_bounded_rss(void **state)
      * to SETTLE_S, polling GetMemoryStats as a monitor would */
     uint64_t rss_now = rss_of(a.pid), rss1 = rss_now;
     double t_settle = agent_now();
-    while (rss1 >= rss0 + FLOOD_RSS_BOUND && agent_now() - t_settle < SETTLE_S) {
+    while (!scaled && rss1 >= rss0 + FLOOD_RSS_BOUND && agent_now() - t_settle < SETTLE_S) {
         usleep(500000);
         (void)memory_stats(c, &m1);
         rss1 = rss_of(a.pid);
