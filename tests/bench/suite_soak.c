@@ -60,6 +60,8 @@
  *
  * Exit status non-zero when the agent died, an unexpected error occurred, or
  * the agent did not exit 0 on SIGTERM (the JSON is still printed on stdout).
+ * targets_met adds the issue's target for a long run: |drift| < 1 %/h and no
+ * leak alert (it does not change the exit status).
  */
 #include <inttypes.h>
 #include <math.h>
@@ -1465,6 +1467,10 @@ joined:
     json_object_set_new(result, "agent_exit_code", json_integer(agent_exit));
     int pass = !died && n_unexp == 0 && agent_exit == 0;
     json_object_set_new(result, "passed", json_boolean(pass));
+    /* the target for a long run: drift under 1 %/h after the warm-up, no leak alert */
+    json_object_set_new(result, "targets_met",
+                        json_boolean(pass && nfit >= 3 && fabs(json_real_value(drift)) < 1.0 &&
+                                     !atomic_load(&S.leak_alert)));
     S.unexpected_samples = NULL;
 
     fprintf(stderr, "soak: %.0f s, %" PRIu64 " transactions (%" PRIu64 " committed), %" JSON_INTEGER_FORMAT
