@@ -793,7 +793,9 @@ knob_change(uint64_t *rng, knob_change_t *kc)
         kc->n = 2;
         snprintf(kc->name[0], 64, "session.max_sessions");
         snprintf(kc->name[1], 64, "memory.budget_bytes");
-        snprintf(nv[0], 64, "%" PRIu64, (uint64_t)S.sessions * 2 + xorshift(rng) % 10000);
+        /* at least session.max_connections (1000, a restart knob) and twice the sessions used */
+        snprintf(nv[0], 64, "%" PRIu64,
+                 (S.sessions * 2u > 1000u ? (uint64_t)S.sessions * 2 : 1000) + xorshift(rng) % 9000);
         /* 4 to 8 times the RSS now (at least 1 GiB): a budget change, not pressure */
         snprintf(nv[1], 64, "%" PRIu64 "MiB",
                  ((statm_rss(S.agent_pid) >> 20) + 256) * (4 + xorshift(rng) % 5));
