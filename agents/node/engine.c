@@ -111,6 +111,7 @@ struct rm_engine {
     rm_pressure_reclaimer_t *reclaimers[RECLAIMERS];
     _Atomic int pressure_closed;            /* admission closed by the responder */
     _Atomic int writes_refused;             /* OOM prevention: Put refused (Redis maxmemory noeviction) */
+    _Atomic uint64_t vacuum_rate;           /* mvcc.vacuum_chains_per_second; 0 = off */
     _Atomic uint64_t writes_refused_total;  /* Puts refused so far */
     rm_stats_handle_t *stats_h;
     _Atomic uint64_t queries_total, queries_cancelled, query_seq, commit_seq;
@@ -1354,6 +1355,18 @@ rm_engine_tick(rm_engine_t *e)
     rm_session_stats(e->mux, &s);
     (void)rm_poolsizer_observe(e->sizer, (uint32_t)s.connections_busy, (uint32_t)s.connections_waiting,
                                (uint32_t)s.pool_size, NULL);
+    /*
+     * Background vacuum: visit the next slice of version chains (a cursor that
+     * persists across calls) and drop every version no active snapshot can see,
+     * as PostgreSQL's autovacuum and InnoDB's purge do. Without it a steady
+     * update load keeps up to max_versions_per_key versions of every key until
+     * memory pressure compacts them.
+     */
+    uint64_t rate = atomic_load_explicit(&e->vacuum_rate, memory_order_relaxed);
+    if (rate) {
+        uint64_t slice = rate * e->cfg.tick_ms / 1000;
+        rm_mvcc_compact_idle(e->mvcc, 0, (size_t)(slice ? slice : 1), NULL);
+    }
     uint64_t now = now_ns(e);
     if (e->cfg.session_idle_close_ns && now - e->last_idle_check_ns >= 1000000000ull) {
         e->last_idle_check_ns = now;
@@ -1509,6 +1522,7 @@ rm_engine_mvcc(rm_engine_t *e)
 rm_status_t rm_engine_set_max_sessions(rm_engine_t *e, uint32_t n) { return rm_session_set_max_sessions(e->mux, n); }
 rm_status_t rm_engine_set_session_ratio(rm_engine_t *e, uint32_t n) { return rm_session_set_session_ratio(e->mux, n); }
 rm_status_t rm_engine_set_max_versions_per_key(rm_engine_t *e, uint32_t n) { return rm_mvcc_set_max_versions_per_key(e->mvcc, n); }
+rm_status_t rm_engine_set_vacuum_rate(rm_engine_t *e, uint64_t n) { atomic_store(&e->vacuum_rate, n); return RM_OK; }
 rm_status_t rm_engine_set_plan_cache_max_plans(rm_engine_t *e, uint64_t n) { return rm_plancache_set_max_plans(e->plans, n); }
 rm_status_t rm_engine_set_plan_cache_max_bytes(rm_engine_t *e, uint64_t n) { return rm_plancache_set_max_bytes(e->plans, n); }
 rm_status_t rm_engine_set_pool_min_size(rm_engine_t *e, uint32_t n) { return rm_poolsizer_set_min_size(e->sizer, n); }
@@ -1571,6 +1585,7 @@ rm_engine_create(const rm_engine_config_t *cfg, rm_engine_t **out, char *err)
     }
     if (!e->cfg.tick_ms)
         e->cfg.tick_ms = 250;
+    atomic_init(&e->vacuum_rate, cfg->vacuum_chains_per_second);
     if (!e->cfg.orphan_idle_ns)
         e->cfg.orphan_idle_ns = 60ull * 1000000000ull;
     if (!e->cfg.long_query_ns)

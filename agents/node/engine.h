@@ -82,6 +82,9 @@ typedef struct rm_engine_config {
     size_t scratch_bytes;                  /* per connection slot; 0 = 16 KiB */
     /* mvcc.max_versions_per_key; 0 = 1000 */
     uint32_t max_versions_per_key;
+    /* mvcc.vacuum_chains_per_second: chains the engine thread compacts per second
+     * (spread over its ticks); 0 = no background vacuum (only the pressure reclaimers) */
+    uint64_t vacuum_chains_per_second;
     /* plan_cache.*; 0 = defaults */
     uint64_t plan_cache_max_plans, plan_cache_max_bytes;
     /* pool.*; 0 = defaults */
@@ -239,6 +242,8 @@ void rm_engine_tick(rm_engine_t *e);
 rm_status_t rm_engine_set_max_sessions(rm_engine_t *e, uint32_t n);
 rm_status_t rm_engine_set_session_ratio(rm_engine_t *e, uint32_t n);
 rm_status_t rm_engine_set_max_versions_per_key(rm_engine_t *e, uint32_t n);
+/* Live setter for mvcc.vacuum_chains_per_second (0 = off). Always RM_OK. Thread-safe. */
+rm_status_t rm_engine_set_vacuum_rate(rm_engine_t *e, uint64_t chains_per_second);
 rm_status_t rm_engine_set_plan_cache_max_plans(rm_engine_t *e, uint64_t n);
 rm_status_t rm_engine_set_plan_cache_max_bytes(rm_engine_t *e, uint64_t n);
 rm_status_t rm_engine_set_pool_min_size(rm_engine_t *e, uint32_t n);

@@ -28,6 +28,7 @@ apply_one(rm_engine_t *e, const rm_knob_change_t *c)
     case RM_KNOB_SESSION_MAX_SESSIONS: return rm_engine_set_max_sessions(e, (uint32_t)v->i);
     case RM_KNOB_SESSION_SESSION_RATIO: return rm_engine_set_session_ratio(e, (uint32_t)v->i);
     case RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY: return rm_engine_set_max_versions_per_key(e, (uint32_t)v->i);
+    case RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND: return rm_engine_set_vacuum_rate(e, (uint64_t)v->i);
     case RM_KNOB_PLAN_CACHE_MAX_PLANS: return rm_engine_set_plan_cache_max_plans(e, (uint64_t)v->i);
     case RM_KNOB_PLAN_CACHE_MAX_BYTES: return rm_engine_set_plan_cache_max_bytes(e, (uint64_t)v->i);
     case RM_KNOB_POOL_MIN_SIZE: return rm_engine_set_pool_min_size(e, (uint32_t)v->i);
@@ -86,6 +87,7 @@ rm_engine_node_start(rm_node_t *node, bool no_thread, char *err, size_t errcap)
         .max_sessions = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_SESSIONS),
         .session_ratio = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_SESSION_RATIO),
         .max_versions_per_key = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY),
+        .vacuum_chains_per_second = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND),
         .plan_cache_max_plans = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_PLANS),
         .plan_cache_max_bytes = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_BYTES),
         .pool_min_size = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_POOL_MIN_SIZE),

@@ -199,6 +199,13 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
         .description = "version chain length that triggers compaction",
         .def = {.i = 1000}, .min_i = 1, .max_i = 10000000,
         .seed = "seed: OptimizedMVCCManager::new(1000)"},
+    [RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND] = {
+        .id = RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND, .name = "mvcc.vacuum_chains_per_second",
+        .type = RM_KNOB_INT64, .unit = "chains/s",
+        .description = "background vacuum: version chains visited per second to drop versions no snapshot "
+                       "can see (PostgreSQL autovacuum, InnoDB purge); 0 = only under pressure",
+        .def = {.i = 200000}, .min_i = 0, .max_i = 100000000,
+        .seed = "ours: the seed compacts only past max_versions_per_key"},
     [RM_KNOB_PLAN_CACHE_MAX_PLANS] = {
         .id = RM_KNOB_PLAN_CACHE_MAX_PLANS, .name = "plan_cache.max_plans",
         .type = RM_KNOB_INT64, .unit = "plans", .description = "plan cache capacity in plans",

@@ -708,6 +708,49 @@ test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_dr
     rm_pressure_destroy(p);
 }
 
+static void
+test_engine_background_vacuum_drops_versions_no_snapshot_can_see(void **state)
+{
+    fx_t *f = *state;
+    rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .max_connections = 8, .no_thread = true,
+                              .now_ns = clock_fn, .vacuum_chains_per_second = 0};
+    rm_engine_t *e;
+    char cerr[RM_ENGINE_ERR_MAX] = "";
+    if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
+        fail_msg("create: %s", cerr);
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    char key[16], val[16];
+    for (int round = 0; round < 20; round++) {   /* 4 keys x 20 committed versions */
+        assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+        for (int k = 0; k < 4; k++) {
+            snprintf(key, sizeof key, "k%d", k);
+            snprintf(val, sizeof val, "v%d", round);
+            put_str(e, s, "t", key, val);
+        }
+        assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    }
+    fake_now += 1000000;   /* the writes are 1 ms old */
+    rm_engine_stats_t st;
+    rm_engine_tick(e);   /* vacuum off: nothing dropped */
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.mvcc.versions, 80);
+    assert_int_equal(rm_engine_set_vacuum_rate(e, 8), RM_OK);   /* 8/s x 250 ms tick = 2 chains per tick */
+    rm_engine_tick(e);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.mvcc.versions, 80 - 2 * 19);   /* two chains visited, each keeps its newest */
+    rm_engine_tick(e);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.mvcc.versions, 4);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    char *v = get_str(e, s, "t", "k3");
+    assert_non_null(v);
+    assert_string_equal(v, "v19");
+    free(v);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    rm_engine_destroy(e);
+}
+
 /* ---- concurrency ---------------------------------------------------------------- */
 
 typedef struct conc {
@@ -831,6 +874,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_background_vacuum_drops_versions_no_snapshot_can_see, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
