@@ -19,6 +19,12 @@
  *     REF on a marked frame counts it (ops->t1_refs); the victim list is
  *     chosen by |T1| − t1_refs against p, again after every page the T1 hand
  *     promotes.
+ *   - p's step is ARC's δ times c / |B1 ∪ B2| (with its fraction kept): a
+ *     ghost hit weighs as much as the history the directory holds is short,
+ *     so p learns at the same rate per access while the directory is still
+ *     filling (cold start, after a grow) as when it is full — where the step
+ *     is ARC's. Without it p crept up by 1 per B1 hit after a cold start
+ *     while B2 hits, weighted |B1|/|B2| ≈ 10 then, pulled it back.
  *   - A B1 ghost hit (T1 too small) also makes the T2 hand clear one REF
  *     bit ahead of need, so REF bits set before a working-set change stop
  *     protecting stale T2 pages sooner.
@@ -186,6 +192,7 @@ struct rm__bp_earc {
     uint32_t w;         /* window target, pages */
     uint32_t m;         /* main target = c − w */
     uint32_t p;         /* ARC target for T1, 0..m */
+    uint32_t p_frac;    /* fraction of p, 1/2^P_FRAC_BITS pages (steps scale by c / ghosts) */
 
     /* per slot (resident pages) */
     uint32_t *prev, *next;
@@ -225,6 +232,7 @@ struct rm__bp_earc {
 #define AGE_PERIOD 20       /* sketch and resident hit counts halve every AGE_PERIOD · c accesses */
 #define T2_AGE_STEP 1       /* REF bits the T2 hand clears per B1 ghost hit */
 #define FREQ_MAX 15
+#define P_FRAC_BITS 16      /* p is adapted in 1/65536 of a page */
 #define WINDOW_DIV 100000   /* window = c / WINDOW_DIV, at least 1 page (measured best: 1) */
 #define RG_DIV 16           /* regret ghosts: c / RG_DIV slots each, at least 16 */
 #define BIAS_MAX 64         /* admission bias bound */
@@ -324,8 +332,10 @@ earc_params(rm__bp_earc_t *e)
     if (e->w < 1)
         e->w = 1;
     e->m = e->c - e->w;
-    if (e->p > e->m)
+    if (e->p >= e->m) {
         e->p = e->m;
+        e->p_frac = 0;
+    }
     e->age_period = (uint64_t)e->c * AGE_PERIOD;
 }
 
@@ -455,6 +465,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     }
     e->c = capacity;
     e->p = 0;
+    e->p_frac = 0;
     earc_params(e);
     *out = e;
     return RM_OK;
@@ -679,6 +690,32 @@ skip_slot(rm__bp_earc_t *e, uint32_t s)
         e->L[l].head = e->next[s];
 }
 
+/*
+ * ARC's adaptation step δ, scaled by c / |B1 ∪ B2|. A ghost hit is evidence
+ * in proportion to how much history the directory holds: with the directory
+ * full (≈ c ghosts) this is ARC's step; while it is still filling (cold start,
+ * after a grow) each hit stands for c/|B1 ∪ B2| hits of a full one, so p learns
+ * at the same rate per access instead of creeping up by 1 while B2 is empty.
+ * The fraction is kept, so small steps are not lost to rounding.
+ */
+static void
+p_adapt(rm__bp_earc_t *e, uint32_t delta, int up)
+{
+    uint32_t g = e->B[0].size + e->B[1].size;
+    uint64_t max = (uint64_t)e->m << P_FRAC_BITS;
+    uint64_t unit = ((uint64_t)e->c << P_FRAC_BITS) / (g ? g : 1);
+    uint64_t step = unit && delta > max / unit ? max + 1 : (uint64_t)delta * unit;
+    uint64_t pfx = ((uint64_t)e->p << P_FRAC_BITS) | e->p_frac;
+    if (pfx > max)
+        pfx = max;
+    if (up)
+        pfx = step > max - pfx ? max : pfx + step;
+    else
+        pfx = pfx > step ? pfx - step : 0;
+    e->p = (uint32_t)(pfx >> P_FRAC_BITS);
+    e->p_frac = (uint32_t)(pfx & ((1u << P_FRAC_BITS) - 1));
+}
+
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
@@ -706,8 +743,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
         return;
     uint32_t b1 = e->B[0].size, b2 = e->B[1].size;
     if (e->glist[g] == RM_BP_L_B1) {
-        uint32_t d = b1 ? (b2 / b1 > 1 ? b2 / b1 : 1) : 1;
-        e->p = e->p + d > e->m ? e->m : e->p + d;
+        p_adapt(e, b1 ? (b2 / b1 > 1 ? b2 / b1 : 1) : 1, 1);
         e->b1_hits++;
         /* T1 was too small: recency is worth more than T2's old references
          * right now, so the T2 hand ages them a step ahead of need (a stale
@@ -718,8 +754,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
             e->L[RM_BP_L_T2].head = e->next[s];
         }
     } else {
-        uint32_t d = b2 ? (b1 / b2 > 1 ? b1 / b2 : 1) : 1;
-        e->p = e->p > d ? e->p - d : 0;
+        p_adapt(e, b2 ? (b1 / b2 > 1 ? b1 / b2 : 1) : 1, 0);
         e->b2_hits++;
     }
 }

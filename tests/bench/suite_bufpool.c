@@ -2,7 +2,7 @@
  * suite_bufpool.c — rustymem-bench bufpool: replacement-policy hit ratios,
  * the pin/unpin hit path, and prefetch accuracy.
  *
- *   rustymem-bench bufpool [--json] [--quick] [--trace FILE [--frames N]]
+ *   rustymem-bench bufpool [--json] [--quick] [--dump DIR] [--trace FILE [--frames N] [--phase-len A]]
  *
  * 1. Hit ratio of rustymem's Enhanced ARC, classic ARC, LRU, CLOCK and OPT on
  *    generated traces over N distinct pages (Zipf 0.8/1.0/1.2; a loop 10 %
@@ -10,7 +10,10 @@
  *    scan every 4N accesses; a hot set that moves every 2N accesses), each at
  *    caches of 1 %, 5 % and 10 % of N. Keys min_margin_vs_arc,
  *    min_margin_vs_lru, mean_gap_closed, and the per-case table `cases`.
- * 2. --trace FILE replays one page number per line through every policy.
+ *    --dump DIR also writes each case's trace to DIR/<trace>_<pct>.txt.
+ * 2. --trace FILE replays one page number per line through every policy;
+ *    --phase-len A adds the hit ratio of rustymem, ARC and LRU in each run of
+ *    A accesses (diagnostics: where a policy loses, e.g. after a shift).
  * 3. Hit path: ns per pin+unpin of resident pages at 1 and 2 threads, against
  *    pread() of a cached 4 KiB page and a mutex-protected hash table.
  * 4. Prefetch: accuracy on a sequential scan, waste on random reads.
@@ -123,6 +126,27 @@ run_policies(const uint64_t *t, size_t L, size_t c, double hr[RM_BUFPOOL_POLICY_
     return 0;
 }
 
+/* --dump DIR: write a case's trace as DIR/<trace>_<pct>.txt, one page a line,
+ * for replaying it with --trace (e.g. with --phase-len). */
+static int
+dump_trace(const char *dir, const char *name, double pct, const uint64_t *t, size_t L)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s_%.0f.txt", dir, name, pct * 100);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        fprintf(stderr, "bufpool: cannot write %s\n", path);
+        return -1;
+    }
+    for (size_t i = 0; i < L; i++)
+        fprintf(f, "%llu\n", (unsigned long long)t[i]);
+    if (fclose(f) != 0) {
+        fprintf(stderr, "bufpool: write %s failed\n", path);
+        return -1;
+    }
+    return 0;
+}
+
 static int
 policy_suite(const rm_bench_opts_t *o, json_t *result)
 {
@@ -140,6 +164,7 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
         perm[i] = perm[j];
         perm[j] = x;
     }
+    const char *dump = rm_bench_arg(o, "--dump");
     static const char *names[] = {"zipf0.8", "zipf1.0", "zipf1.2", "loop110", "oltp_scan", "shifting_hot"};
     static const double pcts[] = {0.01, 0.05, 0.10};
     json_t *cases = json_array();
@@ -159,6 +184,8 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
             case 4: gen_oltp_scan(t, L, N, perm); break;
             default: gen_shift(t, L, N, perm); break;
             }
+            if (dump && dump_trace(dump, names[w], pcts[ci], t, L) != 0)
+                return -1;
             double hr[RM_BUFPOOL_POLICY_COUNT];
             if (run_policies(t, L, c, hr) != 0)
                 return -1;
@@ -205,6 +232,41 @@ cmp_u64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+/* Hit ratio per run of `len` accesses for rustymem, ARC and LRU: each prefix
+ * is simulated from the start (the policies expose only a total), so the cost
+ * is n²/len accesses per policy. Adds "phases" [[rustymem, arc, lru], ...]. */
+static int
+phase_table(const uint64_t *t, size_t n, size_t c, size_t len, json_t *row)
+{
+    static const rm_bufpool_policy_t pol[3] = {RM_BUFPOOL_POLICY_RUSTYMEM, RM_BUFPOOL_POLICY_ARC,
+                                               RM_BUFPOOL_POLICY_LRU};
+    uint64_t prev[3] = {0, 0, 0};
+    json_t *phases = json_array();
+    fprintf(stderr, "  frames %zu, per %zu accesses:\n  %5s %9s %9s %9s %9s\n", c, len, "phase", "rustymem",
+            "arc", "lru", "ours-lru");
+    for (size_t end = len, k = 1; end <= n; end += len, k++) {
+        double r[3];
+        json_t *ph = json_array();
+        for (int p = 0; p < 3; p++) {
+            uint64_t h;
+            rm_status_t st = rm_bufpool_simulate(pol[p], t, end, c, NULL, &h);
+            if (st != RM_OK) {
+                fprintf(stderr, "bufpool: simulate: %s\n", rm_strerror(st));
+                json_decref(ph);
+                json_decref(phases);
+                return -1;
+            }
+            r[p] = (double)(h - prev[p]) / (double)len;
+            prev[p] = h;
+            json_array_append_new(ph, json_real(r[p]));
+        }
+        fprintf(stderr, "  %5zu %9.4f %9.4f %9.4f %+9.4f\n", k, r[0], r[1], r[2], r[0] - r[2]);
+        json_array_append_new(phases, ph);
+    }
+    json_object_set_new(row, "phases", phases);
+    return 0;
+}
+
 static int
 trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
 {
@@ -246,6 +308,8 @@ trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
             sizes[nsizes++] = c < 2 ? 2 : c;
         }
     }
+    const char *pl = rm_bench_arg(o, "--phase-len");
+    size_t phase_len = pl ? (size_t)strtoull(pl, NULL, 10) : 0;
     json_t *rows = json_array();
     fprintf(stderr, "trace %s: %zu accesses, %zu distinct pages\n", path, n, distinct);
     fprintf(stderr, "%8s %9s %9s %9s %9s %9s\n", "frames", "rustymem", "arc", "lru", "clock", "opt");
@@ -258,6 +322,8 @@ trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
         json_object_set_new(row, "frames", json_integer((json_int_t)sizes[i]));
         for (int p = 0; p < RM_BUFPOOL_POLICY_COUNT; p++)
             json_object_set_new(row, rm_bufpool_policy_name(p), json_real(hr[p]));
+        if (phase_len && phase_table(t, n, sizes[i], phase_len, row) != 0)
+            return -1;
         json_array_append_new(rows, row);
     }
     json_object_set_new(result, "trace", json_string(path));

@@ -359,16 +359,48 @@ test_bufpool_earc_b1_hit_ages_a_t2_reference(void **state)
     (void)state;
     tctx_t c;
     rm__bp_earc_t *e = t_setup(&c);
-    /* T2's slot 0 referenced; the miss of 101 hits B1: p 0 → 1 and the T2
-     * hand clears one REF bit ahead of need */
+    /* T2's slot 0 referenced; the miss of 101 hits B1: p moves by ARC's δ = 1
+     * times c / |B1 ∪ B2| = 4 / 1, capped at m = 3, and the T2 hand clears
+     * one REF bit ahead of need */
     t_hit(&c, 0);
     rm__bp_earc_note_miss(e, 101);
     rm__bp_earc_stats_t st;
     rm__bp_earc_stats(e, &st);
     assert_int_equal(st.b1_hits, 1);
-    assert_int_equal(st.p, 1);
+    assert_int_equal(st.p, 3);
     assert_int_equal(c.ref[0], 0);
     assert_int_equal(c.freq[0], 2);    /* only the bit: both hits still count */
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_p_step_scales_with_the_ghost_directory(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    /* B1 hit (101) with one ghost: δ = 1 times c / |B1 ∪ B2| = 4 / 1 → p = 3
+     * (capped at m; ARC alone: 1) */
+    rm__bp_earc_note_miss(e, 101);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.p, 3);
+    /* both T1 pages referenced: the victim is T2's slot 0 (key 100 → B2);
+     * the candidate joins T1 (|T1| = 3 = m), which trims 101 from B1 */
+    t_hit(&c, 2);
+    t_hit(&c, 3);
+    c.freq[1] = 5;
+    rm__bp_earc_note_miss(e, 105);
+    assert_int_equal(rm__bp_earc_evict(e), 0);
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.b1, 0);
+    assert_int_equal(st.b2, 1);
+    assert_int_equal(st.p, 3);
+    /* B2 hit (100): δ = 1 times 4 / 1 → p = 0 (ARC alone: 2) */
+    rm__bp_earc_note_miss(e, 100);
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.b2_hits, 1);
+    assert_int_equal(st.p, 0);
     rm__bp_earc_destroy(e);
 }
 
@@ -1122,6 +1154,7 @@ main(void)
         cmocka_unit_test(test_bufpool_policy_rustymem_keeps_part_of_loop),
         cmocka_unit_test(test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced),
         cmocka_unit_test(test_bufpool_earc_b1_hit_ages_a_t2_reference),
+        cmocka_unit_test(test_bufpool_earc_p_step_scales_with_the_ghost_directory),
         cmocka_unit_test(test_bufpool_earc_mark_t1_follows_the_lists),
         cmocka_unit_test(test_bufpool_earc_history_ages_with_accesses),
         cmocka_unit_test(test_bufpool_t1_refs_counter_matches_frame_states),
