@@ -337,7 +337,9 @@ rm__rpc_run_unary(rm_rpc_ctx_t *ctx, const uint8_t *req, size_t len, size_t max_
         return code;
     }
     if (rm__rpc_encode(out, resp, resp_len) < 0)
-        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing the response");
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                           "out of memory packing the response: the call itself completed and its "
+                           "effect stands; read the state back before retrying");
     return GRPC_STATUS_OK;
 }
 
