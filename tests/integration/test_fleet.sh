@@ -33,8 +33,10 @@ trap fleet_cleanup EXIT
 # ---- helpers -----------------------------------------------------------------
 start_node() { # start_node I — rustymemd named nI
   local i=$1
+  # a 2 GiB budget each: five agents share this machine, and profile changes resize the
+  # buffer pool (budget × buffer_pool.auto_fraction) inside the call
   "$RUSTYMEMD" --listen 127.0.0.1:0 --port-file "$TMP/p$i" --data-dir "$TMP/d$i" --node-name "n$i" \
-    >"$TMP/agent$i.log" 2>&1 &
+    --set memory.budget_bytes=2GiB >"$TMP/agent$i.log" 2>&1 &
   APID[$i]=$!
 }
 wait_port() { # wait_port FILE PID → echoes the port
@@ -45,9 +47,9 @@ wait_port() { # wait_port FILE PID → echoes the port
   done
   return 1
 }
-# Agent calls get 1 s natively; sanitizer builds on a busy 2-core machine need more for knob
-# changes that resize the buffer pool (a rollback's SetKnobs).
-RPC_MS=1000
+# Agent calls get 3 s natively; sanitizer builds on a busy 2-core machine need more for knob
+# changes that resize the buffer pool (ApplyProfile, a rollback's SetKnobs).
+RPC_MS=3000
 [ -n "${RM_SANITIZE:-}" ] && RPC_MS=10000
 start_fleet() { # start_fleet LOG ARGS… — sets FLEET_PID and FLEET
   local log=$1; shift
