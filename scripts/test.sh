@@ -40,8 +40,10 @@ if [ "${1:-}" = "--tsan" ]; then
   # tests that run real agents, without it: MVCC table growth holds all 64
   # stripe locks at once (a stop-the-world resize), more than the detector can
   # track per thread (it aborts with a CHECK at 64). The fleet test is left out:
-  # its rollout deadlines assume native speed (it runs under ASan+UBSan).
-  ctest --output-on-failure -j"$jobs" --timeout 900 -L "unit|fault"
+  # its rollout deadlines assume native speed (it runs under ASan+UBSan). The two
+  # faultsim tests that replace malloc in the test binary (faultsim_malloc.c) cannot
+  # run beside TSan's runtime allocator; they run in the normal and ASan builds.
+  ctest --output-on-failure -j"$jobs" --timeout 900 -L "unit|fault" -E "test_faultsim_(memcore|node)$"
   TSAN_OPTIONS="$TSAN_OPTIONS:detect_deadlocks=0" \
     exec ctest --output-on-failure -j"$jobs" --timeout 900 -L "integration|interop" -E "integration_test_fleet"
 fi
