@@ -608,22 +608,29 @@ feed(rm_pressure_t *p, uint64_t t_s, uint64_t used)
     assert_int_equal(rm_pressure_feed(p, &smp), RM_OK);
 }
 
-static void
-test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **state)
+/* An engine (no thread, test clock) whose reclaimers hang off a pressure monitor
+ * that acts on the present usage only; *p receives the monitor. */
+static rm_engine_t *
+pressured_engine(fx_t *f, rm_pressure_t **p)
 {
-    fx_t *f = *state;
     rm_pressure_config_t pc;
     rm_pressure_config_default(&pc);
     pc.act_on_forecast = 0;
-    rm_pressure_t *p;
-    assert_int_equal(rm_pressure_create(&pc, NULL, &p), RM_OK);
-    rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = p, .max_connections = 8,
+    assert_int_equal(rm_pressure_create(&pc, NULL, p), RM_OK);
+    rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = *p, .max_connections = 8,
                               .no_thread = true, .now_ns = clock_fn};
     rm_engine_t *e;
     char cerr[RM_ENGINE_ERR_MAX] = "";
-    rm_status_t cst = rm_engine_create(&cfg, &e, cerr);
-    if (cst != RM_OK)
+    if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
         fail_msg("create: %s", cerr);
+    return e;
+}
+
+static void
+test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **state)
+{
+    rm_pressure_t *p;
+    rm_engine_t *e = pressured_engine(*state, &p);
     rm_session_id_t s, t;
     assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
@@ -654,18 +661,8 @@ test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **st
 static void
 test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops(void **state)
 {
-    fx_t *f = *state;
-    rm_pressure_config_t pc;
-    rm_pressure_config_default(&pc);
-    pc.act_on_forecast = 0;
     rm_pressure_t *p;
-    assert_int_equal(rm_pressure_create(&pc, NULL, &p), RM_OK);
-    rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = p, .max_connections = 8,
-                              .no_thread = true, .now_ns = clock_fn};
-    rm_engine_t *e;
-    char cerr[RM_ENGINE_ERR_MAX] = "";
-    if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
-        fail_msg("create: %s", cerr);
+    rm_engine_t *e = pressured_engine(*state, &p);
     rm_session_id_t s;
     assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
