@@ -704,14 +704,14 @@ rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
     table_t *t;
     if ((st = bound_conn(e, id, &c, err)) != RM_OK)
         goto out;
-    if ((st = get_or_create_table(e, table, &t, err)) != RM_OK)
-        goto out;
     if (atomic_load_explicit(&e->writes_refused, memory_order_relaxed) && usage_critical(e)) {
         atomic_fetch_add_explicit(&e->writes_refused_total, 1, memory_order_relaxed);
         st = fail(err, RM_EREJECTED, "memory pressure: writes are refused at level oom_prevention until usage "
                                      "falls (reads, deletes, commits and rollbacks continue); retry later");
         goto out;
     }
+    if ((st = get_or_create_table(e, table, &t, err)) != RM_OK)
+        goto out;
     plan_for(e, Q_PUT, table, false, false, 0);
     query_start(e, c, id, Q_PUT, RM_ENGINE_PRIO_NORMAL);
     st = rm__eidx_insert(&t->index, key, klen);
