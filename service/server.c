@@ -459,13 +459,14 @@ start_stream(call_t *c)
 {
     rm_server_t *srv = c->srv;
     pthread_mutex_lock(&srv->mu);
-    int room = srv->live_streams < srv->opts.max_streams && !srv->shutting_down;
+    int closing = __atomic_load_n(&srv->shutting_down, __ATOMIC_ACQUIRE);
+    int room = srv->live_streams < srv->opts.max_streams && !closing;
     if (room)
         srv->live_streams++;
     pthread_mutex_unlock(&srv->mu);
     if (!room) {
         send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                   srv->shutting_down ? "server shutting down"
+                   closing ? "server shutting down"
                                       : "too many concurrent streams (max_streams reached)",
                    NULL, 0);
         return;
@@ -811,10 +812,11 @@ void
 rm_server_shutdown(rm_server_t *srv)
 {
     pthread_mutex_lock(&srv->mu);
-    if (srv->shutting_down) {
+    if (srv->shutdown_started) {
         pthread_mutex_unlock(&srv->mu);
         return;
     }
+    srv->shutdown_started = 1;
     srv->grace_deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
                                        gpr_time_from_millis(srv->opts.shutdown_grace_ms, GPR_TIMESPAN));
     pthread_mutex_unlock(&srv->mu);

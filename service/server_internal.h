@@ -33,7 +33,8 @@ struct rm_server {
     int port;
     pthread_t threads[RM_SERVER_MAX_THREADS];
     int n_threads;
-    int shutting_down;                        /* atomic */
+    int shutting_down;                        /* atomic; every access __atomic_* */
+    int shutdown_started;                     /* rm_server_shutdown ran; guarded by mu */
     int shutdown_tag;                         /* address used as the notify tag */
     pthread_mutex_t mu;
     pthread_cond_t cv;

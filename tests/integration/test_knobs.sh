@@ -3,9 +3,12 @@
 # nothing, persistence across a restart, profiles, config file/env/flag errors.
 source "$(dirname "$0")/lib.sh"
 ctl() { "$RUSTYMEMCTL" --addr "$ADDR" "$@"; }
+# A fixed 2 GiB budget: profiles resize the buffer pool (budget x buffer_pool.auto_fraction)
+# inside the call, and that must not scale with this machine's RAM (slow under sanitizers).
+BUDGET=(--set memory.budget_bytes=2GiB)
 value_of() { ctl --output json knobs get "$1" | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["knobs"][0]["value"])'; }
 
-start_agent
+start_agent "${BUDGET[@]}"
 expect_exit 0 ctl knobs set pressure.warning_threshold=0.6 pressure.critical_threshold=0.85
 [ "$(value_of pressure.warning_threshold)" = "0.6" ] || fail "warning_threshold not applied"
 [ "$(value_of pressure.critical_threshold)" = "0.85" ] || fail "critical_threshold not applied"
@@ -39,7 +42,7 @@ expect_exit 2 ctl knobs set pool.min_size
 pass "unknown knob, cross-knob constraint, validate-only, usage"
 
 stop_agent
-start_agent
+start_agent "${BUDGET[@]}"
 [ "$(value_of pressure.warning_threshold)" = "0.6" ] || fail "warning_threshold lost in restart"
 [ "$(value_of pressure.critical_threshold)" = "0.85" ] || fail "critical_threshold lost in restart"
 pass "changes survive a restart"
