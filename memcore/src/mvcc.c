@@ -26,6 +26,10 @@
  *   killer pins candidates with a reference under reg_mu, then takes each txn's
  *   mutex (never reg_mu → txn->mu, which would invert the order), undoes its
  *   writes and marks it KILLED. Killed txns no longer hold the horizon back.
+ * - Long values (> RM_MVCC_INLINE_MAX) go to the configured value store when
+ *   there is one (the engine's heap of buffer-pool pages), else to a separate
+ *   allocation. A stored value is read under its stripe lock, so its handle
+ *   cannot be freed mid-read; a refused put falls back to memory.
  */
 #include "rustymem/mvcc.h"
 #include "rustymem/stats.h"
@@ -90,6 +94,8 @@ struct rm_mvcc {
     uint64_t aborts, kills;     /* guarded by reg_mu */
 
     atomic_uint max_versions;   /* mvcc.max_versions_per_key */
+    rm_mvcc_valstore_t vs;      /* immutable; vs.put == NULL: no value store */
+    atomic_uint_fast64_t stored_values, stored_bytes, store_fallbacks;
     atomic_size_t idle_cursor;  /* next bucket for compact_idle */
     rm_stats_handle_t *stats_h;
 };
@@ -159,22 +165,33 @@ chain_bytes(size_t klen)
     return sizeof(chain_t) + klen;
 }
 
+/* Bytes this store holds for v (a stored value's bytes are the value store's). */
 static inline size_t
 version_bytes(const version_t *v)
 {
     return RM_MVCC_VERSION_BYTES + ((v->flags & RM__MVCC_EXTERNAL) ? v->vlen : 0);
 }
 
-static inline const unsigned char *
-version_value(const version_t *v)
+/* Copy v's value (v->vlen bytes) into buf. Needs v's stripe, which keeps a
+ * stored value's handle alive during the read. RM_OK or the store's error. */
+static rm_status_t
+version_read(rm_mvcc_t *s, const version_t *v, void *buf)
 {
-    return (v->flags & RM__MVCC_EXTERNAL) ? v->v.ext : v->v.inl;
+    if (v->flags & RM__MVCC_STORED)
+        return s->vs.get(s->vs.ctx, v->v.handle, buf, v->vlen);
+    if (v->vlen)
+        memcpy(buf, (v->flags & RM__MVCC_EXTERNAL) ? v->v.ext : v->v.inl, v->vlen);
+    return RM_OK;
 }
 
 static void
 version_free(rm_mvcc_t *s, version_t *v)
 {
-    if (v->flags & RM__MVCC_EXTERNAL) {
+    if (v->flags & RM__MVCC_STORED) {
+        s->vs.free(s->vs.ctx, v->v.handle, v->vlen);
+        atomic_fetch_sub_explicit(&s->stored_values, 1, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&s->stored_bytes, v->vlen, memory_order_relaxed);
+    } else if (v->flags & RM__MVCC_EXTERNAL) {
         if (config_debug)
             memset(v->v.ext, RM_FILL_FREE, v->vlen);
         s->ra.free(s->ra.ctx, v->v.ext, v->vlen);
@@ -195,6 +212,18 @@ version_new(rm_mvcc_t *s, rm_mvcc_txn_t *t, const void *val, size_t vlen, unsign
     v->writer = t;
     v->vlen = (uint32_t)vlen;
     v->flags = (uint16_t)flags;
+    if (vlen > RM_MVCC_INLINE_MAX && s->vs.put && vlen <= s->vs.max_bytes) {
+        uint64_t handle = 0;
+        if (s->vs.put(s->vs.ctx, val, vlen, &handle) == RM_OK) {
+            v->v.handle = handle;
+            v->flags |= RM__MVCC_STORED;
+            atomic_fetch_add_explicit(&s->stored_values, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&s->stored_bytes, vlen, memory_order_relaxed);
+            return v;
+        }
+        /* the store is full, failing or busy: keep this value in memory */
+        atomic_fetch_add_explicit(&s->store_fallbacks, 1, memory_order_relaxed);
+    }
     if (vlen > RM_MVCC_INLINE_MAX) {
         unsigned char *ext = s->ra.alloc(s->ra.ctx, vlen);
         if (!ext) {
@@ -409,6 +438,10 @@ rm_mvcc_create(const rm_mvcc_config_t *cfg, rm_mvcc_t **out)
         cfg = &def;
     if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
         return RM_EINVAL;
+    const rm_mvcc_valstore_t *vs = cfg->valstore;
+    if (vs && (!vs->put || !vs->get || !vs->free || vs->max_bytes <= RM_MVCC_INLINE_MAX ||
+               vs->max_bytes > RM_MVCC_VALUE_MAX))
+        return RM_EINVAL;
 
     rm_status_t rc = RM_ENOMEM;
     rm_mvcc_t *s = calloc(1, sizeof *s);
@@ -426,6 +459,11 @@ rm_mvcc_create(const rm_mvcc_config_t *cfg, rm_mvcc_t **out)
         s->ra = *cfg->alloc;
     else
         s->ra = (rm_recalloc_t){.alloc = malloc_alloc, .free = malloc_free};
+    if (vs)
+        s->vs = *vs;
+    atomic_init(&s->stored_values, 0);
+    atomic_init(&s->stored_bytes, 0);
+    atomic_init(&s->store_fallbacks, 0);
     s->now_fn = cfg->now_ns ? cfg->now_ns : default_now;
     s->now_ctx = cfg->now_ctx;
     atomic_init(&s->max_versions,
@@ -615,13 +653,7 @@ rm_mvcc_get(rm_mvcc_txn_t *t, const void *key, size_t klen, void *buf, size_t ca
         if (v->flags & RM__MVCC_TOMBSTONE)
             break;
         *len = v->vlen;
-        if (cap < v->vlen) {
-            rc = RM_ELIMIT;
-        } else {
-            if (v->vlen)
-                memcpy(buf, version_value(v), v->vlen);
-            rc = RM_OK;
-        }
+        rc = cap < v->vlen ? RM_ELIMIT : version_read(s, v, buf);
         break;
     }
     pthread_mutex_unlock(&st->mu);
@@ -764,6 +796,12 @@ rm_mvcc_scan(rm_mvcc_txn_t *t, rm_mvcc_visit_fn fn, void *ctx)
         return RM_ECANCELED;
     rm_mvcc_t *s = t->s;
     rm_status_t rc = RM_OK;
+    /* stored values are read into one buffer, reused for each visit */
+    unsigned char *vbuf = NULL;
+    if (s->vs.put && !(vbuf = s->ra.alloc(s->ra.ctx, s->vs.max_bytes))) {
+        pthread_mutex_unlock(&t->mu);
+        return RM_ENOMEM;
+    }
     for (size_t b = 0;; b++) {
         struct stripe *st = &s->stripes[b & (RM_MVCC_STRIPES - 1)];
         pthread_mutex_lock(&st->mu);
@@ -775,8 +813,14 @@ rm_mvcc_scan(rm_mvcc_txn_t *t, rm_mvcc_visit_fn fn, void *ctx)
             for (version_t *v = c->head; v; v = v->older) {
                 if (!visible(v, t))
                     continue;
-                if (!(v->flags & RM__MVCC_TOMBSTONE) &&
-                    fn(ctx, c->key, c->klen, version_value(v), v->vlen) != 0)
+                if (v->flags & RM__MVCC_TOMBSTONE)
+                    break;
+                const void *val = v->flags & RM__MVCC_EXTERNAL ? v->v.ext : v->v.inl;
+                if (v->flags & RM__MVCC_STORED) {
+                    val = vbuf;
+                    rc = s->vs.get(s->vs.ctx, v->v.handle, vbuf, v->vlen);
+                }
+                if (rc == RM_OK && fn(ctx, c->key, c->klen, val, v->vlen) != 0)
                     rc = RM_ECANCELED;
                 break;
             }
@@ -785,6 +829,8 @@ rm_mvcc_scan(rm_mvcc_txn_t *t, rm_mvcc_visit_fn fn, void *ctx)
         if (rc != RM_OK)
             break;
     }
+    if (vbuf)
+        s->ra.free(s->ra.ctx, vbuf, s->vs.max_bytes);
     pthread_mutex_unlock(&t->mu);
     return rc;
 }
@@ -1117,4 +1163,7 @@ rm_mvcc_stats(rm_mvcc_t *s, rm_mvcc_stats_t *o)
     pthread_mutex_unlock(&s->commit_mu);
     o->held_bytes = o->used_bytes + buckets * sizeof(chain_t *) + sizeof *s;
     o->max_versions_per_key = atomic_load(&s->max_versions);
+    o->stored_values = atomic_load_explicit(&s->stored_values, memory_order_relaxed);
+    o->stored_bytes = atomic_load_explicit(&s->stored_bytes, memory_order_relaxed);
+    o->store_fallbacks = atomic_load_explicit(&s->store_fallbacks, memory_order_relaxed);
 }

@@ -10,7 +10,7 @@
  *                                    v  newest first
  *   version (RM_MVCC_VERSION_BYTES = 192, the slab's 192 B class)
  *   +-------+-----------+--------+------+-------+----------------------------+
- *   | older | commit_ts | writer | vlen | flags | value[160] or ext pointer  |
+ *   | older | commit_ts | writer | vlen | flags | value[160], ext ptr, handle |
  *   +-------+-----------+--------+------+-------+----------------------------+
  */
 #ifndef RUSTYMEM_MVCC_INTERNAL_H
@@ -22,6 +22,7 @@
 
 #define RM__MVCC_TOMBSTONE 0x1u   /* the version records a delete */
 #define RM__MVCC_EXTERNAL  0x2u   /* the value lives in v.ext (vlen bytes) */
+#define RM__MVCC_STORED    0x4u   /* the value lives in the value store under v.handle */
 
 struct rm__mvcc_version {
     struct rm__mvcc_version *older;   /* next older version; guarded by the stripe */
@@ -33,6 +34,7 @@ struct rm__mvcc_version {
     union {
         unsigned char inl[RM_MVCC_INLINE_MAX];
         unsigned char *ext;
+        uint64_t handle;
     } v;
 };
 

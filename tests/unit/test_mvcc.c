@@ -106,6 +106,87 @@ chain_len(rm_mvcc_t *s, const char *k)
     return n;
 }
 
+
+/* A value store in memory: up to 64 slots, counts live handles; can be told
+ * to refuse puts or to fail gets. */
+typedef struct fstore {
+    void *slot[64];
+    size_t len[64];
+    int live, puts, frees;
+    int refuse_puts;        /* put → RM_ENOMEM */
+    rm_status_t get_error;  /* returned by get when not RM_OK */
+} fstore_t;
+
+static rm_status_t
+fstore_put(void *ctx, const void *val, size_t vlen, uint64_t *handle)
+{
+    fstore_t *f = ctx;
+    if (f->refuse_puts)
+        return RM_ENOMEM;
+    for (uint64_t i = 0; i < 64; i++)
+        if (!f->slot[i]) {
+            f->slot[i] = malloc(vlen);
+            memcpy(f->slot[i], val, vlen);
+            f->len[i] = vlen;
+            f->live++;
+            f->puts++;
+            *handle = i + 1000;   /* not an index: the store owns the encoding */
+            return RM_OK;
+        }
+    return RM_ENOMEM;
+}
+
+static rm_status_t
+fstore_get(void *ctx, uint64_t handle, void *buf, size_t vlen)
+{
+    fstore_t *f = ctx;
+    if (f->get_error != RM_OK)
+        return f->get_error;
+    uint64_t i = handle - 1000;
+    assert_true(i < 64 && f->slot[i] && f->len[i] == vlen);
+    memcpy(buf, f->slot[i], vlen);
+    return RM_OK;
+}
+
+static void
+fstore_free(void *ctx, uint64_t handle, size_t vlen)
+{
+    fstore_t *f = ctx;
+    uint64_t i = handle - 1000;
+    assert_true(i < 64 && f->slot[i] && f->len[i] == vlen);
+    free(f->slot[i]);
+    f->slot[i] = NULL;
+    f->live--;
+    f->frees++;
+}
+
+static rm_mvcc_t *
+mk_stored(fstore_t *f, uint32_t maxv, size_t max_bytes)
+{
+    rm_mvcc_valstore_t vs = {.put = fstore_put, .get = fstore_get, .free = fstore_free, .ctx = f,
+                             .max_bytes = max_bytes};
+    rm_mvcc_config_t cfg = {.max_versions_per_key = maxv, .initial_buckets = 64, .valstore = &vs};
+    rm_mvcc_t *s = NULL;
+    assert_int_equal(rm_mvcc_create(&cfg, &s), RM_OK);   /* vs is copied */
+    return s;
+}
+
+static void
+fill(unsigned char *v, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = (unsigned char)(i * 13 + seed);
+}
+
+static void
+put_bytes(rm_mvcc_t *s, const char *k, const void *v, size_t n)
+{
+    rm_mvcc_txn_t *t;
+    assert_int_equal(rm_mvcc_begin(s, 1, &t), RM_OK);
+    assert_int_equal(rm_mvcc_put(t, k, strlen(k), v, n), RM_OK);
+    assert_int_equal(rm_mvcc_commit(t), RM_OK);
+}
+
 /* ---- behaviours ------------------------------------------------------------ */
 
 static void
@@ -1136,6 +1217,150 @@ test_mvcc_concurrent_kills_keep_totals_and_free_everything(void **state)
     assert_int_equal(atomic_load(&ts_live), 0);
 }
 
+
+static void
+test_mvcc_valstore_holds_long_values_only(void **state)
+{
+    fstore_t f = {0};
+    rm_mvcc_t *s = mk_stored(&f, 0, 4000);
+    unsigned char big[1000], huge[5000], r[5000];
+    fill(big, sizeof big, 1);
+    fill(huge, sizeof huge, 2);
+    put_commit(s, "short", "inline value");                 /* ≤ RM_MVCC_INLINE_MAX: in the record */
+    put_bytes(s, "big", big, sizeof big);                    /* in (INLINE_MAX, max_bytes]: stored */
+    put_bytes(s, "huge", huge, sizeof huge);                 /* > max_bytes: in memory */
+    assert_int_equal(f.live, 1);
+
+    rm_mvcc_stats_t st;
+    rm_mvcc_stats(s, &st);
+    assert_int_equal(st.stored_values, 1);
+    assert_int_equal(st.stored_bytes, sizeof big);
+    assert_int_equal(st.store_fallbacks, 0);
+    /* the stored value's bytes are the store's, not this store's */
+    assert_true(st.used_bytes < 3 * RM_MVCC_VERSION_BYTES + sizeof huge + 1024);
+
+    rm_mvcc_txn_t *t;
+    assert_int_equal(rm_mvcc_begin(s, 1, &t), RM_OK);
+    size_t len = 0;
+    assert_int_equal(rm_mvcc_get(t, "big", 3, r, sizeof r, &len), RM_OK);
+    assert_int_equal(len, sizeof big);
+    assert_memory_equal(r, big, len);
+    assert_int_equal(rm_mvcc_get(t, "huge", 4, r, sizeof r, &len), RM_OK);
+    assert_memory_equal(r, huge, sizeof huge);
+    want_value(t, "short", "inline value");
+    assert_int_equal(rm_mvcc_get(t, "big", 3, r, 10, &len), RM_ELIMIT);   /* too small: store not asked */
+    assert_int_equal(len, sizeof big);
+    rm_mvcc_abort(t);
+    rm_mvcc_destroy(s);
+    assert_int_equal(f.live, 0);   /* destroy gives every handle back */
+}
+
+static void
+test_mvcc_valstore_handles_freed_by_overwrite_abort_and_compaction(void **state)
+{
+    fstore_t f = {0};
+    rm_mvcc_t *s = mk_stored(&f, 0, 4000);
+    unsigned char v[600];
+    fill(v, sizeof v, 3);
+    rm_mvcc_txn_t *t;
+    /* an overwrite inside one transaction replaces the version in place */
+    assert_int_equal(rm_mvcc_begin(s, 1, &t), RM_OK);
+    assert_int_equal(rm_mvcc_put(t, "k", 1, v, sizeof v), RM_OK);
+    assert_int_equal(rm_mvcc_put(t, "k", 1, v, sizeof v - 1), RM_OK);
+    assert_int_equal(f.live, 1);
+    rm_mvcc_abort(t);
+    assert_int_equal(f.live, 0);
+
+    /* versions nobody can see any more give their handles back on compaction */
+    for (int i = 0; i < 5; i++)
+        put_bytes(s, "k", v, sizeof v - (size_t)i);
+    assert_int_equal(f.live, 5);
+    uint64_t freed = 0;
+    rm_mvcc_compact_all(s, &freed);
+    assert_int_equal(f.live, 1);
+    rm_mvcc_stats_t st;
+    rm_mvcc_stats(s, &st);
+    assert_int_equal(st.stored_values, 1);
+    assert_int_equal(st.stored_bytes, sizeof v - 4);
+    assert_int_equal(f.puts - f.frees, 1);
+    rm_mvcc_destroy(s);
+    assert_int_equal(f.live, 0);
+}
+
+static void
+test_mvcc_valstore_refusal_falls_back_to_memory(void **state)
+{
+    fstore_t f = {.refuse_puts = 1};
+    rm_mvcc_t *s = mk_stored(&f, 0, 4000);
+    unsigned char v[700], r[700];
+    fill(v, sizeof v, 4);
+    put_bytes(s, "k", v, sizeof v);
+    rm_mvcc_stats_t st;
+    rm_mvcc_stats(s, &st);
+    assert_int_equal(st.store_fallbacks, 1);
+    assert_int_equal(st.stored_values, 0);
+    assert_true(st.used_bytes >= RM_MVCC_VERSION_BYTES + sizeof v);
+    rm_mvcc_txn_t *t;
+    assert_int_equal(rm_mvcc_begin(s, 1, &t), RM_OK);
+    size_t len = 0;
+    assert_int_equal(rm_mvcc_get(t, "k", 1, r, sizeof r, &len), RM_OK);
+    assert_memory_equal(r, v, sizeof v);
+    rm_mvcc_abort(t);
+    rm_mvcc_destroy(s);
+    assert_int_equal(f.live, 0);
+}
+
+static int
+scan_sum(void *ctx, const void *key, size_t klen, const void *val, size_t vlen)
+{
+    const unsigned char *b = val;
+    uint64_t *sum = ctx;
+    for (size_t i = 0; i < vlen; i++)
+        *sum += b[i];
+    return 0;
+}
+
+static void
+test_mvcc_valstore_read_error_reaches_get_and_scan(void **state)
+{
+    fstore_t f = {0};
+    rm_mvcc_t *s = mk_stored(&f, 0, 4000);
+    unsigned char v[300], r[300];
+    fill(v, sizeof v, 5);
+    put_bytes(s, "k", v, sizeof v);
+    rm_mvcc_txn_t *t;
+    assert_int_equal(rm_mvcc_begin(s, 1, &t), RM_OK);
+    uint64_t sum = 0, want = 0;
+    for (size_t i = 0; i < sizeof v; i++)
+        want += v[i];
+    assert_int_equal(rm_mvcc_scan(t, scan_sum, &sum), RM_OK);
+    assert_int_equal(sum, want);
+    f.get_error = RM_ECORRUPT;
+    size_t len = 0;
+    assert_int_equal(rm_mvcc_get(t, "k", 1, r, sizeof r, &len), RM_ECORRUPT);
+    assert_int_equal(len, sizeof v);
+    assert_int_equal(rm_mvcc_scan(t, scan_sum, &sum), RM_ECORRUPT);
+    f.get_error = RM_OK;
+    assert_int_equal(rm_mvcc_get(t, "k", 1, r, sizeof r, &len), RM_OK);   /* nothing was changed */
+    assert_memory_equal(r, v, sizeof v);
+    rm_mvcc_abort(t);
+    rm_mvcc_destroy(s);
+}
+
+static void
+test_mvcc_valstore_rejected_at_create_when_incomplete(void **state)
+{
+    fstore_t f = {0};
+    rm_mvcc_valstore_t vs = {.put = fstore_put, .get = fstore_get, .free = NULL, .ctx = &f, .max_bytes = 4000};
+    rm_mvcc_config_t cfg = {.valstore = &vs};
+    rm_mvcc_t *s = NULL;
+    assert_int_equal(rm_mvcc_create(&cfg, &s), RM_EINVAL);
+    vs.free = fstore_free;
+    vs.max_bytes = RM_MVCC_INLINE_MAX;   /* would never be used */
+    assert_int_equal(rm_mvcc_create(&cfg, &s), RM_EINVAL);
+    assert_null(s);
+}
+
 int
 main(void)
 {
@@ -1147,6 +1372,11 @@ main(void)
         cmocka_unit_test(test_mvcc_delete_enoent_when_key_absent),
         cmocka_unit_test(test_mvcc_get_elimit_when_buffer_small),
         cmocka_unit_test(test_mvcc_large_value_round_trips),
+        cmocka_unit_test(test_mvcc_valstore_holds_long_values_only),
+        cmocka_unit_test(test_mvcc_valstore_handles_freed_by_overwrite_abort_and_compaction),
+        cmocka_unit_test(test_mvcc_valstore_refusal_falls_back_to_memory),
+        cmocka_unit_test(test_mvcc_valstore_read_error_reaches_get_and_scan),
+        cmocka_unit_test(test_mvcc_valstore_rejected_at_create_when_incomplete),
         cmocka_unit_test(test_mvcc_abort_undoes_writes_and_frees_chain),
         cmocka_unit_test(test_mvcc_chain_bounded_when_long_snapshot_open),
         cmocka_unit_test(test_mvcc_chain_grows_to_threshold_without_snapshots),

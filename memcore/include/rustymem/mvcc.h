@@ -22,7 +22,9 @@
  * own mutex (txn->mu) is taken first by every operation on that txn.
  *
  * Records are taken from an rm_recalloc_t (malloc by default; the engine plugs
- * in the slab). Bytes are reported to the accounting registry as "mvcc".
+ * in the slab); long values may live in a value store instead (see
+ * rm_mvcc_valstore_t). Bytes are reported to the accounting registry as
+ * "mvcc" (a stored value's bytes belong to its store).
  */
 #ifndef RUSTYMEM_MVCC_H
 #define RUSTYMEM_MVCC_H
@@ -48,12 +50,38 @@ extern "C" {
 typedef struct rm_mvcc rm_mvcc_t;
 typedef struct rm_mvcc_txn rm_mvcc_txn_t;
 
+/*
+ * An optional store for values too long for the version record (more than
+ * RM_MVCC_INLINE_MAX bytes, at most max_bytes): the engine plugs in a heap of
+ * buffer-pool pages so that row data can be paged out. Without one (or for a
+ * value the store refuses, or longer than max_bytes) the value is a separate
+ * allocation from the record allocator, as before.
+ *
+ * put   stores vlen bytes (copied) and returns a handle; any status other
+ *       than RM_OK makes the store fall back to memory for that value.
+ * get   copies the value named by `handle` (vlen bytes) into buf; RM_OK, or
+ *       RM_EIO / RM_ECORRUPT, which rm_mvcc_get passes to its caller.
+ * free  releases a handle. Called with a store lock held and from the
+ *       compaction path that runs under memory pressure: it must not block
+ *       on I/O and must not call back into this store.
+ * All three must be thread-safe. get runs with the key's stripe lock held, so
+ * a handle is never freed while it is being read.
+ */
+typedef struct rm_mvcc_valstore {
+    rm_status_t (*put)(void *ctx, const void *val, size_t vlen, uint64_t *handle);
+    rm_status_t (*get)(void *ctx, uint64_t handle, void *buf, size_t vlen);
+    void (*free)(void *ctx, uint64_t handle, size_t vlen);
+    void *ctx;
+    size_t max_bytes;     /* longest value the store takes, bytes */
+} rm_mvcc_valstore_t;
+
 typedef struct rm_mvcc_config {
     uint32_t max_versions_per_key;  /* chain length that triggers compaction; 0 = 1000 */
     size_t initial_buckets;         /* hash buckets at start (rounded to a power of two ≥ 64); 0 = 4096 */
     const rm_recalloc_t *alloc;     /* NULL = malloc; copied at create */
     uint64_t (*now_ns)(void *ctx);  /* monotonic clock for idle tracking; NULL = CLOCK_MONOTONIC */
     void *now_ctx;
+    const rm_mvcc_valstore_t *valstore; /* NULL = long values stay in memory; copied at create */
 } rm_mvcc_config_t;
 
 /* Transaction states as reported by rm_mvcc_txn_info_t. */
@@ -85,6 +113,9 @@ typedef struct rm_mvcc_stats {
     uint64_t compactions;          /* chains compacted */
     uint64_t versions_dropped;     /* by compaction, total */
     uint64_t bytes_compacted;      /* freed by compaction, total */
+    uint64_t stored_values;        /* values held by the value store (not in used_bytes) */
+    uint64_t stored_bytes;         /* their bytes */
+    uint64_t store_fallbacks;      /* values the store refused, kept in memory instead; total */
     uint32_t max_versions_per_key;
 } rm_mvcc_stats_t;
 
@@ -118,7 +149,9 @@ rm_status_t rm_mvcc_begin(rm_mvcc_t *s, uint64_t owner, rm_mvcc_txn_t **out);
  * Copies the value into buf[0..cap) and sets *len to its length (bytes).
  * RM_OK; RM_ENOENT when no version is visible or the visible one is a delete;
  * RM_ELIMIT when cap < length (*len set, nothing copied); RM_ECANCELED when the
- * txn was killed; RM_EINVAL for bad arguments. buf may be NULL when cap is 0.
+ * txn was killed; RM_EINVAL for bad arguments; RM_EIO / RM_ECORRUPT when the
+ * value store could not read the value (*len set, buf contents undefined).
+ * buf may be NULL when cap is 0.
  * Never changes the store. Thread-safe.
  */
 rm_status_t rm_mvcc_get(rm_mvcc_txn_t *t, const void *key, size_t klen,
@@ -145,8 +178,10 @@ rm_status_t rm_mvcc_delete(rm_mvcc_txn_t *t, const void *key, size_t klen);
  * Visit every key visible to the snapshot, in no particular order. `fn` runs
  * with a stripe lock held: it must not call into this store, and key/val are
  * valid only during the call. A non-zero return stops the scan, which then
- * returns RM_ECANCELED (cooperative cancellation). RM_OK after a full scan.
- * Thread-safe.
+ * returns RM_ECANCELED (cooperative cancellation). RM_OK after a full scan;
+ * with a value store, RM_ENOMEM when its read buffer cannot be had (nothing
+ * visited) and RM_EIO / RM_ECORRUPT when a stored value cannot be read (the
+ * scan stops there). Thread-safe.
  */
 typedef int (*rm_mvcc_visit_fn)(void *ctx, const void *key, size_t klen,
                                 const void *val, size_t vlen);
