@@ -206,12 +206,14 @@ class_of_size(const rm_eheap_t *h, uint32_t slot_size)
 static inline uint32_t *
 slot_rec_locked(rm_eheap_t *h, uint64_t page, uint32_t slot)
 {
+    assert_locked(h);
     return &h->slots[page * h->max_slots + slot];
 }
 
 static inline uint64_t *
 bitmap_locked(rm_eheap_t *h, uint64_t page)
 {
+    assert_locked(h);
     return &h->bitmaps[page * h->bm_words];
 }
 

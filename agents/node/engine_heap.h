@@ -98,7 +98,8 @@ rm_status_t rm_eheap_put(void *h, const void *val, size_t vlen, uint64_t *handle
  * the page shared (may do I/O), checks the slot, copies, unpins.
  * Thread-safe; the handle must not be freed concurrently (if it is and the
  * slot is reused, the check word makes the read fail rather than return the
- * new value's bytes).
+ * new value's bytes; a freed handle whose slot has not been reused yet may
+ * still read its old bytes — free does no I/O, so nothing marks the slot).
  * Returns RM_OK; RM_EINVAL for NULL arguments, vlen == 0 or > max, a handle
  * whose page is beyond the heap's high-water or whose slot index is out of
  * range for its page; RM_ECORRUPT when the handle does not name a live value
