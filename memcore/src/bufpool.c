@@ -105,6 +105,7 @@ typedef struct stripe {
 typedef struct bp_file {
     int fd;                         /* -1 when the slot is unused */
     char name[RM_BUFPOOL_NAME_MAX];
+    int temp;                       /* scratch file: no double-write, no fdatasync; immutable */
     _Atomic uint64_t disk_pages;    /* pages on disk (file size / page size) */
     _Atomic uint64_t logical_pages; /* ≥ disk_pages: includes pages pinned exclusive beyond EOF */
     /* sequential detector; guarded by mu */
@@ -416,6 +417,11 @@ static rm_status_t
 write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *pages, uint32_t n)
 {
     size_t ps = bp->page_size;
+    int all_temp = 1;
+    for (uint32_t i = 0; i < n; i++)
+        all_temp &= bp->files[files[i]].temp;
+    if (all_temp)
+        goto in_place;   /* scratch pages only: nothing to protect from a torn write */
     dw_header_t *h = (dw_header_t *)bp->batch;
     memset(h, 0, sizeof *h);
     h->magic = DW_MAGIC;
@@ -432,6 +438,7 @@ write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *page
         return RM_EIO;
     if (bp->durable && fdatasync(bp->dw_fd) != 0)
         return RM_EIO;
+in_place:;
     rm_status_t st = RM_OK;
     for (uint32_t i = 0; i < n; i++) {
         bp_file_t *f = &bp->files[files[i]];
@@ -459,7 +466,7 @@ write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *page
             int seen = 0;
             for (uint32_t j = 0; j < i; j++)
                 seen |= files[j] == files[i];
-            if (!seen && fdatasync(bp->files[files[i]].fd) != 0)
+            if (!seen && !bp->files[files[i]].temp && fdatasync(bp->files[files[i]].fd) != 0)
                 st = RM_EIO;
         }
     }
@@ -1394,8 +1401,8 @@ rm_bufpool_destroy(rm_bufpool_t *bp)
     return st;
 }
 
-rm_status_t
-rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
+static rm_status_t
+open_file(rm_bufpool_t *bp, const char *name, int temp, uint32_t *file_id)
 {
     if (!bp || !name || !file_id || !*name || strchr(name, '/') ||
         strlen(name) >= RM_BUFPOOL_NAME_MAX || strcmp(name, "rustymem.dw") == 0 ||
@@ -1407,7 +1414,7 @@ rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
         if (strcmp(bp->files[i].name, name) == 0) {
             *file_id = i;
             pthread_mutex_unlock(&bp->mu);
-            return RM_OK;
+            return bp->files[i].temp == temp ? RM_OK : RM_EINVAL;
         }
     }
     rm_status_t st = RM_ELIMIT;
@@ -1416,7 +1423,7 @@ rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", bp->dir, name);
     st = RM_EIO;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | (temp ? O_TRUNC : 0), 0644);
     if (fd < 0)
         goto out;
     struct stat sb;
@@ -1427,6 +1434,7 @@ rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
     bp_file_t *f = &bp->files[n];
     memset(f, 0, sizeof *f);
     f->fd = fd;
+    f->temp = temp;
     strcpy(f->name, name);
     uint64_t pages = (uint64_t)sb.st_size / bp->page_size;
     atomic_init(&f->disk_pages, pages);
@@ -1437,6 +1445,18 @@ rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
 out:
     pthread_mutex_unlock(&bp->mu);
     return st;
+}
+
+rm_status_t
+rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
+{
+    return open_file(bp, name, 0, file_id);
+}
+
+rm_status_t
+rm_bufpool_open_temp_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id)
+{
+    return open_file(bp, name, 1, file_id);
 }
 
 rm_status_t

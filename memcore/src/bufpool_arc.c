@@ -656,13 +656,15 @@ clock_hand(rm__bp_earc_t *e, int l)
  * hold T2 (measured in ADR 0004).
  */
 static uint32_t
-main_victim(rm__bp_earc_t *e, int *from)
+main_victim(rm__bp_earc_t *e, int *from, int avoid)
 {
     uint32_t budget = 2 * (e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 4;
     while (budget--) {
         uint32_t t1 = e->L[RM_BP_L_T1].size, refs = e->ops->t1_refs(e->ctx);
         uint32_t t1_unref = t1 > refs ? t1 - refs : 0;
         int l = (t1 && t1_unref >= (e->p > 1 ? e->p : 1)) || !e->L[RM_BP_L_T2].size ? RM_BP_L_T1 : RM_BP_L_T2;
+        if (l == avoid && e->L[l == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1].size)
+            l = l == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1;
         if (!e->L[l].size)
             return RM_BP_NIL;
         uint32_t s = e->L[l].head;
@@ -801,6 +803,10 @@ uint32_t
 rm__bp_earc_evict(rm__bp_earc_t *e)
 {
     uint32_t tries = 2 * (e->L[RM_BP_L_WIN].size + e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 8;
+    /* a list whose victim could not be claimed (pinned, being written) is
+     * passed over for the rest of this call: with one page in it, moving its
+     * hand would find the same page again */
+    int avoid = -1;
     while (tries--) {
         uint32_t main_n = e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size;
         if (e->L[RM_BP_L_WIN].size && (e->L[RM_BP_L_WIN].size >= e->w || main_n == 0)) {
@@ -812,12 +818,13 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
                 continue;
             }
             int from = 0;
-            uint32_t v = main_n ? main_victim(e, &from) : RM_BP_NIL;
+            uint32_t v = main_n ? main_victim(e, &from, avoid) : RM_BP_NIL;
             /* the newcomer needs a strictly higher estimate: ties keep the
              * incumbent, which is what holds a stable part of a loop */
             if (v != RM_BP_NIL && earc_freq(e, cand) + (unsigned)e->bias > earc_freq(e, v)) {
                 if (!e->ops->try_claim(e->ctx, v)) {
                     skip_slot(e, v);
+                    avoid = from;
                     continue;
                 }
                 e->rg_vic[rm__bp_mix64(e->key[v]) & e->rg_mask] = e->key[v];
@@ -826,7 +833,19 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
                 return v;
             }
             if (!e->ops->try_claim(e->ctx, cand)) {
+                /* the newcomer is pinned — in use, so it goes to main and
+                 * main's victim makes room; skipping it alone would retry the
+                 * same page when the window is one page long */
+                if (v != RM_BP_NIL && e->ops->try_claim(e->ctx, v)) {
+                    evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);
+                    main_insert(e, cand);
+                    return v;
+                }
                 skip_slot(e, cand);
+                if (v != RM_BP_NIL) {
+                    skip_slot(e, v);
+                    avoid = from;
+                }
                 continue;
             }
             if (v != RM_BP_NIL) {
@@ -843,7 +862,7 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
         if (main_n == 0)
             return RM_BP_NIL;
         int from = 0;
-        uint32_t v = main_victim(e, &from);
+        uint32_t v = main_victim(e, &from, avoid);
         if (v == RM_BP_NIL) {
             /* everything referenced twice over: take the T1 (or T2) head */
             from = e->L[RM_BP_L_T1].size ? RM_BP_L_T1 : RM_BP_L_T2;
@@ -851,6 +870,7 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
         }
         if (!e->ops->try_claim(e->ctx, v)) {
             skip_slot(e, v);
+            avoid = from;
             continue;
         }
         return evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);

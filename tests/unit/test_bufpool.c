@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/stat.h>
+
 #include <cmocka.h>
 
 #include <fcntl.h>
@@ -1139,10 +1141,86 @@ test_bufpool_truncated_tail_page_is_corrupt(void **state)
     remove_dir(dir);
 }
 
+
+/* Regression: a newly read page that is still pinned sits in the one-page
+ * admission window; when it lost its duel the eviction loop retried it and
+ * every further miss failed with RM_EBUSY although 15 of 16 frames were free
+ * to evict. */
+static void
+test_bufpool_misses_succeed_while_the_newest_page_stays_pinned(void **state)
+{
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "x", &f), RM_OK);
+    rm_bufpool_frame_t *fr, *held;
+    for (int r = 0; r < 20; r++)   /* pages 0..14 hot */
+        for (uint64_t p = 0; p < 15; p++) {
+            assert_int_equal(rm_bufpool_pin(bp, f, p, RM_BUFPOOL_SHARED, &fr), RM_OK);
+            rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+        }
+    assert_int_equal(rm_bufpool_pin(bp, f, 100, RM_BUFPOOL_SHARED, &held), RM_OK);
+    for (uint64_t p = 101; p < 140; p++) {
+        assert_int_equal(rm_bufpool_pin(bp, f, p, RM_BUFPOOL_SHARED, &fr), RM_OK);
+        rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+    }
+    rm_bufpool_unpin(bp, held, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+
+static long
+file_size(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static void
+test_bufpool_temp_file_truncated_at_open_and_written_without_double_write(void **state)
+{
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 8, 0);
+    uint32_t f, g;
+    assert_int_equal(rm_bufpool_open_temp_file(bp, "scratch", &f), RM_OK);
+    assert_int_equal(rm_bufpool_open_temp_file(bp, "scratch", &g), RM_OK);   /* same file, not truncated again */
+    assert_int_equal(g, f);
+    assert_int_equal(rm_bufpool_open_file(bp, "scratch", &g), RM_EINVAL);   /* not both kinds */
+    for (uint64_t p = 0; p < 20; p++)                                        /* more pages than frames */
+        write_page(bp, f, p, 7);
+    rm_status_t st;
+    for (uint64_t p = 0; p < 20; p++)
+        assert_int_equal(read_page(bp, f, p, &st), 7);                       /* checksummed round trip */
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_true(s.writes >= 20);
+    assert_int_equal(file_size(dir, "rustymem.dw"), 0);                      /* no double-write copy */
+    assert_int_equal(file_size(dir, "scratch"), 20 * 4096);
+    uint32_t d;
+    assert_int_equal(rm_bufpool_open_file(bp, "durable", &d), RM_OK);
+    assert_int_equal(rm_bufpool_open_temp_file(bp, "durable", &g), RM_EINVAL);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+
+    bp = open_pool(dir, 8, 0);   /* a new run: the scratch file starts empty */
+    assert_int_equal(rm_bufpool_open_temp_file(bp, "scratch", &f), RM_OK);
+    uint64_t pages = 99;
+    assert_int_equal(rm_bufpool_file_pages(bp, f, &pages), RM_OK);
+    assert_int_equal(pages, 0);
+    assert_int_equal(file_size(dir, "scratch"), 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_bufpool_temp_file_truncated_at_open_and_written_without_double_write),
+        cmocka_unit_test(test_bufpool_misses_succeed_while_the_newest_page_stays_pinned),
         cmocka_unit_test(test_bufpool_crc32c_check_value),
         cmocka_unit_test(test_bufpool_policy_lru_hand_trace),
         cmocka_unit_test(test_bufpool_policy_clock_hand_trace),

@@ -101,6 +101,17 @@ rm_status_t rm_bufpool_destroy(rm_bufpool_t *bp);
  */
 rm_status_t rm_bufpool_open_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id);
 
+/*
+ * As rm_bufpool_open_file, for a scratch file whose contents need not survive
+ * the process (PostgreSQL's temporary files): it is truncated when first
+ * opened in this pool, and its pages are written in place without the
+ * double-write copy and without fdatasync — still checksummed, still read
+ * back through the pool. RM_EINVAL also when `name` is already open as a
+ * durable file (and rm_bufpool_open_file answers RM_EINVAL for a name open as
+ * a temporary one). Thread-safe.
+ */
+rm_status_t rm_bufpool_open_temp_file(rm_bufpool_t *bp, const char *name, uint32_t *file_id);
+
 /* Pages in the file as far as the pool knows (on disk or dirty in the pool). */
 rm_status_t rm_bufpool_file_pages(rm_bufpool_t *bp, uint32_t file_id, uint64_t *pages);
 
