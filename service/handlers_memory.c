@@ -429,6 +429,13 @@ get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     r->rollbacks_to_savepoint_total = s.rollbacks_to_savepoint;
     r->writes_refused = s.writes_refused;
     r->writes_refused_total = s.writes_refused_total;
+    r->heap_enabled = s.heap_enabled;
+    r->mvcc_stored_values = s.mvcc.stored_values;
+    r->mvcc_stored_bytes = s.mvcc.stored_bytes;
+    r->mvcc_store_fallbacks_total = s.mvcc.store_fallbacks;
+    r->heap_pages = s.heap.pages;
+    r->heap_slot_bytes = s.heap.slot_bytes;
+    r->heap_read_errors_total = s.heap.read_errors;
     return GRPC_STATUS_OK;
 }
 

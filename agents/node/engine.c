@@ -93,6 +93,7 @@ struct rm_engine {
     rm_recalloc_t ra;
     rm_session_mux_t *mux;
     rm_mvcc_t *mvcc;
+    rm_eheap_t *heap;                       /* values in cfg.bufpool's pages; NULL = in memory */
     rm_plancache_t *plans;
     rm_poolsizer_t *sizer;
     pthread_mutex_t stripes[STRIPES];
@@ -458,6 +459,18 @@ mkey(const rm_session_conn_t *unused, void *scratch, uint32_t tid, const void *k
     return klen + 4;
 }
 
+/* What a failed read means to a client. */
+static const char *
+read_error(rm_status_t st)
+{
+    switch (st) {
+    case RM_ECORRUPT: return "the value's page in the buffer pool failed its checksum (see stats buffer-pool)";
+    case RM_EIO: return "the value's page could not be read from the buffer pool's file (I/O error)";
+    case RM_EBUSY: return "every buffer-pool frame is pinned; retry";
+    default: return rm_strerror(st);
+    }
+}
+
 /* Newest journal entry for (tid, key), or NULL. */
 static jentry_t *
 journal_find(conn_t *c, uint32_t tid, const void *key, size_t klen)
@@ -679,7 +692,7 @@ rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
     if (st == RM_ECANCELED)
         st = killed(e, id, c, err);
     else if (st != RM_OK && err && !*err)
-        fail(err, st, "read failed: %s", rm_strerror(st));
+        fail(err, st, "read failed: %s", read_error(st));
 out:
     pthread_mutex_unlock(mu);
     return st;
@@ -900,7 +913,7 @@ rm_engine_scan(rm_engine_t *e, rm_session_id_t id, const char *table, const void
     } else if (st == RM_ECANCELED) {
         st = killed(e, id, c, err);
     } else if (st != RM_OK) {
-        fail(err, st, "scan failed: %s", rm_strerror(st));
+        fail(err, st, "scan failed: %s", read_error(st));
     }
 out:
     pthread_mutex_unlock(mu);
@@ -1344,6 +1357,9 @@ rm_engine_stats(rm_engine_t *e, rm_engine_stats_t *out)
     out->savepoints = atomic_load(&e->savepoints);
     out->rollbacks_to_savepoint = atomic_load(&e->rollbacks_to);
     out->journal_bytes = atomic_load(&e->journal_bytes);
+    out->heap_enabled = e->heap != NULL;
+    if (e->heap)
+        rm_eheap_stats(e->heap, &out->heap);
 }
 
 /* ---- housekeeping ------------------------------------------------------------- */
@@ -1553,7 +1569,8 @@ engine_free(rm_engine_t *e)
     rm_session_mux_destroy(e->mux);
     rm_poolsizer_destroy(e->sizer);
     rm_plancache_destroy(e->plans);
-    rm_mvcc_destroy(e->mvcc);
+    rm_mvcc_destroy(e->mvcc);      /* gives every heap value back first */
+    rm_eheap_destroy(e->heap);
     for (uint32_t i = 0; i < e->ntables; i++) {
         rm__eidx_destroy(&e->tables[i]->index);
         free(e->tables[i]);
@@ -1666,6 +1683,17 @@ rm_engine_create(const rm_engine_config_t *cfg, rm_engine_t **out, char *err)
         .now_ns = e->cfg.now_ns,
         .now_ctx = e->cfg.now_ctx,
     };
+    rm_mvcc_valstore_t vs;
+    if (cfg->bufpool) {
+        if ((st = rm_eheap_create(cfg->bufpool, "engine.heap", &e->heap)) != RM_OK) {
+            fail(err, st, "cannot open the engine heap (engine.heap) in the buffer pool: %s", rm_strerror(st));
+            goto fail;
+        }
+        vs = (rm_mvcc_valstore_t){.put = rm_eheap_put, .get = rm_eheap_get, .free = rm_eheap_free,
+                                  .ctx = e->heap, .max_bytes = rm_eheap_max_value(e->heap)};
+        if (vs.max_bytes > RM_MVCC_INLINE_MAX)
+            mc.valstore = &vs;
+    }
     if ((st = rm_mvcc_create(&mc, &e->mvcc)) != RM_OK) {
         fail(err, st, "mvcc: cannot create the version store: %s", rm_strerror(st));
         goto fail;

@@ -39,7 +39,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine_heap.h"
 #include "rustymem/arena.h"
+#include "rustymem/bufpool.h"
 #include "rustymem/large.h"
 #include "rustymem/mvcc.h"
 #include "rustymem/plancache.h"
@@ -77,6 +79,11 @@ typedef struct rm_engine_config {
     rm_slab_t *slab;
     rm_large_t *large;
     rm_pressure_t *pressure;
+    /* Row values longer than a version record (RM_MVCC_INLINE_MAX) live in pages of
+     * this pool (file "engine.heap", started empty: the engine keeps no data across
+     * restarts) and are read back through it, so they can be paged out; NULL = in
+     * memory. Not owned; must outlive the engine. */
+    rm_bufpool_t *bufpool;
     /* session.* (0 = the module defaults) */
     uint32_t max_connections, max_sessions, session_ratio;
     size_t scratch_bytes;                  /* per connection slot; 0 = 16 KiB */
@@ -119,6 +126,8 @@ typedef struct rm_engine_stats {
     uint64_t journal_bytes;       /* deferred writes of open transactions */
     bool writes_refused;          /* OOM prevention level: Put is refused (RM_EREJECTED) while usage ≥ critical */
     uint64_t writes_refused_total;
+    bool heap_enabled;            /* values in the buffer pool (cfg.bufpool set) */
+    rm_eheap_stats_t heap;        /* zero when !heap_enabled; mvcc.stored_* count the values */
 } rm_engine_stats_t;
 
 typedef struct rm_engine_txn_info {

@@ -401,7 +401,7 @@ rm_eheap_create(rm_bufpool_t *bp, const char *file_name, rm_eheap_t **out)
     rm_eheap_t *h = calloc(1, sizeof(*h));
     if (!h)
         return RM_ENOMEM;
-    st = rm_bufpool_open_file(bp, file_name, &h->file_id);
+    st = rm_bufpool_open_temp_file(bp, file_name, &h->file_id);
     if (st != RM_OK)
         goto fail_free;
     if (pthread_mutex_init(&h->mu, NULL) != 0) {

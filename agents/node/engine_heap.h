@@ -51,9 +51,9 @@ typedef struct rm_eheap_stats {
 } rm_eheap_stats_t;
 
 /*
- * Open `file_name` in the pool (rm_bufpool_open_file) and start an EMPTY heap
- * over it: previous contents of the file are ignored (the engine keeps no data
- * across restarts) and overwritten as pages are reused.
+ * Open `file_name` in the pool as a temporary file (rm_bufpool_open_temp_file:
+ * truncated, written without double-write or fdatasync — the engine keeps no
+ * data across restarts) and start an EMPTY heap over it.
  * `bp` is borrowed: it must outlive the heap. `file_name` is a plain file
  * name (see rm_bufpool_open_file); it is not kept. Only one live heap may use
  * a given file of a pool at a time.

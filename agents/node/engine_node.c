@@ -83,6 +83,7 @@ rm_engine_node_start(rm_node_t *node, bool no_thread, char *err, size_t errcap)
         .slab = node->slab,
         .large = node->large,
         .pressure = node->pressure,
+        .bufpool = node->bufpool,
         .max_connections = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_CONNECTIONS),
         .max_sessions = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_SESSIONS),
         .session_ratio = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_SESSION_RATIO),

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -845,6 +846,111 @@ test_engine_concurrent_sessions_with_admin_actions_stay_consistent(void **state)
     assert_int_equal(st.queries_running, 0);
 }
 
+
+/* Value of key i: 161..2200 bytes (every one longer than a version record),
+ * a pattern that depends on the key and on the generation g. */
+static size_t
+heap_value(int i, int g, unsigned char *buf)
+{
+    size_t n = RM_MVCC_INLINE_MAX + 1 + (size_t)(i * 37 % 2040);
+    for (size_t k = 0; k < n; k++)
+        buf[k] = (unsigned char)(k * 31 + (size_t)i * 7 + (size_t)g);
+    return n;
+}
+
+static void
+test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rm_engine_heap_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    rm_bufpool_config_t bc;
+    rm_bufpool_config_default(&bc);
+    bc.dir = dir;
+    bc.num_frames = 16;           /* far fewer than the values' pages: reads come back from the file */
+    bc.durable = 0;
+    rm_bufpool_t *bp = NULL;
+    assert_int_equal(rm_bufpool_create(&bc, &bp), RM_OK);
+    rm_arena_mgr_t *arenas = NULL;
+    rm_slab_t *slab = NULL;
+    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &arenas), RM_OK);
+    assert_int_equal(rm_slab_create(NULL, &slab), RM_OK);
+    rm_engine_config_t cfg = {.arenas = arenas, .slab = slab, .bufpool = bp, .max_connections = 4,
+                              .max_sessions = 8, .no_thread = true, .now_ns = clock_fn};
+    rm_engine_t *e = NULL;
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_create(&cfg, &e, err), RM_OK);
+
+    enum { N = 200 };
+    unsigned char val[4096];
+    char key[16];
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    for (int g = 0; g < 2; g++) {    /* write every key twice: the first versions become garbage */
+        assert_int_equal(rm_engine_begin(e, s, 1 << 20, NULL, NULL), RM_OK);
+        for (int i = 0; i < N; i++) {
+            snprintf(key, sizeof key, "k%03d", i);
+            size_t n = heap_value(i, g, val);
+            assert_int_equal(rm_engine_put(e, s, i % 2 ? "odd" : "even", key, strlen(key), val, n, err), RM_OK);
+        }
+        assert_int_equal(rm_engine_commit(e, s, NULL, err), RM_OK);
+    }
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_true(st.heap_enabled);
+    assert_int_equal(st.mvcc.stored_values, 2 * N);
+    assert_int_equal(st.heap.values, 2 * N);
+    assert_int_equal(st.mvcc.store_fallbacks, 0);
+    assert_true(st.heap.pages > bc.num_frames);
+
+    /* nothing in memory any more: every read goes through the pool to the file */
+    assert_int_equal(rm_bufpool_evict(bp, 1.0, NULL), RM_OK);
+    rm_bufpool_stats_t before, after;
+    assert_int_equal(rm_bufpool_stats(bp, &before), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    for (int i = 0; i < N; i++) {
+        snprintf(key, sizeof key, "k%03d", i);
+        size_t n = heap_value(i, 1, val);
+        bool found = false;
+        void *v = NULL;
+        size_t vn = 0;
+        assert_int_equal(rm_engine_get(e, s, i % 2 ? "odd" : "even", key, strlen(key), heap_alloc, NULL, &found,
+                                       &v, &vn, err),
+                         RM_OK);
+        assert_true(found);
+        assert_int_equal(vn, n);
+        assert_memory_equal(v, val, n);
+        free(v);
+    }
+    assert_int_equal(rm_engine_commit(e, s, NULL, err), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &after), RM_OK);
+    assert_true(after.reads > before.reads);
+
+    /* vacuum gives the first generation's heap slots back; a delete does the same */
+    rm_engine_compact(e, true);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.mvcc.stored_values, N);
+    assert_int_equal(st.heap.values, N);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    for (int i = 0; i < N; i += 2) {
+        snprintf(key, sizeof key, "k%03d", i);
+        assert_int_equal(rm_engine_delete(e, s, "even", key, strlen(key), NULL, err), RM_OK);
+    }
+    assert_int_equal(rm_engine_commit(e, s, NULL, err), RM_OK);
+    rm_engine_compact(e, true);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.heap.values, N / 2);
+    assert_int_equal(rm_engine_close_session(e, s, NULL, NULL), RM_OK);
+
+    rm_engine_destroy(e);
+    rm_slab_destroy(slab);
+    rm_arena_mgr_destroy(arenas);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
+}
+
 int
 main(void)
 {
@@ -873,6 +979,7 @@ main(void)
             test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_background_vacuum_drops_versions_no_snapshot_can_see, setup,
                                         teardown),
+        cmocka_unit_test(test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

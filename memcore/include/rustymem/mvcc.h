@@ -60,7 +60,8 @@ typedef struct rm_mvcc_txn rm_mvcc_txn_t;
  * put   stores vlen bytes (copied) and returns a handle; any status other
  *       than RM_OK makes the store fall back to memory for that value.
  * get   copies the value named by `handle` (vlen bytes) into buf; RM_OK, or
- *       RM_EIO / RM_ECORRUPT, which rm_mvcc_get passes to its caller.
+ *       an error (RM_EIO, RM_ECORRUPT, RM_EBUSY …) that rm_mvcc_get and
+ *       rm_mvcc_scan pass to their caller unchanged.
  * free  releases a handle. Called with a store lock held and from the
  *       compaction path that runs under memory pressure: it must not block
  *       on I/O and must not call back into this store.
@@ -149,8 +150,9 @@ rm_status_t rm_mvcc_begin(rm_mvcc_t *s, uint64_t owner, rm_mvcc_txn_t **out);
  * Copies the value into buf[0..cap) and sets *len to its length (bytes).
  * RM_OK; RM_ENOENT when no version is visible or the visible one is a delete;
  * RM_ELIMIT when cap < length (*len set, nothing copied); RM_ECANCELED when the
- * txn was killed; RM_EINVAL for bad arguments; RM_EIO / RM_ECORRUPT when the
- * value store could not read the value (*len set, buf contents undefined).
+ * txn was killed; RM_EINVAL for bad arguments; the value store's error
+ * (RM_EIO, RM_ECORRUPT, …) when it could not read the value (*len set, buf
+ * contents undefined).
  * buf may be NULL when cap is 0.
  * Never changes the store. Thread-safe.
  */
@@ -180,8 +182,8 @@ rm_status_t rm_mvcc_delete(rm_mvcc_txn_t *t, const void *key, size_t klen);
  * valid only during the call. A non-zero return stops the scan, which then
  * returns RM_ECANCELED (cooperative cancellation). RM_OK after a full scan;
  * with a value store, RM_ENOMEM when its read buffer cannot be had (nothing
- * visited) and RM_EIO / RM_ECORRUPT when a stored value cannot be read (the
- * scan stops there). Thread-safe.
+ * visited) and the value store's error when a stored value cannot be read
+ * (the scan stops there). Thread-safe.
  */
 typedef int (*rm_mvcc_visit_fn)(void *ctx, const void *key, size_t klen,
                                 const void *val, size_t vlen);
