@@ -23,14 +23,18 @@ else
   echo "rustymemd started (pid $(cat rustymem-data/rustymemd.pid), log rustymem-data/rustymemd.log)"
 fi
 $CTL health
-# demo workload: a mixed load over SessionService for an hour, in the background
+# demo workload: a mixed load over SessionService for an hour, in the background; 512 B rows,
+# so their values live in the buffer pool (the engine heap) and `stats buffer-pool` moves
 if [ ! -s rustymem-data/load.pid ] || ! kill -0 "$(cat rustymem-data/load.pid)" 2>/dev/null; then
   nohup build/agents/load/rustymem-load --addr 127.0.0.1:50051 --profile mixed --sessions 1000 --rate 200 \
-    --duration 3600 >rustymem-data/load.log 2>&1 &
+    --value-bytes 512 --duration 3600 >rustymem-data/load.log 2>&1 &
   echo $! >rustymem-data/load.pid
   sleep 2
 fi
 $CTL stats engine
+echo
+echo "=== rustymemctl stats buffer-pool ==="
+$CTL stats buffer-pool
 for i in 1 2 3; do
   echo
   echo "=== rustymemctl stats memory ($i/3) ==="

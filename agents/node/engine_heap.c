@@ -13,10 +13,11 @@
  *   header = { u32 magic "RMEH", u32 slot size S, u64 heap salt }
  *   slot   = { u32 vlen, u32 check word, vlen value bytes, rounding }
  *
- * Each page holds slots of one size. Classes: powers of two from 256 B while
- * at least two slots fit in a page (a power of two with one slot per page
- * would take a whole page anyway), then one whole-page class whose slot is
- * U − 16. A value goes to the smallest class with vlen + 8 ≤ S.
+ * Each page holds slots of one size. Classes: sizes from 256 B growing by an
+ * eighth while at least two slots fit in a page, each widened to the largest
+ * 8-byte multiple with the same slots per page (no class wastes room for a
+ * slot), then one whole-page class whose slot is U − 16. A value goes to the
+ * smallest class with vlen + 8 ≤ S, wasting less than about an eighth.
  *
  * Allocation state lives only in memory, in three arrays indexed by page
  * number: eh_page_t (class, used count, list links), a slot bitmap, and a
@@ -70,7 +71,7 @@
 #define EH_PAGE_HDR     16u           /* bytes of the page header */
 #define EH_SLOT_HDR     8u            /* bytes of the slot header */
 #define EH_MIN_SLOT     256u          /* bytes; smallest class */
-#define EH_MAX_CLASSES  16u
+#define EH_MAX_CLASSES  64u           /* 256 B … 64 KiB in steps of at least 1/8 */
 #define EH_NONE         UINT32_MAX    /* list end */
 #define EH_CLS_FREE     0xFFu         /* eh_page_t.cls of a page on the free-page list */
 #define EH_MAX_PAGES    ((uint64_t)UINT32_MAX - 1) /* page numbers fit the uint32 links */
@@ -411,9 +412,19 @@ rm_eheap_create(rm_bufpool_t *bp, const char *file_name, rm_eheap_t **out)
     h->bp = bp;
     size_t space = rm_bufpool_usable_bytes(bp) - EH_PAGE_HDR;
     unsigned n = 0;
-    for (size_t s = EH_MIN_SLOT; space / s >= 2 && n < EH_MAX_CLASSES - 1; s *= 2) {
-        h->cls[n].slot_size = (uint32_t)s;
-        h->cls[n].nslots = (uint32_t)(space / s);
+    /* Sizes grow by an eighth from EH_MIN_SLOT; each becomes the largest slot
+     * (8-byte multiple) with as many slots per page, so a page has no room
+     * for one more slot of its class and a value wastes under about 1/8 of
+     * its slot (a 520 B need takes a 576 B slot, not 1 KiB). */
+    for (size_t want = EH_MIN_SLOT; n < EH_MAX_CLASSES - 1; want += want / 8) {
+        size_t per = space / want;
+        if (per < 2)
+            break;
+        uint32_t slot = (uint32_t)(space / per / 8 * 8);
+        if (n && slot == h->cls[n - 1].slot_size)
+            continue;
+        h->cls[n].slot_size = slot;
+        h->cls[n].nslots = (uint32_t)(space / slot);
         n++;
     }
     h->cls[n].slot_size = (uint32_t)space;

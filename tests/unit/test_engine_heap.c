@@ -27,8 +27,10 @@
 #define FRAMES 16
 #define PAGE   4096u
 /* Classes for 4 KiB pages: usable 4080, page header 16 → space 4064;
- * powers of two with >= 2 slots per page: 256 (15), 512 (7), 1024 (3);
- * whole page: 4064. Max value 4064 − 8. */
+ * sizes growing by an eighth with >= 2 slots per page, each widened to the
+ * largest 8-byte multiple with as many slots: 264 (15), 288 (14), 336 (12),
+ * 368 (11), 448 (9), 504 (8), 576 (7), 672 (6), 808 (5), 1016 (4),
+ * 1352 (3), 2032 (2); whole page: 4064. Max value 4064 − 8. */
 #define MAXV   4056u
 
 /* ---- helpers ------------------------------------------------------------------ */
@@ -218,10 +220,10 @@ test_engine_heap_round_trip_of_many_sizes_survives_eviction(void **state)
     (void)state;
     fx_t f;
     fx_open(&f);
-    /* Class edges (248/249, 504/505, 1016/1017) and the extremes, repeated
-     * so that the heap spans far more pages than the pool has frames. */
-    static const size_t edges[] = { 1, 2, 7, 100, 247, 248, 249, 255, 256, 300, 504, 505, 512,
-                                    1000, 1016, 1017, 1024, 2048, 3000, MAXV - 1, MAXV };
+    /* Class edges (256/257, 496/497, 1008/1009, 2024/2025) and the extremes,
+     * repeated so that the heap spans far more pages than the pool has frames. */
+    static const size_t edges[] = { 1, 2, 7, 100, 255, 256, 257, 300, 496, 497, 512, 1000, 1008,
+                                    1009, 1024, 2024, 2025, 2048, 3000, MAXV - 1, MAXV };
     enum { ROUNDS = 6 };
     size_t n = ROUNDS * (sizeof edges / sizeof edges[0]);
     uint64_t *hd = calloc(n, sizeof *hd);
@@ -300,17 +302,18 @@ test_engine_heap_stats_counters_are_exact(void **state)
     assert_int_equal(s.read_errors, 0);
     assert_true(s.meta_bytes > 0);
 
-    /* One value per class: 100 → 256, 300 → 512, 1000 → 1024, 2000 → 4064. */
+    /* One value per class (4 KiB pages: 264, 288, 336, …, 1016, 1352, 2032, 4064):
+     * 100 → 264, 300 → 336, 1000 → 1016, 2000 → 2032 (value + 8 B slot header). */
     uint64_t a = put_seeded(f.h, 100, 1);
     uint64_t b = put_seeded(f.h, 300, 2);
     uint64_t c = put_seeded(f.h, 1000, 3);
     uint64_t d = put_seeded(f.h, 2000, 4);
-    uint64_t e = put_seeded(f.h, 248, 5);    /* largest of the 256 class: same page as a */
+    uint64_t e = put_seeded(f.h, 256, 5);    /* largest of the 264 class: same page as a */
     stats_of(f.h, &s);
     assert_int_equal(s.pages, 4);
     assert_int_equal(s.values, 5);
-    assert_int_equal(s.value_bytes, 100 + 300 + 1000 + 2000 + 248);
-    assert_int_equal(s.slot_bytes, 256 + 512 + 1024 + 4064 + 256);
+    assert_int_equal(s.value_bytes, 100 + 300 + 1000 + 2000 + 256);
+    assert_int_equal(s.slot_bytes, 264 + 336 + 1016 + 2032 + 264);
     assert_int_equal(s.puts, 5);
     assert_int_equal(s.frees, 0);
     assert_int_equal(handle_page(a), handle_page(e));
@@ -320,8 +323,8 @@ test_engine_heap_stats_counters_are_exact(void **state)
     stats_of(f.h, &s);
     assert_int_equal(s.pages, 4);
     assert_int_equal(s.values, 3);
-    assert_int_equal(s.value_bytes, 100 + 1000 + 248);
-    assert_int_equal(s.slot_bytes, 256 + 1024 + 256);
+    assert_int_equal(s.value_bytes, 100 + 1000 + 256);
+    assert_int_equal(s.slot_bytes, 264 + 1016 + 264);
     assert_int_equal(s.puts, 5);
     assert_int_equal(s.frees, 2);
 
@@ -332,7 +335,7 @@ test_engine_heap_stats_counters_are_exact(void **state)
 
     rm_eheap_free(f.h, a, 100);
     rm_eheap_free(f.h, c, 1000);
-    rm_eheap_free(f.h, e, 248);
+    rm_eheap_free(f.h, e, 256);
     stats_of(f.h, &s);
     assert_int_equal(s.values, 0);
     assert_int_equal(s.value_bytes, 0);
@@ -364,7 +367,7 @@ test_engine_heap_freed_slots_and_pages_are_reused(void **state)
     assert_int_equal(s.pages, 1);
     assert_int_equal(s.values, 0);
 
-    /* 45 small values fill 3 pages of the 256 class; freed, the pages are
+    /* 45 small values fill 3 pages of the 264 class; freed, the pages are
      * reformatted for whole-page values without growing the file. */
     uint64_t small[45];
     for (int i = 0; i < 45; i++)
@@ -411,7 +414,7 @@ test_engine_heap_get_rejects_bad_handles(void **state)
     (void)state;
     fx_t f;
     fx_open(&f);
-    uint64_t small = put_seeded(f.h, 50, 1);    /* page 0, 256 class */
+    uint64_t small = put_seeded(f.h, 50, 1);    /* page 0, 264 class */
     uint64_t whole = put_seeded(f.h, 3000, 2);  /* page 1, whole-page class */
     assert_int_equal(handle_page(whole), 1);
     unsigned char buf[3000];
