@@ -1516,6 +1516,12 @@ report(void *ctx, rm_component_usage_t *out)
     }
     used += (uint64_t)e->ntables * sizeof(table_t);
     pthread_rwlock_unlock(&e->tables_mu);
+    if (e->heap) {
+        /* the heap's page bookkeeping (its values are the buffer pool's bytes) */
+        rm_eheap_stats_t hs;
+        rm_eheap_stats(e->heap, &hs);
+        used += hs.meta_bytes;
+    }
     out->nested = 1;   /* index nodes and journals come from the record allocator or the heap */
     out->used_bytes = used;
     out->held_bytes = used + sizeof *e + e->nconns * sizeof(void *) * 2;
