@@ -511,6 +511,12 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     r->page_size_bytes = (uint32_t)st.page_size;
     r->eviction_boost_ratio = (double)st.eviction_boost_pct / 100.0;
     r->recommended_num_frames = (int64_t)st.recommended_frames;
+    r->io_errors_total = st.io_errors;
+    r->last_io_error = rm_rpc_strdup(ctx, st.last_io_error);
+    r->last_checksum_failure_file = rm_rpc_strdup(ctx, st.last_corrupt_name);
+    r->last_checksum_failure_page = st.checksum_failures ? st.last_corrupt_page : 0;
+    if (!r->last_io_error || !r->last_checksum_failure_file)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory building the reply");
     switch (st.advice) {
     case RM_BUFPOOL_GROW:
         r->recommendation = "grow by 25 % (hit ratio below 85 % with utilisation above 90 %)";

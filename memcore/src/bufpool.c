@@ -42,6 +42,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -165,6 +166,9 @@ struct rm_bufpool {
     uint64_t torn_repaired;         /* set at create */
     int32_t last_corrupt_file;      /* guarded by mu */
     uint64_t last_corrupt_page;     /* guarded by mu */
+    pthread_mutex_t err_mu;         /* leaf lock: the last I/O error below */
+    uint64_t io_errors;             /* failed reads, writes and syncs; guarded by err_mu */
+    char last_io_error[RM_BUFPOOL_ERROR_MAX]; /* "read FILE page N: strerror"; guarded by err_mu */
     _Atomic unsigned boost;         /* percent */
 
     /* double-write; guarded by io_mu */
@@ -389,6 +393,28 @@ pread_full(int fd, void *buf, size_t n, off_t off)
     return 0;
 }
 
+/* Count a failed read/write/sync and keep what it was. `file` < 0: the
+ * double-write file. `page` UINT64_MAX: the whole file (a sync). Any lock
+ * (or none) may be held: err_mu is a leaf. */
+static void
+record_io_error(rm_bufpool_t *bp, const char *op, int file, uint64_t page, int err)
+{
+    const char *e = strerrordesc_np(err);   /* static text, thread-safe (glibc ≥ 2.32) */
+    char num[24];
+    if (!e) {
+        snprintf(num, sizeof num, "errno %d", err);
+        e = num;
+    }
+    pthread_mutex_lock(&bp->err_mu);
+    bp->io_errors++;
+    const char *name = file < 0 ? "rustymem.dw" : bp->files[file].name;
+    if (page == UINT64_MAX)
+        snprintf(bp->last_io_error, sizeof bp->last_io_error, "%s %s: %s", op, name, e);
+    else
+        snprintf(bp->last_io_error, sizeof bp->last_io_error, "%s %s page %" PRIu64 ": %s", op, name, page, e);
+    pthread_mutex_unlock(&bp->err_mu);
+}
+
 typedef struct dw_entry {
     char name[RM_BUFPOOL_NAME_MAX];
     uint64_t page_no;
@@ -434,10 +460,14 @@ write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *page
         h->e[i].crc = rm__bp_crc32c(0, bp->batch + ps * (i + 1), ps);
     }
     h->crc = rm__bp_crc32c(0, h, offsetof(dw_header_t, crc));
-    if (pwrite_all(bp->dw_fd, bp->batch, ps * (n + 1), 0) != 0)
+    if (pwrite_all(bp->dw_fd, bp->batch, ps * (n + 1), 0) != 0) {
+        record_io_error(bp, "write", -1, UINT64_MAX, errno);
         return RM_EIO;
-    if (bp->durable && fdatasync(bp->dw_fd) != 0)
+    }
+    if (bp->durable && fdatasync(bp->dw_fd) != 0) {
+        record_io_error(bp, "sync", -1, UINT64_MAX, errno);
         return RM_EIO;
+    }
 in_place:;
     rm_status_t st = RM_OK;
     for (uint32_t i = 0; i < n; i++) {
@@ -451,6 +481,7 @@ in_place:;
             raise(SIGKILL);
         }
         if (pwrite_all(f->fd, img, ps, (off_t)(pages[i] * ps)) != 0) {
+            record_io_error(bp, "write", (int)files[i], pages[i], errno);
             st = RM_EIO;
             continue;
         }
@@ -466,8 +497,10 @@ in_place:;
             int seen = 0;
             for (uint32_t j = 0; j < i; j++)
                 seen |= files[j] == files[i];
-            if (!seen && !bp->files[files[i]].temp && fdatasync(bp->files[files[i]].fd) != 0)
+            if (!seen && !bp->files[files[i]].temp && fdatasync(bp->files[files[i]].fd) != 0) {
+                record_io_error(bp, "sync", (int)files[i], UINT64_MAX, errno);
                 st = RM_EIO;
+            }
         }
     }
     cnt_add(&bp->flushes, 1);
@@ -922,8 +955,10 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
         /* a short read (EOF, partial tail page, or just short): finish this
          * page alone; pread_full zero-fills what lies beyond EOF */
         if (have < ps &&
-            pread_full(fd, fr[k]->data + have, ps - have, (off_t)((page + k) * ps + have)) != 0)
+            pread_full(fd, fr[k]->data + have, ps - have, (off_t)((page + k) * ps + have)) != 0) {
             io_ok[k] = 0;
+            record_io_error(bp, "read", (int)file, page + k, errno);
+        }
     }
     cnt_add(&bp->reads, n);
     rm_status_t res = io_ok[0] ? RM_OK : RM_EIO;
@@ -1324,6 +1359,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
     for (uint32_t i = 0; i < RM_BUFPOOL_MAX_FILES; i++)
         bp->files[i].fd = -1;
     pthread_mutex_init(&bp->mu, NULL);
+    pthread_mutex_init(&bp->err_mu, NULL);
     pthread_mutex_init(&bp->io_mu, NULL);
     pthread_mutex_init(&bp->wmu, NULL);
     pthread_cond_init(&bp->wcv, NULL);
@@ -1369,6 +1405,7 @@ fail:
         close(bp->dw_fd);
     destroy_memory(bp);
     pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->err_mu);
     pthread_mutex_destroy(&bp->io_mu);
     pthread_mutex_destroy(&bp->wmu);
     pthread_cond_destroy(&bp->wcv);
@@ -1394,6 +1431,7 @@ rm_bufpool_destroy(rm_bufpool_t *bp)
     const rm_pagesrc_t *src = bp->src;
     destroy_memory(bp);
     pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->err_mu);
     pthread_mutex_destroy(&bp->io_mu);
     pthread_mutex_destroy(&bp->wmu);
     pthread_cond_destroy(&bp->wcv);
@@ -1655,18 +1693,27 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
     out->torn_pages_repaired = bp->torn_repaired;
     out->eviction_boost_pct = atomic_load_explicit(&bp->boost, memory_order_relaxed);
 
-    pthread_mutex_lock(&bp->mu);
-    out->total_frames = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
-    out->used_frames = used_frames(bp);
-    for (uint32_t i = 0; i < out->total_frames; i++) {
+    /* Dirty and pinned frames are counted without the pool mutex: a pool of
+     * millions of frames would otherwise stall every miss for milliseconds per
+     * stats call. Frames below an acquire-loaded nframes are mapped (grow
+     * publishes nframes after its segments; segments outlive shrinks). */
+    uint32_t nf = atomic_load_explicit(&bp->nframes, memory_order_acquire);
+    for (uint32_t i = 0; i < nf; i++) {
         uint64_t s = atomic_load_explicit(&frame_at(bp, i)->state, memory_order_relaxed);
         if (s & ST_INVALID)
             continue;
         out->dirty += (s & ST_DIRTY) != 0;
         out->pinned += (s & (ST_PIN_MASK | ST_X)) != 0;
     }
+    pthread_mutex_lock(&bp->mu);
+    out->total_frames = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    out->used_frames = used_frames(bp);
     rm__bp_earc_stats_t es;
     rm__bp_earc_stats(bp->pol, &es);
+    pthread_mutex_lock(&bp->err_mu);
+    out->io_errors = bp->io_errors;
+    memcpy(out->last_io_error, bp->last_io_error, sizeof out->last_io_error);
+    pthread_mutex_unlock(&bp->err_mu);
     out->last_corrupt_file = bp->last_corrupt_file;
     out->last_corrupt_page = bp->last_corrupt_page;
     if (bp->last_corrupt_file >= 0)

@@ -199,6 +199,12 @@ child_bufpool(int mode, const char *dir)
     CHECK(st == RM_EIO, "checkpoint under a full disk: %s, want RM_EIO", rm_err_name(st));
     CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
     CHECK(s.dirty > 0, "no dirty page kept after a failed checkpoint");
+    /* the operator can see what failed: operation, file and the system's reason */
+    CHECK(s.io_errors > 0, "no I/O error counted");
+    CHECK((strncmp(s.last_io_error, "write ", 6) == 0 || strncmp(s.last_io_error, "sync ", 5) == 0) &&
+              (strstr(s.last_io_error, "data.pages") || strstr(s.last_io_error, "rustymem.dw")) &&
+              (strstr(s.last_io_error, "too large") || strstr(s.last_io_error, "No space")),
+          "last_io_error \"%s\"", s.last_io_error);
     uint64_t dirty_kept = s.dirty;
     /* eviction must not drop a page it cannot write */
     uint64_t evicted = 0;

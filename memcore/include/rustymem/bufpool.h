@@ -42,6 +42,7 @@ extern "C" {
 #define RM_BUFPOOL_TRAILER_BYTES 16u       /* bytes at the end of each page owned by the pool */
 #define RM_BUFPOOL_MAX_FILES 256u          /* page files open at once per pool */
 #define RM_BUFPOOL_NAME_MAX 64u            /* bytes of a page file name, including NUL */
+#define RM_BUFPOOL_ERROR_MAX 160u          /* bytes of rm_bufpool_stats_t.last_io_error, including NUL */
 #define RM_BUFPOOL_MAX_PAGE_NO ((1ull << 40) - 1) /* highest page number in a file */
 
 /* Eviction-rate boost levels the pressure responder uses (percent). */
@@ -213,6 +214,9 @@ typedef struct rm_bufpool_stats {
     int32_t last_corrupt_file;   /* file id of the last bad page, -1 if none */
     uint64_t last_corrupt_page;  /* its page number */
     char last_corrupt_name[RM_BUFPOOL_NAME_MAX]; /* its file name, "" if none */
+    uint64_t io_errors;          /* reads, writes and syncs of page files that failed, total */
+    char last_io_error[RM_BUFPOOL_ERROR_MAX]; /* the last one, e.g. "read engine.heap page 12:
+                                               * Input/output error"; "" if none */
     uint64_t torn_pages_repaired;/* pages restored from the double-write file at create */
     uint64_t flushes;            /* double-write batches written */
     unsigned eviction_boost_pct; /* current boost */
@@ -222,7 +226,8 @@ typedef struct rm_bufpool_stats {
 } rm_bufpool_stats_t;
 
 /* Fill *out. Counters are summed from per-thread stripes: a consistent-enough
- * snapshot, never blocking a pin. Takes the pool mutex briefly for list sizes. */
+ * snapshot, never blocking a pin. Reads every frame's state word (O(frames),
+ * without a lock) and takes the pool mutex briefly for list sizes. */
 rm_status_t rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out);
 
 /* The seed's rule as a pure function (exposed for tests and the CLI). */
