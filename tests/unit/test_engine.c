@@ -13,9 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
+
+#include "pool_fixture.h"
 
 #include "engine.h"
 
@@ -862,15 +863,9 @@ static void
 test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/rm_engine_heap_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    rm_bufpool_config_t bc;
-    rm_bufpool_config_default(&bc);
-    bc.dir = dir;
-    bc.num_frames = 16;           /* far fewer than the values' pages: reads come back from the file */
-    bc.durable = 0;
-    rm_bufpool_t *bp = NULL;
-    assert_int_equal(rm_bufpool_create(&bc, &bp), RM_OK);
+    char *dir = make_dir_named("rm_engine_heap_");
+    enum { FRAMES = 16 };         /* far fewer than the values' pages: reads come back from the file */
+    rm_bufpool_t *bp = open_pool_sized(dir, FRAMES, 0, 0);
     rm_arena_mgr_t *arenas = NULL;
     rm_slab_t *slab = NULL;
     assert_int_equal(rm_arena_mgr_create(NULL, NULL, &arenas), RM_OK);
@@ -901,7 +896,7 @@ test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction(void **stat
     assert_int_equal(st.mvcc.stored_values, 2 * N);
     assert_int_equal(st.heap.values, 2 * N);
     assert_int_equal(st.mvcc.store_fallbacks, 0);
-    assert_true(st.heap.pages > bc.num_frames);
+    assert_true(st.heap.pages > FRAMES);
 
     /* nothing in memory any more: every read goes through the pool to the file */
     assert_int_equal(rm_bufpool_evict(bp, 1.0, NULL), RM_OK);
@@ -946,9 +941,7 @@ test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction(void **stat
     rm_slab_destroy(slab);
     rm_arena_mgr_destroy(arenas);
     assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    assert_int_equal(system(cmd), 0);
+    remove_dir(dir);
 }
 
 int

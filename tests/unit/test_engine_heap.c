@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "pool_fixture.h"
+
 #include <pthread.h>
 #include <sched.h>
 #include <sys/stat.h>
@@ -38,34 +40,13 @@
 static char *
 make_dir(void)
 {
-    char *d = strdup("/tmp/rm_eheap_test_XXXXXX");
-    assert_non_null(d);
-    assert_non_null(mkdtemp(d));
-    return d;
-}
-
-static void
-remove_dir(char *d)
-{
-    char cmd[256];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", d);
-    assert_int_equal(system(cmd), 0);
-    free(d);
+    return make_dir_named("rm_eheap_test_");
 }
 
 static rm_bufpool_t *
 open_pool(const char *dir, size_t page_size, int writer)
 {
-    rm_bufpool_config_t c;
-    rm_bufpool_config_default(&c);
-    c.dir = dir;
-    c.num_frames = FRAMES;
-    c.page_size = page_size;
-    c.durable = 0;
-    c.start_writer = writer;
-    rm_bufpool_t *bp = NULL;
-    assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
-    return bp;
+    return open_pool_sized(dir, FRAMES, page_size, writer);
 }
 
 static void
