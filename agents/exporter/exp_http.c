@@ -8,8 +8,11 @@
  * to their deadlines and must not hold up /healthz. The first callback of a
  * request only allocates its state and returns MHD_YES (answering there would
  * make MHD close the connection); a request body, which no endpoint takes, is
- * read and discarded up to BODY_MAX, beyond which the answer is 413 and the
- * connection closes. Query strings never reach the router (MHD splits them
+ * read and discarded. Up to BODY_MAX the request is answered as usual (405
+ * for a method with a body); beyond it the rest is discarded too and the
+ * answer is 413 with the connection closed — queued only once the body is in,
+ * because a response queued mid-upload reaches the client as an empty reply.
+ * A body past BODY_DROP is not worth reading: the connection is dropped. Query strings never reach the router (MHD splits them
  * off) and are ignored.
  */
 #include <arpa/inet.h>
@@ -25,7 +28,8 @@
 
 #include "exporter.h"
 
-#define BODY_MAX (64 * 1024) /* bytes of request body read and discarded */
+#define BODY_MAX (64 * 1024)     /* bytes of request body read and discarded before answering 413 */
+#define BODY_DROP (16 * BODY_MAX) /* bytes after which the connection is dropped unanswered */
 
 struct rm_exp_http {
     struct MHD_Daemon *daemon;
@@ -88,13 +92,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (*upload_data_size) {
         rs->body_bytes += *upload_data_size;
         *upload_data_size = 0;
-        if (rs->body_bytes > BODY_MAX)
-            return reply(h, conn, url, 413, JSON_TYPE,
-                         rm_exporter_json_error(413, "request body too large; no endpoint takes a body",
-                                                GRPC_STATUS_OK, NULL),
-                         0);
-        return MHD_YES;
+        return rs->body_bytes > BODY_DROP ? MHD_NO : MHD_YES;
     }
+    if (rs->body_bytes > BODY_MAX)
+        return reply(h, conn, url, 413, JSON_TYPE,
+                     rm_exporter_json_error(413, "request body too large; no endpoint takes a body",
+                                            GRPC_STATUS_OK, NULL),
+                     0);
     int head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && !head) {
         char msg[160];

@@ -58,6 +58,8 @@ static const rpc_def_t rpcs[] = {
      &rustymem__v1__list_alerts_response__descriptor, NULL},
     {"ListKnobs", "/rustymem.v1.TuningService/ListKnobs", &rustymem__v1__list_knobs_request__descriptor,
      &rustymem__v1__list_knobs_response__descriptor, NULL},
+    {"GetEngineStats", MS "GetEngineStats", &rustymem__v1__get_engine_stats_request__descriptor,
+     &rustymem__v1__engine_stats__descriptor, "engine"},
     {"Check", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, NULL},
 };
@@ -71,7 +73,7 @@ static const rpc_def_t rpcs[] = {
 #define RPC_FORECAST 6
 #define RPC_ALERTS 7
 #define RPC_KNOBS 8
-#define RPC_CHECK 9
+#define RPC_CHECK 10
 
 static const char *const http_paths[] = {"/metrics",
                                          "/api/v1/stats/memory",

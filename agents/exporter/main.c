@@ -55,7 +55,7 @@ usage(FILE *f)
             "                          :PORT or 0.0.0.0:PORT = all interfaces, e.g. in a pod)\n"
             "  --port-file FILE        write the bound HTTP port to FILE once serving (for port 0)\n"
             "  --timeout MS            deadline of each gRPC call to the agent (default 2000, 1..60000);\n"
-            "                          a scrape makes up to 9 calls, so keep 9 x MS below Prometheus's\n"
+            "                          a scrape makes up to 10 calls, so keep 10 x MS below Prometheus's\n"
             "                          scrape_timeout\n"
             "  --token TOKEN           bearer token for an agent started with --auth-file (a reader\n"
             "                          token suffices; visible in ps: prefer --token-file)\n"

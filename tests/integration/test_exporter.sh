@@ -239,8 +239,12 @@ get -X POST --data 'a=1' "$HTTP/metrics"
 grep -q '"error"' "$TMP/body" || fail "405 without JSON error"
 curl -s -o /dev/null -D "$TMP/hdr" -X DELETE "$HTTP/api/v1/stats/memory"
 grep -qi '^Allow: GET, HEAD' "$TMP/hdr" || fail "405 without Allow header: $(cat "$TMP/hdr")"
-get -X PUT --data-binary @"$TMP/metrics.up" "$HTTP/healthz"
-[ "$CODE" = 405 ] || fail "PUT with a large body answered $CODE"
+head -c 60000 /dev/zero >"$TMP/body60k"
+get -X PUT --data-binary @"$TMP/body60k" "$HTTP/healthz"
+[ "$CODE" = 405 ] || fail "PUT with a 60 kB body answered $CODE"
+head -c 200000 /dev/zero >"$TMP/body200k"
+get -X PUT --data-binary @"$TMP/body200k" "$HTTP/healthz"
+[ "$CODE" = 413 ] && grep -q '"status": *413' "$TMP/body" || fail "PUT with a 200 kB body answered $CODE: $(cat "$TMP/body")"
 get "$HTTP/no/such/path"
 [ "$CODE" = 404 ] && [ "$CTYPE" = "application/json" ] || fail "unknown path: $CODE $CTYPE"
 /usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"]==404 and d["error"]' "$TMP/body" ||
@@ -286,7 +290,7 @@ c.close()
 PY
 get "$HTTP/healthz"; [ "$CODE" = 200 ] || fail "exporter stopped serving after bad requests"
 kill -0 "$EXP_PID" || fail "exporter died"
-pass "POST/PUT/DELETE 405 with Allow, unknown path 404 JSON, query strings ignored, garbage and huge URLs refused, keep-alive works, still serving"
+pass "POST/PUT/DELETE 405 with Allow, a body over 64 KiB 413, unknown path 404 JSON, query strings ignored, garbage and huge URLs refused, keep-alive works, still serving"
 
 # ---- agent stopped ------------------------------------------------------------------
 stop_agent
