@@ -12,8 +12,8 @@
  * for a method with a body); beyond it the rest is discarded too and the
  * answer is 413 with the connection closed — queued only once the body is in,
  * because a response queued mid-upload reaches the client as an empty reply.
- * A body past BODY_DROP is not worth reading: the connection is dropped. Query strings never reach the router (MHD splits them
- * off) and are ignored.
+ * A body past BODY_DROP is not worth reading: the connection is dropped.
+ * Query strings never reach the router (MHD splits them off) and are ignored.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1697,8 +1697,7 @@ rm_engine_create(const rm_engine_config_t *cfg, rm_engine_t **out, char *err)
         }
         vs = (rm_mvcc_valstore_t){.put = rm_eheap_put, .get = rm_eheap_get, .free = rm_eheap_free,
                                   .ctx = e->heap, .max_bytes = rm_eheap_max_value(e->heap)};
-        if (vs.max_bytes > RM_MVCC_INLINE_MAX)
-            mc.valstore = &vs;
+        mc.valstore = &vs;
     }
     if ((st = rm_mvcc_create(&mc, &e->mvcc)) != RM_OK) {
         fail(err, st, "mvcc: cannot create the version store: %s", rm_strerror(st));

@@ -799,6 +799,15 @@ evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
     return s;
 }
 
+/* Main's victim v (claimed, from list `from`) leaves for window page cand. */
+static uint32_t
+replace_victim(rm__bp_earc_t *e, uint32_t v, int from, uint32_t cand)
+{
+    evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);
+    main_insert(e, cand);
+    return v;
+}
+
 uint32_t
 rm__bp_earc_evict(rm__bp_earc_t *e)
 {
@@ -828,19 +837,14 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
                     continue;
                 }
                 e->rg_vic[rm__bp_mix64(e->key[v]) & e->rg_mask] = e->key[v];
-                evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);
-                main_insert(e, cand);
-                return v;
+                return replace_victim(e, v, from, cand);
             }
             if (!e->ops->try_claim(e->ctx, cand)) {
                 /* the newcomer is pinned — in use, so it goes to main and
                  * main's victim makes room; skipping it alone would retry the
                  * same page when the window is one page long */
-                if (v != RM_BP_NIL && e->ops->try_claim(e->ctx, v)) {
-                    evict_slot(e, v, from == RM_BP_L_T1 ? 0 : 1);
-                    main_insert(e, cand);
-                    return v;
-                }
+                if (v != RM_BP_NIL && e->ops->try_claim(e->ctx, v))
+                    return replace_victim(e, v, from, cand);
                 skip_slot(e, cand);
                 if (v != RM_BP_NIL) {
                     skip_slot(e, v);

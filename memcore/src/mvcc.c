@@ -172,6 +172,13 @@ version_bytes(const version_t *v)
     return RM_MVCC_VERSION_BYTES + ((v->flags & RM__MVCC_EXTERNAL) ? v->vlen : 0);
 }
 
+/* The bytes of a value kept in memory (not RM__MVCC_STORED). */
+static inline const unsigned char *
+version_value(const version_t *v)
+{
+    return (v->flags & RM__MVCC_EXTERNAL) ? v->v.ext : v->v.inl;
+}
+
 /* Copy v's value (v->vlen bytes) into buf. Needs v's stripe, which keeps a
  * stored value's handle alive during the read. RM_OK or the store's error. */
 static rm_status_t
@@ -180,7 +187,7 @@ version_read(rm_mvcc_t *s, const version_t *v, void *buf)
     if (v->flags & RM__MVCC_STORED)
         return s->vs.get(s->vs.ctx, v->v.handle, buf, v->vlen);
     if (v->vlen)
-        memcpy(buf, (v->flags & RM__MVCC_EXTERNAL) ? v->v.ext : v->v.inl, v->vlen);
+        memcpy(buf, version_value(v), v->vlen);
     return RM_OK;
 }
 
@@ -815,11 +822,11 @@ rm_mvcc_scan(rm_mvcc_txn_t *t, rm_mvcc_visit_fn fn, void *ctx)
                     continue;
                 if (v->flags & RM__MVCC_TOMBSTONE)
                     break;
-                const void *val = v->flags & RM__MVCC_EXTERNAL ? v->v.ext : v->v.inl;
-                if (v->flags & RM__MVCC_STORED) {
-                    val = vbuf;
-                    rc = s->vs.get(s->vs.ctx, v->v.handle, vbuf, v->vlen);
-                }
+                const void *val = vbuf;   /* in memory: no copy; stored: read into vbuf */
+                if (v->flags & RM__MVCC_STORED)
+                    rc = version_read(s, v, vbuf);
+                else
+                    val = version_value(v);
                 if (rc == RM_OK && fn(ctx, c->key, c->klen, val, v->vlen) != 0)
                     rc = RM_ECANCELED;
                 break;
