@@ -248,6 +248,16 @@ pol_mark_t1(void *ctx, uint32_t slot, int in_t1)
         atomic_fetch_add_explicit(&bp->t1_refs, in_t1 ? 1 : -1, memory_order_relaxed);
 }
 
+static void
+pol_set_ref(void *ctx, uint32_t slot)
+{
+    rm_bufpool_t *bp = ctx;
+    uint64_t s = atomic_fetch_or_explicit(&frame_at(bp, slot)->state, ST_REF, memory_order_relaxed);
+    /* counted as a hit would be: T1 ∧ ¬PREFETCHED, REF newly set */
+    if ((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == ST_T1)
+        atomic_fetch_add_explicit(&bp->t1_refs, 1, memory_order_relaxed);
+}
+
 static uint32_t
 pol_t1_refs(void *ctx)
 {
@@ -312,6 +322,7 @@ static const rm__bp_policy_ops_t pool_ops = {
     .try_claim = pol_try_claim,
     .mark_t1 = pol_mark_t1,
     .t1_refs = pol_t1_refs,
+    .set_ref = pol_set_ref,
 };
 
 /* ---- page format ------------------------------------------------------------------- */

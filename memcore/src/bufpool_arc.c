@@ -11,8 +11,9 @@
  *     adapts at the miss on a ghost, as in ARC). A hit only sets the frame's
  *     reference bit and bumps its 4-bit frequency — both live in the frame's
  *     state word and are set by the lock-free pin CAS — so hits never touch
- *     these lists or take a lock. The T1 hand moves referenced pages to T2;
- *     the T2 hand gives them a second chance.
+ *     these lists or take a lock. The T1 hand moves referenced pages to T2
+ *     with their reference bit still set (ops->set_ref); the T2 hand gives
+ *     them a second chance.
  *   - ARC's rule on ARC's T1: the clock moves a hit T1 page to T2 only when
  *     its hand gets there, so |T1| counts pages ARC would have in T2 already.
  *     The frame carries a T1 mark (ops->mark_t1) and the hit CAS that sets
@@ -674,8 +675,14 @@ main_victim(rm__bp_earc_t *e, int *from, int avoid)
             return s;
         }
         if (l == RM_BP_L_T1 && r == 1) {
+            /* the reference that earns the move goes with the page: ARC puts
+             * it at T2's MRU end. With the bit cleared it would be the first
+             * unreferenced page the T2 hand meets after a sweep over old
+             * references — after a working-set change, the new hot pages went
+             * before the stale ones they were meant to replace (ADR 0004) */
             slot_unlink(e, s);
             slot_push(e, RM_BP_L_T2, s);
+            e->ops->set_ref(e->ctx, s);
         } else {
             e->L[l].head = e->next[s];
         }
@@ -956,6 +963,15 @@ sim_mark_t1(void *ctx, uint32_t s, int in_t1)
     c->t1[s] = in_t1 != 0;
 }
 
+static void
+sim_set_ref(void *ctx, uint32_t s)
+{
+    simctx_t *c = ctx;
+    if (!c->ref[s] && c->t1[s])
+        c->t1_refs++;
+    c->ref[s] = 1;
+}
+
 static uint32_t
 sim_t1_refs(void *ctx)
 {
@@ -987,6 +1003,7 @@ static const rm__bp_policy_ops_t sim_ops = {
     .try_claim = sim_try_claim,
     .mark_t1 = sim_mark_t1,
     .t1_refs = sim_t1_refs,
+    .set_ref = sim_set_ref,
 };
 
 static rm_status_t

@@ -79,6 +79,11 @@ typedef struct rm__bp_policy_ops {
      * unmarking a slot whose bit is set, takes one away. */
     void (*mark_t1)(void *ctx, uint32_t slot, int in_t1);
     uint32_t (*t1_refs)(void *ctx);                   /* that count (0 if transiently negative) */
+    /* Set the reference bit again: the T1 hand clears it to test it, and a
+     * page it promotes carries that reference into T2 (ARC puts a page hit in
+     * T1 at T2's MRU end; a cleared bit would put it first in the T2 hand's
+     * way). Same accounting as a hit for a page marked T1. */
+    void (*set_ref)(void *ctx, uint32_t slot);
 } rm__bp_policy_ops_t;
 
 enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_L_B1 = 4, RM_BP_L_B2 = 5 };

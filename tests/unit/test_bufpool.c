@@ -248,6 +248,15 @@ t_t1_refs(void *ctx)
     return ((tctx_t *)ctx)->t1_refs;
 }
 
+static void
+t_set_ref(void *ctx, uint32_t s)
+{
+    tctx_t *c = ctx;
+    if (!c->ref[s] && c->t1[s])
+        c->t1_refs++;
+    c->ref[s] = 1;
+}
+
 static const rm__bp_policy_ops_t t_ops = {
     .test_clear_ref = t_test_clear_ref,
     .freq = t_freq,
@@ -255,6 +264,7 @@ static const rm__bp_policy_ops_t t_ops = {
     .try_claim = t_try_claim,
     .mark_t1 = t_mark_t1,
     .t1_refs = t_t1_refs,
+    .set_ref = t_set_ref,
 };
 
 /* a hit, as the pool's CAS does it: REF and FREQ+1; counts a T1 reference */
@@ -280,7 +290,7 @@ t_load(rm__bp_earc_t *e, tctx_t *c, uint32_t s, uint64_t key)
  * Common start: keys 100..103 into slots 0..3 → T1 {0,1,2}, window {3}.
  * Slot 0 is hit; the miss of 104 (window candidate 3 made hot, so it wins its
  * duel): ARC's rule sees |T1| − refs = 2 ≥ max(p,1) = 1, the T1 hand promotes
- * referenced slot 0 to T2, looks again (2 ≥ 1), and slot 1 is the victim
+ * referenced slot 0 to T2 (its REF bit goes with it), looks again (2 ≥ 1), and slot 1 is the victim
  * (→ B1). Candidate 3 joins T1; 104 loads into slot 1, the window.
  * End: T1 {2,3}, T2 {0}, window {1}, B1 {101}, p = 0.
  */
@@ -308,7 +318,8 @@ t_setup(tctx_t *c)
     assert_int_equal(st.t2, 1);
     assert_int_equal(st.win, 1);
     assert_int_equal(st.b1, 1);
-    assert_int_equal(c->t1_refs, 0);   /* slot 0's reference was spent on its promotion */
+    assert_int_equal(c->t1_refs, 0);   /* slot 0 left T1 ... */
+    assert_int_equal(c->ref[0], 1);    /* ... with the reference that promoted it */
     assert_true(c->t1[2] && c->t1[3] && !c->t1[0] && !c->t1[1]);
     return e;
 }
@@ -335,6 +346,40 @@ test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced(void **state)
     assert_int_equal(st.b2, 1);
     assert_int_equal(c.t1_refs, 2);
     assert_true(c.ref[2] && c.ref[3]);
+    rm__bp_earc_destroy(e);
+}
+
+static void
+test_bufpool_earc_promoted_page_outlives_an_older_t2_reference(void **state)
+{
+    (void)state;
+    tctx_t c;
+    rm__bp_earc_t *e = t_setup(&c);
+    /* T1 {2,3}, T2 {0}, window {1}. Slot 0 is hit again in T2 (an old
+     * reference, as a hot set's pages carry when the set moves on). Slot 2 is
+     * hit; the miss of 105 (window candidate 1 made hot) sees |T1| − refs =
+     * 1 ≥ 1: the T1 hand promotes slot 2 with its reference, looks again
+     * (1 ≥ 1) and slot 3 is the victim. End: T1 {1}, T2 {0, 2} both REF. */
+    t_hit(&c, 0);
+    t_hit(&c, 2);
+    c.freq[1] = 9;                 /* beats slot 3's 5 from the setup */
+    rm__bp_earc_note_miss(e, 105);
+    assert_int_equal(rm__bp_earc_evict(e), 3);
+    t_load(e, &c, 3, 105);
+    assert_true(c.ref[0] && c.ref[2] && !c.t1[2]);
+    /* T1's page referenced (0 < 1): the victim comes from T2. The hand
+     * clears slot 0, then slot 2, and comes back to slot 0, untouched since:
+     * the older page goes. Had slot 2 entered T2 with its bit cleared, it
+     * would have been evicted right after the sweep over slot 0 — a page
+     * hit a moment ago before one idle since its last pass. */
+    t_hit(&c, 1);
+    c.freq[3] = 9;
+    rm__bp_earc_note_miss(e, 106);
+    assert_int_equal(rm__bp_earc_evict(e), 0);
+    assert_int_equal(c.ref[2], 0);
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.b2, 1);
     rm__bp_earc_destroy(e);
 }
 
@@ -1214,6 +1259,7 @@ main(void)
         cmocka_unit_test(test_bufpool_policy_rustymem_scan_resistant),
         cmocka_unit_test(test_bufpool_policy_rustymem_keeps_part_of_loop),
         cmocka_unit_test(test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced),
+        cmocka_unit_test(test_bufpool_earc_promoted_page_outlives_an_older_t2_reference),
         cmocka_unit_test(test_bufpool_earc_b1_hit_ages_a_t2_reference),
         cmocka_unit_test(test_bufpool_earc_p_step_scales_with_the_ghost_directory),
         cmocka_unit_test(test_bufpool_earc_mark_t1_follows_the_lists),
