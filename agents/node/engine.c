@@ -657,7 +657,7 @@ rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         return st;
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     if ((st = bound_conn(e, id, &c, err)) != RM_OK)
         goto out;
     *found = false;
@@ -713,7 +713,7 @@ rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         return fail(err, RM_EINVAL, "value: %zu bytes, at most %u allowed", vlen, RM_MVCC_VALUE_MAX);
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     table_t *t;
     if ((st = bound_conn(e, id, &c, err)) != RM_OK)
         goto out;
@@ -749,7 +749,7 @@ rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const vo
         return st;
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     bool f = false;
     if ((st = bound_conn(e, id, &c, err)) != RM_OK)
         goto out;
@@ -836,7 +836,7 @@ rm_engine_scan(rm_engine_t *e, rm_session_id_t id, const char *table, const void
     bool trunc = false;
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     if ((st = bound_conn(e, id, &c, err)) != RM_OK)
         goto out;
     table_t *t = find_table(e, table);
@@ -943,7 +943,7 @@ rm_engine_savepoint(rm_engine_t *e, rm_session_id_t id, const char *name, char *
         return st;
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     if ((st = bound_conn(e, id, &c, err)) != RM_OK)
         goto out;
     void *p = NULL;
@@ -977,7 +977,7 @@ rm_engine_rollback_to(rm_engine_t *e, rm_session_id_t id, const char *name, char
         return st;
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     if ((st = bound_conn(e, id, &c, err)) != RM_OK)
         goto out;
     savepoint_t *sp = c->sp;
@@ -1013,7 +1013,7 @@ rm_engine_commit(rm_engine_t *e, rm_session_id_t id, uint64_t *commit_seq, char 
 {
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     rm_status_t st = bound_conn(e, id, &c, err);
     if (st != RM_OK)
         goto out;
@@ -1095,7 +1095,7 @@ rm_engine_rollback(rm_engine_t *e, rm_session_id_t id, char *err)
 {
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    conn_t *c;
+    conn_t *c = NULL;
     rm_status_t st = bound_conn(e, id, &c, err);
     if (st == RM_OK) {
         txn_abort(e, c);
