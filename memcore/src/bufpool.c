@@ -949,29 +949,38 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
     cnt_add(&my_stripe(bp)->misses, 1);
     if (n > 1)
         cnt_add(&bp->pf_issued, n - 1);
-    struct iovec iov[1 + PF_MAX_WINDOW];
-    for (uint32_t k = 0; k < n; k++)
-        iov[k] = (struct iovec){fr[k]->data, bp->page_size};
     size_t ps = bp->page_size;
-    int fd = bp->files[file].fd;
-    ssize_t got;
-    do {
-        got = preadv(fd, iov, (int)n, (off_t)(page * ps));
-    } while (got < 0 && errno == EINTR);
-    size_t g = got < 0 ? 0 : (size_t)got;
     int io_ok[1 + PF_MAX_WINDOW];
-    for (uint32_t k = 0; k < n; k++) {
-        size_t have = g > ps * k ? g - ps * k : 0;
-        io_ok[k] = 1;
-        /* a short read (EOF, partial tail page, or just short): finish this
-         * page alone; pread_full zero-fills what lies beyond EOF */
-        if (have < ps &&
-            pread_full(fd, fr[k]->data + have, ps - have, (off_t)((page + k) * ps + have)) != 0) {
-            io_ok[k] = 0;
-            record_io_error(bp, "read", (int)file, page + k, errno);
+    if (page >= atomic_load_explicit(&bp->files[file].disk_pages, memory_order_relaxed)) {
+        /* past the end of the file (a file growing: the engine heap's new
+         * pages): never written, so zeros without a system call. Exact: a page
+         * leaves the pool only after its write-back has raised disk_pages, and
+         * no read-ahead is planned past it (n == 1) */
+        memset(fr[0]->data, 0, ps);
+        io_ok[0] = 1;
+    } else {
+        struct iovec iov[1 + PF_MAX_WINDOW];
+        for (uint32_t k = 0; k < n; k++)
+            iov[k] = (struct iovec){fr[k]->data, ps};
+        int fd = bp->files[file].fd;
+        ssize_t got;
+        do {
+            got = preadv(fd, iov, (int)n, (off_t)(page * ps));
+        } while (got < 0 && errno == EINTR);
+        size_t g = got < 0 ? 0 : (size_t)got;
+        for (uint32_t k = 0; k < n; k++) {
+            size_t have = g > ps * k ? g - ps * k : 0;
+            io_ok[k] = 1;
+            /* a short read (EOF, partial tail page, or just short): finish this
+             * page alone; pread_full zero-fills what lies beyond EOF */
+            if (have < ps &&
+                pread_full(fd, fr[k]->data + have, ps - have, (off_t)((page + k) * ps + have)) != 0) {
+                io_ok[k] = 0;
+                record_io_error(bp, "read", (int)file, page + k, errno);
+            }
         }
+        cnt_add(&bp->reads, n);
     }
-    cnt_add(&bp->reads, n);
     rm_status_t res = io_ok[0] ? RM_OK : RM_EIO;
     uint32_t bad_mask_first = 0;
     /* verify and publish; failures go back to the free list */
@@ -1485,7 +1494,9 @@ open_file(rm_bufpool_t *bp, const char *name, int temp, uint32_t *file_id)
     f->fd = fd;
     f->temp = temp;
     strcpy(f->name, name);
-    uint64_t pages = (uint64_t)sb.st_size / bp->page_size;
+    /* a partial tail page (a crash while the file grew) counts: it is read,
+     * and its checksum decides, rather than taken for a never-written page */
+    uint64_t pages = ((uint64_t)sb.st_size + bp->page_size - 1) / bp->page_size;
     atomic_init(&f->disk_pages, pages);
     atomic_init(&f->logical_pages, pages);
     atomic_store_explicit(&bp->nfiles, n + 1, memory_order_release);

@@ -596,6 +596,58 @@ test_bufpool_page_persists_across_reopen(void **state)
 }
 
 static void
+test_bufpool_pages_past_eof_are_zeros_without_a_read(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "grow", &f), RM_OK);
+    /* a growing file: every new page misses past the end, and evictions
+     * write the older ones back as it grows */
+    for (uint64_t p = 0; p < 40; p++)
+        write_page(bp, f, p, 500 + p);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.misses, 40);
+    assert_int_equal(s.reads, 0);
+    assert_true(s.writes >= 24);
+    /* pages that went out are read back, with their content */
+    rm_status_t st;
+    for (uint64_t p = 0; p < 40; p++) {
+        assert_int_equal(read_page(bp, f, p, &st), 500 + p);
+        assert_int_equal(st, RM_OK);
+    }
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_true(s.reads >= 24);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+
+    /* a partial tail page (a file cut short while it grew) is on disk: it is
+     * read and fails its checksum rather than passing for a never-written page */
+    char path[4096];
+    snprintf(path, sizeof path, "%s/torn", dir);
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    for (int i = 0; i < 4096 + 2048; i++)
+        fputc(0x5a, fp);
+    fclose(fp);
+    bp = open_pool(dir, 16, 0);
+    assert_int_equal(rm_bufpool_open_file(bp, "torn", &f), RM_OK);
+    uint64_t pages;
+    assert_int_equal(rm_bufpool_file_pages(bp, f, &pages), RM_OK);
+    assert_int_equal(pages, 2);
+    rm_bufpool_frame_t *fr;
+    assert_int_equal(rm_bufpool_pin(bp, f, 1, RM_BUFPOOL_SHARED, &fr), RM_ECORRUPT);
+    assert_int_equal(rm_bufpool_pin(bp, f, 2, RM_BUFPOOL_SHARED, &fr), RM_OK);
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.checksum_failures, 1);
+    assert_int_equal(s.reads, 1);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
 test_bufpool_hit_counted_and_page_in_stats(void **state)
 {
     (void)state;
@@ -1268,6 +1320,7 @@ main(void)
         cmocka_unit_test(test_bufpool_simulate_rejects_bad_args),
         cmocka_unit_test(test_bufpool_create_rejects_bad_config),
         cmocka_unit_test(test_bufpool_page_persists_across_reopen),
+        cmocka_unit_test(test_bufpool_pages_past_eof_are_zeros_without_a_read),
         cmocka_unit_test(test_bufpool_hit_counted_and_page_in_stats),
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
