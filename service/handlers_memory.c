@@ -496,6 +496,7 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     r->reads_total = st.reads;
     r->writes_total = st.writes;
     r->evictions_total = st.evictions;
+    r->discards_total = st.discards;
     r->dirty_frames = st.dirty;
     r->pinned_frames = st.pinned;
     r->arc_t1 = st.t1_size;

@@ -25,6 +25,9 @@
  * vlen ≤ 65496 fits 16 bits since pages are at most 64 KiB). A page is in
  * exactly one place: its class's partial list (some slots free), no list
  * (full), or the free-page list (empty, may be reformatted for any class).
+ * A page that becomes empty is dropped from the buffer pool unwritten
+ * (rm_bufpool_discard): its bytes are garbage, and writing them back would
+ * only cost I/O and a frame.
  * New pages come from the free-page list, else the file grows by one page
  * (the high-water mark, `npages`). Nothing is read from the file at create,
  * so a heap over a file with old contents starts empty; old bytes are
@@ -46,7 +49,9 @@
  * heap lock: it reads the immutable configuration, the atomic high-water
  * mark, and the page under a SHARED pin, which excludes a concurrent put to
  * the same page — so a get either copies a whole old value or sees the new
- * slot header, never a torn mix. read_errors is an atomic counter touched
+ * slot header, never a torn mix. The discard of an emptied page is made under `mu`
+ * (mu → pool mutex, only tried: discard never waits; the pool never calls
+ * back), so it cannot drop a page a later put has reserved. read_errors is an atomic counter touched
  * only on failures.
  */
 #include "engine_heap.h"
@@ -382,6 +387,12 @@ release_locked(rm_eheap_t *h, uint32_t p, uint32_t s, size_t vlen)
         pg->cls = EH_CLS_FREE;
         pg->next = h->free_head;
         h->free_head = p;
+        /* nothing on the page is live: the pool drops it unwritten and its
+         * frame serves the next miss. Under mu, before any put can take the
+         * page from the free list (a put's reservation keeps nused ≥ 1 until
+         * its write is in). RM_EBUSY (a stale get has it pinned, or the pool
+         * is busy — discard never waits): it ages out as usual */
+        (void)rm_bufpool_discard(h->bp, h->file_id, p);
     } else if (was_full) {
         partial_push_locked(h, p);
     }

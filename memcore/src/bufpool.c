@@ -154,7 +154,7 @@ struct rm_bufpool {
     _Atomic uint32_t nfiles;
 
     stripe_t stripes[STRIPES];
-    _Atomic uint64_t reads, writes, evictions, pf_issued, pf_wasted, checksum_failures, flushes;
+    _Atomic uint64_t reads, writes, evictions, discards, pf_issued, pf_wasted, checksum_failures, flushes;
     /* frames with T1 and REF set and not PREFETCHED: the policy's count of T1
      * pages referenced since they entered. Written by a hit only when it sets
      * the REF bit of a T1 frame (at most once per frame per clock pass, so at
@@ -1672,6 +1672,44 @@ rm_bufpool_evict(rm_bufpool_t *bp, double fraction, uint64_t *evicted)
     return st;
 }
 
+rm_status_t
+rm_bufpool_discard(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no)
+{
+    if (!bp || page_no > RM_BUFPOOL_MAX_PAGE_NO ||
+        file_id >= atomic_load_explicit(&bp->nfiles, memory_order_acquire))
+        return RM_EINVAL;
+    uint64_t key = mkkey(file_id, page_no);
+    /* best effort and never waiting: the mutex can be held across a dirty
+     * victim's write or a resize, and callers (the engine heap's free) must
+     * not stall behind I/O for a page that will age out anyway */
+    if (pthread_mutex_trylock(&bp->mu) != 0)
+        return RM_EBUSY;
+    /* under mu the table is exact: misses, evictions and loads insert and
+     * remove while holding it */
+    rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
+    uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, bp);
+    rm_status_t st = RM_OK;
+    if (idx != RM_BP_NIL) {
+        rm_bufpool_frame_t *f = frame_at(bp, idx);
+        /* the claim an eviction makes (no pin, latch, load or write-back in
+         * flight); lock-free readers that find the frame afterwards fail
+         * their pin on INVALID and take the slow path, which misses */
+        if (!pol_try_claim(bp, idx)) {
+            st = RM_EBUSY;
+        } else {
+            rm__bp_earc_remove(bp->pol, idx);   /* no ghost: the page was not wanted */
+            rm__bp_ptab_remove_locked(t, key, idx, key_of, bp);
+            atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
+            atomic_store_explicit(&f->state, ST_INVALID, memory_order_release);   /* DIRTY dropped */
+            if (idx < bp->limit)
+                free_push_locked(bp, idx);
+            cnt_add(&bp->discards, 1);
+        }
+    }
+    pthread_mutex_unlock(&bp->mu);
+    return st;
+}
+
 /* ---- stats ------------------------------------------------------------------------------------ */
 
 rm_bufpool_advice_t
@@ -1706,6 +1744,7 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
     }
     out->page_size = bp->page_size;
     out->reads = atomic_load_explicit(&bp->reads, memory_order_relaxed);
+    out->discards = atomic_load_explicit(&bp->discards, memory_order_relaxed);
     out->writes = atomic_load_explicit(&bp->writes, memory_order_relaxed);
     out->evictions = atomic_load_explicit(&bp->evictions, memory_order_relaxed);
     out->prefetch_issued = atomic_load_explicit(&bp->pf_issued, memory_order_relaxed);

@@ -648,6 +648,61 @@ test_bufpool_pages_past_eof_are_zeros_without_a_read(void **state)
 }
 
 static void
+test_bufpool_discard_drops_a_page_unwritten(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "d", &f), RM_OK);
+    write_page(bp, f, 0, 7);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);   /* page 0 on disk with 7 */
+    write_page(bp, f, 0, 8);                              /* dirty again: 8 */
+    write_page(bp, f, 1, 9);                              /* dirty, never written */
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    uint64_t writes = s.writes;
+    assert_int_equal(s.dirty, 2);
+
+    /* pinned: busy, nothing changes */
+    rm_bufpool_frame_t *fr;
+    assert_int_equal(rm_bufpool_pin(bp, f, 1, RM_BUFPOOL_SHARED, &fr), RM_OK);
+    assert_int_equal(rm_bufpool_discard(bp, f, 1), RM_EBUSY);
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+
+    assert_int_equal(rm_bufpool_discard(bp, f, 0), RM_OK);
+    assert_int_equal(rm_bufpool_discard(bp, f, 1), RM_OK);
+    assert_int_equal(rm_bufpool_discard(bp, f, 1), RM_OK);   /* not resident: nothing to do */
+    assert_int_equal(rm_bufpool_discard(bp, f, 5000), RM_OK);
+    assert_int_equal(rm_bufpool_discard(bp, f + 1, 0), RM_EINVAL);
+    assert_int_equal(rm_bufpool_discard(bp, f, RM_BUFPOOL_MAX_PAGE_NO + 1), RM_EINVAL);
+    assert_int_equal(rm_bufpool_discard(NULL, f, 0), RM_EINVAL);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.discards, 2);
+    assert_int_equal(s.dirty, 0);
+    assert_int_equal(s.used_frames, 0);
+    assert_int_equal(s.win_size + s.t1_size + s.t2_size, 0);
+    /* nothing was written for them, before or at checkpoint */
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.writes, writes);
+    /* the next pin sees the file's copy: the old 7, and zeros past the end */
+    rm_status_t st;
+    assert_int_equal(read_page(bp, f, 0, &st), 7);
+    assert_int_equal(st, RM_OK);
+    assert_int_equal(rm_bufpool_pin(bp, f, 1, RM_BUFPOOL_SHARED, &fr), RM_OK);
+    const unsigned char *z = rm_bufpool_frame_data(fr);
+    for (size_t i = 0; i < rm_bufpool_usable_bytes(bp); i++)
+        assert_int_equal(z[i], 0);
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.evictions, 0);
+    assert_int_equal(s.used_frames, 2);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
 test_bufpool_hit_counted_and_page_in_stats(void **state)
 {
     (void)state;
@@ -1321,6 +1376,7 @@ main(void)
         cmocka_unit_test(test_bufpool_create_rejects_bad_config),
         cmocka_unit_test(test_bufpool_page_persists_across_reopen),
         cmocka_unit_test(test_bufpool_pages_past_eof_are_zeros_without_a_read),
+        cmocka_unit_test(test_bufpool_discard_drops_a_page_unwritten),
         cmocka_unit_test(test_bufpool_hit_counted_and_page_in_stats),
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),

@@ -390,6 +390,49 @@ test_engine_heap_freed_slots_and_pages_are_reused(void **state)
 }
 
 static void
+test_engine_heap_emptied_page_leaves_the_pool_unwritten(void **state)
+{
+    (void)state;
+    fx_t f;
+    fx_open(&f);
+    /* 15 values of the 264 class fill one page; a 16th starts a second */
+    uint64_t hd[16];
+    for (int i = 0; i < 16; i++)
+        hd[i] = put_seeded(f.h, 200, 300 + (uint64_t)i);
+    assert_int_not_equal(handle_page(hd[0]), handle_page(hd[15]));
+    rm_bufpool_stats_t b0, b1;
+    assert_int_equal(rm_bufpool_stats(f.bp, &b0), RM_OK);
+    assert_int_equal(b0.used_frames, 2);
+    assert_int_equal(b0.dirty, 2);
+    /* all but one value of the first page freed: the page stays */
+    for (int i = 0; i < 14; i++)
+        rm_eheap_free(f.h, hd[i], 200);
+    assert_int_equal(rm_bufpool_stats(f.bp, &b1), RM_OK);
+    assert_int_equal(b1.discards, b0.discards);
+    assert_int_equal(check_seeded(f.h, hd[14], 200, 314), RM_OK);
+    /* the last one: the page is garbage, dropped without a write */
+    rm_eheap_free(f.h, hd[14], 200);
+    assert_int_equal(rm_bufpool_stats(f.bp, &b1), RM_OK);
+    assert_int_equal(b1.discards, b0.discards + 1);
+    assert_int_equal(b1.used_frames, 1);
+    assert_int_equal(b1.dirty, 1);
+    assert_int_equal(rm_bufpool_checkpoint(f.bp), RM_OK);
+    assert_int_equal(rm_bufpool_stats(f.bp, &b1), RM_OK);
+    assert_int_equal(b1.writes, b0.writes + 1);   /* the second page only */
+    /* freed handles never read back as good; the live one does, and the
+     * emptied page is reused by the next put */
+    unsigned char buf[200];
+    assert_int_not_equal(rm_eheap_get(f.h, hd[3], buf, 200), RM_OK);
+    assert_int_equal(check_seeded(f.h, hd[15], 200, 315), RM_OK);
+    uint64_t again = put_seeded(f.h, 200, 999);
+    assert_int_equal(check_seeded(f.h, again, 200, 999), RM_OK);
+    rm_eheap_stats_t s;
+    stats_of(f.h, &s);
+    assert_int_equal(s.pages, 2);
+    fx_close(&f);
+}
+
+static void
 test_engine_heap_get_rejects_bad_handles(void **state)
 {
     (void)state;
@@ -721,6 +764,7 @@ main(void)
         cmocka_unit_test(test_engine_heap_put_rejects_bad_length_and_changes_nothing),
         cmocka_unit_test(test_engine_heap_stats_counters_are_exact),
         cmocka_unit_test(test_engine_heap_freed_slots_and_pages_are_reused),
+        cmocka_unit_test(test_engine_heap_emptied_page_leaves_the_pool_unwritten),
         cmocka_unit_test(test_engine_heap_get_rejects_bad_handles),
         cmocka_unit_test(test_engine_heap_free_of_bad_handle_is_a_noop),
         cmocka_unit_test(test_engine_heap_check_word_catches_stale_handle_after_slot_reuse),

@@ -187,6 +187,21 @@ rm_status_t rm_bufpool_set_eviction_boost(rm_bufpool_t *bp, unsigned pct);
  */
 rm_status_t rm_bufpool_evict(rm_bufpool_t *bp, double fraction, uint64_t *evicted);
 
+/*
+ * The page's contents are garbage to the caller (PostgreSQL's
+ * DropRelFileBuffers for one page; the engine heap calls it when its last
+ * value on a page is freed): drop it from the pool without writing it back and
+ * give its frame to the next miss. The copy in the file, if any, is left as
+ * it is, so a later pin of the page reads that older copy (or zeros past the
+ * end of the file) — use it only for pages whose old contents nobody needs.
+ * RM_OK when the page was dropped or was not resident; RM_EBUSY when it is
+ * pinned, latched, loading or being written, or when the pool mutex is held
+ * (nothing changes; the page just ages out as usual); RM_EINVAL for a bad
+ * file id or page number. Counted in stats `discards`. Never blocks and does
+ * no I/O: it only tries the pool mutex. Thread-safe.
+ */
+rm_status_t rm_bufpool_discard(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no);
+
 /* Sizing recommendation per the seed (hit ratio < 85 % and utilisation > 90 %:
  * grow 25 %; hit ratio > 95 %: shrink 25 %). */
 typedef enum rm_bufpool_advice {
@@ -204,6 +219,7 @@ typedef struct rm_bufpool_stats {
     uint64_t hits, misses;       /* pins found resident / not */
     uint64_t reads, writes;      /* pages read from / written to page files (writes: in place) */
     uint64_t evictions;          /* pages evicted */
+    uint64_t discards;           /* pages dropped unwritten by rm_bufpool_discard */
     uint64_t dirty;              /* frames dirty now */
     uint64_t pinned;             /* frames pinned now */
     uint64_t win_size, t1_size, t2_size, b1_size, b2_size; /* policy lists (pages) */
