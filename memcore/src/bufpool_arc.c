@@ -119,7 +119,7 @@ rm__bp_map_fini(rm__bp_map_t *m)
 uint32_t
 rm__bp_map_get(const rm__bp_map_t *m, uint64_t key)
 {
-    size_t i = (size_t)rm__bp_mix64(key) & m->mask;
+    size_t i = (size_t)rm__mix64(key) & m->mask;
     for (;;) {
         uint64_t k = m->keys[i];
         if (k == key)
@@ -133,7 +133,7 @@ rm__bp_map_get(const rm__bp_map_t *m, uint64_t key)
 void
 rm__bp_map_put(rm__bp_map_t *m, uint64_t key, uint32_t val)
 {
-    size_t i = (size_t)rm__bp_mix64(key) & m->mask;
+    size_t i = (size_t)rm__mix64(key) & m->mask;
     while (m->keys[i] != RM_BP_MAP_EMPTY) {
         if (m->keys[i] == key) {
             m->vals[i] = val;
@@ -149,7 +149,7 @@ rm__bp_map_put(rm__bp_map_t *m, uint64_t key, uint32_t val)
 void
 rm__bp_map_del(rm__bp_map_t *m, uint64_t key)
 {
-    size_t i = (size_t)rm__bp_mix64(key) & m->mask;
+    size_t i = (size_t)rm__mix64(key) & m->mask;
     for (;;) {
         if (m->keys[i] == RM_BP_MAP_EMPTY)
             return;
@@ -163,7 +163,7 @@ rm__bp_map_del(rm__bp_map_t *m, uint64_t key)
         j = (j + 1) & m->mask;
         if (m->keys[j] == RM_BP_MAP_EMPTY)
             break;
-        size_t k = (size_t)rm__bp_mix64(m->keys[j]) & m->mask;
+        size_t k = (size_t)rm__mix64(m->keys[j]) & m->mask;
         /* can the entry at j move to i? yes unless its home lies in (i, j] */
         int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
         if (in_range)
@@ -275,7 +275,7 @@ dl_unlink(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
 {
-    uint64_t h = rm__bp_mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(row + 1));
+    uint64_t h = rm__mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(row + 1));
     return (size_t)row * (e->cm_mask + 1) + ((size_t)h & e->cm_mask);
 }
 
@@ -737,7 +737,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
     /* admission regret, ARC-style: a miss on a page we refused means the
      * door was too strict; a miss on a page evicted to let a candidate in
      * means it was too lax */
-    size_t h = rm__bp_mix64(key) & e->rg_mask;
+    size_t h = rm__mix64(key) & e->rg_mask;
     if (e->rg_rej[h] == key) {
         e->rg_rej[h] = RM_BP_MAP_EMPTY;
         e->bias = e->bias + BIAS_UP < BIAS_MAX ? e->bias + BIAS_UP : BIAS_MAX;
@@ -843,7 +843,7 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
                     avoid = from;
                     continue;
                 }
-                e->rg_vic[rm__bp_mix64(e->key[v]) & e->rg_mask] = e->key[v];
+                e->rg_vic[rm__mix64(e->key[v]) & e->rg_mask] = e->key[v];
                 return replace_victim(e, v, from, cand);
             }
             if (!e->ops->try_claim(e->ctx, cand)) {
@@ -864,7 +864,7 @@ rm__bp_earc_evict(rm__bp_earc_t *e)
                  * and the hand moves past it, so a cold-but-once-hot page
                  * cannot hold the door against a new hot set forever */
                 e->rejects++;
-                e->rg_rej[rm__bp_mix64(e->key[cand]) & e->rg_mask] = e->key[cand];
+                e->rg_rej[rm__mix64(e->key[cand]) & e->rg_mask] = e->key[cand];
                 e->ops->age(e->ctx, v);
                 skip_slot(e, v);
             }

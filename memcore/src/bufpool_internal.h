@@ -34,17 +34,6 @@ int rm__bp_crc32c_hw_available(void);
 void *rm__bp_mem_alloc(const rm_pagesrc_t *src, size_t bytes);
 void rm__bp_mem_free(const rm_pagesrc_t *src, void *p, size_t bytes);
 
-static inline uint64_t
-rm__bp_mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
 /* ---- open-addressing map u64 key → u32 value (not thread-safe) ------------- */
 typedef struct rm__bp_map {
     uint64_t *keys;     /* RM_BP_MAP_EMPTY marks a free slot */
@@ -147,7 +136,7 @@ void rm__bp_ptab_remove_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame,
 static inline size_t
 rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
 {
-    return (size_t)rm__bp_mix64(key) & t->mask;
+    return (size_t)rm__mix64(key) & t->mask;
 }
 
 /* ---- test hooks ------------------------------------------------------------

@@ -120,24 +120,6 @@ default_now(void *ctx)
     return rm__now_ns();
 }
 
-/* 64-bit FNV-1a followed by a murmur finaliser (good low bits for masking). */
-static uint64_t
-hash_bytes(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
 static inline struct stripe *
 stripe_of(rm_mvcc_t *s, uint64_t hash)
 {
@@ -648,7 +630,7 @@ rm_mvcc_get(rm_mvcc_txn_t *t, const void *key, size_t klen, void *buf, size_t ca
     if (!txn_enter(t))
         return RM_ECANCELED;
     rm_mvcc_t *s = t->s;
-    uint64_t h = hash_bytes(key, klen);
+    uint64_t h = rm__hash_bytes(key, klen);
     struct stripe *st = stripe_of(s, h);
     rm_status_t rc = RM_ENOENT;
 
@@ -709,7 +691,7 @@ write_version(rm_mvcc_txn_t *t, const void *key, size_t klen, const void *val, s
         goto out_txn;
     }
 
-    uint64_t h = hash_bytes(key, klen);
+    uint64_t h = rm__hash_bytes(key, klen);
     struct stripe *st = stripe_of(s, h);
     pthread_mutex_lock(&st->mu);
     chain_t **link = chain_link_locked(s, key, klen, h);
@@ -1119,7 +1101,7 @@ rm_mvcc_chain_length(rm_mvcc_t *s, const void *key, size_t klen, size_t *out)
 {
     if (!s || !key || !out || klen > RM_MVCC_KEY_MAX)
         return RM_EINVAL;
-    uint64_t h = hash_bytes(key, klen);
+    uint64_t h = rm__hash_bytes(key, klen);
     struct stripe *st = stripe_of(s, h);
     pthread_mutex_lock(&st->mu);
     chain_t *c = *chain_link_locked(s, key, klen, h);

@@ -56,21 +56,6 @@ malloc_free(void *ctx, void *p, size_t n)
     free(p);
 }
 
-static uint64_t
-hash_bytes(const void *p, size_t n)
-{
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
-}
-
 static inline void
 assert_locked(rm_plancache_t *pc)
 {
@@ -241,7 +226,7 @@ rm_plancache_lookup(rm_plancache_t *pc, const void *text, size_t tlen, void *buf
 {
     if (!pc || !text || !plen || tlen > RM_PLANCACHE_TEXT_MAX || (cap && !buf))
         return RM_EINVAL;
-    uint64_t h = hash_bytes(text, tlen);
+    uint64_t h = rm__hash_bytes(text, tlen);
     rm_status_t rc = RM_ENOENT;
     pthread_mutex_lock(&pc->mu);
     struct entry *e = *find_link_locked(pc, text, tlen, h);
@@ -271,7 +256,7 @@ rm_plancache_insert(rm_plancache_t *pc, const void *text, size_t tlen, const voi
         (plen && !plan))
         return RM_EINVAL;
     size_t charge = sizeof(struct entry) + tlen + plen;
-    uint64_t h = hash_bytes(text, tlen);
+    uint64_t h = rm__hash_bytes(text, tlen);
 
     pthread_mutex_lock(&pc->mu);
     uint64_t max_bytes = pc->max_bytes;
@@ -323,7 +308,7 @@ rm_plancache_invalidate(rm_plancache_t *pc, const void *text, size_t tlen)
 {
     if (!pc || !text || tlen > RM_PLANCACHE_TEXT_MAX)
         return RM_EINVAL;
-    uint64_t h = hash_bytes(text, tlen);
+    uint64_t h = rm__hash_bytes(text, tlen);
     pthread_mutex_lock(&pc->mu);
     struct entry *e = *find_link_locked(pc, text, tlen, h);
     if (e) {

@@ -70,6 +70,33 @@ rm__is_pow2(size_t v)
     return v && (v & (v - 1)) == 0;
 }
 
+/* splitmix64's finaliser: a cheap bijective mix with good low bits (for
+ * masking into power-of-two tables). */
+static inline uint64_t
+rm__mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ull;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    return x;
+}
+
+/* 64-bit FNV-1a of n bytes, finished with rm__mix64 (FNV's low bits alone
+ * are weak for masking). For hash tables keyed by byte strings. */
+static inline uint64_t
+rm__hash_bytes(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return rm__mix64(h);
+}
+
 /* Monotonic clock in nanoseconds. */
 uint64_t rm__now_ns(void);
 
