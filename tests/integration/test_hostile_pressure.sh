@@ -19,38 +19,20 @@ fi
 # the ramp alone would bring 1.2 x the limit within the run: 100 rows x 4000 B per transaction
 RAMP_TPS=$(( (LIMIT_MB * 1048576 * 12 / 10) / (DURATION * 400000) + 1 ))
 
-if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (creates a memory cgroup)"; exit 0; fi
-if [ -w /sys/fs/cgroup/memory/cgroup.procs ]; then
-  VER=1; ROOT=/sys/fs/cgroup/memory
-elif grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null && [ -w /sys/fs/cgroup/cgroup.procs ]; then
-  VER=2; ROOT=/sys/fs/cgroup
-else
-  echo "SKIP: no writable memory cgroup"; exit 0
-fi
-CG="$ROOT/rm_hostile_$$"
+source "$(dirname "$0")/cgroup.sh"
+cg_detect
+VER=$CG_VER
+CG="$CG_ROOT/rm_hostile_$$"
 LOAD_PIDS=()
 cg_cleanup() {
   for p in "${LOAD_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   cleanup
-  for _ in $(seq 50); do [ -d "$CG" ] || break; rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
+  cg_remove "$CG"
 }
 trap cg_cleanup EXIT
-mkdir "$CG"
-if [ $VER = 1 ]; then
-  echo $((LIMIT_MB << 20)) >"$CG/memory.limit_in_bytes"
-  echo 0 >"$CG/memory.swappiness" 2>/dev/null || true
-else
-  echo $((LIMIT_MB << 20)) >"$CG/memory.max"
-  echo 0 >"$CG/memory.swap.max" 2>/dev/null || true
-fi
-oom_kills() {
-  if [ $VER = 1 ]; then awk '$1=="oom_kill"{print $2}' "$CG/memory.oom_control"
-  else awk '$1=="oom_kill"{print $2}' "$CG/memory.events"; fi
-}
-peak_mb() {
-  if [ $VER = 1 ]; then echo $(($(cat "$CG/memory.max_usage_in_bytes") >> 20))
-  else cat "$CG/memory.peak" 2>/dev/null | awk '{print int($1/1048576)}' || echo "?"; fi
-}
+cg_make "$CG" $((LIMIT_MB << 20)) || fail "cannot create the memory cgroup $CG"
+oom_kills() { cg_oom_kills "$CG"; }
+peak_mb() { cg_peak_mb "$CG"; }
 
 # the agent, moved into the cgroup by its own subshell before exec
 rm -f "$TMP/port"

@@ -18,44 +18,21 @@ NAME="rm_pressure_it_$$"
 if [ ! -x "$BIN" ]; then
     echo "FAIL: $BIN not built"; exit 1
 fi
-if [ "$(id -u)" != 0 ]; then
-    echo "SKIP: the cgroup closed loop needs root (creates and removes a memory cgroup)"; exit 0
-fi
-if [ -w /sys/fs/cgroup/memory/cgroup.procs ]; then
-    VER=1; ROOT=/sys/fs/cgroup/memory
-elif grep -qw memory /sys/fs/cgroup/cgroup.controllers 2>/dev/null && [ -w /sys/fs/cgroup/cgroup.procs ]; then
-    VER=2; ROOT=/sys/fs/cgroup
-else
-    echo "SKIP: no writable memory cgroup (v1 /sys/fs/cgroup/memory or v2 with the memory controller)"; exit 0
-fi
+source "$(dirname "$0")/cgroup.sh"
+cg_detect
+VER=$CG_VER
 
 CG=""
-cleanup() {
-    if [ -n "$CG" ] && [ -d "$CG" ]; then
-        for _ in $(seq 50); do rmdir "$CG" 2>/dev/null && break; sleep 0.1; done
-    fi
-}
+cleanup() { cg_remove "$CG"; }
 trap cleanup EXIT
 
-oom_kills() {
-    if [ "$VER" = 1 ]; then awk '$1=="oom_kill"{print $2}' "$CG/memory.oom_control"
-    else awk '$1=="oom_kill"{print $2}' "$CG/memory.events"; fi
-}
-
 run_case() {   # $1 = on|off; sets RC and KILLS
-    CG="$ROOT/${NAME}_$1"
-    mkdir "$CG" || { echo "FAIL: mkdir $CG"; exit 1; }
-    if [ "$VER" = 1 ]; then
-        echo "$LIMIT" > "$CG/memory.limit_in_bytes" || { echo "FAIL: cannot set memory.limit_in_bytes"; exit 1; }
-        echo 0 > "$CG/memory.swappiness" 2>/dev/null
-    else
-        echo "$LIMIT" > "$CG/memory.max" || { echo "FAIL: cannot set memory.max"; exit 1; }
-        echo 0 > "$CG/memory.swap.max" 2>/dev/null
-    fi
+    CG="$CG_ROOT/${NAME}_$1"
+    cg_make "$CG" "$LIMIT" || { echo "FAIL: cannot create the memory cgroup $CG"; exit 1; }
     # the subshell moves itself into the cgroup, then becomes the workload
     ( echo "$BASHPID" > "$CG/cgroup.procs" && exec "$BIN" --workload "$1" )
     RC=$?
-    KILLS=$(oom_kills)
+    KILLS=$(cg_oom_kills "$CG")
     echo "cgroup v$VER limit $((LIMIT / 1048576)) MiB responder $1: exit status $RC, oom_kill $KILLS"
     cleanup
     CG=""
