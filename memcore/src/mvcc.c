@@ -28,8 +28,11 @@
  *   writes and marks it KILLED. Killed txns no longer hold the horizon back.
  * - Long values (> RM_MVCC_INLINE_MAX) go to the configured value store when
  *   there is one (the engine's heap of buffer-pool pages), else to a separate
- *   allocation. A stored value is read under its stripe lock, so its handle
- *   cannot be freed mid-read; a refused put falls back to memory.
+ *   allocation. A get reads a stored value after releasing the stripe (the
+ *   read may wait for the disk): its own txn mutex, held throughout, keeps the
+ *   version alive — killing needs that mutex, so the txn stays ACTIVE and
+ *   compaction keeps what its snapshot sees. A scan reads under the stripe,
+ *   which it holds for its visitor anyway. A refused put falls back to memory.
  */
 #include "rustymem/mvcc.h"
 #include "rustymem/stats.h"
@@ -162,7 +165,9 @@ version_value(const version_t *v)
 }
 
 /* Copy v's value (v->vlen bytes) into buf. Needs v's stripe, which keeps a
- * stored value's handle alive during the read. RM_OK or the store's error. */
+ * stored value's handle alive during the read (rm_mvcc_get reads a stored
+ * value after dropping the stripe; see there why that is safe). RM_OK or the
+ * store's error. */
 static rm_status_t
 version_read(rm_mvcc_t *s, const version_t *v, void *buf)
 {
@@ -634,6 +639,8 @@ rm_mvcc_get(rm_mvcc_txn_t *t, const void *key, size_t klen, void *buf, size_t ca
     struct stripe *st = stripe_of(s, h);
     rm_status_t rc = RM_ENOENT;
 
+    uint64_t handle = 0;
+    size_t stored_len = 0;
     pthread_mutex_lock(&st->mu);
     chain_t *c = *chain_link_locked(s, key, klen, h);
     for (version_t *v = c ? c->head : NULL; v; v = v->older) {
@@ -642,10 +649,26 @@ rm_mvcc_get(rm_mvcc_txn_t *t, const void *key, size_t klen, void *buf, size_t ca
         if (v->flags & RM__MVCC_TOMBSTONE)
             break;
         *len = v->vlen;
-        rc = cap < v->vlen ? RM_ELIMIT : version_read(s, v, buf);
+        if (cap < v->vlen) {
+            rc = RM_ELIMIT;
+        } else if (v->flags & RM__MVCC_STORED) {
+            handle = v->v.handle;   /* read below, without the stripe */
+            stored_len = v->vlen;
+            rc = RM_OK;
+        } else {
+            rc = version_read(s, v, buf);
+        }
         break;
     }
     pthread_mutex_unlock(&st->mu);
+    /* A stored value may need I/O (a cold page): read it without holding the
+     * stripe, which would stall every key of that stripe behind the disk.
+     * t->mu (held since txn_enter) keeps the version alive instead: a killer
+     * needs t->mu to end this txn, so it stays ACTIVE in the registry and
+     * compaction keeps every version its snapshot sees; an uncommitted version
+     * visible here is this txn's own, freed only under t->mu. */
+    if (stored_len)
+        rc = s->vs.get(s->vs.ctx, handle, buf, stored_len);
     pthread_mutex_unlock(&t->mu);
     return rc;
 }

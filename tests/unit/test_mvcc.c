@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <time.h>
 #include <stdatomic.h>
 
 #include <cmocka.h>
@@ -1347,6 +1348,131 @@ test_mvcc_valstore_read_error_reaches_get_and_scan(void **state)
     rm_mvcc_destroy(s);
 }
 
+/* A store whose get waits at a gate: a read that has to go to the disk. */
+typedef struct gstore {
+    fstore_t f;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int in_get, open, writer_done;
+} gstore_t;
+
+static rm_status_t
+gstore_get(void *ctx, uint64_t handle, void *buf, size_t vlen)
+{
+    gstore_t *g = ctx;
+    pthread_mutex_lock(&g->mu);
+    g->in_get = 1;
+    pthread_cond_broadcast(&g->cv);
+    while (!g->open)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
+    return fstore_get(&g->f, handle, buf, vlen);
+}
+
+static rm_status_t
+gstore_put(void *ctx, const void *val, size_t vlen, uint64_t *handle)
+{
+    return fstore_put(&((gstore_t *)ctx)->f, val, vlen, handle);
+}
+
+static void
+gstore_free(void *ctx, uint64_t handle, size_t vlen)
+{
+    fstore_free(&((gstore_t *)ctx)->f, handle, vlen);
+}
+
+typedef struct gread {
+    rm_mvcc_t *s;
+    unsigned char out[1000];
+    size_t len;
+    rm_status_t rc;
+} gread_t;
+
+static void *
+gread_main(void *arg)
+{
+    gread_t *r = arg;
+    rm_mvcc_txn_t *t;
+    assert_int_equal(rm_mvcc_begin(r->s, 7, &t), RM_OK);
+    r->rc = rm_mvcc_get(t, "k", 1, r->out, sizeof r->out, &r->len);
+    rm_mvcc_abort(t);
+    return NULL;
+}
+
+typedef struct gwrite {
+    rm_mvcc_t *s;
+    gstore_t *g;
+} gwrite_t;
+
+static void *
+gwrite_main(void *arg)
+{
+    gwrite_t *w = arg;
+    put_commit(w->s, "k", "overwritten while the old value was being read");
+    uint64_t freed = 0;
+    rm_mvcc_compact_all(w->s, &freed);   /* must keep the version the reader's snapshot sees */
+    pthread_mutex_lock(&w->g->mu);
+    w->g->writer_done = 1;
+    pthread_cond_broadcast(&w->g->cv);
+    pthread_mutex_unlock(&w->g->mu);
+    return NULL;
+}
+
+static void
+test_mvcc_stored_read_does_not_hold_the_stripe(void **state)
+{
+    gstore_t g;
+    memset(&g, 0, sizeof g);
+    pthread_mutex_init(&g.mu, NULL);
+    pthread_cond_init(&g.cv, NULL);
+    rm_mvcc_valstore_t vs = {.put = gstore_put, .get = gstore_get, .free = gstore_free, .ctx = &g,
+                             .max_bytes = 4000};
+    rm_mvcc_config_t cfg = {.initial_buckets = 64, .valstore = &vs};
+    rm_mvcc_t *s = NULL;
+    assert_int_equal(rm_mvcc_create(&cfg, &s), RM_OK);
+    unsigned char big[1000];
+    fill(big, sizeof big, 9);
+    put_bytes(s, "k", big, sizeof big);
+    assert_int_equal(g.f.live, 1);
+
+    /* a reader stuck in the store's get (a cold page) ... */
+    gread_t r = {.s = s};
+    pthread_t rt, wt;
+    assert_int_equal(pthread_create(&rt, NULL, gread_main, &r), 0);
+    pthread_mutex_lock(&g.mu);
+    while (!g.in_get)
+        pthread_cond_wait(&g.cv, &g.mu);
+    pthread_mutex_unlock(&g.mu);
+    /* ... does not stop a writer of the same key (same stripe), nor
+     * compaction, which must not free what the reader is reading */
+    gwrite_t w = {.s = s, .g = &g};
+    assert_int_equal(pthread_create(&wt, NULL, gwrite_main, &w), 0);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    pthread_mutex_lock(&g.mu);
+    while (!g.writer_done)
+        if (pthread_cond_timedwait(&g.cv, &g.mu, &until) != 0)
+            break;
+    int done = g.writer_done;
+    g.open = 1;   /* let the reader finish either way, so the threads can be joined */
+    pthread_cond_broadcast(&g.cv);
+    pthread_mutex_unlock(&g.mu);
+    pthread_join(rt, NULL);
+    pthread_join(wt, NULL);
+    assert_true(done);   /* the writer finished while the read was in the store */
+    assert_int_equal(r.rc, RM_OK);
+    assert_int_equal(r.len, sizeof big);
+    assert_memory_equal(r.out, big, sizeof big);   /* the reader's snapshot */
+    /* with the reader gone, compaction drops the old value */
+    uint64_t freed = 0;
+    rm_mvcc_compact_all(s, &freed);
+    assert_int_equal(g.f.live, 0);
+    rm_mvcc_destroy(s);
+    pthread_cond_destroy(&g.cv);
+    pthread_mutex_destroy(&g.mu);
+}
+
 static void
 test_mvcc_valstore_rejected_at_create_when_incomplete(void **state)
 {
@@ -1376,6 +1502,7 @@ main(void)
         cmocka_unit_test(test_mvcc_valstore_handles_freed_by_overwrite_abort_and_compaction),
         cmocka_unit_test(test_mvcc_valstore_refusal_falls_back_to_memory),
         cmocka_unit_test(test_mvcc_valstore_read_error_reaches_get_and_scan),
+        cmocka_unit_test(test_mvcc_stored_read_does_not_hold_the_stripe),
         cmocka_unit_test(test_mvcc_valstore_rejected_at_create_when_incomplete),
         cmocka_unit_test(test_mvcc_abort_undoes_writes_and_frees_chain),
         cmocka_unit_test(test_mvcc_chain_bounded_when_long_snapshot_open),
