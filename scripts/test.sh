@@ -7,6 +7,8 @@
 #                                runtime, sessions) except the timing-bound fleet rollout
 #   scripts/test.sh --valgrind   the RelWithDebInfo build in ./build, unit tests under
 #                                Valgrind memcheck (no errors, no definite/indirect leaks)
+#   scripts/test.sh --release    Release (-O3) build in ./build-release, compile only: the
+#                                deeper inlining finds -Werror warnings the others do not
 # Missing Debian packages are installed first. Exit status is CTest's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,10 @@ if [ "${1:-}" = "--sanitize" ]; then
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
   export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 fi
+if [ "${1:-}" = "--release" ]; then
+  dir=build-release
+  cmake_args=(-DCMAKE_BUILD_TYPE=Release)
+fi
 if [ "${1:-}" = "--tsan" ]; then
   dir=build-tsan
   cmake_args+=(-DRM_SANITIZE=thread)
@@ -31,6 +37,9 @@ fi
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B "$dir" "${cmake_args[@]}"
 cmake --build "$dir" -j"$jobs"
+if [ "${1:-}" = "--release" ]; then
+  exit 0
+fi
 if [ "${1:-}" = "--valgrind" ]; then
   exec python3 scripts/valgrind-tests.py "$dir" unit -j "$jobs"
 fi
