@@ -9,7 +9,8 @@
 #                                Valgrind memcheck (no errors, no definite/indirect leaks)
 #   scripts/test.sh --release    Release (-O3) build in ./build-release, compile only: the
 #                                deeper inlining finds -Werror warnings the others do not
-# Missing Debian packages are installed first. Exit status is CTest's.
+# Missing Debian packages are installed first. Exit status is CTest's (the
+# build's with --release).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh

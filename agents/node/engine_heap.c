@@ -49,10 +49,10 @@
  * heap lock: it reads the immutable configuration, the atomic high-water
  * mark, and the page under a SHARED pin, which excludes a concurrent put to
  * the same page — so a get either copies a whole old value or sees the new
- * slot header, never a torn mix. The discard of an emptied page is made under `mu`
- * (mu → pool mutex, only tried: discard never waits; the pool never calls
- * back), so it cannot drop a page a later put has reserved. read_errors is an atomic counter touched
- * only on failures.
+ * slot header, never a torn mix. The discard of an emptied page is made
+ * under `mu` (mu → pool mutex, only tried: discard never waits; the pool
+ * never calls back), so it cannot drop a page a later put has reserved.
+ * read_errors is an atomic counter touched only on failures.
  */
 #include "engine_heap.h"
 

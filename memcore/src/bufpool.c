@@ -853,9 +853,11 @@ record_corrupt_locked(rm_bufpool_t *bp, uint32_t file, uint64_t page)
     bp->last_corrupt_page = page;
 }
 
-/* Undo a load that failed: frame back to the free list. Requires mu. */
+/* Drop the page in claimed frame f without a write or a ghost (a load that
+ * failed, a discarded page): off the policy's lists and the page table, DIRTY
+ * cleared, frame back to the free list. Requires mu. */
 static void
-abandon_load_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
+drop_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
 {
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     rm__bp_earc_remove(bp->pol, f->idx);
@@ -1012,7 +1014,7 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
                 continue;
             if (k == 0 && res == RM_OK)
                 record_corrupt_locked(bp, file, page);
-            abandon_load_locked(bp, fr[k]);
+            drop_frame_locked(bp, fr[k]);
         }
         pthread_mutex_unlock(&bp->mu);
     }
@@ -1686,23 +1688,18 @@ rm_bufpool_discard(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no)
         return RM_EBUSY;
     /* under mu the table is exact: misses, evictions and loads insert and
      * remove while holding it */
-    rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
-    uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, bp);
+    uint32_t idx = rm__bp_ptab_lookup(atomic_load_explicit(&bp->ptab, memory_order_relaxed), key,
+                                      key_of, bp);
     rm_status_t st = RM_OK;
     if (idx != RM_BP_NIL) {
-        rm_bufpool_frame_t *f = frame_at(bp, idx);
         /* the claim an eviction makes (no pin, latch, load or write-back in
          * flight); lock-free readers that find the frame afterwards fail
-         * their pin on INVALID and take the slow path, which misses */
+         * their pin on INVALID and take the slow path, which misses. No
+         * ghost: the page was not wanted, so it is no evidence for ARC's p */
         if (!pol_try_claim(bp, idx)) {
             st = RM_EBUSY;
         } else {
-            rm__bp_earc_remove(bp->pol, idx);   /* no ghost: the page was not wanted */
-            rm__bp_ptab_remove_locked(t, key, idx, key_of, bp);
-            atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
-            atomic_store_explicit(&f->state, ST_INVALID, memory_order_release);   /* DIRTY dropped */
-            if (idx < bp->limit)
-                free_push_locked(bp, idx);
+            drop_frame_locked(bp, frame_at(bp, idx));
             cnt_add(&bp->discards, 1);
         }
     }

@@ -1034,9 +1034,7 @@ sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
         if (s != RM_BP_NIL) {
             h++;
             unreported++;
-            if (!sc.ref[s] && sc.t1[s])
-                sc.t1_refs++;
-            sc.ref[s] = 1;
+            sim_set_ref(&sc, s);   /* a hit sets REF as the pool's pin CAS does */
             if (sc.freq[s] < FREQ_MAX)
                 sc.freq[s]++;
             continue;

@@ -271,9 +271,7 @@ static const rm__bp_policy_ops_t t_ops = {
 static void
 t_hit(tctx_t *c, uint32_t s)
 {
-    if (!c->ref[s] && c->t1[s])
-        c->t1_refs++;
-    c->ref[s] = 1;
+    t_set_ref(c, s);
     c->freq[s]++;
 }
 

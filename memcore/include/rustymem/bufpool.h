@@ -120,8 +120,9 @@ rm_status_t rm_bufpool_file_pages(rm_bufpool_t *bp, uint32_t file_id, uint64_t *
  * Pin page `page_no` of `file_id` and return its frame in *out. A page beyond
  * the end of the file (or never written) reads as zeros and becomes part of
  * the file when flushed dirty; past the end no read is issued (nor counted in
- * `reads`). A partial last page counts as on disk: it is read and checked. SHARED pins may coexist; EXCLUSIVE waits until
- * it is the only pin (spinning/yielding: latches are meant to be short).
+ * `reads`). A partial last page counts as on disk: it is read and checked.
+ * SHARED pins may coexist; EXCLUSIVE waits until it is the only pin
+ * (spinning/yielding: latches are meant to be short).
  * A resident page is found without taking a lock.
  * Returns RM_OK; RM_EINVAL for a bad file id or page number; RM_ECORRUPT if the
  * page on disk fails its checksum (counted, file and page recorded in stats;
