@@ -11,6 +11,7 @@
  */
 #include "node_mem.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,9 +24,19 @@ typedef struct node_mem {
     rm_knobs_sub_t *pressure_sub;
     rm_knobs_sub_t *budget_sub;
     rm_knobs_sub_t *bufpool_sub;
+    rm_knobs_sub_t *bufpool_budget_sub;
 } node_mem_t;
 
 static node_mem_t mem;
+
+static void
+unsubscribe(rm_node_t *node, rm_knobs_sub_t **sub)
+{
+    if (*sub) {
+        rm_knobs_unsubscribe(node->knobs, *sub);
+        *sub = NULL;
+    }
+}
 
 /* slab.<role>_magazine knobs are in size-class order: class i = knob first + i. */
 static int
@@ -164,23 +175,72 @@ large_start(rm_node_t *node, char *err, size_t errcap)
 
 /* ---- buffer pool ------------------------------------------------------------- */
 
-/* buffer_pool.num_frames, or with 0 the auto size: auto_fraction of the budget. */
-static size_t
-bufpool_frames(rm_node_t *node)
+/* memory.budget_bytes, or with 0 the auto budget (cgroup limit, else MemTotal; 0 if unknown). */
+static uint64_t
+effective_budget(rm_node_t *node)
 {
-    int64_t n = rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES);
-    if (n > 0)
-        return (size_t)n;
     uint64_t budget = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
     if (!budget) {
         rm_sysinfo_t si;
         rm_sysinfo_read(&node->sysinfo_paths, &si);
         budget = si.budget_bytes;
     }
-    double frac = rm_knobs_get_double(node->knobs, RM_KNOB_BUFFER_POOL_AUTO_FRACTION);
-    size_t page = (size_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE);
-    size_t frames = (size_t)((double)budget * frac / (double)page);
-    return frames < 64 ? 64 : frames;
+    return budget;
+}
+
+/* The pool size for num_frames (0 = auto: auto_fraction of the budget, 64 frames
+ * at least, never more than a pool can address). */
+static size_t
+frames_for(rm_node_t *node, int64_t num_frames, double auto_fraction, uint64_t page)
+{
+    if (num_frames > 0)
+        return (size_t)num_frames;
+    double frames = (double)effective_budget(node) * auto_fraction / (double)page;
+    if (frames < 64)
+        return 64;
+    return frames > RM_BUFPOOL_FRAMES_MAX ? RM_BUFPOOL_FRAMES_MAX : (size_t)frames;
+}
+
+/* buffer_pool.num_frames, or with 0 the auto size, for the running page size. */
+static size_t
+bufpool_frames(rm_node_t *node)
+{
+    return frames_for(node, rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES),
+                      rm_knobs_get_double(node->knobs, RM_KNOB_BUFFER_POOL_AUTO_FRACTION),
+                      (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE));
+}
+
+/*
+ * Refuse a buffer pool the memory budget cannot hold. The registry already
+ * refuses num_frames × page_size > memory.budget_bytes when both are explicit;
+ * this covers the auto budget (cgroup limit or MemTotal), which only the agent
+ * knows, so that an impossible size is refused with a reason instead of being
+ * committed and then failing in the resize (the pool would keep its old size
+ * while the knob showed the new one). The page size checked is the larger of
+ * the running one and a pending restart-only change: the pool must fit now and
+ * after the restart.
+ */
+static rm_status_t
+bufpool_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, size_t why_len)
+{
+    rm_node_t *node = ctx;
+    int64_t frames = rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES);
+    uint64_t page = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE);
+    for (size_t i = 0; i < n; i++) {
+        if (changes[i].id == RM_KNOB_BUFFER_POOL_NUM_FRAMES)
+            frames = changes[i].new_value.i;
+        else if (changes[i].id == RM_KNOB_BUFFER_POOL_PAGE_SIZE && (uint64_t)changes[i].new_value.i > page)
+            page = (uint64_t)changes[i].new_value.i;
+    }
+    uint64_t budget = effective_budget(node);
+    if (frames <= 0 || !budget || (uint64_t)frames <= budget / page)
+        return RM_OK;
+    snprintf(why, why_len, "%" PRId64 " frames x %" PRIu64 " B = %.1f MiB exceed the memory budget of %.1f MiB%s",
+             frames, page, (double)frames * (double)page / 1048576.0, (double)budget / 1048576.0,
+             rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES) ? ""
+                                                                     : " (memory.budget_bytes = 0: the cgroup "
+                                                                       "limit, else MemTotal)");
+    return RM_EINVAL;
 }
 
 static void
@@ -210,10 +270,15 @@ bufpool_start(rm_node_t *node, char *err, size_t errcap)
                  cfg.page_size, rm_strerror(st));
         return st;
     }
-    /* num_frames and auto_fraction resize live; page_size is restart-only. */
-    st = rm_knobs_subscribe(node->knobs, "buffer_pool.", NULL, bufpool_apply, node, &mem.bufpool_sub);
+    /* num_frames and auto_fraction resize live; page_size is restart-only. An
+     * auto-sized pool (num_frames = 0) follows memory.budget_bytes. */
+    st = rm_knobs_subscribe(node->knobs, "buffer_pool.", bufpool_veto, bufpool_apply, node, &mem.bufpool_sub);
+    if (st == RM_OK)
+        st = rm_knobs_subscribe(node->knobs, "memory.budget_bytes", NULL, bufpool_apply, node,
+                                &mem.bufpool_budget_sub);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot subscribe to buffer_pool knobs: %s", rm_strerror(st));
+        unsubscribe(node, &mem.bufpool_sub);
         rm_bufpool_destroy(node->bufpool);
         node->bufpool = NULL;
     }
@@ -449,15 +514,6 @@ rm_node_mem_start(rm_node_t *node, char *err, size_t errcap)
     return st;
 }
 
-static void
-unsubscribe(rm_node_t *node, rm_knobs_sub_t **sub)
-{
-    if (*sub) {
-        rm_knobs_unsubscribe(node->knobs, *sub);
-        *sub = NULL;
-    }
-}
-
 void
 rm_node_mem_stop(rm_node_t *node)
 {
@@ -469,6 +525,7 @@ rm_node_mem_stop(rm_node_t *node)
         rm_pressure_destroy(node->pressure);
         node->pressure = NULL;
     }
+    unsubscribe(node, &mem.bufpool_budget_sub);
     unsubscribe(node, &mem.bufpool_sub);
     if (node->bufpool) {
         (void)rm_bufpool_destroy(node->bufpool);

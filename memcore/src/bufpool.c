@@ -76,6 +76,8 @@
 #define SEG_SHIFT  10
 #define SEG_SIZE   (1u << SEG_SHIFT)
 #define MAX_SEGS   65536u        /* 64 Mi frames */
+_Static_assert((uint64_t)MAX_SEGS * SEG_SIZE == RM_BUFPOOL_FRAMES_MAX,
+               "the segment table addresses exactly RM_BUFPOOL_FRAMES_MAX frames");
 #define MAX_EXTENTS 512
 #define STRIPES    64
 #define PF_MAX_WINDOW 64
@@ -1358,8 +1360,8 @@ destroy_memory(rm_bufpool_t *bp)
 rm_status_t
 rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
 {
-    if (!cfg || !out || !cfg->dir || !*cfg->dir || cfg->num_frames < 8 ||
-        cfg->num_frames > (size_t)MAX_SEGS * SEG_SIZE)
+    if (!cfg || !out || !cfg->dir || !*cfg->dir || cfg->num_frames < RM_BUFPOOL_FRAMES_MIN ||
+        cfg->num_frames > RM_BUFPOOL_FRAMES_MAX)
         return RM_EINVAL;
     size_t ps = cfg->page_size ? cfg->page_size : RM_BUFPOOL_PAGE_SIZE_DEFAULT;
     if (!rm__is_pow2(ps) || ps < RM_BUFPOOL_PAGE_SIZE_MIN || ps > RM_BUFPOOL_PAGE_SIZE_MAX)
@@ -1618,7 +1620,7 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
 rm_status_t
 rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
 {
-    if (!bp || num_frames < 8 || num_frames > (size_t)MAX_SEGS * SEG_SIZE)
+    if (!bp || num_frames < RM_BUFPOOL_FRAMES_MIN || num_frames > RM_BUFPOOL_FRAMES_MAX)
         return RM_EINVAL;
     uint32_t target = (uint32_t)num_frames;
     rm_status_t st = RM_OK;
@@ -1720,8 +1722,8 @@ rm_bufpool_advise(double hit_ratio, double utilization, uint64_t frames, uint64_
     } else if (hit_ratio > 0.95) {
         a = RM_BUFPOOL_SHRINK;
         r = frames - frames / 4;
-        if (r < 8)
-            r = 8;
+        if (r < RM_BUFPOOL_FRAMES_MIN)
+            r = RM_BUFPOOL_FRAMES_MIN;
     }
     if (recommended)
         *recommended = r;

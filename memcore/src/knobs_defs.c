@@ -12,6 +12,8 @@
  */
 #include "knobs_internal.h"
 
+#include "rustymem/bufpool.h"
+
 #include <stdio.h>
 
 #define KiB (INT64_C(1) << 10)
@@ -34,6 +36,15 @@ check_budget(const rm_knob_value_t *v, char *why, size_t why_len)
     if (v->i == 0 || v->i >= 64 * MiB)
         return 1;
     snprintf(why, why_len, "must be 0 (auto) or at least 64MiB");
+    return 0;
+}
+
+static int
+check_frames(const rm_knob_value_t *v, char *why, size_t why_len)
+{
+    if (v->i == 0 || v->i >= RM_BUFPOOL_FRAMES_MIN)
+        return 1;
+    snprintf(why, why_len, "must be 0 (auto) or at least %u", RM_BUFPOOL_FRAMES_MIN);
     return 0;
 }
 
@@ -122,7 +133,7 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
         .id = RM_KNOB_BUFFER_POOL_NUM_FRAMES, .name = "buffer_pool.num_frames",
         .type = RM_KNOB_INT64, .unit = "frames",
         .description = "buffer pool frames; 0 = auto: auto_fraction of the budget / page_size",
-        .def = {.i = 0}, .min_i = 0, .max_i = INT64_C(1) << 36,
+        .def = {.i = 0}, .min_i = 0, .max_i = RM_BUFPOOL_FRAMES_MAX, .check = check_frames,
         .seed = "ARCHITECTURE.md §8: 30 % of the budget"},
     [RM_KNOB_BUFFER_POOL_PAGE_SIZE] = {
         .id = RM_KNOB_BUFFER_POOL_PAGE_SIZE, .name = "buffer_pool.page_size",

@@ -28,6 +28,22 @@ expect_exit 0 ctl knobs set buffer_pool.num_frames=5000
 expect_exit 0 ctl knobs set buffer_pool.num_frames=6000
 [ "$(frames)" = "6000" ] || fail "live grow did not take effect"
 pass "buffer pool resizes live through the knob registry"
+# a size the pool cannot take is refused before anything is committed: the knob
+# and the pool both keep 6000 (it used to be committed, then the resize failed)
+knob() { ctl --output json knobs get buffer_pool.num_frames | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["knobs"][0]["value"])'; }
+expect_exit 1 ctl knobs set buffer_pool.num_frames=3
+grep -q "INVALID_ARGUMENT: buffer_pool.num_frames = 3: must be 0 (auto) or at least 8" <<<"$ERR" || fail "num_frames=3: $ERR"
+expect_exit 1 ctl knobs set buffer_pool.num_frames=67108864   # 256 GiB of 4 KiB frames
+grep -q "INVALID_ARGUMENT: buffer_pool.num_frames = 67108864: .* exceed the memory budget" <<<"$ERR" ||
+    fail "num_frames beyond the budget: $ERR"
+[ "$(frames)" = "6000" ] && [ "$(knob)" = "6000" ] || fail "a refused size changed something: $(frames) / $(knob)"
+pass "a buffer pool size the pool or the budget cannot take is refused and changes nothing"
+expect_exit 0 ctl knobs set buffer_pool.num_frames=0 memory.budget_bytes=1GiB
+a=$(frames)
+expect_exit 0 ctl knobs set memory.budget_bytes=2GiB
+b=$(frames)
+[ "$b" -gt "$a" ] && [ "$b" -le $(( 2 * 1024 * 1024 * 1024 / 4096 )) ] || fail "auto pool did not follow the budget: $a -> $b"
+pass "an auto-sized buffer pool follows memory.budget_bytes live ($a -> $b frames)"
 expect_exit 1 ctl evict --fraction 1.5
 grep -q "INVALID_ARGUMENT: fraction = 1.5 is out of range" <<<"$ERR" || fail "evict range: $ERR"
 expect_exit 0 ctl --output json evict --fraction 0.5

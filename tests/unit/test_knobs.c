@@ -13,6 +13,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include "rustymem/bufpool.h"
 #include "rustymem/knobs.h"
 
 #define SET1(k, name, value, err)                                                             \
@@ -207,6 +208,28 @@ test_knobs_parse_bool_enum_and_checks(void **state)
     const rm_knob_def_t *m = rm_knobs_def(RM_KNOB_MEMORY_BUDGET_BYTES);
     assert_int_equal(rm_knobs_parse(m, "1MiB", &v, why, sizeof why), RM_EINVAL);
     assert_int_equal(rm_knobs_parse(m, "8GiB", &v, why, sizeof why), RM_OK);
+}
+
+/* buffer_pool.num_frames takes exactly what rm_bufpool_create/resize take (or 0 = auto):
+ * a value the pool would refuse must not be committed */
+static void
+test_knobs_num_frames_matches_what_the_pool_accepts(void **state)
+{
+    (void)state;
+    rm_knob_value_t v;
+    char why[160];
+    char text[32];
+    const rm_knob_def_t *f = rm_knobs_def(RM_KNOB_BUFFER_POOL_NUM_FRAMES);
+    assert_int_equal(rm_knobs_parse(f, "0", &v, why, sizeof why), RM_OK);
+    snprintf(text, sizeof text, "%u", RM_BUFPOOL_FRAMES_MIN - 1);
+    assert_int_equal(rm_knobs_parse(f, text, &v, why, sizeof why), RM_EINVAL);
+    assert_string_equal(why, "must be 0 (auto) or at least 8");
+    snprintf(text, sizeof text, "%u", RM_BUFPOOL_FRAMES_MIN);
+    assert_int_equal(rm_knobs_parse(f, text, &v, why, sizeof why), RM_OK);
+    snprintf(text, sizeof text, "%u", RM_BUFPOOL_FRAMES_MAX);
+    assert_int_equal(rm_knobs_parse(f, text, &v, why, sizeof why), RM_OK);
+    snprintf(text, sizeof text, "%u", RM_BUFPOOL_FRAMES_MAX + 1);
+    assert_int_equal(rm_knobs_parse(f, text, &v, why, sizeof why), RM_EINVAL);
 }
 
 /* ---- sets ---- */
@@ -814,6 +837,7 @@ main(void)
         T(test_knobs_parse_double_reports_range),
         T(test_knobs_parse_list_checks_entries_and_order),
         T(test_knobs_parse_bool_enum_and_checks),
+        T(test_knobs_num_frames_matches_what_the_pool_accepts),
         T(test_knobs_set_applies_several_together),
         T(test_knobs_set_changes_nothing_when_one_value_bad),
         T(test_knobs_set_validate_only_changes_nothing),

@@ -39,6 +39,8 @@ extern "C" {
 #define RM_BUFPOOL_PAGE_SIZE_MIN 4096u     /* bytes */
 #define RM_BUFPOOL_PAGE_SIZE_MAX 65536u    /* bytes */
 #define RM_BUFPOOL_PAGE_SIZE_DEFAULT 4096u /* bytes */
+#define RM_BUFPOOL_FRAMES_MIN 8u           /* frames a pool has at least */
+#define RM_BUFPOOL_FRAMES_MAX (64u << 20)  /* frames a pool can address (64 Mi) */
 #define RM_BUFPOOL_TRAILER_BYTES 16u       /* bytes at the end of each page owned by the pool */
 #define RM_BUFPOOL_MAX_FILES 256u          /* page files open at once per pool */
 #define RM_BUFPOOL_NAME_MAX 64u            /* bytes of a page file name, including NUL */
@@ -61,7 +63,7 @@ typedef enum rm_bufpool_mode {
 
 typedef struct rm_bufpool_config {
     const char *dir;            /* directory of the page files; created if missing; copied */
-    size_t num_frames;          /* frames; >= 8 */
+    size_t num_frames;          /* frames; RM_BUFPOOL_FRAMES_MIN..RM_BUFPOOL_FRAMES_MAX */
     size_t page_size;           /* bytes; power of two in [4 KiB, 64 KiB]; 0 = 4096 */
     unsigned writer_interval_ms;/* background writer period in ms; 0 = 100 */
     int durable;                /* 1 = fdatasync the double-write file and the page files on
@@ -160,7 +162,8 @@ rm_status_t rm_bufpool_writer_start(rm_bufpool_t *bp);
 void rm_bufpool_writer_stop(rm_bufpool_t *bp);
 
 /*
- * Live resize to `num_frames` (>= 8). Grow maps new frames (RM_ENOMEM: size
+ * Live resize to `num_frames` (RM_BUFPOOL_FRAMES_MIN..RM_BUFPOOL_FRAMES_MAX,
+ * else RM_EINVAL and nothing changes). Grow maps new frames (RM_ENOMEM: size
  * unchanged). Shrink first evicts — writing dirty pages, never losing one —
  * the frames above the new size; a frame that stays pinned for more than
  * about 2 s stops the shrink at that frame with RM_EBUSY (the pool is then as
