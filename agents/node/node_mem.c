@@ -175,27 +175,35 @@ large_start(rm_node_t *node, char *err, size_t errcap)
 
 /* ---- buffer pool ------------------------------------------------------------- */
 
-/* memory.budget_bytes, or with 0 the auto budget (cgroup limit, else MemTotal; 0 if unknown). */
+/*
+ * The memory a buffer pool may take at most: memory.budget_bytes, but never
+ * more than the process can have (the cgroup limit, else MemTotal) — a budget
+ * set above the machine must not size a pool the kernel cannot back. 0 when
+ * neither is known. *why_src names the bound that decided.
+ */
 static uint64_t
-effective_budget(rm_node_t *node)
+pool_bound(rm_node_t *node, const char **why_src)
 {
     uint64_t budget = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
-    if (!budget) {
-        rm_sysinfo_t si;
-        rm_sysinfo_read(&node->sysinfo_paths, &si);
-        budget = si.budget_bytes;
+    rm_sysinfo_t si;
+    rm_sysinfo_read(&node->sysinfo_paths, &si);
+    if (budget && (!si.budget_bytes || budget <= si.budget_bytes)) {
+        *why_src = "memory.budget_bytes";
+        return budget;
     }
-    return budget;
+    *why_src = si.budget_from_cgroup ? "the memory cgroup's limit" : "MemTotal";
+    return si.budget_bytes;
 }
 
-/* The pool size for num_frames (0 = auto: auto_fraction of the budget, 64 frames
+/* The pool size for num_frames (0 = auto: auto_fraction of pool_bound, 64 frames
  * at least, never more than a pool can address). */
 static size_t
 frames_for(rm_node_t *node, int64_t num_frames, double auto_fraction, uint64_t page)
 {
     if (num_frames > 0)
         return (size_t)num_frames;
-    double frames = (double)effective_budget(node) * auto_fraction / (double)page;
+    const char *src;
+    double frames = (double)pool_bound(node, &src) * auto_fraction / (double)page;
     if (frames < 64)
         return 64;
     return frames > RM_BUFPOOL_FRAMES_MAX ? RM_BUFPOOL_FRAMES_MAX : (size_t)frames;
@@ -211,12 +219,12 @@ bufpool_frames(rm_node_t *node)
 }
 
 /*
- * Refuse a buffer pool the memory budget cannot hold. The registry already
- * refuses num_frames × page_size > memory.budget_bytes when both are explicit;
- * this covers the auto budget (cgroup limit or MemTotal), which only the agent
- * knows, so that an impossible size is refused with a reason instead of being
- * committed and then failing in the resize (the pool would keep its old size
- * while the knob showed the new one). The page size checked is the larger of
+ * Refuse a buffer pool larger than pool_bound. The registry already refuses
+ * num_frames × page_size > memory.budget_bytes when both are explicit; this
+ * also covers the auto budget and a budget above the machine (cgroup limit,
+ * MemTotal), which only the agent knows, so that an impossible size is refused
+ * with a reason instead of being committed and then failing in the resize (the
+ * pool would keep its old size while the knob showed the new one). The page size checked is the larger of
  * the running one and a pending restart-only change: the pool must fit now and
  * after the restart.
  */
@@ -232,14 +240,12 @@ bufpool_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, si
         else if (changes[i].id == RM_KNOB_BUFFER_POOL_PAGE_SIZE && (uint64_t)changes[i].new_value.i > page)
             page = (uint64_t)changes[i].new_value.i;
     }
-    uint64_t budget = effective_budget(node);
-    if (frames <= 0 || !budget || (uint64_t)frames <= budget / page)
+    const char *src;
+    uint64_t bound = pool_bound(node, &src);
+    if (frames <= 0 || !bound || (uint64_t)frames <= bound / page)
         return RM_OK;
-    snprintf(why, why_len, "%" PRId64 " frames x %" PRIu64 " B = %.1f MiB exceed the memory budget of %.1f MiB%s",
-             frames, page, (double)frames * (double)page / 1048576.0, (double)budget / 1048576.0,
-             rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES) ? ""
-                                                                     : " (memory.budget_bytes = 0: the cgroup "
-                                                                       "limit, else MemTotal)");
+    snprintf(why, why_len, "%" PRId64 " frames x %" PRIu64 " B = %.1f MiB exceed the %.1f MiB of %s", frames, page,
+             (double)frames * (double)page / 1048576.0, (double)bound / 1048576.0, src);
     return RM_EINVAL;
 }
 

@@ -34,8 +34,8 @@ knob() { ctl --output json knobs get buffer_pool.num_frames | /usr/bin/python3 -
 expect_exit 1 ctl knobs set buffer_pool.num_frames=3
 grep -q "INVALID_ARGUMENT: buffer_pool.num_frames = 3: must be 0 (auto) or at least 8" <<<"$ERR" || fail "num_frames=3: $ERR"
 expect_exit 1 ctl knobs set buffer_pool.num_frames=67108864   # 256 GiB of 4 KiB frames
-grep -q "INVALID_ARGUMENT: buffer_pool.num_frames = 67108864: .* exceed the memory budget" <<<"$ERR" ||
-    fail "num_frames beyond the budget: $ERR"
+grep -Eq "INVALID_ARGUMENT: buffer_pool.num_frames = 67108864: .* exceed the .* MiB of (MemTotal|the memory cgroup)" \
+    <<<"$ERR" || fail "num_frames beyond the machine: $ERR"
 [ "$(frames)" = "6000" ] && [ "$(knob)" = "6000" ] || fail "a refused size changed something: $(frames) / $(knob)"
 pass "a buffer pool size the pool or the budget cannot take is refused and changes nothing"
 expect_exit 0 ctl knobs set buffer_pool.num_frames=0 memory.budget_bytes=1GiB
@@ -44,6 +44,15 @@ expect_exit 0 ctl knobs set memory.budget_bytes=2GiB
 b=$(frames)
 [ "$b" -gt "$a" ] && [ "$b" -le $(( 2 * 1024 * 1024 * 1024 / 4096 )) ] || fail "auto pool did not follow the budget: $a -> $b"
 pass "an auto-sized buffer pool follows memory.budget_bytes live ($a -> $b frames)"
+# a budget above the machine does not size the pool past it (30 % of 1 TiB would be 80 Mi frames)
+expect_exit 0 ctl knobs set memory.budget_bytes=1TiB
+c=$(frames)
+mem_total=$(awk '/^MemTotal:/ {print $2 * 1024}' /proc/meminfo)
+[ "$c" -le $(( mem_total * 3 / 10 / 4096 + 1 )) ] || fail "auto pool sized past MemTotal: $c frames"
+expect_exit 1 ctl knobs set buffer_pool.num_frames=67108864
+grep -Eq "exceed the .* MiB of (MemTotal|the memory cgroup)" <<<"$ERR" || fail "explicit pool past the machine: $ERR"
+expect_exit 0 ctl knobs set memory.budget_bytes=2GiB
+pass "a budget above the machine sizes the pool by the machine ($c frames) and does not admit a larger one"
 expect_exit 1 ctl evict --fraction 1.5
 grep -q "INVALID_ARGUMENT: fraction = 1.5 is out of range" <<<"$ERR" || fail "evict range: $ERR"
 expect_exit 0 ctl --output json evict --fraction 0.5
