@@ -897,6 +897,36 @@ find_command(int argc, char **argv, int *consumed)
     return best;
 }
 
+/* No command matched argv. When argv[0] starts some commands ("stats", "knobs" …),
+ * name the words that may follow it instead of calling the group itself unknown. */
+static int
+unknown_command(int argc, char **argv)
+{
+    char next[512] = "", msg[768];
+    size_t len = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const char *w = commands[i].words, *sp = strchr(w, ' ');
+        if (!sp || (size_t)(sp - w) != strlen(argv[0]) || strncmp(w, argv[0], (size_t)(sp - w)) != 0)
+            continue;
+        const char *second = sp + 1;
+        size_t n = strcspn(second, " ");
+        int seen = 0;   /* "knobs apply-profile …" and the like: list each word once */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strncmp(commands[j].words, w, (size_t)(second - w) + n) == 0 &&
+                   (commands[j].words[(second - w) + n] == ' ' || commands[j].words[(second - w) + n] == '\0');
+        if (!seen && len < sizeof next)
+            len += (size_t)snprintf(next + len, sizeof next - len, "%s%.*s", len ? ", " : "", (int)n, second);
+    }
+    if (!next[0])
+        return usage_error("unknown command '%s'", argv[0]);
+    if (argc < 2)
+        snprintf(msg, sizeof msg, "%s: say which: %s", argv[0], next);
+    else
+        snprintf(msg, sizeof msg, "unknown command '%s %s': after '%s' comes one of %s", argv[0], argv[1], argv[0],
+                 next);
+    return usage_error("%s", msg);
+}
+
 static const char *
 hint_for(grpc_status_code code, const global_t *g)
 {
@@ -1036,7 +1066,7 @@ main(int argc, char **argv)
     int consumed = 0;
     const command_t *cmd = find_command(argc - i, argv + i, &consumed);
     if (!cmd)
-        return usage_error("unknown command '%s'", argv[i]);
+        return unknown_command(argc - i, argv + i);
     int rest_argc = argc - i - consumed;
     char **rest_argv = argv + i + consumed;
 

@@ -68,6 +68,12 @@ pass "RUSTYMEM_ADDR is honoured"
 # usage errors: exit 2, one line
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" no-such-command
 grep -q "unknown command 'no-such-command'" <<<"$ERR" || fail "$ERR"
+expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" stats nonsense   # a group with a wrong second word
+grep -q "unknown command 'stats nonsense': after 'stats' comes one of memory, slab, .*buffer-pool" <<<"$ERR" ||
+    fail "$ERR"
+[ "$(wc -l <<<"$ERR")" -eq 1 ] || fail "usage error is more than one line: $ERR"
+expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" knobs
+grep -q "knobs: say which: list, get, set, apply-profile" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --output yaml health
 grep -q -- "--output yaml: expected table or json" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --timeout -5 health
