@@ -1784,8 +1784,8 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
     pthread_mutex_unlock(&bp->mu);
 
     out->win_size = es.win;
-    out->t1_size = es.t1;
-    out->t2_size = es.t2;
+    out->t1_size = es.t1 - es.t1_refs;   /* ARC's lists, see bufpool.h */
+    out->t2_size = es.t2 + es.t1_refs;
     out->b1_size = es.b1;
     out->b2_size = es.b2;
     out->arc_p = es.p;

@@ -908,6 +908,8 @@ rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out)
     out->win = e->L[RM_BP_L_WIN].size;
     out->t1 = e->L[RM_BP_L_T1].size;
     out->t2 = e->L[RM_BP_L_T2].size;
+    uint32_t refs = e->ops->t1_refs(e->ctx);
+    out->t1_refs = refs < out->t1 ? refs : out->t1;
     out->b1 = e->B[0].size;
     out->b2 = e->B[1].size;
     out->p = e->p;

@@ -80,7 +80,9 @@ enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_
 typedef struct rm__bp_earc rm__bp_earc_t;
 
 typedef struct rm__bp_earc_stats {
-    uint64_t win, t1, t2, b1, b2, p;
+    uint64_t win, t1, t2, b1, b2, p;   /* list sizes as the clocks hold them */
+    uint64_t t1_refs;  /* of t1, pages referenced since they entered: ARC has them in T2
+                        * already, the T1 hand moves them at its next pass (≤ t1) */
     uint64_t b1_hits, b2_hits, rejects;
     uint64_t bias;   /* current admission bias */
 } rm__bp_earc_stats_t;

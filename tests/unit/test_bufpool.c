@@ -700,6 +700,38 @@ test_bufpool_discard_drops_a_page_unwritten(void **state)
     remove_dir(dir);
 }
 
+/* The stats report ARC's T1/T2: a page hit since it came in counts in T2 at
+ * once, although the clock moves it only when its hand gets there (in a pool
+ * that never fills, never) — an operator reading arc_t2 = 0 at a 90 % hit
+ * ratio would think the frequency side of the policy was dead. */
+static void
+test_bufpool_stats_report_arc_lists_not_clock_lists(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    rm_status_t st;
+    for (uint64_t pg = 0; pg < 4; pg++)
+        (void)read_page(bp, f, pg, &st);   /* 4 misses: 3 in T1, the newest in the window */
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.win_size, 1);
+    assert_int_equal(s.t1_size, 3);
+    assert_int_equal(s.t2_size, 0);
+    (void)read_page(bp, f, 0, &st);       /* hits in T1: ARC moves these to T2 */
+    (void)read_page(bp, f, 1, &st);
+    (void)read_page(bp, f, 1, &st);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.hits, 3);
+    assert_int_equal(s.t1_size, 1);
+    assert_int_equal(s.t2_size, 2);
+    assert_int_equal(s.win_size + s.t1_size + s.t2_size, s.used_frames);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 static void
 test_bufpool_hit_counted_and_page_in_stats(void **state)
 {
@@ -1376,6 +1408,7 @@ main(void)
         cmocka_unit_test(test_bufpool_pages_past_eof_are_zeros_without_a_read),
         cmocka_unit_test(test_bufpool_discard_drops_a_page_unwritten),
         cmocka_unit_test(test_bufpool_hit_counted_and_page_in_stats),
+        cmocka_unit_test(test_bufpool_stats_report_arc_lists_not_clock_lists),
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
         cmocka_unit_test(test_bufpool_corrupt_page_reported_not_returned),

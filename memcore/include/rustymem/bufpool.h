@@ -226,7 +226,12 @@ typedef struct rm_bufpool_stats {
     uint64_t discards;           /* pages dropped unwritten by rm_bufpool_discard */
     uint64_t dirty;              /* frames dirty now */
     uint64_t pinned;             /* frames pinned now */
-    uint64_t win_size, t1_size, t2_size, b1_size, b2_size; /* policy lists (pages) */
+    uint64_t win_size;           /* pages in the admission window (not yet in T1/T2) */
+    uint64_t t1_size, t2_size;   /* ARC's T1 (pages seen once since they came in) and T2 (seen
+                                  * twice or more), in pages. The clocks move a page hit in T1
+                                  * to T2 only when their hand reaches it; such pages are
+                                  * counted in t2_size already, as ARC would have them */
+    uint64_t b1_size, b2_size;   /* ghost lists: pages evicted from T1 / T2 (keys only) */
     uint64_t b1_ghost_hits, b2_ghost_hits;
     uint64_t arc_p;              /* ARC target size of T1, pages */
     uint64_t admission_rejects;  /* window candidates that lost the frequency test */
