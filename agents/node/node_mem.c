@@ -228,6 +228,20 @@ bufpool_frames(rm_node_t *node)
  * the running one and a pending restart-only change: the pool must fit now and
  * after the restart.
  */
+/* RM_OK when num_frames is auto (0) or `frames` × `page` fits pool_bound; else
+ * RM_EINVAL with the reason in why. */
+static rm_status_t
+pool_fits(rm_node_t *node, int64_t frames, uint64_t page, char *why, size_t why_len)
+{
+    const char *src;
+    uint64_t bound = pool_bound(node, &src);
+    if (frames <= 0 || !bound || (uint64_t)frames <= bound / page)
+        return RM_OK;
+    snprintf(why, why_len, "%" PRId64 " frames x %" PRIu64 " B = %.1f MiB exceed the %.1f MiB of %s", frames, page,
+             (double)frames * (double)page / 1048576.0, (double)bound / 1048576.0, src);
+    return RM_EINVAL;
+}
+
 static rm_status_t
 bufpool_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, size_t why_len)
 {
@@ -240,13 +254,7 @@ bufpool_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, si
         else if (changes[i].id == RM_KNOB_BUFFER_POOL_PAGE_SIZE && (uint64_t)changes[i].new_value.i > page)
             page = (uint64_t)changes[i].new_value.i;
     }
-    const char *src;
-    uint64_t bound = pool_bound(node, &src);
-    if (frames <= 0 || !bound || (uint64_t)frames <= bound / page)
-        return RM_OK;
-    snprintf(why, why_len, "%" PRId64 " frames x %" PRIu64 " B = %.1f MiB exceed the %.1f MiB of %s", frames, page,
-             (double)frames * (double)page / 1048576.0, (double)bound / 1048576.0, src);
-    return RM_EINVAL;
+    return pool_fits(node, frames, page, why, why_len);
 }
 
 static void
@@ -270,6 +278,13 @@ bufpool_start(rm_node_t *node, char *err, size_t errcap)
     cfg.dir = dir;
     cfg.num_frames = bufpool_frames(node);
     cfg.page_size = (size_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE);
+    /* boot-time knobs are set before this subscription exists: the same check as its veto */
+    int64_t explicit_frames = rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES);
+    char why[200];
+    if (pool_fits(node, explicit_frames, cfg.page_size, why, sizeof why) != RM_OK) {
+        snprintf(err, errcap, "buffer_pool.num_frames = %" PRId64 ": %s", explicit_frames, why);
+        return RM_EINVAL;
+    }
     rm_status_t st = rm_bufpool_create(&cfg, &node->bufpool);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot open the buffer pool in %s (%zu frames of %zu B): %s", dir, cfg.num_frames,

@@ -63,6 +63,11 @@ stop_agent
 printf '[pressure]\nwarning_threshold = 0.65\n\n[pool]\nmin_size = many\n' >"$TMP/bad.ini"
 expect_exit 1 "$RUSTYMEMD" --listen 127.0.0.1:0 --data-dir "$TMP/data2" --config "$TMP/bad.ini"
 grep -q "bad.ini:5: pool.min_size" <<<"$ERR" || fail "config error message: $ERR"
+# a buffer pool larger than the machine is refused at start as it is live (256 GiB here)
+expect_exit 1 "$RUSTYMEMD" --listen 127.0.0.1:0 --data-dir "$TMP/data3" --set memory.budget_bytes=1TiB \
+    --set buffer_pool.num_frames=67108864
+grep -Eq "buffer_pool.num_frames = 67108864: .* exceed the .* MiB of (MemTotal|the memory cgroup)" <<<"$ERR" ||
+    fail "oversized pool at start: $ERR"
 RUSTYMEM_POOL_MAX_SIZE=300 start_agent --set pool.min_size=12
 [ "$(value_of pool.min_size)" = "12" ] || fail "--set not applied"
 [ "$(value_of pool.max_size)" = "300" ] || fail "environment override not applied"
