@@ -4,7 +4,11 @@
  * A suite is one file, suite_<name>.c, that registers itself:
  *
  *     static int run_slab(const rm_bench_opts_t *o, json_t *result);
- *     RM_BENCH_SUITE(slab, "ns per alloc+free vs glibc/jemalloc/mimalloc", run_slab);
+ *     RM_BENCH_SUITE(slab, "ns per alloc+free vs glibc/jemalloc/mimalloc", "--batch N", run_slab);
+ *
+ * The options string lists the suite's own options, space-separated; an option
+ * followed by a word that does not start with "--" (N, FILE, …) takes a value.
+ * main() refuses anything else before the suite runs, and --help prints it.
  *
  * run() measures every competitor in the same invocation and puts its figures
  * into `result` (a JSON object owned by the caller) under the keys its issue
@@ -31,14 +35,15 @@ typedef int (*rm_bench_run_fn)(const rm_bench_opts_t *o, json_t *result);
 typedef struct rm_bench_suite {
     const char *name;
     const char *summary;
+    const char *options;   /* "--trace FILE --frames N --verbose"; "" = none */
     rm_bench_run_fn run;
     struct rm_bench_suite *next;
 } rm_bench_suite_t;
 
 void rm_bench_register(rm_bench_suite_t *s);
 
-#define RM_BENCH_SUITE(name_, summary_, fn_)                                   \
-    static rm_bench_suite_t rm_bench_suite_##name_ = {#name_, summary_, fn_, 0}; \
+#define RM_BENCH_SUITE(name_, summary_, options_, fn_)                                   \
+    static rm_bench_suite_t rm_bench_suite_##name_ = {#name_, summary_, options_, fn_, 0}; \
     __attribute__((constructor)) static void rm_bench_reg_##name_(void)        \
     {                                                                          \
         rm_bench_register(&rm_bench_suite_##name_);                            \
@@ -48,6 +53,12 @@ void rm_bench_register(rm_bench_suite_t *s);
 uint64_t rm_bench_now_ns(void);
 /* Value of "--key VALUE" among the suite's arguments, or NULL. */
 const char *rm_bench_arg(const rm_bench_opts_t *o, const char *key);
+/* 1 when the flag `key` (an option without a value) was given. */
+int rm_bench_flag(const rm_bench_opts_t *o, const char *key);
+/* "--key N" as a whole number in [min, max] into *out (dflt when absent).
+ * Returns 0, or -1 after printing one line that names the option. */
+int rm_bench_arg_u64(const rm_bench_opts_t *o, const char *suite, const char *key, uint64_t min, uint64_t max,
+                     uint64_t dflt, uint64_t *out);
 /* Percentile (0..100) of n doubles; sorts `v` in place. */
 double rm_bench_percentile(double *v, size_t n, double pct);
 /*

@@ -5,6 +5,7 @@
 #include "bench.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,74 @@ rm_bench_arg(const rm_bench_opts_t *o, const char *key)
     return NULL;
 }
 
+int
+rm_bench_flag(const rm_bench_opts_t *o, const char *key)
+{
+    for (int i = 0; i < o->argc; i++)
+        if (strcmp(o->argv[i], key) == 0)
+            return 1;
+    return 0;
+}
+
+int
+rm_bench_arg_u64(const rm_bench_opts_t *o, const char *suite, const char *key, uint64_t min, uint64_t max,
+                 uint64_t dflt, uint64_t *out)
+{
+    const char *v = rm_bench_arg(o, key);
+    if (!v) {
+        *out = dflt;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (errno || end == v || *end || v[0] == '-' || x < min || x > max) {
+        fprintf(stderr, "rustymem-bench %s: %s %s: expected a whole number in [%llu, %llu]\n", suite, key, v,
+                (unsigned long long)min, (unsigned long long)max);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+/* Does `opt` appear in the suite's options string, and does it take a value? */
+static int
+suite_option(const rm_bench_suite_t *s, const char *opt, int *takes_value)
+{
+    size_t n = strlen(opt);
+    for (const char *p = s->options; (p = strstr(p, opt)) != NULL; p += n) {
+        if ((p != s->options && p[-1] != ' ') || (p[n] != ' ' && p[n] != '\0'))
+            continue;
+        const char *next = p + n;
+        while (*next == ' ')
+            next++;
+        *takes_value = *next && strncmp(next, "--", 2) != 0;
+        return 1;
+    }
+    return 0;
+}
+
+/* Refuse arguments the suite does not take (they used to be ignored silently). */
+static int
+check_suite_args(const rm_bench_suite_t *s, const rm_bench_opts_t *o)
+{
+    for (int i = 0; i < o->argc; i++) {
+        int takes_value = 0;
+        if (strncmp(o->argv[i], "--", 2) != 0 || !suite_option(s, o->argv[i], &takes_value)) {
+            fprintf(stderr, "rustymem-bench %s: unknown %s '%s' (%s%s)\n", s->name,
+                    strncmp(o->argv[i], "--", 2) == 0 ? "option" : "argument", o->argv[i],
+                    *s->options ? "its options: " : "it takes only --json and --quick",
+                    s->options);
+            return -1;
+        }
+        if (takes_value && ++i >= o->argc) {
+            fprintf(stderr, "rustymem-bench %s: %s needs a value\n", s->name, o->argv[i - 1]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -122,8 +191,11 @@ usage(FILE *f)
             "  --help    this text\n"
             "\n"
             "suites:\n");
-    for (rm_bench_suite_t *s = suites; s; s = s->next)
+    for (rm_bench_suite_t *s = suites; s; s = s->next) {
         fprintf(f, "  %-14s %s\n", s->name, s->summary);
+        if (*s->options)
+            fprintf(f, "  %-14s options: %s\n", "", s->options);
+    }
 }
 
 static void
@@ -171,6 +243,10 @@ main(int argc, char **argv)
             rest[o.argc++] = argv[i];
     }
     o.argv = rest;
+    if (check_suite_args(suite, &o) != 0) {
+        free(rest);
+        return 2;
+    }
 
     json_t *result = json_object();
     json_object_set_new(result, "suite", json_string(suite->name));

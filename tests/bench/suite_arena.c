@@ -203,5 +203,5 @@ run_arena_suite(const rm_bench_opts_t *o, json_t *result)
     return 0;
 }
 
-RM_BENCH_SUITE(arena, "ns per arena allocation vs malloc+free; O(1) rollback after 1 vs 64 MiB",
+RM_BENCH_SUITE(arena, "ns per arena allocation vs malloc+free; O(1) rollback after 1 vs 64 MiB", "",
                run_arena_suite);

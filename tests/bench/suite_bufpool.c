@@ -298,9 +298,12 @@ trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
     free(s);
     size_t sizes[3];
     int nsizes = 0;
-    const char *fr = rm_bench_arg(o, "--frames");
+    uint64_t fr, phase_len;
+    if (rm_bench_arg_u64(o, "bufpool", "--frames", 2, RM_BUFPOOL_FRAMES_MAX, 0, &fr) != 0 ||
+        rm_bench_arg_u64(o, "bufpool", "--phase-len", 1, UINT64_MAX, 0, &phase_len) != 0)
+        return -1;
     if (fr) {
-        sizes[nsizes++] = (size_t)strtoull(fr, NULL, 10);
+        sizes[nsizes++] = (size_t)fr;
     } else {
         static const double pcts[] = {0.01, 0.05, 0.10};
         for (int i = 0; i < 3; i++) {
@@ -308,8 +311,6 @@ trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
             sizes[nsizes++] = c < 2 ? 2 : c;
         }
     }
-    const char *pl = rm_bench_arg(o, "--phase-len");
-    size_t phase_len = pl ? (size_t)strtoull(pl, NULL, 10) : 0;
     json_t *rows = json_array();
     fprintf(stderr, "trace %s: %zu accesses, %zu distinct pages\n", path, n, distinct);
     fprintf(stderr, "%8s %9s %9s %9s %9s %9s\n", "frames", "rustymem", "arc", "lru", "clock", "opt");
@@ -583,6 +584,10 @@ run_bufpool(const rm_bench_opts_t *o, json_t *result)
     const char *trace = rm_bench_arg(o, "--trace");
     if (trace)
         return trace_suite(o, trace, result);
+    if (rm_bench_arg(o, "--frames") || rm_bench_arg(o, "--phase-len")) {
+        fprintf(stderr, "rustymem-bench bufpool: --frames and --phase-len go with --trace FILE\n");
+        return 1;
+    }
     if (policy_suite(o, result) != 0)
         return 1;
     char dir[] = "/tmp/rm_bench_bufpool_XXXXXX";
@@ -601,4 +606,4 @@ run_bufpool(const rm_bench_opts_t *o, json_t *result)
 }
 
 RM_BENCH_SUITE(bufpool, "buffer pool: policy hit ratios vs ARC/LRU/CLOCK/OPT, pin hit path, prefetch",
-               run_bufpool);
+               "--trace FILE --frames N --phase-len N --dump DIR", run_bufpool);

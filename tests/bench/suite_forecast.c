@@ -566,6 +566,45 @@ horizons_obj(const rm_pressure_config_t *c, const double *vals)
 
 /* ---- --trace FILE ---------------------------------------------------------------- */
 
+/* "--key NAME" as an index into names[0..n) (dflt when absent); -1 after one
+ * line naming the option and the choices when NAME is not among them. */
+static int
+name_arg(const rm_bench_opts_t *o, const char *key, const char *(*name_of)(int), int n, int dflt, int *out)
+{
+    const char *v = rm_bench_arg(o, key);
+    *out = dflt;
+    if (!v)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (strcmp(v, name_of(i)) == 0) {
+            *out = i;
+            return 0;
+        }
+    fprintf(stderr, "rustymem-bench forecast: %s %s: expected one of", key, v);
+    for (int i = 0; i < n; i++)
+        fprintf(stderr, "%s %s", i ? "," : "", name_of(i));
+    fprintf(stderr, "\n");
+    return -1;
+}
+
+static const char *
+model_name_of(int i)
+{
+    return rm_forecast_model_name((rm_forecast_model_t)i);
+}
+
+static const char *
+fam_name_of(int i)
+{
+    return fam_name[i];
+}
+
+static const char *
+pol_name_of(int i)
+{
+    return pol_name[i];
+}
+
 static int
 run_trace_file(const rm_bench_opts_t *o, const char *file, json_t *result)
 {
@@ -595,11 +634,13 @@ run_trace_file(const rm_bench_opts_t *o, const char *file, json_t *result)
         uu[i] = (double)used[i] / (double)lim[i];
     rm_pressure_config_t c;
     rm_pressure_config_default(&c);
-    const char *m = rm_bench_arg(o, "--model");
-    if (m)
-        for (int k = 0; k <= RM_FORECAST_ENSEMBLE; k++)
-            if (strcmp(m, rm_forecast_model_name((rm_forecast_model_t)k)) == 0)
-                c.model = (rm_forecast_model_t)k;
+    int mi;
+    if (name_arg(o, "--model", model_name_of, RM_FORECAST_ENSEMBLE + 1, (int)c.model, &mi) != 0) {
+        free(uu);
+        rm_trace_csv_free(&tr);
+        return 1;
+    }
+    c.model = (rm_forecast_model_t)mi;
     rm_pressure_t *p;
     double (*pred)[RM_PRESSURE_HORIZONS_MAX] = calloc(n, sizeof *pred);
     int *warn = calloc(n, sizeof *warn);
@@ -698,13 +739,13 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
     const char *wt = rm_bench_arg(o, "--write-trace");
     if (wt) {
         /* --write-trace FILE [--family NAME] [--index K]: the no-response run as a CSV trace */
-        const char *fn = rm_bench_arg(o, "--family"), *ix = rm_bench_arg(o, "--index");
-        const char *sd = rm_bench_arg(o, "--seed");
-        int fam = 0, k = ix ? atoi(ix) : 0;
-        uint64_t sdv = sd ? strtoull(sd, NULL, 10) : 42;
-        for (int i = 0; fn && i < FAM_N; i++)
-            if (strcmp(fn, fam_name[i]) == 0)
-                fam = i;
+        int fam, pol;
+        uint64_t k, sdv;
+        if (name_arg(o, "--family", fam_name_of, FAM_N, 0, &fam) != 0 ||
+            name_arg(o, "--policy", pol_name_of, POL_N, POL_NONE, &pol) != 0 ||
+            rm_bench_arg_u64(o, "forecast", "--index", 0, 1000000, 0, &k) != 0 ||
+            rm_bench_arg_u64(o, "forecast", "--seed", 0, UINT64_MAX, 42, &sdv) != 0)
+            return 1;
         trace_t *t1 = malloc(sizeof *t1);
         run_result_t *r1 = malloc(sizeof *r1);
         FILE *f = fopen(wt, "w");
@@ -712,20 +753,15 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
             fprintf(stderr, "forecast: cannot write %s\n", wt);
             return 1;
         }
-        make_trace(t1, fam, sdv * 1000003ull + (uint64_t)fam * 7919ull + (uint64_t)k);
-        const char *pn = rm_bench_arg(o, "--policy");
-        enum policy pol = POL_NONE;
-        for (int i = 0; pn && i < POL_N; i++)
-            if (strcmp(pn, pol_name[i]) == 0)
-                pol = (enum policy)i;
+        make_trace(t1, fam, sdv * 1000003ull + (uint64_t)fam * 7919ull + k);
         rm_pressure_config_t dc;
         rm_pressure_config_default(&dc);
-        run_policy(t1, pol, dc.model, r1);
+        run_policy(t1, (enum policy)pol, dc.model, r1);
         fprintf(f, "t_seconds,used_bytes,limit_bytes\n");
         for (int t = 0; t < r1->T; t++) {
             fprintf(f, "%d,%llu,%llu\n", t + 1, (unsigned long long)bytes_of(r1->usage[t] + t1->noise[t]),
                     (unsigned long long)SIM_LIMIT_BYTES);
-            if (rm_bench_arg(o, "--verbose"))
+            if (rm_bench_flag(o, "--verbose"))
                 fprintf(stderr, "%d %.4f warn=%d level=%d\n", t + 1, r1->usage[t], r1->warn[t],
                         r1->level[t]);
         }
@@ -737,21 +773,20 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
         return 0;
     }
 
-    const char *a = rm_bench_arg(o, "--runs");
-    int runs = a ? atoi(a) : (o->quick ? 6 : 30);
-    a = rm_bench_arg(o, "--seed");
-    uint64_t seed = a ? strtoull(a, NULL, 10) : 42;
-    int backtest = !o->quick && !rm_bench_arg(o, "--no-backtest");
-    int diag = rm_bench_arg(o, "--diag") != NULL;   /* per-crossing / per-false-alarm lines on stderr */
+    uint64_t runs_u, seed;
+    if (rm_bench_arg_u64(o, "forecast", "--runs", 1, 100000, o->quick ? 6 : 30, &runs_u) != 0 ||
+        rm_bench_arg_u64(o, "forecast", "--seed", 0, UINT64_MAX, 42, &seed) != 0)
+        return 1;
+    int runs = (int)runs_u;
+    int backtest = !o->quick && !rm_bench_flag(o, "--no-backtest");
+    int diag = rm_bench_flag(o, "--diag");   /* per-crossing / per-false-alarm lines on stderr */
 
     rm_pressure_config_t c;
     rm_pressure_config_default(&c);
-    rm_forecast_model_t model = c.model;
-    a = rm_bench_arg(o, "--model");
-    if (a)
-        for (int k = 0; k <= RM_FORECAST_ENSEMBLE; k++)
-            if (strcmp(a, rm_forecast_model_name((rm_forecast_model_t)k)) == 0)
-                model = (rm_forecast_model_t)k;
+    int mi;
+    if (name_arg(o, "--model", model_name_of, RM_FORECAST_ENSEMBLE + 1, (int)c.model, &mi) != 0)
+        return 1;
+    rm_forecast_model_t model = (rm_forecast_model_t)mi;
 
     trace_t *tr = malloc(sizeof *tr);
     run_result_t *res = malloc(sizeof *res);
@@ -888,4 +923,6 @@ run_forecast(const rm_bench_opts_t *o, json_t *result)
 }
 
 RM_BENCH_SUITE(forecast, "OOM prevention, lead time, false alarms of the pressure forecaster (simulated)",
+               "--runs N --seed N --model NAME --no-backtest --diag --trace FILE --write-trace FILE --family NAME "
+               "--index K --policy NAME --verbose",
                run_forecast);

@@ -1018,4 +1018,4 @@ run_fragmentation(const rm_bench_opts_t *o, json_t *result)
 }
 
 RM_BENCH_SUITE(fragmentation, "30-day churn trace: 1 - live/resident per day, rustymem vs glibc vs jemalloc",
-               run_fragmentation);
+               "--days N --seed N --jemalloc-decay0 --verbose", run_fragmentation);

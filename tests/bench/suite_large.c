@@ -126,4 +126,4 @@ run_large(const rm_bench_opts_t *o, json_t *result)
     return 0;
 }
 
-RM_BENCH_SUITE(large, "ns per large alloc+free with 10 000 free extents, per fit strategy", run_large);
+RM_BENCH_SUITE(large, "ns per large alloc+free with 10 000 free extents, per fit strategy", "", run_large);

@@ -154,4 +154,5 @@ run_rpc(const rm_bench_opts_t *o, json_t *result)
     return rc ? 1 : 0;
 }
 
-RM_BENCH_SUITE(rpc, "unary GetMemoryStats over loopback gRPC at concurrency 1 and 16 (p50/p99/rps)", run_rpc)
+RM_BENCH_SUITE(rpc, "unary GetMemoryStats over loopback gRPC at concurrency 1 and 16 (p50/p99/rps)",
+               "--addr HOST:PORT --calls N", run_rpc)

@@ -270,4 +270,4 @@ out:
 RM_BENCH_SUITE(sessions,
                "RSS per idle session and per connection in a real rustymemd (10 000 sessions on 1 000 "
                "connections) and OLTP throughput with 1 000 vs 10 000 sessions",
-               run_sessions)
+               "--sessions N --duration SECONDS", run_sessions)

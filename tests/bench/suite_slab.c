@@ -554,4 +554,4 @@ run_slab(const rm_bench_opts_t *o, json_t *result)
     return 0;
 }
 
-RM_BENCH_SUITE(slab, "ns per alloc+free pair per size class vs jemalloc/mimalloc/glibc", run_slab)
+RM_BENCH_SUITE(slab, "ns per alloc+free pair per size class vs jemalloc/mimalloc/glibc", "--batch N", run_slab)

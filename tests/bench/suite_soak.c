@@ -1528,4 +1528,5 @@ out:
 RM_BENCH_SUITE(soak,
                "N minutes of mixed SessionService load plus stats polls, knob changes and emergency actions on a "
                "real rustymemd: errors by code, RSS drift %/h after warm-up, leak alert, clean exit",
+               "--agent PATH --minutes M --threads N --sessions N --seed N --sample-seconds S --set NAME=VALUE",
                run_soak)

@@ -34,3 +34,17 @@ for bad in '1,100' '1,100,0' 'x,1,2' '1,1e3,5' '5,1,2\n4,1,2' '1,2,3,4' 'nan,1,2
   echo "$ERR" | grep -q 'line [12]:' || fail "bad usage trace '$bad': '$ERR'"
 done
 pass "forecast --trace rejects malformed rows with the line and field"
+
+# options a suite does not take, and bad values, are refused before anything runs
+expect_exit 2 "$BENCH" bufpool --json --trce "$TMP/pages.txt"
+grep -q "rustymem-bench bufpool: unknown option '--trce' (its options: --trace FILE" <<<"$ERR" || fail "typo: '$ERR'"
+[ -z "$OUT" ] || fail "an unknown option printed a result"
+expect_exit 2 "$BENCH" arena stray
+grep -q "unknown argument 'stray'" <<<"$ERR" || fail "stray argument: '$ERR'"
+expect_exit 2 "$BENCH" bufpool --trace
+grep -q -- "--trace needs a value" <<<"$ERR" || fail "missing value: '$ERR'"
+expect_exit 1 "$BENCH" bufpool --trace "$TMP/pages.txt" --frames 0
+grep -q -- "--frames 0: expected a whole number in \[2, " <<<"$ERR" || fail "frames 0: '$ERR'"
+expect_exit 1 "$BENCH" forecast --trace "$TMP/usage.csv" --model nope
+grep -q -- "--model nope: expected one of linear" <<<"$ERR" || fail "model: '$ERR'"
+pass "unknown options, stray arguments and bad values are refused with one line"
