@@ -23,6 +23,7 @@
  * completion-queue thread so accepts never wait behind a busy thread.
  */
 #include "server_internal.h"
+#include "address.h"
 #include "rm_tsan.h"
 
 #include <errno.h>
@@ -690,6 +691,11 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
 {
     rm_status_t st = RM_ENOMEM;
     *out = NULL;
+    char why[96];
+    if (!rm_address_check(opts->listen, 1, why, sizeof why)) {
+        snprintf(err, errcap, "cannot listen on %s: %s", opts->listen ? opts->listen : "(none)", why);
+        return RM_EINVAL;
+    }
     rm_server_t *srv = calloc(1, sizeof *srv);
     if (!srv) {
         snprintf(err, errcap, "out of memory");

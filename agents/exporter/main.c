@@ -106,7 +106,7 @@ parse_args(int argc, char **argv, opts_t *o)
     };
     opterr = 0;
     for (;;) {
-        int c = getopt_long(argc, argv, "", longopts, NULL);
+        int c = getopt_long(argc, argv, ":", longopts, NULL);
         if (c == -1)
             break;
         switch (c) {

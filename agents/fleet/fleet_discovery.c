@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include "address.h"
 #include "fleet.h"
 #include "fleet_internal.h"
 
@@ -30,22 +31,6 @@ rm__fleet_copy(char *dst, size_t cap, const char *src)
         n = cap - 1;
     memcpy(dst, src, n);
     dst[n] = '\0';
-}
-
-/* HOST:PORT with a numeric port, [V6]:PORT, or unix:/path. */
-static int
-valid_address(const char *a)
-{
-    if (strncmp(a, "unix:", 5) == 0)
-        return a[5] != '\0';
-    const char *colon = strrchr(a, ':');
-    if (!colon || colon == a || !colon[1])
-        return 0;
-    if (a[0] == '[' && colon[-1] != ']')
-        return 0;
-    char *end;
-    long port = strtol(colon + 1, &end, 10);
-    return *end == '\0' && port > 0 && port <= 65535;
 }
 
 static int
@@ -100,7 +85,7 @@ rm_fleet_parse_list(const char *csv, rm_fleet_target_t **out, size_t *n_out, cha
         }
         memcpy(item, p, len);
         item[len] = '\0';
-        if (!valid_address(item)) {
+        if (!rm_address_check(item, 0, NULL, 0)) {
             snprintf(err, errcap, "--agents item '%s': expected HOST:PORT with a port in 1..65535", item);
             goto fail;
         }
@@ -172,7 +157,7 @@ rm_fleet_parse_text(const char *text, const char *origin, rm_fleet_target_t **ou
             snprintf(err, errcap, "%s:%u: name or address too long", origin, lineno);
             goto fail;
         }
-        if (!valid_address(addr)) {
+        if (!rm_address_check(addr, 0, NULL, 0)) {
             snprintf(err, errcap, "%s:%u: address '%s': expected HOST:PORT with a port in 1..65535", origin,
                      lineno, addr);
             goto fail;
@@ -279,7 +264,7 @@ rm_fleet_resolve_dns(const char *spec, rm_fleet_target_t **out, size_t *n_out, c
     *n_out = 0;
     char host[RM_FLEET_ADDR_MAX];
     const char *colon = spec ? strrchr(spec, ':') : NULL;
-    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host || !valid_address(spec)) {
+    if (!colon || colon == spec || (size_t)(colon - spec) >= sizeof host || !rm_address_check(spec, 0, NULL, 0)) {
         snprintf(err, errcap, "--agents-dns '%s': expected NAME:PORT with a port in 1..65535", spec ? spec : "");
         return RM_EINVAL;
     }

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "address.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -149,7 +150,7 @@ parse_args(int argc, char **argv, opts_t *o)
     opterr = 0;
     for (;;) {
         int idx = 0;
-        int c = getopt_long(argc, argv, "", longopts, &idx);
+        int c = getopt_long(argc, argv, ":", longopts, &idx);
         if (c == -1)
             break;
         switch (c) {
@@ -334,6 +335,11 @@ main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
+    char why[96];
+    if (!rm_address_check(o.listen, 1, why, sizeof why)) {
+        fprintf(stderr, "rustymemd: --listen %s: %s (see rustymemd --help)\n", o.listen, why);
+        return 2;
+    }
     if (!o.insecure && !o.tls_cert && !is_loopback(o.listen)) {
         fprintf(stderr,
                 "rustymemd: --listen %s is not a loopback address: serve it with TLS (--tls-cert, "

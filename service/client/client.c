@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "address.h"
 #include "rpc.h"
 
 struct rm_client {
@@ -67,6 +68,11 @@ rm_client_create(const rm_client_opts_t *o, rm_client_t **out, char *err, size_t
     *out = NULL;
     if (!o->target || !*o->target) {
         snprintf(err, errcap, "no server address given");
+        return RM_EINVAL;
+    }
+    char why[96];
+    if (!rm_address_check(o->target, 0, why, sizeof why)) {
+        snprintf(err, errcap, "address %s: %s", o->target, why);
         return RM_EINVAL;
     }
     rm_client_t *c = calloc(1, sizeof *c);

@@ -74,6 +74,13 @@ grep -q "unknown command 'stats nonsense': after 'stats' comes one of memory, sl
 [ "$(wc -l <<<"$ERR")" -eq 1 ] || fail "usage error is more than one line: $ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" knobs
 grep -q "knobs: say which: list, get, set, apply-profile" <<<"$ERR" || fail "$ERR"
+# gRPC would take port 99999 as 34463: every address is checked first
+expect_exit 2 "$RUSTYMEMCTL" --addr 127.0.0.1:99999 health
+grep -q "address 127.0.0.1:99999: port 99999 is out of range 1..65535" <<<"$ERR" || fail "$ERR"
+expect_exit 2 "$RUSTYMEMD" --data-dir "$TMP/nodata" --listen 127.0.0.1:99999
+grep -q "rustymemd: --listen 127.0.0.1:99999: port 99999 is out of range 0..65535" <<<"$ERR" || fail "$ERR"
+expect_exit 2 "$RUSTYMEMD" --data-dir "$TMP/nodata" --listen
+grep -q "rustymemd: --listen needs a value" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --output yaml health
 grep -q -- "--output yaml: expected table or json" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --timeout -5 health

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "address.h"
 #include "node.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/memory.pb-c.h"
@@ -272,6 +273,35 @@ test_rpc_memory_stats_handler_reports_process_rss(void **state)
     free(resp);
 }
 
+/* gRPC core wraps a port above 65535 (127.0.0.1:99999 is port 34463): every
+ * address is checked before it reaches gRPC */
+static void
+test_rpc_address_check_takes_grpc_forms_and_refuses_bad_ports(void **state)
+{
+    (void)state;
+    char why[128];
+    static const char *const good[] = {"127.0.0.1:50051", "localhost:1", "[::1]:65535", "unix:/run/rm.sock",
+                                       "unix-abstract:rm", "dns:///db-1.example:50051",
+                                       "dns://8.8.8.8/db-1:50051", "ipv4:10.0.0.1:5", "ipv6:[::1]:5"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        assert_true(rm_address_check(good[i], 0, why, sizeof why));
+    assert_false(rm_address_check("127.0.0.1:99999", 1, why, sizeof why));
+    assert_string_equal(why, "port 99999 is out of range 0..65535");
+    assert_false(rm_address_check("127.0.0.1:0", 0, why, sizeof why));
+    assert_string_equal(why, "port 0 is out of range 1..65535");
+    assert_true(rm_address_check("127.0.0.1:0", 1, why, sizeof why));
+    assert_false(rm_address_check("127.0.0.1:", 1, why, sizeof why));
+    assert_string_equal(why, "the port is missing");
+    assert_false(rm_address_check("127.0.0.1:80x", 1, why, sizeof why));
+    assert_string_equal(why, "the port must be a decimal number");
+    assert_false(rm_address_check("127.0.0.1:-1", 1, why, sizeof why));
+    assert_false(rm_address_check("127.0.0.1:999999999999999999999", 1, why, sizeof why));
+    static const char *const bad[] = {"", "nohost", ":50051", "::1:50051", "[::1:50051", "unix:", "dns://x"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(rm_address_check(bad[i], 1, NULL, 0));
+    assert_false(rm_address_check(NULL, 1, why, sizeof why));
+}
+
 int
 main(void)
 {
@@ -289,6 +319,7 @@ main(void)
         cmocka_unit_test(test_rpc_pending_service_answers_unimplemented_with_reason),
         cmocka_unit_test(test_rpc_scratch_alloc_is_zeroed_and_survives_many_chunks),
         cmocka_unit_test(test_rpc_memory_stats_handler_reports_process_rss),
+        cmocka_unit_test(test_rpc_address_check_takes_grpc_forms_and_refuses_bad_ports),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
