@@ -47,16 +47,23 @@ rm_page_size(void)
     return ps;
 }
 
-/* mmap `bytes` aligned to `align`; returns NULL on failure. */
+/*
+ * mmap `bytes` aligned to `align`; returns NULL on failure. A hugetlb mapping
+ * is made without MAP_NORESERVE: the kernel then reserves its huge pages at
+ * mmap time and an empty or short pool fails here, at once. With
+ * MAP_NORESERVE the mmap succeeded on a machine without huge pages and the
+ * first touch of the range was a SIGBUS — every large object of a 2 MiB
+ * multiple killed the agent (test_large_huge_request_is_safe_to_touch).
+ */
 static void *
 map_aligned(size_t bytes, size_t align, int extra_flags)
 {
     size_t ps = rm_page_size();
     if (align < ps)
         align = ps;
+    int flags = MAP_PRIVATE | MAP_ANONYMOUS | extra_flags | ((extra_flags & MAP_HUGETLB) ? 0 : MAP_NORESERVE);
     if (align == ps || (extra_flags & MAP_HUGETLB)) {
-        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
+        void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, flags, -1, 0);
         if (p == MAP_FAILED)
             return NULL;
         if (((uintptr_t)p & (align - 1)) == 0)
@@ -68,8 +75,7 @@ map_aligned(size_t bytes, size_t align, int extra_flags)
     size_t span = bytes + align;
     if (span < bytes)
         return NULL;
-    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | extra_flags, -1, 0);
+    char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, flags, -1, 0);
     if (raw == MAP_FAILED)
         return NULL;
     uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);

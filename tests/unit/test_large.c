@@ -395,6 +395,37 @@ fake_release(void *ctx, void *addr, size_t bytes)
 
 static const rm_pagesrc_methods_t fake_methods = {fake_map, fake_unmap, fake_release};
 
+/* The real page source, asked for huge pages on a machine that may have none
+ * reserved (nr_hugepages = 0 here): what it returns must be safe to touch.
+ * MAP_HUGETLB | MAP_NORESERVE mapped fine and the first write was a SIGBUS
+ * (a 3 MiB value committed through the engine killed rustymemd). */
+static void
+test_large_huge_request_is_safe_to_touch(void **state)
+{
+    (void)state;
+    const rm_pagesrc_t *src = rm_pagesrc_default();
+    rm_page_backing_t got = RM_BACKING_NORMAL;
+    unsigned char *p = src->methods->map(src->ctx, 4 * MiB, 2 * MiB, -1,
+                                         RM_PAGES_HUGE_2M, &got);
+    assert_non_null(p);
+    memset(p, 0xa5, 4 * MiB);                   /* SIGBUS before the fix */
+    assert_int_equal(p[4 * MiB - 1], 0xa5);
+    src->methods->unmap(src->ctx, p, 4 * MiB);
+
+    rm_large_t *l = NULL;
+    assert_int_equal(rm_large_create(NULL, NULL, &l), RM_OK);
+    size_t sizes[] = {2 * MiB, 3 * MiB, 4 * MiB, 6 * MiB};
+    void *a[4];
+    for (int i = 0; i < 4; i++) {
+        a[i] = rm_large_alloc(l, sizes[i]);
+        assert_non_null(a[i]);
+        memset(a[i], i + 1, sizes[i]);
+    }
+    for (int i = 0; i < 4; i++)
+        rm_large_free(l, a[i]);
+    rm_large_destroy(l);
+}
+
 static void
 test_large_counts_huge_page_fallback(void **state)
 {
@@ -521,6 +552,7 @@ main(void)
         cmocka_unit_test(test_large_dirty_limit_triggers_release),
         cmocka_unit_test(test_large_coalesce_all_unmaps_free_segments),
         cmocka_unit_test(test_large_counts_huge_page_fallback),
+        cmocka_unit_test(test_large_huge_request_is_safe_to_touch),
         cmocka_unit_test(test_large_alloc_fails_cleanly_when_pagesrc_fails),
         cmocka_unit_test(test_large_reports_to_registry),
         cmocka_unit_test(test_large_methods_table),
