@@ -75,6 +75,8 @@ typedef struct conn {
     uint64_t count;            /* journal entries */
     _Atomic uint64_t jbytes;   /* journal bytes */
     savepoint_t *sp;           /* newest savepoint */
+    void *rbuf;                /* a value read that outgrew the scratch buffer (e->ra), or NULL */
+    size_t rbuf_bytes;
     conn_scratch_t scr;        /* set at Begin */
     _Atomic uint64_t q_id;     /* running query, 0 = none */
     _Atomic uint64_t q_start_ns;
@@ -229,6 +231,11 @@ on_slot_open(void *ctx, uint32_t slot, void **user)
 static void
 txn_reset(rm_engine_t *e, conn_t *c)
 {
+    if (c->rbuf) {
+        e->ra.free(e->ra.ctx, c->rbuf, c->rbuf_bytes);
+        c->rbuf = NULL;
+        c->rbuf_bytes = 0;
+    }
     if (c->own) {
         rm_arena_destroy(c->own);
         c->own = NULL;
@@ -517,8 +524,13 @@ journal_add(rm_engine_t *e, conn_t *c, uint32_t tid, const void *key, size_t kle
 /*
  * Read (tid, key) as the transaction sees it: journal first, then the
  * snapshot. RM_OK (*val and *vlen point into the journal, the scratch value
- * buffer or the current arena context — valid until the next read), RM_ENOENT,
- * RM_ECANCELED (killed), RM_ENOMEM/RM_ELIMIT.
+ * buffer or c->rbuf — valid until the next read), RM_ENOENT, RM_ECANCELED
+ * (killed), RM_ENOMEM. A value larger than the scratch buffer is read into
+ * c->rbuf, from the engine's allocator (the large-object allocator for big
+ * ones), kept until the transaction ends: reading it must not depend on the
+ * size hint of the transaction that reads (from the 512 KiB arena of a
+ * transaction without one, a 3 MiB value could be written by a hinted
+ * transaction and then not read by anyone else: "configured limit reached").
  */
 static rm_status_t
 read_row(rm_engine_t *e, conn_t *c, void *scratch, size_t scratch_bytes, uint32_t tid, const void *key, size_t klen,
@@ -537,12 +549,16 @@ read_row(rm_engine_t *e, conn_t *c, void *scratch, size_t scratch_bytes, uint32_
     size_t cap = scratch_bytes - VALBUF_OFF, len = 0;
     rm_status_t st = rm_mvcc_get(c->txn, (char *)scratch + MKEY_OFF, mk, buf, cap, &len);
     if (st == RM_ELIMIT) {
-        void *big = NULL;
-        st = rm_arena_alloc_ex(c->cur, len, &big);
-        if (st != RM_OK)
-            return st;
-        st = rm_mvcc_get(c->txn, (char *)scratch + MKEY_OFF, mk, big, len, &len);
-        buf = big;
+        if (c->rbuf_bytes < len) {
+            if (c->rbuf)
+                e->ra.free(e->ra.ctx, c->rbuf, c->rbuf_bytes);
+            c->rbuf_bytes = 0;
+            if (!(c->rbuf = e->ra.alloc(e->ra.ctx, len)))
+                return RM_ENOMEM;
+            c->rbuf_bytes = len;
+        }
+        st = rm_mvcc_get(c->txn, (char *)scratch + MKEY_OFF, mk, c->rbuf, c->rbuf_bytes, &len);
+        buf = c->rbuf;
     }
     if (st == RM_OK) {
         *val = buf;
