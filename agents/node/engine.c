@@ -66,6 +66,8 @@ typedef struct conn {
     uint32_t slot;
     rm_arena_t *root;          /* the slot's transaction arena */
     rm_arena_t *own;           /* a per-transaction arena for a large size hint, or NULL */
+    bool bypass;               /* hint above arena.disable_above_bytes: journal entries come from
+                                * e->ra (large-object allocator) one by one, not from an arena */
     rm_arena_t *cur;           /* innermost context */
     rm_mvcc_txn_t *txn;        /* NULL when no transaction */
     uint64_t txn_id;
@@ -228,9 +230,23 @@ on_slot_open(void *ctx, uint32_t slot, void **user)
     return RM_OK;
 }
 
+/* A bypass transaction's journal entries newer than `stop` go back to e->ra. */
+static void
+journal_free_to(rm_engine_t *e, conn_t *c, jentry_t *stop)
+{
+    if (!c->bypass)
+        return;   /* arena entries go with their context */
+    for (jentry_t *j = c->head, *prev; j && j != stop; j = prev) {
+        prev = j->prev;
+        e->ra.free(e->ra.ctx, j, sizeof(jentry_t) + j->klen + j->vlen);
+    }
+}
+
 static void
 txn_reset(rm_engine_t *e, conn_t *c)
 {
+    journal_free_to(e, c, NULL);
+    c->bypass = false;
     if (c->rbuf) {
         e->ra.free(e->ra.ctx, c->rbuf, c->rbuf_bytes);
         c->rbuf = NULL;
@@ -494,7 +510,9 @@ journal_add(rm_engine_t *e, conn_t *c, uint32_t tid, const void *key, size_t kle
 {
     size_t sz = sizeof(jentry_t) + klen + vlen;
     void *p = NULL;
-    rm_status_t st = rm_arena_alloc_ex(c->cur, sz, &p);
+    if (c->bypass && !(p = e->ra.alloc(e->ra.ctx, sz)))
+        return fail(err, RM_ENOMEM, "out of memory for a %zu B write", vlen);
+    rm_status_t st = c->bypass ? RM_OK : rm_arena_alloc_ex(c->cur, sz, &p);
     if (st == RM_ELIMIT) {
         rm_arena_stats_t as;
         rm_arena_stats(c->own ? c->own : c->root, &as);
@@ -633,7 +651,11 @@ rm_engine_begin(rm_engine_t *e, rm_session_id_t id, uint64_t size_hint_bytes, ui
     cs->n = sc.scratch_bytes;
     rm_arena_stats_t as;
     rm_arena_stats(c->root, &as);
-    if (size_hint_bytes > as.max_bytes && !rm_arena_mgr_use_large(e->cfg.arenas, size_hint_bytes)) {
+    /* the seed's bulk-load rule: above arena.disable_above_bytes no arena — the
+     * journal's entries are allocated one by one (large ones by the large-object
+     * allocator) and freed at the end, savepoints still work */
+    c->bypass = size_hint_bytes > as.max_bytes && rm_arena_mgr_use_large(e->cfg.arenas, size_hint_bytes);
+    if (size_hint_bytes > as.max_bytes && !c->bypass) {
         st = rm_arena_create(e->cfg.arenas, c->slot, (size_t)size_hint_bytes, &c->own);
         if (st != RM_OK) {
             (void)rm_session_end(e->mux, id);
@@ -1005,7 +1027,9 @@ rm_engine_rollback_to(rm_engine_t *e, rm_session_id_t id, const char *name, char
     }
     /* O(1): forget everything allocated after the savepoint (its context and
      * every later savepoint's, which are its descendants) and restore the
-     * journal head. The savepoint itself stays. */
+     * journal head. The savepoint itself stays. A bypass transaction (no
+     * arena for its journal) frees the later entries one by one. */
+    journal_free_to(e, c, sp->head);
     rm_arena_reset(sp->ctx);
     c->cur = sp->ctx;
     c->head = sp->head;

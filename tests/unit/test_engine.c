@@ -189,6 +189,57 @@ test_engine_big_value_is_readable_without_a_size_hint(void **state)
     free(val);
 }
 
+/* The seed's bulk-load rule: a size hint above arena.disable_above_bytes
+ * bypasses arenas. The transaction must then hold more than an arena would
+ * (it kept the 512 KiB root arena and failed "arena is full: pass
+ * size_hint_bytes" — which it had), with savepoints still working. */
+static void
+test_engine_hint_above_disable_threshold_bypasses_arenas(void **state)
+{
+    fx_t *f = *state;
+    rm_engine_t *e = f->e;
+    assert_int_equal(rm_arena_mgr_set_disable_above_bytes(f->arenas, 1u << 20), RM_OK);
+    size_t big = 700u << 10;   /* each above the root arena's 512 KiB */
+    unsigned char *val = malloc(big);
+    assert_non_null(val);
+    rm_session_id_t w;
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_open_session(e, &w, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, w, 2u << 20, NULL, err), RM_OK);
+    char key[8];
+    for (int i = 0; i < 4; i++) {
+        memset(val, 'a' + i, big);
+        snprintf(key, sizeof key, "k%d", i);
+        assert_int_equal(rm_engine_put(e, w, "t", key, 2, val, big, err), RM_OK);
+    }
+    assert_int_equal(rm_engine_savepoint(e, w, "sp", err), RM_OK);
+    memset(val, 'z', big);
+    assert_int_equal(rm_engine_put(e, w, "t", "k4", 2, val, big, err), RM_OK);
+    assert_int_equal(rm_engine_put(e, w, "t", "k0", 2, val, big, err), RM_OK);
+    assert_int_equal(rm_engine_rollback_to(e, w, "sp", err), RM_OK);   /* frees the two */
+    assert_int_equal(rm_engine_commit(e, w, NULL, err), RM_OK);
+
+    rm_session_id_t r = open_begin(e);
+    bool found = false;
+    void *v = NULL;
+    size_t n = 0;
+    assert_int_equal(rm_engine_get(e, r, "t", "k0", 2, heap_alloc, NULL, &found, &v, &n, err), RM_OK);
+    assert_true(found);
+    assert_int_equal(n, big);
+    assert_int_equal(((unsigned char *)v)[0], 'a');   /* not the rolled-back 'z' */
+    free(v);
+    assert_int_equal(rm_engine_get(e, r, "t", "k4", 2, heap_alloc, NULL, &found, &v, &n, err), RM_OK);
+    assert_false(found);
+    assert_int_equal(rm_engine_commit(e, r, NULL, err), RM_OK);
+    rm_arena_mgr_stats_t as;
+    rm_arena_mgr_stats(f->arenas, &as);
+    assert_true(as.bypasses >= 1);
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.journal_bytes, 0);   /* every entry went back */
+    free(val);
+}
+
 static void
 test_engine_rollback_to_savepoint_undoes_later_writes_only(void **state)
 {
@@ -1004,6 +1055,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_engine_commit_makes_writes_visible_to_later_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_big_value_is_readable_without_a_size_hint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_hint_above_disable_threshold_bypasses_arenas, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_rollback_to_savepoint_undoes_later_writes_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_scan_returns_rows_in_key_order_within_range, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_scan_is_cancelled_cooperatively_and_txn_stays_open, setup,
