@@ -1318,10 +1318,13 @@ static void
 report_usage(void *ctx, rm_component_usage_t *out)
 {
     /*
-     * Held = frames holding a page + metadata. Frame memory that never held a
-     * page (or was given back by eviction) is mapped but not resident, so it
-     * is not counted: an empty pool is not "fragmented". stats.held_bytes
-     * reports the whole mapping.
+     * Held = frames holding a page + metadata (page table, policy lists,
+     * sketch), and all of it is in use: a pool of fixed-size pages has no
+     * external fragmentation. Frame memory that never held a page (or was
+     * given back by eviction) is mapped but not resident, so it is not
+     * counted. The metadata once counted as held but not used, which made an
+     * idle pool "100 % fragmented" (a critical fragmentation alert at every
+     * start of rustymemd). stats.held_bytes reports the whole mapping.
      */
     rm_bufpool_t *bp = ctx;
     out->used_bytes = used_frames(bp) * bp->page_size;
@@ -1331,7 +1334,8 @@ report_usage(void *ctx, rm_component_usage_t *out)
         mapped += bp->extents[i].bytes;
     uint64_t frame_bytes = atomic_load_explicit(&bp->nframes, memory_order_relaxed) * bp->page_size;
     uint64_t metadata = (mapped > frame_bytes ? mapped - frame_bytes : 0) + atomic_load_explicit(&bp->pol_bytes, memory_order_relaxed);
-    out->held_bytes = out->used_bytes + metadata;
+    out->used_bytes += metadata;
+    out->held_bytes = out->used_bytes;
 }
 
 static void
