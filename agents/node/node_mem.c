@@ -23,6 +23,7 @@ typedef struct node_mem {
     rm_knobs_sub_t *large_sub;
     rm_knobs_sub_t *pressure_sub;
     rm_knobs_sub_t *budget_sub;
+    rm_knobs_sub_t *alerts_sub;
     rm_knobs_sub_t *bufpool_sub;
     rm_knobs_sub_t *bufpool_budget_sub;
 } node_mem_t;
@@ -354,6 +355,9 @@ pressure_config_from_knobs(rm_knobs_t *k, rm_pressure_config_t *cfg)
     cfg->history_size = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_HISTORY_SIZE);
     cfg->min_confidence = rm_knobs_get_double(k, RM_KNOB_PRESSURE_MIN_CONFIDENCE);
     cfg->budget_bytes = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_MEMORY_BUDGET_BYTES);
+    cfg->frag_warning = rm_knobs_get_double(k, RM_KNOB_ALERTS_FRAGMENTATION_WARNING);
+    cfg->frag_critical = rm_knobs_get_double(k, RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL);
+    cfg->events_per_hour = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR);
     int64_t h[RM_KNOB_LIST_MAX];
     size_t n = rm_knobs_get_list(k, RM_KNOB_PRESSURE_FORECAST_HORIZONS, h, RM_KNOB_LIST_MAX);
     if (n > RM_PRESSURE_HORIZONS_MAX)
@@ -380,6 +384,9 @@ pressure_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, s
         case RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD: cfg.emergency_threshold = v->d; break;
         case RM_KNOB_PRESSURE_HISTORY_SIZE: cfg.history_size = (uint32_t)v->i; break;
         case RM_KNOB_PRESSURE_MIN_CONFIDENCE: cfg.min_confidence = v->d; break;
+        case RM_KNOB_ALERTS_FRAGMENTATION_WARNING: cfg.frag_warning = v->d; break;
+        case RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL: cfg.frag_critical = v->d; break;
+        case RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR: cfg.events_per_hour = (uint32_t)v->i; break;
         case RM_KNOB_PRESSURE_FORECAST_HORIZONS:
             if (v->list.n > RM_PRESSURE_HORIZONS_MAX) {
                 snprintf(why, why_len, "at most %d horizons", RM_PRESSURE_HORIZONS_MAX);
@@ -511,6 +518,8 @@ pressure_start(rm_node_t *node, char *err, size_t errcap)
         st = rm_knobs_subscribe(node->knobs, "pressure.", pressure_veto, pressure_apply, node, &mem.pressure_sub);
     if (st == RM_OK)
         st = rm_knobs_subscribe(node->knobs, "memory.", NULL, pressure_apply, node, &mem.budget_sub);
+    if (st == RM_OK)   /* alerts.* thresholds are the monitor's too */
+        st = rm_knobs_subscribe(node->knobs, "alerts.", pressure_veto, pressure_apply, node, &mem.alerts_sub);
     if (st == RM_OK)
         st = rm_pressure_start(node->pressure);
     if (st != RM_OK)
@@ -538,6 +547,7 @@ rm_node_mem_start(rm_node_t *node, char *err, size_t errcap)
 void
 rm_node_mem_stop(rm_node_t *node)
 {
+    unsubscribe(node, &mem.alerts_sub);
     unsubscribe(node, &mem.budget_sub);
     unsubscribe(node, &mem.pressure_sub);
     if (node->pressure) {

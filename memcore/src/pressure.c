@@ -215,6 +215,9 @@ rm_pressure_config_default(rm_pressure_config_t *out)
     out->leak_min_r2 = 0.90;
     out->leak_min_growth = 0.05;
     out->frag_min_held_bytes = 1024.0 * 1024.0;
+    out->frag_warning = 0.20;
+    out->frag_critical = 0.35;
+    out->events_per_hour = 5;
     out->event_capacity = 1024;
     out->period_ms = 1000;
 }
@@ -299,6 +302,9 @@ rm_pressure_config_validate(const rm_pressure_config_t *c)
     if (c->period_ms < 10 || c->period_ms > 600000)
         return RM_EINVAL;
     if (!(c->frag_min_held_bytes >= 0))
+        return RM_EINVAL;
+    if (!(c->frag_warning > 0 && c->frag_warning < c->frag_critical && c->frag_critical <= 1) ||
+        c->events_per_hour < 1)
         return RM_EINVAL;
     return RM_OK;
 }
@@ -796,6 +802,18 @@ leak_update_locked(rm_pressure_t *p, uint64_t t_ns, double used)
     }
 }
 
+/*
+ * value > thr for alert kind k at severity sev — or, while that alert is
+ * already active at sev or above, value > thr − hysteresis: a value that hovers
+ * at a line (slab fragmentation under load did) must not raise and clear the
+ * alert at every sample.
+ */
+static int
+over_locked(const rm_pressure_t *p, rm_alert_kind_t k, rm_alert_severity_t sev, double value, double thr)
+{
+    return value > thr || (p->alert_active[k] && p->alert[k].severity >= sev && value > thr - p->cfg.hysteresis);
+}
+
 static void
 alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usage, uint64_t budget)
 {
@@ -805,27 +823,29 @@ alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usa
 
     snprintf(msg, sizeof msg, "memory usage %.1f%% of the %llu-byte budget", usage * 100,
              (unsigned long long)budget);
-    if (usage > c->critical_threshold)
+    if (over_locked(p, RM_ALERT_USAGE_HIGH, RM_ALERT_CRITICAL, usage, c->critical_threshold))
         set_alert_locked(p, t, RM_ALERT_USAGE_HIGH, 1, RM_ALERT_CRITICAL, usage,
                          c->critical_threshold, NULL, msg);
     else
-        set_alert_locked(p, t, RM_ALERT_USAGE_HIGH, usage > c->warning_threshold, RM_ALERT_WARNING,
-                         usage, c->warning_threshold, NULL, msg);
+        set_alert_locked(p, t, RM_ALERT_USAGE_HIGH,
+                         over_locked(p, RM_ALERT_USAGE_HIGH, RM_ALERT_WARNING, usage, c->warning_threshold),
+                         RM_ALERT_WARNING, usage, c->warning_threshold, NULL, msg);
 
     snprintf(msg, sizeof msg, "fragmentation %.1f%% in %s", s->fragmentation * 100,
              s->frag_component[0] ? s->frag_component : "memcore");
-    if (s->fragmentation > 0.35)
+    if (over_locked(p, RM_ALERT_FRAGMENTATION, RM_ALERT_CRITICAL, s->fragmentation, c->frag_critical))
         set_alert_locked(p, t, RM_ALERT_FRAGMENTATION, 1, RM_ALERT_CRITICAL, s->fragmentation,
-                         0.35, s->frag_component, msg);
+                         c->frag_critical, s->frag_component, msg);
     else
-        set_alert_locked(p, t, RM_ALERT_FRAGMENTATION, s->fragmentation > 0.20, RM_ALERT_WARNING,
-                         s->fragmentation, 0.20, s->frag_component, msg);
+        set_alert_locked(p, t, RM_ALERT_FRAGMENTATION,
+                         over_locked(p, RM_ALERT_FRAGMENTATION, RM_ALERT_WARNING, s->fragmentation, c->frag_warning),
+                         RM_ALERT_WARNING, s->fragmentation, c->frag_warning, s->frag_component, msg);
 
     uint64_t esc = escalations_last_hour_locked(p, t);
     p->st.escalations_last_hour = esc;
     snprintf(msg, sizeof msg, "%llu pressure events in the last hour", (unsigned long long)esc);
-    set_alert_locked(p, t, RM_ALERT_PRESSURE_EVENTS, esc > 5, RM_ALERT_WARNING, (double)esc, 5,
-                     NULL, msg);
+    set_alert_locked(p, t, RM_ALERT_PRESSURE_EVENTS, esc > c->events_per_hour, RM_ALERT_WARNING, (double)esc,
+                     c->events_per_hour, NULL, msg);
 
     uint64_t fails = __atomic_load_n(&p->alloc_failures, __ATOMIC_RELAXED);
     p->st.alloc_failures = fails;

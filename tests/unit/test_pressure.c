@@ -771,6 +771,96 @@ test_pressure_fragmentation_alerts_name_component(void **state)
     rm_pressure_destroy(p);
 }
 
+/* alerts.fragmentation_warning / _critical / pressure_events_per_hour reach the
+ * monitor (they were knobs that nothing read: the thresholds were constants) */
+static void
+test_pressure_alert_thresholds_come_from_the_config(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    assert_true(c.frag_warning == 0.20 && c.frag_critical == 0.35 && c.events_per_hour == 5);
+    c.frag_warning = 0.50;
+    c.frag_critical = 0.80;
+    rm_pressure_t *p = make(&c);
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.used_bytes = GIB / 4;
+    s.budget_bytes = GIB;
+    strcpy(s.frag_component, "slab");
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    static const struct {
+        double frag;
+        int active;
+    } steps[] = {{0.40, 0}, {0.55, 1}, {0.85, 2}};
+    for (size_t i = 0; i < 3; i++) {
+        s.t_ns = (i + 1) * SEC;
+        s.fragmentation = steps[i].frag;
+        rm_pressure_feed(p, &s);
+        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+        const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_FRAGMENTATION);
+        if (!steps[i].active) {
+            assert_null(a);
+        } else {
+            assert_int_equal(a->severity, steps[i].active == 2 ? RM_ALERT_CRITICAL : RM_ALERT_WARNING);
+            assert_true(a->threshold == (steps[i].active == 2 ? 0.80 : 0.50));
+        }
+    }
+    rm_pressure_destroy(p);
+    rm_pressure_config_default(&c);
+    c.frag_warning = 0.4;
+    c.frag_critical = 0.3;
+    assert_int_equal(rm_pressure_config_validate(&c), RM_EINVAL);
+    rm_pressure_config_default(&c);
+    c.events_per_hour = 0;
+    assert_int_equal(rm_pressure_config_validate(&c), RM_EINVAL);
+}
+
+/* An alert clears `hysteresis` (0.05) below its threshold, not at it: a value
+ * hovering at 0.20 raised and cleared the fragmentation alert every second
+ * under the demo load. The usage alert and both severities behave alike. */
+static void
+test_pressure_alerts_clear_with_hysteresis(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.used_bytes = GIB / 4;
+    s.budget_bytes = GIB;
+    strcpy(s.frag_component, "slab");
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    static const struct {
+        double frag;
+        int active;             /* 0 none, 1 warning, 2 critical */
+    } steps[] = {{0.21, 1}, {0.19, 1}, {0.21, 1}, {0.16, 1}, {0.14, 0}, {0.19, 0}, {0.21, 1},
+                 {0.36, 2}, {0.33, 2}, {0.31, 2}, {0.29, 1}, {0.31, 1}, {0.36, 2}, {0.10, 0}};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        s.t_ns = (i + 1) * SEC;
+        s.fragmentation = steps[i].frag;
+        rm_pressure_feed(p, &s);
+        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+        const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_FRAGMENTATION);
+        if (!steps[i].active)
+            assert_null(a);
+        else
+            assert_int_equal(a->severity, steps[i].active == 2 ? RM_ALERT_CRITICAL : RM_ALERT_WARNING);
+    }
+    /* usage: warning at 0.72, kept at 0.68, cleared at 0.64 */
+    feed(p, 100, 0.72);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_non_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    feed(p, 101, 0.68);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_non_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    feed(p, 102, 0.64);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    rm_pressure_destroy(p);
+}
+
 static void
 test_pressure_alloc_failure_raises_warning(void **state)
 {
@@ -1028,6 +1118,8 @@ main(void)
         cmocka_unit_test(test_pressure_oom_prevention_escalates_event_alert_and_callback),
         cmocka_unit_test(test_pressure_usage_alerts_warning_and_critical),
         cmocka_unit_test(test_pressure_fragmentation_alerts_name_component),
+        cmocka_unit_test(test_pressure_alerts_clear_with_hysteresis),
+        cmocka_unit_test(test_pressure_alert_thresholds_come_from_the_config),
         cmocka_unit_test(test_pressure_alloc_failure_raises_warning),
         cmocka_unit_test(test_pressure_more_than_five_events_an_hour_warns),
         cmocka_unit_test(test_pressure_leak_alert_on_sustained_linear_growth_only),

@@ -97,7 +97,9 @@ typedef struct rm_pressure_config {
     double confidence_tolerance;       /* confidence = P(|error| ≤ this fraction of budget) (0.05) */
     rm_forecast_model_t model;         /* see ADR 0005 */
     uint64_t budget_bytes;             /* memory.budget_bytes; 0 = auto (cgroup limit, else MemTotal) */
-    double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05) */
+    double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05);
+                                        * also how far below its threshold a usage or fragmentation alert
+                                        * (or its critical severity) must fall to clear */
     uint32_t step_down_hold_sec;       /* seconds the lower level must hold before each step down (30) */
     uint32_t warning_persist_samples;  /* a forecast warning needs this many consecutive confident samples (10) */
     double warning_min_probability;    /* a forecast warning needs P(usage ≥ critical at h) ≥ this (0.95) */
@@ -108,6 +110,9 @@ typedef struct rm_pressure_config {
     double leak_min_r2;                /* leak: linear fit R² at least this (0.90) */
     double leak_min_growth;            /* leak: growth over the window at least this fraction (0.05) */
     double frag_min_held_bytes;        /* components holding less are ignored by fragmentation alerts (1 MiB) */
+    double frag_warning;               /* fragmentation alert: warning above this ratio (0.20) */
+    double frag_critical;              /* … critical above this one (0.35); frag_warning < frag_critical ≤ 1 */
+    uint32_t events_per_hour;          /* pressure_events alert above this many escalations an hour (5), ≥ 1 */
     uint32_t event_capacity;           /* events kept in the log (1024), ≥ 16 */
     uint32_t period_ms;                /* sampler thread period (1000) */
 } rm_pressure_config_t;
@@ -384,9 +389,10 @@ void rm_pressure_set_event_callback(rm_pressure_t *p, rm_pressure_event_fn fn, v
 /* ---- alerts -------------------------------------------------------------- */
 
 typedef enum rm_alert_kind {
-    RM_ALERT_USAGE_HIGH       = 0,   /* warning > 70 %, critical > 90 % */
-    RM_ALERT_FRAGMENTATION    = 1,   /* warning > 20 %, critical > 35 % */
-    RM_ALERT_PRESSURE_EVENTS  = 2,   /* warning: > 5 level escalations in the last hour */
+    RM_ALERT_USAGE_HIGH       = 0,   /* warning > 70 %, critical > 90 % (cleared hysteresis below) */
+    RM_ALERT_FRAGMENTATION    = 1,   /* warning > frag_warning (20 %), critical > frag_critical (35 %)
+                                      * (cleared hysteresis below) */
+    RM_ALERT_PRESSURE_EVENTS  = 2,   /* warning: > events_per_hour (5) level escalations in the last hour */
     RM_ALERT_ALLOC_FAILURES   = 3,   /* warning: any allocation failure in the last hour */
     RM_ALERT_LOW_FREE         = 4,   /* critical: < 5 % of the budget free */
     RM_ALERT_LEAK             = 5,   /* critical: sustained linear growth */
