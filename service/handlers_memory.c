@@ -49,10 +49,10 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     out->mem_available_bytes = si.mem_available_bytes;
     uint64_t override = node ? __atomic_load_n(&node->budget_override_bytes, __ATOMIC_RELAXED) : 0;
     const char *source;
-    if (override) {
+    if (override && (!si.budget_bytes || override <= si.budget_bytes)) {
         out->budget_bytes = override;
         source = "knob";
-    } else {
+    } else {   /* auto, or a knob above what the process can have (as the pressure monitor does) */
         out->budget_bytes = si.budget_bytes;
         source = si.budget_from_cgroup ? (si.cgroup_version == 2 ? "cgroup_v2" : "cgroup_v1") : "memtotal";
     }

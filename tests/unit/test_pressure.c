@@ -982,6 +982,34 @@ test_pressure_tick_uses_cgroup_v1_limit(void **state)
     rm_pressure_destroy(p);
 }
 
+/* memory.budget_bytes above the cgroup limit is capped at the limit: a budget
+ * the process cannot have kept the ratio low until the kernel's OOM killer
+ * acted; at or below the limit the knob wins */
+static void
+test_pressure_budget_above_the_cgroup_limit_is_capped(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v1_limit", proc, cg);
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.budget_bytes = 1ull << 40;
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(&c, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    assert_int_equal(forecast(p).budget_bytes, 268435456);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_string_equal(st.budget_source, "cgroup");
+    assert_string_equal(forecast(p).sample.usage_source, "rss");
+    assert_int_equal(rm_pressure_set_budget_bytes(p, 128u << 20), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, 2 * SEC), RM_OK);
+    assert_int_equal(forecast(p).budget_bytes, 128u << 20);
+    rm_pressure_get_stats(p, &st);
+    assert_string_equal(st.budget_source, "config");
+    rm_pressure_destroy(p);
+}
+
 static void
 test_pressure_tick_falls_back_to_meminfo_without_cgroup(void **state)
 {
@@ -1126,6 +1154,7 @@ main(void)
         cmocka_unit_test(test_pressure_tick_uses_cgroup_v2_working_set_against_limit),
         cmocka_unit_test(test_pressure_tick_uses_cgroup_v1_limit),
         cmocka_unit_test(test_pressure_tick_falls_back_to_meminfo_without_cgroup),
+        cmocka_unit_test(test_pressure_budget_above_the_cgroup_limit_is_capped),
         cmocka_unit_test(test_pressure_tick_without_any_budget_is_enoent),
         cmocka_unit_test(test_pressure_tick_reads_fragmentation_from_accounting),
         cmocka_unit_test(test_pressure_thread_samples_until_stopped),

@@ -96,7 +96,8 @@ typedef struct rm_pressure_config {
     double min_confidence;             /* a horizon is acted on at or above this confidence (0.7) */
     double confidence_tolerance;       /* confidence = P(|error| ≤ this fraction of budget) (0.05) */
     rm_forecast_model_t model;         /* see ADR 0005 */
-    uint64_t budget_bytes;             /* memory.budget_bytes; 0 = auto (cgroup limit, else MemTotal) */
+    uint64_t budget_bytes;             /* memory.budget_bytes; 0 = auto (cgroup limit, else MemTotal);
+                                        * never taken above the cgroup limit or MemTotal */
     double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05);
                                         * also how far below its threshold a usage or fragmentation alert
                                         * (or its critical severity) must fall to clear */
