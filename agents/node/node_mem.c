@@ -180,7 +180,7 @@ large_start(rm_node_t *node, char *err, size_t errcap)
  * The memory a buffer pool may take at most: memory.budget_bytes, but never
  * more than the process can have (the cgroup limit, else MemTotal) — a budget
  * set above the machine must not size a pool the kernel cannot back. 0 when
- * neither is known. *why_src names the bound that decided.
+ * neither is known. *why_src (may be NULL) names the bound that decided.
  */
 static uint64_t
 pool_bound(rm_node_t *node, const char **why_src)
@@ -188,12 +188,10 @@ pool_bound(rm_node_t *node, const char **why_src)
     uint64_t budget = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
     rm_sysinfo_t si;
     rm_sysinfo_read(&node->sysinfo_paths, &si);
-    if (budget && (!si.budget_bytes || budget <= si.budget_bytes)) {
-        *why_src = "memory.budget_bytes";
-        return budget;
-    }
-    *why_src = si.budget_from_cgroup ? "the memory cgroup's limit" : "MemTotal";
-    return si.budget_bytes;
+    int knob = budget && (!si.budget_bytes || budget <= si.budget_bytes);
+    if (why_src)
+        *why_src = knob ? "memory.budget_bytes" : si.budget_from_cgroup ? "the memory cgroup's limit" : "MemTotal";
+    return knob ? budget : si.budget_bytes;
 }
 
 /* The pool size for num_frames (0 = auto: auto_fraction of pool_bound, 64 frames
@@ -203,8 +201,7 @@ frames_for(rm_node_t *node, int64_t num_frames, double auto_fraction, uint64_t p
 {
     if (num_frames > 0)
         return (size_t)num_frames;
-    const char *src;
-    double frames = (double)pool_bound(node, &src) * auto_fraction / (double)page;
+    double frames = (double)pool_bound(node, NULL) * auto_fraction / (double)page;
     if (frames < 64)
         return 64;
     return frames > RM_BUFPOOL_FRAMES_MAX ? RM_BUFPOOL_FRAMES_MAX : (size_t)frames;
@@ -219,16 +216,6 @@ bufpool_frames(rm_node_t *node)
                       (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE));
 }
 
-/*
- * Refuse a buffer pool larger than pool_bound. The registry already refuses
- * num_frames × page_size > memory.budget_bytes when both are explicit; this
- * also covers the auto budget and a budget above the machine (cgroup limit,
- * MemTotal), which only the agent knows, so that an impossible size is refused
- * with a reason instead of being committed and then failing in the resize (the
- * pool would keep its old size while the knob showed the new one). The page size checked is the larger of
- * the running one and a pending restart-only change: the pool must fit now and
- * after the restart.
- */
 /* RM_OK when num_frames is auto (0) or `frames` × `page` fits pool_bound; else
  * RM_EINVAL with the reason in why. */
 static rm_status_t
@@ -243,6 +230,16 @@ pool_fits(rm_node_t *node, int64_t frames, uint64_t page, char *why, size_t why_
     return RM_EINVAL;
 }
 
+/*
+ * Refuse a buffer pool larger than pool_bound. The registry already refuses
+ * num_frames × page_size > memory.budget_bytes when both are explicit; this
+ * also covers the auto budget and a budget above the machine (cgroup limit,
+ * MemTotal), which only the agent knows, so that an impossible size is refused
+ * with a reason instead of being committed and then failing in the resize (the
+ * pool would keep its old size while the knob showed the new one). The page
+ * size checked is the larger of the running one and a pending restart-only
+ * change: the pool must fit now and after the restart.
+ */
 static rm_status_t
 bufpool_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, size_t why_len)
 {
