@@ -143,8 +143,10 @@ struct rm_bufpool {
     uint32_t limit;                 /* frames ≥ limit are being removed by a shrink; guarded by mu */
     extent_t extents[MAX_EXTENTS];  /* guarded by mu */
     uint32_t nextents;
-    _Atomic size_t pol_bytes;       /* rm__bp_earc_bytes(pol): refreshed under mu after every policy
-                                     * create/resize, read lock-free by report_usage */
+    _Atomic size_t meta_bytes;      /* metadata: policy, frame descriptors, free list, page tables;
+                                     * refreshed under mu after every change, read lock-free by
+                                     * report_usage */
+    uint32_t nsegs;                 /* descriptor segments allocated; guarded by mu */
 
     uint32_t *freelist;             /* stack of free frame indices; guarded by mu */
     _Atomic uint32_t nfree;         /* written under mu, read by stats */
@@ -579,6 +581,23 @@ dw_recover(rm_bufpool_t *bp)
 
 /* ---- frames, growth ----------------------------------------------------------------- */
 
+/* Publish the metadata size for report_usage (which runs without mu): the
+ * policy's lists and sketch, the frame descriptors, the free list and the page
+ * tables (retired ones too, until destroy). */
+static void
+refresh_meta_bytes_locked(rm_bufpool_t *bp)
+{
+    /* of the segment table (MAX_SEGS pointers, mapped whole) only the used entries are touched */
+    size_t b = (bp->pol ? rm__bp_earc_bytes(bp->pol) : 0) + bp->freelist_bytes +
+               (size_t)bp->nsegs * (SEG_SIZE * sizeof(rm_bufpool_frame_t) + sizeof(rm_bufpool_frame_t *));
+    rm__bp_ptab_t *cur = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
+    if (cur)
+        b += cur->bytes;
+    for (rm__bp_ptab_t *t = bp->retired; t; t = t->retired_next)
+        b += t->bytes;
+    atomic_store_explicit(&bp->meta_bytes, b, memory_order_relaxed);
+}
+
 static rm_status_t
 ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
 {
@@ -598,14 +617,8 @@ ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
         bp->retired = t;
     }
     atomic_store_explicit(&bp->ptab, nt, memory_order_release);
+    refresh_meta_bytes_locked(bp);
     return RM_OK;
-}
-
-/* Publish the policy's metadata size for report_usage (which runs without mu). */
-static void
-refresh_pol_bytes_locked(rm_bufpool_t *bp)
-{
-    atomic_store_explicit(&bp->pol_bytes, bp->pol ? rm__bp_earc_bytes(bp->pol) : 0, memory_order_relaxed);
 }
 
 /* Map descriptors and data so that `frames` are mapped. Requires mu. */
@@ -634,6 +647,7 @@ map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
         bp->seg[s] = rm__bp_mem_alloc(bp->src, SEG_SIZE * sizeof(rm_bufpool_frame_t));
         if (!bp->seg[s])
             goto fail_segs;
+        bp->nsegs++;
         for (uint32_t k = 0; k < SEG_SIZE; k++) {
             rm_bufpool_frame_t *f = &bp->seg[s][k];
             atomic_init(&f->state, ST_INVALID);
@@ -645,7 +659,7 @@ map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
     /* slots only: the policy's capacity changes when the frames go into service */
     uint32_t cap = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     rm_status_t st = bp->pol ? rm__bp_earc_resize(bp->pol, frames, cap >= 2 ? cap : frames) : RM_OK;
-    refresh_pol_bytes_locked(bp);
+    refresh_meta_bytes_locked(bp);
     if (st != RM_OK)
         goto fail_segs;
     for (uint32_t i = bp->mapped; i < frames; i++)
@@ -1318,23 +1332,19 @@ static void
 report_usage(void *ctx, rm_component_usage_t *out)
 {
     /*
-     * Held = frames holding a page + metadata (page table, policy lists,
-     * sketch), and all of it is in use: a pool of fixed-size pages has no
-     * external fragmentation. Frame memory that never held a page (or was
-     * given back by eviction) is mapped but not resident, so it is not
-     * counted. The metadata once counted as held but not used, which made an
-     * idle pool "100 % fragmented" (a critical fragmentation alert at every
-     * start of rustymemd). stats.held_bytes reports the whole mapping.
+     * Held = frames holding a page + metadata (refresh_meta_bytes_locked),
+     * and all of it is in use: a pool of fixed-size pages has no external
+     * fragmentation. Frame memory that never held a page, or was given back
+     * by eviction or a shrink, is mapped but not resident, so it is not
+     * counted. Two earlier mistakes: the metadata counted as held but not
+     * used, which made an idle pool "100 % fragmented" (a critical
+     * fragmentation alert at every start of rustymemd); and "metadata" was
+     * mapped − frames in service, so after a shrink the released frames
+     * counted as held (65 MiB reported for 27 MiB of RSS, which the pressure
+     * monitor then took as usage). stats.held_bytes reports the whole mapping.
      */
     rm_bufpool_t *bp = ctx;
-    out->used_bytes = used_frames(bp) * bp->page_size;
-    uint64_t mapped = 0;
-    /* extents only grow under mu; a racy read of the count is fine for a report */
-    for (uint32_t i = 0; i < __atomic_load_n(&bp->nextents, __ATOMIC_ACQUIRE); i++)
-        mapped += bp->extents[i].bytes;
-    uint64_t frame_bytes = atomic_load_explicit(&bp->nframes, memory_order_relaxed) * bp->page_size;
-    uint64_t metadata = (mapped > frame_bytes ? mapped - frame_bytes : 0) + atomic_load_explicit(&bp->pol_bytes, memory_order_relaxed);
-    out->used_bytes += metadata;
+    out->used_bytes = used_frames(bp) * bp->page_size + atomic_load_explicit(&bp->meta_bytes, memory_order_relaxed);
     out->held_bytes = out->used_bytes;
 }
 
@@ -1401,7 +1411,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
     uint32_t nf = (uint32_t)cfg->num_frames;
     if (rm__bp_earc_create(nf, nf, &pool_ops, bp, src, &bp->pol) != RM_OK)
         goto fail;
-    refresh_pol_bytes_locked(bp);
+    refresh_meta_bytes_locked(bp);
     bp->limit = UINT32_MAX;
     if ((st = map_frames_locked(bp, nf)) != RM_OK || (st = ptab_ensure_locked(bp, nf)) != RM_OK)
         goto fail;
@@ -1617,7 +1627,7 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
         }
     }
     (void)rm__bp_earc_resize(bp->pol, bp->mapped, n);   /* shrinking never allocates */
-    refresh_pol_bytes_locked(bp);
+    refresh_meta_bytes_locked(bp);
     return st;
 }
 
@@ -1636,7 +1646,7 @@ rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
         if ((st = ptab_ensure_locked(bp, target)) != RM_OK)
             goto out;
         st = rm__bp_earc_resize(bp->pol, bp->mapped, target);
-        refresh_pol_bytes_locked(bp);
+        refresh_meta_bytes_locked(bp);
         if (st != RM_OK)
             goto out;
         for (uint32_t i = target; i-- > n;) {
@@ -1784,7 +1794,7 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
         memcpy(out->last_corrupt_name, bp->files[bp->last_corrupt_file].name, RM_BUFPOOL_NAME_MAX);
     for (uint32_t i = 0; i < bp->nextents; i++)
         out->held_bytes += bp->extents[i].bytes;
-    out->held_bytes += rm__bp_earc_bytes(bp->pol);
+    out->held_bytes += atomic_load_explicit(&bp->meta_bytes, memory_order_relaxed);
     pthread_mutex_unlock(&bp->mu);
 
     out->win_size = es.win;
