@@ -273,6 +273,10 @@ trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
     char *buf, err[256];
     size_t len, n;
     uint64_t *t;
+    uint64_t fr, phase_len;   /* checked before the trace is read */
+    if (rm_bench_arg_u64(o, "bufpool", "--frames", 2, RM_BUFPOOL_FRAMES_MAX, 0, &fr) != 0 ||
+        rm_bench_arg_u64(o, "bufpool", "--phase-len", 1, UINT64_MAX, 0, &phase_len) != 0)
+        return -1;
     if (rm_trace_read_file(path, &buf, &len, err, sizeof err) != 0) {
         fprintf(stderr, "bufpool: %s\n", err);
         return -1;
@@ -298,10 +302,6 @@ trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
     free(s);
     size_t sizes[3];
     int nsizes = 0;
-    uint64_t fr, phase_len;
-    if (rm_bench_arg_u64(o, "bufpool", "--frames", 2, RM_BUFPOOL_FRAMES_MAX, 0, &fr) != 0 ||
-        rm_bench_arg_u64(o, "bufpool", "--phase-len", 1, UINT64_MAX, 0, &phase_len) != 0)
-        return -1;
     if (fr) {
         sizes[nsizes++] = (size_t)fr;
     } else {
