@@ -352,6 +352,10 @@ pressure_config_from_knobs(rm_knobs_t *k, rm_pressure_config_t *cfg)
     cfg->history_size = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_HISTORY_SIZE);
     cfg->min_confidence = rm_knobs_get_double(k, RM_KNOB_PRESSURE_MIN_CONFIDENCE);
     cfg->budget_bytes = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_MEMORY_BUDGET_BYTES);
+    /* reclaim aims just under the warning line, as the profiles set it (rm_pressure_config_profile);
+     * left at the default 0.675, any critical threshold at or below it was refused as "the
+     * pressure monitor rejects this combination" */
+    cfg->target_fraction = cfg->warning_threshold - cfg->hysteresis / 2;
     cfg->frag_warning = rm_knobs_get_double(k, RM_KNOB_ALERTS_FRAGMENTATION_WARNING);
     cfg->frag_critical = rm_knobs_get_double(k, RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL);
     cfg->events_per_hour = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR);
@@ -396,6 +400,7 @@ pressure_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, s
         default: break;
         }
     }
+    cfg.target_fraction = cfg.warning_threshold - cfg.hysteresis / 2;   /* as pressure_config_from_knobs */
     if (rm_pressure_config_validate(&cfg) != RM_OK) {
         snprintf(why, why_len, "the pressure monitor rejects this combination");
         return RM_EINVAL;

@@ -39,7 +39,11 @@ grep -q "INVALID_ARGUMENT" <<<"$ERR" || fail "cross-knob constraint: $ERR"
 expect_exit 0 ctl knobs set pool.min_size=20 --validate-only
 [ "$(value_of pool.min_size)" = "10" ] || fail "validate-only changed the value"
 expect_exit 2 ctl knobs set pool.min_size
-pass "unknown knob, cross-knob constraint, validate-only, usage"
+# low but ordered thresholds are a valid configuration (critical at or below 0.675, the
+# responder's fixed reclaim target, was refused as "the pressure monitor rejects this combination")
+expect_exit 0 ctl knobs set pressure.warning_threshold=0.3 pressure.high_pressure_threshold=0.4 \
+    pressure.critical_threshold=0.5 pressure.emergency_threshold=0.6 --validate-only
+pass "unknown knob, cross-knob constraint, validate-only, low ordered thresholds, usage"
 
 stop_agent
 start_agent "${BUDGET[@]}"
