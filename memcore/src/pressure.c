@@ -106,6 +106,7 @@ struct rm_pressure {
     /* alerts; guarded by tick_mu */
     rm_pressure_alert_t alert[RM_ALERT_KINDS];
     int alert_active[RM_ALERT_KINDS];
+    uint32_t alert_streak[RM_ALERT_KINDS]; /* consecutive samples that asked for another state */
     uint64_t alloc_fail_seen;
     uint64_t alloc_fail_last_ns;
 
@@ -217,6 +218,7 @@ rm_pressure_config_default(rm_pressure_config_t *out)
     out->frag_min_held_bytes = 1024.0 * 1024.0;
     out->frag_warning = 0.20;
     out->frag_critical = 0.35;
+    out->frag_persist_samples = 10;
     out->events_per_hour = 5;
     out->event_capacity = 1024;
     out->period_ms = 1000;
@@ -304,7 +306,7 @@ rm_pressure_config_validate(const rm_pressure_config_t *c)
     if (!(c->frag_min_held_bytes >= 0))
         return RM_EINVAL;
     if (!(c->frag_warning > 0 && c->frag_warning < c->frag_critical && c->frag_critical <= 1) ||
-        c->events_per_hour < 1)
+        c->events_per_hour < 1 || c->frag_persist_samples < 1 || c->frag_persist_samples > 3600)
         return RM_EINVAL;
     return RM_OK;
 }
@@ -755,12 +757,28 @@ change_level_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t nl,
 
 /* ---- alerts ------------------------------------------------------------ */
 
+/*
+ * Bring alert k to (on, sev). With persist > 1 a change (raise, clear or a new
+ * severity) takes effect only after `persist` consecutive samples ask for it;
+ * until then the alert keeps its state and, if active, its value is refreshed.
+ */
 static void
-set_alert_locked(rm_pressure_t *p, uint64_t t_ns, rm_alert_kind_t k, int on,
-                 rm_alert_severity_t sev, double value, double thr, const char *subject,
-                 const char *msg)
+set_alert_persist_locked(rm_pressure_t *p, uint64_t t_ns, rm_alert_kind_t k, int on, rm_alert_severity_t sev,
+                         double value, double thr, const char *subject, const char *msg, uint32_t persist)
 {
     rm_pressure_alert_t *a = &p->alert[k];
+    int same = on ? p->alert_active[k] && a->severity == sev : !p->alert_active[k];
+    if (same) {
+        p->alert_streak[k] = 0;
+    } else if (++p->alert_streak[k] < persist) {
+        if (p->alert_active[k]) {
+            a->updated_ns = t_ns;
+            a->value = value;
+        }
+        return;
+    } else {
+        p->alert_streak[k] = 0;
+    }
     if (!on) {
         if (p->alert_active[k]) {
             p->alert_active[k] = 0;
@@ -781,6 +799,13 @@ set_alert_locked(rm_pressure_t *p, uint64_t t_ns, rm_alert_kind_t k, int on,
     snprintf(a->message, sizeof a->message, "%s", msg);
     if (raise)
         emit(p, t_ns, RM_EVENT_ALERT_RAISED, p->level, rm_alert_kind_name(k), 0, 0, value, 0, 0);
+}
+
+static void
+set_alert_locked(rm_pressure_t *p, uint64_t t_ns, rm_alert_kind_t k, int on, rm_alert_severity_t sev,
+                 double value, double thr, const char *subject, const char *msg)
+{
+    set_alert_persist_locked(p, t_ns, k, on, sev, value, thr, subject, msg, 1);
 }
 
 static void
@@ -833,13 +858,17 @@ alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usa
 
     snprintf(msg, sizeof msg, "fragmentation %.1f%% in %s", s->fragmentation * 100,
              s->frag_component[0] ? s->frag_component : "memcore");
+    /* fragmentation must persist (frag_persist_samples): a transaction's arena
+     * or a refilled block cache takes a component across frag_min_held_bytes
+     * and back within a second, which raised and cleared the alert each time */
     if (over_locked(p, RM_ALERT_FRAGMENTATION, RM_ALERT_CRITICAL, s->fragmentation, c->frag_critical))
-        set_alert_locked(p, t, RM_ALERT_FRAGMENTATION, 1, RM_ALERT_CRITICAL, s->fragmentation,
-                         c->frag_critical, s->frag_component, msg);
+        set_alert_persist_locked(p, t, RM_ALERT_FRAGMENTATION, 1, RM_ALERT_CRITICAL, s->fragmentation,
+                                 c->frag_critical, s->frag_component, msg, c->frag_persist_samples);
     else
-        set_alert_locked(p, t, RM_ALERT_FRAGMENTATION,
-                         over_locked(p, RM_ALERT_FRAGMENTATION, RM_ALERT_WARNING, s->fragmentation, c->frag_warning),
-                         RM_ALERT_WARNING, s->fragmentation, c->frag_warning, s->frag_component, msg);
+        set_alert_persist_locked(
+            p, t, RM_ALERT_FRAGMENTATION,
+            over_locked(p, RM_ALERT_FRAGMENTATION, RM_ALERT_WARNING, s->fragmentation, c->frag_warning),
+            RM_ALERT_WARNING, s->fragmentation, c->frag_warning, s->frag_component, msg, c->frag_persist_samples);
 
     uint64_t esc = escalations_last_hour_locked(p, t);
     p->st.escalations_last_hour = esc;

@@ -743,11 +743,21 @@ test_pressure_usage_alerts_warning_and_critical(void **state)
     rm_pressure_destroy(p);
 }
 
+/* the default config with fragmentation alerts acting on one sample */
+static rm_pressure_t *
+make_frag_immediate(void)
+{
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.frag_persist_samples = 1;
+    return make(&c);
+}
+
 static void
 test_pressure_fragmentation_alerts_name_component(void **state)
 {
     (void)state;
-    rm_pressure_t *p = make(NULL);
+    rm_pressure_t *p = make_frag_immediate();
     rm_pressure_sample_t s;
     memset(&s, 0, sizeof s);
     s.t_ns = SEC;
@@ -771,6 +781,54 @@ test_pressure_fragmentation_alerts_name_component(void **state)
     rm_pressure_destroy(p);
 }
 
+/* A fragmentation alert needs frag_persist_samples (10) samples in a row to be
+ * raised, to change severity or to clear: an arena block appearing for one
+ * second used to raise and clear it every second under the demo load. */
+static void
+test_pressure_fragmentation_alert_must_persist(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.used_bytes = GIB / 4;
+    s.budget_bytes = GIB;
+    strcpy(s.frag_component, "arena");
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    uint64_t t = 0;
+    for (int i = 0; i < 30; i++) {          /* flapping 0.95 / 0.0: never raised */
+        s.t_ns = ++t * SEC;
+        s.fragmentation = i % 2 ? 0.0 : 0.95;
+        rm_pressure_feed(p, &s);
+        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+        assert_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
+    }
+    s.fragmentation = 0.95;                 /* sustained: raised on the 10th sample */
+    for (int i = 1; i <= 10; i++) {
+        s.t_ns = ++t * SEC;
+        rm_pressure_feed(p, &s);
+        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+        if (i < 10)
+            assert_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
+    }
+    const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_FRAGMENTATION);
+    assert_non_null(a);
+    assert_int_equal(a->severity, RM_ALERT_CRITICAL);
+    s.fragmentation = 0.0;                  /* a dip shorter than 10 samples does not clear it */
+    for (int i = 0; i < 9; i++) {
+        s.t_ns = ++t * SEC;
+        rm_pressure_feed(p, &s);
+    }
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_non_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
+    s.t_ns = ++t * SEC;
+    rm_pressure_feed(p, &s);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
+    rm_pressure_destroy(p);
+}
+
 /* alerts.fragmentation_warning / _critical / pressure_events_per_hour reach the
  * monitor (they were knobs that nothing read: the thresholds were constants) */
 static void
@@ -782,6 +840,7 @@ test_pressure_alert_thresholds_come_from_the_config(void **state)
     assert_true(c.frag_warning == 0.20 && c.frag_critical == 0.35 && c.events_per_hour == 5);
     c.frag_warning = 0.50;
     c.frag_critical = 0.80;
+    c.frag_persist_samples = 1;
     rm_pressure_t *p = make(&c);
     rm_pressure_sample_t s;
     memset(&s, 0, sizeof s);
@@ -824,7 +883,7 @@ static void
 test_pressure_alerts_clear_with_hysteresis(void **state)
 {
     (void)state;
-    rm_pressure_t *p = make(NULL);
+    rm_pressure_t *p = make_frag_immediate();
     rm_pressure_sample_t s;
     memset(&s, 0, sizeof s);
     s.used_bytes = GIB / 4;
@@ -1072,6 +1131,10 @@ test_pressure_tick_reads_fragmentation_from_accounting(void **state)
     rm_pressure_alert_t al[RM_ALERT_KINDS];
     size_t n;
     rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    assert_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));   /* not yet: it must persist */
+    for (uint64_t t = 2; t <= 10; t++)
+        assert_int_equal(rm_pressure_tick(p, t * SEC), RM_OK);
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
     assert_int_equal(find_alert(al, n, RM_ALERT_FRAGMENTATION)->severity, RM_ALERT_CRITICAL);
     rm_pressure_destroy(p);
     rm_stats_unregister(h);
@@ -1148,6 +1211,7 @@ main(void)
         cmocka_unit_test(test_pressure_fragmentation_alerts_name_component),
         cmocka_unit_test(test_pressure_alerts_clear_with_hysteresis),
         cmocka_unit_test(test_pressure_alert_thresholds_come_from_the_config),
+        cmocka_unit_test(test_pressure_fragmentation_alert_must_persist),
         cmocka_unit_test(test_pressure_alloc_failure_raises_warning),
         cmocka_unit_test(test_pressure_more_than_five_events_an_hour_warns),
         cmocka_unit_test(test_pressure_leak_alert_on_sustained_linear_growth_only),

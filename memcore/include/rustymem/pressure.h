@@ -113,6 +113,8 @@ typedef struct rm_pressure_config {
     double frag_min_held_bytes;        /* components holding less are ignored by fragmentation alerts (1 MiB) */
     double frag_warning;               /* fragmentation alert: warning above this ratio (0.20) */
     double frag_critical;              /* … critical above this one (0.35); frag_warning < frag_critical ≤ 1 */
+    uint32_t frag_persist_samples;     /* a fragmentation alert is raised, changes severity or clears only
+                                        * after this many consecutive samples ask for it (10), 1..3600 */
     uint32_t events_per_hour;          /* pressure_events alert above this many escalations an hour (5), ≥ 1 */
     uint32_t event_capacity;           /* events kept in the log (1024), ≥ 16 */
     uint32_t period_ms;                /* sampler thread period (1000) */
