@@ -743,6 +743,18 @@ test_pressure_usage_alerts_warning_and_critical(void **state)
     rm_pressure_destroy(p);
 }
 
+/* a sample at 25 % of a 1 GiB budget whose worst component is `component` */
+static rm_pressure_sample_t
+frag_sample(const char *component)
+{
+    rm_pressure_sample_t s;
+    memset(&s, 0, sizeof s);
+    s.used_bytes = GIB / 4;
+    s.budget_bytes = GIB;
+    snprintf(s.frag_component, sizeof s.frag_component, "%s", component);
+    return s;
+}
+
 /* the default config with fragmentation alerts acting on one sample */
 static rm_pressure_t *
 make_frag_immediate(void)
@@ -758,13 +770,9 @@ test_pressure_fragmentation_alerts_name_component(void **state)
 {
     (void)state;
     rm_pressure_t *p = make_frag_immediate();
-    rm_pressure_sample_t s;
-    memset(&s, 0, sizeof s);
+    rm_pressure_sample_t s = frag_sample("large_object");
     s.t_ns = SEC;
-    s.used_bytes = GIB / 4;
-    s.budget_bytes = GIB;
     s.fragmentation = 0.25;
-    strcpy(s.frag_component, "large_object");
     rm_pressure_feed(p, &s);
     rm_pressure_alert_t al[RM_ALERT_KINDS];
     size_t n;
@@ -789,11 +797,7 @@ test_pressure_fragmentation_alert_must_persist(void **state)
 {
     (void)state;
     rm_pressure_t *p = make(NULL);
-    rm_pressure_sample_t s;
-    memset(&s, 0, sizeof s);
-    s.used_bytes = GIB / 4;
-    s.budget_bytes = GIB;
-    strcpy(s.frag_component, "arena");
+    rm_pressure_sample_t s = frag_sample("arena");
     rm_pressure_alert_t al[RM_ALERT_KINDS];
     size_t n;
     uint64_t t = 0;
@@ -842,11 +846,7 @@ test_pressure_alert_thresholds_come_from_the_config(void **state)
     c.frag_critical = 0.80;
     c.frag_persist_samples = 1;
     rm_pressure_t *p = make(&c);
-    rm_pressure_sample_t s;
-    memset(&s, 0, sizeof s);
-    s.used_bytes = GIB / 4;
-    s.budget_bytes = GIB;
-    strcpy(s.frag_component, "slab");
+    rm_pressure_sample_t s = frag_sample("slab");
     rm_pressure_alert_t al[RM_ALERT_KINDS];
     size_t n;
     static const struct {
@@ -884,11 +884,7 @@ test_pressure_alerts_clear_with_hysteresis(void **state)
 {
     (void)state;
     rm_pressure_t *p = make_frag_immediate();
-    rm_pressure_sample_t s;
-    memset(&s, 0, sizeof s);
-    s.used_bytes = GIB / 4;
-    s.budget_bytes = GIB;
-    strcpy(s.frag_component, "slab");
+    rm_pressure_sample_t s = frag_sample("slab");
     rm_pressure_alert_t al[RM_ALERT_KINDS];
     size_t n;
     static const struct {
