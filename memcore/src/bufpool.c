@@ -1626,7 +1626,7 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
             }
         }
     }
-    (void)rm__bp_earc_resize(bp->pol, bp->mapped, n);   /* shrinking never allocates */
+    (void)rm__bp_earc_resize(bp->pol, bp->mapped, n);   /* a shrink never fails (see there) */
     refresh_meta_bytes_locked(bp);
     return st;
 }

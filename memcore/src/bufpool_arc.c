@@ -509,11 +509,21 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
     uint8_t *cm = NULL;
     size_t cm_mask = 0, gb = 0, cb = 0;
     int regrow_ghosts = capacity > e->c;
-    if (regrow_ghosts &&
+    /* A shrink to under a quarter of what the ghost directory and the sketch
+     * were sized for gives them back too (history restarts, as on a grow):
+     * they are most of the policy's memory, and an agent whose budget was cut
+     * from 2 GiB to 64 MiB kept 44 MB of it for a 4 915-frame pool. If the
+     * smaller ones cannot be had, the larger ones stay: a shrink never fails. */
+    int shrink_ghosts = !regrow_ghosts && (size_t)capacity * 2 + 2 < e->gcap / 4;
+    if ((regrow_ghosts || shrink_ghosts) &&
         ghost_alloc(e, capacity, &gprev, &gmap, &cm, &cm_mask, &gb, &cb) != RM_OK) {
-        if (base)
-            rm__bp_mem_free(e->src, base, sb);
-        return RM_ENOMEM;
+        if (shrink_ghosts) {
+            shrink_ghosts = 0;
+        } else {
+            if (base)
+                rm__bp_mem_free(e->src, base, sb);
+            return RM_ENOMEM;
+        }
     }
     if (base) {
         uint32_t *np, *nn;
@@ -532,8 +542,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
         e->slot_bytes = sb;
         e->nslots = nslots;
     }
-    if (regrow_ghosts) {
-        /* ghosts and frequency history restart: cheap, and only on grow */
+    if (regrow_ghosts || shrink_ghosts) {
+        /* ghosts and frequency history restart: cheap, and only on a grow or a large shrink */
         ghost_free_all(e);
         ghost_install(e, capacity, gprev, &gmap, cm, cm_mask, gb, cb);
     }

@@ -819,6 +819,38 @@ test_bufpool_shrink_gives_back_what_the_accounting_counts(void **state)
     remove_dir(dir);
 }
 
+/* A large shrink gives most of the policy's metadata back (ghost directory and
+ * sketch sized for the old capacity), and a grow after it works as before */
+static void
+test_bufpool_large_shrink_releases_policy_metadata(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 8192, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    rm_status_t st;
+    for (uint64_t pg = 0; pg < 100; pg++)
+        (void)read_page(bp, f, pg, &st);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    uint64_t meta0 = component_held("buffer_pool") - s.used_frames * s.page_size;
+    assert_int_equal(rm_bufpool_resize(bp, 64), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    uint64_t meta1 = component_held("buffer_pool") - s.used_frames * s.page_size;
+    assert_true(meta1 < meta0 / 2);
+    assert_int_equal(rm_bufpool_resize(bp, 8192), RM_OK);   /* and back */
+    for (uint64_t pg = 0; pg < 200; pg++) {
+        (void)read_page(bp, f, pg, &st);   /* never written: zeros past EOF */
+        assert_int_equal(st, RM_OK);
+    }
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.total_frames, 8192);
+    assert_true(s.used_frames >= 200 - 64);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 static void
 test_bufpool_pin_fails_busy_when_all_frames_pinned(void **state)
 {
@@ -1455,6 +1487,7 @@ main(void)
         cmocka_unit_test(test_bufpool_hit_counted_and_page_in_stats),
         cmocka_unit_test(test_bufpool_stats_report_arc_lists_not_clock_lists),
         cmocka_unit_test(test_bufpool_shrink_gives_back_what_the_accounting_counts),
+        cmocka_unit_test(test_bufpool_large_shrink_releases_policy_metadata),
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
         cmocka_unit_test(test_bufpool_corrupt_page_reported_not_returned),
