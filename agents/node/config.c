@@ -273,11 +273,21 @@ rm_config_load(rm_knobs_t *k, const rm_config_sources_t *src, char *err, size_t 
         fail(ld, RM_ENOMEM, "configuration: out of memory");
         goto cleanup;
     }
+    int reload = src && src->reload;
+    char (*dflt)[RM_KNOB_TEXT_MAX] = reload ? calloc(RM_KNOB_COUNT, sizeof *dflt) : NULL;
+    if (reload && !dflt) {
+        fail(ld, RM_ENOMEM, "configuration: out of memory");
+        goto cleanup;
+    }
     for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
         const rm_knob_def_t *def = rm_knobs_def((rm_knob_id_t)i);
         if (ld->slots[i].layer != L_NONE) {
             map[n] = i;
             a[n++] = (rm_knob_assign_t){def->name, ld->slots[i].value};
+        } else if (dflt) {   /* reload: in no layer any more → the default */
+            rm_knobs_format(def, &def->def, dflt[i], sizeof dflt[i]);
+            map[n] = i;
+            a[n++] = (rm_knob_assign_t){def->name, dflt[i]};
         }
         if (ld->persisted_value[i])
             pa[np++] = (rm_knob_assign_t){def->name, ld->persisted_value[i]};
@@ -285,15 +295,18 @@ rm_config_load(rm_knobs_t *k, const rm_config_sources_t *src, char *err, size_t 
     if (n > 0) {
         rm_knob_error_t kerr;
         st = rm_knobs_set_ex(k, a, n, RM_KNOBS_NO_PERSIST, &kerr);
+        free(dflt);
         if (st != RM_OK) {
-            if (kerr.index < n)
+            if (kerr.index < n && ld->slots[map[kerr.index]].layer != L_NONE)
                 fail(ld, st, "%s: %s", ld->slots[map[kerr.index]].origin, kerr.message);
             else
                 fail(ld, st, "configuration: %s", kerr.message);
             goto cleanup;
         }
+    } else {
+        free(dflt);
     }
-    if (np > 0) {
+    if (np > 0 && !reload) {
         rm_knob_error_t kerr;
         st = rm_knobs_load_persisted(k, pa, np, &kerr);
         if (st != RM_OK) /* cannot happen: each value was parsed above */

@@ -38,6 +38,10 @@ typedef struct rm_config_sources {
                                        (pass `environ` for the process environment) */
     const rm_knob_assign_t *flags;  /* --set name=value, highest precedence; may be NULL */
     size_t n_flags;
+    int reload;                     /* 1: a running agent re-reads its layers (SIGHUP): a knob in no
+                                       layer goes back to its default (a line deleted from the file
+                                       reverts, as in PostgreSQL), restart-only changes become
+                                       pending, and the persisted record is left as it is */
 } rm_config_sources_t;
 
 /*
@@ -52,7 +56,8 @@ typedef struct rm_config_sources {
  *   "rustymem.ini:12: pressure.warning_threshold = 1.7: out of range [0.05, 0.99]"
  * and no knob value has changed. Returns RM_OK, RM_EINVAL, RM_ENOENT (unknown
  * knob), RM_EIO (a file cannot be read) or RM_ENOMEM.
- * Not thread-safe with respect to other writers of k during the call.
+ * Not thread-safe with respect to other writers of k during the call, except
+ * with src->reload, which only makes one rm_knobs_set_ex (thread-safe).
  */
 rm_status_t rm_config_load(rm_knobs_t *k, const rm_config_sources_t *src, char *err,
                            size_t err_len);

@@ -83,7 +83,10 @@ usage(FILE *f)
             "                            (default ./rustymem-data; created if missing)\n"
             "  --node-name NAME          name reported in stats (default $NODE_NAME, else the host name)\n"
             "  --config FILE             INI configuration (sections = knob prefixes, e.g. [pressure]\n"
-            "                            warning_threshold = 0.70); see docs/knobs.md\n"
+            "                            warning_threshold = 0.70); see docs/knobs.md. SIGHUP re-reads\n"
+            "                            it with every other layer: live knobs change, restart-only ones\n"
+            "                            become pending, a deleted line reverts to the default, an\n"
+            "                            invalid file changes nothing (logged)\n"
             "  --set NAME=VALUE          set a knob for this run (repeatable; beats RUSTYMEM_<SECTION>_<KEY>\n"
             "                            environment variables, which beat the data dir's knobs.auto.ini\n"
             "                            (runtime changes), which beats --config)\n"
@@ -302,6 +305,46 @@ apply_budget(void *ctx, const rm_knob_change_t *changes, size_t n)
                      (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES), __ATOMIC_RELAXED);
 }
 
+/*
+ * SIGHUP: read every configuration layer again (PostgreSQL's reload). Live
+ * knobs change at once, restart-only ones become pending, a knob deleted from
+ * the file returns to its default; an invalid file changes nothing. Each
+ * change is audited like a SetKnobs.
+ */
+static void
+reload_config(rm_knobs_t *k, const rm_config_sources_t *boot)
+{
+    size_t nk = rm_knobs_count();
+    char (*before)[RM_KNOB_TEXT_MAX] = calloc(nk, sizeof *before);
+    if (!before) {
+        rm_log("ERROR", "SIGHUP: out of memory: the configuration was not reloaded");
+        return;
+    }
+    for (size_t i = 0; i < nk; i++)
+        (void)rm_knobs_get_text(k, rm_knobs_def((rm_knob_id_t)i)->name, NULL, 0, before[i], sizeof before[i], NULL);
+    rm_config_sources_t src = *boot;
+    src.reload = 1;
+    char err[512] = "";
+    if (rm_config_load(k, &src, err, sizeof err) != RM_OK) {
+        rm_log("ERROR", "SIGHUP: the configuration was not reloaded, nothing changed: %s", err);
+        free(before);
+        return;
+    }
+    size_t changed = 0;
+    for (size_t i = 0; i < nk; i++) {
+        const char *name = rm_knobs_def((rm_knob_id_t)i)->name;
+        char now[RM_KNOB_TEXT_MAX] = "";
+        bool pending = false;
+        (void)rm_knobs_get_text(k, name, NULL, 0, now, sizeof now, &pending);
+        if (strcmp(now, before[i]) != 0) {
+            changed++;
+            rm_log("AUDIT", "SIGHUP reload %s: %s -> %s%s", name, before[i], now, pending ? " (pending restart)" : "");
+        }
+    }
+    rm_log("INFO", "SIGHUP: configuration reloaded, %zu knob%s changed", changed, changed == 1 ? "" : "s");
+    free(before);
+}
+
 static void
 audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
 {
@@ -329,6 +372,7 @@ main(int argc, char **argv)
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP);   /* reload; by default it would have killed the agent ungracefully */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
@@ -464,8 +508,13 @@ main(int argc, char **argv)
     sd_notifyf(0, "READY=1\nSTATUS=serving on %s (port %d)\nMAINPID=%ld", o.listen, port, (long)getpid());
 
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&stop, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        reload_config(node.knobs, &src);
+    }
     rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            o.grace_ms);
     sd_notify(0, "STOPPING=1");

@@ -51,3 +51,13 @@ expect_exit() {
   OUT=$(cat "$TMP/out"); ERR=$(cat "$TMP/err")
   [ "$rc" -eq "$want" ] || fail "'$*' exited $rc, expected $want; stderr: $ERR"
 }
+
+# until_ok SECONDS CMD… — retry every 0.2 s
+until_ok() {
+  local t=$1; shift
+  local end=$((SECONDS + t))
+  while ! "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || return 1
+    sleep 0.2
+  done
+}

@@ -152,7 +152,7 @@ if command -v systemd-analyze >/dev/null && [ -d /usr/lib/systemd/system ]; then
   root="$TMP/sysroot"
   mkdir -p "$root/usr/bin" "$root/usr/lib/systemd" "$root/etc/systemd/system" "$root/etc/rustymem"
   cp -a /usr/lib/systemd/system "$root/usr/lib/systemd/"
-  for b in rustymemd rustymem-exporter rustymem-fleet; do
+  for b in rustymemd rustymem-exporter rustymem-fleet kill; do   # kill: rustymemd's ExecReload
     printf '#!/bin/sh\n' >"$root/usr/bin/$b"
     chmod 0755 "$root/usr/bin/$b"
   done

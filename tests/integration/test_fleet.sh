@@ -69,15 +69,6 @@ stop_fleet() {
 fc() { "$PY" "$TMP/fleetcall.py" "$TMP/gen" "$FLEET" "$@"; }
 # jq-like: py EXPR reads JSON on stdin as d, prints EXPR
 py() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
-# until_ok SECONDS CMD… — retry every 0.2 s
-until_ok() {
-  local t=$1; shift
-  local end=$((SECONDS + t))
-  while ! "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $end ] || return 1
-    sleep 0.2
-  done
-}
 knob() { "$RUSTYMEMCTL" --addr "$1" --output json knobs get "$2" | py 'd["knobs"][0]["value"]'; }
 nodes_json() { fc ListNodes '{}'; }
 count_reachable() { # count_reachable N — exactly N nodes, all reachable with a level

@@ -76,4 +76,32 @@ RUSTYMEM_POOL_MAX_SIZE=300 start_agent --set pool.min_size=12
 [ "$(value_of pool.min_size)" = "12" ] || fail "--set not applied"
 [ "$(value_of pool.max_size)" = "300" ] || fail "environment override not applied"
 pass "config errors name file:line and knob; --set and environment apply"
+stop_agent
+
+# SIGHUP reloads every layer (it used to kill the agent without a graceful shutdown)
+printf '[pressure]\nwarning_threshold = 0.65\n' >"$TMP/live.ini"
+start_agent --config "$TMP/live.ini" --data-dir "$TMP/data4"
+[ "$(value_of pressure.warning_threshold)" = "0.65" ] || fail "config file not applied"
+expect_exit 0 ctl knobs set slab.lock_entry_magazine=200          # persisted: wins over the file
+printf '[pressure]\nwarning_threshold = 0.6\n[plan_cache]\nmax_plans = 500\n[slab]\nlock_entry_magazine = 64\n' \
+    >"$TMP/live.ini"
+hup_applied() { [ "$(value_of plan_cache.max_plans)" = "500" ]; }
+kill -HUP "$AGENT_PID"
+until_ok 10 hup_applied || fail "SIGHUP did not reload: $(tail -3 "$TMP/agent.log")"
+[ "$(value_of pressure.warning_threshold)" = "0.6" ] || fail "reload: warning_threshold"
+[ "$(value_of slab.lock_entry_magazine)" = "200" ] || fail "reload overrode a persisted runtime change"
+grep -q "AUDIT SIGHUP reload plan_cache.max_plans: 10000 -> 500" "$TMP/agent.log" || fail "reload not audited"
+printf '[plan_cache]\nmax_plans = lots\n' >"$TMP/live.ini"        # invalid: nothing changes
+kill -HUP "$AGENT_PID"
+until_ok 10 grep -q "SIGHUP: the configuration was not reloaded, nothing changed: .*live.ini:2: plan_cache.max_plans" \
+    "$TMP/agent.log" || fail "bad reload not reported"
+[ "$(value_of plan_cache.max_plans)" = "500" ] && [ "$(value_of pressure.warning_threshold)" = "0.6" ] ||
+    fail "a failed reload changed something"
+printf '[plan_cache]\nmax_plans = 500\n' >"$TMP/live.ini"          # a deleted line reverts to the default
+kill -HUP "$AGENT_PID"
+back_to_default() { [ "$(value_of pressure.warning_threshold)" = "0.7" ]; }
+until_ok 10 back_to_default || fail "deleted line did not revert"
+expect_exit 0 ctl health
+stop_agent
+pass "SIGHUP reloads the configuration (file < persisted < env < --set), audits each change, an invalid file changes nothing"
 echo "test_knobs: all passed"
