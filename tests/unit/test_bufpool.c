@@ -791,6 +791,28 @@ component_held(const char *name)
     return 0;
 }
 
+/* The pool's accounted metadata: its component's held bytes minus its resident pages. */
+static uint64_t
+accounted_meta(rm_bufpool_t *bp, rm_bufpool_stats_t *s)
+{
+    assert_int_equal(rm_bufpool_stats(bp, s), RM_OK);
+    return component_held("buffer_pool") - s->used_frames * s->page_size;
+}
+
+/* A pool of `frames` frames with pages 0..n-1 of file "t" (*f) read in. */
+static rm_bufpool_t *
+loaded_pool(const char *dir, size_t frames, uint64_t n, uint32_t *f)
+{
+    rm_bufpool_t *bp = open_pool(dir, frames, 0);
+    assert_int_equal(rm_bufpool_open_file(bp, "t", f), RM_OK);
+    rm_status_t st;
+    for (uint64_t pg = 0; pg < n; pg++) {
+        (void)read_page(bp, *f, pg, &st);   /* never written: zeros past EOF */
+        assert_int_equal(st, RM_OK);
+    }
+    return bp;
+}
+
 /* After a shrink the frames given back are not held: the accounting counted
  * "mapped − frames in service" as metadata, so a pool shrunk from 64 to 16
  * frames still reported the other 48 (and the pressure monitor, which never
@@ -800,20 +822,14 @@ test_bufpool_shrink_gives_back_what_the_accounting_counts(void **state)
 {
     (void)state;
     char *dir = make_dir();
-    rm_bufpool_t *bp = open_pool(dir, 64, 0);
     uint32_t f;
-    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
-    rm_status_t st;
-    for (uint64_t pg = 0; pg < 40; pg++)
-        (void)read_page(bp, f, pg, &st);
+    rm_bufpool_t *bp = loaded_pool(dir, 64, 40, &f);
     rm_bufpool_stats_t s;
-    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
-    uint64_t meta0 = component_held("buffer_pool") - s.used_frames * s.page_size;
+    uint64_t meta0 = accounted_meta(bp, &s);
     assert_int_equal(rm_bufpool_resize(bp, 16), RM_OK);
-    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    uint64_t meta1 = accounted_meta(bp, &s);
     assert_int_equal(s.total_frames, 16);
     assert_true(s.used_frames <= 16);
-    uint64_t meta1 = component_held("buffer_pool") - s.used_frames * s.page_size;
     assert_true(meta1 <= meta0);
     assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
     remove_dir(dir);
@@ -826,22 +842,17 @@ test_bufpool_large_shrink_releases_policy_metadata(void **state)
 {
     (void)state;
     char *dir = make_dir();
-    rm_bufpool_t *bp = open_pool(dir, 8192, 0);
     uint32_t f;
-    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
-    rm_status_t st;
-    for (uint64_t pg = 0; pg < 100; pg++)
-        (void)read_page(bp, f, pg, &st);
+    rm_bufpool_t *bp = loaded_pool(dir, 8192, 100, &f);
     rm_bufpool_stats_t s;
-    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
-    uint64_t meta0 = component_held("buffer_pool") - s.used_frames * s.page_size;
+    uint64_t meta0 = accounted_meta(bp, &s);
     assert_int_equal(rm_bufpool_resize(bp, 64), RM_OK);
-    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
-    uint64_t meta1 = component_held("buffer_pool") - s.used_frames * s.page_size;
+    uint64_t meta1 = accounted_meta(bp, &s);
     assert_true(meta1 < meta0 / 2);
     assert_int_equal(rm_bufpool_resize(bp, 8192), RM_OK);   /* and back */
+    rm_status_t st;
     for (uint64_t pg = 0; pg < 200; pg++) {
-        (void)read_page(bp, f, pg, &st);   /* never written: zeros past EOF */
+        (void)read_page(bp, f, pg, &st);
         assert_int_equal(st, RM_OK);
     }
     assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);

@@ -755,6 +755,36 @@ frag_sample(const char *component)
     return s;
 }
 
+typedef struct frag_step {
+    double frag;
+    int active;   /* expected after the sample: 0 no alert, 1 warning, 2 critical */
+    double threshold;   /* expected alert threshold when active; 0 = not checked */
+} frag_step_t;
+
+/* Feed each step's fragmentation in s, one sample a second from t0, and check
+ * the fragmentation alert after each. */
+static void
+check_frag_steps(rm_pressure_t *p, rm_pressure_sample_t s, uint64_t t0, const frag_step_t *steps, size_t n)
+{
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t na;
+    for (size_t i = 0; i < n; i++) {
+        s.t_ns = (t0 + i) * SEC;
+        s.fragmentation = steps[i].frag;
+        rm_pressure_feed(p, &s);
+        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &na);
+        const rm_pressure_alert_t *a = find_alert(al, na, RM_ALERT_FRAGMENTATION);
+        if (!steps[i].active) {
+            assert_null(a);
+            continue;
+        }
+        assert_non_null(a);
+        assert_int_equal(a->severity, steps[i].active == 2 ? RM_ALERT_CRITICAL : RM_ALERT_WARNING);
+        if (steps[i].threshold > 0)
+            assert_true(a->threshold == steps[i].threshold);
+    }
+}
+
 /* the default config with fragmentation alerts acting on one sample */
 static rm_pressure_t *
 make_frag_immediate(void)
@@ -797,39 +827,15 @@ test_pressure_fragmentation_alert_must_persist(void **state)
 {
     (void)state;
     rm_pressure_t *p = make(NULL);
-    rm_pressure_sample_t s = frag_sample("arena");
-    rm_pressure_alert_t al[RM_ALERT_KINDS];
-    size_t n;
-    uint64_t t = 0;
-    for (int i = 0; i < 30; i++) {          /* flapping 0.95 / 0.0: never raised */
-        s.t_ns = ++t * SEC;
-        s.fragmentation = i % 2 ? 0.0 : 0.95;
-        rm_pressure_feed(p, &s);
-        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-        assert_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
-    }
-    s.fragmentation = 0.95;                 /* sustained: raised on the 10th sample */
-    for (int i = 1; i <= 10; i++) {
-        s.t_ns = ++t * SEC;
-        rm_pressure_feed(p, &s);
-        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-        if (i < 10)
-            assert_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
-    }
-    const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_FRAGMENTATION);
-    assert_non_null(a);
-    assert_int_equal(a->severity, RM_ALERT_CRITICAL);
-    s.fragmentation = 0.0;                  /* a dip shorter than 10 samples does not clear it */
-    for (int i = 0; i < 9; i++) {
-        s.t_ns = ++t * SEC;
-        rm_pressure_feed(p, &s);
-    }
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_non_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
-    s.t_ns = ++t * SEC;
-    rm_pressure_feed(p, &s);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_null(find_alert(al, n, RM_ALERT_FRAGMENTATION));
+    frag_step_t steps[50];
+    size_t n = 0;
+    for (int i = 0; i < 30; i++)            /* flapping 0.95 / 0.0: never raised */
+        steps[n++] = (frag_step_t){i % 2 ? 0.0 : 0.95, 0, 0};
+    for (int i = 1; i <= 10; i++)           /* sustained: raised on the 10th sample */
+        steps[n++] = (frag_step_t){0.95, i == 10 ? 2 : 0, 0};
+    for (int i = 1; i <= 10; i++)           /* a dip clears it on its 10th sample, not before */
+        steps[n++] = (frag_step_t){0.0, i == 10 ? 0 : 2, 0};
+    check_frag_steps(p, frag_sample("arena"), 1, steps, n);
     rm_pressure_destroy(p);
 }
 
@@ -846,26 +852,8 @@ test_pressure_alert_thresholds_come_from_the_config(void **state)
     c.frag_critical = 0.80;
     c.frag_persist_samples = 1;
     rm_pressure_t *p = make(&c);
-    rm_pressure_sample_t s = frag_sample("slab");
-    rm_pressure_alert_t al[RM_ALERT_KINDS];
-    size_t n;
-    static const struct {
-        double frag;
-        int active;
-    } steps[] = {{0.40, 0}, {0.55, 1}, {0.85, 2}};
-    for (size_t i = 0; i < 3; i++) {
-        s.t_ns = (i + 1) * SEC;
-        s.fragmentation = steps[i].frag;
-        rm_pressure_feed(p, &s);
-        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-        const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_FRAGMENTATION);
-        if (!steps[i].active) {
-            assert_null(a);
-        } else {
-            assert_int_equal(a->severity, steps[i].active == 2 ? RM_ALERT_CRITICAL : RM_ALERT_WARNING);
-            assert_true(a->threshold == (steps[i].active == 2 ? 0.80 : 0.50));
-        }
-    }
+    static const frag_step_t steps[] = {{0.40, 0, 0}, {0.55, 1, 0.50}, {0.85, 2, 0.80}};
+    check_frag_steps(p, frag_sample("slab"), 1, steps, sizeof steps / sizeof steps[0]);
     rm_pressure_destroy(p);
     rm_pressure_config_default(&c);
     c.frag_warning = 0.4;
@@ -884,25 +872,12 @@ test_pressure_alerts_clear_with_hysteresis(void **state)
 {
     (void)state;
     rm_pressure_t *p = make_frag_immediate();
-    rm_pressure_sample_t s = frag_sample("slab");
+    static const frag_step_t steps[] = {{0.21, 1, 0}, {0.19, 1, 0}, {0.21, 1, 0}, {0.16, 1, 0}, {0.14, 0, 0},
+                                        {0.19, 0, 0}, {0.21, 1, 0}, {0.36, 2, 0}, {0.33, 2, 0}, {0.31, 2, 0},
+                                        {0.29, 1, 0}, {0.31, 1, 0}, {0.36, 2, 0}, {0.10, 0, 0}};
+    check_frag_steps(p, frag_sample("slab"), 1, steps, sizeof steps / sizeof steps[0]);
     rm_pressure_alert_t al[RM_ALERT_KINDS];
     size_t n;
-    static const struct {
-        double frag;
-        int active;             /* 0 none, 1 warning, 2 critical */
-    } steps[] = {{0.21, 1}, {0.19, 1}, {0.21, 1}, {0.16, 1}, {0.14, 0}, {0.19, 0}, {0.21, 1},
-                 {0.36, 2}, {0.33, 2}, {0.31, 2}, {0.29, 1}, {0.31, 1}, {0.36, 2}, {0.10, 0}};
-    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-        s.t_ns = (i + 1) * SEC;
-        s.fragmentation = steps[i].frag;
-        rm_pressure_feed(p, &s);
-        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-        const rm_pressure_alert_t *a = find_alert(al, n, RM_ALERT_FRAGMENTATION);
-        if (!steps[i].active)
-            assert_null(a);
-        else
-            assert_int_equal(a->severity, steps[i].active == 2 ? RM_ALERT_CRITICAL : RM_ALERT_WARNING);
-    }
     /* usage: warning at 0.72, kept at 0.68, cleared at 0.64 */
     feed(p, 100, 0.72);
     rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
