@@ -16,8 +16,14 @@ if [ -n "${RM_SANITIZE:-}" ]; then   # shadow memory and a small quarantine (ASa
   LIMIT_MB=$((LIMIT_MB * 2)); DURATION=60
   export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
 fi
-# the ramp alone would bring 1.2 x the limit within the run: 100 rows x 4000 B per transaction
-RAMP_TPS=$(( (LIMIT_MB * 1048576 * 12 / 10) / (DURATION * 400000) + 1 ))
+# the ramp alone would bring 1.2 x the limit within the run: 100 rows x 4000 B per transaction.
+# Under TSan every byte the agent touches also touches shadow memory, so the same ramp grew the
+# cgroup by 40-50 MiB/s near the end and once went from Emergency (90 %) to the OOM killer within
+# two seconds, before OOM prevention could refuse writes; there it takes twice as long (the loop
+# below waits up to 3 x DURATION for Emergency, so the run still gets pushed).
+RAMP_SECONDS=$DURATION
+[ "${RM_SANITIZE:-}" = thread ] && RAMP_SECONDS=$((DURATION * 2))
+RAMP_TPS=$(( (LIMIT_MB * 1048576 * 12 / 10) / (RAMP_SECONDS * 400000) + 1 ))
 
 source "$(dirname "$0")/cgroup.sh"
 cg_detect
