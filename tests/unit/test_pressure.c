@@ -716,30 +716,34 @@ find_alert(const rm_pressure_alert_t *al, size_t n, rm_alert_kind_t k)
     return NULL;
 }
 
+/* Severity of the active alert of kind k, or 0 when it is not active. */
+static int
+alert_severity(rm_pressure_t *p, rm_alert_kind_t k)
+{
+    rm_pressure_alert_t al[RM_ALERT_KINDS];
+    size_t n;
+    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
+    const rm_pressure_alert_t *a = find_alert(al, n, k);
+    return a ? (int)a->severity : 0;
+}
+
 static void
 test_pressure_usage_alerts_warning_and_critical(void **state)
 {
     (void)state;
     rm_pressure_t *p = make(NULL);
-    rm_pressure_alert_t al[RM_ALERT_KINDS];
-    size_t n;
     feed(p, 1, 0.60);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    assert_int_equal(alert_severity(p, RM_ALERT_USAGE_HIGH), 0);
     feed(p, 2, 0.72);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_int_equal(find_alert(al, n, RM_ALERT_USAGE_HIGH)->severity, RM_ALERT_WARNING);
+    assert_int_equal(alert_severity(p, RM_ALERT_USAGE_HIGH), RM_ALERT_WARNING);
     feed(p, 3, 0.91);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_int_equal(find_alert(al, n, RM_ALERT_USAGE_HIGH)->severity, RM_ALERT_CRITICAL);
-    assert_null(find_alert(al, n, RM_ALERT_LOW_FREE));
+    assert_int_equal(alert_severity(p, RM_ALERT_USAGE_HIGH), RM_ALERT_CRITICAL);
+    assert_int_equal(alert_severity(p, RM_ALERT_LOW_FREE), 0);
     feed(p, 4, 0.96);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_int_equal(find_alert(al, n, RM_ALERT_LOW_FREE)->severity, RM_ALERT_CRITICAL);
+    assert_int_equal(alert_severity(p, RM_ALERT_LOW_FREE), RM_ALERT_CRITICAL);
     feed(p, 5, 0.30);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
-    assert_null(find_alert(al, n, RM_ALERT_LOW_FREE));
+    assert_int_equal(alert_severity(p, RM_ALERT_USAGE_HIGH), 0);
+    assert_int_equal(alert_severity(p, RM_ALERT_LOW_FREE), 0);
     rm_pressure_destroy(p);
 }
 
@@ -772,16 +776,12 @@ check_frag_steps(rm_pressure_t *p, rm_pressure_sample_t s, uint64_t t0, const fr
         s.t_ns = (t0 + i) * SEC;
         s.fragmentation = steps[i].frag;
         rm_pressure_feed(p, &s);
-        rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &na);
-        const rm_pressure_alert_t *a = find_alert(al, na, RM_ALERT_FRAGMENTATION);
-        if (!steps[i].active) {
-            assert_null(a);
-            continue;
+        int want = steps[i].active == 2 ? RM_ALERT_CRITICAL : steps[i].active ? RM_ALERT_WARNING : 0;
+        assert_int_equal(alert_severity(p, RM_ALERT_FRAGMENTATION), want);
+        if (want && steps[i].threshold > 0) {
+            rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &na);
+            assert_true(find_alert(al, na, RM_ALERT_FRAGMENTATION)->threshold == steps[i].threshold);
         }
-        assert_non_null(a);
-        assert_int_equal(a->severity, steps[i].active == 2 ? RM_ALERT_CRITICAL : RM_ALERT_WARNING);
-        if (steps[i].threshold > 0)
-            assert_true(a->threshold == steps[i].threshold);
     }
 }
 
@@ -876,18 +876,13 @@ test_pressure_alerts_clear_with_hysteresis(void **state)
                                         {0.19, 0, 0}, {0.21, 1, 0}, {0.36, 2, 0}, {0.33, 2, 0}, {0.31, 2, 0},
                                         {0.29, 1, 0}, {0.31, 1, 0}, {0.36, 2, 0}, {0.10, 0, 0}};
     check_frag_steps(p, frag_sample("slab"), 1, steps, sizeof steps / sizeof steps[0]);
-    rm_pressure_alert_t al[RM_ALERT_KINDS];
-    size_t n;
     /* usage: warning at 0.72, kept at 0.68, cleared at 0.64 */
     feed(p, 100, 0.72);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_non_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    assert_int_equal(alert_severity(p, RM_ALERT_USAGE_HIGH), RM_ALERT_WARNING);
     feed(p, 101, 0.68);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_non_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    assert_int_equal(alert_severity(p, RM_ALERT_USAGE_HIGH), RM_ALERT_WARNING);
     feed(p, 102, 0.64);
-    rm_pressure_alerts_list(p, al, RM_ALERT_KINDS, &n);
-    assert_null(find_alert(al, n, RM_ALERT_USAGE_HIGH));
+    assert_int_equal(alert_severity(p, RM_ALERT_USAGE_HIGH), 0);
     rm_pressure_destroy(p);
 }
 
