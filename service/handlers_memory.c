@@ -48,15 +48,11 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     out->mem_total_bytes = si.mem_total_bytes;
     out->mem_available_bytes = si.mem_available_bytes;
     uint64_t override = node ? __atomic_load_n(&node->budget_override_bytes, __ATOMIC_RELAXED) : 0;
-    const char *source;
-    if (override && (!si.budget_bytes || override <= si.budget_bytes)) {
-        out->budget_bytes = override;
-        source = "knob";
-    } else {   /* auto, or a knob above what the process can have (as the pressure monitor does) */
-        out->budget_bytes = si.budget_bytes;
-        source = si.budget_from_cgroup ? (si.cgroup_version == 2 ? "cgroup_v2" : "cgroup_v1") : "memtotal";
-    }
-    out->budget_source = (char *)source;
+    int knob;   /* auto, or a knob above what the process can have, is the machine's */
+    out->budget_bytes = rm_sysinfo_effective_budget(&si, override, &knob);
+    out->budget_source = (char *)(knob ? "knob"
+                                  : si.budget_from_cgroup ? (si.cgroup_version == 2 ? "cgroup_v2" : "cgroup_v1")
+                                                          : "memtotal");
     out->usage_ratio = out->budget_bytes ? (double)si.rss_bytes / (double)out->budget_bytes : 0.0;
 
     Rustymem__V1__CgroupStats *cg = rm_rpc_alloc(ctx, sizeof *cg);

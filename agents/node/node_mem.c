@@ -188,10 +188,11 @@ pool_bound(rm_node_t *node, const char **why_src)
     uint64_t budget = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
     rm_sysinfo_t si;
     rm_sysinfo_read(&node->sysinfo_paths, &si);
-    int knob = budget && (!si.budget_bytes || budget <= si.budget_bytes);
+    int knob;
+    uint64_t bound = rm_sysinfo_effective_budget(&si, budget, &knob);
     if (why_src)
         *why_src = knob ? "memory.budget_bytes" : si.budget_from_cgroup ? "the memory cgroup's limit" : "MemTotal";
-    return knob ? budget : si.budget_bytes;
+    return bound;
 }
 
 /* The pool size for num_frames (0 = auto: auto_fraction of pool_bound, 64 frames

@@ -1280,9 +1280,9 @@ fill_from_system(rm_pressure_t *p, const rm_sysinfo_t *si, const rm_pressure_con
          * budget set above the cgroup limit or MemTotal kept the usage ratio
          * low (1 TiB on a 24 GiB machine: under 3 %) until the kernel's OOM
          * killer acted instead of the responder */
-        int capped = si->budget_bytes && si->budget_bytes < c->budget_bytes;
-        *budget_src = !capped ? "config" : si->budget_from_cgroup ? "cgroup" : "meminfo";
-        s->budget_bytes = capped ? si->budget_bytes : c->budget_bytes;
+        int knob;
+        s->budget_bytes = rm_sysinfo_effective_budget(si, c->budget_bytes, &knob);
+        *budget_src = knob ? "config" : si->budget_from_cgroup ? "cgroup" : "meminfo";
         s->used_bytes = si->has_rss ? si->rss_bytes : s->memcore_held_bytes;
         s->usage_source = si->has_rss ? "rss" : "memcore";
     } else if (si->budget_from_cgroup) {

@@ -206,6 +206,28 @@ test_sysinfo_read_live_system_succeeds(void **state)
     assert_int_equal(rm_sysinfo_read(NULL, NULL), RM_EINVAL);
 }
 
+/* A configured budget is used up to what the process can have, never above it */
+static void
+test_sysinfo_effective_budget_is_capped_by_the_machine(void **state)
+{
+    (void)state;
+    rm_sysinfo_t si;
+    memset(&si, 0, sizeof si);
+    si.budget_bytes = 256u << 20;
+    int knob = -1;
+    assert_int_equal(rm_sysinfo_effective_budget(&si, 0, &knob), 256u << 20);      /* auto */
+    assert_int_equal(knob, 0);
+    assert_int_equal(rm_sysinfo_effective_budget(&si, 128u << 20, &knob), 128u << 20);
+    assert_int_equal(knob, 1);
+    assert_int_equal(rm_sysinfo_effective_budget(&si, 256u << 20, &knob), 256u << 20);
+    assert_int_equal(knob, 1);
+    assert_int_equal(rm_sysinfo_effective_budget(&si, 1ull << 40, &knob), 256u << 20);  /* capped */
+    assert_int_equal(knob, 0);
+    si.budget_bytes = 0;                                                            /* nothing known */
+    assert_int_equal(rm_sysinfo_effective_budget(&si, 1ull << 40, NULL), 1ull << 40);
+    assert_int_equal(rm_sysinfo_effective_budget(&si, 0, &knob), 0);
+}
+
 int
 main(void)
 {
@@ -225,6 +247,7 @@ main(void)
         cmocka_unit_test(test_sysinfo_nothing_readable_gives_zero_budget),
         cmocka_unit_test(test_sysinfo_parse_psi_rejects_malformed),
         cmocka_unit_test(test_sysinfo_read_live_system_succeeds),
+        cmocka_unit_test(test_sysinfo_effective_budget_is_capped_by_the_machine),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,15 @@ typedef struct rm_sysinfo {
 rm_status_t rm_sysinfo_read(const rm_sysinfo_paths_t *paths, rm_sysinfo_t *out);
 
 /*
+ * The memory budget in effect for a configured one (memory.budget_bytes; 0 =
+ * auto): the configured bytes, but never more than the process can have
+ * (si->budget_bytes: the cgroup limit, else MemTotal), and si->budget_bytes
+ * itself for 0. *from_knob (may be NULL) is 1 when the configured value is the
+ * answer. 0 when nothing is known. Pure; thread-safe.
+ */
+uint64_t rm_sysinfo_effective_budget(const rm_sysinfo_t *si, uint64_t configured, int *from_knob);
+
+/*
  * Parse the text of a PSI file ("some avg10=… avg60=… avg300=… total=…\nfull …").
  * Returns RM_OK, or RM_EINVAL when the "some" line is missing or malformed.
  */

@@ -300,3 +300,12 @@ rm_sysinfo_read(const rm_sysinfo_paths_t *paths, rm_sysinfo_t *out)
     }
     return RM_OK;
 }
+
+uint64_t
+rm_sysinfo_effective_budget(const rm_sysinfo_t *si, uint64_t configured, int *from_knob)
+{
+    int knob = configured && (!si->budget_bytes || configured <= si->budget_bytes);
+    if (from_knob)
+        *from_knob = knob;
+    return knob ? configured : si->budget_bytes;
+}
