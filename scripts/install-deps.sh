@@ -5,7 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake pkg-config git
-  libgrpc-dev grpc-proto protobuf-c-compiler libprotobuf-c-dev protobuf-compiler
+  libgrpc-dev grpc-proto protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
   libjemalloc-dev libnuma-dev libssl-dev libcmocka-dev libjansson-dev libmimalloc-dev
   libinih-dev libmicrohttpd-dev libsystemd-dev
   python3 python3-grpcio python3-protobuf python3-grpc-tools curl
