@@ -1,0 +1,506 @@
+#!/usr/bin/env python3
+"""docs_run.py — run every shell command the docs show (tests/integration/test_docs.sh).
+
+Every Markdown file (README.md, docs/*.md, docs/adr/*.md; RM_DOCS_ONLY=a.md,b.md
+for some) runs in a world of its own, so the commands run exactly as written:
+
+* a private network namespace with only loopback: the documented addresses
+  (127.0.0.1:50051, :8080, :50052) are used as they are, nothing can reach
+  another machine, and no other test's port is in the way;
+* a private mount namespace in which the checkout, /etc and /usr are overlays
+  whose changes land in a scratch directory, /tmp and $HOME are scratch
+  directories, and build/ is RM_BUILD_DIR: relative paths (scripts/…, build/…)
+  work from the checkout's root, and nothing a command writes reaches the host;
+* a private PID namespace: whatever a command leaves running is killed with it.
+  The rustymem programs are on PATH (build/cli, build/agents/*, build/tests/bench).
+
+In that world (docs_extract.py says which blocks are commands):
+
+* When a file's commands talk to an agent (rustymemctl without --fleet,
+  rustymem-exporter) and none of them starts one, a real rustymemd is started on
+  its default address (127.0.0.1:50051) first; the same for rustymem-fleet
+  (127.0.0.1:50052) when a command uses --fleet and none starts a fleet.
+* A server command (rustymemd, rustymem-exporter, rustymem-fleet without
+  --help/--version), with or without a trailing "&", runs in the background as
+  in a second terminal; the next command runs once it listens. If it exits
+  first, that is the command's failure, with its exit status.
+* Every other command must exit 0 (or the block's "exit: N" marker); a
+  block stops at its first failing command. Output shown under a "$ " command
+  must appear: each shown line is a pattern in which numbers match any
+  number, "…" or "..." anything, and runs of spaces any spaces.
+* Every command, run or skipped, and every inline command of the prose has its
+  --flags checked against its program's --help (scripts: their header
+  comment), and rustymemctl's command words against its command list.
+
+Exit status 0 when every file passes; one result line per file.
+"""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import docs_extract as dx  # noqa: E402
+
+HERE = os.path.abspath(__file__)
+SERVERS = ("rustymemd", "rustymem-exporter", "rustymem-fleet")
+BIN_DIRS = ("cli", "agents/node", "agents/exporter", "agents/fleet", "agents/load", "tests/bench")
+BLOCK_TIMEOUT = float(os.environ.get("RM_DOCS_BLOCK_TIMEOUT", "150"))
+SERVE_TIMEOUT = 30
+
+
+# ---------------------------------------------------------------- flag checks
+_help_cache = {}
+
+
+def help_text(prog, root, build):
+    """--help of a rustymem program, or the header comment of a repo script."""
+    base = os.path.basename(prog)
+    key = base if base in dx.PROGRAMS else prog
+    if key in _help_cache:
+        return _help_cache[key]
+    text = None
+    if base in dx.PROGRAMS:
+        exe = None
+        for d in BIN_DIRS:
+            p = os.path.join(build, d, base)
+            if os.path.exists(p):
+                exe = p
+        if exe:
+            r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=20)
+            text = r.stdout + r.stderr
+            if base == "rustymemctl":
+                r = subprocess.run([exe, "help-markdown"], capture_output=True, text=True, timeout=20)
+                text += r.stdout
+    else:
+        p = os.path.join(root, re.sub(r"^\./", "", prog))
+        if re.match(r"^(\./)?scripts/[\w-]+\.sh$", prog) and os.path.isfile(p):
+            head = []
+            with open(p, encoding="utf-8") as f:
+                for line in f:
+                    if line.startswith("#"):
+                        head.append(line)
+                    elif head:
+                        break
+            text = "".join(head)
+            with open(p, encoding="utf-8") as f:   # options handled in the code count too
+                text += "\n".join(re.findall(r'"(--[\w-]+)"|(--[\w-]+)\)', f.read()).__str__())
+    _help_cache[key] = text
+    return text
+
+
+def ctl_commands(root, build):
+    """rustymemctl's command words, from help-markdown: {'stats memory', 'health', …}."""
+    text = help_text("rustymemctl", root, build) or ""
+    cmds = set()
+    for m in re.finditer(r"^\| `([a-z][a-z-]*)(?: ([a-z][a-z-]*))?", text, re.M):
+        cmds.add(m.group(1) + (" " + m.group(2) if m.group(2) else ""))
+        cmds.add(m.group(1))
+    return cmds
+
+
+def check_flags(text, root, build):
+    """Problems with the flags of one documented command line ([] when fine)."""
+    problems = []
+    for part in re.split(r"\s*(?:&&|\|\||;|\|)\s*", dx.strip_comment(text)):
+        ws = dx.words(part.strip().strip("()"))
+        while ws and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", ws[0]):
+            ws = ws[1:]
+        if not ws:
+            continue
+        prog = ws[0]
+        if prog in ("timeout", "nohup", "sudo", "exec"):
+            ws = ws[1:]
+            while ws and ws[0].startswith("-"):
+                ws = ws[1:]
+            if not ws:
+                continue
+            prog = ws[0]
+        base = os.path.basename(prog)
+        if base not in dx.PROGRAMS and not re.match(r"^(\./)?scripts/[\w-]+\.sh$", prog):
+            continue
+        h = help_text(prog, root, build)
+        if h is None:
+            problems.append(f"{prog}: no such program to check against")
+            continue
+        for w in ws[1:]:
+            w = w.strip("[]")
+            m = re.match(r"^(--[A-Za-z][\w-]*)", w)
+            if m and not re.search(re.escape(m.group(1)) + r"(?![\w-])", h):
+                problems.append(f"{base}: flag {m.group(1)} is not in `{base} --help`")
+        if base == "rustymemctl":
+            args, i = ws[1:], 0
+            while i < len(args) and args[i].startswith("-"):   # global options and their values
+                i += 1 if "=" in args[i] or args[i] in ("--help", "-h", "--version") else 2
+            rest = [a for a in args[i:] if not a.startswith("-")]
+            if rest and re.match(r"^[a-z][a-z-]*$", rest[0]) and rest[0] not in ("COMMAND",):
+                cmds = ctl_commands(root, build)
+                two = " ".join(rest[:2])
+                if two not in cmds and (rest[0] not in cmds or len(rest) > 1 and re.match(r"^[a-z][a-z-]*$", rest[1])
+                                        and any(c.startswith(rest[0] + " ") for c in cmds)):
+                    # not in the table (e.g. help-markdown): ask the CLI itself, pointed at nothing
+                    exe = os.path.join(build, "cli", "rustymemctl")
+                    r = subprocess.run([exe, "--addr", "unix:/nonexistent/docs-test", "--timeout", "1"] + rest[:2],
+                                       capture_output=True, text=True, timeout=20)
+                    m = re.search(r"unknown command[^\n]*", r.stderr)
+                    if m:
+                        problems.append(f"rustymemctl: {m.group(0)}")
+    return problems
+
+
+# ---------------------------------------------------------------- the world
+def sh(cmd):
+    subprocess.run(cmd, shell=True, check=True)
+
+
+def overlay(target, scratch, name):
+    u, w = os.path.join(scratch, name + "-upper"), os.path.join(scratch, name + "-work")
+    os.makedirs(u, exist_ok=True)
+    os.makedirs(w, exist_ok=True)
+    sh(f"mount -t overlay overlay -o lowerdir={target},upperdir={u},workdir={w} {target}")
+
+
+def make_world(root, build, scratch):
+    sh("ip link set lo up")
+    overlay(root, scratch, "src")
+    overlay("/etc", scratch, "etc")
+    overlay("/usr", scratch, "usr")
+    for d in ("tmp", "home"):
+        os.makedirs(os.path.join(scratch, d), exist_ok=True)
+    os.chmod(os.path.join(scratch, "tmp"), 0o1777)
+    sh(f"mount --bind {scratch}/tmp /tmp")
+    if os.path.realpath(build) != os.path.realpath(os.path.join(root, "build")):
+        os.makedirs(os.path.join(root, "build"), exist_ok=True)
+        sh(f"mount --bind {build} {root}/build")
+    env = dict(os.environ)
+    env["HOME"] = os.path.join(scratch, "home")
+    env["PATH"] = ":".join(os.path.join(root, "build", d) for d in BIN_DIRS) + ":" + env.get("PATH", "")
+    for k in ("RUSTYMEM_ADDR", "RUSTYMEM_TOKEN", "RUSTYMEM_TIMEOUT"):
+        env.pop(k, None)
+    env["TMPDIR"] = "/tmp"
+    return env
+
+
+def listen_inodes():
+    out = set()
+    for p in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(p) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if cols[3] == "0A":
+                        out.add(cols[9])
+        except OSError:
+            pass
+    return out
+
+
+def descendants(pid):
+    kids = {}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    st = f.read()
+                ppid = int(st[st.rindex(")") + 2:].split()[1])
+                kids.setdefault(ppid, []).append(int(d))
+            except (OSError, ValueError):
+                pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(kids.get(p, []))
+    return out
+
+
+def alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_listen(pid, timeout):
+    """0 once pid or a descendant listens on TCP, 1 if it is gone first, 2 on timeout."""
+    end = time.time() + timeout
+    while time.time() < end:
+        if not alive(pid):
+            return 1
+        inodes = listen_inodes()
+        for p in descendants(pid):
+            try:
+                for fd in os.listdir(f"/proc/{p}/fd"):
+                    try:
+                        link = os.readlink(f"/proc/{p}/fd/{fd}")
+                    except OSError:
+                        continue
+                    m = re.match(r"socket:\[(\d+)\]", link)
+                    if m and m.group(1) in inodes:
+                        return 0
+            except OSError:
+                pass
+        time.sleep(0.1)
+    return 2
+
+
+def start_service(argv, env, log, what):
+    p = subprocess.Popen(argv, stdout=open(log, "w"), stderr=subprocess.STDOUT, env=env,
+                         start_new_session=True)
+    r = wait_listen(p.pid, SERVE_TIMEOUT)
+    if r != 0:
+        raise RuntimeError(f"{what} did not start ({' '.join(argv)}): "
+                           + open(log).read()[-600:])
+    return p
+
+
+def is_server(text):
+    ws = dx.words(dx.strip_comment(text).rstrip("& "))
+    while ws and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", ws[0]):
+        ws = ws[1:]
+    return bool(ws) and os.path.basename(ws[0]) in SERVERS and \
+        not any(w in ("--help", "-h", "--version") for w in ws) and not re.search(r"[|;]|&&", text)
+
+
+def block_script(cmds, exit_code, interrupts):
+    lines = ["exec 2>&1", "__rm_servers=''"]
+    for n, c in enumerate(cmds):
+        t = c["text"].strip()
+        lines.append(f"printf '\\n@@RM-BEGIN {n}\\n'")
+        if is_server(t):
+            t = re.sub(r"\s*&\s*$", "", t)
+            lines.append(f"{{ {t} ; }} & __rm_p=$!")
+            lines.append(f"python3 {HERE} --wait-listen $__rm_p {SERVE_TIMEOUT}; __rm_rc=$?")
+            lines.append('if [ $__rm_rc = 1 ]; then wait $__rm_p; __rm_rc=$?; '
+                         'echo "@@RM-NOTE server exited with status $__rm_rc before it listened"; '
+                         '[ $__rm_rc = 0 ] && __rm_rc=199; '
+                         'elif [ $__rm_rc = 2 ]; then echo "@@RM-NOTE server did not listen within '
+                         f'{SERVE_TIMEOUT} s"; __rm_rc=198; fi')
+        else:
+            secs = None
+            for prefix, s in interrupts:
+                if t.startswith(prefix):
+                    secs = s
+            if secs:
+                lines.append(f"timeout -s INT {secs} {t}; __rm_rc=$?; "
+                             "[ $__rm_rc = 124 ] && __rm_rc=0 || "
+                             "echo \"@@RM-NOTE ended before it was interrupted\"")
+            else:
+                lines.append(t)
+                lines.append("__rm_rc=$?")
+        lines.append(f"printf '\\n@@RM-END {n} %s\\n' $__rm_rc")
+        lines.append(f"[ $__rm_rc = {exit_code} ] || exit 100")
+    return "\n".join(lines) + "\n"
+
+
+def expect_ok(expect, output):
+    missing = []
+    for e in expect:
+        pat = ""
+        for tok in re.split(r"(\d+(?:\.\d+)?|…|\.\.\.|\s+)", e.strip()):
+            if not tok:
+                continue
+            if re.match(r"^\d", tok):
+                pat += r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
+            elif tok in ("…", "..."):
+                pat += ".*"
+            elif tok.isspace():
+                pat += r"\s+"
+            else:
+                pat += re.escape(tok)
+        if not re.search(pat, output):
+            missing.append(e)
+    return missing
+
+
+def uses(cmds, pattern):
+    return any(re.search(pattern, c["text"]) for c in cmds)
+
+
+def run_file_inside(path, root, build, scratch):
+    """Run one file's blocks in this (already private) world; returns the result dict."""
+    env = make_world(root, build, scratch)
+    doc = dx.extract(path, root)
+    res = {"file": path, "run": 0, "skipped": 0, "failures": [], "notes": []}
+    runnable = [b for b in doc["blocks"] if b["kind"] == "shell" and "skip" not in b["markers"]]
+    cmds = [c for b in runnable for c in b["commands"]]
+    provided = []
+    starts_agent = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymemd\b(?!\S)") or uses(cmds, r"scripts/demo\.sh")
+    starts_fleet = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymem-fleet\b(?!\S)")
+    needs_agent = any(re.search(r"(^|\s)(\S*/)?rustymemctl(?!\S)", c["text"]) and "--fleet" not in c["text"]
+                      for c in cmds) or uses(cmds, r"rustymem-exporter|rustymem-fleet|:50051")
+    try:
+        if needs_agent and not starts_agent:
+            provided.append(start_service([os.path.join(root, "build/agents/node/rustymemd"),
+                                           "--data-dir", os.path.join(scratch, "agent-data")],
+                                          env, os.path.join(scratch, "agent.log"), "the provided rustymemd"))
+            res["notes"].append("provided: rustymemd on 127.0.0.1:50051")
+        if uses(cmds, r"--fleet\b") and not starts_fleet:
+            provided.append(start_service([os.path.join(root, "build/agents/fleet/rustymem-fleet"),
+                                           "--agents", "127.0.0.1:50051"],
+                                          env, os.path.join(scratch, "fleet.log"), "the provided rustymem-fleet"))
+            res["notes"].append("provided: rustymem-fleet on 127.0.0.1:50052")
+    except RuntimeError as e:
+        res["failures"].append({"line": 0, "command": "(set-up)", "why": str(e)})
+        return res
+    for b in doc["blocks"]:   # the files the docs show are there before any command runs
+        if b["kind"] == "file":
+            dest = b["markers"]["file"][0]
+            dest = dest if dest.startswith("/") else os.path.join(root, dest)
+            os.makedirs(os.path.dirname(dest), exist_ok=True)
+            with open(dest, "w") as f:
+                f.write("\n".join(b["body"]) + "\n")
+            res["notes"].append(f"wrote {b['markers']['file'][0]} from line {b['line']}")
+    for b in doc["blocks"]:
+        if b["kind"] != "shell" or "skip" in b["markers"]:
+            continue
+        exit_code = int(b["markers"].get("exit", ["0"])[0])
+        interrupts = []
+        for spec in b["markers"].get("interrupt", []):
+            m = re.match(r"^(.*?)\s+after\s+(\d+)\s*s?$", spec)
+            if m:
+                interrupts.append((m.group(1).strip(), m.group(2)))
+        script = block_script(b["commands"], exit_code, interrupts)
+        log = os.path.join(scratch, f"block-{b['line']}.log")
+        with open(log, "w") as out:
+            p = subprocess.Popen(["bash", "-c", script], cwd=root, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                 start_new_session=True)
+            timed_out = False
+            try:
+                p.wait(timeout=BLOCK_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        text = open(log, errors="replace").read()
+        segs = {}
+        for m in re.finditer(r"@@RM-BEGIN (\d+)\n(.*?)(?:\n@@RM-END \1 (\d+)\n|\Z)", text, re.S):
+            segs[int(m.group(1))] = (m.group(2), m.group(3))
+        for n, c in enumerate(b["commands"]):
+            if n not in segs:
+                break
+            out, rc = segs[n]
+            res["run"] += 1
+            why = None
+            if rc is None:
+                why = f"did not finish within {BLOCK_TIMEOUT:.0f} s" if timed_out else "the shell stopped"
+            elif int(rc) != exit_code:
+                why = f"exit status {rc}, the docs expect {exit_code}"
+            else:
+                miss = expect_ok(c["expect"], out)
+                if miss:
+                    why = "output lacks: " + " | ".join(miss[:4])
+            if why:
+                res["failures"].append({"line": c["line"], "command": c["text"], "why": why,
+                                        "output": out.strip()[-1500:]})
+                break
+    for p in provided:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    return res
+
+
+# ---------------------------------------------------------------- driver
+def doc_files(root):
+    files = ["README.md"]
+    for d in ("docs", "docs/adr"):
+        files += sorted(os.path.join(d, f) for f in os.listdir(os.path.join(root, d)) if f.endswith(".md"))
+    only = [s.strip() for s in os.environ.get("RM_DOCS_ONLY", "").split(",") if s.strip()]
+    if only:
+        files = [f for f in files if f in only or os.path.basename(f) in only]
+    return files
+
+
+def check_file(path, root, build, scratch_base):
+    doc = dx.extract(path, root)
+    res = {"file": path, "run": 0, "skipped": 0, "failures": [], "notes": [], "flag_checked": 0}
+    flag_problems = []
+    for b in doc["blocks"]:
+        for m in b["markers"].get("bad", []):
+            flag_problems.append({"line": b["line"], "command": "<!-- docs-test: " + m + " -->",
+                                  "why": "unknown docs-test marker"})
+        for c in b.get("commands", []):
+            for pr in check_flags(c["text"], root, build):
+                flag_problems.append({"line": c["line"], "command": c["text"], "why": pr})
+            res["flag_checked"] += 1
+    for c in doc["inline"]:
+        for pr in check_flags(c["text"], root, build):
+            flag_problems.append({"line": c["line"], "command": c["text"], "why": pr})
+        res["flag_checked"] += 1
+    skipped = [b for b in doc["blocks"] if b["kind"] == "shell" and "skip" in b["markers"]]
+    res["skipped"] = sum(len(b["commands"]) for b in skipped)
+    res["skip_reasons"] = [f"line {b['line']}: {b['markers']['skip'][0]}" for b in skipped]
+    res["untagged_shell"] = [b["line"] for b in doc["blocks"] if b["kind"] == "shell" and b["untagged"]]
+    if any(b["kind"] in ("shell", "file") and "skip" not in b["markers"] for b in doc["blocks"]):
+        scratch = os.path.join(scratch_base, re.sub(r"[^\w.-]", "_", path))
+        os.makedirs(scratch)
+        out = os.path.join(scratch, "result.json")
+        cmd = ["unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc", "--kill-child",
+               sys.executable, HERE, "--inside", path, scratch, out]
+        try:
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=BLOCK_TIMEOUT * 4)
+            if os.path.exists(out):
+                inner = json.load(open(out))
+                for k in ("run", "failures", "notes"):
+                    res[k] = res[k] + inner[k] if k != "run" else inner[k]
+            else:
+                res["failures"].append({"line": 0, "command": "(namespace)",
+                                        "why": f"the runner failed: {r.stdout[-800:]}{r.stderr[-800:]}"})
+        except subprocess.TimeoutExpired:
+            res["failures"].append({"line": 0, "command": "(file)", "why": "timed out"})
+    res["failures"] = flag_problems + res["failures"]
+    return res
+
+
+def main():
+    if len(sys.argv) >= 4 and sys.argv[1] == "--wait-listen":
+        sys.exit(wait_listen(int(sys.argv[2]), float(sys.argv[3])))
+    root = os.environ.get("RM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(HERE), "../.."))
+    build = os.environ["RM_BUILD_DIR"]
+    if len(sys.argv) >= 5 and sys.argv[1] == "--inside":
+        path, scratch, out = sys.argv[2:5]
+        try:
+            res = run_file_inside(path, root, build, scratch)
+        except Exception as e:  # a broken world is a failure of the file, reported as such
+            res = {"file": path, "run": 0, "failures": [{"line": 0, "command": "(world)", "why": repr(e)}],
+                   "notes": []}
+        with open(out, "w") as f:
+            json.dump(res, f)
+        return
+    scratch_base = sys.argv[1]
+    t0 = time.time()
+    total_run = total_skip = total_fail = 0
+    bad_files = 0
+    for path in doc_files(root):
+        t = time.time()
+        r = check_file(path, root, build, scratch_base)
+        total_run += r["run"]
+        total_skip += r["skipped"]
+        total_fail += len(r["failures"])
+        status = "ok  " if not r["failures"] else "FAIL"
+        bad_files += bool(r["failures"])
+        print(f"{status} {path}: {r['run']} run, {r['skipped']} skipped, {len(r['failures'])} failed, "
+              f"{r['flag_checked']} flag-checked ({time.time() - t:.0f} s)"
+              + (f"; {'; '.join(r['notes'])}" if r["notes"] else ""), flush=True)
+        for s in r["skip_reasons"]:
+            print(f"       skip {s}")
+        if r["untagged_shell"]:
+            print(f"       note: untagged fence(s) at line(s) {r['untagged_shell']} run as shell; tag them ```sh")
+        for f in r["failures"]:
+            print(f"   FAIL {path}:{f['line']}: {f['command']}\n        -> {f['why']}")
+            if f.get("output"):
+                print("        | " + "\n        | ".join(f["output"].splitlines()[-12:]))
+        sys.stdout.flush()
+    print(f"docs test: {total_run} commands run, {total_skip} skipped, {total_fail} failures "
+          f"in {bad_files} file(s), {time.time() - t0:.0f} s")
+    sys.exit(1 if total_fail else 0)
+
+
+if __name__ == "__main__":
+    main()
