@@ -30,11 +30,20 @@ test", says the same for writers):
                                           until interrupted: it must still be
                                           running after SECONDS, then gets SIGINT
     <!-- docs-test: exit: N -->           every command of the block must exit N
+    <!-- docs-test: systemd -->           systemctl in this block starts, reloads and
+                                          checks the installed units' ExecStart
+                                          lines the way systemd would (docs_run.py,
+                                          systemctl()), for machines without systemd
 * Inline code spans in prose are not run. Those that start with a rustymem
   program (rustymemctl, rustymemd, rustymem-exporter, rustymem-fleet,
   rustymem-load, rustymem-bench, also as build/.../NAME) or scripts/*.sh get
   their --flags (and rustymemctl its command words) checked against the
   program's --help.
+* Inline code spans that are paths of the checkout (scripts/…, docs/…,
+  tests/…, deploy/…, proto/…, memcore/…, service/…, agents/…, cli/…) or of the
+  build tree (build/…) must exist; globs and {a,b} are expanded, spans with a
+  placeholder (<…>, NNNN, …) and directories a run creates (build/…/) are
+  not checked.
 """
 import json
 import os
@@ -136,7 +145,7 @@ def parse_markers(texts):
         mm = re.match(r"(skip|file|exit|interrupt)\s*:\s*(.*)$", t)
         if mm:
             m.setdefault(mm.group(1), []).append(mm.group(2).strip())
-        elif t.strip() in ("synopsis",):
+        elif t.strip() in ("synopsis", "systemd"):
             m[t.strip()] = [""]
         else:
             m.setdefault("bad", []).append(t)
@@ -184,6 +193,20 @@ def extract_commands(body, first_line):
     return cmds
 
 
+PATH_RE = re.compile(r"^(\./)?(build|scripts|docs|tests|deploy|proto|memcore|service|agents|cli|cmake|\.ci)/[\w./*{},-]*$")
+
+
+def inline_paths(line, no):
+    """Inline code spans that name a file of the checkout or the build tree."""
+    out = []
+    for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", line):
+        w = span.split()[0] if span.split() else ""
+        if PATH_RE.match(w) and not re.search(r"<|NNNN|\.\.\.|…", w) \
+                and not (w.startswith("build/") and w.endswith("/")):   # output directories of a run
+            out.append({"line": no, "path": w})
+    return out
+
+
 def inline_commands(line, no, root):
     out = []
     for span in re.findall(r"(?<!`)`([^`\n]+)`(?!`)", line):
@@ -198,7 +221,7 @@ def extract(path, root):
     """Blocks and inline commands of one Markdown file."""
     with open(os.path.join(root, path), encoding="utf-8") as f:
         lines = f.read().split("\n")
-    blocks, inline = [], []
+    blocks, inline, paths = [], [], []
     pending = []          # marker texts seen since the last non-blank, non-marker line
     i = 0
     while i < len(lines):
@@ -246,8 +269,9 @@ def extract(path, root):
         elif line.strip():
             pending = []
             inline.extend(inline_commands(line, i + 1, root))
+            paths.extend(inline_paths(line, i + 1))
         i += 1
-    return {"file": path, "blocks": blocks, "inline": inline}
+    return {"file": path, "blocks": blocks, "inline": inline, "paths": paths}
 
 
 def main(argv):

@@ -26,8 +26,10 @@ In that world (docs_extract.py says which blocks are commands):
   first, that is the command's failure, with its exit status.
 * Every other command must exit 0 (or the block's "exit: N" marker); a
   block stops at its first failing command. Output shown under a "$ " command
-  must appear: each shown line is a pattern in which numbers match any
-  number, "…" or "..." anything, and runs of spaces any spaces.
+  must appear: each shown line is a pattern in which integers of up to three
+  digits must be as shown (defaults, counts), larger numbers and decimals
+  match any number (sizes, ratios, times), "…" or "..." anything, and runs of
+  spaces any spaces.
 * Every command, run or skipped, and every inline command of the prose has its
   --flags checked against its program's --help (scripts: their header
   comment), and rustymemctl's command words against its command list.
@@ -259,6 +261,145 @@ def start_service(argv, env, log, what):
     return p
 
 
+# ---------------------------------------------------------------- systemctl (marker "systemd")
+def parse_unit(path):
+    """{section: [(key, value)]} of a unit file, continuation lines joined."""
+    sec, out, buf = None, {}, ""
+    for raw in open(path, encoding="utf-8"):
+        line = raw.rstrip("\n")
+        if buf:
+            line, buf = buf + line.strip(), ""
+        if line.endswith("\\"):
+            buf = line[:-1] + " "
+            continue
+        line = line.strip()
+        if not line or line[0] in "#;":
+            continue
+        m = re.match(r"^\[(\w+)\]$", line)
+        if m:
+            sec = m.group(1)
+            continue
+        k, _, v = line.partition("=")
+        out.setdefault(sec, []).append((k.strip(), v.strip()))
+    return out
+
+
+def systemctl(args, scratch):
+    """Run a documented systemctl command the way systemd would run the unit's ExecStart.
+
+    daemon-reload: nothing to do. enable --now / start / restart UNIT...: the unit file
+    installed under /etc/systemd/system is read; its conditions are checked; its
+    EnvironmentFile=, Environment=, StateDirectory=, LoadCredential= (%d) and %S are
+    honoured (state and credentials in the scratch directory); ExecStart runs, as root, in
+    the background, and must be listening within 30 s. reload: ExecReload's signal (HUP),
+    the process must survive it. status/is-active: 0 when running. Anything else fails."""
+    units_dir = os.path.join(scratch, "units")
+    os.makedirs(units_dir, exist_ok=True)
+    if not args:
+        print("systemctl: no command", file=sys.stderr)
+        return 2
+    cmd, rest = args[0], [a for a in args[1:] if not a.startswith("-")]
+    names = [u if "." in u else u + ".service" for u in rest]
+    if cmd == "daemon-reload":
+        return 0
+    if cmd == "enable" and "--now" not in args:
+        return 0
+    if cmd in ("enable", "start", "restart"):
+        for n in names:
+            path = os.path.join("/etc/systemd/system", n)
+            if not os.path.exists(path):
+                print(f"Failed to start {n}: Unit {n} not found.", file=sys.stderr)
+                return 5
+            u = parse_unit(path)
+            unit, svc = u.get("Unit", []), u.get("Service", [])
+            for k, v in unit:
+                if k == "ConditionPathExists" and (not os.path.exists(v.lstrip("!")) != v.startswith("!")):
+                    print(f"{n}: condition {k}={v} failed: systemd skips the unit", file=sys.stderr)
+                    return 3
+            env = dict(os.environ)
+            state = os.path.join(scratch, "state")
+            creds = os.path.join(scratch, "credentials", n)
+            os.makedirs(creds, exist_ok=True)
+            exec_start = None
+            for k, v in svc:
+                if k == "EnvironmentFile":
+                    f = v.lstrip("-")
+                    if not os.path.exists(f):
+                        if v.startswith("-"):
+                            continue
+                        print(f"{n}: EnvironmentFile {f} is missing", file=sys.stderr)
+                        return 1
+                    for line in open(f):
+                        line = line.strip()
+                        if line and not line.startswith("#") and "=" in line:
+                            a, _, b = line.partition("=")
+                            env[a.strip()] = b.strip().strip('"')
+                elif k == "Environment":
+                    for w in dx.words(v):
+                        a, _, b = w.partition("=")
+                        env[a] = b
+                elif k == "StateDirectory":
+                    for d in v.split():
+                        os.makedirs(os.path.join(state, d), exist_ok=True)
+                elif k == "LoadCredential":
+                    cname, _, src = v.partition(":")
+                    if not os.path.exists(src):
+                        print(f"{n}: LoadCredential {src} is missing", file=sys.stderr)
+                        return 1
+                    with open(src, "rb") as fi, open(os.path.join(creds, cname), "wb") as fo:
+                        fo.write(fi.read())
+                elif k == "ExecStart":
+                    exec_start = v
+            if not exec_start:
+                print(f"{n}: no ExecStart", file=sys.stderr)
+                return 1
+            bad = re.findall(r"%[^Sd%]", exec_start)
+            if bad:
+                print(f"{n}: specifier(s) {bad} not interpreted by the docs test", file=sys.stderr)
+                return 1
+            line = exec_start.lstrip("-@+!:").replace("%S", state).replace("%d", creds).replace("%%", "%")
+            argv = [os.path.expandvars(w) if "$" in w else w for w in dx.words(line)]
+            log = os.path.join(units_dir, n + ".log")
+            p = subprocess.Popen(argv, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+            r = wait_listen(p.pid, SERVE_TIMEOUT)
+            if r != 0:
+                rc = p.wait() if r == 1 else None
+                print(f"{n}: {' '.join(argv)} " + (f"exited with status {rc}" if r == 1 else
+                      "did not listen within 30 s") + ":\n" + open(log).read()[-800:], file=sys.stderr)
+                return 1
+            with open(os.path.join(units_dir, n + ".pid"), "w") as f:
+                f.write(str(p.pid))
+            print(f"{n}: started ({' '.join(argv)})")
+        return 0
+    pids = {}
+    for n in names:
+        try:
+            pids[n] = int(open(os.path.join(units_dir, n + ".pid")).read())
+        except OSError:
+            pids[n] = None
+    if cmd in ("status", "is-active"):
+        ok = all(p and alive(p) for p in pids.values())
+        for n, p in pids.items():
+            print(f"{n}: {'active (running)' if p and alive(p) else 'inactive'}")
+        return 0 if ok else 3
+    if cmd == "reload":
+        for n, p in pids.items():
+            if not p or not alive(p):
+                print(f"{n}: not active, cannot reload", file=sys.stderr)
+                return 1
+            os.kill(p, signal.SIGHUP)
+        time.sleep(1)
+        return 0 if all(alive(p) for p in pids.values()) else 1
+    if cmd == "stop":
+        for n, p in pids.items():
+            if p and alive(p):
+                os.kill(p, signal.SIGTERM)
+        return 0
+    print(f"systemctl {cmd}: not interpreted by the docs test", file=sys.stderr)
+    return 1
+
+
 def is_server(text):
     ws = dx.words(dx.strip_comment(text).rstrip("& "))
     while ws and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", ws[0]):
@@ -267,8 +408,10 @@ def is_server(text):
         not any(w in ("--help", "-h", "--version") for w in ws) and not re.search(r"[|;]|&&", text)
 
 
-def block_script(cmds, exit_code, interrupts):
+def block_script(cmds, exit_code, interrupts, systemd=None):
     lines = ["exec 2>&1", "__rm_servers=''"]
+    if systemd:
+        lines.append(f'systemctl() {{ python3 {HERE} --systemctl {systemd} "$@"; }}')
     for n, c in enumerate(cmds):
         t = c["text"].strip()
         lines.append(f"printf '\\n@@RM-BEGIN {n}\\n'")
@@ -305,7 +448,9 @@ def expect_ok(expect, output):
         for tok in re.split(r"(\d+(?:\.\d+)?|…|\.\.\.|\s+)", e.strip()):
             if not tok:
                 continue
-            if re.match(r"^\d", tok):
+            if re.match(r"^\d{1,3}$", tok):   # small integers (defaults, counts) are facts
+                pat += r"(?<![\d.])" + re.escape(tok) + r"(?![\d.])"
+            elif re.match(r"^\d", tok):
                 pat += r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
             elif tok in ("…", "..."):
                 pat += ".*"
@@ -330,8 +475,11 @@ def run_file_inside(path, root, build, scratch):
     runnable = [b for b in doc["blocks"] if b["kind"] == "shell" and "skip" not in b["markers"]]
     cmds = [c for b in runnable for c in b["commands"]]
     provided = []
-    starts_agent = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymemd\b(?!\S)") or uses(cmds, r"scripts/demo\.sh")
-    starts_fleet = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymem-fleet\b(?!\S)")
+    unit_start = r"systemctl\s+(enable\s+--now|start|restart)\s[^;&|]*"
+    starts_agent = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymemd\b(?!\S)") or uses(cmds, r"scripts/demo\.sh") \
+        or uses(cmds, unit_start + r"\brustymemd\b")
+    starts_fleet = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymem-fleet\b(?!\S)") \
+        or uses(cmds, unit_start + r"\brustymem-fleet\b")
     needs_agent = any(re.search(r"(^|\s)(\S*/)?rustymemctl(?!\S)", c["text"]) and "--fleet" not in c["text"]
                       for c in cmds) or uses(cmds, r"rustymem-exporter|rustymem-fleet|:50051")
     try:
@@ -365,7 +513,8 @@ def run_file_inside(path, root, build, scratch):
             m = re.match(r"^(.*?)\s+after\s+(\d+)\s*s?$", spec)
             if m:
                 interrupts.append((m.group(1).strip(), m.group(2)))
-        script = block_script(b["commands"], exit_code, interrupts)
+        script = block_script(b["commands"], exit_code, interrupts,
+                              scratch if "systemd" in b["markers"] else None)
         log = os.path.join(scratch, f"block-{b['line']}.log")
         with open(log, "w") as out:
             p = subprocess.Popen(["bash", "-c", script], cwd=root, env=env, stdout=out,
@@ -417,6 +566,19 @@ def doc_files(root):
     return files
 
 
+def path_exists(p, root, build):
+    import glob
+    p = re.sub(r"^\./", "", p).rstrip(".,")
+    base = root
+    if p.startswith("build/"):
+        base, p = build, p[len("build/"):]
+    alts = [p]
+    m = re.search(r"\{([^{}]*)\}", p)
+    if m:
+        alts = [p[:m.start()] + a + p[m.end():] for a in m.group(1).split(",")]
+    return all(glob.glob(os.path.join(base, a)) for a in alts)
+
+
 def check_file(path, root, build, scratch_base):
     doc = dx.extract(path, root)
     res = {"file": path, "run": 0, "skipped": 0, "failures": [], "notes": [], "flag_checked": 0}
@@ -433,6 +595,12 @@ def check_file(path, root, build, scratch_base):
         for pr in check_flags(c["text"], root, build):
             flag_problems.append({"line": c["line"], "command": c["text"], "why": pr})
         res["flag_checked"] += 1
+    for c in doc["paths"]:
+        res["paths_checked"] = res.get("paths_checked", 0) + 1
+        if not path_exists(c["path"], root, build):
+            flag_problems.append({"line": c["line"], "command": c["path"],
+                                  "why": "no such file or directory in the checkout"
+                                  + (" or the build tree" if c["path"].startswith("build/") else "")})
     skipped = [b for b in doc["blocks"] if b["kind"] == "shell" and "skip" in b["markers"]]
     res["skipped"] = sum(len(b["commands"]) for b in skipped)
     res["skip_reasons"] = [f"line {b['line']}: {b['markers']['skip'][0]}" for b in skipped]
@@ -459,6 +627,8 @@ def check_file(path, root, build, scratch_base):
 
 
 def main():
+    if len(sys.argv) >= 3 and sys.argv[1] == "--systemctl":
+        sys.exit(systemctl(sys.argv[3:], sys.argv[2]))
     if len(sys.argv) >= 4 and sys.argv[1] == "--wait-listen":
         sys.exit(wait_listen(int(sys.argv[2]), float(sys.argv[3])))
     root = os.environ.get("RM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(HERE), "../.."))
@@ -486,7 +656,7 @@ def main():
         status = "ok  " if not r["failures"] else "FAIL"
         bad_files += bool(r["failures"])
         print(f"{status} {path}: {r['run']} run, {r['skipped']} skipped, {len(r['failures'])} failed, "
-              f"{r['flag_checked']} flag-checked ({time.time() - t:.0f} s)"
+              f"{r['flag_checked']} flag-checked, {r.get('paths_checked', 0)} paths checked ({time.time() - t:.0f} s)"
               + (f"; {'; '.join(r['notes'])}" if r["notes"] else ""), flush=True)
         for s in r["skip_reasons"]:
             print(f"       skip {s}")
