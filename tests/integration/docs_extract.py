@@ -119,9 +119,18 @@ def words(cmd):
     return out
 
 
+ASSIGN = re.compile(r"""^\s*[A-Za-z_]\w*=(\$\([^()]*\)|"[^"]*"|'[^']*'|[^\s;]*)\s*;?\s*""")
+
+
 def command_word(cmd):
-    """The program a command line runs (skipping VAR=value assignments), or ''."""
-    for w in words(cmd):
+    """The program a command line runs (skipping VAR=value assignments), or ''.
+    A line of assignments only (R=$(openssl rand -hex 24); A=…) runs 'export'."""
+    rest = cmd
+    while ASSIGN.match(rest):
+        rest = ASSIGN.sub("", rest, count=1)
+    if rest != cmd and not rest.strip():
+        return "export"
+    for w in words(rest):
         if re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", w):
             continue
         return w

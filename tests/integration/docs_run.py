@@ -12,7 +12,8 @@ for some) runs in a world of its own, so the commands run exactly as written:
   directories, and build/ is RM_BUILD_DIR: relative paths (scripts/…, build/…)
   work from the checkout's root, and nothing a command writes reaches the host;
 * a private PID namespace: whatever a command leaves running is killed with it.
-  The rustymem programs are on PATH (build/cli, build/agents/*, build/tests/bench).
+  The rustymem programs are on PATH (build/cli, build/agents/*, build/tests/bench),
+  before a Debian root's PATH (/usr/local/sbin:…:/bin).
 
 In that world (docs_extract.py says which blocks are commands):
 
@@ -25,7 +26,8 @@ In that world (docs_extract.py says which blocks are commands):
   in a second terminal; the next command runs once it listens. If it exits
   first, that is the command's failure, with its exit status.
 * Every other command must exit 0 (or the block's "exit: N" marker); a
-  block stops at its first failing command. Output shown under a "$ " command
+  block stops at its first failing command (RM_DOCS_KEEP_GOING=1: it goes on,
+  to see every failure at once). Output shown under a "$ " command
   must appear: each shown line is a pattern in which integers of up to three
   digits must be as shown (defaults, counts), larger numbers and decimals
   match any number (sizes, ratios, times), "…" or "..." anything, and runs of
@@ -50,6 +52,7 @@ import docs_extract as dx  # noqa: E402
 HERE = os.path.abspath(__file__)
 SERVERS = ("rustymemd", "rustymem-exporter", "rustymem-fleet")
 BIN_DIRS = ("cli", "agents/node", "agents/exporter", "agents/fleet", "agents/load", "tests/bench")
+KEEP_GOING = bool(os.environ.get("RM_DOCS_KEEP_GOING"))   # run a block's commands after a failure too
 BLOCK_TIMEOUT = float(os.environ.get("RM_DOCS_BLOCK_TIMEOUT", "150"))
 SERVE_TIMEOUT = 30
 
@@ -179,7 +182,9 @@ def make_world(root, build, scratch):
         sh(f"mount --bind {build} {root}/build")
     env = dict(os.environ)
     env["HOME"] = os.path.join(scratch, "home")
-    env["PATH"] = ":".join(os.path.join(root, "build", d) for d in BIN_DIRS) + ":" + env.get("PATH", "")
+    # a Debian root's PATH (a reader's), after the rustymem programs
+    env["PATH"] = ":".join(os.path.join(root, "build", d) for d in BIN_DIRS) + \
+        ":/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
     for k in ("RUSTYMEM_ADDR", "RUSTYMEM_TOKEN", "RUSTYMEM_TIMEOUT"):
         env.pop(k, None)
     env["TMPDIR"] = "/tmp"
@@ -411,14 +416,14 @@ def is_server(text):
 def block_script(cmds, exit_code, interrupts, systemd=None):
     lines = ["exec 2>&1", "__rm_servers=''"]
     if systemd:
-        lines.append(f'systemctl() {{ python3 {HERE} --systemctl {systemd} "$@"; }}')
+        lines.append(f'systemctl() {{ {sys.executable} {HERE} --systemctl {systemd} "$@"; }}')
     for n, c in enumerate(cmds):
         t = c["text"].strip()
         lines.append(f"printf '\\n@@RM-BEGIN {n}\\n'")
         if is_server(t):
             t = re.sub(r"\s*&\s*$", "", t)
             lines.append(f"{{ {t} ; }} & __rm_p=$!")
-            lines.append(f"python3 {HERE} --wait-listen $__rm_p {SERVE_TIMEOUT}; __rm_rc=$?")
+            lines.append(f"{sys.executable} {HERE} --wait-listen $__rm_p {SERVE_TIMEOUT}; __rm_rc=$?")
             lines.append('if [ $__rm_rc = 1 ]; then wait $__rm_p; __rm_rc=$?; '
                          'echo "@@RM-NOTE server exited with status $__rm_rc before it listened"; '
                          '[ $__rm_rc = 0 ] && __rm_rc=199; '
@@ -437,7 +442,8 @@ def block_script(cmds, exit_code, interrupts, systemd=None):
                 lines.append(t)
                 lines.append("__rm_rc=$?")
         lines.append(f"printf '\\n@@RM-END {n} %s\\n' $__rm_rc")
-        lines.append(f"[ $__rm_rc = {exit_code} ] || exit 100")
+        if not KEEP_GOING:
+            lines.append(f"[ $__rm_rc = {exit_code} ] || exit 100")
     return "\n".join(lines) + "\n"
 
 
@@ -548,7 +554,8 @@ def run_file_inside(path, root, build, scratch):
             if why:
                 res["failures"].append({"line": c["line"], "command": c["text"], "why": why,
                                         "output": out.strip()[-1500:]})
-                break
+                if not KEEP_GOING:
+                    break
     for p in provided:
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)

@@ -5,7 +5,8 @@
 # scratch directory, everything started killed at the end). Rules and markers:
 # tests/integration/docs_extract.py (what is a command) and docs_run.py (how it
 # runs). One result line per file; RM_DOCS_ONLY=docs/deploy.md[,README.md]
-# runs only those files.
+# runs only those files; RM_DOCS_KEEP_GOING=1 runs a block on after a failing
+# command.
 set -euo pipefail
 : "${RM_BUILD_DIR:?RM_BUILD_DIR must point at the build tree}"
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,4 +20,4 @@ fi
 scratch=$(mktemp -d /var/tmp/rm-docs-XXXXXX)
 # RM_DOCS_KEEP=1 keeps the scratch directory (block-LINE.log has each block's output)
 [ -n "${RM_DOCS_KEEP:-}" ] && echo "scratch: $scratch" || trap 'rm -rf "$scratch"' EXIT
-python3 "$here/docs_run.py" "$scratch"
+/usr/bin/python3 "$here/docs_run.py" "$scratch"
