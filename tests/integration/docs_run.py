@@ -469,6 +469,15 @@ def expect_ok(expect, output):
     return missing
 
 
+def runs(cmds, prog):
+    """Does a command (or a part of a list or pipeline) run the program prog?"""
+    for c in cmds:
+        for part in re.split(r"&&|\|\||[;&|(]", dx.strip_comment(c["text"])):
+            if os.path.basename(dx.command_word(part)) == prog:
+                return True
+    return False
+
+
 def uses(cmds, pattern):
     return any(re.search(pattern, c["text"]) for c in cmds)
 
@@ -482,10 +491,9 @@ def run_file_inside(path, root, build, scratch):
     cmds = [c for b in runnable for c in b["commands"]]
     provided = []
     unit_start = r"systemctl\s+(enable\s+--now|start|restart)\s[^;&|]*"
-    starts_agent = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymemd\b(?!\S)") or uses(cmds, r"scripts/demo\.sh") \
+    starts_agent = runs(cmds, "rustymemd") or uses(cmds, r"scripts/demo\.sh") \
         or uses(cmds, unit_start + r"\brustymemd\b")
-    starts_fleet = uses(cmds, r"(^|[;&|(]\s*)(\S*/)?rustymem-fleet\b(?!\S)") \
-        or uses(cmds, unit_start + r"\brustymem-fleet\b")
+    starts_fleet = runs(cmds, "rustymem-fleet") or uses(cmds, unit_start + r"\brustymem-fleet\b")
     needs_agent = any(re.search(r"(^|\s)(\S*/)?rustymemctl(?!\S)", c["text"]) and "--fleet" not in c["text"]
                       for c in cmds) or uses(cmds, r"rustymem-exporter|rustymem-fleet|:50051")
     try:
