@@ -18,6 +18,25 @@ if [ "$(id -u)" -ne 0 ] || ! unshare --mount --net --pid --fork true 2>/dev/null
   echo "SKIP: needs root for private network, mount and PID namespaces (unshare)"; exit 0
 fi
 scratch=$(mktemp -d /var/tmp/rm-docs-XXXXXX)
+mkdir "$scratch/fixture"
 # RM_DOCS_KEEP=1 keeps the scratch directory (block-LINE.log has each block's output)
 [ -n "${RM_DOCS_KEEP:-}" ] && echo "scratch: $scratch" || trap 'rm -rf "$scratch"' EXIT
-/usr/bin/python3 "$here/docs_run.py" "$scratch"
+
+# First the fixture (tests/data/docs-test/fixture.md): the docs test must find
+# exactly its five broken cases (a missing flag, output the command does not
+# print, an unmarked block that cannot run, a file format the program refuses,
+# a moved path) and pass its others (a documented exit 2, a command run until
+# interrupted, a skipped block, a large number in shown output).
+fx=tests/data/docs-test/fixture.md
+rc=0
+RM_DOCS_FILES=$fx /usr/bin/python3 "$here/docs_run.py" "$scratch/fixture" >"$scratch/fixture.out" 2>&1 || rc=$?
+lines=$(sed -n "s|^   FAIL $fx:\([0-9]*\):.*|\1|p" "$scratch/fixture.out" | sort -un | tr '\n' ' ')
+if [ "$rc" -ne 1 ] || [ "$lines" != "9 15 22 33 36 " ] ||
+   ! grep -q "^docs test: 7 commands run, 1 skipped" "$scratch/fixture.out"; then
+  cat "$scratch/fixture.out"
+  echo "FAIL: the docs test misjudged its fixture $fx (exit $rc, failing lines '$lines', want '9 15 22 33 36 ')"
+  exit 1
+fi
+echo "ok - fixture: the docs test fails the five broken cases of $fx and passes the others"
+mkdir "$scratch/docs"
+/usr/bin/python3 "$here/docs_run.py" "$scratch/docs"
