@@ -161,11 +161,11 @@ def sh(cmd):
     subprocess.run(cmd, shell=True, check=True)
 
 
-def overlay(target, scratch, name):
+def overlay(target, scratch, name, lower=None):
     u, w = os.path.join(scratch, name + "-upper"), os.path.join(scratch, name + "-work")
     os.makedirs(u, exist_ok=True)
     os.makedirs(w, exist_ok=True)
-    sh(f"mount -t overlay overlay -o lowerdir={target},upperdir={u},workdir={w} {target}")
+    sh(f"mount -t overlay overlay -o lowerdir={lower or target},upperdir={u},workdir={w} {target}")
 
 
 def make_world(root, build, scratch):
@@ -178,8 +178,9 @@ def make_world(root, build, scratch):
     os.chmod(os.path.join(scratch, "tmp"), 0o1777)
     sh(f"mount --bind {scratch}/tmp /tmp")
     if os.path.realpath(build) != os.path.realpath(os.path.join(root, "build")):
+        # build/ is RM_BUILD_DIR, as an overlay too: a documented cmake writes nothing back
         os.makedirs(os.path.join(root, "build"), exist_ok=True)
-        sh(f"mount --bind {build} {root}/build")
+        overlay(os.path.join(root, "build"), scratch, "build", lower=os.path.realpath(build))
     env = dict(os.environ)
     env["HOME"] = os.path.join(scratch, "home")
     # a Debian root's PATH (a reader's), after the rustymem programs
