@@ -24,7 +24,9 @@ In that world (docs_extract.py says which blocks are commands):
 * A server command (rustymemd, rustymem-exporter, rustymem-fleet without
   --help/--version), with or without a trailing "&", runs in the background as
   in a second terminal; the next command runs once it listens. If it exits
-  first, that is the command's failure, with its exit status.
+  first, that is the command's failure, with its exit status. A second server
+  command of the same program in a block is an alternative to the first: the
+  first gets SIGTERM (as Ctrl-C) and must exit 0 before the second starts.
 * Every other command must exit 0 (or the block's "exit: N" marker); a
   block stops at its first failing command (RM_DOCS_KEEP_GOING=1: it goes on,
   to see every failure at once). Output shown under a "$ " command
@@ -406,6 +408,10 @@ def systemctl(args, scratch):
     return 1
 
 
+def server_name(text):
+    return os.path.basename(dx.command_word(dx.strip_comment(text).rstrip("& ")))
+
+
 def is_server(text):
     ws = dx.words(dx.strip_comment(text).rstrip("& "))
     while ws and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", ws[0]):
@@ -423,7 +429,17 @@ def block_script(cmds, exit_code, interrupts, systemd=None):
         lines.append(f"printf '\\n@@RM-BEGIN {n}\\n'")
         if is_server(t):
             t = re.sub(r"\s*&\s*$", "", t)
-            lines.append(f"{{ {t} ; }} & __rm_p=$!")
+            var = "__rm_srv_" + re.sub(r"\W", "_", server_name(t))
+            # a second server of the same program in a block is an alternative to the first:
+            # the reader stops the first (SIGTERM, as Ctrl-C would), which must exit 0
+            lines.append(f'if [ -n "${{{var}:-}}" ]; then kill -TERM ${var}; wait ${var}; __rm_rc=$?; '
+                         f'if [ $__rm_rc != 0 ]; then echo "@@RM-NOTE the previous {server_name(t)} exited '
+                         f'$__rm_rc on SIGTERM"; printf \'\\n@@RM-END {n} %s\\n\' 196; exit 100; fi; fi')
+            rest = t   # exec after the VAR=value assignments: $! is the server itself
+            while dx.ASSIGN.match(rest):
+                rest = dx.ASSIGN.sub("", rest, count=1)
+            t = t[:len(t) - len(rest)] + "exec " + rest
+            lines.append(f"{{ {t} ; }} & __rm_p=$!; {var}=$__rm_p")
             lines.append(f"{sys.executable} {HERE} --wait-listen $__rm_p {SERVE_TIMEOUT}; __rm_rc=$?")
             lines.append('if [ $__rm_rc = 1 ]; then wait $__rm_p; __rm_rc=$?; '
                          'echo "@@RM-NOTE server exited with status $__rm_rc before it listened"; '
