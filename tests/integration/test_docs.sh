@@ -39,4 +39,7 @@ if [ "$rc" -ne 1 ] || [ "$lines" != "9 15 22 33 36 " ] ||
 fi
 echo "ok - fixture: the docs test fails the five broken cases of $fx and passes the others"
 mkdir "$scratch/docs"
-/usr/bin/python3 "$here/docs_run.py" "$scratch/docs"
+/usr/bin/python3 "$here/docs_run.py" "$scratch/docs" &
+runner=$!
+trap 'kill -TERM $runner 2>/dev/null; wait $runner; exit 143' TERM INT
+wait $runner
