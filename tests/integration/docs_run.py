@@ -18,9 +18,10 @@ for some) runs in a world of its own, so the commands run exactly as written:
 In that world (docs_extract.py says which blocks are commands):
 
 * When a file's commands talk to an agent (rustymemctl without --fleet,
-  rustymem-exporter) and none of them starts one, a real rustymemd is started on
-  its default address (127.0.0.1:50051) first; the same for rustymem-fleet
-  (127.0.0.1:50052) when a command uses --fleet and none starts a fleet.
+  rustymem-exporter) and none of them starts one on the default address, a
+  real rustymemd is started on it (127.0.0.1:50051) first; the same for
+  rustymem-fleet (127.0.0.1:50052) when a command uses --fleet and none starts
+  a fleet there.
 * A server command (rustymemd, rustymem-exporter, rustymem-fleet without
   --help/--version), with or without a trailing "&", runs in the background as
   in a second terminal; the next command runs once it listens. If it exits
@@ -487,11 +488,24 @@ def expect_ok(expect, output):
     return missing
 
 
+DEFAULT_LISTEN = {"rustymemd": "127.0.0.1:50051", "rustymem-fleet": "127.0.0.1:50052"}
+
+
 def runs(cmds, prog):
-    """Does a command (or a part of a list or pipeline) run the program prog?"""
+    """Does a command (or a part of a list or pipeline) run the program prog on its
+    default address (no --listen, or --listen naming that address)?"""
     for c in cmds:
         for part in re.split(r"&&|\|\||[;&|(]", dx.strip_comment(c["text"])):
-            if os.path.basename(dx.command_word(part)) == prog:
+            if os.path.basename(dx.command_word(part)) != prog:
+                continue
+            ws = dx.words(part)
+            listen = None
+            for i, w in enumerate(ws):
+                if w == "--listen" and i + 1 < len(ws):
+                    listen = ws[i + 1]
+                elif w.startswith("--listen="):
+                    listen = w.split("=", 1)[1]
+            if listen is None or listen in (DEFAULT_LISTEN[prog], "0.0.0.0:" + DEFAULT_LISTEN[prog].split(":")[1]):
                 return True
     return False
 
