@@ -94,8 +94,8 @@ def help_text(prog, root, build):
                     elif head:
                         break
             text = "".join(head)
-            with open(p, encoding="utf-8") as f:   # options handled in the code count too
-                text += "\n".join(re.findall(r'"(--[\w-]+)"|(--[\w-]+)\)', f.read()).__str__())
+            with open(p, encoding="utf-8") as f:   # options its case statements handle count too
+                text += "\n" + "\n".join(re.findall(r"^\s*(?:[-\w]+\s*\|\s*)*(--[\w-]+)[\s|)]", f.read(), re.M))
     _help_cache[key] = text
     return text
 
@@ -138,7 +138,8 @@ def check_flags(text, root, build):
             w = w.strip("[]")
             m = re.match(r"^(--[A-Za-z][\w-]*)", w)
             if m and not re.search(re.escape(m.group(1)) + r"(?![\w-])", h):
-                problems.append(f"{base}: flag {m.group(1)} is not in `{base} --help`")
+                where = f"`{base} --help`" if base in dx.PROGRAMS else f"{prog}'s usage comment or options"
+                problems.append(f"{base}: flag {m.group(1)} is not in {where}")
         if base == "rustymemctl":
             args, i = ws[1:], 0
             while i < len(args) and args[i].startswith("-"):   # global options and their values
