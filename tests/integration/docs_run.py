@@ -9,8 +9,11 @@ for some) runs in a world of its own, so the commands run exactly as written:
   another machine, and no other test's port is in the way;
 * a private mount namespace in which the checkout, /etc and /usr are overlays
   whose changes land in a scratch directory, /tmp and $HOME are scratch
-  directories, and build/ is RM_BUILD_DIR: relative paths (scripts/…, build/…)
-  work from the checkout's root, and nothing a command writes reaches the host;
+  directories, and build/ is (an overlay of) RM_BUILD_DIR: relative paths
+  (scripts/…, build/…) work from the checkout's root, and nothing a command
+  writes reaches the host. The README's cmake lines configure build/ as
+  RelWithDebInfo: with the ./build of scripts/test.sh they are no-ops; with a
+  build tree of another type they rebuild it inside the overlay (minutes);
 * a private PID namespace: whatever a command leaves running is killed with it.
   The rustymem programs are on PATH (build/cli, build/agents/*, build/tests/bench),
   before a Debian root's PATH (/usr/local/sbin:…:/bin).
@@ -35,6 +38,8 @@ In that world (docs_extract.py says which blocks are commands):
   digits must be as shown (defaults, counts), larger numbers and decimals
   match any number (sizes, ratios, times), "…" or "..." anything, and runs of
   spaces any spaces.
+* systemctl, in a block marked "systemd", runs the installed units' ExecStart
+  lines the way systemd would (systemctl() below says how far).
 * Every command, run or skipped, and every inline command of the prose has its
   --flags checked against its program's --help (scripts: their header
   comment), and rustymemctl's command words against its command list.
