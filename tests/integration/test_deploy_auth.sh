@@ -77,14 +77,16 @@ get() { CODE=$(curl -s -o "$TMP/body" -w '%{http_code}' "$1") || fail "curl $1 f
 py() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # ---- no open admin API (refused before anything binds) --------------------------
-expect_exit 2 "$FLEETD" --listen 0.0.0.0:0 --insecure --agents 127.0.0.1:1
+# (timeout: a build without the rule would serve on 0.0.0.0 until killed — fail, never hang)
+expect_exit 2 timeout 10 "$FLEETD" --listen 0.0.0.0:0 --insecure --agents 127.0.0.1:1
 grep -q -- "--allow-unauthenticated" <<<"$ERR" || fail "fleet on 0.0.0.0 without auth: $ERR"
 grep -q -- "--auth-file" <<<"$ERR" || fail "fleet refusal does not name --auth-file: $ERR"
 [ "$(wc -l <<<"$ERR")" -eq 1 ] || fail "fleet refusal is more than one line: $ERR"
-expect_exit 2 "$RUSTYMEMD" --listen 0.0.0.0:0 --insecure --data-dir "$TMP/d0"
-grep -q -- "--allow-unauthenticated" <<<"$ERR" || fail "rustymemd on 0.0.0.0 without auth: $ERR"
-expect_exit 2 "$RUSTYMEMD" --listen '[::]:0' --insecure --data-dir "$TMP/d0"
-grep -q -- "--allow-unauthenticated" <<<"$ERR" || fail "rustymemd on [::] without auth: $ERR"
+# 192.0.2.1 (TEST-NET-1) is on no interface: a build without the rule fails to bind instead of serving
+expect_exit 2 timeout 10 "$RUSTYMEMD" --listen 192.0.2.1:0 --insecure --data-dir "$TMP/d0"
+grep -q -- "--allow-unauthenticated" <<<"$ERR" || fail "rustymemd on 192.0.2.1 without auth: $ERR"
+expect_exit 2 timeout 10 "$FLEETD" --listen '[2001:db8::1]:0' --insecure --agents 127.0.0.1:1
+grep -q -- "--allow-unauthenticated" <<<"$ERR" || fail "fleet on [2001:db8::1] without auth: $ERR"
 pass "rustymem-fleet and rustymemd on a non-loopback address without auth exit 2 naming --allow-unauthenticated"
 
 # ---- auth files fail closed --------------------------------------------------------
