@@ -485,8 +485,13 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
             int cls = scrape_error_class(code);
             if (cls >= 0)
                 err_seen[cls] = 1;
-            /* the rest would only wait for their deadlines, or be refused the same way */
-            if (unreachable(code) || code == GRPC_STATUS_UNAUTHENTICATED)
+            /*
+             * The rest would only wait for their deadlines, or be refused the
+             * same way: every scraped RPC needs the reader role that a denied
+             * GetMemoryStats shows the token lacks.
+             */
+            if (unreachable(code) || code == GRPC_STATUS_UNAUTHENTICATED ||
+                (i == RPC_MEMORY && code == GRPC_STATUS_PERMISSION_DENIED))
                 down = 1;
             continue;
         }

@@ -42,10 +42,12 @@ ADMIN=admin-token-for-the-fleet-000000001
 OPS=ops-admin-token-for-operators-0001
 OPS_READER=ops-reader-token-for-dashboards-01
 umask 077
+CLIENT=client-token-for-the-load-tool-01
 cat >"$TMP/agent-auth" <<EOF
-# rustymemd --auth-file: the exporter reads, the fleet changes
+# rustymemd --auth-file: the exporter reads, the fleet changes, the load tool drives sessions
 token reader $READER exporter
 token admin  $ADMIN  fleet
+token client $CLIENT loadgen
 EOF
 cat >"$TMP/fleet-auth" <<EOF
 # rustymem-fleet --auth-file: who may call FleetService
@@ -126,9 +128,10 @@ pass "--token with --token-file is a usage error; unreadable, empty or two-word 
 # ---- the deployment -------------------------------------------------------------------
 start_agent --auth-file "$TMP/agent-auth" --node-name node-a
 PIDS+=("$AGENT_PID")
-grep -q "auth: 2 rules from $TMP/agent-auth" "$TMP/agent.log" || fail "agent did not load its auth file"
+grep -q "auth: 3 rules from $TMP/agent-auth" "$TMP/agent.log" || fail "agent did not load its auth file"
 RUSTYMEM_TOKEN=$READER start_exporter good
 RUSTYMEM_TOKEN=$READER start_exporter bad --token wrong-token-0123456789abcdef   # the flag beats the environment
+start_exporter perm --token "$CLIENT"    # known token, wrong role
 grep -q "token: RUSTYMEM_TOKEN" "$TMP/exporter-good.log" || fail "exporter did not take RUSTYMEM_TOKEN"
 grep -q "token: --token" "$TMP/exporter-bad.log" || fail "exporter: --token did not beat RUSTYMEM_TOKEN"
 
@@ -209,6 +212,32 @@ grep -q "agent $ADDR is down" "$TMP/exporter-bad.log" && fail "the exporter call
 grep -q "AUDIT anonymous /rustymem.v1.MemoryService/GetMemoryStats denied UNAUTHENTICATED: .* peer=ipv4:127.0.0.1:" \
   "$TMP/agent.log" || fail "the agent did not audit the refused call with its peer"
 pass "wrong token: rustymem_up 0 and rustymem_scrape_error{code=\"unauthenticated\"} 1 in Prometheus, /readyz 503, REST 502 'unauthenticated', one log line naming the agent, the agent audits the refusal with the peer"
+
+# a token without the reader role: permission denied, said as such
+get "$EXP_perm/metrics"
+grep -qx 'rustymem_up 0' "$TMP/body" || fail "client-role exporter: rustymem_up not 0"
+grep -qx 'rustymem_scrape_error{code="permission_denied"} 1' "$TMP/body" || fail "no permission_denied scrape error"
+grep -qx 'rustymem_scrape_error{code="unauthenticated"} 0' "$TMP/body" || fail "permission denied reported as unauthenticated"
+get "$EXP_perm/readyz"
+[ "$CODE" = 503 ] && grep -q "permission denied" "$TMP/body" || fail "/readyz with a client token: $CODE $(cat "$TMP/body")"
+get "$EXP_perm/api/v1/stats/memory"
+[ "$CODE" = 502 ] && grep -q '"error":"permission denied' "$TMP/body" || fail "REST with a client token: $CODE $(cat "$TMP/body")"
+grep -q "WARN  agent $ADDR: permission denied: GetMemoryStats refused" "$TMP/exporter-perm.log" ||
+  fail "no 'permission denied' log line: $(cat "$TMP/exporter-perm.log")"
+[ "$(grep -c "refused the exporter" "$TMP/exporter-perm.log")" -eq 1 ] || fail "permission denied logged more than once: $(cat "$TMP/exporter-perm.log")"
+pass "a token without the reader role: rustymem_scrape_error{code=\"permission_denied\"} 1, /readyz 503, REST 502 and a log line that say 'permission denied'"
+
+# rustymem-load and rustymemctl take the token from RUSTYMEM_TOKEN too; a flag beats it
+RUSTYMEM_TOKEN=$CLIENT expect_exit 0 "$RM_BUILD_DIR/agents/load/rustymem-load" --addr "$ADDR" --sessions 2 --threads 1 \
+  --duration 0.5 --json
+[ "$(py 'd["sessions_opened"], d["errors_total"], d["transactions"] > 0' <<<"$OUT")" = "2 0 True" ] ||
+  fail "rustymem-load with RUSTYMEM_TOKEN: $OUT"
+RUSTYMEM_TOKEN=$READER expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" stats memory
+RUSTYMEM_TOKEN=$READER expect_exit 1 "$RUSTYMEMCTL" --addr "$ADDR" --token "$CLIENT" stats memory
+grep -q "PERMISSION_DENIED" <<<"$ERR" || fail "rustymemctl --token did not beat RUSTYMEM_TOKEN: $ERR"
+printf '%s\n' "$READER" >"$TMP/reader.token"
+RUSTYMEM_TOKEN=$CLIENT expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" --token-file "$TMP/reader.token" stats memory
+pass "rustymem-load and rustymemctl honour RUSTYMEM_TOKEN; --token and --token-file beat it"
 
 # ---- the fleet sees real levels and rolls out -------------------------------------------
 nodes_ok() {
