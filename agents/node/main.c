@@ -216,6 +216,11 @@ parse_args(int argc, char **argv, opts_t *o)
         fprintf(stderr, "rustymemd: unexpected argument '%s' (see rustymemd --help)\n", argv[optind]);
         return 2;
     }
+    if (o->tls_client_ca && !o->tls_cert) {
+        /* Without a server certificate there is no TLS, so no client certificate is ever verified. */
+        fprintf(stderr, "rustymemd: --tls-client-ca needs --tls-cert and --tls-key (see rustymemd --help)\n");
+        return 2;
+    }
     return -1; /* continue */
 }
 

@@ -89,6 +89,9 @@ expect_exit 2 timeout 10 "$RUSTYMEMD" --listen 192.0.2.1:0 --insecure --data-dir
 grep -q -- "--allow-unauthenticated" <<<"$ERR" || fail "rustymemd on 192.0.2.1 without auth: $ERR"
 expect_exit 2 timeout 10 "$FLEETD" --listen '[2001:db8::1]:0' --insecure --agents 127.0.0.1:1
 grep -q -- "--allow-unauthenticated" <<<"$ERR" || fail "fleet on [2001:db8::1] without auth: $ERR"
+# mTLS verification counts as authentication only with TLS: a CA alone is a usage error, not a pass
+expect_exit 2 timeout 10 "$RUSTYMEMD" --listen 192.0.2.1:0 --insecure --tls-client-ca "$TMP/ca.pem" --data-dir "$TMP/d0"
+grep -q -- "--tls-client-ca needs --tls-cert and --tls-key" <<<"$ERR" || fail "rustymemd --tls-client-ca alone: $ERR"
 pass "rustymem-fleet and rustymemd on a non-loopback address without auth exit 2 naming --allow-unauthenticated"
 
 # ---- auth files fail closed --------------------------------------------------------
