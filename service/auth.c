@@ -31,10 +31,10 @@
 typedef struct rule {
     int is_cert;
     rm_rpc_role_t role;
-    char *secret;         /* token or certificate identity */
+    char *secret; /* token or certificate identity */
     size_t secret_len;
-    char name[64];        /* who, for the audit log */
-    unsigned line;        /* where in the file, for duplicate messages */
+    char name[64]; /* who, for the audit log */
+    unsigned line; /* where in the file, for duplicate messages */
 } rule_t;
 
 typedef struct ruleset {
@@ -44,16 +44,16 @@ typedef struct ruleset {
 
 struct rm_auth {
     int mtls;
-    char *path;                    /* NULL = no file */
+    char *path; /* NULL = no file */
     pthread_rwlock_t lock;
-    ruleset_t *rs;                 /* guarded by lock */
-    char warning[512];             /* guarded by lock */
-    rm_auth_audit_fn audit;        /* set before serving */
+    ruleset_t *rs;          /* guarded by lock */
+    char warning[512];      /* guarded by lock */
+    rm_auth_audit_fn audit; /* set before serving */
     void *audit_ctx;
     pthread_mutex_t audit_mu;
-    time_t audit_second;           /* guarded by audit_mu */
-    unsigned audit_in_second;      /* guarded by audit_mu */
-    unsigned long audit_suppressed;/* guarded by audit_mu */
+    time_t audit_second;            /* guarded by audit_mu */
+    unsigned audit_in_second;       /* guarded by audit_mu */
+    unsigned long audit_suppressed; /* guarded by audit_mu */
 };
 
 const char *
@@ -179,7 +179,8 @@ parse_file(const char *path, ruleset_t **out, char *warn, size_t warncap, char *
             snprintf(warn, warncap,
                      "auth file %s has mode 0%03o: other users %s read the tokens (use chmod 600, or 640 "
                      "owned by root)",
-                     path, (unsigned)(sb.st_mode & 0777), (sb.st_mode & S_IRWXO) ? "can" : "of its group can");
+                     path, (unsigned)(sb.st_mode & 0777),
+                     (sb.st_mode & S_IRWXO) ? "can" : "of its group can");
     }
     ruleset_t *rs = calloc(1, sizeof *rs);
     if (!rs) {
@@ -195,7 +196,8 @@ parse_file(const char *path, ruleset_t **out, char *warn, size_t warncap, char *
     while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
         if (memchr(line, '\0', (size_t)len)) {
-            snprintf(err, errcap, "%s:%u: contains a NUL byte (a secret would be cut short there)", path, lineno);
+            snprintf(err, errcap, "%s:%u: contains a NUL byte (a secret would be cut short there)", path,
+                     lineno);
             st = RM_EINVAL;
             break;
         }
@@ -216,7 +218,8 @@ parse_file(const char *path, ruleset_t **out, char *warn, size_t warncap, char *
             break;
         }
         if (parse_role(role, &r.role) < 0) {
-            snprintf(err, errcap, "%s:%u: role '%.32s': expected reader, admin or client", path, lineno, role);
+            snprintf(err, errcap, "%s:%u: role '%.32s': expected reader, admin or client", path, lineno,
+                     role);
             st = RM_EINVAL;
             break;
         }
@@ -267,10 +270,11 @@ parse_file(const char *path, ruleset_t **out, char *warn, size_t warncap, char *
     }
     fclose(f);
     if (st == RM_OK && rs->n == 0) {
-        snprintf(err, errcap,
-                 "auth file %s grants nothing (no 'token' or 'cert' line): refusing to start open; add a rule "
-                 "or drop --auth-file",
-                 path);
+        snprintf(
+            err, errcap,
+            "auth file %s grants nothing (no 'token' or 'cert' line): refusing to start open; add a rule "
+            "or drop --auth-file",
+            path);
         st = RM_EINVAL;
     }
     if (st != RM_OK) {
@@ -414,7 +418,8 @@ check_locked(rm_auth_t *a, const ruleset_t *rs, rm_rpc_ctx_t *ctx, const rm_rpc_
         }
     }
     if (match) {
-        snprintf(ctx->identity, sizeof ctx->identity, "%s:%s", match->is_cert ? "cert" : "token", match->name);
+        snprintf(ctx->identity, sizeof ctx->identity, "%s:%s", match->is_cert ? "cert" : "token",
+                 match->name);
         role = match->role;
         have_role = 1;
     }

@@ -310,15 +310,18 @@ rm_exporter_call(rm_exporter_t *e, const char *path, const ProtobufCMessage *req
         if (auth >= 0)
             e->last_auth[i] = auth;
         pthread_mutex_unlock(&e->mu);
+        int unauth = auth == GRPC_STATUS_UNAUTHENTICATED;
         if (auth > 0 && auth != was)
             rm_exp_log("WARN", "agent %s: %s: %s refused the exporter's %s (%s: %s); %s", e->target,
-                       auth == GRPC_STATUS_UNAUTHENTICATED ? "unauthenticated" : "permission denied", rpcs[i].name,
-                       e->token ? "bearer token" : "call without a token", rm_client_status_name(code), st->message,
-                       auth == GRPC_STATUS_UNAUTHENTICATED
-                           ? "give a token the agent's --auth-file knows (--token, --token-file or RUSTYMEM_TOKEN)"
-                           : "the token needs the reader role");
+                       unauth ? "unauthenticated" : "permission denied", rpcs[i].name,
+                       e->token ? "bearer token" : "call without a token", rm_client_status_name(code),
+                       st ? st->message : "",
+                       unauth ? "give a token the agent's --auth-file knows (--token, --token-file or "
+                                "RUSTYMEM_TOKEN)"
+                              : "the token needs the reader role");
         else if (auth == 0 && was > 0)
-            rm_exp_log("INFO", "agent %s: %s accepts the exporter's credentials again", e->target, rpcs[i].name);
+            rm_exp_log("INFO", "agent %s: %s accepts the exporter's credentials again", e->target,
+                       rpcs[i].name);
     }
     return code;
 }

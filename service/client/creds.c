@@ -22,12 +22,8 @@
 #define TOKEN_FILE_MAX 4096
 
 static const char *const suffix[RM_CRED_N_FLAGS] = {
-    [RM_CRED_TOKEN] = NULL,
-    [RM_CRED_TOKEN_FILE] = NULL,
-    [RM_CRED_TLS_CA] = "-ca",
-    [RM_CRED_TLS_CERT] = "-cert",
-    [RM_CRED_TLS_KEY] = "-key",
-    [RM_CRED_TLS_SERVER_NAME] = "-server-name",
+    [RM_CRED_TOKEN] = NULL,       [RM_CRED_TOKEN_FILE] = NULL, [RM_CRED_TLS_CA] = "-ca",
+    [RM_CRED_TLS_CERT] = "-cert", [RM_CRED_TLS_KEY] = "-key",  [RM_CRED_TLS_SERVER_NAME] = "-server-name",
 };
 
 static const char *
@@ -130,7 +126,8 @@ fail:
 }
 
 rm_status_t
-rm_client_creds_apply(rm_client_creds_t *c, const char *env_token, rm_client_opts_t *o, char *err, size_t errcap)
+rm_client_creds_apply(rm_client_creds_t *c, const char *env_token, rm_client_opts_t *o, char *err,
+                      size_t errcap)
 {
     char a[64], b[64];
     const char *const *v = c->flag;
@@ -149,7 +146,8 @@ rm_client_creds_apply(rm_client_creds_t *c, const char *env_token, rm_client_opt
     }
     if (v[RM_CRED_TLS_SERVER_NAME] && !v[RM_CRED_TLS_CA] && !v[RM_CRED_TLS_CERT]) {
         snprintf(err, errcap, "%s needs TLS: give %s (or a client certificate)",
-                 flag_name(c, RM_CRED_TLS_SERVER_NAME, a, sizeof a), flag_name(c, RM_CRED_TLS_CA, b, sizeof b));
+                 flag_name(c, RM_CRED_TLS_SERVER_NAME, a, sizeof a),
+                 flag_name(c, RM_CRED_TLS_CA, b, sizeof b));
         return RM_EINVAL;
     }
     rm_client_creds_free(c);

@@ -170,11 +170,13 @@ test_auth_load_warns_on_loose_mode(void **state)
     const char *text = "token reader " READER_TOK " a\n";
     rm_auth_t *a = NULL;
     char err[256] = "", warn[512];
-    assert_int_equal(rm_auth_load(write_file("loose", text, strlen(text), 0644), 0, &a, err, sizeof err), RM_OK);
+    assert_int_equal(rm_auth_load(write_file("loose", text, strlen(text), 0644), 0, &a, err, sizeof err),
+                     RM_OK);
     assert_int_equal(rm_auth_warning(a, warn, sizeof warn), 1);
     assert_non_null(strstr(warn, "mode 0644"));
     rm_auth_destroy(a);
-    assert_int_equal(rm_auth_load(write_file("tight", text, strlen(text), 0600), 0, &a, err, sizeof err), RM_OK);
+    assert_int_equal(rm_auth_load(write_file("tight", text, strlen(text), 0600), 0, &a, err, sizeof err),
+                     RM_OK);
     assert_int_equal(rm_auth_warning(a, warn, sizeof warn), 0);
     assert_string_equal(warn, "");
     rm_auth_destroy(a);
@@ -197,8 +199,8 @@ test_auth_check_roles_and_audits_refusals_with_peer(void **state)
     (void)state;
     rm_auth_t *a = NULL;
     char err[256] = "";
-    assert_int_equal(rm_auth_load(WRITE("roles", "token reader " READER_TOK " dashboards\ntoken admin " ADMIN_TOK
-                                                  " oncall\n"),
+    assert_int_equal(rm_auth_load(WRITE("roles", "token reader " READER_TOK
+                                                 " dashboards\ntoken admin " ADMIN_TOK " oncall\n"),
                                   0, &a, err, sizeof err),
                      RM_OK);
     rm_auth_set_audit(a, audit_hook, NULL);
