@@ -351,7 +351,8 @@ reload_config(rm_knobs_t *k, const rm_config_sources_t *boot)
         (void)rm_knobs_get_text(k, name, NULL, 0, now, sizeof now, &pending);
         if (strcmp(now, before[i]) != 0) {
             changed++;
-            rm_log("AUDIT", "SIGHUP reload %s: %s -> %s%s", name, before[i], now, pending ? " (pending restart)" : "");
+            rm_log("AUDIT", "SIGHUP reload %s: %s -> %s%s peer=local:signal", name, before[i], now,
+                   pending ? " (pending restart)" : "");
         }
     }
     rm_log("INFO", "SIGHUP: configuration reloaded, %zu knob%s changed", changed, changed == 1 ? "" : "s");
