@@ -304,7 +304,15 @@ rm_auth_load(const char *path, int mtls, rm_auth_t **out, char *err, size_t errc
             return st;
         }
     }
-    pthread_rwlock_init(&a->lock, NULL);
+    /*
+     * Writer preference: glibc's default lets a steady stream of checking
+     * calls hold off a SIGHUP reload (and so a revocation) indefinitely.
+     */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&a->lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
     pthread_mutex_init(&a->audit_mu, NULL);
     *out = a;
     return RM_OK;
