@@ -345,6 +345,20 @@ reload_config(rm_knobs_t *k, const rm_config_sources_t *boot)
     free(before);
 }
 
+/* rm_config_sources_t.dropped: a persisted runtime value that conflicts with
+ * the file as it is now was dropped (at start or on SIGHUP). */
+static void
+config_dropped(void *ctx, const char *knob, const char *value, const char *now_from, const char *reason)
+{
+    (void)ctx;
+    if (!knob) {
+        rm_log("WARN", "could not rewrite the persisted knobs without the dropped values: %s", reason);
+        return;
+    }
+    rm_log("AUDIT", "config: dropped persisted runtime value %s = %s (now from %s): it conflicts with the "
+           "configuration: %s", knob, value, now_from, reason);
+}
+
 static void
 audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
 {
@@ -424,7 +438,7 @@ main(int argc, char **argv)
     }
     char kerr[512] = "";
     rm_config_sources_t src = {.config_path = o.config, .persisted_path = persisted, .envp = environ,
-                               .flags = o.sets, .n_flags = o.n_sets};
+                               .flags = o.sets, .n_flags = o.n_sets, .dropped = config_dropped};
     if (rm_config_load(node.knobs, &src, kerr, sizeof kerr) != RM_OK) {
         fprintf(stderr, "rustymemd: %s\n", kerr);
         rm_knobs_destroy(node.knobs);

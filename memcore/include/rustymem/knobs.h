@@ -276,6 +276,16 @@ rm_status_t rm_knobs_set_ex(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, 
 rm_status_t rm_knobs_load_persisted(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n,
                                     rm_knob_error_t *err);
 
+/*
+ * Forget the persisted (runtime) value recorded for knob `name`: later
+ * persisting sets no longer write it out. The running and configured values
+ * are not touched, and the persister is not called (the agent rewrites or
+ * leaves its file). Used when a persisted value conflicts with the operator's
+ * file and is dropped at start or reload. Returns RM_OK (also when nothing was
+ * recorded) or RM_ENOENT (unknown knob; nothing changed). Thread-safe.
+ */
+rm_status_t rm_knobs_forget_persisted(rm_knobs_t *k, const char *name);
+
 /* ---- subscribers -------------------------------------------------------- */
 
 typedef struct rm_knob_change {
