@@ -23,6 +23,7 @@
  * completion-queue thread so accepts never wait behind a busy thread.
  */
 #include "server_internal.h"
+#include "accept_guard.h"
 #include "address.h"
 #include "rm_tsan.h"
 
@@ -586,7 +587,9 @@ cq_main(void *arg)
 {
     rm_server_t *srv = arg;
     for (;;) {
-        gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN));
+        gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+        __atomic_store_n(&srv->beat_ms, now.tv_sec * 1000 + now.tv_nsec / 1000000, __ATOMIC_RELAXED);
+        gpr_timespec deadline = gpr_time_add(now, gpr_time_from_millis(100, GPR_TIMESPAN));
         grpc_event ev = grpc_completion_queue_next(srv->cq, deadline, NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
@@ -801,6 +804,9 @@ rm_server_port(const rm_server_t *srv)
 rm_status_t
 rm_server_start(rm_server_t *srv)
 {
+    /* before the listener accepts anything: raise the soft fd limit, cap
+     * connections, keep accepting at EMFILE (gRPC 1.51 would stop for good) */
+    (void)rm_accept_guard_enable(srv->opts.max_connections, 1);
     grpc_server_start(srv->server);
     for (int i = 0; i < srv->opts.cq_threads; i++)
         post_request(srv);
@@ -812,6 +818,15 @@ rm_server_start(rm_server_t *srv)
         srv->n_threads++;
     }
     return RM_OK;
+}
+
+int
+rm_server_alive(const rm_server_t *srv, int64_t max_age_ms)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    int64_t now_ms = now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t beat = __atomic_load_n(&srv->beat_ms, __ATOMIC_RELAXED);
+    return srv->n_threads > 0 && now_ms - beat <= max_age_ms;
 }
 
 void

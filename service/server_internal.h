@@ -34,6 +34,8 @@ struct rm_server {
     pthread_t threads[RM_SERVER_MAX_THREADS];
     int n_threads;
     int shutting_down;                        /* atomic; every access __atomic_* */
+    int64_t beat_ms;                          /* monotonic ms when a completion-queue thread last came
+                                                 back from grpc_completion_queue_next; atomic */
     int shutdown_started;                     /* rm_server_shutdown ran; guarded by mu */
     int shutdown_tag;                         /* address used as the notify tag */
     pthread_mutex_t mu;

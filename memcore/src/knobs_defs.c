@@ -241,6 +241,13 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
         .description = "pool utilisation below which the pool shrinks",
         .def = {.d = 0.40}, .min_d = 0.05, .max_d = 0.95,
         .seed = "seed: AdaptivePoolConfig 0.40"},
+    [RM_KNOB_SERVER_MAX_CONNECTIONS] = {
+        .id = RM_KNOB_SERVER_MAX_CONNECTIONS, .name = "server.max_connections",
+        .type = RM_KNOB_INT64, .unit = "connections",
+        .description = "gRPC connections accepted at once; beyond it a new connection is closed at once; "
+                       "0 = the open-file limit minus an eighth (at least 64) kept for the agent's own files",
+        .def = {.i = 0}, .min_i = 0, .max_i = 1048576,
+        .seed = "not in the seed: a connection flood must not exhaust file descriptors (ADR 0012)"},
 };
 
 const rm__knob_constraint_t rm__knob_constraints[] = {

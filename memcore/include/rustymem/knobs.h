@@ -82,6 +82,7 @@ typedef enum rm_knob_id {
     RM_KNOB_POOL_MIN_SIZE,
     RM_KNOB_POOL_MAX_SIZE,
     RM_KNOB_POOL_SCALE_DOWN_THRESHOLD,
+    RM_KNOB_SERVER_MAX_CONNECTIONS,
     RM_KNOB_COUNT
 } rm_knob_id_t;
 
