@@ -59,6 +59,7 @@ typedef struct opts {
     int grace_ms;
     size_t max_request_bytes;
     int insecure;
+    int allow_unauthenticated;
     int verbose;
     const char *tls_cert, *tls_key, *tls_client_ca;
     const char *config;
@@ -102,8 +103,13 @@ usage(FILE *f)
             "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
             "  --auth-file FILE          bearer tokens and certificate identities with their roles, one\n"
             "                            per line: 'token reader|admin|client SECRET [NAME]' or\n"
-            "                            'cert reader|admin|client IDENTITY' (see docs/security.md)\n"
+            "                            'cert reader|admin|client IDENTITY' (see docs/security.md).\n"
+            "                            A file that grants nothing is refused. SIGHUP re-reads it (a\n"
+            "                            revoked token stops working; a bad file keeps the old rules)\n"
             "  --insecure                allow plaintext on a non-loopback address\n"
+            "  --allow-unauthenticated   serve a non-loopback address without --auth-file or\n"
+            "                            --tls-client-ca, so anyone who can connect is admin; refused\n"
+            "                            (exit 2) without this flag\n"
             "  --verbose                 also log gRPC's informational messages\n"
             "  --version                 print the version and exit\n"
             "  --help                    this text\n"
@@ -129,7 +135,7 @@ static int
 parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
-           O_CA, O_AUTH, O_INSECURE, O_VERBOSE, O_VERSION, O_HELP };
+           O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH, O_VERBOSE, O_VERSION, O_HELP };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"config", required_argument, 0, O_CONFIG},
@@ -145,6 +151,7 @@ parse_args(int argc, char **argv, opts_t *o)
         {"tls-client-ca", required_argument, 0, O_CA},
         {"auth-file", required_argument, 0, O_AUTH},
         {"insecure", no_argument, 0, O_INSECURE},
+        {"allow-unauthenticated", no_argument, 0, O_ALLOW_UNAUTH},
         {"verbose", no_argument, 0, O_VERBOSE},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -194,6 +201,7 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_CA: o->tls_client_ca = optarg; break;
         case O_AUTH: o->auth_file = optarg; break;
         case O_INSECURE: o->insecure = 1; break;
+        case O_ALLOW_UNAUTH: o->allow_unauthenticated = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
         case O_VERSION: printf("rustymemd %s\n", RM_VERSION); return 0;
         case O_HELP: usage(stdout); return 0;
@@ -382,6 +390,28 @@ audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
     rm_log("AUDIT", "%s %s %s", identity, rpc, detail);
 }
 
+/* Refused calls (auth.c), in the same form as the changes handlers audit. */
+static void
+auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
+{
+    (void)ctx;
+    rm_log("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
+}
+
+/* SIGHUP: re-read --auth-file; a bad file keeps the rules in force. */
+static void
+reload_auth(rm_auth_t *auth, const char *path)
+{
+    char err[512] = "", warn[512];
+    if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
+        rm_log("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
+        return;
+    }
+    if (rm_auth_warning(auth, warn, sizeof warn))
+        rm_log("WARN", "%s", warn);
+    rm_log("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -421,8 +451,20 @@ main(int argc, char **argv)
                 o.listen);
         return 2;
     }
+    /* No open admin API beyond loopback (docs/adr/0015). */
+    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !is_loopback(o.listen)) {
+        fprintf(stderr,
+                "rustymemd: --listen %s is not a loopback address and no caller would be authenticated: give "
+                "--auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open admin API "
+                "explicitly with --allow-unauthenticated\n",
+                o.listen);
+        return 2;
+    }
     if (o.insecure && !o.tls_cert && !is_loopback(o.listen))
         rm_log("WARN", "serving plaintext gRPC on non-loopback address %s (--insecure)", o.listen);
+    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !is_loopback(o.listen))
+        rm_log("WARN", "serving %s without authentication (--allow-unauthenticated): every caller is admin",
+               o.listen);
 
     static rm_node_t node;
     struct timespec ts;
@@ -500,8 +542,13 @@ main(int argc, char **argv)
         rm_node_services_free(services, (size_t)n_services);
         return 1;
     }
-    if (o.auth_file)
+    rm_auth_set_audit(auth, auth_audit, NULL);
+    if (o.auth_file) {
+        char warn[512];
+        if (rm_auth_warning(auth, warn, sizeof warn))
+            rm_log("WARN", "%s", warn);
         rm_log("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
+    }
     rm_server_opts_t so = {
         .listen = o.listen,
         .cq_threads = o.threads,
@@ -571,6 +618,8 @@ main(int argc, char **argv)
         if (sig != SIGHUP)
             break;
         reload_config(node.knobs, &src);
+        if (o.auth_file)
+            reload_auth(auth, o.auth_file);
     }
     rm_knobs_unsubscribe(node.knobs, server_sub);
     rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
