@@ -498,7 +498,9 @@ main(int argc, char **argv)
     rm_config_sources_t src = {.config_path = o.config, .persisted_path = persisted, .envp = environ,
                                .flags = o.sets, .n_flags = o.n_sets, .dropped = config_dropped};
     if (rm_config_load(node.knobs, &src, kerr, sizeof kerr) != RM_OK) {
-        fprintf(stderr, "rustymemd: %s\n", kerr);
+        char shown[2048];
+        rm_log_escape(shown, sizeof shown, kerr);
+        fprintf(stderr, "rustymemd: %s\n", shown);
         rm_knobs_destroy(node.knobs);
         return 1;
     }

@@ -130,4 +130,10 @@ grep -q warning_threshold "$TMP/data5/knobs.auto.ini" && fail "the dropped value
 grep -q "max_plans = 700" "$TMP/data5/knobs.auto.ini" || fail "an unrelated persisted value was lost"
 stop_agent
 pass "a persisted value that conflicts with an edited file is dropped and audited at start and on SIGHUP (no restart brick)"
+# Raw bytes from a corrupted file are escaped, not echoed into the log.
+printf '[pool]\nmin_size = 3\001\033[2J\377\n' >"$TMP/binary.ini"
+expect_exit 1 "$RUSTYMEMD" --config "$TMP/binary.ini" --data-dir "$TMP/data6"
+echo "$ERR" | grep -qF 'min_size = 3\x01\x1b[2J\xff: not an integer' || fail "control bytes not escaped: $(echo "$ERR" | od -c | head -3)"
+[ "$(printf '%s' "$ERR" | tr -d '\n' | LC_ALL=C tr -d '[:print:]' | wc -c)" -eq 0 ] || fail "raw bytes in the error line"
+pass "control bytes and invalid UTF-8 in a config error are escaped"
 echo "test_knobs: all passed"
