@@ -334,11 +334,6 @@ check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, in
             key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
         int want = f ? wire_type_of(f->type) : wt;
         int packed = f && f->label == PROTOBUF_C_LABEL_REPEATED && want != 2 && wt == 2;
-        if (f && wt != want && !packed) {
-            snprintf(msg, RM_RPC_MSG_MAX, "field %s.%s: wire type %d, expected %d for its declared type",
-                     d->short_name, f->name, wt, want);
-            return -1;
-        }
         const uint8_t *body = p;
         uint64_t blen = 0;
         switch (wt) {
@@ -367,6 +362,11 @@ check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, in
         }
         if (!f)
             continue;   /* unknown fields are skipped, as protobuf requires */
+        if (wt != want && !packed) {   /* checked once the field is known to be well formed */
+            snprintf(msg, RM_RPC_MSG_MAX, "field %s.%s: wire type %d, expected %d for its declared type",
+                     d->short_name, f->name, wt, want);
+            return -1;
+        }
         if (f->type == PROTOBUF_C_TYPE_STRING && memchr(body, 0, blen)) {
             snprintf(msg, RM_RPC_MSG_MAX, "field %s.%s: string contains a NUL byte", d->short_name, f->name);
             return -1;

@@ -40,6 +40,9 @@ typedef struct rm_server_opts {
     int cq_threads;                /* completion-queue threads; 0 = 2 */
     size_t max_request_bytes;      /* larger requests get RESOURCE_EXHAUSTED; 0 = 4 MiB */
     int max_streams;               /* concurrent server streams; 0 = 256 */
+    int max_streams_per_principal; /* of those, at most this many for one caller (identity, or the peer's
+                                      host when anonymous): one reader's 256 WatchStats kept an admin out
+                                      of WatchPressure; 0 = half of max_streams */
     int shutdown_grace_ms;         /* in-flight calls get this long after shutdown; 0 = 3000 */
     uint64_t max_connections;      /* accepted connections at once; beyond it new ones are closed at
                                       once; 0 = automatic (the fd limit minus a reserve). Enables the

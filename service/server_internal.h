@@ -44,6 +44,10 @@ struct rm_server {
     int cancelled_all;                        /* guarded by mu */
     gpr_timespec grace_deadline;              /* guarded by mu */
     int live_streams;                         /* guarded by mu */
+    struct stream_owner {                     /* live streams per principal; guarded by mu */
+        char key[336];                        /* identity, or "peer HOST" for anonymous callers */
+        int n;
+    } *stream_owners;                         /* max_streams entries (a principal with streams has one) */
     int live_calls;                           /* call objects alive; guarded by mu */
     uint64_t status_counts[RM_STATUS_CODES];  /* atomic */
     rm_health_t health;
