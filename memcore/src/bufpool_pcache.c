@@ -165,9 +165,10 @@ key_of(void *ctx, uint32_t idx)
 }
 
 static void
-assert_locked(rm_pcache_pool_t *pool)
+assert_locked(const rm_pcache_pool_t *pool_c)
 {
     /* a held mutex cannot be taken again: trylock must fail */
+    rm_pcache_pool_t *pool = (rm_pcache_pool_t *)pool_c;
     if (config_debug) {
         int r = pthread_mutex_trylock(&pool->mu);
         assert(r != 0);
@@ -312,6 +313,7 @@ report_usage(void *ctx, rm_component_usage_t *out)
 static void
 free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 {
+    assert_locked(c->pool);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     assert(s & ST_INVALID);
     const rm_pagesrc_t *src = c->pool->src;
@@ -319,7 +321,8 @@ free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
         src->methods->release(src->ctx, f->pg.buf, c->page_size);
         atomic_store_explicit(&f->state, s | ST_RELEASED, memory_order_relaxed);
         c->released++;
-    }
+    } else if (config_debug && (s & ST_RELEASED) == 0)
+        memset(f->pg.buf, RM_FILL_FREE, c->page_size);   /* a stale pointer reads garbage */
     f->next_free = c->free_head;
     c->free_head = f->idx;
     c->nfree++;
@@ -328,6 +331,7 @@ free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 static pc_frame_t *
 free_pop_locked(rm_pcache_t *c)
 {
+    assert_locked(c->pool);
     if (!c->nfree)
         return NULL;
     pc_frame_t *f = frame_at(c, c->free_head);
@@ -406,6 +410,7 @@ fail:
 static rm_status_t
 ptab_ensure_locked(rm_pcache_t *c, uint64_t pages)
 {
+    assert_locked(c->pool);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     if (t && pages * 2 <= t->mask + 1)
         return RM_OK;
@@ -432,6 +437,7 @@ ptab_ensure_locked(rm_pcache_t *c, uint64_t pages)
 static void
 policy_grow_locked(rm_pcache_t *c, uint64_t pages)
 {
+    assert_locked(c->pool);
     if (!c->pol || c->pol_cap >= pages)
         return;
     uint64_t lim = limit_of(c);
@@ -455,6 +461,7 @@ policy_grow_locked(rm_pcache_t *c, uint64_t pages)
 static void
 unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 {
+    assert_locked(c->pool);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     rm__bp_ptab_remove_locked(atomic_load_explicit(&c->ptab, memory_order_relaxed), key, f->idx,
                               key_of, c);
@@ -499,6 +506,7 @@ evict_own_locked(rm_pcache_t *c)
 static void
 drop_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 {
+    assert_locked(c->pool);
     if (c->pol)
         rm__bp_earc_remove(c->pol, f->idx);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -558,6 +566,7 @@ steal_one_locked(rm_pcache_pool_t *pool)
 static int
 enforce_budget_locked(rm_pcache_pool_t *pool)
 {
+    assert_locked(pool);
     pool->gen++;
     while (ld(&pool->used) > ld(&pool->budget)) {
         pc_frame_t *f = steal_one_locked(pool);
@@ -573,6 +582,7 @@ enforce_budget_locked(rm_pcache_pool_t *pool)
 static void
 enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 {
+    assert_locked(c->pool);
     while (ld(&c->npages) > limit) {
         pc_frame_t *f = evict_own_locked(c);
         if (!f)
@@ -587,6 +597,7 @@ enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 static int
 cheap_refused_locked(const rm_pcache_t *c)
 {
+    assert_locked(c->pool);
     if (!c->purgeable)
         return 0;
     uint64_t lim = limit_of(c), n = ld(&c->npages);
@@ -656,10 +667,13 @@ obtain_frame_locked(rm_pcache_t *c, rm_pcache_create_t mode, pc_frame_t **out, i
 static void
 install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
 {
+    assert_locked(c->pool);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     atomic_store_explicit(&f->key, key, memory_order_release);
     if (c->extra_size)
         memset(f->pg.extra, 0, c->extra_size);
+    if (config_debug)
+        memset(f->pg.buf, RM_FILL_ALLOC, c->page_size);   /* the host fills a new page: never rely on zeros */
     rm__bp_ptab_insert_locked(t, key, f->idx);
     atomic_store_explicit(&c->npages, ld(&c->npages) + 1, memory_order_relaxed);
     atomic_store_explicit(&c->pool->used, ld(&c->pool->used) + c->frame_bytes, memory_order_relaxed);
@@ -1025,9 +1039,14 @@ rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
         pthread_mutex_unlock(&pool->mu);
         return RM_OK;
     }
-    uint64_t s = atomic_fetch_and_explicit(&f->state, ~ST_PINNED, memory_order_release);
-    if (!(s & ST_PINNED) || (s & ST_INVALID))
-        return RM_EINVAL;   /* it was not pinned (or not resident): the AND changed nothing */
+    /* a CAS, not an AND: a frame that is not a pinned resident page (or is
+     * being changed under mu) is left exactly as it is */
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED)
+            return RM_EINVAL;
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, s & ~ST_PINNED, memory_order_release,
+                                                    memory_order_relaxed));
     atomic_fetch_sub_explicit(&c->npinned, 1, memory_order_relaxed);
     if (c->pol && (ld(&c->npages) > limit_of(c) || ld(&pool->used) > ld(&pool->budget))) {
         /* over the cache size or the budget (pinned pages kept it there): the
@@ -1141,6 +1160,7 @@ rm_pcache_shrink(rm_pcache_t *c, uint64_t *evicted)
 static void
 add_policy_stats_locked(const rm_pcache_t *c, rm_pcache_stats_t *out)
 {
+    assert_locked(c->pool);
     if (!c->pol)
         return;
     rm__bp_earc_stats_t es;
