@@ -867,6 +867,69 @@ test_pcache_threads_share_a_small_budget(void **state)
     assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
 }
 
+/* Threads on one cache without an outer lock, each on its own keys (pins are
+ * not counted, so two threads must not share a page): hits race evictions of
+ * the other threads' pages inside the same cache. */
+typedef struct disjoint {
+    rm_pcache_t *c;
+    uint32_t id;
+    unsigned seed;
+    uint64_t bad, busy;
+} disjoint_t;
+
+static void *
+disjoint_main(void *arg)
+{
+    disjoint_t *d = arg;
+    for (int i = 0; i < OPS; i++) {
+        unsigned r = rand_r(&d->seed);
+        uint32_t key = ((r % 4) ? r % 30 : r % 300) * NTHREADS + d->id;
+        rm_pcache_page_t *pg = NULL;
+        if (rm_pcache_fetch(d->c, key, RM_PCACHE_CREATE_FORCE, &pg) != RM_OK) {
+            d->busy++;
+            continue;
+        }
+        uint32_t *x = pg->extra;
+        if (x[0] == 0) {
+            x[0] = key + 1;
+            memcpy(pg->buf, &key, sizeof key);
+        } else {
+            uint32_t v;
+            memcpy(&v, pg->buf, sizeof v);
+            if (v != key || x[0] != key + 1)
+                d->bad++;
+        }
+        rm_pcache_unpin(d->c, pg, 0);
+    }
+    return NULL;
+}
+
+static void
+test_pcache_threads_on_one_cache_with_disjoint_keys(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 8, 1, 100);
+    disjoint_t d[NTHREADS];
+    pthread_t th[NTHREADS];
+    for (uint32_t i = 0; i < NTHREADS; i++) {
+        d[i] = (disjoint_t){c, i, i * 31 + 7, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, disjoint_main, &d[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(d[i].bad, 0);
+        assert_int_equal(d[i].busy, 0);
+    }
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.hits + s.misses, (uint64_t)NTHREADS * OPS);
+    assert_int_equal(s.pinned, 0);
+    assert_true(s.pages <= 100);
+    assert_true(s.evictions > 0 && s.hits > 0);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
 int
 main(void)
 {
@@ -889,6 +952,7 @@ main(void)
         cmocka_unit_test(test_pcache_fetch_without_memory_fails_cleanly_or_recycles),
         cmocka_unit_test(test_pcache_registers_as_a_stats_component),
         cmocka_unit_test(test_pcache_threads_share_a_small_budget),
+        cmocka_unit_test(test_pcache_threads_on_one_cache_with_disjoint_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
