@@ -9,10 +9,12 @@
  *  it: slots are the cache's frame indices, the reference bit, the 4-bit hit
  *  frequency and the T1 mark live in the frame's state word and are set by
  *  the lock-free hit CAS). The policy's capacity follows the cache: it starts
- *  at min(cache size, 16) and doubles as the cache fills, up to the cache
- *  size, so an idle connection with a large cache_size does not carry a
- *  full-size ghost directory and sketch (a grow restarts the history, as in
- *  the file-backed pool; while a cache is still filling there is none).
+ *  at min(16, the most the cache can hold = min(cache size, budget in
+ *  pages)) and doubles as the cache fills, up to that bound, so an idle
+ *  connection with a large cache_size does not carry a full-size ghost
+ *  directory and sketch (a grow restarts the history, as in the file-backed
+ *  pool; while a cache is still filling there is none), and a cache bounded
+ *  by the budget runs the same ARC as one bounded by its size.
  *  Non-purgeable caches have no policy: their pages are never evicted.
  *
  *  Budget. The pool's budget counts resident pages in bytes
@@ -184,6 +186,18 @@ limit_of(const rm_pcache_t *c)
 {
     size_t n = atomic_load_explicit(&c->cachesize, memory_order_relaxed);
     return n < RM_PCACHE_CACHESIZE_MIN ? RM_PCACHE_CACHESIZE_MIN : n;
+}
+
+/* The most pages c could hold: its limit, and what the whole budget buys. The
+ * policy's capacity never exceeds it, so a cache bounded by the budget runs
+ * the same ARC (window, main size, ghost bounds) as one bounded by its size. */
+static uint64_t
+capacity_bound(const rm_pcache_t *c)
+{
+    uint64_t lim = limit_of(c), bf = ld(&c->pool->budget) / c->frame_bytes;
+    if (bf < RM_PCACHE_CACHESIZE_MIN)
+        bf = RM_PCACHE_CACHESIZE_MIN;
+    return lim < bf ? lim : bf;
 }
 
 /* ---- policy callbacks (under mu; ctx = cache) ------------------------------------ */
@@ -440,7 +454,7 @@ policy_grow_locked(rm_pcache_t *c, uint64_t pages)
     assert_locked(c->pool);
     if (!c->pol || c->pol_cap >= pages)
         return;
-    uint64_t lim = limit_of(c);
+    uint64_t lim = capacity_bound(c);
     if (c->pol_cap >= lim)
         return;
     uint64_t n = (uint64_t)c->pol_cap * 2;
@@ -452,6 +466,20 @@ policy_grow_locked(rm_pcache_t *c, uint64_t pages)
     if (rm__bp_earc_resize(c->pol, slots, (uint32_t)n) == RM_OK) {
         c->pol_cap = (uint32_t)n;
         c->pol_slots = slots;
+        refresh_held_locked(c);
+    }
+}
+
+/* Shrink the policy's capacity to capacity_bound() after the cache size or
+ * the budget went down (after the evictions, as the file-backed pool's
+ * shrink does). A failure keeps the larger capacity. Requires mu. */
+static void
+policy_fit_locked(rm_pcache_t *c)
+{
+    assert_locked(c->pool);
+    uint64_t b = capacity_bound(c);
+    if (c->pol && c->pol_cap > b && rm__bp_earc_resize(c->pol, c->pol_slots, (uint32_t)b) == RM_OK) {
+        c->pol_cap = (uint32_t)b;
         refresh_held_locked(c);
     }
 }
@@ -750,6 +778,8 @@ rm_pcache_pool_set_budget(rm_pcache_pool_t *pool, uint64_t budget_bytes)
     pthread_mutex_lock(&pool->mu);
     atomic_store_explicit(&pool->budget, budget_bytes, memory_order_relaxed);
     int ok = enforce_budget_locked(pool);
+    for (rm_pcache_t *c = pool->caches; c; c = c->next)
+        policy_fit_locked(c);
     pthread_mutex_unlock(&pool->mu);
     return ok ? RM_OK : RM_EBUSY;
 }
@@ -818,7 +848,8 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
     if (!c->seg || !t)
         goto fail;
     if (c->purgeable) {
-        c->pol_cap = POLICY_START;
+        uint64_t b = capacity_bound(c);
+        c->pol_cap = b < POLICY_START ? (uint32_t)b : POLICY_START;
         c->pol_slots = POLICY_START;
         if (rm__bp_earc_create(c->pol_slots, c->pol_cap, &pcache_ops, c, src, &c->pol) != RM_OK)
             goto fail;
@@ -886,10 +917,10 @@ rm_pcache_set_cachesize(rm_pcache_t *c, size_t pages)
     pthread_mutex_lock(&c->pool->mu);
     atomic_store_explicit(&c->cachesize, pages, memory_order_relaxed);
     if (c->pol) {
-        uint64_t lim = limit_of(c);
-        if (c->pol_cap > lim && rm__bp_earc_resize(c->pol, c->pol_slots, (uint32_t)lim) == RM_OK)
-            c->pol_cap = (uint32_t)lim;
-        enforce_limit_locked(c, lim, 1);
+        /* evict first, at the old capacity (as the file-backed pool's shrink
+         * does), then give the policy its smaller size */
+        enforce_limit_locked(c, limit_of(c), 1);
+        policy_fit_locked(c);
     }
     pthread_mutex_unlock(&c->pool->mu);
     return RM_OK;

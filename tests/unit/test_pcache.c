@@ -185,11 +185,8 @@ test_pcache_fetch_modes_and_fresh_extra(void **state)
  *     twice), so 2 is refused (admission_rejects 2).
  */
 static void
-test_pcache_policy_hand_computed_sequence(void **state)
+check_arc_sequence(rm_pcache_t *c)
 {
-    (void)state;
-    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
-    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 4);
     for (uint32_t k = 1; k <= 4; k++)
         put(c, k, 0);
     rm_pcache_stats_t s = stats(c);
@@ -235,6 +232,34 @@ test_pcache_policy_hand_computed_sequence(void **state)
     assert_int_equal(resident(c, 2), 0);
     assert_int_equal(resident(c, 4), 1);
     assert_int_equal(resident(c, 6), 1);
+}
+
+/* Bounded by its cache size: 4 pages in a large budget. */
+static void
+test_pcache_policy_hand_computed_sequence(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 4);
+    check_arc_sequence(c);
+    assert_int_equal(stats(c).stolen, 0);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* Bounded by the budget instead (4 pages, no cache size of its own): the
+ * policy is sized by what the budget buys, so the sequence is the same. */
+static void
+test_pcache_policy_same_sequence_under_a_tiny_budget(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(4 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 0);
+    check_arc_sequence(c);
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.stolen, 0);   /* its own pages: evicted, not taken by another cache */
+    assert_int_equal(s.cachesize, RM_PCACHE_CACHESIZE_DEFAULT);
+    assert_int_equal(pstats(pool).used_bytes, 4 * PS);
     rm_pcache_destroy(c);
     assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
 }
@@ -936,6 +961,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pcache_fetch_modes_and_fresh_extra),
         cmocka_unit_test(test_pcache_policy_hand_computed_sequence),
+        cmocka_unit_test(test_pcache_policy_same_sequence_under_a_tiny_budget),
         cmocka_unit_test(test_pcache_hit_pages_survive_a_scan),
         cmocka_unit_test(test_pcache_pinned_pages_are_never_evicted),
         cmocka_unit_test(test_pcache_cheap_refuses_where_force_creates),
