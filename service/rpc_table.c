@@ -125,6 +125,12 @@ rm_rpc_identity(rm_rpc_ctx_t *ctx)
     return ctx->identity;
 }
 
+const char *
+rm_rpc_peer(rm_rpc_ctx_t *ctx)
+{
+    return ctx->peer;
+}
+
 int64_t
 rm_rpc_remaining_ms(rm_rpc_ctx_t *ctx)
 {

@@ -393,6 +393,14 @@ on_request(call_t *c, int ok)
         return;
     }
     c->ctx.method = c->method;
+    {
+        /* The caller's address, for audit lines (allowed and refused calls). */
+        char *peer = grpc_call_get_peer(c->call);
+        if (peer) {
+            snprintf(c->ctx.peer, sizeof c->ctx.peer, "%s", peer);
+            gpr_free(peer);
+        }
+    }
 
     if (srv->opts.tls_client_ca_file) {
         /* mTLS: the handshake verified the certificate; take its identity. */
