@@ -99,8 +99,10 @@ typedef struct rm_session_config {
     void *now_ctx;
     /* Source of session ids: fill buf with n random bytes, RM_OK or an error
      * status (rm_session_open then fails with it). Called without the lock,
-     * from any thread. NULL = getrandom(2), the kernel CSPRNG; tests inject
-     * failures and collisions here. Production code must not set it. */
+     * from any thread. NULL = getrandom(2), the kernel CSPRNG, asked for 32
+     * ids at a time; an injected source is asked for one id (8 bytes) per
+     * call, so tests inject failures and collisions draw by draw. Production
+     * code must not set it. */
     rm_status_t (*fill_random)(void *ctx, void *buf, size_t n);
     void *random_ctx;
 } rm_session_config_t;
@@ -162,7 +164,7 @@ void rm_session_mux_destroy(rm_session_mux_t *m);
  * random source's error (getrandom(2) failing: RM_EIO, or RM_ENOTSUP without
  * the system call), also RM_EIO when it answered 0 or a live id 16 times in a
  * row. On failure nothing is opened (the rejection and id_failures counters
- * move). One getrandom(2) call per open, made without the lock. Thread-safe.
+ * move). One getrandom(2) call per 32 opens, made without the lock. Thread-safe.
  */
 rm_status_t rm_session_open(rm_session_mux_t *m, void *user, rm_session_id_t *id);
 
