@@ -139,6 +139,7 @@ struct rm_engine {
     pthread_mutex_t prin_mu;
     principal_t **prin_buckets;             /* prin_nbuckets chains; guarded by prin_mu */
     uint32_t prin_nbuckets, prin_count;     /* guarded by prin_mu */
+    uint64_t prin_bytes;                    /* entries + chains array; guarded by prin_mu */
     uint64_t prin_seed;                     /* random hash seed (immutable) */
     _Atomic uint32_t max_per_principal;     /* 0 = no quota */
     _Atomic uint64_t idle_close_ns;         /* 0 = never */
@@ -649,6 +650,7 @@ prin_grow_locked(rm_engine_t *e)
             b[p->hash & (nb - 1)] = p;
         }
     free(e->prin_buckets);
+    e->prin_bytes += (uint64_t)(nb - e->prin_nbuckets) * sizeof *b;
     e->prin_buckets = b;
     e->prin_nbuckets = nb;
 }
@@ -694,6 +696,7 @@ prin_acquire(rm_engine_t *e, const char *name, principal_t **out, char *err)
     p->next = e->prin_buckets[h & (e->prin_nbuckets - 1)];
     e->prin_buckets[h & (e->prin_nbuckets - 1)] = p;
     e->prin_count++;
+    e->prin_bytes += sizeof *p + n + 1;
     pthread_mutex_unlock(&e->prin_mu);
     *out = p;
     return RM_OK;
@@ -710,6 +713,7 @@ prin_release(rm_engine_t *e, principal_t *p)
             pp = &(*pp)->next;
         *pp = p->next;
         e->prin_count--;
+        e->prin_bytes -= sizeof *p + strlen(p->name) + 1;
         free(p);
     }
     pthread_mutex_unlock(&e->prin_mu);
@@ -1759,6 +1763,9 @@ report(void *ctx, rm_component_usage_t *out)
         rm_eheap_stats(e->heap, &hs);
         used += hs.meta_bytes;
     }
+    pthread_mutex_lock(&e->prin_mu);   /* a leaf lock: never held around a registry call */
+    used += e->prin_bytes;             /* session owners (malloc) */
+    pthread_mutex_unlock(&e->prin_mu);
     out->nested = 1;   /* index nodes and journals come from the record allocator or the heap */
     out->used_bytes = used;
     out->held_bytes = used + sizeof *e + e->nconns * sizeof(void *) * 2;
