@@ -6,7 +6,9 @@
  * quota and idle-session close.
  * A fake clock drives idle tracking; no housekeeping thread runs.
  */
+#include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -1093,6 +1096,117 @@ test_engine_concurrent_sessions_with_admin_actions_stay_consistent(void **state)
 }
 
 
+/* Four principals, two threads each, opening/using/closing sessions under a
+ * quota of 3 while housekeeping reaps anything idle for 1 ms (real clock):
+ * owner checks never cross principals and every count returns to zero. */
+typedef struct owners {
+    rm_engine_t *e;
+    int principal;
+    _Atomic int *stop;
+    long opened, refused, reaped;
+} owners_t;
+
+static void *
+owners_worker(void *arg)
+{
+    owners_t *o = arg;
+    char me[32], other[32];
+    snprintf(me, sizeof me, "token:app%d", o->principal);
+    snprintf(other, sizeof other, "token:app%d", (o->principal + 1) % 4);
+    for (int i = 0; !atomic_load(o->stop); i++) {
+        rm_session_id_t s[2];
+        int n = 0;
+        for (int k = 0; k < 2; k++) {
+            rm_status_t st = rm_engine_open_session(o->e, me, &s[n], NULL);
+            if (st == RM_OK) {
+                n++;
+                o->opened++;
+            } else {
+                assert_int_equal(st, RM_ELIMIT);
+                o->refused++;
+            }
+        }
+        if (i % 16 == 0)
+            usleep(3000);   /* hold them idle past the 1 ms timeout now and then */
+        for (int k = 0; k < n; k++) {
+            assert_int_equal(rm_engine_session_owned(o->e, s[k], other, NULL), RM_ENOENT);
+            rm_status_t st = rm_engine_begin(o->e, s[k], 0, NULL, NULL);
+            if (st == RM_OK) {
+                st = rm_engine_put(o->e, s[k], "t", me, strlen(me), "v", 1, NULL);
+                if (st == RM_OK)
+                    st = rm_engine_commit(o->e, s[k], NULL, NULL);
+            }
+            assert_true(st == RM_OK || st == RM_ENOENT || st == RM_ECONFLICT || st == RM_EBUSY ||
+                        st == RM_ECANCELED);
+            st = rm_engine_close_session(o->e, s[k], NULL, NULL);
+            assert_true(st == RM_OK || st == RM_ENOENT);
+            o->reaped += st == RM_ENOENT;
+        }
+    }
+    return NULL;
+}
+
+static void *
+owners_reaper(void *arg)
+{
+    owners_t *o = arg;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {   /* the idle check runs once a second: keep ticking past two of them */
+        rm_engine_tick(o->e);
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 2200000000L);
+    atomic_store(o->stop, 1);
+    return NULL;
+}
+
+static void
+test_engine_owners_quota_and_reaping_stay_consistent_under_threads(void **state)
+{
+    (void)state;
+    rm_arena_mgr_t *arenas = NULL;
+    rm_slab_t *slab = NULL;
+    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &arenas), RM_OK);
+    assert_int_equal(rm_slab_create(NULL, &slab), RM_OK);
+    rm_engine_config_t cfg = {.arenas = arenas, .slab = slab, .max_connections = 16, .max_sessions = 100,
+                              .no_thread = true, .max_sessions_per_principal = 3,
+                              .session_idle_close_ns = 1000000ull};   /* real clock */
+    rm_engine_t *e = NULL;
+    assert_int_equal(rm_engine_create(&cfg, &e, NULL), RM_OK);
+    pthread_t th[8], reaper;
+    _Atomic int stop = 0;
+    owners_t o[8], r = {.e = e, .stop = &stop};
+    for (int i = 0; i < 8; i++) {
+        o[i] = (owners_t){.e = e, .principal = i % 4, .stop = &stop};
+        assert_int_equal(pthread_create(&th[i], NULL, owners_worker, &o[i]), 0);
+    }
+    assert_int_equal(pthread_create(&reaper, NULL, owners_reaper, &r), 0);
+    long opened = 0, refused = 0, reaped = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        opened += o[i].opened;
+        refused += o[i].refused;
+        reaped += o[i].reaped;
+    }
+    pthread_join(reaper, NULL);
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    print_message("owners: %ld opened, %ld refused by the quota, %ld reaped under the owner, %" PRIu64
+                  " idle-closed\n", opened, refused, reaped, st.sessions_idle_closed);
+    assert_true(opened > 0);
+    assert_true(st.sessions_idle_closed > 0);   /* the reaper raced the owners */
+    assert_int_equal((uint64_t)refused, st.sessions_quota_refused);
+    assert_int_equal(st.session.sessions, 0);
+    assert_int_equal(st.principals, 0);
+    assert_int_equal(st.session.connections_busy, 0);
+    assert_int_equal(st.mvcc.txns_active, 0);
+    assert_int_equal(st.journal_bytes, 0);
+    rm_engine_destroy(e);
+    rm_slab_destroy(slab);
+    rm_arena_mgr_destroy(arenas);
+}
+
 /* Value of key i: 161..2200 bytes (every one longer than a version record),
  * a pattern that depends on the key and on the generation g. */
 static size_t
@@ -1224,6 +1338,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_engine_background_vacuum_drops_versions_no_snapshot_can_see, setup,
                                         teardown),
         cmocka_unit_test(test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction),
+        cmocka_unit_test(test_engine_owners_quota_and_reaping_stay_consistent_under_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
