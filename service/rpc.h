@@ -32,6 +32,7 @@ extern "C" {
 #endif
 
 #define RM_RPC_MSG_MAX 512   /* bytes of a status message, including NUL */
+#define RM_RPC_REPEATED_MAX 1024u /* elements of one repeated field in a request */
 
 typedef struct rm_rpc_ctx rm_rpc_ctx_t;
 

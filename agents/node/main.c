@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "accept_guard.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -359,6 +360,35 @@ reload_config(rm_knobs_t *k, const rm_config_sources_t *boot)
     free(before);
 }
 
+/* server.max_connections changed live. */
+static void
+apply_server(void *ctx, const rm_knob_change_t *ch, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].id == RM_KNOB_SERVER_MAX_CONNECTIONS) {
+            (void)rm_accept_guard_enable((uint64_t)ch[i].new_value.i, 0);
+            rm_accept_guard_stats_t gs;
+            rm_accept_guard_stats(&gs);
+            rm_log("INFO", "server.max_connections: at most %llu connections now (%llu open)",
+                   (unsigned long long)gs.limit, (unsigned long long)gs.open);
+        }
+}
+
+/* rm_config_sources_t.dropped: a persisted runtime value that conflicts with
+ * the file as it is now was dropped (at start or on SIGHUP). */
+static void
+config_dropped(void *ctx, const char *knob, const char *value, const char *now_from, const char *reason)
+{
+    (void)ctx;
+    if (!knob) {
+        rm_log("WARN", "could not rewrite the persisted knobs without the dropped values: %s", reason);
+        return;
+    }
+    rm_log("AUDIT", "config: dropped persisted runtime value %s = %s (now from %s): it conflicts with the "
+           "configuration: %s", knob, value, now_from, reason);
+}
+
 static void
 audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
 {
@@ -472,9 +502,11 @@ main(int argc, char **argv)
     }
     char kerr[512] = "";
     rm_config_sources_t src = {.config_path = o.config, .persisted_path = persisted, .envp = environ,
-                               .flags = o.sets, .n_flags = o.n_sets};
+                               .flags = o.sets, .n_flags = o.n_sets, .dropped = config_dropped};
     if (rm_config_load(node.knobs, &src, kerr, sizeof kerr) != RM_OK) {
-        fprintf(stderr, "rustymemd: %s\n", kerr);
+        char shown[2048];
+        rm_log_escape(shown, sizeof shown, kerr);
+        fprintf(stderr, "rustymemd: %s\n", shown);
         rm_knobs_destroy(node.knobs);
         return 1;
     }
@@ -530,6 +562,7 @@ main(int argc, char **argv)
         .cq_threads = o.threads,
         .max_request_bytes = o.max_request_bytes,
         .shutdown_grace_ms = o.grace_ms,
+        .max_connections = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_SERVER_MAX_CONNECTIONS),
         .app = &node,
         .tls_cert_file = o.tls_cert,
         .tls_key_file = o.tls_key,
@@ -552,24 +585,51 @@ main(int argc, char **argv)
         rm_auth_destroy(auth);
         return 1;
     }
+    rm_knobs_sub_t *server_sub = NULL;
+    if (rm_knobs_subscribe(node.knobs, "server.", NULL, apply_server, NULL, &server_sub) != RM_OK)
+        rm_log("WARN", "out of memory subscribing to server.* knobs: server.max_connections is fixed until restart");
     int port = rm_server_port(srv);
-    rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s", RM_VERSION, o.listen,
-           port, o.data_dir, node.node_name);
+    rm_accept_guard_stats_t gs;
+    rm_accept_guard_stats(&gs);
+    rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s, at most %llu connections",
+           RM_VERSION, o.listen, port, o.data_dir, node.node_name, (unsigned long long)gs.limit);
     if (o.port_file && write_port_file(o.port_file, port) < 0)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     /* systemd Type=notify: ready once serving (a no-op without NOTIFY_SOCKET). */
     sd_notifyf(0, "READY=1\nSTATUS=serving on %s (port %d)\nMAINPID=%ld", o.listen, port, (long)getpid());
 
+    /* systemd WatchdogSec: keep-alives at half the interval, only while the
+     * completion-queue threads come back from their waits (a wedged serving
+     * loop stops them, and systemd restarts the agent) */
+    uint64_t wd_usec = 0;
+    int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+    int stalled = 0;
     int sig = 0;
     for (;;) {
-        if (sigwait(&stop, &sig) != 0)
+        if (watchdog) {
+            struct timespec half = {.tv_sec = (time_t)(wd_usec / 2000000u),
+                                    .tv_nsec = (long)(wd_usec / 2 % 1000000u) * 1000};
+            sig = sigtimedwait(&stop, NULL, &half);
+            if (sig < 0) {
+                int alive = rm_server_alive(srv, (int64_t)(wd_usec / 2000u));
+                if (alive)
+                    sd_notify(0, "WATCHDOG=1");
+                else if (!stalled)
+                    rm_log("ERROR", "the gRPC serving threads have not come back for %llu ms: withholding the "
+                           "watchdog keep-alive", (unsigned long long)(wd_usec / 2000u));
+                stalled = !alive;
+                continue;
+            }
+        } else if (sigwait(&stop, &sig) != 0) {
             continue;
+        }
         if (sig != SIGHUP)
             break;
         reload_config(node.knobs, &src);
         if (o.auth_file)
             reload_auth(auth, o.auth_file);
     }
+    rm_knobs_unsubscribe(node.knobs, server_sub);
     rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            o.grace_ms);
     sd_notify(0, "STOPPING=1");

@@ -317,7 +317,7 @@ if (check(sm, 'ServiceMonitor/rustymem-agent', 'missing') && hs) {
 const pr = find('PrometheusRule', 'rustymem');
 if (check(pr, 'PrometheusRule/rustymem', 'missing')) {
   const plain = YAML.parse(fs.readFileSync(rulesPath, 'utf8'));
-  check(util.isDeepStrictEqual(plain, { groups: pr.spec.groups }), id(pr), `spec.groups differ from ${rulesPath}: edit both together`);
+  check(util.isDeepStrictEqual(plain, { groups: pr.spec.groups }), id(pr), `spec.groups differ from ${rulesPath}: run scripts/gen-alerts.py`);
   fs.writeFileSync(path.join(outDir, 'rustymem-rules.yaml'), YAML.stringify({ groups: pr.spec.groups }));
 }
 if (agentIni !== null) fs.writeFileSync(path.join(outDir, 'rustymem.ini'), agentIni);
