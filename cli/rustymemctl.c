@@ -32,6 +32,7 @@
 
 typedef struct global {
     rm_client_opts_t client;
+    rm_client_creds_t creds;   /* --token, --token-file, --tls-* (client.h) */
     int json;
 } global_t;
 
@@ -781,11 +782,10 @@ usage(FILE *f)
             "                         the default deadline becomes 600 s for rollouts\n"
             "  --timeout MS           deadline per call in milliseconds (default $RUSTYMEM_TIMEOUT, else 5000)\n"
             "  --output table|json    output form (default table; json is one object jq can read)\n"
-            "  --token TOKEN          bearer token (default $RUSTYMEM_TOKEN)\n"
-            "  --tls-ca FILE          use TLS, trusting this CA (PEM)\n"
-            "  --tls-cert FILE        client certificate for mTLS (PEM), with --tls-key FILE\n"
-            "  --tls-server-name NAME name to check in the server certificate\n"
             "  --help                 this text\n"
+            "credentials (the same flags in rustymem-exporter, rustymem-fleet and rustymem-load):\n");
+    rm_client_creds_help(f, "tls", 26);
+    fprintf(f,
             "\n"
             "exit status: 0 success, 1 the call failed (status and message on stderr), 2 usage error\n");
 }
@@ -821,9 +821,10 @@ markdown(FILE *f)
                "| `--fleet HOST:PORT` | | | a rustymem-fleet controller (commands `nodes`, `fleet …`); deadline 600 s |\n"
                "| `--timeout MS` | `RUSTYMEM_TIMEOUT` | `5000` | deadline per call |\n"
                "| `--output table\\|json` | | `table` | output form |\n"
-               "| `--token TOKEN` | `RUSTYMEM_TOKEN` | | bearer token (see docs/security.md) |\n"
+               "| `--token TOKEN` | `RUSTYMEM_TOKEN` | | bearer token (see docs/security.md); beats `--token-file` and the environment |\n"
+               "| `--token-file FILE` | | | read the token from FILE (surrounding whitespace ignored; unreadable or empty = error); not with `--token`; beats `RUSTYMEM_TOKEN` |\n"
                "| `--tls-ca FILE` | | | use TLS, trusting this CA |\n"
-               "| `--tls-cert FILE`, `--tls-key FILE` | | | client certificate for mTLS |\n"
+               "| `--tls-cert FILE`, `--tls-key FILE` | | | client certificate for mTLS (both or neither) |\n"
                "| `--tls-server-name NAME` | | | name to check in the server certificate |\n"
                "\n## Exit status\n\n"
                "| code | meaning |\n|---|---|\n"
@@ -842,7 +843,7 @@ completion_bash(FILE *f)
                "  local cur=${COMP_WORDS[COMP_CWORD]} words=\"\" i=1 prefix=\"\"\n"
                "  while [ $i -lt $COMP_CWORD ]; do\n"
                "    case ${COMP_WORDS[i]} in\n"
-               "      --addr|--timeout|--output|--token|--tls-ca|--tls-cert|--tls-key|--tls-server-name) i=$((i+2)); continue;;\n"
+               "      --addr|--fleet|--timeout|--output|--token|--token-file|--tls-ca|--tls-cert|--tls-key|--tls-server-name) i=$((i+2)); continue;;\n"
                "      -*) i=$((i+1)); continue;;\n"
                "    esac\n"
                "    prefix=\"$prefix${COMP_WORDS[i]} \"; i=$((i+1))\n"
@@ -867,7 +868,8 @@ completion_bash(FILE *f)
             *sp = '\0';
         fprintf(f, "%s ", w);
     }
-    fprintf(f, "--addr --timeout --output --token --tls-ca --tls-cert --tls-key --tls-server-name --help\";;\n"
+    fprintf(f, "--addr --fleet --timeout --output --token --token-file --tls-ca --tls-cert --tls-key --tls-server-name "
+               "--help\";;\n"
                "  esac\n"
                "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
                "}\n"
@@ -936,7 +938,7 @@ hint_for(grpc_status_code code, const global_t *g)
                    ? " (is rustymemd running there, and do its TLS certificate and your --tls-ca/--tls-cert match?)"
                    : " (is rustymemd running at that address?)";
     case GRPC_STATUS_DEADLINE_EXCEEDED: return " (raise --timeout?)";
-    case GRPC_STATUS_UNAUTHENTICATED: return " (pass --token or a client certificate)";
+    case GRPC_STATUS_UNAUTHENTICATED: return " (pass --token, --token-file, $RUSTYMEM_TOKEN or a client certificate)";
     case GRPC_STATUS_PERMISSION_DENIED: return " (this needs an admin identity)";
     default: return "";
     }
@@ -1004,7 +1006,6 @@ main(int argc, char **argv)
     global_t g = {0};
     g.client.target = getenv("RUSTYMEM_ADDR") && *getenv("RUSTYMEM_ADDR") ? getenv("RUSTYMEM_ADDR")
                                                                         : "127.0.0.1:50051";
-    g.client.token = getenv("RUSTYMEM_TOKEN");
     g.client.timeout_ms = 5000;
     const char *env_timeout = getenv("RUSTYMEM_TIMEOUT");
     if (env_timeout && *env_timeout && parse_timeout(env_timeout, &g.client.timeout_ms) < 0)
@@ -1036,16 +1037,8 @@ main(int argc, char **argv)
                 g.json = 0;
             else
                 return usage_error("--output %s: expected table or json", val);
-        } else if (strcmp(opt, "--token") == 0)
-            g.client.token = val;
-        else if (strcmp(opt, "--tls-ca") == 0)
-            g.client.tls_ca_file = val;
-        else if (strcmp(opt, "--tls-cert") == 0)
-            g.client.tls_cert_file = val;
-        else if (strcmp(opt, "--tls-key") == 0)
-            g.client.tls_key_file = val;
-        else if (strcmp(opt, "--tls-server-name") == 0)
-            g.client.tls_server_name = val;
+        } else if (rm_client_creds_match(&g.creds, opt) >= 0)
+            rm_client_creds_set(&g.creds, (rm_client_cred_flag_t)rm_client_creds_match(&g.creds, opt), val);
         else
             return usage_error("unknown option %s", opt);
     }
@@ -1085,9 +1078,16 @@ main(int argc, char **argv)
     }
 
     rm_client_t *client;
-    char err[256] = "";
+    char err[512] = "";
+    rm_status_t cst = rm_client_creds_apply(&g.creds, getenv("RUSTYMEM_TOKEN"), &g.client, err, sizeof err);
+    if (cst != RM_OK) {
+        free(req);
+        fprintf(stderr, "rustymemctl: %s\n", err);
+        return cst == RM_EINVAL ? EXIT_USAGE : EXIT_RPC;
+    }
     if (rm_client_create(&g.client, &client, err, sizeof err) != RM_OK) {
         free(req);
+        rm_client_creds_free(&g.creds);
         fprintf(stderr, "rustymemctl: %s\n", err);
         return EXIT_USAGE;
     }
@@ -1095,6 +1095,7 @@ main(int argc, char **argv)
         int rc = run_stream(client, cmd, req, &g);
         free(req);
         rm_client_destroy(client);
+        rm_client_creds_free(&g.creds);
         return rc;
     }
     ProtobufCMessage *resp = NULL;
@@ -1121,5 +1122,6 @@ main(int argc, char **argv)
     if (resp)
         protobuf_c_message_free_unpacked(resp, NULL);
     rm_client_destroy(client);
+    rm_client_creds_free(&g.creds);
     return rc;
 }

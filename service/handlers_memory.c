@@ -171,14 +171,15 @@ get_fragmentation_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, Protobuf
         cf[i].component = rm_rpc_strdup(ctx, comps[i].name);
         cf[i].used_bytes = comps[i].used_bytes;
         cf[i].held_bytes = comps[i].held_bytes;
-        cf[i].fragmentation_ratio = rm_stats_fragmentation(comps[i].used_bytes, comps[i].held_bytes);
+        cf[i].fragmentation_ratio = rm_stats_component_fragmentation(&comps[i]);
         cf[i].status = (char *)rm_stats_fragmentation_status(cf[i].fragmentation_ratio);
         resp->components[i] = &cf[i];
         used += comps[i].used_bytes;
-        held += comps[i].held_bytes;
+        held += comps[i].held_bytes - (comps[i].reserved_bytes < comps[i].held_bytes ? comps[i].reserved_bytes
+                                                                                     : comps[i].held_bytes);
     }
     resp->n_components = n;
-    resp->overall_ratio = rm_stats_fragmentation(used, held);
+    resp->overall_ratio = rm_stats_fragmentation(used, held);   /* reserved bytes left out, as per component */
     resp->overall_status = (char *)rm_stats_fragmentation_status(resp->overall_ratio);
     return GRPC_STATUS_OK;
 }

@@ -11,6 +11,15 @@
  * limit RESOURCE_EXHAUSTED, all connections busy UNAVAILABLE (retry), a
  * cancelled query CANCELLED, bad arguments INVALID_ARGUMENT naming the field.
  * Handlers run on completion-queue threads and never wait for a connection.
+ *
+ * Ownership: a session belongs to the principal that opened it — the auth
+ * layer's identity ("token:NAME", "cert:CN"), or on an open server (identity
+ * "anonymous") the caller's address without the port ("ipv4:127.0.0.1"), so
+ * two programs on one host share a principal there and reconnecting keeps it.
+ * Every call naming a session checks the owner first (rm_engine_session_owned,
+ * no allocation) and answers another principal's session exactly as a
+ * nonexistent one: NOT_FOUND, same message, before any argument or state
+ * check, so session ids cannot be probed.
  */
 #include <stdio.h>
 #include <string.h>
@@ -38,14 +47,46 @@ status_of(rm_status_t st)
     }
 }
 
-/* Common prologue: engine hosted and session_id set. */
+/*
+ * The caller's principal into buf (cap bytes): the authenticated identity, or
+ * for an anonymous caller "anonymous@" + the peer address without its port
+ * ("ipv4:127.0.0.1:41234" -> "anonymous@ipv4:127.0.0.1"; a unix socket keeps
+ * its path). "anonymous" alone without a transport (in-process callers).
+ */
+static const char *
+principal_of(rm_rpc_ctx_t *ctx, char *buf, size_t cap)
+{
+    const char *id = rm_rpc_identity(ctx);
+    if (id && *id && strcmp(id, "anonymous") != 0)
+        return id;
+    const char *peer = rm_rpc_peer(ctx);
+    size_t n = peer ? strlen(peer) : 0;
+    if (n && (strncmp(peer, "ipv4:", 5) == 0 || strncmp(peer, "ipv6:", 5) == 0)) {
+        const char *colon = strrchr(peer, ':');
+        if (colon && colon > peer + 4 && colon[1] && strspn(colon + 1, "0123456789") == strlen(colon + 1))
+            n = (size_t)(colon - peer);
+    }
+    snprintf(buf, cap, "anonymous%s%.*s", n ? "@" : "", (int)n, n ? peer : "");
+    return buf;
+}
+
+/* Common prologue: engine hosted, session_id set, and the caller owns it. */
 #define PROLOGUE(sid_)                                                                                     \
     rm_engine_t *e = engine_of(ctx);                                                                     \
     char err[RM_ENGINE_ERR_MAX] = "";                                                                    \
+    char pbuf[RM_ENGINE_PRINCIPAL_MAX + 1];                                                               \
     if (!e)                                                                                               \
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "the engine is not hosted by this server");  \
+    const char *principal = principal_of(ctx, pbuf, sizeof pbuf);                                         \
+    (void)principal;                                                                                      \
     if ((sid_) == 0)                                                                                      \
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "session_id: must be set (from OpenSession)")
+
+/* PROLOGUE plus the ownership check, for every call that names a session. */
+#define PROLOGUE_OWNED(sid_)                                                                               \
+    PROLOGUE(sid_);                                                                                       \
+    if (rm_engine_session_owned(e, (sid_), principal, err) != RM_OK)                                      \
+        return failed(ctx, RM_ENOENT, err)
 
 static grpc_status_code
 failed(rm_rpc_ctx_t *ctx, rm_status_t st, const char *err)
@@ -63,7 +104,7 @@ open_session(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "client_name: %zu bytes, at most 128 allowed",
                            strlen(req->client_name));
     rm_session_id_t id;
-    rm_status_t st = rm_engine_open_session(e, &id, err);
+    rm_status_t st = rm_engine_open_session(e, principal, &id, err);
     if (st != RM_OK)
         return failed(ctx, st, err);
     resp->session_id = id;
@@ -75,7 +116,7 @@ close_session(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
 {
     const Rustymem__V1__CloseSessionRequest *req = (const void *)req_;
     Rustymem__V1__CloseSessionResponse *resp = (void *)resp_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     bool rb = false;
     rm_status_t st = rm_engine_close_session(e, req->session_id, &rb, err);
     if (st != RM_OK)
@@ -89,7 +130,7 @@ begin(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__BeginRequest *req = (const void *)req_;
     Rustymem__V1__BeginResponse *resp = (void *)resp_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     uint64_t txn = 0;
     rm_status_t st = rm_engine_begin(e, req->session_id, req->size_hint_bytes, &txn, err);
     if (st != RM_OK)
@@ -109,7 +150,7 @@ get(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__GetRequest *req = (const void *)req_;
     Rustymem__V1__GetResponse *resp = (void *)resp_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     bool found = false;
     void *val = NULL;
     size_t vlen = 0;
@@ -127,7 +168,7 @@ static grpc_status_code
 put(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__PutRequest *req = (const void *)req_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     rm_status_t st = rm_engine_put(e, req->session_id, req->table, req->key.data, req->key.len, req->value.data,
                                    req->value.len, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
@@ -138,7 +179,7 @@ delete_(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_
 {
     const Rustymem__V1__DeleteRequest *req = (const void *)req_;
     Rustymem__V1__DeleteResponse *resp = (void *)resp_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     bool found = false;
     rm_status_t st = rm_engine_delete(e, req->session_id, req->table, req->key.data, req->key.len, &found, err);
     if (st != RM_OK)
@@ -193,7 +234,7 @@ scan(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__ScanRequest *req = (const void *)req_;
     Rustymem__V1__ScanResponse *resp = (void *)resp_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     rm_engine_priority_t prio;
     switch (req->priority) {
     case RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_NORMAL: prio = RM_ENGINE_PRIO_NORMAL; break;
@@ -222,7 +263,7 @@ static grpc_status_code
 savepoint(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__SavepointRequest *req = (const void *)req_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     rm_status_t st = rm_engine_savepoint(e, req->session_id, req->name, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
 }
@@ -231,7 +272,7 @@ static grpc_status_code
 rollback_to(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__RollbackToRequest *req = (const void *)req_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     rm_status_t st = rm_engine_rollback_to(e, req->session_id, req->name, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
 }
@@ -241,7 +282,7 @@ commit(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__CommitRequest *req = (const void *)req_;
     Rustymem__V1__CommitResponse *resp = (void *)resp_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     uint64_t seq = 0;
     rm_status_t st = rm_engine_commit(e, req->session_id, &seq, err);
     if (st != RM_OK)
@@ -254,7 +295,7 @@ static grpc_status_code
 rollback(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__RollbackRequest *req = (const void *)req_;
-    PROLOGUE(req->session_id);
+    PROLOGUE_OWNED(req->session_id);
     rm_status_t st = rm_engine_rollback(e, req->session_id, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
 }

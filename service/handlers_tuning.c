@@ -30,6 +30,11 @@ rm_node_audit(rm_rpc_ctx_t *ctx, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    /* Every audit line names where the call came from, at its end. */
+    size_t used = strlen(detail);
+    const char *peer = rm_rpc_peer(ctx);
+    if (used < sizeof detail)
+        snprintf(detail + used, sizeof detail - used, " peer=%s", peer && *peer ? peer : "unknown");
     const char *who = rm_rpc_identity(ctx);
     node->audit(node->audit_ctx, who && *who ? who : "anonymous", rm_rpc_method(ctx)->path, detail);
 }

@@ -32,6 +32,7 @@ extern "C" {
 #endif
 
 #define RM_RPC_MSG_MAX 512   /* bytes of a status message, including NUL */
+#define RM_RPC_REPEATED_MAX 1024u /* elements of one repeated field in a request */
 
 typedef struct rm_rpc_ctx rm_rpc_ctx_t;
 
@@ -126,6 +127,9 @@ const rm_rpc_method_t *rm_rpc_method(rm_rpc_ctx_t *ctx);
 int64_t rm_rpc_remaining_ms(rm_rpc_ctx_t *ctx);
 /* The authenticated identity of the caller ("" when none). */
 const char *rm_rpc_identity(rm_rpc_ctx_t *ctx);
+/* The caller's transport address as gRPC names it ("ipv4:127.0.0.1:41234",
+ * "unix:…"); "" without a transport. For audit lines. */
+const char *rm_rpc_peer(rm_rpc_ctx_t *ctx);
 
 /*
  * True once the call can no longer complete usefully: the client cancelled or

@@ -125,6 +125,12 @@ rm_rpc_identity(rm_rpc_ctx_t *ctx)
     return ctx->identity;
 }
 
+const char *
+rm_rpc_peer(rm_rpc_ctx_t *ctx)
+{
+    return ctx->peer;
+}
+
 int64_t
 rm_rpc_remaining_ms(rm_rpc_ctx_t *ctx)
 {
@@ -250,6 +256,141 @@ check_strings(const ProtobufCMessage *m, char *field, size_t cap, int depth)
     return 0;
 }
 
+/*
+ * The wire format, checked before protobuf-c decodes it. protobuf-c accepts a
+ * field whose wire type does not match its declaration (a length-delimited
+ * "abc" for a bool was decoded and SetAdmission executed), truncates a string
+ * at an embedded NUL (a knob name "pool.max_size\0junk" was applied as
+ * "pool.max_size"), and takes repeated fields of any length (100 000 names in
+ * GetKnobs made a 9.4 MB reply). Each of these is refused here, naming the field.
+ */
+static int
+wire_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    uint64_t r = 0;
+    for (int shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        r |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80)) {
+            *v = r;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static int
+wire_type_of(ProtobufCType t)
+{
+    switch (t) {
+    case PROTOBUF_C_TYPE_FIXED64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+    case PROTOBUF_C_TYPE_DOUBLE: return 1;
+    case PROTOBUF_C_TYPE_FIXED32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_FLOAT: return 5;
+    case PROTOBUF_C_TYPE_STRING:
+    case PROTOBUF_C_TYPE_BYTES:
+    case PROTOBUF_C_TYPE_MESSAGE: return 2;
+    default: return 0;   /* varint: int32/64, sint, uint, bool, enum */
+    }
+}
+
+/* Elements in a packed run of `len` bytes for wire type wt (0, 1, 5); -1 if malformed. */
+static long
+packed_count(int wt, const uint8_t *p, size_t len)
+{
+    if (wt == 1)
+        return len % 8 ? -1 : (long)(len / 8);
+    if (wt == 5)
+        return len % 4 ? -1 : (long)(len / 4);
+    long n = 0;
+    const uint8_t *end = p + len;
+    while (p < end) {
+        uint64_t v;
+        if (wire_varint(&p, end, &v) < 0)
+            return -1;
+        n++;
+    }
+    return n;
+}
+
+#define WIRE_FIELDS_MAX 128   /* fields per message whose repetitions are counted */
+
+/* 0, or -1 with msg set (malformed input is left to protobuf-c's own verdict: 1). */
+static int
+check_wire(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len, int depth, char *msg)
+{
+    const uint8_t *end = p + len;
+    uint32_t counts[WIRE_FIELDS_MAX] = {0};
+    if (depth > 32)
+        return 1;
+    while (p < end) {
+        uint64_t key, v;
+        if (wire_varint(&p, end, &key) < 0)
+            return 1;
+        int wt = (int)(key & 7);
+        const ProtobufCFieldDescriptor *f =
+            key >> 3 <= UINT32_MAX ? protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3)) : NULL;
+        int want = f ? wire_type_of(f->type) : wt;
+        int packed = f && f->label == PROTOBUF_C_LABEL_REPEATED && want != 2 && wt == 2;
+        const uint8_t *body = p;
+        uint64_t blen = 0;
+        switch (wt) {
+        case 0:
+            if (wire_varint(&p, end, &v) < 0)
+                return 1;
+            break;
+        case 1:
+            if (end - p < 8)
+                return 1;
+            p += 8;
+            break;
+        case 5:
+            if (end - p < 4)
+                return 1;
+            p += 4;
+            break;
+        case 2:
+            if (wire_varint(&p, end, &blen) < 0 || blen > (uint64_t)(end - p))
+                return 1;
+            body = p;
+            p += blen;
+            break;
+        default:
+            return 1;   /* groups (deprecated) and invalid wire types */
+        }
+        if (!f)
+            continue;   /* unknown fields are skipped, as protobuf requires */
+        if (wt != want && !packed) {   /* checked once the field is known to be well formed */
+            snprintf(msg, RM_RPC_MSG_MAX, "field %s.%s: wire type %d, expected %d for its declared type",
+                     d->short_name, f->name, wt, want);
+            return -1;
+        }
+        if (f->type == PROTOBUF_C_TYPE_STRING && memchr(body, 0, blen)) {
+            snprintf(msg, RM_RPC_MSG_MAX, "field %s.%s: string contains a NUL byte", d->short_name, f->name);
+            return -1;
+        }
+        if (f->type == PROTOBUF_C_TYPE_MESSAGE) {
+            int r = check_wire(f->descriptor, body, blen, depth + 1, msg);
+            if (r)
+                return r;
+        }
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t idx = (size_t)(f - d->fields);
+            long add = packed ? packed_count(want, body, blen) : 1;
+            if (add < 0)
+                return 1;
+            if (idx < WIRE_FIELDS_MAX && (counts[idx] += (uint32_t)add) > RM_RPC_REPEATED_MAX) {
+                snprintf(msg, RM_RPC_MSG_MAX, "field %s.%s: more than %u elements", d->short_name, f->name,
+                         RM_RPC_REPEATED_MAX);
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
 static void *
 decode_alloc(void *data, size_t size)
 {
@@ -278,6 +419,8 @@ rm_rpc_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_
     }
     /* malloc/free like protobuf-c's default allocator (so free_unpacked(m, NULL) stays right),
      * plus a flag that tells running out of memory apart from a malformed message */
+    if (check_wire(desc, data, len, 0, msg) < 0)
+        return GRPC_STATUS_INVALID_ARGUMENT;
     int oom = 0;
     ProtobufCAllocator a = {decode_alloc, decode_free, &oom};
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, data);

@@ -23,6 +23,7 @@
  * completion-queue thread so accepts never wait behind a busy thread.
  */
 #include "server_internal.h"
+#include "accept_guard.h"
 #include "address.h"
 #include "rm_tsan.h"
 
@@ -67,10 +68,12 @@ struct call {
     const rm_rpc_method_t *method;
     ProtobufCMessage *stream_req;      /* decoded request of a streaming call */
     rm_rpc_ctx_t ctx;
+    char stream_owner[336];   /* whose share of max_streams a stream counts against */
     tag_t t_request, t_recv, t_send, t_final, t_close, t_recv_more;
 };
 
 static void post_request(rm_server_t *srv);
+static int stream_owner_add_locked(rm_server_t *srv, const char *key, int delta);
 
 /* ---- reference counting ---------------------------------------------------- */
 
@@ -344,6 +347,7 @@ stream_main(void *arg)
 
     pthread_mutex_lock(&srv->mu);
     srv->live_streams--;
+    stream_owner_add_locked(srv, c->stream_owner, -1);
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
     return NULL;
@@ -393,6 +397,14 @@ on_request(call_t *c, int ok)
         return;
     }
     c->ctx.method = c->method;
+    {
+        /* The caller's address, for audit lines (allowed and refused calls). */
+        char *peer = grpc_call_get_peer(c->call);
+        if (peer) {
+            snprintf(c->ctx.peer, sizeof c->ctx.peer, "%s", peer);
+            gpr_free(peer);
+        }
+    }
 
     if (srv->opts.tls_client_ca_file) {
         /* mTLS: the handshake verified the certificate; take its identity. */
@@ -454,22 +466,68 @@ read_request(grpc_byte_buffer *bb, uint8_t **out, size_t *len)
     return 0;
 }
 
-/* Run the streaming handler on a thread of its own, within max_streams. */
+/* Who a stream counts against: the authenticated identity, or for an
+ * anonymous caller the peer's host (its port changes with every connection). */
+static void
+stream_owner_key(const rm_rpc_ctx_t *ctx, char *key, size_t cap)
+{
+    if (ctx->identity[0] && strcmp(ctx->identity, "anonymous") != 0) {
+        snprintf(key, cap, "%s", ctx->identity);
+        return;
+    }
+    const char *colon = strrchr(ctx->peer, ':');
+    int host_len = colon && strchr(ctx->peer, ':') != colon ? (int)(colon - ctx->peer) : (int)strlen(ctx->peer);
+    snprintf(key, cap, "peer %.*s", host_len, ctx->peer);
+}
+
+/* Adjust key's live streams by delta; on +1, refuse (return 0) past the
+ * per-principal share. Requires mu. */
+static int
+stream_owner_add_locked(rm_server_t *srv, const char *key, int delta)
+{
+    struct stream_owner *free_slot = NULL;
+    for (int i = 0; i < srv->opts.max_streams; i++) {
+        struct stream_owner *o = &srv->stream_owners[i];
+        if (o->n > 0 && strcmp(o->key, key) == 0) {
+            if (delta > 0 && o->n >= srv->opts.max_streams_per_principal)
+                return 0;
+            o->n += delta;
+            return 1;
+        }
+        if (o->n == 0 && !free_slot)
+            free_slot = o;
+    }
+    if (delta > 0 && free_slot) {
+        snprintf(free_slot->key, sizeof free_slot->key, "%s", key);
+        free_slot->n = 1;
+    }
+    return 1;
+}
+
+/* Run the streaming handler on a thread of its own, within max_streams and
+ * the caller's share of it (max_streams_per_principal). */
 static void
 start_stream(call_t *c)
 {
     rm_server_t *srv = c->srv;
+    stream_owner_key(&c->ctx, c->stream_owner, sizeof c->stream_owner);
     pthread_mutex_lock(&srv->mu);
     int closing = __atomic_load_n(&srv->shutting_down, __ATOMIC_ACQUIRE);
     int room = srv->live_streams < srv->opts.max_streams && !closing;
-    if (room)
+    int share = room && stream_owner_add_locked(srv, c->stream_owner, +1);
+    if (share)
         srv->live_streams++;
     pthread_mutex_unlock(&srv->mu);
-    if (!room) {
-        send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                   closing ? "server shutting down"
-                                      : "too many concurrent streams (max_streams reached)",
-                   NULL, 0);
+    if (!share) {
+        char why[RM_RPC_MSG_MAX];
+        if (closing)
+            snprintf(why, sizeof why, "server shutting down");
+        else if (!room)
+            snprintf(why, sizeof why, "too many concurrent streams (max_streams %d reached)", srv->opts.max_streams);
+        else
+            snprintf(why, sizeof why, "too many concurrent streams for %s (its share: %d of max_streams %d)",
+                     c->stream_owner, srv->opts.max_streams_per_principal, srv->opts.max_streams);
+        send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED, why, NULL, 0);
         return;
     }
     pthread_mutex_lock(&c->mu);
@@ -484,6 +542,7 @@ start_stream(call_t *c)
     if (e != 0) {
         pthread_mutex_lock(&srv->mu);
         srv->live_streams--;
+        stream_owner_add_locked(srv, c->stream_owner, -1);
         pthread_mutex_unlock(&srv->mu);
         send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start a stream thread", NULL, 0);
         call_unref(c);
@@ -586,7 +645,9 @@ cq_main(void *arg)
 {
     rm_server_t *srv = arg;
     for (;;) {
-        gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(100, GPR_TIMESPAN));
+        gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+        __atomic_store_n(&srv->beat_ms, now.tv_sec * 1000 + now.tv_nsec / 1000000, __ATOMIC_RELAXED);
+        gpr_timespec deadline = gpr_time_add(now, gpr_time_from_millis(100, GPR_TIMESPAN));
         grpc_event ev = grpc_completion_queue_next(srv->cq, deadline, NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
@@ -710,6 +771,8 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
         srv->opts.max_request_bytes = 4u << 20;
     if (srv->opts.max_streams <= 0)
         srv->opts.max_streams = 256;
+    if (srv->opts.max_streams_per_principal <= 0 || srv->opts.max_streams_per_principal > srv->opts.max_streams)
+        srv->opts.max_streams_per_principal = srv->opts.max_streams > 1 ? srv->opts.max_streams / 2 : 1;
     if (srv->opts.shutdown_grace_ms <= 0)
         srv->opts.shutdown_grace_ms = 3000;
     pthread_mutex_init(&srv->mu, NULL);
@@ -718,7 +781,8 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
     /* Our services plus health and reflection. */
     srv->n_services = n_services + 3;
     srv->services = calloc(srv->n_services, sizeof *srv->services);
-    if (!srv->services) {
+    srv->stream_owners = calloc((size_t)srv->opts.max_streams, sizeof *srv->stream_owners);
+    if (!srv->services || !srv->stream_owners) {
         snprintf(err, errcap, "out of memory");
         goto fail_alloc;
     }
@@ -786,6 +850,7 @@ fail_grpc:
 fail_alloc:
     rm__health_destroy(&srv->health);
     free(srv->services);
+    free(srv->stream_owners);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
     free(srv);
@@ -801,6 +866,9 @@ rm_server_port(const rm_server_t *srv)
 rm_status_t
 rm_server_start(rm_server_t *srv)
 {
+    /* before the listener accepts anything: raise the soft fd limit, cap
+     * connections, keep accepting at EMFILE (gRPC 1.51 would stop for good) */
+    (void)rm_accept_guard_enable(srv->opts.max_connections, 1);
     grpc_server_start(srv->server);
     for (int i = 0; i < srv->opts.cq_threads; i++)
         post_request(srv);
@@ -812,6 +880,15 @@ rm_server_start(rm_server_t *srv)
         srv->n_threads++;
     }
     return RM_OK;
+}
+
+int
+rm_server_alive(const rm_server_t *srv, int64_t max_age_ms)
+{
+    gpr_timespec now = gpr_now(GPR_CLOCK_MONOTONIC);
+    int64_t now_ms = now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    int64_t beat = __atomic_load_n(&srv->beat_ms, __ATOMIC_RELAXED);
+    return srv->n_threads > 0 && now_ms - beat <= max_age_ms;
 }
 
 void

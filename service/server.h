@@ -17,6 +17,7 @@
 #define RUSTYMEM_SERVICE_SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "rpc.h"
 
@@ -39,7 +40,13 @@ typedef struct rm_server_opts {
     int cq_threads;                /* completion-queue threads; 0 = 2 */
     size_t max_request_bytes;      /* larger requests get RESOURCE_EXHAUSTED; 0 = 4 MiB */
     int max_streams;               /* concurrent server streams; 0 = 256 */
+    int max_streams_per_principal; /* of those, at most this many for one caller (identity, or the peer's
+                                      host when anonymous): one reader's 256 WatchStats kept an admin out
+                                      of WatchPressure; 0 = half of max_streams */
     int shutdown_grace_ms;         /* in-flight calls get this long after shutdown; 0 = 3000 */
+    uint64_t max_connections;      /* accepted connections at once; beyond it new ones are closed at
+                                      once; 0 = automatic (the fd limit minus a reserve). Enables the
+                                      accept guard (accept_guard.h): the listener survives EMFILE */
     void *app;                     /* handed to handlers through rm_rpc_app() */
     rm_server_auth_fn auth;        /* may be NULL */
     void *auth_ctx;
@@ -65,6 +72,14 @@ int rm_server_port(const rm_server_t *srv);
 
 /* Start the completion-queue threads. RM_OK, or RM_ENOMEM if a thread cannot start. */
 rm_status_t rm_server_start(rm_server_t *srv);
+
+/*
+ * 1 when a completion-queue thread came back from waiting within the last
+ * max_age_ms (they wake at least every 100 ms while idle), 0 when every one
+ * has been stuck longer — a handler that never returns, a deadlock. For a
+ * watchdog keep-alive (systemd WatchdogSec). Thread-safe, lock-free.
+ */
+int rm_server_alive(const rm_server_t *srv, int64_t max_age_ms);
 
 /*
  * Begin a graceful shutdown. Idempotent, thread-safe, returns at once.

@@ -34,6 +34,8 @@ struct rm_server {
     pthread_t threads[RM_SERVER_MAX_THREADS];
     int n_threads;
     int shutting_down;                        /* atomic; every access __atomic_* */
+    int64_t beat_ms;                          /* monotonic ms when a completion-queue thread last came
+                                                 back from grpc_completion_queue_next; atomic */
     int shutdown_started;                     /* rm_server_shutdown ran; guarded by mu */
     int shutdown_tag;                         /* address used as the notify tag */
     pthread_mutex_t mu;
@@ -42,6 +44,10 @@ struct rm_server {
     int cancelled_all;                        /* guarded by mu */
     gpr_timespec grace_deadline;              /* guarded by mu */
     int live_streams;                         /* guarded by mu */
+    struct stream_owner {                     /* live streams per principal; guarded by mu */
+        char key[336];                        /* identity, or "peer HOST" for anonymous callers */
+        int n;
+    } *stream_owners;                         /* max_streams entries (a principal with streams has one) */
     int live_calls;                           /* call objects alive; guarded by mu */
     uint64_t status_counts[RM_STATUS_CODES];  /* atomic */
     rm_health_t health;

@@ -87,6 +87,31 @@ static const char *const http_paths[] = {"/metrics",
 static const int http_codes[] = {200, 400, 404, 405, 413, 500, 502, 503};
 #define N_HCODES (sizeof http_codes / sizeof http_codes[0])
 
+/*
+ * Why a scrape could not read (all of) the agent: the value of the code label
+ * of rustymem_scrape_error and rustymem_exporter_scrape_errors_total. A small
+ * fixed set so the series are always present and bounded.
+ */
+enum { SE_UNAUTHENTICATED, SE_PERMISSION_DENIED, SE_UNAVAILABLE, SE_DEADLINE_EXCEEDED, SE_OTHER, N_SCRAPE_ERRORS };
+static const char *const scrape_error_names[N_SCRAPE_ERRORS] = {"unauthenticated", "permission_denied",
+                                                                "unavailable", "deadline_exceeded", "other"};
+
+/* The class of a failed call, or -1 when it is no scrape error (OK, UNIMPLEMENTED). */
+static int
+scrape_error_class(grpc_status_code code)
+{
+    switch (code) {
+    case GRPC_STATUS_OK:
+    case GRPC_STATUS_UNIMPLEMENTED: return -1; /* an agent without the RPC: rustymem_scrape_rpc_up says so */
+    case GRPC_STATUS_UNAUTHENTICATED: return SE_UNAUTHENTICATED;
+    case GRPC_STATUS_PERMISSION_DENIED: return SE_PERMISSION_DENIED;
+    case GRPC_STATUS_UNAVAILABLE:
+    case GRPC_STATUS_CANCELLED: return SE_UNAVAILABLE; /* the agent cancels calls while it stops */
+    case GRPC_STATUS_DEADLINE_EXCEEDED: return SE_DEADLINE_EXCEEDED;
+    default: return SE_OTHER;
+    }
+}
+
 typedef struct chan {
     rm_client_t *client;
     int refs;          /* guarded by exporter mu */
@@ -105,6 +130,8 @@ struct rm_exporter {
     uint64_t scrapes;                       /* guarded by mu */
     uint64_t refreshes;                     /* guarded by mu */
     int last_up;                            /* guarded by mu; -1 unknown */
+    int last_auth[N_RPCS];                  /* guarded by mu; last OK/UNAUTHENTICATED/PERMISSION_DENIED per RPC */
+    uint64_t scrape_errors[N_SCRAPE_ERRORS];/* guarded by mu; scrapes that saw each error class */
 };
 
 static uint64_t
@@ -273,9 +300,28 @@ rm_exporter_call(rm_exporter_t *e, const char *path, const ProtobufCMessage *req
     chan_put(e, c, code == GRPC_STATUS_UNAVAILABLE);
     size_t i = rpc_index(path);
     if (i < N_RPCS && (unsigned)code < N_CODES) {
+        /* Credentials refused or accepted again: say so once per change and RPC, naming the agent. */
+        int auth = code == GRPC_STATUS_UNAUTHENTICATED || code == GRPC_STATUS_PERMISSION_DENIED ? (int)code
+                   : code == GRPC_STATUS_OK                                                      ? 0
+                                                                                                 : -1;
         pthread_mutex_lock(&e->mu);
         e->calls[i][code]++;
+        int was = e->last_auth[i];
+        if (auth >= 0)
+            e->last_auth[i] = auth;
         pthread_mutex_unlock(&e->mu);
+        int unauth = auth == GRPC_STATUS_UNAUTHENTICATED;
+        if (auth > 0 && auth != was)
+            rm_exp_log("WARN", "agent %s: %s: %s refused the exporter's %s (%s: %s); %s", e->target,
+                       unauth ? "unauthenticated" : "permission denied", rpcs[i].name,
+                       e->token ? "bearer token" : "call without a token", rm_client_status_name(code),
+                       st ? st->message : "",
+                       unauth ? "give a token the agent's --auth-file knows (--token, --token-file or "
+                                "RUSTYMEM_TOKEN)"
+                              : "the token needs the reader role");
+        else if (auth == 0 && was > 0)
+            rm_exp_log("INFO", "agent %s: %s accepts the exporter's credentials again", e->target,
+                       rpcs[i].name);
     }
     return code;
 }
@@ -396,6 +442,13 @@ add_own_counters(rm_exporter_t *e, rm_exp_reg_t *reg)
         }
     rm_exp_reg_add(reg, "rustymem_exporter_scrapes_total", RM_EXP_COUNTER,
                    "Scrapes of /metrics served since the exporter started", NULL, (double)e->scrapes);
+    for (size_t k = 0; k < N_SCRAPE_ERRORS; k++) {
+        char l[64] = "";
+        rm_exp_label_append(l, sizeof l, "code", scrape_error_names[k]);
+        rm_exp_reg_add(reg, "rustymem_exporter_scrape_errors_total", RM_EXP_COUNTER,
+                       "Scrapes in which an RPC to the agent failed, by reason (see rustymem_scrape_error)", l,
+                       (double)e->scrape_errors[k]);
+    }
     rm_exp_reg_add(reg, "rustymem_exporter_channel_refreshes_total", RM_EXP_COUNTER,
                    "Times the exporter replaced its gRPC channel after the agent was unreachable", NULL,
                    (double)e->refreshes);
@@ -417,6 +470,8 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
     if (rm_exp_reg_create(&reg) != RM_OK)
         return RM_ENOMEM;
     int up = 0, down = 0;
+    int err_seen[N_SCRAPE_ERRORS] = {0};
+    grpc_status_code mem_code = GRPC_STATUS_OK;
     int rpc_up[N_RPCS] = {0};
     double rpc_secs[N_RPCS] = {0};
     for (size_t i = 0; i < RPC_SCRAPED; i++) {
@@ -427,9 +482,20 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
         uint64_t c0 = now_ns();
         grpc_status_code code = call_empty(e, i, &resp, &st);
         rpc_secs[i] = (double)(now_ns() - c0) / 1e9;
+        if (i == RPC_MEMORY)
+            mem_code = code;
         if (code != GRPC_STATUS_OK) {
-            if (unreachable(code))
-                down = 1; /* the rest would only wait for their deadlines too */
+            int cls = scrape_error_class(code);
+            if (cls >= 0)
+                err_seen[cls] = 1;
+            /*
+             * The rest would only wait for their deadlines, or be refused the
+             * same way: every scraped RPC needs the reader role that a denied
+             * GetMemoryStats shows the token lacks.
+             */
+            if (unreachable(code) || code == GRPC_STATUS_UNAUTHENTICATED ||
+                (i == RPC_MEMORY && code == GRPC_STATUS_PERMISSION_DENIED))
+                down = 1;
             continue;
         }
         rpc_up[i] = 1;
@@ -459,13 +525,32 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
             rm_exp_reg_add(reg, "rustymem_scrape_rpc_duration_seconds", RM_EXP_GAUGE,
                            "Time the RPC took in this scrape", l, rpc_secs[i]);
     }
+    for (size_t k = 0; k < N_SCRAPE_ERRORS; k++) {
+        char l[64] = "";
+        rm_exp_label_append(l, sizeof l, "code", scrape_error_names[k]);
+        rm_exp_reg_add(reg, "rustymem_scrape_error", RM_EXP_GAUGE,
+                       "1 when an RPC of this scrape failed for this reason (unauthenticated: the agent does "
+                       "not know the exporter's token; permission_denied: the token lacks the reader role; "
+                       "unavailable, deadline_exceeded, other), else 0",
+                       l, err_seen[k]);
+    }
     pthread_mutex_lock(&e->mu);
     e->scrapes++;
+    for (size_t k = 0; k < N_SCRAPE_ERRORS; k++)
+        e->scrape_errors[k] += (uint64_t)err_seen[k];
     int was = e->last_up;
     e->last_up = up;
     pthread_mutex_unlock(&e->mu);
-    if (was != up)
-        rm_exp_log(up ? "INFO" : "WARN", "agent %s is %s", e->target, up ? "up" : "down (rustymem_up 0)");
+    if (was != up) {
+        const char *why = mem_code == GRPC_STATUS_UNAUTHENTICATED    ? "unreadable: unauthenticated (rustymem_up 0)"
+                          : mem_code == GRPC_STATUS_PERMISSION_DENIED ? "unreadable: permission denied (rustymem_up 0)"
+                          : unreachable(mem_code)                     ? "down (rustymem_up 0)"
+                                                                      : "unreadable (rustymem_up 0)";
+        if (up)
+            rm_exp_log("INFO", "agent %s is up", e->target);
+        else
+            rm_exp_log("WARN", "agent %s is %s: GetMemoryStats %s", e->target, why, rm_client_status_name(mem_code));
+    }
     add_own_counters(e, reg);
     rm_exp_reg_add(reg, "rustymem_scrape_duration_seconds", RM_EXP_GAUGE,
                    "Time this scrape took, all RPCs included", NULL, (double)(now_ns() - t0) / 1e9);
@@ -520,6 +605,16 @@ rpc_error(const char *what, const rm_call_status_t *st, int *status, char **body
     } else if (unreachable(st->code)) {
         *status = 503;
         snprintf(msg, sizeof msg, "the rustymem agent is unavailable (is rustymemd running?)");
+    } else if (st->code == GRPC_STATUS_UNAUTHENTICATED) {
+        *status = 502;
+        snprintf(msg, sizeof msg,
+                 "unauthenticated: the rustymem agent does not accept the exporter's credentials for %s (give "
+                 "rustymem-exporter a token from the agent's --auth-file: --token-file or RUSTYMEM_TOKEN)",
+                 what);
+    } else if (st->code == GRPC_STATUS_PERMISSION_DENIED) {
+        *status = 502;
+        snprintf(msg, sizeof msg,
+                 "permission denied: the exporter's token lacks the reader role the agent requires for %s", what);
     } else {
         *status = 502;
         snprintf(msg, sizeof msg, "the rustymem agent refused the request for %s", what);
@@ -696,6 +791,29 @@ rm_exporter_readyz(rm_exporter_t *e, int *status, char **body)
         &grpc__health__v1__health_check_response__serving_status__descriptor, h->status);
     const char *name = v ? v->name : "UNKNOWN";
     int serving = h->status == GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
+    if (serving) {
+        /*
+         * Health is open to anyone, so SERVING alone does not mean the
+         * exporter can read the agent: ready = the call rustymem_up depends
+         * on succeeds with the exporter's credentials.
+         */
+        ProtobufCMessage *ms = NULL;
+        rm_call_status_t mst = {0};
+        grpc_status_code mcode = call_empty(e, RPC_MEMORY, &ms, &mst);
+        if (ms)
+            protobuf_c_message_free_unpacked(ms, NULL);
+        if (mcode != GRPC_STATUS_OK) {
+            char msg[256];
+            snprintf(msg, sizeof msg, "not ready: the agent is serving but the exporter cannot read it (%s)",
+                     mcode == GRPC_STATUS_UNAUTHENTICATED    ? "unauthenticated: its token is not accepted"
+                     : mcode == GRPC_STATUS_PERMISSION_DENIED ? "permission denied: its token lacks the reader role"
+                                                             : rm_client_status_name(mcode));
+            *status = 503;
+            *body = rm_exporter_json_error(503, msg, mcode, mst.message);
+            protobuf_c_message_free_unpacked(m, NULL);
+            return;
+        }
+    }
     *status = serving ? 200 : 503;
     json_t *j = json_pack("{s:s, s:s}", "status", serving ? "ready" : "not ready", "agent", name);
     *body = dump(j);

@@ -29,9 +29,7 @@ typedef struct opts {
     const char *agent;
     const char *listen;
     const char *port_file;
-    const char *token;
-    const char *token_file;
-    const char *tls_ca, *tls_cert, *tls_key, *tls_server_name;
+    rm_client_creds_t creds; /* --token, --token-file, --tls-* (client.h) */
     int timeout_ms;
     int verbose;
 } opts_t;
@@ -57,17 +55,18 @@ usage(FILE *f)
             "  --timeout MS            deadline of each gRPC call to the agent (default 2000, 1..60000);\n"
             "                          a scrape makes up to 10 calls, so keep 10 x MS below Prometheus's\n"
             "                          scrape_timeout\n"
-            "  --token TOKEN           bearer token for an agent started with --auth-file (a reader\n"
-            "                          token suffices; visible in ps: prefer --token-file)\n"
-            "  --token-file FILE       read the bearer token from FILE (surrounding whitespace ignored)\n"
-            "  --tls-ca FILE           talk TLS to the agent, trusting these PEM roots\n"
-            "  --tls-cert FILE         client certificate for mTLS (with --tls-key)\n"
-            "  --tls-key FILE          its PEM private key\n"
-            "  --tls-server-name NAME  name expected in the agent's certificate (default: the host)\n"
             "  --verbose               log libmicrohttpd's messages (malformed requests …) and gRPC's\n"
             "                          informational lines\n"
             "  --version               print the version and exit\n"
             "  --help                  this text\n"
+            "\n"
+            "credentials towards the agent (the same flags as rustymemctl; a reader token suffices):\n");
+    rm_client_creds_help(f, "tls", 26);
+    fprintf(f,
+            "\n"
+            "An agent that refuses the credentials (UNAUTHENTICATED, PERMISSION_DENIED) is reported as\n"
+            "such: a log line, rustymem_scrape_error{code=\"unauthenticated\"} 1, rustymem_up 0,\n"
+            "/readyz 503 and REST answers 502 with the reason.\n"
             "\n"
             "Exit status: 0 after SIGTERM/SIGINT, 1 on a start-up error (cannot listen, unreadable\n"
             "file), 2 on a usage error.\n");
@@ -86,19 +85,13 @@ usage_error(const char *fmt, const char *a, const char *b)
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_AGENT = 256, O_LISTEN, O_PORTFILE, O_TIMEOUT, O_TOKEN, O_TOKENFILE, O_CA, O_CERT, O_KEY, O_SNI,
-           O_VERBOSE, O_VERSION, O_HELP };
+    enum { O_AGENT = 256, O_LISTEN, O_PORTFILE, O_TIMEOUT, O_VERBOSE, O_VERSION, O_HELP, O_CRED };
     static const struct option longopts[] = {
         {"agent", required_argument, 0, O_AGENT},
         {"listen", required_argument, 0, O_LISTEN},
         {"port-file", required_argument, 0, O_PORTFILE},
         {"timeout", required_argument, 0, O_TIMEOUT},
-        {"token", required_argument, 0, O_TOKEN},
-        {"token-file", required_argument, 0, O_TOKENFILE},
-        {"tls-ca", required_argument, 0, O_CA},
-        {"tls-cert", required_argument, 0, O_CERT},
-        {"tls-key", required_argument, 0, O_KEY},
-        {"tls-server-name", required_argument, 0, O_SNI},
+        RM_CLIENT_CRED_LONGOPTS("tls", O_CRED),
         {"verbose", no_argument, 0, O_VERBOSE},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -122,18 +115,16 @@ parse_args(int argc, char **argv, opts_t *o)
             o->timeout_ms = (int)v;
             break;
         }
-        case O_TOKEN: o->token = optarg; break;
-        case O_TOKENFILE: o->token_file = optarg; break;
-        case O_CA: o->tls_ca = optarg; break;
-        case O_CERT: o->tls_cert = optarg; break;
-        case O_KEY: o->tls_key = optarg; break;
-        case O_SNI: o->tls_server_name = optarg; break;
         case O_VERBOSE: o->verbose = 1; break;
         case O_VERSION: printf("rustymem-exporter %s\n", RM_VERSION); return 0;
         case O_HELP: usage(stdout); return 0;
         case ':':
             return usage_error("%s needs a value%s", argv[optind - 1], "");
         default: {
+            if (c >= O_CRED && c < O_CRED + RM_CRED_N_FLAGS) {
+                rm_client_creds_set(&o->creds, (rm_client_cred_flag_t)(c - O_CRED), optarg);
+                break;
+            }
             const char *bad = argv[optind - 1];
             return usage_error("unknown option %s%s", bad ? bad : "?", "");
         }
@@ -141,38 +132,9 @@ parse_args(int argc, char **argv, opts_t *o)
     }
     if (optind < argc)
         return usage_error("unexpected argument '%s'%s", argv[optind], "");
-    if (o->token && o->token_file)
-        return usage_error("give --token or --token-file, not both%s%s", "", "");
-    if (!!o->tls_cert != !!o->tls_key)
-        return usage_error("--tls-cert and --tls-key go together%s%s", "", "");
     if (!*o->agent)
         return usage_error("--agent needs a HOST:PORT%s%s", "", "");
     return -1;
-}
-
-static char *
-read_token(const char *path)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        fprintf(stderr, "rustymem-exporter: --token-file %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    char buf[4096];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *s = buf;
-    while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
-        s++;
-    size_t len = strlen(s);
-    while (len && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\n' || s[len - 1] == '\r'))
-        s[--len] = '\0';
-    if (!len) {
-        fprintf(stderr, "rustymem-exporter: --token-file %s is empty\n", path);
-        return NULL;
-    }
-    return strdup(s);
 }
 
 static int
@@ -210,9 +172,13 @@ main(int argc, char **argv)
     if (rc >= 0)
         return rc;
 
-    char *token = NULL;
-    if (o.token_file && !(token = read_token(o.token_file)))
-        return 1;
+    rm_client_opts_t copts = {.target = o.agent, .timeout_ms = o.timeout_ms};
+    char err[512] = "";
+    rm_status_t st = rm_client_creds_apply(&o.creds, getenv("RUSTYMEM_TOKEN"), &copts, err, sizeof err);
+    if (st != RM_OK) {
+        fprintf(stderr, "rustymem-exporter: %s%s\n", err, st == RM_EINVAL ? " (see --help)" : "");
+        return st == RM_EINVAL ? 2 : 1;
+    }
 
     sigset_t stop;
     sigemptyset(&stop);
@@ -223,16 +189,10 @@ main(int argc, char **argv)
     gpr_set_log_function(grpc_log);
     gpr_set_log_verbosity(o.verbose ? GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
 
-    rm_exporter_opts_t eo = {
-        .client = {.target = o.agent, .timeout_ms = o.timeout_ms, .token = token ? token : o.token,
-                   .tls_ca_file = o.tls_ca, .tls_cert_file = o.tls_cert, .tls_key_file = o.tls_key,
-                   .tls_server_name = o.tls_server_name},
-        .version = RM_VERSION,
-    };
-    char err[512] = "";
+    rm_exporter_opts_t eo = {.client = copts, .version = RM_VERSION};
     rm_exporter_t *exp = NULL;
-    rm_status_t st = rm_exporter_create(&eo, &exp, err, sizeof err);
-    free(token);
+    st = rm_exporter_create(&eo, &exp, err, sizeof err);
+    rm_client_creds_free(&o.creds); /* the exporter keeps its own copy */
     if (st != RM_OK) {
         fprintf(stderr, "rustymem-exporter: %s\n", err);
         return 1;
@@ -245,8 +205,8 @@ main(int argc, char **argv)
         rm_exporter_destroy(exp);
         return st == RM_EINVAL ? 2 : 1;
     }
-    rm_exp_log("INFO", "rustymem-exporter %s serving HTTP on %s (port %d) for agent %s", RM_VERSION, o.listen,
-               port, o.agent);
+    rm_exp_log("INFO", "rustymem-exporter %s serving HTTP on %s (port %d) for agent %s (token: %s%s)", RM_VERSION,
+               o.listen, port, o.agent, o.creds.source, copts.tls_ca_file || copts.tls_cert_file ? ", TLS" : "");
     if (o.port_file && write_port_file(o.port_file, port) < 0)
         rm_exp_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
 

@@ -54,7 +54,7 @@ typedef struct rm_fleet_target {
 typedef enum rm_fleet_source_kind {
     RM_FLEET_SOURCE_NONE = 0,   /* targets only through rm_fleet_set_targets() */
     RM_FLEET_SOURCE_LIST = 1,   /* spec "HOST:PORT,HOST:PORT" */
-    RM_FLEET_SOURCE_FILE = 2,   /* spec = path; lines "NAME HOST:PORT [key=value…]" */
+    RM_FLEET_SOURCE_FILE = 2,   /* spec = path; lines "NAME HOST:PORT [key=value…]" or "HOST:PORT" */
     RM_FLEET_SOURCE_DNS = 3,    /* spec "NAME:PORT", every address getaddrinfo returns */
 } rm_fleet_source_kind_t;
 
@@ -99,7 +99,8 @@ rm_status_t rm_fleet_parse_list(const char *csv, rm_fleet_target_t **out, size_t
 
 /*
  * Parse the text of an agents file: one agent per line, "NAME HOST:PORT
- * [key=value …]"; '#' starts a comment, blank lines are skipped. `origin`
+ * [key=value …]" or a bare "HOST:PORT" (the address is then the name, as with
+ * --agents); '#' starts a comment, blank lines are skipped. `origin`
  * (the file name) prefixes error messages ("agents.txt:3: …"). Same
  * ownership and failure contract as rm_fleet_parse_list().
  */

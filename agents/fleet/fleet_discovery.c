@@ -148,9 +148,12 @@ rm_fleet_parse_text(const char *text, const char *origin, rm_fleet_target_t **ou
         if (!name)
             continue;
         char *addr = strtok_r(NULL, " \t\r", &save);
-        if (!addr) {
-            snprintf(err, errcap, "%s:%u: '%s' has no address (expected NAME HOST:PORT [key=value ...])", origin,
-                     lineno, name);
+        if (!addr && rm_address_check(name, 0, NULL, 0)) {
+            addr = name; /* a bare "HOST:PORT" line: the address is the node's name, as with --agents */
+        } else if (!addr) {
+            snprintf(err, errcap,
+                     "%s:%u: '%s' is neither HOST:PORT nor NAME HOST:PORT [key=value ...] (a port in 1..65535)",
+                     origin, lineno, name);
             goto fail;
         }
         if (strlen(name) >= RM_FLEET_NAME_MAX || strlen(addr) >= RM_FLEET_ADDR_MAX) {

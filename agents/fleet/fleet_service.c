@@ -374,9 +374,9 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
         if (code == GRPC_STATUS_OK)
             resp->n_changed_nodes = r.n_changed;
     }
-    rm__fleet_log(f, "AUDIT", "%s ApplyProfile workload=%d environment=%d: %s%s",
+    rm__fleet_log(f, "AUDIT", "%s ApplyProfile workload=%d environment=%d: %s%s peer=%s",
                   *rm_rpc_identity(ctx) ? rm_rpc_identity(ctx) : "-", (int)req->workload, (int)req->environment,
-                  r.completed ? "completed" : "stopped: ", r.stopped_reason);
+                  r.completed ? "completed" : "stopped: ", r.stopped_reason, rm_rpc_peer(ctx));
     rm_fleet_result_free(&r);
     return code;
 }
@@ -401,9 +401,9 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
         return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "selector matches no node");
     if (st != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "trigger: %s", rm_strerror(st));
-    rm__fleet_log(f, "AUDIT", "%s TriggerResponse level=%s on %zu nodes",
+    rm__fleet_log(f, "AUDIT", "%s TriggerResponse level=%s on %zu nodes peer=%s",
                   *rm_rpc_identity(ctx) ? rm_rpc_identity(ctx) : "-", rm_fleet_level_name((int)req->level),
-                  r.n_steps);
+                  r.n_steps, rm_rpc_peer(ctx));
     code = to_steps(ctx, &r, &resp->results, &resp->n_results);
     rm_fleet_result_free(&r);
     return code;

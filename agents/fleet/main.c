@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "auth.h"
+#include "client.h"
 #include "fleet.h"
 #include "server.h"
 
@@ -36,7 +37,8 @@ typedef struct opts {
     int verbose;
     const char *tls_cert, *tls_key, *tls_client_ca, *auth_file;
     int insecure;
-    const char *token_file;
+    int allow_unauthenticated;
+    rm_client_creds_t creds;   /* --token, --token-file, --agent-tls-* (client.h) */
     int n_sources;
     rm_fleet_opts_t fleet;
 } opts_t;
@@ -105,19 +107,22 @@ usage(FILE *f)
             "  --tls-client-ca FILE        require client certificates signed by this CA (mTLS)\n"
             "  --auth-file FILE            tokens/identities with roles, as rustymemd (docs/security.md);\n"
             "                              ListNodes/GetFleetStats/GetFleetForecast need reader,\n"
-            "                              ApplyProfile/TriggerResponse need admin\n"
+            "                              ApplyProfile/TriggerResponse need admin. SIGHUP re-reads it\n"
+            "                              (a revoked token stops working; a bad file keeps the old rules)\n"
             "  --insecure                  allow plaintext on a non-loopback address\n"
+            "  --allow-unauthenticated     serve a non-loopback address without --auth-file or\n"
+            "                              --tls-client-ca: anyone who can connect may roll out profiles\n"
+            "                              and trigger emergency responses on every agent. Without this\n"
+            "                              flag that is refused (exit 2)\n"
             "\n"
             "talking to the agents:\n"
             "  --poll-ms N                 poll and discovery interval (default 2000, 10..3600000)\n"
             "  --rpc-timeout-ms N          deadline of every agent call (default 2000, 10..600000)\n"
             "  --backoff-max-ms N          cap of the backoff for unreachable agents (default 30000)\n"
-            "  --token SECRET              bearer token sent to the agents (admin to roll out)\n"
-            "  --token-file FILE           read the token from FILE (first line; keeps it out of ps)\n"
-            "  --agent-tls-ca FILE         talk TLS to the agents, verifying them with this CA\n"
-            "  --agent-tls-cert FILE       client certificate for agents that require mTLS\n"
-            "  --agent-tls-key FILE        its key\n"
-            "  --agent-tls-server-name N   name to verify in the agents' certificates\n"
+            "  credentials (the same flags as rustymemctl, TLS ones prefixed agent-; the token needs\n"
+            "  the admin role on the agents to roll out and trigger, reader to watch):\n");
+    rm_client_creds_help(f, "agent-tls", 30);
+    fprintf(f,
             "\n"
             "early-response policy:\n"
             "  --trigger-level LEVEL       act at/above this level, now or forecast (default emergency;\n"
@@ -170,10 +175,9 @@ level_arg(const char *flag, const char *s, int *out)
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE, O_CERT, O_KEY, O_CA, O_AUTH, O_INSECURE, O_AGENTS,
-           O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TOKEN, O_TOKEN_FILE, O_ACA, O_ACERT, O_AKEY,
-           O_ANAME, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL, O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE,
-           O_VERSION, O_HELP };
+    enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE, O_CERT, O_KEY, O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH,
+           O_AGENTS, O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL,
+           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_VERSION, O_HELP, O_CRED };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"port-file", required_argument, 0, O_PORTFILE},
@@ -184,18 +188,14 @@ parse_args(int argc, char **argv, opts_t *o)
         {"tls-client-ca", required_argument, 0, O_CA},
         {"auth-file", required_argument, 0, O_AUTH},
         {"insecure", no_argument, 0, O_INSECURE},
+        {"allow-unauthenticated", no_argument, 0, O_ALLOW_UNAUTH},
         {"agents", required_argument, 0, O_AGENTS},
         {"agents-file", required_argument, 0, O_AGENTS_FILE},
         {"agents-dns", required_argument, 0, O_AGENTS_DNS},
         {"poll-ms", required_argument, 0, O_POLL},
         {"rpc-timeout-ms", required_argument, 0, O_RPCTO},
         {"backoff-max-ms", required_argument, 0, O_BACKOFF},
-        {"token", required_argument, 0, O_TOKEN},
-        {"token-file", required_argument, 0, O_TOKEN_FILE},
-        {"agent-tls-ca", required_argument, 0, O_ACA},
-        {"agent-tls-cert", required_argument, 0, O_ACERT},
-        {"agent-tls-key", required_argument, 0, O_AKEY},
-        {"agent-tls-server-name", required_argument, 0, O_ANAME},
+        RM_CLIENT_CRED_LONGOPTS("agent-tls", O_CRED),
         {"trigger-level", required_argument, 0, O_TLEVEL},
         {"trigger-confidence", required_argument, 0, O_TCONF},
         {"trigger-ttc-seconds", required_argument, 0, O_TTTC},
@@ -235,6 +235,7 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_CA: o->tls_client_ca = optarg; break;
         case O_AUTH: o->auth_file = optarg; break;
         case O_INSECURE: o->insecure = 1; break;
+        case O_ALLOW_UNAUTH: o->allow_unauthenticated = 1; break;
         case O_AGENTS: fo->source = RM_FLEET_SOURCE_LIST; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_FILE: fo->source = RM_FLEET_SOURCE_FILE; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_DNS: fo->source = RM_FLEET_SOURCE_DNS; fo->source_spec = optarg; o->n_sources++; break;
@@ -253,12 +254,6 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             fo->backoff_max_ms = (int)v;
             break;
-        case O_TOKEN: fo->token = optarg; break;
-        case O_TOKEN_FILE: o->token_file = optarg; break;
-        case O_ACA: fo->tls_ca_file = optarg; break;
-        case O_ACERT: fo->tls_cert_file = optarg; break;
-        case O_AKEY: fo->tls_key_file = optarg; break;
-        case O_ANAME: fo->tls_server_name = optarg; break;
         case O_TLEVEL:
             if (level_arg("--trigger-level", optarg, &fo->trigger_level) < 0)
                 return 2;
@@ -298,6 +293,10 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_VERSION: printf("rustymem-fleet %s\n", RM_VERSION); return 0;
         case O_HELP: usage(stdout); return 0;
         default:
+            if (c >= O_CRED && c < O_CRED + RM_CRED_N_FLAGS) {
+                rm_client_creds_set(&o->creds, (rm_client_cred_flag_t)(c - O_CRED), optarg);
+                break;
+            }
             if (optopt)
                 fprintf(stderr, "rustymem-fleet: %s needs a value (see rustymem-fleet --help)\n", argv[optind - 1]);
             else
@@ -313,19 +312,37 @@ parse_args(int argc, char **argv, opts_t *o)
         fprintf(stderr, "rustymem-fleet: give exactly one of --agents, --agents-file, --agents-dns (see --help)\n");
         return 2;
     }
-    if (fo->token && o->token_file) {
-        fprintf(stderr, "rustymem-fleet: --token and --token-file are exclusive\n");
-        return 2;
-    }
-    if (!fo->tls_ca_file && (fo->tls_cert_file || fo->tls_key_file || fo->tls_server_name)) {
-        fprintf(stderr, "rustymem-fleet: --agent-tls-cert/--agent-tls-key/--agent-tls-server-name need --agent-tls-ca\n");
-        return 2;
-    }
     if (!o->tls_cert != !o->tls_key || (o->tls_client_ca && !o->tls_cert)) {
         fprintf(stderr, "rustymem-fleet: --tls-cert and --tls-key go together (and --tls-client-ca needs them)\n");
         return 2;
     }
     return -1;
+}
+
+/* Denied calls: who (or "anonymous"), from where, what, why. */
+static void
+auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
+{
+    (void)ctx;
+    flog("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
+}
+
+/* SIGHUP: re-read the auth file; a bad file keeps the rules in force. */
+static void
+reload_auth(rm_auth_t *auth, const char *path)
+{
+    if (!path) {
+        flog("INFO", "SIGHUP: no --auth-file to reload");
+        return;
+    }
+    char err[512] = "", warn[512];
+    if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
+        flog("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
+        return;
+    }
+    if (rm_auth_warning(auth, warn, sizeof warn))
+        flog("WARN", "%s", warn);
+    flog("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
 }
 
 static int
@@ -363,25 +380,40 @@ main(int argc, char **argv)
                 o.listen);
         return 2;
     }
-    static char token[512];
-    if (o.token_file) {
-        FILE *tf = fopen(o.token_file, "re");
-        if (!tf || !fgets(token, sizeof token, tf)) {
-            fprintf(stderr, "rustymem-fleet: cannot read --token-file %s: %s\n", o.token_file,
-                    tf ? "empty" : strerror(errno));
-            if (tf)
-                fclose(tf);
-            return 1;
+    /* No open admin API: FleetService changes every agent (docs/adr/0015). */
+    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !is_loopback(o.listen)) {
+        fprintf(stderr,
+                "rustymem-fleet: --listen %s is not a loopback address and no caller would be authenticated: "
+                "give --auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open "
+                "admin API explicitly with --allow-unauthenticated\n",
+                o.listen);
+        return 2;
+    }
+    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !is_loopback(o.listen))
+        flog("WARN", "serving FleetService on %s without authentication (--allow-unauthenticated): anyone who "
+                     "can connect may roll out profiles and trigger responses on every agent",
+             o.listen);
+    {
+        rm_client_opts_t co = {0};
+        char cerr[512] = "";
+        o.creds.tls_prefix = "agent-tls";
+        rm_status_t cst = rm_client_creds_apply(&o.creds, getenv("RUSTYMEM_TOKEN"), &co, cerr, sizeof cerr);
+        if (cst != RM_OK) {
+            fprintf(stderr, "rustymem-fleet: %s%s\n", cerr, cst == RM_EINVAL ? " (see --help)" : "");
+            return cst == RM_EINVAL ? 2 : 1;
         }
-        fclose(tf);
-        token[strcspn(token, "\r\n")] = '\0';
-        o.fleet.token = token;
+        o.fleet.token = co.token;
+        o.fleet.tls_ca_file = co.tls_ca_file;
+        o.fleet.tls_cert_file = co.tls_cert_file;
+        o.fleet.tls_key_file = co.tls_key_file;
+        o.fleet.tls_server_name = co.tls_server_name;
     }
 
     sigset_t stop;
     sigemptyset(&stop);
     sigaddset(&stop, SIGTERM);
     sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGHUP); /* reload the auth file; by default it would kill the controller */
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     gpr_set_log_function(grpc_log);
@@ -400,6 +432,13 @@ main(int argc, char **argv)
     if (rm_auth_load(o.auth_file, o.tls_client_ca != NULL, &auth, err, sizeof err) != RM_OK) {
         fprintf(stderr, "rustymem-fleet: %s\n", err);
         goto out;
+    }
+    rm_auth_set_audit(auth, auth_audit, NULL);
+    if (o.auth_file) {
+        char warn[512];
+        if (rm_auth_warning(auth, warn, sizeof warn))
+            flog("WARN", "%s", warn);
+        flog("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
     }
     rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
     if (st != RM_OK) {
@@ -431,13 +470,18 @@ main(int argc, char **argv)
         goto out;
     }
     int port = rm_server_port(srv);
-    flog("INFO", "rustymem-fleet %s serving FleetService on %s (port %d), %zu agents", RM_VERSION, o.listen, port,
-         rm_fleet_node_count(fleet));
+    flog("INFO", "rustymem-fleet %s serving FleetService on %s (port %d), %zu agents, agent token: %s", RM_VERSION,
+         o.listen, port, rm_fleet_node_count(fleet), o.creds.source);
     if (o.port_file && write_port_file(o.port_file, port) < 0)
         flog("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
+    for (;;) {
+        if (sigwait(&stop, &sig) != 0)
+            continue;
+        if (sig != SIGHUP)
+            break;
+        reload_auth(auth, o.auth_file);
+    }
     flog("INFO", "received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     rm_server_shutdown(srv);
     rm_server_wait(srv);
@@ -446,6 +490,7 @@ out:
     rm_server_destroy(srv);
     rm_fleet_destroy(fleet);
     rm_auth_destroy(auth);
+    rm_client_creds_free(&o.creds);
     if (exit_code == 0)
         flog("INFO", "stopped");
     return exit_code;

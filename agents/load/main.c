@@ -38,7 +38,7 @@ typedef enum profile { P_OLTP, P_OLAP, P_BULK, P_MIXED } profile_t;
 static const char *const profile_names[] = {"oltp", "olap", "bulk", "mixed"};
 
 typedef struct opts {
-    const char *addr, *token;
+    const char *addr;
     profile_t profile;
     uint32_t sessions, threads, tables, keys, value_bytes;
     double rate, duration;
@@ -55,7 +55,7 @@ typedef struct worker {
 } worker_t;
 
 static opts_t o = {
-    .addr = NULL, .token = NULL, .profile = P_OLTP, .sessions = 100, .threads = 8, .tables = 8,
+    .addr = NULL, .profile = P_OLTP, .sessions = 100, .threads = 8, .tables = 8,
     .keys = 10000, .value_bytes = 100, .rate = 0, .duration = 10, .timeout_ms = 10000,
 };
 static rm_client_t *client;
@@ -338,7 +338,7 @@ usage(FILE *f)
             "usage: rustymem-load [options]\n"
             "Drive a running rustymemd over SessionService and report throughput, latency and errors.\n"
             "  --addr HOST:PORT      agent address (default $RUSTYMEM_ADDR, else 127.0.0.1:50051)\n"
-            "  --token TOKEN         bearer token with the client role (default $RUSTYMEM_TOKEN)\n"
+
             "  --profile P           oltp (2 gets + 2 puts), olap (100-row low-priority scan),\n"
             "                        bulk (100 inserts of fresh keys), mixed (70/20/10 of those); default oltp\n"
             "  --sessions N          sessions opened up front (default 100, 1..10000000)\n"
@@ -352,6 +352,9 @@ usage(FILE *f)
             "  --keep-sessions       do not close the sessions at the end\n"
             "  --json                print the summary as JSON on stdout\n"
             "  --help                this text\n"
+            "credentials (the same flags as rustymemctl; the token needs the client role):\n");
+    rm_client_creds_help(f, "tls", 24);
+    fprintf(f,
             "Progress goes to stderr every second. Exit 0 when the run completed (errors are\n"
             "reported by status code), 1 when it could not run, 2 on a usage error.\n");
 }
@@ -373,10 +376,10 @@ parse_num(const char *flag, const char *arg, double lo, double hi, double *out)
 int
 main(int argc, char **argv)
 {
-    enum { O_ADDR = 256, O_TOKEN, O_PROFILE, O_SESSIONS, O_THREADS, O_RATE, O_DURATION, O_TABLES, O_KEYS, O_VBYTES,
-           O_TIMEOUT, O_KEEP, O_JSON, O_HELP };
+    enum { O_ADDR = 256, O_PROFILE, O_SESSIONS, O_THREADS, O_RATE, O_DURATION, O_TABLES, O_KEYS, O_VBYTES,
+           O_TIMEOUT, O_KEEP, O_JSON, O_HELP, O_CRED };
     static const struct option longopts[] = {
-        {"addr", required_argument, 0, O_ADDR}, {"token", required_argument, 0, O_TOKEN},
+        {"addr", required_argument, 0, O_ADDR}, RM_CLIENT_CRED_LONGOPTS("tls", O_CRED),
         {"profile", required_argument, 0, O_PROFILE}, {"sessions", required_argument, 0, O_SESSIONS},
         {"threads", required_argument, 0, O_THREADS}, {"rate", required_argument, 0, O_RATE},
         {"duration", required_argument, 0, O_DURATION}, {"tables", required_argument, 0, O_TABLES},
@@ -385,7 +388,7 @@ main(int argc, char **argv)
         {"json", no_argument, 0, O_JSON}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0},
     };
     o.addr = getenv("RUSTYMEM_ADDR") && *getenv("RUSTYMEM_ADDR") ? getenv("RUSTYMEM_ADDR") : "127.0.0.1:50051";
-    o.token = getenv("RUSTYMEM_TOKEN");
+    static rm_client_creds_t creds;
     int c;
     double v;
     opterr = 0;
@@ -393,7 +396,6 @@ main(int argc, char **argv)
         int bad = 0;
         switch (c) {
         case O_ADDR: o.addr = optarg; break;
-        case O_TOKEN: o.token = optarg; break;
         case O_PROFILE: {
             int k = -1;
             for (int i = 0; i < 4; i++)
@@ -418,6 +420,10 @@ main(int argc, char **argv)
         case O_JSON: o.json = 1; break;
         case O_HELP: usage(stdout); return 0;
         default:
+            if (c >= O_CRED && c < O_CRED + RM_CRED_N_FLAGS) {
+                rm_client_creds_set(&creds, (rm_client_cred_flag_t)(c - O_CRED), optarg);
+                break;
+            }
             fprintf(stderr, "rustymem-load: unknown or incomplete option '%s' (see rustymem-load --help)\n",
                     argv[optind - 1]);
             return 2;
@@ -432,8 +438,13 @@ main(int argc, char **argv)
     if (o.threads > o.sessions)
         o.threads = o.sessions;
 
-    char err[256];
-    rm_client_opts_t co = {.target = o.addr, .timeout_ms = o.timeout_ms, .token = o.token};
+    char err[512];
+    rm_client_opts_t co = {.target = o.addr, .timeout_ms = o.timeout_ms};
+    rm_status_t cst = rm_client_creds_apply(&creds, getenv("RUSTYMEM_TOKEN"), &co, err, sizeof err);
+    if (cst != RM_OK) {
+        fprintf(stderr, "rustymem-load: %s\n", err);
+        return cst == RM_EINVAL ? 2 : 1;
+    }
     if (rm_client_create(&co, &client, err, sizeof err) != RM_OK) {
         fprintf(stderr, "rustymem-load: %s\n", err);
         return 1;

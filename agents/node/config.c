@@ -37,6 +37,8 @@ typedef struct slot {
 typedef struct loader {
     slot_t slots[RM_KNOB_COUNT];
     char *persisted_value[RM_KNOB_COUNT]; /* owned; values read from the persisted file */
+    char *file_value[RM_KNOB_COUNT];      /* owned; values read from the operator's file */
+    char file_origin[RM_KNOB_COUNT][320]; /* "path:12" of each file value */
     rm_status_t status;                   /* first error */
     char *err;
     size_t err_len;
@@ -95,14 +97,17 @@ put(loader_t *ld, rm_knob_id_t id, const char *value, enum layer layer, const ch
     } else {
         free(copy);
     }
-    if (layer == L_PERSISTED) {
+    if (layer == L_PERSISTED || layer == L_FILE) {
         char *p = strdup(value);
         if (!p) {
             fail(ld, RM_ENOMEM, "%s: out of memory", origin);
             return 0;
         }
-        free(ld->persisted_value[id]);
-        ld->persisted_value[id] = p;
+        char **keep = layer == L_PERSISTED ? &ld->persisted_value[id] : &ld->file_value[id];
+        free(*keep);
+        *keep = p;
+        if (layer == L_FILE)
+            snprintf(ld->file_origin[id], sizeof ld->file_origin[id], "%s", origin);
     }
     return 1;
 }
@@ -227,6 +232,147 @@ load_env(loader_t *ld, char *const *envp)
     }
 }
 
+/* ---- merging ------------------------------------------------------------ */
+
+/*
+ * The merged boot set, and which persisted (runtime) values were dropped from
+ * it. A persisted value is a decision the operator made through SetKnobs
+ * against the file as it was then; when the file changes under it and the two
+ * no longer satisfy a cross-knob constraint, the file wins: the persisted value
+ * is dropped (reported, and forgotten from the persisted record) so the agent
+ * always starts — refusing to start over a value the operator cannot see in
+ * their own file left the agent bricked until someone edited the data
+ * directory. A conflict that remains without any persisted value is the
+ * file's (or the environment's, a flag's) own and is reported as before.
+ */
+typedef struct merge {
+    loader_t *ld;
+    rm_knob_assign_t *a;              /* RM_KNOB_COUNT entries */
+    size_t map[RM_KNOB_COUNT];        /* a[j] sets knob map[j] */
+    const char *origin[RM_KNOB_COUNT];/* where a[j]'s value came from */
+    char dflt[RM_KNOB_COUNT][RM_KNOB_TEXT_MAX];
+    bool dropped[RM_KNOB_COUNT];      /* persisted winner replaced by the layer below */
+    int reload;
+    char conflict[256];               /* the first failure with every persisted value in */
+} merge_t;
+
+/* Fill m->a from the winners, with dropped persisted values replaced by the
+ * file's value or the default. Returns the number of assignments. */
+static size_t
+merge_build(merge_t *m)
+{
+    loader_t *ld = m->ld;
+    size_t n = 0;
+    for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
+        const rm_knob_def_t *def = rm_knobs_def((rm_knob_id_t)i);
+        const slot_t *sl = &ld->slots[i];
+        const char *value = NULL, *origin = NULL;
+        if (sl->layer != L_NONE && !m->dropped[i]) {
+            value = sl->value;
+            origin = sl->origin;
+        } else if (m->dropped[i] && ld->file_value[i]) {
+            value = ld->file_value[i];
+            origin = ld->file_origin[i];
+        } else if (m->dropped[i] || m->reload) {
+            /* reload: a knob in no layer any more goes back to its default */
+            rm_knobs_format(def, &def->def, m->dflt[i], sizeof m->dflt[i]);
+            value = m->dflt[i];
+            origin = "default";
+        }
+        if (!value)
+            continue;
+        m->map[n] = i;
+        m->origin[n] = origin;
+        m->a[n++] = (rm_knob_assign_t){def->name, value};
+    }
+    return n;
+}
+
+/* Persisted winners not yet dropped, most likely culprit first: the knob the
+ * registry blamed, then its section (cross-knob constraints are per section),
+ * then the rest. Returns the count. */
+static size_t
+merge_candidates(const merge_t *m, const rm_knob_error_t *kerr, size_t *out)
+{
+    size_t n = 0;
+    const char *dot = strchr(kerr->knob, '.');
+    size_t slen = dot ? (size_t)(dot - kerr->knob) + 1 : 0;
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
+            if (m->ld->slots[i].layer != L_PERSISTED || m->dropped[i])
+                continue;
+            const char *name = rm_knobs_def((rm_knob_id_t)i)->name;
+            int blamed = strcmp(name, kerr->knob) == 0;
+            int same_section = !blamed && slen && strncmp(name, kerr->knob, slen) == 0;
+            if ((pass == 0 && blamed) || (pass == 1 && same_section) ||
+                (pass == 2 && !blamed && !same_section))
+                out[n++] = i;
+        }
+    return n;
+}
+
+/* Apply the merged set; on a conflict drop persisted values (one at a time,
+ * the first whose removal alone validates, else the likeliest) until it
+ * applies or none is left. On failure the loader holds the error of the last
+ * attempt (naming the origin of the value it blames) and nothing changed. */
+static rm_status_t
+merge_apply(rm_knobs_t *k, merge_t *m)
+{
+    for (;;) {
+        size_t n = merge_build(m);
+        if (n == 0)
+            return RM_OK;
+        rm_knob_error_t kerr;
+        rm_status_t st = rm_knobs_set_ex(k, m->a, n, RM_KNOBS_NO_PERSIST, &kerr);
+        if (st == RM_OK)
+            return RM_OK;
+        if (!m->conflict[0])
+            snprintf(m->conflict, sizeof m->conflict, "%s", kerr.message);
+        size_t cand[RM_KNOB_COUNT];
+        size_t nc = merge_candidates(m, &kerr, cand);
+        if (nc == 0) {
+            if (kerr.index < n && strcmp(m->origin[kerr.index], "default") != 0)
+                fail(m->ld, st, "%s: %s", m->origin[kerr.index], kerr.message);
+            else
+                fail(m->ld, st, "configuration: %s", kerr.message);
+            return st;
+        }
+        size_t pick = cand[0];
+        for (size_t c = 0; c < nc; c++) {
+            rm_knob_error_t verr;
+            m->dropped[cand[c]] = true;
+            size_t vn = merge_build(m);
+            int ok = rm_knobs_set_ex(k, m->a, vn, RM_KNOBS_NO_PERSIST | RM_KNOBS_VALIDATE_ONLY,
+                                     &verr) == RM_OK;
+            m->dropped[cand[c]] = false;
+            if (ok) {
+                pick = cand[c];
+                break;
+            }
+        }
+        m->dropped[pick] = true;
+    }
+}
+
+/* After dropping persisted values at start: write the persisted file without
+ * them, so the next start does not meet the same conflict. A failure leaves
+ * the old file (the next persisting set rewrites it; until then each start
+ * drops the value again) and is reported through src->dropped with no knob. */
+static void
+rewrite_persisted(rm_knobs_t *k, const rm_config_sources_t *src)
+{
+    char *text = NULL, why[160] = "";
+    size_t len = 0;
+    rm_status_t st = rm_knobs_format_ini(k, RM_KNOBS_INI_PERSISTED, &text, &len);
+    if (st == RM_OK)
+        st = rm_config_write_atomic(src->persisted_path, text, len, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "out of memory");
+    free(text);
+    if (st != RM_OK && src->dropped)
+        src->dropped(src->dropped_ctx, NULL, NULL, NULL, why);
+}
+
 /* ---- loading ------------------------------------------------------------ */
 
 rm_status_t
@@ -266,58 +412,52 @@ rm_config_load(rm_knobs_t *k, const rm_config_sources_t *src, char *err, size_t 
         goto cleanup;
 
     /* one atomic set of the winners */
-    size_t n = 0, np = 0, map[RM_KNOB_COUNT];
     a = calloc(RM_KNOB_COUNT, sizeof *a);
     pa = calloc(RM_KNOB_COUNT, sizeof *pa);
-    if (!a || !pa) {
+    merge_t *m = calloc(1, sizeof *m);
+    if (!a || !pa || !m) {
+        free(m);
         fail(ld, RM_ENOMEM, "configuration: out of memory");
         goto cleanup;
     }
-    int reload = src && src->reload;
-    char (*dflt)[RM_KNOB_TEXT_MAX] = reload ? calloc(RM_KNOB_COUNT, sizeof *dflt) : NULL;
-    if (reload && !dflt) {
-        fail(ld, RM_ENOMEM, "configuration: out of memory");
+    m->ld = ld;
+    m->a = a;
+    m->reload = src && src->reload;
+    st = merge_apply(k, m);
+    if (st != RM_OK) {
+        free(m);
         goto cleanup;
     }
+    size_t np = 0, ndropped = 0;
     for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
         const rm_knob_def_t *def = rm_knobs_def((rm_knob_id_t)i);
-        if (ld->slots[i].layer != L_NONE) {
-            map[n] = i;
-            a[n++] = (rm_knob_assign_t){def->name, ld->slots[i].value};
-        } else if (dflt) {   /* reload: in no layer any more → the default */
-            rm_knobs_format(def, &def->def, dflt[i], sizeof dflt[i]);
-            map[n] = i;
-            a[n++] = (rm_knob_assign_t){def->name, dflt[i]};
-        }
-        if (ld->persisted_value[i])
+        if (m->dropped[i]) {
+            ndropped++;
+            if (src->dropped)
+                src->dropped(src->dropped_ctx, def->name, ld->persisted_value[i],
+                             ld->file_value[i] ? ld->file_origin[i] : "default", m->conflict);
+            if (m->reload)
+                (void)rm_knobs_forget_persisted(k, def->name);
+        } else if (ld->persisted_value[i]) {
             pa[np++] = (rm_knob_assign_t){def->name, ld->persisted_value[i]};
-    }
-    if (n > 0) {
-        rm_knob_error_t kerr;
-        st = rm_knobs_set_ex(k, a, n, RM_KNOBS_NO_PERSIST, &kerr);
-        free(dflt);
-        if (st != RM_OK) {
-            if (kerr.index < n && ld->slots[map[kerr.index]].layer != L_NONE)
-                fail(ld, st, "%s: %s", ld->slots[map[kerr.index]].origin, kerr.message);
-            else
-                fail(ld, st, "configuration: %s", kerr.message);
-            goto cleanup;
         }
-    } else {
-        free(dflt);
     }
-    if (np > 0 && !reload) {
+    free(m);
+    if (np > 0 && !(src && src->reload)) {
         rm_knob_error_t kerr;
         st = rm_knobs_load_persisted(k, pa, np, &kerr);
         if (st != RM_OK) /* cannot happen: each value was parsed above */
             fail(ld, st, "%s: %s", src->persisted_path, kerr.message);
     }
+    if (ndropped > 0 && ld->status == RM_OK && !src->reload && src->persisted_path)
+        rewrite_persisted(k, src);
 
 cleanup:
     st = ld->status;
     for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
         free(ld->slots[i].value);
         free(ld->persisted_value[i]);
+        free(ld->file_value[i]);
     }
     free(pa);
     free(a);

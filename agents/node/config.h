@@ -11,7 +11,11 @@
  *
  * and handed to the registry as ONE set (rm_knobs_set_ex with
  * RM_KNOBS_NO_PERSIST): the cross-knob constraints judge the final state, not
- * each layer, and a failed load changes nothing. The persisted file plays the
+ * each layer, and a failed load changes nothing. A persisted value that no
+ * longer fits the file (the operator edited the file after a runtime change)
+ * is dropped and reported rather than refusing to start: the agent always
+ * starts with a consistent set unless the file, environment or flags conflict
+ * among themselves. The persisted file plays the
  * part of PostgreSQL's postgresql.auto.conf: rustymemd writes it (SetKnobs,
  * ApplyProfile) and reads it at start after the operator's config file.
  */
@@ -41,7 +45,22 @@ typedef struct rm_config_sources {
     int reload;                     /* 1: a running agent re-reads its layers (SIGHUP): a knob in no
                                        layer goes back to its default (a line deleted from the file
                                        reverts, as in PostgreSQL), restart-only changes become
-                                       pending, and the persisted record is left as it is */
+                                       pending, and the persisted record is left as it is
+                                       (except for dropped values, below) */
+    /*
+     * Called (may be NULL) once for each persisted runtime value that was
+     * dropped because, with the other layers as they are now, it violates a
+     * cross-knob constraint: `knob` and its persisted `value`, `now_from` the
+     * origin of the value used instead ("path:line" or "default"), `reason`
+     * the registry's message for the conflict. At start the persisted file is
+     * rewritten without it; on reload it is forgotten from the persisted
+     * record (written out by the next persisting set). Called only when the
+     * load succeeds. A failure to rewrite the file is reported once with knob,
+     * value and now_from NULL and the reason.
+     */
+    void (*dropped)(void *ctx, const char *knob, const char *value, const char *now_from,
+                    const char *reason);
+    void *dropped_ctx;
 } rm_config_sources_t;
 
 /*

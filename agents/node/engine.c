@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 
 #include "engine_internal.h"
@@ -86,6 +87,17 @@ typedef struct conn {
     _Atomic uint64_t q_sid;
 } conn_t;
 
+/* A principal with open sessions (the sessions' `user`). Freed with its last
+ * session; name is immutable, so an owner check under the session's stripe
+ * may read it without prin_mu (the session, hence the entry, cannot go away
+ * while the stripe is held). */
+typedef struct principal {
+    struct principal *next;    /* hash chain; guarded by prin_mu */
+    uint64_t hash;
+    uint32_t sessions;         /* open sessions (+ opens in flight); guarded by prin_mu */
+    char name[];               /* NUL-terminated */
+} principal_t;
+
 typedef struct table {
     uint32_t id;
     char name[RM_ENGINE_TABLE_NAME_MAX + 1];
@@ -123,6 +135,15 @@ struct rm_engine {
     _Atomic uint64_t txns_begun, txns_committed, txns_rolled_back, txns_conflicted, txns_killed;
     _Atomic uint64_t orphans_killed, sessions_idle_closed, savepoints, rollbacks_to;
     _Atomic uint64_t journal_bytes;
+    /* principals (sessions' owners) */
+    pthread_mutex_t prin_mu;
+    principal_t **prin_buckets;             /* prin_nbuckets chains; guarded by prin_mu */
+    uint32_t prin_nbuckets, prin_count;     /* guarded by prin_mu */
+    uint64_t prin_bytes;                    /* entries + chains array; guarded by prin_mu */
+    uint64_t prin_seed;                     /* random hash seed (immutable) */
+    _Atomic uint32_t max_per_principal;     /* 0 = no quota */
+    _Atomic uint64_t idle_close_ns;         /* 0 = never */
+    _Atomic uint64_t quota_refused, idle_rolled_back;
 };
 
 static inline conn_scratch_t *
@@ -166,6 +187,15 @@ stripe(rm_engine_t *e, rm_session_id_t id)
 {
     uint64_t h = id * 0x9E3779B97F4A7C15ull;
     return &e->stripes[(h >> 32) % STRIPES];
+}
+
+/* The one answer for a session the caller cannot use: never opened, closed,
+ * closed after idling, or another principal's. */
+static rm_status_t
+no_session(char *err, rm_session_id_t id)
+{
+    return fail(err, RM_ENOENT,
+                "session %" PRIu64 " does not exist (never opened, closed, or closed after idling)", id);
 }
 
 /* ---- record allocator: slab classes, large objects, malloc ------------------ */
@@ -309,7 +339,7 @@ bound_conn(rm_engine_t *e, rm_session_id_t id, conn_t **out, char *err)
 {
     rm_session_info_t info;
     if (rm_session_get(e->mux, id, &info) != RM_OK)
-        return fail(err, RM_ENOENT, "session %" PRIu64 " does not exist (never opened, closed, or closed after idling)", id);
+        return no_session(err, id);
     conn_t *c = info.slot >= 0 && (uint32_t)info.slot < e->nconns ? atomic_load(&e->conns[info.slot]) : NULL;
     if (!c || !c->txn)
         return fail(err, RM_ESTATE, "session %" PRIu64 " has no open transaction: call Begin first", id);
@@ -585,12 +615,128 @@ read_row(rm_engine_t *e, conn_t *c, void *scratch, size_t scratch_bytes, uint32_
     return st;
 }
 
+/* ---- principals -------------------------------------------------------------- */
+
+static uint64_t
+prin_hash(const rm_engine_t *e, const char *name, size_t n)
+{
+    /* FNV-1a from a random basis, finished with a 64-bit mixer: principal
+     * names come from the auth file, certificates and peer addresses, and the
+     * seed keeps their chain placement unpredictable. */
+    uint64_t h = 1469598103934665603ull ^ e->prin_seed;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)name[i];
+        h *= 1099511628211ull;
+    }
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    return h;
+}
+
+/* Double the chains when principals outnumber them; on ENOMEM keep the old
+ * (chains just get longer). prin_mu held. */
+static void
+prin_grow_locked(rm_engine_t *e)
+{
+    uint32_t nb = e->prin_nbuckets ? 2 * e->prin_nbuckets : 16;
+    principal_t **b = calloc(nb, sizeof *b);
+    if (!b)
+        return;
+    for (uint32_t i = 0; i < e->prin_nbuckets; i++)
+        for (principal_t *p = e->prin_buckets[i], *next; p; p = next) {
+            next = p->next;
+            p->next = b[p->hash & (nb - 1)];
+            b[p->hash & (nb - 1)] = p;
+        }
+    free(e->prin_buckets);
+    e->prin_bytes += (uint64_t)(nb - e->prin_nbuckets) * sizeof *b;
+    e->prin_buckets = b;
+    e->prin_nbuckets = nb;
+}
+
+/* Count one more session for `name` (creating its entry) unless the quota is
+ * reached. RM_OK and *out; RM_ELIMIT (quota; err says so); RM_ENOMEM. */
+static rm_status_t
+prin_acquire(rm_engine_t *e, const char *name, principal_t **out, char *err)
+{
+    size_t n = strlen(name);
+    uint64_t h = prin_hash(e, name, n);
+    uint32_t quota = atomic_load_explicit(&e->max_per_principal, memory_order_relaxed);
+    pthread_mutex_lock(&e->prin_mu);
+    principal_t *p = NULL;
+    if (e->prin_nbuckets)
+        for (p = e->prin_buckets[h & (e->prin_nbuckets - 1)]; p; p = p->next)
+            if (p->hash == h && strcmp(p->name, name) == 0)
+                break;
+    if (p) {
+        if (quota && p->sessions >= quota) {
+            uint32_t held = p->sessions;
+            pthread_mutex_unlock(&e->prin_mu);
+            atomic_fetch_add(&e->quota_refused, 1);
+            return fail(err, RM_ELIMIT,
+                        "session quota reached: %s holds %u sessions and session.max_sessions_per_principal "
+                        "is %u; close sessions (idle ones close after session.idle_timeout)",
+                        *name ? name : "(local)", held, quota);
+        }
+        p->sessions++;
+        pthread_mutex_unlock(&e->prin_mu);
+        *out = p;
+        return RM_OK;
+    }
+    if (e->prin_count >= e->prin_nbuckets)
+        prin_grow_locked(e);
+    if (!e->prin_nbuckets || !(p = malloc(sizeof *p + n + 1))) {
+        pthread_mutex_unlock(&e->prin_mu);
+        return fail(err, RM_ENOMEM, "out of memory recording the session's owner");
+    }
+    p->hash = h;
+    p->sessions = 1;
+    memcpy(p->name, name, n + 1);
+    p->next = e->prin_buckets[h & (e->prin_nbuckets - 1)];
+    e->prin_buckets[h & (e->prin_nbuckets - 1)] = p;
+    e->prin_count++;
+    e->prin_bytes += sizeof *p + n + 1;
+    pthread_mutex_unlock(&e->prin_mu);
+    *out = p;
+    return RM_OK;
+}
+
+/* One session of p is gone; free p with its last. */
+static void
+prin_release(rm_engine_t *e, principal_t *p)
+{
+    pthread_mutex_lock(&e->prin_mu);
+    if (--p->sessions == 0) {
+        principal_t **pp = &e->prin_buckets[p->hash & (e->prin_nbuckets - 1)];
+        while (*pp != p)
+            pp = &(*pp)->next;
+        *pp = p->next;
+        e->prin_count--;
+        e->prin_bytes -= sizeof *p + strlen(p->name) + 1;
+        free(p);
+    }
+    pthread_mutex_unlock(&e->prin_mu);
+}
+
 /* ---- sessions --------------------------------------------------------------- */
 
 rm_status_t
-rm_engine_open_session(rm_engine_t *e, rm_session_id_t *id, char *err)
+rm_engine_open_session(rm_engine_t *e, const char *principal, rm_session_id_t *id, char *err)
 {
-    rm_status_t st = rm_session_open(e->mux, NULL, id);
+    if (!principal)
+        principal = "";
+    size_t plen = strlen(principal);
+    if (plen > RM_ENGINE_PRINCIPAL_MAX)
+        return fail(err, RM_EINVAL, "principal: %zu bytes, at most %u allowed", plen, RM_ENGINE_PRINCIPAL_MAX);
+    principal_t *p = NULL;
+    rm_status_t st = prin_acquire(e, principal, &p, err);
+    if (st != RM_OK)
+        return st;
+    st = rm_session_open(e->mux, p, id);
+    if (st == RM_OK)
+        return RM_OK;
+    prin_release(e, p);
     if (st == RM_EREJECTED)
         return fail(err, st, "admission closed: this server is rejecting new sessions under memory pressure "
                              "(existing sessions keep working); retry later");
@@ -601,8 +747,41 @@ rm_engine_open_session(rm_engine_t *e, rm_session_id_t *id, char *err)
                              " (min of session.max_sessions and max_connections x session_ratio)",
                     s.sessions, s.session_limit);
     }
-    if (st != RM_OK)
-        return fail(err, st, "cannot open a session: %s", rm_strerror(st));
+    return fail(err, st, "cannot open a session: %s", rm_strerror(st));
+}
+
+rm_status_t
+rm_engine_session_owned(rm_engine_t *e, rm_session_id_t id, const char *principal, char *err)
+{
+    pthread_mutex_t *mu = stripe(e, id);
+    pthread_mutex_lock(mu);
+    rm_session_info_t info;
+    bool mine = rm_session_get(e->mux, id, &info) == RM_OK && info.user &&
+                strcmp(((const principal_t *)info.user)->name, principal ? principal : "") == 0;
+    pthread_mutex_unlock(mu);
+    return mine ? RM_OK : no_session(err, id);
+}
+
+/* Close session id (its stripe held): roll back an open transaction, give
+ * its principal's count back. When idle_ns is non-zero, only if the session is
+ * still idle that long (housekeeping lists then closes; a call may land in
+ * between). RM_OK (*rolled_back), RM_ENOENT, RM_EBUSY (no longer idle). */
+static rm_status_t
+close_striped(rm_engine_t *e, rm_session_id_t id, uint64_t idle_ns, bool *rolled_back)
+{
+    rm_session_info_t info;
+    if (rm_session_get(e->mux, id, &info) != RM_OK)
+        return RM_ENOENT;
+    if (idle_ns) {
+        uint64_t now = now_ns(e);
+        if (now < info.last_active_ns || now - info.last_active_ns < idle_ns)
+            return RM_EBUSY;
+    }
+    if (rm_session_close(e->mux, id) != RM_OK)
+        return RM_ENOENT;
+    if (info.user)
+        prin_release(e, info.user);
+    *rolled_back = info.slot >= 0;
     return RM_OK;
 }
 
@@ -611,12 +790,11 @@ rm_engine_close_session(rm_engine_t *e, rm_session_id_t id, bool *rolled_back, c
 {
     pthread_mutex_t *mu = stripe(e, id);
     pthread_mutex_lock(mu);
-    rm_session_info_t info;
-    bool rb = rm_session_get(e->mux, id, &info) == RM_OK && info.slot >= 0;
-    rm_status_t st = rm_session_close(e->mux, id);
+    bool rb = false;
+    rm_status_t st = close_striped(e, id, 0, &rb);
     pthread_mutex_unlock(mu);
     if (st != RM_OK)
-        return fail(err, RM_ENOENT, "session %" PRIu64 " does not exist (never opened, or already closed)", id);
+        return no_session(err, id);
     if (rolled_back)
         *rolled_back = rb;
     return RM_OK;
@@ -632,7 +810,7 @@ rm_engine_begin(rm_engine_t *e, rm_session_id_t id, uint64_t size_hint_bytes, ui
     if (st != RM_OK) {
         pthread_mutex_unlock(mu);
         if (st == RM_ENOENT)
-            return fail(err, st, "session %" PRIu64 " does not exist (never opened, or closed)", id);
+            return no_session(err, id);
         if (st == RM_ESTATE)
             return fail(err, st, "session %" PRIu64 " already has an open transaction: Commit or Rollback it first", id);
         if (st == RM_EBUSY || st == RM_ETIMEDOUT) {
@@ -1394,6 +1572,13 @@ rm_engine_stats(rm_engine_t *e, rm_engine_stats_t *out)
     out->writes_refused_total = atomic_load(&e->writes_refused_total);
     out->orphans_killed = atomic_load(&e->orphans_killed);
     out->sessions_idle_closed = atomic_load(&e->sessions_idle_closed);
+    out->sessions_idle_rolled_back = atomic_load(&e->idle_rolled_back);
+    out->sessions_quota_refused = atomic_load(&e->quota_refused);
+    out->max_sessions_per_principal = atomic_load(&e->max_per_principal);
+    out->session_idle_close_ns = atomic_load(&e->idle_close_ns);
+    pthread_mutex_lock(&e->prin_mu);
+    out->principals = e->prin_count;
+    pthread_mutex_unlock(&e->prin_mu);
     out->savepoints = atomic_load(&e->savepoints);
     out->rollbacks_to_savepoint = atomic_load(&e->rollbacks_to);
     out->journal_bytes = atomic_load(&e->journal_bytes);
@@ -1424,16 +1609,32 @@ rm_engine_tick(rm_engine_t *e)
         rm_mvcc_compact_idle(e->mvcc, 0, (size_t)(slice ? slice : 1), NULL);
     }
     uint64_t now = now_ns(e);
-    if (e->cfg.session_idle_close_ns && now - e->last_idle_check_ns >= 1000000000ull) {
+    uint64_t idle_ns = atomic_load_explicit(&e->idle_close_ns, memory_order_relaxed);
+    if (idle_ns && now - e->last_idle_check_ns >= 1000000000ull) {
         e->last_idle_check_ns = now;
+        /* Batches of 256 (a list walks every session), up to 64 a second: an
+         * abandoned burst of 10 000 sessions is gone within the second. */
         rm_session_info_t idle[256];
-        size_t n = 0;
-        rm_session_list_idle(e->mux, e->cfg.session_idle_close_ns, idle, 256, &n);
-        if (n > 256)
-            n = 256;
-        for (size_t i = 0; i < n; i++)
-            if (rm_engine_close_session(e, idle[i].id, NULL, NULL) == RM_OK)
+        for (int pass = 0; pass < 64; pass++) {
+            size_t n = 0, closed = 0;
+            rm_session_list_idle(e->mux, idle_ns, idle, 256, &n);
+            size_t got = n < 256 ? n : 256;
+            for (size_t i = 0; i < got; i++) {
+                pthread_mutex_t *mu = stripe(e, idle[i].id);
+                pthread_mutex_lock(mu);
+                bool rb = false;
+                rm_status_t st = close_striped(e, idle[i].id, idle_ns, &rb);
+                pthread_mutex_unlock(mu);
+                if (st != RM_OK)
+                    continue;
+                closed++;
                 atomic_fetch_add(&e->sessions_idle_closed, 1);
+                if (rb)
+                    atomic_fetch_add(&e->idle_rolled_back, 1);
+            }
+            if (n <= 256 || closed == 0)
+                break;
+        }
     }
 }
 
@@ -1562,6 +1763,9 @@ report(void *ctx, rm_component_usage_t *out)
         rm_eheap_stats(e->heap, &hs);
         used += hs.meta_bytes;
     }
+    pthread_mutex_lock(&e->prin_mu);   /* a leaf lock: never held around a registry call */
+    used += e->prin_bytes;             /* session owners (malloc) */
+    pthread_mutex_unlock(&e->prin_mu);
     out->nested = 1;   /* index nodes and journals come from the record allocator or the heap */
     out->used_bytes = used;
     out->held_bytes = used + sizeof *e + e->nconns * sizeof(void *) * 2;
@@ -1583,6 +1787,8 @@ rm_engine_mvcc(rm_engine_t *e)
 
 rm_status_t rm_engine_set_max_sessions(rm_engine_t *e, uint32_t n) { return rm_session_set_max_sessions(e->mux, n); }
 rm_status_t rm_engine_set_session_ratio(rm_engine_t *e, uint32_t n) { return rm_session_set_session_ratio(e->mux, n); }
+rm_status_t rm_engine_set_session_idle_timeout(rm_engine_t *e, uint64_t ns) { atomic_store(&e->idle_close_ns, ns); return RM_OK; }
+rm_status_t rm_engine_set_max_sessions_per_principal(rm_engine_t *e, uint32_t n) { atomic_store(&e->max_per_principal, n); return RM_OK; }
 rm_status_t rm_engine_set_max_versions_per_key(rm_engine_t *e, uint32_t n) { return rm_mvcc_set_max_versions_per_key(e->mvcc, n); }
 rm_status_t rm_engine_set_vacuum_rate(rm_engine_t *e, uint64_t n) { atomic_store(&e->vacuum_rate, n); return RM_OK; }
 rm_status_t rm_engine_set_plan_cache_max_plans(rm_engine_t *e, uint64_t n) { return rm_plancache_set_max_plans(e->plans, n); }
@@ -1617,6 +1823,14 @@ engine_free(rm_engine_t *e)
     rm_plancache_destroy(e->plans);
     rm_mvcc_destroy(e->mvcc);      /* gives every heap value back first */
     rm_eheap_destroy(e->heap);
+    /* the multiplexer is gone: every principal entry is unreferenced */
+    for (uint32_t i = 0; i < e->prin_nbuckets; i++)
+        for (principal_t *p = e->prin_buckets[i], *next; p; p = next) {
+            next = p->next;
+            free(p);
+        }
+    free(e->prin_buckets);
+    pthread_mutex_destroy(&e->prin_mu);
     for (uint32_t i = 0; i < e->ntables; i++) {
         rm__eidx_destroy(&e->tables[i]->index);
         free(e->tables[i]);
@@ -1649,6 +1863,11 @@ rm_engine_create(const rm_engine_config_t *cfg, rm_engine_t **out, char *err)
     if (!e->cfg.tick_ms)
         e->cfg.tick_ms = 250;
     atomic_init(&e->vacuum_rate, cfg->vacuum_chains_per_second);
+    atomic_init(&e->max_per_principal, cfg->max_sessions_per_principal);
+    atomic_init(&e->idle_close_ns, cfg->session_idle_close_ns);
+    pthread_mutex_init(&e->prin_mu, NULL);
+    if (getrandom(&e->prin_seed, sizeof e->prin_seed, GRND_NONBLOCK) != (ssize_t)sizeof e->prin_seed)
+        e->prin_seed = (uint64_t)(uintptr_t)e ^ mono_ns(NULL);   /* placement only, never a secret */
     if (!e->cfg.orphan_idle_ns)
         e->cfg.orphan_idle_ns = 60ull * 1000000000ull;
     if (!e->cfg.long_query_ns)

@@ -28,9 +28,22 @@
  * up to 4 KiB, the large-object allocator at and above its threshold, malloc
  * in between.
  *
+ * Sessions are owned. rm_engine_open_session takes the caller's principal
+ * (the auth layer's identity, or the peer address on an open server) and
+ * interns it: one refcounted entry per principal with open sessions (freed
+ * with its last session, so the table is bounded by the session count),
+ * passed to the multiplexer as the session's `user`. The entry counts the
+ * principal's sessions for the per-principal quota; rm_engine_session_owned
+ * compares it with the caller's principal under the session's stripe, and a
+ * foreign session is answered exactly as a nonexistent one (RM_ENOENT, same
+ * message), so ids cannot be probed. Housekeeping closes sessions idle for
+ * session_idle_close_ns (rolling back an open transaction), rechecking the
+ * idleness under the stripe so a session that just woke up is never closed.
+ *
  * Lock order: session stripe → table index (rwlock) → MVCC → plan cache →
- * registry mutex (slots array). The housekeeping thread takes no stripe while
- * holding another engine lock.
+ * registry mutex (slots array); principals mutex is a leaf (taken with a
+ * stripe held, or alone, never around another engine lock). The housekeeping
+ * thread takes no stripe while holding another engine lock.
  */
 #ifndef RUSTYMEM_ENGINE_H
 #define RUSTYMEM_ENGINE_H
@@ -62,6 +75,7 @@ extern "C" {
 #define RM_ENGINE_KEY_MAX        (RM_MVCC_KEY_MAX - 4u) /* bytes; the MVCC key carries a 4-byte table id */
 #define RM_ENGINE_SCAN_DEFAULT_LIMIT 1000u
 #define RM_ENGINE_SCAN_MAX_LIMIT 100000u
+#define RM_ENGINE_PRINCIPAL_MAX  320u     /* bytes of a principal name, excl. NUL */
 
 typedef struct rm_engine rm_engine_t;
 
@@ -86,6 +100,9 @@ typedef struct rm_engine_config {
     rm_bufpool_t *bufpool;
     /* session.* (0 = the module defaults) */
     uint32_t max_connections, max_sessions, session_ratio;
+    /* session.max_sessions_per_principal: open sessions one principal may hold;
+     * 0 = no quota (only the session limit). Live: rm_engine_set_max_sessions_per_principal. */
+    uint32_t max_sessions_per_principal;
     size_t scratch_bytes;                  /* per connection slot; 0 = 16 KiB */
     /* mvcc.max_versions_per_key; 0 = 1000 */
     uint32_t max_versions_per_key;
@@ -102,7 +119,9 @@ typedef struct rm_engine_config {
     uint32_t tick_ms;                      /* pool sizer period, 100..1000; 0 = 250; with no_thread unused */
     bool no_thread;                        /* tests: no housekeeping thread (call rm_engine_tick) */
     uint64_t orphan_idle_ns;               /* a transaction idle this long is orphaned; 0 = 60 s */
-    uint64_t session_idle_close_ns;        /* sessions idle this long are closed by housekeeping; 0 = never */
+    uint64_t session_idle_close_ns;        /* sessions idle this long are closed by housekeeping (an open
+                                            * transaction is rolled back); 0 = never. Live:
+                                            * rm_engine_set_session_idle_timeout */
     uint64_t long_query_ns;                /* responder's "long-running" bound; 0 = 10 s */
     uint64_t (*now_ns)(void *ctx);         /* clock; NULL = CLOCK_MONOTONIC */
     void *now_ctx;
@@ -121,7 +140,12 @@ typedef struct rm_engine_stats {
     uint64_t queries_cancelled;   /* cancelled by kill/pressure */
     uint64_t txns_begun, txns_committed, txns_rolled_back, txns_conflicted, txns_killed;
     uint64_t orphans_killed;
-    uint64_t sessions_idle_closed;
+    uint64_t sessions_idle_closed;   /* closed by housekeeping after session_idle_close_ns */
+    uint64_t sessions_idle_rolled_back; /* of those, closed with an open transaction (rolled back) */
+    uint64_t sessions_quota_refused; /* opens refused by max_sessions_per_principal */
+    uint64_t principals;             /* distinct principals holding open sessions */
+    uint32_t max_sessions_per_principal; /* 0 = no quota */
+    uint64_t session_idle_close_ns;  /* 0 = never */
     uint64_t savepoints, rollbacks_to_savepoint;
     uint64_t journal_bytes;       /* deferred writes of open transactions */
     bool writes_refused;          /* OOM prevention level: Put is refused (RM_EREJECTED) while usage ≥ critical */
@@ -173,8 +197,22 @@ void rm_engine_destroy(rm_engine_t *e);
  * the field). After a failure the session and its transaction are unchanged
  * unless stated.
  */
-/* RM_EREJECTED: admission closed; RM_ELIMIT: session limit. */
-rm_status_t rm_engine_open_session(rm_engine_t *e, rm_session_id_t *id, char *err);
+/*
+ * Open a session owned by `principal` (NUL-terminated, at most
+ * RM_ENGINE_PRINCIPAL_MAX bytes, copied; NULL = "" — in-process callers).
+ * RM_EREJECTED: admission closed; RM_ELIMIT: the session limit, or the
+ * principal already holds max_sessions_per_principal sessions (err names the
+ * quota and the principal); RM_EINVAL: principal too long; RM_ENOMEM; the
+ * multiplexer's id source failing (RM_EIO). Nothing opened on failure.
+ */
+rm_status_t rm_engine_open_session(rm_engine_t *e, const char *principal, rm_session_id_t *id, char *err);
+/*
+ * RM_OK when session `id` exists and was opened by `principal` (NULL = "");
+ * otherwise RM_ENOENT with the message a nonexistent session gets, so a caller
+ * cannot tell another principal's session from none. No allocation; takes the
+ * session's stripe. Callers acting for a remote principal check this first.
+ */
+rm_status_t rm_engine_session_owned(rm_engine_t *e, rm_session_id_t id, const char *principal, char *err);
 /* Rolls back an open transaction (*rolled_back, may be NULL). */
 rm_status_t rm_engine_close_session(rm_engine_t *e, rm_session_id_t id, bool *rolled_back, char *err);
 /* Bind a connection and begin. RM_EBUSY: every pooled connection is busy
@@ -243,13 +281,20 @@ rm_status_t rm_engine_trim_plans(rm_engine_t *e, double fraction, uint64_t *byte
 void rm_engine_set_admission(rm_engine_t *e, bool open);
 /* Compact MVCC chains: all, or idle ones. Returns the bytes freed. */
 uint64_t rm_engine_compact(rm_engine_t *e, bool all);
-/* One housekeeping step (pool sizing; idle-session close): the thread calls it
- * every tick_ms; tests call it directly. */
+/* One housekeeping step (pool sizing; background vacuum; at most once a second,
+ * closing sessions idle for session_idle_close_ns): the thread calls it every
+ * tick_ms; tests call it directly. */
 void rm_engine_tick(rm_engine_t *e);
 
 /* Live setters (knobs). RM_EINVAL as the underlying module. */
 rm_status_t rm_engine_set_max_sessions(rm_engine_t *e, uint32_t n);
 rm_status_t rm_engine_set_session_ratio(rm_engine_t *e, uint32_t n);
+/* session.idle_timeout in ns (0 = never) / session.max_sessions_per_principal
+ * (0 = no quota). Always RM_OK; the next tick / open sees the new value.
+ * Lowering the quota closes no session: the principal's opens fail until it
+ * is below. Thread-safe. */
+rm_status_t rm_engine_set_session_idle_timeout(rm_engine_t *e, uint64_t ns);
+rm_status_t rm_engine_set_max_sessions_per_principal(rm_engine_t *e, uint32_t n);
 rm_status_t rm_engine_set_max_versions_per_key(rm_engine_t *e, uint32_t n);
 /* Live setter for mvcc.vacuum_chains_per_second (0 = off). Always RM_OK. Thread-safe. */
 rm_status_t rm_engine_set_vacuum_rate(rm_engine_t *e, uint64_t chains_per_second);

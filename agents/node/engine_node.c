@@ -1,7 +1,8 @@
 /*
  * engine_node.c — host the engine in rustymemd: create it from the knob
  * registry on the node's memcore modules, and wire the live knobs
- * (session.max_sessions, session.session_ratio, mvcc.max_versions_per_key,
+ * (session.max_sessions, session.session_ratio, session.idle_timeout,
+ * session.max_sessions_per_principal, mvcc.max_versions_per_key,
  * plan_cache.*, pool.*) to its setters.
  *
  * Design note: as node_mem.c, one subscription per knob prefix, with a veto
@@ -27,6 +28,9 @@ apply_one(rm_engine_t *e, const rm_knob_change_t *c)
     switch (c->id) {
     case RM_KNOB_SESSION_MAX_SESSIONS: return rm_engine_set_max_sessions(e, (uint32_t)v->i);
     case RM_KNOB_SESSION_SESSION_RATIO: return rm_engine_set_session_ratio(e, (uint32_t)v->i);
+    case RM_KNOB_SESSION_IDLE_TIMEOUT: return rm_engine_set_session_idle_timeout(e, (uint64_t)v->i * 1000000000ull);
+    case RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL:
+        return rm_engine_set_max_sessions_per_principal(e, (uint32_t)v->i);
     case RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY: return rm_engine_set_max_versions_per_key(e, (uint32_t)v->i);
     case RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND: return rm_engine_set_vacuum_rate(e, (uint64_t)v->i);
     case RM_KNOB_PLAN_CACHE_MAX_PLANS: return rm_engine_set_plan_cache_max_plans(e, (uint64_t)v->i);
@@ -87,6 +91,8 @@ rm_engine_node_start(rm_node_t *node, bool no_thread, char *err, size_t errcap)
         .max_connections = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_CONNECTIONS),
         .max_sessions = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_SESSIONS),
         .session_ratio = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_SESSION_RATIO),
+        .max_sessions_per_principal = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL),
+        .session_idle_close_ns = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_IDLE_TIMEOUT) * 1000000000ull,
         .max_versions_per_key = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY),
         .vacuum_chains_per_second = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND),
         .plan_cache_max_plans = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_PLAN_CACHE_MAX_PLANS),

@@ -9,10 +9,53 @@
 #include <string.h>
 #include <time.h>
 
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if it is not one. */
+static size_t
+utf8_seq(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len == 2 && c < 0xC2)
+        return 0;   /* overlong */
+    for (size_t k = 1; k < len; k++)
+        if ((s[k] & 0xC0) != 0x80)
+            return 0;
+    return len;
+}
+
+/*
+ * Copy src into dst (cap bytes, NUL-terminated), writing control characters,
+ * DEL and bytes that are not valid UTF-8 as \xNN: a log line is one line of
+ * text whatever a caller quotes into it (a corrupted INI file echoed raw
+ * binary, and a newline in a value forged a second log line).
+ */
+void
+rm_log_escape(char *dst, size_t cap, const char *src)
+{
+    size_t o = 0;
+    const unsigned char *s = (const unsigned char *)src;
+    while (*s && o + 1 < cap) {
+        size_t len = *s >= 0x20 && *s != 0x7f ? utf8_seq(s) : 0;
+        if (len == 0) {
+            if (o + 5 >= cap)
+                break;
+            o += (size_t)snprintf(dst + o, cap - o, "\\x%02x", *s);
+            s++;
+            continue;
+        }
+        if (o + len >= cap)
+            break;
+        memcpy(dst + o, s, len);
+        o += len;
+        s += len;
+    }
+    dst[o] = '\0';
+}
+
 void
 rm_log(const char *level, const char *fmt, ...)
 {
-    char line[1024];
+    char line[1024], msg[1024];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -21,8 +64,9 @@ rm_log(const char *level, const char *fmt, ...)
     n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    rm_log_escape(line + n, sizeof line - (size_t)n, msg);
     /* One write per line so lines from several threads do not interleave. */
     fprintf(stderr, "%s\n", line);
 }

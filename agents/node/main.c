@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "address.h"
+#include "accept_guard.h"
 #include "auth.h"
 #include "config.h"
 #include "log.h"
@@ -58,6 +59,7 @@ typedef struct opts {
     int grace_ms;
     size_t max_request_bytes;
     int insecure;
+    int allow_unauthenticated;
     int verbose;
     const char *tls_cert, *tls_key, *tls_client_ca;
     const char *config;
@@ -101,8 +103,13 @@ usage(FILE *f)
             "  --tls-client-ca FILE      require client certificates signed by this CA (mTLS)\n"
             "  --auth-file FILE          bearer tokens and certificate identities with their roles, one\n"
             "                            per line: 'token reader|admin|client SECRET [NAME]' or\n"
-            "                            'cert reader|admin|client IDENTITY' (see docs/security.md)\n"
+            "                            'cert reader|admin|client IDENTITY' (see docs/security.md).\n"
+            "                            A file that grants nothing is refused. SIGHUP re-reads it (a\n"
+            "                            revoked token stops working; a bad file keeps the old rules)\n"
             "  --insecure                allow plaintext on a non-loopback address\n"
+            "  --allow-unauthenticated   serve a non-loopback address without --auth-file or\n"
+            "                            --tls-client-ca, so anyone who can connect is admin; refused\n"
+            "                            (exit 2) without this flag\n"
             "  --verbose                 also log gRPC's informational messages\n"
             "  --version                 print the version and exit\n"
             "  --help                    this text\n"
@@ -128,7 +135,7 @@ static int
 parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
-           O_CA, O_AUTH, O_INSECURE, O_VERBOSE, O_VERSION, O_HELP };
+           O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH, O_VERBOSE, O_VERSION, O_HELP };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"config", required_argument, 0, O_CONFIG},
@@ -144,6 +151,7 @@ parse_args(int argc, char **argv, opts_t *o)
         {"tls-client-ca", required_argument, 0, O_CA},
         {"auth-file", required_argument, 0, O_AUTH},
         {"insecure", no_argument, 0, O_INSECURE},
+        {"allow-unauthenticated", no_argument, 0, O_ALLOW_UNAUTH},
         {"verbose", no_argument, 0, O_VERBOSE},
         {"version", no_argument, 0, O_VERSION},
         {"help", no_argument, 0, O_HELP},
@@ -193,6 +201,7 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_CA: o->tls_client_ca = optarg; break;
         case O_AUTH: o->auth_file = optarg; break;
         case O_INSECURE: o->insecure = 1; break;
+        case O_ALLOW_UNAUTH: o->allow_unauthenticated = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
         case O_VERSION: printf("rustymemd %s\n", RM_VERSION); return 0;
         case O_HELP: usage(stdout); return 0;
@@ -206,6 +215,11 @@ parse_args(int argc, char **argv, opts_t *o)
     }
     if (optind < argc) {
         fprintf(stderr, "rustymemd: unexpected argument '%s' (see rustymemd --help)\n", argv[optind]);
+        return 2;
+    }
+    if (o->tls_client_ca && !o->tls_cert) {
+        /* Without a server certificate there is no TLS, so no client certificate is ever verified. */
+        fprintf(stderr, "rustymemd: --tls-client-ca needs --tls-cert and --tls-key (see rustymemd --help)\n");
         return 2;
     }
     return -1; /* continue */
@@ -338,11 +352,41 @@ reload_config(rm_knobs_t *k, const rm_config_sources_t *boot)
         (void)rm_knobs_get_text(k, name, NULL, 0, now, sizeof now, &pending);
         if (strcmp(now, before[i]) != 0) {
             changed++;
-            rm_log("AUDIT", "SIGHUP reload %s: %s -> %s%s", name, before[i], now, pending ? " (pending restart)" : "");
+            rm_log("AUDIT", "SIGHUP reload %s: %s -> %s%s peer=local:signal", name, before[i], now,
+                   pending ? " (pending restart)" : "");
         }
     }
     rm_log("INFO", "SIGHUP: configuration reloaded, %zu knob%s changed", changed, changed == 1 ? "" : "s");
     free(before);
+}
+
+/* server.max_connections changed live. */
+static void
+apply_server(void *ctx, const rm_knob_change_t *ch, size_t n)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++)
+        if (ch[i].id == RM_KNOB_SERVER_MAX_CONNECTIONS) {
+            (void)rm_accept_guard_enable((uint64_t)ch[i].new_value.i, 0);
+            rm_accept_guard_stats_t gs;
+            rm_accept_guard_stats(&gs);
+            rm_log("INFO", "server.max_connections: at most %llu connections now (%llu open)",
+                   (unsigned long long)gs.limit, (unsigned long long)gs.open);
+        }
+}
+
+/* rm_config_sources_t.dropped: a persisted runtime value that conflicts with
+ * the file as it is now was dropped (at start or on SIGHUP). */
+static void
+config_dropped(void *ctx, const char *knob, const char *value, const char *now_from, const char *reason)
+{
+    (void)ctx;
+    if (!knob) {
+        rm_log("WARN", "could not rewrite the persisted knobs without the dropped values: %s", reason);
+        return;
+    }
+    rm_log("AUDIT", "config: dropped persisted runtime value %s = %s (now from %s): it conflicts with the "
+           "configuration: %s", knob, value, now_from, reason);
 }
 
 static void
@@ -350,6 +394,28 @@ audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
 {
     (void)ctx;
     rm_log("AUDIT", "%s %s %s", identity, rpc, detail);
+}
+
+/* Refused calls (auth.c), in the same form as the changes handlers audit. */
+static void
+auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
+{
+    (void)ctx;
+    rm_log("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
+}
+
+/* SIGHUP: re-read --auth-file; a bad file keeps the rules in force. */
+static void
+reload_auth(rm_auth_t *auth, const char *path)
+{
+    char err[512] = "", warn[512];
+    if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
+        rm_log("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
+        return;
+    }
+    if (rm_auth_warning(auth, warn, sizeof warn))
+        rm_log("WARN", "%s", warn);
+    rm_log("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
 }
 
 int
@@ -391,8 +457,20 @@ main(int argc, char **argv)
                 o.listen);
         return 2;
     }
+    /* No open admin API beyond loopback (docs/adr/0015). */
+    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !is_loopback(o.listen)) {
+        fprintf(stderr,
+                "rustymemd: --listen %s is not a loopback address and no caller would be authenticated: give "
+                "--auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open admin API "
+                "explicitly with --allow-unauthenticated\n",
+                o.listen);
+        return 2;
+    }
     if (o.insecure && !o.tls_cert && !is_loopback(o.listen))
         rm_log("WARN", "serving plaintext gRPC on non-loopback address %s (--insecure)", o.listen);
+    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !is_loopback(o.listen))
+        rm_log("WARN", "serving %s without authentication (--allow-unauthenticated): every caller is admin",
+               o.listen);
 
     static rm_node_t node;
     struct timespec ts;
@@ -424,9 +502,11 @@ main(int argc, char **argv)
     }
     char kerr[512] = "";
     rm_config_sources_t src = {.config_path = o.config, .persisted_path = persisted, .envp = environ,
-                               .flags = o.sets, .n_flags = o.n_sets};
+                               .flags = o.sets, .n_flags = o.n_sets, .dropped = config_dropped};
     if (rm_config_load(node.knobs, &src, kerr, sizeof kerr) != RM_OK) {
-        fprintf(stderr, "rustymemd: %s\n", kerr);
+        char shown[2048];
+        rm_log_escape(shown, sizeof shown, kerr);
+        fprintf(stderr, "rustymemd: %s\n", shown);
         rm_knobs_destroy(node.knobs);
         return 1;
     }
@@ -470,13 +550,19 @@ main(int argc, char **argv)
         rm_node_services_free(services, (size_t)n_services);
         return 1;
     }
-    if (o.auth_file)
+    rm_auth_set_audit(auth, auth_audit, NULL);
+    if (o.auth_file) {
+        char warn[512];
+        if (rm_auth_warning(auth, warn, sizeof warn))
+            rm_log("WARN", "%s", warn);
         rm_log("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
+    }
     rm_server_opts_t so = {
         .listen = o.listen,
         .cq_threads = o.threads,
         .max_request_bytes = o.max_request_bytes,
         .shutdown_grace_ms = o.grace_ms,
+        .max_connections = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_SERVER_MAX_CONNECTIONS),
         .app = &node,
         .tls_cert_file = o.tls_cert,
         .tls_key_file = o.tls_key,
@@ -499,22 +585,51 @@ main(int argc, char **argv)
         rm_auth_destroy(auth);
         return 1;
     }
+    rm_knobs_sub_t *server_sub = NULL;
+    if (rm_knobs_subscribe(node.knobs, "server.", NULL, apply_server, NULL, &server_sub) != RM_OK)
+        rm_log("WARN", "out of memory subscribing to server.* knobs: server.max_connections is fixed until restart");
     int port = rm_server_port(srv);
-    rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s", RM_VERSION, o.listen,
-           port, o.data_dir, node.node_name);
+    rm_accept_guard_stats_t gs;
+    rm_accept_guard_stats(&gs);
+    rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s, at most %llu connections",
+           RM_VERSION, o.listen, port, o.data_dir, node.node_name, (unsigned long long)gs.limit);
     if (o.port_file && write_port_file(o.port_file, port) < 0)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     /* systemd Type=notify: ready once serving (a no-op without NOTIFY_SOCKET). */
     sd_notifyf(0, "READY=1\nSTATUS=serving on %s (port %d)\nMAINPID=%ld", o.listen, port, (long)getpid());
 
+    /* systemd WatchdogSec: keep-alives at half the interval, only while the
+     * completion-queue threads come back from their waits (a wedged serving
+     * loop stops them, and systemd restarts the agent) */
+    uint64_t wd_usec = 0;
+    int watchdog = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+    int stalled = 0;
     int sig = 0;
     for (;;) {
-        if (sigwait(&stop, &sig) != 0)
+        if (watchdog) {
+            struct timespec half = {.tv_sec = (time_t)(wd_usec / 2000000u),
+                                    .tv_nsec = (long)(wd_usec / 2 % 1000000u) * 1000};
+            sig = sigtimedwait(&stop, NULL, &half);
+            if (sig < 0) {
+                int alive = rm_server_alive(srv, (int64_t)(wd_usec / 2000u));
+                if (alive)
+                    sd_notify(0, "WATCHDOG=1");
+                else if (!stalled)
+                    rm_log("ERROR", "the gRPC serving threads have not come back for %llu ms: withholding the "
+                           "watchdog keep-alive", (unsigned long long)(wd_usec / 2000u));
+                stalled = !alive;
+                continue;
+            }
+        } else if (sigwait(&stop, &sig) != 0) {
             continue;
+        }
         if (sig != SIGHUP)
             break;
         reload_config(node.knobs, &src);
+        if (o.auth_file)
+            reload_auth(auth, o.auth_file);
     }
+    rm_knobs_unsubscribe(node.knobs, server_sub);
     rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            o.grace_ms);
     sd_notify(0, "STOPPING=1");

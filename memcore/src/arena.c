@@ -344,6 +344,12 @@ report_arena(void *ctx, rm_component_usage_t *out)
     out->held_bytes = LD(&m->held);
     if (out->held_bytes < used)
         out->held_bytes = used;
+    /* Bump allocation leaves no gaps between live objects: what a live
+     * arena's blocks do not use yet is its transaction's reservation, given
+     * back whole at commit or rollback, and the block cache is kept for the
+     * next transaction. Held, but not fragmentation (seed: arenas "already
+     * minimize fragmentation"). */
+    out->reserved_bytes = out->held_bytes - used;
 }
 
 rm_status_t

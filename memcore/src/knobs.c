@@ -1107,6 +1107,18 @@ rm_knobs_load_persisted(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n,
     return RM_OK;
 }
 
+rm_status_t
+rm_knobs_forget_persisted(rm_knobs_t *k, const char *name)
+{
+    rm_knob_id_t id;
+    if (!k || rm_knobs_lookup(name, &id) != RM_OK)
+        return RM_ENOENT;
+    pthread_mutex_lock(&k->mu);
+    k->is_persisted[id] = false;
+    pthread_mutex_unlock(&k->mu);
+    return RM_OK;
+}
+
 /* ---- subscribers -------------------------------------------------------- */
 
 rm_status_t

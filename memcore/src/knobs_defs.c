@@ -204,6 +204,20 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
         .type = RM_KNOB_INT64, .unit = "sessions/connection",
         .description = "target sessions per connection",
         .def = {.i = 10}, .min_i = 1, .max_i = 100, .seed = "seed: MultiplexerConfig 10"},
+    [RM_KNOB_SESSION_IDLE_TIMEOUT] = {
+        .id = RM_KNOB_SESSION_IDLE_TIMEOUT, .name = "session.idle_timeout",
+        .type = RM_KNOB_INT64, .unit = "seconds",
+        .description = "a session with no call for this long is closed (an open transaction is rolled "
+                       "back); 0 = never",
+        .def = {.i = 300}, .min_i = 0, .max_i = 7 * 24 * 3600,
+        .seed = "ours: ADR 0010 (PgBouncer client_idle_timeout, PostgreSQL idle_session_timeout)"},
+    [RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL] = {
+        .id = RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL, .name = "session.max_sessions_per_principal",
+        .type = RM_KNOB_INT64, .unit = "sessions",
+        .description = "open sessions one principal (token, certificate, or peer address on an open "
+                       "server) may hold; 0 = no quota",
+        .def = {.i = 10000}, .min_i = 0, .max_i = 10000000,
+        .seed = "ours: ADR 0010 (one application holds the seed's 10 000 sessions)"},
     [RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY] = {
         .id = RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, .name = "mvcc.max_versions_per_key",
         .type = RM_KNOB_INT64, .unit = "versions",
@@ -241,6 +255,13 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
         .description = "pool utilisation below which the pool shrinks",
         .def = {.d = 0.40}, .min_d = 0.05, .max_d = 0.95,
         .seed = "seed: AdaptivePoolConfig 0.40"},
+    [RM_KNOB_SERVER_MAX_CONNECTIONS] = {
+        .id = RM_KNOB_SERVER_MAX_CONNECTIONS, .name = "server.max_connections",
+        .type = RM_KNOB_INT64, .unit = "connections",
+        .description = "gRPC connections accepted at once; beyond it a new connection is closed at once; "
+                       "0 = the open-file limit minus an eighth (at least 64) kept for the agent's own files",
+        .def = {.i = 0}, .min_i = 0, .max_i = 1048576,
+        .seed = "not in the seed: a connection flood must not exhaust file descriptors (ADR 0012)"},
 };
 
 const rm__knob_constraint_t rm__knob_constraints[] = {

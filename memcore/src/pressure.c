@@ -1267,7 +1267,7 @@ fill_from_system(rm_pressure_t *p, const rm_sysinfo_t *si, const rm_pressure_con
     for (size_t i = 0; i < nc; i++) {
         if ((double)comp[i].held_bytes < c->frag_min_held_bytes)
             continue;
-        double f = rm_stats_fragmentation(comp[i].used_bytes, comp[i].held_bytes);
+        double f = rm_stats_component_fragmentation(&comp[i]);
         if (f > s->fragmentation) {
             s->fragmentation = f;
             memcpy(s->frag_component, comp[i].name, sizeof s->frag_component);

@@ -2,20 +2,34 @@
  * session.c — the session multiplexer (see session.h for the contract).
  *
  * Design note.
- * - Sessions: a table of 16-byte entries {record, generation, free-list link}
- *   grown by doubling up to the session limit; a session id packs the
- *   generation (high 32 bits) and index + 1 (low 32 bits), and closing bumps
- *   the generation, so stale ids miss. Records are RM_SESSION_RECORD_BYTES from
- *   the record allocator (the slab's 64 B class): an idle session costs
- *   64 + 16 bytes plus its share of table slack.
+ * - Ids: a session id is 64 bits from the kernel CSPRNG (getrandom(2), or the
+ *   configured fill_random), drawn outside the lock 32 at a time (a system
+ *   call costs ~0.7 µs here; the pool of unused ids lives in the mux, each
+ *   zeroed as it is handed out); 0 and an id that is still
+ *   live are drawn again (counted in id_redraws). Ids carry no index, no
+ *   generation and no sequence, so one client's id says nothing about
+ *   another's (an id is a bearer capability inside its principal; the engine
+ *   checks the owner on top). A closed id is dropped from the map, so a stale
+ *   id misses (RM_ENOENT) and never reaches a recycled record.
+ * - Sessions: a table of 16-byte entries {record, key} grown by doubling up to
+ *   the session limit; a live entry's key is its id, a free entry's key is the
+ *   free-list link (index + 1; 0 ends). Records are RM_SESSION_RECORD_BYTES
+ *   from the record allocator (the slab's 64 B class).
+ * - Lookup: an open-addressing map of 32-bit table indices (index + 1; 0 =
+ *   empty), linear probing from the id's low bits (the ids are uniformly
+ *   random, so they are their own hash), 2 × the table's capacity (load <= 0.5,
+ *   about 1.5 probes per hit), rebuilt when the table doubles and kept tight
+ *   by backward-shift deletion (no tombstones, so a long-lived server never
+ *   degrades). An idle session costs 64 + 16 + 8 bytes plus table slack.
  * - Slots: `slots[i]` is NULL (closed) or a slot record in state OPENING,
  *   IDLE, BUSY or CLOSING. Idle slots sit in `idle[]`, most recently used
  *   last: begin takes the hottest, shrink closes the coldest. A slot index is
  *   reusable only once its close finished (slots[i] = NULL), so the engine
  *   never sees open(i) before the previous close(i).
- * - Nothing slow runs under `mu`: page mapping, on_slot_open/close and
- *   on_abandon run unlocked on records that are reserved (OPENING/CLOSING) or
- *   already unlinked from the table.
+ * - Nothing slow runs under `mu`: drawing ids, page mapping, on_slot_open/
+ *   close and on_abandon run unlocked on records that are reserved
+ *   (OPENING/CLOSING) or already unlinked from the table. Growing the table
+ *   and the map (amortised O(1) per open) is the one allocation under `mu`.
  * - Waiting: one condition variable on CLOCK_MONOTONIC; releases signal one
  *   waiter, pool growth and slot-close broadcasts.
  */
@@ -27,7 +41,11 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+
+#define ID_DRAWS_MAX 16   /* draws of one open before the random source is declared broken */
+#define ID_BATCH     32   /* ids drawn per getrandom(2) call */
 
 enum { SLOT_OPENING = 1, SLOT_IDLE, SLOT_BUSY, SLOT_CLOSING };
 
@@ -43,8 +61,7 @@ _Static_assert(sizeof(struct sess) <= RM_SESSION_RECORD_BYTES, "session record t
 
 struct sent {
     struct sess *rec;        /* NULL when free */
-    uint32_t gen;            /* bumped at close */
-    uint32_t next_free;      /* free list link (index + 1; 0 ends) */
+    uint64_t key;            /* live: the session id; free: free-list link (index + 1; 0 ends) */
 };
 
 struct slot {
@@ -65,11 +82,16 @@ struct rm_session_mux {
     size_t scratch_bytes;              /* page multiple */
     uint64_t (*now_fn)(void *);
     void *now_ctx;
+    rm_status_t (*fill_random)(void *, void *, size_t);
+    void *random_ctx;
+    uint32_t id_batch;                 /* ids per fill_random call: ID_BATCH, 1 for an injected source */
 
     /* sessions; all guarded by mu */
     struct sent *tab;
     uint32_t tab_cap, tab_used;        /* entries allocated / ever used (high water) */
     uint32_t free_head;                /* index + 1 of the first free entry; 0 = none */
+    uint32_t *map;                     /* id -> index + 1 (0 = empty); 2 × tab_cap entries */
+    uint32_t map_mask;                 /* map entries - 1 (a power of two minus one) */
     uint64_t nsessions, nbound;
 
     /* slots; all guarded by mu */
@@ -84,9 +106,13 @@ struct rm_session_mux {
     uint32_t max_connections, max_sessions, ratio;
     bool admission;
 
+    /* drawn ids not handed out yet (kernel bytes, used once, zeroed when taken); guarded by mu */
+    uint64_t ids_pool[ID_BATCH];
+    uint32_t ids_left;
+
     /* counters; guarded by mu */
     uint64_t opened_total, closed_total, rej_admission, rej_limit, busy_failures, waits,
-             abandoned, slots_opened, slots_closed;
+             abandoned, slots_opened, slots_closed, id_redraws, id_failures;
 
     rm_stats_handle_t *h_session, *h_pool;
 };
@@ -111,6 +137,25 @@ default_now(void *ctx)
     return rm__now_ns();
 }
 
+/* getrandom(2): the kernel CSPRNG. Blocks only before the kernel's pool is
+ * first initialised (early boot). */
+static rm_status_t
+kernel_random(void *ctx, void *buf, size_t n)
+{
+    unsigned char *p = buf;
+    while (n > 0) {
+        ssize_t k = getrandom(p, n, 0);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno == ENOSYS ? RM_ENOTSUP : RM_EIO;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return RM_OK;
+}
+
 static inline void
 assert_locked(rm_session_mux_t *m)
 {
@@ -131,17 +176,96 @@ effective_pool_locked(const rm_session_mux_t *m)
     return m->pool_size < m->max_connections ? m->pool_size : m->max_connections;
 }
 
+static inline uint32_t
+map_home(const rm_session_mux_t *m, rm_session_id_t id)
+{
+    return (uint32_t)id & m->map_mask;
+}
+
+/* Position of id in the map, or UINT32_MAX. */
+static uint32_t
+map_find_locked(rm_session_mux_t *m, rm_session_id_t id)
+{
+    assert_locked(m);
+    if (!m->map || id == 0)
+        return UINT32_MAX;
+    for (uint32_t i = map_home(m, id);; i = (i + 1) & m->map_mask) {
+        uint32_t v = m->map[i];
+        if (v == 0)
+            return UINT32_MAX;
+        if (m->tab[v - 1].key == id && m->tab[v - 1].rec)
+            return i;
+    }
+}
+
+/* Insert table index idx under id (not present; the map has room). */
+static void
+map_insert_locked(rm_session_mux_t *m, rm_session_id_t id, uint32_t idx)
+{
+    assert_locked(m);
+    uint32_t i = map_home(m, id);
+    while (m->map[i])
+        i = (i + 1) & m->map_mask;
+    m->map[i] = idx + 1;
+}
+
+/*
+ * Remove the entry at map position pos by backward-shift deletion: every
+ * entry after the hole in the same probe run moves back into it unless that
+ * would put it before its home slot. The map never holds tombstones, so
+ * probe lengths depend only on the live load.
+ */
+static void
+map_delete_locked(rm_session_mux_t *m, uint32_t pos)
+{
+    assert_locked(m);
+    uint32_t mask = m->map_mask, hole = pos;
+    for (uint32_t j = (pos + 1) & mask; m->map[j]; j = (j + 1) & mask) {
+        uint32_t home = map_home(m, m->tab[m->map[j] - 1].key);
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            m->map[hole] = m->map[j];
+            hole = j;
+        }
+    }
+    m->map[hole] = 0;
+}
+
 static struct sess *
 lookup_locked(rm_session_mux_t *m, rm_session_id_t id)
 {
+    uint32_t pos = map_find_locked(m, id);
+    return pos == UINT32_MAX ? NULL : m->tab[m->map[pos] - 1].rec;
+}
+
+/*
+ * Double the table and rebuild the map at twice the new capacity. Either both
+ * grow or nothing changes (RM_ENOMEM, RM_ELIMIT at the index range).
+ */
+static rm_status_t
+grow_locked(rm_session_mux_t *m)
+{
     assert_locked(m);
-    uint32_t lo = (uint32_t)id;
-    if (lo == 0 || lo > m->tab_used)
-        return NULL;
-    struct sent *e = &m->tab[lo - 1];
-    if (!e->rec || e->gen != (uint32_t)(id >> 32))
-        return NULL;
-    return e->rec;
+    if (m->tab_cap >= UINT32_MAX / 4)
+        return RM_ELIMIT;
+    uint32_t ncap = m->tab_cap ? 2 * m->tab_cap : 64;
+    uint32_t *nmap = calloc((size_t)ncap * 2, sizeof *nmap);
+    if (!nmap)
+        return RM_ENOMEM;
+    struct sent *nt = realloc(m->tab, (size_t)ncap * sizeof *nt);
+    if (!nt) {
+        free(nmap);
+        return RM_ENOMEM;
+    }
+    memset(nt + m->tab_cap, 0, (size_t)(ncap - m->tab_cap) * sizeof *nt);
+    m->tab = nt;
+    m->tab_cap = ncap;
+    free(m->map);
+    m->map = nmap;
+    m->map_mask = ncap * 2 - 1;
+    for (uint32_t i = 0; i < m->tab_used; i++)
+        if (m->tab[i].rec)
+            map_insert_locked(m, m->tab[i].key, i);
+    return RM_OK;
 }
 
 static void
@@ -228,7 +352,8 @@ close_list(rm_session_mux_t *m, struct slot *list)
 static uint64_t
 session_bytes_locked(const rm_session_mux_t *m)
 {
-    return m->nsessions * RM_SESSION_RECORD_BYTES + (uint64_t)m->tab_cap * sizeof(struct sent);
+    return m->nsessions * RM_SESSION_RECORD_BYTES + (uint64_t)m->tab_cap * sizeof(struct sent) +
+           (m->map ? ((uint64_t)m->map_mask + 1) * sizeof *m->map : 0);
 }
 
 static uint64_t
@@ -304,6 +429,9 @@ rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux_t **out)
                                     rm_page_size());
     m->now_fn = cfg->now_ns ? cfg->now_ns : default_now;
     m->now_ctx = cfg->now_ctx;
+    m->fill_random = cfg->fill_random ? cfg->fill_random : kernel_random;
+    m->random_ctx = cfg->random_ctx;
+    m->id_batch = cfg->fill_random ? 1 : ID_BATCH;   /* a test controls every draw */
 
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
@@ -351,6 +479,7 @@ rm_session_mux_destroy(rm_session_mux_t *m)
     shrink_idle_locked(m, &list);
     pthread_mutex_unlock(&m->mu);
     close_list(m, list);
+    free(m->map);
     free(m->tab);
     free(m->idle);
     free(m->slots);
@@ -360,6 +489,42 @@ rm_session_mux_destroy(rm_session_mux_t *m)
 }
 
 /* ---- sessions ---------------------------------------------------------------- */
+
+/*
+ * One candidate id. Takes it from the pool, or refills the pool with one
+ * fill_random call of id_batch ids made without the lock (a getrandom(2)
+ * system call costs about as much as 10 opens; one per 32 opens does not).
+ * Two threads refilling at once both keep their own candidate; the later
+ * batch is dropped. Called without mu.
+ */
+static rm_status_t
+draw_id(rm_session_mux_t *m, rm_session_id_t *out)
+{
+    pthread_mutex_lock(&m->mu);
+    if (m->ids_left > 0) {
+        *out = m->ids_pool[--m->ids_left];
+        m->ids_pool[m->ids_left] = 0;
+        pthread_mutex_unlock(&m->mu);
+        return RM_OK;
+    }
+    pthread_mutex_unlock(&m->mu);
+    uint64_t buf[ID_BATCH];
+    uint32_t n = m->id_batch;
+    rm_status_t rc = m->fill_random(m->random_ctx, buf, n * sizeof buf[0]);
+    if (rc == RM_OK) {
+        *out = buf[n - 1];
+        if (n > 1) {
+            pthread_mutex_lock(&m->mu);
+            if (m->ids_left == 0) {
+                memcpy(m->ids_pool, buf, (n - 1) * sizeof buf[0]);
+                m->ids_left = n - 1;
+            }
+            pthread_mutex_unlock(&m->mu);
+        }
+    }
+    explicit_bzero(buf, sizeof buf);
+    return rc;
+}
 
 rm_status_t
 rm_session_open(rm_session_mux_t *m, void *user, rm_session_id_t *id)
@@ -371,47 +536,56 @@ rm_session_open(rm_session_mux_t *m, void *user, rm_session_id_t *id)
         return RM_ENOMEM;
     uint64_t t = m->now_fn(m->now_ctx);
     rm_status_t rc;
+    rm_session_id_t cand = 0;
 
-    pthread_mutex_lock(&m->mu);
-    if (!m->admission) {
-        m->rej_admission++;
-        rc = RM_EREJECTED;
-        goto fail;
-    }
-    if (m->nsessions >= session_limit_locked(m)) {
-        m->rej_limit++;
-        rc = RM_ELIMIT;
-        goto fail;
-    }
-    if (!m->free_head && m->tab_used == m->tab_cap) {
-        if (m->tab_cap >= UINT32_MAX / 4) {
+    for (int draws = 0;; draws++) {
+        if (draws == ID_DRAWS_MAX) {
+            /* A source that keeps answering 0 or live ids is broken, not unlucky
+             * (the odds of one redraw are sessions / 2^64). */
+            rc = RM_EIO;
+            pthread_mutex_lock(&m->mu);
+            m->id_failures++;
+            goto fail;
+        }
+        rc = draw_id(m, &cand);
+        pthread_mutex_lock(&m->mu);
+        if (rc != RM_OK) {
+            m->id_failures++;
+            goto fail;
+        }
+        if (!m->admission) {
+            m->rej_admission++;
+            rc = RM_EREJECTED;
+            goto fail;
+        }
+        if (m->nsessions >= session_limit_locked(m)) {
             m->rej_limit++;
             rc = RM_ELIMIT;
             goto fail;
         }
-        uint32_t ncap = m->tab_cap ? 2 * m->tab_cap : 64;
-        struct sent *nt = realloc(m->tab, (size_t)ncap * sizeof *nt);
-        if (!nt) {
-            rc = RM_ENOMEM;
+        if (!m->free_head && m->tab_used == m->tab_cap && (rc = grow_locked(m)) != RM_OK) {
+            if (rc == RM_ELIMIT)
+                m->rej_limit++;
             goto fail;
         }
-        memset(nt + m->tab_cap, 0, (size_t)(ncap - m->tab_cap) * sizeof *nt);
-        m->tab = nt;
-        m->tab_cap = ncap;
+        if (cand != 0 && map_find_locked(m, cand) == UINT32_MAX)
+            break;   /* keeps mu */
+        m->id_redraws++;
+        pthread_mutex_unlock(&m->mu);
     }
     uint32_t idx;
     if (m->free_head) {
         idx = m->free_head - 1;
-        m->free_head = m->tab[idx].next_free;
+        m->free_head = (uint32_t)m->tab[idx].key;
     } else {
         idx = m->tab_used++;
-        m->tab[idx].gen = 1;
     }
     struct sent *e = &m->tab[idx];
     e->rec = s;
-    e->next_free = 0;
+    e->key = cand;
+    map_insert_locked(m, cand, idx);
     memset(s, 0, RM_SESSION_RECORD_BYTES);
-    s->id = ((uint64_t)e->gen << 32) | (idx + 1);
+    s->id = cand;
     s->user = user;
     s->opened_ns = s->last_active_ns = t;
     s->slot = -1;
@@ -451,17 +625,16 @@ rm_session_close(rm_session_mux_t *m, rm_session_id_t id)
     if (!m)
         return RM_EINVAL;
     pthread_mutex_lock(&m->mu);
-    struct sess *s = lookup_locked(m, id);
-    if (!s) {
+    uint32_t pos = map_find_locked(m, id);
+    if (pos == UINT32_MAX) {
         pthread_mutex_unlock(&m->mu);
         return RM_ENOENT;
     }
-    uint32_t idx = (uint32_t)id - 1;
+    uint32_t idx = m->map[pos] - 1;
+    struct sess *s = m->tab[idx].rec;
+    map_delete_locked(m, pos);
     m->tab[idx].rec = NULL;
-    m->tab[idx].gen++;
-    if (m->tab[idx].gen == 0)
-        m->tab[idx].gen = 1;
-    m->tab[idx].next_free = m->free_head;
+    m->tab[idx].key = m->free_head;
     m->free_head = idx + 1;
     m->nsessions--;
     m->closed_total++;
@@ -844,5 +1017,7 @@ rm_session_stats(rm_session_mux_t *m, rm_session_stats_t *o)
     o->abandoned_txns = m->abandoned;
     o->slots_opened = m->slots_opened;
     o->slots_closed = m->slots_closed;
+    o->id_redraws = m->id_redraws;
+    o->id_failures = m->id_failures;
     pthread_mutex_unlock(&m->mu);
 }

@@ -87,6 +87,7 @@ rm_stats_components(rm_component_usage_t *out, size_t cap, size_t *n)
         }
         merged[j].used_bytes += u.used_bytes;
         merged[j].held_bytes += u.held_bytes;
+        merged[j].reserved_bytes += u.reserved_bytes;
         merged[j].nested |= u.nested != 0;
     }
     pthread_mutex_unlock(&registry.mu);
@@ -118,6 +119,13 @@ rm_stats_fragmentation(uint64_t used_bytes, uint64_t held_bytes)
     if (held_bytes == 0 || used_bytes >= held_bytes)
         return 0.0;
     return 1.0 - (double)used_bytes / (double)held_bytes;
+}
+
+double
+rm_stats_component_fragmentation(const rm_component_usage_t *c)
+{
+    uint64_t unreserved = c->held_bytes > c->reserved_bytes ? c->held_bytes - c->reserved_bytes : 0;
+    return rm_stats_fragmentation(c->used_bytes, unreserved);
 }
 
 const char *

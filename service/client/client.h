@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "rustymem/status.h"
 
@@ -78,6 +79,84 @@ int rm_client_stream_next(rm_client_stream_t *s, const ProtobufCMessageDescripto
                           ProtobufCMessage **msg);
 /* Cancel if still running, collect the final status into st (may be NULL), free. */
 void rm_client_stream_finish(rm_client_stream_t *s, rm_call_status_t *st);
+
+/* ---- credentials: one way for every client (creds.c) ------------------------
+ *
+ * rustymemctl, rustymem-exporter, rustymem-fleet (towards its agents) and
+ * rustymem-load take the same credential flags and fill rm_client_opts_t the
+ * same way:
+ *   --token SECRET        bearer token (visible in ps: prefer the next two)
+ *   --token-file FILE     the token is FILE's content, surrounding whitespace
+ *                         ignored; an unreadable or empty file is an error
+ *   RUSTYMEM_TOKEN        environment variable, used when neither flag is
+ *   --tls-ca FILE         talk TLS, trusting these PEM roots
+ *   --tls-cert FILE       client certificate for mTLS (needs --tls-key)
+ *   --tls-key FILE        its PEM private key (needs --tls-cert)
+ *   --tls-server-name N   name to verify in the server certificate (needs TLS)
+ * Precedence: --token > --token-file > RUSTYMEM_TOKEN; giving both flags is a
+ * usage error. A daemon that also serves TLS itself names its client-side TLS
+ * flags with another prefix (rustymem-fleet: --agent-tls-ca …); the token
+ * flags keep their names everywhere.
+ */
+typedef enum rm_client_cred_flag {
+    RM_CRED_TOKEN = 0,
+    RM_CRED_TOKEN_FILE,
+    RM_CRED_TLS_CA,
+    RM_CRED_TLS_CERT,
+    RM_CRED_TLS_KEY,
+    RM_CRED_TLS_SERVER_NAME,
+    RM_CRED_N_FLAGS,
+} rm_client_cred_flag_t;
+
+/*
+ * getopt_long entries for the credential flags: `tls` is the TLS flag prefix
+ * as a string literal ("tls" or "agent-tls"), `base` the option value of
+ * RM_CRED_TOKEN; the others follow as base + rm_client_cred_flag_t.
+ */
+#define RM_CLIENT_CRED_LONGOPTS(tls, base)                                   \
+    {"token", required_argument, 0, (base) + RM_CRED_TOKEN},                  \
+    {"token-file", required_argument, 0, (base) + RM_CRED_TOKEN_FILE},        \
+    {tls "-ca", required_argument, 0, (base) + RM_CRED_TLS_CA},               \
+    {tls "-cert", required_argument, 0, (base) + RM_CRED_TLS_CERT},           \
+    {tls "-key", required_argument, 0, (base) + RM_CRED_TLS_KEY},             \
+    {tls "-server-name", required_argument, 0, (base) + RM_CRED_TLS_SERVER_NAME}
+
+/* The values given on the command line; pointers into argv (not owned). */
+typedef struct rm_client_creds {
+    const char *tls_prefix;   /* "tls" or "agent-tls": names flags in messages; NULL = "tls" */
+    const char *flag[RM_CRED_N_FLAGS];
+    char *token_owned;        /* token read from --token-file; freed by rm_client_creds_free */
+    char source[300];         /* where the token came from, for logs: "--token-file /x", "RUSTYMEM_TOKEN", "none" */
+} rm_client_creds_t;
+
+/*
+ * Which credential flag `name` is ("token", "tls-ca", "agent-tls-ca" … without
+ * the leading dashes, given the prefix), or -1. For hand-written parsers.
+ */
+int rm_client_creds_match(const rm_client_creds_t *c, const char *name);
+/* Record flag f's value (the last one given wins, like every other flag). */
+void rm_client_creds_set(rm_client_creds_t *c, rm_client_cred_flag_t f, const char *value);
+
+/*
+ * Resolve the flags into o->token and o->tls_* (o->target and timeout are left
+ * alone): checks the combinations, reads --token-file, falls back to
+ * `env_token` (the caller passes getenv("RUSTYMEM_TOKEN"); NULL or "" = none).
+ * Returns RM_OK; RM_EINVAL for a usage error (both token flags, --tls-cert
+ * without --tls-key, a server name without TLS: exit 2); RM_EIO when the
+ * token file cannot be read, is empty, too large or holds more than one
+ * word (exit 1). err names the flag and file. o->token may point into c:
+ * keep c alive as long as o is used. Not thread-safe (start-up only).
+ */
+rm_status_t rm_client_creds_apply(rm_client_creds_t *c, const char *env_token, rm_client_opts_t *o, char *err,
+                                  size_t errcap);
+/* Wipe and free the token read from a file. NULL-safe. */
+void rm_client_creds_free(rm_client_creds_t *c);
+
+/*
+ * Print the help lines of the credential flags (two-space indent, the
+ * description at column `col`), so every tool documents them alike.
+ */
+void rm_client_creds_help(FILE *f, const char *tls_prefix, int col);
 
 /* "OK", "UNAVAILABLE", … */
 const char *rm_client_status_name(grpc_status_code code);

@@ -133,6 +133,22 @@ for (const w of workloads) {
   }
 }
 
+// The Secret key a file path of container c comes from: {secret, key}, or null.
+function secretFileKey(pod, c, file) {
+  const m = (c.volumeMounts || []).find((x) => file.startsWith(x.mountPath + '/'));
+  const v = m && (pod.volumes || []).find((x) => x.name === m.name);
+  if (!v || !v.secret) return null;
+  const rel = file.slice(m.mountPath.length + 1);
+  const item = (v.secret.items || []).find((i) => i.path === rel);
+  return { secret: v.secret.secretName, key: item ? item.key : rel };
+}
+// The content of that key when the overlay generates the Secret, else null.
+function secretText(ref) {
+  const sec = ref && find('Secret', ref.secret);
+  const data = sec && sec.data && sec.data[ref.key];
+  return data ? Buffer.from(data, 'base64').toString() : null;
+}
+
 // The agent DaemonSet.
 const ds = find('DaemonSet', 'rustymem-agent');
 let agentIni = null;
@@ -195,6 +211,15 @@ if (check(ds, 'DaemonSet/rustymem-agent', 'missing')) {
     check(e.command && e.command[0] === '/usr/bin/rustymem-exporter', cw, 'command must be /usr/bin/rustymem-exporter');
     check(argValue(e.args, '--agent') === '127.0.0.1:50051', cw, '--agent must be 127.0.0.1:50051 (same pod)');
     check(argValue(e.args, '--listen') === '0.0.0.0:8080', cw, '--listen must be 0.0.0.0:8080');
+    // The exporter authenticates to rustymemd with a token file from a Secret
+    // (issue 16: a token it did not read left rustymem_up 0 on every node).
+    const tf = argValue(e.args, '--token-file');
+    check(tf && secretFileKey(pod, e, tf), cw, `--token-file ${tf} must be a file of a Secret volume`);
+    check(!(e.env || []).some((x) => x.name === 'RUSTYMEM_TOKEN'), cw, 'give the token one way: --token-file, not also RUSTYMEM_TOKEN');
+    const et = tf && secretText(secretFileKey(pod, e, tf));
+    if (et !== null && et !== undefined && authFile !== null) {
+      check(new RegExp(`^\\s*token\\s+(reader|admin)\\s+${et.trim()}(\\s|$)`, 'm').test(authFile), cw, 'the agent\'s auth file does not know the exporter\'s token');
+    }
     check((e.ports || []).some((p) => p.name === 'metrics' && p.containerPort === 8080), cw, 'port metrics 8080 missing');
     check(e.livenessProbe && e.livenessProbe.httpGet && e.livenessProbe.httpGet.path === '/healthz', cw, 'livenessProbe must GET /healthz');
     check(e.readinessProbe && e.readinessProbe.httpGet && e.readinessProbe.httpGet.path === '/readyz', cw, 'readinessProbe must GET /readyz');
@@ -223,6 +248,31 @@ if (check(fleet, 'Deployment/rustymem-fleet', 'missing')) {
   const dns = argValue(c.args, '--agents-dns') || '';
   check(hs && dns === `${hs.metadata.name}:50051`, 'Deployment/rustymem-fleet', `--agents-dns ${dns} must name the headless Service and port 50051`);
   check(argValue(c.args, '--listen') === '0.0.0.0:50052', 'Deployment/rustymem-fleet', '--listen must be 0.0.0.0:50052');
+  // No open admin API (issue 16): FleetService needs an auth file from a Secret.
+  const fpod = fleet.spec.template.spec;
+  const fa = argValue(c.args, '--auth-file');
+  const faRef = fa && secretFileKey(fpod, c, fa);
+  check(faRef, 'Deployment/rustymem-fleet', `--auth-file ${fa} must be a file of a Secret volume`);
+  const faText = secretText(faRef);
+  if (faText !== null) {
+    check(/^\s*token\s+(admin|reader)\s+\S{16,}/m.test(faText), 'Deployment/rustymem-fleet', `Secret ${faRef.secret} key ${faRef.key} grants no token`);
+    fs.writeFileSync(path.join(outDir, 'fleet-auth'), faText);
+  }
+  check(!(c.args || []).includes('--allow-unauthenticated'), 'Deployment/rustymem-fleet', 'must not run --allow-unauthenticated');
+  const ft = argValue(c.args, '--token-file');
+  const ftRef = ft && secretFileKey(fpod, c, ft);
+  check(ftRef, 'Deployment/rustymem-fleet', `--token-file ${ft} must be a file of a Secret volume`);
+  check(!(c.env || []).some((x) => x.name === 'RUSTYMEM_TOKEN'), 'Deployment/rustymem-fleet', 'give the token one way: --token-file, not also RUSTYMEM_TOKEN');
+  // The agents' auth file must know the fleet's token as admin and the exporter's as reader.
+  const tokText = secretText(ftRef);
+  if (tokText !== null && authFile !== null) {
+    check(new RegExp(`^\\s*token\\s+admin\\s+${tokText.trim()}(\\s|$)`, 'm').test(authFile), 'Deployment/rustymem-fleet', 'the agents\' auth file does not grant the fleet\'s token the admin role');
+  }
+  const fnp = find('NetworkPolicy', 'rustymem-fleet');
+  if (check(fnp, 'NetworkPolicy/rustymem-fleet', 'missing')) {
+    check((fnp.spec.ingress || []).length > 0 && fnp.spec.ingress.every((r) => (r.from || []).length > 0), 'NetworkPolicy/rustymem-fleet',
+      'every ingress rule must name its sources (from): the fleet port is not for the whole cluster');
+  }
   for (const p of ['livenessProbe', 'readinessProbe']) {
     check(c[p] && c[p].grpc && c[p].grpc.port === 50052, 'Deployment/rustymem-fleet', `${p} must be a native gRPC probe on 50052`);
   }
@@ -241,14 +291,13 @@ for (const w of workloads) {
   }
 }
 
-// RBAC: the fleet reads pods, endpoints (and endpointslices), nodes.
-const role = find('Role', 'rustymem-fleet');
-const crole = find('ClusterRole', 'rustymem-fleet');
-const grants = (r, res) => r && r.rules.some((x) => x.resources.includes(res) && ['get', 'list', 'watch'].every((v) => x.verbs.includes(v)));
-check(grants(role, 'pods') && grants(role, 'endpoints') && grants(role, 'endpointslices'), 'Role/rustymem-fleet', 'must grant get/list/watch on pods, endpoints, endpointslices');
-check(grants(crole, 'nodes'), 'ClusterRole/rustymem-fleet', 'must grant get/list/watch on nodes');
-for (const r of [role, crole]) {
-  if (r) check(r.rules.every((x) => x.verbs.every((v) => ['get', 'list', 'watch'].includes(v))), id(r), 'read-only verbs only');
+// RBAC: nothing of rustymem calls the Kubernetes API (the fleet discovers
+// agents through DNS), so no RBAC object and no mounted ServiceAccount token.
+for (const k of ['Role', 'ClusterRole', 'RoleBinding', 'ClusterRoleBinding']) {
+  for (const r of byKind(k)) fail(id(r), 'unused RBAC: no rustymem component calls the Kubernetes API');
+}
+for (const sa of byKind('ServiceAccount')) {
+  check(sa.automountServiceAccountToken === false, id(sa), 'automountServiceAccountToken must be false (no component uses the API)');
 }
 for (const b of [...byKind('RoleBinding'), ...byKind('ClusterRoleBinding')]) {
   check(find(b.roleRef.kind, b.roleRef.name), id(b), `roleRef ${b.roleRef.kind}/${b.roleRef.name} does not exist`);
@@ -268,7 +317,7 @@ if (check(sm, 'ServiceMonitor/rustymem-agent', 'missing') && hs) {
 const pr = find('PrometheusRule', 'rustymem');
 if (check(pr, 'PrometheusRule/rustymem', 'missing')) {
   const plain = YAML.parse(fs.readFileSync(rulesPath, 'utf8'));
-  check(util.isDeepStrictEqual(plain, { groups: pr.spec.groups }), id(pr), `spec.groups differ from ${rulesPath}: edit both together`);
+  check(util.isDeepStrictEqual(plain, { groups: pr.spec.groups }), id(pr), `spec.groups differ from ${rulesPath}: run scripts/gen-alerts.py`);
   fs.writeFileSync(path.join(outDir, 'rustymem-rules.yaml'), YAML.stringify({ groups: pr.spec.groups }));
 }
 if (agentIni !== null) fs.writeFileSync(path.join(outDir, 'rustymem.ini'), agentIni);

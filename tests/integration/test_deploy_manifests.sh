@@ -9,7 +9,9 @@
 #      (tests/deploy/validate-manifests.js), and prove the validator rejects
 #      a broken manifest;
 #   4. `promtool check rules` on the PrometheusRule's groups and
-#      `promtool test rules` (tests/deploy/rustymem-rules.test.yaml);
+#      `promtool test rules` (tests/deploy/rustymem-rules.test.yaml) on both
+#      copies; scripts/gen-alerts.py --check (one source for the
+#      PrometheusRule, the alert tables and the runbook sections);
 #   5. start the real rustymemd with each overlay's INI config (and auth file)
 #      and with deploy/systemd/rustymem.ini: the knob registry must accept them;
 #   6. `systemd-analyze verify` on deploy/systemd/*.service;
@@ -125,17 +127,29 @@ else
   fi
 fi
 
-# ---- 4b. alert rules: plain file and unit tests ------------------------------------
+# ---- 4b. alert rules: one source, plain file and unit tests ------------------------
+# The PrometheusRule, the alert tables of docs/exporter.md and docs/deploy.md
+# are generated from deploy/prometheus/rustymem-rules.yaml; every alert has a
+# runbook section; no doc names an alert that does not exist (ADR 0016).
+if /usr/bin/python3 -c 'import yaml' 2>/dev/null; then
+  /usr/bin/python3 "$SRC/scripts/gen-alerts.py" --check --root "$SRC" ||
+    fail "alerts drifted from deploy/prometheus/rustymem-rules.yaml (see above): run scripts/gen-alerts.py"
+  pass "gen-alerts.py --check: PrometheusRule, docs/exporter.md, docs/deploy.md and docs/runbook.md agree with the rules"
+else
+  skip "python3-yaml not installed: scripts/gen-alerts.py --check not run"
+fi
 if command -v promtool >/dev/null; then
   promtool check rules "$DEPLOY/prometheus/rustymem-rules.yaml" >/dev/null || fail "promtool check rules deploy/prometheus"
-  mkdir -p "$TMP/rules"
-  cp "$DEPLOY/prometheus/rustymem-rules.yaml" "$SRC/tests/deploy/rustymem-rules.test.yaml" "$TMP/rules/"
-  if [ -f "$TMP/render-base/rustymem-rules.yaml" ]; then
-    cp "$TMP/render-base/rustymem-rules.yaml" "$TMP/rules/rustymem-rules.yaml" # the PrometheusRule's copy
-  fi
-  (cd "$TMP/rules" && promtool test rules rustymem-rules.test.yaml) >"$TMP/rules/test.log" 2>&1 ||
-    { cat "$TMP/rules/test.log" >&2; fail "promtool test rules"; }
-  pass "promtool test rules: every seed threshold fires above and stays quiet at the limit"
+  copies=("$DEPLOY/prometheus/rustymem-rules.yaml")
+  [ -f "$TMP/render-base/rustymem-rules.yaml" ] && copies+=("$TMP/render-base/rustymem-rules.yaml") # the PrometheusRule's groups
+  for rules in "${copies[@]}"; do
+    rm -rf "$TMP/rules" && mkdir -p "$TMP/rules"
+    cp "$rules" "$TMP/rules/rustymem-rules.yaml"
+    cp "$SRC/tests/deploy/rustymem-rules.test.yaml" "$TMP/rules/"
+    (cd "$TMP/rules" && promtool test rules rustymem-rules.test.yaml) >"$TMP/rules/test.log" 2>&1 ||
+      { cat "$TMP/rules/test.log" >&2; fail "promtool test rules on $rules"; }
+  done
+  pass "promtool test rules (${#copies[@]} copies): every alert fires when it must and stays quiet on realistic series"
 else
   skip "promtool not installed (Debian package prometheus)"
 fi

@@ -104,4 +104,36 @@ until_ok 10 back_to_default || fail "deleted line did not revert"
 expect_exit 0 ctl health
 stop_agent
 pass "SIGHUP reloads the configuration (file < persisted < env < --set), audits each change, an invalid file changes nothing"
+# No restart brick: a runtime change valid when made (warning 0.78, persisted)
+# and a later valid edit of the file (high 0.75) used to refuse start and
+# SIGHUP alike ("knobs.auto.ini:…: must be < …") until someone edited the data
+# directory. Now the file wins, the persisted value is dropped and audited.
+printf '[pressure]\nhigh_pressure_threshold = 0.80\n' >"$TMP/brick.ini"
+start_agent --config "$TMP/brick.ini" --data-dir "$TMP/data5"
+expect_exit 0 ctl knobs set pressure.warning_threshold=0.78
+expect_exit 0 ctl knobs set plan_cache.max_plans=700
+printf '[pressure]\nhigh_pressure_threshold = 0.75\n' >"$TMP/brick.ini"
+kill -HUP "$AGENT_PID"
+hup_dropped() { grep -q "AUDIT config: dropped persisted runtime value pressure.warning_threshold = 0.78" "$TMP/agent.log"; }
+until_ok 10 hup_dropped || fail "SIGHUP with a conflicting persisted value: $(tail -3 "$TMP/agent.log")"
+[ "$(value_of pressure.high_pressure_threshold)" = "0.75" ] || fail "reload: high_pressure_threshold"
+[ "$(value_of pressure.warning_threshold)" = "0.7" ] || fail "reload: the dropped value is not back at its default"
+stop_agent
+# the same conflict at start (the record still held it before the reload's forget was persisted)
+printf '[pressure]\nwarning_threshold = 0.78\n[plan_cache]\nmax_plans = 700\n' >"$TMP/data5/knobs.auto.ini"
+start_agent --config "$TMP/brick.ini" --data-dir "$TMP/data5"
+grep -q "AUDIT config: dropped persisted runtime value pressure.warning_threshold = 0.78 (now from default)" \
+    "$TMP/agent.log" || fail "start did not audit the dropped value: $(tail -3 "$TMP/agent.log")"
+[ "$(value_of pressure.warning_threshold)" = "0.7" ] && [ "$(value_of plan_cache.max_plans)" = "700" ] ||
+    fail "start with a conflicting persisted value: wrong values"
+grep -q warning_threshold "$TMP/data5/knobs.auto.ini" && fail "the dropped value is still in knobs.auto.ini"
+grep -q "max_plans = 700" "$TMP/data5/knobs.auto.ini" || fail "an unrelated persisted value was lost"
+stop_agent
+pass "a persisted value that conflicts with an edited file is dropped and audited at start and on SIGHUP (no restart brick)"
+# Raw bytes from a corrupted file are escaped, not echoed into the log.
+printf '[pool]\nmin_size = 3\001\033[2J\377\n' >"$TMP/binary.ini"
+expect_exit 1 "$RUSTYMEMD" --config "$TMP/binary.ini" --data-dir "$TMP/data6"
+echo "$ERR" | grep -qF 'min_size = 3\x01\x1b[2J\xff: not an integer' || fail "control bytes not escaped: $(echo "$ERR" | od -c | head -3)"
+[ "$(printf '%s' "$ERR" | tr -d '\n' | LC_ALL=C tr -d '[:print:]' | wc -c)" -eq 0 ] || fail "raw bytes in the error line"
+pass "control bytes and invalid UTF-8 in a config error are escaped"
 echo "test_knobs: all passed"

@@ -17,7 +17,7 @@
 #include "client.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "node.h"
-#include "rpc.h"
+#include "rpc_internal.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 #include "server.h"
@@ -71,7 +71,8 @@ setup(void **state)
     snprintf(f->node.node_name, sizeof f->node.node_name, "itest");
     const rm_rpc_service_t *svcs[] = {&rm_memory_service, &test_service};
     rm_server_opts_t o = {.listen = "127.0.0.1:0", .cq_threads = 2, .max_request_bytes = 1024,
-                          .shutdown_grace_ms = 1000, .app = &f->node, .max_streams = 4};
+                          .shutdown_grace_ms = 1000, .app = &f->node, .max_streams = 4,
+                          .max_streams_per_principal = 4};
     static const rm_rpc_service_t *svc_store[2];
     memcpy(svc_store, svcs, sizeof svcs);
     char err[256];
@@ -311,6 +312,82 @@ test_runtime_stream_limit_is_resource_exhausted(void **state)
         rm_client_stream_finish(s[i], NULL);
 }
 
+/* Identity from the bearer token, as the auth layer would set it. */
+static grpc_status_code
+token_identity(void *auth_ctx, rm_rpc_ctx_t *ctx)
+{
+    (void)auth_ctx;
+    size_t len = 0;
+    const char *v = rm_rpc_metadata(ctx, "authorization", &len);
+    snprintf(ctx->identity, sizeof ctx->identity, "token:%.*s", (int)len, v ? v : "");
+    return GRPC_STATUS_OK;
+}
+
+static rm_client_t *
+client_with_token(const char *addr, const char *token)
+{
+    rm_client_opts_t co = {.target = addr, .timeout_ms = 5000, .token = token};
+    rm_client_t *c = NULL;
+    char err[256];
+    assert_int_equal(rm_client_create(&co, &c, err, sizeof err), RM_OK);
+    return c;
+}
+
+/* One caller cannot take every stream: a reader holding all of max_streams
+ * kept an admin out of WatchPressure. */
+static void
+test_runtime_stream_limit_has_a_per_principal_share(void **state)
+{
+    fixture_t *f = *state;
+    const rm_rpc_service_t *svcs[] = {&rm_memory_service};
+    rm_server_opts_t o = {.listen = "127.0.0.1:0", .cq_threads = 2, .shutdown_grace_ms = 1000, .app = &f->node,
+                          .max_streams = 4, .max_streams_per_principal = 2, .auth = token_identity};
+    static const rm_rpc_service_t *store[1];
+    memcpy(store, svcs, sizeof svcs);
+    rm_server_t *srv;
+    char err[256], addr[64];
+    assert_int_equal(rm_server_create(&o, store, 1, &srv, err, sizeof err), RM_OK);
+    assert_int_equal(rm_server_start(srv), RM_OK);
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", rm_server_port(srv));
+    rm_client_t *reader = client_with_token(addr, "reader-token-0001");
+    rm_client_t *admin = client_with_token(addr, "admin-token-00001");
+    Rustymem__V1__WatchStatsRequest req = RUSTYMEM__V1__WATCH_STATS_REQUEST__INIT;
+    req.interval_ms = 1000;
+    rm_client_stream_t *s[5];
+    rm_call_status_t st;
+    ProtobufCMessage *m;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rm_client_stream_open(reader, "/rustymem.v1.MemoryService/WatchStats", &req.base, 5000,
+                                               &s[i], &st),
+                         GRPC_STATUS_OK);
+        int got = rm_client_stream_next(s[i], &rustymem__v1__memory_stats__descriptor, &m);
+        if (i < 2) {
+            assert_int_equal(got, 1);
+            protobuf_c_message_free_unpacked(m, NULL);
+        } else {   /* the reader's third: over its share */
+            assert_int_equal(got, 0);
+            rm_client_stream_finish(s[i], &st);
+            assert_int_equal(st.code, GRPC_STATUS_RESOURCE_EXHAUSTED);
+            assert_non_null(strstr(st.message, "its share: 2 of max_streams 4"));
+        }
+    }
+    for (int i = 3; i < 5; i++) {   /* another principal still gets in */
+        assert_int_equal(rm_client_stream_open(admin, "/rustymem.v1.MemoryService/WatchStats", &req.base, 5000,
+                                               &s[i], &st),
+                         GRPC_STATUS_OK);
+        assert_int_equal(rm_client_stream_next(s[i], &rustymem__v1__memory_stats__descriptor, &m), 1);
+        protobuf_c_message_free_unpacked(m, NULL);
+    }
+    for (int i = 0; i < 5; i++)
+        if (i != 2)
+            rm_client_stream_finish(s[i], NULL);
+    rm_client_destroy(reader);
+    rm_client_destroy(admin);
+    rm_server_shutdown(srv);
+    rm_server_wait(srv);
+    rm_server_destroy(srv);
+}
+
 typedef struct worker {
     fixture_t *f;
     int ok, failed;
@@ -381,6 +458,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runtime_health_watch_sees_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_watch_stats_streams_and_validates_interval, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_stream_limit_is_resource_exhausted, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_stream_limit_has_a_per_principal_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_concurrent_calls_all_succeed, setup, teardown),
         cmocka_unit_test(test_runtime_create_fails_cleanly_on_bad_address),
     };

@@ -42,9 +42,26 @@ for m in ["ForceGarbageCollection", "ClearPlanCache", "KillOrphanedTransactions"
 PY
 pass "reader -> PERMISSION_DENIED on every changing RPC"
 RUSTYMEM_TOKEN="$ADMIN" expect_exit 0 ctl knobs set pool.min_size=11
-grep -q "AUDIT token:oncall /rustymem.v1.TuningService/SetKnobs pool.min_size: 10 -> 11" "$TMP/agent.log" \
-  || fail "audit line lacks the identity"
-pass "admin may change, and the audit log names it"
+grep -q "AUDIT token:oncall /rustymem.v1.TuningService/SetKnobs pool.min_size: 10 -> 11 peer=ipv4:127.0.0.1:[0-9]" \
+  "$TMP/agent.log" || fail "audit line lacks the identity or the peer"
+pass "admin may change, and the audit log names it and the peer"
+grep -q "AUDIT anonymous /rustymem.v1.MemoryService/GetMemoryStats denied UNAUTHENTICATED: .* peer=ipv4:127.0.0.1:[0-9]" \
+  "$TMP/agent.log" || fail "a call without credentials is not audited with its peer"
+grep -q "AUDIT token:dashboards /rustymem.v1.TuningService/SetKnobs denied PERMISSION_DENIED: .* peer=ipv4:127.0.0.1:[0-9]" \
+  "$TMP/agent.log" || fail "the reader's refused SetKnobs is not audited with principal and peer"
+grep -q "AUDIT token:dashboards /rustymem.v1.EmergencyService/ForceGarbageCollection denied PERMISSION_DENIED" \
+  "$TMP/agent.log" || fail "a refused EmergencyService call (Python client) is not audited"
+! grep "AUDIT" "$TMP/agent.log" | grep -v " peer=" || fail "an audit line without peer="
+grep -q "$READER\|$ADMIN" "$TMP/agent.log" && fail "a secret reached the log"
+pass "refused calls are audited with principal and peer; every audit line carries peer=; no secret in the log"
+stop_agent
+
+# open mode on loopback: the audit line still says where the call came from
+start_agent
+expect_exit 0 ctl gc
+grep -q "AUDIT anonymous /rustymem.v1.EmergencyService/ForceGarbageCollection .* peer=ipv4:127.0.0.1:[0-9]" \
+  "$TMP/agent.log" || fail "open-mode audit line lacks the peer"
+pass "open mode (loopback, no auth file): audit lines carry the peer"
 stop_agent
 
 # certificates: a CA, a server certificate for 127.0.0.1, a client certificate
@@ -83,4 +100,46 @@ printf 'token superuser abc\n' >"$TMP/bad_auth"
 expect_exit 1 "$RUSTYMEMD" --listen 127.0.0.1:0 --data-dir "$TMP/d3" --auth-file "$TMP/bad_auth"
 grep -q "bad_auth:1: role 'superuser'" <<<"$ERR" || fail "auth file error: $ERR"
 pass "a bad auth file is refused with file:line"
+
+# auth files fail closed: duplicates, NUL bytes, nothing granted; loose modes warn
+FLEETD="$RM_BUILD_DIR/agents/fleet/rustymem-fleet"
+printf 'token reader %s a\n# rotated\ntoken admin %s b\n' "$READER" "$READER" >"$TMP/dup_auth"
+printf 'token reader reader-token-0123456789abcdef a\ncert admin operator\ncert reader operator\n' >"$TMP/dupcert_auth"
+printf 'token admin admin-token-01234567\000ignored-tail a\n' >"$TMP/nul_auth"
+printf '# nothing yet\n' >"$TMP/none_auth"
+printf 'token admin %s oncall extra-field\n' "$ADMIN" >"$TMP/extra_auth"
+chmod 600 "$TMP"/*_auth
+for bin in "$RUSTYMEMD --data-dir $TMP/d3" "$FLEETD --agents 127.0.0.1:1"; do
+  # shellcheck disable=SC2086
+  set -- $bin
+  expect_exit 1 "$@" --listen 127.0.0.1:0 --auth-file "$TMP/dup_auth"
+  grep -q "dup_auth:3: this token is already on line 1" <<<"$ERR" || fail "$1: duplicate token: $ERR"
+  grep -q "$READER" <<<"$ERR" && fail "$1: the duplicate message shows the secret"
+  expect_exit 1 "$@" --listen 127.0.0.1:0 --auth-file "$TMP/dupcert_auth"
+  grep -q "dupcert_auth:3: this certificate identity is already on line 2" <<<"$ERR" || fail "$1: duplicate cert: $ERR"
+  expect_exit 1 "$@" --listen 127.0.0.1:0 --auth-file "$TMP/nul_auth"
+  grep -q "nul_auth:1: contains a NUL byte" <<<"$ERR" || fail "$1: NUL byte: $ERR"
+  expect_exit 1 "$@" --listen 127.0.0.1:0 --auth-file "$TMP/none_auth"
+  grep -q "none_auth grants nothing" <<<"$ERR" || fail "$1: comment-only file: $ERR"
+  expect_exit 1 "$@" --listen 127.0.0.1:0 --auth-file "$TMP/extra_auth"
+  grep -q "extra_auth:1: expected 'token ROLE SECRET \[NAME\]'" <<<"$ERR" || fail "$1: extra field: $ERR"
+done
+pass "duplicate tokens and identities, NUL bytes, extra fields and files that grant nothing are refused with file:line (rustymemd and rustymem-fleet)"
+
+chmod 644 "$TMP/auth"
+start_agent --auth-file "$TMP/auth"
+if [ "$(stat -c %u "$TMP/auth")" = 0 ]; then
+  grep -q "WARN  auth file $TMP/auth has mode 0644: other users can read the tokens" "$TMP/agent.log" ||
+    fail "no warning for a world-readable auth file: $(grep auth "$TMP/agent.log")"
+fi
+chmod 640 "$TMP/auth"
+kill -HUP "$AGENT_PID"
+until_ok 10 grep -q "SIGHUP: auth: 2 rules" "$TMP/agent.log" || fail "reload after chmod"
+[ "$(grep -c "has mode" "$TMP/agent.log")" -eq 1 ] || fail "a root-owned 0640 file should not warn: $(grep "has mode" "$TMP/agent.log")"
+stop_agent
+chmod 600 "$TMP/auth"
+start_agent --auth-file "$TMP/auth"
+grep -q "has mode" "$TMP/agent.log" && fail "a 0600 auth file warned"
+stop_agent
+pass "a world-readable auth file loads with a warning; 0600 (and 0640 owned by root) do not warn"
 echo "test_security: all passed"

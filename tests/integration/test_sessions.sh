@@ -3,6 +3,8 @@
 # real rustymemd completes with errors only as reported by code, and rustymemctl
 # shows sessions, connections and the plan cache moving; the engine's
 # emergency actions (plan-cache clear, admission, txn kill-orphaned) act.
+# Abandoned sessions are reaped: a client that fills the session limit and goes
+# away locks others out only until session.idle_timeout (issue 17).
 source "$(dirname "$0")/lib.sh"
 LOAD="$RM_BUILD_DIR/agents/load/rustymem-load"
 ctl() { "$RUSTYMEMCTL" --addr "$ADDR" "$@"; }
@@ -89,5 +91,29 @@ grep -q '"action": "kill_orphaned_transactions"' <<<"$OUT" || fail "kill-orphane
 expect_exit 0 ctl --output json queries kill --older-than 30
 expect_exit 2 ctl queries kill
 pass "txn kill-orphaned and queries kill answer"
+stop_agent
+
+# One client opens every session the server allows and abandons them (the
+# issue 17 lock-out); with session.idle_timeout=2 they are closed and another
+# client gets in within seconds. The knob is live.
+rm -rf "$TMP/data"
+start_agent --set session.idle_timeout=2 --set session.max_sessions=2000
+expect_exit 0 "$LOAD" --addr "$ADDR" --profile oltp --sessions 2000 --threads 4 --duration 0.3 --keep-sessions
+[ "$(ctl --output json stats engine | field sessions)" -eq 2000 ] || fail "the load did not keep 2000 sessions"
+expect_exit 1 "$LOAD" --addr "$ADDR" --sessions 1 --duration 0.2
+grep -q "RESOURCE_EXHAUSTED" <<<"$ERR" || fail "session 2001: $ERR"
+t0=$(date +%s.%N)
+until_ok 30 "$LOAD" --addr "$ADDR" --sessions 1 --duration 0.2 || fail "abandoned sessions were not reaped in 30 s"
+t1=$(date +%s.%N)
+[ "$(ctl --output json stats engine | field sessions)" -le 1 ] || fail "sessions left: $(ctl --output json stats engine)"
+pass "2000 abandoned sessions reaped ($(/usr/bin/python3 -c "print(f'{$t1-$t0:.1f}')") s after the lock-out was seen; session.idle_timeout=2), a new client gets in"
+expect_exit 0 ctl knobs set session.idle_timeout=0
+expect_exit 0 "$LOAD" --addr "$ADDR" --sessions 50 --threads 2 --duration 0.2 --keep-sessions
+sleep 3.5   # proving an absence: longer than the old timeout plus the 1 s check
+[ "$(ctl --output json stats engine | field sessions)" -eq 50 ] || fail "idle_timeout=0 still reaped"
+expect_exit 0 ctl knobs set session.idle_timeout=1
+no_sessions() { [ "$(ctl --output json stats engine | field sessions)" -eq 0 ]; }
+until_ok 30 no_sessions || fail "idle_timeout=1 set live did not reap"
+pass "session.idle_timeout is live: 0 keeps idle sessions, 1 reaps them"
 stop_agent
 echo "test_sessions: all passed"

@@ -443,6 +443,163 @@ test_config_error_names_persisted_file_line(void **state)
     assert_true(ends_with(err, "knobs.auto.ini:3: pool.max_size = zero: not an integer"));
 }
 
+/* What rm_config_sources_t.dropped reported. */
+typedef struct drops {
+    int n;
+    char knob[4][64], value[4][64], now_from[4][600], reason[4][256];
+} drops_t;
+
+static void
+record_drop(void *ctx, const char *knob, const char *value, const char *now_from, const char *reason)
+{
+    drops_t *d = ctx;
+    if (d->n >= 4 || !knob)
+        return;
+    snprintf(d->knob[d->n], sizeof d->knob[0], "%s", knob);
+    snprintf(d->value[d->n], sizeof d->value[0], "%s", value);
+    snprintf(d->now_from[d->n], sizeof d->now_from[0], "%s", now_from);
+    snprintf(d->reason[d->n], sizeof d->reason[0], "%s", reason);
+    d->n++;
+}
+
+static void
+write_file(const char *path, const char *text)
+{
+    char why[256];
+    assert_int_equal(rm_config_write_atomic(path, text, strlen(text), why, sizeof why), RM_OK);
+}
+
+/* A runtime change valid when it was made (warning 0.78, persisted) and a later
+ * valid edit of the file (high 0.75) conflict: the agent must still start, with
+ * the file's values, the persisted value dropped, reported and gone from the
+ * file; the unrelated persisted value stays. */
+static void
+test_config_conflicting_persisted_value_is_dropped_at_start(void **state)
+{
+    fixture_t *fx = *state;
+    char ini[600], err[512] = "";
+    snprintf(ini, sizeof ini, "%s/rustymem.ini", fx->dir);
+    write_file(ini, "[pressure]\nhigh_pressure_threshold = 0.75\n");
+    write_file(fx->path, "[pressure]\nwarning_threshold = 0.78\n[mvcc]\nmax_versions_per_key = 5000\n");
+    drops_t d = {0};
+    rm_config_sources_t src = {.config_path = ini, .persisted_path = fx->path,
+                               .dropped = record_drop, .dropped_ctx = &d};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.knob[0], "pressure.warning_threshold");
+    assert_string_equal(d.value[0], "0.78");
+    assert_string_equal(d.now_from[0], "default");
+    assert_non_null(strstr(d.reason[0], "warning_threshold"));
+    char text[64];
+    assert_int_equal(rm_knobs_get_text(fx->k, "pressure.warning_threshold", NULL, 0, text, sizeof text, NULL),
+                     RM_OK);
+    assert_string_equal(text, "0.7");
+    assert_int_equal(rm_knobs_get_text(fx->k, "pressure.high_pressure_threshold", NULL, 0, text, sizeof text,
+                                       NULL),
+                     RM_OK);
+    assert_string_equal(text, "0.75");
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY), 5000);
+    char *now = slurp(fx->path);
+    assert_null(strstr(now, "warning_threshold"));
+    assert_non_null(strstr(now, "[mvcc]\nmax_versions_per_key = 5000\n"));
+    free(now);
+
+    /* the next start meets no conflict and drops nothing */
+    rm_knobs_t *k2;
+    assert_int_equal(rm_knobs_create(&k2), RM_OK);
+    drops_t d2 = {0};
+    src.dropped_ctx = &d2;
+    assert_int_equal(rm_config_load(k2, &src, err, sizeof err), RM_OK);
+    assert_int_equal(d2.n, 0);
+    assert_int_equal(rm_knobs_get_i64(k2, RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY), 5000);
+    rm_knobs_destroy(k2);
+}
+
+/* Only the persisted value whose removal resolves the conflict is dropped: the
+ * other persisted pressure knob stays, and a file value replaces the dropped one. */
+static void
+test_config_only_the_conflicting_persisted_value_is_dropped(void **state)
+{
+    fixture_t *fx = *state;
+    char ini[600], err[512] = "";
+    snprintf(ini, sizeof ini, "%s/rustymem.ini", fx->dir);
+    write_file(ini, "[pressure]\nwarning_threshold = 0.65\nhigh_pressure_threshold = 0.75\n");
+    write_file(fx->path, "[pressure]\nwarning_threshold = 0.78\nemergency_threshold = 0.97\n");
+    drops_t d = {0};
+    rm_config_sources_t src = {.config_path = ini, .persisted_path = fx->path,
+                               .dropped = record_drop, .dropped_ctx = &d};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.knob[0], "pressure.warning_threshold");
+    assert_true(ends_with(d.now_from[0], "rustymem.ini:2"));
+    char text[64];
+    assert_int_equal(rm_knobs_get_text(fx->k, "pressure.warning_threshold", NULL, 0, text, sizeof text, NULL),
+                     RM_OK);
+    assert_string_equal(text, "0.65");
+    assert_int_equal(rm_knobs_get_text(fx->k, "pressure.emergency_threshold", NULL, 0, text, sizeof text, NULL),
+                     RM_OK);
+    assert_string_equal(text, "0.97");
+}
+
+/* A conflict inside the file itself is still an error naming the file's line,
+ * and nothing is dropped or rewritten. */
+static void
+test_config_file_conflict_without_persisted_culprit_still_fails(void **state)
+{
+    fixture_t *fx = *state;
+    char ini[600], err[512] = "";
+    snprintf(ini, sizeof ini, "%s/rustymem.ini", fx->dir);
+    write_file(ini, "[pressure]\nwarning_threshold = 0.85\nhigh_pressure_threshold = 0.80\n");
+    write_file(fx->path, "[mvcc]\nmax_versions_per_key = 5000\n");
+    drops_t d = {0};
+    rm_config_sources_t src = {.config_path = ini, .persisted_path = fx->path,
+                               .dropped = record_drop, .dropped_ctx = &d};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_EINVAL);
+    assert_int_equal(d.n, 0);
+    assert_non_null(strstr(err, "rustymem.ini:"));
+    assert_int_equal(rm_knobs_get_i64(fx->k, RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY), 1000);
+    char *now = slurp(fx->path);
+    assert_string_equal(now, "[mvcc]\nmax_versions_per_key = 5000\n");
+    free(now);
+}
+
+/* SIGHUP: the same conflict on reload applies the file and forgets the
+ * persisted value, so the next persisting set no longer writes it. */
+static void
+test_config_conflicting_persisted_value_is_forgotten_on_reload(void **state)
+{
+    fixture_t *fx = *state;
+    char ini[600], err[512] = "";
+    snprintf(ini, sizeof ini, "%s/rustymem.ini", fx->dir);
+    write_file(ini, "[pressure]\nhigh_pressure_threshold = 0.80\n");
+    rm_config_sources_t src = {.config_path = ini, .persisted_path = fx->path};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    rm_knobs_mark_started(fx->k);
+    rm_knobs_set_persister(fx->k, rm_config_persist_fn, fx->path);
+    rm_knob_error_t kerr;
+    rm_knob_assign_t a[] = {{"pressure.warning_threshold", "0.78"}};
+    assert_int_equal(rm_knobs_set(fx->k, a, 1, 0, &kerr), RM_OK);
+    write_file(ini, "[pressure]\nhigh_pressure_threshold = 0.75\n");
+    drops_t d = {0};
+    src.reload = 1;
+    src.dropped = record_drop;
+    src.dropped_ctx = &d;
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_int_equal(d.n, 1);
+    assert_string_equal(d.knob[0], "pressure.warning_threshold");
+    char text[64];
+    assert_int_equal(rm_knobs_get_text(fx->k, "pressure.high_pressure_threshold", NULL, 0, text, sizeof text,
+                                       NULL),
+                     RM_OK);
+    assert_string_equal(text, "0.75");
+    rm_knob_assign_t b[] = {{"mvcc.max_versions_per_key", "4000"}};
+    assert_int_equal(rm_knobs_set(fx->k, b, 1, 0, &kerr), RM_OK);
+    char *now = slurp(fx->path);
+    assert_null(strstr(now, "warning_threshold"));
+    assert_non_null(strstr(now, "max_versions_per_key = 4000"));
+    free(now);
+}
+
 static void
 test_config_full_dump_loads_back(void **state)
 {
@@ -524,6 +681,10 @@ main(void)
         T(test_config_persisted_layer_sits_between_file_and_env),
         T(test_config_error_names_persisted_file_line),
         T(test_config_full_dump_loads_back),
+        T(test_config_conflicting_persisted_value_is_dropped_at_start),
+        T(test_config_only_the_conflicting_persisted_value_is_dropped),
+        T(test_config_file_conflict_without_persisted_culprit_still_fails),
+        T(test_config_conflicting_persisted_value_is_forgotten_on_reload),
         T(test_config_profile_is_persisted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,14 @@
 /*
  * test_engine.c — the engine (agents/node/engine.h): transactions, snapshot
  * reads, savepoint rollback, ordered scans, scan cancellation, plan-cache
- * hits, orphan detection and kill, admission control, conflicts, pool sizing.
+ * hits, orphan detection and kill, admission control, conflicts, pool sizing,
+ * session ownership (a foreign session is a missing one), the per-principal
+ * quota and idle-session close.
  * A fake clock drives idle tracking; no housekeeping thread runs.
  */
+#include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -109,7 +114,7 @@ static rm_session_id_t
 open_begin(rm_engine_t *e)
 {
     rm_session_id_t s;
-    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
     return s;
 }
@@ -160,7 +165,7 @@ test_engine_big_value_is_readable_without_a_size_hint(void **state)
     memset(val, 0x5a, big);
     rm_session_id_t w;
     char err[RM_ENGINE_ERR_MAX] = "";
-    assert_int_equal(rm_engine_open_session(e, &w, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &w, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, w, 8u << 20, NULL, err), RM_OK);
     assert_int_equal(rm_engine_put(e, w, "t", "big", 3, val, big, err), RM_OK);
     put_str(e, w, "t", "small", "v");
@@ -204,7 +209,7 @@ test_engine_hint_above_disable_threshold_bypasses_arenas(void **state)
     assert_non_null(val);
     rm_session_id_t w;
     char err[RM_ENGINE_ERR_MAX] = "";
-    assert_int_equal(rm_engine_open_session(e, &w, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &w, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, w, 2u << 20, NULL, err), RM_OK);
     char key[8];
     for (int i = 0; i < 4; i++) {
@@ -413,17 +418,17 @@ test_engine_admission_closed_rejects_new_sessions_only(void **state)
 {
     rm_engine_t *e = ((fx_t *)*state)->e;
     rm_session_id_t s;
-    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
     rm_engine_set_admission(e, false);
     rm_session_id_t t;
     char err[RM_ENGINE_ERR_MAX] = "";
-    assert_int_equal(rm_engine_open_session(e, &t, err), RM_EREJECTED);
+    assert_int_equal(rm_engine_open_session(e, NULL, &t, err), RM_EREJECTED);
     assert_non_null(strstr(err, "admission closed"));
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);   /* existing keeps working */
     put_str(e, s, "t", "k", "v");
     assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
     rm_engine_set_admission(e, true);
-    assert_int_equal(rm_engine_open_session(e, &t, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &t, NULL), RM_OK);
 }
 
 static void
@@ -451,7 +456,7 @@ test_engine_misuse_gives_distinct_errors(void **state)
     char err[RM_ENGINE_ERR_MAX] = "";
     assert_int_equal(rm_engine_begin(e, 12345, 0, NULL, err), RM_ENOENT);
     rm_session_id_t s;
-    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
     assert_int_equal(rm_engine_put(e, s, "t", "k", 1, "v", 1, err), RM_ESTATE);
     assert_int_equal(rm_engine_commit(e, s, NULL, err), RM_ESTATE);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
@@ -469,6 +474,144 @@ test_engine_misuse_gives_distinct_errors(void **state)
     assert_int_equal(rm_engine_close_session(e, s, &rb, NULL), RM_OK);
     assert_true(rb);
     assert_int_equal(rm_engine_close_session(e, s, &rb, err), RM_ENOENT);
+}
+
+static void
+test_engine_foreign_session_is_not_found_like_a_missing_one(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_session_id_t s, gone;
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &gone, NULL), RM_OK);
+    assert_int_equal(rm_engine_close_session(e, gone, NULL, NULL), RM_OK);
+    char err[RM_ENGINE_ERR_MAX] = "", want[RM_ENGINE_ERR_MAX];
+    assert_int_equal(rm_engine_session_owned(e, s, "token:app1", err), RM_OK);
+    const char *others[] = {"token:app2", "token:app", "token:app1 ", "cert:app1", "", NULL};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        err[0] = '\0';
+        assert_int_equal(rm_engine_session_owned(e, s, others[i], err), RM_ENOENT);
+        snprintf(want, sizeof want, "session %llu does not exist (never opened, closed, or closed after idling)",
+                 (unsigned long long)s);
+        assert_string_equal(err, want);
+    }
+    /* the same words as a session that is really gone, from every entry point */
+    snprintf(want, sizeof want, "session %llu does not exist (never opened, closed, or closed after idling)",
+             (unsigned long long)gone);
+    assert_int_equal(rm_engine_session_owned(e, gone, "token:app1", err), RM_ENOENT);
+    assert_string_equal(err, want);
+    assert_int_equal(rm_engine_begin(e, gone, 0, NULL, err), RM_ENOENT);
+    assert_string_equal(err, want);
+    assert_int_equal(rm_engine_commit(e, gone, NULL, err), RM_ENOENT);
+    assert_string_equal(err, want);
+    assert_int_equal(rm_engine_close_session(e, gone, NULL, err), RM_ENOENT);
+    assert_string_equal(err, want);
+    /* the owner is unaffected */
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    put_str(e, s, "t", "k", "v");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    /* in-process callers (NULL) are the principal "" */
+    rm_session_id_t l;
+    assert_int_equal(rm_engine_open_session(e, NULL, &l, NULL), RM_OK);
+    assert_int_equal(rm_engine_session_owned(e, l, "", NULL), RM_OK);
+    assert_int_equal(rm_engine_session_owned(e, l, "token:app1", NULL), RM_ENOENT);
+}
+
+static void
+test_engine_quota_per_principal_refuses_and_recovers(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_engine_stats_t st;
+    assert_int_equal(rm_engine_set_max_sessions_per_principal(e, 2), RM_OK);
+    rm_session_id_t a[4], b;
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &a[0], NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &a[1], NULL), RM_OK);
+    a[2] = 77;
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &a[2], err), RM_ELIMIT);
+    assert_int_equal(a[2], 77);
+    assert_non_null(strstr(err, "session.max_sessions_per_principal is 2"));
+    assert_non_null(strstr(err, "token:app1 holds 2 sessions"));
+    /* another principal is not held back */
+    assert_int_equal(rm_engine_open_session(e, "token:app2", &b, NULL), RM_OK);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.sessions, 3);
+    assert_int_equal(st.principals, 2);
+    assert_int_equal(st.sessions_quota_refused, 1);
+    assert_int_equal(st.max_sessions_per_principal, 2);
+    /* closing one gives the count back */
+    assert_int_equal(rm_engine_close_session(e, a[0], NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &a[0], NULL), RM_OK);
+    /* live: 0 = no quota; lowering closes nothing, only refuses opens */
+    assert_int_equal(rm_engine_set_max_sessions_per_principal(e, 0), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &a[2], NULL), RM_OK);
+    assert_int_equal(rm_engine_set_max_sessions_per_principal(e, 1), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &a[3], err), RM_ELIMIT);
+    assert_non_null(strstr(err, "token:app1 holds 3 sessions"));
+    assert_int_equal(rm_engine_begin(e, a[2], 0, NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_rollback(e, a[2], NULL), RM_OK);
+    /* an entry goes with its principal's last session */
+    assert_int_equal(rm_engine_close_session(e, b, NULL, NULL), RM_OK);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.principals, 1);
+    char big[RM_ENGINE_PRINCIPAL_MAX + 2];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    assert_int_equal(rm_engine_open_session(e, big, &b, err), RM_EINVAL);
+    assert_non_null(strstr(err, "principal"));
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.sessions, 3);
+    assert_int_equal(st.principals, 1);
+}
+
+static void
+test_engine_idle_sessions_close_and_roll_back_their_transaction(void **state)
+{
+    rm_engine_t *e = ((fx_t *)*state)->e;
+    rm_engine_stats_t st0, st;
+    rm_engine_stats(e, &st0);
+    rm_session_id_t idle, intxn, keep;
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &idle, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &intxn, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app2", &keep, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, intxn, 0, NULL, NULL), RM_OK);
+    put_str(e, intxn, "t", "lost", "v");
+    /* off by default in this fixture: nothing closes however long they idle */
+    fake_now += 3600ull * 1000000000ull;
+    rm_engine_tick(e);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.sessions, 3);
+    /* live: 10 s */
+    assert_int_equal(rm_engine_set_session_idle_timeout(e, 10ull * 1000000000ull), RM_OK);
+    rm_engine_tick(e);   /* all three idle for an hour */
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session.sessions, 0);
+    assert_int_equal(st.sessions_idle_closed - st0.sessions_idle_closed, 3);
+    assert_int_equal(st.sessions_idle_rolled_back - st0.sessions_idle_rolled_back, 1);
+    assert_int_equal(st.txns_rolled_back - st0.txns_rolled_back, 1);
+    assert_int_equal(st.principals, 0);
+    assert_int_equal(st.session.connections_busy, 0);
+    char err[RM_ENGINE_ERR_MAX] = "";
+    assert_int_equal(rm_engine_put(e, intxn, "t", "k", 1, "v", 1, err), RM_ENOENT);
+    assert_non_null(strstr(err, "closed after idling"));
+    /* a session used within the timeout stays; the idle one goes */
+    assert_int_equal(rm_engine_open_session(e, "token:app1", &idle, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, "token:app2", &keep, NULL), RM_OK);
+    fake_now += 6ull * 1000000000ull;
+    assert_int_equal(rm_engine_begin(e, keep, 0, NULL, NULL), RM_OK);
+    assert_null(get_str(e, keep, "t", "lost"));   /* rolled back, never committed */
+    assert_int_equal(rm_engine_rollback(e, keep, NULL), RM_OK);
+    fake_now += 6ull * 1000000000ull;   /* idle 12 s, keep 6 s */
+    rm_engine_tick(e);
+    assert_int_equal(rm_engine_session_owned(e, idle, "token:app1", NULL), RM_ENOENT);
+    assert_int_equal(rm_engine_session_owned(e, keep, "token:app2", NULL), RM_OK);
+    /* 0 = never again */
+    assert_int_equal(rm_engine_set_session_idle_timeout(e, 0), RM_OK);
+    fake_now += 3600ull * 1000000000ull;
+    rm_engine_tick(e);
+    assert_int_equal(rm_engine_session_owned(e, keep, "token:app2", NULL), RM_OK);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.session_idle_close_ns, 0);
+    assert_int_equal(st.sessions_idle_closed - st0.sessions_idle_closed, 4);
 }
 
 static void
@@ -500,7 +643,7 @@ test_engine_pool_grows_when_busy_and_shrinks_when_idle(void **state)
     rm_engine_t *e = ((fx_t *)*state)->e;
     rm_session_id_t s[3];
     for (int i = 0; i < 3; i++)
-        assert_int_equal(rm_engine_open_session(e, &s[i], NULL), RM_OK);
+        assert_int_equal(rm_engine_open_session(e, NULL, &s[i], NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, s[0], 0, NULL, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, s[1], 0, NULL, NULL), RM_OK);
     char err[RM_ENGINE_ERR_MAX] = "";
@@ -590,7 +733,7 @@ test_engine_property_reads_match_model_with_savepoints_and_compaction(void **sta
         pm_committed[k] = -1, pm_commit_seq[k] = 0;
     pm_seq = 0;
     for (int i = 0; i < PM_SESS; i++)
-        assert_int_equal(rm_engine_open_session(e, &sid[i], NULL), RM_OK);
+        assert_int_equal(rm_engine_open_session(e, NULL, &sid[i], NULL), RM_OK);
     uint64_t x = 0x2545F4914F6CDD1Dull;
     long reads = 0, conflicts = 0, rollbacks_to = 0;
     for (int step = 0; step < 6000; step++) {
@@ -739,7 +882,7 @@ test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **st
     rm_pressure_t *p;
     rm_engine_t *e = pressured_engine(*state, &p);
     rm_session_id_t s, t;
-    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
     put_str(e, s, "t", "k", "v");
     assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
@@ -751,7 +894,7 @@ test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **st
     assert_false(st.session.admission_open);
     assert_int_equal(st.plans.plans, 0);   /* cleared by plan_cache_trim at Emergency */
     char err[RM_ENGINE_ERR_MAX] = "";
-    assert_int_equal(rm_engine_open_session(e, &t, err), RM_EREJECTED);
+    assert_int_equal(rm_engine_open_session(e, NULL, &t, err), RM_EREJECTED);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);   /* existing sessions keep working */
     assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
     for (int i = 0; i < 20; i++) {        /* low usage for long enough to step down */
@@ -760,7 +903,7 @@ test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **st
     }
     rm_engine_stats(e, &st);
     assert_true(st.session.admission_open);
-    assert_int_equal(rm_engine_open_session(e, &t, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &t, NULL), RM_OK);
     rm_engine_destroy(e);   /* removes its reclaimers before the monitor goes */
     rm_pressure_destroy(p);
 }
@@ -771,7 +914,7 @@ test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_dr
     rm_pressure_t *p;
     rm_engine_t *e = pressured_engine(*state, &p);
     rm_session_id_t s;
-    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
     put_str(e, s, "t", "k", "v1");
     put_str(e, s, "t", "gone", "x");
@@ -823,7 +966,7 @@ test_engine_background_vacuum_drops_versions_no_snapshot_can_see(void **state)
     if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
         fail_msg("create: %s", cerr);
     rm_session_id_t s;
-    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
     char key[16], val[16];
     for (int round = 0; round < 20; round++) {   /* 4 keys x 20 committed versions */
         assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
@@ -869,7 +1012,7 @@ conc_worker(void *arg)
 {
     conc_t *c = arg;
     rm_session_id_t s;
-    if (rm_engine_open_session(c->e, &s, NULL) != RM_OK)
+    if (rm_engine_open_session(c->e, NULL, &s, NULL) != RM_OK)
         return NULL;
     char key[16], val[16];
     for (int i = 0; i < 400; i++) {
@@ -953,6 +1096,117 @@ test_engine_concurrent_sessions_with_admin_actions_stay_consistent(void **state)
 }
 
 
+/* Four principals, two threads each, opening/using/closing sessions under a
+ * quota of 3 while housekeeping reaps anything idle for 1 ms (real clock):
+ * owner checks never cross principals and every count returns to zero. */
+typedef struct owners {
+    rm_engine_t *e;
+    int principal;
+    _Atomic int *stop;
+    long opened, refused, reaped;
+} owners_t;
+
+static void *
+owners_worker(void *arg)
+{
+    owners_t *o = arg;
+    char me[32], other[32];
+    snprintf(me, sizeof me, "token:app%d", o->principal);
+    snprintf(other, sizeof other, "token:app%d", (o->principal + 1) % 4);
+    for (int i = 0; !atomic_load(o->stop); i++) {
+        rm_session_id_t s[2];
+        int n = 0;
+        for (int k = 0; k < 2; k++) {
+            rm_status_t st = rm_engine_open_session(o->e, me, &s[n], NULL);
+            if (st == RM_OK) {
+                n++;
+                o->opened++;
+            } else {
+                assert_int_equal(st, RM_ELIMIT);
+                o->refused++;
+            }
+        }
+        if (i % 16 == 0)
+            usleep(3000);   /* hold them idle past the 1 ms timeout now and then */
+        for (int k = 0; k < n; k++) {
+            assert_int_equal(rm_engine_session_owned(o->e, s[k], other, NULL), RM_ENOENT);
+            rm_status_t st = rm_engine_begin(o->e, s[k], 0, NULL, NULL);
+            if (st == RM_OK) {
+                st = rm_engine_put(o->e, s[k], "t", me, strlen(me), "v", 1, NULL);
+                if (st == RM_OK)
+                    st = rm_engine_commit(o->e, s[k], NULL, NULL);
+            }
+            assert_true(st == RM_OK || st == RM_ENOENT || st == RM_ECONFLICT || st == RM_EBUSY ||
+                        st == RM_ECANCELED);
+            st = rm_engine_close_session(o->e, s[k], NULL, NULL);
+            assert_true(st == RM_OK || st == RM_ENOENT);
+            o->reaped += st == RM_ENOENT;
+        }
+    }
+    return NULL;
+}
+
+static void *
+owners_reaper(void *arg)
+{
+    owners_t *o = arg;
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {   /* the idle check runs once a second: keep ticking past two of them */
+        rm_engine_tick(o->e);
+        sched_yield();
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 2200000000L);
+    atomic_store(o->stop, 1);
+    return NULL;
+}
+
+static void
+test_engine_owners_quota_and_reaping_stay_consistent_under_threads(void **state)
+{
+    (void)state;
+    rm_arena_mgr_t *arenas = NULL;
+    rm_slab_t *slab = NULL;
+    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &arenas), RM_OK);
+    assert_int_equal(rm_slab_create(NULL, &slab), RM_OK);
+    rm_engine_config_t cfg = {.arenas = arenas, .slab = slab, .max_connections = 16, .max_sessions = 100,
+                              .no_thread = true, .max_sessions_per_principal = 3,
+                              .session_idle_close_ns = 1000000ull};   /* real clock */
+    rm_engine_t *e = NULL;
+    assert_int_equal(rm_engine_create(&cfg, &e, NULL), RM_OK);
+    pthread_t th[8], reaper;
+    _Atomic int stop = 0;
+    owners_t o[8], r = {.e = e, .stop = &stop};
+    for (int i = 0; i < 8; i++) {
+        o[i] = (owners_t){.e = e, .principal = i % 4, .stop = &stop};
+        assert_int_equal(pthread_create(&th[i], NULL, owners_worker, &o[i]), 0);
+    }
+    assert_int_equal(pthread_create(&reaper, NULL, owners_reaper, &r), 0);
+    long opened = 0, refused = 0, reaped = 0;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        opened += o[i].opened;
+        refused += o[i].refused;
+        reaped += o[i].reaped;
+    }
+    pthread_join(reaper, NULL);
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    print_message("owners: %ld opened, %ld refused by the quota, %ld reaped under the owner, %" PRIu64
+                  " idle-closed\n", opened, refused, reaped, st.sessions_idle_closed);
+    assert_true(opened > 0);
+    assert_true(st.sessions_idle_closed > 0);   /* the reaper raced the owners */
+    assert_int_equal((uint64_t)refused, st.sessions_quota_refused);
+    assert_int_equal(st.session.sessions, 0);
+    assert_int_equal(st.principals, 0);
+    assert_int_equal(st.session.connections_busy, 0);
+    assert_int_equal(st.mvcc.txns_active, 0);
+    assert_int_equal(st.journal_bytes, 0);
+    rm_engine_destroy(e);
+    rm_slab_destroy(slab);
+    rm_arena_mgr_destroy(arenas);
+}
+
 /* Value of key i: 161..2200 bytes (every one longer than a version record),
  * a pattern that depends on the key and on the generation g. */
 static size_t
@@ -985,7 +1239,7 @@ test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction(void **stat
     unsigned char val[4096];
     char key[16];
     rm_session_id_t s;
-    assert_int_equal(rm_engine_open_session(e, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
     for (int g = 0; g < 2; g++) {    /* write every key twice: the first versions become garbage */
         assert_int_equal(rm_engine_begin(e, s, 1 << 20, NULL, NULL), RM_OK);
         for (int i = 0; i < N; i++) {
@@ -1066,6 +1320,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_engine_concurrent_writers_conflict_at_commit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_misuse_gives_distinct_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_close_mid_transaction_rolls_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_foreign_session_is_not_found_like_a_missing_one, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_quota_per_principal_refuses_and_recovers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_idle_sessions_close_and_roll_back_their_transaction, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_pool_grows_when_busy_and_shrinks_when_idle,
                                         setup_small_pool, teardown),
         cmocka_unit_test_setup_teardown(test_engine_property_reads_match_model_with_savepoints_and_compaction, setup,
@@ -1080,6 +1338,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_engine_background_vacuum_drops_versions_no_snapshot_can_see, setup,
                                         teardown),
         cmocka_unit_test(test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction),
+        cmocka_unit_test(test_engine_owners_quota_and_reaping_stay_consistent_under_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -101,6 +101,30 @@ test_fleet_parse_text_names_file_and_line_on_error(void **state)
     assert_non_null(strstr(err, "used twice"));
 }
 
+/* docs/deploy.md and the systemd unit document one HOST:PORT per line: accepted, named by the address. */
+static void
+test_fleet_parse_text_accepts_bare_host_port_lines(void **state)
+{
+    (void)state;
+    rm_fleet_target_t *t = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    assert_int_equal(rm_fleet_parse_text("# agents\n10.0.0.5:50051\n[::1]:50051\nnamed 10.0.0.6:50051 zone=a\n", "f",
+                                         &t, &n, err, sizeof err),
+                     RM_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(t[0].name, "10.0.0.5:50051");
+    assert_string_equal(t[0].address, "10.0.0.5:50051");
+    assert_string_equal(t[1].address, "[::1]:50051");
+    assert_string_equal(t[2].name, "named");
+    free(t);
+    t = NULL;
+    assert_int_equal(rm_fleet_parse_text("10.0.0.5:50051\n10.0.0.5:50051\n", "f", &t, &n, err, sizeof err), RM_EINVAL);
+    assert_non_null(strstr(err, "f:2:"));
+    assert_int_equal(rm_fleet_parse_text("10.0.0.5:99999\n", "f", &t, &n, err, sizeof err), RM_EINVAL);
+    assert_non_null(strstr(err, "f:1: '10.0.0.5:99999' is neither HOST:PORT"));
+}
+
 static void
 test_fleet_parse_text_empty_is_empty_fleet(void **state)
 {
@@ -312,6 +336,7 @@ main(void)
         cmocka_unit_test(test_fleet_parse_list_rejects_missing_port),
         cmocka_unit_test(test_fleet_parse_list_rejects_empty_item_and_duplicates),
         cmocka_unit_test(test_fleet_parse_text_reads_names_addresses_labels),
+        cmocka_unit_test(test_fleet_parse_text_accepts_bare_host_port_lines),
         cmocka_unit_test(test_fleet_parse_text_names_file_and_line_on_error),
         cmocka_unit_test(test_fleet_parse_text_empty_is_empty_fleet),
         cmocka_unit_test(test_fleet_read_file_reports_missing_file),

@@ -16,6 +16,7 @@
 #include "rustymem/v1/memory.pb-c.h"
 #include "grpc/reflection/v1alpha/reflection.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
+#include "rustymem/v1/emergency.pb-c.h"
 
 #define MAX_REQ (4u << 20)
 
@@ -91,6 +92,72 @@ test_rpc_decode_rejects_invalid_utf8_naming_the_field(void **state)
                      GRPC_STATUS_INVALID_ARGUMENT);
     assert_null(m);
     assert_non_null(strstr(msg, "ListKnobsRequest.prefix"));
+}
+
+/* A bool sent as a length-delimited "abc": protobuf-c decoded it (and
+ * SetAdmission ran); the wire check refuses it, naming the field. */
+static void
+test_rpc_decode_rejects_wrong_wire_type_naming_the_field(void **state)
+{
+    (void)state;
+    const uint8_t buf[] = {0x0a, 0x03, 'a', 'b', 'c'};   /* field 1, wire type 2 */
+    ProtobufCMessage *m = NULL;
+    char msg[RM_RPC_MSG_MAX];
+    assert_int_equal(rm_rpc_decode(&rustymem__v1__set_admission_request__descriptor, buf, sizeof buf, MAX_REQ,
+                                   &m, msg),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    assert_null(m);
+    assert_non_null(strstr(msg, "SetAdmissionRequest.accept_new_connections: wire type 2"));
+    const uint8_t ok[] = {0x08, 0x01};                   /* field 1, varint true */
+    assert_int_equal(rm_rpc_decode(&rustymem__v1__set_admission_request__descriptor, ok, sizeof ok, MAX_REQ, &m,
+                                   msg),
+                     GRPC_STATUS_OK);
+    assert_true(((Rustymem__V1__SetAdmissionRequest *)m)->accept_new_connections);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* "pool.max_size\0junk" was applied as "pool.max_size". */
+static void
+test_rpc_decode_rejects_nul_in_string(void **state)
+{
+    (void)state;
+    const char name[] = "pool.max_size\0junk";
+    uint8_t buf[64] = {0x0a, (uint8_t)(sizeof name - 1)};
+    memcpy(buf + 2, name, sizeof name - 1);
+    ProtobufCMessage *m = NULL;
+    char msg[RM_RPC_MSG_MAX];
+    assert_int_equal(rm_rpc_decode(&rustymem__v1__get_knobs_request__descriptor, buf, 2 + sizeof name - 1,
+                                   MAX_REQ, &m, msg),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    assert_null(m);
+    assert_non_null(strstr(msg, "GetKnobsRequest.names: string contains a NUL byte"));
+}
+
+/* Repeated request fields are capped (GetKnobs with 100 000 names made a 9.4 MB reply). */
+static void
+test_rpc_decode_caps_repeated_fields(void **state)
+{
+    (void)state;
+    size_t cap = (RM_RPC_REPEATED_MAX + 1) * 3;
+    uint8_t *buf = malloc(cap);
+    assert_non_null(buf);
+    for (size_t i = 0; i < RM_RPC_REPEATED_MAX + 1; i++) {
+        buf[3 * i] = 0x0a;
+        buf[3 * i + 1] = 1;
+        buf[3 * i + 2] = 'x';
+    }
+    ProtobufCMessage *m = NULL;
+    char msg[RM_RPC_MSG_MAX];
+    assert_int_equal(rm_rpc_decode(&rustymem__v1__get_knobs_request__descriptor, buf, 3 * RM_RPC_REPEATED_MAX,
+                                   MAX_REQ, &m, msg),
+                     GRPC_STATUS_OK);   /* exactly the cap */
+    assert_int_equal(((Rustymem__V1__GetKnobsRequest *)m)->n_names, RM_RPC_REPEATED_MAX);
+    protobuf_c_message_free_unpacked(m, NULL);
+    assert_int_equal(rm_rpc_decode(&rustymem__v1__get_knobs_request__descriptor, buf, cap, MAX_REQ, &m, msg),
+                     GRPC_STATUS_INVALID_ARGUMENT);
+    assert_null(m);
+    assert_non_null(strstr(msg, "GetKnobsRequest.names: more than 1024 elements"));
+    free(buf);
 }
 
 static void
@@ -310,6 +377,9 @@ main(void)
         cmocka_unit_test(test_rpc_decode_rejects_oversize_request),
         cmocka_unit_test(test_rpc_decode_rejects_invalid_utf8_naming_the_field),
         cmocka_unit_test(test_rpc_decode_accepts_valid_utf8),
+        cmocka_unit_test(test_rpc_decode_rejects_wrong_wire_type_naming_the_field),
+        cmocka_unit_test(test_rpc_decode_rejects_nul_in_string),
+        cmocka_unit_test(test_rpc_decode_caps_repeated_fields),
         cmocka_unit_test(test_rpc_decode_checks_only_the_set_oneof_member),
         cmocka_unit_test(test_rpc_find_unknown_method_returns_null),
         cmocka_unit_test(test_rpc_run_unary_encodes_handler_response),

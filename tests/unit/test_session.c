@@ -1,5 +1,6 @@
 /*
- * test_session.c — the session multiplexer: ids, admission control, limits,
+ * test_session.c — the session multiplexer: random ids and their map (growth,
+ * deletion, stale ids, a failing or repeating random source), admission control, limits,
  * transaction pooling (bind/release/wait), abandonment rollback, pool shrink
  * releasing scratch memory, allocation failures, idle tracking, accounting,
  * and a multi-threaded stress test.
@@ -7,6 +8,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,13 +148,244 @@ test_session_open_close_round_trip(void **state)
     assert_int_equal(rm_session_get(f->m, a, &info), RM_ENOENT);
     assert_false(rm_session_owner_alive(f->m, a));
     assert_true(rm_session_owner_alive(f->m, b));
-    /* The freed entry is reused with a new generation: the old id stays dead. */
+    /* The freed entry is reused under a new random id: the old id stays dead. */
     rm_session_id_t c;
     assert_int_equal(rm_session_open(f->m, NULL, &c), RM_OK);
-    assert_true(c != a && (uint32_t)c == (uint32_t)a);
+    assert_true(c != a && c != b);
     assert_int_equal(rm_session_touch(f->m, a), RM_ENOENT);
     assert_int_equal(rm_session_get(f->m, 0, &info), RM_ENOENT);
     assert_int_equal(stats(f).sessions, 2);
+    done(f);
+}
+
+/* ---- ids ------------------------------------------------------------------------ */
+
+static void
+test_session_ids_are_random_with_no_shared_half_or_sequence(void **state)
+{
+    enum { N = 1000 };
+    fixture_t *f = mk(100, N, 100, 0);
+    rm_session_id_t *ids = calloc(N, sizeof *ids);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rm_session_open(f->m, NULL, &ids[i]), RM_OK);
+        assert_true(ids[i] != 0);
+    }
+    /* No two ids share their high or their low 32 bits (the old scheme,
+     * generation << 32 | index, shared the high half across all fresh ids and
+     * the low half across reuses). Chance of a false failure: about 2.3e-4. */
+    for (int i = 0; i < N; i++)
+        for (int j = i + 1; j < N; j++) {
+            assert_true((uint32_t)ids[i] != (uint32_t)ids[j]);
+            assert_true((uint32_t)(ids[i] >> 32) != (uint32_t)(ids[j] >> 32));
+        }
+    /* No sequence: consecutive differences are not constant, and every bit
+     * position is set in about half the ids (1000 draws: 500 ± 16 per
+     * position; ±150 is more than 9 standard deviations). */
+    int same_step = 0;
+    for (int i = 2; i < N; i++)
+        same_step += ids[i] - ids[i - 1] == ids[i - 1] - ids[i - 2];
+    assert_true(same_step < 3);
+    for (int b = 0; b < 64; b++) {
+        int set = 0;
+        for (int i = 0; i < N; i++)
+            set += (int)((ids[i] >> b) & 1);
+        if (set < 350 || set > 650)
+            fail_msg("bit %d set in %d of %d ids", b, set, N);
+    }
+    /* Closing one and opening another never hands the old id out again. */
+    rm_session_id_t old = ids[N / 2], fresh;
+    assert_int_equal(rm_session_close(f->m, old), RM_OK);
+    assert_int_equal(rm_session_open(f->m, NULL, &fresh), RM_OK);
+    assert_true(fresh != old);
+    assert_true((uint32_t)fresh != (uint32_t)old && (uint32_t)(fresh >> 32) != (uint32_t)(old >> 32));
+    for (int i = 0; i < N; i++)
+        if (ids[i] != old)
+            assert_int_equal(rm_session_close(f->m, ids[i]), RM_OK);
+    assert_int_equal(rm_session_close(f->m, fresh), RM_OK);
+    free(ids);
+    done(f);
+}
+
+static void
+test_session_stale_and_unknown_ids_enoent(void **state)
+{
+    fixture_t *f = mk(4, 100, 10, 0);
+    rm_session_id_t a, b;
+    assert_int_equal(rm_session_open(f->m, NULL, &a), RM_OK);
+    assert_int_equal(rm_session_open(f->m, NULL, &b), RM_OK);
+    assert_int_equal(rm_session_close(f->m, a), RM_OK);
+    rm_session_info_t info;
+    rm_session_conn_t c;
+    /* a closed id, and ids that share one half with a live id */
+    const rm_session_id_t probes[] = {a, b ^ 1, b ^ (1ull << 63), b + (1ull << 32), (uint32_t)b, b >> 32, 0,
+                                      UINT64_MAX};
+    for (size_t i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        if (probes[i] == b)
+            continue;
+        assert_int_equal(rm_session_get(f->m, probes[i], &info), RM_ENOENT);
+        assert_int_equal(rm_session_touch(f->m, probes[i]), RM_ENOENT);
+        assert_int_equal(rm_session_begin(f->m, probes[i], 0, &c), RM_ENOENT);
+        assert_int_equal(rm_session_end(f->m, probes[i]), RM_ENOENT);
+        assert_int_equal(rm_session_close(f->m, probes[i]), RM_ENOENT);
+        assert_false(rm_session_owner_alive(f->m, probes[i]));
+    }
+    /* the survivor is untouched */
+    assert_int_equal(rm_session_get(f->m, b, &info), RM_OK);
+    assert_int_equal(info.id, b);
+    assert_int_equal(stats(f).sessions, 1);
+    done(f);
+}
+
+/* A deterministic id source whose ids crowd a few home slots at both ends of
+ * the map (low 16 bits in 0xFFF8..0xFFFF or 0..7), so probe runs are long and
+ * wrap around: what backward-shift deletion has to get right. */
+typedef struct crowd {
+    uint64_t x;
+    int fail_next;             /* return RM_EIO this many times */
+    int zero_next;             /* answer 0 this many times */
+    rm_session_id_t repeat;    /* answer this id `repeat_n` times */
+    int repeat_n;
+    int calls;
+} crowd_t;
+
+static rm_status_t
+crowd_random(void *ctx, void *buf, size_t n)
+{
+    crowd_t *c = ctx;
+    c->calls++;
+    assert_int_equal(n, sizeof(uint64_t));
+    if (c->fail_next > 0) {
+        c->fail_next--;
+        return RM_EIO;
+    }
+    uint64_t v;
+    if (c->zero_next > 0) {
+        c->zero_next--;
+        v = 0;
+    } else if (c->repeat_n > 0) {
+        c->repeat_n--;
+        v = c->repeat;
+    } else {
+        c->x = c->x * 6364136223846793005ull + 1442695040888963407ull;   /* test-only LCG */
+        uint64_t hi = c->x & ~0xFFFFull, k = (c->x >> 40) % 16;
+        v = hi | (k < 8 ? 0xFFF8u + k : k - 8);
+    }
+    memcpy(buf, &v, sizeof v);
+    return RM_OK;
+}
+
+static fixture_t *
+mk_crowded(crowd_t *c, uint32_t maxs)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    rm_pagesrc_faulty_init(&f->pages, NULL);
+    f->clk.ns = 1;
+    f->ra = (rm_recalloc_t){.alloc = fa_alloc, .free = fa_free, .ctx = &f->fa};
+    rm_session_config_t cfg = {
+        .max_connections = 4, .max_sessions = maxs, .session_ratio = 100000,
+        .scratch_bytes = 16384, .pages = &f->pages.src, .alloc = &f->ra,
+        .cb = {.on_slot_open = h_open, .on_slot_close = h_close, .on_abandon = h_abandon, .ctx = &f->hooks},
+        .now_ns = fclock_now, .now_ctx = &f->clk,
+        .fill_random = crowd_random, .random_ctx = c,
+    };
+    assert_int_equal(rm_session_mux_create(&cfg, &f->m), RM_OK);
+    return f;
+}
+
+static void
+test_session_id_map_holds_under_growth_and_deletion(void **state)
+{
+    enum { N = 3000 };
+    crowd_t c = {.x = 42};
+    fixture_t *f = mk_crowded(&c, N);
+    rm_session_id_t *ids = calloc(N, sizeof *ids);
+    bool *live = calloc(N, sizeof *live);
+    unsigned seed = 1;
+    size_t nlive = 0;
+    rm_session_info_t info;
+    /* Rounds of: open up to the target (the table doubles 64 -> 4096 on the
+     * way up), close a random ~third, and check every id against the model. */
+    for (int round = 0; round < 12; round++) {
+        size_t target = (size_t)N * (size_t)(round % 4 + 1) / 4;
+        for (size_t i = 0; i < N && nlive < target; i++)
+            if (!live[i]) {
+                assert_int_equal(rm_session_open(f->m, &live[i], &ids[i]), RM_OK);
+                live[i] = true;
+                nlive++;
+            }
+        for (size_t i = 0; i < N; i++)
+            if (live[i] && rand_r(&seed) % 3 == 0) {
+                assert_int_equal(rm_session_close(f->m, ids[i]), RM_OK);
+                live[i] = false;
+                nlive--;
+            }
+        for (size_t i = 0; i < N; i++) {
+            if (!ids[i])
+                continue;
+            if (live[i]) {
+                assert_int_equal(rm_session_get(f->m, ids[i], &info), RM_OK);
+                assert_int_equal(info.id, ids[i]);
+                assert_ptr_equal(info.user, &live[i]);
+            } else {
+                assert_int_equal(rm_session_get(f->m, ids[i], &info), RM_ENOENT);
+            }
+        }
+        assert_int_equal(stats(f).sessions, nlive);
+    }
+    for (size_t i = 0; i < N; i++)
+        if (live[i])
+            assert_int_equal(rm_session_close(f->m, ids[i]), RM_OK);
+    assert_int_equal(stats(f).sessions, 0);
+    free(ids);
+    free(live);
+    done(f);
+}
+
+static void
+test_session_id_redrawn_when_zero_or_live(void **state)
+{
+    crowd_t c = {.x = 7};
+    fixture_t *f = mk_crowded(&c, 100);
+    rm_session_id_t a, b;
+    assert_int_equal(rm_session_open(f->m, NULL, &a), RM_OK);
+    c.zero_next = 1;
+    c.repeat = a;
+    c.repeat_n = 2;
+    c.calls = 0;
+    assert_int_equal(rm_session_open(f->m, NULL, &b), RM_OK);
+    assert_int_equal(c.calls, 4);   /* 0, a, a, then a fresh id */
+    assert_true(b != 0 && b != a);
+    rm_session_stats_t st = stats(f);
+    assert_int_equal(st.id_redraws, 3);
+    assert_int_equal(st.sessions, 2);
+    done(f);
+}
+
+static void
+test_session_open_fails_cleanly_when_random_source_fails(void **state)
+{
+    crowd_t c = {.x = 9};
+    fixture_t *f = mk_crowded(&c, 100);
+    rm_session_id_t a = 77, b;
+    c.fail_next = 1;
+    assert_int_equal(rm_session_open(f->m, NULL, &a), RM_EIO);
+    assert_int_equal(a, 77);
+    rm_session_stats_t st = stats(f);
+    assert_int_equal(st.sessions, 0);
+    assert_int_equal(st.opened_total, 0);
+    assert_int_equal(st.id_failures, 1);
+    /* A source stuck on a live id is broken, not unlucky: RM_EIO after 16 draws. */
+    assert_int_equal(rm_session_open(f->m, NULL, &b), RM_OK);
+    c.repeat = b;
+    c.repeat_n = 1000;
+    c.calls = 0;
+    assert_int_equal(rm_session_open(f->m, NULL, &a), RM_EIO);
+    assert_int_equal(c.calls, 16);
+    st = stats(f);
+    assert_int_equal(st.sessions, 1);
+    assert_int_equal(st.id_failures, 2);
+    c.repeat_n = 0;
+    assert_int_equal(rm_session_open(f->m, NULL, &a), RM_OK);
     done(f);
 }
 
@@ -663,6 +896,11 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_open_close_round_trip),
+        cmocka_unit_test(test_session_ids_are_random_with_no_shared_half_or_sequence),
+        cmocka_unit_test(test_session_stale_and_unknown_ids_enoent),
+        cmocka_unit_test(test_session_id_map_holds_under_growth_and_deletion),
+        cmocka_unit_test(test_session_id_redrawn_when_zero_or_live),
+        cmocka_unit_test(test_session_open_fails_cleanly_when_random_source_fails),
         cmocka_unit_test(test_session_open_rejected_when_admission_closed),
         cmocka_unit_test(test_session_open_elimit_at_session_limit),
         cmocka_unit_test(test_session_begin_binds_slot_and_end_releases),

@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "rustymem/arena.h"
 #include "rustymem/stats.h"
 
 typedef struct fake {
@@ -106,6 +107,49 @@ test_stats_fragmentation_ratio_and_status(void **state)
     assert_string_equal(rm_stats_fragmentation_status(0.5), "Poor");
 }
 
+/* Reserved bytes (an arena's unused blocks) are held but not fragmentation;
+ * they merge by name like used and held. */
+static void
+test_stats_component_fragmentation_leaves_out_reserved_bytes(void **state)
+{
+    (void)state;
+    rm_component_usage_t c = {.used_bytes = 11u << 10, .held_bytes = 2u << 20,
+                              .reserved_bytes = (2u << 20) - (11u << 10)};
+    assert_true(rm_stats_fragmentation(c.used_bytes, c.held_bytes) > 0.99);   /* what used to alert */
+    assert_true(rm_stats_component_fragmentation(&c) == 0.0);
+    c.reserved_bytes = 1u << 20;   /* half reserved, the rest holes between objects */
+    double f = rm_stats_component_fragmentation(&c);
+    assert_true(f > 0.989 && f < 0.99);   /* 1 - 11 KiB / 1 MiB */
+    c.reserved_bytes = 3u << 20;   /* more than held: never negative */
+    assert_true(rm_stats_component_fragmentation(&c) == 0.0);
+}
+
+/* A real arena under load: its held bytes are its reservation, fragmentation 0. */
+static void
+test_stats_arena_reports_its_unused_blocks_as_reserved(void **state)
+{
+    (void)state;
+    rm_arena_mgr_t *m;
+    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &m), RM_OK);
+    rm_arena_t *a;
+    assert_int_equal(rm_arena_create(m, 1, 40000, &a), RM_OK);
+    assert_non_null(rm_arena_alloc(a, 100));
+    rm_component_usage_t u[RM_COMPONENTS_MAX];
+    size_t n = 0;
+    rm_stats_components(u, RM_COMPONENTS_MAX, &n);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(u[i].name, "arena") == 0) {
+            seen = 1;
+            assert_true(u[i].held_bytes > u[i].used_bytes);
+            assert_int_equal(u[i].reserved_bytes, u[i].held_bytes - u[i].used_bytes);
+            assert_true(rm_stats_component_fragmentation(&u[i]) == 0.0);
+        }
+    assert_true(seen);
+    rm_arena_destroy(a);
+    rm_arena_mgr_destroy(m);
+}
+
 int
 main(void)
 {
@@ -114,6 +158,8 @@ main(void)
         cmocka_unit_test(test_stats_merge_by_name_keeps_nested_flag),
         cmocka_unit_test(test_stats_register_rejects_bad_arguments),
         cmocka_unit_test(test_stats_fragmentation_ratio_and_status),
+        cmocka_unit_test(test_stats_component_fragmentation_leaves_out_reserved_bytes),
+        cmocka_unit_test(test_stats_arena_reports_its_unused_blocks_as_reserved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -75,6 +75,8 @@ typedef enum rm_knob_id {
     RM_KNOB_SESSION_MAX_CONNECTIONS,
     RM_KNOB_SESSION_MAX_SESSIONS,
     RM_KNOB_SESSION_SESSION_RATIO,
+    RM_KNOB_SESSION_IDLE_TIMEOUT,
+    RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL,
     RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY,
     RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND,
     RM_KNOB_PLAN_CACHE_MAX_PLANS,
@@ -82,6 +84,7 @@ typedef enum rm_knob_id {
     RM_KNOB_POOL_MIN_SIZE,
     RM_KNOB_POOL_MAX_SIZE,
     RM_KNOB_POOL_SCALE_DOWN_THRESHOLD,
+    RM_KNOB_SERVER_MAX_CONNECTIONS,
     RM_KNOB_COUNT
 } rm_knob_id_t;
 
@@ -275,6 +278,16 @@ rm_status_t rm_knobs_set_ex(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, 
  */
 rm_status_t rm_knobs_load_persisted(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n,
                                     rm_knob_error_t *err);
+
+/*
+ * Forget the persisted (runtime) value recorded for knob `name`: later
+ * persisting sets no longer write it out. The running and configured values
+ * are not touched, and the persister is not called (the agent rewrites or
+ * leaves its file). Used when a persisted value conflicts with the operator's
+ * file and is dropped at start or reload. Returns RM_OK (also when nothing was
+ * recorded) or RM_ENOENT (unknown knob; nothing changed). Thread-safe.
+ */
+rm_status_t rm_knobs_forget_persisted(rm_knobs_t *k, const char *name);
 
 /* ---- subscribers -------------------------------------------------------- */
 

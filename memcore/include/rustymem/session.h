@@ -4,9 +4,13 @@
  * transaction (transaction pooling, as PgBouncer's pool_mode=transaction).
  *
  * Design note. A session is a small record (RM_SESSION_RECORD_BYTES, taken
- * from the record allocator) plus a 16-byte table entry; it names itself by a
- * 64-bit id = generation << 32 | index, so a stale id is detected (RM_ENOENT)
- * and never reaches a recycled record. A connection slot is a backend context:
+ * from the record allocator) plus a 16-byte table entry and an 8-byte share of
+ * an id map. It names itself by a random 64-bit id from the kernel CSPRNG
+ * (getrandom(2)): ids are unguessable and unrelated to each other (no index,
+ * no sequence), looked up in O(1) through an open-addressing map, and a stale
+ * id (closed session) is detected (RM_ENOENT) and never reaches a recycled
+ * record. Who may use an id is the host's business: the engine records the
+ * owning principal as the session's `user`. A connection slot is a backend context:
  * its scratch memory (scratch_bytes, mapped through the page source) and
  * whatever the engine attaches through on_slot_open (its transaction arena).
  * rm_session_begin binds an idle slot to the session, opening a new one while
@@ -15,14 +19,16 @@
  * sizer (rm_session_pool_apply); shrinking closes idle slots at once and busy
  * ones when they are released, giving their scratch memory back to the OS.
  * All state is guarded by one mutex: every call holds it for a few hundred
- * nanoseconds and never across a callback, a page mapping or a wait.
+ * nanoseconds and never across a callback, a page mapping, the random source
+ * or a wait; the one allocation under it is the table and map doubling
+ * (amortised O(1) per open).
  *
  * Limits: the session limit is min(max_sessions, max_connections ×
  * session_ratio); beyond it rm_session_open returns RM_ELIMIT. Admission
  * control (rm_session_set_admission) makes rm_session_open return RM_EREJECTED
  * while existing sessions keep working.
  *
- * Accounting: "session" (session records, table, the multiplexer itself) and
+ * Accounting: "session" (session records, table, id map, the multiplexer itself) and
  * "pool" (slot records, slot tables, scratch memory).
  */
 #ifndef RUSTYMEM_SESSION_H
@@ -91,6 +97,14 @@ typedef struct rm_session_config {
     rm_session_callbacks_t cb;     /* copied */
     uint64_t (*now_ns)(void *ctx); /* clock for idle tracking; NULL = CLOCK_MONOTONIC */
     void *now_ctx;
+    /* Source of session ids: fill buf with n random bytes, RM_OK or an error
+     * status (rm_session_open then fails with it). Called without the lock,
+     * from any thread. NULL = getrandom(2), the kernel CSPRNG, asked for 32
+     * ids at a time; an injected source is asked for one id (8 bytes) per
+     * call, so tests inject failures and collisions draw by draw. Production
+     * code must not set it. */
+    rm_status_t (*fill_random)(void *ctx, void *buf, size_t n);
+    void *random_ctx;
 } rm_session_config_t;
 
 typedef struct rm_session_info {
@@ -124,6 +138,8 @@ typedef struct rm_session_stats {
     uint64_t waits;                /* begins that had to wait */
     uint64_t abandoned_txns;       /* sessions closed mid-transaction (rolled back) */
     uint64_t slots_opened, slots_closed;
+    uint64_t id_redraws;           /* random ids drawn again (0, or equal to a live id) */
+    uint64_t id_failures;          /* opens failed by the random source */
 } rm_session_stats_t;
 
 /*
@@ -142,15 +158,20 @@ rm_status_t rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux
 void rm_session_mux_destroy(rm_session_mux_t *m);
 
 /*
- * Open a session carrying `user` (not owned). RM_OK and *id; RM_EREJECTED when
- * admission is closed; RM_ELIMIT at the session limit; RM_ENOMEM. On failure
- * nothing is opened (the rejection counters move). Thread-safe.
+ * Open a session carrying `user` (not owned). RM_OK and *id, a random non-zero
+ * id that no live session has (unpredictable from any other id); RM_EREJECTED
+ * when admission is closed; RM_ELIMIT at the session limit; RM_ENOMEM; the
+ * random source's error (getrandom(2) failing: RM_EIO, or RM_ENOTSUP without
+ * the system call), also RM_EIO when it answered 0 or a live id 16 times in a
+ * row. On failure nothing is opened (the rejection and id_failures counters
+ * move). One getrandom(2) call per 32 opens, made without the lock. Thread-safe.
  */
 rm_status_t rm_session_open(rm_session_mux_t *m, void *user, rm_session_id_t *id);
 
 /*
  * Close a session. If it is bound, on_abandon runs first (rollback) and the
- * slot is released. RM_OK or RM_ENOENT (unknown or stale id). Thread-safe.
+ * slot is released. RM_OK or RM_ENOENT (unknown or stale id). O(1): the id's
+ * map entry is removed by backward-shift deletion. Thread-safe.
  */
 rm_status_t rm_session_close(rm_session_mux_t *m, rm_session_id_t id);
 

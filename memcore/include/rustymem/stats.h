@@ -33,6 +33,10 @@ typedef struct rm_component_usage {
     uint8_t nested;        /* 1: the memory is drawn from another registered component (records in
                             * slab classes or large objects) or the process heap: listed on its own,
                             * but left out of memcore totals, where it would be counted twice */
+    uint64_t reserved_bytes; /* of held_bytes, kept free on purpose and given back whole, never
+                              * a gap between live objects (≤ held_bytes - used_bytes): an arena's
+                              * unused block space (the transaction's reservation, freed at commit
+                              * or rollback) and its block cache. Not fragmentation. */
 } rm_component_usage_t;
 
 /*
@@ -75,6 +79,15 @@ void rm_stats_totals(const rm_component_usage_t *comps, size_t n, uint64_t *used
 
 /* Fragmentation ratio 1 − used/held in [0, 1]; 0 when held is 0. */
 double rm_stats_fragmentation(uint64_t used_bytes, uint64_t held_bytes);
+
+/*
+ * A component's fragmentation: rm_stats_fragmentation over the memory that
+ * is not reserved on purpose (used / (held - reserved)). An arena's unused
+ * blocks are its transactions' reservation, so an arena under load reads 0
+ * here, not the 99.9 % that used / held gives (2 MiB of initial blocks holding
+ * 11 KiB of records raised a critical fragmentation alert). Pure function.
+ */
+double rm_stats_component_fragmentation(const rm_component_usage_t *c);
 
 /* The seed's status word for a fragmentation ratio: "Good" (< 0.20),
  * "Fair" (< 0.35), else "Poor". Static string. */

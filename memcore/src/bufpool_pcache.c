@@ -1,0 +1,1283 @@
+/*
+ * bufpool_pcache.c — the buffer pool's page-cache mode (rustymem/pcache.h):
+ * frames the host fills and writes itself, many caches on one byte budget.
+ *
+ * Design note (docs/adr/0014-page-cache-mode.md):
+ *
+ *  Policy. Each purgeable cache owns one Enhanced ARC instance
+ *  (bufpool_arc.c, used through bufpool_internal.h exactly as bufpool.c uses
+ *  it: slots are the cache's frame indices, the reference bit, the 4-bit hit
+ *  frequency and the T1 mark live in the frame's state word and are set by
+ *  the lock-free hit CAS). The policy's capacity follows the cache: it starts
+ *  at min(16, the most the cache can hold = min(cache size, budget in
+ *  pages)) and doubles as the cache fills, up to that bound, so an idle
+ *  connection with a large cache_size does not carry a full-size ghost
+ *  directory and sketch (a grow restarts the history, as in the file-backed
+ *  pool; while a cache is still filling there is none), and a cache bounded
+ *  by the budget runs the same ARC as one bounded by its size.
+ *  Non-purgeable caches have no policy: their pages are never evicted.
+ *
+ *  Budget. The pool's budget counts resident pages in bytes
+ *  (page_size + extra_size each), so caches with different page sizes share
+ *  it. When a new page does not fit, a page is taken from the purgeable
+ *  cache whose bytes exceed its share the most; shares are the budget split
+ *  in proportion to the caches' cache sizes (in bytes, each capped at the
+ *  budget). The victim cache's policy picks the page. Its frame goes to that
+ *  cache's free list with its memory released, so held memory tracks the
+ *  budget.
+ *
+ *  Frame state word (64 bits): PINNED, INVALID (free, or being changed under
+ *  the mutex), REF, T1, RELEASED, a 4-bit FREQ, and a 32-bit version in the
+ *  high half bumped whenever the frame's key changes (claim, drop, rekey).
+ *  Pins are not counted (SQLite's rule). A hit reads the state (acquire),
+ *  checks the key (acquire), and CASes PINNED|REF|FREQ+1 into the state it
+ *  read: the version makes the CAS fail if the key changed between the two
+ *  loads, so no pin is ever taken on a wrong page and none has to be undone
+ *  (undoing would be wrong with uncounted pins: it could clear the owner's).
+ *  Every key change goes INVALID+version first, then the key (release), then
+ *  clears INVALID (release).
+ *
+ *  Locks. One pool mutex `mu` serialises misses, evictions, the policies, the
+ *  free lists, page-table writes and the cache list — the file-backed pool's
+ *  structure (its `mu`), chosen because a miss may take a page from any
+ *  cache: per-cache mutexes would need the victim's lock while holding the
+ *  requester's. Hits and plain unpins take no lock. Lookups use the
+ *  file-backed pool's lock-free page table (bufpool_pagetable.c), one per
+ *  cache. Frame descriptors live in segments that are never freed before the
+ *  cache is destroyed, so a stale index is always safe to dereference.
+ *
+ *  Memory. Frames are mapped from the page source in chunks of about 64 KiB
+ *  of page data: [pages][extras][chunk header]. Page data is page-aligned
+ *  when page_size ≥ the system page, and only then can a free frame's memory
+ *  be released (MADV_DONTNEED through the page source).
+ */
+#include "bufpool_internal.h"
+#include "rustymem/pcache.h"
+#include "rustymem/stats.h"
+
+#include <pthread.h>
+#include <string.h>
+
+#define ST_PINNED   (1ull << 0)
+#define ST_INVALID  (1ull << 1)
+#define ST_REF      (1ull << 2)
+#define ST_T1       (1ull << 3)
+#define ST_RELEASED (1ull << 4)   /* free frame whose data was given back; guarded by mu */
+#define ST_FREQ_SHIFT 8
+#define ST_FREQ_MASK  (0xFull << ST_FREQ_SHIFT)
+#define ST_FREQ_ONE   (1ull << ST_FREQ_SHIFT)
+#define ST_VER_ONE    (1ull << 32)
+#define ST_VER_MASK   (0xFFFFFFFFull << 32)
+
+#define KEY_NONE UINT64_MAX
+#define SEG_SHIFT 8
+#define SEG_SIZE (1u << SEG_SHIFT)
+#define NSEGS (RM_PCACHE_FRAMES_MAX >> SEG_SHIFT)
+#define CHUNK_DATA_BYTES (64u << 10)   /* page data per chunk mapping */
+#define POLICY_START 16u               /* initial policy capacity, pages */
+#define CHEAP_PINNED_PCT 90            /* CREATE_CHEAP refuses at this share of pinned pages */
+
+typedef struct pc_frame {
+    rm_pcache_page_t pg;        /* first: a frame pointer is a page pointer */
+    _Atomic uint64_t state;
+    _Atomic uint64_t key;       /* KEY_NONE when free; written under mu (release) */
+    rm_pcache_t *cache;
+    uint32_t idx;
+    uint32_t next_free;         /* free-list link; guarded by mu */
+} RM_ALIGNED_CL pc_frame_t;
+
+typedef struct pc_chunk {
+    struct pc_chunk *next;
+    void *base;
+    size_t bytes;               /* whole mapping */
+} pc_chunk_t;
+
+struct rm_pcache {
+    rm_pcache_pool_t *pool;
+    rm_pcache_t *prev, *next;   /* the pool's list; guarded by pool->mu */
+    size_t page_size, extra_size, extra_stride; /* bytes */
+    uint64_t frame_bytes;       /* page_size + extra_size: a page's cost against the budget */
+    int purgeable;
+    uint32_t chunk_frames;
+    _Atomic size_t cachesize;   /* pages, as set; written under mu */
+
+    pc_frame_t **seg;           /* NSEGS segment pointers; written under mu */
+    size_t seg_bytes;
+    uint32_t nsegs;             /* guarded by mu */
+    uint32_t mapped;            /* frames with memory; guarded by mu */
+    uint32_t free_head;         /* free-list stack through next_free; guarded by mu */
+    uint32_t nfree;             /* guarded by mu */
+    uint32_t released;          /* free frames with RELEASED; guarded by mu */
+    pc_chunk_t *chunks;         /* guarded by mu */
+    size_t chunk_bytes;         /* bytes mapped for chunks; guarded by mu */
+    size_t held;                /* what this cache adds to pool->held; guarded by mu */
+
+    _Atomic(rm__bp_ptab_t *) ptab;  /* published under mu, read lock-free */
+    rm__bp_ptab_t *retired;         /* guarded by mu */
+
+    rm__bp_earc_t *pol;         /* NULL for a non-purgeable cache; guarded by mu */
+    uint32_t pol_slots, pol_cap;/* guarded by mu */
+    uint64_t steal_gen;         /* pool->gen at which its policy found nothing; guarded by mu */
+
+    _Atomic uint64_t npages;    /* written under mu */
+    _Atomic int64_t npinned;    /* changed by pins (lock-free) and unpins */
+    _Atomic int64_t t1_refs;    /* frames with T1 and REF (see bufpool.c) */
+    _Atomic uint64_t hits;
+    uint64_t hits_reported;     /* guarded by mu */
+    _Atomic uint64_t misses, evictions, stolen, discards, refused, failed; /* written under mu */
+};
+
+struct rm_pcache_pool {
+    const rm_pagesrc_t *src;
+    pthread_mutex_t mu;
+    _Atomic uint64_t budget;    /* bytes; written under mu */
+    _Atomic uint64_t used;      /* resident page bytes; written under mu */
+    _Atomic uint64_t held;      /* frame memory not given back + metadata; written under mu */
+    rm_pcache_t *caches;        /* guarded by mu */
+    _Atomic uint64_t ncaches;
+    uint64_t gen;               /* one per search for room; guarded by mu */
+    /* counters of destroyed caches; guarded by mu */
+    uint64_t gone_hits, gone_misses, gone_evictions, gone_stolen, gone_discards, gone_refused,
+        gone_failed, gone_b1, gone_b2, gone_rejects;
+    rm_stats_handle_t *stats_handle;
+};
+
+static inline void
+cnt_add(_Atomic uint64_t *c, uint64_t n)
+{
+    atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline uint64_t
+ld(const _Atomic uint64_t *c)
+{
+    return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+static inline pc_frame_t *
+frame_at(const rm_pcache_t *c, uint32_t idx)
+{
+    return &c->seg[idx >> SEG_SHIFT][idx & (SEG_SIZE - 1)];
+}
+
+static uint64_t
+key_of(void *ctx, uint32_t idx)
+{
+    return atomic_load_explicit(&frame_at(ctx, idx)->key, memory_order_relaxed);
+}
+
+static void
+assert_locked(const rm_pcache_pool_t *pool_c)
+{
+    /* a held mutex cannot be taken again: trylock must fail */
+    rm_pcache_pool_t *pool = (rm_pcache_pool_t *)pool_c;
+    if (config_debug) {
+        int r = pthread_mutex_trylock(&pool->mu);
+        assert(r != 0);
+        if (r == 0)
+            pthread_mutex_unlock(&pool->mu);
+    }
+    (void)pool;
+}
+
+/* Limit on pages before a purgeable cache recycles its own. */
+static uint64_t
+limit_of(const rm_pcache_t *c)
+{
+    size_t n = atomic_load_explicit(&c->cachesize, memory_order_relaxed);
+    return n < RM_PCACHE_CACHESIZE_MIN ? RM_PCACHE_CACHESIZE_MIN : n;
+}
+
+/* The most pages c could hold: its limit, and what the whole budget buys. The
+ * policy's capacity never exceeds it, so a cache bounded by the budget runs
+ * the same ARC (window, main size, ghost bounds) as one bounded by its size. */
+static uint64_t
+capacity_bound(const rm_pcache_t *c)
+{
+    uint64_t lim = limit_of(c), bf = ld(&c->pool->budget) / c->frame_bytes;
+    if (bf < RM_PCACHE_CACHESIZE_MIN)
+        bf = RM_PCACHE_CACHESIZE_MIN;
+    return lim < bf ? lim : bf;
+}
+
+/* ---- policy callbacks (under mu; ctx = cache) ------------------------------------ */
+
+static int
+pol_test_clear_ref(void *ctx, uint32_t slot)
+{
+    rm_pcache_t *c = ctx;
+    pc_frame_t *f = frame_at(c, slot);
+    if (!(atomic_load_explicit(&f->state, memory_order_relaxed) & ST_REF))
+        return 0;
+    uint64_t s = atomic_fetch_and_explicit(&f->state, ~ST_REF, memory_order_relaxed);
+    if ((s & (ST_T1 | ST_REF)) == (ST_T1 | ST_REF))
+        atomic_fetch_sub_explicit(&c->t1_refs, 1, memory_order_relaxed);
+    return (s & ST_REF) ? 1 : 0;
+}
+
+static void
+pol_mark_t1(void *ctx, uint32_t slot, int in_t1)
+{
+    rm_pcache_t *c = ctx;
+    pc_frame_t *f = frame_at(c, slot);
+    uint64_t s = in_t1 ? atomic_fetch_or_explicit(&f->state, ST_T1, memory_order_relaxed)
+                       : atomic_fetch_and_explicit(&f->state, ~ST_T1, memory_order_relaxed);
+    if ((s & ST_REF) && !(s & ST_T1) != !in_t1)
+        atomic_fetch_add_explicit(&c->t1_refs, in_t1 ? 1 : -1, memory_order_relaxed);
+}
+
+static void
+pol_set_ref(void *ctx, uint32_t slot)
+{
+    rm_pcache_t *c = ctx;
+    uint64_t s = atomic_fetch_or_explicit(&frame_at(c, slot)->state, ST_REF, memory_order_relaxed);
+    if ((s & (ST_T1 | ST_REF)) == ST_T1)
+        atomic_fetch_add_explicit(&c->t1_refs, 1, memory_order_relaxed);
+}
+
+static uint32_t
+pol_t1_refs(void *ctx)
+{
+    int64_t n = atomic_load_explicit(&((rm_pcache_t *)ctx)->t1_refs, memory_order_relaxed);
+    return n > 0 ? (n < (int64_t)UINT32_MAX ? (uint32_t)n : UINT32_MAX) : 0;
+}
+
+static unsigned
+pol_freq(void *ctx, uint32_t slot)
+{
+    uint64_t s = atomic_load_explicit(&frame_at(ctx, slot)->state, memory_order_relaxed);
+    return (unsigned)((s & ST_FREQ_MASK) >> ST_FREQ_SHIFT);
+}
+
+static void
+pol_age(void *ctx, uint32_t slot)
+{
+    pc_frame_t *f = frame_at(ctx, slot);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    for (;;) {
+        uint64_t fq = (s & ST_FREQ_MASK) >> ST_FREQ_SHIFT;
+        uint64_t ns = (s & ~ST_FREQ_MASK) | ((fq >> 1) << ST_FREQ_SHIFT);
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+/* Claim an unpinned page for eviction: INVALID and a new version, so that a
+ * hit that read the old state fails its CAS. */
+static int
+pol_try_claim(void *ctx, uint32_t slot)
+{
+    pc_frame_t *f = frame_at(ctx, slot);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    for (;;) {
+        if (s & (ST_PINNED | ST_INVALID))
+            return 0;
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, (s | ST_INVALID) + ST_VER_ONE,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+            return 1;
+    }
+}
+
+static const rm__bp_policy_ops_t pcache_ops = {
+    .test_clear_ref = pol_test_clear_ref,
+    .freq = pol_freq,
+    .age = pol_age,
+    .try_claim = pol_try_claim,
+    .mark_t1 = pol_mark_t1,
+    .t1_refs = pol_t1_refs,
+    .set_ref = pol_set_ref,
+};
+
+/* ---- memory accounting --------------------------------------------------------------- */
+
+/* Recompute what the cache holds (chunks not given back + metadata) and move
+ * the pool's total by the difference. Requires mu. */
+static void
+refresh_held_locked(rm_pcache_t *c)
+{
+    assert_locked(c->pool);
+    size_t b = sizeof *c + (size_t)c->nsegs * (SEG_SIZE * sizeof(pc_frame_t) + sizeof(pc_frame_t *)) +
+               c->chunk_bytes - (c->page_size >= rm_page_size() ? (size_t)c->released * c->page_size : 0);
+    if (c->pol)
+        b += rm__bp_earc_bytes(c->pol);
+    rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
+    if (t)
+        b += t->bytes;
+    for (rm__bp_ptab_t *r = c->retired; r; r = r->retired_next)
+        b += r->bytes;
+    uint64_t h = ld(&c->pool->held);
+    atomic_store_explicit(&c->pool->held, h - c->held + b, memory_order_relaxed);
+    c->held = b;
+}
+
+static void
+report_usage(void *ctx, rm_component_usage_t *out)
+{
+    /* used: resident pages; held: frame memory not given back (free frames
+     * included) and metadata. The metadata is in use as long as the pool is. */
+    rm_pcache_pool_t *pool = ctx;
+    uint64_t held = ld(&pool->held), used = ld(&pool->used);
+    out->used_bytes = used < held ? used : held;
+    out->held_bytes = held;
+}
+
+/* ---- frames ------------------------------------------------------------------------- */
+
+static void
+free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
+{
+    assert_locked(c->pool);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    assert(s & ST_INVALID);
+    const rm_pagesrc_t *src = c->pool->src;
+    if (release && !(s & ST_RELEASED) && c->page_size >= rm_page_size() && src->methods->release) {
+        src->methods->release(src->ctx, f->pg.buf, c->page_size);
+        atomic_store_explicit(&f->state, s | ST_RELEASED, memory_order_relaxed);
+        c->released++;
+    } else if (config_debug && (s & ST_RELEASED) == 0)
+        memset(f->pg.buf, RM_FILL_FREE, c->page_size);   /* a stale pointer reads garbage */
+    f->next_free = c->free_head;
+    c->free_head = f->idx;
+    c->nfree++;
+}
+
+static pc_frame_t *
+free_pop_locked(rm_pcache_t *c)
+{
+    assert_locked(c->pool);
+    if (!c->nfree)
+        return NULL;
+    pc_frame_t *f = frame_at(c, c->free_head);
+    c->free_head = f->next_free;
+    c->nfree--;
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if (s & ST_RELEASED) {
+        atomic_store_explicit(&f->state, s & ~ST_RELEASED, memory_order_relaxed);
+        c->released--;
+    }
+    return f;
+}
+
+/* Map one chunk of frames and put them on the free list. Requires mu.
+ * RM_ENOMEM: nothing changed (a segment allocated here may stay: harmless). */
+static rm_status_t
+map_chunk_locked(rm_pcache_t *c)
+{
+    assert_locked(c->pool);
+    uint32_t k = c->chunk_frames;
+    if (k > RM_PCACHE_FRAMES_MAX - c->mapped)
+        k = RM_PCACHE_FRAMES_MAX - c->mapped;
+    if (k == 0)
+        return RM_ENOMEM;
+    const rm_pagesrc_t *src = c->pool->src;
+    size_t data = (size_t)k * c->page_size, extras = (size_t)k * c->extra_stride;
+    size_t hdr_off = rm__align_up(data + extras, 16);
+    size_t bytes = rm__align_up(hdr_off + sizeof(pc_chunk_t), rm_page_size());
+    unsigned char *base = rm__bp_mem_alloc(src, bytes);
+    if (!base)
+        return RM_ENOMEM;
+    uint32_t first = c->mapped, last = c->mapped + k - 1;
+    for (uint32_t s = first >> SEG_SHIFT; s <= last >> SEG_SHIFT; s++) {
+        if (c->seg[s])
+            continue;
+        pc_frame_t *seg = rm__bp_mem_alloc(src, SEG_SIZE * sizeof(pc_frame_t));
+        if (!seg)
+            goto fail;
+        for (uint32_t i = 0; i < SEG_SIZE; i++) {
+            atomic_init(&seg[i].state, ST_INVALID);
+            atomic_init(&seg[i].key, KEY_NONE);
+            seg[i].cache = c;
+            seg[i].idx = (s << SEG_SHIFT) | i;
+        }
+        c->seg[s] = seg;
+        c->nsegs++;
+    }
+    if (c->pol && last + 1 > c->pol_slots) {
+        if (rm__bp_earc_resize(c->pol, last + 1, c->pol_cap) != RM_OK)
+            goto fail;
+        c->pol_slots = last + 1;
+    }
+    pc_chunk_t *ch = (pc_chunk_t *)(base + hdr_off);
+    ch->base = base;
+    ch->bytes = bytes;
+    ch->next = c->chunks;
+    c->chunks = ch;
+    c->chunk_bytes += bytes;
+    for (uint32_t i = k; i-- > 0;) {
+        pc_frame_t *f = frame_at(c, first + i);
+        f->pg.buf = base + (size_t)i * c->page_size;
+        f->pg.extra = c->extra_size ? base + data + (size_t)i * c->extra_stride : NULL;
+        free_push_locked(c, f, 0);
+    }
+    c->mapped = last + 1;
+    refresh_held_locked(c);
+    return RM_OK;
+
+fail:
+    rm__bp_mem_free(src, base, bytes);
+    refresh_held_locked(c);
+    return RM_ENOMEM;
+}
+
+/* Room in the page table for `pages` resident pages. Requires mu. */
+static rm_status_t
+ptab_ensure_locked(rm_pcache_t *c, uint64_t pages)
+{
+    assert_locked(c->pool);
+    rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
+    if (t && pages * 2 <= t->mask + 1)
+        return RM_OK;
+    rm__bp_ptab_t *nt = rm__bp_ptab_create((size_t)pages * 4, c->pool->src);
+    if (!nt)
+        return RM_ENOMEM;
+    if (t) {
+        for (uint32_t i = 0; i < c->mapped; i++) {
+            uint64_t k = key_of(c, i);
+            if (k != KEY_NONE)
+                rm__bp_ptab_insert_locked(nt, k, i);
+        }
+        t->retired_next = c->retired;
+        c->retired = t;
+    }
+    atomic_store_explicit(&c->ptab, nt, memory_order_release);
+    refresh_held_locked(c);
+    return RM_OK;
+}
+
+/* Grow the policy's capacity toward `pages` (doubling, capped at the cache
+ * size). A failure keeps the smaller capacity: the policy still works, its
+ * window holding the extra pages. Requires mu. */
+static void
+policy_grow_locked(rm_pcache_t *c, uint64_t pages)
+{
+    assert_locked(c->pool);
+    if (!c->pol || c->pol_cap >= pages)
+        return;
+    uint64_t lim = capacity_bound(c);
+    if (c->pol_cap >= lim)
+        return;
+    uint64_t n = (uint64_t)c->pol_cap * 2;
+    if (n < pages)
+        n = pages;
+    if (n > lim)
+        n = lim;
+    uint32_t slots = c->pol_slots > n ? c->pol_slots : (uint32_t)n;
+    if (rm__bp_earc_resize(c->pol, slots, (uint32_t)n) == RM_OK) {
+        c->pol_cap = (uint32_t)n;
+        c->pol_slots = slots;
+        refresh_held_locked(c);
+    }
+}
+
+/* Shrink the policy's capacity to capacity_bound() after the cache size or
+ * the budget went down (after the evictions, as the file-backed pool's
+ * shrink does). A failure keeps the larger capacity. Requires mu. */
+static void
+policy_fit_locked(rm_pcache_t *c)
+{
+    assert_locked(c->pool);
+    uint64_t b = capacity_bound(c);
+    if (c->pol && c->pol_cap > b && rm__bp_earc_resize(c->pol, c->pol_slots, (uint32_t)b) == RM_OK) {
+        c->pol_cap = (uint32_t)b;
+        refresh_held_locked(c);
+    }
+}
+
+/* Take page f (claimed or being dropped: INVALID set by the caller) out of
+ * the page table and the accounting. Requires mu. */
+static void
+unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
+{
+    assert_locked(c->pool);
+    uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
+    rm__bp_ptab_remove_locked(atomic_load_explicit(&c->ptab, memory_order_relaxed), key, f->idx,
+                              key_of, c);
+    atomic_store_explicit(&f->key, KEY_NONE, memory_order_release);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    atomic_store_explicit(&f->state, (s & ST_VER_MASK) | ST_INVALID, memory_order_release);
+    atomic_store_explicit(&c->npages, ld(&c->npages) - 1, memory_order_relaxed);
+    atomic_store_explicit(&c->pool->used, ld(&c->pool->used) - c->frame_bytes, memory_order_relaxed);
+}
+
+/* Evict one unpinned page of c chosen by its policy; the frame stays claimed
+ * (INVALID, off every list) for the caller. NULL when nothing is evictable.
+ * Requires mu. */
+static pc_frame_t *
+evict_own_locked(rm_pcache_t *c)
+{
+    assert_locked(c->pool);
+    if (!c->pol || ld(&c->npages) == 0)
+        return NULL;
+    uint32_t v = rm__bp_earc_evict(c->pol);
+    if (v == RM_BP_NIL) {
+        /* the policy's hands give up after two turns over pinned pages; the
+         * contract is "fail only when every page is pinned", so look at all */
+        for (uint32_t i = 0; i < c->mapped; i++) {
+            if (rm__bp_earc_contains(c->pol, i) && pol_try_claim(c, i)) {
+                rm__bp_earc_remove(c->pol, i);
+                v = i;
+                break;
+            }
+        }
+        if (v == RM_BP_NIL)
+            return NULL;
+    }
+    pc_frame_t *f = frame_at(c, v);
+    unpublish_locked(c, f);
+    cnt_add(&c->evictions, 1);
+    return f;
+}
+
+/* Drop resident page f of c (discard, truncate, rekey, destroy), pinned or
+ * not, without a ghost. Requires mu. */
+static void
+drop_locked(rm_pcache_t *c, pc_frame_t *f, int release)
+{
+    assert_locked(c->pool);
+    if (c->pol)
+        rm__bp_earc_remove(c->pol, f->idx);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&f->state, &s, (s | ST_INVALID) + ST_VER_ONE,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+        ;
+    if (s & ST_PINNED)
+        atomic_fetch_sub_explicit(&c->npinned, 1, memory_order_relaxed);
+    unpublish_locked(c, f);
+    free_push_locked(c, f, release);
+}
+
+/*
+ * One page out of the purgeable cache whose bytes exceed its share of the
+ * budget the most (shares ∝ cache size in bytes, each capped at the budget),
+ * among caches that still have an unpinned page. Returns the claimed frame
+ * (its cache in f->cache) or NULL. Requires mu.
+ */
+static pc_frame_t *
+steal_one_locked(rm_pcache_pool_t *pool)
+{
+    assert_locked(pool);
+    double budget = (double)ld(&pool->budget), sumw = 0;
+    for (rm_pcache_t *x = pool->caches; x; x = x->next) {
+        if (!x->pol)
+            continue;
+        double w = (double)limit_of(x) * (double)x->frame_bytes;
+        sumw += w < budget ? w : budget;
+    }
+    for (;;) {
+        rm_pcache_t *best = NULL;
+        double best_excess = 0;
+        for (rm_pcache_t *x = pool->caches; x; x = x->next) {
+            uint64_t n = ld(&x->npages);
+            if (!x->pol || x->steal_gen == pool->gen || n == 0 ||
+                (int64_t)n <= atomic_load_explicit(&x->npinned, memory_order_relaxed))
+                continue;
+            double w = (double)limit_of(x) * (double)x->frame_bytes;
+            double share = sumw > 0 ? budget * (w < budget ? w : budget) / sumw : 0;
+            double excess = (double)n * (double)x->frame_bytes - share;
+            if (!best || excess > best_excess) {
+                best = x;
+                best_excess = excess;
+            }
+        }
+        if (!best)
+            return NULL;
+        pc_frame_t *f = evict_own_locked(best);
+        if (f)
+            return f;
+        best->steal_gen = pool->gen;   /* everything there is pinned: skip it this time */
+    }
+}
+
+/* Evict from the caches most above their shares until the pool is within
+ * its budget. 1 if it is. Requires mu. */
+static int
+enforce_budget_locked(rm_pcache_pool_t *pool)
+{
+    assert_locked(pool);
+    pool->gen++;
+    while (ld(&pool->used) > ld(&pool->budget)) {
+        pc_frame_t *f = steal_one_locked(pool);
+        if (!f)
+            return 0;
+        free_push_locked(f->cache, f, 1);
+        refresh_held_locked(f->cache);
+    }
+    return 1;
+}
+
+/* Evict c's unpinned pages until it holds at most `limit`. Requires mu. */
+static void
+enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
+{
+    assert_locked(c->pool);
+    while (ld(&c->npages) > limit) {
+        pc_frame_t *f = evict_own_locked(c);
+        if (!f)
+            break;
+        free_push_locked(c, f, release);
+    }
+    refresh_held_locked(c);
+}
+
+/* CREATE_CHEAP's refusals that need no search (pcache1's): the cache is over
+ * its size, or 90 % of it (capped by the budget) is pinned. Requires mu. */
+static int
+cheap_refused_locked(const rm_pcache_t *c)
+{
+    assert_locked(c->pool);
+    if (!c->purgeable)
+        return 0;
+    uint64_t lim = limit_of(c), n = ld(&c->npages);
+    uint64_t bf = ld(&c->pool->budget) / c->frame_bytes;
+    uint64_t e = lim < bf ? lim : bf;
+    if (e < RM_PCACHE_CACHESIZE_MIN)
+        e = RM_PCACHE_CACHESIZE_MIN;
+    int64_t p = atomic_load_explicit(&c->npinned, memory_order_relaxed);
+    uint64_t pinned = p > 0 ? (uint64_t)p : 0;
+    return n > lim || pinned >= e * CHEAP_PINNED_PCT / 100;
+}
+
+/*
+ * A frame for a new page of c (rm_pcache_fetch's order). Returns RM_OK and a
+ * claimed, unpublished frame; RM_EBUSY (*refused = 1 for a CREATE_CHEAP
+ * refusal); RM_ENOMEM. Requires mu.
+ */
+static rm_status_t
+obtain_frame_locked(rm_pcache_t *c, rm_pcache_create_t mode, pc_frame_t **out, int *refused)
+{
+    rm_pcache_pool_t *pool = c->pool;
+    *refused = 0;
+    *out = NULL;
+    pool->gen++;
+    uint64_t n = ld(&c->npages), fb = c->frame_bytes;
+    if (c->purgeable) {
+        uint64_t lim = limit_of(c);
+        if (n >= lim) {
+            pc_frame_t *f = evict_own_locked(c);
+            if (f) {
+                *out = f;
+                return RM_OK;
+            }
+            if (mode == RM_PCACHE_CREATE_CHEAP) {
+                *refused = 1;
+                return RM_EBUSY;
+            }
+            /* FORCE: the cache size is advisory; grow past it if the budget allows */
+        }
+    }
+    while (ld(&pool->used) + fb > ld(&pool->budget)) {
+        pc_frame_t *f = steal_one_locked(pool);
+        if (!f)
+            return RM_EBUSY;   /* every purgeable page in the pool is pinned */
+        if (f->cache == c) {
+            *out = f;          /* our own page: reuse its frame */
+            return RM_OK;
+        }
+        cnt_add(&f->cache->stolen, 1);
+        free_push_locked(f->cache, f, 1);
+        refresh_held_locked(f->cache);
+    }
+    pc_frame_t *f = free_pop_locked(c);
+    if (!f && map_chunk_locked(c) == RM_OK)
+        f = free_pop_locked(c);
+    if (!f) {
+        /* no memory for a new frame: recycle one of ours instead */
+        f = evict_own_locked(c);
+        if (!f)
+            return RM_ENOMEM;
+    }
+    *out = f;
+    return RM_OK;
+}
+
+/* Publish new page `key` in claimed frame f, pinned. Requires mu. */
+static void
+install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
+{
+    assert_locked(c->pool);
+    rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
+    atomic_store_explicit(&f->key, key, memory_order_release);
+    if (c->extra_size)
+        memset(f->pg.extra, 0, c->extra_size);
+    if (config_debug)
+        memset(f->pg.buf, RM_FILL_ALLOC, c->page_size);   /* the host fills a new page: never rely on zeros */
+    rm__bp_ptab_insert_locked(t, key, f->idx);
+    atomic_store_explicit(&c->npages, ld(&c->npages) + 1, memory_order_relaxed);
+    atomic_store_explicit(&c->pool->used, ld(&c->pool->used) + c->frame_bytes, memory_order_relaxed);
+    if (c->pol) {
+        policy_grow_locked(c, ld(&c->npages));
+        rm__bp_earc_admit(c->pol, f->idx, key);   /* may mark T1 in the state word */
+    }
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&f->state, &s, (s & (ST_VER_MASK | ST_T1)) | ST_PINNED,
+                                                  memory_order_release, memory_order_relaxed))
+        ;
+    atomic_fetch_add_explicit(&c->npinned, 1, memory_order_relaxed);
+}
+
+/* ---- pool ------------------------------------------------------------------------------ */
+
+void
+rm_pcache_pool_config_default(rm_pcache_pool_config_t *c)
+{
+    if (!c)
+        return;
+    c->budget_bytes = 64ull << 20;
+    c->pagesrc = NULL;
+}
+
+rm_status_t
+rm_pcache_pool_create(const rm_pcache_pool_config_t *cfg, rm_pcache_pool_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!cfg || !out || cfg->budget_bytes == 0 || cfg->budget_bytes > RM_PCACHE_BUDGET_MAX)
+        return RM_EINVAL;
+    const rm_pagesrc_t *src = cfg->pagesrc ? cfg->pagesrc : rm_pagesrc_default();
+    rm_pcache_pool_t *pool = rm__bp_mem_alloc(src, sizeof *pool);
+    if (!pool)
+        return RM_ENOMEM;
+    pool->src = src;
+    pthread_mutex_init(&pool->mu, NULL);
+    atomic_init(&pool->budget, cfg->budget_bytes);
+    atomic_init(&pool->used, 0);
+    atomic_init(&pool->held, sizeof *pool);
+    atomic_init(&pool->ncaches, 0);
+    rm_status_t st = rm_stats_register("page_cache", report_usage, pool, &pool->stats_handle);
+    if (st != RM_OK) {
+        pthread_mutex_destroy(&pool->mu);
+        rm__bp_mem_free(src, pool, sizeof *pool);
+        return st;
+    }
+    *out = pool;
+    return RM_OK;
+}
+
+rm_status_t
+rm_pcache_pool_destroy(rm_pcache_pool_t *pool)
+{
+    if (!pool)
+        return RM_OK;
+    pthread_mutex_lock(&pool->mu);
+    int busy = pool->caches != NULL;
+    pthread_mutex_unlock(&pool->mu);
+    if (busy)
+        return RM_EBUSY;
+    rm_stats_unregister(pool->stats_handle);
+    pthread_mutex_destroy(&pool->mu);
+    rm__bp_mem_free(pool->src, pool, sizeof *pool);
+    return RM_OK;
+}
+
+rm_status_t
+rm_pcache_pool_set_budget(rm_pcache_pool_t *pool, uint64_t budget_bytes)
+{
+    if (!pool || budget_bytes == 0 || budget_bytes > RM_PCACHE_BUDGET_MAX)
+        return RM_EINVAL;
+    pthread_mutex_lock(&pool->mu);
+    atomic_store_explicit(&pool->budget, budget_bytes, memory_order_relaxed);
+    int ok = enforce_budget_locked(pool);
+    for (rm_pcache_t *c = pool->caches; c; c = c->next)
+        policy_fit_locked(c);
+    pthread_mutex_unlock(&pool->mu);
+    return ok ? RM_OK : RM_EBUSY;
+}
+
+uint64_t
+rm_pcache_pool_budget(const rm_pcache_pool_t *pool)
+{
+    return pool ? ld(&pool->budget) : 0;
+}
+
+/* ---- caches ---------------------------------------------------------------------------- */
+
+static void
+free_cache_memory(rm_pcache_t *c)
+{
+    const rm_pagesrc_t *src = c->pool->src;
+    rm__bp_earc_destroy(c->pol);
+    for (pc_chunk_t *ch = c->chunks; ch;) {
+        pc_chunk_t *n = ch->next;
+        rm__bp_mem_free(src, ch->base, ch->bytes);
+        ch = n;
+    }
+    if (c->seg) {
+        for (uint32_t s = 0; s < NSEGS && c->nsegs; s++)
+            if (c->seg[s]) {
+                rm__bp_mem_free(src, c->seg[s], SEG_SIZE * sizeof(pc_frame_t));
+                c->nsegs--;
+            }
+        rm__bp_mem_free(src, c->seg, c->seg_bytes);
+    }
+    rm__bp_ptab_destroy(atomic_load_explicit(&c->ptab, memory_order_relaxed), src);
+    while (c->retired) {
+        rm__bp_ptab_t *n = c->retired->retired_next;
+        rm__bp_ptab_destroy(c->retired, src);
+        c->retired = n;
+    }
+    rm__bp_mem_free(src, c, sizeof *c);
+}
+
+rm_status_t
+rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, int purgeable,
+                 rm_pcache_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!pool || !out || !rm__is_pow2(page_size) || page_size < RM_PCACHE_PAGE_SIZE_MIN ||
+        page_size > RM_PCACHE_PAGE_SIZE_MAX || extra_size > RM_PCACHE_EXTRA_MAX)
+        return RM_EINVAL;
+    const rm_pagesrc_t *src = pool->src;
+    rm_pcache_t *c = rm__bp_mem_alloc(src, sizeof *c);
+    if (!c)
+        return RM_ENOMEM;
+    c->pool = pool;
+    c->page_size = page_size;
+    c->extra_size = extra_size;
+    c->extra_stride = rm__align_up(extra_size, 8);
+    c->frame_bytes = page_size + extra_size;
+    c->purgeable = purgeable != 0;
+    c->chunk_frames = page_size >= CHUNK_DATA_BYTES ? 1 : CHUNK_DATA_BYTES / (uint32_t)page_size;
+    atomic_init(&c->cachesize, RM_PCACHE_CACHESIZE_DEFAULT);
+    c->free_head = RM_BP_NIL;
+    c->seg_bytes = NSEGS * sizeof(pc_frame_t *);
+    c->seg = rm__bp_mem_alloc(src, c->seg_bytes);
+    rm__bp_ptab_t *t = rm__bp_ptab_create(64, src);
+    atomic_init(&c->ptab, t);
+    if (!c->seg || !t)
+        goto fail;
+    if (c->purgeable) {
+        uint64_t b = capacity_bound(c);
+        c->pol_cap = b < POLICY_START ? (uint32_t)b : POLICY_START;
+        c->pol_slots = POLICY_START;
+        if (rm__bp_earc_create(c->pol_slots, c->pol_cap, &pcache_ops, c, src, &c->pol) != RM_OK)
+            goto fail;
+    }
+    pthread_mutex_lock(&pool->mu);
+    c->next = pool->caches;
+    if (pool->caches)
+        pool->caches->prev = c;
+    pool->caches = c;
+    atomic_store_explicit(&pool->ncaches, ld(&pool->ncaches) + 1, memory_order_relaxed);
+    refresh_held_locked(c);
+    pthread_mutex_unlock(&pool->mu);
+    *out = c;
+    return RM_OK;
+
+fail:
+    c->pol = NULL;
+    free_cache_memory(c);
+    return RM_ENOMEM;
+}
+
+void
+rm_pcache_destroy(rm_pcache_t *c)
+{
+    if (!c)
+        return;
+    rm_pcache_pool_t *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    for (uint32_t i = 0; i < c->mapped; i++) {
+        pc_frame_t *f = frame_at(c, i);
+        if (atomic_load_explicit(&f->key, memory_order_relaxed) != KEY_NONE)
+            drop_locked(c, f, 0);
+    }
+    pool->gone_hits += ld(&c->hits);
+    pool->gone_misses += ld(&c->misses);
+    pool->gone_evictions += ld(&c->evictions);
+    pool->gone_stolen += ld(&c->stolen);
+    pool->gone_discards += ld(&c->discards);
+    pool->gone_refused += ld(&c->refused);
+    pool->gone_failed += ld(&c->failed);
+    if (c->pol) {
+        rm__bp_earc_stats_t es;
+        rm__bp_earc_stats(c->pol, &es);
+        pool->gone_b1 += es.b1_hits;
+        pool->gone_b2 += es.b2_hits;
+        pool->gone_rejects += es.rejects;
+    }
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        pool->caches = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    atomic_store_explicit(&pool->ncaches, ld(&pool->ncaches) - 1, memory_order_relaxed);
+    atomic_store_explicit(&pool->held, ld(&pool->held) - c->held, memory_order_relaxed);
+    pthread_mutex_unlock(&pool->mu);
+    free_cache_memory(c);
+}
+
+rm_status_t
+rm_pcache_set_cachesize(rm_pcache_t *c, size_t pages)
+{
+    if (!c || pages > RM_PCACHE_FRAMES_MAX)
+        return RM_EINVAL;
+    pthread_mutex_lock(&c->pool->mu);
+    atomic_store_explicit(&c->cachesize, pages, memory_order_relaxed);
+    if (c->pol) {
+        /* evict first, at the old capacity (as the file-backed pool's shrink
+         * does), then give the policy its smaller size */
+        enforce_limit_locked(c, limit_of(c), 1);
+        policy_fit_locked(c);
+    }
+    pthread_mutex_unlock(&c->pool->mu);
+    return RM_OK;
+}
+
+size_t
+rm_pcache_pagecount(const rm_pcache_t *c)
+{
+    return c ? (size_t)ld(&c->npages) : 0;
+}
+
+size_t
+rm_pcache_page_size(const rm_pcache_t *c)
+{
+    return c ? c->page_size : 0;
+}
+
+size_t
+rm_pcache_extra_size(const rm_pcache_t *c)
+{
+    return c ? c->extra_size : 0;
+}
+
+/* Pin f, known to hold `key`, with the state word seen as `s`. 1 on success. */
+static int
+pin_cas(rm_pcache_t *c, pc_frame_t *f, uint64_t s)
+{
+    uint64_t ns = s | ST_PINNED | ST_REF;
+    if ((ns & ST_FREQ_MASK) != ST_FREQ_MASK)
+        ns += ST_FREQ_ONE;
+    if (!atomic_compare_exchange_strong_explicit(&f->state, &s, ns, memory_order_acq_rel,
+                                                 memory_order_relaxed))
+        return 0;
+    if (!(s & ST_PINNED))
+        atomic_fetch_add_explicit(&c->npinned, 1, memory_order_relaxed);
+    if ((s & (ST_T1 | ST_REF)) == ST_T1)
+        atomic_fetch_add_explicit(&c->t1_refs, 1, memory_order_relaxed);   /* first hit in T1 */
+    cnt_add(&c->hits, 1);
+    return 1;
+}
+
+rm_status_t
+rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out)
+{
+    if (out)
+        *out = NULL;
+    if (!c || !out || (mode != RM_PCACHE_LOOKUP && mode != RM_PCACHE_CREATE_CHEAP &&
+                       mode != RM_PCACHE_CREATE_FORCE))
+        return RM_EINVAL;
+    /* lock-free hit: state, then key, then a CAS on the state read first (its
+     * version changes with the key, so a recycled frame fails the CAS) */
+    rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_acquire);
+    uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, c);
+    if (idx != RM_BP_NIL) {
+        pc_frame_t *f = frame_at(c, idx);
+        for (int tries = 0; tries < 4; tries++) {
+            uint64_t s = atomic_load_explicit(&f->state, memory_order_acquire);
+            if ((s & ST_INVALID) || atomic_load_explicit(&f->key, memory_order_acquire) != key)
+                break;
+            if (pin_cas(c, f, s)) {
+                *out = &f->pg;
+                return RM_OK;
+            }
+        }
+    }
+    rm_pcache_pool_t *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
+    idx = rm__bp_ptab_lookup(t, key, key_of, c);
+    if (idx != RM_BP_NIL) {
+        /* exact under mu: no key changes while we hold it, only pins and unpins */
+        pc_frame_t *f = frame_at(c, idx);
+        while (!pin_cas(c, f, atomic_load_explicit(&f->state, memory_order_acquire)))
+            ;
+        pthread_mutex_unlock(&pool->mu);
+        *out = &f->pg;
+        return RM_OK;
+    }
+    if (mode == RM_PCACHE_LOOKUP) {
+        cnt_add(&c->misses, 1);
+        pthread_mutex_unlock(&pool->mu);
+        return RM_ENOENT;
+    }
+    pc_frame_t *f = NULL;
+    int refused = 0;
+    rm_status_t st = RM_EBUSY;
+    if (mode == RM_PCACHE_CREATE_CHEAP && cheap_refused_locked(c)) {
+        refused = 1;
+    } else {
+        if (c->pol) {
+            /* the miss reaches the policy before it picks a victim, as in
+             * bufpool.c: ghost hits adapt p and the admission bias first */
+            uint64_t h = ld(&c->hits);
+            rm__bp_earc_note_hits(c->pol, h - c->hits_reported);
+            c->hits_reported = h;
+            rm__bp_earc_note_miss(c->pol, key);
+        }
+        st = obtain_frame_locked(c, mode, &f, &refused);
+    }
+    if (st == RM_OK && ptab_ensure_locked(c, ld(&c->npages) + 1) != RM_OK) {
+        free_push_locked(c, f, 0);
+        st = RM_ENOMEM;
+    }
+    if (st != RM_OK) {
+        if (refused) {
+            cnt_add(&c->refused, 1);
+        } else {
+            cnt_add(&c->misses, 1);
+            cnt_add(&c->failed, 1);
+        }
+        refresh_held_locked(c);
+        pthread_mutex_unlock(&pool->mu);
+        return st;
+    }
+    install_locked(c, f, key);
+    cnt_add(&c->misses, 1);
+    pthread_mutex_unlock(&pool->mu);
+    *out = &f->pg;
+    return RM_OK;
+}
+
+/* 1 if `page` is a resident (valid) page of c. */
+static int
+page_valid(const rm_pcache_t *c, const rm_pcache_page_t *page)
+{
+    const pc_frame_t *f = (const pc_frame_t *)page;
+    return page && f->cache == c &&
+           !(atomic_load_explicit(&f->state, memory_order_acquire) & ST_INVALID);
+}
+
+rm_status_t
+rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
+{
+    if (!c || !page_valid(c, page))
+        return RM_EINVAL;
+    pc_frame_t *f = (pc_frame_t *)page;
+    rm_pcache_pool_t *pool = c->pool;
+    if (discard) {
+        pthread_mutex_lock(&pool->mu);
+        uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+        if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED) {
+            pthread_mutex_unlock(&pool->mu);
+            return RM_EINVAL;
+        }
+        drop_locked(c, f, 0);
+        cnt_add(&c->discards, 1);
+        pthread_mutex_unlock(&pool->mu);
+        return RM_OK;
+    }
+    /* a CAS, not an AND: a frame that is not a pinned resident page (or is
+     * being changed under mu) is left exactly as it is */
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    do {
+        if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED)
+            return RM_EINVAL;
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, s & ~ST_PINNED, memory_order_release,
+                                                    memory_order_relaxed));
+    atomic_fetch_sub_explicit(&c->npinned, 1, memory_order_relaxed);
+    if (c->pol && (ld(&c->npages) > limit_of(c) || ld(&pool->used) > ld(&pool->budget))) {
+        /* over the cache size or the budget (pinned pages kept it there): the
+         * pages unpinned now go, as in pcache1 */
+        pthread_mutex_lock(&pool->mu);
+        enforce_limit_locked(c, limit_of(c), 0);
+        (void)enforce_budget_locked(pool);
+        pthread_mutex_unlock(&pool->mu);
+    }
+    return RM_OK;
+}
+
+rm_status_t
+rm_pcache_rekey(rm_pcache_t *c, rm_pcache_page_t *page, uint32_t old_key, uint32_t new_key)
+{
+    if (!c || !page)
+        return RM_EINVAL;
+    pc_frame_t *f = (pc_frame_t *)page;
+    rm_pcache_pool_t *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    rm_status_t st = RM_EINVAL;
+    if (!page_valid(c, page) || atomic_load_explicit(&f->key, memory_order_relaxed) != old_key)
+        goto out;
+    st = RM_OK;
+    if (old_key == new_key)
+        goto out;
+    rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
+    uint32_t other = rm__bp_ptab_lookup(t, new_key, key_of, c);
+    if (other != RM_BP_NIL) {
+        pc_frame_t *g = frame_at(c, other);
+        if (atomic_load_explicit(&g->state, memory_order_relaxed) & ST_PINNED) {
+            st = RM_EBUSY;
+            goto out;
+        }
+        drop_locked(c, g, 0);
+        cnt_add(&c->discards, 1);
+    }
+    if (c->pol)
+        rm__bp_earc_remove(c->pol, f->idx);
+    /* INVALID + version first: a hit that read the old state fails its CAS */
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    while (!atomic_compare_exchange_weak_explicit(&f->state, &s, (s | ST_INVALID) + ST_VER_ONE,
+                                                  memory_order_acq_rel, memory_order_relaxed))
+        ;
+    rm__bp_ptab_remove_locked(t, old_key, f->idx, key_of, c);
+    atomic_store_explicit(&f->key, new_key, memory_order_release);
+    rm__bp_ptab_insert_locked(t, new_key, f->idx);
+    if (c->pol)
+        rm__bp_earc_admit(c->pol, f->idx, new_key);
+    atomic_fetch_and_explicit(&f->state, ~ST_INVALID, memory_order_release);
+out:
+    pthread_mutex_unlock(&pool->mu);
+    return st;
+}
+
+rm_status_t
+rm_pcache_truncate(rm_pcache_t *c, uint32_t limit, uint64_t *dropped)
+{
+    if (dropped)
+        *dropped = 0;
+    if (!c)
+        return RM_EINVAL;
+    uint64_t n = 0;
+    pthread_mutex_lock(&c->pool->mu);
+    for (uint32_t i = 0; i < c->mapped && ld(&c->npages); i++) {
+        pc_frame_t *f = frame_at(c, i);
+        uint64_t k = atomic_load_explicit(&f->key, memory_order_relaxed);
+        if (k != KEY_NONE && k >= limit) {
+            drop_locked(c, f, 0);
+            n++;
+        }
+    }
+    cnt_add(&c->discards, n);
+    pthread_mutex_unlock(&c->pool->mu);
+    if (dropped)
+        *dropped = n;
+    return RM_OK;
+}
+
+rm_status_t
+rm_pcache_shrink(rm_pcache_t *c, uint64_t *evicted)
+{
+    if (evicted)
+        *evicted = 0;
+    if (!c)
+        return RM_EINVAL;
+    pthread_mutex_lock(&c->pool->mu);
+    uint64_t before = ld(&c->evictions);
+    enforce_limit_locked(c, 0, 1);
+    /* free frames that still hold memory give it back too */
+    for (uint32_t i = 0; i < c->mapped && c->page_size >= rm_page_size(); i++) {
+        pc_frame_t *f = frame_at(c, i);
+        uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+        if (atomic_load_explicit(&f->key, memory_order_relaxed) == KEY_NONE && !(s & ST_RELEASED) &&
+            c->pool->src->methods->release) {
+            c->pool->src->methods->release(c->pool->src->ctx, f->pg.buf, c->page_size);
+            atomic_store_explicit(&f->state, s | ST_RELEASED, memory_order_relaxed);
+            c->released++;
+        }
+    }
+    refresh_held_locked(c);
+    uint64_t n = ld(&c->evictions) - before;
+    pthread_mutex_unlock(&c->pool->mu);
+    if (evicted)
+        *evicted = n;
+    return RM_OK;
+}
+
+/* ---- stats ------------------------------------------------------------------------------- */
+
+static void
+add_policy_stats_locked(const rm_pcache_t *c, rm_pcache_stats_t *out)
+{
+    assert_locked(c->pool);
+    if (!c->pol)
+        return;
+    rm__bp_earc_stats_t es;
+    rm__bp_earc_stats(c->pol, &es);
+    out->win_size += es.win;
+    out->t1_size += es.t1 - es.t1_refs;   /* as rm_bufpool_stats: hit T1 pages count in T2 */
+    out->t2_size += es.t2 + es.t1_refs;
+    out->b1_size += es.b1;
+    out->b2_size += es.b2;
+    out->b1_ghost_hits += es.b1_hits;
+    out->b2_ghost_hits += es.b2_hits;
+    out->arc_p += es.p;
+    out->admission_rejects += es.rejects;
+}
+
+static void
+add_counters(const rm_pcache_t *c, rm_pcache_stats_t *out)
+{
+    out->pages += ld(&c->npages);
+    int64_t p = atomic_load_explicit(&c->npinned, memory_order_relaxed);
+    out->pinned += p > 0 ? (uint64_t)p : 0;
+    out->hits += ld(&c->hits);
+    out->misses += ld(&c->misses);
+    out->evictions += ld(&c->evictions);
+    out->stolen += ld(&c->stolen);
+    out->discards += ld(&c->discards);
+    out->create_refused += ld(&c->refused);
+    out->create_failed += ld(&c->failed);
+}
+
+static void
+finish_stats(rm_pcache_stats_t *out)
+{
+    uint64_t a = out->hits + out->misses;
+    out->hit_ratio = a ? (double)out->hits / (double)a : 0.0;
+}
+
+rm_status_t
+rm_pcache_stats(rm_pcache_t *c, rm_pcache_stats_t *out)
+{
+    if (!c || !out)
+        return RM_EINVAL;
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->pool->mu);
+    out->page_size = c->page_size;
+    out->extra_size = c->extra_size;
+    out->cachesize = atomic_load_explicit(&c->cachesize, memory_order_relaxed);
+    out->purgeable = c->purgeable;
+    add_counters(c, out);
+    out->used_bytes = out->pages * c->frame_bytes;
+    out->held_bytes = c->held;
+    out->budget_bytes = ld(&c->pool->budget);
+    add_policy_stats_locked(c, out);
+    out->caches = 1;
+    pthread_mutex_unlock(&c->pool->mu);
+    finish_stats(out);
+    return RM_OK;
+}
+
+rm_status_t
+rm_pcache_pool_stats(rm_pcache_pool_t *pool, rm_pcache_stats_t *out)
+{
+    if (!pool || !out)
+        return RM_EINVAL;
+    memset(out, 0, sizeof *out);
+    out->purgeable = -1;
+    pthread_mutex_lock(&pool->mu);
+    for (rm_pcache_t *c = pool->caches; c; c = c->next) {
+        add_counters(c, out);
+        add_policy_stats_locked(c, out);
+    }
+    out->hits += pool->gone_hits;
+    out->misses += pool->gone_misses;
+    out->evictions += pool->gone_evictions;
+    out->stolen += pool->gone_stolen;
+    out->discards += pool->gone_discards;
+    out->create_refused += pool->gone_refused;
+    out->create_failed += pool->gone_failed;
+    out->b1_ghost_hits += pool->gone_b1;
+    out->b2_ghost_hits += pool->gone_b2;
+    out->admission_rejects += pool->gone_rejects;
+    out->used_bytes = ld(&pool->used);
+    out->held_bytes = ld(&pool->held);
+    out->budget_bytes = ld(&pool->budget);
+    out->caches = ld(&pool->ncaches);
+    pthread_mutex_unlock(&pool->mu);
+    finish_stats(out);
+    return RM_OK;
+}

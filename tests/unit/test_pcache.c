@@ -1,0 +1,984 @@
+/*
+ * test_pcache.c — the buffer pool's page-cache mode: SQLite's three create
+ * modes, the Enhanced ARC policy on a hand-computed sequence, pinned pages,
+ * discard, rekey, truncate, cache size, caches sharing one budget, purgeable
+ * and non-purgeable caches, shrink, live budget changes, bad arguments,
+ * page-source failures and a short multi-threaded run.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <pthread.h>
+
+#include <cmocka.h>
+
+#include "rustymem/pagesrc.h"
+#include "rustymem/pcache.h"
+#include "rustymem/stats.h"
+
+#define PS 1024u   /* page size of most tests: frames cost PS + extra bytes */
+
+/* ---- helpers -------------------------------------------------------------------- */
+
+static rm_pcache_pool_t *
+pool_of(uint64_t budget, const rm_pagesrc_t *src)
+{
+    rm_pcache_pool_config_t cfg;
+    rm_pcache_pool_config_default(&cfg);
+    cfg.budget_bytes = budget;
+    cfg.pagesrc = src;
+    rm_pcache_pool_t *p = NULL;
+    assert_int_equal(rm_pcache_pool_create(&cfg, &p), RM_OK);
+    return p;
+}
+
+static rm_pcache_t *
+cache_of(rm_pcache_pool_t *pool, size_t ps, size_t extra, int purgeable, size_t cachesize)
+{
+    rm_pcache_t *c = NULL;
+    assert_int_equal(rm_pcache_create(pool, ps, extra, purgeable, &c), RM_OK);
+    if (cachesize)
+        assert_int_equal(rm_pcache_set_cachesize(c, cachesize), RM_OK);
+    return c;
+}
+
+/* Create page `key` (FORCE), stamp it, and unpin it unless `keep`. */
+static rm_pcache_page_t *
+put(rm_pcache_t *c, uint32_t key, int keep)
+{
+    rm_pcache_page_t *pg = NULL;
+    assert_int_equal(rm_pcache_fetch(c, key, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+    assert_non_null(pg);
+    memset(pg->buf, (int)(key & 0xff), rm_pcache_page_size(c));
+    memcpy(pg->buf, &key, sizeof key);
+    if (!keep)
+        assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_OK);
+    return pg;
+}
+
+/* 1 if `key` is resident (a LOOKUP; counted as a hit or a miss). */
+static int
+resident(rm_pcache_t *c, uint32_t key)
+{
+    rm_pcache_page_t *pg = NULL;
+    rm_status_t st = rm_pcache_fetch(c, key, RM_PCACHE_LOOKUP, &pg);
+    if (st == RM_ENOENT) {
+        assert_null(pg);
+        return 0;
+    }
+    assert_int_equal(st, RM_OK);
+    uint32_t k;
+    memcpy(&k, pg->buf, sizeof k);
+    assert_int_equal(k, key);   /* contents intact */
+    assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_OK);
+    return 1;
+}
+
+/* Same for a page the caller keeps pinned: a LOOKUP of a pinned page leaves
+ * it pinned once (pins are not counted), so no unpin follows. */
+static int
+resident_pinned(rm_pcache_t *c, uint32_t key, rm_pcache_page_t *expect)
+{
+    rm_pcache_page_t *pg = NULL;
+    rm_status_t st = rm_pcache_fetch(c, key, RM_PCACHE_LOOKUP, &pg);
+    if (st != RM_OK)
+        return 0;
+    assert_ptr_equal(pg, expect);
+    return 1;
+}
+
+static rm_pcache_stats_t
+stats(rm_pcache_t *c)
+{
+    rm_pcache_stats_t s;
+    assert_int_equal(rm_pcache_stats(c, &s), RM_OK);
+    return s;
+}
+
+static rm_pcache_stats_t
+pstats(rm_pcache_pool_t *p)
+{
+    rm_pcache_stats_t s;
+    assert_int_equal(rm_pcache_pool_stats(p, &s), RM_OK);
+    return s;
+}
+
+/* ---- create modes ----------------------------------------------------------------- */
+
+static void
+test_pcache_fetch_modes_and_fresh_extra(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(64 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 40, 1, 0);
+    rm_pcache_page_t *pg = (rm_pcache_page_t *)1;
+    assert_int_equal(rm_pcache_fetch(c, 5, RM_PCACHE_LOOKUP, &pg), RM_ENOENT);
+    assert_null(pg);
+    assert_int_equal(rm_pcache_pagecount(c), 0);
+
+    assert_int_equal(rm_pcache_fetch(c, 5, RM_PCACHE_CREATE_CHEAP, &pg), RM_OK);
+    unsigned char *extra = pg->extra;
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(extra[i], 0);
+    memset(pg->extra, 0xEE, 40);
+    memset(pg->buf, 0x5A, PS);
+    assert_int_equal(rm_pcache_pagecount(c), 1);
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.pinned, 1);
+    assert_int_equal(s.used_bytes, PS + 40);
+
+    /* a hit returns the same frame with its contents and extra intact */
+    rm_pcache_page_t *again = NULL;
+    assert_int_equal(rm_pcache_fetch(c, 5, RM_PCACHE_LOOKUP, &again), RM_OK);
+    assert_ptr_equal(again, pg);
+    assert_int_equal(((unsigned char *)again->buf)[PS - 1], 0x5A);
+    assert_int_equal(((unsigned char *)again->extra)[39], 0xEE);
+    /* pins are not counted: one unpin releases both fetches */
+    assert_int_equal(stats(c).pinned, 1);
+    assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_OK);
+    assert_int_equal(stats(c).pinned, 0);
+    assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_EINVAL);   /* not pinned any more */
+
+    /* discard, then a new page in the same frame: its extra is zeroed again */
+    assert_int_equal(rm_pcache_fetch(c, 5, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+    assert_int_equal(rm_pcache_unpin(c, pg, 1), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), 0);
+    assert_int_equal(rm_pcache_fetch(c, 6, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(((unsigned char *)pg->extra)[i], 0);
+    assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_OK);
+
+    s = stats(c);
+    assert_int_equal(s.hits, 2);     /* the LOOKUP hit and the FORCE hit of 5 */
+    assert_int_equal(s.misses, 3);   /* LOOKUP 5, CHEAP 5, FORCE 6 */
+    assert_int_equal(s.discards, 1);
+    assert_int_equal(s.pages, 1);
+
+    rm_pcache_t *z = cache_of(pool, PS, 0, 1, 0);
+    assert_int_equal(rm_pcache_fetch(z, 1, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+    assert_null(pg->extra);   /* extra_size 0 */
+    rm_pcache_destroy(z);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/*
+ * Enhanced ARC on a cache of 4 (window 1, main 3), computed by hand from
+ * bufpool_arc.c:
+ *  1. 1..4 created: 1,2,3 overflow the window into T1, 4 stays in the window.
+ *  2. 5: the candidate 4 duels T1's head 1: both seen once, ties keep the
+ *     incumbent, so 4 is evicted (admission_rejects 1, no ghost) and the
+ *     hand moves past 1. Window = 5.
+ *  3. 4 again: a miss on a refused page raises the admission bias to 1. The
+ *     candidate 5 (estimate 1 + bias 1) beats T1's head 2 (1): 2 is evicted
+ *     and 5 enters T1; 4 takes the window. 2's B1 ghost is trimmed at once:
+ *     T1 is full (ARC keeps |T1| + |B1| <= the main size, 3).
+ *  4. 2 again: the miss on a page evicted for a candidate lowers the bias to
+ *     0. The candidate 4 (seen twice) beats T1's head 3 (once): 3 goes.
+ *  5. Hits on 1 and 5, then 6: the T1 hand moves the referenced 1 and 5 to
+ *     T2 and stops at 4; the candidate 2 (seen twice) only ties with 4 (seen
+ *     twice), so 2 is refused (admission_rejects 2).
+ */
+static void
+check_arc_sequence(rm_pcache_t *c)
+{
+    for (uint32_t k = 1; k <= 4; k++)
+        put(c, k, 0);
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.pages, 4);
+    assert_int_equal(s.evictions, 0);
+    assert_int_equal(s.win_size, 1);
+    assert_int_equal(s.t1_size, 3);
+
+    put(c, 5, 0);
+    s = stats(c);
+    assert_int_equal(s.evictions, 1);
+    assert_int_equal(s.admission_rejects, 1);
+    assert_int_equal(s.b1_size, 0);
+
+    put(c, 4, 0);
+    s = stats(c);
+    assert_int_equal(s.evictions, 2);
+    assert_int_equal(s.admission_rejects, 1);   /* this time the candidate won */
+    assert_int_equal(s.b1_size, 0);
+    assert_int_equal(s.t1_size, 3);
+    assert_int_equal(s.win_size, 1);
+
+    put(c, 2, 0);
+    s = stats(c);
+    assert_int_equal(s.evictions, 3);
+    assert_int_equal(s.admission_rejects, 1);
+    assert_int_equal(s.pages, 4);
+    assert_int_equal(s.misses, 7);
+    assert_int_equal(s.hits, 0);
+
+    /* resident now: 1, 5, 4 and 2; gone: 3 (checked without touching them) */
+    rm_pcache_page_t *pg;
+    assert_int_equal(rm_pcache_fetch(c, 3, RM_PCACHE_LOOKUP, &pg), RM_ENOENT);
+    assert_int_equal(resident(c, 1), 1);
+    assert_int_equal(resident(c, 5), 1);
+    put(c, 6, 0);
+    s = stats(c);
+    assert_int_equal(s.evictions, 4);
+    assert_int_equal(s.admission_rejects, 2);
+    assert_int_equal(s.t2_size, 2);   /* 1 and 5 */
+    assert_int_equal(s.t1_size, 1);   /* 4 */
+    assert_int_equal(s.win_size, 1);  /* 6 */
+    assert_int_equal(resident(c, 2), 0);
+    assert_int_equal(resident(c, 4), 1);
+    assert_int_equal(resident(c, 6), 1);
+}
+
+/* Bounded by its cache size: 4 pages in a large budget. */
+static void
+test_pcache_policy_hand_computed_sequence(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 4);
+    check_arc_sequence(c);
+    assert_int_equal(stats(c).stolen, 0);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* Bounded by the budget instead (4 pages, no cache size of its own): the
+ * policy is sized by what the budget buys, so the sequence is the same. */
+static void
+test_pcache_policy_same_sequence_under_a_tiny_budget(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(4 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 0);
+    check_arc_sequence(c);
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.stolen, 0);   /* its own pages: evicted, not taken by another cache */
+    assert_int_equal(s.cachesize, RM_PCACHE_CACHESIZE_DEFAULT);
+    assert_int_equal(pstats(pool).used_bytes, 4 * PS);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* Hits protect pages: the clock passes over referenced pages. */
+static void
+test_pcache_hit_pages_survive_a_scan(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 8);
+    for (uint32_t k = 1; k <= 8; k++)
+        put(c, k, 0);
+    /* 1..4 are hot: hit three times each */
+    for (int r = 0; r < 3; r++)
+        for (uint32_t k = 1; k <= 4; k++)
+            assert_int_equal(resident(c, k), 1);
+    /* a scan of 40 new pages, each seen once */
+    for (uint32_t k = 100; k < 140; k++)
+        put(c, k, 0);
+    for (uint32_t k = 1; k <= 4; k++)
+        assert_int_equal(resident(c, k), 1);
+    assert_int_equal(rm_pcache_pagecount(c), 8);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* ---- pinned pages ------------------------------------------------------------------- */
+
+static void
+test_pcache_pinned_pages_are_never_evicted(void **state)
+{
+    (void)state;
+    /* the budget binds: 4 pages */
+    rm_pcache_pool_t *pool = pool_of(4 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 0);
+    rm_pcache_page_t *p[4];
+    for (uint32_t k = 0; k < 4; k++)
+        p[k] = put(c, k + 1, 1);
+    rm_pcache_page_t *pg = (rm_pcache_page_t *)1;
+    /* every page pinned: FORCE fails, CHEAP refuses, nothing changes */
+    assert_int_equal(rm_pcache_fetch(c, 9, RM_PCACHE_CREATE_FORCE, &pg), RM_EBUSY);
+    assert_null(pg);
+    assert_int_equal(rm_pcache_fetch(c, 9, RM_PCACHE_CREATE_CHEAP, &pg), RM_EBUSY);
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.pages, 4);
+    assert_int_equal(s.pinned, 4);
+    assert_int_equal(s.evictions, 0);
+    assert_int_equal(s.create_failed, 1);
+    assert_int_equal(s.create_refused, 1);
+    for (uint32_t k = 0; k < 4; k++) {
+        uint32_t v;
+        memcpy(&v, p[k]->buf, sizeof v);
+        assert_int_equal(v, k + 1);
+    }
+    /* one unpinned page: FORCE takes exactly that one */
+    assert_int_equal(rm_pcache_unpin(c, p[2], 0), RM_OK);
+    put(c, 9, 1);
+    assert_int_equal(resident(c, 3), 0);
+    for (uint32_t k = 1; k <= 4; k++)
+        if (k != 3) {
+            rm_pcache_page_t *q;
+            assert_int_equal(rm_pcache_fetch(c, k, RM_PCACHE_LOOKUP, &q), RM_OK);
+            assert_ptr_equal(q, p[k - 1]);
+        }
+    assert_int_equal(stats(c).evictions, 1);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* CREATE_CHEAP refuses at 90 % of the cache size pinned (pcache1's rule) and
+ * at the cache size when only pinned pages are left; FORCE grows past the
+ * cache size (it is advisory) while the budget has room. */
+static void
+test_pcache_cheap_refuses_where_force_creates(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 10);
+    rm_pcache_page_t *p[12];
+    for (uint32_t k = 0; k < 8; k++)
+        p[k] = put(c, k + 1, 1);
+    p[8] = put(c, 9, 0);   /* 8 pinned of 10: CHEAP still creates */
+    rm_pcache_page_t *pg;
+    assert_int_equal(rm_pcache_fetch(c, 10, RM_PCACHE_CREATE_CHEAP, &pg), RM_OK);   /* 9 pinned now */
+    assert_int_equal(rm_pcache_fetch(c, 11, RM_PCACHE_CREATE_CHEAP, &pg), RM_EBUSY);
+    assert_int_equal(stats(c).create_refused, 1);
+    assert_int_equal(rm_pcache_pagecount(c), 10);
+    /* FORCE: the cache is at its size; its one unpinned page (9) is recycled */
+    assert_int_equal(rm_pcache_fetch(c, 11, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), 10);
+    assert_int_equal(resident(c, 9), 0);
+    /* all 10 pinned: FORCE goes past the cache size */
+    assert_int_equal(rm_pcache_fetch(c, 12, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), 11);
+    /* over its size: CHEAP refuses even with pages unpinned */
+    assert_int_equal(rm_pcache_unpin(c, p[0], 0), RM_OK);   /* evicted at once: over the size */
+    assert_int_equal(rm_pcache_pagecount(c), 10);
+    assert_int_equal(resident(c, 1), 0);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* ---- discard, rekey, truncate -------------------------------------------------------- */
+
+static void
+test_pcache_rekey_moves_a_page_and_replaces_an_old_one(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 8, 1, 0);
+    rm_pcache_page_t *a = put(c, 1, 1);
+    memset(a->extra, 0x11, 8);
+    put(c, 8, 0);                            /* unpinned: will be replaced */
+    rm_pcache_page_t *b = put(c, 9, 1);      /* pinned: cannot be replaced */
+
+    assert_int_equal(rm_pcache_rekey(c, a, 2, 7), RM_EINVAL);   /* wrong old key */
+    assert_int_equal(rm_pcache_rekey(c, a, 1, 9), RM_EBUSY);    /* 9 is pinned */
+    assert_int_equal(rm_pcache_pagecount(c), 3);
+    assert_int_equal(resident(c, 1), 1);
+    assert_int_equal(rm_pcache_rekey(c, a, 1, 1), RM_OK);       /* same key: nothing to do */
+
+    assert_int_equal(rm_pcache_rekey(c, a, 1, 7), RM_OK);
+    assert_int_equal(resident(c, 1), 0);
+    rm_pcache_page_t *q;
+    assert_int_equal(rm_pcache_fetch(c, 7, RM_PCACHE_LOOKUP, &q), RM_OK);
+    assert_ptr_equal(q, a);   /* same frame, contents and extra intact, still pinned */
+    uint32_t v;
+    memcpy(&v, q->buf, sizeof v);
+    assert_int_equal(v, 1);
+    assert_int_equal(((unsigned char *)q->extra)[7], 0x11);
+    assert_int_equal(stats(c).pinned, 2);
+
+    /* onto an existing unpinned entry: that entry is discarded */
+    assert_int_equal(rm_pcache_rekey(c, a, 7, 8), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), 2);
+    assert_int_equal(stats(c).discards, 1);
+    assert_int_equal(rm_pcache_fetch(c, 8, RM_PCACHE_LOOKUP, &q), RM_OK);
+    assert_ptr_equal(q, a);
+    assert_int_equal(rm_pcache_unpin(c, a, 0), RM_OK);
+    assert_int_equal(rm_pcache_unpin(c, b, 0), RM_OK);
+    assert_int_equal(stats(c).pinned, 0);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+static void
+test_pcache_truncate_drops_keys_at_and_above_the_limit(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 0);
+    for (uint32_t k = 1; k <= 10; k++)
+        put(c, k, k % 2 == 0);   /* even keys stay pinned */
+    assert_int_equal(stats(c).pinned, 5);
+    uint64_t dropped = 99;
+    assert_int_equal(rm_pcache_truncate(c, 6, &dropped), RM_OK);
+    assert_int_equal(dropped, 5);   /* 6..10, pinned ones too (SQLite: implicitly unpinned) */
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.pages, 5);
+    assert_int_equal(s.pinned, 2);  /* 2 and 4 */
+    assert_int_equal(s.discards, 5);
+    assert_int_equal(s.used_bytes, 5 * PS);
+    for (uint32_t k = 1; k <= 10; k++)
+        assert_int_equal(resident(c, k), k < 6);
+    assert_int_equal(rm_pcache_truncate(c, 100, &dropped), RM_OK);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(rm_pcache_truncate(c, 0, NULL), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), 0);
+    assert_int_equal(stats(c).pinned, 0);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* ---- sizes and budgets ------------------------------------------------------------------ */
+
+static void
+test_pcache_cachesize_limits_the_cache(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 8);
+    for (uint32_t k = 1; k <= 20; k++)
+        put(c, k, 0);
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.pages, 8);
+    assert_int_equal(s.evictions, 12);
+    assert_int_equal(s.cachesize, 8);
+    /* lowering it evicts down at once; pinned pages stay */
+    rm_pcache_page_t *keep = put(c, 50, 1);
+    assert_int_equal(rm_pcache_set_cachesize(c, 3), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), 3);
+    assert_int_equal(resident_pinned(c, 50, keep), 1);
+    /* below the minimum acts as the minimum */
+    assert_int_equal(rm_pcache_set_cachesize(c, 0), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), RM_PCACHE_CACHESIZE_MIN);
+    assert_int_equal(rm_pcache_unpin(c, keep, 0), RM_OK);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* Two caches, budget 8 pages: both at the default (no own limit), so each
+ * is entitled to half; the second takes pages from the first until it has
+ * its share, then recycles its own. */
+static void
+test_pcache_two_caches_share_the_budget(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(8 * PS, NULL);
+    rm_pcache_t *a = cache_of(pool, PS, 0, 1, 0);
+    rm_pcache_t *b = cache_of(pool, PS, 0, 1, 0);
+    for (uint32_t k = 1; k <= 8; k++)
+        put(a, k, 0);
+    assert_int_equal(rm_pcache_pagecount(a), 8);
+    for (uint32_t k = 1; k <= 10; k++)
+        put(b, k, 0);
+    assert_int_equal(rm_pcache_pagecount(a), 4);
+    assert_int_equal(rm_pcache_pagecount(b), 4);
+    rm_pcache_stats_t sa = stats(a), sb = stats(b), sp = pstats(pool);
+    assert_int_equal(sa.stolen, 4);
+    assert_int_equal(sa.evictions, 4);
+    assert_int_equal(sb.evictions, 6);
+    assert_int_equal(sp.used_bytes, 8 * PS);
+    assert_int_equal(sp.pages, 8);
+    assert_int_equal(sp.caches, 2);
+    assert_int_equal(sp.evictions, 10);
+
+    /* a cache size gives a larger share: a at 6, b at 2 → 6 and 2 pages */
+    assert_int_equal(rm_pcache_set_cachesize(a, 6), RM_OK);
+    assert_int_equal(rm_pcache_set_cachesize(b, 2), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(b), 2);
+    for (uint32_t k = 20; k <= 30; k++)
+        put(a, k, 0);
+    assert_int_equal(rm_pcache_pagecount(a), 6);
+    assert_int_equal(rm_pcache_pagecount(b), 2);
+
+    /* pool counters keep what destroyed caches counted */
+    rm_pcache_destroy(b);
+    sp = pstats(pool);
+    assert_int_equal(sp.caches, 1);
+    assert_int_equal(sp.pages, 6);
+    assert_int_equal(sp.used_bytes, 6 * PS);
+    assert_true(sp.misses >= 8 + 10 + 11);
+    rm_pcache_destroy(a);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* Caches of different page sizes share the budget in bytes. */
+static void
+test_pcache_budget_counts_bytes_across_page_sizes(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(8 * PS, NULL);
+    rm_pcache_t *big = cache_of(pool, 4 * PS, 0, 1, 0);   /* 4 KiB pages: 2 fill the budget */
+    rm_pcache_t *small = cache_of(pool, PS, 0, 1, 0);
+    put(big, 1, 0);
+    put(big, 2, 0);
+    assert_int_equal(pstats(pool).used_bytes, 8 * PS);
+    put(small, 1, 0);   /* needs 1 KiB: one 4 KiB page goes */
+    assert_int_equal(rm_pcache_pagecount(big), 1);
+    assert_int_equal(pstats(pool).used_bytes, 5 * PS);
+    rm_pcache_destroy(big);
+    rm_pcache_destroy(small);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+static void
+test_pcache_non_purgeable_pages_are_never_evicted(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(6 * PS, NULL);
+    rm_pcache_t *mem = cache_of(pool, PS, 0, 0, 0);
+    rm_pcache_t *disk = cache_of(pool, PS, 0, 1, 0);
+    assert_int_equal(rm_pcache_set_cachesize(mem, 1), RM_OK);   /* recorded, not applied */
+    for (uint32_t k = 1; k <= 3; k++)
+        put(mem, k, 0);   /* unpinned, but never evicted */
+    for (uint32_t k = 1; k <= 20; k++)
+        put(disk, k, 0);
+    assert_int_equal(rm_pcache_pagecount(mem), 3);
+    assert_int_equal(rm_pcache_pagecount(disk), 3);
+    for (uint32_t k = 1; k <= 3; k++)
+        assert_int_equal(resident(mem, k), 1);
+    uint64_t ev = 99;
+    assert_int_equal(rm_pcache_shrink(mem, &ev), RM_OK);
+    assert_int_equal(ev, 0);
+    assert_int_equal(rm_pcache_pagecount(mem), 3);
+    /* the in-memory cache grows by taking the purgeable cache's pages ... */
+    for (uint32_t k = 4; k <= 6; k++)
+        put(mem, k, 0);
+    assert_int_equal(rm_pcache_pagecount(disk), 0);
+    /* ... and stops at the budget: nothing left that may be evicted */
+    rm_pcache_page_t *pg;
+    assert_int_equal(rm_pcache_fetch(mem, 7, RM_PCACHE_CREATE_FORCE, &pg), RM_EBUSY);
+    assert_int_equal(rm_pcache_fetch(disk, 1, RM_PCACHE_CREATE_FORCE, &pg), RM_EBUSY);
+    assert_int_equal(stats(mem).evictions, 0);
+    assert_int_equal(stats(mem).purgeable, 0);
+    /* its pages leave by discard and truncate only */
+    assert_int_equal(rm_pcache_fetch(mem, 6, RM_PCACHE_LOOKUP, &pg), RM_OK);
+    assert_int_equal(rm_pcache_unpin(mem, pg, 1), RM_OK);
+    assert_int_equal(rm_pcache_truncate(mem, 5, NULL), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(mem), 4);
+    rm_pcache_destroy(mem);
+    rm_pcache_destroy(disk);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+static void
+test_pcache_shrink_evicts_unpinned_and_gives_memory_back(void **state)
+{
+    (void)state;
+    const size_t ps = 4096;
+    rm_pcache_pool_t *pool = pool_of(64 * ps, NULL);
+    rm_pcache_t *c = cache_of(pool, ps, 0, 1, 0);
+    rm_pcache_page_t *keep = put(c, 1, 1);
+    for (uint32_t k = 2; k <= 32; k++)
+        put(c, k, 0);
+    rm_pcache_stats_t before = stats(c);
+    uint64_t ev = 0;
+    assert_int_equal(rm_pcache_shrink(c, &ev), RM_OK);
+    assert_int_equal(ev, 31);
+    rm_pcache_stats_t after = stats(c);
+    assert_int_equal(after.pages, 1);
+    assert_int_equal(after.evictions, before.evictions + 31);
+    /* the ghosts remember them, within ARC's directory bound: the policy has
+     * grown to 32 pages (window 1, main 31) and |T1| + |B1| <= 31 with the
+     * pinned page in T1 */
+    assert_int_equal(after.b1_size + after.b2_size, 30);
+    /* every frame but the pinned one gave its page back (32 frames mapped) */
+    assert_int_equal(before.held_bytes - after.held_bytes, 31 * ps);
+    assert_int_equal(rm_pcache_shrink(c, &ev), RM_OK);   /* nothing more to give */
+    assert_int_equal(ev, 0);
+    assert_int_equal(stats(c).held_bytes, after.held_bytes);
+    assert_int_equal(resident_pinned(c, 1, keep), 1);
+    assert_int_equal(rm_pcache_unpin(c, keep, 0), RM_OK);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+static void
+test_pcache_set_budget_shrinks_and_grows_live(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(16 * PS, NULL);
+    rm_pcache_t *a = cache_of(pool, PS, 0, 1, 0);
+    rm_pcache_t *b = cache_of(pool, PS, 0, 1, 0);
+    rm_pcache_page_t *pinned[3];
+    for (uint32_t k = 1; k <= 12; k++)
+        put(a, k, 0);
+    for (uint32_t k = 1; k <= 4; k++)
+        put(b, k, 0);
+    assert_int_equal(pstats(pool).used_bytes, 16 * PS);
+    /* to 8 pages: a (12, share 4) gives 8; b (4, share 4) keeps its 4 */
+    assert_int_equal(rm_pcache_pool_set_budget(pool, 8 * PS), RM_OK);
+    assert_int_equal(rm_pcache_pool_budget(pool), 8 * PS);
+    assert_int_equal(rm_pcache_pagecount(a), 4);
+    assert_int_equal(rm_pcache_pagecount(b), 4);
+    /* grow: room for new pages without evicting */
+    assert_int_equal(rm_pcache_pool_set_budget(pool, 10 * PS), RM_OK);
+    put(a, 100, 0);
+    put(a, 101, 0);
+    assert_int_equal(pstats(pool).used_bytes, 10 * PS);
+    assert_int_equal(pstats(pool).evictions, 8);
+    /* below the pinned pages: set anyway, RM_EBUSY, the rest goes at unpin */
+    for (uint32_t k = 0; k < 3; k++)
+        pinned[k] = put(b, 200 + k, 1);
+    assert_int_equal(rm_pcache_pool_set_budget(pool, 2 * PS), RM_EBUSY);
+    assert_int_equal(rm_pcache_pool_budget(pool), 2 * PS);
+    assert_int_equal(pstats(pool).pages, 3);
+    assert_int_equal(rm_pcache_unpin(b, pinned[0], 0), RM_OK);
+    assert_int_equal(pstats(pool).pages, 2);
+    assert_int_equal(pstats(pool).used_bytes, 2 * PS);
+    assert_int_equal(rm_pcache_unpin(b, pinned[1], 0), RM_OK);
+    assert_int_equal(rm_pcache_unpin(b, pinned[2], 0), RM_OK);
+    assert_int_equal(pstats(pool).pages, 2);
+    rm_pcache_destroy(a);
+    rm_pcache_destroy(b);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* ---- bad arguments ------------------------------------------------------------------------ */
+
+static void
+test_pcache_bad_arguments_change_nothing(void **state)
+{
+    (void)state;
+    rm_pcache_pool_config_t cfg;
+    rm_pcache_pool_config_default(&cfg);
+    rm_pcache_pool_t *bad = (rm_pcache_pool_t *)1;
+    cfg.budget_bytes = 0;
+    assert_int_equal(rm_pcache_pool_create(&cfg, &bad), RM_EINVAL);
+    assert_null(bad);
+    cfg.budget_bytes = RM_PCACHE_BUDGET_MAX + 1;
+    assert_int_equal(rm_pcache_pool_create(&cfg, &bad), RM_EINVAL);
+    assert_int_equal(rm_pcache_pool_create(NULL, &bad), RM_EINVAL);
+
+    rm_pcache_pool_t *pool = pool_of(32 * PS, NULL);
+    rm_pcache_t *c = (rm_pcache_t *)1;
+    assert_int_equal(rm_pcache_create(pool, 1000, 0, 1, &c), RM_EINVAL);    /* not a power of two */
+    assert_null(c);
+    assert_int_equal(rm_pcache_create(pool, 256, 0, 1, &c), RM_EINVAL);     /* too small */
+    assert_int_equal(rm_pcache_create(pool, 131072, 0, 1, &c), RM_EINVAL);  /* too large */
+    assert_int_equal(rm_pcache_create(pool, PS, RM_PCACHE_EXTRA_MAX + 1, 1, &c), RM_EINVAL);
+    assert_int_equal(rm_pcache_create(NULL, PS, 0, 1, &c), RM_EINVAL);
+    assert_int_equal(rm_pcache_create(pool, PS, 0, 1, NULL), RM_EINVAL);
+    assert_int_equal(pstats(pool).caches, 0);
+
+    c = cache_of(pool, PS, 0, 1, 16);
+    rm_pcache_page_t *pg = put(c, 1, 1);
+    rm_pcache_stats_t s0 = stats(c);
+    rm_pcache_page_t *out = (rm_pcache_page_t *)1;
+    assert_int_equal(rm_pcache_fetch(c, 2, (rm_pcache_create_t)3, &out), RM_EINVAL);
+    assert_null(out);
+    assert_int_equal(rm_pcache_fetch(c, 2, RM_PCACHE_CREATE_FORCE, NULL), RM_EINVAL);
+    assert_int_equal(rm_pcache_fetch(NULL, 2, RM_PCACHE_CREATE_FORCE, &out), RM_EINVAL);
+    assert_int_equal(rm_pcache_set_cachesize(c, (size_t)RM_PCACHE_FRAMES_MAX + 1), RM_EINVAL);
+    assert_int_equal(rm_pcache_pool_set_budget(pool, 0), RM_EINVAL);
+    assert_int_equal(rm_pcache_pool_budget(pool), 32 * PS);
+    assert_int_equal(rm_pcache_unpin(c, NULL, 0), RM_EINVAL);
+    assert_int_equal(rm_pcache_rekey(c, NULL, 1, 2), RM_EINVAL);
+    assert_int_equal(rm_pcache_truncate(NULL, 0, NULL), RM_EINVAL);
+    assert_int_equal(rm_pcache_shrink(NULL, NULL), RM_EINVAL);
+    assert_int_equal(rm_pcache_stats(NULL, &s0), RM_EINVAL);
+    /* a page of another cache is refused by this one */
+    rm_pcache_t *other = cache_of(pool, PS, 0, 1, 0);
+    assert_int_equal(rm_pcache_unpin(other, pg, 0), RM_EINVAL);
+    assert_int_equal(rm_pcache_rekey(other, pg, 1, 2), RM_EINVAL);
+    rm_pcache_stats_t s1 = stats(c);
+    assert_int_equal(s1.pages, s0.pages);
+    assert_int_equal(s1.pinned, s0.pinned);
+    assert_int_equal(s1.cachesize, 16);
+    assert_int_equal(s1.misses, s0.misses);
+    assert_int_equal(s1.hits, s0.hits);
+    /* a pool with caches cannot be destroyed */
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_EBUSY);
+    assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_OK);
+    rm_pcache_destroy(other);
+    rm_pcache_destroy(c);
+    rm_pcache_destroy(NULL);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+    assert_int_equal(rm_pcache_pool_destroy(NULL), RM_OK);
+}
+
+/* ---- page-source failures ------------------------------------------------------------------ */
+
+static void
+test_pcache_create_survives_every_failed_allocation(void **state)
+{
+    (void)state;
+    rm_pagesrc_faulty_t f;
+    rm_pagesrc_faulty_init(&f, NULL);
+    rm_pcache_pool_t *pool = pool_of(64 * PS, &f.src);
+    int64_t base = f.mapped_bytes;
+    int ok = 0;
+    for (long n = 1; n < 64 && !ok; n++) {
+        rm_pagesrc_faulty_arm(&f, n, 0);
+        rm_pcache_t *c = (rm_pcache_t *)1;
+        rm_status_t st = rm_pcache_create(pool, PS, 16, 1, &c);
+        rm_pagesrc_faulty_disarm(&f);
+        if (st == RM_OK) {
+            ok = 1;
+            put(c, 1, 0);
+            rm_pcache_destroy(c);
+        } else {
+            assert_int_equal(st, RM_ENOMEM);
+            assert_null(c);
+            assert_int_equal(pstats(pool).caches, 0);
+        }
+        assert_int_equal(f.mapped_bytes, base);   /* nothing leaked, either way */
+    }
+    assert_true(ok);
+    assert_true(f.failures >= 1);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+static void
+test_pcache_fetch_without_memory_fails_cleanly_or_recycles(void **state)
+{
+    (void)state;
+    rm_pagesrc_faulty_t f;
+    rm_pagesrc_faulty_init(&f, NULL);
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, &f.src);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 0);
+    /* fill the first chunk (64 KiB of 1 KiB pages) with pinned pages */
+    rm_pcache_page_t *p[64];
+    for (uint32_t k = 0; k < 64; k++)
+        p[k] = put(c, k + 1, 1);
+    rm_pcache_stats_t s0 = stats(c);
+    rm_pagesrc_faulty_arm(&f, 1, 1);   /* every map fails from now */
+    rm_pcache_page_t *pg = (rm_pcache_page_t *)1;
+    assert_int_equal(rm_pcache_fetch(c, 100, RM_PCACHE_CREATE_FORCE, &pg), RM_ENOMEM);
+    assert_null(pg);
+    rm_pcache_stats_t s1 = stats(c);
+    assert_int_equal(s1.pages, s0.pages);
+    assert_int_equal(s1.pinned, s0.pinned);
+    assert_int_equal(s1.used_bytes, s0.used_bytes);
+    assert_int_equal(s1.held_bytes, s0.held_bytes);
+    assert_int_equal(s1.evictions, 0);
+    assert_int_equal(s1.create_failed, 1);
+    for (uint32_t k = 0; k < 64; k++)
+        assert_int_equal(resident_pinned(c, k + 1, p[k]), 1);
+    /* with an unpinned page to spare, FORCE recycles it instead */
+    assert_int_equal(rm_pcache_unpin(c, p[10], 0), RM_OK);
+    assert_int_equal(rm_pcache_fetch(c, 100, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+    assert_int_equal(rm_pcache_pagecount(c), 64);
+    assert_int_equal(resident(c, 11), 0);
+    rm_pagesrc_faulty_disarm(&f);
+    /* memory back: the cache grows again */
+    put(c, 101, 0);
+    assert_int_equal(rm_pcache_pagecount(c), 65);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+    assert_int_equal(f.mapped_bytes, 0);
+}
+
+/* ---- accounting registry ----------------------------------------------------------------------- */
+
+static void
+test_pcache_registers_as_a_stats_component(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(64 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 0, 1, 0);
+    for (uint32_t k = 1; k <= 10; k++)
+        put(c, k, 0);
+    rm_component_usage_t comps[RM_COMPONENTS_MAX];
+    size_t n = 0;
+    rm_stats_components(comps, RM_COMPONENTS_MAX, &n);
+    const rm_component_usage_t *pc = NULL;
+    for (size_t i = 0; i < n && i < RM_COMPONENTS_MAX; i++)
+        if (strcmp(comps[i].name, "page_cache") == 0)
+            pc = &comps[i];
+    assert_non_null(pc);
+    assert_int_equal(pc->used_bytes, 10 * PS);
+    assert_true(pc->held_bytes >= 64 * PS);   /* one chunk of frames + metadata */
+    assert_int_equal(pc->held_bytes, pstats(pool).held_bytes);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+    rm_stats_components(comps, RM_COMPONENTS_MAX, &n);
+    for (size_t i = 0; i < n && i < RM_COMPONENTS_MAX; i++)
+        assert_string_not_equal(comps[i].name, "page_cache");
+}
+
+/* ---- threads ----------------------------------------------------------------------------------- */
+
+#define NTHREADS 4
+#define OPS 20000
+
+typedef struct worker {
+    rm_pcache_t *own, *shared;
+    pthread_mutex_t *shared_mu;   /* SQLite serialises calls on one cache: so do we */
+    unsigned seed;
+    uint64_t bad, busy;
+} worker_t;
+
+static void
+touch(rm_pcache_t *c, uint32_t key, worker_t *w)
+{
+    rm_pcache_page_t *pg = NULL;
+    rm_status_t st = rm_pcache_fetch(c, key, RM_PCACHE_CREATE_CHEAP, &pg);
+    if (st == RM_EBUSY)
+        st = rm_pcache_fetch(c, key, RM_PCACHE_CREATE_FORCE, &pg);
+    if (st != RM_OK) {
+        w->busy++;
+        return;
+    }
+    uint32_t *x = pg->extra;
+    if (x[0] == 0) {            /* new page: fill it */
+        x[0] = key + 1;
+        memcpy(pg->buf, &key, sizeof key);
+    } else {
+        uint32_t v;
+        memcpy(&v, pg->buf, sizeof v);
+        if (v != key || x[0] != key + 1)
+            w->bad++;
+    }
+    rm_pcache_unpin(c, pg, (rand_r(&w->seed) % 64) == 0);
+}
+
+static void *
+worker_main(void *arg)
+{
+    worker_t *w = arg;
+    for (int i = 0; i < OPS; i++) {
+        /* skewed keys: a hot tenth gets most references */
+        unsigned r = rand_r(&w->seed);
+        uint32_t key = (r % 4) ? r % 40 : r % 400;
+        if (i % 5 == 0) {
+            pthread_mutex_lock(w->shared_mu);
+            touch(w->shared, key, w);
+            pthread_mutex_unlock(w->shared_mu);
+        } else {
+            touch(w->own, key, w);
+        }
+        if (i % 5000 == 0)
+            rm_pcache_set_cachesize(w->own, 64 + (size_t)(r % 64));
+    }
+    return NULL;
+}
+
+static void
+test_pcache_threads_share_a_small_budget(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(160 * PS, NULL);
+    rm_pcache_t *shared = cache_of(pool, PS, 8, 1, 0);
+    pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    worker_t w[NTHREADS];
+    pthread_t th[NTHREADS];
+    for (int i = 0; i < NTHREADS; i++) {
+        w[i] = (worker_t){cache_of(pool, PS, 8, 1, 0), shared, &mu, (unsigned)(i * 7919 + 1), 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, worker_main, &w[i]), 0);
+    }
+    /* the budget moves while they run */
+    for (int r = 0; r < 20; r++)
+        (void)rm_pcache_pool_set_budget(pool, (uint64_t)(96 + (r % 3) * 32) * PS);
+    for (int i = 0; i < NTHREADS; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    rm_pcache_stats_t sp = pstats(pool);
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(w[i].bad, 0);
+        assert_int_equal(w[i].busy, 0);   /* at most one page pinned per cache at a time */
+        rm_pcache_destroy(w[i].own);
+    }
+    assert_true(sp.used_bytes <= rm_pcache_pool_budget(pool));
+    assert_int_equal(sp.pinned, 0);
+    assert_int_equal(sp.hits + sp.misses, (uint64_t)NTHREADS * OPS);
+    assert_true(sp.hits > 0 && sp.evictions > 0);
+    rm_pcache_destroy(shared);
+    assert_int_equal(pstats(pool).used_bytes, 0);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+/* Threads on one cache without an outer lock, each on its own keys (pins are
+ * not counted, so two threads must not share a page): hits race evictions of
+ * the other threads' pages inside the same cache. */
+typedef struct disjoint {
+    rm_pcache_t *c;
+    uint32_t id;
+    unsigned seed;
+    uint64_t bad, busy;
+} disjoint_t;
+
+static void *
+disjoint_main(void *arg)
+{
+    disjoint_t *d = arg;
+    for (int i = 0; i < OPS; i++) {
+        unsigned r = rand_r(&d->seed);
+        uint32_t key = ((r % 4) ? r % 30 : r % 300) * NTHREADS + d->id;
+        rm_pcache_page_t *pg = NULL;
+        if (rm_pcache_fetch(d->c, key, RM_PCACHE_CREATE_FORCE, &pg) != RM_OK) {
+            d->busy++;
+            continue;
+        }
+        uint32_t *x = pg->extra;
+        if (x[0] == 0) {
+            x[0] = key + 1;
+            memcpy(pg->buf, &key, sizeof key);
+        } else {
+            uint32_t v;
+            memcpy(&v, pg->buf, sizeof v);
+            if (v != key || x[0] != key + 1)
+                d->bad++;
+        }
+        rm_pcache_unpin(d->c, pg, 0);
+    }
+    return NULL;
+}
+
+static void
+test_pcache_threads_on_one_cache_with_disjoint_keys(void **state)
+{
+    (void)state;
+    rm_pcache_pool_t *pool = pool_of(1024 * PS, NULL);
+    rm_pcache_t *c = cache_of(pool, PS, 8, 1, 100);
+    disjoint_t d[NTHREADS];
+    pthread_t th[NTHREADS];
+    for (uint32_t i = 0; i < NTHREADS; i++) {
+        d[i] = (disjoint_t){c, i, i * 31 + 7, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, disjoint_main, &d[i]), 0);
+    }
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(d[i].bad, 0);
+        assert_int_equal(d[i].busy, 0);
+    }
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.hits + s.misses, (uint64_t)NTHREADS * OPS);
+    assert_int_equal(s.pinned, 0);
+    assert_true(s.pages <= 100);
+    assert_true(s.evictions > 0 && s.hits > 0);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pcache_fetch_modes_and_fresh_extra),
+        cmocka_unit_test(test_pcache_policy_hand_computed_sequence),
+        cmocka_unit_test(test_pcache_policy_same_sequence_under_a_tiny_budget),
+        cmocka_unit_test(test_pcache_hit_pages_survive_a_scan),
+        cmocka_unit_test(test_pcache_pinned_pages_are_never_evicted),
+        cmocka_unit_test(test_pcache_cheap_refuses_where_force_creates),
+        cmocka_unit_test(test_pcache_rekey_moves_a_page_and_replaces_an_old_one),
+        cmocka_unit_test(test_pcache_truncate_drops_keys_at_and_above_the_limit),
+        cmocka_unit_test(test_pcache_cachesize_limits_the_cache),
+        cmocka_unit_test(test_pcache_two_caches_share_the_budget),
+        cmocka_unit_test(test_pcache_budget_counts_bytes_across_page_sizes),
+        cmocka_unit_test(test_pcache_non_purgeable_pages_are_never_evicted),
+        cmocka_unit_test(test_pcache_shrink_evicts_unpinned_and_gives_memory_back),
+        cmocka_unit_test(test_pcache_set_budget_shrinks_and_grows_live),
+        cmocka_unit_test(test_pcache_bad_arguments_change_nothing),
+        cmocka_unit_test(test_pcache_create_survives_every_failed_allocation),
+        cmocka_unit_test(test_pcache_fetch_without_memory_fails_cleanly_or_recycles),
+        cmocka_unit_test(test_pcache_registers_as_a_stats_component),
+        cmocka_unit_test(test_pcache_threads_share_a_small_budget),
+        cmocka_unit_test(test_pcache_threads_on_one_cache_with_disjoint_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
