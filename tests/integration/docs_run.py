@@ -361,8 +361,10 @@ def systemctl(args, scratch):
                     if not os.path.exists(src):
                         print(f"{n}: LoadCredential {src} is missing", file=sys.stderr)
                         return 1
-                    with open(src, "rb") as fi, open(os.path.join(creds, cname), "wb") as fo:
+                    dst = os.path.join(creds, cname)   # systemd hands credentials over read-only (0400)
+                    with open(src, "rb") as fi, open(dst, "wb") as fo:
                         fo.write(fi.read())
+                    os.chmod(dst, 0o400)
                 elif k == "ExecStart":
                     exec_start = v
             if not exec_start:
@@ -446,13 +448,13 @@ def block_script(cmds, exit_code, interrupts, systemd=None):
             while dx.ASSIGN.match(rest):
                 rest = dx.ASSIGN.sub("", rest, count=1)
             t = t[:len(t) - len(rest)] + "exec " + rest
-            lines.append(f"{{ {t} ; }} & __rm_p=$!; {var}=$__rm_p")
+            lines.append(f"{{ {t} ; }} & __rm_p=$!; {var}=")
             lines.append(f"{sys.executable} {HERE} --wait-listen $__rm_p {SERVE_TIMEOUT}; __rm_rc=$?")
             lines.append('if [ $__rm_rc = 1 ]; then wait $__rm_p; __rm_rc=$?; '
                          'echo "@@RM-NOTE server exited with status $__rm_rc before it listened"; '
                          '[ $__rm_rc = 0 ] && __rm_rc=199; '
                          'elif [ $__rm_rc = 2 ]; then echo "@@RM-NOTE server did not listen within '
-                         f'{SERVE_TIMEOUT} s"; __rm_rc=198; fi')
+                         f'{SERVE_TIMEOUT} s"; __rm_rc=198; else {var}=$__rm_p; fi')
         else:
             secs = None
             for prefix, s in interrupts:

@@ -24,9 +24,10 @@ mkdir "$scratch/fixture"
 
 # First the fixture (tests/data/docs-test/fixture.md): the docs test must find
 # exactly its five broken cases (a missing flag, output the command does not
-# print, an unmarked block that cannot run, a file format the program refuses,
-# a moved path) and pass its others (a documented exit 2, a command run until
-# interrupted, a skipped block, a large number in shown output).
+# print, an unmarked block that cannot run, an agents file the program refuses:
+# a label without '=', a moved path) and pass its others (a documented exit 2,
+# a command run until interrupted, a skipped block, a large number in shown
+# output).
 fx=tests/data/docs-test/fixture.md
 rc=0
 RM_DOCS_FILES=$fx /usr/bin/python3 "$here/docs_run.py" "$scratch/fixture" >"$scratch/fixture.out" 2>&1 || rc=$?
