@@ -19,6 +19,7 @@
 
 #include <grpc/support/log.h>
 
+#include "address.h"
 #include "exporter.h"
 
 #ifndef RM_VERSION
@@ -134,6 +135,9 @@ parse_args(int argc, char **argv, opts_t *o)
         return usage_error("unexpected argument '%s'%s", argv[optind], "");
     if (!*o->agent)
         return usage_error("--agent needs a HOST:PORT%s%s", "", "");
+    char why[128];
+    if (!rm_address_check(o->agent, 0, why, sizeof why))
+        return usage_error("--agent %s: %s", o->agent, why);   /* a usage error (2), as documented */
     return -1;
 }
 
