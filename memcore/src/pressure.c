@@ -1300,6 +1300,9 @@ rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
     rm_pressure_sample_t s;
     memset(&s, 0, sizeof s);
     s.t_ns = now_ns;
+    struct timespec rt;
+    if (clock_gettime(CLOCK_REALTIME, &rt) == 0 && rt.tv_sec > 0)
+        s.t_unix_ns = (uint64_t)rt.tv_sec * NS_PER_SEC + (uint64_t)rt.tv_nsec;
     pthread_mutex_lock(&p->tick_mu);
     fill_from_system(&si, &p->cfg, &s);
     rm_status_t rc;

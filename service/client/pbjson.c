@@ -5,7 +5,7 @@
  * names as written in the .proto, enums as names, bytes as base64, and every
  * field present (defaults included) so that output columns are stable.
  *
- * Two rules scripts can rely on (docs/api.md, "JSON output"):
+ * Two rules scripts can rely on (docs/api.md, "JSON output"; ADR 0013):
  *  - 64-bit integers are exact. A value whose magnitude is at most 2^53 (every
  *    counter and byte count in practice) is a JSON number, which every JSON
  *    reader — jq and JavaScript included, which hold numbers as doubles —

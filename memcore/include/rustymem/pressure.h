@@ -142,6 +142,8 @@ rm_status_t rm_pressure_config_validate(const rm_pressure_config_t *cfg);
 /* One observation. Fields a source could not provide are 0 with has_* = 0. */
 typedef struct rm_pressure_sample {
     uint64_t t_ns;                 /* CLOCK_MONOTONIC, ns */
+    uint64_t t_unix_ns;            /* CLOCK_REALTIME when rm_pressure_tick read the system, ns; 0 = unknown
+                                    * (injected): lets every reader name the same sample by the same time */
     uint64_t used_bytes;           /* usage measured against the budget (rm_sysinfo_usage for ticks) */
     uint64_t budget_bytes;         /* 0 = use the configured budget */
     int has_rss;
