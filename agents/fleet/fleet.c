@@ -319,6 +319,7 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
         *acc = acc_zero;
     double usage = 0;
     uint64_t rss = 0, budget = 0, used = 0;
+    int64_t sampled_at = 0;
     char agent_name[RM_FLEET_NAME_MAX] = "", version[64] = "", usage_src[16] = "", budget_src[16] = "";
     int have_stats = 0;
     Rustymem__V1__GetMemoryStatsRequest mreq = RUSTYMEM__V1__GET_MEMORY_STATS_REQUEST__INIT;
@@ -331,6 +332,7 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
         rss = ms->rss_bytes;
         budget = ms->budget_bytes;
         used = ms->used_bytes;
+        sampled_at = ms->sampled_at_unix_ms;
         rm__fleet_copy(usage_src, sizeof usage_src, ms->usage_source ? ms->usage_source : "");
         rm__fleet_copy(budget_src, sizeof budget_src, ms->budget_source ? ms->budget_source : "");
         if (ms->node_name)
@@ -362,6 +364,7 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
             usage = fc->usage_ratio;
             budget = fc->budget_bytes;
             used = fc->used_bytes;
+            sampled_at = fc->sampled_at_unix_ms;
             rm__fleet_copy(usage_src, sizeof usage_src, fc->usage_source ? fc->usage_source : "");
             rm__fleet_copy(budget_src, sizeof budget_src, fc->budget_source ? fc->budget_source : "");
         }
@@ -424,6 +427,7 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
     rm__fleet_copy(v->level_source, sizeof v->level_source, level ? source : "");
     v->usage_ratio = usage;
     v->used_bytes = used;
+    v->sampled_at_ms = sampled_at;
     rm__fleet_copy(v->usage_source, sizeof v->usage_source, usage_src);
     rm__fleet_copy(v->budget_source, sizeof v->budget_source, budget_src);
     v->has_ttc = has_ttc;

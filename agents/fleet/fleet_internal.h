@@ -40,6 +40,7 @@ typedef struct node_view {
     uint64_t used_bytes;
     char usage_source[16];           /* "cgroup" | "rss" | "memcore" | "" */
     char budget_source[16];          /* "knob" | "cgroup_v1" | "cgroup_v2" | "memtotal" | "memavailable" | "" */
+    int64_t sampled_at_ms;           /* unix ms of the agent's sample behind usage_ratio; 0 = none */
     int has_ttc;
     double ttc_seconds;
     uint64_t rss_bytes;

@@ -93,6 +93,7 @@ fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
     ni->rss_bytes = v->rss_bytes;
     ni->budget_bytes = v->budget_bytes;
     ni->used_bytes = v->used_bytes;
+    ni->sampled_at_unix_ms = v->sampled_at_ms;
     ni->usage_source = rm_rpc_strdup(ctx, v->usage_source);
     ni->budget_source = rm_rpc_strdup(ctx, v->budget_source);
     ni->last_contact_unix_ms = v->last_contact_ms;

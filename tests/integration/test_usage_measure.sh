@@ -4,20 +4,25 @@
 # budget_bytes, usage_source and budget_source for the same sample
 # (sampled_at_unix_ms), on a host without a cgroup limit, with the
 # memory.budget_bytes knob, and — as root — inside a memory cgroup with a limit;
+# rustymem-fleet's NodeInfo carries the same figures for the same sample;
 # rustymem-exporter's rustymem_memory_usage_ratio equals
 # rustymem_forecast_usage_ratio for one sample; REST /api/v1/stats/memory marks
 # nested components and its totals add up over the top-level ones.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/cgroup.sh"
 EXPORTER="$RM_BUILD_DIR/agents/exporter/rustymem-exporter"
+FLEETD="$RM_BUILD_DIR/agents/fleet/rustymem-fleet"
 EXP_PID=""
+FLEET_PID=""
 CG=""
 
 um_cleanup() {
-  if [ -n "$EXP_PID" ] && kill -0 "$EXP_PID" 2>/dev/null; then
-    kill -TERM "$EXP_PID" 2>/dev/null || true
-    wait "$EXP_PID" 2>/dev/null || true
-  fi
+  for pid in "$EXP_PID" "$FLEET_PID"; do
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
   cleanup
   cg_remove "$CG"
 }
@@ -79,6 +84,38 @@ until_ok 30 knob_seen || fail "memory.budget_bytes=1GiB never became the budget_
 agree 'm["budget_source"] == "knob" and m["budget_bytes"] == 1 << 30' ||
   fail "stats memory and forecast disagree with a 1 GiB knob"
 pass "memory.budget_bytes=1GiB: both report budget 1 GiB from the knob, the same ratio per sample"
+
+# ---- the fleet: NodeInfo carries the agent's figures for the agent's sample ---------
+"$FLEETD" --listen 127.0.0.1:0 --port-file "$TMP/fport" --poll-ms 200 --agents "$ADDR" >"$TMP/fleet.log" 2>&1 &
+FLEET_PID=$!
+for _ in $(seq 1 200); do
+  [ -s "$TMP/fport" ] && break
+  kill -0 "$FLEET_PID" 2>/dev/null || { cat "$TMP/fleet.log" >&2; fail "rustymem-fleet exited at start"; }
+  sleep 0.05
+done
+[ -s "$TMP/fport" ] || fail "rustymem-fleet did not report its port"
+/usr/bin/python3 - "$RUSTYMEMCTL" "$ADDR" "127.0.0.1:$(cat "$TMP/fport")" <<'PY' || fail "the fleet's usage figures are not the agent's"
+import json, subprocess, sys, time
+ctl, addr, fleet = sys.argv[1:]
+def q(*cmd):
+    return json.loads(subprocess.run([ctl, *cmd], check=True, capture_output=True, text=True).stdout)
+same, deadline = 0, time.monotonic() + 60
+while same < 3 and time.monotonic() < deadline:
+    nodes = q("--fleet", fleet, "--output", "json", "nodes")["nodes"]
+    m = q("--addr", addr, "--output", "json", "stats", "memory")
+    if len(nodes) != 1 or nodes[0]["sampled_at_unix_ms"] != m["sampled_at_unix_ms"]:
+        time.sleep(0.1)   # the fleet polls every 200 ms: wait for the poll that saw this sample
+        continue
+    same += 1
+    n = nodes[0]
+    for k in ("usage_ratio", "used_bytes", "budget_bytes", "usage_source", "budget_source"):
+        assert n[k] == m[k], (k, n[k], m[k])
+assert same >= 3, "the fleet never showed the agent's current sample"
+print("ok - fleet NodeInfo usage_ratio %.6f (%s/%s) = the agent's for the same sample"
+      % (n["usage_ratio"], n["usage_source"], n["budget_source"]))
+PY
+kill -TERM "$FLEET_PID"; wait "$FLEET_PID" || fail "rustymem-fleet exited with $? after SIGTERM"; FLEET_PID=""
+pass "fleet: ListNodes shows the agent's usage_ratio, used, budget and sources for the agent's sample"
 
 # ---- the exporter: one ratio in the metrics, nested components in REST -----------
 rm -f "$TMP/exp.port"
@@ -163,20 +200,40 @@ fi
 cg_detect
 CG="$CG_ROOT/rm_usage_$$"
 cg_make "$CG" $((768 << 20)) || fail "cannot create the memory cgroup $CG"
+# a 64-frame buffer pool: memcore then holds well under the agent's working set,
+# so the figure is the cgroup's own and not the memcore floor
 rm -f "$TMP/port"
 ( echo "$BASHPID" >"$CG/cgroup.procs" && exec "$RUSTYMEMD" --listen 127.0.0.1:0 --port-file "$TMP/port" \
-    --data-dir "$TMP/data-cg" ) >"$TMP/agent.log" 2>&1 &
+    --data-dir "$TMP/data-cg" --set buffer_pool.num_frames=64 ) >"$TMP/agent.log" 2>&1 &
 AGENT_PID=$!
 for _ in $(seq 1 200); do [ -s "$TMP/port" ] && break; sleep 0.05; done
 [ -s "$TMP/port" ] || { cat "$TMP/agent.log" >&2; fail "rustymemd did not start in the cgroup"; }
 ADDR="127.0.0.1:$(cat "$TMP/port")"
 until_ok 60 samples_at_least 2 || fail "the sampler took no samples in the cgroup"
-agree "m['usage_source'] in ('cgroup', 'memcore') and m['budget_source'] == 'cgroup_v$CG_VER' and m['budget_bytes'] == 768 << 20" ||
+agree "m['usage_source'] == 'cgroup' and m['budget_source'] == 'cgroup_v$CG_VER' and m['budget_bytes'] == 768 << 20" ||
   fail "stats memory and forecast disagree in a memory cgroup"
+# the figure is the cgroup's working set as the kernel reports it (read here a moment later)
+/usr/bin/python3 - "$RUSTYMEMCTL" "$ADDR" "$CG" "$CG_VER" <<'PY' || fail "used_bytes is not the cgroup's working set"
+import json, subprocess, sys
+ctl, addr, cg, ver = sys.argv[1:]
+m = json.loads(subprocess.run([ctl, "--addr", addr, "--output", "json", "stats", "memory"], check=True,
+                              capture_output=True, text=True).stdout)
+usage = int(open(cg + ("/memory.usage_in_bytes" if ver == "1" else "/memory.current")).read())
+stat = dict(l.split() for l in open(cg + "/memory.stat"))
+inactive = int(stat.get("total_inactive_file" if ver == "1" else "inactive_file", stat.get("inactive_file", 0)))
+ws = usage - inactive
+assert m["usage_source"] == "cgroup", m["usage_source"]
+# RSS would be 3-4 x more (shared libraries are charged elsewhere); sanitizer shadow memory moves faster
+tol = (8 if __import__("os").environ.get("RM_SANITIZE") else 2) << 20
+assert abs(m["used_bytes"] - ws) <= tol, (m["used_bytes"], ws, tol)
+assert m["used_bytes"] > m["memcore_held_bytes"], m
+print("ok - used_bytes %d = the cgroup's working set %d (usage %d - inactive file %d) +- %d MiB; memcore holds %d"
+      % (m["used_bytes"], ws, usage, inactive, tol >> 20, m["memcore_held_bytes"]))
+PY
 expect_exit 0 "$RUSTYMEMCTL" --addr "$ADDR" knobs set memory.budget_bytes=512MiB
 knob_seen_512() { "$RUSTYMEMCTL" --addr "$ADDR" --output json forecast | grep -q '"budget_bytes": 536870912'; }
 until_ok 30 knob_seen_512 || fail "memory.budget_bytes=512MiB below the limit never became the budget"
-agree "m['budget_source'] == 'knob' and m['usage_source'] in ('cgroup', 'memcore')" ||
+agree "m['budget_source'] == 'knob' and m['usage_source'] == 'cgroup'" ||
   fail "stats memory and forecast disagree in a cgroup with a knob below the limit"
 stop_agent
 pass "in a cgroup v$CG_VER with a 768 MiB limit: the working set against the limit (then against a 512 MiB knob), one figure in both RPCs"
