@@ -696,8 +696,8 @@ rm_exporter_rest_buffer_pool(rm_exporter_t *e, int *status, char **body)
     }
     const Rustymem__V1__BufferPoolStats *b = (const void *)m;
     json_t *j = json_object();
-    json_object_set_new(j, "total_frames", json_integer((json_int_t)b->total_frames));
-    json_object_set_new(j, "used_frames", json_integer((json_int_t)b->used_frames));
+    json_object_set_new(j, "total_frames", rm_json_u64(b->total_frames));
+    json_object_set_new(j, "used_frames", rm_json_u64(b->used_frames));
     double util = b->total_frames ? 100.0 * (double)b->used_frames / (double)b->total_frames : 0.0;
     json_object_set_new(j, "utilization_pct", json_real(round2(util)));
     json_object_set_new(j, "hit_ratio", json_real(b->hit_ratio));
