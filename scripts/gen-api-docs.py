@@ -87,6 +87,14 @@ def main():
       "NOT_FOUND for unknown knobs, sessions and transactions; UNAUTHENTICATED / PERMISSION_DENIED "
       "(docs/security.md); RESOURCE_EXHAUSTED when shedding load. The standard `grpc.health.v1.Health` "
       "and `grpc.reflection.v1alpha|v1.ServerReflection` are served too.\n\n")
+    w("### JSON output\n\n"
+      "`rustymemctl --output json` and the exporter's REST paths print these messages with the field names "
+      "below and every field present. 64-bit integers are exact: a JSON number up to 2^53 in magnitude, a "
+      "decimal string above it (as the proto3 JSON mapping writes them); an unsigned field is never negative. "
+      "Unknown is `null`, not 0: a field X is `null` when a bool `has_P` of the same message is false and P is "
+      "X or a `_`-bounded prefix of X (`has_time_to_critical` = false makes `time_to_critical_seconds` and "
+      "`time_to_critical_confidence` null). `usage_ratio` is one measure everywhere: "
+      "docs/adr/0013-one-usage-measure.md.\n\n")
     for fd in fds.file:
         c = comments(fd)
         w("## %s\n\n" % fd.name)

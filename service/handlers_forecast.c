@@ -82,8 +82,12 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->warning_horizon_seconds = fc.warning_horizon_sec;
     r->warning_view = rm_rpc_strdup(ctx, fc.warning_view ? fc.warning_view : "");
     r->slope_per_second_ratio = fc.slope_per_sec;
-    r->usage_source = (char *)(ps.usage_source ? ps.usage_source : "");
-    r->budget_source = (char *)(ps.budget_source ? ps.budget_source : "");
+    /* the sample's own sources, not the stats': they name the figures above
+     * even when a later tick was dropped (ADR 0013) */
+    r->usage_source = (char *)(fc.t_ns && fc.sample.usage_source ? fc.sample.usage_source : "none");
+    r->budget_source = (char *)(fc.t_ns && fc.sample.budget_source ? fc.sample.budget_source : "none");
+    r->sampled_at_unix_ms = !fc.t_ns ? 0 : fc.sample.t_unix_ns ? (int64_t)(fc.sample.t_unix_ns / 1000000u)
+                                                               : unix_ms_of(fc.t_ns);
     r->level_changes_total = ps.level_changes;
     r->escalations_last_hour = ps.escalations_last_hour;
     r->alloc_failures_total = ps.alloc_failures;

@@ -3,8 +3,11 @@
  *
  * GetMemoryStats combines what the OS says (RSS, cgroup, PSI, MemTotal), what
  * jemalloc says (mallctl stats.*) and what memcore's components report to the
- * accounting registry. The budget is the memory.budget_bytes knob when set,
- * else the process's own cgroup limit, else MemTotal.
+ * accounting registry. usage_ratio, used_bytes, budget_bytes and their sources
+ * are the one usage measure (ADR 0013, rm_sysinfo_usage): the pressure
+ * monitor's last published sample, so that MemoryStats, Forecast, the
+ * exporter, the fleet and the responder never disagree; a host without a
+ * monitor (or before its first sample) computes the same function here.
  */
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +38,14 @@ now_unix_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* CLOCK_MONOTONIC ns → Unix ms (for a sample without its own wall-clock time). */
+static int64_t
+unix_ms_of_mono(uint64_t mono_ns)
+{
+    int64_t ago_ns = (int64_t)(now_mono_ns() - mono_ns);
+    return now_unix_ms() - ago_ns / 1000000;
+}
+
 /* Fill `out`; strings and arrays come from the call's scratch memory. */
 static grpc_status_code
 fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
@@ -47,13 +58,38 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     out->vm_size_bytes = si.vm_size_bytes;
     out->mem_total_bytes = si.mem_total_bytes;
     out->mem_available_bytes = si.mem_available_bytes;
-    uint64_t override = node ? __atomic_load_n(&node->budget_override_bytes, __ATOMIC_RELAXED) : 0;
-    int knob;   /* auto, or a knob above what the process can have, is the machine's */
-    out->budget_bytes = rm_sysinfo_effective_budget(&si, override, &knob);
-    out->budget_source = (char *)(knob ? "knob"
-                                  : si.budget_from_cgroup ? (si.cgroup_version == 2 ? "cgroup_v2" : "cgroup_v1")
-                                                          : "memtotal");
-    out->usage_ratio = out->budget_bytes ? (double)si.rss_bytes / (double)out->budget_bytes : 0.0;
+
+    rm_component_usage_t comps[RM_COMPONENTS_MAX];
+    size_t n = 0;
+    rm_stats_components(comps, RM_COMPONENTS_MAX, &n);
+    if (n > RM_COMPONENTS_MAX)
+        n = RM_COMPONENTS_MAX;
+    rm_stats_totals(comps, n, &out->memcore_used_bytes, &out->memcore_held_bytes);
+
+    rm_pressure_forecast_t fc;
+    memset(&fc, 0, sizeof fc);
+    if (node && node->pressure)
+        rm_pressure_get_forecast(node->pressure, &fc);
+    if (fc.t_ns && fc.budget_bytes && fc.sample.usage_source && fc.sample.budget_source) {
+        out->used_bytes = fc.used_bytes;
+        out->budget_bytes = fc.budget_bytes;
+        out->usage_ratio = fc.usage;
+        out->usage_source = (char *)fc.sample.usage_source;
+        out->budget_source = (char *)fc.sample.budget_source;
+        out->sampled_at_unix_ms = fc.sample.t_unix_ns ? (int64_t)(fc.sample.t_unix_ns / 1000000u)
+                                                      : unix_ms_of_mono(fc.t_ns);
+    } else {
+        uint64_t override = node ? __atomic_load_n(&node->budget_override_bytes, __ATOMIC_RELAXED) : 0;
+        rm_sysinfo_usage_t u;
+        rm_sysinfo_usage(&si, override, out->memcore_held_bytes, &u);
+        out->used_bytes = u.used_bytes;
+        out->budget_bytes = u.budget_bytes;
+        out->usage_ratio = u.usage_ratio;
+        out->usage_source = (char *)u.usage_source;
+        out->budget_source = (char *)u.budget_source;
+        out->sampled_at_unix_ms = now_unix_ms();
+    }
+    out->rss_budget_ratio = out->budget_bytes ? (double)si.rss_bytes / (double)out->budget_bytes : 0.0;
 
     Rustymem__V1__CgroupStats *cg = rm_rpc_alloc(ctx, sizeof *cg);
     Rustymem__V1__PsiStats *psi = rm_rpc_alloc(ctx, sizeof *psi);
@@ -91,11 +127,6 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     je->version = rm_rpc_strdup(ctx, js.version);
     out->jemalloc = je;
 
-    rm_component_usage_t comps[RM_COMPONENTS_MAX];
-    size_t n = 0;
-    rm_stats_components(comps, RM_COMPONENTS_MAX, &n);
-    if (n > RM_COMPONENTS_MAX)
-        n = RM_COMPONENTS_MAX;
     out->components = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *out->components);
     Rustymem__V1__ComponentUsage *cu = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *cu);
     if (!out->components || !cu)
@@ -110,7 +141,6 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
         cu[i].nested = comps[i].nested != 0;
         out->components[i] = &cu[i];
     }
-    rm_stats_totals(comps, n, &out->memcore_used_bytes, &out->memcore_held_bytes);
     out->n_components = n;
 
     out->uptime_seconds = node ? (double)(now_mono_ns() - node->start_ns) / 1e9 : 0.0;

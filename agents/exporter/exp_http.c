@@ -31,9 +31,26 @@
 #define BODY_MAX (64 * 1024)     /* bytes of request body read and discarded before answering 413 */
 #define BODY_DROP (16 * BODY_MAX) /* bytes after which the connection is dropped unanswered */
 
+/*
+ * Slow clients (17 item 5). 256 connections trickling one header byte at a
+ * time held every slot, and the liveness probe was refused for as long as they
+ * trickled. Three bounds: a connection that sends nothing for IDLE_TIMEOUT_S
+ * seconds is closed; one address holds at most PER_IP_LIMIT of the
+ * CONNECTION_LIMIT slots (kubelet's probes come from the node's address, not
+ * the pod network's); and with --health-listen the probes have a listener of
+ * their own, which serves only /healthz and /readyz with its own slots.
+ */
+#define CONNECTION_LIMIT 256u
+#define PER_IP_LIMIT 64u
+#define IDLE_TIMEOUT_S 10u
+#define HEALTH_CONNECTION_LIMIT 64u
+#define HEALTH_PER_IP_LIMIT 16u
+#define HEALTH_IDLE_TIMEOUT_S 5u
+
 struct rm_exp_http {
     struct MHD_Daemon *daemon;
     rm_exporter_t *exp;
+    int health_only;   /* the --health-listen listener: /healthz and /readyz only */
 };
 
 typedef struct req_state {
@@ -107,6 +124,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     }
     int status = 200;
     char *body = NULL;
+    if (h->health_only && strcmp(url, "/healthz") != 0 && strcmp(url, "/readyz") != 0)
+        return reply(h, conn, url, 404, JSON_TYPE,
+                     rm_exporter_json_error(404, "this is the health listener: /healthz and /readyz only",
+                                            GRPC_STATUS_OK, NULL),
+                     0);
     if (strcmp(url, "/metrics") == 0) {
         size_t len;
         if (rm_exporter_scrape(h->exp, &body, &len) != RM_OK)
@@ -197,8 +219,8 @@ bad:
 }
 
 rm_status_t
-rm_exp_http_start(rm_exporter_t *e, const char *listen, int verbose, rm_exp_http_t **out, int *port, char *err,
-                  size_t errcap)
+rm_exp_http_start_ex(rm_exporter_t *e, const char *listen, int verbose, int health_only, rm_exp_http_t **out,
+                     int *port, char *err, size_t errcap)
 {
     *out = NULL;
     struct sockaddr_storage ss;
@@ -213,6 +235,7 @@ rm_exp_http_start(rm_exporter_t *e, const char *listen, int verbose, rm_exp_http
         return RM_ENOMEM;
     }
     h->exp = e;
+    h->health_only = health_only;
     http_verbose = verbose;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
@@ -221,8 +244,10 @@ rm_exp_http_start(rm_exporter_t *e, const char *listen, int verbose, rm_exp_http
                                  MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
                                  MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                  MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)256,
+                                 MHD_OPTION_CONNECTION_TIMEOUT,
+                                 health_only ? HEALTH_IDLE_TIMEOUT_S : IDLE_TIMEOUT_S,
+                                 MHD_OPTION_CONNECTION_LIMIT, health_only ? HEALTH_CONNECTION_LIMIT : CONNECTION_LIMIT,
+                                 MHD_OPTION_PER_IP_CONNECTION_LIMIT, health_only ? HEALTH_PER_IP_LIMIT : PER_IP_LIMIT,
                                  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
                                  MHD_OPTION_END);
     if (!h->daemon) {
@@ -235,6 +260,13 @@ rm_exp_http_start(rm_exporter_t *e, const char *listen, int verbose, rm_exp_http
     *port = info ? (int)info->port : 0;
     *out = h;
     return RM_OK;
+}
+
+rm_status_t
+rm_exp_http_start(rm_exporter_t *e, const char *listen, int verbose, rm_exp_http_t **out, int *port, char *err,
+                  size_t errcap)
+{
+    return rm_exp_http_start_ex(e, listen, verbose, 0, out, port, err, errcap);
 }
 
 void

@@ -652,6 +652,15 @@ by_memory_desc(const void *a, const void *b)
     return x < y ? 1 : x > y ? -1 : 0;
 }
 
+/*
+ * The seed's memory_stats() over REST. Total, used and usage_pct are the one
+ * usage measure (MemoryStats.budget_bytes, used_bytes, usage_ratio: ADR 0013),
+ * the figures the agent's responder and alerts use. Components carry
+ * "nested": true when their memory is drawn from another component (records
+ * in slab classes or large objects) or the heap; the memcore_* totals add up
+ * the components that are not nested, so no byte is counted twice, and
+ * other_memory_* is the part of used_memory that no component holds.
+ */
 void
 rm_exporter_rest_memory(rm_exporter_t *e, int *status, char **body)
 {
@@ -664,7 +673,8 @@ rm_exporter_rest_memory(rm_exporter_t *e, int *status, char **body)
     call_empty(e, RPC_FRAGMENTATION, &f, &fst); /* fragmentation is optional */
     const Rustymem__V1__MemoryStats *ms = (const void *)m;
     const Rustymem__V1__FragmentationStats *fs = (const void *)f;
-    uint64_t total = ms->budget_bytes, used = ms->rss_bytes, avail = total > used ? total - used : 0;
+    uint64_t total = ms->budget_bytes, used = ms->used_bytes, avail = total > used ? total - used : 0;
+    uint64_t top_used = 0, top_held = 0;
     json_t *j = json_object();
     json_t *comps = json_array();
     json_t *arr[64];
@@ -675,9 +685,14 @@ rm_exporter_rest_memory(rm_exporter_t *e, int *status, char **body)
         json_object_set_new(o, "component", json_string(c->component ? c->component : ""));
         json_object_set_new(o, "memory_mb", json_real(mib(c->used_bytes)));
         json_object_set_new(o, "percentage", json_real(round2(c->percentage)));
-        json_object_set_new(o, "used_bytes", json_integer((json_int_t)c->used_bytes));
-        json_object_set_new(o, "held_bytes", json_integer((json_int_t)c->held_bytes));
+        json_object_set_new(o, "used_bytes", rm_json_u64(c->used_bytes));
+        json_object_set_new(o, "held_bytes", rm_json_u64(c->held_bytes));
         json_object_set_new(o, "held_mb", json_real(mib(c->held_bytes)));
+        json_object_set_new(o, "nested", json_boolean(c->nested));
+        if (!c->nested) {
+            top_used += c->used_bytes;
+            top_held += c->held_bytes;
+        }
         json_t *fr = json_null(), *fst_s = json_null();
         for (size_t k = 0; fs && k < fs->n_components; k++) {
             const Rustymem__V1__ComponentFragmentation *cf = fs->components[k];
@@ -693,16 +708,28 @@ rm_exporter_rest_memory(rm_exporter_t *e, int *status, char **body)
     qsort(arr, n, sizeof arr[0], by_memory_desc);
     for (size_t i = 0; i < n; i++)
         json_array_append_new(comps, arr[i]);
+    uint64_t other = used > top_held ? used - top_held : 0;
     json_object_set_new(j, "node_name", json_string(ms->node_name ? ms->node_name : ""));
-    json_object_set_new(j, "timestamp_unix_ms", json_integer(ms->timestamp_unix_ms));
-    json_object_set_new(j, "total_memory_bytes", json_integer((json_int_t)total));
-    json_object_set_new(j, "used_memory_bytes", json_integer((json_int_t)used));
-    json_object_set_new(j, "available_memory_bytes", json_integer((json_int_t)avail));
+    json_object_set_new(j, "timestamp_unix_ms", rm_json_i64(ms->timestamp_unix_ms));
+    json_object_set_new(j, "sampled_at_unix_ms", rm_json_i64(ms->sampled_at_unix_ms));
+    json_object_set_new(j, "total_memory_bytes", rm_json_u64(total));
+    json_object_set_new(j, "used_memory_bytes", rm_json_u64(used));
+    json_object_set_new(j, "available_memory_bytes", rm_json_u64(avail));
     json_object_set_new(j, "total_memory_mb", json_real(mib(total)));
     json_object_set_new(j, "used_memory_mb", json_real(mib(used)));
     json_object_set_new(j, "available_memory_mb", json_real(mib(avail)));
+    json_object_set_new(j, "usage_ratio", json_real(ms->usage_ratio));
     json_object_set_new(j, "usage_pct", json_real(round2(ms->usage_ratio * 100.0)));
+    json_object_set_new(j, "usage_source", json_string(ms->usage_source ? ms->usage_source : ""));
     json_object_set_new(j, "budget_source", json_string(ms->budget_source ? ms->budget_source : ""));
+    json_object_set_new(j, "rss_bytes", rm_json_u64(ms->rss_bytes));
+    json_object_set_new(j, "rss_budget_ratio", json_real(ms->rss_budget_ratio));
+    json_object_set_new(j, "memcore_used_bytes", rm_json_u64(top_used));
+    json_object_set_new(j, "memcore_held_bytes", rm_json_u64(top_held));
+    json_object_set_new(j, "memcore_used_mb", json_real(mib(top_used)));
+    json_object_set_new(j, "memcore_held_mb", json_real(mib(top_held)));
+    json_object_set_new(j, "other_memory_bytes", rm_json_u64(other));
+    json_object_set_new(j, "other_memory_mb", json_real(mib(other)));
     json_object_set_new(j, "components", comps);
     if (fs)
         json_object_set_new(j, "fragmentation", json_pack("{s:f, s:s}", "overall_ratio", fs->overall_ratio,
@@ -764,8 +791,8 @@ rm_exporter_rest_buffer_pool(rm_exporter_t *e, int *status, char **body)
     }
     const Rustymem__V1__BufferPoolStats *b = (const void *)m;
     json_t *j = json_object();
-    json_object_set_new(j, "total_frames", json_integer((json_int_t)b->total_frames));
-    json_object_set_new(j, "used_frames", json_integer((json_int_t)b->used_frames));
+    json_object_set_new(j, "total_frames", rm_json_u64(b->total_frames));
+    json_object_set_new(j, "used_frames", rm_json_u64(b->used_frames));
     double util = b->total_frames ? 100.0 * (double)b->used_frames / (double)b->total_frames : 0.0;
     json_object_set_new(j, "utilization_pct", json_real(round2(util)));
     json_object_set_new(j, "hit_ratio", json_real(b->hit_ratio));

@@ -82,6 +82,13 @@ typedef struct rm_exp_http rm_exp_http_t;
  */
 rm_status_t rm_exp_http_start(rm_exporter_t *e, const char *listen, int verbose, rm_exp_http_t **out, int *port,
                               char *err, size_t errcap);
+/* As rm_exp_http_start; health_only = the probes' own listener, which answers
+ * /healthz and /readyz (404 elsewhere) with slots of its own, so clients that
+ * hold the main listener's connections cannot fail the liveness probe. Both
+ * listeners close a connection idle for a few seconds and cap the connections
+ * one address may hold. */
+rm_status_t rm_exp_http_start_ex(rm_exporter_t *e, const char *listen, int verbose, int health_only,
+                                 rm_exp_http_t **out, int *port, char *err, size_t errcap);
 /* Stop accepting, wait for running requests, free. NULL is a no-op. */
 void rm_exp_http_stop(rm_exp_http_t *h);
 

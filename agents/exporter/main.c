@@ -19,6 +19,7 @@
 
 #include <grpc/support/log.h>
 
+#include "address.h"
 #include "exporter.h"
 
 #ifndef RM_VERSION
@@ -28,6 +29,8 @@
 typedef struct opts {
     const char *agent;
     const char *listen;
+    const char *health_listen;     /* NULL = probes use the main listener */
+    const char *health_port_file;
     const char *port_file;
     rm_client_creds_t creds; /* --token, --token-file, --tls-* (client.h) */
     int timeout_ms;
@@ -52,6 +55,10 @@ usage(FILE *f)
             "  --listen HOST:PORT      HTTP address (default 127.0.0.1:8080; port 0 = any free port;\n"
             "                          :PORT or 0.0.0.0:PORT = all interfaces, e.g. in a pod)\n"
             "  --port-file FILE        write the bound HTTP port to FILE once serving (for port 0)\n"
+            "  --health-listen HOST:PORT  a second listener for /healthz and /readyz only, with\n"
+            "                          connection slots of its own: point liveness/readiness probes\n"
+            "                          here so slow clients on --listen cannot fail them\n"
+            "  --health-port-file FILE write its bound port to FILE\n"
             "  --timeout MS            deadline of each gRPC call to the agent (default 2000, 1..60000);\n"
             "                          a scrape makes up to 10 calls, so keep 10 x MS below Prometheus's\n"
             "                          scrape_timeout\n"
@@ -85,11 +92,13 @@ usage_error(const char *fmt, const char *a, const char *b)
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_AGENT = 256, O_LISTEN, O_PORTFILE, O_TIMEOUT, O_VERBOSE, O_VERSION, O_HELP, O_CRED };
+    enum { O_AGENT = 256, O_LISTEN, O_PORTFILE, O_HLISTEN, O_HPORTFILE, O_TIMEOUT, O_VERBOSE, O_VERSION, O_HELP, O_CRED };
     static const struct option longopts[] = {
         {"agent", required_argument, 0, O_AGENT},
         {"listen", required_argument, 0, O_LISTEN},
         {"port-file", required_argument, 0, O_PORTFILE},
+        {"health-listen", required_argument, 0, O_HLISTEN},
+        {"health-port-file", required_argument, 0, O_HPORTFILE},
         {"timeout", required_argument, 0, O_TIMEOUT},
         RM_CLIENT_CRED_LONGOPTS("tls", O_CRED),
         {"verbose", no_argument, 0, O_VERBOSE},
@@ -106,6 +115,8 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_AGENT: o->agent = optarg; break;
         case O_LISTEN: o->listen = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
+        case O_HLISTEN: o->health_listen = optarg; break;
+        case O_HPORTFILE: o->health_port_file = optarg; break;
         case O_TIMEOUT: {
             char *end;
             errno = 0;
@@ -134,6 +145,9 @@ parse_args(int argc, char **argv, opts_t *o)
         return usage_error("unexpected argument '%s'%s", argv[optind], "");
     if (!*o->agent)
         return usage_error("--agent needs a HOST:PORT%s%s", "", "");
+    char why[128];
+    if (!rm_address_check(o->agent, 0, why, sizeof why))
+        return usage_error("--agent %s: %s", o->agent, why);   /* a usage error (2), as documented */
     return -1;
 }
 
@@ -209,11 +223,26 @@ main(int argc, char **argv)
                o.listen, port, o.agent, o.creds.source, copts.tls_ca_file || copts.tls_cert_file ? ", TLS" : "");
     if (o.port_file && write_port_file(o.port_file, port) < 0)
         rm_exp_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+    rm_exp_http_t *health = NULL;
+    if (o.health_listen) {
+        int hport = 0;
+        st = rm_exp_http_start_ex(exp, o.health_listen, o.verbose, 1, &health, &hport, err, sizeof err);
+        if (st != RM_OK) {
+            fprintf(stderr, "rustymem-exporter: --health-listen: %s\n", err);
+            rm_exp_http_stop(http);
+            rm_exporter_destroy(exp);
+            return st == RM_EINVAL ? 2 : 1;
+        }
+        rm_exp_log("INFO", "health listener on %s (port %d): /healthz and /readyz", o.health_listen, hport);
+        if (o.health_port_file && write_port_file(o.health_port_file, hport) < 0)
+            rm_exp_log("WARN", "cannot write port file %s: %s", o.health_port_file, strerror(errno));
+    }
 
     int sig = 0;
     while (sigwait(&stop, &sig) != 0)
         ;
     rm_exp_log("INFO", "received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rm_exp_http_stop(health);
     rm_exp_http_stop(http);
     rm_exporter_destroy(exp);
     rm_exp_log("INFO", "stopped");

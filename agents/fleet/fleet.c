@@ -318,8 +318,9 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
     if (acc)
         *acc = acc_zero;
     double usage = 0;
-    uint64_t rss = 0, budget = 0;
-    char agent_name[RM_FLEET_NAME_MAX] = "", version[64] = "";
+    uint64_t rss = 0, budget = 0, used = 0;
+    int64_t sampled_at = 0;
+    char agent_name[RM_FLEET_NAME_MAX] = "", version[64] = "", usage_src[16] = "", budget_src[16] = "";
     int have_stats = 0;
     Rustymem__V1__GetMemoryStatsRequest mreq = RUSTYMEM__V1__GET_MEMORY_STATS_REQUEST__INIT;
     code = rm_client_unary(n->client, GET_MEMORY_STATS, &mreq.base, &rustymem__v1__memory_stats__descriptor, &resp,
@@ -327,9 +328,13 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
     if (code == GRPC_STATUS_OK) {
         const Rustymem__V1__MemoryStats *ms = (const void *)resp;
         have_stats = 1;
-        usage = ms->usage_ratio;
+        usage = ms->usage_ratio;   /* the pressure measure, = Forecast.usage_ratio (ADR 0013) */
         rss = ms->rss_bytes;
         budget = ms->budget_bytes;
+        used = ms->used_bytes;
+        sampled_at = ms->sampled_at_unix_ms;
+        rm__fleet_copy(usage_src, sizeof usage_src, ms->usage_source ? ms->usage_source : "");
+        rm__fleet_copy(budget_src, sizeof budget_src, ms->budget_source ? ms->budget_source : "");
         if (ms->node_name)
             rm__fleet_copy(agent_name, sizeof agent_name, ms->node_name);
         if (ms->version)
@@ -358,6 +363,10 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
         if (!have_stats) {
             usage = fc->usage_ratio;
             budget = fc->budget_bytes;
+            used = fc->used_bytes;
+            sampled_at = fc->sampled_at_unix_ms;
+            rm__fleet_copy(usage_src, sizeof usage_src, fc->usage_source ? fc->usage_source : "");
+            rm__fleet_copy(budget_src, sizeof budget_src, fc->budget_source ? fc->budget_source : "");
         }
         pr.level = level;
         double best_conf = 0;
@@ -417,6 +426,10 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
     v->confidence = conf;
     rm__fleet_copy(v->level_source, sizeof v->level_source, level ? source : "");
     v->usage_ratio = usage;
+    v->used_bytes = used;
+    v->sampled_at_ms = sampled_at;
+    rm__fleet_copy(v->usage_source, sizeof v->usage_source, usage_src);
+    rm__fleet_copy(v->budget_source, sizeof v->budget_source, budget_src);
     v->has_ttc = has_ttc;
     v->ttc_seconds = ttc;
     if (have_stats) {

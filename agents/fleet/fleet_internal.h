@@ -36,7 +36,11 @@ typedef struct node_view {
     int predicted_level;
     double confidence;               /* 0..1 */
     char level_source[16];           /* "forecast" | "usage_ratio" | "" */
-    double usage_ratio;
+    double usage_ratio;              /* the agent's one usage measure (ADR 0013): used_bytes / budget_bytes */
+    uint64_t used_bytes;
+    char usage_source[16];           /* "cgroup" | "rss" | "memcore" | "" */
+    char budget_source[16];          /* "knob" | "cgroup_v1" | "cgroup_v2" | "memtotal" | "memavailable" | "" */
+    int64_t sampled_at_ms;           /* unix ms of the agent's sample behind usage_ratio; 0 = none */
     int has_ttc;
     double ttc_seconds;
     uint64_t rss_bytes;

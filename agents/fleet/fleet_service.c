@@ -92,6 +92,10 @@ fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
     ni->time_to_critical_seconds = v->ttc_seconds;
     ni->rss_bytes = v->rss_bytes;
     ni->budget_bytes = v->budget_bytes;
+    ni->used_bytes = v->used_bytes;
+    ni->sampled_at_unix_ms = v->sampled_at_ms;
+    ni->usage_source = rm_rpc_strdup(ctx, v->usage_source);
+    ni->budget_source = rm_rpc_strdup(ctx, v->budget_source);
     ni->last_contact_unix_ms = v->last_contact_ms;
     ni->last_error = rm_rpc_strdup(ctx, v->polled ? v->last_error : "not polled yet");
     ni->level_source = rm_rpc_strdup(ctx, v->level_source);
@@ -102,7 +106,8 @@ fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
     ni->version = rm_rpc_strdup(ctx, v->version);
     ni->consecutive_failures = v->failures;
     ni->next_poll_seconds = (double)v->next_poll_ms / 1000.0;
-    if (!ni->name || !ni->address || !ni->last_error || !ni->level_source || !ni->agent_name || !ni->version)
+    if (!ni->name || !ni->address || !ni->last_error || !ni->level_source || !ni->agent_name || !ni->version ||
+        !ni->usage_source || !ni->budget_source)
         goto oom;
 
     Rustymem__V1__NodeInfo__LabelsEntry *le;

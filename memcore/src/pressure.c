@@ -946,7 +946,7 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
         p->st.samples_dropped++;
         return RM_ENOENT;
     }
-    p->st.budget_source = s->budget_bytes ? "sample" : "config";
+    p->st.budget_source = !s->budget_bytes ? "knob" : s->budget_source ? s->budget_source : "injected";
     p->last_t_ns = s->t_ns;
     p->have_last = 1;
     p->st.samples++;
@@ -1213,6 +1213,7 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     fc.trigger = p->trigger;
     fc.recommended_action = p->level;
     fc.sample = *s;
+    fc.sample.budget_source = p->st.budget_source;
 
     /* 5. alerts and stats */
     alerts_update_locked(p, s, fc.usage, budget);
@@ -1239,8 +1240,7 @@ rm_pressure_feed(rm_pressure_t *p, const rm_pressure_sample_t *s)
 }
 
 static void
-fill_from_system(rm_pressure_t *p, const rm_sysinfo_t *si, const rm_pressure_config_t *c,
-                 rm_pressure_sample_t *s, const char **budget_src)
+fill_from_system(const rm_sysinfo_t *si, const rm_pressure_config_t *c, rm_pressure_sample_t *s)
 {
     s->has_rss = si->has_rss;
     s->rss_bytes = si->rss_bytes;
@@ -1275,34 +1275,17 @@ fill_from_system(rm_pressure_t *p, const rm_sysinfo_t *si, const rm_pressure_con
         }
     }
 
-    if (c->budget_bytes) {
-        /* memory.budget_bytes, but never above what the process can have: a
-         * budget set above the cgroup limit or MemTotal kept the usage ratio
-         * low (1 TiB on a 24 GiB machine: under 3 %) until the kernel's OOM
-         * killer acted instead of the responder */
-        int knob;
-        s->budget_bytes = rm_sysinfo_effective_budget(si, c->budget_bytes, &knob);
-        *budget_src = knob ? "config" : si->budget_from_cgroup ? "cgroup" : "meminfo";
-        s->used_bytes = si->has_rss ? si->rss_bytes : s->memcore_held_bytes;
-        s->usage_source = si->has_rss ? "rss" : "memcore";
-    } else if (si->budget_from_cgroup) {
-        *budget_src = "cgroup";
-        s->budget_bytes = si->budget_bytes;
-        s->used_bytes = si->cgroup_working_set_bytes;
-        s->usage_source = "cgroup";
-    } else if (si->budget_bytes) {
-        *budget_src = "meminfo";
-        s->budget_bytes = si->budget_bytes;
-        s->used_bytes = si->mem_total_bytes > si->mem_available_bytes
-                            ? si->mem_total_bytes - si->mem_available_bytes
-                            : 0;
-        s->usage_source = "meminfo";
-    } else {
-        *budget_src = "none";
-    }
-    if (s->used_bytes < s->memcore_held_bytes && s->budget_bytes &&
-        strcmp(s->usage_source, "memcore") != 0)
-        s->used_bytes = s->memcore_held_bytes;   /* never below what memcore itself holds */
+    /* The one usage measure (ADR 0013): the cgroup's working set against its
+     * limit, else RSS against the budget capped at what the host can give;
+     * memory.budget_bytes never takes the budget above either (1 TiB on a
+     * 24 GiB machine kept the ratio under 3 % until the kernel's OOM killer
+     * acted instead of the responder). */
+    rm_sysinfo_usage_t u;
+    rm_sysinfo_usage(si, c->budget_bytes, s->memcore_held_bytes, &u);
+    s->used_bytes = u.used_bytes;
+    s->budget_bytes = u.budget_bytes;
+    s->usage_source = u.usage_source;
+    s->budget_source = u.budget_source;
 }
 
 rm_status_t
@@ -1317,10 +1300,11 @@ rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
     rm_pressure_sample_t s;
     memset(&s, 0, sizeof s);
     s.t_ns = now_ns;
-    s.usage_source = "none";
+    struct timespec rt;
+    if (clock_gettime(CLOCK_REALTIME, &rt) == 0 && rt.tv_sec > 0)
+        s.t_unix_ns = (uint64_t)rt.tv_sec * NS_PER_SEC + (uint64_t)rt.tv_nsec;
     pthread_mutex_lock(&p->tick_mu);
-    const char *bsrc = "none";
-    fill_from_system(p, &si, &p->cfg, &s, &bsrc);
+    fill_from_system(&si, &p->cfg, &s);
     rm_status_t rc;
     if (!s.budget_bytes) {
         p->st.samples_dropped++;
@@ -1332,8 +1316,6 @@ rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
         rc = RM_ENOENT;
     } else {
         rc = feed_locked(p, &s);
-        if (rc == RM_OK)
-            p->st.budget_source = bsrc;
     }
     publish_locked(p, NULL);
     pthread_mutex_unlock(&p->tick_mu);

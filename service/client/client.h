@@ -163,10 +163,18 @@ const char *rm_client_status_name(grpc_status_code code);
 
 /*
  * Protobuf → JSON using the message descriptors: field names as in the
- * .proto, enums as their names, 64-bit integers as JSON integers, bytes as
- * base64. Returns a new reference, or NULL on OOM.
+ * .proto, enums as their names, bytes as base64, 64-bit integers as
+ * rm_json_u64/rm_json_i64 write them, and null for a field its has_ sibling
+ * marks unknown (rules in pbjson.c and docs/api.md). Returns a new reference,
+ * or NULL on OOM.
  */
 json_t *rm_pb_to_json(const ProtobufCMessage *msg);
+
+/* A 64-bit integer as JSON, exact: a number up to 2^53 in magnitude, a
+ * decimal string above (never a negative number for a uint64). New
+ * reference, NULL on OOM. */
+json_t *rm_json_u64(uint64_t v);
+json_t *rm_json_i64(int64_t v);
 
 #ifdef __cplusplus
 }

@@ -4,13 +4,72 @@
  * Follows the proto3 JSON mapping closely enough for jq and scripts: field
  * names as written in the .proto, enums as names, bytes as base64, and every
  * field present (defaults included) so that output columns are stable.
- * Differences from the canonical mapping: 64-bit integers are JSON numbers
- * rather than strings (our counters stay below 2^53 in practice, and numbers
- * are what jq users want).
+ *
+ * Two rules scripts can rely on (docs/api.md, "JSON output"; ADR 0013):
+ *  - 64-bit integers are exact. A value whose magnitude is at most 2^53 (every
+ *    counter and byte count in practice) is a JSON number, which every JSON
+ *    reader — jq and JavaScript included, which hold numbers as doubles —
+ *    reads exactly; a larger one is a decimal string, as the canonical proto3
+ *    mapping writes every 64-bit integer. A uint64 is never negative: before,
+ *    UINT64_MAX went through a signed JSON integer and printed as -1.
+ *  - "Unknown" is null, not 0. A field X is null when the message has a bool
+ *    has_P that is false and P is X or a '_'-bounded prefix of X
+ *    (has_time_to_critical = false makes time_to_critical_seconds and
+ *    time_to_critical_confidence null), and a proto3 `optional` field that is
+ *    not set is null. The exporter skips the same fields (exp_metrics.c).
  */
 #include "client.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
+
+#define JSON_EXACT_MAX (1ull << 53)   /* the largest magnitude a double holds exactly, with all below it */
+
+json_t *
+rm_json_u64(uint64_t v)
+{
+    if (v <= JSON_EXACT_MAX)
+        return json_integer((json_int_t)v);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRIu64, v);
+    return json_string(buf);
+}
+
+json_t *
+rm_json_i64(int64_t v)
+{
+    if (v >= -(int64_t)JSON_EXACT_MAX && v <= (int64_t)JSON_EXACT_MAX)
+        return json_integer((json_int_t)v);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%" PRId64, v);
+    return json_string(buf);
+}
+
+/* 1 when `f` is unknown by the has_ rule above (or an unset proto3 optional). */
+static int
+unknown_by_has(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_MESSAGE &&
+        f->type != PROTOBUF_C_TYPE_STRING && !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) && f->quantifier_offset &&
+        !*(const protobuf_c_boolean *)((const char *)m + f->quantifier_offset))
+        return 1;
+    if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        return 0;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *g = &d->fields[i];
+        if (g == f || g->type != PROTOBUF_C_TYPE_BOOL || g->label == PROTOBUF_C_LABEL_REPEATED ||
+            strncmp(g->name, "has_", 4) != 0)
+            continue;
+        const char *p = g->name + 4;
+        size_t n = strlen(p);
+        if (strncmp(f->name, p, n) == 0 && (f->name[n] == '\0' || f->name[n] == '_') &&
+            !*(const protobuf_c_boolean *)((const char *)m + g->offset))
+            return 1;
+    }
+    return 0;
+}
 
 static json_t *
 b64(const uint8_t *data, size_t len)
@@ -52,10 +111,10 @@ scalar(const ProtobufCFieldDescriptor *f, const void *p)
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        return json_integer(*(const int64_t *)p);
+        return rm_json_i64(*(const int64_t *)p);
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        return json_integer((json_int_t) * (const uint64_t *)p);
+        return rm_json_u64(*(const uint64_t *)p);
     case PROTOBUF_C_TYPE_FLOAT:
         return json_real(*(const float *)p);
     case PROTOBUF_C_TYPE_DOUBLE:
@@ -162,6 +221,8 @@ rm_pb_to_json(const ProtobufCMessage *msg)
                 for (size_t k = 0; k < n; k++)
                     json_array_append_new(v, scalar(f, arr + k * elem_size(f)));
             }
+        } else if (unknown_by_has(msg, f)) {
+            v = json_null();
         } else {
             v = scalar(f, base);
         }

@@ -197,7 +197,7 @@ run_workload(int responder)
     rm_stats_unregister(h);
     cache_reclaim(&c, RM_PRESSURE_OOM_PREVENTION, UINT64_MAX);   /* empty the cache */
     rm_pagesrc_default()->methods->unmap(rm_pagesrc_default()->ctx, base, BASE_MIB * MIB);
-    return strcmp(st.budget_source, "cgroup") == 0 ? 0 : 8;
+    return strncmp(st.budget_source, "cgroup_v", 8) == 0 ? 0 : 8;
 }
 
 /* ---- cgroup handling (parent side) ---------------------------------------- */

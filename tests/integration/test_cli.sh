@@ -40,7 +40,7 @@ if not os.environ["RM_SANITIZE"]:
     assert d["jemalloc"]["allocated_bytes"] > 0
 else:
     assert d["jemalloc"]["active"] is False, d["jemalloc"]
-assert d["budget_source"] in ("memtotal", "cgroup_v1", "cgroup_v2", "knob")
+assert d["budget_source"] in ("memtotal", "memavailable", "cgroup_v1", "cgroup_v2", "knob")
 assert isinstance(d["components"], list)
 PY
 pass "stats memory --output json parses with the expected fields"

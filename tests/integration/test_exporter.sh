@@ -75,6 +75,8 @@ grep -q -- "--timeout 0: expected milliseconds in 1..60000" <<<"$ERR" || fail "u
 expect_exit 2 "$EXPORTER" --listen nonsense
 grep -q -- "--listen nonsense: expected HOST:PORT" <<<"$ERR" || fail "unclear: $ERR"
 [ "$(wc -l <<<"$ERR")" -eq 1 ] || fail "usage error is more than one line: $ERR"
+expect_exit 2 "$EXPORTER" --agent nonsense   # exited 1 (a start-up error) where the docs say 2
+grep -q -- "--agent nonsense: expected HOST:PORT" <<<"$ERR" || fail "unclear: $ERR"
 expect_exit 2 "$EXPORTER" --token a --token-file b
 expect_exit 1 "$EXPORTER" --token-file "$TMP/no-such-file"
 grep -q "no-such-file" <<<"$ERR" || fail "unclear: $ERR"

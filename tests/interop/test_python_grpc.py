@@ -88,7 +88,7 @@ def main():
         if not os.environ.get("RM_SANITIZE"):  # sanitizer builds replace malloc
             assert s.jemalloc.active and s.jemalloc.allocated_bytes > 0, s.jemalloc
             assert s.jemalloc.resident_bytes > 0 and s.jemalloc.metadata_bytes > 0, s.jemalloc
-        assert s.budget_source in ("memtotal", "cgroup_v1", "cgroup_v2", "knob")
+        assert s.budget_source in ("memtotal", "memavailable", "cgroup_v1", "cgroup_v2", "knob")
         assert s.uptime_seconds > 0 and s.timestamp_unix_ms > 0
         print("ok - GetMemoryStats populated: rss=%d budget=%d (%s) jemalloc.allocated=%d"
               % (s.rss_bytes, s.budget_bytes, s.budget_source, s.jemalloc.allocated_bytes))

@@ -959,6 +959,14 @@ test_pressure_leak_alert_on_sustained_linear_growth_only(void **state)
 
 /* ---- tick over recorded files, thread ----------------------------------- */
 
+static void
+report_held_150m(void *ctx, rm_component_usage_t *out)
+{
+    (void)ctx;
+    out->used_bytes = 150u << 20;
+    out->held_bytes = 150u << 20;
+}
+
 static rm_sysinfo_paths_t
 case_paths(const char *name, char *proc, char *cg)
 {
@@ -986,7 +994,8 @@ test_pressure_tick_uses_cgroup_v2_working_set_against_limit(void **state)
     assert_int_equal(fc.sample.has_psi, 1);
     rm_pressure_stats_t st;
     rm_pressure_get_stats(p, &st);
-    assert_string_equal(st.budget_source, "cgroup");
+    assert_string_equal(st.budget_source, "cgroup_v2");
+    assert_string_equal(fc.sample.budget_source, "cgroup_v2");
     assert_int_equal(st.has_psi, 1);
     rm_pressure_destroy(p);
 }
@@ -1009,7 +1018,8 @@ test_pressure_tick_uses_cgroup_v1_limit(void **state)
 
 /* memory.budget_bytes above the cgroup limit is capped at the limit: a budget
  * the process cannot have kept the ratio low until the kernel's OOM killer
- * acted; at or below the limit the knob wins */
+ * acted; at or below the limit the knob wins. Either way the usage is the
+ * cgroup's working set (ADR 0013), never RSS beside a cgroup budget. */
 static void
 test_pressure_budget_above_the_cgroup_limit_is_capped(void **state)
 {
@@ -1025,18 +1035,22 @@ test_pressure_budget_above_the_cgroup_limit_is_capped(void **state)
     assert_int_equal(forecast(p).budget_bytes, 268435456);
     rm_pressure_stats_t st;
     rm_pressure_get_stats(p, &st);
-    assert_string_equal(st.budget_source, "cgroup");
-    assert_string_equal(forecast(p).sample.usage_source, "rss");
+    assert_string_equal(st.budget_source, "cgroup_v1");
+    assert_string_equal(forecast(p).sample.usage_source, "cgroup");
+    assert_int_equal(forecast(p).used_bytes, 58720256 - 6291456);
     assert_int_equal(rm_pressure_set_budget_bytes(p, 128u << 20), RM_OK);
     assert_int_equal(rm_pressure_tick(p, 2 * SEC), RM_OK);
     assert_int_equal(forecast(p).budget_bytes, 128u << 20);
+    assert_string_equal(forecast(p).sample.usage_source, "cgroup");
     rm_pressure_get_stats(p, &st);
-    assert_string_equal(st.budget_source, "config");
+    assert_string_equal(st.budget_source, "knob");
     rm_pressure_destroy(p);
 }
 
+/* Without a cgroup limit the monitor measures the process's RSS against what
+ * the host can give: the same rm_sysinfo_usage() figures MemoryStats shows */
 static void
-test_pressure_tick_falls_back_to_meminfo_without_cgroup(void **state)
+test_pressure_tick_uses_rss_against_what_the_host_can_give_without_cgroup(void **state)
 {
     (void)state;
     char proc[512], cg[512];
@@ -1045,14 +1059,47 @@ test_pressure_tick_falls_back_to_meminfo_without_cgroup(void **state)
     assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
     assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
     rm_pressure_forecast_t fc = forecast(p);
-    assert_int_equal(fc.budget_bytes, 24683520ull * 1024);
-    assert_string_equal(fc.sample.usage_source, "meminfo");
-    assert_int_equal(fc.used_bytes, (24683520ull - 24403968ull) * 1024);
+    uint64_t rss = 15000ull * (uint64_t)sysconf(_SC_PAGESIZE);
+    assert_int_equal(fc.budget_bytes, rss + 24403968ull * 1024);
+    assert_string_equal(fc.sample.usage_source, "rss");
+    assert_string_equal(fc.sample.budget_source, "memavailable");
+    assert_int_equal(fc.used_bytes, rss);
     rm_pressure_stats_t st;
     rm_pressure_get_stats(p, &st);
     assert_int_equal(st.has_psi, 0);
     assert_int_equal(st.cgroup_version, 0);
+    assert_string_equal(st.usage_source, "rss");
+    assert_string_equal(st.budget_source, "memavailable");
     rm_pressure_destroy(p);
+}
+
+/* A host that other processes squeezed down to 200 MiB available: the same
+ * agent RSS is now a large share of what it can still get, and the level
+ * rises although MemTotal is 24 GiB and the knob says 1 GiB */
+static void
+test_pressure_tick_on_a_tight_host_raises_the_ratio(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("host_tight", proc, cg);
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.budget_bytes = GIB;
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(&c, &paths, &p), RM_OK);
+    rm_stats_handle_t *h;
+    assert_int_equal(rm_stats_register("unit_held", report_held_150m, NULL, &h), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    rm_pressure_forecast_t fc = forecast(p);
+    /* memcore holds 150 MiB (more than the 58.6 MiB RSS of the recording) */
+    assert_int_equal(fc.used_bytes, fc.sample.memcore_held_bytes);
+    assert_string_equal(fc.sample.usage_source, "memcore");
+    assert_int_equal(fc.budget_bytes, fc.used_bytes + 204800ull * 1024);
+    assert_string_equal(fc.sample.budget_source, "memavailable");
+    assert_true(fc.usage >= 0.40);
+    assert_true(fc.usage == (double)fc.used_bytes / (double)fc.budget_bytes);
+    rm_pressure_destroy(p);
+    rm_stats_unregister(h);
 }
 
 static void
@@ -1183,7 +1230,8 @@ main(void)
         cmocka_unit_test(test_pressure_leak_alert_on_sustained_linear_growth_only),
         cmocka_unit_test(test_pressure_tick_uses_cgroup_v2_working_set_against_limit),
         cmocka_unit_test(test_pressure_tick_uses_cgroup_v1_limit),
-        cmocka_unit_test(test_pressure_tick_falls_back_to_meminfo_without_cgroup),
+        cmocka_unit_test(test_pressure_tick_uses_rss_against_what_the_host_can_give_without_cgroup),
+        cmocka_unit_test(test_pressure_tick_on_a_tight_host_raises_the_ratio),
         cmocka_unit_test(test_pressure_budget_above_the_cgroup_limit_is_capped),
         cmocka_unit_test(test_pressure_tick_without_any_budget_is_enoent),
         cmocka_unit_test(test_pressure_tick_reads_fragmentation_from_accounting),

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -228,6 +229,144 @@ test_sysinfo_effective_budget_is_capped_by_the_machine(void **state)
     assert_int_equal(rm_sysinfo_effective_budget(&si, 0, &knob), 0);
 }
 
+/* ---- the one usage measure (ADR 0013) ------------------------------------ */
+
+static uint64_t
+fixture_rss(void)
+{
+    return 15000ull * (uint64_t)sysconf(_SC_PAGESIZE);   /* statm resident pages of every fixture */
+}
+
+/* In a cgroup with a limit: the working set against the limit, whatever RSS says */
+static void
+test_sysinfo_usage_in_a_limited_cgroup_is_working_set_over_limit(void **state)
+{
+    (void)state;
+    rm_sysinfo_t si = read_case("v1_limit");
+    rm_sysinfo_usage_t u;
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 0, &u), RM_OK);
+    assert_int_equal(u.used_bytes, 58720256 - 6291456);
+    assert_int_equal(u.budget_bytes, 268435456);
+    assert_string_equal(u.usage_source, "cgroup");
+    assert_string_equal(u.budget_source, "cgroup_v1");
+    assert_true(u.usage_ratio == (double)(58720256 - 6291456) / 268435456.0);
+
+    si = read_case("v2_limit");
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 0, &u), RM_OK);
+    assert_int_equal(u.used_bytes, si.cgroup_working_set_bytes);
+    assert_int_equal(u.budget_bytes, 536870912);
+    assert_string_equal(u.usage_source, "cgroup");
+    assert_string_equal(u.budget_source, "cgroup_v2");
+}
+
+/* The knob lowers a cgroup's budget but never raises it; usage stays the working set */
+static void
+test_sysinfo_usage_knob_below_the_cgroup_limit_wins(void **state)
+{
+    (void)state;
+    rm_sysinfo_t si = read_case("v1_limit");
+    rm_sysinfo_usage_t u;
+    assert_int_equal(rm_sysinfo_usage(&si, 128u << 20, 0, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, 128u << 20);
+    assert_string_equal(u.budget_source, "knob");
+    assert_string_equal(u.usage_source, "cgroup");
+    assert_int_equal(u.used_bytes, 58720256 - 6291456);
+    assert_int_equal(rm_sysinfo_usage(&si, 1ull << 40, 0, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, 268435456);
+    assert_string_equal(u.budget_source, "cgroup_v1");
+}
+
+/* No cgroup limit: RSS against the knob or MemTotal, capped at what the host
+ * can give (RSS + MemAvailable) — on a real host that cap is a little below
+ * MemTotal, since the kernel and other processes hold some */
+static void
+test_sysinfo_usage_on_a_host_is_rss_over_memtotal_or_knob(void **state)
+{
+    (void)state;
+    rm_sysinfo_t si = read_case("none");
+    rm_sysinfo_usage_t u;
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 0, &u), RM_OK);
+    assert_int_equal(u.used_bytes, fixture_rss());
+    assert_int_equal(u.budget_bytes, fixture_rss() + 24403968ull * 1024);
+    assert_string_equal(u.usage_source, "rss");
+    assert_string_equal(u.budget_source, "memavailable");
+    assert_int_equal(rm_sysinfo_usage(&si, 1ull << 30, 0, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, 1ull << 30);
+    assert_string_equal(u.budget_source, "knob");
+    assert_true(u.usage_ratio == (double)fixture_rss() / (double)(1ull << 30));
+    /* everything else free: MemTotal itself */
+    si.mem_available_bytes = si.mem_total_bytes - fixture_rss();
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 0, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, 24683520ull * 1024);
+    assert_string_equal(u.budget_source, "memtotal");
+    /* an unlimited cgroup is no limit: the host rule */
+    si = read_case("v1_unlimited");
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 0, &u), RM_OK);
+    assert_string_equal(u.usage_source, "rss");
+    assert_string_equal(u.budget_source, "memavailable");
+}
+
+/* A host short of memory through other processes: the budget is what it can
+ * still give (RSS + MemAvailable), below both MemTotal and the knob */
+static void
+test_sysinfo_usage_on_a_tight_host_is_capped_by_memavailable(void **state)
+{
+    (void)state;
+    rm_sysinfo_t si = read_case("host_tight");
+    uint64_t can = fixture_rss() + 204800ull * 1024;
+    rm_sysinfo_usage_t u;
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 0, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, can);
+    assert_string_equal(u.budget_source, "memavailable");
+    assert_string_equal(u.usage_source, "rss");
+    assert_true(u.usage_ratio == (double)fixture_rss() / (double)can);
+    assert_true(u.usage_ratio > 0.2);   /* 58.6 / 258.6 MiB; MemTotal would say 0.002 */
+    assert_int_equal(rm_sysinfo_usage(&si, 1ull << 30, 0, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, can);
+    assert_string_equal(u.budget_source, "memavailable");
+    /* a knob below what the host can give still wins */
+    assert_int_equal(rm_sysinfo_usage(&si, 128u << 20, 0, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, 128u << 20);
+    assert_string_equal(u.budget_source, "knob");
+}
+
+/* Usage is never below what memcore holds; the source then says so */
+static void
+test_sysinfo_usage_is_never_below_memcore_held(void **state)
+{
+    (void)state;
+    rm_sysinfo_t si = read_case("v1_limit");
+    rm_sysinfo_usage_t u;
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 100u << 20, &u), RM_OK);
+    assert_int_equal(u.used_bytes, 100u << 20);
+    assert_string_equal(u.usage_source, "memcore");
+    assert_string_equal(u.budget_source, "cgroup_v1");
+    si = read_case("none");
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 1u << 20, &u), RM_OK);
+    assert_string_equal(u.usage_source, "rss");   /* below RSS: no effect */
+    assert_int_equal(u.used_bytes, fixture_rss());
+}
+
+/* Nothing readable: memcore's accounting against the knob, or no budget at all */
+static void
+test_sysinfo_usage_without_sources_uses_memcore_or_reports_none(void **state)
+{
+    (void)state;
+    rm_sysinfo_t si = read_case("empty");
+    rm_sysinfo_usage_t u;
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 4096, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, 0);
+    assert_string_equal(u.budget_source, "none");
+    assert_true(u.usage_ratio == 0.0);
+    assert_int_equal(rm_sysinfo_usage(&si, 1ull << 30, 4096, &u), RM_OK);
+    assert_int_equal(u.budget_bytes, 1ull << 30);
+    assert_string_equal(u.budget_source, "knob");
+    assert_string_equal(u.usage_source, "memcore");
+    assert_int_equal(u.used_bytes, 4096);
+    assert_int_equal(rm_sysinfo_usage(NULL, 0, 0, &u), RM_EINVAL);
+    assert_int_equal(rm_sysinfo_usage(&si, 0, 0, NULL), RM_EINVAL);
+}
+
 int
 main(void)
 {
@@ -248,6 +387,12 @@ main(void)
         cmocka_unit_test(test_sysinfo_parse_psi_rejects_malformed),
         cmocka_unit_test(test_sysinfo_read_live_system_succeeds),
         cmocka_unit_test(test_sysinfo_effective_budget_is_capped_by_the_machine),
+        cmocka_unit_test(test_sysinfo_usage_in_a_limited_cgroup_is_working_set_over_limit),
+        cmocka_unit_test(test_sysinfo_usage_knob_below_the_cgroup_limit_wins),
+        cmocka_unit_test(test_sysinfo_usage_on_a_host_is_rss_over_memtotal_or_knob),
+        cmocka_unit_test(test_sysinfo_usage_on_a_tight_host_is_capped_by_memavailable),
+        cmocka_unit_test(test_sysinfo_usage_is_never_below_memcore_held),
+        cmocka_unit_test(test_sysinfo_usage_without_sources_uses_memcore_or_reports_none),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

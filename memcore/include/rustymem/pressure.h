@@ -142,8 +142,10 @@ rm_status_t rm_pressure_config_validate(const rm_pressure_config_t *cfg);
 /* One observation. Fields a source could not provide are 0 with has_* = 0. */
 typedef struct rm_pressure_sample {
     uint64_t t_ns;                 /* CLOCK_MONOTONIC, ns */
-    uint64_t used_bytes;           /* usage measured against the budget */
-    uint64_t budget_bytes;         /* 0 = use the configured/auto budget */
+    uint64_t t_unix_ns;            /* CLOCK_REALTIME when rm_pressure_tick read the system, ns; 0 = unknown
+                                    * (injected): lets every reader name the same sample by the same time */
+    uint64_t used_bytes;           /* usage measured against the budget (rm_sysinfo_usage for ticks) */
+    uint64_t budget_bytes;         /* 0 = use the configured budget */
     int has_rss;
     uint64_t rss_bytes;
     int cgroup_version;            /* 0 none, 1, 2 */
@@ -159,7 +161,10 @@ typedef struct rm_pressure_sample {
     uint64_t memcore_held_bytes;
     double fragmentation;          /* worst component's 1 − used/held (≥ frag_min_held_bytes) */
     char frag_component[32];       /* that component, "" if none */
-    const char *usage_source;      /* static: "cgroup", "rss", "meminfo", "injected" */
+    const char *usage_source;      /* static: "cgroup", "rss", "memcore" (rm_sysinfo_usage), "injected" */
+    const char *budget_source;     /* static: "knob", "cgroup_v1", "cgroup_v2", "memtotal", "memavailable"
+                                    * (rm_sysinfo_usage); NULL in an injected sample = "injected" when it
+                                    * carries budget_bytes, "knob" when the configured budget is used */
 } rm_pressure_sample_t;
 
 typedef struct rm_pressure_horizon {
@@ -245,9 +250,12 @@ rm_status_t rm_pressure_set_horizons(rm_pressure_t *p, const uint32_t *sec, uint
 /*
  * Take one sample from the system (rm_sysinfo_read with the paths given at
  * create, plus rm_stats_components) at time now_ns and process it as
- * rm_pressure_feed does. Returns RM_OK, or RM_ENOENT when no budget can be
- * determined (no budget_bytes, no cgroup limit, no MemTotal) — the sample is
- * then dropped and state is unchanged. Thread-safe (ticks are serialised).
+ * rm_pressure_feed does. used_bytes, budget_bytes and both sources are
+ * rm_sysinfo_usage() of that reading with the configured budget_bytes and
+ * memcore's held bytes: the one usage measure of ADR 0013. Returns RM_OK, or
+ * RM_ENOENT when no budget can be determined (no budget_bytes, no cgroup
+ * limit, no MemTotal) — the sample is then dropped and state is unchanged.
+ * Thread-safe (ticks are serialised).
  */
 rm_status_t rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns);
 
@@ -444,8 +452,9 @@ typedef struct rm_pressure_stats {
     int thread_running;
     int has_rss, has_meminfo, has_psi;   /* last tick's sources ("degrades cleanly") */
     int cgroup_version;
-    const char *usage_source;      /* static, last sample */
-    const char *budget_source;     /* "config", "cgroup", "meminfo", "sample", "none" */
+    const char *usage_source;      /* static, last sample: "cgroup", "rss", "memcore", "injected", "none" */
+    const char *budget_source;     /* static, last sample: "knob", "cgroup_v1", "cgroup_v2", "memtotal",
+                                    * "memavailable", "injected", "none" (no budget: sample dropped) */
 } rm_pressure_stats_t;
 
 void rm_pressure_get_stats(rm_pressure_t *p, rm_pressure_stats_t *out);

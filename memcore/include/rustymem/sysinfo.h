@@ -84,6 +84,40 @@ rm_status_t rm_sysinfo_read(const rm_sysinfo_paths_t *paths, rm_sysinfo_t *out);
 uint64_t rm_sysinfo_effective_budget(const rm_sysinfo_t *si, uint64_t configured, int *from_knob);
 
 /*
+ * The one pressure measure (docs/adr/0013-one-usage-measure.md): what the
+ * pressure monitor acts on and what MemoryStats, Forecast, the exporter, the
+ * fleet and the alerts all call usage_ratio.
+ *
+ *   - In a memory cgroup with a limit (si->budget_from_cgroup: a limit below
+ *     MemTotal): used = the cgroup's working set (usage − inactive file),
+ *     budget = the limit, or memory.budget_bytes when that is lower.
+ *   - Otherwise: used = the process's RSS, budget = memory.budget_bytes (or
+ *     MemTotal for 0), but never more than RSS + MemAvailable — what the host
+ *     can actually give the process now, so a host that runs short through
+ *     other processes raises the ratio too.
+ *   - used is never below what memcore itself holds (memcore_held_bytes); when
+ *     that floor decides, or no RSS could be read, the source is "memcore".
+ */
+typedef struct rm_sysinfo_usage {
+    uint64_t used_bytes;           /* bytes measured against budget_bytes */
+    uint64_t budget_bytes;         /* bytes; 0 = no budget could be determined */
+    double usage_ratio;            /* used_bytes / budget_bytes; 0 when budget_bytes is 0 */
+    const char *usage_source;      /* static: "cgroup", "rss", "memcore" */
+    const char *budget_source;     /* static: "knob", "cgroup_v1", "cgroup_v2", "memtotal",
+                                    * "memavailable" (RSS + MemAvailable was lower), "none" */
+} rm_sysinfo_usage_t;
+
+/*
+ * Compute the measure above from one reading `si`, the configured budget
+ * (memory.budget_bytes; 0 = auto) and the bytes memcore's components hold.
+ * Pure: no I/O, no shared state; thread-safe. Returns RM_OK (also when no
+ * budget is known: then budget_bytes 0, budget_source "none"), RM_EINVAL for a
+ * NULL si or out (out untouched).
+ */
+rm_status_t rm_sysinfo_usage(const rm_sysinfo_t *si, uint64_t configured, uint64_t memcore_held_bytes,
+                             rm_sysinfo_usage_t *out);
+
+/*
  * Parse the text of a PSI file ("some avg10=… avg60=… avg300=… total=…\nfull …").
  * Returns RM_OK, or RM_EINVAL when the "some" line is missing or malformed.
  */

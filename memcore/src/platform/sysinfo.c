@@ -309,3 +309,43 @@ rm_sysinfo_effective_budget(const rm_sysinfo_t *si, uint64_t configured, int *fr
         *from_knob = knob;
     return knob ? configured : si->budget_bytes;
 }
+
+rm_status_t
+rm_sysinfo_usage(const rm_sysinfo_t *si, uint64_t configured, uint64_t memcore_held_bytes, rm_sysinfo_usage_t *out)
+{
+    if (!si || !out)
+        return RM_EINVAL;
+    memset(out, 0, sizeof *out);
+    int knob;
+    out->budget_bytes = rm_sysinfo_effective_budget(si, configured, &knob);
+    if (si->budget_from_cgroup) {
+        /* the kernel enforces the limit on the whole cgroup, page cache it
+         * cannot drop included: the working set is what counts against it */
+        out->used_bytes = si->cgroup_working_set_bytes;
+        out->usage_source = "cgroup";
+        out->budget_source = knob ? "knob" : si->cgroup_version == 2 ? "cgroup_v2" : "cgroup_v1";
+    } else {
+        out->used_bytes = si->has_rss ? si->rss_bytes : 0;
+        out->usage_source = "rss";
+        out->budget_source = knob ? "knob" : "memtotal";
+    }
+    int measured = si->budget_from_cgroup || si->has_rss;
+    if (!measured || out->used_bytes < memcore_held_bytes) {
+        out->used_bytes = memcore_held_bytes;   /* never below what memcore itself holds */
+        out->usage_source = "memcore";
+    }
+    if (!si->budget_from_cgroup && out->budget_bytes && si->has_meminfo) {
+        /* what the host can give now: memory other processes took is
+         * pressure on us too, whatever the budget says */
+        uint64_t can = out->used_bytes + si->mem_available_bytes;
+        if (can < out->budget_bytes) {
+            out->budget_bytes = can;
+            out->budget_source = "memavailable";
+        }
+    }
+    if (out->budget_bytes)
+        out->usage_ratio = (double)out->used_bytes / (double)out->budget_bytes;
+    else
+        out->budget_source = "none";
+    return RM_OK;
+}
