@@ -768,9 +768,12 @@ usage(FILE *f)
             "\n"
             "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        char head[96];
+        char head[256];
         snprintf(head, sizeof head, "%s %s", commands[i].words, commands[i].args_help);
-        fprintf(f, "  %-36s %s\n", head, commands[i].summary);
+        if (strlen(head) > 36)   /* a long synopsis gets a line of its own (it was cut at 95 bytes) */
+            fprintf(f, "  %s\n  %-36s %s\n", head, "", commands[i].summary);
+        else
+            fprintf(f, "  %-36s %s\n", head, commands[i].summary);
         if (commands[i].seed[0])
             fprintf(f, "  %-36s   replaces: %s\n", "", commands[i].seed);
     }
