@@ -1863,6 +1863,12 @@ rm_bufpool_write_state(rm_bufpool_t *bp, rm_bufpool_write_state_t *out)
     return RM_OK;
 }
 
+int
+rm_bufpool_writes_failing(const rm_bufpool_t *bp)
+{
+    return bp && atomic_load_explicit(&bp->wfail_frames, memory_order_relaxed) != 0;
+}
+
 const char *
 rm_bufpool_dir(const rm_bufpool_t *bp)
 {

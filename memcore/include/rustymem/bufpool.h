@@ -300,6 +300,10 @@ typedef struct rm_bufpool_write_state {
 
 rm_status_t rm_bufpool_write_state(rm_bufpool_t *bp, rm_bufpool_write_state_t *out);
 
+/* rm_bufpool_write_state's `failing` without a lock (one atomic load): for
+ * callers that check it on every write. 0 for NULL. Thread-safe. */
+int rm_bufpool_writes_failing(const rm_bufpool_t *bp);
+
 /* The pool's directory (as given at create). Valid until destroy. */
 const char *rm_bufpool_dir(const rm_bufpool_t *bp);
 
