@@ -186,7 +186,7 @@ list_alerts(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *re
         if (!a)
             return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         rustymem__v1__alert__init(a);
-        a->name = (char *)rm_alert_kind_name(al[i].kind);
+        a->name = rm_rpc_strdup(ctx, rm_pressure_alert_name(&al[i]));
         a->severity = (char *)rm_alert_severity_name(al[i].severity);
         a->message = rm_rpc_strdup(ctx, al[i].message);
         a->value = al[i].value;

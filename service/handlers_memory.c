@@ -543,7 +543,13 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     r->last_io_error = rm_rpc_strdup(ctx, st.last_io_error);
     r->last_checksum_failure_file = rm_rpc_strdup(ctx, st.last_corrupt_name);
     r->last_checksum_failure_page = st.checksum_failures ? st.last_corrupt_page : 0;
-    if (!r->last_io_error || !r->last_checksum_failure_file)
+    r->write_errors_total = st.write_errors;
+    r->last_write_error = rm_rpc_strdup(ctx, st.last_write_error);
+    r->writes_failing = st.writes_failing != 0;
+    r->writes_failing_since_unix_ms = (int64_t)(st.writes_failing_since_ns / 1000000u);
+    r->unwritable_pages = st.unwritable_pages;
+    r->directory = rm_rpc_strdup(ctx, rm_bufpool_dir(node->bufpool));
+    if (!r->last_io_error || !r->last_checksum_failure_file || !r->last_write_error || !r->directory)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory building the reply");
     switch (st.advice) {
     case RM_BUFPOOL_GROW:

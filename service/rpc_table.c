@@ -520,6 +520,11 @@ rm_rpc_status_from_rm(rm_status_t st)
     case RM_ENOTSUP: return GRPC_STATUS_UNIMPLEMENTED;
     case RM_ECORRUPT: return GRPC_STATUS_DATA_LOSS;
     case RM_EIO: return GRPC_STATUS_INTERNAL;
+    /* gRPC's own definition of RESOURCE_EXHAUSTED names "the entire file
+     * system is out of space". Not UNAVAILABLE: that one tells clients (and
+     * retry policies) to retry at once, which only adds load while the disk
+     * stays full; freeing space is an operator's act, and the message says so */
+    case RM_ENOSPC: return GRPC_STATUS_RESOURCE_EXHAUSTED;
     }
     return GRPC_STATUS_UNKNOWN;
 }

@@ -512,11 +512,18 @@ mkey(const rm_session_conn_t *unused, void *scratch, uint32_t tid, const void *k
     return klen + 4;
 }
 
-/* What a failed read means to a client. */
+/* What a failed read or commit means to a client. A buffer pool that cannot
+ * write its dirty pages is named with the system's reason and the directory
+ * to free space on (rm_eheap_write_failure), written into buf[0..cap). */
 static const char *
-read_error(rm_status_t st)
+read_error(rm_engine_t *e, rm_status_t st, char *buf, size_t cap)
 {
+    const char *why;
     switch (st) {
+    case RM_ENOSPC:
+        why = e->heap ? rm_eheap_write_failure(e->heap, buf, cap) : NULL;
+        return why ? why : "the buffer pool cannot write its dirty pages (no space left); free space on its "
+                           "directory to recover";
     case RM_ECORRUPT: return "the value's page in the buffer pool failed its checksum (see stats buffer-pool)";
     case RM_EIO: return "the value's page could not be read from the buffer pool's file (I/O error)";
     case RM_EBUSY: return "every buffer-pool frame is pinned; retry";
@@ -908,7 +915,7 @@ rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
     if (st == RM_ECANCELED)
         st = killed(e, id, c, err);
     else if (st != RM_OK && err && !*err)
-        fail(err, st, "read failed: %s", read_error(st));
+        fail(err, st, "read failed: %s", read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
 out:
     pthread_mutex_unlock(mu);
     return st;
@@ -991,7 +998,7 @@ rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const vo
     if (st == RM_ECANCELED)
         st = killed(e, id, c, err);
     else if (st != RM_OK && err && !*err)
-        fail(err, st, "delete failed: %s", rm_strerror(st));
+        fail(err, st, "delete failed: %s", read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
 out:
     pthread_mutex_unlock(mu);
     if (found)
@@ -1129,7 +1136,7 @@ rm_engine_scan(rm_engine_t *e, rm_session_id_t id, const char *table, const void
     } else if (st == RM_ECANCELED) {
         st = killed(e, id, c, err);
     } else if (st != RM_OK) {
-        fail(err, st, "scan failed: %s", read_error(st));
+        fail(err, st, "scan failed: %s", read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
     }
 out:
     pthread_mutex_unlock(mu);
@@ -1301,7 +1308,8 @@ rm_engine_commit(rm_engine_t *e, rm_session_id_t id, uint64_t *commit_seq, char 
         rm_status_t s2 = st;
         txn_abort(e, c);
         (void)rm_session_end(e->mux, id);
-        st = fail(err, s2, "commit failed (%s); the transaction was rolled back", rm_strerror(s2));
+        st = fail(err, s2, "commit failed, the transaction was rolled back: %s",
+                  read_error(e, s2, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
     }
 out:
     pthread_mutex_unlock(mu);

@@ -42,6 +42,11 @@
  * vlen with the in-memory slot record, so a bad, dead or reused handle frees
  * nothing.
  *
+ * Disk full. While the buffer pool cannot write its dirty pages (a full
+ * disk), put refuses with RM_ENOSPC before touching a page: the MVCC store
+ * then keeps the value in memory, and the pool's clean frames stay free to
+ * read older values back from the file. Gets go on as usual.
+ *
  * Locking. `mu` guards the allocation state and the counters; it is never
  * held across a pin (a pin may do I/O). put reserves a slot under `mu`, then
  * pins the page EXCLUSIVE, writes and unpins dirty; a failed pin gives the
@@ -59,6 +64,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -486,6 +492,12 @@ rm_eheap_put(void *ctx, const void *val, size_t vlen, uint64_t *handle)
         *handle = 0;
     if (!h || !val || !handle || vlen == 0 || vlen > h->max_value)
         return RM_EINVAL;
+    /* While the pool cannot write its dirty pages, a new value would dirty a
+     * frame that cannot be cleaned again, and every such frame is one less
+     * for reading pages back: refuse, and the value store keeps the value in
+     * memory (MVCC's fallback) until space returns. */
+    if (rm_bufpool_writes_failing(h->bp))
+        return RM_ENOSPC;
 
     uint64_t hd;
     pthread_mutex_lock(&h->mu);
@@ -587,6 +599,20 @@ rm_eheap_free(void *ctx, uint64_t handle, size_t vlen)
         }
     }
     pthread_mutex_unlock(&h->mu);
+}
+
+const char *
+rm_eheap_write_failure(rm_eheap_t *h, char *buf, size_t cap)
+{
+    rm_bufpool_write_state_t ws;
+    if (!h || !buf || !cap || rm_bufpool_write_state(h->bp, &ws) != RM_OK || !ws.failing)
+        return NULL;
+    const char *why = ws.last_errno ? strerrordesc_np(ws.last_errno) : NULL;
+    snprintf(buf, cap,
+             "the buffer pool cannot write its dirty pages: %s; committed data is kept in memory; "
+             "free space on %s to recover",
+             why ? why : "write error", rm_bufpool_dir(h->bp));
+    return buf;
 }
 
 void

@@ -85,8 +85,11 @@ size_t rm_eheap_max_value(const rm_eheap_t *h);
  * value. May do I/O (the pin may read or evict a page). Thread-safe.
  * Returns RM_OK; RM_EINVAL for NULL arguments, vlen == 0 or
  * vlen > rm_eheap_max_value(); RM_ENOMEM when the bookkeeping cannot grow;
- * RM_ELIMIT when the file would exceed 2^32 − 1 pages; or the status of a
- * failed pin (RM_EIO, RM_ECORRUPT, RM_EBUSY, RM_ENOMEM). On failure *handle
+ * RM_ELIMIT when the file would exceed 2^32 − 1 pages; RM_ENOSPC, without
+ * touching a page, while the buffer pool cannot write its dirty pages
+ * (rm_bufpool_writes_failing: the caller keeps the value elsewhere); or the
+ * status of a failed pin (RM_EIO, RM_ECORRUPT, RM_EBUSY, RM_ENOMEM,
+ * RM_ENOSPC). On failure *handle
  * is 0 and no value is stored (a page that a failed put added to the file
  * stays in the high-water, empty).
  */
@@ -105,7 +108,9 @@ rm_status_t rm_eheap_put(void *h, const void *val, size_t vlen, uint64_t *handle
  * range for its page; RM_ECORRUPT when the handle does not name a live value
  * of length vlen (freed and reused slot, wrong length, page never written by
  * this heap) or the page failed its checksum; RM_EIO on a read error;
- * RM_EBUSY / RM_ENOMEM from the pin. RM_EIO and RM_ECORRUPT are counted in
+ * RM_ENOSPC when no frame can be freed because the pool's dirty pages cannot
+ * be written (rm_eheap_write_failure says why); RM_EBUSY / RM_ENOMEM from the
+ * pin. RM_EIO and RM_ECORRUPT are counted in
  * read_errors. On failure buf's contents are unspecified.
  */
 rm_status_t rm_eheap_get(void *h, uint64_t handle, void *buf, size_t vlen);
@@ -119,6 +124,17 @@ rm_status_t rm_eheap_get(void *h, uint64_t handle, void *buf, size_t vlen);
  * Thread-safe.
  */
 void rm_eheap_free(void *h, uint64_t handle, size_t vlen);
+
+/*
+ * When the buffer pool under the heap cannot write its dirty pages, the
+ * sentence a client and an operator need: "the buffer pool cannot write its
+ * dirty pages: No space left on device; committed data is kept in memory;
+ * free space on DIR to recover" (DIR = the pool's directory; the errno text is
+ * the last failed write's). Written to buf[0..cap) (truncated, NUL-ended) and
+ * returned; NULL when writes are not failing (buf untouched). Cheap (the
+ * pool's error lock only). Thread-safe.
+ */
+const char *rm_eheap_write_failure(rm_eheap_t *h, char *buf, size_t cap);
 
 /* Fill *out with a snapshot of the counters (takes the heap mutex briefly).
  * `h` and `out` must not be NULL. Thread-safe. */

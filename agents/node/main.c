@@ -585,6 +585,8 @@ main(int argc, char **argv)
         rm_auth_destroy(auth);
         return 1;
     }
+    if (rm_node_mem_watch_start(&node, srv) != RM_OK)
+        rm_log("WARN", "cannot start the buffer pool's disk watch: a full disk will not show on Health");
     rm_knobs_sub_t *server_sub = NULL;
     if (rm_knobs_subscribe(node.knobs, "server.", NULL, apply_server, NULL, &server_sub) != RM_OK)
         rm_log("WARN", "out of memory subscribing to server.* knobs: server.max_connections is fixed until restart");
@@ -633,6 +635,7 @@ main(int argc, char **argv)
     rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
            o.grace_ms);
     sd_notify(0, "STOPPING=1");
+    rm_node_mem_watch_stop();
     rm_server_shutdown(srv);
     rm_server_wait(srv);
     uint64_t counts[17];

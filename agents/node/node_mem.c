@@ -12,8 +12,10 @@
 #include "node_mem.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "log.h"
 
@@ -528,6 +530,125 @@ pressure_start(rm_node_t *node, char *err, size_t errcap)
     if (st != RM_OK)
         snprintf(err, errcap, "cannot start the pressure monitor: %s", rm_strerror(st));
     return st;
+}
+
+/* ---- disk: can the buffer pool write its dirty pages? --------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    pthread_t th;
+    int running;        /* guarded by mu */
+    int stop;           /* guarded by mu */
+    rm_node_t *node;
+    rm_server_t *srv;
+    int failing;        /* what Health and the alert say now; watcher thread only */
+    uint64_t pages;     /* unwritable pages in the alert now; watcher thread only */
+    int err_no;         /* errno in the alert now; watcher thread only */
+} disk = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+/* One look: bring Health, the alert and the log in line with the pool. */
+static void
+disk_watch_step(void)
+{
+    rm_node_t *node = disk.node;
+    rm_bufpool_write_state_t ws;
+    if (rm_bufpool_write_state(node->bufpool, &ws) != RM_OK)
+        return;
+    const char *dir = rm_bufpool_dir(node->bufpool);
+    if (ws.failing) {
+        if (disk.failing && ws.unwritable_pages == disk.pages && ws.last_errno == disk.err_no)
+            return;
+        const char *why = ws.last_errno ? strerrordesc_np(ws.last_errno) : NULL;
+        char msg[128];
+        snprintf(msg, sizeof msg, "cannot write %" PRIu64 " dirty pages: %s; kept in memory, free space to recover",
+                 ws.unwritable_pages, why ? why : "write error");
+        rm_status_t st = node->pressure ? rm_pressure_set_host_alert(node->pressure, RM_NODE_DISK_ALERT,
+                                                                     RM_ALERT_CRITICAL, dir, msg,
+                                                                     (double)ws.unwritable_pages, 0)
+                                        : RM_OK;
+        if (st != RM_OK)
+            rm_log("WARN", "cannot raise alert %s: %s", RM_NODE_DISK_ALERT, rm_strerror(st));
+        if (!disk.failing) {
+            rm_server_set_serving(disk.srv, RM_NODE_DATA_PLANE_SERVICE, 0);
+            rm_log("ERROR", "buffer pool: cannot write its dirty pages to %s (%s): %s NOT_SERVING on Health "
+                            "until space is freed; committed data is kept in memory and reads continue",
+                   dir, ws.last_error, RM_NODE_DATA_PLANE_SERVICE);
+        }
+        disk.failing = 1;
+        disk.pages = ws.unwritable_pages;
+        disk.err_no = ws.last_errno;
+    } else if (disk.failing) {
+        if (node->pressure)
+            (void)rm_pressure_clear_host_alert(node->pressure, RM_NODE_DISK_ALERT);
+        rm_server_set_serving(disk.srv, RM_NODE_DATA_PLANE_SERVICE, 1);
+        rm_log("INFO", "buffer pool: dirty pages are written to %s again: %s SERVING", dir,
+               RM_NODE_DATA_PLANE_SERVICE);
+        disk.failing = 0;
+        disk.pages = 0;
+        disk.err_no = 0;
+    }
+}
+
+static void *
+disk_watch_main(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&disk.mu);
+    while (!disk.stop) {
+        pthread_mutex_unlock(&disk.mu);
+        disk_watch_step();
+        pthread_mutex_lock(&disk.mu);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        uint64_t ns = (uint64_t)ts.tv_nsec + RM_NODE_DISK_WATCH_MS * 1000000ull;
+        ts.tv_sec += (time_t)(ns / 1000000000ull);
+        ts.tv_nsec = (long)(ns % 1000000000ull);
+        if (!disk.stop)
+            pthread_cond_timedwait(&disk.cv, &disk.mu, &ts);
+    }
+    pthread_mutex_unlock(&disk.mu);
+    return NULL;
+}
+
+rm_status_t
+rm_node_mem_watch_start(rm_node_t *node, rm_server_t *srv)
+{
+    if (!node->bufpool)
+        return RM_OK;
+    pthread_mutex_lock(&disk.mu);
+    rm_status_t st = RM_OK;
+    if (!disk.running) {
+        disk.node = node;
+        disk.srv = srv;
+        disk.stop = 0;
+        disk.failing = 0;
+        disk.pages = 0;
+        disk.err_no = 0;
+        if (pthread_create(&disk.th, NULL, disk_watch_main, NULL) == 0)
+            disk.running = 1;
+        else
+            st = RM_ENOMEM;
+    }
+    pthread_mutex_unlock(&disk.mu);
+    return st;
+}
+
+void
+rm_node_mem_watch_stop(void)
+{
+    pthread_mutex_lock(&disk.mu);
+    if (!disk.running) {
+        pthread_mutex_unlock(&disk.mu);
+        return;
+    }
+    disk.stop = 1;
+    pthread_cond_broadcast(&disk.cv);
+    pthread_mutex_unlock(&disk.mu);
+    pthread_join(disk.th, NULL);
+    pthread_mutex_lock(&disk.mu);
+    disk.running = 0;
+    pthread_mutex_unlock(&disk.mu);
 }
 
 rm_status_t

@@ -31,6 +31,16 @@
  *  so after a crash every page is either its last flushed content or, for a
  *  write cut off mid-way, restored from the double-write copy — never torn.
  *
+ *  Failed writes. A page whose write-back fails keeps its data and its DIRTY
+ *  bit, and its frame is marked `wfail` (counted in `wfail_frames`) until a
+ *  later write of it succeeds or it is discarded: "writes failing" is exactly
+ *  "some dirty page cannot be written", so it cannot flap when unrelated pages
+ *  (overwrites of blocks a full file system already holds) still write. While
+ *  it holds, a miss first asks the policy for a clean victim (`clean_only`
+ *  makes pol_try_claim refuse dirty frames, the hand passes over them as over
+ *  pinned ones, at most RM_BUFPOOL_CLEAN_SEARCH victims), then tries one dirty
+ *  write — which is also how the pool notices that space came back.
+ *
  *  Resize. Frame descriptors live in segments of 1024 that are never freed
  *  before destroy (lock-free readers may hold stale indices); data lives in
  *  extents mapped from the page source on grow. Shrink evicts the frames at
@@ -95,6 +105,7 @@ struct rm_bufpool_frame {
     _Atomic uint64_t key;       /* (file << 40) | page, KEY_NONE when free; written under mu */
     unsigned char *data;        /* page_size bytes; fixed once the frame is mapped */
     uint32_t idx;
+    _Atomic uint32_t wfail;     /* 1 while the page's last write-back failed; changed under err_mu */
 } RM_ALIGNED_CL;
 
 /* 128-byte aligned: the adjacent-line prefetcher pairs 64-byte lines, so two
@@ -173,6 +184,12 @@ struct rm_bufpool {
     pthread_mutex_t err_mu;         /* leaf lock: the last I/O error below */
     uint64_t io_errors;             /* failed reads, writes and syncs; guarded by err_mu */
     char last_io_error[RM_BUFPOOL_ERROR_MAX]; /* "read FILE page N: strerror"; guarded by err_mu */
+    uint64_t write_errors;          /* failed writes and syncs; guarded by err_mu */
+    int last_write_errno;           /* guarded by err_mu */
+    char last_write_error[RM_BUFPOOL_ERROR_MAX]; /* guarded by err_mu */
+    _Atomic uint64_t wfail_frames;  /* frames with wfail set; written under err_mu, read lock-free */
+    uint64_t wfail_since_ns;        /* CLOCK_REALTIME when wfail_frames left 0; guarded by err_mu */
+    int clean_only;                 /* pol_try_claim refuses dirty frames; guarded by mu */
     _Atomic unsigned boost;         /* percent */
 
     /* double-write; guarded by io_mu */
@@ -298,6 +315,8 @@ pol_try_claim(void *ctx, uint32_t slot)
     for (;;) {
         if ((s & (ST_PIN_MASK | ST_X | ST_INVALID | ST_WRITING)) != 0)
             return 0;
+        if ((s & ST_DIRTY) && ((rm_bufpool_t *)ctx)->clean_only)
+            return 0;   /* writes are failing: look for a page that needs none */
         if (atomic_compare_exchange_weak_explicit(&f->state, &s, s | ST_INVALID,
                                                   memory_order_acq_rel, memory_order_relaxed))
             return 1;
@@ -427,6 +446,54 @@ record_io_error(rm_bufpool_t *bp, const char *op, int file, uint64_t page, int e
         snprintf(bp->last_io_error, sizeof bp->last_io_error, "%s %s: %s", op, name, e);
     else
         snprintf(bp->last_io_error, sizeof bp->last_io_error, "%s %s page %" PRIu64 ": %s", op, name, page, e);
+    if (strcmp(op, "read") != 0) {
+        bp->write_errors++;
+        bp->last_write_errno = err;
+        memcpy(bp->last_write_error, bp->last_io_error, sizeof bp->last_write_error);
+    }
+    pthread_mutex_unlock(&bp->err_mu);
+}
+
+/* The status for a failed write or sync: lack of space is told apart from an
+ * I/O error, so that callers can say what the operator must do. */
+static rm_status_t
+write_status(int err)
+{
+    return err == ENOSPC || err == EDQUOT || err == EFBIG ? RM_ENOSPC : RM_EIO;
+}
+
+/* Keep the worse of two write outcomes: RM_ENOSPC names the cause an
+ * operator can fix, so it wins over RM_EIO. */
+static rm_status_t
+worse(rm_status_t a, rm_status_t b)
+{
+    if (a == RM_ENOSPC || b == RM_ENOSPC)
+        return RM_ENOSPC;
+    return a != RM_OK ? a : b;
+}
+
+/* Frame f's page could not be written (`failed`) or has been written or
+ * dropped (!failed): keep its mark and the pool's count of unwritable pages,
+ * and the time they began. Takes err_mu only when the mark changes. */
+static void
+note_write(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int failed)
+{
+    if ((atomic_load_explicit(&f->wfail, memory_order_relaxed) != 0) == (failed != 0))
+        return;
+    pthread_mutex_lock(&bp->err_mu);
+    if ((atomic_load_explicit(&f->wfail, memory_order_relaxed) != 0) != (failed != 0)) {
+        atomic_store_explicit(&f->wfail, failed ? 1u : 0u, memory_order_relaxed);
+        uint64_t n = atomic_load_explicit(&bp->wfail_frames, memory_order_relaxed);
+        n = failed ? n + 1 : n - 1;
+        atomic_store_explicit(&bp->wfail_frames, n, memory_order_relaxed);
+        if (n == 0) {
+            bp->wfail_since_ns = 0;
+        } else if (!bp->wfail_since_ns) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            bp->wfail_since_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        }
+    }
     pthread_mutex_unlock(&bp->err_mu);
 }
 
@@ -450,14 +517,19 @@ _Static_assert(sizeof(dw_header_t) <= RM_BUFPOOL_PAGE_SIZE_MIN, "double-write he
 
 /*
  * Write `n` pages whose stamped images are in bp->batch (slots 1..n) to the
- * double-write file, then in place. files[i]/pages[i] name them.
- * Requires io_mu. Returns RM_OK or RM_EIO (some in-place pages may be written;
- * the double-write copy covers them).
+ * double-write file, then in place. files[i]/pages[i] name them; ok[i] gets 1
+ * for a page that is on disk (written in place, and synced when durable).
+ * Requires io_mu. Returns RM_OK, or RM_ENOSPC / RM_EIO (write_status) when a
+ * page failed (some in-place pages may be written; the double-write copy
+ * covers them).
  */
 static rm_status_t
-write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *pages, uint32_t n)
+write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *pages, uint32_t n,
+                   uint8_t *ok)
 {
     size_t ps = bp->page_size;
+    for (uint32_t i = 0; i < n; i++)
+        ok[i] = 0;
     int all_temp = 1;
     for (uint32_t i = 0; i < n; i++)
         all_temp &= bp->files[files[i]].temp;
@@ -476,12 +548,14 @@ write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *page
     }
     h->crc = rm__bp_crc32c(0, h, offsetof(dw_header_t, crc));
     if (pwrite_all(bp->dw_fd, bp->batch, ps * (n + 1), 0) != 0) {
-        record_io_error(bp, "write", -1, UINT64_MAX, errno);
-        return RM_EIO;
+        int err = errno;
+        record_io_error(bp, "write", -1, UINT64_MAX, err);
+        return write_status(err);
     }
     if (bp->durable && fdatasync(bp->dw_fd) != 0) {
-        record_io_error(bp, "sync", -1, UINT64_MAX, errno);
-        return RM_EIO;
+        int err = errno;
+        record_io_error(bp, "sync", -1, UINT64_MAX, err);
+        return write_status(err);
     }
 in_place:;
     rm_status_t st = RM_OK;
@@ -496,10 +570,12 @@ in_place:;
             raise(SIGKILL);
         }
         if (pwrite_all(f->fd, img, ps, (off_t)(pages[i] * ps)) != 0) {
-            record_io_error(bp, "write", (int)files[i], pages[i], errno);
-            st = RM_EIO;
+            int err = errno;
+            record_io_error(bp, "write", (int)files[i], pages[i], err);
+            st = worse(st, write_status(err));
             continue;
         }
+        ok[i] = 1;
         cnt_add(&bp->writes, 1);
         uint64_t dp = atomic_load_explicit(&f->disk_pages, memory_order_relaxed);
         while (pages[i] + 1 > dp &&
@@ -513,8 +589,12 @@ in_place:;
             for (uint32_t j = 0; j < i; j++)
                 seen |= files[j] == files[i];
             if (!seen && !bp->files[files[i]].temp && fdatasync(bp->files[files[i]].fd) != 0) {
-                record_io_error(bp, "sync", (int)files[i], UINT64_MAX, errno);
-                st = RM_EIO;
+                int err = errno;
+                record_io_error(bp, "sync", (int)files[i], UINT64_MAX, err);
+                st = worse(st, write_status(err));
+                for (uint32_t j = i; j < n; j++)
+                    if (files[j] == files[i])
+                        ok[j] = 0;   /* not known to be on disk */
             }
         }
     }
@@ -532,10 +612,12 @@ write_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
     pthread_mutex_lock(&bp->io_mu);
     memcpy(bp->batch + bp->page_size, f->data, bp->page_size);
     page_stamp(bp->batch + bp->page_size, bp->page_size, page);
-    rm_status_t st = write_batch_locked(bp, &file, &page, 1);
+    uint8_t ok;
+    rm_status_t st = write_batch_locked(bp, &file, &page, 1, &ok);
     pthread_mutex_unlock(&bp->io_mu);
     if (st == RM_OK)
         atomic_fetch_and_explicit(&f->state, ~ST_DIRTY, memory_order_relaxed);
+    note_write(bp, f, st != RM_OK);
     return st;
 }
 
@@ -652,6 +734,7 @@ map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
             rm_bufpool_frame_t *f = &bp->seg[s][k];
             atomic_init(&f->state, ST_INVALID);
             atomic_init(&f->key, KEY_NONE);
+            atomic_init(&f->wfail, 0);
             f->data = NULL;
             f->idx = (s << SEG_SHIFT) | k;
         }
@@ -702,7 +785,7 @@ release_frame_memory(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
 /*
  * Finish evicting claimed frame f (INVALID set by us): write it if dirty,
  * unmap its key. On a write error the frame is given back to the policy,
- * unclaimed, and RM_EIO returned. Requires mu.
+ * unclaimed and still dirty, and RM_ENOSPC or RM_EIO returned. Requires mu.
  */
 static rm_status_t
 finish_evict_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int in_policy)
@@ -734,9 +817,31 @@ finish_evict_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int in_policy)
 }
 
 /*
+ * A clean victim, claimed and evicted (no I/O), passing over dirty pages: at
+ * most RM_BUFPOOL_CLEAN_SEARCH victims are looked at (each may cost the policy
+ * two steps: a window duel and main's victim). RM_BP_NIL if none. Requires mu.
+ */
+static uint32_t
+evict_clean_locked(rm_bufpool_t *bp)
+{
+    bp->clean_only = 1;
+    uint32_t v = rm__bp_earc_evict_bounded(bp->pol, 2 * RM_BUFPOOL_CLEAN_SEARCH + 8);
+    bp->clean_only = 0;
+    if (v != RM_BP_NIL) {
+        rm_status_t st = finish_evict_locked(bp, frame_at(bp, v), 0);
+        assert(st == RM_OK);   /* claimed clean: nobody can dirty it without a pin */
+        (void)st;
+    }
+    return v;
+}
+
+/*
  * A free frame for a new page: from the free list, else the policy's victim.
- * `allow_write` = 0 refuses dirty victims (prefetch). Requires mu.
- * Returns RM_OK and *idx; RM_EBUSY if nothing is evictable; RM_EIO.
+ * `allow_write` = 0 refuses dirty victims while writes are failing (prefetch
+ * then stops rather than try a write). A dirty victim that cannot be written
+ * stays in its frame, and a clean victim is looked for instead. Requires mu.
+ * Returns RM_OK and *idx; RM_EBUSY if nothing is evictable; RM_ENOSPC / RM_EIO
+ * when only unwritable dirty pages could be freed.
  */
 static rm_status_t
 claim_frame_locked(rm_bufpool_t *bp, int allow_write, uint32_t *idx)
@@ -748,14 +853,27 @@ claim_frame_locked(rm_bufpool_t *bp, int allow_write, uint32_t *idx)
             atomic_store_explicit(&bp->nfree, n - 1, memory_order_relaxed);
             return RM_OK;
         }
-        (void)allow_write;
-        uint32_t v = rm__bp_earc_evict(bp->pol);
-        if (v == RM_BP_NIL)
-            return RM_EBUSY;
-        rm_bufpool_frame_t *f = frame_at(bp, v);
-        rm_status_t st = finish_evict_locked(bp, f, 0);
-        if (st != RM_OK)
-            return st;
+        uint32_t v = RM_BP_NIL;
+        if (atomic_load_explicit(&bp->wfail_frames, memory_order_relaxed)) {
+            /* writes are failing: a clean page serves this miss without I/O */
+            v = evict_clean_locked(bp);
+            if (v == RM_BP_NIL && !allow_write)
+                return RM_EBUSY;
+        }
+        if (v == RM_BP_NIL) {
+            /* the policy's own victim; while writes fail this is also the
+             * probe that finds space came back */
+            v = rm__bp_earc_evict(bp->pol);
+            if (v == RM_BP_NIL)
+                return RM_EBUSY;
+            rm_status_t st = finish_evict_locked(bp, frame_at(bp, v), 0);
+            if (st != RM_OK) {
+                /* the page stays dirty in its frame: another, clean, victim */
+                v = evict_clean_locked(bp);
+                if (v == RM_BP_NIL)
+                    return st;
+            }
+        }
         if (v >= bp->limit)
             continue;   /* a shrink is removing this frame: do not reuse it */
         *idx = v;
@@ -881,6 +999,7 @@ drop_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
                               key_of, bp);
     atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
     atomic_store_explicit(&f->state, ST_INVALID, memory_order_release);
+    note_write(bp, f, 0);   /* a discarded page needs no write any more */
     if (f->idx < bp->limit)
         free_push_locked(bp, f->idx);
 }
@@ -1106,7 +1225,8 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
 /*
  * Write dirty frames in [from, to) in batches of DW_MAX. `wait_latched`: wait
  * for exclusive latches (checkpoint) instead of skipping. `max_pages` bounds
- * the work (0 = no bound). Returns RM_OK or RM_EIO (failed pages stay dirty).
+ * the work (0 = no bound). Returns RM_OK, RM_ENOSPC or RM_EIO (failed pages
+ * stay dirty).
  */
 static rm_status_t
 flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint32_t max_pages,
@@ -1162,14 +1282,16 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         }
         if (!n)
             continue;
-        rm_status_t st = write_batch_locked(bp, files, pages, n);
+        uint8_t ok[DW_MAX];
+        rm_status_t st = write_batch_locked(bp, files, pages, n, ok);
         for (uint32_t k = 0; k < n; k++) {
-            if (st != RM_OK)
+            if (!ok[k])
                 atomic_fetch_or_explicit(&fr[k]->state, ST_DIRTY, memory_order_relaxed);
+            note_write(bp, fr[k], !ok[k]);
             atomic_fetch_and_explicit(&fr[k]->state, ~ST_WRITING, memory_order_release);
         }
         if (st != RM_OK)
-            res = st;
+            res = worse(res, st);
         done += n;
     }
     pthread_mutex_unlock(&bp->io_mu);
@@ -1201,13 +1323,13 @@ evict_some_locked(rm_bufpool_t *bp, uint64_t want, uint64_t *evicted, int releas
     uint64_t n = 0;
     rm_status_t st = RM_OK;
     while (n < want) {
-        uint32_t v = rm__bp_earc_evict(bp->pol);
+        /* after a failed write, clean pages only: the dirty ones stay */
+        uint32_t v = st == RM_OK ? rm__bp_earc_evict(bp->pol) : evict_clean_locked(bp);
         if (v == RM_BP_NIL)
             break;
         rm_bufpool_frame_t *f = frame_at(bp, v);
-        st = finish_evict_locked(bp, f, 0);
-        if (st != RM_OK)
-            break;
+        if (st == RM_OK && (st = finish_evict_locked(bp, f, 0)) != RM_OK)
+            continue;
         if (release)
             release_frame_memory(bp, f);
         if (v < bp->limit)
@@ -1725,6 +1847,34 @@ rm_bufpool_discard(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no)
 
 /* ---- stats ------------------------------------------------------------------------------------ */
 
+rm_status_t
+rm_bufpool_write_state(rm_bufpool_t *bp, rm_bufpool_write_state_t *out)
+{
+    if (!bp || !out)
+        return RM_EINVAL;
+    pthread_mutex_lock(&bp->err_mu);
+    out->unwritable_pages = atomic_load_explicit(&bp->wfail_frames, memory_order_relaxed);
+    out->failing = out->unwritable_pages > 0;
+    out->since_ns = bp->wfail_since_ns;
+    out->last_errno = bp->last_write_errno;
+    out->write_errors = bp->write_errors;
+    memcpy(out->last_error, bp->last_write_error, sizeof out->last_error);
+    pthread_mutex_unlock(&bp->err_mu);
+    return RM_OK;
+}
+
+int
+rm_bufpool_writes_failing(const rm_bufpool_t *bp)
+{
+    return bp && atomic_load_explicit(&bp->wfail_frames, memory_order_relaxed) != 0;
+}
+
+const char *
+rm_bufpool_dir(const rm_bufpool_t *bp)
+{
+    return bp ? bp->dir : "";
+}
+
 rm_bufpool_advice_t
 rm_bufpool_advise(double hit_ratio, double utilization, uint64_t frames, uint64_t *recommended)
 {
@@ -1787,6 +1937,11 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
     pthread_mutex_lock(&bp->err_mu);
     out->io_errors = bp->io_errors;
     memcpy(out->last_io_error, bp->last_io_error, sizeof out->last_io_error);
+    out->write_errors = bp->write_errors;
+    memcpy(out->last_write_error, bp->last_write_error, sizeof out->last_write_error);
+    out->unwritable_pages = atomic_load_explicit(&bp->wfail_frames, memory_order_relaxed);
+    out->writes_failing = out->unwritable_pages > 0;
+    out->writes_failing_since_ns = bp->wfail_since_ns;
     pthread_mutex_unlock(&bp->err_mu);
     out->last_corrupt_file = bp->last_corrupt_file;
     out->last_corrupt_page = bp->last_corrupt_page;

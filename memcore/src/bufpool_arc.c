@@ -828,7 +828,13 @@ replace_victim(rm__bp_earc_t *e, uint32_t v, int from, uint32_t cand)
 uint32_t
 rm__bp_earc_evict(rm__bp_earc_t *e)
 {
-    uint32_t tries = 2 * (e->L[RM_BP_L_WIN].size + e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 8;
+    return rm__bp_earc_evict_bounded(e, 2 * (e->L[RM_BP_L_WIN].size + e->L[RM_BP_L_T1].size +
+                                             e->L[RM_BP_L_T2].size) + 8);
+}
+
+uint32_t
+rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
+{
     /* a list whose victim could not be claimed (pinned, being written) is
      * passed over for the rest of this call: with one page in it, moving its
      * hand would find the same page again */

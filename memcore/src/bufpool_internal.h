@@ -105,6 +105,8 @@ void rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key);
 void rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key);
 /* Choose, claim and unlink a victim; RM_BP_NIL if nothing is claimable. */
 uint32_t rm__bp_earc_evict(rm__bp_earc_t *e);
+/* As rm__bp_earc_evict, giving up (RM_BP_NIL) after `tries` steps of the hands. */
+uint32_t rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries);
 /* Unlink `slot` without ghost bookkeeping (failed load, shrink). */
 void rm__bp_earc_remove(rm__bp_earc_t *e, uint32_t slot);
 int rm__bp_earc_contains(const rm__bp_earc_t *e, uint32_t slot);

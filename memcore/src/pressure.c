@@ -110,6 +110,10 @@ struct rm_pressure {
     uint64_t alloc_fail_seen;
     uint64_t alloc_fail_last_ns;
 
+    /* alerts the host raises (rm_pressure_set_host_alert); guarded by tick_mu */
+    rm_pressure_alert_t host_alert[RM_PRESSURE_HOST_ALERTS_MAX];
+    int host_active[RM_PRESSURE_HOST_ALERTS_MAX];
+
     rm_pressure_event_fn ev_fn;            /* guarded by tick_mu */
     void *ev_ctx;
 
@@ -119,7 +123,7 @@ struct rm_pressure {
     pthread_mutex_t pub_mu;
     rm_pressure_config_t pub_cfg;          /* guarded by pub_mu */
     rm_pressure_forecast_t pub_fc;         /* guarded by pub_mu */
-    rm_pressure_alert_t pub_alerts[RM_ALERT_KINDS];   /* guarded by pub_mu */
+    rm_pressure_alert_t pub_alerts[RM_ALERT_KINDS + RM_PRESSURE_HOST_ALERTS_MAX];   /* guarded by pub_mu */
     size_t pub_n_alerts;
     rm_pressure_stats_t pub_st;            /* guarded by pub_mu */
 
@@ -930,6 +934,9 @@ publish_locked(rm_pressure_t *p, const rm_pressure_forecast_t *fc)
     for (int i = 0; i < RM_ALERT_KINDS; i++)
         if (p->alert_active[i])
             p->pub_alerts[k++] = p->alert[i];
+    for (int i = 0; i < RM_PRESSURE_HOST_ALERTS_MAX; i++)
+        if (p->host_active[i])
+            p->pub_alerts[k++] = p->host_alert[i];
     p->pub_n_alerts = k;
     p->pub_st = p->st;
     pthread_mutex_unlock(&p->pub_mu);
@@ -1352,6 +1359,89 @@ rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_by
     if (freed)
         *freed = f;
     return RM_OK;
+}
+
+/* ---- alerts the host raises -------------------------------------------- */
+
+static int
+host_alert_name_ok(const char *name)
+{
+    if (!name || !name[0] || strlen(name) >= RM_PRESSURE_NAME_MAX)
+        return 0;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return 0;
+    return 1;
+}
+
+/* Index of the active host alert `name`, or -1. Requires tick_mu. */
+static int
+host_alert_find_locked(const rm_pressure_t *p, const char *name)
+{
+    for (int i = 0; i < RM_PRESSURE_HOST_ALERTS_MAX; i++)
+        if (p->host_active[i] && strcmp(p->host_alert[i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+rm_status_t
+rm_pressure_set_host_alert(rm_pressure_t *p, const char *name, rm_alert_severity_t sev, const char *subject,
+                           const char *message, double value, double threshold)
+{
+    if (!p || !host_alert_name_ok(name) || !message || (sev != RM_ALERT_WARNING && sev != RM_ALERT_CRITICAL))
+        return RM_EINVAL;
+    uint64_t t = rm__now_ns();
+    pthread_mutex_lock(&p->tick_mu);
+    int i = host_alert_find_locked(p, name), raise = 0;
+    if (i < 0) {
+        for (i = 0; i < RM_PRESSURE_HOST_ALERTS_MAX && p->host_active[i]; i++)
+            ;
+        if (i == RM_PRESSURE_HOST_ALERTS_MAX) {
+            pthread_mutex_unlock(&p->tick_mu);
+            return RM_ELIMIT;
+        }
+        memset(&p->host_alert[i], 0, sizeof p->host_alert[i]);
+        p->host_alert[i].since_ns = t;
+        p->host_active[i] = 1;
+        raise = 1;
+    }
+    rm_pressure_alert_t *a = &p->host_alert[i];
+    raise |= a->severity != sev;
+    a->kind = RM_ALERT_HOST;
+    a->severity = sev;
+    a->updated_ns = t;
+    a->value = value;
+    a->threshold = threshold;
+    snprintf(a->name, sizeof a->name, "%s", name);
+    snprintf(a->subject, sizeof a->subject, "%s", subject ? subject : "");
+    snprintf(a->message, sizeof a->message, "%s", message);
+    if (raise)
+        emit(p, t, RM_EVENT_ALERT_RAISED, p->level, name, 0, 0, value, 0, 0);
+    publish_locked(p, NULL);
+    pthread_mutex_unlock(&p->tick_mu);
+    return RM_OK;
+}
+
+rm_status_t
+rm_pressure_clear_host_alert(rm_pressure_t *p, const char *name)
+{
+    if (!p || !name)
+        return RM_EINVAL;
+    pthread_mutex_lock(&p->tick_mu);
+    int i = host_alert_find_locked(p, name);
+    if (i >= 0) {
+        p->host_active[i] = 0;
+        emit(p, rm__now_ns(), RM_EVENT_ALERT_CLEARED, p->level, name, 0, 0, 0, 0, 0);
+        publish_locked(p, NULL);
+    }
+    pthread_mutex_unlock(&p->tick_mu);
+    return RM_OK;
+}
+
+const char *
+rm_pressure_alert_name(const rm_pressure_alert_t *a)
+{
+    return a->kind == RM_ALERT_HOST ? a->name : rm_alert_kind_name(a->kind);
 }
 
 /* ---- readers ----------------------------------------------------------- */

@@ -28,6 +28,7 @@ static const struct {
     {RM_EREJECTED, "RM_EREJECTED", "rejected by admission control"},
     {RM_ESTATE, "RM_ESTATE", "operation not allowed in the current state"},
     {RM_ETIMEDOUT, "RM_ETIMEDOUT", "deadline exceeded"},
+    {RM_ENOSPC, "RM_ENOSPC", "no space left to write dirty pages"},
 };
 
 static int

@@ -7,11 +7,18 @@
  *  - a 512 KiB tmpfs mounted in a private mount namespace (root only; the
  *    mount disappears with the child): writes fail with ENOSPC. Skipped when
  *    unshare/mount is not permitted.
- * For each, two scenarios:
+ * For each, three scenarios:
  *  1. buffer pool: pages dirtied while writes fail make rm_bufpool_checkpoint
  *     (and eviction) return RM_EIO; the pool keeps the dirty pages and serves
  *     the new contents; once the limit is lifted a checkpoint succeeds, and a
  *     fresh pool on the directory reads every page back with its checksum;
+ *  3. reads while writes fail: with half the frames holding new pages that
+ *     cannot be written, every old page still reads (a miss takes a clean
+ *     victim instead of giving up at the unwritable dirty one), the pool says
+ *     writes are failing with the system's reason; once every frame is dirty
+ *     a pin fails with RM_ENOSPC (not a read error) and pins nothing; after
+ *     the limit is lifted the next miss writes, a checkpoint clears the
+ *     failing state, and a fresh pool reads every page back;
  *  2. persisted knobs (rm_config_persist_fn, write to a temporary file then
  *     rename): a set that cannot be persisted fails with RM_EIO and a message
  *     naming the cause, the running value is unchanged (the registry's
@@ -196,7 +203,7 @@ child_bufpool(int mode, const char *dir)
     CHECK(s.dirty == BP_PAGES, "dirty %llu before the checkpoint", (unsigned long long)s.dirty);
 
     rm_status_t st = rm_bufpool_checkpoint(bp);
-    CHECK(st == RM_EIO, "checkpoint under a full disk: %s, want RM_EIO", rm_err_name(st));
+    CHECK(st == RM_ENOSPC, "checkpoint under a full disk: %s, want RM_ENOSPC", rm_err_name(st));
     CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
     CHECK(s.dirty > 0, "no dirty page kept after a failed checkpoint");
     /* the operator can see what failed: operation, file and the system's reason */
@@ -209,18 +216,18 @@ child_bufpool(int mode, const char *dir)
     /* eviction must not drop a page it cannot write */
     uint64_t evicted = 0;
     rm_status_t evict_st = rm_bufpool_evict(bp, 1.0, &evicted);
-    CHECK(evict_st == RM_EIO || evict_st == RM_OK, "evict: %s", rm_err_name(evict_st));
+    CHECK(evict_st == RM_ENOSPC || evict_st == RM_OK, "evict: %s", rm_err_name(evict_st));
     CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
     CHECK(s.dirty == dirty_kept, "evict changed dirty %llu -> %llu", (unsigned long long)dirty_kept,
           (unsigned long long)s.dirty);
     /* a shrink must not lose one either */
     rm_status_t shrink_st = rm_bufpool_resize(bp, 8);
-    CHECK(shrink_st == RM_EIO, "shrink under a full disk: %s", rm_err_name(shrink_st));
+    CHECK(shrink_st == RM_ENOSPC, "shrink under a full disk: %s", rm_err_name(shrink_st));
     for (uint64_t p = 0; p < BP_PAGES; p++)
         expect_page(bp, fid, p, 2);
     CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
     CHECK(s.checksum_failures == 0, "checksum failures %llu", (unsigned long long)s.checksum_failures);
-    fprintf(stderr, "  [%s] checkpoint -> RM_EIO, %llu of %u pages kept dirty, evict -> %s, shrink -> %s, "
+    fprintf(stderr, "  [%s] checkpoint -> RM_ENOSPC, %llu of %u pages kept dirty, evict -> %s, shrink -> %s, "
                     "all pages read back version 2\n",
             mode_name[mode], (unsigned long long)dirty_kept, BP_PAGES, rm_err_name(evict_st),
             rm_err_name(shrink_st));
@@ -244,6 +251,110 @@ child_bufpool(int mode, const char *dir)
     CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
     CHECK(s.checksum_failures == 0, "checksum failures %llu", (unsigned long long)s.checksum_failures);
     CHECK(s.reads >= BP_PAGES, "pages were not read from disk");
+    CHECK(rm_bufpool_destroy(bp) == RM_OK, "destroy");
+    return 0;
+}
+
+/* ---- scenario 3: reads while writes fail ----------------------------------- */
+
+#define RD_FRAMES 16u   /* frames of the pool */
+#define RD_OLD    40u   /* pages on disk before the fault */
+#define RD_NEW    8u    /* new pages dirtied after it (half the frames) */
+
+static int
+child_reads(int mode, const char *dir)
+{
+    rm_bufpool_config_t cfg;
+    rm_bufpool_config_default(&cfg);
+    char pages_dir[600];
+    snprintf(pages_dir, sizeof pages_dir, "%s/pages", dir);
+    cfg.dir = pages_dir;
+    cfg.num_frames = RD_FRAMES;
+    cfg.start_writer = 0;
+    rm_bufpool_t *bp = NULL;
+    CHECK(rm_bufpool_create(&cfg, &bp) == RM_OK, "create");
+    uint32_t fid = 0;
+    CHECK(rm_bufpool_open_file(bp, "data.pages", &fid) == RM_OK, "open_file");
+    for (uint64_t p = 0; p < RD_OLD; p++)
+        CHECK(put_page(bp, fid, p, 1) == RM_OK, "put v1 page %llu", (unsigned long long)p);
+    CHECK(rm_bufpool_checkpoint(bp) == RM_OK, "first checkpoint");
+    rm_bufpool_write_state_t ws;
+    CHECK(rm_bufpool_write_state(bp, &ws) == RM_OK && !ws.failing && ws.write_errors == 0 && ws.since_ns == 0,
+          "write state before the fault: failing %d, errors %llu", ws.failing, (unsigned long long)ws.write_errors);
+
+    char page_file[700];
+    snprintf(page_file, sizeof page_file, "%s/data.pages", pages_dir);
+    struct stat sb;
+    CHECK(stat(page_file, &sb) == 0, "stat");
+    impose(mode, dir, (rlim_t)sb.st_size);
+    int want_errno = mode == MODE_FSIZE ? EFBIG : ENOSPC;
+
+    /* new pages past the end of the file: each takes a clean frame */
+    for (uint64_t p = RD_OLD; p < RD_OLD + RD_NEW; p++)
+        CHECK(put_page(bp, fid, p, 2) == RM_OK, "put v2 page %llu", (unsigned long long)p);
+    rm_status_t st = rm_bufpool_checkpoint(bp);
+    CHECK(st == RM_ENOSPC, "checkpoint: %s, want RM_ENOSPC", rm_err_name(st));
+    CHECK(rm_bufpool_write_state(bp, &ws) == RM_OK, "write state");
+    CHECK(ws.failing == 1 && ws.unwritable_pages == RD_NEW && ws.since_ns > 0 && ws.last_errno == want_errno &&
+              ws.write_errors > 0 && strstr(ws.last_error, "data.pages") && strstr(ws.last_error, strerror(want_errno)),
+          "write state: failing %d, unwritable %llu, since %llu, errno %d, \"%s\"", ws.failing,
+          (unsigned long long)ws.unwritable_pages, (unsigned long long)ws.since_ns, ws.last_errno, ws.last_error);
+    rm_bufpool_stats_t s;
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.writes_failing == 1 && s.unwritable_pages == RD_NEW && s.write_errors == ws.write_errors &&
+              s.writes_failing_since_ns == ws.since_ns && strcmp(s.last_write_error, ws.last_error) == 0,
+          "stats: failing %d, unwritable %llu, write errors %llu, \"%s\"", s.writes_failing,
+          (unsigned long long)s.unwritable_pages, (unsigned long long)s.write_errors, s.last_write_error);
+    uint64_t since = ws.since_ns;
+
+    /* every old page reads, three times round (each miss needs a frame, and
+     * half the frames hold pages that cannot be written) */
+    for (int round = 0; round < 3; round++)
+        for (uint64_t p = 0; p < RD_OLD; p++)
+            expect_page(bp, fid, p, 1);
+    for (uint64_t p = RD_OLD; p < RD_OLD + RD_NEW; p++)
+        expect_page(bp, fid, p, 2);
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.dirty == RD_NEW && s.unwritable_pages == RD_NEW, "dirty %llu, unwritable %llu after the reads",
+          (unsigned long long)s.dirty, (unsigned long long)s.unwritable_pages);
+
+    /* more new pages until no frame can be freed: then RM_ENOSPC, not a read error */
+    uint64_t end = RD_OLD + RD_NEW;
+    for (; end < RD_OLD + 2 * RD_FRAMES; end++)
+        if ((st = put_page(bp, fid, end, 2)) != RM_OK)
+            break;
+    CHECK(st == RM_ENOSPC, "pin of a new page with every frame dirty: %s, want RM_ENOSPC", rm_err_name(st));
+    CHECK(end == RD_OLD + RD_FRAMES, "%llu new pages fitted, want %u (one per frame)",
+          (unsigned long long)(end - RD_OLD), RD_FRAMES);
+    rm_bufpool_frame_t *f = (rm_bufpool_frame_t *)&f;
+    st = rm_bufpool_pin(bp, fid, 0, RM_BUFPOOL_SHARED, &f);
+    CHECK(st == RM_ENOSPC && f == NULL, "read of an old page with every frame dirty: %s", rm_err_name(st));
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK, "stats");
+    CHECK(s.pinned == 0 && s.dirty == RD_FRAMES && s.unwritable_pages >= RD_NEW,
+          "pinned %llu dirty %llu unwritable %llu", (unsigned long long)s.pinned, (unsigned long long)s.dirty,
+          (unsigned long long)s.unwritable_pages);
+    for (uint64_t p = RD_OLD; p < end; p++)
+        expect_page(bp, fid, p, 2);   /* nothing lost: served from the frames */
+    CHECK(rm_bufpool_write_state(bp, &ws) == RM_OK && ws.failing && ws.since_ns == since,
+          "failing %d since %llu (was %llu)", ws.failing, (unsigned long long)ws.since_ns,
+          (unsigned long long)since);
+    fprintf(stderr, "  [%s] %u old pages read 3x with %u unwritable dirty frames of %u; full pool -> %s\n",
+            mode_name[mode], RD_OLD, RD_NEW, RD_FRAMES, rm_err_name(st));
+
+    lift(mode);
+    expect_page(bp, fid, 0, 1);   /* the miss writes its victim now */
+    CHECK(rm_bufpool_checkpoint(bp) == RM_OK, "checkpoint after lifting the limit");
+    CHECK(rm_bufpool_write_state(bp, &ws) == RM_OK && !ws.failing && ws.unwritable_pages == 0 && ws.since_ns == 0,
+          "still failing after a good checkpoint: %d, %llu pages", ws.failing,
+          (unsigned long long)ws.unwritable_pages);
+    CHECK(rm_bufpool_destroy(bp) == RM_OK, "destroy");
+
+    bp = NULL;
+    CHECK(rm_bufpool_create(&cfg, &bp) == RM_OK, "re-create");
+    CHECK(rm_bufpool_open_file(bp, "data.pages", &fid) == RM_OK, "re-open");
+    for (uint64_t p = 0; p < end; p++)
+        expect_page(bp, fid, p, p < RD_OLD ? 1 : 2);
+    CHECK(rm_bufpool_stats(bp, &s) == RM_OK && s.checksum_failures == 0, "checksum failures");
     CHECK(rm_bufpool_destroy(bp) == RM_OK, "destroy");
     return 0;
 }
@@ -382,6 +493,21 @@ test_disk_bufpool_tmpfs(void **state)
 }
 
 static void
+test_disk_bufpool_reads_fsize(void **state)
+{
+    assert_int_equal(run_child(child_reads, MODE_FSIZE, "reads"), 0);
+}
+
+static void
+test_disk_bufpool_reads_tmpfs(void **state)
+{
+    int rc = run_child(child_reads, MODE_TMPFS, "reads");
+    if (rc == 77)
+        skip();
+    assert_int_equal(rc, 0);
+}
+
+static void
 test_disk_knobs_fsize(void **state)
 {
     assert_int_equal(run_child(child_knobs, MODE_FSIZE, "knobs"), 0);
@@ -417,6 +543,8 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_disk_bufpool_fsize),
         cmocka_unit_test(test_disk_bufpool_tmpfs),
+        cmocka_unit_test(test_disk_bufpool_reads_fsize),
+        cmocka_unit_test(test_disk_bufpool_reads_tmpfs),
         cmocka_unit_test(test_disk_knobs_fsize),
         cmocka_unit_test(test_disk_knobs_tmpfs),
     };

@@ -2,7 +2,8 @@
  * test_engine_heap.c — the engine value heap over a real buffer pool: round
  * trips of every size class (also after forced eviction), argument checks,
  * slot and page reuse, exact counters, bad and stale handles, a failed pin,
- * a heap over a file with stale contents, and a 4-thread stress.
+ * a heap over a file with stale contents, a file that cannot grow
+ * (RLIMIT_FSIZE: the pool's writes fail), and a 4-thread stress.
  *
  * Pools are small (16 frames of 4 KiB) so that pages really go to the file
  * and come back; each test works in its own mkdtemp directory under /tmp.
@@ -19,8 +20,11 @@
 
 #include "pool_fixture.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include "engine_heap.h"
@@ -568,6 +572,96 @@ test_engine_heap_put_gives_slot_back_when_pin_fails(void **state)
 }
 
 static void
+set_fsize_limit(rlim_t bytes)
+{
+    struct rlimit rl;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &rl), 0);
+    rl.rlim_cur = bytes == RLIM_INFINITY ? rl.rlim_max : bytes;
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &rl), 0);
+}
+
+/* 16 whole-page values on disk, then files may not grow: new values are
+ * put until the pool's first failed write, after which puts are refused
+ * (RM_ENOSPC) without touching a page; with every frame then dirtied by
+ * another file of the pool, a get of an old value fails RM_ENOSPC (no frame
+ * can be freed, not a read error) and the heap names the cause; every value
+ * in a frame still reads; once files may grow, a checkpoint writes them and
+ * everything reads back. */
+static void
+test_engine_heap_names_the_full_disk_and_keeps_values(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, PAGE, 0);
+    rm_eheap_t *h = NULL;
+    assert_int_equal(rm_eheap_create(bp, "engine.heap", &h), RM_OK);
+    uint32_t other = 0;
+    assert_int_equal(rm_bufpool_open_temp_file(bp, "other.pages", &other), RM_OK);
+    uint64_t old[FRAMES], cur[FRAMES];
+    for (unsigned i = 0; i < FRAMES; i++)
+        old[i] = put_seeded(h, MAXV, 100 + i);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    char buf[256];
+    assert_null(rm_eheap_write_failure(h, buf, sizeof buf));
+
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);   /* EFBIG instead of the signal */
+    set_fsize_limit((rlim_t)FRAMES * PAGE);
+    unsigned char *v = malloc(MAXV);
+    assert_non_null(v);
+    unsigned n = 0;
+    rm_status_t st = RM_OK;
+    while (n < FRAMES) {
+        uint64_t hd = 7;
+        fill(v, MAXV, 200 + n);
+        if ((st = rm_eheap_put(h, v, MAXV, &hd)) != RM_OK) {
+            assert_int_equal(hd, 0);
+            break;
+        }
+        cur[n++] = hd;
+    }
+    assert_int_equal(st, RM_ENOSPC);   /* refused once a write-back failed */
+    assert_true(n >= 1);
+    assert_true(rm_bufpool_writes_failing(bp));
+    /* every other frame dirtied by the other file's new pages (they cannot
+     * be written either) */
+    for (uint64_t p = 0;; p++) {
+        rm_bufpool_frame_t *f;
+        if ((st = rm_bufpool_pin(bp, other, p, RM_BUFPOOL_EXCLUSIVE, &f)) != RM_OK)
+            break;
+        memset(rm_bufpool_frame_data(f), 0x5a, 64);
+        rm_bufpool_unpin(bp, f, RM_BUFPOOL_EXCLUSIVE, 1);
+        assert_true(p < 2 * FRAMES);
+    }
+    assert_int_equal(st, RM_ENOSPC);
+    assert_int_equal(check_seeded(h, old[0], MAXV, 100), RM_ENOSPC);
+    assert_non_null(rm_eheap_write_failure(h, buf, sizeof buf));
+    assert_non_null(strstr(buf, "the buffer pool cannot write its dirty pages: "));
+    assert_non_null(strstr(buf, strerror(EFBIG)));
+    assert_non_null(strstr(buf, "committed data is kept in memory; free space on "));
+    assert_non_null(strstr(buf, dir));
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(check_seeded(h, cur[i], MAXV, 200 + i), RM_OK);
+    rm_eheap_stats_t hs;
+    stats_of(h, &hs);
+    assert_int_equal(hs.read_errors, 0);   /* not a read error */
+
+    set_fsize_limit(RLIM_INFINITY);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    assert_false(rm_bufpool_writes_failing(bp));
+    assert_null(rm_eheap_write_failure(h, buf, sizeof buf));
+    for (unsigned i = 0; i < FRAMES; i++)
+        assert_int_equal(check_seeded(h, old[i], MAXV, 100 + i), RM_OK);
+    for (unsigned i = 0; i < n; i++)
+        assert_int_equal(check_seeded(h, cur[i], MAXV, 200 + i), RM_OK);
+    (void)put_seeded(h, 64, 300);
+    free(v);
+    rm_eheap_destroy(h);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void
 test_engine_heap_new_heap_over_stale_file_starts_empty(void **state)
 {
     (void)state;
@@ -770,6 +864,7 @@ main(void)
         cmocka_unit_test(test_engine_heap_check_word_catches_stale_handle_after_slot_reuse),
         cmocka_unit_test(test_engine_heap_put_gives_slot_back_when_pin_fails),
         cmocka_unit_test(test_engine_heap_new_heap_over_stale_file_starts_empty),
+        cmocka_unit_test(test_engine_heap_names_the_full_disk_and_keeps_values),
         cmocka_unit_test(test_engine_heap_concurrent_put_get_free_keeps_values_intact),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -868,6 +868,73 @@ test_pressure_alert_thresholds_come_from_the_config(void **state)
  * hovering at 0.20 raised and cleared the fragmentation alert every second
  * under the demo load. The usage alert and both severities behave alike. */
 static void
+test_pressure_host_alert_is_listed_until_cleared(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    /* bad input changes nothing */
+    assert_int_equal(rm_pressure_set_host_alert(p, "", RM_ALERT_CRITICAL, NULL, "m", 0, 0), RM_EINVAL);
+    assert_int_equal(rm_pressure_set_host_alert(p, "Bad Name", RM_ALERT_CRITICAL, NULL, "m", 0, 0), RM_EINVAL);
+    assert_int_equal(rm_pressure_set_host_alert(p, "x", (rm_alert_severity_t)7, NULL, "m", 0, 0), RM_EINVAL);
+    assert_int_equal(rm_pressure_set_host_alert(p, "x", RM_ALERT_WARNING, NULL, NULL, 0, 0), RM_EINVAL);
+    rm_pressure_alert_t al[RM_ALERT_KINDS + RM_PRESSURE_HOST_ALERTS_MAX];
+    size_t n = 99;
+    rm_pressure_alerts_list(p, al, sizeof al / sizeof al[0], &n);
+    assert_int_equal(n, 0);
+
+    assert_int_equal(rm_pressure_set_host_alert(p, "buffer_pool_write_failing", RM_ALERT_CRITICAL, "/data/pages",
+                                                "cannot write: No space left on device", 8, 0),
+                     RM_OK);
+    /* raised again with a new value: one alert, one raised event, since kept */
+    assert_int_equal(rm_pressure_set_host_alert(p, "buffer_pool_write_failing", RM_ALERT_CRITICAL, "/data/pages",
+                                                "cannot write: No space left on device", 12, 0),
+                     RM_OK);
+    rm_pressure_alerts_list(p, al, sizeof al / sizeof al[0], &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(al[0].kind, RM_ALERT_HOST);
+    assert_string_equal(rm_pressure_alert_name(&al[0]), "buffer_pool_write_failing");
+    assert_int_equal(al[0].severity, RM_ALERT_CRITICAL);
+    assert_string_equal(al[0].subject, "/data/pages");
+    assert_true(strstr(al[0].message, "No space left") != NULL);
+    assert_true(al[0].value == 12);
+    assert_true(al[0].since_ns > 0 && al[0].since_ns <= al[0].updated_ns);
+
+    /* a full table of other host alerts is RM_ELIMIT */
+    char name[32];
+    for (int i = 1; i < RM_PRESSURE_HOST_ALERTS_MAX; i++) {
+        snprintf(name, sizeof name, "host_%d", i);
+        assert_int_equal(rm_pressure_set_host_alert(p, name, RM_ALERT_WARNING, NULL, "m", 0, 0), RM_OK);
+    }
+    assert_int_equal(rm_pressure_set_host_alert(p, "one_too_many", RM_ALERT_WARNING, NULL, "m", 0, 0), RM_ELIMIT);
+    rm_pressure_alerts_list(p, al, sizeof al / sizeof al[0], &n);
+    assert_int_equal(n, RM_PRESSURE_HOST_ALERTS_MAX);
+    for (int i = 1; i < RM_PRESSURE_HOST_ALERTS_MAX; i++) {
+        snprintf(name, sizeof name, "host_%d", i);
+        assert_int_equal(rm_pressure_clear_host_alert(p, name), RM_OK);
+    }
+
+    assert_int_equal(rm_pressure_clear_host_alert(p, "buffer_pool_write_failing"), RM_OK);
+    assert_int_equal(rm_pressure_clear_host_alert(p, "buffer_pool_write_failing"), RM_OK);   /* not active: fine */
+    rm_pressure_alerts_list(p, al, sizeof al / sizeof al[0], &n);
+    assert_int_equal(n, 0);
+
+    /* the events name the alert: raised once, cleared once */
+    uint64_t cur = 0;
+    rm_pressure_event_t ev[32];
+    rm_pressure_events_read(p, &cur, ev, sizeof ev / sizeof ev[0], &n, NULL);
+    int raised = 0, cleared = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(ev[i].name, "buffer_pool_write_failing") != 0)
+            continue;
+        raised += ev[i].kind == RM_EVENT_ALERT_RAISED;
+        cleared += ev[i].kind == RM_EVENT_ALERT_CLEARED;
+    }
+    assert_int_equal(raised, 1);
+    assert_int_equal(cleared, 1);
+    rm_pressure_destroy(p);
+}
+
+static void
 test_pressure_alerts_clear_with_hysteresis(void **state)
 {
     (void)state;
@@ -1223,6 +1290,7 @@ main(void)
         cmocka_unit_test(test_pressure_usage_alerts_warning_and_critical),
         cmocka_unit_test(test_pressure_fragmentation_alerts_name_component),
         cmocka_unit_test(test_pressure_alerts_clear_with_hysteresis),
+        cmocka_unit_test(test_pressure_host_alert_is_listed_until_cleared),
         cmocka_unit_test(test_pressure_alert_thresholds_come_from_the_config),
         cmocka_unit_test(test_pressure_fragmentation_alert_must_persist),
         cmocka_unit_test(test_pressure_alloc_failure_raises_warning),

@@ -270,6 +270,7 @@ test_rpc_status_mapping_matches_architecture(void **state)
     assert_int_equal(rm_rpc_status_from_rm(RM_EREJECTED), GRPC_STATUS_RESOURCE_EXHAUSTED);
     assert_int_equal(rm_rpc_status_from_rm(RM_ECONFLICT), GRPC_STATUS_ABORTED);
     assert_int_equal(rm_rpc_status_from_rm(RM_ETIMEDOUT), GRPC_STATUS_DEADLINE_EXCEEDED);
+    assert_int_equal(rm_rpc_status_from_rm(RM_ENOSPC), GRPC_STATUS_RESOURCE_EXHAUSTED);
     assert_int_equal(rm_rpc_status_from_rm((rm_status_t)-999), GRPC_STATUS_UNKNOWN);
     assert_string_equal(rm_rpc_status_name(GRPC_STATUS_UNAUTHENTICATED), "UNAUTHENTICATED");
 }

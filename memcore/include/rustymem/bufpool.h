@@ -15,6 +15,15 @@
  * page number are kept in the stats. Callers may use the first
  * rm_bufpool_usable_bytes() bytes of each page; the trailer belongs to the pool.
  *
+ * A write-back that fails (disk full, quota, file size limit, I/O error)
+ * loses nothing: the page stays dirty in its frame and is served from there,
+ * the failure is counted with the system's reason, and the pool reports that
+ * writes are failing (rm_bufpool_write_state) until every such page has been
+ * written. Meanwhile a miss takes a clean victim — it passes over up to
+ * RM_BUFPOOL_CLEAN_SEARCH unwritable dirty ones — so reads keep working while
+ * clean frames exist; only when none can be freed does a pin fail, with
+ * RM_ENOSPC when the writes fail for lack of space (RM_EIO otherwise).
+ *
  * Eviction is Enhanced ARC (T1/T2/B1/B2 with the adaptive target p, kept as
  * clocks so that hits never take a lock, plus a frequency duel at the door
  * whose bias adapts from the misses it causes); pinned pages are never
@@ -46,6 +55,7 @@ extern "C" {
 #define RM_BUFPOOL_NAME_MAX 64u            /* bytes of a page file name, including NUL */
 #define RM_BUFPOOL_ERROR_MAX 160u          /* bytes of rm_bufpool_stats_t.last_io_error, including NUL */
 #define RM_BUFPOOL_MAX_PAGE_NO ((1ull << 40) - 1) /* highest page number in a file */
+#define RM_BUFPOOL_CLEAN_SEARCH 64u        /* victims a miss looks at for a clean one while writes fail */
 
 /* Eviction-rate boost levels the pressure responder uses (percent). */
 #define RM_BUFPOOL_BOOST_NONE       0u
@@ -89,8 +99,9 @@ rm_status_t rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out
 /*
  * Stop the writer, flush every dirty page, close the files, free everything.
  * No page may be pinned. NULL is a no-op returning RM_OK. Returns the status of
- * the final flush (RM_EIO if a page could not be written: it is then lost, so
- * call rm_bufpool_checkpoint() first if you need to react). Not thread-safe
+ * the final flush (RM_EIO, or RM_ENOSPC for lack of space, if a page could not
+ * be written: it is then lost, so call rm_bufpool_checkpoint() first if you
+ * need to react). Not thread-safe
  * against other calls on the same pool.
  */
 rm_status_t rm_bufpool_destroy(rm_bufpool_t *bp);
@@ -129,7 +140,11 @@ rm_status_t rm_bufpool_file_pages(rm_bufpool_t *bp, uint32_t file_id, uint64_t *
  * Returns RM_OK; RM_EINVAL for a bad file id or page number; RM_ECORRUPT if the
  * page on disk fails its checksum (counted, file and page recorded in stats;
  * nothing is pinned); RM_EIO on a read error; RM_EBUSY when every frame is
- * pinned. On failure *out is NULL and nothing is pinned.
+ * pinned; when no frame can be freed because dirty pages cannot be written
+ * (and none of RM_BUFPOOL_CLEAN_SEARCH victims looked at is clean): RM_ENOSPC
+ * when the write failed for lack of space (ENOSPC, EDQUOT, EFBIG), RM_EIO for
+ * another write error — the dirty pages stay in their frames, nothing is lost.
+ * On failure *out is NULL and nothing is pinned.
  */
 rm_status_t rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no,
                            rm_bufpool_mode_t mode, rm_bufpool_frame_t **out);
@@ -149,7 +164,9 @@ size_t rm_bufpool_page_size(const rm_bufpool_t *bp);
 /*
  * Write every page that is dirty when the call starts (double-write, then in
  * place, then fdatasync when durable). On return those pages are on disk.
- * RM_EIO if a write failed: the failed pages stay dirty.
+ * RM_ENOSPC if a write failed for lack of space (ENOSPC, EDQUOT, EFBIG), RM_EIO
+ * for another write error: the failed pages stay dirty (and are counted in
+ * rm_bufpool_write_state); the others are written.
  */
 rm_status_t rm_bufpool_checkpoint(rm_bufpool_t *bp);
 
@@ -167,8 +184,9 @@ void rm_bufpool_writer_stop(rm_bufpool_t *bp);
  * unchanged). Shrink first evicts — writing dirty pages, never losing one —
  * the frames above the new size; a frame that stays pinned for more than
  * about 2 s stops the shrink at that frame with RM_EBUSY (the pool is then as
- * large as needed to keep it; *nothing* is lost). RM_EIO if a dirty page could
- * not be written (the pool keeps that frame and its page).
+ * large as needed to keep it; *nothing* is lost). RM_EIO (RM_ENOSPC for lack of
+ * space) if a dirty page could not be written (the pool keeps that frame and
+ * its page).
  */
 rm_status_t rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames);
 
@@ -186,8 +204,9 @@ rm_status_t rm_bufpool_set_eviction_boost(rm_bufpool_t *bp, unsigned pct);
  * Emergency eviction (EvictBufferPool): evict `fraction` (0..1] of the resident
  * unpinned pages now, coldest first per the policy, writing dirty ones first,
  * and give their memory back to the OS. *evicted (may be NULL) gets the count.
- * RM_EINVAL for a fraction outside (0, 1]; RM_EIO if a dirty page could not be
- * written (it stays resident).
+ * RM_EINVAL for a fraction outside (0, 1]; RM_EIO (RM_ENOSPC for lack of space)
+ * if a dirty page could not be written: it stays resident, and the call goes on
+ * with clean pages only (up to RM_BUFPOOL_CLEAN_SEARCH passed over per page).
  */
 rm_status_t rm_bufpool_evict(rm_bufpool_t *bp, double fraction, uint64_t *evicted);
 
@@ -243,6 +262,12 @@ typedef struct rm_bufpool_stats {
     uint64_t io_errors;          /* reads, writes and syncs of page files that failed, total */
     char last_io_error[RM_BUFPOOL_ERROR_MAX]; /* the last one, e.g. "read engine.heap page 12:
                                                * Input/output error"; "" if none */
+    uint64_t write_errors;       /* writes and syncs of page files that failed, total (also in io_errors) */
+    char last_write_error[RM_BUFPOOL_ERROR_MAX]; /* the last one, e.g. "write engine.heap page 40:
+                                                  * No space left on device"; "" if none */
+    int writes_failing;          /* 1 while some dirty page's last write-back failed */
+    uint64_t writes_failing_since_ns; /* CLOCK_REALTIME ns when that began; 0 when not failing */
+    uint64_t unwritable_pages;   /* dirty pages whose last write-back failed (kept in memory) */
     uint64_t torn_pages_repaired;/* pages restored from the double-write file at create */
     uint64_t flushes;            /* double-write batches written */
     unsigned eviction_boost_pct; /* current boost */
@@ -255,6 +280,32 @@ typedef struct rm_bufpool_stats {
  * snapshot, never blocking a pin. Reads every frame's state word (O(frames),
  * without a lock) and takes the pool mutex briefly for list sizes. */
 rm_status_t rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out);
+
+/*
+ * Whether dirty pages can be written, cheaply (no frame walk; takes the pool's
+ * error lock only): the agent polls it to report health and raise an alert.
+ * `failing` is 1 from the first failed write-back of a page until every page
+ * whose write failed has been written (by the writer, a checkpoint or an
+ * eviction) or discarded — so it clears on its own when space returns.
+ * Thread-safe. Returns RM_OK, RM_EINVAL for NULL arguments.
+ */
+typedef struct rm_bufpool_write_state {
+    int failing;                 /* 1 while some dirty page's last write-back failed */
+    int last_errno;              /* errno of the last failed write or sync; 0 if none ever */
+    uint64_t since_ns;           /* CLOCK_REALTIME ns when failing began; 0 when not failing */
+    uint64_t unwritable_pages;   /* dirty pages whose last write-back failed */
+    uint64_t write_errors;       /* failed writes and syncs, total */
+    char last_error[RM_BUFPOOL_ERROR_MAX]; /* as rm_bufpool_stats_t.last_write_error */
+} rm_bufpool_write_state_t;
+
+rm_status_t rm_bufpool_write_state(rm_bufpool_t *bp, rm_bufpool_write_state_t *out);
+
+/* rm_bufpool_write_state's `failing` without a lock (one atomic load): for
+ * callers that check it on every write. 0 for NULL. Thread-safe. */
+int rm_bufpool_writes_failing(const rm_bufpool_t *bp);
+
+/* The pool's directory (as given at create). Valid until destroy. */
+const char *rm_bufpool_dir(const rm_bufpool_t *bp);
 
 /* The seed's rule as a pure function (exposed for tests and the CLI). */
 rm_bufpool_advice_t rm_bufpool_advise(double hit_ratio, double utilization, uint64_t frames,

@@ -430,11 +430,41 @@ typedef struct rm_pressure_alert {
     double threshold;              /* the threshold it crossed */
     char subject[RM_PRESSURE_NAME_MAX];   /* component for fragmentation, "" otherwise */
     char message[128];             /* one human line */
+    char name[RM_PRESSURE_NAME_MAX];      /* a host alert's name (kind RM_ALERT_HOST); "" for the
+                                           * built-in kinds: use rm_pressure_alert_name() */
 } rm_pressure_alert_t;
 
 /* Active alerts into out[0..cap); *n = number active (may exceed cap).
  * Thread-safe, never blocks on a tick. */
 void rm_pressure_alerts_list(rm_pressure_t *p, rm_pressure_alert_t *out, size_t cap, size_t *n);
+
+/*
+ * Alerts the host raises. The monitor's own alerts follow memory samples; a
+ * host hosts more than memory (the buffer pool's disk, for one), and its
+ * alerts belong in the same list (ListAlerts, the alert_raised/alert_cleared
+ * events). They have kind RM_ALERT_HOST and carry their name.
+ *
+ * rm_pressure_set_host_alert raises alert `name` (1..RM_PRESSURE_NAME_MAX-1
+ * bytes of [a-z0-9_]) at `sev`, or updates it when already active (an
+ * alert_raised event only when new or its severity changed; since_ns kept).
+ * `message` (one line, truncated to 127 bytes) and `subject` (may be NULL)
+ * are copied; value/threshold are reported as given. Returns RM_OK; RM_EINVAL
+ * for a bad name, severity or NULL message (nothing changes); RM_ELIMIT when
+ * RM_PRESSURE_HOST_ALERTS_MAX other host alerts are active.
+ * rm_pressure_clear_host_alert clears it (alert_cleared event); RM_OK also
+ * when it was not active; RM_EINVAL for a NULL name.
+ * Both take the tick lock (wait for a running tick); event callbacks run on
+ * the calling thread. Thread-safe.
+ */
+#define RM_ALERT_HOST ((rm_alert_kind_t)64)   /* kind of an alert raised by the host */
+#define RM_PRESSURE_HOST_ALERTS_MAX 8
+rm_status_t rm_pressure_set_host_alert(rm_pressure_t *p, const char *name, rm_alert_severity_t sev,
+                                       const char *subject, const char *message, double value,
+                                       double threshold);
+rm_status_t rm_pressure_clear_host_alert(rm_pressure_t *p, const char *name);
+
+/* An alert's name: its own for a host alert, rm_alert_kind_name() otherwise. Static or a->name. */
+const char *rm_pressure_alert_name(const rm_pressure_alert_t *a);
 
 /* ---- stats --------------------------------------------------------------- */
 

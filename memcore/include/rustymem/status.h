@@ -30,6 +30,9 @@ typedef enum rm_status {
     RM_EREJECTED = -12, /* admission control refused the request */
     RM_ESTATE    = -13, /* the object is not in a state that allows the operation */
     RM_ETIMEDOUT = -14, /* a deadline passed */
+    RM_ENOSPC    = -15, /* data could not be written for lack of space (ENOSPC, EDQUOT, EFBIG):
+                         * the buffer pool keeps such pages dirty in memory; the caller's stats
+                         * name the file and the system's reason */
 } rm_status_t;
 
 /*
