@@ -7,7 +7,7 @@
  * the field).
  *
  * A second agent with an auth file (client tokens app1 and app2, an admin
- * token) and session.idle_timeout=2, session.max_sessions_per_principal=3:
+ * token) and session.idle_timeout=120 (the reaping tests lower it to 2 live), session.max_sessions_per_principal=3:
  * sessions are owned (app2 gets NOT_FOUND, worded as for a nonexistent
  * session, from every call on app1's session, and app1 is unaffected),
  * abandoned sessions are reaped within seconds (their transaction rolled
@@ -329,7 +329,7 @@ owned_setup(void **state)
                "token admin admin-secret-0123456789 ops\n");
     fclose(f);
     chmod(auth_path, 0600);
-    const char *extra[] = {"--auth-file", auth_path, "--set", "session.idle_timeout=2", "--set",
+    const char *extra[] = {"--auth-file", auth_path, "--set", "session.idle_timeout=120", "--set",
                            "session.max_sessions_per_principal=3", NULL};
     if (agent_start(&owned_agent, extra) != 0)
         return -1;
@@ -465,6 +465,10 @@ open_when_allowed(uint64_t *id, double bound_s)
 static void
 test_sessions_rpc_abandoned_sessions_reaped_and_quota_freed(void **state)
 {
+    /* the agent runs with a 120 s idle timeout so that a slow machine (TSan,
+     * a loaded CI box) never reaps the other tests' sessions between calls;
+     * this test lowers it to 2 s for itself */
+    expect(set_knob(admin, "session.idle_timeout", "2"), GRPC_STATUS_OK, NULL);
     cl = app1;
     uint64_t ids[3], x = 0;
     for (int i = 0; i < 3; i++)
@@ -502,6 +506,7 @@ test_sessions_rpc_abandoned_sessions_reaped_and_quota_freed(void **state)
     assert_false(((Rustymem__V1__GetResponse *)r)->found);
     protobuf_c_message_free_unpacked(r, NULL);
     expect(commit(x), GRPC_STATUS_OK, NULL);
+    expect(set_knob(admin, "session.idle_timeout", "120"), GRPC_STATUS_OK, NULL);
 }
 
 static void
@@ -527,7 +532,7 @@ test_sessions_rpc_idle_timeout_and_quota_change_live(void **state)
     assert_true(open_when_allowed(&x, 30.0) >= 0);
     expect(begin(s), GRPC_STATUS_NOT_FOUND, "closed after idling");
     expect(set_knob(admin, "session.max_sessions_per_principal", "3"), GRPC_STATUS_OK, NULL);
-    expect(set_knob(admin, "session.idle_timeout", "2"), GRPC_STATUS_OK, NULL);
+    expect(set_knob(admin, "session.idle_timeout", "120"), GRPC_STATUS_OK, NULL);
 }
 
 int
