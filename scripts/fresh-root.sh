@@ -12,13 +12,15 @@
 #     directory's archives/, so no .deb is downloaded twice.
 #  2. Copy the checkout in: the tracked files of the working tree (git ls-files),
 #     never build directories, to /root/rustymem.
-#  3. In a chroot (private mount and PID namespaces: /proc, /sys, /dev and the
-#     archive cache are mounted there, unmounted by a trap, and gone with the
-#     namespace whatever happens; a daemon a package starts dies with it), run
-#     the set-up lines of README.md's "Building by hand" block up to its first
-#     ctest line, as written: scripts/install-deps.sh, configure, build (a bare
-#     `-j` becomes -j$RM_FRESH_JOBS, default 2). No tests run in the root; the
-#     suite runs outside.
+#  3. Everything from here runs in private mount and PID namespaces: the root
+#     (a tmpfs when MemAvailable >= 6 GiB, else /var/tmp/rustymem-fresh.*),
+#     its /proc, /sys, /dev and apt cache mounts, and every process started in
+#     it (a daemon a package starts, the agent) are unmounted/stopped by a trap
+#     and in any case end with the namespaces, also when the job is killed.
+#     In a chroot, run the set-up lines of README.md's "Building by hand" block
+#     up to its first ctest line, as written: scripts/install-deps.sh,
+#     configure, build (a bare `-j` becomes -j$RM_FRESH_JOBS, default 2). No
+#     tests run in the root; the suite runs outside.
 #  4. In a private network namespace (its own loopback, so an agent on this
 #     machine's 127.0.0.1:50051 cannot answer for it), start
 #     build/agents/node/rustymemd with its defaults, run the README's
@@ -33,7 +35,7 @@
 # without namespaces it prints SKIP and the reason and exits 0.
 #
 # Environment: RM_FRESH_CACHE (cache dir), RM_FRESH_JOBS (build jobs, 2),
-# RM_FRESH_KEEP=1 (keep the root after the run and print where it is).
+# RM_FRESH_KEEP=1 (the root on disk, kept after the run; prints where it is).
 set -euo pipefail
 
 JOBS=${RM_FRESH_JOBS:-2}
@@ -151,30 +153,13 @@ readme_health() { # prints COMMAND<TAB>EXPECTED from "build/cli/rustymemctl heal
 }
 
 # ---------------------------------------------------------------------------
-# Inside the private mount + PID namespace: mount, run the steps, unmount.
-inside() { # inside ROOT LOGDIR STEPS-FILE HEALTH-FILE (from readme_steps, readme_health)
-  local root=$1 logs=$2 steps=$3 healthf=$4
-  FRESH_ROOT=$root
-  umount_all() { # also the namespace's end unmounts everything
-    local m
-    for m in var/cache/apt/archives dev sys proc; do
-      if mountpoint -q "$FRESH_ROOT/$m" 2>/dev/null; then
-        umount -R "$FRESH_ROOT/$m" 2>/dev/null || umount -R -l "$FRESH_ROOT/$m"
-      fi
-    done
-  }
-  trap umount_all EXIT
-  mount -t proc proc "$root/proc"
-  mount --rbind /sys "$root/sys"
-  mount --rbind /dev "$root/dev"
-  mkdir -p "$CACHE/archives" "$root/var/cache/apt/archives"
-  mount --bind "$CACHE/archives" "$root/var/cache/apt/archives"
-
-  run_in_root() { # run_in_root COMMAND: as root, a login-like clean environment
-    chroot "$root" /usr/bin/env -i HOME=/root USER=root LOGNAME=root PATH="$CHROOT_PATH" LANG=C.UTF-8 \
-      TERM=dumb /bin/bash -c "cd $SRC_IN_ROOT && $1" </dev/null
-  }
-
+# The README's steps in the root (called inside the namespaces, root mounted).
+run_in_root() { # run_in_root COMMAND: as root, in a login-like clean environment
+  chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LOGNAME=root PATH="$CHROOT_PATH" LANG=C.UTF-8 \
+    TERM=dumb /bin/bash -c "cd $SRC_IN_ROOT && $1" </dev/null
+}
+run_steps() { # run_steps LOGDIR STEPS-FILE HEALTH-FILE (from readme_steps, readme_health)
+  local logs=$1 steps=$2 healthf=$3
   local n=0 total name cmd t0 rc
   local -a names cmds
   while IFS=$'\t' read -r name cmd; do names+=("$name"); cmds+=("$cmd"); done <"$steps"
@@ -186,7 +171,9 @@ inside() { # inside ROOT LOGDIR STEPS-FILE HEALTH-FILE (from readme_steps, readm
     say "step $n/$total $name: $cmd"
     t0=$SECONDS
     rc=0
-    run_in_root "$cmd" >"$logs/$n-$name.log" 2>&1 || rc=$?
+    # in the background, so that a signal's trap runs at once (wait returns)
+    run_in_root "$cmd" >"$logs/$n-$name.log" 2>&1 &
+    wait $! || rc=$?
     if [ "$rc" -ne 0 ]; then
       {
         say "FAIL: step $n/$total '$name' (README.md, Building by hand) exited $rc after $((SECONDS - t0)) s: $cmd"
@@ -207,7 +194,7 @@ inside() { # inside ROOT LOGDIR STEPS-FILE HEALTH-FILE (from readme_steps, readm
   name=agent
   say "step $n/$total agent: build/agents/node/rustymemd (defaults), '$health' → $expect, SIGTERM → exit 0"
   t0=$SECONDS
-  cat >"$root/tmp/rustymem-fresh-agent.sh" <<EOF
+  cat >"$ROOT/tmp/rustymem-fresh-agent.sh" <<EOF
 set -u
 build/agents/node/rustymemd >/tmp/rustymemd.log 2>&1 &
 pid=\$!
@@ -239,9 +226,10 @@ tail -n 3 /tmp/rustymemd.log
 EOF
   rc=0
   unshare --net /bin/sh -c 'ip link set lo up && exec "$@"' sh \
-    chroot "$root" /usr/bin/env -i HOME=/root PATH="$CHROOT_PATH" LANG=C.UTF-8 \
+    chroot "$ROOT" /usr/bin/env -i HOME=/root PATH="$CHROOT_PATH" LANG=C.UTF-8 \
     /bin/bash -c "cd $SRC_IN_ROOT && exec bash /tmp/rustymem-fresh-agent.sh" \
-    </dev/null >"$logs/$n-$name.log" 2>&1 || rc=$?
+    </dev/null >"$logs/$n-$name.log" 2>&1 &
+  wait $! || rc=$?
   if [ "$rc" -ne 0 ]; then
     {
       say "FAIL: step $n/$total 'agent' (start rustymemd with its defaults, $health → $expect, stop) after $((SECONDS - t0)) s"
@@ -259,15 +247,9 @@ EOF
   say "apt-get autoclean of the .deb cache: $((SECONDS - t0)) s"
 }
 
-if [ "${1:-}" = "--inside" ]; then
-  shift
-  inside "$@"
-  exit 0
-fi
-
 # ---------------------------------------------------------------------------
-# On the host.
-START=$SECONDS
+# Checks and the apt sources (on the host, then again in the namespaces).
+START=${RM_FRESH_START:-$SECONDS}
 cd "$(dirname "$0")/.."
 REPO=$PWD
 [ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, chroot, mount and network namespaces)"
@@ -294,19 +276,16 @@ apt_entries() { # prints "URI SUITE COMPONENTS…" for every enabled deb entry
   for f in /etc/apt/sources.list.d/*.sources; do
     [ -f "$f" ] || continue
     awk 'function flush(  i, j, nu, ns, u, s) {
-           if (types ~ /(^|[ \t])deb([ \t]|$)/ && tolower(enabled) != "no") {
-             nu = split(uris, u); ns = split(suites, s)
-             for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j], comps
+           if (f["types"] ~ /(^|[ \t])deb([ \t]|$)/ && tolower(f["enabled"]) != "no") {
+             nu = split(f["uris"], u); ns = split(f["suites"], s)
+             for (i = 1; i <= nu; i++) for (j = 1; j <= ns; j++) print u[i], s[j], f["components"]
            }
-           types = uris = suites = comps = ""; enabled = "yes"
+           delete f; last = ""
          }
-         BEGIN { enabled = "yes" }
          /^#/ { next }
          /^[ \t]*$/ { flush(); next }
-         /^[ \t]/ { if (last != "") val[last] = val[last] " " $0; next }
-         { k = tolower($1); sub(/:$/, "", k); v = $0; sub(/^[^:]*:[ \t]*/, "", v); last = k
-           if (k == "types") types = v; else if (k == "uris") uris = v; else if (k == "suites") suites = v
-           else if (k == "components") comps = v; else if (k == "enabled") enabled = v }
+         /^[ \t]/ { if (last != "") f[last] = f[last] " " $0; next }
+         { k = tolower($1); sub(/:$/, "", k); v = $0; sub(/^[^:]*:[ \t]*/, "", v); f[k] = v; last = k }
          END { flush() }' "$f"
   done
 }
@@ -320,38 +299,91 @@ done
 COMPONENTS=${COMPONENTS:-main}
 ARCH=$(dpkg --print-architecture)
 
-if ! command -v debootstrap >/dev/null; then
-  say "installing debootstrap on this machine"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1 ||
-    { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1; } ||
-    skip "debootstrap is not installed and apt-get cannot install it"
+if [ "${RM_FRESH_IN_NS:-0}" != 1 ]; then
+  if ! command -v debootstrap >/dev/null; then
+    say "installing debootstrap on this machine"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1 ||
+      { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends debootstrap >/dev/null 2>&1; } ||
+      skip "debootstrap is not installed and apt-get cannot install it"
+  fi
+  mkdir -p "$CACHE/archives"
+  exec 9>"$CACHE/lock" # held through the exec below, one run per cache at a time
+  if ! flock -n 9; then
+    say "another clean-machine run holds $CACHE/lock; waiting"
+    flock 9
+  fi
+  # The rest runs in private mount and PID namespaces: every mount made there
+  # (the root's tmpfs, /proc, /sys, /dev, the apt cache) and every process
+  # started there (the agent, a daemon a package starts) ends with them, also
+  # when this job is killed.
+  # unshare blocks SIGINT and SIGTERM while it waits: hand them to the
+  # namespace's first process (its trap stops everything there and cleans up).
+  RM_FRESH_IN_NS=1 RM_FRESH_START=$START unshare --mount --pid --fork --kill-child \
+    bash "$REPO/scripts/fresh-root.sh" &
+  upid=$!
+  trap 'pkill -TERM -P "$upid" 2>/dev/null || true' INT TERM
+  rc=0
+  while :; do
+    wait "$upid" && rc=0 || rc=$?
+    kill -0 "$upid" 2>/dev/null || break
+  done
+  exit "$rc"
 fi
 
-mkdir -p "$CACHE/archives" "$CACHE/logs"
-exec 9>"$CACHE/lock"
-if ! flock -n 9; then
-  say "another clean-machine run holds $CACHE/lock; waiting"
-  flock 9
-fi
-rm -rf "$CACHE/logs" && mkdir -p "$CACHE/logs"
+# ---------------------------------------------------------------------------
+# In the namespaces.
 LOGS=$CACHE/logs
-
+rm -rf "$LOGS" && mkdir -p "$LOGS"
+# Work directories a killed run left on disk (we hold the lock: none is in use).
+for d in /var/tmp/rustymem-fresh.*; do
+  [ -d "$d" ] && ! findmnt -rn -o TARGET | grep -q "^$d" && rm -rf --one-file-system "$d"
+done
 WORK=$(mktemp -d /var/tmp/rustymem-fresh.XXXXXX)
 ROOT=$WORK/root
+mkdir -p "$ROOT"
+# The root in memory when there is room (no disk I/O; nothing to delete), else on disk.
+avail_kb=$(awk '/^MemAvailable:/ {print $2}' /proc/meminfo)
+if [ "${RM_FRESH_KEEP:-0}" != 1 ] && [ "${avail_kb:-0}" -ge $((6 * 1024 * 1024)) ]; then
+  mount -t tmpfs -o "mode=755,size=$((avail_kb / 2))k" rustymem-fresh "$ROOT"
+  WHERE="tmpfs, $((avail_kb / 2 / 1024)) MiB at most"
+else
+  WHERE="disk, $WORK"
+fi
+umount_all() {
+  local m
+  for m in var/cache/apt/archives dev sys proc; do
+    if mountpoint -q "$ROOT/$m" 2>/dev/null; then
+      umount -R "$ROOT/$m" 2>/dev/null || umount -R -l "$ROOT/$m"
+    fi
+  done
+  if mountpoint -q "$ROOT"; then umount "$ROOT" 2>/dev/null || umount -l "$ROOT"; fi
+}
 cleanup() {
   local rc=$? t0=$SECONDS
-  if [ "${RM_FRESH_KEEP:-0}" = 1 ]; then
-    say "root kept in $ROOT (RM_FRESH_KEEP=1); remove it with: rm -rf --one-file-system $WORK"
-  elif findmnt -rn -o TARGET | grep -q "^$WORK"; then
-    # The mounts live in the namespace, which is gone; never delete through one.
-    say "something is still mounted under $WORK; not removing it" >&2
-    rc=1
-  else
-    rm -rf --one-file-system "$WORK"
-    say "root removed in $((SECONDS - t0)) s"
+  trap - INT TERM
+  # The first process of the PID namespace: stop every other process in it (a
+  # step still running, a daemon), so that nothing holds a mount.
+  if [ "$$" -eq 1 ] && [ "${RM_FRESH_IN_NS:-0}" = 1 ]; then
+    kill -KILL -1 2>/dev/null || true
+    wait 2>/dev/null || true
   fi
-  if [ "$rc" -eq 0 ]; then
+  if [ "${RM_FRESH_KEEP:-0}" = 1 ]; then
+    umount_all
+    say "root kept in $ROOT (RM_FRESH_KEEP=1); remove it with: rm -rf --one-file-system $WORK"
+  else
+    umount_all
+    if findmnt -rn -o TARGET | grep -q "^$WORK"; then
+      say "something is still mounted under $WORK; not removing it" >&2 # never delete through a mount
+      rc=1
+    else
+      rm -rf --one-file-system "$WORK"
+      say "root removed in $((SECONDS - t0)) s"
+    fi
+  fi
+  if [ "$rc" -eq 130 ]; then
+    say "stopped by a signal after $((SECONDS - START)) s; nothing left running or mounted" >&2
+  elif [ "$rc" -eq 0 ]; then
     say "PASS: the README's set-up on a clean Debian 12 minbase root, $((SECONDS - START)) s in all"
   else
     say "FAIL after $((SECONDS - START)) s (logs in $LOGS)" >&2
@@ -367,13 +399,12 @@ readme_health "$REPO/README.md" >"$WORK/health"
 
 KEY="$CODENAME-$ARCH-$(date -u +%G-w%V)-$(printf '%s %s %s' "$MIRROR" "$COMPONENTS" "$(debootstrap --version)" | sha256sum | cut -c1-10)"
 TARBALL=$CACHE/minbase-$KEY.tar.zst
-mkdir -p "$ROOT"
 t0=$SECONDS
 if [ -s "$TARBALL" ]; then
-  say "root: $TARBALL (cached minbase $CODENAME/$ARCH from $MIRROR)"
+  say "root ($WHERE): $TARBALL (cached minbase $CODENAME/$ARCH from $MIRROR)"
   tar --zstd --numeric-owner -xpf "$TARBALL" -C "$ROOT"
 else
-  say "root: debootstrap --variant=minbase $CODENAME from $MIRROR ($COMPONENTS), cached as $TARBALL"
+  say "root ($WHERE): debootstrap --variant=minbase $CODENAME from $MIRROR ($COMPONENTS), cached as $TARBALL"
   if ! debootstrap --variant=minbase --arch="$ARCH" --components="${COMPONENTS// /,}" \
        --cache-dir="$CACHE/archives" "$CODENAME" "$ROOT" "$MIRROR" >"$LOGS/0-debootstrap.log" 2>&1; then
     {
@@ -405,5 +436,10 @@ git -C "$REPO" ls-files -z --cached | sort -zu |
   tar -C "$REPO" --null -T - -cf - | tar -C "$ROOT$SRC_IN_ROOT" -xf -
 say "checkout: $(git -C "$REPO" ls-files | wc -l) tracked files of $REPO ($(git -C "$REPO" rev-parse --short HEAD)$(git -C "$REPO" diff --quiet HEAD || echo ', with uncommitted changes')) in $SRC_IN_ROOT"
 
-unshare --mount --pid --fork --kill-child bash "$REPO/scripts/fresh-root.sh" --inside "$ROOT" "$LOGS" \
-  "$WORK/steps" "$WORK/health" || exit 1
+mount -t proc proc "$ROOT/proc"
+mount --rbind /sys "$ROOT/sys"
+mount --rbind /dev "$ROOT/dev"
+mkdir -p "$ROOT/var/cache/apt/archives"
+mount --bind "$CACHE/archives" "$ROOT/var/cache/apt/archives"
+run_steps "$LOGS" "$WORK/steps" "$WORK/health"
+say "root used $(du -sxm "$ROOT" | cut -f1) MiB"
