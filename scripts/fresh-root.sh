@@ -184,6 +184,20 @@ run_steps() { # run_steps LOGDIR STEPS-FILE HEALTH-FILE (from readme_steps, read
       exit 1
     fi
     say "  ok in $((SECONDS - t0)) s"
+    if [ "$name" = install-deps ]; then
+      # idempotent: a second run finds everything installed and changes nothing
+      rc=0
+      run_in_root "$cmd" >"$logs/$n-$name-again.log" 2>&1 &
+      wait $! || rc=$?
+      if [ "$rc" -ne 0 ] || [ -s "$logs/$n-$name-again.log" ]; then
+        {
+          say "FAIL: step $n/$total '$name' run a second time exited $rc or had something to do:"
+          sed 's/^/  | /' "$logs/$n-$name-again.log" | tail -n 10
+        } >&2
+        exit 1
+      fi
+      say "  a second run installs nothing"
+    fi
   done
 
   # The agent with its defaults, checked with the README's health line, in a
