@@ -263,7 +263,7 @@ EOF
 
 # ---------------------------------------------------------------------------
 # Checks and the apt sources (on the host, then again in the namespaces).
-START=${RM_FRESH_START:-$SECONDS}
+START=${RM_FRESH_START:-$EPOCHSECONDS}
 cd "$(dirname "$0")/.."
 REPO=$PWD
 [ "$(id -u)" -eq 0 ] || skip "needs root (debootstrap, chroot, mount and network namespaces)"
@@ -322,7 +322,7 @@ if [ "${RM_FRESH_IN_NS:-0}" != 1 ]; then
       skip "debootstrap is not installed and apt-get cannot install it"
   fi
   mkdir -p "$CACHE/archives"
-  exec 9>"$CACHE/lock" # held through the exec below, one run per cache at a time
+  exec 9>"$CACHE/lock" # one run per cache at a time; the namespace inherits it
   if ! flock -n 9; then
     say "another clean-machine run holds $CACHE/lock; waiting"
     flock 9
@@ -396,11 +396,11 @@ cleanup() {
     fi
   fi
   if [ "$rc" -eq 130 ]; then
-    say "stopped by a signal after $((SECONDS - START)) s; nothing left running or mounted" >&2
+    say "stopped by a signal after $((EPOCHSECONDS - START)) s; nothing left running or mounted" >&2
   elif [ "$rc" -eq 0 ]; then
-    say "PASS: the README's set-up on a clean Debian 12 minbase root, $((SECONDS - START)) s in all"
+    say "PASS: the README's set-up on a clean Debian 12 minbase root, $((EPOCHSECONDS - START)) s in all"
   else
-    say "FAIL after $((SECONDS - START)) s (logs in $LOGS)" >&2
+    say "FAIL after $((EPOCHSECONDS - START)) s (logs in $LOGS)" >&2
   fi
   exit $rc
 }
