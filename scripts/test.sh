@@ -9,10 +9,18 @@
 #                                Valgrind memcheck (no errors, no definite/indirect leaks)
 #   scripts/test.sh --release    Release (-O3) build in ./build-release, compile only: the
 #                                deeper inlining finds -Werror warnings the others do not
-# Missing Debian packages are installed first. Exit status is CTest's (the
-# build's with --release).
+#   scripts/test.sh --fresh      the clean-machine job (scripts/fresh-root.sh): the README's
+#                                set-up (install-deps, configure, build, rustymemd with its
+#                                defaults, rustymemctl health → SERVING) in a debootstrap
+#                                minbase Debian 12 root; nothing is installed on this machine
+#                                but debootstrap
+# Missing Debian packages are installed first (not with --fresh). Exit status is
+# CTest's (the build's with --release, the clean-machine job's with --fresh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--fresh" ]; then
+  exec bash scripts/fresh-root.sh
+fi
 bash scripts/install-deps.sh
 
 dir=build
