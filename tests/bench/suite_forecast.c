@@ -706,8 +706,43 @@ run_trace_file(const rm_bench_opts_t *o, const char *file, json_t *result)
             armed = 1;
         }
     }
+    /* Alarms, as score_open_loop judges them on generated traces: a maximal
+     * stretch of warnings (gaps up to ALARM_DEBOUNCE_SEC merged) is FALSE when
+     * usage does not reach critical within the longest horizon of its start;
+     * an alarm whose horizon outlives the trace cannot be judged. A trace that
+     * plateaus below critical after a climb shows its warnings here. */
+    double H = c.horizons_sec[c.n_horizons - 1];
+    int alarms = 0, false_alarms = 0, unjudged = 0;
+    json_t *false_at = json_array();
+    double last_warn = -1e300;
+    for (size_t i = 0; i < n; i++) {
+        if (!warn[i])
+            continue;
+        if (tt[i] - last_warn > ALARM_DEBOUNCE_SEC) {
+            int ok = 0;
+            for (size_t u = i; u < n && tt[u] <= tt[i] + H && !ok; u++)
+                ok = uu[u] >= c.critical_threshold;
+            if (!ok && tt[n - 1] < tt[i] + H) {
+                unjudged++;
+            } else {
+                alarms++;
+                if (!ok) {
+                    false_alarms++;
+                    json_array_append_new(false_at, json_real(tt[i]));
+                    fprintf(stderr, "false alarm at t=%.0fs: usage stayed below %.2f for the next %.0fs\n", tt[i],
+                            c.critical_threshold, H);
+                }
+            }
+        }
+        last_warn = tt[i];
+    }
     json_object_set_new(result, "trace", json_string(file));
     json_object_set_new(result, "model", json_string(rm_forecast_model_name(c.model)));
+    json_object_set_new(result, "alarms", json_integer(alarms));
+    json_object_set_new(result, "false_alarms", json_integer(false_alarms));
+    json_object_set_new(result, "false_alarm_ratio", json_real(alarms ? (double)false_alarms / alarms : 0));
+    json_object_set_new(result, "false_alarm_t_seconds", false_at);
+    json_object_set_new(result, "unjudged_alarms", json_integer(unjudged));
     json_object_set_new(result, "samples", json_integer((json_int_t)n));
     json_object_set_new(result, "mae_by_horizon", horizons_obj(&c, mae));
     json_object_set_new(result, "critical_crossings", crossings);

@@ -28,6 +28,26 @@ echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["sam
   || fail "forecast --trace: wrong result"
 pass "forecast --trace evaluates a usage trace"
 
+# False alarms (issue 17 item 9): a climb that plateaus below critical makes the
+# forecaster warn, and nothing follows; the replay must say so. The steady ramp
+# above crosses critical after its warning: no false alarm there.
+echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["alarms"]>=1 and d["false_alarms"]==0, d' \
+  || fail "forecast --trace: a ramp that crosses critical counted a false alarm"
+{ echo t_seconds,used_bytes,limit_bytes
+  for i in $(seq 1 400); do
+    if [ "$i" -le 80 ]; then u=$((500000000 + i * 4750000)); else u=880000000; fi
+    echo "$i,$u,1000000000"
+  done; } >"$TMP/plateau.csv"
+expect_exit 0 "$BENCH" forecast --trace "$TMP/plateau.csv" --json
+echo "$OUT" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+assert d["critical_crossings"] == [], d
+assert d["alarms"] >= 1 and d["false_alarms"] == d["alarms"] == len(d["false_alarm_t_seconds"]), d
+assert all(t <= 80 for t in d["false_alarm_t_seconds"]), d' || fail "forecast --trace: plateau false alarms: $OUT"
+echo "$ERR" | grep -q "false alarm at t=" || fail "forecast --trace: false alarm not reported on stderr"
+pass "forecast --trace reports warnings not followed by a critical crossing (false_alarms)"
+
 for bad in '1,100' '1,100,0' 'x,1,2' '1,1e3,5' '5,1,2\n4,1,2' '1,2,3,4' 'nan,1,2'; do
   printf "$bad\n" >"$TMP/bad.csv"
   expect_exit 1 "$BENCH" forecast --trace "$TMP/bad.csv" --json
