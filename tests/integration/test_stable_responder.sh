@@ -57,7 +57,7 @@ until_ok 30 bash -c "'$RUSTYMEMCTL' --addr '$ADDR' --output json forecast | grep
 # warm-up, not judged: the same mix unthrottled until usage reaches WARM_USAGE, at most WARM_SECONDS. A
 # ramp that fast is real growth and may raise a forecast level; the demo load then runs until the
 # responder is back at Monitor (at most SETTLE_SECONDS; the dwell is 30 s) and the window starts there.
-WARM_USAGE=${RM_STABLE_WARM_USAGE:-0.26}
+WARM_USAGE=${RM_STABLE_WARM_USAGE:-0.28}
 WARM_SECONDS=${RM_STABLE_WARM_SECONDS:-30}
 SETTLE_SECONDS=${RM_STABLE_SETTLE_SECONDS:-45}
 "$LOAD" --addr "$ADDR" --profile mixed --sessions 1000 --rate 0 --value-bytes 512 \

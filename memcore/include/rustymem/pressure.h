@@ -330,7 +330,11 @@ rm_status_t rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uin
 
 /*
  * A component's estimate of what it could free at `level`, in bytes. Called
- * by the responder (serialised) and by rm_pressure_reclaimable. Must be quick.
+ * on every sample with level = response_floor (the level's forecast leaves
+ * this reclaimable part out of the trend it extrapolates: report caches that
+ * stop at their size and give memory back on demand, not memory a leak could
+ * grow), by manual triggers and by rm_pressure_reclaimable; serialised with
+ * ticks. Must be quick.
  */
 typedef uint64_t (*rm_reclaim_estimate_fn)(void *ctx, rm_pressure_level_t level);
 
