@@ -98,17 +98,19 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     double t0 = now_s();
-    uint64_t freed = 0;
-    rm_status_t st = rm_pressure_trigger(node->pressure, level, UINT64_MAX,
-                                         (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, &freed);
+    /* no minimum: the target is what the level's reclaimers aim for (rm_pressure_trigger_ex) */
+    rm_pressure_trigger_result_t res;
+    rm_status_t st = rm_pressure_trigger_ex(node->pressure, level, 0,
+                                            (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, &res);
     if (st != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "TriggerResponse: %s", rm_strerror(st));
     r->action = "trigger_response";
-    r->bytes_freed = freed;
+    r->bytes_freed = res.freed_bytes;
     r->duration_seconds = now_s() - t0;
-    char buf[160];
-    snprintf(buf, sizeof buf, "ran the %s response: reclaimed %llu B", rm_pressure_level_name(level),
-             (unsigned long long)freed);
+    char buf[200];
+    snprintf(buf, sizeof buf, "ran the %s response at level %s: reclaimed %llu of a %llu B target",
+             rm_pressure_level_name(res.level), rm_pressure_level_name(res.from_level),
+             (unsigned long long)res.freed_bytes, (unsigned long long)res.target_bytes);
     r->summary = rm_rpc_strdup(ctx, buf);
     rm_node_audit(ctx, "%s", buf);
     return GRPC_STATUS_OK;

@@ -90,6 +90,7 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
                                                                : unix_ms_of(fc.t_ns);
     r->level_changes_total = ps.level_changes;
     r->escalations_last_hour = ps.escalations_last_hour;
+    r->escalations_total = ps.escalations;
     r->alloc_failures_total = ps.alloc_failures;
     r->reclaim_calls_total = ps.reclaim_calls;
     r->bytes_reclaimed_total = ps.bytes_reclaimed;
@@ -106,7 +107,10 @@ api_event(rm_rpc_ctx_t *ctx, const rm_pressure_event_t *ev)
     rustymem__v1__pressure_event__init(e);
     e->id = ev->seq;
     e->timestamp_unix_ms = unix_ms_of(ev->t_ns);
-    e->from_level = api_level(ev->kind == RM_EVENT_LEVEL_CHANGE ? ev->prev_level : ev->level);
+    /* level change: old → new; reclaim: the responder's level → the level it ran at (they differ
+     * for a manual trigger at another level); others: the level in force */
+    e->from_level = api_level(ev->kind == RM_EVENT_LEVEL_CHANGE || ev->kind == RM_EVENT_RECLAIM ? ev->prev_level
+                                                                                               : ev->level);
     e->to_level = api_level(ev->level);
     e->trigger = (char *)rm_pressure_trigger_name(ev->trigger);
     e->kind = (char *)rm_pressure_event_kind_name(ev->kind);
@@ -123,8 +127,13 @@ api_event(rm_rpc_ctx_t *ctx, const rm_pressure_event_t *ev)
                  ev->horizon_sec ? ", forecast horizon" : "");
         break;
     case RM_EVENT_RECLAIM:
-        snprintf(detail, sizeof detail, "%s freed %llu of %llu B", ev->name,
-                 (unsigned long long)ev->bytes_reclaimed, (unsigned long long)ev->target_bytes);
+        if (ev->trigger == RM_TRIGGER_MANUAL)
+            snprintf(detail, sizeof detail, "%s freed %llu of %llu B (manual %s response at level %s)", ev->name,
+                     (unsigned long long)ev->bytes_reclaimed, (unsigned long long)ev->target_bytes,
+                     rm_pressure_level_name(ev->level), rm_pressure_level_name(ev->prev_level));
+        else
+            snprintf(detail, sizeof detail, "%s freed %llu of %llu B", ev->name,
+                     (unsigned long long)ev->bytes_reclaimed, (unsigned long long)ev->target_bytes);
         break;
     default:
         snprintf(detail, sizeof detail, "%s%s%s", rm_pressure_event_kind_name(ev->kind), ev->name[0] ? ": " : "",

@@ -354,6 +354,8 @@ pressure_config_from_knobs(rm_knobs_t *k, rm_pressure_config_t *cfg)
     cfg->emergency_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD);
     cfg->history_size = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_HISTORY_SIZE);
     cfg->min_confidence = rm_knobs_get_double(k, RM_KNOB_PRESSURE_MIN_CONFIDENCE);
+    cfg->forecast_persist_samples = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES);
+    cfg->step_down_hold_sec = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_DWELL_SECONDS);
     cfg->budget_bytes = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_MEMORY_BUDGET_BYTES);
     /* reclaim aims just under the warning line, as the profiles set it (rm_pressure_config_profile);
      * left at the default 0.675, any critical threshold at or below it was refused as "the
@@ -388,6 +390,8 @@ pressure_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, s
         case RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD: cfg.emergency_threshold = v->d; break;
         case RM_KNOB_PRESSURE_HISTORY_SIZE: cfg.history_size = (uint32_t)v->i; break;
         case RM_KNOB_PRESSURE_MIN_CONFIDENCE: cfg.min_confidence = v->d; break;
+        case RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES: cfg.forecast_persist_samples = (uint32_t)v->i; break;
+        case RM_KNOB_PRESSURE_DWELL_SECONDS: cfg.step_down_hold_sec = (uint32_t)v->i; break;
         case RM_KNOB_ALERTS_FRAGMENTATION_WARNING: cfg.frag_warning = v->d; break;
         case RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL: cfg.frag_critical = v->d; break;
         case RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR: cfg.events_per_hour = (uint32_t)v->i; break;

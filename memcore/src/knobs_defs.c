@@ -170,6 +170,18 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
         .type = RM_KNOB_DOUBLE, .unit = "ratio",
         .description = "forecasts below this confidence do not trigger a response",
         .def = {.d = 0.7}, .min_d = 0.0, .max_d = 1.0, .seed = "seed: EarlyWarningConfig 0.7"},
+    [RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES] = {
+        .id = RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES, .name = "pressure.forecast_persist_samples",
+        .type = RM_KNOB_INT64, .unit = "samples",
+        .description = "a forecast raises the level only after asking for it on this many samples in a row",
+        .def = {.i = 5}, .min_i = 1, .max_i = 3600,
+        .seed = "ours: ADR 0005 section 5 (a steady load must not change the level)"},
+    [RM_KNOB_PRESSURE_DWELL_SECONDS] = {
+        .id = RM_KNOB_PRESSURE_DWELL_SECONDS, .name = "pressure.dwell_seconds",
+        .type = RM_KNOB_INT64, .unit = "seconds",
+        .description = "a level is left only after the reasons to leave it held this long",
+        .def = {.i = 30}, .min_i = 0, .max_i = 3600,
+        .seed = "ours: ADR 0005 section 5 (hysteresis in time)"},
     [RM_KNOB_ALERTS_FRAGMENTATION_WARNING] = {
         .id = RM_KNOB_ALERTS_FRAGMENTATION_WARNING, .name = "alerts.fragmentation_warning",
         .type = RM_KNOB_DOUBLE, .unit = "ratio",

@@ -16,15 +16,24 @@
  *    RM_PRESSURE_HISTORY_MAX samples, forecaster scratch, event ring): a tick
  *    never allocates, because it runs exactly when memory is short.
  *  - Levels. desired = max(level of present usage, level asked for by
- *    confident forecasts). A forecast at horizon index k (ascending) asks for
- *    predicted-level − k, but at least Gentle: far, uncertain futures get
- *    gentle measures, near ones strong measures. Up is immediate; down is one
- *    step at a time, only when usage is `hysteresis` below the current level's
- *    threshold, forecasts agree, and that has held for step_down_hold_sec.
- *  - Responder. At level ≥ response_floor the target is the excess over
- *    target_fraction of the budget, now or (forecast trigger) at the
- *    triggering horizon; reclaimers eligible at the level run in priority
- *    order until the target is met.
+ *    confident forecasts on forecast_persist_samples samples in a row). A
+ *    forecast at horizon index k (ascending) asks for predicted-level − k, but
+ *    at least Gentle: far, uncertain futures get gentle measures, near ones
+ *    strong measures. The forecast is of usage minus what the reclaimers say
+ *    they could free (caches), plus that reclaimable part as it is now: a
+ *    buffer pool warming up or refilling after an eviction rose 0.2 %/s with
+ *    confidence 1.0 under the demo load, and every 120 s forecast of that
+ *    bounded, reclaimable growth raised Gentle, whose eviction started the
+ *    next refill (ADR 0005 §5). Up is immediate once persisted; down is one
+ *    step at a time, only when neither the present usage nor a confident
+ *    forecast reaches within `hysteresis` of the current level's threshold,
+ *    and that has held for step_down_hold_sec (the dwell).
+ *  - Responder. At level ≥ response_floor the target is the present excess
+ *    over target_fraction of the budget; when a forecast set the level, plus
+ *    the excess predicted at the triggering horizon h paced over h (a 120 s
+ *    forecast asks for 1/120 of it per second, not all of it at once);
+ *    reclaimers eligible at the level run in priority order until the target
+ *    is met.
  */
 #include "rustymem/pressure.h"
 #include "rustymem/stats.h"
@@ -69,8 +78,10 @@ struct rm_pressure {
     /* history ring: time (s) and used bytes; guarded by tick_mu */
     double hist_t[RM_PRESSURE_HISTORY_MAX];
     double hist_used[RM_PRESSURE_HISTORY_MAX];
+    double hist_recl[RM_PRESSURE_HISTORY_MAX];   /* reclaimable bytes at that sample */
     uint32_t hist_n, hist_head;            /* head = next slot */
     double fit_t[RM_PRESSURE_HISTORY_MAX], fit_y[RM_PRESSURE_HISTORY_MAX];
+    double fit_r[RM_PRESSURE_HISTORY_MAX]; /* (used − reclaimable) / budget: the level's forecast series */
     double *scratch;                       /* rm__pressure_scratch_len(HISTORY_MAX) */
     uint64_t last_t_ns;
     int have_last;
@@ -86,6 +97,7 @@ struct rm_pressure {
     rm_pressure_level_t level;
     rm_pressure_trigger_t trigger;
     uint64_t below_since_ns;               /* 0 = not holding for a step down */
+    uint32_t fc_run[RM_PRESSURE_LEVELS];   /* consecutive samples whose forecasts asked for ≥ that level */
     uint32_t warn_run;                     /* consecutive samples with a raw forecast warning */
     uint32_t warn_off_run;                 /* consecutive samples without one */
     int warning;                           /* the published warning (with hysteresis) */
@@ -211,6 +223,7 @@ rm_pressure_config_default(rm_pressure_config_t *out)
     out->budget_bytes = 0;
     out->hysteresis = 0.05;
     out->step_down_hold_sec = 30;
+    out->forecast_persist_samples = 5;
     out->warning_min_probability = 0.95;
     out->warning_persist_samples = 10;
     out->act_on_forecast = 1;
@@ -304,6 +317,9 @@ rm_pressure_config_validate(const rm_pressure_config_t *c)
     if (!(c->warning_min_probability > 0 && c->warning_min_probability < 1))
         return RM_EINVAL;
     if (c->warning_persist_samples < 1 || c->warning_persist_samples > 3600)
+        return RM_EINVAL;
+    if (c->forecast_persist_samples < 1 || c->forecast_persist_samples > 3600 ||
+        c->step_down_hold_sec > 86400)
         return RM_EINVAL;
     if (c->period_ms < 10 || c->period_ms > 600000)
         return RM_EINVAL;
@@ -503,9 +519,10 @@ emit(rm_pressure_t *p, uint64_t t_ns, rm_pressure_event_kind_t kind, rm_pressure
     ev.t_ns = t_ns;
     ev.kind = kind;
     /* a reclaim reports the level it ran at (the requested one for a manual
-     * trigger); every other event the level in force */
+     * trigger) and, as prev_level, the responder's level at the time; every
+     * other event the level in force */
     ev.level = kind == RM_EVENT_RECLAIM ? prev : p->level;
-    ev.prev_level = prev;
+    ev.prev_level = kind == RM_EVENT_RECLAIM ? p->level : prev;
     ev.trigger = p->trigger;
     if (name)
         snprintf(ev.name, sizeof ev.name, "%s", name);
@@ -646,14 +663,21 @@ rm_pressure_reclaimer_remove(rm_pressure_t *p, rm_pressure_reclaimer_t *r)
     free(r);
 }
 
-uint64_t
-rm_pressure_reclaimable(rm_pressure_t *p, rm_pressure_level_t level)
+static uint64_t
+reclaimable_locked(rm_pressure_t *p, rm_pressure_level_t level)
 {
     uint64_t sum = 0;
-    pthread_mutex_lock(&p->tick_mu);
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
         if (r->estimate && r->start_level <= level)
             sum += r->estimate(r->ctx, level);
+    return sum;
+}
+
+uint64_t
+rm_pressure_reclaimable(rm_pressure_t *p, rm_pressure_level_t level)
+{
+    pthread_mutex_lock(&p->tick_mu);
+    uint64_t sum = reclaimable_locked(p, level);
     pthread_mutex_unlock(&p->tick_mu);
     return sum;
 }
@@ -698,23 +722,6 @@ notify_level_locked(rm_pressure_t *p, rm_pressure_level_t old, rm_pressure_level
 
 /* ---- levels ------------------------------------------------------------ */
 
-static double
-threshold_of(const rm_pressure_config_t *c, rm_pressure_level_t l)
-{
-    switch (l) {
-    case RM_PRESSURE_GENTLE:
-        return c->warning_threshold;
-    case RM_PRESSURE_AGGRESSIVE:
-        return c->high_pressure_threshold;
-    case RM_PRESSURE_EMERGENCY:
-        return c->critical_threshold;
-    case RM_PRESSURE_OOM_PREVENTION:
-        return c->emergency_threshold;
-    default:
-        return 0.0;
-    }
-}
-
 static rm_pressure_level_t
 level_of(const rm_pressure_config_t *c, double u)
 {
@@ -750,6 +757,7 @@ change_level_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t nl,
     p->trigger = trig;
     p->st.level_changes++;
     if (nl > old) {
+        p->st.escalations++;
         p->esc_t[p->esc_head] = t_ns ? t_ns : 1;
         p->esc_head = (p->esc_head + 1) % ESC_RING;
     }
@@ -942,6 +950,17 @@ publish_locked(rm_pressure_t *p, const rm_pressure_forecast_t *fc)
     pthread_mutex_unlock(&p->pub_mu);
 }
 
+/* The level a forecast of level `pl` at horizon index i asks for: pl − i, but
+ * at least Gentle (Monitor when pl is Monitor). */
+static int
+asked_level(rm_pressure_level_t pl, uint32_t i)
+{
+    if (pl == RM_PRESSURE_MONITOR)
+        return RM_PRESSURE_MONITOR;
+    int lv = (int)pl - (int)i;
+    return lv < RM_PRESSURE_GENTLE ? RM_PRESSURE_GENTLE : lv;
+}
+
 static rm_status_t
 feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
 {
@@ -954,28 +973,40 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
         return RM_ENOENT;
     }
     p->st.budget_source = !s->budget_bytes ? "knob" : s->budget_source ? s->budget_source : "injected";
+    /* seconds since the previous sample (the pace of a forecast-driven reclaim) */
+    double dt = p->have_last ? (double)(s->t_ns - p->last_t_ns) / 1e9 : (double)c->period_ms / 1e3;
     p->last_t_ns = s->t_ns;
     p->have_last = 1;
     p->st.samples++;
+    uint64_t recl = reclaimable_locked(p, c->response_floor);
+    if (recl > s->used_bytes)
+        recl = s->used_bytes;
 
     /* 1. history */
     p->hist_t[p->hist_head] = (double)s->t_ns / 1e9;
     p->hist_used[p->hist_head] = (double)s->used_bytes;
+    p->hist_recl[p->hist_head] = (double)recl;
     p->hist_head = (p->hist_head + 1) % RM_PRESSURE_HISTORY_MAX;
     if (p->hist_n < c->history_size)
         p->hist_n++;
     size_t n = p->hist_n;
     double tnow = (double)s->t_ns / 1e9, b = (double)budget;
+    int recl_seen = 0;   /* some sample in the history has a reclaimable part */
     for (size_t i = 0; i < n; i++) {
         uint32_t j = (p->hist_head + RM_PRESSURE_HISTORY_MAX - n + i) % RM_PRESSURE_HISTORY_MAX;
         p->fit_t[i] = p->hist_t[j] - tnow;
         p->fit_y[i] = p->hist_used[j] / b;
+        p->fit_r[i] = (p->hist_used[j] - p->hist_recl[j]) / b;
+        recl_seen |= p->hist_recl[j] > 0;
     }
     leak_update_locked(p, s->t_ns, (double)s->used_bytes);
 
-    /* 2. forecast */
+    /* 2. forecast: of the usage that is not reclaimable (the fit of fit_r),
+     * plus the reclaimable part as it is now. Without estimates (no
+     * reclaimers, or none with an estimate) fit_r is the usage itself. */
     rm__fc_fit_t fit;
-    rm__pressure_fit(c->model, p->fit_t, p->fit_y, n, p->scratch, &fit);
+    rm__pressure_fit(c->model, p->fit_t, p->fit_r, n, p->scratch, &fit);
+    double recl_u = (double)recl / b;
     rm_pressure_forecast_t fc;
     memset(&fc, 0, sizeof fc);
     fc.t_ns = s->t_ns;
@@ -983,30 +1014,46 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     fc.used_bytes = s->used_bytes;
     fc.budget_bytes = budget;
     fc.usage = (double)s->used_bytes / b;
+    fc.reclaimable_bytes = recl;
     fc.slope_per_sec = fit.slope;
     fc.model = c->model;
     fc.n_horizons = c->n_horizons;
     fc.current_level = level_of(c, fc.usage);
     fc.predicted_level = RM_PRESSURE_MONITOR;
-    int trig_h = -1;
+    /* raw: the level this sample's confident forecasts ask for; hold: the same
+     * with every threshold `hysteresis` lower (a forecast that keeps the
+     * level from stepping down) */
+    int raw = RM_PRESSURE_MONITOR, hold = RM_PRESSURE_MONITOR;
+    int ask_h[RM_PRESSURE_HORIZONS_MAX];
     for (uint32_t i = 0; i < c->n_horizons; i++) {
         rm_pressure_horizon_t *h = &fc.horizons[i];
         h->horizon_sec = c->horizons_sec[i];
-        h->predicted_usage = rm__pressure_predict(&fit, h->horizon_sec);
+        h->predicted_usage = recl_u + rm__pressure_predict(&fit, h->horizon_sec);
         h->predicted_bytes = (uint64_t)(h->predicted_usage * b);
         h->confidence = rm__pressure_confidence(&fit, h->horizon_sec, c->confidence_tolerance);
         h->predicted_level = level_of(c, h->predicted_usage);
-        if (c->act_on_forecast && fit.slope > 0 && h->confidence >= c->min_confidence &&
-            h->predicted_level > RM_PRESSURE_MONITOR) {
-            int lv = (int)h->predicted_level - (int)i;
-            if (lv < RM_PRESSURE_GENTLE)
-                lv = RM_PRESSURE_GENTLE;
-            if (lv > (int)fc.predicted_level) {
-                fc.predicted_level = (rm_pressure_level_t)lv;
-                trig_h = (int)i;
-            }
+        ask_h[i] = RM_PRESSURE_MONITOR;
+        if (c->act_on_forecast && fit.slope > 0 && h->confidence >= c->min_confidence) {
+            ask_h[i] = asked_level(h->predicted_level, i);
+            int hv = asked_level(level_of(c, h->predicted_usage + c->hysteresis), i);
+            if (ask_h[i] > raw)
+                raw = ask_h[i];
+            if (hv > hold)
+                hold = hv;
         }
     }
+    /* persistence: a forecast-driven level needs forecasts asking for it (or
+     * more) on forecast_persist_samples consecutive samples; one confident
+     * sample of a noisy or bending series is not a trend */
+    for (int l = RM_PRESSURE_GENTLE; l < RM_PRESSURE_LEVELS; l++) {
+        p->fc_run[l] = raw >= l ? p->fc_run[l] + 1 : 0;
+        if (p->fc_run[l] >= c->forecast_persist_samples)
+            fc.predicted_level = (rm_pressure_level_t)l;
+    }
+    int trig_h = -1;   /* the shortest horizon asking for the persisted level (it asks now: runs reset) */
+    for (uint32_t i = 0; i < c->n_horizons && fc.predicted_level > RM_PRESSURE_MONITOR && trig_h < 0; i++)
+        if (ask_h[i] >= (int)fc.predicted_level)
+            trig_h = (int)i;
     /* the forecaster's warning: a probable critical crossing within a
      * horizon. The views see only the current regime: the samples since the
      * newest level shift (a collection, a cache drop, a step), so a drop
@@ -1016,7 +1063,7 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     size_t rn = n - r0;
     const double *rt = p->fit_t + r0, *ry = p->fit_y + r0;
     rm__fc_fit_t wf = fit;
-    if (r0 > 0)
+    if (r0 > 0 || recl_seen)   /* the warning is about the whole usage, caches included */
         rm__pressure_fit(c->model, rt, ry, rn, p->scratch, &wf);
     /* one window's random-walk estimate is noisy (it is 0 about as often as
      * it is twice the truth); a wander that fooled one window fools the
@@ -1170,7 +1217,7 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
         fc.time_to_critical_sec = 0;
         fc.time_to_critical_confidence = 1;
     } else if (fit.slope > 1e-9) {
-        double from = fit.level > fc.usage ? fit.level : fc.usage;
+        double from = fit.level + recl_u > fc.usage ? fit.level + recl_u : fc.usage;
         double ttc = (c->critical_threshold - from) / fit.slope;
         fc.time_to_critical_sec = ttc < 0 ? 0 : ttc;
         fc.time_to_critical_confidence =
@@ -1186,11 +1233,15 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
     uint32_t hz = trig_h >= 0 ? fc.horizons[trig_h].horizon_sec : 0;
     rm_pressure_trigger_t trig =
         fc.predicted_level > fc.current_level ? RM_TRIGGER_FORECAST : RM_TRIGGER_CURRENT;
+    /* what keeps the level: the present usage or a confident forecast (persisted
+     * or not) within `hysteresis` of its threshold */
+    int stay = (int)level_of(c, fc.usage + c->hysteresis);
+    if (hold > stay)
+        stay = hold;
     if (desired > p->level) {
         change_level_locked(p, s->t_ns, desired, trig, fc.usage, pred_u, hz);
         p->below_since_ns = 0;
-    } else if (desired < p->level &&
-               fc.usage < threshold_of(c, p->level) - c->hysteresis) {
+    } else if (stay < (int)p->level) {
         if (!p->below_since_ns)
             p->below_since_ns = s->t_ns ? s->t_ns : 1;
         if (s->t_ns - p->below_since_ns >= (uint64_t)c->step_down_hold_sec * NS_PER_SEC) {
@@ -1203,16 +1254,22 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
             p->trigger = trig;
     }
 
-    /* 4. respond */
+    /* 4. respond: the present excess over the aim; a forecast-driven level adds
+     * the excess predicted at its horizon h, paced over h (dt/h of it per
+     * sample): proportional to the distance to the aim and to the time left,
+     * so a forecast 120 s out never evicts its whole excess at once */
     if (p->level >= c->response_floor) {
         double aim = c->target_fraction * b;
-        double excess = (double)s->used_bytes - aim;
+        double now_x = (double)s->used_bytes - aim;
+        double excess = now_x > 0 ? now_x : 0;
         if (p->trigger == RM_TRIGGER_FORECAST && trig_h >= 0) {
             double fx = fc.horizons[trig_h].predicted_usage * b - aim;
+            double hs = (double)fc.horizons[trig_h].horizon_sec;
+            double pace = dt <= 0 ? 0 : dt >= hs ? 1 : dt / hs;
             if (fx > excess)
-                excess = fx;
+                excess += (fx - excess) * pace;
         }
-        if (excess > 0)
+        if (excess >= 1)
             respond_locked(p, s->t_ns, p->level, (uint64_t)excess, fc.usage, pred_u, hz);
     }
 
@@ -1329,9 +1386,15 @@ rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
     return rc;
 }
 
+double
+rm_pressure_manual_share(rm_pressure_level_t level)
+{
+    return level >= RM_PRESSURE_EMERGENCY ? 1.0 : level == RM_PRESSURE_AGGRESSIVE ? 0.5 : 0.1;
+}
+
 rm_status_t
-rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes,
-                    uint64_t now_ns, uint64_t *freed)
+rm_pressure_trigger_ex(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes, uint64_t now_ns,
+                       rm_pressure_trigger_result_t *out)
 {
     if (!p || level < RM_PRESSURE_GENTLE || level > RM_PRESSURE_OOM_PREVENTION)
         return RM_EINVAL;
@@ -1340,12 +1403,22 @@ rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_by
     pthread_mutex_lock(&p->pub_mu);
     fc = p->pub_fc;
     pthread_mutex_unlock(&p->pub_mu);
+    /* the target (pressure.h): max(min_bytes, present excess over the aim, the
+     * level's share of what its reclaimers could free), capped at the bytes in use */
     uint64_t target = min_bytes;
     if (fc.budget_bytes) {
         double aim = p->cfg.target_fraction * (double)fc.budget_bytes;
         if ((double)fc.used_bytes > aim && (uint64_t)((double)fc.used_bytes - aim) > target)
             target = (uint64_t)((double)fc.used_bytes - aim);
     }
+    uint64_t recl = reclaimable_locked(p, level);
+    uint64_t share = (uint64_t)(rm_pressure_manual_share(level) * (double)recl);
+    if (share > target)
+        target = share;
+    uint64_t cap = fc.used_bytes ? fc.used_bytes : p->cfg.budget_bytes ? p->cfg.budget_bytes : recl;
+    if (target > cap)
+        target = cap;
+    rm_pressure_level_t from = p->level;
     rm_pressure_trigger_t saved = p->trigger;
     p->trigger = RM_TRIGGER_MANUAL;
     uint64_t f = respond_locked(p, now_ns, level, target, fc.usage, fc.usage, 0);
@@ -1356,8 +1429,12 @@ rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_by
     p->trigger = saved;
     publish_locked(p, NULL);
     pthread_mutex_unlock(&p->tick_mu);
-    if (freed)
-        *freed = f;
+    if (out) {
+        out->from_level = from;
+        out->level = level;
+        out->target_bytes = target;
+        out->freed_bytes = f;
+    }
     return RM_OK;
 }
 
@@ -1442,6 +1519,17 @@ const char *
 rm_pressure_alert_name(const rm_pressure_alert_t *a)
 {
     return a->kind == RM_ALERT_HOST ? a->name : rm_alert_kind_name(a->kind);
+}
+
+rm_status_t
+rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes, uint64_t now_ns,
+                    uint64_t *freed)
+{
+    rm_pressure_trigger_result_t r;
+    rm_status_t st = rm_pressure_trigger_ex(p, level, min_bytes, now_ns, &r);
+    if (st == RM_OK && freed)
+        *freed = r.freed_bytes;
+    return st;
 }
 
 /* ---- readers ----------------------------------------------------------- */

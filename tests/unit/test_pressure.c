@@ -526,12 +526,13 @@ test_pressure_manual_trigger_records_manual_events(void **state)
 {
     (void)state;
     rm_pressure_t *p = make(NULL);
-    fake_comp_t a = {.held = GIB};
+    fake_comp_t a = {.held = GIB / 4};
     add(p, "cache", 10, RM_PRESSURE_GENTLE, &a, NULL);
     feed(p, 1, 0.40);
     uint64_t freed = 0, cur = rm_pressure_events_head(p);
+    /* Aggressive, usage below the aim: the target is 50 % of the estimate (a min_bytes below it) */
     assert_int_equal(rm_pressure_trigger(p, RM_PRESSURE_AGGRESSIVE, 4096, 2 * SEC, &freed), RM_OK);
-    assert_int_equal(freed, 4096);
+    assert_int_equal(freed, GIB / 8);
     rm_pressure_event_t ev[4];
     size_t n;
     rm_pressure_events_read(p, &cur, ev, 4, &n, NULL);
@@ -539,8 +540,53 @@ test_pressure_manual_trigger_records_manual_events(void **state)
     assert_int_equal(ev[0].kind, RM_EVENT_RECLAIM);
     assert_int_equal(ev[0].trigger, RM_TRIGGER_MANUAL);
     assert_string_equal(ev[0].name, "cache");
-    assert_int_equal(ev[0].bytes_reclaimed, 4096);
+    assert_int_equal(ev[0].bytes_reclaimed, GIB / 8);
+    assert_int_equal(ev[0].target_bytes, GIB / 8);
+    /* the level it ran at, and the responder's level it ran from */
+    assert_int_equal(ev[0].level, RM_PRESSURE_AGGRESSIVE);
+    assert_int_equal(ev[0].prev_level, RM_PRESSURE_MONITOR);
     assert_int_equal(rm_pressure_trigger(p, RM_PRESSURE_MONITOR, 1, 0, NULL), RM_EINVAL);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_manual_trigger_target_is_defined_and_never_the_maximum(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t a = {.held = GIB / 2};
+    add(p, "cache", 10, RM_PRESSURE_GENTLE, &a, NULL);
+    feed(p, 1, 0.60);
+    rm_pressure_trigger_result_t r;
+    uint64_t cur = rm_pressure_events_head(p);
+    /* Gentle with no minimum, usage below the aim: 10 % of what the reclaimers estimate */
+    assert_int_equal(rm_pressure_trigger_ex(p, RM_PRESSURE_GENTLE, 0, 2 * SEC, &r), RM_OK);
+    assert_int_equal(r.from_level, RM_PRESSURE_MONITOR);
+    assert_int_equal(r.level, RM_PRESSURE_GENTLE);
+    assert_int_equal(r.target_bytes, GIB / 20);
+    assert_int_equal(r.freed_bytes, GIB / 20);
+    /* a minimum above everything in use is capped at the bytes in use, never UINT64_MAX */
+    assert_int_equal(rm_pressure_trigger_ex(p, RM_PRESSURE_EMERGENCY, UINT64_MAX, 3 * SEC, &r), RM_OK);
+    assert_int_equal(r.target_bytes, (uint64_t)(0.60 * (double)GIB));
+    rm_pressure_event_t ev[8];
+    size_t n;
+    rm_pressure_events_read(p, &cur, ev, 8, &n, NULL);
+    assert_int_equal(n, 2);
+    for (size_t i = 0; i < n; i++) {
+        assert_true(ev[i].target_bytes < UINT64_MAX);
+        assert_int_equal(ev[i].prev_level, RM_PRESSURE_MONITOR);
+    }
+    assert_int_equal(ev[1].level, RM_PRESSURE_EMERGENCY);
+    /* above the aim the present excess counts (Gentle's 10 % is less) */
+    fake_comp_t b = {.held = GIB / 100};
+    rm_pressure_t *q = make(NULL);
+    add(q, "small", 10, RM_PRESSURE_GENTLE, &b, NULL);
+    feed(q, 1, 0.775);
+    assert_int_equal(rm_pressure_trigger_ex(q, RM_PRESSURE_GENTLE, 0, 2 * SEC, &r), RM_OK);
+    uint64_t want = (uint64_t)(0.775 * GIB) - (uint64_t)(0.675 * GIB);
+    assert_true(r.target_bytes >= want - 2 && r.target_bytes <= want + 2);
+    assert_int_equal(r.from_level, RM_PRESSURE_GENTLE);   /* 0.775 ≥ warning: the automatic level */
+    rm_pressure_destroy(q);
     rm_pressure_destroy(p);
 }
 
@@ -560,11 +606,185 @@ test_pressure_manual_trigger_records_event_when_nothing_freed(void **state)
     assert_int_equal(ev[0].kind, RM_EVENT_RECLAIM);
     assert_int_equal(ev[0].trigger, RM_TRIGGER_MANUAL);
     assert_int_equal(ev[0].level, RM_PRESSURE_EMERGENCY);
+    assert_int_equal(ev[0].prev_level, RM_PRESSURE_MONITOR);
     assert_int_equal(ev[0].t_ns, 7 * SEC);
     assert_int_equal(ev[0].bytes_reclaimed, 0);
+    assert_int_equal(ev[0].target_bytes, 0);   /* nothing registered: nothing to aim for */
     assert_string_equal(ev[0].name, "manual");
     /* the automatic level is untouched by the operator's action */
     assert_int_equal(forecast(p).level, RM_PRESSURE_MONITOR);
+    rm_pressure_destroy(p);
+}
+
+/* ---- stability under a steady load (issue 16 item 6) ---------------------- */
+
+/* A cache the forecaster is told about through its estimate (the buffer pool). */
+typedef struct warm_cache {
+    double bytes, cap;   /* resident, size limit */
+    int calls;
+    uint64_t freed;
+} warm_cache_t;
+
+static uint64_t
+warm_estimate(void *ctx, rm_pressure_level_t lv)
+{
+    (void)lv;
+    return (uint64_t)((warm_cache_t *)ctx)->bytes;
+}
+
+static uint64_t
+warm_reclaim(void *ctx, rm_pressure_level_t lv, uint64_t target)
+{
+    warm_cache_t *w = ctx;
+    (void)lv;
+    double f = (double)target < w->bytes ? (double)target : w->bytes;
+    w->bytes -= f;
+    w->calls++;
+    w->freed += (uint64_t)f;
+    return (uint64_t)f;
+}
+
+static void
+test_pressure_cache_warming_below_warning_keeps_the_level(void **state)
+{
+    (void)state;
+    /* the demo load at 1 GiB: the buffer pool fills at 0.15 %/s up to 30 % of the budget
+     * while the rest grows 0.02 %/s from 0.20: usage 0.20 → ~0.56 in 400 s, a confident
+     * ramp whose 120 s forecast crossed 0.70 (Gentle) and evicted the pool on main */
+    rm_pressure_t *p = make(NULL);
+    warm_cache_t w = {0, 0.30 * (double)GIB, 0, 0};
+    rm_pressure_reclaimer_def_t d = {"buffer_pool", 50, RM_PRESSURE_GENTLE, warm_estimate, warm_reclaim, NULL, &w};
+    assert_int_equal(rm_pressure_reclaimer_add(p, &d, NULL), RM_OK);
+    double maxu = 0;
+    for (uint64_t t = 0; t < 400; t++) {
+        w.bytes += 0.0015 * (double)GIB;
+        if (w.bytes > w.cap)
+            w.bytes = w.cap;
+        double u = 0.20 + 0.0002 * (double)t + w.bytes / (double)GIB;
+        maxu = u > maxu ? u : maxu;
+        feed(p, t, u);
+        assert_int_equal(forecast(p).level, RM_PRESSURE_MONITOR);
+    }
+    assert_true(maxu > 0.55 && maxu < 0.70);
+    assert_int_equal(w.calls, 0);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.level_changes, 0);
+    assert_int_equal(st.bytes_reclaimed, 0);
+    /* the same ramp without the estimate is a confident forecast of Gentle */
+    rm_pressure_t *q = make(NULL);
+    int raised = 0;
+    for (uint64_t t = 0; t < 400 && !raised; t++) {
+        double c = 0.0015 * (double)(t + 1);
+        double u = 0.20 + 0.0002 * (double)t + (c < 0.30 ? c : 0.30);
+        feed(q, t, u);
+        raised = forecast(q).level > RM_PRESSURE_MONITOR;
+    }
+    assert_int_equal(raised, 1);
+    assert_int_equal(forecast(q).trigger, RM_TRIGGER_FORECAST);
+    rm_pressure_destroy(q);
+    rm_pressure_destroy(p);
+}
+
+/* Level reached by a steep ramp with persistence `persist`, and the sample it was reached at. */
+static uint64_t
+first_forecast_escalation(uint32_t persist)
+{
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.forecast_persist_samples = persist;
+    rm_pressure_t *p = make(&c);
+    uint64_t t;
+    for (t = 0; t < 200; t++) {
+        feed(p, t, 0.30 + 0.004 * (double)t);
+        if (forecast(p).level > RM_PRESSURE_MONITOR)
+            break;
+    }
+    assert_int_equal(forecast(p).trigger, RM_TRIGGER_FORECAST);
+    rm_pressure_destroy(p);
+    return t;
+}
+
+static void
+test_pressure_forecast_escalation_needs_persisting_forecasts(void **state)
+{
+    (void)state;
+    uint64_t t1 = first_forecast_escalation(1), t5 = first_forecast_escalation(5);
+    /* a steadily confident ramp: the forecast asks on every sample, so 4 samples later */
+    assert_int_equal(t5, t1 + 4);
+    /* after 4 asking samples the forecast is published as Monitor still */
+    rm_pressure_t *p = make(NULL);
+    for (uint64_t t = 0; t <= t1 + 3; t++)
+        feed(p, t, 0.30 + 0.004 * (double)t);
+    assert_int_equal(forecast(p).predicted_level, RM_PRESSURE_MONITOR);
+    assert_int_equal(forecast(p).level, RM_PRESSURE_MONITOR);
+    assert_true(forecast(p).horizons[2].predicted_level > RM_PRESSURE_MONITOR);
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.forecast_persist_samples = 0;
+    assert_int_equal(rm_pressure_config_validate(&c), RM_EINVAL);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_forecast_level_dwells_before_stepping_down(void **state)
+{
+    (void)state;
+    rm_pressure_config_t c;
+    rm_pressure_config_default(&c);
+    c.step_down_hold_sec = 45;
+    rm_pressure_t *p = make(&c);
+    uint64_t t = 0;
+    while (forecast(p).level == RM_PRESSURE_MONITOR && t < 200) {
+        feed(p, t, 0.30 + 0.004 * (double)t);
+        t++;
+    }
+    uint64_t entered = t - 1;
+    double u = forecast(p).usage;
+    assert_true(u < 0.70);   /* forecast-driven, below the warning threshold */
+    /* the rise stops: the usage is far below every threshold, yet the level holds for the dwell */
+    for (;; t++) {
+        feed(p, t, u);
+        if (forecast(p).level == RM_PRESSURE_MONITOR)
+            break;
+        assert_true(t < entered + 200);
+    }
+    assert_true(t - entered >= 45);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.level_changes, 2);
+    assert_int_equal(st.escalations, 1);   /* only the way up counts */
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_forecast_reclaim_is_paced_over_the_horizon(void **state)
+{
+    (void)state;
+    rm_pressure_t *p = make(NULL);
+    fake_comp_t a = {.held = GIB};
+    rm_pressure_reclaimer_def_t d = {"cache", 10, RM_PRESSURE_GENTLE, NULL, fake_reclaim, NULL, &a};
+    assert_int_equal(rm_pressure_reclaimer_add(p, &d, NULL), RM_OK);
+    uint64_t t = 0;
+    while (forecast(p).level == RM_PRESSURE_MONITOR && t < 200) {
+        feed(p, t, 0.30 + 0.004 * (double)t);
+        t++;
+    }
+    rm_pressure_forecast_t fc = forecast(p);
+    assert_int_equal(fc.trigger, RM_TRIGGER_FORECAST);
+    assert_true(fc.usage < 0.675);   /* below the aim: only the forecast asks */
+    assert_int_equal(a.calls, 1);
+    /* the excess predicted at the triggering horizon, paced over it (1 s of h) */
+    int h = -1;
+    for (uint32_t i = 0; i < fc.n_horizons && h < 0; i++)
+        if (fc.horizons[i].predicted_level >= RM_PRESSURE_GENTLE)
+            h = (int)i;
+    assert_true(h >= 0);
+    double fx = fc.horizons[h].predicted_usage * (double)GIB - 0.675 * (double)GIB;
+    double want = fx / (double)fc.horizons[h].horizon_sec;
+    assert_true(fx > 0);
+    assert_true((double)a.last_target <= want * 1.01 + 1 && (double)a.last_target >= want * 0.99 - 1);
+    assert_true((double)a.last_target < fx / 10);
     rm_pressure_destroy(p);
 }
 
@@ -1280,7 +1500,12 @@ main(void)
         cmocka_unit_test(test_pressure_responder_respects_start_level),
         cmocka_unit_test(test_pressure_on_level_told_of_changes_both_ways),
         cmocka_unit_test(test_pressure_removed_reclaimer_is_never_called),
+        cmocka_unit_test(test_pressure_cache_warming_below_warning_keeps_the_level),
+        cmocka_unit_test(test_pressure_forecast_escalation_needs_persisting_forecasts),
+        cmocka_unit_test(test_pressure_forecast_level_dwells_before_stepping_down),
+        cmocka_unit_test(test_pressure_forecast_reclaim_is_paced_over_the_horizon),
         cmocka_unit_test(test_pressure_manual_trigger_records_manual_events),
+        cmocka_unit_test(test_pressure_manual_trigger_target_is_defined_and_never_the_maximum),
         cmocka_unit_test(test_pressure_manual_trigger_records_event_when_nothing_freed),
         cmocka_unit_test(test_pressure_events_record_level_change_and_reclaim),
         cmocka_unit_test(test_pressure_events_cursor_reports_dropped_when_overwritten),

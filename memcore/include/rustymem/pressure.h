@@ -12,8 +12,9 @@
  *      docs/adr/0005-pressure-forecasting.md) and predicts usage at each
  *      horizon with a confidence, plus time_to_critical_sec;
  *   3. the level (Monitor → Gentle → Aggressive → Emergency → OOM prevention)
- *      is derived from the present usage and from confident forecasts, with
- *      hysteresis on the way down;
+ *      is derived from the present usage and from confident forecasts that
+ *      persisted (forecast_persist_samples), with hysteresis in ratio and in
+ *      time (step_down_hold_sec, the dwell) on the way down;
  *   4. the responder runs registered reclaimers in priority order, passing the
  *      level and a target in bytes; each component decides what the level
  *      means for it (eviction +20 % / +50 % / max, trim plans, reject
@@ -101,12 +102,20 @@ typedef struct rm_pressure_config {
     double hysteresis;                 /* fraction of budget below a level's threshold before stepping down (0.05);
                                         * also how far below its threshold a usage or fragmentation alert
                                         * (or its critical severity) must fall to clear */
-    uint32_t step_down_hold_sec;       /* seconds the lower level must hold before each step down (30) */
+    uint32_t step_down_hold_sec;       /* dwell: seconds the reasons to leave a level must hold, without a
+                                        * break, before each step down (30); so no level is left sooner
+                                        * than this after it was entered. Knob pressure.dwell_seconds */
+    uint32_t forecast_persist_samples; /* a forecast-driven escalation to a level needs confident forecasts
+                                        * asking for it (or higher) on this many consecutive samples (5),
+                                        * 1..3600. Knob pressure.forecast_persist_samples */
     uint32_t warning_persist_samples;  /* a forecast warning needs this many consecutive confident samples (10) */
     double warning_min_probability;    /* a forecast warning needs P(usage ≥ critical at h) ≥ this (0.95) */
     int act_on_forecast;               /* 1: confident forecasts raise the level; 0: purely reactive */
     rm_pressure_level_t response_floor;/* reclaimers run only at or above this level (Gentle) */
-    double target_fraction;            /* reclaim aims for usage at this fraction (warning − hysteresis/2 = 0.675) */
+    double target_fraction;            /* reclaim aims for usage at this fraction (warning − hysteresis/2 = 0.675):
+                                        * each sample asks for the present excess over it, plus — when a
+                                        * forecast set the level — the excess predicted at the triggering
+                                        * horizon h paced over h (× seconds since the last sample / h) */
     uint32_t leak_window_sec;          /* leak alert window (600 s) */
     double leak_min_r2;                /* leak: linear fit R² at least this (0.90) */
     double leak_min_growth;            /* leak: growth over the window at least this fraction (0.05) */
@@ -189,7 +198,13 @@ typedef struct rm_pressure_forecast {
     uint32_t samples;              /* samples in the history */
     uint64_t used_bytes, budget_bytes;
     double usage;                  /* used/budget */
-    double slope_per_sec;          /* fitted trend, fraction of budget per second */
+    uint64_t reclaimable_bytes;    /* what the reclaimers eligible at response_floor estimate they could
+                                      free now (caches: the buffer pool's resident pages, …); 0 without
+                                      estimates. The per-horizon predictions are this plus the forecast
+                                      of the rest: a cache warming up to its size (or refilling after an
+                                      eviction) is bounded and is given back on demand, so its growth
+                                      is not extrapolated into a pressure level (ADR 0005 §5) */
+    double slope_per_sec;          /* fitted trend of usage − reclaimable, fraction of budget per second */
     rm_forecast_model_t model;
     uint32_t n_horizons;
     rm_pressure_horizon_t horizons[RM_PRESSURE_HORIZONS_MAX];
@@ -203,7 +218,8 @@ typedef struct rm_pressure_forecast {
     uint32_t warning_horizon_sec;  /* the shortest horizon giving the warning, 0 if none */
     double warning_probability;    /* P(usage ≥ critical) at that horizon (max over horizons if none) */
     rm_pressure_level_t current_level;   /* from the present usage alone, no hysteresis */
-    rm_pressure_level_t predicted_level; /* the level confident forecasts ask for (graduated by horizon) */
+    rm_pressure_level_t predicted_level; /* the level confident forecasts ask for (graduated by horizon) and
+                                            have asked for on forecast_persist_samples samples in a row */
     rm_pressure_level_t level;           /* the responder's level (with hysteresis) */
     rm_pressure_trigger_t trigger;       /* why `level` is what it is */
     rm_pressure_level_t recommended_action; /* action for `level` (rm_pressure_action_name) */
@@ -277,16 +293,44 @@ void rm_pressure_stop(rm_pressure_t *p);
  * on a running responder. Thread-safe. */
 void rm_pressure_get_forecast(rm_pressure_t *p, rm_pressure_forecast_t *out);
 
+/* What one rm_pressure_trigger_ex() did. */
+typedef struct rm_pressure_trigger_result {
+    rm_pressure_level_t from_level;   /* the responder's level when it ran (unchanged by the trigger) */
+    rm_pressure_level_t level;        /* the level the response ran at (the requested one) */
+    uint64_t target_bytes;            /* what it aimed to free (see rm_pressure_trigger_ex) */
+    uint64_t freed_bytes;             /* what the reclaimers freed */
+} rm_pressure_trigger_result_t;
+
+/* Share of the eligible reclaimers' estimate a manual trigger aims for at a
+ * level: Gentle 10 %, Aggressive 50 %, Emergency and OOM prevention 100 % (the
+ * seed's plan-cache shares; eviction +20 %/+50 %/max ends in the same order). */
+double rm_pressure_manual_share(rm_pressure_level_t level);
+
 /*
- * Force a response at `level` now (EmergencyService.TriggerResponse): runs
- * the reclaimers eligible at `level` once with a target of what brings usage
- * to target_fraction (at least `min_bytes`), records the events with trigger
- * "manual": one RECLAIM event per reclaimer that freed bytes, or, when none
- * did (or none is registered), one RECLAIM event named "manual" with 0 bytes
- * reclaimed, so an operator action is always on record (time now_ns, level
- * `level`). *freed (may be NULL) receives the bytes reclaimed. RM_EINVAL for
- * a bad level (nothing recorded). Thread-safe (serialised with ticks).
+ * Force a response at `level` (Gentle..OOM prevention) now
+ * (EmergencyService.TriggerResponse): runs the reclaimers eligible at `level`
+ * once, in priority order, until the target is met. The target, in bytes, is
+ * the largest of
+ *   - min_bytes (0 = no minimum),
+ *   - the present excess over target_fraction of the budget (what the
+ *     automatic responder would ask for), and
+ *   - rm_pressure_manual_share(level) × what the reclaimers eligible at
+ *     `level` estimate they could free (rm_pressure_reclaimable),
+ * capped at the bytes in use at the last sample (nothing can free more;
+ * before the first sample at budget_bytes, else at the estimate), so it is
+ * always a real number. Events, trigger "manual", time now_ns: one
+ * RECLAIM event per reclaimer that freed bytes, or, when none did (or none is
+ * registered), one RECLAIM event named "manual" with 0 bytes reclaimed, so an
+ * operator action is always on record; each has level = `level`, prev_level =
+ * the responder's level at the time (a manual trigger does not change it)
+ * and target_bytes = what that reclaimer was asked for. *out (may be NULL)
+ * receives what was done. RM_EINVAL for a bad level (nothing recorded, *out
+ * untouched). Thread-safe (serialised with ticks).
  */
+rm_status_t rm_pressure_trigger_ex(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes,
+                                   uint64_t now_ns, rm_pressure_trigger_result_t *out);
+
+/* rm_pressure_trigger_ex() with only the bytes freed in *freed (may be NULL). */
 rm_status_t rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uint64_t min_bytes,
                                 uint64_t now_ns, uint64_t *freed);
 
@@ -294,7 +338,11 @@ rm_status_t rm_pressure_trigger(rm_pressure_t *p, rm_pressure_level_t level, uin
 
 /*
  * A component's estimate of what it could free at `level`, in bytes. Called
- * by the responder (serialised) and by rm_pressure_reclaimable. Must be quick.
+ * on every sample with level = response_floor (the level's forecast leaves
+ * this reclaimable part out of the trend it extrapolates: report caches that
+ * stop at their size and give memory back on demand, not memory a leak could
+ * grow), by manual triggers and by rm_pressure_reclaimable; serialised with
+ * ticks. Must be quick.
  */
 typedef uint64_t (*rm_reclaim_estimate_fn)(void *ctx, rm_pressure_level_t level);
 
@@ -358,7 +406,8 @@ typedef struct rm_pressure_event {
     rm_pressure_event_kind_t kind;
     rm_pressure_level_t level;     /* level in force; RECLAIM: the level the response ran at
                                       (the requested one for a manual trigger) */
-    rm_pressure_level_t prev_level;/* for LEVEL_CHANGE */
+    rm_pressure_level_t prev_level;/* LEVEL_CHANGE: the old level; RECLAIM: the responder's level when it
+                                      ran (differs from `level` for a manual trigger); else = level */
     rm_pressure_trigger_t trigger;
     char name[RM_PRESSURE_NAME_MAX];   /* reclaimer or alert name, "" otherwise */
     uint64_t target_bytes;         /* RECLAIM: asked for */
@@ -472,6 +521,7 @@ typedef struct rm_pressure_stats {
     uint64_t samples;              /* samples processed */
     uint64_t samples_dropped;      /* ticks without a budget */
     uint64_t level_changes;
+    uint64_t escalations;          /* upward level changes since create (what the pressure_events alert counts) */
     uint64_t escalations_last_hour;/* upward level changes in the last hour */
     uint64_t reclaim_calls;
     uint64_t bytes_reclaimed;      /* total */
