@@ -185,7 +185,25 @@ def make_world(root, build, scratch):
     for d in ("tmp", "home"):
         os.makedirs(os.path.join(scratch, d), exist_ok=True)
     os.chmod(os.path.join(scratch, "tmp"), 0o1777)
+    # The checkout or the build tree may live under /tmp themselves (CI clones
+    # wherever it likes): keep each visible at its own path across the new
+    # /tmp (rbind, so the overlay on the checkout comes along). The scratch
+    # directory is under /var/tmp (test_docs.sh).
+    keep = []
+    rroot = os.path.realpath(root)
+    paths = {rroot, os.path.realpath(build)}
+    for i, p in enumerate(sorted(paths)):
+        if p != rroot and p.startswith(rroot + "/"):
+            continue   # comes along with the checkout
+        if p == "/tmp" or p.startswith("/tmp/"):
+            hold = os.path.join(scratch, "keep", str(i))
+            os.makedirs(hold, exist_ok=True)
+            sh(f"mount --rbind {p} {hold}")
+            keep.append((hold, p))
     sh(f"mount --bind {scratch}/tmp /tmp")
+    for hold, p in keep:
+        os.makedirs(p, exist_ok=True)
+        sh(f"mount --rbind {hold} {p}")
     if os.path.realpath(build) != os.path.realpath(os.path.join(root, "build")):
         # build/ is RM_BUILD_DIR, as an overlay too: a documented cmake writes nothing back
         os.makedirs(os.path.join(root, "build"), exist_ok=True)
