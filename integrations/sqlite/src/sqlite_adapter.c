@@ -165,7 +165,44 @@ static struct {
     pthread_mutex_t over_mu;
     _Atomic uint64_t over_bytes;      /* budget raised above the configured one, bytes */
     _Atomic uint64_t overshoots;      /* FORCE fetches served by raising it */
-} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .over_mu = PTHREAD_MUTEX_INITIALIZER};
+    /* page-reference trace (opts.trace_path) */
+    FILE *trace;
+    pthread_mutex_t trace_mu;
+    uint64_t trace_next;              /* next cache ordinal */
+    struct { const void *cache; uint64_t ord; } trace_caches[256];
+} g = {.mu = PTHREAD_MUTEX_INITIALIZER, .over_mu = PTHREAD_MUTEX_INITIALIZER,
+       .trace_mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The trace: caches are numbered in creation order (slots reused after destroy). */
+static void
+trace_cache(const void *c, int add)
+{
+    pthread_mutex_lock(&g.trace_mu);
+    for (unsigned i = 0; i < 256; i++) {
+        if (add && !g.trace_caches[i].cache) {
+            g.trace_caches[i].cache = c;
+            g.trace_caches[i].ord = g.trace_next++;
+            break;
+        }
+        if (!add && g.trace_caches[i].cache == c) {
+            g.trace_caches[i].cache = NULL;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&g.trace_mu);
+}
+
+static void
+trace_ref(const void *c, unsigned key)
+{
+    pthread_mutex_lock(&g.trace_mu);
+    for (unsigned i = 0; i < 256; i++)
+        if (g.trace_caches[i].cache == c) {   /* purgeable caches only */
+            fprintf(g.trace, "%llu\n", (unsigned long long)((g.trace_caches[i].ord << 32) | key));
+            break;
+        }
+    pthread_mutex_unlock(&g.trace_mu);
+}
 
 /* ---- sqlite3_mem_methods ---------------------------------------------------- */
 
@@ -364,6 +401,8 @@ pc_create(int szPage, int szExtra, int bPurgeable)
     rm_pcache_pool_t *pool = bPurgeable ? g.file_pool : g.memdb_pool;
     if (rm_pcache_create(pool, (size_t)szPage, (size_t)szExtra, bPurgeable ? 1 : 0, &c) != RM_OK)
         return NULL;
+    if (g.trace && bPurgeable)
+        trace_cache(c, 1);
     return (sqlite3_pcache *)c;
 }
 
@@ -418,6 +457,8 @@ pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
             atomic_fetch_add_explicit(&g.overshoots, 1, memory_order_relaxed);
         pthread_mutex_unlock(&g.over_mu);
     }
+    if (g.trace && (st == RM_OK || mode != RM_PCACHE_CREATE_CHEAP))
+        trace_ref(p, key);
     if (st != RM_OK)
         return NULL;
     return (sqlite3_pcache_page *)pg;
@@ -465,6 +506,8 @@ pc_truncate(sqlite3_pcache *p, unsigned limit)
 static void
 pc_destroy(sqlite3_pcache *p)
 {
+    if (g.trace)
+        trace_cache(p, 0);
     rm_pcache_destroy((rm_pcache_t *)p);
     give_back_overshoot(UINT64_MAX);   /* its pages are gone */
 }
@@ -561,6 +604,10 @@ check_opts(const rm_sqlite_opts_t *o, char *err, size_t errlen)
             (unsigned long long)o->memdb_bytes, (unsigned long long)RM_PCACHE_BUDGET_MAX);
         return RM_EINVAL;
     }
+    if (o->trace_path && !*o->trace_path) {
+        say(err, errlen, "trace_path is empty");
+        return RM_EINVAL;
+    }
     if (o->large_threshold != 0 &&
         (o->large_threshold < RM_LARGE_THRESHOLD_MIN || o->large_threshold > RM_LARGE_THRESHOLD_MAX)) {
         say(err, errlen, "large_threshold %zu is outside %u..%u", o->large_threshold,
@@ -612,6 +659,13 @@ rm_sqlite_opts_from_env(rm_sqlite_opts_t *o, char *err, size_t errlen)
             t.memdb_bytes = b;
         else
             t.large_threshold = (size_t)b;
+    }
+    if ((v = getenv("RUSTYMEM_SQLITE_TRACE"))) {
+        if (!*v) {
+            say(err, errlen, "RUSTYMEM_SQLITE_TRACE is empty: expected a file name");
+            return RM_EINVAL;
+        }
+        t.trace_path = v;
     }
     *o = t;
     return RM_OK;
@@ -711,6 +765,12 @@ rm_sqlite_install(const rm_sqlite_opts_t *opts, char *err, size_t errlen)
         pthread_mutex_unlock(&g.mu);
         return st;
     }
+    if (o.trace_path && o.pcache && !(g.trace = fopen(o.trace_path, "a"))) {
+        say(err, errlen, "trace_path '%s': %s; nothing installed", o.trace_path, strerror(errno));
+        teardown_locked();
+        pthread_mutex_unlock(&g.mu);
+        return RM_EIO;
+    }
     int rc = SQLITE_OK;
     if (o.malloc && (rc = sqlite3_config(SQLITE_CONFIG_MALLOC, &rm_mem_methods)) != SQLITE_OK) {
         say(err, errlen, "sqlite3_config(SQLITE_CONFIG_MALLOC): %s; nothing installed", sqlite3_errstr(rc));
@@ -726,6 +786,10 @@ rm_sqlite_install(const rm_sqlite_opts_t *opts, char *err, size_t errlen)
     pthread_mutex_unlock(&g.mu);
     return RM_OK;
 undo:
+    if (g.trace) {
+        fclose(g.trace);
+        g.trace = NULL;
+    }
     (void)sqlite3_config(SQLITE_CONFIG_MALLOC, &saved_mem);
     (void)sqlite3_config(SQLITE_CONFIG_PCACHE2, &saved_pc);
     teardown_locked();

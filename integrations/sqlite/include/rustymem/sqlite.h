@@ -81,10 +81,16 @@ typedef struct rm_sqlite_opts {
     uint64_t memdb_bytes;       /* budget of the non-purgeable pool, 1..RM_PCACHE_BUDGET_MAX bytes */
     size_t large_threshold;     /* bytes at and above which memcore's large allocator serves;
                                    0 = RM_LARGE_THRESHOLD_DEFAULT, else RM_LARGE_THRESHOLD_MIN..MAX */
+    const char *trace_path;     /* NULL = none; else every page reference (xFetch) of purgeable
+                                   caches is appended to this file, one number per line
+                                   (rustymem-bench bufpool --trace format): the page key, plus
+                                   the cache's creation ordinal << 32 (0 for the first cache, the
+                                   main database). A CREATE_CHEAP fetch that is refused is not
+                                   written (SQLite asks again). Diagnostics: one mutex per fetch. */
 } rm_sqlite_opts_t;
 
 /* Defaults: both parts, RM_SQLITE_CACHE_BYTES_DEFAULT, RM_SQLITE_MEMDB_BYTES_DEFAULT,
- * the large allocator's default threshold. */
+ * the large allocator's default threshold, no trace. */
 RM_SQLITE_API void rm_sqlite_opts_default(rm_sqlite_opts_t *o);
 
 /*
@@ -94,6 +100,7 @@ RM_SQLITE_API void rm_sqlite_opts_default(rm_sqlite_opts_t *o);
  *   RUSTYMEM_SQLITE_CACHE_BYTES=N[k|m|g]  purgeable pool budget (default 256m)
  *   RUSTYMEM_SQLITE_MEMDB_BYTES=N[k|m|g]  non-purgeable pool budget (default 1t = unbounded)
  *   RUSTYMEM_SQLITE_LARGE_THRESHOLD=N[k|m|g] large-object threshold (default 2m)
+ *   RUSTYMEM_SQLITE_TRACE=FILE         page-reference trace (trace_path; default none)
  * (suffixes are powers of 1024). Returns RM_OK, or RM_EINVAL for a value that
  * does not parse or is out of range: then `err` (may be NULL, errlen bytes)
  * receives one line naming the variable and *o holds the defaults.
@@ -110,7 +117,8 @@ RM_SQLITE_API rm_status_t rm_sqlite_opts_from_env(rm_sqlite_opts_t *o, char *err
  *   RM_EBUSY    SQLite is already initialised (SQLITE_MISUSE) or a previous
  *               install succeeded;
  *   RM_ENOTSUP  the run-time libsqlite3 does not fit (version);
- *   RM_ENOMEM   the pools or allocators could not be created.
+ *   RM_ENOMEM   the pools or allocators could not be created;
+ *   RM_EIO      trace_path could not be opened for append.
  * On any failure nothing is installed and SQLite's configuration is as before;
  * `err` (may be NULL) receives one line that says why.
  */
