@@ -7,6 +7,10 @@
 # names the variable.
 set -uo pipefail
 LIB=${1:?usage: test_preload_cli.sh LIB}
+# A sanitizer build of the adapter links libasan/libtsan, whose runtime must
+# come first in LD_PRELOAD when the program itself is not instrumented.
+san_rt=$(ldd "$LIB" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
+PRELOAD="${san_rt:+$san_rt }$LIB"
 if ! command -v sqlite3 >/dev/null; then
   if [[ $(id -u) == 0 ]]; then DEBIAN_FRONTEND=noninteractive apt-get install -y -qq sqlite3 >/dev/null 2>&1; fi
   command -v sqlite3 >/dev/null || { echo "SKIP: the sqlite3 CLI (Debian package sqlite3) cannot be installed"; exit 0; }
@@ -19,7 +23,7 @@ CREATE INDEX tb ON t(b); SELECT count(*), sum(a), max(b) FROM t; PRAGMA integrit
 fail=0
 expect=$(sqlite3 "$W/base.db" "$SQL" 2>&1)
 # 1. good values: installed, same answers
-got=$(RUSTYMEM_SQLITE_STATS="$W/ok.stats" RUSTYMEM_SQLITE_CACHE_BYTES=1m LD_PRELOAD="$LIB" sqlite3 "$W/ok.db" "$SQL" 2>"$W/ok.err")
+got=$(RUSTYMEM_SQLITE_STATS="$W/ok.stats" RUSTYMEM_SQLITE_CACHE_BYTES=1m LD_PRELOAD="$PRELOAD" sqlite3 "$W/ok.db" "$SQL" 2>"$W/ok.err")
 if [[ $got != "$expect" ]]; then echo "FAIL: answers differ under the preload"; diff <(echo "$expect") <(echo "$got"); fail=1; fi
 if [[ -s $W/ok.err ]]; then echo "FAIL: stderr under the preload: $(head -2 "$W/ok.err")"; fail=1; fi
 if ! grep -q '"pcache":1,"malloc":1' "$W/ok.stats" 2>/dev/null || grep -q '"hits":0,"misses":0' "$W/ok.stats"; then
@@ -31,7 +35,7 @@ for bad in RUSTYMEM_SQLITE_CACHE_BYTES=12q RUSTYMEM_SQLITE_PCACHE=2 RUSTYMEM_SQL
            RUSTYMEM_SQLITE_LARGE_THRESHOLD=1k RUSTYMEM_SQLITE_MEMDB_BYTES=0 RUSTYMEM_SQLITE_TRACE=; do
   name=${bad%%=*}
   rm -f "$W/bad.db" "$W/bad.stats"
-  got=$(env "$bad" RUSTYMEM_SQLITE_STATS="$W/bad.stats" LD_PRELOAD="$LIB" sqlite3 "$W/bad.db" "$SQL" 2>"$W/bad.err")
+  got=$(env "$bad" RUSTYMEM_SQLITE_STATS="$W/bad.stats" LD_PRELOAD="$PRELOAD" sqlite3 "$W/bad.db" "$SQL" 2>"$W/bad.err")
   lines=$(wc -l <"$W/bad.err")
   if [[ $lines != 1 ]] || ! grep -q "^rustymem-sqlite: .*$name" "$W/bad.err"; then
     echo "FAIL: $bad: expected one stderr line naming $name, got $lines: $(head -3 "$W/bad.err")"; fail=1
@@ -42,7 +46,7 @@ done
 echo "bad value line: $(cat "$W/bad.err")"
 # 3. both parts off: nothing installed, silent
 rm -f "$W/off.stats"
-got=$(RUSTYMEM_SQLITE_PCACHE=0 RUSTYMEM_SQLITE_MALLOC=0 RUSTYMEM_SQLITE_STATS="$W/off.stats" LD_PRELOAD="$LIB" sqlite3 "$W/off.db" "$SQL" 2>"$W/off.err")
+got=$(RUSTYMEM_SQLITE_PCACHE=0 RUSTYMEM_SQLITE_MALLOC=0 RUSTYMEM_SQLITE_STATS="$W/off.stats" LD_PRELOAD="$PRELOAD" sqlite3 "$W/off.db" "$SQL" 2>"$W/off.err")
 if [[ $got != "$expect" || -s $W/off.err ]]; then echo "FAIL: both parts off: answers or stderr differ"; fail=1; fi
 (( fail == 0 )) && echo "OK: sqlite3 CLI under the preload: $(echo "$expect" | head -1)"
 exit $fail

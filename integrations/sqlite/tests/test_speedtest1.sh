@@ -6,10 +6,16 @@
 # (about 1 % of the database), 400 and 4000 (all of it). Every run's SQL
 # results (--output) must be byte-identical to the run on the defaults, its
 # verification hash the same, and the preload must have served it (stats).
+# In a sanitizer build (-DRM_SANITIZE=address,undefined) the same runs must
+# also print no sanitizer report.
 # SKIP: only when the source package or a build tool cannot be had.
 set -uo pipefail
 LIB=${1:?usage: test_speedtest1.sh LIB BUILDDIR}
 BUILD=${2:?usage: test_speedtest1.sh LIB BUILDDIR}
+# A sanitizer build of the adapter links libasan/libtsan, whose runtime must
+# come first in LD_PRELOAD when the program itself is not instrumented.
+san_rt=$(ldd "$LIB" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
+PRELOAD="${san_rt:+$san_rt }$LIB"
 HERE=$(cd "$(dirname "$0")" && pwd)
 SIZE=${RM_SPEEDTEST1_SIZE:-50}
 if ! command -v dpkg-source >/dev/null && [[ $(id -u) == 0 ]]; then
@@ -35,7 +41,7 @@ hash_base=$(grep 'Verification Hash' "$WORK/base.log")
 echo "defaults: $(grep -E 'TOTAL' "$WORK/base.log" | tr -s ' .')  $hash_base  output $(stat -c %s "$WORK/base.out") bytes"
 [[ -s $WORK/base.out ]] || { echo "FAIL: no --output from the run on defaults"; exit 1; }
 for cs in 40 400 4000; do
-  if ! run "rm$cs" "LD_PRELOAD=$LIB" "RUSTYMEM_SQLITE_STATS=$WORK/rm$cs.stats" -- --cachesize "$cs"; then
+  if ! run "rm$cs" "LD_PRELOAD=$PRELOAD" "RUSTYMEM_SQLITE_STATS=$WORK/rm$cs.stats" -- --cachesize "$cs"; then
     echo "FAIL: cache $cs: speedtest1 exited non-zero"; tail -5 "$WORK/rm$cs.log"; rc=1; continue
   fi
   h=$(grep 'Verification Hash' "$WORK/rm$cs.log")
@@ -46,6 +52,9 @@ for cs in 40 400 4000; do
   if ! cmp -s "$WORK/base.out" "$WORK/rm$cs.out"; then echo "FAIL: cache $cs: --output differs from defaults"; cmp "$WORK/base.out" "$WORK/rm$cs.out" | head -2; rc=1; fi
   if [[ $h != "$hash_base" ]]; then echo "FAIL: cache $cs: $h != $hash_base"; rc=1; fi
   if grep -q 'rustymem-sqlite:' "$WORK/rm$cs.log"; then echo "FAIL: cache $cs: preload refused: $(grep 'rustymem-sqlite:' "$WORK/rm$cs.log" | head -1)"; rc=1; fi
+  if grep -qE 'runtime error|ERROR: (Address|Leak|Thread)Sanitizer' "$WORK/rm$cs.log"; then
+    echo "FAIL: cache $cs: sanitizer report:"; grep -E 'runtime error|Sanitizer' "$WORK/rm$cs.log" | head -5; rc=1
+  fi
   if [[ ${fetch:-0} == 0 ]]; then echo "FAIL: cache $cs: the adapter served no page fetch"; rc=1; fi
 done
 exit $rc
