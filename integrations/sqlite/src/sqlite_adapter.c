@@ -430,8 +430,9 @@ pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
                               : createFlag == 1 ? RM_PCACHE_CREATE_CHEAP
                                                 : RM_PCACHE_CREATE_FORCE;
     rm_status_t st = rm_pcache_fetch((rm_pcache_t *)p, key, mode, &pg);
-    if (st == RM_EBUSY && mode == RM_PCACHE_CREATE_FORCE &&
-        g.file_pool) {
+    rm_pcache_stats_t cs;
+    if (st == RM_EBUSY && mode == RM_PCACHE_CREATE_FORCE && g.file_pool &&
+        rm_pcache_stats((rm_pcache_t *)p, &cs) == RM_OK && cs.purgeable == 1) {
         /* The budget is full of pinned pages. SQLite keeps dirty pages pinned
          * until they are written, and spills them only above its own cache
          * size, not above our budget; pcache1 (no global cap) would allocate.
@@ -852,6 +853,20 @@ rm_sqlite_stats(rm_sqlite_stats_t *out)
     out->overshoots = atomic_load(&g.overshoots);
     out->overshoot_bytes = atomic_load(&g.over_bytes);
     return RM_OK;
+}
+
+rm_status_t
+rm_sqlite_set_cache_bytes(uint64_t bytes)
+{
+    if (!g.file_pool)
+        return RM_ENOENT;
+    if (bytes == 0 || bytes > RM_PCACHE_BUDGET_MAX)
+        return RM_EINVAL;
+    pthread_mutex_lock(&g.over_mu);
+    rm_status_t st = rm_pcache_pool_set_budget(g.file_pool, bytes);
+    atomic_store_explicit(&g.over_bytes, 0, memory_order_relaxed);   /* the new value is the reference */
+    pthread_mutex_unlock(&g.over_mu);
+    return st;
 }
 
 rm_pcache_pool_t *

@@ -199,6 +199,7 @@ test_install_once(void **state)
     rm_sqlite_opts_t o;
     rm_sqlite_opts_default(&o);
     o.cache_bytes = 64u << 20;
+    o.memdb_bytes = 8u << 20;
     rm_status_t st = rm_sqlite_install(&o, err, sizeof err);
     if (st != RM_OK)
         fprintf(stderr, "install: %s\n", err);
@@ -207,6 +208,12 @@ test_install_once(void **state)
     assert_non_null(rm_sqlite_file_pool());
     assert_non_null(rm_sqlite_memdb_pool());
     assert_int_equal(rm_sqlite_install(&o, err, sizeof err), RM_EBUSY);
+    /* live resize of the file budget */
+    assert_int_equal(rm_sqlite_set_cache_bytes(0), RM_EINVAL);
+    assert_int_equal(rm_pcache_pool_budget(rm_sqlite_file_pool()), 64u << 20);
+    assert_int_equal(rm_sqlite_set_cache_bytes(32u << 20), RM_OK);
+    assert_int_equal(rm_pcache_pool_budget(rm_sqlite_file_pool()), 32u << 20);
+    assert_int_equal(rm_sqlite_set_cache_bytes(64u << 20), RM_OK);
     assert_int_equal(sqlite3_initialize(), SQLITE_OK);
     sqlite3_mem_methods m;
     assert_int_equal(sqlite3_config(SQLITE_CONFIG_GETMALLOC, &m), SQLITE_MISUSE);
@@ -330,6 +337,30 @@ test_memdb_uses_its_own_pool(void **state)
     assert_int_equal(s1.memdb_pool.pages, 0);
 }
 
+/* The in-memory pool is a hard cap: SQLITE_NOMEM there, and the file pool's
+ * budget (which may be raised for pinned file pages) is not touched. */
+static void
+test_memdb_cap_is_hard(void **state)
+{
+    sqlite3 *db = NULL;
+    rm_sqlite_stats_t s0, s1;
+    assert_int_equal(rm_sqlite_stats(&s0), RM_OK);
+    uint64_t budget0 = rm_pcache_pool_budget(rm_sqlite_file_pool());
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    int rc = sqlite3_exec(db,
+                          "CREATE TABLE m(x); WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM s WHERE i<20000)"
+                          " INSERT INTO m SELECT randomblob(1000) FROM s;",
+                          NULL, NULL, NULL);
+    assert_int_equal(rc, SQLITE_NOMEM);   /* 20 MB of rows in an 8 MiB pool */
+    assert_int_equal(rm_sqlite_stats(&s1), RM_OK);
+    assert_true(s1.memdb_pool.used_bytes <= 8u << 20);
+    assert_int_equal(s1.overshoots, s0.overshoots);
+    assert_int_equal(rm_pcache_pool_budget(rm_sqlite_file_pool()), budget0);
+    /* the connection still works after the failed statement */
+    assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM m", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 int
 main(void)
 {
@@ -344,6 +375,7 @@ main(void)
         cmocka_unit_test(test_size_and_roundup_are_exact_on_every_route),
         cmocka_unit_test(test_cache_counters_equal_pcache1_and_answers_match),
         cmocka_unit_test(test_memdb_uses_its_own_pool),
+        cmocka_unit_test(test_memdb_cap_is_hard),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     rmdir(g_dir);

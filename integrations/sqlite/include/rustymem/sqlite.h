@@ -143,8 +143,21 @@ typedef struct rm_sqlite_stats {
  * install. Thread-safe. */
 RM_SQLITE_API rm_status_t rm_sqlite_stats(rm_sqlite_stats_t *out);
 
+/*
+ * Resize the file-database budget live (what RUSTYMEM_SQLITE_CACHE_BYTES set).
+ * A smaller value evicts unpinned pages down to it at once (rm_pcache_pool_set_budget).
+ * Any raise above the budget for pinned pages is forgotten: the new value is
+ * the one given back to. Returns RM_OK; RM_EINVAL outside 1..RM_PCACHE_BUDGET_MAX
+ * (nothing changes); RM_ENOENT when the page cache is not installed; RM_EBUSY
+ * when pinned pages alone exceed it (set all the same; they are evicted as
+ * they are unpinned). Thread-safe.
+ */
+RM_SQLITE_API rm_status_t rm_sqlite_set_cache_bytes(uint64_t bytes);
+
 /* The pools (NULL before an install or when the page cache part is off), for
- * a host that sizes them live (rm_pcache_pool_set_budget). */
+ * statistics and for the in-memory pool's budget; resize the file pool with
+ * rm_sqlite_set_cache_bytes, not rm_pcache_pool_set_budget (which the
+ * pinned-page raise would then lower again by what it had raised). */
 RM_SQLITE_API rm_pcache_pool_t *rm_sqlite_file_pool(void);
 RM_SQLITE_API rm_pcache_pool_t *rm_sqlite_memdb_pool(void);
 
