@@ -1,0 +1,68 @@
+/*
+ * preload.c — the LD_PRELOAD way in (librustymem_sqlite.so only).
+ *
+ * A constructor runs when the dynamic loader maps the library, before main()
+ * of the program and before any library loaded later with dlopen (python3's
+ * _sqlite3 extension) can initialise SQLite. The shared library has
+ * libsqlite3 as a DT_NEEDED dependency (linked with --no-as-needed), so
+ * sqlite3_config resolves here and the copy python3 dlopens later is the one
+ * configured here.
+ *
+ * RUSTYMEM_SQLITE_STATS=PATH additionally appends one JSON line with the
+ * adapter's statistics to PATH when the process exits (used by the tests and
+ * the benchmark to prove the adapter ran and to read its hit ratio).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "rustymem/sqlite.h"
+
+static void
+write_stats(void)
+{
+    const char *path = getenv("RUSTYMEM_SQLITE_STATS");
+    rm_sqlite_stats_t s;
+    if (!path || !*path || rm_sqlite_stats(&s) != RM_OK)
+        return;
+    FILE *f = fopen(path, "a");
+    if (!f) {
+        fprintf(stderr, "rustymem-sqlite: RUSTYMEM_SQLITE_STATS='%s': cannot open for append\n", path);
+        return;
+    }
+    fprintf(f,
+            "{\"pcache\":%d,\"malloc\":%d,\"caches\":%llu,\"hits\":%llu,\"misses\":%llu,"
+            "\"hit_ratio\":%.6f,\"evictions\":%llu,\"stolen\":%llu,\"discards\":%llu,"
+            "\"create_refused\":%llu,\"create_failed\":%llu,\"pages\":%llu,\"budget_bytes\":%llu,"
+            "\"memdb_caches\":%llu,\"memdb_hits\":%llu,\"memdb_misses\":%llu,"
+            "\"slab_allocs\":%llu,\"jemalloc_allocs\":%llu,\"large_allocs\":%llu,"
+            "\"slab_bytes\":%llu,\"jemalloc_bytes\":%llu,\"large_bytes\":%llu,\"alloc_failures\":%llu}\n",
+            s.pcache, s.malloc, (unsigned long long)s.file_pool.caches,
+            (unsigned long long)s.file_pool.hits, (unsigned long long)s.file_pool.misses,
+            s.file_pool.hit_ratio, (unsigned long long)s.file_pool.evictions,
+            (unsigned long long)s.file_pool.stolen, (unsigned long long)s.file_pool.discards,
+            (unsigned long long)s.file_pool.create_refused, (unsigned long long)s.file_pool.create_failed,
+            (unsigned long long)s.file_pool.pages, (unsigned long long)s.file_pool.budget_bytes,
+            (unsigned long long)s.memdb_pool.caches, (unsigned long long)s.memdb_pool.hits,
+            (unsigned long long)s.memdb_pool.misses, (unsigned long long)s.slab_allocs,
+            (unsigned long long)s.jemalloc_allocs, (unsigned long long)s.large_allocs,
+            (unsigned long long)s.slab_bytes, (unsigned long long)s.jemalloc_bytes,
+            (unsigned long long)s.large_bytes, (unsigned long long)s.alloc_failures);
+    fclose(f);
+}
+
+__attribute__((constructor)) static void
+rm_sqlite_preload(void)
+{
+    char err[256];
+    rm_sqlite_opts_t o;
+    if (rm_sqlite_opts_from_env(&o, err, sizeof err) != RM_OK) {
+        fprintf(stderr, "rustymem-sqlite: %s; nothing installed\n", err);
+        return;
+    }
+    if (rm_sqlite_install(&o, err, sizeof err) != RM_OK) {
+        fprintf(stderr, "rustymem-sqlite: %s\n", err);
+        return;
+    }
+    if (getenv("RUSTYMEM_SQLITE_STATS"))
+        atexit(write_stats);
+}
