@@ -230,6 +230,12 @@ main(int argc, char **argv)
         fprintf(stderr, "rustymem-bench: unknown suite '%s' (see rustymem-bench --help)\n", argv[1]);
         return 2;
     }
+    for (int i = 2; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {   /* SUITE --help */
+            printf("usage: rustymem-bench %s [--json] [--quick]%s%s\n\n  %s\n", suite->name,
+                   *suite->options ? " " : "", suite->options, suite->summary);
+            return 0;
+        }
     rm_bench_opts_t o = {0};
     char **rest = calloc((size_t)argc, sizeof *rest);
     if (!rest)

@@ -68,3 +68,6 @@ grep -q -- "--frames 0: expected a whole number in \[2, " <<<"$ERR" || fail "fra
 expect_exit 1 "$BENCH" forecast --trace "$TMP/usage.csv" --model nope
 grep -q -- "--model nope: expected one of linear" <<<"$ERR" || fail "model: '$ERR'"
 pass "unknown options, stray arguments and bad values are refused with one line"
+expect_exit 0 "$BENCH" soak --help   # was "unknown option '--help'"
+grep -q -- "usage: rustymem-bench soak .*--minutes M" <<<"$OUT" || fail "soak --help: '$OUT'"
+pass "SUITE --help prints the suite's usage"
