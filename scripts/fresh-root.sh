@@ -144,12 +144,20 @@ readme_steps() { # prints NAME<TAB>COMMAND per step
     case " $seen " in *" $need "*) ;; *) die "README.md's 'Building by hand' block has no $need line before ctest: the job follows the README and cannot run without it" ;; esac
   done
 }
-readme_health() { # prints COMMAND<TAB>EXPECTED from "build/cli/rustymemctl health   # SERVING"
-  local l
-  l=$(grep -m1 -E '^[^#]*rustymemctl health[[:space:]]+#' "$1") ||
-    die "README.md has no 'rustymemctl health   # EXPECTED' line: the job checks the agent with it"
-  printf '%s\t%s\n' "$(sed -E 's/[[:space:]]+#.*//; s/^[[:space:]]+//' <<<"$l")" \
-    "$(sed -E 's/.*#[[:space:]]*//; s/[[:space:]].*//' <<<"$l")"
+readme_health() { # prints COMMAND<TAB>EXPECTED from the README's health line: a console block's
+  # "$ build/cli/rustymemctl health" with its shown output on the next line, or a shell block's
+  # "build/cli/rustymemctl health   # SERVING"
+  local l cmd expect
+  if l=$(grep -m1 -A1 -E '^\$ [^#]*rustymemctl health[[:space:]]*$' "$1"); then
+    cmd=$(head -1 <<<"$l" | sed -E 's/^\$[[:space:]]+//; s/[[:space:]]+$//')
+    expect=$(sed -n 2p <<<"$l" | sed -E 's/^[[:space:]]+//; s/[[:space:]].*//')
+  elif l=$(grep -m1 -E '^[^#]*rustymemctl health[[:space:]]+#' "$1"); then
+    cmd=$(sed -E 's/[[:space:]]+#.*//; s/^[[:space:]]+//' <<<"$l")
+    expect=$(sed -E 's/.*#[[:space:]]*//; s/[[:space:]].*//' <<<"$l")
+  fi
+  [ -n "${cmd:-}" ] && [ -n "${expect:-}" ] && [ "${expect#\$}" = "$expect" ] ||
+    die "README.md has no 'rustymemctl health' line with its expected output ('\$ build/cli/rustymemctl health' then SERVING, or '… health   # SERVING'): the job checks the agent with it"
+  printf '%s\t%s\n' "$cmd" "$expect"
 }
 
 # ---------------------------------------------------------------------------
