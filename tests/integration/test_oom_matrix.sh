@@ -2,7 +2,9 @@
 # test_oom_matrix.sh — issue 17, item 3: no kernel OOM kill under the stock loads in a tight memory
 # cgroup. For each run a fresh memory cgroup (hard limit, swappiness 0 / no swap) gets rustymemd
 # either started inside it ("start") or moved into it once it serves ("moved": its pid written into
-# cgroup.procs; v1 with memory.move_charge_at_immigrate=3 so what it already holds moves with it);
+# cgroup.procs; v1 with memory.move_charge_at_immigrate=3 so what it already holds moves with it where
+# the kernel still has that — 6.x refuses it with EINVAL, and then the memory the agent touched before the
+# move stays charged to the parent: only its growth counts against the limit);
 # rustymem-load is driven at it from outside the cgroup with the stock settings of a profile.
 # Per run it records: survived (the cgroup's oom_kill count stayed 0 and the agent answers Health at
 # the end), the cgroup's peak usage, the first pressure level the responder reached (its first
