@@ -130,6 +130,11 @@ struct rm_engine {
     _Atomic int writes_refused;             /* OOM prevention: Put refused (Redis maxmemory noeviction) */
     _Atomic uint64_t vacuum_rate;           /* mvcc.vacuum_chains_per_second; 0 = off */
     _Atomic uint64_t writes_refused_total;  /* Puts refused so far */
+    /* the growth gate (growth_gate_closed): bytes accepted by Put so far, and as of the newest
+     * pressure sample the engine has seen: its time, the count then, and the growth room left
+     * below the OOM-prevention threshold; a Put may refresh them (races are benign: atomics) */
+    _Atomic uint64_t put_bytes_total;
+    _Atomic uint64_t gate_checked_ns, gate_sample_ns, gate_base_bytes, gate_room_bytes;
     rm_stats_handle_t *stats_h;
     _Atomic uint64_t queries_total, queries_cancelled, query_seq, commit_seq;
     _Atomic uint64_t txns_begun, txns_committed, txns_rolled_back, txns_conflicted, txns_killed;
@@ -923,6 +928,54 @@ out:
 
 static bool usage_critical(rm_engine_t *e);
 
+/* What a Put of these lengths adds at most: key, value and a version record. */
+#define PUT_COST(klen, vlen) ((uint64_t)(klen) + (uint64_t)(vlen) + 64u)
+#define GATE_REFRESH_NS 5000000ull   /* look for a new pressure sample at most every 5 ms */
+
+/*
+ * The growth gate: refuse a Put that would take the present usage past the
+ * OOM-prevention threshold before the sampler can see it. The sampler ticks
+ * once a second; in a 150 MiB cgroup the stock load grows the agent by 20 MB/s,
+ * 13 % of the budget per tick, so the responder went from 87 % to 99.9 % in one
+ * tick and the kernel killed the agent before a write was ever refused (issue 17
+ * item 3). The gate estimates the present usage as the newest sample's usage
+ * plus every byte Put accepted since that sample (an upper bound of the growth:
+ * overwrites and compaction only make it cautious, for at most one tick) and
+ * refuses while that is at or above emergency_threshold × budget — the usage at
+ * which the responder would go to OOM prevention and refuse writes on its next
+ * tick. Reads, deletes, commits and rollbacks are never gated. False without a
+ * pressure monitor or before its first sample.
+ */
+static bool
+growth_gate_closed(rm_engine_t *e, uint64_t cost)
+{
+    if (!e->cfg.pressure)
+        return false;
+    uint64_t now = now_ns(e);
+    uint64_t checked = atomic_load_explicit(&e->gate_checked_ns, memory_order_relaxed);
+    if (now - checked >= GATE_REFRESH_NS || now < checked) {
+        atomic_store_explicit(&e->gate_checked_ns, now, memory_order_relaxed);
+        rm_pressure_forecast_t fc;
+        rm_pressure_get_forecast(e->cfg.pressure, &fc);
+        if (fc.t_ns && fc.t_ns != atomic_load_explicit(&e->gate_sample_ns, memory_order_relaxed)) {
+            rm_pressure_config_t pc;
+            rm_pressure_get_config(e->cfg.pressure, &pc);
+            double limit = pc.emergency_threshold * (double)fc.budget_bytes;
+            uint64_t room = fc.budget_bytes && (double)fc.used_bytes < limit ? (uint64_t)(limit - (double)fc.used_bytes)
+                            : fc.budget_bytes                                 ? 0
+                                                                              : UINT64_MAX;
+            atomic_store_explicit(&e->gate_base_bytes, atomic_load(&e->put_bytes_total), memory_order_relaxed);
+            atomic_store_explicit(&e->gate_room_bytes, room, memory_order_relaxed);
+            atomic_store_explicit(&e->gate_sample_ns, fc.t_ns, memory_order_relaxed);
+        }
+    }
+    if (!atomic_load_explicit(&e->gate_sample_ns, memory_order_relaxed))
+        return false;
+    uint64_t grown = atomic_load(&e->put_bytes_total) - atomic_load_explicit(&e->gate_base_bytes, memory_order_relaxed);
+    uint64_t room = atomic_load_explicit(&e->gate_room_bytes, memory_order_relaxed);
+    return grown > room || cost > room - grown;
+}
+
 rm_status_t
 rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen, const void *val,
               size_t vlen, char *err)
@@ -946,6 +999,12 @@ rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
                                      "falls (reads, deletes, commits and rollbacks continue); retry later");
         goto out;
     }
+    if (growth_gate_closed(e, PUT_COST(klen, vlen))) {
+        atomic_fetch_add_explicit(&e->writes_refused_total, 1, memory_order_relaxed);
+        st = fail(err, RM_EREJECTED, "memory pressure: writes are refused: usage would pass the oom_prevention "
+                                     "threshold (reads, deletes, commits and rollbacks continue); retry later");
+        goto out;
+    }
     if ((st = get_or_create_table(e, table, &t, err)) != RM_OK)
         goto out;
     plan_for(e, Q_PUT, table, false, false, 0);
@@ -955,6 +1014,8 @@ rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         fail(err, st, "out of memory indexing the key");
     else
         st = journal_add(e, c, t->id, key, klen, val, vlen, false, err);
+    if (st == RM_OK)
+        atomic_fetch_add_explicit(&e->put_bytes_total, PUT_COST(klen, vlen), memory_order_relaxed);
     query_end(c);
 out:
     pthread_mutex_unlock(mu);

@@ -549,6 +549,7 @@ static struct {
     int failing;        /* what Health and the alert say now; watcher thread only */
     uint64_t pages;     /* unwritable pages in the alert now; watcher thread only */
     int err_no;         /* errno in the alert now; watcher thread only */
+    uint64_t bound;     /* pool_bound the pool was last sized for; watcher thread only */
 } disk = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 /* One look: bring Health, the alert and the log in line with the pool. */
@@ -594,6 +595,37 @@ disk_watch_step(void)
     }
 }
 
+/*
+ * The pool follows the effective budget: an auto-sized pool (num_frames = 0) was
+ * sized from the limit in force at start; when that limit changes — the agent
+ * moved into a memory cgroup, its limit lowered or raised — the pool is resized
+ * to auto_fraction of the new bound. Without this a pool sized for MemTotal stays
+ * mapped after a move into a 300 MiB cgroup, counts as held against the new
+ * budget and keeps the responder at OOM prevention for good (issue 17 item 8).
+ * memory.budget_bytes changes already resize it through bufpool_apply.
+ */
+static void
+budget_follow_step(void)
+{
+    rm_node_t *node = disk.node;
+    const char *src;
+    uint64_t bound = pool_bound(node, &src);
+    if (bound == disk.bound)
+        return;
+    uint64_t was = disk.bound;
+    disk.bound = bound;
+    if (rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES) > 0)
+        return;   /* an explicit size is the operator's */
+    rm_bufpool_stats_t bs;
+    size_t frames = bufpool_frames(node);
+    if (rm_bufpool_stats(node->bufpool, &bs) != RM_OK || bs.total_frames == frames)
+        return;
+    rm_status_t st = rm_bufpool_resize(node->bufpool, frames);
+    rm_log(st == RM_OK ? "INFO" : "WARN",
+           "buffer pool: the effective budget went from %.1f to %.1f MiB (%s): resize from %zu to %zu frames: %s",
+           (double)was / 1048576.0, (double)bound / 1048576.0, src, (size_t)bs.total_frames, frames, rm_strerror(st));
+}
+
 static void *
 disk_watch_main(void *arg)
 {
@@ -602,6 +634,7 @@ disk_watch_main(void *arg)
     while (!disk.stop) {
         pthread_mutex_unlock(&disk.mu);
         disk_watch_step();
+        budget_follow_step();
         pthread_mutex_lock(&disk.mu);
         struct timespec ts;
         clock_gettime(CLOCK_REALTIME, &ts);
@@ -629,6 +662,7 @@ rm_node_mem_watch_start(rm_node_t *node, rm_server_t *srv)
         disk.failing = 0;
         disk.pages = 0;
         disk.err_no = 0;
+        disk.bound = pool_bound(node, NULL);
         if (pthread_create(&disk.th, NULL, disk_watch_main, NULL) == 0)
             disk.running = 1;
         else

@@ -908,6 +908,52 @@ test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **st
     rm_pressure_destroy(p);
 }
 
+/* The growth gate: between two samples a Put that would take usage past the OOM-prevention
+ * threshold (emergency_threshold, 95 %) is refused although the responder is not there yet;
+ * the next sample below it opens the gate again (issue 17 item 3). */
+static void
+test_engine_growth_gate_refuses_puts_past_oom_prevention_between_samples(void **state)
+{
+    rm_pressure_t *p;
+    rm_engine_t *e = pressured_engine(*state, &p);
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    feed(p, 100, 900000);                /* 90 % of 1 000 000 B: Emergency; 50 000 B of room to 95 % */
+    fake_now += 10000000ull;             /* the gate looks for a new sample at most every 5 ms */
+    static char val[4000];
+    memset(val, 'v', sizeof val);
+    char err[RM_ENGINE_ERR_MAX] = "";
+    int accepted = 0;
+    rm_status_t st = RM_OK;
+    for (int i = 0; i < 20 && st == RM_OK; i++) {
+        char key[16];
+        snprintf(key, sizeof key, "k%02d", i);   /* 3 B key: each Put costs 3 + 4000 + 64 = 4067 B */
+        st = rm_engine_put(e, s, "t", key, strlen(key), val, sizeof val, err);
+        if (st == RM_OK)
+            accepted++;
+    }
+    assert_int_equal(st, RM_EREJECTED);
+    assert_int_equal(accepted, 50000 / 4067);   /* 12: the 13th would pass 95 % */
+    assert_non_null(strstr(err, "would pass the oom_prevention threshold"));
+    rm_engine_stats_t es;
+    rm_engine_stats(e, &es);
+    assert_false(es.writes_refused);   /* the responder is not at OOM prevention */
+    assert_int_equal(es.writes_refused_total, 1);
+    char *v = get_str(e, s, "t", "k00");   /* reads go on */
+    assert_non_null(v);
+    assert_int_equal(strlen(v), sizeof val);
+    free(v);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    feed(p, 101, 500000);                /* a new sample at 50 %: room again */
+    fake_now += 10000000ull;
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_put(e, s, "t", "k99", 3, val, sizeof val, err), RM_OK);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    rm_engine_destroy(e);
+    rm_pressure_destroy(p);
+}
+
 static void
 test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops(void **state)
 {
@@ -1335,6 +1381,8 @@ main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(
             test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops, setup, teardown),
+        cmocka_unit_test_setup_teardown(
+            test_engine_growth_gate_refuses_puts_past_oom_prevention_between_samples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_background_vacuum_drops_versions_no_snapshot_can_see, setup,
                                         teardown),
         cmocka_unit_test(test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction),
