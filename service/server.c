@@ -343,11 +343,13 @@ stream_main(void *arg)
         !c->ctx.msg[0])
         rm_rpc_error(&c->ctx, "stream ended: server shutting down");
     send_final(c, code, c->ctx.msg, NULL, 0);
+    char owner[sizeof c->stream_owner];
+    memcpy(owner, c->stream_owner, sizeof owner);   /* c may be freed by the unref below */
     call_unref(c); /* the handler thread's reference */
 
     pthread_mutex_lock(&srv->mu);
     srv->live_streams--;
-    stream_owner_add_locked(srv, c->stream_owner, -1);
+    stream_owner_add_locked(srv, owner, -1);
     pthread_cond_broadcast(&srv->cv);
     pthread_mutex_unlock(&srv->mu);
     return NULL;
@@ -943,6 +945,7 @@ rm_server_destroy(rm_server_t *srv)
         return;
     rm__health_destroy(&srv->health);
     free(srv->services);
+    free(srv->stream_owners);
     pthread_mutex_destroy(&srv->mu);
     pthread_cond_destroy(&srv->cv);
     free(srv);
