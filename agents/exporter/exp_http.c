@@ -21,6 +21,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,12 +164,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_Re
     *con_cls = NULL;
 }
 
-static int http_verbose;
+static _Atomic int http_verbose;   /* set by each start (the health listener starts after the main one runs) */
 
 static void
 on_log(void *cls, const char *fmt, va_list ap)
 {
-    if (!http_verbose)
+    if (!atomic_load_explicit(&http_verbose, memory_order_relaxed))
         return;
     char line[512];
     vsnprintf(line, sizeof line, fmt, ap);
@@ -236,7 +237,7 @@ rm_exp_http_start_ex(rm_exporter_t *e, const char *listen, int verbose, int heal
     }
     h->exp = e;
     h->health_only = health_only;
-    http_verbose = verbose;
+    atomic_store_explicit(&http_verbose, verbose, memory_order_relaxed);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL |
                      MHD_USE_ERROR_LOG | (v6 ? MHD_USE_IPv6 : 0);
     errno = 0;
