@@ -910,7 +910,7 @@ static size_t m_usable_size(void *self, const void *p) { return rm_large_usable_
 static void m_stats(void *self, void *out) { rm_large_stats(self, out); }
 static rm_status_t m_check(void *self) { return rm_large_check(self); }
 
-const rm_large_methods_t rm_large_methods = {
+const rm_allocator_methods_t rm_large_methods = {
     .alloc = m_alloc,
     .free = m_free,
     .reset = m_reset,
