@@ -310,6 +310,7 @@ static rm_arena_t *dfs_next(rm_arena_t *a, rm_arena_t *root);
 static uint64_t
 tree_used_locked(tree_t *t)
 {
+    RM_ASSERT_LOCKED(&t->mu);
     uint64_t u = LD(&t->base);
     for (rm_arena_t *x = t->root; x; x = dfs_next(x, t->root))
         u += tail_used(x);

@@ -835,6 +835,7 @@ static rm_status_t
 check_constraints_locked(rm_knobs_t *k, const rm_knob_value_t *vals, const char *state,
                          rm_knob_error_t *err)
 {
+    RM_ASSERT_LOCKED(&k->mu);
     for (size_t ci = 0; ci < rm__knob_constraint_count; ci++) {
         const rm__knob_constraint_t *c = &rm__knob_constraints[ci];
         char ta[RM_KNOB_TEXT_MAX], tb[RM_KNOB_TEXT_MAX], tc[RM_KNOB_TEXT_MAX];
@@ -887,6 +888,7 @@ prefix_match(const rm_knobs_sub_t *s, const char *name)
 static size_t
 sub_changes_locked(rm_knobs_t *k, const rm_knobs_sub_t *s, size_t n)
 {
+    RM_ASSERT_LOCKED(&k->mu);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (prefix_match(s, k->w_changes[i].def->name))
@@ -898,6 +900,7 @@ static rm_status_t
 set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
            rm_knob_error_t *err)
 {
+    RM_ASSERT_LOCKED(&k->mu);
     rm_status_t st;
     char why[160];
     if (n == 0 || !a) {
