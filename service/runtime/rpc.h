@@ -14,8 +14,9 @@
  *
  * Errors: a handler returns a gRPC status code (GRPC_STATUS_OK on success) and,
  * for failures, sets the message with rm_rpc_error(), which must name the field
- * and the allowed range for bad arguments. rm_rpc_status_from_rm() is the one
- * place where memcore's rm_status_t codes map to gRPC codes.
+ * and the allowed range for bad arguments. rm_rpc_status_from_rm()
+ * (status_map.c) is the one place where memcore's rm_status_t codes map to
+ * gRPC codes.
  */
 #ifndef RUSTYMEM_SERVICE_RPC_H
 #define RUSTYMEM_SERVICE_RPC_H
@@ -25,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rustymem/status.h"
+#include "rm_base.h"   /* memcore's status codes, without memcore (service/common) */
 
 #ifdef __cplusplus
 extern "C" {
