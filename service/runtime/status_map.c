@@ -38,6 +38,26 @@ rm_rpc_status_from_rm(rm_status_t st)
     return GRPC_STATUS_UNKNOWN;
 }
 
+/*
+ * The data plane (SessionService) answers two codes differently, both for a
+ * client's retry decision, and otherwise exactly as rm_rpc_status_from_rm():
+ *   RM_EBUSY     every engine connection is busy: UNAVAILABLE, the code
+ *                clients and retry policies retry on (the management map
+ *                says FAILED_PRECONDITION: an object in use is not retried);
+ *   RM_ECANCELED the transaction was killed (responder, orphan reaper):
+ *                ABORTED, "retry the transaction"; a cancelled query is
+ *                refined to CANCELLED by the handler that knows it.
+ */
+grpc_status_code
+rm_rpc_status_from_rm_data(rm_status_t st)
+{
+    switch (st) {
+    case RM_EBUSY: return GRPC_STATUS_UNAVAILABLE;
+    case RM_ECANCELED: return GRPC_STATUS_ABORTED;
+    default: return rm_rpc_status_from_rm(st);
+    }
+}
+
 /* The names live in service/common (status_name.c), shared with the client. */
 const char *
 rm_rpc_status_name(grpc_status_code code)
