@@ -39,12 +39,7 @@ engine_of(rm_rpc_ctx_t *ctx)
 static grpc_status_code
 status_of(rm_status_t st)
 {
-    switch (st) {
-    case RM_ECONFLICT: return GRPC_STATUS_ABORTED;
-    case RM_ECANCELED: return GRPC_STATUS_ABORTED;   /* refined by callers for query cancellation */
-    case RM_EBUSY: return GRPC_STATUS_UNAVAILABLE;
-    default: return rm_rpc_status_from_rm(st);
-    }
+    return rm_rpc_status_from_rm_data(st);   /* ECANCELED refined by callers for query cancellation */
 }
 
 /*

@@ -173,7 +173,7 @@ snapshot(rm_knobs_t *k, const char *const *names, size_t n, char (*out)[RM_KNOB_
 static grpc_status_code
 knob_error(rm_rpc_ctx_t *ctx, const rm_knob_error_t *err)
 {
-    grpc_status_code c = err->status == RM_ENOENT ? GRPC_STATUS_NOT_FOUND : rm_rpc_status_from_rm(err->status);
+    grpc_status_code c = rm_rpc_status_from_rm(err->status);
     if (c == GRPC_STATUS_INTERNAL || c == GRPC_STATUS_UNKNOWN)
         c = GRPC_STATUS_INTERNAL;
     return rm_rpc_fail(ctx, c, "%s", err->message[0] ? err->message : rm_strerror(err->status));

@@ -408,21 +408,8 @@ on_request(call_t *c, int ok)
         }
     }
 
-    if (srv->opts.tls_client_ca_file) {
-        /* mTLS: the handshake verified the certificate; take its identity. */
-        grpc_auth_context *actx = grpc_call_auth_context(c->call);
-        if (actx) {
-            grpc_auth_property_iterator it = grpc_auth_context_peer_identity(actx);
-            const grpc_auth_property *p = grpc_auth_property_iterator_next(&it);
-            if (p && p->value) {
-                size_t n = p->value_length < sizeof c->ctx.peer_cert - 1 ? p->value_length
-                                                                          : sizeof c->ctx.peer_cert - 1;
-                memcpy(c->ctx.peer_cert, p->value, n);
-                c->ctx.peer_cert[n] = '\0';
-            }
-            grpc_auth_context_release(actx);
-        }
-    }
+    if (srv->opts.tls_client_ca_file)   /* mTLS: the handshake verified the certificate */
+        rm__tls_peer_identity(c->call, c->ctx.peer_cert, sizeof c->ctx.peer_cert);
     if (srv->opts.auth) {
         grpc_status_code code = srv->opts.auth(srv->opts.auth_ctx, &c->ctx);
         if (code != GRPC_STATUS_OK) {
@@ -696,58 +683,6 @@ rm__server_tick(rm_server_t *srv)
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-static char *
-read_file(const char *path, char *err, size_t errcap)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errcap, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        snprintf(err, errcap, "cannot read %s", path);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static grpc_server_credentials *
-make_credentials(const rm_server_opts_t *o, char *err, size_t errcap)
-{
-    if (!o->tls_cert_file && !o->tls_key_file)
-        return grpc_insecure_server_credentials_create();
-    if (!o->tls_cert_file || !o->tls_key_file) {
-        snprintf(err, errcap, "TLS needs both a certificate (--tls-cert) and a key (--tls-key)");
-        return NULL;
-    }
-    char *cert = read_file(o->tls_cert_file, err, errcap);
-    char *key = cert ? read_file(o->tls_key_file, err, errcap) : NULL;
-    char *ca = key && o->tls_client_ca_file ? read_file(o->tls_client_ca_file, err, errcap) : NULL;
-    grpc_server_credentials *creds = NULL;
-    if (cert && key && (!o->tls_client_ca_file || ca)) {
-        grpc_ssl_pem_key_cert_pair pair = {.private_key = key, .cert_chain = cert};
-        creds = grpc_ssl_server_credentials_create_ex(
-            ca, &pair, 1,
-            ca ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
-               : GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE,
-            NULL);
-        if (!creds)
-            snprintf(err, errcap, "gRPC rejected the TLS certificate or key");
-    }
-    free(cert);
-    free(key);
-    free(ca);
-    return creds;
-}
-
 rm_status_t
 rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *services,
                  size_t n_services, rm_server_t **out, char *err, size_t errcap)
@@ -818,7 +753,7 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
     srv->server = grpc_server_create(&chargs, NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
 
-    grpc_server_credentials *creds = make_credentials(&srv->opts, err, errcap);
+    grpc_server_credentials *creds = rm__tls_server_credentials(&srv->opts, err, errcap);
     if (!creds) {
         st = RM_EINVAL;
         goto fail_grpc;

@@ -5,6 +5,7 @@
 #define RUSTYMEM_SERVICE_SERVER_INTERNAL_H
 
 #include <grpc/grpc.h>
+#include <grpc/grpc_security.h>
 #include <pthread.h>
 
 #include "rpc_internal.h"
@@ -59,5 +60,15 @@ extern const rm_rpc_service_t rm__reflection_v1_service;
 int rm__health_init(rm_health_t *h, rm_server_t *srv);
 void rm__health_destroy(rm_health_t *h);
 void rm__server_tick(rm_server_t *srv);
+
+/*
+ * tls.c: the listening port's credentials for opts (insecure when neither a
+ * certificate nor a key is given; TLS, or mTLS with tls_client_ca_file).
+ * NULL with a reason naming the file or flag in err.
+ */
+grpc_server_credentials *rm__tls_server_credentials(const rm_server_opts_t *o, char *err, size_t errcap);
+/* tls.c: the verified client-certificate identity (SAN, else CN) of an mTLS
+ * call into out (cap bytes, NUL-terminated); out is left alone when none. */
+void rm__tls_peer_identity(grpc_call *call, char *out, size_t cap);
 
 #endif /* RUSTYMEM_SERVICE_SERVER_INTERNAL_H */

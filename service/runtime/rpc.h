@@ -14,8 +14,9 @@
  *
  * Errors: a handler returns a gRPC status code (GRPC_STATUS_OK on success) and,
  * for failures, sets the message with rm_rpc_error(), which must name the field
- * and the allowed range for bad arguments. rm_rpc_status_from_rm() is the one
- * place where memcore's rm_status_t codes map to gRPC codes.
+ * and the allowed range for bad arguments. rm_rpc_status_from_rm()
+ * (status_map.c) is the one place where memcore's rm_status_t codes map to
+ * gRPC codes.
  */
 #ifndef RUSTYMEM_SERVICE_RPC_H
 #define RUSTYMEM_SERVICE_RPC_H
@@ -25,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "rustymem/status.h"
+#include "rm_base.h"   /* memcore's status codes, without memcore (service/common) */
 
 #ifdef __cplusplus
 extern "C" {
@@ -178,8 +179,14 @@ grpc_status_code rm_rpc_decode(const ProtobufCMessageDescriptor *desc, const uin
 const rm_rpc_method_t *rm_rpc_find(const rm_rpc_service_t *const *services, size_t n_services,
                                    const char *path, size_t path_len);
 
-/* The one mapping of memcore status codes to gRPC status codes. */
+/* The one mapping of memcore status codes to gRPC status codes (status_map.c). */
 grpc_status_code rm_rpc_status_from_rm(rm_status_t st);
+/*
+ * The same map for the data plane (SessionService), where two codes carry a
+ * retry decision: RM_EBUSY → UNAVAILABLE, RM_ECANCELED → ABORTED; every other
+ * code as rm_rpc_status_from_rm(). Also in status_map.c.
+ */
+grpc_status_code rm_rpc_status_from_rm_data(rm_status_t st);
 
 /* "OK", "INVALID_ARGUMENT", … for a gRPC status code; static string. */
 const char *rm_rpc_status_name(grpc_status_code code);

@@ -27,7 +27,7 @@
 
 #include <stdint.h>
 
-#include "rustymem/status.h"
+#include "rm_base.h"   /* memcore's status codes, without memcore (service/common) */
 
 typedef struct rm_accept_guard_stats {
     uint64_t open;            /* accepted connections not yet closed */

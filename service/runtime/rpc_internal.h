@@ -1,6 +1,7 @@
 /*
- * rpc_internal.h — the call context shared by the dispatcher (rpc_table.c)
- * and the gRPC transport (server.c). Not for handlers: they use rpc.h.
+ * rpc_internal.h — the call context shared by the transport-free half of the
+ * runtime (call.c, codec.c, dispatch.c) and the gRPC transport (server.c).
+ * Not for handlers: they use rpc.h.
  */
 #ifndef RUSTYMEM_SERVICE_RPC_INTERNAL_H
 #define RUSTYMEM_SERVICE_RPC_INTERNAL_H
