@@ -12,7 +12,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../agents/node/engine.h"
+#include "engine.h"
 #include "node.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/common.pb-c.h"
@@ -116,7 +116,7 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     return GRPC_STATUS_OK;
 }
 
-/* ---- the engine's actions (agents/node/engine.h) -------------------------------- */
+/* ---- the engine's actions (engine/include/engine.h) -------------------------------- */
 
 static rm_engine_t *
 engine_of(rm_rpc_ctx_t *ctx)

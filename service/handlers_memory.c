@@ -13,7 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../agents/node/engine.h"
+#include "engine.h"
 #include "node.h"
 #include "rpc_internal.h"
 #include "rustymem/stats.h"
@@ -379,7 +379,7 @@ get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufC
     return GRPC_STATUS_OK;
 }
 
-/* ---- the engine (agents/node/engine.h) ------------------------------------------ */
+/* ---- the engine (engine/include/engine.h) ------------------------------------------ */
 
 static grpc_status_code
 get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)

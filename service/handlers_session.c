@@ -1,6 +1,6 @@
 /*
  * handlers_session.c — rustymem.v1.SessionService: the data plane of the
- * engine (agents/node/engine.h) over gRPC.
+ * engine (engine/include/engine.h) over gRPC.
  *
  * Design note: sessions are not tied to gRPC connections (a client may use
  * several channels, or reconnect), so a client that vanishes mid-transaction
@@ -24,7 +24,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../agents/node/engine.h"
+#include "engine.h"
 #include "node.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/session.pb-c.h"

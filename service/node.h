@@ -37,7 +37,7 @@ typedef struct rm_node {
     rm_pressure_t *pressure;
     rm_bufpool_t *bufpool;
     char data_dir[512];              /* the agent's state directory (page files live in DATA/pages) */
-    struct rm_engine *engine;        /* agents/node/engine.h: sessions, MVCC, plan cache; NULL = not hosted */
+    struct rm_engine *engine;        /* engine/include/engine.h: sessions, MVCC, plan cache; NULL = not hosted */
     /*
      * Audit sink for every mutating call (identity, RPC, what changed as
      * "before -> after", result). NULL = no audit. Must be thread-safe.
