@@ -315,7 +315,7 @@ apply_budget(void *ctx, const rm_knob_change_t *changes, size_t n)
     rm_node_t *node = ctx;
     (void)changes;
     (void)n;
-    __atomic_store_n(&node->budget_override_bytes,
+    __atomic_store_n(&node->host.budget_override_bytes,
                      (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES), __ATOMIC_RELAXED);
 }
 
@@ -563,7 +563,7 @@ main(int argc, char **argv)
         .max_request_bytes = o.max_request_bytes,
         .shutdown_grace_ms = o.grace_ms,
         .max_connections = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_SERVER_MAX_CONNECTIONS),
-        .app = &node,
+        .app = rm_node_host(&node),
         .tls_cert_file = o.tls_cert,
         .tls_key_file = o.tls_key,
         .tls_client_ca_file = o.tls_client_ca,

@@ -310,7 +310,7 @@ call(rm_node_t *node, call_log_t *log, const char *path, const ProtobufCMessage 
     assert_true(len <= sizeof buf);
     protobuf_c_message_pack(req, buf);
     rm_rpc_ctx_t ctx;
-    rm__rpc_ctx_init(&ctx, m, node);
+    rm__rpc_ctx_init(&ctx, m, rm_node_host(node));
     uint8_t *out = NULL;
     size_t out_len = 0;
     rm_faultsim_malloc_suspend(0);
