@@ -334,9 +334,6 @@ rm_host_t *
 rm_node_host(rm_node_t *node)
 {
     rm_host_t *h = &node->host;
-    snprintf(h->node_name, sizeof h->node_name, "%s", node->node_name);
-    h->version = node->version;
-    h->start_ns = node->start_ns;
     h->sysinfo_paths = node->sysinfo_paths;
     h->knobs = node->knobs;
     h->slab = node->slab;
@@ -348,7 +345,5 @@ rm_node_host(rm_node_t *node)
     h->data_plane = node->engine;
     h->malloc_stats = rm_jemalloc_read;
     h->malloc_purge = rm_jemalloc_purge;
-    h->audit = node->audit;
-    h->audit_ctx = node->audit_ctx;
     return h;
 }

@@ -475,13 +475,13 @@ main(int argc, char **argv)
     static rm_node_t node;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    node.start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    node.version = RM_VERSION;
+    node.host.start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    node.host.version = RM_VERSION;
     const char *name = o.node_name ? o.node_name : getenv("NODE_NAME");
     if (name && *name)
-        snprintf(node.node_name, sizeof node.node_name, "%s", name);
-    else if (gethostname(node.node_name, sizeof node.node_name - 1) < 0)
-        snprintf(node.node_name, sizeof node.node_name, "unknown");
+        snprintf(node.host.node_name, sizeof node.host.node_name, "%s", name);
+    else if (gethostname(node.host.node_name, sizeof node.host.node_name - 1) < 0)
+        snprintf(node.host.node_name, sizeof node.host.node_name, "unknown");
 
     if (mkdir_p(o.data_dir) < 0) {
         rm_log("ERROR", "cannot create data directory %s: %s", o.data_dir, strerror(errno));
@@ -532,7 +532,7 @@ main(int argc, char **argv)
     }
     rm_knobs_set_persister(node.knobs, rm_config_persist_fn, persisted);
     rm_knobs_mark_started(node.knobs);
-    node.audit = audit_log;
+    node.host.audit = audit_log;
 
 
     rm_log_route_grpc(o.verbose);
@@ -594,7 +594,7 @@ main(int argc, char **argv)
     rm_accept_guard_stats_t gs;
     rm_accept_guard_stats(&gs);
     rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s, at most %llu connections",
-           RM_VERSION, o.listen, port, o.data_dir, node.node_name, (unsigned long long)gs.limit);
+           RM_VERSION, o.listen, port, o.data_dir, node.host.node_name, (unsigned long long)gs.limit);
     if (o.port_file && write_port_file(o.port_file, port) < 0)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     /* systemd Type=notify: ready once serving (a no-op without NOTIFY_SOCKET). */

@@ -27,9 +27,6 @@ extern "C" {
 #endif
 
 typedef struct rm_node {
-    char node_name[128];             /* host or Kubernetes node name */
-    const char *version;             /* rustymemd version string (static) */
-    uint64_t start_ns;               /* CLOCK_MONOTONIC at start */
     rm_sysinfo_paths_t sysinfo_paths; /* NULL roots = live system */
     rm_knobs_t *knobs;               /* the knob registry; NULL = TuningService unavailable */
     /* memcore modules hosted by the agent (NULL = not hosted); set before serving, then read-only */
@@ -41,22 +38,17 @@ typedef struct rm_node {
     char data_dir[512];              /* the agent's state directory (page files live in DATA/pages) */
     struct rm_engine *engine;        /* engine/include/engine.h: sessions, MVCC, plan cache; NULL = not hosted */
     /*
-     * Audit sink for every mutating call (identity, RPC, what changed as
-     * "before -> after", result). NULL = no audit. Must be thread-safe.
-     */
-    void (*audit)(void *audit_ctx, const char *identity, const char *rpc, const char *detail);
-    void *audit_ctx;
-    /*
-     * The management plane's view (the server's application pointer). Filled
-     * by rm_node_host(); host.budget_override_bytes (memory.budget_bytes, 0 =
-     * auto) is the one field written while serving (atomic, by the knob
-     * subscriber in main.c).
+     * The management plane's view (the server's application pointer). The
+     * agent sets its identity (host.node_name, version, start_ns) and audit
+     * sink (host.audit, audit_ctx) here directly; rm_node_host() copies in the
+     * rest. host.budget_override_bytes (memory.budget_bytes, 0 = auto) is the
+     * one field written while serving (atomic, by the knob subscriber in main.c).
      */
     rm_host_t host;
 } rm_node_t;
 
 /*
- * Fill node->host from the node (identity, knobs, memcore modules, audit,
+ * Fill node->host from the node (sysinfo paths, knobs, memcore modules,
  * jemalloc's stats and purge) and plug in the engine's methods when
  * node->engine is set (engine_node.c). Call after rm_node_mem_start and
  * rm_engine_node_start, before the server starts; again after a module or the

@@ -108,8 +108,8 @@ static rm_status_t
 boot(booted_t *b, char *err, size_t errcap)
 {
     memset(b, 0, sizeof *b);
-    snprintf(b->node.node_name, sizeof b->node.node_name, "faultsim");
-    b->node.version = "faultsim";
+    snprintf(b->node.host.node_name, sizeof b->node.host.node_name, "faultsim");
+    b->node.host.version = "faultsim";
     snprintf(b->node.data_dir, sizeof b->node.data_dir, "%s", data_dir);
     rm_status_t st = rm_knobs_create(&b->node.knobs);
     if (st != RM_OK) {

@@ -85,8 +85,8 @@ node_build(void)
 {
     char err[512] = "";
     memset(&node, 0, sizeof node);
-    snprintf(node.node_name, sizeof node.node_name, "fuzz");
-    node.version = "fuzz";
+    snprintf(node.host.node_name, sizeof node.host.node_name, "fuzz");
+    node.host.version = "fuzz";
     snprintf(node.data_dir, sizeof node.data_dir, "%s", data_dir);
     if (rm_knobs_create(&node.knobs) != RM_OK)
         die("rm_knobs_create", "out of memory");

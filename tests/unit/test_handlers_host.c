@@ -164,7 +164,7 @@ static void
 test_node_host_plugs_the_engine_in(void **state)
 {
     (void)state;
-    rm_node_t node = {.node_name = "with-engine", .version = "unit"};
+    rm_node_t node = {.host = {.node_name = "with-engine", .version = "unit"}};
     assert_int_equal(rm_knobs_create(&node.knobs), RM_OK);
     assert_int_equal(rm_arena_mgr_create(NULL, NULL, &node.arenas), RM_OK);
     char err[256] = "";
