@@ -1,5 +1,5 @@
 /*
- * handlers_emergency.c — rustymem.v1.EmergencyService: actions an operator
+ * emergency.c — rustymem.v1.EmergencyService: actions an operator
  * (or the fleet controller) takes under memory pressure. Every action reports
  * what it did (bytes/objects freed, transactions killed, …) and is audited.
  *

@@ -1,5 +1,5 @@
 /*
- * handlers_session.c — rustymem.v1.SessionService: the data plane of the
+ * session.c — rustymem.v1.SessionService: the data plane of the
  * host (service/host.h: the data plane's methods table; in rustymemd the
  * engine, engine/include/engine.h) over gRPC. A host without the methods an
  * RPC needs answers it UNIMPLEMENTED ("Begin: this host has no transaction

@@ -1,5 +1,5 @@
 /*
- * handlers_tuning.c — rustymem.v1.TuningService over the knob registry
+ * tuning.c — rustymem.v1.TuningService over the knob registry
  * (memcore/include/rustymem/knobs.h).
  *
  * SetKnobs and ApplyProfile are all-or-nothing: the registry validates every

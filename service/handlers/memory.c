@@ -1,5 +1,5 @@
 /*
- * handlers_memory.c — rustymem.v1.MemoryService.
+ * memory.c — rustymem.v1.MemoryService.
  *
  * GetMemoryStats combines what the OS says (RSS, cgroup, PSI, MemTotal), what
  * jemalloc says (mallctl stats.*) and what memcore's components report to the

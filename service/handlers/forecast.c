@@ -1,5 +1,5 @@
 /*
- * handlers_forecast.c — rustymem.v1.ForecastService over the pressure
+ * forecast.c — rustymem.v1.ForecastService over the pressure
  * monitor (memcore/include/rustymem/pressure.h): the forecast per horizon,
  * the pressure-event log (list and stream) and the active alerts.
  * Seed REST: /api/v1/stats/memory/forecast.
