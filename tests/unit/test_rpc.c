@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "address.h"
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "grpc/reflection/v1alpha/reflection.pb-c.h"
@@ -336,7 +336,7 @@ test_rpc_memory_stats_handler_reports_process_rss(void **state)
     const char *p = "/rustymem.v1.MemoryService/GetMemoryStats";
     const rm_rpc_service_t *svcs[] = {&rm_memory_service};
     const rm_rpc_method_t *m = rm_rpc_find(svcs, 1, p, strlen(p));
-    rm_node_t node = {.node_name = "unit", .version = "test"};
+    rm_host_t node = {.node_name = "unit", .version = "test"};
     rm_rpc_ctx_t ctx;
     rm__rpc_ctx_init(&ctx, m, &node);
     uint8_t *resp = NULL;

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/emergency.pb-c.h"
 #include "rustymem/v1/forecast.pb-c.h"

@@ -1,5 +1,5 @@
 /*
- * handlers_memory.c — rustymem.v1.MemoryService.
+ * memory.c — rustymem.v1.MemoryService.
  *
  * GetMemoryStats combines what the OS says (RSS, cgroup, PSI, MemTotal), what
  * jemalloc says (mallctl stats.*) and what memcore's components report to the
@@ -13,8 +13,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../agents/node/engine.h"
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/stats.h"
 #include "rustymem/v1/memory.pb-c.h"
@@ -50,9 +49,9 @@ unix_ms_of_mono(uint64_t mono_ns)
 static grpc_status_code
 fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
 {
-    rm_node_t *node = rm_rpc_app(ctx);
+    rm_host_t *host = rm_host_of(ctx);
     rm_sysinfo_t si;
-    rm_sysinfo_read(node ? &node->sysinfo_paths : NULL, &si);
+    rm_sysinfo_read(host ? &host->sysinfo_paths : NULL, &si);
 
     out->rss_bytes = si.rss_bytes;
     out->vm_size_bytes = si.vm_size_bytes;
@@ -68,8 +67,8 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
 
     rm_pressure_forecast_t fc;
     memset(&fc, 0, sizeof fc);
-    if (node && node->pressure)
-        rm_pressure_get_forecast(node->pressure, &fc);
+    if (host && host->pressure)
+        rm_pressure_get_forecast(host->pressure, &fc);
     if (fc.t_ns && fc.budget_bytes && fc.sample.usage_source && fc.sample.budget_source) {
         out->used_bytes = fc.used_bytes;
         out->budget_bytes = fc.budget_bytes;
@@ -79,7 +78,7 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
         out->sampled_at_unix_ms = fc.sample.t_unix_ns ? (int64_t)(fc.sample.t_unix_ns / 1000000u)
                                                       : unix_ms_of_mono(fc.t_ns);
     } else {
-        uint64_t override = node ? __atomic_load_n(&node->budget_override_bytes, __ATOMIC_RELAXED) : 0;
+        uint64_t override = host ? __atomic_load_n(&host->budget_override_bytes, __ATOMIC_RELAXED) : 0;
         rm_sysinfo_usage_t u;
         rm_sysinfo_usage(&si, override, out->memcore_held_bytes, &u);
         out->used_bytes = u.used_bytes;
@@ -114,8 +113,9 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     psi->full_avg60_percent = si.psi.full_avg60;
     out->psi = psi;
 
-    rm_jemalloc_stats_t js;
-    rm_jemalloc_read(&js);
+    rm_jemalloc_stats_t js = {0};
+    if (host && host->malloc_stats)
+        host->malloc_stats(&js);
     rustymem__v1__jemalloc_stats__init(je);
     je->active = js.active;
     je->allocated_bytes = js.allocated;
@@ -143,10 +143,10 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     }
     out->n_components = n;
 
-    out->uptime_seconds = node ? (double)(now_mono_ns() - node->start_ns) / 1e9 : 0.0;
+    out->uptime_seconds = host ? (double)(now_mono_ns() - host->start_ns) / 1e9 : 0.0;
     out->timestamp_unix_ms = now_unix_ms();
-    out->node_name = rm_rpc_strdup(ctx, node ? node->node_name : "");
-    out->version = rm_rpc_strdup(ctx, node && node->version ? node->version : "");
+    out->node_name = rm_rpc_strdup(ctx, host ? host->node_name : "");
+    out->version = rm_rpc_strdup(ctx, host && host->version ? host->version : "");
     return GRPC_STATUS_OK;
 }
 
@@ -229,11 +229,11 @@ static grpc_status_code
 get_slab_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
 {
     Rustymem__V1__SlabStats *resp = (void *)resp_;
-    rm_node_t *node = rm_rpc_app(ctx);
-    if (!node || !node->slab)
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->slab)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetSlabStats: this server hosts no slab allocator");
     rm_slab_stats_t st[RM_SLAB_NUM_CLASSES];
-    rm_status_t rs = rm_slab_stats(node->slab, st);
+    rm_status_t rs = rm_slab_stats(host->slab, st);
     if (rs != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(rs), "slab statistics: %s", rm_strerror(rs));
     resp->numa_available = rm_slab_numa_available();
@@ -286,11 +286,11 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
 {
     const Rustymem__V1__GetArenaStatsRequest *req = (const void *)req_;
     Rustymem__V1__ArenaStats *resp = (void *)resp_;
-    rm_node_t *node = rm_rpc_app(ctx);
-    if (!node || !node->arenas)
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->arenas)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetArenaStats: this server hosts no arena manager");
     rm_arena_mgr_stats_t ms;
-    rm_arena_mgr_stats(node->arenas, &ms);
+    rm_arena_mgr_stats(host->arenas, &ms);
     resp->profiles = rm_rpc_alloc(ctx, RM_ARENA_PROFILE_COUNT * sizeof *resp->profiles);
     if (!resp->profiles)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -320,7 +320,7 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
     resp->cached_bytes = ms.cached_bytes;
     if (req->include_contexts) {
         size_t n = 0;
-        rm_arena_mgr_contexts(node->arenas, NULL, 0, &n);
+        rm_arena_mgr_contexts(host->arenas, NULL, 0, &n);
         if (n > 10000)
             n = 10000; /* bounded response; the count of live arenas is above */
         rm_arena_context_info_t *info = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *info);
@@ -328,7 +328,7 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         if (!info || !resp->contexts)
             return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         size_t got = 0;
-        rm_arena_mgr_contexts(node->arenas, info, n, &got);
+        rm_arena_mgr_contexts(host->arenas, info, n, &got);
         if (got > n)
             got = n;
         for (size_t i = 0; i < got; i++) {
@@ -353,12 +353,12 @@ static grpc_status_code
 get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
 {
     Rustymem__V1__LargeObjectStats *resp = (void *)resp_;
-    rm_node_t *node = rm_rpc_app(ctx);
-    if (!node || !node->large)
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->large)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED,
                            "GetLargeObjectStats: this server hosts no large-object allocator");
     rm_large_stats_t ls;
-    rm_large_stats(node->large, &ls);
+    rm_large_stats(host->large, &ls);
     resp->threshold_bytes = ls.threshold_bytes;
     resp->strategy = (char *)rm_large_strategy_name(ls.strategy);
     resp->aggressive_coalescing = ls.aggressive_coalescing;
@@ -379,17 +379,17 @@ get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufC
     return GRPC_STATUS_OK;
 }
 
-/* ---- the engine (agents/node/engine.h) ------------------------------------------ */
+/* ---- the data plane (service/host.h methods; rustymemd: the engine) ------------- */
 
 static grpc_status_code
 get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
 {
     Rustymem__V1__EngineStats *r = (void *)resp_;
-    rm_node_t *node = rm_rpc_app(ctx);
-    if (!node || !node->engine)
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->methods || !host->methods->engine_stats)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetEngineStats: this server hosts no engine");
-    rm_engine_stats_t s;
-    rm_engine_stats(node->engine, &s);
+    rm_host_engine_stats_t s;
+    host->methods->engine_stats(host->data_plane, &s);
     r->sessions = s.session.sessions;
     r->sessions_active = s.session.sessions_active;
     r->sessions_idle = s.session.sessions_idle;
@@ -460,9 +460,9 @@ get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     r->mvcc_stored_values = s.mvcc.stored_values;
     r->mvcc_stored_bytes = s.mvcc.stored_bytes;
     r->mvcc_store_fallbacks_total = s.mvcc.store_fallbacks;
-    r->heap_pages = s.heap.pages;
-    r->heap_slot_bytes = s.heap.slot_bytes;
-    r->heap_read_errors_total = s.heap.read_errors;
+    r->heap_pages = s.heap_pages;
+    r->heap_slot_bytes = s.heap_slot_bytes;
+    r->heap_read_errors_total = s.heap_read_errors;
     return GRPC_STATUS_OK;
 }
 
@@ -472,17 +472,18 @@ list_transactions(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
 {
     const Rustymem__V1__ListTransactionsRequest *req = (const void *)req_;
     Rustymem__V1__ListTransactionsResponse *resp = (void *)resp_;
-    rm_node_t *node = rm_rpc_app(ctx);
-    if (!node || !node->engine)
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->methods || !host->methods->list_txns)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "ListTransactions: this server hosts no transaction engine");
     if (req->limit > 100000)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "limit = %u: at most 100000 (0 = 1000)", req->limit);
     size_t cap = req->limit ? req->limit : 1000, n = 0;
-    rm_engine_txn_info_t *ti = rm_rpc_alloc(ctx, cap * sizeof *ti);
+    rm_host_txn_info_t *ti = rm_rpc_alloc(ctx, cap * sizeof *ti);
     resp->transactions = rm_rpc_alloc(ctx, cap * sizeof *resp->transactions);
     if (!ti || !resp->transactions)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    rm_engine_list_txns(node->engine, req->orphaned_only, ti, cap, &n);
+    if (host->methods->list_txns(host->data_plane, req->orphaned_only, ti, cap, &n) != RM_OK)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     if (n > cap)
         n = cap;
     for (size_t i = 0; i < n; i++) {
@@ -507,11 +508,11 @@ static grpc_status_code
 get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
 {
     Rustymem__V1__BufferPoolStats *r = (void *)resp_;
-    rm_node_t *node = rm_rpc_app(ctx);
-    if (!node || !node->bufpool)
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->bufpool)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetBufferPoolStats: this server hosts no buffer pool");
     rm_bufpool_stats_t st;
-    rm_status_t rs = rm_bufpool_stats(node->bufpool, &st);
+    rm_status_t rs = rm_bufpool_stats(host->bufpool, &st);
     if (rs != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(rs), "buffer pool statistics: %s", rm_strerror(rs));
     r->total_frames = st.total_frames;
@@ -548,7 +549,7 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     r->writes_failing = st.writes_failing != 0;
     r->writes_failing_since_unix_ms = (int64_t)(st.writes_failing_since_ns / 1000000u);
     r->unwritable_pages = st.unwritable_pages;
-    r->directory = rm_rpc_strdup(ctx, rm_bufpool_dir(node->bufpool));
+    r->directory = rm_rpc_strdup(ctx, rm_bufpool_dir(host->bufpool));
     if (!r->last_io_error || !r->last_checksum_failure_file || !r->last_write_error || !r->directory)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory building the reply");
     switch (st.advice) {

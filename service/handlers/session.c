@@ -1,6 +1,9 @@
 /*
- * handlers_session.c — rustymem.v1.SessionService: the data plane of the
- * engine (agents/node/engine.h) over gRPC.
+ * session.c — rustymem.v1.SessionService: the data plane of the
+ * host (service/host.h: the data plane's methods table; in rustymemd the
+ * engine, engine/include/engine.h) over gRPC. A host without the methods an
+ * RPC needs answers it UNIMPLEMENTED ("Begin: this host has no transaction
+ * engine").
  *
  * Design note: sessions are not tied to gRPC connections (a client may use
  * several channels, or reconnect), so a client that vanishes mid-transaction
@@ -16,7 +19,7 @@
  * layer's identity ("token:NAME", "cert:CN"), or on an open server (identity
  * "anonymous") the caller's address without the port ("ipv4:127.0.0.1"), so
  * two programs on one host share a principal there and reconnecting keeps it.
- * Every call naming a session checks the owner first (rm_engine_session_owned,
+ * Every call naming a session checks the owner first (methods->session_owned,
  * no allocation) and answers another principal's session exactly as a
  * nonexistent one: NOT_FOUND, same message, before any argument or state
  * check, so session ids cannot be probed.
@@ -24,16 +27,15 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../agents/node/engine.h"
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/session.pb-c.h"
 
-static rm_engine_t *
-engine_of(rm_rpc_ctx_t *ctx)
+static grpc_status_code
+no_engine(rm_rpc_ctx_t *ctx)
 {
-    rm_node_t *node = rm_rpc_app(ctx);
-    return node ? node->engine : NULL;
+    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: this host has no transaction engine",
+                       strrchr(rm_rpc_method(ctx)->path, '/') + 1);
 }
 
 static grpc_status_code
@@ -65,22 +67,26 @@ principal_of(rm_rpc_ctx_t *ctx, char *buf, size_t cap)
     return buf;
 }
 
-/* Common prologue: engine hosted, session_id set, and the caller owns it. */
-#define PROLOGUE(sid_)                                                                                     \
-    rm_engine_t *e = engine_of(ctx);                                                                     \
-    char err[RM_ENGINE_ERR_MAX] = "";                                                                    \
-    char pbuf[RM_ENGINE_PRINCIPAL_MAX + 1];                                                               \
-    if (!e)                                                                                               \
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "the engine is not hosted by this server");  \
+/* Common prologue: the host has the data-plane methods this RPC needs (its
+ * own, fn_, and the ownership check), session_id is set, and m/e/err/principal
+ * are ready for the body. */
+#define PROLOGUE(sid_, fn_)                                                                                \
+    rm_host_t *h_ = rm_host_of(ctx);                                                                      \
+    const rm_host_methods_t *m = h_ ? h_->methods : NULL;                                                 \
+    void *e = h_ ? h_->data_plane : NULL;                                                                 \
+    char err[RM_HOST_ERR_MAX] = "";                                                                       \
+    char pbuf[RM_HOST_PRINCIPAL_MAX + 1];                                                                 \
+    if (!m || !m->session_owned || !m->fn_)                                                               \
+        return no_engine(ctx);                                                                            \
     const char *principal = principal_of(ctx, pbuf, sizeof pbuf);                                         \
     (void)principal;                                                                                      \
     if ((sid_) == 0)                                                                                      \
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "session_id: must be set (from OpenSession)")
 
 /* PROLOGUE plus the ownership check, for every call that names a session. */
-#define PROLOGUE_OWNED(sid_)                                                                               \
-    PROLOGUE(sid_);                                                                                       \
-    if (rm_engine_session_owned(e, (sid_), principal, err) != RM_OK)                                      \
+#define PROLOGUE_OWNED(sid_, fn_)                                                                          \
+    PROLOGUE(sid_, fn_);                                                                                  \
+    if (m->session_owned(e, (sid_), principal, err) != RM_OK)                                             \
         return failed(ctx, RM_ENOENT, err)
 
 static grpc_status_code
@@ -94,12 +100,12 @@ open_session(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *
 {
     const Rustymem__V1__OpenSessionRequest *req = (const void *)req_;
     Rustymem__V1__OpenSessionResponse *resp = (void *)resp_;
-    PROLOGUE(1);
+    PROLOGUE(1, open_session);
     if (req->client_name && strlen(req->client_name) > 128)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "client_name: %zu bytes, at most 128 allowed",
                            strlen(req->client_name));
     rm_session_id_t id;
-    rm_status_t st = rm_engine_open_session(e, principal, &id, err);
+    rm_status_t st = m->open_session(e, principal, &id, err);
     if (st != RM_OK)
         return failed(ctx, st, err);
     resp->session_id = id;
@@ -111,9 +117,9 @@ close_session(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
 {
     const Rustymem__V1__CloseSessionRequest *req = (const void *)req_;
     Rustymem__V1__CloseSessionResponse *resp = (void *)resp_;
-    PROLOGUE_OWNED(req->session_id);
+    PROLOGUE_OWNED(req->session_id, close_session);
     bool rb = false;
-    rm_status_t st = rm_engine_close_session(e, req->session_id, &rb, err);
+    rm_status_t st = m->close_session(e, req->session_id, &rb, err);
     if (st != RM_OK)
         return failed(ctx, st, err);
     resp->rolled_back = rb;
@@ -125,9 +131,9 @@ begin(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__BeginRequest *req = (const void *)req_;
     Rustymem__V1__BeginResponse *resp = (void *)resp_;
-    PROLOGUE_OWNED(req->session_id);
+    PROLOGUE_OWNED(req->session_id, begin);
     uint64_t txn = 0;
-    rm_status_t st = rm_engine_begin(e, req->session_id, req->size_hint_bytes, &txn, err);
+    rm_status_t st = m->begin(e, req->session_id, req->size_hint_bytes, &txn, err);
     if (st != RM_OK)
         return failed(ctx, st, err);
     resp->txn_id = txn;
@@ -145,12 +151,12 @@ get(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__GetRequest *req = (const void *)req_;
     Rustymem__V1__GetResponse *resp = (void *)resp_;
-    PROLOGUE_OWNED(req->session_id);
+    PROLOGUE_OWNED(req->session_id, get);
     bool found = false;
     void *val = NULL;
     size_t vlen = 0;
-    rm_status_t st = rm_engine_get(e, req->session_id, req->table, req->key.data, req->key.len, rpc_alloc, ctx,
-                                   &found, &val, &vlen, err);
+    rm_status_t st = m->get(e, req->session_id, req->table, req->key.data, req->key.len, rpc_alloc, ctx, &found,
+                            &val, &vlen, err);
     if (st != RM_OK)
         return failed(ctx, st, err);
     resp->found = found;
@@ -163,9 +169,9 @@ static grpc_status_code
 put(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__PutRequest *req = (const void *)req_;
-    PROLOGUE_OWNED(req->session_id);
-    rm_status_t st = rm_engine_put(e, req->session_id, req->table, req->key.data, req->key.len, req->value.data,
-                                   req->value.len, err);
+    PROLOGUE_OWNED(req->session_id, put);
+    rm_status_t st = m->put(e, req->session_id, req->table, req->key.data, req->key.len, req->value.data,
+                            req->value.len, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
 }
 
@@ -174,9 +180,9 @@ delete_(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_
 {
     const Rustymem__V1__DeleteRequest *req = (const void *)req_;
     Rustymem__V1__DeleteResponse *resp = (void *)resp_;
-    PROLOGUE_OWNED(req->session_id);
+    PROLOGUE_OWNED(req->session_id, del);
     bool found = false;
-    rm_status_t st = rm_engine_delete(e, req->session_id, req->table, req->key.data, req->key.len, &found, err);
+    rm_status_t st = m->del(e, req->session_id, req->table, req->key.data, req->key.len, &found, err);
     if (st != RM_OK)
         return failed(ctx, st, err);
     resp->found = found;
@@ -229,21 +235,20 @@ scan(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__ScanRequest *req = (const void *)req_;
     Rustymem__V1__ScanResponse *resp = (void *)resp_;
-    PROLOGUE_OWNED(req->session_id);
-    rm_engine_priority_t prio;
+    PROLOGUE_OWNED(req->session_id, scan);
+    rm_host_priority_t prio;
     switch (req->priority) {
-    case RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_NORMAL: prio = RM_ENGINE_PRIO_NORMAL; break;
-    case RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_LOW: prio = RM_ENGINE_PRIO_LOW; break;
-    case RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_HIGH: prio = RM_ENGINE_PRIO_HIGH; break;
+    case RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_NORMAL: prio = RM_HOST_PRIO_NORMAL; break;
+    case RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_LOW: prio = RM_HOST_PRIO_LOW; break;
+    case RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_HIGH: prio = RM_HOST_PRIO_HIGH; break;
     default:
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "priority: %d is not a QueryPriority (0..2)",
                            (int)req->priority);
     }
     rows_t r = {ctx, resp, 0, false};
     bool truncated = false;
-    rm_status_t st = rm_engine_scan(e, req->session_id, req->table, req->start_key.data, req->start_key.len,
-                                    req->end_key.data, req->end_key.len, req->limit, prio, add_row, &r, &truncated,
-                                    err);
+    rm_status_t st = m->scan(e, req->session_id, req->table, req->start_key.data, req->start_key.len,
+                             req->end_key.data, req->end_key.len, req->limit, prio, add_row, &r, &truncated, err);
     if (r.oom)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory building the scan response");
     if (st == RM_ECANCELED && strstr(err, "cancelled"))
@@ -258,8 +263,8 @@ static grpc_status_code
 savepoint(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__SavepointRequest *req = (const void *)req_;
-    PROLOGUE_OWNED(req->session_id);
-    rm_status_t st = rm_engine_savepoint(e, req->session_id, req->name, err);
+    PROLOGUE_OWNED(req->session_id, savepoint);
+    rm_status_t st = m->savepoint(e, req->session_id, req->name, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
 }
 
@@ -267,8 +272,8 @@ static grpc_status_code
 rollback_to(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__RollbackToRequest *req = (const void *)req_;
-    PROLOGUE_OWNED(req->session_id);
-    rm_status_t st = rm_engine_rollback_to(e, req->session_id, req->name, err);
+    PROLOGUE_OWNED(req->session_id, rollback_to);
+    rm_status_t st = m->rollback_to(e, req->session_id, req->name, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
 }
 
@@ -277,9 +282,9 @@ commit(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__CommitRequest *req = (const void *)req_;
     Rustymem__V1__CommitResponse *resp = (void *)resp_;
-    PROLOGUE_OWNED(req->session_id);
+    PROLOGUE_OWNED(req->session_id, commit);
     uint64_t seq = 0;
-    rm_status_t st = rm_engine_commit(e, req->session_id, &seq, err);
+    rm_status_t st = m->commit(e, req->session_id, &seq, err);
     if (st != RM_OK)
         return failed(ctx, st, err);
     resp->commit_ts = seq;
@@ -290,8 +295,8 @@ static grpc_status_code
 rollback(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__RollbackRequest *req = (const void *)req_;
-    PROLOGUE_OWNED(req->session_id);
-    rm_status_t st = rm_engine_rollback(e, req->session_id, err);
+    PROLOGUE_OWNED(req->session_id, rollback);
+    rm_status_t st = m->rollback(e, req->session_id, err);
     return st == RM_OK ? GRPC_STATUS_OK : failed(ctx, st, err);
 }
 

@@ -1,5 +1,5 @@
 /*
- * handlers_tuning.c — rustymem.v1.TuningService over the knob registry
+ * tuning.c — rustymem.v1.TuningService over the knob registry
  * (memcore/include/rustymem/knobs.h).
  *
  * SetKnobs and ApplyProfile are all-or-nothing: the registry validates every
@@ -9,41 +9,20 @@
  * which names the knob and the allowed range. Every accepted change is audited
  * with its before -> after values.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
 static const char *const type_names[] = {"int", "double", "bool", "enum", "int_list", "bytes"};
 
-void
-rm_node_audit(rm_rpc_ctx_t *ctx, const char *fmt, ...)
-{
-    rm_node_t *node = rm_rpc_app(ctx);
-    if (!node || !node->audit)
-        return;
-    char detail[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    /* Every audit line names where the call came from, at its end. */
-    size_t used = strlen(detail);
-    const char *peer = rm_rpc_peer(ctx);
-    if (used < sizeof detail)
-        snprintf(detail + used, sizeof detail - used, " peer=%s", peer && *peer ? peer : "unknown");
-    const char *who = rm_rpc_identity(ctx);
-    node->audit(node->audit_ctx, who && *who ? who : "anonymous", rm_rpc_method(ctx)->path, detail);
-}
-
 static rm_knobs_t *
 knobs_of(rm_rpc_ctx_t *ctx)
 {
-    rm_node_t *node = rm_rpc_app(ctx);
-    return node ? node->knobs : NULL;
+    rm_host_t *host = rm_host_of(ctx);
+    return host ? host->knobs : NULL;
 }
 
 /* Fill one KnobInfo from the registry. */
@@ -211,7 +190,7 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
     }
     resp->n_changes = n;
     if (applied)
-        rm_node_audit(ctx, "%s", audit);
+        rm_host_audit(ctx, "%s", audit);
     return GRPC_STATUS_OK;
 }
 
@@ -302,7 +281,7 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
     if (rm_knobs_apply_profile(k, w, e, req->validate_only, &err) != RM_OK)
         return knob_error(ctx, &err);
     if (!req->validate_only)
-        rm_node_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
+        rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
     return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
 }
 

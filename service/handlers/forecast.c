@@ -1,5 +1,5 @@
 /*
- * handlers_forecast.c — rustymem.v1.ForecastService over the pressure
+ * forecast.c — rustymem.v1.ForecastService over the pressure
  * monitor (memcore/include/rustymem/pressure.h): the forecast per horizon,
  * the pressure-event log (list and stream) and the active alerts.
  * Seed REST: /api/v1/stats/memory/forecast.
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/forecast.pb-c.h"
 
@@ -35,8 +35,8 @@ unix_ms_of(uint64_t mono_ns)
 }
 
 #define NEED_PRESSURE(ctx, p)                                                                       \
-    rm_node_t *node_ = rm_rpc_app(ctx);                                                             \
-    rm_pressure_t *p = node_ ? node_->pressure : NULL;                                              \
+    rm_host_t *host_ = rm_host_of(ctx);                                                             \
+    rm_pressure_t *p = host_ ? host_->pressure : NULL;                                              \
     if (!p)                                                                                         \
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: this server hosts no pressure monitor", \
                            strrchr(rm_rpc_method(ctx)->path, '/') + 1);

@@ -1,7 +1,7 @@
 /*
  * jemalloc_stats.c — read jemalloc's statistics through mallctl.
  *
- * mallctl is looked up with dlsym so the service library works whether or not
+ * mallctl is looked up with dlsym so rustymemd works whether or not
  * the program links jemalloc; whether malloc() itself is jemalloc's is checked
  * with dladdr (a sanitizer build replaces malloc, and then jemalloc's figures
  * describe an unused heap: we say so rather than report them as ours).
