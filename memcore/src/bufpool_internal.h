@@ -5,8 +5,9 @@
  *   bufpool_crc.c        CRC32C (SSE4.2 with a table fallback)
  *   bufpool_arc.c        memory helper, key→index map, the Enhanced ARC policy
  *                        (used by the pool under its mutex and by the
- *                        simulator), classic ARC / LRU / CLOCK / OPT for the
- *                        simulator
+ *                        simulator)
+ *   bufpool_sim.c        the trace simulator: Enhanced ARC, classic ARC, LRU,
+ *                        CLOCK, OPT
  *   bufpool_pagetable.c  the lock-free resident page table
  *   bufpool.c            frames, files, pin/unpin, I/O, writer, resize, stats
  */
