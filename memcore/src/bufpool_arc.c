@@ -29,8 +29,12 @@
  *   - A B1 ghost hit (T1 too small) also makes the T2 hand clear one REF
  *     bit ahead of need, so REF bits set before a working-set change stop
  *     protecting stale T2 pages sooner.
- *   - A new page is staged in a one-page window. When the next miss needs a
- *     frame, the staged page (the candidate) meets the victim CAR would evict
+ *   - A new page is staged in an admission window (one page to start; its
+ *     size follows Caffeine's hill climber within 1 page … 5 % of c, so a
+ *     workload where new pages need longer to prove themselves — a growing
+ *     working set, a loop beside a hot set — gets a longer wait). When a miss
+ *     needs a frame, the window's oldest unreferenced page (the candidate)
+ *     meets the victim CAR would evict
  *     and the one with the higher estimated frequency stays; ties keep the
  *     incumbent. Frequency = a count-min sketch of misses (4 rows of ≥ 8·c
  *     8-bit counters, conservative update) + the page's hits while resident
@@ -44,8 +48,9 @@
  *     direct-mapped ghost tables remember recently refused candidates and
  *     recently evicted duel losers. A miss on a refused page means the door
  *     was too strict (bias += 1); a miss on a page evicted to let a candidate
- *     in means it was too lax (bias −= 1). The bias (0..64) is added to the
- *     candidate's estimate.
+ *     in means it was too lax (bias −= 1). The bias (0..16) is added to the
+ *     candidate's estimate; a higher bound let it drift past the loop pages'
+ *     own counts and the door stopped holding a loop beside a hot set.
  *   - Why: ARC's only defence against a loop larger than the cache and
  *     against one-hit pages is T1/B1 balancing, which still admits every new
  *     page. The duel keeps a stable subset of a loop, keeps scans out of T2
@@ -227,6 +232,12 @@ struct rm__bp_earc {
     uint64_t age_period;/* accesses between halvings = AGE_PERIOD · c */
 
     uint64_t b1_hits, b2_hits, rejects;
+
+    /* window hill climber (Caffeine's rule; ADR 0004, sixth round) */
+    uint64_t cl_hits, cl_misses;   /* this sample, counted while the cache is full */
+    double cl_step;                /* next step, pages (signed) */
+    double cl_prev;                /* previous sample's hit ratio */
+    double cl_w;                   /* window target, pages, before rounding */
 };
 
 #define CM_ROWS 4
@@ -235,9 +246,11 @@ struct rm__bp_earc {
 #define T2_AGE_STEP 1       /* REF bits the T2 hand clears per B1 ghost hit */
 #define FREQ_MAX 15
 #define P_FRAC_BITS 16      /* p is adapted in 1/65536 of a page */
-#define WINDOW_DIV 100000   /* window = c / WINDOW_DIV, at least 1 page (measured best: 1) */
+#define WINDOW_DIV 100000   /* starting window = c / WINDOW_DIV, at least 1 page */
+#define WINDOW_CAP_PCT 5    /* the hill climber keeps the window ≤ 5 % of c */
+#define CLIMB_SAMPLE 10     /* a climber sample is CLIMB_SAMPLE · c accesses with the cache full */
 #define RG_DIV 16           /* regret ghosts: c / RG_DIV slots each, at least 16 */
-#define BIAS_MAX 64         /* admission bias bound */
+#define BIAS_MAX 16         /* admission bias bound (64 before the sixth round) */
 #define BIAS_UP 1
 #define BIAS_DOWN 1
 
@@ -330,7 +343,12 @@ earc_freq(const rm__bp_earc_t *e, uint32_t slot)
 static void
 earc_params(rm__bp_earc_t *e)
 {
-    e->w = e->c / WINDOW_DIV;
+    double cap = (double)e->c * WINDOW_CAP_PCT / 100.0;
+    if (e->cl_w > cap)
+        e->cl_w = cap;
+    if (e->cl_w < 1)
+        e->cl_w = 1;
+    e->w = (uint32_t)e->cl_w;
     if (e->w < 1)
         e->w = 1;
     e->m = e->c - e->w;
@@ -468,6 +486,10 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->c = capacity;
     e->p = 0;
     e->p_frac = 0;
+    e->cl_hits = e->cl_misses = 0;
+    e->cl_prev = 0;
+    e->cl_step = -0.0625 * capacity;   /* Caffeine starts by shrinking */
+    e->cl_w = (double)(capacity / WINDOW_DIV);
     earc_params(e);
     *out = e;
     return RM_OK;
@@ -736,10 +758,49 @@ p_adapt(rm__bp_earc_t *e, uint32_t delta, int up)
     e->p_frac = (uint32_t)(pfx & ((1u << P_FRAC_BITS) - 1));
 }
 
+static int
+earc_full(const rm__bp_earc_t *e)
+{
+    return e->L[RM_BP_L_WIN].size + e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size >= e->c;
+}
+
+/*
+ * The admission window's size, by Caffeine's hill climber: after each sample
+ * of CLIMB_SAMPLE · c accesses with the cache full, step the window in the
+ * direction that last raised the hit ratio (reverse when it fell). The step
+ * starts at −6.25 % of c, decays by 0.98 a sample and restarts at 6.25 % when
+ * the hit ratio moves by ≥ 5 points. Bounded to 1 page … 5 % of c (wider
+ * windows lost on the shifting and Zipf shapes, ADR 0004). Runs at the miss
+ * rate under the pool mutex, O(1) amortised: a sample costs one division,
+ * and a smaller window moves at most the step's pages to main.
+ */
+static void
+climb(rm__bp_earc_t *e)
+{
+    uint64_t tot = e->cl_hits + e->cl_misses;
+    if (tot < (uint64_t)e->c * CLIMB_SAMPLE)
+        return;
+    double hr = (double)e->cl_hits / (double)tot;
+    double change = hr - e->cl_prev;
+    double amount = change >= 0 ? e->cl_step : -e->cl_step;
+    e->cl_step = (change >= 0.05 || change <= -0.05) ? 0.0625 * e->c * (amount >= 0 ? 1 : -1) : 0.98 * amount;
+    e->cl_prev = hr;
+    e->cl_hits = e->cl_misses = 0;
+    e->cl_w += amount;
+    earc_params(e);
+    /* a smaller window: its oldest pages go to main without a duel */
+    while (e->L[RM_BP_L_WIN].size > e->w)
+        main_insert(e, e->L[RM_BP_L_WIN].head);
+}
+
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
     cm_add(e, key, 1);
+    if (earc_full(e)) {
+        e->cl_misses++;
+        climb(e);
+    }
     /* frequency history ages with time, and time is accesses, not misses: a
      * miss-driven clock barely moves when the hit ratio is high, and stale
      * heat then outlives the working set that earned it */
@@ -783,6 +844,10 @@ void
 rm__bp_earc_note_hits(rm__bp_earc_t *e, uint64_t n)
 {
     e->now += n;
+    if (earc_full(e)) {
+        e->cl_hits += n;
+        climb(e);
+    }
 }
 
 void
