@@ -184,11 +184,6 @@ rm__bp_map_del(rm__bp_map_t *m, uint64_t key)
 
 /* ---- Enhanced ARC ---------------------------------------------------------------- */
 
-typedef struct dlist {
-    uint32_t head;   /* oldest (LRU / clock hand); RM_BP_NIL when empty */
-    uint32_t size;
-} dlist_t;
-
 struct rm__bp_earc {
     const rm__bp_policy_ops_t *ops;
     void *ctx;
@@ -211,7 +206,7 @@ struct rm__bp_earc {
     uint64_t *rg_vic;   /* keys of recent victims evicted to admit a candidate */
     size_t rg_mask;
 
-    dlist_t L[4];       /* index RM_BP_L_WIN, T1, T2 */
+    rm__bp_dlist_t L[4]; /* index RM_BP_L_WIN, T1, T2 */
 
     /* ghosts: node pool of gcap nodes, lists B1 and B2, map key → node */
     uint32_t gcap;
@@ -220,7 +215,7 @@ struct rm__bp_earc {
     uint64_t *gkey;
     uint32_t gfree;     /* free-node stack through gnext */
     size_t ghost_bytes;
-    dlist_t B[2];       /* 0 = B1, 1 = B2 */
+    rm__bp_dlist_t B[2]; /* 0 = B1, 1 = B2 */
     rm__bp_map_t gmap;
 
     /* frequency sketch */
@@ -253,38 +248,6 @@ struct rm__bp_earc {
 #define BIAS_MAX 16         /* admission bias bound (64 before the sixth round) */
 #define BIAS_UP 1
 #define BIAS_DOWN 1
-
-/* Generic circular doubly linked list over index arrays. */
-static void
-dl_push_tail(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
-{
-    if (l->head == RM_BP_NIL) {
-        prev[i] = next[i] = i;
-        l->head = i;
-    } else {
-        uint32_t h = l->head, t = prev[h];
-        next[t] = i;
-        prev[i] = t;
-        next[i] = h;
-        prev[h] = i;
-    }
-    l->size++;
-}
-
-static void
-dl_unlink(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
-{
-    if (next[i] == i) {
-        l->head = RM_BP_NIL;
-    } else {
-        next[prev[i]] = next[i];
-        prev[next[i]] = prev[i];
-        if (l->head == i)
-            l->head = next[i];
-    }
-    prev[i] = next[i] = RM_BP_NIL;
-    l->size--;
-}
 
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
@@ -581,7 +544,7 @@ ghost_drop_oldest(rm__bp_earc_t *e, int b)
     uint32_t g = e->B[b].head;
     if (g == RM_BP_NIL)
         return;
-    dl_unlink(&e->B[b], e->gprev, e->gnext, g);
+    rm__bp_dl_unlink(&e->B[b], e->gprev, e->gnext, g);
     rm__bp_map_del(&e->gmap, e->gkey[g]);
     e->glist[g] = RM_BP_L_NONE;
     e->gnext[g] = e->gfree;
@@ -616,7 +579,7 @@ ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
     e->gfree = e->gnext[g];
     e->gkey[g] = key;
     e->glist[g] = (uint8_t)(RM_BP_L_B1 + b);
-    dl_push_tail(&e->B[b], e->gprev, e->gnext, g);
+    rm__bp_dl_push_tail(&e->B[b], e->gprev, e->gnext, g);
     rm__bp_map_put(&e->gmap, key, g);
     ghost_trim(e);
 }
@@ -626,7 +589,7 @@ slot_unlink(rm__bp_earc_t *e, uint32_t s)
 {
     if (e->list[s] == RM_BP_L_T1)
         e->ops->mark_t1(e->ctx, s, 0);
-    dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
+    rm__bp_dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
     e->list[s] = RM_BP_L_NONE;
 }
 
@@ -634,7 +597,7 @@ static void
 slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 {
     e->list[s] = (uint8_t)l;
-    dl_push_tail(&e->L[l], e->prev, e->next, s);
+    rm__bp_dl_push_tail(&e->L[l], e->prev, e->next, s);
     if (l == RM_BP_L_T1)
         e->ops->mark_t1(e->ctx, s, 1);
 }
@@ -647,7 +610,7 @@ main_insert(rm__bp_earc_t *e, uint32_t s)
     uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
     if (g != RM_BP_NIL) {
         /* p was adapted when the miss was seen (rm__bp_earc_note_miss) */
-        dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
+        rm__bp_dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
         rm__bp_map_del(&e->gmap, e->key[s]);
         e->glist[g] = RM_BP_L_NONE;
         e->gnext[g] = e->gfree;

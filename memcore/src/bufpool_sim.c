@@ -16,43 +16,6 @@
 
 #define FREQ_MAX 15         /* the frame state word's 4-bit FREQ saturates here */
 
-typedef struct dlist {
-    uint32_t head;   /* oldest (LRU); RM_BP_NIL when empty */
-    uint32_t size;
-} dlist_t;
-
-/* Generic circular doubly linked list over index arrays. */
-static void
-dl_push_tail(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
-{
-    if (l->head == RM_BP_NIL) {
-        prev[i] = next[i] = i;
-        l->head = i;
-    } else {
-        uint32_t h = l->head, t = prev[h];
-        next[t] = i;
-        prev[i] = t;
-        next[i] = h;
-        prev[h] = i;
-    }
-    l->size++;
-}
-
-static void
-dl_unlink(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
-{
-    if (next[i] == i) {
-        l->head = RM_BP_NIL;
-    } else {
-        next[prev[i]] = next[i];
-        prev[next[i]] = prev[i];
-        if (l->head == i)
-            l->head = next[i];
-    }
-    prev[i] = next[i] = RM_BP_NIL;
-    l->size--;
-}
-
 /* ---- simulator ----------------------------------------------------------------------- */
 
 const char *
@@ -220,7 +183,7 @@ sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, ui
         rm__bp_mem_free(src, prev, bytes);
         return RM_ENOMEM;
     }
-    dlist_t L[4] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}}; /* T1 T2 B1 B2 */
+    rm__bp_dlist_t L[4] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}}; /* T1 T2 B1 B2 */
     enum { T1 = 0, T2 = 1, B1 = 2, B2 = 3 };
     uint32_t freelist = RM_BP_NIL;
     for (uint32_t i = nn; i-- > 0;) {
@@ -229,7 +192,7 @@ sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, ui
     }
     double p = 0;
     uint64_t h = 0;
-#define ARC_MOVE(node, to) do { dl_unlink(&L[lst[node]], prev, next, node); lst[node] = (to); dl_push_tail(&L[to], prev, next, node); } while (0)
+#define ARC_MOVE(node, to) do { rm__bp_dl_unlink(&L[lst[node]], prev, next, node); lst[node] = (to); rm__bp_dl_push_tail(&L[to], prev, next, node); } while (0)
     for (size_t i = 0; i < n; i++) {
         uint64_t k = trace[i];
         uint32_t x = rm__bp_map_get(&map, k);
@@ -263,7 +226,7 @@ sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, ui
         if (L[T1].size + L[B1].size == c) {
             if (L[T1].size < c) {
                 uint32_t g = L[B1].head;
-                dl_unlink(&L[B1], prev, next, g);
+                rm__bp_dl_unlink(&L[B1], prev, next, g);
                 rm__bp_map_del(&map, key[g]);
                 next[g] = freelist;
                 freelist = g;
@@ -274,7 +237,7 @@ sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, ui
                 ARC_MOVE(v, from == T1 ? B1 : B2);
             } else {
                 uint32_t v = L[T1].head;
-                dl_unlink(&L[T1], prev, next, v);
+                rm__bp_dl_unlink(&L[T1], prev, next, v);
                 rm__bp_map_del(&map, key[v]);
                 next[v] = freelist;
                 freelist = v;
@@ -284,7 +247,7 @@ sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, ui
             if (tot >= c) {
                 if (tot == 2 * c) {
                     uint32_t g = L[B2].head;
-                    dl_unlink(&L[B2], prev, next, g);
+                    rm__bp_dl_unlink(&L[B2], prev, next, g);
                     rm__bp_map_del(&map, key[g]);
                     next[g] = freelist;
                     freelist = g;
@@ -302,7 +265,7 @@ sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, ui
         freelist = next[y];
         key[y] = k;
         lst[y] = T1;
-        dl_push_tail(&L[T1], prev, next, y);
+        rm__bp_dl_push_tail(&L[T1], prev, next, y);
         rm__bp_map_put(&map, k, y);
     }
 #undef ARC_MOVE
@@ -326,27 +289,27 @@ sim_lru(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, ui
         rm__bp_mem_free(src, prev, bytes);
         return RM_ENOMEM;
     }
-    dlist_t l = {RM_BP_NIL, 0};
+    rm__bp_dlist_t l = {RM_BP_NIL, 0};
     uint32_t used = 0;
     uint64_t h = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t s = rm__bp_map_get(&map, trace[i]);
         if (s != RM_BP_NIL) {
             h++;
-            dl_unlink(&l, prev, next, s);
-            dl_push_tail(&l, prev, next, s);
+            rm__bp_dl_unlink(&l, prev, next, s);
+            rm__bp_dl_push_tail(&l, prev, next, s);
             continue;
         }
         if (used < c) {
             s = used++;
         } else {
             s = l.head;
-            dl_unlink(&l, prev, next, s);
+            rm__bp_dl_unlink(&l, prev, next, s);
             rm__bp_map_del(&map, key[s]);
         }
         key[s] = trace[i];
         rm__bp_map_put(&map, trace[i], s);
-        dl_push_tail(&l, prev, next, s);
+        rm__bp_dl_push_tail(&l, prev, next, s);
     }
     *hits = h;
     rm__bp_map_fini(&map);
@@ -612,7 +575,7 @@ sim_wtinylfu(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
         rm__bp_mem_free(src, mem, bytes);
         return RM_ENOMEM;
     }
-    dlist_t L[4] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}};
+    rm__bp_dlist_t L[4] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}};
     uint32_t freelist = RM_BP_NIL;
     for (uint32_t i = nn; i-- > 0;) {
         next[i] = freelist;
@@ -623,8 +586,8 @@ sim_wtinylfu(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
     double step = -0.0625 * c, prev_hr = 0.0;
     uint64_t s_hits = 0, s_miss = 0, h = 0;
     uint32_t used = 0;
-#define TL_MOVE(x, to) do { uint32_t m_ = (x); dl_unlink(&L[lst[m_]], prev, next, m_); lst[m_] = (to); dl_push_tail(&L[to], prev, next, m_); } while (0)
-#define TL_FREE(x) do { uint32_t f_ = (x); dl_unlink(&L[lst[f_]], prev, next, f_); rm__bp_map_del(&map, key[f_]); next[f_] = freelist; freelist = f_; used--; } while (0)
+#define TL_MOVE(x, to) do { uint32_t m_ = (x); rm__bp_dl_unlink(&L[lst[m_]], prev, next, m_); lst[m_] = (to); rm__bp_dl_push_tail(&L[to], prev, next, m_); } while (0)
+#define TL_FREE(x) do { uint32_t f_ = (x); rm__bp_dl_unlink(&L[lst[f_]], prev, next, f_); rm__bp_map_del(&map, key[f_]); next[f_] = freelist; freelist = f_; used--; } while (0)
     for (size_t i = 0; i < n; i++) {
         uint64_t k = trace[i];
         tlfu_increment(&sk, k);
@@ -646,7 +609,7 @@ sim_wtinylfu(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
             freelist = next[y];
             key[y] = k;
             lst[y] = TL_WIN;
-            dl_push_tail(&L[TL_WIN], prev, next, y);
+            rm__bp_dl_push_tail(&L[TL_WIN], prev, next, y);
             rm__bp_map_put(&map, k, y);
             used++;
             /* the window's overflow become candidates for main */
@@ -731,15 +694,15 @@ sim_s3fifo(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src,
         rm__bp_mem_free(src, key, bytes);
         return RM_ENOMEM;
     }
-    dlist_t L[3] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}};
+    rm__bp_dlist_t L[3] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}};
     uint32_t freelist = RM_BP_NIL;
     for (uint32_t i = nn; i-- > 0;) {
         next[i] = freelist;
         freelist = i;
     }
     uint64_t h = 0;
-#define S3_MOVE(x, to) do { uint32_t m_ = (x); dl_unlink(&L[lst[m_]], prev, next, m_); lst[m_] = (to); dl_push_tail(&L[to], prev, next, m_); } while (0)
-#define S3_FREE(x) do { uint32_t f_ = (x); dl_unlink(&L[lst[f_]], prev, next, f_); rm__bp_map_del(&map, key[f_]); next[f_] = freelist; freelist = f_; } while (0)
+#define S3_MOVE(x, to) do { uint32_t m_ = (x); rm__bp_dl_unlink(&L[lst[m_]], prev, next, m_); lst[m_] = (to); rm__bp_dl_push_tail(&L[to], prev, next, m_); } while (0)
+#define S3_FREE(x) do { uint32_t f_ = (x); rm__bp_dl_unlink(&L[lst[f_]], prev, next, f_); rm__bp_map_del(&map, key[f_]); next[f_] = freelist; freelist = f_; } while (0)
     for (size_t i = 0; i < n; i++) {
         uint64_t k = trace[i];
         uint32_t x = rm__bp_map_get(&map, k);
@@ -784,7 +747,7 @@ sim_s3fifo(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src,
         key[y] = k;
         freq[y] = 0;
         lst[y] = ghost ? S3_M : S3_S;
-        dl_push_tail(&L[lst[y]], prev, next, y);
+        rm__bp_dl_push_tail(&L[lst[y]], prev, next, y);
         rm__bp_map_put(&map, k, y);
     }
 #undef S3_MOVE
@@ -828,7 +791,7 @@ sim_lirs(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, u
         rm__bp_mem_free(src, key, bytes);
         return RM_ENOMEM;
     }
-    dlist_t S = {RM_BP_NIL, 0}, Q[3] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}};
+    rm__bp_dlist_t S = {RM_BP_NIL, 0}, Q[3] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}};
     uint32_t freelist = RM_BP_NIL;
     for (uint32_t i = nn; i-- > 0;) {
         snext[i] = freelist;
@@ -836,10 +799,10 @@ sim_lirs(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, u
     }
     uint32_t nlir = 0, nres = 0;
     uint64_t h = 0;
-#define S_TOP(x) do { if (in_s[x]) dl_unlink(&S, sprev, snext, x); dl_push_tail(&S, sprev, snext, x); in_s[x] = 1; } while (0)
-#define S_OUT(x) do { dl_unlink(&S, sprev, snext, x); in_s[x] = 0; } while (0)
-#define Q_OUT(x) do { dl_unlink(&Q[in_q[x]], qprev, qnext, x); in_q[x] = 0xff; } while (0)
-#define Q_IN(x, l) do { if (in_q[x] != 0xff) Q_OUT(x); dl_push_tail(&Q[l], qprev, qnext, x); in_q[x] = (l); } while (0)
+#define S_TOP(x) do { if (in_s[x]) rm__bp_dl_unlink(&S, sprev, snext, x); rm__bp_dl_push_tail(&S, sprev, snext, x); in_s[x] = 1; } while (0)
+#define S_OUT(x) do { rm__bp_dl_unlink(&S, sprev, snext, x); in_s[x] = 0; } while (0)
+#define Q_OUT(x) do { rm__bp_dl_unlink(&Q[in_q[x]], qprev, qnext, x); in_q[x] = 0xff; } while (0)
+#define Q_IN(x, l) do { if (in_q[x] != 0xff) Q_OUT(x); rm__bp_dl_push_tail(&Q[l], qprev, qnext, x); in_q[x] = (l); } while (0)
 #define NODE_FREE(x) do { rm__bp_map_del(&map, key[x]); snext[x] = freelist; freelist = (x); } while (0)
     /* stack pruning: the bottom of S must be LIR */
 #define PRUNE() do { \
