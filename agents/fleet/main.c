@@ -9,20 +9,19 @@
  * pollers, exit 0. Logging is one line per event on stderr, like rustymemd.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <grpc/support/log.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "agent_creds.h"
 #include "auth.h"
 #include "client.h"
 #include "fleet.h"
+#include "flags.h"
+#include "log.h"
 #include "server.h"
 
 #ifndef RM_VERSION
@@ -44,38 +43,10 @@ typedef struct opts {
 } opts_t;
 
 static void
-flog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-flog(const char *level, const char *fmt, ...)
-{
-    char line[1400];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s\n", line); /* one write per line: threads do not interleave */
-}
-
-static void
 fleet_log(void *ctx, const char *level, const char *msg)
 {
     (void)ctx;
-    flog(level, "%s", msg);
-}
-
-static void
-grpc_log(gpr_log_func_args *args)
-{
-    const char *file = strrchr(args->file, '/');
-    flog(args->severity == GPR_LOG_SEVERITY_ERROR ? "ERROR" : "INFO", "grpc %s:%d: %s", file ? file + 1 : args->file,
-         args->line, args->message);
+    rm_log(level, "%s", msg);
 }
 
 static void
@@ -145,18 +116,13 @@ usage(FILE *f)
             "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
 }
 
+static const rm_flags_prog_t prog = {
+    .name = "rustymem-fleet", .version = RM_VERSION, .help_hint = "see rustymem-fleet --help", .usage = usage};
+
 static int
 num(const char *flag, const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "rustymem-fleet: %s %s: expected a number in %g..%g\n", flag, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return rm_flags_double(&prog, flag, s, lo, hi, out);
 }
 
 static int
@@ -177,7 +143,7 @@ parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE, O_CERT, O_KEY, O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH,
            O_AGENTS, O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL,
-           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_VERSION, O_HELP, O_CRED };
+           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_CRED };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"port-file", required_argument, 0, O_PORTFILE},
@@ -206,17 +172,15 @@ parse_args(int argc, char **argv, opts_t *o)
         {"batch-size", required_argument, 0, O_BSIZE},
         {"gate-max-level", required_argument, 0, O_GATE},
         {"verbose", no_argument, 0, O_VERBOSE},
-        {"version", no_argument, 0, O_VERSION},
-        {"help", no_argument, 0, O_HELP},
+        RM_FLAGS_STD_LONGOPTS,
         {0, 0, 0, 0},
     };
     rm_fleet_opts_t *fo = &o->fleet;
     double v;
-    opterr = 0;
-    for (;;) {
-        int c = getopt_long(argc, argv, "", longopts, NULL);
-        if (c == -1)
-            break;
+    int c, rc;
+    while ((c = rm_flags_next(&prog, argc, argv, longopts, &rc)) != -1) {
+        if (c == RM_FLAGS_EXIT)
+            return rc;
         switch (c) {
         case O_LISTEN: o->listen = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
@@ -290,24 +254,13 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             break;
         case O_VERBOSE: o->verbose = 1; break;
-        case O_VERSION: printf("rustymem-fleet %s\n", RM_VERSION); return 0;
-        case O_HELP: usage(stdout); return 0;
         default:
-            if (c >= O_CRED && c < O_CRED + RM_CRED_N_FLAGS) {
-                rm_client_creds_set(&o->creds, (rm_client_cred_flag_t)(c - O_CRED), optarg);
-                break;
-            }
-            if (optopt)
-                fprintf(stderr, "rustymem-fleet: %s needs a value (see rustymem-fleet --help)\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "rustymem-fleet: unknown option %s (see rustymem-fleet --help)\n", argv[optind - 1]);
-            return 2;
+            (void)rm_agent_creds_flag(&o->creds, c, O_CRED);
+            break;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "rustymem-fleet: unexpected argument '%s' (see rustymem-fleet --help)\n", argv[optind]);
+    if (rm_flags_no_operands(&prog, argc, argv) == 2)
         return 2;
-    }
     if (o->n_sources != 1) {
         fprintf(stderr, "rustymem-fleet: give exactly one of --agents, --agents-file, --agents-dns (see --help)\n");
         return 2;
@@ -324,7 +277,7 @@ static void
 auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
 {
     (void)ctx;
-    flog("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
+    rm_log("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
 }
 
 /* SIGHUP: re-read the auth file; a bad file keeps the rules in force. */
@@ -332,38 +285,17 @@ static void
 reload_auth(rm_auth_t *auth, const char *path)
 {
     if (!path) {
-        flog("INFO", "SIGHUP: no --auth-file to reload");
+        rm_log("INFO", "SIGHUP: no --auth-file to reload");
         return;
     }
     char err[512] = "", warn[512];
     if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
-        flog("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
+        rm_log("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
         return;
     }
     if (rm_auth_warning(auth, warn, sizeof warn))
-        flog("WARN", "%s", warn);
-    flog("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
-}
-
-static int
-is_loopback(const char *addr)
-{
-    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 || strncmp(addr, "localhost:", 10) == 0 ||
-           strncmp(addr, "unix:", 5) == 0;
-}
-
-static int
-write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
+        rm_log("WARN", "%s", warn);
+    rm_log("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
 }
 
 int
@@ -373,7 +305,7 @@ main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (!o.insecure && !o.tls_cert && !is_loopback(o.listen)) {
+    if (!o.insecure && !o.tls_cert && !rm_agent_is_loopback(o.listen)) {
         fprintf(stderr,
                 "rustymem-fleet: --listen %s is not a loopback address: serve it with TLS (--tls-cert, --tls-key) "
                 "or allow plaintext explicitly with --insecure\n",
@@ -381,7 +313,7 @@ main(int argc, char **argv)
         return 2;
     }
     /* No open admin API: FleetService changes every agent (docs/adr/0015). */
-    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !is_loopback(o.listen)) {
+    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !rm_agent_is_loopback(o.listen)) {
         fprintf(stderr,
                 "rustymem-fleet: --listen %s is not a loopback address and no caller would be authenticated: "
                 "give --auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open "
@@ -389,19 +321,16 @@ main(int argc, char **argv)
                 o.listen);
         return 2;
     }
-    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !is_loopback(o.listen))
-        flog("WARN", "serving FleetService on %s without authentication (--allow-unauthenticated): anyone who "
+    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !rm_agent_is_loopback(o.listen))
+        rm_log("WARN", "serving FleetService on %s without authentication (--allow-unauthenticated): anyone who "
                      "can connect may roll out profiles and trigger responses on every agent",
              o.listen);
     {
         rm_client_opts_t co = {0};
-        char cerr[512] = "";
         o.creds.tls_prefix = "agent-tls";
-        rm_status_t cst = rm_client_creds_apply(&o.creds, getenv("RUSTYMEM_TOKEN"), &co, cerr, sizeof cerr);
-        if (cst != RM_OK) {
-            fprintf(stderr, "rustymem-fleet: %s%s\n", cerr, cst == RM_EINVAL ? " (see --help)" : "");
-            return cst == RM_EINVAL ? 2 : 1;
-        }
+        rc = rm_agent_creds_resolve(&prog, &o.creds, &co);
+        if (rc >= 0)
+            return rc;
         o.fleet.token = co.token;
         o.fleet.tls_ca_file = co.tls_ca_file;
         o.fleet.tls_cert_file = co.tls_cert_file;
@@ -410,14 +339,8 @@ main(int argc, char **argv)
     }
 
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGHUP); /* reload the auth file; by default it would kill the controller */
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    gpr_set_log_function(grpc_log);
-    gpr_set_log_verbosity(o.verbose ? GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
+    rm_agent_signals_block(&stop, 1); /* SIGHUP re-reads the auth file */
+    rm_log_route_grpc(o.verbose);
 
     o.fleet.log = fleet_log;
     char err[512] = "";
@@ -437,8 +360,8 @@ main(int argc, char **argv)
     if (o.auth_file) {
         char warn[512];
         if (rm_auth_warning(auth, warn, sizeof warn))
-            flog("WARN", "%s", warn);
-        flog("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
+            rm_log("WARN", "%s", warn);
+        rm_log("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
     }
     rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
     if (st != RM_OK) {
@@ -461,28 +384,23 @@ main(int argc, char **argv)
         .tls_client_ca_file = o.tls_client_ca,
     };
     if (rm_server_create(&so, services, 1, &srv, err, sizeof err) != RM_OK) {
-        flog("ERROR", "%s", err);
+        rm_log("ERROR", "%s", err);
         goto out;
     }
     if (rm_server_start(srv) != RM_OK) {
-        flog("ERROR", "cannot start the server threads");
+        rm_log("ERROR", "cannot start the server threads");
         rm_server_wait(srv);
         goto out;
     }
     int port = rm_server_port(srv);
-    flog("INFO", "rustymem-fleet %s serving FleetService on %s (port %d), %zu agents, agent token: %s", RM_VERSION,
+    rm_log("INFO", "rustymem-fleet %s serving FleetService on %s (port %d), %zu agents, agent token: %s", RM_VERSION,
          o.listen, port, rm_fleet_node_count(fleet), o.creds.source);
-    if (o.port_file && write_port_file(o.port_file, port) < 0)
-        flog("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
-    int sig = 0;
-    for (;;) {
-        if (sigwait(&stop, &sig) != 0)
-            continue;
-        if (sig != SIGHUP)
-            break;
+    if (o.port_file && rm_agent_write_port_file(o.port_file, port) < 0)
+        rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+    int sig;
+    while ((sig = rm_agent_signals_wait(&stop)) == SIGHUP)
         reload_auth(auth, o.auth_file);
-    }
-    flog("INFO", "received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    rm_log("INFO", "received %s: shutting down", rm_agent_signal_name(sig));
     rm_server_shutdown(srv);
     rm_server_wait(srv);
     exit_code = 0;
@@ -492,6 +410,6 @@ out:
     rm_auth_destroy(auth);
     rm_client_creds_free(&o.creds);
     if (exit_code == 0)
-        flog("INFO", "stopped");
+        rm_log("INFO", "stopped");
     return exit_code;
 }
