@@ -45,6 +45,13 @@ range_error(const rm_flags_prog_t *p, const char *fmt, ...)
     return -1;
 }
 
+void
+rm_flags_help_std(FILE *f, int col)
+{
+    fprintf(f, "  %-*s%s\n", col - 2, "--version", "print the version and exit");
+    fprintf(f, "  %-*s%s\n", col - 2, "--help", "this text");
+}
+
 int
 rm_flags_next(const rm_flags_prog_t *p, int argc, char **argv, const struct option *longopts, int *exit_code)
 {

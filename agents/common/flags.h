@@ -42,6 +42,12 @@ typedef struct rm_flags_prog {
     {"version", no_argument, 0, RM_FLAG_VERSION},                             \
     {"help", no_argument, 0, RM_FLAG_HELP}
 
+/* The --help lines of --version and --help (two-space indent, the
+ * description at column col), so every daemon documents them alike. */
+void rm_flags_help_std(FILE *f, int col);
+/* The exit-status paragraph of a daemon's --help. */
+#define RM_FLAGS_EXIT_STATUS_HELP "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n"
+
 /*
  * The next option's value (optarg set as by getopt_long), -1 after the last
  * option, or RM_FLAGS_EXIT with *exit_code set: 0 after printing --help to

@@ -63,9 +63,9 @@ usage(FILE *f)
             "                          a scrape makes up to 10 calls, so keep 10 x MS below Prometheus's\n"
             "                          scrape_timeout\n"
             "  --verbose               log libmicrohttpd's messages (malformed requests …) and gRPC's\n"
-            "                          informational lines\n"
-            "  --version               print the version and exit\n"
-            "  --help                  this text\n"
+            "                          informational lines\n");
+    rm_flags_help_std(f, 26);
+    fprintf(f,
             "\n"
             "credentials towards the agent (the same flags as rustymemctl; a reader token suffices):\n");
     rm_client_creds_help(f, "tls", 26);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "agent_auth.h"
 #include "agent_creds.h"
 #include "auth.h"
 #include "client.h"
@@ -34,9 +35,7 @@ typedef struct opts {
     int threads;
     int grace_ms;
     int verbose;
-    const char *tls_cert, *tls_key, *tls_client_ca, *auth_file;
-    int insecure;
-    int allow_unauthenticated;
+    rm_agent_serve_t serve;   /* --tls-*, --auth-file, --insecure, --allow-unauthenticated */
     rm_client_creds_t creds;   /* --token, --token-file, --agent-tls-* (client.h) */
     int n_sources;
     rm_fleet_opts_t fleet;
@@ -109,11 +108,9 @@ usage(FILE *f)
             "  --batch-size N              nodes per batch after the canary (default 2)\n"
             "  --gate-max-level LEVEL      highest pressure level that passes the gate (default gentle)\n"
             "\n"
-            "  --verbose                   also log gRPC's informational messages\n"
-            "  --version                   print the version and exit\n"
-            "  --help                      this text\n"
-            "\n"
-            "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
+            "  --verbose                   also log gRPC's informational messages\n");
+    rm_flags_help_std(f, 30);
+    fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
 }
 
 static const rm_flags_prog_t prog = {
@@ -141,20 +138,16 @@ level_arg(const char *flag, const char *s, int *out)
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE, O_CERT, O_KEY, O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH,
+    enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE,
            O_AGENTS, O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL,
-           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_CRED };
+           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_CRED,
+           O_SERVE = O_CRED + RM_CRED_N_FLAGS };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"port-file", required_argument, 0, O_PORTFILE},
         {"threads", required_argument, 0, O_THREADS},
         {"grace-ms", required_argument, 0, O_GRACE},
-        {"tls-cert", required_argument, 0, O_CERT},
-        {"tls-key", required_argument, 0, O_KEY},
-        {"tls-client-ca", required_argument, 0, O_CA},
-        {"auth-file", required_argument, 0, O_AUTH},
-        {"insecure", no_argument, 0, O_INSECURE},
-        {"allow-unauthenticated", no_argument, 0, O_ALLOW_UNAUTH},
+        RM_AGENT_SERVE_LONGOPTS(O_SERVE),
         {"agents", required_argument, 0, O_AGENTS},
         {"agents-file", required_argument, 0, O_AGENTS_FILE},
         {"agents-dns", required_argument, 0, O_AGENTS_DNS},
@@ -194,12 +187,6 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             o->grace_ms = (int)v;
             break;
-        case O_CERT: o->tls_cert = optarg; break;
-        case O_KEY: o->tls_key = optarg; break;
-        case O_CA: o->tls_client_ca = optarg; break;
-        case O_AUTH: o->auth_file = optarg; break;
-        case O_INSECURE: o->insecure = 1; break;
-        case O_ALLOW_UNAUTH: o->allow_unauthenticated = 1; break;
         case O_AGENTS: fo->source = RM_FLEET_SOURCE_LIST; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_FILE: fo->source = RM_FLEET_SOURCE_FILE; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_DNS: fo->source = RM_FLEET_SOURCE_DNS; fo->source_spec = optarg; o->n_sources++; break;
@@ -255,7 +242,8 @@ parse_args(int argc, char **argv, opts_t *o)
             break;
         case O_VERBOSE: o->verbose = 1; break;
         default:
-            (void)rm_agent_creds_flag(&o->creds, c, O_CRED);
+            if (!rm_agent_creds_flag(&o->creds, c, O_CRED))
+                (void)rm_agent_serve_flag(&o->serve, c, O_SERVE);
             break;
         }
     }
@@ -265,37 +253,11 @@ parse_args(int argc, char **argv, opts_t *o)
         fprintf(stderr, "rustymem-fleet: give exactly one of --agents, --agents-file, --agents-dns (see --help)\n");
         return 2;
     }
-    if (!o->tls_cert != !o->tls_key || (o->tls_client_ca && !o->tls_cert)) {
+    if (!o->serve.tls_cert != !o->serve.tls_key || (o->serve.tls_client_ca && !o->serve.tls_cert)) {
         fprintf(stderr, "rustymem-fleet: --tls-cert and --tls-key go together (and --tls-client-ca needs them)\n");
         return 2;
     }
     return -1;
-}
-
-/* Denied calls: who (or "anonymous"), from where, what, why. */
-static void
-auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
-{
-    (void)ctx;
-    rm_log("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
-}
-
-/* SIGHUP: re-read the auth file; a bad file keeps the rules in force. */
-static void
-reload_auth(rm_auth_t *auth, const char *path)
-{
-    if (!path) {
-        rm_log("INFO", "SIGHUP: no --auth-file to reload");
-        return;
-    }
-    char err[512] = "", warn[512];
-    if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
-        rm_log("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
-        return;
-    }
-    if (rm_auth_warning(auth, warn, sizeof warn))
-        rm_log("WARN", "%s", warn);
-    rm_log("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
 }
 
 int
@@ -305,23 +267,10 @@ main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (!o.insecure && !o.tls_cert && !rm_agent_is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymem-fleet: --listen %s is not a loopback address: serve it with TLS (--tls-cert, --tls-key) "
-                "or allow plaintext explicitly with --insecure\n",
-                o.listen);
+    /* TLS or --insecure, and no open admin API: FleetService changes every agent (docs/adr/0015). */
+    if (rm_agent_listen_check(&prog, o.listen, &o.serve) == 2)
         return 2;
-    }
-    /* No open admin API: FleetService changes every agent (docs/adr/0015). */
-    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !rm_agent_is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymem-fleet: --listen %s is not a loopback address and no caller would be authenticated: "
-                "give --auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open "
-                "admin API explicitly with --allow-unauthenticated\n",
-                o.listen);
-        return 2;
-    }
-    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !rm_agent_is_loopback(o.listen))
+    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca && !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving FleetService on %s without authentication (--allow-unauthenticated): anyone who "
                      "can connect may roll out profiles and trigger responses on every agent",
              o.listen);
@@ -352,17 +301,8 @@ main(int argc, char **argv)
         fprintf(stderr, "rustymem-fleet: %s\n", err);
         return 2;
     }
-    if (rm_auth_load(o.auth_file, o.tls_client_ca != NULL, &auth, err, sizeof err) != RM_OK) {
-        fprintf(stderr, "rustymem-fleet: %s\n", err);
+    if (rm_agent_auth_load(&prog, o.serve.auth_file, o.serve.tls_client_ca != NULL, &auth) != RM_OK)
         goto out;
-    }
-    rm_auth_set_audit(auth, auth_audit, NULL);
-    if (o.auth_file) {
-        char warn[512];
-        if (rm_auth_warning(auth, warn, sizeof warn))
-            rm_log("WARN", "%s", warn);
-        rm_log("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
-    }
     rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
     if (st != RM_OK) {
         fprintf(stderr, "rustymem-fleet: %s\n", err);
@@ -379,9 +319,9 @@ main(int argc, char **argv)
         .app = fleet,
         .auth = rm_auth_check,
         .auth_ctx = auth,
-        .tls_cert_file = o.tls_cert,
-        .tls_key_file = o.tls_key,
-        .tls_client_ca_file = o.tls_client_ca,
+        .tls_cert_file = o.serve.tls_cert,
+        .tls_key_file = o.serve.tls_key,
+        .tls_client_ca_file = o.serve.tls_client_ca,
     };
     if (rm_server_create(&so, services, 1, &srv, err, sizeof err) != RM_OK) {
         rm_log("ERROR", "%s", err);
@@ -399,7 +339,7 @@ main(int argc, char **argv)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     int sig;
     while ((sig = rm_agent_signals_wait(&stop)) == SIGHUP)
-        reload_auth(auth, o.auth_file);
+        rm_agent_auth_reload(auth, o.serve.auth_file);
     rm_log("INFO", "received %s: shutting down", rm_agent_signal_name(sig));
     rm_server_shutdown(srv);
     rm_server_wait(srv);

@@ -25,6 +25,7 @@
 #include "address.h"
 #include "accept_guard.h"
 #include "agent.h"
+#include "agent_auth.h"
 #include "auth.h"
 #include "config.h"
 #include "flags.h"
@@ -59,12 +60,9 @@ typedef struct opts {
     int threads;
     int grace_ms;
     size_t max_request_bytes;
-    int insecure;
-    int allow_unauthenticated;
     int verbose;
-    const char *tls_cert, *tls_key, *tls_client_ca;
+    rm_agent_serve_t serve;   /* --tls-*, --auth-file, --insecure, --allow-unauthenticated */
     const char *config;
-    const char *auth_file;
     rm_knob_assign_t sets[MAX_SET_FLAGS];   /* --set name=value, pointers into argv */
     size_t n_sets;
 } opts_t;
@@ -111,11 +109,9 @@ usage(FILE *f)
             "  --allow-unauthenticated   serve a non-loopback address without --auth-file or\n"
             "                            --tls-client-ca, so anyone who can connect is admin; refused\n"
             "                            (exit 2) without this flag\n"
-            "  --verbose                 also log gRPC's informational messages\n"
-            "  --version                 print the version and exit\n"
-            "  --help                    this text\n"
-            "\n"
-            "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
+            "  --verbose                 also log gRPC's informational messages\n");
+    rm_flags_help_std(f, 28);
+    fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
 }
 
 static const rm_flags_prog_t prog = {
@@ -124,8 +120,8 @@ static const rm_flags_prog_t prog = {
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
-           O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH, O_VERBOSE };
+    enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_VERBOSE,
+           O_SERVE };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"config", required_argument, 0, O_CONFIG},
@@ -136,12 +132,7 @@ parse_args(int argc, char **argv, opts_t *o)
         {"threads", required_argument, 0, O_THREADS},
         {"grace-ms", required_argument, 0, O_GRACE},
         {"max-request-bytes", required_argument, 0, O_MAXREQ},
-        {"tls-cert", required_argument, 0, O_CERT},
-        {"tls-key", required_argument, 0, O_KEY},
-        {"tls-client-ca", required_argument, 0, O_CA},
-        {"auth-file", required_argument, 0, O_AUTH},
-        {"insecure", no_argument, 0, O_INSECURE},
-        {"allow-unauthenticated", no_argument, 0, O_ALLOW_UNAUTH},
+        RM_AGENT_SERVE_LONGOPTS(O_SERVE),
         {"verbose", no_argument, 0, O_VERBOSE},
         RM_FLAGS_STD_LONGOPTS,
         {0, 0, 0, 0},
@@ -185,18 +176,13 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             o->max_request_bytes = (size_t)v;
             break;
-        case O_CERT: o->tls_cert = optarg; break;
-        case O_KEY: o->tls_key = optarg; break;
-        case O_CA: o->tls_client_ca = optarg; break;
-        case O_AUTH: o->auth_file = optarg; break;
-        case O_INSECURE: o->insecure = 1; break;
-        case O_ALLOW_UNAUTH: o->allow_unauthenticated = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
+        default: (void)rm_agent_serve_flag(&o->serve, c, O_SERVE); break;
         }
     }
     if (rm_flags_no_operands(&prog, argc, argv) == 2)
         return 2;
-    if (o->tls_client_ca && !o->tls_cert) {
+    if (o->serve.tls_client_ca && !o->serve.tls_cert) {
         /* Without a server certificate there is no TLS, so no client certificate is ever verified. */
         fprintf(stderr, "rustymemd: --tls-client-ca needs --tls-cert and --tls-key (see rustymemd --help)\n");
         return 2;
@@ -354,28 +340,6 @@ audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
     rm_log("AUDIT", "%s %s %s", identity, rpc, detail);
 }
 
-/* Refused calls (auth.c), in the same form as the changes handlers audit. */
-static void
-auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
-{
-    (void)ctx;
-    rm_log("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
-}
-
-/* SIGHUP: re-read --auth-file; a bad file keeps the rules in force. */
-static void
-reload_auth(rm_auth_t *auth, const char *path)
-{
-    char err[512] = "", warn[512];
-    if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
-        rm_log("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
-        return;
-    }
-    if (rm_auth_warning(auth, warn, sizeof warn))
-        rm_log("WARN", "%s", warn);
-    rm_log("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -403,25 +367,12 @@ main(int argc, char **argv)
         fprintf(stderr, "rustymemd: --listen %s: %s (see rustymemd --help)\n", o.listen, why);
         return 2;
     }
-    if (!o.insecure && !o.tls_cert && !rm_agent_is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymemd: --listen %s is not a loopback address: serve it with TLS (--tls-cert, "
-                "--tls-key) or allow plaintext explicitly with --insecure\n",
-                o.listen);
+    /* TLS or --insecure, and no open admin API beyond loopback (docs/adr/0015). */
+    if (rm_agent_listen_check(&prog, o.listen, &o.serve) == 2)
         return 2;
-    }
-    /* No open admin API beyond loopback (docs/adr/0015). */
-    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !rm_agent_is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymemd: --listen %s is not a loopback address and no caller would be authenticated: give "
-                "--auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open admin API "
-                "explicitly with --allow-unauthenticated\n",
-                o.listen);
-        return 2;
-    }
-    if (o.insecure && !o.tls_cert && !rm_agent_is_loopback(o.listen))
+    if (o.serve.insecure && !o.serve.tls_cert && !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving plaintext gRPC on non-loopback address %s (--insecure)", o.listen);
-    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !rm_agent_is_loopback(o.listen))
+    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca && !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving %s without authentication (--allow-unauthenticated): every caller is admin",
                o.listen);
 
@@ -498,17 +449,9 @@ main(int argc, char **argv)
         return 1;
     }
     rm_auth_t *auth = NULL;
-    if (rm_auth_load(o.auth_file, o.tls_client_ca != NULL, &auth, err, sizeof err) != RM_OK) {
-        fprintf(stderr, "rustymemd: %s\n", err);
+    if (rm_agent_auth_load(&prog, o.serve.auth_file, o.serve.tls_client_ca != NULL, &auth) != RM_OK) {
         rm_node_services_free(services, (size_t)n_services);
         return 1;
-    }
-    rm_auth_set_audit(auth, auth_audit, NULL);
-    if (o.auth_file) {
-        char warn[512];
-        if (rm_auth_warning(auth, warn, sizeof warn))
-            rm_log("WARN", "%s", warn);
-        rm_log("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
     }
     rm_server_opts_t so = {
         .listen = o.listen,
@@ -517,9 +460,9 @@ main(int argc, char **argv)
         .shutdown_grace_ms = o.grace_ms,
         .max_connections = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_SERVER_MAX_CONNECTIONS),
         .app = &node,
-        .tls_cert_file = o.tls_cert,
-        .tls_key_file = o.tls_key,
-        .tls_client_ca_file = o.tls_client_ca,
+        .tls_cert_file = o.serve.tls_cert,
+        .tls_key_file = o.serve.tls_key,
+        .tls_client_ca_file = o.serve.tls_client_ca,
         .auth = rm_auth_check,
         .auth_ctx = auth,
     };
@@ -581,8 +524,8 @@ main(int argc, char **argv)
         if (sig != SIGHUP)
             break;
         reload_config(node.knobs, &src);
-        if (o.auth_file)
-            reload_auth(auth, o.auth_file);
+        if (o.serve.auth_file)
+            rm_agent_auth_reload(auth, o.serve.auth_file);
     }
     rm_knobs_unsubscribe(node.knobs, server_sub);
     rm_log("INFO", "received %s: shutting down (grace %d ms)", rm_agent_signal_name(sig), o.grace_ms);

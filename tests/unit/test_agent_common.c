@@ -288,6 +288,65 @@ test_agent_is_loopback_only_for_this_host(void **state)
 }
 
 static void
+test_agent_listen_check_closed_by_default_beyond_loopback(void **state)
+{
+    (void)state;
+    rm_agent_serve_t s = {0};
+    capture_begin(2);
+    int plain = rm_agent_listen_check(&prog, "0.0.0.0:50051", &s);
+    s.insecure = 1;
+    int open_api = rm_agent_listen_check(&prog, "0.0.0.0:50051", &s);
+    const char *err = capture_end(2);
+    assert_int_equal(plain, 2);
+    assert_int_equal(open_api, 2);
+    assert_string_equal(err, "prog: --listen 0.0.0.0:50051 is not a loopback address: serve it with TLS (--tls-cert, "
+                             "--tls-key) or allow plaintext explicitly with --insecure\n"
+                             "prog: --listen 0.0.0.0:50051 is not a loopback address and no caller would be "
+                             "authenticated: give --auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), "
+                             "or accept an open admin API explicitly with --allow-unauthenticated\n");
+    capture_begin(2);
+    s.auth_file = "/etc/rustymem/auth";
+    assert_int_equal(rm_agent_listen_check(&prog, "0.0.0.0:50051", &s), -1);
+    s = (rm_agent_serve_t){.tls_cert = "c.pem", .allow_unauthenticated = 1};
+    assert_int_equal(rm_agent_listen_check(&prog, "10.0.0.1:1", &s), -1);
+    s = (rm_agent_serve_t){0};   /* loopback: plaintext, open */
+    assert_int_equal(rm_agent_listen_check(&prog, "127.0.0.1:0", &s), -1);
+    assert_string_equal(capture_end(2), "");
+}
+
+static void
+test_agent_serve_flags_taken_from_the_getopt_loop(void **state)
+{
+    (void)state;
+    enum { O_OWN = 256, O_SERVE };
+    static const struct option opts[] = {
+        {"own", no_argument, 0, O_OWN},
+        RM_AGENT_SERVE_LONGOPTS(O_SERVE),
+        {0, 0, 0, 0},
+    };
+    char *argv[] = {"prog", "--tls-cert", "c.pem", "--tls-key=k.pem", "--tls-client-ca", "ca.pem", "--auth-file",
+                    "auth", "--insecure", "--allow-unauthenticated", "--own", NULL};
+    rm_agent_serve_t s = {0};
+    int c, rc, own = 0;
+    optind = 0;
+    while ((c = rm_flags_next(&prog, 11, argv, opts, &rc)) != -1) {
+        assert_int_not_equal(c, RM_FLAGS_EXIT);
+        if (c == O_OWN)
+            own = 1;
+        else
+            assert_true(rm_agent_serve_flag(&s, c, O_SERVE));
+    }
+    assert_int_equal(own, 1);
+    assert_false(rm_agent_serve_flag(&s, O_OWN, O_SERVE));
+    assert_string_equal(s.tls_cert, "c.pem");
+    assert_string_equal(s.tls_key, "k.pem");
+    assert_string_equal(s.tls_client_ca, "ca.pem");
+    assert_string_equal(s.auth_file, "auth");
+    assert_int_equal(s.insecure, 1);
+    assert_int_equal(s.allow_unauthenticated, 1);
+}
+
+static void
 test_agent_signals_blocked_and_taken_by_wait(void **state)
 {
     (void)state;
@@ -319,6 +378,8 @@ main(void)
         cmocka_unit_test(test_agent_flags_numbers_checked_against_range),
         cmocka_unit_test(test_agent_port_file_written_whole_and_failure_reported),
         cmocka_unit_test(test_agent_is_loopback_only_for_this_host),
+        cmocka_unit_test(test_agent_listen_check_closed_by_default_beyond_loopback),
+        cmocka_unit_test(test_agent_serve_flags_taken_from_the_getopt_loop),
         cmocka_unit_test(test_agent_signals_blocked_and_taken_by_wait),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
