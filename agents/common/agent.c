@@ -62,8 +62,8 @@ rm_agent_listen_check(const rm_flags_prog_t *p, const char *listen, const rm_age
     if (!l->auth_file && !l->tls_client_ca && !l->allow_unauthenticated) {
         fprintf(stderr,
                 "%s: --listen %s is not a loopback address and no caller would be authenticated: give "
-                "--auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open admin API "
-                "explicitly with --allow-unauthenticated\n",
+                "--auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open "
+                "admin API explicitly with --allow-unauthenticated\n",
                 p->name, shown);
         return 2;
     }

@@ -46,7 +46,8 @@ typedef struct rm_flags_prog {
  * description at column col), so every daemon documents them alike. */
 void rm_flags_help_std(FILE *f, int col);
 /* The exit-status paragraph of a daemon's --help. */
-#define RM_FLAGS_EXIT_STATUS_HELP "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n"
+#define RM_FLAGS_EXIT_STATUS_HELP                                                              \
+    "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n"
 
 /*
  * The next option's value (optarg set as by getopt_long), -1 after the last
@@ -54,7 +55,8 @@ void rm_flags_help_std(FILE *f, int col);
  * stdout or "NAME VERSION" for --version, 2 after a usage error printed to
  * stderr ("PROG: --x needs a value (HINT)", "PROG: unknown option --x (HINT)").
  */
-int rm_flags_next(const rm_flags_prog_t *p, int argc, char **argv, const struct option *longopts, int *exit_code);
+int rm_flags_next(const rm_flags_prog_t *p, int argc, char **argv, const struct option *longopts,
+                  int *exit_code);
 
 /* After the loop: an operand is a usage error ("unexpected argument"): 2;
  * none: -1. */
@@ -70,6 +72,7 @@ int rm_flags_usage_error(const rm_flags_prog_t *p, const char *fmt, ...) __attri
  */
 int rm_flags_long(const rm_flags_prog_t *p, const char *flag, const char *s, long lo, long hi, long *out);
 /* The same for a real number: "expected a number in LO..HI" (%g). */
-int rm_flags_double(const rm_flags_prog_t *p, const char *flag, const char *s, double lo, double hi, double *out);
+int rm_flags_double(const rm_flags_prog_t *p, const char *flag, const char *s, double lo, double hi,
+                    double *out);
 
 #endif /* RUSTYMEM_AGENT_FLAGS_H */

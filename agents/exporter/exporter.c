@@ -297,15 +297,14 @@ rm_exporter_call(rm_exporter_t *e, const char *path, const ProtobufCMessage *req
         int unauth = auth == GRPC_STATUS_UNAUTHENTICATED;
         if (auth > 0 && auth != was)
             rm_log("WARN", "agent %s: %s: %s refused the exporter's %s (%s: %s); %s", e->target,
-                       unauth ? "unauthenticated" : "permission denied", rpcs[i].name,
-                       e->token ? "bearer token" : "call without a token", rm_client_status_name(code),
-                       st ? st->message : "",
-                       unauth ? "give a token the agent's --auth-file knows (--token, --token-file or "
-                                "RUSTYMEM_TOKEN)"
-                              : "the token needs the reader role");
+                   unauth ? "unauthenticated" : "permission denied", rpcs[i].name,
+                   e->token ? "bearer token" : "call without a token", rm_client_status_name(code),
+                   st ? st->message : "",
+                   unauth ? "give a token the agent's --auth-file knows (--token, --token-file or "
+                            "RUSTYMEM_TOKEN)"
+                          : "the token needs the reader role");
         else if (auth == 0 && was > 0)
-            rm_log("INFO", "agent %s: %s accepts the exporter's credentials again", e->target,
-                       rpcs[i].name);
+            rm_log("INFO", "agent %s: %s accepts the exporter's credentials again", e->target, rpcs[i].name);
     }
     return code;
 }
@@ -533,7 +532,8 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
         if (up)
             rm_log("INFO", "agent %s is up", e->target);
         else
-            rm_log("WARN", "agent %s is %s: GetMemoryStats %s", e->target, why, rm_client_status_name(mem_code));
+            rm_log("WARN", "agent %s is %s: GetMemoryStats %s", e->target, why,
+                   rm_client_status_name(mem_code));
     }
     add_own_counters(e, reg);
     rm_exp_reg_add(reg, "rustymem_scrape_duration_seconds", RM_EXP_GAUGE,

@@ -79,8 +79,10 @@ usage(FILE *f)
             "file), 2 on a usage error.\n");
 }
 
-static const rm_flags_prog_t prog = {
-    .name = "rustymem-exporter", .version = RM_VERSION, .help_hint = "see --help", .usage = usage};
+static const rm_flags_prog_t prog = {.name = "rustymem-exporter",
+                                     .version = RM_VERSION,
+                                     .help_hint = "see --help",
+                                     .usage = usage};
 
 /* Returns -1 to go on, else the exit code. */
 static int
@@ -130,7 +132,8 @@ parse_args(int argc, char **argv, opts_t *o)
         return rm_flags_usage_error(&prog, "--agent needs a HOST:PORT");
     char why[128];
     if (!rm_address_check(o->agent, 0, why, sizeof why))
-        return rm_flags_usage_error(&prog, "--agent %s: %s", o->agent, why);   /* a usage error (2), as documented */
+        /* a usage error (2), as documented */
+        return rm_flags_usage_error(&prog, "--agent %s: %s", o->agent, why);
     return -1;
 }
 

@@ -113,8 +113,10 @@ usage(FILE *f)
     fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
 }
 
-static const rm_flags_prog_t prog = {
-    .name = "rustymem-fleet", .version = RM_VERSION, .help_hint = "see rustymem-fleet --help", .usage = usage};
+static const rm_flags_prog_t prog = {.name = "rustymem-fleet",
+                                     .version = RM_VERSION,
+                                     .help_hint = "see rustymem-fleet --help",
+                                     .usage = usage};
 
 static int
 num(const char *flag, const char *s, double lo, double hi, double *out)
@@ -270,7 +272,8 @@ main(int argc, char **argv)
     /* TLS or --insecure, and no open admin API: FleetService changes every agent (docs/adr/0015). */
     if (rm_agent_listen_check(&prog, o.listen, &o.serve) == 2)
         return 2;
-    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca && !rm_agent_is_loopback(o.listen))
+    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca &&
+        !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving FleetService on %s without authentication (--allow-unauthenticated): anyone who "
                      "can connect may roll out profiles and trigger responses on every agent",
              o.listen);

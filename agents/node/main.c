@@ -114,8 +114,10 @@ usage(FILE *f)
     fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
 }
 
-static const rm_flags_prog_t prog = {
-    .name = "rustymemd", .version = RM_VERSION, .help_hint = "see rustymemd --help", .usage = usage};
+static const rm_flags_prog_t prog = {.name = "rustymemd",
+                                     .version = RM_VERSION,
+                                     .help_hint = "see rustymemd --help",
+                                     .usage = usage};
 
 static int
 parse_args(int argc, char **argv, opts_t *o)
@@ -372,7 +374,8 @@ main(int argc, char **argv)
         return 2;
     if (o.serve.insecure && !o.serve.tls_cert && !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving plaintext gRPC on non-loopback address %s (--insecure)", o.listen);
-    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca && !rm_agent_is_loopback(o.listen))
+    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca &&
+        !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving %s without authentication (--allow-unauthenticated): every caller is admin",
                o.listen);
 

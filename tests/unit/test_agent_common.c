@@ -132,7 +132,8 @@ usage_text(FILE *f)
     fprintf(f, "usage: prog [options]\n");
 }
 
-static const rm_flags_prog_t prog = {.name = "prog", .version = "9.9", .help_hint = "see prog --help", .usage = usage_text};
+static const rm_flags_prog_t prog = {
+    .name = "prog", .version = "9.9", .help_hint = "see prog --help", .usage = usage_text};
 
 enum { O_NAME = 256, O_FLAG };
 static const struct option longopts[] = {
@@ -299,11 +300,12 @@ test_agent_listen_check_closed_by_default_beyond_loopback(void **state)
     const char *err = capture_end(2);
     assert_int_equal(plain, 2);
     assert_int_equal(open_api, 2);
-    assert_string_equal(err, "prog: --listen 0.0.0.0:50051 is not a loopback address: serve it with TLS (--tls-cert, "
-                             "--tls-key) or allow plaintext explicitly with --insecure\n"
+    assert_string_equal(err, "prog: --listen 0.0.0.0:50051 is not a loopback address: serve it with TLS "
+                             "(--tls-cert, --tls-key) or allow plaintext explicitly with --insecure\n"
                              "prog: --listen 0.0.0.0:50051 is not a loopback address and no caller would be "
-                             "authenticated: give --auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), "
-                             "or accept an open admin API explicitly with --allow-unauthenticated\n");
+                             "authenticated: give --auth-file FILE (tokens with roles) or --tls-client-ca "
+                             "FILE (mTLS), or accept an open admin API explicitly with "
+                             "--allow-unauthenticated\n");
     capture_begin(2);
     s.auth_file = "/etc/rustymem/auth";
     assert_int_equal(rm_agent_listen_check(&prog, "0.0.0.0:50051", &s), -1);
@@ -324,8 +326,8 @@ test_agent_serve_flags_taken_from_the_getopt_loop(void **state)
         RM_AGENT_SERVE_LONGOPTS(O_SERVE),
         {0, 0, 0, 0},
     };
-    char *argv[] = {"prog", "--tls-cert", "c.pem", "--tls-key=k.pem", "--tls-client-ca", "ca.pem", "--auth-file",
-                    "auth", "--insecure", "--allow-unauthenticated", "--own", NULL};
+    char *argv[] = {"prog", "--tls-cert", "c.pem", "--tls-key=k.pem", "--tls-client-ca", "ca.pem",
+                    "--auth-file", "auth", "--insecure", "--allow-unauthenticated", "--own", NULL};
     rm_agent_serve_t s = {0};
     int c, rc, own = 0;
     optind = 0;
