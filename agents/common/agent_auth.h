@@ -2,8 +2,8 @@
  * agent_auth.h — the auth file of a daemon that serves gRPC (rustymemd,
  * rustymem-fleet): loading --auth-file at start with its audit hook and log
  * lines, and re-reading it on SIGHUP. The rules themselves are the service
- * runtime's (service/auth.c, ADR 0015); this is only the daemon side.
- * Links rm_service (target rm_agent_auth). Start-up and the signal loop only
+ * runtime's (service/runtime/auth.c, ADR 0015); this is only the daemon side.
+ * Links rm_runtime (target rm_agent_auth). Start-up and the signal loop only
  * (not thread-safe against itself).
  */
 #ifndef RUSTYMEM_AGENT_AUTH_H

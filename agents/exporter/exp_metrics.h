@@ -25,7 +25,7 @@
 #include <protobuf-c/protobuf-c.h>
 #include <stddef.h>
 
-#include "rustymem/status.h"
+#include "rm_base.h"
 
 #ifdef __cplusplus
 extern "C" {

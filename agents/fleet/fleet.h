@@ -23,7 +23,7 @@
 #include <stdint.h>
 
 #include "rpc.h"
-#include "rustymem/status.h"
+#include "rm_base.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -261,7 +261,7 @@ apply_budget(void *ctx, const rm_knob_change_t *changes, size_t n)
     rm_node_t *node = ctx;
     (void)changes;
     (void)n;
-    __atomic_store_n(&node->budget_override_bytes,
+    __atomic_store_n(&node->host.budget_override_bytes,
                      (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_MEMORY_BUDGET_BYTES), __ATOMIC_RELAXED);
 }
 
@@ -382,13 +382,13 @@ main(int argc, char **argv)
     static rm_node_t node;
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    node.start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-    node.version = RM_VERSION;
+    node.host.start_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+    node.host.version = RM_VERSION;
     const char *name = o.node_name ? o.node_name : getenv("NODE_NAME");
     if (name && *name)
-        snprintf(node.node_name, sizeof node.node_name, "%s", name);
-    else if (gethostname(node.node_name, sizeof node.node_name - 1) < 0)
-        snprintf(node.node_name, sizeof node.node_name, "unknown");
+        snprintf(node.host.node_name, sizeof node.host.node_name, "%s", name);
+    else if (gethostname(node.host.node_name, sizeof node.host.node_name - 1) < 0)
+        snprintf(node.host.node_name, sizeof node.host.node_name, "unknown");
 
     if (mkdir_p(o.data_dir) < 0) {
         rm_log("ERROR", "cannot create data directory %s: %s", o.data_dir, strerror(errno));
@@ -439,7 +439,7 @@ main(int argc, char **argv)
     }
     rm_knobs_set_persister(node.knobs, rm_config_persist_fn, persisted);
     rm_knobs_mark_started(node.knobs);
-    node.audit = audit_log;
+    node.host.audit = audit_log;
 
 
     rm_log_route_grpc(o.verbose);
@@ -462,7 +462,7 @@ main(int argc, char **argv)
         .max_request_bytes = o.max_request_bytes,
         .shutdown_grace_ms = o.grace_ms,
         .max_connections = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_SERVER_MAX_CONNECTIONS),
-        .app = &node,
+        .app = rm_node_host(&node),
         .tls_cert_file = o.serve.tls_cert,
         .tls_key_file = o.serve.tls_key,
         .tls_client_ca_file = o.serve.tls_client_ca,
@@ -493,7 +493,7 @@ main(int argc, char **argv)
     rm_accept_guard_stats_t gs;
     rm_accept_guard_stats(&gs);
     rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s, at most %llu connections",
-           RM_VERSION, o.listen, port, o.data_dir, node.node_name, (unsigned long long)gs.limit);
+           RM_VERSION, o.listen, port, o.data_dir, node.host.node_name, (unsigned long long)gs.limit);
     if (o.port_file && rm_agent_write_port_file(o.port_file, port) < 0)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     /* systemd Type=notify: ready once serving (a no-op without NOTIFY_SOCKET). */

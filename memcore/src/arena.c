@@ -310,6 +310,7 @@ static rm_arena_t *dfs_next(rm_arena_t *a, rm_arena_t *root);
 static uint64_t
 tree_used_locked(tree_t *t)
 {
+    RM_ASSERT_LOCKED(&t->mu);
     uint64_t u = LD(&t->base);
     for (rm_arena_t *x = t->root; x; x = dfs_next(x, t->root))
         u += tail_used(x);
@@ -1019,7 +1020,7 @@ static size_t m_usable_size(void *self, const void *p) { return 0; }
 static void m_stats(void *self, void *out) { rm_arena_stats(self, out); }
 static rm_status_t m_check(void *self) { return rm_arena_check(self); }
 
-const rm_arena_methods_t rm_arena_methods = {
+const rm_allocator_methods_t rm_arena_methods = {
     .alloc = m_alloc,
     .free = m_free,
     .reset = m_reset,

@@ -1,6 +1,6 @@
 /*
- * bufpool_arc.c — replacement policies: Enhanced ARC (the pool's), and classic
- * ARC, LRU, CLOCK and OPT for the trace simulator.
+ * bufpool_arc.c — the pool's replacement policy, Enhanced ARC (the trace
+ * simulator with the reference policies is in bufpool_sim.c).
  *
  * Design note (docs/adr/0004-buffer-pool-eviction.md has the measurements):
  *
@@ -29,8 +29,12 @@
  *   - A B1 ghost hit (T1 too small) also makes the T2 hand clear one REF
  *     bit ahead of need, so REF bits set before a working-set change stop
  *     protecting stale T2 pages sooner.
- *   - A new page is staged in a one-page window. When the next miss needs a
- *     frame, the staged page (the candidate) meets the victim CAR would evict
+ *   - A new page is staged in an admission window (one page to start; its
+ *     size follows Caffeine's hill climber within 1 page … 5 % of c, so a
+ *     workload where new pages need longer to prove themselves — a growing
+ *     working set, a loop beside a hot set — gets a longer wait). When a miss
+ *     needs a frame, the window's oldest unreferenced page (the candidate)
+ *     meets the victim CAR would evict
  *     and the one with the higher estimated frequency stays; ties keep the
  *     incumbent. Frequency = a count-min sketch of misses (4 rows of ≥ 8·c
  *     8-bit counters, conservative update) + the page's hits while resident
@@ -44,8 +48,9 @@
  *     direct-mapped ghost tables remember recently refused candidates and
  *     recently evicted duel losers. A miss on a refused page means the door
  *     was too strict (bias += 1); a miss on a page evicted to let a candidate
- *     in means it was too lax (bias −= 1). The bias (0..64) is added to the
- *     candidate's estimate.
+ *     in means it was too lax (bias −= 1). The bias (0..16) is added to the
+ *     candidate's estimate; a higher bound let it drift past the loop pages'
+ *     own counts and the door stopped holding a loop beside a hot set.
  *   - Why: ARC's only defence against a loop larger than the cache and
  *     against one-hit pages is T1/B1 balancing, which still admits every new
  *     page. The duel keeps a stable subset of a loop, keeps scans out of T2
@@ -53,8 +58,9 @@
  *     the hot set moves. Measured effect: docs/adr/0004.
  *   - Pinned pages: try_claim fails, the hand treats the page as referenced.
  *
- *  The simulator drives the same code with the reference and frequency bits
- *  kept in plain arrays, so the hit ratios it reports are the pool's.
+ *  The simulator (bufpool_sim.c) drives the same code with the reference and
+ *  frequency bits kept in plain arrays, so the hit ratios it reports are the
+ *  pool's.
  */
 #include "bufpool_internal.h"
 
@@ -178,11 +184,6 @@ rm__bp_map_del(rm__bp_map_t *m, uint64_t key)
 
 /* ---- Enhanced ARC ---------------------------------------------------------------- */
 
-typedef struct dlist {
-    uint32_t head;   /* oldest (LRU / clock hand); RM_BP_NIL when empty */
-    uint32_t size;
-} dlist_t;
-
 struct rm__bp_earc {
     const rm__bp_policy_ops_t *ops;
     void *ctx;
@@ -205,7 +206,7 @@ struct rm__bp_earc {
     uint64_t *rg_vic;   /* keys of recent victims evicted to admit a candidate */
     size_t rg_mask;
 
-    dlist_t L[4];       /* index RM_BP_L_WIN, T1, T2 */
+    rm__bp_dlist_t L[4]; /* index RM_BP_L_WIN, T1, T2 */
 
     /* ghosts: node pool of gcap nodes, lists B1 and B2, map key → node */
     uint32_t gcap;
@@ -214,7 +215,7 @@ struct rm__bp_earc {
     uint64_t *gkey;
     uint32_t gfree;     /* free-node stack through gnext */
     size_t ghost_bytes;
-    dlist_t B[2];       /* 0 = B1, 1 = B2 */
+    rm__bp_dlist_t B[2]; /* 0 = B1, 1 = B2 */
     rm__bp_map_t gmap;
 
     /* frequency sketch */
@@ -226,6 +227,12 @@ struct rm__bp_earc {
     uint64_t age_period;/* accesses between halvings = AGE_PERIOD · c */
 
     uint64_t b1_hits, b2_hits, rejects;
+
+    /* window hill climber (Caffeine's rule; ADR 0004, sixth round) */
+    uint64_t cl_hits, cl_misses;   /* this sample, counted while the cache is full */
+    double cl_step;                /* next step, pages (signed) */
+    double cl_prev;                /* previous sample's hit ratio */
+    double cl_w;                   /* window target, pages, before rounding */
 };
 
 #define CM_ROWS 4
@@ -234,43 +241,13 @@ struct rm__bp_earc {
 #define T2_AGE_STEP 1       /* REF bits the T2 hand clears per B1 ghost hit */
 #define FREQ_MAX 15
 #define P_FRAC_BITS 16      /* p is adapted in 1/65536 of a page */
-#define WINDOW_DIV 100000   /* window = c / WINDOW_DIV, at least 1 page (measured best: 1) */
+#define WINDOW_DIV 100000   /* starting window = c / WINDOW_DIV, at least 1 page */
+#define WINDOW_CAP_PCT 5    /* the hill climber keeps the window ≤ 5 % of c */
+#define CLIMB_SAMPLE 10     /* a climber sample is CLIMB_SAMPLE · c accesses with the cache full */
 #define RG_DIV 16           /* regret ghosts: c / RG_DIV slots each, at least 16 */
-#define BIAS_MAX 64         /* admission bias bound */
+#define BIAS_MAX 16         /* admission bias bound (64 before the sixth round) */
 #define BIAS_UP 1
 #define BIAS_DOWN 1
-
-/* Generic circular doubly linked list over index arrays. */
-static void
-dl_push_tail(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
-{
-    if (l->head == RM_BP_NIL) {
-        prev[i] = next[i] = i;
-        l->head = i;
-    } else {
-        uint32_t h = l->head, t = prev[h];
-        next[t] = i;
-        prev[i] = t;
-        next[i] = h;
-        prev[h] = i;
-    }
-    l->size++;
-}
-
-static void
-dl_unlink(dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
-{
-    if (next[i] == i) {
-        l->head = RM_BP_NIL;
-    } else {
-        next[prev[i]] = next[i];
-        prev[next[i]] = prev[i];
-        if (l->head == i)
-            l->head = next[i];
-    }
-    prev[i] = next[i] = RM_BP_NIL;
-    l->size--;
-}
 
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
@@ -329,7 +306,12 @@ earc_freq(const rm__bp_earc_t *e, uint32_t slot)
 static void
 earc_params(rm__bp_earc_t *e)
 {
-    e->w = e->c / WINDOW_DIV;
+    double cap = (double)e->c * WINDOW_CAP_PCT / 100.0;
+    if (e->cl_w > cap)
+        e->cl_w = cap;
+    if (e->cl_w < 1)
+        e->cl_w = 1;
+    e->w = (uint32_t)e->cl_w;
     if (e->w < 1)
         e->w = 1;
     e->m = e->c - e->w;
@@ -467,6 +449,10 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->c = capacity;
     e->p = 0;
     e->p_frac = 0;
+    e->cl_hits = e->cl_misses = 0;
+    e->cl_prev = 0;
+    e->cl_step = -0.0625 * capacity;   /* Caffeine starts by shrinking */
+    e->cl_w = (double)(capacity / WINDOW_DIV);
     earc_params(e);
     *out = e;
     return RM_OK;
@@ -558,7 +544,7 @@ ghost_drop_oldest(rm__bp_earc_t *e, int b)
     uint32_t g = e->B[b].head;
     if (g == RM_BP_NIL)
         return;
-    dl_unlink(&e->B[b], e->gprev, e->gnext, g);
+    rm__bp_dl_unlink(&e->B[b], e->gprev, e->gnext, g);
     rm__bp_map_del(&e->gmap, e->gkey[g]);
     e->glist[g] = RM_BP_L_NONE;
     e->gnext[g] = e->gfree;
@@ -593,7 +579,7 @@ ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
     e->gfree = e->gnext[g];
     e->gkey[g] = key;
     e->glist[g] = (uint8_t)(RM_BP_L_B1 + b);
-    dl_push_tail(&e->B[b], e->gprev, e->gnext, g);
+    rm__bp_dl_push_tail(&e->B[b], e->gprev, e->gnext, g);
     rm__bp_map_put(&e->gmap, key, g);
     ghost_trim(e);
 }
@@ -603,7 +589,7 @@ slot_unlink(rm__bp_earc_t *e, uint32_t s)
 {
     if (e->list[s] == RM_BP_L_T1)
         e->ops->mark_t1(e->ctx, s, 0);
-    dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
+    rm__bp_dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
     e->list[s] = RM_BP_L_NONE;
 }
 
@@ -611,7 +597,7 @@ static void
 slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 {
     e->list[s] = (uint8_t)l;
-    dl_push_tail(&e->L[l], e->prev, e->next, s);
+    rm__bp_dl_push_tail(&e->L[l], e->prev, e->next, s);
     if (l == RM_BP_L_T1)
         e->ops->mark_t1(e->ctx, s, 1);
 }
@@ -624,7 +610,7 @@ main_insert(rm__bp_earc_t *e, uint32_t s)
     uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
     if (g != RM_BP_NIL) {
         /* p was adapted when the miss was seen (rm__bp_earc_note_miss) */
-        dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
+        rm__bp_dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
         rm__bp_map_del(&e->gmap, e->key[s]);
         e->glist[g] = RM_BP_L_NONE;
         e->gnext[g] = e->gfree;
@@ -735,10 +721,49 @@ p_adapt(rm__bp_earc_t *e, uint32_t delta, int up)
     e->p_frac = (uint32_t)(pfx & ((1u << P_FRAC_BITS) - 1));
 }
 
+static int
+earc_full(const rm__bp_earc_t *e)
+{
+    return e->L[RM_BP_L_WIN].size + e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size >= e->c;
+}
+
+/*
+ * The admission window's size, by Caffeine's hill climber: after each sample
+ * of CLIMB_SAMPLE · c accesses with the cache full, step the window in the
+ * direction that last raised the hit ratio (reverse when it fell). The step
+ * starts at −6.25 % of c, decays by 0.98 a sample and restarts at 6.25 % when
+ * the hit ratio moves by ≥ 5 points. Bounded to 1 page … 5 % of c (wider
+ * windows lost on the shifting and Zipf shapes, ADR 0004). Runs at the miss
+ * rate under the pool mutex, O(1) amortised: a sample costs one division,
+ * and a smaller window moves at most the step's pages to main.
+ */
+static void
+climb(rm__bp_earc_t *e)
+{
+    uint64_t tot = e->cl_hits + e->cl_misses;
+    if (tot < (uint64_t)e->c * CLIMB_SAMPLE)
+        return;
+    double hr = (double)e->cl_hits / (double)tot;
+    double change = hr - e->cl_prev;
+    double amount = change >= 0 ? e->cl_step : -e->cl_step;
+    e->cl_step = (change >= 0.05 || change <= -0.05) ? 0.0625 * e->c * (amount >= 0 ? 1 : -1) : 0.98 * amount;
+    e->cl_prev = hr;
+    e->cl_hits = e->cl_misses = 0;
+    e->cl_w += amount;
+    earc_params(e);
+    /* a smaller window: its oldest pages go to main without a duel */
+    while (e->L[RM_BP_L_WIN].size > e->w)
+        main_insert(e, e->L[RM_BP_L_WIN].head);
+}
+
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
     cm_add(e, key, 1);
+    if (earc_full(e)) {
+        e->cl_misses++;
+        climb(e);
+    }
     /* frequency history ages with time, and time is accesses, not misses: a
      * miss-driven clock barely moves when the hit ratio is high, and stale
      * heat then outlives the working set that earned it */
@@ -782,6 +807,10 @@ void
 rm__bp_earc_note_hits(rm__bp_earc_t *e, uint64_t n)
 {
     e->now += n;
+    if (earc_full(e)) {
+        e->cl_hits += n;
+        climb(e);
+    }
 }
 
 void
@@ -933,480 +962,4 @@ rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out)
     out->b2_hits = e->b2_hits;
     out->rejects = e->rejects;
     out->bias = (uint64_t)e->bias;
-}
-
-/* ---- simulator ----------------------------------------------------------------------- */
-
-const char *
-rm_bufpool_policy_name(rm_bufpool_policy_t p)
-{
-    switch (p) {
-    case RM_BUFPOOL_POLICY_RUSTYMEM: return "rustymem";
-    case RM_BUFPOOL_POLICY_ARC: return "arc";
-    case RM_BUFPOOL_POLICY_LRU: return "lru";
-    case RM_BUFPOOL_POLICY_CLOCK: return "clock";
-    case RM_BUFPOOL_POLICY_OPT: return "opt";
-    default: return "?";
-    }
-}
-
-typedef struct simctx {
-    uint8_t *ref;
-    uint8_t *freq;
-    uint8_t *t1;        /* slot marked T1 by the policy */
-    uint32_t t1_refs;   /* slots with t1 and ref set */
-} simctx_t;
-
-static int
-sim_test_clear_ref(void *ctx, uint32_t s)
-{
-    simctx_t *c = ctx;
-    int r = c->ref[s];
-    if (r && c->t1[s])
-        c->t1_refs--;
-    c->ref[s] = 0;
-    return r;
-}
-
-static void
-sim_mark_t1(void *ctx, uint32_t s, int in_t1)
-{
-    simctx_t *c = ctx;
-    if (c->t1[s] != (in_t1 != 0) && c->ref[s]) {
-        if (in_t1)
-            c->t1_refs++;
-        else
-            c->t1_refs--;
-    }
-    c->t1[s] = in_t1 != 0;
-}
-
-static void
-sim_set_ref(void *ctx, uint32_t s)
-{
-    simctx_t *c = ctx;
-    if (!c->ref[s] && c->t1[s])
-        c->t1_refs++;
-    c->ref[s] = 1;
-}
-
-static uint32_t
-sim_t1_refs(void *ctx)
-{
-    return ((simctx_t *)ctx)->t1_refs;
-}
-
-static unsigned
-sim_freq(void *ctx, uint32_t s)
-{
-    return ((simctx_t *)ctx)->freq[s];
-}
-
-static void
-sim_age(void *ctx, uint32_t s)
-{
-    ((simctx_t *)ctx)->freq[s] >>= 1;
-}
-
-static int
-sim_try_claim(void *ctx, uint32_t s)
-{
-    return 1;
-}
-
-static const rm__bp_policy_ops_t sim_ops = {
-    .test_clear_ref = sim_test_clear_ref,
-    .freq = sim_freq,
-    .age = sim_age,
-    .try_claim = sim_try_claim,
-    .mark_t1 = sim_mark_t1,
-    .t1_refs = sim_t1_refs,
-    .set_ref = sim_set_ref,
-};
-
-static rm_status_t
-sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
-{
-    rm_status_t st = RM_ENOMEM;
-    simctx_t sc;
-    size_t arr_bytes = (size_t)c * (3 + sizeof(uint64_t));
-    uint8_t *arr = rm__bp_mem_alloc(src, arr_bytes);
-    if (!arr)
-        return RM_ENOMEM;
-    uint64_t *slot_key = (uint64_t *)arr;   /* first: keeps it 8-byte aligned */
-    sc.ref = arr + (size_t)c * sizeof(uint64_t);
-    sc.freq = sc.ref + c;
-    sc.t1 = sc.freq + c;
-    sc.t1_refs = 0;
-    rm__bp_map_t map;
-    if (rm__bp_map_init(&map, c, src) != RM_OK)
-        goto out_arr;
-    rm__bp_earc_t *e;
-    if ((st = rm__bp_earc_create(c, c, &sim_ops, &sc, src, &e)) != RM_OK)
-        goto out_map;
-    uint32_t used = 0;
-    uint64_t h = 0, unreported = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = trace[i];
-        uint32_t s = rm__bp_map_get(&map, k);
-        if (s != RM_BP_NIL) {
-            h++;
-            unreported++;
-            sim_set_ref(&sc, s);   /* a hit sets REF as the pool's pin CAS does */
-            if (sc.freq[s] < FREQ_MAX)
-                sc.freq[s]++;
-            continue;
-        }
-        rm__bp_earc_note_hits(e, unreported);
-        unreported = 0;
-        rm__bp_earc_note_miss(e, k);
-        if (used < c) {
-            s = used++;
-        } else {
-            s = rm__bp_earc_evict(e);
-            assert(s != RM_BP_NIL);
-            rm__bp_map_del(&map, slot_key[s]);
-        }
-        slot_key[s] = k;
-        sc.ref[s] = 0;
-        sc.freq[s] = 0;
-        rm__bp_map_put(&map, k, s);
-        rm__bp_earc_admit(e, s, k);
-    }
-    *hits = h;
-    rm__bp_earc_destroy(e);
-out_map:
-    rm__bp_map_fini(&map);
-out_arr:
-    rm__bp_mem_free(src, arr, arr_bytes);
-    return st;
-}
-
-/* Classic ARC (Megiddo & Modha, FAST'03, Fig. 4), exact, with LRU lists. */
-static rm_status_t
-sim_arc(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
-{
-    uint32_t nn = 2 * c + 2;
-    size_t bytes = (size_t)nn * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1);
-    uint32_t *prev = rm__bp_mem_alloc(src, bytes);
-    if (!prev)
-        return RM_ENOMEM;
-    uint32_t *next = prev + nn;
-    uint64_t *key = (uint64_t *)(next + nn);
-    uint8_t *lst = (uint8_t *)(key + nn);
-    rm__bp_map_t map;
-    if (rm__bp_map_init(&map, nn, src) != RM_OK) {
-        rm__bp_mem_free(src, prev, bytes);
-        return RM_ENOMEM;
-    }
-    dlist_t L[4] = {{RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}, {RM_BP_NIL, 0}}; /* T1 T2 B1 B2 */
-    enum { T1 = 0, T2 = 1, B1 = 2, B2 = 3 };
-    uint32_t freelist = RM_BP_NIL;
-    for (uint32_t i = nn; i-- > 0;) {
-        next[i] = freelist;
-        freelist = i;
-    }
-    double p = 0;
-    uint64_t h = 0;
-#define ARC_MOVE(node, to) do { dl_unlink(&L[lst[node]], prev, next, node); lst[node] = (to); dl_push_tail(&L[to], prev, next, node); } while (0)
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = trace[i];
-        uint32_t x = rm__bp_map_get(&map, k);
-        int replace = 0, in_b2 = 0;
-        if (x != RM_BP_NIL && (lst[x] == T1 || lst[x] == T2)) {
-            h++;
-            ARC_MOVE(x, T2);
-            continue;
-        }
-        if (x != RM_BP_NIL && lst[x] == B1) {
-            double d = L[B1].size >= L[B2].size ? 1.0 : (double)L[B2].size / L[B1].size;
-            p = p + d > c ? c : p + d;
-            replace = 1;
-        } else if (x != RM_BP_NIL && lst[x] == B2) {
-            double d = L[B2].size >= L[B1].size ? 1.0 : (double)L[B1].size / L[B2].size;
-            p = p - d < 0 ? 0 : p - d;
-            replace = 1;
-            in_b2 = 1;
-        }
-        if (replace) {
-            /* REPLACE(x, p) then move x to T2 */
-            int from = (L[T1].size && ((in_b2 && L[T1].size == (uint32_t)p) || L[T1].size > p)) ? T1 : T2;
-            if (!L[from].size)
-                from = from == T1 ? T2 : T1;
-            uint32_t v = L[from].head;
-            ARC_MOVE(v, from == T1 ? B1 : B2);
-            ARC_MOVE(x, T2);
-            continue;
-        }
-        /* case IV: not in the directory */
-        if (L[T1].size + L[B1].size == c) {
-            if (L[T1].size < c) {
-                uint32_t g = L[B1].head;
-                dl_unlink(&L[B1], prev, next, g);
-                rm__bp_map_del(&map, key[g]);
-                next[g] = freelist;
-                freelist = g;
-                int from = (L[T1].size && L[T1].size > p) ? T1 : T2;
-                if (!L[from].size)
-                    from = from == T1 ? T2 : T1;
-                uint32_t v = L[from].head;
-                ARC_MOVE(v, from == T1 ? B1 : B2);
-            } else {
-                uint32_t v = L[T1].head;
-                dl_unlink(&L[T1], prev, next, v);
-                rm__bp_map_del(&map, key[v]);
-                next[v] = freelist;
-                freelist = v;
-            }
-        } else {
-            uint32_t tot = L[T1].size + L[T2].size + L[B1].size + L[B2].size;
-            if (tot >= c) {
-                if (tot == 2 * c) {
-                    uint32_t g = L[B2].head;
-                    dl_unlink(&L[B2], prev, next, g);
-                    rm__bp_map_del(&map, key[g]);
-                    next[g] = freelist;
-                    freelist = g;
-                }
-                if (L[T1].size + L[T2].size >= c) {
-                    int from = (L[T1].size && L[T1].size > p) ? T1 : T2;
-                    if (!L[from].size)
-                        from = from == T1 ? T2 : T1;
-                    uint32_t v = L[from].head;
-                    ARC_MOVE(v, from == T1 ? B1 : B2);
-                }
-            }
-        }
-        uint32_t y = freelist;
-        freelist = next[y];
-        key[y] = k;
-        lst[y] = T1;
-        dl_push_tail(&L[T1], prev, next, y);
-        rm__bp_map_put(&map, k, y);
-    }
-#undef ARC_MOVE
-    *hits = h;
-    rm__bp_map_fini(&map);
-    rm__bp_mem_free(src, prev, bytes);
-    return RM_OK;
-}
-
-static rm_status_t
-sim_lru(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
-{
-    size_t bytes = (size_t)c * (2 * sizeof(uint32_t) + sizeof(uint64_t));
-    uint32_t *prev = rm__bp_mem_alloc(src, bytes);
-    if (!prev)
-        return RM_ENOMEM;
-    uint32_t *next = prev + c;
-    uint64_t *key = (uint64_t *)(next + c);
-    rm__bp_map_t map;
-    if (rm__bp_map_init(&map, c, src) != RM_OK) {
-        rm__bp_mem_free(src, prev, bytes);
-        return RM_ENOMEM;
-    }
-    dlist_t l = {RM_BP_NIL, 0};
-    uint32_t used = 0;
-    uint64_t h = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t s = rm__bp_map_get(&map, trace[i]);
-        if (s != RM_BP_NIL) {
-            h++;
-            dl_unlink(&l, prev, next, s);
-            dl_push_tail(&l, prev, next, s);
-            continue;
-        }
-        if (used < c) {
-            s = used++;
-        } else {
-            s = l.head;
-            dl_unlink(&l, prev, next, s);
-            rm__bp_map_del(&map, key[s]);
-        }
-        key[s] = trace[i];
-        rm__bp_map_put(&map, trace[i], s);
-        dl_push_tail(&l, prev, next, s);
-    }
-    *hits = h;
-    rm__bp_map_fini(&map);
-    rm__bp_mem_free(src, prev, bytes);
-    return RM_OK;
-}
-
-/* PostgreSQL's clock sweep: usage_count++ (max 5) on hit, the hand decrements. */
-static rm_status_t
-sim_clock(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
-{
-    size_t bytes = (size_t)c * (sizeof(uint64_t) + 1);
-    uint64_t *key = rm__bp_mem_alloc(src, bytes);
-    if (!key)
-        return RM_ENOMEM;
-    uint8_t *usage = (uint8_t *)(key + c);
-    rm__bp_map_t map;
-    if (rm__bp_map_init(&map, c, src) != RM_OK) {
-        rm__bp_mem_free(src, key, bytes);
-        return RM_ENOMEM;
-    }
-    uint32_t used = 0, hand = 0;
-    uint64_t h = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t s = rm__bp_map_get(&map, trace[i]);
-        if (s != RM_BP_NIL) {
-            h++;
-            if (usage[s] < 5)
-                usage[s]++;
-            continue;
-        }
-        if (used < c) {
-            s = used++;
-        } else {
-            for (;;) {
-                if (usage[hand] == 0)
-                    break;
-                usage[hand]--;
-                hand = hand + 1 == c ? 0 : hand + 1;
-            }
-            s = hand;
-            hand = hand + 1 == c ? 0 : hand + 1;
-            rm__bp_map_del(&map, key[s]);
-        }
-        key[s] = trace[i];
-        usage[s] = 1;
-        rm__bp_map_put(&map, trace[i], s);
-    }
-    *hits = h;
-    rm__bp_map_fini(&map);
-    rm__bp_mem_free(src, key, bytes);
-    return RM_OK;
-}
-
-/* Belady's MIN: evict the page whose next use is farthest (max-heap, lazy). */
-typedef struct heapent {
-    uint64_t next;   /* position of next use; UINT64_MAX = never */
-    uint64_t key;
-} heapent_t;
-
-static void
-heap_push(heapent_t *hp, size_t *n, heapent_t v)
-{
-    size_t i = (*n)++;
-    while (i) {
-        size_t par = (i - 1) / 2;
-        if (hp[par].next >= v.next)
-            break;
-        hp[i] = hp[par];
-        i = par;
-    }
-    hp[i] = v;
-}
-
-static heapent_t
-heap_pop(heapent_t *hp, size_t *n)
-{
-    heapent_t top = hp[0], last = hp[--*n];
-    size_t i = 0;
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        heapent_t mv = last;
-        if (l < *n && hp[l].next > mv.next) {
-            m = l;
-            mv = hp[l];
-        }
-        if (r < *n && hp[r].next > mv.next)
-            m = r;
-        if (m == i)
-            break;
-        hp[i] = hp[m];
-        i = m;
-    }
-    if (*n)
-        hp[i] = last;
-    return top;
-}
-
-static rm_status_t
-sim_opt(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
-{
-    rm_status_t st = RM_ENOMEM;
-    size_t nb = n * sizeof(uint64_t) + 1;
-    uint64_t *nextuse = rm__bp_mem_alloc(src, nb);
-    if (!nextuse)
-        return RM_ENOMEM;
-    /* heap holds one live entry per resident page plus stale ones; bound it */
-    size_t hcap = n + (size_t)c + 1;
-    size_t hb = hcap * sizeof(heapent_t);
-    heapent_t *hp = rm__bp_mem_alloc(src, hb);
-    if (!hp)
-        goto out_next;
-    rm__bp_map_t last, res;
-    size_t distinct_bound = n < (size_t)UINT32_MAX / 2 ? n : (size_t)UINT32_MAX / 2;
-    if (rm__bp_map_init(&last, distinct_bound, src) != RM_OK)
-        goto out_heap;
-    if (rm__bp_map_init(&res, c, src) != RM_OK)
-        goto out_last;
-    /* backward pass: next use of each position; values are positions (< 2^32 in practice) */
-    for (size_t i = n; i-- > 0;) {
-        uint32_t pos = rm__bp_map_get(&last, trace[i]);
-        nextuse[i] = pos == RM_BP_NIL ? UINT64_MAX : pos;
-        rm__bp_map_put(&last, trace[i], (uint32_t)i);
-    }
-    size_t hn = 0;
-    uint32_t used = 0;
-    uint64_t h = 0;
-    /* res maps key → index of its current access (to validate heap entries) */
-    for (size_t i = 0; i < n; i++) {
-        uint64_t k = trace[i];
-        uint32_t cur = rm__bp_map_get(&res, k);
-        if (cur != RM_BP_NIL) {
-            h++;
-        } else {
-            if (used < c) {
-                used++;
-            } else {
-                for (;;) {
-                    heapent_t v = heap_pop(hp, &hn);
-                    uint32_t at = rm__bp_map_get(&res, v.key);
-                    if (at != RM_BP_NIL && nextuse[at] == v.next) {
-                        rm__bp_map_del(&res, v.key);
-                        break;
-                    }
-                }
-            }
-        }
-        rm__bp_map_put(&res, k, (uint32_t)i);
-        if (hn == hcap) {
-            /* compact: rebuild from live entries (cannot happen with hcap ≥ n + c) */
-            st = RM_ENOMEM;
-            goto out_res;
-        }
-        heap_push(hp, &hn, (heapent_t){nextuse[i], k});
-    }
-    *hits = h;
-    st = RM_OK;
-out_res:
-    rm__bp_map_fini(&res);
-out_last:
-    rm__bp_map_fini(&last);
-out_heap:
-    rm__bp_mem_free(src, hp, hb);
-out_next:
-    rm__bp_mem_free(src, nextuse, nb);
-    return st;
-}
-
-rm_status_t
-rm_bufpool_simulate(rm_bufpool_policy_t policy, const uint64_t *trace, size_t n, size_t frames,
-                    const rm_pagesrc_t *src, uint64_t *hits)
-{
-    if (!hits || frames < 2 || frames > UINT32_MAX / 4 || (n && !trace) || n > UINT32_MAX - 1)
-        return RM_EINVAL;
-    uint32_t c = (uint32_t)frames;
-    switch (policy) {
-    case RM_BUFPOOL_POLICY_RUSTYMEM: return sim_rustymem(trace, n, c, src, hits);
-    case RM_BUFPOOL_POLICY_ARC: return sim_arc(trace, n, c, src, hits);
-    case RM_BUFPOOL_POLICY_LRU: return sim_lru(trace, n, c, src, hits);
-    case RM_BUFPOOL_POLICY_CLOCK: return sim_clock(trace, n, c, src, hits);
-    case RM_BUFPOOL_POLICY_OPT: return sim_opt(trace, n, c, src, hits);
-    default: return RM_EINVAL;
-    }
 }

@@ -5,8 +5,9 @@
  *   bufpool_crc.c        CRC32C (SSE4.2 with a table fallback)
  *   bufpool_arc.c        memory helper, key→index map, the Enhanced ARC policy
  *                        (used by the pool under its mutex and by the
- *                        simulator), classic ARC / LRU / CLOCK / OPT for the
- *                        simulator
+ *                        simulator)
+ *   bufpool_sim.c        the trace simulator: Enhanced ARC, classic ARC, LRU,
+ *                        CLOCK, OPT
  *   bufpool_pagetable.c  the lock-free resident page table
  *   bufpool.c            frames, files, pin/unpin, I/O, writer, resize, stats
  */
@@ -50,6 +51,45 @@ void rm__bp_map_fini(rm__bp_map_t *m);
 uint32_t rm__bp_map_get(const rm__bp_map_t *m, uint64_t key);        /* RM_BP_NIL if absent */
 void rm__bp_map_put(rm__bp_map_t *m, uint64_t key, uint32_t val);    /* key must be absent; caller keeps count ≤ max */
 void rm__bp_map_del(rm__bp_map_t *m, uint64_t key);                  /* no-op if absent */
+
+/* ---- circular doubly linked lists over index arrays (policy and simulator) --
+ * A list is its oldest element (head) and a size; links live in caller-owned
+ * prev/next arrays indexed by slot. Not thread-safe. */
+typedef struct rm__bp_dlist {
+    uint32_t head;   /* oldest (LRU / clock hand); RM_BP_NIL when empty */
+    uint32_t size;
+} rm__bp_dlist_t;
+
+static inline void
+rm__bp_dl_push_tail(rm__bp_dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
+{
+    if (l->head == RM_BP_NIL) {
+        prev[i] = next[i] = i;
+        l->head = i;
+    } else {
+        uint32_t h = l->head, t = prev[h];
+        next[t] = i;
+        prev[i] = t;
+        next[i] = h;
+        prev[h] = i;
+    }
+    l->size++;
+}
+
+static inline void
+rm__bp_dl_unlink(rm__bp_dlist_t *l, uint32_t *prev, uint32_t *next, uint32_t i)
+{
+    if (next[i] == i) {
+        l->head = RM_BP_NIL;
+    } else {
+        next[prev[i]] = next[i];
+        prev[next[i]] = prev[i];
+        if (l->head == i)
+            l->head = next[i];
+    }
+    prev[i] = next[i] = RM_BP_NIL;
+    l->size--;
+}
 
 /* ---- Enhanced ARC ------------------------------------------------------------
  * Slots are frame indices. The policy keeps its lists; the per-slot reference

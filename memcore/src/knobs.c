@@ -1,6 +1,7 @@
 /*
  * knobs.c — the knob registry: parsing, formatting, atomic validated sets,
- * subscribers, persistence hand-off, profiles and the Markdown reference.
+ * subscribers, persistence hand-off and profiles (the Markdown reference is
+ * knobs_doc.c).
  *
  * Design note.
  *  - Writers hold `mu` for the whole of a set: they build the would-be state
@@ -251,8 +252,8 @@ parse_bytes(const char *s, int64_t *out, char *why, size_t why_len)
     return RM_EINVAL;
 }
 
-static void
-format_range(const rm_knob_def_t *def, char *buf, size_t len)
+void
+rm__knobs_format_range(const rm_knob_def_t *def, char *buf, size_t len)
 {
     char a[RM_KNOB_TEXT_MAX], b[RM_KNOB_TEXT_MAX];
     switch (def->type) {
@@ -324,7 +325,7 @@ rm_knobs_parse(const rm_knob_def_t *def, const char *text, rm_knob_value_t *out,
     memcpy(buf, text, n);
     buf[n] = '\0';
     memset(out, 0, sizeof *out);
-    format_range(def, range, sizeof range);
+    rm__knobs_format_range(def, range, sizeof range);
 
     switch (def->type) {
     case RM_KNOB_INT64: {
@@ -712,12 +713,6 @@ sb_printf(sbuf_t *sb, const char *fmt, ...)
     }
 }
 
-static const char *
-def_context(const rm_knob_def_t *def)
-{
-    return def->restart ? "restart" : "live";
-}
-
 /* Format the knobs with include[i] from vals[] as INI into *out. */
 static rm_status_t
 format_ini_values(const rm_knob_value_t *vals, const bool *include, rm_knobs_ini_mode_t mode,
@@ -749,9 +744,9 @@ format_ini_values(const rm_knob_value_t *vals, const bool *include, rm_knobs_ini
         if (mode == RM_KNOBS_INI_ALL) {
             char range[2 * RM_KNOB_TEXT_MAX + 8] = "";
             if (def->type != RM_KNOB_BOOL && def->type != RM_KNOB_ENUM)
-                format_range(def, range, sizeof range);
+                rm__knobs_format_range(def, range, sizeof range);
             sb_printf(&sb, "# %s (%s%s%s%s%s)\n", def->description, def->unit,
-                      *def->unit ? "; " : "", range, *range ? "; " : "", def_context(def));
+                      *def->unit ? "; " : "", range, *range ? "; " : "", rm__knob_context(def));
         }
         sb_printf(&sb, "%s = %s\n", dot + 1, text);
     }
@@ -840,6 +835,7 @@ static rm_status_t
 check_constraints_locked(rm_knobs_t *k, const rm_knob_value_t *vals, const char *state,
                          rm_knob_error_t *err)
 {
+    RM_ASSERT_LOCKED(&k->mu);
     for (size_t ci = 0; ci < rm__knob_constraint_count; ci++) {
         const rm__knob_constraint_t *c = &rm__knob_constraints[ci];
         char ta[RM_KNOB_TEXT_MAX], tb[RM_KNOB_TEXT_MAX], tc[RM_KNOB_TEXT_MAX];
@@ -892,6 +888,7 @@ prefix_match(const rm_knobs_sub_t *s, const char *name)
 static size_t
 sub_changes_locked(rm_knobs_t *k, const rm_knobs_sub_t *s, size_t n)
 {
+    RM_ASSERT_LOCKED(&k->mu);
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
         if (prefix_match(s, k->w_changes[i].def->name))
@@ -903,6 +900,7 @@ static rm_status_t
 set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
            rm_knob_error_t *err)
 {
+    RM_ASSERT_LOCKED(&k->mu);
     rm_status_t st;
     char why[160];
     if (n == 0 || !a) {
@@ -1192,153 +1190,4 @@ rm_knobs_apply_profile(rm_knobs_t *k, rm_knobs_workload_t w, rm_knobs_environmen
     for (size_t j = 0; j < nw; j++)
         a[n++] = (rm_knob_assign_t){rm__knob_defs[tw[j].id].name, tw[j].value};
     return rm_knobs_set(k, a, n, validate_only, err);
-}
-
-/* ---- documentation ------------------------------------------------------ */
-
-static const char *
-type_name(rm_knob_type_t t)
-{
-    static const char *const names[] = {"int64", "double", "bool", "enum", "int list", "bytes"};
-    return names[t];
-}
-
-static void
-format_allowed(const rm_knob_def_t *def, char *buf, size_t len)
-{
-    char range[2 * RM_KNOB_TEXT_MAX + 8];
-    switch (def->type) {
-    case RM_KNOB_BOOL:
-        snprintf(buf, len, "true, false");
-        break;
-    case RM_KNOB_ENUM: {
-        size_t used = 0;
-        buf[0] = '\0';
-        for (int i = 0; def->enum_names[i] && used < len; i++)
-            used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "",
-                                     def->enum_names[i]);
-        break;
-    }
-    case RM_KNOB_INT_LIST:
-        format_range(def, range, sizeof range);
-        snprintf(buf, len, "1-%d entries in %s", RM_KNOB_LIST_MAX, range);
-        break;
-    default:
-        format_range(def, buf, len);
-        break;
-    }
-}
-
-static const rm_knobs_profile_entry_t *
-env_table(int i, size_t *n)
-{
-    return rm_knobs_environment_table((rm_knobs_environment_t)i, n);
-}
-
-static const rm_knobs_profile_entry_t *
-wl_table(int i, size_t *n)
-{
-    return rm_knobs_workload_table((rm_knobs_workload_t)i, n);
-}
-
-static const char *
-env_name(int i)
-{
-    return rm_knobs_environment_name((rm_knobs_environment_t)i);
-}
-
-static const char *
-wl_name(int i)
-{
-    return rm_knobs_workload_name((rm_knobs_workload_t)i);
-}
-
-rm_status_t
-rm_knobs_write_markdown(FILE *f)
-{
-    char dflt[RM_KNOB_TEXT_MAX], allowed[3 * RM_KNOB_TEXT_MAX];
-    fprintf(f, "# rustymem knobs\n\n"
-               "<!-- Generated by rm_knobs_write_markdown() from memcore/src/knobs_defs.c; "
-               "do not edit. Regenerate: RM_UPDATE_DOCS=1 ctest --test-dir build -R test_knobs -->\n\n"
-               "Every knob of rustymemd: its type, default, allowed values, unit, and whether "
-               "a change applies live or after a restart (`restart` knobs can be set at runtime; "
-               "the value is persisted and reported as pending until the next start). "
-               "Byte values accept `B`, `kB`/`MB`/`GB`/`TB` (powers of 1000) and "
-               "`KiB`/`MiB`/`GiB`/`TiB` (powers of 1024); ratios accept `70%%`. "
-               "Config file: `[section]` = the part before the dot; environment: "
-               "`RUSTYMEM_<SECTION>_<KEY>`; precedence flags > environment > persisted "
-               "runtime changes > config file > defaults. Design: "
-               "docs/adr/0006-knob-registry.md.\n\n");
-    fprintf(f, "| knob | type | default | allowed | unit | applies | description |\n"
-               "|---|---|---|---|---|---|---|\n");
-    for (size_t i = 0; i < NK; i++) {
-        const rm_knob_def_t *def = &rm__knob_defs[i];
-        rm_knobs_format(def, &def->def, dflt, sizeof dflt);
-        format_allowed(def, allowed, sizeof allowed);
-        fprintf(f, "| `%s` | %s | `%s` | %s | %s | %s | %s |\n", def->name, type_name(def->type),
-                dflt, allowed, def->unit, def_context(def), def->description);
-    }
-    fprintf(f, "\n## Where the defaults come from\n\n| knob | source |\n|---|---|\n");
-    for (size_t i = 0; i < NK; i++)
-        fprintf(f, "| `%s` | %s |\n", rm__knob_defs[i].name, rm__knob_defs[i].seed);
-
-    fprintf(f, "\n## Cross-knob constraints\n\nChecked on the whole would-be state of every "
-               "set (and on the running state while a restart is pending).\n\n");
-    for (size_t ci = 0; ci < rm__knob_constraint_count; ci++) {
-        const rm__knob_constraint_t *c = &rm__knob_constraints[ci];
-        const char *na = rm__knob_defs[c->a].name, *nb = rm__knob_defs[c->b].name;
-        if (c->rel == RM__REL_FRAMES_FIT)
-            fprintf(f, "- `%s` x `%s` <= `%s` when both are non-zero: %s\n", na, nb,
-                    rm__knob_defs[c->c].name, c->why);
-        else
-            fprintf(f, "- `%s` %s `%s`: %s\n", na, c->rel == RM__REL_LT ? "<" : "<=", nb,
-                    c->why);
-    }
-
-    static const struct {
-        const char *title;
-        int count;
-        const rm_knobs_profile_entry_t *(*table)(int, size_t *);
-        const char *(*name)(int);
-    } groups[2] = {
-        {"Environment profiles", RM_ENV_COUNT, env_table, env_name},
-        {"Workload profiles", RM_WORKLOAD_COUNT, wl_table, wl_name},
-    };
-    fprintf(f, "\n## Profiles\n\n`ApplyProfile` (`rustymemctl knobs apply-profile WORKLOAD "
-               "ENVIRONMENT`) sets one environment table and one workload table in a single "
-               "atomic set; knobs in neither table keep their values. Every table of a group "
-               "names the same knobs, so switching profiles leaves nothing behind.\n");
-    for (int g = 0; g < 2; g++) {
-        fprintf(f, "\n### %s\n\n| knob |", groups[g].title);
-        for (int p = 0; p < groups[g].count; p++)
-            fprintf(f, " %s |", groups[g].name(p));
-        fprintf(f, "\n|---|");
-        for (int p = 0; p < groups[g].count; p++)
-            fprintf(f, "---|");
-        fprintf(f, "\n");
-        size_t n0;
-        const rm_knobs_profile_entry_t *t0 = groups[g].table(0, &n0);
-        for (size_t r = 0; r < n0; r++) {
-            fprintf(f, "| `%s` |", rm__knob_defs[t0[r].id].name);
-            for (int p = 0; p < groups[g].count; p++) {
-                size_t n;
-                const rm_knobs_profile_entry_t *t = groups[g].table(p, &n);
-                const char *v = "-";
-                for (size_t j = 0; j < n; j++)
-                    if (t[j].id == t0[r].id)
-                        v = t[j].value;
-                fprintf(f, " %s |", v);
-            }
-            fprintf(f, "\n");
-        }
-        fprintf(f, "\n| profile | knob | value | source |\n|---|---|---|---|\n");
-        for (int p = 0; p < groups[g].count; p++) {
-            size_t n;
-            const rm_knobs_profile_entry_t *t = groups[g].table(p, &n);
-            for (size_t j = 0; j < n; j++)
-                fprintf(f, "| %s | `%s` | %s | %s |\n", groups[g].name(p),
-                        rm__knob_defs[t[j].id].name, t[j].value, t[j].seed);
-        }
-    }
-    return ferror(f) ? RM_EIO : RM_OK;
 }

@@ -1,7 +1,7 @@
 /*
  * knobs_internal.h — the knob definition table, the cross-knob constraints and
- * the profile tables, shared by knobs.c (the registry) and knobs_defs.c (the
- * data). Never installed.
+ * the profile tables, shared by knobs.c (the registry), knobs_defs.c (the
+ * data) and knobs_doc.c (the Markdown reference). Never installed.
  */
 #ifndef RUSTYMEM_KNOBS_INTERNAL_H
 #define RUSTYMEM_KNOBS_INTERNAL_H
@@ -24,5 +24,16 @@ typedef struct rm__knob_constraint {
 extern const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT];
 extern const rm__knob_constraint_t rm__knob_constraints[];
 extern const size_t rm__knob_constraint_count;
+
+/* "[min, max]" of a numeric knob in its own units (bytes with a suffix),
+ * into buf of len bytes (truncated, always terminated). */
+void rm__knobs_format_range(const rm_knob_def_t *def, char *buf, size_t len);
+
+/* When a change of the knob applies: "restart" or "live". */
+static inline const char *
+rm__knob_context(const rm_knob_def_t *def)
+{
+    return def->restart ? "restart" : "live";
+}
 
 #endif /* RUSTYMEM_KNOBS_INTERNAL_H */

@@ -259,6 +259,7 @@ next_prio(rm_large_t *l)
 static int
 reserve_nodes_locked(rm_large_t *l, size_t want)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     while (l->nspare < want) {
         ext_t *e = malloc(sizeof *e);
         if (!e)
@@ -274,6 +275,7 @@ reserve_nodes_locked(rm_large_t *l, size_t want)
 static ext_t *
 node_pop_locked(rm_large_t *l)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     ext_t *e = l->spare;
     assert(e);
     l->spare = e->anext;
@@ -286,6 +288,7 @@ node_pop_locked(rm_large_t *l)
 static void
 node_push_locked(rm_large_t *l, ext_t *e)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     if (l->nspare >= NODE_SPARE_MAX) {
         free(e);
         l->nodes--;
@@ -311,6 +314,7 @@ set_dirty(rm_large_t *l, uint64_t v)
 static seg_t *
 seg_new_locked(rm_large_t *l, size_t n)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     size_t seg_bytes = LD(&l->seg_bytes);
     size_t size = rm__align_up(n, HUGE_2M);
     if (size < n)
@@ -367,6 +371,7 @@ seg_new_locked(rm_large_t *l, size_t n)
 static void
 seg_unmap_locked(rm_large_t *l, seg_t *s)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     ext_t *e = s->first;
     assert(e && e->is_free && e->size == s->size);
     l->aroot = terase(0, l->aroot, e);
@@ -393,6 +398,7 @@ seg_unmap_locked(rm_large_t *l, seg_t *s)
 static uint64_t
 release_ext_locked(rm_large_t *l, ext_t *e)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     if (!e->dirty || !l->src.methods->release)
         return 0;
     size_t g = e->seg->gran;
@@ -506,6 +512,7 @@ rm_large_create(const rm_large_config_t *cfg, const rm_pagesrc_t *src, rm_large_
 static void
 drop_all_locked(rm_large_t *l)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     while (l->segs) {
         seg_t *s = l->segs;
         l->segs = s->next;
@@ -615,6 +622,7 @@ rm_large_alloc(rm_large_t *l, size_t bytes)
 static void
 absorb_locked(rm_large_t *l, ext_t *e, ext_t *nx)
 {
+    RM_ASSERT_LOCKED(&l->mu);
     l->sroot = terase(1, l->sroot, nx);
     l->aroot = terase(0, l->aroot, nx);
     e->size += nx->size;
@@ -910,7 +918,7 @@ static size_t m_usable_size(void *self, const void *p) { return rm_large_usable_
 static void m_stats(void *self, void *out) { rm_large_stats(self, out); }
 static rm_status_t m_check(void *self) { return rm_large_check(self); }
 
-const rm_large_methods_t rm_large_methods = {
+const rm_allocator_methods_t rm_large_methods = {
     .alloc = m_alloc,
     .free = m_free,
     .reset = m_reset,

@@ -129,15 +129,6 @@ stripe_of(rm_mvcc_t *s, uint64_t hash)
     return &s->stripes[hash & (RM_MVCC_STRIPES - 1)];
 }
 
-/* Debug builds check that a `_locked` function's mutex is held (by someone:
- * pthread cannot say by whom, but a free mutex is always a bug). */
-static inline void
-assert_held(pthread_mutex_t *mu)
-{
-    if (config_debug)
-        assert(pthread_mutex_trylock(mu) == EBUSY);
-}
-
 static inline uint64_t
 now(rm_mvcc_t *s)
 {
@@ -238,7 +229,7 @@ version_new(rm_mvcc_t *s, rm_mvcc_txn_t *t, const void *val, size_t vlen, unsign
 static chain_t **
 chain_link_locked(rm_mvcc_t *s, const void *key, size_t klen, uint64_t hash)
 {
-    assert_held(&stripe_of(s, hash)->mu);
+    RM_ASSERT_LOCKED(&stripe_of(s, hash)->mu);
     chain_t **link = &s->buckets[hash & (s->nbuckets - 1)];
     for (; *link; link = &(*link)->next) {
         chain_t *c = *link;
@@ -251,7 +242,7 @@ chain_link_locked(rm_mvcc_t *s, const void *key, size_t klen, uint64_t hash)
 static chain_t **
 chain_link_of_locked(rm_mvcc_t *s, chain_t *c)
 {
-    assert_held(&stripe_of(s, c->hash)->mu);
+    RM_ASSERT_LOCKED(&stripe_of(s, c->hash)->mu);
     chain_t **link = &s->buckets[c->hash & (s->nbuckets - 1)];
     while (*link != c) {
         assert(*link);
@@ -264,7 +255,7 @@ static void
 chain_unlink_free_locked(rm_mvcc_t *s, struct stripe *st, chain_t **link)
 {
     chain_t *c = *link;
-    assert_held(&st->mu);
+    RM_ASSERT_LOCKED(&st->mu);
     assert(!c->head && c->nversions == 0);
     *link = c->next;
     st->keys--;
@@ -296,7 +287,7 @@ compact_chain_locked(rm_mvcc_t *s, struct stripe *st, chain_t **link)
 {
     chain_t *c = *link;
     uint64_t freed = 0, dropped = 0;
-    assert_held(&st->mu);
+    RM_ASSERT_LOCKED(&st->mu);
 
     pthread_mutex_lock(&s->reg_mu);
     uint64_t clock = atomic_load(&s->clock);
@@ -596,7 +587,7 @@ static void
 undo_writes_locked(rm_mvcc_txn_t *t)
 {
     rm_mvcc_t *s = t->s;
-    assert_held(&t->mu);
+    RM_ASSERT_LOCKED(&t->mu);
     for (size_t i = 0; i < t->nws; i++) {
         chain_t *c = t->ws[i];
         struct stripe *st = stripe_of(s, c->hash);
@@ -677,7 +668,7 @@ rm_mvcc_get(rm_mvcc_txn_t *t, const void *key, size_t klen, void *buf, size_t ca
 static rm_status_t
 ws_reserve_locked(rm_mvcc_txn_t *t)
 {
-    assert_held(&t->mu);
+    RM_ASSERT_LOCKED(&t->mu);
     if (t->nws < t->capws)
         return RM_OK;
     rm_mvcc_t *s = t->s;
@@ -943,7 +934,7 @@ static int
 is_orphan_locked(rm_mvcc_t *s, rm_mvcc_txn_t *t, uint64_t now_ns, uint64_t idle_ns,
                  rm_mvcc_owner_alive_fn alive, void *actx)
 {
-    assert_held(&s->reg_mu);
+    RM_ASSERT_LOCKED(&s->reg_mu);
     if (atomic_load_explicit(&t->state, memory_order_relaxed) != TXN_ACTIVE)
         return 0;
     uint64_t last = atomic_load_explicit(&t->last_active_ns, memory_order_relaxed);

@@ -56,17 +56,10 @@ malloc_free(void *ctx, void *p, size_t n)
     free(p);
 }
 
-static inline void
-assert_locked(rm_plancache_t *pc)
-{
-    if (config_debug)
-        assert(pthread_mutex_trylock(&pc->mu) == EBUSY);
-}
-
 static struct entry **
 find_link_locked(rm_plancache_t *pc, const void *text, size_t tlen, uint64_t h)
 {
-    assert_locked(pc);
+    RM_ASSERT_LOCKED(&pc->mu);
     struct entry **l = &pc->buckets[h & (pc->nbuckets - 1)];
     for (; *l; l = &(*l)->hnext) {
         struct entry *e = *l;
@@ -79,6 +72,7 @@ find_link_locked(rm_plancache_t *pc, const void *text, size_t tlen, uint64_t h)
 static void
 lru_unlink_locked(rm_plancache_t *pc, struct entry *e)
 {
+    RM_ASSERT_LOCKED(&pc->mu);
     if (e->prev)
         e->prev->next = e->next;
     else
@@ -93,6 +87,7 @@ lru_unlink_locked(rm_plancache_t *pc, struct entry *e)
 static void
 lru_push_newest_locked(rm_plancache_t *pc, struct entry *e)
 {
+    RM_ASSERT_LOCKED(&pc->mu);
     e->next = NULL;
     e->prev = pc->lru_tail;
     if (pc->lru_tail)
@@ -106,7 +101,7 @@ lru_push_newest_locked(rm_plancache_t *pc, struct entry *e)
 static size_t
 remove_locked(rm_plancache_t *pc, struct entry *e)
 {
-    assert_locked(pc);
+    RM_ASSERT_LOCKED(&pc->mu);
     struct entry **l = &pc->buckets[e->hash & (pc->nbuckets - 1)];
     while (*l != e)
         l = &(*l)->hnext;
@@ -126,6 +121,7 @@ remove_locked(rm_plancache_t *pc, struct entry *e)
 static uint64_t
 evict_to_fit_locked(rm_plancache_t *pc, uint64_t add_plans, uint64_t add_bytes)
 {
+    RM_ASSERT_LOCKED(&pc->mu);
     uint64_t freed = 0;
     while (pc->lru_head &&
            (pc->nplans + add_plans > pc->max_plans || pc->bytes + add_bytes > pc->max_bytes)) {
@@ -138,6 +134,7 @@ evict_to_fit_locked(rm_plancache_t *pc, uint64_t add_plans, uint64_t add_bytes)
 static void
 maybe_grow_locked(rm_plancache_t *pc)
 {
+    RM_ASSERT_LOCKED(&pc->mu);
     if (pc->nplans <= pc->nbuckets || pc->nbuckets >= ((size_t)1 << 28))
         return;
     size_t n = pc->nbuckets * 2;

@@ -49,12 +49,9 @@
 #include <time.h>
 
 #define NS_PER_SEC 1000000000ull
-#define LEAK_BUCKETS 60
+#define LEAK_BUCKETS RM__PRESSURE_LEAK_BUCKETS
 #define ESC_RING 64
 #define HOUR_NS (3600ull * NS_PER_SEC)
-#define REGIME_JUMP 0.05          /* level shift: median of 3 samples moves this much (fraction) */
-#define REGIME_MIN_SAMPLES 10     /* a regime needs this many samples to call a trend */
-#define RW_TAU_SEC 300.0          /* time constant of the running random-walk variance */
 
 struct rm_pressure_reclaimer {
     char name[RM_PRESSURE_NAME_MAX];
@@ -97,18 +94,7 @@ struct rm_pressure {
     rm_pressure_level_t level;
     rm_pressure_trigger_t trigger;
     uint64_t below_since_ns;               /* 0 = not holding for a step down */
-    uint32_t fc_run[RM_PRESSURE_LEVELS];   /* consecutive samples whose forecasts asked for ≥ that level */
-    uint32_t warn_run;                     /* consecutive samples with a raw forecast warning */
-    uint32_t warn_off_run;                 /* consecutive samples without one */
-    int warning;                           /* the published warning (with hysteresis) */
-    uint32_t warning_h;                    /* horizon of the last raw warning */
-    const char *warning_view;              /* static; view of the last raw warning */
-    double rw_mean;                        /* running mean of the regime's random-walk variance (fraction²/s) */
-    double rw_t;                           /* time of its last update (s) */
-    int rw_have;
-    double run_max;                        /* usage maximum since the last collection (fraction) */
-    uint64_t run_max_t_ns;
-    double ceil_v[2];                      /* the last two collection peaks (fraction), 0 = none */
+    rm__fc_state_t fcs;                    /* the forecaster's memory between samples */
     uint64_t esc_t[ESC_RING];              /* times of upward level changes */
     uint32_t esc_head;
 
@@ -500,6 +486,7 @@ rm_pressure_set_horizons(rm_pressure_t *p, const uint32_t *sec, uint32_t n)
 static void
 record_event_locked(rm_pressure_t *p, rm_pressure_event_t *ev)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     pthread_mutex_lock(&p->ev_mu);
     ev->seq = p->ev_next_seq++;
     p->ev[(ev->seq - 1) % p->ev_cap] = *ev;
@@ -666,6 +653,7 @@ rm_pressure_reclaimer_remove(rm_pressure_t *p, rm_pressure_reclaimer_t *r)
 static uint64_t
 reclaimable_locked(rm_pressure_t *p, rm_pressure_level_t level)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t sum = 0;
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
         if (r->estimate && r->start_level <= level)
@@ -694,6 +682,7 @@ static uint64_t
 respond_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t level, uint64_t target,
                double usage, double pred, uint32_t hz)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t total = 0;
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r && total < target; r = r->next) {
         if (!r->reclaim || r->start_level > level)
@@ -715,6 +704,7 @@ respond_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t level, uint6
 static void
 notify_level_locked(rm_pressure_t *p, rm_pressure_level_t old, rm_pressure_level_t nw)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
         if (r->on_level)
             r->on_level(r->ctx, old, nw);
@@ -722,23 +712,10 @@ notify_level_locked(rm_pressure_t *p, rm_pressure_level_t old, rm_pressure_level
 
 /* ---- levels ------------------------------------------------------------ */
 
-static rm_pressure_level_t
-level_of(const rm_pressure_config_t *c, double u)
-{
-    if (u >= c->emergency_threshold)
-        return RM_PRESSURE_OOM_PREVENTION;
-    if (u >= c->critical_threshold)
-        return RM_PRESSURE_EMERGENCY;
-    if (u >= c->high_pressure_threshold)
-        return RM_PRESSURE_AGGRESSIVE;
-    if (u >= c->warning_threshold)
-        return RM_PRESSURE_GENTLE;
-    return RM_PRESSURE_MONITOR;
-}
-
 static uint64_t
 escalations_last_hour_locked(rm_pressure_t *p, uint64_t now)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t n = 0;
     for (uint32_t i = 0; i < ESC_RING; i++)
         if (p->esc_t[i] && now - p->esc_t[i] < HOUR_NS)
@@ -750,6 +727,7 @@ static void
 change_level_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t nl,
                     rm_pressure_trigger_t trig, double usage, double pred, uint32_t hz)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     rm_pressure_level_t old = p->level;
     if (nl == old)
         return;
@@ -778,6 +756,7 @@ static void
 set_alert_persist_locked(rm_pressure_t *p, uint64_t t_ns, rm_alert_kind_t k, int on, rm_alert_severity_t sev,
                          double value, double thr, const char *subject, const char *msg, uint32_t persist)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     rm_pressure_alert_t *a = &p->alert[k];
     int same = on ? p->alert_active[k] && a->severity == sev : !p->alert_active[k];
     if (same) {
@@ -817,12 +796,14 @@ static void
 set_alert_locked(rm_pressure_t *p, uint64_t t_ns, rm_alert_kind_t k, int on, rm_alert_severity_t sev,
                  double value, double thr, const char *subject, const char *msg)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     set_alert_persist_locked(p, t_ns, k, on, sev, value, thr, subject, msg, 1);
 }
 
 static void
 leak_update_locked(rm_pressure_t *p, uint64_t t_ns, double used)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t blen = (uint64_t)p->cfg.leak_window_sec * NS_PER_SEC / LEAK_BUCKETS;
     if (p->leak_cnt == 0)
         p->leak_bucket_start_ns = t_ns;
@@ -848,12 +829,14 @@ leak_update_locked(rm_pressure_t *p, uint64_t t_ns, double used)
 static int
 over_locked(const rm_pressure_t *p, rm_alert_kind_t k, rm_alert_severity_t sev, double value, double thr)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     return value > thr || (p->alert_active[k] && p->alert[k].severity >= sev && value > thr - p->cfg.hysteresis);
 }
 
 static void
 alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usage, uint64_t budget)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     const rm_pressure_config_t *c = &p->cfg;
     uint64_t t = s->t_ns;
     char msg[128];
@@ -935,6 +918,7 @@ alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usa
 static void
 publish_locked(rm_pressure_t *p, const rm_pressure_forecast_t *fc)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     pthread_mutex_lock(&p->pub_mu);
     if (fc)
         p->pub_fc = *fc;
@@ -950,39 +934,37 @@ publish_locked(rm_pressure_t *p, const rm_pressure_forecast_t *fc)
     pthread_mutex_unlock(&p->pub_mu);
 }
 
-/* The level a forecast of level `pl` at horizon index i asks for: pl − i, but
- * at least Gentle (Monitor when pl is Monitor). */
-static int
-asked_level(rm_pressure_level_t pl, uint32_t i)
-{
-    if (pl == RM_PRESSURE_MONITOR)
-        return RM_PRESSURE_MONITOR;
-    int lv = (int)pl - (int)i;
-    return lv < RM_PRESSURE_GENTLE ? RM_PRESSURE_GENTLE : lv;
-}
-
+/* Feed step 1: accept the sample (time never goes back; a budget from the
+ * sample or the knob) and count it. *dt: seconds since the previous sample
+ * (the pace of a forecast-driven reclaim). */
 static rm_status_t
-feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
+accept_sample_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, uint64_t *budget, double *dt)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     const rm_pressure_config_t *c = &p->cfg;
     if (p->have_last && s->t_ns < p->last_t_ns)
         return RM_EINVAL;
-    uint64_t budget = s->budget_bytes ? s->budget_bytes : c->budget_bytes;
-    if (!budget) {
+    *budget = s->budget_bytes ? s->budget_bytes : c->budget_bytes;
+    if (!*budget) {
         p->st.samples_dropped++;
         return RM_ENOENT;
     }
     p->st.budget_source = !s->budget_bytes ? "knob" : s->budget_source ? s->budget_source : "injected";
-    /* seconds since the previous sample (the pace of a forecast-driven reclaim) */
-    double dt = p->have_last ? (double)(s->t_ns - p->last_t_ns) / 1e9 : (double)c->period_ms / 1e3;
+    *dt = p->have_last ? (double)(s->t_ns - p->last_t_ns) / 1e9 : (double)c->period_ms / 1e3;
     p->last_t_ns = s->t_ns;
     p->have_last = 1;
     p->st.samples++;
-    uint64_t recl = reclaimable_locked(p, c->response_floor);
-    if (recl > s->used_bytes)
-        recl = s->used_bytes;
+    return RM_OK;
+}
 
-    /* 1. history */
+/* Feed step 2: the history ring, its view relative to now as fractions of the
+ * budget (fit_t, fit_y, fit_r) and the leak detector's buckets. Returns
+ * whether some sample of the history has a reclaimable part. */
+static int
+record_history_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, uint64_t budget, uint64_t recl)
+{
+    RM_ASSERT_LOCKED(&p->tick_mu);
+    const rm_pressure_config_t *c = &p->cfg;
     p->hist_t[p->hist_head] = (double)s->t_ns / 1e9;
     p->hist_used[p->hist_head] = (double)s->used_bytes;
     p->hist_recl[p->hist_head] = (double)recl;
@@ -991,7 +973,7 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
         p->hist_n++;
     size_t n = p->hist_n;
     double tnow = (double)s->t_ns / 1e9, b = (double)budget;
-    int recl_seen = 0;   /* some sample in the history has a reclaimable part */
+    int recl_seen = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t j = (p->hist_head + RM_PRESSURE_HISTORY_MAX - n + i) % RM_PRESSURE_HISTORY_MAX;
         p->fit_t[i] = p->hist_t[j] - tnow;
@@ -1000,293 +982,152 @@ feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
         recl_seen |= p->hist_recl[j] > 0;
     }
     leak_update_locked(p, s->t_ns, (double)s->used_bytes);
+    return recl_seen;
+}
 
-    /* 2. forecast: of the usage that is not reclaimable (the fit of fit_r),
-     * plus the reclaimable part as it is now. Without estimates (no
-     * reclaimers, or none with an estimate) fit_r is the usage itself. */
-    rm__fc_fit_t fit;
-    rm__pressure_fit(c->model, p->fit_t, p->fit_r, n, p->scratch, &fit);
-    double recl_u = (double)recl / b;
-    rm_pressure_forecast_t fc;
-    memset(&fc, 0, sizeof fc);
-    fc.t_ns = s->t_ns;
-    fc.samples = (uint32_t)n;
-    fc.used_bytes = s->used_bytes;
-    fc.budget_bytes = budget;
-    fc.usage = (double)s->used_bytes / b;
-    fc.reclaimable_bytes = recl;
-    fc.slope_per_sec = fit.slope;
-    fc.model = c->model;
-    fc.n_horizons = c->n_horizons;
-    fc.current_level = level_of(c, fc.usage);
-    fc.predicted_level = RM_PRESSURE_MONITOR;
-    /* raw: the level this sample's confident forecasts ask for; hold: the same
-     * with every threshold `hysteresis` lower (a forecast that keeps the
-     * level from stepping down) */
-    int raw = RM_PRESSURE_MONITOR, hold = RM_PRESSURE_MONITOR;
-    int ask_h[RM_PRESSURE_HORIZONS_MAX];
-    for (uint32_t i = 0; i < c->n_horizons; i++) {
-        rm_pressure_horizon_t *h = &fc.horizons[i];
-        h->horizon_sec = c->horizons_sec[i];
-        h->predicted_usage = recl_u + rm__pressure_predict(&fit, h->horizon_sec);
-        h->predicted_bytes = (uint64_t)(h->predicted_usage * b);
-        h->confidence = rm__pressure_confidence(&fit, h->horizon_sec, c->confidence_tolerance);
-        h->predicted_level = level_of(c, h->predicted_usage);
-        ask_h[i] = RM_PRESSURE_MONITOR;
-        if (c->act_on_forecast && fit.slope > 0 && h->confidence >= c->min_confidence) {
-            ask_h[i] = asked_level(h->predicted_level, i);
-            int hv = asked_level(level_of(c, h->predicted_usage + c->hysteresis), i);
-            if (ask_h[i] > raw)
-                raw = ask_h[i];
-            if (hv > hold)
-                hold = hv;
-        }
-    }
-    /* persistence: a forecast-driven level needs forecasts asking for it (or
-     * more) on forecast_persist_samples consecutive samples; one confident
-     * sample of a noisy or bending series is not a trend */
-    for (int l = RM_PRESSURE_GENTLE; l < RM_PRESSURE_LEVELS; l++) {
-        p->fc_run[l] = raw >= l ? p->fc_run[l] + 1 : 0;
-        if (p->fc_run[l] >= c->forecast_persist_samples)
-            fc.predicted_level = (rm_pressure_level_t)l;
-    }
-    int trig_h = -1;   /* the shortest horizon asking for the persisted level (it asks now: runs reset) */
-    for (uint32_t i = 0; i < c->n_horizons && fc.predicted_level > RM_PRESSURE_MONITOR && trig_h < 0; i++)
-        if (ask_h[i] >= (int)fc.predicted_level)
-            trig_h = (int)i;
-    /* the forecaster's warning: a probable critical crossing within a
-     * horizon. The views see only the current regime: the samples since the
-     * newest level shift (a collection, a cache drop, a step), so a drop
-     * neither hides the next rise behind a falling window nor inflates the
-     * random-walk estimate; without a shift the regime is the whole window. */
-    size_t r0 = rm__pressure_regime_start(p->fit_y, n, REGIME_JUMP);
-    size_t rn = n - r0;
-    const double *rt = p->fit_t + r0, *ry = p->fit_y + r0;
-    rm__fc_fit_t wf = fit;
-    if (r0 > 0 || recl_seen)   /* the warning is about the whole usage, caches included */
-        rm__pressure_fit(c->model, rt, ry, rn, p->scratch, &wf);
-    /* one window's random-walk estimate is noisy (it is 0 about as often as
-     * it is twice the truth); a wander that fooled one window fools the
-     * next: use the larger of the window's and its running mean over
-     * RW_TAU_SEC of ticks */
-    {
-        double a = p->rw_have ? (tnow - p->rw_t) / RW_TAU_SEC : 1.0;
-        if (a > 1)
-            a = 1;
-        if (a < 0)
-            a = 0;
-        p->rw_mean += a * (wf.rw_var - p->rw_mean);
-        p->rw_t = tnow;
-        p->rw_have = 1;
-        if (p->rw_mean > wf.rw_var)
-            wf.rw_var = p->rw_mean;
-    }
-    int raw_warn = 0;
-    for (uint32_t i = 0; i < c->n_horizons; i++) {
-        double pr = rm__pressure_prob_above(&wf, c->horizons_sec[i], c->critical_threshold);
-        if (fc.usage < c->critical_threshold && wf.slope > 0 && pr >= c->warning_min_probability &&
-            rm__pressure_confidence(&wf, c->horizons_sec[i], c->confidence_tolerance) >=
-                c->min_confidence &&
-            !raw_warn) {
-            raw_warn = 1;
-            fc.warning_horizon_sec = c->horizons_sec[i];
-            fc.warning_probability = pr;
-            fc.warning_view = "window";
-        } else if (!raw_warn && pr > fc.warning_probability) {
-            fc.warning_probability = pr;
-        }
-    }
-    /* the short view: the newest quarter of the regime (≥ 10 samples)
-     * catches a trend that started recently, which the full window still
-     * averages with the flat past */
-    if (!raw_warn && rn >= 20 && fc.usage < c->critical_threshold) {
-        size_t m = rn / 4 < 10 ? 10 : rn / 4;
-        rm__fc_fit_t sf;
-        rm__pressure_fit(RM_FORECAST_LINEAR, rt + (rn - m), ry + (rn - m), m, p->scratch, &sf);
-        /* ten samples cannot tell a wander from a trend: borrow the regime's
-         * random-walk estimate when it is larger */
-        if (wf.rw_var > sf.rw_var)
-            sf.rw_var = wf.rw_var;
-        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
-            double pr = rm__pressure_prob_above(&sf, c->horizons_sec[i], c->critical_threshold);
-            if (sf.slope > 0 && pr >= c->warning_min_probability &&
-                rm__pressure_confidence(&sf, c->horizons_sec[i], c->confidence_tolerance) >=
-                    c->min_confidence) {
-                raw_warn = 1;
-                fc.warning_horizon_sec = c->horizons_sec[i];
-                fc.warning_probability = pr;
-                fc.warning_view = "recent";
-            }
-        }
-    }
-    /* the long view: the leak detector's bucket means (leak_window_sec) see
-     * slow trends that are lost in the noise of history_size samples, and
-     * tell a trend from an excursion of a wandering series */
-    rm__fc_fit_t lf;
-    memset(&lf, 0, sizeof lf);
-    if (p->leak_n >= LEAK_BUCKETS / 4) {
-        double lt[LEAK_BUCKETS], ly[LEAK_BUCKETS];
-        uint32_t ln = p->leak_n;
-        for (uint32_t i = 0; i < ln; i++) {
-            uint32_t j = (p->leak_head + LEAK_BUCKETS - ln + i) % LEAK_BUCKETS;
-            lt[i] = p->leak_t[j] - tnow;
-            ly[i] = p->leak_y[j] / b;
-        }
-        rm__pressure_fit(RM_FORECAST_LINEAR, lt, ly, ln, p->scratch, &lf);
-    }
-    if (!raw_warn && lf.ok && fc.usage < c->critical_threshold) {
-        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
-            double pr = rm__pressure_prob_above(&lf, c->horizons_sec[i], c->critical_threshold);
-            if (lf.slope > 0 && wf.slope > 0 && pr >= c->warning_min_probability &&
-                rm__pressure_confidence(&lf, c->horizons_sec[i], c->confidence_tolerance) >=
-                    c->min_confidence) {
-                raw_warn = 1;
-                fc.warning_horizon_sec = c->horizons_sec[i];
-                fc.warning_probability = pr;
-                fc.warning_view = "long";
-            }
-        }
-    }
-    /* gate 1: enough history to call a trend: half the history at start-up,
-     * REGIME_MIN_SAMPLES after a level shift (the shift itself told us the
-     * old level is gone; the pre-shift window says how noisy samples are) */
-    if (r0 > 0 ? rn < REGIME_MIN_SAMPLES : (n < 10 || n < c->history_size / 2))
-        raw_warn = 0;
-    /* gate 2: the trend is still under way: the recent quarter of the regime
-     * does not rise significantly slower than half the regime's slope (a
-     * step or a spike that has levelled off leaves a long-window slope
-     * behind it, not a rising series) */
-    if (raw_warn) {
-        size_t m = rn / 4 < 10 ? 10 : rn / 4;
-        if (m > rn)
-            m = rn;
-        rm__fc_fit_t rf;
-        rm__pressure_fit(RM_FORECAST_LINEAR, rt + (rn - m), ry + (rn - m), m, p->scratch, &rf);
-        /* a deceleration must be significant: the recent slope's upper
-         * one-sided 95 % bound below half the regime's slope (a dozen noisy
-         * samples cannot tell a slow trend from a flat one) */
-        double se = rf.sxx > 0 ? rf.sigma / sqrt(rf.sxx) : 0;
-        if (rf.slope + 1.645 * se < 0.5 * wf.slope)
-            raw_warn = 0;
-    }
-    /* gate 3: collection ceiling. When the last two sharp drops (collections)
-     * started from about the same peak below critical, usage has a ceiling:
-     * no warning until usage passes it. */
-    if (fc.usage > p->run_max) {
-        p->run_max = fc.usage;
-        p->run_max_t_ns = s->t_ns;
-    } else if (p->run_max - fc.usage >= 0.05 && s->t_ns - p->run_max_t_ns <= 5 * NS_PER_SEC) {
-        p->ceil_v[0] = p->ceil_v[1];
-        p->ceil_v[1] = p->run_max;
-        p->run_max = fc.usage;
-        p->run_max_t_ns = s->t_ns;
-    } else if (s->t_ns - p->run_max_t_ns > 5 * NS_PER_SEC && fc.usage < p->run_max - 0.05) {
-        p->run_max = fc.usage;   /* a slow decline is not a collection */
-        p->run_max_t_ns = s->t_ns;
-    }
-    if (raw_warn && p->ceil_v[0] > 0 && fabs(p->ceil_v[0] - p->ceil_v[1]) <= 0.02) {
-        double ceil = p->ceil_v[0] > p->ceil_v[1] ? p->ceil_v[0] : p->ceil_v[1];
-        if (ceil < c->critical_threshold && fc.usage < ceil + 0.01)
-            raw_warn = 0;
-    }
-    /* hysteresis on the warning: raised after warning_persist_samples raw
-     * warnings in a row, lowered after as many samples without one (or at once
-     * when usage reaches critical, where the warning has done its job) */
-    p->warn_run = raw_warn ? p->warn_run + 1 : 0;
-    p->warn_off_run = raw_warn ? 0 : p->warn_off_run + 1;
-    if (!p->warning && p->warn_run >= c->warning_persist_samples)
-        p->warning = 1;
-    else if (p->warning && (p->warn_off_run >= c->warning_persist_samples ||
-                            fc.usage >= c->critical_threshold))
-        p->warning = 0;
-    fc.warning = p->warning;
-    if (fc.warning && !raw_warn && p->warning_h) {
-        fc.warning_horizon_sec = p->warning_h;   /* held over from the last raw warning */
-        fc.warning_view = p->warning_view;
-    }
-    if (raw_warn) {
-        p->warning_h = fc.warning_horizon_sec;
-        p->warning_view = fc.warning_view;
-    }
-    if (!fc.warning) {
-        fc.warning_horizon_sec = 0;
-        fc.warning_view = NULL;
-    }
+/* Feed step 3: the forecaster (pressure_forecast.c) over the history. */
+static void
+forecast_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, uint64_t budget, uint64_t recl,
+                int recl_seen, rm_pressure_forecast_t *fc, rm__fc_asks_t *asks)
+{
+    RM_ASSERT_LOCKED(&p->tick_mu);
+    rm__fc_input_t in = {
+        .cfg = &p->cfg,
+        .t_ns = s->t_ns,
+        .used_bytes = s->used_bytes,
+        .budget_bytes = budget,
+        .reclaimable_bytes = recl,
+        .fit_t = p->fit_t,
+        .fit_y = p->fit_y,
+        .fit_r = p->fit_r,
+        .n = p->hist_n,
+        .recl_seen = recl_seen,
+        .leak_t = p->leak_t,
+        .leak_y = p->leak_y,
+        .leak_n = p->leak_n,
+        .leak_head = p->leak_head,
+        .scratch = p->scratch,
+    };
+    rm__pressure_forecast_step(&p->fcs, &in, fc, asks);
+}
 
-    if (fc.usage >= c->critical_threshold) {
-        fc.time_to_critical_sec = 0;
-        fc.time_to_critical_confidence = 1;
-    } else if (fit.slope > 1e-9) {
-        double from = fit.level + recl_u > fc.usage ? fit.level + recl_u : fc.usage;
-        double ttc = (c->critical_threshold - from) / fit.slope;
-        fc.time_to_critical_sec = ttc < 0 ? 0 : ttc;
-        fc.time_to_critical_confidence =
-            rm__pressure_confidence(&fit, fc.time_to_critical_sec, c->confidence_tolerance);
-    } else {
-        fc.time_to_critical_sec = -1;
-    }
+/* The usage and horizon a level change or a reclaim names: the triggering
+ * horizon's prediction, or the present usage (horizon 0) without one. */
+static void
+trigger_point(const rm_pressure_forecast_t *fc, const rm__fc_asks_t *asks, double *pred_u, uint32_t *hz)
+{
+    *pred_u = asks->trig_h >= 0 ? fc->horizons[asks->trig_h].predicted_usage : fc->usage;
+    *hz = asks->trig_h >= 0 ? fc->horizons[asks->trig_h].horizon_sec : 0;
+}
 
-    /* 3. level with hysteresis */
+/* Feed step 4: the level with hysteresis. Up at once to the larger of the
+ * present and the persisted forecast level; down one step at a time after
+ * step_down_hold_sec below what keeps the level. */
+static void
+update_level_locked(rm_pressure_t *p, uint64_t t_ns, const rm_pressure_forecast_t *fc,
+                    const rm__fc_asks_t *asks)
+{
+    RM_ASSERT_LOCKED(&p->tick_mu);
+    const rm_pressure_config_t *c = &p->cfg;
     rm_pressure_level_t desired =
-        fc.predicted_level > fc.current_level ? fc.predicted_level : fc.current_level;
-    double pred_u = trig_h >= 0 ? fc.horizons[trig_h].predicted_usage : fc.usage;
-    uint32_t hz = trig_h >= 0 ? fc.horizons[trig_h].horizon_sec : 0;
+        fc->predicted_level > fc->current_level ? fc->predicted_level : fc->current_level;
+    double pred_u;
+    uint32_t hz;
+    trigger_point(fc, asks, &pred_u, &hz);
     rm_pressure_trigger_t trig =
-        fc.predicted_level > fc.current_level ? RM_TRIGGER_FORECAST : RM_TRIGGER_CURRENT;
+        fc->predicted_level > fc->current_level ? RM_TRIGGER_FORECAST : RM_TRIGGER_CURRENT;
     /* what keeps the level: the present usage or a confident forecast (persisted
      * or not) within `hysteresis` of its threshold */
-    int stay = (int)level_of(c, fc.usage + c->hysteresis);
-    if (hold > stay)
-        stay = hold;
+    int stay = (int)rm__pressure_level_of(c, fc->usage + c->hysteresis);
+    if (asks->hold > stay)
+        stay = asks->hold;
     if (desired > p->level) {
-        change_level_locked(p, s->t_ns, desired, trig, fc.usage, pred_u, hz);
+        change_level_locked(p, t_ns, desired, trig, fc->usage, pred_u, hz);
         p->below_since_ns = 0;
     } else if (stay < (int)p->level) {
         if (!p->below_since_ns)
-            p->below_since_ns = s->t_ns ? s->t_ns : 1;
-        if (s->t_ns - p->below_since_ns >= (uint64_t)c->step_down_hold_sec * NS_PER_SEC) {
-            change_level_locked(p, s->t_ns, p->level - 1, trig, fc.usage, pred_u, hz);
-            p->below_since_ns = p->level > desired ? s->t_ns : 0;
+            p->below_since_ns = t_ns ? t_ns : 1;
+        if (t_ns - p->below_since_ns >= (uint64_t)c->step_down_hold_sec * NS_PER_SEC) {
+            change_level_locked(p, t_ns, p->level - 1, trig, fc->usage, pred_u, hz);
+            p->below_since_ns = p->level > desired ? t_ns : 0;
         }
     } else {
         p->below_since_ns = 0;
         if (desired == p->level && p->level > RM_PRESSURE_MONITOR)
             p->trigger = trig;
     }
+}
 
-    /* 4. respond: the present excess over the aim; a forecast-driven level adds
-     * the excess predicted at its horizon h, paced over h (dt/h of it per
-     * sample): proportional to the distance to the aim and to the time left,
-     * so a forecast 120 s out never evicts its whole excess at once */
-    if (p->level >= c->response_floor) {
-        double aim = c->target_fraction * b;
-        double now_x = (double)s->used_bytes - aim;
-        double excess = now_x > 0 ? now_x : 0;
-        if (p->trigger == RM_TRIGGER_FORECAST && trig_h >= 0) {
-            double fx = fc.horizons[trig_h].predicted_usage * b - aim;
-            double hs = (double)fc.horizons[trig_h].horizon_sec;
-            double pace = dt <= 0 ? 0 : dt >= hs ? 1 : dt / hs;
-            if (fx > excess)
-                excess += (fx - excess) * pace;
-        }
-        if (excess >= 1)
-            respond_locked(p, s->t_ns, p->level, (uint64_t)excess, fc.usage, pred_u, hz);
+/* Feed step 5: respond. The present excess over the aim; a forecast-driven
+ * level adds the excess predicted at its horizon h, paced over h (dt/h of it
+ * per sample): proportional to the distance to the aim and to the time left,
+ * so a forecast 120 s out never evicts its whole excess at once. */
+static void
+respond_step_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, uint64_t budget, double dt,
+                    const rm_pressure_forecast_t *fc, const rm__fc_asks_t *asks)
+{
+    RM_ASSERT_LOCKED(&p->tick_mu);
+    const rm_pressure_config_t *c = &p->cfg;
+    if (p->level < c->response_floor)
+        return;
+    double b = (double)budget;
+    double pred_u;
+    uint32_t hz;
+    trigger_point(fc, asks, &pred_u, &hz);
+    int trig_h = asks->trig_h;
+    double aim = c->target_fraction * b;
+    double now_x = (double)s->used_bytes - aim;
+    double excess = now_x > 0 ? now_x : 0;
+    if (p->trigger == RM_TRIGGER_FORECAST && trig_h >= 0) {
+        double fx = fc->horizons[trig_h].predicted_usage * b - aim;
+        double hs = (double)fc->horizons[trig_h].horizon_sec;
+        double pace = dt <= 0 ? 0 : dt >= hs ? 1 : dt / hs;
+        if (fx > excess)
+            excess += (fx - excess) * pace;
     }
+    if (excess >= 1)
+        respond_locked(p, s->t_ns, p->level, (uint64_t)excess, fc->usage, pred_u, hz);
+}
 
-    fc.level = p->level;
-    fc.trigger = p->trigger;
-    fc.recommended_action = p->level;
-    fc.sample = *s;
-    fc.sample.budget_source = p->st.budget_source;
-
-    /* 5. alerts and stats */
-    alerts_update_locked(p, s, fc.usage, budget);
+/* Feed step 6: the forecast's level fields, alerts, stats, publication. */
+static void
+finish_sample_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, uint64_t budget,
+                     rm_pressure_forecast_t *fc)
+{
+    RM_ASSERT_LOCKED(&p->tick_mu);
+    fc->level = p->level;
+    fc->trigger = p->trigger;
+    fc->recommended_action = p->level;
+    fc->sample = *s;
+    fc->sample.budget_source = p->st.budget_source;
+    alerts_update_locked(p, s, fc->usage, budget);
     p->st.has_rss = s->has_rss;
     p->st.has_meminfo = s->has_meminfo;
     p->st.has_psi = s->has_psi;
     p->st.cgroup_version = s->cgroup_version;
     p->st.usage_source = s->usage_source ? s->usage_source : "injected";
-    publish_locked(p, &fc);
+    publish_locked(p, fc);
+}
+
+static rm_status_t
+feed_locked(rm_pressure_t *p, const rm_pressure_sample_t *s)
+{
+    RM_ASSERT_LOCKED(&p->tick_mu);
+    uint64_t budget;
+    double dt;
+    rm_status_t rc = accept_sample_locked(p, s, &budget, &dt);
+    if (rc != RM_OK)
+        return rc;
+    uint64_t recl = reclaimable_locked(p, p->cfg.response_floor);
+    if (recl > s->used_bytes)
+        recl = s->used_bytes;
+    int recl_seen = record_history_locked(p, s, budget, recl);
+    rm_pressure_forecast_t fc;
+    rm__fc_asks_t asks;
+    forecast_locked(p, s, budget, recl, recl_seen, &fc, &asks);
+    update_level_locked(p, s->t_ns, &fc, &asks);
+    respond_step_locked(p, s, budget, dt, &fc, &asks);
+    finish_sample_locked(p, s, budget, &fc);
     return RM_OK;
 }
 
@@ -1455,6 +1296,7 @@ host_alert_name_ok(const char *name)
 static int
 host_alert_find_locked(const rm_pressure_t *p, const char *name)
 {
+    RM_ASSERT_LOCKED(&p->tick_mu);
     for (int i = 0; i < RM_PRESSURE_HOST_ALERTS_MAX; i++)
         if (p->host_active[i] && strcmp(p->host_alert[i].name, name) == 0)
             return i;

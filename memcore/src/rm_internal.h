@@ -9,14 +9,44 @@
 #define RUSTYMEM_RM_INTERNAL_H
 
 #include <assert.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <unistd.h>
+
+#include "rm_mix.h"
 
 #ifdef RM_DEBUG
 #define config_debug 1
 #else
 #define config_debug 0
 #endif
+
+/*
+ * RM_ASSERT_LOCKED(mu): a `_locked` function states that its caller holds the
+ * pthread mutex `mu` (STYLE.md). Debug builds (RM_DEBUG) check that the
+ * calling thread owns it and assert otherwise; release builds compile the
+ * check away (config_debug is 0: the optimiser drops it), so a release build
+ * never aborts on it. Ownership is glibc's owner field (the kernel thread id
+ * the lock records for every mutex kind); elsewhere the check falls back to
+ * "held by some thread" (trylock answers EBUSY).
+ */
+static inline int
+rm__mutex_held_by_self(pthread_mutex_t *mu)
+{
+#if defined(__GLIBC__)
+    return mu->__data.__owner == (int)gettid();
+#else
+    return pthread_mutex_trylock(mu) == EBUSY;
+#endif
+}
+
+#define RM_ASSERT_LOCKED(mu)                                                     \
+    do {                                                                         \
+        if (config_debug)                                                        \
+            assert(rm__mutex_held_by_self((pthread_mutex_t *)(mu)));             \
+    } while (0)
 
 #define RM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define RM_UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -68,19 +98,6 @@ static inline int
 rm__is_pow2(size_t v)
 {
     return v && (v & (v - 1)) == 0;
-}
-
-/* splitmix64's finaliser: a cheap bijective mix with good low bits (for
- * masking into power-of-two tables). */
-static inline uint64_t
-rm__mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
 }
 
 /* 64-bit FNV-1a of n bytes, finished with rm__mix64 (FNV's low bits alone

@@ -156,16 +156,10 @@ kernel_random(void *ctx, void *buf, size_t n)
     return RM_OK;
 }
 
-static inline void
-assert_locked(rm_session_mux_t *m)
-{
-    if (config_debug)
-        assert(pthread_mutex_trylock(&m->mu) == EBUSY);
-}
-
 static inline uint32_t
 session_limit_locked(const rm_session_mux_t *m)
 {
+    RM_ASSERT_LOCKED(&m->mu);
     uint64_t byconn = (uint64_t)m->max_connections * m->ratio;
     return byconn < m->max_sessions ? (uint32_t)byconn : m->max_sessions;
 }
@@ -173,6 +167,7 @@ session_limit_locked(const rm_session_mux_t *m)
 static inline uint32_t
 effective_pool_locked(const rm_session_mux_t *m)
 {
+    RM_ASSERT_LOCKED(&m->mu);
     return m->pool_size < m->max_connections ? m->pool_size : m->max_connections;
 }
 
@@ -186,7 +181,7 @@ map_home(const rm_session_mux_t *m, rm_session_id_t id)
 static uint32_t
 map_find_locked(rm_session_mux_t *m, rm_session_id_t id)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     if (!m->map || id == 0)
         return UINT32_MAX;
     for (uint32_t i = map_home(m, id);; i = (i + 1) & m->map_mask) {
@@ -202,7 +197,7 @@ map_find_locked(rm_session_mux_t *m, rm_session_id_t id)
 static void
 map_insert_locked(rm_session_mux_t *m, rm_session_id_t id, uint32_t idx)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     uint32_t i = map_home(m, id);
     while (m->map[i])
         i = (i + 1) & m->map_mask;
@@ -218,7 +213,7 @@ map_insert_locked(rm_session_mux_t *m, rm_session_id_t id, uint32_t idx)
 static void
 map_delete_locked(rm_session_mux_t *m, uint32_t pos)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     uint32_t mask = m->map_mask, hole = pos;
     for (uint32_t j = (pos + 1) & mask; m->map[j]; j = (j + 1) & mask) {
         uint32_t home = map_home(m, m->tab[m->map[j] - 1].key);
@@ -233,6 +228,7 @@ map_delete_locked(rm_session_mux_t *m, uint32_t pos)
 static struct sess *
 lookup_locked(rm_session_mux_t *m, rm_session_id_t id)
 {
+    RM_ASSERT_LOCKED(&m->mu);
     uint32_t pos = map_find_locked(m, id);
     return pos == UINT32_MAX ? NULL : m->tab[m->map[pos] - 1].rec;
 }
@@ -244,7 +240,7 @@ lookup_locked(rm_session_mux_t *m, rm_session_id_t id)
 static rm_status_t
 grow_locked(rm_session_mux_t *m)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     if (m->tab_cap >= UINT32_MAX / 4)
         return RM_ELIMIT;
     uint32_t ncap = m->tab_cap ? 2 * m->tab_cap : 64;
@@ -292,7 +288,7 @@ info_of(const struct sess *s, rm_session_info_t *o)
 static struct slot *
 idle_take_locked(rm_session_mux_t *m, uint32_t pos)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     struct slot *sl = m->slots[m->idle[pos]];
     memmove(&m->idle[pos], &m->idle[pos + 1], (m->nidle - pos - 1) * sizeof *m->idle);
     m->nidle--;
@@ -303,7 +299,7 @@ idle_take_locked(rm_session_mux_t *m, uint32_t pos)
 static void
 begin_close_locked(rm_session_mux_t *m, struct slot *sl, struct slot **list)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     sl->state = SLOT_CLOSING;
     m->nopen--;
     m->nclosing++;
@@ -316,7 +312,7 @@ begin_close_locked(rm_session_mux_t *m, struct slot *sl, struct slot **list)
 static void
 shrink_idle_locked(rm_session_mux_t *m, struct slot **list)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     for (uint32_t i = 0; i < m->nidle;) {
         if (m->slots[m->idle[i]]->index >= m->max_connections)
             begin_close_locked(m, idle_take_locked(m, i), list);
@@ -352,6 +348,7 @@ close_list(rm_session_mux_t *m, struct slot *list)
 static uint64_t
 session_bytes_locked(const rm_session_mux_t *m)
 {
+    RM_ASSERT_LOCKED(&m->mu);
     return m->nsessions * RM_SESSION_RECORD_BYTES + (uint64_t)m->tab_cap * sizeof(struct sent) +
            (m->map ? ((uint64_t)m->map_mask + 1) * sizeof *m->map : 0);
 }
@@ -359,6 +356,7 @@ session_bytes_locked(const rm_session_mux_t *m)
 static uint64_t
 connection_bytes_locked(const rm_session_mux_t *m)
 {
+    RM_ASSERT_LOCKED(&m->mu);
     uint64_t open = (uint64_t)m->nopen + m->nclosing;
     return open * (sizeof(struct slot) + m->scratch_bytes) +
            (uint64_t)m->slot_cap * (sizeof(struct slot *) + sizeof(uint32_t));
@@ -606,7 +604,7 @@ fail:
 static void
 release_slot_locked(rm_session_mux_t *m, struct slot *sl, struct slot **list)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     assert(sl->state == SLOT_BUSY);
     sl->session = 0;
     m->nbusy--;
@@ -664,6 +662,7 @@ rm_session_close(rm_session_mux_t *m, rm_session_id_t id)
 static uint32_t
 free_slot_index_locked(const rm_session_mux_t *m)
 {
+    RM_ASSERT_LOCKED(&m->mu);
     for (uint32_t i = 0; i < m->max_connections && i < m->slot_cap; i++)
         if (!m->slots[i])
             return i;
@@ -675,7 +674,7 @@ free_slot_index_locked(const rm_session_mux_t *m)
 static rm_status_t
 open_slot_locked(rm_session_mux_t *m, rm_session_id_t id, uint32_t idx, rm_session_conn_t *conn)
 {
-    assert_locked(m);
+    RM_ASSERT_LOCKED(&m->mu);
     struct slot *sl = m->ra.alloc(m->ra.ctx, sizeof *sl);
     if (!sl)
         return RM_ENOMEM;

@@ -464,6 +464,7 @@ dbg_del(rm_slab_cache_t *c, uintptr_t base)
 static int
 dbg_has_locked(rm_slab_cache_t *c, uintptr_t base)
 {
+    RM_ASSERT_LOCKED(&c->dbg_mu);
     if (c->dbg_cap)
         for (size_t i = dbg_hash(base, c->dbg_cap); c->dbg_tab[i] != 0; i = (i + 1) & (c->dbg_cap - 1))
             if (c->dbg_tab[i] == base)
@@ -565,6 +566,7 @@ out:
 static void
 list_del_locked(node_t *d, slab_hdr_t *s)
 {
+    RM_ASSERT_LOCKED(&d->mu);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -578,6 +580,7 @@ list_del_locked(node_t *d, slab_hdr_t *s)
 static void
 list_add_locked(node_t *d, slab_hdr_t *s, int list)
 {
+    RM_ASSERT_LOCKED(&d->mu);
     s->list = (uint8_t)list;
     s->prev = NULL;
     s->next = d->lists[list];
@@ -590,6 +593,7 @@ list_add_locked(node_t *d, slab_hdr_t *s, int list)
 static void
 relist_locked(node_t *d, slab_hdr_t *s)
 {
+    RM_ASSERT_LOCKED(&d->mu);
     int want = s->nfree == 0 ? LIST_FULL : s->nfree == s->nobjs ? LIST_EMPTY : LIST_PARTIAL;
     if (s->list != want) {
         list_del_locked(d, s);
@@ -638,6 +642,7 @@ slab_unmap(rm_slab_cache_t *c, slab_hdr_t *s)
 static uint32_t
 take_locked(rm_slab_cache_t *c, node_t *d, void **out, uint32_t want)
 {
+    RM_ASSERT_LOCKED(&d->mu);
     uint32_t got = 0;
     while (got < want) {
         slab_hdr_t *s = d->lists[LIST_PARTIAL] ? d->lists[LIST_PARTIAL] : d->lists[LIST_EMPTY];
@@ -745,6 +750,7 @@ loaded_of(tc_t *tc)
 static void
 tc_detach_locked(rm_slab_cache_t *c, tc_t *tc)
 {
+    RM_ASSERT_LOCKED(&g.mu);
     if (!tc->cache)
         return;
     unsigned nd = cur_node(c);
@@ -1139,12 +1145,16 @@ rm_slab_cache_destroy(rm_slab_cache_t *c)
 
     for (unsigned i = 0; i < RM_SLAB_MAX_NODES; i++) {
         node_t *d = &c->nodes[i];
+        /* no other thread can reach c any more; the lock is for the
+         * _locked contract (RM_ASSERT_LOCKED), uncontended */
+        pthread_mutex_lock(&d->mu);
         for (int l = LIST_PARTIAL; l <= LIST_EMPTY; l++)
             while (d->lists[l]) {
                 slab_hdr_t *s = d->lists[l];
                 list_del_locked(d, s);
                 slab_unmap(c, s);
             }
+        pthread_mutex_unlock(&d->mu);
         pthread_mutex_destroy(&d->mu);
     }
     while (c->chunks) {
@@ -1240,6 +1250,7 @@ rm_slab_cache_reap(rm_slab_cache_t *c, uint64_t *released_bytes)
 static void
 stats_locked(rm_slab_cache_t *c, rm_slab_stats_t *out)
 {
+    RM_ASSERT_LOCKED(&g.mu);
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", c->name);
     out->object_size = c->size;

@@ -20,7 +20,8 @@
 #include <string.h>
 
 #include "address.h"
-#include "rpc.h"
+#include "file.h"
+#include "status_name.h"
 
 struct rm_client {
     grpc_channel *channel;
@@ -38,29 +39,6 @@ struct rm_client_stream {
     int status_received;
     int status_posted;
 };
-
-static char *
-slurp(const char *path, char *err, size_t errcap)
-{
-    FILE *f = fopen(path, "re");
-    if (!f) {
-        snprintf(err, errcap, "cannot read %s: %s", path, strerror(errno));
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        snprintf(err, errcap, "cannot read %s", path);
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
 
 rm_status_t
 rm_client_create(const rm_client_opts_t *o, rm_client_t **out, char *err, size_t errcap)
@@ -95,9 +73,9 @@ rm_client_create(const rm_client_opts_t *o, rm_client_t **out, char *err, size_t
 
     grpc_channel_credentials *creds = NULL;
     if (o->tls_ca_file || o->tls_cert_file) {
-        char *ca = o->tls_ca_file ? slurp(o->tls_ca_file, err, errcap) : NULL;
-        char *cert = o->tls_cert_file ? slurp(o->tls_cert_file, err, errcap) : NULL;
-        char *key = o->tls_key_file ? slurp(o->tls_key_file, err, errcap) : NULL;
+        char *ca = o->tls_ca_file ? rm_file_read_all(o->tls_ca_file, err, errcap) : NULL;
+        char *cert = o->tls_cert_file ? rm_file_read_all(o->tls_cert_file, err, errcap) : NULL;
+        char *key = o->tls_key_file ? rm_file_read_all(o->tls_key_file, err, errcap) : NULL;
         int bad = (o->tls_ca_file && !ca) || (o->tls_cert_file && !cert) ||
                   (o->tls_key_file && !key) || (!!cert != !!key);
         if (!bad) {
@@ -153,7 +131,7 @@ rm_client_destroy(rm_client_t *c)
 const char *
 rm_client_status_name(grpc_status_code code)
 {
-    return rm_rpc_status_name(code);
+    return rm_grpc_status_name(code);
 }
 
 static gpr_timespec

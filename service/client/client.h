@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "rustymem/status.h"
+#include "rm_base.h"   /* rm_status_t: the status codes, from service/common (not memcore) */
 
 #ifdef __cplusplus
 extern "C" {

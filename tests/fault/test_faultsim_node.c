@@ -108,8 +108,8 @@ static rm_status_t
 boot(booted_t *b, char *err, size_t errcap)
 {
     memset(b, 0, sizeof *b);
-    snprintf(b->node.node_name, sizeof b->node.node_name, "faultsim");
-    b->node.version = "faultsim";
+    snprintf(b->node.host.node_name, sizeof b->node.host.node_name, "faultsim");
+    b->node.host.version = "faultsim";
     snprintf(b->node.data_dir, sizeof b->node.data_dir, "%s", data_dir);
     rm_status_t st = rm_knobs_create(&b->node.knobs);
     if (st != RM_OK) {
@@ -310,7 +310,7 @@ call(rm_node_t *node, call_log_t *log, const char *path, const ProtobufCMessage 
     assert_true(len <= sizeof buf);
     protobuf_c_message_pack(req, buf);
     rm_rpc_ctx_t ctx;
-    rm__rpc_ctx_init(&ctx, m, node);
+    rm__rpc_ctx_init(&ctx, m, rm_node_host(node));
     uint8_t *out = NULL;
     size_t out_len = 0;
     rm_faultsim_malloc_suspend(0);

@@ -85,8 +85,8 @@ node_build(void)
 {
     char err[512] = "";
     memset(&node, 0, sizeof node);
-    snprintf(node.node_name, sizeof node.node_name, "fuzz");
-    node.version = "fuzz";
+    snprintf(node.host.node_name, sizeof node.host.node_name, "fuzz");
+    node.host.version = "fuzz";
     snprintf(node.data_dir, sizeof node.data_dir, "%s", data_dir);
     if (rm_knobs_create(&node.knobs) != RM_OK)
         die("rm_knobs_create", "out of memory");
@@ -98,7 +98,7 @@ node_build(void)
     rm_knob_error_t kerr;
     if (rm_knobs_set_ex(node.knobs, boot, 1, RM_KNOBS_NO_PERSIST, &kerr) != RM_OK)
         die("memory.budget_bytes", kerr.message);
-    node.budget_override_bytes = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
+    node.host.budget_override_bytes = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_MEMORY_BUDGET_BYTES);
     if (rm_node_mem_start(&node, err, sizeof err) != RM_OK)
         die("rm_node_mem_start", err);
     if (rm_engine_node_start(&node, true, err, sizeof err) != RM_OK)
@@ -315,7 +315,7 @@ static void
 call_one(const rm_rpc_method_t *m, fuzz_input_state_t *st, const uint8_t *p, size_t len)
 {
     fuzz_call_t fc;
-    rm__rpc_ctx_init(&fc.ctx, m, &node);
+    rm__rpc_ctx_init(&fc.ctx, m, rm_node_host(&node));
     fc.ctx.server = &fake_server;
     fc.ctx.is_cancelled = hook_cancelled;
     fc.ctx.shutting_down = hook_shutting_down;

@@ -16,7 +16,7 @@
 
 #include "client.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
@@ -59,7 +59,7 @@ static const rm_rpc_service_t test_service = {"test.Svc", test_methods, 2};
 
 typedef struct fixture {
     rm_server_t *srv;
-    rm_node_t node;
+    rm_host_t node;
     char addr[64];
     rm_client_t *client;
 } fixture_t;

@@ -462,7 +462,7 @@ test_arena_methods_table(void **state)
     rm_arena_mgr_t *m = mgr_new(NULL);
     rm_arena_t *a = NULL;
     assert_int_equal(rm_arena_create_profile(m, 1, RM_ARENA_PROFILE_TINY, &a), RM_OK);
-    const rm_arena_methods_t *mt = &rm_arena_methods;
+    const rm_allocator_methods_t *mt = &rm_arena_methods;
     assert_non_null(mt->alloc(a, 10));
     assert_int_equal(mt->check(a), RM_OK);
     assert_int_equal(mt->usable_size(a, NULL), 0);

@@ -1,5 +1,5 @@
 /*
- * test_engine.c — the engine (agents/node/engine.h): transactions, snapshot
+ * test_engine.c — the engine (engine/include/engine.h): transactions, snapshot
  * reads, savepoint rollback, ordered scans, scan cancellation, plan-cache
  * hits, orphan detection and kill, admission control, conflicts, pool sizing,
  * session ownership (a foreign session is a missing one), the per-principal

@@ -517,7 +517,7 @@ test_large_methods_table(void **state)
 {
     (void)state;
     rm_large_t *l = large_new(NULL, RM_LARGE_BEST_FIT);
-    const rm_large_methods_t *mt = &rm_large_methods;
+    const rm_allocator_methods_t *mt = &rm_large_methods;
     void *p = mt->alloc(l, 300 * KiB);
     assert_non_null(p);
     assert_int_equal(mt->usable_size(l, p), 300 * KiB);

@@ -19,43 +19,10 @@
 #include "rustymem/mvcc.h"
 #include "rustymem/stats.h"
 
+#include "../support/fail_alloc.h"
+#include "../support/fake_clock.h"
+
 /* ---- fixtures -------------------------------------------------------------- */
-
-typedef struct fclock {
-    uint64_t ns;
-} fclock_t;
-
-static uint64_t
-fclock_now(void *ctx)
-{
-    return ((fclock_t *)ctx)->ns;
-}
-
-/* Record allocator that fails the nth alloc (n ≥ 1) and counts live bytes. */
-typedef struct falloc {
-    long countdown;   /* ≤ 0: never fail */
-    long live_bytes;
-    long allocs;
-} falloc_t;
-
-static void *
-falloc_alloc(void *ctx, size_t n)
-{
-    falloc_t *f = ctx;
-    if (f->countdown > 0 && --f->countdown == 0)
-        return NULL;
-    f->allocs++;
-    f->live_bytes += (long)n;
-    return malloc(n);
-}
-
-static void
-falloc_free(void *ctx, void *p, size_t n)
-{
-    falloc_t *f = ctx;
-    f->live_bytes -= (long)n;
-    free(p);
-}
 
 static rm_mvcc_t *
 mk(uint32_t maxv, fclock_t *clk, falloc_t *fa, rm_recalloc_t *ra)
@@ -66,7 +33,7 @@ mk(uint32_t maxv, fclock_t *clk, falloc_t *fa, rm_recalloc_t *ra)
         cfg.now_ctx = clk;
     }
     if (fa) {
-        *ra = (rm_recalloc_t){.alloc = falloc_alloc, .free = falloc_free, .ctx = fa};
+        *ra = falloc_recalloc(fa);
         cfg.alloc = ra;
     }
     rm_mvcc_t *s = NULL;

@@ -19,35 +19,14 @@
 #include "rustymem/plancache.h"
 #include "rustymem/stats.h"
 
-typedef struct falloc {
-    long countdown;
-    long live;
-} falloc_t;
-
-static void *
-fa_alloc(void *ctx, size_t n)
-{
-    falloc_t *f = ctx;
-    if (f->countdown > 0 && --f->countdown == 0)
-        return NULL;
-    f->live += (long)n;
-    return malloc(n);
-}
-
-static void
-fa_free(void *ctx, void *p, size_t n)
-{
-    falloc_t *f = ctx;
-    f->live -= (long)n;
-    free(p);
-}
+#include "../support/fail_alloc.h"
 
 static rm_plancache_t *
 mk(uint64_t plans, uint64_t bytes, falloc_t *fa, rm_recalloc_t *ra)
 {
     rm_plancache_config_t cfg = {.max_plans = plans, .max_bytes = bytes};
     if (fa) {
-        *ra = (rm_recalloc_t){.alloc = fa_alloc, .free = fa_free, .ctx = fa};
+        *ra = falloc_recalloc(fa);
         cfg.alloc = ra;
     }
     rm_plancache_t *pc = NULL;
@@ -185,17 +164,17 @@ test_plancache_insert_enomem_leaves_cache_unchanged(void **state)
     assert_int_equal(ins(pc, "a", "1"), RM_OK);
     assert_int_equal(ins(pc, "b", "2"), RM_OK);
     rm_plancache_stats_t before = stats(pc);
-    long live = fa.live;
+    long live = fa.live_bytes;
     fa.countdown = 1;
     assert_int_equal(ins(pc, "c", "3"), RM_ENOMEM);   /* would have evicted "a" */
     rm_plancache_stats_t after = stats(pc);
     assert_int_equal(after.plans, before.plans);
     assert_int_equal(after.bytes, before.bytes);
     assert_int_equal(after.evictions, 0);
-    assert_int_equal(fa.live, live);
+    assert_int_equal(fa.live_bytes, live);
     assert_true(has(pc, "a") && has(pc, "b"));
     rm_plancache_destroy(pc);
-    assert_int_equal(fa.live, 0);
+    assert_int_equal(fa.live_bytes, 0);
 }
 
 static void

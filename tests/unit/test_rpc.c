@@ -11,7 +11,7 @@
 #include <cmocka.h>
 
 #include "address.h"
-#include "node.h"
+#include "host.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "grpc/reflection/v1alpha/reflection.pb-c.h"
@@ -276,6 +276,17 @@ test_rpc_status_mapping_matches_architecture(void **state)
 }
 
 static void
+test_rpc_status_mapping_data_plane_differs_only_in_retry_codes(void **state)
+{
+    (void)state;
+    assert_int_equal(rm_rpc_status_from_rm_data(RM_EBUSY), GRPC_STATUS_UNAVAILABLE);
+    assert_int_equal(rm_rpc_status_from_rm_data(RM_ECANCELED), GRPC_STATUS_ABORTED);
+    for (int st = RM_ENOSPC - 1; st <= RM_OK; st++)
+        if (st != RM_EBUSY && st != RM_ECANCELED)
+            assert_int_equal(rm_rpc_status_from_rm_data((rm_status_t)st), rm_rpc_status_from_rm((rm_status_t)st));
+}
+
+static void
 test_rpc_pending_service_answers_unimplemented_with_reason(void **state)
 {
     (void)state;
@@ -325,7 +336,7 @@ test_rpc_memory_stats_handler_reports_process_rss(void **state)
     const char *p = "/rustymem.v1.MemoryService/GetMemoryStats";
     const rm_rpc_service_t *svcs[] = {&rm_memory_service};
     const rm_rpc_method_t *m = rm_rpc_find(svcs, 1, p, strlen(p));
-    rm_node_t node = {.node_name = "unit", .version = "test"};
+    rm_host_t node = {.node_name = "unit", .version = "test"};
     rm_rpc_ctx_t ctx;
     rm__rpc_ctx_init(&ctx, m, &node);
     uint8_t *resp = NULL;
@@ -387,6 +398,7 @@ main(void)
         cmocka_unit_test(test_rpc_run_unary_propagates_handler_error),
         cmocka_unit_test(test_rpc_run_unary_malformed_request_never_reaches_handler),
         cmocka_unit_test(test_rpc_status_mapping_matches_architecture),
+        cmocka_unit_test(test_rpc_status_mapping_data_plane_differs_only_in_retry_codes),
         cmocka_unit_test(test_rpc_pending_service_answers_unimplemented_with_reason),
         cmocka_unit_test(test_rpc_scratch_alloc_is_zeroed_and_survives_many_chunks),
         cmocka_unit_test(test_rpc_memory_stats_handler_reports_process_rss),

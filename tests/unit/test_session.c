@@ -22,6 +22,9 @@
 #include "rustymem/session.h"
 #include "rustymem/stats.h"
 
+#include "../support/fail_alloc.h"
+#include "../support/fake_clock.h"
+
 typedef struct hooks {
     atomic_int opened, closed, abandoned, open_fail;
     atomic_ulong last_abandoned;
@@ -54,35 +57,6 @@ h_abandon(void *ctx, rm_session_id_t id, void *suser, const rm_session_conn_t *c
     atomic_store(&h->last_abandoned, id);
 }
 
-typedef struct fclock {
-    uint64_t ns;
-} fclock_t;
-
-static uint64_t
-fclock_now(void *ctx)
-{
-    return ((fclock_t *)ctx)->ns;
-}
-
-typedef struct falloc {
-    long countdown;
-} falloc_t;
-
-static void *
-fa_alloc(void *ctx, size_t n)
-{
-    falloc_t *f = ctx;
-    if (f->countdown > 0 && --f->countdown == 0)
-        return NULL;
-    return malloc(n);
-}
-
-static void
-fa_free(void *ctx, void *p, size_t n)
-{
-    free(p);
-}
-
 typedef struct fixture {
     hooks_t hooks;
     fclock_t clk;
@@ -98,7 +72,7 @@ mk(uint32_t maxc, uint32_t maxs, uint32_t ratio, uint32_t pool)
     fixture_t *f = calloc(1, sizeof *f);
     rm_pagesrc_faulty_init(&f->pages, NULL);
     f->clk.ns = 1;
-    f->ra = (rm_recalloc_t){.alloc = fa_alloc, .free = fa_free, .ctx = &f->fa};
+    f->ra = falloc_recalloc(&f->fa);
     rm_session_config_t cfg = {
         .max_connections = maxc, .max_sessions = maxs, .session_ratio = ratio,
         .pool_size = pool, .scratch_bytes = 16384, .pages = &f->pages.src, .alloc = &f->ra,
@@ -280,7 +254,7 @@ mk_crowded(crowd_t *c, uint32_t maxs)
     fixture_t *f = calloc(1, sizeof *f);
     rm_pagesrc_faulty_init(&f->pages, NULL);
     f->clk.ns = 1;
-    f->ra = (rm_recalloc_t){.alloc = fa_alloc, .free = fa_free, .ctx = &f->fa};
+    f->ra = falloc_recalloc(&f->fa);
     rm_session_config_t cfg = {
         .max_connections = 4, .max_sessions = maxs, .session_ratio = 100000,
         .scratch_bytes = 16384, .pages = &f->pages.src, .alloc = &f->ra,

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rustymem/allocator.h"
 #include "rustymem/pagesrc.h"
 #include "rustymem/status.h"
 
@@ -293,21 +294,11 @@ void rm_arena_mgr_contexts(rm_arena_mgr_t *m, rm_arena_context_info_t *out, size
 rm_status_t rm_arena_check(const rm_arena_t *a);
 
 /*
- * The common allocator methods table (STYLE.md) as an arena fills it; `self`
+ * The common allocator methods table (rustymem/allocator.h) as an arena fills it; `self`
  * is an rm_arena_t *. usable_size returns 0 and free is a no-op (no
  * per-chunk header: sizes are unknown); stats fills an rm_arena_stats_t.
  */
-typedef struct rm_arena_methods {
-    void *(*alloc)(void *self, size_t bytes);
-    void (*free)(void *self, void *p);
-    void (*reset)(void *self);
-    void (*destroy)(void *self);
-    size_t (*usable_size)(void *self, const void *p);
-    void (*stats)(void *self, void *out);
-    rm_status_t (*check)(void *self);
-} rm_arena_methods_t;
-
-extern const rm_arena_methods_t rm_arena_methods;
+extern const rm_allocator_methods_t rm_arena_methods;
 
 #ifdef __cplusplus
 }

@@ -316,6 +316,8 @@ rm_bufpool_advice_t rm_bufpool_advise(double hit_ratio, double utilization, uint
  * `frames` pages and returns hits. RM_BUFPOOL_POLICY_RUSTYMEM runs the exact
  * policy code the pool uses (clock-based Enhanced ARC with its admission
  * window). OPT is Belady's MIN (needs the whole trace; it is the upper bound).
+ * W-TinyLFU, S3-FIFO and LIRS are the modern policies it is measured against
+ * (docs/adr/0004-buffer-pool-eviction.md says how each is built).
  */
 typedef enum rm_bufpool_policy {
     RM_BUFPOOL_POLICY_RUSTYMEM = 0,
@@ -323,10 +325,14 @@ typedef enum rm_bufpool_policy {
     RM_BUFPOOL_POLICY_LRU = 2,
     RM_BUFPOOL_POLICY_CLOCK = 3,    /* PostgreSQL clock sweep, usage count ≤ 5 */
     RM_BUFPOOL_POLICY_OPT = 4,
-    RM_BUFPOOL_POLICY_COUNT = 5,
+    RM_BUFPOOL_POLICY_WTINYLFU = 5, /* Caffeine's W-TinyLFU with its hill-climbing window */
+    RM_BUFPOOL_POLICY_S3FIFO = 6,   /* Yang et al., SOSP'23 */
+    RM_BUFPOOL_POLICY_LIRS = 7,     /* Jiang & Zhang, SIGMETRICS'02 */
+    RM_BUFPOOL_POLICY_COUNT = 8,
 } rm_bufpool_policy_t;
 
-/* "rustymem", "arc", "lru", "clock", "opt"; "?" when unknown. Static. */
+/* "rustymem", "arc", "lru", "clock", "opt", "wtinylfu", "s3fifo", "lirs";
+ * "?" when unknown. Static. */
 const char *rm_bufpool_policy_name(rm_bufpool_policy_t p);
 
 /*

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "rustymem/allocator.h"
 #include "rustymem/pagesrc.h"
 #include "rustymem/status.h"
 
@@ -151,21 +152,11 @@ void rm_large_stats(rm_large_t *l, rm_large_stats_t *out);
  * hold exactly the free extents, counters balance. RM_OK or RM_ECORRUPT. */
 rm_status_t rm_large_check(rm_large_t *l);
 
-/* The common allocator methods table (STYLE.md) filled by the large-object
+/* The common allocator methods table (rustymem/allocator.h) filled by the large-object
  * allocator; `self` is an rm_large_t *. reset frees every object and unmaps
  * every segment (outstanding pointers become invalid); stats fills an
  * rm_large_stats_t. */
-typedef struct rm_large_methods {
-    void *(*alloc)(void *self, size_t bytes);
-    void (*free)(void *self, void *p);
-    void (*reset)(void *self);
-    void (*destroy)(void *self);
-    size_t (*usable_size)(void *self, const void *p);
-    void (*stats)(void *self, void *out);
-    rm_status_t (*check)(void *self);
-} rm_large_methods_t;
-
-extern const rm_large_methods_t rm_large_methods;
+extern const rm_allocator_methods_t rm_large_methods;
 
 #ifdef __cplusplus
 }

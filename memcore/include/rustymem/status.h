@@ -4,8 +4,11 @@
  * Fallible functions return rm_status_t: RM_OK (0) on success or a negative
  * code. Results travel through out-parameters. Hot-path allocation functions
  * return NULL instead and say so in their own contract. The service layer maps
- * these codes to gRPC status codes in exactly one function
- * (service/status_map.c).
+ * these codes to gRPC status codes in one place (service/runtime/status_map.c).
+ *
+ * service/common/rm_base.h repeats this enum, under this file's include guard,
+ * for clients that do not include memcore: change both in the same commit
+ * (tests/unit/standalone/test_client_binaries.sh diffs them).
  */
 #ifndef RUSTYMEM_STATUS_H
 #define RUSTYMEM_STATUS_H

@@ -1,0 +1,280 @@
+/*
+ * emergency.c — rustymem.v1.EmergencyService: actions an operator
+ * (or the fleet controller) takes under memory pressure. Every action reports
+ * what it did (bytes/objects freed, transactions killed, …) and is audited.
+ *
+ * A method whose module this server does not host answers UNIMPLEMENTED with
+ * the module's name; bad arguments answer INVALID_ARGUMENT naming the field
+ * and its range, and change nothing.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "host.h"
+#include "rpc_internal.h"
+#include "rustymem/v1/common.pb-c.h"
+#include "rustymem/v1/emergency.pb-c.h"
+
+static double
+now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* seed: CALL force_garbage_collection() — give every cache and free page back. */
+static grpc_status_code
+force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_host_t *host = rm_host_of(ctx);
+    double t0 = now_s();
+    uint64_t slab = 0, arena = 0, large = 0;
+    if (host && host->slab)
+        (void)rm_slab_reap(host->slab, &slab);
+    if (host && host->arenas)
+        arena = rm_arena_mgr_release_cached(host->arenas);
+    if (host && host->large)
+        large = rm_large_release_free(host->large, UINT64_MAX);
+    if (host && host->malloc_purge)
+        (void)host->malloc_purge();
+    r->action = "force_garbage_collection";
+    r->bytes_freed = slab + arena + large;
+    r->duration_seconds = now_s() - t0;
+    char buf[256];
+    snprintf(buf, sizeof buf, "released %llu B: slab %llu, arena block cache %llu, large-object free extents %llu",
+             (unsigned long long)r->bytes_freed, (unsigned long long)slab, (unsigned long long)arena,
+             (unsigned long long)large);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/* seed: optimizer.coalesce_all() — merge free extents, optionally release them. */
+static grpc_status_code
+coalesce_large(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__CoalesceLargeObjectsRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->large)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "CoalesceLargeObjects: no large-object allocator hosted");
+    double t0 = now_s();
+    r->action = "coalesce_large_objects";
+    r->extents_coalesced = rm_large_coalesce_all(host->large);
+    if (req->release_to_os)
+        r->bytes_freed = rm_large_release_free(host->large, UINT64_MAX);
+    r->duration_seconds = now_s() - t0;
+    char buf[192];
+    snprintf(buf, sizeof buf, "coalesced %llu extents, released %llu B", (unsigned long long)r->extents_coalesced,
+             (unsigned long long)r->bytes_freed);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/*
+ * Run the graduated response at a level now. Unlike the automatic responder,
+ * which aims usage at the target fraction of the budget, an operator's trigger
+ * asks every reclaimer of that level (and below) for all it can free.
+ */
+static grpc_status_code
+trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__TriggerResponseRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->pressure)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "TriggerResponse: no pressure responder hosted");
+    if (req->level < RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE ||
+        req->level > RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_OOM_PREVENTION)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+                           "level = %d: expected PRESSURE_LEVEL_GENTLE (2) .. PRESSURE_LEVEL_OOM_PREVENTION (5)",
+                           (int)req->level);
+    rm_pressure_level_t level = (rm_pressure_level_t)(req->level - 1);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    double t0 = now_s();
+    /* no minimum: the target is what the level's reclaimers aim for (rm_pressure_trigger_ex) */
+    rm_pressure_trigger_result_t res;
+    rm_status_t st = rm_pressure_trigger_ex(host->pressure, level, 0,
+                                            (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, &res);
+    if (st != RM_OK)
+        return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "TriggerResponse: %s", rm_strerror(st));
+    r->action = "trigger_response";
+    r->bytes_freed = res.freed_bytes;
+    r->duration_seconds = now_s() - t0;
+    char buf[200];
+    snprintf(buf, sizeof buf, "ran the %s response at level %s: reclaimed %llu of a %llu B target",
+             rm_pressure_level_name(res.level), rm_pressure_level_name(res.from_level),
+             (unsigned long long)res.freed_bytes, (unsigned long long)res.target_bytes);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/* ---- the data plane's actions (service/host.h methods; rustymemd: the engine) ---- */
+
+/* The host's data-plane methods, or NULL (*dp its first argument). */
+static const rm_host_methods_t *
+methods_of(rm_rpc_ctx_t *ctx, void **dp)
+{
+    rm_host_t *host = rm_host_of(ctx);
+    *dp = host ? host->data_plane : NULL;
+    return host ? host->methods : NULL;
+}
+
+/* seed: CALL clear_plan_cache() — or evict the oldest fraction. */
+static grpc_status_code
+clear_plan_cache(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__ClearPlanCacheRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    void *e;
+    const rm_host_methods_t *m = methods_of(ctx, &e);
+    if (!m || !m->trim_plans)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "ClearPlanCache: no plan cache hosted");
+    double f = req->fraction == 0.0 ? 1.0 : req->fraction;
+    if (!(f > 0.0 && f <= 1.0))
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g: expected 0 < fraction <= 1 (0 = all)",
+                           req->fraction);
+    double t0 = now_s();
+    uint64_t bytes = 0, plans = 0;
+    (void)m->trim_plans(e, f, &bytes, &plans);
+    r->action = "clear_plan_cache";
+    r->bytes_freed = bytes;
+    r->objects_freed = plans;
+    r->duration_seconds = now_s() - t0;
+    char buf[160];
+    snprintf(buf, sizeof buf, "evicted %llu plans (%.0f%%), %llu B", (unsigned long long)plans, f * 100.0,
+             (unsigned long long)bytes);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/* seed: CALL kill_orphaned_transactions(). */
+static grpc_status_code
+kill_orphans(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    void *e;
+    const rm_host_methods_t *m = methods_of(ctx, &e);
+    if (!m || !m->kill_orphans)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "KillOrphanedTransactions: no transaction engine hosted");
+    double t0 = now_s();
+    uint64_t k = 0;
+    m->kill_orphans(e, &k);
+    r->action = "kill_orphaned_transactions";
+    r->transactions_killed = k;
+    r->duration_seconds = now_s() - t0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "rolled back %llu orphaned transactions", (unsigned long long)k);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+kill_long_queries(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__KillLongRunningQueriesRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    void *e;
+    const rm_host_methods_t *m = methods_of(ctx, &e);
+    if (!m || !m->kill_queries)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "KillLongRunningQueries: no query engine hosted");
+    if (!(req->older_than_seconds > 0.0) || req->older_than_seconds > 1e9)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "older_than_seconds = %g: expected > 0",
+                           req->older_than_seconds);
+    double t0 = now_s();
+    uint64_t k = m->kill_queries(e, (uint64_t)(req->older_than_seconds * 1e9));
+    r->action = "kill_long_running_queries";
+    r->queries_killed = k;
+    r->duration_seconds = now_s() - t0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "asked %llu queries running for %g s or more to cancel", (unsigned long long)k,
+             req->older_than_seconds);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+set_admission(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__SetAdmissionRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    void *e;
+    const rm_host_methods_t *m = methods_of(ctx, &e);
+    if (!m || !m->admission_open || !m->set_admission)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "SetAdmission: no session multiplexer hosted");
+    bool before = m->admission_open(e);
+    m->set_admission(e, req->accept_new_connections);
+    r->action = "set_admission";
+    char buf[128];
+    snprintf(buf, sizeof buf, "admission of new sessions: %s -> %s", before ? "open" : "closed",
+             req->accept_new_connections ? "open" : "closed");
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+/* Evict a fraction of the resident buffer-pool pages now (dirty ones written first). */
+static grpc_status_code
+evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__EvictBufferPoolRequest *req = (const void *)req_;
+    Rustymem__V1__ActionResult *r = (void *)resp_;
+    rm_host_t *host = rm_host_of(ctx);
+    if (!host || !host->bufpool)
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "EvictBufferPool: no buffer pool hosted");
+    if (!(req->fraction > 0.0 && req->fraction <= 1.0))
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g is out of range: allowed (0, 1]",
+                           req->fraction);
+    double t0 = now_s();
+    uint64_t evicted = 0;
+    rm_status_t st = rm_bufpool_evict(host->bufpool, req->fraction, &evicted);
+    if (st != RM_OK && st != RM_EIO)
+        return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "EvictBufferPool: %s", rm_strerror(st));
+    r->action = "evict_buffer_pool";
+    r->pages_evicted = evicted;
+    r->bytes_freed = evicted * rm_bufpool_page_size(host->bufpool);
+    r->duration_seconds = now_s() - t0;
+    char buf[192];
+    snprintf(buf, sizeof buf, "evicted %llu pages (%.0f %% asked)%s", (unsigned long long)evicted,
+             req->fraction * 100.0, st == RM_EIO ? "; some dirty pages could not be written and stay" : "");
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
+#define ES "/rustymem.v1.EmergencyService/"
+static const rm_rpc_method_t emergency_methods[] = {
+    RM_RPC_UNARY_METHOD(ES "ForceGarbageCollection", rustymem__v1__force_garbage_collection_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, force_gc),
+    RM_RPC_UNARY_METHOD(ES "ClearPlanCache", rustymem__v1__clear_plan_cache_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, clear_plan_cache),
+    RM_RPC_UNARY_METHOD(ES "KillOrphanedTransactions", rustymem__v1__kill_orphaned_transactions_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, kill_orphans),
+    RM_RPC_UNARY_METHOD(ES "KillLongRunningQueries", rustymem__v1__kill_long_running_queries_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, kill_long_queries),
+    RM_RPC_UNARY_METHOD(ES "CoalesceLargeObjects", rustymem__v1__coalesce_large_objects_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, coalesce_large),
+    RM_RPC_UNARY_METHOD(ES "EvictBufferPool", rustymem__v1__evict_buffer_pool_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, evict_buffer_pool),
+    RM_RPC_UNARY_METHOD(ES "SetAdmission", rustymem__v1__set_admission_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, set_admission),
+    RM_RPC_UNARY_METHOD(ES "TriggerResponse", rustymem__v1__trigger_response_request__descriptor,
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, trigger_response),
+};
+#undef ES
+
+const rm_rpc_service_t rm_emergency_service = {
+    .name = "rustymem.v1.EmergencyService",
+    .methods = emergency_methods,
+    .n_methods = sizeof emergency_methods / sizeof emergency_methods[0],
+};

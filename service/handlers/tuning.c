@@ -1,0 +1,305 @@
+/*
+ * tuning.c — rustymem.v1.TuningService over the knob registry
+ * (memcore/include/rustymem/knobs.h).
+ *
+ * SetKnobs and ApplyProfile are all-or-nothing: the registry validates every
+ * assignment together (ranges, cross-knob constraints, subscriber vetoes,
+ * persistence) before anything changes. A rejected change answers
+ * INVALID_ARGUMENT (NOT_FOUND for an unknown knob) with the registry's message,
+ * which names the knob and the allowed range. Every accepted change is audited
+ * with its before -> after values.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "host.h"
+#include "rpc_internal.h"
+#include "rustymem/v1/tuning.pb-c.h"
+
+static const char *const type_names[] = {"int", "double", "bool", "enum", "int_list", "bytes"};
+
+static rm_knobs_t *
+knobs_of(rm_rpc_ctx_t *ctx)
+{
+    rm_host_t *host = rm_host_of(ctx);
+    return host ? host->knobs : NULL;
+}
+
+/* Fill one KnobInfo from the registry. */
+static grpc_status_code
+fill_info(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_def_t *d, Rustymem__V1__KnobInfo **out)
+{
+    Rustymem__V1__KnobInfo *ki = rm_rpc_alloc(ctx, sizeof *ki);
+    char value[RM_KNOB_TEXT_MAX], configured[RM_KNOB_TEXT_MAX], buf[RM_KNOB_TEXT_MAX];
+    bool pending = false;
+    if (!ki)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    rustymem__v1__knob_info__init(ki);
+    if (rm_knobs_get_text(k, d->name, value, sizeof value, configured, sizeof configured, &pending) != RM_OK)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INTERNAL, "knob %s vanished", d->name);
+    ki->name = (char *)d->name;
+    ki->type = (char *)type_names[d->type < 6 ? d->type : 0];
+    ki->value = rm_rpc_strdup(ctx, pending ? configured : value);
+    rm_knobs_format(d, &d->def, buf, sizeof buf);
+    ki->default_value = rm_rpc_strdup(ctx, buf);
+    switch (d->type) {
+    case RM_KNOB_DOUBLE:
+        snprintf(buf, sizeof buf, "%g", d->min_d);
+        ki->min_value = rm_rpc_strdup(ctx, buf);
+        snprintf(buf, sizeof buf, "%g", d->max_d);
+        ki->max_value = rm_rpc_strdup(ctx, buf);
+        break;
+    case RM_KNOB_INT64:
+    case RM_KNOB_BYTES:
+    case RM_KNOB_INT_LIST:
+        snprintf(buf, sizeof buf, "%lld", (long long)d->min_i);
+        ki->min_value = rm_rpc_strdup(ctx, buf);
+        snprintf(buf, sizeof buf, "%lld", (long long)d->max_i);
+        ki->max_value = rm_rpc_strdup(ctx, buf);
+        break;
+    default:
+        break;
+    }
+    ki->unit = (char *)(d->unit ? d->unit : "");
+    ki->description = (char *)(d->description ? d->description : "");
+    ki->live = !d->restart;
+    ki->pending_restart = pending;
+    if (d->type == RM_KNOB_ENUM && d->enum_names) {
+        size_t n = 0;
+        while (d->enum_names[n])
+            n++;
+        ki->allowed_values = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof(char *));
+        if (!ki->allowed_values)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        for (size_t i = 0; i < n; i++)
+            ki->allowed_values[i] = (char *)d->enum_names[i];
+        ki->n_allowed_values = n;
+    }
+    if (!ki->value || !ki->default_value)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    *out = ki;
+    return GRPC_STATUS_OK;
+}
+
+#define NEED_KNOBS(ctx, k)                                                                         \
+    rm_knobs_t *k = knobs_of(ctx);                                                                 \
+    if (!k)                                                                                        \
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "this server hosts no knob registry");
+
+static grpc_status_code
+list_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__ListKnobsRequest *req = (const void *)req_;
+    Rustymem__V1__ListKnobsResponse *resp = (void *)resp_;
+    NEED_KNOBS(ctx, k);
+    size_t total = rm_knobs_count(), n = 0;
+    resp->knobs = rm_rpc_alloc(ctx, total * sizeof *resp->knobs);
+    if (!resp->knobs)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    size_t plen = strlen(req->prefix);
+    for (size_t i = 0; i < total; i++) {
+        const rm_knob_def_t *d = rm_knobs_def((rm_knob_id_t)i);
+        if (strncmp(d->name, req->prefix, plen) != 0)
+            continue;
+        grpc_status_code c = fill_info(ctx, k, d, &resp->knobs[n]);
+        if (c != GRPC_STATUS_OK)
+            return c;
+        n++;
+    }
+    if (n == 0 && plen)
+        return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "prefix = '%s': no knob name starts with it",
+                           req->prefix);
+    resp->n_knobs = n;
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+get_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__GetKnobsRequest *req = (const void *)req_;
+    Rustymem__V1__GetKnobsResponse *resp = (void *)resp_;
+    NEED_KNOBS(ctx, k);
+    if (req->n_names == 0)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "names: give at least one knob name");
+    resp->knobs = rm_rpc_alloc(ctx, req->n_names * sizeof *resp->knobs);
+    if (!resp->knobs)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < req->n_names; i++) {
+        rm_knob_id_t id;
+        if (rm_knobs_lookup(req->names[i], &id) != RM_OK)
+            return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "names[%zu] = '%s': no such knob", i,
+                               req->names[i]);
+        grpc_status_code c = fill_info(ctx, k, rm_knobs_def(id), &resp->knobs[i]);
+        if (c != GRPC_STATUS_OK)
+            return c;
+    }
+    resp->n_knobs = req->n_names;
+    return GRPC_STATUS_OK;
+}
+
+/* Capture the current text of the named knobs (for before -> after). */
+static void
+snapshot(rm_knobs_t *k, const char *const *names, size_t n, char (*out)[RM_KNOB_TEXT_MAX])
+{
+    for (size_t i = 0; i < n; i++) {
+        bool pending;
+        char value[RM_KNOB_TEXT_MAX];
+        if (rm_knobs_get_text(k, names[i], value, sizeof value, out[i], RM_KNOB_TEXT_MAX, &pending) != RM_OK)
+            out[i][0] = '\0';
+    }
+}
+
+static grpc_status_code
+knob_error(rm_rpc_ctx_t *ctx, const rm_knob_error_t *err)
+{
+    grpc_status_code c = rm_rpc_status_from_rm(err->status);
+    if (c == GRPC_STATUS_INTERNAL || c == GRPC_STATUS_UNKNOWN)
+        c = GRPC_STATUS_INTERNAL;
+    return rm_rpc_fail(ctx, c, "%s", err->message[0] ? err->message : rm_strerror(err->status));
+}
+
+/* Build the response: one change per knob whose configured value moved. */
+static grpc_status_code
+fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t n,
+             char (*before)[RM_KNOB_TEXT_MAX], int applied, Rustymem__V1__SetKnobsResponse *resp,
+             const char *const *proposed)
+{
+    resp->applied = applied;
+    resp->changes = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->changes);
+    if (!resp->changes)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    char audit[1024];
+    size_t used = 0;
+    audit[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        Rustymem__V1__KnobChange *c = rm_rpc_alloc(ctx, sizeof *c);
+        if (!c)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        rustymem__v1__knob_change__init(c);
+        char value[RM_KNOB_TEXT_MAX], configured[RM_KNOB_TEXT_MAX];
+        bool pending = false;
+        rm_knobs_get_text(k, names[i], value, sizeof value, configured, sizeof configured, &pending);
+        c->name = rm_rpc_strdup(ctx, names[i]);
+        c->old_value = rm_rpc_strdup(ctx, before[i]);
+        c->new_value = rm_rpc_strdup(ctx, applied ? configured : proposed[i]);
+        c->pending_restart = pending;
+        resp->changes[i] = c;
+        if (applied && used < sizeof audit)
+            used += (size_t)snprintf(audit + used, sizeof audit - used, "%s%s: %s -> %s", i ? ", " : "",
+                                     names[i], before[i], configured);
+    }
+    resp->n_changes = n;
+    if (applied)
+        rm_host_audit(ctx, "%s", audit);
+    return GRPC_STATUS_OK;
+}
+
+static grpc_status_code
+set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__SetKnobsRequest *req = (const void *)req_;
+    Rustymem__V1__SetKnobsResponse *resp = (void *)resp_;
+    NEED_KNOBS(ctx, k);
+    size_t n = req->n_assignments;
+    if (n == 0)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "assignments: give at least one name=value");
+    if (n > rm_knobs_count())
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "assignments: %zu given, at most %zu allowed",
+                           n, rm_knobs_count());
+    rm_knob_assign_t *a = rm_rpc_alloc(ctx, n * sizeof *a);
+    const char **names = rm_rpc_alloc(ctx, n * sizeof *names);
+    const char **values = rm_rpc_alloc(ctx, n * sizeof *values);
+    char(*before)[RM_KNOB_TEXT_MAX] = rm_rpc_alloc(ctx, n * RM_KNOB_TEXT_MAX);
+    if (!a || !names || !values || !before)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        a[i].name = names[i] = req->assignments[i]->name;
+        a[i].value = values[i] = req->assignments[i]->value;
+    }
+    snapshot(k, names, n, before);
+    rm_knob_error_t err;
+    if (rm_knobs_set(k, a, n, req->validate_only, &err) != RM_OK)
+        return knob_error(ctx, &err);
+    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+}
+
+static grpc_status_code
+apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__ApplyProfileRequest *req = (const void *)req_;
+    Rustymem__V1__SetKnobsResponse *resp = (void *)resp_;
+    NEED_KNOBS(ctx, k);
+    rm_knobs_workload_t w;
+    rm_knobs_environment_t e;
+    switch (req->workload) {
+    case RUSTYMEM__V1__WORKLOAD__WORKLOAD_OLTP: w = RM_WORKLOAD_OLTP; break;
+    case RUSTYMEM__V1__WORKLOAD__WORKLOAD_OLAP: w = RM_WORKLOAD_OLAP; break;
+    case RUSTYMEM__V1__WORKLOAD__WORKLOAD_MIXED: w = RM_WORKLOAD_MIXED; break;
+    default:
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+                           "workload = %d: expected WORKLOAD_OLTP, WORKLOAD_OLAP or WORKLOAD_MIXED",
+                           (int)req->workload);
+    }
+    switch (req->environment) {
+    case RUSTYMEM__V1__ENVIRONMENT__ENVIRONMENT_DEVELOPMENT: e = RM_ENV_DEVELOPMENT; break;
+    case RUSTYMEM__V1__ENVIRONMENT__ENVIRONMENT_PRODUCTION: e = RM_ENV_PRODUCTION; break;
+    case RUSTYMEM__V1__ENVIRONMENT__ENVIRONMENT_MISSION_CRITICAL: e = RM_ENV_MISSION_CRITICAL; break;
+    default:
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
+                           "environment = %d: expected ENVIRONMENT_DEVELOPMENT, ENVIRONMENT_PRODUCTION or "
+                           "ENVIRONMENT_MISSION_CRITICAL",
+                           (int)req->environment);
+    }
+    /* The knobs the profile touches: the union of both tables. */
+    size_t nw = 0, ne = 0;
+    const rm_knobs_profile_entry_t *tw = rm_knobs_workload_table(w, &nw);
+    const rm_knobs_profile_entry_t *te = rm_knobs_environment_table(e, &ne);
+    const char **names = rm_rpc_alloc(ctx, (nw + ne + 1) * sizeof *names);
+    const char **values = rm_rpc_alloc(ctx, (nw + ne + 1) * sizeof *values);
+    if (!names || !values)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    size_t n = 0;
+    for (size_t pass = 0; pass < 2; pass++) {
+        const rm_knobs_profile_entry_t *t = pass ? te : tw; /* workload first: it wins */
+        size_t cnt = pass ? ne : nw;
+        for (size_t i = 0; i < cnt; i++) {
+            const char *name = rm_knobs_def(t[i].id)->name;
+            size_t j;
+            for (j = 0; j < n && strcmp(names[j], name) != 0; j++)
+                ;
+            if (j == n) {
+                names[n] = name;
+                values[n++] = t[i].value;
+            }
+        }
+    }
+    char(*before)[RM_KNOB_TEXT_MAX] = rm_rpc_alloc(ctx, (n ? n : 1) * RM_KNOB_TEXT_MAX);
+    if (!before)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    snapshot(k, names, n, before);
+    rm_knob_error_t err;
+    if (rm_knobs_apply_profile(k, w, e, req->validate_only, &err) != RM_OK)
+        return knob_error(ctx, &err);
+    if (!req->validate_only)
+        rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
+    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+}
+
+#define TS "/rustymem.v1.TuningService/"
+static const rm_rpc_method_t tuning_methods[] = {
+    RM_RPC_UNARY_METHOD(TS "ListKnobs", rustymem__v1__list_knobs_request__descriptor,
+                        rustymem__v1__list_knobs_response__descriptor, RM_ROLE_READER, list_knobs),
+    RM_RPC_UNARY_METHOD(TS "GetKnobs", rustymem__v1__get_knobs_request__descriptor,
+                        rustymem__v1__get_knobs_response__descriptor, RM_ROLE_READER, get_knobs),
+    RM_RPC_UNARY_METHOD(TS "SetKnobs", rustymem__v1__set_knobs_request__descriptor,
+                        rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, set_knobs),
+    RM_RPC_UNARY_METHOD(TS "ApplyProfile", rustymem__v1__apply_profile_request__descriptor,
+                        rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, apply_profile),
+};
+#undef TS
+
+const rm_rpc_service_t rm_tuning_service = {
+    .name = "rustymem.v1.TuningService",
+    .methods = tuning_methods,
+    .n_methods = sizeof tuning_methods / sizeof tuning_methods[0],
+};

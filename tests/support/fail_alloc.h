@@ -1,0 +1,46 @@
+/*
+ * fail_alloc.h — a record allocator (rm_recalloc_t) that fails the nth
+ * allocation and counts what is live, for the failure-path tests of the
+ * modules that take one (mvcc, session, plancache). Header-only; malloc
+ * underneath.
+ */
+#ifndef RUSTYMEM_TESTS_FAIL_ALLOC_H
+#define RUSTYMEM_TESTS_FAIL_ALLOC_H
+
+#include <stdlib.h>
+
+#include "rustymem/recalloc.h"
+
+typedef struct falloc {
+    long countdown;    /* the nth alloc from now fails (n ≥ 1); ≤ 0: never */
+    long live_bytes;   /* bytes allocated and not yet freed */
+    long allocs;       /* successful allocations */
+} falloc_t;
+
+static inline void *
+falloc_alloc(void *ctx, size_t n)
+{
+    falloc_t *f = ctx;
+    if (f->countdown > 0 && --f->countdown == 0)
+        return NULL;
+    f->allocs++;
+    f->live_bytes += (long)n;
+    return malloc(n);
+}
+
+static inline void
+falloc_free(void *ctx, void *p, size_t n)
+{
+    falloc_t *f = ctx;
+    f->live_bytes -= (long)n;
+    free(p);
+}
+
+/* An rm_recalloc_t over f. */
+static inline rm_recalloc_t
+falloc_recalloc(falloc_t *f)
+{
+    return (rm_recalloc_t){.alloc = falloc_alloc, .free = falloc_free, .ctx = f};
+}
+
+#endif /* RUSTYMEM_TESTS_FAIL_ALLOC_H */

@@ -1,0 +1,242 @@
+/*
+ * test_handlers_host.c — the management plane's host interface
+ * (service/host.h, docs/adr/0018): the handlers reach the data plane only
+ * through the host's methods table.
+ *
+ * A real server on 127.0.0.1:0 serves every service of rm_node_services()
+ * over a host with no data plane (methods NULL, no memcore module): every
+ * SessionService RPC and every engine RPC of MemoryService / EmergencyService
+ * answers UNIMPLEMENTED naming what the host lacks, while Health and
+ * GetMemoryStats work. The same server code over rustymemd's node with its
+ * real engine plugged in (rm_node_host) serves a whole transaction, so the
+ * UNIMPLEMENTED answers come from the missing methods, not from the wiring.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "client.h"
+#include "engine.h"
+#include "engine_node.h"
+#include "grpc/health/v1/health.pb-c.h"
+#include "host.h"
+#include "node.h"
+#include "rustymem/v1/emergency.pb-c.h"
+#include "rustymem/v1/memory.pb-c.h"
+#include "rustymem/v1/session.pb-c.h"
+#include "server.h"
+
+typedef struct fixture {
+    rm_server_t *srv;
+    const rm_rpc_service_t *svcs[16];
+    int n_svcs;
+    rm_client_t *client;
+} fixture_t;
+
+static void
+serve(fixture_t *f, rm_host_t *host)
+{
+    f->n_svcs = rm_node_services(f->svcs, 16);
+    assert_true(f->n_svcs > 0);
+    rm_server_opts_t o = {.listen = "127.0.0.1:0", .cq_threads = 2, .shutdown_grace_ms = 1000, .app = host};
+    char err[256] = "";
+    assert_int_equal(rm_server_create(&o, f->svcs, (size_t)f->n_svcs, &f->srv, err, sizeof err), RM_OK);
+    assert_int_equal(rm_server_start(f->srv), RM_OK);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", rm_server_port(f->srv));
+    rm_client_opts_t co = {.target = addr, .timeout_ms = 5000};
+    assert_int_equal(rm_client_create(&co, &f->client, err, sizeof err), RM_OK);
+}
+
+static void
+unserve(fixture_t *f)
+{
+    rm_client_destroy(f->client);
+    rm_server_shutdown(f->srv);
+    rm_server_wait(f->srv);
+    rm_server_destroy(f->srv);
+    rm_node_services_free(f->svcs, (size_t)f->n_svcs);
+}
+
+/* Call path with an empty request of its type (every field defaulted). */
+static grpc_status_code
+call_empty(fixture_t *f, const char *path, const ProtobufCMessageDescriptor *req_desc,
+           const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp, rm_call_status_t *st)
+{
+    ProtobufCMessage *req = calloc(1, req_desc->sizeof_message);
+    assert_non_null(req);
+    req_desc->message_init(req);
+    grpc_status_code code = rm_client_unary(f->client, path, req, resp_desc, resp, st);
+    free(req);
+    return code;
+}
+
+static void
+expect_unimplemented(fixture_t *f, const char *path, const ProtobufCMessageDescriptor *req_desc,
+                     const ProtobufCMessageDescriptor *resp_desc, const char *message)
+{
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    grpc_status_code code = call_empty(f, path, req_desc, resp_desc, &resp, &st);
+    if (code != GRPC_STATUS_UNIMPLEMENTED || strcmp(st.message, message) != 0)
+        fail_msg("%s: %d \"%s\", expected UNIMPLEMENTED \"%s\"", path, (int)code, st.message, message);
+    assert_null(resp);
+}
+
+#define SS "/rustymem.v1.SessionService/"
+#define D(stem) &rustymem__v1__##stem##_request__descriptor, &rustymem__v1__##stem##_response__descriptor
+
+static void
+test_host_without_engine_answers_unimplemented_and_serves_health_and_memory(void **state)
+{
+    (void)state;
+    fixture_t f = {0};
+    rm_host_t host = {.node_name = "no-engine", .version = "unit"};
+    serve(&f, &host);
+
+    static const struct {
+        const char *method;
+        const ProtobufCMessageDescriptor *req, *resp;
+    } session_rpcs[] = {
+        {"OpenSession", D(open_session)}, {"CloseSession", D(close_session)}, {"Begin", D(begin)},
+        {"Get", D(get)},                  {"Put", D(put)},                    {"Delete", D(delete)},
+        {"Scan", D(scan)},                {"Savepoint", D(savepoint)},        {"RollbackTo", D(rollback_to)},
+        {"Commit", D(commit)},            {"Rollback", D(rollback)},
+    };
+    for (size_t i = 0; i < sizeof session_rpcs / sizeof session_rpcs[0]; i++) {
+        char path[96], msg[128];
+        snprintf(path, sizeof path, SS "%s", session_rpcs[i].method);
+        snprintf(msg, sizeof msg, "%s: this host has no transaction engine", session_rpcs[i].method);
+        expect_unimplemented(&f, path, session_rpcs[i].req, session_rpcs[i].resp, msg);
+    }
+    expect_unimplemented(&f, "/rustymem.v1.MemoryService/GetEngineStats",
+                         &rustymem__v1__get_engine_stats_request__descriptor, &rustymem__v1__engine_stats__descriptor,
+                         "GetEngineStats: this server hosts no engine");
+    expect_unimplemented(&f, "/rustymem.v1.MemoryService/ListTransactions", D(list_transactions),
+                         "ListTransactions: this server hosts no transaction engine");
+    expect_unimplemented(&f, "/rustymem.v1.EmergencyService/ClearPlanCache",
+                         &rustymem__v1__clear_plan_cache_request__descriptor, &rustymem__v1__action_result__descriptor,
+                         "ClearPlanCache: no plan cache hosted");
+    expect_unimplemented(&f, "/rustymem.v1.EmergencyService/KillOrphanedTransactions",
+                         &rustymem__v1__kill_orphaned_transactions_request__descriptor,
+                         &rustymem__v1__action_result__descriptor,
+                         "KillOrphanedTransactions: no transaction engine hosted");
+    expect_unimplemented(&f, "/rustymem.v1.EmergencyService/KillLongRunningQueries",
+                         &rustymem__v1__kill_long_running_queries_request__descriptor,
+                         &rustymem__v1__action_result__descriptor, "KillLongRunningQueries: no query engine hosted");
+    expect_unimplemented(&f, "/rustymem.v1.EmergencyService/SetAdmission",
+                         &rustymem__v1__set_admission_request__descriptor, &rustymem__v1__action_result__descriptor,
+                         "SetAdmission: no session multiplexer hosted");
+
+    /* Health and GetMemoryStats need no data plane. */
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    Grpc__Health__V1__HealthCheckRequest hreq = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
+    assert_int_equal(rm_client_unary(f.client, "/grpc.health.v1.Health/Check", &hreq.base,
+                                     &grpc__health__v1__health_check_response__descriptor, &resp, &st),
+                     GRPC_STATUS_OK);
+    assert_int_equal(((Grpc__Health__V1__HealthCheckResponse *)resp)->status,
+                     GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    assert_int_equal(call_empty(&f, "/rustymem.v1.MemoryService/GetMemoryStats",
+                                &rustymem__v1__get_memory_stats_request__descriptor,
+                                &rustymem__v1__memory_stats__descriptor, &resp, &st),
+                     GRPC_STATUS_OK);
+    Rustymem__V1__MemoryStats *ms = (void *)resp;
+    assert_true(ms->rss_bytes > 0);
+    assert_true(ms->budget_bytes > 0);
+    assert_string_equal(ms->node_name, "no-engine");
+    assert_string_equal(ms->version, "unit");
+    assert_non_null(ms->jemalloc);
+    assert_false(ms->jemalloc->active); /* the host reads no allocator statistics */
+    protobuf_c_message_free_unpacked(resp, NULL);
+    unserve(&f);
+}
+
+/* The same services over rustymemd's node with its engine plugged in. */
+static void
+test_node_host_plugs_the_engine_in(void **state)
+{
+    (void)state;
+    rm_node_t node = {.host = {.node_name = "with-engine", .version = "unit"}};
+    assert_int_equal(rm_knobs_create(&node.knobs), RM_OK);
+    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &node.arenas), RM_OK);
+    char err[256] = "";
+    assert_int_equal(rm_engine_node_start(&node, true, err, sizeof err), RM_OK);
+    rm_host_t *host = rm_node_host(&node);
+    assert_ptr_equal(host, &node.host);
+    assert_ptr_equal(host->data_plane, node.engine);
+    assert_non_null(host->methods);
+    assert_ptr_equal(host->arenas, node.arenas);
+    assert_string_equal(host->node_name, "with-engine");
+
+    fixture_t f = {0};
+    serve(&f, host);
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    assert_int_equal(call_empty(&f, SS "OpenSession", D(open_session), &resp, &st), GRPC_STATUS_OK);
+    uint64_t sid = ((Rustymem__V1__OpenSessionResponse *)resp)->session_id;
+    protobuf_c_message_free_unpacked(resp, NULL);
+    assert_true(sid != 0);
+
+    Rustymem__V1__BeginRequest b = RUSTYMEM__V1__BEGIN_REQUEST__INIT;
+    b.session_id = sid;
+    assert_int_equal(rm_client_unary(f.client, SS "Begin", &b.base, &rustymem__v1__begin_response__descriptor, &resp,
+                                     &st),
+                     GRPC_STATUS_OK);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    Rustymem__V1__PutRequest p = RUSTYMEM__V1__PUT_REQUEST__INIT;
+    p.session_id = sid;
+    p.table = "t";
+    p.key = (ProtobufCBinaryData){1, (uint8_t *)"k"};
+    p.value = (ProtobufCBinaryData){1, (uint8_t *)"v"};
+    assert_int_equal(rm_client_unary(f.client, SS "Put", &p.base, &rustymem__v1__put_response__descriptor, &resp, &st),
+                     GRPC_STATUS_OK);
+    protobuf_c_message_free_unpacked(resp, NULL);
+
+    /* ListTransactions goes through the host's list_txns: the open one is there. */
+    assert_int_equal(call_empty(&f, "/rustymem.v1.MemoryService/ListTransactions", D(list_transactions), &resp, &st),
+                     GRPC_STATUS_OK);
+    Rustymem__V1__ListTransactionsResponse *lt = (void *)resp;
+    assert_int_equal(lt->n_transactions, 1);
+    assert_int_equal(lt->transactions[0]->session_id, sid);
+    assert_string_equal(lt->transactions[0]->state, "active");
+    protobuf_c_message_free_unpacked(resp, NULL);
+
+    Rustymem__V1__CommitRequest c = RUSTYMEM__V1__COMMIT_REQUEST__INIT;
+    c.session_id = sid;
+    assert_int_equal(rm_client_unary(f.client, SS "Commit", &c.base, &rustymem__v1__commit_response__descriptor,
+                                     &resp, &st),
+                     GRPC_STATUS_OK);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    assert_int_equal(call_empty(&f, "/rustymem.v1.MemoryService/GetEngineStats",
+                                &rustymem__v1__get_engine_stats_request__descriptor,
+                                &rustymem__v1__engine_stats__descriptor, &resp, &st),
+                     GRPC_STATUS_OK);
+    Rustymem__V1__EngineStats *es = (void *)resp;
+    assert_int_equal(es->transactions_committed_total, 1);
+    assert_int_equal(es->sessions, 1);
+    assert_int_equal(es->tables, 1);
+    protobuf_c_message_free_unpacked(resp, NULL);
+    unserve(&f);
+
+    rm_engine_node_stop(&node);
+    rm_arena_mgr_destroy(node.arenas);
+    rm_knobs_destroy(node.knobs);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_host_without_engine_answers_unimplemented_and_serves_health_and_memory),
+        cmocka_unit_test(test_node_host_plugs_the_engine_in),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
