@@ -26,7 +26,7 @@ $CTL health
 # demo workload: a mixed load over SessionService for an hour, in the background; 512 B rows,
 # so their values live in the buffer pool (the engine heap) and `stats buffer-pool` moves
 if [ ! -s rustymem-data/load.pid ] || ! kill -0 "$(cat rustymem-data/load.pid)" 2>/dev/null; then
-  nohup build/agents/load/rustymem-load --addr 127.0.0.1:50051 --profile mixed --sessions 1000 --rate 200 \
+  nohup build/tools/load/rustymem-load --addr 127.0.0.1:50051 --profile mixed --sessions 1000 --rate 200 \
     --value-bytes 512 --duration 3600 >rustymem-data/load.log 2>&1 &
   echo $! >rustymem-data/load.pid
   sleep 2

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 
 #include "exporter.h"
+#include "log.h"
 
 #define BODY_MAX (64 * 1024)     /* bytes of request body read and discarded before answering 413 */
 #define BODY_DROP (16 * BODY_MAX) /* bytes after which the connection is dropped unanswered */
@@ -176,7 +177,7 @@ on_log(void *cls, const char *fmt, va_list ap)
     size_t n = strlen(line);
     while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
         line[--n] = '\0';
-    rm_exp_log("DEBUG", "http: %s", line);
+    rm_log("DEBUG", "http: %s", line);
 }
 
 /* "HOST:PORT", "[v6]:PORT", ":PORT" (all interfaces) → sockaddr. */

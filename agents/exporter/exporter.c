@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "grpc/health/v1/health.pb-c.h"
+#include "log.h"
 #include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
@@ -140,23 +141,6 @@ now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-void
-rm_exp_log(const char *level, const char *fmt, ...)
-{
-    char line[1024];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s\n", line); /* one write per line */
 }
 
 static char *
@@ -312,16 +296,15 @@ rm_exporter_call(rm_exporter_t *e, const char *path, const ProtobufCMessage *req
         pthread_mutex_unlock(&e->mu);
         int unauth = auth == GRPC_STATUS_UNAUTHENTICATED;
         if (auth > 0 && auth != was)
-            rm_exp_log("WARN", "agent %s: %s: %s refused the exporter's %s (%s: %s); %s", e->target,
-                       unauth ? "unauthenticated" : "permission denied", rpcs[i].name,
-                       e->token ? "bearer token" : "call without a token", rm_client_status_name(code),
-                       st ? st->message : "",
-                       unauth ? "give a token the agent's --auth-file knows (--token, --token-file or "
-                                "RUSTYMEM_TOKEN)"
-                              : "the token needs the reader role");
+            rm_log("WARN", "agent %s: %s: %s refused the exporter's %s (%s: %s); %s", e->target,
+                   unauth ? "unauthenticated" : "permission denied", rpcs[i].name,
+                   e->token ? "bearer token" : "call without a token", rm_client_status_name(code),
+                   st ? st->message : "",
+                   unauth ? "give a token the agent's --auth-file knows (--token, --token-file or "
+                            "RUSTYMEM_TOKEN)"
+                          : "the token needs the reader role");
         else if (auth == 0 && was > 0)
-            rm_exp_log("INFO", "agent %s: %s accepts the exporter's credentials again", e->target,
-                       rpcs[i].name);
+            rm_log("INFO", "agent %s: %s accepts the exporter's credentials again", e->target, rpcs[i].name);
     }
     return code;
 }
@@ -547,9 +530,10 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
                           : unreachable(mem_code)                     ? "down (rustymem_up 0)"
                                                                       : "unreadable (rustymem_up 0)";
         if (up)
-            rm_exp_log("INFO", "agent %s is up", e->target);
+            rm_log("INFO", "agent %s is up", e->target);
         else
-            rm_exp_log("WARN", "agent %s is %s: GetMemoryStats %s", e->target, why, rm_client_status_name(mem_code));
+            rm_log("WARN", "agent %s is %s: GetMemoryStats %s", e->target, why,
+                   rm_client_status_name(mem_code));
     }
     add_own_counters(e, reg);
     rm_exp_reg_add(reg, "rustymem_scrape_duration_seconds", RM_EXP_GAUGE,

@@ -92,8 +92,7 @@ rm_status_t rm_exp_http_start_ex(rm_exporter_t *e, const char *listen, int verbo
 /* Stop accepting, wait for running requests, free. NULL is a no-op. */
 void rm_exp_http_stop(rm_exp_http_t *h);
 
-/* ---- logging (stderr, one line, "2026-…Z LEVEL msg") ---- */
-void rm_exp_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Logging: rm_log (agents/common/log.h), one escaped line on stderr. */
 
 #ifdef __cplusplus
 }

@@ -9,18 +9,18 @@
  * (running requests finish) → exit 0.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include <grpc/support/log.h>
-
 #include "address.h"
+#include "agent.h"
+#include "agent_creds.h"
 #include "exporter.h"
+#include "flags.h"
+#include "log.h"
 
 #ifndef RM_VERSION
 #define RM_VERSION "dev"
@@ -63,9 +63,9 @@ usage(FILE *f)
             "                          a scrape makes up to 10 calls, so keep 10 x MS below Prometheus's\n"
             "                          scrape_timeout\n"
             "  --verbose               log libmicrohttpd's messages (malformed requests …) and gRPC's\n"
-            "                          informational lines\n"
-            "  --version               print the version and exit\n"
-            "  --help                  this text\n"
+            "                          informational lines\n");
+    rm_flags_help_std(f, 26);
+    fprintf(f,
             "\n"
             "credentials towards the agent (the same flags as rustymemctl; a reader token suffices):\n");
     rm_client_creds_help(f, "tls", 26);
@@ -79,20 +79,16 @@ usage(FILE *f)
             "file), 2 on a usage error.\n");
 }
 
-static int
-usage_error(const char *fmt, const char *a, const char *b)
-{
-    fprintf(stderr, "rustymem-exporter: ");
-    fprintf(stderr, fmt, a, b);
-    fprintf(stderr, " (see --help)\n");
-    return 2;
-}
+static const rm_flags_prog_t prog = {.name = "rustymem-exporter",
+                                     .version = RM_VERSION,
+                                     .help_hint = "see --help",
+                                     .usage = usage};
 
 /* Returns -1 to go on, else the exit code. */
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_AGENT = 256, O_LISTEN, O_PORTFILE, O_HLISTEN, O_HPORTFILE, O_TIMEOUT, O_VERBOSE, O_VERSION, O_HELP, O_CRED };
+    enum { O_AGENT = 256, O_LISTEN, O_PORTFILE, O_HLISTEN, O_HPORTFILE, O_TIMEOUT, O_VERBOSE, O_CRED };
     static const struct option longopts[] = {
         {"agent", required_argument, 0, O_AGENT},
         {"listen", required_argument, 0, O_LISTEN},
@@ -102,75 +98,43 @@ parse_args(int argc, char **argv, opts_t *o)
         {"timeout", required_argument, 0, O_TIMEOUT},
         RM_CLIENT_CRED_LONGOPTS("tls", O_CRED),
         {"verbose", no_argument, 0, O_VERBOSE},
-        {"version", no_argument, 0, O_VERSION},
-        {"help", no_argument, 0, O_HELP},
+        RM_FLAGS_STD_LONGOPTS,
         {0, 0, 0, 0},
     };
-    opterr = 0;
-    for (;;) {
-        int c = getopt_long(argc, argv, ":", longopts, NULL);
-        if (c == -1)
-            break;
+    int c, rc;
+    long v;
+    while ((c = rm_flags_next(&prog, argc, argv, longopts, &rc)) != -1) {
+        if (c == RM_FLAGS_EXIT)
+            return rc;
         switch (c) {
         case O_AGENT: o->agent = optarg; break;
         case O_LISTEN: o->listen = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
         case O_HLISTEN: o->health_listen = optarg; break;
         case O_HPORTFILE: o->health_port_file = optarg; break;
-        case O_TIMEOUT: {
-            char *end;
+        case O_TIMEOUT:
             errno = 0;
-            long v = strtol(optarg, &end, 10);
+            char *end;
+            v = strtol(optarg, &end, 10);
             if (errno || *end || end == optarg || v < 1 || v > 60000)
-                return usage_error("--timeout %s: expected milliseconds in 1..60000%s", optarg, "");
+                return rm_flags_usage_error(&prog, "--timeout %s: expected milliseconds in 1..60000", optarg);
             o->timeout_ms = (int)v;
             break;
-        }
         case O_VERBOSE: o->verbose = 1; break;
-        case O_VERSION: printf("rustymem-exporter %s\n", RM_VERSION); return 0;
-        case O_HELP: usage(stdout); return 0;
-        case ':':
-            return usage_error("%s needs a value%s", argv[optind - 1], "");
-        default: {
-            if (c >= O_CRED && c < O_CRED + RM_CRED_N_FLAGS) {
-                rm_client_creds_set(&o->creds, (rm_client_cred_flag_t)(c - O_CRED), optarg);
-                break;
-            }
-            const char *bad = argv[optind - 1];
-            return usage_error("unknown option %s%s", bad ? bad : "?", "");
-        }
+        default:
+            (void)rm_agent_creds_flag(&o->creds, c, O_CRED);
+            break;
         }
     }
-    if (optind < argc)
-        return usage_error("unexpected argument '%s'%s", argv[optind], "");
+    if (rm_flags_no_operands(&prog, argc, argv) == 2)
+        return 2;
     if (!*o->agent)
-        return usage_error("--agent needs a HOST:PORT%s%s", "", "");
+        return rm_flags_usage_error(&prog, "--agent needs a HOST:PORT");
     char why[128];
     if (!rm_address_check(o->agent, 0, why, sizeof why))
-        return usage_error("--agent %s: %s", o->agent, why);   /* a usage error (2), as documented */
+        /* a usage error (2), as documented */
+        return rm_flags_usage_error(&prog, "--agent %s: %s", o->agent, why);
     return -1;
-}
-
-static int
-write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
-}
-
-static void
-grpc_log(gpr_log_func_args *args)
-{
-    const char *file = strrchr(args->file, '/');
-    rm_exp_log(args->severity == GPR_LOG_SEVERITY_ERROR ? "ERROR" : "INFO", "grpc %s:%d: %s",
-               file ? file + 1 : args->file, args->line, args->message);
 }
 
 int
@@ -187,21 +151,16 @@ main(int argc, char **argv)
         return rc;
 
     rm_client_opts_t copts = {.target = o.agent, .timeout_ms = o.timeout_ms};
-    char err[512] = "";
-    rm_status_t st = rm_client_creds_apply(&o.creds, getenv("RUSTYMEM_TOKEN"), &copts, err, sizeof err);
-    if (st != RM_OK) {
-        fprintf(stderr, "rustymem-exporter: %s%s\n", err, st == RM_EINVAL ? " (see --help)" : "");
-        return st == RM_EINVAL ? 2 : 1;
-    }
+    rc = rm_agent_creds_resolve(&prog, &o.creds, &copts);
+    if (rc >= 0)
+        return rc;
 
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    gpr_set_log_function(grpc_log);
-    gpr_set_log_verbosity(o.verbose ? GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
+    rm_agent_signals_block(&stop, 0);
+    rm_log_route_grpc(o.verbose);
+
+    char err[512] = "";
+    rm_status_t st;
 
     rm_exporter_opts_t eo = {.client = copts, .version = RM_VERSION};
     rm_exporter_t *exp = NULL;
@@ -219,10 +178,10 @@ main(int argc, char **argv)
         rm_exporter_destroy(exp);
         return st == RM_EINVAL ? 2 : 1;
     }
-    rm_exp_log("INFO", "rustymem-exporter %s serving HTTP on %s (port %d) for agent %s (token: %s%s)", RM_VERSION,
+    rm_log("INFO", "rustymem-exporter %s serving HTTP on %s (port %d) for agent %s (token: %s%s)", RM_VERSION,
                o.listen, port, o.agent, o.creds.source, copts.tls_ca_file || copts.tls_cert_file ? ", TLS" : "");
-    if (o.port_file && write_port_file(o.port_file, port) < 0)
-        rm_exp_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+    if (o.port_file && rm_agent_write_port_file(o.port_file, port) < 0)
+        rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     rm_exp_http_t *health = NULL;
     if (o.health_listen) {
         int hport = 0;
@@ -233,18 +192,16 @@ main(int argc, char **argv)
             rm_exporter_destroy(exp);
             return st == RM_EINVAL ? 2 : 1;
         }
-        rm_exp_log("INFO", "health listener on %s (port %d): /healthz and /readyz", o.health_listen, hport);
-        if (o.health_port_file && write_port_file(o.health_port_file, hport) < 0)
-            rm_exp_log("WARN", "cannot write port file %s: %s", o.health_port_file, strerror(errno));
+        rm_log("INFO", "health listener on %s (port %d): /healthz and /readyz", o.health_listen, hport);
+        if (o.health_port_file && rm_agent_write_port_file(o.health_port_file, hport) < 0)
+            rm_log("WARN", "cannot write port file %s: %s", o.health_port_file, strerror(errno));
     }
 
-    int sig = 0;
-    while (sigwait(&stop, &sig) != 0)
-        ;
-    rm_exp_log("INFO", "received %s: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    int sig = rm_agent_signals_wait(&stop);
+    rm_log("INFO", "received %s: stopping", rm_agent_signal_name(sig));
     rm_exp_http_stop(health);
     rm_exp_http_stop(http);
     rm_exporter_destroy(exp);
-    rm_exp_log("INFO", "stopped");
+    rm_log("INFO", "stopped");
     return 0;
 }

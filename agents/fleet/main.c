@@ -9,20 +9,20 @@
  * pollers, exit 0. Logging is one line per event on stderr, like rustymemd.
  */
 #include <errno.h>
-#include <getopt.h>
-#include <grpc/support/log.h>
-#include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
+#include "agent_auth.h"
+#include "agent_creds.h"
 #include "auth.h"
 #include "client.h"
 #include "fleet.h"
+#include "flags.h"
+#include "log.h"
 #include "server.h"
 
 #ifndef RM_VERSION
@@ -35,47 +35,17 @@ typedef struct opts {
     int threads;
     int grace_ms;
     int verbose;
-    const char *tls_cert, *tls_key, *tls_client_ca, *auth_file;
-    int insecure;
-    int allow_unauthenticated;
+    rm_agent_serve_t serve;   /* --tls-*, --auth-file, --insecure, --allow-unauthenticated */
     rm_client_creds_t creds;   /* --token, --token-file, --agent-tls-* (client.h) */
     int n_sources;
     rm_fleet_opts_t fleet;
 } opts_t;
 
 static void
-flog(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void
-flog(const char *level, const char *fmt, ...)
-{
-    char line[1400];
-    struct timespec ts;
-    struct tm tm;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    gmtime_r(&ts.tv_sec, &tm);
-    int n = (int)strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
-    n += snprintf(line + n, sizeof line - (size_t)n, ".%03ldZ %-5s ", ts.tv_nsec / 1000000, level);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "%s\n", line); /* one write per line: threads do not interleave */
-}
-
-static void
 fleet_log(void *ctx, const char *level, const char *msg)
 {
     (void)ctx;
-    flog(level, "%s", msg);
-}
-
-static void
-grpc_log(gpr_log_func_args *args)
-{
-    const char *file = strrchr(args->file, '/');
-    flog(args->severity == GPR_LOG_SEVERITY_ERROR ? "ERROR" : "INFO", "grpc %s:%d: %s", file ? file + 1 : args->file,
-         args->line, args->message);
+    rm_log(level, "%s", msg);
 }
 
 static void
@@ -138,25 +108,20 @@ usage(FILE *f)
             "  --batch-size N              nodes per batch after the canary (default 2)\n"
             "  --gate-max-level LEVEL      highest pressure level that passes the gate (default gentle)\n"
             "\n"
-            "  --verbose                   also log gRPC's informational messages\n"
-            "  --version                   print the version and exit\n"
-            "  --help                      this text\n"
-            "\n"
-            "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
+            "  --verbose                   also log gRPC's informational messages\n");
+    rm_flags_help_std(f, 30);
+    fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
 }
+
+static const rm_flags_prog_t prog = {.name = "rustymem-fleet",
+                                     .version = RM_VERSION,
+                                     .help_hint = "see rustymem-fleet --help",
+                                     .usage = usage};
 
 static int
 num(const char *flag, const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "rustymem-fleet: %s %s: expected a number in %g..%g\n", flag, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    return rm_flags_double(&prog, flag, s, lo, hi, out);
 }
 
 static int
@@ -175,20 +140,16 @@ level_arg(const char *flag, const char *s, int *out)
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE, O_CERT, O_KEY, O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH,
+    enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE,
            O_AGENTS, O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL,
-           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_VERSION, O_HELP, O_CRED };
+           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_CRED,
+           O_SERVE = O_CRED + RM_CRED_N_FLAGS };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"port-file", required_argument, 0, O_PORTFILE},
         {"threads", required_argument, 0, O_THREADS},
         {"grace-ms", required_argument, 0, O_GRACE},
-        {"tls-cert", required_argument, 0, O_CERT},
-        {"tls-key", required_argument, 0, O_KEY},
-        {"tls-client-ca", required_argument, 0, O_CA},
-        {"auth-file", required_argument, 0, O_AUTH},
-        {"insecure", no_argument, 0, O_INSECURE},
-        {"allow-unauthenticated", no_argument, 0, O_ALLOW_UNAUTH},
+        RM_AGENT_SERVE_LONGOPTS(O_SERVE),
         {"agents", required_argument, 0, O_AGENTS},
         {"agents-file", required_argument, 0, O_AGENTS_FILE},
         {"agents-dns", required_argument, 0, O_AGENTS_DNS},
@@ -206,17 +167,15 @@ parse_args(int argc, char **argv, opts_t *o)
         {"batch-size", required_argument, 0, O_BSIZE},
         {"gate-max-level", required_argument, 0, O_GATE},
         {"verbose", no_argument, 0, O_VERBOSE},
-        {"version", no_argument, 0, O_VERSION},
-        {"help", no_argument, 0, O_HELP},
+        RM_FLAGS_STD_LONGOPTS,
         {0, 0, 0, 0},
     };
     rm_fleet_opts_t *fo = &o->fleet;
     double v;
-    opterr = 0;
-    for (;;) {
-        int c = getopt_long(argc, argv, "", longopts, NULL);
-        if (c == -1)
-            break;
+    int c, rc;
+    while ((c = rm_flags_next(&prog, argc, argv, longopts, &rc)) != -1) {
+        if (c == RM_FLAGS_EXIT)
+            return rc;
         switch (c) {
         case O_LISTEN: o->listen = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
@@ -230,12 +189,6 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             o->grace_ms = (int)v;
             break;
-        case O_CERT: o->tls_cert = optarg; break;
-        case O_KEY: o->tls_key = optarg; break;
-        case O_CA: o->tls_client_ca = optarg; break;
-        case O_AUTH: o->auth_file = optarg; break;
-        case O_INSECURE: o->insecure = 1; break;
-        case O_ALLOW_UNAUTH: o->allow_unauthenticated = 1; break;
         case O_AGENTS: fo->source = RM_FLEET_SOURCE_LIST; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_FILE: fo->source = RM_FLEET_SOURCE_FILE; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_DNS: fo->source = RM_FLEET_SOURCE_DNS; fo->source_spec = optarg; o->n_sources++; break;
@@ -290,80 +243,23 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             break;
         case O_VERBOSE: o->verbose = 1; break;
-        case O_VERSION: printf("rustymem-fleet %s\n", RM_VERSION); return 0;
-        case O_HELP: usage(stdout); return 0;
         default:
-            if (c >= O_CRED && c < O_CRED + RM_CRED_N_FLAGS) {
-                rm_client_creds_set(&o->creds, (rm_client_cred_flag_t)(c - O_CRED), optarg);
-                break;
-            }
-            if (optopt)
-                fprintf(stderr, "rustymem-fleet: %s needs a value (see rustymem-fleet --help)\n", argv[optind - 1]);
-            else
-                fprintf(stderr, "rustymem-fleet: unknown option %s (see rustymem-fleet --help)\n", argv[optind - 1]);
-            return 2;
+            if (!rm_agent_creds_flag(&o->creds, c, O_CRED))
+                (void)rm_agent_serve_flag(&o->serve, c, O_SERVE);
+            break;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "rustymem-fleet: unexpected argument '%s' (see rustymem-fleet --help)\n", argv[optind]);
+    if (rm_flags_no_operands(&prog, argc, argv) == 2)
         return 2;
-    }
     if (o->n_sources != 1) {
         fprintf(stderr, "rustymem-fleet: give exactly one of --agents, --agents-file, --agents-dns (see --help)\n");
         return 2;
     }
-    if (!o->tls_cert != !o->tls_key || (o->tls_client_ca && !o->tls_cert)) {
+    if (!o->serve.tls_cert != !o->serve.tls_key || (o->serve.tls_client_ca && !o->serve.tls_cert)) {
         fprintf(stderr, "rustymem-fleet: --tls-cert and --tls-key go together (and --tls-client-ca needs them)\n");
         return 2;
     }
     return -1;
-}
-
-/* Denied calls: who (or "anonymous"), from where, what, why. */
-static void
-auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
-{
-    (void)ctx;
-    flog("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
-}
-
-/* SIGHUP: re-read the auth file; a bad file keeps the rules in force. */
-static void
-reload_auth(rm_auth_t *auth, const char *path)
-{
-    if (!path) {
-        flog("INFO", "SIGHUP: no --auth-file to reload");
-        return;
-    }
-    char err[512] = "", warn[512];
-    if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
-        flog("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
-        return;
-    }
-    if (rm_auth_warning(auth, warn, sizeof warn))
-        flog("WARN", "%s", warn);
-    flog("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
-}
-
-static int
-is_loopback(const char *addr)
-{
-    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 || strncmp(addr, "localhost:", 10) == 0 ||
-           strncmp(addr, "unix:", 5) == 0;
-}
-
-static int
-write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
 }
 
 int
@@ -373,35 +269,20 @@ main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
-    if (!o.insecure && !o.tls_cert && !is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymem-fleet: --listen %s is not a loopback address: serve it with TLS (--tls-cert, --tls-key) "
-                "or allow plaintext explicitly with --insecure\n",
-                o.listen);
+    /* TLS or --insecure, and no open admin API: FleetService changes every agent (docs/adr/0015). */
+    if (rm_agent_listen_check(&prog, o.listen, &o.serve) == 2)
         return 2;
-    }
-    /* No open admin API: FleetService changes every agent (docs/adr/0015). */
-    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymem-fleet: --listen %s is not a loopback address and no caller would be authenticated: "
-                "give --auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open "
-                "admin API explicitly with --allow-unauthenticated\n",
-                o.listen);
-        return 2;
-    }
-    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !is_loopback(o.listen))
-        flog("WARN", "serving FleetService on %s without authentication (--allow-unauthenticated): anyone who "
+    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca &&
+        !rm_agent_is_loopback(o.listen))
+        rm_log("WARN", "serving FleetService on %s without authentication (--allow-unauthenticated): anyone who "
                      "can connect may roll out profiles and trigger responses on every agent",
              o.listen);
     {
         rm_client_opts_t co = {0};
-        char cerr[512] = "";
         o.creds.tls_prefix = "agent-tls";
-        rm_status_t cst = rm_client_creds_apply(&o.creds, getenv("RUSTYMEM_TOKEN"), &co, cerr, sizeof cerr);
-        if (cst != RM_OK) {
-            fprintf(stderr, "rustymem-fleet: %s%s\n", cerr, cst == RM_EINVAL ? " (see --help)" : "");
-            return cst == RM_EINVAL ? 2 : 1;
-        }
+        rc = rm_agent_creds_resolve(&prog, &o.creds, &co);
+        if (rc >= 0)
+            return rc;
         o.fleet.token = co.token;
         o.fleet.tls_ca_file = co.tls_ca_file;
         o.fleet.tls_cert_file = co.tls_cert_file;
@@ -410,14 +291,8 @@ main(int argc, char **argv)
     }
 
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGHUP); /* reload the auth file; by default it would kill the controller */
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    gpr_set_log_function(grpc_log);
-    gpr_set_log_verbosity(o.verbose ? GPR_LOG_SEVERITY_INFO : GPR_LOG_SEVERITY_ERROR);
+    rm_agent_signals_block(&stop, 1); /* SIGHUP re-reads the auth file */
+    rm_log_route_grpc(o.verbose);
 
     o.fleet.log = fleet_log;
     char err[512] = "";
@@ -429,17 +304,8 @@ main(int argc, char **argv)
         fprintf(stderr, "rustymem-fleet: %s\n", err);
         return 2;
     }
-    if (rm_auth_load(o.auth_file, o.tls_client_ca != NULL, &auth, err, sizeof err) != RM_OK) {
-        fprintf(stderr, "rustymem-fleet: %s\n", err);
+    if (rm_agent_auth_load(&prog, o.serve.auth_file, o.serve.tls_client_ca != NULL, &auth) != RM_OK)
         goto out;
-    }
-    rm_auth_set_audit(auth, auth_audit, NULL);
-    if (o.auth_file) {
-        char warn[512];
-        if (rm_auth_warning(auth, warn, sizeof warn))
-            flog("WARN", "%s", warn);
-        flog("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
-    }
     rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
     if (st != RM_OK) {
         fprintf(stderr, "rustymem-fleet: %s\n", err);
@@ -456,33 +322,28 @@ main(int argc, char **argv)
         .app = fleet,
         .auth = rm_auth_check,
         .auth_ctx = auth,
-        .tls_cert_file = o.tls_cert,
-        .tls_key_file = o.tls_key,
-        .tls_client_ca_file = o.tls_client_ca,
+        .tls_cert_file = o.serve.tls_cert,
+        .tls_key_file = o.serve.tls_key,
+        .tls_client_ca_file = o.serve.tls_client_ca,
     };
     if (rm_server_create(&so, services, 1, &srv, err, sizeof err) != RM_OK) {
-        flog("ERROR", "%s", err);
+        rm_log("ERROR", "%s", err);
         goto out;
     }
     if (rm_server_start(srv) != RM_OK) {
-        flog("ERROR", "cannot start the server threads");
+        rm_log("ERROR", "cannot start the server threads");
         rm_server_wait(srv);
         goto out;
     }
     int port = rm_server_port(srv);
-    flog("INFO", "rustymem-fleet %s serving FleetService on %s (port %d), %zu agents, agent token: %s", RM_VERSION,
+    rm_log("INFO", "rustymem-fleet %s serving FleetService on %s (port %d), %zu agents, agent token: %s", RM_VERSION,
          o.listen, port, rm_fleet_node_count(fleet), o.creds.source);
-    if (o.port_file && write_port_file(o.port_file, port) < 0)
-        flog("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
-    int sig = 0;
-    for (;;) {
-        if (sigwait(&stop, &sig) != 0)
-            continue;
-        if (sig != SIGHUP)
-            break;
-        reload_auth(auth, o.auth_file);
-    }
-    flog("INFO", "received %s: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    if (o.port_file && rm_agent_write_port_file(o.port_file, port) < 0)
+        rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
+    int sig;
+    while ((sig = rm_agent_signals_wait(&stop)) == SIGHUP)
+        rm_agent_auth_reload(auth, o.serve.auth_file);
+    rm_log("INFO", "received %s: shutting down", rm_agent_signal_name(sig));
     rm_server_shutdown(srv);
     rm_server_wait(srv);
     exit_code = 0;
@@ -492,6 +353,6 @@ out:
     rm_auth_destroy(auth);
     rm_client_creds_free(&o.creds);
     if (exit_code == 0)
-        flog("INFO", "stopped");
+        rm_log("INFO", "stopped");
     return exit_code;
 }

@@ -10,7 +10,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -25,8 +24,11 @@
 
 #include "address.h"
 #include "accept_guard.h"
+#include "agent.h"
+#include "agent_auth.h"
 #include "auth.h"
 #include "config.h"
+#include "flags.h"
 #include "log.h"
 #include "engine_node.h"
 #include "node_mem.h"
@@ -58,12 +60,9 @@ typedef struct opts {
     int threads;
     int grace_ms;
     size_t max_request_bytes;
-    int insecure;
-    int allow_unauthenticated;
     int verbose;
-    const char *tls_cert, *tls_key, *tls_client_ca;
+    rm_agent_serve_t serve;   /* --tls-*, --auth-file, --insecure, --allow-unauthenticated */
     const char *config;
-    const char *auth_file;
     rm_knob_assign_t sets[MAX_SET_FLAGS];   /* --set name=value, pointers into argv */
     size_t n_sets;
 } opts_t;
@@ -110,32 +109,21 @@ usage(FILE *f)
             "  --allow-unauthenticated   serve a non-loopback address without --auth-file or\n"
             "                            --tls-client-ca, so anyone who can connect is admin; refused\n"
             "                            (exit 2) without this flag\n"
-            "  --verbose                 also log gRPC's informational messages\n"
-            "  --version                 print the version and exit\n"
-            "  --help                    this text\n"
-            "\n"
-            "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
+            "  --verbose                 also log gRPC's informational messages\n");
+    rm_flags_help_std(f, 28);
+    fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
 }
 
-static int
-parse_int(const char *flag, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "rustymemd: %s %s: expected a whole number in %ld..%ld\n", flag, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
+static const rm_flags_prog_t prog = {.name = "rustymemd",
+                                     .version = RM_VERSION,
+                                     .help_hint = "see rustymemd --help",
+                                     .usage = usage};
 
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
-    enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_CERT, O_KEY,
-           O_CA, O_AUTH, O_INSECURE, O_ALLOW_UNAUTH, O_VERBOSE, O_VERSION, O_HELP };
+    enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_VERBOSE,
+           O_SERVE };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"config", required_argument, 0, O_CONFIG},
@@ -146,24 +134,16 @@ parse_args(int argc, char **argv, opts_t *o)
         {"threads", required_argument, 0, O_THREADS},
         {"grace-ms", required_argument, 0, O_GRACE},
         {"max-request-bytes", required_argument, 0, O_MAXREQ},
-        {"tls-cert", required_argument, 0, O_CERT},
-        {"tls-key", required_argument, 0, O_KEY},
-        {"tls-client-ca", required_argument, 0, O_CA},
-        {"auth-file", required_argument, 0, O_AUTH},
-        {"insecure", no_argument, 0, O_INSECURE},
-        {"allow-unauthenticated", no_argument, 0, O_ALLOW_UNAUTH},
+        RM_AGENT_SERVE_LONGOPTS(O_SERVE),
         {"verbose", no_argument, 0, O_VERBOSE},
-        {"version", no_argument, 0, O_VERSION},
-        {"help", no_argument, 0, O_HELP},
+        RM_FLAGS_STD_LONGOPTS,
         {0, 0, 0, 0},
     };
     long v;
-    opterr = 0;
-    for (;;) {
-        int idx = 0;
-        int c = getopt_long(argc, argv, ":", longopts, &idx);
-        if (c == -1)
-            break;
+    int c, rc;
+    while ((c = rm_flags_next(&prog, argc, argv, longopts, &rc)) != -1) {
+        if (c == RM_FLAGS_EXIT)
+            return rc;
         switch (c) {
         case O_LISTEN: o->listen = optarg; break;
         case O_CONFIG: o->config = optarg; break;
@@ -173,7 +153,9 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             }
             if (rm_config_split_assignment(optarg, &o->sets[o->n_sets]) != RM_OK) {
-                fprintf(stderr, "rustymemd: --set %s: expected NAME=VALUE\n", optarg);
+                char shown[1024];
+                rm_log_escape(shown, sizeof shown, optarg);
+                fprintf(stderr, "rustymemd: --set %s: expected NAME=VALUE\n", shown);
                 return 2;
             }
             o->n_sets++;
@@ -182,54 +164,32 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_NODE: o->node_name = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
         case O_THREADS:
-            if (parse_int("--threads", optarg, 1, 16, &v) < 0)
+            if (rm_flags_long(&prog, "--threads", optarg, 1, 16, &v) < 0)
                 return 2;
             o->threads = (int)v;
             break;
         case O_GRACE:
-            if (parse_int("--grace-ms", optarg, 1, 600000, &v) < 0)
+            if (rm_flags_long(&prog, "--grace-ms", optarg, 1, 600000, &v) < 0)
                 return 2;
             o->grace_ms = (int)v;
             break;
         case O_MAXREQ:
-            if (parse_int("--max-request-bytes", optarg, 1024, 64l << 20, &v) < 0)
+            if (rm_flags_long(&prog, "--max-request-bytes", optarg, 1024, 64l << 20, &v) < 0)
                 return 2;
             o->max_request_bytes = (size_t)v;
             break;
-        case O_CERT: o->tls_cert = optarg; break;
-        case O_KEY: o->tls_key = optarg; break;
-        case O_CA: o->tls_client_ca = optarg; break;
-        case O_AUTH: o->auth_file = optarg; break;
-        case O_INSECURE: o->insecure = 1; break;
-        case O_ALLOW_UNAUTH: o->allow_unauthenticated = 1; break;
         case O_VERBOSE: o->verbose = 1; break;
-        case O_VERSION: printf("rustymemd %s\n", RM_VERSION); return 0;
-        case O_HELP: usage(stdout); return 0;
-        case ':':
-            fprintf(stderr, "rustymemd: %s needs a value (see rustymemd --help)\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, "rustymemd: unknown option %s (see rustymemd --help)\n", argv[optind - 1]);
-            return 2;
+        default: (void)rm_agent_serve_flag(&o->serve, c, O_SERVE); break;
         }
     }
-    if (optind < argc) {
-        fprintf(stderr, "rustymemd: unexpected argument '%s' (see rustymemd --help)\n", argv[optind]);
+    if (rm_flags_no_operands(&prog, argc, argv) == 2)
         return 2;
-    }
-    if (o->tls_client_ca && !o->tls_cert) {
+    if (o->serve.tls_client_ca && !o->serve.tls_cert) {
         /* Without a server certificate there is no TLS, so no client certificate is ever verified. */
         fprintf(stderr, "rustymemd: --tls-client-ca needs --tls-cert and --tls-key (see rustymemd --help)\n");
         return 2;
     }
     return -1; /* continue */
-}
-
-static int
-is_loopback(const char *addr)
-{
-    return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 ||
-           strncmp(addr, "localhost:", 10) == 0 || strncmp(addr, "unix:", 5) == 0;
 }
 
 static int
@@ -292,20 +252,6 @@ remove_stale_knob_temps(const char *dir)
             rm_log("INFO", "removed %s/%s left by an earlier crash", dir, e->d_name);
     }
     closedir(d);
-}
-
-static int
-write_port_file(const char *path, int port)
-{
-    char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "we");
-    if (!f)
-        return -1;
-    fprintf(f, "%d\n", port);
-    if (fclose(f) != 0)
-        return -1;
-    return rename(tmp, path);
 }
 
 /* memory.budget_bytes → the budget GetMemoryStats and the forecaster use. */
@@ -396,28 +342,6 @@ audit_log(void *ctx, const char *identity, const char *rpc, const char *detail)
     rm_log("AUDIT", "%s %s %s", identity, rpc, detail);
 }
 
-/* Refused calls (auth.c), in the same form as the changes handlers audit. */
-static void
-auth_audit(void *ctx, const char *identity, const char *peer, const char *rpc, const char *detail)
-{
-    (void)ctx;
-    rm_log("AUDIT", "%s %s %s peer=%s", identity, rpc, detail, peer);
-}
-
-/* SIGHUP: re-read --auth-file; a bad file keeps the rules in force. */
-static void
-reload_auth(rm_auth_t *auth, const char *path)
-{
-    char err[512] = "", warn[512];
-    if (rm_auth_reload(auth, err, sizeof err) != RM_OK) {
-        rm_log("ERROR", "SIGHUP: the auth file was not reloaded, the previous rules stay in force: %s", err);
-        return;
-    }
-    if (rm_auth_warning(auth, warn, sizeof warn))
-        rm_log("WARN", "%s", warn);
-    rm_log("INFO", "SIGHUP: auth: %zu rules from %s", rm_auth_rules(auth), path);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -435,12 +359,7 @@ main(int argc, char **argv)
      * through a thread that left it unblocked.
      */
     sigset_t stop;
-    sigemptyset(&stop);
-    sigaddset(&stop, SIGTERM);
-    sigaddset(&stop, SIGINT);
-    sigaddset(&stop, SIGHUP);   /* reload; by default it would have killed the agent ungracefully */
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    rm_agent_signals_block(&stop, 1);   /* SIGHUP = reload */
 
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
@@ -450,25 +369,13 @@ main(int argc, char **argv)
         fprintf(stderr, "rustymemd: --listen %s: %s (see rustymemd --help)\n", o.listen, why);
         return 2;
     }
-    if (!o.insecure && !o.tls_cert && !is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymemd: --listen %s is not a loopback address: serve it with TLS (--tls-cert, "
-                "--tls-key) or allow plaintext explicitly with --insecure\n",
-                o.listen);
+    /* TLS or --insecure, and no open admin API beyond loopback (docs/adr/0015). */
+    if (rm_agent_listen_check(&prog, o.listen, &o.serve) == 2)
         return 2;
-    }
-    /* No open admin API beyond loopback (docs/adr/0015). */
-    if (!o.auth_file && !o.tls_client_ca && !o.allow_unauthenticated && !is_loopback(o.listen)) {
-        fprintf(stderr,
-                "rustymemd: --listen %s is not a loopback address and no caller would be authenticated: give "
-                "--auth-file FILE (tokens with roles) or --tls-client-ca FILE (mTLS), or accept an open admin API "
-                "explicitly with --allow-unauthenticated\n",
-                o.listen);
-        return 2;
-    }
-    if (o.insecure && !o.tls_cert && !is_loopback(o.listen))
+    if (o.serve.insecure && !o.serve.tls_cert && !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving plaintext gRPC on non-loopback address %s (--insecure)", o.listen);
-    if (o.allow_unauthenticated && !o.auth_file && !o.tls_client_ca && !is_loopback(o.listen))
+    if (o.serve.allow_unauthenticated && !o.serve.auth_file && !o.serve.tls_client_ca &&
+        !rm_agent_is_loopback(o.listen))
         rm_log("WARN", "serving %s without authentication (--allow-unauthenticated): every caller is admin",
                o.listen);
 
@@ -545,17 +452,9 @@ main(int argc, char **argv)
         return 1;
     }
     rm_auth_t *auth = NULL;
-    if (rm_auth_load(o.auth_file, o.tls_client_ca != NULL, &auth, err, sizeof err) != RM_OK) {
-        fprintf(stderr, "rustymemd: %s\n", err);
+    if (rm_agent_auth_load(&prog, o.serve.auth_file, o.serve.tls_client_ca != NULL, &auth) != RM_OK) {
         rm_node_services_free(services, (size_t)n_services);
         return 1;
-    }
-    rm_auth_set_audit(auth, auth_audit, NULL);
-    if (o.auth_file) {
-        char warn[512];
-        if (rm_auth_warning(auth, warn, sizeof warn))
-            rm_log("WARN", "%s", warn);
-        rm_log("INFO", "auth: %zu rules from %s", rm_auth_rules(auth), o.auth_file);
     }
     rm_server_opts_t so = {
         .listen = o.listen,
@@ -564,9 +463,9 @@ main(int argc, char **argv)
         .shutdown_grace_ms = o.grace_ms,
         .max_connections = (uint64_t)rm_knobs_get_i64(node.knobs, RM_KNOB_SERVER_MAX_CONNECTIONS),
         .app = rm_node_host(&node),
-        .tls_cert_file = o.tls_cert,
-        .tls_key_file = o.tls_key,
-        .tls_client_ca_file = o.tls_client_ca,
+        .tls_cert_file = o.serve.tls_cert,
+        .tls_key_file = o.serve.tls_key,
+        .tls_client_ca_file = o.serve.tls_client_ca,
         .auth = rm_auth_check,
         .auth_ctx = auth,
     };
@@ -595,7 +494,7 @@ main(int argc, char **argv)
     rm_accept_guard_stats(&gs);
     rm_log("INFO", "rustymemd %s serving on %s (port %d), data dir %s, node %s, at most %llu connections",
            RM_VERSION, o.listen, port, o.data_dir, node.host.node_name, (unsigned long long)gs.limit);
-    if (o.port_file && write_port_file(o.port_file, port) < 0)
+    if (o.port_file && rm_agent_write_port_file(o.port_file, port) < 0)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     /* systemd Type=notify: ready once serving (a no-op without NOTIFY_SOCKET). */
     sd_notifyf(0, "READY=1\nSTATUS=serving on %s (port %d)\nMAINPID=%ld", o.listen, port, (long)getpid());
@@ -628,12 +527,11 @@ main(int argc, char **argv)
         if (sig != SIGHUP)
             break;
         reload_config(node.knobs, &src);
-        if (o.auth_file)
-            reload_auth(auth, o.auth_file);
+        if (o.serve.auth_file)
+            rm_agent_auth_reload(auth, o.serve.auth_file);
     }
     rm_knobs_unsubscribe(node.knobs, server_sub);
-    rm_log("INFO", "received %s: shutting down (grace %d ms)", sig == SIGTERM ? "SIGTERM" : "SIGINT",
-           o.grace_ms);
+    rm_log("INFO", "received %s: shutting down (grace %d ms)", rm_agent_signal_name(sig), o.grace_ms);
     sd_notify(0, "STOPPING=1");
     rm_node_mem_watch_stop();
     rm_server_shutdown(srv);

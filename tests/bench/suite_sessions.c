@@ -153,7 +153,7 @@ static int
 run_load(const char *addr, uint32_t sessions, double duration, json_t **out)
 {
     char cmd[PATH_MAX + 256];
-    snprintf(cmd, sizeof cmd, "%s/agents/load/rustymem-load --addr %s --profile oltp --sessions %u --threads 8 "
+    snprintf(cmd, sizeof cmd, "%s/tools/load/rustymem-load --addr %s --profile oltp --sessions %u --threads 8 "
                               "--duration %g --json 2>/dev/null",
              getenv("RM_BUILD_DIR"), addr, sessions, duration);
     FILE *p = popen(cmd, "r");

@@ -397,7 +397,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 }
 
 /*
- * The harness's log sink: replaces agents/node/log.c's rm_log (log.o is then
+ * The harness's log sink: replaces agents/common/log.c's rm_log (log.o is then
  * not linked), so the pressure reclaimers' INFO lines do not slow the fuzzer
  * down. RM_FUZZ_VERBOSE=1 prints every line.
  */

@@ -59,7 +59,7 @@ import docs_extract as dx  # noqa: E402
 
 HERE = os.path.abspath(__file__)
 SERVERS = ("rustymemd", "rustymem-exporter", "rustymem-fleet")
-BIN_DIRS = ("cli", "agents/node", "agents/exporter", "agents/fleet", "agents/load", "tests/bench")
+BIN_DIRS = ("cli", "agents/node", "agents/exporter", "agents/fleet", "tools/load", "tests/bench")
 KEEP_GOING = bool(os.environ.get("RM_DOCS_KEEP_GOING"))   # run a block's commands after a failure too
 BLOCK_TIMEOUT = float(os.environ.get("RM_DOCS_BLOCK_TIMEOUT", "150"))
 SERVE_TIMEOUT = 30

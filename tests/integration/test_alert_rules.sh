@@ -17,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 SRC=${RM_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 RULES="$SRC/deploy/prometheus/rustymem-rules.yaml"
 EXPORTER="$RM_BUILD_DIR/agents/exporter/rustymem-exporter"
-LOAD="$RM_BUILD_DIR/agents/load/rustymem-load"
+LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
 PROMETHEUS=$(command -v prometheus || true)
 [ -n "$PROMETHEUS" ] || fail "prometheus is needed: apt-get install prometheus"
 /usr/bin/python3 -c 'import yaml' 2>/dev/null || fail "PyYAML is needed: apt-get install python3-yaml"

@@ -109,7 +109,7 @@ pass "an empty or comment-only auth file is a start-up error in rustymemd and ru
 printf '\n  %s  \n' "$ADMIN" >"$TMP/admin.token"
 : >"$TMP/empty.token"
 printf 'two words-0123456789\n' >"$TMP/two.token"
-for tool in "$EXPORTER" "$FLEETD --agents 127.0.0.1:1" "$RM_BUILD_DIR/agents/load/rustymem-load" "$RUSTYMEMCTL"; do
+for tool in "$EXPORTER" "$FLEETD --agents 127.0.0.1:1" "$RM_BUILD_DIR/tools/load/rustymem-load" "$RUSTYMEMCTL"; do
   # shellcheck disable=SC2086
   set -- $tool
   last=(); [ "$1" = "$RUSTYMEMCTL" ] && last=(health)
@@ -231,7 +231,7 @@ grep -q "WARN  agent $ADDR: permission denied: GetMemoryStats refused" "$TMP/exp
 pass "a token without the reader role: rustymem_scrape_error{code=\"permission_denied\"} 1, /readyz 503, REST 502 and a log line that say 'permission denied'"
 
 # rustymem-load and rustymemctl take the token from RUSTYMEM_TOKEN too; a flag beats it
-RUSTYMEM_TOKEN=$CLIENT expect_exit 0 "$RM_BUILD_DIR/agents/load/rustymem-load" --addr "$ADDR" --sessions 2 --threads 1 \
+RUSTYMEM_TOKEN=$CLIENT expect_exit 0 "$RM_BUILD_DIR/tools/load/rustymem-load" --addr "$ADDR" --sessions 2 --threads 1 \
   --duration 0.5 --json
 [ "$(py 'd["sessions_opened"], d["errors_total"], d["transactions"] > 0' <<<"$OUT")" = "2 0 True" ] ||
   fail "rustymem-load with RUSTYMEM_TOKEN: $OUT"

@@ -9,7 +9,7 @@
 # refused at OOM prevention), and must exit 0 on SIGTERM afterwards.
 # Skips (exit 0, "SKIP:") only without root or a writable memory cgroup.
 source "$(dirname "$0")/lib.sh"
-LOAD="$RM_BUILD_DIR/agents/load/rustymem-load"
+LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
 LIMIT_MB=${RM_HOSTILE_LIMIT_MB:-512}
 DURATION=${RM_HOSTILE_SECONDS:-45}
 if [ -n "${RM_SANITIZE:-}" ]; then   # shadow memory and a small quarantine (ASan's default is 256 MiB)

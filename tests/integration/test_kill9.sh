@@ -21,7 +21,7 @@
 # test_faultsim_pagecheck's own kill -9 rounds cover durable pages written
 # under load.
 source "$(dirname "$0")/lib.sh"
-RUSTYMEM_LOAD="$RM_BUILD_DIR/agents/load/rustymem-load"
+RUSTYMEM_LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
 PAGECHECK="$RM_BUILD_DIR/tests/test_faultsim_pagecheck"
 SEED="${RM_KILL9_SEED:-42}"
 ROUNDS="${RM_KILL9_ROUNDS:-4}"

@@ -20,7 +20,7 @@
 # Exit 1 when any run was OOM-killed or did not answer Health at the end.
 # Under RM_SANITIZE the limits are doubled (shadow memory). SKIP without root or a memory cgroup.
 source "$(dirname "$0")/lib.sh"
-LOAD="$RM_BUILD_DIR/agents/load/rustymem-load"
+LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
 JSON=0
 [ "${1:-}" = --json ] && JSON=1
 source "$(dirname "$0")/cgroup.sh"

@@ -6,7 +6,7 @@
 # Abandoned sessions are reaped: a client that fills the session limit and goes
 # away locks others out only until session.idle_timeout (issue 17).
 source "$(dirname "$0")/lib.sh"
-LOAD="$RM_BUILD_DIR/agents/load/rustymem-load"
+LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
 ctl() { "$RUSTYMEMCTL" --addr "$ADDR" "$@"; }
 field() { /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 

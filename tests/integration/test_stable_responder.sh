@@ -26,7 +26,7 @@ if [ -n "${RM_SANITIZE:-}" ]; then
   exit 0
 fi
 ctl() { "$RUSTYMEMCTL" --addr "$ADDR" --timeout 10000 --output json "$@"; }
-LOAD="$RM_BUILD_DIR/agents/load/rustymem-load"
+LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
 DURATION=${RM_STABLE_SECONDS:-180}
 LOAD_PID=""
 

@@ -18,7 +18,7 @@ defined "$RM_BUILD_DIR/service/librm_runtime.a" "$RM_BUILD_DIR/service/librm_ser
 [ "$(wc -l <"$SERVER_SYMS")" -gt 100 ] || fail "could not list the server's and memcore's symbols"
 grep -x rm_rpc_decode "$SERVER_SYMS" >/dev/null || fail "rm_rpc_decode not among the runtime's symbols"
 
-for bin in cli/rustymemctl agents/exporter/rustymem-exporter agents/load/rustymem-load; do
+for bin in cli/rustymemctl agents/exporter/rustymem-exporter tools/load/rustymem-load; do
   path="$RM_BUILD_DIR/$bin"
   [ -x "$path" ] || fail "$path is not built"
   n_rpc=$(nm "$path" | grep -c ' T rm_rpc_' || true)

@@ -1,5 +1,11 @@
 /*
- * log.c — timestamped stderr logging for rustymemd.
+ * log.c — the daemons' one stderr logger (rustymemd, rustymem-fleet,
+ * rustymem-exporter) and the adapter that routes gRPC core's gpr_log into it.
+ *
+ * Every line is formatted whole, escaped (rm_log_escape) and written with one
+ * fprintf, so lines from several threads do not interleave and nothing a
+ * caller interpolates (a request path, a file name, a config value) can
+ * forge a second line or drive the terminal.
  */
 #include "log.h"
 
@@ -55,7 +61,9 @@ rm_log_escape(char *dst, size_t cap, const char *src)
 void
 rm_log(const char *level, const char *fmt, ...)
 {
-    char line[1024], msg[1024];
+    /* msg holds what the caller formatted; line its escaped form (up to 4x
+     * longer where every byte is a control byte: the tail is then cut). */
+    char msg[1400], line[2048];
     struct timespec ts;
     struct tm tm;
     clock_gettime(CLOCK_REALTIME, &ts);
