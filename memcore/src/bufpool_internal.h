@@ -3,7 +3,8 @@
  * Never installed.
  *
  *   bufpool_crc.c        CRC32C (SSE4.2 with a table fallback)
- *   bufpool_arc.c        memory helper, key→index map, the Enhanced ARC policy
+ *   bufpool_map.c        metadata memory from the page source, key→index map
+ *   bufpool_arc.c        the Enhanced ARC policy
  *                        (used by the pool under its mutex and by the
  *                        simulator), classic ARC / LRU / CLOCK / OPT for the
  *                        simulator
