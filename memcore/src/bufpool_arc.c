@@ -387,8 +387,15 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
         return RM_EINVAL;
     uint32_t *base = NULL;
     size_t sb = 0;
-    if (nslots > e->nslots && slots_alloc(e, nslots, &base, &sb) != RM_OK)
-        return RM_ENOMEM;
+    /* A slot bound under half the arrays' (the caller has every slot ≥ nslots
+     * out of the lists) gives the per-slot arrays back; without memory for
+     * the smaller ones the larger stay. */
+    int shrink_slots = nslots < e->nslots / 2;
+    if ((nslots > e->nslots || shrink_slots) && slots_alloc(e, nslots, &base, &sb) != RM_OK) {
+        if (!shrink_slots)
+            return RM_ENOMEM;
+        base = NULL;
+    }
     uint32_t *gprev = NULL;
     rm__bp_map_t gmap;
     uint8_t *cm = NULL;
@@ -414,11 +421,12 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
         uint32_t *np, *nn;
         uint64_t *nk;
         uint8_t *nl;
+        uint32_t keep = nslots < e->nslots ? nslots : e->nslots;
         slots_layout(nslots, base, &np, &nn, &nk, &nl);
-        memcpy(np, e->prev, e->nslots * sizeof *np);
-        memcpy(nn, e->next, e->nslots * sizeof *nn);
-        memcpy(nk, e->key, e->nslots * sizeof *nk);
-        memcpy(nl, e->list, e->nslots * sizeof *nl);
+        memcpy(np, e->prev, keep * sizeof *np);
+        memcpy(nn, e->next, keep * sizeof *nn);
+        memcpy(nk, e->key, keep * sizeof *nk);
+        memcpy(nl, e->list, keep * sizeof *nl);
         rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
         e->prev = np;
         e->next = nn;

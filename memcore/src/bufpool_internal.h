@@ -92,7 +92,9 @@ typedef struct rm__bp_earc_stats {
 rm_status_t rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t *ops,
                                void *ctx, const rm_pagesrc_t *src, rm__bp_earc_t **out);
 void rm__bp_earc_destroy(rm__bp_earc_t *e);
-/* Change capacity (and the slot bound, growing arrays). RM_ENOMEM: unchanged. */
+/* Change capacity and the slot bound: a larger bound grows the per-slot arrays
+ * (RM_ENOMEM: unchanged); one under half of them gives them back (the caller
+ * must have every slot ≥ nslots out of the lists; never fails). */
 rm_status_t rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity);
 /* A miss of `key` was seen (feeds the frequency sketch; one access). */
 void rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key);
@@ -126,11 +128,14 @@ typedef struct rm__bp_ptab {
     _Atomic uint32_t *slots;
     size_t mask;
     size_t bytes;
-    struct rm__bp_ptab *retired_next;   /* tables replaced by a grow, freed at destroy */
+    struct rm__bp_ptab *retired_next;   /* tables replaced by a grow or a shrink, freed by their
+                                         * owner after a grace period (bufpool.c: reader sections) */
 } rm__bp_ptab_t;
 
 typedef uint64_t (*rm__bp_key_of_fn)(void *ctx, uint32_t frame);   /* relaxed load of a frame's key */
 
+/* Slots a table made for min_slots has: the power of two ≥ min_slots, at least 64. */
+size_t rm__bp_ptab_capacity(size_t min_slots);
 rm__bp_ptab_t *rm__bp_ptab_create(size_t min_slots, const rm_pagesrc_t *src);
 void rm__bp_ptab_destroy(rm__bp_ptab_t *t, const rm_pagesrc_t *src);
 uint32_t rm__bp_ptab_lookup(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn key_of, void *ctx);

@@ -274,6 +274,10 @@ typedef struct rm_bufpool_stats {
     rm_bufpool_advice_t advice;  /* sizing recommendation */
     uint64_t recommended_frames; /* num_frames after following the advice */
     uint64_t held_bytes;         /* frames + metadata mapped, bytes */
+    uint64_t metadata_bytes;     /* of held_bytes, the metadata: policy lists, ghost directory and
+                                  * sketch, frame descriptors, free list, page tables (replaced
+                                  * ones until their grace period ends). Follows the pool's size:
+                                  * a shrink gives back what was sized for the larger pool. Bytes */
 } rm_bufpool_stats_t;
 
 /* Fill *out. Counters are summed from per-thread stripes: a consistent-enough
