@@ -1995,6 +1995,35 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
     return st;
 }
 
+/* ---- the sizing rule (bufpool.h) -------------------------------------------------------------- */
+
+int
+rm_bufpool_num_frames_valid(int64_t num_frames)
+{
+    return num_frames == 0 || (num_frames >= RM_BUFPOOL_FRAMES_MIN && num_frames <= RM_BUFPOOL_FRAMES_MAX);
+}
+
+rm_status_t
+rm_bufpool_frames_for(int64_t num_frames, double auto_fraction, uint64_t bound_bytes, size_t page_size,
+                      size_t *frames)
+{
+    if (!frames || !rm_bufpool_num_frames_valid(num_frames) || page_size == 0 ||
+        !(auto_fraction > 0.0 && auto_fraction <= 1.0))
+        return RM_EINVAL;
+    if (num_frames > 0) {
+        if (bound_bytes && (uint64_t)num_frames > bound_bytes / page_size)
+            return RM_ELIMIT;
+        *frames = (size_t)num_frames;
+        return RM_OK;
+    }
+    double f = (double)bound_bytes * auto_fraction / (double)page_size;
+    if (f < RM_BUFPOOL_FRAMES_AUTO_MIN)
+        *frames = RM_BUFPOOL_FRAMES_AUTO_MIN;
+    else
+        *frames = f > RM_BUFPOOL_FRAMES_MAX ? RM_BUFPOOL_FRAMES_MAX : (size_t)f;
+    return RM_OK;
+}
+
 rm_status_t
 rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
 {

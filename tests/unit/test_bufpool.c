@@ -1015,6 +1015,59 @@ test_bufpool_lookups_stay_correct_during_concurrent_shrink(void **state)
     remove_dir(dir);
 }
 
+/* The sizing rule (bufpool.h), hand-computed: what num_frames = 0 means and
+ * what bounds an explicit size. It lived in the node agent; the registry and
+ * the agent now both ask the pool. */
+static void
+test_bufpool_frames_for_sizing_rule(void **state)
+{
+    (void)state;
+    size_t n = 12345;
+    /* auto: 0.30 × 1 GiB / 4 KiB = 78 643.2 → 78 643 frames */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 1ull << 30, 4096, &n), RM_OK);
+    assert_int_equal(n, 78643);
+    /* auto on 24 GiB (the machine): 0.30 × 24 GiB / 4 KiB = 1 887 436.8 → 1 887 436 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 24ull << 30, 4096, &n), RM_OK);
+    assert_int_equal(n, 1887436);
+    /* auto in a 150 MiB cgroup: 0.30 × 150 MiB / 4 KiB = 11 520 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 150ull << 20, 4096, &n), RM_OK);
+    assert_int_equal(n, 11520);
+    /* auto with 16 KiB pages: 0.5 × 64 MiB / 16 KiB = 2 048 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.5, 64ull << 20, 16384, &n), RM_OK);
+    assert_int_equal(n, 2048);
+    /* auto floor: 0.05 × 1 MiB / 4 KiB = 12.8 → 64; an unknown bound (0) → 64 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.05, 1ull << 20, 4096, &n), RM_OK);
+    assert_int_equal(n, RM_BUFPOOL_FRAMES_AUTO_MIN);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 0, 4096, &n), RM_OK);
+    assert_int_equal(n, 64);
+    /* auto ceiling: 0.9 × 1 PiB / 4 KiB ≫ 64 Mi → RM_BUFPOOL_FRAMES_MAX */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.9, 1ull << 50, 4096, &n), RM_OK);
+    assert_int_equal(n, RM_BUFPOOL_FRAMES_MAX);
+    /* explicit: exact, bounded by the bound when known */
+    assert_int_equal(rm_bufpool_frames_for(1000, 0.30, 0, 4096, &n), RM_OK);
+    assert_int_equal(n, 1000);
+    assert_int_equal(rm_bufpool_frames_for(25600, 0.30, 100ull << 20, 4096, &n), RM_OK);   /* exactly 100 MiB */
+    assert_int_equal(n, 25600);
+    n = 7;
+    assert_int_equal(rm_bufpool_frames_for(25601, 0.30, 100ull << 20, 4096, &n), RM_ELIMIT);
+    assert_int_equal(n, 7);   /* unchanged on failure */
+    /* illegal by itself */
+    assert_int_equal(rm_bufpool_frames_for(7, 0.30, 0, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(-1, 0.30, 0, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for((int64_t)RM_BUFPOOL_FRAMES_MAX + 1, 0.30, 0, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.0, 1ull << 30, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 1.5, 1ull << 30, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 1ull << 30, 0, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 1ull << 30, 4096, NULL), RM_EINVAL);
+    assert_int_equal(n, 7);
+    assert_true(rm_bufpool_num_frames_valid(0));
+    assert_true(rm_bufpool_num_frames_valid(RM_BUFPOOL_FRAMES_MIN));
+    assert_true(rm_bufpool_num_frames_valid(RM_BUFPOOL_FRAMES_MAX));
+    assert_false(rm_bufpool_num_frames_valid(RM_BUFPOOL_FRAMES_MIN - 1));
+    assert_false(rm_bufpool_num_frames_valid(-8));
+    assert_false(rm_bufpool_num_frames_valid((int64_t)RM_BUFPOOL_FRAMES_MAX + 1));
+}
+
 static void
 test_bufpool_pin_fails_busy_when_all_frames_pinned(void **state)
 {
@@ -1654,6 +1707,7 @@ main(void)
         cmocka_unit_test(test_bufpool_large_shrink_releases_policy_metadata),
         cmocka_unit_test(test_bufpool_shrink_releases_metadata_sized_for_the_large_pool),
         cmocka_unit_test(test_bufpool_lookups_stay_correct_during_concurrent_shrink),
+        cmocka_unit_test(test_bufpool_frames_for_sizing_rule),
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
         cmocka_unit_test(test_bufpool_corrupt_page_reported_not_returned),
