@@ -225,6 +225,7 @@ struct rm_bufpool {
 };
 
 _Atomic long rm__bp_test_torn_write_countdown;
+_Atomic(rm__bp_test_hook_fn) rm__bp_test_in_section;
 
 static _Atomic uint32_t stripe_seq;
 static _Thread_local uint32_t tls_stripe = UINT32_MAX;
@@ -1397,6 +1398,9 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
          * retired ones; a pinned frame is never shrunk away */
         unsigned ep = rd_enter(bp);
         rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_seq_cst);
+        rm__bp_test_hook_fn hook = atomic_load_explicit(&rm__bp_test_in_section, memory_order_relaxed);
+        if (RM_UNLIKELY(hook != NULL))
+            hook();
         uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, bp);
         rm_bufpool_frame_t *f = idx != RM_BP_NIL ? frame_try(bp, idx) : NULL;
         if (RM_LIKELY(f != NULL)) {

@@ -153,6 +153,10 @@ rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
  * When > 0, the Nth in-place page write after the double-write writes only the
  * first half of the page and then raises SIGKILL (crash test). 0 = off. */
 extern _Atomic long rm__bp_test_torn_write_countdown;
+/* When set, the pin fast path calls it inside its reader section, after
+ * loading the page table and before using it (grace-period test). NULL = off. */
+typedef void (*rm__bp_test_hook_fn)(void);
+extern _Atomic(rm__bp_test_hook_fn) rm__bp_test_in_section;
 /* The pool's t1_refs counter and a recount of it from the frame state words
  * (frames with T1 and REF set, not PREFETCHED). Equal whenever no pin is in
  * flight. Take the pool mutex; for tests. */

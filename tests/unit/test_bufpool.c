@@ -21,6 +21,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
+#include <time.h>
 #include <stdatomic.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -1015,6 +1016,75 @@ test_bufpool_lookups_stay_correct_during_concurrent_shrink(void **state)
     remove_dir(dir);
 }
 
+/* The grace period, deterministically: a reader stops inside its section
+ * holding the 65 536-frame pool's page table while the pool shrinks to 1 024
+ * frames (which replaces that table and detaches 63 descriptor segments).
+ * The shrink must not return — and so must not free what the reader holds —
+ * before the reader has left its section; the reader's lookup in the old
+ * table then still finds its page. Without the grace period the resize
+ * returns while the reader sleeps and the reader reads unmapped memory. */
+static _Atomic int gp_started, gp_resizing, gp_left;
+
+static void
+gp_hook(void)
+{
+    int once = 0;
+    if (!atomic_compare_exchange_strong(&gp_started, &once, 1))
+        return;   /* the first lookup only */
+    while (!atomic_load(&gp_resizing))
+        sched_yield();
+    struct timespec ts = {0, 500000000};   /* the resize, if it does not wait, is done by then */
+    nanosleep(&ts, NULL);
+    atomic_store(&gp_left, 1);
+}
+
+typedef struct gp_arg {
+    rm_bufpool_t *bp;
+    uint32_t f;
+    uint64_t v;
+    rm_status_t st;
+} gp_arg_t;
+
+static void *
+gp_reader(void *arg)
+{
+    gp_arg_t *a = arg;
+    a->v = read_page(a->bp, a->f, 3, &a->st);
+    return NULL;
+}
+
+static void
+test_bufpool_shrink_waits_for_readers_of_the_old_table(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 65536, 0);
+    gp_arg_t a = {.bp = bp};
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &a.f), RM_OK);
+    write_page(bp, a.f, 3, 42);
+    atomic_store(&gp_started, 0);
+    atomic_store(&gp_resizing, 0);
+    atomic_store(&gp_left, 0);
+    atomic_store(&rm__bp_test_in_section, gp_hook);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, gp_reader, &a), 0);
+    while (!atomic_load(&gp_started))
+        sched_yield();
+    atomic_store(&gp_resizing, 1);
+    assert_int_equal(rm_bufpool_resize(bp, 1024), RM_OK);
+    int left_before_return = atomic_load(&gp_left);
+    pthread_join(th, NULL);
+    atomic_store(&rm__bp_test_in_section, NULL);
+    assert_true(left_before_return);   /* the shrink waited for the reader */
+    assert_int_equal(a.st, RM_OK);
+    assert_int_equal(a.v, 42);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.total_frames, 1024);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 /* The sizing rule (bufpool.h), hand-computed: what num_frames = 0 means and
  * what bounds an explicit size. It lived in the node agent; the registry and
  * the agent now both ask the pool. */
@@ -1707,6 +1777,7 @@ main(void)
         cmocka_unit_test(test_bufpool_large_shrink_releases_policy_metadata),
         cmocka_unit_test(test_bufpool_shrink_releases_metadata_sized_for_the_large_pool),
         cmocka_unit_test(test_bufpool_lookups_stay_correct_during_concurrent_shrink),
+        cmocka_unit_test(test_bufpool_shrink_waits_for_readers_of_the_old_table),
         cmocka_unit_test(test_bufpool_frames_for_sizing_rule),
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
