@@ -996,6 +996,26 @@ release_frame_memory(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
         bp->src->methods->release(bp->src->ctx, f->data, bp->page_size);
 }
 
+/* Give back the data of frames [from, to), none of them in service. Requires mu. */
+static void
+release_range_locked(rm_bufpool_t *bp, uint32_t from, uint32_t to)
+{
+    size_t sys = rm_page_size();
+    if (!bp->src->methods->release || bp->page_size < sys || from >= to)
+        return;
+    for (uint32_t e = 0; e < bp->nextents; e++) {
+        const extent_t *x = &bp->extents[e];
+        uint32_t lo = x->first, hi = x->first + (uint32_t)(x->bytes / bp->page_size);
+        if (lo < from)
+            lo = from;
+        if (hi > to)
+            hi = to;
+        if (lo < hi)
+            bp->src->methods->release(bp->src->ctx, (unsigned char *)x->addr + (size_t)(lo - x->first) * bp->page_size,
+                                      (size_t)(hi - lo) * bp->page_size);
+    }
+}
+
 /*
  * Finish evicting claimed frame f (INVALID set by us): write it if dirty,
  * unmap its key. On a write error the frame is given back to the policy,
@@ -1928,15 +1948,14 @@ rm_bufpool_page_size(const rm_bufpool_t *bp)
 static rm_status_t
 shrink_locked(rm_bufpool_t *bp, uint32_t target)
 {
-    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed), n_was = n;
     bp->limit = target;
-    /* free frames above the target leave the free list at once */
+    /* free frames above the target leave the free list at once (their memory
+     * goes back below, in one call per extent) */
     uint32_t nf = atomic_load_explicit(&bp->nfree, memory_order_relaxed), w = 0;
     for (uint32_t i = 0; i < nf; i++) {
         if (bp->freelist[i] < target)
             bp->freelist[w++] = bp->freelist[i];
-        else
-            release_frame_memory(bp, frame_at(bp, bp->freelist[i]));
     }
     atomic_store_explicit(&bp->nfree, w, memory_order_relaxed);
     rm_status_t st = RM_OK;
@@ -1988,6 +2007,11 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
             }
         }
     }
+    /* the data of the frames now out of service, [n, n_was), goes back in
+     * ranges: one release per extent rather than one per frame (a shrink from
+     * 1.85 M frames made 1.84 M madvise calls and took most of a second, long
+     * enough for the pressure sampler to judge the old pool against a new limit) */
+    release_range_locked(bp, n, n_was);
     /* the metadata sized for the old pool goes too (docs/adr/0022): every
      * frame ≥ n is out of the policy, the table and the free list. None of
      * these steps fails: without memory for a smaller piece the larger stays */
