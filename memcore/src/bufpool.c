@@ -1480,8 +1480,13 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
     uint32_t done = 0;
     size_t ps = bp->page_size;
     uint32_t i = from;
-    /* a reader section: frames are scanned unpinned, and a shrink may detach
-     * segments above nframes meanwhile (their frames are clean and invalid) */
+    /* reader sections around the scan: frames are looked at unpinned, and a
+     * shrink may detach segments above nframes meanwhile (their frames are
+     * clean and invalid). The sections end before every wait and every batch
+     * write, so a resize (which waits for them) never waits for I/O or for a
+     * latch holder — who may be the thread resizing. Frames of a batch are
+     * safe outside: WRITING keeps them from being evicted, so their segment
+     * stays. */
     unsigned ep = rd_enter(bp);
     pthread_mutex_lock(&bp->io_mu);
     while (i < to && (!max_pages || done < max_pages)) {
@@ -1510,9 +1515,13 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
                         i--;
                         break;
                     }
+                    rd_exit(bp, ep);
                     pthread_mutex_unlock(&bp->io_mu);
                     sched_yield();
                     pthread_mutex_lock(&bp->io_mu);
+                    ep = rd_enter(bp);
+                    if (!(f = frame_try(bp, i)))
+                        break;   /* detached while we waited: nothing dirty */
                     s = atomic_load_explicit(&f->state, memory_order_relaxed);
                     continue;
                 }
@@ -1533,6 +1542,7 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         }
         if (!n)
             continue;
+        rd_exit(bp, ep);
         uint8_t ok[DW_MAX];
         rm_status_t st = write_batch_locked(bp, files, pages, n, ok);
         for (uint32_t k = 0; k < n; k++) {
@@ -1544,6 +1554,7 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         if (st != RM_OK)
             res = worse(res, st);
         done += n;
+        ep = rd_enter(bp);
     }
     pthread_mutex_unlock(&bp->io_mu);
     rd_exit(bp, ep);
