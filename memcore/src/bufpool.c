@@ -1956,6 +1956,20 @@ rm_bufpool_page_size(const rm_bufpool_t *bp)
 
 /* ---- resize, boost, emergency eviction ------------------------------------------------------ */
 
+/* The metadata sized for a larger pool goes (docs/adr/0022): every frame ≥ n
+ * is out of the policy, the table and the free list. None of these steps
+ * fails: without memory for a smaller piece the larger stays (a later resize,
+ * to the same size too, tries again). Requires mu. */
+static void
+fit_metadata_locked(rm_bufpool_t *bp, uint32_t n)
+{
+    (void)rm__bp_earc_resize(bp->pol, n, n);
+    ptab_fit_locked(bp, n);
+    freelist_fit_locked(bp, n);
+    segs_detach_locked(bp, n);
+    refresh_meta_bytes_locked(bp);
+}
+
 static rm_status_t
 shrink_locked(rm_bufpool_t *bp, uint32_t target)
 {
@@ -2023,13 +2037,7 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
      * 1.85 M frames made 1.84 M madvise calls and took most of a second, long
      * enough for the pressure sampler to judge the old pool against a new limit) */
     release_range_locked(bp, n, n_was);
-    /* the metadata sized for the old pool goes too (docs/adr/0022): every
-     * frame ≥ n is out of the policy, the table and the free list. None of
-     * these steps fails: without memory for a smaller piece the larger stays */
-    (void)rm__bp_earc_resize(bp->pol, n, n);
-    ptab_fit_locked(bp, n);
-    freelist_fit_locked(bp, n);
-    segs_detach_locked(bp, n);
+    fit_metadata_locked(bp, n);
     refresh_meta_bytes_locked(bp);
     return st;
 }
@@ -2091,6 +2099,8 @@ rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
         atomic_store_explicit(&bp->nframes, target, memory_order_release);
     } else if (target < n) {
         st = shrink_locked(bp, target);
+    } else {
+        fit_metadata_locked(bp, n);   /* what an earlier shrink could not give back */
     }
 out:
     pthread_mutex_unlock(&bp->mu);

@@ -1390,6 +1390,60 @@ test_bufpool_create_survives_every_page_source_failure(void **state)
     remove_dir(dir);
 }
 
+/* A shrink never fails for lack of memory for the smaller metadata (page
+ * table, free list, policy arrays): whichever map fails, the larger piece
+ * stays, the shrink answers RM_OK at the new size, the pool works, and a later
+ * shrink with memory gives it back. Grows back fail cleanly (RM_ENOMEM, size
+ * unchanged) when a re-made descriptor segment cannot be had. Nothing leaks. */
+static void
+test_bufpool_shrink_and_regrow_survive_every_page_source_failure(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_pagesrc_faulty_t fs;
+    rm_pagesrc_faulty_init(&fs, NULL);
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 16384;
+    c.durable = 0;
+    c.start_writer = 0;
+    c.pagesrc = &fs.src;
+    rm_bufpool_stats_t s;
+    for (long nth = 1; nth <= 12; nth++) {
+        rm_bufpool_t *bp = NULL;
+        assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
+        uint32_t f;
+        assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+        for (uint64_t pg = 0; pg < 64; pg++)
+            write_page(bp, f, pg, 5 + pg);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        uint64_t meta_large = s.metadata_bytes;
+        rm_pagesrc_faulty_arm(&fs, nth, 1);   /* the nth map from now and every later one fail */
+        assert_int_equal(rm_bufpool_resize(bp, 1024), RM_OK);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        assert_int_equal(s.total_frames, 1024);
+        assert_true(s.metadata_bytes <= meta_large);
+        rm_status_t st = rm_bufpool_resize(bp, 16384);   /* needs segments again: may fail */
+        assert_true(st == RM_OK || st == RM_ENOMEM);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        assert_int_equal(s.total_frames, st == RM_OK ? 16384 : 1024);
+        for (uint64_t pg = 0; pg < 64; pg++) {
+            rm_status_t rs;
+            assert_int_equal(read_page(bp, f, pg, &rs), 5 + pg);
+            assert_int_equal(rs, RM_OK);
+        }
+        rm_pagesrc_faulty_disarm(&fs);
+        assert_int_equal(rm_bufpool_resize(bp, 1024), RM_OK);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        assert_true(s.metadata_bytes < meta_large / 4);   /* with memory, it is given back */
+        assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+        assert_int_equal(fs.mapped_bytes, 0);
+    }
+    assert_true(fs.failures > 0);
+    remove_dir(dir);
+}
+
 /* ---- crash safety --------------------------------------------------------------------- */
 
 #define CRASH_PAGES 48
@@ -1792,6 +1846,7 @@ main(void)
         cmocka_unit_test(test_bufpool_advise_follows_seed_rule),
         cmocka_unit_test(test_bufpool_prefetch_sequential_scan_used),
         cmocka_unit_test(test_bufpool_create_survives_every_page_source_failure),
+        cmocka_unit_test(test_bufpool_shrink_and_regrow_survive_every_page_source_failure),
         cmocka_unit_test(test_bufpool_crash_kill9_keeps_flushed_pages),
         cmocka_unit_test(test_bufpool_crash_torn_write_repaired_from_doublewrite),
     };
