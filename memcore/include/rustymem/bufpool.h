@@ -218,7 +218,13 @@ int rm_bufpool_num_frames_valid(int64_t num_frames);
  * about 2 s stops the shrink at that frame with RM_EBUSY (the pool is then as
  * large as needed to keep it; *nothing* is lost). RM_EIO (RM_ENOSPC for lack of
  * space) if a dirty page could not be written (the pool keeps that frame and
- * its page).
+ * its page). A shrink also gives back the metadata sized for the larger pool
+ * (page table, frame descriptors, free list, policy arrays; stats
+ * metadata_bytes): what concurrent lock-free lookups may still hold is freed
+ * once they are done, before the call returns. Without memory for a smaller
+ * piece the larger one stays (the shrink still succeeds); a resize to the
+ * current size tries again. Thread-safe; may wait briefly for concurrent pins'
+ * lookups, never for I/O.
  */
 rm_status_t rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames);
 
