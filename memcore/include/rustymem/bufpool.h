@@ -223,8 +223,8 @@ int rm_bufpool_num_frames_valid(int64_t num_frames);
  * metadata_bytes): what concurrent lock-free lookups may still hold is freed
  * once they are done, before the call returns. Without memory for a smaller
  * piece the larger one stays (the shrink still succeeds); a resize to the
- * current size tries again. Thread-safe; may wait briefly for concurrent pins'
- * lookups, never for I/O.
+ * current size tries again. Thread-safe. Freeing waits only for lookups in
+ * flight (microseconds), never for another thread's I/O or latch.
  */
 rm_status_t rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames);
 
