@@ -197,39 +197,38 @@ pool_bound(rm_node_t *node, const char **why_src)
     return bound;
 }
 
-/* The pool size for num_frames (0 = auto: auto_fraction of pool_bound, 64 frames
- * at least, never more than a pool can address). */
-static size_t
-frames_for(rm_node_t *node, int64_t num_frames, double auto_fraction, uint64_t page)
-{
-    if (num_frames > 0)
-        return (size_t)num_frames;
-    double frames = (double)pool_bound(node, NULL) * auto_fraction / (double)page;
-    if (frames < 64)
-        return 64;
-    return frames > RM_BUFPOOL_FRAMES_MAX ? RM_BUFPOOL_FRAMES_MAX : (size_t)frames;
-}
-
-/* buffer_pool.num_frames, or with 0 the auto size, for the running page size. */
+/* buffer_pool.num_frames, or with 0 the auto size, for the running page size:
+ * memcore's sizing rule (rm_bufpool_frames_for) applied to pool_bound. The
+ * registry keeps the knobs legal by themselves and the veto below keeps an
+ * explicit size within the bound, so the rule's refusals cannot reach here;
+ * were one to, the pool keeps the auto minimum rather than a size it refused. */
 static size_t
 bufpool_frames(rm_node_t *node)
 {
-    return frames_for(node, rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES),
-                      rm_knobs_get_double(node->knobs, RM_KNOB_BUFFER_POOL_AUTO_FRACTION),
-                      (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE));
+    size_t frames = RM_BUFPOOL_FRAMES_AUTO_MIN;
+    (void)rm_bufpool_frames_for(rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_NUM_FRAMES),
+                                rm_knobs_get_double(node->knobs, RM_KNOB_BUFFER_POOL_AUTO_FRACTION),
+                                pool_bound(node, NULL),
+                                (size_t)rm_knobs_get_i64(node->knobs, RM_KNOB_BUFFER_POOL_PAGE_SIZE), &frames);
+    return frames;
 }
 
-/* RM_OK when num_frames is auto (0) or `frames` × `page` fits pool_bound; else
- * RM_EINVAL with the reason in why. */
+/* RM_OK when num_frames is auto (0) or `frames` × `page` fits pool_bound (the
+ * rule's RM_ELIMIT); else RM_EINVAL with the reason in why. */
 static rm_status_t
 pool_fits(rm_node_t *node, int64_t frames, uint64_t page, char *why, size_t why_len)
 {
     const char *src;
     uint64_t bound = pool_bound(node, &src);
-    if (frames <= 0 || !bound || (uint64_t)frames <= bound / page)
+    size_t n;
+    rm_status_t st = rm_bufpool_frames_for(frames, 0.5, bound, (size_t)page, &n);
+    if (st == RM_OK)
         return RM_OK;
-    snprintf(why, why_len, "%" PRId64 " frames x %" PRIu64 " B = %.1f MiB exceed the %.1f MiB of %s", frames, page,
-             (double)frames * (double)page / 1048576.0, (double)bound / 1048576.0, src);
+    if (st == RM_ELIMIT)
+        snprintf(why, why_len, "%" PRId64 " frames x %" PRIu64 " B = %.1f MiB exceed the %.1f MiB of %s", frames,
+                 page, (double)frames * (double)page / 1048576.0, (double)bound / 1048576.0, src);
+    else
+        snprintf(why, why_len, "must be 0 (auto) or %u..%u frames", RM_BUFPOOL_FRAMES_MIN, RM_BUFPOOL_FRAMES_MAX);
     return RM_EINVAL;
 }
 

@@ -41,11 +41,19 @@
  *  pinned ones, at most RM_BUFPOOL_CLEAN_SEARCH victims), then tries one dirty
  *  write — which is also how the pool notices that space came back.
  *
- *  Resize. Frame descriptors live in segments of 1024 that are never freed
- *  before destroy (lock-free readers may hold stale indices); data lives in
- *  extents mapped from the page source on grow. Shrink evicts the frames at
- *  the top (writing dirty ones) and gives their memory back with the page
- *  source's release().
+ *  Resize. Frame descriptors live in segments of 1024; data lives in extents
+ *  mapped from the page source on grow. Shrink evicts the frames at the top
+ *  (writing dirty ones), gives their memory back with the page source's
+ *  release(), and then gives back the metadata sized for the old pool
+ *  (docs/adr/0022): a page table built for the smaller pool replaces the big
+ *  one, the policy's per-slot arrays and the free list are reallocated
+ *  smaller, and the descriptor segments wholly above the new size are
+ *  detached. Lock-free readers (the pin fast path, the writer's and stats'
+ *  scans) may still hold the old table or a detached segment, so what was
+ *  replaced is freed only after a grace period: every reader runs inside a
+ *  reader section (rd_enter/rd_exit, two counters per stripe, SRCU-style), and
+ *  grace_wait flips the epoch twice and waits until the counters of the old
+ *  epoch are zero. The wait runs without the pool mutex.
  */
 #include "bufpool_internal.h"
 #include "rustymem/stats.h"
@@ -114,6 +122,7 @@ typedef struct stripe {
     _Atomic uint64_t hits;
     _Atomic uint64_t misses;
     _Atomic uint64_t pf_used;
+    _Atomic uint64_t readers[2];    /* reader sections open, per epoch parity */
 } __attribute__((aligned(2 * RM_CACHELINE))) stripe_t;
 
 typedef struct bp_file {
@@ -132,6 +141,7 @@ typedef struct bp_file {
 typedef struct extent {
     void *addr;
     size_t bytes;
+    uint32_t first;                 /* index of the frame whose data starts at addr */
 } extent_t;
 
 struct rm_bufpool {
@@ -145,7 +155,12 @@ struct rm_bufpool {
     pthread_mutex_t io_mu;
 
     _Atomic(rm__bp_ptab_t *) ptab;  /* published under mu, read lock-free */
-    rm__bp_ptab_t *retired;         /* guarded by mu */
+    rm__bp_ptab_t *retired;         /* replaced tables awaiting a grace period; guarded by mu */
+    rm_bufpool_frame_t *seg_retired;/* detached descriptor segments awaiting a grace period,
+                                     * chained through their frame 0's data; guarded by mu */
+    uint32_t nsegs_retired;         /* guarded by mu */
+    _Atomic uint32_t rd_epoch;      /* reader-section epoch; its parity picks the counter */
+    pthread_mutex_t gp_mu;          /* serialises grace periods; never taken with mu held */
 
     rm_bufpool_frame_t **seg;       /* MAX_SEGS segment pointers; grow under mu */
     size_t seg_bytes;
@@ -161,7 +176,7 @@ struct rm_bufpool {
 
     uint32_t *freelist;             /* stack of free frame indices; guarded by mu */
     _Atomic uint32_t nfree;         /* written under mu, read by stats */
-    size_t freelist_bytes;
+    size_t freelist_bytes;          /* capacity × 4 */
 
     rm__bp_earc_t *pol;             /* guarded by mu */
 
@@ -210,6 +225,7 @@ struct rm_bufpool {
 };
 
 _Atomic long rm__bp_test_torn_write_countdown;
+_Atomic(rm__bp_test_hook_fn) rm__bp_test_in_section;
 
 static _Atomic uint32_t stripe_seq;
 static _Thread_local uint32_t tls_stripe = UINT32_MAX;
@@ -231,13 +247,84 @@ cnt_add(_Atomic uint64_t *c, uint64_t n)
 static inline rm_bufpool_frame_t *
 frame_at(const rm_bufpool_t *bp, uint32_t idx)
 {
-    return &bp->seg[idx >> SEG_SHIFT][idx & (SEG_SIZE - 1)];
+    /* segment pointers change under mu (grow, shrink) while lock-free readers
+     * in a reader section load them */
+    return &__atomic_load_n(&bp->seg[idx >> SEG_SHIFT], __ATOMIC_RELAXED)[idx & (SEG_SIZE - 1)];
+}
+
+static inline rm_bufpool_frame_t *
+seg_get(const rm_bufpool_t *bp, uint32_t s)
+{
+    return __atomic_load_n(&bp->seg[s], __ATOMIC_RELAXED);
+}
+
+static inline void
+seg_set(rm_bufpool_t *bp, uint32_t s, rm_bufpool_frame_t *seg)
+{
+    __atomic_store_n(&bp->seg[s], seg, __ATOMIC_RELEASE);
+}
+
+/* ---- reader sections -----------------------------------------------------------------
+ * A lock-free reader of the page table or of frame descriptors it did not pin
+ * runs between rd_enter and rd_exit (same thread: the stripe is per thread).
+ * Memory those readers may hold is freed only after grace_wait, which runs
+ * without mu and never inside a section. Counters are seq_cst: the epoch flip
+ * and the readers' increments are totally ordered, so a reader that enters
+ * after a flip loads the table and segment pointers published before it. */
+static inline unsigned
+rd_enter(rm_bufpool_t *bp)
+{
+    unsigned e = atomic_load_explicit(&bp->rd_epoch, memory_order_seq_cst) & 1u;
+    atomic_fetch_add_explicit(&my_stripe(bp)->readers[e], 1, memory_order_seq_cst);
+    return e;
+}
+
+static inline void
+rd_exit(rm_bufpool_t *bp, unsigned e)
+{
+    atomic_fetch_sub_explicit(&my_stripe(bp)->readers[e], 1, memory_order_release);
+}
+
+/* Wait until every reader section open when it was called has closed. Two
+ * flips (as SRCU): a reader may have read the epoch before the first flip and
+ * counted itself under the old parity after the first wait saw it zero; the
+ * second flip and wait cover it. Requires gp_mu; never mu. */
+static void
+grace_wait(rm_bufpool_t *bp)
+{
+    for (int round = 0; round < 2; round++) {
+        unsigned old = atomic_fetch_xor_explicit(&bp->rd_epoch, 1u, memory_order_seq_cst) & 1u;
+        for (unsigned spins = 0;; spins++) {
+            uint64_t open = 0;
+            for (int i = 0; i < STRIPES; i++)
+                open += atomic_load_explicit(&bp->stripes[i].readers[old], memory_order_seq_cst);
+            if (!open)
+                break;
+            if (spins < 64) {
+                sched_yield();
+            } else {
+                struct timespec ts = {0, 100000};
+                nanosleep(&ts, NULL);
+            }
+        }
+    }
+}
+
+/* The frame's descriptor, or NULL when its segment was detached by a shrink
+ * (only a reader holding a stale index sees that; inside a reader section the
+ * memory of a segment it did load stays valid). */
+static inline rm_bufpool_frame_t *
+frame_try(const rm_bufpool_t *bp, uint32_t idx)
+{
+    rm_bufpool_frame_t *sg = seg_get(bp, idx >> SEG_SHIFT);
+    return sg ? &sg[idx & (SEG_SIZE - 1)] : NULL;
 }
 
 static uint64_t
 key_of(void *ctx, uint32_t idx)
 {
-    return atomic_load_explicit(&frame_at(ctx, idx)->key, memory_order_relaxed);
+    rm_bufpool_frame_t *f = frame_try(ctx, idx);
+    return f ? atomic_load_explicit(&f->key, memory_order_relaxed) : KEY_NONE;
 }
 
 /* ---- policy callbacks (called under mu) ------------------------------------------ */
@@ -665,13 +752,14 @@ dw_recover(rm_bufpool_t *bp)
 
 /* Publish the metadata size for report_usage (which runs without mu): the
  * policy's lists and sketch, the frame descriptors, the free list and the page
- * tables (retired ones too, until destroy). */
+ * tables (replaced tables and detached segments too, until their grace period
+ * ends and they are freed). */
 static void
 refresh_meta_bytes_locked(rm_bufpool_t *bp)
 {
     /* of the segment table (MAX_SEGS pointers, mapped whole) only the used entries are touched */
     size_t b = (bp->pol ? rm__bp_earc_bytes(bp->pol) : 0) + bp->freelist_bytes +
-               (size_t)bp->nsegs * (SEG_SIZE * sizeof(rm_bufpool_frame_t) + sizeof(rm_bufpool_frame_t *));
+               (size_t)(bp->nsegs + bp->nsegs_retired) * (SEG_SIZE * sizeof(rm_bufpool_frame_t) + sizeof(rm_bufpool_frame_t *));
     rm__bp_ptab_t *cur = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
     if (cur)
         b += cur->bytes;
@@ -680,17 +768,21 @@ refresh_meta_bytes_locked(rm_bufpool_t *bp)
     atomic_store_explicit(&bp->meta_bytes, b, memory_order_relaxed);
 }
 
+/* Build a table of at least `min_slots` holding every resident frame, publish
+ * it and retire the old one (freed by reclaim_retired after a grace period). */
 static rm_status_t
-ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
+ptab_rebuild_locked(rm_bufpool_t *bp, size_t min_slots)
 {
     rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
-    if (t && (size_t)frames * 2 <= t->mask + 1)
-        return RM_OK;
-    rm__bp_ptab_t *nt = rm__bp_ptab_create((size_t)frames * 4, bp->src);
+    rm__bp_ptab_t *nt = rm__bp_ptab_create(min_slots, bp->src);
     if (!nt)
         return RM_ENOMEM;
     if (t) {
         for (uint32_t i = 0; i < bp->mapped; i++) {
+            if (!seg_get(bp, i >> SEG_SHIFT)) {
+                i |= SEG_SIZE - 1;   /* detached segment: no resident frame */
+                continue;
+            }
             uint64_t k = key_of(bp, i);
             if (k != KEY_NONE)
                 rm__bp_ptab_insert_locked(nt, k, i);
@@ -698,72 +790,194 @@ ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
         t->retired_next = bp->retired;
         bp->retired = t;
     }
-    atomic_store_explicit(&bp->ptab, nt, memory_order_release);
+    atomic_store_explicit(&bp->ptab, nt, memory_order_seq_cst);
     refresh_meta_bytes_locked(bp);
     return RM_OK;
+}
+
+/* The table keeps frames ≤ half its slots (a grow builds 4 × frames). */
+static rm_status_t
+ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
+    if (t && (size_t)frames * 2 <= t->mask + 1)
+        return RM_OK;
+    return ptab_rebuild_locked(bp, (size_t)frames * 4);
+}
+
+/* After a shrink to `frames`: a table at least 4 times larger than a grow to
+ * `frames` would build is replaced by that one (the hysteresis keeps a pool
+ * that shrinks and grows by a little from rebuilding). Never fails: without
+ * memory for the small table the big one stays. */
+static void
+ptab_fit_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
+    size_t want = rm__bp_ptab_capacity((size_t)frames * 4);
+    if (t && want * 4 <= t->mask + 1)
+        (void)ptab_rebuild_locked(bp, want);
+}
+
+/* The free list holds at least `frames` indices. Requires mu. */
+static rm_status_t
+freelist_reserve_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    if (bp->freelist && bp->freelist_bytes / sizeof(uint32_t) >= frames)
+        return RM_OK;
+    size_t fl_bytes = (size_t)frames * sizeof(uint32_t);
+    uint32_t *fl = rm__bp_mem_alloc(bp->src, fl_bytes);
+    if (!fl)
+        return RM_ENOMEM;
+    if (bp->freelist)
+        memcpy(fl, bp->freelist, atomic_load_explicit(&bp->nfree, memory_order_relaxed) * sizeof(uint32_t));
+    rm__bp_mem_free(bp->src, bp->freelist, bp->freelist_bytes);
+    bp->freelist = fl;
+    bp->freelist_bytes = fl_bytes;
+    return RM_OK;
+}
+
+/* After a shrink to `frames` (every free index < frames): a free list twice
+ * as large as needed is reallocated to size. Never fails. Requires mu. */
+static void
+freelist_fit_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    if (bp->freelist_bytes / sizeof(uint32_t) < (size_t)frames * 2)
+        return;
+    size_t fl_bytes = (size_t)frames * sizeof(uint32_t);
+    uint32_t *fl = rm__bp_mem_alloc(bp->src, fl_bytes);
+    if (!fl)
+        return;
+    memcpy(fl, bp->freelist, atomic_load_explicit(&bp->nfree, memory_order_relaxed) * sizeof(uint32_t));
+    rm__bp_mem_free(bp->src, bp->freelist, bp->freelist_bytes);
+    bp->freelist = fl;
+    bp->freelist_bytes = fl_bytes;
+}
+
+/* The data of mapped frame idx, from the extent that holds it. */
+static unsigned char *
+extent_data(const rm_bufpool_t *bp, uint32_t idx)
+{
+    for (uint32_t e = 0; e < bp->nextents; e++) {
+        const extent_t *x = &bp->extents[e];
+        if (idx >= x->first && (size_t)(idx - x->first) * bp->page_size < x->bytes)
+            return (unsigned char *)x->addr + (size_t)(idx - x->first) * bp->page_size;
+    }
+    return NULL;
+}
+
+/* Descriptor segments for frames [0, frames): missing ones (never made, or
+ * detached by a shrink) are made, their frames free and invalid, with their
+ * data (if mapped already) from the extents. Requires mu. */
+static rm_status_t
+segs_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    for (uint32_t s = 0; s <= (frames - 1) >> SEG_SHIFT; s++) {
+        if (seg_get(bp, s))
+            continue;
+        rm_bufpool_frame_t *sg = rm__bp_mem_alloc(bp->src, SEG_SIZE * sizeof(rm_bufpool_frame_t));
+        if (!sg)
+            return RM_ENOMEM;
+        for (uint32_t k = 0; k < SEG_SIZE; k++) {
+            rm_bufpool_frame_t *f = &sg[k];
+            atomic_init(&f->state, ST_INVALID);
+            atomic_init(&f->key, KEY_NONE);
+            atomic_init(&f->wfail, 0);
+            f->idx = (s << SEG_SHIFT) | k;
+            f->data = f->idx < bp->mapped ? extent_data(bp, f->idx) : NULL;
+        }
+        seg_set(bp, s, sg);
+        bp->nsegs++;
+    }
+    return RM_OK;
+}
+
+/* After a shrink to `frames`: segments wholly at or above `frames` hold no
+ * frame in service; they leave the table and wait for a grace period (lock-free
+ * readers with a stale index may be looking at them). Requires mu. */
+static void
+segs_detach_locked(rm_bufpool_t *bp, uint32_t frames)
+{
+    uint32_t end = (bp->mapped + SEG_SIZE - 1) >> SEG_SHIFT;
+    for (uint32_t s = (frames + SEG_SIZE - 1) >> SEG_SHIFT; s < end; s++) {
+        rm_bufpool_frame_t *sg = seg_get(bp, s);
+        if (!sg)
+            continue;
+        seg_set(bp, s, NULL);
+        sg[0].data = (unsigned char *)bp->seg_retired;   /* the chain; readers never read data unpinned */
+        bp->seg_retired = sg;
+        bp->nsegs--;
+        bp->nsegs_retired++;
+    }
+}
+
+/* Free the tables and segments retired so far once no reader can hold them.
+ * Takes gp_mu and mu (not together with a reader section); call without mu. */
+static void
+reclaim_retired(rm_bufpool_t *bp)
+{
+    pthread_mutex_lock(&bp->gp_mu);
+    pthread_mutex_lock(&bp->mu);
+    rm__bp_ptab_t *t = bp->retired;
+    rm_bufpool_frame_t *sg = bp->seg_retired;
+    uint32_t nsg = bp->nsegs_retired;
+    bp->retired = NULL;
+    bp->seg_retired = NULL;
+    pthread_mutex_unlock(&bp->mu);
+    if (t || sg) {
+        grace_wait(bp);
+        while (t) {
+            rm__bp_ptab_t *n = t->retired_next;
+            rm__bp_ptab_destroy(t, bp->src);
+            t = n;
+        }
+        while (sg) {
+            rm_bufpool_frame_t *n = (rm_bufpool_frame_t *)(void *)sg[0].data;
+            rm__bp_mem_free(bp->src, sg, SEG_SIZE * sizeof(rm_bufpool_frame_t));
+            sg = n;
+        }
+        pthread_mutex_lock(&bp->mu);
+        bp->nsegs_retired -= nsg;
+        refresh_meta_bytes_locked(bp);
+        pthread_mutex_unlock(&bp->mu);
+    }
+    pthread_mutex_unlock(&bp->gp_mu);
 }
 
 /* Map descriptors and data so that `frames` are mapped. Requires mu. */
 static rm_status_t
 map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    if (frames > MAX_SEGS * SEG_SIZE)
+        return RM_ELIMIT;
+    /* descriptors a shrink detached come back (segments made here stay on a
+     * later failure: harmless, zero frames use them) */
+    if (segs_ensure_locked(bp, frames) != RM_OK)
+        return RM_ENOMEM;
+    /* free list with room for every frame in service */
+    if (freelist_reserve_locked(bp, frames) != RM_OK)
+        return RM_ENOMEM;
     if (frames <= bp->mapped)
         return RM_OK;
-    if (frames > MAX_SEGS * SEG_SIZE || bp->nextents == MAX_EXTENTS)
+    if (bp->nextents == MAX_EXTENTS)
         return RM_ELIMIT;
-    uint32_t first_seg = (bp->mapped + SEG_SIZE - 1) >> SEG_SHIFT;
-    uint32_t last_seg = (frames - 1) >> SEG_SHIFT;
-    /* free list with room for every mapped frame */
-    size_t fl_bytes = (size_t)frames * sizeof(uint32_t);
-    uint32_t *fl = rm__bp_mem_alloc(bp->src, fl_bytes);
-    if (!fl)
-        return RM_ENOMEM;
     size_t dbytes = (size_t)(frames - bp->mapped) * bp->page_size;
     void *data = rm__bp_mem_alloc(bp->src, dbytes);
     if (!data)
-        goto fail_fl;
-    uint32_t s;
-    for (s = first_seg; s <= last_seg; s++) {
-        if (bp->seg[s])
-            continue;
-        bp->seg[s] = rm__bp_mem_alloc(bp->src, SEG_SIZE * sizeof(rm_bufpool_frame_t));
-        if (!bp->seg[s])
-            goto fail_segs;
-        bp->nsegs++;
-        for (uint32_t k = 0; k < SEG_SIZE; k++) {
-            rm_bufpool_frame_t *f = &bp->seg[s][k];
-            atomic_init(&f->state, ST_INVALID);
-            atomic_init(&f->key, KEY_NONE);
-            atomic_init(&f->wfail, 0);
-            f->data = NULL;
-            f->idx = (s << SEG_SHIFT) | k;
-        }
-    }
+        return RM_ENOMEM;
     /* slots only: the policy's capacity changes when the frames go into service */
     uint32_t cap = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     rm_status_t st = bp->pol ? rm__bp_earc_resize(bp->pol, frames, cap >= 2 ? cap : frames) : RM_OK;
     refresh_meta_bytes_locked(bp);
-    if (st != RM_OK)
-        goto fail_segs;
+    if (st != RM_OK) {
+        rm__bp_mem_free(bp->src, data, dbytes);
+        return RM_ENOMEM;
+    }
     for (uint32_t i = bp->mapped; i < frames; i++)
         frame_at(bp, i)->data = (unsigned char *)data + (size_t)(i - bp->mapped) * bp->page_size;
-    if (bp->freelist)
-        memcpy(fl, bp->freelist, atomic_load_explicit(&bp->nfree, memory_order_relaxed) * sizeof(uint32_t));
-    rm__bp_mem_free(bp->src, bp->freelist, bp->freelist_bytes);
-    bp->freelist = fl;
-    bp->freelist_bytes = fl_bytes;
-    bp->extents[bp->nextents] = (extent_t){data, dbytes};
+    bp->extents[bp->nextents] = (extent_t){data, dbytes, bp->mapped};
     __atomic_store_n(&bp->nextents, bp->nextents + 1, __ATOMIC_RELEASE);
     bp->mapped = frames;
     return RM_OK;
-
-fail_segs:
-    /* segments allocated here stay (harmless: zero frames use them) */
-    (void)s;
-    rm__bp_mem_free(bp->src, data, dbytes);
-fail_fl:
-    rm__bp_mem_free(bp->src, fl, fl_bytes);
-    return RM_ENOMEM;
 }
 
 static void
@@ -780,6 +994,26 @@ release_frame_memory(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
     size_t sys = rm_page_size();
     if (bp->src->methods->release && bp->page_size >= sys)
         bp->src->methods->release(bp->src->ctx, f->data, bp->page_size);
+}
+
+/* Give back the data of frames [from, to), none of them in service. Requires mu. */
+static void
+release_range_locked(rm_bufpool_t *bp, uint32_t from, uint32_t to)
+{
+    size_t sys = rm_page_size();
+    if (!bp->src->methods->release || bp->page_size < sys || from >= to)
+        return;
+    for (uint32_t e = 0; e < bp->nextents; e++) {
+        const extent_t *x = &bp->extents[e];
+        uint32_t lo = x->first, hi = x->first + (uint32_t)(x->bytes / bp->page_size);
+        if (lo < from)
+            lo = from;
+        if (hi > to)
+            hi = to;
+        if (lo < hi)
+            bp->src->methods->release(bp->src->ctx, (unsigned char *)x->addr + (size_t)(lo - x->first) * bp->page_size,
+                                      (size_t)(hi - lo) * bp->page_size);
+    }
 }
 
 /*
@@ -1180,12 +1414,19 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
     uint64_t key = mkkey(file_id, page_no);
     int noted = 0;
     for (unsigned spins = 0;; spins++) {
-        rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_acquire);
+        /* reader section: the table and the descriptor may be a shrink's
+         * retired ones; a pinned frame is never shrunk away */
+        unsigned ep = rd_enter(bp);
+        rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_seq_cst);
+        rm__bp_test_hook_fn hook = atomic_load_explicit(&rm__bp_test_in_section, memory_order_relaxed);
+        if (RM_UNLIKELY(hook != NULL))
+            hook();
         uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, bp);
-        if (RM_LIKELY(idx != RM_BP_NIL)) {
-            rm_bufpool_frame_t *f = frame_at(bp, idx);
+        rm_bufpool_frame_t *f = idx != RM_BP_NIL ? frame_try(bp, idx) : NULL;
+        if (RM_LIKELY(f != NULL)) {
             int r = try_pin(bp, f, key, mode);
             if (RM_LIKELY(r == 1)) {
+                rd_exit(bp, ep);
                 cnt_add(&my_stripe(bp)->hits, 1);
                 if (mode == RM_BUFPOOL_EXCLUSIVE) {
                     bp_file_t *fl = &bp->files[file_id];
@@ -1202,15 +1443,18 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
                 return RM_OK;
             }
             if (r < 0) {
+                rd_exit(bp, ep);
                 sched_yield();
                 continue;
             }
             uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
             if ((s & ST_LOADING) && atomic_load_explicit(&f->key, memory_order_relaxed) == key) {
+                rd_exit(bp, ep);
                 sched_yield();   /* someone is reading this page right now */
                 continue;
             }
         }
+        rd_exit(bp, ep);
         int retry;
         rm_status_t st = pin_slow(bp, file_id, page_no, mode, out, &retry, &noted);
         if (!retry)
@@ -1236,6 +1480,14 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
     uint32_t done = 0;
     size_t ps = bp->page_size;
     uint32_t i = from;
+    /* reader sections around the scan: frames are looked at unpinned, and a
+     * shrink may detach segments above nframes meanwhile (their frames are
+     * clean and invalid). The sections end before every wait and every batch
+     * write, so a resize (which waits for them) never waits for I/O or for a
+     * latch holder — who may be the thread resizing. Frames of a batch are
+     * safe outside: WRITING keeps them from being evicted, so their segment
+     * stays. */
+    unsigned ep = rd_enter(bp);
     pthread_mutex_lock(&bp->io_mu);
     while (i < to && (!max_pages || done < max_pages)) {
         rm_bufpool_frame_t *fr[DW_MAX];
@@ -1244,7 +1496,11 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         uint32_t n = 0;
         int flush_now = 0;
         for (; i < to && n < DW_MAX && !flush_now; i++) {
-            rm_bufpool_frame_t *f = frame_at(bp, i);
+            rm_bufpool_frame_t *f = frame_try(bp, i);
+            if (!f) {
+                i |= SEG_SIZE - 1;   /* detached segment: nothing dirty */
+                continue;
+            }
             uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
             for (;;) {
                 if (!(s & ST_DIRTY) || (s & (ST_INVALID | ST_WRITING)))
@@ -1259,9 +1515,13 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
                         i--;
                         break;
                     }
+                    rd_exit(bp, ep);
                     pthread_mutex_unlock(&bp->io_mu);
                     sched_yield();
                     pthread_mutex_lock(&bp->io_mu);
+                    ep = rd_enter(bp);
+                    if (!(f = frame_try(bp, i)))
+                        break;   /* detached while we waited: nothing dirty */
                     s = atomic_load_explicit(&f->state, memory_order_relaxed);
                     continue;
                 }
@@ -1282,6 +1542,7 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         }
         if (!n)
             continue;
+        rd_exit(bp, ep);
         uint8_t ok[DW_MAX];
         rm_status_t st = write_batch_locked(bp, files, pages, n, ok);
         for (uint32_t k = 0; k < n; k++) {
@@ -1293,8 +1554,10 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         if (st != RM_OK)
             res = worse(res, st);
         done += n;
+        ep = rd_enter(bp);
     }
     pthread_mutex_unlock(&bp->io_mu);
+    rd_exit(bp, ep);
     if (written)
         *written = done;
     return res;
@@ -1489,6 +1752,11 @@ destroy_memory(rm_bufpool_t *bp)
         rm__bp_ptab_destroy(bp->retired, src);
         bp->retired = n;
     }
+    while (bp->seg_retired) {
+        rm_bufpool_frame_t *n = (rm_bufpool_frame_t *)(void *)bp->seg_retired[0].data;
+        rm__bp_mem_free(src, bp->seg_retired, SEG_SIZE * sizeof(rm_bufpool_frame_t));
+        bp->seg_retired = n;
+    }
     rm__bp_mem_free(src, bp->freelist, bp->freelist_bytes);
     rm__bp_mem_free(src, bp->batch, bp->batch_bytes);
 }
@@ -1519,6 +1787,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
     for (uint32_t i = 0; i < RM_BUFPOOL_MAX_FILES; i++)
         bp->files[i].fd = -1;
     pthread_mutex_init(&bp->mu, NULL);
+    pthread_mutex_init(&bp->gp_mu, NULL);
     pthread_mutex_init(&bp->err_mu, NULL);
     pthread_mutex_init(&bp->io_mu, NULL);
     pthread_mutex_init(&bp->wmu, NULL);
@@ -1565,6 +1834,7 @@ fail:
         close(bp->dw_fd);
     destroy_memory(bp);
     pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->gp_mu);
     pthread_mutex_destroy(&bp->err_mu);
     pthread_mutex_destroy(&bp->io_mu);
     pthread_mutex_destroy(&bp->wmu);
@@ -1591,6 +1861,7 @@ rm_bufpool_destroy(rm_bufpool_t *bp)
     const rm_pagesrc_t *src = bp->src;
     destroy_memory(bp);
     pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->gp_mu);
     pthread_mutex_destroy(&bp->err_mu);
     pthread_mutex_destroy(&bp->io_mu);
     pthread_mutex_destroy(&bp->wmu);
@@ -1685,18 +1956,31 @@ rm_bufpool_page_size(const rm_bufpool_t *bp)
 
 /* ---- resize, boost, emergency eviction ------------------------------------------------------ */
 
+/* The metadata sized for a larger pool goes (docs/adr/0022): every frame ≥ n
+ * is out of the policy, the table and the free list. None of these steps
+ * fails: without memory for a smaller piece the larger stays (a later resize,
+ * to the same size too, tries again). Requires mu. */
+static void
+fit_metadata_locked(rm_bufpool_t *bp, uint32_t n)
+{
+    (void)rm__bp_earc_resize(bp->pol, n, n);
+    ptab_fit_locked(bp, n);
+    freelist_fit_locked(bp, n);
+    segs_detach_locked(bp, n);
+    refresh_meta_bytes_locked(bp);
+}
+
 static rm_status_t
 shrink_locked(rm_bufpool_t *bp, uint32_t target)
 {
-    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
+    uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed), n_was = n;
     bp->limit = target;
-    /* free frames above the target leave the free list at once */
+    /* free frames above the target leave the free list at once (their memory
+     * goes back below, in one call per extent) */
     uint32_t nf = atomic_load_explicit(&bp->nfree, memory_order_relaxed), w = 0;
     for (uint32_t i = 0; i < nf; i++) {
         if (bp->freelist[i] < target)
             bp->freelist[w++] = bp->freelist[i];
-        else
-            release_frame_memory(bp, frame_at(bp, bp->freelist[i]));
     }
     atomic_store_explicit(&bp->nfree, w, memory_order_relaxed);
     rm_status_t st = RM_OK;
@@ -1748,9 +2032,43 @@ shrink_locked(rm_bufpool_t *bp, uint32_t target)
             }
         }
     }
-    (void)rm__bp_earc_resize(bp->pol, bp->mapped, n);   /* a shrink never fails (see there) */
+    /* the data of the frames now out of service, [n, n_was), goes back in
+     * ranges: one release per extent rather than one per frame (a shrink from
+     * 1.85 M frames made 1.84 M madvise calls and took most of a second, long
+     * enough for the pressure sampler to judge the old pool against a new limit) */
+    release_range_locked(bp, n, n_was);
+    fit_metadata_locked(bp, n);
     refresh_meta_bytes_locked(bp);
     return st;
+}
+
+/* ---- the sizing rule (bufpool.h) -------------------------------------------------------------- */
+
+int
+rm_bufpool_num_frames_valid(int64_t num_frames)
+{
+    return num_frames == 0 || (num_frames >= RM_BUFPOOL_FRAMES_MIN && num_frames <= RM_BUFPOOL_FRAMES_MAX);
+}
+
+rm_status_t
+rm_bufpool_frames_for(int64_t num_frames, double auto_fraction, uint64_t bound_bytes, size_t page_size,
+                      size_t *frames)
+{
+    if (!frames || !rm_bufpool_num_frames_valid(num_frames) || page_size == 0 ||
+        !(auto_fraction > 0.0 && auto_fraction <= 1.0))
+        return RM_EINVAL;
+    if (num_frames > 0) {
+        if (bound_bytes && (uint64_t)num_frames > bound_bytes / page_size)
+            return RM_ELIMIT;
+        *frames = (size_t)num_frames;
+        return RM_OK;
+    }
+    double f = (double)bound_bytes * auto_fraction / (double)page_size;
+    if (f < RM_BUFPOOL_FRAMES_AUTO_MIN)
+        *frames = RM_BUFPOOL_FRAMES_AUTO_MIN;
+    else
+        *frames = f > RM_BUFPOOL_FRAMES_MAX ? RM_BUFPOOL_FRAMES_MAX : (size_t)f;
+    return RM_OK;
 }
 
 rm_status_t
@@ -1763,6 +2081,7 @@ rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
     pthread_mutex_lock(&bp->mu);
     uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     if (target > n) {
+        /* descriptors, free list and (past mapped) data for the new frames */
         if ((st = map_frames_locked(bp, target)) != RM_OK)
             goto out;
         if ((st = ptab_ensure_locked(bp, target)) != RM_OK)
@@ -1780,9 +2099,12 @@ rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
         atomic_store_explicit(&bp->nframes, target, memory_order_release);
     } else if (target < n) {
         st = shrink_locked(bp, target);
+    } else {
+        fit_metadata_locked(bp, n);   /* what an earlier shrink could not give back */
     }
 out:
     pthread_mutex_unlock(&bp->mu);
+    reclaim_retired(bp);   /* what a grow or a shrink replaced, once readers are done */
     return st;
 }
 
@@ -1920,15 +2242,24 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
     /* Dirty and pinned frames are counted without the pool mutex: a pool of
      * millions of frames would otherwise stall every miss for milliseconds per
      * stats call. Frames below an acquire-loaded nframes are mapped (grow
-     * publishes nframes after its segments; segments outlive shrinks). */
-    uint32_t nf = atomic_load_explicit(&bp->nframes, memory_order_acquire);
+     * publishes nframes after its segments; a shrink detaches segments only
+     * above its new nframes and frees them after the grace period this
+     * reader section holds back). */
+    unsigned ep = rd_enter(bp);
+    uint32_t nf = atomic_load_explicit(&bp->nframes, memory_order_seq_cst);
     for (uint32_t i = 0; i < nf; i++) {
-        uint64_t s = atomic_load_explicit(&frame_at(bp, i)->state, memory_order_relaxed);
+        rm_bufpool_frame_t *f = frame_try(bp, i);
+        if (!f) {
+            i |= SEG_SIZE - 1;
+            continue;
+        }
+        uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
         if (s & ST_INVALID)
             continue;
         out->dirty += (s & ST_DIRTY) != 0;
         out->pinned += (s & (ST_PIN_MASK | ST_X)) != 0;
     }
+    rd_exit(bp, ep);
     pthread_mutex_lock(&bp->mu);
     out->total_frames = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     out->used_frames = used_frames(bp);
@@ -1949,7 +2280,8 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
         memcpy(out->last_corrupt_name, bp->files[bp->last_corrupt_file].name, RM_BUFPOOL_NAME_MAX);
     for (uint32_t i = 0; i < bp->nextents; i++)
         out->held_bytes += bp->extents[i].bytes;
-    out->held_bytes += atomic_load_explicit(&bp->meta_bytes, memory_order_relaxed);
+    out->metadata_bytes = atomic_load_explicit(&bp->meta_bytes, memory_order_relaxed);
+    out->held_bytes += out->metadata_bytes;
     pthread_mutex_unlock(&bp->mu);
 
     out->win_size = es.win;

@@ -3,7 +3,8 @@
  * Never installed.
  *
  *   bufpool_crc.c        CRC32C (SSE4.2 with a table fallback)
- *   bufpool_arc.c        memory helper, key→index map, the Enhanced ARC policy
+ *   bufpool_map.c        metadata memory from the page source, key→index map
+ *   bufpool_arc.c        the Enhanced ARC policy
  *                        (used by the pool under its mutex and by the
  *                        simulator)
  *   bufpool_sim.c        the trace simulator: Enhanced ARC, classic ARC, LRU,
@@ -131,7 +132,9 @@ typedef struct rm__bp_earc_stats {
 rm_status_t rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t *ops,
                                void *ctx, const rm_pagesrc_t *src, rm__bp_earc_t **out);
 void rm__bp_earc_destroy(rm__bp_earc_t *e);
-/* Change capacity (and the slot bound, growing arrays). RM_ENOMEM: unchanged. */
+/* Change capacity and the slot bound: a larger bound grows the per-slot arrays
+ * (RM_ENOMEM: unchanged); one under half of them gives them back (the caller
+ * must have every slot ≥ nslots out of the lists; never fails). */
 rm_status_t rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity);
 /* A miss of `key` was seen (feeds the frequency sketch; one access). */
 void rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key);
@@ -165,11 +168,14 @@ typedef struct rm__bp_ptab {
     _Atomic uint32_t *slots;
     size_t mask;
     size_t bytes;
-    struct rm__bp_ptab *retired_next;   /* tables replaced by a grow, freed at destroy */
+    struct rm__bp_ptab *retired_next;   /* tables replaced by a grow or a shrink, freed by their
+                                         * owner after a grace period (bufpool.c: reader sections) */
 } rm__bp_ptab_t;
 
 typedef uint64_t (*rm__bp_key_of_fn)(void *ctx, uint32_t frame);   /* relaxed load of a frame's key */
 
+/* Slots a table made for min_slots has: the power of two ≥ min_slots, at least 64. */
+size_t rm__bp_ptab_capacity(size_t min_slots);
 rm__bp_ptab_t *rm__bp_ptab_create(size_t min_slots, const rm_pagesrc_t *src);
 void rm__bp_ptab_destroy(rm__bp_ptab_t *t, const rm_pagesrc_t *src);
 uint32_t rm__bp_ptab_lookup(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn key_of, void *ctx);
@@ -187,6 +193,10 @@ rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
  * When > 0, the Nth in-place page write after the double-write writes only the
  * first half of the page and then raises SIGKILL (crash test). 0 = off. */
 extern _Atomic long rm__bp_test_torn_write_countdown;
+/* When set, the pin fast path calls it inside its reader section, after
+ * loading the page table and before using it (grace-period test). NULL = off. */
+typedef void (*rm__bp_test_hook_fn)(void);
+extern _Atomic(rm__bp_test_hook_fn) rm__bp_test_in_section;
 /* The pool's t1_refs counter and a recount of it from the frame state words
  * (frames with T1 and REF set, not PREFETCHED). Equal whenever no pin is in
  * flight. Take the pool mutex; for tests. */

@@ -9,22 +9,31 @@
  * lookup correct. Writers (insert, remove) are serialised by the pool mutex.
  * Removal uses backward-shift deletion instead of tombstones, so the table
  * never needs a rebuild; a reader racing with a shift may miss an entry that
- * is present, which only sends it to the locked slow path (exact). Frame
- * descriptors are never freed while the pool lives, so a stale index is always
- * safe to dereference. When the pool grows past half the table, bufpool.c
- * builds a bigger table and publishes it; old tables are retired until destroy
- * (a geometric series, < the size of the live table).
+ * is present, which only sends it to the locked slow path (exact). A reader
+ * runs inside one of bufpool.c's reader sections, so a stale index it holds
+ * names a descriptor that is either live or detached-but-not-yet-freed (key_of
+ * answers "no key" for a detached one). When the pool grows past half the
+ * table, or shrinks to under an eighth of it, bufpool.c builds a table sized
+ * for the pool and publishes it; the old one is freed after a grace period
+ * (docs/adr/0022).
  */
 #include "bufpool_internal.h"
 
 #include <string.h>
 
-rm__bp_ptab_t *
-rm__bp_ptab_create(size_t min_slots, const rm_pagesrc_t *src)
+size_t
+rm__bp_ptab_capacity(size_t min_slots)
 {
     size_t cap = 64;
     while (cap < min_slots)
         cap <<= 1;
+    return cap;
+}
+
+rm__bp_ptab_t *
+rm__bp_ptab_create(size_t min_slots, const rm_pagesrc_t *src)
+{
+    size_t cap = rm__bp_ptab_capacity(min_slots);
     rm__bp_ptab_t *t = rm__bp_mem_alloc(src, sizeof *t + cap * sizeof(uint32_t));
     if (!t)
         return NULL;

@@ -42,7 +42,7 @@ check_budget(const rm_knob_value_t *v, char *why, size_t why_len)
 static int
 check_frames(const rm_knob_value_t *v, char *why, size_t why_len)
 {
-    if (v->i == 0 || v->i >= RM_BUFPOOL_FRAMES_MIN)
+    if (rm_bufpool_num_frames_valid(v->i))   /* the buffer pool's rule (bufpool.h) */
         return 1;
     snprintf(why, why_len, "must be 0 (auto) or at least %u", RM_BUFPOOL_FRAMES_MIN);
     return 0;

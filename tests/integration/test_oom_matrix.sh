@@ -17,7 +17,9 @@
 #   (default)            the CI subset: bulk:150:start and mixed:300:moved, 30 s each (about 1.5 min)
 #   RM_OOM_SECONDS=N     override the length of each run
 #   RM_OOM_ONLY="mixed:150:start ..."  run exactly these
-# Exit 1 when any run was OOM-killed or did not answer Health at the end.
+# A "moved" run also records the idle agent's usage once it sees the limit, before the load starts,
+# and fails when that does not get under 70 % of the limit within 15 s (stuck at OOM prevention).
+# Exit 1 when any run was OOM-killed, did not answer Health at the end, or was stuck after the move.
 # Under RM_SANITIZE the limits are doubled (shadow memory). SKIP without root or a memory cgroup.
 source "$(dirname "$0")/lib.sh"
 LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
@@ -103,6 +105,44 @@ for run in "${RUNS[@]}"; do
     [ "$CG_VER" = 1 ] && { echo 3 >"$CG/memory.move_charge_at_immigrate" 2>/dev/null || true; }
     echo "$AGENT_PID" >"$CG/cgroup.procs" || fail "$run: cannot move rustymemd into $CG"
   fi
+  # moved: before any load, the idle agent must see the limit and get under it (the pool follows
+  # the limit and gives back what it held for MemTotal, metadata included: ADR 0022). The old
+  # code kept the metadata of a MemTotal-sized pool (184 MiB for 1.85 M frames) and sat at OOM
+  # prevention, idle, refusing every write. Polled, bounded at 15 s.
+  move_ratio=0; move_ok=1; move_s=""; closed_s=0
+  if [ "$how" = moved ]; then
+    move_ok=0; t0=$SECONDS
+    while [ $SECONDS -lt $((t0 + 15)) ]; do
+      if ctl --output json forecast >"$RUN_DIR/fc0.json" 2>/dev/null; then
+        read -r b r < <(python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))
+print(int(d.get("budget_bytes", 0)), "%.4f" % float(d.get("usage_ratio", 0)))' "$RUN_DIR/fc0.json")
+        if [ "$b" -le $((limit_mb << 20)) ]; then
+          move_ratio=$r
+          python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) < 0.70 else 1)' "$r" \
+            && { move_ok=1; move_s=$((SECONDS - t0)); break; }
+        fi
+      fi
+      sleep 0.25
+    done
+    echo "# $run: idle usage after the move $move_ratio of the limit (${move_s:-not under 70 % in 15}s)" >&2
+    # If the sampler judged the old pool against the new limit before the pool followed it, the
+    # responder went to OOM prevention for that sample and steps down one level per
+    # pressure.step_down_hold_sec (30 s): new sessions are refused until it is below Emergency.
+    # The load would find admission closed and stop at once; wait for it (bounded) and record how
+    # long it stayed closed (not a failure: the step-down dwell is the pressure monitor's).
+    closed_s=0; t0=$SECONDS
+    while [ $SECONDS -lt $((t0 + 75)) ]; do
+      ctl --output json forecast >"$RUN_DIR/fc0.json" 2>/dev/null || { sleep 0.5; continue; }
+      lvl0=$(python3 -c 'import json,sys
+L={"MONITOR":0,"GENTLE":1,"AGGRESSIVE":2,"EMERGENCY":3,"OOM_PREVENTION":4}
+v=str(json.load(open(sys.argv[1])).get("responder_level",""))
+print(next((n for k,n in L.items() if v.endswith(k)), 0))' "$RUN_DIR/fc0.json")
+      [ "$lvl0" -lt 3 ] && break
+      sleep 0.5
+    done
+    closed_s=$((SECONDS - t0))
+    [ "$closed_s" -gt 0 ] && echo "# $run: admission closed for ${closed_s}s after the move (responder stepping down)" >&2
+  fi
   # the stock load: mixed with the flags of the issue's reproduction, the other profiles the same
   "$LOAD" --addr "$ADDR" --profile "$prof" --sessions 1000 --threads 16 --value-bytes 4096 --keys 2000000 \
     --duration "$SECS" --json >"$RUN_DIR/load.json" 2>"$RUN_DIR/load.err" &
@@ -173,7 +213,9 @@ except ValueError:
     load = {}
 eng = json.load(open(sys.argv[2] + "/eng.json"))
 r = {"profile": "$prof", "limit_mib": $limit_mb, "agent": "$how", "seconds": $SECS,
-     "survived": "$kills" == "0" and $health == 1 and not "$exit_note", "oom_kills": int("$kills"),
+     "survived": "$kills" == "0" and $health == 1 and not "$exit_note" and $move_ok == 1,
+     "oom_kills": int("$kills"), "idle_usage_after_move": float("$move_ratio"),
+     "under_limit_after_move": $move_ok == 1, "admission_closed_after_move_s": $closed_s,
      "health_at_end": $health == 1, "agent_exit": "$exit_note", "peak_mib": "$peak",
      "first_level": first, "max_level": L[$max_level], "max_usage_ratio": float("$max_ratio"),
      "freed_bytes": freed, "reclaim_passes": passes,
@@ -198,12 +240,17 @@ print("| profile | limit | agent | survived | peak | first level | max level | m
 print("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in rs:
     freed = ", ".join("%s %s (%d)" % (k, mb(v), r["reclaim_passes"][k]) for k, v in sorted(r["freed_bytes"].items(), key=lambda kv: -kv[1])) or "-"
-    surv = "yes" if r["survived"] else "**no** (oom_kill %d%s)" % (r["oom_kills"], ", " + r["agent_exit"] if r["agent_exit"] else "")
+    surv = "yes" if r["survived"] else "**no** (oom_kill %d%s%s)" % (r["oom_kills"], ", " + r["agent_exit"] if r["agent_exit"] else "",
+        "" if r["under_limit_after_move"] else ", idle at %.0f %% of the limit after the move" % (100 * r["idle_usage_after_move"]))
+    agent = r["agent"]
+    if agent == "moved":
+        agent += " (idle after: %.1f %%, admission closed %d s)" % (100 * r["idle_usage_after_move"],
+                                                                   r["admission_closed_after_move_s"])
     print("| %s | %d MiB | %s | %s | %s MiB | %s | %s | %.1f %% | %s | %d | %s / %s |" % (
-        r["profile"], r["limit_mib"], r["agent"], surv, r["peak_mib"], r["first_level"], r["max_level"],
+        r["profile"], r["limit_mib"], agent, surv, r["peak_mib"], r["first_level"], r["max_level"],
         100 * r["max_usage_ratio"], freed, r["writes_refused"], r["transactions"], r["load_errors"]))
 PY
 bad=$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and not json.loads(l)["survived"]))' "$RESULTS")
-[ "$bad" = 0 ] || fail "$bad of ${#RUNS[@]} runs were OOM-killed or stopped answering"
+[ "$bad" = 0 ] || fail "$bad of ${#RUNS[@]} runs were OOM-killed, stopped answering or stuck over the limit after the move"
 [ "$JSON" = 1 ] && exec 1>&2
 pass "no OOM kill in ${#RUNS[@]} runs of ${SECS} s"

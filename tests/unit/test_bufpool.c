@@ -19,6 +19,10 @@
 #include "pool_fixture.h"
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <time.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -862,6 +866,278 @@ test_bufpool_large_shrink_releases_policy_metadata(void **state)
     remove_dir(dir);
 }
 
+/* Issue 17 item 3 / ADR 0022: a pool created large and shrunk gives back the
+ * metadata that was sized for the large pool — page table, descriptor
+ * segments, free list, policy arrays — so that it holds what a pool created at
+ * the small size holds. Before, the table, the descriptors (64 B a frame) and
+ * the policy's per-slot arrays stayed: an agent moved into a tight cgroup kept
+ * ~184 MiB of them and sat at OOM prevention. */
+static void
+test_bufpool_shrink_releases_metadata_sized_for_the_large_pool(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    uint32_t f;
+    rm_bufpool_t *small = open_pool(dir, 1024, 0);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(small, &s), RM_OK);
+    uint64_t meta_small = s.metadata_bytes;
+    assert_int_equal(rm_bufpool_destroy(small), RM_OK);
+
+    rm_bufpool_t *bp = loaded_pool(dir, 262144, 3000, &f);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    uint64_t meta0 = s.metadata_bytes;
+    assert_int_equal(rm_bufpool_resize(bp, 1024), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    uint64_t meta1 = s.metadata_bytes;
+    assert_int_equal(s.total_frames, 1024);
+    /* Hand-computed parts the shrink must give back (262 144 → 1 024 frames):
+     *  descriptors  256 → 1 segments of 1 024 × 64 B (+ 8 B segment pointer): 255 × 65 544 B
+     *  page table   4 × frames rounded to a power of two: 1 048 576 → 4 096 slots × 4 B
+     *  free list    262 144 → 1 024 indices × 4 B */
+    uint64_t want = 255ull * 65544 + (1048576ull - 4096) * 4 + (262144ull - 1024) * 4;
+    assert_true(meta0 - meta1 >= want);
+    /* and all of it: what is left is what a 1 024-frame pool holds */
+    assert_int_equal(meta1, meta_small);
+    /* the accounting the pressure monitor reads follows */
+    assert_int_equal(accounted_meta(bp, &s), meta1);
+
+    /* grows back: descriptors of detached segments are made again, with the data
+     * of the extent mapped at create; every page reads back */
+    for (uint64_t pg = 0; pg < 200; pg++)
+        write_page(bp, f, pg, 7 + pg);
+    assert_int_equal(rm_bufpool_resize(bp, 262144), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.metadata_bytes, meta0);
+    rm_status_t st;
+    for (uint64_t pg = 0; pg < 3000; pg++) {
+        uint64_t v = read_page(bp, f, pg, &st);   /* never-written pages: zeros, no version */
+        assert_int_equal(st, RM_OK);
+        if (pg < 200)
+            assert_int_equal(v, 7 + pg);
+    }
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+/* Lookups stay correct while the pool shrinks (the page table is replaced and
+ * descriptor segments detached under lock-free readers) and grows back: reader
+ * threads pin random pages and check their contents against the version the
+ * page was written with; the main thread shrinks 65 536 → 1 024 → 65 536 frames
+ * over and over, each shrink freeing the old table and segments after the grace
+ * period. Any reader using freed memory reads garbage or crashes (ASan: a
+ * use-after-free report). */
+#define SHRINK_PAGES 4000
+#define SHRINK_READERS 3
+
+typedef struct shrink_shared {
+    rm_bufpool_t *bp;
+    uint32_t f;
+    _Atomic int stop;
+    _Atomic uint64_t reads, bad, errors;
+} shrink_shared_t;
+
+static void *
+shrink_reader(void *arg)
+{
+    shrink_shared_t *sh = arg;
+    uint64_t x = (uint64_t)(uintptr_t)&x | 1;
+    while (!atomic_load(&sh->stop)) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        /* half the reads on 512 hot pages (hits on the lock-free path) */
+        uint64_t pg = (x & 1) ? (x >> 8) % 512 : (x >> 8) % SHRINK_PAGES;
+        rm_status_t st;
+        rm_bufpool_frame_t *fr;
+        st = rm_bufpool_pin(sh->bp, sh->f, pg, RM_BUFPOOL_SHARED, &fr);
+        if (st == RM_EBUSY)
+            continue;   /* every frame pinned at the smallest size: allowed */
+        if (st != RM_OK) {
+            atomic_fetch_add(&sh->errors, 1);
+            continue;
+        }
+        const uint64_t *d = rm_bufpool_frame_data(fr);
+        size_t n = rm_bufpool_usable_bytes(sh->bp) / 8;
+        uint64_t v = d[0] ^ (pg << 32);
+        int ok = v == 1000 + pg;
+        for (size_t i = 0; ok && i < n; i++)
+            ok = (d[i] ^ (pg << 32) ^ i) == v;
+        rm_bufpool_unpin(sh->bp, fr, RM_BUFPOOL_SHARED, 0);
+        atomic_fetch_add(&sh->reads, 1);
+        if (!ok)
+            atomic_fetch_add(&sh->bad, 1);
+    }
+    return NULL;
+}
+
+static void
+test_bufpool_lookups_stay_correct_during_concurrent_shrink(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 65536, 1);
+    shrink_shared_t sh = {.bp = bp};
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &sh.f), RM_OK);
+    for (uint64_t pg = 0; pg < SHRINK_PAGES; pg++)
+        write_page(bp, sh.f, pg, 1000 + pg);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    uint64_t meta_large = s.metadata_bytes;
+    pthread_t th[SHRINK_READERS];
+    for (int i = 0; i < SHRINK_READERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, shrink_reader, &sh), 0);
+    uint64_t meta_small = 0;
+    for (int round = 0; round < 12; round++) {
+        rm_status_t st = rm_bufpool_resize(bp, 1024);
+        assert_true(st == RM_OK || st == RM_EBUSY);   /* EBUSY: a frame stayed pinned 2 s */
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        if (st == RM_OK)
+            meta_small = s.metadata_bytes;
+        /* let the readers run on the small pool for a while */
+        uint64_t r0 = atomic_load(&sh.reads);
+        while (atomic_load(&sh.reads) < r0 + 2000)
+            sched_yield();
+        assert_int_equal(rm_bufpool_resize(bp, 65536), RM_OK);
+        r0 = atomic_load(&sh.reads);
+        while (atomic_load(&sh.reads) < r0 + 2000)
+            sched_yield();
+    }
+    atomic_store(&sh.stop, 1);
+    for (int i = 0; i < SHRINK_READERS; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(atomic_load(&sh.errors), 0);
+    assert_int_equal(atomic_load(&sh.bad), 0);
+    assert_true(atomic_load(&sh.reads) >= 12 * 4000);
+    assert_true(meta_small > 0 && meta_small < meta_large / 8);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.metadata_bytes, meta_large);   /* nothing retired is left behind */
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+/* The grace period, deterministically: a reader stops inside its section
+ * holding the 65 536-frame pool's page table while the pool shrinks to 1 024
+ * frames (which replaces that table and detaches 63 descriptor segments).
+ * The shrink must not return — and so must not free what the reader holds —
+ * before the reader has left its section; the reader's lookup in the old
+ * table then still finds its page. Without the grace period the resize
+ * returns while the reader sleeps and the reader reads unmapped memory. */
+static _Atomic int gp_started, gp_resizing, gp_left;
+
+static void
+gp_hook(void)
+{
+    int once = 0;
+    if (!atomic_compare_exchange_strong(&gp_started, &once, 1))
+        return;   /* the first lookup only */
+    while (!atomic_load(&gp_resizing))
+        sched_yield();
+    struct timespec ts = {0, 500000000};   /* the resize, if it does not wait, is done by then */
+    nanosleep(&ts, NULL);
+    atomic_store(&gp_left, 1);
+}
+
+typedef struct gp_arg {
+    rm_bufpool_t *bp;
+    uint32_t f;
+    uint64_t v;
+    rm_status_t st;
+} gp_arg_t;
+
+static void *
+gp_reader(void *arg)
+{
+    gp_arg_t *a = arg;
+    a->v = read_page(a->bp, a->f, 3, &a->st);
+    return NULL;
+}
+
+static void
+test_bufpool_shrink_waits_for_readers_of_the_old_table(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 65536, 0);
+    gp_arg_t a = {.bp = bp};
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &a.f), RM_OK);
+    write_page(bp, a.f, 3, 42);
+    atomic_store(&gp_started, 0);
+    atomic_store(&gp_resizing, 0);
+    atomic_store(&gp_left, 0);
+    atomic_store(&rm__bp_test_in_section, gp_hook);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, gp_reader, &a), 0);
+    while (!atomic_load(&gp_started))
+        sched_yield();
+    atomic_store(&gp_resizing, 1);
+    assert_int_equal(rm_bufpool_resize(bp, 1024), RM_OK);
+    int left_before_return = atomic_load(&gp_left);
+    pthread_join(th, NULL);
+    atomic_store(&rm__bp_test_in_section, NULL);
+    assert_true(left_before_return);   /* the shrink waited for the reader */
+    assert_int_equal(a.st, RM_OK);
+    assert_int_equal(a.v, 42);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.total_frames, 1024);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+/* The sizing rule (bufpool.h), hand-computed: what num_frames = 0 means and
+ * what bounds an explicit size. It lived in the node agent; the registry and
+ * the agent now both ask the pool. */
+static void
+test_bufpool_frames_for_sizing_rule(void **state)
+{
+    (void)state;
+    size_t n = 12345;
+    /* auto: 0.30 × 1 GiB / 4 KiB = 78 643.2 → 78 643 frames */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 1ull << 30, 4096, &n), RM_OK);
+    assert_int_equal(n, 78643);
+    /* auto on 24 GiB (the issue's machine): 0.30 × 24 GiB / 4 KiB = 1 887 436.8 → 1 887 436 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 24ull << 30, 4096, &n), RM_OK);
+    assert_int_equal(n, 1887436);
+    /* auto in a 150 MiB cgroup: 0.30 × 150 MiB / 4 KiB = 11 520 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 150ull << 20, 4096, &n), RM_OK);
+    assert_int_equal(n, 11520);
+    /* auto with 16 KiB pages: 0.5 × 64 MiB / 16 KiB = 2 048 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.5, 64ull << 20, 16384, &n), RM_OK);
+    assert_int_equal(n, 2048);
+    /* auto floor: 0.05 × 1 MiB / 4 KiB = 12.8 → 64; an unknown bound (0) → 64 */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.05, 1ull << 20, 4096, &n), RM_OK);
+    assert_int_equal(n, RM_BUFPOOL_FRAMES_AUTO_MIN);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 0, 4096, &n), RM_OK);
+    assert_int_equal(n, 64);
+    /* auto ceiling: 0.9 × 1 PiB / 4 KiB ≫ 64 Mi → RM_BUFPOOL_FRAMES_MAX */
+    assert_int_equal(rm_bufpool_frames_for(0, 0.9, 1ull << 50, 4096, &n), RM_OK);
+    assert_int_equal(n, RM_BUFPOOL_FRAMES_MAX);
+    /* explicit: exact, bounded by the bound when known */
+    assert_int_equal(rm_bufpool_frames_for(1000, 0.30, 0, 4096, &n), RM_OK);
+    assert_int_equal(n, 1000);
+    assert_int_equal(rm_bufpool_frames_for(25600, 0.30, 100ull << 20, 4096, &n), RM_OK);   /* exactly 100 MiB */
+    assert_int_equal(n, 25600);
+    n = 7;
+    assert_int_equal(rm_bufpool_frames_for(25601, 0.30, 100ull << 20, 4096, &n), RM_ELIMIT);
+    assert_int_equal(n, 7);   /* unchanged on failure */
+    /* illegal by itself */
+    assert_int_equal(rm_bufpool_frames_for(7, 0.30, 0, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(-1, 0.30, 0, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for((int64_t)RM_BUFPOOL_FRAMES_MAX + 1, 0.30, 0, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.0, 1ull << 30, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 1.5, 1ull << 30, 4096, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 1ull << 30, 0, &n), RM_EINVAL);
+    assert_int_equal(rm_bufpool_frames_for(0, 0.30, 1ull << 30, 4096, NULL), RM_EINVAL);
+    assert_int_equal(n, 7);
+    assert_true(rm_bufpool_num_frames_valid(0));
+    assert_true(rm_bufpool_num_frames_valid(RM_BUFPOOL_FRAMES_MIN));
+    assert_true(rm_bufpool_num_frames_valid(RM_BUFPOOL_FRAMES_MAX));
+    assert_false(rm_bufpool_num_frames_valid(RM_BUFPOOL_FRAMES_MIN - 1));
+    assert_false(rm_bufpool_num_frames_valid(-8));
+    assert_false(rm_bufpool_num_frames_valid((int64_t)RM_BUFPOOL_FRAMES_MAX + 1));
+}
+
 static void
 test_bufpool_pin_fails_busy_when_all_frames_pinned(void **state)
 {
@@ -1111,6 +1387,60 @@ test_bufpool_create_survives_every_page_source_failure(void **state)
         assert_int_equal(fs.mapped_bytes, 0);
     }
     assert_true(ok);
+    remove_dir(dir);
+}
+
+/* A shrink never fails for lack of memory for the smaller metadata (page
+ * table, free list, policy arrays): whichever map fails, the larger piece
+ * stays, the shrink answers RM_OK at the new size, the pool works, and a later
+ * shrink with memory gives it back. Grows back fail cleanly (RM_ENOMEM, size
+ * unchanged) when a re-made descriptor segment cannot be had. Nothing leaks. */
+static void
+test_bufpool_shrink_and_regrow_survive_every_page_source_failure(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_pagesrc_faulty_t fs;
+    rm_pagesrc_faulty_init(&fs, NULL);
+    rm_bufpool_config_t c;
+    rm_bufpool_config_default(&c);
+    c.dir = dir;
+    c.num_frames = 16384;
+    c.durable = 0;
+    c.start_writer = 0;
+    c.pagesrc = &fs.src;
+    rm_bufpool_stats_t s;
+    for (long nth = 1; nth <= 12; nth++) {
+        rm_bufpool_t *bp = NULL;
+        assert_int_equal(rm_bufpool_create(&c, &bp), RM_OK);
+        uint32_t f;
+        assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+        for (uint64_t pg = 0; pg < 64; pg++)
+            write_page(bp, f, pg, 5 + pg);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        uint64_t meta_large = s.metadata_bytes;
+        rm_pagesrc_faulty_arm(&fs, nth, 1);   /* the nth map from now and every later one fail */
+        assert_int_equal(rm_bufpool_resize(bp, 1024), RM_OK);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        assert_int_equal(s.total_frames, 1024);
+        assert_true(s.metadata_bytes <= meta_large);
+        rm_status_t st = rm_bufpool_resize(bp, 16384);   /* needs segments again: may fail */
+        assert_true(st == RM_OK || st == RM_ENOMEM);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        assert_int_equal(s.total_frames, st == RM_OK ? 16384 : 1024);
+        for (uint64_t pg = 0; pg < 64; pg++) {
+            rm_status_t rs;
+            assert_int_equal(read_page(bp, f, pg, &rs), 5 + pg);
+            assert_int_equal(rs, RM_OK);
+        }
+        rm_pagesrc_faulty_disarm(&fs);
+        assert_int_equal(rm_bufpool_resize(bp, 1024), RM_OK);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        assert_true(s.metadata_bytes < meta_large / 4);   /* with memory, it is given back */
+        assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+        assert_int_equal(fs.mapped_bytes, 0);
+    }
+    assert_true(fs.failures > 0);
     remove_dir(dir);
 }
 
@@ -1499,6 +1829,10 @@ main(void)
         cmocka_unit_test(test_bufpool_stats_report_arc_lists_not_clock_lists),
         cmocka_unit_test(test_bufpool_shrink_gives_back_what_the_accounting_counts),
         cmocka_unit_test(test_bufpool_large_shrink_releases_policy_metadata),
+        cmocka_unit_test(test_bufpool_shrink_releases_metadata_sized_for_the_large_pool),
+        cmocka_unit_test(test_bufpool_lookups_stay_correct_during_concurrent_shrink),
+        cmocka_unit_test(test_bufpool_shrink_waits_for_readers_of_the_old_table),
+        cmocka_unit_test(test_bufpool_frames_for_sizing_rule),
         cmocka_unit_test(test_bufpool_pin_fails_busy_when_all_frames_pinned),
         cmocka_unit_test(test_bufpool_pin_rejects_bad_file),
         cmocka_unit_test(test_bufpool_corrupt_page_reported_not_returned),
@@ -1512,6 +1846,7 @@ main(void)
         cmocka_unit_test(test_bufpool_advise_follows_seed_rule),
         cmocka_unit_test(test_bufpool_prefetch_sequential_scan_used),
         cmocka_unit_test(test_bufpool_create_survives_every_page_source_failure),
+        cmocka_unit_test(test_bufpool_shrink_and_regrow_survive_every_page_source_failure),
         cmocka_unit_test(test_bufpool_crash_kill9_keeps_flushed_pages),
         cmocka_unit_test(test_bufpool_crash_torn_write_repaired_from_doublewrite),
     };

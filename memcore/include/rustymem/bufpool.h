@@ -179,6 +179,38 @@ rm_status_t rm_bufpool_writer_start(rm_bufpool_t *bp);
 void rm_bufpool_writer_stop(rm_bufpool_t *bp);
 
 /*
+ * The sizing rule: what a pool size setting (the buffer_pool.num_frames knob)
+ * means and what bounds it. Pure functions of their arguments; thread-safe.
+ *
+ *   num_frames > 0   exactly that many frames. Legal when it is in
+ *                    [RM_BUFPOOL_FRAMES_MIN, RM_BUFPOOL_FRAMES_MAX] and, when
+ *                    bound_bytes is known (≠ 0), num_frames × page_size ≤
+ *                    bound_bytes.
+ *   num_frames = 0   auto: auto_fraction × bound_bytes / page_size frames,
+ *                    at least RM_BUFPOOL_FRAMES_AUTO_MIN (also when
+ *                    bound_bytes is 0, unknown), at most RM_BUFPOOL_FRAMES_MAX.
+ *                    An auto pool follows bound_bytes: call again when it
+ *                    changes and resize to the answer.
+ *
+ * bound_bytes is the memory a pool may take — the effective budget: the
+ * configured budget, but never more than the cgroup limit or MemTotal (the
+ * caller reads those; rm_sysinfo_effective_budget). page_size in bytes.
+ *
+ * rm_bufpool_frames_for: RM_OK with *frames set; RM_EINVAL if num_frames is
+ * negative or in (0, RM_BUFPOOL_FRAMES_MIN) or above RM_BUFPOOL_FRAMES_MAX,
+ * page_size is 0, auto_fraction is not in (0, 1], or frames is NULL;
+ * RM_ELIMIT if an explicit num_frames × page_size exceeds a known
+ * bound_bytes. *frames is unchanged on failure.
+ * rm_bufpool_num_frames_valid: 1 if num_frames is legal by itself (0, or in
+ * [RM_BUFPOOL_FRAMES_MIN, RM_BUFPOOL_FRAMES_MAX]) — the check a registry can
+ * make without knowing the bound.
+ */
+#define RM_BUFPOOL_FRAMES_AUTO_MIN 64u     /* frames an auto-sized pool has at least */
+rm_status_t rm_bufpool_frames_for(int64_t num_frames, double auto_fraction, uint64_t bound_bytes,
+                                  size_t page_size, size_t *frames);
+int rm_bufpool_num_frames_valid(int64_t num_frames);
+
+/*
  * Live resize to `num_frames` (RM_BUFPOOL_FRAMES_MIN..RM_BUFPOOL_FRAMES_MAX,
  * else RM_EINVAL and nothing changes). Grow maps new frames (RM_ENOMEM: size
  * unchanged). Shrink first evicts — writing dirty pages, never losing one —
@@ -186,7 +218,13 @@ void rm_bufpool_writer_stop(rm_bufpool_t *bp);
  * about 2 s stops the shrink at that frame with RM_EBUSY (the pool is then as
  * large as needed to keep it; *nothing* is lost). RM_EIO (RM_ENOSPC for lack of
  * space) if a dirty page could not be written (the pool keeps that frame and
- * its page).
+ * its page). A shrink also gives back the metadata sized for the larger pool
+ * (page table, frame descriptors, free list, policy arrays; stats
+ * metadata_bytes): what concurrent lock-free lookups may still hold is freed
+ * once they are done, before the call returns. Without memory for a smaller
+ * piece the larger one stays (the shrink still succeeds); a resize to the
+ * current size tries again. Thread-safe. Freeing waits only for lookups in
+ * flight (microseconds), never for another thread's I/O or latch.
  */
 rm_status_t rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames);
 
@@ -274,6 +312,10 @@ typedef struct rm_bufpool_stats {
     rm_bufpool_advice_t advice;  /* sizing recommendation */
     uint64_t recommended_frames; /* num_frames after following the advice */
     uint64_t held_bytes;         /* frames + metadata mapped, bytes */
+    uint64_t metadata_bytes;     /* of held_bytes, the metadata: policy lists, ghost directory and
+                                  * sketch, frame descriptors, free list, page tables (replaced
+                                  * ones until their grace period ends). Follows the pool's size:
+                                  * a shrink gives back what was sized for the larger pool. Bytes */
 } rm_bufpool_stats_t;
 
 /* Fill *out. Counters are summed from per-thread stripes: a consistent-enough
