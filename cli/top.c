@@ -162,17 +162,17 @@ fetch_agent(rm_client_t *client, const global_t *g, frame_t *f, double interval)
     char clock[16];
     localtime_r(&now, &tm);
     strftime(clock, sizeof clock, "%H:%M:%S", &tm);
-    snprintf(f->head[0], sizeof f->head[0], "rustymemctl top - %s (rustymemd %s) at %s  %s  every %s",
+    snprintf(f->head[0], sizeof f->head[0], "rustymemctl top  %s %s at %s  every %s  %s",
              m->node_name && m->node_name[0] ? m->node_name : "?", m->version && m->version[0] ? m->version : "?",
-             g->client.target, clock, iv);
+             g->client.target, iv, clock);
     char level[24] = "?", ttc[32] = "none";
     if (fo) {
         rm_fmt_enum(level, sizeof level, &rustymem__v1__pressure_level__descriptor, fo->current_level);
         if (fo->has_time_to_critical)
             rm_fmt_duration(ttc, sizeof ttc, fo->time_to_critical_seconds);
     }
-    snprintf(f->head[1], sizeof f->head[1], "level %s  usage %.1f%% (%s of %s, %s)  time to critical %s", level,
-             m->usage_ratio * 100.0, used, budget, m->usage_source ? m->usage_source : "?", ttc);
+    snprintf(f->head[1], sizeof f->head[1], "level %s  usage %.1f%% (%s of %s)  time to critical %s", level,
+             m->usage_ratio * 100.0, used, budget, ttc);
     char hit[64] = "-", ev[32] = "";
     if (b) {
         double h = (double)b->hits_total, mi = (double)b->misses_total, e = (double)b->evictions_total;
@@ -263,7 +263,7 @@ fetch_fleet(rm_client_t *client, const global_t *g, frame_t *f, double interval)
     rm_fmt_duration(iv, sizeof iv, interval);
     rm_fmt_bytes(rs, sizeof rs, rss);
     rm_fmt_bytes(bu, sizeof bu, budget);
-    snprintf(f->head[0], sizeof f->head[0], "rustymemctl top --fleet %s  every %s", g->client.target, iv);
+    snprintf(f->head[0], sizeof f->head[0], "rustymemctl top  fleet at %s  every %s", g->client.target, iv);
     snprintf(f->head[1], sizeof f->head[1], "%zu nodes, %d reachable; by level:%s", r->n_nodes, reachable,
              levels[0] ? levels : " -");
     snprintf(f->head[2], sizeof f->head[2], "fleet rss %s of budget %s", rs, bu);
@@ -427,7 +427,7 @@ rm_cmd_top(const command_t *cmd, global_t *g, int npos, char **pos)
             fetch_agent(client, g, &f, rm_top_interval_s);
         failed |= f.error[0] != 0;
         if (!f.n_head)
-            snprintf(f.head[f.n_head++], sizeof f.head[0], "rustymemctl top - %s", g->client.target);
+            snprintf(f.head[f.n_head++], sizeof f.head[0], "rustymemctl top  %s", g->client.target);
         draw(stdout, &f, g->fleet, tty);
         remember(&f);
         if (rm_top_count && n + 1 == rm_top_count)
