@@ -399,6 +399,7 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
     size_t limit = wide ? (size_t)-1 : (size_t)(o->width > 0 ? o->width : DEFAULT_WIDTH);
     json_t *first = json_array_get(rows, 0);
     const char *cols[64];
+    char heads[64][64];
     size_t width[64], ncols = 0;
     const char *key;
     json_t *v;
@@ -408,7 +409,15 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
         if (json_is_object(v) && !wide && !is_small_map(v))
             continue; /* e.g. NodeInfo.stats: dozens of figures, shown by -o wide and -o json */
         cols[ncols] = key;
-        width[ncols] = strlen(key);
+        /* in the human table the unit is in the value: time_to_critical_seconds → time_to_critical */
+        snprintf(heads[ncols], sizeof heads[ncols], "%s", key);
+        static const char *const units[] = {"_unix_ms", "_seconds", "_bytes", "_ratio", "_ms", NULL};
+        for (int u = 0; !wide && units[u]; u++)
+            if (ends_with(key, units[u]) && strlen(key) > strlen(units[u])) {
+                heads[ncols][strlen(key) - strlen(units[u])] = '\0';
+                break;
+            }
+        width[ncols] = strlen(heads[ncols]);
         ncols++;
     }
     size_t nrows = json_array_size(rows);
@@ -421,21 +430,44 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
             else if (utf8_len(buf) > width[c])
                 width[c] = utf8_len(buf);
         }
-    /* Fit the width: keep columns in order while they fit (the first always). */
-    int keep[64];
+    /*
+     * Fit the width: the first column always, then the columns that say what a
+     * row is and how it is doing (names, levels, usage, labels, ages), then the
+     * others in order, each while it fits. has_* guards are left to -o wide:
+     * the value they guard prints "-" when unknown.
+     */
+    static const char *const preferred[] = {"name", "component", "level", "current_level", "usage_ratio",
+                                            "rss_bytes", "time_to_critical_seconds", "labels", "reachable",
+                                            "used_bytes", "held_bytes", "predicted_level",
+                                            "last_contact_unix_ms", "value", "default_value", "unit", "status",
+                                            "fragmentation_ratio", "percentage", "live", "address", NULL};
+    int keep[64] = {0};
     size_t used = 0, dropped = 0;
-    char dropped_names[512] = "";
-    for (size_t c = 0; c < ncols; c++) {
-        size_t w = width[c] + 2;
-        keep[c] = c == 0 || used + w <= limit;
-        if (keep[c])
-            used += w;
-        else {
+    /* pass 0: the first column; pass 1: the preferred ones in their order; pass 2: the rest in order */
+    for (int pass = 0; pass < 3; pass++)
+        for (size_t i = 0; i < (pass == 1 ? sizeof preferred / sizeof preferred[0] - 1 : ncols); i++) {
+            size_t c = i;
+            if (pass == 1) {
+                for (c = 0; c < ncols && strcmp(cols[c], preferred[i]) != 0; c++)
+                    ;
+                if (c == ncols)
+                    continue;
+            }
+            if (keep[c] || (pass == 0 && c != 0) || (!wide && strncmp(cols[c], "has_", 4) == 0))
+                continue;
+            size_t w = width[c] + 2;
+            if (c == 0 || used + w <= limit) {
+                keep[c] = 1;
+                used += w;
+            }
+        }
+    char dropped_names[1024] = "";
+    for (size_t c = 0; c < ncols; c++)
+        if (!keep[c]) {
             size_t l = strlen(dropped_names);
             snprintf(dropped_names + l, sizeof dropped_names - l, "%s%s", dropped ? ", " : "", cols[c]);
             dropped++;
         }
-    }
     size_t last = 0;
     for (size_t c = 0; c < ncols; c++)
         if (keep[c])
@@ -444,7 +476,7 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
         fprintf(f, "\n%s:\n", title);
         for (size_t c = 0; c < ncols; c++)
             if (keep[c])
-                fprintf(f, "  %-*s", c == last ? 0 : (int)width[c], cols[c]);
+                fprintf(f, "  %-*s", c == last ? 0 : (int)width[c], heads[c]);
         fputc('\n', f);
     }
     for (size_t r = 0; r < nrows; r++) {
@@ -475,8 +507,24 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
         }
         fputc('\n', f);
     }
-    if (dropped && !o->no_headers)
-        fprintf(f, "  (%zu more column%s with -o wide: %s)\n", dropped, dropped == 1 ? "" : "s", dropped_names);
+    if (dropped && !o->no_headers) {
+        /* wrapped to the width like the table */
+        char head[64];
+        snprintf(head, sizeof head, "  (%zu more column%s with -o wide:", dropped, dropped == 1 ? "" : "s");
+        fputs(head, f);
+        size_t at = strlen(head);
+        for (char *save = NULL, *t = strtok_r(dropped_names, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            size_t n = strlen(t);
+            int lastw = save == NULL || *save == '\0';
+            if (at + 1 + n + (lastw ? 1 : 0) > limit) {
+                fputs("\n   ", f);
+                at = 3;
+            }
+            fprintf(f, " %s", t);
+            at += 1 + n;
+        }
+        fputs(")\n", f);
+    }
 }
 
 static void

@@ -1279,7 +1279,7 @@ main(int argc, char **argv)
     if (help) {
         if (npos == 0)
             usage(stdout);
-        else if (cmd && cmd->local == cmd_help)
+        else if (cmd && cmd->local == cmd_help && npos > consumed)
             rc = cmd_help(cmd, &g, npos - consumed, pos + consumed);
         else if (cmd && (consumed == npos || !group_help(stdout, npos, pos)))
             command_help(stdout, cmd);

@@ -18,8 +18,13 @@ LOAD="$RM_BUILD_DIR/tools/load/rustymem-load"
 [ -x "$LOAD" ] || fail "no rustymem-load in the build tree"
 TSOCK="rm-cli-ux-$$"
 LOAD_PID=""
+FLEET_PID=""
 ux_cleanup() {
   tmux -L "$TSOCK" kill-server 2>/dev/null || true
+  if [ -n "$FLEET_PID" ] && kill -0 "$FLEET_PID" 2>/dev/null; then
+    kill -TERM "$FLEET_PID" 2>/dev/null || true
+    wait "$FLEET_PID" 2>/dev/null || true
+  fi
   if [ -n "$LOAD_PID" ] && kill -0 "$LOAD_PID" 2>/dev/null; then
     kill -TERM "$LOAD_PID" 2>/dev/null || true
     wait "$LOAD_PID" 2>/dev/null || true
@@ -271,4 +276,22 @@ grep -q $'\033' <<<"$OUT" && fail "top wrote escape sequences to a pipe"
 expect_exit 2 "$CTL" --addr "$ADDR" top
 grep -q "give --count N" <<<"$ERR" || fail "$ERR"
 pass "top without a terminal: --count frames as plain text"
+# ---- the fleet: nodes fits 100 columns with labels; top --fleet ------------------------------
+printf 'ux-a %s zone=eu-1 tier=db\nux-gone 127.0.0.1:1 zone=us-2\n' "$ADDR" >"$TMP/agents"
+"$RM_BUILD_DIR/agents/fleet/rustymem-fleet" --listen 127.0.0.1:0 --port-file "$TMP/fport" --poll-ms 200 \
+  --agents-file "$TMP/agents" >"$TMP/fleet.log" 2>&1 &
+FLEET_PID=$!
+until_ok 30 test -s "$TMP/fport" || fail "rustymem-fleet did not start: $(cat "$TMP/fleet.log")"
+FLEET="127.0.0.1:$(cat "$TMP/fport")"
+until_ok 30 bash -c "'$CTL' --fleet '$FLEET' -o json nodes | grep -q '\"reachable\": true'" || fail "the fleet never reached the agent"
+expect_exit 0 "$CTL" nodes --fleet "$FLEET"
+awk 'length($0) > 100 { bad = 1; print "too wide: " $0 } END { exit bad }' <<<"$OUT" >&2 || fail "nodes is wider than 100 columns"
+grep -Eq '^  ux-a .*(monitor|gentle|aggressive|emergency).*tier=db,zone=eu-1|^  ux-a .*zone=eu-1' <<<"$OUT" || fail "nodes lacks level words or labels: $OUT"
+expect_exit 0 "$CTL" nodes --fleet "$FLEET" -o wide
+grep -q 'stats' <<<"$(sed -n 3p <<<"$OUT")" || fail "nodes -o wide lacks the stats column: $(sed -n 3p <<<"$OUT")"
+expect_exit 0 "$CTL" --fleet "$FLEET" top --count 2 --interval 500ms
+grep -Eq '^ux-a +(monitor|gentle|aggressive|emergency|oom_prevention) +[0-9.]+%' <<<"$OUT" || fail "top --fleet: $OUT"
+grep -Eq '^ux-gone +unreachable' <<<"$OUT" || fail "top --fleet does not show the unreachable node: $OUT"
+grep -q "2 nodes, 1 reachable" <<<"$OUT" || fail "top --fleet header: $OUT"
+pass "nodes fits 100 columns with labels (-o wide: everything); top --fleet lists every node with its level"
 echo "test_cli_ux: all passed"
