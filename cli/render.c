@@ -14,7 +14,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "client.h"
 
@@ -710,4 +712,44 @@ rm_render_stream_item(FILE *f, const ProtobufCMessage *msg, const rm_render_opts
         return 0;
     }
     return rm_render(f, msg, o);
+}
+
+void
+rm_draw_in_place(FILE *f, const char *text)
+{
+    int cols = 80, rows = 24;
+    struct winsize ws;
+    if (ioctl(fileno(f), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0 && ws.ws_row > 0)
+        cols = ws.ws_col, rows = ws.ws_row;
+    int total = 0;
+    for (const char *p = text; *p; p++)
+        total += *p == '\n';
+    if (*text && text[strlen(text) - 1] != '\n')
+        total++;
+    fputs("\033[H", f);
+    const char *p = text;
+    for (int r = 0; r < rows && *p; r++) {
+        size_t n = strcspn(p, "\n");
+        if (r == rows - 1 && total > rows) {
+            fprintf(f, "... %d more lines (a taller terminal shows them; -o json for everything)", total - r);
+            break;
+        }
+        /* cut at the width, not inside a UTF-8 sequence */
+        size_t b = 0;
+        int ch = 0;
+        while (b < n && ch < cols) {
+            b++;
+            while (b < n && ((unsigned char)p[b] & 0xC0) == 0x80)
+                b++;
+            ch++;
+        }
+        fwrite(p, 1, b, f);
+        fputs("\033[K", f);
+        p += n;
+        if (*p == '\n')
+            p++;
+        if (r + 1 < rows && *p)
+            fputs("\r\n", f);
+    }
+    fputs("\033[J", f);
 }

@@ -36,6 +36,13 @@ int rm_render(FILE *f, const ProtobufCMessage *msg, const rm_render_opts_t *o);
 /* One document of a stream: JSON as one compact line, YAML as a "---" document, tables as rm_render. */
 int rm_render_stream_item(FILE *f, const ProtobufCMessage *msg, const rm_render_opts_t *o);
 
+/*
+ * Draw text on a terminal in place: from the home position, every line cut to
+ * the width, at most the height (the last row then says how many lines are
+ * left out), no newline after the last row — nothing scrolls.
+ */
+void rm_draw_in_place(FILE *f, const char *text);
+
 /* YAML form of a JSON value (block style; strings quoted when YAML would read them otherwise). */
 void rm_yaml_dump(FILE *f, json_t *j);
 

@@ -479,7 +479,8 @@ const command_t rm_commands[] = {
        NULL, 0, &rm_top_count, NULL, NULL, NULL}},
      0, rm_cmd_top, 0},
     {"watch", RPC("MemoryService", "WatchStats"), DESC(watch_stats_request), DESC(memory_stats), "",
-     "stats memory as the agent pushes it, redrawn in place on a terminal (JSON lines with -o json)",
+     "stats memory as the agent pushes it, redrawn in place on a terminal and cut to its size (JSON lines with "
+     "-o json)",
      {{"--interval", A_DURATION, "interval_ms", "time between updates (the agent's default when not given)", 0,
        "ms", 0, NULL, NULL, NULL, NULL},
       {"--count", A_UINT, NULL, "stop after N updates (0 = until interrupted)", 0, NULL, 0, &watch_count, NULL,
@@ -1088,11 +1089,22 @@ run_stream(rm_client_t *client, const command_t *cmd, const ProtobufCMessage *re
     int n = 0;
     ProtobufCMessage *m;
     while ((watch_count == 0 || n < watch_count) && rm_client_stream_next(s, cmd->response, &m) == 1) {
-        if (tty)
-            fputs("\033[H\033[2J", stdout); /* home + clear: redraw in place */
-        else if (n && table)
-            fputs("\n", stdout);
-        rm_render_stream_item(stdout, m, &g->render);
+        if (tty) {
+            /* redraw in place, cut to the terminal: a long frame does not scroll */
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *ms = open_memstream(&buf, &len);
+            if (ms) {
+                rm_render_stream_item(ms, m, &g->render);
+                fclose(ms);
+                rm_draw_in_place(stdout, buf);
+                free(buf);
+            }
+        } else {
+            if (n && table)
+                fputs("\n", stdout);
+            rm_render_stream_item(stdout, m, &g->render);
+        }
         fflush(stdout);
         protobuf_c_message_free_unpacked(m, NULL);
         n++;

@@ -269,6 +269,24 @@ until_ok 10 test -s "$TMP/stty2.after" || fail "no stty output after top"
 grep -Eq '(^| )icanon' "$TMP/stty2.after" || fail "terminal not restored after SIGTERM: $(cat "$TMP/stty2.after")"
 pass "top restores the terminal on SIGTERM"
 
+# watch on a terminal: redrawn in place, cut to the pane, nothing scrolls
+tmux -L "$TSOCK" -f /dev/null new-session -d -s watch -x 80 -y 24 "${TENV[@]}" bash --norc --noprofile -c \
+  "rustymemctl --addr $ADDR watch --interval 300ms; sleep 600"
+pane_has watch 30 "^rss_bytes " || fail "watch drew nothing: $(tmux -L "$TSOCK" capture-pane -p -t watch)"
+W1=$(tmux -L "$TSOCK" capture-pane -p -t watch)
+for _ in $(seq 1 100); do   # the agent is under load: its figures change between refreshes
+  W2=$(tmux -L "$TSOCK" capture-pane -p -t watch)
+  [ "$W2" != "$W1" ] && break
+  sleep 0.2
+done
+[ "$W2" != "$W1" ] || fail "watch did not refresh: $W2"
+[ "$(head -1 <<<"$W2" | cut -c1-10)" = "rss_bytes " ] || fail "watch's first line scrolled away: $W2"
+grep -q "more lines (a taller terminal" <<<"$W2" || fail "watch does not say what it cut: $W2"
+[ "$(tmux -L "$TSOCK" display -p -t watch '#{history_size}')" -eq 0 ] || fail "watch scrolled lines into the history"
+awk 'length($0) > 80 { bad = 1 } END { exit bad }' <<<"$W2" || fail "watch's frame is wider than the pane"
+tmux -L "$TSOCK" kill-session -t watch
+pass "watch on an 80x24 terminal redraws in place, cut to the pane, without scrolling"
+
 # not a terminal: frames one after another, no escape sequences, --count required
 expect_exit 0 "$CTL" --addr "$ADDR" top --count 2 --interval 500ms
 [ "$(grep -c '^COMPONENT' <<<"$OUT")" -eq 2 ] || fail "top --count 2 printed: $OUT"
