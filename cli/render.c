@@ -401,7 +401,6 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
     size_t limit = wide ? (size_t)-1 : (size_t)(o->width > 0 ? o->width : DEFAULT_WIDTH);
     json_t *first = json_array_get(rows, 0);
     const char *cols[64];
-    char heads[64][64];
     size_t width[64], ncols = 0;
     const char *key;
     json_t *v;
@@ -411,15 +410,7 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
         if (json_is_object(v) && !wide && !is_small_map(v))
             continue; /* e.g. NodeInfo.stats: dozens of figures, shown by -o wide and -o json */
         cols[ncols] = key;
-        /* in the human table the unit is in the value: time_to_critical_seconds → time_to_critical */
-        snprintf(heads[ncols], sizeof heads[ncols], "%s", key);
-        static const char *const units[] = {"_unix_ms", "_seconds", "_bytes", "_ratio", "_ms", NULL};
-        for (int u = 0; !wide && units[u]; u++)
-            if (ends_with(key, units[u]) && strlen(key) > strlen(units[u])) {
-                heads[ncols][strlen(key) - strlen(units[u])] = '\0';
-                break;
-            }
-        width[ncols] = strlen(heads[ncols]);
+        width[ncols] = strlen(key); /* the field's name: what -o json and the docs call it */
         ncols++;
     }
     size_t nrows = json_array_size(rows);
@@ -439,10 +430,10 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
      * the value they guard prints "-" when unknown.
      */
     static const char *const preferred[] = {"name", "component", "level", "current_level", "usage_ratio",
-                                            "rss_bytes", "time_to_critical_seconds", "labels", "reachable",
-                                            "used_bytes", "held_bytes", "predicted_level",
-                                            "last_contact_unix_ms", "value", "default_value", "unit", "status",
-                                            "fragmentation_ratio", "percentage", "live", "address", NULL};
+                                            "rss_bytes", "time_to_critical_seconds", "labels", "used_bytes",
+                                            "held_bytes", "reachable", "predicted_level", "last_contact_unix_ms",
+                                            "value", "default_value", "unit", "status", "fragmentation_ratio",
+                                            "percentage", "live", "address", NULL};
     int keep[64] = {0};
     size_t used = 0, dropped = 0;
     /* pass 0: the first column; pass 1: the preferred ones in their order; pass 2: the rest in order */
@@ -478,7 +469,7 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
         fprintf(f, "\n%s:\n", title);
         for (size_t c = 0; c < ncols; c++)
             if (keep[c])
-                fprintf(f, "  %-*s", c == last ? 0 : (int)width[c], heads[c]);
+                fprintf(f, "  %-*s", c == last ? 0 : (int)width[c], cols[c]);
         fputc('\n', f);
     }
     for (size_t r = 0; r < nrows; r++) {

@@ -32,6 +32,7 @@ ux_cleanup() {
   cleanup
 }
 trap ux_cleanup EXIT
+trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR   # set -e exits say where
 CTL="$RUSTYMEMCTL"
 
 start_agent --node-name uxnode
