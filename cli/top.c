@@ -176,7 +176,9 @@ fetch_agent(rm_client_t *client, const global_t *g, frame_t *f, double interval)
     char hit[64] = "-", ev[32] = "";
     if (b) {
         double h = (double)b->hits_total, mi = (double)b->misses_total, e = (double)b->evictions_total;
-        if (prev_hits >= 0 && h + mi - prev_hits - prev_misses > 0)
+        if (h + mi == 0)
+            snprintf(hit, sizeof hit, "- (no lookups)");
+        else if (prev_hits >= 0 && h + mi - prev_hits - prev_misses > 0)
             snprintf(hit, sizeof hit, "%.1f%% (interval %.1f%%)", b->hit_ratio * 100.0,
                      100.0 * (h - prev_hits) / (h + mi - prev_hits - prev_misses));
         else

@@ -228,13 +228,21 @@ deltas() {   # the two DELTA columns of the component rows (top's layout: %-20s 
   awk '/^COMPONENT/ { t = 1; next } t && length($0) > 60 { print substr($0, 1, 20) "|" substr($0, 33, 11) "|" substr($0, 56, 11) }' <<<"$1"
 }
 frame() { tmux -L "$TSOCK" capture-pane -p -t top; }
-F1=$(frame); D1=$(deltas "$F1")
+clock() { head -1 <<<"$1" | grep -Eo '[0-9]{2}:[0-9]{2}:[0-9]{2}$'; }
+# F1: a refresh that already has deltas; F2: a later refresh whose delta column differs from F1's
+F1=""
+for _ in $(seq 1 60); do
+  F1=$(frame)
+  grep -Eq '[+-][0-9]' <<<"$(deltas "$F1")" && break
+  sleep 0.5
+done
+grep -Eq '[+-][0-9]' <<<"$(deltas "$F1")" || fail "no component changed under load: $F1"
 changed=""
 for _ in $(seq 1 60); do
-  sleep 1
-  F2=$(frame); D2=$(deltas "$F2")
-  # a refresh with at least one component that changed, and a delta column unlike the first frame's
-  if [ "$D2" != "$D1" ] && grep -Eq '[+-][0-9]' <<<"$D2"; then
+  sleep 0.5
+  F2=$(frame)
+  [ "$(clock "$F2")" != "$(clock "$F1")" ] || continue   # the same refresh
+  if [ "$(deltas "$F2")" != "$(deltas "$F1")" ] && grep -Eq '[+-][0-9]' <<<"$(deltas "$F2")"; then
     changed=1
     break
   fi
