@@ -32,6 +32,7 @@ ux_cleanup() {
   cleanup
 }
 trap ux_cleanup EXIT
+set -o errtrace
 trap 'echo "FAIL: line $LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR   # set -e exits say where
 CTL="$RUSTYMEMCTL"
 
@@ -173,6 +174,9 @@ pass "one duration grammar (500ms/30s/5m, bare numbers in the old unit); bad inp
 # The knob name comes from the agent: the binary does not contain it.
 ! grep -aq "pressure.warning_threshold" "$CTL" || fail "rustymemctl carries knob names; the test would not prove a live lookup"
 mkdir -p "$TMP/home" "$TMP/bin"
+# one session lives for the whole test: the tmux server would exit (and race the next new-session)
+# whenever the last session ends
+tmux -L "$TSOCK" -f /dev/null new-session -d -s keep "sleep 3600"
 ln -s "$CTL" "$TMP/bin/rustymemctl"
 TENV=(env -i "HOME=$TMP/home" "PATH=$TMP/bin:/usr/bin:/bin" "TERM=xterm-256color" "LANG=C.UTF-8")
 pane_has() {   # pane_has TARGET SECONDS REGEX
