@@ -1,796 +1,918 @@
 /*
  * rustymemctl.c — the rustymem operator CLI.
  *
- * Design note: commands are one table (words, RPC path, request/response
- * descriptors, the seed function it replaces, help). Parsing, --help text and
- * docs/cli.md all come from that table, so they cannot drift apart. Output is
- * rendered from the response descriptors (render.c), in table or JSON form.
+ * Design note (docs/adr/0024-cli-command-table.md): commands are one table
+ * (words, RPC path, request/response descriptors, the seed function it
+ * replaces, help, and the arguments with the request field each one fills).
+ * One getopt_long pass reads the whole command line — global and command
+ * flags anywhere, --flag=value or --flag value — and one function fills any
+ * request through its descriptor. --help, `help COMMAND`, docs/cli.md and the
+ * shell completions (complete.c) come from the same table, so they cannot
+ * drift apart. Output is rendered from the response descriptors (render.c).
  *
  * Exit codes: 0 success; 1 the RPC failed (status name and message on
- * stderr, one line); 2 usage error.
+ * stderr, one line); 2 usage error (one line naming the argument).
  */
 #include <errno.h>
-#include <stdint.h>
+#include <getopt.h>
 #include <grpc/grpc.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "cli.h"
 #include "grpc/health/v1/health.pb-c.h"
-#include "render.h"
 #include "rustymem/v1/emergency.pb-c.h"
 #include "rustymem/v1/fleet.pb-c.h"
 #include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
-#define EXIT_RPC 1
-#define EXIT_USAGE 2
-
-typedef struct global {
-    rm_client_opts_t client;
-    rm_client_creds_t creds;   /* --token, --token-file, --tls-* (client.h) */
-    int json;
-} global_t;
-
-typedef struct command command_t;
-typedef int (*build_fn)(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req);
-
-struct command {
-    const char *words;                          /* "stats memory" */
-    const char *path;                           /* RPC */
-    const ProtobufCMessageDescriptor *request;
-    const ProtobufCMessageDescriptor *response;
-    const char *seed;                           /* seed function or REST path it replaces, or "" */
-    const char *summary;
-    const char *args_help;                      /* extra arguments, or "" */
-    build_fn build;                             /* NULL: empty request, no arguments */
-    int stream;                                 /* server-streaming RPC: print every message */
-};
+#ifndef RM_VERSION
+#define RM_VERSION "dev"
+#endif
 
 static int watch_count; /* watch --count N: stop after N updates (0 = until interrupted) */
+int rm_top_count;
+const char *rm_top_sort = "used";
+double rm_top_interval_s = 2.0;
+const char *const rm_top_sort_keys[] = {"used", "held", "delta", "name", NULL};
+static const char *completion_shell;
+static const char *const shells[] = {"bash", "zsh", "fish", NULL};
 
-static int
-usage_error(const char *fmt, const char *arg)
+/* ---- allocation: every request block is freed at once at exit ------------ */
+
+static void **allocs;
+static size_t n_allocs, cap_allocs;
+
+static void *
+xcalloc(size_t n)
 {
-    fprintf(stderr, "rustymemctl: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, " (see rustymemctl --help)\n");
+    void *p = calloc(1, n ? n : 1);
+    if (!p || (n_allocs == cap_allocs && !(allocs = realloc(allocs, (cap_allocs = cap_allocs * 2 + 16) * sizeof *allocs)))) {
+        fputs("rustymemctl: out of memory\n", stderr);
+        exit(EXIT_RPC);
+    }
+    allocs[n_allocs++] = p;
+    return p;
+}
+
+static void
+free_all(void)
+{
+    for (size_t i = 0; i < n_allocs; i++)
+        free(allocs[i]);
+    free(allocs);
+    allocs = NULL;
+    n_allocs = cap_allocs = 0;
+}
+
+int
+rm_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("rustymemctl: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
     return EXIT_USAGE;
 }
 
-/* health [--service NAME] */
-static int
-build_health(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    Grpc__Health__V1__HealthCheckRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    grpc__health__v1__health_check_request__init(r);
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--service") == 0 && i + 1 < argc)
-            r->service = argv[++i];
-        else {
-            free(r);
-            return usage_error("health: unexpected argument '%s'", argv[i]);
-        }
-    }
-    *req = &r->base;
-    return 0;
-}
+/* ---- value grammars -------------------------------------------------------- */
 
-/*
- * Request builders allocate the request and everything it points to in one
- * block, so main() frees it with a single free().
- */
-
-/* knobs list [PREFIX] */
-static int
-build_knobs_list(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+int
+rm_parse_uint(const char *s, unsigned long long *out)
 {
-    if (argc > 1)
-        return usage_error("knobs list: unexpected argument '%s'", argv[1]);
-    Rustymem__V1__ListKnobsRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__list_knobs_request__init(r);
-    if (argc == 1)
-        r->prefix = argv[0];
-    *req = &r->base;
-    return 0;
-}
-
-/* knobs get NAME... */
-static int
-build_knobs_get(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    if (argc == 0)
-        return usage_error("%s", "knobs get: name at least one knob");
-    Rustymem__V1__GetKnobsRequest *r = calloc(1, sizeof *r + (size_t)argc * sizeof(char *));
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__get_knobs_request__init(r);
-    r->names = (char **)(r + 1);
-    for (int i = 0; i < argc; i++) {
-        if (argv[i][0] == '-') {
-            free(r);
-            return usage_error("knobs get: unexpected option '%s'", argv[i]);
-        }
-        r->names[i] = argv[i];
-    }
-    r->n_names = (size_t)argc;
-    *req = &r->base;
-    return 0;
-}
-
-/* knobs set NAME=VALUE... [--validate-only] */
-static int
-build_knobs_set(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    size_t n = (size_t)argc;
-    Rustymem__V1__SetKnobsRequest *r =
-        calloc(1, sizeof *r + n * (sizeof(Rustymem__V1__KnobAssignment *) + sizeof(Rustymem__V1__KnobAssignment)));
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__set_knobs_request__init(r);
-    r->assignments = (Rustymem__V1__KnobAssignment **)(r + 1);
-    Rustymem__V1__KnobAssignment *a = (Rustymem__V1__KnobAssignment *)(r->assignments + n);
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--validate-only") == 0) {
-            r->validate_only = 1;
-            continue;
-        }
-        char *eq = strchr(argv[i], '=');
-        if (!eq || eq == argv[i]) {
-            free(r);
-            return usage_error("knobs set: '%s' is not NAME=VALUE", argv[i]);
-        }
-        *eq = '\0';
-        rustymem__v1__knob_assignment__init(&a[r->n_assignments]);
-        a[r->n_assignments].name = argv[i];
-        a[r->n_assignments].value = eq + 1;
-        r->assignments[r->n_assignments] = &a[r->n_assignments];
-        r->n_assignments++;
-    }
-    if (r->n_assignments == 0) {
-        free(r);
-        return usage_error("%s", "knobs set: give at least one NAME=VALUE");
-    }
-    *req = &r->base;
-    return 0;
-}
-
-/* knobs apply-profile WORKLOAD ENVIRONMENT [--validate-only] */
-static int
-build_apply_profile(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    static const char *const workloads[] = {"", "oltp", "olap", "mixed"};
-    static const char *const envs[] = {"", "development", "production", "mission_critical"};
-    Rustymem__V1__ApplyProfileRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__apply_profile_request__init(r);
-    int pos = 0;
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--validate-only") == 0) {
-            r->validate_only = 1;
-            continue;
-        }
-        int found = 0;
-        if (pos == 0) {
-            for (int w = 1; w < 4; w++)
-                if (strcasecmp(argv[i], workloads[w]) == 0) {
-                    r->workload = (Rustymem__V1__Workload)w;
-                    found = 1;
-                }
-            if (!found) {
-                free(r);
-                return usage_error("knobs apply-profile: workload '%s': expected oltp, olap or mixed", argv[i]);
-            }
-        } else if (pos == 1) {
-            for (int e = 1; e < 4; e++)
-                if (strcasecmp(argv[i], envs[e]) == 0 ||
-                    (e == 3 && strcasecmp(argv[i], "mission-critical") == 0)) {
-                    r->environment = (Rustymem__V1__Environment)e;
-                    found = 1;
-                }
-            if (!found) {
-                free(r);
-                return usage_error("knobs apply-profile: environment '%s': expected development, production or "
-                                   "mission_critical",
-                                   argv[i]);
-            }
-        } else {
-            free(r);
-            return usage_error("knobs apply-profile: unexpected argument '%s'", argv[i]);
-        }
-        pos++;
-    }
-    if (pos != 2) {
-        free(r);
-        return usage_error("%s", "knobs apply-profile: give WORKLOAD and ENVIRONMENT");
-    }
-    *req = &r->base;
-    return 0;
-}
-
-/* watch [--interval MS] [--count N] */
-static int
-build_watch(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    Rustymem__V1__WatchStatsRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__watch_stats_request__init(r);
-    for (int i = 0; i < argc; i++) {
-        char *end;
-        if ((strcmp(argv[i], "--interval") == 0 || strcmp(argv[i], "--count") == 0) && i + 1 < argc) {
-            long v = strtol(argv[i + 1], &end, 10);
-            if (*end || v < 0 || v > 3600000) {
-                free(r);
-                return usage_error("watch: %s needs a whole number", argv[i]);
-            }
-            if (argv[i][2] == 'i')
-                r->interval_ms = (uint32_t)v;
-            else
-                watch_count = (int)v;
-            i++;
-        } else {
-            free(r);
-            return usage_error("watch: unexpected argument '%s'", argv[i]);
-        }
-    }
-    *req = &r->base;
-    return 0;
-}
-
-/* coalesce [--release] */
-static int
-build_coalesce(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    Rustymem__V1__CoalesceLargeObjectsRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__coalesce_large_objects_request__init(r);
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--release") == 0)
-            r->release_to_os = 1;
-        else {
-            free(r);
-            return usage_error("coalesce: unexpected argument '%s'", argv[i]);
-        }
-    }
-    *req = &r->base;
-    return 0;
-}
-
-/* Parse "--flag N" pairs into uint64 slots; returns 0 or a usage error. */
-static int
-parse_u64_flags(const char *cmd, int argc, char **argv, const char *const *flags, uint64_t *out, size_t n)
-{
-    for (int i = 0; i < argc; i += 2) {   /* "--flag N" pairs */
-        size_t k;
-        for (k = 0; k < n; k++)
-            if (strcmp(argv[i], flags[k]) == 0)
-                break;
-        if (k == n || i + 1 >= argc)
-            return usage_error("unexpected argument '%s'", argv[i]);
-        char *end;
-        errno = 0;
-        unsigned long long v = strtoull(argv[i + 1], &end, 10);
-        if (errno || *end || argv[i + 1][0] == '-') {
-            fprintf(stderr, "rustymemctl: %s: %s %s: expected a whole number\n", cmd, argv[i], argv[i + 1]);
-            return EXIT_USAGE;
-        }
-        out[k] = v;
-    }
-    return 0;
-}
-
-/* evict --fraction F */
-static int
-build_evict(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    if (argc != 2 || strcmp(argv[0], "--fraction") != 0)
-        return usage_error("%s", "evict: give --fraction F (0 < F <= 1)");
+    if (!*s || *s < '0' || *s > '9')
+        return -1;
     char *end;
     errno = 0;
-    double f = strtod(argv[1], &end);
-    if (errno || *end || end == argv[1])
-        return usage_error("evict: --fraction %s: expected a number in (0, 1]", argv[1]);
-    Rustymem__V1__EvictBufferPoolRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__evict_buffer_pool_request__init(r);
-    r->fraction = f; /* the range is the server's to check: one rule, one message */
-    *req = &r->base;
-    return 0;
-}
-
-/* events [--after ID] [--limit N] */
-static int
-build_events(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    static const char *const flags[] = {"--after", "--limit"};
-    uint64_t v[2] = {0, 0};
-    int rc = parse_u64_flags("events", argc, argv, flags, v, 2);
-    if (rc)
-        return rc;
-    Rustymem__V1__ListPressureEventsRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__list_pressure_events_request__init(r);
-    r->after_id = v[0];
-    r->limit = (uint32_t)(v[1] > UINT32_MAX ? UINT32_MAX : v[1]);
-    *req = &r->base;
-    return 0;
-}
-
-/* events follow [--after ID] */
-static int
-build_events_follow(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    static const char *const flags[] = {"--after"};
-    uint64_t v[1] = {0};
-    int rc = parse_u64_flags("events follow", argc, argv, flags, v, 1);
-    if (rc)
-        return rc;
-    Rustymem__V1__WatchPressureRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__watch_pressure_request__init(r);
-    r->after_id = v[0];
-    *req = &r->base;
-    return 0;
-}
-
-/* response trigger gentle|aggressive|emergency|oom_prevention */
-static int
-build_trigger(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    static const char *const levels[] = {"gentle", "aggressive", "emergency", "oom_prevention"};
-    if (argc != 1)
-        return usage_error("%s", "response trigger: give one LEVEL (gentle, aggressive, emergency, oom_prevention)");
-    Rustymem__V1__TriggerResponseRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__trigger_response_request__init(r);
-    for (int i = 0; i < 4; i++)
-        if (strcasecmp(argv[0], levels[i]) == 0 || (i == 3 && strcasecmp(argv[0], "oom-prevention") == 0))
-            r->level = (Rustymem__V1__PressureLevel)(RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE + i);
-    if (!r->level) {
-        free(r);
-        return usage_error("response trigger: level '%s': expected gentle, aggressive, emergency or oom_prevention",
-                           argv[0]);
-    }
-    *req = &r->base;
-    return 0;
-}
-
-/*
- * Fleet selectors: --names a,b,c and --label k=v (repeatable). The request
- * block holds the selector, its name array and label entries; strings point
- * into argv.
- */
-typedef struct selector_block {
-    Rustymem__V1__NodeSelector sel;
-    char *names[64];
-    Rustymem__V1__NodeSelector__LabelsEntry entries[16];
-    Rustymem__V1__NodeSelector__LabelsEntry *entry_ptrs[16];
-} selector_block_t;
-
-/* Consume a selector flag at argv[*i]; 1 if consumed, 0 if not a selector flag, -1 on error. */
-static int
-parse_selector_flag(const char *cmd, int argc, char **argv, int *i, selector_block_t *b)
-{
-    if (strcmp(argv[*i], "--names") == 0 && *i + 1 < argc) {
-        for (char *save = NULL, *n = strtok_r(argv[++*i], ",", &save); n; n = strtok_r(NULL, ",", &save)) {
-            if (b->sel.n_names == 64) {
-                fprintf(stderr, "rustymemctl: %s: at most 64 --names\n", cmd);
-                return -1;
-            }
-            b->names[b->sel.n_names++] = n;
-        }
-        b->sel.names = b->names;
-        return 1;
-    }
-    if (strcmp(argv[*i], "--label") == 0 && *i + 1 < argc) {
-        char *kv = argv[++*i], *eq = strchr(kv, '=');
-        if (!eq || eq == kv || b->sel.n_labels == 16) {
-            fprintf(stderr, "rustymemctl: %s: --label %s: expected KEY=VALUE (at most 16)\n", cmd, kv);
-            return -1;
-        }
-        *eq = '\0';
-        Rustymem__V1__NodeSelector__LabelsEntry *e = &b->entries[b->sel.n_labels];
-        rustymem__v1__node_selector__labels_entry__init(e);
-        e->key = kv;
-        e->value = eq + 1;
-        b->entry_ptrs[b->sel.n_labels++] = e;
-        b->sel.labels = b->entry_ptrs;
-        return 1;
-    }
-    return 0;
-}
-
-/* fleet rollout WORKLOAD ENVIRONMENT [--names …] [--label k=v] [--canary-wait S] [--batch-size N] */
-static int
-build_rollout(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    static const char *const workloads[] = {"", "oltp", "olap", "mixed"};
-    static const char *const envs[] = {"", "development", "production", "mission_critical"};
-    struct {
-        Rustymem__V1__FleetApplyProfileRequest r;
-        selector_block_t b;
-    } *blk = calloc(1, sizeof *blk);
-    if (!blk)
-        return EXIT_RPC;
-    rustymem__v1__fleet_apply_profile_request__init(&blk->r);
-    rustymem__v1__node_selector__init(&blk->b.sel);
-    blk->r.selector = &blk->b.sel;
-    int pos = 0;
-    for (int i = 0; i < argc; i++) {
-        int rc = parse_selector_flag("fleet rollout", argc, argv, &i, &blk->b);
-        if (rc < 0)
-            goto usage;
-        if (rc > 0)
-            continue;
-        if ((strcmp(argv[i], "--canary-wait") == 0 || strcmp(argv[i], "--batch-size") == 0) && i + 1 < argc) {
-            char *end;
-            double v = strtod(argv[i + 1], &end);
-            if (*end || v < 0) {
-                fprintf(stderr, "rustymemctl: fleet rollout: %s %s: expected a non-negative number\n", argv[i],
-                        argv[i + 1]);
-                goto usage;
-            }
-            if (argv[i][2] == 'c')
-                blk->r.canary_wait_seconds = v;
-            else
-                blk->r.batch_size = (uint32_t)v;
-            i++;
-            continue;
-        }
-        int found = 0;
-        for (int k = 1; k < 4; k++)
-            if (pos == 0 && strcasecmp(argv[i], workloads[k]) == 0) {
-                blk->r.workload = (Rustymem__V1__Workload)k;
-                found = 1;
-            } else if (pos == 1 && strcasecmp(argv[i], envs[k]) == 0) {
-                blk->r.environment = (Rustymem__V1__Environment)k;
-                found = 1;
-            }
-        if (!found) {
-            fprintf(stderr, "rustymemctl: fleet rollout: unexpected argument '%s' (see rustymemctl --help)\n", argv[i]);
-            goto usage;
-        }
-        pos++;
-    }
-    if (pos != 2) {
-        fprintf(stderr, "rustymemctl: fleet rollout: give WORKLOAD (oltp|olap|mixed) and ENVIRONMENT "
-                        "(development|production|mission_critical)\n");
-        goto usage;
-    }
-    *req = &blk->r.base;
-    return 0;
-usage:
-    free(blk);
-    return EXIT_USAGE;
-}
-
-/* fleet trigger LEVEL [--names …] [--label k=v] */
-static int
-build_fleet_trigger(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    static const char *const levels[] = {"gentle", "aggressive", "emergency", "oom_prevention"};
-    struct {
-        Rustymem__V1__FleetTriggerResponseRequest r;
-        selector_block_t b;
-    } *blk = calloc(1, sizeof *blk);
-    if (!blk)
-        return EXIT_RPC;
-    rustymem__v1__fleet_trigger_response_request__init(&blk->r);
-    rustymem__v1__node_selector__init(&blk->b.sel);
-    blk->r.selector = &blk->b.sel;
-    for (int i = 0; i < argc; i++) {
-        int rc = parse_selector_flag("fleet trigger", argc, argv, &i, &blk->b);
-        if (rc < 0)
-            goto usage;
-        if (rc > 0)
-            continue;
-        for (int k = 0; k < 4; k++)
-            if (strcasecmp(argv[i], levels[k]) == 0)
-                blk->r.level = (Rustymem__V1__PressureLevel)(RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE + k);
-        if (!blk->r.level) {
-            fprintf(stderr, "rustymemctl: fleet trigger: level '%s': expected gentle, aggressive, emergency or "
-                            "oom_prevention\n", argv[i]);
-            goto usage;
-        }
-    }
-    if (!blk->r.level) {
-        fprintf(stderr, "rustymemctl: fleet trigger: give a LEVEL\n");
-        goto usage;
-    }
-    *req = &blk->r.base;
-    return 0;
-usage:
-    free(blk);
-    return EXIT_USAGE;
-}
-
-/* nodes [--names …] [--label k=v] */
-static int
-build_nodes(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    struct {
-        Rustymem__V1__ListNodesRequest r;
-        selector_block_t b;
-    } *blk = calloc(1, sizeof *blk);
-    if (!blk)
-        return EXIT_RPC;
-    rustymem__v1__list_nodes_request__init(&blk->r);
-    rustymem__v1__node_selector__init(&blk->b.sel);
-    blk->r.selector = &blk->b.sel;
-    for (int i = 0; i < argc; i++)
-        if (parse_selector_flag("nodes", argc, argv, &i, &blk->b) <= 0) {
-            fprintf(stderr, "rustymemctl: nodes: unexpected argument '%s' (see rustymemctl --help)\n", argv[i]);
-            free(blk);
-            return EXIT_USAGE;
-        }
-    *req = &blk->r.base;
-    return 0;
-}
-
-/* Parse a double argument of a flag; returns 0 or a usage error. */
-static int
-parse_double(const char *cmd, const char *flag, const char *arg, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(arg, &end);
-    if (errno || *end || end == arg) {
-        fprintf(stderr, "rustymemctl: %s: %s %s: expected a number\n", cmd, flag, arg);
-        return EXIT_USAGE;
-    }
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
     *out = v;
     return 0;
 }
 
-/* txn list [--orphaned] [--limit N] */
 static int
-build_txn_list(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+parse_double(const char *s, double *out)
 {
-    Rustymem__V1__ListTransactionsRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__list_transactions_request__init(r);
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--orphaned") == 0) {
-            r->orphaned_only = 1;
-        } else if (strcmp(argv[i], "--limit") == 0 && i + 1 < argc) {
-            uint64_t v = 0;
-            static const char *const f[] = {"--limit"};
-            int rc = parse_u64_flags("txn list", 2, argv + i, f, &v, 1);
-            if (rc) {
-                free(r);
-                return rc;
-            }
-            r->limit = (uint32_t)(v > UINT32_MAX ? UINT32_MAX : v);
-            i++;
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static double
+unit_seconds(const char *u, size_t n)
+{
+    if (n == 2 && strncmp(u, "ms", 2) == 0)
+        return 0.001;
+    if (n == 1 && *u == 's')
+        return 1;
+    if (n == 1 && *u == 'm')
+        return 60;
+    if (n == 1 && *u == 'h')
+        return 3600;
+    return -1;
+}
+
+int
+rm_parse_duration(const char *s, const char *bare_unit, double *seconds)
+{
+    const char *p = s;
+    double total = 0;
+    int parts = 0;
+    if (!*s)
+        return -1;
+    while (*p) {
+        if (!((*p >= '0' && *p <= '9') || *p == '.'))
+            return -1; /* a sign, a space or a unit without a number */
+        char *end;
+        errno = 0;
+        double v = strtod(p, &end);
+        if (errno || end == p || !isfinite(v))
+            return -1;
+        const char *u = end;
+        while ((*end >= 'a' && *end <= 'z'))
+            end++;
+        size_t un = (size_t)(end - u);
+        double mult;
+        if (un == 0) {
+            if (parts > 0 || *end || !bare_unit)
+                return -1; /* "1m30" and bare numbers where no unit is historical */
+            mult = unit_seconds(bare_unit, strlen(bare_unit));
         } else {
-            free(r);
-            return usage_error("txn list: unexpected argument '%s'", argv[i]);
+            mult = unit_seconds(u, un);
         }
+        if (mult < 0)
+            return -1;
+        total += v * mult;
+        parts++;
+        p = end;
     }
-    *req = &r->base;
+    *seconds = total;
     return 0;
 }
 
-/* plan-cache clear [--fraction F] */
-static int
-build_plan_clear(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
+const char *
+rm_duration_expect(const char *bare_unit)
 {
-    Rustymem__V1__ClearPlanCacheRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__clear_plan_cache_request__init(r);
-    for (int i = 0; i < argc; i++) {
-        int rc = 0;
-        if (strcmp(argv[i], "--fraction") == 0 && i + 1 < argc)
-            rc = parse_double("plan-cache clear", argv[i], argv[i + 1], &r->fraction), i++;
+    if (!bare_unit)
+        return "expected a duration like 500ms, 30s, 5m or 1m30s";
+    if (strcmp(bare_unit, "ms") == 0)
+        return "expected a duration like 500ms, 30s or 5m (a bare number is milliseconds)";
+    return "expected a duration like 500ms, 30s or 5m (a bare number is seconds)";
+}
+
+void
+rm_enum_word(const ProtobufCEnumDescriptor *e, const ProtobufCEnumValue *v, char *buf, size_t cap)
+{
+    rm_fmt_enum(buf, cap, e, v->value);
+}
+
+/* ---- filling a request through its descriptor ----------------------------- */
+
+/* The field `path` ("selector.names") of m, creating the nested messages on the way; *owner is its message. */
+static const ProtobufCFieldDescriptor *
+resolve_field(ProtobufCMessage *m, const ProtobufCMessageDescriptor *d, const char *path, ProtobufCMessage **owner)
+{
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", path);
+    char *save = NULL, *tok = strtok_r(buf, ".", &save);
+    for (;;) {
+        const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name(d, tok);
+        if (!f)
+            return NULL;
+        char *next = strtok_r(NULL, ".", &save);
+        if (!next) {
+            if (owner)
+                *owner = m;
+            return f;
+        }
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE || f->label == PROTOBUF_C_LABEL_REPEATED)
+            return NULL;
+        d = f->descriptor;
+        if (m) {
+            ProtobufCMessage **sub = (ProtobufCMessage **)((char *)m + f->offset);
+            if (!*sub) {
+                *sub = xcalloc(d->sizeof_message);
+                d->message_init(*sub);
+            }
+            m = *sub;
+        }
+        tok = next;
+    }
+}
+
+const ProtobufCEnumDescriptor *
+rm_arg_enum(const command_t *cmd, const arg_spec_t *a)
+{
+    if (a->kind != A_ENUM || !a->field || !cmd->request)
+        return NULL;
+    const ProtobufCFieldDescriptor *f = resolve_field(NULL, cmd->request, a->field, NULL);
+    return f && f->type == PROTOBUF_C_TYPE_ENUM ? f->descriptor : NULL;
+}
+
+/* Room for one more element of a repeated field; returns its address. */
+static void *
+append(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, size_t elem)
+{
+    size_t *n = (size_t *)((char *)m + f->quantifier_offset);
+    void **arr = (void **)((char *)m + f->offset);
+    void *na = xcalloc((*n + 1) * elem);
+    if (*n)
+        memcpy(na, *arr, *n * elem);
+    *arr = na;
+    return (char *)na + (*n)++ * elem;
+}
+
+static void
+mark_present(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->quantifier_offset && f->type != PROTOBUF_C_TYPE_STRING &&
+        f->type != PROTOBUF_C_TYPE_MESSAGE)
+        *(protobuf_c_boolean *)((char *)m + f->quantifier_offset) = 1;
+}
+
+/* Store a number into a numeric field; -1 when it does not fit. */
+static int
+set_number(ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, double d, unsigned long long u, int is_int)
+{
+    void *p = (char *)m + f->offset;
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+        if (!is_int || u > UINT32_MAX)
+            return -1;
+        *(uint32_t *)p = (uint32_t)u;
+        break;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+        if (!is_int)
+            return -1;
+        *(uint64_t *)p = u;
+        break;
+    case PROTOBUF_C_TYPE_INT32:
+        if (!is_int || u > INT32_MAX)
+            return -1;
+        *(int32_t *)p = (int32_t)u;
+        break;
+    case PROTOBUF_C_TYPE_INT64:
+        if (!is_int || u > INT64_MAX)
+            return -1;
+        *(int64_t *)p = (int64_t)u;
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE: *(double *)p = is_int ? (double)u : d; break;
+    case PROTOBUF_C_TYPE_FLOAT: *(float *)p = (float)(is_int ? (double)u : d); break;
+    case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)p = is_int ? u != 0 : d != 0; break;
+    default: return -1;
+    }
+    mark_present(m, f);
+    return 0;
+}
+
+/* The "flag VALUE" or "NAME 'VALUE'" part of a message. */
+static void
+what(char *buf, size_t cap, const arg_spec_t *a, const char *val)
+{
+    if (a->name[0] == '-')
+        snprintf(buf, cap, "%s %s", a->name, val);
+    else
+        snprintf(buf, cap, "%.*s '%s'", (int)strcspn(a->name, "."), a->name, val);
+}
+
+/* Apply one argument (a flag's value, or a positional) to the request; 0 or EXIT_USAGE. */
+static int
+apply_arg(const command_t *cmd, const arg_spec_t *a, ProtobufCMessage *req, const char *val)
+{
+    char w[600];
+    what(w, sizeof w, a, val ? val : "");
+    ProtobufCMessage *m = NULL;
+    const ProtobufCFieldDescriptor *f = NULL;
+    if (a->field) {
+        f = resolve_field(req, cmd->request, a->field, &m);
+        if (!f)
+            return rm_usage_error("%s: internal error: no field %s in %s", cmd->words, a->field, cmd->request->name);
+    }
+    switch (a->kind) {
+    case A_BOOL:
+        if (a->local)
+            *a->local = 1;
         else
-            rc = usage_error("plan-cache clear: unexpected argument '%s'", argv[i]);
-        if (rc) {
-            free(r);
-            return rc;
+            set_number(m, f, 1, 1, 1);
+        return 0;
+    case A_UINT: {
+        unsigned long long v;
+        if (rm_parse_uint(val, &v) < 0 || (a->local && v > INT32_MAX) || (f && set_number(m, f, 0, v, 1) < 0))
+            return rm_usage_error("%s: %s: expected a whole number%s", cmd->words, w,
+                                  f && (f->type == PROTOBUF_C_TYPE_UINT32) ? " in 0..4294967295" : "");
+        if (a->local)
+            *a->local = (int)v;
+        return 0;
+    }
+    case A_DOUBLE: {
+        double v;
+        if (parse_double(val, &v) < 0 || set_number(m, f, v, 0, 0) < 0)
+            return rm_usage_error("%s: %s: expected a number", cmd->words, w);
+        return 0;
+    }
+    case A_DURATION: {
+        double s;
+        if (rm_parse_duration(val, a->bare_unit, &s) < 0)
+            return rm_usage_error("%s: %s: %s", cmd->words, w, rm_duration_expect(a->bare_unit));
+        if (a->local_sec) {
+            *a->local_sec = s;
+            return 0;
+        }
+        size_t n = strlen(f->name);
+        if (n > 3 && strcmp(f->name + n - 3, "_ms") == 0) {
+            double ms = s * 1000.0;
+            if (fabs(ms - nearbyint(ms)) > 1e-6 || set_number(m, f, 0, (unsigned long long)nearbyint(ms), 1) < 0)
+                return rm_usage_error("%s: %s: expected whole milliseconds up to 4294967295ms", cmd->words, w);
+        } else if (set_number(m, f, s, 0, 0) < 0) {
+            return rm_usage_error("%s: internal error: %s is not a duration field", cmd->words, f->name);
+        }
+        return 0;
+    }
+    case A_STRING:
+        *(const char **)((char *)m + f->offset) = val;
+        return 0;
+    case A_STRINGS: {
+        if (a->name[0] != '-') {
+            *(const char **)append(m, f, sizeof(char *)) = val;
+            return 0;
+        }
+        char *copy = xcalloc(strlen(val) + 1);
+        strcpy(copy, val);
+        for (char *save = NULL, *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save))
+            *(const char **)append(m, f, sizeof(char *)) = t;
+        return 0;
+    }
+    case A_KEYVAL: {
+        const char *eq = strchr(val, '=');
+        if (!eq || eq == val)
+            return a->name[0] == '-' ? rm_usage_error("%s: %s: expected KEY=VALUE", cmd->words, w)
+                                     : rm_usage_error("%s: '%s' is not %.*s", cmd->words, val,
+                                                      (int)strcspn(a->name, "."), a->name);
+        const ProtobufCMessageDescriptor *ed = f->descriptor;
+        ProtobufCMessage *e = xcalloc(ed->sizeof_message);
+        ed->message_init(e);
+        char *k = xcalloc((size_t)(eq - val) + 1);
+        memcpy(k, val, (size_t)(eq - val));
+        *(const char **)((char *)e + ed->fields[0].offset) = k;       /* key / name */
+        *(const char **)((char *)e + ed->fields[1].offset) = eq + 1;  /* value */
+        *(ProtobufCMessage **)append(m, f, sizeof(ProtobufCMessage *)) = e;
+        return 0;
+    }
+    case A_ENUM: {
+        const ProtobufCEnumDescriptor *e = f->descriptor;
+        char list[256] = "";
+        size_t len = 0;
+        for (unsigned i = 0; i < e->n_values; i++) {
+            if (e->values[i].value == 0 || e->values[i].value < a->enum_min)
+                continue;
+            char word[64], norm[64];
+            rm_enum_word(e, &e->values[i], word, sizeof word);
+            snprintf(norm, sizeof norm, "%s", val);
+            for (char *c = norm; *c; c++)
+                if (*c == '-')
+                    *c = '_';
+            if (strcasecmp(norm, word) == 0) {
+                *(int *)((char *)m + f->offset) = e->values[i].value;
+                mark_present(m, f);
+                return 0;
+            }
+            len += (size_t)snprintf(list + len, len < sizeof list ? sizeof list - len : 0, "%s%s", len ? ", " : "",
+                                    word);
+        }
+        return rm_usage_error("%s: %s: expected one of %s", cmd->words, w, list);
+    }
+    case A_ONOFF:
+        if (strcmp(val, "on") != 0 && strcmp(val, "off") != 0)
+            return rm_usage_error("%s: %s: expected on or off", cmd->words, w);
+        set_number(m, f, 0, strcmp(val, "on") == 0, 1);
+        return 0;
+    case A_CHOICE:
+        for (int i = 0; a->choices[i]; i++)
+            if (strcmp(val, a->choices[i]) == 0) {
+                *a->local_str = a->choices[i];
+                return 0;
+            }
+        {
+            char list[128] = "";
+            size_t len = 0;
+            for (int i = 0; a->choices[i]; i++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", a->choices[i]);
+            return rm_usage_error("%s: %s: expected one of %s", cmd->words, w, list);
         }
     }
-    *req = &r->base;
-    return 0;
+    return EXIT_USAGE;
 }
 
-/* admission on|off */
-static int
-build_admission(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    if (argc != 1 || (strcmp(argv[0], "on") != 0 && strcmp(argv[0], "off") != 0))
-        return usage_error("%s", "admission: give on or off");
-    Rustymem__V1__SetAdmissionRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__set_admission_request__init(r);
-    r->accept_new_connections = strcmp(argv[0], "on") == 0;
-    *req = &r->base;
-    return 0;
-}
+/* ---- the command table ----------------------------------------------------- */
 
-/* queries kill --older-than SECONDS */
-static int
-build_queries_kill(const command_t *cmd, int argc, char **argv, ProtobufCMessage **req)
-{
-    if (argc != 2 || strcmp(argv[0], "--older-than") != 0)
-        return usage_error("%s", "queries kill: give --older-than SECONDS");
-    Rustymem__V1__KillLongRunningQueriesRequest *r = calloc(1, sizeof *r);
-    if (!r)
-        return EXIT_RPC;
-    rustymem__v1__kill_long_running_queries_request__init(r);
-    int rc = parse_double("queries kill", argv[0], argv[1], &r->older_than_seconds);
-    if (rc) {
-        free(r);
-        return rc;
-    }
-    *req = &r->base;
-    return 0;
-}
+static int cmd_help(const command_t *cmd, global_t *g, int npos, char **pos);
+static int cmd_help_markdown(const command_t *cmd, global_t *g, int npos, char **pos);
+static int cmd_version(const command_t *cmd, global_t *g, int npos, char **pos);
 
-static const command_t commands[] = {
+#define SELECTOR_ARGS                                                                                          \
+    {"--names", A_STRINGS, "selector.names", "only these nodes (comma-separated, repeatable)", 0, NULL, 0, NULL, \
+     NULL, NULL, NULL},                                                                                        \
+    {"--label", A_KEYVAL, "selector.labels", "only nodes with this label KEY=VALUE (repeatable: all must match)", \
+     0, NULL, 0, NULL, NULL, NULL, NULL}
+#define VALIDATE_ONLY                                                                                          \
+    {"--validate-only", A_BOOL, "validate_only", "check everything, change nothing", 0, NULL, 0, NULL, NULL, NULL, \
+     NULL}
+#define LEVEL_ARG                                                                                              \
+    {"LEVEL", A_ENUM, "level", "the pressure level to respond at", ARG_REQUIRED, NULL,                         \
+     RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE, NULL, NULL, NULL, NULL}
+#define PROFILE_ARGS                                                                                           \
+    {"WORKLOAD", A_ENUM, "workload", "the workload table", ARG_REQUIRED, NULL, 0, NULL, NULL, NULL, NULL},         \
+    {"ENVIRONMENT", A_ENUM, "environment", "the environment table", ARG_REQUIRED, NULL, 0, NULL, NULL, NULL, NULL}
+
+#define RPC(svc, m) "/rustymem.v1." svc "/" m
+#define DESC(x) &rustymem__v1__##x##__descriptor
+
+const command_t rm_commands[] = {
     {"health", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, "",
-     "serving status of the agent (SERVING / NOT_SERVING)", "[--service NAME]", build_health, 0},
-    {"stats memory", "/rustymem.v1.MemoryService/GetMemoryStats",
-     &rustymem__v1__get_memory_stats_request__descriptor, &rustymem__v1__memory_stats__descriptor,
-     "memory_stats(), GET /api/v1/stats/memory",
-     "process, cgroup, jemalloc and per-component memory usage", "", NULL, 0},
-    {"stats slab", "/rustymem.v1.MemoryService/GetSlabStats",
-     &rustymem__v1__get_slab_stats_request__descriptor, &rustymem__v1__slab_stats__descriptor,
-     "slab_allocator_stats()", "per-size-class slab allocator statistics", "", NULL, 0},
-    {"stats arena", "/rustymem.v1.MemoryService/GetArenaStats",
-     &rustymem__v1__get_arena_stats_request__descriptor, &rustymem__v1__arena_stats__descriptor,
-     "transaction_arena_stats()", "transaction arena statistics", "", NULL, 0},
-    {"stats buffer-pool", "/rustymem.v1.MemoryService/GetBufferPoolStats",
-     &rustymem__v1__get_buffer_pool_stats_request__descriptor,
-     &rustymem__v1__buffer_pool_stats__descriptor,
-     "buffer_pool_stats(), GET /api/v1/stats/buffer_pool", "buffer pool statistics", "", NULL, 0},
-    {"stats large-object", "/rustymem.v1.MemoryService/GetLargeObjectStats",
-     &rustymem__v1__get_large_object_stats_request__descriptor,
-     &rustymem__v1__large_object_stats__descriptor, "large_object_stats()",
-     "large-object allocator statistics", "", NULL, 0},
-    {"stats fragmentation", "/rustymem.v1.MemoryService/GetFragmentationStats",
-     &rustymem__v1__get_fragmentation_stats_request__descriptor,
-     &rustymem__v1__fragmentation_stats__descriptor, "fragmentation_stats()",
-     "fragmentation ratio per component with Good/Fair/Poor", "", NULL, 0},
-    {"watch", "/rustymem.v1.MemoryService/WatchStats", &rustymem__v1__watch_stats_request__descriptor,
-     &rustymem__v1__memory_stats__descriptor, "",
-     "refreshing view of stats memory, like top (JSON lines with --output json)",
-     "[--interval MS] [--count N]", build_watch, 1},
-    {"forecast", "/rustymem.v1.ForecastService/GetForecast", &rustymem__v1__get_forecast_request__descriptor,
-     &rustymem__v1__forecast__descriptor, "GET /api/v1/stats/memory/forecast",
-     "memory-pressure forecast per horizon with confidence, time to critical and the recommended action", "",
+     "serving status of the agent or of one of its services (SERVING / NOT_SERVING; exit 1 unless SERVING)",
+     {{"--service", A_STRING, "service", "a service name (rustymem.v1.SessionService); \"\" = the whole agent", 0,
+       NULL, 0, NULL, NULL, NULL, NULL}}, 0, NULL, 0},
+    {"stats memory", RPC("MemoryService", "GetMemoryStats"), DESC(get_memory_stats_request), DESC(memory_stats),
+     "memory_stats(), GET /api/v1/stats/memory", "process, cgroup, jemalloc and per-component memory usage", {{0}},
+     0, NULL, 0},
+    {"stats slab", RPC("MemoryService", "GetSlabStats"), DESC(get_slab_stats_request), DESC(slab_stats),
+     "slab_allocator_stats()", "per-size-class slab allocator statistics", {{0}}, 0, NULL, 0},
+    {"stats arena", RPC("MemoryService", "GetArenaStats"), DESC(get_arena_stats_request), DESC(arena_stats),
+     "transaction_arena_stats()", "transaction arena statistics",
+     {{"--contexts", A_BOOL, "include_contexts", "list every memory context too", 0, NULL, 0, NULL, NULL, NULL,
+       NULL}}, 0, NULL, 0},
+    {"stats buffer-pool", RPC("MemoryService", "GetBufferPoolStats"), DESC(get_buffer_pool_stats_request),
+     DESC(buffer_pool_stats), "buffer_pool_stats(), GET /api/v1/stats/buffer_pool", "buffer pool statistics", {{0}},
+     0, NULL, 0},
+    {"stats large-object", RPC("MemoryService", "GetLargeObjectStats"), DESC(get_large_object_stats_request),
+     DESC(large_object_stats), "large_object_stats()", "large-object allocator statistics", {{0}}, 0, NULL, 0},
+    {"stats fragmentation", RPC("MemoryService", "GetFragmentationStats"), DESC(get_fragmentation_stats_request),
+     DESC(fragmentation_stats), "fragmentation_stats()", "fragmentation ratio per component with Good/Fair/Poor",
+     {{0}}, 0, NULL, 0},
+    {"stats engine", RPC("MemoryService", "GetEngineStats"), DESC(get_engine_stats_request), DESC(engine_stats), "",
+     "engine: sessions, connections, pool size, MVCC chains, plan cache, queries", {{0}}, 0, NULL, 0},
+    {"top", NULL, NULL, NULL, "",
+     "live view of one agent (with --fleet: every node): component bytes and their change per refresh, hit ratio, "
+     "level, time to critical; keys: q quit, u/h/d/n sort by used/held/delta/name",
+     {{"--interval", A_DURATION, NULL, "time between refreshes (default 2s; a unit is required)", 0, NULL, 0, NULL,
+       NULL, NULL, &rm_top_interval_s},
+      {"--sort", A_CHOICE, NULL, "initial order: used (default), held, delta or name", 0, NULL, 0, NULL,
+       &rm_top_sort, rm_top_sort_keys, NULL},
+      {"--count", A_UINT, NULL, "stop after N refreshes (0 = until q; needed when stdout is not a terminal)", 0,
+       NULL, 0, &rm_top_count, NULL, NULL, NULL}},
+     0, rm_cmd_top, 0},
+    {"watch", RPC("MemoryService", "WatchStats"), DESC(watch_stats_request), DESC(memory_stats), "",
+     "stats memory as the agent pushes it, redrawn in place on a terminal and cut to its size (JSON lines with "
+     "-o json)",
+     {{"--interval", A_DURATION, "interval_ms", "time between updates (the agent's default when not given)", 0,
+       "ms", 0, NULL, NULL, NULL, NULL},
+      {"--count", A_UINT, NULL, "stop after N updates (0 = until interrupted)", 0, NULL, 0, &watch_count, NULL,
+       NULL, NULL}},
+     1, NULL, 0},
+    {"forecast", RPC("ForecastService", "GetForecast"), DESC(get_forecast_request), DESC(forecast),
+     "GET /api/v1/stats/memory/forecast",
+     "memory-pressure forecast per horizon with confidence, time to critical and the recommended action", {{0}}, 0,
      NULL, 0},
-    {"events", "/rustymem.v1.ForecastService/ListPressureEvents",
-     &rustymem__v1__list_pressure_events_request__descriptor,
-     &rustymem__v1__list_pressure_events_response__descriptor, "",
+    {"events", RPC("ForecastService", "ListPressureEvents"), DESC(list_pressure_events_request),
+     DESC(list_pressure_events_response), "",
      "pressure events: level changes and the reclaim actions taken, with bytes reclaimed",
-     "[--after ID] [--limit N]", build_events, 0},
-    {"events follow", "/rustymem.v1.ForecastService/WatchPressure", &rustymem__v1__watch_pressure_request__descriptor,
-     &rustymem__v1__pressure_event__descriptor, "", "stream pressure events as they happen", "[--after ID]",
-     build_events_follow, 1},
-    {"alerts", "/rustymem.v1.ForecastService/ListAlerts", &rustymem__v1__list_alerts_request__descriptor,
-     &rustymem__v1__list_alerts_response__descriptor, "",
-     "active alerts (usage, fragmentation, pressure events/hour, allocation failures, low free, leak)", "", NULL, 0},
-    {"response trigger", "/rustymem.v1.EmergencyService/TriggerResponse",
-     &rustymem__v1__trigger_response_request__descriptor, &rustymem__v1__action_result__descriptor, "",
-     "run the graduated response at a level now", "gentle|aggressive|emergency|oom_prevention", build_trigger, 0},
-    {"evict", "/rustymem.v1.EmergencyService/EvictBufferPool", &rustymem__v1__evict_buffer_pool_request__descriptor,
-     &rustymem__v1__action_result__descriptor, "", "evict a fraction of the buffer pool's resident pages now",
-     "--fraction F", build_evict, 0},
-    {"gc", "/rustymem.v1.EmergencyService/ForceGarbageCollection",
-     &rustymem__v1__force_garbage_collection_request__descriptor, &rustymem__v1__action_result__descriptor,
-     "CALL force_garbage_collection()", "return cached and free memory of every allocator to the OS", "", NULL,
-     0},
-    {"coalesce", "/rustymem.v1.EmergencyService/CoalesceLargeObjects",
-     &rustymem__v1__coalesce_large_objects_request__descriptor, &rustymem__v1__action_result__descriptor,
-     "optimizer.coalesce_all()", "coalesce the large-object allocator's free extents (--release: give them back)",
-     "[--release]", build_coalesce, 0},
-    {"nodes", "/rustymem.v1.FleetService/ListNodes", &rustymem__v1__list_nodes_request__descriptor,
-     &rustymem__v1__list_nodes_response__descriptor, "",
-     "(with --fleet) every agent: reachable, level, usage, time to critical, last contact",
-     "[--names A,B] [--label K=V]", build_nodes, 0},
-    {"fleet stats", "/rustymem.v1.FleetService/GetFleetStats", &rustymem__v1__get_fleet_stats_request__descriptor,
-     &rustymem__v1__fleet_stats__descriptor, "", "(with --fleet) nodes by level, fleet RSS and budget", "", NULL, 0},
-    {"fleet forecast", "/rustymem.v1.FleetService/GetFleetForecast",
-     &rustymem__v1__get_fleet_forecast_request__descriptor, &rustymem__v1__fleet_forecast__descriptor, "",
-     "(with --fleet) every node's current and predicted level", "", NULL, 0},
-    {"fleet rollout", "/rustymem.v1.FleetService/ApplyProfile", &rustymem__v1__fleet_apply_profile_request__descriptor,
-     &rustymem__v1__fleet_apply_profile_response__descriptor, "",
+     {{"--after", A_UINT, "after_id", "only events with a larger id", 0, NULL, 0, NULL, NULL, NULL, NULL},
+      {"--limit", A_UINT, "limit", "at most N events (0 = the agent's default)", 0, NULL, 0, NULL, NULL, NULL,
+       NULL}},
+     0, NULL, 0},
+    {"events follow", RPC("ForecastService", "WatchPressure"), DESC(watch_pressure_request), DESC(pressure_event),
+     "", "stream pressure events as they happen",
+     {{"--after", A_UINT, "after_id", "first replay the kept events with a larger id", 0, NULL, 0, NULL, NULL, NULL,
+       NULL}},
+     1, NULL, 0},
+    {"alerts", RPC("ForecastService", "ListAlerts"), DESC(list_alerts_request), DESC(list_alerts_response), "",
+     "active alerts (usage, fragmentation, pressure events/hour, allocation failures, low free, leak)", {{0}}, 0,
+     NULL, 0},
+    {"response trigger", RPC("EmergencyService", "TriggerResponse"), DESC(trigger_response_request),
+     DESC(action_result), "", "run the graduated response at a level now", {LEVEL_ARG}, 0, NULL, 0},
+    {"evict", RPC("EmergencyService", "EvictBufferPool"), DESC(evict_buffer_pool_request), DESC(action_result), "",
+     "evict a fraction of the buffer pool's resident pages now",
+     {{"--fraction", A_DOUBLE, "fraction", "the fraction to evict, 0 < F <= 1", ARG_REQUIRED, NULL, 0, NULL, NULL,
+       NULL, NULL}},
+     0, NULL, 0},
+    {"gc", RPC("EmergencyService", "ForceGarbageCollection"), DESC(force_garbage_collection_request),
+     DESC(action_result), "CALL force_garbage_collection()",
+     "return cached and free memory of every allocator to the OS", {{0}}, 0, NULL, 0},
+    {"coalesce", RPC("EmergencyService", "CoalesceLargeObjects"), DESC(coalesce_large_objects_request),
+     DESC(action_result), "optimizer.coalesce_all()", "coalesce the large-object allocator's free extents",
+     {{"--release", A_BOOL, "release_to_os", "give the coalesced free extents back to the OS", 0, NULL, 0, NULL,
+       NULL, NULL, NULL}},
+     0, NULL, 0},
+    {"txn list", RPC("MemoryService", "ListTransactions"), DESC(list_transactions_request),
+     DESC(list_transactions_response), "orphaned_transactions() (with --orphaned)",
+     "open transactions with age, idle time and orphan status",
+     {{"--orphaned", A_BOOL, "orphaned_only", "only orphaned transactions", 0, NULL, 0, NULL, NULL, NULL, NULL},
+      {"--limit", A_UINT, "limit", "at most N transactions (0 = the agent's default)", 0, NULL, 0, NULL, NULL, NULL,
+       NULL}},
+     0, NULL, 0},
+    {"txn kill-orphaned", RPC("EmergencyService", "KillOrphanedTransactions"),
+     DESC(kill_orphaned_transactions_request), DESC(action_result), "CALL kill_orphaned_transactions()",
+     "roll back transactions whose session is gone or idle past the timeout", {{0}}, 0, NULL, 0},
+    {"plan-cache clear", RPC("EmergencyService", "ClearPlanCache"), DESC(clear_plan_cache_request),
+     DESC(action_result), "CALL clear_plan_cache()", "evict the plan cache (or its oldest fraction)",
+     {{"--fraction", A_DOUBLE, "fraction", "evict only this oldest fraction, 0 < F <= 1 (default: all)", 0, NULL,
+       0, NULL, NULL, NULL, NULL}},
+     0, NULL, 0},
+    {"admission", RPC("EmergencyService", "SetAdmission"), DESC(set_admission_request), DESC(action_result), "",
+     "accept (on) or reject (off) new sessions; existing sessions keep working",
+     {{"on|off", A_ONOFF, "accept_new_connections", "on: accept new sessions; off: reject them", ARG_REQUIRED,
+       NULL, 0, NULL, NULL, NULL, NULL}},
+     0, NULL, 0},
+    {"queries kill", RPC("EmergencyService", "KillLongRunningQueries"), DESC(kill_long_running_queries_request),
+     DESC(action_result), "", "cancel queries running longer than a duration",
+     {{"--older-than", A_DURATION, "older_than_seconds", "the age above which a query is cancelled",
+       ARG_REQUIRED, "s", 0, NULL, NULL, NULL, NULL}},
+     0, NULL, 0},
+    {"knobs list", RPC("TuningService", "ListKnobs"), DESC(list_knobs_request), DESC(list_knobs_response),
+     "SHOW ALL (PostgreSQL-style)", "every knob with value, default, range, unit, live or restart",
+     {{"PREFIX", A_STRING, "prefix", "only knobs whose name starts with PREFIX (pressure.)", ARG_KNOB, NULL, 0,
+       NULL, NULL, NULL, NULL}},
+     0, NULL, 0},
+    {"knobs get", RPC("TuningService", "GetKnobs"), DESC(get_knobs_request), DESC(get_knobs_response), "",
+     "the named knobs",
+     {{"NAME...", A_STRINGS, "names", "knob names", ARG_REQUIRED | ARG_KNOB, NULL, 0, NULL, NULL, NULL, NULL}}, 0,
+     NULL, 0},
+    {"knobs set", RPC("TuningService", "SetKnobs"), DESC(set_knobs_request), DESC(set_knobs_response), "",
+     "set knobs together, all or nothing; persisted across restarts",
+     {{"NAME=VALUE...", A_KEYVAL, "assignments", "knob assignments", ARG_REQUIRED | ARG_KNOB, NULL, 0, NULL, NULL,
+       NULL, NULL},
+      VALIDATE_ONLY},
+     0, NULL, 0},
+    {"knobs apply-profile", RPC("TuningService", "ApplyProfile"), DESC(apply_profile_request),
+     DESC(set_knobs_response), "", "apply the seed's workload x environment tables", {PROFILE_ARGS, VALIDATE_ONLY},
+     0, NULL, 0},
+    {"nodes", RPC("FleetService", "ListNodes"), DESC(list_nodes_request), DESC(list_nodes_response), "",
+     "(with --fleet) every agent: reachable, level, usage, time to critical, last contact, labels", {SELECTOR_ARGS},
+     0, NULL, 0},
+    {"fleet stats", RPC("FleetService", "GetFleetStats"), DESC(get_fleet_stats_request), DESC(fleet_stats), "",
+     "(with --fleet) nodes by level, fleet RSS and budget", {{0}}, 0, NULL, 0},
+    {"fleet forecast", RPC("FleetService", "GetFleetForecast"), DESC(get_fleet_forecast_request),
+     DESC(fleet_forecast), "", "(with --fleet) every node's current and predicted level", {{0}}, 0, NULL, 0},
+    {"fleet rollout", RPC("FleetService", "ApplyProfile"), DESC(fleet_apply_profile_request),
+     DESC(fleet_apply_profile_response), "",
      "(with --fleet) apply a profile canary first, then in batches; a failed gate stops and rolls back",
-     "WORKLOAD ENVIRONMENT [--names A,B] [--label K=V] [--canary-wait S] [--batch-size N]", build_rollout, 0},
-    {"fleet trigger", "/rustymem.v1.FleetService/TriggerResponse",
-     &rustymem__v1__fleet_trigger_response_request__descriptor,
-     &rustymem__v1__fleet_trigger_response_response__descriptor, "",
-     "(with --fleet) run the graduated response on the selected nodes", "LEVEL [--names A,B] [--label K=V]",
-     build_fleet_trigger, 0},
-    {"knobs list", "/rustymem.v1.TuningService/ListKnobs", &rustymem__v1__list_knobs_request__descriptor,
-     &rustymem__v1__list_knobs_response__descriptor, "SHOW ALL (PostgreSQL-style)",
-     "every knob with value, default, range, unit, live or restart", "[PREFIX]", build_knobs_list, 0},
-    {"knobs get", "/rustymem.v1.TuningService/GetKnobs", &rustymem__v1__get_knobs_request__descriptor,
-     &rustymem__v1__get_knobs_response__descriptor, "", "the named knobs", "NAME...", build_knobs_get, 0},
-    {"knobs set", "/rustymem.v1.TuningService/SetKnobs", &rustymem__v1__set_knobs_request__descriptor,
-     &rustymem__v1__set_knobs_response__descriptor, "",
-     "set knobs together, all or nothing; persisted across restarts", "NAME=VALUE... [--validate-only]",
-     build_knobs_set, 0},
-    {"knobs apply-profile", "/rustymem.v1.TuningService/ApplyProfile",
-     &rustymem__v1__apply_profile_request__descriptor, &rustymem__v1__set_knobs_response__descriptor, "",
-     "apply the seed's workload x environment tables", "oltp|olap|mixed development|production|mission_critical [--validate-only]",
-     build_apply_profile, 0},
-    {"stats engine", "/rustymem.v1.MemoryService/GetEngineStats",
-     &rustymem__v1__get_engine_stats_request__descriptor, &rustymem__v1__engine_stats__descriptor, "",
-     "engine: sessions, connections, pool size, MVCC chains, plan cache, queries", "", NULL, 0},
-    {"txn list", "/rustymem.v1.MemoryService/ListTransactions",
-     &rustymem__v1__list_transactions_request__descriptor, &rustymem__v1__list_transactions_response__descriptor,
-     "orphaned_transactions() (with --orphaned)", "open transactions with age, idle time and orphan status",
-     "[--orphaned] [--limit N]", build_txn_list, 0},
-    {"txn kill-orphaned", "/rustymem.v1.EmergencyService/KillOrphanedTransactions",
-     &rustymem__v1__kill_orphaned_transactions_request__descriptor, &rustymem__v1__action_result__descriptor,
-     "CALL kill_orphaned_transactions()", "roll back transactions whose session is gone or idle past the timeout",
-     "", NULL, 0},
-    {"plan-cache clear", "/rustymem.v1.EmergencyService/ClearPlanCache",
-     &rustymem__v1__clear_plan_cache_request__descriptor, &rustymem__v1__action_result__descriptor,
-     "CALL clear_plan_cache()", "evict the plan cache (or its oldest fraction)", "[--fraction F]",
-     build_plan_clear, 0},
-    {"admission", "/rustymem.v1.EmergencyService/SetAdmission", &rustymem__v1__set_admission_request__descriptor,
-     &rustymem__v1__action_result__descriptor, "",
-     "accept (on) or reject (off) new sessions; existing sessions keep working", "on|off", build_admission, 0},
-    {"queries kill", "/rustymem.v1.EmergencyService/KillLongRunningQueries",
-     &rustymem__v1__kill_long_running_queries_request__descriptor, &rustymem__v1__action_result__descriptor, "",
-     "cancel queries running longer than SECONDS", "--older-than SECONDS", build_queries_kill, 0},
+     {PROFILE_ARGS, SELECTOR_ARGS,
+      {"--canary-wait", A_DURATION, "canary_wait_seconds", "how long the canary must stay healthy", 0, "s", 0,
+       NULL, NULL, NULL, NULL},
+      {"--batch-size", A_UINT, "batch_size", "nodes per batch after the canary (0 = the controller's default)", 0,
+       NULL, 0, NULL, NULL, NULL, NULL}},
+     0, NULL, 0},
+    {"fleet trigger", RPC("FleetService", "TriggerResponse"), DESC(fleet_trigger_response_request),
+     DESC(fleet_trigger_response_response), "", "(with --fleet) run the graduated response on the selected nodes",
+     {LEVEL_ARG, SELECTOR_ARGS}, 0, NULL, 0},
+    {"help", NULL, NULL, NULL, "", "this overview, or the help of a command or group (help knobs set)",
+     {{"COMMAND...", A_STRINGS, NULL, "a command or group", 0, NULL, 0, NULL, NULL, NULL, NULL}}, 0, cmd_help, 0},
+    {"version", NULL, NULL, NULL, "", "rustymemctl's version and, when reachable, the agent's (as --version)", {{0}},
+     0, cmd_version, 0},
+    {"completion", NULL, NULL, NULL, "",
+     "print a completion script (commands, flags, enum values, knob names from the agent); "
+     "bash: source <(rustymemctl completion bash)",
+     {{"bash|zsh|fish", A_CHOICE, NULL, "the shell", ARG_REQUIRED, NULL, 0, NULL, &completion_shell, shells, NULL}},
+     0, rm_cmd_completion, 0},
+    {"help-markdown", NULL, NULL, NULL, "", "print docs/cli.md (this reference, generated from the command table)",
+     {{0}}, 0, cmd_help_markdown, 0},
+    {"__complete", NULL, NULL, NULL, "", "completion candidates for the shell scripts", {{0}}, 0, NULL, 1},
 };
-#define N_COMMANDS (sizeof commands / sizeof commands[0])
+const size_t rm_n_commands = sizeof rm_commands / sizeof rm_commands[0];
+#define N_COMMANDS rm_n_commands
+
+/* ---- global options ------------------------------------------------------- */
+
+enum {
+    O_ADDR = 0x100, O_FLEET, O_TIMEOUT, O_OUTPUT, O_JSON, O_NO_HEADERS, O_VERSION, O_HELP,
+    O_CRED_BASE = 0x200,           /* + rm_client_cred_flag_t */
+    O_CMD_BASE = 0x400,            /* + index into cmd_flags[] */
+};
+
+const struct option global_opts[] = {
+    {"addr", required_argument, 0, O_ADDR},
+    {"fleet", required_argument, 0, O_FLEET},
+    {"timeout", required_argument, 0, O_TIMEOUT},
+    {"output", required_argument, 0, 'o'},
+    {"json", no_argument, 0, O_JSON},
+    {"no-headers", no_argument, 0, O_NO_HEADERS},
+    {"version", no_argument, 0, O_VERSION},
+    {"help", no_argument, 0, 'h'},
+    RM_CLIENT_CRED_LONGOPTS("tls", O_CRED_BASE),
+};
+#define N_GLOBAL_OPTS (sizeof global_opts / sizeof global_opts[0])
+const size_t rm_n_global_opts = N_GLOBAL_OPTS;
+
+static const char *const global_help[][2] = {
+    {"--addr HOST:PORT", "agent address: HOST:PORT, [::1]:PORT or unix:/path (default $RUSTYMEM_ADDR, else "
+                         "127.0.0.1:50051)"},
+    {"--fleet HOST:PORT", "talk to a rustymem-fleet controller instead (nodes, fleet …, top); the default "
+                          "deadline becomes 600s for rollouts"},
+    {"--timeout DURATION", "deadline per call (default $RUSTYMEM_TIMEOUT, else 5s; a bare number is "
+                           "milliseconds)"},
+    {"-o, --output FORMAT", "table (default: fits 100 columns), wide (every column, exact figures), json (one "
+                            "object jq reads), yaml"},
+    {"--json", "the same as -o json"},
+    {"--no-headers", "tables without their title and header row"},
+    {"--version", "rustymemctl's version and, when reachable, the agent's"},
+    {"-h, --help", "help: of the command or group when one is named, else this overview"},
+};
+
+int
+rm_open_client(global_t *g, rm_client_t **out)
+{
+    char err[512] = "";
+    rm_status_t cst = rm_client_creds_apply(&g->creds, getenv("RUSTYMEM_TOKEN"), &g->client, err, sizeof err);
+    if (cst != RM_OK) {
+        fprintf(stderr, "rustymemctl: %s\n", err);
+        return cst == RM_EINVAL ? EXIT_USAGE : EXIT_RPC;
+    }
+    if (rm_client_create(&g->client, out, err, sizeof err) != RM_OK) {
+        fprintf(stderr, "rustymemctl: %s\n", err);
+        return EXIT_USAGE;
+    }
+    return 0;
+}
+
+const char *
+rm_hint_for(grpc_status_code code, const global_t *g)
+{
+    switch (code) {
+    case GRPC_STATUS_UNAVAILABLE:
+        return g->client.tls_ca_file
+                   ? " (is rustymemd running there, and do its TLS certificate and your --tls-ca/--tls-cert match?)"
+                   : " (is rustymemd running at that address?)";
+    case GRPC_STATUS_DEADLINE_EXCEEDED: return " (raise --timeout?)";
+    case GRPC_STATUS_UNAUTHENTICATED: return " (pass --token, --token-file, $RUSTYMEM_TOKEN or a client certificate)";
+    case GRPC_STATUS_PERMISSION_DENIED: return " (this needs an admin identity)";
+    default: return "";
+    }
+}
+
+/* ---- help ------------------------------------------------------------------ */
+
+static void
+arg_synopsis(char *buf, size_t cap, const command_t *c, const arg_spec_t *a)
+{
+    const char *metavar = "";
+    switch (a->kind) {
+    case A_UINT: metavar = " N"; break;
+    case A_DOUBLE: metavar = " F"; break;
+    case A_DURATION: metavar = " DURATION"; break;
+    case A_STRING: metavar = strcmp(a->name, "--service") == 0 ? " NAME" : ""; break;
+    case A_STRINGS: metavar = " A,B"; break;
+    case A_KEYVAL: metavar = " K=V"; break;
+    case A_CHOICE:
+        if (a->name[0] == '-') {
+            char list[128] = " ";
+            size_t len = 1;
+            for (int i = 0; a->choices[i]; i++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? "|" : "", a->choices[i]);
+            snprintf(buf, cap, "[%s%s]", a->name, list);
+            return;
+        }
+        break;
+    default: break;
+    }
+    if (a->name[0] != '-') {
+        const ProtobufCEnumDescriptor *e = rm_arg_enum(c, a);
+        if (e) {
+            size_t n = 0;
+            buf[0] = '\0';
+            for (unsigned i = 0; i < e->n_values; i++) {
+                if (e->values[i].value == 0 || e->values[i].value < a->enum_min)
+                    continue;
+                char w[64];
+                rm_enum_word(e, &e->values[i], w, sizeof w);
+                n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, "%s%s", n ? "|" : "", w);
+            }
+        } else {
+            snprintf(buf, cap, "%s", a->name);
+        }
+        if (!(a->flags & ARG_REQUIRED)) {
+            char t[256];
+            snprintf(t, sizeof t, "[%s]", buf);
+            snprintf(buf, cap, "%s", t);
+        }
+        return;
+    }
+    if (a->flags & ARG_REQUIRED)
+        snprintf(buf, cap, "%s%s", a->name, metavar);
+    else
+        snprintf(buf, cap, "[%s%s]", a->name, metavar);
+}
+
+/* "watch [--interval DURATION] [--count N]" */
+static void
+synopsis(char *buf, size_t cap, const command_t *c)
+{
+    size_t n = (size_t)snprintf(buf, cap, "%s", c->words);
+    for (int i = 0; i < MAX_ARGS && c->args[i].name && n < cap; i++) {
+        char a[256];
+        arg_synopsis(a, sizeof a, c, &c->args[i]);
+        n += (size_t)snprintf(buf + n, cap - n, " %s", a);
+    }
+}
+
+/* Print text from column `col`, wrapped before `width`; the first line continues the current one. */
+static void
+wrapped(FILE *f, const char *text, int col, int width)
+{
+    int at = col;
+    const char *p = text;
+    while (*p) {
+        size_t w = strcspn(p, " ");
+        if (at > col && at + 1 + (int)w > width) {
+            fprintf(f, "\n%*s", col, "");
+            at = col;
+        } else if (at > col) {
+            fputc(' ', f);
+            at++;
+        }
+        fwrite(p, 1, w, f);
+        at += (int)w;
+        p += w;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
+}
 
 static void
 usage(FILE *f)
 {
-    fprintf(f,
-            "usage: rustymemctl [global options] COMMAND [arguments]\n"
-            "\n"
-            "Operate a rustymem node agent (rustymemd) over gRPC.\n"
-            "\n"
-            "commands:\n");
+    fprintf(f, "usage: rustymemctl COMMAND [arguments] [options]\n"
+               "\n"
+               "Operate a rustymem node agent (rustymemd) or a rustymem-fleet controller over gRPC.\n"
+               "Options go anywhere on the line, as --flag VALUE or --flag=VALUE.\n"
+               "\n"
+               "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        char head[256];
-        snprintf(head, sizeof head, "%s %s", commands[i].words, commands[i].args_help);
-        if (strlen(head) > 36)   /* a long synopsis gets a line of its own (it was cut at 95 bytes) */
-            fprintf(f, "  %s\n  %-36s %s\n", head, "", commands[i].summary);
+        const command_t *c = &rm_commands[i];
+        if (c->hidden)
+            continue;
+        char head[512];
+        synopsis(head, sizeof head, c);
+        if (strlen(head) > 36)   /* a long synopsis gets a line of its own */
+            fprintf(f, "  %s\n  %-36s ", head, "");
         else
-            fprintf(f, "  %-36s %s\n", head, commands[i].summary);
-        if (commands[i].seed[0])
-            fprintf(f, "  %-36s   replaces: %s\n", "", commands[i].seed);
+            fprintf(f, "  %-36s ", head);
+        wrapped(f, c->summary, 39, 100);
     }
-    fprintf(f,
-            "\n"
-            "global options (before the command):\n"
-            "  --addr HOST:PORT       agent address (default $RUSTYMEM_ADDR, else 127.0.0.1:50051)\n"
-            "  --fleet HOST:PORT      talk to a rustymem-fleet controller instead (nodes, fleet …);\n"
-            "                         the default deadline becomes 600 s for rollouts\n"
-            "  --timeout MS           deadline per call in milliseconds (default $RUSTYMEM_TIMEOUT, else 5000)\n"
-            "  --output table|json    output form (default table; json is one object jq can read)\n"
-            "  --help                 this text\n"
-            "credentials (the same flags in rustymem-exporter, rustymem-fleet and rustymem-load):\n");
+    fprintf(f, "\nglobal options:\n");
+    for (size_t i = 0; i < sizeof global_help / sizeof global_help[0]; i++) {
+        fprintf(f, "  %-26s ", global_help[i][0]);
+        wrapped(f, global_help[i][1], 29, 100);
+    }
+    fprintf(f, "credentials (the same flags in rustymem-exporter, rustymem-fleet and rustymem-load):\n");
     rm_client_creds_help(f, "tls", 26);
-    fprintf(f,
-            "\n"
-            "exit status: 0 success, 1 the call failed (status and message on stderr), 2 usage error\n");
+    fprintf(f, "\n"
+               "durations: 500ms, 30s, 5m, 1h, 1m30s; a bare number keeps the flag's old unit (named in its help)\n"
+               "'rustymemctl help COMMAND' or 'rustymemctl COMMAND --help' for one command; docs/cli.md for all\n"
+               "exit status: 0 success, 1 the call failed (status and message on stderr), 2 usage error\n");
+}
+
+static void
+command_help(FILE *f, const command_t *c)
+{
+    char head[512];
+    synopsis(head, sizeof head, c);
+    fprintf(f, "usage: rustymemctl %s [global options]\n\n%s\n", head, c->summary);
+    if (c->path)
+        fprintf(f, "RPC: %s\n", c->path + 1);
+    if (c->seed[0])
+        fprintf(f, "replaces: %s\n", c->seed);
+    if (c->args[0].name) {
+        fprintf(f, "\narguments:\n");
+        for (int i = 0; i < MAX_ARGS && c->args[i].name; i++) {
+            const arg_spec_t *a = &c->args[i];
+            char s[256];
+            arg_synopsis(s, sizeof s, c, a);
+            if (s[0] == '[')
+                memmove(s, s + 1, strlen(s)), s[strlen(s) - 1] = '\0';
+            fprintf(f, "  %-26s %s%s", s, a->help, (a->flags & ARG_REQUIRED) && a->name[0] == '-' ? " (required)" : "");
+            if (a->kind == A_DURATION)
+                fprintf(f, "; %s", rm_duration_expect(a->bare_unit) + strlen("expected "));
+            fputc('\n', f);
+        }
+    }
+    /* subcommands of a command that is also a group ("events" and "events follow") */
+    size_t n = strlen(c->words);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (&rm_commands[i] != c && strncmp(rm_commands[i].words, c->words, n) == 0 && rm_commands[i].words[n] == ' ')
+            fprintf(f, "\nsee also: rustymemctl %s --help\n", rm_commands[i].words);
+    fprintf(f, "\nglobal options (--addr, --fleet, --timeout, -o, --no-headers, credentials): rustymemctl --help\n");
+}
+
+/* Help of a group ("stats", "knobs"): every command that starts with those words. 0 when there is none. */
+static int
+group_help(FILE *f, int n, char **words)
+{
+    char prefix[256] = "";
+    size_t len = 0;
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(prefix + len, sizeof prefix - len, "%s%s", i ? " " : "", words[i]);
+    int found = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const command_t *c = &rm_commands[i];
+        if (c->hidden || strncmp(c->words, prefix, len) != 0 || c->words[len] != ' ')
+            continue;
+        if (!found)
+            fprintf(f, "usage: rustymemctl %s SUBCOMMAND [arguments] [options]\n\nsubcommands:\n", prefix);
+        found = 1;
+        char head[512];
+        synopsis(head, sizeof head, c);
+        fprintf(f, "  %s\n      %s\n", head, c->summary);
+    }
+    if (found)
+        fprintf(f, "\n'rustymemctl %s SUBCOMMAND --help' for one of them\n", prefix);
+    return found;
+}
+
+const command_t *
+rm_find_command(int argc, char **argv, int *consumed)
+{
+    const command_t *best = NULL;
+    int best_words = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char words[96];
+        snprintf(words, sizeof words, "%s", rm_commands[i].words);
+        int n = 0, match = 1;
+        for (char *save = NULL, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save), n++)
+            if (n >= argc || strcmp(argv[n], w) != 0) {
+                match = 0;
+                break;
+            }
+        if (match && n > best_words) {
+            best = &rm_commands[i];
+            best_words = n;
+        }
+    }
+    *consumed = best_words;
+    return best;
+}
+
+/* No command matched argv. When argv[0] starts some commands ("stats", "knobs" …),
+ * name the words that may follow it instead of calling the group itself unknown. */
+static int
+unknown_command(int argc, char **argv)
+{
+    char next[512] = "";
+    size_t len = 0;
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const char *w = rm_commands[i].words, *sp = strchr(w, ' ');
+        if (!sp || (size_t)(sp - w) != strlen(argv[0]) || strncmp(w, argv[0], (size_t)(sp - w)) != 0)
+            continue;
+        const char *second = sp + 1;
+        size_t n = strcspn(second, " ");
+        int seen = 0;   /* list each word once */
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strncmp(rm_commands[j].words, w, (size_t)(second - w) + n) == 0 &&
+                   (rm_commands[j].words[(second - w) + n] == ' ' || rm_commands[j].words[(second - w) + n] == '\0');
+        if (!seen && len < sizeof next)
+            len += (size_t)snprintf(next + len, sizeof next - len, "%s%.*s", len ? ", " : "", (int)n, second);
+    }
+    if (!next[0])
+        return rm_usage_error("unknown command '%s' (see rustymemctl --help)", argv[0]);
+    if (argc < 2)
+        return rm_usage_error("%s: say which: %s (see rustymemctl %s --help)", argv[0], next, argv[0]);
+    return rm_usage_error("unknown command '%s %s': after '%s' comes one of %s", argv[0], argv[1], argv[0], next);
+}
+
+static int
+cmd_help(const command_t *cmd, global_t *g, int npos, char **pos)
+{
+    (void)cmd, (void)g;
+    if (npos == 0) {
+        usage(stdout);
+        return 0;
+    }
+    int consumed;
+    const command_t *c = rm_find_command(npos, pos, &consumed);
+    if (c && consumed == npos) {
+        command_help(stdout, c);
+        return 0;
+    }
+    if (group_help(stdout, npos, pos))
+        return 0;
+    return unknown_command(npos, pos);
 }
 
 /* Print s for a Markdown table cell ('|' escaped). */
@@ -805,149 +927,154 @@ md_cell(FILE *f, const char *s)
 }
 
 /* docs/cli.md, generated from the same table (rustymemctl help-markdown). */
-static void
-markdown(FILE *f)
+static int
+cmd_help_markdown(const command_t *cmd, global_t *g, int npos, char **pos)
 {
+    (void)cmd, (void)g, (void)npos, (void)pos;
+    FILE *f = stdout;
+    /* every argument's field must exist in its request: the table cannot name a field the .proto lacks */
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        for (int k = 0; k < MAX_ARGS && rm_commands[i].args[k].name; k++) {
+            const arg_spec_t *a = &rm_commands[i].args[k];
+            if (a->field && (!rm_commands[i].request || !resolve_field(NULL, rm_commands[i].request, a->field, NULL))) {
+                fprintf(stderr, "rustymemctl: %s: %s names no field of the request (%s)\n", rm_commands[i].words,
+                        a->name, a->field);
+                return EXIT_RPC;
+            }
+        }
     fprintf(f, "# rustymemctl\n\n"
                "<!-- generated by `rustymemctl help-markdown`; tests/integration/test_cli.sh checks it -->\n\n"
-               "`rustymemctl [global options] COMMAND [arguments]` operates a rustymemd over gRPC.\n"
-               "Output is a table, or with `--output json` one JSON object that jq reads.\n\n"
+               "`rustymemctl COMMAND [arguments] [options]` operates a rustymemd (or, with `--fleet`, a\n"
+               "rustymem-fleet controller) over gRPC. Options go anywhere on the line, as `--flag VALUE` or\n"
+               "`--flag=VALUE`; `-h`/`--help` after any command or group prints its help, and so does\n"
+               "`rustymemctl help COMMAND`. Design: docs/adr/0024-cli-command-table.md.\n\n"
                "| command | RPC | replaces (seed) | what |\n|---|---|---|---|\n");
     for (size_t i = 0; i < N_COMMANDS; i++) {
-        fprintf(f, "| `%s%s", commands[i].words, commands[i].args_help[0] ? " " : "");
-        md_cell(f, commands[i].args_help);
-        fprintf(f, "` | `%s` | %s | %s |\n", commands[i].path + 1, commands[i].seed, commands[i].summary);
+        const command_t *c = &rm_commands[i];
+        if (c->hidden)
+            continue;
+        char head[512];
+        synopsis(head, sizeof head, c);
+        fprintf(f, "| `");
+        md_cell(f, head);
+        fprintf(f, "` | %s%s%s | ", c->path ? "`" : "", c->path ? c->path + 1 : "(client)", c->path ? "`" : "");
+        md_cell(f, c->seed);
+        fprintf(f, " | ");
+        md_cell(f, c->summary);
+        fprintf(f, " |\n");
+    }
+    fprintf(f, "\n## Arguments\n\n| command | argument | meaning |\n|---|---|---|\n");
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        const command_t *c = &rm_commands[i];
+        for (int k = 0; !c->hidden && k < MAX_ARGS && c->args[k].name; k++) {
+            const arg_spec_t *a = &c->args[k];
+            char s[256];
+            arg_synopsis(s, sizeof s, c, a);
+            fprintf(f, "| `%s` | `", c->words);
+            md_cell(f, s);
+            fprintf(f, "` | ");
+            md_cell(f, a->help);
+            if ((a->flags & ARG_REQUIRED) && a->name[0] == '-')
+                fprintf(f, " (required)");
+            if (a->kind == A_DURATION)
+                fprintf(f, "; %s", rm_duration_expect(a->bare_unit) + strlen("expected "));
+            if (a->field)
+                fprintf(f, "; request field `%s`", a->field);
+            fprintf(f, " |\n");
+        }
     }
     fprintf(f, "\n## Global options\n\n"
                "| option | environment | default | meaning |\n|---|---|---|---|\n"
                "| `--addr HOST:PORT` | `RUSTYMEM_ADDR` | `127.0.0.1:50051` | agent address (`[::1]:PORT`, `unix:/path` too) |\n"
-               "| `--fleet HOST:PORT` | | | a rustymem-fleet controller (commands `nodes`, `fleet …`); deadline 600 s |\n"
-               "| `--timeout MS` | `RUSTYMEM_TIMEOUT` | `5000` | deadline per call |\n"
-               "| `--output table\\|json` | | `table` | output form |\n"
+               "| `--fleet HOST:PORT` | | | a rustymem-fleet controller (commands `nodes`, `fleet …`, `top`); deadline 600s |\n"
+               "| `--timeout DURATION` | `RUSTYMEM_TIMEOUT` | `5s` | deadline per call; a bare number is milliseconds |\n"
+               "| `-o`, `--output table\\|wide\\|json\\|yaml` | | `table` | output form (below) |\n"
+               "| `--json` | | | the same as `-o json` |\n"
+               "| `--no-headers` | | | tables without their title and header row |\n"
+               "| `--version` | | | rustymemctl's version and, when reachable, the agent's (`MemoryStats.version`) |\n"
+               "| `-h`, `--help` | | | help of the command or group named, else the overview; exit 0 |\n"
                "| `--token TOKEN` | `RUSTYMEM_TOKEN` | | bearer token (see docs/security.md); beats `--token-file` and the environment |\n"
                "| `--token-file FILE` | | | read the token from FILE (surrounding whitespace ignored; unreadable or empty = error); not with `--token`; beats `RUSTYMEM_TOKEN` |\n"
                "| `--tls-ca FILE` | | | use TLS, trusting this CA |\n"
                "| `--tls-cert FILE`, `--tls-key FILE` | | | client certificate for mTLS (both or neither) |\n"
                "| `--tls-server-name NAME` | | | name to check in the server certificate |\n"
+               "\n## Output forms\n\n"
+               "- `table` (default): scalar fields as `name  value` lines (bytes also in KiB/MiB/GiB, ratios as\n"
+               "  percentages, `*_seconds` as durations, `*_unix_ms` as a date and an age, enum values as words:\n"
+               "  `gentle`, not `PRESSURE_LEVEL_GENTLE`), then each list as a table in human units (`1.5 MiB`,\n"
+               "  `3m ago`, `25.0%%`) that fits 100 columns: the columns that do not fit are named under it.\n"
+               "- `wide`: the same with every column and the exact figures next to the human ones.\n"
+               "- `json`: one object (a stream: one object a line) with every field, as docs/api.md describes.\n"
+               "- `yaml`: the same document as YAML (a stream: one `---` document per message).\n"
+               "\n## Durations\n\n"
+               "Every duration flag takes the same grammar: `NUMBER UNIT` pairs with the units `ms`, `s`, `m`,\n"
+               "`h` (`500ms`, `30s`, `5m`, `1m30s`, `1.5s`). A bare number keeps the unit the flag had before\n"
+               "the grammar existed: milliseconds for `--timeout` and `watch --interval`, seconds for\n"
+               "`queries kill --older-than` and `fleet rollout --canary-wait`; `top --interval` requires a unit.\n"
+               "\n## Completion\n\n"
+               "`rustymemctl completion bash|zsh|fish` prints a script that completes commands, flags, enum\n"
+               "values (levels, workloads, output forms) and knob names, which it asks the agent named by\n"
+               "`--addr`/`RUSTYMEM_ADDR` on the line being completed (1 s deadline; nothing when unreachable):\n\n"
+               "<!-- docs-test: skip: start-up lines, each for its own shell (test_cli_ux.sh runs them in bash, zsh "
+               "and fish) -->\n"
+               "```\n"
+               "source <(rustymemctl completion bash)                 # ~/.bashrc\n"
+               "source <(rustymemctl completion zsh)                  # ~/.zshrc, after compinit\n"
+               "rustymemctl completion fish | source                  # ~/.config/fish/config.fish\n"
+               "```\n"
+               "\n## top\n\n"
+               "`rustymemctl top` redraws one screen in place (alternate screen, no scrolling) every\n"
+               "`--interval`: the agent's level, usage, time to critical, buffer-pool hit ratio, then one row\n"
+               "per memory component with used and held bytes and their change since the previous refresh.\n"
+               "With `--fleet` it shows one row per node (level, usage, RSS and its change, time to critical).\n"
+               "Keys: `q` quits, `u`/`h`/`d`/`n` sort by used, held, delta, name. The terminal is restored on\n"
+               "exit and on SIGINT/SIGTERM/SIGHUP. With `--count N` it stops after N refreshes; when stdout is\n"
+               "not a terminal it prints the frames one after another and needs `--count`.\n"
                "\n## Exit status\n\n"
                "| code | meaning |\n|---|---|\n"
-               "| 0 | success |\n"
+               "| 0 | success (also `--help`, `help`, `--version`) |\n"
                "| 1 | the call failed: one line on stderr with the gRPC status name, the server's message and a hint |\n"
-               "| 2 | usage error: one line on stderr |\n");
+               "| 2 | usage error: one line on stderr naming the argument |\n");
+    return 0;
 }
 
-/* rustymemctl completion bash: a bash completion script from the command table. */
-static void
-completion_bash(FILE *f)
-{
-    fprintf(f, "# bash completion for rustymemctl; generated by 'rustymemctl completion bash'\n"
-               "# install: rustymemctl completion bash > /etc/bash_completion.d/rustymemctl\n"
-               "_rustymemctl() {\n"
-               "  local cur=${COMP_WORDS[COMP_CWORD]} words=\"\" i=1 prefix=\"\"\n"
-               "  while [ $i -lt $COMP_CWORD ]; do\n"
-               "    case ${COMP_WORDS[i]} in\n"
-               "      --addr|--fleet|--timeout|--output|--token|--token-file|--tls-ca|--tls-cert|--tls-key|--tls-server-name) i=$((i+2)); continue;;\n"
-               "      -*) i=$((i+1)); continue;;\n"
-               "    esac\n"
-               "    prefix=\"$prefix${COMP_WORDS[i]} \"; i=$((i+1))\n"
-               "  done\n"
-               "  case \"$prefix\" in\n");
-    /* For every prefix of every command, offer the next word. */
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        char w[96];
-        snprintf(w, sizeof w, "%s", commands[i].words);
-        char *sp = strchr(w, ' ');
-        if (sp) {
-            *sp = '\0';
-            fprintf(f, "    \"%s \") words=\"$words %s\";;&\n", w, sp + 1);
-        }
-    }
-    fprintf(f, "    \"\") words=\"");
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        char w[96];
-        snprintf(w, sizeof w, "%s", commands[i].words);
-        char *sp = strchr(w, ' ');
-        if (sp)
-            *sp = '\0';
-        fprintf(f, "%s ", w);
-    }
-    fprintf(f, "--addr --fleet --timeout --output --token --token-file --tls-ca --tls-cert --tls-key --tls-server-name "
-               "--help\";;\n"
-               "  esac\n"
-               "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
-               "}\n"
-               "complete -F _rustymemctl rustymemctl\n");
-}
-
-static const command_t *
-find_command(int argc, char **argv, int *consumed)
-{
-    const command_t *best = NULL;
-    int best_words = 0;
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        char words[96];
-        snprintf(words, sizeof words, "%s", commands[i].words);
-        int n = 0, match = 1;
-        for (char *save = NULL, *w = strtok_r(words, " ", &save); w; w = strtok_r(NULL, " ", &save), n++)
-            if (n >= argc || strcmp(argv[n], w) != 0) {
-                match = 0;
-                break;
-            }
-        if (match && n > best_words) {
-            best = &commands[i];
-            best_words = n;
-        }
-    }
-    *consumed = best_words;
-    return best;
-}
-
-/* No command matched argv. When argv[0] starts some commands ("stats", "knobs" …),
- * name the words that may follow it instead of calling the group itself unknown. */
 static int
-unknown_command(int argc, char **argv)
+cmd_version(const command_t *cmd, global_t *g, int npos, char **pos)
 {
-    char next[512] = "", msg[768];
-    size_t len = 0;
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        const char *w = commands[i].words, *sp = strchr(w, ' ');
-        if (!sp || (size_t)(sp - w) != strlen(argv[0]) || strncmp(w, argv[0], (size_t)(sp - w)) != 0)
-            continue;
-        const char *second = sp + 1;
-        size_t n = strcspn(second, " ");
-        int seen = 0;   /* "knobs apply-profile …" and the like: list each word once */
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strncmp(commands[j].words, w, (size_t)(second - w) + n) == 0 &&
-                   (commands[j].words[(second - w) + n] == ' ' || commands[j].words[(second - w) + n] == '\0');
-        if (!seen && len < sizeof next)
-            len += (size_t)snprintf(next + len, sizeof next - len, "%s%.*s", len ? ", " : "", (int)n, second);
+    (void)cmd, (void)npos, (void)pos;
+    printf("rustymemctl %s\n", RM_VERSION);
+    fflush(stdout);
+    /* The agent reports its version in MemoryStats.version; a short deadline: --version must not hang. */
+    if (g->client.timeout_ms > 2000)
+        g->client.timeout_ms = 2000;
+    rm_client_t *client;
+    int rc = rm_open_client(g, &client);
+    if (rc)
+        return rc;
+    Rustymem__V1__GetMemoryStatsRequest req = RUSTYMEM__V1__GET_MEMORY_STATS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    grpc_status_code code = rm_client_unary(client, RPC("MemoryService", "GetMemoryStats"), &req.base,
+                                            &rustymem__v1__memory_stats__descriptor, &resp, &st);
+    if (code == GRPC_STATUS_OK) {
+        const Rustymem__V1__MemoryStats *m = (const void *)resp;
+        printf("rustymemd %s (node %s at %s)\n", m->version && m->version[0] ? m->version : "(not reported)",
+               m->node_name && m->node_name[0] ? m->node_name : "?", g->client.target);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    } else if (code == GRPC_STATUS_UNIMPLEMENTED) {
+        printf("server at %s: reports no version (%s%s)\n", g->client.target,
+               g->fleet ? "a rustymem-fleet controller; `rustymemctl --fleet … nodes` shows each agent's" :
+                          "no MemoryService",
+               "");
+    } else {
+        printf("server at %s: version unknown (%s: %s)\n", g->client.target, rm_client_status_name(code),
+               st.message[0] ? st.message : "no message");
     }
-    if (!next[0])
-        return usage_error("unknown command '%s'", argv[0]);
-    if (argc < 2)
-        snprintf(msg, sizeof msg, "%s: say which: %s", argv[0], next);
-    else
-        snprintf(msg, sizeof msg, "unknown command '%s %s': after '%s' comes one of %s", argv[0], argv[1], argv[0],
-                 next);
-    return usage_error("%s", msg);
+    rm_client_destroy(client);
+    return 0;
 }
 
-static const char *
-hint_for(grpc_status_code code, const global_t *g)
-{
-    switch (code) {
-    case GRPC_STATUS_UNAVAILABLE:
-        return g->client.tls_ca_file
-                   ? " (is rustymemd running there, and do its TLS certificate and your --tls-ca/--tls-cert match?)"
-                   : " (is rustymemd running at that address?)";
-    case GRPC_STATUS_DEADLINE_EXCEEDED: return " (raise --timeout?)";
-    case GRPC_STATUS_UNAUTHENTICATED: return " (pass --token, --token-file, $RUSTYMEM_TOKEN or a client certificate)";
-    case GRPC_STATUS_PERMISSION_DENIED: return " (this needs an admin identity)";
-    default: return "";
-    }
-}
-
-/* Print every message of a server stream; on a terminal, redraw like top. */
+/* Print every message of a server stream; on a terminal, redraw in place. */
 static int
 run_stream(rm_client_t *client, const command_t *cmd, const ProtobufCMessage *req, const global_t *g)
 {
@@ -957,23 +1084,26 @@ run_stream(rm_client_t *client, const command_t *cmd, const ProtobufCMessage *re
         fprintf(stderr, "rustymemctl: %s: %s: %s\n", cmd->words, rm_client_status_name(st.code), st.message);
         return EXIT_RPC;
     }
-    int tty = isatty(STDOUT_FILENO) && !g->json;
+    int table = g->render.mode == RM_OUT_TABLE || g->render.mode == RM_OUT_WIDE;
+    int tty = isatty(STDOUT_FILENO) && table;
     int n = 0;
     ProtobufCMessage *m;
     while ((watch_count == 0 || n < watch_count) && rm_client_stream_next(s, cmd->response, &m) == 1) {
-        if (g->json) {
-            json_t *j = rm_pb_to_json(m);
-            if (j) {
-                json_dumpf(j, stdout, JSON_COMPACT | JSON_REAL_PRECISION(10));
-                fputc('\n', stdout);
-                json_decref(j);
+        if (tty) {
+            /* redraw in place, cut to the terminal: a long frame does not scroll */
+            char *buf = NULL;
+            size_t len = 0;
+            FILE *ms = open_memstream(&buf, &len);
+            if (ms) {
+                rm_render_stream_item(ms, m, &g->render);
+                fclose(ms);
+                rm_draw_in_place(stdout, buf);
+                free(buf);
             }
         } else {
-            if (tty)
-                fputs("\033[H\033[2J", stdout); /* home + clear, like top */
-            else if (n)
+            if (n && table)
                 fputs("\n", stdout);
-            rm_render_table(stdout, m);
+            rm_render_stream_item(stdout, m, &g->render);
         }
         fflush(stdout);
         protobuf_c_message_free_unpacked(m, NULL);
@@ -985,7 +1115,7 @@ run_stream(rm_client_t *client, const command_t *cmd, const ProtobufCMessage *re
         return 0;
     if (st.code != GRPC_STATUS_OK) {
         fprintf(stderr, "rustymemctl: %s: %s: %s%s\n", cmd->words, rm_client_status_name(st.code),
-                st.message[0] ? st.message : "(no message)", hint_for(st.code, g));
+                st.message[0] ? st.message : "(no message)", rm_hint_for(st.code, g));
         return EXIT_RPC;
     }
     return 0;
@@ -994,125 +1124,272 @@ run_stream(rm_client_t *client, const command_t *cmd, const ProtobufCMessage *re
 static int
 parse_timeout(const char *s, int *out)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < 1 || v > 3600000)
+    double sec;
+    if (rm_parse_duration(s, "ms", &sec) < 0 || sec < 0.001 || sec > 3600.0)
         return -1;
-    *out = (int)v;
+    *out = (int)nearbyint(sec * 1000.0);
+    return 0;
+}
+
+/* ---- the one parser --------------------------------------------------------- */
+
+/* Every distinct command flag, for one getopt_long table (a flag name means the same kind everywhere). */
+const char *cmd_flag_names[64];
+static int cmd_flag_has_arg[64];
+static size_t n_cmd_flags;
+
+void
+rm_collect_cmd_flags(void)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        for (int k = 0; k < MAX_ARGS && rm_commands[i].args[k].name; k++) {
+            const arg_spec_t *a = &rm_commands[i].args[k];
+            if (a->name[0] != '-')
+                continue;
+            size_t j;
+            for (j = 0; j < n_cmd_flags; j++)
+                if (strcmp(cmd_flag_names[j], a->name + 2) == 0)
+                    break;
+            if (j == n_cmd_flags && n_cmd_flags < 64) {
+                cmd_flag_names[n_cmd_flags] = a->name + 2;
+                cmd_flag_has_arg[n_cmd_flags] = a->kind != A_BOOL;
+                n_cmd_flags++;
+            }
+        }
+}
+
+typedef struct given_flag {
+    size_t id;          /* index into cmd_flag_names */
+    const char *value;  /* NULL for a bool flag */
+} given_flag_t;
+
+int
+rm_option_takes_value(const char *name, size_t len, int *known)
+{
+    for (size_t i = 0; i < N_GLOBAL_OPTS; i++)
+        if (strlen(global_opts[i].name) == len && strncmp(global_opts[i].name, name, len) == 0) {
+            *known = 1;
+            return global_opts[i].has_arg != no_argument;
+        }
+    for (size_t i = 0; i < n_cmd_flags; i++)
+        if (strlen(cmd_flag_names[i]) == len && strncmp(cmd_flag_names[i], name, len) == 0) {
+            *known = 1;
+            return cmd_flag_has_arg[i];
+        }
+    *known = 0;
     return 0;
 }
 
 int
 main(int argc, char **argv)
 {
-    global_t g = {0};
+    if (argc >= 2 && strcmp(argv[1], "__complete") == 0)
+        return rm_complete_main(argc, argv);
+
+    global_t g;
+    memset(&g, 0, sizeof g);
     g.client.target = getenv("RUSTYMEM_ADDR") && *getenv("RUSTYMEM_ADDR") ? getenv("RUSTYMEM_ADDR")
                                                                         : "127.0.0.1:50051";
     g.client.timeout_ms = 5000;
+    g.render.mode = RM_OUT_TABLE;
     const char *env_timeout = getenv("RUSTYMEM_TIMEOUT");
     if (env_timeout && *env_timeout && parse_timeout(env_timeout, &g.client.timeout_ms) < 0)
-        return usage_error("RUSTYMEM_TIMEOUT=%s: expected milliseconds in 1..3600000", env_timeout);
+        return rm_usage_error("RUSTYMEM_TIMEOUT=%s: expected a duration in 1ms..1h like 500ms or 5s (a bare number "
+                              "is milliseconds)", env_timeout);
+    int timeout_given = env_timeout && *env_timeout;
 
-    int i = 1, timeout_given = env_timeout && *env_timeout;
-    for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
-        const char *opt = argv[i];
-        if (strcmp(opt, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (i + 1 >= argc)
-            return usage_error("%s needs a value", opt);
-        const char *val = argv[++i];
-        if (strcmp(opt, "--addr") == 0 || strcmp(opt, "--fleet") == 0) {
-            g.client.target = val;
-            if (opt[2] == 'f' && !timeout_given)
+    rm_collect_cmd_flags();
+    struct option *opts = xcalloc((N_GLOBAL_OPTS + n_cmd_flags + 1) * sizeof *opts);
+    memcpy(opts, global_opts, sizeof global_opts);
+    for (size_t i = 0; i < n_cmd_flags; i++)
+        opts[N_GLOBAL_OPTS + i] = (struct option){cmd_flag_names[i], cmd_flag_has_arg[i] ? required_argument
+                                                                                           : no_argument, 0,
+                                                  O_CMD_BASE + (int)i};
+
+    char **pos = xcalloc((size_t)argc * sizeof *pos);
+    given_flag_t *given = xcalloc((size_t)argc * sizeof *given);
+    int npos = 0, ngiven = 0, help = 0, version = 0;
+    char err[600] = "";
+    opterr = 0;
+    optind = 1;
+    int c;
+    /* '-': non-options come back in order as code 1; ':' reports a missing value as ':' */
+    while ((c = getopt_long(argc, argv, "-:o:h", opts, NULL)) != -1) {
+        const char *arg = argv[optind - 1];
+        switch (c) {
+        case 1: pos[npos++] = optarg; break;
+        case 'h': help = 1; break;
+        case O_VERSION: version = 1; break;
+        case O_ADDR:
+        case O_FLEET:
+            g.client.target = optarg;
+            g.fleet = c == O_FLEET;
+            if (g.fleet && !timeout_given)
                 g.client.timeout_ms = 600000; /* rollouts wait for canaries and batches */
-        }
-        else if (strcmp(opt, "--timeout") == 0) {
-            if (parse_timeout(val, &g.client.timeout_ms) < 0)
-                return usage_error("--timeout %s: expected milliseconds in 1..3600000", val);
+            break;
+        case O_TIMEOUT:
+            if (parse_timeout(optarg, &g.client.timeout_ms) < 0 && !err[0])
+                snprintf(err, sizeof err, "--timeout %s: expected a duration in 1ms..1h like 500ms or 5s (a bare "
+                                          "number is milliseconds)", optarg);
             timeout_given = 1;
-        } else if (strcmp(opt, "--output") == 0) {
-            if (strcmp(val, "json") == 0)
-                g.json = 1;
-            else if (strcmp(val, "table") == 0)
-                g.json = 0;
-            else
-                return usage_error("--output %s: expected table or json", val);
-        } else if (rm_client_creds_match(&g.creds, opt) >= 0)
-            rm_client_creds_set(&g.creds, (rm_client_cred_flag_t)rm_client_creds_match(&g.creds, opt), val);
-        else
-            return usage_error("unknown option %s", opt);
+            break;
+        case 'o':
+            if (strcmp(optarg, "json") == 0)
+                g.render.mode = RM_OUT_JSON;
+            else if (strcmp(optarg, "yaml") == 0)
+                g.render.mode = RM_OUT_YAML;
+            else if (strcmp(optarg, "wide") == 0)
+                g.render.mode = RM_OUT_WIDE;
+            else if (strcmp(optarg, "table") == 0)
+                g.render.mode = RM_OUT_TABLE;
+            else if (!err[0])
+                snprintf(err, sizeof err, "--output %s: expected table, wide, json or yaml", optarg);
+            break;
+        case O_JSON: g.render.mode = RM_OUT_JSON; break;
+        case O_NO_HEADERS: g.render.no_headers = 1; break;
+        case ':':
+            if (!err[0]) {
+                char name[128];
+                snprintf(name, sizeof name, "%s", arg);
+                if (optopt == 'o')
+                    snprintf(name, sizeof name, "-o");
+                snprintf(err, sizeof err, "%s needs a value", name);
+            }
+            break;
+        case '?':
+            if (!err[0]) {
+                if (strncmp(arg, "--", 2) == 0) {
+                    const char *eq = strchr(arg, '=');
+                    int known;
+                    size_t len = eq ? (size_t)(eq - arg - 2) : strlen(arg + 2);
+                    if (eq && !rm_option_takes_value(arg + 2, len, &known) && known)
+                        snprintf(err, sizeof err, "--%.*s takes no value ('%s')", (int)len, arg + 2, arg);
+                    else
+                        snprintf(err, sizeof err, "unknown option %.*s", (int)len + 2, arg);
+                } else {
+                    snprintf(err, sizeof err, "unknown option -%c", optopt ? optopt : '?');
+                }
+            }
+            break;
+        default:
+            if (c >= O_CRED_BASE && c < O_CRED_BASE + RM_CRED_N_FLAGS) {
+                rm_client_creds_set(&g.creds, (rm_client_cred_flag_t)(c - O_CRED_BASE), optarg);
+            } else if (c >= O_CMD_BASE && c < O_CMD_BASE + (int)n_cmd_flags) {
+                given[ngiven].id = (size_t)(c - O_CMD_BASE);
+                given[ngiven].value = optarg;
+                ngiven++;
+            }
+            break;
+        }
     }
-    if (i >= argc) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    if (strcmp(argv[i], "help-markdown") == 0) {
-        markdown(stdout);
-        return 0;
-    }
-    if (strcmp(argv[i], "completion") == 0) {
-        if (i + 1 >= argc || strcmp(argv[i + 1], "bash") != 0)
-            return usage_error("%s", "completion: only 'completion bash' is supported");
-        completion_bash(stdout);
-        return 0;
-    }
-    int consumed = 0;
-    const command_t *cmd = find_command(argc - i, argv + i, &consumed);
-    if (!cmd)
-        return unknown_command(argc - i, argv + i);
-    int rest_argc = argc - i - consumed;
-    char **rest_argv = argv + i + consumed;
+    while (optind < argc)   /* after "--" */
+        pos[npos++] = argv[optind++];
 
+    int consumed = 0;
+    const command_t *cmd = npos ? rm_find_command(npos, pos, &consumed) : NULL;
+    int rc = 0;
+    if (help) {
+        if (npos == 0)
+            usage(stdout);
+        else if (cmd && cmd->local == cmd_help && npos > consumed)
+            rc = cmd_help(cmd, &g, npos - consumed, pos + consumed);
+        else if (cmd && (consumed == npos || !group_help(stdout, npos, pos)))
+            command_help(stdout, cmd);
+        else if (!cmd && !group_help(stdout, npos, pos))
+            rc = unknown_command(npos, pos);
+        goto out;
+    }
+    if (err[0]) {
+        rc = rm_usage_error("%s%s%s (see rustymemctl %s%s--help)", cmd ? cmd->words : "", cmd ? ": " : "", err,
+                            cmd ? cmd->words : "", cmd ? " " : "");
+        goto out;
+    }
+    if (version) {
+        rc = cmd_version(NULL, &g, 0, NULL);
+        goto out;
+    }
+    if (npos == 0) {
+        usage(stderr);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (!cmd || cmd->hidden) {
+        rc = unknown_command(npos, pos);
+        goto out;
+    }
+
+    /* the command's flags: each given flag must be one of its own */
     ProtobufCMessage *req = NULL;
-    if (cmd->build) {
-        int rc = cmd->build(cmd, rest_argc, rest_argv, &req);
-        if (rc)
-            return rc;
-    } else {
-        if (rest_argc > 0)
-            return usage_error("unexpected argument '%s'", rest_argv[0]);
-        req = calloc(1, cmd->request->sizeof_message);
-        if (!req)
-            return EXIT_RPC;
+    if (cmd->request) {
+        req = xcalloc(cmd->request->sizeof_message);
         cmd->request->message_init(req);
+    }
+    int seen[MAX_ARGS] = {0};
+    for (int i = 0; i < ngiven; i++) {
+        const char *name = cmd_flag_names[given[i].id];
+        int k;
+        for (k = 0; k < MAX_ARGS && cmd->args[k].name; k++)
+            if (cmd->args[k].name[0] == '-' && strcmp(cmd->args[k].name + 2, name) == 0)
+                break;
+        if (k == MAX_ARGS || !cmd->args[k].name) {
+            rc = rm_usage_error("%s: unknown option --%s (see rustymemctl %s --help)", cmd->words, name, cmd->words);
+            goto out;
+        }
+        seen[k] = 1;
+        if ((rc = apply_arg(cmd, &cmd->args[k], req, given[i].value)))
+            goto out;
+    }
+    /* positionals, in order; a spec named "X..." takes the rest */
+    int p = consumed, k = 0;
+    if (cmd->local == cmd_help) {
+        rc = cmd_help(cmd, &g, npos - consumed, pos + consumed);
+        goto out;
+    }
+    for (; p < npos; p++) {
+        while (k < MAX_ARGS && cmd->args[k].name && cmd->args[k].name[0] == '-')
+            k++;
+        if (k == MAX_ARGS || !cmd->args[k].name) {
+            rc = rm_usage_error("%s: unexpected argument '%s' (see rustymemctl %s --help)", cmd->words, pos[p],
+                                cmd->words);
+            goto out;
+        }
+        seen[k] = 1;
+        if ((rc = apply_arg(cmd, &cmd->args[k], req, pos[p])))
+            goto out;
+        if (!strstr(cmd->args[k].name, "..."))
+            k++;
+    }
+    for (k = 0; k < MAX_ARGS && cmd->args[k].name; k++)
+        if ((cmd->args[k].flags & ARG_REQUIRED) && !seen[k]) {
+            char s[256];
+            arg_synopsis(s, sizeof s, cmd, &cmd->args[k]);
+            rc = rm_usage_error("%s: %s %s is required (see rustymemctl %s --help)", cmd->words,
+                                cmd->args[k].name[0] == '-' ? "option" : "argument", s, cmd->words);
+            goto out;
+        }
+
+    if (cmd->local) {
+        rc = cmd->local(cmd, &g, npos - consumed, pos + consumed);
+        goto out;
     }
 
     rm_client_t *client;
-    char err[512] = "";
-    rm_status_t cst = rm_client_creds_apply(&g.creds, getenv("RUSTYMEM_TOKEN"), &g.client, err, sizeof err);
-    if (cst != RM_OK) {
-        free(req);
-        fprintf(stderr, "rustymemctl: %s\n", err);
-        return cst == RM_EINVAL ? EXIT_USAGE : EXIT_RPC;
-    }
-    if (rm_client_create(&g.client, &client, err, sizeof err) != RM_OK) {
-        free(req);
-        rm_client_creds_free(&g.creds);
-        fprintf(stderr, "rustymemctl: %s\n", err);
-        return EXIT_USAGE;
-    }
+    if ((rc = rm_open_client(&g, &client)))
+        goto out;
     if (cmd->stream) {
-        int rc = run_stream(client, cmd, req, &g);
-        free(req);
+        rc = run_stream(client, cmd, req, &g);
         rm_client_destroy(client);
-        rm_client_creds_free(&g.creds);
-        return rc;
+        goto out;
     }
     ProtobufCMessage *resp = NULL;
     rm_call_status_t st;
     grpc_status_code code = rm_client_unary(client, cmd->path, req, cmd->response, &resp, &st);
-    free(req);
-    int rc = 0;
     if (code != GRPC_STATUS_OK) {
         fprintf(stderr, "rustymemctl: %s: %s: %s%s\n", cmd->words, rm_client_status_name(code),
-                st.message[0] ? st.message : "(no message)", hint_for(code, &g));
+                st.message[0] ? st.message : "(no message)", rm_hint_for(code, &g));
         rc = EXIT_RPC;
-    } else if (g.json) {
-        rm_render_json(stdout, resp);
-    } else if (cmd->response == &grpc__health__v1__health_check_response__descriptor) {
+    } else if (cmd->response == &grpc__health__v1__health_check_response__descriptor &&
+               g.render.mode != RM_OUT_JSON && g.render.mode != RM_OUT_YAML) {
         const Grpc__Health__V1__HealthCheckResponse *h = (const void *)resp;
         const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value(
             &grpc__health__v1__health_check_response__serving_status__descriptor, h->status);
@@ -1120,11 +1397,13 @@ main(int argc, char **argv)
         if (h->status != GRPC__HEALTH__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING)
             rc = EXIT_RPC;
     } else {
-        rm_render_table(stdout, resp);
+        rm_render(stdout, resp, &g.render);
     }
     if (resp)
         protobuf_c_message_free_unpacked(resp, NULL);
     rm_client_destroy(client);
+out:
     rm_client_creds_free(&g.creds);
+    free_all();
     return rc;
 }

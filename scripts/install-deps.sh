@@ -11,6 +11,7 @@ PACKAGES=(
   libsqlite3-dev sqlite3 dpkg-dev
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml curl
   openssl yamllint prometheus systemd valgrind clang libclang-rt-14-dev
+  tmux zsh fish   # tests only: rustymemctl top and its bash/zsh/fish completion (test_cli_ux.sh)
 )
 # Node.js and npm (manifest validation): any installation will do; Debian's
 # packages only when the machine has none.

@@ -58,7 +58,7 @@ pass "watch streams JSON lines; a bad interval names the field"
 expect_exit 0 "$RUSTYMEMCTL" completion bash
 # shellcheck disable=SC1090
 source <(printf '%s\n' "$OUT")
-COMP_WORDS=(rustymemctl stats s); COMP_CWORD=2; _rustymemctl
+COMP_WORDS=("$RUSTYMEMCTL" stats s); COMP_CWORD=2; _rustymemctl
 [ "${COMPREPLY[*]}" = "slab" ] || fail "completion offered: ${COMPREPLY[*]}"
 pass "bash completion from the command table"
 
@@ -81,8 +81,8 @@ expect_exit 2 "$RUSTYMEMD" --data-dir "$TMP/nodata" --listen 127.0.0.1:99999
 grep -q "rustymemd: --listen 127.0.0.1:99999: port 99999 is out of range 0..65535" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$RUSTYMEMD" --data-dir "$TMP/nodata" --listen
 grep -q "rustymemd: --listen needs a value" <<<"$ERR" || fail "$ERR"
-expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --output yaml health
-grep -q -- "--output yaml: expected table or json" <<<"$ERR" || fail "$ERR"
+expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --output xml health
+grep -q -- "--output xml: expected table, wide, json or yaml" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" --timeout -5 health
 grep -q -- "--timeout -5" <<<"$ERR" || fail "$ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" stats memory extra
