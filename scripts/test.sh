@@ -36,6 +36,13 @@ if [ "${1:-}" = "--release" ]; then
   dir=build-release
   cmake_args=(-DCMAKE_BUILD_TYPE=Release)
 fi
+if [ "${1:-}" = "--debug" ]; then
+  # Debug (-O0, RM_DEBUG): the checks release builds compile away run here —
+  # RM_ASSERT_LOCKED in every _locked function, the slab's double-free and
+  # foreign-pointer tracking, the invariants behind `if (config_debug)`.
+  dir=build-debug
+  cmake_args=(-DCMAKE_BUILD_TYPE=Debug)
+fi
 if [ "${1:-}" = "--tsan" ]; then
   dir=build-tsan
   cmake_args+=(-DRM_SANITIZE=thread)
@@ -53,6 +60,9 @@ if [ "${1:-}" = "--valgrind" ]; then
   exec python3 scripts/valgrind-tests.py "$dir" unit -j "$jobs"
 fi
 cd "$dir"
+if [ "${1:-}" = "--debug" ]; then
+  exec ctest --output-on-failure -j"$jobs" --timeout 900 -L "unit|fault"
+fi
 if [ "${1:-}" = "--tsan" ]; then
   # Unit and fault tests with TSan's lock-order (deadlock) detector; then the
   # tests that run real agents, without it: MVCC table growth holds all 64

@@ -614,6 +614,7 @@ static rm_status_t
 write_batch_locked(rm_bufpool_t *bp, const uint32_t *files, const uint64_t *pages, uint32_t n,
                    uint8_t *ok)
 {
+    RM_ASSERT_LOCKED(&bp->io_mu);
     size_t ps = bp->page_size;
     for (uint32_t i = 0; i < n; i++)
         ok[i] = 0;
@@ -693,6 +694,7 @@ in_place:;
 static rm_status_t
 write_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     uint32_t file = (uint32_t)(key >> 40);
     uint64_t page = key & RM_BUFPOOL_MAX_PAGE_NO;
@@ -757,6 +759,7 @@ dw_recover(rm_bufpool_t *bp)
 static void
 refresh_meta_bytes_locked(rm_bufpool_t *bp)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     /* of the segment table (MAX_SEGS pointers, mapped whole) only the used entries are touched */
     size_t b = (bp->pol ? rm__bp_earc_bytes(bp->pol) : 0) + bp->freelist_bytes +
                (size_t)(bp->nsegs + bp->nsegs_retired) * (SEG_SIZE * sizeof(rm_bufpool_frame_t) + sizeof(rm_bufpool_frame_t *));
@@ -773,6 +776,7 @@ refresh_meta_bytes_locked(rm_bufpool_t *bp)
 static rm_status_t
 ptab_rebuild_locked(rm_bufpool_t *bp, size_t min_slots)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
     rm__bp_ptab_t *nt = rm__bp_ptab_create(min_slots, bp->src);
     if (!nt)
@@ -799,6 +803,7 @@ ptab_rebuild_locked(rm_bufpool_t *bp, size_t min_slots)
 static rm_status_t
 ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
     if (t && (size_t)frames * 2 <= t->mask + 1)
         return RM_OK;
@@ -812,6 +817,7 @@ ptab_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
 static void
 ptab_fit_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&bp->ptab, memory_order_relaxed);
     size_t want = rm__bp_ptab_capacity((size_t)frames * 4);
     if (t && want * 4 <= t->mask + 1)
@@ -822,6 +828,7 @@ ptab_fit_locked(rm_bufpool_t *bp, uint32_t frames)
 static rm_status_t
 freelist_reserve_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     if (bp->freelist && bp->freelist_bytes / sizeof(uint32_t) >= frames)
         return RM_OK;
     size_t fl_bytes = (size_t)frames * sizeof(uint32_t);
@@ -841,6 +848,7 @@ freelist_reserve_locked(rm_bufpool_t *bp, uint32_t frames)
 static void
 freelist_fit_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     if (bp->freelist_bytes / sizeof(uint32_t) < (size_t)frames * 2)
         return;
     size_t fl_bytes = (size_t)frames * sizeof(uint32_t);
@@ -871,6 +879,7 @@ extent_data(const rm_bufpool_t *bp, uint32_t idx)
 static rm_status_t
 segs_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     for (uint32_t s = 0; s <= (frames - 1) >> SEG_SHIFT; s++) {
         if (seg_get(bp, s))
             continue;
@@ -897,6 +906,7 @@ segs_ensure_locked(rm_bufpool_t *bp, uint32_t frames)
 static void
 segs_detach_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint32_t end = (bp->mapped + SEG_SIZE - 1) >> SEG_SHIFT;
     for (uint32_t s = (frames + SEG_SIZE - 1) >> SEG_SHIFT; s < end; s++) {
         rm_bufpool_frame_t *sg = seg_get(bp, s);
@@ -947,6 +957,7 @@ reclaim_retired(rm_bufpool_t *bp)
 static rm_status_t
 map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     if (frames > MAX_SEGS * SEG_SIZE)
         return RM_ELIMIT;
     /* descriptors a shrink detached come back (segments made here stay on a
@@ -983,6 +994,7 @@ map_frames_locked(rm_bufpool_t *bp, uint32_t frames)
 static void
 free_push_locked(rm_bufpool_t *bp, uint32_t idx)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint32_t n = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
     bp->freelist[n] = idx;
     atomic_store_explicit(&bp->nfree, n + 1, memory_order_relaxed);
@@ -1000,6 +1012,7 @@ release_frame_memory(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
 static void
 release_range_locked(rm_bufpool_t *bp, uint32_t from, uint32_t to)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     size_t sys = rm_page_size();
     if (!bp->src->methods->release || bp->page_size < sys || from >= to)
         return;
@@ -1024,6 +1037,7 @@ release_range_locked(rm_bufpool_t *bp, uint32_t from, uint32_t to)
 static rm_status_t
 finish_evict_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int in_policy)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     if (s & ST_DIRTY) {
@@ -1058,6 +1072,7 @@ finish_evict_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int in_policy)
 static uint32_t
 evict_clean_locked(rm_bufpool_t *bp)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     bp->clean_only = 1;
     uint32_t v = rm__bp_earc_evict_bounded(bp->pol, 2 * RM_BUFPOOL_CLEAN_SEARCH + 8);
     bp->clean_only = 0;
@@ -1080,6 +1095,7 @@ evict_clean_locked(rm_bufpool_t *bp)
 static rm_status_t
 claim_frame_locked(rm_bufpool_t *bp, int allow_write, uint32_t *idx)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     for (;;) {
         uint32_t n = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
         if (n) {
@@ -1180,6 +1196,7 @@ rm_bufpool_frame_data(const rm_bufpool_frame_t *f)
 static uint32_t
 prefetch_plan_locked(rm_bufpool_t *bp, uint32_t file, uint64_t page)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     bp_file_t *fl = &bp->files[file];
     int seq = fl->last_miss && (page == fl->last_miss || (fl->pf_end && page == fl->pf_end));
     fl->last_miss = page + 1;
@@ -1216,6 +1233,7 @@ prefetch_plan_locked(rm_bufpool_t *bp, uint32_t file, uint64_t page)
 static void
 record_corrupt_locked(rm_bufpool_t *bp, uint32_t file, uint64_t page)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     cnt_add(&bp->checksum_failures, 1);
     bp->last_corrupt_file = (int32_t)file;
     bp->last_corrupt_page = page;
@@ -1227,6 +1245,7 @@ record_corrupt_locked(rm_bufpool_t *bp, uint32_t file, uint64_t page)
 static void
 drop_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     rm__bp_earc_remove(bp->pol, f->idx);
     rm__bp_ptab_remove_locked(atomic_load_explicit(&bp->ptab, memory_order_relaxed), key, f->idx,
@@ -1242,6 +1261,7 @@ drop_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
 static int
 transient_busy_locked(rm_bufpool_t *bp)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     for (uint32_t i = 0; i < n; i++) {
         uint64_t s = atomic_load_explicit(&frame_at(bp, i)->state, memory_order_relaxed);
@@ -1583,6 +1603,7 @@ rm_bufpool_checkpoint(rm_bufpool_t *bp)
 static rm_status_t
 evict_some_locked(rm_bufpool_t *bp, uint64_t want, uint64_t *evicted, int release)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint64_t n = 0;
     rm_status_t st = RM_OK;
     while (n < want) {
@@ -1802,12 +1823,18 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
     uint32_t nf = (uint32_t)cfg->num_frames;
     if (rm__bp_earc_create(nf, nf, &pool_ops, bp, src, &bp->pol) != RM_OK)
         goto fail;
+    /* Not yet published: the mutex is uncontended, taken so the _locked
+     * helpers' ownership check (RM_ASSERT_LOCKED) holds here as everywhere. */
+    pthread_mutex_lock(&bp->mu);
     refresh_meta_bytes_locked(bp);
     bp->limit = UINT32_MAX;
-    if ((st = map_frames_locked(bp, nf)) != RM_OK || (st = ptab_ensure_locked(bp, nf)) != RM_OK)
+    if ((st = map_frames_locked(bp, nf)) == RM_OK && (st = ptab_ensure_locked(bp, nf)) == RM_OK) {
+        for (uint32_t i = nf; i-- > 0;)
+            free_push_locked(bp, i);
+    }
+    pthread_mutex_unlock(&bp->mu);
+    if (st != RM_OK)
         goto fail;
-    for (uint32_t i = nf; i-- > 0;)
-        free_push_locked(bp, i);
     atomic_store_explicit(&bp->nframes, nf, memory_order_release);
 
     st = RM_EIO;
@@ -1963,6 +1990,7 @@ rm_bufpool_page_size(const rm_bufpool_t *bp)
 static void
 fit_metadata_locked(rm_bufpool_t *bp, uint32_t n)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     (void)rm__bp_earc_resize(bp->pol, n, n);
     ptab_fit_locked(bp, n);
     freelist_fit_locked(bp, n);
@@ -1973,6 +2001,7 @@ fit_metadata_locked(rm_bufpool_t *bp, uint32_t n)
 static rm_status_t
 shrink_locked(rm_bufpool_t *bp, uint32_t target)
 {
+    RM_ASSERT_LOCKED(&bp->mu);
     uint32_t n = atomic_load_explicit(&bp->nframes, memory_order_relaxed), n_was = n;
     bp->limit = target;
     /* free frames above the target leave the free list at once (their memory
