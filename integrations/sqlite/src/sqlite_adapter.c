@@ -5,6 +5,23 @@
 #include "rustymem/sqlite.h"
 
 #include <errno.h>
+#ifdef RM_SQLITE_JE_PRIVATE
+/* The preload links a private copy of jemalloc (libjemalloc_pic.a, its public
+ * names renamed rmje_* at build time, integrations/sqlite/CMakeLists.txt):
+ * no libjemalloc.so.2 and no libstdc++ loaded into the host (ADR 0023). */
+#define mallocx rmje_mallocx
+#define rallocx rmje_rallocx
+#define sallocx rmje_sallocx
+#define nallocx rmje_nallocx
+#define dallocx rmje_dallocx
+#define sdallocx rmje_sdallocx
+#define xallocx rmje_xallocx
+#define mallctl rmje_mallctl
+#define mallctlnametomib rmje_mallctlnametomib
+#define mallctlbymib rmje_mallctlbymib
+#define malloc_stats_print rmje_malloc_stats_print
+#define malloc_usable_size rmje_malloc_usable_size
+#endif
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
 #include <sqlite3.h>
