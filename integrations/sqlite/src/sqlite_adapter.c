@@ -5,6 +5,23 @@
 #include "rustymem/sqlite.h"
 
 #include <errno.h>
+#ifdef RM_SQLITE_JE_PRIVATE
+/* The preload links a private copy of jemalloc (libjemalloc_pic.a, its public
+ * names renamed rmje_* at build time, integrations/sqlite/CMakeLists.txt):
+ * no libjemalloc.so.2 and no libstdc++ loaded into the host (ADR 0023). */
+#define mallocx rmje_mallocx
+#define rallocx rmje_rallocx
+#define sallocx rmje_sallocx
+#define nallocx rmje_nallocx
+#define dallocx rmje_dallocx
+#define sdallocx rmje_sdallocx
+#define xallocx rmje_xallocx
+#define mallctl rmje_mallctl
+#define mallctlnametomib rmje_mallctlnametomib
+#define mallctlbymib rmje_mallctlbymib
+#define malloc_stats_print rmje_malloc_stats_print
+#define malloc_usable_size rmje_malloc_usable_size
+#endif
 #include <jemalloc/jemalloc.h>
 #include <pthread.h>
 #include <sqlite3.h>
@@ -344,8 +361,13 @@ mem_realloc(void *p, int n)
         return p;
     if (kind == KIND_LARGE && rm_large_wants(g.large, want) && page_round(want) == old)
         return p;
-    if (kind == KIND_NONE && want > RM_SLAB_MAX_SIZE && !rm_large_wants(g.large, want) &&
-        !rm_large_wants(g.large, nallocx(want, g.je_flags))) {
+    /* A jemalloc block stays with jemalloc when it grows, even past the large
+     * threshold: rallocx grows it in place where it can, while moving it to
+     * the large allocator copies it and holds old and new at once. SQLite
+     * grows its big buffers by realloc (the sorter's PMA up to cache size ×
+     * page size): at cache 688 pages the copies were ~2 MiB of speedtest1's
+     * peak RSS (ADR 0023). Up to RM_LARGE_THRESHOLD_MAX; xSize stays exact. */
+    if (kind == KIND_NONE && want > RM_SLAB_MAX_SIZE && want <= RM_LARGE_THRESHOLD_MAX) {
         void *q = rallocx(p, want, g.je_flags);
         if (!q) {
             atomic_fetch_add_explicit(&g.alloc_failures, 1, memory_order_relaxed);

@@ -275,6 +275,26 @@ test_size_and_roundup_are_exact_on_every_route(void **state)
         sqlite3_free(p[i]);
     assert_int_equal(sqlite3_memory_used(), used0);
     assert_int_equal((uint64_t)used0, adapter_live_bytes());
+
+    /* a jemalloc block grown past the large threshold stays with jemalloc
+     * (rallocx may grow it in place; a move to the large allocator copied it
+     * and held both: ADR 0023), with exact sizes and accounting */
+    unsigned char *gb = sqlite3_malloc(1 << 20);
+    assert_non_null(gb);
+    memset(gb, 0x33, 1 << 20);
+    assert_int_equal(rm_sqlite_stats(&s0), RM_OK);
+    unsigned char *hb = sqlite3_realloc(gb, 3 << 20);
+    assert_non_null(hb);
+    assert_int_equal(rm_sqlite_stats(&s1), RM_OK);
+    assert_int_equal(s1.large_allocs, s0.large_allocs);
+    assert_int_equal(s1.large_bytes, s0.large_bytes);
+    assert_true(sqlite3_msize(hb) >= (3 << 20));
+    assert_int_equal(hb[0], 0x33);
+    assert_int_equal(hb[(1 << 20) - 1], 0x33);
+    assert_int_equal((uint64_t)sqlite3_memory_used(), adapter_live_bytes());
+    sqlite3_free(hb);
+    assert_int_equal(sqlite3_memory_used(), used0);
+    assert_int_equal((uint64_t)used0, adapter_live_bytes());
 }
 
 static void

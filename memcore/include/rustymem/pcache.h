@@ -221,6 +221,9 @@ typedef struct rm_pcache_stats {
     int purgeable;                   /* 1 / 0 (-1 in pool stats) */
     uint64_t pages;                  /* resident pages, pinned and unpinned */
     uint64_t pinned;                 /* pinned pages */
+    uint64_t parked;                 /* of those, pinned pages taken off the policy's hands: an eviction
+                                      * met them pinned twice; each goes back to the policy (T1) at its
+                                      * unpin, so evictions never walk long-pinned (dirty) pages */
     uint64_t used_bytes;             /* pages × (page_size + extra_size): what counts against the budget */
     uint64_t held_bytes;             /* frame memory mapped and not given back + metadata, bytes */
     uint64_t budget_bytes;           /* the pool's budget, bytes */
