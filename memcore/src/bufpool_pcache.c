@@ -172,20 +172,6 @@ key_of(void *ctx, uint32_t idx)
     return atomic_load_explicit(&frame_at(ctx, idx)->key, memory_order_relaxed);
 }
 
-static void
-assert_locked(const rm_pcache_pool_t *pool_c)
-{
-    /* a held mutex cannot be taken again: trylock must fail */
-    rm_pcache_pool_t *pool = (rm_pcache_pool_t *)pool_c;
-    if (config_debug) {
-        int r = pthread_mutex_trylock(&pool->mu);
-        assert(r != 0);
-        if (r == 0)
-            pthread_mutex_unlock(&pool->mu);
-    }
-    (void)pool;
-}
-
 /* Limit on pages before a purgeable cache recycles its own. */
 static uint64_t
 limit_of(const rm_pcache_t *c)
@@ -312,7 +298,7 @@ static const rm__bp_policy_ops_t pcache_ops = {
 static void
 refresh_held_locked(rm_pcache_t *c)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     size_t b = sizeof *c + (size_t)c->nsegs * (SEG_SIZE * sizeof(pc_frame_t) + sizeof(pc_frame_t *)) +
                c->chunk_bytes - (c->page_size >= rm_page_size() ? (size_t)c->released * c->page_size : 0);
     if (c->pol)
@@ -343,7 +329,7 @@ report_usage(void *ctx, rm_component_usage_t *out)
 static void
 free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     assert(s & ST_INVALID);
     const rm_pagesrc_t *src = c->pool->src;
@@ -361,7 +347,7 @@ free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 static pc_frame_t *
 free_pop_locked(rm_pcache_t *c)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     if (!c->nfree)
         return NULL;
     pc_frame_t *f = frame_at(c, c->free_head);
@@ -380,7 +366,7 @@ free_pop_locked(rm_pcache_t *c)
 static rm_status_t
 map_chunk_locked(rm_pcache_t *c)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     uint32_t k = c->chunk_frames;
     if (k > RM_PCACHE_FRAMES_MAX - c->mapped)
         k = RM_PCACHE_FRAMES_MAX - c->mapped;
@@ -440,7 +426,7 @@ fail:
 static rm_status_t
 ptab_ensure_locked(rm_pcache_t *c, uint64_t pages)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     if (t && pages * 2 <= t->mask + 1)
         return RM_OK;
@@ -467,7 +453,7 @@ ptab_ensure_locked(rm_pcache_t *c, uint64_t pages)
 static void
 policy_grow_locked(rm_pcache_t *c, uint64_t pages)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     if (!c->pol || c->pol_cap >= pages)
         return;
     uint64_t lim = capacity_bound(c);
@@ -492,7 +478,7 @@ policy_grow_locked(rm_pcache_t *c, uint64_t pages)
 static void
 policy_fit_locked(rm_pcache_t *c)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     uint64_t b = capacity_bound(c);
     if (c->pol && c->pol_cap > b && rm__bp_earc_resize(c->pol, c->pol_slots, (uint32_t)b) == RM_OK) {
         c->pol_cap = (uint32_t)b;
@@ -505,7 +491,7 @@ policy_fit_locked(rm_pcache_t *c)
 static void
 unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     rm__bp_ptab_remove_locked(atomic_load_explicit(&c->ptab, memory_order_relaxed), key, f->idx,
                               key_of, c);
@@ -524,7 +510,7 @@ unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 static int
 park_flush_locked(rm_pcache_t *c)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     int any = 0;
     for (uint32_t i = 0; i < c->park_n; i++) {
         uint32_t slot = c->park_buf[i];
@@ -554,7 +540,7 @@ park_flush_locked(rm_pcache_t *c)
 static void
 unpark_locked(rm_pcache_t *c, pc_frame_t *f)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     if (!c->pol || (s & (ST_INVALID | ST_PARKED)) || key == KEY_NONE ||
@@ -572,7 +558,7 @@ unpark_locked(rm_pcache_t *c, pc_frame_t *f)
 static pc_frame_t *
 evict_own_locked(rm_pcache_t *c)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     if (!c->pol || (int64_t)ld(&c->npages) <= atomic_load_explicit(&c->nparked, memory_order_relaxed))
         return NULL;
     c->park_n = 0;
@@ -607,7 +593,7 @@ evict_own_locked(rm_pcache_t *c)
 static void
 drop_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     if (c->pol)
         rm__bp_earc_remove(c->pol, f->idx);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -631,7 +617,7 @@ drop_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 static pc_frame_t *
 steal_one_locked(rm_pcache_pool_t *pool)
 {
-    assert_locked(pool);
+    RM_ASSERT_LOCKED(&pool->mu);
     double budget = (double)ld(&pool->budget), sumw = 0;
     for (rm_pcache_t *x = pool->caches; x; x = x->next) {
         if (!x->pol)
@@ -669,7 +655,7 @@ steal_one_locked(rm_pcache_pool_t *pool)
 static int
 enforce_budget_locked(rm_pcache_pool_t *pool)
 {
-    assert_locked(pool);
+    RM_ASSERT_LOCKED(&pool->mu);
     pool->gen++;
     while (ld(&pool->used) > ld(&pool->budget)) {
         pc_frame_t *f = steal_one_locked(pool);
@@ -685,7 +671,7 @@ enforce_budget_locked(rm_pcache_pool_t *pool)
 static void
 enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     while (ld(&c->npages) > limit) {
         pc_frame_t *f = evict_own_locked(c);
         if (!f)
@@ -700,7 +686,7 @@ enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 static int
 cheap_refused_locked(const rm_pcache_t *c)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     if (!c->purgeable)
         return 0;
     uint64_t lim = limit_of(c), n = ld(&c->npages);
@@ -770,7 +756,7 @@ obtain_frame_locked(rm_pcache_t *c, rm_pcache_create_t mode, pc_frame_t **out, i
 static void
 install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     atomic_store_explicit(&f->key, key, memory_order_release);
     if (c->extra_size)
@@ -1292,7 +1278,7 @@ rm_pcache_shrink(rm_pcache_t *c, uint64_t *evicted)
 static void
 add_policy_stats_locked(const rm_pcache_t *c, rm_pcache_stats_t *out)
 {
-    assert_locked(c->pool);
+    RM_ASSERT_LOCKED(&c->pool->mu);
     if (!c->pol)
         return;
     rm__bp_earc_stats_t es;
