@@ -657,11 +657,271 @@ enum_help(const ProtobufCEnumDescriptor *e, char *out, size_t cap)
     }
 }
 
+/* ---- HELP texts and renames ------------------------------------------------ */
+
+/*
+ * HELP for the families people read most (dashboards, alerts, runbook): what
+ * it measures and in what unit. Every other family gets a text derived from
+ * its name (rm_exp_help); none names a protobuf path.
+ */
+static const struct {
+    const char *name, *help;
+} helps[] = {
+    {"rustymem_agent_process_resident_memory_bytes", "Resident set size (RSS) of the rustymemd process, in bytes"},
+    {"rustymem_agent_process_virtual_memory_bytes", "Virtual memory size of the rustymemd process, in bytes"},
+    {"rustymem_agent_process_start_time_seconds", "When the rustymemd process started, as Unix time in seconds"},
+    {"rustymem_memory_budget_bytes",
+     "Memory budget the agent measures usage against (knob, cgroup limit or host memory; see "
+     "rustymem_memory_info{budget_source}), in bytes"},
+    {"rustymem_memory_used_bytes",
+     "Memory in use counted against the budget (cgroup working set, RSS or memcore's held bytes; see "
+     "rustymem_memory_info{usage_source}), in bytes"},
+    {"rustymem_memory_usage_ratio",
+     "Used memory divided by the budget (0-1): the pressure measure of the agent's levels and alerts"},
+    {"rustymem_memory_rss_budget_ratio", "RSS of the rustymemd process divided by the budget (0-1)"},
+    {"rustymem_memory_mem_total_bytes", "Host memory (MemTotal of /proc/meminfo), in bytes"},
+    {"rustymem_memory_mem_available_bytes", "Memory the host can still give (MemAvailable of /proc/meminfo), in bytes"},
+    {"rustymem_memory_cgroup_usage_bytes", "Memory charged to the agent's memory cgroup, in bytes"},
+    {"rustymem_memory_cgroup_limit_bytes", "Hard memory limit of the agent's cgroup (0 = none), in bytes"},
+    {"rustymem_memory_cgroup_high_bytes", "Throttling threshold memory.high of the agent's cgroup (0 = none), in bytes"},
+    {"rustymem_memory_cgroup_oom_kills_total", "Processes the kernel OOM-killed in the agent's cgroup"},
+    {"rustymem_memory_cgroup_failcnt_total", "Times the agent's cgroup hit its memory limit"},
+    {"rustymem_memory_component_used_bytes", "Bytes a memcore component hands out to its users, per component"},
+    {"rustymem_memory_component_held_bytes",
+     "Bytes a memcore component holds from the system (used plus its own free lists), per component"},
+    {"rustymem_memory_component_ratio", "Bytes a component uses divided by the budget (0-1), per component"},
+    {"rustymem_memory_component_nested",
+     "1 when the component draws its memory from another component or the heap (not added to the totals)"},
+    {"rustymem_memory_memcore_used_bytes", "Bytes used by the memcore components that are not nested, in bytes"},
+    {"rustymem_memory_memcore_held_bytes", "Bytes held by the memcore components that are not nested, in bytes"},
+    {"rustymem_memory_uptime_seconds", "Time since the agent started, in seconds"},
+    {"rustymem_memory_timestamp_seconds", "When the agent answered, as Unix time in seconds"},
+    {"rustymem_memory_sampled_at_timestamp_seconds",
+     "When the sample behind the usage ratio was taken, as Unix time in seconds"},
+    {"rustymem_memory_info", "Agent version, node name and where budget and usage come from, as labels; always 1"},
+    {"rustymem_fragmentation_component_fragmentation_ratio",
+     "Share of a component's held bytes it does not use (0 = none wasted, 1 = all), per component"},
+    {"rustymem_fragmentation_overall_ratio", "Share of all held bytes not in use (0-1)"},
+    {"rustymem_slab_class_used_bytes", "Bytes in live objects of a slab size class"},
+    {"rustymem_slab_class_held_bytes", "Bytes of the slabs a size class holds (live objects and free slots)"},
+    {"rustymem_slab_class_active_objects", "Live objects of a slab size class"},
+    {"rustymem_slab_class_allocs_total", "Objects allocated from a slab size class"},
+    {"rustymem_slab_class_frees_total", "Objects freed to a slab size class"},
+    {"rustymem_slab_class_magazine_hit_ratio",
+     "Share of allocations a size class served from a per-thread magazine (0-1)"},
+    {"rustymem_slab_reaped_bytes_total", "Bytes of empty slabs the slab allocator returned to the system"},
+    {"rustymem_slab_metadata_bytes", "Bytes the slab allocator uses for its own bookkeeping"},
+    {"rustymem_buffer_pool_total_frames", "Page frames of the buffer pool"},
+    {"rustymem_buffer_pool_used_frames", "Page frames of the buffer pool holding a page"},
+    {"rustymem_buffer_pool_utilization_ratio", "Used frames divided by all frames of the buffer pool (0-1)"},
+    {"rustymem_buffer_pool_hit_ratio", "Page requests the buffer pool served from memory, divided by all (0-1)"},
+    {"rustymem_buffer_pool_hits_total", "Page requests the buffer pool served from memory"},
+    {"rustymem_buffer_pool_misses_total", "Page requests that had to read the page from disk"},
+    {"rustymem_buffer_pool_reads_total", "Pages the buffer pool read from disk"},
+    {"rustymem_buffer_pool_writes_total", "Pages the buffer pool wrote to disk"},
+    {"rustymem_buffer_pool_evictions_total", "Pages the buffer pool evicted to make room"},
+    {"rustymem_buffer_pool_dirty_frames", "Frames holding a page changed in memory and not yet written"},
+    {"rustymem_buffer_pool_pinned_frames", "Frames pinned by a user (cannot be evicted)"},
+    {"rustymem_buffer_pool_arc_t1_pages", "Pages in ARC's list T1 (seen once since they came in)"},
+    {"rustymem_buffer_pool_arc_t2_pages", "Pages in ARC's list T2 (seen twice or more)"},
+    {"rustymem_buffer_pool_arc_b1_pages", "Ghost entries (keys only) of pages evicted from T1"},
+    {"rustymem_buffer_pool_arc_b2_pages", "Ghost entries (keys only) of pages evicted from T2"},
+    {"rustymem_buffer_pool_arc_t1_target_pages", "ARC's adaptive target size of T1, in pages"},
+    {"rustymem_buffer_pool_arc_ghost_hits_total", "Misses on a page ARC remembered as a ghost (B1 or B2)"},
+    {"rustymem_buffer_pool_writes_failing",
+     "1 while the buffer pool cannot write its dirty pages (disk full, quota), else 0"},
+    {"rustymem_buffer_pool_page_size_bytes", "Size of one buffer-pool page, in bytes"},
+    {"rustymem_buffer_pool_recommended_num_frames", "Frames the pool sizer recommends for the current workload"},
+    {"rustymem_large_object_used_bytes", "Bytes in live large objects"},
+    {"rustymem_large_object_held_bytes", "Bytes the large-object allocator holds from the system"},
+    {"rustymem_large_object_fragmentation_ratio", "Share of the large-object allocator's held bytes not in use (0-1)"},
+    {"rustymem_forecast_used_bytes", "Memory in use counted against the budget, as the forecaster saw it, in bytes"},
+    {"rustymem_forecast_budget_bytes", "Memory budget the forecaster measures against, in bytes"},
+    {"rustymem_forecast_usage_ratio", "Used memory divided by the budget (0-1), the value the alerts compare"},
+    {"rustymem_forecast_current_level", "Pressure level the current usage is at"},
+    {"rustymem_forecast_recommended_level", "Pressure level the forecaster recommends acting at"},
+    {"rustymem_forecast_responder_level", "Pressure level the responder acts at (with hysteresis)"},
+    {"rustymem_forecast_horizon_predicted_used_bytes", "Memory use predicted at a horizon, in bytes"},
+    {"rustymem_forecast_horizon_predicted_usage_ratio", "Usage ratio (0-1) predicted at a horizon"},
+    {"rustymem_forecast_horizon_confidence", "Confidence of the prediction at a horizon (0-1)"},
+    {"rustymem_forecast_horizon_predicted_level", "Pressure level predicted at a horizon"},
+    {"rustymem_forecast_has_time_to_critical", "1 when the forecaster predicts a crossing of the critical threshold"},
+    {"rustymem_forecast_time_to_critical_seconds",
+     "Predicted time until usage crosses the critical threshold, in seconds (absent when none is predicted)"},
+    {"rustymem_forecast_level_changes_total", "Pressure level changes (pressure events) since the agent started"},
+    {"rustymem_forecast_escalations_total", "Upward pressure level changes since the agent started"},
+    {"rustymem_forecast_alloc_failures_total", "Allocation failures the allocators reported"},
+    {"rustymem_forecast_reclaim_calls_total", "Reclaim actions the pressure responder took"},
+    {"rustymem_forecast_reclaimed_bytes_total", "Bytes the pressure responder's reclaim actions freed"},
+    {"rustymem_forecast_samples", "Usage samples in the forecaster's window"},
+    {"rustymem_forecast_slope_per_second_ratio", "Fitted usage trend, as a share of the budget per second"},
+    {"rustymem_engine_pool_utilization_ratio", "Busy connections divided by the pool size at the last sample (0-1)"},
+    {"rustymem_engine_pool_avg_utilization_ratio", "Moving average of busy connections divided by the pool size (0-1)"},
+    {"rustymem_engine_mvcc_compacted_bytes_total", "Bytes of old MVCC versions compaction freed"},
+    {"rustymem_alert_value", "Current value of the figure a raised alert watches, per alert and severity"},
+    {"rustymem_alert_threshold", "Threshold a raised alert's value crossed, per alert and severity"},
+    {"rustymem_alert_since_timestamp_seconds", "When the alert was raised, as Unix time in seconds"},
+    {"rustymem_alert_info", "The subject of a raised alert (e.g. its component) as a label; always 1"},
+};
+
+/*
+ * Renamed and retired names (CHANGELOG.md). The old name is still served for
+ * one release, its HELP saying what replaces it; `new_name` NULL = no
+ * one-to-one replacement, `hint` says what to use instead.
+ */
+typedef struct rename {
+    const char *old_name, *new_name, *hint;
+} rename_t;
+static const rename_t renames[] = {
+    {"rustymem_memory_rss_bytes", "rustymem_agent_process_resident_memory_bytes", NULL},
+    {"rustymem_memory_vm_size_bytes", "rustymem_agent_process_virtual_memory_bytes", NULL},
+    {"rustymem_forecast_bytes_reclaimed_total", "rustymem_forecast_reclaimed_bytes_total", NULL},
+    {"rustymem_engine_pool_utilisation", "rustymem_engine_pool_utilization_ratio", NULL},
+    {"rustymem_engine_pool_avg_utilisation", "rustymem_engine_pool_avg_utilization_ratio", NULL},
+    {"rustymem_engine_mvcc_bytes_compacted_total", "rustymem_engine_mvcc_compacted_bytes_total", NULL},
+    {"rustymem_buffer_pool_arc_t1", "rustymem_buffer_pool_arc_t1_pages", NULL},
+    {"rustymem_buffer_pool_arc_t2", "rustymem_buffer_pool_arc_t2_pages", NULL},
+    {"rustymem_buffer_pool_arc_b1", "rustymem_buffer_pool_arc_b1_pages", NULL},
+    {"rustymem_buffer_pool_arc_b2", "rustymem_buffer_pool_arc_b2_pages", NULL},
+    {"rustymem_buffer_pool_arc_target_p", "rustymem_buffer_pool_arc_t1_target_pages", NULL},
+    {"rustymem_forecast_escalations_last_hour", NULL,
+     "a one-hour window in a gauge; use increase(rustymem_forecast_escalations_total[1h])"},
+    {"rustymem_fragmentation_component_used_bytes", NULL, "the same figure as rustymem_memory_component_used_bytes"},
+    {"rustymem_fragmentation_component_held_bytes", NULL, "the same figure as rustymem_memory_component_held_bytes"},
+    {"rustymem_fragmentation_component_info", NULL,
+     "its status label changes with the state; compare rustymem_fragmentation_component_fragmentation_ratio "
+     "with the alerts.fragmentation_* knobs"},
+    {"rustymem_fragmentation_info", NULL,
+     "its overall_status label changes with the state; use rustymem_fragmentation_overall_ratio"},
+};
+#define RM_EXP_DEPRECATED_UNTIL "0.3.0"
+
+static const rename_t *
+find_rename(const char *name)
+{
+    for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++)
+        if (strcmp(renames[i].old_name, name) == 0)
+            return &renames[i];
+    return NULL;
+}
+
+void
+rm_exp_help(const char *name, int is_bool, char *out, size_t cap)
+{
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++)
+        if (strcmp(helps[i].name, name) == 0) {
+            snprintf(out, cap, "%s", helps[i].help);
+            return;
+        }
+    static const struct {
+        const char *prefix, *subject;
+    } subjects[] = {
+        {"rustymem_agent_process_", "The rustymemd process"},
+        {"rustymem_memory_cgroup_", "The agent's memory cgroup"},
+        {"rustymem_memory_psi_", "Memory pressure stall information (PSI) of the host"},
+        {"rustymem_memory_jemalloc_", "jemalloc in the agent"},
+        {"rustymem_memory_component_", "One memcore component"},
+        {"rustymem_memory_", "Agent memory"},
+        {"rustymem_fragmentation_component_", "Fragmentation of one component"},
+        {"rustymem_fragmentation_", "Fragmentation"},
+        {"rustymem_slab_class_node_", "One slab size class on one NUMA node"},
+        {"rustymem_slab_class_", "One slab size class"},
+        {"rustymem_slab_", "Slab allocator"},
+        {"rustymem_arena_profile_", "One arena profile"},
+        {"rustymem_arena_context_", "One arena memory context"},
+        {"rustymem_arena_", "Arenas"},
+        {"rustymem_buffer_pool_", "Buffer pool"},
+        {"rustymem_large_object_", "Large-object allocator"},
+        {"rustymem_forecast_horizon_", "Forecast at one horizon"},
+        {"rustymem_forecast_", "Pressure forecast"},
+        {"rustymem_engine_", "Engine"},
+        {"rustymem_alert_", "One raised alert"},
+        {"rustymem_", "rustymem"},
+        {"", "rustymem"},
+    };
+    const char *subject = "rustymem", *rest = name;
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
+        size_t n = strlen(subjects[i].prefix);
+        if (strncmp(name, subjects[i].prefix, n) == 0) {
+            subject = subjects[i].subject;
+            rest = name + n;
+            break;
+        }
+    }
+    static const struct {
+        const char *suffix, *unit;
+    } units[] = {
+        {"_timestamp_seconds", ", as Unix time in seconds"},
+        {"_bytes_total", ", bytes counted since the agent started"},
+        {"_seconds_total", ", seconds counted since the agent started"},
+        {"_total", ", counted since the agent started"},
+        {"_bytes", ", in bytes"},
+        {"_seconds", ", in seconds"},
+        {"_ratio", ", a ratio from 0 to 1"},
+        {"_info", " as labels; always 1"},
+    };
+    const char *unit = is_bool ? " (1 = yes, 0 = no)" : "";
+    if (strcmp(rest, "info") == 0) {
+        snprintf(out, cap, "%s: its text fields as labels; always 1", subject);
+        return;
+    }
+    size_t len = strlen(rest);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ends_with(rest, units[i].suffix)) {
+            unit = units[i].unit;
+            len -= strlen(units[i].suffix);
+            break;
+        }
+    if (!*unit)
+        unit = " (a count)";
+    char words[RM_EXP_NAME_MAX + 1];
+    if (len > RM_EXP_NAME_MAX)
+        len = RM_EXP_NAME_MAX;
+    memcpy(words, rest, len);
+    words[len] = '\0';
+    for (char *p = words; *p; p++)
+        if (*p == '_')
+            *p = ' ';
+    if (strcmp(unit, " as labels; always 1") == 0)
+        snprintf(out, cap, "%s: its text fields%s", subject, unit);
+    else
+        snprintf(out, cap, "%s: %s%s", subject, len ? words : "value", unit);
+}
+
 static void
 add(walk_t *w, const char *name, rm_exp_type_t type, const char *help, const char *labels, double v)
 {
     if (rm_exp_reg_add(w->reg, name, type, help, labels, v) == RM_OK)
         w->added++;
+}
+
+/* Add under the current name and, for a renamed family, the deprecated old name too. */
+static void
+add_named(walk_t *w, const char *name, rm_exp_type_t type, const char *help, const char *labels, double v)
+{
+    const rename_t *r = find_rename(name);
+    if (!r) {
+        add(w, name, type, help, labels, v);
+        return;
+    }
+    char dhelp[1400];
+    if (r->new_name) {
+        char nhelp[1024];
+        rm_exp_help(r->new_name, 0, nhelp, sizeof nhelp);
+        add(w, r->new_name, type, nhelp, labels, v);
+        snprintf(dhelp, sizeof dhelp, "Deprecated: renamed to %s, this name goes in %s. %s", r->new_name,
+                 RM_EXP_DEPRECATED_UNTIL, nhelp);
+    } else {
+        snprintf(dhelp, sizeof dhelp, "Deprecated, goes in %s: %s. %s", RM_EXP_DEPRECATED_UNTIL, r->hint, help);
+    }
+    add(w, name, type, dhelp, labels, v);
+}
+
+const char *
+rm_exp_renamed_to(const char *old_name)
+{
+    const rename_t *r = find_rename(old_name);
+    return r ? (r->new_name ? r->new_name : "") : NULL;
 }
 
 static void walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *labels,
@@ -796,18 +1056,16 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
         snprintf(name, sizeof name, "%s_%s", prefix, unit);
         if (strlen(name) > RM_EXP_NAME_MAX)
             continue;
-        snprintf(help, sizeof help, "%s (%s)%s%s", fpath, w->source,
-                 scale != 1.0 ? "; converted to base units" : "",
-                 f->type == PROTOBUF_C_TYPE_BOOL ? "; 1 = true, 0 = false" : "");
+        rm_exp_help(name, f->type == PROTOBUF_C_TYPE_BOOL, help, sizeof help);
         if (f->type == PROTOBUF_C_TYPE_ENUM && f->descriptor)
             enum_help(f->descriptor, help, sizeof help);
-        add(w, name, type, help, labels, v * scale);
+        add_named(w, name, type, help, labels, v * scale);
     }
     if (info_any && strlen(info) > info_base) {
-        char name[RM_EXP_NAME_MAX + 16], help[600];
+        char name[RM_EXP_NAME_MAX + 16], help[1024];
         snprintf(name, sizeof name, "%s_info", prefix);
-        snprintf(help, sizeof help, "String fields of %s as labels; always 1 (%s)", path, w->source);
-        add(w, name, RM_EXP_GAUGE, help, info, 1.0);
+        rm_exp_help(name, 0, help, sizeof help);
+        add_named(w, name, RM_EXP_GAUGE, help, info, 1.0);
     }
 }
 
