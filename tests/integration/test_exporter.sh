@@ -208,9 +208,9 @@ wait_prom() {
 }
 wait_prom 'up{job="rustymem"}' 1 45
 wait_prom 'rustymem_up' 1 10
-wait_prom 'count(rustymem_memory_rss_bytes > 0)' 1 10
+wait_prom 'count(rustymem_agent_process_resident_memory_bytes > 0)' 1 10
 wait_prom 'count(rustymem_knob_value{knob="pressure.critical_threshold"} == 0.9)' 1 10
-pass "a real Prometheus ($PROM_PORT) scrapes the exporter: up 1, rustymem_up 1, rustymem_memory_rss_bytes present"
+pass "a real Prometheus ($PROM_PORT) scrapes the exporter: up 1, rustymem_up 1, rustymem_agent_process_resident_memory_bytes present"
 
 # ---- REST ----------------------------------------------------------------------
 get "$HTTP/api/v1/stats/memory"
