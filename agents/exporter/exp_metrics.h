@@ -88,7 +88,8 @@ rm_status_t rm_exp_reg_render(const rm_exp_reg_t *reg, char **out, size_t *len);
 /*
  * Convert a decoded message into samples, descriptor-driven (rules above).
  * `family` is the name part after "rustymem_" ("memory", "slab"; "" for
- * none), `source` a short text naming the RPC that goes into HELP lines,
+ * none), `source` a short text naming the RPC (kept for callers; HELP lines
+ * come from rm_exp_help and name no RPC),
  * `base_labels` labels put on every sample (NULL/"" for none). Samples that
  * cannot be added (OOM, limits) are skipped; returns the number of samples
  * added.
