@@ -477,6 +477,21 @@ is_free_text(const char *field)
     return 0;
 }
 
+/*
+ * String fields whose value changes with the state (a status, the action of
+ * the moment): a label of an *_info family must not, or every change starts a
+ * new series. They stay only in the deprecated info families (ADR 0028).
+ */
+static int
+is_state_text(const char *field)
+{
+    static const char *const state[] = {"status", "overall_status", "recommended_action", "trigger", "warning_view"};
+    for (size_t i = 0; i < sizeof state / sizeof state[0]; i++)
+        if (strcmp(field, state[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Numeric fields of repeated elements that identify the element: label name. */
 static const char *
 id_numeric_label(const char *field)
@@ -823,6 +838,8 @@ static const struct {
     {"rustymem_engine_pool_utilization_ratio", "Busy connections divided by the pool size at the last sample (0-1)"},
     {"rustymem_engine_pool_avg_utilization_ratio", "Moving average of busy connections divided by the pool size (0-1)"},
     {"rustymem_engine_mvcc_compacted_bytes_total", "Bytes of old MVCC versions compaction freed"},
+    {"rustymem_forecast_model_info",
+     "The forecaster's model and where its usage and budget figures come from, as labels; always 1"},
     {"rustymem_alert_value", "Current value of the figure a raised alert watches, per alert and severity"},
     {"rustymem_alert_threshold", "Threshold a raised alert's value crossed, per alert and severity"},
     {"rustymem_alert_since_timestamp_seconds", "When the alert was raised, as Unix time in seconds"},
@@ -852,6 +869,7 @@ static const rename_t renames[] = {
     {"rustymem_buffer_pool_arc_b1", "rustymem_buffer_pool_arc_b1_pages", NULL},
     {"rustymem_buffer_pool_arc_b2", "rustymem_buffer_pool_arc_b2_pages", NULL},
     {"rustymem_buffer_pool_arc_target_p", "rustymem_buffer_pool_arc_t1_target_pages", NULL},
+    {"rustymem_forecast_info", "rustymem_forecast_model_info", NULL},
     {"rustymem_forecast_escalations_last_hour", NULL,
      "a one-hour window in a gauge; use increase(rustymem_forecast_escalations_total[1h])"},
     {"rustymem_fragmentation_component_used_bytes", NULL, "the same figure as rustymem_memory_component_used_bytes"},
@@ -1077,8 +1095,9 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
          const unsigned char *skip)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    char info[RM_EXP_LABELS_MAX];
+    char info[RM_EXP_LABELS_MAX], stable[RM_EXP_LABELS_MAX];
     snprintf(info, sizeof info, "%s", labels ? labels : "");
+    snprintf(stable, sizeof stable, "%s", info);
     size_t info_base = strlen(info);
     int info_any = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -1104,8 +1123,11 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
         if (f->type == PROTOBUF_C_TYPE_STRING) {
             const char *s = *(char *const *)field_ptr(m, f);
             if (!is_free_text(f->name) && s && *s && strlen(s) <= 256 &&
-                rm_exp_label_append(info, sizeof info, f->name, s) == RM_OK)
+                rm_exp_label_append(info, sizeof info, f->name, s) == RM_OK) {
                 info_any = 1;
+                if (!is_state_text(f->name))
+                    rm_exp_label_append(stable, sizeof stable, f->name, s);
+            }
             continue;
         }
         double v;
@@ -1132,8 +1154,22 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
     if (info_any && strlen(info) > info_base) {
         char name[RM_EXP_NAME_MAX + 16], help[1024];
         snprintf(name, sizeof name, "%s_info", prefix);
-        rm_exp_help(name, 0, help, sizeof help);
-        add_named(w, name, RM_EXP_GAUGE, help, info, 1.0);
+        const rename_t *r = find_rename(name);
+        if (r && r->new_name) {
+            /* the replacement leaves out the labels whose values change with the state */
+            char dhelp[1400];
+            rm_exp_help(r->new_name, 0, help, sizeof help);
+            if (strlen(stable) > info_base)
+                add(w, r->new_name, RM_EXP_GAUGE, help, stable, 1.0);
+            snprintf(dhelp, sizeof dhelp,
+                     "Deprecated: replaced by %s, which leaves out the labels whose values change with the "
+                     "state; this name goes in %s",
+                     r->new_name, RM_EXP_DEPRECATED_UNTIL);
+            add(w, name, RM_EXP_GAUGE, dhelp, info, 1.0);
+        } else {
+            rm_exp_help(name, 0, help, sizeof help);
+            add_named(w, name, RM_EXP_GAUGE, help, info, 1.0);
+        }
     }
 }
 

@@ -450,6 +450,10 @@ test_exporter_every_stats_message_passes_promtool(void **state)
     assert_true(strstr(t, "# HELP rustymem_buffer_pool_arc_t1 Deprecated: renamed to rustymem_buffer_pool_arc_t1_pages")
                 != NULL);
     assert_true(strstr(t, "# HELP rustymem_engine_pool_utilization_ratio ") != NULL);
+    /* an info family keeps no label whose value changes with the state */
+    assert_true(has_line(t, "rustymem_forecast_model_info{model=\"model_0\",usage_source=\"usage_source_0\","
+                            "budget_source=\"budget_source_0\"} 1"));
+    assert_true(strstr(t, "# HELP rustymem_forecast_info Deprecated: replaced by rustymem_forecast_model_info") != NULL);
     assert_string_equal(rm_exp_renamed_to("rustymem_forecast_bytes_reclaimed_total"),
                         "rustymem_forecast_reclaimed_bytes_total");
     assert_null(rm_exp_renamed_to("rustymem_forecast_reclaimed_bytes_total"));
