@@ -7,7 +7,7 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libgrpc-dev grpc-proto protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
   libjemalloc-dev libnuma-dev libssl-dev libcmocka-dev libjansson-dev libmimalloc-dev
-  libinih-dev libmicrohttpd-dev libsystemd-dev
+  libinih-dev libmicrohttpd-dev libsystemd-dev zlib1g-dev
   libsqlite3-dev sqlite3 dpkg-dev
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml curl
   openssl yamllint prometheus systemd valgrind clang libclang-rt-14-dev
