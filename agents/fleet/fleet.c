@@ -240,7 +240,7 @@ early_response(struct rm_fleet *f, node_t *n)
 {
     node_view_t v;
     rm__fleet_view(n, &v);
-    if (!v.reachable || f->o.no_early_response)
+    if (!v.reachable || f->o.no_early_response || !rm__fleet_may_act(f)) /* only the leader triggers (ADR 0027) */
         return;
     char why[256];
     int act = rm_fleet_policy_decide(&v.pressure, f->o.trigger_level, f->o.trigger_confidence,

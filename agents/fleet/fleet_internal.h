@@ -93,7 +93,52 @@ struct rm_fleet {
     int64_t file_mtime_ns;
     int64_t file_size;
     uint64_t file_ino;
+    struct rm_fleet_ha *ha;          /* etcd leader election + rollout journal; NULL without --etcd */
 };
+
+/* ---- replicas on etcd (fleet_leader.c; docs/adr/0027) ---------------------- */
+
+struct rm_etcd;
+
+/* Set once by rm_fleet_ha_start before the threads run; immutable after, except where noted. */
+typedef struct rm_fleet_ha {
+    struct rm_etcd *etcd;
+    char prefix[192];                /* "/rustymem/fleet" */
+    char id[RM_FLEET_NAME_MAX];      /* this replica's identity, the leader key's value when it leads */
+    char leader_key[256];            /* prefix + "/leader" */
+    int ttl_s;                       /* lease TTL */
+    int margin_ms;                   /* stop acting this long before the lease could expire */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;                        /* guarded by mu */
+    int leader;                      /* guarded by mu: we hold the leader key */
+    int64_t lease;                   /* guarded by mu: 0 = none */
+    int64_t lease_ok_mono_ms;        /* guarded by mu: when the last successful keepalive (or grant) was sent */
+    char holder[RM_FLEET_NAME_MAX];  /* guarded by mu: the leader key's value as last read ("" = none) */
+    int recover_pending;             /* guarded by mu: a rollout journal may need recovery */
+    pthread_t lease_thread, work_thread;
+    int threads_started;
+} rm_fleet_ha_t;
+
+/*
+ * May this replica act on the agents (roll out, roll back, trigger)? 1
+ * without etcd; with etcd only while it holds the leader key and less than
+ * TTL − margin has passed since its last successful keepalive was sent.
+ */
+int rm__fleet_may_act(struct rm_fleet *f);
+
+/* Monotonic milliseconds. */
+int64_t rm__fleet_mono_ms(void);
+
+/*
+ * Finish an unfinished rollout found in the journal (fleet_rollout.c): the
+ * documented rule is "roll back": every node recorded as changed or being
+ * changed gets its recorded before-values back with one SetKnobs. RM_OK when
+ * nothing is left to do, RM_EBUSY (a rollout of ours is running), RM_EIO
+ * (a node or etcd could not be reached: call again later), RM_ECONFLICT
+ * (leadership lost).
+ */
+rm_status_t rm__fleet_rollout_recover(struct rm_fleet *f);
 
 /* Log through opts.log (printf-style). */
 void rm__fleet_log(struct rm_fleet *f, const char *level, const char *fmt, ...)
