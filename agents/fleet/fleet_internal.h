@@ -62,6 +62,8 @@ typedef struct node_view {
     int64_t last_trigger_ms;         /* early-response cooldown (unix ms) */
     int last_trigger_level;
     rm_fleet_pressure_t pressure;    /* input of the last policy decision */
+    size_t n_agent_labels;           /* labels the agent reports (MemoryStats.labels), ADR 0027 */
+    rm_fleet_label_t agent_labels[RM_FLEET_MAX_LABELS];
 } node_view_t;
 
 typedef struct node {
@@ -154,6 +156,13 @@ int64_t rm__fleet_now_ms(void);
  */
 ssize_t rm__fleet_select(struct rm_fleet *f, const rm_fleet_selector_t *sel, node_t ***out);
 void rm__fleet_release(struct rm_fleet *f, node_t **nodes, size_t n);
+
+/*
+ * A node's labels: those of its discovery source (agents file) and those the
+ * agent reports, the source's value winning for a key both have. Call with
+ * n->mu held; out has room for RM_FLEET_MAX_LABELS. Returns the count.
+ */
+size_t rm__fleet_node_labels(const node_t *n, rm_fleet_label_t *out);
 
 /* Copy a node's view (under its lock). */
 void rm__fleet_view(node_t *n, node_view_t *out);

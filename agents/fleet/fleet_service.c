@@ -82,6 +82,7 @@ fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
     rm_fleet_target_t t;
     pthread_mutex_lock(&n->mu); /* labels change under mu */
     t = n->target;
+    t.n_labels = rm__fleet_node_labels(n, t.labels); /* with the agent's own labels (ADR 0027) */
     pthread_mutex_unlock(&n->mu);
     grpc_status_code code = GRPC_STATUS_OK;
     ni->name = rm_rpc_strdup(ctx, t.name);
