@@ -546,11 +546,17 @@ rm_fleet_apply_profile(rm_fleet_t *f, const rm_fleet_rollout_t *ro, rm_fleet_res
         /* No longer the leader: touch no agent; the journal has what the next leader needs to roll back. */
         lost = 1;
         char r2[512];
-        rm__fleet_fmt(r2, sizeof r2, "%s; this replica lost its etcd leadership, the next leader rolls back the "
-                      "%zu changed nodes from the journal", reason[0] ? reason : "stopped", n_sv);
+        rm__fleet_fmt(r2, sizeof r2, "%s; this replica lost its etcd leadership, the next leader (or this one, "
+                      "once it leads again) rolls back the %zu changed nodes from the journal",
+                      reason[0] ? reason : "stopped", n_sv);
         rm__fleet_copy(reason, sizeof reason, r2);
         rm__fleet_log(f, "WARN", "rollout stopped: %s", reason);
         rm__fleet_copy(res->stopped_reason, sizeof res->stopped_reason, reason);
+        /* If etcd comes back before the lease expires, this replica still leads: then it rolls back itself. */
+        pthread_mutex_lock(&f->ha->mu);
+        f->ha->recover_pending = 1;
+        pthread_cond_broadcast(&f->ha->cv);
+        pthread_mutex_unlock(&f->ha->mu);
     } else if (reason[0]) {
         rm__fleet_log(f, "WARN", "rollout stopped: %s; rolling back %zu nodes", reason, n_sv);
         if (plan)

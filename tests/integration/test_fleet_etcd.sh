@@ -11,6 +11,9 @@
 #   - the journal held the plan, each node's before-values and the steps;
 #   - a controller restarted on the same etcd does the same after the next
 #     leader is killed mid-rollout;
+#   - SIGTERM: the leader revokes its lease and the follower takes over;
+#   - etcd frozen (SIGSTOP) mid-rollout: the leader stops acting within the
+#     lease TTL, tells its caller, and the rollout is rolled back afterwards;
 #   - without --etcd the controller logs that rollouts are not crash-safe.
 source "$(dirname "$0")/lib.sh"
 FLEETD="$RM_BUILD_DIR/agents/fleet/rustymem-fleet"
@@ -163,6 +166,29 @@ rc=0; wait "${CPID[C]}" || rc=$?
 grep -q "resigned leadership (lease revoked)" "$TMP/ctl-C.log" || fail "C did not revoke its lease"
 until_ok 5 leader_is D || fail "D did not take over within 5 s of C's resignation"
 pass "SIGTERM: the leader revokes its lease and the follower takes over"
+
+# ---- a leader cut off from etcd stops acting before its lease can expire ------------------------
+# etcd frozen (SIGSTOP) while D's rollout waits after batch 1: D hears nothing more from etcd and
+# must stop acting TTL - margin (3 s - 1 s) after its last successful keepalive was sent, which
+# was before the freeze; then, etcd back, the rollout is rolled back from the journal.
+"$RUSTYMEMCTL" --fleet "${CTL[D]}" --output json fleet rollout oltp mission_critical --names n1,n2,n3 \
+  >"$TMP/rollout-D.out" 2>&1 &
+RPID=$!
+until_ok 30 changed 2 || fail "D's rollout did not reach batch 1"
+kill -STOP "$ETCD_PID"
+T0=$(date +%s%3N)
+until_ok 10 grep -q "rollout stopped: .*lost its etcd leadership" "$TMP/ctl-D.log" || {
+  kill -CONT "$ETCD_PID"; fail "D did not stop its rollout with etcd silent"; }
+T1=$(date +%s%3N)
+kill -CONT "$ETCD_PID"
+wait "$RPID" 2>/dev/null || true
+STOPPED_MS=$((T1 - T0))
+[ "$STOPPED_MS" -lt $((TTL * 1000)) ] || fail "D stopped only ${STOPPED_MS} ms after etcd went silent (TTL ${TTL} s)"
+grep -q "lost its etcd leadership" "$TMP/rollout-D.out" || fail "the caller was not told: $(cat "$TMP/rollout-D.out")"
+changed 3 && fail "D changed n3 after losing leadership"
+until_ok 30 all_before || fail "the rollout D stopped was not rolled back once etcd was back"
+until_ok 10 [ "$(plan_state)" = "rolled_back" ] || fail "journal plan state after the etcd freeze: $(plan_state)"
+pass "etcd frozen mid-rollout: leader D stopped within ${STOPPED_MS} ms (< TTL ${TTL} s), told its caller, and the rollout was rolled back once etcd was back"
 
 # ---- without --etcd ----------------------------------------------------------------------------
 "$FLEETD" --listen 127.0.0.1:0 --port-file "$TMP/fport-solo" --agents-file "$TMP/agents.txt" >"$TMP/ctl-solo.log" 2>&1 &
