@@ -28,7 +28,10 @@ typedef struct rm_fleet_ha_opts {
 } rm_fleet_ha_opts_t;
 
 /*
- * Connect the fleet to etcd and start campaigning (call after rm_fleet_start).
+ * Connect the fleet to etcd and start campaigning. Call after rm_fleet_create
+ * and before rm_fleet_start: pollers read the fleet's etcd state unlocked, and
+ * must never trigger before it is set. Stop with rm_fleet_ha_stop after
+ * rm_fleet_stop and after the FleetService server has stopped.
  * Fails with RM_EINVAL (bad option; err names it) or RM_EIO when etcd cannot
  * be reached at start (err says why). Not thread-safe against itself.
  */

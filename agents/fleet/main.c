@@ -356,14 +356,8 @@ main(int argc, char **argv)
     }
     if (rm_agent_auth_load(&prog, o.serve.auth_file, o.serve.tls_client_ca != NULL, &auth) != RM_OK)
         goto out;
-    rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
-    if (st != RM_OK) {
-        fprintf(stderr, "rustymem-fleet: %s\n", err);
-        /* A malformed --agents/--agents-dns value is a usage error; a bad file is a runtime one. */
-        if (st == RM_EINVAL && o.fleet.source != RM_FLEET_SOURCE_FILE)
-            exit_code = 2;
-        goto out;
-    }
+    /* etcd first: the pollers' early responses ask rm_fleet_is_leader from their first poll. */
+    rm_status_t st;
     if (o.ha.endpoints) {
         st = rm_fleet_ha_start(fleet, &o.ha, err, sizeof err);
         if (st != RM_OK) {
@@ -375,6 +369,14 @@ main(int argc, char **argv)
     } else {
         rm_log("WARN", "rollouts are not crash-safe: no --etcd, so a controller that dies mid-rollout leaves the "
                        "changed nodes changed; run exactly one replica");
+    }
+    st = rm_fleet_start(fleet, err, sizeof err);
+    if (st != RM_OK) {
+        fprintf(stderr, "rustymem-fleet: %s\n", err);
+        /* A malformed --agents/--agents-dns value is a usage error; a bad file is a runtime one. */
+        if (st == RM_EINVAL && o.fleet.source != RM_FLEET_SOURCE_FILE)
+            exit_code = 2;
+        goto out;
     }
     static const rm_rpc_service_t *const services[] = {&rm_fleet_service};
     rm_server_opts_t so = {
