@@ -51,7 +51,7 @@ py() { "$PY" -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 knob() { "$RUSTYMEMCTL" --addr "$1" --output json knobs get "$2" | py 'd["knobs"][0]["value"]'; }
 
 # ---- etcd --------------------------------------------------------------------------
-CPORT=$(free_port); PPORT=$(free_port)
+CPORT=$(free_port); PPORT=$(free_port); PPORT9=$(free_port) # PPORT9: nothing listens there
 ETCD_EP="127.0.0.1:$CPORT"
 etcd --name rmtest --data-dir "$TMP/etcd" \
   --listen-client-urls "http://$ETCD_EP" --advertise-client-urls "http://$ETCD_EP" \
@@ -201,4 +201,8 @@ expect_exit 2 "$FLEETD" --agents-file "$TMP/agents.txt" --etcd-lease-ttl 5
 grep -q -- "--etcd-\* options need --etcd" <<<"$ERR" || fail "etcd option without --etcd: $ERR"
 expect_exit 2 "$FLEETD" --agents-file "$TMP/agents.txt" --etcd "$ETCD_EP" --etcd-lease-ttl 1
 grep -q -- "--etcd-lease-ttl" <<<"$ERR" || fail "bad --etcd-lease-ttl: $ERR"
-pass "without --etcd the controller says rollouts are not crash-safe; bad --etcd options exit 2 naming the flag"
+expect_exit 2 "$FLEETD" --agents-file "$TMP/agents.txt" --etcd "$ETCD_EP,nohost"
+grep -q -- "--etcd: bad endpoint 'nohost'" <<<"$ERR" || fail "bad --etcd endpoint: $ERR"
+expect_exit 1 "$FLEETD" --agents-file "$TMP/agents.txt" --etcd "127.0.0.1:$PPORT9" --etcd-timeout-ms 500
+grep -q "rustymem-fleet: etcd 127.0.0.1:$PPORT9 Range: UNAVAILABLE" <<<"$ERR" || fail "unreachable etcd: $ERR"
+pass "without --etcd the controller says rollouts are not crash-safe; bad --etcd options exit 2 naming the flag; an unreachable etcd fails start-up (exit 1)"
