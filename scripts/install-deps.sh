@@ -12,6 +12,8 @@ PACKAGES=(
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml curl
   openssl yamllint prometheus systemd valgrind clang libclang-rt-14-dev
   tmux zsh fish   # tests only: rustymemctl top and its bash/zsh/fish completion (test_cli_ux.sh)
+  # tests: tests/integration/test_fleet_etcd.sh starts a real etcd (rustymem-fleet --etcd, ADR 0027)
+  etcd-server etcd-client
 )
 # Node.js and npm (manifest validation): any installation will do; Debian's
 # packages only when the machine has none.

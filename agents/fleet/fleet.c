@@ -240,7 +240,7 @@ early_response(struct rm_fleet *f, node_t *n)
 {
     node_view_t v;
     rm__fleet_view(n, &v);
-    if (!v.reachable || f->o.no_early_response)
+    if (!v.reachable || f->o.no_early_response || !rm__fleet_may_act(f)) /* only the leader triggers (ADR 0027) */
         return;
     char why[256];
     int act = rm_fleet_policy_decide(&v.pressure, f->o.trigger_level, f->o.trigger_confidence,
@@ -322,6 +322,8 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
     int64_t sampled_at = 0;
     char agent_name[RM_FLEET_NAME_MAX] = "", version[64] = "", usage_src[16] = "", budget_src[16] = "";
     int have_stats = 0;
+    rm_fleet_label_t alabels[RM_FLEET_MAX_LABELS];
+    size_t n_alabels = 0;
     Rustymem__V1__GetMemoryStatsRequest mreq = RUSTYMEM__V1__GET_MEMORY_STATS_REQUEST__INIT;
     code = rm_client_unary(n->client, GET_MEMORY_STATS, &mreq.base, &rustymem__v1__memory_stats__descriptor, &resp,
                            &st);
@@ -339,6 +341,11 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
             rm__fleet_copy(agent_name, sizeof agent_name, ms->node_name);
         if (ms->version)
             rm__fleet_copy(version, sizeof version, ms->version);
+        for (size_t i = 0; i < ms->n_labels && n_alabels < RM_FLEET_MAX_LABELS; i++) { /* agent labels, ADR 0027 */
+            rm__fleet_copy(alabels[n_alabels].key, sizeof alabels[n_alabels].key, ms->labels[i]->key);
+            rm__fleet_copy(alabels[n_alabels].value, sizeof alabels[n_alabels].value, ms->labels[i]->value);
+            n_alabels++;
+        }
         if (acc)
             flatten(acc, resp, "", 0);
         protobuf_c_message_free_unpacked(resp, NULL);
@@ -437,6 +444,8 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
         v->budget_bytes = budget;
         rm__fleet_copy(v->agent_name, sizeof v->agent_name, agent_name);
         rm__fleet_copy(v->version, sizeof v->version, version);
+        v->n_agent_labels = n_alabels;
+        memcpy(v->agent_labels, alabels, n_alabels * sizeof *alabels);
         if (acc) {
             v->n_stats = acc->n;
             memcpy(v->stat_key, acc->key, sizeof acc->key);
@@ -573,9 +582,11 @@ rm__fleet_select(struct rm_fleet *f, const rm_fleet_selector_t *sel, node_t ***o
         node_t *n = f->nodes[i];
         int match = 1;
         if (sel) {
+            rm_fleet_label_t labels[RM_FLEET_MAX_LABELS];
             pthread_mutex_lock(&n->mu);
+            size_t nl = rm__fleet_node_labels(n, labels); /* the source's and the agent's (ADR 0027) */
             match = rm_fleet_selector_match(sel->names, sel->n_names, sel->labels, sel->n_labels, n->target.name,
-                                            n->view.agent_name, n->target.labels, n->target.n_labels);
+                                            n->view.agent_name, labels, nl);
             pthread_mutex_unlock(&n->mu);
         }
         if (match) {

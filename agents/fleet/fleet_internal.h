@@ -62,6 +62,8 @@ typedef struct node_view {
     int64_t last_trigger_ms;         /* early-response cooldown (unix ms) */
     int last_trigger_level;
     rm_fleet_pressure_t pressure;    /* input of the last policy decision */
+    size_t n_agent_labels;           /* labels the agent reports (MemoryStats.labels), ADR 0027 */
+    rm_fleet_label_t agent_labels[RM_FLEET_MAX_LABELS];
 } node_view_t;
 
 typedef struct node {
@@ -93,7 +95,52 @@ struct rm_fleet {
     int64_t file_mtime_ns;
     int64_t file_size;
     uint64_t file_ino;
+    struct rm_fleet_ha *ha;          /* etcd leader election + rollout journal; NULL without --etcd */
 };
+
+/* ---- replicas on etcd (fleet_leader.c; docs/adr/0027) ---------------------- */
+
+struct rm_etcd;
+
+/* Set once by rm_fleet_ha_start before the threads run; immutable after, except where noted. */
+typedef struct rm_fleet_ha {
+    struct rm_etcd *etcd;
+    char prefix[192];                /* "/rustymem/fleet" */
+    char id[RM_FLEET_NAME_MAX];      /* this replica's identity, the leader key's value when it leads */
+    char leader_key[256];            /* prefix + "/leader" */
+    int ttl_s;                       /* lease TTL */
+    int margin_ms;                   /* stop acting this long before the lease could expire */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;                        /* guarded by mu */
+    int leader;                      /* guarded by mu: we hold the leader key */
+    int64_t lease;                   /* guarded by mu: 0 = none */
+    int64_t lease_ok_mono_ms;        /* guarded by mu: when the last successful keepalive (or grant) was sent */
+    char holder[RM_FLEET_NAME_MAX];  /* guarded by mu: the leader key's value as last read ("" = none) */
+    int recover_pending;             /* guarded by mu: a rollout journal may need recovery */
+    pthread_t lease_thread, work_thread;
+    int threads_started;
+} rm_fleet_ha_t;
+
+/*
+ * May this replica act on the agents (roll out, roll back, trigger)? 1
+ * without etcd; with etcd only while it holds the leader key and less than
+ * TTL − margin has passed since its last successful keepalive was sent.
+ */
+int rm__fleet_may_act(struct rm_fleet *f);
+
+/* Monotonic milliseconds. */
+int64_t rm__fleet_mono_ms(void);
+
+/*
+ * Finish an unfinished rollout found in the journal (fleet_rollout.c): the
+ * documented rule is "roll back": every node recorded as changed or being
+ * changed gets its recorded before-values back with one SetKnobs. RM_OK when
+ * nothing is left to do, RM_EBUSY (a rollout of ours is running), RM_EIO
+ * (a node or etcd could not be reached: call again later), RM_ECONFLICT
+ * (leadership lost).
+ */
+rm_status_t rm__fleet_rollout_recover(struct rm_fleet *f);
 
 /* Log through opts.log (printf-style). */
 void rm__fleet_log(struct rm_fleet *f, const char *level, const char *fmt, ...)
@@ -109,6 +156,13 @@ int64_t rm__fleet_now_ms(void);
  */
 ssize_t rm__fleet_select(struct rm_fleet *f, const rm_fleet_selector_t *sel, node_t ***out);
 void rm__fleet_release(struct rm_fleet *f, node_t **nodes, size_t n);
+
+/*
+ * A node's labels: those of its discovery source (agents file) and those the
+ * agent reports, the source's value winning for a key both have. Call with
+ * n->mu held; out has room for RM_FLEET_MAX_LABELS. Returns the count.
+ */
+size_t rm__fleet_node_labels(const node_t *n, rm_fleet_label_t *out);
 
 /* Copy a node's view (under its lock). */
 void rm__fleet_view(node_t *n, node_view_t *out);

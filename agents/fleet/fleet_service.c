@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet_ha.h"
 #include "fleet_internal.h"
 #include "rustymem/v1/fleet.pb-c.h"
 
@@ -81,6 +82,7 @@ fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
     rm_fleet_target_t t;
     pthread_mutex_lock(&n->mu); /* labels change under mu */
     t = n->target;
+    t.n_labels = rm__fleet_node_labels(n, t.labels); /* with the agent's own labels (ADR 0027) */
     pthread_mutex_unlock(&n->mu);
     grpc_status_code code = GRPC_STATUS_OK;
     ni->name = rm_rpc_strdup(ctx, t.name);
@@ -319,6 +321,17 @@ call_cancelled(void *ctx)
     return rm_rpc_cancelled(ctx);
 }
 
+/* A follower replica (ADR 0027): rollouts and triggers go to the leader. */
+static grpc_status_code
+not_leader(rm_rpc_ctx_t *ctx, struct rm_fleet *f)
+{
+    char leader[RM_FLEET_NAME_MAX];
+    rm_fleet_is_leader(f, leader, sizeof leader);
+    return rm_rpc_fail(ctx, GRPC_STATUS_FAILED_PRECONDITION,
+                       "this replica is not the leader (leader: %s); rollouts and triggers run on the leader",
+                       leader[0] ? leader : "none yet");
+}
+
 static grpc_status_code
 apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
@@ -363,6 +376,7 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
     case RM_OK: break;
     case RM_EBUSY: return rm_rpc_fail(ctx, GRPC_STATUS_ABORTED, "another rollout is in progress; retry when it ends");
     case RM_ENOENT: return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "selector matches no node");
+    case RM_ESTATE: return not_leader(ctx, f);
     default: return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "rollout: %s", rm_strerror(st));
     }
     resp->completed = r.completed;
@@ -404,6 +418,8 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     rm_status_t st = rm_fleet_trigger_response(f, &sel, (int)req->level, &r);
     if (st == RM_ENOENT)
         return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "selector matches no node");
+    if (st == RM_ESTATE)
+        return not_leader(ctx, f);
     if (st != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "trigger: %s", rm_strerror(st));
     rm__fleet_log(f, "AUDIT", "%s TriggerResponse level=%s on %zu nodes peer=%s",

@@ -147,6 +147,22 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     out->timestamp_unix_ms = now_unix_ms();
     out->node_name = rm_rpc_strdup(ctx, host ? host->node_name : "");
     out->version = rm_rpc_strdup(ctx, host && host->version ? host->version : "");
+    if (host && host->n_labels) {
+        size_t nl = host->n_labels < RM_HOST_MAX_LABELS ? host->n_labels : RM_HOST_MAX_LABELS;
+        Rustymem__V1__MemoryStats__LabelsEntry *le = rm_rpc_alloc(ctx, nl * sizeof *le);
+        out->labels = rm_rpc_alloc(ctx, nl * sizeof *out->labels);
+        if (!le || !out->labels)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        for (size_t i = 0; i < nl; i++) {
+            rustymem__v1__memory_stats__labels_entry__init(&le[i]);
+            le[i].key = rm_rpc_strdup(ctx, host->label_key[i]);
+            le[i].value = rm_rpc_strdup(ctx, host->label_value[i]);
+            if (!le[i].key || !le[i].value)
+                return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            out->labels[i] = &le[i];
+        }
+        out->n_labels = nl;
+    }
     return GRPC_STATUS_OK;
 }
 
