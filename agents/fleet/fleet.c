@@ -20,6 +20,7 @@
 #define _GNU_SOURCE 1
 #include <dlfcn.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -695,6 +696,9 @@ hist_quantile(const uint64_t *h, double q)
  * completion queue hands it back (it is the tag) after each call.
  */
 typedef struct poll_op {
+    struct poll_op *prev, *next;    /* f->ops while a call is in flight; under sched_mu */
+    int64_t deadline_ms;            /* CLOCK_MONOTONIC ms; the scheduler cancels the call after it */
+    int cancelled;
     node_t *n;
     int call;                       /* the call in flight (CALL_*) */
     rm_client_async_t *async;
@@ -719,7 +723,22 @@ op_start(struct rm_fleet *f, poll_op_t *op, int c)
             trigger_request(op->act, &treq);
             req = &treq.base;
         }
-        if (rm_client_async_start(op->n->client, f->cq, op, call_path[c], req, &op->async, &op->res.st[c]) == 0)
+        /* Our deadline, not gRPC's: a gRPC timer per call was 17 % of the CPU at 10 000 agents. The
+         * call is started and linked under sched_mu so its completion cannot unlink it first. */
+        pthread_mutex_lock(&f->sched_mu);
+        int started = rm_client_async_start(op->n->client, f->cq, op, call_path[c], req, -1, &op->async,
+                                            &op->res.st[c]) == 0;
+        if (started) {
+            op->deadline_ms = mono_ms() + f->o.rpc_timeout_ms;
+            op->cancelled = 0;
+            op->prev = NULL;
+            op->next = f->ops;
+            if (f->ops)
+                f->ops->prev = op;
+            f->ops = op;
+        }
+        pthread_mutex_unlock(&f->sched_mu);
+        if (started)
             return;   /* op may already be in another thread's hands */
         op->res.code[c] = op->res.st[c].code;
         if (c == CALL_TRIGGER)
@@ -746,6 +765,14 @@ static void
 op_advance(struct rm_fleet *f, poll_op_t *op)
 {
     int c = op->call;
+    pthread_mutex_lock(&f->sched_mu);
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        f->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    pthread_mutex_unlock(&f->sched_mu);
     op->res.code[c] = rm_client_async_finish(op->async, call_resp[c], &op->res.resp[c], &op->res.st[c]);
     op->async = NULL;
     if (c == CALL_TRIGGER) {
@@ -815,18 +842,31 @@ static void *
 sched_main(void *arg)
 {
     struct rm_fleet *f = arg;
+    int64_t next_scan = 0;
     pthread_mutex_lock(&f->sched_mu);
     while (!f->sched_stop) {
-        if (!f->heap_n || f->inflight >= FLEET_MAX_INFLIGHT) {
-            pthread_cond_wait(&f->sched_cv, &f->sched_mu);
-            continue;
-        }
-        node_t *n = f->heap[0];
         int64_t now = mono_ms();
-        if (n->due_ms > now) {
-            struct timespec dl;
-            deadline_after(&dl, n->due_ms - now);
-            pthread_cond_timedwait(&f->sched_cv, &f->sched_mu, &dl);
+        if (f->ops && now >= next_scan) {
+            /* Deadlines of the calls in flight, checked every FLEET_DEADLINE_TICK_MS. */
+            for (poll_op_t *op = f->ops; op; op = op->next)
+                if (!op->cancelled && op->deadline_ms <= now) {
+                    op->cancelled = 1;
+                    rm_client_async_cancel(op->async);
+                }
+            next_scan = now + FLEET_DEADLINE_TICK_MS;
+        }
+        int64_t wake = f->ops ? next_scan : INT64_MAX;
+        node_t *n = f->heap_n ? f->heap[0] : NULL;
+        if (!n || f->inflight >= FLEET_MAX_INFLIGHT || n->due_ms > now) {
+            if (n && f->inflight < FLEET_MAX_INFLIGHT && n->due_ms < wake)
+                wake = n->due_ms;
+            if (wake == INT64_MAX) {
+                pthread_cond_wait(&f->sched_cv, &f->sched_mu);
+            } else {
+                struct timespec dl;
+                deadline_after(&dl, wake > now ? wake - now : 0);
+                pthread_cond_timedwait(&f->sched_cv, &f->sched_mu, &dl);
+            }
             continue;
         }
         poll_op_t *op = calloc(1, sizeof *op);

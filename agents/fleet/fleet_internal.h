@@ -29,7 +29,8 @@ typedef struct fleet_event {
 
 /* Poll counters and latency histograms (bucket i ends at 0.1 ms x 1.25^i). */
 #define FLEET_LAT_BUCKETS 72
-#define FLEET_MAX_INFLIGHT 1024    /* polls started and not finished, at most */
+#define FLEET_DEADLINE_TICK_MS 50 /* how often call deadlines are checked */
+#define FLEET_MAX_INFLIGHT 4096    /* polls started and not finished, at most (~3 KiB each) */
 typedef struct rm_fleet_poll_stats {
     uint64_t polls;                  /* polls finished */
     uint64_t failures;               /* of which the node did not answer Health */
@@ -117,6 +118,7 @@ struct rm_fleet {
     int sched_started;
     struct grpc_completion_queue *cq; /* every asynchronous poll call */
     size_t inflight;                 /* polls running; guarded by sched_mu */
+    struct poll_op *ops;             /* calls in flight, for their deadlines; guarded by sched_mu */
     uint64_t jitter_state;           /* guarded by sched_mu */
     rm_fleet_poll_stats_t pstats;    /* guarded by sched_mu */
     /* file source: what we read last, to re-read only on change */

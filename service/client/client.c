@@ -298,7 +298,7 @@ struct rm_client_async {
 
 int
 rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, const ProtobufCMessage *req,
-                      rm_client_async_t **out, rm_call_status_t *st)
+                      int timeout_ms, rm_client_async_t **out, rm_call_status_t *st)
 {
     *out = NULL;
     rm_client_async_t *a = calloc(1, sizeof *a);
@@ -313,7 +313,10 @@ rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, con
     protobuf_c_message_pack(req, buf);
     grpc_slice method = grpc_slice_from_copied_string(path);
     a->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, (grpc_completion_queue *)cq,
-                                       method, NULL, deadline_after(c->timeout_ms), NULL);
+                                       method, NULL,
+                                       timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                                      : deadline_after(timeout_ms ? timeout_ms : c->timeout_ms),
+                                       NULL);
     grpc_slice_unref(method);
     grpc_metadata *mdp = auth_md(c, &a->md, &a->md_count);
     grpc_slice req_slice = grpc_slice_new(buf, n, free);
@@ -349,6 +352,12 @@ rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, con
         return -1;
     }
     return 0;
+}
+
+void
+rm_client_async_cancel(rm_client_async_t *a)
+{
+    grpc_call_cancel_with_status(a->call, GRPC_STATUS_DEADLINE_EXCEEDED, "Deadline Exceeded", NULL);
 }
 
 grpc_status_code

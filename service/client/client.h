@@ -64,12 +64,17 @@ grpc_status_code rm_client_unary(rm_client_t *c, const char *path, const Protobu
  * no gRPC core header); when `tag` comes out of grpc_completion_queue_next,
  * call rm_client_async_finish(*out) exactly once. *out is set before the
  * call starts (the tag may come out on another thread before this returns).
- * Returns 0, or -1 with *out NULL and st set when it could not start (the tag
- * is then never posted). The channel's deadline applies. Thread-safe.
+ * timeout_ms: > 0 that deadline, 0 the channel's, < 0 none (the caller keeps
+ * its own and uses rm_client_async_cancel: no gRPC timer per call). Returns
+ * 0, or -1 with *out NULL and st set when it could not start (the tag is then
+ * never posted). Thread-safe.
  */
 typedef struct rm_client_async rm_client_async_t;
 int rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, const ProtobufCMessage *req,
-                          rm_client_async_t **out, rm_call_status_t *st);
+                          int timeout_ms, rm_client_async_t **out, rm_call_status_t *st);
+/* End a started call now with DEADLINE_EXCEEDED "Deadline Exceeded" (its tag
+ * still comes out). Only before rm_client_async_finish; the caller makes sure. */
+void rm_client_async_cancel(rm_client_async_t *a);
 /* Decode the response (as rm_client_unary) and free the call. */
 grpc_status_code rm_client_async_finish(rm_client_async_t *a, const ProtobufCMessageDescriptor *resp_desc,
                                         ProtobufCMessage **resp, rm_call_status_t *st);
