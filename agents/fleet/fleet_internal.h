@@ -3,7 +3,7 @@
  * (nodes, pollers, discovery thread), fleet_rollout.c and fleet_service.c.
  *
  * Locking: rm_fleet_t.mu guards the node list; node_t.mu guards the node's
- * view and stop flag. Never hold fleet.mu while taking a node's mu for long,
+ * view; rm_fleet_t.sched_mu the poll schedule. Never hold fleet.mu while taking a node's mu for long,
  * and never hold either across an RPC. Handlers take node references
  * (rm__fleet_select) so a node removed by discovery stays valid until they
  * drop it.
@@ -26,6 +26,17 @@ typedef struct fleet_event {
     char status[32];
     char detail[256];
 } fleet_event_t;
+
+/* Poll counters and latency histograms (bucket i ends at 0.1 ms x 1.25^i). */
+#define FLEET_LAT_BUCKETS 72
+#define FLEET_DEADLINE_TICK_MS 50 /* how often call deadlines are checked */
+#define FLEET_MAX_INFLIGHT 4096    /* polls started and not finished, at most (~3 KiB each) */
+typedef struct rm_fleet_poll_stats {
+    uint64_t polls;                  /* polls finished */
+    uint64_t failures;               /* of which the node did not answer Health */
+    uint64_t lat[FLEET_LAT_BUCKETS]; /* poll duration (all calls of one poll) */
+    uint64_t lag[FLEET_LAT_BUCKETS]; /* how late a pool thread started a due poll */
+} rm_fleet_poll_stats_t;
 
 /* What the controller knows of one node; copied out whole by readers. */
 typedef struct node_view {
@@ -71,11 +82,13 @@ typedef struct node {
     rm_client_t *client;             /* thread-safe; immutable */
     struct rm_fleet *fleet;
     int refs;                        /* guarded by fleet->mu */
-    pthread_t thread;
-    int thread_started;
     pthread_mutex_t mu;
-    pthread_cond_t cv;               /* wakes the poller for stop */
-    int stop;                        /* guarded by mu */
+    /* Poll schedule (fleet.c): guarded by fleet->sched_mu. */
+    int64_t due_ms;                  /* CLOCK_MONOTONIC ms of the next poll */
+    ssize_t heap_idx;                /* position in fleet->heap; -1 = not scheduled */
+    int in_poll;                     /* a pool thread is polling it now */
+    int stop_sched;                  /* removed: never schedule again */
+    int64_t added_ms;                /* unix ms the node was added (staleness before a first contact) */
     node_view_t view;                /* guarded by mu */
 } node_t;
 
@@ -91,6 +104,25 @@ struct rm_fleet {
     pthread_mutex_t disco_mu;
     pthread_cond_t disco_cv;
     int stopping;                    /* guarded by disco_mu */
+    /* Bounded polling (fleet.c, ADR 0026): a min-heap of nodes by due time; a
+     * scheduler thread starts due polls as asynchronous calls on one
+     * completion queue, o.poll_threads threads advance them. sched_mu is never
+     * held while taking a node's mu or making a call. */
+    pthread_mutex_t sched_mu;
+    pthread_cond_t sched_cv;         /* a node became due earlier, or stop */
+    pthread_cond_t sched_done_cv;    /* a poll finished (node_stop waits for it) */
+    node_t **heap;                   /* guarded by sched_mu */
+    size_t heap_n, heap_cap;
+    int sched_stop;                  /* guarded by sched_mu */
+    pthread_t *pollers;              /* completion-queue threads (o.poll_threads) */
+    int n_pollers;
+    pthread_t sched;                 /* starts due polls */
+    int sched_started;
+    struct grpc_completion_queue *cq; /* every asynchronous poll call */
+    size_t inflight;                 /* polls running; guarded by sched_mu */
+    struct poll_op *ops;             /* calls in flight, for their deadlines; guarded by sched_mu */
+    uint64_t jitter_state;           /* guarded by sched_mu */
+    rm_fleet_poll_stats_t pstats;    /* guarded by sched_mu */
     /* file source: what we read last, to re-read only on change */
     int64_t file_mtime_ns;
     int64_t file_size;
@@ -176,6 +208,14 @@ void rm__fleet_event(node_t *n, const char *kind, const char *status, const char
 
 /* snprintf that may truncate on purpose (messages into fixed buffers). */
 void rm__fleet_fmt(char *dst, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/*
+ * Split a target address "HOST:PORT[/AUTHORITY]" (unix:/path never has an
+ * authority): hostport is what the channel connects to, authority (may be
+ * "") the :authority its calls carry, so one server can answer as many
+ * agents (tools/fleetsim, a proxy). 1 when valid, 0 otherwise (ADR 0026).
+ */
+int rm__fleet_split_address(const char *addr, char *hostport, size_t hpcap, char *authority, size_t acap);
 
 /* Copy with truncation to cap - 1 bytes, always terminated. */
 void rm__fleet_copy(char *dst, size_t cap, const char *src);

@@ -245,6 +245,33 @@ get_fleet_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         m++;
     }
     resp->n_nodes_by_level = m;
+
+    rm_fleet_poll_summary_t ps;
+    if (rm_fleet_poll_summary(f, &ps) != RM_OK)
+        return OOM(ctx);
+    resp->poll_threads = (uint32_t)ps.poll_threads;
+    resp->poll_interval_ms = (uint32_t)ps.poll_ms;
+    resp->polls_total = ps.polls;
+    resp->poll_failures_total = ps.poll_failures;
+    resp->poll_latency_p50_ms = ps.latency_p50_ms;
+    resp->poll_latency_p99_ms = ps.latency_p99_ms;
+    resp->poll_lag_p99_ms = ps.lag_p99_ms;
+    resp->staleness_p50_ms = ps.staleness_p50_ms;
+    resp->staleness_p99_ms = ps.staleness_p99_ms;
+    resp->staleness_max_ms = ps.staleness_max_ms;
+    resp->fresh_nodes = (uint32_t)ps.fresh;
+    const char *sk[4] = {"reachable", "unreachable", "backoff", "pending"};
+    size_t sv[4] = {ps.reachable, ps.unreachable, ps.backoff, ps.pending};
+    Rustymem__V1__FleetStats__NodesByStateEntry *se;
+    if (!ALLOC_ARRAY(ctx, resp->nodes_by_state, se, 4))
+        return OOM(ctx);
+    for (int i = 0; i < 4; i++) {
+        rustymem__v1__fleet_stats__nodes_by_state_entry__init(&se[i]);
+        se[i].key = (char *)sk[i];
+        se[i].value = (uint32_t)sv[i];
+        resp->nodes_by_state[i] = &se[i];
+    }
+    resp->n_nodes_by_state = 4;
     return GRPC_STATUS_OK;
 }
 

@@ -89,6 +89,8 @@ usage(FILE *f)
             "\n"
             "talking to the agents:\n"
             "  --poll-ms N                 poll and discovery interval (default 2000, 10..3600000)\n"
+            "  --poll-threads N            threads that run every agent's (asynchronous) poll calls,\n"
+            "                              whatever the fleet size (default 2, 1..64)\n"
             "  --rpc-timeout-ms N          deadline of every agent call (default 2000, 10..600000)\n"
             "  --backoff-max-ms N          cap of the backoff for unreachable agents (default 30000)\n"
             "  credentials (the same flags as rustymemctl, TLS ones prefixed agent-; the token needs\n"
@@ -158,8 +160,8 @@ parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE,
            O_AGENTS, O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL,
-           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_ETCD, O_ETCD_PREFIX, O_ETCD_ID, O_ETCD_TTL,
-           O_ETCD_TIMEOUT, O_ETCD_CA, O_ETCD_CERT, O_ETCD_KEY, O_CRED,
+           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_PTHREADS, O_ETCD, O_ETCD_PREFIX, O_ETCD_ID,
+           O_ETCD_TTL, O_ETCD_TIMEOUT, O_ETCD_CA, O_ETCD_CERT, O_ETCD_KEY, O_CRED,
            O_SERVE = O_CRED + RM_CRED_N_FLAGS };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -171,6 +173,7 @@ parse_args(int argc, char **argv, opts_t *o)
         {"agents-file", required_argument, 0, O_AGENTS_FILE},
         {"agents-dns", required_argument, 0, O_AGENTS_DNS},
         {"poll-ms", required_argument, 0, O_POLL},
+        {"poll-threads", required_argument, 0, O_PTHREADS},
         {"rpc-timeout-ms", required_argument, 0, O_RPCTO},
         {"backoff-max-ms", required_argument, 0, O_BACKOFF},
         RM_CLIENT_CRED_LONGOPTS("agent-tls", O_CRED),
@@ -221,6 +224,11 @@ parse_args(int argc, char **argv, opts_t *o)
             if (num("--poll-ms", optarg, 10, 3600000, &v) < 0)
                 return 2;
             fo->poll_ms = (int)v;
+            break;
+        case O_PTHREADS:
+            if (num("--poll-threads", optarg, 1, RM_FLEET_MAX_POLL_THREADS, &v) < 0)
+                return 2;
+            fo->poll_threads = (int)v;
             break;
         case O_RPCTO:
             if (num("--rpc-timeout-ms", optarg, 10, 600000, &v) < 0)
