@@ -946,12 +946,13 @@ alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usa
  * Publish a new snapshot: the current one with its system part replaced by
  * `sys` (unless `sys` is older than the current reading: a tick that read
  * /proc before a fresh read finished must not move sampled_at back) and its
- * forecast by `fc`; either may be NULL. Takes snap_mu.
+ * forecast by `fc` and its stats by `st`; each may be NULL. Takes snap_mu.
  */
 static void
-snapshot_publish(rm_pressure_t *p, const rm_pressure_snapshot_t *sys, const rm_pressure_forecast_t *fc)
+snapshot_publish(rm_pressure_t *p, const rm_pressure_snapshot_t *sys, const rm_pressure_forecast_t *fc,
+                 const rm_pressure_stats_t *st)
 {
-    if (!sys && !fc)
+    if (!sys && !fc && !st)
         return;
     pthread_mutex_lock(&p->snap_mu);
     uint32_t cur = __atomic_load_n(&p->snap_cur, __ATOMIC_SEQ_CST);
@@ -977,6 +978,8 @@ snapshot_publish(rm_pressure_t *p, const rm_pressure_snapshot_t *sys, const rm_p
     }
     if (fc)
         n->fc = *fc;
+    if (st)
+        n->st = *st;
     n->seq = ++p->snap_seq;
     __atomic_store_n(&p->snap_cur, j, __ATOMIC_SEQ_CST);
     pthread_mutex_unlock(&p->snap_mu);
@@ -1046,7 +1049,7 @@ rm_pressure_refresh(rm_pressure_t *p, uint64_t now_ns, uint64_t min_interval_ns,
     rm_pressure_snapshot_t s;
     read_system(p, now_ns, c.budget_bytes, &s);
     s.fresh = 1;
-    snapshot_publish(p, &s, NULL);
+    snapshot_publish(p, &s, NULL, NULL);
     if (refreshed)
         *refreshed = 1;
     if (out)
@@ -1061,7 +1064,7 @@ publish_locked(rm_pressure_t *p, const rm_pressure_forecast_t *fc)
 {
     RM_ASSERT_LOCKED(&p->tick_mu);
     /* one snapshot per tick: its reading together with the forecast made of it */
-    snapshot_publish(p, p->tick_sys, fc);
+    snapshot_publish(p, p->tick_sys, fc, &p->st);
     p->tick_sys = NULL;
     pthread_mutex_lock(&p->pub_mu);
     if (fc)
