@@ -9,9 +9,13 @@
  * no file read and no lock, so MemoryStats, Forecast, the exporter, the fleet
  * and the responder name the same reading (sampled_at_unix_ms, sample_age_ms).
  * fresh = true asks the monitor for a rate-limited fresh read. A host without
- * a monitor (or before its first reading) reads the system here. jemalloc and
- * the per-component accounting are cheap to read and stay live.
+ * a monitor (or before its first reading) reads the system here. The
+ * per-component accounting is cheap and stays live. jemalloc's statistics are
+ * not (advancing its epoch merges every arena's counters, then seven mallctl
+ * name lookups): they are read at most once per MALLOC_STATS_MAX_AGE_MS per
+ * process and copied otherwise.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -46,6 +50,42 @@ unix_ms_of_mono(uint64_t mono_ns)
 {
     int64_t ago_ns = (int64_t)(now_mono_ns() - mono_ns);
     return now_unix_ms() - ago_ns / 1000000;
+}
+
+#define MALLOC_STATS_MAX_AGE_MS 100
+
+/* The process allocator's statistics, read by one caller at a time at most
+ * once per MALLOC_STATS_MAX_AGE_MS; je_mu is held only to copy the cache
+ * (never across the read), so a caller never waits for mallctl. */
+static pthread_mutex_t je_mu = PTHREAD_MUTEX_INITIALIZER;
+static rm_jemalloc_stats_t je_cache;                 /* guarded by je_mu */
+static void (*je_fn)(rm_jemalloc_stats_t *);         /* guarded by je_mu: who read je_cache */
+static uint64_t je_at_ns;                            /* guarded by je_mu: when; 0 = never */
+static int je_refreshing;                            /* guarded by je_mu */
+
+static void
+malloc_stats_cached(void (*fn)(rm_jemalloc_stats_t *), uint64_t now, rm_jemalloc_stats_t *out)
+{
+    pthread_mutex_lock(&je_mu);
+    int have = je_fn == fn && je_at_ns != 0;
+    int young = have && now - je_at_ns < MALLOC_STATS_MAX_AGE_MS * 1000000ull;
+    int refresh = !young && !je_refreshing;
+    if (young || (have && !refresh))
+        *out = je_cache;   /* fresh enough, or another caller is reading: the last reading */
+    if (refresh)
+        je_refreshing = 1;
+    pthread_mutex_unlock(&je_mu);
+    if (young || (have && !refresh))
+        return;
+    fn(out);
+    if (!refresh)
+        return;
+    pthread_mutex_lock(&je_mu);
+    je_cache = *out;
+    je_fn = fn;
+    je_at_ns = now;
+    je_refreshing = 0;
+    pthread_mutex_unlock(&je_mu);
 }
 
 /* Fill `out`; strings and arrays come from the call's scratch memory.
@@ -137,7 +177,7 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
 
     rm_jemalloc_stats_t js = {0};
     if (host && host->malloc_stats)
-        host->malloc_stats(&js);
+        malloc_stats_cached(host->malloc_stats, now, &js);
     rustymem__v1__jemalloc_stats__init(je);
     je->active = js.active;
     je->allocated_bytes = js.allocated;
