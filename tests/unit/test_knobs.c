@@ -955,6 +955,47 @@ test_knobs_set_never_waits_for_another_knobs_slow_apply(void **state)
     pthread_mutex_destroy(&sa.mu);
 }
 
+/* An unsubscribed subscriber's queued apply is dropped, never called. */
+static void
+test_knobs_unsubscribe_drops_queued_applies(void **state)
+{
+    rm_knobs_t *k = *state;
+    slow_apply_t sa = {.n_log = 0};
+    pthread_mutex_init(&sa.mu, NULL);
+    pthread_cond_init(&sa.cv, NULL);
+    rm_knobs_sub_t *s1, *s2;
+    assert_int_equal(rm_knobs_subscribe(k, "buffer_pool.", NULL, slow_apply_fn, &sa, &s1), RM_OK);
+    assert_int_equal(rm_knobs_subscribe(k, "pressure.", NULL, fast_apply_fn, &sa, &s2), RM_OK);
+    rm_knobs_mark_started(k);
+    set_thread_t slow = {.k = k, .a = {"buffer_pool.auto_fraction", "0.4"}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, set_thread_main, &slow), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.entered)
+        assert_int_not_equal(pthread_cond_timedwait(&sa.cv, &sa.mu, &dl), ETIMEDOUT);
+    pthread_mutex_unlock(&sa.mu);
+    rm_knob_assign_t a = {"pressure.warning_threshold", "0.65"};
+    rm_knob_error_t err;
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 1);
+    rm_knobs_unsubscribe(k, s2);   /* returns at once: its job is queued, not running */
+    assert_false(rm_knobs_applying(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD));
+    pthread_mutex_lock(&sa.mu);
+    sa.release = 1;
+    pthread_cond_broadcast(&sa.cv);
+    pthread_mutex_unlock(&sa.mu);
+    pthread_join(th, NULL);
+    assert_int_equal(rm_knobs_wait_applied(k, 30000), RM_OK);
+    assert_int_equal(sa.fast_calls, 0);
+    assert_int_equal(sa.n_log, 1);
+    rm_knobs_unsubscribe(k, s1);
+    pthread_cond_destroy(&sa.cv);
+    pthread_mutex_destroy(&sa.mu);
+}
+
 int
 main(void)
 {
@@ -995,6 +1036,7 @@ main(void)
         T(test_knobs_docs_reference_is_up_to_date),
         T(test_knobs_readers_see_whole_commits_while_writer_runs),
         T(test_knobs_set_never_waits_for_another_knobs_slow_apply),
+        T(test_knobs_unsubscribe_drops_queued_applies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
