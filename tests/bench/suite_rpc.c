@@ -29,6 +29,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../integration/agent_proc.h"
 #include "bench.h"
@@ -306,10 +307,10 @@ run_resize(uint64_t mib, const ProtobufCMessage *knob_a, const ProtobufCMessage 
     }
     pthread_t sht;
     pthread_create(&sht, NULL, shrink_main, &sh);
-    /* give the shrink a head start so the knob calls meet it mid-flight */
-    while (!__atomic_load_n(&sh.done, __ATOMIC_ACQUIRE) && dirty_frames(client, NULL) + 1 >= dirty &&
-           (double)(rm_bench_now_ns() - t0) / 1e9 < fill_s + 5.0)
-        ;
+    /* a head start of 100 ms, so that the shrink's SetKnobs has reached the
+     * agent (and, before ADR 0025, taken the registry lock) when the loop starts */
+    struct timespec head = {0, 100000000};
+    nanosleep(&head, NULL);
     rpc_job_t j = {client, "/rustymem.v1.TuningService/SetKnobs", knob_a, knob_b,
                    &rustymem__v1__set_knobs_response__descriptor, MAXCALLS, lat, 0, "", &sh.done};
     rpc_worker(&j);
