@@ -64,6 +64,7 @@ fill_info(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_def_t *d, Rustymem__V1
     ki->description = (char *)(d->description ? d->description : "");
     ki->live = !d->restart;
     ki->pending_restart = pending;
+    ki->applying = rm_knobs_applying(k, d->id);
     if (d->type == RM_KNOB_ENUM && d->enum_names) {
         size_t n = 0;
         while (d->enum_names[n])
@@ -162,9 +163,10 @@ knob_error(rm_rpc_ctx_t *ctx, const rm_knob_error_t *err)
 static grpc_status_code
 fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t n,
              char (*before)[RM_KNOB_TEXT_MAX], int applied, Rustymem__V1__SetKnobsResponse *resp,
-             const char *const *proposed)
+             const char *const *proposed, const rm_knob_error_t *err)
 {
     resp->applied = applied;
+    resp->applying = applied && err->applying > 0;
     resp->changes = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->changes);
     if (!resp->changes)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -183,6 +185,8 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
         c->old_value = rm_rpc_strdup(ctx, before[i]);
         c->new_value = rm_rpc_strdup(ctx, applied ? configured : proposed[i]);
         c->pending_restart = pending;
+        rm_knob_id_t id;
+        c->applying = applied && rm_knobs_lookup(names[i], &id) == RM_OK && rm_knobs_applying(k, id);
         resp->changes[i] = c;
         if (applied && used < sizeof audit)
             used += (size_t)snprintf(audit + used, sizeof audit - used, "%s%s: %s -> %s", i ? ", " : "",
@@ -220,7 +224,7 @@ set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
     rm_knob_error_t err;
     if (rm_knobs_set(k, a, n, req->validate_only, &err) != RM_OK)
         return knob_error(ctx, &err);
-    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
 }
 
 static grpc_status_code
@@ -282,7 +286,7 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
         return knob_error(ctx, &err);
     if (!req->validate_only)
         rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
-    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
 }
 
 #define TS "/rustymem.v1.TuningService/"

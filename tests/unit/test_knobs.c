@@ -3,12 +3,14 @@
  * sets, restart-only knobs, subscribers, persistence hand-off, profiles, the
  * generated reference (docs/knobs.md) and lock-free readers under a writer.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <pthread.h>
@@ -824,6 +826,176 @@ test_knobs_readers_see_whole_commits_while_writer_runs(void **state)
     }
 }
 
+/* ---- apply outside the lock (ADR 0025) ---- */
+
+typedef struct slow_apply {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int entered, release;             /* the slow apply is running / may finish */
+    char log[8][RM_KNOB_NAME_MAX];    /* knobs in apply order */
+    int n_log;
+    rm_knob_change_t last;            /* the fast subscriber's last change */
+    int fast_calls;
+} slow_apply_t;
+
+static void
+slow_apply_fn(void *ctx, const rm_knob_change_t *c, size_t n)
+{
+    slow_apply_t *sa = ctx;
+    pthread_mutex_lock(&sa->mu);
+    for (size_t i = 0; i < n && sa->n_log < 8; i++)
+        snprintf(sa->log[sa->n_log++], RM_KNOB_NAME_MAX, "%s", c[i].def->name);
+    sa->entered = 1;
+    pthread_cond_broadcast(&sa->cv);
+    while (!sa->release)   /* a buffer-pool resize waiting on I/O, controlled by the test */
+        pthread_cond_wait(&sa->cv, &sa->mu);
+    pthread_mutex_unlock(&sa->mu);
+}
+
+static void
+fast_apply_fn(void *ctx, const rm_knob_change_t *c, size_t n)
+{
+    slow_apply_t *sa = ctx;
+    pthread_mutex_lock(&sa->mu);
+    for (size_t i = 0; i < n && sa->n_log < 8; i++)
+        snprintf(sa->log[sa->n_log++], RM_KNOB_NAME_MAX, "%s", c[i].def->name);
+    sa->last = c[n - 1];
+    sa->fast_calls++;
+    pthread_mutex_unlock(&sa->mu);
+}
+
+typedef struct set_thread {
+    rm_knobs_t *k;
+    rm_knob_assign_t a;
+    rm_status_t st;
+    rm_knob_error_t err;
+} set_thread_t;
+
+static void *
+set_thread_main(void *arg)
+{
+    set_thread_t *t = arg;
+    t->st = rm_knobs_set(t->k, &t->a, 1, 0, &t->err);
+    return NULL;
+}
+
+static void
+test_knobs_set_never_waits_for_another_knobs_slow_apply(void **state)
+{
+    rm_knobs_t *k = *state;
+    slow_apply_t sa = {.n_log = 0};
+    pthread_mutex_init(&sa.mu, NULL);
+    pthread_cond_init(&sa.cv, NULL);
+    rm_knobs_sub_t *s1, *s2;
+    assert_int_equal(rm_knobs_subscribe(k, "buffer_pool.", NULL, slow_apply_fn, &sa, &s1), RM_OK);
+    assert_int_equal(rm_knobs_subscribe(k, "pressure.", NULL, fast_apply_fn, &sa, &s2), RM_OK);
+    rm_knobs_mark_started(k);
+
+    set_thread_t slow = {.k = k, .a = {"buffer_pool.auto_fraction", "0.4"}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, set_thread_main, &slow), 0);
+    /* wait (bounded) until the slow apply runs */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.entered)
+        assert_int_not_equal(pthread_cond_timedwait(&sa.cv, &sa.mu, &dl), ETIMEDOUT);
+    pthread_mutex_unlock(&sa.mu);
+    /* committed before its apply: readers see the target already */
+    assert_true(rm_knobs_get_double(k, RM_KNOB_BUFFER_POOL_AUTO_FRACTION) == 0.4);
+    assert_true(rm_knobs_applying(k, RM_KNOB_BUFFER_POOL_AUTO_FRACTION));
+
+    /* an unrelated knob: returns while the slow apply is still blocked */
+    rm_knob_assign_t a = {"pressure.warning_threshold", "0.65"};
+    rm_knob_error_t err;
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 1);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.65);
+    assert_true(rm_knobs_applying(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD));
+    /* a second change of the same knob supersedes the queued one */
+    a.value = "0.6";
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 1);
+    /* validation still answers at once, and a failing set changes nothing */
+    rm_knob_assign_t bad = {"pressure.warning_threshold", "0.95"};
+    assert_int_equal(rm_knobs_set(k, &bad, 1, 0, &err), RM_EINVAL);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_wait_applied(k, 10), RM_ETIMEDOUT);
+    pthread_mutex_lock(&sa.mu);
+    assert_int_equal(sa.release, 0);   /* all of the above happened during the slow apply */
+    assert_int_equal(sa.fast_calls, 0);
+    sa.release = 1;
+    pthread_cond_broadcast(&sa.cv);
+    pthread_mutex_unlock(&sa.mu);
+
+    pthread_join(th, NULL);
+    assert_int_equal(slow.st, RM_OK);
+    /* the slow setter ran the queue behind its own apply, so nothing was left applying */
+    assert_int_equal(slow.err.applying, 0);
+    assert_int_equal(rm_knobs_wait_applied(k, 30000), RM_OK);
+    assert_false(rm_knobs_applying(k, RM_KNOB_BUFFER_POOL_AUTO_FRACTION));
+    assert_false(rm_knobs_applying(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD));
+    /* commit order; the superseded 0.65 was never applied: one call 0.70 -> 0.6 */
+    assert_int_equal(sa.n_log, 2);
+    assert_string_equal(sa.log[0], "buffer_pool.auto_fraction");
+    assert_string_equal(sa.log[1], "pressure.warning_threshold");
+    assert_int_equal(sa.fast_calls, 1);
+    assert_true(sa.last.old_value.d == 0.70);
+    assert_true(sa.last.new_value.d == 0.6);
+
+    /* uncontended, a set applies before it returns, as before */
+    a.value = "0.55";
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 0);
+    assert_int_equal(sa.fast_calls, 2);
+    rm_knobs_unsubscribe(k, s1);
+    rm_knobs_unsubscribe(k, s2);
+    pthread_cond_destroy(&sa.cv);
+    pthread_mutex_destroy(&sa.mu);
+}
+
+/* An unsubscribed subscriber's queued apply is dropped, never called. */
+static void
+test_knobs_unsubscribe_drops_queued_applies(void **state)
+{
+    rm_knobs_t *k = *state;
+    slow_apply_t sa = {.n_log = 0};
+    pthread_mutex_init(&sa.mu, NULL);
+    pthread_cond_init(&sa.cv, NULL);
+    rm_knobs_sub_t *s1, *s2;
+    assert_int_equal(rm_knobs_subscribe(k, "buffer_pool.", NULL, slow_apply_fn, &sa, &s1), RM_OK);
+    assert_int_equal(rm_knobs_subscribe(k, "pressure.", NULL, fast_apply_fn, &sa, &s2), RM_OK);
+    rm_knobs_mark_started(k);
+    set_thread_t slow = {.k = k, .a = {"buffer_pool.auto_fraction", "0.4"}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, set_thread_main, &slow), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.entered)
+        assert_int_not_equal(pthread_cond_timedwait(&sa.cv, &sa.mu, &dl), ETIMEDOUT);
+    pthread_mutex_unlock(&sa.mu);
+    rm_knob_assign_t a = {"pressure.warning_threshold", "0.65"};
+    rm_knob_error_t err;
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 1);
+    rm_knobs_unsubscribe(k, s2);   /* returns at once: its job is queued, not running */
+    assert_false(rm_knobs_applying(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD));
+    pthread_mutex_lock(&sa.mu);
+    sa.release = 1;
+    pthread_cond_broadcast(&sa.cv);
+    pthread_mutex_unlock(&sa.mu);
+    pthread_join(th, NULL);
+    assert_int_equal(rm_knobs_wait_applied(k, 30000), RM_OK);
+    assert_int_equal(sa.fast_calls, 0);
+    assert_int_equal(sa.n_log, 1);
+    rm_knobs_unsubscribe(k, s1);
+    pthread_cond_destroy(&sa.cv);
+    pthread_mutex_destroy(&sa.mu);
+}
+
 int
 main(void)
 {
@@ -863,6 +1035,8 @@ main(void)
         T(test_knobs_profile_changes_nothing_when_it_violates_a_constraint),
         T(test_knobs_docs_reference_is_up_to_date),
         T(test_knobs_readers_see_whole_commits_while_writer_runs),
+        T(test_knobs_set_never_waits_for_another_knobs_slow_apply),
+        T(test_knobs_unsubscribe_drops_queued_applies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,14 @@
  * writes the would-be persisted INI text) — and only then committed. Any
  * failure leaves every value (and the persisted file) unchanged.
  *
+ * The subscribers' apply callbacks run after the mutex is released, in commit
+ * order (docs/adr/0025): a slow apply (a buffer-pool resize writing dirty
+ * pages) never holds up another set. The setter that finds no apply running
+ * runs the queued applies itself before returning; a setter that finds one
+ * running returns at once with its change committed and still applying
+ * (rm_knob_error_t.applying, rm_knobs_applying). A change of a knob whose
+ * earlier change has not started applying yet supersedes it.
+ *
  * Readers never take the mutex: scalar getters are one atomic load; multi-word
  * or multi-knob reads use a sequence counter (seqlock) and retry only while a
  * commit is copying words, which is a handful of stores.
@@ -241,6 +249,8 @@ typedef struct rm_knob_error {
     char knob[RM_KNOB_NAME_MAX];
     char message[256];
     size_t pending_restart;
+    size_t applying;   /* on success: changed knobs whose apply callback had not finished when
+                        * the set returned (queued behind an apply another thread runs) */
 } rm_knob_error_t;
 
 /*
@@ -310,7 +320,12 @@ typedef rm_status_t (*rm_knobs_veto_fn)(void *ctx, const rm_knob_change_t *chang
 /* Apply: called after commit with the changes matching the prefix whose
  * running value moved — live knobs, and restart-only knobs only while booting
  * (before rm_knobs_mark_started); a pending restart-only change is never
- * passed. Writer lock held; the callback may read knobs but must not set them. */
+ * passed. Called WITHOUT the writer lock, after the set committed, one call at
+ * a time and in commit order, on the thread of the set that found no apply
+ * running (other sets may commit meanwhile: the running value may already be
+ * newer than new_value; a queued change superseded by a later one of the same
+ * knob is never passed, the later one carries its old_value). The callback
+ * may read knobs but must not set them, subscribe or unsubscribe. */
 typedef void (*rm_knobs_apply_fn)(void *ctx, const rm_knob_change_t *changes, size_t n);
 
 typedef struct rm_knobs_sub rm_knobs_sub_t;
@@ -325,8 +340,18 @@ rm_status_t rm_knobs_subscribe(rm_knobs_t *k, const char *prefix, rm_knobs_veto_
                                rm_knobs_apply_fn apply, void *ctx, rm_knobs_sub_t **out);
 
 /* Remove a subscription (NULL is a no-op); its callbacks are never called
- * after return. Thread-safe; not from within a callback. */
+ * after return (its queued applies are dropped, a running one is waited
+ * for). Thread-safe; not from within a callback. */
 void rm_knobs_unsubscribe(rm_knobs_t *k, rm_knobs_sub_t *sub);
+
+/* True while a committed change of knob `id` has an apply callback queued or
+ * running (the running value is the target being applied). Thread-safe;
+ * takes only the apply queue's lock, never waits for an apply. */
+bool rm_knobs_applying(rm_knobs_t *k, rm_knob_id_t id);
+
+/* Wait until no apply is queued or running: RM_OK, or RM_ETIMEDOUT after
+ * timeout_ms; RM_EINVAL for NULL k. Thread-safe; not from a callback. */
+rm_status_t rm_knobs_wait_applied(rm_knobs_t *k, uint32_t timeout_ms);
 
 /* ---- persistence -------------------------------------------------------- */
 
