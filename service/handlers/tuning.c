@@ -352,7 +352,10 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
         return knob_error(ctx, &err);
     if (!req->validate_only)
         rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
-    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+    grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+    if (c == GRPC_STATUS_OK && !req->validate_only)
+        c = fill_warnings(ctx, k, names, n, resp);
+    return c;
 }
 
 #define TS "/rustymem.v1.TuningService/"

@@ -111,3 +111,27 @@ expect_field pool.max_size source "env RUSTYMEM_POOL_MAX_SIZE"
 expect_field pool.min_size source flag
 pass "after a restart: reset knobs stay reset, the env and the flag beat persisted values as warned"
 stop_agent
+
+# ResetKnobs is authorised and audited like SetKnobs: admin only
+READER=reader-token-0123456789abcdef
+ADMIN=admin-token-0123456789abcdef
+printf 'token reader %s dashboards\ntoken admin  %s oncall\n' "$READER" "$ADMIN" >"$TMP/auth"
+chmod 600 "$TMP/auth"
+RUSTYMEM_PRESSURE_HISTORY_SIZE=90 start_agent "${BOOT[@]}" --auth-file "$TMP/auth"
+RUSTYMEM_TOKEN="$ADMIN" expect_exit 0 ctl knobs set mvcc.max_versions_per_key=3000
+RUSTYMEM_TOKEN="$READER" expect_exit 1 ctl knobs reset mvcc.max_versions_per_key
+grep -q "PERMISSION_DENIED" <<<"$ERR" || fail "reader reset: $ERR"
+grep -q "AUDIT token:dashboards /rustymem.v1.TuningService/ResetKnobs denied PERMISSION_DENIED" "$TMP/agent.log" ||
+  fail "the reader's refused reset is not audited"
+RUSTYMEM_TOKEN="$ADMIN" expect_field mvcc.max_versions_per_key value 3000
+RUSTYMEM_TOKEN="$ADMIN" expect_exit 0 ctl knobs reset mvcc.max_versions_per_key
+grep -q "AUDIT token:oncall /rustymem.v1.TuningService/ResetKnobs mvcc.max_versions_per_key: 3000 -> 1000 peer=" \
+  "$TMP/agent.log" || fail "the admin's reset is not audited with identity and peer"
+pass "ResetKnobs: reader PERMISSION_DENIED (audited), admin allowed and audited"
+# ApplyProfile is a runtime set too: the env variable's knob is warned about, the others are not
+RUSTYMEM_TOKEN="$ADMIN" expect_exit 0 ctl knobs apply-profile oltp mission_critical
+grep -q "^rustymemctl: warning: pressure.history_size = 120 holds until the next restart only: env RUSTYMEM_PRESSURE_HISTORY_SIZE sets 90" <<<"$ERR" ||
+  fail "apply-profile: no env-override warning: $ERR"
+[ "$(grep -c warning <<<"$ERR")" = 1 ] || fail "apply-profile warned about knobs no env/flag sets: $ERR"
+pass "apply-profile warns about the knob an env variable overrides at restart"
+stop_agent
