@@ -91,7 +91,17 @@ struct rm_knobs {
     size_t w_index[NK];                  /* assignment index per knob, SIZE_MAX = none */
     rm_knob_change_t w_changes[NK];
     rm_knob_change_t w_sub_changes[NK];
+    /* Sources (rm_knobs_set_base, rm_knobs_get_source), guarded by mu. */
+    uint8_t origin[NK], w_origin[NK];    /* ORIGIN_*: where the configured value came from */
+    uint8_t base_src[NK];                /* rm_knob_source_t of the reset value */
+    rm_knob_value_t base[NK];            /* reset value; valid where base_src != DEFAULT */
+    char base_where[NK][RM_KNOB_SOURCE_MAX]; /* "path:line", variable or flag name */
 };
+
+/* Where a configured value came from: the boot layers (base_src) or a runtime set. */
+enum { ORIGIN_BASE = 0, ORIGIN_RUNTIME_PERSISTED, ORIGIN_RUNTIME_MEMORY };
+/* Internal rm_knobs_set_ex flag of rm_knobs_reset: forget the persisted value. */
+#define RM__KNOBS_RESET 0x80000000u
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -1024,6 +1034,23 @@ drain_jobs(rm_knobs_t *k)
     pthread_mutex_unlock(&k->qmu);
 }
 
+/* Scratch bookkeeping of one assignment: a runtime set records the value as
+ * persisted and its source as runtime; a reset forgets both; a boot layer
+ * (RM_KNOBS_NO_PERSIST) leaves them to rm_knobs_set_base. */
+static void
+mark_origin_locked(rm_knobs_t *k, rm_knob_id_t id, const rm_knob_value_t *v, unsigned flags)
+{
+    RM_ASSERT_LOCKED(&k->mu);
+    if (flags & RM__KNOBS_RESET) {
+        k->w_is_pers[id] = false;
+        k->w_origin[id] = ORIGIN_BASE;
+    } else if (!(flags & RM_KNOBS_NO_PERSIST)) {
+        k->w_pers[id] = *v;
+        k->w_is_pers[id] = true;
+        k->w_origin[id] = k->persist ? ORIGIN_RUNTIME_PERSISTED : ORIGIN_RUNTIME_MEMORY;
+    }
+}
+
 static rm_status_t
 set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
            rm_knob_error_t *err, apply_job_t **jobs_out)
@@ -1039,6 +1066,7 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
     memcpy(k->w_run, k->running, sizeof k->w_run);
     memcpy(k->w_pers, k->persisted, sizeof k->w_pers);
     memcpy(k->w_is_pers, k->is_persisted, sizeof k->w_is_pers);
+    memcpy(k->w_origin, k->origin, sizeof k->w_origin);
     for (size_t i = 0; i < NK; i++)
         k->w_index[i] = SIZE_MAX;
 
@@ -1064,10 +1092,7 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
         k->w_conf[id] = v;
         if (!def->restart || !k->started)
             k->w_run[id] = v;
-        if (!(flags & RM_KNOBS_NO_PERSIST)) {
-            k->w_pers[id] = v;
-            k->w_is_pers[id] = true;
-        }
+        mark_origin_locked(k, id, &v, flags);
     }
 
     /* 2. cross-knob constraints on both would-be states */
@@ -1181,6 +1206,7 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
     memcpy(k->configured, k->w_conf, sizeof k->configured);
     memcpy(k->persisted, k->w_pers, sizeof k->persisted);
     memcpy(k->is_persisted, k->w_is_pers, sizeof k->is_persisted);
+    memcpy(k->origin, k->w_origin, sizeof k->origin);
     uint64_t seq = k->seq;
     __atomic_store_n(&k->seq, seq + 1, __ATOMIC_RELAXED);
     for (size_t c = 0; c < nc; c++) {
@@ -1419,4 +1445,153 @@ rm_knobs_apply_profile(rm_knobs_t *k, rm_knobs_workload_t w, rm_knobs_environmen
     for (size_t j = 0; j < nw; j++)
         a[n++] = (rm_knob_assign_t){rm__knob_defs[tw[j].id].name, tw[j].value};
     return rm_knobs_set(k, a, n, validate_only, err);
+}
+
+/* ---- sources ------------------------------------------------------------ */
+
+rm_status_t
+rm_knobs_set_base(rm_knobs_t *k, const rm_knob_base_t *b, size_t n, rm_knob_error_t *err)
+{
+    rm_knob_value_t vals[NK];
+    bool seen[NK] = {false};
+    char why[160];
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        if (rm_knobs_lookup(b[i].name, &id) != RM_OK) {
+            err_set(err, RM_ENOENT, i, b[i].name, "%s: unknown knob", b[i].name ? b[i].name : "");
+            return RM_ENOENT;
+        }
+        const rm_knob_def_t *def = &rm__knob_defs[id];
+        if (seen[id] || b[i].source < RM_KNOB_SRC_FILE || b[i].source > RM_KNOB_SRC_FLAG) {
+            err_set(err, RM_EINVAL, i, def->name, "%s: %s", def->name,
+                    seen[id] ? "assigned more than once" : "source must be a file, env or flag");
+            return RM_EINVAL;
+        }
+        if (rm_knobs_parse(def, b[i].value, &vals[id], why, sizeof why) != RM_OK) {
+            err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name,
+                    b[i].value ? b[i].value : "", why);
+            return RM_EINVAL;
+        }
+        seen[id] = true;
+    }
+    pthread_mutex_lock(&k->mu);
+    memset(k->base_src, RM_KNOB_SRC_DEFAULT, sizeof k->base_src);
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        (void)rm_knobs_lookup(b[i].name, &id);
+        k->base_src[id] = (uint8_t)b[i].source;
+        k->base[id] = vals[id];
+        snprintf(k->base_where[id], sizeof k->base_where[id], "%s", b[i].where ? b[i].where : "");
+    }
+    for (size_t i = 0; i < NK; i++) /* the persisted value won where no env/flag beats it */
+        k->origin[i] = k->is_persisted[i] && k->base_src[i] <= RM_KNOB_SRC_FILE &&
+                               rm_knobs_value_equal(&rm__knob_defs[i], &k->persisted[i],
+                                                    &k->configured[i])
+                           ? ORIGIN_RUNTIME_PERSISTED
+                           : ORIGIN_BASE;
+    pthread_mutex_unlock(&k->mu);
+    err_ok(err, 0);
+    return RM_OK;
+}
+
+/* The reset value of knob id (the default where no boot layer named it). */
+static const rm_knob_value_t *
+base_value_locked(rm_knobs_t *k, size_t id)
+{
+    RM_ASSERT_LOCKED(&k->mu);
+    return k->base_src[id] == RM_KNOB_SRC_DEFAULT ? &rm__knob_defs[id].def : &k->base[id];
+}
+
+/* "default", "path:line", "env RUSTYMEM_X" or "flag" for the reset source of id. */
+static void
+base_text_locked(rm_knobs_t *k, size_t id, char *buf, size_t len)
+{
+    RM_ASSERT_LOCKED(&k->mu);
+    switch (k->base_src[id]) {
+    case RM_KNOB_SRC_FILE: snprintf(buf, len, "%s", k->base_where[id]); break;
+    case RM_KNOB_SRC_ENV: snprintf(buf, len, "env %s", k->base_where[id]); break;
+    case RM_KNOB_SRC_FLAG: snprintf(buf, len, "flag"); break;
+    default: snprintf(buf, len, "default"); break;
+    }
+}
+
+rm_status_t
+rm_knobs_get_source(rm_knobs_t *k, const char *name, rm_knob_source_info_t *out)
+{
+    rm_knob_id_t id;
+    if (rm_knobs_lookup(name, &id) != RM_OK)
+        return RM_ENOENT;
+    const rm_knob_def_t *def = &rm__knob_defs[id];
+    pthread_mutex_lock(&k->mu);
+    int origin = k->origin[id];
+    out->reset_source = (rm_knob_source_t)k->base_src[id];
+    base_text_locked(k, id, out->reset_text, sizeof out->reset_text);
+    rm_knobs_format(def, base_value_locked(k, id), out->reset_value, sizeof out->reset_value);
+    out->pending_restart = !rm_knobs_value_equal(def, &k->running[id], &k->configured[id]);
+    pthread_mutex_unlock(&k->mu);
+    out->persisted = origin == ORIGIN_RUNTIME_PERSISTED;
+    out->source = origin == ORIGIN_BASE ? out->reset_source : RM_KNOB_SRC_RUNTIME;
+    if (origin == ORIGIN_BASE)
+        snprintf(out->text, sizeof out->text, "%s", out->reset_text);
+    else
+        snprintf(out->text, sizeof out->text, "runtime (%s)",
+                 out->persisted ? "persisted" : "not persisted");
+    return RM_OK;
+}
+
+rm_status_t
+rm_knobs_reset(rm_knobs_t *k, const char *const *names, size_t n, int validate_only,
+               rm_knob_error_t *err)
+{
+    rm_knob_assign_t a[NK];
+    char text[NK][RM_KNOB_TEXT_MAX];
+    if (n == 0 || !names || n > NK) {
+        err_set(err, RM_EINVAL, SIZE_MAX, "", n ? "more knobs than exist" : "no knob to reset");
+        return RM_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        if (rm_knobs_lookup(names[i], &id) != RM_OK) {
+            err_set(err, RM_ENOENT, i, names[i], "%s: unknown knob", names[i] ? names[i] : "");
+            return RM_ENOENT;
+        }
+        pthread_mutex_lock(&k->mu);
+        rm_knobs_format(&rm__knob_defs[id], base_value_locked(k, id), text[i], sizeof text[i]);
+        pthread_mutex_unlock(&k->mu);
+        a[i] = (rm_knob_assign_t){rm__knob_defs[id].name, text[i]};
+    }
+    unsigned flags = RM__KNOBS_RESET | (validate_only ? RM_KNOBS_VALIDATE_ONLY : 0);
+    return rm_knobs_set_ex(k, a, n, flags, err);
+}
+
+bool
+rm_knobs_restart_override(rm_knobs_t *k, const char *name, char *buf, size_t len)
+{
+    rm_knob_id_t id;
+    if (rm_knobs_lookup(name, &id) != RM_OK)
+        return false;
+    const rm_knob_def_t *def = &rm__knob_defs[id];
+    char conf[RM_KNOB_TEXT_MAX], reset[RM_KNOB_TEXT_MAX], where[RM_KNOB_SOURCE_MAX];
+    pthread_mutex_lock(&k->mu);
+    int origin = k->origin[id], src = k->base_src[id];
+    bool differs = !rm_knobs_value_equal(def, &k->configured[id], base_value_locked(k, id));
+    rm_knobs_format(def, &k->configured[id], conf, sizeof conf);
+    rm_knobs_format(def, base_value_locked(k, id), reset, sizeof reset);
+    base_text_locked(k, id, where, sizeof where);
+    if (src == RM_KNOB_SRC_FLAG && k->base_where[id][0])
+        snprintf(where, sizeof where, "flag %s", k->base_where[id]);
+    pthread_mutex_unlock(&k->mu);
+    if (origin == ORIGIN_BASE || !differs)
+        return false;
+    if (src == RM_KNOB_SRC_ENV || src == RM_KNOB_SRC_FLAG)
+        snprintf(buf, len,
+                 "%s = %s holds until the next restart only: %s sets %s there, and the "
+                 "%s beats a persisted runtime value",
+                 name, conf, where, reset, src == RM_KNOB_SRC_ENV ? "environment" : "flag");
+    else if (origin == ORIGIN_RUNTIME_MEMORY)
+        snprintf(buf, len, "%s = %s is not persisted: it returns to %s (%s) at the next restart",
+                 name, conf, reset, where);
+    else
+        return false;
+    return true;
 }

@@ -599,6 +599,102 @@ test_knobs_load_persisted_is_kept_by_later_writes(void **state)
     assert_int_equal(rm_knobs_load_persisted(k, bad, 1, &err), RM_EINVAL);
 }
 
+/* Source bookkeeping: the boot layers recorded by rm_knobs_set_base, a
+ * runtime set over them, the restart-override warning, and a reset that
+ * returns value and source and forgets the persisted value. */
+static void
+test_knobs_sources_reset_and_override_warning(void **state)
+{
+    rm_knobs_t *k = *state;
+    store_t s = {0};
+    rm_knob_error_t err;
+    rm_knob_source_info_t si;
+    char warn[512] = "";
+    /* boot: file sets warning_threshold, env sets min_size, a flag sets max_size */
+    rm_knob_assign_t boot[] = {{"pressure.warning_threshold", "0.6"},
+                               {"pool.min_size", "20"},
+                               {"pool.max_size", "300"}};
+    assert_int_equal(rm_knobs_set_ex(k, boot, 3, RM_KNOBS_NO_PERSIST, &err), RM_OK);
+    rm_knob_base_t base[] = {
+        {"pressure.warning_threshold", RM_KNOB_SRC_FILE, "/etc/rustymem.ini:7", "0.6"},
+        {"pool.min_size", RM_KNOB_SRC_ENV, "RUSTYMEM_POOL_MIN_SIZE", "20"},
+        {"pool.max_size", RM_KNOB_SRC_FLAG, "--set", "300"}};
+    assert_int_equal(rm_knobs_set_base(k, base, 3, &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_int_equal(si.source, RM_KNOB_SRC_FILE);
+    assert_string_equal(si.text, "/etc/rustymem.ini:7");
+    assert_string_equal(si.reset_value, "0.6");
+    assert_int_equal(rm_knobs_get_source(k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "env RUSTYMEM_POOL_MIN_SIZE");
+    assert_int_equal(rm_knobs_get_source(k, "pool.max_size", &si), RM_OK);
+    assert_string_equal(si.text, "flag");
+    assert_int_equal(rm_knobs_get_source(k, "mvcc.max_versions_per_key", &si), RM_OK);
+    assert_int_equal(si.source, RM_KNOB_SRC_DEFAULT);
+    assert_string_equal(si.text, "default");
+    assert_string_equal(si.reset_value, "1000");
+    assert_false(si.pending_restart);
+
+    /* runtime sets, persisted */
+    rm_knobs_set_persister(k, store_persist, &s);
+    rm_knob_assign_t rt[] = {{"pressure.warning_threshold", "0.65"}, {"pool.min_size", "30"}};
+    assert_int_equal(rm_knobs_set(k, rt, 2, 0, &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_int_equal(si.source, RM_KNOB_SRC_RUNTIME);
+    assert_true(si.persisted);
+    assert_string_equal(si.text, "runtime (persisted)");
+    assert_int_equal(si.reset_source, RM_KNOB_SRC_FILE);
+    assert_string_equal(si.reset_value, "0.6");
+    /* the file's value loses to a persisted one: no warning; the env's wins: warning */
+    assert_false(rm_knobs_restart_override(k, "pressure.warning_threshold", warn, sizeof warn));
+    assert_true(rm_knobs_restart_override(k, "pool.min_size", warn, sizeof warn));
+    assert_non_null(strstr(warn, "env RUSTYMEM_POOL_MIN_SIZE sets 20"));
+    assert_false(rm_knobs_restart_override(k, "no.such_knob", warn, sizeof warn));
+
+    /* reset: unknown name changes nothing and names it */
+    int calls = s.calls;
+    const char *bad[] = {"pressure.warning_threshold", "pool.no_such"};
+    assert_int_equal(rm_knobs_reset(k, bad, 2, 0, &err), RM_ENOENT);
+    assert_string_equal(err.knob, "pool.no_such");
+    assert_int_equal(s.calls, calls);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.65);
+    /* reset returns value and source and rewrites the persisted text without it */
+    const char *names[] = {"pressure.warning_threshold"};
+    assert_int_equal(rm_knobs_reset(k, names, 1, 0, &err), RM_OK);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_string_equal(si.text, "/etc/rustymem.ini:7");
+    assert_int_equal(s.calls, calls + 1);
+    assert_null(strstr(s.text, "warning_threshold"));
+    assert_non_null(strstr(s.text, "min_size = 30"));
+
+    /* a runtime value without a persister: "not persisted", warned */
+    rm_knobs_set_persister(k, NULL, NULL);
+    assert_int_equal(SET1(k, "mvcc.max_versions_per_key", "2000", &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "mvcc.max_versions_per_key", &si), RM_OK);
+    assert_string_equal(si.text, "runtime (not persisted)");
+    assert_true(rm_knobs_restart_override(k, "mvcc.max_versions_per_key", warn, sizeof warn));
+    assert_non_null(strstr(warn, "returns to 1000 (default)"));
+
+    /* a persisted value read back at start is "runtime (persisted)" unless env/flag beat it */
+    rm_knob_assign_t p[] = {{"pool.min_size", "30"}};
+    assert_int_equal(rm_knobs_load_persisted(k, p, 1, &err), RM_OK);
+    assert_int_equal(rm_knobs_set_base(k, base, 3, &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "env RUSTYMEM_POOL_MIN_SIZE"); /* the env beats it at boot */
+    assert_int_equal(rm_knobs_set_base(k, base, 1, &err), RM_OK); /* no env: 30 == persisted */
+    assert_int_equal(rm_knobs_get_source(k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "runtime (persisted)");
+    assert_int_equal(rm_knobs_get_source(k, "pool.max_size", &si), RM_OK);
+    assert_string_equal(si.text, "default"); /* not in the new record */
+    /* bad records change nothing */
+    rm_knob_base_t wrong[] = {{"pool.max_size", RM_KNOB_SRC_RUNTIME, "", "300"}};
+    assert_int_equal(rm_knobs_set_base(k, wrong, 1, &err), RM_EINVAL);
+    rm_knob_base_t range[] = {{"pool.max_size", RM_KNOB_SRC_FILE, "f:1", "-1"}};
+    assert_int_equal(rm_knobs_set_base(k, range, 1, &err), RM_EINVAL);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_string_equal(si.text, "/etc/rustymem.ini:7");
+}
+
 static void
 test_knobs_format_ini_all_reads_back(void **state)
 {
@@ -1027,7 +1123,8 @@ main(void)
         T(test_knobs_set_changes_nothing_when_persist_fails),
         T(test_knobs_no_persist_flag_skips_persister),
         T(test_knobs_load_persisted_is_kept_by_later_writes),
-        T(test_knobs_format_ini_all_reads_back),
+        T(test_knobs_sources_reset_and_override_warning),
+    T(test_knobs_format_ini_all_reads_back),
         T(test_knobs_profile_names_parse),
         T(test_knobs_profile_mission_critical_oltp_values),
         T(test_knobs_profile_development_olap_values),
