@@ -69,6 +69,8 @@ rm_sqlite_preload(void)
         atexit(write_stats);
     /* issue 22: the SQL surface (unless RUSTYMEM_SQLITE_SQL=0) and, with
      * RUSTYMEM_LISTEN, the embedded agent (host.c) */
+    if (!rm_sqlite_installed())   /* both parts off: nothing to show or serve */
+        return;
     const char *sql = getenv("RUSTYMEM_SQLITE_SQL");
     if (!(sql && strcmp(sql, "0") == 0) && rm_sqlite_sql_install(err, sizeof err) != RM_OK)
         fprintf(stderr, "rustymem-sqlite: SQL surface: %s\n", err);
