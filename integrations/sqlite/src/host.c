@@ -134,8 +134,23 @@ rm_sqlite__bufpool_stats(rm_bufpool_stats_t *out)
 /* Drop `fraction` of the unpinned pages of the file pool: lower the budget by
  * that many bytes (evicting at once, most-above-share caches first) and set it
  * back, so the cache may fill again. */
+/* Serialises the budget's lower-and-restore (evict) with live resizes (the
+ * knob): interleaved, one could "restore" the other's lowered value. */
+static pthread_mutex_t budget_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static rm_status_t evict_locked(double fraction, uint64_t *pages, uint64_t *bytes);
+
 rm_status_t
 rm_sqlite__evict(double fraction, uint64_t *pages, uint64_t *bytes)
+{
+    pthread_mutex_lock(&budget_mu);
+    rm_status_t st = evict_locked(fraction, pages, bytes);
+    pthread_mutex_unlock(&budget_mu);
+    return st;
+}
+
+static rm_status_t
+evict_locked(double fraction, uint64_t *pages, uint64_t *bytes)
 {
     rm_pcache_pool_t *pool = rm_sqlite_file_pool();
     *pages = *bytes = 0;
@@ -253,7 +268,9 @@ apply_frames(void *ctx, const rm_knob_change_t *ch, size_t n)
                 (void)rm_pcache_pool_stats(rm_sqlite_file_pool(), &s);
             bytes = (uint64_t)ch[i].new_value.i * frame_bytes(&s);
         }
+        pthread_mutex_lock(&budget_mu);
         (void)rm_sqlite_set_cache_bytes(bytes);
+        pthread_mutex_unlock(&budget_mu);
     }
 }
 
