@@ -214,8 +214,13 @@ pass "response trigger emergency freed $freed B; event and audit line recorded"
 EXP_PID=$!
 for _ in $(seq 1 200); do [ -s "$TMP/exp.port" ] && break; sleep 0.05; done
 [ -s "$TMP/exp.port" ] || fail "rustymem-exporter did not report its port"
-metrics=$(curl -sf "http://127.0.0.1:$(cat "$TMP/exp.port")/metrics") || fail "scrape failed"
-echo "$metrics" | grep -q '^rustymem_up 1' || fail "rustymem_up is not 1"
+up=0
+for _ in $(seq 1 100); do   # the exporter's first poll of the agent may not have happened yet
+  metrics=$(curl -s "http://127.0.0.1:$(cat "$TMP/exp.port")/metrics" || true)
+  echo "$metrics" | grep -q '^rustymem_up 1' && { up=1; break; }
+  sleep 0.2
+done
+[ $up = 1 ] || { echo "$metrics" | grep -E '^rustymem_(up|scrape)' >&2; cat "$TMP/exporter.log" >&2; fail "rustymem_up is not 1"; }
 kill -TERM "$EXP_PID"; wait "$EXP_PID" || true; EXP_PID=""
 pass "rustymem-exporter scrapes the SQLite process: rustymem_up 1"
 
