@@ -224,7 +224,34 @@ done
 kill -TERM "$EXP_PID"; wait "$EXP_PID" || true; EXP_PID=""
 pass "rustymem-exporter scrapes the SQLite process: rustymem_up 1"
 
-# 7. a clean exit with the agent running
+# 7. the fleet controller lists the SQLite process beside a rustymemd
+SQLITE_ADDR=$ADDR
+start_agent
+NODE_ADDR=$ADDR
+ADDR=$SQLITE_ADDR
+printf 'sqliteapp %s\nrustymemd %s\n' "$SQLITE_ADDR" "$NODE_ADDR" >"$TMP/agents.txt"
+"$RM_BUILD_DIR/agents/fleet/rustymem-fleet" --listen 127.0.0.1:0 --port-file "$TMP/fleet.port" \
+  --agents-file "$TMP/agents.txt" --poll-ms 200 >"$TMP/fleet.log" 2>&1 &
+FLEET_PID=$!
+for _ in $(seq 1 200); do [ -s "$TMP/fleet.port" ] && break; sleep 0.05; done
+[ -s "$TMP/fleet.port" ] || { cat "$TMP/fleet.log" >&2; fail "rustymem-fleet did not report its port"; }
+listed=0
+for _ in $(seq 1 100); do
+  nodes=$("$RUSTYMEMCTL" --fleet "127.0.0.1:$(cat "$TMP/fleet.port")" --output json nodes 2>/dev/null || true)
+  if echo "$nodes" | /usr/bin/python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+ns = {n.get("name"): n for n in d.get("nodes", [])}
+ok = all(k in ns and ns[k].get("reachable") for k in ("sqliteapp", "rustymemd"))
+sys.exit(0 if ok else 1)' 2>/dev/null; then listed=1; break; fi
+  sleep 0.2
+done
+kill -TERM "$FLEET_PID"; wait "$FLEET_PID" || true
+[ $listed = 1 ] || { echo "$nodes" >&2; fail "the fleet does not list both nodes reachable"; }
+stop_agent
+pass "rustymem-fleet lists the SQLite process beside a rustymemd, both reachable"
+
+# 8. a clean exit with the agent running
 touch "$TMP/cmd.stop"
 rc=0
 wait "$APP_PID" || rc=$?
