@@ -196,3 +196,19 @@ if bad:
     sys.exit("differences: %s" % bad)
 PY
 pass "columns as the seed names them; figures equal the gRPC stats of the same process"
+
+# Bad agent settings: one stderr line naming the variable, no agent, SQLite
+# (and the SQL surface) work on.
+for bad in "RUSTYMEM_SERVER_THREADS=99|RUSTYMEM_SERVER_THREADS" "RUSTYMEM_INSECURE=yes|RUSTYMEM_INSECURE" \
+           "RUSTYMEM_LISTEN=0.0.0.0:0|not a loopback address" "RUSTYMEM_LISTEN=127.0.0.1:99999|127.0.0.1:99999"; do
+  assign=${bad%%|*}; want=${bad#*|}
+  rm -f "$TMP/bad.port"
+  got=$(env RUSTYMEM_LISTEN=127.0.0.1:0 "$assign" RUSTYMEM_PORT_FILE="$TMP/bad.port" LD_PRELOAD="$PRELOAD" \
+        "$SQLITE3" :memory: "SELECT count(*) >= 0 FROM buffer_pool_stats();" 2>"$TMP/bad.err") ||
+    fail "$assign: the CLI failed"
+  [ "$got" = 1 ] || fail "$assign: answer '$got'"
+  [ "$(wc -l <"$TMP/bad.err")" -eq 1 ] && grep -q "^rustymem-sqlite: embedded agent not started: .*$want" "$TMP/bad.err" ||
+    fail "$assign: expected one line naming '$want', got: $(cat "$TMP/bad.err")"
+  [ ! -e "$TMP/bad.port" ] || fail "$assign: an agent started"
+done
+pass "bad agent settings: one line naming the variable, no agent, SQLite works on"
