@@ -130,6 +130,12 @@ typedef struct rm_host_methods {
     uint64_t (*kill_queries)(void *dp, uint64_t older_than_ns);
     bool (*admission_open)(void *dp);                 /* needed by SetAdmission with set_admission */
     void (*set_admission)(void *dp, bool open);
+    /* A buffer pool the host serves in another form than an rm_bufpool_t (SQLite's page
+     * cache on rm_pcache_pool_t): used by GetBufferPoolStats and EvictBufferPool only when
+     * rm_host_t.bufpool is NULL. stats fills the file-backed pool's words (zero what has no
+     * meaning); evict drops `fraction` (0, 1] of the unpinned pages, *pages and *bytes freed. */
+    rm_status_t (*bufpool_stats)(void *dp, rm_bufpool_stats_t *out);
+    rm_status_t (*bufpool_evict)(void *dp, double fraction, uint64_t *pages, uint64_t *bytes);
 } rm_host_methods_t;
 
 /* jemalloc's stats.* (GetMemoryStats). available = 0 when the host reads none. */

@@ -230,19 +230,20 @@ evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     const Rustymem__V1__EvictBufferPoolRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
-    if (!host || !host->bufpool)
+    if (!host || (!host->bufpool && !(host->methods && host->methods->bufpool_evict)))
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "EvictBufferPool: no buffer pool hosted");
     if (!(req->fraction > 0.0 && req->fraction <= 1.0))
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g is out of range: allowed (0, 1]",
                            req->fraction);
     double t0 = now_s();
-    uint64_t evicted = 0;
-    rm_status_t st = rm_bufpool_evict(host->bufpool, req->fraction, &evicted);
+    uint64_t evicted = 0, bytes = 0;
+    rm_status_t st = host->bufpool ? rm_bufpool_evict(host->bufpool, req->fraction, &evicted)
+                                   : host->methods->bufpool_evict(host->data_plane, req->fraction, &evicted, &bytes);
     if (st != RM_OK && st != RM_EIO)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "EvictBufferPool: %s", rm_strerror(st));
     r->action = "evict_buffer_pool";
     r->pages_evicted = evicted;
-    r->bytes_freed = evicted * rm_bufpool_page_size(host->bufpool);
+    r->bytes_freed = host->bufpool ? evicted * rm_bufpool_page_size(host->bufpool) : bytes;
     r->duration_seconds = now_s() - t0;
     char buf[192];
     snprintf(buf, sizeof buf, "evicted %llu pages (%.0f %% asked)%s", (unsigned long long)evicted,

@@ -588,10 +588,12 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
 {
     Rustymem__V1__BufferPoolStats *r = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
-    if (!host || !host->bufpool)
+    bool hosted = host && (host->bufpool || (host->methods && host->methods->bufpool_stats));
+    if (!hosted)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetBufferPoolStats: this server hosts no buffer pool");
     rm_bufpool_stats_t st;
-    rm_status_t rs = rm_bufpool_stats(host->bufpool, &st);
+    rm_status_t rs = host->bufpool ? rm_bufpool_stats(host->bufpool, &st)
+                                   : host->methods->bufpool_stats(host->data_plane, &st);
     if (rs != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(rs), "buffer pool statistics: %s", rm_strerror(rs));
     r->total_frames = st.total_frames;
@@ -628,7 +630,7 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     r->writes_failing = st.writes_failing != 0;
     r->writes_failing_since_unix_ms = (int64_t)(st.writes_failing_since_ns / 1000000u);
     r->unwritable_pages = st.unwritable_pages;
-    r->directory = rm_rpc_strdup(ctx, rm_bufpool_dir(host->bufpool));
+    r->directory = rm_rpc_strdup(ctx, host->bufpool ? rm_bufpool_dir(host->bufpool) : "");
     if (!r->last_io_error || !r->last_checksum_failure_file || !r->last_write_error || !r->directory)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory building the reply");
     switch (st.advice) {

@@ -14,8 +14,10 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "rustymem/sqlite.h"
+#include "rustymem/sqlite_host.h"
 
 static void
 write_stats(void)
@@ -65,4 +67,22 @@ rm_sqlite_preload(void)
     }
     if (getenv("RUSTYMEM_SQLITE_STATS"))
         atexit(write_stats);
+    /* issue 22: the SQL surface (unless RUSTYMEM_SQLITE_SQL=0) and, with
+     * RUSTYMEM_LISTEN, the embedded agent (host.c) */
+    if (!rm_sqlite_installed())   /* both parts off: nothing to show or serve */
+        return;
+    const char *sql = getenv("RUSTYMEM_SQLITE_SQL");
+    if (!(sql && strcmp(sql, "0") == 0) && rm_sqlite_sql_install(err, sizeof err) != RM_OK)
+        fprintf(stderr, "rustymem-sqlite: SQL surface: %s\n", err);
+    if (getenv("RUSTYMEM_LISTEN")) {
+        rm_sqlite_serve_opts_t so;
+        if (rm_sqlite_serve_opts_from_env(&so, err, sizeof err) != RM_OK ||
+            rm_sqlite_serve(&so, err, sizeof err) != RM_OK) {
+            fprintf(stderr, "rustymem-sqlite: embedded agent not started: %s\n", err);
+            return;
+        }
+        /* child processes inherit LD_PRELOAD: they must not start an agent of their own */
+        unsetenv("RUSTYMEM_LISTEN");
+        unsetenv("RUSTYMEM_PORT_FILE");
+    }
 }

@@ -3,6 +3,7 @@
  * (integrations/sqlite/include/rustymem/sqlite.h, docs/adr/0017-sqlite-integration.md).
  */
 #include "rustymem/sqlite.h"
+#include "sqlite_internal.h"
 
 #include <errno.h>
 #ifdef RM_SQLITE_JE_PRIVATE
@@ -407,6 +408,7 @@ static const sqlite3_mem_methods rm_mem_methods = {
 static int
 pc_init(void *arg)
 {
+    rm_sqlite__on_init();   /* conns.c: the connection hook is to be registered (again) */
     return SQLITE_OK;   /* the pools exist since install and outlive shutdown */
 }
 
@@ -420,6 +422,7 @@ pc_create(int szPage, int szExtra, int bPurgeable)
 {
     if (szPage <= 0 || szExtra < 0)
         return NULL;
+    rm_sqlite__on_create();   /* conns.c: register the connection hook on the first open */
     rm_pcache_t *c = NULL;
     rm_pcache_pool_t *pool = bPurgeable ? g.file_pool : g.memdb_pool;
     if (rm_pcache_create(pool, (size_t)szPage, (size_t)szExtra, bPurgeable ? 1 : 0, &c) != RM_OK)
@@ -901,4 +904,18 @@ rm_pcache_pool_t *
 rm_sqlite_memdb_pool(void)
 {
     return g.memdb_pool;
+}
+
+/* ---- for the embedded agent and the SQL surface (sqlite_internal.h) -------- */
+
+rm_slab_t *
+rm_sqlite__slab(void)
+{
+    return g.slab;
+}
+
+rm_large_t *
+rm_sqlite__large(void)
+{
+    return g.large;
 }
