@@ -269,10 +269,9 @@ rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         st = check_key(key, klen, "key", err);
     if (st != RM_OK)
         return st;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    pthread_mutex_t *mu;
+    conn_t *c;
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     *found = false;
     *val = NULL;
@@ -372,11 +371,10 @@ rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         return st;
     if (vlen > RM_MVCC_VALUE_MAX)
         return fail(err, RM_EINVAL, "value: %zu bytes, at most %u allowed", vlen, RM_MVCC_VALUE_MAX);
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
+    pthread_mutex_t *mu;
+    conn_t *c;
     table_t *t;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     if (atomic_load_explicit(&e->writes_refused, memory_order_relaxed) && rm__e_usage_critical(e)) {
         atomic_fetch_add_explicit(&e->writes_refused_total, 1, memory_order_relaxed);
@@ -416,11 +414,10 @@ rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const vo
         st = check_key(key, klen, "key", err);
     if (st != RM_OK)
         return st;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
+    pthread_mutex_t *mu;
+    conn_t *c;
     bool f = false;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     table_t *t = find_table(e, table);
     plan_for(e, Q_DELETE, table, false, false, 0);
@@ -503,10 +500,9 @@ rm_engine_scan(rm_engine_t *e, rm_session_id_t id, const char *table, const void
     if (limit == 0)
         limit = RM_ENGINE_SCAN_DEFAULT_LIMIT;
     bool trunc = false;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    pthread_mutex_t *mu;
+    conn_t *c;
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     table_t *t = find_table(e, table);
     plan_for(e, Q_SCAN, table, slen > 0, elen > 0, limit);
