@@ -346,38 +346,6 @@ pol_test_clear_ref(void *ctx, uint32_t slot)
     return (s & ST_PREFETCHED) ? 2 : 1;
 }
 
-static void
-pol_mark_t1(void *ctx, uint32_t slot, int in_t1)
-{
-    rm_bufpool_t *bp = ctx;
-    rm__bp_st_mark_t1(BP_STBITS, &frame_at(bp, slot)->state, &bp->t1_refs, in_t1);
-}
-
-static void
-pol_set_ref(void *ctx, uint32_t slot)
-{
-    rm_bufpool_t *bp = ctx;
-    rm__bp_st_set_ref(BP_STBITS, &frame_at(bp, slot)->state, &bp->t1_refs);
-}
-
-static uint32_t
-pol_t1_refs(void *ctx)
-{
-    return rm__bp_st_t1_refs(&((rm_bufpool_t *)ctx)->t1_refs);
-}
-
-static unsigned
-pol_freq(void *ctx, uint32_t slot)
-{
-    return rm__bp_st_freq(BP_STBITS, &frame_at(ctx, slot)->state);
-}
-
-static void
-pol_age(void *ctx, uint32_t slot)
-{
-    rm__bp_st_age(BP_STBITS, &frame_at(ctx, slot)->state);
-}
-
 static int
 pol_try_claim(void *ctx, uint32_t slot)
 {
@@ -409,15 +377,7 @@ rm__bp_test_t1_refs(rm_bufpool_t *bp, int64_t *counter, int64_t *recount)
     pthread_mutex_unlock(&bp->mu);
 }
 
-static const rm__bp_policy_ops_t pool_ops = {
-    .test_clear_ref = pol_test_clear_ref,
-    .freq = pol_freq,
-    .age = pol_age,
-    .try_claim = pol_try_claim,
-    .mark_t1 = pol_mark_t1,
-    .t1_refs = pol_t1_refs,
-    .set_ref = pol_set_ref,
-};
+RM__BP_STATE_POLICY_OPS(pool_ops, rm_bufpool_t, frame_at, BP_STBITS, pol_test_clear_ref, pol_try_claim);
 
 /* ---- page format ------------------------------------------------------------------- */
 

@@ -194,6 +194,42 @@ rm__bp_st_age(const rm__bp_stbits_t b, _Atomic uint64_t *st)
     }
 }
 
+/* The policy ops table of a pool whose frames carry such a state word:
+ * CTX_T is the pool (ctx), with member `t1_refs` (the counter); FRAME_AT(pool,
+ * slot) returns the slot's frame, with member `state`; BITS is the pool's
+ * rm__bp_stbits_t. TEST_CLEAR_REF and TRY_CLAIM are the pool's own (their
+ * verdicts differ between the pools). Defines `static const
+ * rm__bp_policy_ops_t NAME` and its static callbacks NAME##_*. */
+#define RM__BP_STATE_POLICY_OPS(NAME, CTX_T, FRAME_AT, BITS, TEST_CLEAR_REF, TRY_CLAIM)                \
+    static void NAME##_mark_t1(void *ctx, uint32_t slot, int in_t1)                                   \
+    {                                                                                                 \
+        CTX_T *pool_ = ctx;                                                                           \
+        rm__bp_st_mark_t1(BITS, &FRAME_AT(pool_, slot)->state, &pool_->t1_refs, in_t1);               \
+    }                                                                                                 \
+    static void NAME##_set_ref(void *ctx, uint32_t slot)                                              \
+    {                                                                                                 \
+        CTX_T *pool_ = ctx;                                                                           \
+        rm__bp_st_set_ref(BITS, &FRAME_AT(pool_, slot)->state, &pool_->t1_refs);                      \
+    }                                                                                                 \
+    static uint32_t NAME##_t1_refs(void *ctx) { return rm__bp_st_t1_refs(&((CTX_T *)ctx)->t1_refs); } \
+    static unsigned NAME##_freq(void *ctx, uint32_t slot)                                             \
+    {                                                                                                 \
+        return rm__bp_st_freq(BITS, &FRAME_AT((CTX_T *)ctx, slot)->state);                            \
+    }                                                                                                 \
+    static void NAME##_age(void *ctx, uint32_t slot)                                                  \
+    {                                                                                                 \
+        rm__bp_st_age(BITS, &FRAME_AT((CTX_T *)ctx, slot)->state);                                    \
+    }                                                                                                 \
+    static const rm__bp_policy_ops_t NAME = {                                                         \
+        .test_clear_ref = TEST_CLEAR_REF,                                                             \
+        .freq = NAME##_freq,                                                                          \
+        .age = NAME##_age,                                                                            \
+        .try_claim = TRY_CLAIM,                                                                       \
+        .mark_t1 = NAME##_mark_t1,                                                                    \
+        .t1_refs = NAME##_t1_refs,                                                                    \
+        .set_ref = NAME##_set_ref,                                                                    \
+    }
+
 enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_L_B1 = 4, RM_BP_L_B2 = 5 };
 
 typedef struct rm__bp_earc rm__bp_earc_t;

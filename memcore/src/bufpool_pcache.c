@@ -209,38 +209,6 @@ pol_test_clear_ref(void *ctx, uint32_t slot)
     return (s & ST_REF) ? 1 : 0;
 }
 
-static void
-pol_mark_t1(void *ctx, uint32_t slot, int in_t1)
-{
-    rm_pcache_t *c = ctx;
-    rm__bp_st_mark_t1(PC_STBITS, &frame_at(c, slot)->state, &c->t1_refs, in_t1);
-}
-
-static void
-pol_set_ref(void *ctx, uint32_t slot)
-{
-    rm_pcache_t *c = ctx;
-    rm__bp_st_set_ref(PC_STBITS, &frame_at(c, slot)->state, &c->t1_refs);
-}
-
-static uint32_t
-pol_t1_refs(void *ctx)
-{
-    return rm__bp_st_t1_refs(&((rm_pcache_t *)ctx)->t1_refs);
-}
-
-static unsigned
-pol_freq(void *ctx, uint32_t slot)
-{
-    return rm__bp_st_freq(PC_STBITS, &frame_at(ctx, slot)->state);
-}
-
-static void
-pol_age(void *ctx, uint32_t slot)
-{
-    rm__bp_st_age(PC_STBITS, &frame_at(ctx, slot)->state);
-}
-
 /* Claim an unpinned page for eviction: INVALID and a new version, so that a
  * hit that read the old state fails its CAS. */
 static int
@@ -267,15 +235,7 @@ pol_try_claim(void *ctx, uint32_t slot)
     }
 }
 
-static const rm__bp_policy_ops_t pcache_ops = {
-    .test_clear_ref = pol_test_clear_ref,
-    .freq = pol_freq,
-    .age = pol_age,
-    .try_claim = pol_try_claim,
-    .mark_t1 = pol_mark_t1,
-    .t1_refs = pol_t1_refs,
-    .set_ref = pol_set_ref,
-};
+RM__BP_STATE_POLICY_OPS(pcache_ops, rm_pcache_t, frame_at, PC_STBITS, pol_test_clear_ref, pol_try_claim);
 
 /* ---- memory accounting --------------------------------------------------------------- */
 
