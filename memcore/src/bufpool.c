@@ -1726,6 +1726,24 @@ destroy_memory(rm_bufpool_t *bp)
     rm__bp_mem_free(src, bp->batch, bp->batch_bytes);
 }
 
+/* The end of create's failure path and of destroy: close the double-write
+ * file, free the memory (destroy_memory), the locks and the pool itself. */
+static void
+free_pool(rm_bufpool_t *bp)
+{
+    if (bp->dw_fd >= 0)
+        close(bp->dw_fd);
+    const rm_pagesrc_t *src = bp->src;
+    destroy_memory(bp);
+    pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->gp_mu);
+    pthread_mutex_destroy(&bp->err_mu);
+    pthread_mutex_destroy(&bp->io_mu);
+    pthread_mutex_destroy(&bp->wmu);
+    pthread_cond_destroy(&bp->wcv);
+    rm__bp_mem_free(src, bp, sizeof *bp);
+}
+
 rm_status_t
 rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
 {
@@ -1801,16 +1819,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
 fail_stats:
     rm_stats_unregister(bp->stats_handle);
 fail:
-    if (bp->dw_fd >= 0)
-        close(bp->dw_fd);
-    destroy_memory(bp);
-    pthread_mutex_destroy(&bp->mu);
-    pthread_mutex_destroy(&bp->gp_mu);
-    pthread_mutex_destroy(&bp->err_mu);
-    pthread_mutex_destroy(&bp->io_mu);
-    pthread_mutex_destroy(&bp->wmu);
-    pthread_cond_destroy(&bp->wcv);
-    rm__bp_mem_free(src, bp, sizeof *bp);
+    free_pool(bp);
     return st;
 }
 
@@ -1827,17 +1836,7 @@ rm_bufpool_destroy(rm_bufpool_t *bp)
     for (uint32_t i = 0; i < RM_BUFPOOL_MAX_FILES; i++)
         if (bp->files[i].fd >= 0)
             close(bp->files[i].fd);
-    if (bp->dw_fd >= 0)
-        close(bp->dw_fd);
-    const rm_pagesrc_t *src = bp->src;
-    destroy_memory(bp);
-    pthread_mutex_destroy(&bp->mu);
-    pthread_mutex_destroy(&bp->gp_mu);
-    pthread_mutex_destroy(&bp->err_mu);
-    pthread_mutex_destroy(&bp->io_mu);
-    pthread_mutex_destroy(&bp->wmu);
-    pthread_cond_destroy(&bp->wcv);
-    rm__bp_mem_free(src, bp, sizeof *bp);
+    free_pool(bp);
     return st;
 }
 
