@@ -403,7 +403,7 @@ rm_mvcc_create(const rm_mvcc_config_t *cfg, rm_mvcc_t **out)
         return RM_EINVAL;
     if (!cfg)
         cfg = &def;
-    if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
+    if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     const rm_mvcc_valstore_t *vs = cfg->valstore;
     if (vs && (!vs->put || !vs->get || !vs->free || vs->max_bytes <= RM_MVCC_INLINE_MAX ||

@@ -162,7 +162,7 @@ rm_plancache_create(const rm_plancache_config_t *cfg, rm_plancache_t **out)
         return RM_EINVAL;
     if (!cfg)
         cfg = &def;
-    if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
+    if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     rm_plancache_t *pc = calloc(1, sizeof *pc);
     if (!pc)

@@ -121,7 +121,14 @@ uint64_t rm__now_ns(void);
 uint64_t rm__now_ns_hook(void *ctx);
 
 /* A config's record allocator: *given, or one over malloc/free when given is
- * NULL (recalloc.c). The caller has checked that a given one is complete. */
+ * NULL (recalloc.c). The caller has checked it with rm__recalloc_valid. */
 rm_recalloc_t rm__recalloc_or_malloc(const rm_recalloc_t *given);
+/* 1 if a config's record allocator is usable: NULL (the default) or one with
+ * both alloc and free; 0 otherwise (the create call answers RM_EINVAL). */
+static inline int
+rm__recalloc_valid(const rm_recalloc_t *given)
+{
+    return !given || (given->alloc && given->free);
+}
 
 #endif /* RUSTYMEM_RM_INTERNAL_H */

@@ -376,7 +376,7 @@ rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux_t **out)
         return RM_EINVAL;
     if (!cfg)
         cfg = &def;
-    if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
+    if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     uint32_t maxc = cfg->max_connections ? cfg->max_connections : RM_SESSION_DEFAULT_MAX_CONNECTIONS;
     uint32_t maxs = cfg->max_sessions ? cfg->max_sessions : RM_SESSION_DEFAULT_MAX_SESSIONS;
