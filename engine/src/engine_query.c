@@ -136,6 +136,14 @@ check_key(const void *key, size_t klen, const char *field, char *err)
     return RM_OK;
 }
 
+/* The arguments of a point query (get, put, delete): table, then key. */
+static rm_status_t
+check_table_key(const char *table, const void *key, size_t klen, char *err)
+{
+    rm_status_t st = check_table(table, err);
+    return st == RM_OK ? check_key(key, klen, "key", err) : st;
+}
+
 /* Composite MVCC key (table id, big-endian, then key) in the slot scratch. */
 size_t
 rm__e_mkey(const rm_session_conn_t *unused, void *scratch, uint32_t tid, const void *key, size_t klen)
@@ -260,13 +268,25 @@ read_row(rm_engine_t *e, conn_t *c, void *scratch, size_t scratch_bytes, uint32_
     return st;
 }
 
+/* End a point query (get, delete) that came to status st: a kill ends the
+ * transaction (rm__e_killed); another failure with no message yet gets
+ * "<what> failed: <reason>". Returns the status to answer. */
+static rm_status_t
+point_query_end(rm_engine_t *e, rm_session_id_t id, conn_t *c, rm_status_t st, const char *what, char *err)
+{
+    rm__e_query_end(c);
+    if (st == RM_ECANCELED)
+        return rm__e_killed(e, id, c, err);
+    if (st != RM_OK && err && !*err)
+        fail(err, st, "%s failed: %s", what, rm__e_read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
+    return st;
+}
+
 rm_status_t
 rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen,
               rm_engine_alloc_fn alloc, void *alloc_ctx, bool *found, void **val, size_t *vlen, char *err)
 {
-    rm_status_t st = check_table(table, err);
-    if (st == RM_OK)
-        st = check_key(key, klen, "key", err);
+    rm_status_t st = check_table_key(table, key, klen, err);
     if (st != RM_OK)
         return st;
     pthread_mutex_t *mu;
@@ -301,11 +321,7 @@ rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         st = RM_OK;
     }
     (void)rm_arena_rollback(c->cur, &mk);
-    rm__e_query_end(c);
-    if (st == RM_ECANCELED)
-        st = rm__e_killed(e, id, c, err);
-    else if (st != RM_OK && err && !*err)
-        fail(err, st, "read failed: %s", rm__e_read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
+    st = point_query_end(e, id, c, st, "read", err);
 out:
     pthread_mutex_unlock(mu);
     return st;
@@ -364,9 +380,7 @@ rm_status_t
 rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen, const void *val,
               size_t vlen, char *err)
 {
-    rm_status_t st = check_table(table, err);
-    if (st == RM_OK)
-        st = check_key(key, klen, "key", err);
+    rm_status_t st = check_table_key(table, key, klen, err);
     if (st != RM_OK)
         return st;
     if (vlen > RM_MVCC_VALUE_MAX)
@@ -409,9 +423,7 @@ rm_status_t
 rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen, bool *found,
                  char *err)
 {
-    rm_status_t st = check_table(table, err);
-    if (st == RM_OK)
-        st = check_key(key, klen, "key", err);
+    rm_status_t st = check_table_key(table, key, klen, err);
     if (st != RM_OK)
         return st;
     pthread_mutex_t *mu;
@@ -437,11 +449,7 @@ rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const vo
     } else if (st == RM_ENOENT) {
         st = RM_OK;
     }
-    rm__e_query_end(c);
-    if (st == RM_ECANCELED)
-        st = rm__e_killed(e, id, c, err);
-    else if (st != RM_OK && err && !*err)
-        fail(err, st, "delete failed: %s", rm__e_read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
+    st = point_query_end(e, id, c, st, "delete", err);
 out:
     pthread_mutex_unlock(mu);
     if (found)
