@@ -268,6 +268,30 @@ read_row(rm_engine_t *e, conn_t *c, void *scratch, size_t scratch_bytes, uint32_
     return st;
 }
 
+/* Start a point query (get, delete) on `table`: plan it and, for a known
+ * table, register the query as running (end it with point_query_end). NULL
+ * for an unknown table: nothing started, it has no rows. */
+static table_t *
+point_query_start(rm_engine_t *e, conn_t *c, rm_session_id_t id, int kind, const char *table)
+{
+    table_t *t = find_table(e, table);
+    plan_for(e, kind, table, false, false, 0);
+    if (t)
+        rm__e_query_start(e, c, id, kind, RM_ENGINE_PRIO_NORMAL);
+    return t;
+}
+
+/* read_row of key in t with the connection's scratch, after marking its
+ * arena at *mk: the row read lives there until the caller rolls back to *mk. */
+static rm_status_t
+read_row_marked(rm_engine_t *e, conn_t *c, table_t *t, const void *key, size_t klen, rm_arena_mark_t *mk,
+                const void **v, size_t *n)
+{
+    conn_scratch_t *cs = scratch_of(e, c);
+    rm_arena_mark(c->cur, mk);
+    return read_row(e, c, cs->p, cs->n, t->id, key, klen, v, n);
+}
+
 /* End a point query (get, delete) that came to status st: a kill ends the
  * transaction (rm__e_killed); another failure with no message yet gets
  * "<what> failed: <reason>". Returns the status to answer. */
@@ -296,17 +320,13 @@ rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
     *found = false;
     *val = NULL;
     *vlen = 0;
-    table_t *t = find_table(e, table);
-    plan_for(e, Q_GET, table, false, false, 0);
+    table_t *t = point_query_start(e, c, id, Q_GET, table);
     if (!t)
         goto out;   /* an unknown table has no rows */
-    rm__e_query_start(e, c, id, Q_GET, RM_ENGINE_PRIO_NORMAL);
-    conn_scratch_t *cs = scratch_of(e, c);
     rm_arena_mark_t mk;
-    rm_arena_mark(c->cur, &mk);
     const void *v;
     size_t n;
-    st = read_row(e, c, cs->p, cs->n, t->id, key, klen, &v, &n);
+    st = read_row_marked(e, c, t, key, klen, &mk, &v, &n);
     if (st == RM_OK) {
         void *copy = alloc(alloc_ctx, n ? n : 1);
         if (!copy) {
@@ -431,17 +451,13 @@ rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const vo
     bool f = false;
     if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
-    table_t *t = find_table(e, table);
-    plan_for(e, Q_DELETE, table, false, false, 0);
+    table_t *t = point_query_start(e, c, id, Q_DELETE, table);
     if (!t)
         goto out;
-    rm__e_query_start(e, c, id, Q_DELETE, RM_ENGINE_PRIO_NORMAL);
-    conn_scratch_t *cs = scratch_of(e, c);
     rm_arena_mark_t mk;
-    rm_arena_mark(c->cur, &mk);
     const void *v;
     size_t n;
-    st = read_row(e, c, cs->p, cs->n, t->id, key, klen, &v, &n);
+    st = read_row_marked(e, c, t, key, klen, &mk, &v, &n);
     (void)rm_arena_rollback(c->cur, &mk);
     if (st == RM_OK) {
         f = true;
