@@ -432,7 +432,7 @@ print_table(FILE *f, const char *title, json_t *rows, const rm_render_opts_t *o)
     static const char *const preferred[] = {"name", "component", "level", "current_level", "usage_ratio",
                                             "rss_bytes", "time_to_critical_seconds", "labels", "used_bytes",
                                             "held_bytes", "reachable", "predicted_level", "last_contact_unix_ms",
-                                            "value", "default_value", "unit", "status", "fragmentation_ratio",
+                                            "value", "source", "default_value", "unit", "status", "fragmentation_ratio",
                                             "percentage", "live", "address", NULL};
     int keep[64] = {0};
     size_t used = 0, dropped = 0;

@@ -424,6 +424,7 @@ apply_arg(const command_t *cmd, const arg_spec_t *a, ProtobufCMessage *req, cons
 static int cmd_help(const command_t *cmd, global_t *g, int npos, char **pos);
 static int cmd_help_markdown(const command_t *cmd, global_t *g, int npos, char **pos);
 static int cmd_version(const command_t *cmd, global_t *g, int npos, char **pos);
+static int cmd_knobs_diff(const command_t *cmd, global_t *g, int npos, char **pos);
 
 #define SELECTOR_ARGS                                                                                          \
     {"--names", A_STRINGS, "selector.names", "only these nodes (comma-separated, repeatable)", 0, NULL, 0, NULL, \
@@ -551,15 +552,27 @@ const command_t rm_commands[] = {
        NULL, NULL, NULL, NULL}},
      0, NULL, 0},
     {"knobs get", RPC("TuningService", "GetKnobs"), DESC(get_knobs_request), DESC(get_knobs_response), "",
-     "the named knobs",
+     "the named knobs with value, source (default, FILE:LINE, env RUSTYMEM_..., flag, runtime), reset value "
+     "and pending restart",
      {{"NAME...", A_STRINGS, "names", "knob names", ARG_REQUIRED | ARG_KNOB, NULL, 0, NULL, NULL, NULL, NULL}}, 0,
      NULL, 0},
     {"knobs set", RPC("TuningService", "SetKnobs"), DESC(set_knobs_request), DESC(set_knobs_response), "",
-     "set knobs together, all or nothing; persisted across restarts",
+     "set knobs together, all or nothing; persisted across restarts (a warning on stderr when an environment "
+     "variable or a flag will override the value at the next restart)",
      {{"NAME=VALUE...", A_KEYVAL, "assignments", "knob assignments", ARG_REQUIRED | ARG_KNOB, NULL, 0, NULL, NULL,
        NULL, NULL},
       VALIDATE_ONLY},
      0, NULL, 0},
+    {"knobs reset", RPC("TuningService", "ResetKnobs"), DESC(reset_knobs_request), DESC(set_knobs_response),
+     "RESET (ALTER SYSTEM RESET)",
+     "return knobs to their reset value (file, env or flag, else the default) and forget their persisted runtime "
+     "value",
+     {{"NAME...", A_STRINGS, "names", "knob names", ARG_REQUIRED | ARG_KNOB, NULL, 0, NULL, NULL, NULL, NULL},
+      VALIDATE_ONLY},
+     0, NULL, 0},
+    {"knobs diff", NULL, NULL, NULL, "SELECT ... FROM pg_settings WHERE source <> 'default'",
+     "knobs whose source is not the default: value, default and where the value comes from", {{0}}, 0,
+     cmd_knobs_diff, 0},
     {"knobs apply-profile", RPC("TuningService", "ApplyProfile"), DESC(apply_profile_request),
      DESC(set_knobs_response), "", "apply the seed's workload x environment tables", {PROFILE_ARGS, VALIDATE_ONLY},
      0, NULL, 0},
@@ -1074,6 +1087,42 @@ cmd_version(const command_t *cmd, global_t *g, int npos, char **pos)
     return 0;
 }
 
+/* knobs diff: ListKnobs(changed_only) as NAME VALUE DEFAULT SOURCE (json/yaml: the KnobInfo list). */
+static int
+cmd_knobs_diff(const command_t *cmd, global_t *g, int npos, char **pos)
+{
+    (void)npos, (void)pos;
+    rm_client_t *client;
+    int rc = rm_open_client(g, &client);
+    if (rc)
+        return rc;
+    Rustymem__V1__ListKnobsRequest req = RUSTYMEM__V1__LIST_KNOBS_REQUEST__INIT;
+    req.changed_only = 1;
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    grpc_status_code code = rm_client_unary(client, RPC("TuningService", "ListKnobs"), &req.base,
+                                            &rustymem__v1__list_knobs_response__descriptor, &resp, &st);
+    rm_client_destroy(client);
+    if (code != GRPC_STATUS_OK) {
+        fprintf(stderr, "rustymemctl: %s: %s: %s%s\n", cmd->words, rm_client_status_name(code),
+                st.message[0] ? st.message : "(no message)", rm_hint_for(code, g));
+        return EXIT_RPC;
+    }
+    const Rustymem__V1__ListKnobsResponse *r = (const void *)resp;
+    if (g->render.mode == RM_OUT_JSON || g->render.mode == RM_OUT_YAML) {
+        rm_render(stdout, resp, &g->render);
+    } else {
+        if (!g->render.no_headers)
+            printf("%-40s %-16s %-16s %s\n", "NAME", "VALUE", "DEFAULT", "SOURCE");
+        for (size_t i = 0; i < r->n_knobs; i++)
+            printf("%-40s %-16s %-16s %s%s\n", r->knobs[i]->name, r->knobs[i]->value,
+                   r->knobs[i]->default_value, r->knobs[i]->source,
+                   r->knobs[i]->pending_restart ? " (pending restart)" : "");
+    }
+    protobuf_c_message_free_unpacked(resp, NULL);
+    return 0;
+}
+
 /* Print every message of a server stream; on a terminal, redraw in place. */
 static int
 run_stream(rm_client_t *client, const command_t *cmd, const ProtobufCMessage *req, const global_t *g)
@@ -1398,6 +1447,12 @@ main(int argc, char **argv)
             rc = EXIT_RPC;
     } else {
         rm_render(stdout, resp, &g.render);
+        if (cmd->response == &rustymem__v1__set_knobs_response__descriptor) {
+            /* the change is made; say what the next restart will undo */
+            const Rustymem__V1__SetKnobsResponse *sr = (const void *)resp;
+            for (size_t i = 0; i < sr->n_warnings; i++)
+                fprintf(stderr, "rustymemctl: warning: %s\n", sr->warnings[i]);
+        }
     }
     if (resp)
         protobuf_c_message_free_unpacked(resp, NULL);

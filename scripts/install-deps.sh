@@ -7,11 +7,13 @@ PACKAGES=(
   build-essential cmake pkg-config git
   libgrpc-dev grpc-proto protobuf-c-compiler libprotobuf-c-dev protobuf-compiler libprotobuf-dev
   libjemalloc-dev libnuma-dev libssl-dev libcmocka-dev libjansson-dev libmimalloc-dev
-  libinih-dev libmicrohttpd-dev libsystemd-dev
+  libinih-dev libmicrohttpd-dev libsystemd-dev zlib1g-dev
   libsqlite3-dev sqlite3 dpkg-dev
   python3 python3-grpcio python3-protobuf python3-grpc-tools python3-yaml curl
   openssl yamllint prometheus systemd valgrind clang libclang-rt-14-dev
   tmux zsh fish   # tests only: rustymemctl top and its bash/zsh/fish completion (test_cli_ux.sh)
+  # tests: tests/integration/test_fleet_etcd.sh starts a real etcd (rustymem-fleet --etcd, ADR 0027)
+  etcd-server etcd-client
 )
 # Node.js and npm (manifest validation): any installation will do; Debian's
 # packages only when the machine has none.

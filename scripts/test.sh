@@ -9,6 +9,8 @@
 #                                Valgrind memcheck (no errors, no definite/indirect leaks)
 #   scripts/test.sh --release    Release (-O3) build in ./build-release, compile only: the
 #                                deeper inlining finds -Werror warnings the others do not
+#   scripts/test.sh --debug      Debug build (RM_DEBUG) in ./build-debug: unit and fault tests
+#                                with the lock-ownership asserts and debug invariants on
 #   scripts/test.sh --fresh      the clean-machine job (scripts/fresh-root.sh): the README's
 #                                set-up (install-deps, configure, build, rustymemd with its
 #                                defaults, rustymemctl health → SERVING) in a debootstrap

@@ -140,8 +140,14 @@ typedef struct rm_jemalloc_stats {
     char version[64];
 } rm_jemalloc_stats_t;
 
+#define RM_HOST_MAX_LABELS 16
+
 typedef struct rm_host {
     char node_name[128];             /* host or Kubernetes node name */
+    /* Identity labels reported in MemoryStats.labels (rustymemd --label, --labels-file): keys unique */
+    size_t n_labels;
+    char label_key[RM_HOST_MAX_LABELS][64];
+    char label_value[RM_HOST_MAX_LABELS][128];
     const char *version;             /* the program's version string (static) */
     uint64_t start_ns;               /* CLOCK_MONOTONIC at start */
     rm_sysinfo_paths_t sysinfo_paths; /* NULL roots = live system */

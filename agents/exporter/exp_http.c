@@ -22,10 +22,13 @@
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
+#include <zlib.h>
 
 #include "exporter.h"
 #include "log.h"
@@ -62,9 +65,71 @@ typedef struct req_state {
 static const char JSON_TYPE[] = "application/json";
 static const char METRICS_TYPE[] = "text/plain; version=0.0.4; charset=utf-8";
 
+/*
+ * body (len bytes) gzip-compressed into a malloc'ed buffer (*out_len bytes),
+ * or NULL when zlib fails (the caller then sends it uncompressed).
+ */
+static char *
+gzip_body(const char *body, size_t len, size_t *out_len)
+{
+    z_stream z = {0};
+    /* 15 + 16: a gzip header and trailer; level 6 is zlib's default trade-off */
+    if (deflateInit2(&z, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return NULL;
+    uLong cap = deflateBound(&z, (uLong)len);
+    char *out = malloc(cap);
+    if (!out) {
+        deflateEnd(&z);
+        return NULL;
+    }
+    z.next_in = (Bytef *)(uintptr_t)body;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out;
+    z.avail_out = (uInt)cap;
+    int rc = deflate(&z, Z_FINISH);
+    *out_len = z.total_out;
+    deflateEnd(&z);
+    if (rc != Z_STREAM_END) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
+/*
+ * 1 when the client's Accept-Encoding lists gzip (or *) with a q-value
+ * above 0 ("gzip", "deflate, gzip", "gzip;q=0.5"; not "gzip;q=0").
+ */
+static int
+accepts_gzip(struct MHD_Connection *c)
+{
+    const char *ae = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ACCEPT_ENCODING);
+    for (const char *p = ae; p && *p;) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",;");
+        size_t t = n;
+        while (t && p[t - 1] == ' ')
+            t--;
+        int match = (t == 4 && strncasecmp(p, "gzip", 4) == 0) || (t == 1 && *p == '*');
+        p += n;
+        double q = 1.0;
+        if (*p == ';') {
+            const char *qs = strstr(p, "q=");
+            const char *end = p + strcspn(p, ",");
+            if (qs && qs < end)
+                q = strtod(qs + 2, NULL);
+            p = end;
+        }
+        if (match && q > 0)
+            return 1;
+    }
+    return 0;
+}
+
 static enum MHD_Result
-reply(rm_exp_http_t *h, struct MHD_Connection *c, const char *path, int status, const char *ctype, char *body,
-      int allow)
+reply_len(rm_exp_http_t *h, struct MHD_Connection *c, const char *path, int status, const char *ctype, char *body,
+          size_t len, int allow, const char *encoding)
 {
     struct MHD_Response *r;
     if (!body) {
@@ -72,13 +137,18 @@ reply(rm_exp_http_t *h, struct MHD_Connection *c, const char *path, int status, 
         status = 500;
         r = MHD_create_response_from_buffer(sizeof oom - 1, oom, MHD_RESPMEM_PERSISTENT);
         ctype = JSON_TYPE;
+        encoding = NULL;
     } else {
-        r = MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+        r = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
     }
     if (!r) {
         free(body);
         return MHD_NO;
     }
+    if (encoding)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_ENCODING, encoding);
+    if (strcmp(ctype, METRICS_TYPE) == 0)
+        MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, MHD_HTTP_HEADER_ACCEPT_ENCODING);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, ctype);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (allow)
@@ -87,6 +157,13 @@ reply(rm_exp_http_t *h, struct MHD_Connection *c, const char *path, int status, 
     MHD_destroy_response(r);
     rm_exporter_count_http(h->exp, path, status);
     return ret;
+}
+
+static enum MHD_Result
+reply(rm_exp_http_t *h, struct MHD_Connection *c, const char *path, int status, const char *ctype, char *body,
+      int allow)
+{
+    return reply_len(h, c, path, status, ctype, body, body ? strlen(body) : 0, allow, NULL);
 }
 
 static char *
@@ -134,8 +211,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (strcmp(url, "/metrics") == 0) {
         size_t len;
         if (rm_exporter_scrape(h->exp, &body, &len) != RM_OK)
-            body = NULL;
-        return reply(h, conn, url, 200, METRICS_TYPE, body, 0);
+            return reply(h, conn, url, 200, METRICS_TYPE, NULL, 0);
+        if (accepts_gzip(conn)) { /* about 10x smaller; sent plain if zlib fails */
+            size_t zlen;
+            char *z = gzip_body(body, len, &zlen);
+            if (z) {
+                free(body);
+                return reply_len(h, conn, url, 200, METRICS_TYPE, z, zlen, 0, "gzip");
+            }
+        }
+        return reply_len(h, conn, url, 200, METRICS_TYPE, body, len, 0, NULL);
     }
     if (strcmp(url, "/api/v1/stats/memory") == 0)
         rm_exporter_rest_memory(h->exp, &status, &body);

@@ -477,6 +477,21 @@ is_free_text(const char *field)
     return 0;
 }
 
+/*
+ * String fields whose value changes with the state (a status, the action of
+ * the moment): a label of an *_info family must not, or every change starts a
+ * new series. They stay only in the deprecated info families (ADR 0028).
+ */
+static int
+is_state_text(const char *field)
+{
+    static const char *const state[] = {"status", "overall_status", "recommended_action", "trigger", "warning_view"};
+    for (size_t i = 0; i < sizeof state / sizeof state[0]; i++)
+        if (strcmp(field, state[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Numeric fields of repeated elements that identify the element: label name. */
 static const char *
 id_numeric_label(const char *field)
@@ -657,11 +672,342 @@ enum_help(const ProtobufCEnumDescriptor *e, char *out, size_t cap)
     }
 }
 
+/* ---- HELP texts and renames ------------------------------------------------ */
+
+/*
+ * HELP for the families people read most (dashboards, alerts, runbook): what
+ * it measures and in what unit. Every other family gets a text derived from
+ * its name (rm_exp_help); none names a protobuf path.
+ */
+static const struct {
+    const char *name, *help;
+} helps[] = {
+    {"rustymem_agent_process_resident_memory_bytes", "Resident set size (RSS) of the rustymemd process, in bytes"},
+    {"rustymem_agent_process_virtual_memory_bytes", "Virtual memory size of the rustymemd process, in bytes"},
+    {"rustymem_agent_process_start_time_seconds", "When the rustymemd process started, as Unix time in seconds"},
+    {"rustymem_memory_budget_bytes",
+     "Memory budget the agent measures usage against (knob, cgroup limit or host memory; see "
+     "rustymem_memory_info{budget_source}), in bytes"},
+    {"rustymem_memory_used_bytes",
+     "Memory in use counted against the budget (cgroup working set, RSS or memcore's held bytes; see "
+     "rustymem_memory_info{usage_source}), in bytes"},
+    {"rustymem_memory_usage_ratio",
+     "Used memory divided by the budget (0-1): the pressure measure of the agent's levels and alerts"},
+    {"rustymem_memory_rss_budget_ratio", "RSS of the rustymemd process divided by the budget (0-1)"},
+    {"rustymem_memory_mem_total_bytes", "Host memory (MemTotal of /proc/meminfo), in bytes"},
+    {"rustymem_memory_mem_available_bytes", "Memory the host can still give (MemAvailable of /proc/meminfo), in bytes"},
+    {"rustymem_memory_cgroup_usage_bytes", "Memory charged to the agent's memory cgroup, in bytes"},
+    {"rustymem_memory_cgroup_limit_bytes", "Hard memory limit of the agent's cgroup (0 = none), in bytes"},
+    {"rustymem_memory_cgroup_high_bytes", "Throttling threshold memory.high of the agent's cgroup (0 = none), in bytes"},
+    {"rustymem_memory_cgroup_oom_kills_total", "Processes the kernel OOM-killed in the agent's cgroup"},
+    {"rustymem_memory_cgroup_failcnt_total", "Times the agent's cgroup hit its memory limit"},
+    {"rustymem_memory_cgroup_version", "Version of the agent's memory cgroup (1 or 2; 0 = none found)"},
+    {"rustymem_memory_psi_available", "1 when the kernel reports memory pressure stall information (PSI)"},
+    {"rustymem_memory_psi_some_avg10_ratio",
+     "Share of the last 10 s in which some task stalled waiting for memory (PSI some avg10, 0-1)"},
+    {"rustymem_memory_psi_some_avg60_ratio",
+     "Share of the last 60 s in which some task stalled waiting for memory (PSI some avg60, 0-1)"},
+    {"rustymem_memory_psi_full_avg10_ratio",
+     "Share of the last 10 s in which all tasks stalled waiting for memory (PSI full avg10, 0-1)"},
+    {"rustymem_memory_psi_full_avg60_ratio",
+     "Share of the last 60 s in which all tasks stalled waiting for memory (PSI full avg60, 0-1)"},
+    {"rustymem_memory_jemalloc_active", "1 when the agent's malloc is jemalloc (the jemalloc figures are real)"},
+    {"rustymem_memory_jemalloc_allocated_bytes", "Bytes the application has allocated through jemalloc"},
+    {"rustymem_memory_jemalloc_active_bytes", "Bytes in jemalloc's active pages (allocated plus page slack)"},
+    {"rustymem_memory_jemalloc_resident_bytes", "Bytes of jemalloc's memory resident in RAM, metadata included"},
+    {"rustymem_memory_jemalloc_metadata_bytes", "Bytes jemalloc uses for its own metadata"},
+    {"rustymem_memory_jemalloc_retained_bytes", "Bytes jemalloc keeps mapped but returned to the system"},
+    {"rustymem_memory_jemalloc_mapped_bytes", "Bytes in jemalloc's active extents"},
+    {"rustymem_arena_held_bytes", "Bytes all arenas hold from the system (including freed blocks kept for reuse)"},
+    {"rustymem_arena_allocated_bytes", "Bytes handed out from arenas"},
+    {"rustymem_arena_peak_held_bytes", "Highest held bytes of all arenas since the agent started"},
+    {"rustymem_arena_cached_bytes", "Of the arenas' held bytes, freed blocks kept for reuse"},
+    {"rustymem_arena_live_arenas", "Arenas in use now"},
+    {"rustymem_arena_created_total", "Root arenas created"},
+    {"rustymem_arena_bypasses_total",
+     "Transactions sent to the large-object allocator because they exceeded disable_above_bytes"},
+    {"rustymem_large_object_live_objects", "Live large objects"},
+    {"rustymem_large_object_free_extents", "Free extents in the large-object allocator"},
+    {"rustymem_large_object_largest_free_extent_bytes", "Size of the largest free extent of the large-object "
+                                                        "allocator, in bytes"},
+    {"rustymem_large_object_released_bytes_total", "Bytes the large-object allocator returned to the system"},
+    {"rustymem_engine_sessions", "Open engine sessions"},
+    {"rustymem_engine_sessions_active", "Engine sessions bound to a connection (in a transaction)"},
+    {"rustymem_engine_sessions_idle", "Engine sessions not in a transaction"},
+    {"rustymem_engine_connections_open", "Pooled engine connections open"},
+    {"rustymem_engine_connections_busy", "Pooled engine connections serving a transaction"},
+    {"rustymem_engine_connections_waiting", "Sessions waiting for a pooled connection"},
+    {"rustymem_engine_admission_open", "1 while the engine admits new sessions, 0 while it refuses them"},
+    {"rustymem_engine_pool_size", "Connections in the adaptive engine pool"},
+    {"rustymem_engine_mvcc_versions", "Row versions held in MVCC version chains"},
+    {"rustymem_engine_mvcc_held_bytes", "Bytes MVCC version chains hold"},
+    {"rustymem_engine_mvcc_used_bytes", "Bytes MVCC version chains use"},
+    {"rustymem_engine_plan_cache_hit_ratio", "Plan-cache lookups that found a plan / all lookups (0-1)"},
+    {"rustymem_engine_plan_cache_bytes", "Bytes the plan cache holds"},
+    {"rustymem_engine_journal_bytes", "Bytes of deferred writes of open transactions"},
+    {"rustymem_engine_writes_refused",
+     "1 while the engine refuses writes (OOM prevention: usage at or above the critical threshold)"},
+    {"rustymem_engine_heap_enabled", "1 when the engine keeps long row values in the buffer pool's heap file"},
+    {"rustymem_engine_session_bytes", "Bytes the engine's sessions hold (session records and their table)"},
+    {"rustymem_engine_connection_bytes",
+     "Bytes the engine's pooled connections hold (slot records, scratch space, slot tables)"},
+    {"rustymem_engine_session_average_bytes", "Bytes per open engine session, on average (0 when none)"},
+    {"rustymem_engine_connection_average_bytes", "Bytes per open pooled connection (record and scratch space)"},
+    {"rustymem_engine_session_limit", "Most engine sessions the agent allows at once"},
+    {"rustymem_engine_max_connections", "Most pooled engine connections (knob)"},
+    {"rustymem_engine_max_sessions", "Most engine sessions (knob)"},
+    {"rustymem_engine_mvcc_longest_chain", "Versions in the longest MVCC version chain of one key"},
+    {"rustymem_forecast_time_to_critical_confidence_ratio",
+     "Confidence of the predicted time to critical (0-1)"},
+    {"rustymem_buffer_pool_last_checksum_failure_page", "Page number of the last page that failed its checksum"},
+    {"rustymem_buffer_pool_unwritable_pages",
+     "Dirty pages whose last write-back failed (kept in memory until written)"},
+    {"rustymem_slab_class_magazine_capacity", "Objects one per-thread magazine of a slab size class holds"},
+    {"rustymem_arena_context_level", "Depth of an arena memory context in its tree (0 = root)"},
+    {"rustymem_arena_disable_above_bytes",
+     "Transactions larger than this bypass arenas for the large-object allocator, in bytes"},
+    {"rustymem_memory_component_used_bytes", "Bytes a memcore component hands out to its users, per component"},
+    {"rustymem_memory_component_held_bytes",
+     "Bytes a memcore component holds from the system (used plus its own free lists), per component"},
+    {"rustymem_memory_component_ratio", "Bytes a component uses divided by the budget (0-1), per component"},
+    {"rustymem_memory_component_nested",
+     "1 when the component draws its memory from another component or the heap (not added to the totals)"},
+    {"rustymem_memory_memcore_used_bytes", "Bytes used by the memcore components that are not nested, in bytes"},
+    {"rustymem_memory_memcore_held_bytes", "Bytes held by the memcore components that are not nested, in bytes"},
+    {"rustymem_memory_uptime_seconds", "Time since the agent started, in seconds"},
+    {"rustymem_memory_timestamp_seconds", "When the agent answered, as Unix time in seconds"},
+    {"rustymem_memory_sampled_at_timestamp_seconds",
+     "When the sample behind the usage ratio was taken, as Unix time in seconds"},
+    {"rustymem_memory_info", "Agent version, node name and where budget and usage come from, as labels; always 1"},
+    {"rustymem_fragmentation_component_fragmentation_ratio",
+     "Share of a component's held bytes it does not use (0 = none wasted, 1 = all), per component"},
+    {"rustymem_fragmentation_overall_ratio", "Share of all held bytes not in use (0-1)"},
+    {"rustymem_slab_class_used_bytes", "Bytes in live objects of a slab size class"},
+    {"rustymem_slab_class_held_bytes", "Bytes of the slabs a size class holds (live objects and free slots)"},
+    {"rustymem_slab_class_active_objects", "Live objects of a slab size class"},
+    {"rustymem_slab_class_allocs_total", "Objects allocated from a slab size class"},
+    {"rustymem_slab_class_frees_total", "Objects freed to a slab size class"},
+    {"rustymem_slab_class_magazine_hit_ratio",
+     "Share of allocations a size class served from a per-thread magazine (0-1)"},
+    {"rustymem_slab_reaped_bytes_total", "Bytes of empty slabs the slab allocator returned to the system"},
+    {"rustymem_slab_metadata_bytes", "Bytes the slab allocator uses for its own bookkeeping"},
+    {"rustymem_buffer_pool_total_frames", "Page frames of the buffer pool"},
+    {"rustymem_buffer_pool_used_frames", "Page frames of the buffer pool holding a page"},
+    {"rustymem_buffer_pool_utilization_ratio", "Used frames divided by all frames of the buffer pool (0-1)"},
+    {"rustymem_buffer_pool_hit_ratio", "Page requests the buffer pool served from memory, divided by all (0-1)"},
+    {"rustymem_buffer_pool_hits_total", "Page requests the buffer pool served from memory"},
+    {"rustymem_buffer_pool_misses_total", "Page requests that had to read the page from disk"},
+    {"rustymem_buffer_pool_reads_total", "Pages the buffer pool read from disk"},
+    {"rustymem_buffer_pool_writes_total", "Pages the buffer pool wrote to disk"},
+    {"rustymem_buffer_pool_evictions_total", "Pages the buffer pool evicted to make room"},
+    {"rustymem_buffer_pool_dirty_frames", "Frames holding a page changed in memory and not yet written"},
+    {"rustymem_buffer_pool_pinned_frames", "Frames pinned by a user (cannot be evicted)"},
+    {"rustymem_buffer_pool_arc_t1_pages", "Pages in ARC's list T1 (seen once since they came in)"},
+    {"rustymem_buffer_pool_arc_t2_pages", "Pages in ARC's list T2 (seen twice or more)"},
+    {"rustymem_buffer_pool_arc_b1_pages", "Ghost entries (keys only) of pages evicted from T1"},
+    {"rustymem_buffer_pool_arc_b2_pages", "Ghost entries (keys only) of pages evicted from T2"},
+    {"rustymem_buffer_pool_arc_t1_target_pages", "ARC's adaptive target size of T1, in pages"},
+    {"rustymem_buffer_pool_arc_ghost_hits_total", "Misses on a page ARC remembered as a ghost (B1 or B2)"},
+    {"rustymem_buffer_pool_writes_failing",
+     "1 while the buffer pool cannot write its dirty pages (disk full, quota), else 0"},
+    {"rustymem_buffer_pool_page_size_bytes", "Size of one buffer-pool page, in bytes"},
+    {"rustymem_buffer_pool_recommended_num_frames", "Frames the pool sizer recommends for the current workload"},
+    {"rustymem_large_object_used_bytes", "Bytes in live large objects"},
+    {"rustymem_large_object_held_bytes", "Bytes the large-object allocator holds from the system"},
+    {"rustymem_large_object_fragmentation_ratio", "Share of the large-object allocator's held bytes not in use (0-1)"},
+    {"rustymem_forecast_used_bytes", "Memory in use counted against the budget, as the forecaster saw it, in bytes"},
+    {"rustymem_forecast_budget_bytes", "Memory budget the forecaster measures against, in bytes"},
+    {"rustymem_forecast_usage_ratio", "Used memory divided by the budget (0-1), the value the alerts compare"},
+    {"rustymem_forecast_current_level", "Pressure level the current usage is at"},
+    {"rustymem_forecast_recommended_level", "Pressure level the forecaster recommends acting at"},
+    {"rustymem_forecast_responder_level", "Pressure level the responder acts at (with hysteresis)"},
+    {"rustymem_forecast_horizon_predicted_used_bytes", "Memory use predicted at a horizon, in bytes"},
+    {"rustymem_forecast_horizon_predicted_usage_ratio", "Usage ratio (0-1) predicted at a horizon"},
+    {"rustymem_forecast_horizon_confidence", "Confidence of the prediction at a horizon (0-1)"},
+    {"rustymem_forecast_horizon_predicted_level", "Pressure level predicted at a horizon"},
+    {"rustymem_forecast_has_time_to_critical", "1 when the forecaster predicts a crossing of the critical threshold"},
+    {"rustymem_forecast_time_to_critical_seconds",
+     "Predicted time until usage crosses the critical threshold, in seconds (absent when none is predicted)"},
+    {"rustymem_forecast_level_changes_total", "Pressure level changes (pressure events) since the agent started"},
+    {"rustymem_forecast_escalations_total", "Upward pressure level changes since the agent started"},
+    {"rustymem_forecast_alloc_failures_total", "Allocation failures the allocators reported"},
+    {"rustymem_forecast_reclaim_calls_total", "Reclaim actions the pressure responder took"},
+    {"rustymem_forecast_reclaimed_bytes_total", "Bytes the pressure responder's reclaim actions freed"},
+    {"rustymem_forecast_samples", "Usage samples in the forecaster's window"},
+    {"rustymem_forecast_slope_per_second_ratio", "Fitted usage trend, as a share of the budget per second"},
+    {"rustymem_engine_pool_utilization_ratio", "Busy connections divided by the pool size at the last sample (0-1)"},
+    {"rustymem_engine_pool_avg_utilization_ratio", "Moving average of busy connections divided by the pool size (0-1)"},
+    {"rustymem_engine_mvcc_compacted_bytes_total", "Bytes of old MVCC versions compaction freed"},
+    {"rustymem_forecast_model_info",
+     "The forecaster's model and where its usage and budget figures come from, as labels; always 1"},
+    {"rustymem_alert_value", "Current value of the figure a raised alert watches, per alert and severity"},
+    {"rustymem_alert_threshold", "Threshold a raised alert's value crossed, per alert and severity"},
+    {"rustymem_alert_since_timestamp_seconds", "When the alert was raised, as Unix time in seconds"},
+    {"rustymem_alert_info", "The subject of a raised alert (e.g. its component) as a label; always 1"},
+};
+
+/*
+ * Renamed and retired names (CHANGELOG.md). The old name is still served for
+ * one release, its HELP saying what replaces it; `new_name` NULL = no
+ * one-to-one replacement, `hint` says what to use instead.
+ */
+typedef struct rename {
+    const char *old_name, *new_name, *hint;
+} rename_t;
+static const rename_t renames[] = {
+    {"rustymem_memory_rss_bytes", "rustymem_agent_process_resident_memory_bytes", NULL},
+    {"rustymem_memory_vm_size_bytes", "rustymem_agent_process_virtual_memory_bytes", NULL},
+    {"rustymem_forecast_bytes_reclaimed_total", "rustymem_forecast_reclaimed_bytes_total", NULL},
+    {"rustymem_engine_pool_utilisation", "rustymem_engine_pool_utilization_ratio", NULL},
+    {"rustymem_engine_pool_avg_utilisation", "rustymem_engine_pool_avg_utilization_ratio", NULL},
+    {"rustymem_engine_mvcc_bytes_compacted_total", "rustymem_engine_mvcc_compacted_bytes_total", NULL},
+    {"rustymem_engine_bytes_per_session", "rustymem_engine_session_average_bytes", NULL},
+    {"rustymem_engine_bytes_per_connection", "rustymem_engine_connection_average_bytes", NULL},
+    {"rustymem_forecast_time_to_critical_confidence", "rustymem_forecast_time_to_critical_confidence_ratio", NULL},
+    {"rustymem_buffer_pool_arc_t1", "rustymem_buffer_pool_arc_t1_pages", NULL},
+    {"rustymem_buffer_pool_arc_t2", "rustymem_buffer_pool_arc_t2_pages", NULL},
+    {"rustymem_buffer_pool_arc_b1", "rustymem_buffer_pool_arc_b1_pages", NULL},
+    {"rustymem_buffer_pool_arc_b2", "rustymem_buffer_pool_arc_b2_pages", NULL},
+    {"rustymem_buffer_pool_arc_target_p", "rustymem_buffer_pool_arc_t1_target_pages", NULL},
+    {"rustymem_forecast_info", "rustymem_forecast_model_info", NULL},
+    {"rustymem_forecast_escalations_last_hour", NULL,
+     "a one-hour window in a gauge; use increase(rustymem_forecast_escalations_total[1h])"},
+    {"rustymem_fragmentation_component_used_bytes", NULL, "the same figure as rustymem_memory_component_used_bytes"},
+    {"rustymem_fragmentation_component_held_bytes", NULL, "the same figure as rustymem_memory_component_held_bytes"},
+    {"rustymem_fragmentation_component_info", NULL,
+     "its status label changes with the state; compare rustymem_fragmentation_component_fragmentation_ratio "
+     "with the alerts.fragmentation_* knobs"},
+    {"rustymem_fragmentation_info", NULL,
+     "its overall_status label changes with the state; use rustymem_fragmentation_overall_ratio"},
+};
+#define RM_EXP_DEPRECATED_UNTIL "0.3.0"
+
+static const rename_t *
+find_rename(const char *name)
+{
+    for (size_t i = 0; i < sizeof renames / sizeof renames[0]; i++)
+        if (strcmp(renames[i].old_name, name) == 0)
+            return &renames[i];
+    return NULL;
+}
+
+void
+rm_exp_help(const char *name, int is_bool, char *out, size_t cap)
+{
+    for (size_t i = 0; i < sizeof helps / sizeof helps[0]; i++)
+        if (strcmp(helps[i].name, name) == 0) {
+            snprintf(out, cap, "%s", helps[i].help);
+            return;
+        }
+    static const struct {
+        const char *prefix, *subject;
+    } subjects[] = {
+        {"rustymem_agent_process_", "The rustymemd process"},
+        {"rustymem_memory_cgroup_", "The agent's memory cgroup"},
+        {"rustymem_memory_psi_", "Memory pressure stall information (PSI) of the host"},
+        {"rustymem_memory_jemalloc_", "jemalloc in the agent"},
+        {"rustymem_memory_component_", "One memcore component"},
+        {"rustymem_memory_", "Agent memory"},
+        {"rustymem_fragmentation_component_", "Fragmentation of one component"},
+        {"rustymem_fragmentation_", "Fragmentation"},
+        {"rustymem_slab_class_node_", "One slab size class on one NUMA node"},
+        {"rustymem_slab_class_", "One slab size class"},
+        {"rustymem_slab_", "Slab allocator"},
+        {"rustymem_arena_profile_", "One arena profile"},
+        {"rustymem_arena_context_", "One arena memory context"},
+        {"rustymem_arena_", "Arenas"},
+        {"rustymem_buffer_pool_", "Buffer pool"},
+        {"rustymem_large_object_", "Large-object allocator"},
+        {"rustymem_forecast_horizon_", "Forecast at one horizon"},
+        {"rustymem_forecast_", "Pressure forecast"},
+        {"rustymem_engine_", "Engine"},
+        {"rustymem_alert_", "One raised alert"},
+        {"rustymem_", "rustymem"},
+        {"", "rustymem"},
+    };
+    const char *subject = "rustymem", *rest = name;
+    for (size_t i = 0; i < sizeof subjects / sizeof subjects[0]; i++) {
+        size_t n = strlen(subjects[i].prefix);
+        if (strncmp(name, subjects[i].prefix, n) == 0) {
+            subject = subjects[i].subject;
+            rest = name + n;
+            break;
+        }
+    }
+    static const struct {
+        const char *suffix, *unit;
+    } units[] = {
+        {"_timestamp_seconds", ", as Unix time in seconds"},
+        {"_bytes_total", ", bytes counted since the agent started"},
+        {"_seconds_total", ", seconds counted since the agent started"},
+        {"_total", ", counted since the agent started"},
+        {"_bytes", ", in bytes"},
+        {"_seconds", ", in seconds"},
+        {"_ratio", ", a ratio from 0 to 1"},
+        {"_info", " as labels; always 1"},
+    };
+    const char *unit = is_bool ? " (1 = yes, 0 = no)" : "";
+    if (strcmp(rest, "info") == 0) {
+        snprintf(out, cap, "%s: its text fields as labels; always 1", subject);
+        return;
+    }
+    size_t len = strlen(rest);
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (ends_with(rest, units[i].suffix)) {
+            unit = units[i].unit;
+            len -= strlen(units[i].suffix);
+            break;
+        }
+    if (!*unit)
+        unit = " (a count)";
+    char words[RM_EXP_NAME_MAX + 1];
+    if (len > RM_EXP_NAME_MAX)
+        len = RM_EXP_NAME_MAX;
+    memcpy(words, rest, len);
+    words[len] = '\0';
+    for (char *p = words; *p; p++)
+        if (*p == '_')
+            *p = ' ';
+    if (strcmp(unit, " as labels; always 1") == 0)
+        snprintf(out, cap, "%s: its text fields%s", subject, unit);
+    else
+        snprintf(out, cap, "%s: %s%s", subject, len ? words : "value", unit);
+}
+
 static void
 add(walk_t *w, const char *name, rm_exp_type_t type, const char *help, const char *labels, double v)
 {
     if (rm_exp_reg_add(w->reg, name, type, help, labels, v) == RM_OK)
         w->added++;
+}
+
+/* Add under the current name and, for a renamed family, the deprecated old name too. */
+static void
+add_named(walk_t *w, const char *name, rm_exp_type_t type, const char *help, const char *labels, double v)
+{
+    const rename_t *r = find_rename(name);
+    if (!r) {
+        add(w, name, type, help, labels, v);
+        return;
+    }
+    char dhelp[1400];
+    if (r->new_name) {
+        char nhelp[1024];
+        rm_exp_help(r->new_name, 0, nhelp, sizeof nhelp);
+        add(w, r->new_name, type, nhelp, labels, v);
+        snprintf(dhelp, sizeof dhelp, "Deprecated: renamed to %s, this name goes in %s. %s", r->new_name,
+                 RM_EXP_DEPRECATED_UNTIL, nhelp);
+    } else {
+        snprintf(dhelp, sizeof dhelp, "Deprecated, goes in %s: %s. %s", RM_EXP_DEPRECATED_UNTIL, r->hint, help);
+    }
+    add(w, name, type, dhelp, labels, v);
+}
+
+const char *
+rm_exp_renamed_to(const char *old_name)
+{
+    const rename_t *r = find_rename(old_name);
+    return r ? (r->new_name ? r->new_name : "") : NULL;
 }
 
 static void walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *labels,
@@ -749,8 +1095,9 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
          const unsigned char *skip)
 {
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    char info[RM_EXP_LABELS_MAX];
+    char info[RM_EXP_LABELS_MAX], stable[RM_EXP_LABELS_MAX];
     snprintf(info, sizeof info, "%s", labels ? labels : "");
+    snprintf(stable, sizeof stable, "%s", info);
     size_t info_base = strlen(info);
     int info_any = 0;
     for (unsigned i = 0; i < d->n_fields; i++) {
@@ -776,8 +1123,11 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
         if (f->type == PROTOBUF_C_TYPE_STRING) {
             const char *s = *(char *const *)field_ptr(m, f);
             if (!is_free_text(f->name) && s && *s && strlen(s) <= 256 &&
-                rm_exp_label_append(info, sizeof info, f->name, s) == RM_OK)
+                rm_exp_label_append(info, sizeof info, f->name, s) == RM_OK) {
                 info_any = 1;
+                if (!is_state_text(f->name))
+                    rm_exp_label_append(stable, sizeof stable, f->name, s);
+            }
             continue;
         }
         double v;
@@ -796,18 +1146,30 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
         snprintf(name, sizeof name, "%s_%s", prefix, unit);
         if (strlen(name) > RM_EXP_NAME_MAX)
             continue;
-        snprintf(help, sizeof help, "%s (%s)%s%s", fpath, w->source,
-                 scale != 1.0 ? "; converted to base units" : "",
-                 f->type == PROTOBUF_C_TYPE_BOOL ? "; 1 = true, 0 = false" : "");
+        rm_exp_help(name, f->type == PROTOBUF_C_TYPE_BOOL, help, sizeof help);
         if (f->type == PROTOBUF_C_TYPE_ENUM && f->descriptor)
             enum_help(f->descriptor, help, sizeof help);
-        add(w, name, type, help, labels, v * scale);
+        add_named(w, name, type, help, labels, v * scale);
     }
     if (info_any && strlen(info) > info_base) {
-        char name[RM_EXP_NAME_MAX + 16], help[600];
+        char name[RM_EXP_NAME_MAX + 16], help[1024];
         snprintf(name, sizeof name, "%s_info", prefix);
-        snprintf(help, sizeof help, "String fields of %s as labels; always 1 (%s)", path, w->source);
-        add(w, name, RM_EXP_GAUGE, help, info, 1.0);
+        const rename_t *r = find_rename(name);
+        if (r && r->new_name) {
+            /* the replacement leaves out the labels whose values change with the state */
+            char dhelp[1400];
+            rm_exp_help(r->new_name, 0, help, sizeof help);
+            if (strlen(stable) > info_base)
+                add(w, r->new_name, RM_EXP_GAUGE, help, stable, 1.0);
+            snprintf(dhelp, sizeof dhelp,
+                     "Deprecated: replaced by %s, which leaves out the labels whose values change with the "
+                     "state; this name goes in %s",
+                     r->new_name, RM_EXP_DEPRECATED_UNTIL);
+            add(w, name, RM_EXP_GAUGE, dhelp, info, 1.0);
+        } else {
+            rm_exp_help(name, 0, help, sizeof help);
+            add_named(w, name, RM_EXP_GAUGE, help, info, 1.0);
+        }
     }
 }
 

@@ -18,6 +18,8 @@
  * *_total fields are counters, every other number, bool (0/1) and enum (its
  * number) a gauge; repeated messages become one series per element, labelled
  * by their identifying fields; other strings go into an *_info gauge.
+ * HELP texts come from rm_exp_help (ADR 0028), and the few names that broke
+ * Prometheus' naming guide are renamed, the old name kept one release.
  */
 #ifndef RUSTYMEM_EXP_METRICS_H
 #define RUSTYMEM_EXP_METRICS_H
@@ -86,7 +88,8 @@ rm_status_t rm_exp_reg_render(const rm_exp_reg_t *reg, char **out, size_t *len);
 /*
  * Convert a decoded message into samples, descriptor-driven (rules above).
  * `family` is the name part after "rustymem_" ("memory", "slab"; "" for
- * none), `source` a short text naming the RPC that goes into HELP lines,
+ * none), `source` a short text naming the RPC (kept for callers; HELP lines
+ * come from rm_exp_help and name no RPC),
  * `base_labels` labels put on every sample (NULL/"" for none). Samples that
  * cannot be added (OOM, limits) are skipped; returns the number of samples
  * added.
@@ -102,6 +105,23 @@ size_t rm_exp_convert(rm_exp_reg_t *reg, const ProtobufCMessage *msg, const char
  * "latency_seconds_total" ×0.001; other names unchanged ×1.
  */
 void rm_exp_unit_name(const char *field, char *out, size_t cap, double *scale);
+
+/*
+ * The HELP text of a metric family, written for people: what it measures and
+ * in what unit (a hand-written text for the families on dashboards and in
+ * alerts, else one derived from the name's subject and unit suffix; never a
+ * protobuf path). `is_bool` adds "(1 = yes, 0 = no)" to a derived text.
+ * Always NUL-terminates out (cap > 0).
+ */
+void rm_exp_help(const char *name, int is_bool, char *out, size_t cap);
+
+/*
+ * Renamed families (CHANGELOG.md): for a deprecated old name, the new name,
+ * "" when it has no one-to-one replacement; NULL when the name is current.
+ * rm_exp_convert serves a deprecated name next to its replacement for one
+ * release, with a HELP text that starts "Deprecated".
+ */
+const char *rm_exp_renamed_to(const char *old_name);
 
 /*
  * Parse a knob value as TuningService renders it ("0.7", "128", "100MiB",

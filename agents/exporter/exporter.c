@@ -13,13 +13,16 @@
  */
 #include "exporter.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
@@ -364,7 +367,7 @@ add_alerts(rm_exp_reg_t *reg, const Rustymem__V1__ListAlertsResponse *r)
         char l[64] = "";
         rm_exp_label_append(l, sizeof l, "severity", sev[s]);
         rm_exp_reg_add(reg, "rustymem_alerts_active", RM_EXP_GAUGE,
-                       "Alerts the agent currently raises, by severity (ListAlerts)", l, (double)n);
+                       "Alerts the agent currently raises, by severity", l, (double)n);
     }
 }
 
@@ -380,16 +383,15 @@ add_knobs(rm_exp_reg_t *reg, const Rustymem__V1__ListKnobsResponse *r)
         if (rm_exp_parse_knob_value(k->type, k->value, &v) == RM_OK) {
             rm_exp_reg_add(reg, "rustymem_knob_value", RM_EXP_GAUGE,
                            "Current value of each numeric or bool knob in base units (bytes, ratio, count; "
-                           "bool 1/0) (TuningService/ListKnobs)",
+                           "bool 1/0)",
                            l, v);
             rm_exp_reg_add(reg, "rustymem_knob_pending_restart", RM_EXP_GAUGE,
-                           "1 when a changed knob takes effect only after a restart (TuningService/ListKnobs)",
+                           "1 when a changed knob takes effect only after a restart",
                            l, k->pending_restart ? 1 : 0);
         } else if (k->value && strlen(k->value) <= 128 &&
                    rm_exp_label_append(l, sizeof l, "value", k->value) == RM_OK) {
             rm_exp_reg_add(reg, "rustymem_knob_info", RM_EXP_GAUGE,
-                           "Enum and list knobs with their current value as a label; always 1 "
-                           "(TuningService/ListKnobs)",
+                           "Enum and list knobs with their current value as a label; always 1",
                            l, 1);
         }
     }
@@ -443,6 +445,81 @@ add_own_counters(rm_exporter_t *e, rm_exp_reg_t *reg)
                    "rustymem-exporter version and the agent address it reads; always 1", l, 1);
 }
 
+/*
+ * rustymem_agent_process_start_time_seconds from MemoryStats (its RSS and
+ * virtual size come from the converter's renames): the answer's time minus
+ * the agent's uptime, so it changes only when the agent restarts.
+ */
+static void
+add_agent_process(rm_exp_reg_t *reg, const Rustymem__V1__MemoryStats *m)
+{
+    if (m->timestamp_unix_ms <= 0 || m->uptime_seconds <= 0)
+        return;
+    char help[256];
+    rm_exp_help("rustymem_agent_process_start_time_seconds", 0, help, sizeof help);
+    rm_exp_reg_add(reg, "rustymem_agent_process_start_time_seconds", RM_EXP_GAUGE, help, NULL,
+                   floor((double)m->timestamp_unix_ms / 1e3 - m->uptime_seconds));
+}
+
+/*
+ * The standard process_* metrics of the exporter itself (as every Prometheus
+ * client library exports them), from /proc/self: CPU time, resident and
+ * virtual memory, start time, open and maximum file descriptors.
+ */
+static void
+add_own_process(rm_exp_reg_t *reg)
+{
+    long tck = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+    FILE *f = fopen("/proc/self/stat", "r");
+    if (f && tck > 0 && page > 0) {
+        char buf[1024];
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        buf[n] = '\0';
+        /* fields after the command name "(…)", which may contain spaces */
+        const char *p = strrchr(buf, ')');
+        unsigned long utime = 0, stime = 0, vsize = 0;
+        unsigned long long start = 0;
+        long rss = 0;
+        if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d %*d %*d %llu %lu %ld",
+                        &utime, &stime, &start, &vsize, &rss) == 5) {
+            rm_exp_reg_add(reg, "process_cpu_seconds_total", RM_EXP_COUNTER,
+                           "User and system CPU time the exporter process spent, in seconds", NULL,
+                           (double)(utime + stime) / (double)tck);
+            rm_exp_reg_add(reg, "process_resident_memory_bytes", RM_EXP_GAUGE,
+                           "Resident memory of the exporter process, in bytes", NULL, (double)rss * (double)page);
+            rm_exp_reg_add(reg, "process_virtual_memory_bytes", RM_EXP_GAUGE,
+                           "Virtual memory size of the exporter process, in bytes", NULL, (double)vsize);
+            FILE *u = fopen("/proc/stat", "r");
+            char line[256];
+            double btime = -1;
+            while (u && fgets(line, sizeof line, u))
+                if (strncmp(line, "btime ", 6) == 0)
+                    btime = strtod(line + 6, NULL);
+            if (u)
+                fclose(u);
+            if (btime >= 0)
+                rm_exp_reg_add(reg, "process_start_time_seconds", RM_EXP_GAUGE,
+                               "When the exporter process started, as Unix time in seconds", NULL,
+                               btime + (double)start / (double)tck);
+        }
+    }
+    if (f)
+        fclose(f);
+    DIR *d = opendir("/proc/self/fd");
+    if (d) {
+        double fds = -1; /* not counted: the descriptor opendir holds */
+        while (readdir(d))
+            fds++;
+        closedir(d);
+        rm_exp_reg_add(reg, "process_open_fds", RM_EXP_GAUGE, "File descriptors the exporter process has open",
+                       NULL, fds - 2); /* minus "." and ".." */
+    }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+        rm_exp_reg_add(reg, "process_max_fds", RM_EXP_GAUGE,
+                       "Most file descriptors the exporter process may open", NULL, (double)rl.rlim_cur);
+}
+
 rm_status_t
 rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
 {
@@ -488,6 +565,8 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
         snprintf(source, sizeof source, "%s", rpcs[i].path + 1);
         if (rpcs[i].family)
             rm_exp_convert(reg, resp, rpcs[i].family, source, NULL);
+        if (i == RPC_MEMORY)
+            add_agent_process(reg, (const Rustymem__V1__MemoryStats *)resp);
         else if (i == RPC_ALERTS)
             add_alerts(reg, (const Rustymem__V1__ListAlertsResponse *)resp);
         else if (i == RPC_KNOBS)
@@ -536,6 +615,7 @@ rm_exporter_scrape(rm_exporter_t *e, char **text, size_t *len)
                    rm_client_status_name(mem_code));
     }
     add_own_counters(e, reg);
+    add_own_process(reg);
     rm_exp_reg_add(reg, "rustymem_scrape_duration_seconds", RM_EXP_GAUGE,
                    "Time this scrape took, all RPCs included", NULL, (double)(now_ns() - t0) / 1e9);
     rm_status_t st = rm_exp_reg_render(reg, text, len);

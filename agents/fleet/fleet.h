@@ -4,9 +4,13 @@
  * FleetService table that serves them.
  *
  * Design note: one rm_fleet_t owns a set of nodes. Each node has its own
- * gRPC channel (rm_client_t) and its own poller thread, so a slow or dead
- * agent only ever delays its own thread: every call carries a deadline and a
- * node that keeps failing is polled with exponential backoff. A discovery
+ * gRPC channel (rm_client_t); one scheduler thread starts the poll of each
+ * node when it is due (a heap of next-poll times) as asynchronous calls on
+ * one completion queue, and a fixed number of threads (opts.poll_threads)
+ * advance them, so the controller's threads do not grow with the fleet
+ * (ADR 0026). Every call
+ * carries a deadline, intervals are jittered, and a node that keeps failing
+ * is polled with exponential backoff. A discovery
  * thread re-reads the agent source (static list, a file re-read when it
  * changes, or DNS resolved on every round) and reconciles the node set. The
  * fleet view is read by FleetService handlers under short per-node locks;
@@ -34,7 +38,8 @@ extern "C" {
 #define RM_FLEET_LABEL_KEY_MAX 64
 #define RM_FLEET_LABEL_VALUE_MAX 128
 #define RM_FLEET_MAX_LABELS 16
-#define RM_FLEET_MAX_TARGETS 4096
+#define RM_FLEET_MAX_TARGETS 20000
+#define RM_FLEET_MAX_POLL_THREADS 64
 
 typedef struct rm_fleet rm_fleet_t;
 
@@ -46,7 +51,8 @@ typedef struct rm_fleet_label {
 /* One agent to watch, as discovery produced it. */
 typedef struct rm_fleet_target {
     char name[RM_FLEET_NAME_MAX];      /* unique in the fleet */
-    char address[RM_FLEET_ADDR_MAX];   /* HOST:PORT, [V6]:PORT or unix:/path */
+    char address[RM_FLEET_ADDR_MAX];   /* HOST:PORT, [V6]:PORT or unix:/path; HOST:PORT/AUTHORITY sends
+                                        * :authority AUTHORITY (one server, many agents: ADR 0026) */
     size_t n_labels;
     rm_fleet_label_t labels[RM_FLEET_MAX_LABELS];
 } rm_fleet_target_t;
@@ -66,6 +72,8 @@ typedef struct rm_fleet_opts {
     int poll_ms;                      /* poll (and discovery) interval; 0 = 2000 */
     int rpc_timeout_ms;               /* deadline of every agent call; 0 = 2000 */
     int backoff_max_ms;               /* cap of the unreachable-node backoff; 0 = 30000 */
+    int poll_threads;                 /* threads that advance every node's asynchronous poll calls (plus
+                                         one scheduler thread); 0 = 2, 1..RM_FLEET_MAX_POLL_THREADS */
     /* Credentials for the agents (all may be NULL; must outlive the fleet). */
     const char *token;
     const char *tls_ca_file;
@@ -178,7 +186,7 @@ rm_status_t rm_fleet_create(const rm_fleet_opts_t *opts, rm_fleet_t **out, char 
 
 /*
  * Run discovery once (so a bad source fails start-up: RM_EIO/RM_EINVAL/
- * RM_ENOENT with err), start a poller per node and the discovery thread.
+ * RM_ENOENT with err), start the poll threads and the discovery thread.
  * A DNS name that does not resolve yet is not fatal (pods come later).
  */
 rm_status_t rm_fleet_start(rm_fleet_t *f, char *err, size_t errcap);
@@ -199,6 +207,30 @@ rm_status_t rm_fleet_set_targets(rm_fleet_t *f, const rm_fleet_target_t *targets
 
 /* Number of nodes currently known. Thread-safe. */
 size_t rm_fleet_node_count(rm_fleet_t *f);
+
+/* The poller's own figures (FleetService.GetFleetStats). */
+typedef struct rm_fleet_poll_summary {
+    int poll_threads;
+    int poll_ms;
+    size_t nodes;
+    size_t reachable;        /* last poll answered */
+    size_t unreachable;      /* last poll failed */
+    size_t pending;          /* not polled yet */
+    size_t backoff;          /* unreachable and waiting longer than the poll interval */
+    size_t fresh;            /* view at most 2 poll intervals old */
+    uint64_t polls;          /* since start */
+    uint64_t poll_failures;
+    double latency_p50_ms, latency_p99_ms;   /* one poll (all its calls), since start */
+    double lag_p99_ms;                       /* start of a due poll after its due time */
+    double staleness_p50_ms, staleness_p99_ms, staleness_max_ms;
+} rm_fleet_poll_summary_t;
+
+/*
+ * Fill *out. Staleness of a node = now - its last successful contact (or -
+ * the time it was added when never contacted). Thread-safe; O(nodes).
+ * RM_OK or RM_ENOMEM.
+ */
+rm_status_t rm_fleet_poll_summary(rm_fleet_t *f, rm_fleet_poll_summary_t *out);
 
 /* One step of a rollout or fan-out. */
 typedef struct rm_fleet_step {

@@ -33,6 +33,38 @@ rm__fleet_copy(char *dst, size_t cap, const char *src)
     dst[n] = '\0';
 }
 
+int
+rm__fleet_split_address(const char *addr, char *hostport, size_t hpcap, char *authority, size_t acap)
+{
+    const char *slash = strncmp(addr, "unix:", 5) == 0 ? NULL : strchr(addr, '/');
+    size_t hl = slash ? (size_t)(slash - addr) : strlen(addr);
+    if (hl >= hpcap)
+        return 0;
+    memcpy(hostport, addr, hl);
+    hostport[hl] = '\0';
+    authority[0] = '\0';
+    if (!rm_address_check(hostport, 0, NULL, 0))
+        return 0;
+    if (!slash)
+        return 1;
+    const char *a = slash + 1;
+    size_t al = strlen(a);
+    if (al == 0 || al >= acap)
+        return 0;
+    for (size_t i = 0; i < al; i++)
+        if (!isalnum((unsigned char)a[i]) && !strchr(".-_:", a[i]))
+            return 0;
+    memcpy(authority, a, al + 1);
+    return 1;
+}
+
+static int
+addr_ok(const char *addr)
+{
+    char hp[RM_FLEET_ADDR_MAX], au[RM_FLEET_NAME_MAX];
+    return rm__fleet_split_address(addr, hp, sizeof hp, au, sizeof au);
+}
+
 static int
 find_name(const rm_fleet_target_t *t, size_t n, const char *name)
 {
@@ -85,8 +117,8 @@ rm_fleet_parse_list(const char *csv, rm_fleet_target_t **out, size_t *n_out, cha
         }
         memcpy(item, p, len);
         item[len] = '\0';
-        if (!rm_address_check(item, 0, NULL, 0)) {
-            snprintf(err, errcap, "--agents item '%s': expected HOST:PORT with a port in 1..65535", item);
+        if (!addr_ok(item)) {
+            snprintf(err, errcap, "--agents item '%s': expected HOST:PORT[/AUTHORITY] with a port in 1..65535", item);
             goto fail;
         }
         if (find_name(arr, n, item)) {
@@ -148,7 +180,7 @@ rm_fleet_parse_text(const char *text, const char *origin, rm_fleet_target_t **ou
         if (!name)
             continue;
         char *addr = strtok_r(NULL, " \t\r", &save);
-        if (!addr && rm_address_check(name, 0, NULL, 0)) {
+        if (!addr && addr_ok(name)) {
             addr = name; /* a bare "HOST:PORT" line: the address is the node's name, as with --agents */
         } else if (!addr) {
             snprintf(err, errcap,
@@ -160,8 +192,8 @@ rm_fleet_parse_text(const char *text, const char *origin, rm_fleet_target_t **ou
             snprintf(err, errcap, "%s:%u: name or address too long", origin, lineno);
             goto fail;
         }
-        if (!rm_address_check(addr, 0, NULL, 0)) {
-            snprintf(err, errcap, "%s:%u: address '%s': expected HOST:PORT with a port in 1..65535", origin,
+        if (!addr_ok(addr)) {
+            snprintf(err, errcap, "%s:%u: address '%s': expected HOST:PORT[/AUTHORITY] with a port in 1..65535", origin,
                      lineno, addr);
             goto fail;
         }

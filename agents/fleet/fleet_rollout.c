@@ -11,6 +11,15 @@
  * fresh poll, not the cached view. Rollouts are serialised: two operators
  * racing profiles onto the same nodes would each roll back into the other's
  * values.
+ *
+ * With etcd (fleet_ha.h, docs/adr/0027) the rollout is journaled under
+ * PREFIX/rollout/ before each step is taken: the plan ("plan"), each node's
+ * before-values and state ("node/NAME": applying → applied → restored) and
+ * each step's outcome ("step/NNNN"). Every write is a Txn guarded by the
+ * leader key still holding this replica's identity, so a replica that lost
+ * leadership cannot write, and it stops calling agents at TTL − margin. A new
+ * leader that finds an unfinished plan rolls every node recorded as applying
+ * or applied back to its before-values (rm__fleet_rollout_recover).
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +27,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <jansson.h>
+
+#include "fleet_etcd.h"
 #include "fleet_internal.h"
 #include "rustymem/v1/emergency.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
@@ -38,7 +50,98 @@ typedef struct steps {
     rm_fleet_step_t *v;
     size_t n, cap;
     int oom;
+    struct rm_fleet *jf;  /* journal each step to etcd when set (f->ha) */
 } steps_t;
+
+/* ---- the journal (etcd) ------------------------------------------------------ */
+
+/* Write PREFIX/rollout/SUFFIX = json (stolen), guarded by our leadership. */
+static rm_status_t
+jput(struct rm_fleet *f, const char *suffix, json_t *j)
+{
+    rm_fleet_ha_t *ha = f->ha;
+    char *txt = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(j);
+    if (!txt)
+        return RM_ENOMEM;
+    char key[512], err[512] = "";
+    rm__fleet_fmt(key, sizeof key, "%s/rollout/%s", ha->prefix, suffix);
+    rm_status_t st = rm__etcd_put(ha->etcd, key, txt, 0, ha->leader_key, ha->id, err, sizeof err);
+    free(txt);
+    if (st != RM_OK)
+        rm__fleet_log(f, "ERROR", "rollout journal: cannot write %s: %s", key, err);
+    return st;
+}
+
+/* The plan, or NULL when there is none (RM_ENOENT) or etcd failed (*st). */
+static json_t *
+jget_plan(struct rm_fleet *f, rm_status_t *st, char *err, size_t errcap)
+{
+    char key[512], *v = NULL;
+    rm__fleet_fmt(key, sizeof key, "%s/rollout/plan", f->ha->prefix);
+    *st = rm__etcd_get(f->ha->etcd, key, &v, err, errcap);
+    if (*st != RM_OK)
+        return NULL;
+    json_t *j = json_loads(v, 0, NULL);
+    free(v);
+    if (!j || !json_is_object(j)) {
+        json_decref(j);
+        rm__fleet_fmt(err, errcap, "%s does not hold a JSON object", key);
+        *st = RM_ECORRUPT;
+        return NULL;
+    }
+    return j;
+}
+
+static int
+plan_unfinished(json_t *plan)
+{
+    const char *state = json_string_value(json_object_get(plan, "state"));
+    return state && (strcmp(state, "running") == 0 || strcmp(state, "rolling_back") == 0);
+}
+
+/* Set the plan's state (and reason) in place and write it. */
+static rm_status_t
+jplan_state(struct rm_fleet *f, json_t *plan, const char *state, const char *reason)
+{
+    json_object_set_new(plan, "state", json_string(state));
+    if (reason)
+        json_object_set_new(plan, "reason", json_string(reason));
+    json_object_set_new(plan, "updated_unix_ms", json_integer(rm__fleet_now_ms()));
+    return jput(f, "plan", json_incref(plan));
+}
+
+/* PREFIX/rollout/node/NAME: its address, state and before-values. */
+static rm_status_t
+jnode(struct rm_fleet *f, const char *name, const char *address, const char *state, char **names, char **values,
+      size_t n)
+{
+    json_t *j = json_object(), *before = json_object();
+    if (!j || !before) {
+        json_decref(j);
+        json_decref(before);
+        return RM_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(before, names[i], json_string(values[i]));
+    json_object_set_new(j, "address", json_string(address));
+    json_object_set_new(j, "state", json_string(state));
+    json_object_set_new(j, "before", before);
+    json_object_set_new(j, "updated_unix_ms", json_integer(rm__fleet_now_ms()));
+    char suffix[RM_FLEET_NAME_MAX + 16];
+    rm__fleet_fmt(suffix, sizeof suffix, "node/%s", name);
+    return jput(f, suffix, j);
+}
+
+static void
+jstep(struct rm_fleet *f, size_t no, const rm_fleet_step_t *st)
+{
+    json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:s, s:I}", "node", st->node, "phase", st->phase, "ok", st->ok,
+                          "status", st->status, "detail", st->detail, "unix_ms", (json_int_t)rm__fleet_now_ms());
+    char suffix[32];
+    rm__fleet_fmt(suffix, sizeof suffix, "step/%06zu", no);
+    (void)jput(f, suffix, j);
+}
 
 static rm_fleet_step_t *
 step_add(steps_t *s, const char *node, const char *phase, int ok, const char *status, const char *fmt, ...)
@@ -67,6 +170,8 @@ step_add(steps_t *s, const char *node, const char *phase, int ok, const char *st
     va_start(ap, fmt);
     vsnprintf(st->detail, sizeof st->detail, fmt, ap);
     va_end(ap);
+    if (s->jf)
+        jstep(s->jf, s->n - 1, st);
     return st;
 }
 
@@ -149,6 +254,24 @@ apply_one(struct rm_fleet *f, node_t *n, const rm_fleet_rollout_t *ro, const cha
     }
     protobuf_c_message_free_unpacked(kresp, NULL);
 
+    if (f->ha) {
+        /* Write-ahead: the before-values are in etcd before the node changes. */
+        if (!rm__fleet_may_act(f)) {
+            saved_free(sv);
+            step_add(steps, n->target.name, phase, 0, "", "not applied: this replica is no longer the leader");
+            rm__fleet_fmt(reason, reasoncap, "leadership lost before node %s changed", n->target.name);
+            return 0;
+        }
+        rm_status_t js = jnode(f, n->target.name, n->target.address, "applying", sv->names, sv->values, sv->n);
+        if (js != RM_OK) {
+            saved_free(sv);
+            step_add(steps, n->target.name, phase, 0, "", "not applied: the rollout journal cannot be written (%s)",
+                     rm_strerror(js));
+            rm__fleet_fmt(reason, reasoncap, "node %s: the rollout journal in etcd cannot be written: %s",
+                          n->target.name, rm_strerror(js));
+            return 0;
+        }
+    }
     ap.validate_only = 0;
     what = "ApplyProfile";
     code = rm_client_unary(n->client, APPLY_PROFILE, &ap.base, &rustymem__v1__set_knobs_response__descriptor, &resp,
@@ -172,7 +295,8 @@ apply_one(struct rm_fleet *f, node_t *n, const rm_fleet_rollout_t *ro, const cha
              done->n_changes);
     rm__fleet_event(n, "rollout", "OK", "%s: profile applied (%zu knobs changed)", phase, changed);
     protobuf_c_message_free_unpacked(resp, NULL);
-    (void)f;
+    if (f->ha)
+        (void)jnode(f, n->target.name, n->target.address, "applied", sv->names, sv->values, sv->n);
     return 1;
 
 rpc_fail:
@@ -211,14 +335,16 @@ gate_one(struct rm_fleet *f, node_t *n, int max_level, char *why, size_t whycap)
     return 1;
 }
 
-/* Sleep `seconds`, checking for cancellation every 100 ms. Returns 1 if cancelled. */
+/* Sleep `seconds`, checking for cancellation (and, with etcd, leadership) every 100 ms. Returns 1 if cancelled. */
 static int
-wait_cancellable(const rm_fleet_rollout_t *ro, double seconds)
+wait_cancellable(struct rm_fleet *f, const rm_fleet_rollout_t *ro, double seconds)
 {
     struct timespec start, now;
     clock_gettime(CLOCK_MONOTONIC, &start);
     for (;;) {
         if (ro->cancelled && ro->cancelled(ro->cancel_ctx))
+            return 1;
+        if (!rm__fleet_may_act(f))
             return 1;
         clock_gettime(CLOCK_MONOTONIC, &now);
         double el = (double)(now.tv_sec - start.tv_sec) + (double)(now.tv_nsec - start.tv_nsec) / 1e9;
@@ -230,46 +356,109 @@ wait_cancellable(const rm_fleet_rollout_t *ro, double seconds)
     }
 }
 
-static void
+/* One atomic SetKnobs of names[i]=values[i] on `c`. */
+static grpc_status_code
+set_knobs(rm_client_t *c, char **names, char **values, size_t n, rm_call_status_t *st)
+{
+    Rustymem__V1__SetKnobsRequest req = RUSTYMEM__V1__SET_KNOBS_REQUEST__INIT;
+    Rustymem__V1__KnobAssignment *as = calloc(n ? n : 1, sizeof *as);
+    Rustymem__V1__KnobAssignment **ap = calloc(n ? n : 1, sizeof *ap);
+    if (!as || !ap) {
+        free(as);
+        free(ap);
+        st->code = GRPC_STATUS_RESOURCE_EXHAUSTED;
+        rm__fleet_fmt(st->message, sizeof st->message, "out of memory");
+        return st->code;
+    }
+    for (size_t k = 0; k < n; k++) {
+        rustymem__v1__knob_assignment__init(&as[k]);
+        as[k].name = names[k];
+        as[k].value = values[k];
+        ap[k] = &as[k];
+    }
+    req.assignments = ap;
+    req.n_assignments = n;
+    ProtobufCMessage *resp = NULL;
+    grpc_status_code code = rm_client_unary(c, SET_KNOBS, &req.base, &rustymem__v1__set_knobs_response__descriptor,
+                                            &resp, st);
+    if (code == GRPC_STATUS_OK)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    free(as);
+    free(ap);
+    return code;
+}
+
+/* Restore every saved node, newest first. Returns how many could not be restored. */
+static size_t
 rollback(struct rm_fleet *f, saved_t *sv, size_t n_sv, steps_t *steps)
 {
+    size_t failed = 0;
     for (size_t i = n_sv; i-- > 0;) {
         saved_t *s = &sv[i];
-        Rustymem__V1__SetKnobsRequest req = RUSTYMEM__V1__SET_KNOBS_REQUEST__INIT;
-        Rustymem__V1__KnobAssignment *as = calloc(s->n ? s->n : 1, sizeof *as);
-        Rustymem__V1__KnobAssignment **ap = calloc(s->n ? s->n : 1, sizeof *ap);
-        if (!as || !ap) {
-            free(as);
-            free(ap);
-            step_add(steps, s->node->target.name, "rollback", 0, "RESOURCE_EXHAUSTED", "out of memory");
-            continue;
-        }
-        for (size_t k = 0; k < s->n; k++) {
-            rustymem__v1__knob_assignment__init(&as[k]);
-            as[k].name = s->names[k];
-            as[k].value = s->values[k];
-            ap[k] = &as[k];
-        }
-        req.assignments = ap;
-        req.n_assignments = s->n;
-        ProtobufCMessage *resp = NULL;
         rm_call_status_t st;
-        grpc_status_code code = rm_client_unary(s->node->client, SET_KNOBS, &req.base,
-                                                &rustymem__v1__set_knobs_response__descriptor, &resp, &st);
+        grpc_status_code code = set_knobs(s->node->client, s->names, s->values, s->n, &st);
         if (code == GRPC_STATUS_OK) {
             step_add(steps, s->node->target.name, "rollback", 1, "OK", "restored %zu knobs with SetKnobs", s->n);
             rm__fleet_event(s->node, "rollback", "OK", "restored %zu knobs", s->n);
-            protobuf_c_message_free_unpacked(resp, NULL);
+            if (f->ha && jnode(f, s->node->target.name, s->node->target.address, "restored", s->names, s->values,
+                               s->n) != RM_OK)
+                failed++; /* restored, but the journal still says otherwise: recovery repeats it (harmless) */
         } else {
+            failed++;
             step_add(steps, s->node->target.name, "rollback", 0, rm_client_status_name(code), "SetKnobs: %s",
                      st.message);
             rm__fleet_event(s->node, "rollback", rm_client_status_name(code), "SetKnobs: %s", st.message);
             rm__fleet_log(f, "ERROR", "rollback of node %s failed: %s: %s", s->node->target.name,
                           rm_client_status_name(code), st.message);
         }
-        free(as);
-        free(ap);
     }
+    return failed;
+}
+
+/* Start the journal of a rollout: refuse while one is unfinished, clear the last one, write the plan. */
+static rm_status_t
+journal_begin(struct rm_fleet *f, const rm_fleet_rollout_t *ro, node_t **nodes, size_t nn, size_t batch,
+              double canary_wait, double batch_wait, int max_level, json_t **plan_out)
+{
+    char err[512] = "";
+    rm_status_t st;
+    json_t *old = jget_plan(f, &st, err, sizeof err);
+    if (old) {
+        int busy = plan_unfinished(old);
+        json_decref(old);
+        if (busy)
+            return RM_EBUSY; /* the previous leader's rollout is still being rolled back */
+    } else if (st != RM_ENOENT && st != RM_ECORRUPT) {
+        rm__fleet_log(f, "ERROR", "rollout refused: cannot read the rollout journal: %s", err);
+        return RM_EIO;
+    }
+    char key[256];
+    rm__fleet_fmt(key, sizeof key, "%s/rollout/", f->ha->prefix);
+    st = rm__etcd_delete(f->ha->etcd, key, 1, f->ha->leader_key, f->ha->id, err, sizeof err);
+    if (st != RM_OK) {
+        rm__fleet_log(f, "ERROR", "rollout refused: cannot clear the last rollout journal: %s", err);
+        return st == RM_ECONFLICT ? RM_ESTATE : RM_EIO;
+    }
+    json_t *names = json_array();
+    for (size_t i = 0; names && i < nn; i++)
+        json_array_append_new(names, json_string(nodes[i]->target.name));
+    int64_t now = rm__fleet_now_ms();
+    char id[64];
+    rm__fleet_fmt(id, sizeof id, "%lld", (long long)now);
+    json_t *plan = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:I, s:f, s:f, s:i, s:I}", "id", id, "leader",
+                             f->ha->id, "state", "running", "workload", ro->workload, "environment", ro->environment,
+                             "nodes", names ? names : json_null(), "batch_size", (json_int_t)batch,
+                             "canary_wait_seconds", canary_wait, "batch_wait_seconds", batch_wait, "max_level",
+                             max_level, "started_unix_ms", (json_int_t)now);
+    if (!plan)
+        return RM_ENOMEM;
+    st = jput(f, "plan", json_incref(plan));
+    if (st != RM_OK) {
+        json_decref(plan);
+        return st == RM_ECONFLICT ? RM_ESTATE : RM_EIO;
+    }
+    *plan_out = plan;
+    return RM_OK;
 }
 
 rm_status_t
@@ -278,6 +467,8 @@ rm_fleet_apply_profile(rm_fleet_t *f, const rm_fleet_rollout_t *ro, rm_fleet_res
     memset(res, 0, sizeof *res);
     if (ro->workload < 1 || ro->workload > 3 || ro->environment < 1 || ro->environment > 3)
         return RM_EINVAL;
+    if (!rm__fleet_may_act(f))
+        return RM_ESTATE; /* a follower: only the leader rolls out */
     if (pthread_mutex_trylock(&f->rollout_mu) != 0)
         return RM_EBUSY;
     node_t **nodes = NULL;
@@ -292,15 +483,24 @@ rm_fleet_apply_profile(rm_fleet_t *f, const rm_fleet_rollout_t *ro, rm_fleet_res
     int max_level = ro->max_level ? ro->max_level : f->o.gate_max_level;
     saved_t *sv = calloc((size_t)nn, sizeof *sv);
     steps_t steps = {0};
+    json_t *plan = NULL;
     rm_status_t rc = RM_OK;
     if (!sv) {
         rc = RM_ENOMEM;
         goto out;
     }
-    rm__fleet_log(f, "INFO", "rollout of %d/%d to %zd nodes: canary %s, batches of %zu", ro->workload,
-                  ro->environment, nn, nodes[0]->target.name, batch);
+    if (f->ha) {
+        rc = journal_begin(f, ro, nodes, (size_t)nn, batch, canary_wait, batch_wait, max_level, &plan);
+        if (rc != RM_OK)
+            goto out;
+        steps.jf = f;
+    }
+    rm__fleet_log(f, "INFO", "rollout of %d/%d to %zd nodes: canary %s, batches of %zu%s", ro->workload,
+                  ro->environment, nn, nodes[0]->target.name, batch,
+                  f->ha ? " (journaled in etcd)" : " (not crash-safe: no --etcd)");
     size_t n_sv = 0, next = 0, batch_no = 0;
     char reason[512] = "";
+    int lost = 0;
     while (next < (size_t)nn && !reason[0]) {
         size_t take = batch_no == 0 ? 1 : batch;
         char phase[32];
@@ -317,9 +517,12 @@ rm_fleet_apply_profile(rm_fleet_t *f, const rm_fleet_rollout_t *ro, rm_fleet_res
         }
         if (reason[0])
             break;
-        if (wait_cancellable(ro, batch_no == 0 ? canary_wait : batch_wait)) {
-            rm__fleet_fmt(reason, sizeof reason, "the call was cancelled or its deadline passed during the %s wait",
-                     phase);
+        if (wait_cancellable(f, ro, batch_no == 0 ? canary_wait : batch_wait)) {
+            if (!rm__fleet_may_act(f))
+                rm__fleet_fmt(reason, sizeof reason, "leadership lost during the %s wait", phase);
+            else
+                rm__fleet_fmt(reason, sizeof reason,
+                              "the call was cancelled or its deadline passed during the %s wait", phase);
             break;
         }
         /* Gate: every node changed so far must still be healthy. */
@@ -339,11 +542,37 @@ rm_fleet_apply_profile(rm_fleet_t *f, const rm_fleet_rollout_t *ro, rm_fleet_res
                      rm_fleet_level_name(max_level));
         batch_no++;
     }
-    if (reason[0]) {
+    if (f->ha && !rm__fleet_may_act(f)) {
+        /* No longer the leader: touch no agent; the journal has what the next leader needs to roll back. */
+        lost = 1;
+        char r2[512];
+        rm__fleet_fmt(r2, sizeof r2, "%s; this replica lost its etcd leadership, the next leader (or this one, "
+                      "once it leads again) rolls back the %zu changed nodes from the journal",
+                      reason[0] ? reason : "stopped", n_sv);
+        rm__fleet_copy(reason, sizeof reason, r2);
+        rm__fleet_log(f, "WARN", "rollout stopped: %s", reason);
+        rm__fleet_copy(res->stopped_reason, sizeof res->stopped_reason, reason);
+        /* If etcd comes back before the lease expires, this replica still leads: then it rolls back itself. */
+        pthread_mutex_lock(&f->ha->mu);
+        f->ha->recover_pending = 1;
+        pthread_cond_broadcast(&f->ha->cv);
+        pthread_mutex_unlock(&f->ha->mu);
+    } else if (reason[0]) {
         rm__fleet_log(f, "WARN", "rollout stopped: %s; rolling back %zu nodes", reason, n_sv);
-        rollback(f, sv, n_sv, &steps);
+        if (plan)
+            (void)jplan_state(f, plan, "rolling_back", reason);
+        size_t failed = rollback(f, sv, n_sv, &steps);
         res->rolled_back = 1;
         rm__fleet_copy(res->stopped_reason, sizeof res->stopped_reason, reason);
+        if (plan && !failed)
+            (void)jplan_state(f, plan, "rolled_back", reason);
+        else if (plan) {
+            /* the journal keeps "rolling_back": the recovery worker retries the nodes left */
+            pthread_mutex_lock(&f->ha->mu);
+            f->ha->recover_pending = 1;
+            pthread_cond_broadcast(&f->ha->cv);
+            pthread_mutex_unlock(&f->ha->mu);
+        }
     } else {
         res->completed = 1;
         res->changed = calloc(n_sv ? n_sv : 1, sizeof *res->changed);
@@ -352,13 +581,17 @@ rm_fleet_apply_profile(rm_fleet_t *f, const rm_fleet_rollout_t *ro, rm_fleet_res
                 rm__fleet_copy(res->changed[k], sizeof res->changed[k], sv[k].node->target.name);
             res->n_changed = n_sv;
         }
+        if (plan)
+            (void)jplan_state(f, plan, "completed", NULL);
         rm__fleet_log(f, "INFO", "rollout completed on %zu nodes", n_sv);
     }
+    (void)lost;
     for (size_t k = 0; k < n_sv; k++)
         saved_free(&sv[k]);
     if (steps.oom)
         rc = RM_ENOMEM;
 out:
+    json_decref(plan);
     free(sv);
     if (rc == RM_OK) {
         res->steps = steps.v;
@@ -370,6 +603,195 @@ out:
     rm__fleet_release(f, nodes, (size_t)nn);
     pthread_mutex_unlock(&f->rollout_mu);
     return rc;
+}
+
+/* ---- recovery of a rollout a previous leader left unfinished ----------------------- */
+
+typedef struct jrec {
+    char name[RM_FLEET_NAME_MAX];
+    char address[RM_FLEET_ADDR_MAX];
+    char state[16];
+    size_t n;
+    char **names, **values;
+} jrec_t;
+
+typedef struct jrecs {
+    jrec_t *v;
+    size_t n;
+    int oom;
+    size_t plen;  /* length of "PREFIX/rollout/node/" */
+} jrecs_t;
+
+static void
+jrec_collect(void *ctx, const char *key, const char *val)
+{
+    jrecs_t *rs = ctx;
+    json_t *j = json_loads(val, 0, NULL);
+    json_t *before = json_object_get(j, "before");
+    const char *state = json_string_value(json_object_get(j, "state"));
+    const char *addr = json_string_value(json_object_get(j, "address"));
+    if (!j || !json_is_object(before) || !state || !addr || strlen(key) <= rs->plen) {
+        json_decref(j);
+        return; /* not a record of ours: never guess */
+    }
+    jrec_t *p = realloc(rs->v, (rs->n + 1) * sizeof *p);
+    if (!p) {
+        rs->oom = 1;
+        json_decref(j);
+        return;
+    }
+    rs->v = p;
+    jrec_t *r = &rs->v[rs->n];
+    memset(r, 0, sizeof *r);
+    rm__fleet_copy(r->name, sizeof r->name, key + rs->plen);
+    rm__fleet_copy(r->address, sizeof r->address, addr);
+    rm__fleet_copy(r->state, sizeof r->state, state);
+    size_t nk = json_object_size(before);
+    r->names = calloc(nk ? nk : 1, sizeof *r->names);
+    r->values = calloc(nk ? nk : 1, sizeof *r->values);
+    const char *k;
+    json_t *v;
+    json_object_foreach(before, k, v)
+    {
+        if (!r->names || !r->values || !json_is_string(v))
+            break;
+        r->names[r->n] = strdup(k);
+        r->values[r->n] = strdup(json_string_value(v));
+        if (!r->names[r->n] || !r->values[r->n]) {
+            free(r->names[r->n]);
+            free(r->values[r->n]);
+            rs->oom = 1;
+            break;
+        }
+        r->n++;
+    }
+    if (!r->names || !r->values)
+        rs->oom = 1;
+    rs->n++;
+    json_decref(j);
+}
+
+static void
+jrecs_free(jrecs_t *rs)
+{
+    for (size_t i = 0; i < rs->n; i++) {
+        for (size_t k = 0; k < rs->v[i].n; k++) {
+            free(rs->v[i].names[k]);
+            free(rs->v[i].values[k]);
+        }
+        free(rs->v[i].names);
+        free(rs->v[i].values);
+    }
+    free(rs->v);
+}
+
+/* Restore one recorded node: through the fleet's node of that name, else a channel to the recorded address. */
+static grpc_status_code
+restore_rec(struct rm_fleet *f, const jrec_t *r, rm_call_status_t *st)
+{
+    const char *names[1] = {r->name};
+    rm_fleet_selector_t sel = {.names = names, .n_names = 1};
+    node_t **nodes = NULL;
+    ssize_t k = rm__fleet_select(f, &sel, &nodes);
+    grpc_status_code code;
+    if (k == 1 && strcmp(nodes[0]->target.name, r->name) == 0) {
+        code = set_knobs(nodes[0]->client, r->names, r->values, r->n, st);
+        if (code == GRPC_STATUS_OK)
+            rm__fleet_event(nodes[0], "rollback", "OK", "restored %zu knobs of an interrupted rollout", r->n);
+    } else {
+        rm_client_opts_t co = {.target = r->address,
+                               .timeout_ms = f->o.rpc_timeout_ms,
+                               .token = f->o.token,
+                               .tls_ca_file = f->o.tls_ca_file,
+                               .tls_cert_file = f->o.tls_cert_file,
+                               .tls_key_file = f->o.tls_key_file,
+                               .tls_server_name = f->o.tls_server_name};
+        rm_client_t *c = NULL;
+        if (rm_client_create(&co, &c, st->message, sizeof st->message) != RM_OK) {
+            st->code = GRPC_STATUS_INVALID_ARGUMENT;
+            code = st->code;
+        } else {
+            code = set_knobs(c, r->names, r->values, r->n, st);
+            rm_client_destroy(c);
+        }
+    }
+    if (k > 0)
+        rm__fleet_release(f, nodes, (size_t)k);
+    return code;
+}
+
+rm_status_t
+rm__fleet_rollout_recover(struct rm_fleet *f)
+{
+    if (!f->ha)
+        return RM_OK;
+    if (pthread_mutex_trylock(&f->rollout_mu) != 0)
+        return RM_EBUSY;
+    char err[512] = "";
+    rm_status_t st;
+    json_t *plan = jget_plan(f, &st, err, sizeof err);
+    if (!plan || !plan_unfinished(plan)) {
+        json_decref(plan);
+        pthread_mutex_unlock(&f->rollout_mu);
+        if (st == RM_EIO)
+            rm__fleet_log(f, "WARN", "cannot read the rollout journal (retrying): %s", err);
+        if (st == RM_ECORRUPT)
+            rm__fleet_log(f, "ERROR", "the rollout journal is unreadable, nothing recovered: %s", err);
+        return st == RM_EIO ? RM_EIO : RM_OK;
+    }
+    const char *was = json_string_value(json_object_get(plan, "leader"));
+    char by[RM_FLEET_NAME_MAX + 64];
+    rm__fleet_fmt(by, sizeof by, "controller %s stopped during the rollout; rolled back by %s", was ? was : "?",
+                  f->ha->id);
+    rm__fleet_log(f, "WARN", "found an unfinished rollout (%s, state %s) in etcd: rolling it back",
+                  json_string_value(json_object_get(plan, "id")), json_string_value(json_object_get(plan, "state")));
+    st = jplan_state(f, plan, "rolling_back", by);
+    jrecs_t rs = {0};
+    char prefix[256];
+    rm__fleet_fmt(prefix, sizeof prefix, "%s/rollout/node/", f->ha->prefix);
+    rs.plen = strlen(prefix);
+    if (st == RM_OK)
+        st = rm__etcd_list(f->ha->etcd, prefix, jrec_collect, &rs, err, sizeof err);
+    if (st == RM_OK && rs.oom)
+        st = RM_ENOMEM;
+    size_t restored = 0, left = 0;
+    for (size_t i = 0; st == RM_OK && i < rs.n; i++) {
+        jrec_t *r = &rs.v[i];
+        if (strcmp(r->state, "restored") == 0)
+            continue;
+        if (!rm__fleet_may_act(f)) {
+            st = RM_ECONFLICT;
+            break;
+        }
+        rm_call_status_t cs;
+        grpc_status_code code = restore_rec(f, r, &cs);
+        if (code == GRPC_STATUS_OK &&
+            jnode(f, r->name, r->address, "restored", r->names, r->values, r->n) == RM_OK) {
+            restored++;
+            rm__fleet_log(f, "INFO", "recovery: node %s (%s) restored to its %zu before-values", r->name, r->state,
+                          r->n);
+        } else {
+            left++;
+            rm__fleet_log(f, "ERROR", "recovery: node %s not restored yet: %s: %s", r->name,
+                          rm_client_status_name(code), cs.message);
+        }
+    }
+    if (st == RM_OK && left == 0) {
+        char done[RM_FLEET_NAME_MAX + 160];
+        rm__fleet_fmt(done, sizeof done, "%s (%zu nodes restored)", by, restored);
+        st = jplan_state(f, plan, "rolled_back", done);
+        if (st == RM_OK)
+            rm__fleet_log(f, "INFO", "recovery: the interrupted rollout is rolled back (%zu nodes restored)",
+                          restored);
+    } else if (st == RM_OK) {
+        st = RM_EIO;
+    }
+    jrecs_free(&rs);
+    json_decref(plan);
+    pthread_mutex_unlock(&f->rollout_mu);
+    if (st != RM_OK && st != RM_ECONFLICT)
+        return RM_EIO;
+    return st;
 }
 
 /* ---- TriggerResponse fan-out ---------------------------------------------------- */
@@ -410,6 +832,8 @@ rm_status_t
 rm_fleet_trigger_response(rm_fleet_t *f, const rm_fleet_selector_t *sel, int level, rm_fleet_result_t *res)
 {
     memset(res, 0, sizeof *res);
+    if (!rm__fleet_may_act(f))
+        return RM_ESTATE; /* a follower: only the leader triggers */
     node_t **nodes = NULL;
     ssize_t nn = rm__fleet_select(f, sel, &nodes);
     if (nn <= 0)

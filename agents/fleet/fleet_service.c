@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fleet_ha.h"
 #include "fleet_internal.h"
 #include "rustymem/v1/fleet.pb-c.h"
 
@@ -81,6 +82,7 @@ fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
     rm_fleet_target_t t;
     pthread_mutex_lock(&n->mu); /* labels change under mu */
     t = n->target;
+    t.n_labels = rm__fleet_node_labels(n, t.labels); /* with the agent's own labels (ADR 0027) */
     pthread_mutex_unlock(&n->mu);
     grpc_status_code code = GRPC_STATUS_OK;
     ni->name = rm_rpc_strdup(ctx, t.name);
@@ -243,6 +245,33 @@ get_fleet_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         m++;
     }
     resp->n_nodes_by_level = m;
+
+    rm_fleet_poll_summary_t ps;
+    if (rm_fleet_poll_summary(f, &ps) != RM_OK)
+        return OOM(ctx);
+    resp->poll_threads = (uint32_t)ps.poll_threads;
+    resp->poll_interval_ms = (uint32_t)ps.poll_ms;
+    resp->polls_total = ps.polls;
+    resp->poll_failures_total = ps.poll_failures;
+    resp->poll_latency_p50_ms = ps.latency_p50_ms;
+    resp->poll_latency_p99_ms = ps.latency_p99_ms;
+    resp->poll_lag_p99_ms = ps.lag_p99_ms;
+    resp->staleness_p50_ms = ps.staleness_p50_ms;
+    resp->staleness_p99_ms = ps.staleness_p99_ms;
+    resp->staleness_max_ms = ps.staleness_max_ms;
+    resp->fresh_nodes = (uint32_t)ps.fresh;
+    const char *sk[4] = {"reachable", "unreachable", "backoff", "pending"};
+    size_t sv[4] = {ps.reachable, ps.unreachable, ps.backoff, ps.pending};
+    Rustymem__V1__FleetStats__NodesByStateEntry *se;
+    if (!ALLOC_ARRAY(ctx, resp->nodes_by_state, se, 4))
+        return OOM(ctx);
+    for (int i = 0; i < 4; i++) {
+        rustymem__v1__fleet_stats__nodes_by_state_entry__init(&se[i]);
+        se[i].key = (char *)sk[i];
+        se[i].value = (uint32_t)sv[i];
+        resp->nodes_by_state[i] = &se[i];
+    }
+    resp->n_nodes_by_state = 4;
     return GRPC_STATUS_OK;
 }
 
@@ -319,6 +348,17 @@ call_cancelled(void *ctx)
     return rm_rpc_cancelled(ctx);
 }
 
+/* A follower replica (ADR 0027): rollouts and triggers go to the leader. */
+static grpc_status_code
+not_leader(rm_rpc_ctx_t *ctx, struct rm_fleet *f)
+{
+    char leader[RM_FLEET_NAME_MAX];
+    rm_fleet_is_leader(f, leader, sizeof leader);
+    return rm_rpc_fail(ctx, GRPC_STATUS_FAILED_PRECONDITION,
+                       "this replica is not the leader (leader: %s); rollouts and triggers run on the leader",
+                       leader[0] ? leader : "none yet");
+}
+
 static grpc_status_code
 apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
@@ -363,6 +403,7 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
     case RM_OK: break;
     case RM_EBUSY: return rm_rpc_fail(ctx, GRPC_STATUS_ABORTED, "another rollout is in progress; retry when it ends");
     case RM_ENOENT: return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "selector matches no node");
+    case RM_ESTATE: return not_leader(ctx, f);
     default: return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "rollout: %s", rm_strerror(st));
     }
     resp->completed = r.completed;
@@ -404,6 +445,8 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     rm_status_t st = rm_fleet_trigger_response(f, &sel, (int)req->level, &r);
     if (st == RM_ENOENT)
         return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "selector matches no node");
+    if (st == RM_ESTATE)
+        return not_leader(ctx, f);
     if (st != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "trigger: %s", rm_strerror(st));
     rm__fleet_log(f, "AUDIT", "%s TriggerResponse level=%s on %zu nodes peer=%s",

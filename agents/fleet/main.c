@@ -21,6 +21,7 @@
 #include "auth.h"
 #include "client.h"
 #include "fleet.h"
+#include "fleet_ha.h"
 #include "flags.h"
 #include "log.h"
 #include "server.h"
@@ -39,6 +40,7 @@ typedef struct opts {
     rm_client_creds_t creds;   /* --token, --token-file, --agent-tls-* (client.h) */
     int n_sources;
     rm_fleet_opts_t fleet;
+    rm_fleet_ha_opts_t ha;    /* --etcd*: replicas with one leader, crash-safe rollouts */
 } opts_t;
 
 static void
@@ -87,6 +89,8 @@ usage(FILE *f)
             "\n"
             "talking to the agents:\n"
             "  --poll-ms N                 poll and discovery interval (default 2000, 10..3600000)\n"
+            "  --poll-threads N            threads that run every agent's (asynchronous) poll calls,\n"
+            "                              whatever the fleet size (default 2, 1..64)\n"
             "  --rpc-timeout-ms N          deadline of every agent call (default 2000, 10..600000)\n"
             "  --backoff-max-ms N          cap of the backoff for unreachable agents (default 30000)\n"
             "  credentials (the same flags as rustymemctl, TLS ones prefixed agent-; the token needs\n"
@@ -101,6 +105,20 @@ usage(FILE *f)
             "  --trigger-ttc-seconds S     also act when time to critical <= S (default 60)\n"
             "  --trigger-cooldown-ms N     per node between triggers unless the level rises (default 60000)\n"
             "  --no-early-response         watch only; never trigger on our own\n"
+            "\n"
+            "replicas and crash-safe rollouts (docs/fleet.md, docs/adr/0027):\n"
+            "  --etcd HOST:PORT,...        etcd v3 endpoints: leader election on a lease (only the leader\n"
+            "                              rolls out and triggers; followers serve the fleet view) and a\n"
+            "                              rollout journal a new leader rolls back from. Without it one\n"
+            "                              replica only, and a crash mid-rollout leaves nodes changed\n"
+            "  --etcd-prefix KEY           key prefix (default /rustymem/fleet)\n"
+            "  --etcd-id ID                this replica's identity (default HOSTNAME/PID)\n"
+            "  --etcd-lease-ttl S          leader lease TTL in seconds (default 10, 2..300); a leader\n"
+            "                              stops acting TTL/5 (at least 1 s) before it could expire\n"
+            "  --etcd-timeout-ms N         deadline of every etcd call (default 2000)\n"
+            "  --etcd-tls-ca FILE          talk TLS to etcd, trusting these PEM roots\n"
+            "  --etcd-tls-cert FILE        client certificate for etcd (with --etcd-tls-key)\n"
+            "  --etcd-tls-key FILE         its PEM private key\n"
             "\n"
             "rollout defaults (each request may override):\n"
             "  --canary-wait-seconds S     wait after the canary before its gate (default 30)\n"
@@ -142,7 +160,8 @@ parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_LISTEN = 256, O_PORTFILE, O_THREADS, O_GRACE,
            O_AGENTS, O_AGENTS_FILE, O_AGENTS_DNS, O_POLL, O_RPCTO, O_BACKOFF, O_TLEVEL, O_TCONF, O_TTTC, O_TCOOL,
-           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_CRED,
+           O_NOEARLY, O_CWAIT, O_BWAIT, O_BSIZE, O_GATE, O_VERBOSE, O_PTHREADS, O_ETCD, O_ETCD_PREFIX, O_ETCD_ID,
+           O_ETCD_TTL, O_ETCD_TIMEOUT, O_ETCD_CA, O_ETCD_CERT, O_ETCD_KEY, O_CRED,
            O_SERVE = O_CRED + RM_CRED_N_FLAGS };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -154,6 +173,7 @@ parse_args(int argc, char **argv, opts_t *o)
         {"agents-file", required_argument, 0, O_AGENTS_FILE},
         {"agents-dns", required_argument, 0, O_AGENTS_DNS},
         {"poll-ms", required_argument, 0, O_POLL},
+        {"poll-threads", required_argument, 0, O_PTHREADS},
         {"rpc-timeout-ms", required_argument, 0, O_RPCTO},
         {"backoff-max-ms", required_argument, 0, O_BACKOFF},
         RM_CLIENT_CRED_LONGOPTS("agent-tls", O_CRED),
@@ -167,6 +187,14 @@ parse_args(int argc, char **argv, opts_t *o)
         {"batch-size", required_argument, 0, O_BSIZE},
         {"gate-max-level", required_argument, 0, O_GATE},
         {"verbose", no_argument, 0, O_VERBOSE},
+        {"etcd", required_argument, 0, O_ETCD},
+        {"etcd-prefix", required_argument, 0, O_ETCD_PREFIX},
+        {"etcd-id", required_argument, 0, O_ETCD_ID},
+        {"etcd-lease-ttl", required_argument, 0, O_ETCD_TTL},
+        {"etcd-timeout-ms", required_argument, 0, O_ETCD_TIMEOUT},
+        {"etcd-tls-ca", required_argument, 0, O_ETCD_CA},
+        {"etcd-tls-cert", required_argument, 0, O_ETCD_CERT},
+        {"etcd-tls-key", required_argument, 0, O_ETCD_KEY},
         RM_FLAGS_STD_LONGOPTS,
         {0, 0, 0, 0},
     };
@@ -196,6 +224,11 @@ parse_args(int argc, char **argv, opts_t *o)
             if (num("--poll-ms", optarg, 10, 3600000, &v) < 0)
                 return 2;
             fo->poll_ms = (int)v;
+            break;
+        case O_PTHREADS:
+            if (num("--poll-threads", optarg, 1, RM_FLEET_MAX_POLL_THREADS, &v) < 0)
+                return 2;
+            fo->poll_threads = (int)v;
             break;
         case O_RPCTO:
             if (num("--rpc-timeout-ms", optarg, 10, 600000, &v) < 0)
@@ -243,6 +276,22 @@ parse_args(int argc, char **argv, opts_t *o)
                 return 2;
             break;
         case O_VERBOSE: o->verbose = 1; break;
+        case O_ETCD: o->ha.endpoints = optarg; break;
+        case O_ETCD_PREFIX: o->ha.prefix = optarg; break;
+        case O_ETCD_ID: o->ha.id = optarg; break;
+        case O_ETCD_TTL:
+            if (num("--etcd-lease-ttl", optarg, 2, 300, &v) < 0)
+                return 2;
+            o->ha.lease_ttl_s = (int)v;
+            break;
+        case O_ETCD_TIMEOUT:
+            if (num("--etcd-timeout-ms", optarg, 10, 600000, &v) < 0)
+                return 2;
+            o->ha.timeout_ms = (int)v;
+            break;
+        case O_ETCD_CA: o->ha.tls_ca_file = optarg; break;
+        case O_ETCD_CERT: o->ha.tls_cert_file = optarg; break;
+        case O_ETCD_KEY: o->ha.tls_key_file = optarg; break;
         default:
             if (!rm_agent_creds_flag(&o->creds, c, O_CRED))
                 (void)rm_agent_serve_flag(&o->serve, c, O_SERVE);
@@ -253,6 +302,15 @@ parse_args(int argc, char **argv, opts_t *o)
         return 2;
     if (o->n_sources != 1) {
         fprintf(stderr, "rustymem-fleet: give exactly one of --agents, --agents-file, --agents-dns (see --help)\n");
+        return 2;
+    }
+    if (!o->ha.endpoints && (o->ha.prefix || o->ha.id || o->ha.lease_ttl_s || o->ha.timeout_ms ||
+                             o->ha.tls_ca_file || o->ha.tls_cert_file || o->ha.tls_key_file)) {
+        fprintf(stderr, "rustymem-fleet: the --etcd-* options need --etcd ENDPOINTS\n");
+        return 2;
+    }
+    if (!o->ha.tls_cert_file != !o->ha.tls_key_file) {
+        fprintf(stderr, "rustymem-fleet: --etcd-tls-cert and --etcd-tls-key go together\n");
         return 2;
     }
     if (!o->serve.tls_cert != !o->serve.tls_key || (o->serve.tls_client_ca && !o->serve.tls_cert)) {
@@ -306,7 +364,21 @@ main(int argc, char **argv)
     }
     if (rm_agent_auth_load(&prog, o.serve.auth_file, o.serve.tls_client_ca != NULL, &auth) != RM_OK)
         goto out;
-    rm_status_t st = rm_fleet_start(fleet, err, sizeof err);
+    /* etcd first: the pollers' early responses ask rm_fleet_is_leader from their first poll. */
+    rm_status_t st;
+    if (o.ha.endpoints) {
+        st = rm_fleet_ha_start(fleet, &o.ha, err, sizeof err);
+        if (st != RM_OK) {
+            fprintf(stderr, "rustymem-fleet: %s\n", err);
+            if (st == RM_EINVAL)
+                exit_code = 2;
+            goto out;
+        }
+    } else {
+        rm_log("WARN", "rollouts are not crash-safe: no --etcd, so a controller that dies mid-rollout leaves the "
+                       "changed nodes changed; run exactly one replica");
+    }
+    st = rm_fleet_start(fleet, err, sizeof err);
     if (st != RM_OK) {
         fprintf(stderr, "rustymem-fleet: %s\n", err);
         /* A malformed --agents/--agents-dns value is a usage error; a bad file is a runtime one. */
@@ -348,6 +420,8 @@ main(int argc, char **argv)
     rm_server_wait(srv);
     exit_code = 0;
 out:
+    rm_fleet_stop(fleet);    /* pollers first: they ask rm_fleet_is_leader before triggering */
+    rm_fleet_ha_stop(fleet); /* then hand leadership over (lease revoked) */
     rm_server_destroy(srv);
     rm_fleet_destroy(fleet);
     rm_auth_destroy(auth);

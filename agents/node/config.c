@@ -39,6 +39,8 @@ typedef struct loader {
     char *persisted_value[RM_KNOB_COUNT]; /* owned; values read from the persisted file */
     char *file_value[RM_KNOB_COUNT];      /* owned; values read from the operator's file */
     char file_origin[RM_KNOB_COUNT][320]; /* "path:12" of each file value */
+    slot_t base[RM_KNOB_COUNT];           /* highest non-runtime layer (file, env, flag): the
+                                             reset value; origin holds its "where" */
     rm_status_t status;                   /* first error */
     char *err;
     size_t err_len;
@@ -71,6 +73,30 @@ fail(loader_t *ld, rm_status_t st, const char *fmt, ...)
     }
 }
 
+/* Record a boot-layer (file, env, flag) value as knob id's reset value when
+ * its layer is the highest so far. `where` for rm_knobs_set_base: the file and
+ * line, the variable name, or "--set". Returns 1 to continue. */
+static int
+put_base(loader_t *ld, rm_knob_id_t id, const char *value, enum layer layer, const char *origin)
+{
+    slot_t *b = &ld->base[id];
+    if (layer < b->layer)
+        return 1;
+    char *copy = strdup(value);
+    if (!copy) {
+        fail(ld, RM_ENOMEM, "%s: out of memory", origin);
+        return 0;
+    }
+    free(b->value);
+    b->value = copy;
+    b->layer = layer;
+    const char *where = layer == L_ENV ? origin + strlen("environment ")
+                        : layer == L_FLAG ? "--set"
+                                          : origin;
+    snprintf(b->origin, sizeof b->origin, "%s", where);
+    return 1;
+}
+
 /* Record value for knob id from a layer; checks it now so the error can name
  * its origin. Returns 1 to continue. */
 static int
@@ -97,6 +123,8 @@ put(loader_t *ld, rm_knob_id_t id, const char *value, enum layer layer, const ch
     } else {
         free(copy);
     }
+    if (layer != L_PERSISTED && !put_base(ld, id, value, layer, origin))
+        return 0;
     if (layer == L_PERSISTED || layer == L_FILE) {
         char *p = strdup(value);
         if (!p) {
@@ -373,6 +401,29 @@ rewrite_persisted(rm_knobs_t *k, const rm_config_sources_t *src)
         src->dropped(src->dropped_ctx, NULL, NULL, NULL, why);
 }
 
+/* Hand the registry every knob's reset value and its source (pg_settings'
+ * source / reset_val): the highest of file, environment and flag. Called
+ * after the boot set and the persisted record are in place. */
+static void
+record_sources(rm_knobs_t *k, loader_t *ld)
+{
+    static const rm_knob_source_t kind[] = {[L_FILE] = RM_KNOB_SRC_FILE,
+                                            [L_ENV] = RM_KNOB_SRC_ENV,
+                                            [L_FLAG] = RM_KNOB_SRC_FLAG};
+    rm_knob_base_t b[RM_KNOB_COUNT];
+    size_t n = 0;
+    for (size_t i = 0; i < RM_KNOB_COUNT; i++) {
+        const slot_t *s = &ld->base[i];
+        if (s->layer == L_NONE)
+            continue;
+        b[n++] = (rm_knob_base_t){rm_knobs_def((rm_knob_id_t)i)->name, kind[s->layer], s->origin,
+                                  s->value};
+    }
+    rm_knob_error_t kerr;
+    if (rm_knobs_set_base(k, b, n, &kerr) != RM_OK) /* cannot happen: each value was parsed */
+        fail(ld, kerr.status, "configuration: %s", kerr.message);
+}
+
 /* ---- loading ------------------------------------------------------------ */
 
 rm_status_t
@@ -451,6 +502,8 @@ rm_config_load(rm_knobs_t *k, const rm_config_sources_t *src, char *err, size_t 
     }
     if (ndropped > 0 && ld->status == RM_OK && !src->reload && src->persisted_path)
         rewrite_persisted(k, src);
+    if (ld->status == RM_OK)
+        record_sources(k, ld);
 
 cleanup:
     st = ld->status;
@@ -458,6 +511,7 @@ cleanup:
         free(ld->slots[i].value);
         free(ld->persisted_value[i]);
         free(ld->file_value[i]);
+        free(ld->base[i].value);
     }
     free(pa);
     free(a);

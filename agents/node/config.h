@@ -18,6 +18,13 @@
  * among themselves. The persisted file plays the
  * part of PostgreSQL's postgresql.auto.conf: rustymemd writes it (SetKnobs,
  * ApplyProfile) and reads it at start after the operator's config file.
+ *
+ * After a successful load (start or reload) the registry also knows where
+ * each value came from (rm_knobs_set_base, pg_settings' source/reset_val):
+ * the reset value of a knob is its highest file / environment / flag value
+ * (default when none names it) — never the persisted runtime value, which is
+ * what `knobs reset` forgets. Sources read "path:line", "env RUSTYMEM_X",
+ * "flag", "runtime (persisted)" or "default" (docs/adr/0030).
  */
 #ifndef RUSTYMEM_CONFIG_H
 #define RUSTYMEM_CONFIG_H

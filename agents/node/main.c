@@ -65,6 +65,9 @@ typedef struct opts {
     const char *config;
     rm_knob_assign_t sets[MAX_SET_FLAGS];   /* --set name=value, pointers into argv */
     size_t n_sets;
+    const char *labels[RM_HOST_MAX_LABELS];  /* --label K=V, pointers into argv */
+    size_t n_labels;
+    const char *labels_file;                 /* --labels-file FILE */
 } opts_t;
 
 static void
@@ -83,6 +86,10 @@ usage(FILE *f)
             "  --data-dir DIR            state directory: page files, persisted knobs, lock file\n"
             "                            (default ./rustymem-data; created if missing)\n"
             "  --node-name NAME          name reported in stats (default $NODE_NAME, else the host name)\n"
+            "  --label KEY=VALUE         an identity label reported in GetMemoryStats (repeatable, at most\n"
+            "                            16 in all); rustymem-fleet --label selectors match it\n"
+            "  --labels-file FILE        labels from FILE, one KEY=VALUE or KEY=\"VALUE\" per line (the\n"
+            "                            Kubernetes downward API's metadata.labels file); --label wins\n"
             "  --config FILE             INI configuration (sections = knob prefixes, e.g. [pressure]\n"
             "                            warning_threshold = 0.70); see docs/knobs.md. SIGHUP re-reads\n"
             "                            it with every other layer: live knobs change, restart-only ones\n"
@@ -119,17 +126,136 @@ static const rm_flags_prog_t prog = {.name = "rustymemd",
                                      .help_hint = "see rustymemd --help",
                                      .usage = usage};
 
+/*
+ * Add or replace label key=value on the host. `src` names the origin in
+ * messages ("--label", "labels.txt:3"). Returns 0, or -1 after printing one
+ * line that names it.
+ */
+static int
+label_set(rm_host_t *h, const char *key, size_t klen, const char *val, const char *src)
+{
+    char shown[256];
+    if (klen == 0 || klen >= sizeof h->label_key[0]) {
+        rm_log_escape(shown, sizeof shown, key);
+        fprintf(stderr, "rustymemd: %s %s: the label key must be 1..%zu characters\n", src, shown,
+                sizeof h->label_key[0] - 1);
+        return -1;
+    }
+    for (size_t i = 0; i < klen; i++) {
+        unsigned char c = (unsigned char)key[i];
+        if (!(c >= 'a' && c <= 'z') && !(c >= 'A' && c <= 'Z') && !(c >= '0' && c <= '9') && !strchr("._-/", c)) {
+            rm_log_escape(shown, sizeof shown, key);
+            fprintf(stderr, "rustymemd: %s %s: label keys use letters, digits and . _ - / only\n", src, shown);
+            return -1;
+        }
+    }
+    size_t vlen = strlen(val);
+    for (size_t i = 0; i < vlen; i++) {
+        unsigned char c = (unsigned char)val[i];
+        if (c <= ' ' || c == 0x7f) {
+            rm_log_escape(shown, sizeof shown, val);
+            fprintf(stderr, "rustymemd: %s: the value of label %.*s (%s) has a blank or control character\n", src,
+                    (int)klen, key, shown);
+            return -1;
+        }
+    }
+    if (vlen >= sizeof h->label_value[0]) {
+        fprintf(stderr, "rustymemd: %s: the value of label %.*s is longer than %zu characters\n", src, (int)klen, key,
+                sizeof h->label_value[0] - 1);
+        return -1;
+    }
+    size_t i = 0;
+    while (i < h->n_labels && !(strlen(h->label_key[i]) == klen && memcmp(h->label_key[i], key, klen) == 0))
+        i++;
+    if (i == RM_HOST_MAX_LABELS) {
+        fprintf(stderr, "rustymemd: %s: more than %d labels\n", src, RM_HOST_MAX_LABELS);
+        return -1;
+    }
+    memcpy(h->label_key[i], key, klen);
+    h->label_key[i][klen] = '\0';
+    memcpy(h->label_value[i], val, vlen + 1);
+    if (i == h->n_labels)
+        h->n_labels++;
+    return 0;
+}
+
+/* --labels-file (KEY=VALUE or KEY="VALUE" with \" and \\ escapes, as the downward API writes), then --label. */
+static int
+load_labels(const opts_t *o, rm_host_t *h)
+{
+    if (o->labels_file) {
+        FILE *fp = fopen(o->labels_file, "r");
+        if (!fp) {
+            fprintf(stderr, "rustymemd: --labels-file %s: %s\n", o->labels_file, strerror(errno));
+            return -1;
+        }
+        char line[1024];
+        int lineno = 0, rc = 0;
+        while (rc == 0 && fgets(line, sizeof line, fp)) {
+            lineno++;
+            char src[PATH_MAX + 32];
+            snprintf(src, sizeof src, "--labels-file %s:%d", o->labels_file, lineno);
+            line[strcspn(line, "\r\n")] = '\0';
+            if (!line[0] || line[0] == '#')
+                continue;
+            char *eq = strchr(line, '=');
+            if (!eq) {
+                fprintf(stderr, "rustymemd: %s: expected KEY=VALUE\n", src);
+                rc = -1;
+                break;
+            }
+            char *v = eq + 1, val[256];
+            size_t n = 0;
+            if (*v == '"') {
+                v++;
+                while (*v && *v != '"' && n < sizeof val - 1) {
+                    if (*v == '\\' && v[1])
+                        v++;
+                    val[n++] = *v++;
+                }
+                if (*v != '"' || v[1]) {
+                    fprintf(stderr, "rustymemd: %s: unterminated or trailing text after the quoted value\n", src);
+                    rc = -1;
+                    break;
+                }
+            } else {
+                while (*v && n < sizeof val - 1)
+                    val[n++] = *v++;
+            }
+            val[n] = '\0';
+            rc = label_set(h, line, (size_t)(eq - line), val, src);
+        }
+        fclose(fp);
+        if (rc != 0)
+            return -1;
+    }
+    for (size_t i = 0; i < o->n_labels; i++) {
+        const char *eq = strchr(o->labels[i], '=');
+        if (!eq) {
+            char shown[256];
+            rm_log_escape(shown, sizeof shown, o->labels[i]);
+            fprintf(stderr, "rustymemd: --label %s: expected KEY=VALUE\n", shown);
+            return -1;
+        }
+        if (label_set(h, o->labels[i], (size_t)(eq - o->labels[i]), eq + 1, "--label") != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
     enum { O_LISTEN = 256, O_CONFIG, O_SET, O_DATA, O_NODE, O_PORTFILE, O_THREADS, O_GRACE, O_MAXREQ, O_VERBOSE,
-           O_SERVE };
+           O_LABEL, O_LABELS_FILE, O_SERVE };
     static const struct option longopts[] = {
         {"listen", required_argument, 0, O_LISTEN},
         {"config", required_argument, 0, O_CONFIG},
         {"set", required_argument, 0, O_SET},
         {"data-dir", required_argument, 0, O_DATA},
         {"node-name", required_argument, 0, O_NODE},
+        {"label", required_argument, 0, O_LABEL},
+        {"labels-file", required_argument, 0, O_LABELS_FILE},
         {"port-file", required_argument, 0, O_PORTFILE},
         {"threads", required_argument, 0, O_THREADS},
         {"grace-ms", required_argument, 0, O_GRACE},
@@ -162,6 +288,14 @@ parse_args(int argc, char **argv, opts_t *o)
             break;
         case O_DATA: o->data_dir = optarg; break;
         case O_NODE: o->node_name = optarg; break;
+        case O_LABEL:
+            if (o->n_labels == RM_HOST_MAX_LABELS) {
+                fprintf(stderr, "rustymemd: at most %d --label flags\n", RM_HOST_MAX_LABELS);
+                return 2;
+            }
+            o->labels[o->n_labels++] = optarg;
+            break;
+        case O_LABELS_FILE: o->labels_file = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
         case O_THREADS:
             if (rm_flags_long(&prog, "--threads", optarg, 1, 16, &v) < 0)
@@ -389,6 +523,8 @@ main(int argc, char **argv)
         snprintf(node.host.node_name, sizeof node.host.node_name, "%s", name);
     else if (gethostname(node.host.node_name, sizeof node.host.node_name - 1) < 0)
         snprintf(node.host.node_name, sizeof node.host.node_name, "unknown");
+    if (load_labels(&o, &node.host) != 0)
+        return 2;
 
     if (mkdir_p(o.data_dir) < 0) {
         rm_log("ERROR", "cannot create data directory %s: %s", o.data_dir, strerror(errno));

@@ -6,8 +6,8 @@
  * Design note.
  *  - Writers hold `mu` for the whole of a set: they build the would-be state
  *    in scratch arrays owned by the instance (no allocation on the set path
- *    except the INI text handed to the persister), validate it, ask the
- *    vetoes and the persister, and only then commit.
+ *    except the INI text handed to the persister and the apply jobs),
+ *    validate it, ask the vetoes and the persister, and only then commit.
  *  - Readers never take `mu`. Running values are stored as 64-bit words that
  *    the committing writer updates with release stores inside a sequence
  *    counter (odd while copying). A scalar lives in one word, so a scalar
@@ -15,6 +15,18 @@
  *    multi-knob snapshots (rm_knobs_read) retry while the counter is odd or
  *    moved. Every shared access is an atomic operation, so ThreadSanitizer sees
  *    no race and no fence is needed (x86: all plain moves).
+ *  - Apply outside the lock (ADR 0025). Validation, vetoes, the persister and
+ *    the commit run under `mu`; the subscribers' apply callbacks (a buffer-pool
+ *    resize writes dirty pages and waits for pinned frames) do not. A commit
+ *    queues one job per subscriber (allocated before the persister runs, so
+ *    nothing after the commit can fail) on a FIFO guarded by `qmu`, then
+ *    releases `mu`. The setter that finds no apply running drains the queue
+ *    itself, in commit order, outside both locks; a setter that finds one
+ *    running returns at once, its change committed and "applying" (it is
+ *    applied by the draining thread after the earlier ones). A queued, not
+ *    yet started change of a knob is superseded by a later change of the
+ *    same knob for the same subscriber: the later job carries the earlier
+ *    job's old value, the earlier entry is dropped. Order: mu → qmu.
  *  - Cross-knob constraints are checked on the would-be configured state (what
  *    a restart will use) and the would-be running state (what the process uses
  *    now, which keeps the old value of a restart-only knob): both must hold, so
@@ -28,8 +40,10 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rm_internal.h"
 
@@ -45,8 +59,22 @@ struct rm_knobs_sub {
     void *ctx;
 };
 
+/* One subscriber's apply callback for one commit (see the design note). */
+typedef struct apply_job {
+    struct apply_job *next;              /* guarded by qmu */
+    rm_knobs_sub_t *sub;
+    size_t n;                            /* guarded by qmu while queued (supersession shrinks it) */
+    rm_knob_change_t changes[];          /* n of them */
+} apply_job_t;
+
 struct rm_knobs {
     pthread_mutex_t mu;                  /* serialises writers and subscription changes */
+    pthread_mutex_t qmu;                 /* the apply queue */
+    pthread_cond_t qcv;                  /* signalled when a job finishes */
+    apply_job_t *q_head, *q_tail;        /* guarded by qmu: committed, not started */
+    apply_job_t *q_running;              /* guarded by qmu: the job whose callback runs now */
+    bool draining;                       /* guarded by qmu: a thread is running the queue */
+    uint32_t q_pending[NK];              /* guarded by qmu: queued or running entries per knob */
     uint64_t seq;                        /* seqlock counter; atomic; written under mu */
     uint64_t generation;                 /* commits; atomic; written under mu */
     rm_knob_value_t running[NK];         /* words atomic; written under mu inside seq */
@@ -63,7 +91,17 @@ struct rm_knobs {
     size_t w_index[NK];                  /* assignment index per knob, SIZE_MAX = none */
     rm_knob_change_t w_changes[NK];
     rm_knob_change_t w_sub_changes[NK];
+    /* Sources (rm_knobs_set_base, rm_knobs_get_source), guarded by mu. */
+    uint8_t origin[NK], w_origin[NK];    /* ORIGIN_*: where the configured value came from */
+    uint8_t base_src[NK];                /* rm_knob_source_t of the reset value */
+    rm_knob_value_t base[NK];            /* reset value; valid where base_src != DEFAULT */
+    char base_where[NK][RM_KNOB_SOURCE_MAX]; /* "path:line", variable or flag name */
 };
+
+/* Where a configured value came from: the boot layers (base_src) or a runtime set. */
+enum { ORIGIN_BASE = 0, ORIGIN_RUNTIME_PERSISTED, ORIGIN_RUNTIME_MEMORY };
+/* Internal rm_knobs_set_ex flag of rm_knobs_reset: forget the persisted value. */
+#define RM__KNOBS_RESET 0x80000000u
 
 /* ---- small helpers ------------------------------------------------------ */
 
@@ -518,6 +556,17 @@ rm_knobs_create(rm_knobs_t **out)
         free(k);
         return RM_ENOMEM;
     }
+    if (pthread_mutex_init(&k->qmu, NULL) != 0) {
+        pthread_mutex_destroy(&k->mu);
+        free(k);
+        return RM_ENOMEM;
+    }
+    if (pthread_cond_init(&k->qcv, NULL) != 0) {
+        pthread_mutex_destroy(&k->qmu);
+        pthread_mutex_destroy(&k->mu);
+        free(k);
+        return RM_ENOMEM;
+    }
     for (size_t i = 0; i < NK; i++) {
         k->running[i] = rm__knob_defs[i].def;
         k->configured[i] = rm__knob_defs[i].def;
@@ -538,6 +587,13 @@ rm_knobs_destroy(rm_knobs_t *k)
         free(s);
         s = next;
     }
+    for (apply_job_t *j = k->q_head; j;) {
+        apply_job_t *next = j->next;
+        free(j);
+        j = next;
+    }
+    pthread_cond_destroy(&k->qcv);
+    pthread_mutex_destroy(&k->qmu);
     pthread_mutex_destroy(&k->mu);
     free(k);
 }
@@ -896,9 +952,108 @@ sub_changes_locked(rm_knobs_t *k, const rm_knobs_sub_t *s, size_t n)
     return m;
 }
 
+static void
+free_jobs(apply_job_t *j)
+{
+    while (j) {
+        apply_job_t *next = j->next;
+        free(j);
+        j = next;
+    }
+}
+
+/*
+ * Queue `jobs` (one commit's, in subscription order) behind the earlier
+ * commits', superseding queued entries of the same knob for the same
+ * subscriber. Requires qmu.
+ */
+static void
+enqueue_jobs_qlocked(rm_knobs_t *k, apply_job_t *jobs)
+{
+    RM_ASSERT_LOCKED(&k->qmu);
+    while (jobs) {
+        apply_job_t *j = jobs;
+        jobs = j->next;
+        j->next = NULL;
+        for (apply_job_t **qp = &k->q_head; *qp;) {
+            apply_job_t *q = *qp;
+            if (q->sub == j->sub) {
+                for (size_t c = 0; c < j->n; c++)
+                    for (size_t e = 0; e < q->n; e++)
+                        if (q->changes[e].id == j->changes[c].id) {
+                            /* the earlier target was never applied: go from what was */
+                            j->changes[c].old_value = q->changes[e].old_value;
+                            k->q_pending[q->changes[e].id]--;
+                            memmove(&q->changes[e], &q->changes[e + 1], (q->n - e - 1) * sizeof q->changes[0]);
+                            q->n--;
+                            break;
+                        }
+                if (q->n == 0) {
+                    *qp = q->next;
+                    free(q);
+                    continue;
+                }
+            }
+            qp = &q->next;
+        }
+        k->q_tail = NULL;
+        for (apply_job_t *q = k->q_head; q; q = q->next)
+            k->q_tail = q;
+        if (k->q_tail)
+            k->q_tail->next = j;
+        else
+            k->q_head = j;
+        k->q_tail = j;
+        for (size_t c = 0; c < j->n; c++)
+            k->q_pending[j->changes[c].id]++;
+    }
+}
+
+/* Run queued jobs until the queue is empty; the caller set k->draining. */
+static void
+drain_jobs(rm_knobs_t *k)
+{
+    pthread_mutex_lock(&k->qmu);
+    while (k->q_head) {
+        apply_job_t *j = k->q_head;
+        k->q_head = j->next;
+        if (!k->q_head)
+            k->q_tail = NULL;
+        k->q_running = j;
+        pthread_mutex_unlock(&k->qmu);
+        j->sub->apply(j->sub->ctx, j->changes, j->n);
+        pthread_mutex_lock(&k->qmu);
+        for (size_t c = 0; c < j->n; c++)
+            k->q_pending[j->changes[c].id]--;
+        k->q_running = NULL;
+        free(j);
+        pthread_cond_broadcast(&k->qcv);
+    }
+    k->draining = false;
+    pthread_cond_broadcast(&k->qcv);
+    pthread_mutex_unlock(&k->qmu);
+}
+
+/* Scratch bookkeeping of one assignment: a runtime set records the value as
+ * persisted and its source as runtime; a reset forgets both; a boot layer
+ * (RM_KNOBS_NO_PERSIST) leaves them to rm_knobs_set_base. */
+static void
+mark_origin_locked(rm_knobs_t *k, rm_knob_id_t id, const rm_knob_value_t *v, unsigned flags)
+{
+    RM_ASSERT_LOCKED(&k->mu);
+    if (flags & RM__KNOBS_RESET) {
+        k->w_is_pers[id] = false;
+        k->w_origin[id] = ORIGIN_BASE;
+    } else if (!(flags & RM_KNOBS_NO_PERSIST)) {
+        k->w_pers[id] = *v;
+        k->w_is_pers[id] = true;
+        k->w_origin[id] = k->persist ? ORIGIN_RUNTIME_PERSISTED : ORIGIN_RUNTIME_MEMORY;
+    }
+}
+
 static rm_status_t
 set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
-           rm_knob_error_t *err)
+           rm_knob_error_t *err, apply_job_t **jobs_out)
 {
     RM_ASSERT_LOCKED(&k->mu);
     rm_status_t st;
@@ -911,6 +1066,7 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
     memcpy(k->w_run, k->running, sizeof k->w_run);
     memcpy(k->w_pers, k->persisted, sizeof k->w_pers);
     memcpy(k->w_is_pers, k->is_persisted, sizeof k->w_is_pers);
+    memcpy(k->w_origin, k->origin, sizeof k->w_origin);
     for (size_t i = 0; i < NK; i++)
         k->w_index[i] = SIZE_MAX;
 
@@ -936,10 +1092,7 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
         k->w_conf[id] = v;
         if (!def->restart || !k->started)
             k->w_run[id] = v;
-        if (!(flags & RM_KNOBS_NO_PERSIST)) {
-            k->w_pers[id] = v;
-            k->w_is_pers[id] = true;
-        }
+        mark_origin_locked(k, id, &v, flags);
     }
 
     /* 2. cross-knob constraints on both would-be states */
@@ -988,50 +1141,10 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
         return RM_OK;
     }
 
-    /* 4. persist the would-be persisted set when it changes */
-    int pers_changed = 0;
-    for (size_t i = 0; i < NK && !pers_changed; i++)
-        pers_changed = k->w_is_pers[i] != k->is_persisted[i] ||
-                       (k->w_is_pers[i] &&
-                        !rm_knobs_value_equal(&rm__knob_defs[i], &k->w_pers[i], &k->persisted[i]));
-    if (pers_changed && k->persist && !(flags & RM_KNOBS_NO_PERSIST)) {
-        char *text;
-        size_t len;
-        st = format_ini_values(k->w_pers, k->w_is_pers, RM_KNOBS_INI_PERSISTED, &text, &len);
-        if (st != RM_OK) {
-            err_set(err, st, SIZE_MAX, "", "cannot format the persisted knobs: %s",
-                    rm_strerror(st));
-            return st;
-        }
-        why[0] = '\0';
-        st = k->persist(k->persist_ctx, text, len, why, sizeof why);
-        free(text);
-        if (st != RM_OK) {
-            st = st < 0 ? st : RM_EIO;
-            err_set(err, st, SIZE_MAX, "", "cannot persist the knobs: %s",
-                    why[0] ? why : rm_strerror(st));
-            return st;
-        }
-    }
-
-    /* 5. commit: nothing below can fail */
-    memcpy(k->configured, k->w_conf, sizeof k->configured);
-    memcpy(k->persisted, k->w_pers, sizeof k->persisted);
-    memcpy(k->is_persisted, k->w_is_pers, sizeof k->is_persisted);
-    uint64_t seq = k->seq;
-    __atomic_store_n(&k->seq, seq + 1, __ATOMIC_RELAXED);
-    for (size_t c = 0; c < nc; c++) {
-        rm_knob_id_t id = k->w_changes[c].id;
-        for (size_t w = 0; w < VALUE_WORDS; w++)
-            if (k->running[id].words[w] != k->w_run[id].words[w])
-                __atomic_store_n(&k->running[id].words[w], k->w_run[id].words[w],
-                                 __ATOMIC_RELEASE);
-    }
-    __atomic_store_n(&k->seq, seq + 2, __ATOMIC_RELEASE);
-    __atomic_store_n(&k->generation, k->generation + 1, __ATOMIC_RELEASE);
-
-    /* 6. apply callbacks: running values that moved. old_value is still the
-     * pre-commit value copied into w_changes. */
+    /* 3b. the apply jobs: running values that will move, per subscriber.
+     * Allocated now so that nothing after the commit can fail. old_value is
+     * the pre-commit running value. */
+    apply_job_t *jobs = NULL, **jt = &jobs;
     for (rm_knobs_sub_t *s = k->subs; s; s = s->next) {
         if (!s->apply)
             continue;
@@ -1045,9 +1158,69 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
             k->w_sub_changes[m].new_value = k->w_run[c->id];
             m++;
         }
-        if (m)
-            s->apply(s->ctx, k->w_sub_changes, m);
+        if (!m)
+            continue;
+        apply_job_t *j = malloc(offsetof(apply_job_t, changes) + m * sizeof j->changes[0]);
+        if (!j) {
+            free_jobs(jobs);
+            err_set(err, RM_ENOMEM, SIZE_MAX, "", "out of memory queueing the change");
+            return RM_ENOMEM;
+        }
+        j->next = NULL;
+        j->sub = s;
+        j->n = m;
+        memcpy(j->changes, k->w_sub_changes, m * sizeof j->changes[0]);
+        *jt = j;
+        jt = &j->next;
     }
+
+    /* 4. persist the would-be persisted set when it changes */
+    int pers_changed = 0;
+    for (size_t i = 0; i < NK && !pers_changed; i++)
+        pers_changed = k->w_is_pers[i] != k->is_persisted[i] ||
+                       (k->w_is_pers[i] &&
+                        !rm_knobs_value_equal(&rm__knob_defs[i], &k->w_pers[i], &k->persisted[i]));
+    if (pers_changed && k->persist && !(flags & RM_KNOBS_NO_PERSIST)) {
+        char *text;
+        size_t len;
+        st = format_ini_values(k->w_pers, k->w_is_pers, RM_KNOBS_INI_PERSISTED, &text, &len);
+        if (st != RM_OK) {
+            free_jobs(jobs);
+            err_set(err, st, SIZE_MAX, "", "cannot format the persisted knobs: %s",
+                    rm_strerror(st));
+            return st;
+        }
+        why[0] = '\0';
+        st = k->persist(k->persist_ctx, text, len, why, sizeof why);
+        free(text);
+        if (st != RM_OK) {
+            free_jobs(jobs);
+            st = st < 0 ? st : RM_EIO;
+            err_set(err, st, SIZE_MAX, "", "cannot persist the knobs: %s",
+                    why[0] ? why : rm_strerror(st));
+            return st;
+        }
+    }
+
+    /* 5. commit: nothing below can fail */
+    memcpy(k->configured, k->w_conf, sizeof k->configured);
+    memcpy(k->persisted, k->w_pers, sizeof k->persisted);
+    memcpy(k->is_persisted, k->w_is_pers, sizeof k->is_persisted);
+    memcpy(k->origin, k->w_origin, sizeof k->origin);
+    uint64_t seq = k->seq;
+    __atomic_store_n(&k->seq, seq + 1, __ATOMIC_RELAXED);
+    for (size_t c = 0; c < nc; c++) {
+        rm_knob_id_t id = k->w_changes[c].id;
+        for (size_t w = 0; w < VALUE_WORDS; w++)
+            if (k->running[id].words[w] != k->w_run[id].words[w])
+                __atomic_store_n(&k->running[id].words[w], k->w_run[id].words[w],
+                                 __ATOMIC_RELEASE);
+    }
+    __atomic_store_n(&k->seq, seq + 2, __ATOMIC_RELEASE);
+    __atomic_store_n(&k->generation, k->generation + 1, __ATOMIC_RELEASE);
+
+    /* 6. the apply callbacks run after mu is released (rm_knobs_set_ex) */
+    *jobs_out = jobs;
     err_ok(err, pending);
     return RM_OK;
 }
@@ -1056,9 +1229,70 @@ rm_status_t
 rm_knobs_set_ex(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
                 rm_knob_error_t *err)
 {
+    apply_job_t *jobs = NULL;
     pthread_mutex_lock(&k->mu);
-    rm_status_t st = set_locked(k, a, n, flags, err);
+    rm_status_t st = set_locked(k, a, n, flags, err, &jobs);
+    bool drain = false, mine[NK] = {false};
+    for (apply_job_t *j = jobs; j; j = j->next)
+        for (size_t c = 0; c < j->n; c++)
+            mine[j->changes[c].id] = true;
+    if (jobs) {
+        /* queued under mu, so the queue is in commit order */
+        pthread_mutex_lock(&k->qmu);
+        enqueue_jobs_qlocked(k, jobs);
+        if (!k->draining)
+            drain = k->draining = true;
+        pthread_mutex_unlock(&k->qmu);
+    }
     pthread_mutex_unlock(&k->mu);
+    if (drain)
+        drain_jobs(k);   /* ours and any queued behind it; outside every lock */
+    if (st == RM_OK && err) {
+        /* how many of this set's changed knobs are still applying (behind an
+         * apply another thread runs, or queued behind ours by another set) */
+        size_t applying = 0;
+        pthread_mutex_lock(&k->qmu);
+        for (size_t i = 0; i < NK; i++)
+            if (mine[i] && k->q_pending[i])
+                applying++;
+        pthread_mutex_unlock(&k->qmu);
+        err->applying = applying;
+    }
+    return st;
+}
+
+bool
+rm_knobs_applying(rm_knobs_t *k, rm_knob_id_t id)
+{
+    if (!k || (size_t)id >= NK)
+        return false;
+    pthread_mutex_lock(&k->qmu);
+    bool a = k->q_pending[id] != 0;
+    pthread_mutex_unlock(&k->qmu);
+    return a;
+}
+
+rm_status_t
+rm_knobs_wait_applied(rm_knobs_t *k, uint32_t timeout_ms)
+{
+    if (!k)
+        return RM_EINVAL;
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    rm_status_t st = RM_OK;
+    pthread_mutex_lock(&k->qmu);
+    while (k->q_head || k->q_running || k->draining)
+        if (pthread_cond_timedwait(&k->qcv, &k->qmu, &dl) == ETIMEDOUT) {
+            st = (k->q_head || k->q_running || k->draining) ? RM_ETIMEDOUT : RM_OK;
+            break;
+        }
+    pthread_mutex_unlock(&k->qmu);
     return st;
 }
 
@@ -1159,7 +1393,28 @@ rm_knobs_unsubscribe(rm_knobs_t *k, rm_knobs_sub_t *sub)
             *pp = sub->next;
             break;
         }
+    /* its queued applies are dropped; a running one is waited for */
+    pthread_mutex_lock(&k->qmu);
+    for (apply_job_t **qp = &k->q_head; *qp;) {
+        apply_job_t *q = *qp;
+        if (q->sub != sub) {
+            qp = &q->next;
+            continue;
+        }
+        for (size_t c = 0; c < q->n; c++)
+            k->q_pending[q->changes[c].id]--;
+        *qp = q->next;
+        free(q);
+    }
+    k->q_tail = NULL;
+    for (apply_job_t *q = k->q_head; q; q = q->next)
+        k->q_tail = q;
+    /* no new job can name it (jobs are built under mu from k->subs); wait
+     * without mu, so a running callback may still read knobs */
     pthread_mutex_unlock(&k->mu);
+    while (k->q_running && k->q_running->sub == sub)
+        pthread_cond_wait(&k->qcv, &k->qmu);
+    pthread_mutex_unlock(&k->qmu);
     free(sub->prefix);
     free(sub);
 }
@@ -1190,4 +1445,153 @@ rm_knobs_apply_profile(rm_knobs_t *k, rm_knobs_workload_t w, rm_knobs_environmen
     for (size_t j = 0; j < nw; j++)
         a[n++] = (rm_knob_assign_t){rm__knob_defs[tw[j].id].name, tw[j].value};
     return rm_knobs_set(k, a, n, validate_only, err);
+}
+
+/* ---- sources ------------------------------------------------------------ */
+
+rm_status_t
+rm_knobs_set_base(rm_knobs_t *k, const rm_knob_base_t *b, size_t n, rm_knob_error_t *err)
+{
+    rm_knob_value_t vals[NK];
+    bool seen[NK] = {false};
+    char why[160];
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        if (rm_knobs_lookup(b[i].name, &id) != RM_OK) {
+            err_set(err, RM_ENOENT, i, b[i].name, "%s: unknown knob", b[i].name ? b[i].name : "");
+            return RM_ENOENT;
+        }
+        const rm_knob_def_t *def = &rm__knob_defs[id];
+        if (seen[id] || b[i].source < RM_KNOB_SRC_FILE || b[i].source > RM_KNOB_SRC_FLAG) {
+            err_set(err, RM_EINVAL, i, def->name, "%s: %s", def->name,
+                    seen[id] ? "assigned more than once" : "source must be a file, env or flag");
+            return RM_EINVAL;
+        }
+        if (rm_knobs_parse(def, b[i].value, &vals[id], why, sizeof why) != RM_OK) {
+            err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name,
+                    b[i].value ? b[i].value : "", why);
+            return RM_EINVAL;
+        }
+        seen[id] = true;
+    }
+    pthread_mutex_lock(&k->mu);
+    memset(k->base_src, RM_KNOB_SRC_DEFAULT, sizeof k->base_src);
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        (void)rm_knobs_lookup(b[i].name, &id);
+        k->base_src[id] = (uint8_t)b[i].source;
+        k->base[id] = vals[id];
+        snprintf(k->base_where[id], sizeof k->base_where[id], "%s", b[i].where ? b[i].where : "");
+    }
+    for (size_t i = 0; i < NK; i++) /* the persisted value won where no env/flag beats it */
+        k->origin[i] = k->is_persisted[i] && k->base_src[i] <= RM_KNOB_SRC_FILE &&
+                               rm_knobs_value_equal(&rm__knob_defs[i], &k->persisted[i],
+                                                    &k->configured[i])
+                           ? ORIGIN_RUNTIME_PERSISTED
+                           : ORIGIN_BASE;
+    pthread_mutex_unlock(&k->mu);
+    err_ok(err, 0);
+    return RM_OK;
+}
+
+/* The reset value of knob id (the default where no boot layer named it). */
+static const rm_knob_value_t *
+base_value_locked(rm_knobs_t *k, size_t id)
+{
+    RM_ASSERT_LOCKED(&k->mu);
+    return k->base_src[id] == RM_KNOB_SRC_DEFAULT ? &rm__knob_defs[id].def : &k->base[id];
+}
+
+/* "default", "path:line", "env RUSTYMEM_X" or "flag" for the reset source of id. */
+static void
+base_text_locked(rm_knobs_t *k, size_t id, char *buf, size_t len)
+{
+    RM_ASSERT_LOCKED(&k->mu);
+    switch (k->base_src[id]) {
+    case RM_KNOB_SRC_FILE: snprintf(buf, len, "%s", k->base_where[id]); break;
+    case RM_KNOB_SRC_ENV: snprintf(buf, len, "env %s", k->base_where[id]); break;
+    case RM_KNOB_SRC_FLAG: snprintf(buf, len, "flag"); break;
+    default: snprintf(buf, len, "default"); break;
+    }
+}
+
+rm_status_t
+rm_knobs_get_source(rm_knobs_t *k, const char *name, rm_knob_source_info_t *out)
+{
+    rm_knob_id_t id;
+    if (rm_knobs_lookup(name, &id) != RM_OK)
+        return RM_ENOENT;
+    const rm_knob_def_t *def = &rm__knob_defs[id];
+    pthread_mutex_lock(&k->mu);
+    int origin = k->origin[id];
+    out->reset_source = (rm_knob_source_t)k->base_src[id];
+    base_text_locked(k, id, out->reset_text, sizeof out->reset_text);
+    rm_knobs_format(def, base_value_locked(k, id), out->reset_value, sizeof out->reset_value);
+    out->pending_restart = !rm_knobs_value_equal(def, &k->running[id], &k->configured[id]);
+    pthread_mutex_unlock(&k->mu);
+    out->persisted = origin == ORIGIN_RUNTIME_PERSISTED;
+    out->source = origin == ORIGIN_BASE ? out->reset_source : RM_KNOB_SRC_RUNTIME;
+    if (origin == ORIGIN_BASE)
+        snprintf(out->text, sizeof out->text, "%s", out->reset_text);
+    else
+        snprintf(out->text, sizeof out->text, "runtime (%s)",
+                 out->persisted ? "persisted" : "not persisted");
+    return RM_OK;
+}
+
+rm_status_t
+rm_knobs_reset(rm_knobs_t *k, const char *const *names, size_t n, int validate_only,
+               rm_knob_error_t *err)
+{
+    rm_knob_assign_t a[NK];
+    char text[NK][RM_KNOB_TEXT_MAX];
+    if (n == 0 || !names || n > NK) {
+        err_set(err, RM_EINVAL, SIZE_MAX, "", n ? "more knobs than exist" : "no knob to reset");
+        return RM_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_id_t id;
+        if (rm_knobs_lookup(names[i], &id) != RM_OK) {
+            err_set(err, RM_ENOENT, i, names[i], "%s: unknown knob", names[i] ? names[i] : "");
+            return RM_ENOENT;
+        }
+        pthread_mutex_lock(&k->mu);
+        rm_knobs_format(&rm__knob_defs[id], base_value_locked(k, id), text[i], sizeof text[i]);
+        pthread_mutex_unlock(&k->mu);
+        a[i] = (rm_knob_assign_t){rm__knob_defs[id].name, text[i]};
+    }
+    unsigned flags = RM__KNOBS_RESET | (validate_only ? RM_KNOBS_VALIDATE_ONLY : 0);
+    return rm_knobs_set_ex(k, a, n, flags, err);
+}
+
+bool
+rm_knobs_restart_override(rm_knobs_t *k, const char *name, char *buf, size_t len)
+{
+    rm_knob_id_t id;
+    if (rm_knobs_lookup(name, &id) != RM_OK)
+        return false;
+    const rm_knob_def_t *def = &rm__knob_defs[id];
+    char conf[RM_KNOB_TEXT_MAX], reset[RM_KNOB_TEXT_MAX], where[RM_KNOB_SOURCE_MAX];
+    pthread_mutex_lock(&k->mu);
+    int origin = k->origin[id], src = k->base_src[id];
+    bool differs = !rm_knobs_value_equal(def, &k->configured[id], base_value_locked(k, id));
+    rm_knobs_format(def, &k->configured[id], conf, sizeof conf);
+    rm_knobs_format(def, base_value_locked(k, id), reset, sizeof reset);
+    base_text_locked(k, id, where, sizeof where);
+    if (src == RM_KNOB_SRC_FLAG && k->base_where[id][0])
+        snprintf(where, sizeof where, "flag %s", k->base_where[id]);
+    pthread_mutex_unlock(&k->mu);
+    if (origin == ORIGIN_BASE || !differs)
+        return false;
+    if (src == RM_KNOB_SRC_ENV || src == RM_KNOB_SRC_FLAG)
+        snprintf(buf, len,
+                 "%s = %s holds until the next restart only: %s sets %s there, and the "
+                 "%s beats a persisted runtime value",
+                 name, conf, where, reset, src == RM_KNOB_SRC_ENV ? "environment" : "flag");
+    else if (origin == ORIGIN_RUNTIME_MEMORY)
+        snprintf(buf, len, "%s = %s is not persisted: it returns to %s (%s) at the next restart",
+                 name, conf, reset, where);
+    else
+        return false;
+    return true;
 }

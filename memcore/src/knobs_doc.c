@@ -84,7 +84,15 @@ rm_knobs_write_markdown(FILE *f)
                "Config file: `[section]` = the part before the dot; environment: "
                "`RUSTYMEM_<SECTION>_<KEY>`; precedence flags > environment > persisted "
                "runtime changes > config file > defaults. Design: "
-               "docs/adr/0006-knob-registry.md.\n\n");
+               "docs/adr/0006-knob-registry.md.\n\n"
+               "Like PostgreSQL's pg_settings, every knob reports its `source` (`default`, "
+               "`FILE:LINE`, `env RUSTYMEM_...`, `flag`, `runtime (persisted)`), its "
+               "`reset_value` (the highest of file, environment and flag, else the default) and "
+               "`pending_restart`; `rustymemctl knobs diff` lists the knobs not at their default "
+               "and `rustymemctl knobs reset NAME...` returns knobs to their reset value and "
+               "forgets the persisted runtime value. A runtime set that an environment variable "
+               "or flag will override at the next restart is answered with a warning "
+               "(docs/adr/0030-knob-sources.md).\n\n");
     fprintf(f, "| knob | type | default | allowed | unit | applies | description |\n"
                "|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < RM_KNOB_COUNT; i++) {

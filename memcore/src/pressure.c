@@ -10,8 +10,18 @@
  *    published copies (config, last forecast, active alerts, stats) that the
  *    management plane reads, so a GetForecast never waits for a slow
  *    reclaimer. ev_mu + ev_cv guard the event ring and wake WatchPressure
- *    streams. Order: tick_mu → pub_mu → ev_mu. Allocation failures are counted
- *    with an atomic so allocators can report without a lock.
+ *    streams. Order: tick_mu → pub_mu → ev_mu, and tick_mu → snap_mu.
+ *    Allocation failures are counted with an atomic so allocators can report
+ *    without a lock.
+ *  - The snapshot (rm_pressure_snapshot, ADR 0025). snap_mu serialises the
+ *    writers (ticks and fresh reads) only; readers take no lock. A reader
+ *    pins the current slot (snap_readers[i]++), re-checks that it is still
+ *    current (else unpins and retries), copies, unpins. A writer fills a slot
+ *    that is neither current nor pinned, then stores snap_cur. All four
+ *    atomic operations are sequentially consistent: a reader that pinned a
+ *    slot and then saw it current is seen pinned by every later writer, so no
+ *    slot is written while a reader copies it (the Dekker argument in the
+ *    ADR). A writer finding every other slot pinned yields and looks again.
  *  - Memory. Everything is allocated at create (history of
  *    RM_PRESSURE_HISTORY_MAX samples, forecaster scratch, event ring): a tick
  *    never allocates, because it runs exactly when memory is short.
@@ -43,6 +53,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +147,17 @@ struct rm_pressure {
     pthread_cond_t th_cv;
     pthread_t th;
     int th_running, th_stop;               /* guarded by th_mu */
+
+    /* the published snapshot (see the design note) */
+    pthread_mutex_t snap_mu;               /* writers only */
+    uint32_t snap_cur;                     /* atomic: index of the current slot */
+    uint32_t snap_readers[RM_PRESSURE_SNAPSHOT_SLOTS];   /* atomic: readers pinning each slot */
+    rm_pressure_snapshot_t snap[RM_PRESSURE_SNAPSHOT_SLOTS];   /* written only by a snap_mu holder, only
+                                                                * while neither current nor pinned */
+    uint64_t snap_seq;                     /* guarded by snap_mu */
+    uint64_t fresh_last_ns;                /* atomic: start of the last fresh read (the rate limit) */
+    const rm_pressure_snapshot_t *tick_sys;/* guarded by tick_mu: a tick's reading, published with its forecast */
+    rm_pressure_snapshot_t tick_snap;      /* guarded by tick_mu: where tick_sys points during a tick */
 };
 
 /* ---- names and configuration ------------------------------------------- */
@@ -356,6 +378,8 @@ rm_pressure_create(const rm_pressure_config_t *cfg, const rm_sysinfo_paths_t *pa
         goto fail_thmu;
     if (pthread_cond_init(&p->th_cv, NULL))
         goto fail_thcv;
+    if (pthread_mutex_init(&p->snap_mu, NULL))
+        goto fail_snap;
 
     if (paths) {
         p->has_paths = 1;
@@ -372,6 +396,8 @@ rm_pressure_create(const rm_pressure_config_t *cfg, const rm_sysinfo_paths_t *pa
     *out = p;
     return RM_OK;
 
+fail_snap:
+    pthread_cond_destroy(&p->th_cv);
 fail_thcv:
     pthread_mutex_destroy(&p->th_mu);
 fail_thmu:
@@ -403,6 +429,7 @@ rm_pressure_destroy(rm_pressure_t *p)
         free(r);
         r = n;
     }
+    pthread_mutex_destroy(&p->snap_mu);
     pthread_cond_destroy(&p->th_cv);
     pthread_mutex_destroy(&p->th_mu);
     pthread_cond_destroy(&p->ev_cv);
@@ -913,12 +940,132 @@ alerts_update_locked(rm_pressure_t *p, const rm_pressure_sample_t *s, double usa
                      RM_ALERT_CRITICAL, usage, c->emergency_threshold, NULL, msg);
 }
 
+/* ---- the snapshot ------------------------------------------------------ */
+
+/*
+ * Publish a new snapshot: the current one with its system part replaced by
+ * `sys` (unless `sys` is older than the current reading: a tick that read
+ * /proc before a fresh read finished must not move sampled_at back) and its
+ * forecast by `fc` and its stats by `st`; each may be NULL. Takes snap_mu.
+ */
+static void
+snapshot_publish(rm_pressure_t *p, const rm_pressure_snapshot_t *sys, const rm_pressure_forecast_t *fc,
+                 const rm_pressure_stats_t *st)
+{
+    if (!sys && !fc && !st)
+        return;
+    pthread_mutex_lock(&p->snap_mu);
+    uint32_t cur = __atomic_load_n(&p->snap_cur, __ATOMIC_SEQ_CST);
+    uint32_t j;
+    for (;;) {
+        for (j = 0; j < RM_PRESSURE_SNAPSHOT_SLOTS; j++)
+            if (j != cur && __atomic_load_n(&p->snap_readers[j], __ATOMIC_SEQ_CST) == 0)
+                break;
+        if (j < RM_PRESSURE_SNAPSHOT_SLOTS)
+            break;
+        sched_yield();   /* every other slot pinned: readers copy 2 KiB, this is short */
+    }
+    rm_pressure_snapshot_t *n = &p->snap[j];
+    *n = p->snap[cur];   /* only writers (serialised) write slots; readers of `cur` only read */
+    if (sys && (!p->snap_seq || sys->sampled_ns >= n->sampled_ns)) {
+        n->sampled_ns = sys->sampled_ns;
+        n->sampled_unix_ns = sys->sampled_unix_ns;
+        n->fresh = sys->fresh;
+        n->sys = sys->sys;
+        n->usage = sys->usage;
+        n->memcore_used_bytes = sys->memcore_used_bytes;
+        n->memcore_held_bytes = sys->memcore_held_bytes;
+    }
+    if (fc)
+        n->fc = *fc;
+    if (st)
+        n->st = *st;
+    n->seq = ++p->snap_seq;
+    __atomic_store_n(&p->snap_cur, j, __ATOMIC_SEQ_CST);
+    pthread_mutex_unlock(&p->snap_mu);
+}
+
+rm_status_t
+rm_pressure_snapshot(rm_pressure_t *p, rm_pressure_snapshot_t *out)
+{
+    if (!p || !out)
+        return RM_EINVAL;
+    uint32_t i;
+    for (;;) {
+        i = __atomic_load_n(&p->snap_cur, __ATOMIC_SEQ_CST);
+        __atomic_fetch_add(&p->snap_readers[i], 1, __ATOMIC_SEQ_CST);
+        if (__atomic_load_n(&p->snap_cur, __ATOMIC_SEQ_CST) == i)
+            break;
+        __atomic_fetch_sub(&p->snap_readers[i], 1, __ATOMIC_SEQ_CST);
+    }
+    *out = p->snap[i];
+    __atomic_fetch_sub(&p->snap_readers[i], 1, __ATOMIC_SEQ_CST);
+    return out->seq ? RM_OK : RM_ENOENT;
+}
+
+/* Read the system into the system part of *s (sampled at now_ns). */
+static void
+read_system(const rm_pressure_t *p, uint64_t now_ns, uint64_t budget_knob, rm_pressure_snapshot_t *s)
+{
+    rm_sysinfo_paths_t paths = {p->proc_root, p->cgroup_root};
+    memset(s, 0, sizeof *s);
+    rm_sysinfo_read(p->has_paths ? &paths : NULL, &s->sys);
+    s->sampled_ns = now_ns;
+    struct timespec rt;
+    if (clock_gettime(CLOCK_REALTIME, &rt) == 0 && rt.tv_sec > 0)
+        s->sampled_unix_ns = (uint64_t)rt.tv_sec * NS_PER_SEC + (uint64_t)rt.tv_nsec;
+    rm_component_usage_t comp[RM_COMPONENTS_MAX];
+    size_t nc = 0;
+    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
+    if (nc > RM_COMPONENTS_MAX)
+        nc = RM_COMPONENTS_MAX;
+    rm_stats_totals(comp, nc, &s->memcore_used_bytes, &s->memcore_held_bytes);
+    rm_sysinfo_usage(&s->sys, budget_knob, s->memcore_held_bytes, &s->usage);
+}
+
+rm_status_t
+rm_pressure_refresh(rm_pressure_t *p, uint64_t now_ns, uint64_t min_interval_ns, rm_pressure_snapshot_t *out,
+                    int *refreshed)
+{
+    if (refreshed)
+        *refreshed = 0;
+    if (!p)
+        return RM_EINVAL;
+    rm_pressure_snapshot_t cur;
+    rm_status_t rc = rm_pressure_snapshot(p, &cur);
+    int young = rc == RM_OK && now_ns >= cur.sampled_ns && now_ns - cur.sampled_ns < min_interval_ns;
+    uint64_t last = __atomic_load_n(&p->fresh_last_ns, __ATOMIC_SEQ_CST);
+    int recent = last && now_ns >= last && now_ns - last < min_interval_ns;
+    /* one winner per interval: the CAS claims it, a loser copies what is there */
+    if (young || recent ||
+        !__atomic_compare_exchange_n(&p->fresh_last_ns, &last, now_ns ? now_ns : 1, 0, __ATOMIC_SEQ_CST,
+                                     __ATOMIC_SEQ_CST)) {
+        if (out)
+            *out = cur;
+        return rc;
+    }
+    rm_pressure_config_t c;
+    rm_pressure_get_config(p, &c);
+    rm_pressure_snapshot_t s;
+    read_system(p, now_ns, c.budget_bytes, &s);
+    s.fresh = 1;
+    snapshot_publish(p, &s, NULL, NULL);
+    if (refreshed)
+        *refreshed = 1;
+    if (out)
+        return rm_pressure_snapshot(p, out);
+    return RM_OK;
+}
+
 /* ---- the tick ---------------------------------------------------------- */
 
 static void
 publish_locked(rm_pressure_t *p, const rm_pressure_forecast_t *fc)
 {
     RM_ASSERT_LOCKED(&p->tick_mu);
+    /* one snapshot per tick: its reading together with the forecast made of it */
+    snapshot_publish(p, p->tick_sys, fc, &p->st);
+    p->tick_sys = NULL;
     pthread_mutex_lock(&p->pub_mu);
     if (fc)
         p->pub_fc = *fc;
@@ -1210,6 +1357,20 @@ rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
         s.t_unix_ns = (uint64_t)rt.tv_sec * NS_PER_SEC + (uint64_t)rt.tv_nsec;
     pthread_mutex_lock(&p->tick_mu);
     fill_from_system(&si, &p->cfg, &s);
+    /* the snapshot's system part: this very reading and its usage measure */
+    rm_pressure_snapshot_t *sys = &p->tick_snap;
+    memset(sys, 0, sizeof *sys);
+    sys->sampled_ns = now_ns;
+    sys->sampled_unix_ns = s.t_unix_ns;
+    sys->sys = si;
+    sys->usage.used_bytes = s.used_bytes;
+    sys->usage.budget_bytes = s.budget_bytes;
+    sys->usage.usage_ratio = s.budget_bytes ? (double)s.used_bytes / (double)s.budget_bytes : 0.0;
+    sys->usage.usage_source = s.usage_source;
+    sys->usage.budget_source = s.budget_source;
+    sys->memcore_used_bytes = s.memcore_used_bytes;
+    sys->memcore_held_bytes = s.memcore_held_bytes;
+    p->tick_sys = sys;
     rm_status_t rc;
     if (!s.budget_bytes) {
         p->st.samples_dropped++;

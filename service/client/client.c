@@ -98,7 +98,7 @@ rm_client_create(const rm_client_opts_t *o, rm_client_t **out, char *err, size_t
     } else {
         creds = grpc_insecure_credentials_create();
     }
-    grpc_arg args[2];
+    grpc_arg args[3];
     size_t nargs = 0;
     args[nargs].type = GRPC_ARG_INTEGER;
     args[nargs].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -108,6 +108,12 @@ rm_client_create(const rm_client_opts_t *o, rm_client_t **out, char *err, size_t
         args[nargs].type = GRPC_ARG_STRING;
         args[nargs].key = GRPC_SSL_TARGET_NAME_OVERRIDE_ARG;
         args[nargs].value.string = (char *)o->tls_server_name;
+        nargs++;
+    }
+    if (o->authority) {
+        args[nargs].type = GRPC_ARG_STRING;
+        args[nargs].key = GRPC_ARG_DEFAULT_AUTHORITY;
+        args[nargs].value.string = (char *)o->authority;
         nargs++;
     }
     grpc_channel_args chargs = {.num_args = nargs, .args = args};
@@ -294,6 +300,116 @@ rm_client_unary_bytes(rm_client_t *c, const char *path, const uint8_t *req, size
     grpc_metadata_array_destroy(&trailing);
     grpc_call_unref(call);
     destroy_cq(cq);
+    return code;
+}
+
+struct rm_client_async {
+    grpc_call *call;
+    grpc_metadata md;
+    size_t md_count;
+    grpc_byte_buffer *send, *recv;
+    grpc_metadata_array initial, trailing;
+    grpc_status_code code;
+    grpc_slice details;
+};
+
+int
+rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, const ProtobufCMessage *req,
+                      int timeout_ms, rm_client_async_t **out, rm_call_status_t *st)
+{
+    *out = NULL;
+    rm_client_async_t *a = calloc(1, sizeof *a);
+    size_t n = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!a || !buf) {
+        free(a);
+        free(buf);
+        set_status(st, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", 13);
+        return -1;
+    }
+    protobuf_c_message_pack(req, buf);
+    grpc_slice method = grpc_slice_from_copied_string(path);
+    a->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, (grpc_completion_queue *)cq,
+                                       method, NULL,
+                                       timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                                      : deadline_after(timeout_ms ? timeout_ms : c->timeout_ms),
+                                       NULL);
+    grpc_slice_unref(method);
+    grpc_metadata *mdp = auth_md(c, &a->md, &a->md_count);
+    grpc_slice req_slice = grpc_slice_new(buf, n, free);
+    a->send = grpc_raw_byte_buffer_create(&req_slice, 1);
+    grpc_slice_unref(req_slice);
+    grpc_metadata_array_init(&a->initial);
+    grpc_metadata_array_init(&a->trailing);
+    a->code = GRPC_STATUS_UNKNOWN;
+    a->details = grpc_empty_slice();
+    grpc_op ops[6];
+    memset(ops, 0, sizeof ops);
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = a->md_count;
+    ops[0].data.send_initial_metadata.metadata = mdp;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = a->send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &a->initial;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &a->recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &a->trailing;
+    ops[5].data.recv_status_on_client.status = &a->code;
+    ops[5].data.recv_status_on_client.status_details = &a->details;
+    *out = a;
+    if (grpc_call_start_batch(a->call, ops, 6, tag, NULL) != GRPC_CALL_OK) {
+        *out = NULL;
+        set_status(st, GRPC_STATUS_INTERNAL, "cannot start the call", 21);
+        a->code = GRPC_STATUS_INTERNAL;
+        ProtobufCMessage *none = NULL;
+        (void)rm_client_async_finish(a, NULL, &none, NULL);
+        return -1;
+    }
+    return 0;
+}
+
+void
+rm_client_async_cancel(rm_client_async_t *a)
+{
+    grpc_call_cancel_with_status(a->call, GRPC_STATUS_DEADLINE_EXCEEDED, "Deadline Exceeded", NULL);
+}
+
+grpc_status_code
+rm_client_async_finish(rm_client_async_t *a, const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
+                       rm_call_status_t *st)
+{
+    *resp = NULL;
+    grpc_status_code code = a->code;
+    if (st)
+        set_status(st, code, (const char *)GRPC_SLICE_START_PTR(a->details), GRPC_SLICE_LENGTH(a->details));
+    if (code == GRPC_STATUS_OK && resp_desc) {
+        grpc_byte_buffer_reader r;
+        if (a->recv && grpc_byte_buffer_reader_init(&r, a->recv)) {
+            grpc_slice sl = grpc_byte_buffer_reader_readall(&r);
+            grpc_byte_buffer_reader_destroy(&r);
+            *resp = protobuf_c_message_unpack(resp_desc, NULL, GRPC_SLICE_LENGTH(sl), GRPC_SLICE_START_PTR(sl));
+            grpc_slice_unref(sl);
+        }
+        if (!*resp) {
+            code = GRPC_STATUS_INTERNAL;
+            if (st)
+                set_status(st, code, a->recv ? "response could not be decoded" : "no response message",
+                           a->recv ? 29 : 19);
+        }
+    }
+    if (a->md_count)
+        grpc_slice_unref(a->md.value);
+    grpc_byte_buffer_destroy(a->send);
+    if (a->recv)
+        grpc_byte_buffer_destroy(a->recv);
+    grpc_slice_unref(a->details);
+    grpc_metadata_array_destroy(&a->initial);
+    grpc_metadata_array_destroy(&a->trailing);
+    grpc_call_unref(a->call);
+    free(a);
     return code;
 }
 

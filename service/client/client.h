@@ -30,6 +30,7 @@ typedef struct rm_client_opts {
     const char *tls_cert_file;   /* client certificate for mTLS, or NULL */
     const char *tls_key_file;    /* its key */
     const char *tls_server_name; /* override the name checked in the server certificate */
+    const char *authority;       /* :authority of every call (default: the target), or NULL */
 } rm_client_opts_t;
 
 typedef struct rm_call_status {
@@ -55,6 +56,28 @@ void rm_client_destroy(rm_client_t *c);
 grpc_status_code rm_client_unary(rm_client_t *c, const char *path, const ProtobufCMessage *req,
                                  const ProtobufCMessageDescriptor *resp_desc, ProtobufCMessage **resp,
                                  rm_call_status_t *st);
+
+/*
+ * Asynchronous unary call (rustymem-fleet polls thousands of agents from a
+ * few threads, ADR 0026): start the call on `cq` (a queue made with
+ * grpc_completion_queue_create_for_next, passed as void * so this header needs
+ * no gRPC core header); when `tag` comes out of grpc_completion_queue_next,
+ * call rm_client_async_finish(*out) exactly once. *out is set before the
+ * call starts (the tag may come out on another thread before this returns).
+ * timeout_ms: > 0 that deadline, 0 the channel's, < 0 none (the caller keeps
+ * its own and uses rm_client_async_cancel: no gRPC timer per call). Returns
+ * 0, or -1 with *out NULL and st set when it could not start (the tag is then
+ * never posted). Thread-safe.
+ */
+typedef struct rm_client_async rm_client_async_t;
+int rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, const ProtobufCMessage *req,
+                          int timeout_ms, rm_client_async_t **out, rm_call_status_t *st);
+/* End a started call now with DEADLINE_EXCEEDED "Deadline Exceeded" (its tag
+ * still comes out). Only before rm_client_async_finish; the caller makes sure. */
+void rm_client_async_cancel(rm_client_async_t *a);
+/* Decode the response (as rm_client_unary) and free the call. */
+grpc_status_code rm_client_async_finish(rm_client_async_t *a, const ProtobufCMessageDescriptor *resp_desc,
+                                        ProtobufCMessage **resp, rm_call_status_t *st);
 
 /*
  * Unary call with raw request bytes (for tests that send malformed input and

@@ -46,10 +46,17 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
 {
     Rustymem__V1__Forecast *r = (void *)resp_;
     NEED_PRESSURE(ctx, p);
-    rm_pressure_forecast_t fc;
-    rm_pressure_get_forecast(p, &fc);
-    rm_pressure_stats_t ps;
-    rm_pressure_get_stats(p, &ps);
+    /* the published snapshot (ADR 0025): a copy, no lock; ~2 KiB, so in scratch memory */
+    rm_pressure_snapshot_t *sn = rm_rpc_alloc(ctx, sizeof *sn);
+    if (!sn)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    if (rm_pressure_snapshot(p, sn) != RM_OK) {
+        /* nothing published yet: the monitor's (empty) state, as before the first sample */
+        rm_pressure_get_forecast(p, &sn->fc);
+        rm_pressure_get_stats(p, &sn->st);
+    }
+    const rm_pressure_forecast_t fc = sn->fc;
+    const rm_pressure_stats_t ps = sn->st;
     r->used_bytes = fc.used_bytes;
     r->budget_bytes = fc.budget_bytes;
     r->usage_ratio = fc.usage;
@@ -88,6 +95,10 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->budget_source = (char *)(fc.t_ns && fc.sample.budget_source ? fc.sample.budget_source : "none");
     r->sampled_at_unix_ms = !fc.t_ns ? 0 : fc.sample.t_unix_ns ? (int64_t)(fc.sample.t_unix_ns / 1000000u)
                                                                : unix_ms_of(fc.t_ns);
+    struct timespec m;
+    clock_gettime(CLOCK_MONOTONIC, &m);
+    uint64_t now = (uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec;
+    r->sample_age_ms = fc.t_ns && now > fc.t_ns ? (now - fc.t_ns) / 1000000u : 0;
     r->level_changes_total = ps.level_changes;
     r->escalations_last_hour = ps.escalations_last_hour;
     r->escalations_total = ps.escalations;

@@ -3,12 +3,19 @@
  *
  * GetMemoryStats combines what the OS says (RSS, cgroup, PSI, MemTotal), what
  * jemalloc says (mallctl stats.*) and what memcore's components report to the
- * accounting registry. usage_ratio, used_bytes, budget_bytes and their sources
- * are the one usage measure (ADR 0013, rm_sysinfo_usage): the pressure
- * monitor's last published sample, so that MemoryStats, Forecast, the
- * exporter, the fleet and the responder never disagree; a host without a
- * monitor (or before its first sample) computes the same function here.
+ * accounting registry. The OS figures and the one usage measure (ADR 0013,
+ * rm_sysinfo_usage: usage_ratio, used_bytes, budget_bytes and their sources)
+ * come from the pressure monitor's published snapshot (ADR 0025): a copy,
+ * no file read and no lock, so MemoryStats, Forecast, the exporter, the fleet
+ * and the responder name the same reading (sampled_at_unix_ms, sample_age_ms).
+ * fresh = true asks the monitor for a rate-limited fresh read. A host without
+ * a monitor (or before its first reading) reads the system here. The
+ * per-component accounting is cheap and stays live. jemalloc's statistics are
+ * not (advancing its epoch merges every arena's counters, then seven mallctl
+ * name lookups): they are read at most once per MALLOC_STATS_MAX_AGE_MS per
+ * process and copied otherwise.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -45,18 +52,73 @@ unix_ms_of_mono(uint64_t mono_ns)
     return now_unix_ms() - ago_ns / 1000000;
 }
 
-/* Fill `out`; strings and arrays come from the call's scratch memory. */
+#define MALLOC_STATS_MAX_AGE_MS 100
+
+/* The process allocator's statistics, read by one caller at a time at most
+ * once per MALLOC_STATS_MAX_AGE_MS; je_mu is held only to copy the cache
+ * (never across the read), so a caller never waits for mallctl. */
+static pthread_mutex_t je_mu = PTHREAD_MUTEX_INITIALIZER;
+static rm_jemalloc_stats_t je_cache;                 /* guarded by je_mu */
+static void (*je_fn)(rm_jemalloc_stats_t *);         /* guarded by je_mu: who read je_cache */
+static uint64_t je_at_ns;                            /* guarded by je_mu: when; 0 = never */
+static int je_refreshing;                            /* guarded by je_mu */
+
+static void
+malloc_stats_cached(void (*fn)(rm_jemalloc_stats_t *), uint64_t now, rm_jemalloc_stats_t *out)
+{
+    pthread_mutex_lock(&je_mu);
+    int have = je_fn == fn && je_at_ns != 0;
+    int young = have && now - je_at_ns < MALLOC_STATS_MAX_AGE_MS * 1000000ull;
+    int refresh = !young && !je_refreshing;
+    if (young || (have && !refresh))
+        *out = je_cache;   /* fresh enough, or another caller is reading: the last reading */
+    if (refresh)
+        je_refreshing = 1;
+    pthread_mutex_unlock(&je_mu);
+    if (young || (have && !refresh))
+        return;
+    fn(out);
+    if (!refresh)
+        return;
+    pthread_mutex_lock(&je_mu);
+    je_cache = *out;
+    je_fn = fn;
+    je_at_ns = now;
+    je_refreshing = 0;
+    pthread_mutex_unlock(&je_mu);
+}
+
+/* Fill `out`; strings and arrays come from the call's scratch memory.
+ * `fresh`: ask the monitor for a fresh reading (rate-limited). */
 static grpc_status_code
-fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
+fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
 {
     rm_host_t *host = rm_host_of(ctx);
-    rm_sysinfo_t si;
-    rm_sysinfo_read(host ? &host->sysinfo_paths : NULL, &si);
+    /* the snapshot is ~2 KiB: in the call's scratch memory, not on the stack of every call */
+    rm_pressure_snapshot_t *sn = rm_rpc_alloc(ctx, sizeof *sn);
+    if (!sn)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    int have = 0, refreshed = 0;
+    uint64_t now = now_mono_ns();
+    if (host && host->pressure) {
+        rm_status_t rs = fresh ? rm_pressure_refresh(host->pressure, now, RM_PRESSURE_FRESH_MIN_MS * 1000000ull,
+                                                     sn, &refreshed)
+                               : rm_pressure_snapshot(host->pressure, sn);
+        have = rs == RM_OK && sn->sampled_ns != 0;
+    }
+    if (!have) {
+        /* no monitor, or no reading published yet: read the system here */
+        memset(sn, 0, sizeof *sn);
+        rm_sysinfo_read(host ? &host->sysinfo_paths : NULL, &sn->sys);
+        sn->sampled_ns = now;
+        refreshed = 1;
+    }
+    const rm_sysinfo_t *si = &sn->sys;
 
-    out->rss_bytes = si.rss_bytes;
-    out->vm_size_bytes = si.vm_size_bytes;
-    out->mem_total_bytes = si.mem_total_bytes;
-    out->mem_available_bytes = si.mem_available_bytes;
+    out->rss_bytes = si->rss_bytes;
+    out->vm_size_bytes = si->vm_size_bytes;
+    out->mem_total_bytes = si->mem_total_bytes;
+    out->mem_available_bytes = si->mem_available_bytes;
 
     rm_component_usage_t comps[RM_COMPONENTS_MAX];
     size_t n = 0;
@@ -65,30 +127,30 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
         n = RM_COMPONENTS_MAX;
     rm_stats_totals(comps, n, &out->memcore_used_bytes, &out->memcore_held_bytes);
 
-    rm_pressure_forecast_t fc;
-    memset(&fc, 0, sizeof fc);
-    if (host && host->pressure)
-        rm_pressure_get_forecast(host->pressure, &fc);
-    if (fc.t_ns && fc.budget_bytes && fc.sample.usage_source && fc.sample.budget_source) {
-        out->used_bytes = fc.used_bytes;
-        out->budget_bytes = fc.budget_bytes;
-        out->usage_ratio = fc.usage;
-        out->usage_source = (char *)fc.sample.usage_source;
-        out->budget_source = (char *)fc.sample.budget_source;
-        out->sampled_at_unix_ms = fc.sample.t_unix_ns ? (int64_t)(fc.sample.t_unix_ns / 1000000u)
-                                                      : unix_ms_of_mono(fc.t_ns);
+    if (have && sn->usage.budget_bytes && sn->usage.usage_source && sn->usage.budget_source) {
+        out->used_bytes = sn->usage.used_bytes;
+        out->budget_bytes = sn->usage.budget_bytes;
+        out->usage_ratio = sn->usage.usage_ratio;
+        out->usage_source = (char *)sn->usage.usage_source;
+        out->budget_source = (char *)sn->usage.budget_source;
+        out->sampled_at_unix_ms = sn->sampled_unix_ns ? (int64_t)(sn->sampled_unix_ns / 1000000u)
+                                                      : unix_ms_of_mono(sn->sampled_ns);
     } else {
         uint64_t override = host ? __atomic_load_n(&host->budget_override_bytes, __ATOMIC_RELAXED) : 0;
         rm_sysinfo_usage_t u;
-        rm_sysinfo_usage(&si, override, out->memcore_held_bytes, &u);
+        rm_sysinfo_usage(si, override, out->memcore_held_bytes, &u);
         out->used_bytes = u.used_bytes;
         out->budget_bytes = u.budget_bytes;
         out->usage_ratio = u.usage_ratio;
         out->usage_source = (char *)u.usage_source;
         out->budget_source = (char *)u.budget_source;
-        out->sampled_at_unix_ms = now_unix_ms();
+        out->sampled_at_unix_ms = have ? (sn->sampled_unix_ns ? (int64_t)(sn->sampled_unix_ns / 1000000u)
+                                                             : unix_ms_of_mono(sn->sampled_ns))
+                                       : now_unix_ms();
     }
-    out->rss_budget_ratio = out->budget_bytes ? (double)si.rss_bytes / (double)out->budget_bytes : 0.0;
+    out->sample_age_ms = now > sn->sampled_ns ? (now - sn->sampled_ns) / 1000000u : 0;
+    out->fresh_read = refreshed != 0;
+    out->rss_budget_ratio = out->budget_bytes ? (double)si->rss_bytes / (double)out->budget_bytes : 0.0;
 
     Rustymem__V1__CgroupStats *cg = rm_rpc_alloc(ctx, sizeof *cg);
     Rustymem__V1__PsiStats *psi = rm_rpc_alloc(ctx, sizeof *psi);
@@ -96,26 +158,26 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     if (!cg || !psi || !je)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     rustymem__v1__cgroup_stats__init(cg);
-    cg->version = (uint32_t)si.cgroup_version;
-    cg->path = rm_rpc_strdup(ctx, si.cgroup_dir);
-    cg->usage_bytes = si.cgroup_usage_bytes;
-    cg->limit_bytes = si.cgroup_limit_bytes;
-    cg->high_bytes = si.cgroup_high_bytes;
-    cg->oom_kills_total = si.cgroup_oom_kills;
-    cg->failcnt_total = si.cgroup_failcnt;
+    cg->version = (uint32_t)si->cgroup_version;
+    cg->path = sn->sys.cgroup_dir;   /* sn lives in the call's scratch memory */
+    cg->usage_bytes = si->cgroup_usage_bytes;
+    cg->limit_bytes = si->cgroup_limit_bytes;
+    cg->high_bytes = si->cgroup_high_bytes;
+    cg->oom_kills_total = si->cgroup_oom_kills;
+    cg->failcnt_total = si->cgroup_failcnt;
     out->cgroup = cg;
 
     rustymem__v1__psi_stats__init(psi);
-    psi->available = si.has_psi;
-    psi->some_avg10_percent = si.psi.some_avg10;
-    psi->some_avg60_percent = si.psi.some_avg60;
-    psi->full_avg10_percent = si.psi.full_avg10;
-    psi->full_avg60_percent = si.psi.full_avg60;
+    psi->available = si->has_psi;
+    psi->some_avg10_percent = si->psi.some_avg10;
+    psi->some_avg60_percent = si->psi.some_avg60;
+    psi->full_avg10_percent = si->psi.full_avg10;
+    psi->full_avg60_percent = si->psi.full_avg60;
     out->psi = psi;
 
     rm_jemalloc_stats_t js = {0};
     if (host && host->malloc_stats)
-        host->malloc_stats(&js);
+        malloc_stats_cached(host->malloc_stats, now, &js);
     rustymem__v1__jemalloc_stats__init(je);
     je->active = js.active;
     je->allocated_bytes = js.allocated;
@@ -147,13 +209,30 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out)
     out->timestamp_unix_ms = now_unix_ms();
     out->node_name = rm_rpc_strdup(ctx, host ? host->node_name : "");
     out->version = rm_rpc_strdup(ctx, host && host->version ? host->version : "");
+    if (host && host->n_labels) {
+        size_t nl = host->n_labels < RM_HOST_MAX_LABELS ? host->n_labels : RM_HOST_MAX_LABELS;
+        Rustymem__V1__MemoryStats__LabelsEntry *le = rm_rpc_alloc(ctx, nl * sizeof *le);
+        out->labels = rm_rpc_alloc(ctx, nl * sizeof *out->labels);
+        if (!le || !out->labels)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        for (size_t i = 0; i < nl; i++) {
+            rustymem__v1__memory_stats__labels_entry__init(&le[i]);
+            le[i].key = rm_rpc_strdup(ctx, host->label_key[i]);
+            le[i].value = rm_rpc_strdup(ctx, host->label_value[i]);
+            if (!le[i].key || !le[i].value)
+                return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+            out->labels[i] = &le[i];
+        }
+        out->n_labels = nl;
+    }
     return GRPC_STATUS_OK;
 }
 
 static grpc_status_code
 get_memory_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
 {
-    return fill_memory_stats(ctx, (Rustymem__V1__MemoryStats *)resp);
+    const Rustymem__V1__GetMemoryStatsRequest *r = (const void *)req;
+    return fill_memory_stats(ctx, (Rustymem__V1__MemoryStats *)resp, r->fresh);
 }
 
 static grpc_status_code
@@ -169,7 +248,7 @@ watch_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_)
         Rustymem__V1__MemoryStats st = RUSTYMEM__V1__MEMORY_STATS__INIT;
         /* Each message gets fresh scratch memory; release the previous one. */
         rm__rpc_ctx_release(ctx);
-        grpc_status_code code = fill_memory_stats(ctx, &st);
+        grpc_status_code code = fill_memory_stats(ctx, &st, 0);
         if (code != GRPC_STATUS_OK)
             return code;
         if (rm_rpc_stream_send(ctx, &st.base) < 0)

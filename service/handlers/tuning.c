@@ -7,7 +7,10 @@
  * persistence) before anything changes. A rejected change answers
  * INVALID_ARGUMENT (NOT_FOUND for an unknown knob) with the registry's message,
  * which names the knob and the allowed range. Every accepted change is audited
- * with its before -> after values.
+ * with its before -> after values. Each knob reports its source and reset value
+ * (pg_settings' source / reset_val); ResetKnobs returns knobs to that value and
+ * SetKnobs warns when an env variable or flag will override a runtime value at
+ * the next restart (docs/adr/0030).
  */
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +67,15 @@ fill_info(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_def_t *d, Rustymem__V1
     ki->description = (char *)(d->description ? d->description : "");
     ki->live = !d->restart;
     ki->pending_restart = pending;
+    ki->applying = rm_knobs_applying(k, d->id);
+    rm_knob_source_info_t si;
+    if (rm_knobs_get_source(k, d->name, &si) == RM_OK) {
+        ki->source = rm_rpc_strdup(ctx, si.text);
+        ki->reset_value = rm_rpc_strdup(ctx, si.reset_value);
+        ki->reset_source = rm_rpc_strdup(ctx, si.reset_text);
+        if (!ki->source || !ki->reset_value || !ki->reset_source)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
     if (d->type == RM_KNOB_ENUM && d->enum_names) {
         size_t n = 0;
         while (d->enum_names[n])
@@ -101,12 +113,16 @@ list_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *re
         const rm_knob_def_t *d = rm_knobs_def((rm_knob_id_t)i);
         if (strncmp(d->name, req->prefix, plen) != 0)
             continue;
+        rm_knob_source_info_t si;
+        if (req->changed_only && rm_knobs_get_source(k, d->name, &si) == RM_OK &&
+            si.source == RM_KNOB_SRC_DEFAULT)
+            continue;
         grpc_status_code c = fill_info(ctx, k, d, &resp->knobs[n]);
         if (c != GRPC_STATUS_OK)
             return c;
         n++;
     }
-    if (n == 0 && plen)
+    if (n == 0 && plen && !req->changed_only)
         return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "prefix = '%s': no knob name starts with it",
                            req->prefix);
     resp->n_knobs = n;
@@ -162,9 +178,10 @@ knob_error(rm_rpc_ctx_t *ctx, const rm_knob_error_t *err)
 static grpc_status_code
 fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t n,
              char (*before)[RM_KNOB_TEXT_MAX], int applied, Rustymem__V1__SetKnobsResponse *resp,
-             const char *const *proposed)
+             const char *const *proposed, const rm_knob_error_t *err)
 {
     resp->applied = applied;
+    resp->applying = applied && err->applying > 0;
     resp->changes = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->changes);
     if (!resp->changes)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -183,6 +200,8 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
         c->old_value = rm_rpc_strdup(ctx, before[i]);
         c->new_value = rm_rpc_strdup(ctx, applied ? configured : proposed[i]);
         c->pending_restart = pending;
+        rm_knob_id_t id;
+        c->applying = applied && rm_knobs_lookup(names[i], &id) == RM_OK && rm_knobs_applying(k, id);
         resp->changes[i] = c;
         if (applied && used < sizeof audit)
             used += (size_t)snprintf(audit + used, sizeof audit - used, "%s%s: %s -> %s", i ? ", " : "",
@@ -191,6 +210,22 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
     resp->n_changes = n;
     if (applied)
         rm_host_audit(ctx, "%s", audit);
+    return GRPC_STATUS_OK;
+}
+
+/* Warnings of an applied set: runtime values the next restart will not keep. */
+static grpc_status_code
+fill_warnings(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t n,
+              Rustymem__V1__SetKnobsResponse *resp)
+{
+    resp->warnings = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->warnings);
+    if (!resp->warnings)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    char buf[RM_KNOB_SOURCE_MAX + 3 * RM_KNOB_TEXT_MAX];
+    for (size_t i = 0; i < n; i++)
+        if (rm_knobs_restart_override(k, names[i], buf, sizeof buf) &&
+            !(resp->warnings[resp->n_warnings++] = rm_rpc_strdup(ctx, buf)))
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     return GRPC_STATUS_OK;
 }
 
@@ -220,7 +255,46 @@ set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
     rm_knob_error_t err;
     if (rm_knobs_set(k, a, n, req->validate_only, &err) != RM_OK)
         return knob_error(ctx, &err);
-    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+    grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
+    if (c == GRPC_STATUS_OK && !req->validate_only)
+        c = fill_warnings(ctx, k, names, n, resp);
+    return c;
+}
+
+static grpc_status_code
+reset_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
+{
+    const Rustymem__V1__ResetKnobsRequest *req = (const void *)req_;
+    Rustymem__V1__SetKnobsResponse *resp = (void *)resp_;
+    NEED_KNOBS(ctx, k);
+    size_t n = req->n_names;
+    if (n == 0)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "names: give at least one knob name");
+    if (n > rm_knobs_count())
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "names: %zu given, at most %zu allowed", n,
+                           rm_knobs_count());
+    const char **values = rm_rpc_alloc(ctx, n * sizeof *values);
+    char(*before)[RM_KNOB_TEXT_MAX] = rm_rpc_alloc(ctx, n * RM_KNOB_TEXT_MAX);
+    if (!values || !before)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        rm_knob_source_info_t si;
+        if (rm_knobs_get_source(k, req->names[i], &si) != RM_OK)
+            return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "names[%zu] = '%s': no such knob", i,
+                               req->names[i]);
+        values[i] = rm_rpc_strdup(ctx, si.reset_value);
+        if (!values[i])
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    }
+    const char *const *names = (const char *const *)req->names;
+    snapshot(k, names, n, before);
+    rm_knob_error_t err;
+    if (rm_knobs_reset(k, names, n, req->validate_only, &err) != RM_OK) {
+        if (err.status == RM_ENOENT) /* a knob named twice, or vanished: the caller's input */
+            err.status = RM_EINVAL;
+        return knob_error(ctx, &err);
+    }
+    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
 }
 
 static grpc_status_code
@@ -282,7 +356,10 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
         return knob_error(ctx, &err);
     if (!req->validate_only)
         rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
-    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values);
+    grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
+    if (c == GRPC_STATUS_OK && !req->validate_only)
+        c = fill_warnings(ctx, k, names, n, resp);
+    return c;
 }
 
 #define TS "/rustymem.v1.TuningService/"
@@ -295,6 +372,8 @@ static const rm_rpc_method_t tuning_methods[] = {
                         rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, set_knobs),
     RM_RPC_UNARY_METHOD(TS "ApplyProfile", rustymem__v1__apply_profile_request__descriptor,
                         rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, apply_profile),
+    RM_RPC_UNARY_METHOD(TS "ResetKnobs", rustymem__v1__reset_knobs_request__descriptor,
+                        rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, reset_knobs),
 };
 #undef TS
 

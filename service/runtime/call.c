@@ -107,6 +107,12 @@ rm_rpc_metadata(rm_rpc_ctx_t *ctx, const char *key, size_t *len)
     return NULL;
 }
 
+const char *
+rm_rpc_authority(rm_rpc_ctx_t *ctx)
+{
+    return ctx->authority;
+}
+
 void *
 rm_rpc_app(rm_rpc_ctx_t *ctx)
 {

@@ -131,6 +131,9 @@ const char *rm_rpc_identity(rm_rpc_ctx_t *ctx);
 /* The caller's transport address as gRPC names it ("ipv4:127.0.0.1:41234",
  * "unix:…"); "" without a transport. For audit lines. */
 const char *rm_rpc_peer(rm_rpc_ctx_t *ctx);
+/* The call's :authority as the client sent it (truncated to 127 bytes); ""
+ * without a transport. tools/fleetsim answers as the agent it names. */
+const char *rm_rpc_authority(rm_rpc_ctx_t *ctx);
 
 /*
  * True once the call can no longer complete usefully: the client cancelled or

@@ -27,6 +27,7 @@ struct rm_rpc_ctx {
     char identity[320];              /* who the auth layer says the caller is */
     char peer_cert[256];             /* verified client-certificate identity (SAN or CN), "" if none */
     char peer[128];                  /* transport address (grpc_call_get_peer), "" if none */
+    char authority[128];             /* the call's :authority (host), "" if none */
     /* Transport hooks: NULL when invoked without a transport (tests). */
     int (*is_cancelled)(rm_rpc_ctx_t *ctx);
     int (*shutting_down)(rm_rpc_ctx_t *ctx);

@@ -399,6 +399,8 @@ on_request(call_t *c, int ok)
         return;
     }
     c->ctx.method = c->method;
+    snprintf(c->ctx.authority, sizeof c->ctx.authority, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.host),
+             (const char *)GRPC_SLICE_START_PTR(c->details.host));
     {
         /* The caller's address, for audit lines (allowed and refused calls). */
         char *peer = grpc_call_get_peer(c->call);

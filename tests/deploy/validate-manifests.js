@@ -276,7 +276,20 @@ if (check(fleet, 'Deployment/rustymem-fleet', 'missing')) {
   for (const p of ['livenessProbe', 'readinessProbe']) {
     check(c[p] && c[p].grpc && c[p].grpc.port === 50052, 'Deployment/rustymem-fleet', `${p} must be a native gRPC probe on 50052`);
   }
-  check(fleet.spec.replicas === 1 && fleet.spec.strategy.type === 'Recreate', 'Deployment/rustymem-fleet', 'one replica, Recreate');
+  // Two replicas, one leader on etcd (ADR 0027): --etcd from the ConfigMap, a unique --etcd-id per pod,
+  // and never two new pods at once.
+  check(fleet.spec.replicas === 2 && fleet.spec.strategy.type === 'RollingUpdate' &&
+        fleet.spec.strategy.rollingUpdate && fleet.spec.strategy.rollingUpdate.maxSurge === 0,
+        'Deployment/rustymem-fleet', 'two replicas, RollingUpdate with maxSurge 0');
+  const envOf = (n) => (c.env || []).find((x) => x.name === n);
+  const ep = envOf('ETCD_ENDPOINTS');
+  check(argValue(c.args, '--etcd') === '$(ETCD_ENDPOINTS)' && ep && ep.valueFrom && ep.valueFrom.configMapKeyRef &&
+        find('ConfigMap', ep.valueFrom.configMapKeyRef.name) &&
+        /^\S+:\d+(,\S+:\d+)*$/.test(find('ConfigMap', ep.valueFrom.configMapKeyRef.name).data[ep.valueFrom.configMapKeyRef.key] || ''),
+        'Deployment/rustymem-fleet', '--etcd must come from a ConfigMap key holding HOST:PORT[,HOST:PORT...]');
+  const pn = envOf('POD_NAME');
+  check(argValue(c.args, '--etcd-id') === '$(POD_NAME)' && pn && pn.valueFrom && pn.valueFrom.fieldRef &&
+        pn.valueFrom.fieldRef.fieldPath === 'metadata.name', 'Deployment/rustymem-fleet', '--etcd-id must be the pod name');
   check(find('Service', 'rustymem-fleet'), 'Service/rustymem-fleet', 'missing');
 }
 // Secrets referenced through env must exist when the overlay generates secrets.

@@ -202,7 +202,7 @@ def extract_commands(body, first_line):
     return cmds
 
 
-PATH_RE = re.compile(r"^(\./)?(build|scripts|docs|tests|deploy|proto|memcore|service|agents|cli|cmake|\.ci)/[\w./*{},-]*$")
+PATH_RE = re.compile(r"^(\./)?(build|scripts|docs|tests|deploy|proto|memcore|engine|service|agents|tools|integrations|cli|cmake|\.ci)/[\w./*{},-]*$")
 
 
 def inline_paths(line, no):

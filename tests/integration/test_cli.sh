@@ -73,7 +73,7 @@ grep -q "unknown command 'stats nonsense': after 'stats' comes one of memory, sl
     fail "$ERR"
 [ "$(wc -l <<<"$ERR")" -eq 1 ] || fail "usage error is more than one line: $ERR"
 expect_exit 2 "$RUSTYMEMCTL" --addr "$ADDR" knobs
-grep -q "knobs: say which: list, get, set, apply-profile" <<<"$ERR" || fail "$ERR"
+grep -q "knobs: say which: list, get, set, reset, diff, apply-profile" <<<"$ERR" || fail "$ERR"
 # gRPC would take port 99999 as 34463: every address is checked first
 expect_exit 2 "$RUSTYMEMCTL" --addr 127.0.0.1:99999 health
 grep -q "address 127.0.0.1:99999: port 99999 is out of range 1..65535" <<<"$ERR" || fail "$ERR"

@@ -206,6 +206,7 @@ INVOKE = {   # keyed by the command's words (the synopsis up to its first argume
     "knobs get": ["knobs", "get", "memory.budget_bytes", "pressure.warning_threshold"],
     "knobs set": ["knobs", "set", "pressure.history_size=60", "--validate-only"],
     "knobs apply-profile": ["knobs", "apply-profile", "mixed", "production", "--validate-only"],
+    "knobs reset": ["knobs", "reset", "pressure.history_size", "--validate-only"],
     "stats engine": ["stats", "engine"],
     "txn list": ["txn", "list"],
     "txn kill-orphaned": ["txn", "kill-orphaned"],

@@ -109,7 +109,13 @@ for line in text.splitlines():
         samples.setdefault(m.group(1), []).append((m.group(2) or "", float(m.group(3))))
 for n in samples:
     assert n in help_ and n in type_, "no HELP/TYPE for " + n
-    assert n.startswith("rustymem_"), n
+    assert n.startswith("rustymem_") or n.startswith("process_"), n
+# HELP is written for people (ADR 0028): no protobuf path such as
+# "MemoryStats.rss_bytes (rustymem.v1.MemoryService/GetMemoryStats)", never just the name
+for n, line in help_.items():
+    h = line.split(" ", 3)[3]
+    assert not re.search(r"rustymem\.v1|[A-Z][A-Za-z]+\.[a-z_]+|\[\]|Service/", h), "protobuf path in HELP: " + line
+    assert h != n and len(h) > 15, "HELP says nothing: " + line
     assert (type_[n] == "counter") == n.endswith("_total"), n
 def one(n, labels=""):
     v = [x for l, x in samples.get(n, []) if l == labels]
@@ -117,6 +123,16 @@ def one(n, labels=""):
 assert one("rustymem_up") == 1
 assert one("rustymem_memory_rss_bytes") > 0
 assert one("rustymem_memory_budget_bytes") > 0
+# the agent's process metrics, and renamed families served under the old name for one release
+assert one("rustymem_agent_process_resident_memory_bytes") == one("rustymem_memory_rss_bytes")
+assert one("rustymem_agent_process_virtual_memory_bytes") > 0
+assert one("rustymem_agent_process_start_time_seconds") > 1.6e9
+assert help_["rustymem_memory_rss_bytes"].split(" ", 3)[3].startswith("Deprecated: renamed to "
+                                                                      "rustymem_agent_process_resident_memory_bytes")
+# the exporter's own process metrics, as every Prometheus client library has them
+assert one("process_cpu_seconds_total") >= 0 and one("process_resident_memory_bytes") > 0
+assert one("process_open_fds") > 3 and one("process_max_fds") >= one("process_open_fds")
+assert one("process_start_time_seconds") > 1.6e9
 assert 0 < one("rustymem_memory_usage_ratio") < 1
 assert one("rustymem_scrape_rpc_up", '{rpc="GetMemoryStats"}') == 1
 assert one("rustymem_scrape_rpc_up", '{rpc="ListKnobs"}') == 1
@@ -135,7 +151,24 @@ for rpc, prefix in fam.items():
     assert present == (up == 1), (rpc, up, present)
 print("families:", len(samples), "samples:", sum(len(v) for v in samples.values()))
 PY
-pass "/metrics: HELP+TYPE for every family, counters end in _total, up 1, memory series, rpc_up matches families"
+pass "/metrics: HELP+TYPE for every family, HELP for people (no protobuf path), counters end in _total, up 1, memory and process series, rpc_up matches families"
+
+# ---- gzip when the scraper accepts it ----------------------------------------------
+for ae in "gzip" "deflate, gzip;q=0.8" "*"; do
+  hdr=$(curl -s -H "Accept-Encoding: $ae" -D - -o "$TMP/metrics.gz" "$HTTP/metrics") || fail "curl failed"
+  grep -qi '^Content-Encoding: gzip' <<<"$hdr" || fail "Accept-Encoding: $ae: no Content-Encoding: gzip: $hdr"
+  grep -qi '^Vary: Accept-Encoding' <<<"$hdr" || fail "gzip answer without Vary: Accept-Encoding: $hdr"
+  gzip -dc <"$TMP/metrics.gz" >"$TMP/metrics.unz" || fail "Accept-Encoding: $ae: the body is not gzip"
+  lint "$TMP/metrics.unz"
+done
+plain=$(stat -c %s "$TMP/metrics.up"); packed=$(stat -c %s "$TMP/metrics.gz")
+[ "$packed" -lt $((plain / 3)) ] || fail "gzip body $packed bytes is not much smaller than $plain"
+for ae in "" "identity" "gzip;q=0" "br"; do
+  hdr=$(curl -s ${ae:+-H "Accept-Encoding: $ae"} -D - -o "$TMP/metrics.plain" "$HTTP/metrics") || fail "curl failed"
+  ! grep -qi '^Content-Encoding' <<<"$hdr" || fail "Accept-Encoding '$ae' got a compressed answer: $hdr"
+  lint "$TMP/metrics.plain"
+done
+pass "/metrics gzip: Content-Encoding gzip for gzip, gzip;q>0 and *, $plain -> $packed bytes, promtool clean; plain for none, identity, gzip;q=0, br"
 
 # ---- a real Prometheus scrapes the exporter ----------------------------------------
 PROM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -175,9 +208,9 @@ wait_prom() {
 }
 wait_prom 'up{job="rustymem"}' 1 45
 wait_prom 'rustymem_up' 1 10
-wait_prom 'count(rustymem_memory_rss_bytes > 0)' 1 10
+wait_prom 'count(rustymem_agent_process_resident_memory_bytes > 0)' 1 10
 wait_prom 'count(rustymem_knob_value{knob="pressure.critical_threshold"} == 0.9)' 1 10
-pass "a real Prometheus ($PROM_PORT) scrapes the exporter: up 1, rustymem_up 1, rustymem_memory_rss_bytes present"
+pass "a real Prometheus ($PROM_PORT) scrapes the exporter: up 1, rustymem_up 1, rustymem_agent_process_resident_memory_bytes present"
 
 # ---- REST ----------------------------------------------------------------------
 get "$HTTP/api/v1/stats/memory"

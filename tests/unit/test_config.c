@@ -429,6 +429,49 @@ test_config_persisted_layer_sits_between_file_and_env(void **state)
     free(now);
 }
 
+/* Every knob's source after a load: default, file:line, env, flag, the
+ * persisted runtime value — and the reset value is the highest of
+ * file/env/flag, never the persisted one. */
+static void
+test_config_records_each_knobs_source_and_reset_value(void **state)
+{
+    fixture_t *fx = *state;
+    char p[1024], err[512], why[256], where[1100];
+    const char *persisted = "[pool]\nmin_size = 30\n[mvcc]\nmax_versions_per_key = 5000\n";
+    assert_int_equal(rm_config_write_atomic(fx->path, persisted, strlen(persisted), why,
+                                            sizeof why),
+                     RM_OK);
+    char *env[] = {"RUSTYMEM_MVCC_MAX_VERSIONS_PER_KEY=7000", NULL};
+    rm_knob_assign_t flags[] = {{"pressure.critical_threshold", "0.9"}};
+    rm_config_sources_t src = {.config_path = data("good.ini", p, sizeof p),
+                               .persisted_path = fx->path, .envp = env, .flags = flags,
+                               .n_flags = 1};
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    rm_knob_source_info_t si;
+    assert_int_equal(rm_knobs_get_source(fx->k, "pressure.warning_threshold", &si), RM_OK);
+    snprintf(where, sizeof where, "%s:8", p);
+    assert_string_equal(si.text, where);
+    assert_int_equal(rm_knobs_get_source(fx->k, "pressure.critical_threshold", &si), RM_OK);
+    assert_string_equal(si.text, "flag"); /* the flag beats the file's line 9 */
+    assert_string_equal(si.reset_value, "0.9");
+    assert_int_equal(rm_knobs_get_source(fx->k, "mvcc.max_versions_per_key", &si), RM_OK);
+    assert_string_equal(si.text, "env RUSTYMEM_MVCC_MAX_VERSIONS_PER_KEY");
+    assert_string_equal(si.reset_value, "7000");
+    assert_int_equal(rm_knobs_get_source(fx->k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "runtime (persisted)");
+    assert_int_equal(si.reset_source, RM_KNOB_SRC_FILE);
+    assert_string_equal(si.reset_value, "20");
+    assert_int_equal(rm_knobs_get_source(fx->k, "session.max_connections", &si), RM_OK);
+    assert_string_equal(si.text, "default");
+    /* a reload keeps the same record */
+    src.reload = 1;
+    assert_int_equal(rm_config_load(fx->k, &src, err, sizeof err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(fx->k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "runtime (persisted)");
+    assert_int_equal(rm_knobs_get_source(fx->k, "pressure.warning_threshold", &si), RM_OK);
+    assert_string_equal(si.text, where);
+}
+
 static void
 test_config_error_names_persisted_file_line(void **state)
 {
@@ -679,7 +722,8 @@ main(void)
         T(test_config_write_failure_keeps_old_file_and_values),
         T(test_config_write_atomic_fails_when_directory_missing),
         T(test_config_persisted_layer_sits_between_file_and_env),
-        T(test_config_error_names_persisted_file_line),
+        T(test_config_records_each_knobs_source_and_reset_value),
+    T(test_config_error_names_persisted_file_line),
         T(test_config_full_dump_loads_back),
         T(test_config_conflicting_persisted_value_is_dropped_at_start),
         T(test_config_only_the_conflicting_persisted_value_is_dropped),

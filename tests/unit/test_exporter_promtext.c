@@ -385,6 +385,22 @@ fill(const ProtobufCMessageDescriptor *d, unsigned k, int depth)
     return m;
 }
 
+/* 1 when s holds "Word.field" (a capitalised message name, a dot, a lower-case field). */
+static int
+message_dot_field(const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        if (*p != '.' || !islower((unsigned char)p[1]))
+            continue;
+        const char *w = p;
+        while (w > s && isalnum((unsigned char)w[-1]))
+            w--;
+        if (w < p && isupper((unsigned char)*w))
+            return 1;
+    }
+    return 0;
+}
+
 static void
 test_exporter_every_stats_message_passes_promtool(void **state)
 {
@@ -400,6 +416,7 @@ test_exporter_every_stats_message_passes_promtool(void **state)
         {&rustymem__v1__large_object_stats__descriptor, "large_object"},
         {&rustymem__v1__forecast__descriptor, "forecast"},
         {&rustymem__v1__list_alerts_response__descriptor, ""},
+        {&rustymem__v1__engine_stats__descriptor, "engine"},
     };
     rm_exp_reg_t *reg;
     assert_int_equal(rm_exp_reg_create(&reg), RM_OK);
@@ -417,6 +434,29 @@ test_exporter_every_stats_message_passes_promtool(void **state)
     assert_true(has_line(t, "rustymem_slab_class_allocs_total{size_class=\"2\",name=\"name_1\"} 2"));
     assert_true(has_line(t, "rustymem_forecast_horizon_confidence{horizon_seconds=\"2\"} 1.25"));
     assert_true(has_line(t, "rustymem_arena_profile_live_arenas{profile=\"profile_1\"} 2"));
+    /* HELP is for people: no protobuf path (message.field, [] of repeated fields, the RPC) */
+    for (const char *l = t; (l = strstr(l, "# HELP ")) != NULL; l++) {
+        size_t n = strcspn(l, "\n");
+        char line[1600];
+        snprintf(line, sizeof line, "%.*s", (int)n, l);
+        int bad = strstr(line, "rustymem.v1") || strstr(line, "[]") || strstr(line, "Service/") ||
+                  message_dot_field(line);
+        if (bad)
+            fprintf(stderr, "protobuf path in: %s\n", line);
+        assert_false(bad);
+    }
+    /* a renamed family is served under both names, the old one marked deprecated */
+    assert_true(strstr(t, "# HELP rustymem_buffer_pool_arc_t1_pages Pages in ARC's list T1") != NULL);
+    assert_true(strstr(t, "# HELP rustymem_buffer_pool_arc_t1 Deprecated: renamed to rustymem_buffer_pool_arc_t1_pages")
+                != NULL);
+    assert_true(strstr(t, "# HELP rustymem_engine_pool_utilization_ratio ") != NULL);
+    /* an info family keeps no label whose value changes with the state */
+    assert_true(has_line(t, "rustymem_forecast_model_info{model=\"model_0\",usage_source=\"usage_source_0\","
+                            "budget_source=\"budget_source_0\"} 1"));
+    assert_true(strstr(t, "# HELP rustymem_forecast_info Deprecated: replaced by rustymem_forecast_model_info") != NULL);
+    assert_string_equal(rm_exp_renamed_to("rustymem_forecast_bytes_reclaimed_total"),
+                        "rustymem_forecast_reclaimed_bytes_total");
+    assert_null(rm_exp_renamed_to("rustymem_forecast_reclaimed_bytes_total"));
     if (getenv("RM_EXP_DUMP")) /* RM_EXP_DUMP=1: print the synthetic exposition (for docs) */
         fputs(t, stderr);
     if (access("/usr/bin/promtool", X_OK) == 0) {

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "fleet.h"
+#include "fleet_internal.h"
 
 /* ---- discovery parsing ---------------------------------------------------- */
 
@@ -123,6 +124,39 @@ test_fleet_parse_text_accepts_bare_host_port_lines(void **state)
     assert_non_null(strstr(err, "f:2:"));
     assert_int_equal(rm_fleet_parse_text("10.0.0.5:99999\n", "f", &t, &n, err, sizeof err), RM_EINVAL);
     assert_non_null(strstr(err, "f:1: '10.0.0.5:99999' is neither HOST:PORT"));
+}
+
+/* ADR 0026: HOST:PORT/AUTHORITY = connect to HOST:PORT, send :authority AUTHORITY. */
+static void
+test_fleet_parse_text_accepts_authority_suffix(void **state)
+{
+    (void)state;
+    rm_fleet_target_t *t = NULL;
+    size_t n = 0;
+    char err[256] = "";
+    assert_int_equal(rm_fleet_parse_text("sim-7 127.0.0.1:5000/sim-7 zone=z3\n127.0.0.1:5001/sim-8\n", "a.txt", &t,
+                                         &n, err, sizeof err),
+                     RM_OK);
+    assert_int_equal(n, 2);
+    assert_string_equal(t[0].address, "127.0.0.1:5000/sim-7");
+    assert_string_equal(t[1].name, "127.0.0.1:5001/sim-8");
+    char hp[64], au[64];
+    assert_int_equal(rm__fleet_split_address(t[0].address, hp, sizeof hp, au, sizeof au), 1);
+    assert_string_equal(hp, "127.0.0.1:5000");
+    assert_string_equal(au, "sim-7");
+    assert_int_equal(rm__fleet_split_address("[::1]:50051", hp, sizeof hp, au, sizeof au), 1);
+    assert_string_equal(au, "");
+    assert_int_equal(rm__fleet_split_address("unix:/run/a/b.sock", hp, sizeof hp, au, sizeof au), 1);
+    assert_string_equal(hp, "unix:/run/a/b.sock");
+    free(t);
+    /* An empty or odd authority, or a missing port before it, names the line. */
+    const char *bad[] = {"x 127.0.0.1:5000/\n", "x 127.0.0.1:5000/a$b\n", "x 127.0.0.1/sim-1\n"};
+    for (size_t i = 0; i < 3; i++) {
+        t = (void *)1;
+        assert_int_equal(rm_fleet_parse_text(bad[i], "a.txt", &t, &n, err, sizeof err), RM_EINVAL);
+        assert_null(t);
+        assert_non_null(strstr(err, "a.txt:1: address"));
+    }
 }
 
 static void
@@ -295,6 +329,10 @@ test_fleet_create_rejects_bad_options(void **state)
     rm_fleet_opts_t o2 = {.trigger_level = 9};
     assert_int_equal(rm_fleet_create(&o2, &f, err, sizeof err), RM_EINVAL);
     assert_null(f);
+    rm_fleet_opts_t o3 = {.poll_threads = RM_FLEET_MAX_POLL_THREADS + 1};
+    assert_int_equal(rm_fleet_create(&o3, &f, err, sizeof err), RM_EINVAL);
+    assert_null(f);
+    assert_non_null(strstr(err, "poll threads"));
 }
 
 static void
@@ -337,6 +375,7 @@ main(void)
         cmocka_unit_test(test_fleet_parse_list_rejects_empty_item_and_duplicates),
         cmocka_unit_test(test_fleet_parse_text_reads_names_addresses_labels),
         cmocka_unit_test(test_fleet_parse_text_accepts_bare_host_port_lines),
+        cmocka_unit_test(test_fleet_parse_text_accepts_authority_suffix),
         cmocka_unit_test(test_fleet_parse_text_names_file_and_line_on_error),
         cmocka_unit_test(test_fleet_parse_text_empty_is_empty_fleet),
         cmocka_unit_test(test_fleet_read_file_reports_missing_file),

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -28,6 +29,7 @@
 #include "host.h"
 #include "node.h"
 #include "rustymem/v1/emergency.pb-c.h"
+#include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/session.pb-c.h"
 #include "server.h"
@@ -231,12 +233,110 @@ test_node_host_plugs_the_engine_in(void **state)
     rm_knobs_destroy(node.knobs);
 }
 
+static uint64_t
+mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static Rustymem__V1__MemoryStats *
+memory_stats(fixture_t *f, int fresh)
+{
+    Rustymem__V1__GetMemoryStatsRequest q = RUSTYMEM__V1__GET_MEMORY_STATS_REQUEST__INIT;
+    q.fresh = fresh;
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    assert_int_equal(rm_client_unary(f->client, "/rustymem.v1.MemoryService/GetMemoryStats", &q.base,
+                                     &rustymem__v1__memory_stats__descriptor, &resp, &st),
+                     GRPC_STATUS_OK);
+    return (Rustymem__V1__MemoryStats *)resp;
+}
+
+/* GetMemoryStats and GetForecast copy the monitor's published snapshot
+ * (ADR 0025): the tick's reading, its time and age; fresh = true reads the
+ * system now, at most once per RM_PRESSURE_FRESH_MIN_MS. */
+static void
+test_memory_stats_copy_the_snapshot_and_fresh_reads_are_rate_limited(void **state)
+{
+    (void)state;
+    rm_host_t host = {.node_name = "snap", .version = "unit"};
+    assert_int_equal(rm_pressure_create(NULL, NULL, &host.pressure), RM_OK);
+    /* one tick, taken 400 ms "ago" on the monotonic clock, no sampler thread */
+    uint64_t t_tick = mono_ns() - 400000000ull;
+    assert_int_equal(rm_pressure_tick(host.pressure, t_tick), RM_OK);
+    rm_pressure_snapshot_t sn;
+    assert_int_equal(rm_pressure_snapshot(host.pressure, &sn), RM_OK);
+    fixture_t f = {0};
+    serve(&f, &host);
+
+    Rustymem__V1__MemoryStats *ms = memory_stats(&f, 0);
+    assert_false(ms->fresh_read);
+    assert_int_equal(ms->sampled_at_unix_ms, (int64_t)(sn.sampled_unix_ns / 1000000u));
+    assert_true(ms->sample_age_ms >= 400);
+    assert_int_equal(ms->used_bytes, sn.usage.used_bytes);
+    assert_int_equal(ms->budget_bytes, sn.usage.budget_bytes);
+    assert_int_equal(ms->rss_bytes, sn.sys.rss_bytes);   /* the snapshot's RSS, not a new reading */
+    protobuf_c_message_free_unpacked(&ms->base, NULL);
+
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    assert_int_equal(call_empty(&f, "/rustymem.v1.ForecastService/GetForecast",
+                                &rustymem__v1__get_forecast_request__descriptor, &rustymem__v1__forecast__descriptor,
+                                &resp, &st),
+                     GRPC_STATUS_OK);
+    Rustymem__V1__Forecast *fc = (void *)resp;
+    assert_int_equal(fc->sampled_at_unix_ms, (int64_t)(sn.sampled_unix_ns / 1000000u));
+    assert_true(fc->sample_age_ms >= 400);
+    assert_int_equal(fc->samples, 1);
+    protobuf_c_message_free_unpacked(resp, NULL);
+
+    /* fresh = true: read now, published for every caller; the forecast is not fed */
+    uint64_t t_fresh = mono_ns();
+    ms = memory_stats(&f, 1);
+    assert_true(ms->fresh_read);
+    assert_true(ms->sample_age_ms < 400);
+    int64_t fresh_at = ms->sampled_at_unix_ms;
+    assert_true(fresh_at >= (int64_t)(sn.sampled_unix_ns / 1000000u));
+    protobuf_c_message_free_unpacked(&ms->base, NULL);
+    ms = memory_stats(&f, 0);
+    assert_false(ms->fresh_read);
+    assert_int_equal(ms->sampled_at_unix_ms, fresh_at);
+    protobuf_c_message_free_unpacked(&ms->base, NULL);
+    /* a second fresh read within the rate limit copies the first one. The
+     * window is 100 ms; on a loaded machine the two calls may be further
+     * apart, so only a reply that came back inside the window is held to it. */
+    ms = memory_stats(&f, 1);
+    if (mono_ns() - t_fresh < RM_PRESSURE_FRESH_MIN_MS * 1000000ull) {
+        assert_false(ms->fresh_read);
+        assert_int_equal(ms->sampled_at_unix_ms, fresh_at);
+    }
+    protobuf_c_message_free_unpacked(&ms->base, NULL);
+    rm_pressure_stats_t ps;
+    rm_pressure_get_stats(host.pressure, &ps);
+    assert_int_equal(ps.samples, 1);
+    unserve(&f);
+    rm_pressure_destroy(host.pressure);
+
+    /* a host without a monitor reads the system itself */
+    rm_host_t bare = {.node_name = "bare", .version = "unit"};
+    fixture_t g = {0};
+    serve(&g, &bare);
+    ms = memory_stats(&g, 0);
+    assert_true(ms->fresh_read);
+    assert_true(ms->rss_bytes > 0);
+    protobuf_c_message_free_unpacked(&ms->base, NULL);
+    unserve(&g);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_without_engine_answers_unimplemented_and_serves_health_and_memory),
         cmocka_unit_test(test_node_host_plugs_the_engine_in),
+        cmocka_unit_test(test_memory_stats_copy_the_snapshot_and_fresh_reads_are_rate_limited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,12 +3,14 @@
  * sets, restart-only knobs, subscribers, persistence hand-off, profiles, the
  * generated reference (docs/knobs.md) and lock-free readers under a writer.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 #include <pthread.h>
@@ -597,6 +599,102 @@ test_knobs_load_persisted_is_kept_by_later_writes(void **state)
     assert_int_equal(rm_knobs_load_persisted(k, bad, 1, &err), RM_EINVAL);
 }
 
+/* Source bookkeeping: the boot layers recorded by rm_knobs_set_base, a
+ * runtime set over them, the restart-override warning, and a reset that
+ * returns value and source and forgets the persisted value. */
+static void
+test_knobs_sources_reset_and_override_warning(void **state)
+{
+    rm_knobs_t *k = *state;
+    store_t s = {0};
+    rm_knob_error_t err;
+    rm_knob_source_info_t si;
+    char warn[512] = "";
+    /* boot: file sets warning_threshold, env sets min_size, a flag sets max_size */
+    rm_knob_assign_t boot[] = {{"pressure.warning_threshold", "0.6"},
+                               {"pool.min_size", "20"},
+                               {"pool.max_size", "300"}};
+    assert_int_equal(rm_knobs_set_ex(k, boot, 3, RM_KNOBS_NO_PERSIST, &err), RM_OK);
+    rm_knob_base_t base[] = {
+        {"pressure.warning_threshold", RM_KNOB_SRC_FILE, "/etc/rustymem.ini:7", "0.6"},
+        {"pool.min_size", RM_KNOB_SRC_ENV, "RUSTYMEM_POOL_MIN_SIZE", "20"},
+        {"pool.max_size", RM_KNOB_SRC_FLAG, "--set", "300"}};
+    assert_int_equal(rm_knobs_set_base(k, base, 3, &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_int_equal(si.source, RM_KNOB_SRC_FILE);
+    assert_string_equal(si.text, "/etc/rustymem.ini:7");
+    assert_string_equal(si.reset_value, "0.6");
+    assert_int_equal(rm_knobs_get_source(k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "env RUSTYMEM_POOL_MIN_SIZE");
+    assert_int_equal(rm_knobs_get_source(k, "pool.max_size", &si), RM_OK);
+    assert_string_equal(si.text, "flag");
+    assert_int_equal(rm_knobs_get_source(k, "mvcc.max_versions_per_key", &si), RM_OK);
+    assert_int_equal(si.source, RM_KNOB_SRC_DEFAULT);
+    assert_string_equal(si.text, "default");
+    assert_string_equal(si.reset_value, "1000");
+    assert_false(si.pending_restart);
+
+    /* runtime sets, persisted */
+    rm_knobs_set_persister(k, store_persist, &s);
+    rm_knob_assign_t rt[] = {{"pressure.warning_threshold", "0.65"}, {"pool.min_size", "30"}};
+    assert_int_equal(rm_knobs_set(k, rt, 2, 0, &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_int_equal(si.source, RM_KNOB_SRC_RUNTIME);
+    assert_true(si.persisted);
+    assert_string_equal(si.text, "runtime (persisted)");
+    assert_int_equal(si.reset_source, RM_KNOB_SRC_FILE);
+    assert_string_equal(si.reset_value, "0.6");
+    /* the file's value loses to a persisted one: no warning; the env's wins: warning */
+    assert_false(rm_knobs_restart_override(k, "pressure.warning_threshold", warn, sizeof warn));
+    assert_true(rm_knobs_restart_override(k, "pool.min_size", warn, sizeof warn));
+    assert_non_null(strstr(warn, "env RUSTYMEM_POOL_MIN_SIZE sets 20"));
+    assert_false(rm_knobs_restart_override(k, "no.such_knob", warn, sizeof warn));
+
+    /* reset: unknown name changes nothing and names it */
+    int calls = s.calls;
+    const char *bad[] = {"pressure.warning_threshold", "pool.no_such"};
+    assert_int_equal(rm_knobs_reset(k, bad, 2, 0, &err), RM_ENOENT);
+    assert_string_equal(err.knob, "pool.no_such");
+    assert_int_equal(s.calls, calls);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.65);
+    /* reset returns value and source and rewrites the persisted text without it */
+    const char *names[] = {"pressure.warning_threshold"};
+    assert_int_equal(rm_knobs_reset(k, names, 1, 0, &err), RM_OK);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_string_equal(si.text, "/etc/rustymem.ini:7");
+    assert_int_equal(s.calls, calls + 1);
+    assert_null(strstr(s.text, "warning_threshold"));
+    assert_non_null(strstr(s.text, "min_size = 30"));
+
+    /* a runtime value without a persister: "not persisted", warned */
+    rm_knobs_set_persister(k, NULL, NULL);
+    assert_int_equal(SET1(k, "mvcc.max_versions_per_key", "2000", &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "mvcc.max_versions_per_key", &si), RM_OK);
+    assert_string_equal(si.text, "runtime (not persisted)");
+    assert_true(rm_knobs_restart_override(k, "mvcc.max_versions_per_key", warn, sizeof warn));
+    assert_non_null(strstr(warn, "returns to 1000 (default)"));
+
+    /* a persisted value read back at start is "runtime (persisted)" unless env/flag beat it */
+    rm_knob_assign_t p[] = {{"pool.min_size", "30"}};
+    assert_int_equal(rm_knobs_load_persisted(k, p, 1, &err), RM_OK);
+    assert_int_equal(rm_knobs_set_base(k, base, 3, &err), RM_OK);
+    assert_int_equal(rm_knobs_get_source(k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "env RUSTYMEM_POOL_MIN_SIZE"); /* the env beats it at boot */
+    assert_int_equal(rm_knobs_set_base(k, base, 1, &err), RM_OK); /* no env: 30 == persisted */
+    assert_int_equal(rm_knobs_get_source(k, "pool.min_size", &si), RM_OK);
+    assert_string_equal(si.text, "runtime (persisted)");
+    assert_int_equal(rm_knobs_get_source(k, "pool.max_size", &si), RM_OK);
+    assert_string_equal(si.text, "default"); /* not in the new record */
+    /* bad records change nothing */
+    rm_knob_base_t wrong[] = {{"pool.max_size", RM_KNOB_SRC_RUNTIME, "", "300"}};
+    assert_int_equal(rm_knobs_set_base(k, wrong, 1, &err), RM_EINVAL);
+    rm_knob_base_t range[] = {{"pool.max_size", RM_KNOB_SRC_FILE, "f:1", "-1"}};
+    assert_int_equal(rm_knobs_set_base(k, range, 1, &err), RM_EINVAL);
+    assert_int_equal(rm_knobs_get_source(k, "pressure.warning_threshold", &si), RM_OK);
+    assert_string_equal(si.text, "/etc/rustymem.ini:7");
+}
+
 static void
 test_knobs_format_ini_all_reads_back(void **state)
 {
@@ -824,6 +922,176 @@ test_knobs_readers_see_whole_commits_while_writer_runs(void **state)
     }
 }
 
+/* ---- apply outside the lock (ADR 0025) ---- */
+
+typedef struct slow_apply {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int entered, release;             /* the slow apply is running / may finish */
+    char log[8][RM_KNOB_NAME_MAX];    /* knobs in apply order */
+    int n_log;
+    rm_knob_change_t last;            /* the fast subscriber's last change */
+    int fast_calls;
+} slow_apply_t;
+
+static void
+slow_apply_fn(void *ctx, const rm_knob_change_t *c, size_t n)
+{
+    slow_apply_t *sa = ctx;
+    pthread_mutex_lock(&sa->mu);
+    for (size_t i = 0; i < n && sa->n_log < 8; i++)
+        snprintf(sa->log[sa->n_log++], RM_KNOB_NAME_MAX, "%s", c[i].def->name);
+    sa->entered = 1;
+    pthread_cond_broadcast(&sa->cv);
+    while (!sa->release)   /* a buffer-pool resize waiting on I/O, controlled by the test */
+        pthread_cond_wait(&sa->cv, &sa->mu);
+    pthread_mutex_unlock(&sa->mu);
+}
+
+static void
+fast_apply_fn(void *ctx, const rm_knob_change_t *c, size_t n)
+{
+    slow_apply_t *sa = ctx;
+    pthread_mutex_lock(&sa->mu);
+    for (size_t i = 0; i < n && sa->n_log < 8; i++)
+        snprintf(sa->log[sa->n_log++], RM_KNOB_NAME_MAX, "%s", c[i].def->name);
+    sa->last = c[n - 1];
+    sa->fast_calls++;
+    pthread_mutex_unlock(&sa->mu);
+}
+
+typedef struct set_thread {
+    rm_knobs_t *k;
+    rm_knob_assign_t a;
+    rm_status_t st;
+    rm_knob_error_t err;
+} set_thread_t;
+
+static void *
+set_thread_main(void *arg)
+{
+    set_thread_t *t = arg;
+    t->st = rm_knobs_set(t->k, &t->a, 1, 0, &t->err);
+    return NULL;
+}
+
+static void
+test_knobs_set_never_waits_for_another_knobs_slow_apply(void **state)
+{
+    rm_knobs_t *k = *state;
+    slow_apply_t sa = {.n_log = 0};
+    pthread_mutex_init(&sa.mu, NULL);
+    pthread_cond_init(&sa.cv, NULL);
+    rm_knobs_sub_t *s1, *s2;
+    assert_int_equal(rm_knobs_subscribe(k, "buffer_pool.", NULL, slow_apply_fn, &sa, &s1), RM_OK);
+    assert_int_equal(rm_knobs_subscribe(k, "pressure.", NULL, fast_apply_fn, &sa, &s2), RM_OK);
+    rm_knobs_mark_started(k);
+
+    set_thread_t slow = {.k = k, .a = {"buffer_pool.auto_fraction", "0.4"}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, set_thread_main, &slow), 0);
+    /* wait (bounded) until the slow apply runs */
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.entered)
+        assert_int_not_equal(pthread_cond_timedwait(&sa.cv, &sa.mu, &dl), ETIMEDOUT);
+    pthread_mutex_unlock(&sa.mu);
+    /* committed before its apply: readers see the target already */
+    assert_true(rm_knobs_get_double(k, RM_KNOB_BUFFER_POOL_AUTO_FRACTION) == 0.4);
+    assert_true(rm_knobs_applying(k, RM_KNOB_BUFFER_POOL_AUTO_FRACTION));
+
+    /* an unrelated knob: returns while the slow apply is still blocked */
+    rm_knob_assign_t a = {"pressure.warning_threshold", "0.65"};
+    rm_knob_error_t err;
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 1);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.65);
+    assert_true(rm_knobs_applying(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD));
+    /* a second change of the same knob supersedes the queued one */
+    a.value = "0.6";
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 1);
+    /* validation still answers at once, and a failing set changes nothing */
+    rm_knob_assign_t bad = {"pressure.warning_threshold", "0.95"};
+    assert_int_equal(rm_knobs_set(k, &bad, 1, 0, &err), RM_EINVAL);
+    assert_true(rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.6);
+    assert_int_equal(rm_knobs_wait_applied(k, 10), RM_ETIMEDOUT);
+    pthread_mutex_lock(&sa.mu);
+    assert_int_equal(sa.release, 0);   /* all of the above happened during the slow apply */
+    assert_int_equal(sa.fast_calls, 0);
+    sa.release = 1;
+    pthread_cond_broadcast(&sa.cv);
+    pthread_mutex_unlock(&sa.mu);
+
+    pthread_join(th, NULL);
+    assert_int_equal(slow.st, RM_OK);
+    /* the slow setter ran the queue behind its own apply, so nothing was left applying */
+    assert_int_equal(slow.err.applying, 0);
+    assert_int_equal(rm_knobs_wait_applied(k, 30000), RM_OK);
+    assert_false(rm_knobs_applying(k, RM_KNOB_BUFFER_POOL_AUTO_FRACTION));
+    assert_false(rm_knobs_applying(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD));
+    /* commit order; the superseded 0.65 was never applied: one call 0.70 -> 0.6 */
+    assert_int_equal(sa.n_log, 2);
+    assert_string_equal(sa.log[0], "buffer_pool.auto_fraction");
+    assert_string_equal(sa.log[1], "pressure.warning_threshold");
+    assert_int_equal(sa.fast_calls, 1);
+    assert_true(sa.last.old_value.d == 0.70);
+    assert_true(sa.last.new_value.d == 0.6);
+
+    /* uncontended, a set applies before it returns, as before */
+    a.value = "0.55";
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 0);
+    assert_int_equal(sa.fast_calls, 2);
+    rm_knobs_unsubscribe(k, s1);
+    rm_knobs_unsubscribe(k, s2);
+    pthread_cond_destroy(&sa.cv);
+    pthread_mutex_destroy(&sa.mu);
+}
+
+/* An unsubscribed subscriber's queued apply is dropped, never called. */
+static void
+test_knobs_unsubscribe_drops_queued_applies(void **state)
+{
+    rm_knobs_t *k = *state;
+    slow_apply_t sa = {.n_log = 0};
+    pthread_mutex_init(&sa.mu, NULL);
+    pthread_cond_init(&sa.cv, NULL);
+    rm_knobs_sub_t *s1, *s2;
+    assert_int_equal(rm_knobs_subscribe(k, "buffer_pool.", NULL, slow_apply_fn, &sa, &s1), RM_OK);
+    assert_int_equal(rm_knobs_subscribe(k, "pressure.", NULL, fast_apply_fn, &sa, &s2), RM_OK);
+    rm_knobs_mark_started(k);
+    set_thread_t slow = {.k = k, .a = {"buffer_pool.auto_fraction", "0.4"}};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, set_thread_main, &slow), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += 30;
+    pthread_mutex_lock(&sa.mu);
+    while (!sa.entered)
+        assert_int_not_equal(pthread_cond_timedwait(&sa.cv, &sa.mu, &dl), ETIMEDOUT);
+    pthread_mutex_unlock(&sa.mu);
+    rm_knob_assign_t a = {"pressure.warning_threshold", "0.65"};
+    rm_knob_error_t err;
+    assert_int_equal(rm_knobs_set(k, &a, 1, 0, &err), RM_OK);
+    assert_int_equal(err.applying, 1);
+    rm_knobs_unsubscribe(k, s2);   /* returns at once: its job is queued, not running */
+    assert_false(rm_knobs_applying(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD));
+    pthread_mutex_lock(&sa.mu);
+    sa.release = 1;
+    pthread_cond_broadcast(&sa.cv);
+    pthread_mutex_unlock(&sa.mu);
+    pthread_join(th, NULL);
+    assert_int_equal(rm_knobs_wait_applied(k, 30000), RM_OK);
+    assert_int_equal(sa.fast_calls, 0);
+    assert_int_equal(sa.n_log, 1);
+    rm_knobs_unsubscribe(k, s1);
+    pthread_cond_destroy(&sa.cv);
+    pthread_mutex_destroy(&sa.mu);
+}
+
 int
 main(void)
 {
@@ -855,7 +1123,8 @@ main(void)
         T(test_knobs_set_changes_nothing_when_persist_fails),
         T(test_knobs_no_persist_flag_skips_persister),
         T(test_knobs_load_persisted_is_kept_by_later_writes),
-        T(test_knobs_format_ini_all_reads_back),
+        T(test_knobs_sources_reset_and_override_warning),
+    T(test_knobs_format_ini_all_reads_back),
         T(test_knobs_profile_names_parse),
         T(test_knobs_profile_mission_critical_oltp_values),
         T(test_knobs_profile_development_olap_values),
@@ -863,6 +1132,8 @@ main(void)
         T(test_knobs_profile_changes_nothing_when_it_violates_a_constraint),
         T(test_knobs_docs_reference_is_up_to_date),
         T(test_knobs_readers_see_whole_commits_while_writer_runs),
+        T(test_knobs_set_never_waits_for_another_knobs_slow_apply),
+        T(test_knobs_unsubscribe_drops_queued_applies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1473,6 +1473,171 @@ test_pressure_thread_samples_until_stopped(void **state)
     rm_pressure_destroy(p);
 }
 
+/* ---- the published snapshot (ADR 0025) ----------------------------------- */
+
+#define MS_NS 1000000ull
+
+static void
+test_pressure_snapshot_is_the_ticks_reading_and_forecast(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v2_limit", proc, cg);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    rm_pressure_snapshot_t sn;
+    assert_int_equal(rm_pressure_snapshot(p, &sn), RM_ENOENT);
+    assert_int_equal(sn.seq, 0);
+    assert_int_equal(rm_pressure_snapshot(NULL, &sn), RM_EINVAL);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    assert_int_equal(rm_pressure_snapshot(p, &sn), RM_OK);
+    assert_true(sn.seq >= 1);
+    assert_int_equal(sn.sampled_ns, SEC);
+    assert_true(sn.sampled_unix_ns > 0);
+    assert_int_equal(sn.fresh, 0);
+    assert_int_equal(sn.sys.cgroup_version, 2);
+    assert_int_equal(sn.sys.has_psi, 1);
+    assert_int_equal(sn.usage.budget_bytes, 536870912);
+    assert_string_equal(sn.usage.usage_source, "cgroup");
+    assert_string_equal(sn.usage.budget_source, "cgroup_v2");
+    /* one sample: the forecast is of the very reading the snapshot carries */
+    assert_int_equal(sn.fc.t_ns, SEC);
+    assert_int_equal(sn.fc.used_bytes, sn.usage.used_bytes);
+    assert_int_equal(sn.fc.sample.t_unix_ns, sn.sampled_unix_ns);
+    uint64_t seq1 = sn.seq;
+    assert_int_equal(rm_pressure_tick(p, 2 * SEC), RM_OK);
+    assert_int_equal(rm_pressure_snapshot(p, &sn), RM_OK);
+    assert_true(sn.seq > seq1);
+    assert_int_equal(sn.sampled_ns, 2 * SEC);
+    assert_int_equal(sn.fc.t_ns, 2 * SEC);
+    rm_pressure_destroy(p);
+}
+
+static void
+test_pressure_fresh_read_is_rate_limited_and_does_not_feed_the_forecaster(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v2_limit", proc, cg);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    const uint64_t lim = RM_PRESSURE_FRESH_MIN_MS * MS_NS;
+    rm_pressure_snapshot_t sn;
+    int refreshed = -1;
+    /* before any tick a fresh read is what publishes the first reading */
+    assert_int_equal(rm_pressure_refresh(p, SEC / 2, lim, &sn, &refreshed), RM_OK);
+    assert_int_equal(refreshed, 1);
+    assert_int_equal(sn.fresh, 1);
+    assert_int_equal(sn.sampled_ns, SEC / 2);
+    assert_int_equal(sn.fc.t_ns, 0);   /* no forecast yet: a fresh read is not a sample */
+    assert_int_equal(sn.usage.budget_bytes, 536870912);
+
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    rm_pressure_stats_t st;
+    rm_pressure_get_stats(p, &st);
+    uint64_t samples = st.samples;
+    /* 50 ms after the tick's reading: too young, nothing is read */
+    assert_int_equal(rm_pressure_refresh(p, SEC + 50 * MS_NS, lim, &sn, &refreshed), RM_OK);
+    assert_int_equal(refreshed, 0);
+    assert_int_equal(sn.sampled_ns, SEC);
+    assert_int_equal(sn.fresh, 0);
+    /* 150 ms after: read and published, the forecast part kept */
+    uint64_t seq = sn.seq;
+    assert_int_equal(rm_pressure_refresh(p, SEC + 150 * MS_NS, lim, &sn, &refreshed), RM_OK);
+    assert_int_equal(refreshed, 1);
+    assert_int_equal(sn.fresh, 1);
+    assert_int_equal(sn.sampled_ns, SEC + 150 * MS_NS);
+    assert_true(sn.seq > seq);
+    assert_int_equal(sn.fc.t_ns, SEC);
+    rm_pressure_snapshot_t again;
+    assert_int_equal(rm_pressure_snapshot(p, &again), RM_OK);
+    assert_int_equal(again.seq, sn.seq);   /* the fresh read was published for every reader */
+    /* a second fresh read 60 ms later is rate-limited */
+    assert_int_equal(rm_pressure_refresh(p, SEC + 210 * MS_NS, lim, &sn, &refreshed), RM_OK);
+    assert_int_equal(refreshed, 0);
+    assert_int_equal(sn.sampled_ns, SEC + 150 * MS_NS);
+    rm_pressure_get_stats(p, &st);
+    assert_int_equal(st.samples, samples);   /* never a forecaster sample */
+
+    /* a tick whose reading is older than the published fresh one keeps sampled_at */
+    assert_int_equal(rm_pressure_refresh(p, 5 * SEC, lim, &sn, &refreshed), RM_OK);
+    assert_int_equal(refreshed, 1);
+    assert_int_equal(rm_pressure_tick(p, 4 * SEC), RM_OK);
+    assert_int_equal(rm_pressure_snapshot(p, &sn), RM_OK);
+    assert_int_equal(sn.sampled_ns, 5 * SEC);
+    assert_int_equal(sn.fc.t_ns, 4 * SEC);
+    /* a newer tick replaces it */
+    assert_int_equal(rm_pressure_tick(p, 6 * SEC), RM_OK);
+    assert_int_equal(rm_pressure_snapshot(p, &sn), RM_OK);
+    assert_int_equal(sn.sampled_ns, 6 * SEC);
+    assert_int_equal(sn.fresh, 0);
+    assert_int_equal(rm_pressure_refresh(NULL, SEC, lim, &sn, &refreshed), RM_EINVAL);
+    rm_pressure_destroy(p);
+}
+
+typedef struct snap_reader {
+    rm_pressure_t *p;
+    volatile int *stop;
+    uint64_t reads, torn, backwards;
+} snap_reader_t;
+
+static void *
+snap_reader_main(void *arg)
+{
+    snap_reader_t *r = arg;
+    uint64_t last = 0;
+    while (!__atomic_load_n(r->stop, __ATOMIC_ACQUIRE)) {
+        rm_pressure_snapshot_t sn;
+        if (rm_pressure_snapshot(r->p, &sn) != RM_OK)
+            continue;
+        r->reads++;
+        /* every tick publishes its reading with the forecast made of it: a
+         * copy mixing two publications breaks these equalities */
+        if (sn.sampled_ns != sn.fc.t_ns || sn.fc.sample.t_ns != sn.fc.t_ns ||
+            sn.usage.used_bytes != sn.fc.used_bytes || sn.sampled_unix_ns != sn.fc.sample.t_unix_ns)
+            r->torn++;
+        if (sn.seq < last)
+            r->backwards++;
+        last = sn.seq;
+    }
+    return NULL;
+}
+
+static void
+test_pressure_snapshot_readers_never_see_a_torn_copy(void **state)
+{
+    (void)state;
+    char proc[512], cg[512];
+    rm_sysinfo_paths_t paths = case_paths("v2_limit", proc, cg);
+    rm_pressure_t *p = NULL;
+    assert_int_equal(rm_pressure_create(NULL, &paths, &p), RM_OK);
+    assert_int_equal(rm_pressure_tick(p, SEC), RM_OK);
+    volatile int stop = 0;
+    enum { READERS = 4 };
+    snap_reader_t rd[READERS];
+    pthread_t th[READERS];
+    for (int i = 0; i < READERS; i++) {
+        rd[i] = (snap_reader_t){p, &stop, 0, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, snap_reader_main, &rd[i]), 0);
+    }
+    const uint64_t ticks = 1500;
+    for (uint64_t t = 2; t <= ticks; t++)
+        assert_int_equal(rm_pressure_tick(p, t * SEC), RM_OK);
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
+    uint64_t reads = 0;
+    for (int i = 0; i < READERS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rd[i].torn, 0);
+        assert_int_equal(rd[i].backwards, 0);
+        reads += rd[i].reads;
+    }
+    assert_true(reads > 0);
+    rm_pressure_snapshot_t sn;
+    assert_int_equal(rm_pressure_snapshot(p, &sn), RM_OK);
+    assert_int_equal(sn.sampled_ns, ticks * SEC);
+    rm_pressure_destroy(p);
+}
+
 int
 main(void)
 {
@@ -1529,6 +1694,9 @@ main(void)
         cmocka_unit_test(test_pressure_tick_without_any_budget_is_enoent),
         cmocka_unit_test(test_pressure_tick_reads_fragmentation_from_accounting),
         cmocka_unit_test(test_pressure_thread_samples_until_stopped),
+        cmocka_unit_test(test_pressure_snapshot_is_the_ticks_reading_and_forecast),
+        cmocka_unit_test(test_pressure_fresh_read_is_rate_limited_and_does_not_feed_the_forecaster),
+        cmocka_unit_test(test_pressure_snapshot_readers_never_see_a_torn_copy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

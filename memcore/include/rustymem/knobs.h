@@ -21,6 +21,14 @@
  * writes the would-be persisted INI text) — and only then committed. Any
  * failure leaves every value (and the persisted file) unchanged.
  *
+ * The subscribers' apply callbacks run after the mutex is released, in commit
+ * order (docs/adr/0025): a slow apply (a buffer-pool resize writing dirty
+ * pages) never holds up another set. The setter that finds no apply running
+ * runs the queued applies itself before returning; a setter that finds one
+ * running returns at once with its change committed and still applying
+ * (rm_knob_error_t.applying, rm_knobs_applying). A change of a knob whose
+ * earlier change has not started applying yet supersedes it.
+ *
  * Readers never take the mutex: scalar getters are one atomic load; multi-word
  * or multi-knob reads use a sequence counter (seqlock) and retry only while a
  * commit is copying words, which is a handful of stores.
@@ -241,6 +249,8 @@ typedef struct rm_knob_error {
     char knob[RM_KNOB_NAME_MAX];
     char message[256];
     size_t pending_restart;
+    size_t applying;   /* on success: changed knobs whose apply callback had not finished when
+                        * the set returned (queued behind an apply another thread runs) */
 } rm_knob_error_t;
 
 /*
@@ -291,6 +301,95 @@ rm_status_t rm_knobs_load_persisted(rm_knobs_t *k, const rm_knob_assign_t *a, si
  */
 rm_status_t rm_knobs_forget_persisted(rm_knobs_t *k, const char *name);
 
+/* ---- sources (PostgreSQL's pg_settings.source / reset_val) --------------- */
+
+/*
+ * Where a knob's configured value comes from. The agent's layers, lowest
+ * precedence first (agents/node/config.h): default < config file < persisted
+ * runtime changes < environment < flags. A runtime change made in this run
+ * (rm_knobs_set, rm_knobs_apply_profile) beats every layer until the next
+ * restart or reload; the persisted copy of it then sits between the file and
+ * the environment.
+ */
+typedef enum rm_knob_source {
+    RM_KNOB_SRC_DEFAULT = 0, /* the definition table's default */
+    RM_KNOB_SRC_FILE,        /* the operator's INI file ("path:line") */
+    RM_KNOB_SRC_ENV,         /* an environment variable (RUSTYMEM_<SECTION>_<KEY>) */
+    RM_KNOB_SRC_FLAG,        /* a command-line flag (--set NAME=VALUE) */
+    RM_KNOB_SRC_RUNTIME,     /* SetKnobs / ApplyProfile, or its persisted copy read at start */
+} rm_knob_source_t;
+
+#define RM_KNOB_SOURCE_MAX 320 /* bytes: a source text ("/etc/rustymem.ini:12") + NUL */
+
+/* One boot-layer value: knob `name` gets `value` from `source` (FILE, ENV or
+ * FLAG); `where` is the file and line ("rustymem.ini:12"), the variable name
+ * ("RUSTYMEM_PRESSURE_WARNING_THRESHOLD") or the flag ("--set"). */
+typedef struct rm_knob_base {
+    const char *name;
+    rm_knob_source_t source;
+    const char *where;
+    const char *value;
+} rm_knob_base_t;
+
+/*
+ * Record the non-runtime ("reset") value of every knob: b[] lists, per knob,
+ * the highest-precedence boot layer that names it (file, environment or flag;
+ * not the persisted runtime layer); every knob not in b[] resets to its
+ * default. Replaces the whole previous record. The running and configured
+ * values are not touched (the agent applies its merged boot set with
+ * rm_knobs_set_ex(RM_KNOBS_NO_PERSIST) first, and records the persisted
+ * runtime values with rm_knobs_load_persisted); a knob whose configured value
+ * is its persisted runtime value and that no environment variable or flag
+ * overrides is then reported as RM_KNOB_SRC_RUNTIME, every other knob as its
+ * reset source. Each value must parse and be in range; all or nothing
+ * (errors as rm_knobs_set: RM_ENOENT unknown knob, RM_EINVAL bad value,
+ * source not FILE/ENV/FLAG, or a knob named twice). Thread-safe.
+ */
+rm_status_t rm_knobs_set_base(rm_knobs_t *k, const rm_knob_base_t *b, size_t n,
+                              rm_knob_error_t *err);
+
+/* A knob's source, reset value and pending-restart state (pg_settings row). */
+typedef struct rm_knob_source_info {
+    rm_knob_source_t source;           /* of the configured value */
+    bool persisted;                    /* RUNTIME: the value is in the persisted file (a
+                                          persister was installed when it was set, or it
+                                          was read back from that file at start) */
+    char text[RM_KNOB_SOURCE_MAX];     /* "default", "path:line", "env RUSTYMEM_X", "flag",
+                                          "runtime (persisted)", "runtime (not persisted)" */
+    rm_knob_source_t reset_source;     /* DEFAULT, FILE, ENV or FLAG */
+    char reset_text[RM_KNOB_SOURCE_MAX];
+    char reset_value[RM_KNOB_TEXT_MAX];/* the value rm_knobs_reset returns to */
+    bool pending_restart;              /* restart-only knob, configured != running */
+} rm_knob_source_info_t;
+
+/* Fill *out for knob `name`. Returns RM_OK or RM_ENOENT (*out untouched).
+ * Thread-safe (takes the writer mutex briefly). */
+rm_status_t rm_knobs_get_source(rm_knobs_t *k, const char *name, rm_knob_source_info_t *out);
+
+/*
+ * Return the named knobs to their reset value (rm_knobs_set_base) and forget
+ * their persisted runtime value: one atomic set with rm_knobs_set's
+ * validation, vetoes, persister call (the persisted text no longer holds the
+ * knobs) and outcome; a restart-only knob becomes pending when its reset
+ * value differs from its running value. Knobs whose source is not RUNTIME
+ * are accepted and keep their value. An unknown name (RM_ENOENT, err->knob
+ * names it), a name given twice or n == 0 (RM_EINVAL) change nothing. With
+ * validate_only nothing is committed or persisted. Thread-safe; not from a
+ * subscriber callback.
+ */
+rm_status_t rm_knobs_reset(rm_knobs_t *k, const char *const *names, size_t n, int validate_only,
+                           rm_knob_error_t *err);
+
+/*
+ * After a runtime set: when a higher-precedence layer (an environment
+ * variable or a flag) will override knob `name`'s runtime value at the next
+ * restart, or the value is not persisted and will fall back to its reset
+ * value, write one sentence saying so into buf (len bytes, NUL-terminated)
+ * and return true; otherwise return false (buf untouched). Unknown names
+ * return false. Thread-safe.
+ */
+bool rm_knobs_restart_override(rm_knobs_t *k, const char *name, char *buf, size_t len);
+
 /* ---- subscribers -------------------------------------------------------- */
 
 typedef struct rm_knob_change {
@@ -310,7 +409,12 @@ typedef rm_status_t (*rm_knobs_veto_fn)(void *ctx, const rm_knob_change_t *chang
 /* Apply: called after commit with the changes matching the prefix whose
  * running value moved — live knobs, and restart-only knobs only while booting
  * (before rm_knobs_mark_started); a pending restart-only change is never
- * passed. Writer lock held; the callback may read knobs but must not set them. */
+ * passed. Called WITHOUT the writer lock, after the set committed, one call at
+ * a time and in commit order, on the thread of the set that found no apply
+ * running (other sets may commit meanwhile: the running value may already be
+ * newer than new_value; a queued change superseded by a later one of the same
+ * knob is never passed, the later one carries its old_value). The callback
+ * may read knobs but must not set them, subscribe or unsubscribe. */
 typedef void (*rm_knobs_apply_fn)(void *ctx, const rm_knob_change_t *changes, size_t n);
 
 typedef struct rm_knobs_sub rm_knobs_sub_t;
@@ -325,8 +429,18 @@ rm_status_t rm_knobs_subscribe(rm_knobs_t *k, const char *prefix, rm_knobs_veto_
                                rm_knobs_apply_fn apply, void *ctx, rm_knobs_sub_t **out);
 
 /* Remove a subscription (NULL is a no-op); its callbacks are never called
- * after return. Thread-safe; not from within a callback. */
+ * after return (its queued applies are dropped, a running one is waited
+ * for). Thread-safe; not from within a callback. */
 void rm_knobs_unsubscribe(rm_knobs_t *k, rm_knobs_sub_t *sub);
+
+/* True while a committed change of knob `id` has an apply callback queued or
+ * running (the running value is the target being applied). Thread-safe;
+ * takes only the apply queue's lock, never waits for an apply. */
+bool rm_knobs_applying(rm_knobs_t *k, rm_knob_id_t id);
+
+/* Wait until no apply is queued or running: RM_OK, or RM_ETIMEDOUT after
+ * timeout_ms; RM_EINVAL for NULL k. Thread-safe; not from a callback. */
+rm_status_t rm_knobs_wait_applied(rm_knobs_t *k, uint32_t timeout_ms);
 
 /* ---- persistence -------------------------------------------------------- */
 

@@ -539,6 +539,62 @@ typedef struct rm_pressure_stats {
 
 void rm_pressure_get_stats(rm_pressure_t *p, rm_pressure_stats_t *out);
 
+/* ---- the published snapshot ------------------------------------------- */
+
+/*
+ * The published snapshot (docs/adr/0025-stats-snapshot-and-async-knobs.md).
+ *
+ * Every tick (and every fresh read, below) publishes one immutable snapshot:
+ * the system reading it was based on (process, cgroup, PSI, MemTotal), the one
+ * usage measure of that reading (ADR 0013), memcore's accounting totals and
+ * the latest forecast. Readers copy it without taking any lock a writer holds:
+ * the monitor keeps RM_PRESSURE_SNAPSHOT_SLOTS slots, a reader pins the
+ * current slot with a per-slot reader count (and retries if the current slot
+ * moved while it pinned), and a writer only fills a slot that is neither
+ * current nor pinned, then swaps the current index. A reader never waits for
+ * a tick, a responder or /proc.
+ */
+#define RM_PRESSURE_SNAPSHOT_SLOTS 8
+#define RM_PRESSURE_FRESH_MIN_MS   100   /* the default rate limit of rm_pressure_refresh (GetMemoryStats fresh) */
+
+typedef struct rm_pressure_snapshot {
+    uint64_t seq;                  /* 1, 2, … per publication; 0 = nothing published yet */
+    uint64_t sampled_ns;           /* CLOCK_MONOTONIC when `sys` was read, ns */
+    uint64_t sampled_unix_ns;      /* CLOCK_REALTIME of the same moment, ns */
+    int fresh;                     /* 1: `sys` comes from rm_pressure_refresh, 0: from a tick */
+    rm_sysinfo_t sys;              /* the reading (has_* say what was available) */
+    rm_sysinfo_usage_t usage;      /* rm_sysinfo_usage(sys, budget knob, memcore held): budget 0 = none */
+    uint64_t memcore_used_bytes;   /* accounting registry totals at the reading */
+    uint64_t memcore_held_bytes;
+    rm_pressure_forecast_t fc;     /* the latest forecast (t_ns 0 before the first accepted sample); it
+                                    * may be older than `sys` after a fresh read: fc.sample.t_unix_ns */
+    rm_pressure_stats_t st;        /* rm_pressure_get_stats() as of the last tick, trigger or alert change */
+} rm_pressure_snapshot_t;
+
+/*
+ * Copy the current snapshot into *out. RM_OK; RM_ENOENT when nothing was
+ * published yet (*out zeroed, seq 0); RM_EINVAL for NULL arguments. Lock-free
+ * for readers (never blocks on a tick, a fresh read or the responder); copies
+ * about 2 KiB. Thread-safe.
+ */
+rm_status_t rm_pressure_snapshot(rm_pressure_t *p, rm_pressure_snapshot_t *out);
+
+/*
+ * A fresh read: read the system now (rm_sysinfo_read, the accounting registry,
+ * the usage measure with the configured budget) at now_ns (CLOCK_MONOTONIC)
+ * and publish it as the snapshot's system part (the forecast part is kept:
+ * a fresh read does not feed the forecaster, so it never changes a level or
+ * a persistence count). Rate-limited: when the current reading is younger
+ * than min_interval_ns, or another fresh read started less than
+ * min_interval_ns ago, nothing is read and the current snapshot is copied.
+ * *refreshed (may be NULL) is 1 when this call read the system. *out may be
+ * NULL. Returns RM_OK, RM_ENOENT when nothing could be published (no reading
+ * yet and this call was rate-limited), RM_EINVAL for a NULL p. Does file I/O
+ * when it refreshes; never takes the tick lock. Thread-safe.
+ */
+rm_status_t rm_pressure_refresh(rm_pressure_t *p, uint64_t now_ns, uint64_t min_interval_ns,
+                                rm_pressure_snapshot_t *out, int *refreshed);
+
 #ifdef __cplusplus
 }
 #endif
