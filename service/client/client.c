@@ -207,13 +207,13 @@ destroy_cq(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
-/* A call on path with its completion queue, due timeout_ms from now. */
+/* A call on path with its completion queue, due at deadline. */
 static grpc_call *
-create_call(rm_client_t *c, const char *path, grpc_completion_queue *cq, int timeout_ms)
+create_call(rm_client_t *c, const char *path, grpc_completion_queue *cq, gpr_timespec deadline)
 {
     grpc_slice method = grpc_slice_from_copied_string(path);
     grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL,
-                                               deadline_after(timeout_ms), NULL);
+                                               deadline, NULL);
     grpc_slice_unref(method);
     return call;
 }
@@ -241,7 +241,7 @@ rm_client_unary_bytes(rm_client_t *c, const char *path, const uint8_t *req, size
     *resp = NULL;
     *resp_len = 0;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_call *call = create_call(c, path, cq, c->timeout_ms);
+    grpc_call *call = create_call(c, path, cq, deadline_after(c->timeout_ms));
 
     grpc_metadata md;
     size_t md_count;
@@ -328,13 +328,9 @@ rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, con
         return -1;
     }
     protobuf_c_message_pack(req, buf);
-    grpc_slice method = grpc_slice_from_copied_string(path);
-    a->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, (grpc_completion_queue *)cq,
-                                       method, NULL,
-                                       timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
-                                                      : deadline_after(timeout_ms ? timeout_ms : c->timeout_ms),
-                                       NULL);
-    grpc_slice_unref(method);
+    a->call = create_call(c, path, (grpc_completion_queue *)cq,
+                          timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                         : deadline_after(timeout_ms ? timeout_ms : c->timeout_ms));
     grpc_metadata *mdp = auth_md(c, &a->md, &a->md_count);
     grpc_slice req_slice = grpc_slice_new(buf, n, free);
     a->send = grpc_raw_byte_buffer_create(&req_slice, 1);
@@ -345,14 +341,7 @@ rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, con
     a->details = grpc_empty_slice();
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = a->md_count;
-    ops[0].data.send_initial_metadata.metadata = mdp;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = a->send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &a->initial;
+    request_ops(ops, mdp, a->md_count, a->send, &a->initial);
     ops[4].op = GRPC_OP_RECV_MESSAGE;
     ops[4].data.recv_message.recv_message = &a->recv;
     ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
@@ -451,7 +440,7 @@ rm_client_stream_open(rm_client_t *c, const char *path, const ProtobufCMessage *
     }
     s->client = c;
     s->cq = grpc_completion_queue_create_for_pluck(NULL);
-    s->call = create_call(c, path, s->cq, timeout_ms);
+    s->call = create_call(c, path, s->cq, deadline_after(timeout_ms));
     grpc_metadata_array_init(&s->initial_md);
     grpc_metadata_array_init(&s->trailing_md);
     s->details = grpc_empty_slice();
