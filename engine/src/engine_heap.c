@@ -60,6 +60,7 @@
  * read_errors is an atomic counter touched only on failures.
  */
 #include "engine_heap.h"
+#include "rustymem/mix.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -149,21 +150,10 @@ assert_locked(rm_eheap_t *h)
         assert(pthread_mutex_trylock(&h->mu) == EBUSY);
 }
 
-static inline uint64_t
-mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 27;
-    x *= 0x94D049BB133111EBull;
-    x ^= x >> 31;
-    return x;
-}
-
 static inline uint32_t
 check_word(const rm_eheap_t *h, uint64_t handle)
 {
-    uint64_t x = mix64(handle ^ h->salt);
+    uint64_t x = rm_mix64(handle ^ h->salt);
     return (uint32_t)(x >> 32) ^ (uint32_t)x;
 }
 
@@ -175,9 +165,9 @@ new_salt(const void *addr)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     uint64_t x = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
     x ^= (uint64_t)getpid() << 32;
-    x ^= mix64((uint64_t)(uintptr_t)addr);
+    x ^= rm_mix64((uint64_t)(uintptr_t)addr);
     x += atomic_fetch_add_explicit(&seq, 1, memory_order_relaxed) * 0x9E3779B97F4A7C15ull;
-    return mix64(x);
+    return rm_mix64(x);
 }
 
 static inline uint64_t

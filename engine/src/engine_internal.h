@@ -245,4 +245,17 @@ void rm__e_txn_abort(rm_engine_t *e, conn_t *c);
 void rm__e_txn_reset(rm_engine_t *e, conn_t *c);
 bool rm__e_usage_critical(rm_engine_t *e);
 
+/* Lock id's stripe and find the connection bound to its open transaction
+ * (rm__e_bound_conn: RM_ENOENT no such session, RM_ESTATE no transaction; err
+ * filled, *c NULL). The stripe is locked whatever the status: the caller
+ * unlocks *mu. */
+static inline rm_status_t
+rm__e_lock_bound(rm_engine_t *e, rm_session_id_t id, pthread_mutex_t **mu, conn_t **c, char *err)
+{
+    *mu = stripe(e, id);
+    pthread_mutex_lock(*mu);
+    *c = NULL;
+    return rm__e_bound_conn(e, id, c, err);
+}
+
 #endif /* RUSTYMEM_ENGINE_INTERNAL_H */

@@ -136,6 +136,14 @@ check_key(const void *key, size_t klen, const char *field, char *err)
     return RM_OK;
 }
 
+/* The arguments of a point query (get, put, delete): table, then key. */
+static rm_status_t
+check_table_key(const char *table, const void *key, size_t klen, char *err)
+{
+    rm_status_t st = check_table(table, err);
+    return st == RM_OK ? check_key(key, klen, "key", err) : st;
+}
+
 /* Composite MVCC key (table id, big-endian, then key) in the slot scratch. */
 size_t
 rm__e_mkey(const rm_session_conn_t *unused, void *scratch, uint32_t tid, const void *key, size_t klen)
@@ -260,34 +268,65 @@ read_row(rm_engine_t *e, conn_t *c, void *scratch, size_t scratch_bytes, uint32_
     return st;
 }
 
+/* Start a point query (get, delete) on `table`: plan it and, for a known
+ * table, register the query as running (end it with point_query_end). NULL
+ * for an unknown table: nothing started, it has no rows. */
+static table_t *
+point_query_start(rm_engine_t *e, conn_t *c, rm_session_id_t id, int kind, const char *table)
+{
+    table_t *t = find_table(e, table);
+    plan_for(e, kind, table, false, false, 0);
+    if (t)
+        rm__e_query_start(e, c, id, kind, RM_ENGINE_PRIO_NORMAL);
+    return t;
+}
+
+/* read_row of key in t with the connection's scratch, after marking its
+ * arena at *mk: the row read lives there until the caller rolls back to *mk. */
+static rm_status_t
+read_row_marked(rm_engine_t *e, conn_t *c, table_t *t, const void *key, size_t klen, rm_arena_mark_t *mk,
+                const void **v, size_t *n)
+{
+    conn_scratch_t *cs = scratch_of(e, c);
+    rm_arena_mark(c->cur, mk);
+    return read_row(e, c, cs->p, cs->n, t->id, key, klen, v, n);
+}
+
+/* End a point query (get, delete) that came to status st: a kill ends the
+ * transaction (rm__e_killed); another failure with no message yet gets
+ * "<what> failed: <reason>". Returns the status to answer. */
+static rm_status_t
+point_query_end(rm_engine_t *e, rm_session_id_t id, conn_t *c, rm_status_t st, const char *what, char *err)
+{
+    rm__e_query_end(c);
+    if (st == RM_ECANCELED)
+        return rm__e_killed(e, id, c, err);
+    if (st != RM_OK && err && !*err)
+        fail(err, st, "%s failed: %s", what, rm__e_read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
+    return st;
+}
+
 rm_status_t
 rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen,
               rm_engine_alloc_fn alloc, void *alloc_ctx, bool *found, void **val, size_t *vlen, char *err)
 {
-    rm_status_t st = check_table(table, err);
-    if (st == RM_OK)
-        st = check_key(key, klen, "key", err);
+    rm_status_t st = check_table_key(table, key, klen, err);
     if (st != RM_OK)
         return st;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    pthread_mutex_t *mu;
+    conn_t *c;
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     *found = false;
     *val = NULL;
     *vlen = 0;
-    table_t *t = find_table(e, table);
-    plan_for(e, Q_GET, table, false, false, 0);
+    table_t *t = point_query_start(e, c, id, Q_GET, table);
     if (!t)
         goto out;   /* an unknown table has no rows */
-    rm__e_query_start(e, c, id, Q_GET, RM_ENGINE_PRIO_NORMAL);
-    conn_scratch_t *cs = scratch_of(e, c);
     rm_arena_mark_t mk;
-    rm_arena_mark(c->cur, &mk);
     const void *v;
     size_t n;
-    st = read_row(e, c, cs->p, cs->n, t->id, key, klen, &v, &n);
+    st = read_row_marked(e, c, t, key, klen, &mk, &v, &n);
     if (st == RM_OK) {
         void *copy = alloc(alloc_ctx, n ? n : 1);
         if (!copy) {
@@ -302,11 +341,7 @@ rm_engine_get(rm_engine_t *e, rm_session_id_t id, const char *table, const void 
         st = RM_OK;
     }
     (void)rm_arena_rollback(c->cur, &mk);
-    rm__e_query_end(c);
-    if (st == RM_ECANCELED)
-        st = rm__e_killed(e, id, c, err);
-    else if (st != RM_OK && err && !*err)
-        fail(err, st, "read failed: %s", rm__e_read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
+    st = point_query_end(e, id, c, st, "read", err);
 out:
     pthread_mutex_unlock(mu);
     return st;
@@ -365,18 +400,15 @@ rm_status_t
 rm_engine_put(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen, const void *val,
               size_t vlen, char *err)
 {
-    rm_status_t st = check_table(table, err);
-    if (st == RM_OK)
-        st = check_key(key, klen, "key", err);
+    rm_status_t st = check_table_key(table, key, klen, err);
     if (st != RM_OK)
         return st;
     if (vlen > RM_MVCC_VALUE_MAX)
         return fail(err, RM_EINVAL, "value: %zu bytes, at most %u allowed", vlen, RM_MVCC_VALUE_MAX);
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
+    pthread_mutex_t *mu;
+    conn_t *c;
     table_t *t;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     if (atomic_load_explicit(&e->writes_refused, memory_order_relaxed) && rm__e_usage_critical(e)) {
         atomic_fetch_add_explicit(&e->writes_refused_total, 1, memory_order_relaxed);
@@ -411,28 +443,21 @@ rm_status_t
 rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const void *key, size_t klen, bool *found,
                  char *err)
 {
-    rm_status_t st = check_table(table, err);
-    if (st == RM_OK)
-        st = check_key(key, klen, "key", err);
+    rm_status_t st = check_table_key(table, key, klen, err);
     if (st != RM_OK)
         return st;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
+    pthread_mutex_t *mu;
+    conn_t *c;
     bool f = false;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
-    table_t *t = find_table(e, table);
-    plan_for(e, Q_DELETE, table, false, false, 0);
+    table_t *t = point_query_start(e, c, id, Q_DELETE, table);
     if (!t)
         goto out;
-    rm__e_query_start(e, c, id, Q_DELETE, RM_ENGINE_PRIO_NORMAL);
-    conn_scratch_t *cs = scratch_of(e, c);
     rm_arena_mark_t mk;
-    rm_arena_mark(c->cur, &mk);
     const void *v;
     size_t n;
-    st = read_row(e, c, cs->p, cs->n, t->id, key, klen, &v, &n);
+    st = read_row_marked(e, c, t, key, klen, &mk, &v, &n);
     (void)rm_arena_rollback(c->cur, &mk);
     if (st == RM_OK) {
         f = true;
@@ -440,11 +465,7 @@ rm_engine_delete(rm_engine_t *e, rm_session_id_t id, const char *table, const vo
     } else if (st == RM_ENOENT) {
         st = RM_OK;
     }
-    rm__e_query_end(c);
-    if (st == RM_ECANCELED)
-        st = rm__e_killed(e, id, c, err);
-    else if (st != RM_OK && err && !*err)
-        fail(err, st, "delete failed: %s", rm__e_read_error(e, st, (char[RM_ENGINE_ERR_MAX]){0}, RM_ENGINE_ERR_MAX));
+    st = point_query_end(e, id, c, st, "delete", err);
 out:
     pthread_mutex_unlock(mu);
     if (found)
@@ -503,10 +524,9 @@ rm_engine_scan(rm_engine_t *e, rm_session_id_t id, const char *table, const void
     if (limit == 0)
         limit = RM_ENGINE_SCAN_DEFAULT_LIMIT;
     bool trunc = false;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    pthread_mutex_t *mu;
+    conn_t *c;
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     table_t *t = find_table(e, table);
     plan_for(e, Q_SCAN, table, slen > 0, elen > 0, limit);

@@ -87,10 +87,9 @@ rm_engine_savepoint(rm_engine_t *e, rm_session_id_t id, const char *name, char *
     rm_status_t st = check_sp_name(name, err);
     if (st != RM_OK)
         return st;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    pthread_mutex_t *mu;
+    conn_t *c;
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     void *p = NULL;
     rm_arena_t *child = NULL;
@@ -121,10 +120,9 @@ rm_engine_rollback_to(rm_engine_t *e, rm_session_id_t id, const char *name, char
     rm_status_t st = check_sp_name(name, err);
     if (st != RM_OK)
         return st;
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    if ((st = rm__e_bound_conn(e, id, &c, err)) != RM_OK)
+    pthread_mutex_t *mu;
+    conn_t *c;
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
     savepoint_t *sp = c->sp;
     while (sp && strcmp(sp->name, name) != 0)
@@ -159,10 +157,9 @@ out:
 rm_status_t
 rm_engine_commit(rm_engine_t *e, rm_session_id_t id, uint64_t *commit_seq, char *err)
 {
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    rm_status_t st = rm__e_bound_conn(e, id, &c, err);
+    pthread_mutex_t *mu;
+    conn_t *c;
+    rm_status_t st = rm__e_lock_bound(e, id, &mu, &c, err);
     if (st != RM_OK)
         goto out;
     conn_scratch_t *cs = scratch_of(e, c);
@@ -242,10 +239,9 @@ out:
 rm_status_t
 rm_engine_rollback(rm_engine_t *e, rm_session_id_t id, char *err)
 {
-    pthread_mutex_t *mu = stripe(e, id);
-    pthread_mutex_lock(mu);
-    conn_t *c = NULL;
-    rm_status_t st = rm__e_bound_conn(e, id, &c, err);
+    pthread_mutex_t *mu;
+    conn_t *c;
+    rm_status_t st = rm__e_lock_bound(e, id, &mu, &c, err);
     if (st == RM_OK) {
         rm__e_txn_abort(e, c);
         (void)rm_session_end(e->mux, id);

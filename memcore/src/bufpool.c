@@ -329,69 +329,21 @@ key_of(void *ctx, uint32_t idx)
 
 /* ---- policy callbacks (called under mu) ------------------------------------------ */
 
+static const rm__bp_stbits_t BP_STBITS = {
+    .ref = ST_REF, .t1 = ST_T1, .grace = ST_PREFETCHED,
+    .freq_mask = ST_FREQ_MASK, .freq_shift = ST_FREQ_SHIFT,
+};
+
 static int
 pol_test_clear_ref(void *ctx, uint32_t slot)
 {
-    rm_bufpool_frame_t *f = frame_at(ctx, slot);
-    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    if (!(s & ST_REF))
+    uint64_t s;
+    if (!rm__bp_st_test_clear_ref(BP_STBITS, &frame_at(ctx, slot)->state,
+                                  &((rm_bufpool_t *)ctx)->t1_refs, &s))
         return 0;
-    s = atomic_fetch_and_explicit(&f->state, ~ST_REF, memory_order_relaxed);
-    if ((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == (ST_T1 | ST_REF))
-        atomic_fetch_sub_explicit(&((rm_bufpool_t *)ctx)->t1_refs, 1, memory_order_relaxed);
     /* an unused read-ahead page's bit is grace, not a reference: 2 = keep it
      * one more revolution without promoting it */
     return (s & ST_PREFETCHED) ? 2 : 1;
-}
-
-static void
-pol_mark_t1(void *ctx, uint32_t slot, int in_t1)
-{
-    rm_bufpool_t *bp = ctx;
-    rm_bufpool_frame_t *f = frame_at(bp, slot);
-    uint64_t s = in_t1 ? atomic_fetch_or_explicit(&f->state, ST_T1, memory_order_relaxed)
-                       : atomic_fetch_and_explicit(&f->state, ~ST_T1, memory_order_relaxed);
-    /* counted = T1 ∧ REF ∧ ¬PREFETCHED, before and after */
-    if ((s & (ST_REF | ST_PREFETCHED)) == ST_REF && !(s & ST_T1) != !in_t1)
-        atomic_fetch_add_explicit(&bp->t1_refs, in_t1 ? 1 : -1, memory_order_relaxed);
-}
-
-static void
-pol_set_ref(void *ctx, uint32_t slot)
-{
-    rm_bufpool_t *bp = ctx;
-    uint64_t s = atomic_fetch_or_explicit(&frame_at(bp, slot)->state, ST_REF, memory_order_relaxed);
-    /* counted as a hit would be: T1 ∧ ¬PREFETCHED, REF newly set */
-    if ((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == ST_T1)
-        atomic_fetch_add_explicit(&bp->t1_refs, 1, memory_order_relaxed);
-}
-
-static uint32_t
-pol_t1_refs(void *ctx)
-{
-    int64_t n = atomic_load_explicit(&((rm_bufpool_t *)ctx)->t1_refs, memory_order_relaxed);
-    return n > 0 ? (n < (int64_t)UINT32_MAX ? (uint32_t)n : UINT32_MAX) : 0;
-}
-
-static unsigned
-pol_freq(void *ctx, uint32_t slot)
-{
-    uint64_t s = atomic_load_explicit(&frame_at(ctx, slot)->state, memory_order_relaxed);
-    return (unsigned)((s & ST_FREQ_MASK) >> ST_FREQ_SHIFT);
-}
-
-static void
-pol_age(void *ctx, uint32_t slot)
-{
-    rm_bufpool_frame_t *f = frame_at(ctx, slot);
-    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    for (;;) {
-        uint64_t fq = (s & ST_FREQ_MASK) >> ST_FREQ_SHIFT;
-        uint64_t ns = (s & ~ST_FREQ_MASK) | ((fq >> 1) << ST_FREQ_SHIFT);
-        if (atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return;
-    }
 }
 
 static int
@@ -425,15 +377,7 @@ rm__bp_test_t1_refs(rm_bufpool_t *bp, int64_t *counter, int64_t *recount)
     pthread_mutex_unlock(&bp->mu);
 }
 
-static const rm__bp_policy_ops_t pool_ops = {
-    .test_clear_ref = pol_test_clear_ref,
-    .freq = pol_freq,
-    .age = pol_age,
-    .try_claim = pol_try_claim,
-    .mark_t1 = pol_mark_t1,
-    .t1_refs = pol_t1_refs,
-    .set_ref = pol_set_ref,
-};
+RM__BP_STATE_POLICY_OPS(pool_ops, rm_bufpool_t, frame_at, BP_STBITS, pol_test_clear_ref, pol_try_claim);
 
 /* ---- page format ------------------------------------------------------------------- */
 
@@ -1782,6 +1726,24 @@ destroy_memory(rm_bufpool_t *bp)
     rm__bp_mem_free(src, bp->batch, bp->batch_bytes);
 }
 
+/* The end of create's failure path and of destroy: close the double-write
+ * file, free the memory (destroy_memory), the locks and the pool itself. */
+static void
+free_pool(rm_bufpool_t *bp)
+{
+    if (bp->dw_fd >= 0)
+        close(bp->dw_fd);
+    const rm_pagesrc_t *src = bp->src;
+    destroy_memory(bp);
+    pthread_mutex_destroy(&bp->mu);
+    pthread_mutex_destroy(&bp->gp_mu);
+    pthread_mutex_destroy(&bp->err_mu);
+    pthread_mutex_destroy(&bp->io_mu);
+    pthread_mutex_destroy(&bp->wmu);
+    pthread_cond_destroy(&bp->wcv);
+    rm__bp_mem_free(src, bp, sizeof *bp);
+}
+
 rm_status_t
 rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
 {
@@ -1857,16 +1819,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
 fail_stats:
     rm_stats_unregister(bp->stats_handle);
 fail:
-    if (bp->dw_fd >= 0)
-        close(bp->dw_fd);
-    destroy_memory(bp);
-    pthread_mutex_destroy(&bp->mu);
-    pthread_mutex_destroy(&bp->gp_mu);
-    pthread_mutex_destroy(&bp->err_mu);
-    pthread_mutex_destroy(&bp->io_mu);
-    pthread_mutex_destroy(&bp->wmu);
-    pthread_cond_destroy(&bp->wcv);
-    rm__bp_mem_free(src, bp, sizeof *bp);
+    free_pool(bp);
     return st;
 }
 
@@ -1883,17 +1836,7 @@ rm_bufpool_destroy(rm_bufpool_t *bp)
     for (uint32_t i = 0; i < RM_BUFPOOL_MAX_FILES; i++)
         if (bp->files[i].fd >= 0)
             close(bp->files[i].fd);
-    if (bp->dw_fd >= 0)
-        close(bp->dw_fd);
-    const rm_pagesrc_t *src = bp->src;
-    destroy_memory(bp);
-    pthread_mutex_destroy(&bp->mu);
-    pthread_mutex_destroy(&bp->gp_mu);
-    pthread_mutex_destroy(&bp->err_mu);
-    pthread_mutex_destroy(&bp->io_mu);
-    pthread_mutex_destroy(&bp->wmu);
-    pthread_cond_destroy(&bp->wcv);
-    rm__bp_mem_free(src, bp, sizeof *bp);
+    free_pool(bp);
     return st;
 }
 

@@ -116,6 +116,120 @@ typedef struct rm__bp_policy_ops {
     void (*set_ref)(void *ctx, uint32_t slot);
 } rm__bp_policy_ops_t;
 
+/* ---- the policy's per-frame bits in a pool's state word ----------------------
+ * Both pools (bufpool.c, bufpool_pcache.c) keep a slot's reference bit, T1 mark
+ * and hit frequency in one atomic state word per frame, at their own bit
+ * positions, plus a counter of frames marked T1 whose reference bit counts
+ * (see mark_t1 above). These helpers are the one implementation of the ops
+ * over such a word; each pool passes its layout as a constant. Called under
+ * the pool's mutex (as the ops are); the hit path sets the bits lock-free. */
+typedef struct rm__bp_stbits {
+    uint64_t ref;         /* reference bit */
+    uint64_t t1;          /* the policy has the frame in T1 */
+    uint64_t grace;       /* a ref bit set with this one is grace, not counted (0: none) */
+    uint64_t freq_mask;   /* hit frequency field */
+    unsigned freq_shift;
+} rm__bp_stbits_t;
+
+/* Clear the reference bit. 0 if it was not set (nothing changed); else 1 with
+ * *before = the word before the clear (the caller judges grace from it). */
+static inline int
+rm__bp_st_test_clear_ref(const rm__bp_stbits_t b, _Atomic uint64_t *st, _Atomic int64_t *t1_refs,
+                         uint64_t *before)
+{
+    if (!(atomic_load_explicit(st, memory_order_relaxed) & b.ref))
+        return 0;
+    uint64_t s = atomic_fetch_and_explicit(st, ~b.ref, memory_order_relaxed);
+    if ((s & (b.t1 | b.ref | b.grace)) == (b.t1 | b.ref))
+        atomic_fetch_sub_explicit(t1_refs, 1, memory_order_relaxed);
+    *before = s;
+    return 1;
+}
+
+static inline void
+rm__bp_st_mark_t1(const rm__bp_stbits_t b, _Atomic uint64_t *st, _Atomic int64_t *t1_refs, int in_t1)
+{
+    uint64_t s = in_t1 ? atomic_fetch_or_explicit(st, b.t1, memory_order_relaxed)
+                       : atomic_fetch_and_explicit(st, ~b.t1, memory_order_relaxed);
+    /* counted = T1 ∧ REF ∧ ¬grace, before and after */
+    if ((s & (b.ref | b.grace)) == b.ref && !(s & b.t1) != !in_t1)
+        atomic_fetch_add_explicit(t1_refs, in_t1 ? 1 : -1, memory_order_relaxed);
+}
+
+static inline void
+rm__bp_st_set_ref(const rm__bp_stbits_t b, _Atomic uint64_t *st, _Atomic int64_t *t1_refs)
+{
+    uint64_t s = atomic_fetch_or_explicit(st, b.ref, memory_order_relaxed);
+    /* counted as a hit would be: T1 ∧ ¬grace, REF newly set */
+    if ((s & (b.t1 | b.ref | b.grace)) == b.t1)
+        atomic_fetch_add_explicit(t1_refs, 1, memory_order_relaxed);
+}
+
+/* The counter as the ops report it: 0 if transiently negative, clamped to u32. */
+static inline uint32_t
+rm__bp_st_t1_refs(_Atomic int64_t *t1_refs)
+{
+    int64_t n = atomic_load_explicit(t1_refs, memory_order_relaxed);
+    return n > 0 ? (n < (int64_t)UINT32_MAX ? (uint32_t)n : UINT32_MAX) : 0;
+}
+
+static inline unsigned
+rm__bp_st_freq(const rm__bp_stbits_t b, _Atomic uint64_t *st)
+{
+    uint64_t s = atomic_load_explicit(st, memory_order_relaxed);
+    return (unsigned)((s & b.freq_mask) >> b.freq_shift);
+}
+
+/* Halve the frequency (CAS loop: the hit path adds to it lock-free). */
+static inline void
+rm__bp_st_age(const rm__bp_stbits_t b, _Atomic uint64_t *st)
+{
+    uint64_t s = atomic_load_explicit(st, memory_order_relaxed);
+    for (;;) {
+        uint64_t fq = (s & b.freq_mask) >> b.freq_shift;
+        uint64_t ns = (s & ~b.freq_mask) | ((fq >> 1) << b.freq_shift);
+        if (atomic_compare_exchange_weak_explicit(st, &s, ns, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return;
+    }
+}
+
+/* The policy ops table of a pool whose frames carry such a state word:
+ * CTX_T is the pool (ctx), with member `t1_refs` (the counter); FRAME_AT(pool,
+ * slot) returns the slot's frame, with member `state`; BITS is the pool's
+ * rm__bp_stbits_t. TEST_CLEAR_REF and TRY_CLAIM are the pool's own (their
+ * verdicts differ between the pools). Defines `static const
+ * rm__bp_policy_ops_t NAME` and its static callbacks NAME##_*. */
+#define RM__BP_STATE_POLICY_OPS(NAME, CTX_T, FRAME_AT, BITS, TEST_CLEAR_REF, TRY_CLAIM)                \
+    static void NAME##_mark_t1(void *ctx, uint32_t slot, int in_t1)                                   \
+    {                                                                                                 \
+        CTX_T *pool_ = ctx;                                                                           \
+        rm__bp_st_mark_t1(BITS, &FRAME_AT(pool_, slot)->state, &pool_->t1_refs, in_t1);               \
+    }                                                                                                 \
+    static void NAME##_set_ref(void *ctx, uint32_t slot)                                              \
+    {                                                                                                 \
+        CTX_T *pool_ = ctx;                                                                           \
+        rm__bp_st_set_ref(BITS, &FRAME_AT(pool_, slot)->state, &pool_->t1_refs);                      \
+    }                                                                                                 \
+    static uint32_t NAME##_t1_refs(void *ctx) { return rm__bp_st_t1_refs(&((CTX_T *)ctx)->t1_refs); } \
+    static unsigned NAME##_freq(void *ctx, uint32_t slot)                                             \
+    {                                                                                                 \
+        return rm__bp_st_freq(BITS, &FRAME_AT((CTX_T *)ctx, slot)->state);                            \
+    }                                                                                                 \
+    static void NAME##_age(void *ctx, uint32_t slot)                                                  \
+    {                                                                                                 \
+        rm__bp_st_age(BITS, &FRAME_AT((CTX_T *)ctx, slot)->state);                                    \
+    }                                                                                                 \
+    static const rm__bp_policy_ops_t NAME = {                                                         \
+        .test_clear_ref = TEST_CLEAR_REF,                                                             \
+        .freq = NAME##_freq,                                                                          \
+        .age = NAME##_age,                                                                            \
+        .try_claim = TRY_CLAIM,                                                                       \
+        .mark_t1 = NAME##_mark_t1,                                                                    \
+        .t1_refs = NAME##_t1_refs,                                                                    \
+        .set_ref = NAME##_set_ref,                                                                    \
+    }
+
 enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_L_B1 = 4, RM_BP_L_B2 = 5 };
 
 typedef struct rm__bp_earc rm__bp_earc_t;

@@ -194,65 +194,19 @@ capacity_bound(const rm_pcache_t *c)
 
 /* ---- policy callbacks (under mu; ctx = cache) ------------------------------------ */
 
+static const rm__bp_stbits_t PC_STBITS = {
+    .ref = ST_REF, .t1 = ST_T1, .grace = 0,   /* no read-ahead: every ref counts */
+    .freq_mask = ST_FREQ_MASK, .freq_shift = ST_FREQ_SHIFT,
+};
+
 static int
 pol_test_clear_ref(void *ctx, uint32_t slot)
 {
     rm_pcache_t *c = ctx;
-    pc_frame_t *f = frame_at(c, slot);
-    if (!(atomic_load_explicit(&f->state, memory_order_relaxed) & ST_REF))
+    uint64_t s;
+    if (!rm__bp_st_test_clear_ref(PC_STBITS, &frame_at(c, slot)->state, &c->t1_refs, &s))
         return 0;
-    uint64_t s = atomic_fetch_and_explicit(&f->state, ~ST_REF, memory_order_relaxed);
-    if ((s & (ST_T1 | ST_REF)) == (ST_T1 | ST_REF))
-        atomic_fetch_sub_explicit(&c->t1_refs, 1, memory_order_relaxed);
     return (s & ST_REF) ? 1 : 0;
-}
-
-static void
-pol_mark_t1(void *ctx, uint32_t slot, int in_t1)
-{
-    rm_pcache_t *c = ctx;
-    pc_frame_t *f = frame_at(c, slot);
-    uint64_t s = in_t1 ? atomic_fetch_or_explicit(&f->state, ST_T1, memory_order_relaxed)
-                       : atomic_fetch_and_explicit(&f->state, ~ST_T1, memory_order_relaxed);
-    if ((s & ST_REF) && !(s & ST_T1) != !in_t1)
-        atomic_fetch_add_explicit(&c->t1_refs, in_t1 ? 1 : -1, memory_order_relaxed);
-}
-
-static void
-pol_set_ref(void *ctx, uint32_t slot)
-{
-    rm_pcache_t *c = ctx;
-    uint64_t s = atomic_fetch_or_explicit(&frame_at(c, slot)->state, ST_REF, memory_order_relaxed);
-    if ((s & (ST_T1 | ST_REF)) == ST_T1)
-        atomic_fetch_add_explicit(&c->t1_refs, 1, memory_order_relaxed);
-}
-
-static uint32_t
-pol_t1_refs(void *ctx)
-{
-    int64_t n = atomic_load_explicit(&((rm_pcache_t *)ctx)->t1_refs, memory_order_relaxed);
-    return n > 0 ? (n < (int64_t)UINT32_MAX ? (uint32_t)n : UINT32_MAX) : 0;
-}
-
-static unsigned
-pol_freq(void *ctx, uint32_t slot)
-{
-    uint64_t s = atomic_load_explicit(&frame_at(ctx, slot)->state, memory_order_relaxed);
-    return (unsigned)((s & ST_FREQ_MASK) >> ST_FREQ_SHIFT);
-}
-
-static void
-pol_age(void *ctx, uint32_t slot)
-{
-    pc_frame_t *f = frame_at(ctx, slot);
-    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    for (;;) {
-        uint64_t fq = (s & ST_FREQ_MASK) >> ST_FREQ_SHIFT;
-        uint64_t ns = (s & ~ST_FREQ_MASK) | ((fq >> 1) << ST_FREQ_SHIFT);
-        if (atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_relaxed,
-                                                  memory_order_relaxed))
-            return;
-    }
 }
 
 /* Claim an unpinned page for eviction: INVALID and a new version, so that a
@@ -281,15 +235,7 @@ pol_try_claim(void *ctx, uint32_t slot)
     }
 }
 
-static const rm__bp_policy_ops_t pcache_ops = {
-    .test_clear_ref = pol_test_clear_ref,
-    .freq = pol_freq,
-    .age = pol_age,
-    .try_claim = pol_try_claim,
-    .mark_t1 = pol_mark_t1,
-    .t1_refs = pol_t1_refs,
-    .set_ref = pol_set_ref,
-};
+RM__BP_STATE_POLICY_OPS(pcache_ops, rm_pcache_t, frame_at, PC_STBITS, pol_test_clear_ref, pol_try_claim);
 
 /* ---- memory accounting --------------------------------------------------------------- */
 

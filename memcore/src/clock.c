@@ -12,3 +12,10 @@ rm__now_ns(void)
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+
+uint64_t
+rm__now_ns_hook(void *ctx)
+{
+    (void)ctx;
+    return rm__now_ns();
+}

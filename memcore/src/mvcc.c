@@ -105,24 +105,6 @@ struct rm_mvcc {
 
 /* ---- helpers -------------------------------------------------------------- */
 
-static void *
-malloc_alloc(void *ctx, size_t n)
-{
-    return malloc(n);
-}
-
-static void
-malloc_free(void *ctx, void *p, size_t n)
-{
-    free(p);
-}
-
-static uint64_t
-default_now(void *ctx)
-{
-    return rm__now_ns();
-}
-
 static inline struct stripe *
 stripe_of(rm_mvcc_t *s, uint64_t hash)
 {
@@ -421,7 +403,7 @@ rm_mvcc_create(const rm_mvcc_config_t *cfg, rm_mvcc_t **out)
         return RM_EINVAL;
     if (!cfg)
         cfg = &def;
-    if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
+    if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     const rm_mvcc_valstore_t *vs = cfg->valstore;
     if (vs && (!vs->put || !vs->get || !vs->free || vs->max_bytes <= RM_MVCC_INLINE_MAX ||
@@ -440,16 +422,13 @@ rm_mvcc_create(const rm_mvcc_config_t *cfg, rm_mvcc_t **out)
     if (!s->buckets)
         goto fail_buckets;
     s->nbuckets = n;
-    if (cfg->alloc)
-        s->ra = *cfg->alloc;
-    else
-        s->ra = (rm_recalloc_t){.alloc = malloc_alloc, .free = malloc_free};
+    s->ra = rm__recalloc_or_malloc(cfg->alloc);
     if (vs)
         s->vs = *vs;
     atomic_init(&s->stored_values, 0);
     atomic_init(&s->stored_bytes, 0);
     atomic_init(&s->store_fallbacks, 0);
-    s->now_fn = cfg->now_ns ? cfg->now_ns : default_now;
+    s->now_fn = cfg->now_ns ? cfg->now_ns : rm__now_ns_hook;
     s->now_ctx = cfg->now_ctx;
     atomic_init(&s->max_versions,
                 cfg->max_versions_per_key ? cfg->max_versions_per_key : RM_MVCC_DEFAULT_MAX_VERSIONS);

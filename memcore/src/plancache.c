@@ -44,18 +44,6 @@ struct rm_plancache {
     rm_stats_handle_t *stats_h;
 };
 
-static void *
-malloc_alloc(void *ctx, size_t n)
-{
-    return malloc(n);
-}
-
-static void
-malloc_free(void *ctx, void *p, size_t n)
-{
-    free(p);
-}
-
 static struct entry **
 find_link_locked(rm_plancache_t *pc, const void *text, size_t tlen, uint64_t h)
 {
@@ -174,7 +162,7 @@ rm_plancache_create(const rm_plancache_config_t *cfg, rm_plancache_t **out)
         return RM_EINVAL;
     if (!cfg)
         cfg = &def;
-    if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
+    if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     rm_plancache_t *pc = calloc(1, sizeof *pc);
     if (!pc)
@@ -187,7 +175,7 @@ rm_plancache_create(const rm_plancache_config_t *cfg, rm_plancache_t **out)
     }
     pc->max_plans = cfg->max_plans ? cfg->max_plans : RM_PLANCACHE_DEFAULT_MAX_PLANS;
     pc->max_bytes = cfg->max_bytes ? cfg->max_bytes : RM_PLANCACHE_DEFAULT_MAX_BYTES;
-    pc->ra = cfg->alloc ? *cfg->alloc : (rm_recalloc_t){.alloc = malloc_alloc, .free = malloc_free};
+    pc->ra = rm__recalloc_or_malloc(cfg->alloc);
     pthread_mutex_init(&pc->mu, NULL);
     rm_status_t rc = rm_stats_register("plan_cache", report, pc, &pc->stats_h);
     if (rc != RM_OK) {

@@ -37,12 +37,6 @@ struct rm_poolsizer {
     rm_stats_handle_t *stats_h;
 };
 
-static uint64_t
-default_now(void *ctx)
-{
-    return rm__now_ns();
-}
-
 static void
 report(void *ctx, rm_component_usage_t *out)
 {
@@ -92,7 +86,7 @@ rm_poolsizer_create(const rm_poolsizer_config_t *cfg, rm_poolsizer_t **out)
     ps->target = clamp_size(cfg->initial_size ? cfg->initial_size : mn, mn, mx);
     ps->apply = cfg->apply;
     ps->apply_ctx = cfg->apply_ctx;
-    ps->now_fn = cfg->now_ns ? cfg->now_ns : default_now;
+    ps->now_fn = cfg->now_ns ? cfg->now_ns : rm__now_ns_hook;
     ps->now_ctx = cfg->now_ctx;
     pthread_mutex_init(&ps->mu, NULL);
     pthread_mutex_init(&ps->apply_mu, NULL);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "rm_mix.h"
+#include "rustymem/recalloc.h"
 
 #ifdef RM_DEBUG
 #define config_debug 1
@@ -116,5 +117,18 @@ rm__hash_bytes(const void *p, size_t n)
 
 /* Monotonic clock in nanoseconds. */
 uint64_t rm__now_ns(void);
+/* rm__now_ns as a config's clock hook (now_ns(now_ctx)); ctx is ignored. */
+uint64_t rm__now_ns_hook(void *ctx);
+
+/* A config's record allocator: *given, or one over malloc/free when given is
+ * NULL (recalloc.c). The caller has checked it with rm__recalloc_valid. */
+rm_recalloc_t rm__recalloc_or_malloc(const rm_recalloc_t *given);
+/* 1 if a config's record allocator is usable: NULL (the default) or one with
+ * both alloc and free; 0 otherwise (the create call answers RM_EINVAL). */
+static inline int
+rm__recalloc_valid(const rm_recalloc_t *given)
+{
+    return !given || (given->alloc && given->free);
+}
 
 #endif /* RUSTYMEM_RM_INTERNAL_H */

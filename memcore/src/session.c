@@ -119,24 +119,6 @@ struct rm_session_mux {
 
 /* ---- helpers ---------------------------------------------------------------- */
 
-static void *
-malloc_alloc(void *ctx, size_t n)
-{
-    return malloc(n);
-}
-
-static void
-malloc_free(void *ctx, void *p, size_t n)
-{
-    free(p);
-}
-
-static uint64_t
-default_now(void *ctx)
-{
-    return rm__now_ns();
-}
-
 /* getrandom(2): the kernel CSPRNG. Blocks only before the kernel's pool is
  * first initialised (early boot). */
 static rm_status_t
@@ -394,7 +376,7 @@ rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux_t **out)
         return RM_EINVAL;
     if (!cfg)
         cfg = &def;
-    if (cfg->alloc && (!cfg->alloc->alloc || !cfg->alloc->free))
+    if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     uint32_t maxc = cfg->max_connections ? cfg->max_connections : RM_SESSION_DEFAULT_MAX_CONNECTIONS;
     uint32_t maxs = cfg->max_sessions ? cfg->max_sessions : RM_SESSION_DEFAULT_MAX_SESSIONS;
@@ -419,13 +401,13 @@ rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux_t **out)
     if (m->pool_size > maxc)
         m->pool_size = maxc;
     m->admission = true;
-    m->ra = cfg->alloc ? *cfg->alloc : (rm_recalloc_t){.alloc = malloc_alloc, .free = malloc_free};
+    m->ra = rm__recalloc_or_malloc(cfg->alloc);
     m->cb = cfg->cb;
     m->pages = cfg->pages ? cfg->pages : rm_pagesrc_default();
     m->scratch_bytes = rm__align_up(cfg->scratch_bytes ? cfg->scratch_bytes
                                                        : RM_SESSION_DEFAULT_SCRATCH_BYTES,
                                     rm_page_size());
-    m->now_fn = cfg->now_ns ? cfg->now_ns : default_now;
+    m->now_fn = cfg->now_ns ? cfg->now_ns : rm__now_ns_hook;
     m->now_ctx = cfg->now_ctx;
     m->fill_random = cfg->fill_random ? cfg->fill_random : kernel_random;
     m->random_ctx = cfg->random_ctx;

@@ -869,6 +869,20 @@ alloc_direct(rm_slab_cache_t *c)
     return p;
 }
 
+/* Hand out the top object of the thread's magazine, which holds n > 0: the
+ * end of both the fast path and the slow path of rm_slab_alloc. */
+static inline __attribute__((always_inline)) void *
+tc_pop(rm_slab_cache_t *c, tc_t *tc, uint32_t n)
+{
+    void *p = tc->objs[--n];
+    STORE(tc->n, n);
+    BUMP(tc->allocs);
+    RM_UNPOISON(p, c->size);
+    if (config_debug)
+        dbg_on_alloc(c, p);
+    return p;
+}
+
 static __attribute__((noinline)) void *
 alloc_slow(rm_slab_cache_t *c, tc_t *tc)
 {
@@ -925,13 +939,7 @@ alloc_slow(rm_slab_cache_t *c, tc_t *tc)
         }
         pthread_mutex_unlock(&d->mu);
     }
-    void *p = tc->objs[--n];
-    STORE(tc->n, n);
-    BUMP(tc->allocs);
-    RM_UNPOISON(p, c->size);
-    if (config_debug)
-        dbg_on_alloc(c, p);
-    return p;
+    return tc_pop(c, tc, n);
 }
 
 void *
@@ -939,15 +947,8 @@ rm_slab_alloc(rm_slab_cache_t *c)
 {
     tc_t *tc = &tls.tc[c->slot];
     uint32_t n = tc->n;
-    if (RM_LIKELY(n != 0)) {
-        void *p = tc->objs[--n];
-        STORE(tc->n, n);
-        BUMP(tc->allocs);
-        RM_UNPOISON(p, c->size);
-        if (config_debug)
-            dbg_on_alloc(c, p);
-        return p;
-    }
+    if (RM_LIKELY(n != 0))
+        return tc_pop(c, tc, n);
     return alloc_slow(c, tc);
 }
 

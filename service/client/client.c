@@ -207,6 +207,33 @@ destroy_cq(grpc_completion_queue *cq)
     grpc_completion_queue_destroy(cq);
 }
 
+/* A call on path with its completion queue, due at deadline. */
+static grpc_call *
+create_call(rm_client_t *c, const char *path, grpc_completion_queue *cq, gpr_timespec deadline)
+{
+    grpc_slice method = grpc_slice_from_copied_string(path);
+    grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method, NULL,
+                                               deadline, NULL);
+    grpc_slice_unref(method);
+    return call;
+}
+
+/* ops[0..3] of a call with one request message: send the metadata and the
+ * message, half-close, receive the initial metadata into *initial. ops zeroed. */
+static void
+request_ops(grpc_op *ops, grpc_metadata *mdp, size_t md_count, grpc_byte_buffer *send,
+            grpc_metadata_array *initial)
+{
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[0].data.send_initial_metadata.count = md_count;
+    ops[0].data.send_initial_metadata.metadata = mdp;
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = initial;
+}
+
 grpc_status_code
 rm_client_unary_bytes(rm_client_t *c, const char *path, const uint8_t *req, size_t req_len, uint8_t **resp,
                       size_t *resp_len, rm_call_status_t *st)
@@ -214,10 +241,7 @@ rm_client_unary_bytes(rm_client_t *c, const char *path, const uint8_t *req, size
     *resp = NULL;
     *resp_len = 0;
     grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_slice method = grpc_slice_from_copied_string(path);
-    grpc_call *call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method,
-                                               NULL, deadline_after(c->timeout_ms), NULL);
-    grpc_slice_unref(method);
+    grpc_call *call = create_call(c, path, cq, deadline_after(c->timeout_ms));
 
     grpc_metadata md;
     size_t md_count;
@@ -233,14 +257,7 @@ rm_client_unary_bytes(rm_client_t *c, const char *path, const uint8_t *req, size
 
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = md_count;
-    ops[0].data.send_initial_metadata.metadata = mdp;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &initial;
+    request_ops(ops, mdp, md_count, send, &initial);
     ops[4].op = GRPC_OP_RECV_MESSAGE;
     ops[4].data.recv_message.recv_message = &recv;
     ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
@@ -311,13 +328,9 @@ rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, con
         return -1;
     }
     protobuf_c_message_pack(req, buf);
-    grpc_slice method = grpc_slice_from_copied_string(path);
-    a->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, (grpc_completion_queue *)cq,
-                                       method, NULL,
-                                       timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
-                                                      : deadline_after(timeout_ms ? timeout_ms : c->timeout_ms),
-                                       NULL);
-    grpc_slice_unref(method);
+    a->call = create_call(c, path, (grpc_completion_queue *)cq,
+                          timeout_ms < 0 ? gpr_inf_future(GPR_CLOCK_REALTIME)
+                                         : deadline_after(timeout_ms ? timeout_ms : c->timeout_ms));
     grpc_metadata *mdp = auth_md(c, &a->md, &a->md_count);
     grpc_slice req_slice = grpc_slice_new(buf, n, free);
     a->send = grpc_raw_byte_buffer_create(&req_slice, 1);
@@ -328,14 +341,7 @@ rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, con
     a->details = grpc_empty_slice();
     grpc_op ops[6];
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = a->md_count;
-    ops[0].data.send_initial_metadata.metadata = mdp;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = a->send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &a->initial;
+    request_ops(ops, mdp, a->md_count, a->send, &a->initial);
     ops[4].op = GRPC_OP_RECV_MESSAGE;
     ops[4].data.recv_message.recv_message = &a->recv;
     ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
@@ -434,10 +440,7 @@ rm_client_stream_open(rm_client_t *c, const char *path, const ProtobufCMessage *
     }
     s->client = c;
     s->cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_slice method = grpc_slice_from_copied_string(path);
-    s->call = grpc_channel_create_call(c->channel, NULL, GRPC_PROPAGATE_DEFAULTS, s->cq, method, NULL,
-                                       deadline_after(timeout_ms), NULL);
-    grpc_slice_unref(method);
+    s->call = create_call(c, path, s->cq, deadline_after(timeout_ms));
     grpc_metadata_array_init(&s->initial_md);
     grpc_metadata_array_init(&s->trailing_md);
     s->details = grpc_empty_slice();
@@ -448,14 +451,7 @@ rm_client_stream_open(rm_client_t *c, const char *path, const ProtobufCMessage *
     grpc_byte_buffer *send = pack(req);
     grpc_op ops[4];
     memset(ops, 0, sizeof ops);
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[0].data.send_initial_metadata.count = md_count;
-    ops[0].data.send_initial_metadata.metadata = mdp;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &s->initial_md;
+    request_ops(ops, mdp, md_count, send, &s->initial_md);
     int tag;
     grpc_call_error e = grpc_call_start_batch(s->call, ops, 4, &tag, NULL);
     if (e == GRPC_CALL_OK)

@@ -43,4 +43,14 @@ falloc_recalloc(falloc_t *f)
     return (rm_recalloc_t){.alloc = falloc_alloc, .free = falloc_free, .ctx = f};
 }
 
+/* The two incomplete allocators a create call must refuse (RM_EINVAL):
+ * half[0] without free, half[1] without alloc. */
+static inline void
+falloc_halves(falloc_t *f, rm_recalloc_t half[2])
+{
+    half[0] = half[1] = falloc_recalloc(f);
+    half[0].free = NULL;
+    half[1].alloc = NULL;
+}
+
 #endif /* RUSTYMEM_TESTS_FAIL_ALLOC_H */

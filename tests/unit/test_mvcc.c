@@ -1454,10 +1454,24 @@ test_mvcc_valstore_rejected_at_create_when_incomplete(void **state)
     assert_null(s);
 }
 
+/* an allocator without alloc or free is refused, *out untouched */
+static void
+test_mvcc_create_einval_on_incomplete_allocator(void **state)
+{
+    falloc_t fa = {0};
+    rm_recalloc_t half[2];
+    falloc_halves(&fa, half);
+    rm_mvcc_t *s = NULL;
+    assert_int_equal(rm_mvcc_create(&(rm_mvcc_config_t){.alloc = &half[0]}, &s), RM_EINVAL);
+    assert_int_equal(rm_mvcc_create(&(rm_mvcc_config_t){.alloc = &half[1]}, &s), RM_EINVAL);
+    assert_null(s);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mvcc_create_einval_on_incomplete_allocator),
         cmocka_unit_test(test_mvcc_snapshot_sees_only_commits_before_begin),
         cmocka_unit_test(test_mvcc_own_writes_visible_before_commit),
         cmocka_unit_test(test_mvcc_conflict_when_other_txn_holds_uncommitted_write),

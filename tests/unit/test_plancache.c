@@ -371,10 +371,27 @@ test_plancache_concurrent_lookups_inserts_and_trims(void **state)
     rm_plancache_destroy(s.pc);
 }
 
+/* rm__recalloc_valid: an allocator without alloc or free is refused, *out untouched */
+static void
+test_plancache_create_einval_on_incomplete_allocator(void **state)
+{
+    falloc_t fa = {0};
+    rm_recalloc_t half[2];
+    falloc_halves(&fa, half);
+    for (int i = 0; i < 2; i++) {
+        rm_plancache_config_t cfg = {.alloc = &half[i]};
+        rm_plancache_t *pc = NULL;
+        assert_int_equal(rm_plancache_create(&cfg, &pc), RM_EINVAL);
+        assert_null(pc);
+    }
+    assert_int_equal(fa.allocs, 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plancache_create_einval_on_incomplete_allocator),
         cmocka_unit_test(test_plancache_lookup_hit_after_insert_and_miss_before),
         cmocka_unit_test(test_plancache_insert_replaces_existing_plan),
         cmocka_unit_test(test_plancache_evicts_least_recently_used_when_max_plans_reached),

@@ -865,10 +865,25 @@ test_session_concurrent_clients_and_resizing(void **state)
     done(f);
 }
 
+/* an allocator without alloc or free is refused, *out untouched */
+static void
+test_session_create_einval_on_incomplete_allocator(void **state)
+{
+    rm_session_mux_t *m = NULL;
+    falloc_t fa = {0};
+    rm_recalloc_t half[2];
+    falloc_halves(&fa, half);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(rm_session_mux_create(&(rm_session_config_t){.alloc = &half[i]}, &m), RM_EINVAL);
+    assert_null(m);
+    assert_int_equal(fa.allocs, 0);
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_session_create_einval_on_incomplete_allocator),
         cmocka_unit_test(test_session_open_close_round_trip),
         cmocka_unit_test(test_session_ids_are_random_with_no_shared_half_or_sequence),
         cmocka_unit_test(test_session_stale_and_unknown_ids_enoent),
