@@ -167,6 +167,26 @@ expect_exit 1 ctl knobs set buffer_pool.num_frames=3
 echo "$ERR" | grep -q "buffer_pool.num_frames" || fail "a bad num_frames did not name the knob: $ERR"
 pass "num_frames=3 refused naming the knob"
 
+# knobs that act here: the pressure monitor follows pressure.* live (GetForecast's horizons show it);
+# knobs of parts this process does not host are refused, naming the knob, and change nothing
+expect_exit 0 ctl --output json forecast
+h0=$(echo "$OUT" | jget '["horizons"].__len__()')
+expect_exit 0 ctl knobs set pressure.forecast_horizons=20,40,80,160
+h1=0
+for _ in $(seq 1 50); do     # the next sampler tick forecasts at the new horizons
+  expect_exit 0 ctl --output json forecast
+  h1=$(echo "$OUT" | jget '["horizons"].__len__()')
+  [ "$h1" -eq 4 ] && break
+  sleep 0.1
+done
+[ "$h1" -eq 4 ] || fail "pressure.forecast_horizons=20,40,80,160 not followed by the monitor: $h1 horizons (was $h0)"
+expect_exit 1 ctl knobs set slab.lock_entry_magazine=256
+echo "$ERR" | grep -q "slab.lock_entry_magazine" || fail "an inert knob was not refused naming it: $ERR"
+echo "$ERR" | grep -q "no effect in a SQLite process" || fail "the refusal does not say why: $ERR"
+expect_exit 0 ctl --output json knobs get slab.lock_entry_magazine
+echo "$OUT" | grep -q '"value": *"128"' || fail "a refused knob changed: $OUT"
+pass "pressure.forecast_horizons followed live ($h0 -> $h1 horizons); slab.* refused as inert, unchanged"
+
 # 3. queries kill: the endless query is interrupted, the quick ones are not
 touch "$TMP/cmd.long"
 waitlog "long: started" 30

@@ -32,6 +32,7 @@
 #include "auth.h"
 #include "host.h"
 #include "rustymem/knobs.h"
+#include "rustymem/pressure_knobs.h"
 #include "rustymem/sqlite_host.h"
 #include "server.h"
 #include "sqlite_internal.h"
@@ -45,7 +46,8 @@ static struct {
     int serving;
     rm_host_t host;
     rm_knobs_t *knobs;
-    rm_knobs_sub_t *bp_sub, *mem_sub;
+    rm_knobs_sub_t *bp_sub, *mem_sub, *inert_sub;
+    rm_pressure_knobs_t *pressure_knobs; /* pressure.*, memory.budget_bytes, alerts.* → the monitor */
     rm_pressure_t *pressure;
     rm_server_t *srv;
     rm_auth_t *auth;
@@ -280,10 +282,32 @@ apply_memory(void *ctx, const rm_knob_change_t *ch, size_t n)
     (void)ctx;
     for (size_t i = 0; i < n; i++)
         if (ch[i].id == RM_KNOB_MEMORY_BUDGET_BYTES) {
+            /* the monitor follows it through rm_pressure_follow_knobs */
             __atomic_store_n(&H.host.budget_override_bytes, (uint64_t)ch[i].new_value.i, __ATOMIC_RELAXED);
-            if (H.pressure)
-                (void)rm_pressure_set_budget_bytes(H.pressure, (uint64_t)ch[i].new_value.i);
         }
+}
+
+/* What a SQLite process acts on: the page-cache budget (buffer_pool.num_frames),
+ * the memory budget and the pressure monitor's knobs (pressure.*, alerts.*).
+ * Every other knob configures a part of rustymemd this process does not have
+ * (the engine's sessions, MVCC, plan cache, the file-backed pool's policy, the
+ * slab's magazines …): a change to one is refused, naming it, rather than
+ * stored and reported as set while nothing follows it (ADR 0029). */
+static rm_status_t
+veto_inert(void *ctx, const rm_knob_change_t *ch, size_t n, char *why, size_t why_len)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        const rm_knob_def_t *d = rm_knobs_def(ch[i].id);
+        const char *name = d ? d->name : "?";
+        if (ch[i].id == RM_KNOB_BUFFER_POOL_NUM_FRAMES || ch[i].id == RM_KNOB_MEMORY_BUDGET_BYTES ||
+            strncmp(name, "pressure.", 9) == 0 || strncmp(name, "alerts.", 7) == 0)
+            continue;
+        snprintf(why, why_len, "%s has no effect in a SQLite process (it configures a part of rustymemd this "
+                 "process does not host)", name);
+        return RM_EINVAL;
+    }
+    return RM_OK;
 }
 
 /* ---- the graduated response on SQLite ----------------------------------------- */
@@ -466,6 +490,8 @@ teardown_locked(void)
     H.n_svcs = 0;
     rm_auth_destroy(H.auth);
     H.auth = NULL;
+    rm_pressure_unfollow_knobs(H.pressure_knobs);
+    H.pressure_knobs = NULL;
     if (H.pressure) {
         rm_pressure_stop(H.pressure);
         rm_pressure_destroy(H.pressure);
@@ -474,9 +500,10 @@ teardown_locked(void)
     if (H.knobs) {
         rm_knobs_unsubscribe(H.knobs, H.bp_sub);
         rm_knobs_unsubscribe(H.knobs, H.mem_sub);
+        rm_knobs_unsubscribe(H.knobs, H.inert_sub);
         rm_knobs_destroy(H.knobs);
         H.knobs = NULL;
-        H.bp_sub = H.mem_sub = NULL;
+        H.bp_sub = H.mem_sub = H.inert_sub = NULL;
     }
     if (H.audit) {
         fclose(H.audit);
@@ -559,7 +586,8 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     }
     rm_knobs_mark_started(H.knobs);
     if ((st = rm_knobs_subscribe(H.knobs, "buffer_pool.", NULL, apply_frames, NULL, &H.bp_sub)) != RM_OK ||
-        (st = rm_knobs_subscribe(H.knobs, "memory.", NULL, apply_memory, NULL, &H.mem_sub)) != RM_OK) {
+        (st = rm_knobs_subscribe(H.knobs, "memory.", NULL, apply_memory, NULL, &H.mem_sub)) != RM_OK ||
+        (st = rm_knobs_subscribe(H.knobs, "", veto_inert, NULL, NULL, &H.inert_sub)) != RM_OK) {
         say(err, errlen, "knob subscriptions: %s", rm_strerror(st));
         return st;
     }
@@ -568,8 +596,13 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     /* pressure: sampler, forecaster and the graduated response on SQLite */
     rm_pressure_config_t cfg;
     rm_pressure_config_default(&cfg);
+    rm_pressure_config_from_knobs(H.knobs, &cfg);
     if ((st = rm_pressure_create(&cfg, NULL, &H.pressure)) != RM_OK) {
         say(err, errlen, "pressure monitor: %s", rm_strerror(st));
+        return st;
+    }
+    if ((st = rm_pressure_follow_knobs(H.pressure, H.knobs, &H.pressure_knobs)) != RM_OK) {
+        say(err, errlen, "pressure knobs: %s", rm_strerror(st));
         return st;
     }
     const rm_pressure_reclaimer_def_t defs[] = {
