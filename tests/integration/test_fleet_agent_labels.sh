@@ -54,7 +54,10 @@ FLEET_PID=$!
 for _ in $(seq 1 200); do [ -s "$TMP/fport" ] && break; sleep 0.05; done
 FLEET="127.0.0.1:$(cat "$TMP/fport")"
 sel() { "$RUSTYMEMCTL" --fleet "$FLEET" --output json nodes --label "$1" | py '",".join(n["name"] + "/" + n["agent_name"] for n in d["nodes"])'; }
-until_ok 15 [ "$(sel role=db)" = "127.0.0.1:$PORT/db-7" ] || fail "DNS fleet: --label role=db selects $(sel role=db)"
+# a function, so each try asks again ("$(sel …)" as an argument would be expanded once, before the
+# first poll: the fleet spreads its first polls over one interval)
+selects_db7() { [ "$(sel role=db)" = "127.0.0.1:$PORT/db-7" ]; }
+until_ok 15 selects_db7 || fail "DNS fleet: --label role=db selects $(sel role=db)"
 [ "$(sel topology.kubernetes.io/zone=eu-1a)" = "127.0.0.1:$PORT/db-7" ] || fail "zone selector"
 [ -z "$(sel role=cache)" ] || fail "role=cache (overridden by --label) still selects a node"
 [ -z "$(sel zone=eu-1b)" ] || fail "a label no agent reports selected a node"

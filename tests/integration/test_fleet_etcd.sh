@@ -142,7 +142,9 @@ until_ok 10 leader_is B || fail "B did not become leader within 10 s of A's kill
 TAKEOVER=$((SECONDS - KILLED_AT))
 until_ok 30 grep -q "became the leader (B" "$TMP/ctl-B.log" || fail "B did not log its leadership"
 until_ok 30 all_before || fail "the interrupted rollout was not rolled back on every node"
-until_ok 10 [ "$(plan_state)" = "rolled_back" ] || fail "journal plan state: $(plan_state)"
+# a function, so each try reads the journal again ("$(…)" as an argument is expanded once)
+plan_rolled_back() { [ "$(plan_state)" = "rolled_back" ]; }
+until_ok 10 plan_rolled_back || fail "journal plan state: $(plan_state)"
 grep -q "found an unfinished rollout" "$TMP/ctl-B.log" || fail "B did not log the recovery"
 [ "$(ectl get --print-value-only /rustymem/fleet/rollout/plan | py 'd["reason"]')" != "" ] || fail "no reason"
 pass "kill -9 of leader A mid-rollout: B leader after ${TAKEOVER} s (≤ 10), n1 and n2 rolled back to their before-values, n3 untouched, journal rolled_back"
@@ -152,7 +154,7 @@ kill_mid_rollout B
 start_ctl C
 until_ok 15 leader_is C || fail "the restarted controller C did not become leader"
 until_ok 30 all_before || fail "C did not roll the interrupted rollout back"
-until_ok 10 [ "$(plan_state)" = "rolled_back" ] || fail "journal plan state after C: $(plan_state)"
+until_ok 10 plan_rolled_back || fail "journal plan state after C: $(plan_state)"
 grep -q "controller B stopped during the rollout; rolled back by C" <(ectl get --print-value-only /rustymem/fleet/rollout/plan) ||
   fail "plan reason: $(ectl get --print-value-only /rustymem/fleet/rollout/plan)"
 pass "a controller restarted on the same etcd (C) rolled back B's interrupted rollout"
@@ -187,7 +189,7 @@ STOPPED_MS=$((T1 - T0))
 grep -q "lost its etcd leadership" "$TMP/rollout-D.out" || fail "the caller was not told: $(cat "$TMP/rollout-D.out")"
 changed 3 && fail "D changed n3 after losing leadership"
 until_ok 30 all_before || fail "the rollout D stopped was not rolled back once etcd was back"
-until_ok 10 [ "$(plan_state)" = "rolled_back" ] || fail "journal plan state after the etcd freeze: $(plan_state)"
+until_ok 10 plan_rolled_back || fail "journal plan state after the etcd freeze: $(plan_state)"
 pass "etcd frozen mid-rollout: leader D stopped within ${STOPPED_MS} ms (< TTL ${TTL} s), told its caller, and the rollout was rolled back once etcd was back"
 
 # ---- without --etcd ----------------------------------------------------------------------------
