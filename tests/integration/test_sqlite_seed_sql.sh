@@ -8,7 +8,11 @@
 # CAST(used_frames AS REAL). Needs the sqlite3 CLI (Debian package sqlite3).
 source "$(dirname "$0")/lib.sh"
 PRELOAD="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite.so"
-[ -f "$PRELOAD" ] || fail "librustymem_sqlite.so not built (libsqlite3-dev missing?)"
+# A sanitizer build of the adapter links libasan/libtsan, whose runtime must come first in
+# LD_PRELOAD when the program itself (python3, sqlite3) is not instrumented.
+san_rt=$(ldd "$PRELOAD" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
+PRELOAD="${san_rt:+$san_rt }$PRELOAD"
+[ -f "$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite.so" ] || fail "librustymem_sqlite.so not built (libsqlite3-dev missing?)"
 SQLITE3=$(command -v sqlite3 || true)
 [ -n "$SQLITE3" ] || fail "the sqlite3 CLI is needed: apt-get install sqlite3"
 
