@@ -565,6 +565,7 @@ static struct {
     char armed_dir[RM_SYSINFO_PATH_MAX];
     uint64_t armed[4];  /* v1 thresholds: the levels' bytes of the budget (the working set's thresholds) */
     uint64_t armed_file;/* v1: the cgroup's inactive file bytes added to them (usage = working set + that) */
+    unsigned armed_mask;/* v1: which of them are registered (the lines still above the working set) */
     int arm_failed;     /* 1: arming armed_dir/armed failed (logged once); polling only until they change */
     uint64_t fired;     /* notifications read (each kicked the sampler) */
 } disk = {.mu = PTHREAD_MUTEX_INITIALIZER, .wake_fd = -1, .thr_fd = -1,
@@ -763,8 +764,17 @@ thresholds_step(void)
      * see the level (a kicked sample below the line would leave the level to the next period) */
     uint64_t file = ver == 1 ? si.cgroup_inactive_file_bytes : 0;
     uint64_t drift = file > disk.armed_file ? file - disk.armed_file : disk.armed_file - file;
+    /* Only the lines above the working set are armed, and a line passed is armed again only once
+     * the working set is 1 % of the budget under it: the kernel signals a crossing either way, and
+     * usage hovering at a line (at OOM prevention, the load held at the emergency line) woke the
+     * sampler ~9 times a second with every line armed; a crossing downwards needs no early sample
+     * (levels step down by the dwell). */
+    unsigned mask = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if (want[i] && si.cgroup_working_set_bytes + budget / 100 < want[i])
+            mask |= 1u << i;
     if (ver == disk.armed_ver && strcmp(si.cgroup_dir, disk.armed_dir) == 0 &&
-        memcmp(want, disk.armed, sizeof want) == 0 && drift <= budget / 200)
+        memcmp(want, disk.armed, sizeof want) == 0 && mask == disk.armed_mask && drift <= budget / 200)
         return;
     int same = ver == disk.armed_ver && strcmp(si.cgroup_dir, disk.armed_dir) == 0;
     int was_failed = disk.arm_failed && same;
@@ -773,16 +783,21 @@ thresholds_step(void)
     snprintf(disk.armed_dir, sizeof disk.armed_dir, "%s", si.cgroup_dir);
     memcpy(disk.armed, want, sizeof want);
     disk.armed_file = file;
+    disk.armed_mask = mask;
     disk.arm_failed = 0;
     if (ver == 0)
         return;
     char why[RM_SYSINFO_PATH_MAX + 96] = "";
     uint64_t at[4];
-    for (size_t i = 0; i < 4; i++)
-        at[i] = want[i] + file + budget / 200;
-    int rc = ver == 1 ? thresholds_arm_v1(si.cgroup_dir, at, 4, why, sizeof why)
-                      : thresholds_arm_v2(si.cgroup_dir, why, sizeof why);
+    size_t n_at = 0;
+    for (unsigned i = 0; i < 4; i++)
+        if (mask & (1u << i))
+            at[n_at++] = want[i] + file + budget / 200;
     disk.armed_ver = ver;
+    if (ver == 1 && n_at == 0)
+        return;   /* every line passed: nothing to wake for until usage comes back under one */
+    int rc = ver == 1 ? thresholds_arm_v1(si.cgroup_dir, at, n_at, why, sizeof why)
+                      : thresholds_arm_v2(si.cgroup_dir, why, sizeof why);
     if (rc != 0) {
         disk.arm_failed = 1;
         if (!was_failed)
@@ -795,7 +810,7 @@ thresholds_step(void)
                        "inactive file + 0.5 %%; %s) wake the sampler",
                want[0] / 1048576.0, want[1] / 1048576.0, want[2] / 1048576.0, want[3] / 1048576.0,
                budget / 1048576.0, file / 1048576.0, si.cgroup_dir);
-    else
+    else if (ver == 2)
         rm_log("INFO", "pressure: memory cgroup v2 notifications (%s%s) wake the sampler (%s)",
                disk.psi_fd >= 0 ? "PSI trigger" : "", disk.events_fd >= 0 ? " memory.events" : "", si.cgroup_dir);
 }
@@ -855,9 +870,19 @@ disk_watch_main(void *arg)
             pf[n++] = (struct pollfd){.fd = disk.events_fd, .events = POLLPRI};
         if (poll(pf, n, next > now ? (int)(next - now) : 0) <= 0)
             continue;
-        for (nfds_t i = 1; i < n; i++)
-            if (pf[i].revents & (POLLIN | POLLPRI | POLLERR))
+        int fired = 0;
+        for (nfds_t i = 1; i < n; i++) {
+            if (pf[i].fd == disk.psi_fd && (pf[i].revents & (POLLERR | POLLNVAL))) {
+                close(disk.psi_fd);   /* the cgroup went away: re-armed by thresholds_step */
+                disk.psi_fd = -1;
+            } else if (pf[i].revents & (pf[i].fd == disk.thr_fd ? POLLIN : POLLPRI)) {
+                /* (memory.events is a regular file: always POLLIN; a change adds POLLPRI) */
                 thresholds_fired(&pf[i]);
+                fired = 1;
+            }
+        }
+        if (fired)
+            thresholds_step();   /* disarm the line just passed (after the kick: the sample comes first) */
         if (pf[0].revents & POLLIN) {
             uint64_t v;
             (void)!read(disk.wake_fd, &v, sizeof v);
