@@ -769,10 +769,17 @@ thresholds_step(void)
      * usage hovering at a line (at OOM prevention, the load held at the emergency line) woke the
      * sampler ~9 times a second with every line armed; a crossing downwards needs no early sample
      * (levels step down by the dwell). */
+    int keep = memcmp(want, disk.armed, sizeof want) == 0;   /* same lines: hysteresis per line */
     unsigned mask = 0;
-    for (unsigned i = 0; i < 4; i++)
-        if (want[i] && si.cgroup_working_set_bytes + budget / 100 < want[i])
+    for (unsigned i = 0; i < 4; i++) {
+        uint64_t ws = si.cgroup_working_set_bytes;
+        /* an armed line stays armed until the working set is past its arming point (line + 0.5 %:
+         * disarming it at the line − 1 % re-arm point lost every crossing of a slow ramp, which the
+         * 250 ms step saw in between — 0 wake-ups at 1 GiB); a passed one re-arms 1 % under it */
+        int armed = keep && (disk.armed_mask & (1u << i));
+        if (want[i] && (armed || !keep ? ws < want[i] + budget / 200 : ws + budget / 100 < want[i]))
             mask |= 1u << i;
+    }
     if (ver == disk.armed_ver && strcmp(si.cgroup_dir, disk.armed_dir) == 0 &&
         memcmp(want, disk.armed, sizeof want) == 0 && mask == disk.armed_mask && drift <= budget / 200)
         return;
