@@ -29,10 +29,15 @@ void rm_node_mem_stop(rm_node_t *node);
  * SERVING (liveness: the agent is alive and still serves every page it holds;
  * a restart would lose the pages kept dirty in memory), the pressure monitor
  * lists the critical alert RM_NODE_DISK_ALERT, and the log says why. All of it
- * clears when the pages are written again. Start after the server serves (it
+ * clears when the pages are written again. The same thread makes an
+ * auto-sized pool follow the effective budget (then re-judges the pressure
+ * level: rm_pressure_rejudge) and keeps the memory cgroup's notifications
+ * armed — v1 usage thresholds at the pressure levels' lines, v2 a PSI trigger
+ * and memory.events — waking the pressure sampler (rm_pressure_kick) when one
+ * fires (ADR 0012 §5). Start after the server serves (it
  * sets every service SERVING at start); stop before the server shuts down.
  * Returns RM_OK (also without a buffer pool: nothing to watch) or RM_ENOMEM
- * when the thread cannot be created. Stop is a no-op when not started.
+ * when the thread or its wake-up eventfd cannot be created. Stop is a no-op when not started.
  */
 #define RM_NODE_DISK_WATCH_MS 250u
 #define RM_NODE_DATA_PLANE_SERVICE "rustymem.v1.SessionService"

@@ -128,6 +128,9 @@ struct rm_pressure {
 
     rm_pressure_stats_t st;                /* guarded by tick_mu; published copy in pub_st */
     uint64_t alloc_failures;               /* atomic */
+    uint64_t rejudge_req;                  /* atomic: rm_pressure_rejudge calls */
+    uint64_t rejudge_seen, rejudge_done;   /* guarded by tick_mu: rejudge_req when the sample began; applied */
+    int th_kick;                           /* guarded by th_mu: rm_pressure_kick since the last tick */
 
     pthread_mutex_t pub_mu;
     rm_pressure_config_t pub_cfg;          /* guarded by pub_mu */
@@ -1178,6 +1181,10 @@ update_level_locked(rm_pressure_t *p, uint64_t t_ns, const rm_pressure_forecast_
     const rm_pressure_config_t *c = &p->cfg;
     rm_pressure_level_t desired =
         fc->predicted_level > fc->current_level ? fc->predicted_level : fc->current_level;
+    /* rm_pressure_rejudge before this sample: the budget changed, so the level
+     * is re-derived from it at once instead of stepping down per dwell */
+    int rejudge = p->rejudge_seen != p->rejudge_done;
+    p->rejudge_done = p->rejudge_seen;
     double pred_u;
     uint32_t hz;
     trigger_point(fc, asks, &pred_u, &hz);
@@ -1190,6 +1197,9 @@ update_level_locked(rm_pressure_t *p, uint64_t t_ns, const rm_pressure_forecast_
         stay = asks->hold;
     if (desired > p->level) {
         change_level_locked(p, t_ns, desired, trig, fc->usage, pred_u, hz);
+        p->below_since_ns = 0;
+    } else if (stay < (int)p->level && rejudge) {
+        change_level_locked(p, t_ns, (rm_pressure_level_t)stay, trig, fc->usage, pred_u, hz);
         p->below_since_ns = 0;
     } else if (stay < (int)p->level) {
         if (!p->below_since_ns)
@@ -1284,6 +1294,7 @@ rm_pressure_feed(rm_pressure_t *p, const rm_pressure_sample_t *s)
     if (!p || !s)
         return RM_EINVAL;
     pthread_mutex_lock(&p->tick_mu);
+    p->rejudge_seen = __atomic_load_n(&p->rejudge_req, __ATOMIC_SEQ_CST);
     rm_status_t rc = feed_locked(p, s);
     if (rc != RM_OK)
         publish_locked(p, NULL);
@@ -1345,6 +1356,7 @@ rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
 {
     if (!p)
         return RM_EINVAL;
+    uint64_t rejudge = __atomic_load_n(&p->rejudge_req, __ATOMIC_SEQ_CST);   /* before reading anything */
     rm_sysinfo_paths_t paths = {p->proc_root, p->cgroup_root};
     rm_sysinfo_t si;
     rm_sysinfo_read(p->has_paths ? &paths : NULL, &si);
@@ -1381,6 +1393,7 @@ rm_pressure_tick(rm_pressure_t *p, uint64_t now_ns)
         p->st.budget_source = "none";
         rc = RM_ENOENT;
     } else {
+        p->rejudge_seen = rejudge;
         rc = feed_locked(p, &s);
     }
     publish_locked(p, NULL);
@@ -1585,10 +1598,18 @@ sampler_main(void *arg)
         uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)c.period_ms * 1000000ull;
         dl.tv_sec += (time_t)(ns / NS_PER_SEC);
         dl.tv_nsec = (long)(ns % NS_PER_SEC);
+        struct timespec kdl;   /* rm_pressure_kick: a tick now, but not sooner than this */
+        clock_gettime(CLOCK_REALTIME, &kdl);
+        ns = (uint64_t)kdl.tv_nsec + RM_PRESSURE_KICK_MIN_MS * 1000000ull;
+        kdl.tv_sec += (time_t)(ns / NS_PER_SEC);
+        kdl.tv_nsec = (long)(ns % NS_PER_SEC);
+        int k_first = kdl.tv_sec < dl.tv_sec || (kdl.tv_sec == dl.tv_sec && kdl.tv_nsec < dl.tv_nsec);
         pthread_mutex_lock(&p->th_mu);
-        while (!p->th_stop)
-            if (pthread_cond_timedwait(&p->th_cv, &p->th_mu, &dl) == ETIMEDOUT)
+        while (!p->th_stop) {
+            if (pthread_cond_timedwait(&p->th_cv, &p->th_mu, p->th_kick && k_first ? &kdl : &dl) == ETIMEDOUT)
                 break;
+        }
+        p->th_kick = 0;
     }
     pthread_mutex_unlock(&p->th_mu);
     return NULL;
@@ -1612,6 +1633,26 @@ rm_pressure_start(rm_pressure_t *p)
     p->th_running = 1;
     pthread_mutex_unlock(&p->th_mu);
     return RM_OK;
+}
+
+void
+rm_pressure_kick(rm_pressure_t *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->th_mu);
+    p->th_kick = 1;
+    pthread_cond_broadcast(&p->th_cv);
+    pthread_mutex_unlock(&p->th_mu);
+}
+
+void
+rm_pressure_rejudge(rm_pressure_t *p)
+{
+    if (!p)
+        return;
+    __atomic_add_fetch(&p->rejudge_req, 1, __ATOMIC_SEQ_CST);
+    rm_pressure_kick(p);
 }
 
 void

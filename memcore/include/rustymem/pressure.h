@@ -289,6 +289,35 @@ rm_status_t rm_pressure_feed(rm_pressure_t *p, const rm_pressure_sample_t *s);
 rm_status_t rm_pressure_start(rm_pressure_t *p);
 void rm_pressure_stop(rm_pressure_t *p);
 
+/*
+ * Wake the sampler thread for a tick now instead of at the end of its period:
+ * the host learnt that memory moved (a memory cgroup's usage threshold
+ * notification fired). Rate-limited: a kicked tick starts no sooner than
+ * RM_PRESSURE_KICK_MIN_MS after the previous tick ended, and any number of
+ * kicks before it makes one tick, so a storm of kicks cannot spin the sampler
+ * (at most 1000 / RM_PRESSURE_KICK_MIN_MS ticks a second). The next periodic
+ * tick is then a full period after the kicked one. No effect on the level
+ * rules (a kicked tick is an ordinary sample) and none while the thread is
+ * not running (the kick is remembered for its first wait). Thread-safe; takes
+ * a mutex, so async-signal-unsafe: call it from a thread (an eventfd reader),
+ * not from a signal handler. NULL is a no-op.
+ */
+#define RM_PRESSURE_KICK_MIN_MS 50u
+void rm_pressure_kick(rm_pressure_t *p);
+
+/*
+ * rm_pressure_kick, and the first sample that begins after this call
+ * re-derives the level from its own usage: a level above what that usage
+ * keeps (with the ratio hysteresis) is left at once, without the step-down
+ * dwell. For the host after it changed the budget or what the usage measure
+ * counts (the limit was lowered and the host shrank its buffer pool to the new
+ * limit): a sample taken between the new limit and the shrink judged the old
+ * pool against the new limit, and the dwell would otherwise hold that stale
+ * level for step_down_hold_sec per level. Levels go up as always. Thread-safe,
+ * async-signal-unsafe; NULL is a no-op.
+ */
+void rm_pressure_rejudge(rm_pressure_t *p);
+
 /* The latest forecast (zeroed, t_ns 0, before the first sample). Never blocks
  * on a running responder. Thread-safe. */
 void rm_pressure_get_forecast(rm_pressure_t *p, rm_pressure_forecast_t *out);
