@@ -23,14 +23,13 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "rustymem/pressure_knobs.h"
 
 typedef struct node_mem {
     rm_knobs_sub_t *slab_sub;
     rm_knobs_sub_t *arena_sub;
     rm_knobs_sub_t *large_sub;
-    rm_knobs_sub_t *pressure_sub;
-    rm_knobs_sub_t *budget_sub;
-    rm_knobs_sub_t *alerts_sub;
+    rm_pressure_knobs_t *pressure_knobs;
     rm_knobs_sub_t *bufpool_sub;
     rm_knobs_sub_t *bufpool_budget_sub;
 } node_mem_t;
@@ -350,90 +349,6 @@ estimate_bufpool(void *ctx, rm_pressure_level_t level)
 
 /* ---- pressure forecasting and the graduated response ---------------------- */
 
-/* pressure.* and memory.budget_bytes knobs → the monitor's configuration. */
-static void
-pressure_config_from_knobs(rm_knobs_t *k, rm_pressure_config_t *cfg)
-{
-    cfg->warning_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_WARNING_THRESHOLD);
-    cfg->high_pressure_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD);
-    cfg->critical_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_CRITICAL_THRESHOLD);
-    cfg->emergency_threshold = rm_knobs_get_double(k, RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD);
-    cfg->history_size = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_HISTORY_SIZE);
-    cfg->min_confidence = rm_knobs_get_double(k, RM_KNOB_PRESSURE_MIN_CONFIDENCE);
-    cfg->forecast_persist_samples = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES);
-    cfg->step_down_hold_sec = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_PRESSURE_DWELL_SECONDS);
-    cfg->budget_bytes = (uint64_t)rm_knobs_get_i64(k, RM_KNOB_MEMORY_BUDGET_BYTES);
-    /* reclaim aims just under the warning line, as the profiles set it (rm_pressure_config_profile);
-     * left at the default 0.675, any critical threshold at or below it was refused as "the
-     * pressure monitor rejects this combination" */
-    cfg->target_fraction = cfg->warning_threshold - cfg->hysteresis / 2;
-    cfg->frag_warning = rm_knobs_get_double(k, RM_KNOB_ALERTS_FRAGMENTATION_WARNING);
-    cfg->frag_critical = rm_knobs_get_double(k, RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL);
-    cfg->events_per_hour = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR);
-    int64_t h[RM_KNOB_LIST_MAX];
-    size_t n = rm_knobs_get_list(k, RM_KNOB_PRESSURE_FORECAST_HORIZONS, h, RM_KNOB_LIST_MAX);
-    if (n > RM_PRESSURE_HORIZONS_MAX)
-        n = RM_PRESSURE_HORIZONS_MAX;
-    cfg->n_horizons = (uint32_t)n;
-    for (size_t i = 0; i < n; i++)
-        cfg->horizons_sec[i] = (uint32_t)h[i];
-}
-
-/* Refuse knob values the monitor cannot take (e.g. more horizons than it keeps). */
-static rm_status_t
-pressure_veto(void *ctx, const rm_knob_change_t *changes, size_t n, char *why, size_t why_len)
-{
-    rm_node_t *node = ctx;
-    rm_pressure_config_t cfg;
-    rm_pressure_get_config(node->pressure, &cfg);
-    pressure_config_from_knobs(node->knobs, &cfg);
-    for (size_t i = 0; i < n; i++) {
-        const rm_knob_value_t *v = &changes[i].new_value;
-        switch (changes[i].id) {
-        case RM_KNOB_PRESSURE_WARNING_THRESHOLD: cfg.warning_threshold = v->d; break;
-        case RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD: cfg.high_pressure_threshold = v->d; break;
-        case RM_KNOB_PRESSURE_CRITICAL_THRESHOLD: cfg.critical_threshold = v->d; break;
-        case RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD: cfg.emergency_threshold = v->d; break;
-        case RM_KNOB_PRESSURE_HISTORY_SIZE: cfg.history_size = (uint32_t)v->i; break;
-        case RM_KNOB_PRESSURE_MIN_CONFIDENCE: cfg.min_confidence = v->d; break;
-        case RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES: cfg.forecast_persist_samples = (uint32_t)v->i; break;
-        case RM_KNOB_PRESSURE_DWELL_SECONDS: cfg.step_down_hold_sec = (uint32_t)v->i; break;
-        case RM_KNOB_ALERTS_FRAGMENTATION_WARNING: cfg.frag_warning = v->d; break;
-        case RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL: cfg.frag_critical = v->d; break;
-        case RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR: cfg.events_per_hour = (uint32_t)v->i; break;
-        case RM_KNOB_PRESSURE_FORECAST_HORIZONS:
-            if (v->list.n > RM_PRESSURE_HORIZONS_MAX) {
-                snprintf(why, why_len, "at most %d horizons", RM_PRESSURE_HORIZONS_MAX);
-                return RM_EINVAL;
-            }
-            cfg.n_horizons = (uint32_t)v->list.n;
-            for (int64_t j = 0; j < v->list.n; j++)
-                cfg.horizons_sec[j] = (uint32_t)v->list.v[j];
-            break;
-        default: break;
-        }
-    }
-    cfg.target_fraction = cfg.warning_threshold - cfg.hysteresis / 2;   /* as pressure_config_from_knobs */
-    if (rm_pressure_config_validate(&cfg) != RM_OK) {
-        snprintf(why, why_len, "the pressure monitor rejects this combination");
-        return RM_EINVAL;
-    }
-    return RM_OK;
-}
-
-static void
-pressure_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
-{
-    rm_node_t *node = ctx;
-    rm_pressure_config_t cfg;
-    rm_pressure_get_config(node->pressure, &cfg);
-    pressure_config_from_knobs(node->knobs, &cfg);
-    (void)rm_pressure_set_config(node->pressure, &cfg);
-    for (size_t i = 0; i < n; i++)   /* a new budget: judge the level against it at once */
-        if (changes[i].id == RM_KNOB_MEMORY_BUDGET_BYTES)
-            rm_pressure_rejudge(node->pressure);
-}
-
 static void
 pressure_event(void *ctx, const rm_pressure_event_t *ev)
 {
@@ -511,7 +426,7 @@ pressure_start(rm_node_t *node, char *err, size_t errcap)
 {
     rm_pressure_config_t cfg;
     rm_pressure_config_default(&cfg);
-    pressure_config_from_knobs(node->knobs, &cfg);
+    rm_pressure_config_from_knobs(node->knobs, &cfg);
     rm_status_t st = rm_pressure_create(&cfg, &node->sysinfo_paths, &node->pressure);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot create the pressure monitor: %s", rm_strerror(st));
@@ -530,12 +445,8 @@ pressure_start(rm_node_t *node, char *err, size_t errcap)
         rm_pressure_reclaimer_t *r;
         st = rm_pressure_reclaimer_add(node->pressure, &defs[i], &r);
     }
-    if (st == RM_OK)
-        st = rm_knobs_subscribe(node->knobs, "pressure.", pressure_veto, pressure_apply, node, &mem.pressure_sub);
-    if (st == RM_OK)
-        st = rm_knobs_subscribe(node->knobs, "memory.", NULL, pressure_apply, node, &mem.budget_sub);
-    if (st == RM_OK)   /* alerts.* thresholds are the monitor's too */
-        st = rm_knobs_subscribe(node->knobs, "alerts.", pressure_veto, pressure_apply, node, &mem.alerts_sub);
+    if (st == RM_OK)   /* pressure.*, memory.budget_bytes and alerts.*: the binding every host uses */
+        st = rm_pressure_follow_knobs(node->pressure, node->knobs, &mem.pressure_knobs);
     if (st == RM_OK)
         st = rm_pressure_start(node->pressure);
     if (st != RM_OK)
@@ -974,9 +885,8 @@ rm_node_mem_start(rm_node_t *node, char *err, size_t errcap)
 void
 rm_node_mem_stop(rm_node_t *node)
 {
-    unsubscribe(node, &mem.alerts_sub);
-    unsubscribe(node, &mem.budget_sub);
-    unsubscribe(node, &mem.pressure_sub);
+    rm_pressure_unfollow_knobs(mem.pressure_knobs);
+    mem.pressure_knobs = NULL;
     if (node->pressure) {
         rm_pressure_stop(node->pressure);
         rm_pressure_events_wake(node->pressure);

@@ -88,11 +88,12 @@ pressure_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
 {
     rm_pressure_knobs_t *b = ctx;
     rm_pressure_config_t cfg;
-    (void)changes;
-    (void)n;
     rm_pressure_get_config(b->p, &cfg);
     rm_pressure_config_from_knobs(b->k, &cfg);
     (void)rm_pressure_set_config(b->p, &cfg);
+    for (size_t i = 0; i < n; i++)   /* a new budget: judge the level against it at once */
+        if (changes[i].id == RM_KNOB_MEMORY_BUDGET_BYTES)
+            rm_pressure_rejudge(b->p);
 }
 
 rm_status_t

@@ -36,7 +36,9 @@ typedef struct rm_pressure_knobs rm_pressure_knobs_t;
 /*
  * Keep monitor `p` configured from registry `k`: subscribes to "pressure.",
  * "memory." and "alerts." with a veto that refuses a combination the monitor
- * rejects (why names it) and an apply step that calls rm_pressure_set_config.
+ * rejects (why names it) and an apply step that calls rm_pressure_set_config
+ * (and rm_pressure_rejudge when memory.budget_bytes changed: the level is
+ * judged against the new budget at the next sample, not after the dwell).
  * Does not change p's current configuration (create it from
  * rm_pressure_config_from_knobs first). *out is owned by the caller and must
  * be released with rm_pressure_unfollow_knobs before p or k is destroyed.
