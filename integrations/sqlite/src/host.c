@@ -628,8 +628,12 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     H.host.audit = audit_line;
     /* the server */
     if (o->auth_file || o->tls_client_ca) {
-        if ((st = rm_auth_load(o->auth_file, o->tls_client_ca != NULL, &H.auth, err, errlen)) != RM_OK)
+        char why[512];
+        if ((st = rm_auth_load(o->auth_file, o->tls_client_ca != NULL, &H.auth, why, sizeof why)) != RM_OK) {
+            /* the loader speaks of rustymemd's flags; here the settings are environment variables */
+            say(err, errlen, "RUSTYMEM_AUTH_FILE%s: %s", o->tls_client_ca ? " / RUSTYMEM_TLS_CLIENT_CA" : "", why);
             return st;
+        }
         rm_auth_set_audit(H.auth, audit_refused, NULL);
     }
     H.n_svcs = rm_node_services(H.svcs, 16);
@@ -685,12 +689,12 @@ rm_sqlite_serve(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     }
     if (!is_loopback(o->listen)) {   /* ADR 0015: closed by default beyond this host */
         if (!o->tls_cert && !o->insecure) {
-            say(err, errlen, "listen '%s' is not a loopback address: plaintext needs RUSTYMEM_INSECURE=1 "
+            say(err, errlen, "RUSTYMEM_LISTEN '%s' is not a loopback address: plaintext needs RUSTYMEM_INSECURE=1 "
                 "(or set RUSTYMEM_TLS_CERT/RUSTYMEM_TLS_KEY)", o->listen);
             return RM_EINVAL;
         }
         if (!o->auth_file && !o->tls_client_ca && !o->allow_unauthenticated) {
-            say(err, errlen, "listen '%s' is not a loopback address: set RUSTYMEM_AUTH_FILE or "
+            say(err, errlen, "RUSTYMEM_LISTEN '%s' is not a loopback address: set RUSTYMEM_AUTH_FILE or "
                 "RUSTYMEM_TLS_CLIENT_CA, or RUSTYMEM_ALLOW_UNAUTHENTICATED=1", o->listen);
             return RM_EINVAL;
         }
