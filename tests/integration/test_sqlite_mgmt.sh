@@ -7,7 +7,7 @@
 #   knobs set buffer_pool.num_frames=64
 #                           the page cache shrinks live: used_frames <= 64 and
 #                           sqlite3_db_status(CACHE_USED) inside the process agrees
-#   queries kill --older-than 1
+#   queries kill --older-than 1s
 #                           a deliberately endless query gets
 #                           sqlite3.OperationalError: interrupted (quick ones are left alone)
 #   admission off / on      a new sqlite3.connect fails while existing connections work
@@ -201,7 +201,7 @@ waitlog "long: started" 30
 sleep 1.2
 killed=0
 for _ in $(seq 1 50); do
-  expect_exit 0 ctl --output json queries kill --older-than 1
+  expect_exit 0 ctl --output json queries kill --older-than 1s
   killed=$(echo "$OUT" | jget '["queries_killed"]')
   [ "$killed" -ge 1 ] && break
   sleep 0.2
@@ -209,7 +209,7 @@ done
 [ "$killed" -ge 1 ] || fail "queries kill found no query older than 1 s"
 waitlog "long: OperationalError: interrupted" 30
 kill -0 "$APP_PID" || fail "the app died after the kill"
-pass "queries kill --older-than 1: $killed interrupted, Python got OperationalError: interrupted"
+pass "queries kill --older-than 1s: $killed interrupted, Python got OperationalError: interrupted"
 
 # 4. admission off: a new connection is refused, the old ones work; on again
 expect_exit 0 ctl admission off
