@@ -524,20 +524,23 @@ rm_sqlite_serve_stop(void)
 }
 
 /*
- * At exit: stop the pressure sampler (it calls into SQLite) and refuse
- * nothing else. The gRPC server is not shut down here: an exit handler
- * registered from the preload's constructor runs after the C++ runtime has
- * destroyed statics that gRPC's shutdown uses (absl's time zone: "free():
- * invalid size" in grpc_server_shutdown_and_notify), so its threads end with
- * the process, and its memory stays reachable from H (no leak report).
- * rm_sqlite_serve_stop() before exit stops everything cleanly.
+ * At exit: the embedded agent stops as rm_sqlite_serve_stop() stops it —
+ * server shut down (in-flight calls cancelled, its threads joined), the
+ * pressure sampler (it calls into SQLite) stopped, everything freed. The
+ * handler is registered after the server started, so it runs before the
+ * destructors of what gRPC built until then. (An earlier build crashed here
+ * with "free(): invalid size" while libjemalloc's operator new/delete came
+ * before libstdc++'s; the preload now lists libstdc++ first, ADR 0029.)
+ * Proven by the tests that check the exit: test_sqlite_mgmt (python3 exits 0
+ * after RPCs, streams from the exporter and the fleet), test_sqlite_seed_sql
+ * (the sqlite3 CLI under ASan with leak detection), test_sqlite_auth.
  */
 static void
 stop_at_exit(void)
 {
     pthread_mutex_lock(&H.mu);
-    if (H.serving && H.pressure)
-        rm_pressure_stop(H.pressure);
+    if (H.serving)
+        teardown_locked();
     pthread_mutex_unlock(&H.mu);
 }
 
