@@ -1579,7 +1579,7 @@ rm_knobs_restart_override(rm_knobs_t *k, const char *name, char *buf, size_t len
     rm_knobs_format(def, base_value_locked(k, id), reset, sizeof reset);
     base_text_locked(k, id, where, sizeof where);
     if (src == RM_KNOB_SRC_FLAG && k->base_where[id][0])
-        snprintf(where, sizeof where, "flag %s", k->base_where[id]);
+        snprintf(where, sizeof where, "flag %.*s", (int)(sizeof where - sizeof "flag "), k->base_where[id]);
     pthread_mutex_unlock(&k->mu);
     if (origin == ORIGIN_BASE || !differs)
         return false;
