@@ -74,7 +74,12 @@ if [ "${1:-}" = "--tsan" ]; then
   # faultsim tests that replace malloc in the test binary (faultsim_malloc.c) cannot
   # run beside TSan's runtime allocator; they run in the normal and ASan builds.
   ctest --output-on-failure -j"$jobs" --timeout 900 -L "unit|fault" -E "test_faultsim_(memcore|node)$"
+  # integration_test_cli_ux is left out too: it runs rustymemctl some hundred times (tmux, three
+  # shells' completion), and Debian's absl deadlock detector inside gRPC (GraphCycles) races with
+  # gRPC's threads in ways TSan reports through an interceptor no suppression matches; it runs
+  # under ASan+UBSan and natively.
   TSAN_OPTIONS="$TSAN_OPTIONS:detect_deadlocks=0" \
-    exec ctest --output-on-failure -j"$jobs" --timeout 900 -L "integration|interop" -E "integration_test_fleet"
+    exec ctest --output-on-failure -j"$jobs" --timeout 900 -L "integration|interop" \
+      -E "integration_test_fleet$|integration_test_cli_ux"
 fi
 ctest --output-on-failure -j"$jobs" --timeout 900

@@ -37,6 +37,7 @@
 #include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
+#include "rm_tsan.h"
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -907,8 +908,10 @@ cq_main(void *arg)
         grpc_event ev = grpc_completion_queue_next(f->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
-        if (ev.type == GRPC_OP_COMPLETE)
+        if (ev.type == GRPC_OP_COMPLETE) {
+            RM_TSAN_ACQUIRE(ev.tag);   /* released in rm_client_async_start (rm_tsan.h) */
             op_advance(f, ev.tag);
+        }
     }
     return NULL;
 }

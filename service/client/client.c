@@ -21,6 +21,7 @@
 
 #include "address.h"
 #include "file.h"
+#include "rm_tsan.h"
 #include "status_name.h"
 
 struct rm_client {
@@ -349,6 +350,7 @@ rm_client_async_start(rm_client_t *c, void *cq, void *tag, const char *path, con
     ops[5].data.recv_status_on_client.status = &a->code;
     ops[5].data.recv_status_on_client.status_details = &a->details;
     *out = a;
+    RM_TSAN_RELEASE(tag);   /* the caller's state and *out reach the completion-queue thread through gRPC */
     if (grpc_call_start_batch(a->call, ops, 6, tag, NULL) != GRPC_CALL_OK) {
         *out = NULL;
         set_status(st, GRPC_STATUS_INTERNAL, "cannot start the call", 21);
