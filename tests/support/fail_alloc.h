@@ -2,7 +2,8 @@
  * fail_alloc.h — a record allocator (rm_recalloc_t) that fails the nth
  * allocation and counts what is live, for the failure-path tests of the
  * modules that take one (mvcc, session, plancache). Header-only; malloc
- * underneath.
+ * underneath. Thread-safe: the stress tests allocate from several threads
+ * (the counters are atomics; ThreadSanitizer caught the plain ones).
  */
 #ifndef RUSTYMEM_TESTS_FAIL_ALLOC_H
 #define RUSTYMEM_TESTS_FAIL_ALLOC_H
@@ -21,10 +22,13 @@ static inline void *
 falloc_alloc(void *ctx, size_t n)
 {
     falloc_t *f = ctx;
-    if (f->countdown > 0 && --f->countdown == 0)
+    long c = __atomic_load_n(&f->countdown, __ATOMIC_RELAXED);
+    while (c > 0 && !__atomic_compare_exchange_n(&f->countdown, &c, c - 1, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+        ;
+    if (c == 1)   /* this call took the countdown to 0: the nth allocation fails */
         return NULL;
-    f->allocs++;
-    f->live_bytes += (long)n;
+    __atomic_fetch_add(&f->allocs, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&f->live_bytes, (long)n, __ATOMIC_RELAXED);
     return malloc(n);
 }
 
@@ -32,7 +36,7 @@ static inline void
 falloc_free(void *ctx, void *p, size_t n)
 {
     falloc_t *f = ctx;
-    f->live_bytes -= (long)n;
+    __atomic_fetch_sub(&f->live_bytes, (long)n, __ATOMIC_RELAXED);
     free(p);
 }
 
