@@ -813,9 +813,10 @@ rm_large_stats(rm_large_t *l, rm_large_stats_t *out)
     out->invalid_frees = l->invalid_frees;
     out->released_bytes = l->released;
     out->segments_unmapped = l->segs_unmapped;
-    out->strategy = (rm_large_strategy_t)l->strategy;
-    out->threshold_bytes = l->threshold;
-    out->aggressive_coalescing = l->aggressive;
+    /* the live setters store these without the mutex (atomics): read them the same way */
+    out->strategy = (rm_large_strategy_t)LD(&l->strategy);
+    out->threshold_bytes = LD(&l->threshold);
+    out->aggressive_coalescing = LD(&l->aggressive);
     pthread_mutex_unlock(&l->mu);
     out->fragmentation_ratio = rm_stats_fragmentation(out->used_bytes, out->held_bytes);
     out->external_fragmentation =
