@@ -87,7 +87,10 @@ def raw_exchange(port, data, timeout=3.0):
 def snapshot(tuning_pb2, tuning, session, session_pb2, memory, memory_pb2):
     knobs = {k.name: k.value for k in tuning.ListKnobs(tuning_pb2.ListKnobsRequest(), timeout=10).knobs}
     stats = memory.GetMemoryStats(memory_pb2.GetMemoryStatsRequest(), timeout=10)
-    return knobs, sorted(f.name for f, _ in stats.ListFields())
+    # sample_age_ms is 0 (so unset in proto3) when the reply is built in the sample's own millisecond,
+    # and fresh_read only on a fresh=true call: their presence says when the call came, not the state
+    timing = {"sample_age_ms", "fresh_read"}
+    return knobs, sorted(f.name for f, _ in stats.ListFields() if f.name not in timing)
 
 
 def main():
