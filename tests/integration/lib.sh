@@ -61,3 +61,47 @@ until_ok() {
     sleep 0.2
   done
 }
+
+# free_port — an ephemeral TCP port on 127.0.0.1 that was free a moment ago
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# start_prometheus — a real Prometheus whose configuration is read from stdin,
+# on a free loopback port, with its TSDB and log in $TMP. Sets PROM_PID (the
+# caller stops it), PROM_PORT and PROM (its base URL).
+start_prometheus() {
+  local bin
+  bin=$(command -v prometheus || true)
+  [ -n "$bin" ] || fail "prometheus is needed: apt-get install prometheus"
+  cat >"$TMP/prometheus.yml"
+  PROM_PORT=$(free_port)
+  "$bin" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
+    --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prometheus.log" 2>&1 &
+  PROM_PID=$!
+  PROM="http://127.0.0.1:$PROM_PORT"
+}
+
+# prom_value QUERY — the first result's value, or "" when there is none
+prom_value() {
+  curl -s --get "$PROM/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
+    /usr/bin/python3 -c 'import json,sys
+try:
+    r = json.load(sys.stdin)["data"]["result"]
+    print(r[0]["value"][1] if r else "")
+except Exception:
+    print("")'
+}
+
+# wait_prom QUERY WANT SECONDS — poll until QUERY's first value is WANT
+wait_prom() {
+  local v=""
+  for _ in $(seq 1 $(($3 * 4))); do
+    kill -0 "$PROM_PID" 2>/dev/null || { cat "$TMP/prometheus.log" >&2; fail "prometheus exited"; }
+    v=$(prom_value "$1" || true)
+    [ "$v" = "$2" ] && return 0
+    sleep 0.25
+  done
+  tail -20 "$TMP/prometheus.log" >&2
+  fail "Prometheus query '$1' gave '$v', expected '$2' within $3 s"
+}

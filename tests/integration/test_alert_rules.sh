@@ -36,9 +36,6 @@ rules_cleanup() {
 }
 trap rules_cleanup EXIT
 
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ---- agent (mission_critical) and exporter ------------------------------------------
 start_agent
@@ -65,9 +62,8 @@ done
 METRICS="http://127.0.0.1:$(cat "$TMP/exp.port")/metrics"
 
 # ---- Prometheus with the shipped rules, evaluated every second -----------------------------
-PROM_PORT=$(free_port)
 cp "$RULES" "$TMP/rustymem-rules.yaml"
-cat >"$TMP/prometheus.yml" <<EOF
+start_prometheus <<EOF
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -79,32 +75,6 @@ scrape_configs:
       - targets: ['127.0.0.1:$(cat "$TMP/exp.port")']
         labels: {node: test-node}
 EOF
-"$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prometheus.log" 2>&1 &
-PROM_PID=$!
-PROM="http://127.0.0.1:$PROM_PORT"
-# prom_value QUERY — the first result's value, or "" when there is none
-prom_value() {
-  curl -s --get "$PROM/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    /usr/bin/python3 -c 'import json,sys
-try:
-    r = json.load(sys.stdin)["data"]["result"]
-    print(r[0]["value"][1] if r else "")
-except Exception:
-    print("")'
-}
-# wait_prom QUERY WANT SECONDS
-wait_prom() {
-  local v=""
-  for _ in $(seq 1 $(($3 * 4))); do
-    kill -0 "$PROM_PID" 2>/dev/null || { cat "$TMP/prometheus.log" >&2; fail "prometheus exited"; }
-    v=$(prom_value "$1" || true)
-    [ "$v" = "$2" ] && return 0
-    sleep 0.25
-  done
-  tail -20 "$TMP/prometheus.log" >&2
-  fail "Prometheus query '$1' gave '$v', expected '$2' within $3 s"
-}
 wait_prom 'rustymem_up' 1 60
 wait_prom 'rustymem:usage_warning_threshold:ratio' 0.6 20
 wait_prom 'rustymem:usage_critical_threshold:ratio' 0.85 20

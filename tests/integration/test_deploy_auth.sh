@@ -148,8 +148,7 @@ FLEET="127.0.0.1:$(cat "$TMP/fleet.port")"
 grep -q "agent token: RUSTYMEM_TOKEN" "$TMP/fleet.log" || fail "fleet did not take RUSTYMEM_TOKEN"
 
 # a real Prometheus scrapes both exporters
-PROM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$TMP/prometheus.yml" <<EOF
+start_prometheus <<EOF
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -161,29 +160,7 @@ scrape_configs:
       - targets: ['${EXP_bad#http://}']
         labels: {exporter: bad}
 EOF
-"$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prometheus.log" 2>&1 &
-PROM_PID=$!
 PIDS+=("$PROM_PID")
-prom_value() {
-  curl -s --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    /usr/bin/python3 -c 'import json,sys
-try:
-    r = json.load(sys.stdin)["data"]["result"]
-    print(r[0]["value"][1] if r else "")
-except Exception:
-    print("")'
-}
-wait_prom() { # wait_prom QUERY WANT SECONDS
-  local v=""
-  for _ in $(seq 1 $(($3 * 4))); do
-    kill -0 "$PROM_PID" 2>/dev/null || fail "prometheus exited"
-    v=$(prom_value "$1" || true)
-    [ "$v" = "$2" ] && return 0
-    sleep 0.25
-  done
-  fail "Prometheus query '$1' gave '$v', expected '$2' within $3 s"
-}
 wait_prom 'rustymem_up{exporter="good"}' 1 60
 wait_prom 'rustymem_scrape_error{exporter="good",code="unauthenticated"}' 0 10
 wait_prom 'count(rustymem_memory_rss_bytes{exporter="good"} > 0)' 1 10

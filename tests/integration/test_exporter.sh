@@ -171,8 +171,7 @@ done
 pass "/metrics gzip: Content-Encoding gzip for gzip, gzip;q>0 and *, $plain -> $packed bytes, promtool clean; plain for none, identity, gzip;q=0, br"
 
 # ---- a real Prometheus scrapes the exporter ----------------------------------------
-PROM_PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat >"$TMP/prometheus.yml" <<EOF
+start_prometheus <<EOF
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -181,31 +180,6 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$(cat "$TMP/exp.port")']
 EOF
-"$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prometheus.log" 2>&1 &
-PROM_PID=$!
-# prom_value QUERY — the first result's value, or "" when there is none
-prom_value() {
-  curl -s --get "http://127.0.0.1:$PROM_PORT/api/v1/query" --data-urlencode "query=$1" 2>/dev/null |
-    /usr/bin/python3 -c 'import json,sys
-try:
-    r = json.load(sys.stdin)["data"]["result"]
-    print(r[0]["value"][1] if r else "")
-except Exception:
-    print("")'
-}
-# wait_prom QUERY WANT SECONDS
-wait_prom() {
-  local v=""
-  for _ in $(seq 1 $(($3 * 4))); do
-    kill -0 "$PROM_PID" 2>/dev/null || { cat "$TMP/prometheus.log" >&2; fail "prometheus exited"; }
-    v=$(prom_value "$1" || true)
-    [ "$v" = "$2" ] && return 0
-    sleep 0.25
-  done
-  tail -20 "$TMP/prometheus.log" >&2
-  fail "Prometheus query '$1' gave '$v', expected '$2' within $3 s"
-}
 wait_prom 'up{job="rustymem"}' 1 45
 wait_prom 'rustymem_up' 1 10
 wait_prom 'count(rustymem_agent_process_resident_memory_bytes > 0)' 1 10

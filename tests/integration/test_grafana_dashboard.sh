@@ -34,9 +34,6 @@ dash_cleanup() {
 }
 trap dash_cleanup EXIT
 
-free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 
 # ---- 1. generated files agree ----------------------------------------------------------
 /usr/bin/python3 "$SRC/scripts/gen-dashboard.py" --check --root "$SRC" ||
@@ -67,8 +64,7 @@ for _ in $(seq 1 200); do
 done
 [ -s "$TMP/exp.port" ] || fail "rustymem-exporter did not report its port"
 
-PROM_PORT=$(free_port)
-cat >"$TMP/prometheus.yml" <<EOF
+start_prometheus <<EOF
 global:
   scrape_interval: 1s
   scrape_timeout: 1s
@@ -78,10 +74,6 @@ scrape_configs:
       - targets: ['127.0.0.1:$(cat "$TMP/exp.port")']
         labels: {node: test-node}
 EOF
-"$PROMETHEUS" --config.file="$TMP/prometheus.yml" --storage.tsdb.path="$TMP/tsdb" \
-  --web.listen-address="127.0.0.1:$PROM_PORT" >"$TMP/prometheus.log" 2>&1 &
-PROM_PID=$!
-PROM="http://127.0.0.1:$PROM_PORT"
 
 # Wait (polling) until rate() over a 1m window has samples to work with: at
 # least 5 scrapes of the exporter with the agent up.
