@@ -398,11 +398,7 @@ report(void *ctx, rm_component_usage_t *out)
 rm_status_t
 rm_mvcc_create(const rm_mvcc_config_t *cfg, rm_mvcc_t **out)
 {
-    rm_mvcc_config_t def = {0};
-    if (!out)
-        return RM_EINVAL;
-    if (!cfg)
-        cfg = &def;
+    RM__CREATE_ARGS_OR_EINVAL(cfg, out);
     if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     const rm_mvcc_valstore_t *vs = cfg->valstore;

@@ -586,14 +586,7 @@ rm_pressure_events_head(rm_pressure_t *p)
 rm_status_t
 rm_pressure_events_wait(rm_pressure_t *p, uint64_t cursor, uint32_t timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = rm__deadline_after_ns(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000ull);
     rm_status_t rc = RM_OK;
     pthread_mutex_lock(&p->ev_mu);
     uint64_t gen = p->ev_wake_gen;
@@ -1593,16 +1586,9 @@ sampler_main(void *arg)
         (void)rm_pressure_tick(p, rm__now_ns());
         rm_pressure_config_t c;
         rm_pressure_get_config(p, &c);
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)c.period_ms * 1000000ull;
-        dl.tv_sec += (time_t)(ns / NS_PER_SEC);
-        dl.tv_nsec = (long)(ns % NS_PER_SEC);
-        struct timespec kdl;   /* rm_pressure_kick: a tick now, but not sooner than this */
-        clock_gettime(CLOCK_REALTIME, &kdl);
-        ns = (uint64_t)kdl.tv_nsec + RM_PRESSURE_KICK_MIN_MS * 1000000ull;
-        kdl.tv_sec += (time_t)(ns / NS_PER_SEC);
-        kdl.tv_nsec = (long)(ns % NS_PER_SEC);
+        struct timespec dl = rm__deadline_after_ns(CLOCK_REALTIME, (uint64_t)c.period_ms * 1000000ull);
+        /* rm_pressure_kick: a tick now, but not sooner than this */
+        struct timespec kdl = rm__deadline_after_ns(CLOCK_REALTIME, RM_PRESSURE_KICK_MIN_MS * 1000000ull);
         int k_first = kdl.tv_sec < dl.tv_sec || (kdl.tv_sec == dl.tv_sec && kdl.tv_nsec < dl.tv_nsec);
         pthread_mutex_lock(&p->th_mu);
         while (!p->th_stop) {

@@ -13,6 +13,7 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rm_mix.h"
@@ -54,6 +55,36 @@ rm__mutex_held_by_self(pthread_mutex_t *mu)
 #define RM_CACHELINE   64
 #define RM_ALIGNED_CL  __attribute__((aligned(RM_CACHELINE)))
 #define RM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * RM__CREATE_ARGS_OR_EINVAL(cfg, out): the argument checks every
+ * rm_X_create(const rm_X_config_t *cfg, rm_X_t **out) starts with. Returns
+ * RM_EINVAL from the enclosing function when out is NULL; a NULL cfg means
+ * "every default": cfg then points to a zeroed config of its own type, which
+ * lives until the end of the enclosing function's block.
+ */
+#define RM__CREATE_ARGS_OR_EINVAL(cfg, out)                                      \
+    __typeof__(*(cfg)) rm__all_defaults = {0};                                   \
+    if (!(out))                                                                  \
+        return RM_EINVAL;                                                        \
+    if (!(cfg))                                                                  \
+        (cfg) = &rm__all_defaults
+
+/*
+ * The time ns nanoseconds after now on clock clk, as an absolute deadline for
+ * pthread_cond_timedwait (which reads it on the condition variable's clock:
+ * CLOCK_REALTIME unless the variable was created with another).
+ */
+static inline struct timespec
+rm__deadline_after_ns(clockid_t clk, uint64_t ns)
+{
+    struct timespec t;
+    clock_gettime(clk, &t);
+    uint64_t sub = (uint64_t)t.tv_nsec + ns % 1000000000ull;
+    t.tv_sec += (time_t)(ns / 1000000000ull + sub / 1000000000ull);
+    t.tv_nsec = (long)(sub % 1000000000ull);
+    return t;
+}
 
 /* Debug fill patterns (STYLE.md): fresh memory 0xAA, freed memory 0x55. */
 #define RM_FILL_ALLOC 0xAA

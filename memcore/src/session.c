@@ -371,11 +371,7 @@ report_pool(void *ctx, rm_component_usage_t *out)
 rm_status_t
 rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux_t **out)
 {
-    rm_session_config_t def = {0};
-    if (!out)
-        return RM_EINVAL;
-    if (!cfg)
-        cfg = &def;
+    RM__CREATE_ARGS_OR_EINVAL(cfg, out);
     if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     uint32_t maxc = cfg->max_connections ? cfg->max_connections : RM_SESSION_DEFAULT_MAX_CONNECTIONS;
@@ -753,10 +749,7 @@ rm_session_begin(rm_session_mux_t *m, rm_session_id_t id, uint64_t timeout_ns,
             break;
         }
         if (!have_deadline) {
-            clock_gettime(CLOCK_MONOTONIC, &deadline);
-            uint64_t ns = (uint64_t)deadline.tv_nsec + timeout_ns % 1000000000ull;
-            deadline.tv_sec += (time_t)(timeout_ns / 1000000000ull + ns / 1000000000ull);
-            deadline.tv_nsec = (long)(ns % 1000000000ull);
+            deadline = rm__deadline_after_ns(CLOCK_MONOTONIC, timeout_ns);
             have_deadline = 1;
         }
         if (!waited) {
