@@ -543,14 +543,7 @@ txn_end(rm_mvcc_txn_t *t)
 {
     rm_mvcc_t *s = t->s;
     pthread_mutex_lock(&s->reg_mu);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        s->reg_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        s->reg_tail = t->prev;
+    RM_DLIST_UNLINK_HT(s->reg_head, s->reg_tail, t, prev, next);
     s->ntxns--;
     s->txn_bytes -= sizeof *t + t->capws * sizeof *t->ws;
     pthread_mutex_unlock(&s->reg_mu);

@@ -61,14 +61,7 @@ static void
 lru_unlink_locked(rm_plancache_t *pc, struct entry *e)
 {
     RM_ASSERT_LOCKED(&pc->mu);
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        pc->lru_head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        pc->lru_tail = e->prev;
+    RM_DLIST_UNLINK_HT(pc->lru_head, pc->lru_tail, e, prev, next);
     e->prev = e->next = NULL;
 }
 

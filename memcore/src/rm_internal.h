@@ -86,6 +86,40 @@ rm__deadline_after_ns(clockid_t clk, uint64_t ns)
     return t;
 }
 
+/*
+ * Intrusive doubly linked lists, NULL-terminated, named by their head (and
+ * tail) lvalues; prev and next name the node's link fields for that list (a
+ * node may sit on several lists). RM_DLIST_UNLINK takes node out of the list
+ * whose first element is head; RM_DLIST_UNLINK_HT out of one that also keeps
+ * its last element in tail. The node's own links are left as they were. The
+ * caller holds whatever lock guards the list.
+ */
+#define RM_DLIST_UNLINK(head, node, prev, next)                                  \
+    RM__DLIST_UNLINK(head, node, prev, next, (void)0)
+#define RM_DLIST_UNLINK_HT(head, tail, node, prev, next)                         \
+    RM__DLIST_UNLINK(head, node, prev, next, (tail) = (node)->prev)
+#define RM__DLIST_UNLINK(head, node, prev, next, when_last)                      \
+    do {                                                                         \
+        if ((node)->prev)                                                        \
+            (node)->prev->next = (node)->next;                                   \
+        else                                                                     \
+            (head) = (node)->next;                                               \
+        if ((node)->next)                                                        \
+            (node)->next->prev = (node)->prev;                                   \
+        else                                                                     \
+            when_last;                                                           \
+    } while (0)
+
+/* RM_DLIST_PUSH: node becomes the first element of the list headed by head. */
+#define RM_DLIST_PUSH(head, node, prev, next)                                    \
+    do {                                                                         \
+        (node)->prev = NULL;                                                     \
+        (node)->next = (head);                                                   \
+        if (head)                                                                \
+            (head)->prev = (node);                                               \
+        (head) = (node);                                                         \
+    } while (0)
+
 /* Debug fill patterns (STYLE.md): fresh memory 0xAA, freed memory 0x55. */
 #define RM_FILL_ALLOC 0xAA
 #define RM_FILL_FREE  0x55
