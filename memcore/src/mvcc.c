@@ -524,12 +524,7 @@ rm_mvcc_begin(rm_mvcc_t *s, uint64_t owner, rm_mvcc_txn_t **out)
     pthread_mutex_lock(&s->reg_mu);
     t->snap_ts = atomic_load(&s->clock);
     t->id = ++s->next_txn_id;
-    t->prev = s->reg_tail;
-    if (s->reg_tail)
-        s->reg_tail->next = t;
-    else
-        s->reg_head = t;
-    s->reg_tail = t;
+    RM_DLIST_APPEND_HT(s->reg_head, s->reg_tail, t, prev, next);
     s->ntxns++;
     s->txn_bytes += sizeof *t;
     pthread_mutex_unlock(&s->reg_mu);

@@ -69,13 +69,7 @@ static void
 lru_push_newest_locked(rm_plancache_t *pc, struct entry *e)
 {
     RM_ASSERT_LOCKED(&pc->mu);
-    e->next = NULL;
-    e->prev = pc->lru_tail;
-    if (pc->lru_tail)
-        pc->lru_tail->next = e;
-    else
-        pc->lru_head = e;
-    pc->lru_tail = e;
+    RM_DLIST_APPEND_HT(pc->lru_head, pc->lru_tail, e, prev, next);
 }
 
 /* Unlink e from table and LRU and free it; returns its charge. */

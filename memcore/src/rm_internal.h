@@ -110,6 +110,18 @@ rm__deadline_after_ns(clockid_t clk, uint64_t ns)
             when_last;                                                           \
     } while (0)
 
+/* RM_DLIST_APPEND_HT: node becomes the last element of a list with a tail. */
+#define RM_DLIST_APPEND_HT(head, tail, node, prev, next)                         \
+    do {                                                                         \
+        (node)->next = NULL;                                                     \
+        (node)->prev = (tail);                                                   \
+        if (tail)                                                                \
+            (tail)->next = (node);                                               \
+        else                                                                     \
+            (head) = (node);                                                     \
+        (tail) = (node);                                                         \
+    } while (0)
+
 /* RM_DLIST_PUSH: node becomes the first element of the list headed by head. */
 #define RM_DLIST_PUSH(head, node, prev, next)                                    \
     do {                                                                         \

@@ -914,26 +914,32 @@ rm_session_set_max_connections(rm_session_mux_t *m, uint32_t n)
     return RM_OK;
 }
 
-rm_status_t
-rm_session_set_max_sessions(rm_session_mux_t *m, uint32_t n)
+/* Set one session limit (which: 0 max_sessions, 1 session_ratio), 1 to
+ * RM_SESSION_MAX_SESSIONS_LIMIT. */
+static rm_status_t
+set_session_limit(rm_session_mux_t *m, int which, uint32_t n)
 {
     if (!m || n == 0 || n > RM_SESSION_MAX_SESSIONS_LIMIT)
         return RM_EINVAL;
     pthread_mutex_lock(&m->mu);
-    m->max_sessions = n;
+    if (which == 0)
+        m->max_sessions = n;
+    else
+        m->ratio = n;
     pthread_mutex_unlock(&m->mu);
     return RM_OK;
 }
 
 rm_status_t
+rm_session_set_max_sessions(rm_session_mux_t *m, uint32_t n)
+{
+    return set_session_limit(m, 0, n);
+}
+
+rm_status_t
 rm_session_set_session_ratio(rm_session_mux_t *m, uint32_t n)
 {
-    if (!m || n == 0 || n > RM_SESSION_MAX_SESSIONS_LIMIT)
-        return RM_EINVAL;
-    pthread_mutex_lock(&m->mu);
-    m->ratio = n;
-    pthread_mutex_unlock(&m->mu);
-    return RM_OK;
+    return set_session_limit(m, 1, n);
 }
 
 rm_status_t
