@@ -999,6 +999,19 @@ rm_pressure_snapshot(rm_pressure_t *p, rm_pressure_snapshot_t *out)
     return out->seq ? RM_OK : RM_ENOENT;
 }
 
+/* memcore's components now (the first RM_COMPONENTS_MAX of them) into comp,
+ * and their totals; returns how many were written. */
+static size_t
+read_components(rm_component_usage_t *comp, uint64_t *used_bytes, uint64_t *held_bytes)
+{
+    size_t nc = 0;
+    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
+    if (nc > RM_COMPONENTS_MAX)
+        nc = RM_COMPONENTS_MAX;
+    rm_stats_totals(comp, nc, used_bytes, held_bytes);
+    return nc;
+}
+
 /* Read the system into the system part of *s (sampled at now_ns). */
 static void
 read_system(const rm_pressure_t *p, uint64_t now_ns, uint64_t budget_knob, rm_pressure_snapshot_t *s)
@@ -1011,11 +1024,7 @@ read_system(const rm_pressure_t *p, uint64_t now_ns, uint64_t budget_knob, rm_pr
     if (clock_gettime(CLOCK_REALTIME, &rt) == 0 && rt.tv_sec > 0)
         s->sampled_unix_ns = (uint64_t)rt.tv_sec * NS_PER_SEC + (uint64_t)rt.tv_nsec;
     rm_component_usage_t comp[RM_COMPONENTS_MAX];
-    size_t nc = 0;
-    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
-    if (nc > RM_COMPONENTS_MAX)
-        nc = RM_COMPONENTS_MAX;
-    rm_stats_totals(comp, nc, &s->memcore_used_bytes, &s->memcore_held_bytes);
+    (void)read_components(comp, &s->memcore_used_bytes, &s->memcore_held_bytes);
     rm_sysinfo_usage(&s->sys, budget_knob, s->memcore_held_bytes, &s->usage);
 }
 
@@ -1315,11 +1324,7 @@ fill_from_system(const rm_sysinfo_t *si, const rm_pressure_config_t *c, rm_press
     s->psi_full_avg60 = si->psi.full_avg60;
 
     rm_component_usage_t comp[RM_COMPONENTS_MAX];
-    size_t nc = 0;
-    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
-    if (nc > RM_COMPONENTS_MAX)
-        nc = RM_COMPONENTS_MAX;
-    rm_stats_totals(comp, nc, &s->memcore_used_bytes, &s->memcore_held_bytes);
+    size_t nc = read_components(comp, &s->memcore_used_bytes, &s->memcore_held_bytes);
     for (size_t i = 0; i < nc; i++) {
         if ((double)comp[i].held_bytes < c->frag_min_held_bytes)
             continue;
