@@ -869,6 +869,18 @@ rm_session_admission_open(rm_session_mux_t *m)
     return open;
 }
 
+/* A bound on open slots (max_connections or pool_size) was just set from old
+ * to now: the idle slots above it go to *list (the caller closes them after
+ * unlocking) and, when it grew, waiters for a slot wake. */
+static void
+bound_changed_locked(rm_session_mux_t *m, uint32_t old, uint32_t now, struct slot **list)
+{
+    RM_ASSERT_LOCKED(&m->mu);
+    shrink_idle_locked(m, list);
+    if (now > old)
+        pthread_cond_broadcast(&m->cv);
+}
+
 rm_status_t
 rm_session_set_max_connections(rm_session_mux_t *m, uint32_t n)
 {
@@ -902,11 +914,9 @@ rm_session_set_max_connections(rm_session_mux_t *m, uint32_t n)
         ns = (struct slot **)os;
         ni = oi;
     }
-    int grew = n > m->max_connections;
+    uint32_t old = m->max_connections;
     m->max_connections = n;
-    shrink_idle_locked(m, &list);
-    if (grew)
-        pthread_cond_broadcast(&m->cv);
+    bound_changed_locked(m, old, n, &list);
     pthread_mutex_unlock(&m->mu);
     free(ns);
     free(ni);
@@ -951,11 +961,9 @@ rm_session_set_pool_size(rm_session_mux_t *m, uint32_t n)
     pthread_mutex_lock(&m->mu);
     if (n > m->max_connections)
         n = m->max_connections;
-    int grew = n > m->pool_size;
+    uint32_t old = m->pool_size;
     m->pool_size = n;
-    shrink_idle_locked(m, &list);
-    if (grew)
-        pthread_cond_broadcast(&m->cv);
+    bound_changed_locked(m, old, n, &list);
     pthread_mutex_unlock(&m->mu);
     close_list(m, list);
     return RM_OK;
