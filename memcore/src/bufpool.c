@@ -1617,36 +1617,15 @@ rm_bufpool_writer_start(rm_bufpool_t *bp)
 {
     if (!bp)
         return RM_EINVAL;
-    rm_status_t st = RM_OK;
-    pthread_mutex_lock(&bp->wmu);
-    if (!bp->writer_running) {
-        bp->writer_stop = 0;
-        if (pthread_create(&bp->writer, NULL, writer_main, bp) != 0)
-            st = RM_ENOMEM;
-        else
-            bp->writer_running = 1;
-    }
-    pthread_mutex_unlock(&bp->wmu);
-    return st;
+    rm_status_t st = rm__thread_start(&bp->wmu, &bp->writer, &bp->writer_running, &bp->writer_stop, writer_main, bp);
+    return st == RM_EBUSY ? RM_OK : st;   /* already running: fine */
 }
 
 void
 rm_bufpool_writer_stop(rm_bufpool_t *bp)
 {
-    if (!bp)
-        return;
-    pthread_mutex_lock(&bp->wmu);
-    if (!bp->writer_running) {
-        pthread_mutex_unlock(&bp->wmu);
-        return;
-    }
-    bp->writer_stop = 1;
-    pthread_cond_broadcast(&bp->wcv);
-    pthread_mutex_unlock(&bp->wmu);
-    pthread_join(bp->writer, NULL);
-    pthread_mutex_lock(&bp->wmu);
-    bp->writer_running = 0;
-    pthread_mutex_unlock(&bp->wmu);
+    if (bp)
+        rm__thread_stop(&bp->wmu, &bp->wcv, &bp->writer, &bp->writer_running, &bp->writer_stop);
 }
 
 /* ---- create / destroy -------------------------------------------------------------------- */

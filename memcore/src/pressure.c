@@ -1611,19 +1611,7 @@ rm_pressure_start(rm_pressure_t *p)
 {
     if (!p)
         return RM_EINVAL;
-    pthread_mutex_lock(&p->th_mu);
-    if (p->th_running) {
-        pthread_mutex_unlock(&p->th_mu);
-        return RM_EBUSY;
-    }
-    p->th_stop = 0;
-    if (pthread_create(&p->th, NULL, sampler_main, p) != 0) {
-        pthread_mutex_unlock(&p->th_mu);
-        return RM_ENOMEM;
-    }
-    p->th_running = 1;
-    pthread_mutex_unlock(&p->th_mu);
-    return RM_OK;
+    return rm__thread_start(&p->th_mu, &p->th, &p->th_running, &p->th_stop, sampler_main, p);
 }
 
 void
@@ -1649,19 +1637,6 @@ rm_pressure_rejudge(rm_pressure_t *p)
 void
 rm_pressure_stop(rm_pressure_t *p)
 {
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->th_mu);
-    if (!p->th_running) {
-        pthread_mutex_unlock(&p->th_mu);
-        return;
-    }
-    p->th_stop = 1;
-    pthread_cond_broadcast(&p->th_cv);
-    pthread_t th = p->th;
-    pthread_mutex_unlock(&p->th_mu);
-    pthread_join(th, NULL);
-    pthread_mutex_lock(&p->th_mu);
-    p->th_running = 0;
-    pthread_mutex_unlock(&p->th_mu);
+    if (p)
+        rm__thread_stop(&p->th_mu, &p->th_cv, &p->th, &p->th_running, &p->th_stop);
 }

@@ -18,6 +18,7 @@
 
 #include "rm_mix.h"
 #include "rustymem/recalloc.h"
+#include "rustymem/status.h"
 
 #ifdef RM_DEBUG
 #define config_debug 1
@@ -131,6 +132,50 @@ rm__deadline_after_ns(clockid_t clk, uint64_t ns)
             (head)->prev = (node);                                               \
         (head) = (node);                                                         \
     } while (0)
+
+/*
+ * A module's background thread (the buffer pool's writer, the pressure
+ * sampler): fn(arg) runs until it sees *stop set; mu guards *running and
+ * *stop, and the thread waits on cv. rm__thread_start creates it unless it
+ * runs (RM_EBUSY then; RM_ENOMEM when it cannot be created). rm__thread_stop
+ * sets *stop, wakes it, joins it without holding mu and clears *running;
+ * nothing when it is not running. Neither may be called from the thread.
+ */
+static inline rm_status_t
+rm__thread_start(pthread_mutex_t *mu, pthread_t *th, int *running, int *stop, void *(*fn)(void *), void *arg)
+{
+    rm_status_t st = RM_OK;
+    pthread_mutex_lock(mu);
+    if (*running) {
+        st = RM_EBUSY;
+    } else {
+        *stop = 0;
+        if (pthread_create(th, NULL, fn, arg) != 0)
+            st = RM_ENOMEM;
+        else
+            *running = 1;
+    }
+    pthread_mutex_unlock(mu);
+    return st;
+}
+
+static inline void
+rm__thread_stop(pthread_mutex_t *mu, pthread_cond_t *cv, const pthread_t *th, int *running, int *stop)
+{
+    pthread_mutex_lock(mu);
+    if (!*running) {
+        pthread_mutex_unlock(mu);
+        return;
+    }
+    *stop = 1;
+    pthread_cond_broadcast(cv);
+    pthread_t t = *th;
+    pthread_mutex_unlock(mu);
+    pthread_join(t, NULL);
+    pthread_mutex_lock(mu);
+    *running = 0;
+    pthread_mutex_unlock(mu);
+}
 
 /* Debug fill patterns (STYLE.md): fresh memory 0xAA, freed memory 0x55. */
 #define RM_FILL_ALLOC 0xAA
