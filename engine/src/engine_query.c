@@ -27,38 +27,37 @@ rm__e_query_end(conn_t *c)
 
 /* ---- plans ------------------------------------------------------------------ */
 
+/* The point statements' text and plan; each takes the table as its one %s. */
+static const struct {
+    const char *text, *plan;
+} point_stmt[] = {
+    [Q_GET] = {"SELECT value FROM %s WHERE key = $1", "PointLookup(%s.pk) -> JournalOverlay -> SnapshotFilter"},
+    [Q_PUT] = {"INSERT INTO %s (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE",
+               "IndexInsert(%s.pk) -> JournalAppend(put)"},
+    [Q_DELETE] = {"DELETE FROM %s WHERE key = $1", "PointLookup(%s.pk) -> JournalAppend(delete)"},
+};
+
 /* Look the statement's plan up; on a miss derive it and cache it. The plan is
- * a short operator description; the engine only needs it to exist. */
+ * a short operator description; the engine only needs it to exist. A kind
+ * other than the point statements' is a scan. */
 static void
 plan_for(rm_engine_t *e, int kind, const char *table, bool ranged_start, bool ranged_end, uint32_t limit)
 {
     char text[256], plan[256];
-    int tl;
-    switch (kind) {
-    case Q_GET: tl = snprintf(text, sizeof text, "SELECT value FROM %s WHERE key = $1", table); break;
-    case Q_PUT: tl = snprintf(text, sizeof text, "INSERT INTO %s (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE", table); break;
-    case Q_DELETE: tl = snprintf(text, sizeof text, "DELETE FROM %s WHERE key = $1", table); break;
-    default:
-        tl = snprintf(text, sizeof text, "SELECT key, value FROM %s%s%s%s ORDER BY key LIMIT %u", table,
-                      ranged_start || ranged_end ? " WHERE " : "", ranged_start ? "key >= $1" : "",
-                      ranged_end ? (ranged_start ? " AND key < $2" : "key < $1") : "", limit);
-        break;
-    }
+    bool point = (unsigned)kind < sizeof point_stmt / sizeof point_stmt[0] && point_stmt[kind].text;
+    int tl = point ? snprintf(text, sizeof text, point_stmt[kind].text, table)
+                   : snprintf(text, sizeof text, "SELECT key, value FROM %s%s%s%s ORDER BY key LIMIT %u", table,
+                              ranged_start || ranged_end ? " WHERE " : "", ranged_start ? "key >= $1" : "",
+                              ranged_end ? (ranged_start ? " AND key < $2" : "key < $1") : "", limit);
     if (tl < 0 || (size_t)tl >= sizeof text)
         return;
     size_t plen = 0;
     if (rm_plancache_lookup(e->plans, text, (size_t)tl, plan, sizeof plan, &plen) == RM_OK)
         return;
-    int pl;
-    switch (kind) {
-    case Q_GET: pl = snprintf(plan, sizeof plan, "PointLookup(%s.pk) -> JournalOverlay -> SnapshotFilter", table); break;
-    case Q_PUT: pl = snprintf(plan, sizeof plan, "IndexInsert(%s.pk) -> JournalAppend(put)", table); break;
-    case Q_DELETE: pl = snprintf(plan, sizeof plan, "PointLookup(%s.pk) -> JournalAppend(delete)", table); break;
-    default:
-        pl = snprintf(plan, sizeof plan, "Limit(%u) -> SnapshotFilter -> JournalOverlay -> IndexRangeScan(%s.pk, %s)",
-                      limit, table, ranged_start || ranged_end ? "bounded" : "full");
-        break;
-    }
+    int pl = point ? snprintf(plan, sizeof plan, point_stmt[kind].plan, table)
+                   : snprintf(plan, sizeof plan,
+                              "Limit(%u) -> SnapshotFilter -> JournalOverlay -> IndexRangeScan(%s.pk, %s)", limit,
+                              table, ranged_start || ranged_end ? "bounded" : "full");
     if (pl > 0 && (size_t)pl < sizeof plan)
         (void)rm_plancache_insert(e->plans, text, (size_t)tl, plan, (size_t)pl);
 }

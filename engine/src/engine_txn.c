@@ -81,23 +81,32 @@ check_sp_name(const char *name, char *err)
     return RM_OK;
 }
 
-rm_status_t
-rm_engine_savepoint(rm_engine_t *e, rm_session_id_t id, const char *name, char *err)
+/* The savepoint calls: check the name, lock id's stripe, find the connection of
+ * its open transaction, run op on it (the stripe locked), unlock. */
+static rm_status_t
+with_named_savepoint(rm_engine_t *e, rm_session_id_t id, const char *name, char *err,
+                     rm_status_t (*op)(rm_engine_t *e, conn_t *c, const char *name, char *err))
 {
     rm_status_t st = check_sp_name(name, err);
     if (st != RM_OK)
         return st;
     pthread_mutex_t *mu;
     conn_t *c;
-    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
-        goto out;
+    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) == RM_OK)
+        st = op(e, c, name, err);
+    pthread_mutex_unlock(mu);
+    return st;
+}
+
+static rm_status_t
+savepoint_locked(rm_engine_t *e, conn_t *c, const char *name, char *err)
+{
     void *p = NULL;
     rm_arena_t *child = NULL;
+    rm_status_t st;
     if ((st = rm_arena_alloc_ex(c->cur, sizeof(savepoint_t), &p)) != RM_OK ||
-        (st = rm_arena_create_child(c->cur, name, &child)) != RM_OK) {
-        fail(err, st, "cannot take savepoint %s: %s", name, rm_strerror(st));
-        goto out;
-    }
+        (st = rm_arena_create_child(c->cur, name, &child)) != RM_OK)
+        return fail(err, st, "cannot take savepoint %s: %s", name, rm_strerror(st));
     savepoint_t *sp = p;
     sp->prev = c->sp;
     sp->ctx = child;
@@ -109,28 +118,23 @@ rm_engine_savepoint(rm_engine_t *e, rm_session_id_t id, const char *name, char *
     c->sp = sp;
     c->cur = child;
     atomic_fetch_add(&e->savepoints, 1);
-out:
-    pthread_mutex_unlock(mu);
-    return st;
+    return RM_OK;
 }
 
 rm_status_t
-rm_engine_rollback_to(rm_engine_t *e, rm_session_id_t id, const char *name, char *err)
+rm_engine_savepoint(rm_engine_t *e, rm_session_id_t id, const char *name, char *err)
 {
-    rm_status_t st = check_sp_name(name, err);
-    if (st != RM_OK)
-        return st;
-    pthread_mutex_t *mu;
-    conn_t *c;
-    if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
-        goto out;
+    return with_named_savepoint(e, id, name, err, savepoint_locked);
+}
+
+static rm_status_t
+rollback_to_locked(rm_engine_t *e, conn_t *c, const char *name, char *err)
+{
     savepoint_t *sp = c->sp;
     while (sp && strcmp(sp->name, name) != 0)
         sp = sp->prev;
-    if (!sp) {
-        st = fail(err, RM_ENOENT, "name: no savepoint '%s' in this transaction", name);
-        goto out;
-    }
+    if (!sp)
+        return fail(err, RM_ENOENT, "name: no savepoint '%s' in this transaction", name);
     /* O(1): forget everything allocated after the savepoint (its context and
      * every later savepoint's, which are its descendants) and restore the
      * journal head. The savepoint itself stays. A bypass transaction (no
@@ -147,9 +151,13 @@ rm_engine_rollback_to(rm_engine_t *e, rm_session_id_t id, const char *name, char
     }
     c->sp = sp;
     atomic_fetch_add(&e->rollbacks_to, 1);
-out:
-    pthread_mutex_unlock(mu);
-    return st;
+    return RM_OK;
+}
+
+rm_status_t
+rm_engine_rollback_to(rm_engine_t *e, rm_session_id_t id, const char *name, char *err)
+{
+    return with_named_savepoint(e, id, name, err, rollback_to_locked);
 }
 
 /* ---- commit / rollback ------------------------------------------------------ */

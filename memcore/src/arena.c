@@ -667,10 +667,7 @@ root_create(rm_arena_mgr_t *m, uint64_t txn_id, rm_arena_profile_t p, rm_arena_t
             goto fail_ctx;
     }
     pthread_mutex_lock(&m->mu);
-    t->mnext = m->trees;
-    if (m->trees)
-        m->trees->mprev = t;
-    m->trees = t;
+    RM_DLIST_PUSH(m->trees, t, mprev, mnext);
     pthread_mutex_unlock(&m->mu);
     ADD(&m->created, 1);
     *out = a;
@@ -713,10 +710,7 @@ rm_arena_create_child(rm_arena_t *parent, const char *name, rm_arena_t **out)
     if (!a)
         return RM_ENOMEM;
     pthread_mutex_lock(&t->mu);
-    a->sib_next = parent->child;
-    if (parent->child)
-        parent->child->sib_prev = a;
-    parent->child = a;
+    RM_DLIST_PUSH(parent->child, a, sib_prev, sib_next);
     ST(&t->contexts, t->contexts + 1);
     pthread_mutex_unlock(&t->mu);
     *out = a;
@@ -770,12 +764,7 @@ rm_arena_destroy(rm_arena_t *a)
     ctx_release_blocks(a, 0);
     if (a->parent) {
         pthread_mutex_lock(&t->mu);
-        if (a->sib_prev)
-            a->sib_prev->sib_next = a->sib_next;
-        else
-            a->parent->child = a->sib_next;
-        if (a->sib_next)
-            a->sib_next->sib_prev = a->sib_prev;
+        RM_DLIST_UNLINK(a->parent->child, a, sib_prev, sib_next);
         ST(&t->contexts, t->contexts - 1);
         pthread_mutex_unlock(&t->mu);
         free(a);
@@ -783,12 +772,7 @@ rm_arena_destroy(rm_arena_t *a)
     }
     rm_arena_mgr_t *m = t->mgr;
     pthread_mutex_lock(&m->mu);
-    if (t->mprev)
-        t->mprev->mnext = t->mnext;
-    else
-        m->trees = t->mnext;
-    if (t->mnext)
-        t->mnext->mprev = t->mprev;
+    RM_DLIST_UNLINK(m->trees, t, mprev, mnext);
     ADD(&m->retired_rollbacks, t->rollbacks);
     ADD(&m->retired_limit_hits, t->limit_hits);
     pthread_mutex_unlock(&m->mu);

@@ -417,37 +417,20 @@ page_valid(const unsigned char *p, size_t ps, uint64_t page_no)
 
 /* ---- I/O ------------------------------------------------------------------------------ */
 
+/* Transfer n bytes at off in full: pwrite (writing) or pread, resuming after
+ * EINTR and short transfers. A read that meets EOF zero-fills the rest.
+ * 0, or -1 with errno set. */
 static int
-pwrite_all(int fd, const void *buf, size_t n, off_t off)
+pio_full(int fd, unsigned char *p, size_t n, off_t off, int writing)
 {
-    const unsigned char *p = buf;
     while (n) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
-/* Read up to n bytes; the rest (beyond EOF) is zero-filled. */
-static int
-pread_full(int fd, void *buf, size_t n, off_t off)
-{
-    unsigned char *p = buf;
-    while (n) {
-        ssize_t r = pread(fd, p, n, off);
+        ssize_t r = writing ? pwrite(fd, p, n, off) : pread(fd, p, n, off);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             return -1;
         }
-        if (r == 0) {
+        if (r == 0 && !writing) {
             memset(p, 0, n);
             return 0;
         }
@@ -456,6 +439,19 @@ pread_full(int fd, void *buf, size_t n, off_t off)
         off += r;
     }
     return 0;
+}
+
+static int
+pwrite_all(int fd, const void *buf, size_t n, off_t off)
+{
+    return pio_full(fd, (unsigned char *)buf, n, off, 1);   /* writing: buf is only read */
+}
+
+/* Read up to n bytes; the rest (beyond EOF) is zero-filled. */
+static int
+pread_full(int fd, void *buf, size_t n, off_t off)
+{
+    return pio_full(fd, buf, n, off, 0);
 }
 
 /* Count a failed read/write/sync and keep what it was. `file` < 0: the
@@ -1587,11 +1583,7 @@ writer_main(void *arg)
     rm_bufpool_t *bp = arg;
     pthread_mutex_lock(&bp->wmu);
     while (!bp->writer_stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        uint64_t ns = (uint64_t)ts.tv_nsec + (uint64_t)bp->interval_ms * 1000000ull;
-        ts.tv_sec += (time_t)(ns / 1000000000ull);
-        ts.tv_nsec = (long)(ns % 1000000000ull);
+        struct timespec ts = rm__deadline_after_ns(CLOCK_REALTIME, (uint64_t)bp->interval_ms * 1000000ull);
         pthread_cond_timedwait(&bp->wcv, &bp->wmu, &ts);
         if (bp->writer_stop)
             break;
@@ -1625,36 +1617,15 @@ rm_bufpool_writer_start(rm_bufpool_t *bp)
 {
     if (!bp)
         return RM_EINVAL;
-    rm_status_t st = RM_OK;
-    pthread_mutex_lock(&bp->wmu);
-    if (!bp->writer_running) {
-        bp->writer_stop = 0;
-        if (pthread_create(&bp->writer, NULL, writer_main, bp) != 0)
-            st = RM_ENOMEM;
-        else
-            bp->writer_running = 1;
-    }
-    pthread_mutex_unlock(&bp->wmu);
-    return st;
+    rm_status_t st = rm__thread_start(&bp->wmu, &bp->writer, &bp->writer_running, &bp->writer_stop, writer_main, bp);
+    return st == RM_EBUSY ? RM_OK : st;   /* already running: fine */
 }
 
 void
 rm_bufpool_writer_stop(rm_bufpool_t *bp)
 {
-    if (!bp)
-        return;
-    pthread_mutex_lock(&bp->wmu);
-    if (!bp->writer_running) {
-        pthread_mutex_unlock(&bp->wmu);
-        return;
-    }
-    bp->writer_stop = 1;
-    pthread_cond_broadcast(&bp->wcv);
-    pthread_mutex_unlock(&bp->wmu);
-    pthread_join(bp->writer, NULL);
-    pthread_mutex_lock(&bp->wmu);
-    bp->writer_running = 0;
-    pthread_mutex_unlock(&bp->wmu);
+    if (bp)
+        rm__thread_stop(&bp->wmu, &bp->wcv, &bp->writer, &bp->writer_running, &bp->writer_stop);
 }
 
 /* ---- create / destroy -------------------------------------------------------------------- */

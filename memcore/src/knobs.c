@@ -616,47 +616,40 @@ cpu_relax(void)
 #endif
 }
 
-static inline uint64_t
-load_word0(const rm_knobs_t *k, rm_knob_id_t id)
+/* The running value of a one-word knob (every type but RM_KNOB_INT_LIST) whose
+ * type is t or also; only words[0] of the result is set. */
+static inline rm_knob_value_t
+load_word0(const rm_knobs_t *k, rm_knob_id_t id, rm_knob_type_t t, rm_knob_type_t also)
 {
-    return __atomic_load_n(&k->running[id].words[0], __ATOMIC_ACQUIRE);
+    assert((unsigned)id < NK && (rm__knob_defs[id].type == t || rm__knob_defs[id].type == also));
+    (void)t, (void)also; /* read only by the assertion */
+    rm_knob_value_t v;
+    v.words[0] = __atomic_load_n(&k->running[id].words[0], __ATOMIC_ACQUIRE);
+    return v;
 }
 
 int64_t
 rm_knobs_get_i64(const rm_knobs_t *k, rm_knob_id_t id)
 {
-    assert((unsigned)id < NK &&
-           (rm__knob_defs[id].type == RM_KNOB_INT64 || rm__knob_defs[id].type == RM_KNOB_BYTES));
-    rm_knob_value_t v;
-    v.words[0] = load_word0(k, id);
-    return v.i;
+    return load_word0(k, id, RM_KNOB_INT64, RM_KNOB_BYTES).i;
 }
 
 double
 rm_knobs_get_double(const rm_knobs_t *k, rm_knob_id_t id)
 {
-    assert((unsigned)id < NK && rm__knob_defs[id].type == RM_KNOB_DOUBLE);
-    rm_knob_value_t v;
-    v.words[0] = load_word0(k, id);
-    return v.d;
+    return load_word0(k, id, RM_KNOB_DOUBLE, RM_KNOB_DOUBLE).d;
 }
 
 bool
 rm_knobs_get_bool(const rm_knobs_t *k, rm_knob_id_t id)
 {
-    assert((unsigned)id < NK && rm__knob_defs[id].type == RM_KNOB_BOOL);
-    rm_knob_value_t v;
-    v.words[0] = load_word0(k, id);
-    return v.b;
+    return load_word0(k, id, RM_KNOB_BOOL, RM_KNOB_BOOL).b;
 }
 
 int
 rm_knobs_get_enum(const rm_knobs_t *k, rm_knob_id_t id)
 {
-    assert((unsigned)id < NK && rm__knob_defs[id].type == RM_KNOB_ENUM);
-    rm_knob_value_t v;
-    v.words[0] = load_word0(k, id);
-    return v.e;
+    return load_word0(k, id, RM_KNOB_ENUM, RM_KNOB_ENUM).e;
 }
 
 void
@@ -1277,14 +1270,7 @@ rm_knobs_wait_applied(rm_knobs_t *k, uint32_t timeout_ms)
 {
     if (!k)
         return RM_EINVAL;
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = rm__deadline_after_ns(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000ull);
     rm_status_t st = RM_OK;
     pthread_mutex_lock(&k->qmu);
     while (k->q_head || k->q_running || k->draining)

@@ -380,12 +380,7 @@ seg_unmap_locked(rm_large_t *l, seg_t *s)
     l->released += e->dirty;
     l->nfree--;
     node_push_locked(l, e);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        l->segs = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    RM_DLIST_UNLINK(l->segs, s, prev, next);
     l->nsegs--;
     l->segs_unmapped++;
     ST(&l->mapped, l->mapped - s->size);

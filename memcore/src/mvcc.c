@@ -398,11 +398,7 @@ report(void *ctx, rm_component_usage_t *out)
 rm_status_t
 rm_mvcc_create(const rm_mvcc_config_t *cfg, rm_mvcc_t **out)
 {
-    rm_mvcc_config_t def = {0};
-    if (!out)
-        return RM_EINVAL;
-    if (!cfg)
-        cfg = &def;
+    RM__CREATE_ARGS_OR_EINVAL(cfg, out);
     if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     const rm_mvcc_valstore_t *vs = cfg->valstore;
@@ -528,12 +524,7 @@ rm_mvcc_begin(rm_mvcc_t *s, uint64_t owner, rm_mvcc_txn_t **out)
     pthread_mutex_lock(&s->reg_mu);
     t->snap_ts = atomic_load(&s->clock);
     t->id = ++s->next_txn_id;
-    t->prev = s->reg_tail;
-    if (s->reg_tail)
-        s->reg_tail->next = t;
-    else
-        s->reg_head = t;
-    s->reg_tail = t;
+    RM_DLIST_APPEND_HT(s->reg_head, s->reg_tail, t, prev, next);
     s->ntxns++;
     s->txn_bytes += sizeof *t;
     pthread_mutex_unlock(&s->reg_mu);
@@ -547,14 +538,7 @@ txn_end(rm_mvcc_txn_t *t)
 {
     rm_mvcc_t *s = t->s;
     pthread_mutex_lock(&s->reg_mu);
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        s->reg_head = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    else
-        s->reg_tail = t->prev;
+    RM_DLIST_UNLINK_HT(s->reg_head, s->reg_tail, t, prev, next);
     s->ntxns--;
     s->txn_bytes -= sizeof *t + t->capws * sizeof *t->ws;
     pthread_mutex_unlock(&s->reg_mu);

@@ -61,14 +61,7 @@ static void
 lru_unlink_locked(rm_plancache_t *pc, struct entry *e)
 {
     RM_ASSERT_LOCKED(&pc->mu);
-    if (e->prev)
-        e->prev->next = e->next;
-    else
-        pc->lru_head = e->next;
-    if (e->next)
-        e->next->prev = e->prev;
-    else
-        pc->lru_tail = e->prev;
+    RM_DLIST_UNLINK_HT(pc->lru_head, pc->lru_tail, e, prev, next);
     e->prev = e->next = NULL;
 }
 
@@ -76,13 +69,7 @@ static void
 lru_push_newest_locked(rm_plancache_t *pc, struct entry *e)
 {
     RM_ASSERT_LOCKED(&pc->mu);
-    e->next = NULL;
-    e->prev = pc->lru_tail;
-    if (pc->lru_tail)
-        pc->lru_tail->next = e;
-    else
-        pc->lru_head = e;
-    pc->lru_tail = e;
+    RM_DLIST_APPEND_HT(pc->lru_head, pc->lru_tail, e, prev, next);
 }
 
 /* Unlink e from table and LRU and free it; returns its charge. */
@@ -157,11 +144,7 @@ report(void *ctx, rm_component_usage_t *out)
 rm_status_t
 rm_plancache_create(const rm_plancache_config_t *cfg, rm_plancache_t **out)
 {
-    rm_plancache_config_t def = {0};
-    if (!out)
-        return RM_EINVAL;
-    if (!cfg)
-        cfg = &def;
+    RM__CREATE_ARGS_OR_EINVAL(cfg, out);
     if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     rm_plancache_t *pc = calloc(1, sizeof *pc);
@@ -330,28 +313,32 @@ rm_plancache_clear(rm_plancache_t *pc, uint64_t *bytes_freed)
     rm_plancache_trim(pc, 1.0, bytes_freed);
 }
 
-rm_status_t
-rm_plancache_set_max_plans(rm_plancache_t *pc, uint64_t n)
+/* Set one limit (which: 0 max_plans, 1 max_bytes) and evict down to it. */
+static rm_status_t
+set_limit(rm_plancache_t *pc, int which, uint64_t n)
 {
     if (!pc || n == 0)
         return RM_EINVAL;
     pthread_mutex_lock(&pc->mu);
-    pc->max_plans = n;
+    if (which == 0)
+        pc->max_plans = n;
+    else
+        pc->max_bytes = n;
     evict_to_fit_locked(pc, 0, 0);
     pthread_mutex_unlock(&pc->mu);
     return RM_OK;
 }
 
 rm_status_t
+rm_plancache_set_max_plans(rm_plancache_t *pc, uint64_t n)
+{
+    return set_limit(pc, 0, n);
+}
+
+rm_status_t
 rm_plancache_set_max_bytes(rm_plancache_t *pc, uint64_t n)
 {
-    if (!pc || n == 0)
-        return RM_EINVAL;
-    pthread_mutex_lock(&pc->mu);
-    pc->max_bytes = n;
-    evict_to_fit_locked(pc, 0, 0);
-    pthread_mutex_unlock(&pc->mu);
-    return RM_OK;
+    return set_limit(pc, 1, n);
 }
 
 void

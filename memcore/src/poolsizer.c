@@ -60,11 +60,7 @@ midpoint(const rm_poolsizer_t *ps)
 rm_status_t
 rm_poolsizer_create(const rm_poolsizer_config_t *cfg, rm_poolsizer_t **out)
 {
-    rm_poolsizer_config_t def = {0};
-    if (!out)
-        return RM_EINVAL;
-    if (!cfg)
-        cfg = &def;
+    RM__CREATE_ARGS_OR_EINVAL(cfg, out);
     uint32_t mn = cfg->min_size ? cfg->min_size : RM_POOLSIZER_DEFAULT_MIN;
     uint32_t mx = cfg->max_size ? cfg->max_size : RM_POOLSIZER_DEFAULT_MAX;
     double down = cfg->scale_down_threshold > 0 ? cfg->scale_down_threshold : RM_POOLSIZER_DEFAULT_DOWN;
@@ -248,15 +244,20 @@ rm_poolsizer_set_max_size(rm_poolsizer_t *ps, uint32_t n)
     return set_range(ps, 1, n);
 }
 
-rm_status_t
-rm_poolsizer_set_scale_down_threshold(rm_poolsizer_t *ps, double t)
+/* Set one threshold (which: 0 scale-down, 1 scale-up), keeping the rule
+ * rm_poolsizer_create checks: 0 < down < up <= 1. */
+static rm_status_t
+set_threshold(rm_poolsizer_t *ps, int which, double t)
 {
     if (!ps)
         return RM_EINVAL;
     pthread_mutex_lock(&ps->mu);
+    double down = which == 0 ? t : ps->down;
+    double up = which == 1 ? t : ps->up;
     rm_status_t rc = RM_EINVAL;
-    if (t > 0 && t < ps->up) {
-        ps->down = t;
+    if (down > 0 && down < up && up <= 1.0) {
+        ps->down = down;
+        ps->up = up;
         rc = RM_OK;
     }
     pthread_mutex_unlock(&ps->mu);
@@ -264,18 +265,15 @@ rm_poolsizer_set_scale_down_threshold(rm_poolsizer_t *ps, double t)
 }
 
 rm_status_t
+rm_poolsizer_set_scale_down_threshold(rm_poolsizer_t *ps, double t)
+{
+    return set_threshold(ps, 0, t);
+}
+
+rm_status_t
 rm_poolsizer_set_scale_up_threshold(rm_poolsizer_t *ps, double t)
 {
-    if (!ps)
-        return RM_EINVAL;
-    pthread_mutex_lock(&ps->mu);
-    rm_status_t rc = RM_EINVAL;
-    if (t > ps->down && t <= 1.0) {
-        ps->up = t;
-        rc = RM_OK;
-    }
-    pthread_mutex_unlock(&ps->mu);
-    return rc;
+    return set_threshold(ps, 1, t);
 }
 
 rm_status_t

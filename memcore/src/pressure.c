@@ -586,14 +586,7 @@ rm_pressure_events_head(rm_pressure_t *p)
 rm_status_t
 rm_pressure_events_wait(rm_pressure_t *p, uint64_t cursor, uint32_t timeout_ms)
 {
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = rm__deadline_after_ns(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000ull);
     rm_status_t rc = RM_OK;
     pthread_mutex_lock(&p->ev_mu);
     uint64_t gen = p->ev_wake_gen;
@@ -1006,6 +999,19 @@ rm_pressure_snapshot(rm_pressure_t *p, rm_pressure_snapshot_t *out)
     return out->seq ? RM_OK : RM_ENOENT;
 }
 
+/* memcore's components now (the first RM_COMPONENTS_MAX of them) into comp,
+ * and their totals; returns how many were written. */
+static size_t
+read_components(rm_component_usage_t *comp, uint64_t *used_bytes, uint64_t *held_bytes)
+{
+    size_t nc = 0;
+    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
+    if (nc > RM_COMPONENTS_MAX)
+        nc = RM_COMPONENTS_MAX;
+    rm_stats_totals(comp, nc, used_bytes, held_bytes);
+    return nc;
+}
+
 /* Read the system into the system part of *s (sampled at now_ns). */
 static void
 read_system(const rm_pressure_t *p, uint64_t now_ns, uint64_t budget_knob, rm_pressure_snapshot_t *s)
@@ -1018,11 +1024,7 @@ read_system(const rm_pressure_t *p, uint64_t now_ns, uint64_t budget_knob, rm_pr
     if (clock_gettime(CLOCK_REALTIME, &rt) == 0 && rt.tv_sec > 0)
         s->sampled_unix_ns = (uint64_t)rt.tv_sec * NS_PER_SEC + (uint64_t)rt.tv_nsec;
     rm_component_usage_t comp[RM_COMPONENTS_MAX];
-    size_t nc = 0;
-    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
-    if (nc > RM_COMPONENTS_MAX)
-        nc = RM_COMPONENTS_MAX;
-    rm_stats_totals(comp, nc, &s->memcore_used_bytes, &s->memcore_held_bytes);
+    (void)read_components(comp, &s->memcore_used_bytes, &s->memcore_held_bytes);
     rm_sysinfo_usage(&s->sys, budget_knob, s->memcore_held_bytes, &s->usage);
 }
 
@@ -1322,11 +1324,7 @@ fill_from_system(const rm_sysinfo_t *si, const rm_pressure_config_t *c, rm_press
     s->psi_full_avg60 = si->psi.full_avg60;
 
     rm_component_usage_t comp[RM_COMPONENTS_MAX];
-    size_t nc = 0;
-    rm_stats_components(comp, RM_COMPONENTS_MAX, &nc);
-    if (nc > RM_COMPONENTS_MAX)
-        nc = RM_COMPONENTS_MAX;
-    rm_stats_totals(comp, nc, &s->memcore_used_bytes, &s->memcore_held_bytes);
+    size_t nc = read_components(comp, &s->memcore_used_bytes, &s->memcore_held_bytes);
     for (size_t i = 0; i < nc; i++) {
         if ((double)comp[i].held_bytes < c->frag_min_held_bytes)
             continue;
@@ -1593,16 +1591,9 @@ sampler_main(void *arg)
         (void)rm_pressure_tick(p, rm__now_ns());
         rm_pressure_config_t c;
         rm_pressure_get_config(p, &c);
-        struct timespec dl;
-        clock_gettime(CLOCK_REALTIME, &dl);
-        uint64_t ns = (uint64_t)dl.tv_nsec + (uint64_t)c.period_ms * 1000000ull;
-        dl.tv_sec += (time_t)(ns / NS_PER_SEC);
-        dl.tv_nsec = (long)(ns % NS_PER_SEC);
-        struct timespec kdl;   /* rm_pressure_kick: a tick now, but not sooner than this */
-        clock_gettime(CLOCK_REALTIME, &kdl);
-        ns = (uint64_t)kdl.tv_nsec + RM_PRESSURE_KICK_MIN_MS * 1000000ull;
-        kdl.tv_sec += (time_t)(ns / NS_PER_SEC);
-        kdl.tv_nsec = (long)(ns % NS_PER_SEC);
+        struct timespec dl = rm__deadline_after_ns(CLOCK_REALTIME, (uint64_t)c.period_ms * 1000000ull);
+        /* rm_pressure_kick: a tick now, but not sooner than this */
+        struct timespec kdl = rm__deadline_after_ns(CLOCK_REALTIME, RM_PRESSURE_KICK_MIN_MS * 1000000ull);
         int k_first = kdl.tv_sec < dl.tv_sec || (kdl.tv_sec == dl.tv_sec && kdl.tv_nsec < dl.tv_nsec);
         pthread_mutex_lock(&p->th_mu);
         while (!p->th_stop) {
@@ -1620,19 +1611,7 @@ rm_pressure_start(rm_pressure_t *p)
 {
     if (!p)
         return RM_EINVAL;
-    pthread_mutex_lock(&p->th_mu);
-    if (p->th_running) {
-        pthread_mutex_unlock(&p->th_mu);
-        return RM_EBUSY;
-    }
-    p->th_stop = 0;
-    if (pthread_create(&p->th, NULL, sampler_main, p) != 0) {
-        pthread_mutex_unlock(&p->th_mu);
-        return RM_ENOMEM;
-    }
-    p->th_running = 1;
-    pthread_mutex_unlock(&p->th_mu);
-    return RM_OK;
+    return rm__thread_start(&p->th_mu, &p->th, &p->th_running, &p->th_stop, sampler_main, p);
 }
 
 void
@@ -1658,19 +1637,6 @@ rm_pressure_rejudge(rm_pressure_t *p)
 void
 rm_pressure_stop(rm_pressure_t *p)
 {
-    if (!p)
-        return;
-    pthread_mutex_lock(&p->th_mu);
-    if (!p->th_running) {
-        pthread_mutex_unlock(&p->th_mu);
-        return;
-    }
-    p->th_stop = 1;
-    pthread_cond_broadcast(&p->th_cv);
-    pthread_t th = p->th;
-    pthread_mutex_unlock(&p->th_mu);
-    pthread_join(th, NULL);
-    pthread_mutex_lock(&p->th_mu);
-    p->th_running = 0;
-    pthread_mutex_unlock(&p->th_mu);
+    if (p)
+        rm__thread_stop(&p->th_mu, &p->th_cv, &p->th, &p->th_running, &p->th_stop);
 }

@@ -409,6 +409,27 @@ persist_levels(rm__fc_state_t *st, const rm_pressure_config_t *c, int raw, const
     return trig_h;
 }
 
+/* The first horizon at which view f (a rising fit) crosses the critical
+ * threshold with at least warning_min_probability, confidently: recorded in
+ * fc as seen by view; 1 then, 0 when no horizon does. */
+static int
+view_warns(const rm_pressure_config_t *c, const rm__fc_fit_t *f, const char *view, rm_pressure_forecast_t *fc)
+{
+    if (!(f->slope > 0))
+        return 0;
+    for (uint32_t i = 0; i < c->n_horizons; i++) {
+        double pr = rm__pressure_prob_above(f, c->horizons_sec[i], c->critical_threshold);
+        if (pr >= c->warning_min_probability &&
+            rm__pressure_confidence(f, c->horizons_sec[i], c->confidence_tolerance) >= c->min_confidence) {
+            fc->warning_horizon_sec = c->horizons_sec[i];
+            fc->warning_probability = pr;
+            fc->warning_view = view;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Step 3: the raw warning, a probable critical crossing within a horizon, as
  * the window, recent and long views see it, then the three gates. The views
  * see only the current regime: the samples since the newest level shift (a
@@ -471,17 +492,7 @@ raw_warning(rm__fc_state_t *st, const rm__fc_input_t *in, const rm__fc_fit_t *fi
          * random-walk estimate when it is larger */
         if (wf.rw_var > sf.rw_var)
             sf.rw_var = wf.rw_var;
-        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
-            double pr = rm__pressure_prob_above(&sf, c->horizons_sec[i], c->critical_threshold);
-            if (sf.slope > 0 && pr >= c->warning_min_probability &&
-                rm__pressure_confidence(&sf, c->horizons_sec[i], c->confidence_tolerance) >=
-                    c->min_confidence) {
-                raw_warn = 1;
-                fc->warning_horizon_sec = c->horizons_sec[i];
-                fc->warning_probability = pr;
-                fc->warning_view = "recent";
-            }
-        }
+        raw_warn = view_warns(c, &sf, "recent", fc);
     }
     /* the long view: the leak detector's bucket means (leak_window_sec) see
      * slow trends that are lost in the noise of history_size samples, and
@@ -498,19 +509,8 @@ raw_warning(rm__fc_state_t *st, const rm__fc_input_t *in, const rm__fc_fit_t *fi
         }
         rm__pressure_fit(RM_FORECAST_LINEAR, lt, ly, ln, in->scratch, &lf);
     }
-    if (!raw_warn && lf.ok && fc->usage < c->critical_threshold) {
-        for (uint32_t i = 0; i < c->n_horizons && !raw_warn; i++) {
-            double pr = rm__pressure_prob_above(&lf, c->horizons_sec[i], c->critical_threshold);
-            if (lf.slope > 0 && wf.slope > 0 && pr >= c->warning_min_probability &&
-                rm__pressure_confidence(&lf, c->horizons_sec[i], c->confidence_tolerance) >=
-                    c->min_confidence) {
-                raw_warn = 1;
-                fc->warning_horizon_sec = c->horizons_sec[i];
-                fc->warning_probability = pr;
-                fc->warning_view = "long";
-            }
-        }
-    }
+    if (!raw_warn && lf.ok && wf.slope > 0 && fc->usage < c->critical_threshold)
+        raw_warn = view_warns(c, &lf, "long", fc);
     /* gate 1: enough history to call a trend: half the history at start-up,
      * REGIME_MIN_SAMPLES after a level shift (the shift itself told us the
      * old level is gone; the pre-shift window says how noisy samples are) */

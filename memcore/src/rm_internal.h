@@ -13,10 +13,12 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "rm_mix.h"
 #include "rustymem/recalloc.h"
+#include "rustymem/status.h"
 
 #ifdef RM_DEBUG
 #define config_debug 1
@@ -54,6 +56,126 @@ rm__mutex_held_by_self(pthread_mutex_t *mu)
 #define RM_CACHELINE   64
 #define RM_ALIGNED_CL  __attribute__((aligned(RM_CACHELINE)))
 #define RM_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * RM__CREATE_ARGS_OR_EINVAL(cfg, out): the argument checks every
+ * rm_X_create(const rm_X_config_t *cfg, rm_X_t **out) starts with. Returns
+ * RM_EINVAL from the enclosing function when out is NULL; a NULL cfg means
+ * "every default": cfg then points to a zeroed config of its own type, which
+ * lives until the end of the enclosing function's block.
+ */
+#define RM__CREATE_ARGS_OR_EINVAL(cfg, out)                                      \
+    __typeof__(*(cfg)) rm__all_defaults = {0};                                   \
+    if (!(out))                                                                  \
+        return RM_EINVAL;                                                        \
+    if (!(cfg))                                                                  \
+        (cfg) = &rm__all_defaults
+
+/*
+ * The time ns nanoseconds after now on clock clk, as an absolute deadline for
+ * pthread_cond_timedwait (which reads it on the condition variable's clock:
+ * CLOCK_REALTIME unless the variable was created with another).
+ */
+static inline struct timespec
+rm__deadline_after_ns(clockid_t clk, uint64_t ns)
+{
+    struct timespec t;
+    clock_gettime(clk, &t);
+    uint64_t sub = (uint64_t)t.tv_nsec + ns % 1000000000ull;
+    t.tv_sec += (time_t)(ns / 1000000000ull + sub / 1000000000ull);
+    t.tv_nsec = (long)(sub % 1000000000ull);
+    return t;
+}
+
+/*
+ * Intrusive doubly linked lists, NULL-terminated, named by their head (and
+ * tail) lvalues; prev and next name the node's link fields for that list (a
+ * node may sit on several lists). RM_DLIST_UNLINK takes node out of the list
+ * whose first element is head; RM_DLIST_UNLINK_HT out of one that also keeps
+ * its last element in tail. The node's own links are left as they were. The
+ * caller holds whatever lock guards the list.
+ */
+#define RM_DLIST_UNLINK(head, node, prev, next)                                  \
+    RM__DLIST_UNLINK(head, node, prev, next, (void)0)
+#define RM_DLIST_UNLINK_HT(head, tail, node, prev, next)                         \
+    RM__DLIST_UNLINK(head, node, prev, next, (tail) = (node)->prev)
+#define RM__DLIST_UNLINK(head, node, prev, next, when_last)                      \
+    do {                                                                         \
+        if ((node)->prev)                                                        \
+            (node)->prev->next = (node)->next;                                   \
+        else                                                                     \
+            (head) = (node)->next;                                               \
+        if ((node)->next)                                                        \
+            (node)->next->prev = (node)->prev;                                   \
+        else                                                                     \
+            when_last;                                                           \
+    } while (0)
+
+/* RM_DLIST_APPEND_HT: node becomes the last element of a list with a tail. */
+#define RM_DLIST_APPEND_HT(head, tail, node, prev, next)                         \
+    do {                                                                         \
+        (node)->next = NULL;                                                     \
+        (node)->prev = (tail);                                                   \
+        if (tail)                                                                \
+            (tail)->next = (node);                                               \
+        else                                                                     \
+            (head) = (node);                                                     \
+        (tail) = (node);                                                         \
+    } while (0)
+
+/* RM_DLIST_PUSH: node becomes the first element of the list headed by head. */
+#define RM_DLIST_PUSH(head, node, prev, next)                                    \
+    do {                                                                         \
+        (node)->prev = NULL;                                                     \
+        (node)->next = (head);                                                   \
+        if (head)                                                                \
+            (head)->prev = (node);                                               \
+        (head) = (node);                                                         \
+    } while (0)
+
+/*
+ * A module's background thread (the buffer pool's writer, the pressure
+ * sampler): fn(arg) runs until it sees *stop set; mu guards *running and
+ * *stop, and the thread waits on cv. rm__thread_start creates it unless it
+ * runs (RM_EBUSY then; RM_ENOMEM when it cannot be created). rm__thread_stop
+ * sets *stop, wakes it, joins it without holding mu and clears *running;
+ * nothing when it is not running. Neither may be called from the thread.
+ */
+static inline rm_status_t
+rm__thread_start(pthread_mutex_t *mu, pthread_t *th, int *running, int *stop, void *(*fn)(void *), void *arg)
+{
+    rm_status_t st = RM_OK;
+    pthread_mutex_lock(mu);
+    if (*running) {
+        st = RM_EBUSY;
+    } else {
+        *stop = 0;
+        if (pthread_create(th, NULL, fn, arg) != 0)
+            st = RM_ENOMEM;
+        else
+            *running = 1;
+    }
+    pthread_mutex_unlock(mu);
+    return st;
+}
+
+static inline void
+rm__thread_stop(pthread_mutex_t *mu, pthread_cond_t *cv, const pthread_t *th, int *running, int *stop)
+{
+    pthread_mutex_lock(mu);
+    if (!*running) {
+        pthread_mutex_unlock(mu);
+        return;
+    }
+    *stop = 1;
+    pthread_cond_broadcast(cv);
+    pthread_t t = *th;
+    pthread_mutex_unlock(mu);
+    pthread_join(t, NULL);
+    pthread_mutex_lock(mu);
+    *running = 0;
+    pthread_mutex_unlock(mu);
+}
 
 /* Debug fill patterns (STYLE.md): fresh memory 0xAA, freed memory 0x55. */
 #define RM_FILL_ALLOC 0xAA

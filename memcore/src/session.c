@@ -371,11 +371,7 @@ report_pool(void *ctx, rm_component_usage_t *out)
 rm_status_t
 rm_session_mux_create(const rm_session_config_t *cfg, rm_session_mux_t **out)
 {
-    rm_session_config_t def = {0};
-    if (!out)
-        return RM_EINVAL;
-    if (!cfg)
-        cfg = &def;
+    RM__CREATE_ARGS_OR_EINVAL(cfg, out);
     if (!rm__recalloc_valid(cfg->alloc))
         return RM_EINVAL;
     uint32_t maxc = cfg->max_connections ? cfg->max_connections : RM_SESSION_DEFAULT_MAX_CONNECTIONS;
@@ -753,10 +749,7 @@ rm_session_begin(rm_session_mux_t *m, rm_session_id_t id, uint64_t timeout_ns,
             break;
         }
         if (!have_deadline) {
-            clock_gettime(CLOCK_MONOTONIC, &deadline);
-            uint64_t ns = (uint64_t)deadline.tv_nsec + timeout_ns % 1000000000ull;
-            deadline.tv_sec += (time_t)(timeout_ns / 1000000000ull + ns / 1000000000ull);
-            deadline.tv_nsec = (long)(ns % 1000000000ull);
+            deadline = rm__deadline_after_ns(CLOCK_MONOTONIC, timeout_ns);
             have_deadline = 1;
         }
         if (!waited) {
@@ -876,6 +869,18 @@ rm_session_admission_open(rm_session_mux_t *m)
     return open;
 }
 
+/* A bound on open slots (max_connections or pool_size) was just set from old
+ * to now: the idle slots above it go to *list (the caller closes them after
+ * unlocking) and, when it grew, waiters for a slot wake. */
+static void
+bound_changed_locked(rm_session_mux_t *m, uint32_t old, uint32_t now, struct slot **list)
+{
+    RM_ASSERT_LOCKED(&m->mu);
+    shrink_idle_locked(m, list);
+    if (now > old)
+        pthread_cond_broadcast(&m->cv);
+}
+
 rm_status_t
 rm_session_set_max_connections(rm_session_mux_t *m, uint32_t n)
 {
@@ -909,11 +914,9 @@ rm_session_set_max_connections(rm_session_mux_t *m, uint32_t n)
         ns = (struct slot **)os;
         ni = oi;
     }
-    int grew = n > m->max_connections;
+    uint32_t old = m->max_connections;
     m->max_connections = n;
-    shrink_idle_locked(m, &list);
-    if (grew)
-        pthread_cond_broadcast(&m->cv);
+    bound_changed_locked(m, old, n, &list);
     pthread_mutex_unlock(&m->mu);
     free(ns);
     free(ni);
@@ -921,26 +924,32 @@ rm_session_set_max_connections(rm_session_mux_t *m, uint32_t n)
     return RM_OK;
 }
 
-rm_status_t
-rm_session_set_max_sessions(rm_session_mux_t *m, uint32_t n)
+/* Set one session limit (which: 0 max_sessions, 1 session_ratio), 1 to
+ * RM_SESSION_MAX_SESSIONS_LIMIT. */
+static rm_status_t
+set_session_limit(rm_session_mux_t *m, int which, uint32_t n)
 {
     if (!m || n == 0 || n > RM_SESSION_MAX_SESSIONS_LIMIT)
         return RM_EINVAL;
     pthread_mutex_lock(&m->mu);
-    m->max_sessions = n;
+    if (which == 0)
+        m->max_sessions = n;
+    else
+        m->ratio = n;
     pthread_mutex_unlock(&m->mu);
     return RM_OK;
 }
 
 rm_status_t
+rm_session_set_max_sessions(rm_session_mux_t *m, uint32_t n)
+{
+    return set_session_limit(m, 0, n);
+}
+
+rm_status_t
 rm_session_set_session_ratio(rm_session_mux_t *m, uint32_t n)
 {
-    if (!m || n == 0 || n > RM_SESSION_MAX_SESSIONS_LIMIT)
-        return RM_EINVAL;
-    pthread_mutex_lock(&m->mu);
-    m->ratio = n;
-    pthread_mutex_unlock(&m->mu);
-    return RM_OK;
+    return set_session_limit(m, 1, n);
 }
 
 rm_status_t
@@ -952,11 +961,9 @@ rm_session_set_pool_size(rm_session_mux_t *m, uint32_t n)
     pthread_mutex_lock(&m->mu);
     if (n > m->max_connections)
         n = m->max_connections;
-    int grew = n > m->pool_size;
+    uint32_t old = m->pool_size;
     m->pool_size = n;
-    shrink_idle_locked(m, &list);
-    if (grew)
-        pthread_cond_broadcast(&m->cv);
+    bound_changed_locked(m, old, n, &list);
     pthread_mutex_unlock(&m->mu);
     close_list(m, list);
     return RM_OK;

@@ -567,12 +567,7 @@ static void
 list_del_locked(node_t *d, slab_hdr_t *s)
 {
     RM_ASSERT_LOCKED(&d->mu);
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        d->lists[s->list] = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    RM_DLIST_UNLINK(d->lists[s->list], s, prev, next);
     s->prev = s->next = NULL;
     s->list = LIST_NONE;
 }
@@ -582,11 +577,7 @@ list_add_locked(node_t *d, slab_hdr_t *s, int list)
 {
     RM_ASSERT_LOCKED(&d->mu);
     s->list = (uint8_t)list;
-    s->prev = NULL;
-    s->next = d->lists[list];
-    if (s->next)
-        s->next->prev = s;
-    d->lists[list] = s;
+    RM_DLIST_PUSH(d->lists[list], s, prev, next);
 }
 
 /* Put s on the list its fill level calls for. */
@@ -792,11 +783,7 @@ tc_attach(rm_slab_cache_t *c, tc_t *tc)
     }
     if (!tls.registered) {
         tls.registered = 1;
-        tls.prev = NULL;
-        tls.next = g.threads;
-        if (g.threads)
-            g.threads->prev = &tls;
-        g.threads = &tls;
+        RM_DLIST_PUSH(g.threads, &tls, prev, next);
         pthread_setspecific(g.key, &tls);
     }
     memset(tc, 0, sizeof *tc);
@@ -819,12 +806,7 @@ thread_exit(void *arg)
         if (ts->tc[i].cache)
             tc_detach_locked(ts->tc[i].cache, &ts->tc[i]);
     if (ts->registered) {
-        if (ts->prev)
-            ts->prev->next = ts->next;
-        else
-            g.threads = ts->next;
-        if (ts->next)
-            ts->next->prev = ts->prev;
+        RM_DLIST_UNLINK(g.threads, ts, prev, next);
         ts->registered = 0;
     }
     pthread_mutex_unlock(&g.mu);

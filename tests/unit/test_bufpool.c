@@ -1654,6 +1654,7 @@ test_bufpool_writer_cleans_dirty_pages_without_checkpoint(void **state)
     rm_bufpool_writer_stop(bp);
     rm_bufpool_writer_stop(bp);   /* idempotent */
     assert_int_equal(rm_bufpool_writer_start(bp), RM_OK);
+    assert_int_equal(rm_bufpool_writer_start(bp), RM_OK);   /* already running: not an error */
     assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
     remove_dir(dir);
 }

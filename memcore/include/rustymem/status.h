@@ -6,9 +6,10 @@
  * return NULL instead and say so in their own contract. The service layer maps
  * these codes to gRPC status codes in one place (service/runtime/status_map.c).
  *
- * service/common/rm_base.h repeats this enum, under this file's include guard,
- * for clients that do not include memcore: change both in the same commit
- * (tests/unit/standalone/test_client_binaries.sh diffs them).
+ * This file is the codes' one source. Clients that do not include memcore get
+ * them through service/common/rm_base.h, which includes a copy of this file
+ * that the build makes (service/CMakeLists.txt): keep this header
+ * self-contained — standard headers at most, nothing else of memcore.
  */
 #ifndef RUSTYMEM_STATUS_H
 #define RUSTYMEM_STATUS_H

@@ -124,8 +124,9 @@ test_client_alone_status_names_cover_every_grpc_code(void **state)
     assert_string_equal(rm_client_status_name((grpc_status_code)-1), "UNKNOWN");
 }
 
-/* rm_base.h repeats memcore's codes (so clients need not include memcore):
- * every value must match, and no code may be missing on either side. */
+/* rm_base.h gives memcore's codes (from the build's copy of status.h, so clients
+ * need not include memcore): every value must match, and no code may be missing
+ * on either side. */
 static void
 test_client_alone_status_codes_match_memcore(void **state)
 {
