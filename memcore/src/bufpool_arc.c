@@ -51,6 +51,19 @@
  *     in means it was too lax (bias −= 1). The bias (0..16) is added to the
  *     candidate's estimate; a higher bound let it drift past the loop pages'
  *     own counts and the door stopped holding a loop beside a hot set.
+ *   - Admission guard (issue 21, seventh round): of the candidates the duel
+ *     would refuse, 1/64 of the keys (by hash) are always refused and 1/64
+ *     always admitted; the loser of each such decision (the refused page, or
+ *     the victim the admitted one evicted) is remembered, and a miss on it
+ *     within c misses is a return. Every 256 sampled decisions the two
+ *     return rates are compared: if refused candidates came back more often
+ *     than the evicted victims, the other keys' would-be refusals are
+ *     admitted (CAR's own admission) until the next comparison. On a working
+ *     set that grows and shrinks, stale heat outbids newcomers that return
+ *     within a few misses; there the guard turns the duel off, on Zipf and
+ *     loops it leaves it on. Counterfactual rates per decision, not misses
+ *     per class: the class that is always admitted takes frames from the
+ *     others and wins any miss count.
  *   - Why: ARC's only defence against a loop larger than the cache and
  *     against one-hit pages is T1/B1 balancing, which still admits every new
  *     page. The duel keeps a stable subset of a loop, keeps scans out of T2
@@ -118,6 +131,17 @@ struct rm__bp_earc {
     double cl_step;                /* next step, pages (signed) */
     double cl_prev;                /* previous sample's hit ratio */
     double cl_w;                   /* window target, pages, before rounding */
+
+    /* admission guard (issue 21, seventh round): would-be refusals of two
+     * sampled key classes are always refused / always admitted; whether the
+     * refused candidates or the victims evicted in the admitted ones' place
+     * come back sooner decides whether the other keys are dueled at all */
+    uint64_t *gd_key;              /* direct-mapped: key of a sampled decision's loser */
+    uint64_t *gd_at;               /* miss count at the decision << 1 | class (1 = refused) */
+    size_t gd_mask;
+    uint64_t misses;               /* misses noted: the guard's clock */
+    uint32_t gd_dec[2], gd_ret[2]; /* [0] admitted class (victims), [1] refused class (candidates) */
+    int gd_admit_all;              /* 1: the duel lost the last comparison, followers skip it */
 };
 
 #define CM_ROWS 4
@@ -133,6 +157,9 @@ struct rm__bp_earc {
 #define BIAS_MAX 16         /* admission bias bound (64 before the sixth round) */
 #define BIAS_UP 1
 #define BIAS_DOWN 1
+#define GUARD_SAMPLE_BITS 6 /* 1/64 of the keys always refused, 1/64 always admitted */
+#define GUARD_DIV 4         /* guard table: c / GUARD_DIV slots, at least 16 */
+#define GUARD_DECISIONS 256 /* sampled decisions per comparison; then the counts halve */
 
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
@@ -227,13 +254,22 @@ rg_slots(uint32_t c)
     return n;
 }
 
+static size_t
+gd_slots(uint32_t c)
+{
+    size_t n = 16;
+    while (n < (size_t)c / GUARD_DIV)
+        n <<= 1;
+    return n;
+}
+
 static rm_status_t
 ghost_alloc(rm__bp_earc_t *e, uint32_t c, uint32_t **gprev, rm__bp_map_t *gmap, uint8_t **cm,
             size_t *cm_mask, size_t *ghost_bytes, size_t *cm_bytes)
 {
     uint32_t gcap = 2 * c + 2;
     *ghost_bytes = (size_t)gcap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1) + 8 +
-                   2 * rg_slots(c) * sizeof(uint64_t);
+                   2 * rg_slots(c) * sizeof(uint64_t) + 2 * gd_slots(c) * sizeof(uint64_t);
     *gprev = rm__bp_mem_alloc(e->src, *ghost_bytes);
     if (!*gprev)
         return RM_ENOMEM;
@@ -269,6 +305,11 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     e->rg_rej = (uint64_t *)rm__align_up((uintptr_t)(e->glist + gcap), 8);
     e->rg_vic = e->rg_rej + e->rg_mask + 1;
     memset(e->rg_rej, 0xff, 2 * (e->rg_mask + 1) * sizeof(uint64_t));
+    e->gd_mask = gd_slots(c) - 1;
+    e->gd_key = e->rg_vic + e->rg_mask + 1;
+    e->gd_at = e->gd_key + e->gd_mask + 1;
+    memset(e->gd_key, 0xff, (e->gd_mask + 1) * sizeof(uint64_t));
+    memset(e->gd_at, 0, (e->gd_mask + 1) * sizeof(uint64_t));
     e->ghost_bytes = ghost_bytes;
     e->gmap = *gmap;
     e->cm = cm;
@@ -335,6 +376,9 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->p = 0;
     e->p_frac = 0;
     e->cl_hits = e->cl_misses = 0;
+    e->misses = 0;
+    e->gd_dec[0] = e->gd_dec[1] = e->gd_ret[0] = e->gd_ret[1] = 0;
+    e->gd_admit_all = 0;
     e->cl_prev = 0;
     e->cl_step = -0.0625 * capacity;   /* Caffeine starts by shrinking */
     e->cl_w = (double)(capacity / WINDOW_DIV);
@@ -649,6 +693,72 @@ climb(rm__bp_earc_t *e)
         main_insert(e, e->L[RM_BP_L_WIN].head);
 }
 
+/*
+ * The admission guard ("adaptive with a guard"). The duel is a bet that the
+ * candidate will be wanted again later than the victim; on some shapes (a
+ * working set that grows and shrinks, its newest pages the hot ones) it is
+ * lost again and again — stale heat outbids newcomers that come back
+ * within a few misses. The guard measures the bet on a sample: of the
+ * candidates the duel would refuse, those whose key hashes into one class
+ * (1/64) are always refused and those in another (1/64) always admitted.
+ * The loser of each sampled decision — the refused candidate, or the victim
+ * evicted in the admitted one's place — is remembered with the miss count;
+ * a miss on it within c misses is a return. Per GUARD_DECISIONS sampled
+ * decisions the two return rates are compared: when refused candidates come
+ * back more often than the victims the admissions evicted, the other keys'
+ * would-be refusals are admitted (plain CAR admission) until the next
+ * comparison says otherwise. Rates per decision, not miss counts: set
+ * dueling on misses in a shared cache favours the always-admitted class
+ * (its pages take frames from everyone else) and chose "admit" on every
+ * shape (ADR 0004, seventh round). O(1) per miss and per duel, at the miss
+ * rate under the pool mutex; nothing on the hit path.
+ */
+static int
+guard_class(uint64_t key)
+{
+    uint64_t h = rm__mix64(key ^ 0x2545f4914f6cdd1dull);
+    unsigned c = (unsigned)(h >> (64 - GUARD_SAMPLE_BITS));
+    return c == 0 ? 1 : c == 1 ? 0 : -1;   /* 1 = always refused, 0 = always admitted */
+}
+
+static size_t
+guard_slot(const rm__bp_earc_t *e, uint64_t key)
+{
+    return (size_t)rm__mix64(key ^ 0x9e37ull) & e->gd_mask;
+}
+
+/* A sampled decision: remember its loser (class 1: the refused candidate,
+ * class 0: the victim the admitted candidate evicted). */
+static void
+guard_record(rm__bp_earc_t *e, uint64_t loser, int cls)
+{
+    size_t h = guard_slot(e, loser);
+    e->gd_key[h] = loser;
+    e->gd_at[h] = e->misses << 1 | (uint64_t)cls;
+    if (++e->gd_dec[cls] + e->gd_dec[1 - cls] > GUARD_DECISIONS) {
+        /* returns per decision (+1: no division by zero, a slight pull to 0) */
+        double r_ref = (double)e->gd_ret[1] / (e->gd_dec[1] + 1.0);
+        double r_adm = (double)e->gd_ret[0] / (e->gd_dec[0] + 1.0);
+        e->gd_admit_all = r_ref > r_adm;
+        for (int i = 0; i < 2; i++) {
+            e->gd_dec[i] /= 2;
+            e->gd_ret[i] /= 2;
+        }
+    }
+}
+
+static void
+guard_note_miss(rm__bp_earc_t *e, uint64_t key)
+{
+    e->misses++;
+    size_t h = guard_slot(e, key);
+    if (e->gd_key[h] != key)
+        return;
+    e->gd_key[h] = RM_BP_MAP_EMPTY;
+    if (e->misses - (e->gd_at[h] >> 1) <= e->c)
+        e->gd_ret[e->gd_at[h] & 1]++;
+}
+
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
@@ -662,6 +772,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
      * heat then outlives the working set that earned it */
     if (++e->now - e->aged_at >= e->age_period)
         earc_age(e);
+    guard_note_miss(e, key);
     /* admission regret, ARC-style: a miss on a page we refused means the
      * door was too strict; a miss on a page evicted to let a candidate in
      * means it was too lax */
@@ -775,7 +886,20 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
             uint32_t v = main_n ? main_victim(e, &from, avoid) : RM_BP_NIL;
             /* the newcomer needs a strictly higher estimate: ties keep the
              * incumbent, which is what holds a stable part of a loop */
-            if (v != RM_BP_NIL && earc_freq(e, cand) + (unsigned)e->bias > earc_freq(e, v)) {
+            int admit = v != RM_BP_NIL && earc_freq(e, cand) + (unsigned)e->bias > earc_freq(e, v);
+            if (v != RM_BP_NIL && !admit) {
+                /* a would-be refusal: sampled, or decided by the guard */
+                int cls = guard_class(e->key[cand]);
+                if (cls == 1) {
+                    guard_record(e, e->key[cand], 1);
+                } else if (cls == 0) {
+                    guard_record(e, e->key[v], 0);
+                    admit = 1;
+                } else {
+                    admit = e->gd_admit_all;
+                }
+            }
+            if (admit) {
                 if (!e->ops->try_claim(e->ctx, v)) {
                     skip_slot(e, v);
                     avoid = from;
@@ -855,4 +979,5 @@ rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out)
     out->b2_hits = e->b2_hits;
     out->rejects = e->rejects;
     out->bias = (uint64_t)e->bias;
+    out->guard_admit_all = (uint64_t)e->gd_admit_all;
 }

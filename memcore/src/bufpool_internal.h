@@ -240,6 +240,7 @@ typedef struct rm__bp_earc_stats {
                         * already, the T1 hand moves them at its next pass (≤ t1) */
     uint64_t b1_hits, b2_hits, rejects;
     uint64_t bias;   /* current admission bias */
+    uint64_t guard_admit_all;   /* 1: the admission guard lets would-be refusals in (ADR 0004) */
 } rm__bp_earc_stats_t;
 
 /* nslots: slot index bound (≥ capacity). capacity: frames the policy manages. */

@@ -17,7 +17,8 @@
  *    min_margin_vs_arc, min_margin_vs_lru (with the case that sets them),
  *    mean_gap_closed (of the LRU→OPT gap), mean_gap_closed_best_other (the
  *    best mean of ARC, W-TinyLFU, S3-FIFO and LIRS) and gap_vs_best_other =
- *    ours − that; the per-case table `cases`.
+ *    ours − that, and cases_below_arc_or_lru (every case ours loses to ARC
+ *    or LRU, with both margins; also printed); the per-case table `cases`.
  *    --dump DIR also writes each case's trace to DIR/<trace>[_heldout]_<pct>.txt.
  * 2. --trace FILE replays one page number per line through every policy;
  *    --phase-len A adds the hit ratio of rustymem, ARC and LRU in each run of
@@ -367,6 +368,10 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
         double min_arc = 1, min_lru = 1, gap_sum[RM_BUFPOOL_POLICY_COUNT] = {0};
         int gap_n = 0;
         char worst_arc[64] = "", worst_lru[64] = "";
+        /* every case below ARC or LRU: where the margins are lost */
+        json_t *losses = json_array();
+        char loss_txt[4096] = "";
+        size_t loss_len = 0;
         fprintf(stderr, "%s half (seed %#llx)\n%-16s %5s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n", half_names[half],
                 (unsigned long long)half_seed[half], "trace", "cache", "rustymem", "arc", "lru", "clock", "opt",
                 "wtinylfu", "s3fifo", "lirs", "gap");
@@ -391,6 +396,19 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
                 if (ours - lru < min_lru) {
                     min_lru = ours - lru;
                     snprintf(worst_lru, sizeof worst_lru, "%s %.0f%%", fam_names[w], suite_pcts[ci] * 100);
+                }
+                if (ours - arc < 0 || ours - lru < 0) {
+                    json_t *l = json_object();
+                    json_object_set_new(l, "trace", json_string(fam_names[w]));
+                    json_object_set_new(l, "cache_pct", json_real(suite_pcts[ci] * 100));
+                    json_object_set_new(l, "margin_vs_arc", json_real(ours - arc));
+                    json_object_set_new(l, "margin_vs_lru", json_real(ours - lru));
+                    json_array_append_new(losses, l);
+                    int k = snprintf(loss_txt + loss_len, sizeof loss_txt - loss_len,
+                                     "  %-16s %4.0f%%  vs arc %+.4f  vs lru %+.4f\n", fam_names[w],
+                                     suite_pcts[ci] * 100, ours - arc, ours - lru);
+                    if (k > 0 && (size_t)k < sizeof loss_txt - loss_len)
+                        loss_len += (size_t)k;
                 }
                 double gap = NAN;
                 if (opt > lru + 1e-9) {
@@ -433,10 +451,12 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
         json_object_set_new(h, "best_other", json_string(best_name));
         json_object_set_new(h, "gap_vs_best_other", json_real(mean - best));
         json_object_set_new(h, "mean_gap_closed_by_policy", per);
+        json_object_set_new(h, "cases_below_arc_or_lru", losses);
         json_object_set_new(halves, half_names[half], h);
         fprintf(stderr, "%s: min_margin_vs_arc %.4f (%s)  min_margin_vs_lru %.4f (%s)  mean_gap_closed %.3f  "
                         "best other %s %.3f  gap_vs_best_other %+.3f\n",
                 half_names[half], min_arc, worst_arc, min_lru, worst_lru, mean, best_name, best, mean - best);
+        fprintf(stderr, "%s: cases below ARC or LRU (%zu)\n%s", half_names[half], json_array_size(losses), loss_txt);
     }
     json_object_set_new(result, "cases", cases);
     json_object_set_new(result, "halves", halves);
