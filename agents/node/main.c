@@ -609,6 +609,7 @@ main(int argc, char **argv)
         .tls_client_ca_file = o.serve.tls_client_ca,
         .auth = rm_auth_check,
         .auth_ctx = auth,
+        .registered_methods = 1, /* the lean unary path (docs/adr/0031) */
     };
     rm_server_t *srv;
     if (rm_server_create(&so, services, (size_t)n_services, &srv, err, sizeof err) != RM_OK) {
