@@ -666,7 +666,6 @@ call_new(rm_server_t *srv)
     pthread_mutex_lock(&srv->mu);
     srv->live_calls++;
     pthread_mutex_unlock(&srv->mu);
-    RM_TSAN_RELEASE(&c->t_request);
     return c;
 }
 
@@ -676,6 +675,7 @@ post_request(rm_server_t *srv)
     call_t *c = call_new(srv);
     if (!c)
         return; /* the remaining posted requests keep the server serving */
+    RM_TSAN_RELEASE(&c->t_request); /* after every write the completing thread reads */
     grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq,
                                                  srv->cq, &c->t_request);
     if (e != GRPC_CALL_OK)
@@ -691,6 +691,7 @@ post_registered(rm_server_t *srv, const struct rm_registered *reg)
     if (!c)
         return;
     c->reg = reg;
+    RM_TSAN_RELEASE(&c->t_request); /* after every write the completing thread reads */
     grpc_call_error e = grpc_server_request_registered_call(srv->server, reg->handle, &c->call, &c->reg_deadline,
                                                             &c->md, &c->recv_buf, srv->cq, srv->cq, &c->t_request);
     if (e != GRPC_CALL_OK)
