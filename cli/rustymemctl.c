@@ -1383,6 +1383,11 @@ main(int argc, char **argv)
     if (cmd->request) {
         req = xcalloc(cmd->request->sizeof_message);
         cmd->request->message_init(req);
+        /* knob changes reply once they are on disk (docs/adr/0031) */
+        const ProtobufCFieldDescriptor *wp =
+            protobuf_c_message_descriptor_get_field_by_name(cmd->request, "wait_persisted");
+        if (wp)
+            *(protobuf_c_boolean *)((char *)req + wp->offset) = 1;
     }
     int seen[MAX_ARGS] = {0};
     for (int i = 0; i < ngiven; i++) {

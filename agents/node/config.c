@@ -13,12 +13,18 @@
  * each value checked where it was read; the merged set is then applied in one
  * rm_knobs_set_ex so constraints see the final state and failure changes
  * nothing. Error messages carry the origin of the value they blame.
+ *
+ * Runtime changes are persisted by one writer thread (rm_config_writer_*,
+ * docs/adr/0031): the registry hands it the newest whole text under its lock,
+ * the thread does the fsyncs. Lock order: the registry's mu → w->mu; the
+ * thread calls rm_knobs_persist_done without w->mu.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <ini.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -629,4 +635,160 @@ rm_config_split_assignment(char *s, rm_knob_assign_t *out)
     out->name = name;
     out->value = value;
     return RM_OK;
+}
+
+/* ---- the knob writer ---------------------------------------------------- */
+
+struct rm_config_writer {
+    rm_knobs_t *k;
+    const char *path;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;     /* new text, hold released, stop, or a write finished */
+    char *pending;         /* guarded by mu: the newest text not yet taken (owned) */
+    size_t pending_len;    /* guarded by mu */
+    uint64_t pending_gen;  /* guarded by mu */
+    bool writing;          /* guarded by mu: the thread is writing a text it took */
+    bool failed;           /* guarded by mu: the last write failed */
+    bool hold, stop;       /* guarded by mu */
+    uint64_t writes;       /* guarded by mu */
+};
+
+static void *
+writer_main(void *arg)
+{
+    rm_config_writer_t *w = arg;
+    pthread_mutex_lock(&w->mu);
+    for (;;) {
+        while (!w->stop && (w->hold || !w->pending))
+            pthread_cond_wait(&w->cv, &w->mu);
+        if (!w->pending)
+            break; /* stopping, nothing left */
+        char *text = w->pending;
+        size_t len = w->pending_len;
+        uint64_t gen = w->pending_gen;
+        w->pending = NULL;
+        w->writing = true;
+        pthread_mutex_unlock(&w->mu);
+        char why[256] = "";
+        rm_status_t st = rm_config_write_atomic(w->path, text, len, why, sizeof why);
+        free(text);
+        pthread_mutex_lock(&w->mu);
+        w->writing = false;
+        w->failed = st != RM_OK;
+        w->writes++;
+        pthread_cond_broadcast(&w->cv);
+        pthread_mutex_unlock(&w->mu);
+        rm_knobs_persist_done(w->k, gen, st, why);
+        pthread_mutex_lock(&w->mu);
+    }
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+/* rm_knobs_persist_async_fn: runs under the registry's lock. */
+static rm_status_t
+writer_take(void *ctx, uint64_t gen, const char *text, size_t len, char *why, size_t why_len)
+{
+    rm_config_writer_t *w = ctx;
+    pthread_mutex_lock(&w->mu);
+    while (w->failed && w->writing) /* a retry in flight decides whether we are still failed */
+        pthread_cond_wait(&w->cv, &w->mu);
+    if (w->failed) {
+        /* The disk refused the last write: write this set's text now, so a set it
+         * still refuses fails and changes nothing (the thread is not writing, and
+         * it cannot take a text while we hold mu). */
+        rm_status_t st = rm_config_write_atomic(w->path, text, len, why, why_len);
+        if (st == RM_OK) {
+            w->failed = false;
+            free(w->pending); /* older than this whole state */
+            w->pending = NULL;
+            pthread_mutex_unlock(&w->mu);
+            rm_knobs_persist_done(w->k, gen, RM_OK, NULL);
+            return RM_OK;
+        }
+        pthread_mutex_unlock(&w->mu);
+        return st;
+    }
+    char *copy = malloc(len + 1);
+    if (!copy) {
+        pthread_mutex_unlock(&w->mu);
+        if (why && why_len)
+            snprintf(why, why_len, "out of memory");
+        return RM_ENOMEM;
+    }
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    free(w->pending); /* superseded: the newest text is the whole state */
+    w->pending = copy;
+    w->pending_len = len;
+    w->pending_gen = gen;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    return RM_OK;
+}
+
+rm_status_t
+rm_config_writer_start(rm_knobs_t *k, const char *path, rm_config_writer_t **out)
+{
+    *out = NULL;
+    rm_config_writer_t *w = calloc(1, sizeof *w);
+    if (!w)
+        return RM_ENOMEM;
+    w->k = k;
+    w->path = path;
+    if (pthread_mutex_init(&w->mu, NULL) != 0) {
+        free(w);
+        return RM_ENOMEM;
+    }
+    if (pthread_cond_init(&w->cv, NULL) != 0) {
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return RM_ENOMEM;
+    }
+    if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+        pthread_cond_destroy(&w->cv);
+        pthread_mutex_destroy(&w->mu);
+        free(w);
+        return RM_EIO;
+    }
+    rm_knobs_set_persister_async(k, writer_take, w);
+    *out = w;
+    return RM_OK;
+}
+
+void
+rm_config_writer_stop(rm_config_writer_t *w)
+{
+    if (!w)
+        return;
+    rm_knobs_set_persister_async(w->k, NULL, NULL); /* waits for a set in progress (mu) */
+    pthread_mutex_lock(&w->mu);
+    w->stop = true;
+    w->hold = false;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->thread, NULL);
+    free(w->pending);
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+void
+rm_config_writer_hold(rm_config_writer_t *w, bool hold)
+{
+    pthread_mutex_lock(&w->mu);
+    w->hold = hold;
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+uint64_t
+rm_config_writer_writes(rm_config_writer_t *w)
+{
+    pthread_mutex_lock(&w->mu);
+    uint64_t n = w->writes;
+    pthread_mutex_unlock(&w->mu);
+    return n;
 }

@@ -29,6 +29,7 @@
 #ifndef RUSTYMEM_CONFIG_H
 #define RUSTYMEM_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "rustymem/knobs.h"
@@ -107,6 +108,38 @@ rm_status_t rm_config_write_atomic(const char *path, const char *text, size_t le
  */
 rm_status_t rm_config_persist_fn(void *ctx, const char *text, size_t len, char *why,
                                  size_t why_len);
+
+/*
+ * The knob writer (docs/adr/0031): one thread that persists the knobs so that
+ * SetKnobs never waits on a disk. rm_config_writer_start installs it as k's
+ * asynchronous persister: under the registry lock it only copies the newest
+ * whole persisted text (replacing a copy not yet written: group commit); the
+ * thread writes the newest text with rm_config_write_atomic and reports the
+ * generation with rm_knobs_persist_done. Only one writer, always the newest
+ * whole state, so two commits are never reordered on disk; a crash loses at
+ * most the generations not yet written (rm_knobs_persist_state says which).
+ *
+ * After a failed write the writer is "failed": the next persisting set writes
+ * its text itself, synchronously (as rm_config_persist_fn does), so that a set
+ * the disk still refuses fails and changes nothing; a success returns it to
+ * the thread. path must outlive the writer. Returns RM_OK, RM_ENOMEM or
+ * RM_EIO (no thread); *out is NULL on failure.
+ */
+typedef struct rm_config_writer rm_config_writer_t;
+rm_status_t rm_config_writer_start(rm_knobs_t *k, const char *path, rm_config_writer_t **out);
+
+/* Remove the persister from k, write the newest text not yet written (the
+ * "hold" test hook no longer applies), join the thread, free w. NULL is a
+ * no-op. Not concurrently with a set on k that would persist (removing the
+ * persister first makes later sets not persisted). */
+void rm_config_writer_stop(rm_config_writer_t *w);
+
+/* Test hook: while held, the thread takes no text (a stalled disk); sets still
+ * return at once, their generation not durable. Thread-safe. */
+void rm_config_writer_hold(rm_config_writer_t *w, bool hold);
+
+/* Writes completed by the thread (successes and failures), for tests. */
+uint64_t rm_config_writer_writes(rm_config_writer_t *w);
 
 /*
  * Split "name=value" in place (the '=' becomes NUL; spaces around both parts

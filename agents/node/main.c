@@ -573,7 +573,12 @@ main(int argc, char **argv)
         rm_knobs_destroy(node.knobs);
         return 1;
     }
-    rm_knobs_set_persister(node.knobs, rm_config_persist_fn, persisted);
+    /* runtime changes are persisted by the knob writer's thread (docs/adr/0031) */
+    rm_config_writer_t *knob_writer = NULL;
+    if (rm_config_writer_start(node.knobs, persisted, &knob_writer) != RM_OK) {
+        rm_log("ERROR", "cannot start the knob writer thread");
+        return 1;
+    }
     rm_knobs_mark_started(node.knobs);
     node.host.audit = audit_log;
 
@@ -604,6 +609,7 @@ main(int argc, char **argv)
         .tls_client_ca_file = o.serve.tls_client_ca,
         .auth = rm_auth_check,
         .auth_ctx = auth,
+        .registered_methods = 1, /* the lean unary path (docs/adr/0031) */
     };
     rm_server_t *srv;
     if (rm_server_create(&so, services, (size_t)n_services, &srv, err, sizeof err) != RM_OK) {
@@ -672,6 +678,7 @@ main(int argc, char **argv)
     rm_node_mem_watch_stop();
     rm_server_shutdown(srv);
     rm_server_wait(srv);
+    rm_config_writer_stop(knob_writer); /* no call left: writes what is not on disk yet */
     uint64_t counts[17];
     rm_server_call_counts(srv, counts);
     uint64_t total = 0;

@@ -123,6 +123,8 @@ typedef struct stripe {
     _Atomic uint64_t misses;
     _Atomic uint64_t pf_used;
     _Atomic uint64_t readers[2];    /* reader sections open, per epoch parity */
+    _Atomic int64_t dirty;          /* st_moved: this stripe's share of the dirty frames */
+    _Atomic int64_t pinned;         /* … and of the pinned ones (a share may be negative) */
 } __attribute__((aligned(2 * RM_CACHELINE))) stripe_t;
 
 typedef struct bp_file {
@@ -236,6 +238,29 @@ my_stripe(rm_bufpool_t *bp)
     if (RM_UNLIKELY(tls_stripe == UINT32_MAX))
         tls_stripe = atomic_fetch_add_explicit(&stripe_seq, 1, memory_order_relaxed) % STRIPES;
     return &bp->stripes[tls_stripe];
+}
+
+/* Dirty and pinned frames are counted where a frame's state word changes:
+ * every change of f->state goes through an atomic operation that yields the
+ * old word, and st_moved(old, new) adds the difference to the calling
+ * thread's stripe, so rm_bufpool_stats sums STRIPES counters instead of
+ * walking every frame. The predicates are the ones the walk used: a valid
+ * frame that is dirty; a valid frame with a pin or the exclusive bit. */
+#define ST_COUNTS_DIRTY(s) (((s) & (ST_INVALID | ST_DIRTY)) == ST_DIRTY)
+#define ST_COUNTS_PIN(s)   (!((s) & ST_INVALID) && ((s) & (ST_PIN_MASK | ST_X)) != 0)
+
+static inline void
+st_moved(rm_bufpool_t *bp, uint64_t old, uint64_t now)
+{
+    int dd = (int)ST_COUNTS_DIRTY(now) - (int)ST_COUNTS_DIRTY(old);
+    int dp = (int)ST_COUNTS_PIN(now) - (int)ST_COUNTS_PIN(old);
+    if (RM_LIKELY(!(dd | dp)))
+        return;
+    stripe_t *st = my_stripe(bp);
+    if (dd)
+        atomic_fetch_add_explicit(&st->dirty, dd, memory_order_relaxed);
+    if (dp)
+        atomic_fetch_add_explicit(&st->pinned, dp, memory_order_relaxed);
 }
 
 static inline void
@@ -357,8 +382,10 @@ pol_try_claim(void *ctx, uint32_t slot)
         if ((s & ST_DIRTY) && ((rm_bufpool_t *)ctx)->clean_only)
             return 0;   /* writes are failing: look for a page that needs none */
         if (atomic_compare_exchange_weak_explicit(&f->state, &s, s | ST_INVALID,
-                                                  memory_order_acq_rel, memory_order_relaxed))
+                                                  memory_order_acq_rel, memory_order_relaxed)) {
+            st_moved(ctx, s, s | ST_INVALID);
             return 1;
+        }
     }
 }
 
@@ -644,8 +671,10 @@ write_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
     uint8_t ok;
     rm_status_t st = write_batch_locked(bp, &file, &page, 1, &ok);
     pthread_mutex_unlock(&bp->io_mu);
-    if (st == RM_OK)
-        atomic_fetch_and_explicit(&f->state, ~ST_DIRTY, memory_order_relaxed);
+    if (st == RM_OK) {
+        uint64_t o = atomic_fetch_and_explicit(&f->state, ~ST_DIRTY, memory_order_relaxed);
+        st_moved(bp, o, o & ~ST_DIRTY);
+    }
     note_write(bp, f, st != RM_OK);
     return st;
 }
@@ -985,7 +1014,8 @@ finish_evict_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int in_policy)
         if (st != RM_OK) {
             if (!in_policy)
                 rm__bp_earc_admit(bp->pol, f->idx, key);
-            atomic_fetch_and_explicit(&f->state, ~ST_INVALID, memory_order_release);
+            uint64_t o = atomic_fetch_and_explicit(&f->state, ~ST_INVALID, memory_order_release);
+            st_moved(bp, o, o & ~ST_INVALID);
             return st;
         }
     }
@@ -999,7 +1029,7 @@ finish_evict_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f, int in_policy)
         bp->files[file].wasted++;
     }
     atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
-    atomic_store_explicit(&f->state, ST_INVALID, memory_order_release);
+    st_moved(bp, atomic_exchange_explicit(&f->state, ST_INVALID, memory_order_release), ST_INVALID);
     cnt_add(&bp->evictions, 1);
     return RM_OK;
 }
@@ -1096,6 +1126,7 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
             ns += ST_FREQ_ONE;
     } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_acquire,
                                                     memory_order_relaxed));
+    st_moved(bp, s, ns);
     if (RM_UNLIKELY((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == ST_T1))
         atomic_fetch_add_explicit(&bp->t1_refs, 1, memory_order_relaxed);   /* first hit in T1 */
     if (RM_UNLIKELY(atomic_load_explicit(&f->key, memory_order_relaxed) != key)) {
@@ -1115,7 +1146,8 @@ void
 rm_bufpool_unpin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, rm_bufpool_mode_t mode, int dirty)
 {
     if (mode == RM_BUFPOOL_SHARED) {
-        atomic_fetch_sub_explicit(&f->state, 1, memory_order_release);
+        uint64_t o = atomic_fetch_sub_explicit(&f->state, 1, memory_order_release);
+        st_moved(bp, o, o - 1);
         return;
     }
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed), ns;
@@ -1124,6 +1156,7 @@ rm_bufpool_unpin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, rm_bufpool_mode_t mode
         ns = (s & ~ST_X) | (dirty ? ST_DIRTY : 0);
     } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_release,
                                                     memory_order_relaxed));
+    st_moved(bp, s, ns);
 }
 
 void *
@@ -1191,7 +1224,7 @@ drop_frame_locked(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
     rm__bp_ptab_remove_locked(atomic_load_explicit(&bp->ptab, memory_order_relaxed), key, f->idx,
                               key_of, bp);
     atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
-    atomic_store_explicit(&f->state, ST_INVALID, memory_order_release);
+    st_moved(bp, atomic_exchange_explicit(&f->state, ST_INVALID, memory_order_release), ST_INVALID);
     note_write(bp, f, 0);   /* a discarded page needs no write any more */
     if (f->idx < bp->limit)
         free_push_locked(bp, f->idx);
@@ -1255,7 +1288,8 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
     rm_bufpool_frame_t *fr[1 + PF_MAX_WINDOW];
     fr[0] = frame_at(bp, idx);
     atomic_store_explicit(&fr[0]->key, key, memory_order_relaxed);
-    atomic_store_explicit(&fr[0]->state, ST_INVALID | ST_LOADING, memory_order_release);
+    st_moved(bp, atomic_exchange_explicit(&fr[0]->state, ST_INVALID | ST_LOADING, memory_order_release),
+             ST_INVALID | ST_LOADING);
     rm__bp_ptab_insert_locked(t, key, idx);
     rm__bp_earc_admit(bp->pol, idx, key);
     uint32_t want = prefetch_plan_locked(bp, file, page), n = 1;
@@ -1268,7 +1302,8 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
             break;
         fr[n] = frame_at(bp, pi);
         atomic_store_explicit(&fr[n]->key, pk, memory_order_relaxed);
-        atomic_store_explicit(&fr[n]->state, ST_INVALID | ST_LOADING, memory_order_release);
+        st_moved(bp, atomic_exchange_explicit(&fr[n]->state, ST_INVALID | ST_LOADING, memory_order_release),
+                 ST_INVALID | ST_LOADING);
         rm__bp_ptab_insert_locked(t, pk, pi);
         rm__bp_earc_admit_main(bp->pol, pi, pk);
         n++;
@@ -1334,6 +1369,7 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
         while (!atomic_compare_exchange_weak_explicit(&fr[k]->state, &cur, ns | (cur & ST_T1),
                                                       memory_order_release, memory_order_relaxed))
             ;
+        st_moved(bp, cur, ns | (cur & ST_T1));
     }
     if (need_lock) {
         pthread_mutex_lock(&bp->mu);
@@ -1488,10 +1524,12 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
                 uint64_t ns = ((s + 1) | ST_WRITING) & ~ST_DIRTY;
                 if (atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_acquire,
                                                           memory_order_relaxed)) {
+                    st_moved(bp, s, ns);
                     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
                     unsigned char *img = bp->batch + ps * (n + 1);
                     memcpy(img, f->data, ps);
-                    atomic_fetch_sub_explicit(&f->state, 1, memory_order_release);
+                    uint64_t o = atomic_fetch_sub_explicit(&f->state, 1, memory_order_release);
+                    st_moved(bp, o, o - 1);
                     files[n] = (uint32_t)(key >> 40);
                     pages[n] = key & RM_BUFPOOL_MAX_PAGE_NO;
                     page_stamp(img, ps, pages[n]);
@@ -1506,8 +1544,10 @@ flush_range(rm_bufpool_t *bp, uint32_t from, uint32_t to, int wait_latched, uint
         uint8_t ok[DW_MAX];
         rm_status_t st = write_batch_locked(bp, files, pages, n, ok);
         for (uint32_t k = 0; k < n; k++) {
-            if (!ok[k])
-                atomic_fetch_or_explicit(&fr[k]->state, ST_DIRTY, memory_order_relaxed);
+            if (!ok[k]) {
+                uint64_t o = atomic_fetch_or_explicit(&fr[k]->state, ST_DIRTY, memory_order_relaxed);
+                st_moved(bp, o, o | ST_DIRTY);
+            }
             note_write(bp, fr[k], !ok[k]);
             atomic_fetch_and_explicit(&fr[k]->state, ~ST_WRITING, memory_order_release);
         }
@@ -2036,7 +2076,7 @@ rm_bufpool_resize(rm_bufpool_t *bp, size_t num_frames)
         for (uint32_t i = target; i-- > n;) {
             rm_bufpool_frame_t *f = frame_at(bp, i);
             atomic_store_explicit(&f->key, KEY_NONE, memory_order_relaxed);
-            atomic_store_explicit(&f->state, ST_INVALID, memory_order_relaxed);
+            st_moved(bp, atomic_exchange_explicit(&f->state, ST_INVALID, memory_order_relaxed), ST_INVALID);
             free_push_locked(bp, i);
         }
         atomic_store_explicit(&bp->nframes, target, memory_order_release);
@@ -2182,27 +2222,17 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
     out->torn_pages_repaired = bp->torn_repaired;
     out->eviction_boost_pct = atomic_load_explicit(&bp->boost, memory_order_relaxed);
 
-    /* Dirty and pinned frames are counted without the pool mutex: a pool of
-     * millions of frames would otherwise stall every miss for milliseconds per
-     * stats call. Frames below an acquire-loaded nframes are mapped (grow
-     * publishes nframes after its segments; a shrink detaches segments only
-     * above its new nframes and frees them after the grace period this
-     * reader section holds back). */
-    unsigned ep = rd_enter(bp);
-    uint32_t nf = atomic_load_explicit(&bp->nframes, memory_order_seq_cst);
-    for (uint32_t i = 0; i < nf; i++) {
-        rm_bufpool_frame_t *f = frame_try(bp, i);
-        if (!f) {
-            i |= SEG_SIZE - 1;
-            continue;
-        }
-        uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-        if (s & ST_INVALID)
-            continue;
-        out->dirty += (s & ST_DIRTY) != 0;
-        out->pinned += (s & (ST_PIN_MASK | ST_X)) != 0;
+    /* Dirty and pinned frames: the stripes' shares (st_moved), no walk over the
+     * frames. A share may be negative (a frame dirtied on one thread's stripe
+     * and cleaned on another's); a sum caught between two threads' updates is
+     * clamped at 0. */
+    int64_t dirty = 0, pinned = 0;
+    for (int i = 0; i < STRIPES; i++) {
+        dirty += atomic_load_explicit(&bp->stripes[i].dirty, memory_order_relaxed);
+        pinned += atomic_load_explicit(&bp->stripes[i].pinned, memory_order_relaxed);
     }
-    rd_exit(bp, ep);
+    out->dirty = dirty > 0 ? (uint64_t)dirty : 0;
+    out->pinned = pinned > 0 ? (uint64_t)pinned : 0;
     pthread_mutex_lock(&bp->mu);
     out->total_frames = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     out->used_frames = used_frames(bp);

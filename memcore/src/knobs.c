@@ -27,6 +27,12 @@
  *    yet started change of a knob is superseded by a later change of the
  *    same knob for the same subscriber: the later job carries the earlier
  *    job's old value, the earlier entry is dropped. Order: mu → qmu.
+ *  - Persistence without I/O under the lock (ADR 0031). An asynchronous
+ *    persister (rm_knobs_set_persister_async) is handed the would-be persisted
+ *    text and its generation (persist_gen + 1) under `mu` and only takes it;
+ *    its writer reports the generation it wrote with rm_knobs_persist_done,
+ *    which advances durable_gen under `qmu` (qcv wakes rm_knobs_wait_persisted).
+ *    A synchronous persister's success makes its generation durable at once.
  *  - Cross-knob constraints are checked on the would-be configured state (what
  *    a restart will use) and the would-be running state (what the process uses
  *    now, which keeps the old value of a restart-only knob): both must hold, so
@@ -84,7 +90,13 @@ struct rm_knobs {
     bool started;                        /* guarded by mu */
     rm_knobs_sub_t *subs;                /* guarded by mu */
     rm_knobs_persist_fn persist;         /* guarded by mu */
+    rm_knobs_persist_async_fn persist_async; /* guarded by mu; excludes persist */
     void *persist_ctx;                   /* guarded by mu */
+    uint64_t persist_gen;                /* persisted texts handed over; atomic; written under mu */
+    uint64_t durable_gen;                /* guarded by qmu: the newest generation on disk */
+    uint64_t failed_gen;                 /* guarded by qmu: generation of the last failed write */
+    rm_status_t persist_status;          /* guarded by qmu: the writer's last outcome */
+    char persist_error[200];             /* guarded by qmu: its reason, "" after a success */
     /* Scratch for one set, guarded by mu. */
     rm_knob_value_t w_conf[NK], w_run[NK], w_pers[NK];
     bool w_is_pers[NK];
@@ -858,8 +870,93 @@ rm_knobs_set_persister(rm_knobs_t *k, rm_knobs_persist_fn fn, void *ctx)
 {
     pthread_mutex_lock(&k->mu);
     k->persist = fn;
+    k->persist_async = NULL;
     k->persist_ctx = ctx;
     pthread_mutex_unlock(&k->mu);
+}
+
+void
+rm_knobs_set_persister_async(rm_knobs_t *k, rm_knobs_persist_async_fn fn, void *ctx)
+{
+    pthread_mutex_lock(&k->mu);
+    k->persist = NULL;
+    k->persist_async = fn;
+    k->persist_ctx = ctx;
+    pthread_mutex_unlock(&k->mu);
+}
+
+void
+rm_knobs_persist_done(rm_knobs_t *k, uint64_t gen, rm_status_t st, const char *why)
+{
+    if (!k)
+        return;
+    pthread_mutex_lock(&k->qmu);
+    if (st == RM_OK) {
+        if (gen > k->durable_gen)
+            k->durable_gen = gen;
+        if (gen >= k->failed_gen) {
+            k->persist_status = RM_OK;
+            k->persist_error[0] = '\0';
+        }
+    } else if (gen >= k->failed_gen) {
+        k->failed_gen = gen;
+        k->persist_status = st;
+        snprintf(k->persist_error, sizeof k->persist_error, "%s",
+                 why && *why ? why : rm_strerror(st));
+    }
+    pthread_cond_broadcast(&k->qcv);
+    pthread_mutex_unlock(&k->qmu);
+}
+
+void
+rm_knobs_persist_state(rm_knobs_t *k, rm_knobs_persist_state_t *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!k)
+        return;
+    out->generation = __atomic_load_n(&k->persist_gen, __ATOMIC_ACQUIRE);
+    pthread_mutex_lock(&k->qmu);
+    out->durable = k->durable_gen;
+    out->failed = k->failed_gen > k->durable_gen ? k->failed_gen : 0;
+    out->status = out->failed ? k->persist_status : RM_OK;
+    snprintf(out->error, sizeof out->error, "%s", out->failed ? k->persist_error : "");
+    pthread_mutex_unlock(&k->qmu);
+}
+
+rm_status_t
+rm_knobs_wait_persisted(rm_knobs_t *k, uint64_t gen, uint32_t timeout_ms, char *why, size_t why_len)
+{
+    if (!k)
+        return RM_EINVAL;
+    if (why && why_len)
+        why[0] = '\0';
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += timeout_ms / 1000;
+    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    rm_status_t st = RM_OK;
+    pthread_mutex_lock(&k->qmu);
+    for (;;) {
+        if (k->durable_gen >= gen)
+            break;
+        if (k->failed_gen >= gen) { /* the write holding gen (or a later one) failed */
+            st = k->persist_status;
+            if (why && why_len)
+                snprintf(why, why_len, "%s", k->persist_error);
+            break;
+        }
+        if (pthread_cond_timedwait(&k->qcv, &k->qmu, &dl) == ETIMEDOUT &&
+            k->durable_gen < gen && k->failed_gen < gen) {
+            st = RM_ETIMEDOUT;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&k->qmu);
+    return st;
 }
 
 static double
@@ -1040,7 +1137,8 @@ mark_origin_locked(rm_knobs_t *k, rm_knob_id_t id, const rm_knob_value_t *v, uns
     } else if (!(flags & RM_KNOBS_NO_PERSIST)) {
         k->w_pers[id] = *v;
         k->w_is_pers[id] = true;
-        k->w_origin[id] = k->persist ? ORIGIN_RUNTIME_PERSISTED : ORIGIN_RUNTIME_MEMORY;
+        k->w_origin[id] = (k->persist || k->persist_async) ? ORIGIN_RUNTIME_PERSISTED
+                                                            : ORIGIN_RUNTIME_MEMORY;
     }
 }
 
@@ -1173,7 +1271,9 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
         pers_changed = k->w_is_pers[i] != k->is_persisted[i] ||
                        (k->w_is_pers[i] &&
                         !rm_knobs_value_equal(&rm__knob_defs[i], &k->w_pers[i], &k->persisted[i]));
-    if (pers_changed && k->persist && !(flags & RM_KNOBS_NO_PERSIST)) {
+    bool persisting = (k->persist || k->persist_async) && !(flags & RM_KNOBS_NO_PERSIST);
+    uint64_t pgen = k->persist_gen;
+    if (pers_changed && persisting) {
         char *text;
         size_t len;
         st = format_ini_values(k->w_pers, k->w_is_pers, RM_KNOBS_INI_PERSISTED, &text, &len);
@@ -1184,7 +1284,11 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
             return st;
         }
         why[0] = '\0';
-        st = k->persist(k->persist_ctx, text, len, why, sizeof why);
+        pgen++;
+        if (k->persist_async)
+            st = k->persist_async(k->persist_ctx, pgen, text, len, why, sizeof why);
+        else
+            st = k->persist(k->persist_ctx, text, len, why, sizeof why);
         free(text);
         if (st != RM_OK) {
             free_jobs(jobs);
@@ -1193,6 +1297,9 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
                     why[0] ? why : rm_strerror(st));
             return st;
         }
+        __atomic_store_n(&k->persist_gen, pgen, __ATOMIC_RELEASE);
+        if (k->persist) /* synchronous: on disk already */
+            rm_knobs_persist_done(k, pgen, RM_OK, NULL);
     }
 
     /* 5. commit: nothing below can fail */
@@ -1215,6 +1322,8 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
     /* 6. the apply callbacks run after mu is released (rm_knobs_set_ex) */
     *jobs_out = jobs;
     err_ok(err, pending);
+    if (err && persisting)
+        err->persist_gen = pgen; /* the generation holding this set's persisted values */
     return RM_OK;
 }
 

@@ -10,7 +10,9 @@
  * with its before -> after values. Each knob reports its source and reset value
  * (pg_settings' source / reset_val); ResetKnobs returns knobs to that value and
  * SetKnobs warns when an env variable or flag will override a runtime value at
- * the next restart (docs/adr/0030).
+ * the next restart (docs/adr/0030). A change is committed before it is on
+ * disk: the knob writer persists it (docs/adr/0031); the reply says whether it
+ * is durable yet, and wait_persisted waits for it.
  */
 #include <stdio.h>
 #include <string.h>
@@ -126,6 +128,10 @@ list_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *re
         return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "prefix = '%s': no knob name starts with it",
                            req->prefix);
     resp->n_knobs = n;
+    rm_knobs_persist_state_t ps;
+    rm_knobs_persist_state(k, &ps);
+    resp->persist_generation = ps.generation;
+    resp->durable_generation = ps.durable;
     return GRPC_STATUS_OK;
 }
 
@@ -150,6 +156,10 @@ get_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
             return c;
     }
     resp->n_knobs = req->n_names;
+    rm_knobs_persist_state_t ps;
+    rm_knobs_persist_state(k, &ps);
+    resp->persist_generation = ps.generation;
+    resp->durable_generation = ps.durable;
     return GRPC_STATUS_OK;
 }
 
@@ -229,6 +239,48 @@ fill_warnings(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t
     return GRPC_STATUS_OK;
 }
 
+/* Longest wait_persisted wait (the call's deadline, less a margin, when shorter). */
+#define WAIT_PERSISTED_MAX_MS 10000
+
+/* Where the committed change stands on disk (docs/adr/0031); with wait, wait
+ * for it first. A failed or unfinished write is a warning, not an error: the
+ * change is committed either way. Appends to resp->warnings (allocated by
+ * fill_warnings, or here for ResetKnobs). */
+static grpc_status_code
+fill_persisted(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_error_t *err, bool wait,
+               Rustymem__V1__SetKnobsResponse *resp)
+{
+    resp->persist_generation = err->persist_gen;
+    char why[256] = "", line[400] = "";
+    if (wait && err->persist_gen) {
+        int64_t left = rm_rpc_remaining_ms(ctx) - 200;
+        uint32_t ms = left < 0 ? 0 : left > WAIT_PERSISTED_MAX_MS ? WAIT_PERSISTED_MAX_MS : (uint32_t)left;
+        rm_status_t st = rm_knobs_wait_persisted(k, err->persist_gen, ms, why, sizeof why);
+        if (st == RM_ETIMEDOUT)
+            snprintf(line, sizeof line,
+                     "the change is committed but not on disk yet after %u ms (persist generation %llu): a "
+                     "crash now loses it",
+                     ms, (unsigned long long)err->persist_gen);
+        else if (st != RM_OK)
+            snprintf(line, sizeof line, "the change is committed but writing it failed (%s): a restart loses it",
+                     why[0] ? why : rm_strerror(st));
+    }
+    rm_knobs_persist_state_t ps;
+    rm_knobs_persist_state(k, &ps);
+    resp->durable_generation = ps.durable;
+    resp->persisted = err->persist_gen && ps.durable >= err->persist_gen;
+    if (line[0]) {
+        char **w = rm_rpc_alloc(ctx, (resp->n_warnings + 1) * sizeof *w);
+        if (!w || !(w[resp->n_warnings] = rm_rpc_strdup(ctx, line)))
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        if (resp->n_warnings)
+            memcpy(w, resp->warnings, resp->n_warnings * sizeof *w);
+        resp->warnings = w;
+        resp->n_warnings++;
+    }
+    return GRPC_STATUS_OK;
+}
+
 static grpc_status_code
 set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
@@ -258,6 +310,8 @@ set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
     grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
     if (c == GRPC_STATUS_OK && !req->validate_only)
         c = fill_warnings(ctx, k, names, n, resp);
+    if (c == GRPC_STATUS_OK && !req->validate_only)
+        c = fill_persisted(ctx, k, &err, req->wait_persisted, resp);
     return c;
 }
 
@@ -294,7 +348,10 @@ reset_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *r
             err.status = RM_EINVAL;
         return knob_error(ctx, &err);
     }
-    return fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
+    grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
+    if (c == GRPC_STATUS_OK && !req->validate_only)
+        c = fill_persisted(ctx, k, &err, req->wait_persisted, resp);
+    return c;
 }
 
 static grpc_status_code
@@ -359,6 +416,8 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
     grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
     if (c == GRPC_STATUS_OK && !req->validate_only)
         c = fill_warnings(ctx, k, names, n, resp);
+    if (c == GRPC_STATUS_OK && !req->validate_only)
+        c = fill_persisted(ctx, k, &err, req->wait_persisted, resp);
     return c;
 }
 

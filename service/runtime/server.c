@@ -17,6 +17,16 @@
  *   TAG_CLOSE ──► records cancellation (client gone, deadline) and wakes the
  *                 streaming handler
  *
+ * The lean unary path (opts.registered_methods, docs/adr/0031): each unary
+ * method is a registered method whose request message arrives with the call
+ * (GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER):
+ *
+ *   request_registered_call ──► (TAG_REQUEST) ──► auth, then decode, handler
+ *        and one final batch (…, SEND_STATUS, RECV_CLOSE_ON_SERVER) (TAG_FINAL)
+ *
+ * two events per call instead of four. Unknown methods and streams still come
+ * through the generic request_call, so UNIMPLEMENTED still names the method.
+ *
  * At most one op of each type is in flight per call, every batch has its own
  * tag, and byte buffers handed to SEND_MESSAGE are destroyed when their batch
  * completes (see NOTES: pitfalls 1–4). A single request_call is kept posted per
@@ -66,6 +76,9 @@ struct call {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     const rm_rpc_method_t *method;
+    const struct rm_registered *reg;   /* a registered unary call (the lean path), else NULL */
+    gpr_timespec reg_deadline;         /* its deadline (no call details) */
+    int close_in_final;                /* the final batch also carries RECV_CLOSE_ON_SERVER */
     ProtobufCMessage *stream_req;      /* decoded request of a streaming call */
     rm_rpc_ctx_t ctx;
     char stream_owner[336];   /* whose share of max_streams a stream counts against */
@@ -73,6 +86,8 @@ struct call {
 };
 
 static void post_request(rm_server_t *srv);
+static void post_registered(rm_server_t *srv, const struct rm_registered *reg);
+static void on_recv(call_t *c, int ok);
 static int stream_owner_add_locked(rm_server_t *srv, const char *key, int delta);
 
 /* ---- reference counting ---------------------------------------------------- */
@@ -149,7 +164,7 @@ count_status(rm_server_t *srv, grpc_status_code code)
 static void
 send_final(call_t *c, grpc_status_code code, const char *msg, uint8_t *resp, size_t resp_len)
 {
-    grpc_op ops[3];
+    grpc_op ops[4];
     size_t n = 0;
     memset(ops, 0, sizeof ops);
 
@@ -164,7 +179,11 @@ send_final(call_t *c, grpc_status_code code, const char *msg, uint8_t *resp, siz
         n++;
     }
     if (code == GRPC_STATUS_OK && resp) {
-        grpc_slice s = grpc_slice_from_copied_buffer((const char *)resp, resp_len);
+        /* the packed response becomes the slice: no copy (gRPC frees it) */
+        grpc_slice s = resp_len ? grpc_slice_new(resp, resp_len, free) : grpc_empty_slice();
+        if (!resp_len)
+            free(resp);
+        resp = NULL;
         c->final_buf = grpc_raw_byte_buffer_create(&s, 1);
         grpc_slice_unref(s);
         ops[n].op = GRPC_OP_SEND_MESSAGE;
@@ -179,6 +198,11 @@ send_final(call_t *c, grpc_status_code code, const char *msg, uint8_t *resp, siz
     ops[n].data.send_status_from_server.status = code;
     ops[n].data.send_status_from_server.status_details = &c->status_details;
     n++;
+    if (c->close_in_final) {
+        ops[n].op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        ops[n].data.recv_close_on_server.cancelled = &c->close_cancelled;
+        n++;
+    }
     count_status(c->srv, code);
     (void)start_batch(c, ops, n, &c->t_final);
 }
@@ -366,11 +390,15 @@ on_request(call_t *c, int ok)
         call_unref(c);
         return;
     }
-    if (!__atomic_load_n(&srv->shutting_down, __ATOMIC_ACQUIRE))
-        post_request(srv);
+    if (!__atomic_load_n(&srv->shutting_down, __ATOMIC_ACQUIRE)) {
+        if (c->reg)
+            post_registered(srv, c->reg);
+        else
+            post_request(srv);
+    }
 
     c->ctx.md = &c->md;
-    c->ctx.deadline = c->details.deadline;
+    c->ctx.deadline = c->reg ? c->reg_deadline : c->details.deadline;
     c->ctx.transport = c;
     c->ctx.server = srv;
     c->ctx.is_cancelled = hook_cancelled;
@@ -380,27 +408,36 @@ on_request(call_t *c, int ok)
     c->ctx.recv = hook_recv;
     c->ctx.app = srv->opts.app;
 
-    grpc_op close_op;
-    memset(&close_op, 0, sizeof close_op);
-    close_op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    close_op.data.recv_close_on_server.cancelled = &c->close_cancelled;
-    (void)start_batch(c, &close_op, 1, &c->t_close);
+    if (c->reg) {
+        /* Lean unary path: the method is known and its request came with the
+         * call; the close is received by the final batch. */
+        c->method = c->reg->method;
+        c->close_in_final = 1;
+        __atomic_fetch_add(&srv->registered_calls, 1, __ATOMIC_RELAXED);
+    } else {
+        grpc_op close_op;
+        memset(&close_op, 0, sizeof close_op);
+        close_op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+        close_op.data.recv_close_on_server.cancelled = &c->close_cancelled;
+        (void)start_batch(c, &close_op, 1, &c->t_close);
 
-    c->method = rm_rpc_find(srv->services, srv->n_services,
-                            (const char *)GRPC_SLICE_START_PTR(c->details.method),
-                            GRPC_SLICE_LENGTH(c->details.method));
-    if (!c->method) {
-        char msg[RM_RPC_MSG_MAX];
-        snprintf(msg, sizeof msg, "unknown method %.*s: rustymemd does not implement it",
-                 (int)GRPC_SLICE_LENGTH(c->details.method),
-                 (const char *)GRPC_SLICE_START_PTR(c->details.method));
-        send_final(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0);
-        call_unref(c); /* the request reference */
-        return;
+        c->method = rm_rpc_find(srv->services, srv->n_services,
+                                (const char *)GRPC_SLICE_START_PTR(c->details.method),
+                                GRPC_SLICE_LENGTH(c->details.method));
+        if (!c->method) {
+            char msg[RM_RPC_MSG_MAX];
+            snprintf(msg, sizeof msg, "unknown method %.*s: rustymemd does not implement it",
+                     (int)GRPC_SLICE_LENGTH(c->details.method),
+                     (const char *)GRPC_SLICE_START_PTR(c->details.method));
+            send_final(c, GRPC_STATUS_UNIMPLEMENTED, msg, NULL, 0);
+            call_unref(c); /* the request reference */
+            return;
+        }
+        snprintf(c->ctx.authority, sizeof c->ctx.authority, "%.*s",
+                 (int)GRPC_SLICE_LENGTH(c->details.host),
+                 (const char *)GRPC_SLICE_START_PTR(c->details.host));
     }
     c->ctx.method = c->method;
-    snprintf(c->ctx.authority, sizeof c->ctx.authority, "%.*s", (int)GRPC_SLICE_LENGTH(c->details.host),
-             (const char *)GRPC_SLICE_START_PTR(c->details.host));
     {
         /* The caller's address, for audit lines (allowed and refused calls). */
         char *peer = grpc_call_get_peer(c->call);
@@ -421,6 +458,11 @@ on_request(call_t *c, int ok)
         }
     }
 
+    if (c->reg) {
+        /* auth passed: decode and run (on_recv takes the request reference) */
+        on_recv(c, 1);
+        return;
+    }
     if (c->method->kind == RM_RPC_BIDI_STREAM) {
         /* The handler reads its own requests. */
         start_stream(c);
@@ -602,12 +644,12 @@ on_close(call_t *c)
     call_unref(c);
 }
 
-static void
-post_request(rm_server_t *srv)
+static call_t *
+call_new(rm_server_t *srv)
 {
     call_t *c = calloc(1, sizeof *c);
     if (!c)
-        return; /* the remaining posted requests keep the server serving */
+        return NULL;
     c->srv = srv;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
@@ -624,9 +666,34 @@ post_request(rm_server_t *srv)
     pthread_mutex_lock(&srv->mu);
     srv->live_calls++;
     pthread_mutex_unlock(&srv->mu);
-    RM_TSAN_RELEASE(&c->t_request);
+    return c;
+}
+
+static void
+post_request(rm_server_t *srv)
+{
+    call_t *c = call_new(srv);
+    if (!c)
+        return; /* the remaining posted requests keep the server serving */
+    RM_TSAN_RELEASE(&c->t_request); /* after every write the completing thread reads */
     grpc_call_error e = grpc_server_request_call(srv->server, &c->call, &c->details, &c->md, srv->cq,
                                                  srv->cq, &c->t_request);
+    if (e != GRPC_CALL_OK)
+        call_unref(c);
+}
+
+/* One posted request per registered method and thread; each accepted call
+ * posts the next (a method without a posted request queues its calls in gRPC). */
+static void
+post_registered(rm_server_t *srv, const struct rm_registered *reg)
+{
+    call_t *c = call_new(srv);
+    if (!c)
+        return;
+    c->reg = reg;
+    RM_TSAN_RELEASE(&c->t_request); /* after every write the completing thread reads */
+    grpc_call_error e = grpc_server_request_registered_call(srv->server, reg->handle, &c->call, &c->reg_deadline,
+                                                            &c->md, &c->recv_buf, srv->cq, srv->cq, &c->t_request);
     if (e != GRPC_CALL_OK)
         call_unref(c);
 }
@@ -754,6 +821,27 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&chargs, NULL);
     grpc_server_register_completion_queue(srv->server, srv->cq, NULL);
+    if (srv->opts.registered_methods) {
+        /* the lean unary path: every unary method of every table, once */
+        size_t n = 0;
+        for (size_t i = 0; i < srv->n_services; i++)
+            n += srv->services[i]->n_methods;
+        srv->registered = calloc(n ? n : 1, sizeof *srv->registered);
+        if (!srv->registered) {
+            snprintf(err, errcap, "out of memory");
+            goto fail_grpc;
+        }
+        for (size_t i = 0; i < srv->n_services; i++)
+            for (size_t j = 0; j < srv->services[i]->n_methods; j++) {
+                const rm_rpc_method_t *m = &srv->services[i]->methods[j];
+                if (m->kind != RM_RPC_UNARY)
+                    continue;
+                void *h = grpc_server_register_method(srv->server, m->path, NULL,
+                                                      GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+                if (h) /* NULL: the path is registered already (an earlier table wins, as in rm_rpc_find) */
+                    srv->registered[srv->n_registered++] = (struct rm_registered){h, m};
+            }
+    }
 
     grpc_server_credentials *creds = rm__tls_server_credentials(&srv->opts, err, errcap);
     if (!creds) {
@@ -788,6 +876,7 @@ fail_grpc:
     grpc_shutdown();
 fail_alloc:
     rm__health_destroy(&srv->health);
+    free(srv->registered);
     free(srv->services);
     free(srv->stream_owners);
     pthread_mutex_destroy(&srv->mu);
@@ -809,8 +898,11 @@ rm_server_start(rm_server_t *srv)
      * connections, keep accepting at EMFILE (gRPC 1.51 would stop for good) */
     (void)rm_accept_guard_enable(srv->opts.max_connections, 1);
     grpc_server_start(srv->server);
-    for (int i = 0; i < srv->opts.cq_threads; i++)
+    for (int i = 0; i < srv->opts.cq_threads; i++) {
         post_request(srv);
+        for (size_t r = 0; r < srv->n_registered; r++)
+            post_registered(srv, &srv->registered[r]);
+    }
     for (int i = 0; i < srv->opts.cq_threads; i++) {
         if (pthread_create(&srv->threads[i], NULL, cq_main, srv) != 0) {
             rm_server_shutdown(srv);
@@ -819,6 +911,12 @@ rm_server_start(rm_server_t *srv)
         srv->n_threads++;
     }
     return RM_OK;
+}
+
+uint64_t
+rm_server_registered_calls(const rm_server_t *srv)
+{
+    return __atomic_load_n(&srv->registered_calls, __ATOMIC_RELAXED);
 }
 
 int
@@ -881,6 +979,7 @@ rm_server_destroy(rm_server_t *srv)
     if (!srv)
         return;
     rm__health_destroy(&srv->health);
+    free(srv->registered);
     free(srv->services);
     free(srv->stream_owners);
     pthread_mutex_destroy(&srv->mu);

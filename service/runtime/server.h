@@ -54,6 +54,14 @@ typedef struct rm_server_opts {
     const char *tls_cert_file;
     const char *tls_key_file;
     const char *tls_client_ca_file;
+    /* 1: unary methods are gRPC registered methods whose request message comes
+     * with the call (GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER) and whose final
+     * batch also receives the close: two completion-queue events per call
+     * instead of four (docs/adr/0031). Unknown methods and streams still come
+     * through the generic request. Their handlers see no :authority
+     * (rm_rpc_authority is "") and no client cancellation (the deadline and
+     * shutdown still show in rm_rpc_cancelled). 0: every call is generic. */
+    int registered_methods;
 } rm_server_opts_t;
 
 /*
@@ -72,6 +80,9 @@ int rm_server_port(const rm_server_t *srv);
 
 /* Start the completion-queue threads. RM_OK, or RM_ENOMEM if a thread cannot start. */
 rm_status_t rm_server_start(rm_server_t *srv);
+
+/* Calls served on the lean unary path (opts.registered_methods) so far. Thread-safe. */
+uint64_t rm_server_registered_calls(const rm_server_t *srv);
 
 /*
  * 1 when a completion-queue thread came back from waiting within the last

@@ -51,6 +51,12 @@ struct rm_server {
     } *stream_owners;                         /* max_streams entries (a principal with streams has one) */
     int live_calls;                           /* call objects alive; guarded by mu */
     uint64_t status_counts[RM_STATUS_CODES];  /* atomic */
+    struct rm_registered {                    /* opts.registered_methods: the unary methods */
+        void *handle;                         /* grpc_server_register_method's */
+        const rm_rpc_method_t *method;
+    } *registered;                            /* immutable after create */
+    size_t n_registered;
+    uint64_t registered_calls;                /* atomic: calls served on the lean path */
     rm_health_t health;
 };
 

@@ -19,7 +19,9 @@
  * thread shrinks buffer_pool.num_frames to 64 (the pool writes every dirty
  * victim) while another calls SetKnobs on an unrelated live knob in a loop;
  * reported: the dirty frames before, the shrink's own duration, and
- * p50/p99/max of the unrelated SetKnobs calls made while it ran.
+ * p50/p99/max of the unrelated SetKnobs calls made while it ran (they do not
+ * wait for the knob writer's fsyncs, docs/adr/0031); then the latency of one
+ * SetKnobs with wait_persisted, which replies once its change is on disk.
  *
  * Options: --addr HOST:PORT (use a running agent; no resize part), --calls N
  * (per method and level; default 20000, --quick 3000; SetKnobs at most
@@ -318,6 +320,18 @@ run_resize(uint64_t mib, const ProtobufCMessage *knob_a, const ProtobufCMessage 
     rc |= sh.rc | (j.errors ? -1 : 0);
     if (j.errors)
         fprintf(stderr, "rustymem-bench rpc: %s\n", j.first_error);
+    /* then one change that asks to wait until it is on disk (docs/adr/0031):
+     * what a caller needing durability pays once the shrink is over */
+    Rustymem__V1__SetKnobsRequest dq = *(const Rustymem__V1__SetKnobsRequest *)knob_a;
+    dq.wait_persisted = 1;
+    ProtobufCMessage *dr = NULL;
+    uint64_t d0 = rm_bench_now_ns();
+    rc |= unary_ok(client, "/rustymem.v1.TuningService/SetKnobs", &dq.base,
+                   &rustymem__v1__set_knobs_response__descriptor, &dr);
+    double durable_us = (double)(rm_bench_now_ns() - d0) / 1e3;
+    int durable = dr && ((Rustymem__V1__SetKnobsResponse *)dr)->persisted;
+    if (dr)
+        protobuf_c_message_free_unpacked(dr, NULL);
     size_t n = (size_t)j.calls;
     double mx = 0;
     for (size_t i = 0; i < n; i++)
@@ -333,9 +347,13 @@ run_resize(uint64_t mib, const ProtobufCMessage *knob_a, const ProtobufCMessage 
     json_object_set_new(out, "unrelated_setknobs_p50_us", json_real(n ? rm_bench_percentile(lat, n, 50) : 0));
     json_object_set_new(out, "unrelated_setknobs_p99_us", json_real(n ? rm_bench_percentile(lat, n, 99) : 0));
     json_object_set_new(out, "unrelated_setknobs_max_us", json_real(mx));
+    json_object_set_new(out, "wait_persisted_setknobs_us", json_real(durable_us));
+    json_object_set_new(out, "wait_persisted_setknobs_persisted", json_boolean(durable));
     fprintf(stderr, "resize: shrink to 64 frames took %.2f s; %zu unrelated SetKnobs meanwhile: p50 %.0f us p99 %.0f us "
             "max %.0f us\n", sh.took_s, n, num(out, "unrelated_setknobs_p50_us"), num(out, "unrelated_setknobs_p99_us"),
             mx);
+    fprintf(stderr, "resize: then one SetKnobs with wait_persisted: %.0f us, persisted %s\n", durable_us,
+            durable ? "true" : "false (an agent without the knob writer ignores wait_persisted)");
     free(lat);
     rm_client_destroy(client);
     agent_stop(&agent, SIGTERM, 60.0, NULL);

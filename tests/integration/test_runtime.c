@@ -64,6 +64,9 @@ typedef struct fixture {
     rm_client_t *client;
 } fixture_t;
 
+/* 1 while the second group runs: every test again on the lean unary path */
+static int registered;
+
 static int
 setup(void **state)
 {
@@ -72,7 +75,7 @@ setup(void **state)
     const rm_rpc_service_t *svcs[] = {&rm_memory_service, &test_service};
     rm_server_opts_t o = {.listen = "127.0.0.1:0", .cq_threads = 2, .max_request_bytes = 1024,
                           .shutdown_grace_ms = 1000, .app = &f->node, .max_streams = 4,
-                          .max_streams_per_principal = 4};
+                          .max_streams_per_principal = 4, .registered_methods = registered};
     static const rm_rpc_service_t *svc_store[2];
     memcpy(svc_store, svcs, sizeof svcs);
     char err[256];
@@ -444,6 +447,27 @@ test_runtime_create_fails_cleanly_on_bad_address(void **state)
     assert_non_null(strstr(err, "cannot listen on 256.1.1.1:99999"));
 }
 
+/* The lean path really serves the unary calls when asked (and only then);
+ * a stream and an unknown method still go through the generic request. */
+static void
+test_runtime_unary_calls_take_the_path_configured(void **state)
+{
+    fixture_t *f = *state;
+    Rustymem__V1__ListKnobsRequest req = RUSTYMEM__V1__LIST_KNOBS_REQUEST__INIT;
+    ProtobufCMessage *resp;
+    rm_call_status_t st;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(rm_client_unary(f->client, "/test.Svc/Whoami", &req.base,
+                                         &rustymem__v1__list_knobs_response__descriptor, &resp, &st),
+                         GRPC_STATUS_OK);
+        protobuf_c_message_free_unpacked(resp, NULL);
+    }
+    assert_int_equal(rm_client_unary(f->client, "/test.Svc/NoSuchThing", &req.base,
+                                     &rustymem__v1__list_knobs_response__descriptor, &resp, &st),
+                     GRPC_STATUS_UNIMPLEMENTED);
+    assert_int_equal(rm_server_registered_calls(f->srv), registered ? 3 : 0);
+}
+
 int
 main(void)
 {
@@ -461,6 +485,12 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runtime_stream_limit_has_a_per_principal_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_concurrent_calls_all_succeed, setup, teardown),
         cmocka_unit_test(test_runtime_create_fails_cleanly_on_bad_address),
+        cmocka_unit_test_setup_teardown(test_runtime_unary_calls_take_the_path_configured, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    /* every test on the generic path (request_call), then on the lean unary
+     * path (registered methods with the request read in, docs/adr/0031) */
+    int failed = cmocka_run_group_tests_name("generic", tests, NULL, NULL);
+    registered = 1;
+    failed += cmocka_run_group_tests_name("registered", tests, NULL, NULL);
+    return failed;
 }

@@ -121,6 +121,33 @@ def main():
         except grpc.RpcError as e:
             assert e.code() == grpc.StatusCode.UNIMPLEMENTED, e
         print("ok - malformed -> INVALID_ARGUMENT, unknown method -> UNIMPLEMENTED")
+
+        # knob persistence off the call path (docs/adr/0031)
+        from rustymem.v1 import tuning_pb2, tuning_pb2_grpc
+        tuning = tuning_pb2_grpc.TuningServiceStub(channel)
+        assign = lambda v: [tuning_pb2.KnobAssignment(name="pressure.warning_threshold", value=v)]
+        r = tuning.SetKnobs(tuning_pb2.SetKnobsRequest(assignments=assign("0.6")), timeout=5)
+        assert r.applied and r.persist_generation >= 1, r
+        assert r.durable_generation <= r.persist_generation, r
+        assert r.persisted == (r.durable_generation >= r.persist_generation), r
+        gen = r.persist_generation
+        deadline = time.time() + 30
+        while True:  # the writer thread puts it on disk without being asked
+            g = tuning.GetKnobs(tuning_pb2.GetKnobsRequest(names=["pressure.warning_threshold"]), timeout=5)
+            assert g.persist_generation >= gen, g
+            if g.durable_generation >= gen:
+                break
+            assert time.time() < deadline, "generation %d never became durable: %s" % (gen, g)
+            time.sleep(0.05)
+        r = tuning.SetKnobs(tuning_pb2.SetKnobsRequest(assignments=assign("0.61"), wait_persisted=True),
+                            timeout=5)
+        assert r.persisted and r.persist_generation == gen + 1, r
+        assert r.durable_generation >= r.persist_generation and not r.warnings, r
+        with open(os.path.join(tmp, "data", "knobs.auto.ini")) as f:
+            assert "warning_threshold = 0.61" in f.read()
+        v = tuning.SetKnobs(tuning_pb2.SetKnobsRequest(assignments=assign("0.5"), validate_only=True), timeout=5)
+        assert not v.applied and not v.persisted and v.persist_generation == 0, v
+        print("ok - SetKnobs reports its persist generation; wait_persisted replies once it is on disk")
         channel.close()
 
         proc.send_signal(signal.SIGTERM)

@@ -1799,6 +1799,97 @@ test_bufpool_temp_file_truncated_at_open_and_written_without_double_write(void *
     remove_dir(dir);
 }
 
+/* ---- dirty and pinned counts without a walk (st_moved, docs/adr/0031) ---- */
+
+static void
+test_bufpool_dirty_and_pinned_counts_follow_every_state_change(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    rm_bufpool_stats_t s;
+    rm_bufpool_frame_t *sh[5], *x, *x2;
+    for (uint64_t p = 0; p < 5; p++)
+        assert_int_equal(rm_bufpool_pin(bp, f, p, RM_BUFPOOL_SHARED, &sh[p]), RM_OK);
+    assert_int_equal(rm_bufpool_pin(bp, f, 0, RM_BUFPOOL_SHARED, &x2), RM_OK); /* a second pin */
+    assert_int_equal(rm_bufpool_pin(bp, f, 9, RM_BUFPOOL_EXCLUSIVE, &x), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 6); /* frames, not pins */
+    assert_int_equal(s.dirty, 0);
+    rm_bufpool_unpin(bp, x, RM_BUFPOOL_EXCLUSIVE, 1);
+    rm_bufpool_unpin(bp, x2, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 5);
+    assert_int_equal(s.dirty, 1);
+    for (uint64_t p = 0; p < 5; p++)
+        rm_bufpool_unpin(bp, sh[p], RM_BUFPOOL_SHARED, 0);
+    write_page(bp, f, 1, 7); /* dirty a second page */
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 0);
+    assert_int_equal(s.dirty, 2);
+    assert_int_equal(rm_bufpool_discard(bp, f, 1), RM_OK); /* a discarded page needs no write */
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.dirty, 1);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.dirty, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+typedef struct count_worker {
+    rm_bufpool_t *bp;
+    uint32_t file;
+    unsigned seed;
+} count_worker_t;
+
+static void *
+count_worker(void *arg)
+{
+    count_worker_t *w = arg;
+    for (int i = 0; i < 4000; i++) {
+        uint64_t p = rand_r(&w->seed) % 96; /* six times the pool: evictions write dirty pages */
+        rm_bufpool_frame_t *fr;
+        int ex = rand_r(&w->seed) % 3 == 0;
+        if (rm_bufpool_pin(w->bp, w->file, p, ex ? RM_BUFPOOL_EXCLUSIVE : RM_BUFPOOL_SHARED, &fr) != RM_OK)
+            continue; /* every frame pinned by the others for a moment */
+        rm_bufpool_unpin(w->bp, fr, ex ? RM_BUFPOOL_EXCLUSIVE : RM_BUFPOOL_SHARED, ex);
+    }
+    return NULL;
+}
+
+static void
+test_bufpool_counts_stay_exact_under_concurrent_eviction(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    pthread_t th[4];
+    count_worker_t w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (count_worker_t){bp, f, 1234u + (unsigned)i};
+        assert_int_equal(pthread_create(&th[i], NULL, count_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+    /* quiet now: the counted dirty frames are exactly the pages a checkpoint writes */
+    rm_bufpool_stats_t s, t;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 0);
+    assert_true(s.dirty <= 16);
+    assert_int_equal(rm_bufpool_checkpoint(bp), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &t), RM_OK);
+    assert_int_equal(t.writes - s.writes, s.dirty);
+    assert_int_equal(t.dirty, 0);
+    assert_int_equal(t.pinned, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 int
 main(void)
 {
@@ -1827,6 +1918,8 @@ main(void)
         cmocka_unit_test(test_bufpool_pages_past_eof_are_zeros_without_a_read),
         cmocka_unit_test(test_bufpool_discard_drops_a_page_unwritten),
         cmocka_unit_test(test_bufpool_hit_counted_and_page_in_stats),
+        cmocka_unit_test(test_bufpool_dirty_and_pinned_counts_follow_every_state_change),
+        cmocka_unit_test(test_bufpool_counts_stay_exact_under_concurrent_eviction),
         cmocka_unit_test(test_bufpool_stats_report_arc_lists_not_clock_lists),
         cmocka_unit_test(test_bufpool_shrink_gives_back_what_the_accounting_counts),
         cmocka_unit_test(test_bufpool_large_shrink_releases_policy_metadata),

@@ -696,6 +696,167 @@ test_config_profile_is_persisted(void **state)
     rm_knobs_destroy(k2);
 }
 
+/* ---- the knob writer (docs/adr/0031) ---- */
+
+/* Poll (never a fixed sleep) until the writer has completed n writes. */
+static int
+wait_writes(rm_config_writer_t *w, uint64_t n)
+{
+    for (int i = 0; i < 30000; i++) {
+        if (rm_config_writer_writes(w) >= n)
+            return 1;
+        usleep(1000);
+    }
+    return 0;
+}
+
+static void
+test_config_writer_set_returns_while_writer_stalled(void **state)
+{
+    fixture_t *fx = *state;
+    rm_knob_error_t kerr;
+    char err[512], why[256];
+    rm_config_writer_t *w;
+    rm_knobs_mark_started(fx->k);
+    assert_int_equal(rm_config_writer_start(fx->k, fx->path, &w), RM_OK);
+    rm_config_writer_hold(w, true); /* a stalled disk: the thread takes nothing */
+    static const char *const values[] = {"0.6", "0.61", "0.62", "0.63", "0.64"};
+    for (size_t i = 0; i < 5; i++) {
+        rm_knob_assign_t a[] = {{"pressure.warning_threshold", values[i]}};
+        /* returns (this thread would hang otherwise), committed, not durable */
+        assert_int_equal(rm_knobs_set(fx->k, a, 1, 0, &kerr), RM_OK);
+        assert_int_equal(kerr.persist_gen, i + 1);
+        assert_true(rm_knobs_get_double(fx->k, RM_KNOB_PRESSURE_WARNING_THRESHOLD) ==
+                    strtod(values[i], NULL));
+    }
+    /* a set that does not change the persisted state reports the current generation */
+    rm_knob_assign_t same[] = {{"pressure.warning_threshold", "0.64"}};
+    assert_int_equal(rm_knobs_set(fx->k, same, 1, 0, &kerr), RM_OK);
+    assert_int_equal(kerr.persist_gen, 5);
+    rm_knobs_persist_state_t ps;
+    rm_knobs_persist_state(fx->k, &ps);
+    assert_int_equal(ps.generation, 5);
+    assert_int_equal(ps.durable, 0);
+    assert_int_equal(ps.failed, 0);
+    assert_int_equal(rm_knobs_wait_persisted(fx->k, 5, 50, why, sizeof why), RM_ETIMEDOUT);
+    assert_int_equal(access(fx->path, F_OK), -1); /* nothing written while stalled */
+    assert_int_equal(rm_config_writer_writes(w), 0);
+
+    rm_config_writer_hold(w, false);
+    assert_int_equal(rm_knobs_wait_persisted(fx->k, 5, 30000, why, sizeof why), RM_OK);
+    assert_true(wait_writes(w, 1));
+    assert_int_equal(rm_config_writer_writes(w), 1); /* group commit: only the newest state */
+    rm_knobs_persist_state(fx->k, &ps);
+    assert_int_equal(ps.durable, 5);
+    char *text = slurp(fx->path);
+    assert_non_null(strstr(text, "warning_threshold = 0.64"));
+    free(text);
+    rm_config_writer_stop(w);
+
+    /* "restart": a new instance reads the last commit */
+    rm_knobs_t *k2;
+    assert_int_equal(rm_knobs_create(&k2), RM_OK);
+    rm_config_sources_t src = {.persisted_path = fx->path};
+    assert_int_equal(rm_config_load(k2, &src, err, sizeof err), RM_OK);
+    assert_true(rm_knobs_get_double(k2, RM_KNOB_PRESSURE_WARNING_THRESHOLD) == 0.64);
+    rm_knobs_destroy(k2);
+    assert_int_equal(count_files(fx->dir), 1); /* no temporary file left behind */
+}
+
+static void
+test_config_writer_stop_writes_the_last_commit(void **state)
+{
+    fixture_t *fx = *state;
+    rm_knob_error_t kerr;
+    rm_config_writer_t *w;
+    rm_knobs_mark_started(fx->k);
+    assert_int_equal(rm_config_writer_start(fx->k, fx->path, &w), RM_OK);
+    rm_config_writer_hold(w, true);
+    rm_knob_assign_t a[] = {{"pool.min_size", "20"}};
+    assert_int_equal(rm_knobs_set(fx->k, a, 1, 0, &kerr), RM_OK);
+    rm_knob_assign_t b[] = {{"mvcc.max_versions_per_key", "300"}};
+    assert_int_equal(rm_knobs_set(fx->k, b, 1, 0, &kerr), RM_OK);
+    assert_int_equal(access(fx->path, F_OK), -1);
+    rm_config_writer_stop(w); /* shutdown: the newest state reaches the disk */
+    char *text = slurp(fx->path);
+    assert_non_null(strstr(text, "min_size = 20"));
+    assert_non_null(strstr(text, "max_versions_per_key = 300"));
+    free(text);
+    /* without a persister later sets are not persisted */
+    rm_knob_assign_t c[] = {{"pool.min_size", "25"}};
+    assert_int_equal(rm_knobs_set(fx->k, c, 1, 0, &kerr), RM_OK);
+    assert_int_equal(kerr.persist_gen, 0);
+    text = slurp(fx->path);
+    assert_non_null(strstr(text, "min_size = 20"));
+    free(text);
+}
+
+static void
+test_config_writer_failure_is_reported_then_refuses_sets(void **state)
+{
+    fixture_t *fx = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* child: files may not grow past 8 bytes (a full disk), until lifted */
+        struct rlimit old, rl;
+        signal(SIGXFSZ, SIG_IGN);
+        if (getrlimit(RLIMIT_FSIZE, &old) != 0)
+            _exit(10);
+        rl.rlim_cur = 8;
+        rl.rlim_max = old.rlim_max;
+        if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+            _exit(10);
+        rm_knobs_mark_started(fx->k);
+        rm_config_writer_t *w;
+        if (rm_config_writer_start(fx->k, fx->path, &w) != RM_OK)
+            _exit(11);
+        rm_knob_error_t kerr;
+        char why[256];
+        rm_knob_assign_t a[] = {{"pressure.warning_threshold", "0.6"}};
+        if (rm_knobs_set(fx->k, a, 1, 0, &kerr) != RM_OK || kerr.persist_gen != 1)
+            _exit(12); /* committed: the write happens later */
+        if (rm_knobs_wait_persisted(fx->k, 1, 30000, why, sizeof why) != RM_EIO ||
+            !strstr(why, "File too large"))
+            _exit(13);
+        rm_knobs_persist_state_t ps;
+        rm_knobs_persist_state(fx->k, &ps);
+        if (ps.durable != 0 || ps.failed != 1 || ps.status != RM_EIO || !strstr(ps.error, "write "))
+            _exit(14);
+        /* the writer is failed: the next set writes itself, and the disk refuses it */
+        rm_knob_assign_t b[] = {{"pool.min_size", "20"}};
+        if (rm_knobs_set(fx->k, b, 1, 0, &kerr) != RM_EIO ||
+            !strstr(kerr.message, "cannot persist the knobs: write ") ||
+            !strstr(kerr.message, "File too large"))
+            _exit(15);
+        if (rm_knobs_get_i64(fx->k, RM_KNOB_POOL_MIN_SIZE) != 10)
+            _exit(16); /* refused: nothing changed */
+        /* space again: the next set persists synchronously, the thread takes over */
+        if (setrlimit(RLIMIT_FSIZE, &old) != 0)
+            _exit(17);
+        if (rm_knobs_set(fx->k, b, 1, 0, &kerr) != RM_OK || kerr.persist_gen != 2)
+            _exit(18);
+        rm_knobs_persist_state(fx->k, &ps);
+        if (ps.durable != 2 || ps.failed != 0)
+            _exit(19);
+        rm_knob_assign_t c[] = {{"pool.min_size", "21"}};
+        if (rm_knobs_set(fx->k, c, 1, 0, &kerr) != RM_OK ||
+            rm_knobs_wait_persisted(fx->k, kerr.persist_gen, 30000, why, sizeof why) != RM_OK)
+            _exit(20);
+        rm_config_writer_stop(w);
+        char *text = slurp(fx->path);
+        if (!strstr(text, "warning_threshold = 0.6") || !strstr(text, "min_size = 21"))
+            _exit(21);
+        free(text);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(count_files(fx->dir), 1); /* the temporary files were removed */
+}
+
 int
 main(void)
 {
@@ -730,6 +891,9 @@ main(void)
         T(test_config_file_conflict_without_persisted_culprit_still_fails),
         T(test_config_conflicting_persisted_value_is_forgotten_on_reload),
         T(test_config_profile_is_persisted),
+        T(test_config_writer_set_returns_while_writer_stalled),
+        T(test_config_writer_stop_writes_the_last_commit),
+        T(test_config_writer_failure_is_reported_then_refuses_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

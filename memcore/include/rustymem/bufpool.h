@@ -319,8 +319,9 @@ typedef struct rm_bufpool_stats {
 } rm_bufpool_stats_t;
 
 /* Fill *out. Counters are summed from per-thread stripes: a consistent-enough
- * snapshot, never blocking a pin. Reads every frame's state word (O(frames),
- * without a lock) and takes the pool mutex briefly for list sizes. */
+ * snapshot, never blocking a pin. dirty and pinned are counters kept where a
+ * frame's state changes (O(1) here, exact once the pool is quiet); takes the
+ * pool mutex briefly for list sizes. */
 rm_status_t rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out);
 
 /*

@@ -251,6 +251,11 @@ typedef struct rm_knob_error {
     size_t pending_restart;
     size_t applying;   /* on success: changed knobs whose apply callback had not finished when
                         * the set returned (queued behind an apply another thread runs) */
+    uint64_t persist_gen; /* on success with a persister installed: the persist generation
+                           * that holds this set's persisted values (the one it handed over,
+                           * or the current one when the persisted set did not change);
+                           * durable once rm_knobs_persist_state().durable >= it. 0: no
+                           * persister (or RM_KNOBS_NO_PERSIST) */
 } rm_knob_error_t;
 
 /*
@@ -450,8 +455,51 @@ rm_status_t rm_knobs_wait_applied(rm_knobs_t *k, uint32_t timeout_ms);
 typedef rm_status_t (*rm_knobs_persist_fn)(void *ctx, const char *text, size_t len, char *why,
                                            size_t why_len);
 
-/* Install (or with fn == NULL remove) the persister. Thread-safe. */
+/* Install (or with fn == NULL remove) the persister. Thread-safe. Replaces an
+ * asynchronous persister. */
 void rm_knobs_set_persister(rm_knobs_t *k, rm_knobs_persist_fn fn, void *ctx);
+
+/*
+ * Asynchronous persistence (docs/adr/0031). Every persisted text has a
+ * generation: 1, 2, … in commit order. An asynchronous persister is handed the
+ * would-be persisted text (NUL-terminated, len bytes; valid only during the
+ * call) and its generation under the writer lock, like rm_knobs_persist_fn,
+ * but it only *takes* it (copies it for a writer thread) and must not do I/O
+ * that can wait on a disk. RM_OK: taken — the set commits, and the persister
+ * later writes this text or a later generation's (each is the whole state)
+ * and reports with rm_knobs_persist_done. Any other status aborts the set
+ * (state unchanged), reason into why.
+ */
+typedef rm_status_t (*rm_knobs_persist_async_fn)(void *ctx, uint64_t gen, const char *text,
+                                                 size_t len, char *why, size_t why_len);
+
+/* Install (or with fn == NULL remove) an asynchronous persister; replaces a
+ * synchronous one. Thread-safe. */
+void rm_knobs_set_persister_async(rm_knobs_t *k, rm_knobs_persist_async_fn fn, void *ctx);
+
+/* The persister's report: generation gen was written (st == RM_OK; every
+ * generation <= gen is then durable, since each text is the whole state) or
+ * its write failed (st, reason why; may be NULL). Thread-safe; may be called
+ * from inside the persister or from its writer thread; never blocks on mu. */
+void rm_knobs_persist_done(rm_knobs_t *k, uint64_t gen, rm_status_t st, const char *why);
+
+typedef struct rm_knobs_persist_state {
+    uint64_t generation; /* the newest persist generation committed */
+    uint64_t durable;    /* the newest generation on disk (<= generation) */
+    uint64_t failed;     /* a generation newer than durable whose write failed, else 0 */
+    rm_status_t status;  /* that failure's status, RM_OK when failed == 0 */
+    char error[200];     /* its reason, "" when failed == 0 */
+} rm_knobs_persist_state_t;
+
+/* Fill *out (zeroes for NULL k). Thread-safe, takes no writer lock. */
+void rm_knobs_persist_state(rm_knobs_t *k, rm_knobs_persist_state_t *out);
+
+/* Wait until generation gen is durable: RM_OK; the failure status (reason into
+ * why, may be NULL) when the write of gen or a later generation failed first;
+ * RM_ETIMEDOUT after timeout_ms; RM_EINVAL for NULL k. Thread-safe; not from
+ * a persister or subscriber callback. */
+rm_status_t rm_knobs_wait_persisted(rm_knobs_t *k, uint64_t gen, uint32_t timeout_ms, char *why,
+                                    size_t why_len);
 
 /* Which values rm_knobs_format_ini writes. */
 typedef enum rm_knobs_ini_mode {
