@@ -41,7 +41,7 @@ typedef struct rpc_def {
     const char *family; /* metric family after rustymem_; NULL = handled apart */
 } rpc_def_t;
 
-/* An RPC of rustymem.v1.SVC: NAME, its path, and the request and response descriptors (by protobuf-c name). */
+/* An RPC of rustymem.v1.SVC: NAME, its path, the request and response descriptors (protobuf-c names). */
 #define V1(svc, name, req, resp, family)                                                                     \
     {#name, "/rustymem.v1." #svc "/" #name, &rustymem__v1__##req##__descriptor,                              \
      &rustymem__v1__##resp##__descriptor, family}
@@ -52,7 +52,8 @@ static const rpc_def_t rpcs[] = {
     V1(MemoryService, GetSlabStats, get_slab_stats_request, slab_stats, "slab"),
     V1(MemoryService, GetArenaStats, get_arena_stats_request, arena_stats, "arena"),
     V1(MemoryService, GetBufferPoolStats, get_buffer_pool_stats_request, buffer_pool_stats, "buffer_pool"),
-    V1(MemoryService, GetLargeObjectStats, get_large_object_stats_request, large_object_stats, "large_object"),
+    V1(MemoryService, GetLargeObjectStats, get_large_object_stats_request, large_object_stats,
+       "large_object"),
     V1(ForecastService, GetForecast, get_forecast_request, forecast, "forecast"),
     V1(ForecastService, ListAlerts, list_alerts_request, list_alerts_response, NULL),
     V1(TuningService, ListKnobs, list_knobs_request, list_knobs_response, NULL),

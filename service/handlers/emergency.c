@@ -7,6 +7,7 @@
  * the module's name; bad arguments answer INVALID_ARGUMENT naming the field
  * and its range, and change nothing.
  */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,27 @@ now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * Every action's answer: its name, the seconds since t0 (t0 < 0: not timed)
+ * and a one-line summary, which is also the audit line.
+ */
+static grpc_status_code __attribute__((format(printf, 5, 6)))
+action_done(rm_rpc_ctx_t *ctx, Rustymem__V1__ActionResult *r, const char *action, double t0, const char *fmt,
+            ...)
+{
+    r->action = (char *)action;
+    if (t0 >= 0)
+        r->duration_seconds = now_s() - t0;
+    char buf[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    r->summary = rm_rpc_strdup(ctx, buf);
+    rm_host_audit(ctx, "%s", buf);
+    return GRPC_STATUS_OK;
+}
+
 /* seed: CALL force_garbage_collection() — give every cache and free page back. */
 static grpc_status_code
 force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
@@ -41,16 +63,11 @@ force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_
         large = rm_large_release_free(host->large, UINT64_MAX);
     if (host && host->malloc_purge)
         (void)host->malloc_purge();
-    r->action = "force_garbage_collection";
     r->bytes_freed = slab + arena + large;
-    r->duration_seconds = now_s() - t0;
-    char buf[256];
-    snprintf(buf, sizeof buf, "released %llu B: slab %llu, arena block cache %llu, large-object free extents %llu",
-             (unsigned long long)r->bytes_freed, (unsigned long long)slab, (unsigned long long)arena,
-             (unsigned long long)large);
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "force_garbage_collection", t0,
+                       "released %llu B: slab %llu, arena block cache %llu, large-object free extents %llu",
+                       (unsigned long long)r->bytes_freed, (unsigned long long)slab,
+                       (unsigned long long)arena, (unsigned long long)large);
 }
 
 /* seed: optimizer.coalesce_all() — merge free extents, optionally release them. */
@@ -63,17 +80,11 @@ coalesce_large(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage
     if (!host || !host->large)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "CoalesceLargeObjects: no large-object allocator hosted");
     double t0 = now_s();
-    r->action = "coalesce_large_objects";
     r->extents_coalesced = rm_large_coalesce_all(host->large);
     if (req->release_to_os)
         r->bytes_freed = rm_large_release_free(host->large, UINT64_MAX);
-    r->duration_seconds = now_s() - t0;
-    char buf[192];
-    snprintf(buf, sizeof buf, "coalesced %llu extents, released %llu B", (unsigned long long)r->extents_coalesced,
-             (unsigned long long)r->bytes_freed);
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "coalesce_large_objects", t0, "coalesced %llu extents, released %llu B",
+                       (unsigned long long)r->extents_coalesced, (unsigned long long)r->bytes_freed);
 }
 
 /*
@@ -104,16 +115,11 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
                                             (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, &res);
     if (st != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "TriggerResponse: %s", rm_strerror(st));
-    r->action = "trigger_response";
     r->bytes_freed = res.freed_bytes;
-    r->duration_seconds = now_s() - t0;
-    char buf[200];
-    snprintf(buf, sizeof buf, "ran the %s response at level %s: reclaimed %llu of a %llu B target",
-             rm_pressure_level_name(res.level), rm_pressure_level_name(res.from_level),
-             (unsigned long long)res.freed_bytes, (unsigned long long)res.target_bytes);
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "trigger_response", t0,
+                       "ran the %s response at level %s: reclaimed %llu of a %llu B target",
+                       rm_pressure_level_name(res.level), rm_pressure_level_name(res.from_level),
+                       (unsigned long long)res.freed_bytes, (unsigned long long)res.target_bytes);
 }
 
 /* ---- the data plane's actions (service/host.h methods; rustymemd: the engine) ---- */
@@ -144,16 +150,10 @@ clear_plan_cache(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     double t0 = now_s();
     uint64_t bytes = 0, plans = 0;
     (void)m->trim_plans(e, f, &bytes, &plans);
-    r->action = "clear_plan_cache";
     r->bytes_freed = bytes;
     r->objects_freed = plans;
-    r->duration_seconds = now_s() - t0;
-    char buf[160];
-    snprintf(buf, sizeof buf, "evicted %llu plans (%.0f%%), %llu B", (unsigned long long)plans, f * 100.0,
-             (unsigned long long)bytes);
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "clear_plan_cache", t0, "evicted %llu plans (%.0f%%), %llu B",
+                       (unsigned long long)plans, f * 100.0, (unsigned long long)bytes);
 }
 
 /* seed: CALL kill_orphaned_transactions(). */
@@ -168,14 +168,9 @@ kill_orphans(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *
     double t0 = now_s();
     uint64_t k = 0;
     m->kill_orphans(e, &k);
-    r->action = "kill_orphaned_transactions";
     r->transactions_killed = k;
-    r->duration_seconds = now_s() - t0;
-    char buf[128];
-    snprintf(buf, sizeof buf, "rolled back %llu orphaned transactions", (unsigned long long)k);
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "kill_orphaned_transactions", t0, "rolled back %llu orphaned transactions",
+                       (unsigned long long)k);
 }
 
 static grpc_status_code
@@ -192,15 +187,10 @@ kill_long_queries(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
                            req->older_than_seconds);
     double t0 = now_s();
     uint64_t k = m->kill_queries(e, (uint64_t)(req->older_than_seconds * 1e9));
-    r->action = "kill_long_running_queries";
     r->queries_killed = k;
-    r->duration_seconds = now_s() - t0;
-    char buf[128];
-    snprintf(buf, sizeof buf, "asked %llu queries running for %g s or more to cancel", (unsigned long long)k,
-             req->older_than_seconds);
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "kill_long_running_queries", t0,
+                       "asked %llu queries running for %g s or more to cancel", (unsigned long long)k,
+                       req->older_than_seconds);
 }
 
 static grpc_status_code
@@ -214,13 +204,8 @@ set_admission(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "SetAdmission: no session multiplexer hosted");
     bool before = m->admission_open(e);
     m->set_admission(e, req->accept_new_connections);
-    r->action = "set_admission";
-    char buf[128];
-    snprintf(buf, sizeof buf, "admission of new sessions: %s -> %s", before ? "open" : "closed",
-             req->accept_new_connections ? "open" : "closed");
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "set_admission", -1, "admission of new sessions: %s -> %s",
+                       before ? "open" : "closed", req->accept_new_connections ? "open" : "closed");
 }
 
 /* Evict a fraction of the resident buffer-pool pages now (dirty ones written first). */
@@ -241,38 +226,28 @@ evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
                                    : host->methods->bufpool_evict(host->data_plane, req->fraction, &evicted, &bytes);
     if (st != RM_OK && st != RM_EIO)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "EvictBufferPool: %s", rm_strerror(st));
-    r->action = "evict_buffer_pool";
     r->pages_evicted = evicted;
     r->bytes_freed = host->bufpool ? evicted * rm_bufpool_page_size(host->bufpool) : bytes;
-    r->duration_seconds = now_s() - t0;
-    char buf[192];
-    snprintf(buf, sizeof buf, "evicted %llu pages (%.0f %% asked)%s", (unsigned long long)evicted,
-             req->fraction * 100.0, st == RM_EIO ? "; some dirty pages could not be written and stay" : "");
-    r->summary = rm_rpc_strdup(ctx, buf);
-    rm_host_audit(ctx, "%s", buf);
-    return GRPC_STATUS_OK;
+    return action_done(ctx, r, "evict_buffer_pool", t0, "evicted %llu pages (%.0f %% asked)%s",
+                       (unsigned long long)evicted, req->fraction * 100.0,
+                       st == RM_EIO ? "; some dirty pages could not be written and stay" : "");
 }
 
-#define ES "/rustymem.v1.EmergencyService/"
+/* Every EmergencyService RPC changes the node (admin) and answers an ActionResult. */
+#define ACTION(name, request, fn)                                                                            \
+    RM_RPC_UNARY_METHOD("/rustymem.v1.EmergencyService/" #name, rustymem__v1__##request##__descriptor,       \
+                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, fn)
 static const rm_rpc_method_t emergency_methods[] = {
-    RM_RPC_UNARY_METHOD(ES "ForceGarbageCollection", rustymem__v1__force_garbage_collection_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, force_gc),
-    RM_RPC_UNARY_METHOD(ES "ClearPlanCache", rustymem__v1__clear_plan_cache_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, clear_plan_cache),
-    RM_RPC_UNARY_METHOD(ES "KillOrphanedTransactions", rustymem__v1__kill_orphaned_transactions_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, kill_orphans),
-    RM_RPC_UNARY_METHOD(ES "KillLongRunningQueries", rustymem__v1__kill_long_running_queries_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, kill_long_queries),
-    RM_RPC_UNARY_METHOD(ES "CoalesceLargeObjects", rustymem__v1__coalesce_large_objects_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, coalesce_large),
-    RM_RPC_UNARY_METHOD(ES "EvictBufferPool", rustymem__v1__evict_buffer_pool_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, evict_buffer_pool),
-    RM_RPC_UNARY_METHOD(ES "SetAdmission", rustymem__v1__set_admission_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, set_admission),
-    RM_RPC_UNARY_METHOD(ES "TriggerResponse", rustymem__v1__trigger_response_request__descriptor,
-                        rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN, trigger_response),
+    ACTION(ForceGarbageCollection, force_garbage_collection_request, force_gc),
+    ACTION(ClearPlanCache, clear_plan_cache_request, clear_plan_cache),
+    ACTION(KillOrphanedTransactions, kill_orphaned_transactions_request, kill_orphans),
+    ACTION(KillLongRunningQueries, kill_long_running_queries_request, kill_long_queries),
+    ACTION(CoalesceLargeObjects, coalesce_large_objects_request, coalesce_large),
+    ACTION(EvictBufferPool, evict_buffer_pool_request, evict_buffer_pool),
+    ACTION(SetAdmission, set_admission_request, set_admission),
+    ACTION(TriggerResponse, trigger_response_request, trigger_response),
 };
-#undef ES
+#undef ACTION
 
 const rm_rpc_service_t rm_emergency_service = {
     .name = "rustymem.v1.EmergencyService",
