@@ -11,20 +11,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "host.h"
+#include "rm_clock.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/common.pb-c.h"
 #include "rustymem/v1/emergency.pb-c.h"
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Every action's answer: its name, the seconds since t0 (t0 < 0: not timed)
@@ -36,7 +28,7 @@ action_done(rm_rpc_ctx_t *ctx, Rustymem__V1__ActionResult *r, const char *action
 {
     r->action = (char *)action;
     if (t0 >= 0)
-        r->duration_seconds = now_s() - t0;
+        r->duration_seconds = rm_mono_s() - t0;
     char buf[256];
     va_list ap;
     va_start(ap, fmt);
@@ -53,7 +45,7 @@ force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_
 {
     Rustymem__V1__ActionResult *r = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
-    double t0 = now_s();
+    double t0 = rm_mono_s();
     uint64_t slab = 0, arena = 0, large = 0;
     if (host && host->slab)
         (void)rm_slab_reap(host->slab, &slab);
@@ -79,7 +71,7 @@ coalesce_large(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->large)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "CoalesceLargeObjects: no large-object allocator hosted");
-    double t0 = now_s();
+    double t0 = rm_mono_s();
     r->extents_coalesced = rm_large_coalesce_all(host->large);
     if (req->release_to_os)
         r->bytes_freed = rm_large_release_free(host->large, UINT64_MAX);
@@ -106,13 +98,11 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
                            "level = %d: expected PRESSURE_LEVEL_GENTLE (2) .. PRESSURE_LEVEL_OOM_PREVENTION (5)",
                            (int)req->level);
     rm_pressure_level_t level = (rm_pressure_level_t)(req->level - 1);
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    double t0 = now_s();
+    uint64_t now = rm_mono_ns();
+    double t0 = rm_mono_s();
     /* no minimum: the target is what the level's reclaimers aim for (rm_pressure_trigger_ex) */
     rm_pressure_trigger_result_t res;
-    rm_status_t st = rm_pressure_trigger_ex(host->pressure, level, 0,
-                                            (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, &res);
+    rm_status_t st = rm_pressure_trigger_ex(host->pressure, level, 0, now, &res);
     if (st != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(st), "TriggerResponse: %s", rm_strerror(st));
     r->bytes_freed = res.freed_bytes;
@@ -147,7 +137,7 @@ clear_plan_cache(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
     if (!(f > 0.0 && f <= 1.0))
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g: expected 0 < fraction <= 1 (0 = all)",
                            req->fraction);
-    double t0 = now_s();
+    double t0 = rm_mono_s();
     uint64_t bytes = 0, plans = 0;
     (void)m->trim_plans(e, f, &bytes, &plans);
     r->bytes_freed = bytes;
@@ -165,7 +155,7 @@ kill_orphans(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *
     const rm_host_methods_t *m = methods_of(ctx, &e);
     if (!m || !m->kill_orphans)
         return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "KillOrphanedTransactions: no transaction engine hosted");
-    double t0 = now_s();
+    double t0 = rm_mono_s();
     uint64_t k = 0;
     m->kill_orphans(e, &k);
     r->transactions_killed = k;
@@ -185,7 +175,7 @@ kill_long_queries(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     if (!(req->older_than_seconds > 0.0) || req->older_than_seconds > 1e9)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "older_than_seconds = %g: expected > 0",
                            req->older_than_seconds);
-    double t0 = now_s();
+    double t0 = rm_mono_s();
     uint64_t k = m->kill_queries(e, (uint64_t)(req->older_than_seconds * 1e9));
     r->queries_killed = k;
     return action_done(ctx, r, "kill_long_running_queries", t0,
@@ -220,7 +210,7 @@ evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     if (!(req->fraction > 0.0 && req->fraction <= 1.0))
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g is out of range: allowed (0, 1]",
                            req->fraction);
-    double t0 = now_s();
+    double t0 = rm_mono_s();
     uint64_t evicted = 0, bytes = 0;
     rm_status_t st = host->bufpool ? rm_bufpool_evict(host->bufpool, req->fraction, &evicted)
                                    : host->methods->bufpool_evict(host->data_plane, req->fraction, &evicted, &bytes);
