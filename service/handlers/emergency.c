@@ -39,6 +39,13 @@ action_done(rm_rpc_ctx_t *ctx, Rustymem__V1__ActionResult *r, const char *action
     return GRPC_STATUS_OK;
 }
 
+/* Prologue: the host runs the memcore module host->field_, else the RPC answers UNIMPLEMENTED
+ * "RPC: no WHAT hosted". */
+#define NEED_MODULE(field_, rpc_, what_)                                                                     \
+    rm_host_t *host = rm_host_of(ctx);                                                                       \
+    if (!host || !host->field_)                                                                              \
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, rpc_ ": no " what_ " hosted")
+
 /* seed: CALL force_garbage_collection() — give every cache and free page back. */
 static grpc_status_code
 force_gc(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
@@ -68,9 +75,7 @@ coalesce_large(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage
 {
     const Rustymem__V1__CoalesceLargeObjectsRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    rm_host_t *host = rm_host_of(ctx);
-    if (!host || !host->large)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "CoalesceLargeObjects: no large-object allocator hosted");
+    NEED_MODULE(large, "CoalesceLargeObjects", "large-object allocator");
     double t0 = rm_mono_s();
     r->extents_coalesced = rm_large_coalesce_all(host->large);
     if (req->release_to_os)
@@ -89,9 +94,7 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
 {
     const Rustymem__V1__TriggerResponseRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    rm_host_t *host = rm_host_of(ctx);
-    if (!host || !host->pressure)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "TriggerResponse: no pressure responder hosted");
+    NEED_MODULE(pressure, "TriggerResponse", "pressure responder");
     if (req->level < RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE ||
         req->level > RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_OOM_PREVENTION)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
@@ -123,16 +126,21 @@ methods_of(rm_rpc_ctx_t *ctx, void **dp)
     return host ? host->methods : NULL;
 }
 
+/* Prologue: m (with e, its first argument) has the method fn_, else the RPC answers UNIMPLEMENTED
+ * "RPC: no WHAT hosted". */
+#define NEED_METHOD(fn_, rpc_, what_)                                                                        \
+    void *e;                                                                                                 \
+    const rm_host_methods_t *m = methods_of(ctx, &e);                                                        \
+    if (!m || !m->fn_)                                                                                       \
+        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, rpc_ ": no " what_ " hosted")
+
 /* seed: CALL clear_plan_cache() — or evict the oldest fraction. */
 static grpc_status_code
 clear_plan_cache(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     const Rustymem__V1__ClearPlanCacheRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    void *e;
-    const rm_host_methods_t *m = methods_of(ctx, &e);
-    if (!m || !m->trim_plans)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "ClearPlanCache: no plan cache hosted");
+    NEED_METHOD(trim_plans, "ClearPlanCache", "plan cache");
     double f = req->fraction == 0.0 ? 1.0 : req->fraction;
     if (!(f > 0.0 && f <= 1.0))
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g: expected 0 < fraction <= 1 (0 = all)",
@@ -151,10 +159,7 @@ static grpc_status_code
 kill_orphans(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    void *e;
-    const rm_host_methods_t *m = methods_of(ctx, &e);
-    if (!m || !m->kill_orphans)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "KillOrphanedTransactions: no transaction engine hosted");
+    NEED_METHOD(kill_orphans, "KillOrphanedTransactions", "transaction engine");
     double t0 = rm_mono_s();
     uint64_t k = 0;
     m->kill_orphans(e, &k);
@@ -168,10 +173,7 @@ kill_long_queries(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
 {
     const Rustymem__V1__KillLongRunningQueriesRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    void *e;
-    const rm_host_methods_t *m = methods_of(ctx, &e);
-    if (!m || !m->kill_queries)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "KillLongRunningQueries: no query engine hosted");
+    NEED_METHOD(kill_queries, "KillLongRunningQueries", "query engine");
     if (!(req->older_than_seconds > 0.0) || req->older_than_seconds > 1e9)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "older_than_seconds = %g: expected > 0",
                            req->older_than_seconds);
