@@ -607,6 +607,19 @@ yaml_object(FILE *f, json_t *obj, int indent, int first_inline)
     }
 }
 
+/* A scalar or an empty collection ("{}", "[]") and the end of its line. */
+static void
+yaml_leaf(FILE *f, json_t *v)
+{
+    if (json_is_object(v))
+        fputs("{}", f);
+    else if (json_is_array(v))
+        fputs("[]", f);
+    else
+        yaml_scalar(f, v);
+    fputc('\n', f);
+}
+
 /* After "key:" or "- ": a scalar on the same line, a collection below. */
 static void
 yaml_value(FILE *f, json_t *v, int indent)
@@ -624,25 +637,12 @@ yaml_value(FILE *f, json_t *v, int indent)
                 yaml_object(f, e, indent + 2, 1);
             else if (json_is_array(e) && json_array_size(e) > 0)
                 yaml_value(f, e, indent + 2);
-            else {
-                if (json_is_object(e))
-                    fputs("{}", f);
-                else if (json_is_array(e))
-                    fputs("[]", f);
-                else
-                    yaml_scalar(f, e);
-                fputc('\n', f);
-            }
+            else
+                yaml_leaf(f, e);
         }
     } else {
         fputc(' ', f);
-        if (json_is_object(v))
-            fputs("{}", f);
-        else if (json_is_array(v))
-            fputs("[]", f);
-        else
-            yaml_scalar(f, v);
-        fputc('\n', f);
+        yaml_leaf(f, v);
     }
 }
 

@@ -768,6 +768,22 @@ wrapped(FILE *f, const char *text, int col, int width)
     fputc('\n', f);
 }
 
+/* The next command that help lists (not hidden), from rm_commands[*i] on, with its synopsis in head;
+ * NULL after the last. */
+static const command_t *
+next_listed(size_t *i, char *head, size_t cap)
+{
+    for (; *i < N_COMMANDS; (*i)++) {
+        const command_t *c = &rm_commands[*i];
+        if (c->hidden)
+            continue;
+        (*i)++;
+        synopsis(head, cap, c);
+        return c;
+    }
+    return NULL;
+}
+
 static void
 usage(FILE *f)
 {
@@ -777,12 +793,9 @@ usage(FILE *f)
                "Options go anywhere on the line, as --flag VALUE or --flag=VALUE.\n"
                "\n"
                "commands:\n");
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        const command_t *c = &rm_commands[i];
-        if (c->hidden)
-            continue;
-        char head[512];
-        synopsis(head, sizeof head, c);
+    char head[512];
+    size_t next = 0;
+    for (const command_t *c; (c = next_listed(&next, head, sizeof head));) {
         if (strlen(head) > 36)   /* a long synopsis gets a line of its own */
             fprintf(f, "  %s\n  %-36s ", head, "");
         else
@@ -962,12 +975,9 @@ cmd_help_markdown(const command_t *cmd, global_t *g, int npos, char **pos)
                "`--flag=VALUE`; `-h`/`--help` after any command or group prints its help, and so does\n"
                "`rustymemctl help COMMAND`. Design: docs/adr/0024-cli-command-table.md.\n\n"
                "| command | RPC | replaces (seed) | what |\n|---|---|---|---|\n");
-    for (size_t i = 0; i < N_COMMANDS; i++) {
-        const command_t *c = &rm_commands[i];
-        if (c->hidden)
-            continue;
-        char head[512];
-        synopsis(head, sizeof head, c);
+    char head[512];
+    size_t next = 0;
+    for (const command_t *c; (c = next_listed(&next, head, sizeof head));) {
         fprintf(f, "| `");
         md_cell(f, head);
         fprintf(f, "` | %s%s%s | ", c->path ? "`" : "", c->path ? c->path + 1 : "(client)", c->path ? "`" : "");

@@ -166,6 +166,16 @@ run_in_root() { # run_in_root COMMAND: as root, in a login-like clean environmen
   chroot "$ROOT" /usr/bin/env -i HOME=/root USER=root LOGNAME=root PATH="$CHROOT_PATH" LANG=C.UTF-8 \
     TERM=dumb /bin/bash -c "cd $SRC_IN_ROOT && $1" </dev/null
 }
+step_failed() { # step_failed WHAT LOG LINES: "FAIL: WHAT", LOG's diagnosis and its last LINES lines on stderr; exit 1
+  {
+    say "FAIL: $1"
+    diagnose "$2"
+    echo "  --- last lines of $2 ---"
+    tail -n "$3" "$2" | sed 's/^/  | /'
+  } >&2
+  exit 1
+}
+
 run_steps() { # run_steps LOGDIR STEPS-FILE HEALTH-FILE (from readme_steps, readme_health)
   local logs=$1 steps=$2 healthf=$3
   local n=0 total name cmd t0 rc
@@ -182,15 +192,9 @@ run_steps() { # run_steps LOGDIR STEPS-FILE HEALTH-FILE (from readme_steps, read
     # in the background, so that a signal's trap runs at once (wait returns)
     run_in_root "$cmd" >"$logs/$n-$name.log" 2>&1 &
     wait $! || rc=$?
-    if [ "$rc" -ne 0 ]; then
-      {
-        say "FAIL: step $n/$total '$name' (README.md, Building by hand) exited $rc after $((SECONDS - t0)) s: $cmd"
-        diagnose "$logs/$n-$name.log"
-        echo "  --- last lines of $logs/$n-$name.log ---"
-        tail -n 25 "$logs/$n-$name.log" | sed 's/^/  | /'
-      } >&2
-      exit 1
-    fi
+    [ "$rc" -eq 0 ] ||
+      step_failed "step $n/$total '$name' (README.md, Building by hand) exited $rc after $((SECONDS - t0)) s: $cmd" \
+        "$logs/$n-$name.log" 25
     say "  ok in $((SECONDS - t0)) s"
     if [ "$name" = install-deps ]; then
       # idempotent: a second run finds everything installed and changes nothing
@@ -252,15 +256,9 @@ EOF
     /bin/bash -c "cd $SRC_IN_ROOT && exec bash /tmp/rustymem-fresh-agent.sh" \
     </dev/null >"$logs/$n-$name.log" 2>&1 &
   wait $! || rc=$?
-  if [ "$rc" -ne 0 ]; then
-    {
-      say "FAIL: step $n/$total 'agent' (start rustymemd with its defaults, $health → $expect, stop) after $((SECONDS - t0)) s"
-      diagnose "$logs/$n-$name.log"
-      echo "  --- $logs/$n-$name.log ---"
-      tail -n 30 "$logs/$n-$name.log" | sed 's/^/  | /'
-    } >&2
-    exit 1
-  fi
+  [ "$rc" -eq 0 ] ||
+    step_failed "step $n/$total 'agent' (start rustymemd with its defaults, $health → $expect, stop) after $((SECONDS - t0)) s" \
+      "$logs/$n-$name.log" 30
   sed 's/^/  /' "$logs/$n-$name.log"
   say "  ok in $((SECONDS - t0)) s"
   # keep the .deb cache to what the archive still has (not part of the set-up)

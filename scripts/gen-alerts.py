@@ -30,11 +30,12 @@ Exit 0 when everything is (or now is) up to date, 1 on a difference or
 problem, 2 on a usage or input error. Needs PyYAML (Debian python3-yaml).
 """
 import argparse
-import difflib
 import glob
 import os
 import re
 import sys
+
+import genfiles  # scripts/genfiles.py: the write-or-check step
 
 try:
     import yaml
@@ -224,24 +225,7 @@ def main():
     except (Problem, OSError, yaml.YAMLError) as e:
         sys.stderr.write(f"gen-alerts.py: {e}\n")
         return 2
-    stale = []
-    for rel, new in wanted.items():
-        path = os.path.join(root, rel)
-        try:
-            old = read(root, rel)
-        except FileNotFoundError:
-            old = ""
-        if old == new:
-            continue
-        if a.check:
-            stale.append(rel)
-            sys.stderr.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                       f"{rel} (in the tree)", f"{rel} (generated)", n=1))
-        else:
-            with open(path + ".tmp", "w", encoding="utf-8") as f:
-                f.write(new)
-            os.replace(path + ".tmp", path)
-            print(f"wrote {rel}")
+    stale = genfiles.sync(root, wanted, a.check)
     for rel in stale:
         sys.stderr.write(f"gen-alerts.py: {rel} differs from {RULES}: run scripts/gen-alerts.py\n")
     for p in problems:

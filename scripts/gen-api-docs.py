@@ -97,14 +97,16 @@ def main():
       "docs/adr/0013-one-usage-measure.md.\n\n")
     for fd in fds.file:
         c = comments(fd)
-        w("## %s\n\n" % fd.name)
-        head = c.get((12,)) or ""  # syntax statement carries the file comment
-        if head:
-            w(head + "\n\n")
+
+        def heading(marks, title, path):
+            """A heading and the comment of the element at `path`, if it has one."""
+            w("%s %s\n\n" % (marks, title))
+            if c.get(path):
+                w(c[path] + "\n\n")
+
+        heading("##", fd.name, (12,))  # syntax statement carries the file comment
         for si, svc in enumerate(fd.service):
-            w("### service %s\n\n" % svc.name)
-            if c.get((SERVICE, si)):
-                w(c[(SERVICE, si)] + "\n\n")
+            heading("###", "service " + svc.name, (SERVICE, si))
             w("| RPC | request | response | description |\n|---|---|---|---|\n")
             for mi, m in enumerate(svc.method):
                 req = m.input_type.split(".")[-1]
@@ -122,9 +124,7 @@ def main():
         def write_msg(m, path, prefix):
             if m.options.map_entry:
                 return
-            w("### %s\n\n" % (prefix + m.name))
-            if c.get(tuple(path)):
-                w(c[tuple(path)] + "\n\n")
+            heading("###", prefix + m.name, tuple(path))
             if m.field:
                 w("| field | type | description |\n|---|---|---|\n")
                 for fi, f in enumerate(m.field):
@@ -139,9 +139,7 @@ def main():
         for mi, m in enumerate(fd.message_type):
             write_msg(m, [MESSAGE, mi], "")
         for ei, e in enumerate(fd.enum_type):
-            w("### enum %s\n\n" % e.name)
-            if c.get((ENUM, ei)):
-                w(c[(ENUM, ei)] + "\n\n")
+            heading("###", "enum " + e.name, (ENUM, ei))
             w("| value | number | description |\n|---|---|---|\n")
             for vi, v in enumerate(e.value):
                 w("| `%s` | %d | %s |\n" % (v.name, v.number, cell(c.get((ENUM, ei, ENUM_VALUE, vi), ""))))

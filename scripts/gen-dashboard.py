@@ -22,10 +22,11 @@ usage: scripts/gen-dashboard.py [--check] [--root DIR]
 Exit 0 when up to date (or written), 1 on a difference, 2 on a usage error.
 """
 import argparse
-import difflib
 import json
 import os
 import sys
+
+import genfiles  # scripts/genfiles.py: the write-or-check step
 
 DASHBOARD = "deploy/grafana/rustymem.json"
 CONFIGMAP = "deploy/kubernetes/base/grafana-dashboard.yaml"
@@ -268,26 +269,7 @@ def main():
     ap.add_argument("--check", action="store_true", help="write nothing; exit 1 on any difference")
     ap.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     a = ap.parse_args()
-    stale = []
-    for rel, new in render().items():
-        path = os.path.join(a.root, rel)
-        try:
-            with open(path, encoding="utf-8") as f:
-                old = f.read()
-        except FileNotFoundError:
-            old = ""
-        if old == new:
-            continue
-        if a.check:
-            stale.append(rel)
-            sys.stderr.writelines(difflib.unified_diff(old.splitlines(True), new.splitlines(True),
-                                                       f"{rel} (in the tree)", f"{rel} (generated)", n=1))
-        else:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            with open(path + ".tmp", "w", encoding="utf-8") as f:
-                f.write(new)
-            os.replace(path + ".tmp", path)
-            print(f"wrote {rel}")
+    stale = genfiles.sync(a.root, render(), a.check)
     for rel in stale:
         sys.stderr.write(f"gen-dashboard.py: {rel} differs from what scripts/gen-dashboard.py generates: "
                          "run it\n")

@@ -41,34 +41,27 @@ typedef struct rpc_def {
     const char *family; /* metric family after rustymem_; NULL = handled apart */
 } rpc_def_t;
 
-#define MS "/rustymem.v1.MemoryService/"
-#define FS "/rustymem.v1.ForecastService/"
+/* An RPC of rustymem.v1.SVC: NAME, its path, the request and response descriptors (protobuf-c names). */
+#define V1(svc, name, req, resp, family)                                                                     \
+    {#name, "/rustymem.v1." #svc "/" #name, &rustymem__v1__##req##__descriptor,                              \
+     &rustymem__v1__##resp##__descriptor, family}
 static const rpc_def_t rpcs[] = {
-    {"GetMemoryStats", MS "GetMemoryStats", &rustymem__v1__get_memory_stats_request__descriptor,
-     &rustymem__v1__memory_stats__descriptor, "memory"},
-    {"GetFragmentationStats", MS "GetFragmentationStats", &rustymem__v1__get_fragmentation_stats_request__descriptor,
-     &rustymem__v1__fragmentation_stats__descriptor, "fragmentation"},
-    {"GetSlabStats", MS "GetSlabStats", &rustymem__v1__get_slab_stats_request__descriptor,
-     &rustymem__v1__slab_stats__descriptor, "slab"},
-    {"GetArenaStats", MS "GetArenaStats", &rustymem__v1__get_arena_stats_request__descriptor,
-     &rustymem__v1__arena_stats__descriptor, "arena"},
-    {"GetBufferPoolStats", MS "GetBufferPoolStats", &rustymem__v1__get_buffer_pool_stats_request__descriptor,
-     &rustymem__v1__buffer_pool_stats__descriptor, "buffer_pool"},
-    {"GetLargeObjectStats", MS "GetLargeObjectStats", &rustymem__v1__get_large_object_stats_request__descriptor,
-     &rustymem__v1__large_object_stats__descriptor, "large_object"},
-    {"GetForecast", FS "GetForecast", &rustymem__v1__get_forecast_request__descriptor,
-     &rustymem__v1__forecast__descriptor, "forecast"},
-    {"ListAlerts", FS "ListAlerts", &rustymem__v1__list_alerts_request__descriptor,
-     &rustymem__v1__list_alerts_response__descriptor, NULL},
-    {"ListKnobs", "/rustymem.v1.TuningService/ListKnobs", &rustymem__v1__list_knobs_request__descriptor,
-     &rustymem__v1__list_knobs_response__descriptor, NULL},
-    {"GetEngineStats", MS "GetEngineStats", &rustymem__v1__get_engine_stats_request__descriptor,
-     &rustymem__v1__engine_stats__descriptor, "engine"},
+    V1(MemoryService, GetMemoryStats, get_memory_stats_request, memory_stats, "memory"),
+    V1(MemoryService, GetFragmentationStats, get_fragmentation_stats_request, fragmentation_stats,
+       "fragmentation"),
+    V1(MemoryService, GetSlabStats, get_slab_stats_request, slab_stats, "slab"),
+    V1(MemoryService, GetArenaStats, get_arena_stats_request, arena_stats, "arena"),
+    V1(MemoryService, GetBufferPoolStats, get_buffer_pool_stats_request, buffer_pool_stats, "buffer_pool"),
+    V1(MemoryService, GetLargeObjectStats, get_large_object_stats_request, large_object_stats,
+       "large_object"),
+    V1(ForecastService, GetForecast, get_forecast_request, forecast, "forecast"),
+    V1(ForecastService, ListAlerts, list_alerts_request, list_alerts_response, NULL),
+    V1(TuningService, ListKnobs, list_knobs_request, list_knobs_response, NULL),
+    V1(MemoryService, GetEngineStats, get_engine_stats_request, engine_stats, "engine"),
     {"Check", "/grpc.health.v1.Health/Check", &grpc__health__v1__health_check_request__descriptor,
      &grpc__health__v1__health_check_response__descriptor, NULL},
 };
-#undef MS
-#undef FS
+#undef V1
 #define N_RPCS (sizeof rpcs / sizeof rpcs[0])
 #define RPC_SCRAPED (N_RPCS - 1) /* Check is for /readyz only */
 #define RPC_MEMORY 0
@@ -175,6 +168,19 @@ chan_new(rm_exporter_t *e, char *err, size_t errcap, rm_status_t *st)
     return c;
 }
 
+/* Free e with its copies of the options (the channel and the mutex are the caller's to release first). */
+static void
+free_exporter(rm_exporter_t *e)
+{
+    free(e->target);
+    free(e->token);
+    free(e->ca);
+    free(e->cert);
+    free(e->key);
+    free(e->server_name);
+    free(e);
+}
+
 rm_status_t
 rm_exporter_create(const rm_exporter_opts_t *o, rm_exporter_t **out, char *err, size_t errcap)
 {
@@ -202,13 +208,7 @@ rm_exporter_create(const rm_exporter_opts_t *o, rm_exporter_t **out, char *err, 
     else
         e->cur = chan_new(e, err, errcap, &st);
     if (!e->cur) {
-        free(e->target);
-        free(e->token);
-        free(e->ca);
-        free(e->cert);
-        free(e->key);
-        free(e->server_name);
-        free(e);
+        free_exporter(e);
         return st;
     }
     pthread_mutex_init(&e->mu, NULL);
@@ -226,13 +226,7 @@ rm_exporter_destroy(rm_exporter_t *e)
         free(e->cur);
     }
     pthread_mutex_destroy(&e->mu);
-    free(e->target);
-    free(e->token);
-    free(e->ca);
-    free(e->cert);
-    free(e->key);
-    free(e->server_name);
-    free(e);
+    free_exporter(e);
 }
 
 static chan_t *
@@ -696,6 +690,28 @@ dump(json_t *j)
     return with_newline(s);
 }
 
+/* Call rpcs[i] for a REST answer: the reply, or NULL with the HTTP error for `what` in *status and *body. */
+static ProtobufCMessage *
+rest_call(rm_exporter_t *e, size_t i, const char *what, int *status, char **body)
+{
+    ProtobufCMessage *m = NULL;
+    rm_call_status_t st = {0};
+    if (call_empty(e, i, &m, &st) != GRPC_STATUS_OK) {
+        rpc_error(what, &st, status, body);
+        return NULL;
+    }
+    return m;
+}
+
+/* Answer 200 with `j` (consumed) and free the reply `m` it was built from. */
+static void
+rest_ok(json_t *j, ProtobufCMessage *m, int *status, char **body)
+{
+    *status = 200;
+    *body = dump(j);
+    protobuf_c_message_free_unpacked(m, NULL);
+}
+
 static double
 round2(double v)
 {
@@ -728,12 +744,10 @@ by_memory_desc(const void *a, const void *b)
 void
 rm_exporter_rest_memory(rm_exporter_t *e, int *status, char **body)
 {
-    ProtobufCMessage *m = NULL, *f = NULL;
-    rm_call_status_t st = {0}, fst = {0};
-    if (call_empty(e, RPC_MEMORY, &m, &st) != GRPC_STATUS_OK) {
-        rpc_error("memory statistics", &st, status, body);
+    ProtobufCMessage *m = rest_call(e, RPC_MEMORY, "memory statistics", status, body), *f = NULL;
+    rm_call_status_t fst = {0};
+    if (!m)
         return;
-    }
     call_empty(e, RPC_FRAGMENTATION, &f, &fst); /* fragmentation is optional */
     const Rustymem__V1__MemoryStats *ms = (const void *)m;
     const Rustymem__V1__FragmentationStats *fs = (const void *)f;
@@ -801,9 +815,7 @@ rm_exporter_rest_memory(rm_exporter_t *e, int *status, char **body)
     else
         json_object_set_new(j, "fragmentation", json_null());
     json_object_set_new(j, "details", rm_pb_to_json(m));
-    *status = 200;
-    *body = dump(j);
-    protobuf_c_message_free_unpacked(m, NULL);
+    rest_ok(j, m, status, body);
     if (f)
         protobuf_c_message_free_unpacked(f, NULL);
 }
@@ -821,12 +833,9 @@ level_name(int level)
 void
 rm_exporter_rest_forecast(rm_exporter_t *e, int *status, char **body)
 {
-    ProtobufCMessage *m = NULL;
-    rm_call_status_t st = {0};
-    if (call_empty(e, RPC_FORECAST, &m, &st) != GRPC_STATUS_OK) {
-        rpc_error("forecasting", &st, status, body);
+    ProtobufCMessage *m = rest_call(e, RPC_FORECAST, "forecasting", status, body);
+    if (!m)
         return;
-    }
     const Rustymem__V1__Forecast *f = (const void *)m;
     json_t *j = rm_pb_to_json(m);
     if (j) {
@@ -839,20 +848,15 @@ rm_exporter_rest_forecast(rm_exporter_t *e, int *status, char **body)
         if (!f->has_time_to_critical)
             json_object_set_new(j, "time_to_critical_seconds", json_null());
     }
-    *status = 200;
-    *body = dump(j);
-    protobuf_c_message_free_unpacked(m, NULL);
+    rest_ok(j, m, status, body);
 }
 
 void
 rm_exporter_rest_buffer_pool(rm_exporter_t *e, int *status, char **body)
 {
-    ProtobufCMessage *m = NULL;
-    rm_call_status_t st = {0};
-    if (call_empty(e, RPC_BUFFER_POOL, &m, &st) != GRPC_STATUS_OK) {
-        rpc_error("the buffer pool", &st, status, body);
+    ProtobufCMessage *m = rest_call(e, RPC_BUFFER_POOL, "the buffer pool", status, body);
+    if (!m)
         return;
-    }
     const Rustymem__V1__BufferPoolStats *b = (const void *)m;
     json_t *j = json_object();
     json_object_set_new(j, "total_frames", rm_json_u64(b->total_frames));
@@ -861,9 +865,7 @@ rm_exporter_rest_buffer_pool(rm_exporter_t *e, int *status, char **body)
     json_object_set_new(j, "utilization_pct", json_real(round2(util)));
     json_object_set_new(j, "hit_ratio", json_real(b->hit_ratio));
     json_object_set_new(j, "details", rm_pb_to_json(m));
-    *status = 200;
-    *body = dump(j);
-    protobuf_c_message_free_unpacked(m, NULL);
+    rest_ok(j, m, status, body);
 }
 
 void

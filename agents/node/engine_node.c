@@ -88,11 +88,11 @@ rm_engine_node_start(rm_node_t *node, bool no_thread, char *err, size_t errcap)
 {
     rm_knobs_t *k = node->knobs;
     rm_engine_config_t cfg = {
-        .arenas = node->arenas,
-        .slab = node->slab,
-        .large = node->large,
-        .pressure = node->pressure,
-        .bufpool = node->bufpool,
+        .arenas = node->host.arenas,
+        .slab = node->host.slab,
+        .large = node->host.large,
+        .pressure = node->host.pressure,
+        .bufpool = node->host.bufpool,
         .max_connections = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_CONNECTIONS),
         .max_sessions = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_MAX_SESSIONS),
         .session_ratio = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_SESSION_SESSION_RATIO),
@@ -336,11 +336,6 @@ rm_node_host(rm_node_t *node)
     rm_host_t *h = &node->host;
     h->sysinfo_paths = node->sysinfo_paths;
     h->knobs = node->knobs;
-    h->slab = node->slab;
-    h->arenas = node->arenas;
-    h->large = node->large;
-    h->pressure = node->pressure;
-    h->bufpool = node->bufpool;
     h->methods = node->engine ? &engine_methods : NULL;
     h->data_plane = node->engine;
     h->malloc_stats = rm_jemalloc_read;

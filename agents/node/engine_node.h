@@ -12,7 +12,7 @@
 #include "node.h"
 
 /*
- * Create node->engine on node->arenas/slab/large/pressure with the knobs'
+ * Create node->engine on node->host's arenas/slab/large/pressure with the knobs'
  * current values and subscribe the live engine knobs. no_thread: no
  * housekeeping thread (tests). RM_OK, or an error with a message in err and
  * node->engine NULL. Not thread-safe (boot).

@@ -243,6 +243,14 @@ load_labels(const opts_t *o, rm_host_t *h)
     return 0;
 }
 
+/* A repeatable flag given more than `max` times: the usage error (exit status 2). */
+static int
+too_many(const char *flag, int max)
+{
+    fprintf(stderr, "rustymemd: at most %d %s flags\n", max, flag);
+    return 2;
+}
+
 static int
 parse_args(int argc, char **argv, opts_t *o)
 {
@@ -274,10 +282,8 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_LISTEN: o->listen = optarg; break;
         case O_CONFIG: o->config = optarg; break;
         case O_SET:
-            if (o->n_sets == MAX_SET_FLAGS) {
-                fprintf(stderr, "rustymemd: at most %d --set flags\n", MAX_SET_FLAGS);
-                return 2;
-            }
+            if (o->n_sets == MAX_SET_FLAGS)
+                return too_many("--set", MAX_SET_FLAGS);
             if (rm_config_split_assignment(optarg, &o->sets[o->n_sets]) != RM_OK) {
                 char shown[1024];
                 rm_log_escape(shown, sizeof shown, optarg);
@@ -289,10 +295,8 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_DATA: o->data_dir = optarg; break;
         case O_NODE: o->node_name = optarg; break;
         case O_LABEL:
-            if (o->n_labels == RM_HOST_MAX_LABELS) {
-                fprintf(stderr, "rustymemd: at most %d --label flags\n", RM_HOST_MAX_LABELS);
-                return 2;
-            }
+            if (o->n_labels == RM_HOST_MAX_LABELS)
+                return too_many("--label", RM_HOST_MAX_LABELS);
             o->labels[o->n_labels++] = optarg;
             break;
         case O_LABELS_FILE: o->labels_file = optarg; break;

@@ -29,27 +29,23 @@ extern "C" {
 typedef struct rm_node {
     rm_sysinfo_paths_t sysinfo_paths; /* NULL roots = live system */
     rm_knobs_t *knobs;               /* the knob registry; NULL = TuningService unavailable */
-    /* memcore modules hosted by the agent (NULL = not hosted); set before serving, then read-only */
-    rm_slab_t *slab;
-    rm_arena_mgr_t *arenas;
-    rm_large_t *large;
-    rm_pressure_t *pressure;
-    rm_bufpool_t *bufpool;
     char data_dir[512];              /* the agent's state directory (page files live in DATA/pages) */
     struct rm_engine *engine;        /* engine/include/engine.h: sessions, MVCC, plan cache; NULL = not hosted */
     /*
      * The management plane's view (the server's application pointer). The
-     * agent sets its identity (host.node_name, version, start_ns) and audit
-     * sink (host.audit, audit_ctx) here directly; rm_node_host() copies in the
-     * rest. host.budget_override_bytes (memory.budget_bytes, 0 = auto) is the
+     * memcore modules the agent hosts live here (host.slab, arenas, large,
+     * pressure, bufpool; NULL = not hosted): node_mem.c creates them in place
+     * before serving, then they are read-only. The agent sets its identity
+     * (host.node_name, version, start_ns) and audit sink (host.audit,
+     * audit_ctx) here directly; rm_node_host() copies in the rest. host.budget_override_bytes (memory.budget_bytes, 0 = auto) is the
      * one field written while serving (atomic, by the knob subscriber in main.c).
      */
     rm_host_t host;
 } rm_node_t;
 
 /*
- * Fill node->host from the node (sysinfo paths, knobs, memcore modules,
- * jemalloc's stats and purge) and plug in the engine's methods when
+ * Fill node->host from the node (sysinfo paths, knobs, jemalloc's stats and
+ * purge) and plug in the engine's methods when
  * node->engine is set (engine_node.c). Call after rm_node_mem_start and
  * rm_engine_node_start, before the server starts; again after a module or the
  * engine changes, with the server stopped. Returns &node->host. Not

@@ -60,7 +60,7 @@ slab_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
     for (size_t i = 0; i < n; i++) {
         int cls = slab_class_of_knob(changes[i].id);
         if (cls >= 0)
-            (void)rm_slab_set_magazine_capacity(node->slab, rm_slab_class_size((unsigned)cls),
+            (void)rm_slab_set_magazine_capacity(node->host.slab, rm_slab_class_size((unsigned)cls),
                                                 (uint32_t)changes[i].new_value.i);
     }
 }
@@ -68,14 +68,14 @@ slab_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
 static rm_status_t
 slab_start(rm_node_t *node, char *err, size_t errcap)
 {
-    rm_status_t st = rm_slab_create(NULL, &node->slab);
+    rm_status_t st = rm_slab_create(NULL, &node->host.slab);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot create the slab allocator: %s", rm_strerror(st));
         return st;
     }
     for (unsigned cls = 0; cls < RM_SLAB_NUM_CLASSES; cls++) {
         int64_t cap = rm_knobs_get_i64(node->knobs, (rm_knob_id_t)(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE + cls));
-        st = rm_slab_set_magazine_capacity(node->slab, rm_slab_class_size(cls), (uint32_t)cap);
+        st = rm_slab_set_magazine_capacity(node->host.slab, rm_slab_class_size(cls), (uint32_t)cap);
         if (st != RM_OK) {
             snprintf(err, errcap, "%s = %lld: the slab refuses it (%s)",
                      rm_knobs_def((rm_knob_id_t)(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE + cls))->name, (long long)cap,
@@ -90,8 +90,8 @@ slab_start(rm_node_t *node, char *err, size_t errcap)
     }
     return RM_OK;
 fail:
-    rm_slab_destroy(node->slab);
-    node->slab = NULL;
+    rm_slab_destroy(node->host.slab);
+    node->host.slab = NULL;
     return st;
 }
 
@@ -103,7 +103,7 @@ arena_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
     rm_node_t *node = ctx;
     for (size_t i = 0; i < n; i++)
         if (changes[i].id == RM_KNOB_ARENA_DISABLE_ABOVE_BYTES)
-            (void)rm_arena_mgr_set_disable_above_bytes(node->arenas, (uint64_t)changes[i].new_value.i);
+            (void)rm_arena_mgr_set_disable_above_bytes(node->host.arenas, (uint64_t)changes[i].new_value.i);
 }
 
 static rm_status_t
@@ -112,7 +112,7 @@ arena_start(rm_node_t *node, char *err, size_t errcap)
     rm_arena_mgr_config_t cfg = {
         .disable_above_bytes = (uint64_t)rm_knobs_get_i64(node->knobs, RM_KNOB_ARENA_DISABLE_ABOVE_BYTES),
     };
-    rm_status_t st = rm_arena_mgr_create(&cfg, NULL, &node->arenas);
+    rm_status_t st = rm_arena_mgr_create(&cfg, NULL, &node->host.arenas);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot create the arena manager: %s", rm_strerror(st));
         return st;
@@ -120,8 +120,8 @@ arena_start(rm_node_t *node, char *err, size_t errcap)
     st = rm_knobs_subscribe(node->knobs, "arena.", NULL, arena_apply, node, &mem.arena_sub);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot subscribe to arena knobs: %s", rm_strerror(st));
-        rm_arena_mgr_destroy(node->arenas);
-        node->arenas = NULL;
+        rm_arena_mgr_destroy(node->host.arenas);
+        node->host.arenas = NULL;
     }
     return st;
 }
@@ -144,13 +144,13 @@ large_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
     for (size_t i = 0; i < n; i++) {
         switch (changes[i].id) {
         case RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES:
-            (void)rm_large_set_threshold(node->large, (size_t)changes[i].new_value.i);
+            (void)rm_large_set_threshold(node->host.large, (size_t)changes[i].new_value.i);
             break;
         case RM_KNOB_LARGE_OBJECT_STRATEGY:
-            (void)rm_large_set_strategy(node->large, large_strategy_of(node->knobs));
+            (void)rm_large_set_strategy(node->host.large, large_strategy_of(node->knobs));
             break;
         case RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING:
-            rm_large_set_aggressive_coalescing(node->large, changes[i].new_value.b);
+            rm_large_set_aggressive_coalescing(node->host.large, changes[i].new_value.b);
             break;
         default:
             break;
@@ -166,7 +166,7 @@ large_start(rm_node_t *node, char *err, size_t errcap)
         .strategy = large_strategy_of(node->knobs),
         .aggressive_coalescing = rm_knobs_get_bool(node->knobs, RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING),
     };
-    rm_status_t st = rm_large_create(&cfg, NULL, &node->large);
+    rm_status_t st = rm_large_create(&cfg, NULL, &node->host.large);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot create the large-object allocator: %s", rm_strerror(st));
         return st;
@@ -174,8 +174,8 @@ large_start(rm_node_t *node, char *err, size_t errcap)
     st = rm_knobs_subscribe(node->knobs, "large_object.", NULL, large_apply, node, &mem.large_sub);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot subscribe to large_object knobs: %s", rm_strerror(st));
-        rm_large_destroy(node->large);
-        node->large = NULL;
+        rm_large_destroy(node->host.large);
+        node->host.large = NULL;
     }
     return st;
 }
@@ -267,11 +267,11 @@ bufpool_apply(void *ctx, const rm_knob_change_t *changes, size_t n)
     rm_node_t *node = ctx;
     (void)changes;
     (void)n;
-    rm_status_t st = rm_bufpool_resize(node->bufpool, bufpool_frames(node));
+    rm_status_t st = rm_bufpool_resize(node->host.bufpool, bufpool_frames(node));
     if (st != RM_OK)
         rm_log("WARN", "buffer pool resize to %zu frames: %s", bufpool_frames(node), rm_strerror(st));
     /* the pool (or the budget it follows) changed: judge the level on a sample of the new size at once */
-    rm_pressure_rejudge(node->pressure);
+    rm_pressure_rejudge(node->host.pressure);
 }
 
 static rm_status_t
@@ -291,7 +291,7 @@ bufpool_start(rm_node_t *node, char *err, size_t errcap)
         snprintf(err, errcap, "buffer_pool.num_frames = %" PRId64 ": %s", explicit_frames, why);
         return RM_EINVAL;
     }
-    rm_status_t st = rm_bufpool_create(&cfg, &node->bufpool);
+    rm_status_t st = rm_bufpool_create(&cfg, &node->host.bufpool);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot open the buffer pool in %s (%zu frames of %zu B): %s", dir, cfg.num_frames,
                  cfg.page_size, rm_strerror(st));
@@ -306,8 +306,8 @@ bufpool_start(rm_node_t *node, char *err, size_t errcap)
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot subscribe to buffer_pool knobs: %s", rm_strerror(st));
         unsubscribe(node, &mem.bufpool_sub);
-        rm_bufpool_destroy(node->bufpool);
-        node->bufpool = NULL;
+        rm_bufpool_destroy(node->host.bufpool);
+        node->host.bufpool = NULL;
     }
     return st;
 }
@@ -318,7 +318,7 @@ bufpool_on_level(void *ctx, rm_pressure_level_t old_level, rm_pressure_level_t n
 {
     static const unsigned boost[RM_PRESSURE_LEVELS] = {0, 20, 50, 100, 100};
     (void)old_level;
-    (void)rm_bufpool_set_eviction_boost(((rm_node_t *)ctx)->bufpool, boost[new_level]);
+    (void)rm_bufpool_set_eviction_boost(((rm_node_t *)ctx)->host.bufpool, boost[new_level]);
 }
 
 /* Evict enough resident pages to cover the target (their frames go back to the OS). */
@@ -327,14 +327,14 @@ reclaim_bufpool(void *ctx, rm_pressure_level_t level, uint64_t target)
 {
     rm_node_t *node = ctx;
     rm_bufpool_stats_t st;
-    if (rm_bufpool_stats(node->bufpool, &st) != RM_OK || st.used_frames == 0)
+    if (rm_bufpool_stats(node->host.bufpool, &st) != RM_OK || st.used_frames == 0)
         return 0;
     double resident = (double)st.used_frames * (double)st.page_size;
     double fraction = target >= (uint64_t)resident ? 1.0 : (double)target / resident;
     if (fraction <= 0.0)
         return 0;
     uint64_t evicted = 0;
-    (void)rm_bufpool_evict(node->bufpool, fraction, &evicted);
+    (void)rm_bufpool_evict(node->host.bufpool, fraction, &evicted);
     return evicted * st.page_size;
 }
 
@@ -342,7 +342,7 @@ static uint64_t
 estimate_bufpool(void *ctx, rm_pressure_level_t level)
 {
     rm_bufpool_stats_t st;
-    if (rm_bufpool_stats(((rm_node_t *)ctx)->bufpool, &st) != RM_OK)
+    if (rm_bufpool_stats(((rm_node_t *)ctx)->host.bufpool, &st) != RM_OK)
         return 0;
     return (st.used_frames - st.pinned) * st.page_size;
 }
@@ -382,28 +382,28 @@ pressure_event(void *ctx, const rm_pressure_event_t *ev)
 static uint64_t
 reclaim_large(void *ctx, rm_pressure_level_t level, uint64_t target)
 {
-    return rm_large_release_free(((rm_node_t *)ctx)->large, target);
+    return rm_large_release_free(((rm_node_t *)ctx)->host.large, target);
 }
 
 static uint64_t
 estimate_large(void *ctx, rm_pressure_level_t level)
 {
     rm_large_stats_t st;
-    rm_large_stats(((rm_node_t *)ctx)->large, &st);
+    rm_large_stats(((rm_node_t *)ctx)->host.large, &st);
     return st.dirty_bytes;
 }
 
 static uint64_t
 reclaim_arena(void *ctx, rm_pressure_level_t level, uint64_t target)
 {
-    return rm_arena_mgr_release_cached(((rm_node_t *)ctx)->arenas);
+    return rm_arena_mgr_release_cached(((rm_node_t *)ctx)->host.arenas);
 }
 
 static uint64_t
 estimate_arena(void *ctx, rm_pressure_level_t level)
 {
     rm_arena_mgr_stats_t st;
-    rm_arena_mgr_stats(((rm_node_t *)ctx)->arenas, &st);
+    rm_arena_mgr_stats(((rm_node_t *)ctx)->host.arenas, &st);
     return st.cached_bytes;
 }
 
@@ -411,7 +411,7 @@ static uint64_t
 reclaim_slab(void *ctx, rm_pressure_level_t level, uint64_t target)
 {
     uint64_t freed = 0;
-    (void)rm_slab_reap(((rm_node_t *)ctx)->slab, &freed);
+    (void)rm_slab_reap(((rm_node_t *)ctx)->host.slab, &freed);
     return freed;
 }
 
@@ -427,12 +427,12 @@ pressure_start(rm_node_t *node, char *err, size_t errcap)
     rm_pressure_config_t cfg;
     rm_pressure_config_default(&cfg);
     rm_pressure_config_from_knobs(node->knobs, &cfg);
-    rm_status_t st = rm_pressure_create(&cfg, &node->sysinfo_paths, &node->pressure);
+    rm_status_t st = rm_pressure_create(&cfg, &node->sysinfo_paths, &node->host.pressure);
     if (st != RM_OK) {
         snprintf(err, errcap, "cannot create the pressure monitor: %s", rm_strerror(st));
         return st;
     }
-    rm_pressure_set_event_callback(node->pressure, pressure_event, node);
+    rm_pressure_set_event_callback(node->host.pressure, pressure_event, node);
     const rm_pressure_reclaimer_def_t defs[] = {
         {"large_object_free_extents", 10, RM_PRESSURE_GENTLE, estimate_large, reclaim_large, NULL, node},
         {"arena_block_cache", 20, RM_PRESSURE_GENTLE, estimate_arena, reclaim_arena, NULL, node},
@@ -443,12 +443,12 @@ pressure_start(rm_node_t *node, char *err, size_t errcap)
     };
     for (size_t i = 0; i < sizeof defs / sizeof defs[0] && st == RM_OK; i++) {
         rm_pressure_reclaimer_t *r;
-        st = rm_pressure_reclaimer_add(node->pressure, &defs[i], &r);
+        st = rm_pressure_reclaimer_add(node->host.pressure, &defs[i], &r);
     }
     if (st == RM_OK)   /* pressure.*, memory.budget_bytes and alerts.*: the binding every host uses */
-        st = rm_pressure_follow_knobs(node->pressure, node->knobs, &mem.pressure_knobs);
+        st = rm_pressure_follow_knobs(node->host.pressure, node->knobs, &mem.pressure_knobs);
     if (st == RM_OK)
-        st = rm_pressure_start(node->pressure);
+        st = rm_pressure_start(node->host.pressure);
     if (st != RM_OK)
         snprintf(err, errcap, "cannot start the pressure monitor: %s", rm_strerror(st));
     return st;
@@ -488,9 +488,9 @@ disk_watch_step(void)
 {
     rm_node_t *node = disk.node;
     rm_bufpool_write_state_t ws;
-    if (rm_bufpool_write_state(node->bufpool, &ws) != RM_OK)
+    if (rm_bufpool_write_state(node->host.bufpool, &ws) != RM_OK)
         return;
-    const char *dir = rm_bufpool_dir(node->bufpool);
+    const char *dir = rm_bufpool_dir(node->host.bufpool);
     if (ws.failing) {
         if (disk.failing && ws.unwritable_pages == disk.pages && ws.last_errno == disk.err_no)
             return;
@@ -498,7 +498,7 @@ disk_watch_step(void)
         char msg[128];
         snprintf(msg, sizeof msg, "cannot write %" PRIu64 " dirty pages: %s; kept in memory, free space to recover",
                  ws.unwritable_pages, why ? why : "write error");
-        rm_status_t st = node->pressure ? rm_pressure_set_host_alert(node->pressure, RM_NODE_DISK_ALERT,
+        rm_status_t st = node->host.pressure ? rm_pressure_set_host_alert(node->host.pressure, RM_NODE_DISK_ALERT,
                                                                      RM_ALERT_CRITICAL, dir, msg,
                                                                      (double)ws.unwritable_pages, 0)
                                         : RM_OK;
@@ -514,8 +514,8 @@ disk_watch_step(void)
         disk.pages = ws.unwritable_pages;
         disk.err_no = ws.last_errno;
     } else if (disk.failing) {
-        if (node->pressure)
-            (void)rm_pressure_clear_host_alert(node->pressure, RM_NODE_DISK_ALERT);
+        if (node->host.pressure)
+            (void)rm_pressure_clear_host_alert(node->host.pressure, RM_NODE_DISK_ALERT);
         rm_server_set_serving(disk.srv, RM_NODE_DATA_PLANE_SERVICE, 1);
         rm_log("INFO", "buffer pool: dirty pages are written to %s again: %s SERVING", dir,
                RM_NODE_DATA_PLANE_SERVICE);
@@ -548,16 +548,16 @@ budget_follow_step(void)
         return;   /* an explicit size is the operator's */
     rm_bufpool_stats_t bs;
     size_t frames = bufpool_frames(node);
-    if (rm_bufpool_stats(node->bufpool, &bs) != RM_OK || bs.total_frames == frames)
+    if (rm_bufpool_stats(node->host.bufpool, &bs) != RM_OK || bs.total_frames == frames)
         return;
-    rm_status_t st = rm_bufpool_resize(node->bufpool, frames);
+    rm_status_t st = rm_bufpool_resize(node->host.bufpool, frames);
     rm_log(st == RM_OK ? "INFO" : "WARN",
            "buffer pool: the effective budget went from %.1f to %.1f MiB (%s): resize from %zu to %zu frames: %s",
            (double)was / 1048576.0, (double)bound / 1048576.0, src, (size_t)bs.total_frames, frames, rm_strerror(st));
     /* A sample taken between the new limit and this shrink judged the old pool against the new
      * limit (a move into a 150 MiB cgroup: OOM prevention, idle); without a re-judgement the
      * responder would step down one level per dwell, refusing sessions for a minute (ADR 0012 §5). */
-    rm_pressure_rejudge(node->pressure);
+    rm_pressure_rejudge(node->host.pressure);
 }
 
 /* ---- memory cgroup notifications: wake the sampler between its samples ------ */
@@ -745,7 +745,7 @@ thresholds_fired(const struct pollfd *pf)
         (void)!pread(disk.events_fd, buf, sizeof buf, 0);
     }
     disk.fired++;
-    rm_pressure_kick(disk.node->pressure);
+    rm_pressure_kick(disk.node->host.pressure);
 }
 
 static uint64_t
@@ -815,7 +815,7 @@ disk_watch_main(void *arg)
 rm_status_t
 rm_node_mem_watch_start(rm_node_t *node, rm_server_t *srv)
 {
-    if (!node->bufpool)
+    if (!node->host.bufpool)
         return RM_OK;
     pthread_mutex_lock(&disk.mu);
     rm_status_t st = RM_OK;
@@ -887,25 +887,25 @@ rm_node_mem_stop(rm_node_t *node)
 {
     rm_pressure_unfollow_knobs(mem.pressure_knobs);
     mem.pressure_knobs = NULL;
-    if (node->pressure) {
-        rm_pressure_stop(node->pressure);
-        rm_pressure_events_wake(node->pressure);
-        rm_pressure_destroy(node->pressure);
-        node->pressure = NULL;
+    if (node->host.pressure) {
+        rm_pressure_stop(node->host.pressure);
+        rm_pressure_events_wake(node->host.pressure);
+        rm_pressure_destroy(node->host.pressure);
+        node->host.pressure = NULL;
     }
     unsubscribe(node, &mem.bufpool_budget_sub);
     unsubscribe(node, &mem.bufpool_sub);
-    if (node->bufpool) {
-        (void)rm_bufpool_destroy(node->bufpool);
-        node->bufpool = NULL;
+    if (node->host.bufpool) {
+        (void)rm_bufpool_destroy(node->host.bufpool);
+        node->host.bufpool = NULL;
     }
     unsubscribe(node, &mem.large_sub);
     unsubscribe(node, &mem.arena_sub);
     unsubscribe(node, &mem.slab_sub);
-    rm_large_destroy(node->large);
-    node->large = NULL;
-    rm_arena_mgr_destroy(node->arenas);
-    node->arenas = NULL;
-    rm_slab_destroy(node->slab);
-    node->slab = NULL;
+    rm_large_destroy(node->host.large);
+    node->host.large = NULL;
+    rm_arena_mgr_destroy(node->host.arenas);
+    node->host.arenas = NULL;
+    rm_slab_destroy(node->host.slab);
+    node->host.slab = NULL;
 }

@@ -12,7 +12,8 @@
 #include "server.h"
 
 /*
- * Create every hosted module from node->knobs (which must be loaded) and
+ * Create every hosted module in node->host (host.slab, arenas, large,
+ * pressure, bufpool) from node->knobs (which must be loaded) and
  * subscribe to its knobs. On failure returns the status, writes one line to
  * err, and leaves nothing created. Call before serving.
  */

@@ -597,7 +597,7 @@ check_consistent(rm_node_t *node)
     assert_int_equal(es.txns_begun, es.txns_committed + es.txns_rolled_back + es.txns_conflicted +
                                         es.txns_killed);
     rm_bufpool_stats_t bs;
-    assert_int_equal(rm_bufpool_stats(node->bufpool, &bs), RM_OK);
+    assert_int_equal(rm_bufpool_stats(node->host.bufpool, &bs), RM_OK);
     assert_int_equal(bs.pinned, 0);
     assert_int_equal(bs.checksum_failures, 0);
     check_knob_file(node);

@@ -14,6 +14,9 @@ expect_exit 2 "$RUSTYMEMD" --threads 99
 grep -q -- "--threads 99: expected a whole number in 1..16" <<<"$ERR" || fail "unclear message: $ERR"
 expect_exit 2 "$RUSTYMEMD" --listen 0.0.0.0:0
 grep -q "not a loopback address" <<<"$ERR" || fail "plaintext on 0.0.0.0 not refused: $ERR"
+labels=(); for i in $(seq 1 17); do labels+=(--label "k$i=v"); done
+expect_exit 2 "$RUSTYMEMD" "${labels[@]}"
+[ "$ERR" = "rustymemd: at most 16 --label flags" ] || fail "17 --label flags: $ERR"
 pass "rustymemd rejects bad flags with exit 2 and one line"
 
 start_agent

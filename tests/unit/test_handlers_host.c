@@ -168,14 +168,13 @@ test_node_host_plugs_the_engine_in(void **state)
     (void)state;
     rm_node_t node = {.host = {.node_name = "with-engine", .version = "unit"}};
     assert_int_equal(rm_knobs_create(&node.knobs), RM_OK);
-    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &node.arenas), RM_OK);
+    assert_int_equal(rm_arena_mgr_create(NULL, NULL, &node.host.arenas), RM_OK);
     char err[256] = "";
     assert_int_equal(rm_engine_node_start(&node, true, err, sizeof err), RM_OK);
     rm_host_t *host = rm_node_host(&node);
     assert_ptr_equal(host, &node.host);
     assert_ptr_equal(host->data_plane, node.engine);
     assert_non_null(host->methods);
-    assert_ptr_equal(host->arenas, node.arenas);
     assert_string_equal(host->node_name, "with-engine");
 
     fixture_t f = {0};
@@ -229,7 +228,7 @@ test_node_host_plugs_the_engine_in(void **state)
     unserve(&f);
 
     rm_engine_node_stop(&node);
-    rm_arena_mgr_destroy(node.arenas);
+    rm_arena_mgr_destroy(node.host.arenas);
     rm_knobs_destroy(node.knobs);
 }
 

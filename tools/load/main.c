@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "rm_clock.h"
 #include "rustymem/v1/session.pb-c.h"
 
 #define SS "/rustymem.v1.SessionService/"
@@ -65,14 +66,6 @@ static _Atomic uint64_t errors[CODES];
 static _Atomic uint64_t committed, aborted, rpcs;
 static _Atomic int stop;
 static double t_start;
-
-static double
-now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static uint64_t
 rnd(worker_t *w)
@@ -261,11 +254,11 @@ static void *
 run_worker(void *arg)
 {
     worker_t *w = arg;
-    double period = o.rate > 0 ? (double)o.threads / o.rate : 0, next = now_s();
+    double period = o.rate > 0 ? (double)o.threads / o.rate : 0, next = rm_mono_s();
     uint32_t i = w->index;
     while (!atomic_load(&stop)) {
         if (period > 0) {
-            double t = now_s();
+            double t = rm_mono_s();
             if (t < next) {
                 double d = next - t;
                 struct timespec ts = {(time_t)d, (long)((d - floor(d)) * 1e9)};
@@ -288,7 +281,7 @@ run_worker(void *arg)
             i = w->index;
         if (!sid)
             break;   /* none of this worker's sessions opened */
-        double t0 = now_s();
+        double t0 = rm_mono_s();
         if (transaction(w, sid, o.profile)) {
             atomic_fetch_add(&committed, 1);
             if (w->n_lat == w->cap_lat) {
@@ -299,7 +292,7 @@ run_worker(void *arg)
                 w->lat_us = p;
                 w->cap_lat = nc;
             }
-            w->lat_us[w->n_lat++] = (uint64_t)((now_s() - t0) * 1e6);
+            w->lat_us[w->n_lat++] = (uint64_t)((rm_mono_s() - t0) * 1e6);
         }
     }
     return NULL;
@@ -459,7 +452,7 @@ main(int argc, char **argv)
         ws[i].index = i;
         ws[i].rng = 0x9E3779B97F4A7C15ull * (i + 1) ^ (uint64_t)time(NULL);
     }
-    double t_open = now_s();
+    double t_open = rm_mono_s();
     if (run_pool(open_worker, ws) != 0) {
         fprintf(stderr, "rustymem-load: cannot start worker threads\n");
         free(ws);
@@ -468,7 +461,7 @@ main(int argc, char **argv)
     }
     join_pool(ws);
     uint32_t opened = atomic_load(&sessions_opened);
-    double open_s = now_s() - t_open;
+    double open_s = rm_mono_s() - t_open;
     fprintf(stderr, "rustymem-load: opened %u of %u sessions in %.2f s on %s\n", opened, o.sessions, open_s, o.addr);
     if (opened == 0) {
         fprintf(stderr, "rustymem-load: no session could be opened (is rustymemd running at %s? errors: ", o.addr);
@@ -485,17 +478,17 @@ main(int argc, char **argv)
     for (int k = 0; k < CODES; k++)
         open_errors += atomic_load(&errors[k]);
 
-    t_start = now_s();
+    t_start = rm_mono_s();
     if (run_pool(run_worker, ws) != 0) {
         fprintf(stderr, "rustymem-load: cannot start worker threads\n");
         return 1;
     }
     uint64_t last = 0;
     double last_t = t_start;
-    while (now_s() - t_start < o.duration) {
-        double left = o.duration - (now_s() - t_start);
+    while (rm_mono_s() - t_start < o.duration) {
+        double left = o.duration - (rm_mono_s() - t_start);
         usleep((useconds_t)((left < 1.0 ? left : 1.0) * 1e6));
-        double t = now_s();
+        double t = rm_mono_s();
         uint64_t n = atomic_load(&committed), e = 0;
         for (int k = 0; k < CODES; k++)
             e += atomic_load(&errors[k]);
@@ -506,7 +499,7 @@ main(int argc, char **argv)
     }
     atomic_store(&stop, 1);
     join_pool(ws);
-    double elapsed = now_s() - t_start;
+    double elapsed = rm_mono_s() - t_start;
     if (!o.keep_sessions) {
         if (run_pool(close_worker, ws) == 0)
             join_pool(ws);

@@ -22,8 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "rm_clock.h"
 #include "sqlite_internal.h"
 
 typedef struct conn {
@@ -44,14 +44,6 @@ static struct {
     _Atomic uint64_t opened_total, refused_total, interrupted_total;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-static uint64_t
-mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int
 on_trace(unsigned type, void *ctx, void *p, void *x)
 {
@@ -60,13 +52,13 @@ on_trace(unsigned type, void *ctx, void *p, void *x)
     if (type == SQLITE_TRACE_STMT) {
         sqlite3_stmt *none = NULL;
         /* the first statement to start while none runs owns the clock */
-        uint64_t now = mono_ns();
+        uint64_t now = rm_mono_ns();
         atomic_store(&c->last_ns, now);
         if (atomic_compare_exchange_strong(&c->stmt, &none, (sqlite3_stmt *)p))
             atomic_store(&c->start_ns, now);
     } else if (type == SQLITE_TRACE_PROFILE) {
         sqlite3_stmt *mine = p;
-        atomic_store(&c->last_ns, mono_ns());
+        atomic_store(&c->last_ns, rm_mono_ns());
         if (atomic_load(&c->stmt) == mine) {
             atomic_store(&c->start_ns, 0);
             atomic_store(&c->stmt, NULL);
@@ -115,7 +107,7 @@ on_open(sqlite3 *db, char **errmsg, const struct sqlite3_api_routines *api)
     if (!c)
         return SQLITE_NOMEM;
     c->db = db;
-    atomic_store(&c->last_ns, mono_ns());
+    atomic_store(&c->last_ns, rm_mono_ns());
     pthread_mutex_lock(&R.mu);
     c->id = ++R.next_id;
     c->next = R.head;
@@ -187,7 +179,7 @@ rm_sqlite__conns_install(bool sql, char *err, size_t errlen)
 uint64_t
 rm_sqlite__kill_queries(uint64_t older_than_ns)
 {
-    uint64_t now = mono_ns(), n = 0;
+    uint64_t now = rm_mono_ns(), n = 0;
     pthread_mutex_lock(&R.mu);
     for (conn_t *c = R.head; c; c = c->next) {
         uint64_t s = atomic_load(&c->start_ns);
@@ -246,7 +238,7 @@ void
 rm_sqlite__conn_stats(rm_sqlite_conn_stats_t *out)
 {
     memset(out, 0, sizeof *out);
-    uint64_t now = mono_ns(), oldest = 0;
+    uint64_t now = rm_mono_ns(), oldest = 0;
     pthread_mutex_lock(&R.mu);
     out->open = R.open;
     for (conn_t *c = R.head; c; c = c->next) {
@@ -269,7 +261,7 @@ rm_sqlite__conn_stats(rm_sqlite_conn_stats_t *out)
 size_t
 rm_sqlite__txns(rm_sqlite_txn_t *out, size_t cap, double orphan_idle_s)
 {
-    uint64_t now = mono_ns();
+    uint64_t now = rm_mono_ns();
     size_t n = 0;
     pthread_mutex_lock(&R.mu);
     for (conn_t *c = R.head; c; c = c->next) {
@@ -297,7 +289,7 @@ rm_sqlite__txns(rm_sqlite_txn_t *out, size_t cap, double orphan_idle_s)
 uint64_t
 rm_sqlite__kill_orphans(sqlite3 *self)
 {
-    uint64_t now = mono_ns(), killed = 0;
+    uint64_t now = rm_mono_ns(), killed = 0;
     pthread_mutex_lock(&R.mu);
     for (conn_t *c = R.head; c; c = c->next) {
         if (c->db == self || sqlite3_get_autocommit(c->db) || atomic_load(&c->start_ns))

@@ -180,20 +180,29 @@ evict_locked(double fraction, uint64_t *pages, uint64_t *bytes)
     return RM_OK;
 }
 
-uint64_t
-rm_sqlite__force_gc(void)
+/* SQLite's own caches (sqlite3_release_memory, up to `limit` bytes) and the allocators' free memory:
+ * the bytes freed. */
+static uint64_t
+release_memory(int limit)
 {
-    uint64_t pages = 0, pc = 0, slab = 0, large = 0;
-    (void)rm_sqlite__evict(1.0, &pages, &pc);
+    uint64_t slab = 0, large = 0;
     int64_t before = sqlite3_memory_used();
-    int rel = sqlite3_release_memory(INT_MAX);
+    int rel = sqlite3_release_memory(limit);
     int64_t after = sqlite3_memory_used();
     if (rm_sqlite__slab())
         (void)rm_slab_reap(rm_sqlite__slab(), &slab);
     if (rm_sqlite__large())
         large = rm_large_release_free(rm_sqlite__large(), UINT64_MAX);
     uint64_t sq = rel > 0 ? (uint64_t)rel : (before > after ? (uint64_t)(before - after) : 0);
-    return pc + sq + slab + large;
+    return sq + slab + large;
+}
+
+uint64_t
+rm_sqlite__force_gc(void)
+{
+    uint64_t pages = 0, pc = 0;
+    (void)rm_sqlite__evict(1.0, &pages, &pc);
+    return pc + release_memory(INT_MAX);
 }
 
 /* ---- the methods table ------------------------------------------------------ */
@@ -344,16 +353,7 @@ reclaim_release(void *ctx, rm_pressure_level_t level, uint64_t target)
 {
     (void)ctx;
     (void)level;
-    uint64_t slab = 0, large = 0;
-    int64_t before = sqlite3_memory_used();
-    int rel = sqlite3_release_memory(target > INT_MAX ? INT_MAX : (int)target);
-    int64_t after = sqlite3_memory_used();
-    if (rm_sqlite__slab())
-        (void)rm_slab_reap(rm_sqlite__slab(), &slab);
-    if (rm_sqlite__large())
-        large = rm_large_release_free(rm_sqlite__large(), UINT64_MAX);
-    uint64_t sq = rel > 0 ? (uint64_t)rel : (before > after ? (uint64_t)(before - after) : 0);
-    return sq + slab + large;
+    return release_memory(target > INT_MAX ? INT_MAX : (int)target);
 }
 
 /* Emergency and up: interrupt the longest-running statement (each run); what
