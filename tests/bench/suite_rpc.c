@@ -23,7 +23,14 @@
  * wait for the knob writer's fsyncs, docs/adr/0031); then the latency of one
  * SetKnobs with wait_persisted, which replies once its change is on disk.
  *
- * Options: --addr HOST:PORT (use a running agent; no resize part), --calls N
+ * "WatchStats cost" (skipped with --no-watch or --addr): the agent's own CPU
+ * time (utime + stime from /proc/PID/stat) over --watch-seconds (default 20,
+ * --quick 5) idle, then over as long with --watch-streams (default 50)
+ * WatchStats streams at 100 ms each, every message read and decoded by the
+ * bench; reported as percent of one core, idle, streaming and the increment,
+ * with the messages received per second against the 10 per stream expected.
+ *
+ * Options: --addr HOST:PORT (use a running agent; no resize or watch part), --calls N
  * (per method and level; default 20000, --quick 3000; SetKnobs at most
  * --knob-calls, default 2000, --quick 300, GetBufferPoolStats a quarter of
  * that), --resize-mib M (16..4096; default 1024, --quick 64), --no-resize.
@@ -360,14 +367,134 @@ run_resize(uint64_t mib, const ProtobufCMessage *knob_a, const ProtobufCMessage 
     return rc;
 }
 
+/* ---- WatchStats: the agent's CPU with many streams ------------------------ */
+
+/* CPU seconds (user + system) the process has used so far, or -1 */
+static double
+proc_cpu_s(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+    unsigned long long ut, st;
+    /* after ")": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+typedef struct watcher {
+    rm_client_t *client;
+    volatile int *stop;
+    uint64_t messages;
+    int rc;
+} watcher_t;
+
+static void *
+watch_main(void *arg)
+{
+    watcher_t *w = arg;
+    Rustymem__V1__WatchStatsRequest req = RUSTYMEM__V1__WATCH_STATS_REQUEST__INIT;
+    req.interval_ms = 100;
+    rm_client_stream_t *s = NULL;
+    rm_call_status_t st = {0};
+    if (rm_client_stream_open(w->client, "/rustymem.v1.MemoryService/WatchStats", &req.base, 0, &s, &st) !=
+        GRPC_STATUS_OK) {
+        w->rc = -1;
+        return NULL;
+    }
+    ProtobufCMessage *m = NULL;
+    int r;
+    while (!*w->stop && (r = rm_client_stream_next(s, &rustymem__v1__memory_stats__descriptor, &m)) == 1) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        w->messages++;
+    }
+    if (!*w->stop)
+        w->rc = -1; /* the stream ended or failed before the bench stopped it */
+    rm_client_stream_finish(s, NULL);
+    return NULL;
+}
+
+static int
+run_watch(const agent_proc_t *agent, rm_client_t *client, int streams, double seconds, json_t *out)
+{
+    struct timespec span = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    double c0 = proc_cpu_s(agent->pid);
+    uint64_t t0 = rm_bench_now_ns();
+    nanosleep(&span, NULL);
+    double c1 = proc_cpu_s(agent->pid);
+    double idle_wall = (double)(rm_bench_now_ns() - t0) / 1e9;
+    if (c0 < 0 || c1 < 0) {
+        fprintf(stderr, "rustymem-bench rpc: cannot read /proc/%d/stat\n", (int)agent->pid);
+        return -1;
+    }
+    volatile int stop = 0;
+    watcher_t *w = calloc((size_t)streams, sizeof *w);
+    pthread_t *th = calloc((size_t)streams, sizeof *th);
+    if (!w || !th) {
+        free(w);
+        free(th);
+        return -1;
+    }
+    for (int i = 0; i < streams; i++) {
+        w[i] = (watcher_t){client, &stop, 0, 0};
+        pthread_create(&th[i], NULL, watch_main, &w[i]);
+    }
+    /* one second for the streams to open, then the measured span */
+    struct timespec settle = {1, 0};
+    nanosleep(&settle, NULL);
+    uint64_t m0 = 0, m1 = 0;
+    for (int i = 0; i < streams; i++)
+        m0 += w[i].messages;
+    double c2 = proc_cpu_s(agent->pid);
+    uint64_t t1 = rm_bench_now_ns();
+    nanosleep(&span, NULL);
+    double c3 = proc_cpu_s(agent->pid);
+    double watch_wall = (double)(rm_bench_now_ns() - t1) / 1e9;
+    for (int i = 0; i < streams; i++)
+        m1 += w[i].messages;
+    stop = 1;
+    int rc = 0;
+    /* each stream's next message (100 ms) wakes its reader, which then sees stop */
+    for (int i = 0; i < streams; i++) {
+        pthread_join(th[i], NULL);
+        rc |= w[i].rc;
+    }
+    free(w);
+    free(th);
+    double idle_pct = 100.0 * (c1 - c0) / idle_wall, watch_pct = 100.0 * (c3 - c2) / watch_wall;
+    double mps = (double)(m1 - m0) / watch_wall;
+    json_object_set_new(out, "streams", json_integer(streams));
+    json_object_set_new(out, "interval_ms", json_integer(100));
+    json_object_set_new(out, "seconds", json_real(seconds));
+    json_object_set_new(out, "agent_cpu_pct_of_core_idle", json_real(idle_pct));
+    json_object_set_new(out, "agent_cpu_pct_of_core_streaming", json_real(watch_pct));
+    json_object_set_new(out, "agent_cpu_pct_of_core_added", json_real(watch_pct - idle_pct));
+    json_object_set_new(out, "messages_per_s", json_real(mps));
+    json_object_set_new(out, "messages_per_s_expected", json_real(streams * 10.0));
+    json_object_set_new(out, "stream_errors", json_integer(rc ? 1 : 0));
+    fprintf(stderr, "watch: agent CPU %.2f %% of a core idle, %.2f %% with %d WatchStats streams at 100 ms "
+            "(+%.2f %%), %.0f msg/s of %d expected\n", idle_pct, watch_pct, streams, watch_pct - idle_pct, mps,
+            streams * 10);
+    return rc;
+}
+
 /* ---- the suite ----------------------------------------------------------- */
 
 static int
 run_rpc(const rm_bench_opts_t *o, json_t *result)
 {
     const char *addr = rm_bench_arg(o, "--addr");
-    uint64_t total64, knob_calls, resize_mib;
-    if (rm_bench_arg_u64(o, "rpc", "--calls", 16, 10000000, o->quick ? 3000 : 20000, &total64) ||
+    uint64_t total64, knob_calls, resize_mib, watch_streams, watch_seconds;
+    if (rm_bench_arg_u64(o, "rpc", "--watch-streams", 1, 1000, 50, &watch_streams) ||
+        rm_bench_arg_u64(o, "rpc", "--watch-seconds", 1, 3600, o->quick ? 5 : 20, &watch_seconds) ||
+        rm_bench_arg_u64(o, "rpc", "--calls", 16, 10000000, o->quick ? 3000 : 20000, &total64) ||
         rm_bench_arg_u64(o, "rpc", "--knob-calls", 16, 10000000, o->quick ? 300 : 2000, &knob_calls) ||
         rm_bench_arg_u64(o, "rpc", "--resize-mib", 16, 4096, o->quick ? 64 : 1024, &resize_mib))
         return 1;
@@ -453,6 +580,11 @@ run_rpc(const rm_bench_opts_t *o, json_t *result)
         snprintf(key, sizeof key, "concurrency_%d", levels[i]);
         json_object_set_new(result, key, lv);
     }
+    if (rc == 0 && !addr && !rm_bench_flag(o, "--no-watch")) {
+        json_t *wj = json_object();
+        rc |= run_watch(&agent, client, (int)watch_streams, (double)watch_seconds, wj);
+        json_object_set_new(result, "watch_stats_cost", wj);
+    }
     rm_client_destroy(client);
     if (!addr)
         agent_stop(&agent, SIGTERM, 10.0, NULL);
@@ -478,5 +610,7 @@ run_rpc(const rm_bench_opts_t *o, json_t *result)
 
 RM_BENCH_SUITE(rpc,
                "management-plane unary RPCs vs Health/Check at concurrency 1 and 16 (p50/p99/cps, ratios); "
-               "SetKnobs latency during a dirty buffer-pool shrink",
-               "--addr HOST:PORT --calls N --knob-calls N --resize-mib M --no-resize", run_rpc)
+               "SetKnobs latency during a dirty buffer-pool shrink; agent CPU with 50 WatchStats streams",
+               "--addr HOST:PORT --calls N --knob-calls N --resize-mib M --no-resize --watch-streams N "
+               "--watch-seconds S --no-watch",
+               run_rpc)
