@@ -9,6 +9,7 @@
  * pollers, exit 0. Logging is one line per event on stderr, like rustymemd.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -323,6 +324,11 @@ parse_args(int argc, char **argv, opts_t *o)
 int
 main(int argc, char **argv)
 {
+    /* Two malloc arenas, not 8 per core: the poll threads and gRPC's allocate per-agent state from
+     * whichever arena they hit, and each arena keeps its own free memory (ADR 0026). MALLOC_ARENA_MAX
+     * in the environment still decides. */
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, 2);
     opts_t o = {.listen = "127.0.0.1:50052", .threads = 4, .grace_ms = 3000};
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
