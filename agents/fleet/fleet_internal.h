@@ -104,6 +104,7 @@ struct rm_fleet {
     pthread_mutex_t disco_mu;
     pthread_cond_t disco_cv;
     int stopping;                    /* guarded by disco_mu */
+    char disco_last_err[512];        /* the last discovery error logged; only rm_fleet_discover_tick */
     /* Bounded polling (fleet.c, ADR 0026): a min-heap of nodes by due time; a
      * scheduler thread starts due polls as asynchronous calls on one
      * completion queue, o.poll_threads threads advance them. sched_mu is never
