@@ -16,6 +16,7 @@
 #ifndef RUSTYMEM_SERVICE_SERVER_H
 #define RUSTYMEM_SERVICE_SERVER_H
 
+#include <grpc/impl/codegen/grpc_types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -54,6 +55,7 @@ typedef struct rm_server_opts {
     const char *tls_cert_file;
     const char *tls_key_file;
     const char *tls_client_ca_file;
+    const grpc_channel_args *extra_args; /* up to 16 more server channel args (read by rm_server_create), or NULL */
 } rm_server_opts_t;
 
 /*
