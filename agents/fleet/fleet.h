@@ -188,7 +188,8 @@ rm_status_t rm_fleet_create(const rm_fleet_opts_t *opts, rm_fleet_t **out, char 
 
 /*
  * Run discovery once (so a bad source fails start-up: RM_EIO/RM_EINVAL/
- * RM_ENOENT with err), start the poll threads and the discovery thread.
+ * RM_ENOENT with err), start the poll threads and the discovery thread (none with
+ * opts.discovery_by_caller).
  * A DNS name that does not resolve yet is not fatal (pods come later).
  */
 rm_status_t rm_fleet_start(rm_fleet_t *f, char *err, size_t errcap);
