@@ -74,8 +74,9 @@ usage(FILE *f)
             "serving:\n"
             "  --listen HOST:PORT          gRPC address (default 127.0.0.1:50052; port 0 = any free port)\n"
             "  --port-file FILE            write the bound port to FILE once serving\n"
-            "  --threads N                 gRPC completion-queue threads (default 3, 2..16; a rollout\n"
-            "                              holds one for its duration)\n"
+            "  --threads N                 gRPC completion-queue threads (default 2, 2..16; a rollout\n"
+            "                              holds one for its duration, a fleet trigger one until its\n"
+            "                              agents answered: give 3+ to keep reads quick meanwhile)\n"
             "  --grace-ms MS               shutdown grace for in-flight calls (default 3000)\n"
             "  --tls-cert FILE             serve TLS with this PEM certificate chain\n"
             "  --tls-key FILE              and this PEM private key\n"
@@ -362,7 +363,7 @@ main(int argc, char **argv)
      * in the environment still decides. */
     if (!getenv("MALLOC_ARENA_MAX"))
         mallopt(M_ARENA_MAX, 2);
-    opts_t o = {.listen = "127.0.0.1:50052", .threads = 3, .grace_ms = 3000};
+    opts_t o = {.listen = "127.0.0.1:50052", .threads = 2, .grace_ms = 3000};
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
