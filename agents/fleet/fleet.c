@@ -18,8 +18,10 @@
  * appear in the fleet view without code here.
  */
 #define _GNU_SOURCE 1
+#include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -131,9 +133,51 @@ rm__fleet_view(node_t *n, node_view_t *out)
 
 typedef struct stats_acc {
     size_t n;
-    char key[FLEET_STATS_MAX][64];
+    const char *key[FLEET_STATS_MAX];   /* interned */
     double val[FLEET_STATS_MAX];
 } stats_acc_t;
+
+/*
+ * Stat keys are interned: every agent of one version reports the same few
+ * dozen keys, so each node keeps pointers (0.5 KiB) instead of 64 copies
+ * (4 KiB; 40 MiB at 10 000 agents). The table lives as long as the process
+ * and holds at most FLEET_KEYS_MAX keys (keys of repeated entries carry the
+ * agent's own names); beyond that a new key is left out of the view.
+ */
+#define FLEET_KEYS_MAX 16384
+#define FLEET_KEYS_SLOTS (2 * FLEET_KEYS_MAX) /* a power of two */
+static pthread_mutex_t keys_mu = PTHREAD_MUTEX_INITIALIZER;
+static char **keys_slot;   /* FLEET_KEYS_SLOTS, open addressing; under keys_mu */
+static size_t keys_n;
+
+static const char *
+key_intern(const char *k)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)k; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    const char *out = NULL;
+    pthread_mutex_lock(&keys_mu);
+    if (!keys_slot)
+        keys_slot = calloc(FLEET_KEYS_SLOTS, sizeof *keys_slot);
+    if (keys_slot) {
+        for (size_t i = (size_t)h & (FLEET_KEYS_SLOTS - 1);; i = (i + 1) & (FLEET_KEYS_SLOTS - 1)) {
+            if (!keys_slot[i]) {
+                if (keys_n < FLEET_KEYS_MAX && (keys_slot[i] = strdup(k))) {
+                    keys_n++;
+                    out = keys_slot[i];
+                }
+                break;
+            }
+            if (strcmp(keys_slot[i], k) == 0) {
+                out = keys_slot[i];
+                break;
+            }
+        }
+    }
+    pthread_mutex_unlock(&keys_mu);
+    return out;
+}
 
 static int
 scalar_value(const ProtobufCFieldDescriptor *fd, const void *p, double *out)
@@ -162,7 +206,10 @@ stats_add(stats_acc_t *acc, const char *prefix, const char *name, double v)
 {
     if (acc->n == FLEET_STATS_MAX)
         return;
-    rm__fleet_fmt(acc->key[acc->n], sizeof acc->key[0], "%s%s", prefix, name);
+    char key[64];
+    rm__fleet_fmt(key, sizeof key, "%s%s", prefix, name);
+    if (!(acc->key[acc->n] = key_intern(key)))
+        return;
     acc->val[acc->n++] = v;
 }
 
@@ -540,8 +587,8 @@ poll_apply(struct rm_fleet *f, node_t *n, const poll_res_t *res)
         memcpy(v->agent_labels, alabels, n_alabels * sizeof *alabels);
         if (acc) {
             v->n_stats = acc->n;
-            memcpy(v->stat_key, acc->key, sizeof acc->key);
-            memcpy(v->stat_val, acc->val, sizeof acc->val);
+            memcpy(v->stat_key, acc->key, acc->n * sizeof acc->key[0]);
+            memcpy(v->stat_val, acc->val, acc->n * sizeof acc->val[0]);
         }
     }
     v->last_contact_ms = rm__fleet_now_ms();
@@ -804,9 +851,9 @@ op_advance(struct rm_fleet *f, poll_op_t *op)
 }
 
 /*
- * The poll is over: put the node back at now + interval (× 2^(failures-1)
- * after failures, capped; ±10 % jitter so nodes added together drift apart
- * instead of polling in bursts).
+ * The poll is over: put the node back at its start + interval (fixed rate),
+ * or at now + interval × 2^(failures-1) after failures (capped); ±10 %
+ * jitter so nodes added together drift apart instead of polling in bursts.
  */
 static void
 op_complete(struct rm_fleet *f, poll_op_t *op)
@@ -824,6 +871,7 @@ op_complete(struct rm_fleet *f, poll_op_t *op)
     n->view.next_poll_ms = wait;
     int failed = !n->view.reachable;
     pthread_mutex_unlock(&n->mu);
+    struct timespec op_t0 = op->t0;
     poll_res_free(&op->res);
     free(op);
 
@@ -834,7 +882,13 @@ op_complete(struct rm_fleet *f, poll_op_t *op)
     n->in_poll = 0;
     f->inflight--;
     if (!n->stop_sched) {
-        n->due_ms = mono_ms() + (int64_t)((double)wait * (0.9 + 0.2 * jitter01(f)));
+        /* A good poll: due one (jittered) interval after this one started, so the time a poll takes
+         * does not add to the interval (staleness ~ one interval, not interval + latency); a late
+         * one is due at once. After failures: the back-off counts from now. */
+        int64_t now = mono_ms(), from = failed ? now : (int64_t)op_t0.tv_sec * 1000 + op_t0.tv_nsec / 1000000;
+        n->due_ms = from + (int64_t)((double)wait * (0.9 + 0.2 * jitter01(f)));
+        if (n->due_ms < now)
+            n->due_ms = now;
         if (heap_push(f, n) < 0)
             rm__fleet_log(f, "ERROR", "node %s: out of memory scheduling its next poll", n->target.name);
     }
@@ -935,6 +989,58 @@ node_free(node_t *n)
     free(n);
 }
 
+/*
+ * One channel per agent, thousands of them, each carrying a few small unary
+ * calls every poll interval (ADR 0026, "What a channel costs"):
+ *  - no client idle filter: it arms a timer each time the channel's call
+ *    count drops to 0 — after every call of every poll, ~15 000 timer
+ *    arms/cancels a second at 10 000 agents, which kept gRPC's timer threads
+ *    busy (and walking the timer table of Debian's assert-enabled build);
+ *  - no BDP probe: its pings and timers size windows for bulk transfers; our
+ *    answers are a few KiB;
+ *  - no channelz accounting per call and per channel;
+ *  - a 512-byte HPACK decoder table (default 4 KiB): the agent's few response
+ *    headers need no more, and the table is allocated per connection — this
+ *    alone was ~150 MiB of the controller's RSS at 10 000 agents;
+ *  - smaller TCP reads: 2 KiB chunks to start, 64 KiB at most (default 8 KiB
+ *    growing to 4 MiB), per connection.
+ */
+static grpc_arg agent_arg_list[] = {
+    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_CLIENT_IDLE_TIMEOUT_MS, .value.integer = INT_MAX},
+    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_BDP_PROBE, .value.integer = 0},
+    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_CHANNELZ, .value.integer = 0},
+    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER, .value.integer = 512},
+    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_TCP_READ_CHUNK_SIZE, .value.integer = 2048},
+    {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, .value.integer = 65536},
+};
+static const grpc_channel_args agent_channel_args = {.num_args = sizeof agent_arg_list / sizeof agent_arg_list[0],
+                                                     .args = agent_arg_list};
+
+/* "ipv4:A.B.C.D:PORT" / "ipv6:[X::Y]:PORT" for a numeric HOST:PORT; 0 for a name (or anything else). */
+static int
+ip_literal_target(const char *hp, char *out, size_t cap)
+{
+    const char *colon = strrchr(hp, ':');
+    if (!colon || strchr(hp, '/') || strncmp(hp, "unix", 4) == 0 || strncmp(hp, "dns:", 4) == 0 ||
+        strncmp(hp, "ipv", 3) == 0)
+        return 0;
+    char host[INET6_ADDRSTRLEN + 2];
+    size_t hl = (size_t)(colon - hp);
+    int v6 = hp[0] == '[';
+    if (v6 && (hl < 3 || hp[hl - 1] != ']'))
+        return 0;
+    const char *h = v6 ? hp + 1 : hp;
+    size_t len = v6 ? hl - 2 : hl;
+    if (len == 0 || len >= sizeof host)
+        return 0;
+    memcpy(host, h, len);
+    host[len] = '\0';
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, host, buf) != 1)
+        return 0;
+    return snprintf(out, cap, "%s:%s", v6 ? "ipv6" : "ipv4", hp) < (int)cap;
+}
+
 static node_t *
 node_create(struct rm_fleet *f, const rm_fleet_target_t *t)
 {
@@ -952,6 +1058,15 @@ node_create(struct rm_fleet *f, const rm_fleet_target_t *t)
     char hostport[RM_FLEET_ADDR_MAX], authority[RM_FLEET_NAME_MAX];
     if (!rm__fleet_split_address(t->address, hostport, sizeof hostport, authority, sizeof authority))
         rm__fleet_copy(hostport, sizeof hostport, t->address); /* rm_client_create names the problem */
+    /* A numeric address needs no resolver: "ipv4:"/"ipv6:" targets skip gRPC's DNS resolution (a
+     * blocking lookup per channel, 10 000 at start-up). The :authority stays HOST:PORT, what the dns:
+     * target sent (and what TLS checks). */
+    char literal[RM_FLEET_ADDR_MAX + 8];
+    if (ip_literal_target(hostport, literal, sizeof literal)) {
+        if (!authority[0])
+            rm__fleet_copy(authority, sizeof authority, hostport);
+        rm__fleet_copy(hostport, sizeof hostport, literal);
+    }
     rm_client_opts_t co = {
         .target = hostport,
         .timeout_ms = f->o.rpc_timeout_ms,
@@ -962,6 +1077,7 @@ node_create(struct rm_fleet *f, const rm_fleet_target_t *t)
         .tls_server_name = f->o.tls_server_name,
         .authority = authority[0] ? authority : NULL,
     };
+    co.extra_args = &agent_channel_args;
     char err[256];
     if (rm_client_create(&co, &n->client, err, sizeof err) != RM_OK) {
         rm__fleet_log(f, "ERROR", "node %s: %s", t->name, err);
@@ -1248,11 +1364,26 @@ discover(struct rm_fleet *f, int force, char *err, size_t errcap)
     return st;
 }
 
+void
+rm_fleet_discover_tick(rm_fleet_t *f)
+{
+    if (f->o.source != RM_FLEET_SOURCE_FILE && f->o.source != RM_FLEET_SOURCE_DNS)
+        return;
+    char err[512] = "";
+    if (discover(f, 0, err, sizeof err) != RM_OK) {
+        /* Keep the fleet we have: a typo or a DNS hiccup must not drop every node. */
+        if (strcmp(err, f->disco_last_err) != 0)
+            rm__fleet_log(f, "WARN", "discovery: %s (keeping the %zu known nodes)", err, rm_fleet_node_count(f));
+        rm__fleet_copy(f->disco_last_err, sizeof f->disco_last_err, err);
+    } else {
+        f->disco_last_err[0] = '\0';
+    }
+}
+
 static void *
 disco_main(void *arg)
 {
     struct rm_fleet *f = arg;
-    char last_err[512] = "";
     pthread_mutex_lock(&f->disco_mu);
     while (!f->stopping) {
         struct timespec dl;
@@ -1262,16 +1393,7 @@ disco_main(void *arg)
         if (f->stopping)
             break;
         pthread_mutex_unlock(&f->disco_mu);
-        char err[512] = "";
-        if (discover(f, 0, err, sizeof err) != RM_OK) {
-            /* Keep the fleet we have: a typo or a DNS hiccup must not drop every node. */
-            if (strcmp(err, last_err) != 0)
-                rm__fleet_log(f, "WARN", "discovery: %s (keeping the %zu known nodes)", err,
-                              rm_fleet_node_count(f));
-            rm__fleet_copy(last_err, sizeof last_err, err);
-        } else {
-            last_err[0] = '\0';
-        }
+        rm_fleet_discover_tick(f);
         pthread_mutex_lock(&f->disco_mu);
     }
     pthread_mutex_unlock(&f->disco_mu);
@@ -1292,7 +1414,7 @@ rm_fleet_create(const rm_fleet_opts_t *opts, rm_fleet_t **out, char *err, size_t
     if (!o.backoff_max_ms)
         o.backoff_max_ms = 30000;
     if (!o.poll_threads)
-        o.poll_threads = 2;
+        o.poll_threads = 1;   /* one thread served 10 000 agents best (ADR 0026): no hand-offs between pollers */
     if (!o.trigger_level)
         o.trigger_level = 4;
     if (o.trigger_confidence <= 0)
@@ -1427,7 +1549,7 @@ rm_fleet_start(rm_fleet_t *f, char *err, size_t errcap)
         return st;
     if (st != RM_OK)
         rm__fleet_log(f, "WARN", "%s (will retry every %d ms)", err, f->o.poll_ms);
-    if (f->o.source == RM_FLEET_SOURCE_FILE || f->o.source == RM_FLEET_SOURCE_DNS) {
+    if ((f->o.source == RM_FLEET_SOURCE_FILE || f->o.source == RM_FLEET_SOURCE_DNS) && !f->o.discovery_by_caller) {
         if (pthread_create(&f->disco, NULL, disco_main, f) != 0) {
             rm__fleet_fmt(err, errcap, "cannot start the discovery thread");
             return RM_ENOMEM;

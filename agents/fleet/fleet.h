@@ -72,8 +72,10 @@ typedef struct rm_fleet_opts {
     int poll_ms;                      /* poll (and discovery) interval; 0 = 2000 */
     int rpc_timeout_ms;               /* deadline of every agent call; 0 = 2000 */
     int backoff_max_ms;               /* cap of the unreachable-node backoff; 0 = 30000 */
+    int discovery_by_caller;          /* 1 = no discovery thread: the caller runs rm_fleet_discover_tick()
+                                         every poll_ms (rustymem-fleet's main thread, between signals) */
     int poll_threads;                 /* threads that advance every node's asynchronous poll calls (plus
-                                         one scheduler thread); 0 = 2, 1..RM_FLEET_MAX_POLL_THREADS */
+                                         one scheduler thread); 0 = 1, 1..RM_FLEET_MAX_POLL_THREADS */
     /* Credentials for the agents (all may be NULL; must outlive the fleet). */
     const char *token;
     const char *tls_ca_file;
@@ -186,10 +188,19 @@ rm_status_t rm_fleet_create(const rm_fleet_opts_t *opts, rm_fleet_t **out, char 
 
 /*
  * Run discovery once (so a bad source fails start-up: RM_EIO/RM_EINVAL/
- * RM_ENOENT with err), start the poll threads and the discovery thread.
+ * RM_ENOENT with err), start the poll threads and the discovery thread (none with
+ * opts.discovery_by_caller).
  * A DNS name that does not resolve yet is not fatal (pods come later).
  */
 rm_status_t rm_fleet_start(rm_fleet_t *f, char *err, size_t errcap);
+
+/*
+ * One round of discovery (a file source is re-read only when it changed;
+ * a failure keeps the known nodes and is logged once). Runs on the
+ * discovery thread, or on the caller's with opts.discovery_by_caller; not
+ * concurrently with itself. Does nothing for a static list.
+ */
+void rm_fleet_discover_tick(rm_fleet_t *f);
 
 /* Stop discovery and every poller and wait for them. Idempotent. */
 void rm_fleet_stop(rm_fleet_t *f);

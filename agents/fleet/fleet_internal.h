@@ -30,7 +30,7 @@ typedef struct fleet_event {
 /* Poll counters and latency histograms (bucket i ends at 0.1 ms x 1.25^i). */
 #define FLEET_LAT_BUCKETS 72
 #define FLEET_DEADLINE_TICK_MS 50 /* how often call deadlines are checked */
-#define FLEET_MAX_INFLIGHT 4096    /* polls started and not finished, at most (~3 KiB each) */
+#define FLEET_MAX_INFLIGHT 1024    /* polls started and not finished, at most (~3 KiB each) */
 typedef struct rm_fleet_poll_stats {
     uint64_t polls;                  /* polls finished */
     uint64_t failures;               /* of which the node did not answer Health */
@@ -65,7 +65,7 @@ typedef struct node_view {
     char cap_forecast[16];           /* "available" | "unimplemented" | "unknown" */
     char cap_emergency[16];
     size_t n_stats;
-    char stat_key[FLEET_STATS_MAX][64];
+    const char *stat_key[FLEET_STATS_MAX]; /* interned (fleet.c key_intern): never freed */
     double stat_val[FLEET_STATS_MAX];
     fleet_event_t events[FLEET_EVENTS];   /* ring; oldest at (ev_next - n_events) */
     size_t n_events;
@@ -104,6 +104,7 @@ struct rm_fleet {
     pthread_mutex_t disco_mu;
     pthread_cond_t disco_cv;
     int stopping;                    /* guarded by disco_mu */
+    char disco_last_err[512];        /* the last discovery error logged; only rm_fleet_discover_tick */
     /* Bounded polling (fleet.c, ADR 0026): a min-heap of nodes by due time; a
      * scheduler thread starts due polls as asynchronous calls on one
      * completion queue, o.poll_threads threads advance them. sched_mu is never

@@ -4,15 +4,18 @@
  *
  * Start-up: parse flags → block SIGTERM/SIGINT in every thread → create the
  * controller and run discovery once (a bad agent source fails start-up) →
- * start the pollers and the gRPC server → sigwait → graceful shutdown: stop
+ * start the pollers and the gRPC server → wait for a signal, re-reading the
+ * agent source every poll interval meanwhile → graceful shutdown: stop
  * serving (in-flight rollouts see the cancellation and roll back), stop the
  * pollers, exit 0. Logging is one line per event on stderr, like rustymemd.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -71,8 +74,9 @@ usage(FILE *f)
             "serving:\n"
             "  --listen HOST:PORT          gRPC address (default 127.0.0.1:50052; port 0 = any free port)\n"
             "  --port-file FILE            write the bound port to FILE once serving\n"
-            "  --threads N                 gRPC completion-queue threads (default 4, 2..16; a rollout\n"
-            "                              holds one for its duration)\n"
+            "  --threads N                 gRPC completion-queue threads (default 2, 2..16; a rollout\n"
+            "                              holds one for its duration, a fleet trigger one until its\n"
+            "                              agents answered: give 3+ to keep reads quick meanwhile)\n"
             "  --grace-ms MS               shutdown grace for in-flight calls (default 3000)\n"
             "  --tls-cert FILE             serve TLS with this PEM certificate chain\n"
             "  --tls-key FILE              and this PEM private key\n"
@@ -90,7 +94,7 @@ usage(FILE *f)
             "talking to the agents:\n"
             "  --poll-ms N                 poll and discovery interval (default 2000, 10..3600000)\n"
             "  --poll-threads N            threads that run every agent's (asynchronous) poll calls,\n"
-            "                              whatever the fleet size (default 2, 1..64)\n"
+            "                              whatever the fleet size (default 1, 1..64)\n"
             "  --rpc-timeout-ms N          deadline of every agent call (default 2000, 10..600000)\n"
             "  --backoff-max-ms N          cap of the backoff for unreachable agents (default 30000)\n"
             "  credentials (the same flags as rustymemctl, TLS ones prefixed agent-; the token needs\n"
@@ -320,10 +324,46 @@ parse_args(int argc, char **argv, opts_t *o)
     return -1;
 }
 
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait for a signal of `set`, and meanwhile run the fleet's discovery every
+ * poll_ms (agents file or DNS; the fleet starts no discovery thread of its
+ * own, ADR 0026). A slow DNS answer delays a signal by as long.
+ */
+static int
+wait_signal_discovering(const sigset_t *set, rm_fleet_t *fleet, int poll_ms)
+{
+    int64_t next = mono_ms() + poll_ms;
+    for (;;) {
+        int64_t left = next - mono_ms();
+        if (left <= 0) {
+            rm_fleet_discover_tick(fleet);
+            next = mono_ms() + poll_ms;
+            continue;
+        }
+        struct timespec to = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};
+        int sig = sigtimedwait(set, NULL, &to);
+        if (sig > 0)
+            return sig;
+    }
+}
+
 int
 main(int argc, char **argv)
 {
-    opts_t o = {.listen = "127.0.0.1:50052", .threads = 4, .grace_ms = 3000};
+    /* Two malloc arenas, not 8 per core: the poll threads and gRPC's allocate per-agent state from
+     * whichever arena they hit, and each arena keeps its own free memory (ADR 0026). MALLOC_ARENA_MAX
+     * in the environment still decides. */
+    if (!getenv("MALLOC_ARENA_MAX"))
+        mallopt(M_ARENA_MAX, 2);
+    opts_t o = {.listen = "127.0.0.1:50052", .threads = 2, .grace_ms = 3000};
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -358,6 +398,7 @@ main(int argc, char **argv)
     rm_auth_t *auth = NULL;
     rm_server_t *srv = NULL;
     int exit_code = 1;
+    o.fleet.discovery_by_caller = 1;   /* this thread runs it between signals: one thread fewer */
     if (rm_fleet_create(&o.fleet, &fleet, err, sizeof err) != RM_OK) {
         fprintf(stderr, "rustymem-fleet: %s\n", err);
         return 2;
@@ -413,7 +454,7 @@ main(int argc, char **argv)
     if (o.port_file && rm_agent_write_port_file(o.port_file, port) < 0)
         rm_log("WARN", "cannot write port file %s: %s", o.port_file, strerror(errno));
     int sig;
-    while ((sig = rm_agent_signals_wait(&stop)) == SIGHUP)
+    while ((sig = wait_signal_discovering(&stop, fleet, o.fleet.poll_ms > 0 ? o.fleet.poll_ms : 2000)) == SIGHUP)
         rm_agent_auth_reload(auth, o.serve.auth_file);
     rm_log("INFO", "received %s: shutting down", rm_agent_signal_name(sig));
     rm_server_shutdown(srv);

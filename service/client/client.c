@@ -99,7 +99,8 @@ rm_client_create(const rm_client_opts_t *o, rm_client_t **out, char *err, size_t
     } else {
         creds = grpc_insecure_credentials_create();
     }
-    grpc_arg args[3];
+    size_t n_extra = o->extra_args ? o->extra_args->num_args : 0;
+    grpc_arg args[3 + 16];
     size_t nargs = 0;
     args[nargs].type = GRPC_ARG_INTEGER;
     args[nargs].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
@@ -117,6 +118,8 @@ rm_client_create(const rm_client_opts_t *o, rm_client_t **out, char *err, size_t
         args[nargs].value.string = (char *)o->authority;
         nargs++;
     }
+    for (size_t i = 0; i < n_extra && i < 16; i++)
+        args[nargs++] = o->extra_args->args[i];
     grpc_channel_args chargs = {.num_args = nargs, .args = args};
     c->channel = grpc_channel_create(o->target, creds, &chargs);
     grpc_channel_credentials_release(creds);

@@ -10,6 +10,7 @@
 #ifndef RUSTYMEM_CLIENT_H
 #define RUSTYMEM_CLIENT_H
 
+#include <grpc/impl/codegen/grpc_types.h>
 #include <grpc/status.h>
 #include <jansson.h>
 #include <protobuf-c/protobuf-c.h>
@@ -31,6 +32,7 @@ typedef struct rm_client_opts {
     const char *tls_key_file;    /* its key */
     const char *tls_server_name; /* override the name checked in the server certificate */
     const char *authority;       /* :authority of every call (default: the target), or NULL */
+    const grpc_channel_args *extra_args; /* up to 16 more channel args (read during the call), or NULL */
 } rm_client_opts_t;
 
 typedef struct rm_call_status {

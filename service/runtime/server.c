@@ -806,7 +806,8 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
     rm_server_set_serving(srv, "", 1);
 
     grpc_init();
-    grpc_arg args[3];
+    grpc_arg args[3 + 16];
+    size_t nargs = 3;
     args[0].type = GRPC_ARG_INTEGER;
     args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
     args[0].value.integer = (int)srv->opts.max_request_bytes;
@@ -816,7 +817,9 @@ rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *se
     args[2].type = GRPC_ARG_INTEGER;
     args[2].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[2].value.integer = 64 << 20;
-    grpc_channel_args chargs = {.num_args = 3, .args = args};
+    for (size_t i = 0; opts->extra_args && i < opts->extra_args->num_args && i < 16; i++)
+        args[nargs++] = opts->extra_args->args[i];
+    grpc_channel_args chargs = {.num_args = nargs, .args = args};
 
     srv->cq = grpc_completion_queue_create_for_next(NULL);
     srv->server = grpc_server_create(&chargs, NULL);

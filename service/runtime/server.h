@@ -16,6 +16,7 @@
 #ifndef RUSTYMEM_SERVICE_SERVER_H
 #define RUSTYMEM_SERVICE_SERVER_H
 
+#include <grpc/impl/codegen/grpc_types.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -62,6 +63,7 @@ typedef struct rm_server_opts {
      * (rm_rpc_authority is "") and no client cancellation (the deadline and
      * shutdown still show in rm_rpc_cancelled). 0: every call is generic. */
     int registered_methods;
+    const grpc_channel_args *extra_args; /* up to 16 more server channel args (read by rm_server_create), or NULL */
 } rm_server_opts_t;
 
 /*

@@ -9,7 +9,8 @@
 #   node at AGGRESSIVE) with every changed node rolled back; a node killed
 #   mid-rollout; a forecast-driven early response on one node (the fake agent
 #   records the TriggerResponse call); the UNIMPLEMENTED early response of a
-#   real agent recorded in its events; TriggerResponse fan-out; usage errors.
+#   real agent recorded in its events; TriggerResponse fan-out; usage errors;
+#   a TLS agent polled by numeric address and by name (and refused with another CA).
 source "$(dirname "$0")/lib.sh"
 FLEETD="$RM_BUILD_DIR/agents/fleet/rustymem-fleet"
 PY=/usr/bin/python3
@@ -384,4 +385,28 @@ grep -q "NOT_FOUND" <<<"$ERR" || fail "unknown selector: $ERR"
 pass "OOM_PREVENTION on the real agent n5 got an early TriggerResponse (OK); TriggerResponse fans out with per-node status"
 
 stop_fleet
+
+# ---- TLS agents by numeric address and by name --------------------------------------------------
+# A numeric HOST:PORT becomes an ipv4:/ipv6: gRPC target (no DNS resolver, ADR 0026); the
+# certificate must still be checked against HOST, as for a name. A CA that did not sign it fails.
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 2 -subj /CN=fleet-test-ca 2>/dev/null
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TMP/other.key" -out "$TMP/other.pem" -days 2 -subj /CN=other-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout "$TMP/srv.key" -out "$TMP/srv.csr" -subj /CN=localhost 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >"$TMP/srv.ext"
+openssl x509 -req -in "$TMP/srv.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial -out "$TMP/srv.pem" \
+  -days 2 -extfile "$TMP/srv.ext" 2>/dev/null || fail "cannot make the test certificate"
+"$RUSTYMEMD" --listen 127.0.0.1:0 --port-file "$TMP/p6" --data-dir "$TMP/d6" --node-name n6 \
+  --set memory.budget_bytes=2GiB --tls-cert "$TMP/srv.pem" --tls-key "$TMP/srv.key" >"$TMP/agent6.log" 2>&1 &
+APID[6]=$!
+P6=$(wait_port "$TMP/p6" "${APID[6]}") || { cat "$TMP/agent6.log" >&2; fail "TLS agent n6 did not start"; }
+tls_reach() { [ "$(nodes_json | py 'sorted((n["name"], n["reachable"]) for n in d["nodes"])')" = "$1" ]; }
+start_fleet "$TMP/fleet-tls.log" --agents "127.0.0.1:$P6,localhost:$P6" --agent-tls-ca "$TMP/ca.pem"
+until_ok 15 tls_reach "[('127.0.0.1:$P6', True), ('localhost:$P6', True)]" || { nodes_json >&2; fail "TLS agent not reached by address and by name"; }
+stop_fleet
+start_fleet "$TMP/fleet-tls2.log" --agents "127.0.0.1:$P6" --agent-tls-ca "$TMP/other.pem"
+tls_refused() { [ "$(nodes_json | py '[(n["reachable"], n["last_error"][:7]) for n in d["nodes"]]')" = "[(False, 'Health:')]" ]; }
+until_ok 15 tls_refused || { nodes_json >&2; fail "a TLS agent with a certificate from another CA: not polled, or counted as reachable"; }
+stop_fleet
+pass "a TLS agent is polled by numeric address (ipv4: target, certificate checked against the IP) and by name; another CA is refused"
+
 echo "test_fleet: all passed"

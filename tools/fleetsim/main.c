@@ -535,7 +535,18 @@ main(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     static const rm_rpc_service_t *const services[] = {&svc_mem, &svc_fc, &svc_tu, &svc_em};
-    rm_server_opts_t so = {.listen = listen, .cq_threads = (int)threads, .auth = gate, .shutdown_grace_ms = 1000};
+    /* The simulator shares the box with the controller it measures: no BDP pings (and their timer
+     * per connection), no channelz, a small HPACK table — what the controller's agent channels
+     * also go without (ADR 0026). */
+    static grpc_arg sim_arg_list[] = {
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_BDP_PROBE, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_ENABLE_CHANNELZ, .value.integer = 0},
+        {.type = GRPC_ARG_INTEGER, .key = GRPC_ARG_HTTP2_HPACK_TABLE_SIZE_DECODER, .value.integer = 512},
+    };
+    static const grpc_channel_args sim_args = {.num_args = sizeof sim_arg_list / sizeof sim_arg_list[0],
+                                               .args = sim_arg_list};
+    rm_server_opts_t so = {.listen = listen, .cq_threads = (int)threads, .auth = gate, .shutdown_grace_ms = 1000,
+                           .extra_args = &sim_args};
     rm_server_t *srv = NULL;
     char err[512];
     if (rm_server_create(&so, services, 4, &srv, err, sizeof err) != RM_OK) {
