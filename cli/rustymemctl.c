@@ -1030,7 +1030,7 @@ cmd_help_markdown(const command_t *cmd, global_t *g, int npos, char **pos)
                "- `json`: one object (a stream: one object a line) with every field, as docs/api.md describes.\n"
                "- `yaml`: the same document as YAML (a stream: one `---` document per message).\n"
                "\n## Against a SQLite process\n\n"
-               "A SQLite program running under `librustymem_sqlite` with `RUSTYMEM_LISTEN` (docs/sqlite.md) serves\n"
+               "A SQLite program running under `librustymem_sqlite_agent` with `RUSTYMEM_LISTEN` (docs/sqlite.md) serves\n"
                "the same services, and these commands work against it unchanged: `health`, `stats` (the page\n"
                "cache is the buffer pool, SQLite's allocations the slab and large-object figures), `forecast`,\n"
                "`events`, `alerts`, `knobs get|list|diff`, `knobs set` of `buffer_pool.num_frames` (the page-cache\n"

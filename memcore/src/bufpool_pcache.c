@@ -101,6 +101,7 @@ struct rm_pcache {
     size_t page_size, extra_size, extra_stride; /* bytes */
     uint64_t frame_bytes;       /* page_size + extra_size: a page's cost against the budget */
     int purgeable;
+    int serialized;             /* the pool's serialized_caches: hits and npinned are the caller's */
     uint32_t chunk_frames;
     _Atomic size_t cachesize;   /* pages, as set; written under mu */
 
@@ -126,7 +127,8 @@ struct rm_pcache {
     _Atomic int64_t nparked;    /* frames with ST_PARKED: + under mu, − by unpin (lock-free) or drop */
 
     _Atomic uint64_t npages;    /* written under mu */
-    _Atomic int64_t npinned;    /* changed by pins (lock-free) and unpins */
+    _Atomic int64_t npinned;    /* changed by pins (lock-free) and unpins; serialized: by the
+                                 * cache's caller only (pinned pages are never evicted) */
     _Atomic int64_t t1_refs;    /* frames with T1 and REF (see bufpool.c) */
     _Atomic uint64_t hits;
     uint64_t hits_reported;     /* guarded by mu */
@@ -135,6 +137,7 @@ struct rm_pcache {
 
 struct rm_pcache_pool {
     const rm_pagesrc_t *src;
+    int serialized;             /* rm_pcache_pool_config_t.serialized_caches */
     pthread_mutex_t mu;
     _Atomic uint64_t budget;    /* bytes; written under mu */
     _Atomic uint64_t used;      /* resident page bytes; written under mu */
@@ -158,6 +161,30 @@ static inline uint64_t
 ld(const _Atomic uint64_t *c)
 {
     return atomic_load_explicit(c, memory_order_relaxed);
+}
+
+/* Counters that only calls on the cache itself change (hits; npinned, since
+ * evictions never touch a pinned page). When the host serialises the calls
+ * on each cache (serialized_caches), a relaxed load and store: no locked
+ * instruction on the hit path, and readers (stats, other caches' steals)
+ * still read whole values. Otherwise an atomic add. */
+static inline void
+own_add(const rm_pcache_t *c, _Atomic uint64_t *x, uint64_t d)
+{
+    if (c->serialized)
+        atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(x, d, memory_order_relaxed);
+}
+
+static inline void
+own_pinned(const rm_pcache_t *c, int64_t d)
+{
+    _Atomic int64_t *x = (_Atomic int64_t *)&c->npinned;
+    if (c->serialized)
+        atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(x, d, memory_order_relaxed);
 }
 
 static inline pc_frame_t *
@@ -547,7 +574,7 @@ drop_locked(rm_pcache_t *c, pc_frame_t *f, int release)
                                                   memory_order_acq_rel, memory_order_relaxed))
         ;
     if (s & ST_PINNED)
-        atomic_fetch_sub_explicit(&c->npinned, 1, memory_order_relaxed);
+        own_pinned(c, -1);
     if (s & ST_PARKED)
         atomic_fetch_sub_explicit(&c->nparked, 1, memory_order_relaxed);
     unpublish_locked(c, f);   /* clears ST_PARKED */
@@ -720,7 +747,7 @@ install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
     while (!atomic_compare_exchange_weak_explicit(&f->state, &s, (s & (ST_VER_MASK | ST_T1)) | ST_PINNED,
                                                   memory_order_release, memory_order_relaxed))
         ;
-    atomic_fetch_add_explicit(&c->npinned, 1, memory_order_relaxed);
+    own_pinned(c, 1);
 }
 
 /* ---- pool ------------------------------------------------------------------------------ */
@@ -732,6 +759,7 @@ rm_pcache_pool_config_default(rm_pcache_pool_config_t *c)
         return;
     c->budget_bytes = 64ull << 20;
     c->pagesrc = NULL;
+    c->serialized_caches = 0;
 }
 
 rm_status_t
@@ -746,6 +774,7 @@ rm_pcache_pool_create(const rm_pcache_pool_config_t *cfg, rm_pcache_pool_t **out
     if (!pool)
         return RM_ENOMEM;
     pool->src = src;
+    pool->serialized = cfg->serialized_caches != 0;
     pthread_mutex_init(&pool->mu, NULL);
     atomic_init(&pool->budget, cfg->budget_bytes);
     atomic_init(&pool->used, 0);
@@ -845,6 +874,7 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
     c->extra_stride = rm__align_up(extra_size, 8);
     c->frame_bytes = page_size + extra_size;
     c->purgeable = purgeable != 0;
+    c->serialized = pool->serialized;
     c->chunk_frames = page_size >= CHUNK_DATA_BYTES ? 1 : CHUNK_DATA_BYTES / (uint32_t)page_size;
     atomic_init(&c->cachesize, RM_PCACHE_CACHESIZE_DEFAULT);
     c->free_head = RM_BP_NIL;
@@ -980,10 +1010,10 @@ pin_cas(rm_pcache_t *c, pc_frame_t *f, uint64_t s)
                                                  memory_order_relaxed))
         return 0;
     if (!(s & ST_PINNED))
-        atomic_fetch_add_explicit(&c->npinned, 1, memory_order_relaxed);
+        own_pinned(c, 1);
     if ((s & (ST_T1 | ST_REF)) == ST_T1)
         atomic_fetch_add_explicit(&c->t1_refs, 1, memory_order_relaxed);   /* first hit in T1 */
-    cnt_add(&c->hits, 1);
+    own_add(c, &c->hits, 1);
     return 1;
 }
 
@@ -1105,7 +1135,7 @@ rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
             return RM_EINVAL;
     } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, s & ~(ST_PINNED | ST_PARKED | ST_SEEN),
                                                     memory_order_release, memory_order_relaxed));
-    atomic_fetch_sub_explicit(&c->npinned, 1, memory_order_relaxed);
+    own_pinned(c, -1);
     int parked = (s & ST_PARKED) != 0;
     if (parked)
         atomic_fetch_sub_explicit(&c->nparked, 1, memory_order_relaxed);

@@ -6,8 +6,8 @@
 # without credentials start no agent, with one stderr line naming the variable, while SQLite keeps
 # working (the host is never broken by its management plane).
 source "$(dirname "$0")/lib.sh"
-LIB="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite.so"
-[ -f "$LIB" ] || fail "librustymem_sqlite.so not built (libsqlite3-dev missing?)"
+LIB="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so"
+[ -f "$LIB" ] || fail "librustymem_sqlite_agent.so not built (libsqlite3-dev missing?)"
 san_rt=$(ldd "$LIB" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
 PRELOAD="${san_rt:+$san_rt }$LIB"
 py_asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0   # CPython's interpreter state (test_sqlite_mgmt.sh)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The management plane inside a SQLite process (issue 22, docs/adr/0029):
 # /usr/bin/python3 runs a SQLite workload (four connections, a database of
-# ~24 MiB over a 4 MiB page-cache budget) with LD_PRELOAD=librustymem_sqlite.so
+# ~24 MiB over a 4 MiB page-cache budget) with LD_PRELOAD=librustymem_sqlite_agent.so
 # and RUSTYMEM_LISTEN; from outside, rustymemctl and rustymem-exporter drive it:
 #   stats buffer-pool       hits move between two reads while the workload runs
 #   knobs set buffer_pool.num_frames=64
@@ -16,13 +16,13 @@
 #   the exporter            scrapes the process: rustymem_up 1
 #   exit                    the process exits 0 with the agent running
 source "$(dirname "$0")/lib.sh"
-PRELOAD="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite.so"
+PRELOAD="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so"
 # A sanitizer build of the adapter links libasan/libtsan, whose runtime must come first in
 # LD_PRELOAD when the program itself (python3, sqlite3) is not instrumented.
 san_rt=$(ldd "$PRELOAD" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
 PRELOAD="${san_rt:+$san_rt }$PRELOAD"
 EXPORTER="$RM_BUILD_DIR/agents/exporter/rustymem-exporter"
-[ -f "$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite.so" ] || fail "librustymem_sqlite.so not built (libsqlite3-dev missing?)"
+[ -f "$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so" ] || fail "librustymem_sqlite_agent.so not built (libsqlite3-dev missing?)"
 command -v curl >/dev/null || fail "curl is needed"
 APP_PID=""
 EXP_PID=""

@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
 # Every SQL statement of the seed, run through the sqlite3 CLI under
-# LD_PRELOAD=librustymem_sqlite.so with RUSTYMEM_LISTEN (issue 22): each runs
+# LD_PRELOAD=librustymem_sqlite_agent.so with RUSTYMEM_LISTEN (issue 22): each runs
 # and returns the seed's columns, and the figures equal the gRPC stats that
 # rustymemctl reads from the same process at the same moment (the CLI waits in
 # .shell while rustymemctl asks). Adaptations, as SQLite's grammar needs:
 # CALL x() -> SELECT x(), and PostgreSQL's `used_frames::float` ->
 # CAST(used_frames AS REAL). Needs the sqlite3 CLI (Debian package sqlite3).
 source "$(dirname "$0")/lib.sh"
-PRELOAD="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite.so"
+PRELOAD="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so"
 # A sanitizer build of the adapter links libasan/libtsan, whose runtime must come first in
 # LD_PRELOAD when the program itself (python3, sqlite3) is not instrumented.
 san_rt=$(ldd "$PRELOAD" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
 PRELOAD="${san_rt:+$san_rt }$PRELOAD"
-[ -f "$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite.so" ] || fail "librustymem_sqlite.so not built (libsqlite3-dev missing?)"
+[ -f "$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so" ] || fail "librustymem_sqlite_agent.so not built (libsqlite3-dev missing?)"
 SQLITE3=$(command -v sqlite3 || true)
 [ -n "$SQLITE3" ] || fail "the sqlite3 CLI is needed: apt-get install sqlite3"
 

@@ -984,6 +984,53 @@ disjoint_main(void *arg)
     return NULL;
 }
 
+/* A pool whose caches the host serialises (serialized_caches, SQLite's
+ * contract): each thread owns one cache and is its only caller, while the
+ * caches steal each other's pages under a small budget and the main thread
+ * moves the budget. The counters the hit path now keeps with plain stores
+ * (hits, pinned pages) stay exact, and no page is mixed up. */
+static void
+test_pcache_serialized_caches_count_exactly_under_steals(void **state)
+{
+    (void)state;
+    rm_pcache_pool_config_t cfg;
+    rm_pcache_pool_config_default(&cfg);
+    assert_int_equal(cfg.serialized_caches, 0);
+    cfg.budget_bytes = 48 * (PS + 8);
+    cfg.serialized_caches = 1;
+    rm_pcache_pool_t *pool = NULL;
+    assert_int_equal(rm_pcache_pool_create(&cfg, &pool), RM_OK);
+    rm_pcache_t *c[NTHREADS];
+    disjoint_t d[NTHREADS];
+    pthread_t th[NTHREADS];
+    for (uint32_t i = 0; i < NTHREADS; i++) {
+        c[i] = cache_of(pool, PS, 8, 1, 0);
+        d[i] = (disjoint_t){c[i], i, i * 17 + 3, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, disjoint_main, &d[i]), 0);
+    }
+    for (int k = 0; k < 200; k++)   /* live budget changes: evictions from outside the owners */
+        (void)rm_pcache_pool_set_budget(pool, (uint64_t)((k & 1) ? 48 : 24) * (PS + 8));
+    assert_int_equal(rm_pcache_pool_set_budget(pool, 48 * (PS + 8)), RM_OK);
+    uint64_t hits = 0;
+    for (int i = 0; i < NTHREADS; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(d[i].bad, 0);
+        assert_int_equal(d[i].busy, 0);
+        rm_pcache_stats_t s = stats(c[i]);
+        assert_int_equal(s.hits + s.misses, (uint64_t)OPS);
+        assert_int_equal(s.pinned, 0);
+        hits += s.hits;
+    }
+    rm_pcache_stats_t sp = pstats(pool);
+    assert_int_equal(sp.hits, hits);
+    assert_int_equal(sp.pinned, 0);
+    assert_true(sp.stolen > 0 && hits > 0);
+    assert_true(sp.used_bytes <= 48 * (PS + 8));
+    for (int i = 0; i < NTHREADS; i++)
+        rm_pcache_destroy(c[i]);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
 static void
 test_pcache_threads_on_one_cache_with_disjoint_keys(void **state)
 {
@@ -1035,6 +1082,7 @@ main(void)
         cmocka_unit_test(test_pcache_registers_as_a_stats_component),
         cmocka_unit_test(test_pcache_threads_share_a_small_budget),
         cmocka_unit_test(test_pcache_threads_on_one_cache_with_disjoint_keys),
+        cmocka_unit_test(test_pcache_serialized_caches_count_exactly_under_steals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

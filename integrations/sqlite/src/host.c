@@ -207,6 +207,7 @@ rm_sqlite__force_gc(void)
 
 /* ---- the methods table ------------------------------------------------------ */
 
+#ifndef RM_SQLITE_NO_AGENT /* librustymem_sqlite.so: the SQL surface's parts only (CMakeLists) */
 static rm_status_t
 m_bufpool_stats(void *dp, rm_bufpool_stats_t *out)
 {
@@ -544,6 +545,8 @@ stop_at_exit(void)
     pthread_mutex_unlock(&H.mu);
 }
 
+#endif
+
 rm_pressure_t *
 rm_sqlite__pressure(void)
 {
@@ -566,6 +569,7 @@ rm_sqlite_sql_install(char *err, size_t errlen)
     return rm_sqlite__conns_install(true, err, errlen);
 }
 
+#ifndef RM_SQLITE_NO_AGENT
 static rm_status_t
 start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
 {
@@ -721,3 +725,4 @@ rm_sqlite_serve(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
         atexit(stop_at_exit);
     return st;
 }
+#endif

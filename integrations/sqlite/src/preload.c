@@ -8,6 +8,10 @@
  * sqlite3_config resolves here and the copy python3 dlopens later is the one
  * configured here.
  *
+ * Built twice (CMakeLists): librustymem_sqlite.so without the embedded agent
+ * (RM_SQLITE_NO_AGENT: no gRPC in the process; RUSTYMEM_LISTEN gets one
+ * stderr line naming the other library) and librustymem_sqlite_agent.so with it.
+ *
  * RUSTYMEM_SQLITE_STATS=PATH additionally appends one JSON line with the
  * adapter's statistics to PATH when the process exits (used by the tests and
  * the benchmark to prove the adapter ran and to read its hit ratio).
@@ -75,6 +79,12 @@ rm_sqlite_preload(void)
     if (!(sql && strcmp(sql, "0") == 0) && rm_sqlite_sql_install(err, sizeof err) != RM_OK)
         fprintf(stderr, "rustymem-sqlite: SQL surface: %s\n", err);
     if (getenv("RUSTYMEM_LISTEN")) {
+#ifdef RM_SQLITE_NO_AGENT
+        /* the gRPC stack is in librustymem_sqlite_agent.so only (ADR 0023):
+         * say so once; SQLite keeps the adapter */
+        fprintf(stderr, "rustymem-sqlite: embedded agent not started: RUSTYMEM_LISTEN needs "
+                        "librustymem_sqlite_agent.so in LD_PRELOAD (this library has no gRPC server)\n");
+#else
         rm_sqlite_serve_opts_t so;
         if (rm_sqlite_serve_opts_from_env(&so, err, sizeof err) != RM_OK ||
             rm_sqlite_serve(&so, err, sizeof err) != RM_OK) {
@@ -84,5 +94,6 @@ rm_sqlite_preload(void)
         /* child processes inherit LD_PRELOAD: they must not start an agent of their own */
         unsetenv("RUSTYMEM_LISTEN");
         unsetenv("RUSTYMEM_PORT_FILE");
+#endif
     }
 }

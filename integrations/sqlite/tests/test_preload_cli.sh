@@ -4,7 +4,8 @@
 # CLI (its stats line shows page fetches and allocations) and the answers are
 # those of SQLite's defaults; with a bad value, or with both parts off, the CLI
 # runs on SQLite's defaults and a bad value gives exactly one stderr line that
-# names the variable.
+# names the variable. The plain preload (librustymem_sqlite.so) links no gRPC
+# and says in one line that RUSTYMEM_LISTEN needs librustymem_sqlite_agent.so.
 set -uo pipefail
 LIB=${1:?usage: test_preload_cli.sh LIB}
 # A sanitizer build of the adapter links libasan/libtsan, whose runtime must
@@ -48,5 +49,23 @@ echo "bad value line: $(cat "$W/bad.err")"
 rm -f "$W/off.stats"
 got=$(RUSTYMEM_SQLITE_PCACHE=0 RUSTYMEM_SQLITE_MALLOC=0 RUSTYMEM_SQLITE_STATS="$W/off.stats" LD_PRELOAD="$PRELOAD" sqlite3 "$W/off.db" "$SQL" 2>"$W/off.err")
 if [[ $got != "$expect" || -s $W/off.err ]]; then echo "FAIL: both parts off: answers or stderr differ"; fail=1; fi
+# 4. the plain preload carries no gRPC (ADR 0023: ~9 MiB resident in every
+# process): no libgrpc/libstdc++ among its dependencies; RUSTYMEM_LISTEN gets
+# one line naming the agent's library, and the adapter still serves
+if [[ $(basename "$LIB") == librustymem_sqlite.so ]]; then
+  deps=$(ldd "$LIB" 2>&1)
+  if grep -Eq 'libgrpc|libstdc\+\+|libssl|libcrypto' <<<"$deps"; then
+    echo "FAIL: $LIB loads the gRPC stack: $(grep -Eo 'lib(grpc|stdc\+\+|ssl|crypto)[^ ]*' <<<"$deps" | tr '\n' ' ')"; fail=1
+  fi
+  rm -f "$W/listen.db" "$W/listen.stats"
+  got=$(RUSTYMEM_LISTEN=127.0.0.1:0 RUSTYMEM_SQLITE_STATS="$W/listen.stats" LD_PRELOAD="$PRELOAD" sqlite3 "$W/listen.db" "$SQL" 2>"$W/listen.err")
+  if [[ $(wc -l <"$W/listen.err") != 1 ]] || ! grep -q '^rustymem-sqlite: .*RUSTYMEM_LISTEN.*librustymem_sqlite_agent.so' "$W/listen.err"; then
+    echo "FAIL: RUSTYMEM_LISTEN on the plain preload: expected one line naming librustymem_sqlite_agent.so, got: $(head -3 "$W/listen.err")"; fail=1
+  fi
+  if [[ $got != "$expect" ]] || ! grep -q '"pcache":1,"malloc":1' "$W/listen.stats" 2>/dev/null; then
+    echo "FAIL: RUSTYMEM_LISTEN on the plain preload: answers differ or the adapter did not serve"; fail=1
+  fi
+  echo "listen line: $(cat "$W/listen.err")"
+fi
 (( fail == 0 )) && echo "OK: sqlite3 CLI under the preload: $(echo "$expect" | head -1)"
 exit $fail

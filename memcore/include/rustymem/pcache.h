@@ -32,7 +32,8 @@
  *
  * Thread-safety: every function is thread-safe unless it says otherwise. A
  * fetch that finds its page resident takes no lock; misses, evictions and
- * structural changes are serialised by one pool mutex.
+ * structural changes are serialised by one pool mutex. A pool created with
+ * serialized_caches = 1 relaxes this for calls on one cache (see there).
  */
 #ifndef RUSTYMEM_PCACHE_H
 #define RUSTYMEM_PCACHE_H
@@ -75,9 +76,18 @@ typedef enum rm_pcache_create {
 typedef struct rm_pcache_pool_config {
     uint64_t budget_bytes;        /* 1..RM_PCACHE_BUDGET_MAX: resident page bytes of all caches */
     const rm_pagesrc_t *pagesrc;  /* frames and metadata come from here; NULL = default */
+    /* 1: the host promises that the calls on one cache that pin or drop its
+     * pages (fetch, unpin, rekey, truncate, destroy) never overlap — SQLite's
+     * contract: a cache belongs to one pager, used under its connection's
+     * (or shared cache's) mutex; pcache1 keeps such caches without any lock.
+     * The hit path then updates the cache's own counters (hits, pinned pages)
+     * with plain stores instead of locked instructions. Calls on different
+     * caches, pool calls and statistics stay thread-safe against everything.
+     * 0 (default): every call is thread-safe, on the same cache too. */
+    int serialized_caches;
 } rm_pcache_pool_config_t;
 
-/* Fill *c with defaults: 64 MiB budget, default page source. */
+/* Fill *c with defaults: 64 MiB budget, default page source, serialized_caches 0. */
 void rm_pcache_pool_config_default(rm_pcache_pool_config_t *c);
 
 /*

@@ -13,7 +13,9 @@
  * (evict → shrink the page cache; garbage collection → sqlite3_release_memory,
  * page-cache shrink and slab reap; kill long-running queries →
  * sqlite3_interrupt; admission off → new sqlite3_open* refused).
- * The preload starts it when RUSTYMEM_LISTEN is set (rm_sqlite_serve_opts_from_env).
+ * The agent's preload (librustymem_sqlite_agent.so) starts it when RUSTYMEM_LISTEN
+ * is set (rm_sqlite_serve_opts_from_env). rm_sqlite_serve* are in that library and
+ * in rustymem_sqlite_static, not in librustymem_sqlite.so (no gRPC: ADR 0023).
  *
  * Threads: one gRPC server pool (cq_threads) and the pressure sampler, started
  * once and stopped at exit (atexit); a management call never takes a
