@@ -11,9 +11,10 @@
  *  its way to disk: not evictable), LOADING (read in progress). A hit is one
  *  CAS on this word — it adds the pin and sets REF/FREQ together — followed by
  *  a re-check of the frame's key. Nothing shared is written on a hit except
- *  the frame's own line and a per-thread stats stripe — and, when the CAS
- *  sets the REF bit of a T1 frame (once per frame per clock pass), the
- *  policy's t1_refs counter.
+ *  the frame's own line, a per-thread stats stripe, the thread's hit ring
+ *  (one atomic add while it has room; `hitbuf`, drained under mu before each
+ *  eviction so the policy keeps exact LRU order, ADR 0004 § 3c) — and, when
+ *  the CAS sets the REF bit of a T1 frame, the policy's t1_refs counter.
  *
  *  Locks. `mu` serialises misses, evictions, the policy, the free list, resize
  *  and page-table writes. `io_mu` serialises use of the double-write file and
@@ -127,6 +128,21 @@ typedef struct stripe {
     _Atomic int64_t pinned;         /* … and of the pinned ones (a share may be negative) */
 } __attribute__((aligned(2 * RM_CACHELINE))) stripe_t;
 
+/* Exact recency's lossy hit buffer (docs/adr/0004, eighth round): a hit adds
+ * (frame, key hash) to its thread's ring with one atomic add, or drops it when
+ * the ring is full; misses drain all rings under mu and move the frames still
+ * holding the same page to their list's MRU end. `tail` is written by hits,
+ * `head` only under mu. A slot written after its drain is read at the next
+ * one, a stale entry fails the key check: entries are hints, never state. */
+#define HITBUF_STRIPES 16
+#define HITBUF_MASK (RM_BP_HITBUF_LEN - 1)
+#define HITBUF_KEY_BITS 37              /* entry = (idx + 1) << 37 | key hash's top 37 bits */
+typedef struct hitbuf {
+    _Atomic uint64_t tail;
+    _Atomic uint64_t head;
+    _Atomic uint64_t slot[RM_BP_HITBUF_LEN];
+} __attribute__((aligned(2 * RM_CACHELINE))) hitbuf_t;
+
 typedef struct bp_file {
     int fd;                         /* -1 when the slot is unused */
     char name[RM_BUFPOOL_NAME_MAX];
@@ -186,6 +202,7 @@ struct rm_bufpool {
     _Atomic uint32_t nfiles;
 
     stripe_t stripes[STRIPES];
+    hitbuf_t hitbuf[HITBUF_STRIPES];
     _Atomic uint64_t reads, writes, evictions, discards, pf_issued, pf_wasted, checksum_failures, flushes;
     /* frames with T1 and REF set and not PREFETCHED: the policy's count of T1
      * pages referenced since they entered. Written by a hit only when it sets
@@ -275,6 +292,59 @@ frame_at(const rm_bufpool_t *bp, uint32_t idx)
     /* segment pointers change under mu (grow, shrink) while lock-free readers
      * in a reader section load them */
     return &__atomic_load_n(&bp->seg[idx >> SEG_SHIFT], __ATOMIC_RELAXED)[idx & (SEG_SIZE - 1)];
+}
+
+static inline uint64_t
+hitbuf_tag(uint64_t key)
+{
+    return rm__mix64(key) >> (64 - HITBUF_KEY_BITS);
+}
+
+/* The hit path's part of exact recency: lock-free, at most one atomic add on
+ * the thread's own ring; a full ring drops the hit without one. */
+static inline void
+hitbuf_record(rm_bufpool_t *bp, uint32_t idx, uint64_t key)
+{
+    (void)my_stripe(bp);   /* assigns tls_stripe */
+    hitbuf_t *r = &bp->hitbuf[tls_stripe % HITBUF_STRIPES];
+    uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+    if (atomic_load_explicit(&r->tail, memory_order_relaxed) - head >= RM_BP_HITBUF_LEN)
+        return;
+    uint64_t t = atomic_fetch_add_explicit(&r->tail, 1, memory_order_relaxed);
+    if (t - head >= RM_BP_HITBUF_LEN)
+        return;
+    atomic_store_explicit(&r->slot[t & HITBUF_MASK], (uint64_t)(idx + 1) << HITBUF_KEY_BITS | hitbuf_tag(key),
+                          memory_order_relaxed);
+}
+
+/* Apply the buffered hits in ring order to frames that still hold the page
+ * they were recorded for (the key is written under mu, so it is stable
+ * here). Requires mu. */
+static void
+hitbuf_drain_locked(rm_bufpool_t *bp)
+{
+    RM_ASSERT_LOCKED(&bp->mu);
+    for (int i = 0; i < HITBUF_STRIPES; i++) {
+        hitbuf_t *r = &bp->hitbuf[i];
+        uint64_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+        uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+        if (tail == head)
+            continue;
+        uint64_t n = tail - head < RM_BP_HITBUF_LEN ? tail - head : RM_BP_HITBUF_LEN;
+        for (uint64_t k = 0; k < n; k++) {
+            uint64_t e = atomic_exchange_explicit(&r->slot[(head + k) & HITBUF_MASK], 0, memory_order_relaxed);
+            if (!e)
+                continue;   /* its writer has not stored it yet: dropped */
+            uint32_t idx = (uint32_t)(e >> HITBUF_KEY_BITS) - 1;
+            if (idx >= atomic_load_explicit(&bp->nframes, memory_order_relaxed) || idx >= bp->mapped)
+                continue;   /* recorded before a shrink took the frame away */
+            rm_bufpool_frame_t *f = frame_at(bp, idx);
+            uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
+            if (key != KEY_NONE && hitbuf_tag(key) == (e & ((1ull << HITBUF_KEY_BITS) - 1)))
+                rm__bp_earc_touch(bp->pol, idx);
+        }
+        atomic_store_explicit(&r->head, tail, memory_order_relaxed);
+    }
 }
 
 static inline rm_bufpool_frame_t *
@@ -1066,6 +1136,7 @@ static rm_status_t
 claim_frame_locked(rm_bufpool_t *bp, int allow_write, uint32_t *idx)
 {
     RM_ASSERT_LOCKED(&bp->mu);
+    hitbuf_drain_locked(bp);
     for (;;) {
         uint32_t n = atomic_load_explicit(&bp->nfree, memory_order_relaxed);
         if (n) {
@@ -1136,9 +1207,12 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
     if (RM_UNLIKELY(ns & ST_PREFETCHED)) {
         /* first use of a read-ahead page is its first access, not a re-reference */
         uint64_t old = atomic_fetch_and_explicit(&f->state, ~(ST_PREFETCHED | ST_REF), memory_order_relaxed);
-        if (old & ST_PREFETCHED)
+        if (old & ST_PREFETCHED) {
             cnt_add(&my_stripe(bp)->pf_used, 1);
+            return 1;
+        }
     }
+    hitbuf_record(bp, f->idx, key);
     return 1;
 }
 
@@ -1584,6 +1658,7 @@ static rm_status_t
 evict_some_locked(rm_bufpool_t *bp, uint64_t want, uint64_t *evicted, int release)
 {
     RM_ASSERT_LOCKED(&bp->mu);
+    hitbuf_drain_locked(bp);
     uint64_t n = 0;
     rm_status_t st = RM_OK;
     while (n < want) {
@@ -1796,6 +1871,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
     uint32_t nf = (uint32_t)cfg->num_frames;
     if (rm__bp_earc_create(nf, nf, &pool_ops, bp, src, &bp->pol) != RM_OK)
         goto fail;
+    rm__bp_earc_set_exact(bp->pol, 1);   /* hits reach it through hitbuf */
     /* Not yet published: the mutex is uncontended, taken so the _locked
      * helpers' ownership check (RM_ASSERT_LOCKED) holds here as everywhere. */
     pthread_mutex_lock(&bp->mu);

@@ -4,6 +4,17 @@
  *
  * Design note (docs/adr/0004-buffer-pool-eviction.md has the measurements):
  *
+ *  Exact recency (issue 21, eighth round; rm__bp_earc_set_exact, what the
+ *  buffer pool and the simulator run — the pcache mode keeps the plain CAR
+ *  below). The pool records hits lock-free in a lossy striped ring and
+ *  drains it under its mutex before each eviction; each applied hit
+ *  (rm__bp_earc_touch) moves the page to the MRU end of T2 (of the window
+ *  for a window page) and clears its REF bit, so T1, T2 and the window are
+ *  in ARC's exact LRU order. A REF bit still set when a hand reaches the page
+ *  is a hit the ring dropped: the CAR rules below give it its second chance,
+ *  so a lost hit costs what it costs in CAR. An incumbent that wins the duel
+ *  stays where it is (Caffeine's rule); the B1-hit T2 ageing is skipped.
+ *
  *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
  *  adaptive bias.
  *   - The main cache is ARC kept as two clocks, T1 and T2, with ghost LRU
@@ -142,6 +153,11 @@ struct rm__bp_earc {
     uint64_t misses;               /* misses noted: the guard's clock */
     uint32_t gd_dec[2], gd_ret[2]; /* [0] admitted class (victims), [1] refused class (candidates) */
     int gd_admit_all;              /* 1: the duel lost the last comparison, followers skip it */
+
+    /* exact recency (issue 21, eighth round): hits reported through
+     * rm__bp_earc_touch keep window, T1 and T2 in LRU order; a REF bit still
+     * set is a hit the pool's ring dropped and gets CAR's second chance */
+    int exact;
 };
 
 #define CM_ROWS 4
@@ -379,6 +395,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->misses = 0;
     e->gd_dec[0] = e->gd_dec[1] = e->gd_ret[0] = e->gd_ret[1] = 0;
     e->gd_admit_all = 0;
+    e->exact = 0;
     e->cl_prev = 0;
     e->cl_step = -0.0625 * capacity;   /* Caffeine starts by shrinking */
     e->cl_w = (double)(capacity / WINDOW_DIV);
@@ -796,7 +813,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
         /* T1 was too small: recency is worth more than T2's old references
          * right now, so the T2 hand ages them a step ahead of need (a stale
          * T2 page keeps its REF bit from before a shift for a whole turn) */
-        for (int k = 0; k < T2_AGE_STEP && e->L[RM_BP_L_T2].size; k++) {
+        for (int k = 0; k < T2_AGE_STEP && e->L[RM_BP_L_T2].size && !e->exact; k++) {
             uint32_t s = e->L[RM_BP_L_T2].head;
             (void)e->ops->test_clear_ref(e->ctx, s);
             e->L[RM_BP_L_T2].head = e->next[s];
@@ -815,6 +832,33 @@ rm__bp_earc_note_hits(rm__bp_earc_t *e, uint64_t n)
         e->cl_hits += n;
         climb(e);
     }
+}
+
+void
+rm__bp_earc_set_exact(rm__bp_earc_t *e, int on)
+{
+    e->exact = on != 0;
+}
+
+int
+rm__bp_earc_exact(const rm__bp_earc_t *e)
+{
+    return e->exact;
+}
+
+/* Exact recency: a hit on resident slot s, applied in order (ARC's case I):
+ * a T1 or T2 page goes to T2's MRU end, a window page to the window's. O(1). */
+void
+rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
+{
+    if (s >= e->nslots || e->list[s] == RM_BP_L_NONE)
+        return;
+    int l = e->list[s] == RM_BP_L_WIN ? RM_BP_L_WIN : RM_BP_L_T2;
+    /* the hit is applied: its REF bit no longer asks the hands for a
+     * second chance (only hits the ring dropped keep theirs) */
+    (void)e->ops->test_clear_ref(e->ctx, s);
+    slot_unlink(e, s);
+    slot_push(e, l, s);
 }
 
 void
@@ -928,7 +972,8 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
                 e->rejects++;
                 e->rg_rej[rm__mix64(e->key[cand]) & e->rg_mask] = e->key[cand];
                 e->ops->age(e->ctx, v);
-                skip_slot(e, v);
+                if (!e->exact)
+                    skip_slot(e, v);
             }
             return evict_slot(e, cand, -1);
         }

@@ -267,6 +267,19 @@ uint32_t rm__bp_earc_evict(rm__bp_earc_t *e);
 uint32_t rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries);
 /* Unlink `slot` without ghost bookkeeping (failed load, shrink). */
 void rm__bp_earc_remove(rm__bp_earc_t *e, uint32_t slot);
+/* Exact recency (set before the first admit): each hit reported with
+ * rm__bp_earc_touch (O(1); ignores a slot not resident) moves the page to its
+ * list's MRU end and clears its REF bit, so window, T1 and T2 are LRU lists;
+ * a REF bit still set is a hit never reported, and the hands treat it as CAR
+ * does. Requires the same lock as the other calls. */
+void rm__bp_earc_set_exact(rm__bp_earc_t *e, int on);
+int rm__bp_earc_exact(const rm__bp_earc_t *e);
+void rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t slot);
+/* Hits recorded for exact recency: a ring of RM_BP_HITBUF_LEN entries per
+ * stripe, drained under the pool's mutex before each miss's eviction; a hit
+ * that finds its ring full is dropped (Caffeine's lossy read buffer). The
+ * simulator drains at each miss with one ring, as one thread does. */
+#define RM_BP_HITBUF_LEN 16
 int rm__bp_earc_contains(const rm__bp_earc_t *e, uint32_t slot);
 void rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out);
 size_t rm__bp_earc_bytes(const rm__bp_earc_t *e);

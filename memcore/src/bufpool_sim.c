@@ -2,7 +2,8 @@
  * bufpool_sim.c — the replacement-policy trace simulator behind
  * rm_bufpool_simulate: the pool's Enhanced ARC (the exact code in
  * bufpool_arc.c, with the frame's reference and frequency bits kept in plain
- * arrays, so the hit ratios it reports are the pool's), and classic ARC, LRU,
+ * arrays and its hits passed through one ring of the pool's lossy hit buffer,
+ * drained at each miss, so the hit ratios it reports are the pool's), and classic ARC, LRU,
  * CLOCK and Belady's OPT as references. Not thread-safe; one call owns all
  * it allocates (from the page source) and frees it before returning.
  *
@@ -130,17 +131,30 @@ sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
         goto out_map;
     uint32_t used = 0;
     uint64_t h = 0, unreported = 0;
+    /* exact recency, hits through a lossy ring drained at the next miss, as
+     * the pool's hit buffer is for one thread */
+    uint32_t rbuf[RM_BP_HITBUF_LEN], rn = 0;
+    rm__bp_earc_set_exact(e, 1);
     for (size_t i = 0; i < n; i++) {
         uint64_t k = trace[i];
         uint32_t s = rm__bp_map_get(&map, k);
         if (s != RM_BP_NIL) {
             h++;
             unreported++;
-            sim_set_ref(&sc, s);   /* a hit sets REF as the pool's pin CAS does */
+            /* the pool's pin CAS sets REF on every hit and the drain clears it
+             * when it applies the hit: so REF stays set only on the hits a
+             * full ring dropped, and the hands give those their second chance */
+            if (rn < RM_BP_HITBUF_LEN)
+                rbuf[rn++] = s;
+            else
+                sim_set_ref(&sc, s);
             if (sc.freq[s] < FREQ_MAX)
                 sc.freq[s]++;
             continue;
         }
+        for (uint32_t j = 0; j < rn; j++)
+            rm__bp_earc_touch(e, rbuf[j]);
+        rn = 0;
         rm__bp_earc_note_hits(e, unreported);
         unreported = 0;
         rm__bp_earc_note_miss(e, k);

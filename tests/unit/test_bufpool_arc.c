@@ -325,6 +325,86 @@ test_bufpool_arc_guard_admits_when_the_duel_refuses_pages_that_return(void **sta
     free(z);
 }
 
+/*
+ * Exact recency (ADR 0004, eighth round; what the pool runs): T1 and T2 are
+ * LRU lists and a reported hit (rm__bp_earc_touch) moves a page to T2's MRU
+ * end and clears its REF bit; a REF bit still set is a hit the pool's ring
+ * dropped, and the hands give it CAR's second chance. Hand-computed: eight
+ * pages admitted straight to main (no window), hits applied on 0, 3, 0, a
+ * dropped hit on 1 (REF only); with p = 0 the T1 hand moves 1 to T2's MRU end
+ * (REF kept, as CAR does), then the victims are T1 in order, then T2 in the
+ * order of the last hit, 1 after a second chance: 2 4 5 6 7 3 0 1.
+ */
+static void
+test_bufpool_arc_exact_recency_evicts_in_lru_order(void **state)
+{
+    (void)state;
+    arun_t r;
+    arun_init(&r, 8, 8);
+    rm__bp_earc_set_exact(r.e, 1);
+    assert_int_equal(rm__bp_earc_exact(r.e), 1);
+    for (uint32_t s = 0; s < 8; s++) {
+        rm__bp_earc_note_miss(r.e, 100 + s);
+        rm__bp_earc_admit_main(r.e, s, 100 + s);
+    }
+    /* each hit sets REF as the pin CAS does, then the drain applies it */
+    const uint32_t hit[3] = {0, 3, 0};
+    for (int i = 0; i < 3; i++)
+        a_set_ref(&r.cx, hit[i]);
+    for (int i = 0; i < 3; i++)
+        rm__bp_earc_touch(r.e, hit[i]);
+    rm__bp_earc_touch(r.e, 9);   /* not a slot: ignored */
+    a_set_ref(&r.cx, 1);          /* a hit the ring dropped */
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(r.e, &st);
+    assert_int_equal(st.t1, 6);
+    assert_int_equal(st.t2, 2);
+    assert_int_equal(st.t1_refs, 1);
+    assert_int_equal(r.cx.ref[0] + r.cx.ref[3], 0);   /* applied hits leave no REF behind */
+    const uint32_t want[8] = {2, 4, 5, 6, 7, 3, 0, 1};
+    for (int i = 0; i < 8; i++) {
+        uint32_t v = rm__bp_earc_evict(r.e);
+        assert_int_equal(v, want[i]);
+        assert_false(rm__bp_earc_contains(r.e, v));
+        rm__bp_earc_touch(r.e, v);     /* a buffered hit on a page gone since: ignored */
+    }
+    assert_int_equal(rm__bp_earc_evict(r.e), RM_BP_NIL);
+    rm__bp_earc_stats(r.e, &st);
+    assert_int_equal(st.t1 + st.t2 + st.win, 0);
+    assert_int_equal(st.b1, 5);   /* T1's victims are remembered in B1, T2's (3 0 1) in B2 */
+    assert_int_equal(st.b2, 3);
+    arun_fini(&r);
+}
+
+/* A hit on a window page keeps it in the window, at its MRU end: the window's
+ * LRU page is the next candidate. */
+static void
+test_bufpool_arc_exact_recency_window_hit_stays_in_window(void **state)
+{
+    (void)state;
+    arun_t r;
+    arun_init(&r, 4, 4);
+    rm__bp_earc_set_exact(r.e, 1);
+    for (uint32_t s = 0; s < 4; s++) {
+        rm__bp_earc_note_miss(r.e, 100 + s);
+        rm__bp_earc_admit(r.e, s, 100 + s);
+    }
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(r.e, &st);
+    assert_int_equal(st.win, 1);   /* slot 3; slots 0..2 overflowed to T1 */
+    rm__bp_earc_touch(r.e, 3);
+    rm__bp_earc_stats(r.e, &st);
+    assert_int_equal(st.win, 1);
+    assert_int_equal(st.t2, 0);
+    /* the next miss duels the window's LRU page: 3 is still the only one */
+    assert_int_equal(rm__bp_earc_contains(r.e, 3), 1);
+    rm__bp_earc_touch(r.e, 1);
+    rm__bp_earc_stats(r.e, &st);
+    assert_int_equal(st.t1, 2);
+    assert_int_equal(st.t2, 1);
+    arun_fini(&r);
+}
+
 int
 main(void)
 {
@@ -332,6 +412,8 @@ main(void)
         cmocka_unit_test(test_bufpool_arc_window_starts_at_one_page),
         cmocka_unit_test(test_bufpool_arc_climber_widens_window_when_new_pages_need_time),
         cmocka_unit_test(test_bufpool_arc_guard_admits_when_the_duel_refuses_pages_that_return),
+        cmocka_unit_test(test_bufpool_arc_exact_recency_evicts_in_lru_order),
+        cmocka_unit_test(test_bufpool_arc_exact_recency_window_hit_stays_in_window),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

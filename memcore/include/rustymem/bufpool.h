@@ -24,8 +24,10 @@
  * clean frames exist; only when none can be freed does a pin fail, with
  * RM_ENOSPC when the writes fail for lack of space (RM_EIO otherwise).
  *
- * Eviction is Enhanced ARC (T1/T2/B1/B2 with the adaptive target p, kept as
- * clocks so that hits never take a lock, plus a frequency duel at the door
+ * Eviction is Enhanced ARC (T1/T2/B1/B2 with the adaptive target p, in exact
+ * LRU order: hits never take a lock, they are recorded in a lossy per-thread
+ * ring that the next eviction applies, and a hit the ring dropped keeps a
+ * clock's second chance; plus a frequency duel at the door
  * whose bias adapts from the misses it causes); pinned pages are never
  * evicted. Resident lookups take no lock. A sequential detector per file
  * reads ahead.
@@ -285,9 +287,10 @@ typedef struct rm_bufpool_stats {
     uint64_t pinned;             /* frames pinned now */
     uint64_t win_size;           /* pages in the admission window (not yet in T1/T2) */
     uint64_t t1_size, t2_size;   /* ARC's T1 (pages seen once since they came in) and T2 (seen
-                                  * twice or more), in pages. The clocks move a page hit in T1
-                                  * to T2 only when their hand reaches it; such pages are
-                                  * counted in t2_size already, as ARC would have them */
+                                  * twice or more), in pages. A hit not yet applied (or dropped
+                                  * by the hit ring) moves a T1 page to T2 only at the next
+                                  * eviction or hand pass; such pages are counted in t2_size
+                                  * already, as ARC would have them */
     uint64_t b1_size, b2_size;   /* ghost lists: pages evicted from T1 / T2 (keys only) */
     uint64_t b1_ghost_hits, b2_ghost_hits;
     uint64_t arc_p;              /* ARC target size of T1, pages */
@@ -357,8 +360,8 @@ rm_bufpool_advice_t rm_bufpool_advise(double hit_ratio, double utilization, uint
 /* ---- policy trace simulator --------------------------------------------------
  * Replays a trace of page keys through one replacement policy with a cache of
  * `frames` pages and returns hits. RM_BUFPOOL_POLICY_RUSTYMEM runs the exact
- * policy code the pool uses (clock-based Enhanced ARC with its admission
- * window). OPT is Belady's MIN (needs the whole trace; it is the upper bound).
+ * policy code the pool uses (Enhanced ARC with its admission window, its hits
+ * through one ring of the pool's lossy hit buffer). OPT is Belady's MIN (needs the whole trace; it is the upper bound).
  * W-TinyLFU, S3-FIFO and LIRS are the modern policies it is measured against
  * (docs/adr/0004-buffer-pool-eviction.md says how each is built).
  */
