@@ -105,3 +105,12 @@ wait_prom() {
   tail -20 "$TMP/prometheus.log" >&2
   fail "Prometheus query '$1' gave '$v', expected '$2' within $3 s"
 }
+
+# sanitizer_runtime LIB — the path of the ASan/TSan runtime LIB links, or "" for a
+# plain build. It must come first in LD_PRELOAD when the program that loads LIB
+# (python3, sqlite3) is not instrumented. awk reads ldd's whole output: an awk
+# that exited at the first match could make ldd die of SIGPIPE, which pipefail
+# and set -e turn into a silent exit of the test.
+sanitizer_runtime() {
+  { ldd "$1" 2>/dev/null || true; } | awk '/lib(a|t)san\.so/ && !found {print $3; found = 1}'
+}

@@ -8,7 +8,7 @@
 source "$(dirname "$0")/lib.sh"
 LIB="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so"
 [ -f "$LIB" ] || fail "librustymem_sqlite_agent.so not built (libsqlite3-dev missing?)"
-san_rt=$(ldd "$LIB" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
+san_rt=$(sanitizer_runtime "$LIB")
 PRELOAD="${san_rt:+$san_rt }$LIB"
 py_asan=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0   # CPython's interpreter state (test_sqlite_mgmt.sh)
 APP_PID=""

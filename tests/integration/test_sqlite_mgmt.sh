@@ -19,7 +19,7 @@ source "$(dirname "$0")/lib.sh"
 PRELOAD="$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so"
 # A sanitizer build of the adapter links libasan/libtsan, whose runtime must come first in
 # LD_PRELOAD when the program itself (python3, sqlite3) is not instrumented.
-san_rt=$(ldd "$PRELOAD" 2>/dev/null | awk '/lib(a|t)san\.so/ {print $3; exit}')
+san_rt=$(sanitizer_runtime "$PRELOAD")
 PRELOAD="${san_rt:+$san_rt }$PRELOAD"
 EXPORTER="$RM_BUILD_DIR/agents/exporter/rustymem-exporter"
 [ -f "$RM_BUILD_DIR/integrations/sqlite/librustymem_sqlite_agent.so" ] || fail "librustymem_sqlite_agent.so not built (libsqlite3-dev missing?)"
