@@ -50,12 +50,15 @@ rm -f "$W/off.stats"
 got=$(RUSTYMEM_SQLITE_PCACHE=0 RUSTYMEM_SQLITE_MALLOC=0 RUSTYMEM_SQLITE_STATS="$W/off.stats" LD_PRELOAD="$PRELOAD" sqlite3 "$W/off.db" "$SQL" 2>"$W/off.err")
 if [[ $got != "$expect" || -s $W/off.err ]]; then echo "FAIL: both parts off: answers or stderr differ"; fail=1; fi
 # 4. the plain preload carries no gRPC (ADR 0023: ~9 MiB resident in every
-# process): no libgrpc/libstdc++ among its dependencies; RUSTYMEM_LISTEN gets
-# one line naming the agent's library, and the adapter still serves
+# process): no gRPC, absl, OpenSSL among all its dependencies and no libstdc++
+# among its own (a sanitizer build's runtime, libasan/libtsan, brings libstdc++
+# itself); RUSTYMEM_LISTEN gets one line naming the agent's library, and the
+# adapter still serves
 if [[ $(basename "$LIB") == librustymem_sqlite.so ]]; then
   deps=$(ldd "$LIB" 2>&1)
-  if grep -Eq 'libgrpc|libstdc\+\+|libssl|libcrypto' <<<"$deps"; then
-    echo "FAIL: $LIB loads the gRPC stack: $(grep -Eo 'lib(grpc|stdc\+\+|ssl|crypto)[^ ]*' <<<"$deps" | tr '\n' ' ')"; fail=1
+  needed=$(readelf -d "$LIB" 2>&1 | grep NEEDED || true)
+  if grep -Eq 'libgrpc|libgpr|libabsl|libssl|libcrypto' <<<"$deps" || grep -q 'libstdc++' <<<"$needed"; then
+    echo "FAIL: $LIB loads the gRPC stack: $(grep -Eo 'lib(grpc|gpr|absl|ssl|crypto)[^ ]*' <<<"$deps" | sort -u | tr '\n' ' ')$(grep -Eo 'libstdc\+\+[^] ]*' <<<"$needed" | tr '\n' ' ')"; fail=1
   fi
   rm -f "$W/listen.db" "$W/listen.stats"
   got=$(RUSTYMEM_LISTEN=127.0.0.1:0 RUSTYMEM_SQLITE_STATS="$W/listen.stats" LD_PRELOAD="$PRELOAD" sqlite3 "$W/listen.db" "$SQL" 2>"$W/listen.err")
