@@ -743,11 +743,19 @@ rm__server_tick(rm_server_t *srv)
     pthread_mutex_lock(&srv->mu);
     int cancel = !srv->cancelled_all &&
                  gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), srv->grace_deadline) >= 0;
-    if (cancel)
+    grpc_server *server = srv->server;
+    if (cancel) {
         srv->cancelled_all = 1;
+        srv->cancelling++; /* rm_server_wait destroys the server only once this is 0 */
+    }
     pthread_mutex_unlock(&srv->mu);
-    if (cancel)
-        grpc_server_cancel_all_calls(srv->server);
+    if (!cancel)
+        return;
+    grpc_server_cancel_all_calls(server);
+    pthread_mutex_lock(&srv->mu);
+    srv->cancelling--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
@@ -964,10 +972,17 @@ rm_server_wait(rm_server_t *srv)
         ts.tv_sec += 1;
         pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
     }
-    pthread_mutex_unlock(&srv->mu);
-    /* 3. Tear down gRPC; the CQ threads leave on GRPC_QUEUE_SHUTDOWN. */
-    grpc_server_destroy(srv->server);
+    /* 3. No tick may cancel from now on, and one that is cancelling has
+     *    finished: the grace deadline can pass while we tear down, and a tick
+     *    would then call into the server being destroyed. */
+    srv->cancelled_all = 1;
+    while (srv->cancelling > 0)
+        pthread_cond_wait(&srv->cv, &srv->mu);
+    grpc_server *server = srv->server;
     srv->server = NULL;
+    pthread_mutex_unlock(&srv->mu);
+    /* 4. Tear down gRPC; the CQ threads leave on GRPC_QUEUE_SHUTDOWN. */
+    grpc_server_destroy(server);
     grpc_completion_queue_shutdown(srv->cq);
     for (int i = 0; i < srv->n_threads; i++)
         pthread_join(srv->threads[i], NULL);

@@ -43,6 +43,7 @@ struct rm_server {
     pthread_cond_t cv;
     int shutdown_notified;                    /* guarded by mu */
     int cancelled_all;                        /* guarded by mu */
+    int cancelling;                           /* guarded by mu: ticks inside grpc_server_cancel_all_calls */
     gpr_timespec grace_deadline;              /* guarded by mu */
     int live_streams;                         /* guarded by mu */
     struct stream_owner {                     /* live streams per principal; guarded by mu */
