@@ -22,6 +22,7 @@
 
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 typedef struct rm_bench_opts {
     int json;          /* --json: machine output on stdout */
@@ -73,5 +74,10 @@ int rm_bench_glibc_ok(void);
 
 /* Geometric mean of n positive doubles. */
 double rm_bench_geomean(const double *v, size_t n);
+
+/* CPU seconds (user + system, /proc/PID/stat) process `pid` has used so far; -1 when unreadable. */
+double rm_bench_proc_cpu_s(pid_t pid);
+/* The 1-minute load average (/proc/loadavg); -1 when unreadable. */
+double rm_bench_loadavg1(void);
 
 #endif /* RUSTYMEM_BENCH_H */

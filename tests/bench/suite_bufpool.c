@@ -716,13 +716,6 @@ hp_measure_pair(rm_bufpool_t *bp, uint32_t file, int kind, size_t iters, uint32_
     *pair_median = r[PAIRS / 2];
 }
 
-static double
-load1(void)
-{
-    double l[1];
-    return getloadavg(l, 1) == 1 ? l[0] : -1.0;
-}
-
 static int
 hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
 {
@@ -758,11 +751,11 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
     for (size_t i = 0; i < HP_IDX * 2; i++)
         idx[i] = (uint32_t)(rnd() % HP_PAGES);
     size_t iters = o->quick ? 500000 : 3000000;
-    double load_before = load1();
+    double load_before = rm_bench_loadavg1();
     double pin1, pin2, pin_pair, mh1, mh2, mh_pair;
     hp_measure_pair(bp, file, 0, iters, idx, &pin1, &pin2, &pin_pair);
     hp_measure_pair(bp, file, 1, iters, idx, &mh1, &mh2, &mh_pair);
-    double load_after = load1();
+    double load_after = rm_bench_loadavg1();
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     /* pread of a 4 KiB page that is in the OS page cache (the file we just wrote) */

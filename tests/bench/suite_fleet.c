@@ -131,28 +131,6 @@ read_port(const char *path)
     return port;
 }
 
-/* utime+stime of pid in clock ticks; -1 on error. */
-static long long
-cpu_ticks(pid_t pid)
-{
-    char path[64], buf[2048];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return -1;
-    unsigned long long ut = 0, st = 0;
-    /* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
-    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (long long)(ut + st);
-}
-
 /* "Threads:" or "VmRSS:" (kB) from /proc/PID/status; -1 on error. */
 static long long
 status_field(pid_t pid, const char *key)
@@ -199,19 +177,6 @@ threads_by_name(pid_t pid)
     }
     closedir(d);
     return o;
-}
-
-static double
-loadavg1(void)
-{
-    double l = -1;
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f) {
-        if (fscanf(f, "%lf", &l) != 1)
-            l = -1;
-        fclose(f);
-    }
-    return l;
 }
 
 static Rustymem__V1__FleetStats *
@@ -324,8 +289,8 @@ run_one(const run_cfg_t *cfg, const char *dir)
     double t_all_polled = now_s() - t_start;
     sleep_ms((int)cfg->poll_ms * 2);
 
-    double load0 = loadavg1();
-    long long c0 = cpu_ticks(fleet), s0 = cpu_ticks(sim);
+    double load0 = rm_bench_loadavg1();
+    double c0 = rm_bench_proc_cpu_s(fleet), s0 = rm_bench_proc_cpu_s(sim);
     Rustymem__V1__FleetStats *first = fleet_stats(client);
     double w0 = now_s();
     long long threads_max = 0, rss_max = 0;
@@ -352,9 +317,9 @@ run_one(const run_cfg_t *cfg, const char *dir)
     }
     double win = now_s() - w0;
     json_t *by_name = threads_by_name(fleet);
-    long long c1 = cpu_ticks(fleet), s1 = cpu_ticks(sim);
+    double c1 = rm_bench_proc_cpu_s(fleet), s1 = rm_bench_proc_cpu_s(sim);
     Rustymem__V1__FleetStats *last = fleet_stats(client);
-    double load1 = loadavg1();
+    double load1 = rm_bench_loadavg1();
     if (!first || !last || c0 < 0 || c1 < 0 || !samples) {
         fprintf(stderr, SUITE ": lost the fleet during the window (see %s)\n", fleet_log);
         json_decref(by_name);
@@ -364,8 +329,7 @@ run_one(const run_cfg_t *cfg, const char *dir)
             protobuf_c_message_free_unpacked(&last->base, NULL);
         goto done;
     }
-    double hz = (double)sysconf(_SC_CLK_TCK);
-    double cores = (double)(c1 - c0) / hz / win, sim_cores = (double)(s1 - s0) / hz / win;
+    double cores = (c1 - c0) / win, sim_cores = (s1 - s0) / win;
     double polls_s = (double)(last->polls_total - first->polls_total) / win;
     out = json_object();
     json_object_set_new(out, "agents", json_integer(cfg->agents));

@@ -369,26 +369,6 @@ run_resize(uint64_t mib, const ProtobufCMessage *knob_a, const ProtobufCMessage 
 
 /* ---- WatchStats: the agent's CPU with many streams ------------------------ */
 
-/* CPU seconds (user + system) the process has used so far, or -1 */
-static double
-proc_cpu_s(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
-    unsigned long long ut, st;
-    /* after ")": state(3) ppid pgrp session tty_nr tpgid flags minflt cminflt majflt cmajflt utime(14) stime(15) */
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
 typedef struct watcher {
     rm_client_t *client;
     volatile int *stop;
@@ -425,10 +405,10 @@ static int
 run_watch(const agent_proc_t *agent, rm_client_t *client, int streams, double seconds, json_t *out)
 {
     struct timespec span = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    double c0 = proc_cpu_s(agent->pid);
+    double c0 = rm_bench_proc_cpu_s(agent->pid);
     uint64_t t0 = rm_bench_now_ns();
     nanosleep(&span, NULL);
-    double c1 = proc_cpu_s(agent->pid);
+    double c1 = rm_bench_proc_cpu_s(agent->pid);
     double idle_wall = (double)(rm_bench_now_ns() - t0) / 1e9;
     if (c0 < 0 || c1 < 0) {
         fprintf(stderr, "rustymem-bench rpc: cannot read /proc/%d/stat\n", (int)agent->pid);
@@ -452,10 +432,10 @@ run_watch(const agent_proc_t *agent, rm_client_t *client, int streams, double se
     uint64_t m0 = 0, m1 = 0;
     for (int i = 0; i < streams; i++)
         m0 += w[i].messages;
-    double c2 = proc_cpu_s(agent->pid);
+    double c2 = rm_bench_proc_cpu_s(agent->pid);
     uint64_t t1 = rm_bench_now_ns();
     nanosleep(&span, NULL);
-    double c3 = proc_cpu_s(agent->pid);
+    double c3 = rm_bench_proc_cpu_s(agent->pid);
     double watch_wall = (double)(rm_bench_now_ns() - t1) / 1e9;
     for (int i = 0; i < streams; i++)
         m1 += w[i].messages;
@@ -593,16 +573,7 @@ run_rpc(const rm_bench_opts_t *o, json_t *result)
         rc |= run_resize(resize_mib, &sa.base, &sb.base, rz);
         json_object_set_new(result, "knob_latency_during_resize", rz);
     }
-    {
-        double la[3] = {0, 0, 0};
-        FILE *f = fopen("/proc/loadavg", "re");
-        if (f) {
-            if (fscanf(f, "%lf %lf %lf", &la[0], &la[1], &la[2]) != 3)
-                la[0] = la[1] = la[2] = 0;
-            fclose(f);
-        }
-        json_object_set_new(result, "loadavg_1m_after", json_real(la[0]));
-    }
+    json_object_set_new(result, "loadavg_1m_after", json_real(rm_bench_loadavg1()));
     if (rc)
         fprintf(stderr, "rustymem-bench rpc: some calls failed\n");
     return rc ? 1 : 0;
