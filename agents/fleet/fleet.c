@@ -39,6 +39,7 @@
 #include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
+#include "rm_clock.h"
 #include "rm_tsan.h"
 
 /* ---- small helpers --------------------------------------------------------- */
@@ -628,14 +629,6 @@ rm__fleet_poll(struct rm_fleet *f, node_t *n, int run_policy)
 
 /* ---- the poll schedule: a heap of due times, a fixed pool of threads ------------ */
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* xorshift64*: the interval jitter (no quality needed; never 0 state). Under sched_mu. */
 static double
 jitter01(struct rm_fleet *f)
@@ -786,7 +779,7 @@ op_start(struct rm_fleet *f, poll_op_t *op, int c)
         int started = rm_client_async_start(op->n->client, f->cq, op, call_path[c], req, -1, &op->async,
                                             &op->res.st[c]) == 0;
         if (started) {
-            op->deadline_ms = mono_ms() + f->o.rpc_timeout_ms;
+            op->deadline_ms = rm_mono_ms() + f->o.rpc_timeout_ms;
             op->cancelled = 0;
             op->prev = NULL;
             op->next = f->ops;
@@ -885,7 +878,7 @@ op_complete(struct rm_fleet *f, poll_op_t *op)
         /* A good poll: due one (jittered) interval after this one started, so the time a poll takes
          * does not add to the interval (staleness ~ one interval, not interval + latency); a late
          * one is due at once. After failures: the back-off counts from now. */
-        int64_t now = mono_ms(), from = failed ? now : (int64_t)op_t0.tv_sec * 1000 + op_t0.tv_nsec / 1000000;
+        int64_t now = rm_mono_ms(), from = failed ? now : (int64_t)op_t0.tv_sec * 1000 + op_t0.tv_nsec / 1000000;
         n->due_ms = from + (int64_t)((double)wait * (0.9 + 0.2 * jitter01(f)));
         if (n->due_ms < now)
             n->due_ms = now;
@@ -909,7 +902,7 @@ sched_main(void *arg)
     int64_t next_scan = 0;
     pthread_mutex_lock(&f->sched_mu);
     while (!f->sched_stop) {
-        int64_t now = mono_ms();
+        int64_t now = rm_mono_ms();
         if (f->ops && now >= next_scan) {
             /* Deadlines of the calls in flight, checked every FLEET_DEADLINE_TICK_MS. */
             for (poll_op_t *op = f->ops; op; op = op->next)
@@ -975,7 +968,7 @@ static void
 node_schedule(struct rm_fleet *f, node_t *n)
 {
     pthread_mutex_lock(&f->sched_mu);
-    n->due_ms = mono_ms() + (int64_t)(jitter01(f) * (double)f->o.poll_ms);
+    n->due_ms = rm_mono_ms() + (int64_t)(jitter01(f) * (double)f->o.poll_ms);
     if (heap_push(f, n) < 0)
         rm__fleet_log(f, "ERROR", "node %s: out of memory scheduling its first poll", n->target.name);
     pthread_mutex_unlock(&f->sched_mu);

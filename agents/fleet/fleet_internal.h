@@ -162,9 +162,6 @@ typedef struct rm_fleet_ha {
  */
 int rm__fleet_may_act(struct rm_fleet *f);
 
-/* Monotonic milliseconds. */
-int64_t rm__fleet_mono_ms(void);
-
 /*
  * Finish an unfinished rollout found in the journal (fleet_rollout.c): the
  * documented rule is "roll back": every node recorded as changed or being

@@ -28,14 +28,7 @@
 #include "fleet_etcd.h"
 #include "fleet_ha.h"
 #include "fleet_internal.h"
-
-int64_t
-rm__fleet_mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+#include "rm_clock.h"
 
 int
 rm__fleet_may_act(struct rm_fleet *f)
@@ -44,7 +37,7 @@ rm__fleet_may_act(struct rm_fleet *f)
     if (!ha)
         return 1;
     pthread_mutex_lock(&ha->mu);
-    int ok = ha->leader && rm__fleet_mono_ms() - ha->lease_ok_mono_ms < (int64_t)ha->ttl_s * 1000 - ha->margin_ms;
+    int ok = ha->leader && rm_mono_ms() - ha->lease_ok_mono_ms < (int64_t)ha->ttl_s * 1000 - ha->margin_ms;
     pthread_mutex_unlock(&ha->mu);
     return ok;
 }
@@ -111,7 +104,7 @@ lease_main(void *arg)
         pthread_mutex_unlock(&ha->mu);
         if (!lease) {
             int64_t id = 0, ttl = 0;
-            int64_t sent = rm__fleet_mono_ms();
+            int64_t sent = rm_mono_ms();
             if (rm__etcd_lease_grant(ha->etcd, ha->ttl_s, &id, &ttl, err, sizeof err) != RM_OK) {
                 if (!warned++)
                     rm__fleet_log(f, "WARN", "cannot get an etcd lease (retrying every %d ms): %s", tick, err);
@@ -123,7 +116,7 @@ lease_main(void *arg)
             ha->lease_ok_mono_ms = sent;
             pthread_mutex_unlock(&ha->mu);
         } else {
-            int64_t ttl = 0, sent = rm__fleet_mono_ms();
+            int64_t ttl = 0, sent = rm_mono_ms();
             rm_status_t st = rm__etcd_lease_keepalive(ha->etcd, lease, &ttl, err, sizeof err);
             if (st == RM_OK) {
                 pthread_mutex_lock(&ha->mu);

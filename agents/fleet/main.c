@@ -21,6 +21,7 @@
 #include "agent.h"
 #include "agent_auth.h"
 #include "agent_creds.h"
+#include "rm_clock.h"
 #include "auth.h"
 #include "client.h"
 #include "fleet.h"
@@ -324,14 +325,6 @@ parse_args(int argc, char **argv, opts_t *o)
     return -1;
 }
 
-static int64_t
-mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Wait for a signal of `set`, and meanwhile run the fleet's discovery every
  * poll_ms (agents file or DNS; the fleet starts no discovery thread of its
@@ -340,12 +333,12 @@ mono_ms(void)
 static int
 wait_signal_discovering(const sigset_t *set, rm_fleet_t *fleet, int poll_ms)
 {
-    int64_t next = mono_ms() + poll_ms;
+    int64_t next = rm_mono_ms() + poll_ms;
     for (;;) {
-        int64_t left = next - mono_ms();
+        int64_t left = next - rm_mono_ms();
         if (left <= 0) {
             rm_fleet_discover_tick(fleet);
-            next = mono_ms() + poll_ms;
+            next = rm_mono_ms() + poll_ms;
             continue;
         }
         struct timespec to = {.tv_sec = left / 1000, .tv_nsec = (long)(left % 1000) * 1000000L};

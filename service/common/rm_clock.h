@@ -18,6 +18,13 @@ rm_mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* CLOCK_MONOTONIC in milliseconds (deadlines, schedules). */
+static inline int64_t
+rm_mono_ms(void)
+{
+    return (int64_t)(rm_mono_ns() / 1000000u);
+}
+
 /* CLOCK_MONOTONIC in seconds (for durations). */
 static inline double
 rm_mono_s(void)
