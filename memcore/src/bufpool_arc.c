@@ -260,32 +260,24 @@ ghost_free_all(rm__bp_earc_t *e)
     e->cm = NULL;
 }
 
+/* Slots of a table with one slot per `div` frames of capacity c: a power of two, at least 16. */
+static size_t
+pow2_slots(uint32_t c, uint32_t div)
+{
+    size_t n = 16;
+    while (n < (size_t)c / div)
+        n <<= 1;
+    return n;
+}
+
 /* Allocate ghost and sketch structures for capacity c (old ones untouched on failure). */
-static size_t
-rg_slots(uint32_t c)
-{
-    size_t n = 16;
-    while (n < (size_t)c / RG_DIV)
-        n <<= 1;
-    return n;
-}
-
-static size_t
-gd_slots(uint32_t c)
-{
-    size_t n = 16;
-    while (n < (size_t)c / GUARD_DIV)
-        n <<= 1;
-    return n;
-}
-
 static rm_status_t
 ghost_alloc(rm__bp_earc_t *e, uint32_t c, uint32_t **gprev, rm__bp_map_t *gmap, uint8_t **cm,
             size_t *cm_mask, size_t *ghost_bytes, size_t *cm_bytes)
 {
     uint32_t gcap = 2 * c + 2;
     *ghost_bytes = (size_t)gcap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1) + 8 +
-                   2 * rg_slots(c) * sizeof(uint64_t) + 2 * gd_slots(c) * sizeof(uint64_t);
+                   2 * pow2_slots(c, RG_DIV) * sizeof(uint64_t) + 2 * pow2_slots(c, GUARD_DIV) * sizeof(uint64_t);
     *gprev = rm__bp_mem_alloc(e->src, *ghost_bytes);
     if (!*gprev)
         return RM_ENOMEM;
@@ -317,11 +309,11 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     e->gnext = gprev + gcap;
     e->gkey = (uint64_t *)(e->gnext + gcap);
     e->glist = (uint8_t *)(e->gkey + gcap);
-    e->rg_mask = rg_slots(c) - 1;
+    e->rg_mask = pow2_slots(c, RG_DIV) - 1;
     e->rg_rej = (uint64_t *)rm__align_up((uintptr_t)(e->glist + gcap), 8);
     e->rg_vic = e->rg_rej + e->rg_mask + 1;
     memset(e->rg_rej, 0xff, 2 * (e->rg_mask + 1) * sizeof(uint64_t));
-    e->gd_mask = gd_slots(c) - 1;
+    e->gd_mask = pow2_slots(c, GUARD_DIV) - 1;
     e->gd_key = e->rg_vic + e->rg_mask + 1;
     e->gd_at = e->gd_key + e->gd_mask + 1;
     memset(e->gd_key, 0xff, (e->gd_mask + 1) * sizeof(uint64_t));
