@@ -105,7 +105,7 @@ rm_flags_double(const rm_flags_prog_t *p, const char *flag, const char *s, doubl
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || *end || end == s || v < lo || v > hi)
+    if (errno || *end || end == s || !(v >= lo && v <= hi)) /* NaN fails both */
         return range_error(p, "%s %s: expected a number in %g..%g", flag, s, lo, hi);
     *out = v;
     return 0;

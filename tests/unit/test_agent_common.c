@@ -236,12 +236,14 @@ test_agent_flags_numbers_checked_against_range(void **state)
     assert_int_equal(rm_flags_long(&prog, "--threads", "17", 1, 16, &l), -1);
     assert_int_equal(rm_flags_long(&prog, "--threads", "3x", 1, 16, &l), -1);
     assert_int_equal(rm_flags_double(&prog, "--confidence", "1.5", 0.01, 1, &d), -1);
+    assert_int_equal(rm_flags_double(&prog, "--confidence", "nan", 0.01, 1, &d), -1);
     const char *err = capture_end(2);
     assert_int_equal(l, 42);   /* unchanged on failure */
     assert_true(d == 4.2);
     assert_string_equal(err, "prog: --threads 17: expected a whole number in 1..16\n"
                              "prog: --threads 3x: expected a whole number in 1..16\n"
-                             "prog: --confidence 1.5: expected a number in 0.01..1\n");
+                             "prog: --confidence 1.5: expected a number in 0.01..1\n"
+                             "prog: --confidence nan: expected a number in 0.01..1\n");
     assert_int_equal(rm_flags_long(&prog, "--threads", "16", 1, 16, &l), 0);
     assert_int_equal(l, 16);
     assert_int_equal(rm_flags_double(&prog, "--confidence", "0.7", 0.01, 1, &d), 0);

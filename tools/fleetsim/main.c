@@ -433,7 +433,7 @@ num(const char *flag, const char *s, double lo, double hi, double *out)
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi) {
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) { /* NaN fails both */
         logf_("%s: '%s' is not a number in %g..%g", flag, s, lo, hi);
         return -1;
     }
