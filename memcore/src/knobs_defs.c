@@ -246,68 +246,84 @@ const size_t rm__knob_constraint_count =
 
 /* ---- profiles ----------------------------------------------------------- */
 
-#define E(ID, V, S) {ID, V, S}
+/* A profile is a column of one of the tables below: a row per knob, with the
+ * value and its source for each profile in the order of the enum. Written as
+ * rows so that every profile of a kind names the same knobs: switching never
+ * leaves a value of the previous profile behind. */
+#define ENVIRONMENT_ROWS(X)                                                                         \
+    X(RM_KNOB_PRESSURE_WARNING_THRESHOLD,                                                           \
+      "0.8", "seed: Development/Test warning 0.80",                                                 \
+      "0.7", "seed: Production warning 0.70",                                                       \
+      "0.6", "seed: Mission-critical warning 0.60")                                                 \
+    X(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD,                                                     \
+      "0.875", "rule: midpoint of warning and critical",                                            \
+      "0.8", "seed: default; = midpoint rule",                                                      \
+      "0.725", "rule: midpoint of warning and critical")                                            \
+    X(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD,                                                          \
+      "0.95", "seed: Development/Test critical 0.95",                                               \
+      "0.9", "seed: Production critical 0.90",                                                      \
+      "0.85", "seed: Mission-critical critical 0.85")                                               \
+    X(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD,                                                         \
+      "0.975", "rule: critical + half the headroom left",                                           \
+      "0.95", "seed: default; = headroom rule",                                                     \
+      "0.925", "rule: critical + half the headroom left")                                           \
+    X(RM_KNOB_PRESSURE_HISTORY_SIZE,                                                                \
+      "60", "seed: default history_size",                                                           \
+      "60", "seed: default history_size",                                                           \
+      "120", "seed: Mission-critical history_size 120")
 
-static const rm_knobs_profile_entry_t env_development[] = {
-    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.8", "seed: Development/Test warning 0.80"),
-    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.875", "rule: midpoint of warning and critical"),
-    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.95", "seed: Development/Test critical 0.95"),
-    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.975", "rule: critical + half the headroom left"),
-    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "60", "seed: default history_size"),
-};
-static const rm_knobs_profile_entry_t env_production[] = {
-    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.7", "seed: Production warning 0.70"),
-    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.8", "seed: default; = midpoint rule"),
-    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.9", "seed: Production critical 0.90"),
-    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.95", "seed: default; = headroom rule"),
-    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "60", "seed: default history_size"),
-};
-static const rm_knobs_profile_entry_t env_mission_critical[] = {
-    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.6", "seed: Mission-critical warning 0.60"),
-    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.725", "rule: midpoint of warning and critical"),
-    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.85", "seed: Mission-critical critical 0.85"),
-    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.925", "rule: critical + half the headroom left"),
-    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "120", "seed: Mission-critical history_size 120"),
-};
+#define WORKLOAD_ROWS(X)                                                                            \
+    X(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE,                                                             \
+      "256", "seed: OLTP (high lock contention) 256",                                               \
+      "128", "seed: default",                                                                       \
+      "128", "seed: default")                                                                       \
+    X(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE,                                                              \
+      "96", "seed: default",                                                                        \
+      "128", "seed: Row-heavy workload 128",                                                        \
+      "96", "seed: default")                                                                        \
+    X(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE,                                                             \
+      "64", "default (ours: low end of the seed's 64-256 range)",                                   \
+      "64", "seed: Row-heavy workload 64",                                                          \
+      "64", "default (ours: low end of the seed's 64-256 range)")                                   \
+    X(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY,                                                            \
+      "100", "seed: Short transactions 100",                                                        \
+      "10000", "seed: Long transactions 10000",                                                     \
+      "1000", "seed: default")                                                                      \
+    X(RM_KNOB_PLAN_CACHE_MAX_PLANS,                                                                 \
+      "1000", "seed: Low query diversity (OLTP) 1_000",                                             \
+      "100", "seed: Read-only reporting 100",                                                       \
+      "10000", "seed: default")                                                                     \
+    X(RM_KNOB_PLAN_CACHE_MAX_BYTES,                                                                 \
+      "10MiB", "seed: Low query diversity (OLTP) 10 MB",                                            \
+      "1MiB", "seed: Read-only reporting 1 MB",                                                     \
+      "100MiB", "seed: default")                                                                    \
+    X(RM_KNOB_SESSION_SESSION_RATIO,                                                                \
+      "20", "seed: OLTP ratio 10:1 to 20:1, multiplexing essential",                                \
+      "2", "seed: OLAP lower ratio (2:1)",                                                          \
+      "10", "seed: Mixed medium session ratio; default 10")                                         \
+    X(RM_KNOB_SESSION_MAX_SESSIONS,                                                                 \
+      "20000", "rule: max_connections 1000 x session_ratio",                                        \
+      "2000", "rule: max_connections 1000 x session_ratio",                                         \
+      "10000", "seed: default; = rule")                                                             \
+    X(RM_KNOB_BUFFER_POOL_AUTO_FRACTION,                                                            \
+      "0.25", "seed: OLTP smaller buffer pool (20-30% RAM)",                                        \
+      "0.5", "seed: OLAP larger buffer pool (40-60% RAM)",                                          \
+      "0.35", "seed: Mixed balanced (30-40% RAM)")                                                  \
+    X(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES,                                                         \
+      "4MiB", "seed: Many small objects (< 256KB) 4MB",                                             \
+      "1MiB", "seed: Many large objects (> 1MB) 1MB",                                               \
+      "2MiB", "seed: Balanced 2MB (default)")
 
-/* Every workload table names the same knobs so that switching workloads never
- * leaves a value of the previous one behind. */
-static const rm_knobs_profile_entry_t wl_oltp[] = {
-    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "256", "seed: OLTP (high lock contention) 256"),
-    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "default (ours: low end of the seed's 64-256 range)"),
-    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "100", "seed: Short transactions 100"),
-    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "1000", "seed: Low query diversity (OLTP) 1_000"),
-    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "10MiB", "seed: Low query diversity (OLTP) 10 MB"),
-    E(RM_KNOB_SESSION_SESSION_RATIO, "20", "seed: OLTP ratio 10:1 to 20:1, multiplexing essential"),
-    E(RM_KNOB_SESSION_MAX_SESSIONS, "20000", "rule: max_connections 1000 x session_ratio"),
-    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.25", "seed: OLTP smaller buffer pool (20-30% RAM)"),
-    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "4MiB", "seed: Many small objects (< 256KB) 4MB"),
-};
-static const rm_knobs_profile_entry_t wl_olap[] = {
-    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "128", "seed: default"),
-    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "128", "seed: Row-heavy workload 128"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "seed: Row-heavy workload 64"),
-    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "10000", "seed: Long transactions 10000"),
-    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "100", "seed: Read-only reporting 100"),
-    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "1MiB", "seed: Read-only reporting 1 MB"),
-    E(RM_KNOB_SESSION_SESSION_RATIO, "2", "seed: OLAP lower ratio (2:1)"),
-    E(RM_KNOB_SESSION_MAX_SESSIONS, "2000", "rule: max_connections 1000 x session_ratio"),
-    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.5", "seed: OLAP larger buffer pool (40-60% RAM)"),
-    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "1MiB", "seed: Many large objects (> 1MB) 1MB"),
-};
-static const rm_knobs_profile_entry_t wl_mixed[] = {
-    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "128", "seed: default"),
-    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "default (ours: low end of the seed's 64-256 range)"),
-    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "1000", "seed: default"),
-    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "10000", "seed: default"),
-    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "100MiB", "seed: default"),
-    E(RM_KNOB_SESSION_SESSION_RATIO, "10", "seed: Mixed medium session ratio; default 10"),
-    E(RM_KNOB_SESSION_MAX_SESSIONS, "10000", "seed: default; = rule"),
-    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.35", "seed: Mixed balanced (30-40% RAM)"),
-    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "2MiB", "seed: Balanced 2MB (default)"),
-};
+#define COL0(ID, V0, S0, V1, S1, V2, S2) {ID, V0, S0},
+#define COL1(ID, V0, S0, V1, S1, V2, S2) {ID, V1, S1},
+#define COL2(ID, V0, S0, V1, S1, V2, S2) {ID, V2, S2},
+
+static const rm_knobs_profile_entry_t env_development[] = {ENVIRONMENT_ROWS(COL0)};
+static const rm_knobs_profile_entry_t env_production[] = {ENVIRONMENT_ROWS(COL1)};
+static const rm_knobs_profile_entry_t env_mission_critical[] = {ENVIRONMENT_ROWS(COL2)};
+static const rm_knobs_profile_entry_t wl_oltp[] = {WORKLOAD_ROWS(COL0)};
+static const rm_knobs_profile_entry_t wl_olap[] = {WORKLOAD_ROWS(COL1)};
+static const rm_knobs_profile_entry_t wl_mixed[] = {WORKLOAD_ROWS(COL2)};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
