@@ -165,49 +165,25 @@ struct rm_pressure {
 
 /* ---- names and configuration ------------------------------------------- */
 
-const char *
-rm_pressure_level_name(rm_pressure_level_t level)
-{
-    static const char *n[] = {"Monitor", "Gentle", "Aggressive", "Emergency", "OOMPrevention"};
-    return (unsigned)level < RM_ARRAY_LEN(n) ? n[level] : "Unknown";
-}
+/* The name functions of pressure.h: names[v], or `unknown` out of range. */
+#define NAME_FN(FN, T, UNKNOWN, ...)                                                          \
+    const char *FN(T v)                                                                       \
+    {                                                                                         \
+        static const char *const n[] = {__VA_ARGS__};                                         \
+        return (unsigned)v < RM_ARRAY_LEN(n) ? n[v] : UNKNOWN;                                \
+    }
 
-const char *
-rm_pressure_action_name(rm_pressure_level_t level)
-{
-    static const char *n[] = {"None", "GentleEviction", "AggressiveEviction", "EmergencyCleanup",
-                              "OomPrevention"};
-    return (unsigned)level < RM_ARRAY_LEN(n) ? n[level] : "Unknown";
-}
-
-const char *
-rm_forecast_model_name(rm_forecast_model_t m)
-{
-    static const char *n[] = {"linear", "holt", "theil_sen", "ensemble"};
-    return (unsigned)m < RM_ARRAY_LEN(n) ? n[m] : "unknown";
-}
-
-const char *
-rm_pressure_trigger_name(rm_pressure_trigger_t t)
-{
-    static const char *n[] = {"current", "forecast", "manual"};
-    return (unsigned)t < RM_ARRAY_LEN(n) ? n[t] : "unknown";
-}
-
-const char *
-rm_pressure_event_kind_name(rm_pressure_event_kind_t k)
-{
-    static const char *n[] = {"level_change", "reclaim", "escalate", "alert_raised", "alert_cleared"};
-    return (unsigned)k < RM_ARRAY_LEN(n) ? n[k] : "unknown";
-}
-
-const char *
-rm_alert_kind_name(rm_alert_kind_t k)
-{
-    static const char *n[] = {"usage_high", "fragmentation", "pressure_events", "alloc_failures",
-                              "low_free", "leak", "oom_prevention"};
-    return (unsigned)k < RM_ARRAY_LEN(n) ? n[k] : "unknown";
-}
+NAME_FN(rm_pressure_level_name, rm_pressure_level_t, "Unknown",
+        "Monitor", "Gentle", "Aggressive", "Emergency", "OOMPrevention")
+NAME_FN(rm_pressure_action_name, rm_pressure_level_t, "Unknown",
+        "None", "GentleEviction", "AggressiveEviction", "EmergencyCleanup", "OomPrevention")
+NAME_FN(rm_forecast_model_name, rm_forecast_model_t, "unknown", "linear", "holt", "theil_sen", "ensemble")
+NAME_FN(rm_pressure_trigger_name, rm_pressure_trigger_t, "unknown", "current", "forecast", "manual")
+NAME_FN(rm_pressure_event_kind_name, rm_pressure_event_kind_t, "unknown",
+        "level_change", "reclaim", "escalate", "alert_raised", "alert_cleared")
+NAME_FN(rm_alert_kind_name, rm_alert_kind_t, "unknown",
+        "usage_high", "fragmentation", "pressure_events", "alloc_failures", "low_free", "leak",
+        "oom_prevention")
 
 const char *
 rm_alert_severity_name(rm_alert_severity_t s)
