@@ -194,38 +194,38 @@ rm_alert_severity_name(rm_alert_severity_t s)
 void
 rm_pressure_config_default(rm_pressure_config_t *out)
 {
-    memset(out, 0, sizeof *out);
-    out->warning_threshold = 0.70;
-    out->high_pressure_threshold = 0.80;
-    out->critical_threshold = 0.90;
-    out->emergency_threshold = 0.95;
-    out->history_size = 60;
-    out->n_horizons = 3;
-    out->horizons_sec[0] = 30;
-    out->horizons_sec[1] = 60;
-    out->horizons_sec[2] = 120;
-    out->min_confidence = 0.7;
-    out->confidence_tolerance = 0.05;
-    out->model = RM_FORECAST_THEIL_SEN;
-    out->budget_bytes = 0;
-    out->hysteresis = 0.05;
-    out->step_down_hold_sec = 30;
-    out->forecast_persist_samples = 5;
-    out->warning_min_probability = 0.95;
-    out->warning_persist_samples = 10;
-    out->act_on_forecast = 1;
-    out->response_floor = RM_PRESSURE_GENTLE;
-    out->target_fraction = 0.675;
-    out->leak_window_sec = 600;
-    out->leak_min_r2 = 0.90;
-    out->leak_min_growth = 0.05;
-    out->frag_min_held_bytes = 1024.0 * 1024.0;
-    out->frag_warning = 0.20;
-    out->frag_critical = 0.35;
-    out->frag_persist_samples = 10;
-    out->events_per_hour = 5;
-    out->event_capacity = 1024;
-    out->period_ms = 1000;
+    static const rm_pressure_config_t defaults = {
+        .warning_threshold = 0.70,
+        .high_pressure_threshold = 0.80,
+        .critical_threshold = 0.90,
+        .emergency_threshold = 0.95,
+        .history_size = 60,
+        .n_horizons = 3,
+        .horizons_sec = {30, 60, 120},
+        .min_confidence = 0.7,
+        .confidence_tolerance = 0.05,
+        .model = RM_FORECAST_THEIL_SEN,
+        .budget_bytes = 0,
+        .hysteresis = 0.05,
+        .step_down_hold_sec = 30,
+        .forecast_persist_samples = 5,
+        .warning_min_probability = 0.95,
+        .warning_persist_samples = 10,
+        .act_on_forecast = 1,
+        .response_floor = RM_PRESSURE_GENTLE,
+        .target_fraction = 0.675,
+        .leak_window_sec = 600,
+        .leak_min_r2 = 0.90,
+        .leak_min_growth = 0.05,
+        .frag_min_held_bytes = 1024.0 * 1024.0,
+        .frag_warning = 0.20,
+        .frag_critical = 0.35,
+        .frag_persist_samples = 10,
+        .events_per_hour = 5,
+        .event_capacity = 1024,
+        .period_ms = 1000,
+    };
+    *out = defaults;
 }
 
 rm_status_t
