@@ -711,10 +711,8 @@ rm_knobs_pending_restart(rm_knobs_t *k, rm_knob_id_t id)
 {
     if ((unsigned)id >= NK)
         return false;
-    pthread_mutex_lock(&k->mu);
-    bool p = !rm_knobs_value_equal(&rm__knob_defs[id], &k->running[id], &k->configured[id]);
-    pthread_mutex_unlock(&k->mu);
-    return p;
+    return RM_LOCKED_READ(&k->mu,
+                          !rm_knobs_value_equal(&rm__knob_defs[id], &k->running[id], &k->configured[id]));
 }
 
 /* ---- INI text ----------------------------------------------------------- */
@@ -1363,10 +1361,7 @@ rm_knobs_applying(rm_knobs_t *k, rm_knob_id_t id)
 {
     if (!k || (size_t)id >= NK)
         return false;
-    pthread_mutex_lock(&k->qmu);
-    bool a = k->q_pending[id] != 0;
-    pthread_mutex_unlock(&k->qmu);
-    return a;
+    return RM_LOCKED_READ(&k->qmu, k->q_pending[id] != 0);
 }
 
 rm_status_t

@@ -553,10 +553,7 @@ rm_pressure_events_read(rm_pressure_t *p, uint64_t *cursor, rm_pressure_event_t 
 uint64_t
 rm_pressure_events_head(rm_pressure_t *p)
 {
-    pthread_mutex_lock(&p->ev_mu);
-    uint64_t h = p->ev_next_seq;
-    pthread_mutex_unlock(&p->ev_mu);
-    return h;
+    return RM_LOCKED_READ(&p->ev_mu, p->ev_next_seq);
 }
 
 rm_status_t
@@ -663,10 +660,7 @@ reclaimable_locked(rm_pressure_t *p, rm_pressure_level_t level)
 uint64_t
 rm_pressure_reclaimable(rm_pressure_t *p, rm_pressure_level_t level)
 {
-    pthread_mutex_lock(&p->tick_mu);
-    uint64_t sum = reclaimable_locked(p, level);
-    pthread_mutex_unlock(&p->tick_mu);
-    return sum;
+    return RM_LOCKED_READ(&p->tick_mu, reclaimable_locked(p, level));
 }
 
 void
