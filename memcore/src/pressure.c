@@ -65,13 +65,8 @@
 #define HOUR_NS (3600ull * NS_PER_SEC)
 
 struct rm_pressure_reclaimer {
+    rm_pressure_reclaimer_def_t def;       /* as registered, but def.name points at name */
     char name[RM_PRESSURE_NAME_MAX];
-    int priority;
-    rm_pressure_level_t start_level;
-    rm_reclaim_estimate_fn estimate;
-    rm_reclaim_fn reclaim;
-    rm_level_fn on_level;
-    void *ctx;
     uint64_t calls, bytes;                 /* guarded by tick_mu */
     struct rm_pressure_reclaimer *next;    /* guarded by tick_mu; sorted by priority */
 };
@@ -608,16 +603,12 @@ rm_pressure_reclaimer_add(rm_pressure_t *p, const rm_pressure_reclaimer_def_t *d
     if (!r)
         return RM_ENOMEM;
     snprintf(r->name, sizeof r->name, "%s", def->name);
-    r->priority = def->priority;
-    r->start_level = def->start_level;
-    r->estimate = def->estimate;
-    r->reclaim = def->reclaim;
-    r->on_level = def->on_level;
-    r->ctx = def->ctx;
+    r->def = *def;
+    r->def.name = r->name;
 
     pthread_mutex_lock(&p->tick_mu);
     rm_pressure_reclaimer_t **pp = &p->reclaimers;
-    while (*pp && (*pp)->priority <= r->priority)
+    while (*pp && (*pp)->def.priority <= r->def.priority)
         pp = &(*pp)->next;
     r->next = *pp;
     *pp = r;
@@ -652,8 +643,8 @@ reclaimable_locked(rm_pressure_t *p, rm_pressure_level_t level)
     RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t sum = 0;
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
-        if (r->estimate && r->start_level <= level)
-            sum += r->estimate(r->ctx, level);
+        if (r->def.estimate && r->def.start_level <= level)
+            sum += r->def.estimate(r->def.ctx, level);
     return sum;
 }
 
@@ -678,10 +669,10 @@ respond_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t level, uint6
     RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t total = 0;
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r && total < target; r = r->next) {
-        if (!r->reclaim || r->start_level > level)
+        if (!r->def.reclaim || r->def.start_level > level)
             continue;
         uint64_t want = target - total;
-        uint64_t freed = r->reclaim(r->ctx, level, want);
+        uint64_t freed = r->def.reclaim(r->def.ctx, level, want);
         r->calls++;
         r->bytes += freed;
         p->st.reclaim_calls++;
@@ -699,8 +690,8 @@ notify_level_locked(rm_pressure_t *p, rm_pressure_level_t old, rm_pressure_level
 {
     RM_ASSERT_LOCKED(&p->tick_mu);
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
-        if (r->on_level)
-            r->on_level(r->ctx, old, nw);
+        if (r->def.on_level)
+            r->def.on_level(r->def.ctx, old, nw);
 }
 
 /* ---- levels ------------------------------------------------------------ */
