@@ -225,6 +225,12 @@ rm_engine_compact(rm_engine_t *e, bool all)
     return freed;
 }
 
+/* The engine's counters that rm_engine_stats_t carries under the same name. */
+#define ENGINE_SAME_NAME_COUNTERS(X)                                                           \
+    X(queries_total) X(queries_cancelled) X(txns_begun) X(txns_committed) X(txns_rolled_back)  \
+    X(txns_conflicted) X(txns_killed) X(writes_refused_total) X(orphans_killed)                \
+    X(sessions_idle_closed) X(savepoints) X(journal_bytes)
+
 void
 rm_engine_stats(rm_engine_t *e, rm_engine_stats_t *out)
 {
@@ -245,27 +251,18 @@ rm_engine_stats(rm_engine_t *e, rm_engine_stats_t *out)
     size_t running = 0;
     rm_engine_list_queries(e, NULL, 0, &running);
     out->queries_running = running;
-    out->queries_total = atomic_load(&e->queries_total);
-    out->queries_cancelled = atomic_load(&e->queries_cancelled);
-    out->txns_begun = atomic_load(&e->txns_begun);
-    out->txns_committed = atomic_load(&e->txns_committed);
-    out->txns_rolled_back = atomic_load(&e->txns_rolled_back);
-    out->txns_conflicted = atomic_load(&e->txns_conflicted);
-    out->txns_killed = atomic_load(&e->txns_killed);
+#define COPY_COUNTER(f) out->f = atomic_load(&e->f);
+    ENGINE_SAME_NAME_COUNTERS(COPY_COUNTER)
+#undef COPY_COUNTER
     out->writes_refused = atomic_load(&e->writes_refused) != 0;
-    out->writes_refused_total = atomic_load(&e->writes_refused_total);
-    out->orphans_killed = atomic_load(&e->orphans_killed);
-    out->sessions_idle_closed = atomic_load(&e->sessions_idle_closed);
     out->sessions_idle_rolled_back = atomic_load(&e->idle_rolled_back);
     out->sessions_quota_refused = atomic_load(&e->quota_refused);
     out->max_sessions_per_principal = atomic_load(&e->max_per_principal);
     out->session_idle_close_ns = atomic_load(&e->idle_close_ns);
+    out->rollbacks_to_savepoint = atomic_load(&e->rollbacks_to);
     pthread_mutex_lock(&e->prin_mu);
     out->principals = e->prin_count;
     pthread_mutex_unlock(&e->prin_mu);
-    out->savepoints = atomic_load(&e->savepoints);
-    out->rollbacks_to_savepoint = atomic_load(&e->rollbacks_to);
-    out->journal_bytes = atomic_load(&e->journal_bytes);
     out->heap_enabled = e->heap != NULL;
     if (e->heap)
         rm_eheap_stats(e->heap, &out->heap);

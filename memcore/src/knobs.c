@@ -378,22 +378,19 @@ rm_knobs_parse(const rm_knob_def_t *def, const char *text, rm_knob_value_t *out,
     rm__knobs_format_range(def, range, sizeof range);
 
     switch (def->type) {
-    case RM_KNOB_INT64: {
-        const char *end;
-        if (parse_int_prefix(buf, &out->i, &end) != 0 || *end) {
-            why_set(why, why_len, "not an integer");
-            return RM_EINVAL;
-        }
-        if (out->i < def->min_i || out->i > def->max_i) {
-            why_set(why, why_len, "out of range %s", range);
-            return RM_EINVAL;
-        }
-        break;
-    }
+    case RM_KNOB_INT64:
     case RM_KNOB_BYTES: {
-        rm_status_t st = parse_bytes(buf, &out->i, why, why_len);
-        if (st != RM_OK)
-            return st;
+        if (def->type == RM_KNOB_BYTES) {
+            rm_status_t st = parse_bytes(buf, &out->i, why, why_len);
+            if (st != RM_OK)
+                return st;
+        } else {
+            const char *end;
+            if (parse_int_prefix(buf, &out->i, &end) != 0 || *end) {
+                why_set(why, why_len, "not an integer");
+                return RM_EINVAL;
+            }
+        }
         if (out->i < def->min_i || out->i > def->max_i) {
             why_set(why, why_len, "out of range %s", range);
             return RM_EINVAL;
@@ -564,27 +561,26 @@ rm_knobs_create(rm_knobs_t **out)
     rm_knobs_t *k = calloc(1, sizeof *k);
     if (!k)
         return RM_ENOMEM;
-    if (pthread_mutex_init(&k->mu, NULL) != 0) {
-        free(k);
-        return RM_ENOMEM;
-    }
-    if (pthread_mutex_init(&k->qmu, NULL) != 0) {
-        pthread_mutex_destroy(&k->mu);
-        free(k);
-        return RM_ENOMEM;
-    }
-    if (pthread_cond_init(&k->qcv, NULL) != 0) {
-        pthread_mutex_destroy(&k->qmu);
-        pthread_mutex_destroy(&k->mu);
-        free(k);
-        return RM_ENOMEM;
-    }
+    if (pthread_mutex_init(&k->mu, NULL) != 0)
+        goto fail_mu;
+    if (pthread_mutex_init(&k->qmu, NULL) != 0)
+        goto fail_qmu;
+    if (pthread_cond_init(&k->qcv, NULL) != 0)
+        goto fail_qcv;
     for (size_t i = 0; i < NK; i++) {
         k->running[i] = rm__knob_defs[i].def;
         k->configured[i] = rm__knob_defs[i].def;
     }
     *out = k;
     return RM_OK;
+
+fail_qcv:
+    pthread_mutex_destroy(&k->qmu);
+fail_qmu:
+    pthread_mutex_destroy(&k->mu);
+fail_mu:
+    free(k);
+    return RM_ENOMEM;
 }
 
 void
@@ -640,29 +636,17 @@ load_word0(const rm_knobs_t *k, rm_knob_id_t id, rm_knob_type_t t, rm_knob_type_
     return v;
 }
 
-int64_t
-rm_knobs_get_i64(const rm_knobs_t *k, rm_knob_id_t id)
-{
-    return load_word0(k, id, RM_KNOB_INT64, RM_KNOB_BYTES).i;
-}
+/* The typed readers of knobs.h: each one word of the running value. */
+#define KNOB_GETTER(RET, FN, FIELD, T, ALSO)                                                  \
+    RET FN(const rm_knobs_t *k, rm_knob_id_t id)                                              \
+    {                                                                                          \
+        return load_word0(k, id, T, ALSO).FIELD;                                               \
+    }
 
-double
-rm_knobs_get_double(const rm_knobs_t *k, rm_knob_id_t id)
-{
-    return load_word0(k, id, RM_KNOB_DOUBLE, RM_KNOB_DOUBLE).d;
-}
-
-bool
-rm_knobs_get_bool(const rm_knobs_t *k, rm_knob_id_t id)
-{
-    return load_word0(k, id, RM_KNOB_BOOL, RM_KNOB_BOOL).b;
-}
-
-int
-rm_knobs_get_enum(const rm_knobs_t *k, rm_knob_id_t id)
-{
-    return load_word0(k, id, RM_KNOB_ENUM, RM_KNOB_ENUM).e;
-}
+KNOB_GETTER(int64_t, rm_knobs_get_i64, i, RM_KNOB_INT64, RM_KNOB_BYTES)
+KNOB_GETTER(double, rm_knobs_get_double, d, RM_KNOB_DOUBLE, RM_KNOB_DOUBLE)
+KNOB_GETTER(bool, rm_knobs_get_bool, b, RM_KNOB_BOOL, RM_KNOB_BOOL)
+KNOB_GETTER(int, rm_knobs_get_enum, e, RM_KNOB_ENUM, RM_KNOB_ENUM)
 
 void
 rm_knobs_read(const rm_knobs_t *k, const rm_knob_id_t *ids, size_t n, rm_knob_value_t *out)
@@ -727,10 +711,8 @@ rm_knobs_pending_restart(rm_knobs_t *k, rm_knob_id_t id)
 {
     if ((unsigned)id >= NK)
         return false;
-    pthread_mutex_lock(&k->mu);
-    bool p = !rm_knobs_value_equal(&rm__knob_defs[id], &k->running[id], &k->configured[id]);
-    pthread_mutex_unlock(&k->mu);
-    return p;
+    return RM_LOCKED_READ(&k->mu,
+                          !rm_knobs_value_equal(&rm__knob_defs[id], &k->running[id], &k->configured[id]));
 }
 
 /* ---- INI text ----------------------------------------------------------- */
@@ -865,24 +847,27 @@ rm_knobs_write_ini(rm_knobs_t *k, rm_knobs_ini_mode_t mode, FILE *f)
 
 /* ---- writers ------------------------------------------------------------ */
 
-void
-rm_knobs_set_persister(rm_knobs_t *k, rm_knobs_persist_fn fn, void *ctx)
+/* Install one persister kind; the other is cleared (at most one is set). */
+static void
+set_persister(rm_knobs_t *k, rm_knobs_persist_fn fn, rm_knobs_persist_async_fn afn, void *ctx)
 {
     pthread_mutex_lock(&k->mu);
     k->persist = fn;
-    k->persist_async = NULL;
+    k->persist_async = afn;
     k->persist_ctx = ctx;
     pthread_mutex_unlock(&k->mu);
 }
 
 void
+rm_knobs_set_persister(rm_knobs_t *k, rm_knobs_persist_fn fn, void *ctx)
+{
+    set_persister(k, fn, NULL, ctx);
+}
+
+void
 rm_knobs_set_persister_async(rm_knobs_t *k, rm_knobs_persist_async_fn fn, void *ctx)
 {
-    pthread_mutex_lock(&k->mu);
-    k->persist = NULL;
-    k->persist_async = fn;
-    k->persist_ctx = ctx;
-    pthread_mutex_unlock(&k->mu);
+    set_persister(k, NULL, fn, ctx);
 }
 
 void
@@ -930,14 +915,7 @@ rm_knobs_wait_persisted(rm_knobs_t *k, uint64_t gen, uint32_t timeout_ms, char *
         return RM_EINVAL;
     if (why && why_len)
         why[0] = '\0';
-    struct timespec dl;
-    clock_gettime(CLOCK_REALTIME, &dl);
-    dl.tv_sec += timeout_ms / 1000;
-    dl.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-    if (dl.tv_nsec >= 1000000000L) {
-        dl.tv_sec++;
-        dl.tv_nsec -= 1000000000L;
-    }
+    struct timespec dl = rm__deadline_after_ns(CLOCK_REALTIME, (uint64_t)timeout_ms * 1000000ull);
     rm_status_t st = RM_OK;
     pthread_mutex_lock(&k->qmu);
     for (;;) {
@@ -1142,6 +1120,33 @@ mark_origin_locked(rm_knobs_t *k, rm_knob_id_t id, const rm_knob_value_t *v, uns
     }
 }
 
+/* Assignment i (name = value) of a batch: the knob must exist, be the first
+ * assignment to it in the batch (seen[], set here on success) and not be
+ * refused by the caller (refused: its reason, or NULL); the value is parsed
+ * into vals[*id]. RM_OK, or RM_ENOENT / RM_EINVAL with err set. */
+static rm_status_t
+parse_assignment(size_t i, const char *name, const char *value, const char *refused, bool *seen,
+                 rm_knob_value_t *vals, rm_knob_id_t *id, rm_knob_error_t *err)
+{
+    char why[160];
+    if (rm_knobs_lookup(name, id) != RM_OK) {
+        err_set(err, RM_ENOENT, i, name, "%s: unknown knob", name ? name : "");
+        return RM_ENOENT;
+    }
+    const rm_knob_def_t *def = &rm__knob_defs[*id];
+    if (seen[*id] || refused) {
+        err_set(err, RM_EINVAL, i, def->name, "%s: %s", def->name,
+                seen[*id] ? "assigned more than once" : refused);
+        return RM_EINVAL;
+    }
+    if (rm_knobs_parse(def, value, &vals[*id], why, sizeof why) != RM_OK) {
+        err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name, value ? value : "", why);
+        return RM_EINVAL;
+    }
+    seen[*id] = true;
+    return RM_OK;
+}
+
 static rm_status_t
 set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
            rm_knob_error_t *err, apply_job_t **jobs_out)
@@ -1162,28 +1167,16 @@ set_locked(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n, unsigned flags,
         k->w_index[i] = SIZE_MAX;
 
     /* 1. parse and range-check every assignment */
+    bool seen[NK] = {false};
     for (size_t i = 0; i < n; i++) {
         rm_knob_id_t id;
-        if (rm_knobs_lookup(a[i].name, &id) != RM_OK) {
-            err_set(err, RM_ENOENT, i, a[i].name, "%s: unknown knob", a[i].name ? a[i].name : "");
-            return RM_ENOENT;
-        }
-        const rm_knob_def_t *def = &rm__knob_defs[id];
-        if (k->w_index[id] != SIZE_MAX) {
-            err_set(err, RM_EINVAL, i, def->name, "%s: assigned more than once", def->name);
-            return RM_EINVAL;
-        }
-        rm_knob_value_t v;
-        if (rm_knobs_parse(def, a[i].value, &v, why, sizeof why) != RM_OK) {
-            err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name,
-                    a[i].value ? a[i].value : "", why);
-            return RM_EINVAL;
-        }
+        st = parse_assignment(i, a[i].name, a[i].value, NULL, seen, k->w_conf, &id, err);
+        if (st != RM_OK)
+            return st;
         k->w_index[id] = i;
-        k->w_conf[id] = v;
-        if (!def->restart || !k->started)
-            k->w_run[id] = v;
-        mark_origin_locked(k, id, &v, flags);
+        if (!rm__knob_defs[id].restart || !k->started)
+            k->w_run[id] = k->w_conf[id];
+        mark_origin_locked(k, id, &k->w_conf[id], flags);
     }
 
     /* 2. cross-knob constraints on both would-be states */
@@ -1368,10 +1361,7 @@ rm_knobs_applying(rm_knobs_t *k, rm_knob_id_t id)
 {
     if (!k || (size_t)id >= NK)
         return false;
-    pthread_mutex_lock(&k->qmu);
-    bool a = k->q_pending[id] != 0;
-    pthread_mutex_unlock(&k->qmu);
-    return a;
+    return RM_LOCKED_READ(&k->qmu, k->q_pending[id] != 0);
 }
 
 rm_status_t
@@ -1404,24 +1394,11 @@ rm_knobs_load_persisted(rm_knobs_t *k, const rm_knob_assign_t *a, size_t n,
 {
     rm_knob_value_t vals[NK];
     bool seen[NK] = {false};
-    char why[160];
     for (size_t i = 0; i < n; i++) {
         rm_knob_id_t id;
-        if (rm_knobs_lookup(a[i].name, &id) != RM_OK) {
-            err_set(err, RM_ENOENT, i, a[i].name, "%s: unknown knob", a[i].name ? a[i].name : "");
-            return RM_ENOENT;
-        }
-        const rm_knob_def_t *def = &rm__knob_defs[id];
-        if (seen[id]) {
-            err_set(err, RM_EINVAL, i, def->name, "%s: assigned more than once", def->name);
-            return RM_EINVAL;
-        }
-        if (rm_knobs_parse(def, a[i].value, &vals[id], why, sizeof why) != RM_OK) {
-            err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name,
-                    a[i].value ? a[i].value : "", why);
-            return RM_EINVAL;
-        }
-        seen[id] = true;
+        rm_status_t st = parse_assignment(i, a[i].name, a[i].value, NULL, seen, vals, &id, err);
+        if (st != RM_OK)
+            return st;
     }
     pthread_mutex_lock(&k->mu);
     for (size_t i = 0; i < NK; i++)
@@ -1549,25 +1526,14 @@ rm_knobs_set_base(rm_knobs_t *k, const rm_knob_base_t *b, size_t n, rm_knob_erro
 {
     rm_knob_value_t vals[NK];
     bool seen[NK] = {false};
-    char why[160];
     for (size_t i = 0; i < n; i++) {
         rm_knob_id_t id;
-        if (rm_knobs_lookup(b[i].name, &id) != RM_OK) {
-            err_set(err, RM_ENOENT, i, b[i].name, "%s: unknown knob", b[i].name ? b[i].name : "");
-            return RM_ENOENT;
-        }
-        const rm_knob_def_t *def = &rm__knob_defs[id];
-        if (seen[id] || b[i].source < RM_KNOB_SRC_FILE || b[i].source > RM_KNOB_SRC_FLAG) {
-            err_set(err, RM_EINVAL, i, def->name, "%s: %s", def->name,
-                    seen[id] ? "assigned more than once" : "source must be a file, env or flag");
-            return RM_EINVAL;
-        }
-        if (rm_knobs_parse(def, b[i].value, &vals[id], why, sizeof why) != RM_OK) {
-            err_set(err, RM_EINVAL, i, def->name, "%s = %s: %s", def->name,
-                    b[i].value ? b[i].value : "", why);
-            return RM_EINVAL;
-        }
-        seen[id] = true;
+        bool from_source = b[i].source >= RM_KNOB_SRC_FILE && b[i].source <= RM_KNOB_SRC_FLAG;
+        rm_status_t st = parse_assignment(i, b[i].name, b[i].value,
+                                          from_source ? NULL : "source must be a file, env or flag",
+                                          seen, vals, &id, err);
+        if (st != RM_OK)
+            return st;
     }
     pthread_mutex_lock(&k->mu);
     memset(k->base_src, RM_KNOB_SRC_DEFAULT, sizeof k->base_src);

@@ -70,23 +70,33 @@ check_increasing(const rm_knob_value_t *v, char *why, size_t why_len)
 
 static const char *const strategy_names[] = {"best_fit", "first_fit", "worst_fit", NULL};
 
+/* One row per knob: id, name, type, unit, the one-line description and the
+ * source of the default; the rest (default, range, check, restart) as named
+ * fields. The typed forms below take the default and the range in order. */
+#define KNOB(ID, NAME, TYPE, UNIT, DESC, SEED, ...)                                           \
+    [ID] = {.id = ID, .name = NAME, .type = TYPE, .unit = UNIT, .description = DESC,           \
+            .seed = SEED, __VA_ARGS__}
+#define INT64_KNOB(ID, NAME, UNIT, DEF, MIN, MAX, DESC, SEED, ...)                            \
+    KNOB(ID, NAME, RM_KNOB_INT64, UNIT, DESC, SEED, .def = {.i = DEF}, .min_i = MIN, .max_i = MAX, \
+         __VA_ARGS__)
+#define BYTES_KNOB(ID, NAME, UNIT, DEF, MIN, MAX, DESC, SEED, ...)                            \
+    KNOB(ID, NAME, RM_KNOB_BYTES, UNIT, DESC, SEED, .def = {.i = DEF}, .min_i = MIN, .max_i = MAX, \
+         __VA_ARGS__)
+#define DOUBLE_KNOB(ID, NAME, UNIT, DEF, MIN, MAX, DESC, SEED, ...)                           \
+    KNOB(ID, NAME, RM_KNOB_DOUBLE, UNIT, DESC, SEED, .def = {.d = DEF}, .min_d = MIN, .max_d = MAX, \
+         __VA_ARGS__)
+
 #define MAGAZINE(ID, NAME, DEF, CLASS, SEED)                                                  \
-    [ID] = {.id = ID, .name = NAME, .type = RM_KNOB_INT64, .unit = "objects",                 \
-            .description = "per-thread magazine capacity of the " CLASS " slab class",        \
-            .def = {.i = DEF}, .min_i = 1, .max_i = 256, .seed = SEED}
+    INT64_KNOB(ID, NAME, "objects", DEF, 1, 256,                                              \
+               "per-thread magazine capacity of the " CLASS " slab class", SEED)
 
 #define THRESHOLD(ID, NAME, DEF, WHAT, SEED)                                                  \
-    [ID] = {.id = ID, .name = NAME, .type = RM_KNOB_DOUBLE, .unit = "ratio",                  \
-            .description = "fraction of the memory budget at which " WHAT,                    \
-            .def = {.d = DEF}, .min_d = 0.05, .max_d = 0.99, .seed = SEED}
+    DOUBLE_KNOB(ID, NAME, "ratio", DEF, 0.05, 0.99, "fraction of the memory budget at which " WHAT, SEED)
 
 const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
-    [RM_KNOB_MEMORY_BUDGET_BYTES] = {
-        .id = RM_KNOB_MEMORY_BUDGET_BYTES, .name = "memory.budget_bytes", .type = RM_KNOB_BYTES,
-        .unit = "bytes",
-        .description = "memory budget; 0 = auto (own cgroup limit, v2 or v1, else MemTotal), else >= 64MiB",
-        .def = {.i = 0}, .min_i = 0, .max_i = 1024 * TiB, .check = check_budget,
-        .seed = "ARCHITECTURE.md §7"},
+    BYTES_KNOB(RM_KNOB_MEMORY_BUDGET_BYTES, "memory.budget_bytes", "bytes", 0, 0, 1024 * TiB,
+               "memory budget; 0 = auto (own cgroup limit, v2 or v1, else MemTotal), else >= 64MiB",
+               "ARCHITECTURE.md §7", .check = check_budget),
     MAGAZINE(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "slab.lock_entry_magazine", 128, "64 B (lock entry)",
              "seed: Magazine Sizing, Lock entries 128"),
     MAGAZINE(RM_KNOB_SLAB_PAGE_HEADER_MAGAZINE, "slab.page_header_magazine", 128,
@@ -106,46 +116,30 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
              "2048 B (large index node)", "seed: Magazine Sizing, Index nodes 16"),
     MAGAZINE(RM_KNOB_SLAB_PAGE_MAGAZINE, "slab.page_magazine", 64, "4096 B (page)",
              "ours: lower end of the seed's 64-256 magazine range (measured in ADR 0002)"),
-    [RM_KNOB_ARENA_DISABLE_ABOVE_BYTES] = {
-        .id = RM_KNOB_ARENA_DISABLE_ABOVE_BYTES, .name = "arena.disable_above_bytes",
-        .type = RM_KNOB_BYTES, .unit = "bytes",
-        .description = "transactions hinting more than this bypass arenas (bulk loads); 0 = never, else >= 64KiB",
-        .def = {.i = 100 * MiB}, .min_i = 0, .max_i = 1024 * GiB, .check = check_arena_cutoff,
-        .seed = "seed: Bulk loads, disable arena for >100MB (seed MB = 2^20 B)"},
-    [RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES] = {
-        .id = RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, .name = "large_object.threshold_bytes",
-        .type = RM_KNOB_BYTES, .unit = "bytes",
-        .description = "objects above this size use the large-object allocator",
-        .def = {.i = 2 * MiB}, .min_i = 256 * KiB, .max_i = 64 * MiB,
-        .seed = "seed: Threshold Configuration, 2 * 1024 * 1024"},
-    [RM_KNOB_LARGE_OBJECT_STRATEGY] = {
-        .id = RM_KNOB_LARGE_OBJECT_STRATEGY, .name = "large_object.strategy",
-        .type = RM_KNOB_ENUM, .unit = "",
-        .description = "free-extent fit: best_fit (low fragmentation), first_fit (fast), worst_fit",
-        .def = {.e = 0}, .enum_names = strategy_names,
-        .seed = "seed: Allocation Strategies, BestFit default"},
-    [RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING] = {
-        .id = RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING,
-        .name = "large_object.aggressive_coalescing", .type = RM_KNOB_BOOL, .unit = "",
-        .description = "coalesce free extents eagerly on every free", .restart = true,
-        .def = {.b = false}, .seed = "seed: restart with aggressive coalescing"},
-    [RM_KNOB_BUFFER_POOL_NUM_FRAMES] = {
-        .id = RM_KNOB_BUFFER_POOL_NUM_FRAMES, .name = "buffer_pool.num_frames",
-        .type = RM_KNOB_INT64, .unit = "frames",
-        .description = "buffer pool frames; 0 = auto: auto_fraction of the budget / page_size",
-        .def = {.i = 0}, .min_i = 0, .max_i = RM_BUFPOOL_FRAMES_MAX, .check = check_frames,
-        .seed = "ARCHITECTURE.md §8: 30 % of the budget"},
-    [RM_KNOB_BUFFER_POOL_PAGE_SIZE] = {
-        .id = RM_KNOB_BUFFER_POOL_PAGE_SIZE, .name = "buffer_pool.page_size",
-        .type = RM_KNOB_BYTES, .unit = "bytes", .description = "buffer pool page (frame) size, a power of two",
-        .restart = true, .def = {.i = 4096}, .min_i = 4096, .max_i = 64 * KiB,
-        .check = check_pow2, .seed = "seed: BufferPoolConfig page_size 4096"},
-    [RM_KNOB_BUFFER_POOL_AUTO_FRACTION] = {
-        .id = RM_KNOB_BUFFER_POOL_AUTO_FRACTION, .name = "buffer_pool.auto_fraction",
-        .type = RM_KNOB_DOUBLE, .unit = "ratio",
-        .description = "share of the budget for the buffer pool when num_frames = 0",
-        .def = {.d = 0.30}, .min_d = 0.05, .max_d = 0.90,
-        .seed = "seed: Right-Size Buffer Pool, start with 30% of RAM"},
+    BYTES_KNOB(RM_KNOB_ARENA_DISABLE_ABOVE_BYTES, "arena.disable_above_bytes", "bytes",
+               100 * MiB, 0, 1024 * GiB,
+               "transactions hinting more than this bypass arenas (bulk loads); 0 = never, else >= 64KiB",
+               "seed: Bulk loads, disable arena for >100MB (seed MB = 2^20 B)", .check = check_arena_cutoff),
+    BYTES_KNOB(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "large_object.threshold_bytes", "bytes",
+               2 * MiB, 256 * KiB, 64 * MiB,
+               "objects above this size use the large-object allocator",
+               "seed: Threshold Configuration, 2 * 1024 * 1024"),
+    KNOB(RM_KNOB_LARGE_OBJECT_STRATEGY, "large_object.strategy", RM_KNOB_ENUM, "",
+         "free-extent fit: best_fit (low fragmentation), first_fit (fast), worst_fit",
+         "seed: Allocation Strategies, BestFit default", .def = {.e = 0}, .enum_names = strategy_names),
+    KNOB(RM_KNOB_LARGE_OBJECT_AGGRESSIVE_COALESCING, "large_object.aggressive_coalescing", RM_KNOB_BOOL, "",
+         "coalesce free extents eagerly on every free",
+         "seed: restart with aggressive coalescing", .def = {.b = false}, .restart = true),
+    INT64_KNOB(RM_KNOB_BUFFER_POOL_NUM_FRAMES, "buffer_pool.num_frames", "frames",
+               0, 0, RM_BUFPOOL_FRAMES_MAX,
+               "buffer pool frames; 0 = auto: auto_fraction of the budget / page_size",
+               "ARCHITECTURE.md §8: 30 % of the budget", .check = check_frames),
+    BYTES_KNOB(RM_KNOB_BUFFER_POOL_PAGE_SIZE, "buffer_pool.page_size", "bytes", 4096, 4096, 64 * KiB,
+               "buffer pool page (frame) size, a power of two",
+               "seed: BufferPoolConfig page_size 4096", .check = check_pow2, .restart = true),
+    DOUBLE_KNOB(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "buffer_pool.auto_fraction", "ratio", 0.30, 0.05, 0.90,
+                "share of the budget for the buffer pool when num_frames = 0",
+                "seed: Right-Size Buffer Pool, start with 30% of RAM"),
     THRESHOLD(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "pressure.warning_threshold", 0.70,
               "pressure is Gentle (warning)", "seed: EarlyWarningConfig 0.70"),
     THRESHOLD(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "pressure.high_pressure_threshold", 0.80,
@@ -154,126 +148,80 @@ const rm_knob_def_t rm__knob_defs[RM_KNOB_COUNT] = {
               "pressure is Emergency (critical)", "seed: EarlyWarningConfig 0.90"),
     THRESHOLD(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "pressure.emergency_threshold", 0.95,
               "OOM prevention starts (emergency)", "seed: EarlyWarningConfig 0.95"),
-    [RM_KNOB_PRESSURE_HISTORY_SIZE] = {
-        .id = RM_KNOB_PRESSURE_HISTORY_SIZE, .name = "pressure.history_size",
-        .type = RM_KNOB_INT64, .unit = "samples",
-        .description = "samples the forecaster keeps (one per sampler tick)",
-        .def = {.i = 60}, .min_i = 10, .max_i = 3600, .seed = "seed: EarlyWarningConfig 60"},
-    [RM_KNOB_PRESSURE_FORECAST_HORIZONS] = {
-        .id = RM_KNOB_PRESSURE_FORECAST_HORIZONS, .name = "pressure.forecast_horizons",
-        .type = RM_KNOB_INT_LIST, .unit = "seconds",
-        .description = "forecast horizons, strictly increasing, up to 8",
-        .def = {.list = {3, {30, 60, 120}}}, .min_i = 1, .max_i = 3600,
-        .check = check_increasing, .seed = "seed: EarlyWarningConfig vec![30, 60, 120]"},
-    [RM_KNOB_PRESSURE_MIN_CONFIDENCE] = {
-        .id = RM_KNOB_PRESSURE_MIN_CONFIDENCE, .name = "pressure.min_confidence",
-        .type = RM_KNOB_DOUBLE, .unit = "ratio",
-        .description = "forecasts below this confidence do not trigger a response",
-        .def = {.d = 0.7}, .min_d = 0.0, .max_d = 1.0, .seed = "seed: EarlyWarningConfig 0.7"},
-    [RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES] = {
-        .id = RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES, .name = "pressure.forecast_persist_samples",
-        .type = RM_KNOB_INT64, .unit = "samples",
-        .description = "a forecast raises the level only after asking for it on this many samples in a row",
-        .def = {.i = 5}, .min_i = 1, .max_i = 3600,
-        .seed = "ours: ADR 0005 section 5 (a steady load must not change the level)"},
-    [RM_KNOB_PRESSURE_DWELL_SECONDS] = {
-        .id = RM_KNOB_PRESSURE_DWELL_SECONDS, .name = "pressure.dwell_seconds",
-        .type = RM_KNOB_INT64, .unit = "seconds",
-        .description = "a level is left only after the reasons to leave it held this long",
-        .def = {.i = 30}, .min_i = 0, .max_i = 3600,
-        .seed = "ours: ADR 0005 section 5 (hysteresis in time)"},
-    [RM_KNOB_ALERTS_FRAGMENTATION_WARNING] = {
-        .id = RM_KNOB_ALERTS_FRAGMENTATION_WARNING, .name = "alerts.fragmentation_warning",
-        .type = RM_KNOB_DOUBLE, .unit = "ratio",
-        .description = "fragmentation ratio that raises a warning alert",
-        .def = {.d = 0.20}, .min_d = 0.01, .max_d = 0.99,
-        .seed = "seed: Alerting Thresholds, Fragmentation > 20%"},
-    [RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL] = {
-        .id = RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL, .name = "alerts.fragmentation_critical",
-        .type = RM_KNOB_DOUBLE, .unit = "ratio",
-        .description = "fragmentation ratio that raises a critical alert",
-        .def = {.d = 0.35}, .min_d = 0.01, .max_d = 0.99,
-        .seed = "seed: Alerting Thresholds, Fragmentation > 35%"},
-    [RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR] = {
-        .id = RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR, .name = "alerts.pressure_events_per_hour",
-        .type = RM_KNOB_INT64, .unit = "events/hour",
-        .description = "pressure events per hour above which a warning alert is raised",
-        .def = {.i = 5}, .min_i = 1, .max_i = 3600,
-        .seed = "seed: Alerting Thresholds, pressure events > 5/hour"},
-    [RM_KNOB_SESSION_MAX_CONNECTIONS] = {
-        .id = RM_KNOB_SESSION_MAX_CONNECTIONS, .name = "session.max_connections",
-        .type = RM_KNOB_INT64, .unit = "connections",
-        .description = "backend connection slots (engine worker threads)", .restart = true,
-        .def = {.i = 1000}, .min_i = 1, .max_i = 100000, .seed = "seed: MultiplexerConfig 1000"},
-    [RM_KNOB_SESSION_MAX_SESSIONS] = {
-        .id = RM_KNOB_SESSION_MAX_SESSIONS, .name = "session.max_sessions",
-        .type = RM_KNOB_INT64, .unit = "sessions",
-        .description = "client sessions multiplexed onto the connections",
-        .def = {.i = 10000}, .min_i = 1, .max_i = 10000000,
-        .seed = "seed: MultiplexerConfig 10_000"},
-    [RM_KNOB_SESSION_SESSION_RATIO] = {
-        .id = RM_KNOB_SESSION_SESSION_RATIO, .name = "session.session_ratio",
-        .type = RM_KNOB_INT64, .unit = "sessions/connection",
-        .description = "target sessions per connection",
-        .def = {.i = 10}, .min_i = 1, .max_i = 100, .seed = "seed: MultiplexerConfig 10"},
-    [RM_KNOB_SESSION_IDLE_TIMEOUT] = {
-        .id = RM_KNOB_SESSION_IDLE_TIMEOUT, .name = "session.idle_timeout",
-        .type = RM_KNOB_INT64, .unit = "seconds",
-        .description = "a session with no call for this long is closed (an open transaction is rolled "
-                       "back); 0 = never",
-        .def = {.i = 300}, .min_i = 0, .max_i = 7 * 24 * 3600,
-        .seed = "ours: ADR 0010 (PgBouncer client_idle_timeout, PostgreSQL idle_session_timeout)"},
-    [RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL] = {
-        .id = RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL, .name = "session.max_sessions_per_principal",
-        .type = RM_KNOB_INT64, .unit = "sessions",
-        .description = "open sessions one principal (token, certificate, or peer address on an open "
-                       "server) may hold; 0 = no quota",
-        .def = {.i = 10000}, .min_i = 0, .max_i = 10000000,
-        .seed = "ours: ADR 0010 (one application holds the seed's 10 000 sessions)"},
-    [RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY] = {
-        .id = RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, .name = "mvcc.max_versions_per_key",
-        .type = RM_KNOB_INT64, .unit = "versions",
-        .description = "version chain length that triggers compaction",
-        .def = {.i = 1000}, .min_i = 1, .max_i = 10000000,
-        .seed = "seed: OptimizedMVCCManager::new(1000)"},
-    [RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND] = {
-        .id = RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND, .name = "mvcc.vacuum_chains_per_second",
-        .type = RM_KNOB_INT64, .unit = "chains/s",
-        .description = "background vacuum: version chains visited per second to drop versions no snapshot "
-                       "can see (PostgreSQL autovacuum, InnoDB purge); 0 = only under pressure",
-        .def = {.i = 200000}, .min_i = 0, .max_i = 100000000,
-        .seed = "ours: the seed compacts only past max_versions_per_key"},
-    [RM_KNOB_PLAN_CACHE_MAX_PLANS] = {
-        .id = RM_KNOB_PLAN_CACHE_MAX_PLANS, .name = "plan_cache.max_plans",
-        .type = RM_KNOB_INT64, .unit = "plans", .description = "plan cache capacity in plans",
-        .def = {.i = 10000}, .min_i = 1, .max_i = 10000000,
-        .seed = "seed: QueryPlanCache::new(10_000, …)"},
-    [RM_KNOB_PLAN_CACHE_MAX_BYTES] = {
-        .id = RM_KNOB_PLAN_CACHE_MAX_BYTES, .name = "plan_cache.max_bytes",
-        .type = RM_KNOB_BYTES, .unit = "bytes", .description = "plan cache capacity in bytes",
-        .def = {.i = 100 * MiB}, .min_i = 64 * KiB, .max_i = 64 * GiB,
-        .seed = "seed: QueryPlanCache::new(…, 100 * 1024 * 1024)"},
-    [RM_KNOB_POOL_MIN_SIZE] = {
-        .id = RM_KNOB_POOL_MIN_SIZE, .name = "pool.min_size", .type = RM_KNOB_INT64,
-        .unit = "connections", .description = "adaptive connection pool lower bound",
-        .def = {.i = 10}, .min_i = 1, .max_i = 100000, .seed = "seed: AdaptivePoolConfig 10"},
-    [RM_KNOB_POOL_MAX_SIZE] = {
-        .id = RM_KNOB_POOL_MAX_SIZE, .name = "pool.max_size", .type = RM_KNOB_INT64,
-        .unit = "connections", .description = "adaptive connection pool upper bound",
-        .def = {.i = 500}, .min_i = 1, .max_i = 100000, .seed = "seed: AdaptivePoolConfig 500"},
-    [RM_KNOB_POOL_SCALE_DOWN_THRESHOLD] = {
-        .id = RM_KNOB_POOL_SCALE_DOWN_THRESHOLD, .name = "pool.scale_down_threshold",
-        .type = RM_KNOB_DOUBLE, .unit = "ratio",
-        .description = "pool utilisation below which the pool shrinks",
-        .def = {.d = 0.40}, .min_d = 0.05, .max_d = 0.95,
-        .seed = "seed: AdaptivePoolConfig 0.40"},
-    [RM_KNOB_SERVER_MAX_CONNECTIONS] = {
-        .id = RM_KNOB_SERVER_MAX_CONNECTIONS, .name = "server.max_connections",
-        .type = RM_KNOB_INT64, .unit = "connections",
-        .description = "gRPC connections accepted at once; beyond it a new connection is closed at once; "
-                       "0 = the open-file limit minus an eighth (at least 64) kept for the agent's own files",
-        .def = {.i = 0}, .min_i = 0, .max_i = 1048576,
-        .seed = "not in the seed: a connection flood must not exhaust file descriptors (ADR 0012)"},
+    INT64_KNOB(RM_KNOB_PRESSURE_HISTORY_SIZE, "pressure.history_size", "samples", 60, 10, 3600,
+               "samples the forecaster keeps (one per sampler tick)",
+               "seed: EarlyWarningConfig 60"),
+    KNOB(RM_KNOB_PRESSURE_FORECAST_HORIZONS, "pressure.forecast_horizons", RM_KNOB_INT_LIST, "seconds",
+         "forecast horizons, strictly increasing, up to 8",
+         "seed: EarlyWarningConfig vec![30, 60, 120]",
+         .def = {.list = {3, {30, 60, 120}}}, .min_i = 1, .max_i = 3600, .check = check_increasing),
+    DOUBLE_KNOB(RM_KNOB_PRESSURE_MIN_CONFIDENCE, "pressure.min_confidence", "ratio", 0.7, 0.0, 1.0,
+                "forecasts below this confidence do not trigger a response",
+                "seed: EarlyWarningConfig 0.7"),
+    INT64_KNOB(RM_KNOB_PRESSURE_FORECAST_PERSIST_SAMPLES, "pressure.forecast_persist_samples", "samples",
+               5, 1, 3600,
+               "a forecast raises the level only after asking for it on this many samples in a row",
+               "ours: ADR 0005 section 5 (a steady load must not change the level)"),
+    INT64_KNOB(RM_KNOB_PRESSURE_DWELL_SECONDS, "pressure.dwell_seconds", "seconds", 30, 0, 3600,
+               "a level is left only after the reasons to leave it held this long",
+               "ours: ADR 0005 section 5 (hysteresis in time)"),
+    DOUBLE_KNOB(RM_KNOB_ALERTS_FRAGMENTATION_WARNING, "alerts.fragmentation_warning", "ratio",
+                0.20, 0.01, 0.99,
+                "fragmentation ratio that raises a warning alert",
+                "seed: Alerting Thresholds, Fragmentation > 20%"),
+    DOUBLE_KNOB(RM_KNOB_ALERTS_FRAGMENTATION_CRITICAL, "alerts.fragmentation_critical", "ratio",
+                0.35, 0.01, 0.99,
+                "fragmentation ratio that raises a critical alert",
+                "seed: Alerting Thresholds, Fragmentation > 35%"),
+    INT64_KNOB(RM_KNOB_ALERTS_PRESSURE_EVENTS_PER_HOUR, "alerts.pressure_events_per_hour", "events/hour",
+               5, 1, 3600,
+               "pressure events per hour above which a warning alert is raised",
+               "seed: Alerting Thresholds, pressure events > 5/hour"),
+    INT64_KNOB(RM_KNOB_SESSION_MAX_CONNECTIONS, "session.max_connections", "connections", 1000, 1, 100000,
+               "backend connection slots (engine worker threads)",
+               "seed: MultiplexerConfig 1000", .restart = true),
+    INT64_KNOB(RM_KNOB_SESSION_MAX_SESSIONS, "session.max_sessions", "sessions", 10000, 1, 10000000,
+               "client sessions multiplexed onto the connections",
+               "seed: MultiplexerConfig 10_000"),
+    INT64_KNOB(RM_KNOB_SESSION_SESSION_RATIO, "session.session_ratio", "sessions/connection", 10, 1, 100,
+               "target sessions per connection",
+               "seed: MultiplexerConfig 10"),
+    INT64_KNOB(RM_KNOB_SESSION_IDLE_TIMEOUT, "session.idle_timeout", "seconds", 300, 0, 7 * 24 * 3600,
+               "a session with no call for this long is closed (an open transaction is rolled back); 0 = "
+               "never",
+               "ours: ADR 0010 (PgBouncer client_idle_timeout, PostgreSQL idle_session_timeout)"),
+    INT64_KNOB(RM_KNOB_SESSION_MAX_SESSIONS_PER_PRINCIPAL, "session.max_sessions_per_principal", "sessions",
+               10000, 0, 10000000,
+               "open sessions one principal (token, certificate, or peer address on an open server) may "
+               "hold; 0 = no quota",
+               "ours: ADR 0010 (one application holds the seed's 10 000 sessions)"),
+    INT64_KNOB(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "mvcc.max_versions_per_key", "versions", 1000, 1, 10000000,
+               "version chain length that triggers compaction",
+               "seed: OptimizedMVCCManager::new(1000)"),
+    INT64_KNOB(RM_KNOB_MVCC_VACUUM_CHAINS_PER_SECOND, "mvcc.vacuum_chains_per_second", "chains/s",
+               200000, 0, 100000000,
+               "background vacuum: version chains visited per second to drop versions no snapshot can see "
+               "(PostgreSQL autovacuum, InnoDB purge); 0 = only under pressure",
+               "ours: the seed compacts only past max_versions_per_key"),
+    INT64_KNOB(RM_KNOB_PLAN_CACHE_MAX_PLANS, "plan_cache.max_plans", "plans", 10000, 1, 10000000,
+               "plan cache capacity in plans",
+               "seed: QueryPlanCache::new(10_000, …)"),
+    BYTES_KNOB(RM_KNOB_PLAN_CACHE_MAX_BYTES, "plan_cache.max_bytes", "bytes", 100 * MiB, 64 * KiB, 64 * GiB,
+               "plan cache capacity in bytes",
+               "seed: QueryPlanCache::new(…, 100 * 1024 * 1024)"),
+    INT64_KNOB(RM_KNOB_POOL_MIN_SIZE, "pool.min_size", "connections", 10, 1, 100000,
+               "adaptive connection pool lower bound",
+               "seed: AdaptivePoolConfig 10"),
+    INT64_KNOB(RM_KNOB_POOL_MAX_SIZE, "pool.max_size", "connections", 500, 1, 100000,
+               "adaptive connection pool upper bound",
+               "seed: AdaptivePoolConfig 500"),
+    DOUBLE_KNOB(RM_KNOB_POOL_SCALE_DOWN_THRESHOLD, "pool.scale_down_threshold", "ratio", 0.40, 0.05, 0.95,
+                "pool utilisation below which the pool shrinks",
+                "seed: AdaptivePoolConfig 0.40"),
+    INT64_KNOB(RM_KNOB_SERVER_MAX_CONNECTIONS, "server.max_connections", "connections", 0, 0, 1048576,
+               "gRPC connections accepted at once; beyond it a new connection is closed at once; 0 = the "
+               "open-file limit minus an eighth (at least 64) kept for the agent's own files",
+               "not in the seed: a connection flood must not exhaust file descriptors (ADR 0012)"),
 };
 
 const rm__knob_constraint_t rm__knob_constraints[] = {
@@ -298,68 +246,84 @@ const size_t rm__knob_constraint_count =
 
 /* ---- profiles ----------------------------------------------------------- */
 
-#define E(ID, V, S) {ID, V, S}
+/* A profile is a column of one of the tables below: a row per knob, with the
+ * value and its source for each profile in the order of the enum. Written as
+ * rows so that every profile of a kind names the same knobs: switching never
+ * leaves a value of the previous profile behind. */
+#define ENVIRONMENT_ROWS(X)                                                                         \
+    X(RM_KNOB_PRESSURE_WARNING_THRESHOLD,                                                           \
+      "0.8", "seed: Development/Test warning 0.80",                                                 \
+      "0.7", "seed: Production warning 0.70",                                                       \
+      "0.6", "seed: Mission-critical warning 0.60")                                                 \
+    X(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD,                                                     \
+      "0.875", "rule: midpoint of warning and critical",                                            \
+      "0.8", "seed: default; = midpoint rule",                                                      \
+      "0.725", "rule: midpoint of warning and critical")                                            \
+    X(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD,                                                          \
+      "0.95", "seed: Development/Test critical 0.95",                                               \
+      "0.9", "seed: Production critical 0.90",                                                      \
+      "0.85", "seed: Mission-critical critical 0.85")                                               \
+    X(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD,                                                         \
+      "0.975", "rule: critical + half the headroom left",                                           \
+      "0.95", "seed: default; = headroom rule",                                                     \
+      "0.925", "rule: critical + half the headroom left")                                           \
+    X(RM_KNOB_PRESSURE_HISTORY_SIZE,                                                                \
+      "60", "seed: default history_size",                                                           \
+      "60", "seed: default history_size",                                                           \
+      "120", "seed: Mission-critical history_size 120")
 
-static const rm_knobs_profile_entry_t env_development[] = {
-    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.8", "seed: Development/Test warning 0.80"),
-    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.875", "rule: midpoint of warning and critical"),
-    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.95", "seed: Development/Test critical 0.95"),
-    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.975", "rule: critical + half the headroom left"),
-    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "60", "seed: default history_size"),
-};
-static const rm_knobs_profile_entry_t env_production[] = {
-    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.7", "seed: Production warning 0.70"),
-    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.8", "seed: default; = midpoint rule"),
-    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.9", "seed: Production critical 0.90"),
-    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.95", "seed: default; = headroom rule"),
-    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "60", "seed: default history_size"),
-};
-static const rm_knobs_profile_entry_t env_mission_critical[] = {
-    E(RM_KNOB_PRESSURE_WARNING_THRESHOLD, "0.6", "seed: Mission-critical warning 0.60"),
-    E(RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD, "0.725", "rule: midpoint of warning and critical"),
-    E(RM_KNOB_PRESSURE_CRITICAL_THRESHOLD, "0.85", "seed: Mission-critical critical 0.85"),
-    E(RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD, "0.925", "rule: critical + half the headroom left"),
-    E(RM_KNOB_PRESSURE_HISTORY_SIZE, "120", "seed: Mission-critical history_size 120"),
-};
+#define WORKLOAD_ROWS(X)                                                                            \
+    X(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE,                                                             \
+      "256", "seed: OLTP (high lock contention) 256",                                               \
+      "128", "seed: default",                                                                       \
+      "128", "seed: default")                                                                       \
+    X(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE,                                                              \
+      "96", "seed: default",                                                                        \
+      "128", "seed: Row-heavy workload 128",                                                        \
+      "96", "seed: default")                                                                        \
+    X(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE,                                                             \
+      "64", "default (ours: low end of the seed's 64-256 range)",                                   \
+      "64", "seed: Row-heavy workload 64",                                                          \
+      "64", "default (ours: low end of the seed's 64-256 range)")                                   \
+    X(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY,                                                            \
+      "100", "seed: Short transactions 100",                                                        \
+      "10000", "seed: Long transactions 10000",                                                     \
+      "1000", "seed: default")                                                                      \
+    X(RM_KNOB_PLAN_CACHE_MAX_PLANS,                                                                 \
+      "1000", "seed: Low query diversity (OLTP) 1_000",                                             \
+      "100", "seed: Read-only reporting 100",                                                       \
+      "10000", "seed: default")                                                                     \
+    X(RM_KNOB_PLAN_CACHE_MAX_BYTES,                                                                 \
+      "10MiB", "seed: Low query diversity (OLTP) 10 MB",                                            \
+      "1MiB", "seed: Read-only reporting 1 MB",                                                     \
+      "100MiB", "seed: default")                                                                    \
+    X(RM_KNOB_SESSION_SESSION_RATIO,                                                                \
+      "20", "seed: OLTP ratio 10:1 to 20:1, multiplexing essential",                                \
+      "2", "seed: OLAP lower ratio (2:1)",                                                          \
+      "10", "seed: Mixed medium session ratio; default 10")                                         \
+    X(RM_KNOB_SESSION_MAX_SESSIONS,                                                                 \
+      "20000", "rule: max_connections 1000 x session_ratio",                                        \
+      "2000", "rule: max_connections 1000 x session_ratio",                                         \
+      "10000", "seed: default; = rule")                                                             \
+    X(RM_KNOB_BUFFER_POOL_AUTO_FRACTION,                                                            \
+      "0.25", "seed: OLTP smaller buffer pool (20-30% RAM)",                                        \
+      "0.5", "seed: OLAP larger buffer pool (40-60% RAM)",                                          \
+      "0.35", "seed: Mixed balanced (30-40% RAM)")                                                  \
+    X(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES,                                                         \
+      "4MiB", "seed: Many small objects (< 256KB) 4MB",                                             \
+      "1MiB", "seed: Many large objects (> 1MB) 1MB",                                               \
+      "2MiB", "seed: Balanced 2MB (default)")
 
-/* Every workload table names the same knobs so that switching workloads never
- * leaves a value of the previous one behind. */
-static const rm_knobs_profile_entry_t wl_oltp[] = {
-    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "256", "seed: OLTP (high lock contention) 256"),
-    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "default (ours: low end of the seed's 64-256 range)"),
-    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "100", "seed: Short transactions 100"),
-    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "1000", "seed: Low query diversity (OLTP) 1_000"),
-    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "10MiB", "seed: Low query diversity (OLTP) 10 MB"),
-    E(RM_KNOB_SESSION_SESSION_RATIO, "20", "seed: OLTP ratio 10:1 to 20:1, multiplexing essential"),
-    E(RM_KNOB_SESSION_MAX_SESSIONS, "20000", "rule: max_connections 1000 x session_ratio"),
-    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.25", "seed: OLTP smaller buffer pool (20-30% RAM)"),
-    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "4MiB", "seed: Many small objects (< 256KB) 4MB"),
-};
-static const rm_knobs_profile_entry_t wl_olap[] = {
-    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "128", "seed: default"),
-    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "128", "seed: Row-heavy workload 128"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "seed: Row-heavy workload 64"),
-    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "10000", "seed: Long transactions 10000"),
-    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "100", "seed: Read-only reporting 100"),
-    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "1MiB", "seed: Read-only reporting 1 MB"),
-    E(RM_KNOB_SESSION_SESSION_RATIO, "2", "seed: OLAP lower ratio (2:1)"),
-    E(RM_KNOB_SESSION_MAX_SESSIONS, "2000", "rule: max_connections 1000 x session_ratio"),
-    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.5", "seed: OLAP larger buffer pool (40-60% RAM)"),
-    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "1MiB", "seed: Many large objects (> 1MB) 1MB"),
-};
-static const rm_knobs_profile_entry_t wl_mixed[] = {
-    E(RM_KNOB_SLAB_LOCK_ENTRY_MAGAZINE, "128", "seed: default"),
-    E(RM_KNOB_SLAB_SMALL_ROW_MAGAZINE, "96", "seed: default"),
-    E(RM_KNOB_SLAB_MEDIUM_ROW_MAGAZINE, "64", "default (ours: low end of the seed's 64-256 range)"),
-    E(RM_KNOB_MVCC_MAX_VERSIONS_PER_KEY, "1000", "seed: default"),
-    E(RM_KNOB_PLAN_CACHE_MAX_PLANS, "10000", "seed: default"),
-    E(RM_KNOB_PLAN_CACHE_MAX_BYTES, "100MiB", "seed: default"),
-    E(RM_KNOB_SESSION_SESSION_RATIO, "10", "seed: Mixed medium session ratio; default 10"),
-    E(RM_KNOB_SESSION_MAX_SESSIONS, "10000", "seed: default; = rule"),
-    E(RM_KNOB_BUFFER_POOL_AUTO_FRACTION, "0.35", "seed: Mixed balanced (30-40% RAM)"),
-    E(RM_KNOB_LARGE_OBJECT_THRESHOLD_BYTES, "2MiB", "seed: Balanced 2MB (default)"),
-};
+#define COL0(ID, V0, S0, V1, S1, V2, S2) {ID, V0, S0},
+#define COL1(ID, V0, S0, V1, S1, V2, S2) {ID, V1, S1},
+#define COL2(ID, V0, S0, V1, S1, V2, S2) {ID, V2, S2},
+
+static const rm_knobs_profile_entry_t env_development[] = {ENVIRONMENT_ROWS(COL0)};
+static const rm_knobs_profile_entry_t env_production[] = {ENVIRONMENT_ROWS(COL1)};
+static const rm_knobs_profile_entry_t env_mission_critical[] = {ENVIRONMENT_ROWS(COL2)};
+static const rm_knobs_profile_entry_t wl_oltp[] = {WORKLOAD_ROWS(COL0)};
+static const rm_knobs_profile_entry_t wl_olap[] = {WORKLOAD_ROWS(COL1)};
+static const rm_knobs_profile_entry_t wl_mixed[] = {WORKLOAD_ROWS(COL2)};
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

@@ -154,6 +154,13 @@ tmerge(int w, ext_t *a, ext_t *b)
     return b;
 }
 
+/* The link of t (in treap w) under which n's key lies. */
+static inline ext_t **
+child_toward(int w, ext_t *t, const ext_t *n)
+{
+    return lt(w, n, t) ? &t->l[w] : &t->r[w];
+}
+
 static ext_t *
 tinsert(int w, ext_t *t, ext_t *n)
 {
@@ -162,10 +169,8 @@ tinsert(int w, ext_t *t, ext_t *n)
         pull(w, n);
         return n;
     }
-    if (lt(w, n, t))
-        t->l[w] = tinsert(w, t->l[w], n);
-    else
-        t->r[w] = tinsert(w, t->r[w], n);
+    ext_t **c = child_toward(w, t, n);
+    *c = tinsert(w, *c, n);
     pull(w, t);
     return t;
 }
@@ -176,10 +181,8 @@ terase(int w, ext_t *t, ext_t *n)
 {
     if (t == n)
         return tmerge(w, t->l[w], t->r[w]);
-    if (lt(w, n, t))
-        t->l[w] = terase(w, t->l[w], n);
-    else
-        t->r[w] = terase(w, t->r[w], n);
+    ext_t **c = child_toward(w, t, n);
+    *c = terase(w, *c, n);
     pull(w, t);
     return t;
 }
@@ -189,7 +192,7 @@ static void
 trefresh(ext_t *t, ext_t *n)
 {
     if (t != n)
-        trefresh(lt(0, n, t) ? t->l[0] : t->r[0], n);
+        trefresh(*child_toward(0, t, n), n);
     pull(0, t);
 }
 

@@ -222,14 +222,8 @@ static const rm_pagesrc_methods_t faulty_methods = {
 void
 rm_pagesrc_faulty_init(rm_pagesrc_faulty_t *f, const rm_pagesrc_t *inner)
 {
-    f->src.methods = &faulty_methods;
-    f->src.ctx = f;
-    f->inner = inner ? inner : rm_pagesrc_default();
-    f->countdown = 0;
-    f->repeat = 0;
-    f->calls = 0;
-    f->failures = 0;
-    f->mapped_bytes = 0;
+    *f = (rm_pagesrc_faulty_t){.src = {.methods = &faulty_methods, .ctx = f},
+                               .inner = inner ? inner : rm_pagesrc_default()};
 }
 
 void

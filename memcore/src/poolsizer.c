@@ -200,10 +200,7 @@ rm_poolsizer_observe(rm_poolsizer_t *ps, uint32_t busy, uint32_t waiting, uint32
 uint32_t
 rm_poolsizer_target(rm_poolsizer_t *ps)
 {
-    pthread_mutex_lock(&ps->mu);
-    uint32_t t = ps->target;
-    pthread_mutex_unlock(&ps->mu);
-    return t;
+    return RM_LOCKED_READ(&ps->mu, ps->target);
 }
 
 /* Set the range and re-clamp the target, applying a change. */

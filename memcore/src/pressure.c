@@ -65,13 +65,8 @@
 #define HOUR_NS (3600ull * NS_PER_SEC)
 
 struct rm_pressure_reclaimer {
+    rm_pressure_reclaimer_def_t def;       /* as registered, but def.name points at name */
     char name[RM_PRESSURE_NAME_MAX];
-    int priority;
-    rm_pressure_level_t start_level;
-    rm_reclaim_estimate_fn estimate;
-    rm_reclaim_fn reclaim;
-    rm_level_fn on_level;
-    void *ctx;
     uint64_t calls, bytes;                 /* guarded by tick_mu */
     struct rm_pressure_reclaimer *next;    /* guarded by tick_mu; sorted by priority */
 };
@@ -165,49 +160,25 @@ struct rm_pressure {
 
 /* ---- names and configuration ------------------------------------------- */
 
-const char *
-rm_pressure_level_name(rm_pressure_level_t level)
-{
-    static const char *n[] = {"Monitor", "Gentle", "Aggressive", "Emergency", "OOMPrevention"};
-    return (unsigned)level < RM_ARRAY_LEN(n) ? n[level] : "Unknown";
-}
+/* The name functions of pressure.h: names[v], or `unknown` out of range. */
+#define NAME_FN(FN, T, UNKNOWN, ...)                                                          \
+    const char *FN(T v)                                                                       \
+    {                                                                                         \
+        static const char *const n[] = {__VA_ARGS__};                                         \
+        return (unsigned)v < RM_ARRAY_LEN(n) ? n[v] : UNKNOWN;                                \
+    }
 
-const char *
-rm_pressure_action_name(rm_pressure_level_t level)
-{
-    static const char *n[] = {"None", "GentleEviction", "AggressiveEviction", "EmergencyCleanup",
-                              "OomPrevention"};
-    return (unsigned)level < RM_ARRAY_LEN(n) ? n[level] : "Unknown";
-}
-
-const char *
-rm_forecast_model_name(rm_forecast_model_t m)
-{
-    static const char *n[] = {"linear", "holt", "theil_sen", "ensemble"};
-    return (unsigned)m < RM_ARRAY_LEN(n) ? n[m] : "unknown";
-}
-
-const char *
-rm_pressure_trigger_name(rm_pressure_trigger_t t)
-{
-    static const char *n[] = {"current", "forecast", "manual"};
-    return (unsigned)t < RM_ARRAY_LEN(n) ? n[t] : "unknown";
-}
-
-const char *
-rm_pressure_event_kind_name(rm_pressure_event_kind_t k)
-{
-    static const char *n[] = {"level_change", "reclaim", "escalate", "alert_raised", "alert_cleared"};
-    return (unsigned)k < RM_ARRAY_LEN(n) ? n[k] : "unknown";
-}
-
-const char *
-rm_alert_kind_name(rm_alert_kind_t k)
-{
-    static const char *n[] = {"usage_high", "fragmentation", "pressure_events", "alloc_failures",
-                              "low_free", "leak", "oom_prevention"};
-    return (unsigned)k < RM_ARRAY_LEN(n) ? n[k] : "unknown";
-}
+NAME_FN(rm_pressure_level_name, rm_pressure_level_t, "Unknown",
+        "Monitor", "Gentle", "Aggressive", "Emergency", "OOMPrevention")
+NAME_FN(rm_pressure_action_name, rm_pressure_level_t, "Unknown",
+        "None", "GentleEviction", "AggressiveEviction", "EmergencyCleanup", "OomPrevention")
+NAME_FN(rm_forecast_model_name, rm_forecast_model_t, "unknown", "linear", "holt", "theil_sen", "ensemble")
+NAME_FN(rm_pressure_trigger_name, rm_pressure_trigger_t, "unknown", "current", "forecast", "manual")
+NAME_FN(rm_pressure_event_kind_name, rm_pressure_event_kind_t, "unknown",
+        "level_change", "reclaim", "escalate", "alert_raised", "alert_cleared")
+NAME_FN(rm_alert_kind_name, rm_alert_kind_t, "unknown",
+        "usage_high", "fragmentation", "pressure_events", "alloc_failures", "low_free", "leak",
+        "oom_prevention")
 
 const char *
 rm_alert_severity_name(rm_alert_severity_t s)
@@ -218,38 +189,38 @@ rm_alert_severity_name(rm_alert_severity_t s)
 void
 rm_pressure_config_default(rm_pressure_config_t *out)
 {
-    memset(out, 0, sizeof *out);
-    out->warning_threshold = 0.70;
-    out->high_pressure_threshold = 0.80;
-    out->critical_threshold = 0.90;
-    out->emergency_threshold = 0.95;
-    out->history_size = 60;
-    out->n_horizons = 3;
-    out->horizons_sec[0] = 30;
-    out->horizons_sec[1] = 60;
-    out->horizons_sec[2] = 120;
-    out->min_confidence = 0.7;
-    out->confidence_tolerance = 0.05;
-    out->model = RM_FORECAST_THEIL_SEN;
-    out->budget_bytes = 0;
-    out->hysteresis = 0.05;
-    out->step_down_hold_sec = 30;
-    out->forecast_persist_samples = 5;
-    out->warning_min_probability = 0.95;
-    out->warning_persist_samples = 10;
-    out->act_on_forecast = 1;
-    out->response_floor = RM_PRESSURE_GENTLE;
-    out->target_fraction = 0.675;
-    out->leak_window_sec = 600;
-    out->leak_min_r2 = 0.90;
-    out->leak_min_growth = 0.05;
-    out->frag_min_held_bytes = 1024.0 * 1024.0;
-    out->frag_warning = 0.20;
-    out->frag_critical = 0.35;
-    out->frag_persist_samples = 10;
-    out->events_per_hour = 5;
-    out->event_capacity = 1024;
-    out->period_ms = 1000;
+    static const rm_pressure_config_t defaults = {
+        .warning_threshold = 0.70,
+        .high_pressure_threshold = 0.80,
+        .critical_threshold = 0.90,
+        .emergency_threshold = 0.95,
+        .history_size = 60,
+        .n_horizons = 3,
+        .horizons_sec = {30, 60, 120},
+        .min_confidence = 0.7,
+        .confidence_tolerance = 0.05,
+        .model = RM_FORECAST_THEIL_SEN,
+        .budget_bytes = 0,
+        .hysteresis = 0.05,
+        .step_down_hold_sec = 30,
+        .forecast_persist_samples = 5,
+        .warning_min_probability = 0.95,
+        .warning_persist_samples = 10,
+        .act_on_forecast = 1,
+        .response_floor = RM_PRESSURE_GENTLE,
+        .target_fraction = 0.675,
+        .leak_window_sec = 600,
+        .leak_min_r2 = 0.90,
+        .leak_min_growth = 0.05,
+        .frag_min_held_bytes = 1024.0 * 1024.0,
+        .frag_warning = 0.20,
+        .frag_critical = 0.35,
+        .frag_persist_samples = 10,
+        .events_per_hour = 5,
+        .event_capacity = 1024,
+        .period_ms = 1000,
+    };
+    *out = defaults;
 }
 
 rm_status_t
@@ -577,10 +548,7 @@ rm_pressure_events_read(rm_pressure_t *p, uint64_t *cursor, rm_pressure_event_t 
 uint64_t
 rm_pressure_events_head(rm_pressure_t *p)
 {
-    pthread_mutex_lock(&p->ev_mu);
-    uint64_t h = p->ev_next_seq;
-    pthread_mutex_unlock(&p->ev_mu);
-    return h;
+    return RM_LOCKED_READ(&p->ev_mu, p->ev_next_seq);
 }
 
 rm_status_t
@@ -635,16 +603,12 @@ rm_pressure_reclaimer_add(rm_pressure_t *p, const rm_pressure_reclaimer_def_t *d
     if (!r)
         return RM_ENOMEM;
     snprintf(r->name, sizeof r->name, "%s", def->name);
-    r->priority = def->priority;
-    r->start_level = def->start_level;
-    r->estimate = def->estimate;
-    r->reclaim = def->reclaim;
-    r->on_level = def->on_level;
-    r->ctx = def->ctx;
+    r->def = *def;
+    r->def.name = r->name;
 
     pthread_mutex_lock(&p->tick_mu);
     rm_pressure_reclaimer_t **pp = &p->reclaimers;
-    while (*pp && (*pp)->priority <= r->priority)
+    while (*pp && (*pp)->def.priority <= r->def.priority)
         pp = &(*pp)->next;
     r->next = *pp;
     *pp = r;
@@ -679,18 +643,15 @@ reclaimable_locked(rm_pressure_t *p, rm_pressure_level_t level)
     RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t sum = 0;
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
-        if (r->estimate && r->start_level <= level)
-            sum += r->estimate(r->ctx, level);
+        if (r->def.estimate && r->def.start_level <= level)
+            sum += r->def.estimate(r->def.ctx, level);
     return sum;
 }
 
 uint64_t
 rm_pressure_reclaimable(rm_pressure_t *p, rm_pressure_level_t level)
 {
-    pthread_mutex_lock(&p->tick_mu);
-    uint64_t sum = reclaimable_locked(p, level);
-    pthread_mutex_unlock(&p->tick_mu);
-    return sum;
+    return RM_LOCKED_READ(&p->tick_mu, reclaimable_locked(p, level));
 }
 
 void
@@ -708,10 +669,10 @@ respond_locked(rm_pressure_t *p, uint64_t t_ns, rm_pressure_level_t level, uint6
     RM_ASSERT_LOCKED(&p->tick_mu);
     uint64_t total = 0;
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r && total < target; r = r->next) {
-        if (!r->reclaim || r->start_level > level)
+        if (!r->def.reclaim || r->def.start_level > level)
             continue;
         uint64_t want = target - total;
-        uint64_t freed = r->reclaim(r->ctx, level, want);
+        uint64_t freed = r->def.reclaim(r->def.ctx, level, want);
         r->calls++;
         r->bytes += freed;
         p->st.reclaim_calls++;
@@ -729,8 +690,8 @@ notify_level_locked(rm_pressure_t *p, rm_pressure_level_t old, rm_pressure_level
 {
     RM_ASSERT_LOCKED(&p->tick_mu);
     for (rm_pressure_reclaimer_t *r = p->reclaimers; r; r = r->next)
-        if (r->on_level)
-            r->on_level(r->ctx, old, nw);
+        if (r->def.on_level)
+            r->def.on_level(r->def.ctx, old, nw);
 }
 
 /* ---- levels ------------------------------------------------------------ */

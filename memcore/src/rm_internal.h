@@ -51,6 +51,19 @@ rm__mutex_held_by_self(pthread_mutex_t *mu)
             assert(rm__mutex_held_by_self((pthread_mutex_t *)(mu)));             \
     } while (0)
 
+/*
+ * The value of expr evaluated with mu held: locks mu, evaluates expr once,
+ * unlocks, yields the value (of expr's type). For the readers that copy one
+ * guarded value out; expr may call *_locked functions of mu.
+ */
+#define RM_LOCKED_READ(mu, expr)                                                 \
+    __extension__({                                                              \
+        pthread_mutex_lock(mu);                                                  \
+        __typeof__(expr) rm__locked_v = (expr);                                  \
+        pthread_mutex_unlock(mu);                                                \
+        rm__locked_v;                                                            \
+    })
+
 #define RM_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define RM_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define RM_CACHELINE   64

@@ -824,10 +824,7 @@ bool
 rm_session_owner_alive(void *mux, uint64_t id)
 {
     rm_session_mux_t *m = mux;
-    pthread_mutex_lock(&m->mu);
-    bool alive = lookup_locked(m, id) != NULL;
-    pthread_mutex_unlock(&m->mu);
-    return alive;
+    return RM_LOCKED_READ(&m->mu, lookup_locked(m, id) != NULL);
 }
 
 void
@@ -863,10 +860,7 @@ rm_session_set_admission(rm_session_mux_t *m, bool open)
 bool
 rm_session_admission_open(rm_session_mux_t *m)
 {
-    pthread_mutex_lock(&m->mu);
-    bool open = m->admission;
-    pthread_mutex_unlock(&m->mu);
-    return open;
+    return RM_LOCKED_READ(&m->mu, m->admission);
 }
 
 /* A bound on open slots (max_connections or pool_size) was just set from old
