@@ -1075,6 +1075,10 @@ test_mvcc_concurrent_transfers_preserve_total(void **state)
     pthread_create(&j, NULL, bank_janitor, &b);
     for (int i = 0; i < 3; i++)
         pthread_join(w[i], NULL);
+    /* On a busy machine the writers can finish before the auditor gets a turn:
+     * let it complete one audit (bounded) before stopping it. */
+    for (int ms = 0; ms < 30000 && atomic_load(&b.audits) == 0; ms++)
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
     atomic_store(&b.stop, 1);
     pthread_join(a, NULL);
     pthread_join(j, NULL);
