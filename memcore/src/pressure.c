@@ -230,9 +230,12 @@ rm_pressure_config_profile(rm_pressure_profile_t profile, rm_pressure_config_t *
         double w, h, c, e;
         uint32_t hist;
     } tab[] = {
-        [RM_PRESSURE_PROFILE_DEVELOPMENT] = {0.80, 0.90, 0.95, 0.98, 60},
+        /* warning, critical and history are the seed's; high is the midpoint of
+         * warning and critical, emergency critical + half the headroom left — the
+         * same rule as the knob registry's environment profiles (knobs_defs.c). */
+        [RM_PRESSURE_PROFILE_DEVELOPMENT] = {0.80, 0.875, 0.95, 0.975, 60},
         [RM_PRESSURE_PROFILE_PRODUCTION] = {0.70, 0.80, 0.90, 0.95, 60},
-        [RM_PRESSURE_PROFILE_MISSION_CRITICAL] = {0.60, 0.75, 0.85, 0.92, 120},
+        [RM_PRESSURE_PROFILE_MISSION_CRITICAL] = {0.60, 0.725, 0.85, 0.925, 120},
     };
     if (!out || (unsigned)profile >= RM_ARRAY_LEN(tab))
         return RM_EINVAL;

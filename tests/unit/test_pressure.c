@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "pressure_internal.h"
+#include "rustymem/knobs.h"
 #include "rustymem/pressure.h"
 #include "rustymem/stats.h"
 
@@ -86,6 +87,46 @@ test_pressure_profiles_follow_seed_table(void **state)
     assert_int_equal(c.history_size, 120);
     assert_int_equal(rm_pressure_config_validate(&c), RM_OK);
     assert_int_equal(rm_pressure_config_profile((rm_pressure_profile_t)9, &c), RM_EINVAL);
+}
+
+/* One meaning per profile name: memcore's pressure profiles and the knob
+ * registry's environment profiles (what an agent applies) give the same
+ * thresholds and history. */
+static void
+test_pressure_profiles_match_knob_environment_profiles(void **state)
+{
+    (void)state;
+    static const struct {
+        rm_pressure_profile_t p;
+        rm_knobs_environment_t e;
+    } pairs[] = {
+        {RM_PRESSURE_PROFILE_DEVELOPMENT, RM_ENV_DEVELOPMENT},
+        {RM_PRESSURE_PROFILE_PRODUCTION, RM_ENV_PRODUCTION},
+        {RM_PRESSURE_PROFILE_MISSION_CRITICAL, RM_ENV_MISSION_CRITICAL},
+    };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        rm_pressure_config_t c;
+        assert_int_equal(rm_pressure_config_profile(pairs[i].p, &c), RM_OK);
+        size_t n = 0, seen = 0;
+        const rm_knobs_profile_entry_t *t = rm_knobs_environment_table(pairs[i].e, &n);
+        assert_non_null(t);
+        for (size_t j = 0; j < n; j++) {
+            double want;
+            switch (t[j].id) {
+            case RM_KNOB_PRESSURE_WARNING_THRESHOLD: want = c.warning_threshold; break;
+            case RM_KNOB_PRESSURE_HIGH_PRESSURE_THRESHOLD: want = c.high_pressure_threshold; break;
+            case RM_KNOB_PRESSURE_CRITICAL_THRESHOLD: want = c.critical_threshold; break;
+            case RM_KNOB_PRESSURE_EMERGENCY_THRESHOLD: want = c.emergency_threshold; break;
+            case RM_KNOB_PRESSURE_HISTORY_SIZE: want = c.history_size; break;
+            default: continue;
+            }
+            seen++;
+            if (fabs(strtod(t[j].value, NULL) - want) > 1e-9)
+                fail_msg("profile %zu knob %d: knob table %s, pressure profile %g", i, (int)t[j].id, t[j].value,
+                         want);
+        }
+        assert_int_equal(seen, 5);
+    }
 }
 
 static void
@@ -1646,6 +1687,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pressure_default_config_is_seed_early_warning_config),
         cmocka_unit_test(test_pressure_profiles_follow_seed_table),
+        cmocka_unit_test(test_pressure_profiles_match_knob_environment_profiles),
         cmocka_unit_test(test_pressure_profile_from_name),
         cmocka_unit_test(test_pressure_create_rejects_unordered_thresholds),
         cmocka_unit_test(test_pressure_live_setters_validate_and_keep_config_on_error),

@@ -134,9 +134,11 @@ void rm_pressure_config_default(rm_pressure_config_t *out);
 
 /*
  * The seed's environment profiles (table in ADR 0005):
- *   development      warning 0.80 high 0.90 critical 0.95 emergency 0.98 history 60
- *   production       warning 0.70 high 0.80 critical 0.90 emergency 0.95 history 60
- *   mission-critical warning 0.60 high 0.75 critical 0.85 emergency 0.92 history 120
+ *   development      warning 0.80 high 0.875 critical 0.95 emergency 0.975 history 60
+ *   production       warning 0.70 high 0.80  critical 0.90 emergency 0.95  history 60
+ *   mission-critical warning 0.60 high 0.725 critical 0.85 emergency 0.925 history 120
+ * (high = midpoint of warning and critical, emergency = critical + half the
+ * headroom left: the knob registry's environment profiles give the same.)
  * Other fields as rm_pressure_config_default(). RM_EINVAL for an unknown
  * profile or NULL out (then *out is untouched).
  */
