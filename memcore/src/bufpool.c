@@ -52,14 +52,16 @@
  *  detached. Lock-free readers (the pin fast path, the writer's and stats'
  *  scans) may still hold the old table or a detached segment, so what was
  *  replaced is freed only after a grace period: every reader runs inside a
- *  reader section (rd_enter/rd_exit, two counters per stripe, SRCU-style), and
- *  grace_wait flips the epoch twice and waits until the counters of the old
- *  epoch are zero. The wait runs without the pool mutex.
+ *  reader section (rd_enter/rd_exit, two counters per stripe, SRCU-style,
+ *  with membarrier(2) as the fence's heavy side), and grace_wait flips the
+ *  epoch twice and waits until the counters of the old epoch are zero. The
+ *  wait runs without the pool mutex.
  */
 #include "bufpool_internal.h"
 #include "rustymem/stats.h"
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -70,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -453,14 +456,67 @@ seg_set(rm_bufpool_t *bp, uint32_t s, rm_bufpool_frame_t *seg)
  * A lock-free reader of the page table or of frame descriptors it did not pin
  * runs between rd_enter and rd_exit (same thread: the stripe is per thread).
  * Memory those readers may hold is freed only after grace_wait, which runs
- * without mu and never inside a section. Counters are seq_cst: the epoch flip
- * and the readers' increments are totally ordered, so a reader that enters
- * after a flip loads the table and segment pointers published before it. */
+ * without mu and never inside a section.
+ *
+ * The reader's count must be visible to grace_wait before the reader loads a
+ * table or segment pointer (store→load order). With membarrier(2) the fence is
+ * asymmetric (as in liburcu's memb flavour): a thread that owns its stripe
+ * counts itself with a plain store and a compiler barrier, and grace_wait,
+ * after each flip, makes every running thread of the process execute a full
+ * barrier (MEMBARRIER_CMD_PRIVATE_EXPEDITED; a thread that is not running
+ * passed one at its context switch). For a reader that loaded a pointer
+ * replaced before the wait, that barrier fell either before its count —
+ * then its load came after the barrier and saw the new pointer — or after it,
+ * and the wait sees the count. Without membarrier (old kernel, a seccomp
+ * filter, valgrind), and for threads that share a stripe, the count is a
+ * seq_cst read-modify-write, which is a full barrier itself; the epoch flip
+ * is seq_cst either way, so a reader that sees the new epoch also sees the
+ * pointers published before it. rd_asym is decided once, before the first
+ * pool exists, and is inherited by fork (so is the registration). */
+static pthread_once_t rd_asym_once = PTHREAD_ONCE_INIT;
+static int rd_asym;   /* 1: membarrier registered; written once under rd_asym_once */
+
+static void
+rd_asym_init(void)
+{
+#ifdef SYS_membarrier
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    rd_asym = q >= 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+              syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+
+/* The heavy side of the asymmetric fence: every thread of the process has
+ * executed a full barrier when it returns. */
+static void
+rd_fence_readers(void)
+{
+#ifdef SYS_membarrier
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return;
+    /* not expected once registered (the registration is never revoked); the
+     * global command needs none, and is slower (an RCU grace period) */
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+        return;
+#endif
+    /* membarrier refused both: no way left to fence the other CPUs, and
+     * memcore never aborts. Store buffers drain in nanoseconds; this waits a
+     * millisecond, which is a practical bound, not a guarantee. */
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
 static inline unsigned
 rd_enter(rm_bufpool_t *bp)
 {
     unsigned e = atomic_load_explicit(&bp->rd_epoch, memory_order_seq_cst) & 1u;
-    atomic_fetch_add_explicit(&my_stripe(bp)->readers[e], 1, memory_order_seq_cst);
+    _Atomic uint64_t *r = &my_stripe(bp)->readers[e];
+    if (RM_LIKELY(rd_asym && tls_excl)) {
+        atomic_store_explicit(r, atomic_load_explicit(r, memory_order_relaxed) + 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);   /* grace_wait's membarrier is the CPU's barrier */
+    } else {
+        atomic_fetch_add_explicit(r, 1, memory_order_seq_cst);
+    }
     return e;
 }
 
@@ -483,6 +539,8 @@ grace_wait(rm_bufpool_t *bp)
 {
     for (int round = 0; round < 2; round++) {
         unsigned old = atomic_fetch_xor_explicit(&bp->rd_epoch, 1u, memory_order_seq_cst) & 1u;
+        if (rd_asym)
+            rd_fence_readers();
         for (unsigned spins = 0;; spins++) {
             uint64_t open = 0;
             for (int i = 0; i < STRIPES; i++)
@@ -1953,6 +2011,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
         bp->files[i].fd = -1;
     pthread_mutex_init(&bp->mu, NULL);
     pthread_mutex_init(&bp->gp_mu, NULL);
+    pthread_once(&rd_asym_once, rd_asym_init);   /* before any reader of this pool */
     pthread_mutex_init(&bp->err_mu, NULL);
     pthread_mutex_init(&bp->io_mu, NULL);
     pthread_mutex_init(&bp->wmu, NULL);
