@@ -267,7 +267,7 @@ static _Atomic uint64_t stripe_owned;          /* bit i: stripe i is owned by a 
 static _Atomic uint32_t stripe_seq;            /* spreads sharing threads over the shared stripes */
 static pthread_once_t stripe_once = PTHREAD_ONCE_INIT;
 static pthread_key_t stripe_key;
-static int stripe_key_ok;                      /* written once under stripe_once */
+static _Atomic int stripe_key_ok;              /* set under stripe_once, cleared at unload */
 static _Thread_local uint32_t tls_stripe = UINT32_MAX;
 static _Thread_local int tls_excl;             /* 1: tls_stripe is this thread's alone */
 
@@ -290,8 +290,8 @@ stripe_atfork_child(void)
 static void
 stripe_init(void)
 {
-    stripe_key_ok = pthread_key_create(&stripe_key, stripe_release) == 0 &&
-                    pthread_atfork(NULL, NULL, stripe_atfork_child) == 0;
+    atomic_store(&stripe_key_ok, pthread_key_create(&stripe_key, stripe_release) == 0 &&
+                                     pthread_atfork(NULL, NULL, stripe_atfork_child) == 0);
 }
 
 /* the key's destructor must not outlive the code it points to (memcore
@@ -299,16 +299,15 @@ stripe_init(void)
 __attribute__((destructor)) static void
 stripe_fini(void)
 {
-    if (stripe_key_ok)
+    if (atomic_exchange(&stripe_key_ok, 0))
         pthread_key_delete(stripe_key);
-    stripe_key_ok = 0;
 }
 
 static __attribute__((noinline)) void
 stripe_assign(void)
 {
     pthread_once(&stripe_once, stripe_init);
-    if (stripe_key_ok) {
+    if (atomic_load(&stripe_key_ok)) {
         uint64_t own = atomic_load_explicit(&stripe_owned, memory_order_relaxed);
         while (~own & ((1ull << STRIPES_EXCL) - 1)) {
             uint32_t i = (uint32_t)__builtin_ctzll(~own);

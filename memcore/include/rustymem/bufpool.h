@@ -40,7 +40,7 @@
  * once, give it back); further threads share the remaining stripes. The first
  * rm_bufpool_create registers the process for membarrier(2) private
  * expedited barriers when the kernel allows it: a shrink's grace period then
- * interrupts the CPUs running this process's threads once or twice, and the
+ * interrupts the CPUs running this process's threads twice, and the
  * lock-free lookups need no locked instruction to enter.
  */
 #ifndef RUSTYMEM_BUFPOOL_H
