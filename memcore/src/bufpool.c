@@ -61,10 +61,10 @@
 #include "rustymem/stats.h"
 
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
