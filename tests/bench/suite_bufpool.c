@@ -30,9 +30,9 @@
  *    pread back to back; the keys are medians of the per-round ratios
  *    (pin_ns_ratio_vs_pread, scaling_2t), best-of figures beside them, and
  *    pin_ns_ratio_vs_pread_cpu from the threads' CPU time (what a loaded
- *    machine's wall time hides: time waiting for a core). Each
- *    thread's CPU time is measured too: scaling_2t_concurrency is how much of
- *    the two cores the 2-thread runs really had, scaling_2t_others_cpu_share
+ *    machine's wall time hides: time waiting for a core). From the threads'
+ *    CPU time too: scaling_2t_concurrency, how many cores' worth the 2-thread
+ *    runs really had (2.0 at best); scaling_2t_others_cpu_share,
  *    the share of the machine other processes used meanwhile (/proc/stat),
  *    with the load average; scaling_2t_quiet is true only when both say the
  *    machine was quiet — otherwise a low scaling_2t is a busy neighbour, not
