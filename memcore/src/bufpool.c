@@ -52,9 +52,10 @@
  *  detached. Lock-free readers (the pin fast path, the writer's and stats'
  *  scans) may still hold the old table or a detached segment, so what was
  *  replaced is freed only after a grace period: every reader runs inside a
- *  reader section (rd_enter/rd_exit, two counters per stripe, SRCU-style), and
- *  grace_wait flips the epoch twice and waits until the counters of the old
- *  epoch are zero. The wait runs without the pool mutex.
+ *  reader section (rd_enter/rd_exit, two counters per stripe, SRCU-style,
+ *  with membarrier(2) as the fence's heavy side), and grace_wait flips the
+ *  epoch twice and waits until the counters of the old epoch are zero. The
+ *  wait runs without the pool mutex.
  */
 #include "bufpool_internal.h"
 #include "rustymem/stats.h"
@@ -63,6 +64,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <linux/membarrier.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -70,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -246,16 +249,102 @@ struct rm_bufpool {
 _Atomic long rm__bp_test_torn_write_countdown;
 _Atomic(rm__bp_test_hook_fn) rm__bp_test_in_section;
 
-static _Atomic uint32_t stripe_seq;
+/* ---- stripes ---------------------------------------------------------------------------
+ * A thread's counters live in its stripe (the same index in every pool). The
+ * first STRIPES_EXCL stripes are owned by one live thread each: a thread
+ * claims the lowest free one at its first pool call (a bit in stripe_owned)
+ * and gives it back when it exits (a pthread key's destructor), so its
+ * counter updates are a relaxed load and store, not a locked read-modify-
+ * write — three of them per hit and one per unpin. When all are taken (or
+ * the key could not be made) a thread shares one of the last STRIPES −
+ * STRIPES_EXCL stripes and updates them with atomic adds, as every thread did
+ * before. The hand-over is release (exit) / acquire (claim), so a new owner
+ * continues from its predecessor's totals; sums never lose an update. */
+#define STRIPES_EXCL 56
+_Static_assert(STRIPES_EXCL <= 64 && STRIPES_EXCL < STRIPES, "stripe_owned is one 64-bit word");
+
+static _Atomic uint64_t stripe_owned;          /* bit i: stripe i is owned by a live thread */
+static _Atomic uint32_t stripe_seq;            /* spreads sharing threads over the shared stripes */
+static pthread_once_t stripe_once = PTHREAD_ONCE_INIT;
+static pthread_key_t stripe_key;
+static _Atomic int stripe_key_ok;              /* set under stripe_once, cleared at unload */
 static _Thread_local uint32_t tls_stripe = UINT32_MAX;
+static _Thread_local int tls_excl;             /* 1: tls_stripe is this thread's alone */
+
+static void
+stripe_release(void *v)
+{
+    uint32_t i = (uint32_t)(uintptr_t)v - 1;
+    atomic_fetch_and_explicit(&stripe_owned, ~(1ull << i), memory_order_release);
+    tls_stripe = UINT32_MAX;   /* a later destructor that pins claims again */
+    tls_excl = 0;
+}
+
+/* fork: the child has one thread; the other owners do not exist there */
+static void
+stripe_atfork_child(void)
+{
+    atomic_store_explicit(&stripe_owned, tls_excl ? 1ull << tls_stripe : 0, memory_order_relaxed);
+}
+
+static void
+stripe_init(void)
+{
+    atomic_store(&stripe_key_ok, pthread_key_create(&stripe_key, stripe_release) == 0 &&
+                                     pthread_atfork(NULL, NULL, stripe_atfork_child) == 0);
+}
+
+/* the key's destructor must not outlive the code it points to (memcore
+ * inside a dlopen'ed module that is unloaded) */
+__attribute__((destructor)) static void
+stripe_fini(void)
+{
+    if (atomic_exchange(&stripe_key_ok, 0))
+        pthread_key_delete(stripe_key);
+}
+
+static __attribute__((noinline)) void
+stripe_assign(void)
+{
+    pthread_once(&stripe_once, stripe_init);
+    if (atomic_load(&stripe_key_ok)) {
+        uint64_t own = atomic_load_explicit(&stripe_owned, memory_order_relaxed);
+        while (~own & ((1ull << STRIPES_EXCL) - 1)) {
+            uint32_t i = (uint32_t)__builtin_ctzll(~own);
+            if (atomic_compare_exchange_weak_explicit(&stripe_owned, &own, own | (1ull << i),
+                                                      memory_order_acquire, memory_order_relaxed)) {
+                if (pthread_setspecific(stripe_key, (void *)(uintptr_t)(i + 1)) != 0) {
+                    atomic_fetch_and_explicit(&stripe_owned, ~(1ull << i), memory_order_release);
+                    break;
+                }
+                tls_stripe = i;
+                tls_excl = 1;
+                return;
+            }
+        }
+    }
+    tls_stripe = STRIPES_EXCL +
+                 atomic_fetch_add_explicit(&stripe_seq, 1, memory_order_relaxed) % (STRIPES - STRIPES_EXCL);
+    tls_excl = 0;
+}
 
 static inline stripe_t *
 my_stripe(rm_bufpool_t *bp)
 {
     if (RM_UNLIKELY(tls_stripe == UINT32_MAX))
-        tls_stripe = atomic_fetch_add_explicit(&stripe_seq, 1, memory_order_relaxed) % STRIPES;
+        stripe_assign();
     return &bp->stripes[tls_stripe];
 }
+
+/* Add n to a counter of the calling thread's stripe (relaxed). */
+#define STRIPE_ADD(c, n)                                                                            \
+    do {                                                                                        \
+        if (RM_LIKELY(tls_excl))                                                                \
+            atomic_store_explicit((c), atomic_load_explicit((c), memory_order_relaxed) + (n),   \
+                                  memory_order_relaxed);                                        \
+        else                                                                                    \
+            atomic_fetch_add_explicit((c), (n), memory_order_relaxed);                          \
+    } while (0)
 
 /* Dirty and pinned frames are counted where a frame's state word changes:
  * every change of f->state goes through an atomic operation that yields the
@@ -275,9 +364,9 @@ st_moved(rm_bufpool_t *bp, uint64_t old, uint64_t now)
         return;
     stripe_t *st = my_stripe(bp);
     if (dd)
-        atomic_fetch_add_explicit(&st->dirty, dd, memory_order_relaxed);
+        STRIPE_ADD(&st->dirty, dd);
     if (dp)
-        atomic_fetch_add_explicit(&st->pinned, dp, memory_order_relaxed);
+        STRIPE_ADD(&st->pinned, dp);
 }
 
 static inline void
@@ -285,6 +374,9 @@ cnt_add(_Atomic uint64_t *c, uint64_t n)
 {
     atomic_fetch_add_explicit(c, n, memory_order_relaxed);
 }
+
+/* n more of the calling thread's stripe counter `field` (hits, misses, pf_used) */
+#define STRIPE_COUNT(bp, field, n) STRIPE_ADD(&my_stripe(bp)->field, (uint64_t)(n))
 
 static inline rm_bufpool_frame_t *
 frame_at(const rm_bufpool_t *bp, uint32_t idx)
@@ -363,21 +455,78 @@ seg_set(rm_bufpool_t *bp, uint32_t s, rm_bufpool_frame_t *seg)
  * A lock-free reader of the page table or of frame descriptors it did not pin
  * runs between rd_enter and rd_exit (same thread: the stripe is per thread).
  * Memory those readers may hold is freed only after grace_wait, which runs
- * without mu and never inside a section. Counters are seq_cst: the epoch flip
- * and the readers' increments are totally ordered, so a reader that enters
- * after a flip loads the table and segment pointers published before it. */
+ * without mu and never inside a section.
+ *
+ * The reader's count must be visible to grace_wait before the reader loads a
+ * table or segment pointer (store→load order). With membarrier(2) the fence is
+ * asymmetric (as in liburcu's memb flavour): a thread that owns its stripe
+ * counts itself with a plain store and a compiler barrier, and grace_wait,
+ * after each flip, makes every running thread of the process execute a full
+ * barrier (MEMBARRIER_CMD_PRIVATE_EXPEDITED; a thread that is not running
+ * passed one at its context switch). For a reader that loaded a pointer
+ * replaced before the wait, that barrier fell either before its count —
+ * then its load came after the barrier and saw the new pointer — or after it,
+ * and the wait sees the count. Without membarrier (old kernel, a seccomp
+ * filter, valgrind), and for threads that share a stripe, the count is a
+ * seq_cst read-modify-write, which is a full barrier itself; the epoch flip
+ * is seq_cst either way, so a reader that sees the new epoch also sees the
+ * pointers published before it. rd_asym is decided once, before the first
+ * pool exists, and is inherited by fork (so is the registration). */
+static pthread_once_t rd_asym_once = PTHREAD_ONCE_INIT;
+static int rd_asym;   /* 1: membarrier registered; written once under rd_asym_once */
+
+static void
+rd_asym_init(void)
+{
+#ifdef SYS_membarrier
+    long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+    rd_asym = q >= 0 && (q & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+              syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+
+/* The heavy side of the asymmetric fence: every thread of the process has
+ * executed a full barrier when it returns. */
+static void
+rd_fence_readers(void)
+{
+#ifdef SYS_membarrier
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0)
+        return;
+    /* not expected once registered (the registration is never revoked); the
+     * global command needs none, and is slower (an RCU grace period) */
+    if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) == 0)
+        return;
+#endif
+    /* membarrier refused both: no way left to fence the other CPUs, and
+     * memcore never aborts. Store buffers drain in nanoseconds; this waits a
+     * millisecond, which is a practical bound, not a guarantee. */
+    struct timespec ts = {0, 1000000};
+    nanosleep(&ts, NULL);
+}
+
 static inline unsigned
 rd_enter(rm_bufpool_t *bp)
 {
     unsigned e = atomic_load_explicit(&bp->rd_epoch, memory_order_seq_cst) & 1u;
-    atomic_fetch_add_explicit(&my_stripe(bp)->readers[e], 1, memory_order_seq_cst);
+    _Atomic uint64_t *r = &my_stripe(bp)->readers[e];
+    if (RM_LIKELY(rd_asym && tls_excl)) {
+        atomic_store_explicit(r, atomic_load_explicit(r, memory_order_relaxed) + 1, memory_order_relaxed);
+        atomic_signal_fence(memory_order_seq_cst);   /* grace_wait's membarrier is the CPU's barrier */
+    } else {
+        atomic_fetch_add_explicit(r, 1, memory_order_seq_cst);
+    }
     return e;
 }
 
 static inline void
 rd_exit(rm_bufpool_t *bp, unsigned e)
 {
-    atomic_fetch_sub_explicit(&my_stripe(bp)->readers[e], 1, memory_order_release);
+    _Atomic uint64_t *r = &my_stripe(bp)->readers[e];
+    if (RM_LIKELY(tls_excl))   /* the only writer: the section's loads stay before the store */
+        atomic_store_explicit(r, atomic_load_explicit(r, memory_order_relaxed) - 1, memory_order_release);
+    else
+        atomic_fetch_sub_explicit(r, 1, memory_order_release);
 }
 
 /* Wait until every reader section open when it was called has closed. Two
@@ -389,6 +538,8 @@ grace_wait(rm_bufpool_t *bp)
 {
     for (int round = 0; round < 2; round++) {
         unsigned old = atomic_fetch_xor_explicit(&bp->rd_epoch, 1u, memory_order_seq_cst) & 1u;
+        if (rd_asym)
+            rd_fence_readers();
         for (unsigned spins = 0;; spins++) {
             uint64_t open = 0;
             for (int i = 0; i < STRIPES; i++)
@@ -415,7 +566,9 @@ frame_try(const rm_bufpool_t *bp, uint32_t idx)
     return sg ? &sg[idx & (SEG_SIZE - 1)] : NULL;
 }
 
-static uint64_t
+/* always_inline: the hit path's page-table probe inlines it (it is also the
+ * table's callback for the locked paths) */
+static inline __attribute__((always_inline)) uint64_t
 key_of(void *ctx, uint32_t idx)
 {
     rm_bufpool_frame_t *f = frame_try(ctx, idx);
@@ -1208,7 +1361,7 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
         /* first use of a read-ahead page is its first access, not a re-reference */
         uint64_t old = atomic_fetch_and_explicit(&f->state, ~(ST_PREFETCHED | ST_REF), memory_order_relaxed);
         if (old & ST_PREFETCHED) {
-            cnt_add(&my_stripe(bp)->pf_used, 1);
+            STRIPE_COUNT(bp, pf_used, 1);
             return 1;
         }
     }
@@ -1386,7 +1539,7 @@ pin_slow(rm_bufpool_t *bp, uint32_t file, uint64_t page, rm_bufpool_mode_t mode,
         bp->files[file].pf_end = page + n;   /* the next miss of this run lands here */
     pthread_mutex_unlock(&bp->mu);
 
-    cnt_add(&my_stripe(bp)->misses, 1);
+    STRIPE_COUNT(bp, misses, 1);
     if (n > 1)
         cnt_add(&bp->pf_issued, n - 1);
     size_t ps = bp->page_size;
@@ -1491,13 +1644,13 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
         rm__bp_test_hook_fn hook = atomic_load_explicit(&rm__bp_test_in_section, memory_order_relaxed);
         if (RM_UNLIKELY(hook != NULL))
             hook();
-        uint32_t idx = rm__bp_ptab_lookup(t, key, key_of, bp);
+        uint32_t idx = rm__bp_ptab_lookup_inline(t, key, key_of, bp);
         rm_bufpool_frame_t *f = idx != RM_BP_NIL ? frame_try(bp, idx) : NULL;
         if (RM_LIKELY(f != NULL)) {
             int r = try_pin(bp, f, key, mode);
             if (RM_LIKELY(r == 1)) {
                 rd_exit(bp, ep);
-                cnt_add(&my_stripe(bp)->hits, 1);
+                STRIPE_COUNT(bp, hits, 1);
                 if (mode == RM_BUFPOOL_EXCLUSIVE) {
                     bp_file_t *fl = &bp->files[file_id];
                     if (page_no + 1 > atomic_load_explicit(&fl->logical_pages, memory_order_relaxed)) {
@@ -1857,6 +2010,7 @@ rm_bufpool_create(const rm_bufpool_config_t *cfg, rm_bufpool_t **out)
         bp->files[i].fd = -1;
     pthread_mutex_init(&bp->mu, NULL);
     pthread_mutex_init(&bp->gp_mu, NULL);
+    pthread_once(&rd_asym_once, rd_asym_init);   /* before any reader of this pool */
     pthread_mutex_init(&bp->err_mu, NULL);
     pthread_mutex_init(&bp->io_mu, NULL);
     pthread_mutex_init(&bp->wmu, NULL);

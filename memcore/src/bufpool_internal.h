@@ -317,6 +317,23 @@ rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
     return (size_t)rm__mix64(key) & t->mask;
 }
 
+/* rm__bp_ptab_lookup for a hit path: inlined, and with a key_of known at
+ * compile time the callback is inlined too (no call per probe). */
+static inline __attribute__((always_inline)) uint32_t
+rm__bp_ptab_lookup_inline(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn key_of, void *ctx)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    for (size_t n = 0; n <= t->mask; n++) {
+        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        if (v == 0)
+            return RM_BP_NIL;
+        if (key_of(ctx, v - 1) == key)
+            return v - 1;
+        i = (i + 1) & t->mask;
+    }
+    return RM_BP_NIL;
+}
+
 /* ---- test hooks ------------------------------------------------------------
  * When > 0, the Nth in-place page write after the double-write writes only the
  * first half of the page and then raises SIGKILL (crash test). 0 = off. */

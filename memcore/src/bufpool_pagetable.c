@@ -54,16 +54,7 @@ rm__bp_ptab_destroy(rm__bp_ptab_t *t, const rm_pagesrc_t *src)
 uint32_t
 rm__bp_ptab_lookup(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn key_of, void *ctx)
 {
-    size_t i = rm__bp_ptab_home(t, key);
-    for (size_t n = 0; n <= t->mask; n++) {
-        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_acquire);
-        if (v == 0)
-            return RM_BP_NIL;
-        if (key_of(ctx, v - 1) == key)
-            return v - 1;
-        i = (i + 1) & t->mask;
-    }
-    return RM_BP_NIL;
+    return rm__bp_ptab_lookup_inline(t, key, key_of, ctx);
 }
 
 void

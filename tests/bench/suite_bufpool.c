@@ -3,6 +3,7 @@
  * the pin/unpin hit path, and prefetch accuracy.
  *
  *   rustymem-bench bufpool [--json] [--quick] [--dump DIR] [--trace FILE [--frames N] [--phase-len A]]
+ *   rustymem-bench bufpool [--json] [--quick] --hit-path-only
  *
  * 1. Hit ratio of every policy the simulator has — rustymem's Enhanced ARC,
  *    classic ARC, LRU, CLOCK, OPT, W-TinyLFU, S3-FIFO, LIRS — on generated
@@ -23,11 +24,19 @@
  * 2. --trace FILE replays one page number per line through every policy;
  *    --phase-len A adds the hit ratio of rustymem, ARC and LRU in each run of
  *    A accesses (diagnostics: where a policy loses, e.g. after a shift).
- * 3. Hit path: ns per pin+unpin of resident pages at 1 and 2 threads, against
- *    pread() of a cached 4 KiB page and a mutex-protected hash table. The 1-
- *    and 2-thread runs alternate (7 pairs) and the machine's load average is
- *    reported with scaling_2t: on a shared 2-core machine a busy neighbour
- *    shows as load ≥ 1, not as a scaling failure.
+ * 3. Hit path (alone with --hit-path-only): ns per pin+unpin of resident
+ *    pages at 1 and 2 threads, against pread() of a cached 4 KiB page and a
+ *    mutex-protected hash table. 7 rounds, each of 1 thread, 2 threads and
+ *    pread back to back; the keys are medians of the per-round ratios
+ *    (pin_ns_ratio_vs_pread, scaling_2t), best-of figures beside them, and
+ *    pin_ns_ratio_vs_pread_cpu from the threads' CPU time (what a loaded
+ *    machine's wall time hides: time waiting for a core). From the threads'
+ *    CPU time too: scaling_2t_concurrency, how many cores' worth the 2-thread
+ *    runs really had (2.0 at best); scaling_2t_others_cpu_share,
+ *    the share of the machine other processes used meanwhile (/proc/stat),
+ *    with the load average; scaling_2t_quiet is true only when both say the
+ *    machine was quiet — otherwise a low scaling_2t is a busy neighbour, not
+ *    a scaling failure. scaling_2t_cpu compares CPU ns per op (1t vs 2t).
  * 4. Prefetch: accuracy on a sequential scan, waste on random reads.
  */
 #include "bench.h"
@@ -40,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- traces ----------------------------------------------------------------------- */
@@ -595,10 +605,13 @@ typedef struct hp_arg {
     rm_bufpool_t *bp;
     uint32_t file;
     size_t iters;
-    int kind;           /* 0 = pool, 1 = mutex hash */
+    int kind;           /* 0 = pool, 1 = mutex hash, 2 = pread of the pool's file */
+    int fd;             /* kind 2 */
     const uint32_t *idx;
     pthread_barrier_t *bar;
-    uint64_t ns;
+    uint64_t ns;        /* wall time of the thread's loop */
+    uint64_t cpu_ns;    /* the thread's own CPU time over the loop */
+    int failed;
 } hp_arg_t;
 
 /* the competitor: a chained hash table under one mutex, with pin counts */
@@ -634,12 +647,21 @@ mh_unpin(mh_ent_t *e)
 
 static volatile uint64_t sink;
 
+static uint64_t
+thread_cpu_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static void *
 hp_thread(void *a_)
 {
     hp_arg_t *a = a_;
+    static unsigned char buf[4096];   /* kind 2 runs at one thread only */
     pthread_barrier_wait(a->bar);
-    uint64_t t0 = rm_bench_now_ns(), acc = 0;
+    uint64_t c0 = thread_cpu_ns(), t0 = rm_bench_now_ns(), acc = 0;
     for (size_t i = 0; i < a->iters; i++) {
         uint32_t p = a->idx[i & (HP_IDX - 1)];
         if (a->kind == 0) {
@@ -648,39 +670,61 @@ hp_thread(void *a_)
                 acc += *(const uint64_t *)rm_bufpool_frame_data(f);
                 rm_bufpool_unpin(a->bp, f, RM_BUFPOOL_SHARED, 0);
             }
-        } else {
+        } else if (a->kind == 1) {
             mh_ent_t *e = mh_pin(p);
             if (e) {
                 acc += *(const uint64_t *)e->data;
                 mh_unpin(e);
             }
+        } else {
+            if (pread(a->fd, buf, 4096, (off_t)p * 4096) != 4096) {
+                a->failed = 1;
+                break;
+            }
+            acc += buf[8];
         }
     }
     a->ns = rm_bench_now_ns() - t0;
+    a->cpu_ns = thread_cpu_ns() - c0;
     sink += acc;
     return NULL;
 }
 
-/* ns per op at `threads` threads (wall time / ops per thread), one run */
-static double
-hp_run(rm_bufpool_t *bp, uint32_t file, int kind, int threads, size_t iters, uint32_t *idx)
+/* One run at `threads` threads, each doing `iters` ops: wall ns per op per
+ * thread (the slowest thread's loop / iters), CPU ns per op per thread (mean
+ * of the threads' own CPU time / iters) and the concurrency actually had
+ * (sum of the threads' CPU time / the slowest thread's wall time: 2.0 when
+ * both threads ran the whole time, less when a neighbour took a core). */
+typedef struct hp_sample {
+    double wall_ns, cpu_ns, concurrency;
+} hp_sample_t;
+
+static int
+hp_run(rm_bufpool_t *bp, uint32_t file, int fd, int kind, int threads, size_t iters, uint32_t *idx,
+       hp_sample_t *out)
 {
     pthread_barrier_t bar;
     pthread_barrier_init(&bar, NULL, (unsigned)threads);
     pthread_t th[2];
     hp_arg_t a[2];
     for (int i = 0; i < threads; i++) {
-        a[i] = (hp_arg_t){bp, file, iters, kind, idx + (size_t)i * HP_IDX, &bar, 0};
+        a[i] = (hp_arg_t){bp, file, iters, kind, fd, idx + (size_t)i * HP_IDX, &bar, 0, 0, 0};
         pthread_create(&th[i], NULL, hp_thread, &a[i]);
     }
-    uint64_t wall = 0;
+    uint64_t wall = 0, cpu = 0;
+    int failed = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join(th[i], NULL);
         if (a[i].ns > wall)
             wall = a[i].ns;
+        cpu += a[i].cpu_ns;
+        failed |= a[i].failed;
     }
     pthread_barrier_destroy(&bar);
-    return (double)wall / (double)iters;
+    out->wall_ns = (double)wall / (double)iters;
+    out->cpu_ns = (double)cpu / (double)threads / (double)iters;
+    out->concurrency = wall ? (double)cpu / (double)wall : 0.0;
+    return failed ? -1 : 0;
 }
 
 static int
@@ -690,30 +734,71 @@ cmp_dbl(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/*
- * 1- and 2-thread ns per op, measured interleaved (1t, 2t, 1t, 2t, … 7 pairs)
- * so that a neighbour who takes a core for a while slows both alike instead
- * of reading as a scaling failure; best of the 7 for each (the run least
- * disturbed), and the median of the per-pair ratios beside it.
- */
-static void
-hp_measure_pair(rm_bufpool_t *bp, uint32_t file, int kind, size_t iters, uint32_t *idx, double *ns1, double *ns2,
-                double *pair_median)
+static double
+median(const double *v, int n)
 {
-    enum { PAIRS = 7 };
-    double r[PAIRS];
-    *ns1 = *ns2 = 1e30;
-    for (int rep = 0; rep < PAIRS; rep++) {
-        double a = hp_run(bp, file, kind, 1, iters, idx);
-        double b = hp_run(bp, file, kind, 2, iters, idx);
-        if (a < *ns1)
-            *ns1 = a;
-        if (b < *ns2)
-            *ns2 = b;
-        r[rep] = a / b * 2.0;
+    double s[16];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_dbl);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+static double
+minimum(const double *v, int n)
+{
+    double m = v[0];
+    for (int i = 1; i < n; i++)
+        m = v[i] < m ? v[i] : m;
+    return m;
+}
+
+/* Busy and total jiffies of all CPUs (/proc/stat "cpu" line; steal counts as
+ * busy: a host neighbour's time is time this guest did not get). 0 when
+ * unreadable. */
+static int
+cpu_jiffies(uint64_t *busy, uint64_t *total)
+{
+    FILE *f = fopen("/proc/stat", "r");
+    unsigned long long v[8] = {0};
+    int n = f ? fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                       &v[6], &v[7])
+              : 0;
+    if (f)
+        fclose(f);
+    if (n < 8)
+        return -1;
+    *busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
+    *total = *busy + v[3] + v[4];
+    return 0;
+}
+
+/*
+ * The hit path's rounds. Each round runs, back to back: pin+unpin at 1
+ * thread, at 2 threads, and pread at 1 thread (the same page indices), so a
+ * neighbour who takes a core for a while slows all three alike instead of
+ * reading as a scaling failure or a better ratio. The keys are medians of the
+ * per-round ratios (each ratio from runs seconds apart); the best-of-rounds
+ * figures are reported beside them. CPU time is measured per thread: when a
+ * 2-thread run had less than both cores (concurrency < 2), its wall-time
+ * scaling says how busy the machine was, not how the pool scales.
+ */
+enum { HP_ROUNDS = 7 };
+
+typedef struct hp_rounds {
+    hp_sample_t one[HP_ROUNDS], two[HP_ROUNDS], pr[HP_ROUNDS];
+} hp_rounds_t;
+
+static int
+hp_measure(rm_bufpool_t *bp, uint32_t file, int fd, int kind, size_t iters, size_t pr_iters, uint32_t *idx,
+           hp_rounds_t *r)
+{
+    for (int k = 0; k < HP_ROUNDS; k++) {
+        if (hp_run(bp, file, fd, kind, 1, iters, idx, &r->one[k]) != 0 ||
+            hp_run(bp, file, fd, kind, 2, iters, idx, &r->two[k]) != 0 ||
+            (fd >= 0 && hp_run(bp, file, fd, 2, 1, pr_iters, idx, &r->pr[k]) != 0))
+            return -1;
     }
-    qsort(r, PAIRS, sizeof r[0], cmp_dbl);
-    *pair_median = r[PAIRS / 2];
+    return 0;
 }
 
 static int
@@ -750,48 +835,97 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
     uint32_t *idx = malloc(sizeof(uint32_t) * HP_IDX * 2);
     for (size_t i = 0; i < HP_IDX * 2; i++)
         idx[i] = (uint32_t)(rnd() % HP_PAGES);
-    size_t iters = o->quick ? 500000 : 3000000;
-    double load_before = rm_bench_loadavg1();
-    double pin1, pin2, pin_pair, mh1, mh2, mh_pair;
-    hp_measure_pair(bp, file, 0, iters, idx, &pin1, &pin2, &pin_pair);
-    hp_measure_pair(bp, file, 1, iters, idx, &mh1, &mh2, &mh_pair);
-    double load_after = rm_bench_loadavg1();
-    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-
-    /* pread of a 4 KiB page that is in the OS page cache (the file we just wrote) */
+    /* pread of a 4 KiB page that is in the OS page cache (the file just written) */
     char path[512];
     snprintf(path, sizeof path, "%s/hitpath", dir);
     int fd = open(path, O_RDONLY);
-    static unsigned char buf[4096];
-    size_t pr_iters = o->quick ? 100000 : 500000;
-    double pr_best = 1e30;
-    for (int rep = 0; rep < 3; rep++) {
-        uint64_t t0 = rm_bench_now_ns();
-        for (size_t i = 0; i < pr_iters; i++)
-            if (pread(fd, buf, 4096, (off_t)idx[i & (HP_IDX - 1)] * 4096) != 4096)
-                return -1;
-        double ns = (double)(rm_bench_now_ns() - t0) / (double)pr_iters;
-        if (ns < pr_best)
-            pr_best = ns;
+    if (fd < 0) {
+        fprintf(stderr, "bufpool: open %s failed\n", path);
+        return -1;
     }
+    size_t iters = o->quick ? 500000 : 3000000, pr_iters = o->quick ? 50000 : 300000;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    double load_before = rm_bench_loadavg1();
+    uint64_t b0 = 0, tot0 = 0, b1 = 0, tot1 = 0;
+    double self0 = rm_bench_proc_cpu_s(getpid());
+    int have_stat = cpu_jiffies(&b0, &tot0) == 0;
+    hp_rounds_t pin, mh;
+    if (hp_measure(bp, file, fd, 0, iters, pr_iters, idx, &pin) != 0) {
+        fprintf(stderr, "bufpool: hit-path pread failed\n");
+        close(fd);
+        return -1;
+    }
+    have_stat = have_stat && cpu_jiffies(&b1, &tot1) == 0;
+    double self1 = rm_bench_proc_cpu_s(getpid());
+    double load_after = rm_bench_loadavg1();
     close(fd);
-    double scaling = pin1 / pin2 * 2.0;   /* throughput(2t) / throughput(1t) */
-    double mh_scaling = mh1 / mh2 * 2.0;
-    fprintf(stderr, "hit path: pin+unpin %.1f ns (1t), %.1f ns wall/op/thread (2t) → scaling_2t %.2f "
-                    "(median of interleaved pairs %.2f; load average %.2f → %.2f on %ld CPUs)\n",
-            pin1, pin2, scaling, pin_pair, load_before, load_after, ncpu);
-    fprintf(stderr, "          mutex hash %.1f ns (1t), scaling_2t %.2f; pread 4 KiB cached %.1f ns\n", mh1,
-            mh_scaling, pr_best);
+    if (hp_measure(bp, file, -1, 1, iters, 0, idx, &mh) != 0)
+        return -1;
+
+    /* the share of the machine's CPU time that went to other processes while
+     * the pin rounds ran: 0 on a quiet machine */
+    double others = -1;
+    if (have_stat && tot1 > tot0 && self0 >= 0 && self1 >= 0) {
+        double hz = (double)sysconf(_SC_CLK_TCK);
+        double busy_s = (double)(b1 - b0) / hz, total_s = (double)(tot1 - tot0) / hz;
+        others = (busy_s - (self1 - self0)) / total_s;
+        if (others < 0)
+            others = 0;
+    }
+    double ratio_pr[HP_ROUNDS], ratio_cpu[HP_ROUNDS], pr_c[HP_ROUNDS], sc_wall[HP_ROUNDS], sc_cpu[HP_ROUNDS], conc[HP_ROUNDS], mh_sc[HP_ROUNDS];
+    double one_w[HP_ROUNDS], two_w[HP_ROUNDS], one_c[HP_ROUNDS], pr_w[HP_ROUNDS], mh_one[HP_ROUNDS];
+    for (int k = 0; k < HP_ROUNDS; k++) {
+        one_w[k] = pin.one[k].wall_ns;
+        two_w[k] = pin.two[k].wall_ns;
+        one_c[k] = pin.one[k].cpu_ns;
+        pr_w[k] = pin.pr[k].wall_ns;
+        ratio_pr[k] = pin.one[k].wall_ns / pin.pr[k].wall_ns;
+        ratio_cpu[k] = pin.one[k].cpu_ns / pin.pr[k].cpu_ns;
+        pr_c[k] = pin.pr[k].cpu_ns;
+        sc_wall[k] = 2.0 * pin.one[k].wall_ns / pin.two[k].wall_ns;   /* throughput(2t) / throughput(1t) */
+        sc_cpu[k] = 2.0 * pin.one[k].cpu_ns / pin.two[k].cpu_ns;
+        conc[k] = pin.two[k].concurrency;
+        mh_one[k] = mh.one[k].wall_ns;
+        mh_sc[k] = 2.0 * mh.one[k].wall_ns / mh.two[k].wall_ns;
+    }
+    double pin1 = median(one_w, HP_ROUNDS), pin2 = median(two_w, HP_ROUNDS), pr = median(pr_w, HP_ROUNDS);
+    double ratio = median(ratio_pr, HP_ROUNDS), scaling = median(sc_wall, HP_ROUNDS);
+    double scaling_cpu = median(sc_cpu, HP_ROUNDS), concurrency = median(conc, HP_ROUNDS);
+    double scaling_best = 2.0 * minimum(one_w, HP_ROUNDS) / minimum(two_w, HP_ROUNDS);
+    double mh1 = median(mh_one, HP_ROUNDS), mh_scaling = median(mh_sc, HP_ROUNDS);
+    /* quiet: the 2-thread runs had both cores nearly all the time and others
+     * used under 5 % of the machine — only then does scaling_2t judge the pool */
+    int quiet = concurrency >= 1.9 && others >= 0 && others < 0.05;
+    fprintf(stderr,
+            "hit path (%d interleaved rounds of 1t, 2t, pread; medians): pin+unpin %.1f ns (1t, best %.1f; "
+            "CPU %.1f), pread 4 KiB cached %.1f ns (best %.1f; CPU %.1f) → pin_ns_ratio_vs_pread %.3f (CPU time %.3f)\n"
+            "          2t %.1f ns wall/op/thread → scaling_2t %.2f (best-of %.2f; from CPU time %.2f); "
+            "2t concurrency %.2f of 2; others' CPU share %.2f; load average %.2f → %.2f on %ld CPUs → %s\n"
+            "          mutex hash %.1f ns (1t), scaling_2t %.2f\n",
+            HP_ROUNDS, pin1, minimum(one_w, HP_ROUNDS), median(one_c, HP_ROUNDS), pr, minimum(pr_w, HP_ROUNDS),
+            median(pr_c, HP_ROUNDS), ratio, median(ratio_cpu, HP_ROUNDS), pin2, scaling, scaling_best, scaling_cpu, concurrency, others, load_before, load_after, ncpu,
+            quiet ? "quiet machine" : "NOT a quiet machine: scaling_2t does not judge the pool", mh1, mh_scaling);
     json_object_set_new(result, "pin_ns_1t", json_real(pin1));
+    json_object_set_new(result, "pin_ns_1t_best", json_real(minimum(one_w, HP_ROUNDS)));
+    json_object_set_new(result, "pin_cpu_ns_1t", json_real(median(one_c, HP_ROUNDS)));
     json_object_set_new(result, "pin_ns_2t", json_real(pin2));
-    json_object_set_new(result, "pread_ns", json_real(pr_best));
-    json_object_set_new(result, "pin_ns_ratio_vs_pread", json_real(pin1 / pr_best));
+    json_object_set_new(result, "pread_ns", json_real(pr));
+    json_object_set_new(result, "pread_ns_best", json_real(minimum(pr_w, HP_ROUNDS)));
+    json_object_set_new(result, "pin_ns_ratio_vs_pread", json_real(ratio));
+    json_object_set_new(result, "pread_cpu_ns", json_real(median(pr_c, HP_ROUNDS)));
+    json_object_set_new(result, "pin_ns_ratio_vs_pread_cpu", json_real(median(ratio_cpu, HP_ROUNDS)));
+    json_object_set_new(result, "pin_ns_ratio_vs_pread_best",
+                        json_real(minimum(one_w, HP_ROUNDS) / minimum(pr_w, HP_ROUNDS)));
+    json_object_set_new(result, "hit_path_rounds", json_integer(HP_ROUNDS));
     json_object_set_new(result, "scaling_2t", json_real(scaling));
-    json_object_set_new(result, "scaling_2t_pair_median", json_real(pin_pair));
+    json_object_set_new(result, "scaling_2t_best_of", json_real(scaling_best));
+    json_object_set_new(result, "scaling_2t_cpu", json_real(scaling_cpu));
+    json_object_set_new(result, "scaling_2t_concurrency", json_real(concurrency));
+    json_object_set_new(result, "scaling_2t_others_cpu_share", json_real(others));
+    json_object_set_new(result, "scaling_2t_quiet", json_boolean(quiet));
     json_object_set_new(result, "scaling_2t_loadavg_before", json_real(load_before));
     json_object_set_new(result, "scaling_2t_loadavg_after", json_real(load_after));
     json_object_set_new(result, "cpus_online", json_integer((json_int_t)ncpu));
-    json_object_set_new(result, "mutex_hash_scaling_2t_pair_median", json_real(mh_pair));
     json_object_set_new(result, "mutex_hash_ns_1t", json_real(mh1));
     json_object_set_new(result, "mutex_hash_scaling_2t", json_real(mh_scaling));
     json_object_set_new(result, "pin_ns_ratio_vs_mutex_hash", json_real(pin1 / mh1));
@@ -873,14 +1007,15 @@ run_bufpool(const rm_bench_opts_t *o, json_t *result)
         fprintf(stderr, "rustymem-bench bufpool: --frames and --phase-len go with --trace FILE\n");
         return 1;
     }
-    if (policy_suite(o, result) != 0)
+    int hit_only = rm_bench_flag(o, "--hit-path-only");
+    if (!hit_only && policy_suite(o, result) != 0)
         return 1;
     char dir[] = "/tmp/rm_bench_bufpool_XXXXXX";
     if (!mkdtemp(dir)) {
         fprintf(stderr, "bufpool: mkdtemp failed\n");
         return 1;
     }
-    int rc = hit_path(o, dir, result) != 0 || prefetch(o, dir, result) != 0;
+    int rc = hit_path(o, dir, result) != 0 || (!hit_only && prefetch(o, dir, result) != 0);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0)
@@ -891,4 +1026,4 @@ run_bufpool(const rm_bench_opts_t *o, json_t *result)
 }
 
 RM_BENCH_SUITE(bufpool, "buffer pool: policy hit ratios vs ARC/LRU/CLOCK/OPT, pin hit path, prefetch",
-               "--trace FILE --frames N --phase-len N --dump DIR", run_bufpool);
+               "--trace FILE --frames N --phase-len N --dump DIR --hit-path-only", run_bufpool);

@@ -1925,6 +1925,81 @@ test_bufpool_counts_stay_exact_under_concurrent_eviction(void **state)
     remove_dir(dir);
 }
 
+/* More threads alive at once than there are owned stripes (56), then the
+ * same again twice: every thread beyond the owned ones shares a stripe with
+ * atomic adds, and each wave reuses the stripes the last one gave back at
+ * exit. The hit and pinned counts must stay exact through all of it. */
+#define CHURN_THREADS 80
+#define CHURN_PINS 500
+
+typedef struct churn {
+    rm_bufpool_t *bp;
+    uint32_t file;
+    unsigned id;
+    pthread_barrier_t *held, *go;
+} churn_t;
+
+static void *
+churn_worker(void *arg)
+{
+    churn_t *c = arg;
+    rm_bufpool_frame_t *keep, *fr;
+    int ok = rm_bufpool_pin(c->bp, c->file, c->id % 16, RM_BUFPOOL_SHARED, &keep) == RM_OK;
+    pthread_barrier_wait(c->held);   /* the main thread counts the pinned frames */
+    pthread_barrier_wait(c->go);
+    for (unsigned i = 0; ok && i < CHURN_PINS; i++) {
+        ok = rm_bufpool_pin(c->bp, c->file, (c->id + i) % 16, RM_BUFPOOL_SHARED, &fr) == RM_OK;
+        if (ok)
+            rm_bufpool_unpin(c->bp, fr, RM_BUFPOOL_SHARED, 0);
+    }
+    rm_bufpool_unpin(c->bp, keep, RM_BUFPOOL_SHARED, 0);
+    return ok ? c : NULL;
+}
+
+static void
+test_bufpool_counts_exact_with_more_threads_than_owned_stripes(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 64, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 16; p++)
+        write_page(bp, f, p, p);
+    static pthread_t th[CHURN_THREADS];
+    static churn_t c[CHURN_THREADS];
+    for (int wave = 0; wave < 3; wave++) {
+        rm_bufpool_stats_t a, b;
+        assert_int_equal(rm_bufpool_stats(bp, &a), RM_OK);
+        pthread_barrier_t held, go;
+        assert_int_equal(pthread_barrier_init(&held, NULL, CHURN_THREADS + 1), 0);
+        assert_int_equal(pthread_barrier_init(&go, NULL, CHURN_THREADS + 1), 0);
+        for (unsigned i = 0; i < CHURN_THREADS; i++) {
+            c[i] = (churn_t){bp, f, i, &held, &go};
+            assert_int_equal(pthread_create(&th[i], NULL, churn_worker, &c[i]), 0);
+        }
+        pthread_barrier_wait(&held);
+        assert_int_equal(rm_bufpool_stats(bp, &b), RM_OK);
+        assert_int_equal(b.pinned, 16);   /* 80 pins of 16 pages: 16 frames */
+        assert_int_equal(b.hits - a.hits, CHURN_THREADS);
+        pthread_barrier_wait(&go);
+        for (int i = 0; i < CHURN_THREADS; i++) {
+            void *r;
+            assert_int_equal(pthread_join(th[i], &r), 0);
+            assert_ptr_equal(r, &c[i]);
+        }
+        pthread_barrier_destroy(&held);
+        pthread_barrier_destroy(&go);
+        assert_int_equal(rm_bufpool_stats(bp, &b), RM_OK);
+        assert_int_equal(b.hits - a.hits, (uint64_t)CHURN_THREADS * (CHURN_PINS + 1));
+        assert_int_equal(b.misses, a.misses);
+        assert_int_equal(b.pinned, 0);
+        assert_int_equal(b.dirty, 16);
+    }
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 int
 main(void)
 {
@@ -1955,6 +2030,7 @@ main(void)
         cmocka_unit_test(test_bufpool_hit_counted_and_page_in_stats),
         cmocka_unit_test(test_bufpool_dirty_and_pinned_counts_follow_every_state_change),
         cmocka_unit_test(test_bufpool_counts_stay_exact_under_concurrent_eviction),
+        cmocka_unit_test(test_bufpool_counts_exact_with_more_threads_than_owned_stripes),
         cmocka_unit_test(test_bufpool_stats_report_arc_lists_not_clock_lists),
         cmocka_unit_test(test_bufpool_hits_past_a_full_hit_ring_still_protect_pages),
         cmocka_unit_test(test_bufpool_shrink_gives_back_what_the_accounting_counts),

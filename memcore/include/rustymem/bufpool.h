@@ -33,6 +33,15 @@
  * reads ahead.
  *
  * Thread-safety: every function is thread-safe unless it says otherwise.
+ *
+ * Process-wide state (shared by all pools): a thread that calls into a pool
+ * owns one of 56 counter stripes until it exits (so its hit path updates
+ * them without locked instructions; a pthread key and a fork handler, made
+ * once, give it back); further threads share the remaining stripes. The first
+ * rm_bufpool_create registers the process for membarrier(2) private
+ * expedited barriers when the kernel allows it: a shrink's grace period then
+ * interrupts the CPUs running this process's threads twice, and the
+ * lock-free lookups need no locked instruction to enter.
  */
 #ifndef RUSTYMEM_BUFPOOL_H
 #define RUSTYMEM_BUFPOOL_H
