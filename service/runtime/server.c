@@ -343,11 +343,14 @@ hook_recv(rm_rpc_ctx_t *ctx, ProtobufCMessage **msg)
     return code == GRPC_STATUS_OK ? 1 : -1;
 }
 
+/* TAG_RECV_MORE and TAG_CLOSE: set the flag a stream thread waits on
+ * (c->recv_done, c->closed) under the call's lock, wake it, and drop the
+ * batch's reference. */
 static void
-on_recv_more(call_t *c)
+on_flag(call_t *c, int *flag)
 {
     pthread_mutex_lock(&c->mu);
-    c->recv_done = 1;
+    *flag = 1;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     call_unref(c);
@@ -634,16 +637,6 @@ on_send(call_t *c, int ok)
     call_unref(c);
 }
 
-static void
-on_close(call_t *c)
-{
-    pthread_mutex_lock(&c->mu);
-    c->closed = 1;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-    call_unref(c);
-}
-
 static call_t *
 call_new(rm_server_t *srv)
 {
@@ -727,8 +720,8 @@ cq_main(void *arg)
         case TAG_RECV: on_recv(t->call, ev.success); break;
         case TAG_SEND: on_send(t->call, ev.success); break;
         case TAG_FINAL: call_unref(t->call); break;
-        case TAG_CLOSE: on_close(t->call); break;
-        case TAG_RECV_MORE: on_recv_more(t->call); break;
+        case TAG_CLOSE: on_flag(t->call, &t->call->closed); break;
+        case TAG_RECV_MORE: on_flag(t->call, &t->call->recv_done); break;
         }
     }
     return NULL;
@@ -759,6 +752,20 @@ rm__server_tick(rm_server_t *srv)
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
+
+/* What rm_server_create allocated, and the server itself (not the gRPC
+ * library's reference: the caller drops that). */
+static void
+server_free(rm_server_t *srv)
+{
+    rm__health_destroy(&srv->health);
+    free(srv->registered);
+    free(srv->services);
+    free(srv->stream_owners);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cv);
+    free(srv);
+}
 
 rm_status_t
 rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *services,
@@ -886,13 +893,7 @@ fail_grpc:
     grpc_completion_queue_destroy(srv->cq);
     grpc_shutdown();
 fail_alloc:
-    rm__health_destroy(&srv->health);
-    free(srv->registered);
-    free(srv->services);
-    free(srv->stream_owners);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->cv);
-    free(srv);
+    server_free(srv);
     return st;
 }
 
@@ -996,13 +997,7 @@ rm_server_destroy(rm_server_t *srv)
 {
     if (!srv)
         return;
-    rm__health_destroy(&srv->health);
-    free(srv->registered);
-    free(srv->services);
-    free(srv->stream_owners);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->cv);
-    free(srv);
+    server_free(srv);
     grpc_shutdown();
 }
 
