@@ -241,8 +241,5 @@ static const rm_rpc_method_t emergency_methods[] = {
 };
 #undef ACTION
 
-const rm_rpc_service_t rm_emergency_service = {
-    .name = "rustymem.v1.EmergencyService",
-    .methods = emergency_methods,
-    .n_methods = sizeof emergency_methods / sizeof emergency_methods[0],
-};
+const rm_rpc_service_t rm_emergency_service =
+    RM_RPC_SERVICE("rustymem.v1.EmergencyService", emergency_methods);

@@ -259,8 +259,4 @@ static const rm_rpc_method_t forecast_methods[] = {
 };
 #undef FS
 
-const rm_rpc_service_t rm_forecast_service = {
-    .name = "rustymem.v1.ForecastService",
-    .methods = forecast_methods,
-    .n_methods = sizeof forecast_methods / sizeof forecast_methods[0],
-};
+const rm_rpc_service_t rm_forecast_service = RM_RPC_SERVICE("rustymem.v1.ForecastService", forecast_methods);

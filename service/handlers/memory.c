@@ -673,8 +673,4 @@ static const rm_rpc_method_t memory_methods[] = {
 };
 #undef MS
 
-const rm_rpc_service_t rm_memory_service = {
-    .name = "rustymem.v1.MemoryService",
-    .methods = memory_methods,
-    .n_methods = sizeof memory_methods / sizeof memory_methods[0],
-};
+const rm_rpc_service_t rm_memory_service = RM_RPC_SERVICE("rustymem.v1.MemoryService", memory_methods);

@@ -320,8 +320,4 @@ static const rm_rpc_method_t session_methods[] = {
 #undef M
 #undef SS
 
-const rm_rpc_service_t rm_session_service = {
-    .name = "rustymem.v1.SessionService",
-    .methods = session_methods,
-    .n_methods = sizeof session_methods / sizeof session_methods[0],
-};
+const rm_rpc_service_t rm_session_service = RM_RPC_SERVICE("rustymem.v1.SessionService", session_methods);

@@ -459,8 +459,4 @@ static const rm_rpc_method_t tuning_methods[] = {
 };
 #undef TS
 
-const rm_rpc_service_t rm_tuning_service = {
-    .name = "rustymem.v1.TuningService",
-    .methods = tuning_methods,
-    .n_methods = sizeof tuning_methods / sizeof tuning_methods[0],
-};
+const rm_rpc_service_t rm_tuning_service = RM_RPC_SERVICE("rustymem.v1.TuningService", tuning_methods);
