@@ -92,6 +92,17 @@ static int stream_owner_add_locked(rm_server_t *srv, const char *key, int delta)
 
 /* ---- reference counting ---------------------------------------------------- */
 
+/* Decrement a counter guarded by srv->mu (live_calls, cancelling) and wake
+ * whoever waits for it to drain (rm_server_wait). */
+static void
+server_count_down(rm_server_t *srv, int *counter)
+{
+    pthread_mutex_lock(&srv->mu);
+    (*counter)--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
 static void
 call_free(call_t *c)
 {
@@ -116,11 +127,7 @@ call_free(call_t *c)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
-
-    pthread_mutex_lock(&srv->mu);
-    srv->live_calls--;
-    pthread_cond_broadcast(&srv->cv);
-    pthread_mutex_unlock(&srv->mu);
+    server_count_down(srv, &srv->live_calls);
 }
 
 static void
@@ -745,10 +752,7 @@ rm__server_tick(rm_server_t *srv)
     if (!cancel)
         return;
     grpc_server_cancel_all_calls(server);
-    pthread_mutex_lock(&srv->mu);
-    srv->cancelling--;
-    pthread_cond_broadcast(&srv->cv);
-    pthread_mutex_unlock(&srv->mu);
+    server_count_down(srv, &srv->cancelling);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
