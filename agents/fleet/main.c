@@ -132,14 +132,10 @@ usage(FILE *f)
             "  --gate-max-level LEVEL      highest pressure level that passes the gate (default gentle)\n"
             "\n"
             "  --verbose                   also log gRPC's informational messages\n");
-    rm_flags_help_std(f, 30);
-    fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
+    rm_flags_help_end(f, 30);
 }
 
-static const rm_flags_prog_t prog = {.name = "rustymem-fleet",
-                                     .version = RM_VERSION,
-                                     .help_hint = "see rustymem-fleet --help",
-                                     .usage = usage};
+static const rm_flags_prog_t prog = RM_FLAGS_PROG("rustymem-fleet", "see rustymem-fleet --help", usage);
 
 static int
 num(const char *flag, const char *s, double lo, double hi, double *out)
