@@ -66,14 +66,6 @@ rm__fleet_fmt(char *dst, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-int64_t
-rm__fleet_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 deadline_after(struct timespec *ts, int64_t ms)
 {
@@ -100,7 +92,7 @@ static void
 event_locked(node_t *n, const char *kind, const char *status, const char *detail)
 {
     fleet_event_t *e = &n->view.events[n->view.ev_next];
-    e->unix_ms = rm__fleet_now_ms();
+    e->unix_ms = rm_wall_ms();
     rm__fleet_copy(e->kind, sizeof e->kind, kind);
     rm__fleet_copy(e->status, sizeof e->status, status);
     rm__fleet_copy(e->detail, sizeof e->detail, detail);
@@ -364,7 +356,7 @@ early_decide(struct rm_fleet *f, node_t *n, char *why, size_t whycap)
         return 0;
     int act = rm_fleet_policy_decide(&pr, f->o.trigger_level, f->o.trigger_confidence, f->o.trigger_ttc_seconds,
                                      why, whycap);
-    int64_t now = rm__fleet_now_ms();
+    int64_t now = rm_wall_ms();
     if (act && last_ms && now - last_ms < f->o.trigger_cooldown_ms && act <= last_level)
         act = 0;
     return act;
@@ -384,7 +376,7 @@ early_record(struct rm_fleet *f, node_t *n, int act, const char *why, grpc_statu
         rm__fleet_fmt(detail, sizeof detail, "TriggerResponse(%s): %s; %s", rm_fleet_level_name(act), why, st->message);
     }
     pthread_mutex_lock(&n->mu);
-    n->view.last_trigger_ms = rm__fleet_now_ms();
+    n->view.last_trigger_ms = rm_wall_ms();
     n->view.last_trigger_level = act;
     rm__fleet_copy(n->view.cap_emergency, sizeof n->view.cap_emergency,
                    code == GRPC_STATUS_OK ? "available"
@@ -592,7 +584,7 @@ poll_apply(struct rm_fleet *f, node_t *n, const poll_res_t *res)
             memcpy(v->stat_val, acc->val, acc->n * sizeof acc->val[0]);
         }
     }
-    v->last_contact_ms = rm__fleet_now_ms();
+    v->last_contact_ms = rm_wall_ms();
     rm__fleet_copy(v->last_error, sizeof v->last_error, err);
     rm__fleet_copy(v->cap_forecast, sizeof v->cap_forecast, cap_forecast);
     if (!v->cap_emergency[0])
@@ -1044,7 +1036,7 @@ node_create(struct rm_fleet *f, const rm_fleet_target_t *t)
     n->fleet = f;
     n->refs = 1;
     n->heap_idx = -1;
-    n->added_ms = rm__fleet_now_ms();
+    n->added_ms = rm_wall_ms();
     pthread_mutex_init(&n->mu, NULL);
     rm__fleet_copy(n->view.cap_forecast, sizeof n->view.cap_forecast, "unknown");
     rm__fleet_copy(n->view.cap_emergency, sizeof n->view.cap_emergency, "unknown");
@@ -1124,7 +1116,7 @@ rm_fleet_poll_summary(rm_fleet_t *f, rm_fleet_poll_summary_t *out)
         rm__fleet_release(f, nodes, (size_t)k);
         return RM_ENOMEM;
     }
-    int64_t now = rm__fleet_now_ms();
+    int64_t now = rm_wall_ms();
     for (ssize_t i = 0; i < k; i++) {
         node_t *n = nodes[i];
         pthread_mutex_lock(&n->mu);

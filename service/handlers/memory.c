@@ -21,36 +21,13 @@
 #include <time.h>
 
 #include "host.h"
+#include "rm_clock.h"
 #include "rpc_internal.h"
 #include "rustymem/stats.h"
 #include "rustymem/v1/memory.pb-c.h"
 
 #define MEMORY_WATCH_FLOOR_MS 100
 #define MEMORY_WATCH_DEFAULT_MS 1000
-
-static uint64_t
-now_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t
-now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* CLOCK_MONOTONIC ns → Unix ms (for a sample without its own wall-clock time). */
-static int64_t
-unix_ms_of_mono(uint64_t mono_ns)
-{
-    int64_t ago_ns = (int64_t)(now_mono_ns() - mono_ns);
-    return now_unix_ms() - ago_ns / 1000000;
-}
 
 #define MALLOC_STATS_MAX_AGE_MS 100
 
@@ -99,7 +76,7 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
     if (!sn)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     int have = 0, refreshed = 0;
-    uint64_t now = now_mono_ns();
+    uint64_t now = rm_mono_ns();
     if (host && host->pressure) {
         rm_status_t rs = fresh ? rm_pressure_refresh(host->pressure, now, RM_PRESSURE_FRESH_MIN_MS * 1000000ull,
                                                      sn, &refreshed)
@@ -134,7 +111,7 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
         out->usage_source = (char *)sn->usage.usage_source;
         out->budget_source = (char *)sn->usage.budget_source;
         out->sampled_at_unix_ms = sn->sampled_unix_ns ? (int64_t)(sn->sampled_unix_ns / 1000000u)
-                                                      : unix_ms_of_mono(sn->sampled_ns);
+                                                      : rm_unix_ms_of_mono(sn->sampled_ns);
     } else {
         uint64_t override = host ? __atomic_load_n(&host->budget_override_bytes, __ATOMIC_RELAXED) : 0;
         rm_sysinfo_usage_t u;
@@ -145,8 +122,8 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
         out->usage_source = (char *)u.usage_source;
         out->budget_source = (char *)u.budget_source;
         out->sampled_at_unix_ms = have ? (sn->sampled_unix_ns ? (int64_t)(sn->sampled_unix_ns / 1000000u)
-                                                             : unix_ms_of_mono(sn->sampled_ns))
-                                       : now_unix_ms();
+                                                             : rm_unix_ms_of_mono(sn->sampled_ns))
+                                       : rm_wall_ms();
     }
     out->sample_age_ms = now > sn->sampled_ns ? (now - sn->sampled_ns) / 1000000u : 0;
     out->fresh_read = refreshed != 0;
@@ -205,8 +182,8 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
     }
     out->n_components = n;
 
-    out->uptime_seconds = host ? (double)(now_mono_ns() - host->start_ns) / 1e9 : 0.0;
-    out->timestamp_unix_ms = now_unix_ms();
+    out->uptime_seconds = host ? (double)(rm_mono_ns() - host->start_ns) / 1e9 : 0.0;
+    out->timestamp_unix_ms = rm_wall_ms();
     out->node_name = rm_rpc_strdup(ctx, host ? host->node_name : "");
     out->version = rm_rpc_strdup(ctx, host && host->version ? host->version : "");
     if (host && host->n_labels) {

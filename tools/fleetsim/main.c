@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rm_clock.h"
 #include "rpc.h"
 #include "server.h"
 #include "rustymem/v1/emergency.pb-c.h"
@@ -125,14 +126,6 @@ ratio_of(int level)
     return r[level >= 1 && level <= 5 ? level : 1];
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static grpc_status_code
 get_memory_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
 {
@@ -149,7 +142,7 @@ get_memory_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     r->budget_source = (char *)"knob";
     r->node_name = (char *)rm_rpc_authority(ctx);
     r->version = (char *)"fleetsim";
-    r->sampled_at_unix_ms = now_ms();
+    r->sampled_at_unix_ms = rm_wall_ms();
     return GRPC_STATUS_OK;
 }
 
@@ -168,7 +161,7 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->responder_level = r->current_level;
     r->model = (char *)"fleetsim";
     r->trigger = (char *)"current";
-    r->sampled_at_unix_ms = now_ms();
+    r->sampled_at_unix_ms = rm_wall_ms();
     return GRPC_STATUS_OK;
 }
 
