@@ -325,10 +325,10 @@ static const rm_rpc_method_t em_m[] = {RM_RPC_UNARY_METHOD(ES "TriggerResponse",
                                                            rustymem__v1__trigger_response_request__descriptor,
                                                            rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN,
                                                            trigger_response)};
-static const rm_rpc_service_t svc_mem = {"rustymem.v1.MemoryService", mem_m, 1};
-static const rm_rpc_service_t svc_fc = {"rustymem.v1.ForecastService", fc_m, 1};
-static const rm_rpc_service_t svc_tu = {"rustymem.v1.TuningService", tu_m, 3};
-static const rm_rpc_service_t svc_em = {"rustymem.v1.EmergencyService", em_m, 1};
+static const rm_rpc_service_t svc_mem = RM_RPC_SERVICE("rustymem.v1.MemoryService", mem_m);
+static const rm_rpc_service_t svc_fc = RM_RPC_SERVICE("rustymem.v1.ForecastService", fc_m);
+static const rm_rpc_service_t svc_tu = RM_RPC_SERVICE("rustymem.v1.TuningService", tu_m);
+static const rm_rpc_service_t svc_em = RM_RPC_SERVICE("rustymem.v1.EmergencyService", em_m);
 
 /* ---- scripting -------------------------------------------------------------- */
 
