@@ -172,28 +172,6 @@ key_intern(const char *k)
     return out;
 }
 
-static int
-scalar_value(const ProtobufCFieldDescriptor *fd, const void *p, double *out)
-{
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM: *out = *(const int32_t *)p; return 1;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: *out = *(const uint32_t *)p; return 1;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: *out = (double)*(const int64_t *)p; return 1;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: *out = (double)*(const uint64_t *)p; return 1;
-    case PROTOBUF_C_TYPE_FLOAT: *out = *(const float *)p; return 1;
-    case PROTOBUF_C_TYPE_DOUBLE: *out = *(const double *)p; return 1;
-    case PROTOBUF_C_TYPE_BOOL: *out = *(const protobuf_c_boolean *)p ? 1 : 0; return 1;
-    default: return 0;
-    }
-}
-
 static void
 stats_add(stats_acc_t *acc, const char *prefix, const char *name, double v)
 {
@@ -245,7 +223,7 @@ flatten(stats_acc_t *acc, const ProtobufCMessage *m, const char *prefix, int dep
         } else if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
             rm__fleet_fmt(sub, sizeof sub, "%s%s.", prefix, fd->name);
             flatten(acc, *(ProtobufCMessage *const *)p, sub, depth + 1);
-        } else if (scalar_value(fd, p, &v)) {
+        } else if (rm_pb_number(fd, p, &v)) {
             stats_add(acc, prefix, fd->name, v);
         }
     }
