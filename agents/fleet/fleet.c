@@ -67,18 +67,6 @@ rm__fleet_fmt(char *dst, size_t cap, const char *fmt, ...)
 }
 
 static void
-deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
-static void
 cond_init_mono(pthread_cond_t *cv)
 {
     pthread_condattr_t a;
@@ -891,7 +879,7 @@ sched_main(void *arg)
                 pthread_cond_wait(&f->sched_cv, &f->sched_mu);
             } else {
                 struct timespec dl;
-                deadline_after(&dl, wake > now ? wake - now : 0);
+                rm_deadline_ts(CLOCK_MONOTONIC, wake > now ? wake - now : 0, &dl);
                 pthread_cond_timedwait(&f->sched_cv, &f->sched_mu, &dl);
             }
             continue;
@@ -1350,7 +1338,7 @@ disco_main(void *arg)
     pthread_mutex_lock(&f->disco_mu);
     while (!f->stopping) {
         struct timespec dl;
-        deadline_after(&dl, f->o.poll_ms);
+        rm_deadline_ts(CLOCK_MONOTONIC, f->o.poll_ms, &dl);
         while (!f->stopping && pthread_cond_timedwait(&f->disco_cv, &f->disco_mu, &dl) != ETIMEDOUT)
             ;
         if (f->stopping)

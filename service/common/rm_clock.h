@@ -33,6 +33,22 @@ rm_mono_s(void)
     return (double)rm_mono_ns() / 1e9;
 }
 
+/* The absolute time ms milliseconds (>= 0) from now on `clock`, for
+ * pthread_cond_timedwait: CLOCK_REALTIME for a condition variable with the
+ * default attributes, CLOCK_MONOTONIC for one set up with
+ * pthread_condattr_setclock. */
+static inline void
+rm_deadline_ts(clockid_t clock, int64_t ms, struct timespec *ts)
+{
+    clock_gettime(clock, ts);
+    ts->tv_sec += (time_t)(ms / 1000);
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
 /* CLOCK_REALTIME in milliseconds since the Unix epoch (timestamps shown to
  * people and reported over the API; may jump: never for durations). */
 static inline int64_t

@@ -35,6 +35,7 @@
 #include "server_internal.h"
 #include "accept_guard.h"
 #include "address.h"
+#include "rm_clock.h"
 #include "rm_tsan.h"
 
 #include <errno.h>
@@ -302,10 +303,7 @@ hook_wait(rm_rpc_ctx_t *ctx, int64_t ms)
         if (slice < 1)
             slice = 1;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += slice * 1000000;
-        ts.tv_sec += ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
+        rm_deadline_ts(CLOCK_REALTIME, slice, &ts);
         pthread_mutex_lock(&c->mu);
         if (!c->closed)
             pthread_cond_timedwait(&c->cv, &c->mu, &ts);
@@ -973,8 +971,7 @@ rm_server_wait(rm_server_t *srv)
     /* 2. Our streaming threads and call objects are gone. */
     while (srv->live_streams > 0 || srv->live_calls > 0) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        rm_deadline_ts(CLOCK_REALTIME, 1000, &ts);
         pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
     }
     /* 3. No tick may cancel from now on, and one that is cancelling has
