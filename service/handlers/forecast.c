@@ -27,8 +27,7 @@ api_level(rm_pressure_level_t l)
     rm_host_t *host_ = rm_host_of(ctx);                                                             \
     rm_pressure_t *p = host_ ? host_->pressure : NULL;                                              \
     if (!p)                                                                                         \
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: this server hosts no pressure monitor", \
-                           strrchr(rm_rpc_method(ctx)->path, '/') + 1);
+        return rm_host_unimplemented(ctx, "this server hosts no pressure monitor");
 
 static grpc_status_code
 get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)

@@ -287,7 +287,7 @@ get_slab_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage 
     Rustymem__V1__SlabStats *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->slab)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetSlabStats: this server hosts no slab allocator");
+        return rm_host_unimplemented(ctx, "this server hosts no slab allocator");
     rm_slab_stats_t st[RM_SLAB_NUM_CLASSES];
     rm_status_t rs = rm_slab_stats(host->slab, st);
     if (rs != RM_OK)
@@ -344,7 +344,7 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
     Rustymem__V1__ArenaStats *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->arenas)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetArenaStats: this server hosts no arena manager");
+        return rm_host_unimplemented(ctx, "this server hosts no arena manager");
     rm_arena_mgr_stats_t ms;
     rm_arena_mgr_stats(host->arenas, &ms);
     resp->profiles = rm_rpc_alloc(ctx, RM_ARENA_PROFILE_COUNT * sizeof *resp->profiles);
@@ -411,8 +411,7 @@ get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufC
     Rustymem__V1__LargeObjectStats *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->large)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED,
-                           "GetLargeObjectStats: this server hosts no large-object allocator");
+        return rm_host_unimplemented(ctx, "this server hosts no large-object allocator");
     rm_large_stats_t ls;
     rm_large_stats(host->large, &ls);
     resp->threshold_bytes = ls.threshold_bytes;
@@ -443,7 +442,7 @@ get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     Rustymem__V1__EngineStats *r = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->methods || !host->methods->engine_stats)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetEngineStats: this server hosts no engine");
+        return rm_host_unimplemented(ctx, "this server hosts no engine");
     rm_host_engine_stats_t s;
     host->methods->engine_stats(host->data_plane, &s);
     r->sessions = s.session.sessions;
@@ -530,7 +529,7 @@ list_transactions(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     Rustymem__V1__ListTransactionsResponse *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->methods || !host->methods->list_txns)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "ListTransactions: this server hosts no transaction engine");
+        return rm_host_unimplemented(ctx, "this server hosts no transaction engine");
     if (req->limit > 100000)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "limit = %u: at most 100000 (0 = 1000)", req->limit);
     size_t cap = req->limit ? req->limit : 1000, n = 0;
@@ -567,7 +566,7 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     rm_host_t *host = rm_host_of(ctx);
     bool hosted = host && (host->bufpool || (host->methods && host->methods->bufpool_stats));
     if (!hosted)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetBufferPoolStats: this server hosts no buffer pool");
+        return rm_host_unimplemented(ctx, "this server hosts no buffer pool");
     rm_bufpool_stats_t st;
     rm_status_t rs = host->bufpool ? rm_bufpool_stats(host->bufpool, &st)
                                    : host->methods->bufpool_stats(host->data_plane, &st);
