@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "rm_clock.h"
 
 #define DEFAULT_WIDTH 100
 
@@ -165,14 +166,6 @@ rm_fmt_enum(char *buf, size_t cap, const ProtobufCEnumDescriptor *e, int value)
     buf[i] = '\0';
 }
 
-static long long
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Rewrite enum names into words in a JSON tree, guided by the descriptor (table forms only). */
 static void
 humanize(json_t *j, const ProtobufCMessageDescriptor *d)
@@ -263,7 +256,7 @@ cell(char *buf, size_t cap, const char *key, json_t *v, int exact)
             snprintf(buf, cap, "%s", ex);
     } else if ((json_is_integer(v) || json_is_string(v)) && ends_with(key, "_unix_ms") && as_number(v, &x)) {
         char age[48];
-        rm_fmt_age(age, sizeof age, (long long)x, now_ms());
+        rm_fmt_age(age, sizeof age, (long long)x, (long long)rm_wall_ms());
         if (x > 0) {
             time_t t = (time_t)(x / 1000);
             struct tm tm;

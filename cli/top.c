@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "rm_clock.h"
 #include "rustymem/v1/fleet.pb-c.h"
 #include "rustymem/v1/forecast.pb-c.h"
 #include "rustymem/v1/memory.pb-c.h"
@@ -226,9 +227,7 @@ fetch_fleet(rm_client_t *client, const global_t *g, frame_t *f, double interval)
     const Rustymem__V1__ListNodesResponse *r = (const void *)resp;
     int by_level[8] = {0}, reachable = 0;
     double rss = 0, budget = 0;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    long long now_ms = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    long long now_ms = (long long)rm_wall_ms();
     for (size_t i = 0; i < r->n_nodes && f->n_rows < MAX_ROWS; i++) {
         const Rustymem__V1__NodeInfo *n = r->nodes[i];
         row_t *w = &f->rows[f->n_rows++];

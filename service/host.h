@@ -183,6 +183,13 @@ typedef struct rm_host {
  * RPC and " peer=ADDRESS" appended (no-op when unset). audit.c */
 void rm_host_audit(rm_rpc_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* UNIMPLEMENTED with "<Method>: <reason>" for an RPC whose part of the host
+ * is missing ("GetSlabStats: this server hosts no slab allocator"); the
+ * method's name comes from the call, so no handler spells its own. Returns
+ * the status for the handler to return. services.c */
+grpc_status_code rm_host_unimplemented(rm_rpc_ctx_t *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 /* The services the management plane serves (health is added by the server). */
 extern const rm_rpc_service_t rm_memory_service;
 extern const rm_rpc_service_t rm_tuning_service;

@@ -52,6 +52,13 @@ rm_flags_help_std(FILE *f, int col)
     fprintf(f, "  %-*s%s\n", col - 2, "--help", "this text");
 }
 
+void
+rm_flags_help_end(FILE *f, int col)
+{
+    rm_flags_help_std(f, col);
+    fprintf(f, "\nExit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n");
+}
+
 int
 rm_flags_next(const rm_flags_prog_t *p, int argc, char **argv, const struct option *longopts, int *exit_code)
 {

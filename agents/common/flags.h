@@ -45,9 +45,15 @@ typedef struct rm_flags_prog {
 /* The --help lines of --version and --help (two-space indent, the
  * description at column col), so every daemon documents them alike. */
 void rm_flags_help_std(FILE *f, int col);
-/* The exit-status paragraph of a daemon's --help. */
-#define RM_FLAGS_EXIT_STATUS_HELP                                                              \
-    "Exit status: 0 after a clean shutdown, 1 on a start-up error, 2 on a usage error.\n"
+/* The usual end of a daemon's --help: rm_flags_help_std, then the
+ * exit-status paragraph ("Exit status: 0 after a clean shutdown, 1 on a
+ * start-up error, 2 on a usage error."). */
+void rm_flags_help_end(FILE *f, int col);
+
+/* The rm_flags_prog_t of a program: its name, RM_VERSION (which the
+ * program defines), the hint that closes usage errors and its --help text. */
+#define RM_FLAGS_PROG(name_, hint_, usage_)                                                    \
+    {.name = (name_), .version = RM_VERSION, .help_hint = (hint_), .usage = (usage_)}
 
 /*
  * The next option's value (optarg set as by getopt_long), -1 after the last

@@ -10,6 +10,7 @@
  * on a duplicate series. Values are doubles (what Prometheus stores); integers
  * print without exponent up to 1e15 so counters stay readable.
  */
+#include "client.h"
 #include "exp_metrics.h"
 
 #include <ctype.h>
@@ -581,45 +582,6 @@ field_present(const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
     return 1;
 }
 
-static int
-numeric_value(const ProtobufCFieldDescriptor *f, const void *p, double *v)
-{
-    switch (f->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-        *v = *(const int32_t *)p;
-        return 1;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-        *v = *(const uint32_t *)p;
-        return 1;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-        *v = (double)*(const int64_t *)p;
-        return 1;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-        *v = (double)*(const uint64_t *)p;
-        return 1;
-    case PROTOBUF_C_TYPE_FLOAT:
-        *v = *(const float *)p;
-        return 1;
-    case PROTOBUF_C_TYPE_DOUBLE:
-        *v = *(const double *)p;
-        return 1;
-    case PROTOBUF_C_TYPE_BOOL:
-        *v = *(const protobuf_c_boolean *)p ? 1 : 0;
-        return 1;
-    case PROTOBUF_C_TYPE_ENUM:
-        *v = *(const int *)p;
-        return 1;
-    default:
-        return 0;
-    }
-}
-
 /*
  * A field X is skipped when the message has a bool has_P that is false and P
  * is X or a '_'-bounded prefix of X (has_time_to_critical guards
@@ -1038,7 +1000,7 @@ element_labels(const ProtobufCMessage *m, const char *elem, char *labels, size_t
             label = f->name;
         } else if ((label = id_numeric_label(f->name)) != NULL) {
             double v;
-            if (!numeric_value(f, field_ptr(m, f), &v))
+            if (!rm_pb_number(f, field_ptr(m, f), &v))
                 continue;
             snprintf(val, sizeof val, "%.15g", v);
         } else {
@@ -1131,7 +1093,7 @@ walk_msg(walk_t *w, const ProtobufCMessage *m, const char *prefix, const char *l
             continue;
         }
         double v;
-        if (!numeric_value(f, field_ptr(m, f), &v) || guarded_off(m, f->name))
+        if (!rm_pb_number(f, field_ptr(m, f), &v) || guarded_off(m, f->name))
             continue;
         char unit[RM_EXP_NAME_MAX + 1], help[1024];
         double scale = 1.0;

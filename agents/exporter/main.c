@@ -79,10 +79,7 @@ usage(FILE *f)
             "file), 2 on a usage error.\n");
 }
 
-static const rm_flags_prog_t prog = {.name = "rustymem-exporter",
-                                     .version = RM_VERSION,
-                                     .help_hint = "see --help",
-                                     .usage = usage};
+static const rm_flags_prog_t prog = RM_FLAGS_PROG("rustymem-exporter", "see --help", usage);
 
 /* Returns -1 to go on, else the exit code. */
 static int

@@ -66,26 +66,6 @@ rm__fleet_fmt(char *dst, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-int64_t
-rm__fleet_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void
-deadline_after(struct timespec *ts, int64_t ms)
-{
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ms / 1000;
-    ts->tv_nsec += (ms % 1000) * 1000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
-    }
-}
-
 static void
 cond_init_mono(pthread_cond_t *cv)
 {
@@ -100,7 +80,7 @@ static void
 event_locked(node_t *n, const char *kind, const char *status, const char *detail)
 {
     fleet_event_t *e = &n->view.events[n->view.ev_next];
-    e->unix_ms = rm__fleet_now_ms();
+    e->unix_ms = rm_wall_ms();
     rm__fleet_copy(e->kind, sizeof e->kind, kind);
     rm__fleet_copy(e->status, sizeof e->status, status);
     rm__fleet_copy(e->detail, sizeof e->detail, detail);
@@ -180,28 +160,6 @@ key_intern(const char *k)
     return out;
 }
 
-static int
-scalar_value(const ProtobufCFieldDescriptor *fd, const void *p, double *out)
-{
-    switch (fd->type) {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_ENUM: *out = *(const int32_t *)p; return 1;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: *out = *(const uint32_t *)p; return 1;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: *out = (double)*(const int64_t *)p; return 1;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: *out = (double)*(const uint64_t *)p; return 1;
-    case PROTOBUF_C_TYPE_FLOAT: *out = *(const float *)p; return 1;
-    case PROTOBUF_C_TYPE_DOUBLE: *out = *(const double *)p; return 1;
-    case PROTOBUF_C_TYPE_BOOL: *out = *(const protobuf_c_boolean *)p ? 1 : 0; return 1;
-    default: return 0;
-    }
-}
-
 static void
 stats_add(stats_acc_t *acc, const char *prefix, const char *name, double v)
 {
@@ -253,7 +211,7 @@ flatten(stats_acc_t *acc, const ProtobufCMessage *m, const char *prefix, int dep
         } else if (fd->type == PROTOBUF_C_TYPE_MESSAGE) {
             rm__fleet_fmt(sub, sizeof sub, "%s%s.", prefix, fd->name);
             flatten(acc, *(ProtobufCMessage *const *)p, sub, depth + 1);
-        } else if (scalar_value(fd, p, &v)) {
+        } else if (rm_pb_number(fd, p, &v)) {
             stats_add(acc, prefix, fd->name, v);
         }
     }
@@ -364,7 +322,7 @@ early_decide(struct rm_fleet *f, node_t *n, char *why, size_t whycap)
         return 0;
     int act = rm_fleet_policy_decide(&pr, f->o.trigger_level, f->o.trigger_confidence, f->o.trigger_ttc_seconds,
                                      why, whycap);
-    int64_t now = rm__fleet_now_ms();
+    int64_t now = rm_wall_ms();
     if (act && last_ms && now - last_ms < f->o.trigger_cooldown_ms && act <= last_level)
         act = 0;
     return act;
@@ -384,7 +342,7 @@ early_record(struct rm_fleet *f, node_t *n, int act, const char *why, grpc_statu
         rm__fleet_fmt(detail, sizeof detail, "TriggerResponse(%s): %s; %s", rm_fleet_level_name(act), why, st->message);
     }
     pthread_mutex_lock(&n->mu);
-    n->view.last_trigger_ms = rm__fleet_now_ms();
+    n->view.last_trigger_ms = rm_wall_ms();
     n->view.last_trigger_level = act;
     rm__fleet_copy(n->view.cap_emergency, sizeof n->view.cap_emergency,
                    code == GRPC_STATUS_OK ? "available"
@@ -592,7 +550,7 @@ poll_apply(struct rm_fleet *f, node_t *n, const poll_res_t *res)
             memcpy(v->stat_val, acc->val, acc->n * sizeof acc->val[0]);
         }
     }
-    v->last_contact_ms = rm__fleet_now_ms();
+    v->last_contact_ms = rm_wall_ms();
     rm__fleet_copy(v->last_error, sizeof v->last_error, err);
     rm__fleet_copy(v->cap_forecast, sizeof v->cap_forecast, cap_forecast);
     if (!v->cap_emergency[0])
@@ -921,7 +879,7 @@ sched_main(void *arg)
                 pthread_cond_wait(&f->sched_cv, &f->sched_mu);
             } else {
                 struct timespec dl;
-                deadline_after(&dl, wake > now ? wake - now : 0);
+                rm_deadline_ts(CLOCK_MONOTONIC, wake > now ? wake - now : 0, &dl);
                 pthread_cond_timedwait(&f->sched_cv, &f->sched_mu, &dl);
             }
             continue;
@@ -1044,7 +1002,7 @@ node_create(struct rm_fleet *f, const rm_fleet_target_t *t)
     n->fleet = f;
     n->refs = 1;
     n->heap_idx = -1;
-    n->added_ms = rm__fleet_now_ms();
+    n->added_ms = rm_wall_ms();
     pthread_mutex_init(&n->mu, NULL);
     rm__fleet_copy(n->view.cap_forecast, sizeof n->view.cap_forecast, "unknown");
     rm__fleet_copy(n->view.cap_emergency, sizeof n->view.cap_emergency, "unknown");
@@ -1124,7 +1082,7 @@ rm_fleet_poll_summary(rm_fleet_t *f, rm_fleet_poll_summary_t *out)
         rm__fleet_release(f, nodes, (size_t)k);
         return RM_ENOMEM;
     }
-    int64_t now = rm__fleet_now_ms();
+    int64_t now = rm_wall_ms();
     for (ssize_t i = 0; i < k; i++) {
         node_t *n = nodes[i];
         pthread_mutex_lock(&n->mu);
@@ -1380,7 +1338,7 @@ disco_main(void *arg)
     pthread_mutex_lock(&f->disco_mu);
     while (!f->stopping) {
         struct timespec dl;
-        deadline_after(&dl, f->o.poll_ms);
+        rm_deadline_ts(CLOCK_MONOTONIC, f->o.poll_ms, &dl);
         while (!f->stopping && pthread_cond_timedwait(&f->disco_cv, &f->disco_mu, &dl) != ETIMEDOUT)
             ;
         if (f->stopping)

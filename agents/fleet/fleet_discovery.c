@@ -74,21 +74,40 @@ find_name(const rm_fleet_target_t *t, size_t n, const char *name)
     return 0;
 }
 
-/* Append to a growing array; returns the new slot or NULL on OOM. */
-static rm_fleet_target_t *
-push(rm_fleet_target_t **arr, size_t *n, size_t *cap)
+/*
+ * Append target `name` at `addr` to a growing array (*t, when t is not
+ * NULL: its slot). Past
+ * RM_FLEET_MAX_TARGETS: RM_EINVAL, "ORIGIN[:LINE]: more than N agents" in err
+ * (no line when lineno is 0); out of memory: RM_ENOMEM.
+ */
+static rm_status_t
+add_target(rm_fleet_target_t **arr, size_t *n, size_t *cap, const char *name, const char *addr, const char *origin,
+           unsigned lineno, rm_fleet_target_t **t, char *err, size_t errcap)
 {
+    if (*n == RM_FLEET_MAX_TARGETS) {
+        if (lineno)
+            snprintf(err, errcap, "%s:%u: more than %d agents", origin, lineno, RM_FLEET_MAX_TARGETS);
+        else
+            snprintf(err, errcap, "%s: more than %d agents", origin, RM_FLEET_MAX_TARGETS);
+        return RM_EINVAL;
+    }
     if (*n == *cap) {
         size_t nc = *cap ? *cap * 2 : 8;
         rm_fleet_target_t *p = realloc(*arr, nc * sizeof *p);
-        if (!p)
-            return NULL;
+        if (!p) {
+            snprintf(err, errcap, "out of memory");
+            return RM_ENOMEM;
+        }
         *arr = p;
         *cap = nc;
     }
-    rm_fleet_target_t *t = &(*arr)[(*n)++];
-    memset(t, 0, sizeof *t);
-    return t;
+    rm_fleet_target_t *slot = &(*arr)[(*n)++];
+    memset(slot, 0, sizeof *slot);
+    rm__fleet_copy(slot->name, sizeof slot->name, name);
+    rm__fleet_copy(slot->address, sizeof slot->address, addr);
+    if (t)
+        *t = slot;
+    return RM_OK;
 }
 
 rm_status_t
@@ -125,18 +144,11 @@ rm_fleet_parse_list(const char *csv, rm_fleet_target_t **out, size_t *n_out, cha
             snprintf(err, errcap, "--agents item '%s' listed twice", item);
             goto fail;
         }
-        if (n == RM_FLEET_MAX_TARGETS) {
-            snprintf(err, errcap, "--agents: more than %d agents", RM_FLEET_MAX_TARGETS);
+        rm_status_t ast = add_target(&arr, &n, &cap, item, item, "--agents", 0, NULL, err, errcap);
+        if (ast != RM_OK) {
+            st = ast;
             goto fail;
         }
-        rm_fleet_target_t *t = push(&arr, &n, &cap);
-        if (!t) {
-            st = RM_ENOMEM;
-            snprintf(err, errcap, "out of memory");
-            goto fail;
-        }
-        rm__fleet_copy(t->name, sizeof t->name, item);
-        rm__fleet_copy(t->address, sizeof t->address, item);
         if (!comma)
             break;
         p = comma + 1;
@@ -201,18 +213,12 @@ rm_fleet_parse_text(const char *text, const char *origin, rm_fleet_target_t **ou
             snprintf(err, errcap, "%s:%u: node name '%s' used twice", origin, lineno, name);
             goto fail;
         }
-        if (n == RM_FLEET_MAX_TARGETS) {
-            snprintf(err, errcap, "%s:%u: more than %d agents", origin, lineno, RM_FLEET_MAX_TARGETS);
+        rm_fleet_target_t *t;
+        rm_status_t ast = add_target(&arr, &n, &cap, name, addr, origin, lineno, &t, err, errcap);
+        if (ast != RM_OK) {
+            st = ast;
             goto fail;
         }
-        rm_fleet_target_t *t = push(&arr, &n, &cap);
-        if (!t) {
-            st = RM_ENOMEM;
-            snprintf(err, errcap, "out of memory");
-            goto fail;
-        }
-        rm__fleet_copy(t->name, sizeof t->name, name);
-        rm__fleet_copy(t->address, sizeof t->address, addr);
         for (char *kv; (kv = strtok_r(NULL, " \t\r", &save));) {
             char *eq = strchr(kv, '=');
             if (!eq || eq == kv || (size_t)(eq - kv) >= RM_FLEET_LABEL_KEY_MAX ||
@@ -331,15 +337,12 @@ rm_fleet_resolve_dns(const char *spec, rm_fleet_target_t **out, size_t *n_out, c
         }
         if (find_name(arr, n, name) || n == RM_FLEET_MAX_TARGETS)
             continue;
-        rm_fleet_target_t *t = push(&arr, &n, &cap);
-        if (!t) {
+        rm_status_t st = add_target(&arr, &n, &cap, name, name, "--agents-dns", 0, NULL, err, errcap);
+        if (st != RM_OK) {
             freeaddrinfo(res);
             free(arr);
-            snprintf(err, errcap, "out of memory");
-            return RM_ENOMEM;
+            return st;
         }
-        rm__fleet_copy(t->name, sizeof t->name, name);
-        rm__fleet_copy(t->address, sizeof t->address, name);
     }
     freeaddrinfo(res);
     if (n > 1)

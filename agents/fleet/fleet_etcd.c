@@ -234,32 +234,69 @@ rm__etcd_list(rm_etcd_t *e, const char *prefix, void (*fn)(void *ctx, const char
     return st;
 }
 
+/* One Txn: if cmp (none when NULL) then ok_op, else else_op (none when
+ * NULL). *out: the response, for protobuf_c_message_free_unpacked. */
+static rm_status_t
+txn(rm_etcd_t *e, Etcdserverpb__Compare *cmp, Etcdserverpb__RequestOp *ok_op, Etcdserverpb__RequestOp *else_op,
+    Etcdserverpb__TxnResponse **out, char *err, size_t errcap)
+{
+    Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
+    if (cmp) {
+        tx.compare = &cmp;
+        tx.n_compare = 1;
+    }
+    tx.success = &ok_op;
+    tx.n_success = 1;
+    if (else_op) {
+        tx.failure = &else_op;
+        tx.n_failure = 1;
+    }
+    ProtobufCMessage *m = NULL;
+    rm_status_t st = call(e, P_TXN, &tx.base, &etcdserverpb__txn_response__descriptor, &m, err, errcap);
+    *out = (Etcdserverpb__TxnResponse *)m;
+    return st;
+}
+
+/* A Compare "key's TARGET == ..." (the caller sets the target and its value). */
+static void
+compare_key(Etcdserverpb__Compare *cmp, const char *key)
+{
+    etcdserverpb__compare__init(cmp);
+    cmp->result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+    cmp->key = bin(key);
+}
+
+/* op := Put key=val on lease (0 = none), with put as its request. */
+static void
+put_op(Etcdserverpb__RequestOp *op, Etcdserverpb__PutRequest *put, const char *key, const char *val, int64_t lease)
+{
+    etcdserverpb__put_request__init(put);
+    put->key = bin(key);
+    put->value = bin(val);
+    put->lease = lease;
+    etcdserverpb__request_op__init(op);
+    op->request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
+    op->request_put = put;
+}
+
 /* One guarded Txn: if guard_key == guard_val (or no guard) then `op`. */
 static rm_status_t
 guarded(rm_etcd_t *e, Etcdserverpb__RequestOp *op, const char *guard_key, const char *guard_val, char *err,
         size_t errcap)
 {
-    Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT;
-    Etcdserverpb__Compare *cmps[1] = {&cmp};
-    Etcdserverpb__RequestOp *ops[1] = {op};
-    Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
+    Etcdserverpb__Compare cmp;
     if (guard_key) {
-        cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+        compare_key(&cmp, guard_key);
         cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__VALUE;
-        cmp.key = bin(guard_key);
         cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_VALUE;
         cmp.value = bin(guard_val);
-        tx.compare = cmps;
-        tx.n_compare = 1;
     }
-    tx.success = ops;
-    tx.n_success = 1;
-    ProtobufCMessage *m = NULL;
-    rm_status_t st = call(e, P_TXN, &tx.base, &etcdserverpb__txn_response__descriptor, &m, err, errcap);
+    Etcdserverpb__TxnResponse *r = NULL;
+    rm_status_t st = txn(e, guard_key ? &cmp : NULL, op, NULL, &r, err, errcap);
     if (st != RM_OK)
         return st;
-    int ok = ((Etcdserverpb__TxnResponse *)m)->succeeded;
-    protobuf_c_message_free_unpacked(m, NULL);
+    int ok = r->succeeded;
+    protobuf_c_message_free_unpacked(&r->base, NULL);
     if (!ok && err && errcap)
         snprintf(err, errcap, "etcd: %s no longer holds the expected value (leadership lost)", guard_key);
     return ok ? RM_OK : RM_ECONFLICT;
@@ -269,13 +306,9 @@ rm_status_t
 rm__etcd_put(rm_etcd_t *e, const char *key, const char *val, int64_t lease, const char *guard_key,
              const char *guard_val, char *err, size_t errcap)
 {
-    Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
-    put.key = bin(key);
-    put.value = bin(val);
-    put.lease = lease;
-    Etcdserverpb__RequestOp op = ETCDSERVERPB__REQUEST_OP__INIT;
-    op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-    op.request_put = &put;
+    Etcdserverpb__PutRequest put;
+    Etcdserverpb__RequestOp op;
+    put_op(&op, &put, key, val, lease);
     return guarded(e, &op, guard_key, guard_val, err, errcap);
 }
 
@@ -306,40 +339,25 @@ rm__etcd_create_key(rm_etcd_t *e, const char *key, const char *val, int64_t leas
 {
     if (holder)
         *holder = NULL;
-    Etcdserverpb__Compare cmp = ETCDSERVERPB__COMPARE__INIT;
-    cmp.result = ETCDSERVERPB__COMPARE__COMPARE_RESULT__EQUAL;
+    Etcdserverpb__Compare cmp; /* the key was never created */
+    compare_key(&cmp, key);
     cmp.target = ETCDSERVERPB__COMPARE__COMPARE_TARGET__CREATE;
-    cmp.key = bin(key);
     cmp.target_union_case = ETCDSERVERPB__COMPARE__TARGET_UNION_CREATE_REVISION;
     cmp.create_revision = 0;
-    Etcdserverpb__Compare *cmps[1] = {&cmp};
-    Etcdserverpb__PutRequest put = ETCDSERVERPB__PUT_REQUEST__INIT;
-    put.key = bin(key);
-    put.value = bin(val);
-    put.lease = lease;
-    Etcdserverpb__RequestOp ok_op = ETCDSERVERPB__REQUEST_OP__INIT;
-    ok_op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_PUT;
-    ok_op.request_put = &put;
+    Etcdserverpb__PutRequest put;
+    Etcdserverpb__RequestOp ok_op;
+    put_op(&ok_op, &put, key, val, lease);
     Etcdserverpb__RangeRequest get = ETCDSERVERPB__RANGE_REQUEST__INIT;
     get.key = bin(key);
     Etcdserverpb__RequestOp else_op = ETCDSERVERPB__REQUEST_OP__INIT;
     else_op.request_case = ETCDSERVERPB__REQUEST_OP__REQUEST_REQUEST_RANGE;
     else_op.request_range = &get;
-    Etcdserverpb__RequestOp *ok_ops[1] = {&ok_op}, *else_ops[1] = {&else_op};
-    Etcdserverpb__TxnRequest tx = ETCDSERVERPB__TXN_REQUEST__INIT;
-    tx.compare = cmps;
-    tx.n_compare = 1;
-    tx.success = ok_ops;
-    tx.n_success = 1;
-    tx.failure = else_ops;
-    tx.n_failure = 1;
-    ProtobufCMessage *m = NULL;
-    rm_status_t st = call(e, P_TXN, &tx.base, &etcdserverpb__txn_response__descriptor, &m, err, errcap);
+    Etcdserverpb__TxnResponse *r = NULL;
+    rm_status_t st = txn(e, &cmp, &ok_op, &else_op, &r, err, errcap);
     if (st != RM_OK)
         return st;
-    Etcdserverpb__TxnResponse *r = (Etcdserverpb__TxnResponse *)m;
     if (r->succeeded) {
-        protobuf_c_message_free_unpacked(m, NULL);
+        protobuf_c_message_free_unpacked(&r->base, NULL);
         return RM_OK;
     }
     st = RM_EEXIST;
@@ -350,7 +368,7 @@ rm__etcd_create_key(rm_etcd_t *e, const char *key, const char *val, int64_t leas
         if (!*holder)
             st = RM_ENOMEM;
     }
-    protobuf_c_message_free_unpacked(m, NULL);
+    protobuf_c_message_free_unpacked(&r->base, NULL);
     return st;
 }
 

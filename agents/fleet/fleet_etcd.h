@@ -1,7 +1,7 @@
 /*
  * fleet_etcd.h — the small etcd v3 client rustymem-fleet needs for leader
  * election and the rollout journal (docs/adr/0027). It speaks etcd's gRPC API
- * (proto/etcd/etcd_rpc.proto, the upstream field numbers) through rm_client,
+ * (third_party/etcd/etcd_rpc.proto, the upstream field numbers) through rm_client,
  * so deadlines, TLS and error reporting are the ones every other call has.
  *
  * Endpoints: "HOST:PORT[,HOST:PORT…]". A call that fails with UNAVAILABLE or

@@ -176,9 +176,6 @@ rm_status_t rm__fleet_rollout_recover(struct rm_fleet *f);
 void rm__fleet_log(struct rm_fleet *f, const char *level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Unix time in milliseconds. */
-int64_t rm__fleet_now_ms(void);
-
 /*
  * Matching nodes, sorted by name, each with a reference taken; NULL sel =
  * all. Returns the count (*out malloc'ed, NULL when 0) or -1 on OOM. Release

@@ -61,13 +61,7 @@ static int
 ha_sleep(rm_fleet_ha_t *ha, int ms)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000L;
-    }
+    rm_deadline_ts(CLOCK_REALTIME, ms, &ts);
     pthread_mutex_lock(&ha->mu);
     while (!ha->stop && pthread_cond_timedwait(&ha->cv, &ha->mu, &ts) != ETIMEDOUT) {
     }

@@ -31,6 +31,7 @@
 
 #include "fleet_etcd.h"
 #include "fleet_internal.h"
+#include "rm_clock.h"
 #include "rustymem/v1/emergency.pb-c.h"
 #include "rustymem/v1/tuning.pb-c.h"
 
@@ -107,7 +108,7 @@ jplan_state(struct rm_fleet *f, json_t *plan, const char *state, const char *rea
     json_object_set_new(plan, "state", json_string(state));
     if (reason)
         json_object_set_new(plan, "reason", json_string(reason));
-    json_object_set_new(plan, "updated_unix_ms", json_integer(rm__fleet_now_ms()));
+    json_object_set_new(plan, "updated_unix_ms", json_integer(rm_wall_ms()));
     return jput(f, "plan", json_incref(plan));
 }
 
@@ -127,7 +128,7 @@ jnode(struct rm_fleet *f, const char *name, const char *address, const char *sta
     json_object_set_new(j, "address", json_string(address));
     json_object_set_new(j, "state", json_string(state));
     json_object_set_new(j, "before", before);
-    json_object_set_new(j, "updated_unix_ms", json_integer(rm__fleet_now_ms()));
+    json_object_set_new(j, "updated_unix_ms", json_integer(rm_wall_ms()));
     char suffix[RM_FLEET_NAME_MAX + 16];
     rm__fleet_fmt(suffix, sizeof suffix, "node/%s", name);
     return jput(f, suffix, j);
@@ -137,7 +138,7 @@ static void
 jstep(struct rm_fleet *f, size_t no, const rm_fleet_step_t *st)
 {
     json_t *j = json_pack("{s:s, s:s, s:b, s:s, s:s, s:I}", "node", st->node, "phase", st->phase, "ok", st->ok,
-                          "status", st->status, "detail", st->detail, "unix_ms", (json_int_t)rm__fleet_now_ms());
+                          "status", st->status, "detail", st->detail, "unix_ms", (json_int_t)rm_wall_ms());
     char suffix[32];
     rm__fleet_fmt(suffix, sizeof suffix, "step/%06zu", no);
     (void)jput(f, suffix, j);
@@ -442,7 +443,7 @@ journal_begin(struct rm_fleet *f, const rm_fleet_rollout_t *ro, node_t **nodes, 
     json_t *names = json_array();
     for (size_t i = 0; names && i < nn; i++)
         json_array_append_new(names, json_string(nodes[i]->target.name));
-    int64_t now = rm__fleet_now_ms();
+    int64_t now = rm_wall_ms();
     char id[64];
     rm__fleet_fmt(id, sizeof id, "%lld", (long long)now);
     json_t *plan = json_pack("{s:s, s:s, s:s, s:i, s:i, s:o, s:I, s:f, s:f, s:i, s:I}", "id", id, "leader",

@@ -470,8 +470,4 @@ static const rm_rpc_method_t fleet_methods[] = {
                         rustymem__v1__fleet_trigger_response_response__descriptor, RM_ROLE_ADMIN, trigger_response),
 };
 
-const rm_rpc_service_t rm_fleet_service = {
-    .name = "rustymem.v1.FleetService",
-    .methods = fleet_methods,
-    .n_methods = sizeof fleet_methods / sizeof fleet_methods[0],
-};
+const rm_rpc_service_t rm_fleet_service = RM_RPC_SERVICE("rustymem.v1.FleetService", fleet_methods);

@@ -132,14 +132,10 @@ usage(FILE *f)
             "  --gate-max-level LEVEL      highest pressure level that passes the gate (default gentle)\n"
             "\n"
             "  --verbose                   also log gRPC's informational messages\n");
-    rm_flags_help_std(f, 30);
-    fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
+    rm_flags_help_end(f, 30);
 }
 
-static const rm_flags_prog_t prog = {.name = "rustymem-fleet",
-                                     .version = RM_VERSION,
-                                     .help_hint = "see rustymem-fleet --help",
-                                     .usage = usage};
+static const rm_flags_prog_t prog = RM_FLAGS_PROG("rustymem-fleet", "see rustymem-fleet --help", usage);
 
 static int
 num(const char *flag, const char *s, double lo, double hi, double *out)
@@ -204,78 +200,60 @@ parse_args(int argc, char **argv, opts_t *o)
         {0, 0, 0, 0},
     };
     rm_fleet_opts_t *fo = &o->fleet;
-    double v;
+    /* The numeric flags: their range and where the value goes (one of i, d, u). */
+    const struct {
+        int opt;
+        const char *flag;
+        double lo, hi;
+        int *i;
+        double *d;
+        uint32_t *u;
+    } nums[] = {
+        {O_THREADS, "--threads", 2, 16, &o->threads, NULL, NULL},
+        {O_GRACE, "--grace-ms", 1, 600000, &o->grace_ms, NULL, NULL},
+        {O_POLL, "--poll-ms", 10, 3600000, &fo->poll_ms, NULL, NULL},
+        {O_PTHREADS, "--poll-threads", 1, RM_FLEET_MAX_POLL_THREADS, &fo->poll_threads, NULL, NULL},
+        {O_RPCTO, "--rpc-timeout-ms", 10, 600000, &fo->rpc_timeout_ms, NULL, NULL},
+        {O_BACKOFF, "--backoff-max-ms", 10, 86400000, &fo->backoff_max_ms, NULL, NULL},
+        {O_TCONF, "--trigger-confidence", 0.01, 1, NULL, &fo->trigger_confidence, NULL},
+        {O_TTTC, "--trigger-ttc-seconds", 0.001, 86400, NULL, &fo->trigger_ttc_seconds, NULL},
+        {O_TCOOL, "--trigger-cooldown-ms", 1, 86400000, &fo->trigger_cooldown_ms, NULL, NULL},
+        {O_CWAIT, "--canary-wait-seconds", 0.001, 3600, NULL, &fo->canary_wait_seconds, NULL},
+        {O_BWAIT, "--batch-wait-seconds", 0.001, 3600, NULL, &fo->batch_wait_seconds, NULL},
+        {O_BSIZE, "--batch-size", 1, RM_FLEET_MAX_TARGETS, NULL, NULL, &fo->batch_size},
+        {O_ETCD_TTL, "--etcd-lease-ttl", 2, 300, &o->ha.lease_ttl_s, NULL, NULL},
+        {O_ETCD_TIMEOUT, "--etcd-timeout-ms", 10, 600000, &o->ha.timeout_ms, NULL, NULL},
+    };
     int c, rc;
     while ((c = rm_flags_next(&prog, argc, argv, longopts, &rc)) != -1) {
         if (c == RM_FLAGS_EXIT)
             return rc;
+        size_t k;
+        for (k = 0; k < sizeof nums / sizeof nums[0] && nums[k].opt != c; k++)
+            ;
+        if (k < sizeof nums / sizeof nums[0]) {
+            double v;
+            if (num(nums[k].flag, optarg, nums[k].lo, nums[k].hi, &v) < 0)
+                return 2;
+            if (nums[k].i)
+                *nums[k].i = (int)v;
+            else if (nums[k].d)
+                *nums[k].d = v;
+            else
+                *nums[k].u = (uint32_t)v;
+            continue;
+        }
         switch (c) {
         case O_LISTEN: o->listen = optarg; break;
         case O_PORTFILE: o->port_file = optarg; break;
-        case O_THREADS:
-            if (num("--threads", optarg, 2, 16, &v) < 0)
-                return 2;
-            o->threads = (int)v;
-            break;
-        case O_GRACE:
-            if (num("--grace-ms", optarg, 1, 600000, &v) < 0)
-                return 2;
-            o->grace_ms = (int)v;
-            break;
         case O_AGENTS: fo->source = RM_FLEET_SOURCE_LIST; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_FILE: fo->source = RM_FLEET_SOURCE_FILE; fo->source_spec = optarg; o->n_sources++; break;
         case O_AGENTS_DNS: fo->source = RM_FLEET_SOURCE_DNS; fo->source_spec = optarg; o->n_sources++; break;
-        case O_POLL:
-            if (num("--poll-ms", optarg, 10, 3600000, &v) < 0)
-                return 2;
-            fo->poll_ms = (int)v;
-            break;
-        case O_PTHREADS:
-            if (num("--poll-threads", optarg, 1, RM_FLEET_MAX_POLL_THREADS, &v) < 0)
-                return 2;
-            fo->poll_threads = (int)v;
-            break;
-        case O_RPCTO:
-            if (num("--rpc-timeout-ms", optarg, 10, 600000, &v) < 0)
-                return 2;
-            fo->rpc_timeout_ms = (int)v;
-            break;
-        case O_BACKOFF:
-            if (num("--backoff-max-ms", optarg, 10, 86400000, &v) < 0)
-                return 2;
-            fo->backoff_max_ms = (int)v;
-            break;
         case O_TLEVEL:
             if (level_arg("--trigger-level", optarg, &fo->trigger_level) < 0)
                 return 2;
             break;
-        case O_TCONF:
-            if (num("--trigger-confidence", optarg, 0.01, 1, &fo->trigger_confidence) < 0)
-                return 2;
-            break;
-        case O_TTTC:
-            if (num("--trigger-ttc-seconds", optarg, 0.001, 86400, &fo->trigger_ttc_seconds) < 0)
-                return 2;
-            break;
-        case O_TCOOL:
-            if (num("--trigger-cooldown-ms", optarg, 1, 86400000, &v) < 0)
-                return 2;
-            fo->trigger_cooldown_ms = (int)v;
-            break;
         case O_NOEARLY: fo->no_early_response = 1; break;
-        case O_CWAIT:
-            if (num("--canary-wait-seconds", optarg, 0.001, 3600, &fo->canary_wait_seconds) < 0)
-                return 2;
-            break;
-        case O_BWAIT:
-            if (num("--batch-wait-seconds", optarg, 0.001, 3600, &fo->batch_wait_seconds) < 0)
-                return 2;
-            break;
-        case O_BSIZE:
-            if (num("--batch-size", optarg, 1, RM_FLEET_MAX_TARGETS, &v) < 0)
-                return 2;
-            fo->batch_size = (uint32_t)v;
-            break;
         case O_GATE:
             if (level_arg("--gate-max-level", optarg, &fo->gate_max_level) < 0)
                 return 2;
@@ -284,16 +262,6 @@ parse_args(int argc, char **argv, opts_t *o)
         case O_ETCD: o->ha.endpoints = optarg; break;
         case O_ETCD_PREFIX: o->ha.prefix = optarg; break;
         case O_ETCD_ID: o->ha.id = optarg; break;
-        case O_ETCD_TTL:
-            if (num("--etcd-lease-ttl", optarg, 2, 300, &v) < 0)
-                return 2;
-            o->ha.lease_ttl_s = (int)v;
-            break;
-        case O_ETCD_TIMEOUT:
-            if (num("--etcd-timeout-ms", optarg, 10, 600000, &v) < 0)
-                return 2;
-            o->ha.timeout_ms = (int)v;
-            break;
         case O_ETCD_CA: o->ha.tls_ca_file = optarg; break;
         case O_ETCD_CERT: o->ha.tls_cert_file = optarg; break;
         case O_ETCD_KEY: o->ha.tls_key_file = optarg; break;

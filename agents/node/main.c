@@ -117,14 +117,10 @@ usage(FILE *f)
             "                            --tls-client-ca, so anyone who can connect is admin; refused\n"
             "                            (exit 2) without this flag\n"
             "  --verbose                 also log gRPC's informational messages\n");
-    rm_flags_help_std(f, 28);
-    fprintf(f, "\n" RM_FLAGS_EXIT_STATUS_HELP);
+    rm_flags_help_end(f, 28);
 }
 
-static const rm_flags_prog_t prog = {.name = "rustymemd",
-                                     .version = RM_VERSION,
-                                     .help_hint = "see rustymemd --help",
-                                     .usage = usage};
+static const rm_flags_prog_t prog = RM_FLAGS_PROG("rustymemd", "see rustymemd --help", usage);
 
 /*
  * Add or replace label key=value on the host. `src` names the origin in

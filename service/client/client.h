@@ -201,6 +201,11 @@ json_t *rm_pb_to_json(const ProtobufCMessage *msg);
 json_t *rm_json_u64(uint64_t v);
 json_t *rm_json_i64(int64_t v);
 
+/* The value of a numeric, bool or enum protobuf field at p (bool as 0/1,
+ * an enum as its number) into *out: 1, or 0 for any other type (string,
+ * bytes, message). A 64-bit value beyond 2^53 is rounded. */
+int rm_pb_number(const ProtobufCFieldDescriptor *f, const void *p, double *out);
+
 #ifdef __cplusplus
 }
 #endif

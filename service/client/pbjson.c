@@ -97,6 +97,28 @@ b64(const uint8_t *data, size_t len)
     return j;
 }
 
+int
+rm_pb_number(const ProtobufCFieldDescriptor *f, const void *p, double *out)
+{
+    switch (f->type) {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+    case PROTOBUF_C_TYPE_ENUM: *out = *(const int32_t *)p; return 1;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32: *out = *(const uint32_t *)p; return 1;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64: *out = (double)*(const int64_t *)p; return 1;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64: *out = (double)*(const uint64_t *)p; return 1;
+    case PROTOBUF_C_TYPE_FLOAT: *out = *(const float *)p; return 1;
+    case PROTOBUF_C_TYPE_DOUBLE: *out = *(const double *)p; return 1;
+    case PROTOBUF_C_TYPE_BOOL: *out = *(const protobuf_c_boolean *)p ? 1 : 0; return 1;
+    default: return 0;
+    }
+}
+
 static json_t *
 scalar(const ProtobufCFieldDescriptor *f, const void *p)
 {

@@ -40,11 +40,11 @@ action_done(rm_rpc_ctx_t *ctx, Rustymem__V1__ActionResult *r, const char *action
 }
 
 /* Prologue: the host runs the memcore module host->field_, else the RPC answers UNIMPLEMENTED
- * "RPC: no WHAT hosted". */
-#define NEED_MODULE(field_, rpc_, what_)                                                                     \
+ * "RPC: no WHAT hosted" (rm_host_unimplemented). */
+#define NEED_MODULE(field_, what_)                                                                           \
     rm_host_t *host = rm_host_of(ctx);                                                                       \
     if (!host || !host->field_)                                                                              \
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, rpc_ ": no " what_ " hosted")
+        return rm_host_unimplemented(ctx, "no %s hosted", what_)
 
 /* seed: CALL force_garbage_collection() — give every cache and free page back. */
 static grpc_status_code
@@ -75,7 +75,7 @@ coalesce_large(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage
 {
     const Rustymem__V1__CoalesceLargeObjectsRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    NEED_MODULE(large, "CoalesceLargeObjects", "large-object allocator");
+    NEED_MODULE(large, "large-object allocator");
     double t0 = rm_mono_s();
     r->extents_coalesced = rm_large_coalesce_all(host->large);
     if (req->release_to_os)
@@ -94,7 +94,7 @@ trigger_response(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
 {
     const Rustymem__V1__TriggerResponseRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    NEED_MODULE(pressure, "TriggerResponse", "pressure responder");
+    NEED_MODULE(pressure, "pressure responder");
     if (req->level < RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE ||
         req->level > RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_OOM_PREVENTION)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT,
@@ -127,12 +127,12 @@ methods_of(rm_rpc_ctx_t *ctx, void **dp)
 }
 
 /* Prologue: m (with e, its first argument) has the method fn_, else the RPC answers UNIMPLEMENTED
- * "RPC: no WHAT hosted". */
-#define NEED_METHOD(fn_, rpc_, what_)                                                                        \
+ * "RPC: no WHAT hosted" (rm_host_unimplemented). */
+#define NEED_METHOD(fn_, what_)                                                                              \
     void *e;                                                                                                 \
     const rm_host_methods_t *m = methods_of(ctx, &e);                                                        \
     if (!m || !m->fn_)                                                                                       \
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, rpc_ ": no " what_ " hosted")
+        return rm_host_unimplemented(ctx, "no %s hosted", what_)
 
 /* seed: CALL clear_plan_cache() — or evict the oldest fraction. */
 static grpc_status_code
@@ -140,7 +140,7 @@ clear_plan_cache(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessa
 {
     const Rustymem__V1__ClearPlanCacheRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    NEED_METHOD(trim_plans, "ClearPlanCache", "plan cache");
+    NEED_METHOD(trim_plans, "plan cache");
     double f = req->fraction == 0.0 ? 1.0 : req->fraction;
     if (!(f > 0.0 && f <= 1.0))
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g: expected 0 < fraction <= 1 (0 = all)",
@@ -159,7 +159,7 @@ static grpc_status_code
 kill_orphans(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    NEED_METHOD(kill_orphans, "KillOrphanedTransactions", "transaction engine");
+    NEED_METHOD(kill_orphans, "transaction engine");
     double t0 = rm_mono_s();
     uint64_t k = 0;
     m->kill_orphans(e, &k);
@@ -173,7 +173,7 @@ kill_long_queries(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
 {
     const Rustymem__V1__KillLongRunningQueriesRequest *req = (const void *)req_;
     Rustymem__V1__ActionResult *r = (void *)resp_;
-    NEED_METHOD(kill_queries, "KillLongRunningQueries", "query engine");
+    NEED_METHOD(kill_queries, "query engine");
     if (!(req->older_than_seconds > 0.0) || req->older_than_seconds > 1e9)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "older_than_seconds = %g: expected > 0",
                            req->older_than_seconds);
@@ -193,7 +193,7 @@ set_admission(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
     void *e;
     const rm_host_methods_t *m = methods_of(ctx, &e);
     if (!m || !m->admission_open || !m->set_admission)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "SetAdmission: no session multiplexer hosted");
+        return rm_host_unimplemented(ctx, "no session multiplexer hosted");
     bool before = m->admission_open(e);
     m->set_admission(e, req->accept_new_connections);
     return action_done(ctx, r, "set_admission", -1, "admission of new sessions: %s -> %s",
@@ -208,7 +208,7 @@ evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     Rustymem__V1__ActionResult *r = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || (!host->bufpool && !(host->methods && host->methods->bufpool_evict)))
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "EvictBufferPool: no buffer pool hosted");
+        return rm_host_unimplemented(ctx, "no buffer pool hosted");
     if (!(req->fraction > 0.0 && req->fraction <= 1.0))
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g is out of range: allowed (0, 1]",
                            req->fraction);
@@ -241,8 +241,5 @@ static const rm_rpc_method_t emergency_methods[] = {
 };
 #undef ACTION
 
-const rm_rpc_service_t rm_emergency_service = {
-    .name = "rustymem.v1.EmergencyService",
-    .methods = emergency_methods,
-    .n_methods = sizeof emergency_methods / sizeof emergency_methods[0],
-};
+const rm_rpc_service_t rm_emergency_service =
+    RM_RPC_SERVICE("rustymem.v1.EmergencyService", emergency_methods);

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "host.h"
+#include "rm_clock.h"
 #include "rpc_internal.h"
 #include "rustymem/v1/forecast.pb-c.h"
 
@@ -22,24 +23,11 @@ api_level(rm_pressure_level_t l)
     return (Rustymem__V1__PressureLevel)((int)l + 1);
 }
 
-/* CLOCK_MONOTONIC ns → Unix ms. */
-static int64_t
-unix_ms_of(uint64_t mono_ns)
-{
-    struct timespec m, r;
-    clock_gettime(CLOCK_MONOTONIC, &m);
-    clock_gettime(CLOCK_REALTIME, &r);
-    int64_t now_mono = (int64_t)m.tv_sec * 1000000000ll + m.tv_nsec;
-    int64_t now_real = (int64_t)r.tv_sec * 1000000000ll + r.tv_nsec;
-    return (now_real - (now_mono - (int64_t)mono_ns)) / 1000000;
-}
-
 #define NEED_PRESSURE(ctx, p)                                                                       \
     rm_host_t *host_ = rm_host_of(ctx);                                                             \
     rm_pressure_t *p = host_ ? host_->pressure : NULL;                                              \
     if (!p)                                                                                         \
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: this server hosts no pressure monitor", \
-                           strrchr(rm_rpc_method(ctx)->path, '/') + 1);
+        return rm_host_unimplemented(ctx, "this server hosts no pressure monitor");
 
 static grpc_status_code
 get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
@@ -94,7 +82,7 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->usage_source = (char *)(fc.t_ns && fc.sample.usage_source ? fc.sample.usage_source : "none");
     r->budget_source = (char *)(fc.t_ns && fc.sample.budget_source ? fc.sample.budget_source : "none");
     r->sampled_at_unix_ms = !fc.t_ns ? 0 : fc.sample.t_unix_ns ? (int64_t)(fc.sample.t_unix_ns / 1000000u)
-                                                               : unix_ms_of(fc.t_ns);
+                                                               : rm_unix_ms_of_mono(fc.t_ns);
     struct timespec m;
     clock_gettime(CLOCK_MONOTONIC, &m);
     uint64_t now = (uint64_t)m.tv_sec * 1000000000ull + (uint64_t)m.tv_nsec;
@@ -117,7 +105,7 @@ api_event(rm_rpc_ctx_t *ctx, const rm_pressure_event_t *ev)
         return NULL;
     rustymem__v1__pressure_event__init(e);
     e->id = ev->seq;
-    e->timestamp_unix_ms = unix_ms_of(ev->t_ns);
+    e->timestamp_unix_ms = rm_unix_ms_of_mono(ev->t_ns);
     /* level change: old → new; reclaim: the responder's level → the level it ran at (they differ
      * for a manual trigger at another level); others: the level in force */
     e->from_level = api_level(ev->kind == RM_EVENT_LEVEL_CHANGE || ev->kind == RM_EVENT_RECLAIM ? ev->prev_level
@@ -211,7 +199,7 @@ list_alerts(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *re
         a->message = rm_rpc_strdup(ctx, al[i].message);
         a->value = al[i].value;
         a->threshold = al[i].threshold;
-        a->since_unix_ms = unix_ms_of(al[i].since_ns);
+        a->since_unix_ms = rm_unix_ms_of_mono(al[i].since_ns);
         a->subject = rm_rpc_strdup(ctx, al[i].subject);
         r->alerts[r->n_alerts++] = a;
     }
@@ -259,8 +247,4 @@ static const rm_rpc_method_t forecast_methods[] = {
 };
 #undef FS
 
-const rm_rpc_service_t rm_forecast_service = {
-    .name = "rustymem.v1.ForecastService",
-    .methods = forecast_methods,
-    .n_methods = sizeof forecast_methods / sizeof forecast_methods[0],
-};
+const rm_rpc_service_t rm_forecast_service = RM_RPC_SERVICE("rustymem.v1.ForecastService", forecast_methods);

@@ -21,36 +21,13 @@
 #include <time.h>
 
 #include "host.h"
+#include "rm_clock.h"
 #include "rpc_internal.h"
 #include "rustymem/stats.h"
 #include "rustymem/v1/memory.pb-c.h"
 
 #define MEMORY_WATCH_FLOOR_MS 100
 #define MEMORY_WATCH_DEFAULT_MS 1000
-
-static uint64_t
-now_mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int64_t
-now_unix_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* CLOCK_MONOTONIC ns → Unix ms (for a sample without its own wall-clock time). */
-static int64_t
-unix_ms_of_mono(uint64_t mono_ns)
-{
-    int64_t ago_ns = (int64_t)(now_mono_ns() - mono_ns);
-    return now_unix_ms() - ago_ns / 1000000;
-}
 
 #define MALLOC_STATS_MAX_AGE_MS 100
 
@@ -99,7 +76,7 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
     if (!sn)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     int have = 0, refreshed = 0;
-    uint64_t now = now_mono_ns();
+    uint64_t now = rm_mono_ns();
     if (host && host->pressure) {
         rm_status_t rs = fresh ? rm_pressure_refresh(host->pressure, now, RM_PRESSURE_FRESH_MIN_MS * 1000000ull,
                                                      sn, &refreshed)
@@ -134,7 +111,7 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
         out->usage_source = (char *)sn->usage.usage_source;
         out->budget_source = (char *)sn->usage.budget_source;
         out->sampled_at_unix_ms = sn->sampled_unix_ns ? (int64_t)(sn->sampled_unix_ns / 1000000u)
-                                                      : unix_ms_of_mono(sn->sampled_ns);
+                                                      : rm_unix_ms_of_mono(sn->sampled_ns);
     } else {
         uint64_t override = host ? __atomic_load_n(&host->budget_override_bytes, __ATOMIC_RELAXED) : 0;
         rm_sysinfo_usage_t u;
@@ -145,8 +122,8 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
         out->usage_source = (char *)u.usage_source;
         out->budget_source = (char *)u.budget_source;
         out->sampled_at_unix_ms = have ? (sn->sampled_unix_ns ? (int64_t)(sn->sampled_unix_ns / 1000000u)
-                                                             : unix_ms_of_mono(sn->sampled_ns))
-                                       : now_unix_ms();
+                                                             : rm_unix_ms_of_mono(sn->sampled_ns))
+                                       : rm_wall_ms();
     }
     out->sample_age_ms = now > sn->sampled_ns ? (now - sn->sampled_ns) / 1000000u : 0;
     out->fresh_read = refreshed != 0;
@@ -205,8 +182,8 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
     }
     out->n_components = n;
 
-    out->uptime_seconds = host ? (double)(now_mono_ns() - host->start_ns) / 1e9 : 0.0;
-    out->timestamp_unix_ms = now_unix_ms();
+    out->uptime_seconds = host ? (double)(rm_mono_ns() - host->start_ns) / 1e9 : 0.0;
+    out->timestamp_unix_ms = rm_wall_ms();
     out->node_name = rm_rpc_strdup(ctx, host ? host->node_name : "");
     out->version = rm_rpc_strdup(ctx, host && host->version ? host->version : "");
     if (host && host->n_labels) {
@@ -310,7 +287,7 @@ get_slab_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage 
     Rustymem__V1__SlabStats *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->slab)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetSlabStats: this server hosts no slab allocator");
+        return rm_host_unimplemented(ctx, "this server hosts no slab allocator");
     rm_slab_stats_t st[RM_SLAB_NUM_CLASSES];
     rm_status_t rs = rm_slab_stats(host->slab, st);
     if (rs != RM_OK)
@@ -367,7 +344,7 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
     Rustymem__V1__ArenaStats *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->arenas)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetArenaStats: this server hosts no arena manager");
+        return rm_host_unimplemented(ctx, "this server hosts no arena manager");
     rm_arena_mgr_stats_t ms;
     rm_arena_mgr_stats(host->arenas, &ms);
     resp->profiles = rm_rpc_alloc(ctx, RM_ARENA_PROFILE_COUNT * sizeof *resp->profiles);
@@ -434,8 +411,7 @@ get_large_object_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufC
     Rustymem__V1__LargeObjectStats *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->large)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED,
-                           "GetLargeObjectStats: this server hosts no large-object allocator");
+        return rm_host_unimplemented(ctx, "this server hosts no large-object allocator");
     rm_large_stats_t ls;
     rm_large_stats(host->large, &ls);
     resp->threshold_bytes = ls.threshold_bytes;
@@ -466,7 +442,7 @@ get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     Rustymem__V1__EngineStats *r = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->methods || !host->methods->engine_stats)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetEngineStats: this server hosts no engine");
+        return rm_host_unimplemented(ctx, "this server hosts no engine");
     rm_host_engine_stats_t s;
     host->methods->engine_stats(host->data_plane, &s);
     r->sessions = s.session.sessions;
@@ -553,7 +529,7 @@ list_transactions(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     Rustymem__V1__ListTransactionsResponse *resp = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || !host->methods || !host->methods->list_txns)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "ListTransactions: this server hosts no transaction engine");
+        return rm_host_unimplemented(ctx, "this server hosts no transaction engine");
     if (req->limit > 100000)
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "limit = %u: at most 100000 (0 = 1000)", req->limit);
     size_t cap = req->limit ? req->limit : 1000, n = 0;
@@ -590,7 +566,7 @@ get_buffer_pool_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCM
     rm_host_t *host = rm_host_of(ctx);
     bool hosted = host && (host->bufpool || (host->methods && host->methods->bufpool_stats));
     if (!hosted)
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "GetBufferPoolStats: this server hosts no buffer pool");
+        return rm_host_unimplemented(ctx, "this server hosts no buffer pool");
     rm_bufpool_stats_t st;
     rm_status_t rs = host->bufpool ? rm_bufpool_stats(host->bufpool, &st)
                                    : host->methods->bufpool_stats(host->data_plane, &st);
@@ -673,8 +649,4 @@ static const rm_rpc_method_t memory_methods[] = {
 };
 #undef MS
 
-const rm_rpc_service_t rm_memory_service = {
-    .name = "rustymem.v1.MemoryService",
-    .methods = memory_methods,
-    .n_methods = sizeof memory_methods / sizeof memory_methods[0],
-};
+const rm_rpc_service_t rm_memory_service = RM_RPC_SERVICE("rustymem.v1.MemoryService", memory_methods);

@@ -8,6 +8,7 @@
  * its real table exists. Tables built here are freed with
  * rm_node_services_free().
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,18 @@ typedef struct pending {
     rm_rpc_service_t svc;
     rm_rpc_method_t methods[];
 } pending_t;
+
+grpc_status_code
+rm_host_unimplemented(rm_rpc_ctx_t *ctx, const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: %s", strrchr(rm_rpc_method(ctx)->path, '/') + 1,
+                       reason);
+}
 
 static grpc_status_code
 pending_handler(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)

@@ -32,13 +32,6 @@
 #include "rustymem/v1/session.pb-c.h"
 
 static grpc_status_code
-no_engine(rm_rpc_ctx_t *ctx)
-{
-    return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "%s: this host has no transaction engine",
-                       strrchr(rm_rpc_method(ctx)->path, '/') + 1);
-}
-
-static grpc_status_code
 status_of(rm_status_t st)
 {
     return rm_rpc_status_from_rm_data(st);   /* ECANCELED refined by callers for query cancellation */
@@ -77,7 +70,7 @@ principal_of(rm_rpc_ctx_t *ctx, char *buf, size_t cap)
     char err[RM_HOST_ERR_MAX] = "";                                                                       \
     char pbuf[RM_HOST_PRINCIPAL_MAX + 1];                                                                 \
     if (!m || !m->session_owned || !m->fn_)                                                               \
-        return no_engine(ctx);                                                                            \
+        return rm_host_unimplemented(ctx, "this host has no transaction engine");                         \
     const char *principal = principal_of(ctx, pbuf, sizeof pbuf);                                         \
     (void)principal;                                                                                      \
     if ((sid_) == 0)                                                                                      \
@@ -320,8 +313,4 @@ static const rm_rpc_method_t session_methods[] = {
 #undef M
 #undef SS
 
-const rm_rpc_service_t rm_session_service = {
-    .name = "rustymem.v1.SessionService",
-    .methods = session_methods,
-    .n_methods = sizeof session_methods / sizeof session_methods[0],
-};
+const rm_rpc_service_t rm_session_service = RM_RPC_SERVICE("rustymem.v1.SessionService", session_methods);

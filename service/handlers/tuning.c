@@ -163,16 +163,36 @@ get_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
     return GRPC_STATUS_OK;
 }
 
-/* Capture the current text of the named knobs (for before -> after). */
-static void
-snapshot(rm_knobs_t *k, const char *const *names, size_t n, char (*out)[RM_KNOB_TEXT_MAX])
+/* The knob names of a request field: 1..rm_knobs_count(), else
+ * INVALID_ARGUMENT naming the field ("names: give at least one knob name"). */
+static grpc_status_code
+check_count(rm_rpc_ctx_t *ctx, const char *field, size_t n, const char *one)
 {
+    if (n == 0)
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "%s: give at least one %s", field, one);
+    if (n > rm_knobs_count())
+        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "%s: %zu given, at most %zu allowed", field, n,
+                           rm_knobs_count());
+    return GRPC_STATUS_OK;
+}
+
+typedef char knob_text_t[RM_KNOB_TEXT_MAX];
+
+/* Capture the current text of the named knobs (for before -> after), in
+ * memory of the call; NULL when out of memory. */
+static knob_text_t *
+snapshot(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t n)
+{
+    knob_text_t *out = rm_rpc_alloc(ctx, (n ? n : 1) * RM_KNOB_TEXT_MAX);
+    if (!out)
+        return NULL;
     for (size_t i = 0; i < n; i++) {
         bool pending;
         char value[RM_KNOB_TEXT_MAX];
         if (rm_knobs_get_text(k, names[i], value, sizeof value, out[i], RM_KNOB_TEXT_MAX, &pending) != RM_OK)
             out[i][0] = '\0';
     }
+    return out;
 }
 
 static grpc_status_code
@@ -281,6 +301,22 @@ fill_persisted(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_error_t *err, boo
     return GRPC_STATUS_OK;
 }
 
+/* The response of a change rm_knobs_* accepted (SetKnobs, ResetKnobs,
+ * ApplyProfile): the changes (audited when applied); then, when applied, the
+ * restart warnings (with `warn`) and where the change stands on disk. */
+static grpc_status_code
+finish_change(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, const char *const *values, size_t n,
+              char (*before)[RM_KNOB_TEXT_MAX], bool validate_only, bool warn, bool wait_persisted,
+              const rm_knob_error_t *err, Rustymem__V1__SetKnobsResponse *resp)
+{
+    grpc_status_code c = fill_changes(ctx, k, names, n, before, !validate_only, resp, values, err);
+    if (c != GRPC_STATUS_OK || validate_only)
+        return c;
+    if (warn && (c = fill_warnings(ctx, k, names, n, resp)) != GRPC_STATUS_OK)
+        return c;
+    return fill_persisted(ctx, k, err, wait_persisted, resp);
+}
+
 static grpc_status_code
 set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
@@ -288,31 +324,26 @@ set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
     Rustymem__V1__SetKnobsResponse *resp = (void *)resp_;
     NEED_KNOBS(ctx, k);
     size_t n = req->n_assignments;
-    if (n == 0)
-        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "assignments: give at least one name=value");
-    if (n > rm_knobs_count())
-        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "assignments: %zu given, at most %zu allowed",
-                           n, rm_knobs_count());
+    grpc_status_code c = check_count(ctx, "assignments", n, "name=value");
+    if (c != GRPC_STATUS_OK)
+        return c;
     rm_knob_assign_t *a = rm_rpc_alloc(ctx, n * sizeof *a);
     const char **names = rm_rpc_alloc(ctx, n * sizeof *names);
     const char **values = rm_rpc_alloc(ctx, n * sizeof *values);
-    char(*before)[RM_KNOB_TEXT_MAX] = rm_rpc_alloc(ctx, n * RM_KNOB_TEXT_MAX);
-    if (!a || !names || !values || !before)
+    if (!a || !names || !values)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < n; i++) {
         a[i].name = names[i] = req->assignments[i]->name;
         a[i].value = values[i] = req->assignments[i]->value;
     }
-    snapshot(k, names, n, before);
+    knob_text_t *before = snapshot(ctx, k, names, n);
+    if (!before)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     rm_knob_error_t err;
     if (rm_knobs_set(k, a, n, req->validate_only, &err) != RM_OK)
         return knob_error(ctx, &err);
-    grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
-    if (c == GRPC_STATUS_OK && !req->validate_only)
-        c = fill_warnings(ctx, k, names, n, resp);
-    if (c == GRPC_STATUS_OK && !req->validate_only)
-        c = fill_persisted(ctx, k, &err, req->wait_persisted, resp);
-    return c;
+    return finish_change(ctx, k, names, values, n, before, req->validate_only, true, req->wait_persisted, &err,
+                         resp);
 }
 
 static grpc_status_code
@@ -322,14 +353,11 @@ reset_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *r
     Rustymem__V1__SetKnobsResponse *resp = (void *)resp_;
     NEED_KNOBS(ctx, k);
     size_t n = req->n_names;
-    if (n == 0)
-        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "names: give at least one knob name");
-    if (n > rm_knobs_count())
-        return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "names: %zu given, at most %zu allowed", n,
-                           rm_knobs_count());
+    grpc_status_code c = check_count(ctx, "names", n, "knob name");
+    if (c != GRPC_STATUS_OK)
+        return c;
     const char **values = rm_rpc_alloc(ctx, n * sizeof *values);
-    char(*before)[RM_KNOB_TEXT_MAX] = rm_rpc_alloc(ctx, n * RM_KNOB_TEXT_MAX);
-    if (!values || !before)
+    if (!values)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < n; i++) {
         rm_knob_source_info_t si;
@@ -341,17 +369,17 @@ reset_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *r
             return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
     const char *const *names = (const char *const *)req->names;
-    snapshot(k, names, n, before);
+    knob_text_t *before = snapshot(ctx, k, names, n);
+    if (!before)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     rm_knob_error_t err;
     if (rm_knobs_reset(k, names, n, req->validate_only, &err) != RM_OK) {
         if (err.status == RM_ENOENT) /* a knob named twice, or vanished: the caller's input */
             err.status = RM_EINVAL;
         return knob_error(ctx, &err);
     }
-    grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
-    if (c == GRPC_STATUS_OK && !req->validate_only)
-        c = fill_persisted(ctx, k, &err, req->wait_persisted, resp);
-    return c;
+    return finish_change(ctx, k, names, values, n, before, req->validate_only, false, req->wait_persisted, &err,
+                         resp);
 }
 
 static grpc_status_code
@@ -404,21 +432,16 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
             }
         }
     }
-    char(*before)[RM_KNOB_TEXT_MAX] = rm_rpc_alloc(ctx, (n ? n : 1) * RM_KNOB_TEXT_MAX);
+    knob_text_t *before = snapshot(ctx, k, names, n);
     if (!before)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    snapshot(k, names, n, before);
     rm_knob_error_t err;
     if (rm_knobs_apply_profile(k, w, e, req->validate_only, &err) != RM_OK)
         return knob_error(ctx, &err);
     if (!req->validate_only)
         rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
-    grpc_status_code c = fill_changes(ctx, k, names, n, before, !req->validate_only, resp, values, &err);
-    if (c == GRPC_STATUS_OK && !req->validate_only)
-        c = fill_warnings(ctx, k, names, n, resp);
-    if (c == GRPC_STATUS_OK && !req->validate_only)
-        c = fill_persisted(ctx, k, &err, req->wait_persisted, resp);
-    return c;
+    return finish_change(ctx, k, names, values, n, before, req->validate_only, true, req->wait_persisted, &err,
+                         resp);
 }
 
 #define TS "/rustymem.v1.TuningService/"
@@ -436,8 +459,4 @@ static const rm_rpc_method_t tuning_methods[] = {
 };
 #undef TS
 
-const rm_rpc_service_t rm_tuning_service = {
-    .name = "rustymem.v1.TuningService",
-    .methods = tuning_methods,
-    .n_methods = sizeof tuning_methods / sizeof tuning_methods[0],
-};
+const rm_rpc_service_t rm_tuning_service = RM_RPC_SERVICE("rustymem.v1.TuningService", tuning_methods);

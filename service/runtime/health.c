@@ -112,8 +112,4 @@ static const rm_rpc_method_t health_methods[] = {
                          grpc__health__v1__health_check_response__descriptor, RM_ROLE_ANY, health_watch),
 };
 
-const rm_rpc_service_t rm__health_service = {
-    .name = "grpc.health.v1.Health",
-    .methods = health_methods,
-    .n_methods = sizeof health_methods / sizeof health_methods[0],
-};
+const rm_rpc_service_t rm__health_service = RM_RPC_SERVICE("grpc.health.v1.Health", health_methods);

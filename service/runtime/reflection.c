@@ -231,6 +231,7 @@ static const rm_rpc_method_t v1_methods[] = {
                        reflection_info),
 };
 
-const rm_rpc_service_t rm__reflection_v1alpha_service = {"grpc.reflection.v1alpha.ServerReflection",
-                                                         v1alpha_methods, 1};
-const rm_rpc_service_t rm__reflection_v1_service = {"grpc.reflection.v1.ServerReflection", v1_methods, 1};
+const rm_rpc_service_t rm__reflection_v1alpha_service =
+    RM_RPC_SERVICE("grpc.reflection.v1alpha.ServerReflection", v1alpha_methods);
+const rm_rpc_service_t rm__reflection_v1_service =
+    RM_RPC_SERVICE("grpc.reflection.v1.ServerReflection", v1_methods);

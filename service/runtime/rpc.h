@@ -97,6 +97,10 @@ typedef struct rm_rpc_service {
     size_t n_methods;
 } rm_rpc_service_t;
 
+/* The initializer of a service whose methods are the array methods_. */
+#define RM_RPC_SERVICE(name_, methods_)                                                    \
+    {.name = (name_), .methods = (methods_), .n_methods = sizeof(methods_) / sizeof((methods_)[0])}
+
 /* ---- per-call context (valid only during the handler) -------------------- */
 
 /*

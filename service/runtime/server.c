@@ -35,6 +35,7 @@
 #include "server_internal.h"
 #include "accept_guard.h"
 #include "address.h"
+#include "rm_clock.h"
 #include "rm_tsan.h"
 
 #include <errno.h>
@@ -92,6 +93,17 @@ static int stream_owner_add_locked(rm_server_t *srv, const char *key, int delta)
 
 /* ---- reference counting ---------------------------------------------------- */
 
+/* Decrement a counter guarded by srv->mu (live_calls, cancelling) and wake
+ * whoever waits for it to drain (rm_server_wait). */
+static void
+server_count_down(rm_server_t *srv, int *counter)
+{
+    pthread_mutex_lock(&srv->mu);
+    (*counter)--;
+    pthread_cond_broadcast(&srv->cv);
+    pthread_mutex_unlock(&srv->mu);
+}
+
 static void
 call_free(call_t *c)
 {
@@ -116,11 +128,7 @@ call_free(call_t *c)
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
     free(c);
-
-    pthread_mutex_lock(&srv->mu);
-    srv->live_calls--;
-    pthread_cond_broadcast(&srv->cv);
-    pthread_mutex_unlock(&srv->mu);
+    server_count_down(srv, &srv->live_calls);
 }
 
 static void
@@ -295,10 +303,7 @@ hook_wait(rm_rpc_ctx_t *ctx, int64_t ms)
         if (slice < 1)
             slice = 1;
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += slice * 1000000;
-        ts.tv_sec += ts.tv_nsec / 1000000000;
-        ts.tv_nsec %= 1000000000;
+        rm_deadline_ts(CLOCK_REALTIME, slice, &ts);
         pthread_mutex_lock(&c->mu);
         if (!c->closed)
             pthread_cond_timedwait(&c->cv, &c->mu, &ts);
@@ -343,11 +348,14 @@ hook_recv(rm_rpc_ctx_t *ctx, ProtobufCMessage **msg)
     return code == GRPC_STATUS_OK ? 1 : -1;
 }
 
+/* TAG_RECV_MORE and TAG_CLOSE: set the flag a stream thread waits on
+ * (c->recv_done, c->closed) under the call's lock, wake it, and drop the
+ * batch's reference. */
 static void
-on_recv_more(call_t *c)
+on_flag(call_t *c, int *flag)
 {
     pthread_mutex_lock(&c->mu);
-    c->recv_done = 1;
+    *flag = 1;
     pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     call_unref(c);
@@ -634,16 +642,6 @@ on_send(call_t *c, int ok)
     call_unref(c);
 }
 
-static void
-on_close(call_t *c)
-{
-    pthread_mutex_lock(&c->mu);
-    c->closed = 1;
-    pthread_cond_broadcast(&c->cv);
-    pthread_mutex_unlock(&c->mu);
-    call_unref(c);
-}
-
 static call_t *
 call_new(rm_server_t *srv)
 {
@@ -727,8 +725,8 @@ cq_main(void *arg)
         case TAG_RECV: on_recv(t->call, ev.success); break;
         case TAG_SEND: on_send(t->call, ev.success); break;
         case TAG_FINAL: call_unref(t->call); break;
-        case TAG_CLOSE: on_close(t->call); break;
-        case TAG_RECV_MORE: on_recv_more(t->call); break;
+        case TAG_CLOSE: on_flag(t->call, &t->call->closed); break;
+        case TAG_RECV_MORE: on_flag(t->call, &t->call->recv_done); break;
         }
     }
     return NULL;
@@ -752,13 +750,24 @@ rm__server_tick(rm_server_t *srv)
     if (!cancel)
         return;
     grpc_server_cancel_all_calls(server);
-    pthread_mutex_lock(&srv->mu);
-    srv->cancelling--;
-    pthread_cond_broadcast(&srv->cv);
-    pthread_mutex_unlock(&srv->mu);
+    server_count_down(srv, &srv->cancelling);
 }
 
 /* ---- lifecycle -------------------------------------------------------------- */
+
+/* What rm_server_create allocated, and the server itself (not the gRPC
+ * library's reference: the caller drops that). */
+static void
+server_free(rm_server_t *srv)
+{
+    rm__health_destroy(&srv->health);
+    free(srv->registered);
+    free(srv->services);
+    free(srv->stream_owners);
+    pthread_mutex_destroy(&srv->mu);
+    pthread_cond_destroy(&srv->cv);
+    free(srv);
+}
 
 rm_status_t
 rm_server_create(const rm_server_opts_t *opts, const rm_rpc_service_t *const *services,
@@ -886,13 +895,7 @@ fail_grpc:
     grpc_completion_queue_destroy(srv->cq);
     grpc_shutdown();
 fail_alloc:
-    rm__health_destroy(&srv->health);
-    free(srv->registered);
-    free(srv->services);
-    free(srv->stream_owners);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->cv);
-    free(srv);
+    server_free(srv);
     return st;
 }
 
@@ -968,8 +971,7 @@ rm_server_wait(rm_server_t *srv)
     /* 2. Our streaming threads and call objects are gone. */
     while (srv->live_streams > 0 || srv->live_calls > 0) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += 1;
+        rm_deadline_ts(CLOCK_REALTIME, 1000, &ts);
         pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);
     }
     /* 3. No tick may cancel from now on, and one that is cancelling has
@@ -996,13 +998,7 @@ rm_server_destroy(rm_server_t *srv)
 {
     if (!srv)
         return;
-    rm__health_destroy(&srv->health);
-    free(srv->registered);
-    free(srv->services);
-    free(srv->stream_owners);
-    pthread_mutex_destroy(&srv->mu);
-    pthread_cond_destroy(&srv->cv);
-    free(srv);
+    server_free(srv);
     grpc_shutdown();
 }
 

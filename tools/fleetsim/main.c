@@ -32,6 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "rm_clock.h"
 #include "rpc.h"
 #include "server.h"
 #include "rustymem/v1/emergency.pb-c.h"
@@ -125,14 +126,6 @@ ratio_of(int level)
     return r[level >= 1 && level <= 5 ? level : 1];
 }
 
-static int64_t
-now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static grpc_status_code
 get_memory_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp_)
 {
@@ -149,7 +142,7 @@ get_memory_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     r->budget_source = (char *)"knob";
     r->node_name = (char *)rm_rpc_authority(ctx);
     r->version = (char *)"fleetsim";
-    r->sampled_at_unix_ms = now_ms();
+    r->sampled_at_unix_ms = rm_wall_ms();
     return GRPC_STATUS_OK;
 }
 
@@ -168,7 +161,7 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->responder_level = r->current_level;
     r->model = (char *)"fleetsim";
     r->trigger = (char *)"current";
-    r->sampled_at_unix_ms = now_ms();
+    r->sampled_at_unix_ms = rm_wall_ms();
     return GRPC_STATUS_OK;
 }
 
@@ -332,10 +325,10 @@ static const rm_rpc_method_t em_m[] = {RM_RPC_UNARY_METHOD(ES "TriggerResponse",
                                                            rustymem__v1__trigger_response_request__descriptor,
                                                            rustymem__v1__action_result__descriptor, RM_ROLE_ADMIN,
                                                            trigger_response)};
-static const rm_rpc_service_t svc_mem = {"rustymem.v1.MemoryService", mem_m, 1};
-static const rm_rpc_service_t svc_fc = {"rustymem.v1.ForecastService", fc_m, 1};
-static const rm_rpc_service_t svc_tu = {"rustymem.v1.TuningService", tu_m, 3};
-static const rm_rpc_service_t svc_em = {"rustymem.v1.EmergencyService", em_m, 1};
+static const rm_rpc_service_t svc_mem = RM_RPC_SERVICE("rustymem.v1.MemoryService", mem_m);
+static const rm_rpc_service_t svc_fc = RM_RPC_SERVICE("rustymem.v1.ForecastService", fc_m);
+static const rm_rpc_service_t svc_tu = RM_RPC_SERVICE("rustymem.v1.TuningService", tu_m);
+static const rm_rpc_service_t svc_em = RM_RPC_SERVICE("rustymem.v1.EmergencyService", em_m);
 
 /* ---- scripting -------------------------------------------------------------- */
 
