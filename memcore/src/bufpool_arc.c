@@ -15,6 +15,21 @@
  *  so a lost hit costs what it costs in CAR. An incumbent that wins the duel
  *  stays where it is (Caffeine's rule); the B1-hit T2 ageing is skipped.
  *
+ *  IRR test (issue 21, ninth round; exact mode only). Each resident page
+ *  carries the access clock of its last applied access, and a page that
+ *  leaves is remembered with it (a direct-mapped history of c/2 keys); a
+ *  miss on a remembered key gives the newcomer its inter-reference recency
+ *  (IRR, LIRS's measure). A newcomer that only the regret bias would admit
+ *  (its estimate not above the victim's) is refused when its IRR is known
+ *  and not shorter than the victim's recency — LIRS's rule: its previous
+ *  access came before the victim's last one. On a loop larger than the
+ *  cache every newcomer's IRR is the loop's period and every resident's
+ *  recency shorter, so the loop's stable part stays. In exact mode the
+ *  window is one page (the climber's wider window cost the shifting shapes
+ *  more than it gave the loops once the IRR test holds them; ADR 0004 § 3d).
+ *  Costs: 16 bytes per slot and 8 per frame of history, O(1) per miss,
+ *  per applied hit (one store) and per duel, all under the pool mutex.
+ *
  *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
  *  adaptive bias.
  *   - The main cache is ARC kept as two clocks, T1 and T2, with ghost LRU
@@ -43,9 +58,10 @@
  *   - A new page is staged in an admission window (one page to start; its
  *     size follows Caffeine's hill climber within 1 page … 5 % of c, so a
  *     workload where new pages need longer to prove themselves — a growing
- *     working set, a loop beside a hot set — gets a longer wait). When a miss
- *     needs a frame, the window's oldest unreferenced page (the candidate)
- *     meets the victim CAR would evict
+ *     working set, a loop beside a hot set — gets a longer wait; in exact
+ *     mode it stays one page). When a miss needs a frame, the window's
+ *     oldest unreferenced page (the candidate) meets the victim CAR would
+ *     evict
  *     and the one with the higher estimated frequency stays; ties keep the
  *     incumbent. Frequency = a count-min sketch of misses (4 rows of ≥ 8·c
  *     8-bit counters, conservative update) + the page's hits while resident
@@ -109,6 +125,9 @@ struct rm__bp_earc {
     uint32_t *prev, *next;
     uint8_t *list;
     uint64_t *key;
+    uint64_t *last;     /* exact mode: access clock (`now`) at the page's last applied access */
+    uint64_t *irr;      /* exact mode, window pages: inter-reference recency of the access that
+                           brought the page in (IRR_NONE: its previous access is not known) */
     size_t slot_bytes;
     int bias;           /* admission bias added to a candidate's frequency, 0..BIAS_MAX */
     uint64_t *rg_rej;   /* regret ghosts: keys of recently rejected candidates (direct-mapped) */
@@ -158,7 +177,16 @@ struct rm__bp_earc {
      * rm__bp_earc_touch keep window, T1 and T2 in LRU order; a REF bit still
      * set is a hit the pool's ring dropped and gets CAR's second chance */
     int exact;
+
+    /* IRR history (issue 21, ninth round; exact mode): keys that left the
+     * cache with the access clock of their last access, direct-mapped,
+     * c / HIST_DIV slots; a miss on one gives the newcomer its IRR */
+    uint64_t *hs_key, *hs_at;
+    size_t hs_mask;
+    uint64_t pend_key, pend_irr;  /* the IRR note_miss found, for the admit that follows */
 };
+
+#define IRR_NONE UINT64_MAX
 
 #define CM_ROWS 4
 #define CM_WIDTH 8          /* sketch counters per row ≥ CM_WIDTH · c */
@@ -176,6 +204,7 @@ struct rm__bp_earc {
 #define GUARD_SAMPLE_BITS 6 /* 1/64 of the keys always refused, 1/64 always admitted */
 #define GUARD_DIV 4         /* guard table: c / GUARD_DIV slots, at least 16 */
 #define GUARD_DECISIONS 256 /* sampled decisions per comparison; then the counts halve */
+#define HIST_DIV 2          /* IRR history: c / HIST_DIV slots, at least 16 */
 
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
@@ -234,7 +263,9 @@ earc_freq(const rm__bp_earc_t *e, uint32_t slot)
 static void
 earc_params(rm__bp_earc_t *e)
 {
-    double cap = (double)e->c * WINDOW_CAP_PCT / 100.0;
+    /* exact mode: the window is one page (the IRR test judges newcomers;
+     * the climber's wider window cost the shifting shapes, ADR 0004 § 3d) */
+    double cap = e->exact ? 1.0 : (double)e->c * WINDOW_CAP_PCT / 100.0;
     if (e->cl_w > cap)
         e->cl_w = cap;
     if (e->cl_w < 1)
@@ -277,7 +308,8 @@ ghost_alloc(rm__bp_earc_t *e, uint32_t c, uint32_t **gprev, rm__bp_map_t *gmap, 
 {
     uint32_t gcap = 2 * c + 2;
     *ghost_bytes = (size_t)gcap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1) + 8 +
-                   2 * pow2_slots(c, RG_DIV) * sizeof(uint64_t) + 2 * pow2_slots(c, GUARD_DIV) * sizeof(uint64_t);
+                   2 * pow2_slots(c, RG_DIV) * sizeof(uint64_t) + 2 * pow2_slots(c, GUARD_DIV) * sizeof(uint64_t) +
+                   2 * pow2_slots(c, HIST_DIV) * sizeof(uint64_t);
     *gprev = rm__bp_mem_alloc(e->src, *ghost_bytes);
     if (!*gprev)
         return RM_ENOMEM;
@@ -318,6 +350,11 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     e->gd_at = e->gd_key + e->gd_mask + 1;
     memset(e->gd_key, 0xff, (e->gd_mask + 1) * sizeof(uint64_t));
     memset(e->gd_at, 0, (e->gd_mask + 1) * sizeof(uint64_t));
+    e->hs_mask = pow2_slots(c, HIST_DIV) - 1;
+    e->hs_key = e->gd_at + e->gd_mask + 1;
+    e->hs_at = e->hs_key + e->hs_mask + 1;
+    memset(e->hs_key, 0xff, (e->hs_mask + 1) * sizeof(uint64_t));
+    e->pend_key = RM_BP_MAP_EMPTY;
     e->ghost_bytes = ghost_bytes;
     e->gmap = *gmap;
     e->cm = cm;
@@ -337,19 +374,21 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
 static rm_status_t
 slots_alloc(rm__bp_earc_t *e, uint32_t nslots, uint32_t **prev, size_t *bytes)
 {
-    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1);
+    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + 3 * sizeof(uint64_t) + 1);
     *prev = rm__bp_mem_alloc(e->src, *bytes);
     return *prev ? RM_OK : RM_ENOMEM;
 }
 
 static void
 slots_layout(uint32_t nslots, uint32_t *base, uint32_t **prev, uint32_t **next, uint64_t **key,
-             uint8_t **list)
+             uint64_t **last, uint64_t **irr, uint8_t **list)
 {
     *prev = base;
     *next = base + nslots;
     *key = (uint64_t *)(base + 2 * (size_t)nslots);
-    *list = (uint8_t *)(*key + nslots);
+    *last = *key + nslots;
+    *irr = *last + nslots;
+    *list = (uint8_t *)(*irr + nslots);
 }
 
 rm_status_t
@@ -367,7 +406,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     uint32_t *base;
     if (slots_alloc(e, nslots, &base, &e->slot_bytes) != RM_OK)
         goto fail_e;
-    slots_layout(nslots, base, &e->prev, &e->next, &e->key, &e->list);
+    slots_layout(nslots, base, &e->prev, &e->next, &e->key, &e->last, &e->irr, &e->list);
     e->nslots = nslots;
     uint32_t *gprev;
     rm__bp_map_t gmap;
@@ -458,18 +497,22 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
     }
     if (base) {
         uint32_t *np, *nn;
-        uint64_t *nk;
+        uint64_t *nk, *nt, *ni;
         uint8_t *nl;
         uint32_t keep = nslots < e->nslots ? nslots : e->nslots;
-        slots_layout(nslots, base, &np, &nn, &nk, &nl);
+        slots_layout(nslots, base, &np, &nn, &nk, &nt, &ni, &nl);
         memcpy(np, e->prev, keep * sizeof *np);
         memcpy(nn, e->next, keep * sizeof *nn);
         memcpy(nk, e->key, keep * sizeof *nk);
+        memcpy(nt, e->last, keep * sizeof *nt);
+        memcpy(ni, e->irr, keep * sizeof *ni);
         memcpy(nl, e->list, keep * sizeof *nl);
         rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
         e->prev = np;
         e->next = nn;
         e->key = nk;
+        e->last = nt;
+        e->irr = ni;
         e->list = nl;
         e->slot_bytes = sb;
         e->nslots = nslots;
@@ -687,7 +730,7 @@ static void
 climb(rm__bp_earc_t *e)
 {
     uint64_t tot = e->cl_hits + e->cl_misses;
-    if (tot < (uint64_t)e->c * CLIMB_SAMPLE)
+    if (e->exact || tot < (uint64_t)e->c * CLIMB_SAMPLE)
         return;
     double hr = (double)e->cl_hits / (double)tot;
     double change = hr - e->cl_prev;
@@ -768,9 +811,26 @@ guard_note_miss(rm__bp_earc_t *e, uint64_t key)
         e->gd_ret[e->gd_at[h] & 1]++;
 }
 
+/* IRR history: direct-mapped, the newest key of a slot wins */
+static size_t
+hist_slot(const rm__bp_earc_t *e, uint64_t key)
+{
+    return (size_t)rm__mix64(key ^ 0x51ed27ull) & e->hs_mask;
+}
+
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
+    if (e->exact) {
+        /* the newcomer's IRR, if its previous access is remembered */
+        size_t h = hist_slot(e, key);
+        e->pend_key = key;
+        e->pend_irr = IRR_NONE;
+        if (e->hs_key[h] == key) {
+            e->pend_irr = e->now - e->hs_at[h];
+            e->hs_key[h] = RM_BP_MAP_EMPTY;
+        }
+    }
     cm_add(e, key, 1);
     if (earc_full(e)) {
         e->cl_misses++;
@@ -830,6 +890,9 @@ void
 rm__bp_earc_set_exact(rm__bp_earc_t *e, int on)
 {
     e->exact = on != 0;
+    earc_params(e);
+    while (e->L[RM_BP_L_WIN].size > e->w)
+        main_insert(e, e->L[RM_BP_L_WIN].head);
 }
 
 int
@@ -846,6 +909,9 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
     if (s >= e->nslots || e->list[s] == RM_BP_L_NONE)
         return;
     int l = e->list[s] == RM_BP_L_WIN ? RM_BP_L_WIN : RM_BP_L_T2;
+    if (l == RM_BP_L_WIN)
+        e->irr[s] = e->now - e->last[s];   /* re-referenced while on probation */
+    e->last[s] = e->now;
     /* the hit is applied: its REF bit no longer asks the hands for a
      * second chance (only hits the ring dropped keep theirs) */
     (void)e->ops->test_clear_ref(e->ctx, s);
@@ -858,6 +924,9 @@ rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
+    e->last[slot] = e->now;
+    e->irr[slot] = key == e->pend_key ? e->pend_irr : IRR_NONE;
+    e->pend_key = RM_BP_MAP_EMPTY;
     slot_push(e, RM_BP_L_WIN, slot);
     /* while the cache is not full, the window overflows into main freely */
     while (e->L[RM_BP_L_WIN].size > e->w &&
@@ -870,6 +939,8 @@ rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
+    e->last[slot] = e->now;
+    e->irr[slot] = IRR_NONE;
     slot_push(e, RM_BP_L_T1, slot);
     ghost_trim(e);
 }
@@ -879,6 +950,11 @@ evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
 {
 
     cm_add(e, e->key[s], e->ops->freq(e->ctx, s));
+    if (e->exact) {
+        size_t h = hist_slot(e, e->key[s]);
+        e->hs_key[h] = e->key[s];
+        e->hs_at[h] = e->last[s];
+    }
     slot_unlink(e, s);
     if (ghost_list >= 0)
         ghost_add(e, ghost_list, e->key[s]);
@@ -922,7 +998,20 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
             uint32_t v = main_n ? main_victim(e, &from, avoid) : RM_BP_NIL;
             /* the newcomer needs a strictly higher estimate: ties keep the
              * incumbent, which is what holds a stable part of a loop */
-            int admit = v != RM_BP_NIL && earc_freq(e, cand) + (unsigned)e->bias > earc_freq(e, v);
+            int admit = 0;
+            if (v != RM_BP_NIL) {
+                unsigned fc = earc_freq(e, cand), fv = earc_freq(e, v);
+                admit = fc + (unsigned)e->bias > fv;
+                /* LIRS's test on what only the regret bias would admit: a
+                 * newcomer whose previous access came before the victim's
+                 * last one (IRR ≥ the victim's recency) stays out. On a loop
+                 * every newcomer's IRR is the loop's period and every
+                 * resident's recency is shorter, so the bias no longer
+                 * trades the loop's stable part for the next pages */
+                if (admit && fc <= fv && e->exact && e->irr[cand] != IRR_NONE &&
+                    e->irr[cand] >= e->now - e->last[v])
+                    admit = 0;
+            }
             if (v != RM_BP_NIL && !admit) {
                 /* a would-be refusal: sampled, or decided by the guard */
                 int cls = guard_class(e->key[cand]);
