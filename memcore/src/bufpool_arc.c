@@ -19,12 +19,14 @@
  *  carries the access clock of its last applied access, and a page that
  *  leaves is remembered with it (a direct-mapped history of c/2 keys); a
  *  miss on a remembered key gives the newcomer its inter-reference recency
- *  (IRR, LIRS's measure). A newcomer that only the regret bias would admit
- *  (its estimate not above the victim's) is refused when its IRR is known
- *  and not shorter than the victim's recency — LIRS's rule: its previous
- *  access came before the victim's last one. On a loop larger than the
- *  cache every newcomer's IRR is the loop's period and every resident's
- *  recency shorter, so the loop's stable part stays. In exact mode the
+ *  (IRR, LIRS's measure). A newcomer whose estimate does not clearly beat
+ *  the victim's (at most 5/4 of it, the regret bias's admissions included)
+ *  is refused when its IRR is known and not shorter than the victim's
+ *  recency — LIRS's rule: its previous access came before the victim's last
+ *  one. On a loop larger than the cache every newcomer's IRR is the loop's
+ *  period and every resident's recency shorter, so the loop's stable part
+ *  stays. A victim that wins is aged only at its first win since its last
+ *  access (it meets every newcomer until it loses). In exact mode the
  *  window is one page (the climber's wider window cost the shifting shapes
  *  more than it gave the loops once the IRR test holds them; ADR 0004 § 3d).
  *  Costs: 16 bytes per slot and 8 per frame of history, O(1) per miss,
@@ -127,7 +129,8 @@ struct rm__bp_earc {
     uint64_t *key;
     uint64_t *last;     /* exact mode: access clock (`now`) at the page's last applied access */
     uint64_t *irr;      /* exact mode, window pages: inter-reference recency of the access that
-                           brought the page in (IRR_NONE: its previous access is not known) */
+                           brought the page in (IRR_NONE: its previous access is not known);
+                           main pages: `now` + 1 at the last duel win that aged the page (0: none) */
     size_t slot_bytes;
     int bias;           /* admission bias added to a candidate's frequency, 0..BIAS_MAX */
     uint64_t *rg_rej;   /* regret ghosts: keys of recently rejected candidates (direct-mapped) */
@@ -205,6 +208,7 @@ struct rm__bp_earc {
 #define GUARD_DIV 4         /* guard table: c / GUARD_DIV slots, at least 16 */
 #define GUARD_DECISIONS 256 /* sampled decisions per comparison; then the counts halve */
 #define HIST_DIV 2          /* IRR history: c / HIST_DIV slots, at least 16 */
+#define IRR_NEAR_Q 5        /* the IRR test judges estimates within IRR_NEAR_Q / 4 of the victim's */
 
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
@@ -595,6 +599,7 @@ slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 static void
 main_insert(rm__bp_earc_t *e, uint32_t s)
 {
+    e->irr[s] = 0;   /* from here on: when a duel win last aged it (never) */
     slot_unlink(e, s);
     uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
     if (g != RM_BP_NIL) {
@@ -940,7 +945,7 @@ rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
     e->last[slot] = e->now;
-    e->irr[slot] = IRR_NONE;
+    e->irr[slot] = 0;
     slot_push(e, RM_BP_L_T1, slot);
     ghost_trim(e);
 }
@@ -1002,13 +1007,15 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
             if (v != RM_BP_NIL) {
                 unsigned fc = earc_freq(e, cand), fv = earc_freq(e, v);
                 admit = fc + (unsigned)e->bias > fv;
-                /* LIRS's test on what only the regret bias would admit: a
-                 * newcomer whose previous access came before the victim's
-                 * last one (IRR ≥ the victim's recency) stays out. On a loop
-                 * every newcomer's IRR is the loop's period and every
-                 * resident's recency is shorter, so the bias no longer
-                 * trades the loop's stable part for the next pages */
-                if (admit && fc <= fv && e->exact && e->irr[cand] != IRR_NONE &&
+                /* LIRS's test where the estimates do not clearly differ
+                 * (the newcomer's at most IRR_NEAR_Q/4 of the victim's, the
+                 * bias's admissions included): a newcomer whose previous
+                 * access came before the victim's last one (IRR ≥ the
+                 * victim's recency) stays out. On a loop every newcomer's
+                 * IRR is the loop's period and every resident's recency is
+                 * shorter, so sketch noise and the bias no longer trade the
+                 * loop's stable part for the next pages */
+                if (admit && fc * 4 <= fv * IRR_NEAR_Q && e->exact && e->irr[cand] != IRR_NONE &&
                     e->irr[cand] >= e->now - e->last[v])
                     admit = 0;
             }
@@ -1052,7 +1059,16 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
                  * cannot hold the door against a new hot set forever */
                 e->rejects++;
                 e->rg_rej[rm__mix64(e->key[cand]) & e->rg_mask] = e->key[cand];
-                e->ops->age(e->ctx, v);
+                if (!e->exact) {
+                    e->ops->age(e->ctx, v);
+                } else if (e->irr[v] <= e->last[v]) {
+                    /* exact mode: the LRU victim meets every newcomer until
+                     * it loses, so only its first win since its last access
+                     * ages it — halving it at each win made a resident loop
+                     * page lose to the next loop page after a few misses */
+                    e->ops->age(e->ctx, v);
+                    e->irr[v] = e->now + 1;
+                }
                 if (!e->exact)
                     skip_slot(e, v);
             }

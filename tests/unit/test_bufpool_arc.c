@@ -430,9 +430,12 @@ test_bufpool_arc_exact_recency_window_hit_stays_in_window(void **state)
  * what LIRS gets). A returning loop page ties with the resident ones in the
  * duel, and the regret bias — raised by refused loop pages coming back —
  * admitted it in place of the resident loop page due soonest: the previous
- * policy held 0.40 here. The IRR test refuses what only the bias would
- * admit when the newcomer's previous access came before the victim's last
- * one, which on a loop is every time. The window stays one page.
+ * policy held 0.40 here. The IRR test refuses what only the bias (or an
+ * estimate within a quarter of the victim's) would admit when the
+ * newcomer's previous access came before the victim's last one, which on a
+ * loop is every time (0.66 with the bias's admissions alone); and the LRU
+ * victim, which meets every newcomer, is aged at its first win only, not
+ * halved until it loses (0.74). The window stays one page.
  */
 static void
 test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
@@ -474,7 +477,7 @@ test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
             hits_half = r.hits;
     }
     double hr = (double)(r.hits - hits_half) / (double)(len - len / 2 - 1);
-    assert_true(hr > 0.60);
+    assert_true(hr > 0.70);
     arun_fini(&r);
     free(cdf);
 }
