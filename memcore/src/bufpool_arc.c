@@ -29,8 +29,10 @@
  *  access (it meets every newcomer until it loses). In exact mode the
  *  window is one page (the climber's wider window cost the shifting shapes
  *  more than it gave the loops once the IRR test holds them; ADR 0004 § 3d).
- *  Costs: 16 bytes per slot and 8 per frame of history, O(1) per miss,
- *  per applied hit (one store) and per duel, all under the pool mutex.
+ *  Costs: 16 bytes per slot and 8 per frame of history, allocated by
+ *  rm__bp_earc_set_exact (the CAR mode does not pay them; without the
+ *  memory the policy stays in CAR mode); O(1) per miss, per applied hit
+ *  (one store) and per duel, all under the pool mutex.
  *
  *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
  *  adaptive bias.
@@ -127,7 +129,7 @@ struct rm__bp_earc {
     uint32_t *prev, *next;
     uint8_t *list;
     uint64_t *key;
-    uint64_t *last;     /* exact mode: access clock (`now`) at the page's last applied access */
+    uint64_t *last;     /* exact mode (NULL otherwise): access clock (`now`) at the page's last applied access */
     uint64_t *irr;      /* exact mode, window pages: inter-reference recency of the access that
                            brought the page in (IRR_NONE: its previous access is not known);
                            main pages: `now` + 1 at the last duel win that aged the page (0: none) */
@@ -184,8 +186,8 @@ struct rm__bp_earc {
     /* IRR history (issue 21, ninth round; exact mode): keys that left the
      * cache with the access clock of their last access, direct-mapped,
      * c / HIST_DIV slots; a miss on one gives the newcomer its IRR */
-    uint64_t *hs_key, *hs_at;
-    size_t hs_mask;
+    uint64_t *hs_key, *hs_at;      /* one allocation of hs_bytes; NULL outside exact mode */
+    size_t hs_mask, hs_bytes;
     uint64_t pend_key, pend_irr;  /* the IRR note_miss found, for the admit that follows */
 };
 
@@ -312,8 +314,7 @@ ghost_alloc(rm__bp_earc_t *e, uint32_t c, uint32_t **gprev, rm__bp_map_t *gmap, 
 {
     uint32_t gcap = 2 * c + 2;
     *ghost_bytes = (size_t)gcap * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1) + 8 +
-                   2 * pow2_slots(c, RG_DIV) * sizeof(uint64_t) + 2 * pow2_slots(c, GUARD_DIV) * sizeof(uint64_t) +
-                   2 * pow2_slots(c, HIST_DIV) * sizeof(uint64_t);
+                   2 * pow2_slots(c, RG_DIV) * sizeof(uint64_t) + 2 * pow2_slots(c, GUARD_DIV) * sizeof(uint64_t);
     *gprev = rm__bp_mem_alloc(e->src, *ghost_bytes);
     if (!*gprev)
         return RM_ENOMEM;
@@ -354,10 +355,6 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     e->gd_at = e->gd_key + e->gd_mask + 1;
     memset(e->gd_key, 0xff, (e->gd_mask + 1) * sizeof(uint64_t));
     memset(e->gd_at, 0, (e->gd_mask + 1) * sizeof(uint64_t));
-    e->hs_mask = pow2_slots(c, HIST_DIV) - 1;
-    e->hs_key = e->gd_at + e->gd_mask + 1;
-    e->hs_at = e->hs_key + e->hs_mask + 1;
-    memset(e->hs_key, 0xff, (e->hs_mask + 1) * sizeof(uint64_t));
     e->pend_key = RM_BP_MAP_EMPTY;
     e->ghost_bytes = ghost_bytes;
     e->gmap = *gmap;
@@ -375,24 +372,46 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     }
 }
 
+/* Per-slot arrays; `irr` adds the exact mode's last-access and IRR clocks. */
 static rm_status_t
-slots_alloc(rm__bp_earc_t *e, uint32_t nslots, uint32_t **prev, size_t *bytes)
+slots_alloc(rm__bp_earc_t *e, uint32_t nslots, int irr, uint32_t **prev, size_t *bytes)
 {
-    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + 3 * sizeof(uint64_t) + 1);
+    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + (irr ? 3 : 1) * sizeof(uint64_t) + 1);
     *prev = rm__bp_mem_alloc(e->src, *bytes);
     return *prev ? RM_OK : RM_ENOMEM;
 }
 
 static void
-slots_layout(uint32_t nslots, uint32_t *base, uint32_t **prev, uint32_t **next, uint64_t **key,
+slots_layout(uint32_t nslots, int with_irr, uint32_t *base, uint32_t **prev, uint32_t **next, uint64_t **key,
              uint64_t **last, uint64_t **irr, uint8_t **list)
 {
     *prev = base;
     *next = base + nslots;
     *key = (uint64_t *)(base + 2 * (size_t)nslots);
-    *last = *key + nslots;
-    *irr = *last + nslots;
-    *list = (uint8_t *)(*irr + nslots);
+    *last = with_irr ? *key + nslots : NULL;
+    *irr = with_irr ? *last + nslots : NULL;
+    *list = (uint8_t *)(*key + (with_irr ? 3 : 1) * (size_t)nslots);
+}
+
+/* The IRR history for capacity c: c / HIST_DIV slots. On failure the old
+ * table (if any) stays: any size works, a smaller one remembers less. */
+static rm_status_t
+hist_alloc(rm__bp_earc_t *e, uint32_t c)
+{
+    size_t n = pow2_slots(c, HIST_DIV), bytes = 2 * n * sizeof(uint64_t);
+    if (e->hs_key && bytes == e->hs_bytes)
+        return RM_OK;
+    uint64_t *b = rm__bp_mem_alloc(e->src, bytes);
+    if (!b)
+        return RM_ENOMEM;
+    if (e->hs_key)
+        rm__bp_mem_free(e->src, e->hs_key, e->hs_bytes);
+    e->hs_key = b;
+    e->hs_at = b + n;
+    e->hs_mask = n - 1;
+    e->hs_bytes = bytes;
+    memset(e->hs_key, 0xff, n * sizeof(uint64_t));
+    return RM_OK;
 }
 
 rm_status_t
@@ -408,9 +427,11 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->ctx = ctx;
     e->src = src;
     uint32_t *base;
-    if (slots_alloc(e, nslots, &base, &e->slot_bytes) != RM_OK)
+    if (slots_alloc(e, nslots, 0, &base, &e->slot_bytes) != RM_OK)
         goto fail_e;
-    slots_layout(nslots, base, &e->prev, &e->next, &e->key, &e->last, &e->irr, &e->list);
+    slots_layout(nslots, 0, base, &e->prev, &e->next, &e->key, &e->last, &e->irr, &e->list);
+    e->hs_key = e->hs_at = NULL;
+    e->hs_bytes = 0;
     e->nslots = nslots;
     uint32_t *gprev;
     rm__bp_map_t gmap;
@@ -452,6 +473,8 @@ rm__bp_earc_destroy(rm__bp_earc_t *e)
         return;
     const rm_pagesrc_t *src = e->src;
     ghost_free_all(e);
+    if (e->hs_key)
+        rm__bp_mem_free(src, e->hs_key, e->hs_bytes);
     rm__bp_mem_free(src, e->prev, e->slot_bytes);
     rm__bp_mem_free(src, e, sizeof *e);
 }
@@ -459,7 +482,7 @@ rm__bp_earc_destroy(rm__bp_earc_t *e)
 size_t
 rm__bp_earc_bytes(const rm__bp_earc_t *e)
 {
-    return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes;
+    return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes + e->hs_bytes;
 }
 
 rm_status_t
@@ -473,7 +496,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
      * out of the lists) gives the per-slot arrays back; without memory for
      * the smaller ones the larger stay. */
     int shrink_slots = nslots < e->nslots / 2;
-    if ((nslots > e->nslots || shrink_slots) && slots_alloc(e, nslots, &base, &sb) != RM_OK) {
+    int with_irr = e->last != NULL;
+    if ((nslots > e->nslots || shrink_slots) && slots_alloc(e, nslots, with_irr, &base, &sb) != RM_OK) {
         if (!shrink_slots)
             return RM_ENOMEM;
         base = NULL;
@@ -504,12 +528,14 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
         uint64_t *nk, *nt, *ni;
         uint8_t *nl;
         uint32_t keep = nslots < e->nslots ? nslots : e->nslots;
-        slots_layout(nslots, base, &np, &nn, &nk, &nt, &ni, &nl);
+        slots_layout(nslots, with_irr, base, &np, &nn, &nk, &nt, &ni, &nl);
         memcpy(np, e->prev, keep * sizeof *np);
         memcpy(nn, e->next, keep * sizeof *nn);
         memcpy(nk, e->key, keep * sizeof *nk);
-        memcpy(nt, e->last, keep * sizeof *nt);
-        memcpy(ni, e->irr, keep * sizeof *ni);
+        if (with_irr) {
+            memcpy(nt, e->last, keep * sizeof *nt);
+            memcpy(ni, e->irr, keep * sizeof *ni);
+        }
         memcpy(nl, e->list, keep * sizeof *nl);
         rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
         e->prev = np;
@@ -528,6 +554,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
     }
     e->c = capacity;
     earc_params(e);
+    if (e->hs_key)
+        (void)hist_alloc(e, capacity);   /* history restarts at the new size, or the old one stays */
     return RM_OK;
 }
 
@@ -599,7 +627,8 @@ slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 static void
 main_insert(rm__bp_earc_t *e, uint32_t s)
 {
-    e->irr[s] = 0;   /* from here on: when a duel win last aged it (never) */
+    if (e->irr)
+        e->irr[s] = 0;   /* from here on: when a duel win last aged it (never) */
     slot_unlink(e, s);
     uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
     if (g != RM_BP_NIL) {
@@ -894,7 +923,38 @@ rm__bp_earc_note_hits(rm__bp_earc_t *e, uint64_t n)
 void
 rm__bp_earc_set_exact(rm__bp_earc_t *e, int on)
 {
-    e->exact = on != 0;
+    if (on && !e->last) {
+        /* the IRR test's clocks and history; without memory for them the
+         * policy stays in CAR mode (the drain's touches only reorder) */
+        uint32_t *base, *np, *nn;
+        uint64_t *nk, *nt, *ni;
+        uint8_t *nl;
+        size_t sb;
+        if (slots_alloc(e, e->nslots, 1, &base, &sb) != RM_OK)
+            return;
+        if (hist_alloc(e, e->c) != RM_OK) {
+            rm__bp_mem_free(e->src, base, sb);
+            return;
+        }
+        slots_layout(e->nslots, 1, base, &np, &nn, &nk, &nt, &ni, &nl);
+        memcpy(np, e->prev, e->nslots * sizeof *np);
+        memcpy(nn, e->next, e->nslots * sizeof *nn);
+        memcpy(nk, e->key, e->nslots * sizeof *nk);
+        memcpy(nl, e->list, e->nslots * sizeof *nl);
+        for (uint32_t i = 0; i < e->nslots; i++) {
+            nt[i] = e->now;
+            ni[i] = e->list[i] == RM_BP_L_WIN ? IRR_NONE : 0;
+        }
+        rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
+        e->prev = np;
+        e->next = nn;
+        e->key = nk;
+        e->last = nt;
+        e->irr = ni;
+        e->list = nl;
+        e->slot_bytes = sb;
+    }
+    e->exact = on != 0 && e->last;
     earc_params(e);
     while (e->L[RM_BP_L_WIN].size > e->w)
         main_insert(e, e->L[RM_BP_L_WIN].head);
@@ -914,9 +974,11 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
     if (s >= e->nslots || e->list[s] == RM_BP_L_NONE)
         return;
     int l = e->list[s] == RM_BP_L_WIN ? RM_BP_L_WIN : RM_BP_L_T2;
-    if (l == RM_BP_L_WIN)
-        e->irr[s] = e->now - e->last[s];   /* re-referenced while on probation */
-    e->last[s] = e->now;
+    if (e->last) {
+        if (l == RM_BP_L_WIN)
+            e->irr[s] = e->now - e->last[s];   /* re-referenced while on probation */
+        e->last[s] = e->now;
+    }
     /* the hit is applied: its REF bit no longer asks the hands for a
      * second chance (only hits the ring dropped keep theirs) */
     (void)e->ops->test_clear_ref(e->ctx, s);
@@ -929,8 +991,10 @@ rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
-    e->last[slot] = e->now;
-    e->irr[slot] = key == e->pend_key ? e->pend_irr : IRR_NONE;
+    if (e->last) {
+        e->last[slot] = e->now;
+        e->irr[slot] = key == e->pend_key ? e->pend_irr : IRR_NONE;
+    }
     e->pend_key = RM_BP_MAP_EMPTY;
     slot_push(e, RM_BP_L_WIN, slot);
     /* while the cache is not full, the window overflows into main freely */
@@ -944,8 +1008,10 @@ rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
-    e->last[slot] = e->now;
-    e->irr[slot] = 0;
+    if (e->last) {
+        e->last[slot] = e->now;
+        e->irr[slot] = 0;
+    }
     slot_push(e, RM_BP_L_T1, slot);
     ghost_trim(e);
 }
