@@ -129,7 +129,8 @@ struct rm__bp_earc {
     uint32_t *prev, *next;
     uint8_t *list;
     uint64_t *key;
-    uint64_t *last;     /* exact mode (NULL otherwise): access clock (`now`) at the page's last applied access */
+    uint64_t *last;     /* exact mode (NULL otherwise): access clock (`now`) at the page's last
+                           applied access */
     uint64_t *irr;      /* exact mode, window pages: inter-reference recency of the access that
                            brought the page in (IRR_NONE: its previous access is not known);
                            main pages: `now` + 1 at the last duel win that aged the page (0: none) */
@@ -393,6 +394,36 @@ slots_layout(uint32_t nslots, int with_irr, uint32_t *base, uint32_t **prev, uin
     *list = (uint8_t *)(*key + (with_irr ? 3 : 1) * (size_t)nslots);
 }
 
+/* Move the per-slot arrays to `base` (sb bytes from slots_alloc for nslots,
+ * with the IRR clocks if with_irr), keeping the first min(nslots, old)
+ * slots; clocks that did not exist before start at `now` (never aged). */
+static void
+slots_install(rm__bp_earc_t *e, uint32_t *base, size_t sb, uint32_t nslots, int with_irr)
+{
+    uint32_t *np, *nn;
+    uint64_t *nk, *nt, *ni;
+    uint8_t *nl;
+    uint32_t keep = nslots < e->nslots ? nslots : e->nslots;
+    slots_layout(nslots, with_irr, base, &np, &nn, &nk, &nt, &ni, &nl);
+    memcpy(np, e->prev, keep * sizeof *np);
+    memcpy(nn, e->next, keep * sizeof *nn);
+    memcpy(nk, e->key, keep * sizeof *nk);
+    memcpy(nl, e->list, keep * sizeof *nl);
+    for (uint32_t i = 0; with_irr && i < keep; i++) {
+        nt[i] = e->last ? e->last[i] : e->now;
+        ni[i] = e->irr ? e->irr[i] : e->list[i] == RM_BP_L_WIN ? IRR_NONE : 0;
+    }
+    rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
+    e->prev = np;
+    e->next = nn;
+    e->key = nk;
+    e->last = nt;
+    e->irr = ni;
+    e->list = nl;
+    e->slot_bytes = sb;
+    e->nslots = nslots;
+}
+
 /* The IRR history for capacity c: c / HIST_DIV slots. On failure the old
  * table (if any) stays: any size works, a smaller one remembers less. */
 static rm_status_t
@@ -523,30 +554,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
             return RM_ENOMEM;
         }
     }
-    if (base) {
-        uint32_t *np, *nn;
-        uint64_t *nk, *nt, *ni;
-        uint8_t *nl;
-        uint32_t keep = nslots < e->nslots ? nslots : e->nslots;
-        slots_layout(nslots, with_irr, base, &np, &nn, &nk, &nt, &ni, &nl);
-        memcpy(np, e->prev, keep * sizeof *np);
-        memcpy(nn, e->next, keep * sizeof *nn);
-        memcpy(nk, e->key, keep * sizeof *nk);
-        if (with_irr) {
-            memcpy(nt, e->last, keep * sizeof *nt);
-            memcpy(ni, e->irr, keep * sizeof *ni);
-        }
-        memcpy(nl, e->list, keep * sizeof *nl);
-        rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
-        e->prev = np;
-        e->next = nn;
-        e->key = nk;
-        e->last = nt;
-        e->irr = ni;
-        e->list = nl;
-        e->slot_bytes = sb;
-        e->nslots = nslots;
-    }
+    if (base)
+        slots_install(e, base, sb, nslots, with_irr);
     if (regrow_ghosts || shrink_ghosts) {
         /* ghosts and frequency history restart: cheap, and only on a grow or a large shrink */
         ghost_free_all(e);
@@ -926,9 +935,7 @@ rm__bp_earc_set_exact(rm__bp_earc_t *e, int on)
     if (on && !e->last) {
         /* the IRR test's clocks and history; without memory for them the
          * policy stays in CAR mode (the drain's touches only reorder) */
-        uint32_t *base, *np, *nn;
-        uint64_t *nk, *nt, *ni;
-        uint8_t *nl;
+        uint32_t *base;
         size_t sb;
         if (slots_alloc(e, e->nslots, 1, &base, &sb) != RM_OK)
             return;
@@ -936,23 +943,7 @@ rm__bp_earc_set_exact(rm__bp_earc_t *e, int on)
             rm__bp_mem_free(e->src, base, sb);
             return;
         }
-        slots_layout(e->nslots, 1, base, &np, &nn, &nk, &nt, &ni, &nl);
-        memcpy(np, e->prev, e->nslots * sizeof *np);
-        memcpy(nn, e->next, e->nslots * sizeof *nn);
-        memcpy(nk, e->key, e->nslots * sizeof *nk);
-        memcpy(nl, e->list, e->nslots * sizeof *nl);
-        for (uint32_t i = 0; i < e->nslots; i++) {
-            nt[i] = e->now;
-            ni[i] = e->list[i] == RM_BP_L_WIN ? IRR_NONE : 0;
-        }
-        rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
-        e->prev = np;
-        e->next = nn;
-        e->key = nk;
-        e->last = nt;
-        e->irr = ni;
-        e->list = nl;
-        e->slot_bytes = sb;
+        slots_install(e, base, sb, e->nslots, 1);
     }
     e->exact = on != 0 && e->last;
     earc_params(e);

@@ -260,6 +260,35 @@ arun_guard(const arun_t *r)
     return st.guard_admit_all;
 }
 
+/* Zipf 1.0 over ranks 0..n−1: the cumulative weights (caller frees), and
+ * one draw from them (one rnd() call). */
+static double *
+zipf_cdf(size_t n)
+{
+    double *cdf = malloc(n * sizeof *cdf), sum = 0;
+    assert_non_null(cdf);
+    for (size_t i = 0; i < n; i++) {
+        sum += 1.0 / (double)(i + 1);
+        cdf[i] = sum;
+    }
+    return cdf;
+}
+
+static uint32_t
+zipf_draw(const double *cdf, size_t n)
+{
+    double u = (double)(rnd() >> 11) / 9007199254740992.0 * cdf[n - 1];
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (cdf[m] < u)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return (uint32_t)lo;
+}
+
 /* A working set growing from n/20 to n pages, 80 % of the accesses to its
  * newest tenth and 20 % uniform over it (the suite's grow_shrink, growing
  * half), or Zipf 1.0 over n pages. */
@@ -268,30 +297,13 @@ gen_trace(int grow, size_t n, size_t len)
 {
     uint32_t *t = malloc(len * sizeof *t);
     assert_non_null(t);
-    double *cdf = NULL, sum = 0;
-    if (!grow) {
-        cdf = malloc(n * sizeof *cdf);
-        assert_non_null(cdf);
-        for (size_t i = 0; i < n; i++) {
-            sum += 1.0 / (double)(i + 1);
-            cdf[i] = sum;
-        }
-    }
+    double *cdf = grow ? NULL : zipf_cdf(n);
     for (size_t i = 0; i < len; i++) {
         if (grow) {
             size_t w = n / 20 + (size_t)((double)(n - n / 20) * (double)i / (double)len);
             t[i] = (uint32_t)(rnd() % 5 < 4 ? w - 1 - rnd() % (w / 10) : rnd() % w);
         } else {
-            double u = (double)(rnd() >> 11) / 9007199254740992.0 * sum;
-            size_t lo = 0, hi = n - 1;
-            while (lo < hi) {
-                size_t m = (lo + hi) / 2;
-                if (cdf[m] < u)
-                    lo = m + 1;
-                else
-                    hi = m;
-            }
-            t[i] = (uint32_t)lo;
+            t[i] = zipf_draw(cdf, n);
         }
     }
     free(cdf);
@@ -443,12 +455,7 @@ test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
     (void)state;
     uint32_t c = 1000, loop = c * 6 / 5, hot = c / 4;
     size_t len = 200 * (size_t)c;
-    double *cdf = malloc(hot * sizeof *cdf), sum = 0;
-    assert_non_null(cdf);
-    for (uint32_t i = 0; i < hot; i++) {
-        sum += 1.0 / (double)(i + 1);
-        cdf[i] = sum;
-    }
+    double *cdf = zipf_cdf(hot);
     arun_t r;
     arun_init(&r, c, loop + hot);
     arun_exact(&r);
@@ -460,16 +467,7 @@ test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
             k = hot + pos;
             pos = pos + 1 == loop ? 0 : pos + 1;
         } else {
-            double u = (double)(rnd() >> 11) / 9007199254740992.0 * sum;
-            uint32_t lo = 0, hi = hot - 1;
-            while (lo < hi) {
-                uint32_t m = (lo + hi) / 2;
-                if (cdf[m] < u)
-                    lo = m + 1;
-                else
-                    hi = m;
-            }
-            k = lo;
+            k = zipf_draw(cdf, hot);
         }
         arun_access(&r, k);
         assert_true(arun_window(&r) <= 1);
