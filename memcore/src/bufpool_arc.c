@@ -15,6 +15,25 @@
  *  so a lost hit costs what it costs in CAR. An incumbent that wins the duel
  *  stays where it is (Caffeine's rule); the B1-hit T2 ageing is skipped.
  *
+ *  IRR test (issue 21, ninth round; exact mode only). Each resident page
+ *  carries the access clock of its last applied access, and a page that
+ *  leaves is remembered with it (a direct-mapped history of c/2 keys); a
+ *  miss on a remembered key gives the newcomer its inter-reference recency
+ *  (IRR, LIRS's measure). A newcomer whose estimate does not clearly beat
+ *  the victim's (at most 5/4 of it, the regret bias's admissions included)
+ *  is refused when its IRR is known and not shorter than the victim's
+ *  recency — LIRS's rule: its previous access came before the victim's last
+ *  one. On a loop larger than the cache every newcomer's IRR is the loop's
+ *  period and every resident's recency shorter, so the loop's stable part
+ *  stays. A victim that wins is aged only at its first win since its last
+ *  access (it meets every newcomer until it loses). In exact mode the
+ *  window is one page (the climber's wider window cost the shifting shapes
+ *  more than it gave the loops once the IRR test holds them; ADR 0004 § 3d).
+ *  Costs: 16 bytes per slot and 8 per frame of history, allocated by
+ *  rm__bp_earc_set_exact (the CAR mode does not pay them; without the
+ *  memory the policy stays in CAR mode); O(1) per miss, per applied hit
+ *  (one store) and per duel, all under the pool mutex.
+ *
  *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
  *  adaptive bias.
  *   - The main cache is ARC kept as two clocks, T1 and T2, with ghost LRU
@@ -43,9 +62,10 @@
  *   - A new page is staged in an admission window (one page to start; its
  *     size follows Caffeine's hill climber within 1 page … 5 % of c, so a
  *     workload where new pages need longer to prove themselves — a growing
- *     working set, a loop beside a hot set — gets a longer wait). When a miss
- *     needs a frame, the window's oldest unreferenced page (the candidate)
- *     meets the victim CAR would evict
+ *     working set, a loop beside a hot set — gets a longer wait; in exact
+ *     mode it stays one page). When a miss needs a frame, the window's
+ *     oldest unreferenced page (the candidate) meets the victim CAR would
+ *     evict
  *     and the one with the higher estimated frequency stays; ties keep the
  *     incumbent. Frequency = a count-min sketch of misses (4 rows of ≥ 8·c
  *     8-bit counters, conservative update) + the page's hits while resident
@@ -109,6 +129,11 @@ struct rm__bp_earc {
     uint32_t *prev, *next;
     uint8_t *list;
     uint64_t *key;
+    uint64_t *last;     /* exact mode (NULL otherwise): access clock (`now`) at the page's last
+                           applied access */
+    uint64_t *irr;      /* exact mode, window pages: inter-reference recency of the access that
+                           brought the page in (IRR_NONE: its previous access is not known);
+                           main pages: `now` + 1 at the last duel win that aged the page (0: none) */
     size_t slot_bytes;
     int bias;           /* admission bias added to a candidate's frequency, 0..BIAS_MAX */
     uint64_t *rg_rej;   /* regret ghosts: keys of recently rejected candidates (direct-mapped) */
@@ -158,7 +183,16 @@ struct rm__bp_earc {
      * rm__bp_earc_touch keep window, T1 and T2 in LRU order; a REF bit still
      * set is a hit the pool's ring dropped and gets CAR's second chance */
     int exact;
+
+    /* IRR history (issue 21, ninth round; exact mode): keys that left the
+     * cache with the access clock of their last access, direct-mapped,
+     * c / HIST_DIV slots; a miss on one gives the newcomer its IRR */
+    uint64_t *hs_key, *hs_at;      /* one allocation of hs_bytes; NULL outside exact mode */
+    size_t hs_mask, hs_bytes;
+    uint64_t pend_key, pend_irr;  /* the IRR note_miss found, for the admit that follows */
 };
+
+#define IRR_NONE UINT64_MAX
 
 #define CM_ROWS 4
 #define CM_WIDTH 8          /* sketch counters per row ≥ CM_WIDTH · c */
@@ -176,6 +210,8 @@ struct rm__bp_earc {
 #define GUARD_SAMPLE_BITS 6 /* 1/64 of the keys always refused, 1/64 always admitted */
 #define GUARD_DIV 4         /* guard table: c / GUARD_DIV slots, at least 16 */
 #define GUARD_DECISIONS 256 /* sampled decisions per comparison; then the counts halve */
+#define HIST_DIV 2          /* IRR history: c / HIST_DIV slots, at least 16 */
+#define IRR_NEAR_Q 5        /* the IRR test judges estimates within IRR_NEAR_Q / 4 of the victim's */
 
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
@@ -234,7 +270,9 @@ earc_freq(const rm__bp_earc_t *e, uint32_t slot)
 static void
 earc_params(rm__bp_earc_t *e)
 {
-    double cap = (double)e->c * WINDOW_CAP_PCT / 100.0;
+    /* exact mode: the window is one page (the IRR test judges newcomers;
+     * the climber's wider window cost the shifting shapes, ADR 0004 § 3d) */
+    double cap = e->exact ? 1.0 : (double)e->c * WINDOW_CAP_PCT / 100.0;
     if (e->cl_w > cap)
         e->cl_w = cap;
     if (e->cl_w < 1)
@@ -318,6 +356,7 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     e->gd_at = e->gd_key + e->gd_mask + 1;
     memset(e->gd_key, 0xff, (e->gd_mask + 1) * sizeof(uint64_t));
     memset(e->gd_at, 0, (e->gd_mask + 1) * sizeof(uint64_t));
+    e->pend_key = RM_BP_MAP_EMPTY;
     e->ghost_bytes = ghost_bytes;
     e->gmap = *gmap;
     e->cm = cm;
@@ -334,22 +373,76 @@ ghost_install(rm__bp_earc_t *e, uint32_t c, uint32_t *gprev, rm__bp_map_t *gmap,
     }
 }
 
+/* Per-slot arrays; `irr` adds the exact mode's last-access and IRR clocks. */
 static rm_status_t
-slots_alloc(rm__bp_earc_t *e, uint32_t nslots, uint32_t **prev, size_t *bytes)
+slots_alloc(rm__bp_earc_t *e, uint32_t nslots, int irr, uint32_t **prev, size_t *bytes)
 {
-    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + sizeof(uint64_t) + 1);
+    *bytes = (size_t)nslots * (2 * sizeof(uint32_t) + (irr ? 3 : 1) * sizeof(uint64_t) + 1);
     *prev = rm__bp_mem_alloc(e->src, *bytes);
     return *prev ? RM_OK : RM_ENOMEM;
 }
 
 static void
-slots_layout(uint32_t nslots, uint32_t *base, uint32_t **prev, uint32_t **next, uint64_t **key,
-             uint8_t **list)
+slots_layout(uint32_t nslots, int with_irr, uint32_t *base, uint32_t **prev, uint32_t **next, uint64_t **key,
+             uint64_t **last, uint64_t **irr, uint8_t **list)
 {
     *prev = base;
     *next = base + nslots;
     *key = (uint64_t *)(base + 2 * (size_t)nslots);
-    *list = (uint8_t *)(*key + nslots);
+    *last = with_irr ? *key + nslots : NULL;
+    *irr = with_irr ? *last + nslots : NULL;
+    *list = (uint8_t *)(*key + (with_irr ? 3 : 1) * (size_t)nslots);
+}
+
+/* Move the per-slot arrays to `base` (sb bytes from slots_alloc for nslots,
+ * with the IRR clocks if with_irr), keeping the first min(nslots, old)
+ * slots; clocks that did not exist before start at `now` (never aged). */
+static void
+slots_install(rm__bp_earc_t *e, uint32_t *base, size_t sb, uint32_t nslots, int with_irr)
+{
+    uint32_t *np, *nn;
+    uint64_t *nk, *nt, *ni;
+    uint8_t *nl;
+    uint32_t keep = nslots < e->nslots ? nslots : e->nslots;
+    slots_layout(nslots, with_irr, base, &np, &nn, &nk, &nt, &ni, &nl);
+    memcpy(np, e->prev, keep * sizeof *np);
+    memcpy(nn, e->next, keep * sizeof *nn);
+    memcpy(nk, e->key, keep * sizeof *nk);
+    memcpy(nl, e->list, keep * sizeof *nl);
+    for (uint32_t i = 0; with_irr && i < keep; i++) {
+        nt[i] = e->last ? e->last[i] : e->now;
+        ni[i] = e->irr ? e->irr[i] : e->list[i] == RM_BP_L_WIN ? IRR_NONE : 0;
+    }
+    rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
+    e->prev = np;
+    e->next = nn;
+    e->key = nk;
+    e->last = nt;
+    e->irr = ni;
+    e->list = nl;
+    e->slot_bytes = sb;
+    e->nslots = nslots;
+}
+
+/* The IRR history for capacity c: c / HIST_DIV slots. On failure the old
+ * table (if any) stays: any size works, a smaller one remembers less. */
+static rm_status_t
+hist_alloc(rm__bp_earc_t *e, uint32_t c)
+{
+    size_t n = pow2_slots(c, HIST_DIV), bytes = 2 * n * sizeof(uint64_t);
+    if (e->hs_key && bytes == e->hs_bytes)
+        return RM_OK;
+    uint64_t *b = rm__bp_mem_alloc(e->src, bytes);
+    if (!b)
+        return RM_ENOMEM;
+    if (e->hs_key)
+        rm__bp_mem_free(e->src, e->hs_key, e->hs_bytes);
+    e->hs_key = b;
+    e->hs_at = b + n;
+    e->hs_mask = n - 1;
+    e->hs_bytes = bytes;
+    memset(e->hs_key, 0xff, n * sizeof(uint64_t));
+    return RM_OK;
 }
 
 rm_status_t
@@ -365,9 +458,11 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->ctx = ctx;
     e->src = src;
     uint32_t *base;
-    if (slots_alloc(e, nslots, &base, &e->slot_bytes) != RM_OK)
+    if (slots_alloc(e, nslots, 0, &base, &e->slot_bytes) != RM_OK)
         goto fail_e;
-    slots_layout(nslots, base, &e->prev, &e->next, &e->key, &e->list);
+    slots_layout(nslots, 0, base, &e->prev, &e->next, &e->key, &e->last, &e->irr, &e->list);
+    e->hs_key = e->hs_at = NULL;
+    e->hs_bytes = 0;
     e->nslots = nslots;
     uint32_t *gprev;
     rm__bp_map_t gmap;
@@ -409,6 +504,8 @@ rm__bp_earc_destroy(rm__bp_earc_t *e)
         return;
     const rm_pagesrc_t *src = e->src;
     ghost_free_all(e);
+    if (e->hs_key)
+        rm__bp_mem_free(src, e->hs_key, e->hs_bytes);
     rm__bp_mem_free(src, e->prev, e->slot_bytes);
     rm__bp_mem_free(src, e, sizeof *e);
 }
@@ -416,7 +513,7 @@ rm__bp_earc_destroy(rm__bp_earc_t *e)
 size_t
 rm__bp_earc_bytes(const rm__bp_earc_t *e)
 {
-    return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes;
+    return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes + e->hs_bytes;
 }
 
 rm_status_t
@@ -430,7 +527,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
      * out of the lists) gives the per-slot arrays back; without memory for
      * the smaller ones the larger stay. */
     int shrink_slots = nslots < e->nslots / 2;
-    if ((nslots > e->nslots || shrink_slots) && slots_alloc(e, nslots, &base, &sb) != RM_OK) {
+    int with_irr = e->last != NULL;
+    if ((nslots > e->nslots || shrink_slots) && slots_alloc(e, nslots, with_irr, &base, &sb) != RM_OK) {
         if (!shrink_slots)
             return RM_ENOMEM;
         base = NULL;
@@ -456,24 +554,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
             return RM_ENOMEM;
         }
     }
-    if (base) {
-        uint32_t *np, *nn;
-        uint64_t *nk;
-        uint8_t *nl;
-        uint32_t keep = nslots < e->nslots ? nslots : e->nslots;
-        slots_layout(nslots, base, &np, &nn, &nk, &nl);
-        memcpy(np, e->prev, keep * sizeof *np);
-        memcpy(nn, e->next, keep * sizeof *nn);
-        memcpy(nk, e->key, keep * sizeof *nk);
-        memcpy(nl, e->list, keep * sizeof *nl);
-        rm__bp_mem_free(e->src, e->prev, e->slot_bytes);
-        e->prev = np;
-        e->next = nn;
-        e->key = nk;
-        e->list = nl;
-        e->slot_bytes = sb;
-        e->nslots = nslots;
-    }
+    if (base)
+        slots_install(e, base, sb, nslots, with_irr);
     if (regrow_ghosts || shrink_ghosts) {
         /* ghosts and frequency history restart: cheap, and only on a grow or a large shrink */
         ghost_free_all(e);
@@ -481,6 +563,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
     }
     e->c = capacity;
     earc_params(e);
+    if (e->hs_key)
+        (void)hist_alloc(e, capacity);   /* history restarts at the new size, or the old one stays */
     return RM_OK;
 }
 
@@ -552,6 +636,8 @@ slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 static void
 main_insert(rm__bp_earc_t *e, uint32_t s)
 {
+    if (e->irr)
+        e->irr[s] = 0;   /* from here on: when a duel win last aged it (never) */
     slot_unlink(e, s);
     uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
     if (g != RM_BP_NIL) {
@@ -687,7 +773,7 @@ static void
 climb(rm__bp_earc_t *e)
 {
     uint64_t tot = e->cl_hits + e->cl_misses;
-    if (tot < (uint64_t)e->c * CLIMB_SAMPLE)
+    if (e->exact || tot < (uint64_t)e->c * CLIMB_SAMPLE)
         return;
     double hr = (double)e->cl_hits / (double)tot;
     double change = hr - e->cl_prev;
@@ -768,9 +854,26 @@ guard_note_miss(rm__bp_earc_t *e, uint64_t key)
         e->gd_ret[e->gd_at[h] & 1]++;
 }
 
+/* IRR history: direct-mapped, the newest key of a slot wins */
+static size_t
+hist_slot(const rm__bp_earc_t *e, uint64_t key)
+{
+    return (size_t)rm__mix64(key ^ 0x51ed27ull) & e->hs_mask;
+}
+
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
+    if (e->exact) {
+        /* the newcomer's IRR, if its previous access is remembered */
+        size_t h = hist_slot(e, key);
+        e->pend_key = key;
+        e->pend_irr = IRR_NONE;
+        if (e->hs_key[h] == key) {
+            e->pend_irr = e->now - e->hs_at[h];
+            e->hs_key[h] = RM_BP_MAP_EMPTY;
+        }
+    }
     cm_add(e, key, 1);
     if (earc_full(e)) {
         e->cl_misses++;
@@ -829,7 +932,23 @@ rm__bp_earc_note_hits(rm__bp_earc_t *e, uint64_t n)
 void
 rm__bp_earc_set_exact(rm__bp_earc_t *e, int on)
 {
-    e->exact = on != 0;
+    if (on && !e->last) {
+        /* the IRR test's clocks and history; without memory for them the
+         * policy stays in CAR mode (the drain's touches only reorder) */
+        uint32_t *base;
+        size_t sb;
+        if (slots_alloc(e, e->nslots, 1, &base, &sb) != RM_OK)
+            return;
+        if (hist_alloc(e, e->c) != RM_OK) {
+            rm__bp_mem_free(e->src, base, sb);
+            return;
+        }
+        slots_install(e, base, sb, e->nslots, 1);
+    }
+    e->exact = on != 0 && e->last;
+    earc_params(e);
+    while (e->L[RM_BP_L_WIN].size > e->w)
+        main_insert(e, e->L[RM_BP_L_WIN].head);
 }
 
 int
@@ -846,6 +965,11 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
     if (s >= e->nslots || e->list[s] == RM_BP_L_NONE)
         return;
     int l = e->list[s] == RM_BP_L_WIN ? RM_BP_L_WIN : RM_BP_L_T2;
+    if (e->last) {
+        if (l == RM_BP_L_WIN)
+            e->irr[s] = e->now - e->last[s];   /* re-referenced while on probation */
+        e->last[s] = e->now;
+    }
     /* the hit is applied: its REF bit no longer asks the hands for a
      * second chance (only hits the ring dropped keep theirs) */
     (void)e->ops->test_clear_ref(e->ctx, s);
@@ -858,6 +982,11 @@ rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
+    if (e->last) {
+        e->last[slot] = e->now;
+        e->irr[slot] = key == e->pend_key ? e->pend_irr : IRR_NONE;
+    }
+    e->pend_key = RM_BP_MAP_EMPTY;
     slot_push(e, RM_BP_L_WIN, slot);
     /* while the cache is not full, the window overflows into main freely */
     while (e->L[RM_BP_L_WIN].size > e->w &&
@@ -870,6 +999,10 @@ rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
     assert(slot < e->nslots && e->list[slot] == RM_BP_L_NONE);
     e->key[slot] = key;
+    if (e->last) {
+        e->last[slot] = e->now;
+        e->irr[slot] = 0;
+    }
     slot_push(e, RM_BP_L_T1, slot);
     ghost_trim(e);
 }
@@ -879,6 +1012,11 @@ evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
 {
 
     cm_add(e, e->key[s], e->ops->freq(e->ctx, s));
+    if (e->exact) {
+        size_t h = hist_slot(e, e->key[s]);
+        e->hs_key[h] = e->key[s];
+        e->hs_at[h] = e->last[s];
+    }
     slot_unlink(e, s);
     if (ghost_list >= 0)
         ghost_add(e, ghost_list, e->key[s]);
@@ -922,7 +1060,22 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
             uint32_t v = main_n ? main_victim(e, &from, avoid) : RM_BP_NIL;
             /* the newcomer needs a strictly higher estimate: ties keep the
              * incumbent, which is what holds a stable part of a loop */
-            int admit = v != RM_BP_NIL && earc_freq(e, cand) + (unsigned)e->bias > earc_freq(e, v);
+            int admit = 0;
+            if (v != RM_BP_NIL) {
+                unsigned fc = earc_freq(e, cand), fv = earc_freq(e, v);
+                admit = fc + (unsigned)e->bias > fv;
+                /* LIRS's test where the estimates do not clearly differ
+                 * (the newcomer's at most IRR_NEAR_Q/4 of the victim's, the
+                 * bias's admissions included): a newcomer whose previous
+                 * access came before the victim's last one (IRR ≥ the
+                 * victim's recency) stays out. On a loop every newcomer's
+                 * IRR is the loop's period and every resident's recency is
+                 * shorter, so sketch noise and the bias no longer trade the
+                 * loop's stable part for the next pages */
+                if (admit && fc * 4 <= fv * IRR_NEAR_Q && e->exact && e->irr[cand] != IRR_NONE &&
+                    e->irr[cand] >= e->now - e->last[v])
+                    admit = 0;
+            }
             if (v != RM_BP_NIL && !admit) {
                 /* a would-be refusal: sampled, or decided by the guard */
                 int cls = guard_class(e->key[cand]);
@@ -963,7 +1116,16 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
                  * cannot hold the door against a new hot set forever */
                 e->rejects++;
                 e->rg_rej[rm__mix64(e->key[cand]) & e->rg_mask] = e->key[cand];
-                e->ops->age(e->ctx, v);
+                if (!e->exact) {
+                    e->ops->age(e->ctx, v);
+                } else if (e->irr[v] <= e->last[v]) {
+                    /* exact mode: the LRU victim meets every newcomer until
+                     * it loses, so only its first win since its last access
+                     * ages it — halving it at each win made a resident loop
+                     * page lose to the next loop page after a few misses */
+                    e->ops->age(e->ctx, v);
+                    e->irr[v] = e->now + 1;
+                }
                 if (!e->exact)
                     skip_slot(e, v);
             }

@@ -2,7 +2,8 @@
  * suite_bufpool.c — rustymem-bench bufpool: replacement-policy hit ratios,
  * the pin/unpin hit path, and prefetch accuracy.
  *
- *   rustymem-bench bufpool [--json] [--quick] [--dump DIR] [--trace FILE [--frames N] [--phase-len A]]
+ *   rustymem-bench bufpool [--json] [--quick] [--dump DIR] [--sqlite-traces DIR | --no-sqlite-traces]
+ *                          [--trace FILE [--frames N] [--phase-len A]]
  *   rustymem-bench bufpool [--json] [--quick] --hit-path-only
  *
  * 1. Hit ratio of every policy the simulator has — rustymem's Enhanced ARC,
@@ -21,6 +22,12 @@
  *    ours − that, and cases_below_arc_or_lru (every case ours loses to ARC
  *    or LRU, with both margins; also printed); the per-case table `cases`.
  *    --dump DIR also writes each case's trace to DIR/<trace>[_heldout]_<pct>.txt.
+ *    SQLite's speedtest1 page references (`rustymem-bench sqlite --dump`), when
+ *    present in --sqlite-traces DIR (default <build>/bench-traces, generated
+ *    there on demand when speedtest1 is built), are replayed at the same four
+ *    cache sizes and reported as the family "speedtest1" with the same keys,
+ *    outside the halves; absent, "speedtest1".available is false with the
+ *    reason and the rest of the suite runs as before.
  * 2. --trace FILE replays one page number per line through every policy;
  *    --phase-len A adds the hit ratio of rustymem, ARC and LRU in each run of
  *    A accesses (diagnostics: where a policy loses, e.g. after a shift).
@@ -49,6 +56,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -359,6 +368,114 @@ shuffle(uint64_t *perm, size_t N)
     }
 }
 
+/* The keys of one family of cases (a half of the suite, or speedtest1):
+ * margins against ARC and LRU with the case that sets each, the mean gap
+ * closed of every policy, and every case below ARC or LRU. */
+typedef struct family_score {
+    double min_arc, min_lru, gap_sum[RM_BUFPOOL_POLICY_COUNT];
+    int gap_n;
+    char worst_arc[64], worst_lru[64];
+    json_t *losses;     /* every case below ARC or LRU: where the margins are lost */
+    char loss_txt[4096];
+    size_t loss_len;
+} family_score_t;
+
+static void
+score_init(family_score_t *fs)
+{
+    memset(fs, 0, sizeof *fs);
+    fs->min_arc = fs->min_lru = 1;
+    fs->losses = json_array();
+}
+
+/* One case's hit ratios: fold them in, print the row, add it to `cases`. */
+static void
+score_case(family_score_t *fs, const char *half, const char *trace, double pct, size_t c,
+           const double hr[RM_BUFPOOL_POLICY_COUNT], json_t *cases)
+{
+    double ours = hr[RM_BUFPOOL_POLICY_RUSTYMEM], arc = hr[RM_BUFPOOL_POLICY_ARC];
+    double lru = hr[RM_BUFPOOL_POLICY_LRU], opt = hr[RM_BUFPOOL_POLICY_OPT];
+    if (ours - arc < fs->min_arc) {
+        fs->min_arc = ours - arc;
+        snprintf(fs->worst_arc, sizeof fs->worst_arc, "%s %.0f%%", trace, pct * 100);
+    }
+    if (ours - lru < fs->min_lru) {
+        fs->min_lru = ours - lru;
+        snprintf(fs->worst_lru, sizeof fs->worst_lru, "%s %.0f%%", trace, pct * 100);
+    }
+    if (ours - arc < 0 || ours - lru < 0) {
+        json_t *l = json_object();
+        json_object_set_new(l, "trace", json_string(trace));
+        json_object_set_new(l, "cache_pct", json_real(pct * 100));
+        json_object_set_new(l, "margin_vs_arc", json_real(ours - arc));
+        json_object_set_new(l, "margin_vs_lru", json_real(ours - lru));
+        json_array_append_new(fs->losses, l);
+        int k = snprintf(fs->loss_txt + fs->loss_len, sizeof fs->loss_txt - fs->loss_len,
+                         "  %-16s %4.0f%%  vs arc %+.4f  vs lru %+.4f\n", trace, pct * 100, ours - arc, ours - lru);
+        if (k > 0 && (size_t)k < sizeof fs->loss_txt - fs->loss_len)
+            fs->loss_len += (size_t)k;
+    }
+    double gap = NAN;
+    if (opt > lru + 1e-9) {
+        for (int p = 0; p < RM_BUFPOOL_POLICY_COUNT; p++)
+            fs->gap_sum[p] += (hr[p] - lru) / (opt - lru);
+        gap = (ours - lru) / (opt - lru);
+        fs->gap_n++;
+    }
+    fprintf(stderr, "%-16s %4.0f%% %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %8.3f\n", trace, pct * 100, ours,
+            arc, lru, hr[RM_BUFPOOL_POLICY_CLOCK], opt, hr[RM_BUFPOOL_POLICY_WTINYLFU],
+            hr[RM_BUFPOOL_POLICY_S3FIFO], hr[RM_BUFPOOL_POLICY_LIRS], gap);
+    json_t *row = json_object();
+    if (half)
+        json_object_set_new(row, "half", json_string(half));
+    json_object_set_new(row, "trace", json_string(trace));
+    json_object_set_new(row, "cache_pct", json_real(pct * 100));
+    json_object_set_new(row, "frames", json_integer((json_int_t)c));
+    for (int p = 0; p < RM_BUFPOOL_POLICY_COUNT; p++)
+        json_object_set_new(row, rm_bufpool_policy_name(p), json_real(hr[p]));
+    json_array_append_new(cases, row);
+}
+
+static void
+score_header(void)
+{
+    fprintf(stderr, "%-16s %5s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n", "trace", "cache", "rustymem", "arc", "lru",
+            "clock", "opt", "wtinylfu", "s3fifo", "lirs", "gap");
+}
+
+/* The family's keys into h (which takes the losses array); prints them. */
+static void
+score_finish(family_score_t *fs, const char *label, json_t *h)
+{
+    double mean = fs->gap_n ? fs->gap_sum[RM_BUFPOOL_POLICY_RUSTYMEM] / fs->gap_n : 0.0, best = -1e9;
+    const char *best_name = "?";
+    json_t *per = json_object();
+    for (int k = 0; k < 4; k++) {
+        double m = fs->gap_n ? fs->gap_sum[others[k]] / fs->gap_n : 0.0;
+        json_object_set_new(per, rm_bufpool_policy_name(others[k]), json_real(m));
+        if (m > best) {
+            best = m;
+            best_name = rm_bufpool_policy_name(others[k]);
+        }
+    }
+    json_object_set_new(h, "min_margin_vs_arc", json_real(fs->min_arc));
+    json_object_set_new(h, "min_margin_vs_arc_case", json_string(fs->worst_arc));
+    json_object_set_new(h, "min_margin_vs_lru", json_real(fs->min_lru));
+    json_object_set_new(h, "min_margin_vs_lru_case", json_string(fs->worst_lru));
+    json_object_set_new(h, "mean_gap_closed", json_real(mean));
+    json_object_set_new(h, "mean_gap_closed_best_other", json_real(best));
+    json_object_set_new(h, "best_other", json_string(best_name));
+    json_object_set_new(h, "gap_vs_best_other", json_real(mean - best));
+    json_object_set_new(h, "mean_gap_closed_by_policy", per);
+    size_t nloss = json_array_size(fs->losses);
+    json_object_set_new(h, "cases_below_arc_or_lru", fs->losses);
+    fs->losses = NULL;
+    fprintf(stderr, "%s: min_margin_vs_arc %.4f (%s)  min_margin_vs_lru %.4f (%s)  mean_gap_closed %.3f  "
+                    "best other %s %.3f  gap_vs_best_other %+.3f\n",
+            label, fs->min_arc, fs->worst_arc, fs->min_lru, fs->worst_lru, mean, best_name, best, mean - best);
+    fprintf(stderr, "%s: cases below ARC or LRU (%zu)\n%s", label, nloss, fs->loss_txt);
+}
+
 static int
 policy_suite(const rm_bench_opts_t *o, json_t *result)
 {
@@ -375,16 +492,10 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
         rs = half_seed[half];
         shuffle(perm, N);
         shuffle(perm2, N);
-        double min_arc = 1, min_lru = 1, gap_sum[RM_BUFPOOL_POLICY_COUNT] = {0};
-        int gap_n = 0;
-        char worst_arc[64] = "", worst_lru[64] = "";
-        /* every case below ARC or LRU: where the margins are lost */
-        json_t *losses = json_array();
-        char loss_txt[4096] = "";
-        size_t loss_len = 0;
-        fprintf(stderr, "%s half (seed %#llx)\n%-16s %5s %9s %9s %9s %9s %9s %9s %9s %9s %8s\n", half_names[half],
-                (unsigned long long)half_seed[half], "trace", "cache", "rustymem", "arc", "lru", "clock", "opt",
-                "wtinylfu", "s3fifo", "lirs", "gap");
+        family_score_t fs;
+        score_init(&fs);
+        fprintf(stderr, "%s half (seed %#llx)\n", half_names[half], (unsigned long long)half_seed[half]);
+        score_header();
         for (int w = 0; w < NFAM; w++) {
             for (int ci = 0; ci < NPCT; ci++) {
                 size_t c = (size_t)((double)N * suite_pcts[ci]);
@@ -397,76 +508,13 @@ policy_suite(const rm_bench_opts_t *o, json_t *result)
                 double hr[RM_BUFPOOL_POLICY_COUNT];
                 if (run_policies(t, L, c, hr) != 0)
                     return -1;
-                double ours = hr[RM_BUFPOOL_POLICY_RUSTYMEM], arc = hr[RM_BUFPOOL_POLICY_ARC];
-                double lru = hr[RM_BUFPOOL_POLICY_LRU], opt = hr[RM_BUFPOOL_POLICY_OPT];
-                if (ours - arc < min_arc) {
-                    min_arc = ours - arc;
-                    snprintf(worst_arc, sizeof worst_arc, "%s %.0f%%", fam_names[w], suite_pcts[ci] * 100);
-                }
-                if (ours - lru < min_lru) {
-                    min_lru = ours - lru;
-                    snprintf(worst_lru, sizeof worst_lru, "%s %.0f%%", fam_names[w], suite_pcts[ci] * 100);
-                }
-                if (ours - arc < 0 || ours - lru < 0) {
-                    json_t *l = json_object();
-                    json_object_set_new(l, "trace", json_string(fam_names[w]));
-                    json_object_set_new(l, "cache_pct", json_real(suite_pcts[ci] * 100));
-                    json_object_set_new(l, "margin_vs_arc", json_real(ours - arc));
-                    json_object_set_new(l, "margin_vs_lru", json_real(ours - lru));
-                    json_array_append_new(losses, l);
-                    int k = snprintf(loss_txt + loss_len, sizeof loss_txt - loss_len,
-                                     "  %-16s %4.0f%%  vs arc %+.4f  vs lru %+.4f\n", fam_names[w],
-                                     suite_pcts[ci] * 100, ours - arc, ours - lru);
-                    if (k > 0 && (size_t)k < sizeof loss_txt - loss_len)
-                        loss_len += (size_t)k;
-                }
-                double gap = NAN;
-                if (opt > lru + 1e-9) {
-                    for (int p = 0; p < RM_BUFPOOL_POLICY_COUNT; p++)
-                        gap_sum[p] += (hr[p] - lru) / (opt - lru);
-                    gap = (ours - lru) / (opt - lru);
-                    gap_n++;
-                }
-                fprintf(stderr, "%-16s %4.0f%% %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %9.4f %8.3f\n", fam_names[w],
-                        suite_pcts[ci] * 100, ours, arc, lru, hr[RM_BUFPOOL_POLICY_CLOCK], opt,
-                        hr[RM_BUFPOOL_POLICY_WTINYLFU], hr[RM_BUFPOOL_POLICY_S3FIFO], hr[RM_BUFPOOL_POLICY_LIRS], gap);
-                json_t *row = json_object();
-                json_object_set_new(row, "half", json_string(half_names[half]));
-                json_object_set_new(row, "trace", json_string(fam_names[w]));
-                json_object_set_new(row, "cache_pct", json_real(suite_pcts[ci] * 100));
-                json_object_set_new(row, "frames", json_integer((json_int_t)c));
-                for (int p = 0; p < RM_BUFPOOL_POLICY_COUNT; p++)
-                    json_object_set_new(row, rm_bufpool_policy_name(p), json_real(hr[p]));
-                json_array_append_new(cases, row);
+                score_case(&fs, half_names[half], fam_names[w], suite_pcts[ci], c, hr, cases);
             }
         }
-        double mean = gap_n ? gap_sum[RM_BUFPOOL_POLICY_RUSTYMEM] / gap_n : 0.0, best = -1e9;
-        const char *best_name = "?";
-        json_t *h = json_object(), *per = json_object();
-        for (int k = 0; k < 4; k++) {
-            double m = gap_n ? gap_sum[others[k]] / gap_n : 0.0;
-            json_object_set_new(per, rm_bufpool_policy_name(others[k]), json_real(m));
-            if (m > best) {
-                best = m;
-                best_name = rm_bufpool_policy_name(others[k]);
-            }
-        }
+        json_t *h = json_object();
         json_object_set_new(h, "seed", json_integer((json_int_t)(half_seed[half] & INT64_MAX)));
-        json_object_set_new(h, "min_margin_vs_arc", json_real(min_arc));
-        json_object_set_new(h, "min_margin_vs_arc_case", json_string(worst_arc));
-        json_object_set_new(h, "min_margin_vs_lru", json_real(min_lru));
-        json_object_set_new(h, "min_margin_vs_lru_case", json_string(worst_lru));
-        json_object_set_new(h, "mean_gap_closed", json_real(mean));
-        json_object_set_new(h, "mean_gap_closed_best_other", json_real(best));
-        json_object_set_new(h, "best_other", json_string(best_name));
-        json_object_set_new(h, "gap_vs_best_other", json_real(mean - best));
-        json_object_set_new(h, "mean_gap_closed_by_policy", per);
-        json_object_set_new(h, "cases_below_arc_or_lru", losses);
+        score_finish(&fs, half_names[half], h);
         json_object_set_new(halves, half_names[half], h);
-        fprintf(stderr, "%s: min_margin_vs_arc %.4f (%s)  min_margin_vs_lru %.4f (%s)  mean_gap_closed %.3f  "
-                        "best other %s %.3f  gap_vs_best_other %+.3f\n",
-                half_names[half], min_arc, worst_arc, min_lru, worst_lru, mean, best_name, best, mean - best);
-        fprintf(stderr, "%s: cases below ARC or LRU (%zu)\n%s", half_names[half], json_array_size(losses), loss_txt);
     }
     json_object_set_new(result, "cases", cases);
     json_object_set_new(result, "halves", halves);
@@ -522,39 +570,49 @@ phase_table(const uint64_t *t, size_t n, size_t c, size_t len, json_t *row)
     return 0;
 }
 
+/* Read a page trace (*t malloc'd, *n ≥ 1 accesses) and count its distinct
+ * pages; 0, or -1 after one line on stderr. */
 static int
-trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
+load_trace(const char *path, uint64_t **t, size_t *n, size_t *distinct)
 {
     char *buf, err[256];
-    size_t len, n;
-    uint64_t *t;
-    uint64_t fr, phase_len;   /* checked before the trace is read */
-    if (rm_bench_arg_u64(o, "bufpool", "--frames", 2, RM_BUFPOOL_FRAMES_MAX, 0, &fr) != 0 ||
-        rm_bench_arg_u64(o, "bufpool", "--phase-len", 1, UINT64_MAX, 0, &phase_len) != 0)
-        return -1;
+    size_t len;
     if (rm_trace_read_file(path, &buf, &len, err, sizeof err) != 0) {
         fprintf(stderr, "bufpool: %s\n", err);
         return -1;
     }
-    int prc = rm_trace_parse_pages(buf, len, &t, &n, err, sizeof err);
+    int prc = rm_trace_parse_pages(buf, len, t, n, err, sizeof err);
     free(buf);
     if (prc != 0) {
         fprintf(stderr, "bufpool: trace %s: %s\n", path, err);
         return -1;
     }
-    /* distinct pages, for default cache sizes */
-    uint64_t *s = malloc(n * sizeof *s);
+    uint64_t *s = malloc(*n * sizeof *s);
     if (!s) {
-        free(t);
+        free(*t);
         fprintf(stderr, "bufpool: out of memory\n");
         return -1;
     }
-    memcpy(s, t, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_u64);
-    size_t distinct = n ? 1 : 0;
-    for (size_t i = 1; i < n; i++)
-        distinct += s[i] != s[i - 1];
+    memcpy(s, *t, *n * sizeof *s);
+    qsort(s, *n, sizeof *s, cmp_u64);
+    *distinct = *n ? 1 : 0;
+    for (size_t i = 1; i < *n; i++)
+        *distinct += s[i] != s[i - 1];
     free(s);
+    return 0;
+}
+
+static int
+trace_suite(const rm_bench_opts_t *o, const char *path, json_t *result)
+{
+    size_t n, distinct;   /* distinct pages, for default cache sizes */
+    uint64_t *t;
+    uint64_t fr, phase_len;   /* checked before the trace is read */
+    if (rm_bench_arg_u64(o, "bufpool", "--frames", 2, RM_BUFPOOL_FRAMES_MAX, 0, &fr) != 0 ||
+        rm_bench_arg_u64(o, "bufpool", "--phase-len", 1, UINT64_MAX, 0, &phase_len) != 0)
+        return -1;
+    if (load_trace(path, &t, &n, &distinct) != 0)
+        return -1;
     size_t sizes[3];
     int nsizes = 0;
     if (fr) {
@@ -997,6 +1055,150 @@ prefetch(const rm_bench_opts_t *o, const char *dir, json_t *result)
     return 0;
 }
 
+/* ---- SQLite's speedtest1 as a family of its own ----------------------------------------
+ * `rustymem-bench sqlite --dump DIR` records the main database's page
+ * references under rustymem's pcache2 (one page number per line; SQLite asks
+ * for the same pages whatever the cache size, so the three files it writes
+ * hold the same sequence). When such a trace is present — in --sqlite-traces
+ * DIR, by default <build>/bench-traces — it is replayed at 1/5/10/25 % of its
+ * distinct pages through every policy and reported as "speedtest1", beside the
+ * two halves and not folded into them (it is one real trace, neither tuned on
+ * nor held out). Missing, it is generated on demand when speedtest1 is
+ * already built in the build tree (<build>/speedtest1/speedtest1; about 10 s
+ * at the sqlite suite's --quick size); otherwise the family is reported as
+ * unavailable with the reason and the suite goes on. --no-sqlite-traces
+ * skips it. */
+
+static int
+file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The first speedtest1_<pct>.txt in dir, into path; 0 if found. */
+static int
+find_sqlite_trace(const char *dir, char *path, size_t len)
+{
+    static const int pcts[3] = {10, 25, 5};
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, len, "%s/speedtest1_%d.txt", dir, pcts[i]);
+        if (file_exists(path))
+            return 0;
+    }
+    return -1;
+}
+
+/* Run `rustymem-bench sqlite --quick --runs 1 --speedtest1 BIN --dump DIR`
+ * (this binary, /proc/self/exe); its output goes to DIR/gen.log. 0 on success. */
+static int
+gen_sqlite_traces(const char *dir, const char *st_bin, char *why, size_t whylen)
+{
+    char self[1024];
+    ssize_t k = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (k <= 0) {
+        snprintf(why, whylen, "cannot read /proc/self/exe");
+        return -1;
+    }
+    self[k] = '\0';
+    mkdir(dir, 0755);
+    char log[1200];
+    snprintf(log, sizeof log, "%s/gen.log", dir);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(why, whylen, "fork failed");
+        return -1;
+    }
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+            close(fd);
+        }
+        execl(self, self, "sqlite", "--quick", "--runs", "1", "--speedtest1", st_bin, "--dump", dir,
+              (char *)NULL);
+        _exit(127);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        snprintf(why, whylen, "rustymem-bench sqlite --dump failed (see %s)", log);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+sqlite_family(const rm_bench_opts_t *o, json_t *result)
+{
+    json_t *js = json_object();
+    json_object_set_new(result, "speedtest1", js);
+    char dir[1024], path[1200], why[1400] = "";
+    const char *given = rm_bench_arg(o, "--sqlite-traces");
+#ifdef RM_BENCH_BUILD_DIR
+    snprintf(dir, sizeof dir, "%s", given ? given : RM_BENCH_BUILD_DIR "/bench-traces");
+#else
+    snprintf(dir, sizeof dir, "%s", given ? given : "");
+#endif
+    if (!dir[0]) {
+        snprintf(why, sizeof why, "no trace directory (give --sqlite-traces DIR)");
+    } else if (find_sqlite_trace(dir, path, sizeof path) != 0) {
+#ifdef RM_BENCH_BUILD_DIR
+        const char *st_bin = RM_BENCH_BUILD_DIR "/speedtest1/speedtest1";
+        if (o->quick || access(st_bin, X_OK) != 0) {
+            snprintf(why, sizeof why, "no speedtest1_<pct>.txt in %s and %s", dir,
+                     o->quick ? "--quick does not generate it"
+                              : "speedtest1 is not built (rustymem-bench sqlite builds it)");
+        } else {
+            fprintf(stderr, "speedtest1 traces: generating into %s\n", dir);
+            if (gen_sqlite_traces(dir, st_bin, why, sizeof why) == 0 &&
+                find_sqlite_trace(dir, path, sizeof path) != 0)
+                snprintf(why, sizeof why, "rustymem-bench sqlite --dump wrote no trace into %s", dir);
+        }
+#else
+        snprintf(why, sizeof why, "no speedtest1_<pct>.txt in %s", dir);
+#endif
+    }
+    if (why[0]) {
+        fprintf(stderr, "speedtest1 family: not included: %s\n", why);
+        json_object_set_new(js, "available", json_false());
+        json_object_set_new(js, "reason", json_string(why));
+        return 0;
+    }
+    size_t n, distinct;
+    uint64_t *t;
+    if (load_trace(path, &t, &n, &distinct) != 0)
+        return -1;
+    fprintf(stderr, "speedtest1 family (%s: %zu accesses, %zu distinct pages)\n", path, n, distinct);
+    score_header();
+    family_score_t fs;
+    score_init(&fs);
+    json_t *cases = json_array();
+    for (int ci = 0; ci < NPCT; ci++) {
+        size_t c = (size_t)((double)distinct * suite_pcts[ci]);
+        if (c < 2)
+            c = 2;
+        double hr[RM_BUFPOOL_POLICY_COUNT];
+        if (run_policies(t, n, c, hr) != 0) {
+            free(t);
+            json_decref(cases);
+            json_decref(fs.losses);
+            return -1;
+        }
+        score_case(&fs, NULL, "speedtest1", suite_pcts[ci], c, hr, cases);
+    }
+    free(t);
+    json_object_set_new(js, "available", json_true());
+    json_object_set_new(js, "trace", json_string(path));
+    json_object_set_new(js, "accesses", json_integer((json_int_t)n));
+    json_object_set_new(js, "distinct_pages", json_integer((json_int_t)distinct));
+    json_object_set_new(js, "cases", cases);
+    score_finish(&fs, "speedtest1", js);
+    return 0;
+}
+
 static int
 run_bufpool(const rm_bench_opts_t *o, json_t *result)
 {
@@ -1008,7 +1210,18 @@ run_bufpool(const rm_bench_opts_t *o, json_t *result)
         return 1;
     }
     int hit_only = rm_bench_flag(o, "--hit-path-only");
+    const char *st_dir = rm_bench_arg(o, "--sqlite-traces");
+    char st_path[1200];
+    if (st_dir && find_sqlite_trace(st_dir, st_path, sizeof st_path) != 0) {
+        fprintf(stderr,
+                "rustymem-bench bufpool: --sqlite-traces %s: no speedtest1_<pct>.txt there "
+                "(rustymem-bench sqlite --dump DIR writes them)\n",
+                st_dir);
+        return 1;
+    }
     if (!hit_only && policy_suite(o, result) != 0)
+        return 1;
+    if (!hit_only && !rm_bench_flag(o, "--no-sqlite-traces") && sqlite_family(o, result) != 0)
         return 1;
     char dir[] = "/tmp/rm_bench_bufpool_XXXXXX";
     if (!mkdtemp(dir)) {
@@ -1026,4 +1239,6 @@ run_bufpool(const rm_bench_opts_t *o, json_t *result)
 }
 
 RM_BENCH_SUITE(bufpool, "buffer pool: policy hit ratios vs ARC/LRU/CLOCK/OPT, pin hit path, prefetch",
-               "--trace FILE --frames N --phase-len N --dump DIR --hit-path-only", run_bufpool);
+               "--trace FILE --frames N --phase-len N --dump DIR --sqlite-traces DIR --no-sqlite-traces "
+               "--hit-path-only",
+               run_bufpool);

@@ -22,6 +22,21 @@ expect_exit 1 "$BENCH" bufpool --trace "$TMP/missing.txt" --json
 echo "$ERR" | grep -q 'cannot open' || fail "missing page trace: '$ERR'"
 pass "bufpool --trace rejects malformed, empty and missing traces"
 
+# speedtest1 traces as a family of their own (issue 21 item 2): replayed when
+# present, refused with one line when --sqlite-traces names a directory without them
+mkdir -p "$TMP/st"
+for i in $(seq 1 400); do echo $((i % 37)); echo $((i % 5)); done >"$TMP/st/speedtest1_10.txt"
+expect_exit 0 "$BENCH" bufpool --quick --json --sqlite-traces "$TMP/st"
+echo "$OUT" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)["speedtest1"]
+assert d["available"] and d["accesses"] == 800 and d["distinct_pages"] == 37, d
+assert len(d["cases"]) == 4 and "gap_vs_best_other" in d, d' || fail "bufpool speedtest1 family: $OUT"
+expect_exit 1 "$BENCH" bufpool --quick --json --sqlite-traces "$TMP/none"
+grep -q -- "--sqlite-traces $TMP/none: no speedtest1_<pct>.txt there" <<<"$ERR" || fail "no traces: '$ERR'"
+[ -z "$OUT" ] || fail "--sqlite-traces without traces printed a result"
+pass "bufpool replays speedtest1 traces as their own family; a directory without them is refused"
+
 { echo t_seconds,used_bytes,limit_bytes; for i in $(seq 1 250); do echo "$i,$((i * 4000000)),1000000000"; done; } >"$TMP/usage.csv"
 expect_exit 0 "$BENCH" forecast --trace "$TMP/usage.csv" --json
 echo "$OUT" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["samples"]==250 and len(d["critical_crossings"])==1, d' \

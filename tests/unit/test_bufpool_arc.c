@@ -1,6 +1,7 @@
 /*
  * test_bufpool_arc.c — the live Enhanced-ARC policy's admission window and
- * its hill climber (ADR 0004, sixth round), driven directly through the
+ * its hill climber (ADR 0004, sixth round), its admission guard (seventh),
+ * exact recency (eighth) and IRR test (ninth), driven directly through the
  * policy interface the pool uses (rm__bp_earc_*), with the frame bits kept in
  * plain arrays as the pool's pin CAS keeps them in the frame word.
  */
@@ -93,6 +94,10 @@ typedef struct arun {
     uint32_t c, used, *slot_of, *key_of;
     uint64_t hits, unreported;
     uint64_t misses;
+    /* exact mode (arun_exact): hits go to one ring of the pool's hit buffer,
+     * applied (rm__bp_earc_touch) at the next miss; past its end, REF only */
+    int exact;
+    uint32_t ring[RM_BP_HITBUF_LEN], rn;
 } arun_t;
 
 static void
@@ -118,10 +123,15 @@ arun_access(arun_t *r, uint32_t k)
         r->hits++;
         r->unreported++;
         a_set_ref(&r->cx, s);
+        if (r->exact && r->rn < RM_BP_HITBUF_LEN)
+            r->ring[r->rn++] = s;
         if (r->cx.freq[s] < 15)
             r->cx.freq[s]++;
         return;
     }
+    for (uint32_t i = 0; i < r->rn; i++)
+        rm__bp_earc_touch(r->e, r->ring[i]);
+    r->rn = 0;
     if (++r->misses % 16 == 0) {
         rm__bp_earc_note_hits(r->e, r->unreported);
         r->unreported = 0;
@@ -139,6 +149,13 @@ arun_access(arun_t *r, uint32_t k)
     r->cx.ref[s] = 0;
     r->cx.freq[s] = 0;
     rm__bp_earc_admit(r->e, s, k);
+}
+
+static void
+arun_exact(arun_t *r)
+{
+    r->exact = 1;
+    rm__bp_earc_set_exact(r->e, 1);
 }
 
 static uint64_t
@@ -243,6 +260,35 @@ arun_guard(const arun_t *r)
     return st.guard_admit_all;
 }
 
+/* Zipf 1.0 over ranks 0..n−1: the cumulative weights (caller frees), and
+ * one draw from them (one rnd() call). */
+static double *
+zipf_cdf(size_t n)
+{
+    double *cdf = malloc(n * sizeof *cdf), sum = 0;
+    assert_non_null(cdf);
+    for (size_t i = 0; i < n; i++) {
+        sum += 1.0 / (double)(i + 1);
+        cdf[i] = sum;
+    }
+    return cdf;
+}
+
+static uint32_t
+zipf_draw(const double *cdf, size_t n)
+{
+    double u = (double)(rnd() >> 11) / 9007199254740992.0 * cdf[n - 1];
+    size_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        size_t m = (lo + hi) / 2;
+        if (cdf[m] < u)
+            lo = m + 1;
+        else
+            hi = m;
+    }
+    return (uint32_t)lo;
+}
+
 /* A working set growing from n/20 to n pages, 80 % of the accesses to its
  * newest tenth and 20 % uniform over it (the suite's grow_shrink, growing
  * half), or Zipf 1.0 over n pages. */
@@ -251,30 +297,13 @@ gen_trace(int grow, size_t n, size_t len)
 {
     uint32_t *t = malloc(len * sizeof *t);
     assert_non_null(t);
-    double *cdf = NULL, sum = 0;
-    if (!grow) {
-        cdf = malloc(n * sizeof *cdf);
-        assert_non_null(cdf);
-        for (size_t i = 0; i < n; i++) {
-            sum += 1.0 / (double)(i + 1);
-            cdf[i] = sum;
-        }
-    }
+    double *cdf = grow ? NULL : zipf_cdf(n);
     for (size_t i = 0; i < len; i++) {
         if (grow) {
             size_t w = n / 20 + (size_t)((double)(n - n / 20) * (double)i / (double)len);
             t[i] = (uint32_t)(rnd() % 5 < 4 ? w - 1 - rnd() % (w / 10) : rnd() % w);
         } else {
-            double u = (double)(rnd() >> 11) / 9007199254740992.0 * sum;
-            size_t lo = 0, hi = n - 1;
-            while (lo < hi) {
-                size_t m = (lo + hi) / 2;
-                if (cdf[m] < u)
-                    lo = m + 1;
-                else
-                    hi = m;
-            }
-            t[i] = (uint32_t)lo;
+            t[i] = zipf_draw(cdf, n);
         }
     }
     free(cdf);
@@ -405,6 +434,52 @@ test_bufpool_arc_exact_recency_window_hit_stays_in_window(void **state)
     arun_fini(&r);
 }
 
+/*
+ * Exact mode (issue 21, ninth round): a loop over 1.2·c pages interleaved
+ * 60/40 with a Zipf 1.0 hot set of c/4 pages (the suite's loop_zipf). Every
+ * loop page comes back after the loop's period; a cache of c can hold the
+ * hot set and 0.75·c of the loop (≈ 0.4 + 0.6 · 0.75 / 1.2 ≈ 0.77 at best,
+ * what LIRS gets). A returning loop page ties with the resident ones in the
+ * duel, and the regret bias — raised by refused loop pages coming back —
+ * admitted it in place of the resident loop page due soonest: the previous
+ * policy held 0.40 here. The IRR test refuses what only the bias (or an
+ * estimate within a quarter of the victim's) would admit when the
+ * newcomer's previous access came before the victim's last one, which on a
+ * loop is every time (0.66 with the bias's admissions alone); and the LRU
+ * victim, which meets every newcomer, is aged at its first win only, not
+ * halved until it loses (0.74). The window stays one page.
+ */
+static void
+test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
+{
+    (void)state;
+    uint32_t c = 1000, loop = c * 6 / 5, hot = c / 4;
+    size_t len = 200 * (size_t)c;
+    double *cdf = zipf_cdf(hot);
+    arun_t r;
+    arun_init(&r, c, loop + hot);
+    arun_exact(&r);
+    uint32_t pos = 0;
+    uint64_t hits_half = 0;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t k;
+        if (rnd() % 5 < 3) {
+            k = hot + pos;
+            pos = pos + 1 == loop ? 0 : pos + 1;
+        } else {
+            k = zipf_draw(cdf, hot);
+        }
+        arun_access(&r, k);
+        assert_true(arun_window(&r) <= 1);
+        if (i == len / 2)
+            hits_half = r.hits;
+    }
+    double hr = (double)(r.hits - hits_half) / (double)(len - len / 2 - 1);
+    assert_true(hr > 0.70);
+    arun_fini(&r);
+    free(cdf);
+}
+
 int
 main(void)
 {
@@ -414,6 +489,7 @@ main(void)
         cmocka_unit_test(test_bufpool_arc_guard_admits_when_the_duel_refuses_pages_that_return),
         cmocka_unit_test(test_bufpool_arc_exact_recency_evicts_in_lru_order),
         cmocka_unit_test(test_bufpool_arc_exact_recency_window_hit_stays_in_window),
+        cmocka_unit_test(test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
