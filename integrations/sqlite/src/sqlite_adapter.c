@@ -35,6 +35,11 @@
  * tcache:false made speedtest1 ~10 % slower (CPU 3.77 vs 3.42 s at cache 688,
  * interleaved runs) although SQLite makes few allocations in jemalloc's range. */
 const char *rmje_malloc_conf = "narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0";
+/* Read after MALLOC_CONF and /etc/malloc.conf (jemalloc 5.3's last word): the
+ * copy never profiles. Its backtrace references (_Unwind_*) are weak so that
+ * libgcc_s is not loaded for it (CMakeLists): a host's MALLOC_CONF=prof:true,
+ * meant for its own jemalloc, must not reach them. */
+const char *rmje_malloc_conf_2_conf_harder = "prof:false";
 #endif
 #include <sqlite3.h>
 #include <stdarg.h>
