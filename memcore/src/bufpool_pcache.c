@@ -117,6 +117,8 @@ struct rm_pcache {
     size_t held;                /* what this cache adds to pool->held; guarded by mu */
 
     _Atomic(rm__bp_ptab_t *) ptab;  /* published under mu, read lock-free */
+    _Atomic uint64_t ptab_rm_seq;   /* odd while a removal shifts ptab's slots; written under mu
+                                     * (ptab_remove_locked), read by the serialized hit path */
     rm__bp_ptab_t *retired;         /* guarded by mu */
 
     rm__bp_earc_t *pol;         /* NULL for a non-purgeable cache; guarded by mu */
@@ -459,6 +461,23 @@ policy_fit_locked(rm_pcache_t *c)
     }
 }
 
+/* Remove (key → idx) from c's page table inside a sequence bump: odd while
+ * the backward shift moves slots (a lock-free probe may then miss a present
+ * page), even after. A serialized cache's fetch compares the sequence around
+ * its probe: unchanged and even, a miss is exact (nothing else inserts into a
+ * serialized cache's table), so it skips the second probe under mu, and a
+ * lookup-only miss takes no lock at all. Requires mu. */
+static void
+ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
+{
+    RM_ASSERT_LOCKED(&c->pool->mu);
+    uint64_t q = ld(&c->ptab_rm_seq);
+    atomic_store_explicit(&c->ptab_rm_seq, q + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);   /* the odd value before any slot moves */
+    rm__bp_ptab_remove_locked(t, key, idx, key_of, c);
+    atomic_store_explicit(&c->ptab_rm_seq, q + 2, memory_order_release);
+}
+
 /* Take page f (claimed or being dropped: INVALID set by the caller) out of
  * the page table and the accounting. Requires mu. */
 static void
@@ -466,8 +485,7 @@ unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 {
     RM_ASSERT_LOCKED(&c->pool->mu);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
-    rm__bp_ptab_remove_locked(atomic_load_explicit(&c->ptab, memory_order_relaxed), key, f->idx,
-                              key_of, c);
+    ptab_remove_locked(c, atomic_load_explicit(&c->ptab, memory_order_relaxed), key, f->idx);
     atomic_store_explicit(&f->key, KEY_NONE, memory_order_release);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     atomic_store_explicit(&f->state, (s & ST_VER_MASK) | ST_INVALID, memory_order_release);
@@ -743,10 +761,11 @@ install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
         policy_grow_locked(c, ld(&c->npages));
         rm__bp_earc_admit(c->pol, f->idx, key);   /* may mark T1 in the state word */
     }
+    /* a store, not a CAS: the frame is claimed (INVALID) and we hold mu, so
+     * nothing else writes its state — a hit's CAS or an unpin's needs it
+     * valid, and the policy's hands run under mu */
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-    while (!atomic_compare_exchange_weak_explicit(&f->state, &s, (s & (ST_VER_MASK | ST_T1)) | ST_PINNED,
-                                                  memory_order_release, memory_order_relaxed))
-        ;
+    atomic_store_explicit(&f->state, (s & (ST_VER_MASK | ST_T1)) | ST_PINNED, memory_order_release);
     own_pinned(c, 1);
 }
 
@@ -1027,8 +1046,20 @@ rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache
         return RM_EINVAL;
     /* lock-free hit: state, then key, then a CAS on the state read first (its
      * version changes with the key, so a recycled frame fails the CAS) */
+    uint64_t seq = c->serialized ? atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire) : 1;
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_acquire);
     uint32_t idx = ptab_lookup_inline(c, t, key);
+    /* a serialized cache's miss is exact when no removal overlapped the
+     * probe (ptab_remove_locked): only this cache's own calls insert */
+    int exact_miss = 0;
+    if (idx == RM_BP_NIL && !(seq & 1)) {
+        atomic_thread_fence(memory_order_acquire);
+        exact_miss = atomic_load_explicit(&c->ptab_rm_seq, memory_order_relaxed) == seq;
+    }
+    if (exact_miss && mode == RM_PCACHE_LOOKUP) {
+        cnt_add(&c->misses, 1);
+        return RM_ENOENT;
+    }
     if (idx != RM_BP_NIL) {
         pc_frame_t *f = frame_at(c, idx);
         for (int tries = 0; tries < 4; tries++) {
@@ -1044,7 +1075,7 @@ rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache
     rm_pcache_pool_t *pool = c->pool;
     pthread_mutex_lock(&pool->mu);
     t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
-    idx = rm__bp_ptab_lookup(t, key, key_of, c);
+    idx = exact_miss ? RM_BP_NIL : ptab_lookup_inline(c, t, key);
     if (idx != RM_BP_NIL) {
         /* exact under mu: no key changes while we hold it, only pins and unpins */
         pc_frame_t *f = frame_at(c, idx);
@@ -1185,7 +1216,7 @@ rm_pcache_rekey(rm_pcache_t *c, rm_pcache_page_t *page, uint32_t old_key, uint32
     while (!atomic_compare_exchange_weak_explicit(&f->state, &s, (s | ST_INVALID) + ST_VER_ONE,
                                                   memory_order_acq_rel, memory_order_relaxed))
         ;
-    rm__bp_ptab_remove_locked(t, old_key, f->idx, key_of, c);
+    ptab_remove_locked(c, t, old_key, f->idx);
     atomic_store_explicit(&f->key, new_key, memory_order_release);
     rm__bp_ptab_insert_locked(t, new_key, f->idx);
     if (c->pol && !(s & ST_PARKED))   /* a parked page goes back at its unpin */

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include <cmocka.h>
 
@@ -1031,6 +1032,78 @@ test_pcache_serialized_caches_count_exactly_under_steals(void **state)
     assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
 }
 
+/* A serialized cache's fetch trusts a lock-free miss when no page-table
+ * removal overlapped its probe (ptab_remove_locked's sequence), and then a
+ * lookup-only fetch takes no lock. Here the owner keeps PINNED pages pinned
+ * and looks them up again and again while its other pages are stolen by a
+ * second cache's misses and by budget changes (removals that shift the
+ * owner's page-table slots under the probe): a pinned page is never evicted,
+ * so every lookup must find it. */
+#define PINNED 8u
+typedef struct lookup_owner {
+    rm_pcache_t *c;
+    rm_pcache_page_t *pinned[PINNED];
+    uint64_t lost, wrong;
+    _Atomic int done;
+} lookup_owner_t;
+
+static void *
+lookup_owner_main(void *arg)
+{
+    lookup_owner_t *o = arg;
+    for (int i = 0; i < 4 * OPS; i++) {
+        uint32_t k = (uint32_t)i % PINNED;
+        rm_pcache_page_t *pg = NULL;
+        if (rm_pcache_fetch(o->c, k, RM_PCACHE_LOOKUP, &pg) != RM_OK)
+            o->lost++;
+        else if (pg != o->pinned[k])
+            o->wrong++;
+        if (i % 4 == 0) {   /* unpinned pages of its own, for the thief */
+            uint32_t key = 1000 + (uint32_t)(i / 4) % 64;
+            if (rm_pcache_fetch(o->c, key, RM_PCACHE_CREATE_FORCE, &pg) == RM_OK)
+                rm_pcache_unpin(o->c, pg, 0);
+        }
+    }
+    atomic_store(&o->done, 1);
+    return NULL;
+}
+
+static void
+test_pcache_serialized_lookup_finds_pinned_pages_under_steals(void **state)
+{
+    (void)state;
+    rm_pcache_pool_config_t cfg;
+    rm_pcache_pool_config_default(&cfg);
+    cfg.budget_bytes = 40 * (PS + 8);
+    cfg.serialized_caches = 1;
+    rm_pcache_pool_t *pool = NULL;
+    assert_int_equal(rm_pcache_pool_create(&cfg, &pool), RM_OK);
+    lookup_owner_t o = {.c = cache_of(pool, PS, 8, 1, 0)};
+    rm_pcache_t *thief = cache_of(pool, PS, 8, 1, 0);
+    for (uint32_t k = 0; k < PINNED; k++)
+        assert_int_equal(rm_pcache_fetch(o.c, k, RM_PCACHE_CREATE_FORCE, &o.pinned[k]), RM_OK);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, lookup_owner_main, &o), 0);
+    unsigned seed = 5;
+    uint64_t stolen_before = pstats(pool).stolen;
+    for (int i = 0; !atomic_load(&o.done); i++) {
+        rm_pcache_page_t *pg = NULL;
+        if (rm_pcache_fetch(thief, (uint32_t)(rand_r(&seed) % 200), RM_PCACHE_CREATE_FORCE, &pg) == RM_OK)
+            rm_pcache_unpin(thief, pg, 0);
+        if (i % 64 == 0)
+            (void)rm_pcache_pool_set_budget(pool, (uint64_t)((i & 64) ? 40 : 20) * (PS + 8));
+    }
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(o.lost, 0);
+    assert_int_equal(o.wrong, 0);
+    assert_true(pstats(pool).stolen > stolen_before);   /* the owner's pages were taken meanwhile */
+    for (uint32_t k = 0; k < PINNED; k++)
+        assert_int_equal(rm_pcache_unpin(o.c, o.pinned[k], 0), RM_OK);
+    rm_pcache_destroy(o.c);
+    rm_pcache_destroy(thief);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
 static void
 test_pcache_threads_on_one_cache_with_disjoint_keys(void **state)
 {
@@ -1083,6 +1156,7 @@ main(void)
         cmocka_unit_test(test_pcache_threads_share_a_small_budget),
         cmocka_unit_test(test_pcache_threads_on_one_cache_with_disjoint_keys),
         cmocka_unit_test(test_pcache_serialized_caches_count_exactly_under_steals),
+        cmocka_unit_test(test_pcache_serialized_lookup_finds_pinned_pages_under_steals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -44,6 +44,17 @@ static struct {
     _Atomic uint64_t opened_total, refused_total, interrupted_total;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
+/* Statement stamps run twice per statement: CLOCK_MONOTONIC_COARSE (the last
+ * tick, never ahead of rm_mono_ns) is exact enough for idle and running
+ * times in seconds, and relaxed stores are plain ones (ADR 0023). */
+static inline uint64_t
+stamp_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int
 on_trace(unsigned type, void *ctx, void *p, void *x)
 {
@@ -52,16 +63,17 @@ on_trace(unsigned type, void *ctx, void *p, void *x)
     if (type == SQLITE_TRACE_STMT) {
         sqlite3_stmt *none = NULL;
         /* the first statement to start while none runs owns the clock */
-        uint64_t now = rm_mono_ns();
-        atomic_store(&c->last_ns, now);
-        if (atomic_compare_exchange_strong(&c->stmt, &none, (sqlite3_stmt *)p))
-            atomic_store(&c->start_ns, now);
+        uint64_t now = stamp_ns();
+        atomic_store_explicit(&c->last_ns, now, memory_order_relaxed);
+        if (atomic_load_explicit(&c->stmt, memory_order_relaxed) == NULL &&
+            atomic_compare_exchange_strong(&c->stmt, &none, (sqlite3_stmt *)p))
+            atomic_store_explicit(&c->start_ns, now, memory_order_relaxed);
     } else if (type == SQLITE_TRACE_PROFILE) {
         sqlite3_stmt *mine = p;
-        atomic_store(&c->last_ns, rm_mono_ns());
-        if (atomic_load(&c->stmt) == mine) {
-            atomic_store(&c->start_ns, 0);
-            atomic_store(&c->stmt, NULL);
+        atomic_store_explicit(&c->last_ns, stamp_ns(), memory_order_relaxed);
+        if (atomic_load_explicit(&c->stmt, memory_order_relaxed) == mine) {
+            atomic_store_explicit(&c->start_ns, 0, memory_order_relaxed);
+            atomic_store_explicit(&c->stmt, NULL, memory_order_release);
         }
     }
     return 0;

@@ -35,6 +35,11 @@
  * tcache:false made speedtest1 ~10 % slower (CPU 3.77 vs 3.42 s at cache 688,
  * interleaved runs) although SQLite makes few allocations in jemalloc's range. */
 const char *rmje_malloc_conf = "narenas:1,dirty_decay_ms:0,muzzy_decay_ms:0";
+/* Read after MALLOC_CONF and /etc/malloc.conf (jemalloc 5.3's last word): the
+ * copy never profiles. Its backtrace references (_Unwind_*) are weak so that
+ * libgcc_s is not loaded for it (CMakeLists): a host's MALLOC_CONF=prof:true,
+ * meant for its own jemalloc, must not reach them. */
+const char *rmje_malloc_conf_2_conf_harder = "prof:false";
 #endif
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -189,7 +194,15 @@ static struct {
     rm_large_t *large;
     int je_flags;                     /* MALLOCX_ARENA(our arena) | MALLOCX_TCACHE_NONE, or 0 */
     marking_src_t slab_src, large_src;
-    route_ctr_t slab_ctr, je_ctr, large_ctr;
+    /* the slab route without calls into slab.c's class search (a loop over
+     * the classes): every class size is a multiple of 64 bytes, so
+     * slab_idx[(n + 63) / 64] is the class of an n-byte request */
+    rm_slab_cache_t *slab_cache[RM_SLAB_NUM_CLASSES];
+    uint32_t slab_size[RM_SLAB_NUM_CLASSES];
+    uint8_t slab_idx[RM_SLAB_MAX_SIZE / 64 + 1];
+    /* jemalloc and large routes; the slab route's figures are slab.c's own
+     * per-thread counters (rm_slab_stats), not a locked add per call */
+    route_ctr_t je_ctr, large_ctr;
     _Atomic uint64_t alloc_failures;
     /* pinned pages above the file pool's budget (see pc_fetch) */
     pthread_mutex_t over_mu;
@@ -270,6 +283,12 @@ block_size(void *p)
     }
 }
 
+static inline unsigned
+slab_class(size_t n)   /* 1 ≤ n ≤ RM_SLAB_MAX_SIZE */
+{
+    return g.slab_idx[(n + 63) >> 6];
+}
+
 static void *
 mem_malloc_sz(size_t n)
 {
@@ -277,10 +296,7 @@ mem_malloc_sz(size_t n)
     if (n == 0)
         n = 1;
     if (n <= RM_SLAB_MAX_SIZE) {
-        rm_slab_cache_t *c = rm_slab_cache_for(g.slab, n);
-        p = rm_slab_alloc(c);
-        if (p)
-            ctr_add(&g.slab_ctr, rm_slab_cache_object_size(c));
+        p = rm_slab_alloc(g.slab_cache[slab_class(n)]);
     } else if (rm_large_wants(g.large, n)) {
         p = rm_large_alloc(g.large, n);
         if (p)
@@ -309,12 +325,9 @@ mem_free(void *p)
     if (!p)
         return;
     switch (chunk_kind(p)) {
-    case KIND_SLAB: {
-        rm_slab_cache_t *c = rm_slab_cache_of(p);
-        ctr_sub(&g.slab_ctr, rm_slab_cache_object_size(c));
-        rm_slab_free(c, p);
+    case KIND_SLAB:
+        rm_slab_free(rm_slab_cache_of(p), p);
         break;
-    }
     case KIND_LARGE:
         ctr_sub(&g.large_ctr, rm_large_usable_size(g.large, p));
         rm_large_free(g.large, p);
@@ -338,7 +351,7 @@ roundup_sz(size_t n)
     if (n == 0)
         n = 1;
     if (n <= RM_SLAB_MAX_SIZE)
-        return rm_slab_size_class(n);
+        return g.slab_size[slab_class(n)];
     if (rm_large_wants(g.large, n))
         return page_round(n);
     size_t r = nallocx(n, g.je_flags);
@@ -369,7 +382,7 @@ mem_realloc(void *p, int n)
     size_t want = (size_t)n;
     unsigned kind = chunk_kind(p);
     size_t old = block_size(p);
-    if (kind == KIND_SLAB && want <= RM_SLAB_MAX_SIZE && rm_slab_size_class(want) == old)
+    if (kind == KIND_SLAB && want <= RM_SLAB_MAX_SIZE && g.slab_size[slab_class(want)] == old)
         return p;
     if (kind == KIND_LARGE && rm_large_wants(g.large, want) && page_round(want) == old)
         return p;
@@ -525,6 +538,8 @@ static void
 pc_unpin(sqlite3_pcache *p, sqlite3_pcache_page *pg, int discard)
 {
     (void)rm_pcache_unpin((rm_pcache_t *)p, (rm_pcache_page_t *)pg, discard);
+    if (atomic_load_explicit(&g.over_bytes, memory_order_relaxed) == 0)
+        return;   /* the usual case: no call for the page's size */
     rm_pcache_t *c = (rm_pcache_t *)p;
     give_back_overshoot(rm_pcache_page_size(c) + rm_pcache_extra_size(c));
 }
@@ -753,6 +768,23 @@ build_locked(const rm_sqlite_opts_t *o, char *err, size_t errlen)
             say(err, errlen, "slab classes: %s", rm_strerror(st));
             goto fail;
         }
+        for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
+            g.slab_cache[i] = rm_slab_cache_at(g.slab, i);
+            g.slab_size[i] = (uint32_t)rm_slab_cache_object_size(g.slab_cache[i]);
+        }
+        for (unsigned k = 0; k <= RM_SLAB_MAX_SIZE / 64; k++) {
+            int ci = rm_slab_class_index(k ? (size_t)k * 64 : 1);
+            g.slab_idx[k] = (uint8_t)(ci < 0 ? 0 : ci);
+        }
+        for (size_t n = 1; n <= RM_SLAB_MAX_SIZE; n++) {
+            /* the table must give slab.c's own class for every size */
+            int ci = rm_slab_class_index(n);
+            if (ci < 0 || (unsigned)ci != slab_class(n) || !g.slab_cache[ci]) {
+                say(err, errlen, "slab classes: class of %zu bytes not on a 64-byte boundary", n);
+                st = RM_EINVAL;
+                goto fail;
+            }
+        }
         /* jemalloc: an arena of our own that returns freed pages at once
          * (dirty/muzzy decay 0) and no thread cache, so SQLite's blocks do not
          * stay resident after a free (jemalloc's default keeps them ~10 s:
@@ -886,8 +918,14 @@ rm_sqlite_stats(rm_sqlite_stats_t *out)
         rm_pcache_pool_stats(g.file_pool, &out->file_pool);
     if (g.memdb_pool)
         rm_pcache_pool_stats(g.memdb_pool, &out->memdb_pool);
-    out->slab_bytes = atomic_load(&g.slab_ctr.bytes);
-    out->slab_allocs = atomic_load(&g.slab_ctr.allocs);
+    if (g.slab) {
+        rm_slab_stats_t ss[RM_SLAB_NUM_CLASSES];
+        if (rm_slab_stats(g.slab, ss) == RM_OK)
+            for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
+                out->slab_bytes += ss[i].bytes_in_use;
+                out->slab_allocs += ss[i].allocs;
+            }
+    }
     out->jemalloc_bytes = atomic_load(&g.je_ctr.bytes);
     out->jemalloc_allocs = atomic_load(&g.je_ctr.allocs);
     out->large_bytes = atomic_load(&g.large_ctr.bytes);
