@@ -79,7 +79,7 @@ usage(FILE *f)
             "file), 2 on a usage error.\n");
 }
 
-static const rm_flags_prog_t prog = RM_FLAGS_PROG("rustymem-exporter", "see --help", usage);
+static const rm_flags_prog_t prog = RM_FLAGS_PROG("rustymem-exporter", "see rustymem-exporter --help", usage);
 
 /* Returns -1 to go on, else the exit code. */
 static int

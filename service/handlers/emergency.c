@@ -40,11 +40,11 @@ action_done(rm_rpc_ctx_t *ctx, Rustymem__V1__ActionResult *r, const char *action
 }
 
 /* Prologue: the host runs the memcore module host->field_, else the RPC answers UNIMPLEMENTED
- * "RPC: no WHAT hosted" (rm_host_unimplemented). */
+ * "RPC: this server hosts no WHAT" (rm_host_unimplemented). */
 #define NEED_MODULE(field_, what_)                                                                           \
     rm_host_t *host = rm_host_of(ctx);                                                                       \
     if (!host || !host->field_)                                                                              \
-        return rm_host_unimplemented(ctx, "no %s hosted", what_)
+        return rm_host_unimplemented(ctx, "this server hosts no %s", what_)
 
 /* seed: CALL force_garbage_collection() — give every cache and free page back. */
 static grpc_status_code
@@ -127,12 +127,12 @@ methods_of(rm_rpc_ctx_t *ctx, void **dp)
 }
 
 /* Prologue: m (with e, its first argument) has the method fn_, else the RPC answers UNIMPLEMENTED
- * "RPC: no WHAT hosted" (rm_host_unimplemented). */
+ * "RPC: this server hosts no WHAT" (rm_host_unimplemented). */
 #define NEED_METHOD(fn_, what_)                                                                              \
     void *e;                                                                                                 \
     const rm_host_methods_t *m = methods_of(ctx, &e);                                                        \
     if (!m || !m->fn_)                                                                                       \
-        return rm_host_unimplemented(ctx, "no %s hosted", what_)
+        return rm_host_unimplemented(ctx, "this server hosts no %s", what_)
 
 /* seed: CALL clear_plan_cache() — or evict the oldest fraction. */
 static grpc_status_code
@@ -193,7 +193,7 @@ set_admission(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
     void *e;
     const rm_host_methods_t *m = methods_of(ctx, &e);
     if (!m || !m->admission_open || !m->set_admission)
-        return rm_host_unimplemented(ctx, "no session multiplexer hosted");
+        return rm_host_unimplemented(ctx, "this server hosts no session multiplexer");
     bool before = m->admission_open(e);
     m->set_admission(e, req->accept_new_connections);
     return action_done(ctx, r, "set_admission", -1, "admission of new sessions: %s -> %s",
@@ -208,7 +208,7 @@ evict_buffer_pool(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
     Rustymem__V1__ActionResult *r = (void *)resp_;
     rm_host_t *host = rm_host_of(ctx);
     if (!host || (!host->bufpool && !(host->methods && host->methods->bufpool_evict)))
-        return rm_host_unimplemented(ctx, "no buffer pool hosted");
+        return rm_host_unimplemented(ctx, "this server hosts no buffer pool");
     if (!(req->fraction > 0.0 && req->fraction <= 1.0))
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "fraction = %g is out of range: allowed (0, 1]",
                            req->fraction);

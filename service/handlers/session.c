@@ -2,8 +2,8 @@
  * session.c — rustymem.v1.SessionService: the data plane of the
  * host (service/host.h: the data plane's methods table; in rustymemd the
  * engine, engine/include/engine.h) over gRPC. A host without the methods an
- * RPC needs answers it UNIMPLEMENTED ("Begin: this host has no transaction
- * engine").
+ * RPC needs answers it UNIMPLEMENTED ("Begin: this server hosts no
+ * transaction engine").
  *
  * Design note: sessions are not tied to gRPC connections (a client may use
  * several channels, or reconnect), so a client that vanishes mid-transaction
@@ -70,7 +70,7 @@ principal_of(rm_rpc_ctx_t *ctx, char *buf, size_t cap)
     char err[RM_HOST_ERR_MAX] = "";                                                                       \
     char pbuf[RM_HOST_PRINCIPAL_MAX + 1];                                                                 \
     if (!m || !m->session_owned || !m->fn_)                                                               \
-        return rm_host_unimplemented(ctx, "this host has no transaction engine");                         \
+        return rm_host_unimplemented(ctx, "this server hosts no transaction engine");                     \
     const char *principal = principal_of(ctx, pbuf, sizeof pbuf);                                         \
     (void)principal;                                                                                      \
     if ((sid_) == 0)                                                                                      \

@@ -98,7 +98,7 @@ fill_info(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_def_t *d, Rustymem__V1
 #define NEED_KNOBS(ctx, k)                                                                         \
     rm_knobs_t *k = knobs_of(ctx);                                                                 \
     if (!k)                                                                                        \
-        return rm_rpc_fail(ctx, GRPC_STATUS_UNIMPLEMENTED, "this server hosts no knob registry");
+        return rm_host_unimplemented(ctx, "this server hosts no knob registry");
 
 static grpc_status_code
 list_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)

@@ -114,7 +114,7 @@ test_host_without_engine_answers_unimplemented_and_serves_health_and_memory(void
     for (size_t i = 0; i < sizeof session_rpcs / sizeof session_rpcs[0]; i++) {
         char path[96], msg[128];
         snprintf(path, sizeof path, SS "%s", session_rpcs[i].method);
-        snprintf(msg, sizeof msg, "%s: this host has no transaction engine", session_rpcs[i].method);
+        snprintf(msg, sizeof msg, "%s: this server hosts no transaction engine", session_rpcs[i].method);
         expect_unimplemented(&f, path, session_rpcs[i].req, session_rpcs[i].resp, msg);
     }
     expect_unimplemented(&f, "/rustymem.v1.MemoryService/GetEngineStats",
@@ -124,17 +124,17 @@ test_host_without_engine_answers_unimplemented_and_serves_health_and_memory(void
                          "ListTransactions: this server hosts no transaction engine");
     expect_unimplemented(&f, "/rustymem.v1.EmergencyService/ClearPlanCache",
                          &rustymem__v1__clear_plan_cache_request__descriptor, &rustymem__v1__action_result__descriptor,
-                         "ClearPlanCache: no plan cache hosted");
+                         "ClearPlanCache: this server hosts no plan cache");
     expect_unimplemented(&f, "/rustymem.v1.EmergencyService/KillOrphanedTransactions",
                          &rustymem__v1__kill_orphaned_transactions_request__descriptor,
                          &rustymem__v1__action_result__descriptor,
-                         "KillOrphanedTransactions: no transaction engine hosted");
+                         "KillOrphanedTransactions: this server hosts no transaction engine");
     expect_unimplemented(&f, "/rustymem.v1.EmergencyService/KillLongRunningQueries",
                          &rustymem__v1__kill_long_running_queries_request__descriptor,
-                         &rustymem__v1__action_result__descriptor, "KillLongRunningQueries: no query engine hosted");
+                         &rustymem__v1__action_result__descriptor, "KillLongRunningQueries: this server hosts no query engine");
     expect_unimplemented(&f, "/rustymem.v1.EmergencyService/SetAdmission",
                          &rustymem__v1__set_admission_request__descriptor, &rustymem__v1__action_result__descriptor,
-                         "SetAdmission: no session multiplexer hosted");
+                         "SetAdmission: this server hosts no session multiplexer");
 
     /* Health and GetMemoryStats need no data plane. */
     ProtobufCMessage *resp = NULL;
