@@ -34,6 +34,18 @@
  *  memory the policy stays in CAR mode); O(1) per miss, per applied hit
  *  (one store) and per duel, all under the pool mutex.
  *
+ *  Gate (issue 21, tenth round; exact mode, pools of ≥ RM_BP_GATE_MIN_C
+ *  frames). Miniature simulation (Waldspurger et al., ATC'17): a hash sample
+ *  of the keys (≈ 1/32) is replayed through two shadow caches of c/32 pages
+ *  (≥ 64) — this policy with its admission features and the same policy
+ *  admitting every candidate with ARC's real-valued p step (classic ARC
+ *  within 0.0006 on the suite) — and every 48 shadow sizes of sampled
+ *  references the real policy takes the features off or on, whichever
+ *  shadow hit more by more than 5 ‰ of them (gate_ref below). On a loop the
+ *  features stay; on a growing working set, where the duel loses to ARC, the
+ *  gate turns them off. ~15 B per frame (≈ 8 % of the policy's bytes in exact
+ *  mode); O(1) amortised per sampled reference under the pool mutex.
+ *
  *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
  *  adaptive bias.
  *   - The main cache is ARC kept as two clocks, T1 and T2, with ghost LRU
@@ -190,9 +202,26 @@ struct rm__bp_earc {
     uint64_t *hs_key, *hs_at;      /* one allocation of hs_bytes; NULL outside exact mode */
     size_t hs_mask, hs_bytes;
     uint64_t pend_key, pend_irr;  /* the IRR note_miss found, for the admit that follows */
+
+    /* the gate (issue 21, tenth round; exact mode): two shadow caches of
+     * c / GATE_DIV pages (≥ GATE_MIN) replay the references of a hash
+     * sample of the keys, one with the admission features, one with ARC's
+     * admission; every GATE_WINDOW shadow sizes of sampled references the
+     * real policy takes whichever hit more (with hysteresis) */
+    struct gate_shadow *gs[2];     /* [0] features on, [1] off; NULL: no gate */
+    uint64_t gs_thr;               /* a key is sampled when gate_hash(key) ≤ gs_thr */
+    uint64_t gs_refs, gs_h0[2];    /* this window: sampled references, shadow hits at its start */
+    uint64_t gate_switches;
+    int gate_off;                  /* 1: admit every candidate, ARC's real-valued p step */
+    int is_shadow;                 /* a shadow has no gate of its own */
 };
 
 #define IRR_NONE UINT64_MAX
+
+struct gate_shadow;
+static void gate_free(rm__bp_earc_t *e);
+static void gate_setup(rm__bp_earc_t *e);
+static size_t shadow_bytes(const struct gate_shadow *sh);
 
 #define CM_ROWS 4
 #define CM_WIDTH 8          /* sketch counters per row ≥ CM_WIDTH · c */
@@ -211,6 +240,10 @@ struct rm__bp_earc {
 #define GUARD_DIV 4         /* guard table: c / GUARD_DIV slots, at least 16 */
 #define GUARD_DECISIONS 256 /* sampled decisions per comparison; then the counts halve */
 #define HIST_DIV 2          /* IRR history: c / HIST_DIV slots, at least 16 */
+#define GATE_DIV 32         /* shadow caches: c / GATE_DIV pages, */
+#define GATE_MIN 64         /* at least GATE_MIN (pools under RM_BP_GATE_MIN_C frames have no gate) */
+#define GATE_WINDOW 48      /* sampled references per decision, in shadow sizes */
+#define GATE_HYST 5         /* a switch needs the other shadow ahead by 5 ‰ of the window's references */
 #define IRR_NEAR_Q 5        /* the IRR test judges estimates within IRR_NEAR_Q / 4 of the victim's */
 
 static size_t
@@ -456,6 +489,9 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
         return RM_ENOMEM;
     e->ops = ops;
     e->ctx = ctx;
+    e->gs[0] = e->gs[1] = NULL;
+    e->gs_thr = e->gs_refs = e->gs_h0[0] = e->gs_h0[1] = e->gate_switches = 0;
+    e->gate_off = e->is_shadow = 0;
     e->src = src;
     uint32_t *base;
     if (slots_alloc(e, nslots, 0, &base, &e->slot_bytes) != RM_OK)
@@ -503,6 +539,7 @@ rm__bp_earc_destroy(rm__bp_earc_t *e)
     if (!e)
         return;
     const rm_pagesrc_t *src = e->src;
+    gate_free(e);
     ghost_free_all(e);
     if (e->hs_key)
         rm__bp_mem_free(src, e->hs_key, e->hs_bytes);
@@ -513,7 +550,8 @@ rm__bp_earc_destroy(rm__bp_earc_t *e)
 size_t
 rm__bp_earc_bytes(const rm__bp_earc_t *e)
 {
-    return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes + e->hs_bytes;
+    return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes + e->hs_bytes +
+           shadow_bytes(e->gs[0]) + shadow_bytes(e->gs[1]);
 }
 
 rm_status_t
@@ -565,6 +603,8 @@ rm__bp_earc_resize(rm__bp_earc_t *e, uint32_t nslots, uint32_t capacity)
     earc_params(e);
     if (e->hs_key)
         (void)hist_alloc(e, capacity);   /* history restarts at the new size, or the old one stays */
+    if (e->exact)
+        gate_setup(e);                   /* shadows restart at the new size (none without memory) */
     return RM_OK;
 }
 
@@ -727,6 +767,22 @@ skip_slot(rm__bp_earc_t *e, uint32_t s)
         e->L[l].head = e->next[s];
 }
 
+/* p up or down by `step` (1/2^P_FRAC_BITS pages), within 0 … m */
+static void
+p_move(rm__bp_earc_t *e, uint64_t step, int up)
+{
+    uint64_t max = (uint64_t)e->m << P_FRAC_BITS;
+    uint64_t pfx = ((uint64_t)e->p << P_FRAC_BITS) | e->p_frac;
+    if (pfx > max)
+        pfx = max;
+    if (up)
+        pfx = step > max - pfx ? max : pfx + step;
+    else
+        pfx = pfx > step ? pfx - step : 0;
+    e->p = (uint32_t)(pfx >> P_FRAC_BITS);
+    e->p_frac = (uint32_t)(pfx & ((1u << P_FRAC_BITS) - 1));
+}
+
 /*
  * ARC's adaptation step δ, scaled by c / |B1 ∪ B2|. A ghost hit is evidence
  * in proportion to how much history the directory holds: with the directory
@@ -741,16 +797,7 @@ p_adapt(rm__bp_earc_t *e, uint32_t delta, int up)
     uint32_t g = e->B[0].size + e->B[1].size;
     uint64_t max = (uint64_t)e->m << P_FRAC_BITS;
     uint64_t unit = ((uint64_t)e->c << P_FRAC_BITS) / (g ? g : 1);
-    uint64_t step = unit && delta > max / unit ? max + 1 : (uint64_t)delta * unit;
-    uint64_t pfx = ((uint64_t)e->p << P_FRAC_BITS) | e->p_frac;
-    if (pfx > max)
-        pfx = max;
-    if (up)
-        pfx = step > max - pfx ? max : pfx + step;
-    else
-        pfx = pfx > step ? pfx - step : 0;
-    e->p = (uint32_t)(pfx >> P_FRAC_BITS);
-    e->p_frac = (uint32_t)(pfx & ((1u << P_FRAC_BITS) - 1));
+    p_move(e, unit && delta > max / unit ? max + 1 : (uint64_t)delta * unit, up);
 }
 
 static int
@@ -861,9 +908,261 @@ hist_slot(const rm__bp_earc_t *e, uint64_t key)
     return (size_t)rm__mix64(key ^ 0x51ed27ull) & e->hs_mask;
 }
 
+/* ---- plain per-slot bits (the simulator's frames, the gate's shadows) ---- */
+
+static int
+plain_test_clear_ref(void *ctx, uint32_t s)
+{
+    rm__bp_plain_t *c = ctx;
+    int r = c->ref[s];
+    if (r && c->t1[s])
+        c->t1_refs--;
+    c->ref[s] = 0;
+    return r;
+}
+
+static void
+plain_mark_t1(void *ctx, uint32_t s, int in_t1)
+{
+    rm__bp_plain_t *c = ctx;
+    if (c->t1[s] != (in_t1 != 0) && c->ref[s]) {
+        if (in_t1)
+            c->t1_refs++;
+        else
+            c->t1_refs--;
+    }
+    c->t1[s] = in_t1 != 0;
+}
+
+static void
+plain_set_ref(void *ctx, uint32_t s)
+{
+    rm__bp_plain_t *c = ctx;
+    if (!c->ref[s] && c->t1[s])
+        c->t1_refs++;
+    c->ref[s] = 1;
+}
+
+static uint32_t
+plain_t1_refs(void *ctx)
+{
+    return ((rm__bp_plain_t *)ctx)->t1_refs;
+}
+
+static unsigned
+plain_freq(void *ctx, uint32_t s)
+{
+    return ((rm__bp_plain_t *)ctx)->freq[s];
+}
+
+static void
+plain_age(void *ctx, uint32_t s)
+{
+    ((rm__bp_plain_t *)ctx)->freq[s] >>= 1;
+}
+
+static int
+plain_try_claim(void *ctx, uint32_t s)
+{
+    (void)ctx;
+    (void)s;
+    return 1;
+}
+
+const rm__bp_policy_ops_t rm__bp_plain_ops = {
+    .test_clear_ref = plain_test_clear_ref,
+    .freq = plain_freq,
+    .age = plain_age,
+    .try_claim = plain_try_claim,
+    .mark_t1 = plain_mark_t1,
+    .t1_refs = plain_t1_refs,
+    .set_ref = plain_set_ref,
+};
+
+/* ---- the gate: miniature simulation (issue 21, tenth round) ----------------------------
+ * Waldspurger et al.'s miniature simulation (ATC'17) as a switch. The keys
+ * whose hash falls under gs_thr (a fraction ≈ cs / c) are replayed, in the
+ * order the policy sees them — misses as they are noted, hits as the drain
+ * applies them — through two shadow caches of cs = c / GATE_DIV pages (at
+ * least GATE_MIN): the same policy with its admission features (frequency
+ * duel, IRR test, guard) and the same policy without them (every candidate
+ * admitted, ARC's real-valued p step: within 0.0006 of classic ARC's hit
+ * ratio on every case of the suite, ADR 0004 § 3e). Every GATE_WINDOW · cs
+ * sampled references the real policy takes the features off when the
+ * featureless shadow hit more by more than GATE_HYST ‰ of the window's
+ * references, and back on under the mirror condition. Costs, exact mode
+ * only: two shadow policies of cs pages (≈ 240 B a shadow page, so
+ * ≈ 15 B per frame at c / 32); O(1) amortised per sampled reference (a map
+ * probe, a touch or a miss with an eviction in each shadow), under the pool
+ * mutex at the miss rate; nothing on the pin path. A shadow's hits are the
+ * drain's, so hits the ring dropped are not seen (as the real policy does
+ * not see them). */
+typedef struct gate_shadow {
+    rm__bp_plain_t bits;
+    uint8_t *arr;              /* c × (8-byte key, ref, freq, t1) */
+    size_t arr_bytes;
+    uint64_t *slot_key;
+    rm__bp_map_t map;
+    rm__bp_earc_t *e;
+    uint32_t c, used;
+    uint64_t hits, unreported;
+} gate_shadow_t;
+
+static uint64_t
+gate_hash(uint64_t key)
+{
+    return rm__mix64(key ^ 0x6a09e667f3bcc909ull);
+}
+
+static void
+shadow_destroy(const rm_pagesrc_t *src, gate_shadow_t *sh)
+{
+    if (!sh)
+        return;
+    if (sh->e)
+        rm__bp_earc_destroy(sh->e);
+    if (sh->map.bytes)
+        rm__bp_map_fini(&sh->map);
+    if (sh->arr)
+        rm__bp_mem_free(src, sh->arr, sh->arr_bytes);
+    rm__bp_mem_free(src, sh, sizeof *sh);
+}
+
+static gate_shadow_t *
+shadow_create(const rm_pagesrc_t *src, uint32_t c, int off)
+{
+    gate_shadow_t *sh = rm__bp_mem_alloc(src, sizeof *sh);
+    if (!sh)
+        return NULL;
+    memset(sh, 0, sizeof *sh);
+    sh->c = c;
+    sh->arr_bytes = (size_t)c * (3 + sizeof(uint64_t));
+    sh->arr = rm__bp_mem_alloc(src, sh->arr_bytes);
+    if (!sh->arr || rm__bp_map_init(&sh->map, c, src) != RM_OK) {
+        shadow_destroy(src, sh);
+        return NULL;
+    }
+    memset(sh->arr, 0, sh->arr_bytes);
+    sh->slot_key = (uint64_t *)sh->arr;
+    sh->bits.ref = sh->arr + (size_t)c * sizeof(uint64_t);
+    sh->bits.freq = sh->bits.ref + c;
+    sh->bits.t1 = sh->bits.freq + c;
+    if (rm__bp_earc_create(c, c, &rm__bp_plain_ops, &sh->bits, src, &sh->e) != RM_OK) {
+        sh->e = NULL;
+        shadow_destroy(src, sh);
+        return NULL;
+    }
+    sh->e->is_shadow = 1;
+    rm__bp_earc_set_exact(sh->e, 1);
+    if (!sh->e->exact) {
+        shadow_destroy(src, sh);
+        return NULL;
+    }
+    sh->e->gate_off = off;   /* after set_exact, whose gate_setup clears it */
+    return sh;
+}
+
+static size_t
+shadow_bytes(const gate_shadow_t *sh)
+{
+    return sh ? sizeof *sh + sh->arr_bytes + sh->map.bytes + rm__bp_earc_bytes(sh->e) : 0;
+}
+
+/* One sampled reference, applied at once (the shadow has no ring). */
+static void
+shadow_ref(gate_shadow_t *sh, uint64_t key)
+{
+    uint32_t s = rm__bp_map_get(&sh->map, key);
+    if (s != RM_BP_NIL) {
+        sh->hits++;
+        sh->unreported++;
+        if (sh->bits.freq[s] < FREQ_MAX)
+            sh->bits.freq[s]++;
+        rm__bp_earc_touch(sh->e, s);
+        return;
+    }
+    rm__bp_earc_note_hits(sh->e, sh->unreported);
+    sh->unreported = 0;
+    rm__bp_earc_note_miss(sh->e, key);
+    if (sh->used < sh->c) {
+        s = sh->used++;
+    } else {
+        s = rm__bp_earc_evict(sh->e);   /* nothing is pinned in a shadow: not RM_BP_NIL */
+        if (s == RM_BP_NIL)
+            return;
+        rm__bp_map_del(&sh->map, sh->slot_key[s]);
+    }
+    sh->slot_key[s] = key;
+    sh->bits.ref[s] = 0;
+    sh->bits.freq[s] = 0;
+    rm__bp_map_put(&sh->map, key, s);
+    rm__bp_earc_admit(sh->e, s, key);
+}
+
+static void
+gate_free(rm__bp_earc_t *e)
+{
+    for (int i = 0; i < 2; i++) {
+        shadow_destroy(e->src, e->gs[i]);
+        e->gs[i] = NULL;
+    }
+    e->gate_off = 0;
+}
+
+/* (Re)build the shadows for capacity e->c; without memory (or below
+ * RM_BP_GATE_MIN_C frames) there is no gate and the features stay on. */
+static void
+gate_setup(rm__bp_earc_t *e)
+{
+    gate_free(e);
+    if (e->is_shadow || !e->exact || e->c < RM_BP_GATE_MIN_C)
+        return;
+    uint32_t cs = e->c / GATE_DIV < GATE_MIN ? GATE_MIN : e->c / GATE_DIV;
+    for (int i = 0; i < 2; i++) {
+        if (!(e->gs[i] = shadow_create(e->src, cs, i))) {
+            gate_free(e);
+            return;
+        }
+    }
+    /* cs ≤ c / 4, so the fraction stays below 1 */
+    e->gs_thr = (uint64_t)((double)cs / (double)e->c * 18446744073709551615.0);
+    e->gs_refs = e->gs_h0[0] = e->gs_h0[1] = 0;
+}
+
+static void
+gate_ref(rm__bp_earc_t *e, uint64_t key)
+{
+    if (gate_hash(key) > e->gs_thr)
+        return;
+    shadow_ref(e->gs[0], key);
+    shadow_ref(e->gs[1], key);
+    if (++e->gs_refs < (uint64_t)GATE_WINDOW * e->gs[0]->c)
+        return;
+    double on = (double)(e->gs[0]->hits - e->gs_h0[0]), off = (double)(e->gs[1]->hits - e->gs_h0[1]);
+    double need = (double)e->gs_refs * GATE_HYST / 1000.0;
+    int next = e->gate_off ? !(on - off > need) : off - on > need;
+    if (next != e->gate_off) {
+        e->gate_off = next;
+        e->gate_switches++;
+    }
+    e->gs_refs = 0;
+    e->gs_h0[0] = e->gs[0]->hits;
+    e->gs_h0[1] = e->gs[1]->hits;
+}
+
+int
+rm__bp_earc_gate(const rm__bp_earc_t *e, uint64_t *switches)
+{
+    if (switches)
+        *switches = e->gate_switches;
+    return e->gate_off;
+}
+
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
+    if (e->gs[0])
+        gate_ref(e, key);
     if (e->exact) {
         /* the newcomer's IRR, if its previous access is remembered */
         size_t h = hist_slot(e, key);
@@ -902,6 +1201,19 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
     if (g == RM_BP_NIL)
         return;
     uint32_t b1 = e->B[0].size, b2 = e->B[1].size;
+    if (e->gate_off) {
+        /* ARC's own step, real-valued (δ = max(1, |B2|/|B1|) or its
+         * mirror, no c / |B1 ∪ B2| scaling): with every candidate admitted
+         * this is classic ARC within 0.0006 on every case of the suite */
+        int up = e->glist[g] == RM_BP_L_B1;
+        double d = up ? (b1 >= b2 ? 1.0 : (double)b2 / b1) : (b2 >= b1 ? 1.0 : (double)b1 / b2);
+        p_move(e, (uint64_t)(d * (double)(1u << P_FRAC_BITS)), up);
+        if (up)
+            e->b1_hits++;
+        else
+            e->b2_hits++;
+        return;
+    }
     if (e->glist[g] == RM_BP_L_B1) {
         p_adapt(e, b1 ? (b2 / b1 > 1 ? b2 / b1 : 1) : 1, 1);
         e->b1_hits++;
@@ -947,6 +1259,7 @@ rm__bp_earc_set_exact(rm__bp_earc_t *e, int on)
     }
     e->exact = on != 0 && e->last;
     earc_params(e);
+    gate_setup(e);
     while (e->L[RM_BP_L_WIN].size > e->w)
         main_insert(e, e->L[RM_BP_L_WIN].head);
 }
@@ -964,6 +1277,8 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
 {
     if (s >= e->nslots || e->list[s] == RM_BP_L_NONE)
         return;
+    if (e->gs[0])
+        gate_ref(e, e->key[s]);
     int l = e->list[s] == RM_BP_L_WIN ? RM_BP_L_WIN : RM_BP_L_T2;
     if (e->last) {
         if (l == RM_BP_L_WIN)
@@ -1061,7 +1376,9 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
             /* the newcomer needs a strictly higher estimate: ties keep the
              * incumbent, which is what holds a stable part of a loop */
             int admit = 0;
-            if (v != RM_BP_NIL) {
+            if (v != RM_BP_NIL && e->gate_off) {
+                admit = 1;   /* the gate chose ARC's admission */
+            } else if (v != RM_BP_NIL) {
                 unsigned fc = earc_freq(e, cand), fv = earc_freq(e, v);
                 admit = fc + (unsigned)e->bias > fv;
                 /* LIRS's test where the estimates do not clearly differ

@@ -280,6 +280,22 @@ void rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t slot);
  * that finds its ring full is dropped (Caffeine's lossy read buffer). The
  * simulator drains at each miss with one ring, as one thread does. */
 #define RM_BP_HITBUF_LEN 16
+/* The gate (exact mode, pools of ≥ RM_BP_GATE_MIN_C frames; ADR 0004 § 3e):
+ * two shadow caches of c/32 pages replay a hash sample of the references and
+ * decide whether the admission features (duel, IRR test, guard) are on.
+ * Returns 1 while they are off (every candidate admitted, ARC's p step);
+ * *switches (if not NULL) counts the changes. Shadows are allocated by
+ * rm__bp_earc_set_exact and again at each resize; without memory for them
+ * there is no gate (features on) and nothing fails. */
+#define RM_BP_GATE_MIN_C 256
+int rm__bp_earc_gate(const rm__bp_earc_t *e, uint64_t *switches);
+/* Policy bits kept in plain arrays (the simulator's frames, the gate's
+ * shadow caches): ctx is an rm__bp_plain_t; try_claim always succeeds. */
+typedef struct rm__bp_plain {
+    uint8_t *ref, *freq, *t1;
+    uint32_t t1_refs;
+} rm__bp_plain_t;
+extern const rm__bp_policy_ops_t rm__bp_plain_ops;
 int rm__bp_earc_contains(const rm__bp_earc_t *e, uint32_t slot);
 void rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out);
 size_t rm__bp_earc_bytes(const rm__bp_earc_t *e);

@@ -35,85 +35,11 @@ rm_bufpool_policy_name(rm_bufpool_policy_t p)
     }
 }
 
-typedef struct simctx {
-    uint8_t *ref;
-    uint8_t *freq;
-    uint8_t *t1;        /* slot marked T1 by the policy */
-    uint32_t t1_refs;   /* slots with t1 and ref set */
-} simctx_t;
-
-static int
-sim_test_clear_ref(void *ctx, uint32_t s)
-{
-    simctx_t *c = ctx;
-    int r = c->ref[s];
-    if (r && c->t1[s])
-        c->t1_refs--;
-    c->ref[s] = 0;
-    return r;
-}
-
-static void
-sim_mark_t1(void *ctx, uint32_t s, int in_t1)
-{
-    simctx_t *c = ctx;
-    if (c->t1[s] != (in_t1 != 0) && c->ref[s]) {
-        if (in_t1)
-            c->t1_refs++;
-        else
-            c->t1_refs--;
-    }
-    c->t1[s] = in_t1 != 0;
-}
-
-static void
-sim_set_ref(void *ctx, uint32_t s)
-{
-    simctx_t *c = ctx;
-    if (!c->ref[s] && c->t1[s])
-        c->t1_refs++;
-    c->ref[s] = 1;
-}
-
-static uint32_t
-sim_t1_refs(void *ctx)
-{
-    return ((simctx_t *)ctx)->t1_refs;
-}
-
-static unsigned
-sim_freq(void *ctx, uint32_t s)
-{
-    return ((simctx_t *)ctx)->freq[s];
-}
-
-static void
-sim_age(void *ctx, uint32_t s)
-{
-    ((simctx_t *)ctx)->freq[s] >>= 1;
-}
-
-static int
-sim_try_claim(void *ctx, uint32_t s)
-{
-    return 1;
-}
-
-static const rm__bp_policy_ops_t sim_ops = {
-    .test_clear_ref = sim_test_clear_ref,
-    .freq = sim_freq,
-    .age = sim_age,
-    .try_claim = sim_try_claim,
-    .mark_t1 = sim_mark_t1,
-    .t1_refs = sim_t1_refs,
-    .set_ref = sim_set_ref,
-};
-
 static rm_status_t
 sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *src, uint64_t *hits)
 {
     rm_status_t st = RM_ENOMEM;
-    simctx_t sc;
+    rm__bp_plain_t sc;
     size_t arr_bytes = (size_t)c * (3 + sizeof(uint64_t));
     uint8_t *arr = rm__bp_mem_alloc(src, arr_bytes);
     if (!arr)
@@ -127,7 +53,7 @@ sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
     if (rm__bp_map_init(&map, c, src) != RM_OK)
         goto out_arr;
     rm__bp_earc_t *e;
-    if ((st = rm__bp_earc_create(c, c, &sim_ops, &sc, src, &e)) != RM_OK)
+    if ((st = rm__bp_earc_create(c, c, &rm__bp_plain_ops, &sc, src, &e)) != RM_OK)
         goto out_map;
     uint32_t used = 0;
     uint64_t h = 0, unreported = 0;
@@ -147,7 +73,7 @@ sim_rustymem(const uint64_t *trace, size_t n, uint32_t c, const rm_pagesrc_t *sr
             if (rn < RM_BP_HITBUF_LEN)
                 rbuf[rn++] = s;
             else
-                sim_set_ref(&sc, s);
+                rm__bp_plain_ops.set_ref(&sc, s);
             if (sc.freq[s] < FREQ_MAX)
                 sc.freq[s]++;
             continue;

@@ -1,7 +1,7 @@
 /*
  * test_bufpool_arc.c — the live Enhanced-ARC policy's admission window and
  * its hill climber (ADR 0004, sixth round), its admission guard (seventh),
- * exact recency (eighth) and IRR test (ninth), driven directly through the
+ * exact recency (eighth), IRR test (ninth) and gate (tenth), driven directly through the
  * policy interface the pool uses (rm__bp_earc_*), with the frame bits kept in
  * plain arrays as the pool's pin CAS keeps them in the frame word.
  */
@@ -15,76 +15,16 @@
 #include <cmocka.h>
 
 #include "bufpool_internal.h"
+#include "rustymem/bufpool.h"
 
-typedef struct actx {
-    uint8_t *ref, *freq, *t1;
-    uint32_t t1_refs;
-} actx_t;
-
-static int
-a_test_clear_ref(void *ctx, uint32_t s)
-{
-    actx_t *c = ctx;
-    int r = c->ref[s];
-    if (r && c->t1[s])
-        c->t1_refs--;
-    c->ref[s] = 0;
-    return r;
-}
-
-static unsigned
-a_freq(void *ctx, uint32_t s)
-{
-    return ((actx_t *)ctx)->freq[s];
-}
+/* the frame bits in plain arrays: the policy's own table (rm__bp_plain_ops) */
+typedef rm__bp_plain_t actx_t;
 
 static void
-a_age(void *ctx, uint32_t s)
+a_set_ref(actx_t *c, uint32_t s)
 {
-    ((actx_t *)ctx)->freq[s] >>= 1;
+    rm__bp_plain_ops.set_ref(c, s);
 }
-
-static int
-a_try_claim(void *ctx, uint32_t s)
-{
-    (void)ctx;
-    (void)s;
-    return 1;
-}
-
-static void
-a_mark_t1(void *ctx, uint32_t s, int in_t1)
-{
-    actx_t *c = ctx;
-    if (c->t1[s] != (in_t1 != 0) && c->ref[s])
-        c->t1_refs += in_t1 ? 1u : (uint32_t)-1;
-    c->t1[s] = in_t1 != 0;
-}
-
-static uint32_t
-a_t1_refs(void *ctx)
-{
-    return ((actx_t *)ctx)->t1_refs;
-}
-
-static void
-a_set_ref(void *ctx, uint32_t s)
-{
-    actx_t *c = ctx;
-    if (!c->ref[s] && c->t1[s])
-        c->t1_refs++;
-    c->ref[s] = 1;
-}
-
-static const rm__bp_policy_ops_t a_ops = {
-    .test_clear_ref = a_test_clear_ref,
-    .freq = a_freq,
-    .age = a_age,
-    .try_claim = a_try_claim,
-    .mark_t1 = a_mark_t1,
-    .t1_refs = a_t1_refs,
-    .set_ref = a_set_ref,
-};
 
 /* A cache of c frames over keys < nkeys, run as the pool runs the policy:
  * hits set REF and FREQ and are reported in batches of 16 misses. */
@@ -112,7 +52,7 @@ arun_init(arun_t *r, uint32_t c, size_t nkeys)
     r->slot_of = malloc(nkeys * sizeof(uint32_t));
     assert_non_null(r->slot_of);
     memset(r->slot_of, 0xff, nkeys * sizeof(uint32_t));
-    assert_int_equal(rm__bp_earc_create(c, c, &a_ops, &r->cx, NULL, &r->e), RM_OK);
+    assert_int_equal(rm__bp_earc_create(c, c, &rm__bp_plain_ops, &r->cx, NULL, &r->e), RM_OK);
 }
 
 static void
@@ -480,6 +420,124 @@ test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
     free(cdf);
 }
 
+/*
+ * The gate (ADR 0004 § 3e): two shadow caches of c/32 pages (at least 64)
+ * replay a hash sample of the keys, one with the admission features and one
+ * with ARC's admission; the real policy follows the one that hit more over
+ * the last 48 shadow sizes of sampled references, and only when it is ahead
+ * by more than 5 ‰ of them.
+ *  - Loop + hot set (the test above): ARC's admission keeps all of a loop
+ *    larger than the cache out of reach (each loop page is evicted before it
+ *    comes back), so its shadow hits about the hot set's share only, ≈ 0.4,
+ *    against ≈ 0.74 with the features: the gate never switches.
+ *  - Shifting sets: every 20·c accesses the accesses move to a fresh set of
+ *    c/2 pages (uniform within it) and the old set is not touched again. ARC
+ *    keeps every page after its first miss (the set fits): misses are the
+ *    c/2 compulsory ones per phase, a hit ratio of 1 − 1/40 = 0.975. The
+ *    features meet each newcomer with the old set's resident counts (up to
+ *    15 hits) and refuse it until the old pages have lost their duels or the
+ *    bias and the guard catch up, so the featureless shadow hits more and
+ *    the gate turns the features off and keeps them off.
+ *  - Hysteresis: uniform over c/2 pages, stationary: both shadows hold every
+ *    sampled page after their first miss and hit alike (difference 0 ≤ 5 ‰),
+ *    so the gate makes no switch at all.
+ */
+/*
+ * The gate (ADR 0004 § 3e): two shadow caches of c/32 pages (at least 64)
+ * replay a hash sample of the keys, one with the admission features and one
+ * with ARC's admission; the real policy follows the one that hit more over
+ * the last 48 shadow sizes of sampled references, when it is ahead by more
+ * than 5 ‰ of them.
+ *  - Loop + hot set (the test above's trace): ARC's admission cannot hold a
+ *    loop larger than the cache (each loop page is evicted before it comes
+ *    back), so its shadow hits about the hot set's share (≈ 0.4) against
+ *    ≈ 0.73 with the features: no switch, and the hit ratio stays > 0.70.
+ *  - Stationary, c/2 pages uniform: both shadows hold every sampled page
+ *    after its first miss and hit alike (a difference of 0 ≤ 5 ‰): no switch
+ *    at all — the hysteresis.
+ *  - A growing working set at 1 % (the suite's grow_shrink shape, whose
+ *    newest tenth takes 80 %): the duel refuses newcomers that come back
+ *    within a few misses, and the features alone end 0.005 below classic
+ *    ARC (0.2206 against 0.2256, ARC run by the simulator on the same
+ *    trace). The gate must take the features off for more than half of the
+ *    trace and end within 0.003 of ARC (0.2248).
+ */
+static double
+gate_run(uint32_t c, const uint32_t *t, size_t len, uint64_t *switches, size_t *off_refs)
+{
+    uint32_t nkeys = 0;
+    for (size_t i = 0; i < len; i++)
+        nkeys = t[i] >= nkeys ? t[i] + 1 : nkeys;
+    arun_t r;
+    arun_init(&r, c, nkeys);
+    arun_exact(&r);
+    *off_refs = 0;
+    for (size_t i = 0; i < len; i++) {
+        arun_access(&r, t[i]);
+        *off_refs += (size_t)rm__bp_earc_gate(r.e, NULL);
+    }
+    (void)rm__bp_earc_gate(r.e, switches);
+    double hr = (double)r.hits / (double)len;
+    arun_fini(&r);
+    return hr;
+}
+
+static void
+test_bufpool_arc_gate_follows_the_shadow_that_hits_more(void **state)
+{
+    (void)state;
+    uint64_t sw;
+    size_t off;
+    /* loop + hot set (the test above's trace): features on, no switch */
+    uint32_t c = 1000, loop = c * 6 / 5, hot = c / 4, pos = 0;
+    size_t len = 200 * (size_t)c;
+    uint32_t *t = malloc(len * sizeof *t);
+    assert_non_null(t);
+    double *cdf = zipf_cdf(hot);
+    for (size_t i = 0; i < len; i++) {
+        if (rnd() % 5 < 3) {
+            t[i] = hot + pos;
+            pos = pos + 1 == loop ? 0 : pos + 1;
+        } else {
+            t[i] = zipf_draw(cdf, hot);
+        }
+    }
+    free(cdf);
+    double hr = gate_run(c, t, len, &sw, &off);
+    print_message("loop + hot set: hit ratio %.4f, switches %llu, off for %.3f\n", hr, (unsigned long long)sw,
+                  (double)off / (double)len);
+    assert_int_equal(sw, 0);
+    assert_true(hr > 0.70);
+    /* stationary, everything fits: the shadows tie, no switch */
+    for (size_t i = 0; i < len; i++)
+        t[i] = (uint32_t)(rnd() % (c / 2));
+    hr = gate_run(c, t, len, &sw, &off);
+    print_message("stationary: hit ratio %.4f, switches %llu\n", hr, (unsigned long long)sw);
+    assert_int_equal(sw, 0);
+    free(t);
+    /* the growing working set at 1 % (the suite's grow_shrink shape, its
+     * growing half): classic ARC, run by the simulator on the same trace,
+     * is the reference */
+    size_t n = 50000;
+    len = 20 * n;
+    c = (uint32_t)(n / 100);
+    t = gen_trace(1, n, len);
+    uint64_t *t64 = malloc(len * sizeof *t64), arc_hits;
+    assert_non_null(t64);
+    for (size_t i = 0; i < len; i++)
+        t64[i] = t[i];
+    assert_int_equal(rm_bufpool_simulate(RM_BUFPOOL_POLICY_ARC, t64, len, c, NULL, &arc_hits), RM_OK);
+    double arc = (double)arc_hits / (double)len;
+    hr = gate_run(c, t, len, &sw, &off);
+    print_message("growing working set: hit ratio %.4f (ARC %.4f), switches %llu, off for %.3f\n", hr, arc,
+                  (unsigned long long)sw, (double)off / (double)len);
+    assert_true(sw >= 1);
+    assert_true((double)off / (double)len > 0.5);
+    assert_true(hr > arc - 0.003);
+    free(t64);
+    free(t);
+}
+
 int
 main(void)
 {
@@ -490,6 +548,7 @@ main(void)
         cmocka_unit_test(test_bufpool_arc_exact_recency_evicts_in_lru_order),
         cmocka_unit_test(test_bufpool_arc_exact_recency_window_hit_stays_in_window),
         cmocka_unit_test(test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set),
+        cmocka_unit_test(test_bufpool_arc_gate_follows_the_shadow_that_hits_more),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
