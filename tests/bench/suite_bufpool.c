@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -703,7 +704,7 @@ mh_unpin(mh_ent_t *e)
     pthread_mutex_unlock(&mh_mu);
 }
 
-static volatile uint64_t sink;
+static _Atomic uint64_t sink;   /* keeps the loops' loads; atomic: both threads add to it */
 
 static uint64_t
 thread_cpu_ns(void)
@@ -744,7 +745,7 @@ hp_thread(void *a_)
     }
     a->ns = rm_bench_now_ns() - t0;
     a->cpu_ns = thread_cpu_ns() - c0;
-    sink += acc;
+    atomic_fetch_add_explicit(&sink, acc, memory_order_relaxed);
     return NULL;
 }
 
