@@ -205,77 +205,21 @@ test_bufpool_policy_rustymem_keeps_part_of_loop(void **state)
 
 typedef struct tctx {
     uint8_t ref[8], freq[8], t1[8];
-    uint32_t t1_refs;
+    rm__bp_plain_t p;   /* the policy's plain-array ops (rm__bp_plain_ops) over the arrays above */
 } tctx_t;
 
-static int
-t_test_clear_ref(void *ctx, uint32_t s)
-{
-    tctx_t *c = ctx;
-    int r = c->ref[s];
-    if (r && c->t1[s])
-        c->t1_refs--;
-    c->ref[s] = 0;
-    return r;
-}
-
-static unsigned
-t_freq(void *ctx, uint32_t s)
-{
-    return ((tctx_t *)ctx)->freq[s];
-}
-
 static void
-t_age(void *ctx, uint32_t s)
+t_init(tctx_t *c)
 {
-    ((tctx_t *)ctx)->freq[s] >>= 1;
+    memset(c, 0, sizeof *c);
+    c->p = (rm__bp_plain_t){.ref = c->ref, .freq = c->freq, .t1 = c->t1};
 }
-
-static int
-t_try_claim(void *ctx, uint32_t s)
-{
-    return 1;
-}
-
-static void
-t_mark_t1(void *ctx, uint32_t s, int in_t1)
-{
-    tctx_t *c = ctx;
-    if (c->t1[s] != (in_t1 != 0) && c->ref[s])
-        c->t1_refs += in_t1 ? 1u : (uint32_t)-1;
-    c->t1[s] = in_t1 != 0;
-}
-
-static uint32_t
-t_t1_refs(void *ctx)
-{
-    return ((tctx_t *)ctx)->t1_refs;
-}
-
-static void
-t_set_ref(void *ctx, uint32_t s)
-{
-    tctx_t *c = ctx;
-    if (!c->ref[s] && c->t1[s])
-        c->t1_refs++;
-    c->ref[s] = 1;
-}
-
-static const rm__bp_policy_ops_t t_ops = {
-    .test_clear_ref = t_test_clear_ref,
-    .freq = t_freq,
-    .age = t_age,
-    .try_claim = t_try_claim,
-    .mark_t1 = t_mark_t1,
-    .t1_refs = t_t1_refs,
-    .set_ref = t_set_ref,
-};
 
 /* a hit, as the pool's CAS does it: REF and FREQ+1; counts a T1 reference */
 static void
 t_hit(tctx_t *c, uint32_t s)
 {
-    t_set_ref(c, s);
+    rm__bp_plain_ops.set_ref(&c->p, s);
     c->freq[s]++;
 }
 
@@ -299,9 +243,9 @@ t_load(rm__bp_earc_t *e, tctx_t *c, uint32_t s, uint64_t key)
 static rm__bp_earc_t *
 t_setup(tctx_t *c)
 {
-    memset(c, 0, sizeof *c);
+    t_init(c);
     rm__bp_earc_t *e;
-    assert_int_equal(rm__bp_earc_create(4, 4, &t_ops, c, NULL, &e), RM_OK);
+    assert_int_equal(rm__bp_earc_create(4, 4, &rm__bp_plain_ops, &c->p, NULL, &e), RM_OK);
     for (uint32_t s = 0; s < 4; s++) {
         rm__bp_earc_note_miss(e, 100 + s);
         t_load(e, c, s, 100 + s);
@@ -309,7 +253,7 @@ t_setup(tctx_t *c)
     assert_int_equal(c->t1[0] + c->t1[1] + c->t1[2] + c->t1[3], 3);
     assert_int_equal(c->t1[3], 0);
     t_hit(c, 0);
-    assert_int_equal(c->t1_refs, 1);
+    assert_int_equal(c->p.t1_refs, 1);
     c->freq[3] = 5;
     rm__bp_earc_note_miss(e, 104);
     assert_int_equal(rm__bp_earc_evict(e), 1);
@@ -320,7 +264,7 @@ t_setup(tctx_t *c)
     assert_int_equal(st.t2, 1);
     assert_int_equal(st.win, 1);
     assert_int_equal(st.b1, 1);
-    assert_int_equal(c->t1_refs, 0);   /* slot 0 left T1 ... */
+    assert_int_equal(c->p.t1_refs, 0);   /* slot 0 left T1 ... */
     assert_int_equal(c->ref[0], 1);    /* ... with the reference that promoted it */
     assert_true(c->t1[2] && c->t1[3] && !c->t1[0] && !c->t1[1]);
     return e;
@@ -337,7 +281,7 @@ test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced(void **state)
      * clock's raw |T1| = 2 would have swept both into T2 first */
     t_hit(&c, 2);
     t_hit(&c, 3);
-    assert_int_equal(c.t1_refs, 2);
+    assert_int_equal(c.p.t1_refs, 2);
     c.freq[1] = 5;
     rm__bp_earc_note_miss(e, 105);
     assert_int_equal(rm__bp_earc_evict(e), 0);
@@ -346,7 +290,7 @@ test_bufpool_earc_victim_from_t2_when_t1_pages_are_referenced(void **state)
     assert_int_equal(st.t1, 3);    /* 2, 3 and the candidate 1 */
     assert_int_equal(st.t2, 0);
     assert_int_equal(st.b2, 1);
-    assert_int_equal(c.t1_refs, 2);
+    assert_int_equal(c.p.t1_refs, 2);
     assert_true(c.ref[2] && c.ref[3]);
     rm__bp_earc_destroy(e);
 }
@@ -443,18 +387,18 @@ test_bufpool_earc_mark_t1_follows_the_lists(void **state)
     tctx_t c;
     rm__bp_earc_t *e = t_setup(&c);
     t_hit(&c, 2);
-    assert_int_equal(c.t1_refs, 1);
+    assert_int_equal(c.p.t1_refs, 1);
     /* leaving T1 with its bit set takes the reference off the count */
     rm__bp_earc_remove(e, 2);
     assert_int_equal(c.t1[2], 0);
-    assert_int_equal(c.t1_refs, 0);
+    assert_int_equal(c.p.t1_refs, 0);
     /* a window page hit before it enters T1 is counted when it enters */
     t_hit(&c, 1);
-    assert_int_equal(c.t1_refs, 0);
+    assert_int_equal(c.p.t1_refs, 0);
     c.ref[2] = 0;
     t_load(e, &c, 2, 106);         /* window overflows into main (room after the removal) */
     assert_int_equal(c.t1[1], 1);
-    assert_int_equal(c.t1_refs, 1);
+    assert_int_equal(c.p.t1_refs, 1);
     rm__bp_earc_destroy(e);
 }
 
@@ -463,9 +407,9 @@ test_bufpool_earc_history_ages_with_accesses(void **state)
 {
     (void)state;
     tctx_t c;
-    memset(&c, 0, sizeof c);
+    t_init(&c);
     rm__bp_earc_t *e;
-    assert_int_equal(rm__bp_earc_create(4, 4, &t_ops, &c, NULL, &e), RM_OK);
+    assert_int_equal(rm__bp_earc_create(4, 4, &rm__bp_plain_ops, &c.p, NULL, &e), RM_OK);
     for (uint32_t s = 0; s < 4; s++) {
         rm__bp_earc_note_miss(e, 100 + s);
         t_load(e, &c, s, 100 + s);
