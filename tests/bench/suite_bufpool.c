@@ -46,6 +46,7 @@
  *    a scaling failure. scaling_2t_cpu compares CPU ns per op (1t vs 2t).
  * 4. Prefetch: accuracy on a sequential scan, waste on random reads.
  */
+#include "../support/cdf_pick.h"
 #include "bench.h"
 #include "trace_io.h"
 #include "rustymem/bufpool.h"
@@ -92,16 +93,7 @@ gen_zipf(uint64_t *t, size_t L, size_t N, double s, const uint64_t *perm)
     for (size_t i = 0; i < N; i++)
         cdf[i] /= sum;
     for (size_t i = 0; i < L; i++) {
-        double u = urand();
-        size_t lo = 0, hi = N - 1;
-        while (lo < hi) {
-            size_t m = (lo + hi) / 2;
-            if (cdf[m] < u)
-                lo = m + 1;
-            else
-                hi = m;
-        }
-        t[i] = perm[lo];
+        t[i] = perm[cdf_pick(cdf, N, urand())];
     }
     free(cdf);
 }

@@ -14,6 +14,7 @@
 
 #include <cmocka.h>
 
+#include "../support/cdf_pick.h"
 #include "bufpool_internal.h"
 #include "rustymem/bufpool.h"
 
@@ -218,15 +219,7 @@ static uint32_t
 zipf_draw(const double *cdf, size_t n)
 {
     double u = (double)(rnd() >> 11) / 9007199254740992.0 * cdf[n - 1];
-    size_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        size_t m = (lo + hi) / 2;
-        if (cdf[m] < u)
-            lo = m + 1;
-        else
-            hi = m;
-    }
-    return (uint32_t)lo;
+    return (uint32_t)cdf_pick(cdf, n, u);
 }
 
 /* A working set growing from n/20 to n pages, 80 % of the accesses to its
