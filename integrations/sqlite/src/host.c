@@ -21,7 +21,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,17 +58,6 @@ static struct {
     FILE *audit;
     pthread_mutex_t audit_mu;
 } H = {.mu = PTHREAD_MUTEX_INITIALIZER, .audit_mu = PTHREAD_MUTEX_INITIALIZER};
-
-static void
-say(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- the page cache as a buffer pool -------------------------------------- */
 
@@ -424,7 +412,7 @@ env_flag(const char *name, int *out, char *err, size_t errlen)
     if (!v)
         return 0;
     if ((v[0] != '0' && v[0] != '1') || v[1]) {
-        say(err, errlen, "%s='%s': expected 0 or 1", name, v);
+        rm_sqlite__say(err, errlen, "%s='%s': expected 0 or 1", name, v);
         return -1;
     }
     *out = v[0] - '0';
@@ -441,7 +429,7 @@ rm_sqlite_serve_opts_from_env(rm_sqlite_serve_opts_t *o, char *err, size_t errle
     o->sql = 1;
     o->listen = getenv("RUSTYMEM_LISTEN");
     if (!o->listen || !*o->listen) {
-        say(err, errlen, "RUSTYMEM_LISTEN is not set");
+        rm_sqlite__say(err, errlen, "RUSTYMEM_LISTEN is not set");
         return RM_ENOENT;
     }
     o->port_file = getenv("RUSTYMEM_PORT_FILE");
@@ -460,7 +448,7 @@ rm_sqlite_serve_opts_from_env(rm_sqlite_serve_opts_t *o, char *err, size_t errle
         char *end = NULL;
         long v = strtol(t, &end, 10);
         if (!*t || *end || v < 1 || v > 16) {
-            say(err, errlen, "RUSTYMEM_SERVER_THREADS='%s': expected 1..16", t);
+            rm_sqlite__say(err, errlen, "RUSTYMEM_SERVER_THREADS='%s': expected 1..16", t);
             return RM_EINVAL;
         }
         o->threads = (int)v;
@@ -563,7 +551,7 @@ rm_status_t
 rm_sqlite_sql_install(char *err, size_t errlen)
 {
     if (!rm_sqlite_installed()) {
-        say(err, errlen, "the adapter is not installed (rm_sqlite_install first)");
+        rm_sqlite__say(err, errlen, "the adapter is not installed (rm_sqlite_install first)");
         return RM_ENOENT;
     }
     return rm_sqlite__conns_install(true, err, errlen);
@@ -583,19 +571,19 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     else if (gethostname(H.host.node_name, sizeof H.host.node_name - 1) < 0)
         snprintf(H.host.node_name, sizeof H.host.node_name, "unknown");
     if (o->audit_file && !(H.audit = fopen(o->audit_file, "a"))) {
-        say(err, errlen, "RUSTYMEM_AUDIT_FILE '%s': %s", o->audit_file, strerror(errno));
+        rm_sqlite__say(err, errlen, "RUSTYMEM_AUDIT_FILE '%s': %s", o->audit_file, strerror(errno));
         return RM_EIO;
     }
     /* knobs: defaults; the page cache and the budget are live */
     if ((st = rm_knobs_create(&H.knobs)) != RM_OK) {
-        say(err, errlen, "knob registry: %s", rm_strerror(st));
+        rm_sqlite__say(err, errlen, "knob registry: %s", rm_strerror(st));
         return st;
     }
     rm_knobs_mark_started(H.knobs);
     if ((st = rm_knobs_subscribe(H.knobs, "buffer_pool.", NULL, apply_frames, NULL, &H.bp_sub)) != RM_OK ||
         (st = rm_knobs_subscribe(H.knobs, "memory.", NULL, apply_memory, NULL, &H.mem_sub)) != RM_OK ||
         (st = rm_knobs_subscribe(H.knobs, "", veto_inert, NULL, NULL, &H.inert_sub)) != RM_OK) {
-        say(err, errlen, "knob subscriptions: %s", rm_strerror(st));
+        rm_sqlite__say(err, errlen, "knob subscriptions: %s", rm_strerror(st));
         return st;
     }
     rm_pcache_pool_t *pool = rm_sqlite_file_pool();
@@ -605,11 +593,11 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     rm_pressure_config_default(&cfg);
     rm_pressure_config_from_knobs(H.knobs, &cfg);
     if ((st = rm_pressure_create(&cfg, NULL, &H.pressure)) != RM_OK) {
-        say(err, errlen, "pressure monitor: %s", rm_strerror(st));
+        rm_sqlite__say(err, errlen, "pressure monitor: %s", rm_strerror(st));
         return st;
     }
     if ((st = rm_pressure_follow_knobs(H.pressure, H.knobs, &H.pressure_knobs)) != RM_OK) {
-        say(err, errlen, "pressure knobs: %s", rm_strerror(st));
+        rm_sqlite__say(err, errlen, "pressure knobs: %s", rm_strerror(st));
         return st;
     }
     const rm_pressure_reclaimer_def_t defs[] = {
@@ -620,11 +608,11 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     };
     for (size_t i = 0; i < sizeof defs / sizeof defs[0]; i++)
         if ((st = rm_pressure_reclaimer_add(H.pressure, &defs[i], NULL)) != RM_OK) {
-            say(err, errlen, "pressure reclaimer %s: %s", defs[i].name, rm_strerror(st));
+            rm_sqlite__say(err, errlen, "pressure reclaimer %s: %s", defs[i].name, rm_strerror(st));
             return st;
         }
     if ((st = rm_pressure_start(H.pressure)) != RM_OK) {
-        say(err, errlen, "pressure sampler thread: %s", rm_strerror(st));
+        rm_sqlite__say(err, errlen, "pressure sampler thread: %s", rm_strerror(st));
         return st;
     }
     H.host.knobs = H.knobs;
@@ -638,7 +626,7 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
         char why[512];
         if ((st = rm_auth_load(o->auth_file, o->tls_client_ca != NULL, &H.auth, why, sizeof why)) != RM_OK) {
             /* the loader speaks of rustymemd's flags; here the settings are environment variables */
-            say(err, errlen, "RUSTYMEM_AUTH_FILE%s: %s", o->tls_client_ca ? " / RUSTYMEM_TLS_CLIENT_CA" : "", why);
+            rm_sqlite__say(err, errlen, "RUSTYMEM_AUTH_FILE%s: %s", o->tls_client_ca ? " / RUSTYMEM_TLS_CLIENT_CA" : "", why);
             return st;
         }
         rm_auth_set_audit(H.auth, audit_refused, NULL);
@@ -646,7 +634,7 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     H.n_svcs = rm_node_services(H.svcs, 16);
     if (H.n_svcs < 0) {
         H.n_svcs = 0;
-        say(err, errlen, "out of memory building the service tables");
+        rm_sqlite__say(err, errlen, "out of memory building the service tables");
         return RM_ENOMEM;
     }
     rm_server_opts_t so = {
@@ -663,7 +651,7 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     if ((st = rm_server_create(&so, H.svcs, (size_t)H.n_svcs, &H.srv, err, errlen)) != RM_OK)
         return st;
     if ((st = rm_server_start(H.srv)) != RM_OK) {
-        say(err, errlen, "cannot start the server threads");
+        rm_sqlite__say(err, errlen, "cannot start the server threads");
         return st;
     }
     H.port = rm_server_port(H.srv);
@@ -672,7 +660,7 @@ start_locked(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
         snprintf(tmp, sizeof tmp, "%s.tmp", o->port_file);
         FILE *f = fopen(tmp, "w");
         if (!f || fprintf(f, "%d\n", H.port) < 0 || fclose(f) != 0 || rename(tmp, o->port_file) != 0) {
-            say(err, errlen, "RUSTYMEM_PORT_FILE '%s': %s", o->port_file, strerror(errno));
+            rm_sqlite__say(err, errlen, "RUSTYMEM_PORT_FILE '%s': %s", o->port_file, strerror(errno));
             return RM_EIO;
         }
     }
@@ -683,25 +671,25 @@ rm_status_t
 rm_sqlite_serve(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
 {
     if (!o || !o->listen || !*o->listen) {
-        say(err, errlen, "listen address is empty");
+        rm_sqlite__say(err, errlen, "listen address is empty");
         return RM_EINVAL;
     }
     if (o->threads < 1 || o->threads > 16) {
-        say(err, errlen, "threads = %d: expected 1..16", o->threads);
+        rm_sqlite__say(err, errlen, "threads = %d: expected 1..16", o->threads);
         return RM_EINVAL;
     }
     if (!rm_sqlite_installed()) {
-        say(err, errlen, "the adapter is not installed (rm_sqlite_install first)");
+        rm_sqlite__say(err, errlen, "the adapter is not installed (rm_sqlite_install first)");
         return RM_ENOENT;
     }
     if (!is_loopback(o->listen)) {   /* ADR 0015: closed by default beyond this host */
         if (!o->tls_cert && !o->insecure) {
-            say(err, errlen, "RUSTYMEM_LISTEN '%s' is not a loopback address: plaintext needs RUSTYMEM_INSECURE=1 "
+            rm_sqlite__say(err, errlen, "RUSTYMEM_LISTEN '%s' is not a loopback address: plaintext needs RUSTYMEM_INSECURE=1 "
                 "(or set RUSTYMEM_TLS_CERT/RUSTYMEM_TLS_KEY)", o->listen);
             return RM_EINVAL;
         }
         if (!o->auth_file && !o->tls_client_ca && !o->allow_unauthenticated) {
-            say(err, errlen, "RUSTYMEM_LISTEN '%s' is not a loopback address: set RUSTYMEM_AUTH_FILE or "
+            rm_sqlite__say(err, errlen, "RUSTYMEM_LISTEN '%s' is not a loopback address: set RUSTYMEM_AUTH_FILE or "
                 "RUSTYMEM_TLS_CLIENT_CA, or RUSTYMEM_ALLOW_UNAUTHENTICATED=1", o->listen);
             return RM_EINVAL;
         }
@@ -712,7 +700,7 @@ rm_sqlite_serve(const rm_sqlite_serve_opts_t *o, char *err, size_t errlen)
     pthread_mutex_lock(&H.mu);
     if (H.serving) {
         pthread_mutex_unlock(&H.mu);
-        say(err, errlen, "already serving on port %d", H.port);
+        rm_sqlite__say(err, errlen, "already serving on port %d", H.port);
         return RM_EBUSY;
     }
     H.serving = 1;

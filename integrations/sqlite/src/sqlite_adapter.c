@@ -591,8 +591,8 @@ rm_sqlite_opts_default(rm_sqlite_opts_t *o)
     o->large_threshold = 0;
 }
 
-static void
-say(char *err, size_t errlen, const char *fmt, ...)
+void
+rm_sqlite__say(char *err, size_t errlen, const char *fmt, ...)
 {
     if (!err || errlen == 0)
         return;
@@ -644,26 +644,26 @@ static rm_status_t
 check_opts(const rm_sqlite_opts_t *o, char *err, size_t errlen)
 {
     if ((o->pcache != 0 && o->pcache != 1) || (o->malloc != 0 && o->malloc != 1)) {
-        say(err, errlen, "pcache and malloc must be 0 or 1");
+        rm_sqlite__say(err, errlen, "pcache and malloc must be 0 or 1");
         return RM_EINVAL;
     }
     if (o->cache_bytes < 1 || o->cache_bytes > RM_PCACHE_BUDGET_MAX) {
-        say(err, errlen, "cache_bytes %llu is outside 1..%llu",
+        rm_sqlite__say(err, errlen, "cache_bytes %llu is outside 1..%llu",
             (unsigned long long)o->cache_bytes, (unsigned long long)RM_PCACHE_BUDGET_MAX);
         return RM_EINVAL;
     }
     if (o->memdb_bytes < 1 || o->memdb_bytes > RM_PCACHE_BUDGET_MAX) {
-        say(err, errlen, "memdb_bytes %llu is outside 1..%llu",
+        rm_sqlite__say(err, errlen, "memdb_bytes %llu is outside 1..%llu",
             (unsigned long long)o->memdb_bytes, (unsigned long long)RM_PCACHE_BUDGET_MAX);
         return RM_EINVAL;
     }
     if (o->trace_path && !*o->trace_path) {
-        say(err, errlen, "trace_path is empty");
+        rm_sqlite__say(err, errlen, "trace_path is empty");
         return RM_EINVAL;
     }
     if (o->large_threshold != 0 &&
         (o->large_threshold < RM_LARGE_THRESHOLD_MIN || o->large_threshold > RM_LARGE_THRESHOLD_MAX)) {
-        say(err, errlen, "large_threshold %zu is outside %u..%u", o->large_threshold,
+        rm_sqlite__say(err, errlen, "large_threshold %zu is outside %u..%u", o->large_threshold,
             RM_LARGE_THRESHOLD_MIN, RM_LARGE_THRESHOLD_MAX);
         return RM_EINVAL;
     }
@@ -674,7 +674,7 @@ rm_status_t
 rm_sqlite_opts_from_env(rm_sqlite_opts_t *o, char *err, size_t errlen)
 {
     if (!o) {
-        say(err, errlen, "NULL options");
+        rm_sqlite__say(err, errlen, "NULL options");
         return RM_EINVAL;
     }
     rm_sqlite_opts_t t;
@@ -682,11 +682,11 @@ rm_sqlite_opts_from_env(rm_sqlite_opts_t *o, char *err, size_t errlen)
     rm_sqlite_opts_default(o);
     const char *v;
     if ((v = getenv("RUSTYMEM_SQLITE_PCACHE")) && parse_bool(v, &t.pcache)) {
-        say(err, errlen, "RUSTYMEM_SQLITE_PCACHE='%s': expected 0 or 1", v);
+        rm_sqlite__say(err, errlen, "RUSTYMEM_SQLITE_PCACHE='%s': expected 0 or 1", v);
         return RM_EINVAL;
     }
     if ((v = getenv("RUSTYMEM_SQLITE_MALLOC")) && parse_bool(v, &t.malloc)) {
-        say(err, errlen, "RUSTYMEM_SQLITE_MALLOC='%s': expected 0 or 1", v);
+        rm_sqlite__say(err, errlen, "RUSTYMEM_SQLITE_MALLOC='%s': expected 0 or 1", v);
         return RM_EINVAL;
     }
     static const struct {
@@ -702,7 +702,7 @@ rm_sqlite_opts_from_env(rm_sqlite_opts_t *o, char *err, size_t errlen)
             continue;
         uint64_t b = 0;
         if (parse_bytes(v, &b) || b < sz[i].lo || b > sz[i].hi) {
-            say(err, errlen, "%s='%s': expected bytes %llu..%llu (suffix k, m, g, t allowed)",
+            rm_sqlite__say(err, errlen, "%s='%s': expected bytes %llu..%llu (suffix k, m, g, t allowed)",
                 sz[i].name, v, (unsigned long long)sz[i].lo, (unsigned long long)sz[i].hi);
             return RM_EINVAL;
         }
@@ -715,7 +715,7 @@ rm_sqlite_opts_from_env(rm_sqlite_opts_t *o, char *err, size_t errlen)
     }
     if ((v = getenv("RUSTYMEM_SQLITE_TRACE"))) {
         if (!*v) {
-            say(err, errlen, "RUSTYMEM_SQLITE_TRACE is empty: expected a file name");
+            rm_sqlite__say(err, errlen, "RUSTYMEM_SQLITE_TRACE is empty: expected a file name");
             return RM_EINVAL;
         }
         t.trace_path = v;
@@ -752,12 +752,12 @@ build_locked(const rm_sqlite_opts_t *o, char *err, size_t errlen)
         pc.serialized_caches = 1;
         pc.budget_bytes = o->cache_bytes;
         if ((st = rm_pcache_pool_create(&pc, &g.file_pool)) != RM_OK) {
-            say(err, errlen, "page-cache pool: %s", rm_strerror(st));
+            rm_sqlite__say(err, errlen, "page-cache pool: %s", rm_strerror(st));
             goto fail;
         }
         pc.budget_bytes = o->memdb_bytes;
         if ((st = rm_pcache_pool_create(&pc, &g.memdb_pool)) != RM_OK) {
-            say(err, errlen, "in-memory page-cache pool: %s", rm_strerror(st));
+            rm_sqlite__say(err, errlen, "in-memory page-cache pool: %s", rm_strerror(st));
             goto fail;
         }
     }
@@ -765,7 +765,7 @@ build_locked(const rm_sqlite_opts_t *o, char *err, size_t errlen)
         g.slab_src = (marking_src_t){{&msrc_methods, &g.slab_src}, rm_pagesrc_default(), KIND_SLAB};
         g.large_src = (marking_src_t){{&msrc_methods, &g.large_src}, rm_pagesrc_default(), KIND_LARGE};
         if ((st = rm_slab_create(&g.slab_src.src, &g.slab)) != RM_OK) {
-            say(err, errlen, "slab classes: %s", rm_strerror(st));
+            rm_sqlite__say(err, errlen, "slab classes: %s", rm_strerror(st));
             goto fail;
         }
         for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
@@ -780,7 +780,7 @@ build_locked(const rm_sqlite_opts_t *o, char *err, size_t errlen)
             /* the table must give slab.c's own class for every size */
             int ci = rm_slab_class_index(n);
             if (ci < 0 || (unsigned)ci != slab_class(n) || !g.slab_cache[ci]) {
-                say(err, errlen, "slab classes: class of %zu bytes not on a 64-byte boundary", n);
+                rm_sqlite__say(err, errlen, "slab classes: class of %zu bytes not on a 64-byte boundary", n);
                 st = RM_EINVAL;
                 goto fail;
             }
@@ -808,7 +808,7 @@ build_locked(const rm_sqlite_opts_t *o, char *err, size_t errlen)
         rm_large_config_t lc = {0};
         lc.threshold_bytes = o->large_threshold;
         if ((st = rm_large_create(&lc, &g.large_src.src, &g.large)) != RM_OK) {
-            say(err, errlen, "large-object allocator: %s", rm_strerror(st));
+            rm_sqlite__say(err, errlen, "large-object allocator: %s", rm_strerror(st));
             goto fail;
         }
     }
@@ -831,7 +831,7 @@ rm_sqlite_install(const rm_sqlite_opts_t *opts, char *err, size_t errlen)
         return st;
     int lib = sqlite3_libversion_number();
     if (lib < RM_SQLITE_MIN_VERSION || lib / 1000000 != SQLITE_VERSION_NUMBER / 1000000) {
-        say(err, errlen, "libsqlite3 %s does not fit (built against %s, need %d.%d.%d or later of major %d)",
+        rm_sqlite__say(err, errlen, "libsqlite3 %s does not fit (built against %s, need %d.%d.%d or later of major %d)",
             sqlite3_libversion(), SQLITE_VERSION, RM_SQLITE_MIN_VERSION / 1000000,
             RM_SQLITE_MIN_VERSION / 1000 % 1000, RM_SQLITE_MIN_VERSION % 1000, SQLITE_VERSION_NUMBER / 1000000);
         return RM_ENOTSUP;
@@ -839,7 +839,7 @@ rm_sqlite_install(const rm_sqlite_opts_t *opts, char *err, size_t errlen)
     pthread_mutex_lock(&g.mu);
     if (g.installed) {
         pthread_mutex_unlock(&g.mu);
-        say(err, errlen, "already installed in this process");
+        rm_sqlite__say(err, errlen, "already installed in this process");
         return RM_EBUSY;
     }
     /* Probe: every sqlite3_config op answers SQLITE_MISUSE once SQLite is
@@ -849,7 +849,7 @@ rm_sqlite_install(const rm_sqlite_opts_t *opts, char *err, size_t errlen)
     if (sqlite3_config(SQLITE_CONFIG_GETMALLOC, &saved_mem) != SQLITE_OK ||
         sqlite3_config(SQLITE_CONFIG_GETPCACHE2, &saved_pc) != SQLITE_OK) {
         pthread_mutex_unlock(&g.mu);
-        say(err, errlen, "SQLite is already initialised (sqlite3_config: SQLITE_MISUSE); nothing installed");
+        rm_sqlite__say(err, errlen, "SQLite is already initialised (sqlite3_config: SQLITE_MISUSE); nothing installed");
         return RM_EBUSY;
     }
     if (!o.pcache && !o.malloc) {
@@ -861,18 +861,18 @@ rm_sqlite_install(const rm_sqlite_opts_t *opts, char *err, size_t errlen)
         return st;
     }
     if (o.trace_path && o.pcache && !(g.trace = fopen(o.trace_path, "a"))) {
-        say(err, errlen, "trace_path '%s': %s; nothing installed", o.trace_path, strerror(errno));
+        rm_sqlite__say(err, errlen, "trace_path '%s': %s; nothing installed", o.trace_path, strerror(errno));
         teardown_locked();
         pthread_mutex_unlock(&g.mu);
         return RM_EIO;
     }
     int rc = SQLITE_OK;
     if (o.malloc && (rc = sqlite3_config(SQLITE_CONFIG_MALLOC, &rm_mem_methods)) != SQLITE_OK) {
-        say(err, errlen, "sqlite3_config(SQLITE_CONFIG_MALLOC): %s; nothing installed", sqlite3_errstr(rc));
+        rm_sqlite__say(err, errlen, "sqlite3_config(SQLITE_CONFIG_MALLOC): %s; nothing installed", sqlite3_errstr(rc));
         goto undo;
     }
     if (o.pcache && (rc = sqlite3_config(SQLITE_CONFIG_PCACHE2, &rm_pcache_methods2)) != SQLITE_OK) {
-        say(err, errlen, "sqlite3_config(SQLITE_CONFIG_PCACHE2): %s; nothing installed", sqlite3_errstr(rc));
+        rm_sqlite__say(err, errlen, "sqlite3_config(SQLITE_CONFIG_PCACHE2): %s; nothing installed", sqlite3_errstr(rc));
         goto undo;
     }
     g.pcache = o.pcache;

@@ -21,6 +21,9 @@
  * when the allocator part is off). */
 rm_slab_t *rm_sqlite__slab(void);
 rm_large_t *rm_sqlite__large(void);
+/* sqlite_adapter.c: printf into the caller's err[errlen] (nothing when err is
+ * NULL or errlen 0), the one error-text writer of the adapter and host.c. */
+void rm_sqlite__say(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- conns.c: every connection opened after rm_sqlite__conns_install ------
  * One auto-extension registers each new connection (refusing it while
