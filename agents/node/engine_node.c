@@ -106,6 +106,9 @@ rm_engine_node_start(rm_node_t *node, bool no_thread, char *err, size_t errcap)
         .pool_max_size = (uint32_t)rm_knobs_get_i64(k, RM_KNOB_POOL_MAX_SIZE),
         .pool_scale_down_threshold = rm_knobs_get_double(k, RM_KNOB_POOL_SCALE_DOWN_THRESHOLD),
         .no_thread = no_thread,
+        /* the growth gate reads the cgroup itself every 20 ms while Puts flow (ADR 0012 § 5):
+         * 50 small reads a second at most, and a late sampler tick cannot hide growth */
+        .gate_fresh_read_ns = 20 * 1000000ull,
     };
     char e_err[RM_ENGINE_ERR_MAX] = "";
     rm_status_t st = rm_engine_create(&cfg, &node->engine, e_err);

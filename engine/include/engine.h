@@ -123,6 +123,14 @@ typedef struct rm_engine_config {
                                             * transaction is rolled back); 0 = never. Live:
                                             * rm_engine_set_session_idle_timeout */
     uint64_t long_query_ns;                /* responder's "long-running" bound; 0 = 10 s */
+    /* The growth gate reads the system itself (rm_pressure_refresh, the
+     * pressure monitor's usage measure, CLOCK_MONOTONIC) at most this often while
+     * Puts flow, so a sampler tick that is late or slow to publish (a loaded
+     * machine; a responder reclaiming between its reading and its publication)
+     * cannot hide growth from it; each read is a few small /proc and cgroup
+     * files, done by the Put that finds the reading older. 0 = the gate uses
+     * the sampler's published samples only (hosts that feed samples). */
+    uint64_t gate_fresh_read_ns;
     uint64_t (*now_ns)(void *ctx);         /* clock; NULL = CLOCK_MONOTONIC */
     void *now_ctx;
 } rm_engine_config_t;

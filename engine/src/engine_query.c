@@ -349,7 +349,46 @@ out:
 
 /* What a Put of these lengths adds at most: key, value and a version record. */
 #define PUT_COST(klen, vlen) ((uint64_t)(klen) + (uint64_t)(vlen) + 64u)
-#define GATE_REFRESH_NS 5000000ull   /* look for a new pressure sample at most every 5 ms */
+#define GATE_REFRESH_NS 5000000ull   /* look for a new reading at most every 5 ms */
+
+/* The newest usage reading the gate can have, newer than the one it holds
+ * (gate_sample_ns): its time, usage and budget (the pressure monitor's one
+ * usage measure) and the Put total that growth since it counts from. A fresh
+ * read of our own (cfg.gate_fresh_read_ns) takes the Put total *before* the
+ * reading, so a Put accepted while it is taken is counted twice, never zero
+ * times. A sampler's sample is taken as published: the Put total is the one
+ * of now, so what was Put between its reading and its publication is not
+ * counted — the reason for the fresh read on a loaded machine. */
+static bool
+gate_reading(rm_engine_t *e, uint64_t *t, uint64_t *used, uint64_t *budget, uint64_t *base)
+{
+    uint64_t held = atomic_load_explicit(&e->gate_sample_ns, memory_order_relaxed);
+    if (e->cfg.gate_fresh_read_ns) {
+        uint64_t b = atomic_load(&e->put_bytes_total);
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        uint64_t mono = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+        rm_pressure_snapshot_t sn;
+        int refreshed = 0;
+        if (rm_pressure_refresh(e->cfg.pressure, mono, e->cfg.gate_fresh_read_ns, &sn, &refreshed) == RM_OK &&
+            refreshed && sn.sampled_ns > held) {
+            *t = sn.sampled_ns;
+            *used = sn.usage.used_bytes;
+            *budget = sn.usage.budget_bytes;
+            *base = b;
+            return true;
+        }
+    }
+    rm_pressure_forecast_t fc;
+    rm_pressure_get_forecast(e->cfg.pressure, &fc);
+    if (!fc.t_ns || fc.t_ns <= held)
+        return false;
+    *t = fc.t_ns;
+    *used = fc.used_bytes;
+    *budget = fc.budget_bytes;
+    *base = atomic_load(&e->put_bytes_total);
+    return true;
+}
 
 /*
  * The growth gate: refuse a Put that would take the present usage past the
@@ -357,13 +396,14 @@ out:
  * once a second; in a 150 MiB cgroup the stock load grows the agent by 20 MB/s,
  * 13 % of the budget per tick, so the responder went from 87 % to 99.9 % in one
  * tick and the kernel killed the agent before a write was ever refused (issue 17
- * item 3). The gate estimates the present usage as the newest sample's usage
- * plus every byte Put accepted since that sample (an upper bound of the growth:
- * overwrites and compaction only make it cautious, for at most one tick) and
- * refuses while that is at or above emergency_threshold × budget — the usage at
- * which the responder would go to OOM prevention and refuse writes on its next
- * tick. Reads, deletes, commits and rollbacks are never gated. False without a
- * pressure monitor or before its first sample.
+ * item 3). The gate estimates the present usage as the newest reading's usage
+ * (gate_reading: the sampler's, or its own fresh read) plus every byte Put
+ * accepted since that reading (an upper bound of the growth: overwrites and
+ * compaction only make it cautious, until the next reading) and refuses while
+ * that is at or above emergency_threshold × budget — the usage at which the
+ * responder would go to OOM prevention and refuse writes on its next tick.
+ * Reads, deletes, commits and rollbacks are never gated. False without a
+ * pressure monitor or before its first reading.
  */
 static bool
 growth_gate_closed(rm_engine_t *e, uint64_t cost)
@@ -374,18 +414,17 @@ growth_gate_closed(rm_engine_t *e, uint64_t cost)
     uint64_t checked = atomic_load_explicit(&e->gate_checked_ns, memory_order_relaxed);
     if (now - checked >= GATE_REFRESH_NS || now < checked) {
         atomic_store_explicit(&e->gate_checked_ns, now, memory_order_relaxed);
-        rm_pressure_forecast_t fc;
-        rm_pressure_get_forecast(e->cfg.pressure, &fc);
-        if (fc.t_ns && fc.t_ns != atomic_load_explicit(&e->gate_sample_ns, memory_order_relaxed)) {
+        uint64_t t, used, budget, base;
+        if (gate_reading(e, &t, &used, &budget, &base)) {
             rm_pressure_config_t pc;
             rm_pressure_get_config(e->cfg.pressure, &pc);
-            double limit = pc.emergency_threshold * (double)fc.budget_bytes;
-            uint64_t room = fc.budget_bytes && (double)fc.used_bytes < limit ? (uint64_t)(limit - (double)fc.used_bytes)
-                            : fc.budget_bytes                                 ? 0
-                                                                              : UINT64_MAX;
-            atomic_store_explicit(&e->gate_base_bytes, atomic_load(&e->put_bytes_total), memory_order_relaxed);
+            double limit = pc.emergency_threshold * (double)budget;
+            uint64_t room = budget && (double)used < limit ? (uint64_t)(limit - (double)used)
+                            : budget                       ? 0
+                                                           : UINT64_MAX;
+            atomic_store_explicit(&e->gate_base_bytes, base, memory_order_relaxed);
             atomic_store_explicit(&e->gate_room_bytes, room, memory_order_relaxed);
-            atomic_store_explicit(&e->gate_sample_ns, fc.t_ns, memory_order_relaxed);
+            atomic_store_explicit(&e->gate_sample_ns, t, memory_order_relaxed);
         }
     }
     if (!atomic_load_explicit(&e->gate_sample_ns, memory_order_relaxed))

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -954,6 +955,123 @@ test_engine_growth_gate_refuses_puts_past_oom_prevention_between_samples(void **
     rm_pressure_destroy(p);
 }
 
+/* A cgroup v2 tree under a temporary directory whose memory.current the test
+ * rewrites: the pressure monitor's paths point at it (nothing reads the host). */
+static void
+put_file(const char *dir, const char *rel, const char *text)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/%s", dir, rel);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void
+fake_cgroup(char *dir, uint64_t current)
+{
+    char v[64];
+    snprintf(v, sizeof v, "%" PRIu64 "\n", current);
+    put_file(dir, "cgroup/cg/memory.current", v);
+}
+
+/* The growth gate reads the cgroup itself (gate_fresh_read_ns): the sampler's
+ * last published sample says 10 % — a late tick on a loaded machine — while
+ * the cgroup is at 90 % of its 1 000 000 B limit; Puts are refused once the
+ * fresh reading plus what they add would pass 95 %. With fresh reads off the
+ * same engine trusts the stale sample and accepts every Put: the case the CI
+ * OOM matrix lost once on a contended machine. */
+static void
+test_engine_growth_gate_reads_the_cgroup_itself_when_the_sampler_is_late(void **state)
+{
+    fx_t *f = *state;
+    char dir[] = "/tmp/rm-test-gate-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char sub[600];
+    const char *dirs[] = {"proc", "proc/self", "cgroup", "cgroup/cg"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, dirs[i]);
+        assert_int_equal(mkdir(sub, 0755), 0);
+    }
+    put_file(dir, "proc/self/cgroup", "0::/cg\n");
+    put_file(dir, "proc/self/statm", "20000 150 100 10 0 160 0\n");
+    put_file(dir, "proc/meminfo", "MemTotal:       24683520 kB\nMemFree:        24460000 kB\n"
+                                  "MemAvailable:   24403968 kB\n");
+    put_file(dir, "cgroup/cg/cgroup.controllers", "memory\n");
+    put_file(dir, "cgroup/cg/memory.max", "1000000\n");
+    put_file(dir, "cgroup/cg/memory.stat", "anon 900000\nfile 0\ninactive_file 0\nactive_file 0\n");
+    fake_cgroup(dir, 900000);
+    char proc[600], cg[600];
+    snprintf(proc, sizeof proc, "%s/proc", dir);
+    snprintf(cg, sizeof cg, "%s/cgroup", dir);
+    rm_sysinfo_paths_t paths = {proc, cg};
+    static char val[4000];
+    memset(val, 'v', sizeof val);
+    for (int fresh = 1; fresh >= 0; fresh--) {
+        rm_pressure_config_t pc;
+        rm_pressure_config_default(&pc);
+        pc.act_on_forecast = 0;
+        rm_pressure_t *p;
+        assert_int_equal(rm_pressure_create(&pc, &paths, &p), RM_OK);
+        rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = p, .max_connections = 8,
+                                  .no_thread = true, .now_ns = clock_fn,
+                                  .gate_fresh_read_ns = fresh ? 20000000ull : 0};
+        rm_engine_t *e;
+        char cerr[RM_ENGINE_ERR_MAX] = "";
+        if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
+            fail_msg("create: %s", cerr);
+        feed(p, 100, 100000);              /* the sampler's last word: 10 % */
+        fake_now += 10000000ull;
+        rm_session_id_t s;
+        assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
+        assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+        char err[RM_ENGINE_ERR_MAX] = "";
+        int accepted = 0;
+        rm_status_t st = RM_OK;
+        for (int i = 0; i < 40 && st == RM_OK; i++) {
+            char key[16];
+            snprintf(key, sizeof key, "k%02d", i);   /* each Put costs 3 + 4000 + 64 = 4067 B */
+            st = rm_engine_put(e, s, "t", key, strlen(key), val, sizeof val, err);
+            if (st == RM_OK)
+                accepted++;
+        }
+        if (fresh) {
+            /* 50 000 B of room between the cgroup's 90 % and 95 %: 12 Puts */
+            assert_int_equal(st, RM_EREJECTED);
+            assert_int_equal(accepted, 50000 / 4067);
+            assert_non_null(strstr(err, "would pass the oom_prevention threshold"));
+            /* the cgroup comes down to 50 %: once the gate's own reading is older than
+             * 20 ms (a real-time rate limit) the next Put reads it and passes */
+            assert_int_equal(rm_engine_rollback(e, s, NULL), RM_OK);
+            fake_cgroup(dir, 500000);
+            usleep(30000);
+            fake_now += 10000000ull;
+            assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+            assert_int_equal(rm_engine_put(e, s, "t", "k99", 3, val, sizeof val, err), RM_OK);
+        } else {
+            /* the stale 10 % leaves 850 000 B of room: all 40 accepted */
+            assert_int_equal(st, RM_OK);
+            assert_int_equal(accepted, 40);
+        }
+        assert_int_equal(rm_engine_rollback(e, s, NULL), RM_OK);
+        rm_engine_destroy(e);
+        rm_pressure_destroy(p);
+        fake_cgroup(dir, 900000);
+    }
+    const char *files[] = {"proc/self/cgroup", "proc/self/statm", "proc/meminfo", "cgroup/cg/cgroup.controllers",
+                           "cgroup/cg/memory.max", "cgroup/cg/memory.stat", "cgroup/cg/memory.current"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, files[i]);
+        unlink(sub);
+    }
+    for (size_t i = sizeof dirs / sizeof dirs[0]; i-- > 0;) {
+        snprintf(sub, sizeof sub, "%s/%s", dir, dirs[i]);
+        rmdir(sub);
+    }
+    rmdir(dir);
+}
+
 static void
 test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops(void **state)
 {
@@ -1383,6 +1501,8 @@ main(void)
             test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_drops, setup, teardown),
         cmocka_unit_test_setup_teardown(
             test_engine_growth_gate_refuses_puts_past_oom_prevention_between_samples, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_growth_gate_reads_the_cgroup_itself_when_the_sampler_is_late,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_background_vacuum_drops_versions_no_snapshot_can_see, setup,
                                         teardown),
         cmocka_unit_test(test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction),
