@@ -217,17 +217,14 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
 {
     resp->applied = applied;
     resp->applying = applied && err->applying > 0;
-    resp->changes = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->changes);
+    resp->changes = rm_rpc_alloc_messages(ctx, &rustymem__v1__knob_change__descriptor, n);
     if (!resp->changes)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     char audit[1024];
     size_t used = 0;
     audit[0] = '\0';
     for (size_t i = 0; i < n; i++) {
-        Rustymem__V1__KnobChange *c = rm_rpc_alloc(ctx, sizeof *c);
-        if (!c)
-            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rustymem__v1__knob_change__init(c);
+        Rustymem__V1__KnobChange *c = resp->changes[i];
         char value[RM_KNOB_TEXT_MAX], configured[RM_KNOB_TEXT_MAX];
         bool pending = false;
         rm_knobs_get_text(k, names[i], value, sizeof value, configured, sizeof configured, &pending);
@@ -237,7 +234,6 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
         c->pending_restart = pending;
         rm_knob_id_t id;
         c->applying = applied && rm_knobs_lookup(names[i], &id) == RM_OK && rm_knobs_applying(k, id);
-        resp->changes[i] = c;
         if (applied && used < sizeof audit)
             used += (size_t)snprintf(audit + used, sizeof audit - used, "%s%s: %s -> %s", i ? ", " : "",
                                      names[i], before[i], configured);
