@@ -439,7 +439,8 @@ static int cmd_knobs_diff(const command_t *cmd, global_t *g, int npos, char **po
      RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE, NULL, NULL, NULL, NULL}
 /* --limit of a listing: at most N WHAT, 0 = the agent's default. */
 #define LIMIT_ARG(what)                                                                                        \
-    {"--limit", A_UINT, "limit", "at most N " what " (0 = the agent's default)", 0, NULL, 0, NULL, NULL, NULL, NULL}
+    {"--limit", A_UINT, "limit", "at most N " what " (0 = the agent's default)", 0, NULL, 0, NULL, NULL,       \
+     NULL, NULL}
 #define PROFILE_ARGS                                                                                           \
     {"WORKLOAD", A_ENUM, "workload", "the workload table", ARG_REQUIRED, NULL, 0, NULL, NULL, NULL, NULL},         \
     {"ENVIRONMENT", A_ENUM, "environment", "the environment table", ARG_REQUIRED, NULL, 0, NULL, NULL, NULL, NULL}
