@@ -437,6 +437,10 @@ static int cmd_knobs_diff(const command_t *cmd, global_t *g, int npos, char **po
 #define LEVEL_ARG                                                                                              \
     {"LEVEL", A_ENUM, "level", "the pressure level to respond at", ARG_REQUIRED, NULL,                         \
      RUSTYMEM__V1__PRESSURE_LEVEL__PRESSURE_LEVEL_GENTLE, NULL, NULL, NULL, NULL}
+/* --limit of a listing: at most N WHAT, 0 = the agent's default. */
+#define LIMIT_ARG(what)                                                                                        \
+    {"--limit", A_UINT, "limit", "at most N " what " (0 = the agent's default)", 0, NULL, 0, NULL, NULL,       \
+     NULL, NULL}
 #define PROFILE_ARGS                                                                                           \
     {"WORKLOAD", A_ENUM, "workload", "the workload table", ARG_REQUIRED, NULL, 0, NULL, NULL, NULL, NULL},         \
     {"ENVIRONMENT", A_ENUM, "environment", "the environment table", ARG_REQUIRED, NULL, 0, NULL, NULL, NULL, NULL}
@@ -495,8 +499,7 @@ const command_t rm_commands[] = {
      DESC(list_pressure_events_response), "",
      "pressure events: level changes and the reclaim actions taken, with bytes reclaimed",
      {{"--after", A_UINT, "after_id", "only events with a larger id", 0, NULL, 0, NULL, NULL, NULL, NULL},
-      {"--limit", A_UINT, "limit", "at most N events (0 = the agent's default)", 0, NULL, 0, NULL, NULL, NULL,
-       NULL}},
+      LIMIT_ARG("events")},
      0, NULL, 0},
     {"events follow", RPC("ForecastService", "WatchPressure"), DESC(watch_pressure_request), DESC(pressure_event),
      "", "stream pressure events as they happen",
@@ -525,8 +528,7 @@ const command_t rm_commands[] = {
      DESC(list_transactions_response), "orphaned_transactions() (with --orphaned)",
      "open transactions with age, idle time and orphan status",
      {{"--orphaned", A_BOOL, "orphaned_only", "only orphaned transactions", 0, NULL, 0, NULL, NULL, NULL, NULL},
-      {"--limit", A_UINT, "limit", "at most N transactions (0 = the agent's default)", 0, NULL, 0, NULL, NULL, NULL,
-       NULL}},
+      LIMIT_ARG("transactions")},
      0, NULL, 0},
     {"txn kill-orphaned", RPC("EmergencyService", "KillOrphanedTransactions"),
      DESC(kill_orphaned_transactions_request), DESC(action_result), "CALL kill_orphaned_transactions()",

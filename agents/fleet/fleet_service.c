@@ -67,11 +67,6 @@ select_nodes(rm_rpc_ctx_t *ctx, struct rm_fleet *f, const Rustymem__V1__NodeSele
 }
 
 /* Pointer array + element block in scratch memory, elements initialised by `init`. */
-#define ALLOC_ARRAY(ctx, ptrs, elems, count)                                         \
-    ((ptrs) = rm_rpc_alloc((ctx), ((count) ? (count) : 1) * sizeof *(ptrs)),         \
-     (elems) = rm_rpc_alloc((ctx), ((count) ? (count) : 1) * sizeof *(elems)),       \
-     (ptrs) && (elems))
-
 static grpc_status_code
 fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
 {
@@ -112,59 +107,55 @@ fill_node(rm_rpc_ctx_t *ctx, node_t *n, Rustymem__V1__NodeInfo *ni)
         !ni->usage_source || !ni->budget_source)
         goto oom;
 
-    Rustymem__V1__NodeInfo__LabelsEntry *le;
-    if (!ALLOC_ARRAY(ctx, ni->labels, le, t.n_labels))
+    Rustymem__V1__NodeInfo__LabelsEntry **le = ni->labels =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__node_info__labels_entry__descriptor, t.n_labels);
+    if (!le)
         goto oom;
     for (size_t i = 0; i < t.n_labels; i++) {
-        rustymem__v1__node_info__labels_entry__init(&le[i]);
-        le[i].key = rm_rpc_strdup(ctx, t.labels[i].key);
-        le[i].value = rm_rpc_strdup(ctx, t.labels[i].value);
-        if (!le[i].key || !le[i].value)
+        le[i]->key = rm_rpc_strdup(ctx, t.labels[i].key);
+        le[i]->value = rm_rpc_strdup(ctx, t.labels[i].value);
+        if (!le[i]->key || !le[i]->value)
             goto oom;
-        ni->labels[i] = &le[i];
     }
     ni->n_labels = t.n_labels;
 
-    Rustymem__V1__NodeInfo__StatsEntry *se;
-    if (!ALLOC_ARRAY(ctx, ni->stats, se, v->n_stats))
+    Rustymem__V1__NodeInfo__StatsEntry **se = ni->stats =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__node_info__stats_entry__descriptor, v->n_stats);
+    if (!se)
         goto oom;
     for (size_t i = 0; i < v->n_stats; i++) {
-        rustymem__v1__node_info__stats_entry__init(&se[i]);
-        se[i].key = rm_rpc_strdup(ctx, v->stat_key[i]);
-        se[i].value = v->stat_val[i];
-        if (!se[i].key)
+        se[i]->key = rm_rpc_strdup(ctx, v->stat_key[i]);
+        se[i]->value = v->stat_val[i];
+        if (!se[i]->key)
             goto oom;
-        ni->stats[i] = &se[i];
     }
     ni->n_stats = v->n_stats;
 
-    Rustymem__V1__NodeInfo__CapabilitiesEntry *ce;
-    if (!ALLOC_ARRAY(ctx, ni->capabilities, ce, 2))
+    Rustymem__V1__NodeInfo__CapabilitiesEntry **ce = ni->capabilities =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__node_info__capabilities_entry__descriptor, 2);
+    if (!ce)
         goto oom;
     const char *ck[2] = {"forecast", "emergency"}, *cv[2] = {v->cap_forecast, v->cap_emergency};
     for (size_t i = 0; i < 2; i++) {
-        rustymem__v1__node_info__capabilities_entry__init(&ce[i]);
-        ce[i].key = (char *)ck[i];
-        ce[i].value = rm_rpc_strdup(ctx, cv[i]);
-        if (!ce[i].value)
+        ce[i]->key = (char *)ck[i];
+        ce[i]->value = rm_rpc_strdup(ctx, cv[i]);
+        if (!ce[i]->value)
             goto oom;
-        ni->capabilities[i] = &ce[i];
     }
     ni->n_capabilities = 2;
 
-    Rustymem__V1__NodeEvent *ev;
-    if (!ALLOC_ARRAY(ctx, ni->events, ev, v->n_events))
+    Rustymem__V1__NodeEvent **ev = ni->events =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__node_event__descriptor, v->n_events);
+    if (!ev)
         goto oom;
     for (size_t i = 0; i < v->n_events; i++) {
         const fleet_event_t *e = &v->events[(v->ev_next + FLEET_EVENTS - v->n_events + i) % FLEET_EVENTS];
-        rustymem__v1__node_event__init(&ev[i]);
-        ev[i].timestamp_unix_ms = e->unix_ms;
-        ev[i].kind = rm_rpc_strdup(ctx, e->kind);
-        ev[i].status = rm_rpc_strdup(ctx, e->status);
-        ev[i].detail = rm_rpc_strdup(ctx, e->detail);
-        if (!ev[i].kind || !ev[i].status || !ev[i].detail)
+        ev[i]->timestamp_unix_ms = e->unix_ms;
+        ev[i]->kind = rm_rpc_strdup(ctx, e->kind);
+        ev[i]->status = rm_rpc_strdup(ctx, e->status);
+        ev[i]->detail = rm_rpc_strdup(ctx, e->detail);
+        if (!ev[i]->kind || !ev[i]->status || !ev[i]->detail)
             goto oom;
-        ni->events[i] = &ev[i];
     }
     ni->n_events = v->n_events;
     free(v);
@@ -185,16 +176,13 @@ list_nodes(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *re
     grpc_status_code code = select_nodes(ctx, f, req->selector, &nodes, &n);
     if (code != GRPC_STATUS_OK)
         return code;
-    Rustymem__V1__NodeInfo *ni;
-    if (!ALLOC_ARRAY(ctx, resp->nodes, ni, n)) {
+    resp->nodes = rm_rpc_alloc_messages(ctx, &rustymem__v1__node_info__descriptor, n);
+    if (!resp->nodes) {
         code = OOM(ctx);
         goto out;
     }
-    for (size_t i = 0; i < n && code == GRPC_STATUS_OK; i++) {
-        rustymem__v1__node_info__init(&ni[i]);
-        code = fill_node(ctx, nodes[i], &ni[i]);
-        resp->nodes[i] = &ni[i];
-    }
+    for (size_t i = 0; i < n && code == GRPC_STATUS_OK; i++)
+        code = fill_node(ctx, nodes[i], resp->nodes[i]);
     resp->n_nodes = n;
 out:
     rm__fleet_release(f, nodes, n);
@@ -231,17 +219,16 @@ get_fleet_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         free(v);
     }
     rm__fleet_release(f, nodes, (size_t)k);
-    Rustymem__V1__FleetStats__NodesByLevelEntry *e;
-    if (!ALLOC_ARRAY(ctx, resp->nodes_by_level, e, 7))
+    Rustymem__V1__FleetStats__NodesByLevelEntry **e = resp->nodes_by_level =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__fleet_stats__nodes_by_level_entry__descriptor, 7);
+    if (!e)
         return OOM(ctx);
     size_t m = 0;
     for (int l = 0; l < 7; l++) {
         if (!by_level[l])
             continue;
-        rustymem__v1__fleet_stats__nodes_by_level_entry__init(&e[m]);
-        e[m].key = (char *)(l == 6 ? "UNREACHABLE" : rm_fleet_level_name(l));
-        e[m].value = by_level[l];
-        resp->nodes_by_level[m] = &e[m];
+        e[m]->key = (char *)(l == 6 ? "UNREACHABLE" : rm_fleet_level_name(l));
+        e[m]->value = by_level[l];
         m++;
     }
     resp->n_nodes_by_level = m;
@@ -262,14 +249,13 @@ get_fleet_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
     resp->fresh_nodes = (uint32_t)ps.fresh;
     const char *sk[4] = {"reachable", "unreachable", "backoff", "pending"};
     size_t sv[4] = {ps.reachable, ps.unreachable, ps.backoff, ps.pending};
-    Rustymem__V1__FleetStats__NodesByStateEntry *se;
-    if (!ALLOC_ARRAY(ctx, resp->nodes_by_state, se, 4))
+    Rustymem__V1__FleetStats__NodesByStateEntry **se = resp->nodes_by_state =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__fleet_stats__nodes_by_state_entry__descriptor, 4);
+    if (!se)
         return OOM(ctx);
     for (int i = 0; i < 4; i++) {
-        rustymem__v1__fleet_stats__nodes_by_state_entry__init(&se[i]);
-        se[i].key = (char *)sk[i];
-        se[i].value = (uint32_t)sv[i];
-        resp->nodes_by_state[i] = &se[i];
+        se[i]->key = (char *)sk[i];
+        se[i]->value = (uint32_t)sv[i];
     }
     resp->n_nodes_by_state = 4;
     return GRPC_STATUS_OK;
@@ -286,8 +272,9 @@ get_fleet_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMes
     if (k < 0)
         return OOM(ctx);
     grpc_status_code code = GRPC_STATUS_OK;
-    Rustymem__V1__NodeForecast *nf;
-    if (!ALLOC_ARRAY(ctx, resp->nodes, nf, (size_t)k)) {
+    Rustymem__V1__NodeForecast **nf = resp->nodes =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__node_forecast__descriptor, (size_t)k);
+    if (!nf) {
         code = OOM(ctx);
         goto out;
     }
@@ -298,21 +285,19 @@ get_fleet_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMes
             goto out;
         }
         rm__fleet_view(nodes[i], v);
-        rustymem__v1__node_forecast__init(&nf[i]);
-        nf[i].name = rm_rpc_strdup(ctx, nodes[i]->target.name);
-        nf[i].current_level = (Rustymem__V1__PressureLevel)v->level;
-        nf[i].predicted_level = (Rustymem__V1__PressureLevel)v->predicted_level;
-        nf[i].has_time_to_critical = v->has_ttc;
-        nf[i].time_to_critical_seconds = v->ttc_seconds;
-        nf[i].confidence = v->confidence;
-        nf[i].source = rm_rpc_strdup(ctx, v->level_source);
-        nf[i].reachable = v->reachable;
+        nf[i]->name = rm_rpc_strdup(ctx, nodes[i]->target.name);
+        nf[i]->current_level = (Rustymem__V1__PressureLevel)v->level;
+        nf[i]->predicted_level = (Rustymem__V1__PressureLevel)v->predicted_level;
+        nf[i]->has_time_to_critical = v->has_ttc;
+        nf[i]->time_to_critical_seconds = v->ttc_seconds;
+        nf[i]->confidence = v->confidence;
+        nf[i]->source = rm_rpc_strdup(ctx, v->level_source);
+        nf[i]->reachable = v->reachable;
         free(v);
-        if (!nf[i].name || !nf[i].source) {
+        if (!nf[i]->name || !nf[i]->source) {
             code = OOM(ctx);
             goto out;
         }
-        resp->nodes[i] = &nf[i];
         resp->n_nodes = (size_t)i + 1;
     }
 out:
@@ -323,19 +308,19 @@ out:
 static grpc_status_code
 to_steps(rm_rpc_ctx_t *ctx, const rm_fleet_result_t *r, Rustymem__V1__RolloutStep ***out, size_t *n_out)
 {
-    Rustymem__V1__RolloutStep **p, *s;
-    if (!ALLOC_ARRAY(ctx, p, s, r->n_steps))
+    Rustymem__V1__RolloutStep **p =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__rollout_step__descriptor, r->n_steps);
+    if (!p)
         return OOM(ctx);
     for (size_t i = 0; i < r->n_steps; i++) {
-        rustymem__v1__rollout_step__init(&s[i]);
-        s[i].node = rm_rpc_strdup(ctx, r->steps[i].node);
-        s[i].phase = rm_rpc_strdup(ctx, r->steps[i].phase);
-        s[i].ok = r->steps[i].ok;
-        s[i].detail = rm_rpc_strdup(ctx, r->steps[i].detail);
-        s[i].status = rm_rpc_strdup(ctx, r->steps[i].status);
-        if (!s[i].node || !s[i].phase || !s[i].detail || !s[i].status)
+        Rustymem__V1__RolloutStep *s = p[i];
+        s->node = rm_rpc_strdup(ctx, r->steps[i].node);
+        s->phase = rm_rpc_strdup(ctx, r->steps[i].phase);
+        s->ok = r->steps[i].ok;
+        s->detail = rm_rpc_strdup(ctx, r->steps[i].detail);
+        s->status = rm_rpc_strdup(ctx, r->steps[i].status);
+        if (!s->node || !s->phase || !s->detail || !s->status)
             return OOM(ctx);
-        p[i] = &s[i];
     }
     *out = p;
     *n_out = r->n_steps;

@@ -49,20 +49,16 @@ get_forecast(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *r
     r->budget_bytes = fc.budget_bytes;
     r->usage_ratio = fc.usage;
     r->current_level = api_level(fc.current_level);
-    r->horizons = rm_rpc_alloc(ctx, (fc.n_horizons ? fc.n_horizons : 1) * sizeof *r->horizons);
+    r->horizons = rm_rpc_alloc_messages(ctx, &rustymem__v1__horizon_forecast__descriptor, fc.n_horizons);
     if (!r->horizons)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (uint32_t i = 0; i < fc.n_horizons && fc.samples > 0; i++) {
-        Rustymem__V1__HorizonForecast *h = rm_rpc_alloc(ctx, sizeof *h);
-        if (!h)
-            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rustymem__v1__horizon_forecast__init(h);
+        Rustymem__V1__HorizonForecast *h = r->horizons[r->n_horizons++];
         h->horizon_seconds = fc.horizons[i].horizon_sec;
         h->predicted_used_bytes = fc.horizons[i].predicted_bytes;
         h->predicted_usage_ratio = fc.horizons[i].predicted_usage;
         h->confidence = fc.horizons[i].confidence;
         h->predicted_level = api_level(fc.horizons[i].predicted_level);
-        r->horizons[r->n_horizons++] = h;
     }
     r->has_time_to_critical = fc.samples > 0 && fc.time_to_critical_sec >= 0;
     r->time_to_critical_seconds = r->has_time_to_critical ? fc.time_to_critical_sec : 0;
@@ -186,14 +182,11 @@ list_alerts(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *re
     rm_pressure_alerts_list(p, al, sizeof al / sizeof al[0], &n);
     if (n > sizeof al / sizeof al[0])
         n = sizeof al / sizeof al[0];
-    r->alerts = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *r->alerts);
+    r->alerts = rm_rpc_alloc_messages(ctx, &rustymem__v1__alert__descriptor, n);
     if (!r->alerts)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        Rustymem__V1__Alert *a = rm_rpc_alloc(ctx, sizeof *a);
-        if (!a)
-            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rustymem__v1__alert__init(a);
+        Rustymem__V1__Alert *a = r->alerts[r->n_alerts++];
         a->name = rm_rpc_strdup(ctx, rm_pressure_alert_name(&al[i]));
         a->severity = (char *)rm_alert_severity_name(al[i].severity);
         a->message = rm_rpc_strdup(ctx, al[i].message);
@@ -201,7 +194,6 @@ list_alerts(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *re
         a->threshold = al[i].threshold;
         a->since_unix_ms = rm_unix_ms_of_mono(al[i].since_ns);
         a->subject = rm_rpc_strdup(ctx, al[i].subject);
-        r->alerts[r->n_alerts++] = a;
     }
     return GRPC_STATUS_OK;
 }

@@ -166,19 +166,17 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
     je->version = rm_rpc_strdup(ctx, js.version);
     out->jemalloc = je;
 
-    out->components = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *out->components);
-    Rustymem__V1__ComponentUsage *cu = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *cu);
-    if (!out->components || !cu)
+    out->components = rm_rpc_alloc_messages(ctx, &rustymem__v1__component_usage__descriptor, n);
+    if (!out->components)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        rustymem__v1__component_usage__init(&cu[i]);
-        cu[i].component = rm_rpc_strdup(ctx, comps[i].name);
-        cu[i].used_bytes = comps[i].used_bytes;
-        cu[i].held_bytes = comps[i].held_bytes;
-        cu[i].percentage =
+        Rustymem__V1__ComponentUsage *cu = out->components[i];
+        cu->component = rm_rpc_strdup(ctx, comps[i].name);
+        cu->used_bytes = comps[i].used_bytes;
+        cu->held_bytes = comps[i].held_bytes;
+        cu->percentage =
             out->budget_bytes ? 100.0 * (double)comps[i].used_bytes / (double)out->budget_bytes : 0.0;
-        cu[i].nested = comps[i].nested != 0;
-        out->components[i] = &cu[i];
+        cu->nested = comps[i].nested != 0;
     }
     out->n_components = n;
 
@@ -188,17 +186,15 @@ fill_memory_stats(rm_rpc_ctx_t *ctx, Rustymem__V1__MemoryStats *out, int fresh)
     out->version = rm_rpc_strdup(ctx, host && host->version ? host->version : "");
     if (host && host->n_labels) {
         size_t nl = host->n_labels < RM_HOST_MAX_LABELS ? host->n_labels : RM_HOST_MAX_LABELS;
-        Rustymem__V1__MemoryStats__LabelsEntry *le = rm_rpc_alloc(ctx, nl * sizeof *le);
-        out->labels = rm_rpc_alloc(ctx, nl * sizeof *out->labels);
-        if (!le || !out->labels)
+        out->labels = rm_rpc_alloc_messages(ctx, &rustymem__v1__memory_stats__labels_entry__descriptor, nl);
+        if (!out->labels)
             return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         for (size_t i = 0; i < nl; i++) {
-            rustymem__v1__memory_stats__labels_entry__init(&le[i]);
-            le[i].key = rm_rpc_strdup(ctx, host->label_key[i]);
-            le[i].value = rm_rpc_strdup(ctx, host->label_value[i]);
-            if (!le[i].key || !le[i].value)
+            Rustymem__V1__MemoryStats__LabelsEntry *le = out->labels[i];
+            le->key = rm_rpc_strdup(ctx, host->label_key[i]);
+            le->value = rm_rpc_strdup(ctx, host->label_value[i]);
+            if (!le->key || !le->value)
                 return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-            out->labels[i] = &le[i];
         }
         out->n_labels = nl;
     }
@@ -247,19 +243,17 @@ get_fragmentation_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, Protobuf
     rm_stats_components(comps, RM_COMPONENTS_MAX, &n);
     if (n > RM_COMPONENTS_MAX)
         n = RM_COMPONENTS_MAX;
-    resp->components = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->components);
-    Rustymem__V1__ComponentFragmentation *cf = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *cf);
-    if (!resp->components || !cf)
+    resp->components = rm_rpc_alloc_messages(ctx, &rustymem__v1__component_fragmentation__descriptor, n);
+    if (!resp->components)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     uint64_t used = 0, held = 0;
     for (size_t i = 0; i < n; i++) {
-        rustymem__v1__component_fragmentation__init(&cf[i]);
-        cf[i].component = rm_rpc_strdup(ctx, comps[i].name);
-        cf[i].used_bytes = comps[i].used_bytes;
-        cf[i].held_bytes = comps[i].held_bytes;
-        cf[i].fragmentation_ratio = rm_stats_component_fragmentation(&comps[i]);
-        cf[i].status = (char *)rm_stats_fragmentation_status(cf[i].fragmentation_ratio);
-        resp->components[i] = &cf[i];
+        Rustymem__V1__ComponentFragmentation *cf = resp->components[i];
+        cf->component = rm_rpc_strdup(ctx, comps[i].name);
+        cf->used_bytes = comps[i].used_bytes;
+        cf->held_bytes = comps[i].held_bytes;
+        cf->fragmentation_ratio = rm_stats_component_fragmentation(&comps[i]);
+        cf->status = (char *)rm_stats_fragmentation_status(cf->fragmentation_ratio);
         used += comps[i].used_bytes;
         held += comps[i].held_bytes - (comps[i].reserved_bytes < comps[i].held_bytes ? comps[i].reserved_bytes
                                                                                      : comps[i].held_bytes);
@@ -293,14 +287,12 @@ get_slab_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage 
     if (rs != RM_OK)
         return rm_rpc_fail(ctx, rm_rpc_status_from_rm(rs), "slab statistics: %s", rm_strerror(rs));
     resp->numa_available = rm_slab_numa_available();
-    resp->classes = rm_rpc_alloc(ctx, RM_SLAB_NUM_CLASSES * sizeof *resp->classes);
+    resp->classes =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__slab_class_stats__descriptor, RM_SLAB_NUM_CLASSES);
     if (!resp->classes)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
-        Rustymem__V1__SlabClassStats *c = rm_rpc_alloc(ctx, sizeof *c);
-        if (!c)
-            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rustymem__v1__slab_class_stats__init(c);
+        Rustymem__V1__SlabClassStats *c = resp->classes[resp->n_classes++];
         c->object_size_bytes = st[i].object_size;
         c->name = slab_role_name(ctx, i);
         c->magazine_capacity = st[i].magazine_capacity;
@@ -313,26 +305,21 @@ get_slab_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage 
         c->magazine_hit_ratio = st[i].magazine_hit_ratio;
         c->depot_gets_total = st[i].depot_gets;
         c->depot_puts_total = st[i].depot_puts;
-        c->nodes = rm_rpc_alloc(ctx, (st[i].nodes ? st[i].nodes : 1) * sizeof *c->nodes);
+        c->nodes = rm_rpc_alloc_messages(ctx, &rustymem__v1__slab_node_stats__descriptor, st[i].nodes);
         if (!c->nodes)
             return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         for (uint32_t n = 0; n < st[i].nodes && n < RM_SLAB_MAX_NODES; n++) {
-            Rustymem__V1__SlabNodeStats *ns = rm_rpc_alloc(ctx, sizeof *ns);
-            if (!ns)
-                return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-            rustymem__v1__slab_node_stats__init(ns);
+            Rustymem__V1__SlabNodeStats *ns = c->nodes[c->n_nodes++];
             ns->numa_node = st[i].node[n].node;
             ns->slabs = st[i].node[n].slabs;
             ns->held_bytes = st[i].node[n].bytes_held;
             ns->depot_full_magazines = st[i].node[n].depot_full;
             ns->depot_empty_magazines = st[i].node[n].depot_empty;
-            c->nodes[c->n_nodes++] = ns;
         }
         if (st[i].nodes > resp->numa_nodes)
             resp->numa_nodes = st[i].nodes;
         resp->metadata_bytes += st[i].metadata_bytes;
         resp->reaped_bytes_total += st[i].reaped_slabs * (uint64_t)RM_SLAB_SLAB_BYTES;
-        resp->classes[resp->n_classes++] = c;
     }
     return GRPC_STATUS_OK;
 }
@@ -347,14 +334,12 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         return rm_host_unimplemented(ctx, "this server hosts no arena manager");
     rm_arena_mgr_stats_t ms;
     rm_arena_mgr_stats(host->arenas, &ms);
-    resp->profiles = rm_rpc_alloc(ctx, RM_ARENA_PROFILE_COUNT * sizeof *resp->profiles);
+    resp->profiles =
+        rm_rpc_alloc_messages(ctx, &rustymem__v1__arena_profile_stats__descriptor, RM_ARENA_PROFILE_COUNT);
     if (!resp->profiles)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (int p = 0; p < RM_ARENA_PROFILE_COUNT; p++) {
-        Rustymem__V1__ArenaProfileStats *ps = rm_rpc_alloc(ctx, sizeof *ps);
-        if (!ps)
-            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rustymem__v1__arena_profile_stats__init(ps);
+        Rustymem__V1__ArenaProfileStats *ps = resp->profiles[resp->n_profiles++];
         size_t initial = 0, max = 0;
         (void)rm_arena_profile_sizes((rm_arena_profile_t)p, &initial, &max);
         ps->profile = (char *)rm_arena_profile_name((rm_arena_profile_t)p);
@@ -362,7 +347,6 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         ps->max_bytes = max;
         ps->live_arenas = ms.live_by_profile[p];
         resp->live_arenas += ms.live_by_profile[p];
-        resp->profiles[resp->n_profiles++] = ps;
     }
     resp->live_arenas += ms.live_auto;
     resp->allocated_bytes = ms.used_bytes;
@@ -380,18 +364,17 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         if (n > 10000)
             n = 10000; /* bounded response; the count of live arenas is above */
         rm_arena_context_info_t *info = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *info);
-        resp->contexts = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->contexts);
-        if (!info || !resp->contexts)
+        if (!info)
             return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         size_t got = 0;
         rm_arena_mgr_contexts(host->arenas, info, n, &got);
         if (got > n)
             got = n;
+        resp->contexts = rm_rpc_alloc_messages(ctx, &rustymem__v1__arena_context__descriptor, got);
+        if (!resp->contexts)
+            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         for (size_t i = 0; i < got; i++) {
-            Rustymem__V1__ArenaContext *c = rm_rpc_alloc(ctx, sizeof *c);
-            if (!c)
-                return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-            rustymem__v1__arena_context__init(c);
+            Rustymem__V1__ArenaContext *c = resp->contexts[resp->n_contexts++];
             c->name = rm_rpc_strdup(ctx, info[i].name);
             c->parent = rm_rpc_strdup(ctx, info[i].parent);
             c->level = info[i].level;
@@ -399,7 +382,6 @@ get_arena_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
             c->used_bytes = info[i].used_bytes;
             c->free_bytes = info[i].free_bytes;
             c->blocks = info[i].blocks;
-            resp->contexts[resp->n_contexts++] = c;
         }
     }
     return GRPC_STATUS_OK;
@@ -534,18 +516,17 @@ list_transactions(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
         return rm_rpc_fail(ctx, GRPC_STATUS_INVALID_ARGUMENT, "limit = %u: at most 100000 (0 = 1000)", req->limit);
     size_t cap = req->limit ? req->limit : 1000, n = 0;
     rm_host_txn_info_t *ti = rm_rpc_alloc(ctx, cap * sizeof *ti);
-    resp->transactions = rm_rpc_alloc(ctx, cap * sizeof *resp->transactions);
-    if (!ti || !resp->transactions)
+    if (!ti)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     if (host->methods->list_txns(host->data_plane, req->orphaned_only, ti, cap, &n) != RM_OK)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     if (n > cap)
         n = cap;
+    resp->transactions = rm_rpc_alloc_messages(ctx, &rustymem__v1__transaction_info__descriptor, n);
+    if (!resp->transactions)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     for (size_t i = 0; i < n; i++) {
-        Rustymem__V1__TransactionInfo *t = rm_rpc_alloc(ctx, sizeof *t);
-        if (!t)
-            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rustymem__v1__transaction_info__init(t);
+        Rustymem__V1__TransactionInfo *t = resp->transactions[resp->n_transactions++];
         t->txn_id = ti[i].txn_id;
         t->session_id = ti[i].session_id;
         t->age_seconds = ti[i].age_seconds;
@@ -554,7 +535,6 @@ list_transactions(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMess
         t->orphan_reason = (char *)ti[i].orphan_reason;
         t->arena_bytes = ti[i].journal_bytes;
         t->state = ti[i].killed ? "killed" : "active";
-        resp->transactions[resp->n_transactions++] = t;
     }
     return GRPC_STATUS_OK;
 }

@@ -100,6 +100,17 @@ fill_info(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_def_t *d, Rustymem__V1
     if (!k)                                                                                        \
         return rm_host_unimplemented(ctx, "this server hosts no knob registry");
 
+/* The registry's last committed and last durable generations (docs/adr/0031),
+ * as ListKnobs and GetKnobs report them. */
+static void
+persist_generations(rm_knobs_t *k, uint64_t *generation, uint64_t *durable)
+{
+    rm_knobs_persist_state_t ps;
+    rm_knobs_persist_state(k, &ps);
+    *generation = ps.generation;
+    *durable = ps.durable;
+}
+
 static grpc_status_code
 list_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *resp_)
 {
@@ -128,10 +139,7 @@ list_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *re
         return rm_rpc_fail(ctx, GRPC_STATUS_NOT_FOUND, "prefix = '%s': no knob name starts with it",
                            req->prefix);
     resp->n_knobs = n;
-    rm_knobs_persist_state_t ps;
-    rm_knobs_persist_state(k, &ps);
-    resp->persist_generation = ps.generation;
-    resp->durable_generation = ps.durable;
+    persist_generations(k, &resp->persist_generation, &resp->durable_generation);
     return GRPC_STATUS_OK;
 }
 
@@ -156,10 +164,7 @@ get_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
             return c;
     }
     resp->n_knobs = req->n_names;
-    rm_knobs_persist_state_t ps;
-    rm_knobs_persist_state(k, &ps);
-    resp->persist_generation = ps.generation;
-    resp->durable_generation = ps.durable;
+    persist_generations(k, &resp->persist_generation, &resp->durable_generation);
     return GRPC_STATUS_OK;
 }
 
@@ -212,17 +217,14 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
 {
     resp->applied = applied;
     resp->applying = applied && err->applying > 0;
-    resp->changes = rm_rpc_alloc(ctx, (n ? n : 1) * sizeof *resp->changes);
+    resp->changes = rm_rpc_alloc_messages(ctx, &rustymem__v1__knob_change__descriptor, n);
     if (!resp->changes)
         return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     char audit[1024];
     size_t used = 0;
     audit[0] = '\0';
     for (size_t i = 0; i < n; i++) {
-        Rustymem__V1__KnobChange *c = rm_rpc_alloc(ctx, sizeof *c);
-        if (!c)
-            return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-        rustymem__v1__knob_change__init(c);
+        Rustymem__V1__KnobChange *c = resp->changes[i];
         char value[RM_KNOB_TEXT_MAX], configured[RM_KNOB_TEXT_MAX];
         bool pending = false;
         rm_knobs_get_text(k, names[i], value, sizeof value, configured, sizeof configured, &pending);
@@ -232,7 +234,6 @@ fill_changes(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, size_t 
         c->pending_restart = pending;
         rm_knob_id_t id;
         c->applying = applied && rm_knobs_lookup(names[i], &id) == RM_OK && rm_knobs_applying(k, id);
-        resp->changes[i] = c;
         if (applied && used < sizeof audit)
             used += (size_t)snprintf(audit + used, sizeof audit - used, "%s%s: %s -> %s", i ? ", " : "",
                                      names[i], before[i], configured);
@@ -301,20 +302,46 @@ fill_persisted(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const rm_knob_error_t *err, boo
     return GRPC_STATUS_OK;
 }
 
-/* The response of a change rm_knobs_* accepted (SetKnobs, ResetKnobs,
- * ApplyProfile): the changes (audited when applied); then, when applied, the
- * restart warnings (with `warn`) and where the change stands on disk. */
+/* Runs one change through the registry, all or nothing (`err` filled when it
+ * is refused): rm_knobs_set, rm_knobs_reset or rm_knobs_apply_profile with the
+ * request's own arguments in `arg`. */
+typedef rm_status_t (*run_change_fn)(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const void *arg, bool validate_only,
+                                     rm_knob_error_t *err);
+
+/* SetKnobs, ResetKnobs and ApplyProfile: capture the named knobs' values,
+ * run the change, and answer it: the changes (audited when applied); then,
+ * when applied, the restart warnings (with `warn`) and where the change stands
+ * on disk. */
 static grpc_status_code
-finish_change(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, const char *const *values, size_t n,
-              char (*before)[RM_KNOB_TEXT_MAX], bool validate_only, bool warn, bool wait_persisted,
-              const rm_knob_error_t *err, Rustymem__V1__SetKnobsResponse *resp)
+change_knobs(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const char *const *names, const char *const *values, size_t n,
+             run_change_fn run, const void *arg, bool validate_only, bool warn, bool wait_persisted,
+             Rustymem__V1__SetKnobsResponse *resp)
 {
-    grpc_status_code c = fill_changes(ctx, k, names, n, before, !validate_only, resp, values, err);
+    knob_text_t *before = snapshot(ctx, k, names, n);
+    if (!before)
+        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+    rm_knob_error_t err;
+    if (run(ctx, k, arg, validate_only, &err) != RM_OK)
+        return knob_error(ctx, &err);
+    grpc_status_code c = fill_changes(ctx, k, names, n, before, !validate_only, resp, values, &err);
     if (c != GRPC_STATUS_OK || validate_only)
         return c;
     if (warn && (c = fill_warnings(ctx, k, names, n, resp)) != GRPC_STATUS_OK)
         return c;
-    return fill_persisted(ctx, k, err, wait_persisted, resp);
+    return fill_persisted(ctx, k, &err, wait_persisted, resp);
+}
+
+typedef struct {
+    const rm_knob_assign_t *a;
+    size_t n;
+} knob_assigns_t;
+
+static rm_status_t
+run_set(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const void *arg, bool validate_only, rm_knob_error_t *err)
+{
+    (void)ctx;
+    const knob_assigns_t *set = arg;
+    return rm_knobs_set(k, set->a, set->n, validate_only, err);
 }
 
 static grpc_status_code
@@ -336,14 +363,20 @@ set_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *res
         a[i].name = names[i] = req->assignments[i]->name;
         a[i].value = values[i] = req->assignments[i]->value;
     }
-    knob_text_t *before = snapshot(ctx, k, names, n);
-    if (!before)
-        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    rm_knob_error_t err;
-    if (rm_knobs_set(k, a, n, req->validate_only, &err) != RM_OK)
-        return knob_error(ctx, &err);
-    return finish_change(ctx, k, names, values, n, before, req->validate_only, true, req->wait_persisted, &err,
-                         resp);
+    const knob_assigns_t set = {a, n};
+    return change_knobs(ctx, k, names, values, n, run_set, &set, req->validate_only, true, req->wait_persisted,
+                        resp);
+}
+
+static rm_status_t
+run_reset(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const void *arg, bool validate_only, rm_knob_error_t *err)
+{
+    (void)ctx;
+    const Rustymem__V1__ResetKnobsRequest *req = arg;
+    rm_status_t st = rm_knobs_reset(k, (const char *const *)req->names, req->n_names, validate_only, err);
+    if (st != RM_OK && err->status == RM_ENOENT) /* a knob named twice, or vanished: the caller's input */
+        err->status = RM_EINVAL;
+    return st;
 }
 
 static grpc_status_code
@@ -368,18 +401,23 @@ reset_knobs(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage *r
         if (!values[i])
             return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
     }
-    const char *const *names = (const char *const *)req->names;
-    knob_text_t *before = snapshot(ctx, k, names, n);
-    if (!before)
-        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    rm_knob_error_t err;
-    if (rm_knobs_reset(k, names, n, req->validate_only, &err) != RM_OK) {
-        if (err.status == RM_ENOENT) /* a knob named twice, or vanished: the caller's input */
-            err.status = RM_EINVAL;
-        return knob_error(ctx, &err);
-    }
-    return finish_change(ctx, k, names, values, n, before, req->validate_only, false, req->wait_persisted, &err,
-                         resp);
+    return change_knobs(ctx, k, (const char *const *)req->names, values, n, run_reset, req, req->validate_only,
+                        false, req->wait_persisted, resp);
+}
+
+typedef struct {
+    rm_knobs_workload_t w;
+    rm_knobs_environment_t e;
+} profile_t;
+
+static rm_status_t
+run_profile(rm_rpc_ctx_t *ctx, rm_knobs_t *k, const void *arg, bool validate_only, rm_knob_error_t *err)
+{
+    const profile_t *p = arg;
+    rm_status_t st = rm_knobs_apply_profile(k, p->w, p->e, validate_only, err);
+    if (st == RM_OK && !validate_only)
+        rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(p->w), rm_knobs_environment_name(p->e));
+    return st;
 }
 
 static grpc_status_code
@@ -432,16 +470,9 @@ apply_profile(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessage 
             }
         }
     }
-    knob_text_t *before = snapshot(ctx, k, names, n);
-    if (!before)
-        return rm_rpc_fail(ctx, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
-    rm_knob_error_t err;
-    if (rm_knobs_apply_profile(k, w, e, req->validate_only, &err) != RM_OK)
-        return knob_error(ctx, &err);
-    if (!req->validate_only)
-        rm_host_audit(ctx, "profile %s/%s", rm_knobs_workload_name(w), rm_knobs_environment_name(e));
-    return finish_change(ctx, k, names, values, n, before, req->validate_only, true, req->wait_persisted, &err,
-                         resp);
+    const profile_t p = {w, e};
+    return change_knobs(ctx, k, names, values, n, run_profile, &p, req->validate_only, true, req->wait_persisted,
+                        resp);
 }
 
 #define TS "/rustymem.v1.TuningService/"

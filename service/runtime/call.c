@@ -70,6 +70,23 @@ rm_rpc_strdup(rm_rpc_ctx_t *ctx, const char *s)
     return p;
 }
 
+void *
+rm_rpc_alloc_messages(rm_rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *d, size_t n)
+{
+    size_t slots = n ? n : 1;
+    if (slots > SIZE_MAX / sizeof(void *) || slots > SIZE_MAX / d->sizeof_message)
+        return NULL;
+    ProtobufCMessage **ptrs = rm_rpc_alloc(ctx, slots * sizeof *ptrs);
+    char *msgs = rm_rpc_alloc(ctx, slots * d->sizeof_message);
+    if (!ptrs || !msgs)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        ptrs[i] = (ProtobufCMessage *)(msgs + i * d->sizeof_message);
+        protobuf_c_message_init(d, ptrs[i]);
+    }
+    return ptrs;
+}
+
 void
 rm_rpc_error(rm_rpc_ctx_t *ctx, const char *fmt, ...)
 {

@@ -111,6 +111,13 @@ typedef struct rm_rpc_service {
 void *rm_rpc_alloc(rm_rpc_ctx_t *ctx, size_t bytes);
 /* Copy a NUL-terminated string into scratch memory; NULL on OOM. */
 char *rm_rpc_strdup(rm_rpc_ctx_t *ctx, const char *s);
+/*
+ * A repeated message field of n elements of type d, in scratch memory: an
+ * array of n pointers (room for one when n = 0), each to its own message
+ * initialised as d's defaults. Assign it to the field (`resp->items =`) and
+ * fill the elements through it; set n_items to how many are used. NULL on OOM.
+ */
+void *rm_rpc_alloc_messages(rm_rpc_ctx_t *ctx, const ProtobufCMessageDescriptor *d, size_t n);
 
 /* Set the status message (printf-style, truncated to RM_RPC_MSG_MAX - 1). */
 void rm_rpc_error(rm_rpc_ctx_t *ctx, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -329,6 +329,40 @@ test_rpc_scratch_alloc_is_zeroed_and_survives_many_chunks(void **state)
     assert_null(ctx.scratch);
 }
 
+/* rm_rpc_alloc_messages: n distinct messages, each initialised as the
+ * descriptor's defaults, that pack into a valid response; n = 0 still gives
+ * an array (the field stays empty). */
+static void
+test_rpc_alloc_messages_gives_initialised_elements(void **state)
+{
+    (void)state;
+    rm_rpc_ctx_t ctx;
+    rm__rpc_ctx_init(&ctx, &test_methods[0], NULL);
+    Rustymem__V1__ListKnobsResponse resp = RUSTYMEM__V1__LIST_KNOBS_RESPONSE__INIT;
+    resp.knobs = rm_rpc_alloc_messages(&ctx, &rustymem__v1__knob_info__descriptor, 3);
+    assert_non_null(resp.knobs);
+    for (size_t i = 0; i < 3; i++) {
+        assert_ptr_equal(resp.knobs[i]->base.descriptor, &rustymem__v1__knob_info__descriptor);
+        assert_string_equal(resp.knobs[i]->name, "");
+        for (size_t j = 0; j < i; j++)
+            assert_ptr_not_equal(resp.knobs[i], resp.knobs[j]);
+        resp.knobs[i]->name = (char *)(i == 0 ? "a" : i == 1 ? "b" : "c");
+        resp.knobs[i]->live = i == 1;
+    }
+    resp.n_knobs = 3;
+    uint8_t buf[256];
+    size_t len = rustymem__v1__list_knobs_response__pack(&resp, buf);
+    Rustymem__V1__ListKnobsResponse *r = rustymem__v1__list_knobs_response__unpack(NULL, len, buf);
+    assert_non_null(r);
+    assert_int_equal(r->n_knobs, 3);
+    assert_string_equal(r->knobs[2]->name, "c");
+    assert_true(r->knobs[1]->live);
+    assert_false(r->knobs[0]->live);
+    rustymem__v1__list_knobs_response__free_unpacked(r, NULL);
+    assert_non_null(rm_rpc_alloc_messages(&ctx, &rustymem__v1__knob_info__descriptor, 0));
+    rm__rpc_ctx_release(&ctx);
+}
+
 static void
 test_rpc_memory_stats_handler_reports_process_rss(void **state)
 {
@@ -401,6 +435,7 @@ main(void)
         cmocka_unit_test(test_rpc_status_mapping_data_plane_differs_only_in_retry_codes),
         cmocka_unit_test(test_rpc_pending_service_answers_unimplemented_with_reason),
         cmocka_unit_test(test_rpc_scratch_alloc_is_zeroed_and_survives_many_chunks),
+        cmocka_unit_test(test_rpc_alloc_messages_gives_initialised_elements),
         cmocka_unit_test(test_rpc_memory_stats_handler_reports_process_rss),
         cmocka_unit_test(test_rpc_address_check_takes_grpc_forms_and_refuses_bad_ports),
     };

@@ -112,6 +112,13 @@ make_key(worker_t *w, char *buf, size_t cap)
     snprintf(buf, cap, "key%08" PRIu64, rnd(w) % o.keys);
 }
 
+/* The bytes of a key in buf, as a request's key field (valid while buf is). */
+static ProtobufCBinaryData
+key_bytes(const char *buf)
+{
+    return (ProtobufCBinaryData){.len = strlen(buf), .data = (uint8_t *)buf};
+}
+
 static void
 make_table(worker_t *w, char *buf, size_t cap)
 {
@@ -131,8 +138,7 @@ do_put(worker_t *w, uint64_t sid, const char *table, unsigned char *val, size_t 
     Rustymem__V1__PutRequest r = RUSTYMEM__V1__PUT_REQUEST__INIT;
     r.session_id = sid;
     r.table = (char *)table;
-    r.key.data = (uint8_t *)key;
-    r.key.len = strlen(key);
+    r.key = key_bytes(key);
     r.value.data = val;
     r.value.len = vlen;
     return call("Put", &r.base, &rustymem__v1__put_response__descriptor, NULL, 0);
@@ -146,8 +152,7 @@ do_get(worker_t *w, uint64_t sid, const char *table)
     Rustymem__V1__GetRequest r = RUSTYMEM__V1__GET_REQUEST__INIT;
     r.session_id = sid;
     r.table = (char *)table;
-    r.key.data = (uint8_t *)key;
-    r.key.len = strlen(key);
+    r.key = key_bytes(key);
     return call("Get", &r.base, &rustymem__v1__get_response__descriptor, NULL, 0);
 }
 
@@ -159,8 +164,7 @@ do_scan(worker_t *w, uint64_t sid, const char *table)
     Rustymem__V1__ScanRequest r = RUSTYMEM__V1__SCAN_REQUEST__INIT;
     r.session_id = sid;
     r.table = (char *)table;
-    r.start_key.data = (uint8_t *)start;
-    r.start_key.len = strlen(start);
+    r.start_key = key_bytes(start);
     r.limit = 100;
     r.priority = RUSTYMEM__V1__QUERY_PRIORITY__QUERY_PRIORITY_LOW;
     return call("Scan", &r.base, &rustymem__v1__scan_response__descriptor, NULL, 0);
