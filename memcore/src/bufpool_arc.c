@@ -34,16 +34,21 @@
  *  memory the policy stays in CAR mode); O(1) per miss, per applied hit
  *  (one store) and per duel, all under the pool mutex.
  *
- *  Gate (issue 21, tenth round; exact mode, pools of ≥ RM_BP_GATE_MIN_C
- *  frames). Miniature simulation (Waldspurger et al., ATC'17): a hash sample
- *  of the keys (≈ 1/32) is replayed through two shadow caches of c/32 pages
- *  (≥ 64) — this policy with its admission features and the same policy
- *  admitting every candidate with ARC's real-valued p step (classic ARC
- *  within 0.0006 on the suite) — and every 48 shadow sizes of sampled
- *  references the real policy takes the features off or on, whichever
- *  shadow hit more by more than 5 ‰ of them (gate_ref below). On a loop the
- *  features stay; on a growing working set, where the duel loses to ARC, the
- *  gate turns them off. ~15 B per frame (≈ 8 % of the policy's bytes in exact
+ *  Gate (issue 21, tenth and eleventh rounds; exact mode, pools of ≥
+ *  RM_BP_GATE_MIN_C frames). Miniature simulation (Waldspurger et al.,
+ *  ATC'17): a hash sample of the keys (≈ 1/32) is replayed through three
+ *  shadow caches of c/32 pages (≥ 64), one per mode the real policy can be
+ *  in — all admission features (GM_FULL), none (GM_ARC: every candidate
+ *  admitted with ARC's real-valued p step, classic ARC within 0.0006 on the
+ *  suite) and the frequency duel with the IRR test alone (GM_FREQ: no regret
+ *  bias, no guard — TinyLFU's door with LIRS's tie-break, which holds loops
+ *  and skewed 25 % caches where the bias and the guard let noise in). A
+ *  sequential test (gate_ref below) moves the real policy to another mode
+ *  when that mode's shadow leads the current one's by more than 3 standard
+ *  deviations over the references where the two differ (evidence halving
+ *  every 16 shadow sizes), so a large difference — a frozen door on a
+ *  growing working set — is acted on within a few thousand references and a
+ *  small one never. ~22 B per frame (≈ 12 % of the policy's bytes in exact
  *  mode); O(1) amortised per sampled reference under the pool mutex.
  *
  *  Enhanced ARC = CAR + a frequency duel at the door with an ARC-style
@@ -120,10 +125,14 @@
  */
 #include "bufpool_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- Enhanced ARC ---------------------------------------------------------------- */
+
+/* the gate's modes, one shadow each (issue 21, tenth and eleventh rounds) */
+enum { GM_FULL = 0, GM_ARC = 1, GM_FREQ = 2, GATE_N = 3 };
 
 struct rm__bp_earc {
     const rm__bp_policy_ops_t *ops;
@@ -203,16 +212,19 @@ struct rm__bp_earc {
     size_t hs_mask, hs_bytes;
     uint64_t pend_key, pend_irr;  /* the IRR note_miss found, for the admit that follows */
 
-    /* the gate (issue 21, tenth round; exact mode): two shadow caches of
-     * c / GATE_DIV pages (≥ GATE_MIN) replay the references of a hash
-     * sample of the keys, one with the admission features, one with ARC's
-     * admission; every GATE_WINDOW shadow sizes of sampled references the
-     * real policy takes whichever hit more (with hysteresis) */
-    struct gate_shadow *gs[2];     /* [0] features on, [1] off; NULL: no gate */
+    /* the gate (issue 21, tenth and eleventh rounds; exact mode): three
+     * shadow caches of c / GATE_DIV pages (≥ GATE_MIN), one per mode,
+     * replay the references of a hash sample of the keys; the real policy
+     * moves to a mode whose shadow leads its own by GATE_Z standard
+     * deviations (gate_ref) */
+    struct gate_shadow *gs[GATE_N]; /* one per mode (GM_*); NULL: no gate */
     uint64_t gs_thr;               /* a key is sampled when gate_hash(key) ≤ gs_thr */
-    uint64_t gs_refs, gs_h0[2];    /* this window: sampled references, shadow hits at its start */
+    uint64_t gs_refs;              /* sampled references since the last decay of sq_* */
+    double sq_d[GATE_N], sq_n[GATE_N]; /* per other mode: its shadow's hits − the current one's
+                                          on the references where they differ, and their number */
     uint64_t gate_switches;
-    int gate_off;                  /* 1: admit every candidate, ARC's real-valued p step */
+    int gate_mode;                 /* GM_FULL, GM_ARC (every candidate admitted, ARC's real-valued
+                                      p step) or GM_FREQ (duel and IRR test, no bias, no guard) */
     int is_shadow;                 /* a shadow has no gate of its own */
 };
 
@@ -242,8 +254,9 @@ static size_t shadow_bytes(const struct gate_shadow *sh);
 #define HIST_DIV 2          /* IRR history: c / HIST_DIV slots, at least 16 */
 #define GATE_DIV 32         /* shadow caches: c / GATE_DIV pages, */
 #define GATE_MIN 64         /* at least GATE_MIN (pools under RM_BP_GATE_MIN_C frames have no gate) */
-#define GATE_WINDOW 48      /* sampled references per decision, in shadow sizes */
-#define GATE_HYST 5         /* a switch needs the other shadow ahead by 5 ‰ of the window's references */
+#define GATE_Z 3.0          /* a switch needs another shadow ahead by GATE_Z standard deviations */
+#define GATE_NMIN 32        /* … over at least GATE_NMIN references where the two differ */
+#define GATE_DECAY 16       /* the evidence halves every GATE_DECAY shadow sizes of sampled references */
 #define IRR_NEAR_Q 5        /* the IRR test judges estimates within IRR_NEAR_Q / 4 of the victim's */
 
 static size_t
@@ -489,9 +502,13 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
         return RM_ENOMEM;
     e->ops = ops;
     e->ctx = ctx;
-    e->gs[0] = e->gs[1] = NULL;
-    e->gs_thr = e->gs_refs = e->gs_h0[0] = e->gs_h0[1] = e->gate_switches = 0;
-    e->gate_off = e->is_shadow = 0;
+    for (int i = 0; i < GATE_N; i++) {
+        e->gs[i] = NULL;
+        e->sq_d[i] = e->sq_n[i] = 0;
+    }
+    e->gs_thr = e->gs_refs = e->gate_switches = 0;
+    e->gate_mode = GM_FULL;
+    e->is_shadow = 0;
     e->src = src;
     uint32_t *base;
     if (slots_alloc(e, nslots, 0, &base, &e->slot_bytes) != RM_OK)
@@ -551,7 +568,7 @@ size_t
 rm__bp_earc_bytes(const rm__bp_earc_t *e)
 {
     return sizeof *e + e->slot_bytes + e->ghost_bytes + e->gmap.bytes + e->cm_bytes + e->hs_bytes +
-           shadow_bytes(e->gs[0]) + shadow_bytes(e->gs[1]);
+           shadow_bytes(e->gs[GM_FULL]) + shadow_bytes(e->gs[GM_ARC]) + shadow_bytes(e->gs[GM_FREQ]);
 }
 
 rm_status_t
@@ -979,20 +996,25 @@ const rm__bp_policy_ops_t rm__bp_plain_ops = {
     .set_ref = plain_set_ref,
 };
 
-/* ---- the gate: miniature simulation (issue 21, tenth round) ----------------------------
- * Waldspurger et al.'s miniature simulation (ATC'17) as a switch. The keys
- * whose hash falls under gs_thr (a fraction ≈ cs / c) are replayed, in the
- * order the policy sees them — misses as they are noted, hits as the drain
- * applies them — through two shadow caches of cs = c / GATE_DIV pages (at
- * least GATE_MIN): the same policy with its admission features (frequency
- * duel, IRR test, guard) and the same policy without them (every candidate
- * admitted, ARC's real-valued p step: within 0.0006 of classic ARC's hit
- * ratio on every case of the suite, ADR 0004 § 3e). Every GATE_WINDOW · cs
- * sampled references the real policy takes the features off when the
- * featureless shadow hit more by more than GATE_HYST ‰ of the window's
- * references, and back on under the mirror condition. Costs, exact mode
- * only: two shadow policies of cs pages (≈ 240 B a shadow page, so
- * ≈ 15 B per frame at c / 32); O(1) amortised per sampled reference (a map
+/* ---- the gate: miniature simulation (issue 21, tenth and eleventh rounds) --------------
+ * Waldspurger et al.'s miniature simulation (ATC'17) as a switch among three
+ * experts. The keys whose hash falls under gs_thr (a fraction ≈ cs / c) are
+ * replayed, in the order the policy sees them — misses as they are noted,
+ * hits as the drain applies them — through three shadow caches of
+ * cs = c / GATE_DIV pages (at least GATE_MIN), the same policy in each mode:
+ * GM_FULL (frequency duel, IRR test, regret bias, guard), GM_ARC (every
+ * candidate admitted, ARC's real-valued p step: within 0.0006 of classic
+ * ARC's hit ratio on every case of the suite, ADR 0004 § 3e) and GM_FREQ (the
+ * duel and the IRR test only). For each other mode the gate keeps its
+ * shadow's hits minus the current mode's shadow's on the sampled references
+ * where exactly one of the two hit (sq_d), and how many those were (sq_n):
+ * with no real difference sq_d is a ±1 walk of sq_n steps, so the real
+ * policy moves to the mode with the largest sq_d − GATE_Z·√sq_n > 0 once
+ * sq_n ≥ GATE_NMIN (then all evidence restarts); every GATE_DECAY · cs
+ * sampled references the evidence halves, so old phases fade. Switching
+ * changes only the admission decision and the p step: O(1). Costs, exact
+ * mode only: three shadow policies of cs pages (≈ 240 B a shadow page, so
+ * ≈ 22 B per frame at c / 32); O(1) amortised per sampled reference (a map
  * probe, a touch or a miss with an eviction in each shadow), under the pool
  * mutex at the miss rate; nothing on the pin path. A shadow's hits are the
  * drain's, so hits the ring dropped are not seen (as the real policy does
@@ -1029,7 +1051,7 @@ shadow_destroy(const rm_pagesrc_t *src, gate_shadow_t *sh)
 }
 
 static gate_shadow_t *
-shadow_create(const rm_pagesrc_t *src, uint32_t c, int off)
+shadow_create(const rm_pagesrc_t *src, uint32_t c, int mode)
 {
     gate_shadow_t *sh = rm__bp_mem_alloc(src, sizeof *sh);
     if (!sh)
@@ -1058,7 +1080,7 @@ shadow_create(const rm_pagesrc_t *src, uint32_t c, int off)
         shadow_destroy(src, sh);
         return NULL;
     }
-    sh->e->gate_off = off;   /* after set_exact, whose gate_setup clears it */
+    sh->e->gate_mode = mode;   /* after set_exact, whose gate_setup resets it */
     return sh;
 }
 
@@ -1102,11 +1124,11 @@ shadow_ref(gate_shadow_t *sh, uint64_t key)
 static void
 gate_free(rm__bp_earc_t *e)
 {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < GATE_N; i++) {
         shadow_destroy(e->src, e->gs[i]);
         e->gs[i] = NULL;
     }
-    e->gate_off = 0;
+    e->gate_mode = GM_FULL;
 }
 
 /* (Re)build the shadows for capacity e->c; without memory (or below
@@ -1118,7 +1140,7 @@ gate_setup(rm__bp_earc_t *e)
     if (e->is_shadow || !e->exact || e->c < RM_BP_GATE_MIN_C)
         return;
     uint32_t cs = e->c / GATE_DIV < GATE_MIN ? GATE_MIN : e->c / GATE_DIV;
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < GATE_N; i++) {
         if (!(e->gs[i] = shadow_create(e->src, cs, i))) {
             gate_free(e);
             return;
@@ -1126,7 +1148,10 @@ gate_setup(rm__bp_earc_t *e)
     }
     /* cs ≤ c / 4, so the fraction stays below 1 */
     e->gs_thr = (uint64_t)((double)cs / (double)e->c * 18446744073709551615.0);
-    e->gs_refs = e->gs_h0[0] = e->gs_h0[1] = 0;
+    e->gs_refs = 0;
+    for (int i = 0; i < GATE_N; i++)
+        e->sq_d[i] = e->sq_n[i] = 0;
+    e->gate_mode = GM_FULL;
 }
 
 static void
@@ -1134,20 +1159,40 @@ gate_ref(rm__bp_earc_t *e, uint64_t key)
 {
     if (gate_hash(key) > e->gs_thr)
         return;
-    shadow_ref(e->gs[0], key);
-    shadow_ref(e->gs[1], key);
-    if (++e->gs_refs < (uint64_t)GATE_WINDOW * e->gs[0]->c)
-        return;
-    double on = (double)(e->gs[0]->hits - e->gs_h0[0]), off = (double)(e->gs[1]->hits - e->gs_h0[1]);
-    double need = (double)e->gs_refs * GATE_HYST / 1000.0;
-    int next = e->gate_off ? !(on - off > need) : off - on > need;
-    if (next != e->gate_off) {
-        e->gate_off = next;
-        e->gate_switches++;
+    int hit[GATE_N], cur = e->gate_mode;
+    for (int i = 0; i < GATE_N; i++) {
+        uint64_t h = e->gs[i]->hits;
+        shadow_ref(e->gs[i], key);
+        hit[i] = e->gs[i]->hits != h;
     }
-    e->gs_refs = 0;
-    e->gs_h0[0] = e->gs[0]->hits;
-    e->gs_h0[1] = e->gs[1]->hits;
+    int next = cur;
+    double best = 0;
+    for (int i = 0; i < GATE_N; i++) {
+        if (i == cur)
+            continue;
+        if (hit[i] != hit[cur]) {
+            e->sq_n[i] += 1;
+            e->sq_d[i] += hit[i] ? 1 : -1;
+        }
+        double lead = e->sq_d[i] - GATE_Z * sqrt(e->sq_n[i]);
+        if (e->sq_n[i] >= GATE_NMIN && lead > best) {
+            best = lead;
+            next = i;
+        }
+    }
+    if (next != cur) {
+        e->gate_mode = next;
+        e->gate_switches++;
+        for (int i = 0; i < GATE_N; i++)
+            e->sq_d[i] = e->sq_n[i] = 0;
+    }
+    if (++e->gs_refs >= (uint64_t)GATE_DECAY * e->gs[GM_FULL]->c) {
+        for (int i = 0; i < GATE_N; i++) {
+            e->sq_d[i] /= 2;
+            e->sq_n[i] /= 2;
+        }
+        e->gs_refs = 0;
+    }
 }
 
 int
@@ -1155,13 +1200,13 @@ rm__bp_earc_gate(const rm__bp_earc_t *e, uint64_t *switches)
 {
     if (switches)
         *switches = e->gate_switches;
-    return e->gate_off;
+    return e->gate_mode;
 }
 
 void
 rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
-    if (e->gs[0])
+    if (e->gs[GM_FULL])
         gate_ref(e, key);
     if (e->exact) {
         /* the newcomer's IRR, if its previous access is remembered */
@@ -1201,7 +1246,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
     if (g == RM_BP_NIL)
         return;
     uint32_t b1 = e->B[0].size, b2 = e->B[1].size;
-    if (e->gate_off) {
+    if (e->gate_mode == GM_ARC) {
         /* ARC's own step, real-valued (δ = max(1, |B2|/|B1|) or its
          * mirror, no c / |B1 ∪ B2| scaling): with every candidate admitted
          * this is classic ARC within 0.0006 on every case of the suite */
@@ -1277,7 +1322,7 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
 {
     if (s >= e->nslots || e->list[s] == RM_BP_L_NONE)
         return;
-    if (e->gs[0])
+    if (e->gs[GM_FULL])
         gate_ref(e, e->key[s]);
     int l = e->list[s] == RM_BP_L_WIN ? RM_BP_L_WIN : RM_BP_L_T2;
     if (e->last) {
@@ -1376,11 +1421,11 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
             /* the newcomer needs a strictly higher estimate: ties keep the
              * incumbent, which is what holds a stable part of a loop */
             int admit = 0;
-            if (v != RM_BP_NIL && e->gate_off) {
+            if (v != RM_BP_NIL && e->gate_mode == GM_ARC) {
                 admit = 1;   /* the gate chose ARC's admission */
             } else if (v != RM_BP_NIL) {
                 unsigned fc = earc_freq(e, cand), fv = earc_freq(e, v);
-                admit = fc + (unsigned)e->bias > fv;
+                admit = fc + (e->gate_mode == GM_FREQ ? 0u : (unsigned)e->bias) > fv;
                 /* LIRS's test where the estimates do not clearly differ
                  * (the newcomer's at most IRR_NEAR_Q/4 of the victim's, the
                  * bias's admissions included): a newcomer whose previous
@@ -1395,14 +1440,14 @@ rm__bp_earc_evict_bounded(rm__bp_earc_t *e, uint32_t tries)
             }
             if (v != RM_BP_NIL && !admit) {
                 /* a would-be refusal: sampled, or decided by the guard */
-                int cls = guard_class(e->key[cand]);
+                int cls = e->gate_mode == GM_FREQ ? -1 : guard_class(e->key[cand]);
                 if (cls == 1) {
                     guard_record(e, e->key[cand], 1);
                 } else if (cls == 0) {
                     guard_record(e, e->key[v], 0);
                     admit = 1;
                 } else {
-                    admit = e->gd_admit_all;
+                    admit = e->gate_mode == GM_FREQ ? 0 : e->gd_admit_all;
                 }
             }
             if (admit) {

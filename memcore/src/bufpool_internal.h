@@ -280,13 +280,14 @@ void rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t slot);
  * that finds its ring full is dropped (Caffeine's lossy read buffer). The
  * simulator drains at each miss with one ring, as one thread does. */
 #define RM_BP_HITBUF_LEN 16
-/* The gate (exact mode, pools of ≥ RM_BP_GATE_MIN_C frames; ADR 0004 § 3e):
- * two shadow caches of c/32 pages replay a hash sample of the references and
- * decide whether the admission features (duel, IRR test, guard) are on.
- * Returns 1 while they are off (every candidate admitted, ARC's p step);
- * *switches (if not NULL) counts the changes. Shadows are allocated by
- * rm__bp_earc_set_exact and again at each resize; without memory for them
- * there is no gate (features on) and nothing fails. */
+/* The gate (exact mode, pools of ≥ RM_BP_GATE_MIN_C frames; ADR 0004 § 3e, § 3f):
+ * three shadow caches of c/32 pages replay a hash sample of the references and
+ * decide which admission features are on. Returns the mode: 0 all (duel, IRR
+ * test, regret bias, guard), 1 none (every candidate admitted, ARC's p step),
+ * 2 the duel and the IRR test only; *switches (if not NULL) counts the
+ * changes. Shadows are allocated by rm__bp_earc_set_exact and again at each
+ * resize; without memory for them there is no gate (features on) and nothing
+ * fails. */
 #define RM_BP_GATE_MIN_C 256
 int rm__bp_earc_gate(const rm__bp_earc_t *e, uint64_t *switches);
 /* Policy bits kept in plain arrays (the simulator's frames, the gate's

@@ -414,49 +414,30 @@ test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
 }
 
 /*
- * The gate (ADR 0004 § 3e): two shadow caches of c/32 pages (at least 64)
- * replay a hash sample of the keys, one with the admission features and one
- * with ARC's admission; the real policy follows the one that hit more over
- * the last 48 shadow sizes of sampled references, and only when it is ahead
- * by more than 5 ‰ of them.
- *  - Loop + hot set (the test above): ARC's admission keeps all of a loop
- *    larger than the cache out of reach (each loop page is evicted before it
- *    comes back), so its shadow hits about the hot set's share only, ≈ 0.4,
- *    against ≈ 0.74 with the features: the gate never switches.
- *  - Shifting sets: every 20·c accesses the accesses move to a fresh set of
- *    c/2 pages (uniform within it) and the old set is not touched again. ARC
- *    keeps every page after its first miss (the set fits): misses are the
- *    c/2 compulsory ones per phase, a hit ratio of 1 − 1/40 = 0.975. The
- *    features meet each newcomer with the old set's resident counts (up to
- *    15 hits) and refuse it until the old pages have lost their duels or the
- *    bias and the guard catch up, so the featureless shadow hits more and
- *    the gate turns the features off and keeps them off.
- *  - Hysteresis: uniform over c/2 pages, stationary: both shadows hold every
- *    sampled page after their first miss and hit alike (difference 0 ≤ 5 ‰),
- *    so the gate makes no switch at all.
- */
-/*
- * The gate (ADR 0004 § 3e): two shadow caches of c/32 pages (at least 64)
- * replay a hash sample of the keys, one with the admission features and one
- * with ARC's admission; the real policy follows the one that hit more over
- * the last 48 shadow sizes of sampled references, when it is ahead by more
- * than 5 ‰ of them.
+ * The gate (ADR 0004 § 3e, § 3f): three shadow caches of c/32 pages (at least
+ * 64) replay a hash sample of the keys, one per mode — all admission
+ * features (mode 0), ARC's admission (1), the frequency duel and the IRR test
+ * without the regret bias and the guard (2); the real policy moves to a mode
+ * whose shadow leads its own by more than 3 standard deviations over the
+ * sampled references where the two differ (at least 32 of them).
  *  - Loop + hot set (the test above's trace): ARC's admission cannot hold a
- *    loop larger than the cache (each loop page is evicted before it comes
- *    back), so its shadow hits about the hot set's share (≈ 0.4) against
- *    ≈ 0.73 with the features: no switch, and the hit ratio stays > 0.70.
- *  - Stationary, c/2 pages uniform: both shadows hold every sampled page
- *    after its first miss and hit alike (a difference of 0 ≤ 5 ‰): no switch
- *    at all — the hysteresis.
+ *    loop larger than the cache (≈ 0.4); with all features the bias, raised
+ *    by refused loop pages coming back, and the guard's sampled admissions
+ *    still trade resident loop pages for returning ones (0.7291 over the
+ *    whole trace with the tenth round's two-shadow gate). Without them the
+ *    door holds the loop's stable part: the gate moves to mode 2 and the hit
+ *    ratio is 0.7523 (> 0.745 asserted; the eleventh round's change).
+ *  - Stationary, c/2 pages uniform: every shadow holds every sampled page
+ *    after its first miss and they hit alike: no switch at all.
  *  - A growing working set at 1 % (the suite's grow_shrink shape, whose
  *    newest tenth takes 80 %): the duel refuses newcomers that come back
  *    within a few misses, and the features alone end 0.005 below classic
  *    ARC (0.2206 against 0.2256, ARC run by the simulator on the same
- *    trace). The gate must take the features off for more than half of the
- *    trace and end within 0.003 of ARC (0.2248).
+ *    trace). The gate must take ARC's admission for more than half of the
+ *    trace and end within 0.003 of ARC.
  */
 static double
-gate_run(uint32_t c, const uint32_t *t, size_t len, uint64_t *switches, size_t *off_refs)
+gate_run(uint32_t c, const uint32_t *t, size_t len, uint64_t *switches, size_t *off_refs, int *mode)
 {
     uint32_t nkeys = 0;
     for (size_t i = 0; i < len; i++)
@@ -467,9 +448,9 @@ gate_run(uint32_t c, const uint32_t *t, size_t len, uint64_t *switches, size_t *
     *off_refs = 0;
     for (size_t i = 0; i < len; i++) {
         arun_access(&r, t[i]);
-        *off_refs += (size_t)rm__bp_earc_gate(r.e, NULL);
+        *off_refs += rm__bp_earc_gate(r.e, NULL) == 1;   /* mode 1: ARC's admission */
     }
-    (void)rm__bp_earc_gate(r.e, switches);
+    *mode = rm__bp_earc_gate(r.e, switches);
     double hr = (double)r.hits / (double)len;
     arun_fini(&r);
     return hr;
@@ -481,7 +462,8 @@ test_bufpool_arc_gate_follows_the_shadow_that_hits_more(void **state)
     (void)state;
     uint64_t sw;
     size_t off;
-    /* loop + hot set (the test above's trace): features on, no switch */
+    int mode;
+    /* loop + hot set (the test above's trace): the duel and the IRR test alone */
     uint32_t c = 1000, loop = c * 6 / 5, hot = c / 4, pos = 0;
     size_t len = 200 * (size_t)c;
     uint32_t *t = malloc(len * sizeof *t);
@@ -496,15 +478,16 @@ test_bufpool_arc_gate_follows_the_shadow_that_hits_more(void **state)
         }
     }
     free(cdf);
-    double hr = gate_run(c, t, len, &sw, &off);
+    double hr = gate_run(c, t, len, &sw, &off, &mode);
     print_message("loop + hot set: hit ratio %.4f, switches %llu, off for %.3f\n", hr, (unsigned long long)sw,
                   (double)off / (double)len);
-    assert_int_equal(sw, 0);
-    assert_true(hr > 0.70);
+    assert_true(sw >= 1);
+    assert_int_equal(mode, 2);
+    assert_true(hr > 0.745);
     /* stationary, everything fits: the shadows tie, no switch */
     for (size_t i = 0; i < len; i++)
         t[i] = (uint32_t)(rnd() % (c / 2));
-    hr = gate_run(c, t, len, &sw, &off);
+    hr = gate_run(c, t, len, &sw, &off, &mode);
     print_message("stationary: hit ratio %.4f, switches %llu\n", hr, (unsigned long long)sw);
     assert_int_equal(sw, 0);
     free(t);
@@ -521,7 +504,7 @@ test_bufpool_arc_gate_follows_the_shadow_that_hits_more(void **state)
         t64[i] = t[i];
     assert_int_equal(rm_bufpool_simulate(RM_BUFPOOL_POLICY_ARC, t64, len, c, NULL, &arc_hits), RM_OK);
     double arc = (double)arc_hits / (double)len;
-    hr = gate_run(c, t, len, &sw, &off);
+    hr = gate_run(c, t, len, &sw, &off, &mode);
     print_message("growing working set: hit ratio %.4f (ARC %.4f), switches %llu, off for %.3f\n", hr, arc,
                   (unsigned long long)sw, (double)off / (double)len);
     assert_true(sw >= 1);
