@@ -92,6 +92,7 @@ typedef struct rm_host_engine_stats {
     uint64_t savepoints, rollbacks_to_savepoint;
     bool writes_refused;
     uint64_t writes_refused_total;
+    uint64_t low_priority_scans_refused_total;
     bool heap_enabled;
     uint64_t heap_pages, heap_slot_bytes, heap_read_errors;
 } rm_host_engine_stats_t;

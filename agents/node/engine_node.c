@@ -248,6 +248,7 @@ m_engine_stats(void *dp, rm_host_engine_stats_t *out)
         .rollbacks_to_savepoint = s.rollbacks_to_savepoint,
         .writes_refused = s.writes_refused,
         .writes_refused_total = s.writes_refused_total,
+        .low_priority_scans_refused_total = s.low_priority_scans_refused_total,
         .heap_enabled = s.heap_enabled,
         .heap_pages = s.heap.pages,
         .heap_slot_bytes = s.heap.slot_bytes,

@@ -158,6 +158,8 @@ typedef struct rm_engine_stats {
     uint64_t journal_bytes;       /* deferred writes of open transactions */
     bool writes_refused;          /* OOM prevention level: Put is refused (RM_EREJECTED) while usage ≥ critical */
     uint64_t writes_refused_total;
+    uint64_t low_priority_scans_refused_total; /* scans at RM_ENGINE_PRIO_LOW refused (RM_EREJECTED) while the
+                                                * responder is at Aggressive or above */
     bool heap_enabled;            /* values in the buffer pool (cfg.bufpool set) */
     rm_eheap_stats_t heap;        /* zero when !heap_enabled; mvcc.stored_* count the values */
 } rm_engine_stats_t;

@@ -163,6 +163,7 @@ struct rm_engine {
     _Atomic int writes_refused;             /* OOM prevention: Put refused (Redis maxmemory noeviction) */
     _Atomic uint64_t vacuum_rate;           /* mvcc.vacuum_chains_per_second; 0 = off */
     _Atomic uint64_t writes_refused_total;  /* Puts refused so far */
+    _Atomic uint64_t low_priority_scans_refused_total;   /* refused at Aggressive and above (low_priority_shed) */
     /* the growth gate (growth_gate_closed): bytes accepted by Put so far, and as of the newest
      * pressure sample the engine has seen: its time, the count then, and the growth room left
      * below the OOM-prevention threshold; a Put may refresh them (races are benign: atomics) */

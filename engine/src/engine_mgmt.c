@@ -229,7 +229,7 @@ rm_engine_compact(rm_engine_t *e, bool all)
 #define ENGINE_SAME_NAME_COUNTERS(X)                                                           \
     X(queries_total) X(queries_cancelled) X(txns_begun) X(txns_committed) X(txns_rolled_back)  \
     X(txns_conflicted) X(txns_killed) X(writes_refused_total) X(orphans_killed)                \
-    X(sessions_idle_closed) X(savepoints) X(journal_bytes)
+    X(sessions_idle_closed) X(savepoints) X(journal_bytes) X(low_priority_scans_refused_total)
 
 void
 rm_engine_stats(rm_engine_t *e, rm_engine_stats_t *out)

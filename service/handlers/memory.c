@@ -493,6 +493,7 @@ get_engine_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessag
     r->rollbacks_to_savepoint_total = s.rollbacks_to_savepoint;
     r->writes_refused = s.writes_refused;
     r->writes_refused_total = s.writes_refused_total;
+    r->low_priority_scans_refused_total = s.low_priority_scans_refused_total;
     r->heap_enabled = s.heap_enabled;
     r->mvcc_stored_values = s.mvcc.stored_values;
     r->mvcc_stored_bytes = s.mvcc.stored_bytes;

@@ -955,6 +955,62 @@ test_engine_growth_gate_refuses_puts_past_oom_prevention_between_samples(void **
     rm_pressure_destroy(p);
 }
 
+/* Load shedding: while the responder is at Aggressive or above (where its
+ * cancel_low_priority_queries reclaimer cancels running low-priority queries)
+ * a low-priority scan is refused before it allocates anything; normal-priority
+ * scans and point reads go on, and low-priority scans run again once the level
+ * steps down. */
+static void
+test_engine_low_priority_scans_are_refused_at_aggressive_and_above(void **state)
+{
+    rm_pressure_t *p;
+    rm_engine_t *e = pressured_engine(*state, &p);
+    rm_session_id_t s;
+    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    put_str(e, s, "t", "k", "v");
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    uint64_t ts = 100;
+    feed(p, ts, 100000);                 /* 10 %: Monitor */
+    char err[RM_ENGINE_ERR_MAX] = "";
+    collect_t c = {.n = 0, .e = e, .cancel_at = 0};
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    assert_int_equal(rm_engine_scan(e, s, "t", NULL, 0, NULL, 0, 0, RM_ENGINE_PRIO_LOW, collect_row, &c, NULL, err),
+                     RM_OK);
+    assert_int_equal(c.n, 1);
+    feed(p, ++ts, 850000);               /* 85 %: Aggressive */
+    c.n = 0;
+    assert_int_equal(rm_engine_scan(e, s, "t", NULL, 0, NULL, 0, 0, RM_ENGINE_PRIO_LOW, collect_row, &c, NULL, err),
+                     RM_EREJECTED);
+    assert_int_equal(c.n, 0);
+    assert_non_null(strstr(err, "low-priority scans are refused at level aggressive"));
+    assert_int_equal(rm_engine_scan(e, s, "t", NULL, 0, NULL, 0, 0, RM_ENGINE_PRIO_NORMAL, collect_row, &c, NULL,
+                                    err),
+                     RM_OK);
+    assert_int_equal(c.n, 1);
+    char *v = get_str(e, s, "t", "k");
+    assert_string_equal(v, "v");
+    free(v);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);   /* the transaction stayed open */
+    rm_engine_stats_t st;
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.low_priority_scans_refused_total, 1);
+    for (int i = 0; i < 20; i++) {       /* low usage for long enough to step down */
+        ts += 31;
+        feed(p, ts, 100000);
+    }
+    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    c.n = 0;
+    assert_int_equal(rm_engine_scan(e, s, "t", NULL, 0, NULL, 0, 0, RM_ENGINE_PRIO_LOW, collect_row, &c, NULL, err),
+                     RM_OK);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
+    rm_engine_stats(e, &st);
+    assert_int_equal(st.low_priority_scans_refused_total, 1);
+    rm_engine_destroy(e);
+    rm_pressure_destroy(p);
+}
+
 /* A cgroup v2 tree under a temporary directory whose memory.current the test
  * rewrites: the pressure monitor's paths point at it (nothing reads the host). */
 static void
@@ -1503,6 +1559,8 @@ main(void)
             test_engine_growth_gate_refuses_puts_past_oom_prevention_between_samples, setup, teardown),
         cmocka_unit_test_setup_teardown(test_engine_growth_gate_reads_the_cgroup_itself_when_the_sampler_is_late,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_engine_low_priority_scans_are_refused_at_aggressive_and_above, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_engine_background_vacuum_drops_versions_no_snapshot_can_see, setup,
                                         teardown),
         cmocka_unit_test(test_engine_long_values_live_in_the_buffer_pool_and_survive_eviction),
