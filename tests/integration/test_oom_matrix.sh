@@ -235,7 +235,10 @@ r = {"profile": "$prof", "limit_mib": $limit_mb, "agent": "$how", "seconds": $SE
      "health_at_end": $health == 1, "agent_exit": "$exit_note", "peak_mib": "$peak",
      "first_level": first, "max_level": L[$max_level], "max_usage_ratio": float("$max_ratio"),
      "freed_bytes": freed, "reclaim_passes": passes,
-     "writes_refused": int(eng.get("writes_refused_total", 0)),
+     # unknown (None) when the agent died: its engine stats could not be read
+     "writes_refused": int(eng["writes_refused_total"]) if "writes_refused_total" in eng else None,
+     "low_priority_scans_refused": int(eng["low_priority_scans_refused_total"])
+                                   if "low_priority_scans_refused_total" in eng else None,
      "transactions": load.get("transactions"), "load_errors": load.get("errors")}
 open(sys.argv[1], "a").write(json.dumps(r) + "\n")
 PY
@@ -252,8 +255,10 @@ if sys.argv[2] == "1":
     sys.exit(0)
 def mb(b):
     return "%.1f MB" % (b / 1e6)
-print("| profile | limit | agent | survived | peak | first level | max level | max usage | bytes freed by reclaimer | writes refused | sampler woken | txns / errors |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("| profile | limit | agent | survived | peak | first level | max level | max usage | bytes freed by reclaimer | writes refused | low-priority scans refused | sampler woken | txns / errors |")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+def num(v):
+    return "-" if v is None else "%d" % v
 for r in rs:
     freed = ", ".join("%s %s (%d)" % (k, mb(v), r["reclaim_passes"][k]) for k, v in sorted(r["freed_bytes"].items(), key=lambda kv: -kv[1])) or "-"
     surv = "yes" if r["survived"] else "**no** (oom_kill %d%s%s)" % (r["oom_kills"], ", " + r["agent_exit"] if r["agent_exit"] else "",
@@ -263,10 +268,10 @@ for r in rs:
     if agent == "moved":
         agent += " (idle after: %.1f %%, admission closed %d s)" % (100 * r["idle_usage_after_move"],
                                                                    r["admission_closed_after_move_s"])
-    print("| %s | %d MiB | %s | %s | %s MiB | %s | %s | %.1f %% | %s | %d | %d | %s / %s |" % (
+    print("| %s | %d MiB | %s | %s | %s MiB | %s | %s | %.1f %% | %s | %s | %s | %d | %s / %s |" % (
         r["profile"], r["limit_mib"], agent, surv, r["peak_mib"], r["first_level"], r["max_level"],
-        100 * r["max_usage_ratio"], freed, r["writes_refused"], r.get("sampler_woken", 0), r["transactions"],
-        r["load_errors"]))
+        100 * r["max_usage_ratio"], freed, num(r["writes_refused"]), num(r["low_priority_scans_refused"]),
+        r.get("sampler_woken", 0), r["transactions"], r["load_errors"]))
 PY
 bad=$(python3 -c 'import json,sys; print(sum(1 for l in open(sys.argv[1]) if l.strip() and not json.loads(l)["survived"]))' "$RESULTS")
 [ "$bad" = 0 ] || fail "$bad of ${#RUNS[@]} runs were OOM-killed, stopped answering, or stuck over the limit or closed to sessions after the move"
