@@ -859,6 +859,17 @@ feed(rm_pressure_t *p, uint64_t t_s, uint64_t used)
     assert_int_equal(rm_pressure_feed(p, &smp), RM_OK);
 }
 
+/* Feed low usage (10 %) for long enough that the responder steps down to
+ * Monitor: 20 samples 31 s apart, past every level's dwell. */
+static void
+step_down(rm_pressure_t *p, uint64_t *ts)
+{
+    for (int i = 0; i < 20; i++) {
+        *ts += 31;
+        feed(p, *ts, 100000);
+    }
+}
+
 /* An engine (no thread, test clock) whose reclaimers hang off a pressure monitor
  * that acts on the present usage only; *p receives the monitor. */
 static rm_engine_t *
@@ -898,10 +909,7 @@ test_engine_emergency_closes_admission_and_reopens_when_pressure_drops(void **st
     assert_int_equal(rm_engine_open_session(e, NULL, &t, err), RM_EREJECTED);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);   /* existing sessions keep working */
     assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
-    for (int i = 0; i < 20; i++) {        /* low usage for long enough to step down */
-        ts += 31;
-        feed(p, ts, 100000);
-    }
+    step_down(p, &ts);
     rm_engine_stats(e, &st);
     assert_true(st.session.admission_open);
     assert_int_equal(rm_engine_open_session(e, NULL, &t, NULL), RM_OK);
@@ -965,9 +973,7 @@ test_engine_low_priority_scans_are_refused_at_aggressive_and_above(void **state)
 {
     rm_pressure_t *p;
     rm_engine_t *e = pressured_engine(*state, &p);
-    rm_session_id_t s;
-    assert_int_equal(rm_engine_open_session(e, NULL, &s, NULL), RM_OK);
-    assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
+    rm_session_id_t s = open_begin(e);
     put_str(e, s, "t", "k", "v");
     assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
     uint64_t ts = 100;
@@ -995,10 +1001,7 @@ test_engine_low_priority_scans_are_refused_at_aggressive_and_above(void **state)
     rm_engine_stats_t st;
     rm_engine_stats(e, &st);
     assert_int_equal(st.low_priority_scans_refused_total, 1);
-    for (int i = 0; i < 20; i++) {       /* low usage for long enough to step down */
-        ts += 31;
-        feed(p, ts, 100000);
-    }
+    step_down(p, &ts);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
     c.n = 0;
     assert_int_equal(rm_engine_scan(e, s, "t", NULL, 0, NULL, 0, 0, RM_ENGINE_PRIO_LOW, collect_row, &c, NULL, err),
@@ -1162,10 +1165,7 @@ test_engine_oom_prevention_refuses_writes_and_allows_them_again_when_pressure_dr
     assert_int_equal(rm_engine_commit(e, s, NULL, NULL), RM_OK);
     rm_engine_stats(e, &st);
     assert_int_equal(st.writes_refused_total, 1);
-    for (int i = 0; i < 20; i++) {        /* low usage for long enough to step down */
-        ts += 31;
-        feed(p, ts, 100000);
-    }
+    step_down(p, &ts);
     rm_engine_stats(e, &st);
     assert_false(st.writes_refused);
     assert_int_equal(rm_engine_begin(e, s, 0, NULL, NULL), RM_OK);
