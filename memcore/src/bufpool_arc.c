@@ -297,14 +297,19 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
 {
     if (n == 0)
         return;
-    /* conservative update: raise only the counters at the minimum */
-    unsigned est = cm_estimate(e, key);
-    unsigned target = est + n > 255 ? 255 : est + n;
+    /* conservative update: raise only the counters at the minimum (the
+     * estimate's four counters, each hashed once) */
+    uint8_t *c[CM_ROWS];
+    unsigned est = 255;
     for (int r = 0; r < CM_ROWS; r++) {
-        uint8_t *c = &e->cm[cm_idx(e, key, r)];
-        if (*c < target)
-            *c = (uint8_t)target;
+        c[r] = &e->cm[cm_idx(e, key, r)];
+        if (*c[r] < est)
+            est = *c[r];
     }
+    unsigned target = est + n > 255 ? 255 : est + n;
+    for (int r = 0; r < CM_ROWS; r++)
+        if (*c[r] < target)
+            *c[r] = (uint8_t)target;
 }
 
 static unsigned

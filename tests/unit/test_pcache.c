@@ -1032,6 +1032,45 @@ test_pcache_serialized_caches_count_exactly_under_steals(void **state)
     assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
 }
 
+/* A serialized cache's hit on a page its caller already holds pinned, with
+ * REF set and the frequency at its top, skips the pin CAS (it would write the
+ * same state). Each such fetch still returns that page and counts a hit, the
+ * page stays pinned once (one unpin releases it), and after the unpin it is
+ * evictable again like any other page. */
+static void
+test_pcache_serialized_repin_of_a_hot_page_counts_and_stays_pinned_once(void **state)
+{
+    (void)state;
+    rm_pcache_pool_config_t cfg;
+    rm_pcache_pool_config_default(&cfg);
+    cfg.serialized_caches = 1;
+    rm_pcache_pool_t *pool = NULL;
+    assert_int_equal(rm_pcache_pool_create(&cfg, &pool), RM_OK);
+    rm_pcache_t *c = cache_of(pool, PS, 8, 1, 10);
+    rm_pcache_page_t *pg = put(c, 1, 1);
+    for (int i = 0; i < 40; i++) {   /* 15 hits saturate the frequency; the rest take the short path */
+        rm_pcache_page_t *again = NULL;
+        assert_int_equal(rm_pcache_fetch(c, 1, (i & 1) ? RM_PCACHE_LOOKUP : RM_PCACHE_CREATE_FORCE, &again),
+                         RM_OK);
+        assert_ptr_equal(again, pg);
+    }
+    rm_pcache_stats_t s = stats(c);
+    assert_int_equal(s.hits, 40);
+    assert_int_equal(s.misses, 1);
+    assert_int_equal(s.pinned, 1);
+    assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_OK);
+    assert_int_equal(stats(c).pinned, 0);
+    assert_int_equal(rm_pcache_unpin(c, pg, 0), RM_EINVAL);   /* pinned once, not 41 times */
+    /* unpinned, it can go: at the smallest cache size, new pages evict it */
+    assert_int_equal(rm_pcache_set_cachesize(c, RM_PCACHE_CACHESIZE_MIN), RM_OK);
+    for (uint32_t k = 2; k < 40; k++)
+        (void)put(c, k, 0);
+    assert_false(resident(c, 1));
+    assert_true(stats(c).pages <= RM_PCACHE_CACHESIZE_MIN);
+    rm_pcache_destroy(c);
+    assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+}
+
 /* A serialized cache's fetch trusts a lock-free miss when no page-table
  * removal overlapped its probe (ptab_remove_locked's sequence), and then a
  * lookup-only fetch takes no lock. Here the owner keeps PINNED pages pinned
@@ -1157,6 +1196,7 @@ main(void)
         cmocka_unit_test(test_pcache_threads_on_one_cache_with_disjoint_keys),
         cmocka_unit_test(test_pcache_serialized_caches_count_exactly_under_steals),
         cmocka_unit_test(test_pcache_serialized_lookup_finds_pinned_pages_under_steals),
+        cmocka_unit_test(test_pcache_serialized_repin_of_a_hot_page_counts_and_stays_pinned_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
