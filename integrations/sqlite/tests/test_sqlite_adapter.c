@@ -295,6 +295,29 @@ test_size_and_roundup_are_exact_on_every_route(void **state)
     sqlite3_free(hb);
     assert_int_equal(sqlite3_memory_used(), used0);
     assert_int_equal((uint64_t)used0, adapter_live_bytes());
+
+    /* a big jemalloc block that must move (a neighbour after it) is copied
+     * step by step, the old block's copied pages dropped as it goes (ADR
+     * 0023, RSS): every byte arrives, the accounting stays exact */
+    enum { OLD = 448 << 10, NEW = 1536 << 10 };
+    unsigned char *mb = sqlite3_malloc(OLD);
+    void *nb = sqlite3_malloc(OLD);
+    assert_non_null(mb);
+    assert_non_null(nb);
+    for (int k = 0; k < OLD; k++)
+        mb[k] = (unsigned char)(k * 131u + (k >> 12));
+    unsigned char *rb = sqlite3_realloc(mb, NEW);
+    assert_non_null(rb);
+    assert_true(sqlite3_msize(rb) >= NEW);
+    for (int k = 0; k < OLD; k++)
+        if (rb[k] != (unsigned char)(k * 131u + (k >> 12)))
+            fail_msg("byte %d of a moved block: %u", k, rb[k]);
+    memset(rb + OLD, 0x11, NEW - OLD);   /* the grown part is usable */
+    assert_int_equal((uint64_t)sqlite3_memory_used(), adapter_live_bytes());
+    sqlite3_free(rb);
+    sqlite3_free(nb);
+    assert_int_equal(sqlite3_memory_used(), used0);
+    assert_int_equal((uint64_t)used0, adapter_live_bytes());
 }
 
 static void
