@@ -216,7 +216,7 @@ struct rm__bp_earc {
      * shadow caches of c / GATE_DIV pages (≥ GATE_MIN), one per mode,
      * replay the references of a hash sample of the keys; the real policy
      * moves to a mode whose shadow leads its own by GATE_Z standard
-     * deviations (gate_ref) */
+     * deviations (GATE_Z_ARC into GM_ARC, GATE_Z_FREQ into GM_FREQ; gate_ref) */
     struct gate_shadow *gs[GATE_N]; /* one per mode (GM_*); NULL: no gate */
     uint64_t gs_thr;               /* a key is sampled when gate_hash(key) ≤ gs_thr */
     uint64_t gs_refs;              /* sampled references since the last decay of sq_* */
@@ -254,7 +254,9 @@ static size_t shadow_bytes(const struct gate_shadow *sh);
 #define HIST_DIV 2          /* IRR history: c / HIST_DIV slots, at least 16 */
 #define GATE_DIV 32         /* shadow caches: c / GATE_DIV pages, */
 #define GATE_MIN 64         /* at least GATE_MIN (pools under RM_BP_GATE_MIN_C frames have no gate) */
-#define GATE_Z 3.0          /* a switch needs another shadow ahead by GATE_Z standard deviations */
+#define GATE_Z 3.0          /* a switch needs another shadow ahead by GATE_Z standard deviations, */
+#define GATE_Z_ARC 2.0      /* … GATE_Z_ARC into ARC's admission (the expert that costs least */
+#define GATE_Z_FREQ 3.5     /* when wrong), GATE_Z_FREQ into the frequency-only mode (the most) */
 #define GATE_NMIN 32        /* … over at least GATE_NMIN references where the two differ */
 #define GATE_DECAY 16       /* the evidence halves every GATE_DECAY shadow sizes of sampled references */
 #define IRR_NEAR_Q 5        /* the IRR test judges estimates within IRR_NEAR_Q / 4 of the victim's */
@@ -1014,8 +1016,12 @@ const rm__bp_policy_ops_t rm__bp_plain_ops = {
  * shadow's hits minus the current mode's shadow's on the sampled references
  * where exactly one of the two hit (sq_d), and how many those were (sq_n):
  * with no real difference sq_d is a ±1 walk of sq_n steps, so the real
- * policy moves to the mode with the largest sq_d − GATE_Z·√sq_n > 0 once
- * sq_n ≥ GATE_NMIN (then all evidence restarts); every GATE_DECAY · cs
+ * policy moves to the mode with the largest sq_d − z·√sq_n > 0 once
+ * sq_n ≥ GATE_NMIN (then all evidence restarts). The bar z is one-sided
+ * (twelfth round): GATE_Z_ARC = 2 into GM_ARC, whose loss when chosen
+ * wrongly is a few thousandths of hit ratio where the others lead, and
+ * GATE_Z_FREQ = 3.5 into GM_FREQ, which loses up to 0.5 on a moving
+ * working set; GATE_Z = 3 into GM_FULL. Every GATE_DECAY · cs
  * sampled references the evidence halves, so old phases fade. Switching
  * changes only the admission decision and the p step: O(1). Costs, exact
  * mode only: three shadow policies of cs pages (≈ 240 B a shadow page, so
@@ -1179,7 +1185,8 @@ gate_ref(rm__bp_earc_t *e, uint64_t key)
             e->sq_n[i] += 1;
             e->sq_d[i] += hit[i] ? 1 : -1;
         }
-        double lead = e->sq_d[i] - GATE_Z * sqrt(e->sq_n[i]);
+        double z = i == GM_ARC ? GATE_Z_ARC : i == GM_FREQ ? GATE_Z_FREQ : GATE_Z;
+        double lead = e->sq_d[i] - z * sqrt(e->sq_n[i]);
         if (e->sq_n[i] >= GATE_NMIN && lead > best) {
             best = lead;
             next = i;
