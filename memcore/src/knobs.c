@@ -1539,7 +1539,8 @@ rm_knobs_set_base(rm_knobs_t *k, const rm_knob_base_t *b, size_t n, rm_knob_erro
     memset(k->base_src, RM_KNOB_SRC_DEFAULT, sizeof k->base_src);
     for (size_t i = 0; i < n; i++) {
         rm_knob_id_t id;
-        (void)rm_knobs_lookup(b[i].name, &id);
+        if (rm_knobs_lookup(b[i].name, &id) != RM_OK)   /* cannot fail: parse_assignment found it above */
+            continue;
         k->base_src[id] = (uint8_t)b[i].source;
         k->base[id] = vals[id];
         snprintf(k->base_where[id], sizeof k->base_where[id], "%s", b[i].where ? b[i].where : "");
