@@ -413,6 +413,24 @@ test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set(void **state)
     free(cdf);
 }
 
+/* Loop + hot set around cache size c (the gate test's trace, keys offset by
+ * base so every phase has its own pages): n references into t. */
+static void
+loop_hot_trace(uint32_t *t, size_t n, uint32_t c, uint32_t base)
+{
+    uint32_t loop = c * 6 / 5, hot = c / 4, pos = 0;
+    double *cdf = zipf_cdf(hot);
+    for (size_t i = 0; i < n; i++) {
+        if (rnd() % 5 < 3) {
+            t[i] = base + hot + pos;
+            pos = pos + 1 == loop ? 0 : pos + 1;
+        } else {
+            t[i] = base + zipf_draw(cdf, hot);
+        }
+    }
+    free(cdf);
+}
+
 /*
  * The gate (ADR 0004 § 3e, § 3f): three shadow caches of c/32 pages (at least
  * 64) replay a hash sample of the keys, one per mode — all admission
@@ -464,20 +482,11 @@ test_bufpool_arc_gate_follows_the_shadow_that_hits_more(void **state)
     size_t off;
     int mode;
     /* loop + hot set (the test above's trace): the duel and the IRR test alone */
-    uint32_t c = 1000, loop = c * 6 / 5, hot = c / 4, pos = 0;
+    uint32_t c = 1000;
     size_t len = 200 * (size_t)c;
     uint32_t *t = malloc(len * sizeof *t);
     assert_non_null(t);
-    double *cdf = zipf_cdf(hot);
-    for (size_t i = 0; i < len; i++) {
-        if (rnd() % 5 < 3) {
-            t[i] = hot + pos;
-            pos = pos + 1 == loop ? 0 : pos + 1;
-        } else {
-            t[i] = zipf_draw(cdf, hot);
-        }
-    }
-    free(cdf);
+    loop_hot_trace(t, len, c, 0);
     double hr = gate_run(c, t, len, &sw, &off, &mode);
     print_message("loop + hot set: hit ratio %.4f, switches %llu, off for %.3f\n", hr, (unsigned long long)sw,
                   (double)off / (double)len);
@@ -511,6 +520,94 @@ test_bufpool_arc_gate_follows_the_shadow_that_hits_more(void **state)
     assert_true((double)off / (double)len > 0.5);
     assert_true(hr > arc - 0.003);
     free(t64);
+    free(t);
+}
+
+/* Grow the harness's per-slot arrays to c slots (new slots empty). */
+static void
+arun_grow_arrays(arun_t *r, uint32_t c)
+{
+    r->cx.ref = realloc(r->cx.ref, c);
+    r->cx.freq = realloc(r->cx.freq, c);
+    r->cx.t1 = realloc(r->cx.t1, c);
+    r->key_of = realloc(r->key_of, c * sizeof(uint32_t));
+    assert_true(r->cx.ref && r->cx.freq && r->cx.t1 && r->key_of);
+    memset(r->cx.ref + r->c, 0, c - r->c);
+    memset(r->cx.freq + r->c, 0, c - r->c);
+    memset(r->cx.t1 + r->c, 0, c - r->c);
+    memset(r->key_of + r->c, 0, (c - r->c) * sizeof(uint32_t));
+}
+
+/*
+ * A resize rebuilds the gate's shadows at the new size (rm__bp_earc_resize →
+ * gate_setup, ADR 0004 § 3e): the real policy goes back to all features with
+ * fresh evidence, the shadows' bytes follow the size (c/32 pages each), and
+ * the gate works at the new size — on the loop + hot set it again leaves all
+ * features for the frequency-only mode — after a grow (4 096 → 8 192 frames)
+ * and after a shrink back (the pool takes slots ≥ the new capacity out of
+ * the lists first, as rm__bp_earc_resize requires). Pools in the resize tests
+ * of test_bufpool are under the gate's 256-frame floor, so nothing else runs
+ * this path.
+ */
+static void
+test_bufpool_arc_gate_rebuilds_its_shadows_on_resize(void **state)
+{
+    (void)state;
+    const uint32_t c0 = 4096, c1 = 8192;
+    size_t len = 60 * (size_t)c1;
+    uint32_t *t = malloc(len * sizeof *t);
+    assert_non_null(t);
+    arun_t r;
+    arun_init(&r, c0, 3 * (size_t)c1 * 2);
+    arun_exact(&r);
+    size_t bytes0 = rm__bp_earc_bytes(r.e);
+    uint64_t sw0, sw;
+    loop_hot_trace(t, 60 * (size_t)c0, c0, 0);
+    for (size_t i = 0; i < 60 * (size_t)c0; i++)
+        arun_access(&r, t[i]);
+    assert_int_equal(rm__bp_earc_gate(r.e, &sw0), 2);
+    assert_true(sw0 >= 1);
+
+    /* grow: the shadows restart at c1 / 32 pages, the policy in all features */
+    arun_grow_arrays(&r, c1);
+    assert_int_equal(rm__bp_earc_resize(r.e, c1, c1), RM_OK);
+    r.c = c1;
+    assert_int_equal(rm__bp_earc_gate(r.e, NULL), 0);
+    size_t bytes1 = rm__bp_earc_bytes(r.e);
+    assert_true(bytes1 > bytes0);
+    loop_hot_trace(t, len, c1, 2 * c1);
+    uint64_t h0 = r.hits;
+    for (size_t i = 0; i < len; i++)
+        arun_access(&r, t[i]);
+    assert_int_equal(rm__bp_earc_gate(r.e, &sw), 2);
+    assert_true(sw > sw0);
+    double hr_grown = (double)(r.hits - h0) / (double)len;
+    print_message("after the grow: hit ratio %.4f, switches %llu, policy bytes %zu -> %zu\n", hr_grown,
+                  (unsigned long long)sw, bytes0, bytes1);
+    assert_true(hr_grown > 0.70);
+
+    /* shrink back: slots >= c0 leave the lists and the cache first */
+    for (uint32_t s = c0; s < r.used; s++) {
+        rm__bp_earc_remove(r.e, s);
+        r.slot_of[r.key_of[s]] = RM_BP_NIL;
+    }
+    r.used = c0;
+    assert_int_equal(rm__bp_earc_resize(r.e, c1, c0), RM_OK);
+    r.c = c0;
+    r.rn = 0;   /* the hit ring named slots of the old size */
+    assert_int_equal(rm__bp_earc_gate(r.e, NULL), 0);
+    assert_true(rm__bp_earc_bytes(r.e) < bytes1);
+    loop_hot_trace(t, 60 * (size_t)c0, c0, 4 * c1);
+    h0 = r.hits;
+    for (size_t i = 0; i < 60 * (size_t)c0; i++) {
+        arun_access(&r, t[i]);
+        assert_true(r.slot_of[t[i]] < c0);   /* eviction never hands out a slot past the new capacity */
+    }
+    assert_int_equal(rm__bp_earc_gate(r.e, NULL), 2);
+    double hr_shrunk = (double)(r.hits - h0) / (double)(60 * (size_t)c0);
+    print_message("after the shrink: hit ratio %.4f\n", hr_shrunk);
+    assert_true(hr_shrunk > 0.70);
+    arun_fini(&r);
     free(t);
 }
 
@@ -564,6 +661,7 @@ main(void)
         cmocka_unit_test(test_bufpool_arc_exact_irr_holds_a_loop_beside_a_hot_set),
         cmocka_unit_test(test_bufpool_arc_gate_follows_the_shadow_that_hits_more),
         cmocka_unit_test(test_bufpool_arc_gate_one_sided_keeps_arc_margin_on_shifting_hot_set),
+        cmocka_unit_test(test_bufpool_arc_gate_rebuilds_its_shadows_on_resize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
