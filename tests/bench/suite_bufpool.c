@@ -154,16 +154,7 @@ gen_multitenant(uint64_t *t, size_t L, size_t N, const uint64_t *perm)
         for (size_t k = 0; k < N && i < L; k++) {
             double u = urand();
             if (u < 0.7) {
-                double v = urand() * sum;
-                size_t lo = 0, hi = H - 1;
-                while (lo < hi) {
-                    size_t m = (lo + hi) / 2;
-                    if (cdf[m] < v)
-                        lo = m + 1;
-                    else
-                        hi = m;
-                }
-                t[i++] = perm[act * H + lo];
+                t[i++] = perm[act * H + cdf_pick(cdf, H, urand() * sum)];
             } else if (u < 0.9) {
                 unsigned o = (unsigned)(rnd() % TEN);
                 t[i++] = perm[o * H + rnd() % H];
@@ -217,16 +208,7 @@ gen_loop_zipf(uint64_t *t, size_t L, size_t N, size_t c, const uint64_t *perm)
             t[i] = perm[H + pos];
             pos = (pos + 1) % lp;
         } else {
-            double v = urand() * sum;
-            size_t lo = 0, hi = H - 1;
-            while (lo < hi) {
-                size_t m = (lo + hi) / 2;
-                if (cdf[m] < v)
-                    lo = m + 1;
-                else
-                    hi = m;
-            }
-            t[i] = perm[lo];
+            t[i] = perm[cdf_pick(cdf, H, urand() * sum)];
         }
     }
     free(cdf);
