@@ -163,7 +163,8 @@ struct rm_engine {
     _Atomic int writes_refused;             /* OOM prevention: Put refused (Redis maxmemory noeviction) */
     _Atomic uint64_t vacuum_rate;           /* mvcc.vacuum_chains_per_second; 0 = off */
     _Atomic uint64_t writes_refused_total;  /* Puts refused so far */
-    _Atomic uint64_t low_priority_scans_refused_total;   /* refused at Aggressive and above (low_priority_shed) */
+    _Atomic int shed_low_priority;          /* Aggressive and above: LOW-priority scans refused (low_prio_level) */
+    _Atomic uint64_t low_priority_scans_refused_total;
     /* the growth gate (growth_gate_closed): bytes accepted by Put so far, and as of the newest
      * pressure sample the engine has seen: its time, the count then, and the growth room left
      * below the OOM-prevention threshold; a Put may refresh them (races are benign: atomics) */
@@ -245,6 +246,9 @@ void rm__e_release(rm_engine_t *e, rm_session_id_t id, conn_t *c);
 void rm__e_txn_abort(rm_engine_t *e, conn_t *c);
 void rm__e_txn_reset(rm_engine_t *e, conn_t *c);
 bool rm__e_usage_critical(rm_engine_t *e);
+/* CLOCK_MONOTONIC in ns, whatever cfg.now_ns is (the default clock; the gate's
+ * fresh reads, which the pressure monitor stamps on this clock). ctx unused. */
+uint64_t rm__e_mono_ns(void *ctx);
 
 /* Lock id's stripe and find the connection bound to its open transaction
  * (rm__e_bound_conn: RM_ENOENT no such session, RM_ESTATE no transaction; err

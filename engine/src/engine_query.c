@@ -365,12 +365,10 @@ gate_reading(rm_engine_t *e, uint64_t *t, uint64_t *used, uint64_t *budget, uint
     uint64_t held = atomic_load_explicit(&e->gate_sample_ns, memory_order_relaxed);
     if (e->cfg.gate_fresh_read_ns) {
         uint64_t b = atomic_load(&e->put_bytes_total);
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        uint64_t mono = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
         rm_pressure_snapshot_t sn;
         int refreshed = 0;
-        if (rm_pressure_refresh(e->cfg.pressure, mono, e->cfg.gate_fresh_read_ns, &sn, &refreshed) == RM_OK &&
+        if (rm_pressure_refresh(e->cfg.pressure, rm__e_mono_ns(NULL), e->cfg.gate_fresh_read_ns, &sn, &refreshed) ==
+                RM_OK &&
             refreshed && sn.sampled_ns > held) {
             *t = sn.sampled_ns;
             *used = sn.usage.used_bytes;
@@ -540,24 +538,6 @@ batch_copy(void *ctx, const void *key, size_t klen)
     return 0;
 }
 
-/* Load shedding: at the responder's level Aggressive and above its
- * cancel_low_priority_queries reclaimer cancels running low-priority queries
- * (the seed's Aggressive Eviction); a low-priority scan that starts there is
- * refused at once instead of allocating its batch and its reply first and
- * being cancelled at the next pass (in a 150 MiB cgroup sixteen 100-row scans
- * of 4 KiB values in flight are more than the 5 % between the emergency line
- * and the limit). Normal- and high-priority scans and point reads are never
- * refused. False without a pressure monitor. */
-static bool
-low_priority_shed(rm_engine_t *e)
-{
-    if (!e->cfg.pressure)
-        return false;
-    rm_pressure_forecast_t fc;
-    rm_pressure_get_forecast(e->cfg.pressure, &fc);
-    return fc.level >= RM_PRESSURE_AGGRESSIVE;
-}
-
 rm_status_t
 rm_engine_scan(rm_engine_t *e, rm_session_id_t id, const char *table, const void *start, size_t slen,
                const void *end, size_t elen, uint32_t limit, rm_engine_priority_t prio, rm_engine_row_fn visit,
@@ -584,7 +564,8 @@ rm_engine_scan(rm_engine_t *e, rm_session_id_t id, const char *table, const void
     conn_t *c;
     if ((st = rm__e_lock_bound(e, id, &mu, &c, err)) != RM_OK)
         goto out;
-    if (prio == RM_ENGINE_PRIO_LOW && low_priority_shed(e)) {
+    /* load shedding (low_prio_level): normal and high priority and point reads are never refused */
+    if (prio == RM_ENGINE_PRIO_LOW && atomic_load_explicit(&e->shed_low_priority, memory_order_relaxed)) {
         atomic_fetch_add_explicit(&e->low_priority_scans_refused_total, 1, memory_order_relaxed);
         st = fail(err, RM_EREJECTED, "memory pressure: low-priority scans are refused at level aggressive and "
                                      "above, where the responder cancels them (the transaction stays open); "

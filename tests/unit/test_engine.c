@@ -871,21 +871,28 @@ step_down(rm_pressure_t *p, uint64_t *ts)
 }
 
 /* An engine (no thread, test clock) whose reclaimers hang off a pressure monitor
- * that acts on the present usage only; *p receives the monitor. */
+ * that acts on the present usage only; *p receives the monitor, which reads the
+ * system under `paths` (NULL: the host's); gate_fresh_read_ns as in the config. */
 static rm_engine_t *
-pressured_engine(fx_t *f, rm_pressure_t **p)
+pressured_engine_on(fx_t *f, const rm_sysinfo_paths_t *paths, uint64_t gate_fresh_read_ns, rm_pressure_t **p)
 {
     rm_pressure_config_t pc;
     rm_pressure_config_default(&pc);
     pc.act_on_forecast = 0;
-    assert_int_equal(rm_pressure_create(&pc, NULL, p), RM_OK);
+    assert_int_equal(rm_pressure_create(&pc, paths, p), RM_OK);
     rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = *p, .max_connections = 8,
-                              .no_thread = true, .now_ns = clock_fn};
+                              .no_thread = true, .now_ns = clock_fn, .gate_fresh_read_ns = gate_fresh_read_ns};
     rm_engine_t *e;
     char cerr[RM_ENGINE_ERR_MAX] = "";
     if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
         fail_msg("create: %s", cerr);
     return e;
+}
+
+static rm_engine_t *
+pressured_engine(fx_t *f, rm_pressure_t **p)
+{
+    return pressured_engine_on(f, NULL, 0, p);
 }
 
 static void
@@ -1068,18 +1075,8 @@ test_engine_growth_gate_reads_the_cgroup_itself_when_the_sampler_is_late(void **
     static char val[4000];
     memset(val, 'v', sizeof val);
     for (int fresh = 1; fresh >= 0; fresh--) {
-        rm_pressure_config_t pc;
-        rm_pressure_config_default(&pc);
-        pc.act_on_forecast = 0;
         rm_pressure_t *p;
-        assert_int_equal(rm_pressure_create(&pc, &paths, &p), RM_OK);
-        rm_engine_config_t cfg = {.arenas = f->arenas, .slab = f->slab, .pressure = p, .max_connections = 8,
-                                  .no_thread = true, .now_ns = clock_fn,
-                                  .gate_fresh_read_ns = fresh ? 20000000ull : 0};
-        rm_engine_t *e;
-        char cerr[RM_ENGINE_ERR_MAX] = "";
-        if (rm_engine_create(&cfg, &e, cerr) != RM_OK)
-            fail_msg("create: %s", cerr);
+        rm_engine_t *e = pressured_engine_on(f, &paths, fresh ? 20000000ull : 0, &p);
         feed(p, 100, 100000);              /* the sampler's last word: 10 % */
         fake_now += 10000000ull;
         rm_session_id_t s;
