@@ -181,7 +181,7 @@ static inline void
 own_add(const rm_pcache_t *c, _Atomic uint64_t *x, uint64_t d)
 {
     if (c->serialized)
-        atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + d, memory_order_relaxed);
+        cnt_add(x, d);
     else
         atomic_fetch_add_explicit(x, d, memory_order_relaxed);
 }
