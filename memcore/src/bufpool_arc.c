@@ -1161,8 +1161,7 @@ gate_setup(rm__bp_earc_t *e)
     e->gs_thr = (uint64_t)((double)cs / (double)e->c * 18446744073709551615.0);
     e->gs_refs = 0;
     for (int i = 0; i < GATE_N; i++)
-        e->sq_d[i] = e->sq_n[i] = 0;
-    e->gate_mode = GM_FULL;
+        e->sq_d[i] = e->sq_n[i] = 0;   /* the mode is GM_FULL again: gate_free above */
 }
 
 static void
