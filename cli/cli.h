@@ -21,6 +21,9 @@
 
 #define EXIT_RPC 1
 #define EXIT_USAGE 2
+/* a knob change is committed but not on disk (writing it failed or had not
+ * finished by the deadline): it is live now, and a restart or crash loses it */
+#define EXIT_NOT_PERSISTED 3
 
 typedef enum arg_kind {
     A_BOOL,     /* --flag: sets a bool field (or *local) */

@@ -11,7 +11,9 @@
  * drift apart. Output is rendered from the response descriptors (render.c).
  *
  * Exit codes: 0 success; 1 the RPC failed (status name and message on
- * stderr, one line); 2 usage error (one line naming the argument).
+ * stderr, one line); 2 usage error (one line naming the argument); 3 a knob
+ * change is committed but not on disk (knobs set/reset/apply-profile wait
+ * for the write: docs/adr/0031).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -814,7 +816,8 @@ usage(FILE *f)
     fprintf(f, "\n"
                "durations: 500ms, 30s, 5m, 1h, 1m30s; a bare number keeps the flag's old unit (named in its help)\n"
                "'rustymemctl help COMMAND' or 'rustymemctl COMMAND --help' for one command; docs/cli.md for all\n"
-               "exit status: 0 success, 1 the call failed (status and message on stderr), 2 usage error\n");
+               "exit status: 0 success, 1 the call failed (status and message on stderr), 2 usage error,\n"
+               "3 a knob change is live but not on disk (a restart loses it; the warning on stderr says why)\n");
 }
 
 static void
@@ -1070,7 +1073,11 @@ cmd_help_markdown(const command_t *cmd, global_t *g, int npos, char **pos)
                "| code | meaning |\n|---|---|\n"
                "| 0 | success (also `--help`, `help`, `--version`) |\n"
                "| 1 | the call failed: one line on stderr with the gRPC status name, the server's message and a hint |\n"
-               "| 2 | usage error: one line on stderr naming the argument |\n");
+               "| 2 | usage error: one line on stderr naming the argument |\n"
+               "| 3 | `knobs set`, `knobs reset`, `knobs apply-profile`: the change is made and live, but it is "
+               "not on disk (the write failed, or had not finished near the call's deadline); a warning on stderr "
+               "says which, and a restart or crash loses the change. An agent without a knob file "
+               "(persist generation 0) never gives 3 |\n");
     return 0;
 }
 
@@ -1480,6 +1487,11 @@ main(int argc, char **argv)
             const Rustymem__V1__SetKnobsResponse *sr = (const void *)resp;
             for (size_t i = 0; i < sr->n_warnings; i++)
                 fprintf(stderr, "rustymemctl: warning: %s\n", sr->warnings[i]);
+            /* the CLI always waits for the write (wait_persisted above): a
+             * change the agent persists but could not is not a success a
+             * script may take for durable */
+            if (sr->applied && sr->persist_generation != 0 && !sr->persisted)
+                rc = EXIT_NOT_PERSISTED;
         }
     }
     if (resp)

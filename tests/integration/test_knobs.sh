@@ -61,6 +61,20 @@ expect_exit 0 ctl knobs list pressure.
 grep -q "pressure.emergency_threshold" <<<"$OUT" || fail "list by prefix"
 expect_exit 1 ctl knobs list nope.
 pass "profiles and listing"
+
+# A change that cannot reach the disk is live, and the CLI says so with exit 3
+# (the warning names the failure); the next write persists the whole state.
+mv "$TMP/data/knobs.auto.ini" "$TMP/auto.ini.saved"
+mkdir -p "$TMP/data/knobs.auto.ini/x"      # rename onto a non-empty directory fails, also for root
+expect_exit 3 ctl knobs set plan_cache.max_plans=800
+grep -q "warning: the change is committed but writing it failed (rename to .*knobs.auto.ini" <<<"$ERR" ||
+    fail "no write-failure warning: $ERR"
+[ "$(value_of plan_cache.max_plans)" = "800" ] || fail "the change is not live"
+rm -rf "$TMP/data/knobs.auto.ini"
+expect_exit 0 ctl knobs set plan_cache.max_plans=900
+grep -q "max_plans = 900" "$TMP/data/knobs.auto.ini" || fail "the next write did not persist"
+grep -q "lock_entry_magazine" "$TMP/data/knobs.auto.ini" || fail "the next write lost an earlier value"
+pass "a change that is live but not on disk exits 3 with the reason; the next write persists"
 stop_agent
 
 # start-up errors name the file, line and knob; flags and env are honoured
