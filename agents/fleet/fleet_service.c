@@ -258,6 +258,12 @@ get_fleet_stats(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req_, ProtobufCMessag
         se[i]->value = (uint32_t)sv[i];
     }
     resp->n_nodes_by_state = 4;
+
+    char leader[RM_FLEET_NAME_MAX];
+    resp->may_act = rm_fleet_is_leader(f, leader, sizeof leader) != 0;
+    if (f->ha && (!(resp->replica_id = rm_rpc_strdup(ctx, f->ha->id)) ||
+                  !(resp->leader_id = rm_rpc_strdup(ctx, leader))))
+        return OOM(ctx);
     return GRPC_STATUS_OK;
 }
 

@@ -263,6 +263,9 @@ J=$(nodes_json)
   fail "label selector"
 S=$(fc GetFleetStats)
 [ "$(py 'd["nodes"], d["reachable_nodes"], d["nodes_by_level"]' <<<"$S")" = "5 5 {'MONITOR': 5}" ] || fail "fleet stats: $S"
+# without --etcd this one replica acts, and has no replica or leader identity
+[ "$(py 'd.get("may_act", False), d.get("replica_id", ""), d.get("leader_id", "")' <<<"$S")" = "True  " ] ||
+  fail "fleet stats without etcd: $S"
 # a broken edit keeps the known fleet
 echo "n9 nowhere" >"$TMP/agents.bad"; mv "$TMP/agents.bad" "$TMP/agents.txt"
 until_ok 10 grep -q "discovery: .*agents.txt:1" "$TMP/fleet.log" || fail "bad agents file not reported"

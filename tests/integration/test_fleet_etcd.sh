@@ -113,7 +113,11 @@ expect_exit 1 "$RUSTYMEMCTL" --fleet "${CTL[B]}" fleet rollout oltp mission_crit
 grep -q "FAILED_PRECONDITION" <<<"$ERR$OUT" && grep -q "not the leader (leader: A)" <<<"$ERR$OUT" ||
   fail "a follower's rollout refusal: $ERR $OUT"
 all_before || fail "the refused rollout changed a node"
-pass "A leads (etcd key /rustymem/fleet/leader = A), B follows and refuses rollouts naming the leader"
+# each replica's GetFleetStats names itself and the leader, and says which one acts
+fstats() { "$RUSTYMEMCTL" --fleet "$1" --output json fleet stats | py 'd.get("replica_id"), d.get("leader_id"), d.get("may_act", False)'; }
+[ "$(fstats "${CTL[A]}")" = "A A True" ] || fail "A's fleet stats: $(fstats "${CTL[A]}")"
+[ "$(fstats "${CTL[B]}")" = "B A False" ] || fail "B's fleet stats: $(fstats "${CTL[B]}")"
+pass "A leads (etcd key /rustymem/fleet/leader = A), B follows and refuses rollouts naming the leader; both say so in fleet stats"
 
 # kill_mid_rollout LEADER — start a rollout on LEADER, wait until n1 and n2 changed (n3 waits for
 # batch 2 behind a 120 s wait), then kill -9 the leader
