@@ -455,10 +455,10 @@ static const rm_rpc_method_t fleet_methods[] = {
                         rustymem__v1__fleet_stats__descriptor, RM_ROLE_READER, get_fleet_stats),
     RM_RPC_UNARY_METHOD(FS "GetFleetForecast", rustymem__v1__get_fleet_forecast_request__descriptor,
                         rustymem__v1__fleet_forecast__descriptor, RM_ROLE_READER, get_fleet_forecast),
-    RM_RPC_UNARY_METHOD(FS "ApplyProfile", rustymem__v1__fleet_apply_profile_request__descriptor,
-                        rustymem__v1__fleet_apply_profile_response__descriptor, RM_ROLE_ADMIN, apply_profile),
-    RM_RPC_UNARY_METHOD(FS "TriggerResponse", rustymem__v1__fleet_trigger_response_request__descriptor,
-                        rustymem__v1__fleet_trigger_response_response__descriptor, RM_ROLE_ADMIN, trigger_response),
+    RM_RPC_UNARY_WAITING_METHOD(FS "ApplyProfile", rustymem__v1__fleet_apply_profile_request__descriptor,
+                                rustymem__v1__fleet_apply_profile_response__descriptor, RM_ROLE_ADMIN, apply_profile),
+    RM_RPC_UNARY_WAITING_METHOD(FS "TriggerResponse", rustymem__v1__fleet_trigger_response_request__descriptor,
+                                rustymem__v1__fleet_trigger_response_response__descriptor, RM_ROLE_ADMIN, trigger_response),
 };
 
 const rm_rpc_service_t rm_fleet_service = RM_RPC_SERVICE("rustymem.v1.FleetService", fleet_methods);

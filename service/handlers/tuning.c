@@ -481,12 +481,12 @@ static const rm_rpc_method_t tuning_methods[] = {
                         rustymem__v1__list_knobs_response__descriptor, RM_ROLE_READER, list_knobs),
     RM_RPC_UNARY_METHOD(TS "GetKnobs", rustymem__v1__get_knobs_request__descriptor,
                         rustymem__v1__get_knobs_response__descriptor, RM_ROLE_READER, get_knobs),
-    RM_RPC_UNARY_METHOD(TS "SetKnobs", rustymem__v1__set_knobs_request__descriptor,
-                        rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, set_knobs),
-    RM_RPC_UNARY_METHOD(TS "ApplyProfile", rustymem__v1__apply_profile_request__descriptor,
-                        rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, apply_profile),
-    RM_RPC_UNARY_METHOD(TS "ResetKnobs", rustymem__v1__reset_knobs_request__descriptor,
-                        rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, reset_knobs),
+    RM_RPC_UNARY_WAITING_METHOD(TS "SetKnobs", rustymem__v1__set_knobs_request__descriptor,
+                                rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, set_knobs),
+    RM_RPC_UNARY_WAITING_METHOD(TS "ApplyProfile", rustymem__v1__apply_profile_request__descriptor,
+                                rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, apply_profile),
+    RM_RPC_UNARY_WAITING_METHOD(TS "ResetKnobs", rustymem__v1__reset_knobs_request__descriptor,
+                                rustymem__v1__set_knobs_response__descriptor, RM_ROLE_ADMIN, reset_knobs),
 };
 #undef TS
 

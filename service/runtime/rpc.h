@@ -77,12 +77,24 @@ typedef struct rm_rpc_method {
     rm_rpc_unary_fn unary;                          /* when kind == RM_RPC_UNARY */
     rm_rpc_stream_fn stream;                        /* when kind == RM_RPC_SERVER_STREAM */
     const void *data;                               /* handler-specific constant data, may be NULL */
+    /* Unary only: the handler may wait a long time (a disk write, a rollout):
+     * the server runs it on a thread of its own (up to RM_RPC_MAX_WAITING at
+     * once, beyond that on the completion-queue thread as any other), so the
+     * completion-queue threads keep serving Health and the other calls. */
+    int may_wait;
 } rm_rpc_method_t;
+
+/* Unary calls of may_wait methods that run on their own threads at once. */
+#define RM_RPC_MAX_WAITING 16
 
 /* Table entries: RM_RPC_UNARY_METHOD("/pkg.Svc/M", req_descriptor, resp_descriptor, role, fn). */
 #define RM_RPC_UNARY_METHOD(path_, req_, resp_, role_, fn_)                               \
     {.path = (path_), .request = &(req_), .response = &(resp_), .kind = RM_RPC_UNARY,      \
      .role = (role_), .unary = (fn_), .stream = NULL, .data = NULL}
+/* A unary method whose handler may wait long (rm_rpc_method_t.may_wait). */
+#define RM_RPC_UNARY_WAITING_METHOD(path_, req_, resp_, role_, fn_)                       \
+    {.path = (path_), .request = &(req_), .response = &(resp_), .kind = RM_RPC_UNARY,      \
+     .role = (role_), .unary = (fn_), .stream = NULL, .data = NULL, .may_wait = 1}
 #define RM_RPC_STREAM_METHOD(path_, req_, resp_, role_, fn_)                              \
     {.path = (path_), .request = &(req_), .response = &(resp_), .kind = RM_RPC_SERVER_STREAM, \
      .role = (role_), .unary = NULL, .stream = (fn_), .data = NULL}

@@ -9,7 +9,9 @@
  *                                      unknown method → final status batch
  *                                      else RECV_MESSAGE batch (TAG_RECV)
  *   TAG_RECV ──► unary: run handler inline, final batch
- *                        (SEND_INITIAL_METADATA, SEND_MESSAGE, SEND_STATUS) (TAG_FINAL)
+ *                        (SEND_INITIAL_METADATA, SEND_MESSAGE, SEND_STATUS) (TAG_FINAL);
+ *                        a may_wait method's handler on a thread of its own
+ *                        (up to RM_RPC_MAX_WAITING), which posts the same batch
  *                stream: start a handler thread; each rm_rpc_stream_send()
  *                        is one SEND_MESSAGE batch (TAG_SEND) waited for on the
  *                        call's condition variable; the handler's return posts
@@ -81,6 +83,8 @@ struct call {
     gpr_timespec reg_deadline;         /* its deadline (no call details) */
     int close_in_final;                /* the final batch also carries RECV_CLOSE_ON_SERVER */
     ProtobufCMessage *stream_req;      /* decoded request of a streaming call */
+    uint8_t *wait_req;                 /* a may_wait unary call's request bytes, owned by its thread */
+    size_t wait_len;
     rm_rpc_ctx_t ctx;
     char stream_owner[336];   /* whose share of max_streams a stream counts against */
     tag_t t_request, t_recv, t_send, t_final, t_close, t_recv_more;
@@ -590,6 +594,67 @@ start_stream(call_t *c)
     }
 }
 
+/* ---- unary handlers that may wait ------------------------------------------ */
+
+static void
+run_unary(call_t *c, const uint8_t *req, size_t len)
+{
+    uint8_t *resp = NULL;
+    size_t resp_len = 0;
+    grpc_status_code code = rm__rpc_run_unary(&c->ctx, req, len, c->srv->opts.max_request_bytes, &resp, &resp_len);
+    send_final(c, code, code == GRPC_STATUS_OK ? "" : c->ctx.msg, resp, resp_len);
+}
+
+static void *
+waiting_main(void *arg)
+{
+    call_t *c = arg;
+    rm_server_t *srv = c->srv;
+    run_unary(c, c->wait_req, c->wait_len);
+    free(c->wait_req);
+    c->wait_req = NULL;
+    server_count_down(srv, &srv->live_waiting);
+    call_unref(c); /* the thread's reference; the last thing it touches */
+    return NULL;
+}
+
+/* Run a may_wait method's handler on a thread of its own, which takes *req.
+ * 0 (nothing changed) when RM_RPC_MAX_WAITING run already, the server is
+ * stopping or no thread starts: the caller then runs it inline. */
+static int
+start_waiting(call_t *c, uint8_t **req, size_t len)
+{
+    rm_server_t *srv = c->srv;
+    pthread_mutex_lock(&srv->mu);
+    int room = srv->live_waiting < RM_RPC_MAX_WAITING && !__atomic_load_n(&srv->shutting_down, __ATOMIC_ACQUIRE);
+    if (room)
+        srv->live_waiting++;
+    pthread_mutex_unlock(&srv->mu);
+    if (!room)
+        return 0;
+    c->wait_req = *req;
+    c->wait_len = len;
+    pthread_mutex_lock(&c->mu);
+    c->refs++; /* the thread's reference */
+    pthread_mutex_unlock(&c->mu);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int e = pthread_create(&th, &attr, waiting_main, c);
+    pthread_attr_destroy(&attr);
+    if (e != 0) {
+        c->wait_req = NULL;
+        pthread_mutex_lock(&c->mu);
+        c->refs--; /* the caller still holds its own */
+        pthread_mutex_unlock(&c->mu);
+        server_count_down(srv, &srv->live_waiting);
+        return 0;
+    }
+    *req = NULL;
+    return 1;
+}
+
 static void
 on_recv(call_t *c, int ok)
 {
@@ -606,11 +671,8 @@ on_recv(call_t *c, int ok)
         goto done;
     }
     if (c->method->kind == RM_RPC_UNARY) {
-        uint8_t *resp = NULL;
-        size_t resp_len = 0;
-        grpc_status_code code =
-            rm__rpc_run_unary(&c->ctx, req, len, srv->opts.max_request_bytes, &resp, &resp_len);
-        send_final(c, code, code == GRPC_STATUS_OK ? "" : c->ctx.msg, resp, resp_len);
+        if (!(c->method->may_wait && start_waiting(c, &req, len)))
+            run_unary(c, req, len);
         goto done;
     }
 
@@ -969,7 +1031,7 @@ rm_server_wait(rm_server_t *srv)
     while (!srv->shutdown_notified)
         pthread_cond_wait(&srv->cv, &srv->mu);
     /* 2. Our streaming threads and call objects are gone. */
-    while (srv->live_streams > 0 || srv->live_calls > 0) {
+    while (srv->live_streams > 0 || srv->live_calls > 0 || srv->live_waiting > 0) {
         struct timespec ts;
         rm_deadline_ts(CLOCK_REALTIME, 1000, &ts);
         pthread_cond_timedwait(&srv->cv, &srv->mu, &ts);

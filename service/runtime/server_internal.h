@@ -51,6 +51,7 @@ struct rm_server {
         int n;
     } *stream_owners;                         /* max_streams entries (a principal with streams has one) */
     int live_calls;                           /* call objects alive; guarded by mu */
+    int live_waiting;                         /* may_wait unary handlers on their own threads; guarded by mu */
     uint64_t status_counts[RM_STATUS_CODES];  /* atomic */
     struct rm_registered {                    /* opts.registered_methods: the unary methods */
         void *handle;                         /* grpc_server_register_method's */

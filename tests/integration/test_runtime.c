@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -49,13 +50,41 @@ whoami_handler(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage 
     return GRPC_STATUS_OK;
 }
 
+/* test.Svc/Park (a may_wait method) waits until the test opens the gate (at
+ * most 20 s), counting how many calls wait in it at once. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int inside, open;
+} park = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+
+static grpc_status_code
+park_handler(rm_rpc_ctx_t *ctx, const ProtobufCMessage *req, ProtobufCMessage *resp)
+{
+    (void)ctx, (void)req, (void)resp;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 20;
+    pthread_mutex_lock(&park.mu);
+    park.inside++;
+    pthread_cond_broadcast(&park.cv);
+    while (!park.open && pthread_cond_timedwait(&park.cv, &park.mu, &until) == 0) {
+    }
+    park.inside--;
+    int opened = park.open;
+    pthread_mutex_unlock(&park.mu);
+    return opened ? GRPC_STATUS_OK : rm_rpc_fail(ctx, GRPC_STATUS_DEADLINE_EXCEEDED, "the gate never opened");
+}
+
 static const rm_rpc_method_t test_methods[] = {
+    RM_RPC_UNARY_WAITING_METHOD("/test.Svc/Park", rustymem__v1__list_knobs_request__descriptor,
+                                rustymem__v1__list_knobs_response__descriptor, RM_ROLE_READER, park_handler),
     RM_RPC_UNARY_METHOD("/test.Svc/Slow", rustymem__v1__list_knobs_request__descriptor,
                         rustymem__v1__list_knobs_response__descriptor, RM_ROLE_READER, slow_handler),
     RM_RPC_UNARY_METHOD("/test.Svc/Whoami", rustymem__v1__list_knobs_request__descriptor,
                         rustymem__v1__list_knobs_response__descriptor, RM_ROLE_READER, whoami_handler),
 };
-static const rm_rpc_service_t test_service = {"test.Svc", test_methods, 2};
+static const rm_rpc_service_t test_service = RM_RPC_SERVICE("test.Svc", test_methods);
 
 typedef struct fixture {
     rm_server_t *srv;
@@ -435,6 +464,84 @@ test_runtime_concurrent_calls_all_succeed(void **state)
     assert_int_equal(ok, 1600);
 }
 
+typedef struct parker {
+    fixture_t *f;
+    grpc_status_code code;
+} parker_t;
+
+static void *
+park_call(void *arg)
+{
+    parker_t *p = arg;
+    rm_client_t *c;
+    char err[256];
+    rm_client_opts_t co = {.target = p->f->addr, .timeout_ms = 30000};
+    p->code = GRPC_STATUS_UNKNOWN;
+    if (rm_client_create(&co, &c, err, sizeof err) != RM_OK)
+        return NULL;
+    Rustymem__V1__ListKnobsRequest req = RUSTYMEM__V1__LIST_KNOBS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    p->code = rm_client_unary(c, "/test.Svc/Park", &req.base, &rustymem__v1__list_knobs_response__descriptor,
+                              &resp, &st);
+    if (resp)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    rm_client_destroy(c);
+    return NULL;
+}
+
+/* Handlers that wait (a knob write, a rollout) run off the completion-queue
+ * threads: with both of the fixture's 2 threads' worth of such calls and one
+ * more parked, all three are inside the handler at once and a stats call is
+ * answered meanwhile. With the handlers inline the third call never entered
+ * (both threads blocked) and the stats call waited for the gate. */
+static void
+test_runtime_waiting_handlers_leave_the_queue_threads_free(void **state)
+{
+    fixture_t *f = *state;
+    pthread_mutex_lock(&park.mu);
+    park.open = 0;
+    pthread_mutex_unlock(&park.mu);
+    pthread_t th[3];
+    parker_t p[3];
+    for (int i = 0; i < 3; i++) {
+        p[i] = (parker_t){.f = f};
+        assert_int_equal(pthread_create(&th[i], NULL, park_call, &p[i]), 0);
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 15;
+    pthread_mutex_lock(&park.mu);
+    while (park.inside < 3 && pthread_cond_timedwait(&park.cv, &park.mu, &until) == 0) {
+    }
+    int inside = park.inside;
+    pthread_mutex_unlock(&park.mu);
+
+    Rustymem__V1__GetMemoryStatsRequest req = RUSTYMEM__V1__GET_MEMORY_STATS_REQUEST__INIT;
+    ProtobufCMessage *resp = NULL;
+    rm_call_status_t st;
+    rm_client_opts_t co = {.target = f->addr, .timeout_ms = 5000};
+    rm_client_t *c;
+    char err[256];
+    assert_int_equal(rm_client_create(&co, &c, err, sizeof err), RM_OK);
+    grpc_status_code stats = rm_client_unary(c, "/rustymem.v1.MemoryService/GetMemoryStats", &req.base,
+                                             &rustymem__v1__memory_stats__descriptor, &resp, &st);
+    if (resp)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    rm_client_destroy(c);
+
+    pthread_mutex_lock(&park.mu);
+    park.open = 1;
+    pthread_cond_broadcast(&park.cv);
+    pthread_mutex_unlock(&park.mu);
+    for (int i = 0; i < 3; i++)
+        pthread_join(th[i], NULL);
+    assert_int_equal(inside, 3);
+    assert_int_equal(stats, GRPC_STATUS_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(p[i].code, GRPC_STATUS_OK);
+}
+
 static void
 test_runtime_create_fails_cleanly_on_bad_address(void **state)
 {
@@ -484,6 +591,7 @@ main(void)
         cmocka_unit_test_setup_teardown(test_runtime_stream_limit_is_resource_exhausted, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_stream_limit_has_a_per_principal_share, setup, teardown),
         cmocka_unit_test_setup_teardown(test_runtime_concurrent_calls_all_succeed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime_waiting_handlers_leave_the_queue_threads_free, setup, teardown),
         cmocka_unit_test(test_runtime_create_fails_cleanly_on_bad_address),
         cmocka_unit_test_setup_teardown(test_runtime_unary_calls_take_the_path_configured, setup, teardown),
     };
