@@ -551,6 +551,30 @@ stream_owner_add_locked(rm_server_t *srv, const char *key, int delta)
 
 /* Run the streaming handler on a thread of its own, within max_streams and
  * the caller's share of it (max_streams_per_principal). */
+/* Run fn(c) on a detached thread that holds a reference of its own to c. 0;
+ * -1 when no thread starts (that reference is dropped again: the caller,
+ * which holds one too, still owns c). */
+static int
+spawn_call_thread(call_t *c, void *(*fn)(void *))
+{
+    pthread_mutex_lock(&c->mu);
+    c->refs++;
+    pthread_mutex_unlock(&c->mu);
+    pthread_t th;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    int e = pthread_create(&th, &attr, fn, c);
+    pthread_attr_destroy(&attr);
+    if (e != 0) {
+        pthread_mutex_lock(&c->mu);
+        c->refs--;
+        pthread_mutex_unlock(&c->mu);
+        return -1;
+    }
+    return 0;
+}
+
 static void
 start_stream(call_t *c)
 {
@@ -575,22 +599,12 @@ start_stream(call_t *c)
         send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED, why, NULL, 0);
         return;
     }
-    pthread_mutex_lock(&c->mu);
-    c->refs++; /* the handler thread's reference */
-    pthread_mutex_unlock(&c->mu);
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int e = pthread_create(&th, &attr, stream_main, c);
-    pthread_attr_destroy(&attr);
-    if (e != 0) {
+    if (spawn_call_thread(c, stream_main) != 0) {
         pthread_mutex_lock(&srv->mu);
         srv->live_streams--;
         stream_owner_add_locked(srv, c->stream_owner, -1);
         pthread_mutex_unlock(&srv->mu);
         send_final(c, GRPC_STATUS_RESOURCE_EXHAUSTED, "cannot start a stream thread", NULL, 0);
-        call_unref(c);
     }
 }
 
@@ -634,20 +648,8 @@ start_waiting(call_t *c, uint8_t **req, size_t len)
         return 0;
     c->wait_req = *req;
     c->wait_len = len;
-    pthread_mutex_lock(&c->mu);
-    c->refs++; /* the thread's reference */
-    pthread_mutex_unlock(&c->mu);
-    pthread_t th;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int e = pthread_create(&th, &attr, waiting_main, c);
-    pthread_attr_destroy(&attr);
-    if (e != 0) {
+    if (spawn_call_thread(c, waiting_main) != 0) {
         c->wait_req = NULL;
-        pthread_mutex_lock(&c->mu);
-        c->refs--; /* the caller still holds its own */
-        pthread_mutex_unlock(&c->mu);
         server_count_down(srv, &srv->live_waiting);
         return 0;
     }
