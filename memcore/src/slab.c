@@ -1330,13 +1330,22 @@ report_all(void *ctx, rm_component_usage_t *out)
 rm_status_t
 rm_slab_create(const rm_pagesrc_t *src, rm_slab_t **out)
 {
-    if (!out)
+    const rm_pagesrc_t *srcs[RM_SLAB_NUM_CLASSES];
+    for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++)
+        srcs[i] = src;
+    return rm_slab_create_sources(srcs, out);
+}
+
+rm_status_t
+rm_slab_create_sources(const rm_pagesrc_t *const src[RM_SLAB_NUM_CLASSES], rm_slab_t **out)
+{
+    if (!out || !src)
         return RM_EINVAL;
     rm_slab_t *s = calloc(1, sizeof *s);
     if (!s)
         return RM_ENOMEM;
     for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
-        rm_status_t st = rm_slab_cache_create(class_sizes[i], NULL, src, &s->c[i]);
+        rm_status_t st = rm_slab_cache_create(class_sizes[i], NULL, src[i], &s->c[i]);
         if (st != RM_OK) {
             rm_slab_destroy(s);
             return st;

@@ -788,6 +788,44 @@ test_slab_set_has_every_class(void **state)
     rm_slab_destroy(s);
 }
 
+/* rm_slab_create_sources: class i's slabs come from src[i] and no other
+ * (the SQLite adapter tells a pointer's class by the source that mapped it). */
+static void
+test_slab_set_takes_a_source_per_class(void **state)
+{
+    (void)state;
+    rm_pagesrc_faulty_t f[RM_SLAB_NUM_CLASSES];
+    const rm_pagesrc_t *srcs[RM_SLAB_NUM_CLASSES];
+    for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
+        rm_pagesrc_faulty_init(&f[i], NULL);
+        srcs[i] = &f[i].src;
+    }
+    rm_slab_t *s = NULL;
+    assert_int_equal(rm_slab_create_sources(NULL, &s), RM_EINVAL);
+    assert_int_equal(rm_slab_create_sources(srcs, NULL), RM_EINVAL);
+    assert_int_equal(rm_slab_create_sources(srcs, &s), RM_OK);
+    for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
+        assert_int_equal(rm_slab_cache_object_size(rm_slab_cache_at(s, i)), rm_slab_class_size(i));
+        assert_int_equal(f[i].mapped_bytes, 0);
+    }
+    void *p[RM_SLAB_NUM_CLASSES];
+    for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
+        p[i] = rm_slab_alloc(rm_slab_cache_at(s, i));
+        assert_non_null(p[i]);
+        /* only class i's source has mapped anything so far beyond classes < i */
+        assert_true(f[i].mapped_bytes >= (int64_t)RM_SLAB_SLAB_BYTES);
+        for (unsigned j = i + 1; j < RM_SLAB_NUM_CLASSES; j++)
+            assert_int_equal(f[j].mapped_bytes, 0);
+        assert_ptr_equal(rm_slab_cache_of(p[i]), rm_slab_cache_at(s, i));
+    }
+    for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++)
+        rm_slab_free(rm_slab_cache_at(s, i), p[i]);
+    rm_slab_thread_flush(s);
+    rm_slab_destroy(s);
+    for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++)
+        assert_int_equal(f[i].mapped_bytes, 0);
+}
+
 static void
 test_slab_set_applies_profile_live(void **state)
 {
@@ -936,6 +974,7 @@ main(void)
         cmocka_unit_test(test_slab_thread_exit_returns_magazines),
         cmocka_unit_test(test_slab_destroy_unmaps_everything_when_objects_live),
         cmocka_unit_test(test_slab_set_has_every_class),
+        cmocka_unit_test(test_slab_set_takes_a_source_per_class),
         cmocka_unit_test(test_slab_set_applies_profile_live),
         cmocka_unit_test(test_slab_debug_fills_alloc_and_free),
         cmocka_unit_test(test_slab_tools_see_free_objects_as_inaccessible),

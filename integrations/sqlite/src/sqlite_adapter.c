@@ -69,8 +69,11 @@ _Static_assert(offsetof(sqlite3_pcache_page, pExtra) == offsetof(rm_pcache_page_
 #define LEAF_BITS 16u
 #define ROOT_BITS 14u
 #define KIND_NONE 0u
-#define KIND_SLAB 1u
-#define KIND_LARGE 2u
+#define KIND_LARGE 1u
+#define KIND_SLAB0 2u   /* KIND_SLAB0 + i: a slab of class i (each class has
+                         * its own marking source), so a slab object's class
+                         * and cache come from the map alone: xSize and xFree
+                         * read no slab header (ADR 0023, session 11) */
 
 static _Atomic(uint8_t *) g_chunk_root[1u << ROOT_BITS];
 static pthread_mutex_t g_chunk_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -190,16 +193,20 @@ static struct {
     int installed;
     int pcache, malloc;
     rm_pcache_pool_t *file_pool, *memdb_pool;
+    /* the slab route, read by every xMalloc/xFree/xSize/xRoundup (constant
+     * after install): without calls into slab.c's class search (a loop over
+     * the classes) — every class size is a multiple of 64 bytes, so entry
+     * (n + 63) / 64 of by64_cache / by64_size is the cache / class size of an
+     * n-byte request (n ≥ 1), and a slab object's chunk mark gives its class
+     * index for slab_cache / slab_size */
+    rm_slab_cache_t *by64_cache[RM_SLAB_MAX_SIZE / 64 + 1];
+    uint32_t by64_size[RM_SLAB_MAX_SIZE / 64 + 1];
+    rm_slab_cache_t *slab_cache[RM_SLAB_NUM_CLASSES];
+    uint32_t slab_size[RM_SLAB_NUM_CLASSES];
     rm_slab_t *slab;
     rm_large_t *large;
     int je_flags;                     /* MALLOCX_ARENA(our arena) | MALLOCX_TCACHE_NONE, or 0 */
-    marking_src_t slab_src, large_src;
-    /* the slab route without calls into slab.c's class search (a loop over
-     * the classes): every class size is a multiple of 64 bytes, so
-     * slab_idx[(n + 63) / 64] is the class of an n-byte request */
-    rm_slab_cache_t *slab_cache[RM_SLAB_NUM_CLASSES];
-    uint32_t slab_size[RM_SLAB_NUM_CLASSES];
-    uint8_t slab_idx[RM_SLAB_MAX_SIZE / 64 + 1];
+    marking_src_t slab_src[RM_SLAB_NUM_CLASSES], large_src;
     /* jemalloc and large routes; the slab route's figures are slab.c's own
      * per-thread counters (rm_slab_stats), not a locked add per call */
     route_ctr_t je_ctr, large_ctr;
@@ -273,31 +280,30 @@ ctr_sub(route_ctr_t *c, size_t bytes)
 static size_t
 block_size(void *p)
 {
-    switch (chunk_kind(p)) {
-    case KIND_SLAB:
-        return rm_slab_cache_object_size(rm_slab_cache_of(p));
-    case KIND_LARGE:
+    unsigned k = chunk_kind(p);
+    if (k >= KIND_SLAB0)
+        return g.slab_size[k - KIND_SLAB0];
+    if (k == KIND_LARGE)
         return rm_large_usable_size(g.large, p);
-    default:
-        return sallocx(p, g.je_flags);
-    }
+    return sallocx(p, g.je_flags);
 }
 
-static inline unsigned
-slab_class(size_t n)   /* 1 ≤ n ≤ RM_SLAB_MAX_SIZE */
-{
-    return g.slab_idx[(n + 63) >> 6];
-}
+#define RM_HOT(x) __builtin_expect(!!(x), 1)
 
-static void *
-mem_malloc_sz(size_t n)
+/* n in 1 … RM_SLAB_MAX_SIZE (n an int or size_t; one compare) */
+#define SLAB_SIZED(n) ((size_t)(n) - 1u < (size_t)RM_SLAB_MAX_SIZE)
+#define BY64(n) (((size_t)(n) + 63u) >> 6)
+
+/* The routes other than the slab's: 0 bytes, jemalloc, large. A failed slab
+ * allocation is counted by slab.c (rm_slab_stats_t.alloc_failures, summed
+ * into rm_sqlite_stats), the others here. */
+static __attribute__((noinline)) void *
+mem_malloc_other(size_t n)
 {
     void *p;
     if (n == 0)
-        n = 1;
-    if (n <= RM_SLAB_MAX_SIZE) {
-        p = rm_slab_alloc(g.slab_cache[slab_class(n)]);
-    } else if (rm_large_wants(g.large, n)) {
+        return rm_slab_alloc(g.by64_cache[1]);
+    if (rm_large_wants(g.large, n)) {
         p = rm_large_alloc(g.large, n);
         if (p)
             ctr_add(&g.large_ctr, page_round(n));
@@ -311,38 +317,72 @@ mem_malloc_sz(size_t n)
     return p;
 }
 
+static inline void *
+mem_malloc_sz(size_t n)
+{
+    if (RM_HOT(SLAB_SIZED(n)))
+        return rm_slab_alloc(g.by64_cache[BY64(n)]);
+    return mem_malloc_other(n);
+}
+
+/* SQLite calls xRoundup, xMalloc and xSize for every sqlite3_malloc, xSize
+ * and xFree for every sqlite3_free (its memory statistics): each of these is
+ * one table load (and a tail call into slab.c) on the slab route. */
 static void *
 mem_malloc(int n)
 {
+    if (RM_HOT(SLAB_SIZED(n)))
+        return rm_slab_alloc(g.by64_cache[BY64(n)]);
     if (n < 0)
         return NULL;
-    return mem_malloc_sz((size_t)n);
+    return mem_malloc_other((size_t)n);
 }
 
-static void
-mem_free(void *p)
+static __attribute__((noinline)) void
+mem_free_other(void *p, unsigned kind)
 {
     if (!p)
         return;
-    switch (chunk_kind(p)) {
-    case KIND_SLAB:
-        rm_slab_free(rm_slab_cache_of(p), p);
-        break;
-    case KIND_LARGE:
+    if (kind == KIND_LARGE) {
         ctr_sub(&g.large_ctr, rm_large_usable_size(g.large, p));
         rm_large_free(g.large, p);
-        break;
-    default:
+    } else {
         ctr_sub(&g.je_ctr, sallocx(p, g.je_flags));
         dallocx(p, g.je_flags);
-        break;
     }
+}
+
+/* NULL needs no test on the hot route: chunk 0 ([0, 256 KiB)) is never
+ * marked (a slab or large segment there would have to start at address 0),
+ * so NULL is KIND_NONE and goes the other way. */
+static void
+mem_free(void *p)
+{
+    unsigned k = chunk_kind(p);
+    if (RM_HOT(k >= KIND_SLAB0)) {
+        rm_slab_free(g.slab_cache[k - KIND_SLAB0], p);
+        return;
+    }
+    mem_free_other(p, k);
+}
+
+static __attribute__((noinline)) int
+mem_size_other(void *p, unsigned kind)
+{
+    if (!p)
+        return 0;
+    if (kind == KIND_LARGE)
+        return (int)rm_large_usable_size(g.large, p);
+    return (int)sallocx(p, g.je_flags);
 }
 
 static int
 mem_size(void *p)
 {
-    return p ? (int)block_size(p) : 0;
+    unsigned k = chunk_kind(p);
+    if (RM_HOT(k >= KIND_SLAB0))
+        return (int)g.slab_size[k - KIND_SLAB0];
+    return mem_size_other(p, k);
 }
 
 static size_t
@@ -351,7 +391,7 @@ roundup_sz(size_t n)
     if (n == 0)
         n = 1;
     if (n <= RM_SLAB_MAX_SIZE)
-        return g.slab_size[slab_class(n)];
+        return g.by64_size[BY64(n)];
     if (rm_large_wants(g.large, n))
         return page_round(n);
     size_t r = nallocx(n, g.je_flags);
@@ -363,13 +403,21 @@ roundup_sz(size_t n)
     return rm_large_wants(g.large, r) ? page_round(r) : r;
 }
 
-static int
-mem_roundup(int n)
+static __attribute__((noinline)) int
+mem_roundup_other(int n)
 {
     if (n <= 0)
         return n < 0 ? n : (int)roundup_sz(1);
     size_t r = roundup_sz((size_t)n);
     return r > 0x7fffffffu ? n : (int)r;
+}
+
+static int
+mem_roundup(int n)
+{
+    if (RM_HOT(SLAB_SIZED(n)))
+        return (int)g.by64_size[BY64(n)];
+    return mem_roundup_other(n);
 }
 
 /* Growing a big jemalloc block that cannot grow in place: a new block, the
@@ -418,7 +466,7 @@ mem_realloc(void *p, int n)
     size_t want = (size_t)n;
     unsigned kind = chunk_kind(p);
     size_t old = block_size(p);
-    if (kind == KIND_SLAB && want <= RM_SLAB_MAX_SIZE && g.slab_size[slab_class(want)] == old)
+    if (kind >= KIND_SLAB0 && want <= RM_SLAB_MAX_SIZE && g.by64_size[BY64(want)] == old)
         return p;
     if (kind == KIND_LARGE && rm_large_wants(g.large, want) && page_round(want) == old)
         return p;
@@ -440,7 +488,7 @@ mem_realloc(void *p, int n)
     }
     void *q = mem_malloc_sz(want);
     if (!q)
-        return NULL;   /* p stays valid, as realloc() */
+        return NULL;   /* p stays valid, as realloc(); counted by the route */
     memcpy(q, p, old < want ? old : want);
     mem_free(p);
     return q;
@@ -798,9 +846,15 @@ build_locked(const rm_sqlite_opts_t *o, char *err, size_t errlen)
         }
     }
     if (o->malloc) {
-        g.slab_src = (marking_src_t){{&msrc_methods, &g.slab_src}, rm_pagesrc_default(), KIND_SLAB};
+        /* one marking source per class: the chunk map then names a slab
+         * object's class (KIND_SLAB0 + i) */
+        const rm_pagesrc_t *srcs[RM_SLAB_NUM_CLASSES];
+        for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
+            g.slab_src[i] = (marking_src_t){{&msrc_methods, &g.slab_src[i]}, rm_pagesrc_default(), KIND_SLAB0 + i};
+            srcs[i] = &g.slab_src[i].src;
+        }
         g.large_src = (marking_src_t){{&msrc_methods, &g.large_src}, rm_pagesrc_default(), KIND_LARGE};
-        if ((st = rm_slab_create(&g.slab_src.src, &g.slab)) != RM_OK) {
+        if ((st = rm_slab_create_sources(srcs, &g.slab)) != RM_OK) {
             rm_sqlite__say(err, errlen, "slab classes: %s", rm_strerror(st));
             goto fail;
         }
@@ -810,12 +864,14 @@ build_locked(const rm_sqlite_opts_t *o, char *err, size_t errlen)
         }
         for (unsigned k = 0; k <= RM_SLAB_MAX_SIZE / 64; k++) {
             int ci = rm_slab_class_index(k ? (size_t)k * 64 : 1);
-            g.slab_idx[k] = (uint8_t)(ci < 0 ? 0 : ci);
+            g.by64_cache[k] = ci < 0 ? NULL : g.slab_cache[ci];
+            g.by64_size[k] = ci < 0 ? 0 : g.slab_size[ci];
         }
         for (size_t n = 1; n <= RM_SLAB_MAX_SIZE; n++) {
             /* the table must give slab.c's own class for every size */
             int ci = rm_slab_class_index(n);
-            if (ci < 0 || (unsigned)ci != slab_class(n) || !g.slab_cache[ci]) {
+            if (ci < 0 || !g.slab_cache[ci] || g.by64_cache[BY64(n)] != g.slab_cache[ci] ||
+                g.by64_size[BY64(n)] != g.slab_size[ci]) {
                 rm_sqlite__say(err, errlen, "slab classes: class of %zu bytes not on a 64-byte boundary", n);
                 st = RM_EINVAL;
                 goto fail;
@@ -960,13 +1016,14 @@ rm_sqlite_stats(rm_sqlite_stats_t *out)
             for (unsigned i = 0; i < RM_SLAB_NUM_CLASSES; i++) {
                 out->slab_bytes += ss[i].bytes_in_use;
                 out->slab_allocs += ss[i].allocs;
+                out->alloc_failures += ss[i].alloc_failures;
             }
     }
     out->jemalloc_bytes = atomic_load(&g.je_ctr.bytes);
     out->jemalloc_allocs = atomic_load(&g.je_ctr.allocs);
     out->large_bytes = atomic_load(&g.large_ctr.bytes);
     out->large_allocs = atomic_load(&g.large_ctr.allocs);
-    out->alloc_failures = atomic_load(&g.alloc_failures);
+    out->alloc_failures += atomic_load(&g.alloc_failures);
     out->overshoots = atomic_load(&g.overshoots);
     out->overshoot_bytes = atomic_load(&g.over_bytes);
     return RM_OK;

@@ -23,6 +23,7 @@
 #include <sqlite3.h>
 
 #include "rustymem/large.h"
+#include "rustymem/slab.h"
 #include "rustymem/sqlite.h"
 
 static char g_dir[256];
@@ -258,6 +259,20 @@ test_size_and_roundup_are_exact_on_every_route(void **state)
     assert_int_equal(sqlite3_msize(p[3]), 64);
     assert_int_equal(sqlite3_msize(p[12]), 4096);
     assert_int_equal(sqlite3_msize(p[20]), 2 << 20);
+
+    /* every slab size: xSize gives slab.c's class (the class
+     * comes from the chunk map's mark of the slab, not from its header), and
+     * the free goes back to that class's cache (slab bytes back to s1's) */
+    for (int n = 1; n <= 4096; n++) {
+        void *b = sqlite3_malloc(n);
+        assert_non_null(b);
+        assert_int_equal(sqlite3_msize(b), rm_slab_size_class((size_t)n));
+        sqlite3_free(b);
+    }
+    rm_sqlite_stats_t s2;
+    assert_int_equal(rm_sqlite_stats(&s2), RM_OK);
+    assert_int_equal(s2.slab_bytes, s1.slab_bytes);
+    assert_int_equal(s2.slab_allocs - s1.slab_allocs, 4096);
 
     /* realloc across routes keeps the contents and the accounting */
     for (int i = 0; i < N; i++) {

@@ -258,6 +258,16 @@ int rm_slab_numa_available(void);
  */
 rm_status_t rm_slab_create(const rm_pagesrc_t *src, rm_slab_t **out);
 
+/*
+ * As rm_slab_create, with a page source per class: class i's slabs and
+ * magazines come from src[i] (a NULL entry = the default source; each must
+ * outlive the set). For a host that must tell a pointer's class from its
+ * address alone (the SQLite adapter marks each class's slabs in its own
+ * address map, docs/adr/0023). Returns as rm_slab_create; RM_EINVAL also for
+ * a NULL src array. Thread-safe.
+ */
+rm_status_t rm_slab_create_sources(const rm_pagesrc_t *const src[RM_SLAB_NUM_CLASSES], rm_slab_t **out);
+
 /* Destroy the set and its caches (see rm_slab_cache_destroy). NULL is a no-op. */
 void rm_slab_destroy(rm_slab_t *s);
 
