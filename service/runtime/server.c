@@ -549,8 +549,6 @@ stream_owner_add_locked(rm_server_t *srv, const char *key, int delta)
     return 1;
 }
 
-/* Run the streaming handler on a thread of its own, within max_streams and
- * the caller's share of it (max_streams_per_principal). */
 /* Run fn(c) on a detached thread that holds a reference of its own to c. 0;
  * -1 when no thread starts (that reference is dropped again: the caller,
  * which holds one too, still owns c). */
@@ -575,6 +573,8 @@ spawn_call_thread(call_t *c, void *(*fn)(void *))
     return 0;
 }
 
+/* Run the streaming handler on a thread of its own, within max_streams and
+ * the caller's share of it (max_streams_per_principal). */
 static void
 start_stream(call_t *c)
 {
@@ -1032,7 +1032,7 @@ rm_server_wait(rm_server_t *srv)
     pthread_mutex_lock(&srv->mu);
     while (!srv->shutdown_notified)
         pthread_cond_wait(&srv->cv, &srv->mu);
-    /* 2. Our streaming threads and call objects are gone. */
+    /* 2. Our streaming and waiting threads and call objects are gone. */
     while (srv->live_streams > 0 || srv->live_calls > 0 || srv->live_waiting > 0) {
         struct timespec ts;
         rm_deadline_ts(CLOCK_REALTIME, 1000, &ts);

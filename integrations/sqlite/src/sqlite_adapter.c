@@ -276,11 +276,11 @@ ctr_sub(route_ctr_t *c, size_t bytes)
     atomic_fetch_sub_explicit(&c->bytes, bytes, memory_order_relaxed);
 }
 
-/* Usable size of a live block (exact: what xMalloc handed out). */
+/* Usable size of a live block p of chunk kind k (exact: what xMalloc handed
+ * out). */
 static size_t
-block_size(void *p)
+block_size(void *p, unsigned k)
 {
-    unsigned k = chunk_kind(p);
     if (k >= KIND_SLAB0)
         return g.slab_size[k - KIND_SLAB0];
     if (k == KIND_LARGE)
@@ -369,11 +369,7 @@ mem_free(void *p)
 static __attribute__((noinline)) int
 mem_size_other(void *p, unsigned kind)
 {
-    if (!p)
-        return 0;
-    if (kind == KIND_LARGE)
-        return (int)rm_large_usable_size(g.large, p);
-    return (int)sallocx(p, g.je_flags);
+    return p ? (int)block_size(p, kind) : 0;
 }
 
 static int
@@ -465,7 +461,7 @@ mem_realloc(void *p, int n)
         return NULL;
     size_t want = (size_t)n;
     unsigned kind = chunk_kind(p);
-    size_t old = block_size(p);
+    size_t old = block_size(p, kind);
     if (kind >= KIND_SLAB0 && want <= RM_SLAB_MAX_SIZE && g.by64_size[BY64(want)] == old)
         return p;
     if (kind == KIND_LARGE && rm_large_wants(g.large, want) && page_round(want) == old)
