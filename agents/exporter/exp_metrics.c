@@ -12,6 +12,7 @@
  */
 #include "client.h"
 #include "exp_metrics.h"
+#include "rustymem/mix.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -41,17 +42,6 @@ struct rm_exp_reg {
     size_t nslots;   /* power of two */
     size_t samples;
 };
-
-static uint64_t
-fnv1a(const char *s)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ull;
-    }
-    return h;
-}
 
 rm_status_t
 rm_exp_reg_create(rm_exp_reg_t **out)
@@ -92,7 +82,7 @@ static family_t *
 lookup(const rm_exp_reg_t *r, const char *name, size_t *slot_out)
 {
     size_t mask = r->nslots - 1;
-    size_t i = (size_t)fnv1a(name) & mask;
+    size_t i = (size_t)rm_hash_str(name, 0) & mask;
     for (;;) {
         size_t s = r->slots[i];
         if (!s) {
@@ -114,7 +104,7 @@ grow_slots(rm_exp_reg_t *r)
     if (!slots)
         return RM_ENOMEM;
     for (size_t k = 0; k < r->n; k++) {
-        size_t i = (size_t)fnv1a(r->fams[k].name) & (nslots - 1);
+        size_t i = (size_t)rm_hash_str(r->fams[k].name, 0) & (nslots - 1);
         while (slots[i])
             i = (i + 1) & (nslots - 1);
         slots[i] = k + 1;

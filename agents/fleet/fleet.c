@@ -41,6 +41,7 @@
 #include "rustymem/v1/tuning.pb-c.h"
 #include "rm_clock.h"
 #include "rm_tsan.h"
+#include "rustymem/mix.h"
 
 /* ---- small helpers --------------------------------------------------------- */
 
@@ -134,9 +135,7 @@ static size_t keys_n;
 static const char *
 key_intern(const char *k)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (const unsigned char *p = (const unsigned char *)k; *p; p++)
-        h = (h ^ *p) * 1099511628211ULL;
+    uint64_t h = rm_hash_str(k, 0);
     const char *out = NULL;
     pthread_mutex_lock(&keys_mu);
     if (!keys_slot)

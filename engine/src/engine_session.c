@@ -4,6 +4,7 @@
  * sessions (interned, refcounted, quota), open / owned / close.
  */
 #include "engine_internal.h"
+#include "rustymem/mix.h"
 
 /* ---- connection slots -------------------------------------------------------- */
 
@@ -142,18 +143,9 @@ rm__e_killed(rm_engine_t *e, rm_session_id_t id, conn_t *c, char *err)
 static uint64_t
 prin_hash(const rm_engine_t *e, const char *name, size_t n)
 {
-    /* FNV-1a from a random basis, finished with a 64-bit mixer: principal
-     * names come from the auth file, certificates and peer addresses, and the
-     * seed keeps their chain placement unpredictable. */
-    uint64_t h = 1469598103934665603ull ^ e->prin_seed;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)name[i];
-        h *= 1099511628211ull;
-    }
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    return h;
+    /* seeded: principal names come from the auth file, certificates and peer
+     * addresses, and the seed keeps their chain placement unpredictable */
+    return rm_hash_bytes(name, n, e->prin_seed);
 }
 
 /* Double the chains when principals outnumber them; on ENOMEM keep the old

@@ -236,18 +236,12 @@ rm__is_pow2(size_t v)
     return v && (v & (v - 1)) == 0;
 }
 
-/* 64-bit FNV-1a of n bytes, finished with rm__mix64 (FNV's low bits alone
- * are weak for masking). For hash tables keyed by byte strings. */
+/* rm_hash_bytes (rustymem/mix.h) with seed 0: for hash tables keyed by byte
+ * strings. Pure. */
 static inline uint64_t
 rm__hash_bytes(const void *p, size_t n)
 {
-    const unsigned char *b = p;
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= 1099511628211ull;
-    }
-    return rm__mix64(h);
+    return rm_hash_bytes(p, n, 0);
 }
 
 /* Monotonic clock in nanoseconds. */

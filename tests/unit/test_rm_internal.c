@@ -2,6 +2,7 @@
  * test_rm_internal.c — the shared internals every memcore module relies on:
  * the ownership predicate behind RM_ASSERT_LOCKED (held by the calling
  * thread, not merely held), splitmix64's finaliser rm__mix64 (rm_mix.h), the
+ * byte-string hash every layer shares (rm_hash_bytes in rustymem/mix.h), the
  * *_create prologue, condition-variable deadlines and the intrusive lists.
  */
 #include <pthread.h>
@@ -77,6 +78,25 @@ test_rm_internal_mix64_is_splitmix64s_finaliser(void **state)
     assert_int_equal(rm__mix64(0x9e3779b97f4a7c15ull), 0xe220a8397b1dcdafull);
     assert_int_equal(rm__mix64(2 * 0x9e3779b97f4a7c15ull), 0x6e789e6aa1b965f4ull);
     assert_int_equal(rm__mix64(0), 0);   /* xor-shifts and odd multiplies fix 0 */
+}
+
+static void
+test_rm_internal_hash_bytes_is_fnv1a_then_mix64(void **state)
+{
+    (void)state;
+    /* FNV-1a 64's published vectors: "" is the offset basis, "a" 0xaf63dc4c8601ec8c,
+     * "foobar" 0x85944171f73967e8; the hash is rm_mix64 of them (seed 0) */
+    assert_int_equal(rm_hash_bytes(NULL, 0, 0), rm_mix64(0xcbf29ce484222325ull));
+    assert_int_equal(rm_hash_bytes("a", 1, 0), rm_mix64(0xaf63dc4c8601ec8cull));
+    assert_int_equal(rm_hash_bytes("foobar", 6, 0), rm_mix64(0x85944171f73967e8ull));
+    assert_int_equal(rm__hash_bytes("foobar", 6), rm_hash_bytes("foobar", 6, 0));
+    /* the string form is the bytes form without the NUL, for any seed */
+    assert_int_equal(rm_hash_str("foobar", 0), rm_hash_bytes("foobar", 6, 0));
+    assert_int_equal(rm_hash_str("", 7), rm_hash_bytes("", 0, 7));
+    assert_int_equal(rm_hash_str("principal", 0x1234), rm_hash_bytes("principal", 9, 0x1234));
+    /* a seed moves the value; the bytes after n do not count */
+    assert_true(rm_hash_bytes("foobar", 6, 1) != rm_hash_bytes("foobar", 6, 0));
+    assert_int_equal(rm_hash_bytes("foobarX", 6, 0), rm_hash_bytes("foobar", 6, 0));
 }
 
 /* ---- RM__CREATE_ARGS_OR_EINVAL ------------------------------------------------- */
@@ -207,6 +227,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rm_internal_lock_owner_is_the_calling_thread),
         cmocka_unit_test(test_rm_internal_mix64_is_splitmix64s_finaliser),
+        cmocka_unit_test(test_rm_internal_hash_bytes_is_fnv1a_then_mix64),
         cmocka_unit_test(test_rm_internal_create_prologue_refuses_no_out_and_defaults_no_config),
         cmocka_unit_test(test_rm_internal_deadline_is_now_plus_ns_normalised),
         cmocka_unit_test(test_rm_internal_dlist_push_append_unlink),
