@@ -310,7 +310,7 @@ size_t rm__bp_earc_bytes(const rm__bp_earc_t *e);
  * validation.
  */
 typedef struct rm__bp_ptab {
-    _Atomic uint32_t *slots;
+    _Atomic uint32_t *slots;            /* always right behind this header (bufpool_pcache.c relies on it) */
     size_t mask;
     size_t bytes;
     struct rm__bp_ptab *retired_next;   /* tables replaced by a grow or a shrink, freed by their
