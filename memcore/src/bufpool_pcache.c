@@ -102,17 +102,17 @@ _Static_assert(sizeof(pc_frame_t) == 48, "pc_frame_t: 48 bytes, the extra follow
 
 struct rm_pcache {
     /* read by every hit and unpin: the first line */
-    rm_pcache_pool_t *pool;
     unsigned char **seg;        /* NSEGS segments of SEG_SIZE records; written under mu */
     size_t rec_bytes;           /* a frame's record: descriptor + extra, 64-byte multiple */
     _Atomic(rm__bp_ptab_t *) ptab;  /* published under mu, read lock-free */
     _Atomic uint64_t ptab_rm_seq;   /* odd while a removal shifts ptab's slots; written under mu
                                      * (ptab_remove_locked), read by the serialized hit path */
+    int serialized;             /* the pool's serialized_caches: hits and npinned are the caller's */
+    int purgeable;
     rm__bp_earc_t *pol;         /* NULL for a non-purgeable cache; guarded by mu */
     _Atomic size_t cachesize;   /* pages, as set; written under mu */
     _Atomic uint64_t npages;    /* written under mu */
-    int serialized;             /* the pool's serialized_caches: hits and npinned are the caller's */
-    int purgeable;
+    rm_pcache_pool_t *pool;     /* read by unpin (budget) and every locked path */
 
     /* changed by hits and unpins: the second line */
     _Atomic int64_t npinned;    /* changed by pins (lock-free) and unpins; serialized: by the
@@ -1187,6 +1187,40 @@ page_valid(const rm_pcache_t *c, const rm_pcache_page_t *page)
            !(atomic_load_explicit(&f->state, memory_order_acquire) & ST_INVALID);
 }
 
+/* rm_pcache_unpin's locked routes, out of line so that a plain unpin keeps a
+ * small frame (ADR 0023, session 12). A discard: f must be c's pinned page. */
+static __attribute__((noinline)) rm_status_t
+unpin_discard(rm_pcache_t *c, pc_frame_t *f)
+{
+    rm_pcache_pool_t *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED) {
+        pthread_mutex_unlock(&pool->mu);
+        return RM_EINVAL;
+    }
+    drop_locked(c, f, 0);
+    cnt_add(&c->discards, 1);
+    pthread_mutex_unlock(&pool->mu);
+    return RM_OK;
+}
+
+/* After an unpin: a parked page goes back to its policy; over the cache size
+ * or the budget (pinned pages kept it there): the pages unpinned now go, as
+ * in pcache1. */
+static __attribute__((noinline)) rm_status_t
+unpin_locked(rm_pcache_t *c, pc_frame_t *f, int parked)
+{
+    rm_pcache_pool_t *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    if (parked)
+        unpark_locked(c, f);
+    enforce_limit_locked(c, limit_of(c), 0);
+    (void)enforce_budget_locked(pool);
+    pthread_mutex_unlock(&pool->mu);
+    return RM_OK;
+}
+
 rm_status_t
 rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
 {
@@ -1195,19 +1229,8 @@ rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
     if (!c || !page || ((const pc_frame_t *)page)->cache != c)
         return RM_EINVAL;
     pc_frame_t *f = (pc_frame_t *)page;
-    rm_pcache_pool_t *pool = c->pool;
-    if (discard) {
-        pthread_mutex_lock(&pool->mu);
-        uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-        if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED) {
-            pthread_mutex_unlock(&pool->mu);
-            return RM_EINVAL;
-        }
-        drop_locked(c, f, 0);
-        cnt_add(&c->discards, 1);
-        pthread_mutex_unlock(&pool->mu);
-        return RM_OK;
-    }
+    if (discard)
+        return unpin_discard(c, f);
     /* a CAS, not an AND: a frame that is not a pinned resident page (or is
      * being changed under mu) is left exactly as it is */
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -1220,17 +1243,8 @@ rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
     int parked = (s & ST_PARKED) != 0;
     if (parked)
         atomic_fetch_sub_explicit(&c->nparked, 1, memory_order_relaxed);
-    if (parked || (c->pol && (ld(&c->npages) > limit_of(c) || ld(&pool->used) > ld(&pool->budget)))) {
-        /* a parked page goes back to its policy; over the cache size or the
-         * budget (pinned pages kept it there): the pages unpinned now go, as
-         * in pcache1 */
-        pthread_mutex_lock(&pool->mu);
-        if (parked)
-            unpark_locked(c, f);
-        enforce_limit_locked(c, limit_of(c), 0);
-        (void)enforce_budget_locked(pool);
-        pthread_mutex_unlock(&pool->mu);
-    }
+    if (parked || (c->pol && (ld(&c->npages) > limit_of(c) || ld(&c->pool->used) > ld(&c->pool->budget))))
+        return unpin_locked(c, f, parked);
     return RM_OK;
 }
 
