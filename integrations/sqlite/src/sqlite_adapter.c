@@ -597,10 +597,11 @@ pc_fetch_slow(sqlite3_pcache *p, unsigned key, rm_pcache_create_t mode, rm_statu
 static sqlite3_pcache_page *
 pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
 {
-    rm_pcache_page_t *pg = NULL;
-    rm_pcache_create_t mode = createFlag == 0   ? RM_PCACHE_LOOKUP
-                              : createFlag == 1 ? RM_PCACHE_CREATE_CHEAP
-                                                : RM_PCACHE_CREATE_FORCE;
+    rm_pcache_page_t *pg;   /* rm_pcache_fetch sets it on every route */
+    /* createFlag 0, 1, 2 are RM_PCACHE_LOOKUP, _CREATE_CHEAP, _CREATE_FORCE */
+    _Static_assert(RM_PCACHE_LOOKUP == 0 && RM_PCACHE_CREATE_CHEAP == 1 && RM_PCACHE_CREATE_FORCE == 2,
+                   "createFlag maps onto rm_pcache_create_t");
+    rm_pcache_create_t mode = (unsigned)createFlag <= 2u ? (rm_pcache_create_t)createFlag : RM_PCACHE_CREATE_FORCE;
     rm_status_t st = rm_pcache_fetch((rm_pcache_t *)p, key, mode, &pg);
     if (__builtin_expect(st == RM_OK && !g.trace, 1))
         return (sqlite3_pcache_page *)pg;
