@@ -41,6 +41,7 @@ typedef struct rm__bp_map {
     uint64_t *keys;     /* RM_BP_MAP_EMPTY marks a free slot */
     uint32_t *vals;
     size_t mask;        /* capacity − 1; capacity a power of two */
+    unsigned shift;     /* 64 − log2(capacity): a key's home is its Fibonacci hash's top bits */
     size_t count;
     size_t bytes;       /* mapped bytes (keys + vals) */
     const rm_pagesrc_t *src;
