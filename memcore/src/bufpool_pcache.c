@@ -1064,11 +1064,12 @@ static rm_status_t fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t
 rm_status_t
 rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out)
 {
-    if (out)
-        *out = NULL;
-    if (!c || !out || (mode != RM_PCACHE_LOOKUP && mode != RM_PCACHE_CREATE_CHEAP &&
-                       mode != RM_PCACHE_CREATE_FORCE))
+    if (__builtin_expect(!c || !out || (unsigned)mode > (unsigned)RM_PCACHE_CREATE_FORCE, 0)) {
+        if (out)
+            *out = NULL;
         return RM_EINVAL;
+    }
+    /* *out is set on every route below: the page, or NULL (fetch_locked) */
     /* lock-free hit: state, then key, then a CAS on the state read first (its
      * version changes with the key, so a recycled frame fails the CAS) */
     uint64_t seq = c->serialized ? atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire) : 1;
@@ -1082,6 +1083,7 @@ rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache
         exact_miss = atomic_load_explicit(&c->ptab_rm_seq, memory_order_relaxed) == seq;
     }
     if (exact_miss && mode == RM_PCACHE_LOOKUP) {
+        *out = NULL;
         cnt_add(&c->misses, 1);
         return RM_ENOENT;
     }
@@ -1120,6 +1122,7 @@ rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache
 static __attribute__((noinline)) rm_status_t
 fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out, int exact_miss)
 {
+    *out = NULL;
     rm_pcache_pool_t *pool = c->pool;
     pthread_mutex_lock(&pool->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
