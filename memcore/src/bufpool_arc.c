@@ -283,9 +283,17 @@ cm_estimate(const rm__bp_earc_t *e, uint64_t key)
 static void
 earc_age(rm__bp_earc_t *e)
 {
+    /* halve every 8-bit counter, eight at a time (the rows are a multiple of
+     * 64 counters; the same values as a byte loop, ~1/8 of the instructions:
+     * the byte loop was ~2.5 % of the SQLite adapter's instructions, ADR 0023
+     * session 12) */
     size_t n = (e->cm_mask + 1) * CM_ROWS;
-    for (size_t i = 0; i < n; i++)
-        e->cm[i] >>= 1;
+    for (size_t i = 0; i < n; i += sizeof(uint64_t)) {
+        uint64_t w;
+        memcpy(&w, e->cm + i, sizeof w);
+        w = (w >> 1) & 0x7f7f7f7f7f7f7f7full;
+        memcpy(e->cm + i, &w, sizeof w);
+    }
     for (int l = RM_BP_L_WIN; l <= RM_BP_L_T2; l++) {
         uint32_t s = e->L[l].head;
         for (uint32_t k = 0; k < e->L[l].size; k++, s = e->next[s])

@@ -41,6 +41,7 @@ typedef struct rm__bp_map {
     uint64_t *keys;     /* RM_BP_MAP_EMPTY marks a free slot */
     uint32_t *vals;
     size_t mask;        /* capacity − 1; capacity a power of two */
+    unsigned shift;     /* 64 − log2(capacity): a key's home is its Fibonacci hash's top bits */
     size_t count;
     size_t bytes;       /* mapped bytes (keys + vals) */
     const rm_pagesrc_t *src;
@@ -310,8 +311,9 @@ size_t rm__bp_earc_bytes(const rm__bp_earc_t *e);
  * validation.
  */
 typedef struct rm__bp_ptab {
-    _Atomic uint32_t *slots;
+    _Atomic uint32_t *slots;            /* always right behind this header (bufpool_pcache.c relies on it) */
     size_t mask;
+    unsigned shift;                     /* 64 − log2(mask + 1): rm__bp_ptab_home's top bits */
     size_t bytes;
     struct rm__bp_ptab *retired_next;   /* tables replaced by a grow or a shrink, freed by their
                                          * owner after a grace period (bufpool.c: reader sections) */
@@ -328,10 +330,15 @@ void rm__bp_ptab_insert_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame);
 void rm__bp_ptab_remove_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame,
                                rm__bp_key_of_fn key_of, void *ctx);
 
+/* A key's home slot: Fibonacci hashing, the top log2(slots) bits of the key
+ * times 2^64/φ — one multiply (the page number of a SQLite page, file and page
+ * of a pool frame: every key bit reaches the top bits; consecutive pages land
+ * evenly spread). rm__mix64 was ~10 instructions of every lookup (ADR 0023,
+ * session 12). */
 static inline size_t
 rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
 {
-    return (size_t)rm__mix64(key) & t->mask;
+    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> t->shift);
 }
 
 /* rm__bp_ptab_lookup for a hit path: inlined, and with a key_of known at

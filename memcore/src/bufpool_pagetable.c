@@ -39,6 +39,7 @@ rm__bp_ptab_create(size_t min_slots, const rm_pagesrc_t *src)
         return NULL;
     t->slots = (_Atomic uint32_t *)(t + 1);
     t->mask = cap - 1;
+    t->shift = 64u - (unsigned)__builtin_ctzll((unsigned long long)cap);
     t->bytes = sizeof *t + cap * sizeof(uint32_t);
     t->retired_next = NULL;
     return t;

@@ -46,10 +46,14 @@
  *  cache. Frame descriptors live in segments that are never freed before the
  *  cache is destroyed, so a stale index is always safe to dereference.
  *
- *  Memory. Frames are mapped from the page source in chunks of about 64 KiB
- *  of page data: [pages][extras][chunk header]. Page data is page-aligned
- *  when page_size ≥ the system page, and only then can a free frame's memory
- *  be released (MADV_DONTNEED through the page source).
+ *  Memory. Page data is mapped from the page source in chunks of about
+ *  64 KiB (chunk_frames pages, no header: a chunk is found again from its
+ *  first frame). Page data is page-aligned when page_size ≥ the system page,
+ *  and only then can a free frame's memory be released (MADV_DONTNEED
+ *  through the page source). Each frame has a record in a segment of
+ *  SEG_SIZE records: its 48-byte descriptor, then the page's extra bytes,
+ *  rounded to a cache-line multiple (ADR 0023, session 12: a hit's
+ *  descriptor line is the line before SQLite's PgHdr, which it reads next).
  */
 #include "bufpool_internal.h"
 #include "rustymem/pcache.h"
@@ -80,6 +84,12 @@
 #define CHEAP_PINNED_PCT 90            /* CREATE_CHEAP refuses at this share of pinned pages */
 #define PARK_BUF 64u                   /* pinned pages one eviction can take off the hands */
 
+/* A frame's descriptor: 48 bytes, at the start of its record, with the page's
+ * extra bytes right behind it in the same record (records are 64-byte
+ * aligned). SQLite reads its PgHdr, at the start of the extra, right after a
+ * fetch: the hit's descriptor line then holds PgHdr's first 16 bytes and is
+ * the line next to the rest (pcache1 keeps its PgHdr1 beside the extra the
+ * same way). */
 typedef struct pc_frame {
     rm_pcache_page_t pg;        /* first: a frame pointer is a page pointer */
     _Atomic uint64_t state;
@@ -87,26 +97,22 @@ typedef struct pc_frame {
     rm_pcache_t *cache;
     uint32_t idx;
     uint32_t next_free;         /* free-list link; guarded by mu */
-} RM_ALIGNED_CL pc_frame_t;
-
-typedef struct pc_chunk {
-    struct pc_chunk *next;
-    void *base;
-    size_t bytes;               /* whole mapping */
-} pc_chunk_t;
+} pc_frame_t;
+_Static_assert(sizeof(pc_frame_t) == 48, "pc_frame_t: 48 bytes, the extra follows");
 
 struct rm_pcache {
     /* read by every hit and unpin: the first line */
-    rm_pcache_pool_t *pool;
-    pc_frame_t **seg;           /* NSEGS segment pointers; written under mu */
+    unsigned char **seg;        /* NSEGS segments of SEG_SIZE records; written under mu */
+    size_t rec_bytes;           /* a frame's record: descriptor + extra, 64-byte multiple */
     _Atomic(rm__bp_ptab_t *) ptab;  /* published under mu, read lock-free */
     _Atomic uint64_t ptab_rm_seq;   /* odd while a removal shifts ptab's slots; written under mu
                                      * (ptab_remove_locked), read by the serialized hit path */
+    int serialized;             /* the pool's serialized_caches: hits and npinned are the caller's */
+    int purgeable;
     rm__bp_earc_t *pol;         /* NULL for a non-purgeable cache; guarded by mu */
     _Atomic size_t cachesize;   /* pages, as set; written under mu */
     _Atomic uint64_t npages;    /* written under mu */
-    int serialized;             /* the pool's serialized_caches: hits and npinned are the caller's */
-    int purgeable;
+    rm_pcache_pool_t *pool;     /* read by unpin (budget) and every locked path */
 
     /* changed by hits and unpins: the second line */
     _Atomic int64_t npinned;    /* changed by pins (lock-free) and unpins; serialized: by the
@@ -129,7 +135,6 @@ struct rm_pcache {
     uint32_t free_head;         /* free-list stack through next_free; guarded by mu */
     uint32_t nfree;             /* guarded by mu */
     uint32_t released;          /* free frames with RELEASED; guarded by mu */
-    pc_chunk_t *chunks;         /* guarded by mu */
     size_t chunk_bytes;         /* bytes mapped for chunks; guarded by mu */
     size_t held;                /* what this cache adds to pool->held; guarded by mu */
 
@@ -199,7 +204,7 @@ own_pinned(const rm_pcache_t *c, int64_t d)
 static inline pc_frame_t *
 frame_at(const rm_pcache_t *c, uint32_t idx)
 {
-    return &c->seg[idx >> SEG_SHIFT][idx & (SEG_SIZE - 1)];
+    return (pc_frame_t *)(c->seg[idx >> SEG_SHIFT] + (size_t)(idx & (SEG_SIZE - 1)) * c->rec_bytes);
 }
 
 static uint64_t
@@ -235,6 +240,17 @@ static const rm__bp_stbits_t PC_STBITS = {
     .freq_mask = ST_FREQ_MASK, .freq_shift = ST_FREQ_SHIFT,
 };
 
+/* A hand met pinned page `slot` (state s): met the first time since its pin,
+ * mark it; met again, park it once the policy is done (park_flush_locked). */
+static void
+met_pinned(rm_pcache_t *c, pc_frame_t *f, uint32_t slot, uint64_t s)
+{
+    if (!(s & ST_SEEN))
+        atomic_fetch_or_explicit(&f->state, ST_SEEN, memory_order_relaxed);
+    else if (c->park_n < PARK_BUF)
+        c->park_buf[c->park_n++] = slot;
+}
+
 static int
 pol_test_clear_ref(void *ctx, uint32_t slot)
 {
@@ -255,14 +271,8 @@ pol_try_claim(void *ctx, uint32_t slot)
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     for (;;) {
         if (s & (ST_PINNED | ST_INVALID)) {
-            /* pinned: met twice in one pin, park it once the policy is done
-             * (park_flush_locked); met the first time, mark it */
-            if ((s & ST_PINNED) && !(s & ST_INVALID)) {
-                if (!(s & ST_SEEN))
-                    atomic_fetch_or_explicit(&f->state, ST_SEEN, memory_order_relaxed);
-                else if (c->park_n < PARK_BUF)
-                    c->park_buf[c->park_n++] = slot;
-            }
+            if ((s & ST_PINNED) && !(s & ST_INVALID))
+                met_pinned(c, f, slot, s);
             return 0;
         }
         if (atomic_compare_exchange_weak_explicit(&f->state, &s, (s | ST_INVALID) + ST_VER_ONE,
@@ -281,7 +291,7 @@ static void
 refresh_held_locked(rm_pcache_t *c)
 {
     RM_ASSERT_LOCKED(&c->pool->mu);
-    size_t b = sizeof *c + (size_t)c->nsegs * (SEG_SIZE * sizeof(pc_frame_t) + sizeof(pc_frame_t *)) +
+    size_t b = sizeof *c + (size_t)c->nsegs * (SEG_SIZE * c->rec_bytes + sizeof(unsigned char *)) +
                c->chunk_bytes - (c->page_size >= rm_page_size() ? (size_t)c->released * c->page_size : 0);
     if (c->pol)
         b += rm__bp_earc_bytes(c->pol);
@@ -343,7 +353,20 @@ free_pop_locked(rm_pcache_t *c)
     return f;
 }
 
-/* Map one chunk of frames and put them on the free list. Requires mu.
+/* Bytes of chunk `first` (the frame it starts at): chunks are chunk_frames
+ * frames of page data each, the last one cut at RM_PCACHE_FRAMES_MAX. */
+static size_t
+chunk_bytes_at(const rm_pcache_t *c, uint32_t first)
+{
+    uint32_t k = c->chunk_frames;
+    if (k > RM_PCACHE_FRAMES_MAX - first)
+        k = RM_PCACHE_FRAMES_MAX - first;
+    return rm__align_up((size_t)k * c->page_size, rm_page_size());
+}
+
+/* Map one chunk of frames' page data and put the frames on the free list;
+ * their records (descriptor and extra) are initialised here, so a segment's
+ * memory is touched only as its frames are mapped. Requires mu.
  * RM_ENOMEM: nothing changed (a segment allocated here may stay: harmless). */
 static rm_status_t
 map_chunk_locked(rm_pcache_t *c)
@@ -355,9 +378,7 @@ map_chunk_locked(rm_pcache_t *c)
     if (k == 0)
         return RM_ENOMEM;
     const rm_pagesrc_t *src = c->pool->src;
-    size_t data = (size_t)k * c->page_size, extras = (size_t)k * c->extra_stride;
-    size_t hdr_off = rm__align_up(data + extras, 16);
-    size_t bytes = rm__align_up(hdr_off + sizeof(pc_chunk_t), rm_page_size());
+    size_t bytes = chunk_bytes_at(c, c->mapped);
     unsigned char *base = rm__bp_mem_alloc(src, bytes);
     if (!base)
         return RM_ENOMEM;
@@ -365,15 +386,9 @@ map_chunk_locked(rm_pcache_t *c)
     for (uint32_t s = first >> SEG_SHIFT; s <= last >> SEG_SHIFT; s++) {
         if (c->seg[s])
             continue;
-        pc_frame_t *seg = rm__bp_mem_alloc(src, SEG_SIZE * sizeof(pc_frame_t));
+        unsigned char *seg = rm__bp_mem_alloc(src, SEG_SIZE * c->rec_bytes);
         if (!seg)
             goto fail;
-        for (uint32_t i = 0; i < SEG_SIZE; i++) {
-            atomic_init(&seg[i].state, ST_INVALID);
-            atomic_init(&seg[i].key, KEY_NONE);
-            seg[i].cache = c;
-            seg[i].idx = (s << SEG_SHIFT) | i;
-        }
         c->seg[s] = seg;
         c->nsegs++;
     }
@@ -382,16 +397,15 @@ map_chunk_locked(rm_pcache_t *c)
             goto fail;
         c->pol_slots = last + 1;
     }
-    pc_chunk_t *ch = (pc_chunk_t *)(base + hdr_off);
-    ch->base = base;
-    ch->bytes = bytes;
-    ch->next = c->chunks;
-    c->chunks = ch;
     c->chunk_bytes += bytes;
     for (uint32_t i = k; i-- > 0;) {
         pc_frame_t *f = frame_at(c, first + i);
+        atomic_init(&f->state, ST_INVALID);
+        atomic_init(&f->key, KEY_NONE);
+        f->cache = c;
+        f->idx = first + i;
         f->pg.buf = base + (size_t)i * c->page_size;
-        f->pg.extra = c->extra_size ? base + data + (size_t)i * c->extra_stride : NULL;
+        f->pg.extra = c->extra_size ? (unsigned char *)f + sizeof(pc_frame_t) : NULL;
         free_push_locked(c, f, 0);
     }
     c->mapped = last + 1;
@@ -860,15 +874,12 @@ free_cache_memory(rm_pcache_t *c)
 {
     const rm_pagesrc_t *src = c->pool->src;
     rm__bp_earc_destroy(c->pol);
-    for (pc_chunk_t *ch = c->chunks; ch;) {
-        pc_chunk_t *n = ch->next;
-        rm__bp_mem_free(src, ch->base, ch->bytes);
-        ch = n;
-    }
+    for (uint32_t i = 0; i < c->mapped; i += c->chunk_frames)
+        rm__bp_mem_free(src, frame_at(c, i)->pg.buf, chunk_bytes_at(c, i));
     if (c->seg) {
         for (uint32_t s = 0; s < NSEGS && c->nsegs; s++)
             if (c->seg[s]) {
-                rm__bp_mem_free(src, c->seg[s], SEG_SIZE * sizeof(pc_frame_t));
+                rm__bp_mem_free(src, c->seg[s], SEG_SIZE * c->rec_bytes);
                 c->nsegs--;
             }
         rm__bp_mem_free(src, c->seg, c->seg_bytes);
@@ -905,7 +916,8 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
     c->chunk_frames = page_size >= CHUNK_DATA_BYTES ? 1 : CHUNK_DATA_BYTES / (uint32_t)page_size;
     atomic_init(&c->cachesize, RM_PCACHE_CACHESIZE_DEFAULT);
     c->free_head = RM_BP_NIL;
-    c->seg_bytes = NSEGS * sizeof(pc_frame_t *);
+    c->rec_bytes = rm__align_up(sizeof(pc_frame_t) + c->extra_stride, RM_CACHELINE);
+    c->seg_bytes = NSEGS * sizeof(unsigned char *);
     c->seg = rm__bp_mem_alloc(src, c->seg_bytes);
     rm__bp_ptab_t *t = rm__bp_ptab_create(64, src);
     atomic_init(&c->ptab, t);
@@ -1014,9 +1026,11 @@ rm_pcache_extra_size(const rm_pcache_t *c)
 static inline __attribute__((always_inline)) uint32_t
 ptab_lookup_inline(const rm_pcache_t *c, const rm__bp_ptab_t *t, uint64_t key)
 {
+    /* the slots follow the header (rm__bp_ptab_create): no load of t->slots */
+    const _Atomic uint32_t *slots = (const _Atomic uint32_t *)(t + 1);
     size_t i = rm__bp_ptab_home(t, key);
     for (size_t n = 0; n <= t->mask; n++) {
-        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_acquire);
+        uint32_t v = atomic_load_explicit(&slots[i], memory_order_acquire);
         if (v == 0)
             return RM_BP_NIL;
         if (atomic_load_explicit(&frame_at(c, v - 1)->key, memory_order_relaxed) == key)
@@ -1044,14 +1058,18 @@ pin_cas(rm_pcache_t *c, pc_frame_t *f, uint64_t s)
     return 1;
 }
 
+static rm_status_t fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode,
+                                rm_pcache_page_t **out, int exact_miss);
+
 rm_status_t
 rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out)
 {
-    if (out)
-        *out = NULL;
-    if (!c || !out || (mode != RM_PCACHE_LOOKUP && mode != RM_PCACHE_CREATE_CHEAP &&
-                       mode != RM_PCACHE_CREATE_FORCE))
+    if (__builtin_expect(!c || !out || (unsigned)mode > (unsigned)RM_PCACHE_CREATE_FORCE, 0)) {
+        if (out)
+            *out = NULL;
         return RM_EINVAL;
+    }
+    /* *out is set on every route below: the page, or NULL (fetch_locked) */
     /* lock-free hit: state, then key, then a CAS on the state read first (its
      * version changes with the key, so a recycled frame fails the CAS) */
     uint64_t seq = c->serialized ? atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire) : 1;
@@ -1065,6 +1083,7 @@ rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache
         exact_miss = atomic_load_explicit(&c->ptab_rm_seq, memory_order_relaxed) == seq;
     }
     if (exact_miss && mode == RM_PCACHE_LOOKUP) {
+        *out = NULL;
         cnt_add(&c->misses, 1);
         return RM_ENOENT;
     }
@@ -1094,10 +1113,20 @@ rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache
             }
         }
     }
+    return fetch_locked(c, key, mode, out, exact_miss);
+}
+
+/* rm_pcache_fetch under mu: a miss, or a hit the lock-free probe could not
+ * take (a removal overlapped it, or the pin lost four CAS races). Out of
+ * line, so that the hit path keeps a small frame (ADR 0023, session 12). */
+static __attribute__((noinline)) rm_status_t
+fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out, int exact_miss)
+{
+    *out = NULL;
     rm_pcache_pool_t *pool = c->pool;
     pthread_mutex_lock(&pool->mu);
-    t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
-    idx = exact_miss ? RM_BP_NIL : ptab_lookup_inline(c, t, key);
+    rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
+    uint32_t idx = exact_miss ? RM_BP_NIL : ptab_lookup_inline(c, t, key);
     if (idx != RM_BP_NIL) {
         /* exact under mu: no key changes while we hold it, only pins and unpins */
         pc_frame_t *f = frame_at(c, idx);
@@ -1161,6 +1190,40 @@ page_valid(const rm_pcache_t *c, const rm_pcache_page_t *page)
            !(atomic_load_explicit(&f->state, memory_order_acquire) & ST_INVALID);
 }
 
+/* rm_pcache_unpin's locked routes, out of line so that a plain unpin keeps a
+ * small frame (ADR 0023, session 12). A discard: f must be c's pinned page. */
+static __attribute__((noinline)) rm_status_t
+unpin_discard(rm_pcache_t *c, pc_frame_t *f)
+{
+    rm_pcache_pool_t *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED) {
+        pthread_mutex_unlock(&pool->mu);
+        return RM_EINVAL;
+    }
+    drop_locked(c, f, 0);
+    cnt_add(&c->discards, 1);
+    pthread_mutex_unlock(&pool->mu);
+    return RM_OK;
+}
+
+/* After an unpin: a parked page goes back to its policy; over the cache size
+ * or the budget (pinned pages kept it there): the pages unpinned now go, as
+ * in pcache1. */
+static __attribute__((noinline)) rm_status_t
+unpin_locked(rm_pcache_t *c, pc_frame_t *f, int parked)
+{
+    rm_pcache_pool_t *pool = c->pool;
+    pthread_mutex_lock(&pool->mu);
+    if (parked)
+        unpark_locked(c, f);
+    enforce_limit_locked(c, limit_of(c), 0);
+    (void)enforce_budget_locked(pool);
+    pthread_mutex_unlock(&pool->mu);
+    return RM_OK;
+}
+
 rm_status_t
 rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
 {
@@ -1169,19 +1232,8 @@ rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
     if (!c || !page || ((const pc_frame_t *)page)->cache != c)
         return RM_EINVAL;
     pc_frame_t *f = (pc_frame_t *)page;
-    rm_pcache_pool_t *pool = c->pool;
-    if (discard) {
-        pthread_mutex_lock(&pool->mu);
-        uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
-        if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED) {
-            pthread_mutex_unlock(&pool->mu);
-            return RM_EINVAL;
-        }
-        drop_locked(c, f, 0);
-        cnt_add(&c->discards, 1);
-        pthread_mutex_unlock(&pool->mu);
-        return RM_OK;
-    }
+    if (discard)
+        return unpin_discard(c, f);
     /* a CAS, not an AND: a frame that is not a pinned resident page (or is
      * being changed under mu) is left exactly as it is */
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -1194,17 +1246,8 @@ rm_pcache_unpin(rm_pcache_t *c, rm_pcache_page_t *page, int discard)
     int parked = (s & ST_PARKED) != 0;
     if (parked)
         atomic_fetch_sub_explicit(&c->nparked, 1, memory_order_relaxed);
-    if (parked || (c->pol && (ld(&c->npages) > limit_of(c) || ld(&pool->used) > ld(&pool->budget)))) {
-        /* a parked page goes back to its policy; over the cache size or the
-         * budget (pinned pages kept it there): the pages unpinned now go, as
-         * in pcache1 */
-        pthread_mutex_lock(&pool->mu);
-        if (parked)
-            unpark_locked(c, f);
-        enforce_limit_locked(c, limit_of(c), 0);
-        (void)enforce_budget_locked(pool);
-        pthread_mutex_unlock(&pool->mu);
-    }
+    if (parked || (c->pol && (ld(&c->npages) > limit_of(c) || ld(&c->pool->used) > ld(&c->pool->budget))))
+        return unpin_locked(c, f, parked);
     return RM_OK;
 }
 

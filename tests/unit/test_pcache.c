@@ -3,7 +3,8 @@
  * modes, the Enhanced ARC policy on a hand-computed sequence, pinned pages,
  * discard, rekey, truncate, cache size, caches sharing one budget, purgeable
  * and non-purgeable caches, shrink, live budget changes, bad arguments,
- * page-source failures and a short multi-threaded run.
+ * page-source failures, the records that hold each page's descriptor and extra
+ * bytes, and a short multi-threaded run.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -107,6 +108,50 @@ pstats(rm_pcache_pool_t *p)
     rm_pcache_stats_t s;
     assert_int_equal(rm_pcache_pool_stats(p, &s), RM_OK);
     return s;
+}
+
+/* ---- layout ------------------------------------------------------------------------- */
+
+/* Each page's extra bytes sit right behind its 48-byte descriptor, in the same
+ * 64-byte-aligned record (ADR 0023, session 12: the hit's descriptor line is
+ * the line before SQLite's PgHdr); the extra is 16-byte aligned and no two
+ * pages' buffers or extras overlap, across chunks (64 frames of 1 KiB pages)
+ * and segments (256 records). */
+static void
+test_pcache_extra_sits_behind_its_page_descriptor(void **state)
+{
+    (void)state;
+    static const size_t extras[] = {1, 40, 216, 1024};
+    enum { N = 600 };
+    for (size_t e = 0; e < sizeof extras / sizeof extras[0]; e++) {
+        size_t ex = extras[e];
+        rm_pcache_pool_t *pool = pool_of((uint64_t)N * (PS + ex), NULL);
+        rm_pcache_t *c = cache_of(pool, PS, ex, 1, 0);
+        rm_pcache_page_t **pg = calloc(N, sizeof *pg);
+        assert_non_null(pg);
+        for (uint32_t k = 0; k < N; k++) {
+            assert_int_equal(rm_pcache_fetch(c, k + 1, RM_PCACHE_CREATE_FORCE, &pg[k]), RM_OK);
+            uintptr_t d = (uintptr_t)pg[k], x = (uintptr_t)pg[k]->extra;
+            assert_int_equal(d % 64, 0);
+            assert_int_equal(x - d, 48);
+            assert_int_equal(x % 16, 0);
+            memset(pg[k]->buf, (int)(k & 0xff), PS);
+            memset(pg[k]->extra, (int)((k * 7 + 1) & 0xff), ex);
+        }
+        for (uint32_t k = 0; k < N; k++) {
+            const unsigned char *b = pg[k]->buf, *x = pg[k]->extra;
+            for (size_t i = 0; i < PS; i += 97)
+                assert_int_equal(b[i], k & 0xff);
+            assert_int_equal(b[PS - 1], k & 0xff);
+            for (size_t i = 0; i < ex; i++)
+                assert_int_equal(x[i], (k * 7 + 1) & 0xff);
+            assert_int_equal(rm_pcache_unpin(c, pg[k], 0), RM_OK);
+        }
+        assert_int_equal(rm_pcache_pagecount(c), N);
+        free(pg);
+        rm_pcache_destroy(c);
+        assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+    }
 }
 
 /* ---- create modes ----------------------------------------------------------------- */
@@ -1174,6 +1219,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pcache_fetch_modes_and_fresh_extra),
+        cmocka_unit_test(test_pcache_extra_sits_behind_its_page_descriptor),
         cmocka_unit_test(test_pcache_policy_hand_computed_sequence),
         cmocka_unit_test(test_pcache_policy_same_sequence_under_a_tiny_budget),
         cmocka_unit_test(test_pcache_hit_pages_survive_a_scan),

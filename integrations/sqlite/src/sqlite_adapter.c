@@ -551,14 +551,13 @@ pc_pagecount(sqlite3_pcache *p)
     return (int)rm_pcache_pagecount((rm_pcache_t *)p);
 }
 
-static sqlite3_pcache_page *
-pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
+/* pc_fetch's rare routes: a FORCE fetch refused over a full budget, and
+ * the reference trace. Out of line, so that the usual call (a hit, or a
+ * miss that got its page) is a call and a test (ADR 0023, session 12:
+ * with these inline pc_fetch kept a 0.5 KiB frame and six registers). */
+static __attribute__((noinline)) sqlite3_pcache_page *
+pc_fetch_slow(sqlite3_pcache *p, unsigned key, rm_pcache_create_t mode, rm_status_t st, rm_pcache_page_t *pg)
 {
-    rm_pcache_page_t *pg = NULL;
-    rm_pcache_create_t mode = createFlag == 0   ? RM_PCACHE_LOOKUP
-                              : createFlag == 1 ? RM_PCACHE_CREATE_CHEAP
-                                                : RM_PCACHE_CREATE_FORCE;
-    rm_status_t st = rm_pcache_fetch((rm_pcache_t *)p, key, mode, &pg);
     rm_pcache_stats_t cs;
     if (st == RM_EBUSY && mode == RM_PCACHE_CREATE_FORCE && g.file_pool &&
         rm_pcache_stats((rm_pcache_t *)p, &cs) == RM_OK && cs.purgeable == 1) {
@@ -593,6 +592,22 @@ pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
     if (st != RM_OK)
         return NULL;
     return (sqlite3_pcache_page *)pg;
+}
+
+static sqlite3_pcache_page *
+pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
+{
+    rm_pcache_page_t *pg;   /* rm_pcache_fetch sets it on every route */
+    /* createFlag 0, 1, 2 are RM_PCACHE_LOOKUP, _CREATE_CHEAP, _CREATE_FORCE */
+    _Static_assert(RM_PCACHE_LOOKUP == 0 && RM_PCACHE_CREATE_CHEAP == 1 && RM_PCACHE_CREATE_FORCE == 2,
+                   "createFlag maps onto rm_pcache_create_t");
+    rm_pcache_create_t mode = (unsigned)createFlag <= 2u ? (rm_pcache_create_t)createFlag : RM_PCACHE_CREATE_FORCE;
+    rm_status_t st = rm_pcache_fetch((rm_pcache_t *)p, key, mode, &pg);
+    if (__builtin_expect(st == RM_OK && !g.trace, 1))
+        return (sqlite3_pcache_page *)pg;
+    if (st != RM_OK && !g.trace && (st != RM_EBUSY || mode != RM_PCACHE_CREATE_FORCE))
+        return NULL;   /* a refusal or a lookup's miss: nothing else to do */
+    return pc_fetch_slow(p, key, mode, st, pg);
 }
 
 /* Lower the file pool's budget by up to `bytes` of what pc_fetch raised it
