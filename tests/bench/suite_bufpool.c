@@ -44,6 +44,11 @@
  *    with the load average; scaling_2t_quiet is true only when both say the
  *    machine was quiet — otherwise a low scaling_2t is a busy neighbour, not
  *    a scaling failure. scaling_2t_cpu compares CPU ns per op (1t vs 2t).
+ *    The machine's reference, in the same rounds: shared_line_rmw_scaling_2t
+ *    (one atomic add per op on 1 024 cache lines both threads write, at the
+ *    same page indices: the pin's unavoidable shared write alone),
+ *    own_line_rmw_scaling_2t (each thread on lines of its own), and
+ *    scaling_2t_vs_shared_line_rmw (ADR 0004, session 12's quiet runs).
  * 4. Prefetch: accuracy on a sequential scan, waste on random reads.
  */
 #include "../support/cdf_pick.h"
@@ -638,13 +643,16 @@ typedef struct hp_arg {
     rm_bufpool_t *bp;
     uint32_t file;
     size_t iters;
-    int kind;           /* 0 = pool, 1 = mutex hash, 2 = pread of the pool's file */
+    int kind;           /* 0 = pool, 1 = mutex hash, 2 = pread of the pool's file,
+                         * 3 = one atomic add on a line of a set both threads
+                         * share, 4 = the same on a set of the thread's own */
     int fd;             /* kind 2 */
     const uint32_t *idx;
     pthread_barrier_t *bar;
     uint64_t ns;        /* wall time of the thread's loop */
     uint64_t cpu_ns;    /* the thread's own CPU time over the loop */
     int failed;
+    int tid;            /* 0 or 1: kind 4's set */
 } hp_arg_t;
 
 /* the competitor: a chained hash table under one mutex, with pin counts */
@@ -680,6 +688,17 @@ mh_unpin(mh_ent_t *e)
 
 static _Atomic uint64_t sink;   /* keeps the loops' loads; atomic: both threads add to it */
 
+/* The machine's reference for the pin path's one unavoidable shared write:
+ * HP_PAGES counters, one per cache line, per set; kind 3 has both threads add
+ * to set 0 at the pool's page indices (as two threads' pins write the same
+ * frames' state words), kind 4 each thread to its own set. Their 2-thread
+ * scaling is what this machine gives any design that writes a line per hit
+ * that another core also writes, and one that writes only its own lines. */
+static struct {
+    _Atomic uint64_t v;
+    char pad[64 - sizeof(uint64_t)];
+} hp_lines[2][HP_PAGES] __attribute__((aligned(64)));
+
 static uint64_t
 thread_cpu_ns(void)
 {
@@ -703,6 +722,8 @@ hp_thread(void *a_)
                 acc += *(const uint64_t *)rm_bufpool_frame_data(f);
                 rm_bufpool_unpin(a->bp, f, RM_BUFPOOL_SHARED, 0);
             }
+        } else if (a->kind >= 3) {
+            acc += atomic_fetch_add_explicit(&hp_lines[a->kind == 4 ? a->tid : 0][p].v, 1, memory_order_acq_rel);
         } else if (a->kind == 1) {
             mh_ent_t *e = mh_pin(p);
             if (e) {
@@ -741,7 +762,7 @@ hp_run(rm_bufpool_t *bp, uint32_t file, int fd, int kind, int threads, size_t it
     pthread_t th[2];
     hp_arg_t a[2];
     for (int i = 0; i < threads; i++) {
-        a[i] = (hp_arg_t){bp, file, iters, kind, fd, idx + (size_t)i * HP_IDX, &bar, 0, 0, 0};
+        a[i] = (hp_arg_t){bp, file, iters, kind, fd, idx + (size_t)i * HP_IDX, &bar, 0, 0, 0, i};
         pthread_create(&th[i], NULL, hp_thread, &a[i]);
     }
     uint64_t wall = 0, cpu = 0;
@@ -882,7 +903,7 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
     uint64_t b0 = 0, tot0 = 0, b1 = 0, tot1 = 0;
     double self0 = rm_bench_proc_cpu_s(getpid());
     int have_stat = cpu_jiffies(&b0, &tot0) == 0;
-    hp_rounds_t pin, mh;
+    hp_rounds_t pin, mh, ln_shared, ln_own;
     if (hp_measure(bp, file, fd, 0, iters, pr_iters, idx, &pin) != 0) {
         fprintf(stderr, "bufpool: hit-path pread failed\n");
         close(fd);
@@ -892,7 +913,9 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
     double self1 = rm_bench_proc_cpu_s(getpid());
     double load_after = rm_bench_loadavg1();
     close(fd);
-    if (hp_measure(bp, file, -1, 1, iters, 0, idx, &mh) != 0)
+    if (hp_measure(bp, file, -1, 1, iters, 0, idx, &mh) != 0 ||
+        hp_measure(bp, file, -1, 3, iters, 0, idx, &ln_shared) != 0 ||
+        hp_measure(bp, file, -1, 4, iters, 0, idx, &ln_own) != 0)
         return -1;
 
     /* the share of the machine's CPU time that went to other processes while
@@ -907,6 +930,7 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
     }
     double ratio_pr[HP_ROUNDS], ratio_cpu[HP_ROUNDS], pr_c[HP_ROUNDS], sc_wall[HP_ROUNDS], sc_cpu[HP_ROUNDS], conc[HP_ROUNDS], mh_sc[HP_ROUNDS];
     double one_w[HP_ROUNDS], two_w[HP_ROUNDS], one_c[HP_ROUNDS], pr_w[HP_ROUNDS], mh_one[HP_ROUNDS];
+    double ln_sh_sc[HP_ROUNDS], ln_own_sc[HP_ROUNDS];
     for (int k = 0; k < HP_ROUNDS; k++) {
         one_w[k] = pin.one[k].wall_ns;
         two_w[k] = pin.two[k].wall_ns;
@@ -920,12 +944,15 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
         conc[k] = pin.two[k].concurrency;
         mh_one[k] = mh.one[k].wall_ns;
         mh_sc[k] = 2.0 * mh.one[k].wall_ns / mh.two[k].wall_ns;
+        ln_sh_sc[k] = 2.0 * ln_shared.one[k].wall_ns / ln_shared.two[k].wall_ns;
+        ln_own_sc[k] = 2.0 * ln_own.one[k].wall_ns / ln_own.two[k].wall_ns;
     }
     double pin1 = median(one_w, HP_ROUNDS), pin2 = median(two_w, HP_ROUNDS), pr = median(pr_w, HP_ROUNDS);
     double ratio = median(ratio_pr, HP_ROUNDS), scaling = median(sc_wall, HP_ROUNDS);
     double scaling_cpu = median(sc_cpu, HP_ROUNDS), concurrency = median(conc, HP_ROUNDS);
     double scaling_best = 2.0 * minimum(one_w, HP_ROUNDS) / minimum(two_w, HP_ROUNDS);
     double mh1 = median(mh_one, HP_ROUNDS), mh_scaling = median(mh_sc, HP_ROUNDS);
+    double ln_shared_scaling = median(ln_sh_sc, HP_ROUNDS), ln_own_scaling = median(ln_own_sc, HP_ROUNDS);
     /* quiet: the 2-thread runs had both cores nearly all the time and others
      * used under 5 % of the machine — only then does scaling_2t judge the pool */
     int quiet = concurrency >= 1.9 && others >= 0 && others < 0.05;
@@ -934,10 +961,13 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
             "CPU %.1f), pread 4 KiB cached %.1f ns (best %.1f; CPU %.1f) → pin_ns_ratio_vs_pread %.3f (CPU time %.3f)\n"
             "          2t %.1f ns wall/op/thread → scaling_2t %.2f (best-of %.2f; from CPU time %.2f); "
             "2t concurrency %.2f of 2; others' CPU share %.2f; load average %.2f → %.2f on %ld CPUs → %s\n"
-            "          mutex hash %.1f ns (1t), scaling_2t %.2f\n",
+            "          mutex hash %.1f ns (1t), scaling_2t %.2f\n"
+            "          this machine: one atomic add per op on lines both threads write scales %.2f, on each "
+            "thread's own lines %.2f → scaling_2t / shared-line scaling %.2f\n",
             HP_ROUNDS, pin1, minimum(one_w, HP_ROUNDS), median(one_c, HP_ROUNDS), pr, minimum(pr_w, HP_ROUNDS),
             median(pr_c, HP_ROUNDS), ratio, median(ratio_cpu, HP_ROUNDS), pin2, scaling, scaling_best, scaling_cpu, concurrency, others, load_before, load_after, ncpu,
-            quiet ? "quiet machine" : "NOT a quiet machine: scaling_2t does not judge the pool", mh1, mh_scaling);
+            quiet ? "quiet machine" : "NOT a quiet machine: scaling_2t does not judge the pool", mh1, mh_scaling,
+            ln_shared_scaling, ln_own_scaling, scaling / ln_shared_scaling);
     json_object_set_new(result, "pin_ns_1t", json_real(pin1));
     json_object_set_new(result, "pin_ns_1t_best", json_real(minimum(one_w, HP_ROUNDS)));
     json_object_set_new(result, "pin_cpu_ns_1t", json_real(median(one_c, HP_ROUNDS)));
@@ -962,6 +992,9 @@ hit_path(const rm_bench_opts_t *o, const char *dir, json_t *result)
     json_object_set_new(result, "mutex_hash_ns_1t", json_real(mh1));
     json_object_set_new(result, "mutex_hash_scaling_2t", json_real(mh_scaling));
     json_object_set_new(result, "pin_ns_ratio_vs_mutex_hash", json_real(pin1 / mh1));
+    json_object_set_new(result, "shared_line_rmw_scaling_2t", json_real(ln_shared_scaling));
+    json_object_set_new(result, "own_line_rmw_scaling_2t", json_real(ln_own_scaling));
+    json_object_set_new(result, "scaling_2t_vs_shared_line_rmw", json_real(scaling / ln_shared_scaling));
     free(idx);
     rm_bufpool_destroy(bp);
     return 0;
