@@ -1,7 +1,7 @@
 /*
  * mix.h — splitmix64's finaliser and a byte-string hash built on it: the one
  * copy memcore, the engine, the agents and the tests share. Header-only,
- * standalone (needs only <stdint.h> and <stddef.h>), so a layer that does not
+ * standalone (needs only the C library's headers), so a layer that does not
  * link memcore may include it.
  */
 #ifndef RUSTYMEM_MIX_H
@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -53,12 +54,7 @@ rm_hash_bytes(const void *p, size_t n, uint64_t seed)
 static inline uint64_t
 rm_hash_str(const char *s, uint64_t seed)
 {
-    uint64_t h = 0xcbf29ce484222325ull ^ seed;
-    for (const unsigned char *b = (const unsigned char *)s; *b; b++) {
-        h ^= *b;
-        h *= 0x100000001b3ull;
-    }
-    return rm_mix64(h);
+    return rm_hash_bytes(s, strlen(s), seed);
 }
 
 #ifdef __cplusplus
