@@ -8,13 +8,19 @@
  *  64-bit state: shared pin count (bits 0–19), X (exclusive latch), INVALID
  *  (free, loading or being evicted: not pinnable), REF, a 4-bit FREQ and T1 for
  *  the policy, DIRTY, PREFETCHED (read ahead, not yet used), WRITING (a copy is on
- *  its way to disk: not evictable), LOADING (read in progress). A hit is one
- *  CAS on this word — it adds the pin and sets REF/FREQ together — followed by
- *  a re-check of the frame's key. Nothing shared is written on a hit except
- *  the frame's own line, a per-thread stats stripe, the thread's hit ring
- *  (one atomic add while it has room; `hitbuf`, drained under mu before each
- *  eviction so the policy keeps exact LRU order, ADR 0004 § 3c) — and, when
- *  the CAS sets the REF bit of a T1 frame, the policy's t1_refs counter.
+ *  its way to disk: not evictable), LOADING (read in progress). A SHARED hit
+ *  by a thread that owns its stats stripe is a slot pin (ADR 0004 § 3j, "slot
+ *  pins" below): the frame index goes into one of the thread's own slots, a
+ *  fence, then the state and key are read again; the word is written only
+ *  when REF/FREQ change, so a hot page's hit writes no line the other cores
+ *  write. Other pins are one CAS on this word — it adds the pin and sets
+ *  REF/FREQ together — followed by a re-check of the frame's key; whatever
+ *  needs "no pin" (eviction's claim, the X latch) sets INVALID or X and then
+ *  looks at every thread's slots. Besides, a hit writes a per-thread stats
+ *  stripe, the thread's hit ring (one atomic add while it has room; `hitbuf`,
+ *  drained under mu before each eviction so the policy keeps exact LRU
+ *  order, ADR 0004 § 3c) — and, when it sets the REF bit of a T1 frame, the
+ *  policy's t1_refs counter.
  *
  *  Locks. `mu` serialises misses, evictions, the policy, the free list, resize
  *  and page-table writes. `io_mu` serialises use of the double-write file and
@@ -129,7 +135,14 @@ typedef struct stripe {
     _Atomic uint64_t readers[2];    /* reader sections open, per epoch parity */
     _Atomic int64_t dirty;          /* st_moved: this stripe's share of the dirty frames */
     _Atomic int64_t pinned;         /* … and of the pinned ones (a share may be negative) */
+    /* slot pins (ADR 0004 § 3j): SHARED pins of the stripe's owner, frame
+     * index + 1 each, 0 = free. Taken (exchange) and given back (CAS) by the
+     * owner; another thread clears one only with a CAS, when a pin was handed
+     * over to it. Read by every check for pins (slots_hold). */
+    _Atomic uint32_t pin[RM_BP_PIN_SLOTS];
+    _Atomic uint32_t pin_reg;       /* 1: this stripe's bit is in the pool's pin_users */
 } __attribute__((aligned(2 * RM_CACHELINE))) stripe_t;
+_Static_assert(sizeof(stripe_t) == 2 * RM_CACHELINE, "a stripe, slots included, is one 128-byte block");
 
 /* Exact recency's lossy hit buffer (docs/adr/0004, eighth round): a hit adds
  * (frame, key hash) to its thread's ring with one atomic add, or drops it when
@@ -181,6 +194,8 @@ struct rm_bufpool {
                                      * chained through their frame 0's data; guarded by mu */
     uint32_t nsegs_retired;         /* guarded by mu */
     _Atomic uint32_t rd_epoch;      /* reader-section epoch; its parity picks the counter */
+    _Atomic uint64_t pin_users;     /* bit i: stripe i has taken slot pins in this pool (set once,
+                                     * never cleared: a later owner of the stripe inherits it) */
     pthread_mutex_t gp_mu;          /* serialises grace periods; never taken with mu held */
 
     rm_bufpool_frame_t **seg;       /* MAX_SEGS segment pointers; grow under mu */
@@ -575,6 +590,209 @@ key_of(void *ctx, uint32_t idx)
     return f ? atomic_load_explicit(&f->key, memory_order_relaxed) : KEY_NONE;
 }
 
+/* ---- slot pins -------------------------------------------------------------------------
+ * (ADR 0004 § 3j.) A SHARED pin by a thread that owns its stripe writes no
+ * line another thread writes: the frame index goes into a free slot of the
+ * thread's stripe (an exchange: a store and a full fence), then the frame's
+ * state and key are read again. Everything that needs "no pin" — an
+ * eviction's claim (pol_try_claim: the policy's victims, shrink, discard,
+ * emergency eviction) and the exclusive latch (try_pin) — first sets its
+ * blocking bit (INVALID or X) with a seq_cst CAS and then looks for the frame
+ * in every slot (slots_hold), backing off if it is there. This is Dekker's
+ * pattern: each side writes, fences, reads what the other writes, so at
+ * least one of them sees the other — the pinner sees INVALID or X and takes
+ * its slot back (the count path then decides, as before), or the blocker sees
+ * the slot. A frame whose state has no INVALID and no X after the pinner's
+ * fence can therefore not be claimed or latched until the slot is cleared.
+ * The unpin is a CAS of the slot back to 0 (release: the page's reads stay
+ * before it). Only pins of this kind are invisible in the state word; the
+ * policy's bits (REF, FREQ, T1's count, PREFETCHED) change exactly as a
+ * count pin changes them, but the word is written only when a bit changes,
+ * so a hot page's hit is read-only on the frame's line. A thread out of
+ * slots, or one sharing a stripe, pins with the count as before.
+ *
+ * The scan reads the slots of the stripes in pin_users (set by a stripe's
+ * first slot pin in this pool): at most STRIPES_EXCL × RM_BP_PIN_SLOTS loads,
+ * the threads that ever slot-pinned this pool at once times 8 in practice. */
+
+/* Put the calling (stripe-owning) thread's stripe into the pool's scan set,
+ * before its first slot pin: the bit is set (seq_cst) before the slot is
+ * written, so a scan that misses the bit is ordered before the pinner's
+ * fence and the pinner sees the scanner's blocking bit. */
+static __attribute__((noinline)) void
+pin_register(rm_bufpool_t *bp, stripe_t *st)
+{
+    atomic_fetch_or_explicit(&bp->pin_users, 1ull << tls_stripe, memory_order_seq_cst);
+    atomic_store_explicit(&st->pin_reg, 1, memory_order_relaxed);
+}
+
+/* 1 if some thread's slot holds frame idx. Call after the seq_cst CAS that set
+ * INVALID or X on the frame. */
+static int
+slots_hold(rm_bufpool_t *bp, uint32_t idx)
+{
+    uint64_t m = atomic_load_explicit(&bp->pin_users, memory_order_seq_cst);
+    uint32_t v = idx + 1;
+    while (m) {
+        const stripe_t *st = &bp->stripes[__builtin_ctzll(m)];
+        m &= m - 1;
+        for (int j = 0; j < RM_BP_PIN_SLOTS; j++)
+            if (atomic_load_explicit(&st->pin[j], memory_order_seq_cst) == v)
+                return 1;
+    }
+    return 0;
+}
+
+/* Clear one slot of stripe st that holds v (a CAS: the owner and a thread
+ * given a pin may race for it). 1 if one was cleared. */
+static int
+slot_take_back(stripe_t *st, uint32_t v)
+{
+    for (int j = 0; j < RM_BP_PIN_SLOTS; j++) {
+        uint32_t cur = atomic_load_explicit(&st->pin[j], memory_order_relaxed);
+        if (cur == v && atomic_compare_exchange_strong_explicit(&st->pin[j], &cur, 0, memory_order_release,
+                                                                memory_order_relaxed))
+            return 1;
+    }
+    return 0;
+}
+
+/* Release one SHARED pin of f: the caller's own slot, else the count, else a
+ * slot of another thread (a pin taken there and handed to this one). Pins of
+ * a frame are interchangeable, so any of them will do. */
+static void
+unpin_shared(rm_bufpool_t *bp, rm_bufpool_frame_t *f)
+{
+    uint32_t v = f->idx + 1;
+    if (RM_LIKELY(tls_excl) && slot_take_back(&bp->stripes[tls_stripe], v))
+        return;
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
+    while (s & ST_PIN_MASK) {
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, s - 1, memory_order_release,
+                                                  memory_order_relaxed)) {
+            st_moved(bp, s, s - 1);
+            return;
+        }
+    }
+    uint64_t m = atomic_load_explicit(&bp->pin_users, memory_order_relaxed);
+    while (m) {
+        stripe_t *st = &bp->stripes[__builtin_ctzll(m)];
+        m &= m - 1;
+        if (slot_take_back(st, v))
+            return;
+    }
+    /* no pin of f anywhere: an unpin without a pin (the caller's error);
+     * nothing to release, and memcore does not abort */
+}
+
+/* The policy's part of a hit on a slot-pinned frame: REF, FREQ + 1 (up to
+ * its maximum) and a read-ahead page's first use, as the count pin's CAS sets
+ * them (try_pin), written only when they change. 1 if this was the first use
+ * of a read-ahead page (counted; not a re-reference, so no hit record). */
+static inline int
+slot_hit_bits(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t s)
+{
+    for (;;) {
+        uint64_t ns = s | ST_REF;
+        if ((ns & ST_FREQ_MASK) != ST_FREQ_MASK)
+            ns += ST_FREQ_ONE;
+        if (ns & ST_PREFETCHED)
+            ns &= ~(ST_PREFETCHED | ST_REF);   /* first use: its first access, not a re-reference */
+        if (RM_LIKELY(ns == s))
+            return 0;   /* a hot page: nothing to write */
+        if (atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            st_moved(bp, s, ns);
+            if (RM_UNLIKELY((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == ST_T1))
+                atomic_fetch_add_explicit(&bp->t1_refs, 1, memory_order_relaxed);   /* first hit in T1 */
+            if (s & ST_PREFETCHED) {
+                STRIPE_COUNT(bp, pf_used, 1);
+                return 1;
+            }
+            return 0;
+        }
+    }
+}
+
+/* A SHARED pin in a slot. 1 pinned; 0 not this page / not pinnable (go slow);
+ * -1 latched, wait; 2 no free slot (use the count). The caller owns its
+ * stripe (tls_excl). */
+static inline int
+try_pin_slot(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key)
+{
+    stripe_t *st = &bp->stripes[tls_stripe];
+    int j = 0;
+    while (atomic_load_explicit(&st->pin[j], memory_order_relaxed) != 0)
+        if (++j == RM_BP_PIN_SLOTS)
+            return 2;
+    if (RM_UNLIKELY(!atomic_load_explicit(&st->pin_reg, memory_order_relaxed)))
+        pin_register(bp, st);
+    uint32_t v = f->idx + 1;
+    /* only the owner fills a free slot, so the exchange finds it free; it is
+     * the store and the full fence of the protocol */
+    (void)atomic_exchange_explicit(&st->pin[j], v, memory_order_seq_cst);
+    uint64_t s = atomic_load_explicit(&f->state, memory_order_seq_cst);
+    int r = (s & ST_INVALID) ? 0 : (s & ST_X) ? -1 : 1;
+    if (r == 1 && RM_UNLIKELY(atomic_load_explicit(&f->key, memory_order_relaxed) != key))
+        r = 0;   /* the frame holds another page now */
+    if (RM_UNLIKELY(r != 1)) {
+        uint32_t cur = v;
+        if (!atomic_compare_exchange_strong_explicit(&st->pin[j], &cur, 0, memory_order_release,
+                                                     memory_order_relaxed))
+            unpin_shared(bp, f);   /* a thread handed a pin of f released this slot: release that pin instead */
+        return r;
+    }
+    if (slot_hit_bits(bp, f, s))
+        return 1;
+    hitbuf_record(bp, f->idx, key);
+    return 1;
+}
+
+/* The stats' pinned frames that only slot pins hold (their state word shows
+ * no pin, so the stripes' shares do not count them). Distinct frames. */
+static uint64_t
+slot_only_pinned(rm_bufpool_t *bp)
+{
+    uint32_t seen[STRIPES_EXCL * RM_BP_PIN_SLOTS];
+    uint32_t n = 0;
+    uint64_t m = atomic_load_explicit(&bp->pin_users, memory_order_acquire);
+    while (m) {
+        const stripe_t *st = &bp->stripes[__builtin_ctzll(m)];
+        m &= m - 1;
+        for (int j = 0; j < RM_BP_PIN_SLOTS; j++) {
+            uint32_t v = atomic_load_explicit(&st->pin[j], memory_order_acquire);
+            uint32_t k = 0;
+            while (k < n && seen[k] != v)
+                k++;
+            if (v && k == n)
+                seen[n++] = v;
+        }
+    }
+    if (!n)
+        return 0;
+    uint64_t c = 0;
+    unsigned ep = rd_enter(bp);   /* a transient slot may name a frame a shrink is detaching */
+    uint32_t nf = atomic_load_explicit(&bp->nframes, memory_order_acquire);
+    for (uint32_t k = 0; k < n; k++) {
+        rm_bufpool_frame_t *f = seen[k] - 1 < nf ? frame_try(bp, seen[k] - 1) : NULL;
+        uint64_t s = f ? atomic_load_explicit(&f->state, memory_order_relaxed) : ST_INVALID;
+        c += !(s & ST_INVALID) && !ST_COUNTS_PIN(s);
+    }
+    rd_exit(bp, ep);
+    return c;
+}
+
+void
+rm__bp_test_pin_holders(rm_bufpool_t *bp, const rm_bufpool_frame_t *f, uint32_t *count, uint32_t *slots)
+{
+    *count = (uint32_t)(atomic_load_explicit(&f->state, memory_order_acquire) & ST_PIN_MASK);
+    uint32_t n = 0;
+    for (int i = 0; i < STRIPES_EXCL; i++)
+        for (int j = 0; j < RM_BP_PIN_SLOTS; j++)
+            n += atomic_load_explicit(&bp->stripes[i].pin[j], memory_order_acquire) == f->idx + 1;
+    *slots = n;
+}
+
 /* ---- policy callbacks (called under mu) ------------------------------------------ */
 
 static const rm__bp_stbits_t BP_STBITS = {
@@ -605,7 +823,13 @@ pol_try_claim(void *ctx, uint32_t slot)
         if ((s & ST_DIRTY) && ((rm_bufpool_t *)ctx)->clean_only)
             return 0;   /* writes are failing: look for a page that needs none */
         if (atomic_compare_exchange_weak_explicit(&f->state, &s, s | ST_INVALID,
-                                                  memory_order_acq_rel, memory_order_relaxed)) {
+                                                  memory_order_seq_cst, memory_order_relaxed)) {
+            if (RM_UNLIKELY(slots_hold(ctx, slot))) {
+                /* slot-pinned: give the frame back (a slot pinner may have set
+                 * policy bits meanwhile; the counts never saw the claim) */
+                atomic_fetch_and_explicit(&f->state, ~ST_INVALID, memory_order_release);
+                return 0;
+            }
             st_moved(ctx, s, s | ST_INVALID);
             return 1;
         }
@@ -1348,7 +1572,7 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
         ns |= ST_REF;
         if ((ns & ST_FREQ_MASK) != ST_FREQ_MASK)
             ns += ST_FREQ_ONE;
-    } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_acquire,
+    } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_seq_cst,
                                                     memory_order_relaxed));
     st_moved(bp, s, ns);
     if (RM_UNLIKELY((s & (ST_T1 | ST_REF | ST_PREFETCHED)) == ST_T1))
@@ -1356,6 +1580,14 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
     if (RM_UNLIKELY(atomic_load_explicit(&f->key, memory_order_relaxed) != key)) {
         rm_bufpool_unpin(bp, f, mode, 0);
         return 0;
+    }
+    if (mode == RM_BUFPOOL_EXCLUSIVE && slots_hold(bp, f->idx)) {
+        /* slot pins (§ 3j) are not in the count: X set, then the slots
+         * looked at (seq_cst both). Back off and wait like for a count pin;
+         * the hit's policy bits stay, as a touch */
+        uint64_t o = atomic_fetch_and_explicit(&f->state, ~ST_X, memory_order_release);
+        st_moved(bp, o, o & ~ST_X);
+        return -1;
     }
     if (RM_UNLIKELY(ns & ST_PREFETCHED)) {
         /* first use of a read-ahead page is its first access, not a re-reference */
@@ -1373,8 +1605,7 @@ void
 rm_bufpool_unpin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, rm_bufpool_mode_t mode, int dirty)
 {
     if (mode == RM_BUFPOOL_SHARED) {
-        uint64_t o = atomic_fetch_sub_explicit(&f->state, 1, memory_order_release);
-        st_moved(bp, o, o - 1);
+        unpin_shared(bp, f);
         return;
     }
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed), ns;
@@ -1647,7 +1878,11 @@ rm_bufpool_pin(rm_bufpool_t *bp, uint32_t file_id, uint64_t page_no, rm_bufpool_
         uint32_t idx = rm__bp_ptab_lookup_inline(t, key, key_of, bp);
         rm_bufpool_frame_t *f = idx != RM_BP_NIL ? frame_try(bp, idx) : NULL;
         if (RM_LIKELY(f != NULL)) {
-            int r = try_pin(bp, f, key, mode);
+            int r = 2;
+            if (mode == RM_BUFPOOL_SHARED && RM_LIKELY(tls_excl))
+                r = try_pin_slot(bp, f, key);
+            if (r == 2)
+                r = try_pin(bp, f, key, mode);
             if (RM_LIKELY(r == 1)) {
                 rd_exit(bp, ep);
                 STRIPE_COUNT(bp, hits, 1);
@@ -2462,7 +2697,7 @@ rm_bufpool_stats(rm_bufpool_t *bp, rm_bufpool_stats_t *out)
         pinned += atomic_load_explicit(&bp->stripes[i].pinned, memory_order_relaxed);
     }
     out->dirty = dirty > 0 ? (uint64_t)dirty : 0;
-    out->pinned = pinned > 0 ? (uint64_t)pinned : 0;
+    out->pinned = (pinned > 0 ? (uint64_t)pinned : 0) + slot_only_pinned(bp);
     pthread_mutex_lock(&bp->mu);
     out->total_frames = atomic_load_explicit(&bp->nframes, memory_order_relaxed);
     out->used_frames = used_frames(bp);

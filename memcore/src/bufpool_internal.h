@@ -281,6 +281,9 @@ void rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t slot);
  * that finds its ring full is dropped (Caffeine's lossy read buffer). The
  * simulator drains at each miss with one ring, as one thread does. */
 #define RM_BP_HITBUF_LEN 16
+/* Slot pins (bufpool.c, ADR 0004 § 3j): SHARED pins a thread that owns its
+ * stats stripe can hold in a pool without writing the frame's line. */
+#define RM_BP_PIN_SLOTS 8
 /* The gate (exact mode, pools of ≥ RM_BP_GATE_MIN_C frames; ADR 0004 § 3e, § 3f):
  * three shadow caches of c/32 pages replay a hash sample of the references and
  * decide which admission features are on. Returns the mode: 0 all (duel, IRR
@@ -370,5 +373,8 @@ extern _Atomic(rm__bp_test_hook_fn) rm__bp_test_in_section;
  * (frames with T1 and REF set, not PREFETCHED). Equal whenever no pin is in
  * flight. Take the pool mutex; for tests. */
 void rm__bp_test_t1_refs(rm_bufpool_t *bp, int64_t *counter, int64_t *recount);
+/* Who holds frame f: *count = the state word's shared pin count, *slots = slot
+ * pins of f in all threads' slots (ADR 0004 § 3j). Lock-free; for tests. */
+void rm__bp_test_pin_holders(rm_bufpool_t *bp, const rm_bufpool_frame_t *f, uint32_t *count, uint32_t *slots);
 
 #endif /* RUSTYMEM_BUFPOOL_INTERNAL_H */

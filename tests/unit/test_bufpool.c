@@ -1944,6 +1944,351 @@ test_bufpool_counts_exact_with_more_threads_than_owned_stripes(void **state)
     remove_dir(dir);
 }
 
+/* ---- slot pins (ADR 0004 § 3j) ---------------------------------------------------- */
+
+static void
+pin_holders(rm_bufpool_t *bp, const rm_bufpool_frame_t *fr, uint32_t *count, uint32_t *slots)
+{
+    rm__bp_test_pin_holders(bp, fr, count, slots);
+}
+
+typedef struct latcher {
+    rm_bufpool_t *bp;
+    uint32_t file;
+    _Atomic int got;
+} latcher_t;
+
+static void *
+latch_worker(void *arg)
+{
+    latcher_t *l = arg;
+    rm_bufpool_frame_t *fr;
+    if (rm_bufpool_pin(l->bp, l->file, 0, RM_BUFPOOL_EXCLUSIVE, &fr) != RM_OK)
+        return NULL;
+    atomic_store(&l->got, 1);
+    rm_bufpool_unpin(l->bp, fr, RM_BUFPOOL_EXCLUSIVE, 0);
+    return l;
+}
+
+/* A resident page pinned SHARED by a thread that owns its stripe is held in a
+ * slot (the state word shows no pin); it is counted as pinned, and no path
+ * that needs an unpinned frame takes it: misses that evict every other page,
+ * emergency eviction of everything, discard, and an exclusive latch (which
+ * waits until the slot is given back). */
+static void
+test_bufpool_slot_pinned_page_is_never_evicted_or_latched(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < 8; p++)
+        write_page(bp, f, p, 100 + p);
+    rm_bufpool_frame_t *fr, *again;
+    assert_int_equal(rm_bufpool_pin(bp, f, 0, RM_BUFPOOL_SHARED, &fr), RM_OK);
+    uint32_t count, slots;
+    pin_holders(bp, fr, &count, &slots);
+    assert_int_equal(count, 0);
+    assert_int_equal(slots, 1);
+    rm_bufpool_stats_t s0, s1;
+    assert_int_equal(rm_bufpool_stats(bp, &s0), RM_OK);
+    assert_int_equal(s0.pinned, 1);
+    /* 40 misses through a 16-frame pool evict every other page at least once */
+    rm_status_t st;
+    for (uint64_t p = 8; p < 48; p++) {
+        (void)read_page(bp, f, p, &st);   /* past the file's end: zeros */
+        assert_int_equal(st, RM_OK);
+    }
+    uint64_t ev = 0;
+    assert_int_equal(rm_bufpool_evict(bp, 1.0, &ev), RM_OK);
+    assert_int_equal(rm_bufpool_stats(bp, &s1), RM_OK);
+    assert_int_equal(s1.used_frames, 1);   /* everything went but the slot-pinned page */
+    assert_int_equal(rm_bufpool_discard(bp, f, 0), RM_EBUSY);
+    assert_int_equal(rm_bufpool_pin(bp, f, 0, RM_BUFPOOL_SHARED, &again), RM_OK);
+    assert_ptr_equal(again, fr);
+    rm_bufpool_unpin(bp, again, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_stats(bp, &s0), RM_OK);
+    assert_int_equal(s0.misses, s1.misses);   /* that was a hit */
+    assert_int_equal(read_page(bp, f, 0, &st), 100);
+    /* an exclusive latch waits for the slot */
+    latcher_t l = {bp, f, 0};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, latch_worker, &l), 0);
+    for (int i = 0; i < 50; i++) {
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        assert_int_equal(atomic_load(&l.got), 0);
+        pin_holders(bp, fr, &count, &slots);
+        assert_int_equal(slots, 1);
+    }
+    rm_bufpool_unpin(bp, fr, RM_BUFPOOL_SHARED, 0);
+    void *r;
+    assert_int_equal(pthread_join(th, &r), 0);
+    assert_ptr_equal(r, &l);
+    pin_holders(bp, fr, &count, &slots);
+    assert_int_equal(count, 0);
+    assert_int_equal(slots, 0);
+    assert_int_equal(rm_bufpool_stats(bp, &s0), RM_OK);
+    assert_int_equal(s0.pinned, 0);
+    assert_int_equal(rm_bufpool_discard(bp, f, 0), RM_OK);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+/* RM_BP_PIN_SLOTS pins take the thread's slots; the next ones go to the
+ * state word's count, and hold the page just as well. The unpins give both
+ * back; then the slots serve again. */
+static void
+test_bufpool_slot_pins_overflow_to_the_count(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    write_page(bp, f, 0, 5);
+    write_page(bp, f, 1, 6);
+    enum { N = RM_BP_PIN_SLOTS + 2 };
+    rm_bufpool_frame_t *fr[N], *one;
+    uint32_t count, slots;
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rm_bufpool_pin(bp, f, 0, RM_BUFPOOL_SHARED, &fr[i]), RM_OK);
+        assert_ptr_equal(fr[i], fr[0]);
+        pin_holders(bp, fr[0], &count, &slots);
+        assert_int_equal(slots, i < RM_BP_PIN_SLOTS ? i + 1 : RM_BP_PIN_SLOTS);
+        assert_int_equal(count, i < RM_BP_PIN_SLOTS ? 0 : i + 1 - RM_BP_PIN_SLOTS);
+    }
+    assert_int_equal(rm_bufpool_pin(bp, f, 1, RM_BUFPOOL_SHARED, &one), RM_OK);   /* slots full: the count */
+    pin_holders(bp, one, &count, &slots);
+    assert_int_equal(count, 1);
+    assert_int_equal(slots, 0);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 2);   /* frames, not pins */
+    uint64_t ev = 0;
+    assert_int_equal(rm_bufpool_evict(bp, 1.0, &ev), RM_OK);
+    assert_int_equal(ev, 0);
+    rm_bufpool_unpin(bp, one, RM_BUFPOOL_SHARED, 0);
+    for (int i = N; i-- > 0;) {
+        rm_bufpool_unpin(bp, fr[i], RM_BUFPOOL_SHARED, 0);
+        pin_holders(bp, fr[0], &count, &slots);
+        assert_int_equal(count + slots, (uint32_t)i);
+        assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+        assert_int_equal(s.pinned, i ? 1 : 0);
+    }
+    assert_int_equal(rm_bufpool_pin(bp, f, 1, RM_BUFPOOL_SHARED, &one), RM_OK);   /* a slot again */
+    pin_holders(bp, one, &count, &slots);
+    assert_int_equal(count, 0);
+    assert_int_equal(slots, 1);
+    rm_bufpool_unpin(bp, one, RM_BUFPOOL_SHARED, 0);
+    assert_int_equal(rm_bufpool_evict(bp, 1.0, &ev), RM_OK);
+    assert_int_equal(ev, 2);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+typedef struct slot_thread {
+    rm_bufpool_t *bp;
+    uint32_t file;
+    int bad;
+    rm_bufpool_frame_t *kept;
+} slot_thread_t;
+
+/* Fill every slot, check each pin is a slot pin, give them all back. */
+static void *
+slot_fill_worker(void *arg)
+{
+    slot_thread_t *t = arg;
+    rm_bufpool_frame_t *fr[RM_BP_PIN_SLOTS];
+    for (int i = 0; i < RM_BP_PIN_SLOTS; i++) {
+        uint32_t count, slots;
+        if (rm_bufpool_pin(t->bp, t->file, (uint64_t)i, RM_BUFPOOL_SHARED, &fr[i]) != RM_OK) {
+            t->bad = 1;
+            return NULL;
+        }
+        rm__bp_test_pin_holders(t->bp, fr[i], &count, &slots);
+        t->bad |= count != 0 || slots != 1;
+    }
+    for (int i = 0; i < RM_BP_PIN_SLOTS; i++)
+        rm_bufpool_unpin(t->bp, fr[i], RM_BUFPOOL_SHARED, 0);
+    return NULL;
+}
+
+/* A thread's slots belong to its stripe, which it gives back when it exits:
+ * 200 threads one after another (more than the 56 owned stripes) each get
+ * all their pins in slots. Were the slots not given back, the threads after
+ * the 56th would share a stripe and pin with the count. */
+static void
+test_bufpool_thread_exit_releases_its_slots(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    for (uint64_t p = 0; p < RM_BP_PIN_SLOTS; p++)
+        write_page(bp, f, p, p);
+    for (int i = 0; i < 200; i++) {
+        slot_thread_t t = {bp, f, 0, NULL};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, slot_fill_worker, &t), 0);
+        assert_int_equal(pthread_join(th, NULL), 0);
+        assert_int_equal(t.bad, 0);
+    }
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 0);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+static void *
+slot_pin_and_hand_over(void *arg)
+{
+    slot_thread_t *t = arg;
+    uint32_t count, slots;
+    if (rm_bufpool_pin(t->bp, t->file, 3, RM_BUFPOOL_SHARED, &t->kept) != RM_OK)
+        return NULL;
+    rm__bp_test_pin_holders(t->bp, t->kept, &count, &slots);
+    t->bad = count != 0 || slots != 1;
+    return t;
+}
+
+/* A slot pin handed to another thread is released by that thread: the
+ * owner's slot is cleared (with a CAS), and the page can go. */
+static void
+test_bufpool_slot_pin_released_by_another_thread(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    write_page(bp, f, 3, 9);
+    slot_thread_t t = {bp, f, 0, NULL};
+    pthread_t th;
+    void *r;
+    assert_int_equal(pthread_create(&th, NULL, slot_pin_and_hand_over, &t), 0);
+    assert_int_equal(pthread_join(th, &r), 0);
+    assert_ptr_equal(r, &t);
+    assert_int_equal(t.bad, 0);
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 1);   /* the exited thread's slot still holds it */
+    assert_int_equal(rm_bufpool_discard(bp, f, 3), RM_EBUSY);
+    rm_bufpool_unpin(bp, t.kept, RM_BUFPOOL_SHARED, 0);
+    uint32_t count, slots;
+    pin_holders(bp, t.kept, &count, &slots);
+    assert_int_equal(count, 0);
+    assert_int_equal(slots, 0);
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 0);
+    assert_int_equal(rm_bufpool_discard(bp, f, 3), RM_OK);
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
+/* Racing eviction and latches against slot pins: 4 threads on a 16-frame
+ * pool over 48 pages. Readers pin SHARED (slots), check that the frame holds
+ * their page whole (every word carries the page number and one version),
+ * yield, and check again that nothing changed under the pin; writers latch
+ * EXCLUSIVE and bump the page's version; every eighth step evicts a quarter
+ * of the pool. At the end each page's version is the number of writes to it. */
+#define RACE_PAGES 48
+#define RACE_STEPS 3000
+
+typedef struct racer {
+    rm_bufpool_t *bp;
+    uint32_t file;
+    unsigned seed;
+    _Atomic uint64_t *writes;
+    long torn, busy;
+} racer_t;
+
+static uint64_t
+page_version(const uint64_t *d, uint64_t p, size_t n)
+{
+    uint64_t v = d[0] ^ (p << 32);
+    for (size_t i = 0; i < n; i++)
+        if ((d[i] ^ (p << 32) ^ i) != v)
+            return UINT64_MAX;
+    return v;
+}
+
+static void *
+race_worker(void *arg)
+{
+    racer_t *w = arg;
+    size_t n = rm_bufpool_usable_bytes(w->bp) / 8;
+    for (int i = 0; i < RACE_STEPS; i++) {
+        uint64_t p = rand_r(&w->seed) % RACE_PAGES;
+        unsigned k = rand_r(&w->seed) % 8;
+        rm_bufpool_frame_t *fr;
+        if (k == 0) {
+            uint64_t ev;
+            (void)rm_bufpool_evict(w->bp, 0.25, &ev);
+            continue;
+        }
+        int ex = k == 1;
+        if (rm_bufpool_pin(w->bp, w->file, p, ex ? RM_BUFPOOL_EXCLUSIVE : RM_BUFPOOL_SHARED, &fr) != RM_OK) {
+            w->busy++;
+            continue;
+        }
+        uint64_t *d = rm_bufpool_frame_data(fr);
+        uint64_t v = page_version(d, p, n);
+        if (v == UINT64_MAX) {
+            w->torn++;
+        } else if (ex) {
+            for (size_t j = 0; j < n; j++)
+                d[j] = (v + 1) ^ (p << 32) ^ j;
+        } else {
+            if (i % 4 == 0)
+                sched_yield();
+            w->torn += page_version(d, p, n) != v;
+        }
+        rm_bufpool_unpin(w->bp, fr, ex ? RM_BUFPOOL_EXCLUSIVE : RM_BUFPOOL_SHARED, ex);
+        if (ex && v != UINT64_MAX)
+            atomic_fetch_add(&w->writes[p], 1);
+    }
+    return NULL;
+}
+
+static void
+test_bufpool_slot_pins_hold_pages_against_racing_eviction(void **state)
+{
+    (void)state;
+    char *dir = make_dir();
+    rm_bufpool_t *bp = open_pool(dir, 16, 0);
+    uint32_t f;
+    assert_int_equal(rm_bufpool_open_file(bp, "t", &f), RM_OK);
+    static _Atomic uint64_t writes[RACE_PAGES];
+    for (uint64_t p = 0; p < RACE_PAGES; p++) {
+        write_page(bp, f, p, 0);
+        atomic_store(&writes[p], 0);
+    }
+    pthread_t th[4];
+    racer_t w[4];
+    for (int i = 0; i < 4; i++) {
+        w[i] = (racer_t){bp, f, 77u + (unsigned)i, writes, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, race_worker, &w[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_int_equal(w[i].torn, 0);
+        assert_int_equal(w[i].busy, 0);
+    }
+    rm_bufpool_stats_t s;
+    assert_int_equal(rm_bufpool_stats(bp, &s), RM_OK);
+    assert_int_equal(s.pinned, 0);
+    assert_true(s.evictions > 0);
+    rm_status_t st;
+    for (uint64_t p = 0; p < RACE_PAGES; p++)
+        assert_int_equal(read_page(bp, f, p, &st), atomic_load(&writes[p]));
+    assert_int_equal(rm_bufpool_destroy(bp), RM_OK);
+    remove_dir(dir);
+}
+
 int
 main(void)
 {
@@ -1999,6 +2344,11 @@ main(void)
         cmocka_unit_test(test_bufpool_shrink_and_regrow_survive_every_page_source_failure),
         cmocka_unit_test(test_bufpool_crash_kill9_keeps_flushed_pages),
         cmocka_unit_test(test_bufpool_crash_torn_write_repaired_from_doublewrite),
+        cmocka_unit_test(test_bufpool_slot_pinned_page_is_never_evicted_or_latched),
+        cmocka_unit_test(test_bufpool_slot_pins_overflow_to_the_count),
+        cmocka_unit_test(test_bufpool_thread_exit_releases_its_slots),
+        cmocka_unit_test(test_bufpool_slot_pin_released_by_another_thread),
+        cmocka_unit_test(test_bufpool_slot_pins_hold_pages_against_racing_eviction),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,7 +37,10 @@
  * Process-wide state (shared by all pools): a thread that calls into a pool
  * owns one of 56 counter stripes until it exits (so its hit path updates
  * them without locked instructions; a pthread key and a fork handler, made
- * once, give it back); further threads share the remaining stripes. The first
+ * once, give it back); further threads share the remaining stripes. An owner
+ * holds up to 8 SHARED pins per pool in slots of its stripe, which its hits
+ * write instead of the frame (docs/adr/0004 § 3j); a pin may still be
+ * released by any thread. The first
  * rm_bufpool_create registers the process for membarrier(2) private
  * expedited barriers when the kernel allows it: a shrink's grace period then
  * interrupts the CPUs running this process's threads twice, and the
