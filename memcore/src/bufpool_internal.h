@@ -358,6 +358,37 @@ rm__bp_ptab_lookup_inline(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn
     return RM_BP_NIL;
 }
 
+/* rm__bp_ptab_remove_locked, inline: with a key_of known at compile time the
+ * backward shift's key loads are inlined too (bufpool_pcache.c's misses;
+ * ADR 0023, session 13). The one copy of the removal. */
+static inline __attribute__((always_inline)) void
+rm__bp_ptab_remove_inline(rm__bp_ptab_t *t, uint64_t key, uint32_t frame, rm__bp_key_of_fn key_of, void *ctx)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    for (size_t n = 0;; n++) {
+        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v == 0 || n > t->mask)
+            return;   /* not present */
+        if (v == frame + 1)
+            break;
+        i = (i + 1) & t->mask;
+    }
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & t->mask;
+        uint32_t v = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
+        if (v == 0)
+            break;
+        size_t k = rm__bp_ptab_home(t, key_of(ctx, v - 1));
+        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
+        if (in_range)
+            continue;
+        atomic_store_explicit(&t->slots[i], v, memory_order_release);
+        i = j;
+    }
+    atomic_store_explicit(&t->slots[i], 0, memory_order_release);
+}
+
 /* ---- test hooks ------------------------------------------------------------
  * When > 0, the Nth in-place page write after the double-write writes only the
  * first half of the page and then raises SIGKILL (crash test). 0 = off. */

@@ -495,7 +495,7 @@ ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
     uint64_t q = ld(&c->ptab_rm_seq);
     atomic_store_explicit(&c->ptab_rm_seq, q + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);   /* the odd value before any slot moves */
-    rm__bp_ptab_remove_locked(t, key, idx, key_of, c);
+    rm__bp_ptab_remove_inline(t, key, idx, key_of, c);   /* key_of inlined */
     atomic_store_explicit(&c->ptab_rm_seq, q + 2, memory_order_release);
 }
 
@@ -576,8 +576,9 @@ evict_own_locked(rm_pcache_t *c)
     c->park_n = 0;
     uint32_t v = rm__bp_earc_evict(c->pol);
     /* the hands gave up over pinned pages: now that those are parked, the
-     * policy's lists hold only pages that were unpinned when met */
-    while (park_flush_locked(c) && v == RM_BP_NIL)
+     * policy's lists hold only pages that were unpinned when met (most
+     * evictions met none: no call) */
+    while (c->park_n && park_flush_locked(c) && v == RM_BP_NIL)
         v = rm__bp_earc_evict(c->pol);
     if (v == RM_BP_NIL && (int64_t)ld(&c->npages) > atomic_load_explicit(&c->nparked, memory_order_relaxed)) {
         /* the policy's hands gave up with unparked pages left (pinned since
