@@ -226,6 +226,11 @@ struct rm__bp_earc {
     int gate_mode;                 /* GM_FULL, GM_ARC (every candidate admitted, ARC's real-valued
                                       p step) or GM_FREQ (duel and IRR test, no bias, no guard) */
     int is_shadow;                 /* a shadow has no gate of its own */
+
+    /* the page cache's frame layout (rm__bp_earc_set_stview): the state-word
+     * ops inline with constant bits, not through ops */
+    int sv_on;
+    rm__bp_stview_t sv;
 };
 
 #define IRR_NONE UINT64_MAX
@@ -260,6 +265,75 @@ static size_t shadow_bytes(const struct gate_shadow *sh);
 #define GATE_NMIN 32        /* … over at least GATE_NMIN references where the two differ */
 #define GATE_DECAY 16       /* the evidence halves every GATE_DECAY shadow sizes of sampled references */
 #define IRR_NEAR_Q 5        /* the IRR test judges estimates within IRR_NEAR_Q / 4 of the victim's */
+
+/* ---- the state-word ops, inline for the page cache's layout ----------------
+ * (rm__bp_earc_set_stview; bufpool_internal.h). One predictable branch each;
+ * without the layout, through ops as before. Same results either way. */
+static const rm__bp_stbits_t SV_BITS = {
+    .ref = RM_BP_SV_REF, .t1 = RM_BP_SV_T1, .grace = 0,
+    .freq_mask = RM_BP_SV_FREQ_MASK, .freq_shift = RM_BP_SV_FREQ_SHIFT,
+};
+
+static inline _Atomic uint64_t *
+sv_state(const rm__bp_earc_t *e, uint32_t s)
+{
+    return (_Atomic uint64_t *)(e->sv.seg[s >> RM_BP_SV_SEG_SHIFT] +
+                                (size_t)(s & ((1u << RM_BP_SV_SEG_SHIFT) - 1)) * e->sv.rec_bytes +
+                                RM_BP_SV_STATE_OFF);
+}
+
+static inline int
+op_test_clear_ref(rm__bp_earc_t *e, uint32_t s)
+{
+    if (e->sv_on) {
+        uint64_t before;
+        return rm__bp_st_test_clear_ref(SV_BITS, sv_state(e, s), e->sv.t1_refs, &before) &&
+               (before & RM_BP_SV_REF);
+    }
+    return e->ops->test_clear_ref(e->ctx, s);
+}
+
+static inline unsigned
+op_freq(const rm__bp_earc_t *e, uint32_t s)
+{
+    if (e->sv_on)
+        return rm__bp_st_freq(SV_BITS, sv_state(e, s));
+    return e->ops->freq(e->ctx, s);
+}
+
+static inline void
+op_mark_t1(rm__bp_earc_t *e, uint32_t s, int in_t1)
+{
+    if (e->sv_on)
+        rm__bp_st_mark_t1(SV_BITS, sv_state(e, s), e->sv.t1_refs, in_t1);
+    else
+        e->ops->mark_t1(e->ctx, s, in_t1);
+}
+
+static inline uint32_t
+op_t1_refs(const rm__bp_earc_t *e)
+{
+    if (e->sv_on)
+        return rm__bp_st_t1_refs(e->sv.t1_refs);
+    return e->ops->t1_refs(e->ctx);
+}
+
+static inline void
+op_set_ref(rm__bp_earc_t *e, uint32_t s)
+{
+    if (e->sv_on)
+        rm__bp_st_set_ref(SV_BITS, sv_state(e, s), e->sv.t1_refs);
+    else
+        e->ops->set_ref(e->ctx, s);
+}
+
+void
+rm__bp_earc_set_stview(rm__bp_earc_t *e, const rm__bp_stview_t *v)
+{
+    e->sv_on = v != NULL;
+    if (v)
+        e->sv = *v;
+}
 
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
@@ -325,7 +399,7 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
 static unsigned
 earc_freq(const rm__bp_earc_t *e, uint32_t slot)
 {
-    return cm_estimate(e, e->key[slot]) + e->ops->freq(e->ctx, slot);
+    return cm_estimate(e, e->key[slot]) + op_freq(e, slot);
 }
 
 static void
@@ -524,6 +598,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->gs_thr = e->gs_refs = e->gate_switches = 0;
     e->gate_mode = GM_FULL;
     e->is_shadow = 0;
+    e->sv_on = 0;
     e->src = src;
     uint32_t *base;
     if (slots_alloc(e, nslots, 0, &base, &e->slot_bytes) != RM_OK)
@@ -692,7 +767,7 @@ static inline __attribute__((always_inline)) void
 slot_unlink(rm__bp_earc_t *e, uint32_t s)
 {
     if (e->list[s] == RM_BP_L_T1)
-        e->ops->mark_t1(e->ctx, s, 0);
+        op_mark_t1(e, s, 0);
     rm__bp_dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
     e->list[s] = RM_BP_L_NONE;
 }
@@ -703,7 +778,7 @@ slot_push(rm__bp_earc_t *e, int l, uint32_t s)
     e->list[s] = (uint8_t)l;
     rm__bp_dl_push_tail(&e->L[l], e->prev, e->next, s);
     if (l == RM_BP_L_T1)
-        e->ops->mark_t1(e->ctx, s, 1);
+        op_mark_t1(e, s, 1);
 }
 
 /* Move window page s into the main cache with ARC's insertion rule. */
@@ -739,7 +814,7 @@ clock_hand(rm__bp_earc_t *e, int l)
     uint32_t budget = 2 * e->L[l].size + 2;
     while (e->L[l].size && budget--) {
         uint32_t s = e->L[l].head;
-        if (e->ops->test_clear_ref(e->ctx, s)) {
+        if (op_test_clear_ref(e, s)) {
             e->L[l].head = e->next[s];
             continue;
         }
@@ -763,7 +838,7 @@ main_victim(rm__bp_earc_t *e, int *from, int avoid)
 {
     uint32_t budget = 2 * (e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 4;
     while (budget--) {
-        uint32_t t1 = e->L[RM_BP_L_T1].size, refs = e->ops->t1_refs(e->ctx);
+        uint32_t t1 = e->L[RM_BP_L_T1].size, refs = op_t1_refs(e);
         uint32_t t1_unref = t1 > refs ? t1 - refs : 0;
         int l = (t1 && t1_unref >= (e->p > 1 ? e->p : 1)) || !e->L[RM_BP_L_T2].size ? RM_BP_L_T1 : RM_BP_L_T2;
         if (l == avoid && e->L[l == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1].size)
@@ -771,7 +846,7 @@ main_victim(rm__bp_earc_t *e, int *from, int avoid)
         if (!e->L[l].size)
             return RM_BP_NIL;
         uint32_t s = e->L[l].head;
-        int r = e->ops->test_clear_ref(e->ctx, s);
+        int r = op_test_clear_ref(e, s);
         if (!r) {
             *from = l;
             return s;
@@ -784,7 +859,7 @@ main_victim(rm__bp_earc_t *e, int *from, int avoid)
              * before the stale ones they were meant to replace (ADR 0004) */
             slot_unlink(e, s);
             slot_push(e, RM_BP_L_T2, s);
-            e->ops->set_ref(e->ctx, s);
+            op_set_ref(e, s);
         } else {
             e->L[l].head = e->next[s];
         }
@@ -1288,7 +1363,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
          * T2 page keeps its REF bit from before a shift for a whole turn) */
         for (int k = 0; k < T2_AGE_STEP && e->L[RM_BP_L_T2].size && !e->exact; k++) {
             uint32_t s = e->L[RM_BP_L_T2].head;
-            (void)e->ops->test_clear_ref(e->ctx, s);
+            (void)op_test_clear_ref(e, s);
             e->L[RM_BP_L_T2].head = e->next[s];
         }
     } else {
@@ -1353,7 +1428,7 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
     }
     /* the hit is applied: its REF bit no longer asks the hands for a
      * second chance (only hits the ring dropped keep theirs) */
-    (void)e->ops->test_clear_ref(e->ctx, s);
+    (void)op_test_clear_ref(e, s);
     slot_unlink(e, s);
     slot_push(e, l, s);
 }
@@ -1392,7 +1467,7 @@ static uint32_t
 evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
 {
 
-    cm_add(e, e->key[s], e->ops->freq(e->ctx, s));
+    cm_add(e, e->key[s], op_freq(e, s));
     if (e->exact) {
         size_t h = hist_slot(e, e->key[s]);
         e->hs_key[h] = e->key[s];
@@ -1552,7 +1627,7 @@ rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out)
     out->win = e->L[RM_BP_L_WIN].size;
     out->t1 = e->L[RM_BP_L_T1].size;
     out->t2 = e->L[RM_BP_L_T2].size;
-    uint32_t refs = e->ops->t1_refs(e->ctx);
+    uint32_t refs = op_t1_refs(e);
     out->t1_refs = refs < out->t1 ? refs : out->t1;
     out->b1 = e->B[0].size;
     out->b2 = e->B[1].size;

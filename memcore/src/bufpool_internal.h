@@ -231,6 +231,27 @@ rm__bp_st_age(const rm__bp_stbits_t b, _Atomic uint64_t *st)
         .set_ref = NAME##_set_ref,                                                                    \
     }
 
+/* The page cache's frame layout, for its CAR-mode policy (bufpool_pcache.c,
+ * rm__bp_earc_set_stview): frame i's state word is at seg[i >> RM_BP_SV_SEG_SHIFT]
+ * + (i & (2^RM_BP_SV_SEG_SHIFT − 1)) · rec_bytes + RM_BP_SV_STATE_OFF, with the
+ * policy's bits at the RM_BP_SV_* positions and no grace bit (bufpool_pcache.c
+ * asserts its layout is this one). With it the policy runs the state-word ops
+ * (test_clear_ref, freq, mark_t1, t1_refs, set_ref: the rm__bp_st_* helpers
+ * above) inline with constant bits instead of through ops — ≈ 10 indirect calls
+ * a miss (ADR 0023, session 13). try_claim and age stay the pool's ops. The
+ * same decisions either way. */
+#define RM_BP_SV_SEG_SHIFT 8
+#define RM_BP_SV_STATE_OFF 16
+#define RM_BP_SV_REF (1ull << 2)
+#define RM_BP_SV_T1 (1ull << 3)
+#define RM_BP_SV_FREQ_SHIFT 8
+#define RM_BP_SV_FREQ_MASK (0xFull << RM_BP_SV_FREQ_SHIFT)
+typedef struct rm__bp_stview {
+    unsigned char *const *seg;   /* segment bases; the array outlives the policy */
+    size_t rec_bytes;            /* bytes per frame record */
+    _Atomic int64_t *t1_refs;    /* the pool's counter (see mark_t1) */
+} rm__bp_stview_t;
+
 enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_L_B1 = 4, RM_BP_L_B2 = 5 };
 
 typedef struct rm__bp_earc rm__bp_earc_t;
@@ -298,6 +319,9 @@ typedef struct rm__bp_plain {
     uint32_t t1_refs;
 } rm__bp_plain_t;
 extern const rm__bp_policy_ops_t rm__bp_plain_ops;
+/* Use the page cache's layout `v` (copied) for the state-word ops, or the
+ * ops again with v NULL. */
+void rm__bp_earc_set_stview(rm__bp_earc_t *e, const rm__bp_stview_t *v);
 int rm__bp_earc_contains(const rm__bp_earc_t *e, uint32_t slot);
 void rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out);
 size_t rm__bp_earc_bytes(const rm__bp_earc_t *e);

@@ -283,6 +283,21 @@ pol_try_claim(void *ctx, uint32_t slot)
 
 RM__BP_STATE_POLICY_OPS(pcache_ops, rm_pcache_t, frame_at, PC_STBITS, pol_test_clear_ref, pol_try_claim);
 
+/* The frames' layout for the policy (rm__bp_stview_t): its CAR mode runs the
+ * state-word callbacks above inline, with the same results; pol_try_claim
+ * and the ageing stay calls (ADR 0023, session 13). */
+static void
+pol_set_layout(rm_pcache_t *c)
+{
+    _Static_assert(RM_BP_SV_SEG_SHIFT == SEG_SHIFT && RM_BP_SV_STATE_OFF == offsetof(pc_frame_t, state) &&
+                       RM_BP_SV_REF == ST_REF && RM_BP_SV_T1 == ST_T1 &&
+                       RM_BP_SV_FREQ_SHIFT == ST_FREQ_SHIFT && RM_BP_SV_FREQ_MASK == ST_FREQ_MASK,
+                   "the policy's view of a frame (bufpool_internal.h) is this file's layout");
+    const rm__bp_stview_t v = {
+        .seg = (unsigned char *const *)c->seg, .rec_bytes = c->rec_bytes, .t1_refs = &c->t1_refs};
+    rm__bp_earc_set_stview(c->pol, &v);
+}
+
 /* ---- memory accounting --------------------------------------------------------------- */
 
 /* Recompute what the cache holds (chunks not given back + metadata) and move
@@ -930,6 +945,7 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
         c->pol_slots = POLICY_START;
         if (rm__bp_earc_create(c->pol_slots, c->pol_cap, &pcache_ops, c, src, &c->pol) != RM_OK)
             goto fail;
+        pol_set_layout(c);
     }
     pthread_mutex_lock(&pool->mu);
     c->next = pool->caches;
