@@ -346,6 +346,7 @@ static unsigned
 cm_estimate(const rm__bp_earc_t *e, uint64_t key)
 {
     unsigned m = 255;
+#pragma GCC unroll 4
     for (int r = 0; r < CM_ROWS; r++) {
         unsigned v = e->cm[cm_idx(e, key, r)];
         if (v < m)
@@ -382,15 +383,21 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
     if (n == 0)
         return;
     /* conservative update: raise only the counters at the minimum (the
-     * estimate's four counters, each hashed once) */
-    uint8_t *c[CM_ROWS];
+     * estimate's four counters, each hashed once; the rows unrolled, the
+     * sketch's base and mask read once — the byte stores below may alias
+     * them for the compiler: ADR 0023, session 13) */
+    uint8_t *cm = e->cm, *c[CM_ROWS];
+    size_t mask = e->cm_mask;
     unsigned est = 255;
+#pragma GCC unroll 4
     for (int r = 0; r < CM_ROWS; r++) {
-        c[r] = &e->cm[cm_idx(e, key, r)];
+        uint64_t h = rm__mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(r + 1));
+        c[r] = cm + (size_t)r * (mask + 1) + ((size_t)h & mask);
         if (*c[r] < est)
             est = *c[r];
     }
     unsigned target = est + n > 255 ? 255 : est + n;
+#pragma GCC unroll 4
     for (int r = 0; r < CM_ROWS; r++)
         if (*c[r] < target)
             *c[r] = (uint8_t)target;
@@ -838,14 +845,39 @@ main_victim(rm__bp_earc_t *e, int *from, int avoid)
 {
     uint32_t budget = 2 * (e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 4;
     while (budget--) {
-        uint32_t t1 = e->L[RM_BP_L_T1].size, refs = op_t1_refs(e);
-        uint32_t t1_unref = t1 > refs ? t1 - refs : 0;
+        uint32_t t1 = e->L[RM_BP_L_T1].size, t1_unref;
+        if (e->sv_on) {
+            /* t1 − the counter, within 0 … t1 (op_t1_refs's clamp, one step) */
+            int64_t n = atomic_load_explicit(e->sv.t1_refs, memory_order_relaxed);
+            t1_unref = n <= 0 ? t1 : (uint64_t)n >= t1 ? 0 : t1 - (uint32_t)n;
+        } else {
+            uint32_t refs = op_t1_refs(e);
+            t1_unref = t1 > refs ? t1 - refs : 0;
+        }
         int l = (t1 && t1_unref >= (e->p > 1 ? e->p : 1)) || !e->L[RM_BP_L_T2].size ? RM_BP_L_T1 : RM_BP_L_T2;
         if (l == avoid && e->L[l == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1].size)
             l = l == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1;
         if (!e->L[l].size)
             return RM_BP_NIL;
         uint32_t s = e->L[l].head;
+        if (e->sv_on && l == RM_BP_L_T1) {
+            /* the promotion below in one step: clear T1, keep REF — the
+             * state and the T1 count test_clear_ref, mark_t1(0) and set_ref
+             * leave (the count drops by one for a T1 page with REF), two
+             * locked instructions fewer */
+            _Atomic uint64_t *st = sv_state(e, s);
+            if (!(atomic_load_explicit(st, memory_order_relaxed) & RM_BP_SV_REF)) {
+                *from = l;
+                return s;
+            }
+            uint64_t b = atomic_fetch_and_explicit(st, ~RM_BP_SV_T1, memory_order_relaxed);
+            if ((b & (RM_BP_SV_T1 | RM_BP_SV_REF)) == (RM_BP_SV_T1 | RM_BP_SV_REF))
+                atomic_fetch_sub_explicit(e->sv.t1_refs, 1, memory_order_relaxed);
+            rm__bp_dl_unlink(&e->L[RM_BP_L_T1], e->prev, e->next, s);
+            e->list[s] = RM_BP_L_T2;
+            rm__bp_dl_push_tail(&e->L[RM_BP_L_T2], e->prev, e->next, s);
+            continue;
+        }
         int r = op_test_clear_ref(e, s);
         if (!r) {
             *from = l;
