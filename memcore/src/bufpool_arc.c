@@ -735,7 +735,7 @@ ghost_drop_oldest(rm__bp_earc_t *e, int b)
     e->gfree = g;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 ghost_trim(rm__bp_earc_t *e)
 {
     /* |T1| + |B1| ≤ m;  |T1| + |T2| + |B1| + |B2| ≤ 2m (ARC's directory bounds) */
@@ -789,7 +789,7 @@ slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 }
 
 /* Move window page s into the main cache with ARC's insertion rule. */
-static void
+static inline __attribute__((always_inline)) void
 main_insert(rm__bp_earc_t *e, uint32_t s)
 {
     if (e->irr)
@@ -840,7 +840,7 @@ clock_hand(rm__bp_earc_t *e, int l)
  * clock's lagging one. Without it a new hot set waits in T1 while stale pages
  * hold T2 (measured in ADR 0004).
  */
-static uint32_t
+static inline __attribute__((always_inline)) uint32_t
 main_victim(rm__bp_earc_t *e, int *from, int avoid)
 {
     uint32_t budget = 2 * (e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 4;
@@ -1495,7 +1495,7 @@ rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
     ghost_trim(e);
 }
 
-static uint32_t
+static inline __attribute__((always_inline)) uint32_t
 evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
 {
 
