@@ -503,7 +503,7 @@ policy_fit_locked(rm_pcache_t *c)
  * its probe: unchanged and even, a miss is exact (nothing else inserts into a
  * serialized cache's table), so it skips the second probe under mu, and a
  * lookup-only miss takes no lock at all. Requires mu. */
-static void
+static inline __attribute__((always_inline)) void
 ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
 {
     RM_ASSERT_LOCKED(&c->pool->mu);
@@ -516,7 +516,7 @@ ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
 
 /* Take page f (claimed or being dropped: INVALID set by the caller) out of
  * the page table and the accounting. Requires mu. */
-static void
+static inline __attribute__((always_inline)) void
 unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 {
     RM_ASSERT_LOCKED(&c->pool->mu);
