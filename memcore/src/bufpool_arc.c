@@ -729,7 +729,7 @@ ghost_drop_oldest(rm__bp_earc_t *e, int b)
     if (g == RM_BP_NIL)
         return;
     rm__bp_dl_unlink(&e->B[b], e->gprev, e->gnext, g);
-    rm__bp_map_del(&e->gmap, e->gkey[g]);
+    rm__bp_map_del_inline(&e->gmap, e->gkey[g]);
     e->glist[g] = RM_BP_L_NONE;
     e->gnext[g] = e->gfree;
     e->gfree = g;
@@ -764,7 +764,7 @@ ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
     e->gkey[g] = key;
     e->glist[g] = (uint8_t)(RM_BP_L_B1 + b);
     rm__bp_dl_push_tail(&e->B[b], e->gprev, e->gnext, g);
-    rm__bp_map_put(&e->gmap, key, g);
+    rm__bp_map_put_inline(&e->gmap, key, g);
     ghost_trim(e);
 }
 
@@ -795,11 +795,11 @@ main_insert(rm__bp_earc_t *e, uint32_t s)
     if (e->irr)
         e->irr[s] = 0;   /* from here on: when a duel win last aged it (never) */
     slot_unlink(e, s);
-    uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
+    uint32_t g = rm__bp_map_get_inline(&e->gmap, e->key[s]);
     if (g != RM_BP_NIL) {
         /* p was adapted when the miss was seen (rm__bp_earc_note_miss) */
         rm__bp_dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
-        rm__bp_map_del(&e->gmap, e->key[s]);
+        rm__bp_map_del_inline(&e->gmap, e->key[s]);
         e->glist[g] = RM_BP_L_NONE;
         e->gnext[g] = e->gfree;
         e->gfree = g;
@@ -1370,7 +1370,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
     }
     /* ARC's adaptation happens at the miss, as in the paper, whether or not
      * the page later wins its way into main */
-    uint32_t g = rm__bp_map_get(&e->gmap, key);
+    uint32_t g = rm__bp_map_get_inline(&e->gmap, key);
     if (g == RM_BP_NIL)
         return;
     uint32_t b1 = e->B[0].size, b2 = e->B[1].size;
