@@ -226,6 +226,11 @@ struct rm__bp_earc {
     int gate_mode;                 /* GM_FULL, GM_ARC (every candidate admitted, ARC's real-valued
                                       p step) or GM_FREQ (duel and IRR test, no bias, no guard) */
     int is_shadow;                 /* a shadow has no gate of its own */
+
+    /* the page cache's frame layout (rm__bp_earc_set_stview): the state-word
+     * ops inline with constant bits, not through ops */
+    int sv_on;
+    rm__bp_stview_t sv;
 };
 
 #define IRR_NONE UINT64_MAX
@@ -261,6 +266,75 @@ static size_t shadow_bytes(const struct gate_shadow *sh);
 #define GATE_DECAY 16       /* the evidence halves every GATE_DECAY shadow sizes of sampled references */
 #define IRR_NEAR_Q 5        /* the IRR test judges estimates within IRR_NEAR_Q / 4 of the victim's */
 
+/* ---- the state-word ops, inline for the page cache's layout ----------------
+ * (rm__bp_earc_set_stview; bufpool_internal.h). One predictable branch each;
+ * without the layout, through ops as before. Same results either way. */
+static const rm__bp_stbits_t SV_BITS = {
+    .ref = RM_BP_SV_REF, .t1 = RM_BP_SV_T1, .grace = 0,
+    .freq_mask = RM_BP_SV_FREQ_MASK, .freq_shift = RM_BP_SV_FREQ_SHIFT,
+};
+
+static inline _Atomic uint64_t *
+sv_state(const rm__bp_earc_t *e, uint32_t s)
+{
+    return (_Atomic uint64_t *)(e->sv.seg[s >> RM_BP_SV_SEG_SHIFT] +
+                                (size_t)(s & ((1u << RM_BP_SV_SEG_SHIFT) - 1)) * e->sv.rec_bytes +
+                                RM_BP_SV_STATE_OFF);
+}
+
+static inline int
+op_test_clear_ref(rm__bp_earc_t *e, uint32_t s)
+{
+    if (e->sv_on) {
+        uint64_t before;
+        return rm__bp_st_test_clear_ref(SV_BITS, sv_state(e, s), e->sv.t1_refs, &before) &&
+               (before & RM_BP_SV_REF);
+    }
+    return e->ops->test_clear_ref(e->ctx, s);
+}
+
+static inline unsigned
+op_freq(const rm__bp_earc_t *e, uint32_t s)
+{
+    if (e->sv_on)
+        return rm__bp_st_freq(SV_BITS, sv_state(e, s));
+    return e->ops->freq(e->ctx, s);
+}
+
+static inline void
+op_mark_t1(rm__bp_earc_t *e, uint32_t s, int in_t1)
+{
+    if (e->sv_on)
+        rm__bp_st_mark_t1(SV_BITS, sv_state(e, s), e->sv.t1_refs, in_t1);
+    else
+        e->ops->mark_t1(e->ctx, s, in_t1);
+}
+
+static inline uint32_t
+op_t1_refs(const rm__bp_earc_t *e)
+{
+    if (e->sv_on)
+        return rm__bp_st_t1_refs(e->sv.t1_refs);
+    return e->ops->t1_refs(e->ctx);
+}
+
+static inline void
+op_set_ref(rm__bp_earc_t *e, uint32_t s)
+{
+    if (e->sv_on)
+        rm__bp_st_set_ref(SV_BITS, sv_state(e, s), e->sv.t1_refs);
+    else
+        e->ops->set_ref(e->ctx, s);
+}
+
+void
+rm__bp_earc_set_stview(rm__bp_earc_t *e, const rm__bp_stview_t *v)
+{
+    e->sv_on = v != NULL;
+    if (v)
+        e->sv = *v;
+}
+
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
 {
@@ -272,6 +346,7 @@ static unsigned
 cm_estimate(const rm__bp_earc_t *e, uint64_t key)
 {
     unsigned m = 255;
+#pragma GCC unroll 4
     for (int r = 0; r < CM_ROWS; r++) {
         unsigned v = e->cm[cm_idx(e, key, r)];
         if (v < m)
@@ -308,15 +383,21 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
     if (n == 0)
         return;
     /* conservative update: raise only the counters at the minimum (the
-     * estimate's four counters, each hashed once) */
-    uint8_t *c[CM_ROWS];
+     * estimate's four counters, each hashed once; the rows unrolled, the
+     * sketch's base and mask read once — the byte stores below may alias
+     * them for the compiler: ADR 0023, session 13) */
+    uint8_t *cm = e->cm, *c[CM_ROWS];
+    size_t mask = e->cm_mask;
     unsigned est = 255;
+#pragma GCC unroll 4
     for (int r = 0; r < CM_ROWS; r++) {
-        c[r] = &e->cm[cm_idx(e, key, r)];
+        uint64_t h = rm__mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(r + 1));
+        c[r] = cm + (size_t)r * (mask + 1) + ((size_t)h & mask);
         if (*c[r] < est)
             est = *c[r];
     }
     unsigned target = est + n > 255 ? 255 : est + n;
+#pragma GCC unroll 4
     for (int r = 0; r < CM_ROWS; r++)
         if (*c[r] < target)
             *c[r] = (uint8_t)target;
@@ -325,7 +406,7 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
 static unsigned
 earc_freq(const rm__bp_earc_t *e, uint32_t slot)
 {
-    return cm_estimate(e, e->key[slot]) + e->ops->freq(e->ctx, slot);
+    return cm_estimate(e, e->key[slot]) + op_freq(e, slot);
 }
 
 static void
@@ -524,6 +605,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->gs_thr = e->gs_refs = e->gate_switches = 0;
     e->gate_mode = GM_FULL;
     e->is_shadow = 0;
+    e->sv_on = 0;
     e->src = src;
     uint32_t *base;
     if (slots_alloc(e, nslots, 0, &base, &e->slot_bytes) != RM_OK)
@@ -647,13 +729,13 @@ ghost_drop_oldest(rm__bp_earc_t *e, int b)
     if (g == RM_BP_NIL)
         return;
     rm__bp_dl_unlink(&e->B[b], e->gprev, e->gnext, g);
-    rm__bp_map_del(&e->gmap, e->gkey[g]);
+    rm__bp_map_del_inline(&e->gmap, e->gkey[g]);
     e->glist[g] = RM_BP_L_NONE;
     e->gnext[g] = e->gfree;
     e->gfree = g;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 ghost_trim(rm__bp_earc_t *e)
 {
     /* |T1| + |B1| ≤ m;  |T1| + |T2| + |B1| + |B2| ≤ 2m (ARC's directory bounds) */
@@ -682,40 +764,42 @@ ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
     e->gkey[g] = key;
     e->glist[g] = (uint8_t)(RM_BP_L_B1 + b);
     rm__bp_dl_push_tail(&e->B[b], e->gprev, e->gnext, g);
-    rm__bp_map_put(&e->gmap, key, g);
+    rm__bp_map_put_inline(&e->gmap, key, g);
     ghost_trim(e);
 }
 
-static void
+/* slot_unlink and slot_push inline: ~5 calls a miss, and slot_push's list is
+ * a constant at every call (ADR 0023, session 13) */
+static inline __attribute__((always_inline)) void
 slot_unlink(rm__bp_earc_t *e, uint32_t s)
 {
     if (e->list[s] == RM_BP_L_T1)
-        e->ops->mark_t1(e->ctx, s, 0);
+        op_mark_t1(e, s, 0);
     rm__bp_dl_unlink(&e->L[e->list[s]], e->prev, e->next, s);
     e->list[s] = RM_BP_L_NONE;
 }
 
-static void
+static inline __attribute__((always_inline)) void
 slot_push(rm__bp_earc_t *e, int l, uint32_t s)
 {
     e->list[s] = (uint8_t)l;
     rm__bp_dl_push_tail(&e->L[l], e->prev, e->next, s);
     if (l == RM_BP_L_T1)
-        e->ops->mark_t1(e->ctx, s, 1);
+        op_mark_t1(e, s, 1);
 }
 
 /* Move window page s into the main cache with ARC's insertion rule. */
-static void
+static inline __attribute__((always_inline)) void
 main_insert(rm__bp_earc_t *e, uint32_t s)
 {
     if (e->irr)
         e->irr[s] = 0;   /* from here on: when a duel win last aged it (never) */
     slot_unlink(e, s);
-    uint32_t g = rm__bp_map_get(&e->gmap, e->key[s]);
+    uint32_t g = rm__bp_map_get_inline(&e->gmap, e->key[s]);
     if (g != RM_BP_NIL) {
         /* p was adapted when the miss was seen (rm__bp_earc_note_miss) */
         rm__bp_dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
-        rm__bp_map_del(&e->gmap, e->key[s]);
+        rm__bp_map_del_inline(&e->gmap, e->key[s]);
         e->glist[g] = RM_BP_L_NONE;
         e->gnext[g] = e->gfree;
         e->gfree = g;
@@ -737,7 +821,7 @@ clock_hand(rm__bp_earc_t *e, int l)
     uint32_t budget = 2 * e->L[l].size + 2;
     while (e->L[l].size && budget--) {
         uint32_t s = e->L[l].head;
-        if (e->ops->test_clear_ref(e->ctx, s)) {
+        if (op_test_clear_ref(e, s)) {
             e->L[l].head = e->next[s];
             continue;
         }
@@ -756,20 +840,45 @@ clock_hand(rm__bp_earc_t *e, int l)
  * clock's lagging one. Without it a new hot set waits in T1 while stale pages
  * hold T2 (measured in ADR 0004).
  */
-static uint32_t
+static inline __attribute__((always_inline)) uint32_t
 main_victim(rm__bp_earc_t *e, int *from, int avoid)
 {
     uint32_t budget = 2 * (e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size) + 4;
     while (budget--) {
-        uint32_t t1 = e->L[RM_BP_L_T1].size, refs = e->ops->t1_refs(e->ctx);
-        uint32_t t1_unref = t1 > refs ? t1 - refs : 0;
+        uint32_t t1 = e->L[RM_BP_L_T1].size, t1_unref;
+        if (e->sv_on) {
+            /* t1 − the counter, within 0 … t1 (op_t1_refs's clamp, one step) */
+            int64_t n = atomic_load_explicit(e->sv.t1_refs, memory_order_relaxed);
+            t1_unref = n <= 0 ? t1 : (uint64_t)n >= t1 ? 0 : t1 - (uint32_t)n;
+        } else {
+            uint32_t refs = op_t1_refs(e);
+            t1_unref = t1 > refs ? t1 - refs : 0;
+        }
         int l = (t1 && t1_unref >= (e->p > 1 ? e->p : 1)) || !e->L[RM_BP_L_T2].size ? RM_BP_L_T1 : RM_BP_L_T2;
         if (l == avoid && e->L[l == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1].size)
             l = l == RM_BP_L_T1 ? RM_BP_L_T2 : RM_BP_L_T1;
         if (!e->L[l].size)
             return RM_BP_NIL;
         uint32_t s = e->L[l].head;
-        int r = e->ops->test_clear_ref(e->ctx, s);
+        if (e->sv_on && l == RM_BP_L_T1) {
+            /* the promotion below in one step: clear T1, keep REF — the
+             * state and the T1 count test_clear_ref, mark_t1(0) and set_ref
+             * leave (the count drops by one for a T1 page with REF), two
+             * locked instructions fewer */
+            _Atomic uint64_t *st = sv_state(e, s);
+            if (!(atomic_load_explicit(st, memory_order_relaxed) & RM_BP_SV_REF)) {
+                *from = l;
+                return s;
+            }
+            uint64_t b = atomic_fetch_and_explicit(st, ~RM_BP_SV_T1, memory_order_relaxed);
+            if ((b & (RM_BP_SV_T1 | RM_BP_SV_REF)) == (RM_BP_SV_T1 | RM_BP_SV_REF))
+                atomic_fetch_sub_explicit(e->sv.t1_refs, 1, memory_order_relaxed);
+            rm__bp_dl_unlink(&e->L[RM_BP_L_T1], e->prev, e->next, s);
+            e->list[s] = RM_BP_L_T2;
+            rm__bp_dl_push_tail(&e->L[RM_BP_L_T2], e->prev, e->next, s);
+            continue;
+        }
+        int r = op_test_clear_ref(e, s);
         if (!r) {
             *from = l;
             return s;
@@ -782,7 +891,7 @@ main_victim(rm__bp_earc_t *e, int *from, int avoid)
              * before the stale ones they were meant to replace (ADR 0004) */
             slot_unlink(e, s);
             slot_push(e, RM_BP_L_T2, s);
-            e->ops->set_ref(e->ctx, s);
+            op_set_ref(e, s);
         } else {
             e->L[l].head = e->next[s];
         }
@@ -1261,7 +1370,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
     }
     /* ARC's adaptation happens at the miss, as in the paper, whether or not
      * the page later wins its way into main */
-    uint32_t g = rm__bp_map_get(&e->gmap, key);
+    uint32_t g = rm__bp_map_get_inline(&e->gmap, key);
     if (g == RM_BP_NIL)
         return;
     uint32_t b1 = e->B[0].size, b2 = e->B[1].size;
@@ -1286,7 +1395,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
          * T2 page keeps its REF bit from before a shift for a whole turn) */
         for (int k = 0; k < T2_AGE_STEP && e->L[RM_BP_L_T2].size && !e->exact; k++) {
             uint32_t s = e->L[RM_BP_L_T2].head;
-            (void)e->ops->test_clear_ref(e->ctx, s);
+            (void)op_test_clear_ref(e, s);
             e->L[RM_BP_L_T2].head = e->next[s];
         }
     } else {
@@ -1351,7 +1460,7 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
     }
     /* the hit is applied: its REF bit no longer asks the hands for a
      * second chance (only hits the ring dropped keep theirs) */
-    (void)e->ops->test_clear_ref(e->ctx, s);
+    (void)op_test_clear_ref(e, s);
     slot_unlink(e, s);
     slot_push(e, l, s);
 }
@@ -1386,11 +1495,11 @@ rm__bp_earc_admit_main(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
     ghost_trim(e);
 }
 
-static uint32_t
+static inline __attribute__((always_inline)) uint32_t
 evict_slot(rm__bp_earc_t *e, uint32_t s, int ghost_list)
 {
 
-    cm_add(e, e->key[s], e->ops->freq(e->ctx, s));
+    cm_add(e, e->key[s], op_freq(e, s));
     if (e->exact) {
         size_t h = hist_slot(e, e->key[s]);
         e->hs_key[h] = e->key[s];
@@ -1550,7 +1659,7 @@ rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out)
     out->win = e->L[RM_BP_L_WIN].size;
     out->t1 = e->L[RM_BP_L_T1].size;
     out->t2 = e->L[RM_BP_L_T2].size;
-    uint32_t refs = e->ops->t1_refs(e->ctx);
+    uint32_t refs = op_t1_refs(e);
     out->t1_refs = refs < out->t1 ? refs : out->t1;
     out->b1 = e->B[0].size;
     out->b2 = e->B[1].size;

@@ -54,6 +54,78 @@ uint32_t rm__bp_map_get(const rm__bp_map_t *m, uint64_t key);        /* RM_BP_NI
 void rm__bp_map_put(rm__bp_map_t *m, uint64_t key, uint32_t val);    /* key must be absent; caller keeps count ≤ max */
 void rm__bp_map_del(rm__bp_map_t *m, uint64_t key);                  /* no-op if absent */
 
+/* The same three, inline (the one copy; the functions above wrap them): the
+ * policy's ghost directory probes the map ~3 times a miss (ADR 0023, session
+ * 13). A key's home slot: the top log2(capacity) bits of key · 2^64/φ
+ * (Fibonacci hashing, one multiply; rm__mix64 was ~10 instructions a call,
+ * ADR 0023 session 12). The map is exact whatever the home function: only
+ * slot positions depend on it. */
+static inline size_t
+rm__bp_map_home(const rm__bp_map_t *m, uint64_t key)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> m->shift);
+}
+
+static inline uint32_t
+rm__bp_map_get_inline(const rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = rm__bp_map_home(m, key);
+    for (;;) {
+        uint64_t k = m->keys[i];
+        if (k == key)
+            return m->vals[i];
+        if (k == RM_BP_MAP_EMPTY)
+            return RM_BP_NIL;
+        i = (i + 1) & m->mask;
+    }
+}
+
+static inline void
+rm__bp_map_put_inline(rm__bp_map_t *m, uint64_t key, uint32_t val)
+{
+    size_t i = rm__bp_map_home(m, key);
+    while (m->keys[i] != RM_BP_MAP_EMPTY) {
+        if (m->keys[i] == key) {
+            m->vals[i] = val;
+            return;
+        }
+        i = (i + 1) & m->mask;
+    }
+    m->keys[i] = key;
+    m->vals[i] = val;
+    m->count++;
+}
+
+static inline void
+rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = rm__bp_map_home(m, key);
+    for (;;) {
+        if (m->keys[i] == RM_BP_MAP_EMPTY)
+            return;
+        if (m->keys[i] == key)
+            break;
+        i = (i + 1) & m->mask;
+    }
+    /* backward-shift deletion: no tombstones */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & m->mask;
+        if (m->keys[j] == RM_BP_MAP_EMPTY)
+            break;
+        size_t k = rm__bp_map_home(m, m->keys[j]);
+        /* can the entry at j move to i? yes unless its home lies in (i, j] */
+        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
+        if (in_range)
+            continue;
+        m->keys[i] = m->keys[j];
+        m->vals[i] = m->vals[j];
+        i = j;
+    }
+    m->keys[i] = RM_BP_MAP_EMPTY;
+    m->count--;
+}
+
 /* ---- circular doubly linked lists over index arrays (policy and simulator) --
  * A list is its oldest element (head) and a size; links live in caller-owned
  * prev/next arrays indexed by slot. Not thread-safe. */
@@ -231,6 +303,27 @@ rm__bp_st_age(const rm__bp_stbits_t b, _Atomic uint64_t *st)
         .set_ref = NAME##_set_ref,                                                                    \
     }
 
+/* The page cache's frame layout, for its CAR-mode policy (bufpool_pcache.c,
+ * rm__bp_earc_set_stview): frame i's state word is at seg[i >> RM_BP_SV_SEG_SHIFT]
+ * + (i & (2^RM_BP_SV_SEG_SHIFT − 1)) · rec_bytes + RM_BP_SV_STATE_OFF, with the
+ * policy's bits at the RM_BP_SV_* positions and no grace bit (bufpool_pcache.c
+ * asserts its layout is this one). With it the policy runs the state-word ops
+ * (test_clear_ref, freq, mark_t1, t1_refs, set_ref: the rm__bp_st_* helpers
+ * above) inline with constant bits instead of through ops — ≈ 10 indirect calls
+ * a miss (ADR 0023, session 13). try_claim and age stay the pool's ops. The
+ * same decisions either way. */
+#define RM_BP_SV_SEG_SHIFT 8
+#define RM_BP_SV_STATE_OFF 16
+#define RM_BP_SV_REF (1ull << 2)
+#define RM_BP_SV_T1 (1ull << 3)
+#define RM_BP_SV_FREQ_SHIFT 8
+#define RM_BP_SV_FREQ_MASK (0xFull << RM_BP_SV_FREQ_SHIFT)
+typedef struct rm__bp_stview {
+    unsigned char *const *seg;   /* segment bases; the array outlives the policy */
+    size_t rec_bytes;            /* bytes per frame record */
+    _Atomic int64_t *t1_refs;    /* the pool's counter (see mark_t1) */
+} rm__bp_stview_t;
+
 enum { RM_BP_L_NONE = 0, RM_BP_L_WIN = 1, RM_BP_L_T1 = 2, RM_BP_L_T2 = 3, RM_BP_L_B1 = 4, RM_BP_L_B2 = 5 };
 
 typedef struct rm__bp_earc rm__bp_earc_t;
@@ -301,6 +394,9 @@ typedef struct rm__bp_plain {
     uint32_t t1_refs;
 } rm__bp_plain_t;
 extern const rm__bp_policy_ops_t rm__bp_plain_ops;
+/* Use the page cache's layout `v` (copied) for the state-word ops, or the
+ * ops again with v NULL. */
+void rm__bp_earc_set_stview(rm__bp_earc_t *e, const rm__bp_stview_t *v);
 int rm__bp_earc_contains(const rm__bp_earc_t *e, uint32_t slot);
 void rm__bp_earc_stats(const rm__bp_earc_t *e, rm__bp_earc_stats_t *out);
 size_t rm__bp_earc_bytes(const rm__bp_earc_t *e);
@@ -359,6 +455,37 @@ rm__bp_ptab_lookup_inline(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn
         i = (i + 1) & t->mask;
     }
     return RM_BP_NIL;
+}
+
+/* rm__bp_ptab_remove_locked, inline: with a key_of known at compile time the
+ * backward shift's key loads are inlined too (bufpool_pcache.c's misses;
+ * ADR 0023, session 13). The one copy of the removal. */
+static inline __attribute__((always_inline)) void
+rm__bp_ptab_remove_inline(rm__bp_ptab_t *t, uint64_t key, uint32_t frame, rm__bp_key_of_fn key_of, void *ctx)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    for (size_t n = 0;; n++) {
+        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
+        if (v == 0 || n > t->mask)
+            return;   /* not present */
+        if (v == frame + 1)
+            break;
+        i = (i + 1) & t->mask;
+    }
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & t->mask;
+        uint32_t v = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
+        if (v == 0)
+            break;
+        size_t k = rm__bp_ptab_home(t, key_of(ctx, v - 1));
+        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
+        if (in_range)
+            continue;
+        atomic_store_explicit(&t->slots[i], v, memory_order_release);
+        i = j;
+    }
+    atomic_store_explicit(&t->slots[i], 0, memory_order_release);
 }
 
 /* ---- test hooks ------------------------------------------------------------

@@ -65,15 +65,6 @@ rm__bp_map_init(rm__bp_map_t *m, size_t max_entries, const rm_pagesrc_t *src)
     return RM_OK;
 }
 
-/* A key's home slot: the top log2(capacity) bits of key * 2^64/φ (Fibonacci
- * hashing, one multiply; rm__mix64 was ~10 instructions per call, ADR 0023
- * session 12). The map is exact whatever the home function: only slot
- * positions depend on it. */
-static inline size_t
-map_home(const rm__bp_map_t *m, uint64_t key)
-{
-    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> m->shift);
-}
 
 void
 rm__bp_map_fini(rm__bp_map_t *m)
@@ -85,59 +76,17 @@ rm__bp_map_fini(rm__bp_map_t *m)
 uint32_t
 rm__bp_map_get(const rm__bp_map_t *m, uint64_t key)
 {
-    size_t i = map_home(m, key);
-    for (;;) {
-        uint64_t k = m->keys[i];
-        if (k == key)
-            return m->vals[i];
-        if (k == RM_BP_MAP_EMPTY)
-            return RM_BP_NIL;
-        i = (i + 1) & m->mask;
-    }
+    return rm__bp_map_get_inline(m, key);
 }
 
 void
 rm__bp_map_put(rm__bp_map_t *m, uint64_t key, uint32_t val)
 {
-    size_t i = map_home(m, key);
-    while (m->keys[i] != RM_BP_MAP_EMPTY) {
-        if (m->keys[i] == key) {
-            m->vals[i] = val;
-            return;
-        }
-        i = (i + 1) & m->mask;
-    }
-    m->keys[i] = key;
-    m->vals[i] = val;
-    m->count++;
+    rm__bp_map_put_inline(m, key, val);
 }
 
 void
 rm__bp_map_del(rm__bp_map_t *m, uint64_t key)
 {
-    size_t i = map_home(m, key);
-    for (;;) {
-        if (m->keys[i] == RM_BP_MAP_EMPTY)
-            return;
-        if (m->keys[i] == key)
-            break;
-        i = (i + 1) & m->mask;
-    }
-    /* backward-shift deletion: no tombstones */
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & m->mask;
-        if (m->keys[j] == RM_BP_MAP_EMPTY)
-            break;
-        size_t k = map_home(m, m->keys[j]);
-        /* can the entry at j move to i? yes unless its home lies in (i, j] */
-        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
-        if (in_range)
-            continue;
-        m->keys[i] = m->keys[j];
-        m->vals[i] = m->vals[j];
-        i = j;
-    }
-    m->keys[i] = RM_BP_MAP_EMPTY;
-    m->count--;
+    rm__bp_map_del_inline(m, key);
 }

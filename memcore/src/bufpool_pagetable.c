@@ -71,27 +71,5 @@ void
 rm__bp_ptab_remove_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame, rm__bp_key_of_fn key_of,
                           void *ctx)
 {
-    size_t i = rm__bp_ptab_home(t, key);
-    for (size_t n = 0;; n++) {
-        uint32_t v = atomic_load_explicit(&t->slots[i], memory_order_relaxed);
-        if (v == 0 || n > t->mask)
-            return;   /* not present */
-        if (v == frame + 1)
-            break;
-        i = (i + 1) & t->mask;
-    }
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & t->mask;
-        uint32_t v = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
-        if (v == 0)
-            break;
-        size_t k = rm__bp_ptab_home(t, key_of(ctx, v - 1));
-        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
-        if (in_range)
-            continue;
-        atomic_store_explicit(&t->slots[i], v, memory_order_release);
-        i = j;
-    }
-    atomic_store_explicit(&t->slots[i], 0, memory_order_release);
+    rm__bp_ptab_remove_inline(t, key, frame, key_of, ctx);
 }

@@ -283,6 +283,21 @@ pol_try_claim(void *ctx, uint32_t slot)
 
 RM__BP_STATE_POLICY_OPS(pcache_ops, rm_pcache_t, frame_at, PC_STBITS, pol_test_clear_ref, pol_try_claim);
 
+/* The frames' layout for the policy (rm__bp_stview_t): its CAR mode runs the
+ * state-word callbacks above inline, with the same results; pol_try_claim
+ * and the ageing stay calls (ADR 0023, session 13). */
+static void
+pol_set_layout(rm_pcache_t *c)
+{
+    _Static_assert(RM_BP_SV_SEG_SHIFT == SEG_SHIFT && RM_BP_SV_STATE_OFF == offsetof(pc_frame_t, state) &&
+                       RM_BP_SV_REF == ST_REF && RM_BP_SV_T1 == ST_T1 &&
+                       RM_BP_SV_FREQ_SHIFT == ST_FREQ_SHIFT && RM_BP_SV_FREQ_MASK == ST_FREQ_MASK,
+                   "the policy's view of a frame (bufpool_internal.h) is this file's layout");
+    const rm__bp_stview_t v = {
+        .seg = (unsigned char *const *)c->seg, .rec_bytes = c->rec_bytes, .t1_refs = &c->t1_refs};
+    rm__bp_earc_set_stview(c->pol, &v);
+}
+
 /* ---- memory accounting --------------------------------------------------------------- */
 
 /* Recompute what the cache holds (chunks not given back + metadata) and move
@@ -488,20 +503,20 @@ policy_fit_locked(rm_pcache_t *c)
  * its probe: unchanged and even, a miss is exact (nothing else inserts into a
  * serialized cache's table), so it skips the second probe under mu, and a
  * lookup-only miss takes no lock at all. Requires mu. */
-static void
+static inline __attribute__((always_inline)) void
 ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
 {
     RM_ASSERT_LOCKED(&c->pool->mu);
     uint64_t q = ld(&c->ptab_rm_seq);
     atomic_store_explicit(&c->ptab_rm_seq, q + 1, memory_order_relaxed);
     atomic_thread_fence(memory_order_release);   /* the odd value before any slot moves */
-    rm__bp_ptab_remove_locked(t, key, idx, key_of, c);
+    rm__bp_ptab_remove_inline(t, key, idx, key_of, c);   /* key_of inlined */
     atomic_store_explicit(&c->ptab_rm_seq, q + 2, memory_order_release);
 }
 
 /* Take page f (claimed or being dropped: INVALID set by the caller) out of
  * the page table and the accounting. Requires mu. */
-static void
+static inline __attribute__((always_inline)) void
 unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 {
     RM_ASSERT_LOCKED(&c->pool->mu);
@@ -576,8 +591,9 @@ evict_own_locked(rm_pcache_t *c)
     c->park_n = 0;
     uint32_t v = rm__bp_earc_evict(c->pol);
     /* the hands gave up over pinned pages: now that those are parked, the
-     * policy's lists hold only pages that were unpinned when met */
-    while (park_flush_locked(c) && v == RM_BP_NIL)
+     * policy's lists hold only pages that were unpinned when met (most
+     * evictions met none: no call) */
+    while (c->park_n && park_flush_locked(c) && v == RM_BP_NIL)
         v = rm__bp_earc_evict(c->pol);
     if (v == RM_BP_NIL && (int64_t)ld(&c->npages) > atomic_load_explicit(&c->nparked, memory_order_relaxed)) {
         /* the policy's hands gave up with unparked pages left (pinned since
@@ -929,6 +945,7 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
         c->pol_slots = POLICY_START;
         if (rm__bp_earc_create(c->pol_slots, c->pol_cap, &pcache_ops, c, src, &c->pol) != RM_OK)
             goto fail;
+        pol_set_layout(c);
     }
     pthread_mutex_lock(&pool->mu);
     c->next = pool->caches;

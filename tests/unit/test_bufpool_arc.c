@@ -649,6 +649,268 @@ test_bufpool_arc_gate_one_sided_keeps_arc_margin_on_shifting_hot_set(void **stat
     free(t);
 }
 
+/* ---- the page cache's layout (rm__bp_earc_set_stview, ADR 0023 session 13) ----
+ * Frames in segments of 256 records of 64 bytes, the state word 16 bytes in,
+ * with the policy's bits where bufpool_pcache.c keeps them (RM_BP_SV_*) and a
+ * pin bit of the test's own that try_claim (always the pool's op) honours. The same ops table serves
+ * a policy that calls through it and one that runs the state-word ops inline. */
+#define SV_PIN (1ull << 0)
+typedef struct svframe {
+    void *pg[2];
+    _Atomic uint64_t state;
+    unsigned char pad[40];
+} svframe_t;
+_Static_assert(sizeof(svframe_t) == 64 && offsetof(svframe_t, state) == RM_BP_SV_STATE_OFF,
+               "svframe_t: the page cache's layout");
+
+typedef struct svpool {
+    unsigned char *seg[4];
+    _Atomic int64_t t1_refs;
+    uint32_t claims;   /* try_claim calls that reached the ops */
+} svpool_t;
+
+static svframe_t *
+sv_frame(svpool_t *p, uint32_t s)
+{
+    unsigned char *seg = p->seg[s >> RM_BP_SV_SEG_SHIFT];
+    return (svframe_t *)(seg + (size_t)(s & ((1u << RM_BP_SV_SEG_SHIFT) - 1)) * 64);
+}
+
+static const rm__bp_stbits_t SVT_BITS = {
+    .ref = RM_BP_SV_REF, .t1 = RM_BP_SV_T1, .grace = 0,
+    .freq_mask = RM_BP_SV_FREQ_MASK, .freq_shift = RM_BP_SV_FREQ_SHIFT,
+};
+
+static int
+svt_test_clear_ref(void *ctx, uint32_t s)
+{
+    svpool_t *p = ctx;
+    uint64_t b;
+    return rm__bp_st_test_clear_ref(SVT_BITS, &sv_frame(p, s)->state, &p->t1_refs, &b) && (b & RM_BP_SV_REF);
+}
+
+static int
+svt_try_claim(void *ctx, uint32_t s)
+{
+    svpool_t *p = ctx;
+    p->claims++;
+    return !(atomic_load(&sv_frame(p, s)->state) & SV_PIN);
+}
+
+RM__BP_STATE_POLICY_OPS(svt_ops, svpool_t, sv_frame, SVT_BITS, svt_test_clear_ref, svt_try_claim);
+
+static void
+svpool_init(svpool_t *p)
+{
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < 4; i++) {
+        p->seg[i] = aligned_alloc(64, 256 * 64);
+        assert_non_null(p->seg[i]);
+        memset(p->seg[i], 0, 256 * 64);
+    }
+}
+
+static void
+svpool_fini(svpool_t *p)
+{
+    for (int i = 0; i < 4; i++)
+        free(p->seg[i]);
+}
+
+/* a hit as the page cache's pin CAS makes it: REF, FREQ + 1, and the T1 count */
+static void
+sv_hit(svpool_t *p, uint32_t s)
+{
+    uint64_t st = atomic_load(&sv_frame(p, s)->state), ns = st | RM_BP_SV_REF;
+    if ((ns & RM_BP_SV_FREQ_MASK) != RM_BP_SV_FREQ_MASK)
+        ns += 1ull << RM_BP_SV_FREQ_SHIFT;
+    atomic_store(&sv_frame(p, s)->state, ns);
+    if ((st & (RM_BP_SV_T1 | RM_BP_SV_REF)) == RM_BP_SV_T1)
+        p->t1_refs++;
+}
+
+static rm__bp_earc_t *
+sv_policy(svpool_t *p, uint32_t c, int inline_ops)
+{
+    rm__bp_earc_t *e;
+    assert_int_equal(rm__bp_earc_create(c, c, &svt_ops, p, NULL, &e), RM_OK);
+    if (inline_ops) {
+        const rm__bp_stview_t v = {
+            .seg = (unsigned char *const *)p->seg, .rec_bytes = 64, .t1_refs = &p->t1_refs};
+        rm__bp_earc_set_stview(e, &v);
+    }
+    return e;
+}
+
+/* 1 / 0 / −1 as the policy's admission guard classes a key (always refused /
+ * always admitted / neither): bufpool_arc.c's guard_class */
+static int
+guard_class_of(uint64_t key)
+{
+    unsigned c = (unsigned)(rm__mix64(key ^ 0x2545f4914f6cdd1dull) >> 58);
+    return c == 0 ? 1 : c == 1 ? 0 : -1;
+}
+
+/* A hand-computed CAR-mode sequence through the inline state-word ops: four
+ * frames (window 1, main 3, p 0). Keys 1–4 fill it: T1 = 1 2 3, window 4.
+ * Key 1 is hit once, key 4 (the window page) twice. Miss 5: the window's
+ * candidate is 4 (its REF cleared by the window hand, which comes round to
+ * it again); the T1 hand promotes 1 to T2 with its reference (REF kept, T1
+ * count back to 0) and stops at 2; the duel: 4's estimate 1 + 2 hits > 2's
+ * 1 + 0, so 4 goes to T1 and 2 leaves — slot 1, a B1 ghost. Miss 2: a B1
+ * ghost hit, so p goes up by the step c/|B1 ∪ B2| = 4 (capped at m = 3) and
+ * the T2 hand clears 1's reference; victim list T2 (T1's 2 unreferenced
+ * pages < p), whose head 1 is now unreferenced: the duel of 5 (1 + 0)
+ * against 1 (1 + 1 hit) refuses 5, ages 1 and evicts the newcomer 5 from
+ * the window — slot 1 again, no ghost. */
+static void
+test_bufpool_arc_car_inline_state_ops_hand_computed(void **state)
+{
+    (void)state;
+    for (uint64_t k = 1; k <= 5; k++)
+        assert_int_equal(guard_class_of(k), -1);   /* no sampled decision in the sequence */
+    svpool_t p;
+    svpool_init(&p);
+    rm__bp_earc_t *e = sv_policy(&p, 4, 1);
+    for (uint32_t k = 1; k <= 4; k++) {
+        rm__bp_earc_note_miss(e, k);
+        rm__bp_earc_admit(e, k - 1, k);
+    }
+    rm__bp_earc_stats_t st;
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.win, 1);
+    assert_int_equal(st.t1, 3);
+    for (uint32_t s = 0; s < 3; s++)
+        assert_true(atomic_load(&sv_frame(&p, s)->state) & RM_BP_SV_T1);
+    sv_hit(&p, 0);
+    sv_hit(&p, 3);
+    sv_hit(&p, 3);
+    assert_int_equal(p.t1_refs, 1);
+
+    rm__bp_earc_note_miss(e, 5);
+    assert_int_equal(rm__bp_earc_evict(e), 1);
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.win, 0);
+    assert_int_equal(st.t1, 2);
+    assert_int_equal(st.t2, 1);
+    assert_int_equal(st.b1, 1);
+    assert_int_equal(st.rejects, 0);
+    uint64_t s0 = atomic_load(&sv_frame(&p, 0)->state);
+    assert_true((s0 & RM_BP_SV_REF) && !(s0 & RM_BP_SV_T1));   /* promoted with its reference */
+    assert_true(atomic_load(&sv_frame(&p, 3)->state) & RM_BP_SV_T1);
+    assert_int_equal(p.t1_refs, 0);
+    atomic_store(&sv_frame(&p, 1)->state, 0);
+    rm__bp_earc_admit(e, 1, 5);
+
+    rm__bp_earc_note_miss(e, 2);
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.p, 3);
+    assert_int_equal(st.b1_hits, 1);
+    assert_int_equal(rm__bp_earc_evict(e), 1);
+    rm__bp_earc_stats(e, &st);
+    assert_int_equal(st.rejects, 1);
+    assert_int_equal(st.t1, 2);
+    assert_int_equal(st.t2, 1);
+    assert_int_equal(st.win, 0);
+    s0 = atomic_load(&sv_frame(&p, 0)->state);
+    assert_int_equal(s0 & (RM_BP_SV_REF | RM_BP_SV_FREQ_MASK), 0);   /* aged: 1 hit halves to 0 */
+    assert_int_equal(p.claims, 2);   /* 2 at miss 5, the newcomer 5 at miss 2: one claim each */
+    rm__bp_earc_destroy(e);
+    svpool_fini(&p);
+}
+
+/* The inline state-word ops decide exactly as the ops do: two policies over
+ * the same frames' layout, one through ops and one inline, on the same trace
+ * (600 frames over three segments, Zipf-like keys, a tenth of the misses'
+ * pages kept pinned for a while, capacity resized mid-way): the same victim
+ * at every miss, the same state words and T1 counts, the same statistics. */
+static void
+test_bufpool_arc_car_inline_state_ops_decide_as_the_ops(void **state)
+{
+    (void)state;
+    enum { C = 600, NK = 6000, N = 200000 };
+    svpool_t p[2];
+    rm__bp_earc_t *e[2];
+    uint32_t *slot_of[2], key_of[2][C], used = 0, pinned[16] = {0}, npin = 0;
+    for (int i = 0; i < 2; i++) {
+        svpool_init(&p[i]);
+        e[i] = sv_policy(&p[i], C / 2, i);
+        slot_of[i] = malloc(NK * sizeof(uint32_t));
+        assert_non_null(slot_of[i]);
+        memset(slot_of[i], 0xff, NK * sizeof(uint32_t));
+    }
+    uint32_t cap = C / 2;
+    rs = 0x1234567ull;
+    uint64_t misses = 0, hits = 0;
+    for (uint32_t n = 0; n < N; n++) {
+        if (n == N / 3) {
+            cap = C;   /* a grow: new sketch and ghosts, as the page cache's policy_grow_locked */
+            for (int i = 0; i < 2; i++)
+                assert_int_equal(rm__bp_earc_resize(e[i], C, C), RM_OK);
+        }
+        uint64_t r = rnd();
+        uint32_t k = (uint32_t)((r % NK) * (r % NK) / NK);   /* skewed to low keys */
+        uint32_t s = slot_of[0][k];
+        assert_int_equal(s, slot_of[1][k]);
+        if (s != RM_BP_NIL) {
+            hits++;
+            for (int i = 0; i < 2; i++)
+                sv_hit(&p[i], s);
+            continue;
+        }
+        misses++;
+        if (misses % 16 == 0)
+            for (int i = 0; i < 2; i++)
+                rm__bp_earc_note_hits(e[i], hits);
+        uint32_t v[2];
+        for (int i = 0; i < 2; i++) {
+            rm__bp_earc_note_miss(e[i], k);
+            v[i] = used < cap ? used : rm__bp_earc_evict(e[i]);
+        }
+        assert_int_equal(v[0], v[1]);
+        if (v[0] == RM_BP_NIL)
+            continue;
+        if (used < cap) {
+            used++;
+        } else {
+            for (int i = 0; i < 2; i++)
+                slot_of[i][key_of[i][v[0]]] = RM_BP_NIL;
+        }
+        for (int i = 0; i < 2; i++) {
+            key_of[i][v[0]] = k;
+            slot_of[i][k] = v[0];
+            atomic_store(&sv_frame(&p[i], v[0])->state, 0);
+            rm__bp_earc_admit(e[i], v[0], k);
+        }
+        /* one new page in ten stays pinned until 16 later pins */
+        if (r >> 60 == 0) {
+            uint32_t old = pinned[npin % 16];
+            for (int i = 0; i < 2; i++) {
+                if (npin >= 16)
+                    atomic_fetch_and(&sv_frame(&p[i], old)->state, ~SV_PIN);
+                atomic_fetch_or(&sv_frame(&p[i], v[0])->state, SV_PIN);
+            }
+            pinned[npin++ % 16] = v[0];
+        }
+    }
+    rm__bp_earc_stats_t a, b;
+    rm__bp_earc_stats(e[0], &a);
+    rm__bp_earc_stats(e[1], &b);
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_int_equal(p[0].t1_refs, p[1].t1_refs);
+    for (uint32_t s = 0; s < C; s++)
+        assert_int_equal(atomic_load(&sv_frame(&p[0], s)->state), atomic_load(&sv_frame(&p[1], s)->state));
+    assert_int_equal(p[0].claims, p[1].claims);   /* try_claim is the pool's own in both */
+    assert_true(a.b1_hits > 0 && a.b2_hits > 0 && a.rejects > 0 && a.t2 > 0);
+    print_message("%llu misses, %llu hits; claims through ops: %u (ops) vs %u (inline)\n",
+                  (unsigned long long)misses, (unsigned long long)hits, p[0].claims, p[1].claims);
+    for (int i = 0; i < 2; i++) {
+        rm__bp_earc_destroy(e[i]);
+        svpool_fini(&p[i]);
+        free(slot_of[i]);
+    }
+}
+
 int
 main(void)
 {
@@ -662,6 +924,8 @@ main(void)
         cmocka_unit_test(test_bufpool_arc_gate_follows_the_shadow_that_hits_more),
         cmocka_unit_test(test_bufpool_arc_gate_one_sided_keeps_arc_margin_on_shifting_hot_set),
         cmocka_unit_test(test_bufpool_arc_gate_rebuilds_its_shadows_on_resize),
+        cmocka_unit_test(test_bufpool_arc_car_inline_state_ops_hand_computed),
+        cmocka_unit_test(test_bufpool_arc_car_inline_state_ops_decide_as_the_ops),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
