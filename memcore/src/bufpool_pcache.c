@@ -509,7 +509,8 @@ ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
     RM_ASSERT_LOCKED(&c->pool->mu);
     uint64_t q = ld(&c->ptab_rm_seq);
     atomic_store_explicit(&c->ptab_rm_seq, q + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);   /* the odd value before any slot moves */
+    /* no fence: every slot the shift writes is a release store, so a probe
+     * that reads a moved or cleared slot (acquire) also sees the odd value */
     rm__bp_ptab_remove_inline(t, key, idx, key_of, c);   /* key_of inlined */
     atomic_store_explicit(&c->ptab_rm_seq, q + 2, memory_order_release);
 }
