@@ -182,6 +182,15 @@ rm_status_t rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mod
                             rm_pcache_page_t **out);
 
 /*
+ * rm_pcache_fetch for a caller that needs only the page (the SQLite adapter's
+ * xFetch for lookups and CREATE_CHEAP): the same call with the same effects
+ * and counts, returning the page where rm_pcache_fetch returns RM_OK and NULL
+ * for every other status (NULL `c` or a bad mode included: nothing changes).
+ * The page is pinned as by rm_pcache_fetch. Thread-safety as rm_pcache_fetch.
+ */
+rm_pcache_page_t *rm_pcache_fetch_page(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode);
+
+/*
  * xUnpin. Release the pin on `page` (one call, however many fetches pinned
  * it). `discard` non-zero drops the page now (its frame is reused; counted in
  * `discards`); otherwise it stays resident and evictable — unless the cache
