@@ -1130,26 +1130,29 @@ fetch_lockfree(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, int *slow)
     return NULL;
 }
 
+rm_pcache_fetch_result_t
+rm_pcache_fetch_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode)
+{
+    if (__builtin_expect(!c || (unsigned)mode > (unsigned)RM_PCACHE_CREATE_FORCE, 0))
+        return (rm_pcache_fetch_result_t){NULL, RM_EINVAL};
+    int slow = 0;   /* set by fetch_lockfree whenever it returns NULL */
+    rm_pcache_page_t *pg = fetch_lockfree(c, key, mode, &slow);
+    if (pg)
+        return (rm_pcache_fetch_result_t){pg, RM_OK};
+    if (!slow)
+        return (rm_pcache_fetch_result_t){NULL, RM_ENOENT};
+    rm_status_t st = fetch_locked(c, key, mode, &pg, slow - 1);   /* pg: the page, or NULL */
+    return (rm_pcache_fetch_result_t){pg, st};
+}
+
 rm_status_t
 rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out)
 {
-    if (__builtin_expect(!c || !out || (unsigned)mode > (unsigned)RM_PCACHE_CREATE_FORCE, 0)) {
-        if (out)
-            *out = NULL;
+    if (!out)
         return RM_EINVAL;
-    }
-    /* *out is set on every route below: the page, or NULL (fetch_locked) */
-    int slow = 0;   /* set by fetch_lockfree whenever it returns NULL */
-    rm_pcache_page_t *pg = fetch_lockfree(c, key, mode, &slow);
-    if (pg) {
-        *out = pg;
-        return RM_OK;
-    }
-    if (!slow) {
-        *out = NULL;
-        return RM_ENOENT;
-    }
-    return fetch_locked(c, key, mode, out, slow - 1);
+    rm_pcache_fetch_result_t r = rm_pcache_fetch_result(c, key, mode);
+    *out = r.page;
+    return r.status;
 }
 
 rm_pcache_page_t *

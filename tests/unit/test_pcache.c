@@ -1216,7 +1216,8 @@ test_pcache_threads_on_one_cache_with_disjoint_keys(void **state)
 
 /* ---- rm_pcache_fetch_page (ADR 0023, session 13, second round) ---------------------- */
 
-/* rm_pcache_fetch_page on a hand-computed sequence (cache size 10): bad
+/* rm_pcache_fetch_page (and rm_pcache_fetch_result's status) on a
+ * hand-computed sequence (cache size 10): bad
  * arguments give NULL and count nothing; a lookup miss is NULL and a miss; a
  * CHEAP create, a re-fetch of a pinned page and a FORCE hit return the same
  * page; CHEAP is refused (NULL) at 9 of 10 pages pinned, FORCE then recycles
@@ -1257,10 +1258,20 @@ test_pcache_fetch_page_hand_computed(void **state)
         }
         assert_int_equal(rm_pcache_pagecount(c), 10);
         assert_null(rm_pcache_fetch_page(c, 11, RM_PCACHE_CREATE_CHEAP));   /* 9 of 10 pinned: refused */
+        /* rm_pcache_fetch_result: the same refusal with its status */
+        rm_pcache_fetch_result_t r = rm_pcache_fetch_result(c, 11, RM_PCACHE_CREATE_CHEAP);
+        assert_null(r.page);
+        assert_int_equal(r.status, RM_EBUSY);
+        r = rm_pcache_fetch_result(NULL, 11, RM_PCACHE_CREATE_FORCE);
+        assert_null(r.page);
+        assert_int_equal(r.status, RM_EINVAL);
+        r = rm_pcache_fetch_result(c, 21, RM_PCACHE_LOOKUP);   /* pinned: the same pin */
+        assert_ptr_equal(r.page, p[0]);
+        assert_int_equal(r.status, RM_OK);
         rm_pcache_stats_t s = stats(c);
-        assert_int_equal(s.create_refused, 1);
+        assert_int_equal(s.create_refused, 2);
         assert_int_equal(s.misses, 11);
-        assert_int_equal(s.hits, 2);
+        assert_int_equal(s.hits, 3);
         rm_pcache_page_t *p11 = rm_pcache_fetch_page(c, 11, RM_PCACHE_CREATE_FORCE);
         assert_ptr_equal(p11, p7);   /* the one unpinned page's frame, recycled */
         assert_int_equal(rm_pcache_pagecount(c), 10);

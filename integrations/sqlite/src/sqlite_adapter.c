@@ -594,8 +594,7 @@ pc_fetch_slow(sqlite3_pcache *p, unsigned key, rm_pcache_create_t mode, rm_statu
     return (sqlite3_pcache_page *)pg;
 }
 
-/* pc_fetch's FORCE fetches (createFlag 2, or anything above it) and every
- * fetch while the trace is on: the status decides the route. */
+/* pc_fetch while the trace is on: the status decides the route. */
 static __attribute__((noinline)) sqlite3_pcache_page *
 pc_fetch_status(sqlite3_pcache *p, unsigned key, int createFlag)
 {
@@ -612,16 +611,30 @@ pc_fetch_status(sqlite3_pcache *p, unsigned key, int createFlag)
     return pc_fetch_slow(p, key, mode, st, pg);
 }
 
-/* SQLite's xFetch. A lookup (0) or a CREATE_CHEAP fetch (1) without the trace
- * needs no status: a NULL is a miss or a refusal either way, so it is one
- * tail call (no frame, no status, no second argument check here; ADR 0023,
- * session 13, second round). */
+/* pc_fetch's FORCE fetches (createFlag 2 or above) without the trace: both
+ * answers come back in registers; only a FORCE refused over a full budget
+ * goes on to pc_fetch_slow. */
+static __attribute__((noinline)) sqlite3_pcache_page *
+pc_fetch_force(sqlite3_pcache *p, unsigned key)
+{
+    rm_pcache_fetch_result_t r = rm_pcache_fetch_result((rm_pcache_t *)p, key, RM_PCACHE_CREATE_FORCE);
+    if (__builtin_expect(r.page != NULL || r.status != RM_EBUSY, 1))
+        return (sqlite3_pcache_page *)r.page;
+    return pc_fetch_slow(p, key, RM_PCACHE_CREATE_FORCE, r.status, NULL);
+}
+
+/* SQLite's xFetch. Without the trace: a lookup (0) or a CREATE_CHEAP fetch
+ * (1) needs no status — a NULL is a miss or a refusal either way — so it is
+ * one tail call (no frame, no status, no second argument check here); a FORCE
+ * fetch is pc_fetch_force (ADR 0023, session 13, second round). */
 static sqlite3_pcache_page *
 pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
 {
-    if (__builtin_expect((unsigned)createFlag < 2u && !g.trace, 1))
+    if (__builtin_expect(g.trace != NULL, 0))
+        return pc_fetch_status(p, key, createFlag);
+    if ((unsigned)createFlag < 2u)
         return (sqlite3_pcache_page *)rm_pcache_fetch_page((rm_pcache_t *)p, key, (rm_pcache_create_t)createFlag);
-    return pc_fetch_status(p, key, createFlag);
+    return pc_fetch_force(p, key);
 }
 
 /* Lower the file pool's budget by up to `bytes` of what pc_fetch raised it

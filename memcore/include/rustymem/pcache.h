@@ -191,6 +191,19 @@ rm_status_t rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mod
 rm_pcache_page_t *rm_pcache_fetch_page(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode);
 
 /*
+ * rm_pcache_fetch with both answers returned in registers (no out-pointer,
+ * so a caller needs no stack slot for them): `page` is what rm_pcache_fetch
+ * stores in *out and `status` what it returns (RM_EINVAL with page NULL for a
+ * NULL `c` or a bad mode). The same call with the same effects and counts;
+ * thread-safety as rm_pcache_fetch.
+ */
+typedef struct rm_pcache_fetch_result {
+    rm_pcache_page_t *page;
+    rm_status_t status;
+} rm_pcache_fetch_result_t;
+rm_pcache_fetch_result_t rm_pcache_fetch_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode);
+
+/*
  * xUnpin. Release the pin on `page` (one call, however many fetches pinned
  * it). `discard` non-zero drops the page now (its frame is reused; counted in
  * `discards`); otherwise it stays resident and evictable — unless the cache
