@@ -1130,6 +1130,16 @@ fetch_lockfree(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, int *slow)
     return NULL;
 }
 
+/* fetch_locked with both answers in registers: its own slot for the page,
+ * so that the lock-free entries keep no stack slot of their own. */
+static __attribute__((noinline)) rm_pcache_fetch_result_t
+fetch_locked_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, int exact_miss)
+{
+    rm_pcache_page_t *pg;
+    rm_status_t st = fetch_locked(c, key, mode, &pg, exact_miss);   /* pg: the page, or NULL */
+    return (rm_pcache_fetch_result_t){pg, st};
+}
+
 rm_pcache_fetch_result_t
 rm_pcache_fetch_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode)
 {
@@ -1141,8 +1151,7 @@ rm_pcache_fetch_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode)
         return (rm_pcache_fetch_result_t){pg, RM_OK};
     if (!slow)
         return (rm_pcache_fetch_result_t){NULL, RM_ENOENT};
-    rm_status_t st = fetch_locked(c, key, mode, &pg, slow - 1);   /* pg: the page, or NULL */
-    return (rm_pcache_fetch_result_t){pg, st};
+    return fetch_locked_result(c, key, mode, slow - 1);
 }
 
 rm_status_t
@@ -1164,7 +1173,7 @@ rm_pcache_fetch_page(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode)
     rm_pcache_page_t *pg = fetch_lockfree(c, key, mode, &slow);
     if (pg || !slow)
         return pg;
-    return fetch_locked(c, key, mode, &pg, slow - 1) == RM_OK ? pg : NULL;
+    return fetch_locked_result(c, key, mode, slow - 1).page;
 }
 
 /* rm_pcache_fetch under mu: a miss, or a hit the lock-free probe could not
