@@ -1088,13 +1088,14 @@ fetch_lockfree(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, int *slow)
 {
     /* lock-free hit: state, then key, then a CAS on the state read first (its
      * version changes with the key, so a recycled frame fails the CAS) */
-    uint64_t seq = c->serialized ? atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire) : 1;
+    /* read whatever the mode (every removal keeps it): no branch before the probe */
+    uint64_t seq = atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_acquire);
     uint32_t idx = ptab_lookup_inline(c, t, key);
     /* a serialized cache's miss is exact when no removal overlapped the
      * probe (ptab_remove_locked): only this cache's own calls insert */
     int exact_miss = 0;
-    if (idx == RM_BP_NIL && !(seq & 1)) {
+    if (idx == RM_BP_NIL && c->serialized && !(seq & 1)) {
         atomic_thread_fence(memory_order_acquire);
         exact_miss = atomic_load_explicit(&c->ptab_rm_seq, memory_order_relaxed) == seq;
     }
