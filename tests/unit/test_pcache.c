@@ -1129,13 +1129,17 @@ typedef struct lookup_owner {
     rm_pcache_page_t *pinned[PINNED];
     uint64_t lost, wrong;
     _Atomic int done;
+    _Atomic int stole;   /* set by the thief once the owner lost a page to it */
 } lookup_owner_t;
 
 static void *
 lookup_owner_main(void *arg)
 {
     lookup_owner_t *o = arg;
-    for (int i = 0; i < 4 * OPS; i++) {
+    /* at least 4 * OPS lookups, and on until a steal overlapped them (a
+     * short run on a loaded machine may otherwise end before the thief got
+     * a core); bounded */
+    for (int i = 0; i < 4 * OPS || (!atomic_load(&o->stole) && i < 4000 * OPS); i++) {
         uint32_t k = (uint32_t)i % PINNED;
         rm_pcache_page_t *pg = NULL;
         if (rm_pcache_fetch(o->c, k, RM_PCACHE_LOOKUP, &pg) != RM_OK)
@@ -1176,6 +1180,8 @@ test_pcache_serialized_lookup_finds_pinned_pages_under_steals(void **state)
             rm_pcache_unpin(thief, pg, 0);
         if (i % 64 == 0)
             (void)rm_pcache_pool_set_budget(pool, (uint64_t)((i & 64) ? 40 : 20) * (PS + 8));
+        if (i % 16 == 0 && !atomic_load(&o.stole) && pstats(pool).stolen > stolen_before)
+            atomic_store(&o.stole, 1);
     }
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(o.lost, 0);
