@@ -19,7 +19,9 @@
  *   xCreate(szPage, szExtra, bPurgeable)  rm_pcache_create
  *   xCachesize(n)                         rm_pcache_set_cachesize
  *   xPagecount()                          rm_pcache_pagecount
- *   xFetch(key, createFlag)               rm_pcache_fetch (mode = createFlag)
+ *   xFetch(key, createFlag)               rm_pcache_fetch (mode = createFlag), or its
+ *                                         forms without an out-pointer: rm_pcache_fetch_page,
+ *                                         rm_pcache_fetch_result
  *   xUnpin(page, discard)                 rm_pcache_unpin
  *   xRekey(page, old, new)                rm_pcache_rekey
  *   xTruncate(iLimit)                     rm_pcache_truncate
