@@ -1079,31 +1079,31 @@ pin_cas(rm_pcache_t *c, pc_frame_t *f, uint64_t s)
 static rm_status_t fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode,
                                 rm_pcache_page_t **out, int exact_miss);
 
-rm_status_t
-rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out)
+/* rm_pcache_fetch's lock-free part, shared by rm_pcache_fetch and
+ * rm_pcache_fetch_page (c and mode already checked). Returns the page on a
+ * hit. Otherwise NULL and *slow: 0 when the call is done (a serialized
+ * cache's exact miss of a lookup, counted), else 1 + exact_miss for
+ * fetch_locked. */
+static inline __attribute__((always_inline)) rm_pcache_page_t *
+fetch_lockfree(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, int *slow)
 {
-    if (__builtin_expect(!c || !out || (unsigned)mode > (unsigned)RM_PCACHE_CREATE_FORCE, 0)) {
-        if (out)
-            *out = NULL;
-        return RM_EINVAL;
-    }
-    /* *out is set on every route below: the page, or NULL (fetch_locked) */
     /* lock-free hit: state, then key, then a CAS on the state read first (its
      * version changes with the key, so a recycled frame fails the CAS) */
-    uint64_t seq = c->serialized ? atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire) : 1;
+    /* read whatever the mode (every removal keeps it): no branch before the probe */
+    uint64_t seq = atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_acquire);
     uint32_t idx = ptab_lookup_inline(c, t, key);
     /* a serialized cache's miss is exact when no removal overlapped the
      * probe (ptab_remove_locked): only this cache's own calls insert */
     int exact_miss = 0;
-    if (idx == RM_BP_NIL && !(seq & 1)) {
+    if (idx == RM_BP_NIL && c->serialized && !(seq & 1)) {
         atomic_thread_fence(memory_order_acquire);
         exact_miss = atomic_load_explicit(&c->ptab_rm_seq, memory_order_relaxed) == seq;
     }
     if (exact_miss && mode == RM_PCACHE_LOOKUP) {
-        *out = NULL;
         cnt_add(&c->misses, 1);
-        return RM_ENOENT;
+        *slow = 0;
+        return NULL;
     }
     if (idx != RM_BP_NIL) {
         pc_frame_t *f = frame_at(c, idx);
@@ -1122,16 +1122,60 @@ rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache
                  * fetches a page its cursors already hold for ~40 % of its
                  * hits (speedtest1, ADR 0023). */
                 own_add(c, &c->hits, 1);
-                *out = &f->pg;
-                return RM_OK;
+                return &f->pg;
             }
-            if (pin_cas(c, f, s)) {
-                *out = &f->pg;
-                return RM_OK;
-            }
+            if (pin_cas(c, f, s))
+                return &f->pg;
         }
     }
-    return fetch_locked(c, key, mode, out, exact_miss);
+    *slow = 1 + exact_miss;
+    return NULL;
+}
+
+/* fetch_locked with both answers in registers: its own slot for the page,
+ * so that the lock-free entries keep no stack slot of their own. */
+static __attribute__((noinline)) rm_pcache_fetch_result_t
+fetch_locked_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, int exact_miss)
+{
+    rm_pcache_page_t *pg;
+    rm_status_t st = fetch_locked(c, key, mode, &pg, exact_miss);   /* pg: the page, or NULL */
+    return (rm_pcache_fetch_result_t){pg, st};
+}
+
+rm_pcache_fetch_result_t
+rm_pcache_fetch_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode)
+{
+    if (__builtin_expect(!c || (unsigned)mode > (unsigned)RM_PCACHE_CREATE_FORCE, 0))
+        return (rm_pcache_fetch_result_t){NULL, RM_EINVAL};
+    int slow = 0;   /* set by fetch_lockfree whenever it returns NULL */
+    rm_pcache_page_t *pg = fetch_lockfree(c, key, mode, &slow);
+    if (pg)
+        return (rm_pcache_fetch_result_t){pg, RM_OK};
+    if (!slow)
+        return (rm_pcache_fetch_result_t){NULL, RM_ENOENT};
+    return fetch_locked_result(c, key, mode, slow - 1);
+}
+
+rm_status_t
+rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_page_t **out)
+{
+    if (!out)
+        return RM_EINVAL;
+    rm_pcache_fetch_result_t r = rm_pcache_fetch_result(c, key, mode);
+    *out = r.page;
+    return r.status;
+}
+
+rm_pcache_page_t *
+rm_pcache_fetch_page(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode)
+{
+    if (__builtin_expect(!c || (unsigned)mode > (unsigned)RM_PCACHE_CREATE_FORCE, 0))
+        return NULL;
+    int slow = 0;   /* set by fetch_lockfree whenever it returns NULL */
+    rm_pcache_page_t *pg = fetch_lockfree(c, key, mode, &slow);
+    if (pg || !slow)
+        return pg;
+    return fetch_locked_result(c, key, mode, slow - 1).page;
 }
 
 /* rm_pcache_fetch under mu: a miss, or a hit the lock-free probe could not

@@ -1129,13 +1129,17 @@ typedef struct lookup_owner {
     rm_pcache_page_t *pinned[PINNED];
     uint64_t lost, wrong;
     _Atomic int done;
+    _Atomic int stole;   /* set by the thief once the owner lost a page to it */
 } lookup_owner_t;
 
 static void *
 lookup_owner_main(void *arg)
 {
     lookup_owner_t *o = arg;
-    for (int i = 0; i < 4 * OPS; i++) {
+    /* at least 4 * OPS lookups, and on until a steal overlapped them (a
+     * short run on a loaded machine may otherwise end before the thief got
+     * a core); bounded */
+    for (int i = 0; i < 4 * OPS || (!atomic_load(&o->stole) && i < 4000 * OPS); i++) {
         uint32_t k = (uint32_t)i % PINNED;
         rm_pcache_page_t *pg = NULL;
         if (rm_pcache_fetch(o->c, k, RM_PCACHE_LOOKUP, &pg) != RM_OK)
@@ -1176,6 +1180,8 @@ test_pcache_serialized_lookup_finds_pinned_pages_under_steals(void **state)
             rm_pcache_unpin(thief, pg, 0);
         if (i % 64 == 0)
             (void)rm_pcache_pool_set_budget(pool, (uint64_t)((i & 64) ? 40 : 20) * (PS + 8));
+        if (i % 16 == 0 && !atomic_load(&o.stole) && pstats(pool).stolen > stolen_before)
+            atomic_store(&o.stole, 1);
     }
     assert_int_equal(pthread_join(th, NULL), 0);
     assert_int_equal(o.lost, 0);
@@ -1214,6 +1220,170 @@ test_pcache_threads_on_one_cache_with_disjoint_keys(void **state)
     assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
 }
 
+/* ---- rm_pcache_fetch_page (ADR 0023, session 13, second round) ---------------------- */
+
+/* rm_pcache_fetch_page (and rm_pcache_fetch_result's status) on a
+ * hand-computed sequence (cache size 10): bad
+ * arguments give NULL and count nothing; a lookup miss is NULL and a miss; a
+ * CHEAP create, a re-fetch of a pinned page and a FORCE hit return the same
+ * page; CHEAP is refused (NULL) at 9 of 10 pages pinned, FORCE then recycles
+ * the one unpinned page. Both a serialized and a shared pool. */
+static void
+test_pcache_fetch_page_hand_computed(void **state)
+{
+    (void)state;
+    for (int ser = 0; ser < 2; ser++) {
+        rm_pcache_pool_config_t cfg;
+        rm_pcache_pool_config_default(&cfg);
+        cfg.budget_bytes = 1024 * PS;
+        cfg.serialized_caches = ser;
+        rm_pcache_pool_t *pool = NULL;
+        assert_int_equal(rm_pcache_pool_create(&cfg, &pool), RM_OK);
+        rm_pcache_t *c = cache_of(pool, PS, 8, 1, 10);
+        assert_null(rm_pcache_fetch_page(NULL, 1, RM_PCACHE_CREATE_FORCE));
+        assert_null(rm_pcache_fetch_page(c, 1, (rm_pcache_create_t)3));
+        assert_int_equal(stats(c).hits + stats(c).misses, 0);
+        assert_null(rm_pcache_fetch_page(c, 7, RM_PCACHE_LOOKUP));
+        assert_int_equal(stats(c).misses, 1);
+        rm_pcache_page_t *p7 = rm_pcache_fetch_page(c, 7, RM_PCACHE_CREATE_CHEAP);
+        assert_non_null(p7);
+        assert_int_equal(stats(c).misses, 2);
+        assert_int_equal(stats(c).pinned, 1);
+        assert_ptr_equal(rm_pcache_fetch_page(c, 7, RM_PCACHE_LOOKUP), p7);   /* re-fetch: pinned once */
+        assert_int_equal(stats(c).hits, 1);
+        assert_int_equal(stats(c).pinned, 1);
+        assert_int_equal(rm_pcache_unpin(c, p7, 0), RM_OK);
+        assert_int_equal(stats(c).pinned, 0);
+        assert_ptr_equal(rm_pcache_fetch_page(c, 7, RM_PCACHE_CREATE_FORCE), p7);
+        assert_int_equal(stats(c).hits, 2);
+        assert_int_equal(rm_pcache_unpin(c, p7, 0), RM_OK);   /* 7 stays, unpinned */
+        rm_pcache_page_t *p[9];
+        for (uint32_t k = 0; k < 9; k++) {   /* keys 21..29 pinned: the 9th CHEAP finds 8 of 10 pinned */
+            p[k] = rm_pcache_fetch_page(c, k + 21, RM_PCACHE_CREATE_CHEAP);
+            assert_non_null(p[k]);
+        }
+        assert_int_equal(rm_pcache_pagecount(c), 10);
+        assert_null(rm_pcache_fetch_page(c, 11, RM_PCACHE_CREATE_CHEAP));   /* 9 of 10 pinned: refused */
+        /* rm_pcache_fetch_result: the same refusal with its status */
+        rm_pcache_fetch_result_t r = rm_pcache_fetch_result(c, 11, RM_PCACHE_CREATE_CHEAP);
+        assert_null(r.page);
+        assert_int_equal(r.status, RM_EBUSY);
+        r = rm_pcache_fetch_result(NULL, 11, RM_PCACHE_CREATE_FORCE);
+        assert_null(r.page);
+        assert_int_equal(r.status, RM_EINVAL);
+        r = rm_pcache_fetch_result(c, 21, RM_PCACHE_LOOKUP);   /* pinned: the same pin */
+        assert_ptr_equal(r.page, p[0]);
+        assert_int_equal(r.status, RM_OK);
+        rm_pcache_stats_t s = stats(c);
+        assert_int_equal(s.create_refused, 2);
+        assert_int_equal(s.misses, 11);
+        assert_int_equal(s.hits, 3);
+        rm_pcache_page_t *p11 = rm_pcache_fetch_page(c, 11, RM_PCACHE_CREATE_FORCE);
+        assert_ptr_equal(p11, p7);   /* the one unpinned page's frame, recycled */
+        assert_int_equal(rm_pcache_pagecount(c), 10);
+        assert_null(rm_pcache_fetch_page(c, 7, RM_PCACHE_LOOKUP));
+        s = stats(c);
+        assert_int_equal(s.misses, 13);
+        assert_int_equal(s.evictions, 1);
+        assert_int_equal(s.pinned, 10);
+        rm_pcache_destroy(c);
+        assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+    }
+}
+
+/* rm_pcache_fetch_page and rm_pcache_fetch on twin caches (each in its own
+ * pool, serialized and not) over the same 30 000 calls — skewed keys, all
+ * three modes, unpins and discards, a cache-size change halfway: the same
+ * page index behind every answer (NULL exactly where the status is not
+ * RM_OK) and the same statistics after every call. */
+static void
+test_pcache_fetch_page_answers_as_fetch(void **state)
+{
+    (void)state;
+    for (int ser = 0; ser < 2; ser++) {
+        rm_pcache_pool_t *pool[2];
+        rm_pcache_t *c[2];
+        for (int i = 0; i < 2; i++) {
+            rm_pcache_pool_config_t cfg;
+            rm_pcache_pool_config_default(&cfg);
+            cfg.budget_bytes = 48 * (PS + 16);
+            cfg.serialized_caches = ser;
+            assert_int_equal(rm_pcache_pool_create(&cfg, &pool[i]), RM_OK);
+            c[i] = cache_of(pool[i], PS, 16, 1, 32);
+        }
+        enum { KEYS = 96, HELD = 24 };
+        rm_pcache_page_t *held[2][HELD] = {{0}};
+        uint32_t held_key[HELD] = {0};
+        uint64_t x = 0x9e3779b97f4a7c15ull;
+        for (int op = 0; op < 30000; op++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            uint32_t r = (uint32_t)(x >> 32);
+            uint32_t key = 1 + (r % 8 < 6 ? r % (KEYS / 4) : r % KEYS);   /* 3/4 on a quarter of the keys */
+            rm_pcache_create_t mode = (rm_pcache_create_t)((r >> 8) % 3);
+            unsigned slot = (r >> 12) % HELD;
+            if (op == 15000)
+                for (int i = 0; i < 2; i++)
+                    assert_int_equal(rm_pcache_set_cachesize(c[i], 12), RM_OK);
+            if (held[0][slot]) {   /* give back what this slot holds first */
+                int discard = ((r >> 20) & 7) == 0;
+                for (int i = 0; i < 2; i++)
+                    assert_int_equal(rm_pcache_unpin(c[i], held[i][slot], discard), RM_OK);
+                held[0][slot] = held[1][slot] = NULL;
+            }
+            rm_pcache_page_t *a = rm_pcache_fetch_page(c[0], key, mode);
+            rm_pcache_page_t *b = (rm_pcache_page_t *)0x1;
+            rm_status_t st = rm_pcache_fetch(c[1], key, mode, &b);
+            assert_int_equal(a == NULL, st != RM_OK);
+            if (st != RM_OK) {
+                assert_null(b);
+            } else {
+                uint32_t ka, kb;
+                memcpy(&kb, b->buf, sizeof kb);
+                memcpy(&ka, a->buf, sizeof ka);
+                assert_int_equal(ka, kb);
+                if (ka != key) {   /* a new page: stamp both */
+                    memcpy(a->buf, &key, sizeof key);
+                    memcpy(b->buf, &key, sizeof key);
+                }
+                /* a re-fetch of a held page is the same pin: give it back now */
+                int again = 0;
+                for (unsigned h = 0; h < HELD; h++)
+                    again |= held[0][h] == a;
+                if (again) {
+                    for (int i = 0; i < 2; i++)
+                        assert_int_equal(rm_pcache_unpin(c[i], i ? b : a, 0), RM_OK);
+                    /* the slot that held it no longer does */
+                    for (unsigned h = 0; h < HELD; h++)
+                        if (held[0][h] == a)
+                            held[0][h] = held[1][h] = NULL;
+                } else {
+                    held[0][slot] = a;
+                    held[1][slot] = b;
+                    held_key[slot] = key;
+                }
+            }
+            rm_pcache_stats_t sa = stats(c[0]), sb = stats(c[1]);
+            assert_int_equal(sa.hits, sb.hits);
+            assert_int_equal(sa.misses, sb.misses);
+            assert_int_equal(sa.pages, sb.pages);
+            assert_int_equal(sa.pinned, sb.pinned);
+            assert_int_equal(sa.evictions, sb.evictions);
+            assert_int_equal(sa.discards, sb.discards);
+            assert_int_equal(sa.create_refused, sb.create_refused);
+            assert_int_equal(sa.create_failed, sb.create_failed);
+            assert_int_equal(sa.t1_size, sb.t1_size);
+            assert_int_equal(sa.b1_ghost_hits + sa.b2_ghost_hits, sb.b1_ghost_hits + sb.b2_ghost_hits);
+        }
+        (void)held_key;
+        rm_pcache_stats_t sa = stats(c[0]);
+        assert_true(sa.hits > 1000 && sa.misses > 1000 && sa.create_refused > 0 && sa.evictions > 1000);
+        for (int i = 0; i < 2; i++) {
+            rm_pcache_destroy(c[i]);
+            assert_int_equal(rm_pcache_pool_destroy(pool[i]), RM_OK);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -1243,6 +1413,8 @@ main(void)
         cmocka_unit_test(test_pcache_serialized_caches_count_exactly_under_steals),
         cmocka_unit_test(test_pcache_serialized_lookup_finds_pinned_pages_under_steals),
         cmocka_unit_test(test_pcache_serialized_repin_of_a_hot_page_counts_and_stays_pinned_once),
+        cmocka_unit_test(test_pcache_fetch_page_hand_computed),
+        cmocka_unit_test(test_pcache_fetch_page_answers_as_fetch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

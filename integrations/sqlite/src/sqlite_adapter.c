@@ -594,8 +594,9 @@ pc_fetch_slow(sqlite3_pcache *p, unsigned key, rm_pcache_create_t mode, rm_statu
     return (sqlite3_pcache_page *)pg;
 }
 
-static sqlite3_pcache_page *
-pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
+/* pc_fetch while the trace is on: the status decides the route. */
+static __attribute__((noinline)) sqlite3_pcache_page *
+pc_fetch_status(sqlite3_pcache *p, unsigned key, int createFlag)
 {
     rm_pcache_page_t *pg;   /* rm_pcache_fetch sets it on every route */
     /* createFlag 0, 1, 2 are RM_PCACHE_LOOKUP, _CREATE_CHEAP, _CREATE_FORCE */
@@ -608,6 +609,32 @@ pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
     if (st != RM_OK && !g.trace && (st != RM_EBUSY || mode != RM_PCACHE_CREATE_FORCE))
         return NULL;   /* a refusal or a lookup's miss: nothing else to do */
     return pc_fetch_slow(p, key, mode, st, pg);
+}
+
+/* pc_fetch's FORCE fetches (createFlag 2 or above) without the trace: both
+ * answers come back in registers; only a FORCE refused over a full budget
+ * goes on to pc_fetch_slow. */
+static __attribute__((noinline)) sqlite3_pcache_page *
+pc_fetch_force(sqlite3_pcache *p, unsigned key)
+{
+    rm_pcache_fetch_result_t r = rm_pcache_fetch_result((rm_pcache_t *)p, key, RM_PCACHE_CREATE_FORCE);
+    if (__builtin_expect(r.page != NULL || r.status != RM_EBUSY, 1))
+        return (sqlite3_pcache_page *)r.page;
+    return pc_fetch_slow(p, key, RM_PCACHE_CREATE_FORCE, r.status, NULL);
+}
+
+/* SQLite's xFetch. Without the trace: a lookup (0) or a CREATE_CHEAP fetch
+ * (1) needs no status — a NULL is a miss or a refusal either way — so it is
+ * one tail call (no frame, no status, no second argument check here); a FORCE
+ * fetch is pc_fetch_force (ADR 0023, session 13, second round). */
+static sqlite3_pcache_page *
+pc_fetch(sqlite3_pcache *p, unsigned key, int createFlag)
+{
+    if (__builtin_expect(g.trace != NULL, 0))
+        return pc_fetch_status(p, key, createFlag);
+    if ((unsigned)createFlag < 2u)
+        return (sqlite3_pcache_page *)rm_pcache_fetch_page((rm_pcache_t *)p, key, (rm_pcache_create_t)createFlag);
+    return pc_fetch_force(p, key);
 }
 
 /* Lower the file pool's budget by up to `bytes` of what pc_fetch raised it
@@ -632,9 +659,14 @@ give_back_overshoot(uint64_t bytes)
 static void
 pc_unpin(sqlite3_pcache *p, sqlite3_pcache_page *pg, int discard)
 {
+    /* the usual case, no overshoot to give back: one tail call. Read before
+     * the unpin: the unpin never raises it (only pc_fetch_slow does), so a
+     * caller's own fetch that raised it is seen here either way. */
+    if (__builtin_expect(atomic_load_explicit(&g.over_bytes, memory_order_relaxed) == 0, 1)) {
+        (void)rm_pcache_unpin((rm_pcache_t *)p, (rm_pcache_page_t *)pg, discard);
+        return;
+    }
     (void)rm_pcache_unpin((rm_pcache_t *)p, (rm_pcache_page_t *)pg, discard);
-    if (atomic_load_explicit(&g.over_bytes, memory_order_relaxed) == 0)
-        return;   /* the usual case: no call for the page's size */
     rm_pcache_t *c = (rm_pcache_t *)p;
     give_back_overshoot(rm_pcache_page_size(c) + rm_pcache_extra_size(c));
 }

@@ -19,7 +19,9 @@
  *   xCreate(szPage, szExtra, bPurgeable)  rm_pcache_create
  *   xCachesize(n)                         rm_pcache_set_cachesize
  *   xPagecount()                          rm_pcache_pagecount
- *   xFetch(key, createFlag)               rm_pcache_fetch (mode = createFlag)
+ *   xFetch(key, createFlag)               rm_pcache_fetch (mode = createFlag), or its
+ *                                         forms without an out-pointer: rm_pcache_fetch_page,
+ *                                         rm_pcache_fetch_result
  *   xUnpin(page, discard)                 rm_pcache_unpin
  *   xRekey(page, old, new)                rm_pcache_rekey
  *   xTruncate(iLimit)                     rm_pcache_truncate
@@ -180,6 +182,28 @@ size_t rm_pcache_pagecount(const rm_pcache_t *c);
  */
 rm_status_t rm_pcache_fetch(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode,
                             rm_pcache_page_t **out);
+
+/*
+ * rm_pcache_fetch for a caller that needs only the page (the SQLite adapter's
+ * xFetch for lookups and CREATE_CHEAP): the same call with the same effects
+ * and counts, returning the page where rm_pcache_fetch returns RM_OK and NULL
+ * for every other status (NULL `c` or a bad mode included: nothing changes).
+ * The page is pinned as by rm_pcache_fetch. Thread-safety as rm_pcache_fetch.
+ */
+rm_pcache_page_t *rm_pcache_fetch_page(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode);
+
+/*
+ * rm_pcache_fetch with both answers returned in registers (no out-pointer,
+ * so a caller needs no stack slot for them): `page` is what rm_pcache_fetch
+ * stores in *out and `status` what it returns (RM_EINVAL with page NULL for a
+ * NULL `c` or a bad mode). The same call with the same effects and counts;
+ * thread-safety as rm_pcache_fetch.
+ */
+typedef struct rm_pcache_fetch_result {
+    rm_pcache_page_t *page;
+    rm_status_t status;
+} rm_pcache_fetch_result_t;
+rm_pcache_fetch_result_t rm_pcache_fetch_result(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode);
 
 /*
  * xUnpin. Release the pin on `page` (one call, however many fetches pinned
