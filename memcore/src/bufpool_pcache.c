@@ -1097,8 +1097,10 @@ fetch_lockfree(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, int *slow)
      * probe (ptab_remove_locked): only this cache's own calls insert */
     int exact_miss = 0;
     if (idx == RM_BP_NIL && c->serialized && !(seq & 1)) {
-        atomic_thread_fence(memory_order_acquire);
-        exact_miss = atomic_load_explicit(&c->ptab_rm_seq, memory_order_relaxed) == seq;
+        /* no fence: the probe's slot loads are acquire, so this load comes
+         * after them, and a slot a removal moved or cleared (a release store
+         * after its odd value) makes it see that value */
+        exact_miss = atomic_load_explicit(&c->ptab_rm_seq, memory_order_acquire) == seq;
     }
     if (exact_miss && mode == RM_PCACHE_LOOKUP) {
         cnt_add(&c->misses, 1);
