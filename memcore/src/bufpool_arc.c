@@ -335,11 +335,18 @@ rm__bp_earc_set_stview(rm__bp_earc_t *e, const rm__bp_stview_t *v)
         e->sv = *v;
 }
 
+/* The sketch's counter for `key` in `row`, for rows of mask + 1 counters. */
+static inline size_t
+cm_row_idx(size_t mask, uint64_t key, int row)
+{
+    uint64_t h = rm__mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(row + 1));
+    return (size_t)row * (mask + 1) + ((size_t)h & mask);
+}
+
 static size_t
 cm_idx(const rm__bp_earc_t *e, uint64_t key, int row)
 {
-    uint64_t h = rm__mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(row + 1));
-    return (size_t)row * (e->cm_mask + 1) + ((size_t)h & e->cm_mask);
+    return cm_row_idx(e->cm_mask, key, row);
 }
 
 static unsigned
@@ -391,8 +398,7 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
     unsigned est = 255;
 #pragma GCC unroll 4
     for (int r = 0; r < CM_ROWS; r++) {
-        uint64_t h = rm__mix64(key + 0x9e3779b97f4a7c15ull * (uint64_t)(r + 1));
-        c[r] = cm + (size_t)r * (mask + 1) + ((size_t)h & mask);
+        c[r] = cm + cm_row_idx(mask, key, r);
         if (*c[r] < est)
             est = *c[r];
     }

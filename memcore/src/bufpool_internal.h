@@ -37,6 +37,26 @@ void *rm__bp_mem_alloc(const rm_pagesrc_t *src, size_t bytes);
 void rm__bp_mem_free(const rm_pagesrc_t *src, void *p, size_t bytes);
 
 /* ---- open-addressing map u64 key → u32 value (not thread-safe) ------------- */
+/* ---- open addressing with linear probing (the key map, the page table) ----
+ * A key's home slot: the top (64 − shift) bits of key · 2^64/φ (Fibonacci
+ * hashing, one multiply; rm__mix64 was ~10 instructions a call, ADR 0023
+ * session 12). Both tables are exact whatever the home function: only slot
+ * positions depend on it. */
+static inline size_t
+rm__bp_fib_home(uint64_t key, unsigned shift)
+{
+    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> shift);
+}
+
+/* Backward-shift deletion (no tombstones): slot i was emptied and the entry
+ * at j (further along the probe run) has home k. 1 if it must stay where it
+ * is — its home lies cyclically in (i, j] — 0 if it may move back to i. */
+static inline int
+rm__bp_home_in_run(size_t i, size_t j, size_t k)
+{
+    return (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
+}
+
 typedef struct rm__bp_map {
     uint64_t *keys;     /* RM_BP_MAP_EMPTY marks a free slot */
     uint32_t *vals;
@@ -56,14 +76,11 @@ void rm__bp_map_del(rm__bp_map_t *m, uint64_t key);                  /* no-op if
 
 /* The same three, inline (the one copy; the functions above wrap them): the
  * policy's ghost directory probes the map ~3 times a miss (ADR 0023, session
- * 13). A key's home slot: the top log2(capacity) bits of key · 2^64/φ
- * (Fibonacci hashing, one multiply; rm__mix64 was ~10 instructions a call,
- * ADR 0023 session 12). The map is exact whatever the home function: only
- * slot positions depend on it. */
+ * 13). */
 static inline size_t
 rm__bp_map_home(const rm__bp_map_t *m, uint64_t key)
 {
-    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> m->shift);
+    return rm__bp_fib_home(key, m->shift);
 }
 
 static inline uint32_t
@@ -113,10 +130,7 @@ rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
         j = (j + 1) & m->mask;
         if (m->keys[j] == RM_BP_MAP_EMPTY)
             break;
-        size_t k = rm__bp_map_home(m, m->keys[j]);
-        /* can the entry at j move to i? yes unless its home lies in (i, j] */
-        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
-        if (in_range)
+        if (rm__bp_home_in_run(i, j, rm__bp_map_home(m, m->keys[j])))
             continue;
         m->keys[i] = m->keys[j];
         m->vals[i] = m->vals[j];
@@ -429,15 +443,13 @@ void rm__bp_ptab_insert_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame);
 void rm__bp_ptab_remove_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame,
                                rm__bp_key_of_fn key_of, void *ctx);
 
-/* A key's home slot: Fibonacci hashing, the top log2(slots) bits of the key
- * times 2^64/φ — one multiply (the page number of a SQLite page, file and page
- * of a pool frame: every key bit reaches the top bits; consecutive pages land
- * evenly spread). rm__mix64 was ~10 instructions of every lookup (ADR 0023,
- * session 12). */
+/* A key's home slot (rm__bp_fib_home: the page number of a SQLite page, file
+ * and page of a pool frame — every key bit reaches the top bits; consecutive
+ * pages land evenly spread). */
 static inline size_t
 rm__bp_ptab_home(const rm__bp_ptab_t *t, uint64_t key)
 {
-    return (size_t)((key * 0x9e3779b97f4a7c15ull) >> t->shift);
+    return rm__bp_fib_home(key, t->shift);
 }
 
 /* rm__bp_ptab_lookup for a hit path: inlined, and with a key_of known at
@@ -478,9 +490,7 @@ rm__bp_ptab_remove_inline(rm__bp_ptab_t *t, uint64_t key, uint32_t frame, rm__bp
         uint32_t v = atomic_load_explicit(&t->slots[j], memory_order_relaxed);
         if (v == 0)
             break;
-        size_t k = rm__bp_ptab_home(t, key_of(ctx, v - 1));
-        int in_range = (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
-        if (in_range)
+        if (rm__bp_home_in_run(i, j, rm__bp_ptab_home(t, key_of(ctx, v - 1))))
             continue;
         atomic_store_explicit(&t->slots[i], v, memory_order_release);
         i = j;

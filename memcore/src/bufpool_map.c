@@ -65,7 +65,6 @@ rm__bp_map_init(rm__bp_map_t *m, size_t max_entries, const rm_pagesrc_t *src)
     return RM_OK;
 }
 
-
 void
 rm__bp_map_fini(rm__bp_map_t *m)
 {
