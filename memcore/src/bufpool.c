@@ -370,6 +370,17 @@ my_stripe(rm_bufpool_t *bp)
 #define ST_COUNTS_DIRTY(s) (((s) & (ST_INVALID | ST_DIRTY)) == ST_DIRTY)
 #define ST_COUNTS_PIN(s)   (!((s) & ST_INVALID) && ((s) & (ST_PIN_MASK | ST_X)) != 0)
 
+/* A hit's policy bits on state word s: REF set, FREQ + 1 up to its top
+ * (both pin kinds: try_pin's CAS, slot_hit_bits). */
+static inline uint64_t
+st_touched(uint64_t s)
+{
+    s |= ST_REF;
+    if ((s & ST_FREQ_MASK) != ST_FREQ_MASK)
+        s += ST_FREQ_ONE;
+    return s;
+}
+
 static inline void
 st_moved(rm_bufpool_t *bp, uint64_t old, uint64_t now)
 {
@@ -693,9 +704,7 @@ static inline int
 slot_hit_bits(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t s)
 {
     for (;;) {
-        uint64_t ns = s | ST_REF;
-        if ((ns & ST_FREQ_MASK) != ST_FREQ_MASK)
-            ns += ST_FREQ_ONE;
+        uint64_t ns = st_touched(s);
         if (ns & ST_PREFETCHED)
             ns &= ~(ST_PREFETCHED | ST_REF);   /* first use: its first access, not a re-reference */
         if (RM_LIKELY(ns == s))
@@ -1569,9 +1578,7 @@ try_pin(rm_bufpool_t *bp, rm_bufpool_frame_t *f, uint64_t key, rm_bufpool_mode_t
                 return -1;
             ns = s | ST_X;
         }
-        ns |= ST_REF;
-        if ((ns & ST_FREQ_MASK) != ST_FREQ_MASK)
-            ns += ST_FREQ_ONE;
+        ns = st_touched(ns);
     } while (!atomic_compare_exchange_weak_explicit(&f->state, &s, ns, memory_order_seq_cst,
                                                     memory_order_relaxed));
     st_moved(bp, s, ns);
