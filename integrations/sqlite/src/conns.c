@@ -188,6 +188,14 @@ rm_sqlite__conns_install(bool sql, char *err, size_t errlen)
     return RM_OK;
 }
 
+/* now - t, or 0 when a stamp is newer than `now`: the readers read the clock
+ * before the stamps, and a statement can start or end in between. */
+static inline uint64_t
+age_ns(uint64_t now, uint64_t t)
+{
+    return now > t ? now - t : 0;
+}
+
 uint64_t
 rm_sqlite__kill_queries(uint64_t older_than_ns)
 {
@@ -195,7 +203,7 @@ rm_sqlite__kill_queries(uint64_t older_than_ns)
     pthread_mutex_lock(&R.mu);
     for (conn_t *c = R.head; c; c = c->next) {
         uint64_t s = atomic_load(&c->start_ns);
-        if (s && now - s >= older_than_ns) {
+        if (s && age_ns(now, s) >= older_than_ns) {
             sqlite3_interrupt(c->db);
             n++;
         }
@@ -222,8 +230,9 @@ rm_sqlite__kill_longest(unsigned n)
         }
         if (best) {
             sqlite3_interrupt(best->db);
-            /* its statement is over for our purposes (it ends with SQLITE_INTERRUPT) */
-            atomic_store(&best->start_ns, 0);
+            /* its statement is over for our purposes (it ends with SQLITE_INTERRUPT);
+             * a CAS, so that a statement which started since is not hidden */
+            atomic_compare_exchange_strong(&best->start_ns, &best_s, 0);
             killed++;
         }
         pthread_mutex_unlock(&R.mu);
@@ -257,8 +266,8 @@ rm_sqlite__conn_stats(rm_sqlite_conn_stats_t *out)
         uint64_t s = atomic_load(&c->start_ns);
         if (s) {
             out->running++;
-            if (now - s > oldest)
-                oldest = now - s;
+            if (age_ns(now, s) > oldest)
+                oldest = age_ns(now, s);
         }
     }
     pthread_mutex_unlock(&R.mu);
@@ -284,7 +293,7 @@ rm_sqlite__txns(rm_sqlite_txn_t *out, size_t cap, double orphan_idle_s)
             memset(t, 0, sizeof *t);
             t->conn_id = c->id;
             t->running = atomic_load(&c->start_ns) != 0;
-            t->idle_seconds = t->running ? 0.0 : (double)(now - atomic_load(&c->last_ns)) / 1e9;
+            t->idle_seconds = t->running ? 0.0 : (double)age_ns(now, atomic_load(&c->last_ns)) / 1e9;
             t->orphaned = !t->running && t->idle_seconds >= orphan_idle_s;
             const char *f = sqlite3_db_filename(c->db, "main");
             snprintf(t->db_file, sizeof t->db_file, "%s", f && *f ? f : ":memory:");
@@ -306,7 +315,7 @@ rm_sqlite__kill_orphans(sqlite3 *self)
     for (conn_t *c = R.head; c; c = c->next) {
         if (c->db == self || sqlite3_get_autocommit(c->db) || atomic_load(&c->start_ns))
             continue;
-        if ((double)(now - atomic_load(&c->last_ns)) / 1e9 < RM_SQLITE_ORPHAN_IDLE_S)
+        if ((double)age_ns(now, atomic_load(&c->last_ns)) / 1e9 < RM_SQLITE_ORPHAN_IDLE_S)
             continue;
         sqlite3_mutex *m = sqlite3_db_mutex(c->db);
         if (!m || sqlite3_mutex_try(m) != SQLITE_OK)
