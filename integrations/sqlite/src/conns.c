@@ -44,9 +44,10 @@ static struct {
     _Atomic uint64_t opened_total, refused_total, interrupted_total;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Statement stamps run twice per statement: CLOCK_MONOTONIC_COARSE (the last
- * tick, never ahead of rm_mono_ns) is exact enough for idle and running
- * times in seconds, and relaxed stores are plain ones (ADR 0023). */
+/* The statement clock. CLOCK_MONOTONIC_COARSE (the last tick, 1-4 ms old,
+ * never ahead of rm_mono_ns, so the readers' differences stay >= 0) is exact
+ * enough for running and idle times in seconds; relaxed stores are plain ones
+ * (ADR 0023). */
 static inline uint64_t
 stamp_ns(void)
 {
@@ -55,25 +56,40 @@ stamp_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* SQLite calls this on the thread running the connection's statement, one
+ * call at a time per connection (its mutex in serialized mode, the
+ * application's promise in multi-thread mode), so this is the only writer of
+ * `stmt` and a plain load and store claim it. The readers (other threads)
+ * only ever compare `start_ns` with zero and zero it with a CAS
+ * (rm_sqlite__kill_longest); they never see or dereference `stmt`.
+ *
+ * The clock is read when the first statement starts while none holds it
+ * (start_ns, last_ns) and when the connection stops running: the holder's end,
+ * or the end of a statement that started under a holder already gone. A
+ * statement that starts or ends under a running holder (a trigger's
+ * "-- TRIGGER" start, a second statement stepped meanwhile) reads nothing:
+ * last_ns is read only while nothing runs, and the holder's end rewrites it. */
 static int
 on_trace(unsigned type, void *ctx, void *p, void *x)
 {
     conn_t *c = ctx;
     (void)x;
+    sqlite3_stmt *held = atomic_load_explicit(&c->stmt, memory_order_relaxed);
     if (type == SQLITE_TRACE_STMT) {
-        sqlite3_stmt *none = NULL;
-        /* the first statement to start while none runs owns the clock */
-        uint64_t now = stamp_ns();
-        atomic_store_explicit(&c->last_ns, now, memory_order_relaxed);
-        if (atomic_load_explicit(&c->stmt, memory_order_relaxed) == NULL &&
-            atomic_compare_exchange_strong(&c->stmt, &none, (sqlite3_stmt *)p))
-            atomic_store_explicit(&c->start_ns, now, memory_order_relaxed);
+        if (held == NULL) {
+            uint64_t now = stamp_ns();
+            atomic_store_explicit(&c->stmt, (sqlite3_stmt *)p, memory_order_relaxed);
+            atomic_store_explicit(&c->last_ns, now, memory_order_relaxed);
+            atomic_store_explicit(&c->start_ns, now, memory_order_release);
+        }
     } else if (type == SQLITE_TRACE_PROFILE) {
-        sqlite3_stmt *mine = p;
-        atomic_store_explicit(&c->last_ns, stamp_ns(), memory_order_relaxed);
-        if (atomic_load_explicit(&c->stmt, memory_order_relaxed) == mine) {
-            atomic_store_explicit(&c->start_ns, 0, memory_order_relaxed);
-            atomic_store_explicit(&c->stmt, NULL, memory_order_release);
+        if (held == (sqlite3_stmt *)p) {
+            atomic_store_explicit(&c->last_ns, stamp_ns(), memory_order_relaxed);
+            atomic_store_explicit(&c->stmt, NULL, memory_order_relaxed);
+            /* release: a reader that sees 0 sees this end's last_ns */
+            atomic_store_explicit(&c->start_ns, 0, memory_order_release);
+        } else if (held == NULL) {
+            atomic_store_explicit(&c->last_ns, stamp_ns(), memory_order_release);
         }
     }
     return 0;
