@@ -44,9 +44,10 @@ static struct {
     _Atomic uint64_t opened_total, refused_total, interrupted_total;
 } R = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* Statement stamps run twice per statement: CLOCK_MONOTONIC_COARSE (the last
- * tick, never ahead of rm_mono_ns) is exact enough for idle and running
- * times in seconds, and relaxed stores are plain ones (ADR 0023). */
+/* The statement clock. CLOCK_MONOTONIC_COARSE (the last tick, 1-4 ms old,
+ * never ahead of rm_mono_ns, so the readers' differences stay >= 0) is exact
+ * enough for running and idle times in seconds; relaxed stores are plain ones
+ * (ADR 0023). */
 static inline uint64_t
 stamp_ns(void)
 {
@@ -55,25 +56,40 @@ stamp_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* SQLite calls this on the thread running the connection's statement, one
+ * call at a time per connection (its mutex in serialized mode, the
+ * application's promise in multi-thread mode), so this is the only writer of
+ * `stmt` and a plain load and store claim it. The readers (other threads)
+ * only ever compare `start_ns` with zero and zero it with a CAS
+ * (rm_sqlite__kill_longest); they never see or dereference `stmt`.
+ *
+ * The clock is read when the first statement starts while none holds it
+ * (start_ns, last_ns) and when the connection stops running: the holder's end,
+ * or the end of a statement that started under a holder already gone. A
+ * statement that starts or ends under a running holder (a trigger's
+ * "-- TRIGGER" start, a second statement stepped meanwhile) reads nothing:
+ * last_ns is read only while nothing runs, and the holder's end rewrites it. */
 static int
 on_trace(unsigned type, void *ctx, void *p, void *x)
 {
     conn_t *c = ctx;
     (void)x;
+    sqlite3_stmt *held = atomic_load_explicit(&c->stmt, memory_order_relaxed);
     if (type == SQLITE_TRACE_STMT) {
-        sqlite3_stmt *none = NULL;
-        /* the first statement to start while none runs owns the clock */
-        uint64_t now = stamp_ns();
-        atomic_store_explicit(&c->last_ns, now, memory_order_relaxed);
-        if (atomic_load_explicit(&c->stmt, memory_order_relaxed) == NULL &&
-            atomic_compare_exchange_strong(&c->stmt, &none, (sqlite3_stmt *)p))
-            atomic_store_explicit(&c->start_ns, now, memory_order_relaxed);
+        if (held == NULL) {
+            uint64_t now = stamp_ns();
+            atomic_store_explicit(&c->stmt, (sqlite3_stmt *)p, memory_order_relaxed);
+            atomic_store_explicit(&c->last_ns, now, memory_order_relaxed);
+            atomic_store_explicit(&c->start_ns, now, memory_order_release);
+        }
     } else if (type == SQLITE_TRACE_PROFILE) {
-        sqlite3_stmt *mine = p;
-        atomic_store_explicit(&c->last_ns, stamp_ns(), memory_order_relaxed);
-        if (atomic_load_explicit(&c->stmt, memory_order_relaxed) == mine) {
-            atomic_store_explicit(&c->start_ns, 0, memory_order_relaxed);
-            atomic_store_explicit(&c->stmt, NULL, memory_order_release);
+        if (held == (sqlite3_stmt *)p) {
+            atomic_store_explicit(&c->last_ns, stamp_ns(), memory_order_relaxed);
+            atomic_store_explicit(&c->stmt, NULL, memory_order_relaxed);
+            /* release: a reader that sees 0 sees this end's last_ns */
+            atomic_store_explicit(&c->start_ns, 0, memory_order_release);
+        } else if (held == NULL) {
+            atomic_store_explicit(&c->last_ns, stamp_ns(), memory_order_release);
         }
     }
     return 0;
@@ -188,6 +204,14 @@ rm_sqlite__conns_install(bool sql, char *err, size_t errlen)
     return RM_OK;
 }
 
+/* now - t, or 0 when a stamp is newer than `now`: the readers read the clock
+ * before the stamps, and a statement can start or end in between. */
+static inline uint64_t
+age_ns(uint64_t now, uint64_t t)
+{
+    return now > t ? now - t : 0;
+}
+
 uint64_t
 rm_sqlite__kill_queries(uint64_t older_than_ns)
 {
@@ -195,7 +219,7 @@ rm_sqlite__kill_queries(uint64_t older_than_ns)
     pthread_mutex_lock(&R.mu);
     for (conn_t *c = R.head; c; c = c->next) {
         uint64_t s = atomic_load(&c->start_ns);
-        if (s && now - s >= older_than_ns) {
+        if (s && age_ns(now, s) >= older_than_ns) {
             sqlite3_interrupt(c->db);
             n++;
         }
@@ -222,8 +246,9 @@ rm_sqlite__kill_longest(unsigned n)
         }
         if (best) {
             sqlite3_interrupt(best->db);
-            /* its statement is over for our purposes (it ends with SQLITE_INTERRUPT) */
-            atomic_store(&best->start_ns, 0);
+            /* its statement is over for our purposes (it ends with SQLITE_INTERRUPT);
+             * a CAS, so that a statement which started since is not hidden */
+            atomic_compare_exchange_strong(&best->start_ns, &best_s, 0);
             killed++;
         }
         pthread_mutex_unlock(&R.mu);
@@ -257,8 +282,8 @@ rm_sqlite__conn_stats(rm_sqlite_conn_stats_t *out)
         uint64_t s = atomic_load(&c->start_ns);
         if (s) {
             out->running++;
-            if (now - s > oldest)
-                oldest = now - s;
+            if (age_ns(now, s) > oldest)
+                oldest = age_ns(now, s);
         }
     }
     pthread_mutex_unlock(&R.mu);
@@ -284,7 +309,7 @@ rm_sqlite__txns(rm_sqlite_txn_t *out, size_t cap, double orphan_idle_s)
             memset(t, 0, sizeof *t);
             t->conn_id = c->id;
             t->running = atomic_load(&c->start_ns) != 0;
-            t->idle_seconds = t->running ? 0.0 : (double)(now - atomic_load(&c->last_ns)) / 1e9;
+            t->idle_seconds = t->running ? 0.0 : (double)age_ns(now, atomic_load(&c->last_ns)) / 1e9;
             t->orphaned = !t->running && t->idle_seconds >= orphan_idle_s;
             const char *f = sqlite3_db_filename(c->db, "main");
             snprintf(t->db_file, sizeof t->db_file, "%s", f && *f ? f : ":memory:");
@@ -306,7 +331,7 @@ rm_sqlite__kill_orphans(sqlite3 *self)
     for (conn_t *c = R.head; c; c = c->next) {
         if (c->db == self || sqlite3_get_autocommit(c->db) || atomic_load(&c->start_ns))
             continue;
-        if ((double)(now - atomic_load(&c->last_ns)) / 1e9 < RM_SQLITE_ORPHAN_IDLE_S)
+        if ((double)age_ns(now, atomic_load(&c->last_ns)) / 1e9 < RM_SQLITE_ORPHAN_IDLE_S)
             continue;
         sqlite3_mutex *m = sqlite3_db_mutex(c->db);
         if (!m || sqlite3_mutex_try(m) != SQLITE_OK)
