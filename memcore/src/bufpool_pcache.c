@@ -126,6 +126,7 @@ struct rm_pcache {
 
     rm_pcache_t *prev, *next;   /* the pool's list; guarded by pool->mu */
     size_t page_size, extra_size, extra_stride; /* bytes */
+    size_t extra_zero;          /* bytes of a new page's extra zeroed (≤ extra_size); written under mu */
     uint64_t frame_bytes;       /* page_size + extra_size: a page's cost against the budget */
     uint32_t chunk_frames;
 
@@ -789,8 +790,13 @@ install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
     RM_ASSERT_LOCKED(&c->pool->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     atomic_store_explicit(&f->key, key, memory_order_release);
-    if (c->extra_size)
-        memset(f->pg.extra, 0, c->extra_size);
+    if (c->extra_zero == sizeof(uint64_t)) {
+        /* the SQLite adapter's 8 bytes (PgHdr.pPage): one store, not a call */
+        const uint64_t zero = 0;
+        memcpy(f->pg.extra, &zero, sizeof zero);
+    } else if (c->extra_zero) {
+        memset(f->pg.extra, 0, c->extra_zero);
+    }
     if (config_debug)
         memset(f->pg.buf, RM_FILL_ALLOC, c->page_size);   /* the host fills a new page: never rely on zeros */
     rm__bp_ptab_insert_locked(t, key, f->idx);
@@ -926,6 +932,7 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
     c->pool = pool;
     c->page_size = page_size;
     c->extra_size = extra_size;
+    c->extra_zero = extra_size;
     c->extra_stride = rm__align_up(extra_size, 8);
     c->frame_bytes = page_size + extra_size;
     c->purgeable = purgeable != 0;
@@ -1018,6 +1025,16 @@ rm_pcache_set_cachesize(rm_pcache_t *c, size_t pages)
     }
     pthread_mutex_unlock(&c->pool->mu);
     return RM_OK;
+}
+
+void
+rm_pcache_set_extra_zero(rm_pcache_t *c, size_t bytes)
+{
+    if (!c)
+        return;
+    pthread_mutex_lock(&c->pool->mu);
+    c->extra_zero = bytes < c->extra_size ? bytes : c->extra_size;
+    pthread_mutex_unlock(&c->pool->mu);
 }
 
 size_t
