@@ -197,6 +197,7 @@ struct rm__bp_earc {
     uint64_t *gd_at;               /* miss count at the decision << 1 | class (1 = refused) */
     size_t gd_mask;
     uint64_t misses;               /* misses noted: the guard's clock */
+    uint64_t gd_last;              /* `misses` at the newest sampled decision (guard_record) */
     uint32_t gd_dec[2], gd_ret[2]; /* [0] admitted class (victims), [1] refused class (candidates) */
     int gd_admit_all;              /* 1: the duel lost the last comparison, followers skip it */
 
@@ -636,6 +637,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->p_frac = 0;
     e->cl_hits = e->cl_misses = 0;
     e->misses = 0;
+    e->gd_last = 0;
     e->gd_dec[0] = e->gd_dec[1] = e->gd_ret[0] = e->gd_ret[1] = 0;
     e->gd_admit_all = 0;
     e->exact = 0;
@@ -1024,6 +1026,7 @@ guard_record(rm__bp_earc_t *e, uint64_t loser, int cls)
     size_t h = guard_slot(e, loser);
     e->gd_key[h] = loser;
     e->gd_at[h] = e->misses << 1 | (uint64_t)cls;
+    e->gd_last = e->misses;
     if (++e->gd_dec[cls] + e->gd_dec[1 - cls] > GUARD_DECISIONS) {
         /* returns per decision (+1: no division by zero, a slight pull to 0) */
         double r_ref = (double)e->gd_ret[1] / (e->gd_dec[1] + 1.0);
@@ -1040,6 +1043,14 @@ static void
 guard_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
     e->misses++;
+    /* a loser remembered more than c misses ago no longer counts as a
+     * return, and clearing it has no other effect (guard_record overwrites
+     * its slot whatever it holds); c grows only through ghost_install, which
+     * empties the table. So when the newest decision is that old, no entry
+     * can count: no probe (the same counts; in speedtest1 a sampled decision
+     * comes about once per 1 000 misses, ADR 0023 session 14) */
+    if (e->misses - e->gd_last > e->c)
+        return;
     size_t h = guard_slot(e, key);
     if (e->gd_key[h] != key)
         return;
