@@ -767,7 +767,7 @@ ghost_trim(rm__bp_earc_t *e)
     }
 }
 
-static void
+static inline __attribute__((always_inline)) void
 ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
 {
     if (e->gfree == RM_BP_NIL) {
