@@ -121,7 +121,7 @@ struct rm_pcache {
     _Atomic uint64_t hits;
     _Atomic int64_t nparked;    /* frames with ST_PARKED: + under mu, − by unpin (lock-free) or drop */
     /* written under mu (cnt_add); misses and refused also by a serialized cache's own
-     * lock-free path (fetch_lockfree's lookup miss, fetch_locked's exact-miss refusal) */
+     * lock-free path (fetch_lockfree's lookup miss, fetch_locked_result's exact-miss refusal) */
     _Atomic uint64_t misses, evictions, stolen, discards, refused, failed;
     uint64_t hits_reported;     /* guarded by mu */
 
@@ -716,7 +716,7 @@ enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 /* CREATE_CHEAP's refusals that need no search (pcache1's): the cache is over
  * its size, or 90 % of it (capped by the budget) is pinned. Reads only
  * atomics: under mu, or without it for a serialized cache's exact miss
- * (fetch_locked: cachesize, npinned and the cache's own inserts are its
+ * (fetch_locked_result: cachesize, npinned and the cache's own inserts are its
  * caller's; another cache's steal or a budget change only moves the answer
  * to a moment before or after it). */
 static inline __attribute__((always_inline)) int
