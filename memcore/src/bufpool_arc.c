@@ -197,6 +197,7 @@ struct rm__bp_earc {
     uint64_t *gd_at;               /* miss count at the decision << 1 | class (1 = refused) */
     size_t gd_mask;
     uint64_t misses;               /* misses noted: the guard's clock */
+    uint64_t gd_last;              /* `misses` at the newest sampled decision (guard_record) */
     uint32_t gd_dec[2], gd_ret[2]; /* [0] admitted class (victims), [1] refused class (candidates) */
     int gd_admit_all;              /* 1: the duel lost the last comparison, followers skip it */
 
@@ -384,8 +385,8 @@ earc_age(rm__bp_earc_t *e)
     e->aged_at = e->now;
 }
 
-static void
-cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
+static inline __attribute__((always_inline)) void
+cm_add_inline(rm__bp_earc_t *e, uint64_t key, unsigned n)
 {
     if (n == 0)
         return;
@@ -407,6 +408,15 @@ cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
     for (int r = 0; r < CM_ROWS; r++)
         if (*c[r] < target)
             *c[r] = (uint8_t)target;
+}
+
+/* the eviction's fold (evict_slot, inlined in four places) calls this copy;
+ * the miss's own update (rm__bp_earc_note_miss, n = 1) runs inline — no call
+ * frame for the one call every miss makes (ADR 0023, session 14) */
+static void
+cm_add(rm__bp_earc_t *e, uint64_t key, unsigned n)
+{
+    cm_add_inline(e, key, n);
 }
 
 static unsigned
@@ -636,6 +646,7 @@ rm__bp_earc_create(uint32_t nslots, uint32_t capacity, const rm__bp_policy_ops_t
     e->p_frac = 0;
     e->cl_hits = e->cl_misses = 0;
     e->misses = 0;
+    e->gd_last = 0;
     e->gd_dec[0] = e->gd_dec[1] = e->gd_ret[0] = e->gd_ret[1] = 0;
     e->gd_admit_all = 0;
     e->exact = 0;
@@ -756,7 +767,7 @@ ghost_trim(rm__bp_earc_t *e)
     }
 }
 
-static void
+static inline __attribute__((always_inline)) void
 ghost_add(rm__bp_earc_t *e, int b, uint64_t key)
 {
     if (e->gfree == RM_BP_NIL) {
@@ -938,7 +949,7 @@ p_move(rm__bp_earc_t *e, uint64_t step, int up)
  * at the same rate per access instead of creeping up by 1 while B2 is empty.
  * The fraction is kept, so small steps are not lost to rounding.
  */
-static void
+static inline __attribute__((always_inline)) void
 p_adapt(rm__bp_earc_t *e, uint32_t delta, int up)
 {
     uint32_t g = e->B[0].size + e->B[1].size;
@@ -1024,6 +1035,7 @@ guard_record(rm__bp_earc_t *e, uint64_t loser, int cls)
     size_t h = guard_slot(e, loser);
     e->gd_key[h] = loser;
     e->gd_at[h] = e->misses << 1 | (uint64_t)cls;
+    e->gd_last = e->misses;
     if (++e->gd_dec[cls] + e->gd_dec[1 - cls] > GUARD_DECISIONS) {
         /* returns per decision (+1: no division by zero, a slight pull to 0) */
         double r_ref = (double)e->gd_ret[1] / (e->gd_dec[1] + 1.0);
@@ -1040,6 +1052,14 @@ static void
 guard_note_miss(rm__bp_earc_t *e, uint64_t key)
 {
     e->misses++;
+    /* a loser remembered more than c misses ago no longer counts as a
+     * return, and clearing it has no other effect (guard_record overwrites
+     * its slot whatever it holds); c grows only through ghost_install, which
+     * empties the table. So when the newest decision is that old, no entry
+     * can count: no probe (the same counts; in speedtest1 a sampled decision
+     * comes about once per 1 000 misses, ADR 0023 session 14) */
+    if (e->misses - e->gd_last > e->c)
+        return;
     size_t h = guard_slot(e, key);
     if (e->gd_key[h] != key)
         return;
@@ -1352,7 +1372,7 @@ rm__bp_earc_note_miss(rm__bp_earc_t *e, uint64_t key)
             e->hs_key[h] = RM_BP_MAP_EMPTY;
         }
     }
-    cm_add(e, key, 1);
+    cm_add_inline(e, key, 1);
     if (earc_full(e)) {
         e->cl_misses++;
         climb(e);
@@ -1471,6 +1491,17 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
     slot_push(e, l, s);
 }
 
+/* rm__bp_earc_admit's overflow, out of line: main_insert inlined there made
+ * every admission save five registers for a loop that runs while the cache
+ * fills (≈ 5 % of speedtest1's admissions; ADR 0023, session 14) */
+static __attribute__((noinline)) void
+admit_overflow(rm__bp_earc_t *e)
+{
+    while (e->L[RM_BP_L_WIN].size > e->w &&
+           e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size < e->m)
+        main_insert(e, e->L[RM_BP_L_WIN].head);
+}
+
 void
 rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
 {
@@ -1483,9 +1514,8 @@ rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
     e->pend_key = RM_BP_MAP_EMPTY;
     slot_push(e, RM_BP_L_WIN, slot);
     /* while the cache is not full, the window overflows into main freely */
-    while (e->L[RM_BP_L_WIN].size > e->w &&
-           e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size < e->m)
-        main_insert(e, e->L[RM_BP_L_WIN].head);
+    if (e->L[RM_BP_L_WIN].size > e->w && e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size < e->m)
+        admit_overflow(e);
 }
 
 void

@@ -156,6 +156,39 @@ test_pcache_extra_sits_behind_its_page_descriptor(void **state)
 
 /* ---- create modes ----------------------------------------------------------------- */
 
+/* rm_pcache_set_extra_zero: a new page gets exactly its first `bytes` of extra
+ * zeroed (capped at extra_size) and the rest as the frame held it — checked in
+ * a reused frame whose extra was stamped 0xEE (a fresh frame's memory is zero
+ * anyway). 8 is the SQLite adapter's request (PgHdr.pPage) and takes the
+ * one-store route; 0, 13 and a value above extra_size take memset's. */
+static void
+test_pcache_extra_zero_covers_only_what_was_asked(void **state)
+{
+    (void)state;
+    static const size_t asks[] = {8, 0, 13, 1000};
+    rm_pcache_set_extra_zero(NULL, 8);   /* no-op */
+    for (size_t a = 0; a < sizeof asks / sizeof asks[0]; a++) {
+        rm_pcache_pool_t *pool = pool_of(64 * PS, NULL);
+        rm_pcache_t *c = cache_of(pool, PS, 40, 1, 0);
+        rm_pcache_set_extra_zero(c, asks[a]);
+        size_t z = asks[a] < 40 ? asks[a] : 40;
+        rm_pcache_page_t *pg = NULL, *pg2 = NULL;
+        assert_int_equal(rm_pcache_fetch(c, 1, RM_PCACHE_CREATE_FORCE, &pg), RM_OK);
+        memset(pg->extra, 0xEE, 40);
+        assert_int_equal(rm_pcache_unpin(c, pg, 1), RM_OK);   /* discard: the frame is free again */
+        /* the page SQLite's xFetch asks for (CREATE_CHEAP through fetch_page) */
+        pg2 = rm_pcache_fetch_page(c, 2, RM_PCACHE_CREATE_CHEAP);
+        assert_non_null(pg2);
+        assert_ptr_equal(pg2, pg);   /* the same frame, its extra as stamped */
+        const unsigned char *x = pg2->extra;
+        for (size_t i = 0; i < 40; i++)
+            assert_int_equal(x[i], i < z ? 0 : 0xEE);
+        assert_int_equal(rm_pcache_unpin(c, pg2, 0), RM_OK);
+        rm_pcache_destroy(c);
+        assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
+    }
+}
+
 static void
 test_pcache_fetch_modes_and_fresh_extra(void **state)
 {
@@ -1389,6 +1422,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pcache_fetch_modes_and_fresh_extra),
+        cmocka_unit_test(test_pcache_extra_zero_covers_only_what_was_asked),
         cmocka_unit_test(test_pcache_extra_sits_behind_its_page_descriptor),
         cmocka_unit_test(test_pcache_policy_hand_computed_sequence),
         cmocka_unit_test(test_pcache_policy_same_sequence_under_a_tiny_budget),

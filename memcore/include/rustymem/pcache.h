@@ -65,7 +65,9 @@ typedef struct rm_pcache rm_pcache_t;
  * valid while the page is pinned (and, unpinned, until it is evicted). */
 typedef struct rm_pcache_page {
     void *buf;     /* page_size bytes; contents undefined on a new page: the host fills them */
-    void *extra;   /* extra_size bytes (NULL when extra_size is 0); zeroed on a new page */
+    void *extra;   /* extra_size bytes (NULL when extra_size is 0); on a new page the first
+                    * rm_pcache_set_extra_zero bytes (all by default) are zeroed, the rest
+                    * undefined */
 } rm_pcache_page_t;
 
 /* What fetch does when the page is not resident (SQLite's createFlag). */
@@ -153,6 +155,19 @@ void rm_pcache_destroy(rm_pcache_t *c);
  */
 rm_status_t rm_pcache_set_cachesize(rm_pcache_t *c, size_t pages);
 
+/*
+ * How many of a new page's extra bytes rm_pcache_fetch (and every fetch
+ * entry) zeroes: the first `bytes`, capped at extra_size; the rest of a new
+ * page's extra is undefined (whatever the frame held). The default is all of
+ * them. A host that initialises its extra itself asks for what it reads
+ * before writing: SQLite needs only its PgHdr's first pointer (pPage) NULL on
+ * a new page — pcache1 zeroes just those 8 bytes, and SQLite's
+ * pcacheFetchFinishWithInit sets up the rest — so the SQLite adapter asks for
+ * sizeof(void *). Applies to pages created after the call. Takes the pool's
+ * mutex: safe against every other call. NULL is a no-op.
+ */
+void rm_pcache_set_extra_zero(rm_pcache_t *c, size_t bytes);
+
 /* xPagecount: pages resident in the cache, pinned and unpinned. Lock-free. 0 for NULL. */
 size_t rm_pcache_pagecount(const rm_pcache_t *c);
 
@@ -175,7 +190,8 @@ size_t rm_pcache_pagecount(const rm_pcache_t *c);
  *     the budget is full and every purgeable page in the pool is pinned;
  *     RM_ENOMEM when new frame memory could not be had and nothing could be
  *     recycled.
- * A new page's extra bytes are zeroed; its buf is not. On any failure *out is
+ * A new page's extra bytes are zeroed (the first rm_pcache_set_extra_zero
+ * bytes of them; all unless that was lowered); its buf is not. On any failure *out is
  * NULL and the cache is unchanged (a refusal or failure may have evicted
  * unpinned pages while looking for room). RM_EINVAL for NULL pointers or a bad
  * mode.
