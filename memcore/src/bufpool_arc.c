@@ -1491,14 +1491,21 @@ rm__bp_earc_touch(rm__bp_earc_t *e, uint32_t s)
     slot_push(e, l, s);
 }
 
+/* the window is over its target while main still has room: while the cache
+ * is not full, the window overflows into main freely */
+static inline int
+win_overflows(const rm__bp_earc_t *e)
+{
+    return e->L[RM_BP_L_WIN].size > e->w && e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size < e->m;
+}
+
 /* rm__bp_earc_admit's overflow, out of line: main_insert inlined there made
  * every admission save five registers for a loop that runs while the cache
  * fills (≈ 5 % of speedtest1's admissions; ADR 0023, session 14) */
 static __attribute__((noinline)) void
 admit_overflow(rm__bp_earc_t *e)
 {
-    while (e->L[RM_BP_L_WIN].size > e->w &&
-           e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size < e->m)
+    while (win_overflows(e))
         main_insert(e, e->L[RM_BP_L_WIN].head);
 }
 
@@ -1513,8 +1520,7 @@ rm__bp_earc_admit(rm__bp_earc_t *e, uint32_t slot, uint64_t key)
     }
     e->pend_key = RM_BP_MAP_EMPTY;
     slot_push(e, RM_BP_L_WIN, slot);
-    /* while the cache is not full, the window overflows into main freely */
-    if (e->L[RM_BP_L_WIN].size > e->w && e->L[RM_BP_L_T1].size + e->L[RM_BP_L_T2].size < e->m)
+    if (win_overflows(e))
         admit_overflow(e);
 }
 

@@ -36,7 +36,6 @@ int rm__bp_crc32c_hw_available(void);
 void *rm__bp_mem_alloc(const rm_pagesrc_t *src, size_t bytes);
 void rm__bp_mem_free(const rm_pagesrc_t *src, void *p, size_t bytes);
 
-/* ---- open-addressing map u64 key → u32 value (not thread-safe) ------------- */
 /* ---- open addressing with linear probing (the key map, the page table) ----
  * A key's home slot: the top (64 − shift) bits of key · 2^64/φ (Fibonacci
  * hashing, one multiply; rm__mix64 was ~10 instructions a call, ADR 0023
@@ -57,6 +56,7 @@ rm__bp_home_in_run(size_t i, size_t j, size_t k)
     return (i <= j) ? (k > i && k <= j) : (k > i || k <= j);
 }
 
+/* ---- open-addressing map u64 key → u32 value (not thread-safe) ------------- */
 typedef struct rm__bp_map {
     uint64_t *keys;     /* RM_BP_MAP_EMPTY marks a free slot */
     uint32_t *vals;

@@ -282,6 +282,7 @@ run_sqlite(const rm_bench_opts_t *o, json_t *result)
             for (uint64_t k = 0; k < runs; k++)
                 json_array_append_new(runs_json[c], json_real(cpu[c][k]));
         }
+        double paired_med = median(paired, (int)runs), paired_je_med = median(paired_je, (int)runs);
         double mc[NCONF], mw[NCONF], mr[NCONF], mh[NCONF];
         json_t *js = json_object();
         for (int c = 0; c < NCONF; c++) {
@@ -298,8 +299,8 @@ run_sqlite(const rm_bench_opts_t *o, json_t *result)
             json_object_set_new(js, conf_names[c], jc);
         }
         json_object_set_new(js, "cache_pages", json_integer(cache));
-        json_object_set_new(js, "time_ratio_paired_vs_sqlite_default", json_real(median(paired, (int)runs)));
-        json_object_set_new(js, "time_ratio_paired_vs_jemalloc", json_real(median(paired_je, (int)runs)));
+        json_object_set_new(js, "time_ratio_paired_vs_sqlite_default", json_real(paired_med));
+        json_object_set_new(js, "time_ratio_paired_vs_jemalloc", json_real(paired_je_med));
         json_object_set_new(js, "time_ratio_vs_sqlite_default", json_real(mc[2] / mc[0]));
         json_object_set_new(js, "time_ratio_vs_jemalloc", json_real(mc[2] / mc[1]));
         json_object_set_new(js, "wall_ratio_vs_sqlite_default", json_real(mw[2] / mw[0]));
@@ -312,8 +313,8 @@ run_sqlite(const rm_bench_opts_t *o, json_t *result)
         fprintf(stderr,
                 "  cache %2d%% (%5d pages): cpu s default %.3f jemalloc %.3f rustymem %.3f (ratio %.3f / %.3f,"
                 " paired %.3f / %.3f) | hit pcache1 %.4f jemalloc %.4f rustymem %.4f | rss MiB %.1f %.1f %.1f\n",
-                pcts[pi], cache, mc[0], mc[1], mc[2], mc[2] / mc[0], mc[2] / mc[1], median(paired, (int)runs),
-                median(paired_je, (int)runs), mh[0], mh[1], mh[2], mr[0], mr[1], mr[2]);
+                pcts[pi], cache, mc[0], mc[1], mc[2], mc[2] / mc[0], mc[2] / mc[1], paired_med,
+                paired_je_med, mh[0], mh[1], mh[2], mr[0], mr[1], mr[2]);
         if (dump) {
             char tr[1200], env_tr[1300];
             mkdir(dump, 0755);

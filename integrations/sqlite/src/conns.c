@@ -282,8 +282,9 @@ rm_sqlite__conn_stats(rm_sqlite_conn_stats_t *out)
         uint64_t s = atomic_load(&c->start_ns);
         if (s) {
             out->running++;
-            if (age_ns(now, s) > oldest)
-                oldest = age_ns(now, s);
+            uint64_t a = age_ns(now, s);
+            if (a > oldest)
+                oldest = a;
         }
     }
     pthread_mutex_unlock(&R.mu);
