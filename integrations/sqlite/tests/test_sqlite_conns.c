@@ -226,18 +226,28 @@ test_a_statement_under_a_running_one_keeps_the_first_start(void **state)
     sqlite3_close(db);
 }
 
+/* Two connections, each running an endless statement: a's started gap_ms
+ * before b's, and both stamped as running. */
+static void
+start_two_staggered(sqlite3 **a, sqlite3 **b, runner_t *ra, runner_t *rb, unsigned gap_ms)
+{
+    *a = open_conn();
+    *b = open_conn();
+    start_runner(ra, *a, ENDLESS);
+    wait_running(1);
+    nap(gap_ms);
+    start_runner(rb, *b, ENDLESS);
+    wait_running(2);
+}
+
 /* the graduated response's kill: the oldest running statement first */
 static void
 test_kill_longest_interrupts_the_oldest_first(void **state)
 {
     (void)state;
-    sqlite3 *a = open_conn(), *b = open_conn();
+    sqlite3 *a, *b;
     runner_t ra, rb;
-    start_runner(&ra, a, ENDLESS);
-    wait_running(1);
-    nap(100);
-    start_runner(&rb, b, ENDLESS);
-    wait_running(2);
+    start_two_staggered(&a, &b, &ra, &rb, 100);
     assert_int_equal(rm_sqlite__kill_longest(1), 1);
     assert_int_equal(join_runner(&ra), SQLITE_INTERRUPT);
     nap(50);
@@ -259,13 +269,9 @@ static void
 test_kill_older_than_spares_younger_statements(void **state)
 {
     (void)state;
-    sqlite3 *a = open_conn(), *b = open_conn();
+    sqlite3 *a, *b;
     runner_t ra, rb;
-    start_runner(&ra, a, ENDLESS);
-    wait_running(1);
-    nap(400);
-    start_runner(&rb, b, ENDLESS);
-    wait_running(2);
+    start_two_staggered(&a, &b, &ra, &rb, 400);
     assert_int_equal(rm_sqlite__kill_queries(250 * 1000000ull), 1);
     assert_int_equal(join_runner(&ra), SQLITE_INTERRUPT);
     nap(50);
