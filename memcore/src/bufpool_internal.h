@@ -32,9 +32,12 @@ uint32_t rm__bp_crc32c_sw(uint32_t crc, const void *buf, size_t len);
 int rm__bp_crc32c_hw_available(void);
 
 /* ---- memory from the page source -------------------------------------------
- * Zeroed, page-rounded mappings. NULL on failure (nothing mapped). */
+ * Zeroed, page-rounded mappings. NULL on failure (nothing mapped). Pieces of
+ * the default source up to 16 KiB are kept for reuse on free (at most 16,
+ * bufpool_map.c); rm__bp_mem_release_kept unmaps them and returns the bytes. */
 void *rm__bp_mem_alloc(const rm_pagesrc_t *src, size_t bytes);
 void rm__bp_mem_free(const rm_pagesrc_t *src, void *p, size_t bytes);
+uint64_t rm__bp_mem_release_kept(void);
 
 /* ---- open addressing with linear probing (the key map, the page table) ----
  * A key's home slot: the top (64 − shift) bits of key · 2^64/φ (Fibonacci
