@@ -26,6 +26,74 @@
 
 #define RM_BP_NIL UINT32_MAX
 
+/* ---- the page cache pool's lock ---------------------------------------------
+ * A futex word (Drepper, "Futexes Are Tricky", mutex 3): 0 free, 1 held,
+ * 2 held and maybe waited on. Lock: one CAS 0 → 1 (acquire); only when it
+ * fails, the word goes to 2 and the thread sleeps in FUTEX_WAIT until an
+ * exchange finds it free. Unlock: one exchange to 0 (release), FUTEX_WAKE of
+ * one waiter only when it was 2. No spinning, as glibc's default mutex. Held
+ * by the page cache's misses and evictions (bufpool_pcache.c): a
+ * pthread_mutex_lock + unlock round trip there was ≈ 50 instructions, this one
+ * ≈ 8 inline (ADR 0023, session 15). The happens-before is the atomics'
+ * acquire and release, which TSan follows; the kernel only parks and wakes.
+ *
+ * `_locked` functions assert it with RM_BP_ASSERT_LOCKED (STYLE.md): debug
+ * builds (RM_DEBUG) record the holder's kernel thread id and check that the
+ * calling thread is it; release builds record nothing and compile the check
+ * away. rm__bp_lock_held_by_self answers "held by some thread" there. */
+typedef struct rm__bp_lock {
+    _Atomic uint32_t word;   /* 0 free, 1 held, 2 held with possible waiters */
+    _Atomic int owner;       /* holder's thread id in debug builds, else 0; written by the holder */
+} rm__bp_lock_t;
+
+void rm__bp_lock_wait(rm__bp_lock_t *l);   /* the contended lock (bufpool_pcache.c) */
+void rm__bp_lock_wake(rm__bp_lock_t *l);   /* wake one waiter (bufpool_pcache.c) */
+
+static inline void
+rm__bp_lock_init(rm__bp_lock_t *l)
+{
+    atomic_init(&l->word, 0);
+    atomic_init(&l->owner, 0);
+}
+
+static inline __attribute__((always_inline)) void
+rm__bp_lock(rm__bp_lock_t *l)
+{
+    uint32_t z = 0;
+    if (RM_UNLIKELY(!atomic_compare_exchange_strong_explicit(&l->word, &z, 1, memory_order_acquire,
+                                                             memory_order_relaxed)))
+        rm__bp_lock_wait(l);
+    if (config_debug)
+        atomic_store_explicit(&l->owner, (int)gettid(), memory_order_relaxed);
+}
+
+static inline __attribute__((always_inline)) void
+rm__bp_unlock(rm__bp_lock_t *l)
+{
+    if (config_debug) {
+        assert(atomic_load_explicit(&l->owner, memory_order_relaxed) == (int)gettid());
+        atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
+    }
+    if (RM_UNLIKELY(atomic_exchange_explicit(&l->word, 0, memory_order_release) == 2))
+        rm__bp_lock_wake(l);
+}
+
+/* 1 if the calling thread holds l (debug builds); elsewhere 1 if any thread
+ * holds it (no owner is recorded there). */
+static inline int
+rm__bp_lock_held_by_self(rm__bp_lock_t *l)
+{
+    if (config_debug)
+        return atomic_load_explicit(&l->owner, memory_order_relaxed) == (int)gettid();
+    return atomic_load_explicit(&l->word, memory_order_relaxed) != 0;
+}
+
+#define RM_BP_ASSERT_LOCKED(l)                                                   \
+    do {                                                                         \
+        if (config_debug)                                                        \
+            assert(rm__bp_lock_held_by_self(l));                                 \
+    } while (0)
+
 /* ---- CRC32C ---------------------------------------------------------------- */
 uint32_t rm__bp_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t rm__bp_crc32c_sw(uint32_t crc, const void *buf, size_t len);
