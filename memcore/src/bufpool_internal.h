@@ -537,6 +537,18 @@ rm__bp_ptab_lookup_inline(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn
     return RM_BP_NIL;
 }
 
+/* rm__bp_ptab_insert_locked, inline (the page cache's install, one a miss;
+ * ADR 0023, session 15). The one copy of the insert: the first empty slot
+ * from the key's home, published with release. */
+static inline __attribute__((always_inline)) void
+rm__bp_ptab_insert_inline(rm__bp_ptab_t *t, uint64_t key, uint32_t frame)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != 0)
+        i = (i + 1) & t->mask;
+    atomic_store_explicit(&t->slots[i], frame + 1, memory_order_release);
+}
+
 /* rm__bp_ptab_remove_locked, inline: with a key_of known at compile time the
  * backward shift's key loads are inlined too (bufpool_pcache.c's misses;
  * ADR 0023, session 13). The one copy of the removal. */

@@ -829,7 +829,7 @@ install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
     }
     if (config_debug)
         memset(f->pg.buf, RM_FILL_ALLOC, c->page_size);   /* the host fills a new page: never rely on zeros */
-    rm__bp_ptab_insert_locked(t, key, f->idx);
+    rm__bp_ptab_insert_inline(t, key, f->idx);
     atomic_store_explicit(&c->npages, ld(&c->npages) + 1, memory_order_relaxed);
     atomic_store_explicit(&c->pool->used, ld(&c->pool->used) + c->frame_bytes, memory_order_relaxed);
     if (c->pol) {
