@@ -111,7 +111,8 @@ struct rm_pcache {
     int serialized;             /* the pool's serialized_caches: hits and npinned are the caller's */
     int purgeable;
     rm__bp_earc_t *pol;         /* NULL for a non-purgeable cache; guarded by mu */
-    _Atomic size_t cachesize;   /* pages, as set; written under mu */
+    _Atomic size_t limit;       /* pages: the cache size as set, at least RM_PCACHE_CACHESIZE_MIN;
+                                 * written under mu, read by every unpin (limit_of) */
     _Atomic uint64_t npages;    /* written under mu */
     rm_pcache_pool_t *pool;     /* read by unpin (budget) and every locked path */
 
@@ -125,6 +126,7 @@ struct rm_pcache {
      * lock-free path (fetch_lockfree's lookup miss, fetch_locked_result's exact-miss refusal) */
     _Atomic uint64_t misses, evictions, stolen, discards, refused, failed;
     uint64_t hits_reported;     /* guarded by mu */
+    size_t cachesize;           /* pages, as set (the stats' value); guarded by mu */
 
     rm_pcache_t *prev, *next;   /* the pool's list; guarded by pool->mu */
     size_t page_size, extra_size, extra_stride; /* bytes */
@@ -241,12 +243,22 @@ key_of(void *ctx, uint32_t idx)
     return atomic_load_explicit(&frame_at(ctx, idx)->key, memory_order_relaxed);
 }
 
-/* Limit on pages before a purgeable cache recycles its own. */
+/* Limit on pages before a purgeable cache recycles its own: the cache size,
+ * at least RM_PCACHE_CACHESIZE_MIN — clamped when it is set (cachesize_set),
+ * not at each of the ≈ 3 M reads a speedtest1 run makes (ADR 0023, session 15). */
 static uint64_t
 limit_of(const rm_pcache_t *c)
 {
-    size_t n = atomic_load_explicit(&c->cachesize, memory_order_relaxed);
-    return n < RM_PCACHE_CACHESIZE_MIN ? RM_PCACHE_CACHESIZE_MIN : n;
+    return atomic_load_explicit(&c->limit, memory_order_relaxed);
+}
+
+/* Record cache size `pages` and its limit. Under mu, or before c is shared. */
+static void
+cachesize_set(rm_pcache_t *c, size_t pages)
+{
+    c->cachesize = pages;
+    atomic_store_explicit(&c->limit, pages < RM_PCACHE_CACHESIZE_MIN ? RM_PCACHE_CACHESIZE_MIN : pages,
+                          memory_order_relaxed);
 }
 
 /* The most pages c could hold: its limit, and what the whole budget buys. The
@@ -742,7 +754,7 @@ enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 /* CREATE_CHEAP's refusals that need no search (pcache1's): the cache is over
  * its size, or 90 % of it (capped by the budget) is pinned. Reads only
  * atomics: under mu, or without it for a serialized cache's exact miss
- * (fetch_locked_result: cachesize, npinned and the cache's own inserts are its
+ * (fetch_locked_result: the limit, npinned and the cache's own inserts are its
  * caller's; another cache's steal or a budget change only moves the answer
  * to a moment before or after it). */
 static inline __attribute__((always_inline)) int
@@ -966,7 +978,7 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
     c->purgeable = purgeable != 0;
     c->serialized = pool->serialized;
     c->chunk_frames = page_size >= CHUNK_DATA_BYTES ? 1 : CHUNK_DATA_BYTES / (uint32_t)page_size;
-    atomic_init(&c->cachesize, RM_PCACHE_CACHESIZE_DEFAULT);
+    cachesize_set(c, RM_PCACHE_CACHESIZE_DEFAULT);
     c->free_head = RM_BP_NIL;
     c->rec_bytes = rm__align_up(sizeof(pc_frame_t) + c->extra_stride, RM_CACHELINE);
     c->seg_bytes = NSEGS * sizeof(unsigned char *);
@@ -1044,7 +1056,7 @@ rm_pcache_set_cachesize(rm_pcache_t *c, size_t pages)
     if (!c || pages > RM_PCACHE_FRAMES_MAX)
         return RM_EINVAL;
     rm__bp_lock(&c->pool->mu);
-    atomic_store_explicit(&c->cachesize, pages, memory_order_relaxed);
+    cachesize_set(c, pages);
     if (c->pol) {
         /* evict first, at the old capacity (as the file-backed pool's shrink
          * does), then give the policy its smaller size */
@@ -1527,7 +1539,7 @@ rm_pcache_stats(rm_pcache_t *c, rm_pcache_stats_t *out)
     rm__bp_lock(&c->pool->mu);
     out->page_size = c->page_size;
     out->extra_size = c->extra_size;
-    out->cachesize = atomic_load_explicit(&c->cachesize, memory_order_relaxed);
+    out->cachesize = c->cachesize;
     out->purgeable = c->purgeable;
     add_counters(c, out);
     out->used_bytes = out->pages * c->frame_bytes;

@@ -592,6 +592,11 @@ test_pcache_cachesize_limits_the_cache(void **state)
     /* below the minimum acts as the minimum */
     assert_int_equal(rm_pcache_set_cachesize(c, 0), RM_OK);
     assert_int_equal(rm_pcache_pagecount(c), RM_PCACHE_CACHESIZE_MIN);
+    assert_int_equal(stats(c).cachesize, 0);   /* the stats report it as set */
+    for (uint32_t k = 60; k < 64; k++)
+        put(c, k, 0);   /* new unpinned pages recycle the unpinned one: still the minimum */
+    assert_int_equal(rm_pcache_pagecount(c), RM_PCACHE_CACHESIZE_MIN);
+    assert_int_equal(resident_pinned(c, 50, keep), 1);
     assert_int_equal(rm_pcache_unpin(c, keep, 0), RM_OK);
     rm_pcache_destroy(c);
     assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
