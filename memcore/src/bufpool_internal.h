@@ -151,18 +151,28 @@ rm__bp_map_home(const rm__bp_map_t *m, uint64_t key)
     return rm__bp_fib_home(key, m->shift);
 }
 
-static inline uint32_t
-rm__bp_map_get_inline(const rm__bp_map_t *m, uint64_t key)
+/* The slot that holds key, or SIZE_MAX when it is absent: for a caller that
+ * reads the value and then deletes the entry (rm__bp_map_del_at_inline), one
+ * probe for both (the ghost directory's hits, ADR 0023 session 15). */
+static inline size_t
+rm__bp_map_slot_inline(const rm__bp_map_t *m, uint64_t key)
 {
     size_t i = rm__bp_map_home(m, key);
     for (;;) {
         uint64_t k = m->keys[i];
         if (k == key)
-            return m->vals[i];
+            return i;
         if (k == RM_BP_MAP_EMPTY)
-            return RM_BP_NIL;
+            return SIZE_MAX;
         i = (i + 1) & m->mask;
     }
+}
+
+static inline uint32_t
+rm__bp_map_get_inline(const rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = rm__bp_map_slot_inline(m, key);
+    return i == SIZE_MAX ? RM_BP_NIL : m->vals[i];
 }
 
 static inline void
@@ -181,18 +191,11 @@ rm__bp_map_put_inline(rm__bp_map_t *m, uint64_t key, uint32_t val)
     m->count++;
 }
 
+/* Delete the entry in slot i (a slot rm__bp_map_slot_inline returned, the map
+ * unchanged since): backward-shift deletion, no tombstones. */
 static inline void
-rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
+rm__bp_map_del_at_inline(rm__bp_map_t *m, size_t i)
 {
-    size_t i = rm__bp_map_home(m, key);
-    for (;;) {
-        if (m->keys[i] == RM_BP_MAP_EMPTY)
-            return;
-        if (m->keys[i] == key)
-            break;
-        i = (i + 1) & m->mask;
-    }
-    /* backward-shift deletion: no tombstones */
     size_t j = i;
     for (;;) {
         j = (j + 1) & m->mask;
@@ -206,6 +209,20 @@ rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
     }
     m->keys[i] = RM_BP_MAP_EMPTY;
     m->count--;
+}
+
+static inline void
+rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = rm__bp_map_home(m, key);
+    for (;;) {
+        if (m->keys[i] == RM_BP_MAP_EMPTY)
+            return;
+        if (m->keys[i] == key)
+            break;
+        i = (i + 1) & m->mask;
+    }
+    rm__bp_map_del_at_inline(m, i);
 }
 
 /* ---- circular doubly linked lists over index arrays (policy and simulator) --
