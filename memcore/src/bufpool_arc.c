@@ -812,11 +812,13 @@ main_insert(rm__bp_earc_t *e, uint32_t s)
     if (e->irr)
         e->irr[s] = 0;   /* from here on: when a duel win last aged it (never) */
     slot_unlink(e, s);
-    uint32_t g = rm__bp_map_get_inline(&e->gmap, e->key[s]);
-    if (g != RM_BP_NIL) {
-        /* p was adapted when the miss was seen (rm__bp_earc_note_miss) */
+    size_t gi = rm__bp_map_slot_inline(&e->gmap, e->key[s]);
+    if (gi != SIZE_MAX) {
+        /* p was adapted when the miss was seen (rm__bp_earc_note_miss); the
+         * ghost's entry goes from the slot the lookup found (one probe) */
+        uint32_t g = e->gmap.vals[gi];
         rm__bp_dl_unlink(&e->B[e->glist[g] == RM_BP_L_B1 ? 0 : 1], e->gprev, e->gnext, g);
-        rm__bp_map_del_inline(&e->gmap, e->key[s]);
+        rm__bp_map_del_at_inline(&e->gmap, gi);
         e->glist[g] = RM_BP_L_NONE;
         e->gnext[g] = e->gfree;
         e->gfree = g;

@@ -26,6 +26,74 @@
 
 #define RM_BP_NIL UINT32_MAX
 
+/* ---- the page cache pool's lock ---------------------------------------------
+ * A futex word (Drepper, "Futexes Are Tricky", mutex 3): 0 free, 1 held,
+ * 2 held and maybe waited on. Lock: one CAS 0 → 1 (acquire); only when it
+ * fails, the word goes to 2 and the thread sleeps in FUTEX_WAIT until an
+ * exchange finds it free. Unlock: one exchange to 0 (release), FUTEX_WAKE of
+ * one waiter only when it was 2. No spinning, as glibc's default mutex. Held
+ * by the page cache's misses and evictions (bufpool_pcache.c): a
+ * pthread_mutex_lock + unlock round trip there was ≈ 50 instructions, this one
+ * ≈ 8 inline (ADR 0023, session 15). The happens-before is the atomics'
+ * acquire and release, which TSan follows; the kernel only parks and wakes.
+ *
+ * `_locked` functions assert it with RM_BP_ASSERT_LOCKED (STYLE.md): debug
+ * builds (RM_DEBUG) record the holder's kernel thread id and check that the
+ * calling thread is it; release builds record nothing and compile the check
+ * away. rm__bp_lock_held_by_self answers "held by some thread" there. */
+typedef struct rm__bp_lock {
+    _Atomic uint32_t word;   /* 0 free, 1 held, 2 held with possible waiters */
+    _Atomic int owner;       /* holder's thread id in debug builds, else 0; written by the holder */
+} rm__bp_lock_t;
+
+void rm__bp_lock_wait(rm__bp_lock_t *l);   /* the contended lock (bufpool_pcache.c) */
+void rm__bp_lock_wake(rm__bp_lock_t *l);   /* wake one waiter (bufpool_pcache.c) */
+
+static inline void
+rm__bp_lock_init(rm__bp_lock_t *l)
+{
+    atomic_init(&l->word, 0);
+    atomic_init(&l->owner, 0);
+}
+
+static inline __attribute__((always_inline)) void
+rm__bp_lock(rm__bp_lock_t *l)
+{
+    uint32_t z = 0;
+    if (RM_UNLIKELY(!atomic_compare_exchange_strong_explicit(&l->word, &z, 1, memory_order_acquire,
+                                                             memory_order_relaxed)))
+        rm__bp_lock_wait(l);
+    if (config_debug)
+        atomic_store_explicit(&l->owner, (int)gettid(), memory_order_relaxed);
+}
+
+static inline __attribute__((always_inline)) void
+rm__bp_unlock(rm__bp_lock_t *l)
+{
+    if (config_debug) {
+        assert(atomic_load_explicit(&l->owner, memory_order_relaxed) == (int)gettid());
+        atomic_store_explicit(&l->owner, 0, memory_order_relaxed);
+    }
+    if (RM_UNLIKELY(atomic_exchange_explicit(&l->word, 0, memory_order_release) == 2))
+        rm__bp_lock_wake(l);
+}
+
+/* 1 if the calling thread holds l (debug builds); elsewhere 1 if any thread
+ * holds it (no owner is recorded there). */
+static inline int
+rm__bp_lock_held_by_self(rm__bp_lock_t *l)
+{
+    if (config_debug)
+        return atomic_load_explicit(&l->owner, memory_order_relaxed) == (int)gettid();
+    return atomic_load_explicit(&l->word, memory_order_relaxed) != 0;
+}
+
+#define RM_BP_ASSERT_LOCKED(l)                                                   \
+    do {                                                                         \
+        if (config_debug)                                                        \
+            assert(rm__bp_lock_held_by_self(l));                                 \
+    } while (0)
+
 /* ---- CRC32C ---------------------------------------------------------------- */
 uint32_t rm__bp_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t rm__bp_crc32c_sw(uint32_t crc, const void *buf, size_t len);
@@ -86,18 +154,28 @@ rm__bp_map_home(const rm__bp_map_t *m, uint64_t key)
     return rm__bp_fib_home(key, m->shift);
 }
 
-static inline uint32_t
-rm__bp_map_get_inline(const rm__bp_map_t *m, uint64_t key)
+/* The slot that holds key, or SIZE_MAX when it is absent: for a caller that
+ * reads the value and then deletes the entry (rm__bp_map_del_at_inline), one
+ * probe for both (the ghost directory's hits, ADR 0023 session 15). */
+static inline size_t
+rm__bp_map_slot_inline(const rm__bp_map_t *m, uint64_t key)
 {
     size_t i = rm__bp_map_home(m, key);
     for (;;) {
         uint64_t k = m->keys[i];
         if (k == key)
-            return m->vals[i];
+            return i;
         if (k == RM_BP_MAP_EMPTY)
-            return RM_BP_NIL;
+            return SIZE_MAX;
         i = (i + 1) & m->mask;
     }
+}
+
+static inline uint32_t
+rm__bp_map_get_inline(const rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = rm__bp_map_slot_inline(m, key);
+    return i == SIZE_MAX ? RM_BP_NIL : m->vals[i];
 }
 
 static inline void
@@ -116,18 +194,11 @@ rm__bp_map_put_inline(rm__bp_map_t *m, uint64_t key, uint32_t val)
     m->count++;
 }
 
+/* Delete the entry in slot i (a slot rm__bp_map_slot_inline returned, the map
+ * unchanged since): backward-shift deletion, no tombstones. */
 static inline void
-rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
+rm__bp_map_del_at_inline(rm__bp_map_t *m, size_t i)
 {
-    size_t i = rm__bp_map_home(m, key);
-    for (;;) {
-        if (m->keys[i] == RM_BP_MAP_EMPTY)
-            return;
-        if (m->keys[i] == key)
-            break;
-        i = (i + 1) & m->mask;
-    }
-    /* backward-shift deletion: no tombstones */
     size_t j = i;
     for (;;) {
         j = (j + 1) & m->mask;
@@ -141,6 +212,20 @@ rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
     }
     m->keys[i] = RM_BP_MAP_EMPTY;
     m->count--;
+}
+
+static inline void
+rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
+{
+    size_t i = rm__bp_map_home(m, key);
+    for (;;) {
+        if (m->keys[i] == RM_BP_MAP_EMPTY)
+            return;
+        if (m->keys[i] == key)
+            break;
+        i = (i + 1) & m->mask;
+    }
+    rm__bp_map_del_at_inline(m, i);
 }
 
 /* ---- circular doubly linked lists over index arrays (policy and simulator) --
@@ -470,6 +555,18 @@ rm__bp_ptab_lookup_inline(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn
         i = (i + 1) & t->mask;
     }
     return RM_BP_NIL;
+}
+
+/* rm__bp_ptab_insert_locked, inline (the page cache's install, one a miss;
+ * ADR 0023, session 15). The one copy of the insert: the first empty slot
+ * from the key's home, published with release. */
+static inline __attribute__((always_inline)) void
+rm__bp_ptab_insert_inline(rm__bp_ptab_t *t, uint64_t key, uint32_t frame)
+{
+    size_t i = rm__bp_ptab_home(t, key);
+    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != 0)
+        i = (i + 1) & t->mask;
+    atomic_store_explicit(&t->slots[i], frame + 1, memory_order_release);
 }
 
 /* rm__bp_ptab_remove_locked, inline: with a key_of known at compile time the

@@ -61,10 +61,7 @@ rm__bp_ptab_lookup(const rm__bp_ptab_t *t, uint64_t key, rm__bp_key_of_fn key_of
 void
 rm__bp_ptab_insert_locked(rm__bp_ptab_t *t, uint64_t key, uint32_t frame)
 {
-    size_t i = rm__bp_ptab_home(t, key);
-    while (atomic_load_explicit(&t->slots[i], memory_order_relaxed) != 0)
-        i = (i + 1) & t->mask;
-    atomic_store_explicit(&t->slots[i], frame + 1, memory_order_release);
+    rm__bp_ptab_insert_inline(t, key, frame);
 }
 
 void

@@ -27,7 +27,7 @@
  *  budget.
  *
  *  Frame state word (64 bits): PINNED, INVALID (free, or being changed under
- *  the mutex), REF, T1, RELEASED, a 4-bit FREQ, and a 32-bit version in the
+ *  the pool lock), REF, T1, RELEASED, a 4-bit FREQ, and a 32-bit version in the
  *  high half bumped whenever the frame's key changes (claim, drop, rekey).
  *  Pins are not counted (SQLite's rule). A hit reads the state (acquire),
  *  checks the key (acquire), and CASes PINNED|REF|FREQ+1 into the state it
@@ -37,7 +37,7 @@
  *  Every key change goes INVALID+version first, then the key (release), then
  *  clears INVALID (release).
  *
- *  Locks. One pool mutex `mu` serialises misses, evictions, the policies, the
+ *  Locks. One pool lock `mu` serialises misses, evictions, the policies, the
  *  free lists, page-table writes and the cache list — the file-backed pool's
  *  structure (its `mu`), chosen because a miss may take a page from any
  *  cache: per-cache mutexes would need the victim's lock while holding the
@@ -59,8 +59,9 @@
 #include "rustymem/pcache.h"
 #include "rustymem/stats.h"
 
-#include <pthread.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/syscall.h>
 
 #define ST_PINNED   (1ull << 0)
 #define ST_INVALID  (1ull << 1)
@@ -110,7 +111,8 @@ struct rm_pcache {
     int serialized;             /* the pool's serialized_caches: hits and npinned are the caller's */
     int purgeable;
     rm__bp_earc_t *pol;         /* NULL for a non-purgeable cache; guarded by mu */
-    _Atomic size_t cachesize;   /* pages, as set; written under mu */
+    _Atomic size_t limit;       /* pages: the cache size as set, at least RM_PCACHE_CACHESIZE_MIN;
+                                 * written under mu, read by every unpin (limit_of) */
     _Atomic uint64_t npages;    /* written under mu */
     rm_pcache_pool_t *pool;     /* read by unpin (budget) and every locked path */
 
@@ -124,6 +126,7 @@ struct rm_pcache {
      * lock-free path (fetch_lockfree's lookup miss, fetch_locked_result's exact-miss refusal) */
     _Atomic uint64_t misses, evictions, stolen, discards, refused, failed;
     uint64_t hits_reported;     /* guarded by mu */
+    size_t cachesize;           /* pages, as set (the stats' value); guarded by mu */
 
     rm_pcache_t *prev, *next;   /* the pool's list; guarded by pool->mu */
     size_t page_size, extra_size, extra_stride; /* bytes */
@@ -151,7 +154,7 @@ struct rm_pcache {
 struct rm_pcache_pool {
     const rm_pagesrc_t *src;
     int serialized;             /* rm_pcache_pool_config_t.serialized_caches */
-    pthread_mutex_t mu;
+    rm__bp_lock_t mu;           /* the pool lock (a futex word, bufpool_internal.h) */
     _Atomic uint64_t budget;    /* bytes; written under mu */
     _Atomic uint64_t used;      /* resident page bytes; written under mu */
     _Atomic uint64_t held;      /* frame memory not given back + metadata; written under mu */
@@ -163,6 +166,31 @@ struct rm_pcache_pool {
         gone_failed, gone_b1, gone_b2, gone_rejects;
     rm_stats_handle_t *stats_handle;
 };
+
+/* ---- the pool lock's contended paths (bufpool_internal.h's rm__bp_lock_t) ---------- */
+
+static void
+lock_futex(_Atomic uint32_t *w, int op, uint32_t val)
+{
+    (void)syscall(SYS_futex, (uint32_t *)w, op | FUTEX_PRIVATE_FLAG, val, NULL, NULL, 0);
+}
+
+/* The CAS 0 → 1 failed: mark the word contended (2) and sleep while another
+ * thread holds it. The exchange that finds it 0 takes it (acquire), still
+ * marked 2, so its unlock wakes the next waiter, if any. A wait interrupted or
+ * outdated (the word no longer 2) only loops. */
+void
+rm__bp_lock_wait(rm__bp_lock_t *l)
+{
+    while (atomic_exchange_explicit(&l->word, 2, memory_order_acquire) != 0)
+        lock_futex(&l->word, FUTEX_WAIT, 2);
+}
+
+void
+rm__bp_lock_wake(rm__bp_lock_t *l)
+{
+    lock_futex(&l->word, FUTEX_WAKE, 1);
+}
 
 /* A counter only one thread at a time changes (under mu, or a serialized
  * cache's misses by its own call): a relaxed load and store, no locked
@@ -215,12 +243,22 @@ key_of(void *ctx, uint32_t idx)
     return atomic_load_explicit(&frame_at(ctx, idx)->key, memory_order_relaxed);
 }
 
-/* Limit on pages before a purgeable cache recycles its own. */
+/* Limit on pages before a purgeable cache recycles its own: the cache size,
+ * at least RM_PCACHE_CACHESIZE_MIN — clamped when it is set (cachesize_set),
+ * not at each of the ≈ 3 M reads a speedtest1 run makes (ADR 0023, session 15). */
 static uint64_t
 limit_of(const rm_pcache_t *c)
 {
-    size_t n = atomic_load_explicit(&c->cachesize, memory_order_relaxed);
-    return n < RM_PCACHE_CACHESIZE_MIN ? RM_PCACHE_CACHESIZE_MIN : n;
+    return atomic_load_explicit(&c->limit, memory_order_relaxed);
+}
+
+/* Record cache size `pages` and its limit. Under mu, or before c is shared. */
+static void
+cachesize_set(rm_pcache_t *c, size_t pages)
+{
+    c->cachesize = pages;
+    atomic_store_explicit(&c->limit, pages < RM_PCACHE_CACHESIZE_MIN ? RM_PCACHE_CACHESIZE_MIN : pages,
+                          memory_order_relaxed);
 }
 
 /* The most pages c could hold: its limit, and what the whole budget buys. The
@@ -307,7 +345,7 @@ pol_set_layout(rm_pcache_t *c)
 static void
 refresh_held_locked(rm_pcache_t *c)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     size_t b = sizeof *c + (size_t)c->nsegs * (SEG_SIZE * c->rec_bytes + sizeof(unsigned char *)) +
                c->chunk_bytes - (c->page_size >= rm_page_size() ? (size_t)c->released * c->page_size : 0);
     if (c->pol)
@@ -338,7 +376,7 @@ report_usage(void *ctx, rm_component_usage_t *out)
 static void
 free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     assert(s & ST_INVALID);
     const rm_pagesrc_t *src = c->pool->src;
@@ -356,7 +394,7 @@ free_push_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 static pc_frame_t *
 free_pop_locked(rm_pcache_t *c)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     if (!c->nfree)
         return NULL;
     pc_frame_t *f = frame_at(c, c->free_head);
@@ -388,7 +426,7 @@ chunk_bytes_at(const rm_pcache_t *c, uint32_t first)
 static rm_status_t
 map_chunk_locked(rm_pcache_t *c)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     uint32_t k = c->chunk_frames;
     if (k > RM_PCACHE_FRAMES_MAX - c->mapped)
         k = RM_PCACHE_FRAMES_MAX - c->mapped;
@@ -439,7 +477,7 @@ fail:
 static rm_status_t
 ptab_ensure_locked(rm_pcache_t *c, uint64_t pages)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     if (t && pages * 2 <= t->mask + 1)
         return RM_OK;
@@ -466,7 +504,7 @@ ptab_ensure_locked(rm_pcache_t *c, uint64_t pages)
 static void
 policy_grow_locked(rm_pcache_t *c, uint64_t pages)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     if (!c->pol || c->pol_cap >= pages)
         return;
     uint64_t lim = capacity_bound(c);
@@ -491,7 +529,7 @@ policy_grow_locked(rm_pcache_t *c, uint64_t pages)
 static void
 policy_fit_locked(rm_pcache_t *c)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     uint64_t b = capacity_bound(c);
     if (c->pol && c->pol_cap > b && rm__bp_earc_resize(c->pol, c->pol_slots, (uint32_t)b) == RM_OK) {
         c->pol_cap = (uint32_t)b;
@@ -508,7 +546,7 @@ policy_fit_locked(rm_pcache_t *c)
 static inline __attribute__((always_inline)) void
 ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     uint64_t q = ld(&c->ptab_rm_seq);
     atomic_store_explicit(&c->ptab_rm_seq, q + 1, memory_order_relaxed);
     /* no fence: every slot the shift writes is a release store, so a probe
@@ -522,7 +560,7 @@ ptab_remove_locked(rm_pcache_t *c, rm__bp_ptab_t *t, uint64_t key, uint32_t idx)
 static inline __attribute__((always_inline)) void
 unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     ptab_remove_locked(c, atomic_load_explicit(&c->ptab, memory_order_relaxed), key, f->idx);
     atomic_store_explicit(&f->key, KEY_NONE, memory_order_release);
@@ -540,7 +578,7 @@ unpublish_locked(rm_pcache_t *c, pc_frame_t *f)
 static int
 park_flush_locked(rm_pcache_t *c)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     int any = 0;
     for (uint32_t i = 0; i < c->park_n; i++) {
         uint32_t slot = c->park_buf[i];
@@ -570,7 +608,7 @@ park_flush_locked(rm_pcache_t *c)
 static void
 unpark_locked(rm_pcache_t *c, pc_frame_t *f)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     uint64_t key = atomic_load_explicit(&f->key, memory_order_relaxed);
     if (!c->pol || (s & (ST_INVALID | ST_PARKED)) || key == KEY_NONE ||
@@ -588,7 +626,7 @@ unpark_locked(rm_pcache_t *c, pc_frame_t *f)
 static pc_frame_t *
 evict_own_locked(rm_pcache_t *c)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     if (!c->pol || (int64_t)ld(&c->npages) <= atomic_load_explicit(&c->nparked, memory_order_relaxed))
         return NULL;
     c->park_n = 0;
@@ -624,7 +662,7 @@ evict_own_locked(rm_pcache_t *c)
 static void
 drop_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     if (c->pol)
         rm__bp_earc_remove(c->pol, f->idx);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
@@ -648,7 +686,7 @@ drop_locked(rm_pcache_t *c, pc_frame_t *f, int release)
 static pc_frame_t *
 steal_one_locked(rm_pcache_pool_t *pool)
 {
-    RM_ASSERT_LOCKED(&pool->mu);
+    RM_BP_ASSERT_LOCKED(&pool->mu);
     double budget = (double)ld(&pool->budget), sumw = 0;
     for (rm_pcache_t *x = pool->caches; x; x = x->next) {
         if (!x->pol)
@@ -686,7 +724,7 @@ steal_one_locked(rm_pcache_pool_t *pool)
 static int
 enforce_budget_locked(rm_pcache_pool_t *pool)
 {
-    RM_ASSERT_LOCKED(&pool->mu);
+    RM_BP_ASSERT_LOCKED(&pool->mu);
     pool->gen++;
     while (ld(&pool->used) > ld(&pool->budget)) {
         pc_frame_t *f = steal_one_locked(pool);
@@ -702,7 +740,7 @@ enforce_budget_locked(rm_pcache_pool_t *pool)
 static void
 enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     while (ld(&c->npages) > limit) {
         pc_frame_t *f = evict_own_locked(c);
         if (!f)
@@ -716,7 +754,7 @@ enforce_limit_locked(rm_pcache_t *c, uint64_t limit, int release)
 /* CREATE_CHEAP's refusals that need no search (pcache1's): the cache is over
  * its size, or 90 % of it (capped by the budget) is pinned. Reads only
  * atomics: under mu, or without it for a serialized cache's exact miss
- * (fetch_locked_result: cachesize, npinned and the cache's own inserts are its
+ * (fetch_locked_result: the limit, npinned and the cache's own inserts are its
  * caller's; another cache's steal or a budget change only moves the answer
  * to a moment before or after it). */
 static inline __attribute__((always_inline)) int
@@ -791,7 +829,7 @@ obtain_frame_locked(rm_pcache_t *c, rm_pcache_create_t mode, pc_frame_t **out, i
 static void
 install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     atomic_store_explicit(&f->key, key, memory_order_release);
     if (c->extra_zero == sizeof(uint64_t)) {
@@ -803,7 +841,7 @@ install_locked(rm_pcache_t *c, pc_frame_t *f, uint64_t key)
     }
     if (config_debug)
         memset(f->pg.buf, RM_FILL_ALLOC, c->page_size);   /* the host fills a new page: never rely on zeros */
-    rm__bp_ptab_insert_locked(t, key, f->idx);
+    rm__bp_ptab_insert_inline(t, key, f->idx);
     atomic_store_explicit(&c->npages, ld(&c->npages) + 1, memory_order_relaxed);
     atomic_store_explicit(&c->pool->used, ld(&c->pool->used) + c->frame_bytes, memory_order_relaxed);
     if (c->pol) {
@@ -843,14 +881,13 @@ rm_pcache_pool_create(const rm_pcache_pool_config_t *cfg, rm_pcache_pool_t **out
         return RM_ENOMEM;
     pool->src = src;
     pool->serialized = cfg->serialized_caches != 0;
-    pthread_mutex_init(&pool->mu, NULL);
+    rm__bp_lock_init(&pool->mu);
     atomic_init(&pool->budget, cfg->budget_bytes);
     atomic_init(&pool->used, 0);
     atomic_init(&pool->held, sizeof *pool);
     atomic_init(&pool->ncaches, 0);
     rm_status_t st = rm_stats_register("page_cache", report_usage, pool, &pool->stats_handle);
     if (st != RM_OK) {
-        pthread_mutex_destroy(&pool->mu);
         rm__bp_mem_free(src, pool, sizeof *pool);
         return st;
     }
@@ -863,13 +900,12 @@ rm_pcache_pool_destroy(rm_pcache_pool_t *pool)
 {
     if (!pool)
         return RM_OK;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     int busy = pool->caches != NULL;
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     if (busy)
         return RM_EBUSY;
     rm_stats_unregister(pool->stats_handle);
-    pthread_mutex_destroy(&pool->mu);
     rm__bp_mem_free(pool->src, pool, sizeof *pool);
     return RM_OK;
 }
@@ -879,12 +915,12 @@ rm_pcache_pool_set_budget(rm_pcache_pool_t *pool, uint64_t budget_bytes)
 {
     if (!pool || budget_bytes == 0 || budget_bytes > RM_PCACHE_BUDGET_MAX)
         return RM_EINVAL;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     atomic_store_explicit(&pool->budget, budget_bytes, memory_order_relaxed);
     int ok = enforce_budget_locked(pool);
     for (rm_pcache_t *c = pool->caches; c; c = c->next)
         policy_fit_locked(c);
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     return ok ? RM_OK : RM_EBUSY;
 }
 
@@ -942,7 +978,7 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
     c->purgeable = purgeable != 0;
     c->serialized = pool->serialized;
     c->chunk_frames = page_size >= CHUNK_DATA_BYTES ? 1 : CHUNK_DATA_BYTES / (uint32_t)page_size;
-    atomic_init(&c->cachesize, RM_PCACHE_CACHESIZE_DEFAULT);
+    cachesize_set(c, RM_PCACHE_CACHESIZE_DEFAULT);
     c->free_head = RM_BP_NIL;
     c->rec_bytes = rm__align_up(sizeof(pc_frame_t) + c->extra_stride, RM_CACHELINE);
     c->seg_bytes = NSEGS * sizeof(unsigned char *);
@@ -959,14 +995,14 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
             goto fail;
         pol_set_layout(c);
     }
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     c->next = pool->caches;
     if (pool->caches)
         pool->caches->prev = c;
     pool->caches = c;
     atomic_store_explicit(&pool->ncaches, ld(&pool->ncaches) + 1, memory_order_relaxed);
     refresh_held_locked(c);
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     *out = c;
     return RM_OK;
 
@@ -982,7 +1018,7 @@ rm_pcache_destroy(rm_pcache_t *c)
     if (!c)
         return;
     rm_pcache_pool_t *pool = c->pool;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     for (uint32_t i = 0; i < c->mapped; i++) {
         pc_frame_t *f = frame_at(c, i);
         if (atomic_load_explicit(&f->key, memory_order_relaxed) != KEY_NONE)
@@ -1010,7 +1046,7 @@ rm_pcache_destroy(rm_pcache_t *c)
         c->next->prev = c->prev;
     atomic_store_explicit(&pool->ncaches, ld(&pool->ncaches) - 1, memory_order_relaxed);
     atomic_store_explicit(&pool->held, ld(&pool->held) - c->held, memory_order_relaxed);
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     free_cache_memory(c);
 }
 
@@ -1019,15 +1055,15 @@ rm_pcache_set_cachesize(rm_pcache_t *c, size_t pages)
 {
     if (!c || pages > RM_PCACHE_FRAMES_MAX)
         return RM_EINVAL;
-    pthread_mutex_lock(&c->pool->mu);
-    atomic_store_explicit(&c->cachesize, pages, memory_order_relaxed);
+    rm__bp_lock(&c->pool->mu);
+    cachesize_set(c, pages);
     if (c->pol) {
         /* evict first, at the old capacity (as the file-backed pool's shrink
          * does), then give the policy its smaller size */
         enforce_limit_locked(c, limit_of(c), 1);
         policy_fit_locked(c);
     }
-    pthread_mutex_unlock(&c->pool->mu);
+    rm__bp_unlock(&c->pool->mu);
     return RM_OK;
 }
 
@@ -1036,9 +1072,9 @@ rm_pcache_set_extra_zero(rm_pcache_t *c, size_t bytes)
 {
     if (!c)
         return;
-    pthread_mutex_lock(&c->pool->mu);
+    rm__bp_lock(&c->pool->mu);
     c->extra_zero = bytes < c->extra_size ? bytes : c->extra_size;
-    pthread_mutex_unlock(&c->pool->mu);
+    rm__bp_unlock(&c->pool->mu);
 }
 
 size_t
@@ -1226,7 +1262,7 @@ fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_pa
     rm_pcache_pool_t *pool = c->pool;
     /* exact_miss 2: CREATE_CHEAP's refusal test was made (fetch_locked_result) */
     int cheap_test = mode == RM_PCACHE_CREATE_CHEAP && exact_miss != 2;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     rm__bp_ptab_t *t = atomic_load_explicit(&c->ptab, memory_order_relaxed);
     uint32_t idx = exact_miss ? RM_BP_NIL : ptab_lookup_inline(c, t, key);
     if (idx != RM_BP_NIL) {
@@ -1234,13 +1270,13 @@ fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_pa
         pc_frame_t *f = frame_at(c, idx);
         while (!pin_cas(c, f, atomic_load_explicit(&f->state, memory_order_acquire)))
             ;
-        pthread_mutex_unlock(&pool->mu);
+        rm__bp_unlock(&pool->mu);
         *out = &f->pg;
         return RM_OK;
     }
     if (mode == RM_PCACHE_LOOKUP) {
         cnt_add(&c->misses, 1);
-        pthread_mutex_unlock(&pool->mu);
+        rm__bp_unlock(&pool->mu);
         return RM_ENOENT;
     }
     pc_frame_t *f = NULL;
@@ -1273,12 +1309,12 @@ fetch_locked(rm_pcache_t *c, uint32_t key, rm_pcache_create_t mode, rm_pcache_pa
         }
         /* a refusal changed no memory (no frame mapped, released or taken):
          * nothing to recount (301 k of them at speedtest1's cache 344) */
-        pthread_mutex_unlock(&pool->mu);
+        rm__bp_unlock(&pool->mu);
         return st;
     }
     install_locked(c, f, key);
     cnt_add(&c->misses, 1);
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     *out = &f->pg;
     return RM_OK;
 }
@@ -1298,15 +1334,15 @@ static __attribute__((noinline)) rm_status_t
 unpin_discard(rm_pcache_t *c, pc_frame_t *f)
 {
     rm_pcache_pool_t *pool = c->pool;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     uint64_t s = atomic_load_explicit(&f->state, memory_order_relaxed);
     if ((s & (ST_INVALID | ST_PINNED)) != ST_PINNED) {
-        pthread_mutex_unlock(&pool->mu);
+        rm__bp_unlock(&pool->mu);
         return RM_EINVAL;
     }
     drop_locked(c, f, 0);
     cnt_add(&c->discards, 1);
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     return RM_OK;
 }
 
@@ -1317,12 +1353,12 @@ static __attribute__((noinline)) rm_status_t
 unpin_locked(rm_pcache_t *c, pc_frame_t *f, int parked)
 {
     rm_pcache_pool_t *pool = c->pool;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     if (parked)
         unpark_locked(c, f);
     enforce_limit_locked(c, limit_of(c), 0);
     (void)enforce_budget_locked(pool);
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     return RM_OK;
 }
 
@@ -1360,7 +1396,7 @@ rm_pcache_rekey(rm_pcache_t *c, rm_pcache_page_t *page, uint32_t old_key, uint32
         return RM_EINVAL;
     pc_frame_t *f = (pc_frame_t *)page;
     rm_pcache_pool_t *pool = c->pool;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     rm_status_t st = RM_EINVAL;
     if (!page_valid(c, page) || atomic_load_explicit(&f->key, memory_order_relaxed) != old_key)
         goto out;
@@ -1392,7 +1428,7 @@ rm_pcache_rekey(rm_pcache_t *c, rm_pcache_page_t *page, uint32_t old_key, uint32
         rm__bp_earc_admit(c->pol, f->idx, new_key);
     atomic_fetch_and_explicit(&f->state, ~ST_INVALID, memory_order_release);
 out:
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     return st;
 }
 
@@ -1404,7 +1440,7 @@ rm_pcache_truncate(rm_pcache_t *c, uint32_t limit, uint64_t *dropped)
     if (!c)
         return RM_EINVAL;
     uint64_t n = 0;
-    pthread_mutex_lock(&c->pool->mu);
+    rm__bp_lock(&c->pool->mu);
     for (uint32_t i = 0; i < c->mapped && ld(&c->npages); i++) {
         pc_frame_t *f = frame_at(c, i);
         uint64_t k = atomic_load_explicit(&f->key, memory_order_relaxed);
@@ -1414,7 +1450,7 @@ rm_pcache_truncate(rm_pcache_t *c, uint32_t limit, uint64_t *dropped)
         }
     }
     cnt_add(&c->discards, n);
-    pthread_mutex_unlock(&c->pool->mu);
+    rm__bp_unlock(&c->pool->mu);
     if (dropped)
         *dropped = n;
     return RM_OK;
@@ -1427,7 +1463,7 @@ rm_pcache_shrink(rm_pcache_t *c, uint64_t *evicted)
         *evicted = 0;
     if (!c)
         return RM_EINVAL;
-    pthread_mutex_lock(&c->pool->mu);
+    rm__bp_lock(&c->pool->mu);
     uint64_t before = ld(&c->evictions);
     enforce_limit_locked(c, 0, 1);
     /* free frames that still hold memory give it back too */
@@ -1443,7 +1479,7 @@ rm_pcache_shrink(rm_pcache_t *c, uint64_t *evicted)
     }
     refresh_held_locked(c);
     uint64_t n = ld(&c->evictions) - before;
-    pthread_mutex_unlock(&c->pool->mu);
+    rm__bp_unlock(&c->pool->mu);
     if (evicted)
         *evicted = n;
     return RM_OK;
@@ -1454,7 +1490,7 @@ rm_pcache_shrink(rm_pcache_t *c, uint64_t *evicted)
 static void
 add_policy_stats_locked(const rm_pcache_t *c, rm_pcache_stats_t *out)
 {
-    RM_ASSERT_LOCKED(&c->pool->mu);
+    RM_BP_ASSERT_LOCKED(&c->pool->mu);
     if (!c->pol)
         return;
     rm__bp_earc_stats_t es;
@@ -1500,10 +1536,10 @@ rm_pcache_stats(rm_pcache_t *c, rm_pcache_stats_t *out)
     if (!c || !out)
         return RM_EINVAL;
     memset(out, 0, sizeof *out);
-    pthread_mutex_lock(&c->pool->mu);
+    rm__bp_lock(&c->pool->mu);
     out->page_size = c->page_size;
     out->extra_size = c->extra_size;
-    out->cachesize = atomic_load_explicit(&c->cachesize, memory_order_relaxed);
+    out->cachesize = c->cachesize;
     out->purgeable = c->purgeable;
     add_counters(c, out);
     out->used_bytes = out->pages * c->frame_bytes;
@@ -1511,7 +1547,7 @@ rm_pcache_stats(rm_pcache_t *c, rm_pcache_stats_t *out)
     out->budget_bytes = ld(&c->pool->budget);
     add_policy_stats_locked(c, out);
     out->caches = 1;
-    pthread_mutex_unlock(&c->pool->mu);
+    rm__bp_unlock(&c->pool->mu);
     finish_stats(out);
     return RM_OK;
 }
@@ -1523,7 +1559,7 @@ rm_pcache_pool_stats(rm_pcache_pool_t *pool, rm_pcache_stats_t *out)
         return RM_EINVAL;
     memset(out, 0, sizeof *out);
     out->purgeable = -1;
-    pthread_mutex_lock(&pool->mu);
+    rm__bp_lock(&pool->mu);
     for (rm_pcache_t *c = pool->caches; c; c = c->next) {
         add_counters(c, out);
         add_policy_stats_locked(c, out);
@@ -1542,7 +1578,7 @@ rm_pcache_pool_stats(rm_pcache_pool_t *pool, rm_pcache_stats_t *out)
     out->held_bytes = ld(&pool->held);
     out->budget_bytes = ld(&pool->budget);
     out->caches = ld(&pool->ncaches);
-    pthread_mutex_unlock(&pool->mu);
+    rm__bp_unlock(&pool->mu);
     finish_stats(out);
     return RM_OK;
 }

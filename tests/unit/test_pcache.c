@@ -4,7 +4,7 @@
  * discard, rekey, truncate, cache size, caches sharing one budget, purgeable
  * and non-purgeable caches, shrink, live budget changes, bad arguments,
  * page-source failures, the records that hold each page's descriptor and extra
- * bytes, and a short multi-threaded run.
+ * bytes, a short multi-threaded run, and the pool's lock (a futex word).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,10 +15,12 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 
 #include <cmocka.h>
 
+#include "bufpool_internal.h"   /* the pool lock (rm__bp_lock_t) */
 #include "rustymem/pagesrc.h"
 #include "rustymem/pcache.h"
 #include "rustymem/stats.h"
@@ -590,6 +592,11 @@ test_pcache_cachesize_limits_the_cache(void **state)
     /* below the minimum acts as the minimum */
     assert_int_equal(rm_pcache_set_cachesize(c, 0), RM_OK);
     assert_int_equal(rm_pcache_pagecount(c), RM_PCACHE_CACHESIZE_MIN);
+    assert_int_equal(stats(c).cachesize, 0);   /* the stats report it as set */
+    for (uint32_t k = 60; k < 64; k++)
+        put(c, k, 0);   /* new unpinned pages recycle the unpinned one: still the minimum */
+    assert_int_equal(rm_pcache_pagecount(c), RM_PCACHE_CACHESIZE_MIN);
+    assert_int_equal(resident_pinned(c, 50, keep), 1);
     assert_int_equal(rm_pcache_unpin(c, keep, 0), RM_OK);
     rm_pcache_destroy(c);
     assert_int_equal(rm_pcache_pool_destroy(pool), RM_OK);
@@ -1417,6 +1424,106 @@ test_pcache_fetch_page_answers_as_fetch(void **state)
     }
 }
 
+/* ---- the pool lock (bufpool_internal.h) ------------------------------------------ */
+
+static rm__bp_lock_t tl_lock;
+static _Atomic int tl_stage;     /* 1: the helper holds or waits for tl_lock; 2: it holds it */
+static _Atomic int tl_release;
+static uint64_t tl_count;        /* plain: guarded by tl_lock */
+
+#define TL_THREADS 4
+#define TL_ROUNDS  100000
+
+static void *
+tl_holder(void *arg)
+{
+    (void)arg;
+    rm__bp_lock(&tl_lock);
+    atomic_store(&tl_stage, 2);
+    while (!atomic_load(&tl_release))
+        sched_yield();
+    rm__bp_unlock(&tl_lock);
+    return NULL;
+}
+
+static void *
+tl_waiter(void *arg)
+{
+    (void)arg;
+    atomic_store(&tl_stage, 1);
+    rm__bp_lock(&tl_lock);   /* blocks: the test holds it */
+    atomic_store(&tl_stage, 2);
+    tl_count++;
+    rm__bp_unlock(&tl_lock);
+    return NULL;
+}
+
+static void *
+tl_adder(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < TL_ROUNDS; i++) {
+        rm__bp_lock(&tl_lock);
+        tl_count++;   /* a lost update or a TSan report if two threads were inside */
+        rm__bp_unlock(&tl_lock);
+    }
+    return NULL;
+}
+
+static void
+test_pcache_pool_lock_excludes_wakes_and_knows_its_holder(void **state)
+{
+    (void)state;
+    rm__bp_lock_init(&tl_lock);
+    assert_false(rm__bp_lock_held_by_self(&tl_lock));   /* free */
+    rm__bp_lock(&tl_lock);
+    assert_true(rm__bp_lock_held_by_self(&tl_lock));    /* mine */
+    RM_BP_ASSERT_LOCKED(&tl_lock);                      /* and the macro agrees (debug builds check) */
+    assert_int_equal(atomic_load(&tl_lock.word), 1);     /* uncontended: 1, no wake at unlock */
+    rm__bp_unlock(&tl_lock);
+    assert_false(rm__bp_lock_held_by_self(&tl_lock));
+    assert_int_equal(atomic_load(&tl_lock.word), 0);
+
+    /* held by another thread: not mine where the holder is recorded (debug
+     * builds); "held" elsewhere */
+    pthread_t th;
+    atomic_store(&tl_stage, 0);
+    atomic_store(&tl_release, 0);
+    assert_int_equal(pthread_create(&th, NULL, tl_holder, NULL), 0);
+    while (atomic_load(&tl_stage) != 2)
+        sched_yield();
+    assert_int_equal(rm__bp_lock_held_by_self(&tl_lock), config_debug ? 0 : 1);
+    atomic_store(&tl_release, 1);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(atomic_load(&tl_lock.word), 0);
+
+    /* a waiter marks the word contended (2), sleeps, and the unlock wakes it:
+     * without the wake the join below never returns */
+    tl_count = 0;
+    atomic_store(&tl_stage, 0);
+    rm__bp_lock(&tl_lock);
+    assert_int_equal(pthread_create(&th, NULL, tl_waiter, NULL), 0);
+    while (atomic_load(&tl_lock.word) != 2)
+        sched_yield();
+    assert_int_equal(atomic_load(&tl_stage), 1);   /* marked, not inside */
+    assert_int_equal(tl_count, 0);
+    rm__bp_unlock(&tl_lock);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(atomic_load(&tl_stage), 2);
+    assert_int_equal(tl_count, 1);
+    assert_int_equal(atomic_load(&tl_lock.word), 0);   /* the waiter's unlock found it 2 and cleared it */
+
+    /* mutual exclusion: TL_THREADS threads add under the lock, no update lost */
+    tl_count = 0;
+    pthread_t ths[TL_THREADS];
+    for (int i = 0; i < TL_THREADS; i++)
+        assert_int_equal(pthread_create(&ths[i], NULL, tl_adder, NULL), 0);
+    for (int i = 0; i < TL_THREADS; i++)
+        assert_int_equal(pthread_join(ths[i], NULL), 0);
+    assert_int_equal(tl_count, (uint64_t)TL_THREADS * TL_ROUNDS);
+    assert_int_equal(atomic_load(&tl_lock.word), 0);
+}
+
 int
 main(void)
 {
@@ -1449,6 +1556,7 @@ main(void)
         cmocka_unit_test(test_pcache_serialized_repin_of_a_hot_page_counts_and_stays_pinned_once),
         cmocka_unit_test(test_pcache_fetch_page_hand_computed),
         cmocka_unit_test(test_pcache_fetch_page_answers_as_fetch),
+        cmocka_unit_test(test_pcache_pool_lock_excludes_wakes_and_knows_its_holder),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
