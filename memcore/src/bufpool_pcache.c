@@ -47,8 +47,8 @@
  *  cache is destroyed, so a stale index is always safe to dereference.
  *
  *  Memory. Page data is mapped from the page source in chunks of about
- *  64 KiB (chunk_frames pages, no header: a chunk is found again from its
- *  first frame). Page data is page-aligned when page_size ≥ the system page,
+ *  64 KiB (chunk_frames pages; the first chunk about 16 KiB; no header: a
+ *  chunk is found again from its first frame). Page data is page-aligned when page_size ≥ the system page,
  *  and only then can a free frame's memory be released (MADV_DONTNEED
  *  through the page source). Each frame has a record in a segment of
  *  SEG_SIZE records: its 48-byte descriptor, then the page's extra bytes,
@@ -81,6 +81,7 @@
 #define SEG_SIZE (1u << SEG_SHIFT)
 #define NSEGS (RM_PCACHE_FRAMES_MAX >> SEG_SHIFT)
 #define CHUNK_DATA_BYTES (64u << 10)   /* page data per chunk mapping */
+#define FIRST_CHUNK_DATA_BYTES (16u << 10)   /* a cache's first chunk: a piece rm__bp_mem_free keeps */
 #define POLICY_START 16u               /* initial policy capacity, pages */
 #define CHEAP_PINNED_PCT 90            /* CREATE_CHEAP refuses at this share of pinned pages */
 #define PARK_BUF 64u                   /* pinned pages one eviction can take off the hands */
@@ -133,6 +134,7 @@ struct rm_pcache {
     size_t extra_zero;          /* bytes of a new page's extra zeroed (≤ extra_size); written under mu */
     uint64_t frame_bytes;       /* page_size + extra_size: a page's cost against the budget */
     uint32_t chunk_frames;
+    uint32_t first_chunk_frames;  /* the first chunk's (chunk_frames_at) */
 
     size_t seg_bytes;
     uint32_t nsegs;             /* guarded by mu */
@@ -408,15 +410,27 @@ free_pop_locked(rm_pcache_t *c)
     return f;
 }
 
-/* Bytes of chunk `first` (the frame it starts at): chunks are chunk_frames
- * frames of page data each, the last one cut at RM_PCACHE_FRAMES_MAX. */
+/* Frames of chunk `first` (the frame it starts at): the first chunk is
+ * first_chunk_frames, the others chunk_frames, the last one cut at
+ * RM_PCACHE_FRAMES_MAX. The first is small (16 KiB of 4 KiB pages) because
+ * SQLite creates a cache for every temporary b-tree and most of them hold a
+ * page or two: a piece that small is kept for the next cache by
+ * rm__bp_mem_free instead of an mmap and an munmap per statement (ADR 0023,
+ * session 15). */
+static inline uint32_t
+chunk_frames_at(const rm_pcache_t *c, uint32_t first)
+{
+    uint32_t k = first == 0 ? c->first_chunk_frames : c->chunk_frames;
+    if (k > RM_PCACHE_FRAMES_MAX - first)
+        k = RM_PCACHE_FRAMES_MAX - first;
+    return k;
+}
+
+/* Bytes of chunk `first`'s page data. */
 static size_t
 chunk_bytes_at(const rm_pcache_t *c, uint32_t first)
 {
-    uint32_t k = c->chunk_frames;
-    if (k > RM_PCACHE_FRAMES_MAX - first)
-        k = RM_PCACHE_FRAMES_MAX - first;
-    return rm__align_up((size_t)k * c->page_size, rm_page_size());
+    return rm__align_up((size_t)chunk_frames_at(c, first) * c->page_size, rm_page_size());
 }
 
 /* Map one chunk of frames' page data and put the frames on the free list;
@@ -427,9 +441,7 @@ static rm_status_t
 map_chunk_locked(rm_pcache_t *c)
 {
     RM_BP_ASSERT_LOCKED(&c->pool->mu);
-    uint32_t k = c->chunk_frames;
-    if (k > RM_PCACHE_FRAMES_MAX - c->mapped)
-        k = RM_PCACHE_FRAMES_MAX - c->mapped;
+    uint32_t k = chunk_frames_at(c, c->mapped);
     if (k == 0)
         return RM_ENOMEM;
     const rm_pagesrc_t *src = c->pool->src;
@@ -937,7 +949,7 @@ free_cache_memory(rm_pcache_t *c)
 {
     const rm_pagesrc_t *src = c->pool->src;
     rm__bp_earc_destroy(c->pol);
-    for (uint32_t i = 0; i < c->mapped; i += c->chunk_frames)
+    for (uint32_t i = 0; i < c->mapped; i += chunk_frames_at(c, i))
         rm__bp_mem_free(src, frame_at(c, i)->pg.buf, chunk_bytes_at(c, i));
     if (c->seg) {
         for (uint32_t s = 0; s < NSEGS && c->nsegs; s++)
@@ -978,6 +990,7 @@ rm_pcache_create(rm_pcache_pool_t *pool, size_t page_size, size_t extra_size, in
     c->purgeable = purgeable != 0;
     c->serialized = pool->serialized;
     c->chunk_frames = page_size >= CHUNK_DATA_BYTES ? 1 : CHUNK_DATA_BYTES / (uint32_t)page_size;
+    c->first_chunk_frames = page_size >= FIRST_CHUNK_DATA_BYTES ? 1 : FIRST_CHUNK_DATA_BYTES / (uint32_t)page_size;
     cachesize_set(c, RM_PCACHE_CACHESIZE_DEFAULT);
     c->free_head = RM_BP_NIL;
     c->rec_bytes = rm__align_up(sizeof(pc_frame_t) + c->extra_stride, RM_CACHELINE);
