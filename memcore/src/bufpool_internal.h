@@ -217,15 +217,9 @@ rm__bp_map_del_at_inline(rm__bp_map_t *m, size_t i)
 static inline void
 rm__bp_map_del_inline(rm__bp_map_t *m, uint64_t key)
 {
-    size_t i = rm__bp_map_home(m, key);
-    for (;;) {
-        if (m->keys[i] == RM_BP_MAP_EMPTY)
-            return;
-        if (m->keys[i] == key)
-            break;
-        i = (i + 1) & m->mask;
-    }
-    rm__bp_map_del_at_inline(m, i);
+    size_t i = rm__bp_map_slot_inline(m, key);
+    if (i != SIZE_MAX)
+        rm__bp_map_del_at_inline(m, i);
 }
 
 /* ---- circular doubly linked lists over index arrays (policy and simulator) --

@@ -48,12 +48,13 @@
  *
  *  Memory. Page data is mapped from the page source in chunks of about
  *  64 KiB (chunk_frames pages; the first chunk about 16 KiB; no header: a
- *  chunk is found again from its first frame). Page data is page-aligned when page_size ≥ the system page,
- *  and only then can a free frame's memory be released (MADV_DONTNEED
- *  through the page source). Each frame has a record in a segment of
- *  SEG_SIZE records: its 48-byte descriptor, then the page's extra bytes,
- *  rounded to a cache-line multiple (ADR 0023, session 12: a hit's
- *  descriptor line is the line before SQLite's PgHdr, which it reads next).
+ *  chunk is found again from its first frame). Page data is page-aligned
+ *  when page_size ≥ the system page, and only then can a free frame's
+ *  memory be released (MADV_DONTNEED through the page source). Each frame
+ *  has a record in a segment of SEG_SIZE records: its 48-byte descriptor,
+ *  then the page's extra bytes, rounded to a cache-line multiple (ADR 0023,
+ *  session 12: a hit's descriptor line is the line before SQLite's PgHdr,
+ *  which it reads next).
  */
 #include "bufpool_internal.h"
 #include "rustymem/pcache.h"
